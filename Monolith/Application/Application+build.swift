@@ -1,0 +1,69 @@
+public import Hummingbird
+public import Logging
+
+/// Builds the monolith's router on `store`: every endpoint of the CRM, the event feed and `/healthz`.
+///
+/// ```swift
+/// let store = try CRMStore.open(path: nil)
+/// let app = Application(router: buildMonolithRouter(store: store))
+/// ```
+public func buildMonolithRouter(store: CRMStore) -> Router<BasicRequestContext> {
+    let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: ErrorEnvelopeMiddleware())
+
+    router.get("/healthz") { _, _ in
+        JSONResponse.make { writer in
+            writer.beginObject()
+            writer.field("status", "ok")
+            writer.endObject()
+        }
+    }
+
+    EntityRoutes<Account, BasicRequestContext>(store: store).register(on: router)
+    EntityRoutes<Contact, BasicRequestContext>(store: store).register(on: router)
+    EntityRoutes<Lead, BasicRequestContext>(store: store).register(on: router)
+    EntityRoutes<Deal, BasicRequestContext>(store: store).register(on: router)
+
+    let accountKind = Account.kind
+    router.get("/accounts/{id}/contacts") { request, context in
+        let id = try request.entityID(context, noun: accountKind.noun)
+        return try await EntityRoutes<Contact, BasicRequestContext>(store: store).list(request, where: ("accountId", id), parent: accountKind)
+    }
+    router.get("/accounts/{id}/deals") { request, context in
+        let id = try request.entityID(context, noun: accountKind.noun)
+        return try await EntityRoutes<Deal, BasicRequestContext>(store: store).list(request, where: ("accountId", id), parent: accountKind)
+    }
+    router.post("/leads/{id}/convert") { request, context in
+        try await LeadConversion(store: store).handle(request, context)
+    }
+    router.get("/pipeline") { _, _ in try await PipelineRoutes(store: store).handle() }
+    router.get("/events") { request, _ in try await EventRoutes(store: store).handle(request) }
+    return router
+}
+
+/// Builds the monolith application from its configuration: opens (and migrates) the database, seeds it
+/// when asked and empty, and serves the CRM.
+///
+/// ```swift
+/// let app = try await buildMonolithApplication(configuration: .init(port: 8081), logger: logger)
+/// try await app.runService()
+/// ```
+public func buildMonolithApplication(configuration: MonolithConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
+    let store = try CRMStore.open(path: configuration.databasePath)
+    if configuration.seedContacts > 0 {
+        let report = try await Seeder(contacts: configuration.seedContacts).seed(store)
+        if let report {
+            logger.info(
+                "seeded demo data",
+                metadata: ["contacts": "\(report.contacts)", "accounts": "\(report.accounts)", "leads": "\(report.leads)", "deals": "\(report.deals)"]
+            )
+        } else {
+            logger.info("database already has data; not seeding")
+        }
+    }
+    return Application(
+        router: buildMonolithRouter(store: store),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strangler-monolith"),
+        logger: logger
+    )
+}

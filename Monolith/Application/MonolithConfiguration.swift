@@ -1,0 +1,18 @@
+/// How to run the monolith.
+public struct MonolithConfiguration: Sendable {
+    /// Address to listen on; loopback by default.
+    public var host: String
+    /// Port to listen on; 8081 by default, 0 for any free port (tests).
+    public var port: Int
+    /// SQLite file; nil keeps the database in memory (tests).
+    public var databasePath: String?
+    /// Seed this many demo contacts (with proportionate accounts, leads and deals) into an empty database.
+    public var seedContacts: Int
+
+    public init(host: String = "127.0.0.1", port: Int = 8081, databasePath: String? = ".strangler/monolith.sqlite", seedContacts: Int = 0) {
+        self.host = host
+        self.port = port
+        self.databasePath = databasePath
+        self.seedContacts = seedContacts
+    }
+}

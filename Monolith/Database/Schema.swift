@@ -1,0 +1,87 @@
+import GRDB
+
+/// The monolith's schema, one migration per change, applied at start-up.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: accounts, contacts, leads, deals, outbox") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE accounts (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL,
+                        domain TEXT,
+                        industry TEXT,
+                        ownerEmail TEXT,
+                        version INTEGER NOT NULL,
+                        createdAt TEXT NOT NULL,
+                        updatedAt TEXT NOT NULL
+                    ) WITHOUT ROWID;
+
+                    CREATE TABLE contacts (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        accountId TEXT NOT NULL REFERENCES accounts(id),
+                        firstName TEXT NOT NULL,
+                        lastName TEXT NOT NULL,
+                        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+                        phone TEXT,
+                        title TEXT,
+                        tags TEXT NOT NULL DEFAULT '[]',
+                        version INTEGER NOT NULL,
+                        createdAt TEXT NOT NULL,
+                        updatedAt TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX contacts_by_account ON contacts(accountId, id);
+
+                    CREATE TABLE leads (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL,
+                        email TEXT NOT NULL,
+                        company TEXT,
+                        source TEXT,
+                        status TEXT NOT NULL,
+                        score INTEGER NOT NULL,
+                        convertedAccountId TEXT,
+                        convertedContactId TEXT,
+                        convertedDealId TEXT,
+                        convertedAt TEXT,
+                        version INTEGER NOT NULL,
+                        createdAt TEXT NOT NULL,
+                        updatedAt TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX leads_by_status ON leads(status, id);
+
+                    CREATE TABLE deals (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        accountId TEXT NOT NULL REFERENCES accounts(id),
+                        contactId TEXT REFERENCES contacts(id),
+                        name TEXT NOT NULL,
+                        amount INTEGER NOT NULL,
+                        currency TEXT NOT NULL,
+                        stage TEXT NOT NULL,
+                        expectedCloseDate TEXT,
+                        probability INTEGER NOT NULL,
+                        version INTEGER NOT NULL,
+                        createdAt TEXT NOT NULL,
+                        updatedAt TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX deals_by_account ON deals(accountId, id);
+                    CREATE INDEX deals_by_stage ON deals(stage, id);
+                    CREATE INDEX deals_by_contact ON deals(contactId);
+
+                    -- Debezium's outbox columns (id, aggregatetype, aggregateid, type, payload), plus when and where.
+                    CREATE TABLE outbox (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        aggregatetype TEXT NOT NULL,
+                        aggregateid TEXT NOT NULL,
+                        type TEXT NOT NULL,
+                        payload TEXT NOT NULL,
+                        occurredAt TEXT NOT NULL,
+                        origin TEXT NOT NULL DEFAULT 'monolith'
+                    );
+                    """
+            )
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,62 @@
+import GRDB
+
+/// A row of the outbox: one per change, written in the same transaction as the change.
+///
+/// The columns are Debezium's outbox columns (`id`, `aggregatetype`, `aggregateid`, `type`, `payload`), so
+/// that at scale the same table can feed Kafka through Debezium's outbox event router.
+struct OutboxEvent: Sendable, Equatable, FetchableRecord {
+    /// Monotonic: later commits have larger ids.
+    var id: Int64
+    /// `account`, `contact`, `lead` or `deal`.
+    var aggregateType: String
+    var aggregateID: String
+    /// `ContactCreated`, `DealStageChanged`, … (see docs/events.md).
+    var type: String
+    /// The entity's JSON after the change, with its new `version`.
+    var payload: String
+    var occurredAt: String
+    /// Which system made the change: `monolith` here; an extracted service's own feed says its name.
+    var origin: String
+
+    init(row: Row) {
+        self.id = row["id"]
+        self.aggregateType = row["aggregatetype"]
+        self.aggregateID = row["aggregateid"]
+        self.type = row["type"]
+        self.payload = row["payload"]
+        self.occurredAt = row["occurredAt"]
+        self.origin = row["origin"]
+    }
+
+    func writeJSON(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("id", self.id)
+        writer.field("aggregatetype", self.aggregateType)
+        writer.field("aggregateid", self.aggregateID)
+        writer.field("type", self.type)
+        writer.key("payload")
+        writer.rawValue(self.payload.utf8)
+        writer.field("occurredAt", self.occurredAt)
+        writer.field("origin", self.origin)
+        writer.endObject()
+    }
+}
+
+/// Collects the events of one transaction, so that readers are woken once it commits.
+struct Outbox {
+    private(set) var lastEventID: Int64?
+    private(set) var count = 0
+
+    mutating func append(_ db: Database, aggregateType: String, aggregateID: String, type: String, payload: [UInt8], at time: String) throws {
+        try db.execute(
+            sql: "INSERT INTO outbox (aggregatetype, aggregateid, type, payload, occurredAt) VALUES (?, ?, ?, ?, ?)",
+            arguments: [aggregateType, aggregateID, type, String(decoding: payload, as: UTF8.self), time]
+        )
+        self.lastEventID = db.lastInsertedRowID
+        self.count += 1
+    }
+
+    mutating func record<E: CRMEntity>(_ entity: E, type: String, _ db: Database) throws {
+        try self.append(db, aggregateType: E.kind.aggregateType, aggregateID: entity.id, type: type, payload: entity.jsonBytes, at: entity.updatedAt)
+    }
+}

@@ -1,0 +1,16 @@
+public import ArgumentParser
+
+/// The `strangler` command: every tool of the toolkit as a subcommand.
+public struct Strangler: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "strangler",
+        abstract: "Migrate a monolith to services one HTTP endpoint at a time, with evidence at every step.",
+        discussion: """
+            Start the demo CRM monolith:
+              strangler monolith --port 8081 --seed 1000
+            """,
+        subcommands: [MonolithCommand.self]
+    )
+
+    public init() {}
+}
