@@ -6,10 +6,11 @@ public struct Strangler: AsyncParsableCommand {
         commandName: "strangler",
         abstract: "Migrate a monolith to services one HTTP endpoint at a time, with evidence at every step.",
         discussion: """
-            Start the demo CRM monolith:
+            Start the demo CRM monolith, then the proxy in front of it:
               strangler monolith --port 8081 --seed 1000
+              strangler proxy --routes routes.json --port 8080
             """,
-        subcommands: [MonolithCommand.self]
+        subcommands: [MonolithCommand.self, ProxyCommand.self]
     )
 
     public init() {}

@@ -1,0 +1,181 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import JSON
+import NIOCore
+import RouteTable
+
+/// The admin API (loopback only, `Authorization: Bearer <token>` on every call):
+/// - `GET /admin/routes`: the live table, its version and content hash (`ETag`);
+/// - `PUT /admin/routes`: replace the table (needs `If-Match`; 412 when stale, 422 when invalid);
+/// - `POST /admin/routes/{id}/stage` with `{ "stage": "coexist", "reason": "…" }` (needs `If-Match`);
+/// - `GET /admin/status`: table version, last reload and its error;
+/// - `GET /metrics`: Prometheus text.
+///
+/// Changes are written back to routes.json atomically and appended to `<data>/audit.jsonl`; the actor is
+/// the `X-Strangler-Actor` header (default `admin-api`), the reason `X-Strangler-Reason` or the body's `reason`.
+struct AdminRoutes {
+    let control: RouteControl
+    let metrics: ProxyMetrics
+    let token: String
+    let startedAt = Date()
+
+    func buildRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: AdminAuthMiddleware(token: self.token))
+        router.get("/admin/routes") { _, _ in self.routes() }
+        router.put("/admin/routes") { request, _ in try await self.replace(request) }
+        router.post("/admin/routes/{id}/stage") { request, context in try await self.setStage(request, context) }
+        router.get("/admin/status") { _, _ in await self.status() }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: self.metrics.render())))
+        }
+        return router
+    }
+
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: value.prettyJSONText)))
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String, extra: [(key: String, value: JSONValue)] = []) -> Response {
+        self.json(.object([("error", .object([("code", .string(code)), ("message", .string(message))] + extra))]), status: status)
+    }
+
+    func routes() -> Response {
+        let snapshot = self.control.store.snapshot
+        return Self.json(
+            .object([("version", .number(Double(snapshot.version))), ("hash", .string(snapshot.contentHash)), ("table", snapshot.table.document)]),
+            headers: [.eTag: "\"\(snapshot.contentHash)\""])
+    }
+
+    /// The `If-Match` hash, or the error answer when it is missing.
+    static func expectedHash(_ request: Request) -> Result<String, AdminFailure> {
+        guard var value = request.headers[.ifMatch]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else {
+            return .failure(AdminFailure(Self.error(.preconditionRequired, "if_match_required", "send If-Match with the ETag of GET /admin/routes")))
+        }
+        if value.hasPrefix("W/") { value.removeFirst(2) }
+        if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+        return .success(value)
+    }
+
+    static func actor(_ request: Request) -> String {
+        request.headers[HTTPField.Name("X-Strangler-Actor")!].flatMap { $0.isEmpty ? nil : String($0.prefix(200)) } ?? "admin-api"
+    }
+
+    func replace(_ request: Request) async throws -> Response {
+        let expected: String
+        switch Self.expectedHash(request) {
+        case .success(let hash): expected = hash
+        case .failure(let failure): return failure.response
+        }
+        let body = try await request.body.collect(upTo: 4 * 1024 * 1024)
+        let text = String(buffer: body)
+        let reason = request.headers[HTTPField.Name("X-Strangler-Reason")!]
+        do {
+            let snapshot = try await self.control.replace(text: text, expectedHash: expected, actor: Self.actor(request), reason: reason)
+            return self.changed(snapshot)
+        } catch {
+            return Self.answer(error)
+        }
+    }
+
+    func setStage(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let expected: String
+        switch Self.expectedHash(request) {
+        case .success(let hash): expected = hash
+        case .failure(let failure): return failure.response
+        }
+        let routeID = context.parameters.get("id") ?? ""
+        let body = try await request.body.collect(upTo: 64 * 1024)
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(Array(body.readableBytesView))
+        } catch {
+            return Self.error(.badRequest, "malformed_json", "the body is not valid JSON: \(error)")
+        }
+        guard let stageText = document["stage"]?.stringValue, let stage = Stage(rawValue: stageText) else {
+            return Self.error(.unprocessableContent, "validation_failed", "body needs \"stage\": one of transform, coexist, eliminate")
+        }
+        let reason = document["reason"]?.stringValue ?? request.headers[HTTPField.Name("X-Strangler-Reason")!]
+        let actor = document["actor"]?.stringValue ?? Self.actor(request)
+        do {
+            let snapshot = try await self.control.setStage(routeID: routeID, stage: stage, expectedHash: expected, actor: actor, reason: reason)
+            return self.changed(snapshot)
+        } catch {
+            return Self.answer(error)
+        }
+    }
+
+    func changed(_ snapshot: RouteTableStore.Snapshot) -> Response {
+        Self.json(
+            .object([("version", .number(Double(snapshot.version))), ("hash", .string(snapshot.contentHash)), ("table", snapshot.table.document)]),
+            headers: [.eTag: "\"\(snapshot.contentHash)\""])
+    }
+
+    static func answer(_ error: RouteControl.ChangeError) -> Response {
+        switch error {
+        case .stale(let current):
+            return Self.error(
+                .preconditionFailed, "stale", "the table changed since you read it; read it again (current ETag \"\(current)\")",
+                extra: [("currentHash", .string(current))])
+        case .invalid(let problems):
+            return Self.error(
+                .unprocessableContent, "invalid_routes", problems.description,
+                extra: [("problems", .array(problems.problems.map { .object([("path", .string($0.path)), ("reason", .string($0.reason))]) }))])
+        case .unknownRoute(let id):
+            return Self.error(.notFound, "not_found", "no route has id \"\(id)\"")
+        case .storage(let message):
+            return Self.error(.internalServerError, "storage_failed", message)
+        }
+    }
+
+    func status() async -> Response {
+        let snapshot = self.control.store.snapshot
+        let failure = await self.control.lastReloadFailure
+        let loadedAt = await self.control.loadedAt
+        let formatter = ISO8601DateFormatter()
+        var stages: [(key: String, value: JSONValue)] = []
+        for stage in Stage.allCases {
+            stages.append((stage.rawValue, .number(Double(snapshot.table.routes.filter { $0.stage == stage }.count))))
+        }
+        return Self.json(
+            .object([
+                ("version", .number(Double(snapshot.version))),
+                ("hash", .string(snapshot.contentHash)),
+                ("routesFile", .string(self.control.routesPath)),
+                ("loadedAt", .string(formatter.string(from: loadedAt))),
+                ("routes", .number(Double(snapshot.table.routes.count))),
+                ("stages", .object(stages)),
+                (
+                    "lastReloadError",
+                    failure.map { .object([("at", .string(formatter.string(from: $0.at))), ("message", .string($0.message))]) } ?? .null
+                ),
+                ("uptimeSeconds", .number(Date().timeIntervalSince(self.startedAt).rounded())),
+            ]))
+    }
+}
+
+struct AdminFailure: Error {
+    let response: Response
+    init(_ response: Response) { self.response = response }
+}
+
+/// Refuses every admin call without the right bearer token.
+struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+            AdminToken.matches(header.dropFirst("Bearer ".count), self.token)
+        else {
+            var response = AdminRoutes.error(.unauthorized, "unauthorized", "send Authorization: Bearer <token> (STRANGLER_ADMIN_TOKEN or <data>/admin-token)")
+            response.headers[.wwwAuthenticate] = "Bearer"
+            return response
+        }
+        return try await next(request, context)
+    }
+}

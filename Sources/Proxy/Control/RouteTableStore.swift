@@ -1,0 +1,77 @@
+import NIOConcurrencyHelpers
+import NIOCore
+public import RouteTable
+
+/// The live route table: an immutable snapshot swapped whole.
+///
+/// A request reads the snapshot once, at its head, and runs wholly on it; a reload or an admin change
+/// builds a new snapshot and swaps it in atomically.
+public final class RouteTableStore: Sendable {
+    /// One version of the table, with everything the data plane needs precomputed.
+    public final class Snapshot: Sendable {
+        public let table: RouteTable
+        /// Increases with every swap (1 for the first table).
+        public let version: Int
+        /// Hash of the table's file text: the admin API's ETag.
+        public let contentHash: String
+        /// The text the table was read from (or written as).
+        public let text: String
+        let addresses: [Upstream: SocketAddress]
+
+        init(table: RouteTable, version: Int, text: String, addresses: [Upstream: SocketAddress]) {
+            self.table = table
+            self.version = version
+            self.text = text
+            self.contentHash = Self.hash(text)
+            self.addresses = addresses
+        }
+
+        /// FNV-1a, 64 bits, as 16 hex digits.
+        static func hash(_ text: String) -> String {
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in text.utf8 {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x100_0000_01b3
+            }
+            let digits = String(hash, radix: 16)
+            return String(repeating: "0", count: 16 - digits.count) + digits
+        }
+    }
+
+    private let current: NIOLockedValueBox<Snapshot>
+
+    /// Resolves every upstream of `table` once, so that connecting never waits on name resolution.
+    public init(table: RouteTable, text: String) throws {
+        self.current = NIOLockedValueBox(Snapshot(table: table, version: 1, text: text, addresses: try Self.resolve(table)))
+    }
+
+    public var snapshot: Snapshot { self.current.withLockedValue { $0 } }
+
+    /// Swaps in a new table; returns the new snapshot.
+    @discardableResult
+    public func replace(with table: RouteTable, text: String) throws -> Snapshot {
+        let addresses = try Self.resolve(table)
+        return self.current.withLockedValue { current in
+            current = Snapshot(table: table, version: current.version + 1, text: text, addresses: addresses)
+            return current
+        }
+    }
+
+    /// Swaps in a new table only if the live one is still `expected` (compare-and-swap on the version).
+    public func replace(with table: RouteTable, text: String, ifVersion expected: Int) throws -> Snapshot? {
+        let addresses = try Self.resolve(table)
+        return self.current.withLockedValue { current in
+            guard current.version == expected else { return nil }
+            current = Snapshot(table: table, version: current.version + 1, text: text, addresses: addresses)
+            return current
+        }
+    }
+
+    static func resolve(_ table: RouteTable) throws -> [Upstream: SocketAddress] {
+        var addresses: [Upstream: SocketAddress] = [:]
+        for upstream in [table.monolith] + Array(table.services.values) where addresses[upstream] == nil {
+            addresses[upstream] = try SocketAddress.makeAddressResolvingHost(upstream.host, port: upstream.port)
+        }
+        return addresses
+    }
+}

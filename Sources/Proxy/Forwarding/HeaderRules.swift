@@ -1,0 +1,81 @@
+import Foundation
+import NIOHTTP1
+
+/// The header rewriting a reverse proxy owes both sides: hop-by-hop headers stay on their hop,
+/// `X-Forwarded-*` and `Via` say where the request came from, and every request carries an id and a trace.
+enum HeaderRules {
+    /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), always removed.
+    static let hopByHop: [String] = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+        "transfer-encoding", "upgrade",
+    ]
+
+    static let viaToken = "1.1 strangler"
+
+    /// Removes hop-by-hop headers, including those that `Connection` names.
+    static func removeHopByHop(_ headers: inout HTTPHeaders) {
+        let named = headers["connection"].flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        for name in named where !name.isEmpty { headers.remove(name: name) }
+        for name in self.hopByHop { headers.remove(name: name) }
+    }
+
+    /// `00-<32 hex>-<16 hex>-<2 hex>`, not all zeros (W3C Trace Context).
+    static func isValidTraceparent(_ value: String) -> Bool {
+        let utf8 = Array(value.utf8)
+        guard utf8.count == 55, utf8[2] == UInt8(ascii: "-"), utf8[35] == UInt8(ascii: "-"), utf8[52] == UInt8(ascii: "-") else { return false }
+        guard utf8[0] != UInt8(ascii: "f") || utf8[1] != UInt8(ascii: "f") else { return false }
+        for (index, byte) in utf8.enumerated() where ![2, 35, 52].contains(index) {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte) else { return false }
+        }
+        let traceID = utf8[3..<35]
+        let parentID = utf8[36..<52]
+        return !traceID.allSatisfy { $0 == UInt8(ascii: "0") } && !parentID.allSatisfy { $0 == UInt8(ascii: "0") }
+    }
+
+    /// A request id worth passing on: 1–200 visible ASCII characters.
+    static func isValidRequestID(_ value: String) -> Bool {
+        !value.isEmpty && value.utf8.count <= 200 && value.utf8.allSatisfy { (0x21...0x7E).contains($0) }
+    }
+}
+
+/// A fast, non-cryptographic generator for request ids and trace ids (xoshiro256**), one per event loop.
+struct IDGenerator {
+    private var state: (UInt64, UInt64, UInt64, UInt64)
+
+    init() {
+        var seed = SystemRandomNumberGenerator()
+        self.state = (seed.next(), seed.next(), seed.next(), seed.next() | 1)
+    }
+
+    mutating func next() -> UInt64 {
+        let result = ((self.state.1 &* 5) << 7 | (self.state.1 &* 5) >> 57) &* 9
+        let t = self.state.1 << 17
+        self.state.2 ^= self.state.0
+        self.state.3 ^= self.state.1
+        self.state.1 ^= self.state.2
+        self.state.0 ^= self.state.3
+        self.state.2 ^= t
+        self.state.3 = (self.state.3 << 45) | (self.state.3 >> 19)
+        return result
+    }
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// `count` random 64-bit words as lowercase hex (16 characters each).
+    mutating func hex(words count: Int) -> String {
+        var bytes = [UInt8](repeating: 0, count: count * 16)
+        for word in 0..<count {
+            var value = self.next()
+            for index in stride(from: 15, through: 0, by: -1) {
+                bytes[word * 16 + index] = Self.hex[Int(value & 0xF)]
+                value >>= 4
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// A new W3C traceparent with a random trace id and parent id, sampled.
+    mutating func traceparent() -> String {
+        "00-\(self.hex(words: 2))-\(self.hex(words: 1))-01"
+    }
+}

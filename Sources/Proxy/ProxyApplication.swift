@@ -1,0 +1,116 @@
+import Foundation
+import Hummingbird
+public import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import UnixSignals
+import RouteTable
+public import ServiceLifecycle
+
+/// The whole proxy: the data plane, the admin API and the routes.json watcher, as one service group.
+///
+/// ```swift
+/// var configuration = ProxyConfiguration()
+/// configuration.routesPath = "routes.json"
+/// let proxy = try ProxyApplication(configuration: configuration, logger: logger)
+/// try await proxy.run()          // until SIGTERM or SIGINT
+/// ```
+public final class ProxyApplication: Service {
+    public let configuration: ProxyConfiguration
+    public let control: RouteControl
+    public let metrics: ProxyMetrics
+    /// The admin token in force.
+    public let adminToken: String
+    private let logger: Logger
+    private let ports = NIOLockedValueBox<(proxy: Int?, admin: Int?, waiters: [CheckedContinuation<Void, Never>])>((nil, nil, []))
+
+    /// Loads and validates routes.json (a bad file stops the start with every problem listed) and the token.
+    public init(configuration: ProxyConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let text: String
+        do {
+            text = try String(contentsOfFile: configuration.routesPath, encoding: .utf8)
+        } catch {
+            throw RouteTableError(problems: [.init(path: "$", reason: "cannot read \(configuration.routesPath): \(error.localizedDescription)")])
+        }
+        let table = try RouteTable.parse(text)
+        let store = try RouteTableStore(table: table, text: text)
+        self.control = RouteControl(store: store, routesPath: configuration.routesPath, dataDirectory: configuration.dataDirectory, logger: logger)
+        self.metrics = ProxyMetrics()
+        self.adminToken = try configuration.adminToken ?? AdminToken.resolve(dataDirectory: configuration.dataDirectory)
+    }
+
+    /// The live route table.
+    public var store: RouteTableStore { self.control.store }
+
+    /// Waits until both ports are bound, and returns them (useful with port 0).
+    public func listeningPorts() async -> (proxy: Int, admin: Int) {
+        await withCheckedContinuation { continuation in
+            let ready = self.ports.withLockedValue { state in
+                if state.proxy != nil, state.admin != nil { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+        let state = self.ports.withLockedValue { $0 }
+        return (state.proxy!, state.admin!)
+    }
+
+    private func bound(proxy: Int? = nil, admin: Int? = nil) {
+        let waiters = self.ports.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+            if let proxy { state.proxy = proxy }
+            if let admin { state.admin = admin }
+            guard state.proxy != nil, state.admin != nil else { return [] }
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Runs until cancelled or shut down gracefully (it handles graceful shutdown when run inside a
+    /// `ServiceGroup`; `runWithSignals()` installs SIGTERM/SIGINT handling itself).
+    public func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: self.configuration.threads ?? System.coreCount)
+        let shared = ProxyShared(store: self.store, configuration: self.configuration, metrics: self.metrics, group: group)
+        let server = ProxyServer(shared: shared, group: group, logger: self.logger) { [weak self] port in self?.bound(proxy: port) }
+        let admin = Application(
+            router: AdminRoutes(control: self.control, metrics: self.metrics, token: self.adminToken).buildRouter(),
+            configuration: .init(address: .hostname("127.0.0.1", port: self.configuration.adminPort), serverName: "strangler-admin"),
+            onServerRunning: { [weak self] channel in self?.bound(admin: channel.localAddress?.port) },
+            eventLoopGroupProvider: .shared(group),
+            logger: self.logger
+        )
+        let watcher = RoutesWatcher(control: self.control, interval: self.configuration.watchInterval)
+        let services = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: server),
+                    .init(service: admin),
+                    .init(service: watcher),
+                ],
+                gracefulShutdownSignals: [],
+                logger: self.logger
+            ))
+        do {
+            try await withGracefulShutdownHandler {
+                try await services.run()
+            } onGracefulShutdown: {
+                Task { await services.triggerGracefulShutdown() }
+            }
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try? await group.shutdownGracefully()
+    }
+
+    /// Runs as the process's main service: SIGTERM and SIGINT drain in-flight requests, then return.
+    public func runWithSignals() async throws {
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: self)], gracefulShutdownSignals: [.sigterm, .sigint], logger: self.logger))
+        try await group.run()
+    }
+}

@@ -1,0 +1,29 @@
+/// How to run the proxy.
+public struct ProxyConfiguration: Sendable {
+    /// Address the proxy listens on.
+    public var host: String = "127.0.0.1"
+    /// Port for client traffic: 8080 by default, 0 for any free port (tests).
+    public var port: Int = 8080
+    /// Port of the admin API (always on loopback): 8090 by default, 0 for any free port.
+    public var adminPort: Int = 8090
+    /// routes.json; watched and reloaded.
+    public var routesPath: String = "routes.json"
+    /// Where the admin token, the audit log and later the diff store live.
+    public var dataDirectory: String = ".strangler"
+    /// Largest accepted request header block; larger answers 431.
+    public var maxHeaderBytes: Int = 64 * 1024
+    /// Largest accepted request body; larger answers 413.
+    public var maxBodyBytes: Int = 10 * 1024 * 1024
+    /// Deadline for opening an upstream connection (a route's own timeout bounds the whole exchange).
+    public var connectTimeout: Duration = .seconds(5)
+    /// Idle keep-alive connections kept per upstream and event loop.
+    public var maxIdleConnectionsPerUpstream: Int = 64
+    /// How often routes.json is checked for changes.
+    public var watchInterval: Duration = .milliseconds(250)
+    /// The admin token; nil reads `STRANGLER_ADMIN_TOKEN`, then `<data>/admin-token`, creating it if missing.
+    public var adminToken: String?
+    /// Event-loop threads; nil uses one per core.
+    public var threads: Int?
+
+    public init() {}
+}

@@ -1,0 +1,81 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+
+/// The data plane: accepts client connections and forwards each request by its route's stage.
+///
+/// On graceful shutdown (SIGTERM) it stops accepting, lets every in-flight request finish, closes idle
+/// keep-alive connections, and returns once the last connection has closed.
+final class ProxyServer: Service {
+    private let shared: ProxyShared
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let onListening: @Sendable (Int) -> Void
+
+    init(shared: ProxyShared, group: any EventLoopGroup, logger: Logger, onListening: @escaping @Sendable (Int) -> Void) {
+        self.shared = shared
+        self.group = group
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    func run() async throws {
+        let configuration = self.shared.configuration
+        let shared = self.shared
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderListSize = configuration.maxHeaderBytes
+        limits.maxHeaderFieldSize = configuration.maxHeaderBytes
+        let decoderLimits = limits
+        let quiesce = ServerQuiescingHelper(group: self.group)
+
+        let channel = try await ServerBootstrap(group: self.group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true,
+                        withErrorHandling: false,
+                        withEncoderConfiguration: .init(),
+                        withDecoderLimitConfiguration: decoderLimits
+                    )
+                    try channel.pipeline.syncOperations.addHandler(ProxyHandler(shared: shared, loop: shared.loopState(for: channel.eventLoop)))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+
+        let port = channel.localAddress?.port ?? configuration.port
+        self.logger.info("proxy listening", metadata: ["address": "\(configuration.host):\(port)"])
+        self.onListening(port)
+
+        let fullyShutDown = channel.eventLoop.makePromise(of: Void.self)
+        let shutdownStarted = NIOLockedValueBox(false)
+        let startShutdown: @Sendable () -> Void = {
+            guard shutdownStarted.withLockedValue({ started in defer { started = true }; return !started }) else { return }
+            quiesce.initiateShutdown(promise: fullyShutDown)
+        }
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await fullyShutDown.futureResult.get()
+            } onGracefulShutdown: {
+                self.logger.info("proxy draining in-flight requests")
+                startShutdown()
+            }
+        } onCancel: {
+            startShutdown()
+        }
+        self.logger.info("proxy stopped")
+    }
+}

@@ -1,0 +1,48 @@
+import NIOCore
+import RouteTable
+
+/// What one event loop's connections share: its upstream pool and its id generator. Used on that loop only.
+final class LoopState {
+    let pool: UpstreamPool
+    var ids = IDGenerator()
+
+    init(pool: UpstreamPool) {
+        self.pool = pool
+    }
+}
+
+/// What every connection of the proxy shares: the live table, the configuration, the metrics, and the
+/// per-event-loop state.
+final class ProxyShared: Sendable {
+    let store: RouteTableStore
+    let configuration: ProxyConfiguration
+    let metrics: ProxyMetrics
+    private let loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>]
+
+    init(store: RouteTableStore, configuration: ProxyConfiguration, metrics: ProxyMetrics, group: any EventLoopGroup) {
+        self.store = store
+        self.configuration = configuration
+        self.metrics = metrics
+        var loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>] = [:]
+        for loop in group.makeIterator() {
+            loops[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(
+                LoopState(
+                    pool: UpstreamPool(
+                        eventLoop: loop, maxIdle: configuration.maxIdleConnectionsPerUpstream, connectTimeout: TimeAmount(configuration.connectTimeout))),
+                eventLoop: loop)
+        }
+        self.loops = loops
+    }
+
+    /// The state of the loop a channel runs on; must be called on that loop.
+    func loopState(for eventLoop: any EventLoop) -> LoopState {
+        self.loops[ObjectIdentifier(eventLoop)]!.value
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

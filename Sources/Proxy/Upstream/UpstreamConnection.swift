@@ -1,0 +1,165 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import RouteTable
+
+/// What an upstream connection reports to the exchange using it. All calls happen on the connection's
+/// event loop, which is also the client connection's.
+protocol UpstreamDelegate: AnyObject {
+    func upstreamReceived(_ part: HTTPClientResponsePart)
+    func upstreamReadComplete()
+    func upstreamFailed(_ error: any Error)
+    /// Whether the client can take more bytes; when not, the upstream stops reading.
+    var clientIsWritable: Bool { get }
+}
+
+/// The handler at the end of an upstream connection's pipeline: hands response parts to the exchange
+/// using the connection, and holds reads while the client cannot keep up (backpressure).
+final class UpstreamHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    weak var delegate: (any UpstreamDelegate)?
+    private var pendingRead = false
+    private(set) var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.delegate?.upstreamReceived(self.unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.delegate?.upstreamReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.delegate?.upstreamFailed(ChannelError.ioOnClosedChannel)
+        self.delegate = nil
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let delegate = self.delegate
+        self.delegate = nil
+        delegate?.upstreamFailed(error)
+        context.close(promise: nil)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if let delegate = self.delegate, !delegate.clientIsWritable {
+            self.pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// The client drained: resume reading if a read was held.
+    func resumeReading() {
+        guard self.pendingRead, let context = self.context else { return }
+        self.pendingRead = false
+        context.read()
+    }
+}
+
+/// One keep-alive connection to an upstream.
+final class UpstreamConnection {
+    let channel: any Channel
+    let handler: UpstreamHandler
+    let upstream: Upstream
+    /// Whether it served a request before (a reused connection may have been closed by the upstream
+    /// meanwhile, which makes a failure before any answer safe to retry for a bodiless request).
+    var isReused = false
+
+    init(channel: any Channel, handler: UpstreamHandler, upstream: Upstream) {
+        self.channel = channel
+        self.handler = handler
+        self.upstream = upstream
+    }
+
+    func write(_ part: HTTPClientRequestPart) {
+        self.handler.context?.write(NIOAny(part), promise: nil)
+    }
+
+    func flush() {
+        self.handler.context?.flush()
+    }
+
+    func close() {
+        self.handler.delegate = nil
+        self.channel.close(promise: nil)
+    }
+}
+
+/// Idle upstream connections of one event loop, per upstream. Used only on its event loop.
+final class UpstreamPool {
+    private var idle: [Upstream: [UpstreamConnection]] = [:]
+    private let eventLoop: any EventLoop
+    private let maxIdle: Int
+    private let connectTimeout: TimeAmount
+
+    init(eventLoop: any EventLoop, maxIdle: Int, connectTimeout: TimeAmount) {
+        self.eventLoop = eventLoop
+        self.maxIdle = maxIdle
+        self.connectTimeout = connectTimeout
+    }
+
+    /// An idle connection that is still open, if any.
+    func takeIdle(_ upstream: Upstream) -> UpstreamConnection? {
+        while let connection = self.idle[upstream]?.popLast() {
+            if connection.channel.isActive { return connection }
+        }
+        return nil
+    }
+
+    /// Opens a new connection.
+    func connect(_ upstream: Upstream, address: SocketAddress) -> EventLoopFuture<UnsafeTransfer<UpstreamConnection>> {
+        ClientBootstrap(group: self.eventLoop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.autoRead, value: true)
+            .connectTimeout(self.connectTimeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .dropBytes)
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
+                }
+            }
+            .connect(to: address)
+            .flatMapThrowing { channel in
+                let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+                return UnsafeTransfer(UpstreamConnection(channel: channel, handler: handler, upstream: upstream))
+            }
+    }
+
+    /// Returns a connection after a complete exchange; it is kept for the next request or closed.
+    func release(_ connection: UpstreamConnection) {
+        connection.handler.delegate = nil
+        guard connection.channel.isActive, (self.idle[connection.upstream]?.count ?? 0) < self.maxIdle else {
+            connection.channel.close(promise: nil)
+            return
+        }
+        connection.isReused = true
+        self.idle[connection.upstream, default: []].append(connection)
+    }
+
+    /// Closes every idle connection (on shutdown).
+    func closeAll() {
+        for connections in self.idle.values {
+            for connection in connections { connection.channel.close(promise: nil) }
+        }
+        self.idle.removeAll()
+    }
+}
+
+/// Moves a value that is used on one event loop only across an API that asks for `Sendable`.
+/// Safe here because every connection is created, used and closed on its own event loop.
+struct UnsafeTransfer<Value>: @unchecked Sendable {
+    let wrappedValue: Value
+    init(_ value: Value) { self.wrappedValue = value }
+}

@@ -1,0 +1,121 @@
+/// A route's path template: literal segments, `{param}` segments and an optional trailing `*`.
+///
+/// `/contacts/{id}` matches `/contacts/con_1`; `/static/*` matches `/static/a/b.css` (and `/static`).
+/// When several templates match a path, the most specific wins: segment by segment from the left, a
+/// literal beats a parameter, which beats the wildcard.
+public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
+    public enum Segment: Sendable, Hashable {
+        case literal(String)
+        case parameter(String)
+    }
+
+    public let segments: [Segment]
+    public let hasTrailingWildcard: Bool
+    /// The template as written.
+    public let description: String
+
+    /// Specificity ranks, compared lexicographically: 2 for a literal, 1 for a parameter, 0 for the wildcard.
+    let ranks: [UInt8]
+
+    /// The template with parameter names erased (`/contacts/{}`): two templates with the same shape match
+    /// the same paths.
+    public var shape: String {
+        "/" + self.segments.map { segment in
+            switch segment {
+            case .literal(let text): text
+            case .parameter: "{}"
+            }
+        }.joined(separator: "/") + (self.hasTrailingWildcard ? (self.segments.isEmpty ? "*" : "/*") : "")
+    }
+
+    /// Parses a template, or returns why it is not one.
+    public static func parse(_ text: String) -> Result<PathTemplate, TemplateError> {
+        guard text.hasPrefix("/") else { return .failure(TemplateError(reason: "must start with '/'")) }
+        var parts = text.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        if parts == [""] { parts = [] }
+        var wildcard = false
+        if parts.last == "*" {
+            wildcard = true
+            parts.removeLast()
+        }
+        var segments: [Segment] = []
+        var names = Set<String>()
+        for part in parts {
+            if part.isEmpty { return .failure(TemplateError(reason: "has an empty segment ('//' or a trailing '/')")) }
+            if part.hasPrefix("{") || part.hasSuffix("}") {
+                let name = String(part.dropFirst().dropLast())
+                guard part.hasPrefix("{"), part.hasSuffix("}"), !name.isEmpty,
+                    name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
+                else {
+                    return .failure(TemplateError(reason: "segment '\(part)' is not a parameter such as {id}"))
+                }
+                guard names.insert(name).inserted else { return .failure(TemplateError(reason: "repeats parameter {\(name)}")) }
+                segments.append(.parameter(name))
+            } else if part.contains("*") {
+                return .failure(TemplateError(reason: "'*' is allowed only as the whole last segment"))
+            } else if part.contains("{") || part.contains("}") || part.contains("?") || part.contains("#") {
+                return .failure(TemplateError(reason: "segment '\(part)' has a character not allowed in a path"))
+            } else {
+                segments.append(.literal(part))
+            }
+        }
+        return .success(PathTemplate(segments: segments, hasTrailingWildcard: wildcard, description: text))
+    }
+
+    init(segments: [Segment], hasTrailingWildcard: Bool, description: String) {
+        self.segments = segments
+        self.hasTrailingWildcard = hasTrailingWildcard
+        self.description = description
+        var ranks: [UInt8] = segments.map {
+            if case .literal = $0 { return 2 } else { return 1 }
+        }
+        if hasTrailingWildcard { ranks.append(0) }
+        self.ranks = ranks
+    }
+
+    public static func == (lhs: PathTemplate, rhs: PathTemplate) -> Bool { lhs.description == rhs.description }
+    public func hash(into hasher: inout Hasher) { hasher.combine(self.description) }
+
+    /// Whether `path` (without its query string) matches; the path is compared as sent, segment by segment.
+    public func matches(_ path: Substring.UTF8View) -> Bool {
+        var position = path.startIndex
+        guard position != path.endIndex, path[position] == UInt8(ascii: "/") else { return false }
+        position = path.index(after: position)
+        var endsWithSlash = false
+        for segment in self.segments {
+            // The next segment runs to the next '/' or the end of the path.
+            var end = position
+            while end != path.endIndex, path[end] != UInt8(ascii: "/") { end = path.index(after: end) }
+            if end == position { return false }
+            if case .literal(let literal) = segment, !literal.utf8.elementsEqual(path[position..<end]) { return false }
+            position = end
+            endsWithSlash = position != path.endIndex
+            if endsWithSlash { position = path.index(after: position) }
+        }
+        if self.hasTrailingWildcard { return true }
+        return position == path.endIndex && !endsWithSlash
+    }
+
+    /// The values of the `{param}` segments in `path` (which must match).
+    public func parameters(in path: Substring) -> [String: String] {
+        var result: [String: String] = [:]
+        let parts = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        for (segment, part) in zip(self.segments, parts) {
+            if case .parameter(let name) = segment { result[name] = String(part) }
+        }
+        return result
+    }
+
+    /// Whether this template is more specific than `other`, for two templates that match the same path.
+    public func isMoreSpecific(than other: PathTemplate) -> Bool {
+        for (mine, theirs) in zip(self.ranks, other.ranks) where mine != theirs { return mine > theirs }
+        // Same ranks as far as both go: an exact end beats a trailing wildcard.
+        if self.ranks.count > other.ranks.count { return self.ranks[other.ranks.count] != 0 }
+        if other.ranks.count > self.ranks.count { return other.ranks[self.ranks.count] == 0 }
+        return false
+    }
+}
+
+public struct TemplateError: Error, Sendable, Equatable {
+    public var reason: String
+}

@@ -1,0 +1,280 @@
+public import JSON
+
+/// Why a routes.json is refused: every problem, each with the JSON path it is at.
+///
+/// ```
+/// routes.json is invalid:
+///   $.routes[2].stage: unknown stage "coexit" (expected transform, coexist or eliminate)
+///   $.routes[4].service: service "billing" is not declared in $.services
+/// ```
+public struct RouteTableError: Error, Sendable, Equatable, CustomStringConvertible {
+    public struct Problem: Sendable, Equatable, CustomStringConvertible {
+        /// `$.routes[2].stage`
+        public var path: String
+        public var reason: String
+        public var description: String { "\(self.path): \(self.reason)" }
+
+        public init(path: String, reason: String) {
+            self.path = path
+            self.reason = reason
+        }
+    }
+
+    public var problems: [Problem]
+
+    public init(problems: [Problem]) {
+        self.problems = problems
+    }
+
+    public var description: String {
+        "routes table is invalid:\n" + self.problems.map { "  \($0)" }.joined(separator: "\n")
+    }
+}
+
+extension RouteTable {
+    static let topLevelKeys: Set<String> = ["monolith", "services", "routes", "gates", "schema"]
+    static let routeKeys: Set<String> = ["id", "method", "path", "service", "stage", "timeout", "shadow"]
+
+    /// Parses and validates routes.json text.
+    public static func parse(_ bytes: [UInt8]) throws(RouteTableError) -> RouteTable {
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(bytes)
+        } catch {
+            throw RouteTableError(problems: [.init(path: "$", reason: "not valid JSON: \(error)")])
+        }
+        return try self.validate(document)
+    }
+
+    public static func parse(_ text: String) throws(RouteTableError) -> RouteTable {
+        try self.parse(Array(text.utf8))
+    }
+
+    /// Validates a parsed document, collecting every problem.
+    public static func validate(_ document: JSONValue) throws(RouteTableError) -> RouteTable {
+        var problems: [RouteTableError.Problem] = []
+        func problem(_ path: String, _ reason: String) { problems.append(.init(path: path, reason: reason)) }
+
+        guard let members = document.objectValue else {
+            throw RouteTableError(problems: [.init(path: "$", reason: "must be an object, not \(document.typeName)")])
+        }
+        for member in members where !Self.topLevelKeys.contains(member.key) {
+            problem("$.\(member.key)", "unknown key (expected one of: \(Self.topLevelKeys.sorted().joined(separator: ", ")))")
+        }
+        if let schema = document["schema"], schema != .number(1) {
+            problem("$.schema", "unsupported schema \(schema.jsonText) (this version reads schema 1)")
+        }
+
+        var monolith: Upstream?
+        switch document["monolith"] {
+        case .none: problem("$.monolith", "is required (the monolith's URL, such as \"http://127.0.0.1:8081\")")
+        case .some(.string(let text)):
+            switch Upstream.parse(text) {
+            case .success(let upstream): monolith = upstream
+            case .failure(let error): problem("$.monolith", "\"\(text)\" \(error.reason)")
+            }
+        case .some(let other): problem("$.monolith", "must be a URL string, not \(other.typeName)")
+        }
+
+        var services: [String: Upstream] = [:]
+        switch document["services"] {
+        case .none: break
+        case .some(.object(let entries)):
+            for (name, value) in entries {
+                let path = "$.services.\(name)"
+                guard Self.isIdentifier(name) else {
+                    problem(path, "service names use letters, digits, '.', '_' and '-'")
+                    continue
+                }
+                guard let text = value.stringValue else {
+                    problem(path, "must be a URL string, not \(value.typeName)")
+                    continue
+                }
+                switch Upstream.parse(text) {
+                case .success(let upstream): services[name] = upstream
+                case .failure(let error): problem(path, "\"\(text)\" \(error.reason)")
+                }
+            }
+        case .some(let other): problem("$.services", "must be an object of name → URL, not \(other.typeName)")
+        }
+        let declared = Set(document["services"]?.objectValue?.map(\.key) ?? [])
+
+        var routes: [Route] = []
+        var ids: [String: Int] = [:]
+        var shapes: [String: Int] = [:]
+        switch document["routes"] {
+        case .none: problem("$.routes", "is required (an array of routes)")
+        case .some(.array(let items)):
+            for (index, item) in items.enumerated() {
+                let base = "$.routes[\(index)]"
+                guard let fields = item.objectValue else {
+                    problem(base, "must be an object, not \(item.typeName)")
+                    continue
+                }
+                for field in fields where !Self.routeKeys.contains(field.key) {
+                    problem("\(base).\(field.key)", "unknown key (expected one of: \(Self.routeKeys.sorted().joined(separator: ", ")))")
+                }
+                func string(_ key: String, required: Bool) -> String? {
+                    switch item[key] {
+                    case .none:
+                        if required { problem("\(base).\(key)", "is required") }
+                        return nil
+                    case .some(.string(let text)): return text
+                    case .some(let other):
+                        problem("\(base).\(key)", "must be a string, not \(other.typeName)")
+                        return nil
+                    }
+                }
+                let id = string("id", required: true)
+                if let id {
+                    if !Self.isIdentifier(id) {
+                        problem("\(base).id", "\"\(id)\" is not an id (letters, digits, '.', '_' and '-')")
+                    } else if let first = ids[id] {
+                        problem("\(base).id", "duplicate id \"\(id)\" (also $.routes[\(first)])")
+                    } else {
+                        ids[id] = index
+                    }
+                }
+                let method = string("method", required: true)
+                if let method, !Route.methods.contains(method) {
+                    problem("\(base).method", "unknown method \"\(method)\" (expected one of: \(Route.methods.sorted().joined(separator: ", ")))")
+                }
+                var template: PathTemplate?
+                if let path = string("path", required: true) {
+                    switch PathTemplate.parse(path) {
+                    case .success(let parsed): template = parsed
+                    case .failure(let error): problem("\(base).path", "\"\(path)\" \(error.reason)")
+                    }
+                }
+                let service = string("service", required: false)
+                if let service, !declared.contains(service) {
+                    problem("\(base).service", "service \"\(service)\" is not declared in $.services")
+                }
+                var stage: Stage?
+                if let text = string("stage", required: true) {
+                    stage = Stage(rawValue: text)
+                    if stage == nil { problem("\(base).stage", "unknown stage \"\(text)\" (expected transform, coexist or eliminate)") }
+                }
+                if let stage, stage != .transform, item["service"] == nil {
+                    problem("\(base).stage", "stage \(stage.rawValue) needs a \"service\" to send requests to")
+                }
+                var timeout = Route.defaultTimeout
+                if let text = string("timeout", required: false) {
+                    if let duration = DurationText.parse(text), duration > .zero {
+                        timeout = duration
+                    } else {
+                        problem("\(base).timeout", "\"\(text)\" is not a duration such as \"30s\" or \"500ms\"")
+                    }
+                }
+                var shadow: ShadowPolicy?
+                if let value = item["shadow"] {
+                    shadow = Self.parseShadow(value, path: "\(base).shadow", template: template, problem: problem)
+                }
+                if let method, let template {
+                    let shape = "\(method) \(template.shape)"
+                    if let first = shapes[shape] {
+                        problem("\(base).path", "\(method) \(template) is already routed by $.routes[\(first)]")
+                    } else {
+                        shapes[shape] = index
+                    }
+                }
+                if let id, let method, let template, let stage, Route.methods.contains(method) {
+                    routes.append(Route(id: id, method: method, path: template, service: service, stage: stage, timeout: timeout, shadow: shadow))
+                }
+            }
+        case .some(let other): problem("$.routes", "must be an array, not \(other.typeName)")
+        }
+
+        if let gates = document["gates"], gates.objectValue == nil {
+            problem("$.gates", "must be an object, not \(gates.typeName)")
+        }
+
+        guard problems.isEmpty, let monolith else { throw RouteTableError(problems: problems) }
+        return RouteTable(monolith: monolith, services: services, routes: routes, gates: document["gates"], document: document)
+    }
+
+    static func isIdentifier(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 128
+            && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") }
+    }
+
+    static func parseShadow(
+        _ value: JSONValue, path base: String, template: PathTemplate?, problem: (String, String) -> Void
+    ) -> ShadowPolicy? {
+        guard let members = value.objectValue else {
+            problem(base, "must be an object, not \(value.typeName)")
+            return nil
+        }
+        var policy = ShadowPolicy()
+        for member in members where !ShadowPolicy.keys.contains(member.key) {
+            problem("\(base).\(member.key)", "unknown key (expected one of: \(ShadowPolicy.keys.sorted().joined(separator: ", ")))")
+        }
+        func share(_ key: String) -> Double? {
+            guard let item = value[key] else { return nil }
+            guard let number = item.numberValue, (0...1).contains(number) else {
+                problem("\(base).\(key)", "must be a number from 0.0 to 1.0")
+                return nil
+            }
+            return number
+        }
+        func pointers(_ key: String) -> [String] {
+            guard let item = value[key] else { return [] }
+            guard let list = item.arrayValue, list.allSatisfy({ $0.stringValue != nil }) else {
+                problem("\(base).\(key)", "must be an array of JSON pointers such as \"/updatedAt\"")
+                return []
+            }
+            let texts = list.compactMap(\.stringValue)
+            for (index, text) in texts.enumerated() where !(text.isEmpty || text.hasPrefix("/")) {
+                problem("\(base).\(key)[\(index)]", "\"\(text)\" is not a JSON pointer (it must start with '/')")
+            }
+            return texts
+        }
+        if let sample = share("sample") { policy.sample = sample }
+        if let serve = share("serve") { policy.serve = serve }
+        if let item = value["sampleBy"] {
+            if let text = item.stringValue, text.hasPrefix("header:"), text.count > "header:".count {
+                policy.sampleBy = .header(String(text.dropFirst("header:".count)))
+            } else if let text = item.stringValue, text.hasPrefix("{"), text.hasSuffix("}"), text.count > 2 {
+                let name = String(text.dropFirst().dropLast())
+                let parameters = template?.segments.compactMap { segment -> String? in
+                    if case .parameter(let parameter) = segment { return parameter } else { return nil }
+                }
+                if let parameters, !parameters.contains(name) {
+                    problem("\(base).sampleBy", "the route's path has no parameter {\(name)}")
+                }
+                policy.sampleBy = .pathParameter(name)
+            } else {
+                problem("\(base).sampleBy", "must be \"{param}\" (a path parameter) or \"header:Name\"")
+            }
+        }
+        if let item = value["writes"] {
+            if let text = item.stringValue, let writes = ShadowPolicy.Writes(rawValue: text) {
+                policy.writes = writes
+            } else {
+                problem("\(base).writes", "must be \"skip\" or \"dry-run\"")
+            }
+        }
+        if let item = value["timeout"] {
+            if let text = item.stringValue, let duration = DurationText.parse(text), duration > .zero {
+                policy.timeout = duration
+            } else {
+                problem("\(base).timeout", "must be a duration such as \"2s\" or \"500ms\"")
+            }
+        }
+        policy.ignore = pointers("ignore")
+        policy.redact = pointers("redact")
+        if let item = value["arrays"] {
+            if let entries = item.objectValue, entries.allSatisfy({ $0.value.stringValue?.isEmpty == false }) {
+                for entry in entries {
+                    if !(entry.key.isEmpty || entry.key.hasPrefix("/")) {
+                        problem("\(base).arrays.\(entry.key)", "\"\(entry.key)\" is not a JSON pointer (it must start with '/')")
+                    }
+                    policy.arrays[entry.key] = entry.value.stringValue
+                }
+            } else {
+                problem("\(base).arrays", "must be an object of pointer → key field, such as { \"/items\": \"id\" }")
+            }
+        }
+        return policy
+    }
+}

@@ -1,0 +1,60 @@
+public import JSON
+
+/// The whole route table (routes.json, schema v1), validated and immutable.
+///
+/// A change builds a new table and swaps it in whole; a request runs on the table it started with.
+///
+/// ```swift
+/// let table = try RouteTable.parse(Array(try String(contentsOfFile: "routes.json").utf8))
+/// table.match(method: "GET", path: "/contacts/con_1")?.id  // "contacts.get"
+/// ```
+public struct RouteTable: Sendable {
+    public let monolith: Upstream
+    public let services: [String: Upstream]
+    /// In file order.
+    public let routes: [Route]
+    /// The `"gates"` object as written (evaluated by the CLI's gates), or nil.
+    public let gates: JSONValue?
+    /// The source document (as parsed), for writing the table back with its unknown-to-us formatting gone.
+    public let document: JSONValue
+
+    /// Per method, the routes from most to least specific: the first that matches a path wins.
+    private let byMethod: [String: [Route]]
+
+    public init(monolith: Upstream, services: [String: Upstream], routes: [Route], gates: JSONValue?, document: JSONValue) {
+        self.monolith = monolith
+        self.services = services
+        self.routes = routes
+        self.gates = gates
+        self.document = document
+        var byMethod: [String: [Route]] = [:]
+        for route in routes { byMethod[route.method, default: []].append(route) }
+        for method in byMethod.keys {
+            byMethod[method]!.sort { $0.path.isMoreSpecific(than: $1.path) }
+        }
+        self.byMethod = byMethod
+    }
+
+    /// The route for a request, or nil (the request goes to the monolith). `path` excludes the query.
+    /// A HEAD request with no HEAD route of its own takes the GET route.
+    public func match(method: String, path: Substring) -> Route? {
+        if let routes = self.byMethod[method], let route = routes.first(where: { $0.path.matches(path.utf8) }) { return route }
+        if method == "HEAD", let routes = self.byMethod["GET"] { return routes.first { $0.path.matches(path.utf8) } }
+        return nil
+    }
+
+    public func match(method: String, path: String) -> Route? { self.match(method: method, path: Substring(path)) }
+
+    public func route(id: String) -> Route? { self.routes.first { $0.id == id } }
+
+    /// Where a route's stage sends the answering request.
+    public func upstream(for route: Route?) -> Upstream {
+        guard let route, route.stage == .eliminate, let service = route.service, let upstream = self.services[service] else { return self.monolith }
+        return upstream
+    }
+
+    /// The service upstream of a route, if it names one.
+    public func serviceUpstream(for route: Route) -> Upstream? {
+        route.service.flatMap { self.services[$0] }
+    }
+}

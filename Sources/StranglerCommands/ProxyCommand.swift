@@ -1,0 +1,79 @@
+public import ArgumentParser
+import Foundation
+import Logging
+import Proxy
+import RouteTable
+
+/// `strangler proxy`: runs the routing proxy in front of the monolith.
+public struct ProxyCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "proxy",
+        abstract: "Run the routing proxy: each route of routes.json goes to the monolith or its service by its stage.",
+        discussion: """
+            routes.json is validated on start (every problem is listed, and the proxy does not start), then
+            watched: a valid edit is live within a second, an invalid one is refused and the last good table
+            stays. The admin API listens on 127.0.0.1 only and needs the bearer token from
+            STRANGLER_ADMIN_TOKEN or <data>/admin-token (created on first start, mode 0600).
+            SIGTERM or Ctrl-C drains the requests in flight, then exits.
+
+            Example:
+              strangler proxy --routes routes.json --port 8080 --admin-port 8090 --data .strangler
+            """
+    )
+
+    @Option(help: "The route table to serve and watch.")
+    public var routes: String = "routes.json"
+
+    @Option(help: "Port for client traffic.")
+    public var port: Int = 8080
+
+    @Option(help: "Port of the admin API (127.0.0.1 only).")
+    public var adminPort: Int = 8090
+
+    @Option(help: "Address to listen on for client traffic.")
+    public var host: String = "127.0.0.1"
+
+    @Option(help: "Data directory (admin token, audit log).")
+    public var data: String = ".strangler"
+
+    @Option(help: ArgumentHelp("Largest request header block, in bytes (larger: 431).", valueName: "bytes"))
+    public var maxHeaderBytes: Int = 64 * 1024
+
+    @Option(help: ArgumentHelp("Largest request body, in bytes (larger: 413).", valueName: "bytes"))
+    public var maxBodyBytes: Int = 10 * 1024 * 1024
+
+    @Option(help: "Event-loop threads (default: one per core).")
+    public var threads: Int?
+
+    public init() {}
+
+    public func validate() throws {
+        for (name, value) in [("--port", self.port), ("--admin-port", self.adminPort)] where !(0...65535).contains(value) {
+            throw ValidationError("\(name) must be from 0 to 65535, not \(value)")
+        }
+        guard self.maxHeaderBytes >= 1024 else { throw ValidationError("--max-header-bytes must be at least 1024") }
+        guard self.maxBodyBytes >= 0 else { throw ValidationError("--max-body-bytes must be 0 or more") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256") }
+    }
+
+    public func run() async throws {
+        var configuration = ProxyConfiguration()
+        configuration.routesPath = self.routes
+        configuration.port = self.port
+        configuration.adminPort = self.adminPort
+        configuration.host = self.host
+        configuration.dataDirectory = self.data
+        configuration.maxHeaderBytes = self.maxHeaderBytes
+        configuration.maxBodyBytes = self.maxBodyBytes
+        configuration.threads = self.threads
+        let logger = Logger(label: "strangler.proxy")
+        let proxy: ProxyApplication
+        do {
+            proxy = try ProxyApplication(configuration: configuration, logger: logger)
+        } catch let error as RouteTableError {
+            FileHandle.standardError.write(Data("strangler proxy: \(self.routes): \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        try await proxy.runWithSignals()
+    }
+}
