@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+import NIOConcurrencyHelpers
+import RouteTable
+
+@testable import Proxy
+
+@Suite("Proxy: request hygiene")
+struct ProxyHygieneTests {
+    /// Each malformed request is answered 400 and the connection closes: the request smuggled behind it is
+    /// never read, never forwarded.
+    @Test(arguments: [
+        ("both Content-Length and Transfer-Encoding", "POST /contacts HTTP/1.1\r\nHost: p\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        ("several Content-Lengths", "POST /contacts HTTP/1.1\r\nHost: p\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello"),
+        ("different Content-Lengths", "POST /contacts HTTP/1.1\r\nHost: p\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"),
+        ("malformed Content-Length", "POST /contacts HTTP/1.1\r\nHost: p\r\nContent-Length: 5x\r\n\r\nhello"),
+        ("negative Content-Length", "POST /contacts HTTP/1.1\r\nHost: p\r\nContent-Length: -5\r\n\r\n"),
+        ("obsolete line folding", "GET /contacts/1 HTTP/1.1\r\nHost: p\r\nX-Folded: a\r\n  b\r\n\r\n"),
+        ("control character in a value", "GET /contacts/1 HTTP/1.1\r\nHost: p\r\nX-Bad: a\u{01}b\r\n\r\n"),
+        ("invalid header name", "GET /contacts/1 HTTP/1.1\r\nHost: p\r\nX Bad: a\r\n\r\n"),
+        ("unknown transfer coding", "POST /contacts HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: gzip\r\n\r\n"),
+    ])
+    func malformedRequestsAre400AndTheConnectionCloses(name: String, request: String) async throws {
+        try await ProxyHarness.run { harness in
+            let smuggled = "GET /smuggled HTTP/1.1\r\nHost: p\r\n\r\n"
+            let result = try await RawHTTP.send(request + smuggled, port: harness.proxyPort)
+            let responses = RawHTTP.parse(result.text)
+            #expect(responses.count == 1, "\(name): \(result.text)")
+            #expect(responses.first?.status == 400, "\(name): \(result.text)")
+            #expect(result.closedByServer, "\(name): the connection stayed open")
+            #expect(!harness.monolith.seenPaths.withLockedValue { $0 }.contains("/smuggled"), "\(name): smuggled request reached the monolith")
+            #expect(!harness.service.seenPaths.withLockedValue { $0 }.contains("/smuggled"))
+            #expect(harness.monolith.seenPaths.withLockedValue { $0 }.isEmpty && harness.service.seenPaths.withLockedValue { $0 }.isEmpty,
+                "\(name): the malformed request was forwarded")
+        }
+    }
+
+    @Test func oversizedHeadersAre431() async throws {
+        try await ProxyHarness.run(configure: { $0.maxHeaderBytes = 4096 }) { harness in
+            let big = String(repeating: "a", count: 5000)
+            let result = try await RawHTTP.send("GET /contacts/1 HTTP/1.1\r\nHost: p\r\nX-Big: \(big)\r\n\r\n", port: harness.proxyPort)
+            #expect(RawHTTP.parse(result.text).first?.status == 431)
+            #expect(result.closedByServer)
+            let many = (0..<100).map { "X-H\($0): \(String(repeating: "b", count: 60))" }.joined(separator: "\r\n")
+            let result2 = try await RawHTTP.send("GET /contacts/1 HTTP/1.1\r\nHost: p\r\n\(many)\r\n\r\n", port: harness.proxyPort)
+            #expect(RawHTTP.parse(result2.text).first?.status == 431)
+        }
+    }
+
+    @Test func oversizedBodiesAre413() async throws {
+        try await ProxyHarness.run(configure: { $0.maxBodyBytes = 1000 }) { harness in
+            let declared = try await RawHTTP.send("POST /contacts HTTP/1.1\r\nHost: p\r\nContent-Length: 5000\r\n\r\n", port: harness.proxyPort)
+            let answer = RawHTTP.parse(declared.text).first
+            #expect(answer?.status == 413)
+            #expect((json(answer?.body ?? "")["error"] as? [String: Any])?["code"] as? String == "payload_too_large")
+            #expect(harness.service.seenPaths.withLockedValue { $0 }.isEmpty)
+            // Chunked: discovered while streaming.
+            let chunk = String(repeating: "y", count: 600)
+            let chunked = try await RawHTTP.send(
+                "POST /contacts HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n\(chunk)\r\n258\r\n\(chunk)\r\n0\r\n\r\n", port: harness.proxyPort)
+            #expect(RawHTTP.parse(chunked.text).first?.status == 413 || chunked.closedByServer)
+            #expect(chunked.closedByServer)
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Foundation
+import RouteTable
+
+/// A parsed HTTP/1.1 response.
+struct RawResponse {
+    var status: Int
+    var headers: [(String, String)]
+    var body: String
+
+    func header(_ name: String) -> String? { self.headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+}
+
+/// Sends raw bytes on one TCP connection and collects what comes back until the server closes the
+/// connection (or the deadline passes), so tests can send malformed and smuggled requests.
+enum RawHTTP {
+    final class Collector: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        // Touched only on the channel's event loop.
+        var received = ByteBuffer()
+        let done: EventLoopPromise<ByteBuffer>
+
+        init(done: EventLoopPromise<ByteBuffer>) { self.done = done }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var buffer = self.unwrapInboundIn(data)
+            self.received.writeBuffer(&buffer)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            self.done.succeed(self.received)
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            context.close(promise: nil)
+        }
+    }
+
+    /// Returns everything received, and whether the server closed the connection before the deadline.
+    static func send(_ text: String, port: Int, deadline: Duration = .seconds(10)) async throws -> (text: String, closedByServer: Bool) {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let promise = group.next().makePromise(of: ByteBuffer.self)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(done: promise)) }
+                }
+                .connect(host: "127.0.0.1", port: port).get()
+        } catch {
+            promise.fail(error)
+            throw error
+        }
+        try await channel.writeAndFlush(ByteBuffer(string: text))
+        let timedOut = NIOLockedValueBox(false)
+        let timeout = channel.eventLoop.scheduleTask(in: TimeAmount.nanoseconds(Int64(deadline.components.seconds) * 1_000_000_000)) {
+            timedOut.withLockedValue { $0 = true }
+            channel.close(promise: nil)
+        }
+        var buffer = try await promise.futureResult.get()
+        timeout.cancel()
+        let closedByServer = !timedOut.withLockedValue { $0 }
+        return (buffer.readString(length: buffer.readableBytes) ?? "", closedByServer)
+    }
+
+    /// A GET with `Connection: close`.
+    static func get(_ path: String, port: Int, headers: [String] = []) async throws -> RawResponse {
+        let request = (["GET \(path) HTTP/1.1", "Host: proxy.test", "Connection: close"] + headers).joined(separator: "\r\n") + "\r\n\r\n"
+        let responses = Self.parse(try await Self.send(request, port: port).text)
+        guard let first = responses.first else { throw RawError.noResponse }
+        return first
+    }
+
+    enum RawError: Error { case noResponse }
+
+    /// Splits a byte stream into responses (Content-Length or chunked bodies).
+    static func parse(_ text: String) -> [RawResponse] {
+        var responses: [RawResponse] = []
+        var rest = Substring(text)
+        while let headEnd = rest.range(of: "\r\n\r\n") {
+            let lines = rest[..<headEnd.lowerBound].components(separatedBy: "\r\n")
+            guard let statusLine = lines.first, statusLine.hasPrefix("HTTP/1."), let status = Int(statusLine.split(separator: " ")[1]) else { break }
+            let headers = lines.dropFirst().compactMap { line -> (String, String)? in
+                guard let colon = line.firstIndex(of: ":") else { return nil }
+                return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+            }
+            var response = RawResponse(status: status, headers: headers, body: "")
+            rest = rest[headEnd.upperBound...]
+            if let length = response.header("content-length").flatMap(Int.init) {
+                let bodyEnd = rest.utf8.index(rest.startIndex, offsetBy: min(length, rest.utf8.count))
+                response.body = String(rest[..<bodyEnd])
+                rest = rest[bodyEnd...]
+            } else if response.header("transfer-encoding")?.lowercased() == "chunked" {
+                var body = ""
+                while let lineEnd = rest.range(of: "\r\n"), let size = Int(rest[..<lineEnd.lowerBound], radix: 16) {
+                    rest = rest[lineEnd.upperBound...]
+                    if size == 0 {
+                        if let end = rest.range(of: "\r\n") { rest = rest[end.upperBound...] }
+                        break
+                    }
+                    let chunkEnd = rest.utf8.index(rest.startIndex, offsetBy: min(size, rest.utf8.count))
+                    body += rest[..<chunkEnd]
+                    rest = rest[chunkEnd...].dropFirst(2)
+                }
+                response.body = body
+            }
+            responses.append(response)
+        }
+        return responses
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Testing
+import RouteTable
+
+@testable import Proxy
+
+/// Something a test opens when it is ready; upstream handlers wait on it.
+final class Gate: Sendable {
+    private let state = NIOLockedValueBox<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let arrivals = NIOLockedValueBox(0)
+
+    /// How many requests are waiting or have passed.
+    var arrived: Int { self.arrivals.withLockedValue { $0 } }
+
+    func wait() async {
+        self.arrivals.withLockedValue { $0 += 1 }
+        await withCheckedContinuation { continuation in
+            let open = self.state.withLockedValue { state in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if open { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = self.state.withLockedValue { state in
+            state.open = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// Waits for `condition` with a deadline, yielding in between (no fixed sleeps).
+func eventually(within timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+/// A test upstream: answers every request with JSON naming itself and echoing what it received.
+/// `/slow` and `/sleep` wait for `gate`, which the harness opens only at the end (`/sleep` is for timeouts).
+struct TestUpstream {
+    let name: String
+    let gate = Gate()
+    let seenPaths = NIOLockedValueBox<[String]>([])
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        let name = self.name
+        let gate = self.gate
+        let seenPaths = self.seenPaths
+        router.on("/**", method: .get) { request, _ in try await Self.echo(name, request, gate, seenPaths) }
+        router.on("/**", method: .post) { request, _ in try await Self.echo(name, request, gate, seenPaths) }
+        router.on("/**", method: .patch) { request, _ in try await Self.echo(name, request, gate, seenPaths) }
+        router.on("/**", method: .delete) { request, _ in try await Self.echo(name, request, gate, seenPaths) }
+        return router
+    }
+
+    static func echo(_ name: String, _ request: Request, _ gate: Gate, _ seenPaths: NIOLockedValueBox<[String]>) async throws -> Response {
+        seenPaths.withLockedValue { $0.append(request.uri.path) }
+        if request.uri.path.hasPrefix("/slow") { await gate.wait() }
+        if request.uri.path.hasPrefix("/sleep") { await gate.wait() }
+        let body = try await request.body.collect(upTo: 20 * 1024 * 1024)
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName, default: ""] += (headers[field.name.canonicalName] == nil ? "" : ",") + field.value }
+        let object: [String: Any] = [
+            "upstream": name, "method": request.method.rawValue, "authority": request.head.authority ?? "", "uri": request.uri.description, "headers": headers, "bodyLength": body.readableBytes,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Runs upstream servers, then the proxy in front of them, and hands the test everything it needs.
+struct ProxyHarness {
+    let monolith: TestUpstream
+    let service: TestUpstream
+    let monolithPort: Int
+    let servicePort: Int
+    let proxyPort: Int
+    let adminPort: Int
+    let directory: URL
+    let proxy: ProxyApplication
+    static let token = "test-admin-token"
+
+    var routesPath: String { self.directory.appendingPathComponent("routes.json").path }
+    var auditPath: String { self.directory.appendingPathComponent("data/audit.jsonl").path }
+
+    static func routes(monolith: Int, service: Int, stage: String = "transform", extra: String = "") -> String {
+        """
+        { "monolith": "http://127.0.0.1:\(monolith)",
+          "services": { "contacts": "http://127.0.0.1:\(service)", "dead": "http://127.0.0.1:1" },
+          "routes": [
+            { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": "\(stage)" },
+            { "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "stage": "eliminate" },
+            { "id": "slow.get", "method": "GET", "path": "/slow/{id}", "service": "contacts", "stage": "transform" },
+            { "id": "sleep.get", "method": "GET", "path": "/sleep", "service": "contacts", "stage": "eliminate", "timeout": "300ms" },
+            { "id": "dead.get", "method": "GET", "path": "/dead", "service": "dead", "stage": "eliminate" }\(extra) ] }
+        """
+    }
+
+    /// Starts two upstreams and a proxy with the routes above, runs `body`, then shuts everything down.
+    static func run(
+        stage: String = "transform", configure: (inout ProxyConfiguration) -> Void = { _ in },
+        _ body: (ProxyHarness) async throws -> Void
+    ) async throws {
+        let logger = Logger(label: "test")
+        let monolith = TestUpstream(name: "monolith")
+        let service = TestUpstream(name: "service")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-proxy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+
+        // Upstreams and the proxy run in service groups and stop gracefully, proxy first: a server task that is
+        // merely cancelled can be handed a connection it never serves.
+        let (monolithApp, monolithPort) = Self.makeApp(monolith, logger: logger)
+        let (serviceApp, servicePort) = Self.makeApp(service, logger: logger)
+        let upstreams = ServiceGroup(services: [monolithApp, serviceApp], logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await upstreams.run() }
+            let monolithPort = await monolithPort.value
+            let servicePort = await servicePort.value
+            let routesPath = directory.appendingPathComponent("routes.json").path
+            try Self.routes(monolith: monolithPort, service: servicePort, stage: stage).write(toFile: routesPath, atomically: true, encoding: .utf8)
+            var configuration = ProxyConfiguration()
+            configuration.port = 0
+            configuration.adminPort = 0
+            configuration.routesPath = routesPath
+            configuration.dataDirectory = directory.appendingPathComponent("data").path
+            configuration.adminToken = Self.token
+            configuration.watchInterval = .milliseconds(50)
+            configuration.threads = 2
+            configure(&configuration)
+            let proxy = try ProxyApplication(configuration: configuration, logger: logger)
+            let proxyGroup = ServiceGroup(services: [proxy], logger: logger)
+            group.addTask { try await proxyGroup.run() }
+            let ports = await proxy.listeningPorts()
+            let harness = ProxyHarness(
+                monolith: monolith, service: service, monolithPort: monolithPort, servicePort: servicePort, proxyPort: ports.proxy,
+                adminPort: ports.admin, directory: directory, proxy: proxy)
+            var failure: (any Error)?
+            do {
+                try await body(harness)
+            } catch {
+                failure = error
+            }
+            monolith.gate.open()
+            service.gate.open()
+            await proxyGroup.triggerGracefulShutdown()
+            await upstreams.triggerGracefulShutdown()
+            try await group.waitForAll()
+            if let failure { throw failure }
+        }
+    }
+
+    /// A Hummingbird app for `upstream` on a free port; the port arrives once it listens.
+    static func makeApp(_ upstream: TestUpstream, logger: Logger) -> (some Service, Task<Int, Never>) {
+        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(
+            router: upstream.router(),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        let port = Task {
+            for await port in stream { return port }
+            return 0
+        }
+        return (app, port)
+    }
+
+}
