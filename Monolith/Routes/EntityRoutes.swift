@@ -65,7 +65,7 @@ struct EntityRoutes<E: WritableEntity, Context: RequestContext> {
 
     func get(_ request: Request, _ context: Context) async throws -> Response {
         let id = try request.entityID(context, noun: E.kind.noun)
-        guard let entity = try await self.store.read({ db in try E.fetchOne(db, key: id) }) else { throw APIError.notFound(E.kind.noun) }
+        guard let entity = try await self.store.read({ db in try E.find(id, db) }) else { throw APIError.notFound(E.kind.noun) }
         return JSONResponse.make(bytes: entity.jsonBytes, headers: Self.entityHeaders(entity))
     }
 
@@ -117,7 +117,7 @@ struct EntityRoutes<E: WritableEntity, Context: RequestContext> {
 
     /// Loads an entity for a change: 404 when it does not exist, 409 when `If-Match` names another version.
     static func load(_ id: String, expectedVersion: Int64?, _ db: Database) throws -> E {
-        guard let entity = try E.fetchOne(db, key: id) else { throw APIError.notFound(E.kind.noun) }
+        guard let entity = try E.find(id, db) else { throw APIError.notFound(E.kind.noun) }
         if let expectedVersion, expectedVersion != entity.version {
             throw APIError.conflict(
                 "version_conflict",

@@ -54,8 +54,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     private var closing = false
     /// The answer came before the request's body ended: the rest of that body is dropped.
     private var discardingBody = false
-    private var readsPaused = false
+    /// Requests pipelined behind the one in flight wait here, in order, with reads held until they are served.
+    private var queue = CircularBuffer<HTTPServerRequestPart>()
+    /// Re-entrancy guard while queued parts are handled.
+    private var draining = false
+    /// A read the pipeline asked for while reads were held.
     private var pendingRead = false
+    /// Graceful shutdown has begun: finish the exchange in flight, then close.
+    private var quiescing = false
 
     init(shared: ProxyShared, loop: LoopState) {
         self.shared = shared
@@ -75,7 +81,21 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.closing else { return }
-        switch self.unwrapInboundIn(data) {
+        let part = self.unwrapInboundIn(data)
+        if case .head = part, self.exchange != nil {
+            // Pipelined: served once the answer in flight is out.
+            self.queue.append(part)
+            return
+        }
+        if !self.queue.isEmpty {
+            self.queue.append(part)
+            return
+        }
+        self.handle(part, context: context)
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             self.discardingBody = false
             self.start(head, context: context)
@@ -100,6 +120,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         case .end(let trailers):
             if self.discardingBody {
                 self.discardingBody = false
+                if self.quiescing, self.exchange == nil {
+                    self.closing = true
+                    context.close(promise: nil)
+                }
                 return
             }
             guard let exchange = self.exchange else { return }
@@ -123,6 +147,18 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             self.finish(exchange, reusable: false)
         }
         context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            self.quiescing = true
+            if self.exchange == nil, self.queue.isEmpty, !self.discardingBody {
+                self.closing = true
+                context.close(promise: nil)
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -159,24 +195,46 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         }
     }
 
+    /// Reads are held while an upstream connection is being opened, while pipelined requests wait, and
+    /// once the connection is closing; otherwise the client is read as fast as it sends (no read-interest
+    /// toggling per request).
+    private var holdsReads: Bool {
+        self.closing || !self.queue.isEmpty || (self.exchange.map { $0.connection == nil } ?? false)
+    }
+
     func read(context: ChannelHandlerContext) {
-        if self.readsPaused {
+        if self.holdsReads {
             self.pendingRead = true
         } else {
             context.read()
         }
     }
 
-    private func pauseReads() {
-        self.readsPaused = true
-    }
-
-    private func resumeReads() {
-        self.readsPaused = false
-        if self.pendingRead, let context = self.context {
+    private func resumeReadsIfHeld() {
+        if self.pendingRead, !self.holdsReads, let context = self.context {
             self.pendingRead = false
             context.read()
         }
+    }
+
+    /// After an answer is complete: serve the pipelined requests waiting, then read on.
+    private func answered() {
+        guard let context = self.context, !self.closing else { return }
+        if self.quiescing, self.exchange == nil, !self.discardingBody {
+            self.closing = true
+            context.close(promise: nil)
+            return
+        }
+        if !self.draining {
+            self.draining = true
+            while !self.closing, let next = self.queue.first {
+                if case .head = next, self.exchange != nil { break }
+                self.queue.removeFirst()
+                self.handle(next, context: context)
+            }
+            self.draining = false
+        }
+        self.resumeReadsIfHeld()
     }
 
     // MARK: Starting an exchange
@@ -188,7 +246,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             self.reject(problem, requestID: nil)
             return
         }
-        var headers = head.headers
+        let headers = head.headers
         let contentLength = headers.first(name: "content-length").flatMap { Int($0) }
         let chunked = headers.contains(name: "transfer-encoding")
         if let contentLength, contentLength > configuration.maxBodyBytes {
@@ -210,39 +268,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             return
         }
 
-        // Rewrite the headers for the upstream hop.
-        let originalHost = headers.first(name: "host")
-        HeaderRules.removeHopByHop(&headers)
-        if chunked { headers.add(name: "transfer-encoding", value: "chunked") }
-        headers.replaceOrAdd(name: "host", value: upstream.authority)
-        if let forwardedFor = headers.first(name: "x-forwarded-for") {
-            headers.replaceOrAdd(name: "x-forwarded-for", value: forwardedFor + ", " + self.clientAddress)
-        } else {
-            headers.add(name: "x-forwarded-for", value: self.clientAddress)
-        }
-        headers.replaceOrAdd(name: "x-forwarded-proto", value: "http")
-        if let originalHost { headers.replaceOrAdd(name: "x-forwarded-host", value: originalHost) }
-        if let via = headers.first(name: "via") {
-            headers.replaceOrAdd(name: "via", value: via + ", " + HeaderRules.viaToken)
-        } else {
-            headers.add(name: "via", value: HeaderRules.viaToken)
-        }
-        let requestID: String
-        if let given = headers.first(name: "x-request-id"), HeaderRules.isValidRequestID(given) {
-            requestID = given
-        } else {
-            requestID = self.loop.ids.hex(words: 2)
-            headers.replaceOrAdd(name: "x-request-id", value: requestID)
-        }
-        if let trace = headers.first(name: "traceparent"), HeaderRules.isValidTraceparent(trace) {
-            // Passed on as it came.
-        } else {
-            headers.replaceOrAdd(name: "traceparent", value: self.loop.ids.traceparent())
-        }
+        let (upstreamHeaders, requestID) = HeaderRules.upstreamRequestHeaders(
+            headers, upstreamAuthority: upstream.authority, clientAddress: self.clientAddress, chunked: chunked, ids: &self.loop.ids)
 
         let exchange = Exchange(
             route: route, upstream: upstream, address: address,
-            head: HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: headers),
+            head: HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: upstreamHeaders),
             requestID: requestID, clientKeepAlive: head.isKeepAlive, hasBody: chunked || (contentLength ?? 0) > 0,
             snapshotVersion: snapshot.version)
         self.exchange = exchange
@@ -258,7 +289,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     private func connect(_ exchange: Exchange) {
-        self.pauseReads()
         self.loop.pool.connect(exchange.upstream, address: exchange.address).assumeIsolated().whenComplete { [weak self] result in
             guard let self, self.exchange === exchange else {
                 if case .success(let connection) = result { connection.wrappedValue.close() }
@@ -280,7 +310,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         for part in exchange.buffered { connection.write(part) }
         exchange.buffered.removeAll()
         connection.flush()
-        self.resumeReads()
+        self.resumeReadsIfHeld()
     }
 
     // MARK: Upstream side
@@ -294,15 +324,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             exchange.responseStarted = true
             exchange.responseStatus = response.status
             exchange.upstreamKeepAlive = response.isKeepAlive
-            var headers = response.headers
-            HeaderRules.removeHopByHop(&headers)
-            if let via = headers.first(name: "via") {
-                headers.replaceOrAdd(name: "via", value: via + ", " + HeaderRules.viaToken)
-            } else {
-                headers.add(name: "via", value: HeaderRules.viaToken)
-            }
-            if !headers.contains(name: "x-request-id") { headers.add(name: "x-request-id", value: exchange.requestID) }
-            if !exchange.clientKeepAlive { headers.add(name: "connection", value: "close") }
+            let headers = HeaderRules.clientResponseHeaders(
+                response.headers, requestID: exchange.requestID, close: !exchange.clientKeepAlive || self.quiescing)
             context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
         case .body(let buffer):
             context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
@@ -310,8 +333,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             let requestComplete = exchange.requestEnded
             self.finish(exchange, reusable: requestComplete && exchange.upstreamKeepAlive)
             if !requestComplete { self.discardingBody = true }
-            if exchange.clientKeepAlive {
+            if exchange.clientKeepAlive, !self.quiescing {
                 context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: nil)
+                self.answered()
             } else {
                 self.closing = true
                 context.writeAndFlush(self.wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
@@ -386,7 +410,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         if let status = exchange.responseStatus {
             self.shared.metrics.completed(route: exchange.route, upstream: exchange.upstream, status: status.code, since: exchange.started)
         }
-        self.resumeReads()
     }
 
     /// Answers a request the proxy refuses outright, and closes the connection: after a protocol error
@@ -400,12 +423,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         let body = answer.body(allocator: context.channel.allocator)
         context.write(self.wrapOutboundOut(.head(answer.head(bodyLength: body.readableBytes, close: close, requestID: requestID))), promise: nil)
         context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        if close {
+        if close || self.quiescing {
             self.closing = true
-            self.pauseReads()
             context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {
             context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+            self.answered()
         }
     }
 
