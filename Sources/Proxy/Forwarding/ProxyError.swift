@@ -17,14 +17,18 @@ struct ProxyErrorResponse {
         return allocator.buffer(string: text)
     }
 
-    func head(bodyLength: Int, close: Bool, requestID: String?) -> HTTPResponseHead {
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json; charset=utf-8")
-        headers.add(name: "content-length", value: String(bodyLength))
-        headers.add(name: "via", value: HeaderRules.viaToken)
-        if let requestID { headers.add(name: "x-request-id", value: requestID) }
-        if close { headers.add(name: "connection", value: "close") }
-        return HTTPResponseHead(version: .http1_1, status: self.status, headers: headers)
+    /// The whole answer as bytes: status line, headers, body.
+    func bytes(allocator: ByteBufferAllocator, close: Bool, requestID: String?) -> ByteBuffer {
+        let body = self.body(allocator: allocator)
+        var buffer = allocator.buffer(capacity: body.readableBytes + 256)
+        buffer.writeString("HTTP/1.1 \(self.status.code) \(self.status.reasonPhrase)\r\n")
+        buffer.writeString("content-type: application/json; charset=utf-8\r\ncontent-length: \(body.readableBytes)\r\nvia: \(HeaderRules.viaToken)\r\n")
+        if let requestID { buffer.writeString("x-request-id: \(requestID)\r\n") }
+        if close { buffer.writeString("connection: close\r\n") }
+        buffer.writeString("\r\n")
+        var body2 = body
+        buffer.writeBuffer(&body2)
+        return buffer
     }
 
     static func badGateway(_ reason: String, upstream: String, route: String?) -> ProxyErrorResponse {

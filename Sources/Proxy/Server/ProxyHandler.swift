@@ -5,63 +5,92 @@ import RouteTable
 
 /// One exchange: a client request being forwarded and its answer being relayed.
 final class Exchange {
+    enum ResponseFraming {
+        /// Waiting for (the rest of) the upstream's head.
+        case head(ByteBuffer?)
+        case length(Int)
+        case chunked(ChunkedTracker)
+        /// The body runs until the upstream closes the connection.
+        case untilClose
+    }
+
     let route: Route?
     let upstream: Upstream
     let address: SocketAddress
-    let head: HTTPRequestHead
+    /// The rewritten head for the upstream (kept to send again on a retry).
+    let upstreamHead: ByteBuffer
     let requestID: String
-    let clientKeepAlive: Bool
+    let isHEAD: Bool
     let hasBody: Bool
     let started: NIODeadline
-    let snapshotVersion: Int
+    var clientKeepAlive: Bool
     var connection: UpstreamConnection?
-    var buffered: [HTTPClientRequestPart] = []
+    var pending: [ByteBuffer] = []
     var requestEnded = false
     var bodyBytes = 0
+    var response: ResponseFraming = .head(nil)
     var responseStarted = false
-    var responseStatus: HTTPResponseStatus?
+    var responseStatus: UInt?
     var upstreamKeepAlive = true
+    /// An HTTP/1.0 client cannot take chunked framing: the chunks are unwrapped and the connection closes.
+    var unchunkForClient = false
     var timeout: Scheduled<Void>?
     var retried = false
 
-    init(route: Route?, upstream: Upstream, address: SocketAddress, head: HTTPRequestHead, requestID: String, clientKeepAlive: Bool, hasBody: Bool, snapshotVersion: Int) {
+    init(
+        route: Route?, upstream: Upstream, address: SocketAddress, upstreamHead: ByteBuffer, requestID: String, isHEAD: Bool, hasBody: Bool,
+        clientKeepAlive: Bool
+    ) {
         self.route = route
         self.upstream = upstream
         self.address = address
-        self.head = head
+        self.upstreamHead = upstreamHead
         self.requestID = requestID
-        self.clientKeepAlive = clientKeepAlive
+        self.isHEAD = isHEAD
         self.hasBody = hasBody
+        self.clientKeepAlive = clientKeepAlive
         self.started = .now()
-        self.snapshotVersion = snapshotVersion
     }
 }
 
-/// The proxy's handler for one client connection: checks each request, picks its route on the live table,
-/// forwards it over a pooled keep-alive upstream connection of the same event loop, and streams the answer
-/// back, with backpressure both ways. Everything runs on the connection's event loop.
+/// The proxy's handler for one client connection, working on raw bytes: it parses each request head
+/// itself (strictly), picks the route on the live table, writes a rewritten head and then the body bytes
+/// as they come to a pooled keep-alive upstream connection of the same event loop, and relays the answer
+/// back the same way, following the framing of both sides without buffering bodies. Everything runs on
+/// the connection's event loop.
 final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum RequestBody {
+        case none
+        case length(Int)
+        case chunked(ChunkedTracker)
+    }
+
+    /// Bytes read ahead of the exchange in flight (pipelined requests) before reads are held.
+    static let readAheadLimit = 256 * 1024
 
     private let shared: ProxyShared
     private let loop: LoopState
     private var context: ChannelHandlerContext?
     private var clientAddress = "unknown"
     private var exchange: Exchange?
-    /// After a protocol error or a refused request the connection only waits to close.
-    private var closing = false
+    /// Bytes read but not yet handled.
+    private var inbound: ByteBuffer?
+    /// How far the current head has been searched for its end.
+    private var scanned = 0
+    /// The framing of the request body being read.
+    private var requestBody: RequestBody = .none
     /// The answer came before the request's body ended: the rest of that body is dropped.
     private var discardingBody = false
-    /// Requests pipelined behind the one in flight wait here, in order, with reads held until they are served.
-    private var queue = CircularBuffer<HTTPServerRequestPart>()
-    /// Re-entrancy guard while queued parts are handled.
-    private var draining = false
-    /// A read the pipeline asked for while reads were held.
-    private var pendingRead = false
+    /// After a refused request the connection only waits to close: nothing after it is read.
+    private var closing = false
     /// Graceful shutdown has begun: finish the exchange in flight, then close.
     private var quiescing = false
+    private var pendingRead = false
+    private var processing = false
 
     init(shared: ProxyShared, loop: LoopState) {
         self.shared = shared
@@ -81,60 +110,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.closing else { return }
-        let part = self.unwrapInboundIn(data)
-        if case .head = part, self.exchange != nil {
-            // Pipelined: served once the answer in flight is out.
-            self.queue.append(part)
-            return
+        var buffer = self.unwrapInboundIn(data)
+        if self.inbound == nil || self.inbound!.readableBytes == 0 {
+            self.inbound = buffer
+        } else {
+            self.inbound!.writeBuffer(&buffer)
         }
-        if !self.queue.isEmpty {
-            self.queue.append(part)
-            return
-        }
-        self.handle(part, context: context)
-    }
-
-    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        switch part {
-        case .head(let head):
-            self.discardingBody = false
-            self.start(head, context: context)
-        case .body(let buffer):
-            if self.discardingBody { return }
-            guard let exchange = self.exchange else { return }
-            exchange.bodyBytes += buffer.readableBytes
-            if exchange.bodyBytes > self.shared.configuration.maxBodyBytes {
-                self.finish(exchange, reusable: false)
-                self.reject(
-                    ProxyErrorResponse(
-                        status: .payloadTooLarge, code: "payload_too_large",
-                        message: "the body is larger than \(self.shared.configuration.maxBodyBytes) bytes", route: exchange.route?.id),
-                    requestID: exchange.requestID)
-                return
-            }
-            if let connection = exchange.connection {
-                connection.write(.body(.byteBuffer(buffer)))
-            } else {
-                exchange.buffered.append(.body(.byteBuffer(buffer)))
-            }
-        case .end(let trailers):
-            if self.discardingBody {
-                self.discardingBody = false
-                if self.quiescing, self.exchange == nil {
-                    self.closing = true
-                    context.close(promise: nil)
-                }
-                return
-            }
-            guard let exchange = self.exchange else { return }
-            exchange.requestEnded = true
-            if let connection = exchange.connection {
-                connection.write(.end(trailers))
-                connection.flush()
-            } else {
-                exchange.buffered.append(.end(trailers))
-            }
-        }
+        self.process()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -143,22 +125,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let exchange = self.exchange {
-            self.finish(exchange, reusable: false)
-        }
+        if let exchange = self.exchange { self.finish(exchange, reusable: false) }
+        self.closing = true
         context.fireChannelInactive()
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent {
-            self.quiescing = true
-            if self.exchange == nil, self.queue.isEmpty, !self.discardingBody {
-                self.closing = true
-                context.close(promise: nil)
-            }
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -167,39 +136,35 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let parserError = error as? HTTPParserError {
-            // A request we cannot parse ends the connection: nothing after it on this connection is trusted.
-            self.shared.metrics.rejected()
-            let answer: ProxyErrorResponse
-            if case .headerOverflow = parserError {
-                answer = ProxyErrorResponse(
-                    status: .requestHeaderFieldsTooLarge, code: "header_too_large",
-                    message: "the request's headers are larger than \(self.shared.configuration.maxHeaderBytes) bytes", route: nil)
-            } else {
-                answer = .badRequest("malformed request: \(parserError)")
-            }
-            if let exchange = self.exchange {
-                if exchange.responseStarted {
-                    self.finish(exchange, reusable: false)
-                    self.closing = true
-                    context.close(promise: nil)
-                    return
-                }
-                self.finish(exchange, reusable: false)
-            }
-            self.reject(answer, requestID: nil)
-        } else {
-            if let exchange = self.exchange { self.finish(exchange, reusable: false) }
-            self.closing = true
-            context.close(promise: nil)
-        }
+        if let exchange = self.exchange { self.finish(exchange, reusable: false) }
+        self.closing = true
+        context.close(promise: nil)
     }
 
-    /// Reads are held while an upstream connection is being opened, while pipelined requests wait, and
-    /// once the connection is closing; otherwise the client is read as fast as it sends (no read-interest
-    /// toggling per request).
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            self.quiescing = true
+            if self.exchange == nil, !self.discardingBody, case .none = self.requestBody {
+                self.closing = true
+                context.close(promise: nil)
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Reads are held while an upstream connection is being opened or cannot take more, while too many
+    /// bytes wait behind the exchange in flight, and once the connection is closing. Otherwise the client is
+    /// read as it sends, with no read-interest changes per request.
     private var holdsReads: Bool {
-        self.closing || !self.queue.isEmpty || (self.exchange.map { $0.connection == nil } ?? false)
+        if self.closing { return true }
+        guard let exchange = self.exchange else { return false }
+        if let connection = exchange.connection {
+            if !connection.isWritable { return true }
+        } else if !exchange.requestEnded {
+            return true
+        }
+        return (self.inbound?.readableBytes ?? 0) > Self.readAheadLimit
     }
 
     func read(context: ChannelHandlerContext) {
@@ -217,39 +182,121 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         }
     }
 
-    /// After an answer is complete: serve the pipelined requests waiting, then read on.
-    private func answered() {
-        guard let context = self.context, !self.closing else { return }
-        if self.quiescing, self.exchange == nil, !self.discardingBody {
-            self.closing = true
-            context.close(promise: nil)
+    /// Handles the bytes read so far: the current request's body, then the next request's head, unless an
+    /// exchange is still in flight (pipelined requests wait their turn).
+    private func process() {
+        guard !self.processing else { return }
+        self.processing = true
+        defer { self.processing = false }
+        while !self.closing, var inbound = self.inbound, inbound.readableBytes > 0 {
+            switch self.requestBody {
+            case .length(let remaining):
+                let take = min(remaining, inbound.readableBytes)
+                let slice = inbound.readSlice(length: take)!
+                self.inbound = inbound
+                self.requestBody = remaining - take == 0 ? .none : .length(remaining - take)
+                self.bodyBytes(slice)
+                if case .none = self.requestBody { self.requestComplete() }
+            case .chunked(var tracker):
+                let consumed: Int
+                do {
+                    consumed = try inbound.withUnsafeReadableBytes { raw throws(HeadError) in try tracker.consume(raw) }
+                } catch {
+                    self.refuseBody(.badRequest("malformed chunked body: \(error.reason)"))
+                    return
+                }
+                let slice = inbound.readSlice(length: consumed)!
+                self.inbound = inbound
+                self.requestBody = tracker.isDone ? .none : .chunked(tracker)
+                self.bodyBytes(slice)
+                if tracker.isDone { self.requestComplete() }
+            case .none:
+                if self.exchange != nil || self.discardingBody { return }
+                let maxHeader = self.shared.configuration.maxHeaderBytes
+                guard let length = HTTPHeadParser.headLength(in: inbound, searchFrom: self.scanned) else {
+                    if inbound.readableBytes > maxHeader {
+                        self.reject(Self.headerTooLarge(maxHeader), requestID: nil)
+                    } else {
+                        self.scanned = inbound.readableBytes
+                    }
+                    return
+                }
+                self.scanned = 0
+                guard length <= maxHeader + 4 else {
+                    self.reject(Self.headerTooLarge(maxHeader), requestID: nil)
+                    return
+                }
+                let headBytes = inbound.readSlice(length: length)!
+                self.inbound = inbound
+                do {
+                    let head = try HTTPHeadParser.parseRequest(headBytes)
+                    self.start(head)
+                } catch {
+                    self.shared.metrics.rejected()
+                    self.reject(.badRequest("malformed request: \(error.reason)"), requestID: nil)
+                    return
+                }
+            }
+        }
+        if self.inbound?.readableBytes == 0 { self.inbound = nil }
+    }
+
+    static func headerTooLarge(_ limit: Int) -> ProxyErrorResponse {
+        ProxyErrorResponse(
+            status: .requestHeaderFieldsTooLarge, code: "header_too_large", message: "the request's headers are larger than \(limit) bytes", route: nil)
+    }
+
+    private func bodyBytes(_ slice: ByteBuffer) {
+        if self.discardingBody { return }
+        guard let exchange = self.exchange else { return }
+        exchange.bodyBytes += slice.readableBytes
+        if exchange.bodyBytes > self.shared.configuration.maxBodyBytes {
+            self.refuseBody(
+                ProxyErrorResponse(
+                    status: .payloadTooLarge, code: "payload_too_large", message: "the body is larger than \(self.shared.configuration.maxBodyBytes) bytes",
+                    route: exchange.route?.id))
             return
         }
-        if !self.draining {
-            self.draining = true
-            while !self.closing, let next = self.queue.first {
-                if case .head = next, self.exchange != nil { break }
-                self.queue.removeFirst()
-                self.handle(next, context: context)
-            }
-            self.draining = false
+        if let connection = exchange.connection {
+            connection.write(slice)
+        } else {
+            exchange.pending.append(slice)
         }
-        self.resumeReadsIfHeld()
+    }
+
+    /// The request's body cannot go on: answer if nothing was answered yet, and close.
+    private func refuseBody(_ answer: ProxyErrorResponse) {
+        guard let exchange = self.exchange else {
+            self.reject(answer, requestID: nil)
+            return
+        }
+        let started = exchange.responseStarted
+        self.finish(exchange, reusable: false)
+        if started {
+            self.closing = true
+            self.context?.close(promise: nil)
+        } else {
+            self.reject(answer, requestID: exchange.requestID)
+        }
+    }
+
+    /// The request's last byte was read.
+    private func requestComplete() {
+        if self.discardingBody {
+            self.discardingBody = false
+            self.answered()
+            return
+        }
+        guard let exchange = self.exchange else { return }
+        exchange.requestEnded = true
+        exchange.connection?.flush()
     }
 
     // MARK: Starting an exchange
 
-    private func start(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func start(_ head: HTTPHead) {
         let configuration = self.shared.configuration
-        if let problem = RequestHygiene.check(head, maxHeaderBytes: configuration.maxHeaderBytes) {
-            self.shared.metrics.rejected()
-            self.reject(problem, requestID: nil)
-            return
-        }
-        let headers = head.headers
-        let contentLength = headers.first(name: "content-length").flatMap { Int($0) }
-        let chunked = headers.contains(name: "transfer-encoding")
-        if let contentLength, contentLength > configuration.maxBodyBytes {
+        if let length = head.contentLength, length > configuration.maxBodyBytes {
             self.shared.metrics.rejected()
             self.reject(
                 ProxyErrorResponse(
@@ -257,28 +304,35 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 requestID: nil)
             return
         }
-
+        let method = head.string(head.startLine.first)
+        let target = head.string(head.startLine.second)
         let snapshot = self.shared.store.snapshot
-        let uri = head.uri
-        let path: Substring = uri.firstIndex(of: "?").map { uri[..<$0] } ?? Substring(uri)
-        let route = snapshot.table.match(method: head.method.rawValue, path: path)
+        let path: Substring = target.firstIndex(of: "?").map { target[..<$0] } ?? Substring(target)
+        let route = snapshot.table.match(method: method, path: path)
         let upstream = snapshot.table.upstream(for: route)
         guard let address = snapshot.addresses[upstream] else {
             self.reject(.badGateway("has no address", upstream: upstream.url, route: route?.id), requestID: nil)
             return
         }
-
-        let (upstreamHeaders, requestID) = HeaderRules.upstreamRequestHeaders(
-            headers, upstreamAuthority: upstream.authority, clientAddress: self.clientAddress, chunked: chunked, ids: &self.loop.ids)
-
+        let allocator = self.context?.channel.allocator ?? ByteBufferAllocator()
+        let (upstreamHead, requestID) = HeadRewriter.upstreamRequest(
+            head, upstreamAuthority: upstream.authority, clientAddress: self.clientAddress, ids: &self.loop.ids, allocator: allocator)
+        let hasBody = head.chunked || (head.contentLength ?? 0) > 0
         let exchange = Exchange(
-            route: route, upstream: upstream, address: address,
-            head: HTTPRequestHead(version: .http1_1, method: head.method, uri: uri, headers: upstreamHeaders),
-            requestID: requestID, clientKeepAlive: head.isKeepAlive, hasBody: chunked || (contentLength ?? 0) > 0,
-            snapshotVersion: snapshot.version)
+            route: route, upstream: upstream, address: address, upstreamHead: upstreamHead, requestID: requestID, isHEAD: method == "HEAD",
+            hasBody: hasBody, clientKeepAlive: head.isKeepAlive)
+        exchange.unchunkForClient = head.versionMinor == 0
         self.exchange = exchange
+        if head.chunked {
+            self.requestBody = .chunked(ChunkedTracker())
+        } else if let length = head.contentLength, length > 0 {
+            self.requestBody = .length(length)
+        } else {
+            self.requestBody = .none
+            exchange.requestEnded = true
+        }
         let timeout = route?.timeout ?? Route.defaultTimeout
-        exchange.timeout = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) { [weak self] in
+        exchange.timeout = self.context?.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) { [weak self] in
             self?.timedOut(exchange, after: timeout)
         }
         if let connection = self.loop.pool.takeIdle(upstream) {
@@ -306,9 +360,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     private func attach(_ connection: UpstreamConnection, to exchange: Exchange) {
         exchange.connection = connection
         connection.handler.delegate = self
-        connection.write(.head(exchange.head))
-        for part in exchange.buffered { connection.write(part) }
-        exchange.buffered.removeAll()
+        connection.write(exchange.upstreamHead)
+        for bytes in exchange.pending { connection.write(bytes) }
+        exchange.pending.removeAll()
         connection.flush()
         self.resumeReadsIfHeld()
     }
@@ -317,29 +371,129 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     var clientIsWritable: Bool { self.context?.channel.isWritable ?? false }
 
-    func upstreamReceived(_ part: HTTPClientResponsePart) {
+    func upstreamWritabilityChanged() {
+        self.resumeReadsIfHeld()
+    }
+
+    func upstreamReceived(_ bytes: ByteBuffer) {
         guard let exchange = self.exchange, let context = self.context else { return }
-        switch part {
-        case .head(let response):
-            exchange.responseStarted = true
-            exchange.responseStatus = response.status
-            exchange.upstreamKeepAlive = response.isKeepAlive
-            let headers = HeaderRules.clientResponseHeaders(
-                response.headers, requestID: exchange.requestID, close: !exchange.clientKeepAlive || self.quiescing)
-            context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
-        case .body(let buffer):
-            context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        case .end(let trailers):
-            let requestComplete = exchange.requestEnded
-            self.finish(exchange, reusable: requestComplete && exchange.upstreamKeepAlive)
-            if !requestComplete { self.discardingBody = true }
-            if exchange.clientKeepAlive, !self.quiescing {
-                context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: nil)
-                self.answered()
-            } else {
-                self.closing = true
-                context.writeAndFlush(self.wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        var bytes = bytes
+        while bytes.readableBytes > 0, self.exchange === exchange {
+            switch exchange.response {
+            case .head(let previous):
+                var accumulated = bytes
+                if var previous {
+                    previous.writeBuffer(&bytes)
+                    accumulated = previous
+                }
+                bytes = ByteBuffer()
+                guard let length = HTTPHeadParser.headLength(in: accumulated, searchFrom: 0) else {
+                    if accumulated.readableBytes > 1024 * 1024 {
+                        self.upstreamBroken(exchange, reason: "sent a response head larger than 1 MiB")
+                        return
+                    }
+                    exchange.response = .head(accumulated)
+                    return
+                }
+                let headBytes = accumulated.readSlice(length: length)!
+                bytes = accumulated
+                let head: HTTPHead
+                do {
+                    head = try HTTPHeadParser.parseResponse(headBytes)
+                } catch {
+                    self.upstreamBroken(exchange, reason: "sent a malformed response (\(error.reason))")
+                    return
+                }
+                self.startResponse(head, exchange, context: context)
+            case .length(let remaining):
+                let take = min(remaining, bytes.readableBytes)
+                let slice = bytes.readSlice(length: take)!
+                context.write(self.wrapOutboundOut(slice), promise: nil)
+                if remaining - take == 0 {
+                    exchange.response = .length(0)
+                    if bytes.readableBytes > 0 { exchange.upstreamKeepAlive = false }
+                    self.responseComplete(exchange, context: context)
+                    return
+                }
+                exchange.response = .length(remaining - take)
+            case .chunked(var tracker):
+                let consumed: Int
+                var dataSlices: [ByteBuffer] = []
+                do {
+                    let unchunk = exchange.unchunkForClient
+                    let view = bytes
+                    consumed = try bytes.withUnsafeReadableBytes { raw throws(HeadError) in
+                        try tracker.consume(raw) { range in
+                            if unchunk { dataSlices.append(view.getSlice(at: view.readerIndex + range.lowerBound, length: range.count)!) }
+                        }
+                    }
+                } catch {
+                    self.upstreamBroken(exchange, reason: "sent a malformed chunked body (\(error.reason))")
+                    return
+                }
+                let slice = bytes.readSlice(length: consumed)!
+                if exchange.unchunkForClient {
+                    for data in dataSlices { context.write(self.wrapOutboundOut(data), promise: nil) }
+                } else {
+                    context.write(self.wrapOutboundOut(slice), promise: nil)
+                }
+                exchange.response = .chunked(tracker)
+                if tracker.isDone {
+                    if bytes.readableBytes > 0 { exchange.upstreamKeepAlive = false }
+                    self.responseComplete(exchange, context: context)
+                    return
+                }
+            case .untilClose:
+                context.write(self.wrapOutboundOut(bytes), promise: nil)
+                return
             }
+        }
+    }
+
+    /// A response head from the upstream: a 1xx is relayed and the final head awaited; a final head is
+    /// relayed rewritten, and its framing decides how the body is followed.
+    private func startResponse(_ head: HTTPHead, _ exchange: Exchange, context: ChannelHandlerContext) {
+        let status = UInt(head.string(head.startLine.second)) ?? 502
+        if (100..<200).contains(status) {
+            if status != 101 { context.write(self.wrapOutboundOut(head.bytes), promise: nil) }
+            exchange.response = .head(nil)
+            return
+        }
+        exchange.responseStarted = true
+        exchange.responseStatus = status
+        exchange.upstreamKeepAlive = head.isKeepAlive
+        let framing: Exchange.ResponseFraming
+        if exchange.isHEAD || status == 204 || status == 304 {
+            framing = .length(0)
+        } else if head.chunked {
+            framing = .chunked(ChunkedTracker())
+            if exchange.unchunkForClient { exchange.clientKeepAlive = false }
+        } else if let length = head.contentLength {
+            framing = .length(length)
+        } else {
+            framing = .untilClose
+            exchange.upstreamKeepAlive = false
+            exchange.clientKeepAlive = false
+        }
+        exchange.response = framing
+        let close = !exchange.clientKeepAlive || self.quiescing
+        let rewritten = HeadRewriter.clientResponse(
+            head, requestID: exchange.requestID, close: close, keepChunked: head.chunked && !exchange.unchunkForClient,
+            allocator: context.channel.allocator)
+        context.write(self.wrapOutboundOut(rewritten), promise: nil)
+        if case .length(0) = framing { self.responseComplete(exchange, context: context) }
+    }
+
+    private func responseComplete(_ exchange: Exchange, context: ChannelHandlerContext) {
+        let requestComplete = exchange.requestEnded
+        self.finish(exchange, reusable: requestComplete && exchange.upstreamKeepAlive)
+        if !requestComplete, !self.closing { self.discardingBody = true }
+        if exchange.clientKeepAlive, !self.quiescing {
+            context.flush()
+            self.answered()
+        } else {
+            self.closing = true
+            context.writeAndFlush(self.wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }
 
@@ -348,12 +502,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     func upstreamFailed(_ error: any Error) {
-        guard let exchange = self.exchange else { return }
+        guard let exchange = self.exchange, let context = self.context else { return }
+        if case .untilClose = exchange.response {
+            // The end of a close-delimited body.
+            self.responseComplete(exchange, context: context)
+            return
+        }
         if exchange.responseStarted {
             // Part of the answer is out: the client's connection cannot carry a correct answer any more.
             self.finish(exchange, reusable: false)
             self.closing = true
-            self.context?.close(promise: nil)
+            context.close(promise: nil)
             return
         }
         // A reused keep-alive connection may have been closed by the upstream just as the request went out;
@@ -361,15 +520,37 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         if let connection = exchange.connection, connection.isReused, !exchange.retried, !exchange.hasBody, exchange.requestEnded {
             exchange.retried = true
             exchange.connection = nil
+            exchange.response = .head(nil)
             connection.close()
-            exchange.buffered = [.end(nil)]
             self.connect(exchange)
             return
         }
         self.failBeforeAnswer(exchange, reason: Self.describe(error, connecting: false))
     }
 
+    private func upstreamBroken(_ exchange: Exchange, reason: String) {
+        if exchange.responseStarted {
+            self.finish(exchange, reusable: false)
+            self.closing = true
+            self.context?.close(promise: nil)
+        } else {
+            self.failBeforeAnswer(exchange, reason: reason)
+        }
+    }
+
     // MARK: Ending
+
+    /// After an answer is complete: serve the pipelined request waiting, if any, then read on.
+    private func answered() {
+        guard let context = self.context, !self.closing else { return }
+        if self.quiescing, self.exchange == nil, !self.discardingBody {
+            self.closing = true
+            context.close(promise: nil)
+            return
+        }
+        self.process()
+        self.resumeReadsIfHeld()
+    }
 
     private func timedOut(_ exchange: Exchange, after timeout: Duration) {
         guard self.exchange === exchange else { return }
@@ -381,10 +562,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         } else {
             let requestComplete = exchange.requestEnded
             self.finish(exchange, reusable: false)
+            if !requestComplete { self.discardingBody = true }
             self.respond(
                 .gatewayTimeout(exchange.upstream.url, after: DurationText.format(timeout), route: exchange.route?.id),
                 requestID: exchange.requestID, close: !requestComplete || !exchange.clientKeepAlive)
-            if !requestComplete { self.discardingBody = true }
         }
     }
 
@@ -392,13 +573,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         self.shared.metrics.upstreamError(route: exchange.route, upstream: exchange.upstream, kind: "connect")
         let requestComplete = exchange.requestEnded
         self.finish(exchange, reusable: false)
+        if !requestComplete { self.discardingBody = true }
         self.respond(
             .badGateway(reason, upstream: exchange.upstream.url, route: exchange.route?.id),
             requestID: exchange.requestID, close: !requestComplete || !exchange.clientKeepAlive)
-        if !requestComplete { self.discardingBody = true }
     }
 
-    /// Ends the exchange: the upstream connection goes back to the pool or is closed; reads resume.
+    /// Ends the exchange: the upstream connection goes back to the pool or is closed.
     private func finish(_ exchange: Exchange, reusable: Bool) {
         guard self.exchange === exchange else { return }
         self.exchange = nil
@@ -408,26 +589,24 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             if reusable { self.loop.pool.release(connection) } else { connection.close() }
         }
         if let status = exchange.responseStatus {
-            self.shared.metrics.completed(route: exchange.route, upstream: exchange.upstream, status: status.code, since: exchange.started)
+            self.shared.metrics.completed(route: exchange.route, upstream: exchange.upstream, status: status, since: exchange.started)
         }
     }
 
-    /// Answers a request the proxy refuses outright, and closes the connection: after a protocol error
-    /// nothing more on it is trusted (a smuggled second request is never read).
+    /// Answers a request the proxy refuses outright, and closes the connection: nothing after a refused
+    /// request is trusted (a smuggled second request is never read).
     private func reject(_ answer: ProxyErrorResponse, requestID: String?) {
         self.respond(answer, requestID: requestID, close: true)
     }
 
     private func respond(_ answer: ProxyErrorResponse, requestID: String?, close: Bool) {
         guard let context = self.context else { return }
-        let body = answer.body(allocator: context.channel.allocator)
-        context.write(self.wrapOutboundOut(.head(answer.head(bodyLength: body.readableBytes, close: close, requestID: requestID))), promise: nil)
-        context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        let bytes = answer.bytes(allocator: context.channel.allocator, close: close || self.quiescing, requestID: requestID)
         if close || self.quiescing {
             self.closing = true
-            context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(self.wrapOutboundOut(bytes)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {
-            context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+            context.writeAndFlush(self.wrapOutboundOut(bytes), promise: nil)
             self.answered()
         }
     }
@@ -440,8 +619,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             default: return "failed: \(error.description)"
             }
         }
-        if error is ChannelError, !connecting { return "closed the connection before answering" }
         if case ChannelError.connectTimeout = error { return "did not accept the connection in time" }
+        if error is ChannelError, !connecting { return "closed the connection before answering" }
         if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {
             return Self.describe(first.error, connecting: true)
         }

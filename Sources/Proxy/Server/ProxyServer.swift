@@ -26,10 +26,6 @@ final class ProxyServer: Service {
     func run() async throws {
         let configuration = self.shared.configuration
         let shared = self.shared
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderListSize = configuration.maxHeaderBytes
-        limits.maxHeaderFieldSize = configuration.maxHeaderBytes
-        let decoderLimits = limits
         let quiesce = ServerQuiescingHelper(group: self.group)
 
         let channel = try await ServerBootstrap(group: self.group)
@@ -44,13 +40,6 @@ final class ProxyServer: Service {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false,
-                        withErrorHandling: false,
-                        withOutboundHeaderValidation: false,
-                        withEncoderConfiguration: .init(),
-                        withDecoderLimitConfiguration: decoderLimits
-                    )
                     try channel.pipeline.syncOperations.addHandler(ProxyHandler(shared: shared, loop: shared.loopState(for: channel.eventLoop)))
                 }
             }

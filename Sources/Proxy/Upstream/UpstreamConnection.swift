@@ -1,24 +1,24 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import RouteTable
 
 /// What an upstream connection reports to the exchange using it. All calls happen on the connection's
 /// event loop, which is also the client connection's.
 protocol UpstreamDelegate: AnyObject {
-    func upstreamReceived(_ part: HTTPClientResponsePart)
+    func upstreamReceived(_ bytes: ByteBuffer)
     func upstreamReadComplete()
     func upstreamFailed(_ error: any Error)
+    func upstreamWritabilityChanged()
     /// Whether the client can take more bytes; when not, the upstream stops reading.
     var clientIsWritable: Bool { get }
 }
 
-/// The handler at the end of an upstream connection's pipeline: hands response parts to the exchange
-/// using the connection, and holds reads while the client cannot keep up (backpressure).
+/// The only handler of an upstream connection's pipeline: raw bytes both ways. It hands what the upstream
+/// sends to the exchange using the connection, and holds reads while the client cannot keep up.
 final class UpstreamHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     weak var delegate: (any UpstreamDelegate)?
     private var pendingRead = false
@@ -38,6 +38,10 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         self.delegate?.upstreamReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        self.delegate?.upstreamWritabilityChanged()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -83,9 +87,11 @@ final class UpstreamConnection {
         self.upstream = upstream
     }
 
-    func write(_ part: HTTPClientRequestPart) {
-        self.handler.context?.write(NIOAny(part), promise: nil)
+    func write(_ bytes: ByteBuffer) {
+        self.handler.context?.write(NIOAny(bytes), promise: nil)
     }
+
+    var isWritable: Bool { self.channel.isWritable }
 
     func flush() {
         self.handler.context?.flush()
@@ -126,7 +132,6 @@ final class UpstreamPool {
             .connectTimeout(self.connectTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .dropBytes, enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }

@@ -1,0 +1,319 @@
+import NIOCore
+
+/// Why a message head is refused.
+struct HeadError: Error {
+    enum Kind {
+        case malformed
+        case tooLarge
+    }
+
+    var kind: Kind
+    var reason: String
+
+    static func malformed(_ reason: String) -> HeadError { HeadError(kind: .malformed, reason: reason) }
+}
+
+/// A parsed HTTP/1.x message head that keeps its bytes: fields are ranges into `bytes`, so forwarding a
+/// head copies bytes instead of building strings.
+struct HTTPHead {
+    /// The head's bytes, from the start line to the empty line included.
+    var bytes: ByteBuffer
+    /// The same bytes as an array, for field access without closures.
+    let raw: [UInt8]
+    /// Request: method, target. Response: status code, reason.
+    var startLine: (first: Range<Int>, second: Range<Int>, third: Range<Int>)
+    var versionMinor: Int
+    var fields: [(name: Range<Int>, value: Range<Int>)] = []
+
+    // Framing and the few fields the proxy acts on.
+    var contentLength: Int?
+    var chunked = false
+    /// Lowercased tokens of every `Connection` field.
+    var connectionTokens: [String] = []
+
+    func string(_ range: Range<Int>) -> String {
+        String(decoding: self.raw[range], as: UTF8.self)
+    }
+
+    /// ASCII case-insensitive comparison of a field name with a lowercase name.
+    func nameEquals(_ range: Range<Int>, _ lower: StaticString) -> Bool {
+        HTTPHeadParser.equalsLowercase(self.raw, range, lower)
+    }
+
+    func value(of lower: StaticString) -> String? {
+        for field in self.fields where self.nameEquals(field.name, lower) { return self.string(field.value) }
+        return nil
+    }
+
+    var hasClose: Bool { self.connectionTokens.contains("close") }
+    var hasKeepAlive: Bool { self.connectionTokens.contains("keep-alive") }
+
+    /// Whether the connection may carry another message after this one (RFC 9112 §9.3).
+    var isKeepAlive: Bool { self.versionMinor >= 1 ? !self.hasClose : self.hasKeepAlive }
+}
+
+/// Parses message heads strictly: CRLF line endings, token field names with the colon right after,
+/// no obsolete line folding, no control characters in values, one Content-Length at most, never both
+/// Content-Length and Transfer-Encoding, and no transfer coding but `chunked`. What is ambiguous
+/// between two parsers (the root of request smuggling) is refused.
+enum HTTPHeadParser {
+    /// Looks for the end of a head (`\r\n\r\n`) in `buffer` from `searchFrom`; returns the head's length.
+    static func headLength(in buffer: ByteBuffer, searchFrom: Int) -> Int? {
+        buffer.withUnsafeReadableBytes { raw in
+            var index = max(0, searchFrom - 3)
+            while index + 3 < raw.count {
+                if raw[index + 3] == 0x0A, raw[index + 2] == 0x0D, raw[index + 1] == 0x0A, raw[index] == 0x0D { return index + 4 }
+                index += 1
+            }
+            return nil
+        }
+    }
+
+    static func isTokenByte(_ byte: UInt8) -> Bool { RequestHygiene.isTokenByte(byte) }
+
+    /// Parses a request head (the bytes up to and including the empty line).
+    static func parseRequest(_ bytes: ByteBuffer) throws(HeadError) -> HTTPHead {
+        try self.parse(bytes, isRequest: true)
+    }
+
+
+    /// Parses a response head.
+    static func parseResponse(_ bytes: ByteBuffer) throws(HeadError) -> HTTPHead {
+        try self.parse(bytes, isRequest: false)
+    }
+
+    /// ASCII case-insensitive comparison of `raw[range]` with a lowercase ASCII name.
+    @inline(__always)
+    static func equalsLowercase(_ raw: [UInt8], _ range: Range<Int>, _ lower: StaticString) -> Bool {
+        guard range.count == lower.utf8CodeUnitCount else { return false }
+        let expected = lower.utf8Start
+        var offset = 0
+        for position in range {
+            let byte = raw[position]
+            let lowered = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte
+            if lowered != expected[offset] { return false }
+            offset += 1
+        }
+        return true
+    }
+
+    private static func parse(_ bytes: ByteBuffer, isRequest: Bool) throws(HeadError) -> HTTPHead {
+        let raw = Array(bytes.readableBytesView)
+        let count = raw.count
+
+        func lineEnd(from start: Int) throws(HeadError) -> Int {
+            var position = start
+            while position < count {
+                let byte = raw[position]
+                if byte == 0x0D {
+                    guard position + 1 < count, raw[position + 1] == 0x0A else { throw .malformed("a bare CR in the head") }
+                    return position
+                }
+                if byte == 0x0A { throw .malformed("a bare LF in the head (lines end with CRLF)") }
+                position += 1
+            }
+            throw .malformed("an unterminated line")
+        }
+
+        // Start line.
+        let startEnd = try lineEnd(from: 0)
+        var firstSpace = 0
+        while firstSpace < startEnd, raw[firstSpace] != 0x20 { firstSpace += 1 }
+        guard firstSpace < startEnd else { throw .malformed("a malformed start line") }
+        let first = 0..<firstSpace
+        var head: HTTPHead
+        if isRequest {
+            var secondSpace = firstSpace + 1
+            while secondSpace < startEnd, raw[secondSpace] != 0x20 { secondSpace += 1 }
+            guard secondSpace < startEnd else { throw .malformed("a malformed request line") }
+            let target = (firstSpace + 1)..<secondSpace
+            let version = (secondSpace + 1)..<startEnd
+            guard !first.isEmpty else { throw .malformed("an invalid method") }
+            for position in first where !Self.isTokenByte(raw[position]) { throw .malformed("an invalid method") }
+            guard !target.isEmpty else { throw .malformed("an invalid request target") }
+            for position in target where raw[position] <= 0x20 || raw[position] == 0x7F { throw .malformed("an invalid request target") }
+            let minor = try Self.version(raw, version)
+            head = HTTPHead(bytes: bytes, raw: raw, startLine: (first, target, version), versionMinor: minor)
+        } else {
+            let minor = try Self.version(raw, first)
+            let codeEnd = min(firstSpace + 4, startEnd)
+            let code = (firstSpace + 1)..<codeEnd
+            guard code.count == 3 else { throw .malformed("an invalid status code") }
+            for position in code where raw[position] < 0x30 || raw[position] > 0x39 { throw .malformed("an invalid status code") }
+            head = HTTPHead(bytes: bytes, raw: raw, startLine: (first, code, min(codeEnd + 1, startEnd)..<startEnd), versionMinor: minor)
+        }
+        head.fields.reserveCapacity(16)
+        var index = startEnd + 2
+
+        var contentLengths = 0
+        var transferEncodings = 0
+        while index < count {
+            let end = try lineEnd(from: index)
+            if end == index { break }  // the empty line
+            let firstByte = raw[index]
+            if firstByte == 0x20 || firstByte == 0x09 { throw .malformed("obsolete line folding") }
+            var colon = index
+            while colon < end, raw[colon] != 0x3A {
+                guard Self.isTokenByte(raw[colon]) else { throw .malformed("an invalid header name") }
+                colon += 1
+            }
+            guard colon < end, colon > index else { throw .malformed(colon == index ? "an invalid header name" : "a header line without ':'") }
+            let name = index..<colon
+            var valueStart = colon + 1
+            var valueEnd = end
+            while valueStart < valueEnd, raw[valueStart] == 0x20 || raw[valueStart] == 0x09 { valueStart += 1 }
+            while valueEnd > valueStart, raw[valueEnd - 1] == 0x20 || raw[valueEnd - 1] == 0x09 { valueEnd -= 1 }
+            let value = valueStart..<valueEnd
+            for position in value {
+                let byte = raw[position]
+                if byte < 0x20 && byte != 0x09 || byte == 0x7F { throw .malformed("a control character in a header value") }
+            }
+            head.fields.append((name, value))
+
+            switch name.count {
+            case 14 where Self.equalsLowercase(raw, name, "content-length"):
+                contentLengths += 1
+                guard contentLengths == 1 else { throw .malformed("several Content-Length headers") }
+                guard !value.isEmpty, value.count <= 18 else { throw .malformed("a malformed Content-Length") }
+                var length = 0
+                for position in value {
+                    let byte = raw[position]
+                    guard byte >= 0x30, byte <= 0x39 else { throw .malformed("a malformed Content-Length") }
+                    length = length * 10 + Int(byte - 0x30)
+                }
+                head.contentLength = length
+            case 17 where Self.equalsLowercase(raw, name, "transfer-encoding"):
+                transferEncodings += 1
+                guard transferEncodings == 1, Self.equalsLowercase(raw, value, "chunked") else {
+                    throw .malformed("a Transfer-Encoding other than chunked")
+                }
+                head.chunked = true
+            case 10 where Self.equalsLowercase(raw, name, "connection"):
+                if Self.equalsLowercase(raw, value, "keep-alive") {
+                    head.connectionTokens.append("keep-alive")
+                } else if Self.equalsLowercase(raw, value, "close") {
+                    head.connectionTokens.append("close")
+                } else {
+                    head.connectionTokens += head.string(value).split(separator: ",").map {
+                        String($0.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()).lowercased()
+                    }
+                }
+            default:
+                break
+            }
+            index = end + 2
+        }
+        if head.contentLength != nil, head.chunked { throw .malformed("both Content-Length and Transfer-Encoding") }
+        return head
+    }
+
+    private static func version(_ raw: [UInt8], _ range: Range<Int>) throws(HeadError) -> Int {
+        let expected: [UInt8] = Array("HTTP/1.".utf8)
+        guard range.count == 8, (0..<7).allSatisfy({ raw[range.lowerBound + $0] == expected[$0] }) else {
+            throw .malformed("an unsupported HTTP version")
+        }
+        let minor = raw[range.lowerBound + 7]
+        guard minor == 0x30 || minor == 0x31 else { throw .malformed("an unsupported HTTP version") }
+        return Int(minor - 0x30)
+    }
+}
+
+/// Follows chunked framing (RFC 9112 §7.1) across reads: says where the message ends, and where its data
+/// is, without buffering it. Chunk extensions are skipped; trailers are passed over.
+struct ChunkedTracker {
+    enum State {
+        case size(value: Int, digits: Int)
+        case extensionPart(value: Int)
+        case sizeLF(value: Int)
+        case data(remaining: Int)
+        case dataCR
+        case dataLF
+        case trailerLineStart
+        case trailerLine
+        case trailerLF(empty: Bool)
+        case done
+    }
+
+    private(set) var state: State = .size(value: 0, digits: 0)
+
+    var isDone: Bool {
+        if case .done = self.state { return true }
+        return false
+    }
+
+    /// Consumes `bytes`; returns how many belong to this message (the rest is the next message's), and
+    /// calls `data` with each range that is chunk data. Throws on malformed framing.
+    mutating func consume(_ bytes: UnsafeRawBufferPointer, data: (Range<Int>) -> Void = { _ in }) throws(HeadError) -> Int {
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch self.state {
+            case .size(let value, let digits):
+                if let digit = Self.hexValue(byte) {
+                    guard digits < 15 else { throw .malformed("a chunk size too large") }
+                    self.state = .size(value: value * 16 + digit, digits: digits + 1)
+                } else if digits > 0, byte == 0x3B || byte == 0x20 || byte == 0x09 {
+                    self.state = .extensionPart(value: value)
+                } else if digits > 0, byte == 0x0D {
+                    self.state = .sizeLF(value: value)
+                } else {
+                    throw .malformed("a malformed chunk size")
+                }
+                index += 1
+            case .extensionPart(let value):
+                if byte == 0x0D { self.state = .sizeLF(value: value) } else if byte == 0x0A || (byte < 0x20 && byte != 0x09) {
+                    throw .malformed("a malformed chunk extension")
+                }
+                index += 1
+            case .sizeLF(let value):
+                guard byte == 0x0A else { throw .malformed("a chunk size line without CRLF") }
+                self.state = value == 0 ? .trailerLineStart : .data(remaining: value)
+                index += 1
+            case .data(let remaining):
+                let take = min(remaining, bytes.count - index)
+                data(index..<(index + take))
+                index += take
+                self.state = remaining - take == 0 ? .dataCR : .data(remaining: remaining - take)
+            case .dataCR:
+                guard byte == 0x0D else { throw .malformed("chunk data longer than its size") }
+                self.state = .dataLF
+                index += 1
+            case .dataLF:
+                guard byte == 0x0A else { throw .malformed("chunk data without CRLF") }
+                self.state = .size(value: 0, digits: 0)
+                index += 1
+            case .trailerLineStart:
+                if byte == 0x0D {
+                    self.state = .trailerLF(empty: true)
+                } else {
+                    guard byte != 0x0A else { throw .malformed("a bare LF in trailers") }
+                    self.state = .trailerLine
+                }
+                index += 1
+            case .trailerLine:
+                if byte == 0x0D { self.state = .trailerLF(empty: false) } else if byte == 0x0A { throw .malformed("a bare LF in trailers") }
+                index += 1
+            case .trailerLF(let empty):
+                guard byte == 0x0A else { throw .malformed("a trailer line without CRLF") }
+                index += 1
+                if empty {
+                    self.state = .done
+                    return index
+                }
+                self.state = .trailerLineStart
+            case .done:
+                return index
+            }
+        }
+        return index
+    }
+
+    private static func hexValue(_ byte: UInt8) -> Int? {
+        switch byte {
+        case 0x30...0x39: Int(byte - 0x30)
+        case 0x41...0x46: Int(byte - 0x41 + 10)
+        case 0x61...0x66: Int(byte - 0x61 + 10)
+        default: nil
+        }
+    }
+}
