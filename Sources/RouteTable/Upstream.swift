@@ -6,6 +6,11 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
     public let url: String
 
     public var description: String { self.url }
+
+    public static func == (lhs: Upstream, rhs: Upstream) -> Bool { lhs.port == rhs.port && lhs.host == rhs.host && lhs.url == rhs.url }
+
+    /// Hashes the port only: cheap on the proxy's hot path (pool lookups), and upstreams rarely share one.
+    public func hash(into hasher: inout Hasher) { hasher.combine(self.port) }
     /// The `Host` header to send upstream.
     public var authority: String { self.port == 80 ? self.host : "\(self.host):\(self.port)" }
 

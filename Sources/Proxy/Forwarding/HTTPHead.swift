@@ -45,6 +45,9 @@ struct HTTPHead {
         return nil
     }
 
+    /// Whether `Connection` names fields to drop (anything beyond `close` and `keep-alive`).
+    var connectionNamesFields: Bool { self.connectionTokens.contains { $0 != "close" && $0 != "keep-alive" } }
+
     var hasClose: Bool { self.connectionTokens.contains("close") }
     var hasKeepAlive: Bool { self.connectionTokens.contains("keep-alive") }
 

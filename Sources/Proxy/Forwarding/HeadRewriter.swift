@@ -32,7 +32,7 @@ enum HeadRewriter {
         case 19: if head.nameEquals(name, "proxy-authorization") { return .drop }
         default: break
         }
-        if !head.connectionTokens.isEmpty {
+        if head.connectionNamesFields {
             let lowered = head.string(name).lowercased()
             if head.connectionTokens.contains(lowered) { return .drop }
         }
@@ -100,7 +100,7 @@ enum HeadRewriter {
         buffer.writeStaticString("1.1 strangler\r\nx-request-id: ")
         buffer.writeString(id)
         buffer.writeStaticString("\r\ntraceparent: ")
-        buffer.writeString(traceparent ?? ids.traceparent())
+        if let traceparent { buffer.writeString(traceparent) } else { ids.writeTraceparent(into: &buffer) }
         buffer.writeStaticString("\r\n\r\n")
         return (buffer, id)
     }

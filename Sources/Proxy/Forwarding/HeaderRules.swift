@@ -1,114 +1,9 @@
 import Foundation
-import NIOHTTP1
+import NIOCore
 
-/// The header rewriting a reverse proxy owes both sides: hop-by-hop headers stay on their hop,
-/// `X-Forwarded-*` and `Via` say where the request came from, and every request carries an id and a trace.
+/// What the proxy accepts of the ids and traces clients send (the rewriting itself is `HeadRewriter`).
 enum HeaderRules {
-    /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), always removed.
-    static let hopByHop: [String] = [
-        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-        "transfer-encoding", "upgrade",
-    ]
-
     static let viaToken = "1.1 strangler"
-
-    /// Whether `name` is one of ``hopByHop`` (ASCII case-insensitive), without allocating.
-    static func isHopByHop(_ name: String) -> Bool {
-        let count = name.utf8.count
-        guard count >= 2, count <= 19 else { return false }
-        for candidate in self.hopByHop where candidate.utf8.count == count {
-            if Self.equalsIgnoringCase(name, candidate) { return true }
-        }
-        return false
-    }
-
-    /// ASCII case-insensitive equality with a lowercase `lower`.
-    static func equalsIgnoringCase(_ name: String, _ lower: String) -> Bool {
-        guard name.utf8.count == lower.utf8.count else { return false }
-        return zip(name.utf8, lower.utf8).allSatisfy { a, b in a == b || (a >= 0x41 && a <= 0x5A && a | 0x20 == b) }
-    }
-
-    /// The request headers for the upstream hop, built in one pass: hop-by-hop headers (and those that
-    /// `Connection` names) dropped, `Host` set to the upstream, `X-Forwarded-For/-Proto/-Host` and `Via`
-    /// set, and `X-Request-Id` and `traceparent` passed on when valid or created.
-    static func upstreamRequestHeaders(
-        _ headers: HTTPHeaders, upstreamAuthority: String, clientAddress: String, chunked: Bool, ids: inout IDGenerator
-    ) -> (headers: HTTPHeaders, requestID: String) {
-        var result = HTTPHeaders()
-        result.reserveCapacity(headers.count + 6)
-        var connectionNames: [String] = []
-        for (name, value) in headers where Self.equalsIgnoringCase(name, "connection") {
-            connectionNames += value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        }
-        var originalHost: String?
-        var forwardedFor: String?
-        var via: String?
-        var requestID: String?
-        var traceparent: String?
-        for (name, value) in headers {
-            if Self.isHopByHop(name) { continue }
-            if !connectionNames.isEmpty, connectionNames.contains(where: { Self.equalsIgnoringCase(name, $0) }) { continue }
-            switch name.utf8.count {
-            case 4 where Self.equalsIgnoringCase(name, "host"):
-                originalHost = value
-                continue
-            case 3 where Self.equalsIgnoringCase(name, "via"):
-                via = via.map { $0 + ", " + value } ?? value
-                continue
-            case 15 where Self.equalsIgnoringCase(name, "x-forwarded-for"):
-                forwardedFor = forwardedFor.map { $0 + ", " + value } ?? value
-                continue
-            case 17 where Self.equalsIgnoringCase(name, "x-forwarded-proto"):
-                continue
-            case 16 where Self.equalsIgnoringCase(name, "x-forwarded-host"):
-                continue
-            case 12 where Self.equalsIgnoringCase(name, "x-request-id"):
-                if requestID == nil, Self.isValidRequestID(value) { requestID = value }
-                continue
-            case 11 where Self.equalsIgnoringCase(name, "traceparent"):
-                if traceparent == nil, Self.isValidTraceparent(value) { traceparent = value }
-                continue
-            default:
-                result.add(name: name, value: value)
-            }
-        }
-        if chunked { result.add(name: "transfer-encoding", value: "chunked") }
-        result.add(name: "host", value: upstreamAuthority)
-        result.add(name: "x-forwarded-for", value: forwardedFor.map { $0 + ", " + clientAddress } ?? clientAddress)
-        result.add(name: "x-forwarded-proto", value: "http")
-        if let originalHost { result.add(name: "x-forwarded-host", value: originalHost) }
-        result.add(name: "via", value: via.map { $0 + ", " + Self.viaToken } ?? Self.viaToken)
-        let id = requestID ?? ids.hex(words: 2)
-        result.add(name: "x-request-id", value: id)
-        result.add(name: "traceparent", value: traceparent ?? ids.traceparent())
-        return (result, id)
-    }
-
-    /// The response headers for the client hop: hop-by-hop dropped, `Via` appended, the request id added.
-    static func clientResponseHeaders(_ headers: HTTPHeaders, requestID: String, close: Bool) -> HTTPHeaders {
-        var result = HTTPHeaders()
-        result.reserveCapacity(headers.count + 3)
-        var connectionNames: [String] = []
-        for (name, value) in headers where Self.equalsIgnoringCase(name, "connection") {
-            connectionNames += value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        }
-        var via: String?
-        var hasRequestID = false
-        for (name, value) in headers {
-            if Self.isHopByHop(name) { continue }
-            if !connectionNames.isEmpty, connectionNames.contains(where: { Self.equalsIgnoringCase(name, $0) }) { continue }
-            if name.utf8.count == 3, Self.equalsIgnoringCase(name, "via") {
-                via = via.map { $0 + ", " + value } ?? value
-                continue
-            }
-            if name.utf8.count == 12, Self.equalsIgnoringCase(name, "x-request-id") { hasRequestID = true }
-            result.add(name: name, value: value)
-        }
-        result.add(name: "via", value: via.map { $0 + ", " + Self.viaToken } ?? Self.viaToken)
-        if !hasRequestID { result.add(name: "x-request-id", value: requestID) }
-        if close { result.add(name: "connection", value: "close") }
-        return result
-    }
 
     /// `00-<32 hex>-<16 hex>-<2 hex>`, not all zeros (W3C Trace Context).
     static func isValidTraceparent(_ value: String) -> Bool {
@@ -168,5 +63,28 @@ struct IDGenerator {
     /// A new W3C traceparent with a random trace id and parent id, sampled.
     mutating func traceparent() -> String {
         "00-\(self.hex(words: 2))-\(self.hex(words: 1))-01"
+    }
+
+    /// Writes a new traceparent straight into `buffer`.
+    mutating func writeTraceparent(into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("00-")
+        self.writeHex(words: 2, into: &buffer)
+        buffer.writeStaticString("-")
+        self.writeHex(words: 1, into: &buffer)
+        buffer.writeStaticString("-01")
+    }
+
+    private mutating func writeHex(words count: Int, into buffer: inout ByteBuffer) {
+        for _ in 0..<count {
+            var value = self.next()
+            var digits: (UInt64, UInt64) = (0, 0)
+            withUnsafeMutableBytes(of: &digits) { raw in
+                for index in stride(from: 15, through: 0, by: -1) {
+                    raw[index] = Self.hex[Int(value & 0xF)]
+                    value >>= 4
+                }
+                buffer.writeBytes(raw)
+            }
+        }
     }
 }

@@ -589,7 +589,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             if reusable { self.loop.pool.release(connection) } else { connection.close() }
         }
         if let status = exchange.responseStatus {
-            self.shared.metrics.completed(route: exchange.route, upstream: exchange.upstream, status: status, since: exchange.started)
+            self.loop.recordCompleted(self.shared.metrics, route: exchange.route, upstream: exchange.upstream, status: status, since: exchange.started)
         }
     }
 

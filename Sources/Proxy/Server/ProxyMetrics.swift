@@ -12,25 +12,12 @@ import RouteTable
 /// - `strangler_upstream_errors_total{route, upstream, kind}`: refused, reset or timed-out upstreams;
 /// - `strangler_rejected_requests_total`: requests refused before routing (malformed, too large).
 ///
-/// Metric handles are cached per label set, so the hot path does one dictionary lookup, not a registry one.
+/// Metric handles are cached per event loop and label set, so the hot path does one lock-free dictionary
+/// lookup, not a registry one.
 public final class ProxyMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
-    private let counters = NIOLockedValueBox<[CounterKey: Metrics.Counter]>([:])
-    private let timers = NIOLockedValueBox<[TimerKey: Metrics.Timer]>([:])
     private let rejectedCounter: Metrics.Counter
-
-    struct CounterKey: Hashable {
-        var route: String
-        var stage: String
-        var upstream: String
-        var statusClass: Int
-    }
-
-    struct TimerKey: Hashable {
-        var route: String
-        var stage: String
-    }
 
     public init() {
         let registry = PrometheusCollectorRegistry()
@@ -44,28 +31,40 @@ public final class ProxyMetrics: Sendable {
         self.rejectedCounter = Metrics.Counter(label: "strangler_rejected_requests_total", dimensions: [], factory: factory)
     }
 
-    func completed(route: Route?, upstream: Upstream, status: UInt, since start: NIODeadline) {
-        let routeID = route?.id ?? "unmatched"
-        let stage = route?.stage.rawValue ?? "transform"
-        let key = CounterKey(route: routeID, stage: stage, upstream: upstream.url, statusClass: Int(status / 100))
-        let counter = self.counters.withLockedValue { counters in
-            if let counter = counters[key] { return counter }
-            let counter = Counter(
+    /// The label set of an answered request. Hashing skips the strings' contents (route ids are few);
+    /// equality compares them in full.
+    struct Key: Hashable {
+        var route: String
+        var stage: Stage?
+        var upstream: Upstream
+        var statusClass: UInt
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(self.route.utf8.count)
+            hasher.combine(self.upstream.port)
+            hasher.combine(self.statusClass)
+        }
+    }
+
+    /// The counter and latency timer of one label set (the registry returns the same series for the same labels).
+    final class Handles {
+        let requests: Metrics.Counter
+        let latency: Metrics.Timer
+
+        init(requests: Metrics.Counter, latency: Metrics.Timer) {
+            self.requests = requests
+            self.latency = latency
+        }
+    }
+
+    func makeHandles(_ key: Key) -> Handles {
+        let stage = key.stage?.rawValue ?? "transform"
+        return Handles(
+            requests: Metrics.Counter(
                 label: "strangler_requests_total",
-                dimensions: [("route", routeID), ("stage", stage), ("upstream", upstream.url), ("status", "\(key.statusClass)xx")],
-                factory: self.factory)
-            counters[key] = counter
-            return counter
-        }
-        counter.increment()
-        let timerKey = TimerKey(route: routeID, stage: stage)
-        let timer = self.timers.withLockedValue { timers in
-            if let timer = timers[timerKey] { return timer }
-            let timer = Metrics.Timer(label: "strangler_request_duration_seconds", dimensions: [("route", routeID), ("stage", stage)], factory: self.factory)
-            timers[timerKey] = timer
-            return timer
-        }
-        timer.recordNanoseconds((NIODeadline.now() - start).nanoseconds)
+                dimensions: [("route", key.route), ("stage", stage), ("upstream", key.upstream.url), ("status", "\(key.statusClass)xx")],
+                factory: self.factory),
+            latency: Metrics.Timer(label: "strangler_request_duration_seconds", dimensions: [("route", key.route), ("stage", stage)], factory: self.factory))
     }
 
     func upstreamError(route: Route?, upstream: Upstream, kind: String) {

@@ -1,3 +1,4 @@
+import CoreMetrics
 import NIOCore
 import RouteTable
 
@@ -5,6 +6,21 @@ import RouteTable
 final class LoopState {
     let pool: UpstreamPool
     var ids = IDGenerator()
+    private var metricHandles: [ProxyMetrics.Key: ProxyMetrics.Handles] = [:]
+
+    /// Counts an answered request and its latency.
+    func recordCompleted(_ metrics: ProxyMetrics, route: Route?, upstream: Upstream, status: UInt, since start: NIODeadline) {
+        let key = ProxyMetrics.Key(route: route?.id ?? "unmatched", stage: route?.stage, upstream: upstream, statusClass: status / 100)
+        let handles: ProxyMetrics.Handles
+        if let cached = self.metricHandles[key] {
+            handles = cached
+        } else {
+            handles = metrics.makeHandles(key)
+            self.metricHandles[key] = handles
+        }
+        handles.requests.increment()
+        handles.latency.recordNanoseconds((NIODeadline.now() - start).nanoseconds)
+    }
 
     init(pool: UpstreamPool) {
         self.pool = pool
