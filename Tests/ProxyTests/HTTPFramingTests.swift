@@ -1,0 +1,107 @@
+import NIOCore
+import Testing
+
+@testable import Proxy
+
+/// Feeds `bytes` to `tracker`; returns how many it took, and appends chunk data to `data`.
+func feed(_ tracker: inout ChunkedTracker, _ bytes: [UInt8], data: inout [UInt8]) throws -> Int {
+    var ranges: [Range<Int>] = []
+    let consumed = try bytes.withUnsafeBytes { raw in
+        try tracker.consume(raw) { ranges.append($0) }
+    }
+    for range in ranges { data.append(contentsOf: bytes[range]) }
+    return consumed
+}
+
+@Suite("HTTP/1.1 heads and framing")
+struct HTTPFramingTests {
+    func parse(_ text: String) throws(HeadError) -> HTTPHead {
+        try HTTPHeadParser.parseRequest(ByteBuffer(string: text))
+    }
+
+    @Test func parsesARequestHead() throws {
+        let head = try self.parse("POST /contacts?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\nX-Empty:\r\nX-Spaced:   v  \r\n\r\n")
+        #expect(head.string(head.startLine.first) == "POST")
+        #expect(head.string(head.startLine.second) == "/contacts?x=1")
+        #expect(head.versionMinor == 1)
+        #expect(head.contentLength == 12)
+        #expect(!head.chunked)
+        #expect(head.isKeepAlive)
+        #expect(head.value(of: "x-spaced") == "v")
+        #expect(head.value(of: "x-empty") == "")
+        #expect(head.fields.count == 4)
+    }
+
+    @Test func keepAliveFollowsTheVersionAndConnection() throws {
+        #expect(try !self.parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").isKeepAlive)
+        #expect(try !self.parse("GET / HTTP/1.0\r\n\r\n").isKeepAlive)
+        #expect(try self.parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").isKeepAlive)
+        let named = try self.parse("GET / HTTP/1.1\r\nConnection: close, X-Secret\r\n\r\n")
+        #expect(named.connectionTokens == ["close", "x-secret"])
+        #expect(named.connectionNamesFields)
+    }
+
+    @Test(arguments: [
+        "GET / HTTP/1.1\nHost: a\n\n", "GET / HTTP/2.0\r\n\r\n", "GET  / HTTP/1.1\r\n\r\n", "G@T / HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost : a\r\n\r\n", "GET / HTTP/1.1\r\nNoColon\r\n\r\n", "GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n",
+        "GET / HTTP/1.1\r\nA: b\u{7F}\r\n\r\n", "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: +1\r\n\r\n", "GET / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", "GET / HTTP/1.1\r\nA: b\rc\r\n\r\n",
+    ])
+    func refusesAmbiguousOrMalformedHeads(text: String) {
+        #expect(throws: HeadError.self) { try self.parse(text) }
+    }
+
+    @Test func findsTheEndOfAHeadAcrossReads() {
+        var buffer = ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\n\r")
+        #expect(HTTPHeadParser.headLength(in: buffer, searchFrom: 0) == nil)
+        buffer.writeString("\nnext")
+        #expect(HTTPHeadParser.headLength(in: buffer, searchFrom: buffer.readableBytes - 5) == buffer.readableBytes - 4)
+    }
+
+    /// A chunked body fed one byte at a time ends exactly at its last byte, yields its data, and leaves what
+    /// follows for the next message.
+    @Test func followsChunkedFramingAcrossEveryReadBoundary() throws {
+        let body = "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nTrailer: x\r\n\r\n"
+        let next = "GET /next HTTP/1.1\r\n"
+        let bytes = Array((body + next).utf8)
+        var tracker = ChunkedTracker()
+        var data: [UInt8] = []
+        var consumedTotal = 0
+        for byte in bytes where !tracker.isDone {
+            consumedTotal += try feed(&tracker, [byte], data: &data)
+        }
+        #expect(tracker.isDone)
+        #expect(consumedTotal == body.utf8.count)
+        #expect(String(decoding: data, as: UTF8.self) == "hello, world")
+
+        var whole = ChunkedTracker()
+        var ignored: [UInt8] = []
+        let consumed = try feed(&whole, bytes, data: &ignored)
+        #expect(consumed == body.utf8.count && whole.isDone)
+    }
+
+    @Test(arguments: ["x\r\n", "5\r\nhelloXX\r\n", "5\nhello", "5\r\nhello\r\n0\r\nbad\n"])
+    func refusesMalformedChunks(text: String) {
+        var tracker = ChunkedTracker()
+        var data: [UInt8] = []
+        #expect(throws: HeadError.self) { _ = try feed(&tracker, Array(text.utf8), data: &data) }
+    }
+
+    @Test func rewritesTheHeadForTheUpstream() throws {
+        let head = try self.parse(
+            "GET /a?b HTTP/1.1\r\nHost: front\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\nAccept: */*\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n")
+        var ids = IDGenerator()
+        let (buffer, requestID) = HeadRewriter.upstreamRequest(
+            head, upstreamAuthority: "127.0.0.1:9", clientAddress: "127.0.0.2", ids: &ids, allocator: ByteBufferAllocator())
+        let text = String(buffer: buffer)
+        #expect(text.hasPrefix("GET /a?b HTTP/1.1\r\nAccept: */*\r\nhost: 127.0.0.1:9\r\nx-forwarded-for: 10.0.0.1, 127.0.0.2\r\n"))
+        #expect(text.contains("x-forwarded-host: front\r\n"))
+        #expect(text.contains("x-request-id: \(requestID)\r\n"))
+        #expect(!text.contains("X-Hop") && !text.contains("Keep-Alive") && !text.contains("Connection"))
+        #expect(text.hasSuffix("\r\n\r\n"))
+        // The rewritten head parses back.
+        let reparsed = try HTTPHeadParser.parseRequest(buffer)
+        #expect(HeaderRules.isValidTraceparent(reparsed.value(of: "traceparent") ?? ""))
+    }
+}
