@@ -134,6 +134,18 @@ struct ProxyUpstreamFailureTests {
         }
     }
 
+    /// The connection's timer follows the exchange in flight: a short route after a long one on the same
+    /// keep-alive connection still times out at its own deadline.
+    @Test func eachRequestOnAKeepAliveConnectionHasItsRoutesTimeout() async throws {
+        try await ProxyHarness.run { harness in
+            let requests = "GET /contacts/con_1 HTTP/1.1\r\nHost: p\r\n\r\nGET /sleep HTTP/1.1\r\nHost: p\r\n\r\nGET /contacts/con_2 HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n"
+            let started = ContinuousClock.now
+            let responses = RawHTTP.parse(try await RawHTTP.send(requests, port: harness.proxyPort).text)
+            #expect(responses.map(\.status) == [200, 504, 200])
+            #expect(ContinuousClock.now - started < .seconds(20), "the 504 should come after the route's 300ms, not the default 30s")
+        }
+    }
+
     @Test func upstreamThatResetsIs502AndTheProxySurvives() async throws {
         // An upstream that accepts and closes at once, before answering.
         let listener = try await ResetServer.start()

@@ -34,7 +34,11 @@ final class Exchange {
     var upstreamKeepAlive = true
     /// An HTTP/1.0 client cannot take chunked framing: the chunks are unwrapped and the connection closes.
     var unchunkForClient = false
-    var timeout: Scheduled<Void>?
+    /// When the route's timeout runs out.
+    var deadline: NIODeadline = .distantFuture
+    var timeout: Duration = Route.defaultTimeout
+    /// Bytes written to the upstream since its last flush.
+    var upstreamUnflushed = false
     var retried = false
 
     init(
@@ -91,6 +95,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     private var quiescing = false
     private var pendingRead = false
     private var processing = false
+    /// One timer per connection, not per request: it is moved only when an exchange's deadline is earlier
+    /// than the one it is set for, and checks the exchange in flight when it fires.
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline = .distantFuture
+    /// Bytes written to the client since its last flush.
+    private var clientUnflushed = false
 
     init(shared: ProxyShared, loop: LoopState) {
         self.shared = shared
@@ -120,12 +130,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        self.exchange?.connection?.flush()
+        if let exchange = self.exchange, exchange.upstreamUnflushed {
+            exchange.upstreamUnflushed = false
+            exchange.connection?.flush()
+        }
         context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         if let exchange = self.exchange { self.finish(exchange, reusable: false) }
+        self.timer?.cancel()
+        self.timer = nil
         self.closing = true
         context.fireChannelInactive()
     }
@@ -259,6 +274,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         }
         if let connection = exchange.connection {
             connection.write(slice)
+            exchange.upstreamUnflushed = true
         } else {
             exchange.pending.append(slice)
         }
@@ -289,7 +305,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         }
         guard let exchange = self.exchange else { return }
         exchange.requestEnded = true
-        exchange.connection?.flush()
+        if exchange.upstreamUnflushed {
+            exchange.upstreamUnflushed = false
+            exchange.connection?.flush()
+        }
     }
 
     // MARK: Starting an exchange
@@ -331,10 +350,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             self.requestBody = .none
             exchange.requestEnded = true
         }
-        let timeout = route?.timeout ?? Route.defaultTimeout
-        exchange.timeout = self.context?.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) { [weak self] in
-            self?.timedOut(exchange, after: timeout)
-        }
+        exchange.timeout = route?.timeout ?? Route.defaultTimeout
+        exchange.deadline = exchange.started + TimeAmount(exchange.timeout)
+        self.armTimer(for: exchange.deadline)
         if let connection = self.loop.pool.takeIdle(upstream) {
             self.attach(connection, to: exchange)
         } else {
@@ -409,6 +427,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 let take = min(remaining, bytes.readableBytes)
                 let slice = bytes.readSlice(length: take)!
                 context.write(self.wrapOutboundOut(slice), promise: nil)
+                self.clientUnflushed = true
                 if remaining - take == 0 {
                     exchange.response = .length(0)
                     if bytes.readableBytes > 0 { exchange.upstreamKeepAlive = false }
@@ -437,6 +456,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 } else {
                     context.write(self.wrapOutboundOut(slice), promise: nil)
                 }
+                self.clientUnflushed = true
                 exchange.response = .chunked(tracker)
                 if tracker.isDone {
                     if bytes.readableBytes > 0 { exchange.upstreamKeepAlive = false }
@@ -445,6 +465,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 }
             case .untilClose:
                 context.write(self.wrapOutboundOut(bytes), promise: nil)
+                self.clientUnflushed = true
                 return
             }
         }
@@ -455,7 +476,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     private func startResponse(_ head: HTTPHead, _ exchange: Exchange, context: ChannelHandlerContext) {
         let status = UInt(head.string(head.startLine.second)) ?? 502
         if (100..<200).contains(status) {
-            if status != 101 { context.write(self.wrapOutboundOut(head.bytes), promise: nil) }
+            if status != 101 {
+                context.write(self.wrapOutboundOut(head.bytes), promise: nil)
+                self.clientUnflushed = true
+            }
             exchange.response = .head(nil)
             return
         }
@@ -481,6 +505,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             head, requestID: exchange.requestID, close: close, keepChunked: head.chunked && !exchange.unchunkForClient,
             allocator: context.channel.allocator)
         context.write(self.wrapOutboundOut(rewritten), promise: nil)
+        self.clientUnflushed = true
         if case .length(0) = framing { self.responseComplete(exchange, context: context) }
     }
 
@@ -489,6 +514,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         self.finish(exchange, reusable: requestComplete && exchange.upstreamKeepAlive)
         if !requestComplete, !self.closing { self.discardingBody = true }
         if exchange.clientKeepAlive, !self.quiescing {
+            self.clientUnflushed = false
             context.flush()
             self.answered()
         } else {
@@ -498,7 +524,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     func upstreamReadComplete() {
-        self.context?.flush()
+        if self.clientUnflushed {
+            self.clientUnflushed = false
+            self.context?.flush()
+        }
     }
 
     func upstreamFailed(_ error: any Error) {
@@ -552,6 +581,27 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         self.resumeReadsIfHeld()
     }
 
+    /// Makes sure the connection's timer fires no later than `deadline`.
+    private func armTimer(for deadline: NIODeadline) {
+        guard self.timer == nil || deadline < self.timerDeadline, let context = self.context else { return }
+        self.timer?.cancel()
+        self.timerDeadline = deadline
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+            self?.timerFired()
+        }
+    }
+
+    private func timerFired() {
+        self.timer = nil
+        self.timerDeadline = .distantFuture
+        guard let exchange = self.exchange else { return }
+        if exchange.deadline <= .now() {
+            self.timedOut(exchange, after: exchange.timeout)
+        } else {
+            self.armTimer(for: exchange.deadline)
+        }
+    }
+
     private func timedOut(_ exchange: Exchange, after timeout: Duration) {
         guard self.exchange === exchange else { return }
         self.shared.metrics.upstreamError(route: exchange.route, upstream: exchange.upstream, kind: "timeout")
@@ -583,7 +633,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     private func finish(_ exchange: Exchange, reusable: Bool) {
         guard self.exchange === exchange else { return }
         self.exchange = nil
-        exchange.timeout?.cancel()
         if let connection = exchange.connection {
             exchange.connection = nil
             if reusable { self.loop.pool.release(connection) } else { connection.close() }
