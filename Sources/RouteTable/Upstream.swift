@@ -12,7 +12,7 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
     /// Hashes the port only: cheap on the proxy's hot path (pool lookups), and upstreams rarely share one.
     public func hash(into hasher: inout Hasher) { hasher.combine(self.port) }
     /// The `Host` header to send upstream.
-    public var authority: String { self.port == 80 ? self.host : "\(self.host):\(self.port)" }
+    public let authority: String
 
     /// Parses `http://host[:port]` (no path, query, user or https), or returns why not.
     public static func parse(_ text: String) -> Result<Upstream, TemplateError> {
@@ -44,7 +44,9 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
         guard !host.isEmpty, host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == ":") }) else {
             return .failure(TemplateError(reason: "has an invalid host"))
         }
-        return .success(Upstream(host: String(host), port: port, url: text))
+        let hostText = String(host)
+        let authority = port == 80 ? hostText : (hostText.contains(":") ? "[\(hostText)]:\(port)" : "\(hostText):\(port)")
+        return .success(Upstream(host: hostText, port: port, url: text, authority: authority))
     }
 }
 

@@ -49,15 +49,16 @@ struct IDGenerator {
 
     /// `count` random 64-bit words as lowercase hex (16 characters each).
     mutating func hex(words count: Int) -> String {
-        var bytes = [UInt8](repeating: 0, count: count * 16)
-        for word in 0..<count {
-            var value = self.next()
-            for index in stride(from: 15, through: 0, by: -1) {
-                bytes[word * 16 + index] = Self.hex[Int(value & 0xF)]
-                value >>= 4
+        String(unsafeUninitializedCapacity: count * 16) { bytes in
+            for word in 0..<count {
+                var value = self.next()
+                for index in stride(from: 15, through: 0, by: -1) {
+                    bytes[word * 16 + index] = Self.hex[Int(value & 0xF)]
+                    value >>= 4
+                }
             }
+            return count * 16
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// A new W3C traceparent with a random trace id and parent id, sampled.
