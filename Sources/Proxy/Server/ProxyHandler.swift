@@ -61,8 +61,8 @@ final class Exchange {
 /// itself (strictly), picks the route on the live table, writes a rewritten head and then the body bytes
 /// as they come to a pooled keep-alive upstream connection of the same event loop, and relays the answer
 /// back the same way, following the framing of both sides without buffering bodies. Everything runs on
-/// the connection's event loop.
-final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
+/// the connection's event loop, including what the upstream connection reports (the `upstream…` methods).
+final class ProxyHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer

@@ -2,17 +2,6 @@ import NIOCore
 import NIOPosix
 import RouteTable
 
-/// What an upstream connection reports to the exchange using it. All calls happen on the connection's
-/// event loop, which is also the client connection's.
-protocol UpstreamDelegate: AnyObject {
-    func upstreamReceived(_ bytes: ByteBuffer)
-    func upstreamReadComplete()
-    func upstreamFailed(_ error: any Error)
-    func upstreamWritabilityChanged()
-    /// Whether the client can take more bytes; when not, the upstream stops reading.
-    var clientIsWritable: Bool { get }
-}
-
 /// The only handler of an upstream connection's pipeline: raw bytes both ways. It hands what the upstream
 /// sends to the exchange using the connection, and holds reads while the client cannot keep up.
 final class UpstreamHandler: ChannelDuplexHandler {
@@ -20,7 +9,9 @@ final class UpstreamHandler: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    weak var delegate: (any UpstreamDelegate)?
+    /// The exchange's handler while it uses this connection. A strong reference, cleared whenever the
+    /// connection is released or closed (a weak one costs a side-table load on every read).
+    var delegate: ProxyHandler?
     private var pendingRead = false
     private(set) var context: ChannelHandlerContext?
 
@@ -45,8 +36,9 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.delegate?.upstreamFailed(ChannelError.ioOnClosedChannel)
+        let delegate = self.delegate
         self.delegate = nil
+        delegate?.upstreamFailed(ChannelError.ioOnClosedChannel)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
