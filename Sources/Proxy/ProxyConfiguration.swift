@@ -16,6 +16,9 @@ public struct ProxyConfiguration: Sendable {
     public var maxBodyBytes: Int = 10 * 1024 * 1024
     /// Deadline for opening an upstream connection (a route's own timeout bounds the whole exchange).
     public var connectTimeout: Duration = .seconds(5)
+    /// A client connection with no request in flight closes after this long without a byte from the
+    /// client (idle keep-alive, or a head or body that stopped coming).
+    public var idleTimeout: Duration = .seconds(60)
     /// Idle keep-alive connections kept per upstream and event loop.
     public var maxIdleConnectionsPerUpstream: Int = 64
     /// How often routes.json is checked for changes.

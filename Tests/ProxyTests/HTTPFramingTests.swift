@@ -32,21 +32,40 @@ struct HTTPFramingTests {
         #expect(head.fields.count == 4)
     }
 
+    @Test func absoluteFormIsRoutedByItsPathAndItsAuthorityStandsForHost() throws {
+        let head = try self.parse("GET http://crm.example/contacts/1?x=2 HTTP/1.1\r\nHost: other\r\n\r\n")
+        #expect(head.string(head.startLine.second) == "/contacts/1?x=2")
+        var ids = IDGenerator()
+        let (buffer, _) = HeadRewriter.upstreamRequest(head, upstreamAuthority: "u:1", clientAddress: "c", ids: &ids, allocator: ByteBufferAllocator())
+        let text = String(buffer: buffer)
+        #expect(text.hasPrefix("GET /contacts/1?x=2 HTTP/1.1\r\n"))
+        #expect(text.contains("x-forwarded-host: crm.example\r\n"))
+        let bare = try self.parse("GET http://crm.example HTTP/1.1\r\n\r\n")
+        let (bareBuffer, _) = HeadRewriter.upstreamRequest(bare, upstreamAuthority: "u:1", clientAddress: "c", ids: &ids, allocator: ByteBufferAllocator())
+        #expect(String(buffer: bareBuffer).hasPrefix("GET / HTTP/1.1\r\n"))
+    }
+
+    @Test func responseHeadsNeedAThreeDigitStatus() {
+        #expect(throws: HeadError.self) { try HTTPHeadParser.parseResponse(ByteBuffer(string: "HTTP/1.1 2000 OK\r\n\r\n")) }
+        #expect(throws: Never.self) { try HTTPHeadParser.parseResponse(ByteBuffer(string: "HTTP/1.1 204\r\n\r\n")) }
+    }
+
     @Test func keepAliveFollowsTheVersionAndConnection() throws {
-        #expect(try !self.parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").isKeepAlive)
+        #expect(try !self.parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").isKeepAlive)
         #expect(try !self.parse("GET / HTTP/1.0\r\n\r\n").isKeepAlive)
         #expect(try self.parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").isKeepAlive)
-        let named = try self.parse("GET / HTTP/1.1\r\nConnection: close, X-Secret\r\n\r\n")
+        let named = try self.parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: close, X-Secret\r\n\r\n")
         #expect(named.connectionTokens == ["close", "x-secret"])
         #expect(named.connectionNamesFields)
     }
 
     @Test(arguments: [
         "GET / HTTP/1.1\nHost: a\n\n", "GET / HTTP/2.0\r\n\r\n", "GET  / HTTP/1.1\r\n\r\n", "G@T / HTTP/1.1\r\n\r\n",
-        "GET / HTTP/1.1\r\nHost : a\r\n\r\n", "GET / HTTP/1.1\r\nNoColon\r\n\r\n", "GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n",
-        "GET / HTTP/1.1\r\nA: b\u{7F}\r\n\r\n", "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
-        "GET / HTTP/1.1\r\nContent-Length: +1\r\n\r\n", "GET / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
-        "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", "GET / HTTP/1.1\r\nA: b\rc\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost : a\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nA: b\r\n c\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nA: b\u{7F}\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nA: b\rc\r\n\r\n",
+        "GET / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
     ])
     func refusesAmbiguousOrMalformedHeads(text: String) {
         #expect(throws: HeadError.self) { try self.parse(text) }
@@ -81,7 +100,10 @@ struct HTTPFramingTests {
         #expect(consumed == body.utf8.count && whole.isDone)
     }
 
-    @Test(arguments: ["x\r\n", "5\r\nhelloXX\r\n", "5\nhello", "5\r\nhello\r\n0\r\nbad\n"])
+    @Test(arguments: [
+        "x\r\n", "5\r\nhelloXX\r\n", "5\nhello", "5\r\nhello\r\n0\r\nbad\n", "5 xyz\r\nhello\r\n", "0\r\nNoColon\r\n\r\n",
+        "0\r\n Folded: x\r\n\r\n", "0\r\nA: \u{00}\r\n\r\n",
+    ])
     func refusesMalformedChunks(text: String) {
         var tracker = ChunkedTracker()
         var data: [UInt8] = []

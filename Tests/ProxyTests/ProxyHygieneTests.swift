@@ -35,6 +35,33 @@ struct ProxyHygieneTests {
         }
     }
 
+    /// A connection that stops sending (idle keep-alive, a head cut short) is closed after the idle timeout.
+    @Test func stalledConnectionsAreClosedAfterTheIdleTimeout() async throws {
+        try await ProxyHarness.run(configure: { $0.idleTimeout = .milliseconds(300) }) { harness in
+            let started = ContinuousClock.now
+            let partial = try await RawHTTP.send("GET /contacts/1 HTTP/1.1\r\nHost:", port: harness.proxyPort, deadline: .seconds(20))
+            #expect(partial.closedByServer)
+            #expect(partial.text.isEmpty)
+            let idle = try await RawHTTP.send("GET /contacts/1 HTTP/1.1\r\nHost: p\r\n\r\n", port: harness.proxyPort, deadline: .seconds(20))
+            #expect(idle.closedByServer, "an idle keep-alive connection is closed")
+            #expect(RawHTTP.parse(idle.text).first?.status == 200)
+            #expect(ContinuousClock.now - started < .seconds(15))
+        }
+    }
+
+    /// An answer that comes before the request's body is read (here a 502: the upstream is down) closes the
+    /// connection after it: the proxy does not wait for the rest of the body, and no byte of it can be taken
+    /// for a next request.
+    @Test func anEarlyAnswerClosesTheConnection() async throws {
+        try await ProxyHarness.run { harness in
+            let result = try await RawHTTP.send("GET /dead HTTP/1.1\r\nHost: p\r\nContent-Length: 10\r\n\r\n01234", port: harness.proxyPort)
+            let responses = RawHTTP.parse(result.text)
+            #expect(responses.map(\.status) == [502])
+            #expect(responses.first?.header("connection") == "close")
+            #expect(result.closedByServer)
+        }
+    }
+
     @Test func oversizedHeadersAre431() async throws {
         try await ProxyHarness.run(configure: { $0.maxHeaderBytes = 4096 }) { harness in
             let big = String(repeating: "a", count: 5000)

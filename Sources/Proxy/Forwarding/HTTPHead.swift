@@ -22,6 +22,8 @@ struct HTTPHead {
     let raw: [UInt8]
     /// Request: method, target. Response: status code, reason.
     var startLine: (first: Range<Int>, second: Range<Int>, third: Range<Int>)
+    /// The authority of an absolute-form request target, which stands for `Host`.
+    var absoluteAuthority: Range<Int>?
     var versionMinor: Int
     var fields: [(name: Range<Int>, value: Range<Int>)] = []
 
@@ -137,11 +139,19 @@ enum HTTPHeadParser {
             for position in target where raw[position] <= 0x20 || raw[position] == 0x7F { throw .malformed("an invalid request target") }
             let minor = try Self.version(raw, version)
             head = HTTPHead(bytes: bytes, raw: raw, startLine: (first, target, version), versionMinor: minor)
+            // absolute-form (`http://host/path?q`): routed and forwarded by its path, in origin-form, and its
+            // authority stands for Host (RFC 9112 §3.2.2).
+            if raw[target.lowerBound] != 0x2F, let schemeEnd = Self.absoluteFormAuthorityStart(raw, target) {
+                var pathStart = schemeEnd
+                while pathStart < target.upperBound, raw[pathStart] != 0x2F, raw[pathStart] != 0x3F { pathStart += 1 }
+                head.absoluteAuthority = schemeEnd..<pathStart
+                head.startLine.second = pathStart..<target.upperBound
+            }
         } else {
             let minor = try Self.version(raw, first)
             let codeEnd = min(firstSpace + 4, startEnd)
             let code = (firstSpace + 1)..<codeEnd
-            guard code.count == 3 else { throw .malformed("an invalid status code") }
+            guard code.count == 3, codeEnd == startEnd || raw[codeEnd] == 0x20 else { throw .malformed("an invalid status code") }
             for position in code where raw[position] < 0x30 || raw[position] > 0x39 { throw .malformed("an invalid status code") }
             head = HTTPHead(bytes: bytes, raw: raw, startLine: (first, code, min(codeEnd + 1, startEnd)..<startEnd), versionMinor: minor)
         }
@@ -150,6 +160,7 @@ enum HTTPHeadParser {
 
         var contentLengths = 0
         var transferEncodings = 0
+        var hosts = 0
         while index < count {
             let end = try lineEnd(from: index)
             if end == index { break }  // the empty line
@@ -191,6 +202,8 @@ enum HTTPHeadParser {
                     throw .malformed("a Transfer-Encoding other than chunked")
                 }
                 head.chunked = true
+            case 4 where Self.equalsLowercase(raw, name, "host"):
+                hosts += 1
             case 10 where Self.equalsLowercase(raw, name, "connection"):
                 if Self.equalsLowercase(raw, value, "keep-alive") {
                     head.connectionTokens.append("keep-alive")
@@ -207,7 +220,30 @@ enum HTTPHeadParser {
             index = end + 2
         }
         if head.contentLength != nil, head.chunked { throw .malformed("both Content-Length and Transfer-Encoding") }
+        if isRequest {
+            if head.chunked, head.versionMinor == 0 { throw .malformed("Transfer-Encoding in an HTTP/1.0 request") }
+            if hosts > 1 { throw .malformed("several Host headers") }
+            if hosts == 0, head.versionMinor >= 1, head.absoluteAuthority == nil { throw .malformed("no Host header") }
+        }
         return head
+    }
+
+    /// Where the authority starts in an absolute-form target (`http://` or `https://`), if it is one.
+    private static func absoluteFormAuthorityStart(_ raw: [UInt8], _ target: Range<Int>) -> Int? {
+        for scheme in ["http://", "https://"] {
+            let bytes = Array(scheme.utf8)
+            guard target.count > bytes.count else { continue }
+            var matches = true
+            for (offset, expected) in bytes.enumerated() {
+                let byte = raw[target.lowerBound + offset]
+                if ((byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte) != expected {
+                    matches = false
+                    break
+                }
+            }
+            if matches { return target.lowerBound + bytes.count }
+        }
+        return nil
     }
 
     private static func version(_ raw: [UInt8], _ range: Range<Int>) throws(HeadError) -> Int {
@@ -226,13 +262,14 @@ enum HTTPHeadParser {
 struct ChunkedTracker {
     enum State {
         case size(value: Int, digits: Int)
+        case sizeWhitespace(value: Int)
         case extensionPart(value: Int)
         case sizeLF(value: Int)
         case data(remaining: Int)
         case dataCR
         case dataLF
         case trailerLineStart
-        case trailerLine
+        case trailerLine(sawColon: Bool)
         case trailerLF(empty: Bool)
         case done
     }
@@ -255,11 +292,21 @@ struct ChunkedTracker {
                 if let digit = Self.hexValue(byte) {
                     guard digits < 15 else { throw .malformed("a chunk size too large") }
                     self.state = .size(value: value * 16 + digit, digits: digits + 1)
-                } else if digits > 0, byte == 0x3B || byte == 0x20 || byte == 0x09 {
+                } else if digits > 0, byte == 0x3B {
                     self.state = .extensionPart(value: value)
+                } else if digits > 0, byte == 0x20 || byte == 0x09 {
+                    self.state = .sizeWhitespace(value: value)
                 } else if digits > 0, byte == 0x0D {
                     self.state = .sizeLF(value: value)
                 } else {
+                    throw .malformed("a malformed chunk size")
+                }
+                index += 1
+            case .sizeWhitespace(let value):
+                // Whitespace after the size may only lead to an extension.
+                if byte == 0x3B {
+                    self.state = .extensionPart(value: value)
+                } else if byte != 0x20 && byte != 0x09 {
                     throw .malformed("a malformed chunk size")
                 }
                 index += 1
@@ -289,12 +336,21 @@ struct ChunkedTracker {
                 if byte == 0x0D {
                     self.state = .trailerLF(empty: true)
                 } else {
-                    guard byte != 0x0A else { throw .malformed("a bare LF in trailers") }
-                    self.state = .trailerLine
+                    guard HTTPHeadParser.isTokenByte(byte) else { throw .malformed("a malformed trailer field") }
+                    self.state = .trailerLine(sawColon: false)
                 }
                 index += 1
-            case .trailerLine:
-                if byte == 0x0D { self.state = .trailerLF(empty: false) } else if byte == 0x0A { throw .malformed("a bare LF in trailers") }
+            case .trailerLine(let sawColon):
+                if byte == 0x0D {
+                    guard sawColon else { throw .malformed("a trailer field without ':'") }
+                    self.state = .trailerLF(empty: false)
+                } else if byte == 0x3A {
+                    self.state = .trailerLine(sawColon: true)
+                } else if (byte < 0x20 && byte != 0x09) || byte == 0x7F {
+                    throw .malformed("a control character in a trailer")
+                } else if !sawColon, !HTTPHeadParser.isTokenByte(byte) {
+                    throw .malformed("a malformed trailer field")
+                }
                 index += 1
             case .trailerLF(let empty):
                 guard byte == 0x0A else { throw .malformed("a trailer line without CRLF") }

@@ -55,7 +55,9 @@ enum HeadRewriter {
         let base = head.bytes.readerIndex
         buffer.writeImmutableBuffer(head.bytes.getSlice(at: base + head.startLine.first.lowerBound, length: head.startLine.first.count)!)
         buffer.writeStaticString(" ")
-        buffer.writeImmutableBuffer(head.bytes.getSlice(at: base + head.startLine.second.lowerBound, length: head.startLine.second.count)!)
+        let target = head.startLine.second
+        if target.isEmpty || head.raw[target.lowerBound] == 0x3F { buffer.writeStaticString("/") }  // absolute-form without a path
+        buffer.writeImmutableBuffer(head.bytes.getSlice(at: base + target.lowerBound, length: target.count)!)
         buffer.writeStaticString(" HTTP/1.1\r\n")
         var host: String?
         var via: String?
@@ -77,6 +79,7 @@ enum HeadRewriter {
                 if traceparent == nil, HeaderRules.isValidTraceparent(value) { traceparent = value }
             }
         }
+        if let authority = head.absoluteAuthority { host = head.string(authority) }
         let id = requestID ?? ids.hex(words: 2)
         buffer.writeStaticString("host: ")
         buffer.writeString(upstreamAuthority)
@@ -106,7 +109,9 @@ enum HeadRewriter {
     }
 
     /// The response head for the client.
-    static func clientResponse(_ head: HTTPHead, requestID: String, close: Bool, keepChunked: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+    static func clientResponse(
+        _ head: HTTPHead, requestID: String, close: Bool, keepChunked: Bool, keepAliveFor10: Bool = false, allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: head.bytes.readableBytes + 128)
         let base = head.bytes.readerIndex
         buffer.writeStaticString("HTTP/1.1 ")
@@ -136,7 +141,11 @@ enum HeadRewriter {
             buffer.writeString(requestID)
             buffer.writeStaticString("\r\n")
         }
-        if close { buffer.writeStaticString("connection: close\r\n") }
+        if close {
+            buffer.writeStaticString("connection: close\r\n")
+        } else if keepAliveFor10 {
+            buffer.writeStaticString("connection: keep-alive\r\n")
+        }
         buffer.writeStaticString("\r\n")
         return buffer
     }

@@ -37,20 +37,26 @@ final class Exchange {
     /// When the route's timeout runs out.
     var deadline: NIODeadline = .distantFuture
     var timeout: Duration = Route.defaultTimeout
+    /// Whether any byte came back from the upstream (after which a retry could repeat a processed request).
+    var receivedAny = false
+    let method: String
+    let clientVersionMinor: Int
     /// Bytes written to the upstream since its last flush.
     var upstreamUnflushed = false
     var retried = false
 
     init(
-        route: Route?, upstream: Upstream, address: SocketAddress, upstreamHead: ByteBuffer, requestID: String, isHEAD: Bool, hasBody: Bool,
-        clientKeepAlive: Bool
+        route: Route?, upstream: Upstream, address: SocketAddress, upstreamHead: ByteBuffer, requestID: String, method: String, hasBody: Bool,
+        clientKeepAlive: Bool, clientVersionMinor: Int
     ) {
+        self.method = method
+        self.clientVersionMinor = clientVersionMinor
         self.route = route
         self.upstream = upstream
         self.address = address
         self.upstreamHead = upstreamHead
         self.requestID = requestID
-        self.isHEAD = isHEAD
+        self.isHEAD = method == "HEAD"
         self.hasBody = hasBody
         self.clientKeepAlive = clientKeepAlive
         self.started = .now()
@@ -101,6 +107,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var timerDeadline: NIODeadline = .distantFuture
     /// Bytes written to the client since its last flush.
     private var clientUnflushed = false
+    /// When the client last sent bytes; a connection with no exchange closes after `idleTimeout` without any
+    /// (an idle keep-alive connection, a head that never completes, a body that stops).
+    private var lastActivity: NIODeadline = .now()
 
     init(shared: ProxyShared, loop: LoopState) {
         self.shared = shared
@@ -118,8 +127,15 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     // MARK: Client side
 
+    func channelActive(context: ChannelHandlerContext) {
+        self.lastActivity = .now()
+        self.armTimer(for: self.lastActivity + TimeAmount(self.shared.configuration.idleTimeout))
+        context.fireChannelActive()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.closing else { return }
+        self.lastActivity = .now()
         var buffer = self.unwrapInboundIn(data)
         if self.inbound == nil || self.inbound!.readableBytes == 0 {
             self.inbound = buffer
@@ -159,7 +175,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
             self.quiescing = true
-            if self.exchange == nil, !self.discardingBody, case .none = self.requestBody {
+            if self.exchange == nil {
                 self.closing = true
                 context.close(promise: nil)
             }
@@ -324,7 +340,8 @@ final class ProxyHandler: ChannelDuplexHandler {
             return
         }
         let method = head.string(head.startLine.first)
-        let target = head.string(head.startLine.second)
+        var target = head.string(head.startLine.second)
+        if target.isEmpty || target.hasPrefix("?") { target = "/" + target }  // absolute-form without a path
         let snapshot = self.shared.store.snapshot
         let path: Substring = target.firstIndex(of: "?").map { target[..<$0] } ?? Substring(target)
         let route = snapshot.table.match(method: method, path: path)
@@ -338,8 +355,8 @@ final class ProxyHandler: ChannelDuplexHandler {
             head, upstreamAuthority: upstream.authority, clientAddress: self.clientAddress, ids: &self.loop.ids, allocator: allocator)
         let hasBody = head.chunked || (head.contentLength ?? 0) > 0
         let exchange = Exchange(
-            route: route, upstream: upstream, address: address, upstreamHead: upstreamHead, requestID: requestID, isHEAD: method == "HEAD",
-            hasBody: hasBody, clientKeepAlive: head.isKeepAlive)
+            route: route, upstream: upstream, address: address, upstreamHead: upstreamHead, requestID: requestID, method: method,
+            hasBody: hasBody, clientKeepAlive: head.isKeepAlive, clientVersionMinor: head.versionMinor)
         exchange.unchunkForClient = head.versionMinor == 0
         self.exchange = exchange
         if head.chunked {
@@ -395,6 +412,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func upstreamReceived(_ bytes: ByteBuffer) {
         guard let exchange = self.exchange, let context = self.context else { return }
+        exchange.receivedAny = true
         var bytes = bytes
         while bytes.readableBytes > 0, self.exchange === exchange {
             switch exchange.response {
@@ -422,7 +440,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                     self.upstreamBroken(exchange, reason: "sent a malformed response (\(error.reason))")
                     return
                 }
-                self.startResponse(head, exchange, context: context)
+                self.startResponse(head, exchange, leftover: bytes.readableBytes, context: context)
             case .length(let remaining):
                 let take = min(remaining, bytes.readableBytes)
                 let slice = bytes.readSlice(length: take)!
@@ -473,16 +491,25 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// A response head from the upstream: a 1xx is relayed and the final head awaited; a final head is
     /// relayed rewritten, and its framing decides how the body is followed.
-    private func startResponse(_ head: HTTPHead, _ exchange: Exchange, context: ChannelHandlerContext) {
+    private func startResponse(_ head: HTTPHead, _ exchange: Exchange, leftover: Int, context: ChannelHandlerContext) {
         let status = UInt(head.string(head.startLine.second)) ?? 502
+        if status == 101 {
+            // Upgrade is never forwarded, so a switch of protocols is a broken upstream.
+            self.upstreamBroken(exchange, reason: "switched protocols (101) though no upgrade was asked for")
+            return
+        }
         if (100..<200).contains(status) {
-            if status != 101 {
+            // Interim answers (100 Continue, 103) are relayed, except to HTTP/1.0 clients, who cannot take them.
+            if exchange.clientVersionMinor >= 1 {
                 context.write(self.wrapOutboundOut(head.bytes), promise: nil)
                 self.clientUnflushed = true
             }
             exchange.response = .head(nil)
             return
         }
+        // A final answer before the request's body was read: the rest of the body is dropped, and the
+        // connection closes after the answer, so that no byte of that body can be read as a next request.
+        if !exchange.requestEnded { exchange.clientKeepAlive = false }
         exchange.responseStarted = true
         exchange.responseStatus = status
         exchange.upstreamKeepAlive = head.isKeepAlive
@@ -503,10 +530,14 @@ final class ProxyHandler: ChannelDuplexHandler {
         let close = !exchange.clientKeepAlive || self.quiescing
         let rewritten = HeadRewriter.clientResponse(
             head, requestID: exchange.requestID, close: close, keepChunked: head.chunked && !exchange.unchunkForClient,
-            allocator: context.channel.allocator)
+            keepAliveFor10: exchange.clientVersionMinor == 0 && !close, allocator: context.channel.allocator)
         context.write(self.wrapOutboundOut(rewritten), promise: nil)
         self.clientUnflushed = true
-        if case .length(0) = framing { self.responseComplete(exchange, context: context) }
+        if case .length(0) = framing {
+            // Bytes after a bodiless answer mean the upstream framed it wrong: its connection is not reused.
+            if leftover > 0 { exchange.upstreamKeepAlive = false }
+            self.responseComplete(exchange, context: context)
+        }
     }
 
     private func responseComplete(_ exchange: Exchange, context: ChannelHandlerContext) {
@@ -532,8 +563,8 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func upstreamFailed(_ error: any Error) {
         guard let exchange = self.exchange, let context = self.context else { return }
-        if case .untilClose = exchange.response {
-            // The end of a close-delimited body.
+        if case .untilClose = exchange.response, error is ChannelError {
+            // The end of a close-delimited body (a reset, by contrast, truncates it: handled below).
             self.responseComplete(exchange, context: context)
             return
         }
@@ -546,8 +577,11 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         // A reused keep-alive connection may have been closed by the upstream just as the request went out;
         // a request without a body is safe to send again once, on a new connection.
-        if let connection = exchange.connection, connection.isReused, !exchange.retried, !exchange.hasBody, exchange.requestEnded {
+        if let connection = exchange.connection, connection.isReused, !exchange.retried, !exchange.hasBody, exchange.requestEnded,
+            !exchange.receivedAny, ["GET", "HEAD", "OPTIONS"].contains(exchange.method)
+        {
             exchange.retried = true
+            exchange.receivedAny = false
             exchange.connection = nil
             exchange.response = .head(nil)
             connection.close()
@@ -572,7 +606,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// After an answer is complete: serve the pipelined request waiting, if any, then read on.
     private func answered() {
         guard let context = self.context, !self.closing else { return }
-        if self.quiescing, self.exchange == nil, !self.discardingBody {
+        if self.timer == nil { self.armTimer(for: self.lastActivity + TimeAmount(self.shared.configuration.idleTimeout)) }
+        if self.quiescing, self.exchange == nil {
             self.closing = true
             context.close(promise: nil)
             return
@@ -594,7 +629,17 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func timerFired() {
         self.timer = nil
         self.timerDeadline = .distantFuture
-        guard let exchange = self.exchange else { return }
+        guard let exchange = self.exchange else {
+            let idleDeadline = self.lastActivity + TimeAmount(self.shared.configuration.idleTimeout)
+            if self.closing || idleDeadline <= .now() {
+                // Idle too long, or a closing connection whose last write never drained.
+                self.closing = true
+                self.context?.close(promise: nil)
+            } else {
+                self.armTimer(for: idleDeadline)
+            }
+            return
+        }
         if exchange.deadline <= .now() {
             self.timedOut(exchange, after: exchange.timeout)
         } else {
