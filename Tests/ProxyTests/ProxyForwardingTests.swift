@@ -92,6 +92,16 @@ struct ProxyForwardingTests {
         }
     }
 
+    /// A client that half-closes its connection after its requests still gets every answer, then the close.
+    @Test func answersAClientThatHalfClosesAfterItsRequests() async throws {
+        try await ProxyHarness.run { harness in
+            let requests = "GET /contacts/con_1 HTTP/1.1\r\nHost: p\r\n\r\nGET /contacts/con_2 HTTP/1.1\r\nHost: p\r\n\r\n"
+            let result = try await RawHTTP.send(requests, port: harness.proxyPort, halfClose: true)
+            #expect(RawHTTP.parse(result.text).map(\.status) == [200, 200])
+            #expect(result.closedByServer)
+        }
+    }
+
     @Test func streamsLargeBodiesBothWays() async throws {
         try await ProxyHarness.run { harness in
             let size = 3 * 1024 * 1024

@@ -39,7 +39,7 @@ enum RawHTTP {
     }
 
     /// Returns everything received, and whether the server closed the connection before the deadline.
-    static func send(_ text: String, port: Int, deadline: Duration = .seconds(10)) async throws -> (text: String, closedByServer: Bool) {
+    static func send(_ text: String, port: Int, deadline: Duration = .seconds(10), halfClose: Bool = false) async throws -> (text: String, closedByServer: Bool) {
         let group = MultiThreadedEventLoopGroup.singleton
         let promise = group.next().makePromise(of: ByteBuffer.self)
         let channel: any Channel
@@ -54,6 +54,7 @@ enum RawHTTP {
             throw error
         }
         try await channel.writeAndFlush(ByteBuffer(string: text))
+        if halfClose { try await channel.close(mode: .output) }
         let timedOut = NIOLockedValueBox(false)
         let timeout = channel.eventLoop.scheduleTask(in: TimeAmount.nanoseconds(Int64(deadline.components.seconds) * 1_000_000_000)) {
             timedOut.withLockedValue { $0 = true }

@@ -99,6 +99,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var closing = false
     /// Graceful shutdown has begun: finish the exchange in flight, then close.
     private var quiescing = false
+    /// The client closed its sending side (half-close): answer what it sent, then close.
+    private var inputClosed = false
     private var pendingRead = false
     private var processing = false
     /// One timer per connection, not per request: it is moved only when an exchange's deadline is earlier
@@ -181,7 +183,27 @@ final class ProxyHandler: ChannelDuplexHandler {
             }
             return
         }
+        if let event = event as? ChannelEvent, case .inputClosed = event {
+            self.inputClosed = true
+            if let exchange = self.exchange, !exchange.requestEnded {
+                // The request was cut short: nothing sensible can be answered.
+                self.finish(exchange, reusable: false)
+                self.closing = true
+                context.close(promise: nil)
+            } else if self.exchange == nil {
+                self.process()
+                self.closeIfDrained(context)
+            }
+            return
+        }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// After a half-close, the connection closes once every complete request it carried is answered.
+    private func closeIfDrained(_ context: ChannelHandlerContext) {
+        guard self.inputClosed, self.exchange == nil, !self.closing else { return }
+        self.closing = true
+        context.writeAndFlush(self.wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     /// Reads are held while an upstream connection is being opened or cannot take more, while too many
@@ -613,6 +635,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             return
         }
         self.process()
+        self.closeIfDrained(context)
         self.resumeReadsIfHeld()
     }
 
