@@ -247,8 +247,10 @@ enum HTTPHeadParser {
     }
 
     private static func version(_ raw: [UInt8], _ range: Range<Int>) throws(HeadError) -> Int {
-        let expected: [UInt8] = Array("HTTP/1.".utf8)
-        guard range.count == 8, (0..<7).allSatisfy({ raw[range.lowerBound + $0] == expected[$0] }) else {
+        let start = range.lowerBound
+        guard range.count == 8, raw[start] == 0x48, raw[start + 1] == 0x54, raw[start + 2] == 0x54, raw[start + 3] == 0x50,
+            raw[start + 4] == 0x2F, raw[start + 5] == 0x31, raw[start + 6] == 0x2E
+        else {
             throw .malformed("an unsupported HTTP version")
         }
         let minor = raw[range.lowerBound + 7]

@@ -40,10 +40,9 @@ enum HeadRewriter {
     }
 
     private static func copyField(_ head: HTTPHead, _ field: (name: Range<Int>, value: Range<Int>), into buffer: inout ByteBuffer) {
-        let base = head.bytes.readerIndex
-        buffer.writeImmutableBuffer(head.bytes.getSlice(at: base + field.name.lowerBound, length: field.name.count)!)
+        buffer.writeBytes(head.raw[field.name])
         buffer.writeStaticString(": ")
-        buffer.writeImmutableBuffer(head.bytes.getSlice(at: base + field.value.lowerBound, length: field.value.count)!)
+        buffer.writeBytes(head.raw[field.value])
         buffer.writeStaticString("\r\n")
     }
 
@@ -51,13 +50,12 @@ enum HeadRewriter {
     static func upstreamRequest(
         _ head: HTTPHead, upstreamAuthority: String, clientAddress: String, ids: inout IDGenerator, allocator: ByteBufferAllocator
     ) -> (ByteBuffer, String) {
-        var buffer = allocator.buffer(capacity: head.bytes.readableBytes + 320)
-        let base = head.bytes.readerIndex
-        buffer.writeImmutableBuffer(head.bytes.getSlice(at: base + head.startLine.first.lowerBound, length: head.startLine.first.count)!)
+        var buffer = allocator.buffer(capacity: head.bytes.readableBytes + 512)
+        buffer.writeBytes(head.raw[head.startLine.first])
         buffer.writeStaticString(" ")
         let target = head.startLine.second
         if target.isEmpty || head.raw[target.lowerBound] == 0x3F { buffer.writeStaticString("/") }  // absolute-form without a path
-        buffer.writeImmutableBuffer(head.bytes.getSlice(at: base + target.lowerBound, length: target.count)!)
+        buffer.writeBytes(head.raw[target])
         buffer.writeStaticString(" HTTP/1.1\r\n")
         var host: String?
         var via: String?
@@ -112,12 +110,9 @@ enum HeadRewriter {
     static func clientResponse(
         _ head: HTTPHead, requestID: String, close: Bool, keepChunked: Bool, keepAliveFor10: Bool = false, allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: head.bytes.readableBytes + 128)
-        let base = head.bytes.readerIndex
+        var buffer = allocator.buffer(capacity: head.bytes.readableBytes + 256)
         buffer.writeStaticString("HTTP/1.1 ")
-        let statusStart = head.startLine.second.lowerBound
-        let statusEnd = head.startLine.third.upperBound
-        buffer.writeImmutableBuffer(head.bytes.getSlice(at: base + statusStart, length: statusEnd - statusStart)!)
+        buffer.writeBytes(head.raw[head.startLine.second.lowerBound..<head.startLine.third.upperBound])
         buffer.writeStaticString("\r\n")
         var via: String?
         var hasRequestID = false

@@ -97,7 +97,12 @@ final class UpstreamConnection {
 
 /// Idle upstream connections of one event loop, per upstream. Used only on its event loop.
 final class UpstreamPool {
-    private var idle: [Upstream: [UpstreamConnection]] = [:]
+    /// Mutated through the reference, so taking and returning a connection never copies an array.
+    private final class Stack {
+        var connections: [UpstreamConnection] = []
+    }
+
+    private var idle: [Upstream: Stack] = [:]
     private let eventLoop: any EventLoop
     private let maxIdle: Int
     private let connectTimeout: TimeAmount
@@ -110,7 +115,8 @@ final class UpstreamPool {
 
     /// An idle connection that is still open, if any.
     func takeIdle(_ upstream: Upstream) -> UpstreamConnection? {
-        while let connection = self.idle[upstream]?.popLast() {
+        guard let stack = self.idle[upstream] else { return nil }
+        while let connection = stack.connections.popLast() {
             if connection.channel.isActive { return connection }
         }
         return nil
@@ -137,18 +143,25 @@ final class UpstreamPool {
     /// Returns a connection after a complete exchange; it is kept for the next request or closed.
     func release(_ connection: UpstreamConnection) {
         connection.handler.delegate = nil
-        guard connection.channel.isActive, (self.idle[connection.upstream]?.count ?? 0) < self.maxIdle else {
+        let stack: Stack
+        if let existing = self.idle[connection.upstream] {
+            stack = existing
+        } else {
+            stack = Stack()
+            self.idle[connection.upstream] = stack
+        }
+        guard connection.channel.isActive, stack.connections.count < self.maxIdle else {
             connection.channel.close(promise: nil)
             return
         }
         connection.isReused = true
-        self.idle[connection.upstream, default: []].append(connection)
+        stack.connections.append(connection)
     }
 
     /// Closes every idle connection (on shutdown).
     func closeAll() {
-        for connections in self.idle.values {
-            for connection in connections { connection.channel.close(promise: nil) }
+        for stack in self.idle.values {
+            for connection in stack.connections { connection.channel.close(promise: nil) }
         }
         self.idle.removeAll()
     }
