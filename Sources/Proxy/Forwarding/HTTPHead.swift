@@ -74,7 +74,17 @@ enum HTTPHeadParser {
         }
     }
 
-    static func isTokenByte(_ byte: UInt8) -> Bool { RequestHygiene.isTokenByte(byte) }
+    /// RFC 9110 token characters (field names, methods).
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "*"),
+            UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"),
+            UInt8(ascii: "~"):
+            true
+        default: false
+        }
+    }
 
     /// Parses a request head (the bytes up to and including the empty line).
     static func parseRequest(_ bytes: ByteBuffer) throws(HeadError) -> HTTPHead {
