@@ -25,7 +25,4 @@ public struct Route: Sendable, Equatable, Identifiable {
 
     public static let methods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     public static let defaultTimeout: Duration = .seconds(30)
-
-    /// Whether the method may change state (shadowed only as a dry run).
-    public var isWrite: Bool { !["GET", "HEAD", "OPTIONS"].contains(self.method) }
 }

@@ -52,9 +52,4 @@ public struct RouteTable: Sendable {
         guard let route, route.stage == .eliminate, let service = route.service, let upstream = self.services[service] else { return self.monolith }
         return upstream
     }
-
-    /// The service upstream of a route, if it names one.
-    public func serviceUpstream(for route: Route) -> Upstream? {
-        route.service.flatMap { self.services[$0] }
-    }
 }

@@ -57,16 +57,6 @@ public final class RouteTableStore: Sendable {
         }
     }
 
-    /// Swaps in a new table only if the live one is still `expected` (compare-and-swap on the version).
-    public func replace(with table: RouteTable, text: String, ifVersion expected: Int) throws -> Snapshot? {
-        let addresses = try Self.resolve(table)
-        return self.current.withLockedValue { current in
-            guard current.version == expected else { return nil }
-            current = Snapshot(table: table, version: current.version + 1, text: text, addresses: addresses)
-            return current
-        }
-    }
-
     static func resolve(_ table: RouteTable) throws -> [Upstream: SocketAddress] {
         var addresses: [Upstream: SocketAddress] = [:]
         for upstream in [table.monolith] + Array(table.services.values) where addresses[upstream] == nil {

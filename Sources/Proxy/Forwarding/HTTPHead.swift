@@ -47,8 +47,8 @@ struct HTTPHead {
         return nil
     }
 
-    /// Whether `Connection` names fields to drop (anything beyond `close` and `keep-alive`).
-    var connectionNamesFields: Bool { self.connectionTokens.contains { $0 != "close" && $0 != "keep-alive" } }
+    /// Whether `Connection` names fields to drop (anything beyond `close` and `keep-alive`); set by the parser.
+    var connectionNamesFields = false
 
     var hasClose: Bool { self.connectionTokens.contains("close") }
     var hasKeepAlive: Bool { self.connectionTokens.contains("keep-alive") }
@@ -230,6 +230,7 @@ enum HTTPHeadParser {
             index = end + 2
         }
         if head.contentLength != nil, head.chunked { throw .malformed("both Content-Length and Transfer-Encoding") }
+        head.connectionNamesFields = head.connectionTokens.contains { $0 != "close" && $0 != "keep-alive" }
         if isRequest {
             if head.chunked, head.versionMinor == 0 { throw .malformed("Transfer-Encoding in an HTTP/1.0 request") }
             if hosts > 1 { throw .malformed("several Host headers") }

@@ -61,11 +61,6 @@ struct IDGenerator {
         }
     }
 
-    /// A new W3C traceparent with a random trace id and parent id, sampled.
-    mutating func traceparent() -> String {
-        "00-\(self.hex(words: 2))-\(self.hex(words: 1))-01"
-    }
-
     /// Writes a new traceparent straight into `buffer`.
     mutating func writeTraceparent(into buffer: inout ByteBuffer) {
         buffer.writeStaticString("00-")

@@ -157,14 +157,6 @@ final class UpstreamPool {
         connection.isReused = true
         stack.connections.append(connection)
     }
-
-    /// Closes every idle connection (on shutdown).
-    func closeAll() {
-        for stack in self.idle.values {
-            for connection in stack.connections { connection.channel.close(promise: nil) }
-        }
-        self.idle.removeAll()
-    }
 }
 
 /// Moves a value that is used on one event loop only across an API that asks for `Sendable`.
