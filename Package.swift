@@ -40,12 +40,25 @@ let package = Package(
         ),
         // A strict JSON parser and value tree (routes.json, admin API; the diff engine's input later). Pure.
         .target(name: "JSON", swiftSettings: swiftSettings),
+        // The diff engine: compares two responses (status, chosen headers, JSON bodies structurally). Pure: no I/O.
+        .target(name: "Diff", dependencies: ["JSON"], swiftSettings: swiftSettings),
+        // The diff store: per-route counters, signatures and samples of shadow comparisons, in SQLite (WAL).
+        .target(
+            name: "DiffStore",
+            dependencies: [
+                "JSON",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // routes.json: schema, validation, path templates and matching. Pure: no I/O.
         .target(name: "RouteTable", dependencies: ["JSON"], swiftSettings: swiftSettings),
         // The routing proxy (SwiftNIO data plane), its admin API, hot reload and metrics.
         .target(
             name: "Proxy",
             dependencies: [
+                "Diff",
+                "DiffStore",
                 "JSON",
                 "RouteTable",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -65,11 +78,17 @@ let package = Package(
         .target(
             name: "StranglerCommands",
             dependencies: [
+                "Diff",
+                "DiffStore",
+                "JSON",
                 "Monolith",
                 "Proxy",
                 "RouteTable",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -100,9 +119,26 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "DiffTests",
+            dependencies: ["Diff", "JSON"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DiffStoreTests",
+            dependencies: [
+                "DiffStore",
+                "JSON",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ProxyTests",
             dependencies: [
                 "Proxy",
+                "StranglerCommands",
+                "DiffStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 "RouteTable",
                 "JSON",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -5,6 +5,13 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
     public var line: Int
     public var column: Int
 
+    public init(reason: String, offset: Int, line: Int, column: Int) {
+        self.reason = reason
+        self.offset = offset
+        self.line = line
+        self.column = column
+    }
+
     public var description: String { "line \(self.line), column \(self.column): \(self.reason)" }
 }
 

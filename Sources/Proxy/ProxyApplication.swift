@@ -1,3 +1,4 @@
+import DiffStore
 import Foundation
 import Hummingbird
 public import Logging
@@ -20,6 +21,8 @@ public final class ProxyApplication: Service {
     public let configuration: ProxyConfiguration
     public let control: RouteControl
     public let metrics: ProxyMetrics
+    /// Compares shadowed exchanges (coexist) and writes them to the diff store, `<data>/diffs.sqlite`.
+    public let recorder: ShadowRecorder
     /// The admin token in force.
     public let adminToken: String
     private let logger: Logger
@@ -39,6 +42,11 @@ public final class ProxyApplication: Service {
         let store = try RouteTableStore(table: table, text: text)
         self.control = RouteControl(store: store, routesPath: configuration.routesPath, dataDirectory: configuration.dataDirectory, logger: logger)
         self.metrics = ProxyMetrics()
+        let diffStore = try DiffStore.open(
+            path: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("diffs.sqlite").path,
+            maxSamplesPerSignature: configuration.samplesPerSignature)
+        self.recorder = ShadowRecorder(
+            store: diffStore, maxInFlight: configuration.maxShadowsInFlight, maxQueued: configuration.maxQueuedComparisons, interval: configuration.recordInterval, logger: logger)
         self.adminToken = try configuration.adminToken ?? AdminToken.resolve(dataDirectory: configuration.dataDirectory)
     }
 
@@ -74,10 +82,10 @@ public final class ProxyApplication: Service {
     /// `ServiceGroup`; `runWithSignals()` installs SIGTERM/SIGINT handling itself).
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.configuration.threads ?? System.coreCount)
-        let shared = ProxyShared(store: self.store, configuration: self.configuration, metrics: self.metrics, group: group)
+        let shared = ProxyShared(store: self.store, configuration: self.configuration, metrics: self.metrics, recorder: self.recorder, group: group)
         let server = ProxyServer(shared: shared, group: group, logger: self.logger) { [weak self] port in self?.bound(proxy: port) }
         let admin = Application(
-            router: AdminRoutes(control: self.control, metrics: self.metrics, token: self.adminToken).buildRouter(),
+            router: AdminRoutes(control: self.control, metrics: self.metrics, recorder: self.recorder, token: self.adminToken).buildRouter(),
             configuration: .init(address: .hostname("127.0.0.1", port: self.configuration.adminPort), serverName: "strangler-admin"),
             onServerRunning: { [weak self] channel in self?.bound(admin: channel.localAddress?.port) },
             eventLoopGroupProvider: .shared(group),
@@ -86,7 +94,9 @@ public final class ProxyApplication: Service {
         let watcher = RoutesWatcher(control: self.control, interval: self.configuration.watchInterval)
         let services = ServiceGroup(
             configuration: .init(
+                // Shut down in reverse order: the recorder goes last, after the server drained, to write what is left.
                 services: [
+                    .init(service: self.recorder),
                     .init(service: server),
                     .init(service: admin),
                     .init(service: watcher),

@@ -8,7 +8,7 @@ public struct ProxyConfiguration: Sendable {
     public var adminPort: Int = 8090
     /// routes.json; watched and reloaded.
     public var routesPath: String = "routes.json"
-    /// Where the admin token, the audit log and later the diff store live.
+    /// Where the admin token, the audit log and the diff store (`diffs.sqlite`) live.
     public var dataDirectory: String = ".strangler"
     /// Largest accepted request header block; larger answers 431.
     public var maxHeaderBytes: Int = 64 * 1024
@@ -25,6 +25,18 @@ public struct ProxyConfiguration: Sendable {
     public var watchInterval: Duration = .milliseconds(250)
     /// The admin token; nil reads `STRANGLER_ADMIN_TOKEN`, then `<data>/admin-token`, creating it if missing.
     public var adminToken: String?
+    /// Largest body (request or answer) kept to compare a shadowed exchange; larger ones are counted as skipped.
+    public var maxCompareBytes: Int = 1024 * 1024
+    /// Shadows in flight at once (from the decision to shadow until the shadow's answer is in); the excess is dropped and counted.
+    public var maxShadowsInFlight: Int = 256
+    /// Pairs of answers waiting to be compared; beyond it, pairs are dropped and counted.
+    public var maxQueuedComparisons: Int = 10_000
+    /// Share of shadowed GETs for which the answering side is asked twice, to learn which pointers are noise.
+    public var noiseShare: Double = 0.01
+    /// Samples kept per route and mismatch signature in the diff store.
+    public var samplesPerSignature: Int = 20
+    /// How often shadow outcomes are compared and written to the diff store.
+    public var recordInterval: Duration = .milliseconds(250)
     /// Event-loop threads; nil uses one per core.
     public var threads: Int?
 

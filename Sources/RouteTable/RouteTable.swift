@@ -47,6 +47,11 @@ public struct RouteTable: Sendable {
 
     public func route(id: String) -> Route? { self.routes.first { $0.id == id } }
 
+    /// The extracted service a route moves to, if it names one that is declared.
+    public func serviceUpstream(for route: Route) -> Upstream? {
+        route.service.flatMap { self.services[$0] }
+    }
+
     /// Where a route's stage sends the answering request.
     public func upstream(for route: Route?) -> Upstream {
         guard let route, route.stage == .eliminate, let service = route.service, let upstream = self.services[service] else { return self.monolith }

@@ -33,7 +33,7 @@ public struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on for client traffic.")
     public var host: String = "127.0.0.1"
 
-    @Option(help: "Data directory (admin token, audit log).")
+    @Option(help: "Data directory (admin token, audit log, diff store).")
     public var data: String = ".strangler"
 
     @Option(help: ArgumentHelp("Largest request header block, in bytes (larger: 431).", valueName: "bytes"))
@@ -41,6 +41,18 @@ public struct ProxyCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Largest request body, in bytes (larger: 413).", valueName: "bytes"))
     public var maxBodyBytes: Int = 10 * 1024 * 1024
+
+    @Option(help: "Shadows in flight at once in coexist (the excess is dropped and counted).")
+    public var maxShadows: Int = 256
+
+    @Option(help: ArgumentHelp("Largest body kept to compare a shadowed exchange (larger: counted as skipped).", valueName: "bytes"))
+    public var maxCompareBytes: Int = 1024 * 1024
+
+    @Option(help: ArgumentHelp("Share of shadowed GETs asked twice of the answering side to learn noise (0–1).", valueName: "share"))
+    public var noiseShare: Double = 0.01
+
+    @Option(help: "Samples kept per route and mismatch signature in the diff store.")
+    public var samplesPerSignature: Int = 20
 
     @Option(help: "Event-loop threads (default: one per core).")
     public var threads: Int?
@@ -54,6 +66,10 @@ public struct ProxyCommand: AsyncParsableCommand {
         guard self.maxHeaderBytes >= 1024 else { throw ValidationError("--max-header-bytes must be at least 1024") }
         guard self.maxBodyBytes >= 0 else { throw ValidationError("--max-body-bytes must be 0 or more") }
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256") }
+        guard self.maxShadows >= 0 else { throw ValidationError("--max-shadows must be 0 or more, not \(self.maxShadows)") }
+        guard self.maxCompareBytes >= 0 else { throw ValidationError("--max-compare-bytes must be 0 or more") }
+        guard (0...1).contains(self.noiseShare) else { throw ValidationError("--noise-share must be from 0 to 1, not \(self.noiseShare)") }
+        guard self.samplesPerSignature >= 0 else { throw ValidationError("--samples-per-signature must be 0 or more") }
     }
 
     public func run() async throws {
@@ -66,6 +82,10 @@ public struct ProxyCommand: AsyncParsableCommand {
         configuration.maxHeaderBytes = self.maxHeaderBytes
         configuration.maxBodyBytes = self.maxBodyBytes
         configuration.threads = self.threads
+        configuration.maxShadowsInFlight = self.maxShadows
+        configuration.maxCompareBytes = self.maxCompareBytes
+        configuration.noiseShare = self.noiseShare
+        configuration.samplesPerSignature = self.samplesPerSignature
         let logger = Logger(label: "strangler.proxy")
         let proxy: ProxyApplication
         do {

@@ -36,7 +36,7 @@ struct ProxyForwardingTests {
         }
     }
 
-    @Test func coexistAnswersFromTheMonolithUntilShadowingLands() async throws {
+    @Test func coexistIsAnsweredByTheMonolithAndEliminateByTheService() async throws {
         try await ProxyHarness.run(stage: "coexist") { harness in
             let answer = try await RawHTTP.get("/contacts/con_1", port: harness.proxyPort)
             #expect(json(answer.body)["upstream"] as? String == "monolith")

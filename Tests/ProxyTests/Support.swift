@@ -57,17 +57,39 @@ struct TestUpstream {
     let name: String
     let gate = Gate()
     let seenPaths = NIOLockedValueBox<[String]>([])
+    /// Every request's method, path and headers (lowercase names), in arrival order.
+    let seenRequests = NIOLockedValueBox<[(method: String, path: String, headers: [String: String])]>([])
+    /// Fixed JSON answers by path (any method); `{{n}}` in one is replaced by a number that grows with each answer.
+    let documents = NIOLockedValueBox<[String: String]>([:])
+    private let counter = NIOLockedValueBox(0)
 
     func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        let name = self.name
-        let gate = self.gate
-        let seenPaths = self.seenPaths
-        router.on("/**", method: .get) { request, _ in try await Self.echo(name, request, gate, seenPaths) }
-        router.on("/**", method: .post) { request, _ in try await Self.echo(name, request, gate, seenPaths) }
-        router.on("/**", method: .patch) { request, _ in try await Self.echo(name, request, gate, seenPaths) }
-        router.on("/**", method: .delete) { request, _ in try await Self.echo(name, request, gate, seenPaths) }
+        let upstream = self
+        for method in [HTTPRequest.Method.get, .post, .patch, .delete, .head] {
+            router.on("/**", method: method) { request, _ in try await upstream.answer(request) }
+        }
         return router
+    }
+
+    func answer(_ request: Request) async throws -> Response {
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName, default: ""] += (headers[field.name.canonicalName] == nil ? "" : ",") + field.value }
+        self.seenRequests.withLockedValue { $0.append((request.method.rawValue, request.uri.path, headers)) }
+        guard var document = self.documents.withLockedValue({ $0[request.uri.path] }) else {
+            return try await Self.echo(self.name, request, self.gate, self.seenPaths)
+        }
+        self.seenPaths.withLockedValue { $0.append(request.uri.path) }
+        if request.uri.path.hasPrefix("/slow") { await self.gate.wait() }
+        _ = try await request.body.collect(upTo: 20 * 1024 * 1024)
+        if document.contains("{{n}}") {
+            let n = self.counter.withLockedValue { value in
+                value += 1
+                return value
+            }
+            document = document.replacingOccurrences(of: "{{n}}", with: String(n))
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: document)))
     }
 
     static func echo(_ name: String, _ request: Request, _ gate: Gate, _ seenPaths: NIOLockedValueBox<[String]>) async throws -> Response {
@@ -115,7 +137,8 @@ struct ProxyHarness {
 
     /// Starts two upstreams and a proxy with the routes above, runs `body`, then shuts everything down.
     static func run(
-        stage: String = "transform", configure: (inout ProxyConfiguration) -> Void = { _ in },
+        stage: String = "transform", routes: ((_ monolith: Int, _ service: Int) -> String)? = nil,
+        configure: (inout ProxyConfiguration) -> Void = { _ in },
         _ body: (ProxyHarness) async throws -> Void
     ) async throws {
         let logger = Logger(label: "test")
@@ -135,7 +158,8 @@ struct ProxyHarness {
             let monolithPort = await monolithPort.value
             let servicePort = await servicePort.value
             let routesPath = directory.appendingPathComponent("routes.json").path
-            try Self.routes(monolith: monolithPort, service: servicePort, stage: stage).write(toFile: routesPath, atomically: true, encoding: .utf8)
+            let text = routes?(monolithPort, servicePort) ?? Self.routes(monolith: monolithPort, service: servicePort, stage: stage)
+            try text.write(toFile: routesPath, atomically: true, encoding: .utf8)
             var configuration = ProxyConfiguration()
             configuration.port = 0
             configuration.adminPort = 0

@@ -1,3 +1,5 @@
+import Diff
+import DiffStore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -10,6 +12,10 @@ import RouteTable
 /// - `PUT /admin/routes`: replace the table (needs `If-Match`; 412 when stale, 422 when invalid);
 /// - `POST /admin/routes/{id}/stage` with `{ "stage": "coexist", "reason": "…" }` (needs `If-Match`);
 /// - `GET /admin/status`: table version, last reload and its error;
+/// - `GET /admin/diffs[?route=]`: shadow comparison counters, signatures and pointers per route;
+/// - `GET /admin/diffs/samples?route=[&signature=][&limit=]`: the samples kept, newest first;
+/// - `GET /admin/noise?route=`: pointers that differ between two answers of the same side, and the
+///   ignore rules they suggest;
 /// - `GET /metrics`: Prometheus text.
 ///
 /// Changes are written back to routes.json atomically and appended to `<data>/audit.jsonl`; the actor is
@@ -17,6 +23,7 @@ import RouteTable
 struct AdminRoutes {
     let control: RouteControl
     let metrics: ProxyMetrics
+    let recorder: ShadowRecorder
     let token: String
     let startedAt = Date()
 
@@ -27,6 +34,9 @@ struct AdminRoutes {
         router.put("/admin/routes") { request, _ in try await self.replace(request) }
         router.post("/admin/routes/{id}/stage") { request, context in try await self.setStage(request, context) }
         router.get("/admin/status") { _, _ in await self.status() }
+        router.get("/admin/diffs") { request, _ in await self.diffs(request) }
+        router.get("/admin/diffs/samples") { request, _ in await self.samples(request) }
+        router.get("/admin/noise") { request, _ in await self.noise(request) }
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -156,6 +166,68 @@ struct AdminRoutes {
                 ),
                 ("uptimeSeconds", .number(Date().timeIntervalSince(self.startedAt).rounded())),
             ]))
+    }
+}
+
+extension AdminRoutes {
+    /// Outcomes still queued are compared and written first, so the answer includes every finished shadow.
+    func diffs(_ request: Request) async -> Response {
+        await self.recorder.flush()
+        let route = request.uri.queryParameters.get("route")
+        do {
+            return Self.json(try self.recorder.store.summary(route: route))
+        } catch {
+            return Self.error(.internalServerError, "storage_failed", "the diff store could not be read: \(error)")
+        }
+    }
+
+    func samples(_ request: Request) async -> Response {
+        guard let route = request.uri.queryParameters.get("route"), !route.isEmpty else {
+            return Self.error(.badRequest, "route_required", "add ?route=ID (a route id of the table)")
+        }
+        var limit = 20
+        if let text = request.uri.queryParameters.get("limit") {
+            guard let value = Int(text), (1...1000).contains(value) else {
+                return Self.error(.badRequest, "invalid_limit", "limit must be a whole number from 1 to 1000, not \"\(text)\"")
+            }
+            limit = value
+        }
+        await self.recorder.flush()
+        do {
+            let samples = try self.recorder.store.samples(route: route, signature: request.uri.queryParameters.get("signature"), limit: limit)
+            return Self.json(.object([("route", .string(route)), ("samples", samples)]))
+        } catch {
+            return Self.error(.internalServerError, "storage_failed", "the diff store could not be read: \(error)")
+        }
+    }
+
+    /// What noise learning saw for a route: per pointer, how often two answers of the same side differed there,
+    /// and the ignore rules it proposes (pointers not ignored yet). Nothing is applied here.
+    func noise(_ request: Request) async -> Response {
+        guard let routeID = request.uri.queryParameters.get("route"), !routeID.isEmpty else {
+            return Self.error(.badRequest, "route_required", "add ?route=ID (a route id of the table)")
+        }
+        guard let route = self.control.store.snapshot.table.route(id: routeID) else {
+            return Self.error(.notFound, "not_found", "no route has id \"\(routeID)\"")
+        }
+        await self.recorder.flush()
+        do {
+            let noise = try self.recorder.store.noise(route: routeID)
+            let ignored = route.shadow?.ignore ?? []
+            let proposed = noise.pointers.map(\.pointer).filter { pointer in
+                !ignored.contains { PointerPattern.covers(pattern: $0, pointer: pointer) }
+            }
+            return Self.json(
+                .object([
+                    ("route", .string(routeID)),
+                    ("checks", .number(Double(noise.checks))),
+                    ("pointers", .array(noise.pointers.map { .object([("pointer", .string($0.pointer)), ("count", .number(Double($0.count)))]) })),
+                    ("ignored", .array(ignored.map(JSONValue.string))),
+                    ("proposed", .array(proposed.map(JSONValue.string))),
+                ]))
+        } catch {
+            return Self.error(.internalServerError, "storage_failed", "the diff store could not be read: \(error)")
+        }
     }
 }
 

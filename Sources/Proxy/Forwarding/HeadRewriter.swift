@@ -46,9 +46,11 @@ enum HeadRewriter {
         buffer.writeStaticString("\r\n")
     }
 
-    /// The request head for the upstream, and the request id it carries.
+    /// The request head for the upstream, and the request id it carries. A shadow copy passes the answering
+    /// request's id (`requestID`), so that both sides log the same id, and may ask for a dry run.
     static func upstreamRequest(
-        _ head: HTTPHead, upstreamAuthority: String, clientAddress: String, ids: inout IDGenerator, allocator: ByteBufferAllocator
+        _ head: HTTPHead, upstreamAuthority: String, clientAddress: String, ids: inout IDGenerator, allocator: ByteBufferAllocator,
+        requestID forcedID: String? = nil, dryRun: Bool = false
     ) -> (ByteBuffer, String) {
         var buffer = allocator.buffer(capacity: head.bytes.readableBytes + 512)
         buffer.writeBytes(head.raw[head.startLine.first])
@@ -78,7 +80,7 @@ enum HeadRewriter {
             }
         }
         if let authority = head.absoluteAuthority { host = head.string(authority) }
-        let id = requestID ?? ids.hex(words: 2)
+        let id = forcedID ?? requestID ?? ids.hex(words: 2)
         buffer.writeStaticString("host: ")
         buffer.writeString(upstreamAuthority)
         buffer.writeStaticString("\r\nx-forwarded-for: ")
@@ -102,6 +104,7 @@ enum HeadRewriter {
         buffer.writeString(id)
         buffer.writeStaticString("\r\ntraceparent: ")
         if let traceparent { buffer.writeString(traceparent) } else { ids.writeTraceparent(into: &buffer) }
+        if dryRun { buffer.writeStaticString("\r\nstrangler-dry-run: 1") }
         buffer.writeStaticString("\r\n\r\n")
         return (buffer, id)
     }

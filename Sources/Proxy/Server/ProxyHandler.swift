@@ -44,6 +44,10 @@ final class Exchange {
     /// Bytes written to the upstream since its last flush.
     var upstreamUnflushed = false
     var retried = false
+    /// In `coexist`, when this request is shadowed: the copy of the exchange for comparison.
+    var shadow: ShadowTap?
+    /// The whole answer was relayed.
+    var answered = false
 
     init(
         route: Route?, upstream: Upstream, address: SocketAddress, upstreamHead: ByteBuffer, requestID: String, method: String, hasBody: Bool,
@@ -310,6 +314,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                     route: exchange.route?.id))
             return
         }
+        exchange.shadow?.requestBodyBytes(slice)
         if let connection = exchange.connection {
             connection.write(slice)
             exchange.upstreamUnflushed = true
@@ -343,6 +348,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         guard let exchange = self.exchange else { return }
         exchange.requestEnded = true
+        self.launchShadow(exchange)
         if exchange.upstreamUnflushed {
             exchange.upstreamUnflushed = false
             exchange.connection?.flush()
@@ -367,8 +373,25 @@ final class ProxyHandler: ChannelDuplexHandler {
         let snapshot = self.shared.store.snapshot
         let path: Substring = target.firstIndex(of: "?").map { target[..<$0] } ?? Substring(target)
         let route = snapshot.table.match(method: method, path: path)
-        let upstream = snapshot.table.upstream(for: route)
+        var upstream = snapshot.table.upstream(for: route)
+        // coexist: both sides run; the sampler decides whether this request is shadowed and who answers it.
+        var shadowPlan: (route: Route, policy: ShadowPolicy, shadow: Upstream, servedBy: ShadowObservation.Side)?
+        if let route, route.stage == .coexist, let service = snapshot.table.serviceUpstream(for: route), let recorder = self.shared.recorder {
+            let policy = route.shadow ?? ShadowPolicy()
+            let decision = ShadowSampler.decide(policy, route: route, head: head, path: path, ids: &self.loop.ids)
+            let servedBy: ShadowObservation.Side = decision.serve ? .service : .monolith
+            if decision.serve { upstream = service }
+            let safe = method == "GET" || method == "HEAD" || method == "OPTIONS"
+            if decision.shadow, safe || policy.writes == .dryRun {
+                if recorder.tryAcquire() {
+                    shadowPlan = (route, policy, decision.serve ? snapshot.table.monolith : service, servedBy)
+                } else {
+                    recorder.count(.dropped, route: route.id)
+                }
+            }
+        }
         guard let address = snapshot.addresses[upstream] else {
+            if shadowPlan != nil { self.shared.recorder?.release() }
             self.reject(.badGateway("has no address", upstream: upstream.url, route: route?.id), requestID: nil)
             return
         }
@@ -380,6 +403,11 @@ final class ProxyHandler: ChannelDuplexHandler {
             route: route, upstream: upstream, address: address, upstreamHead: upstreamHead, requestID: requestID, method: method,
             hasBody: hasBody, clientKeepAlive: head.isKeepAlive, clientVersionMinor: head.versionMinor)
         exchange.unchunkForClient = head.versionMinor == 0
+        if let shadowPlan, let recorder = self.shared.recorder {
+            exchange.shadow = self.makeTap(
+                shadowPlan, recorder: recorder, head: head, target: target, path: path, requestID: requestID, upstream: upstream, address: address,
+                upstreamHead: upstreamHead, snapshot: snapshot, allocator: allocator)
+        }
         self.exchange = exchange
         if head.chunked {
             self.requestBody = .chunked(ChunkedTracker())
@@ -388,6 +416,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         } else {
             self.requestBody = .none
             exchange.requestEnded = true
+            self.launchShadow(exchange)
         }
         exchange.timeout = route?.timeout ?? Route.defaultTimeout
         exchange.deadline = exchange.started + TimeAmount(exchange.timeout)
@@ -397,6 +426,40 @@ final class ProxyHandler: ChannelDuplexHandler {
         } else {
             self.connect(exchange)
         }
+    }
+
+    private func makeTap(
+        _ plan: (route: Route, policy: ShadowPolicy, shadow: Upstream, servedBy: ShadowObservation.Side), recorder: ShadowRecorder, head: HTTPHead,
+        target: String, path: Substring, requestID: String, upstream: Upstream, address: SocketAddress, upstreamHead: ByteBuffer,
+        snapshot: RouteTableStore.Snapshot, allocator: ByteBufferAllocator
+    ) -> ShadowTap? {
+        guard let shadowAddress = snapshot.addresses[plan.shadow] else {
+            recorder.release()
+            recorder.count(.shadowError, route: plan.route.id)
+            return nil
+        }
+        let method = head.string(head.startLine.first)
+        let write = !(method == "GET" || method == "HEAD" || method == "OPTIONS")
+        let (shadowHead, _) = HeadRewriter.upstreamRequest(
+            head, upstreamAuthority: plan.shadow.authority, clientAddress: self.clientAddress, ids: &self.loop.ids, allocator: allocator,
+            requestID: requestID, dryRun: write)
+        var repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?
+        let noiseShare = self.shared.configuration.noiseShare
+        if method == "GET", noiseShare > 0, ShadowSampler.unit(self.loop.ids.next()) < noiseShare {
+            repeatTarget = (upstream, address, upstreamHead)
+        }
+        let query = target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) }
+        return ShadowTap(
+            recorder: recorder, route: plan.route, policy: plan.policy, servedBy: plan.servedBy, requestID: requestID, method: method,
+            path: String(path), query: query, requestHead: head.raw,
+            maxBody: self.shared.configuration.maxCompareBytes, shadowUpstream: plan.shadow, shadowAddress: shadowAddress, shadowHead: shadowHead,
+            repeatTarget: repeatTarget)
+    }
+
+    /// The request was read whole: a shadowed request's copy goes out to the other side.
+    private func launchShadow(_ exchange: Exchange) {
+        guard let tap = exchange.shadow else { return }
+        tap.launch(pool: self.loop.pool, deadlines: self.loop.shadowDeadlines)
     }
 
     private func connect(_ exchange: Exchange) {
@@ -466,6 +529,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             case .length(let remaining):
                 let take = min(remaining, bytes.readableBytes)
                 let slice = bytes.readSlice(length: take)!
+                exchange.shadow?.primaryBodyBytes(slice)
                 context.write(self.wrapOutboundOut(slice), promise: nil)
                 self.clientUnflushed = true
                 if remaining - take == 0 {
@@ -479,11 +543,11 @@ final class ProxyHandler: ChannelDuplexHandler {
                 let consumed: Int
                 var dataSlices: [ByteBuffer] = []
                 do {
-                    let unchunk = exchange.unchunkForClient
+                    let collect = exchange.unchunkForClient || exchange.shadow != nil
                     let view = bytes
                     consumed = try bytes.withUnsafeReadableBytes { raw throws(HeadError) in
                         try tracker.consume(raw) { range in
-                            if unchunk { dataSlices.append(view.getSlice(at: view.readerIndex + range.lowerBound, length: range.count)!) }
+                            if collect { dataSlices.append(view.getSlice(at: view.readerIndex + range.lowerBound, length: range.count)!) }
                         }
                     }
                 } catch {
@@ -491,6 +555,9 @@ final class ProxyHandler: ChannelDuplexHandler {
                     return
                 }
                 let slice = bytes.readSlice(length: consumed)!
+                if let tap = exchange.shadow {
+                    for data in dataSlices { tap.primaryBodyBytes(data) }
+                }
                 if exchange.unchunkForClient {
                     for data in dataSlices { context.write(self.wrapOutboundOut(data), promise: nil) }
                 } else {
@@ -504,6 +571,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                     return
                 }
             case .untilClose:
+                exchange.shadow?.primaryBodyBytes(bytes)
                 context.write(self.wrapOutboundOut(bytes), promise: nil)
                 self.clientUnflushed = true
                 return
@@ -534,6 +602,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         if !exchange.requestEnded { exchange.clientKeepAlive = false }
         exchange.responseStarted = true
         exchange.responseStatus = status
+        exchange.shadow?.primaryResponse(status: Int(status), head: head.raw)
         exchange.upstreamKeepAlive = head.isKeepAlive
         let framing: Exchange.ResponseFraming
         if exchange.isHEAD || status == 204 || status == 304 {
@@ -563,6 +632,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     private func responseComplete(_ exchange: Exchange, context: ChannelHandlerContext) {
+        exchange.answered = true
         let requestComplete = exchange.requestEnded
         self.finish(exchange, reusable: requestComplete && exchange.upstreamKeepAlive)
         if !requestComplete, !self.closing { self.discardingBody = true }
@@ -701,6 +771,10 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func finish(_ exchange: Exchange, reusable: Bool) {
         guard self.exchange === exchange else { return }
         self.exchange = nil
+        if let tap = exchange.shadow {
+            exchange.shadow = nil
+            tap.primaryEnded(answered: exchange.answered)
+        }
         if let connection = exchange.connection {
             exchange.connection = nil
             if reusable { self.loop.pool.release(connection) } else { connection.close() }

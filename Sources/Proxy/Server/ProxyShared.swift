@@ -5,6 +5,7 @@ import RouteTable
 /// What one event loop's connections share: its upstream pool and its id generator. Used on that loop only.
 final class LoopState {
     let pool: UpstreamPool
+    let shadowDeadlines: ShadowDeadlines
     var ids = IDGenerator()
     private var metricHandles: [ProxyMetrics.Key: ProxyMetrics.Handles] = [:]
 
@@ -22,8 +23,9 @@ final class LoopState {
         handles.latency.recordNanoseconds((NIODeadline.now() - start).nanoseconds)
     }
 
-    init(pool: UpstreamPool) {
+    init(pool: UpstreamPool, eventLoop: any EventLoop) {
         self.pool = pool
+        self.shadowDeadlines = ShadowDeadlines(eventLoop: eventLoop)
     }
 }
 
@@ -33,10 +35,13 @@ final class ProxyShared: Sendable {
     let store: RouteTableStore
     let configuration: ProxyConfiguration
     let metrics: ProxyMetrics
+    /// Where shadow outcomes go (coexist); nil runs coexist routes like transform.
+    let recorder: ShadowRecorder?
     private let loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>]
 
-    init(store: RouteTableStore, configuration: ProxyConfiguration, metrics: ProxyMetrics, group: any EventLoopGroup) {
+    init(store: RouteTableStore, configuration: ProxyConfiguration, metrics: ProxyMetrics, recorder: ShadowRecorder?, group: any EventLoopGroup) {
         self.store = store
+        self.recorder = recorder
         self.configuration = configuration
         self.metrics = metrics
         var loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>] = [:]
@@ -44,7 +49,8 @@ final class ProxyShared: Sendable {
             loops[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(
                 LoopState(
                     pool: UpstreamPool(
-                        eventLoop: loop, maxIdle: configuration.maxIdleConnectionsPerUpstream, connectTimeout: TimeAmount(configuration.connectTimeout))),
+                        eventLoop: loop, maxIdle: configuration.maxIdleConnectionsPerUpstream, connectTimeout: TimeAmount(configuration.connectTimeout)),
+                    eventLoop: loop),
                 eventLoop: loop)
         }
         self.loops = loops

@@ -12,6 +12,8 @@ final class UpstreamHandler: ChannelDuplexHandler {
     /// The exchange's handler while it uses this connection. A strong reference, cleared whenever the
     /// connection is released or closed (a weak one costs a side-table load on every read).
     var delegate: ProxyHandler?
+    /// A shadow request using the connection (never at the same time as `delegate`).
+    var shadow: ShadowCall?
     private var pendingRead = false
     private(set) var context: ChannelHandlerContext?
 
@@ -24,7 +26,11 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.delegate?.upstreamReceived(self.unwrapInboundIn(data))
+        if let delegate = self.delegate {
+            delegate.upstreamReceived(self.unwrapInboundIn(data))
+        } else {
+            self.shadow?.received(self.unwrapInboundIn(data))
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -37,14 +43,20 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         let delegate = self.delegate
+        let shadow = self.shadow
         self.delegate = nil
+        self.shadow = nil
         delegate?.upstreamFailed(ChannelError.ioOnClosedChannel)
+        shadow?.failed(ChannelError.ioOnClosedChannel)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let delegate = self.delegate
+        let shadow = self.shadow
         self.delegate = nil
+        self.shadow = nil
         delegate?.upstreamFailed(error)
+        shadow?.failed(error)
         context.close(promise: nil)
     }
 
@@ -91,6 +103,7 @@ final class UpstreamConnection {
 
     func close() {
         self.handler.delegate = nil
+        self.handler.shadow = nil
         self.channel.close(promise: nil)
     }
 }
@@ -143,6 +156,7 @@ final class UpstreamPool {
     /// Returns a connection after a complete exchange; it is kept for the next request or closed.
     func release(_ connection: UpstreamConnection) {
         connection.handler.delegate = nil
+        connection.handler.shadow = nil
         let stack: Stack
         if let existing = self.idle[connection.upstream] {
             stack = existing

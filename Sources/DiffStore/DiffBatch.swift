@@ -1,0 +1,131 @@
+public import Foundation
+
+/// Per-route counters of shadow traffic.
+public struct RouteCounts: Sendable, Equatable {
+    /// Pairs of answers compared (matched + mismatched).
+    public var compared = 0
+    public var matched = 0
+    public var mismatched = 0
+    /// The shadow side failed (refused, reset, malformed answer).
+    public var shadowErrors = 0
+    /// The shadow side did not answer within the route's shadow timeout.
+    public var timeouts = 0
+    /// Not shadowed because too many shadows were in flight.
+    public var dropped = 0
+    /// Shadowed but not compared: a body over the comparison limit, or the answering side failed.
+    public var skipped = 0
+    /// Answers asked twice of the answering side to learn noise.
+    public var noiseChecks = 0
+
+    public init() {}
+
+    public static func += (lhs: inout RouteCounts, rhs: RouteCounts) {
+        lhs.compared += rhs.compared
+        lhs.matched += rhs.matched
+        lhs.mismatched += rhs.mismatched
+        lhs.shadowErrors += rhs.shadowErrors
+        lhs.timeouts += rhs.timeouts
+        lhs.dropped += rhs.dropped
+        lhs.skipped += rhs.skipped
+        lhs.noiseChecks += rhs.noiseChecks
+    }
+}
+
+/// One answer as stored in a sample (headers and body already cleared of personal data).
+public struct StoredResponse: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(name: String, value: String)], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// A mismatch kept as evidence: the request, both answers, and the diff (JSON text).
+public struct DiffSample: Sendable {
+    public var route: String
+    /// The signature's id.
+    public var signature: String
+    public var recordedAt: Date
+    public var requestID: String
+    /// `monolith` or `service`: which side answered the client.
+    public var servedBy: String
+    public var method: String
+    public var path: String
+    public var query: String?
+    public var requestHeaders: [(name: String, value: String)]
+    public var requestBody: [UInt8]
+    public var monolith: StoredResponse
+    public var service: StoredResponse
+    public var diff: String
+
+    public init(
+        route: String, signature: String, recordedAt: Date, requestID: String, servedBy: String, method: String, path: String, query: String?,
+        requestHeaders: [(name: String, value: String)], requestBody: [UInt8], monolith: StoredResponse, service: StoredResponse, diff: String
+    ) {
+        self.route = route
+        self.signature = signature
+        self.recordedAt = recordedAt
+        self.requestID = requestID
+        self.servedBy = servedBy
+        self.method = method
+        self.path = path
+        self.query = query
+        self.requestHeaders = requestHeaders
+        self.requestBody = requestBody
+        self.monolith = monolith
+        self.service = service
+        self.diff = diff
+    }
+}
+
+/// What the recorder hands to the store at once: added counts, and samples.
+public struct DiffBatch: Sendable {
+    public struct SignatureKey: Hashable, Sendable {
+        public var route: String
+        public var id: String
+        public var text: String
+        public init(route: String, id: String, text: String) {
+            self.route = route
+            self.id = id
+            self.text = text
+        }
+    }
+
+    public struct PointerKey: Hashable, Sendable {
+        public var route: String
+        public var pointer: String
+        public var kind: String
+        public init(route: String, pointer: String, kind: String) {
+            self.route = route
+            self.pointer = pointer
+            self.kind = kind
+        }
+    }
+
+    public struct NoiseKey: Hashable, Sendable {
+        public var route: String
+        public var pointer: String
+        public init(route: String, pointer: String) {
+            self.route = route
+            self.pointer = pointer
+        }
+    }
+
+    /// Seconds since 1970 of the batch (first/last seen).
+    public var time: Double
+    public var counts: [String: RouteCounts] = [:]
+    public var signatures: [SignatureKey: Int] = [:]
+    public var pointers: [PointerKey: Int] = [:]
+    public var noise: [NoiseKey: Int] = [:]
+    public var samples: [DiffSample] = []
+
+    public init(time: Date = Date()) {
+        self.time = time.timeIntervalSince1970
+    }
+
+    public var isEmpty: Bool { self.counts.isEmpty && self.signatures.isEmpty && self.pointers.isEmpty && self.noise.isEmpty && self.samples.isEmpty }
+}

@@ -1,0 +1,324 @@
+public import Foundation
+public import GRDB
+public import JSON
+
+/// The diff store: what shadow traffic showed, per route, in SQLite (WAL) in the data directory.
+///
+/// Per route it keeps counters (compared, matched, mismatched, shadow errors, timeouts, dropped, skipped,
+/// noise checks), counts per mismatch signature and per differing pointer, at most `maxSamplesPerSignature`
+/// samples per signature (the request and both answers, with the diff), and the pointers that differed
+/// between two answers of the same side (noise). The proxy never writes here on a request's path: its
+/// recorder hands over batches (`apply(_:)`), one transaction each.
+///
+/// ```swift
+/// let store = try DiffStore.open(path: ".strangler/diffs.sqlite")
+/// try store.apply(batch)
+/// let summary = try store.summary(route: "contacts.get")   // the JSON of GET /admin/diffs
+/// ```
+public final class DiffStore: Sendable {
+    public let database: any DatabaseWriter
+    /// Samples kept per (route, signature).
+    public let maxSamplesPerSignature: Int
+
+    /// Opens (creating and migrating) the store at `path`, or an in-memory store when `path` is nil.
+    public static func open(path: String?, maxSamplesPerSignature: Int = 20) throws -> DiffStore {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        if let path {
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            return try DiffStore(database: DatabasePool(path: path, configuration: configuration), maxSamplesPerSignature: maxSamplesPerSignature)
+        }
+        return try DiffStore(database: DatabaseQueue(configuration: configuration), maxSamplesPerSignature: maxSamplesPerSignature)
+    }
+
+    public init(database: any DatabaseWriter, maxSamplesPerSignature: Int = 20) throws {
+        try Self.migrator.migrate(database)
+        self.database = database
+        self.maxSamplesPerSignature = maxSamplesPerSignature
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE route_counters (
+                        route TEXT PRIMARY KEY NOT NULL,
+                        compared INTEGER NOT NULL DEFAULT 0, matched INTEGER NOT NULL DEFAULT 0, mismatched INTEGER NOT NULL DEFAULT 0,
+                        shadow_errors INTEGER NOT NULL DEFAULT 0, timeouts INTEGER NOT NULL DEFAULT 0, dropped INTEGER NOT NULL DEFAULT 0,
+                        skipped INTEGER NOT NULL DEFAULT 0, noise_checks INTEGER NOT NULL DEFAULT 0,
+                        first_seen REAL NOT NULL, last_seen REAL NOT NULL);
+                    CREATE TABLE signatures (
+                        route TEXT NOT NULL, signature TEXT NOT NULL, text TEXT NOT NULL, count INTEGER NOT NULL,
+                        first_seen REAL NOT NULL, last_seen REAL NOT NULL,
+                        PRIMARY KEY (route, signature));
+                    CREATE TABLE pointers (
+                        route TEXT NOT NULL, pointer TEXT NOT NULL, kind TEXT NOT NULL, count INTEGER NOT NULL,
+                        PRIMARY KEY (route, pointer, kind));
+                    CREATE TABLE noise (
+                        route TEXT NOT NULL, pointer TEXT NOT NULL, count INTEGER NOT NULL,
+                        PRIMARY KEY (route, pointer));
+                    CREATE TABLE samples (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        route TEXT NOT NULL, signature TEXT NOT NULL, recorded_at REAL NOT NULL,
+                        request_id TEXT NOT NULL, served_by TEXT NOT NULL,
+                        method TEXT NOT NULL, path TEXT NOT NULL, query TEXT,
+                        request_headers TEXT NOT NULL, request_body BLOB NOT NULL,
+                        monolith_status INTEGER NOT NULL, monolith_headers TEXT NOT NULL, monolith_body BLOB NOT NULL,
+                        service_status INTEGER NOT NULL, service_headers TEXT NOT NULL, service_body BLOB NOT NULL,
+                        diff TEXT NOT NULL);
+                    CREATE INDEX samples_by_signature ON samples (route, signature);
+                    CREATE INDEX samples_by_time ON samples (recorded_at);
+                    """)
+        }
+        return migrator
+    }
+
+    // MARK: Writing
+
+    /// Adds a batch in one transaction. Samples beyond `maxSamplesPerSignature` for their signature are not kept.
+    public func apply(_ batch: DiffBatch) throws {
+        guard !batch.isEmpty else { return }
+        let limit = self.maxSamplesPerSignature
+        try self.database.write { db in
+            for (route, counts) in batch.counts {
+                try db.execute(
+                    sql: """
+                        INSERT INTO route_counters (route, compared, matched, mismatched, shadow_errors, timeouts, dropped, skipped, noise_checks, first_seen, last_seen)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (route) DO UPDATE SET
+                            compared = compared + excluded.compared, matched = matched + excluded.matched,
+                            mismatched = mismatched + excluded.mismatched, shadow_errors = shadow_errors + excluded.shadow_errors,
+                            timeouts = timeouts + excluded.timeouts, dropped = dropped + excluded.dropped,
+                            skipped = skipped + excluded.skipped, noise_checks = noise_checks + excluded.noise_checks,
+                            last_seen = excluded.last_seen
+                        """,
+                    arguments: [
+                        route, counts.compared, counts.matched, counts.mismatched, counts.shadowErrors, counts.timeouts, counts.dropped,
+                        counts.skipped, counts.noiseChecks, batch.time, batch.time,
+                    ])
+            }
+            for (key, count) in batch.signatures {
+                try db.execute(
+                    sql: """
+                        INSERT INTO signatures (route, signature, text, count, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?)
+                        ON CONFLICT (route, signature) DO UPDATE SET count = count + excluded.count, last_seen = excluded.last_seen
+                        """,
+                    arguments: [key.route, key.id, key.text, count, batch.time, batch.time])
+            }
+            for (key, count) in batch.pointers {
+                try db.execute(
+                    sql: """
+                        INSERT INTO pointers (route, pointer, kind, count) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (route, pointer, kind) DO UPDATE SET count = count + excluded.count
+                        """,
+                    arguments: [key.route, key.pointer, key.kind, count])
+            }
+            for (key, count) in batch.noise {
+                try db.execute(
+                    sql: """
+                        INSERT INTO noise (route, pointer, count) VALUES (?, ?, ?)
+                        ON CONFLICT (route, pointer) DO UPDATE SET count = count + excluded.count
+                        """,
+                    arguments: [key.route, key.pointer, count])
+            }
+            for sample in batch.samples {
+                let kept = try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM samples WHERE route = ? AND signature = ?", arguments: [sample.route, sample.signature]) ?? 0
+                guard kept < limit else { continue }
+                try db.execute(
+                    sql: """
+                        INSERT INTO samples (route, signature, recorded_at, request_id, served_by, method, path, query, request_headers, request_body,
+                            monolith_status, monolith_headers, monolith_body, service_status, service_headers, service_body, diff)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        sample.route, sample.signature, sample.recordedAt.timeIntervalSince1970, sample.requestID, sample.servedBy,
+                        sample.method, sample.path, sample.query, Self.headersText(sample.requestHeaders), Data(sample.requestBody),
+                        sample.monolith.status, Self.headersText(sample.monolith.headers), Data(sample.monolith.body),
+                        sample.service.status, Self.headersText(sample.service.headers), Data(sample.service.body), sample.diff,
+                    ])
+            }
+        }
+    }
+
+    /// How many samples a signature of a route has (the recorder uses it to stop collecting early).
+    public func sampleCount(route: String, signature: String) throws -> Int {
+        try self.database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM samples WHERE route = ? AND signature = ?", arguments: [route, signature]) ?? 0
+        }
+    }
+
+    /// Deletes samples (all, one route's, those recorded before a time, or both); returns how many.
+    /// Counters, signature and pointer counts stay: they hold no request data.
+    @discardableResult
+    public func purge(route: String? = nil, before: Date? = nil) throws -> Int {
+        try self.database.write { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let route {
+                conditions.append("route = ?")
+                arguments += [route]
+            }
+            if let before {
+                conditions.append("recorded_at < ?")
+                arguments += [before.timeIntervalSince1970]
+            }
+            let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+            try db.execute(sql: "DELETE FROM samples" + filter, arguments: arguments)
+            return db.changesCount
+        }
+    }
+
+    // MARK: Reading
+
+    /// Counters of every route (or one), with signatures by count and the most frequent pointers.
+    /// This is the body of `GET /admin/diffs`.
+    public func summary(route: String? = nil, pointerLimit: Int = 50) throws -> JSONValue {
+        try self.database.read { db in
+            let counters: [Row]
+            if let route {
+                counters = try Row.fetchAll(db, sql: "SELECT * FROM route_counters WHERE route = ?", arguments: [route])
+            } else {
+                counters = try Row.fetchAll(db, sql: "SELECT * FROM route_counters ORDER BY route")
+            }
+            var routes: [JSONValue] = []
+            for row in counters {
+                let name: String = row["route"]
+                let compared: Int = row["compared"]
+                let matched: Int = row["matched"]
+                var members: [(key: String, value: JSONValue)] = [
+                    ("route", .string(name)),
+                    ("compared", .number(Double(compared))),
+                    ("matched", .number(Double(matched))),
+                    ("mismatched", .number(Double(row["mismatched"] as Int))),
+                    ("matchRate", compared > 0 ? .number((Double(matched) / Double(compared) * 10000).rounded() / 10000) : .null),
+                    ("shadowErrors", .number(Double(row["shadow_errors"] as Int))),
+                    ("timeouts", .number(Double(row["timeouts"] as Int))),
+                    ("dropped", .number(Double(row["dropped"] as Int))),
+                    ("skipped", .number(Double(row["skipped"] as Int))),
+                    ("noiseChecks", .number(Double(row["noise_checks"] as Int))),
+                    ("firstSeen", .string(Self.timestamp(row["first_seen"]))),
+                    ("lastSeen", .string(Self.timestamp(row["last_seen"]))),
+                ]
+                let signatures = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT s.signature, s.text, s.count, s.first_seen, s.last_seen,
+                            (SELECT COUNT(*) FROM samples m WHERE m.route = s.route AND m.signature = s.signature) AS samples
+                        FROM signatures s WHERE s.route = ? ORDER BY s.count DESC, s.signature
+                        """,
+                    arguments: [name])
+                members.append(
+                    (
+                        "signatures",
+                        .array(
+                            signatures.map { row in
+                                .object([
+                                    ("id", .string(row["signature"])),
+                                    ("signature", .string(row["text"])),
+                                    ("count", .number(Double(row["count"] as Int))),
+                                    ("samples", .number(Double(row["samples"] as Int))),
+                                    ("firstSeen", .string(Self.timestamp(row["first_seen"]))),
+                                    ("lastSeen", .string(Self.timestamp(row["last_seen"]))),
+                                ])
+                            })
+                    ))
+                let pointers = try Row.fetchAll(
+                    db, sql: "SELECT pointer, kind, count FROM pointers WHERE route = ? ORDER BY count DESC, pointer, kind LIMIT ?",
+                    arguments: [name, pointerLimit])
+                members.append(
+                    (
+                        "pointers",
+                        .array(
+                            pointers.map { row in
+                                .object([
+                                    ("pointer", .string(row["pointer"])), ("kind", .string(row["kind"])), ("count", .number(Double(row["count"] as Int))),
+                                ])
+                            })
+                    ))
+                routes.append(.object(members))
+            }
+            return .object([("routes", .array(routes))])
+        }
+    }
+
+    /// Pointers that differed between two answers of the same side, for a route, most frequent first.
+    public func noise(route: String) throws -> (checks: Int, pointers: [(pointer: String, count: Int)]) {
+        try self.database.read { db in
+            let checks = try Int.fetchOne(db, sql: "SELECT noise_checks FROM route_counters WHERE route = ?", arguments: [route]) ?? 0
+            let rows = try Row.fetchAll(db, sql: "SELECT pointer, count FROM noise WHERE route = ? ORDER BY count DESC, pointer", arguments: [route])
+            return (checks, rows.map { (pointer: $0["pointer"], count: $0["count"]) })
+        }
+    }
+
+    /// The samples kept for a route (and signature), newest first, as JSON (bodies as text when UTF-8).
+    public func samples(route: String, signature: String? = nil, limit: Int = 20) throws -> JSONValue {
+        try self.database.read { db in
+            var sql = "SELECT * FROM samples WHERE route = ?"
+            var arguments: StatementArguments = [route]
+            if let signature {
+                sql += " AND signature = ?"
+                arguments += [signature]
+            }
+            sql += " ORDER BY id DESC LIMIT ?"
+            arguments += [limit]
+            let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+            return .array(
+                rows.map { row in
+                    func response(_ prefix: String) -> JSONValue {
+                        .object([
+                            ("status", .number(Double(row["\(prefix)_status"] as Int))),
+                            ("headers", Self.headersJSON(row["\(prefix)_headers"])),
+                            ("body", Self.bodyJSON(row["\(prefix)_body"])),
+                        ])
+                    }
+                    let diff = (try? JSONParser.parse(row["diff"] as String)) ?? .null
+                    let query: String? = row["query"]
+                    let request: [(key: String, value: JSONValue)] = [
+                        ("method", .string(row["method"])),
+                        ("path", .string(row["path"])),
+                        ("query", query.map(JSONValue.string) ?? .null),
+                        ("headers", Self.headersJSON(row["request_headers"])),
+                        ("body", Self.bodyJSON(row["request_body"])),
+                    ]
+                    let id: Int64 = row["id"]
+                    var members: [(key: String, value: JSONValue)] = []
+                    members.append(("id", .number(Double(id))))
+                    members.append(("route", .string(row["route"])))
+                    members.append(("signature", .string(row["signature"])))
+                    members.append(("recordedAt", .string(Self.timestamp(row["recorded_at"]))))
+                    members.append(("requestId", .string(row["request_id"])))
+                    members.append(("servedBy", .string(row["served_by"])))
+                    members.append(("request", .object(request)))
+                    members.append(("monolith", response("monolith")))
+                    members.append(("service", response("service")))
+                    members.append(("diff", diff))
+                    return JSONValue.object(members)
+                })
+        }
+    }
+
+    // MARK: Encoding
+
+    static func headersText(_ headers: [(name: String, value: String)]) -> String {
+        JSONValue.array(headers.map { .array([.string($0.name), .string($0.value)]) }).jsonText
+    }
+
+    static func headersJSON(_ text: String) -> JSONValue {
+        (try? JSONParser.parse(text)) ?? .array([])
+    }
+
+    static func bodyJSON(_ data: Data) -> JSONValue {
+        if data.isEmpty { return .null }
+        if let text = String(validating: data, as: UTF8.self) { return .string(text) }
+        return .object([("base64", .string(data.base64EncodedString()))])
+    }
+
+    static func timestamp(_ seconds: Double) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: seconds))
+    }
+}

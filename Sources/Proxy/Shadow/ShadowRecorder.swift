@@ -1,0 +1,384 @@
+import Diff
+public import DiffStore
+import Foundation
+import JSON
+public import Logging
+import NIOConcurrencyHelpers
+import RouteTable
+public import ServiceLifecycle
+import Synchronization
+
+/// An answer as read: status, the head's raw bytes, the body.
+struct RawAnswer: Sendable {
+    var status: Int
+    var head: [UInt8]
+    var body: [UInt8]
+
+    /// The head's fields (all of them, or only those named, lowercase), parsed from the raw bytes.
+    func fields(only names: [String]? = nil) -> [(name: String, value: String)] {
+        RawAnswer.fields(of: self.head, only: names)
+    }
+
+    func snapshot(headers names: [String]?) -> ResponseSnapshot {
+        ResponseSnapshot(status: self.status, headers: self.fields(only: names), body: self.body)
+    }
+
+    /// The values of one field (lowercase name) in a raw head, joined by ", " as the diff engine reads them;
+    /// nil when absent. Looks at the bytes only: nothing is allocated unless the field is there.
+    static func values(of name: String, in head: [UInt8]) -> String? {
+        var result: String?
+        let name = Array(name.utf8)
+        head.withUnsafeBufferPointer { head in
+            var lineStart = 0
+            var index = 0
+            while index + 1 < head.count {
+                guard head[index] == UInt8(ascii: "\r"), head[index + 1] == UInt8(ascii: "\n") else {
+                    index += 1
+                    continue
+                }
+                let lineEnd = index
+                index += 2
+                defer { lineStart = index }
+                guard lineStart > 0, lineEnd - lineStart > name.count, head[lineStart + name.count] == UInt8(ascii: ":") else { continue }
+                var matches = true
+                for offset in 0..<name.count where head[lineStart + offset] | 0x20 != name[offset] | 0x20 {
+                    matches = false
+                    break
+                }
+                guard matches else { continue }
+                var valueStart = lineStart + name.count + 1
+                var valueEnd = lineEnd
+                while valueStart < valueEnd, head[valueStart] == UInt8(ascii: " ") || head[valueStart] == UInt8(ascii: "\t") { valueStart += 1 }
+                while valueEnd > valueStart, head[valueEnd - 1] == UInt8(ascii: " ") || head[valueEnd - 1] == UInt8(ascii: "\t") { valueEnd -= 1 }
+                let value = String(decoding: UnsafeBufferPointer(rebasing: head[valueStart..<valueEnd]), as: UTF8.self)
+                result = result.map { $0 + ", " + value } ?? value
+            }
+        }
+        return result
+    }
+
+    /// The fields of a head that the proxy's parser accepted (CRLF lines, `name: value`), after the start line.
+    static func fields(of head: [UInt8], only names: [String]? = nil) -> [(name: String, value: String)] {
+        var result: [(name: String, value: String)] = []
+        var lineStart = 0
+        var first = true
+        var index = 0
+        while index + 1 < head.count {
+            guard head[index] == UInt8(ascii: "\r"), head[index + 1] == UInt8(ascii: "\n") else {
+                index += 1
+                continue
+            }
+            defer {
+                index += 2
+                lineStart = index
+            }
+            if first {
+                first = false
+                continue
+            }
+            guard index > lineStart, let colon = head[lineStart..<index].firstIndex(of: UInt8(ascii: ":")) else { continue }
+            let name = String(decoding: head[lineStart..<colon], as: UTF8.self)
+            if let names, !names.contains(name.lowercased()) { continue }
+            var valueStart = colon + 1
+            var valueEnd = index
+            while valueStart < valueEnd, head[valueStart] == UInt8(ascii: " ") || head[valueStart] == UInt8(ascii: "\t") { valueStart += 1 }
+            while valueEnd > valueStart, head[valueEnd - 1] == UInt8(ascii: " ") || head[valueEnd - 1] == UInt8(ascii: "\t") { valueEnd -= 1 }
+            result.append((name: name, value: String(decoding: head[valueStart..<valueEnd], as: UTF8.self)))
+        }
+        return result
+    }
+}
+
+/// A pair of answers to compare, as the event loop hands it over: which side answered, the request, both answers.
+struct ShadowObservation: Sendable {
+    enum Side: String, Sendable {
+        case monolith, service
+    }
+
+    var route: String
+    var policy: ShadowPolicy
+    var servedBy: Side
+    var requestID: String
+    var method: String
+    var path: String
+    var query: String?
+    var requestHead: [UInt8]
+    var requestBody: [UInt8]
+    var monolith: RawAnswer
+    var service: RawAnswer
+    /// The answering side asked a second time (noise learning).
+    var repeated: RawAnswer?
+
+    /// What it holds in memory, roughly: heads and bodies.
+    var byteCount: Int {
+        self.requestHead.count + self.requestBody.count + self.monolith.head.count + self.monolith.body.count + self.service.head.count
+            + self.service.body.count + (self.repeated.map { $0.head.count + $0.body.count } ?? 0)
+    }
+}
+
+/// Takes shadow outcomes off the event loops, compares the pairs, and writes the counts and samples to the
+/// diff store in batches. Nothing here runs on a request's path: the event loops only append to a queue under
+/// a lock; comparison and SQLite happen in `flush()`, which the recorder's own task runs every `interval`.
+///
+/// Bounds: at most `maxInFlight` shadows are in flight at once, from the decision to shadow until the shadow's
+/// answer is in (`tryAcquire()`; the excess is dropped and counted), and at most `maxQueued` pairs wait for
+/// comparison (the excess is dropped and counted: a slow disk or a busy CPU never grows memory without bound).
+/// Bodies are limited by the calls themselves. A flush starts early once `eagerFlush` pairs wait.
+public final class ShadowRecorder: Service, Sendable {
+    public enum Count: Sendable {
+        /// Compared on the event loop and found identical (same status, bytes and compared headers).
+        case matched
+        case dropped, skipped, shadowError, timeout
+    }
+
+    private struct Pending: Sendable {
+        var observations: [ShadowObservation] = []
+        var counts: [String: RouteCounts] = [:]
+        var bytes = 0
+        var flushStarted = false
+    }
+
+    public let store: DiffStore
+    public let maxInFlight: Int
+    public let maxQueued: Int
+    /// Bytes of bodies and heads waiting for comparison, at most.
+    public let maxQueuedBytes: Int
+    let eagerFlush: Int
+    let interval: Duration
+    private let logger: Logger
+    private let inFlight = Atomic<Int>(0)
+    private let pending = NIOLockedValueBox(Pending())
+    private let writer: Writer
+
+    public init(
+        store: DiffStore, maxInFlight: Int = 256, maxQueued: Int = 10_000, maxQueuedBytes: Int = 64 * 1024 * 1024,
+        interval: Duration = .milliseconds(250), logger: Logger
+    ) {
+        self.store = store
+        self.maxInFlight = maxInFlight
+        self.maxQueued = maxQueued
+        self.maxQueuedBytes = maxQueuedBytes
+        self.eagerFlush = max(1, min(1024, maxQueued / 4))
+        self.interval = interval
+        self.logger = logger
+        self.writer = Writer(store: store, logger: logger)
+    }
+
+    /// Shadows in flight now (decided, and their answer not in yet).
+    public var shadowsInFlight: Int { self.inFlight.load(ordering: .relaxed) }
+
+    /// Reserves room for one shadow; false when `maxInFlight` are already running (then count it `.dropped`).
+    func tryAcquire() -> Bool {
+        var current = self.inFlight.load(ordering: .relaxed)
+        while current < self.maxInFlight {
+            let (exchanged, original) = self.inFlight.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    /// Gives back the room of a shadow once it ended (answered, failed or timed out).
+    func release() {
+        self.inFlight.subtract(1, ordering: .acquiringAndReleasing)
+    }
+
+    func count(_ count: Count, route: String) {
+        self.pending.withLockedValue { pending in
+            switch count {
+            case .matched:
+                pending.counts[route, default: RouteCounts()].compared += 1
+                pending.counts[route, default: RouteCounts()].matched += 1
+            case .dropped: pending.counts[route, default: RouteCounts()].dropped += 1
+            case .skipped: pending.counts[route, default: RouteCounts()].skipped += 1
+            case .shadowError: pending.counts[route, default: RouteCounts()].shadowErrors += 1
+            case .timeout: pending.counts[route, default: RouteCounts()].timeouts += 1
+            }
+        }
+    }
+
+    /// Hands over a pair to compare (dropped and counted when `maxQueued` pairs already wait).
+    func submit(_ observation: ShadowObservation) {
+        let startFlush = self.pending.withLockedValue { pending -> Bool in
+            let bytes = observation.byteCount
+            guard pending.observations.count < self.maxQueued, pending.bytes + bytes <= self.maxQueuedBytes || pending.observations.isEmpty else {
+                pending.counts[observation.route, default: RouteCounts()].dropped += 1
+                return false
+            }
+            pending.observations.append(observation)
+            pending.bytes += bytes
+            guard pending.observations.count >= self.eagerFlush, !pending.flushStarted else { return false }
+            pending.flushStarted = true
+            return true
+        }
+        if startFlush { Task { await self.flush() } }
+    }
+
+    /// Compares what is waiting and writes it to the store (one transaction). Calls run one after another.
+    public func flush() async {
+        await self.writer.write { [pending] in
+            pending.withLockedValue { pending in
+                defer { pending = Pending() }
+                return (pending.observations, pending.counts)
+            }
+        }
+    }
+
+    public func run() async throws {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            try? await cancelWhenGracefulShutdown {
+                try await Task.sleep(for: self.interval)
+            }
+            await self.flush()
+        }
+        await self.flush()
+    }
+}
+
+/// Compares and writes; an actor so that two flushes never interleave (the sample counts stay exact).
+private actor Writer {
+    let store: DiffStore
+    let logger: Logger
+    /// Samples kept per "route signature", read from the store on first sight.
+    private var sampleCounts: [String: Int] = [:]
+
+    init(store: DiffStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+    }
+
+    /// Takes what waits (inside the actor, so flushes see the queue in order) and writes it.
+    func write(taking take: @Sendable () -> ([ShadowObservation], [String: RouteCounts])) {
+        let (observations, counts) = take()
+        guard !observations.isEmpty || !counts.isEmpty else { return }
+        var batch = DiffBatch()
+        batch.counts = counts
+        for observation in observations {
+            self.add(observation, to: &batch)
+        }
+        do {
+            try self.store.apply(batch)
+        } catch {
+            self.logger.error("the diff store refused a batch; its counts and samples are lost", metadata: ["error": "\(error)"])
+            self.sampleCounts.removeAll()
+        }
+    }
+
+    private func add(_ observation: ShadowObservation, to batch: inout DiffBatch) {
+        let route = observation.route
+        let policy = observation.policy
+        let options = DiffOptions(ignore: policy.ignore, arrays: policy.arrays)
+        let names = options.headers.map { $0.lowercased() }
+        let comparison = ResponseDiffer.compare(
+            observation.monolith.snapshot(headers: names), observation.service.snapshot(headers: names), options: options)
+        batch.counts[route, default: RouteCounts()].compared += 1
+        if comparison.isMatch {
+            batch.counts[route, default: RouteCounts()].matched += 1
+        } else {
+            batch.counts[route, default: RouteCounts()].mismatched += 1
+            let signature = comparison.signature
+            batch.signatures[DiffBatch.SignatureKey(route: route, id: signature.id, text: signature.text), default: 0] += 1
+            for entry in signature.entries {
+                batch.pointers[DiffBatch.PointerKey(route: route, pointer: entry.pattern, kind: entry.kind), default: 0] += 1
+            }
+            let key = route + " " + signature.id
+            let kept = self.sampleCounts[key] ?? ((try? self.store.sampleCount(route: route, signature: signature.id)) ?? 0)
+            if kept < self.store.maxSamplesPerSignature {
+                self.sampleCounts[key] = kept + 1
+                batch.samples.append(Self.sample(observation, comparison: comparison, signature: signature.id))
+            } else {
+                self.sampleCounts[key] = kept
+            }
+        }
+        if let repeated = observation.repeated {
+            // Two answers of the same side to the same request: whatever differs between them is noise.
+            let answered = observation.servedBy == .monolith ? observation.monolith : observation.service
+            let noise = ResponseDiffer.compare(answered.snapshot(headers: names), repeated.snapshot(headers: names), options: DiffOptions())
+            batch.counts[route, default: RouteCounts()].noiseChecks += 1
+            if case .json(let result) = noise.body {
+                for pattern in Set(result.differences.map(\.pattern)) {
+                    batch.noise[DiffBatch.NoiseKey(route: route, pointer: pattern), default: 0] += 1
+                }
+            }
+        }
+    }
+
+    // MARK: Samples, with personal data removed
+
+    /// Request and response fields whose values are never stored.
+    static let secretHeaders: Set<String> = ["authorization", "proxy-authorization", "cookie", "set-cookie"]
+    static let mask = "[redacted]"
+
+    static func clean(_ headers: [(name: String, value: String)]) -> [(name: String, value: String)] {
+        headers.map { Self.secretHeaders.contains($0.name.lowercased()) ? (name: $0.name, value: Self.mask) : $0 }
+    }
+
+    static func sample(_ observation: ShadowObservation, comparison: ResponseComparison, signature: String) -> DiffSample {
+        let redact = observation.policy.redact
+        func stored(_ answer: RawAnswer) -> StoredResponse {
+            StoredResponse(status: answer.status, headers: Self.clean(answer.fields()), body: Redactor.redact(answer.body, pointers: redact))
+        }
+        return DiffSample(
+            route: observation.route, signature: signature, recordedAt: Date(), requestID: observation.requestID,
+            servedBy: observation.servedBy.rawValue, method: observation.method, path: observation.path, query: observation.query,
+            requestHeaders: Self.clean(RawAnswer.fields(of: observation.requestHead)), requestBody: Redactor.redact(observation.requestBody, pointers: redact),
+            monolith: stored(observation.monolith), service: stored(observation.service),
+            diff: Self.diffJSON(comparison, redact: redact).jsonText)
+    }
+
+    /// The comparison as stored: left is the monolith, right the service; values under `redact` are masked.
+    static func diffJSON(_ comparison: ResponseComparison, redact: [String]) -> JSONValue {
+        var members: [(key: String, value: JSONValue)] = []
+        if let status = comparison.status {
+            members.append(("status", .object([("monolith", .number(Double(status.left))), ("service", .number(Double(status.right)))])))
+        }
+        if !comparison.headers.isEmpty {
+            members.append(
+                (
+                    "headers",
+                    .array(
+                        comparison.headers.map { difference in
+                            let secret = Self.secretHeaders.contains(difference.name.lowercased())
+                            func value(_ text: String?) -> JSONValue { text.map { .string(secret ? Self.mask : $0) } ?? .null }
+                            return .object([("name", .string(difference.name)), ("monolith", value(difference.left)), ("service", value(difference.right))])
+                        })
+                ))
+        }
+        switch comparison.body {
+        case .equal:
+            break
+        case .bytes(let offset, let line):
+            members.append(("body", .object([("kind", .string("bytes")), ("offset", .number(Double(offset))), ("line", line.map { .number(Double($0)) } ?? .null)])))
+        case .json(let result):
+            let differences: [JSONValue] = result.differences.map { difference in
+                .object([
+                    ("pointer", .string(difference.pointer)),
+                    ("kind", .string(difference.kind.rawValue)),
+                    ("monolith", Self.redacted(difference.left, at: difference.pointer, redact: redact)),
+                    ("service", Self.redacted(difference.right, at: difference.pointer, redact: redact)),
+                ])
+            }
+            members.append(("body", .object([("kind", .string("json")), ("differences", .array(differences)), ("truncated", .bool(result.truncated))])))
+        }
+        return .object(members)
+    }
+
+    /// A differing value with what `redact` names masked: the whole value when the pointer is at or under a
+    /// redacted pointer, the matching parts when a redacted pointer lies inside the value.
+    static func redacted(_ value: JSONValue?, at pointer: String, redact: [String]) -> JSONValue {
+        guard let value else { return .null }
+        guard !redact.isEmpty, let segments = PointerPattern.segments(pointer) else { return value }
+        var inner: [String] = []
+        for pattern in redact {
+            if PointerPattern.covers(pattern: pattern, pointer: pointer) { return .string(Self.mask) }
+            guard let patternSegments = PointerPattern.segments(pattern), patternSegments.count > segments.count else { continue }
+            let prefix = patternSegments.prefix(segments.count)
+            if zip(prefix, segments).allSatisfy({ $0 == "*" || $0 == $1 }) {
+                inner.append(PointerPattern.pointer(patternSegments.dropFirst(segments.count)))
+            }
+        }
+        guard !inner.isEmpty else { return value }
+        let masked = Redactor.redact(Array(value.jsonText.utf8), pointers: inner)
+        return (try? JSONParser.parse(masked)) ?? .string(Self.mask)
+    }
+}

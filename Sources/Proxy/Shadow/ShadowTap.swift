@@ -1,0 +1,237 @@
+import Diff
+import NIOCore
+import RouteTable
+
+/// Everything about one shadowed request, on its client connection's event loop: a copy of the request (for
+/// the shadow side and the sample), the answering side's answer as the client gets it, and the shadow's
+/// answer. When all are in, the pair goes to the recorder; what cannot be compared is counted instead.
+///
+/// The client's exchange never waits for anything here: the tap only copies bytes that pass by.
+final class ShadowTap {
+    enum Primary {
+        case pending, answered, failed
+    }
+
+    let recorder: ShadowRecorder
+    let route: Route
+    let policy: ShadowPolicy
+    let servedBy: ShadowObservation.Side
+    let requestID: String
+    let method: String
+    let path: String
+    let query: String?
+    /// The client's request head as received (its fields are parsed only for a sample, off the event loop).
+    let requestHead: [UInt8]
+    let maxBody: Int
+    /// The shadow request: where to, and its head.
+    let shadowUpstream: Upstream
+    let shadowAddress: SocketAddress
+    let shadowHead: ByteBuffer
+    /// For noise learning: the answering side is asked a second time with its own head.
+    let repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?
+
+    private var requestBody: [UInt8] = []
+    private var requestTooLarge = false
+    private var primary: Primary = .pending
+    private var primaryStatus = 0
+    private var primaryHead: [UInt8] = []
+    private var primaryBody: [UInt8] = []
+    private var primaryTooLarge = false
+    private var launched = false
+    private var shadowOutcome: ShadowCall.Outcome?
+    private var repeatOutcome: ShadowCall.Outcome?
+    private var settled = false
+
+    init(
+        recorder: ShadowRecorder, route: Route, policy: ShadowPolicy, servedBy: ShadowObservation.Side, requestID: String, method: String,
+        path: String, query: String?, requestHead: [UInt8], maxBody: Int, shadowUpstream: Upstream,
+        shadowAddress: SocketAddress, shadowHead: ByteBuffer, repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?
+    ) {
+        self.recorder = recorder
+        self.route = route
+        self.policy = policy
+        self.servedBy = servedBy
+        self.requestID = requestID
+        self.method = method
+        self.path = path
+        self.query = query
+        self.requestHead = requestHead
+        self.maxBody = maxBody
+        self.shadowUpstream = shadowUpstream
+        self.shadowAddress = shadowAddress
+        self.shadowHead = shadowHead
+        self.repeatTarget = repeatTarget
+    }
+
+    // MARK: The request
+
+    func requestBodyBytes(_ slice: ByteBuffer) {
+        guard !self.requestTooLarge else { return }
+        if self.requestBody.count + slice.readableBytes > self.maxBody {
+            self.requestTooLarge = true
+            self.requestBody = []
+        } else {
+            self.requestBody.append(contentsOf: slice.readableBytesView)
+        }
+    }
+
+    /// The whole request was read: the shadow (and the repeat) go out now, unless the body was too large.
+    func launch(pool: UpstreamPool, deadlines: ShadowDeadlines) {
+        guard !self.launched, !self.settled else { return }
+        self.launched = true
+        guard !self.requestTooLarge else {
+            self.settle()
+            return
+        }
+        let isHEAD = self.method == "HEAD"
+        let call = ShadowCall(
+            upstream: self.shadowUpstream, address: self.shadowAddress, head: self.shadowHead, body: self.requestBody, isHEAD: isHEAD,
+            maxBody: self.maxBody, pool: pool, deadlines: deadlines)
+        call.start(timeout: self.policy.timeout) { outcome in
+            self.shadowOutcome = outcome
+            self.settle()
+        }
+        if let target = self.repeatTarget {
+            let again = ShadowCall(
+                upstream: target.upstream, address: target.address, head: target.head, body: self.requestBody, isHEAD: isHEAD, maxBody: self.maxBody,
+                pool: pool, deadlines: deadlines)
+            again.start(timeout: self.policy.timeout) { outcome in
+                self.repeatOutcome = outcome
+                self.settle()
+            }
+        }
+    }
+
+    // MARK: The answering side's answer, as relayed
+
+    func primaryResponse(status: Int, head: [UInt8]) {
+        self.primaryStatus = status
+        self.primaryHead = head
+    }
+
+    func primaryBodyBytes(_ slice: ByteBuffer) {
+        guard !self.primaryTooLarge else { return }
+        if self.primaryBody.count + slice.readableBytes > self.maxBody {
+            self.primaryTooLarge = true
+            self.primaryBody = []
+        } else {
+            self.primaryBody.append(contentsOf: slice.readableBytesView)
+        }
+    }
+
+    /// The client's exchange ended: with its whole answer relayed, or not.
+    func primaryEnded(answered: Bool) {
+        guard case .pending = self.primary else { return }
+        self.primary = answered ? .answered : .failed
+        self.settle()
+    }
+
+    // MARK: Settling
+
+    private func settle() {
+        guard !self.settled else { return }
+        if case .pending = self.primary { return }
+        // Calls that went out are waited for, so that the in-flight bound covers them until they end.
+        if self.launched, self.shadowOutcome == nil || (self.repeatTarget != nil && self.repeatOutcome == nil) { return }
+        guard case .answered = self.primary, self.launched, !self.requestTooLarge, !self.primaryTooLarge, let outcome = self.shadowOutcome else {
+            // Nothing to compare: the answering side failed, the client went away, a body was too large to keep,
+            // or the answer came before the request's body ended (the shadow never went out).
+            self.finish(.skipped)
+            return
+        }
+        switch outcome {
+        case .failed:
+            self.finish(.shadowError)
+        case .timedOut:
+            self.finish(.timeout)
+        case .tooLarge:
+            self.finish(.skipped)
+        case .response(let status, let head, let body):
+            self.settled = true
+            self.recorder.release()
+            // Most pairs are identical: same status, same bytes, same compared headers. Those are counted as
+            // matched right here, without queueing anything (byte-equal JSON is structurally equal).
+            if self.repeatOutcome == nil, status == self.primaryStatus, body == self.primaryBody,
+                Self.comparedHeaders.allSatisfy({ RawAnswer.values(of: $0, in: head) == RawAnswer.values(of: $0, in: self.primaryHead) })
+            {
+                self.requestBody = []
+                self.primaryBody = []
+                self.recorder.count(.matched, route: self.route.id)
+                return
+            }
+            let answered = RawAnswer(status: self.primaryStatus, head: self.primaryHead, body: self.primaryBody)
+            let shadow = RawAnswer(status: status, head: head, body: body)
+            var repeated: RawAnswer?
+            if case .response(let status, let head, let body) = self.repeatOutcome {
+                repeated = RawAnswer(status: status, head: head, body: body)
+            }
+            self.recorder.submit(
+                ShadowObservation(
+                    route: self.route.id, policy: self.policy, servedBy: self.servedBy, requestID: self.requestID, method: self.method,
+                    path: self.path, query: self.query, requestHead: self.requestHead, requestBody: self.requestBody,
+                    monolith: self.servedBy == .monolith ? answered : shadow, service: self.servedBy == .monolith ? shadow : answered,
+                    repeated: repeated))
+        }
+    }
+
+    /// The headers that the comparison looks at (the diff engine's default).
+    static let comparedHeaders = DiffOptions().headers.map { $0.lowercased() }
+
+    private func finish(_ count: ShadowRecorder.Count) {
+        self.settled = true
+        self.requestBody = []
+        self.primaryBody = []
+        self.recorder.release()
+        self.recorder.count(count, route: self.route.id)
+    }
+}
+
+/// Whether a request is shadowed, and which side answers it.
+enum ShadowSampler {
+    /// With a key (a path parameter or a header), the decisions are a hash of it, so that an entity's whole
+    /// flow is shadowed (or served by the service) or not; without one, they are random per request.
+    static func decide(
+        _ policy: ShadowPolicy, route: Route, head: HTTPHead, path: Substring, ids: inout IDGenerator
+    ) -> (shadow: Bool, serve: Bool) {
+        var key: String?
+        switch policy.sampleBy {
+        case .random:
+            break
+        case .pathParameter(let name):
+            key = route.path.parameters(in: path)[name]
+        case .header(let name):
+            let lower = name.lowercased()
+            key = head.fields.first { head.string($0.name).lowercased() == lower }.map { head.string($0.value) }
+        }
+        let first: UInt64
+        let second: UInt64
+        if let key {
+            first = Self.fnv1a(key.utf8, seed: 0xcbf2_9ce4_8422_2325)
+            second = Self.fnv1a(key.utf8, seed: 0x6c62_272e_07bb_0142)
+        } else {
+            first = ids.next()
+            second = ids.next()
+        }
+        return (Self.unit(first) < policy.sample, Self.unit(second) < policy.serve)
+    }
+
+    /// A 64-bit value as a share in [0, 1).
+    static func unit(_ value: UInt64) -> Double {
+        Double(value >> 11) / Double(1 << 53)
+    }
+
+    static func fnv1a(_ bytes: some Sequence<UInt8>, seed: UInt64) -> UInt64 {
+        var hash = seed
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01B3
+        }
+        // FNV's low bits mix poorly for short keys: finish with a murmur-style avalanche.
+        hash ^= hash >> 33
+        hash &*= 0xff51_afd7_ed55_8ccd
+        hash ^= hash >> 33
+        hash &*= 0xc4ce_b9fe_1a85_ec53
+        hash ^= hash >> 33
+        return hash
+    }
+}

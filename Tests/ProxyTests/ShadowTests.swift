@@ -1,0 +1,248 @@
+import Foundation
+import NIOConcurrencyHelpers
+import Testing
+import RouteTable
+
+@testable import Proxy
+
+/// A table whose routes are in coexist, each with the shadow policy given.
+func coexistRoutes(monolith: Int, service: Int, shadow: String = "{}", writes: String = "{}", extra: String = "") -> String {
+    """
+    { "monolith": "http://127.0.0.1:\(monolith)",
+      "services": { "contacts": "http://127.0.0.1:\(service)", "dead": "http://127.0.0.1:1" },
+      "routes": [
+        { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": "coexist", "shadow": \(shadow) },
+        { "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "stage": "coexist", "shadow": \(writes) },
+        { "id": "slow.get", "method": "GET", "path": "/slow/{id}", "service": "contacts", "stage": "coexist", "shadow": { "timeout": "300ms" } },
+        { "id": "dead.get", "method": "GET", "path": "/dead", "service": "dead", "stage": "coexist" }\(extra) ] }
+    """
+}
+
+extension ProxyHarness {
+    /// The `GET /admin/diffs` entry of a route (flushed first by the endpoint), or an empty object.
+    func diffs(_ route: String) async throws -> [String: Any] {
+        let summary = json(try await self.admin("GET", "/admin/diffs?route=\(route)").body)
+        return (summary["routes"] as? [[String: Any]])?.first ?? [:]
+    }
+
+    /// Waits until the route's counter `key` reaches `value` (shadows end on their own time).
+    func waitForDiffs(_ route: String, _ key: String, atLeast value: Int) async throws -> [String: Any] {
+        var last: [String: Any] = [:]
+        _ = try await eventually {
+            last = try await self.diffs(route)
+            return (last[key] as? Int ?? 0) >= value
+        }
+        return last
+    }
+}
+
+@Suite("Proxy: coexist shadows and compares")
+struct ShadowTests {
+    @Test func comparesEachShadowedRequestAndGroupsMismatchesBySignature() async throws {
+        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1) }) { harness in
+            for id in 1...3 {
+                harness.monolith.documents.withLockedValue { $0["/contacts/c\(id)"] = #"{"id":"c\#(id)","title":"CEO","n":1.0}"# }
+                harness.service.documents.withLockedValue { $0["/contacts/c\(id)"] = #"{"n":1,"id":"c\#(id)","title":"CEO"}"# }
+            }
+            harness.monolith.documents.withLockedValue { $0["/contacts/c4"] = #"{"id":"c4","title":"CEO","tags":["a"]}"# }
+            harness.service.documents.withLockedValue { $0["/contacts/c4"] = #"{"id":"c4","title":"CTO","tags":["a"]}"# }
+            harness.monolith.documents.withLockedValue { $0["/contacts/c5"] = #"{"id":"c5","title":"Eng","tags":["b"]}"# }
+            harness.service.documents.withLockedValue { $0["/contacts/c5"] = #"{"id":"c5","title":"Lead","tags":["b"]}"# }
+            for id in 1...5 {
+                let answer = try await RawHTTP.get("/contacts/c\(id)", port: harness.proxyPort)
+                #expect(answer.status == 200)
+                #expect(json(answer.body)["id"] as? String == "c\(id)", "the monolith answers in coexist")
+            }
+            let summary = try await harness.waitForDiffs("contacts.get", "compared", atLeast: 5)
+            #expect(summary["compared"] as? Int == 5)
+            #expect(summary["matched"] as? Int == 3, "key order and 1 vs 1.0 do not count as differences")
+            #expect(summary["mismatched"] as? Int == 2)
+            let signatures = summary["signatures"] as? [[String: Any]] ?? []
+            #expect(signatures.count == 1, "two mismatches of the same field share one signature")
+            #expect(signatures.first?["signature"] as? String == "/title changed")
+            #expect(signatures.first?["count"] as? Int == 2)
+            #expect(signatures.first?["samples"] as? Int == 2)
+            let pointers = summary["pointers"] as? [[String: Any]] ?? []
+            #expect(pointers.first?["pointer"] as? String == "/title")
+
+            let samples = json(try await harness.admin("GET", "/admin/diffs/samples?route=contacts.get").body)["samples"] as? [[String: Any]] ?? []
+            #expect(samples.count == 2)
+            let sample = samples.first { ($0["request"] as? [String: Any])?["path"] as? String == "/contacts/c4" }
+            #expect(sample?["servedBy"] as? String == "monolith")
+            let differences = ((sample?["diff"] as? [String: Any])?["body"] as? [String: Any])?["differences"] as? [[String: Any]]
+            #expect(differences?.first?["monolith"] as? String == "CEO")
+            #expect(differences?.first?["service"] as? String == "CTO")
+        }
+    }
+
+    @Test func theClientNeverWaitsForASlowShadow() async throws {
+        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1) }) { harness in
+            harness.monolith.documents.withLockedValue { $0["/slow/1"] = #"{"id":"1"}"# }
+            harness.service.documents.withLockedValue { $0["/slow/1"] = #"{"id":"1"}"# }
+            // The service's /slow answers only when its gate opens, which this test never does before the end:
+            // the client must get the monolith's answer while the shadow is provably still waiting.
+            harness.monolith.gate.open()
+            let answer = try await RawHTTP.get("/slow/1", port: harness.proxyPort)
+            #expect(answer.status == 200)
+            #expect(json(answer.body)["id"] as? String == "1")
+            #expect(await eventually { harness.service.gate.arrived == 1 }, "the shadow reached the service")
+            let summary = try await harness.waitForDiffs("slow.get", "timeouts", atLeast: 1)
+            #expect(summary["timeouts"] as? Int == 1, "the shadow's deadline (300ms) ran out and was counted")
+            #expect(summary["compared"] as? Int == 0)
+        }
+    }
+
+    @Test func shadowsBeyondTheCapAreDroppedAndCountedWhileClientsAreServed() async throws {
+        let held = #", { "id": "held.get", "method": "GET", "path": "/slow/held/{id}", "service": "contacts", "stage": "coexist", "shadow": { "timeout": "60s" } }"#
+        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1, extra: held) }, configure: { $0.maxShadowsInFlight = 2 }) { harness in
+            harness.monolith.gate.open()
+            for id in 1...10 {
+                harness.monolith.documents.withLockedValue { $0["/slow/held/\(id)"] = #"{"id":"\#(id)"}"# }
+                harness.service.documents.withLockedValue { $0["/slow/held/\(id)"] = #"{"id":"\#(id)"}"# }
+            }
+            // The service holds every shadow until its gate opens: two fill the cap, the other eight are dropped.
+            for id in 1...10 {
+                let answer = try await RawHTTP.get("/slow/held/\(id)", port: harness.proxyPort)
+                #expect(answer.status == 200, "request \(id) is answered whatever happens to shadows")
+            }
+            #expect(await eventually { harness.service.gate.arrived == 2 })
+            #expect(harness.proxy.recorder.shadowsInFlight == 2)
+            var summary = try await harness.diffs("held.get")
+            #expect(summary["dropped"] as? Int == 8)
+            harness.service.gate.open()
+            summary = try await harness.waitForDiffs("held.get", "compared", atLeast: 2)
+            #expect(summary["compared"] as? Int == 2)
+            #expect(summary["matched"] as? Int == 2)
+            #expect(harness.proxy.recorder.shadowsInFlight == 0)
+        }
+    }
+
+    @Test func aFailingShadowIsCountedAndNeverReachesTheClient() async throws {
+        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1) }) { harness in
+            let answer = try await RawHTTP.get("/dead", port: harness.proxyPort)
+            #expect(answer.status == 200)
+            #expect(json(answer.body)["upstream"] as? String == "monolith")
+            let summary = try await harness.waitForDiffs("dead.get", "shadowErrors", atLeast: 1)
+            #expect(summary["shadowErrors"] as? Int == 1)
+        }
+    }
+
+    @Test func writesAreNotShadowedUnlessTheRouteAsksForADryRun() async throws {
+        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1) }) { harness in
+            let created = try await RawHTTP.send(
+                "POST /contacts HTTP/1.1\r\nHost: p\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"a\":\"bc\"}\n",
+                port: harness.proxyPort)
+            #expect(json(RawHTTP.parse(created.text).first?.body ?? "")["upstream"] as? String == "monolith")
+            // A GET afterwards is shadowed: once it is compared, the POST would have been too.
+            harness.monolith.documents.withLockedValue { $0["/contacts/x"] = "{}" }
+            harness.service.documents.withLockedValue { $0["/contacts/x"] = "{}" }
+            _ = try await RawHTTP.get("/contacts/x", port: harness.proxyPort)
+            _ = try await harness.waitForDiffs("contacts.get", "compared", atLeast: 1)
+            #expect(harness.service.seenRequests.withLockedValue { $0.map(\.method) } == ["GET"], "the POST was not sent to the service")
+        }
+        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1, writes: #"{ "writes": "dry-run" }"#) }) { harness in
+            let created = try await RawHTTP.send(
+                "POST /contacts HTTP/1.1\r\nHost: p\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"a\":\"bc\"}\n",
+                port: harness.proxyPort)
+            #expect(json(RawHTTP.parse(created.text).first?.body ?? "")["upstream"] as? String == "monolith")
+            _ = try await harness.waitForDiffs("contacts.create", "compared", atLeast: 1)
+            let seen = harness.service.seenRequests.withLockedValue { $0 }
+            #expect(seen.count == 1)
+            #expect(seen.first?.method == "POST")
+            #expect(seen.first?.headers["strangler-dry-run"] == "1", "the shadow write asks the service for a dry run")
+            #expect(harness.monolith.seenRequests.withLockedValue { $0.first?.headers["strangler-dry-run"] } == nil, "the real write is not a dry run")
+            let samples = json(try await harness.admin("GET", "/admin/diffs/samples?route=contacts.create").body)["samples"] as? [[String: Any]] ?? []
+            let request = samples.first?["request"] as? [String: Any]
+            #expect(request?["body"] as? String == "{\"a\":\"bc\"}\n", "the sample keeps the request body")
+        }
+    }
+
+    @Test func theServeShareIsAnsweredByTheServiceWithTheMonolithAsShadow() async throws {
+        let shadow = #"{ "serve": 1.0 }"#
+        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1, shadow: shadow) }) { harness in
+            harness.monolith.documents.withLockedValue { $0["/contacts/c1"] = #"{"id":"c1","title":"CEO"}"# }
+            harness.service.documents.withLockedValue { $0["/contacts/c1"] = #"{"id":"c1","title":"CTO"}"# }
+            let answer = try await RawHTTP.get("/contacts/c1", port: harness.proxyPort)
+            #expect(json(answer.body)["title"] as? String == "CTO", "the service answers the canary share")
+            let summary = try await harness.waitForDiffs("contacts.get", "compared", atLeast: 1)
+            #expect(summary["mismatched"] as? Int == 1)
+            let samples = json(try await harness.admin("GET", "/admin/diffs/samples?route=contacts.get").body)["samples"] as? [[String: Any]] ?? []
+            #expect(samples.first?["servedBy"] as? String == "service")
+            let difference = (((samples.first?["diff"] as? [String: Any])?["body"] as? [String: Any])?["differences"] as? [[String: Any]])?.first
+            #expect(difference?["monolith"] as? String == "CEO", "the monolith stays the left side whoever answered")
+            #expect(difference?["service"] as? String == "CTO")
+        }
+    }
+
+    @Test func samplingByKeyShadowsAnEntitysWholeFlowOrNone() async throws {
+        let shadow = #"{ "sample": 0.5, "sampleBy": "{id}" }"#
+        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1, shadow: shadow) }) { harness in
+            for round in 1...2 {
+                for id in 1...24 { _ = try await RawHTTP.get("/contacts/k\(id)?round=\(round)", port: harness.proxyPort) }
+            }
+            // Every decision was taken when its request started: once none is in flight, all shadows have ended.
+            #expect(await eventually { harness.proxy.recorder.shadowsInFlight == 0 })
+            let seen = harness.service.seenPaths.withLockedValue { $0 }
+            let perID = Dictionary(grouping: seen, by: { $0 }).mapValues(\.count)
+            #expect(perID.values.allSatisfy { $0 == 2 }, "an id shadowed once is shadowed every time: \(perID)")
+            #expect(perID.count > 3 && perID.count < 21, "about half the ids are shadowed (\(perID.count) of 24)")
+        }
+    }
+
+    @Test func bodiesOverTheComparisonLimitAreSkippedAndCounted() async throws {
+        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1) }, configure: { $0.maxCompareBytes = 64 }) { harness in
+            let big = #"{"id":"b","text":"\#(String(repeating: "x", count: 200))"}"#
+            harness.monolith.documents.withLockedValue { $0["/contacts/b"] = big }
+            harness.service.documents.withLockedValue { $0["/contacts/b"] = big }
+            let answer = try await RawHTTP.get("/contacts/b", port: harness.proxyPort)
+            #expect(answer.body == big, "the client gets the whole answer")
+            let summary = try await harness.waitForDiffs("contacts.get", "skipped", atLeast: 1)
+            #expect(summary["skipped"] as? Int == 1)
+            #expect(summary["compared"] as? Int == 0)
+        }
+    }
+
+    @Test func redactedValuesAndSecretsNeverReachTheStoreFile() async throws {
+        let shadow = #"{ "redact": ["/email", "/items/*/phone"] }"#
+        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1, shadow: shadow) }) { harness in
+            harness.monolith.documents.withLockedValue {
+                $0["/contacts/p1"] = #"{"id":"p1","email":"ada.secret@example.com","title":"CEO","items":[{"phone":"+1 555 0101"}]}"#
+            }
+            harness.service.documents.withLockedValue {
+                $0["/contacts/p1"] = #"{"id":"p1","email":"grace.secret@example.com","title":"CTO","items":[{"phone":"+1 555 0202"}]}"#
+            }
+            _ = try await RawHTTP.get("/contacts/p1", port: harness.proxyPort, headers: ["Authorization: Bearer tok-SECRET-1", "Cookie: session=COOKIE-SECRET"])
+            let summary = try await harness.waitForDiffs("contacts.get", "compared", atLeast: 1)
+            #expect(summary["mismatched"] as? Int == 1)
+            let signature = (summary["signatures"] as? [[String: Any]])?.first?["signature"] as? String
+            #expect(signature == "/email changed, /items/*/phone changed, /title changed", "redaction hides values, not the difference")
+            #expect((summary["signatures"] as? [[String: Any]])?.first?["samples"] as? Int == 1)
+            // The store's file and its write-ahead log, as they are on disk now that the sample is written.
+            var data = Data()
+            for suffix in ["", "-wal"] {
+                data += (try? Data(contentsOf: harness.directory.appendingPathComponent("data/diffs.sqlite\(suffix)"))) ?? Data()
+            }
+            for secret in ["ada.secret", "grace.secret", "555 0101", "555 0202", "tok-SECRET-1", "COOKIE-SECRET"] {
+                #expect(data.range(of: Data(secret.utf8)) == nil, "\(secret) is in the store's bytes")
+            }
+            #expect(data.range(of: Data("CTO".utf8)) != nil, "the sample itself was stored")
+        }
+    }
+
+    @Test func noiseLearningProposesIgnoreRulesForWhatChangesBetweenTwoAnswers() async throws {
+        let shadow = #"{ "ignore": ["/id"] }"#
+        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1, shadow: shadow) }, configure: { $0.noiseShare = 1.0 }) { harness in
+            harness.monolith.documents.withLockedValue { $0["/contacts/n1"] = #"{"id":"n{{n}}","title":"CEO","requestedAt":"t{{n}}"}"# }
+            harness.service.documents.withLockedValue { $0["/contacts/n1"] = #"{"id":"n1","title":"CEO","requestedAt":"t0"}"# }
+            for _ in 1...3 { _ = try await RawHTTP.get("/contacts/n1", port: harness.proxyPort) }
+            _ = try await harness.waitForDiffs("contacts.get", "noiseChecks", atLeast: 3)
+            let noise = json(try await harness.admin("GET", "/admin/noise?route=contacts.get").body)
+            #expect(noise["checks"] as? Int == 3)
+            let pointers = (noise["pointers"] as? [[String: Any]] ?? []).compactMap { $0["pointer"] as? String }
+            #expect(Set(pointers) == ["/id", "/requestedAt"])
+            #expect(noise["proposed"] as? [String] == ["/requestedAt"], "pointers already ignored are not proposed again")
+            let unknown = try await harness.admin("GET", "/admin/noise?route=nope")
+            #expect(unknown.status == 404)
+        }
+    }
+}
