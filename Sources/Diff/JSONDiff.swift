@@ -14,8 +14,9 @@ public import JSON
 /// result.signature.text          // "/a/* changed"
 /// ```
 public enum JSONDiff {
-    /// The deepest nesting the engine walks, whatever ``DiffOptions/maxDepth`` says: the walk recurses once per level,
-    /// and this keeps it well inside a 512 KiB thread stack.
+    /// The deepest nesting accepted, whatever ``DiffOptions/maxDepth`` says. The parser and the comparison do not
+    /// recurse, but the `JSONValue`s of reported differences are trees that their users walk recursively (printing,
+    /// `==`, releasing); this keeps those inside a 512 KiB thread stack.
     public static let depthLimit = 1024
 
     /// Compares two JSON texts (UTF-8). Throws when either is not valid JSON: invalid UTF-8, a syntax error, a

@@ -18,11 +18,12 @@ public struct JSONDocument: Sendable {
     public let bytes: [UInt8]
     var nodes: [TapeNode]
 
-    /// Parses a UTF-8 JSON text (a UTF-8 byte order mark is skipped).
+    /// Parses a UTF-8 JSON text (a UTF-8 byte order mark is skipped). Nesting deeper than `maxDepth` is an error; a
+    /// `maxDepth` above ``JSONDiff/depthLimit`` counts as that limit.
     public init(parsing bytes: [UInt8], maxDepth: Int = 512) throws(JSONParseError) {
         self.bytes = bytes
         self.nodes = try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
-            var parser = TapeParser(bytes: buffer, maxDepth: max(1, maxDepth))
+            var parser = TapeParser(bytes: buffer, maxDepth: min(max(1, maxDepth), JSONDiff.depthLimit))
             return try parser.parse()
         }
     }

@@ -360,10 +360,22 @@ struct TapeParser {
         let count = self.keyPrints.count - frame.keyMark
         guard count > 1 else { return }
         if count <= 32 {
-            for first in frame.keyMark..<(self.keyPrints.count - 1) {
-                let print = self.keyPrints[first]
-                for second in (first + 1)..<self.keyPrints.count where self.keyPrints[second] == print {
-                    try self.checkDistinct(self.keyNodes[first], self.keyNodes[second])
+            // Pairwise over the fingerprints: a few dozen word compares; keys are only compared on a match.
+            let collision: (Int, Int)? = self.keyPrints.withUnsafeBufferPointer { prints in
+                for first in frame.keyMark..<(prints.count - 1) {
+                    let print = prints[first]
+                    for second in (first + 1)..<prints.count where prints[second] == print { return (first, second) }
+                }
+                return nil
+            }
+            guard var (first, second) = collision else { return }
+            // Rare: a duplicate, or a fingerprint collision; check every matching pair from there.
+            while first < self.keyPrints.count - 1 {
+                if self.keyPrints[first] == self.keyPrints[second] { try self.checkDistinct(self.keyNodes[first], self.keyNodes[second]) }
+                second += 1
+                if second == self.keyPrints.count {
+                    first += 1
+                    second = first + 1
                 }
             }
         } else {

@@ -39,7 +39,7 @@ struct ProxyHotReloadTests {
         try await ProxyHarness.run(stage: "eliminate") { harness in
             let bad = ProxyHarness.routes(monolith: harness.monolithPort, service: harness.servicePort, stage: "transfrom")
             try bad.write(toFile: harness.routesPath, atomically: true, encoding: .utf8)
-            #expect(try await eventually { await harness.proxy.control.lastReloadFailure != nil })
+            #expect(await eventually { await harness.proxy.control.lastReloadFailure != nil })
             let status = json(try await harness.admin("GET", "/admin/status").body)
             let error = status["lastReloadError"] as? [String: Any]
             #expect((error?["message"] as? String)?.contains(#"$.routes[0].stage: unknown stage "transfrom""#) == true)
@@ -56,7 +56,7 @@ struct ProxyHotReloadTests {
             try handle.truncate(atOffset: 0)
             try handle.write(contentsOf: Data(full.utf8.prefix(full.utf8.count / 2)))
             try handle.synchronize()
-            #expect(try await eventually { await harness.proxy.control.lastReloadFailure?.message.contains("not valid JSON") == true })
+            #expect(await eventually { await harness.proxy.control.lastReloadFailure?.message.contains("not valid JSON") == true })
             #expect(try await harness.upstreamAnswering("/contacts/con_1") == "monolith")
             try handle.write(contentsOf: Data(full.utf8.dropFirst(full.utf8.count / 2)))
             try handle.close()

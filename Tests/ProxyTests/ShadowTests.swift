@@ -246,3 +246,24 @@ struct ShadowTests {
         }
     }
 }
+
+@Suite("Proxy: raw answers as the recorder reads them")
+struct RawAnswerTests {
+    static let head = Array("HTTP/1.1 200 OK\r\nContent-Type:  application/json \r\nX-A: 1\r\ncontent-type: charset=x\r\nContent-Typo: no\r\n\r\n".utf8)
+
+    @Test func fieldsAreParsedFromTheHeadBytes() {
+        let fields = RawAnswer.fields(of: Self.head)
+        #expect(fields.map(\.name) == ["Content-Type", "X-A", "content-type", "Content-Typo"])
+        #expect(fields.first?.value == "application/json", "values are trimmed")
+        #expect(RawAnswer.fields(of: Self.head, only: ["x-a"]).map(\.value) == ["1"])
+    }
+
+    @Test func sameValuesComparesEveryOccurrenceCaseInsensitivelyByName() {
+        let name = Array("content-type".utf8)
+        let same = Array("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nCONTENT-TYPE: charset=x\r\n\r\n".utf8)
+        let other = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n".utf8)
+        #expect(RawAnswer.sameValues(of: name, Self.head, same))
+        #expect(!RawAnswer.sameValues(of: name, Self.head, other))
+        #expect(RawAnswer.sameValues(of: Array("x-missing".utf8), Self.head, other), "absent on both sides is the same")
+    }
+}

@@ -23,38 +23,44 @@ struct RawAnswer: Sendable {
         ResponseSnapshot(status: self.status, headers: self.fields(only: names), body: self.body)
     }
 
-    /// The values of one field (lowercase name) in a raw head, joined by ", " as the diff engine reads them;
-    /// nil when absent. Looks at the bytes only: nothing is allocated unless the field is there.
-    static func values(of name: String, in head: [UInt8]) -> String? {
-        var result: String?
-        let name = Array(name.utf8)
-        head.withUnsafeBufferPointer { head in
-            var lineStart = 0
-            var index = 0
-            while index + 1 < head.count {
-                guard head[index] == UInt8(ascii: "\r"), head[index + 1] == UInt8(ascii: "\n") else {
-                    index += 1
-                    continue
-                }
-                let lineEnd = index
-                index += 2
-                defer { lineStart = index }
-                guard lineStart > 0, lineEnd - lineStart > name.count, head[lineStart + name.count] == UInt8(ascii: ":") else { continue }
-                var matches = true
-                for offset in 0..<name.count where head[lineStart + offset] | 0x20 != name[offset] | 0x20 {
-                    matches = false
-                    break
-                }
-                guard matches else { continue }
-                var valueStart = lineStart + name.count + 1
-                var valueEnd = lineEnd
-                while valueStart < valueEnd, head[valueStart] == UInt8(ascii: " ") || head[valueStart] == UInt8(ascii: "\t") { valueStart += 1 }
-                while valueEnd > valueStart, head[valueEnd - 1] == UInt8(ascii: " ") || head[valueEnd - 1] == UInt8(ascii: "\t") { valueEnd -= 1 }
-                let value = String(decoding: UnsafeBufferPointer(rebasing: head[valueStart..<valueEnd]), as: UTF8.self)
-                result = result.map { $0 + ", " + value } ?? value
+    /// The trimmed value ranges of one field (lowercase name) in a raw head, in order.
+    static func valueRanges(of name: [UInt8], in head: UnsafeBufferPointer<UInt8>) -> [Range<Int>] {
+        var result: [Range<Int>] = []
+        var lineStart = 0
+        var index = 0
+        while index + 1 < head.count {
+            guard head[index] == UInt8(ascii: "\r"), head[index + 1] == UInt8(ascii: "\n") else {
+                index += 1
+                continue
             }
+            let lineEnd = index
+            index += 2
+            defer { lineStart = index }
+            guard lineStart > 0, lineEnd - lineStart > name.count, head[lineStart + name.count] == UInt8(ascii: ":") else { continue }
+            var matches = true
+            for offset in 0..<name.count where head[lineStart + offset] | 0x20 != name[offset] | 0x20 {
+                matches = false
+                break
+            }
+            guard matches else { continue }
+            var valueStart = lineStart + name.count + 1
+            var valueEnd = lineEnd
+            while valueStart < valueEnd, head[valueStart] == UInt8(ascii: " ") || head[valueStart] == UInt8(ascii: "\t") { valueStart += 1 }
+            while valueEnd > valueStart, head[valueEnd - 1] == UInt8(ascii: " ") || head[valueEnd - 1] == UInt8(ascii: "\t") { valueEnd -= 1 }
+            result.append(valueStart..<valueEnd)
         }
         return result
+    }
+
+    /// Whether two raw heads carry the same values for a field (lowercase name bytes), comparing bytes only.
+    static func sameValues(of name: [UInt8], _ left: [UInt8], _ right: [UInt8]) -> Bool {
+        left.withUnsafeBufferPointer { left in
+            right.withUnsafeBufferPointer { right in
+                let a = Self.valueRanges(of: name, in: left)
+                let b = Self.valueRanges(of: name, in: right)
+                return a.count == b.count && zip(a, b).allSatisfy { left[$0].elementsEqual(right[$1]) }
+            }
+        }
     }
 
     /// The fields of a head that the proxy's parser accepted (CRLF lines, `name: value`), after the start line.

@@ -152,7 +152,7 @@ final class ShadowTap {
             // Most pairs are identical: same status, same bytes, same compared headers. Those are counted as
             // matched right here, without queueing anything (byte-equal JSON is structurally equal).
             if self.repeatOutcome == nil, status == self.primaryStatus, body == self.primaryBody,
-                Self.comparedHeaders.allSatisfy({ RawAnswer.values(of: $0, in: head) == RawAnswer.values(of: $0, in: self.primaryHead) })
+                Self.comparedHeaders.allSatisfy({ RawAnswer.sameValues(of: $0, head, self.primaryHead) })
             {
                 self.requestBody = []
                 self.primaryBody = []
@@ -175,7 +175,7 @@ final class ShadowTap {
     }
 
     /// The headers that the comparison looks at (the diff engine's default).
-    static let comparedHeaders = DiffOptions().headers.map { $0.lowercased() }
+    static let comparedHeaders = DiffOptions().headers.map { Array($0.lowercased().utf8) }
 
     private func finish(_ count: ShadowRecorder.Count) {
         self.settled = true
