@@ -74,6 +74,55 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What the extracted services share: configuration, database, error envelope, pagination, dry-run,
+        // health, and the feed consumer that keeps their databases in sync with the monolith.
+        .target(
+            name: "ServiceKit",
+            dependencies: [
+                "JSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The contacts service: the monolith's contacts endpoints on its own database, synced from the feed.
+        .target(
+            name: "ContactsService",
+            dependencies: [
+                "JSON",
+                "ServiceKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The leads service: the monolith's lead endpoints (not conversion) on its own database, synced from the feed.
+        .target(
+            name: "LeadsService",
+            dependencies: [
+                "JSON",
+                "ServiceKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The deals service: the monolith's deal endpoints and pipeline on its own database, synced from the feed.
+        .target(
+            name: "DealsService",
+            dependencies: [
+                "JSON",
+                "ServiceKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `strangler` subcommands, in a library so that tests can call them.
         .target(
             name: "StranglerCommands",
@@ -81,9 +130,13 @@ let package = Package(
                 "Diff",
                 "DiffStore",
                 "JSON",
+                "ContactsService",
+                "DealsService",
+                "LeadsService",
                 "Monolith",
                 "Proxy",
                 "RouteTable",
+                "ServiceKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -110,6 +163,26 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ServiceTests",
+            dependencies: [
+                "ContactsService",
+                "DealsService",
+                "JSON",
+                "LeadsService",
+                "Monolith",
+                "ServiceKit",
+                "StranglerCommands",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -2,8 +2,8 @@ import Foundation
 import JSON
 import NIOCore
 import NIOHTTP1
-import NIOPosix
 import Proxy
+import ServiceKit
 
 /// A small client of the proxy's admin API for the CLI: one request per connection, the whole answer read.
 struct AdminClient {
@@ -53,46 +53,15 @@ struct AdminClient {
     }
 
     func send(_ method: HTTPMethod, _ path: String, headers extra: [(String, String)] = [], body: String? = nil) async throws(Failure) -> Answer {
+        var headers = HTTPHeaders([("Authorization", "Bearer \(self.token)"), ("X-Strangler-Actor", "strangler-cli")])
+        headers.add(contentsOf: extra)
+        if body != nil { headers.add(name: "Content-Type", value: "application/json") }
         do {
-            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connectTimeout(.seconds(5))
-                .connect(host: self.host, port: self.port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
-                    }
-                }
-            return try await channel.executeThenClose { inbound, outbound in
-                var headers = HTTPHeaders([
-                    ("Host", "\(self.host):\(self.port)"), ("Authorization", "Bearer \(self.token)"), ("Connection", "close"),
-                    ("X-Strangler-Actor", "strangler-cli"),
-                ])
-                headers.add(contentsOf: extra)
-                if let body {
-                    headers.add(name: "Content-Type", value: "application/json")
-                    headers.add(name: "Content-Length", value: String(body.utf8.count))
-                }
-                try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)))
-                if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(string: body)))) }
-                try await outbound.write(.end(nil))
-                var answer = Answer(status: 0, headers: [:], body: "")
-                var collected = ByteBuffer()
-                for try await part in inbound {
-                    switch part {
-                    case .head(let head):
-                        answer.status = Int(head.status.code)
-                        answer.headers = head.headers
-                    case .body(var bytes):
-                        collected.writeBuffer(&bytes)
-                    case .end:
-                        answer.body = String(buffer: collected)
-                        return answer
-                    }
-                }
-                throw Failure(description: "the admin API closed the connection before answering")
-            }
-        } catch let failure as Failure {
-            throw failure
+            let answer = try await OneShotHTTPClient(host: self.host, port: self.port)
+                .send(method, path, headers: headers, body: body.map { ByteBuffer(string: $0) })
+            return Answer(status: answer.status, headers: answer.headers, body: String(buffer: answer.body))
+        } catch is OneShotHTTPClient.IncompleteAnswer {
+            throw Failure(description: "the admin API closed the connection before answering")
         } catch {
             throw Failure(description: "cannot reach the admin API at http://\(self.host):\(self.port) (\(error)); is `strangler proxy` running?")
         }

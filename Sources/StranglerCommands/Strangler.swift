@@ -10,7 +10,7 @@ public struct Strangler: AsyncParsableCommand {
               strangler monolith --port 8081 --seed 1000
               strangler proxy --routes routes.json --port 8080
             """,
-        subcommands: [MonolithCommand.self, ProxyCommand.self, DiffCommand.self, NoiseCommand.self, PurgeCommand.self]
+        subcommands: [MonolithCommand.self, ServiceCommand.self, ReconcileCommand.self, ProxyCommand.self, DiffCommand.self, NoiseCommand.self, PurgeCommand.self]
     )
 
     public init() {}

@@ -272,6 +272,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                 let maxHeader = self.shared.configuration.maxHeaderBytes
                 guard let length = HTTPHeadParser.headLength(in: inbound, searchFrom: self.scanned) else {
                     if inbound.readableBytes > maxHeader {
+                        self.shared.metrics.rejected()
                         self.reject(Self.headerTooLarge(maxHeader), requestID: nil)
                     } else {
                         self.scanned = inbound.readableBytes
@@ -280,6 +281,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                 }
                 self.scanned = 0
                 guard length <= maxHeader + 4 else {
+                    self.shared.metrics.rejected()
                     self.reject(Self.headerTooLarge(maxHeader), requestID: nil)
                     return
                 }

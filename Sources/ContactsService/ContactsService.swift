@@ -1,0 +1,17 @@
+public import ServiceKit
+
+extension ExtractedService {
+    /// The contacts service: `GET/POST /contacts`, `GET/PATCH/DELETE /contacts/{id}` and
+    /// `GET /accounts/{id}/contacts`, answered as the monolith answers them, from its own database, which the
+    /// monolith's `Contact*` events fill and `Account*`/`Deal*` events keep the read models of.
+    ///
+    /// ```swift
+    /// try await ExtractedService.contacts.run(configuration: .init(name: "contacts", feed: FeedEndpoint(url: "http://127.0.0.1:8081")), logger: logger)
+    /// ```
+    public static let contacts = ExtractedService(
+        name: "contacts",
+        migrations: { ContactsSchema.register(in: &$0) },
+        projection: ContactsProjection(),
+        routes: { router, database in ContactRoutes.register(on: router, database: database) }
+    )
+}

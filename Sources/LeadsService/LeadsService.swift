@@ -1,0 +1,13 @@
+public import ServiceKit
+
+extension ExtractedService {
+    /// The leads service: `GET/POST /leads` and `GET/PATCH/DELETE /leads/{id}`, answered as the monolith answers
+    /// them, from its own database, which the monolith's `Lead*` events fill (`LeadConverted` included). Lead
+    /// conversion (`POST /leads/{id}/convert`) stays in the monolith: it spans accounts, contacts and deals.
+    public static let leads = ExtractedService(
+        name: "leads",
+        migrations: { LeadsSchema.register(in: &$0) },
+        projection: LeadsProjection(),
+        routes: { router, database in LeadRoutes.register(on: router, database: database) }
+    )
+}

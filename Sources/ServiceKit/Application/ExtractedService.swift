@@ -1,0 +1,67 @@
+public import GRDB
+public import Hummingbird
+public import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// What makes one extracted service: its name, its schema, how it projects the feed's events into its
+/// tables, and its endpoints. ServiceKit supplies the rest (database, error envelope, health, sync, running).
+///
+/// ```swift
+/// let contacts = ExtractedService(name: "contacts", migrations: ContactsSchema.register, projection: ContactsProjection()) { router, database in
+///     ContactRoutes(database: database).register(on: router)
+/// }
+/// ```
+public struct ExtractedService: Sendable {
+    public var name: String
+    public var migrations: @Sendable (inout DatabaseMigrator) -> Void
+    public var projection: any EventProjection
+    public var routes: @Sendable (Router<BasicRequestContext>, ServiceDatabase) -> Void
+
+    public init(
+        name: String, migrations: @escaping @Sendable (inout DatabaseMigrator) -> Void, projection: any EventProjection,
+        routes: @escaping @Sendable (Router<BasicRequestContext>, ServiceDatabase) -> Void
+    ) {
+        self.name = name
+        self.migrations = migrations
+        self.projection = projection
+        self.routes = routes
+    }
+
+    /// Opens (and migrates) the service's database at `path`, in memory when nil.
+    public func openDatabase(path: String?) throws -> ServiceDatabase {
+        try ServiceDatabase.open(path: path, migrations: self.migrations)
+    }
+
+    /// The service's router: its endpoints, `GET /healthz`, and `GET /sync/status` when `sync` is given; every
+    /// error in the monolith's envelope.
+    public func router(database: ServiceDatabase, sync: FeedConsumer?) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ServiceErrorMiddleware())
+        router.get("/healthz") { _, _ in Response.json { $0.object { $0.field("status", "ok") } } }
+        if let sync {
+            router.get("/sync/status") { _, _ in Response.json { sync.status.write(to: &$0) } }
+        }
+        self.routes(router, database)
+        return router
+    }
+
+    /// Runs the service as `configuration` says: its HTTP server and, with a feed, the consumer that keeps
+    /// its database in sync; both stop gracefully on SIGTERM or SIGINT.
+    public func run(configuration: ServiceConfiguration, logger: Logger) async throws {
+        let database = try self.openDatabase(path: configuration.databasePath)
+        let consumer = try configuration.feed.map { endpoint in
+            try FeedConsumer(
+                database: database, feed: HTTPEventFeed(endpoint), projection: self.projection, pageSize: configuration.feedPageSize,
+                longPollSeconds: configuration.longPollSeconds, logger: logger)
+        }
+        let app = Application(
+            router: self.router(database: database, sync: consumer),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strangler-\(self.name)"),
+            logger: logger
+        )
+        let services: [any Service] = consumer.map { [$0, app] } ?? [app]
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

@@ -1,0 +1,117 @@
+public import ArgumentParser
+import Diff
+import JSON
+import NIOCore
+import NIOHTTP1
+import ServiceKit
+
+/// `strangler reconcile <name>`: pages through the monolith's and a service's lists of one entity and reports
+/// the records missing from the service, extra in it, and different (with the diff engine's pointers).
+public struct ReconcileCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "reconcile",
+        abstract: "Compare a service's records with the monolith's: missing, extra and differing records.",
+        discussion: """
+            Pages through GET /<name> on both sides (200 records a page) and compares every record by id. Exit status: 0 when both hold the same records, 1 when they differ, 2 when a side cannot be read.
+
+            Example:
+              strangler reconcile contacts --monolith http://127.0.0.1:8081 --service http://127.0.0.1:8082
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The entity to reconcile: contacts, leads or deals.", valueName: "name"))
+    public var name: String
+
+    @Option(help: "The monolith's base URL.")
+    public var monolith: String = "http://127.0.0.1:8081"
+
+    @Option(help: "The service's base URL (default http://127.0.0.1:<its port>).")
+    public var service: String?
+
+    public init() {}
+
+    public func validate() throws {
+        guard ServiceConfiguration.defaultPorts[self.name] != nil else {
+            throw ValidationError("<name> must be one of: \(ServiceConfiguration.defaultPorts.keys.sorted().joined(separator: ", ")), not \"\(self.name)\"")
+        }
+        guard FeedEndpoint(url: self.monolith) != nil else { throw ValidationError("--monolith must be an http URL such as http://127.0.0.1:8081, not \"\(self.monolith)\"") }
+        if let service, FeedEndpoint(url: service) == nil { throw ValidationError("--service must be an http URL such as http://127.0.0.1:8082, not \"\(service)\"") }
+    }
+
+    public func run() async throws {
+        let monolith = FeedEndpoint(url: self.monolith)!
+        let service = self.service.flatMap { FeedEndpoint(url: $0) } ?? FeedEndpoint(host: "127.0.0.1", port: ServiceConfiguration.defaultPorts[self.name]!)
+        let report: ReconcileReport
+        do {
+            report = try await Reconciler(path: "/\(self.name)").reconcile(monolith: monolith, service: service)
+        } catch {
+            print("reconcile \(self.name): \(error)")
+            throw ExitCode(2)
+        }
+        print(report.text(name: self.name))
+        if !report.isClean { throw ExitCode(1) }
+    }
+}
+
+/// What a reconciliation found.
+struct ReconcileReport: Sendable {
+    var compared = 0
+    /// Ids the monolith has and the service does not.
+    var missing: [String] = []
+    /// Ids the service has and the monolith does not.
+    var extra: [String] = []
+    /// Ids on both sides with different records, and what differs (`/title changed`).
+    var differing: [(id: String, differences: [String])] = []
+
+    var isClean: Bool { self.missing.isEmpty && self.extra.isEmpty && self.differing.isEmpty }
+
+    func text(name: String) -> String {
+        var lines = ["\(name): \(self.compared) in the monolith; \(self.missing.count) missing, \(self.extra.count) extra, \(self.differing.count) differing"]
+        lines += self.missing.prefix(50).map { "  missing    \($0)" }
+        lines += self.extra.prefix(50).map { "  extra      \($0)" }
+        lines += self.differing.prefix(50).map { "  differing  \($0.id): \($0.differences.joined(separator: ", "))" }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Pages through one list endpoint on both sides and compares the records by id.
+struct Reconciler {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    let path: String
+
+    func reconcile(monolith: FeedEndpoint, service: FeedEndpoint) async throws -> ReconcileReport {
+        let expected = try await self.records(at: monolith)
+        let actual = try await self.records(at: service)
+        var report = ReconcileReport(compared: expected.count)
+        for (id, record) in expected.sorted(by: { $0.key < $1.key }) {
+            guard let other = actual[id] else {
+                report.missing.append(id)
+                continue
+            }
+            let result = JSONDiff.diff(record, other, options: DiffOptions())
+            if !result.isEqual { report.differing.append((id, result.differences.map { "\($0.pointer) \($0.kind.rawValue)" })) }
+        }
+        report.extra = actual.keys.filter { expected[$0] == nil }.sorted()
+        return report
+    }
+
+    /// Every record of the list at `endpoint`, by id.
+    func records(at endpoint: FeedEndpoint) async throws -> [String: JSONValue] {
+        let client = OneShotHTTPClient(host: endpoint.host, port: endpoint.port)
+        var records: [String: JSONValue] = [:]
+        var after: String?
+        repeat {
+            let uri = "\(self.path)?limit=200" + (after.map { "&after=\($0)" } ?? "")
+            let answer = try await client.send(.GET, uri)
+            guard answer.status == 200, let page = try? JSONParser.parse(Array(answer.body.readableBytesView)), let items = page["items"]?.arrayValue else {
+                throw Failure(description: "GET \(endpoint)\(uri) answered \(answer.status): \(String(buffer: answer.body).prefix(200))")
+            }
+            for item in items { if let id = item["id"]?.stringValue { records[id] = item } }
+            after = page["next"]?.stringValue
+        } while after != nil
+        return records
+    }
+}

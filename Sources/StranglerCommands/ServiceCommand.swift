@@ -1,0 +1,64 @@
+public import ArgumentParser
+import ContactsService
+import DealsService
+import LeadsService
+import Logging
+import ServiceKit
+
+/// `strangler service <name>`: runs an extracted service, synced from the monolith's event feed.
+public struct ServiceCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "service",
+        abstract: "Run an extracted service (contacts, leads, deals) on its own database, kept in sync by the monolith's event feed.",
+        discussion: """
+            The service backfills from the start of the feed (or from its checkpoint), then tails it with long polls; GET /sync/status says how far behind it is. Writes honour Strangler-Dry-Run: 1. SIGTERM or Ctrl-C stops it after the requests in flight.
+
+            Example:
+              strangler service contacts --port 8082 --db .strangler/contacts.sqlite --feed http://127.0.0.1:8081
+            """
+    )
+
+    /// The services that exist so far.
+    static let services: [String: ExtractedService] = ["contacts": .contacts, "leads": .leads, "deals": .deals]
+
+    @Argument(help: ArgumentHelp("The service to run: contacts, leads or deals.", valueName: "name"))
+    public var name: String
+
+    @Option(help: "Port to listen on (127.0.0.1); contacts 8082, leads 8083, deals 8084 by default.")
+    public var port: Int?
+
+    @Option(help: "SQLite database file; created if missing (default .strangler/<name>.sqlite).")
+    public var db: String?
+
+    @Option(help: "The monolith's base URL, whose GET /events the service follows.")
+    public var feed: String = "http://127.0.0.1:8081"
+
+    @Option(help: .hidden)
+    public var feedPageSize: Int = 500
+
+    public init() {}
+
+    public func validate() throws {
+        guard Self.services[self.name] != nil else {
+            throw ValidationError("<name> must be one of: \(Self.services.keys.sorted().joined(separator: ", ")), not \"\(self.name)\"")
+        }
+        if let port, !(0...65535).contains(port) { throw ValidationError("--port must be from 0 to 65535, not \(port)") }
+        if let db, db.isEmpty { throw ValidationError("--db must name a file") }
+        guard (1...1000).contains(self.feedPageSize) else { throw ValidationError("--feed-page-size must be from 1 to 1000, not \(self.feedPageSize)") }
+        guard FeedEndpoint(url: self.feed) != nil else {
+            throw ValidationError("--feed must be an http URL such as http://127.0.0.1:8081, not \"\(self.feed)\"")
+        }
+    }
+
+    /// The configuration the flags describe.
+    var serviceConfiguration: ServiceConfiguration {
+        ServiceConfiguration(
+            name: self.name, port: self.port, databasePath: self.db ?? ServiceConfiguration.defaultDatabasePath(for: self.name),
+            feed: FeedEndpoint(url: self.feed), feedPageSize: self.feedPageSize)
+    }
+
+    public func run() async throws {
+        guard let service = Self.services[self.name] else { throw ValidationError("unknown service \(self.name)") }
+        try await service.run(configuration: self.serviceConfiguration, logger: Logger(label: "strangler.\(self.name)"))
+    }
+}

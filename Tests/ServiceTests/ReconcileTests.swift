@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import GRDB
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import JSON
+import ServiceKit
+import Testing
+
+@testable import StranglerCommands
+
+@Suite("strangler reconcile")
+struct ReconcileTests {
+    @Test func cleanAfterSyncThenReportsMissingExtraAndDifferingRecords() async throws {
+        try await withLiveMonolith { monolith, feed in
+            let crm = try await SampleCRM.create(on: monolith)
+            for index in 0..<230 {
+                _ = try await monolith.create("/contacts", #"{"accountId":"\#(crm.acme)","firstName":"Bulk","lastName":"\#(index)","email":"bulk\#(index)@acme.example.com"}"#)
+            }
+            let service = try ServiceUnderTest(feed: feed)
+            try await service.consumer.catchUp()
+            try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
+                let endpoint = FeedEndpoint(host: "localhost", port: try #require(contacts.port))
+                let reconciler = Reconciler(path: "/contacts")
+                let clean = try await reconciler.reconcile(monolith: feed, service: endpoint)
+                #expect(clean.isClean && clean.compared == 233)
+
+                // Drift on the service's side: one row lost, one changed, one written only there.
+                try await service.database.write { db in
+                    try db.execute(sql: "DELETE FROM contacts WHERE id = ?", arguments: [crm.linus])
+                    try db.execute(sql: "UPDATE contacts SET title = 'Drifted', version = 9 WHERE id = ?", arguments: [crm.ada])
+                }
+                let extra = try await contacts.answer(.post, "/contacts", json: #"{"accountId":"\#(crm.globex)","firstName":"Only","lastName":"Here","email":"only@here.example.com"}"#)
+                let report = try await reconciler.reconcile(monolith: feed, service: endpoint)
+                #expect(!report.isClean)
+                #expect(report.missing == [crm.linus])
+                #expect(report.extra == [extra.json?["id"]?.stringValue ?? "?"])
+                #expect(report.differing.count == 1 && report.differing.first?.id == crm.ada)
+                #expect(Set(report.differing.first?.differences ?? []) == ["/title changed", "/version changed"])
+                #expect(report.text(name: "contacts").hasPrefix("contacts: 233 in the monolith; 1 missing, 1 extra, 1 differing"))
+            }
+        }
+    }
+
+    @Test func refusesBadArguments() throws {
+        for (arguments, fragment) in [(["widgets"], "<name>"), (["contacts", "--monolith", "nope"], "--monolith"), (["deals", "--service", "ftp://x"], "--service")] {
+            do {
+                _ = try Strangler.parseAsRoot(["reconcile"] + arguments)
+                Issue.record("\(arguments) was accepted")
+            } catch {
+                #expect(Strangler.message(for: error).contains(fragment), "\(arguments)")
+            }
+        }
+        let command = try #require(try Strangler.parseAsRoot(["reconcile", "leads"]) as? ReconcileCommand)
+        #expect(command.monolith == "http://127.0.0.1:8081" && command.service == nil)
+    }
+}
