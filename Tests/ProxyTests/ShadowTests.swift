@@ -267,3 +267,11 @@ struct RawAnswerTests {
         #expect(RawAnswer.sameValues(of: Array("x-missing".utf8), Self.head, other), "absent on both sides is the same")
     }
 }
+
+extension RawAnswerTests {
+    @Test func namesFoldOnlyASCIILetters() {
+        let head = Array("HTTP/1.1 200 OK\r\nX-A^B: 1\r\n\r\n".utf8)
+        #expect(RawAnswer.fields(of: head, only: ["x-a^b"]).count == 1)
+        #expect(RawAnswer.fields(of: head, only: ["x-a~b"]).isEmpty)
+    }
+}

@@ -1,0 +1,78 @@
+import Diff
+
+/// An answer as read: status, the head's raw bytes, the body. Its fields are parsed only when needed, off the
+/// event loop (or, for the few the fast match compares, as byte ranges without allocating).
+struct RawAnswer: Sendable {
+    var status: Int
+    var head: [UInt8]
+    var body: [UInt8]
+
+    /// The head's fields (all of them, or only those named, lowercase).
+    func fields(only names: [String]? = nil) -> [(name: String, value: String)] {
+        RawAnswer.fields(of: self.head, only: names)
+    }
+
+    func snapshot(headers names: [String]?) -> ResponseSnapshot {
+        ResponseSnapshot(status: self.status, headers: self.fields(only: names), body: self.body)
+    }
+
+    /// Calls `body` with the name and the trimmed value of each field of a head that the proxy's parser accepted
+    /// (CRLF lines, `name: value`), after the start line.
+    static func forEachField(in head: UnsafeBufferPointer<UInt8>, _ body: (_ name: Range<Int>, _ value: Range<Int>) -> Void) {
+        var lineStart = 0
+        var index = 0
+        while index + 1 < head.count {
+            guard head[index] == UInt8(ascii: "\r"), head[index + 1] == UInt8(ascii: "\n") else {
+                index += 1
+                continue
+            }
+            let lineEnd = index
+            index += 2
+            defer { lineStart = index }
+            guard lineStart > 0, let colon = head[lineStart..<lineEnd].firstIndex(of: UInt8(ascii: ":")) else { continue }
+            var valueStart = colon + 1
+            var valueEnd = lineEnd
+            while valueStart < valueEnd, head[valueStart] == UInt8(ascii: " ") || head[valueStart] == UInt8(ascii: "\t") { valueStart += 1 }
+            while valueEnd > valueStart, head[valueEnd - 1] == UInt8(ascii: " ") || head[valueEnd - 1] == UInt8(ascii: "\t") { valueEnd -= 1 }
+            body(lineStart..<colon, valueStart..<valueEnd)
+        }
+    }
+
+    /// Whether a field name (bytes of a head) is `lower` (lowercase bytes), ignoring ASCII case.
+    static func nameIs(_ lower: [UInt8], _ name: Range<Int>, in head: UnsafeBufferPointer<UInt8>) -> Bool {
+        name.count == lower.count && zip(head[name], lower).allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) ? $0 | 0x20 == $1 : $0 == $1 }
+    }
+
+    /// The fields of a head (all of them, or only those named, lowercase).
+    static func fields(of head: [UInt8], only names: [String]? = nil) -> [(name: String, value: String)] {
+        let wanted = names?.map { Array($0.utf8) }
+        var result: [(name: String, value: String)] = []
+        head.withUnsafeBufferPointer { head in
+            Self.forEachField(in: head) { name, value in
+                if let wanted, !wanted.contains(where: { Self.nameIs($0, name, in: head) }) { return }
+                result.append(
+                    (name: String(decoding: UnsafeBufferPointer(rebasing: head[name]), as: UTF8.self),
+                     value: String(decoding: UnsafeBufferPointer(rebasing: head[value]), as: UTF8.self)))
+            }
+        }
+        return result
+    }
+
+    /// Whether two heads carry the same values, in the same order, for a field (lowercase name bytes); bytes only.
+    static func sameValues(of name: [UInt8], _ left: [UInt8], _ right: [UInt8]) -> Bool {
+        func ranges(_ head: UnsafeBufferPointer<UInt8>) -> [Range<Int>] {
+            var result: [Range<Int>] = []
+            Self.forEachField(in: head) { field, value in
+                if Self.nameIs(name, field, in: head) { result.append(value) }
+            }
+            return result
+        }
+        return left.withUnsafeBufferPointer { left in
+            right.withUnsafeBufferPointer { right in
+                let a = ranges(left)
+                let b = ranges(right)
+                return a.count == b.count && zip(a, b).allSatisfy { left[$0].elementsEqual(right[$1]) }
+            }
+        }
+    }
+}
