@@ -377,16 +377,18 @@ final class ProxyHandler: ChannelDuplexHandler {
         let route = snapshot.table.match(method: method, path: path)
         var upstream = snapshot.table.upstream(for: route)
         // coexist: both sides run; the sampler decides whether this request is shadowed and who answers it.
-        var shadowPlan: (route: Route, policy: ShadowPolicy, shadow: Upstream, servedBy: ShadowObservation.Side)?
+        var shadowPlan: ShadowPlan?
         if let route, route.stage == .coexist, let service = snapshot.table.serviceUpstream(for: route), let recorder = self.shared.recorder {
             let policy = route.shadow ?? ShadowPolicy()
             let decision = ShadowSampler.decide(policy, route: route, head: head, path: path, ids: &self.loop.ids)
             let servedBy: ShadowObservation.Side = decision.serve ? .service : .monolith
             if decision.serve { upstream = service }
-            let safe = method == "GET" || method == "HEAD" || method == "OPTIONS"
-            if decision.shadow, safe || policy.writes == .dryRun {
+            let write = !(method == "GET" || method == "HEAD" || method == "OPTIONS")
+            if decision.shadow, !write || policy.writes == .dryRun {
                 if recorder.tryAcquire() {
-                    shadowPlan = (route, policy, decision.serve ? snapshot.table.monolith : service, servedBy)
+                    shadowPlan = ShadowPlan(
+                        route: route, policy: policy, shadow: decision.serve ? snapshot.table.monolith : service, servedBy: servedBy, method: method,
+                        write: write)
                 } else {
                     recorder.count(.dropped, route: route.id)
                 }
@@ -430,8 +432,19 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
     }
 
+    /// What the sampler decided for a shadowed request.
+    private struct ShadowPlan {
+        var route: Route
+        var policy: ShadowPolicy
+        var shadow: Upstream
+        var servedBy: ShadowObservation.Side
+        var method: String
+        /// Not GET/HEAD/OPTIONS: shadowed only as a dry run.
+        var write: Bool
+    }
+
     private func makeTap(
-        _ plan: (route: Route, policy: ShadowPolicy, shadow: Upstream, servedBy: ShadowObservation.Side), recorder: ShadowRecorder, head: HTTPHead,
+        _ plan: ShadowPlan, recorder: ShadowRecorder, head: HTTPHead,
         target: String, path: Substring, requestID: String, upstream: Upstream, address: SocketAddress, upstreamHead: ByteBuffer,
         snapshot: RouteTableStore.Snapshot, allocator: ByteBufferAllocator
     ) -> ShadowTap? {
@@ -440,19 +453,17 @@ final class ProxyHandler: ChannelDuplexHandler {
             recorder.count(.shadowError, route: plan.route.id)
             return nil
         }
-        let method = head.string(head.startLine.first)
-        let write = !(method == "GET" || method == "HEAD" || method == "OPTIONS")
         let (shadowHead, _) = HeadRewriter.upstreamRequest(
             head, upstreamAuthority: plan.shadow.authority, clientAddress: self.clientAddress, ids: &self.loop.ids, allocator: allocator,
-            requestID: requestID, dryRun: write)
+            requestID: requestID, dryRun: plan.write)
         var repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?
         let noiseShare = self.shared.configuration.noiseShare
-        if method == "GET", noiseShare > 0, ShadowSampler.unit(self.loop.ids.next()) < noiseShare {
+        if plan.method == "GET", noiseShare > 0, ShadowSampler.unit(self.loop.ids.next()) < noiseShare {
             repeatTarget = (upstream, address, upstreamHead)
         }
         let query = target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) }
         return ShadowTap(
-            recorder: recorder, route: plan.route, policy: plan.policy, servedBy: plan.servedBy, requestID: requestID, method: method,
+            recorder: recorder, route: plan.route, policy: plan.policy, servedBy: plan.servedBy, requestID: requestID, method: plan.method,
             path: String(path), query: query, requestHead: head.raw,
             maxBody: self.shared.configuration.maxCompareBytes, shadowUpstream: plan.shadow, shadowAddress: shadowAddress, shadowHead: shadowHead,
             repeatTarget: repeatTarget)

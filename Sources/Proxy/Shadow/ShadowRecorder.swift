@@ -296,8 +296,6 @@ private actor Writer {
                 inner.append(PointerPattern.pointer(patternSegments.dropFirst(segments.count)))
             }
         }
-        guard !inner.isEmpty else { return value }
-        let masked = Redactor.redact(Array(value.jsonText.utf8), pointers: inner)
-        return (try? JSONParser.parse(masked)) ?? .string(Self.mask)
+        return inner.isEmpty ? value : Redactor.redact(value, pointers: inner)
     }
 }
