@@ -1,13 +1,14 @@
 public import Hummingbird
 public import Logging
 
-/// Builds the monolith's router on `store`: every endpoint of the CRM, the event feed and `/healthz`.
+/// Builds the monolith's router on `store`: every endpoint of the CRM, the event feed, `/healthz`, and
+/// `/reverse-sync/status` (what `reverseSync` follows; no feeds without it).
 ///
 /// ```swift
 /// let store = try CRMStore.open(path: nil)
 /// let app = Application(router: buildMonolithRouter(store: store))
 /// ```
-public func buildMonolithRouter(store: CRMStore) -> Router<BasicRequestContext> {
+public func buildMonolithRouter(store: CRMStore, reverseSync: ReverseSync? = nil) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: ErrorEnvelopeMiddleware())
 
@@ -38,11 +39,24 @@ public func buildMonolithRouter(store: CRMStore) -> Router<BasicRequestContext> 
     }
     router.get("/pipeline") { _, _ in try await PipelineRoutes(store: store).handle() }
     router.get("/events") { request, _ in try await EventRoutes(store: store).handle(request) }
+    router.get("/reverse-sync/status") { _, _ in
+        JSONResponse.make { writer in
+            if let reverseSync {
+                reverseSync.writeStatus(to: &writer)
+            } else {
+                writer.beginObject()
+                writer.key("feeds")
+                writer.beginArray()
+                writer.endArray()
+                writer.endObject()
+            }
+        }
+    }
     return router
 }
 
 /// Builds the monolith application from its configuration: opens (and migrates) the database, seeds it
-/// when asked and empty, and serves the CRM.
+/// when asked and empty, serves the CRM, and follows the services' feeds given for reverse sync.
 ///
 /// ```swift
 /// let app = try await buildMonolithApplication(configuration: .init(port: 8081), logger: logger)
@@ -61,9 +75,11 @@ public func buildMonolithApplication(configuration: MonolithConfiguration, logge
             logger.info("database already has data; not seeding")
         }
     }
+    let reverseSync = configuration.reverseFeeds.isEmpty ? nil : try ReverseSync(store: store, feeds: configuration.reverseFeeds, logger: logger)
     return Application(
-        router: buildMonolithRouter(store: store),
+        router: buildMonolithRouter(store: store, reverseSync: reverseSync),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strangler-monolith"),
+        services: reverseSync.map { [$0] } ?? [],
         logger: logger
     )
 }

@@ -8,11 +8,17 @@ public struct MonolithConfiguration: Sendable {
     public var databasePath: String?
     /// Seed this many demo contacts (with proportionate accounts, leads and deals) into an empty database.
     public var seedContacts: Int
+    /// The extracted services whose own feeds the monolith follows (reverse sync); none by default.
+    public var reverseFeeds: [ReverseFeed]
 
-    public init(host: String = "127.0.0.1", port: Int = 8081, databasePath: String? = ".strangler/monolith.sqlite", seedContacts: Int = 0) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8081, databasePath: String? = ".strangler/monolith.sqlite", seedContacts: Int = 0,
+        reverseFeeds: [ReverseFeed] = []
+    ) {
         self.host = host
         self.port = port
         self.databasePath = databasePath
         self.seedContacts = seedContacts
+        self.reverseFeeds = reverseFeeds
     }
 }

@@ -47,10 +47,14 @@ struct Outbox {
     private(set) var lastEventID: Int64?
     private(set) var count = 0
 
-    mutating func append(_ db: Database, aggregateType: String, aggregateID: String, type: String, payload: [UInt8], at time: String) throws {
+    /// Appends one event; `origin` is `monolith` for the monolith's own changes, and the service's name for a
+    /// change relayed from a service's feed (reverse sync), so that the service does not take it for a new change.
+    mutating func append(
+        _ db: Database, aggregateType: String, aggregateID: String, type: String, payload: [UInt8], at time: String, origin: String = "monolith"
+    ) throws {
         try db.execute(
-            sql: "INSERT INTO outbox (aggregatetype, aggregateid, type, payload, occurredAt) VALUES (?, ?, ?, ?, ?)",
-            arguments: [aggregateType, aggregateID, type, String(decoding: payload, as: UTF8.self), time]
+            sql: "INSERT INTO outbox (aggregatetype, aggregateid, type, payload, occurredAt, origin) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [aggregateType, aggregateID, type, String(decoding: payload, as: UTF8.self), time, origin]
         )
         self.lastEventID = db.lastInsertedRowID
         self.count += 1

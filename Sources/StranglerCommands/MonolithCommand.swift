@@ -13,8 +13,13 @@ public struct MonolithCommand: AsyncParsableCommand {
             demo data, and is skipped when the database already has data. SIGTERM or Ctrl-C stops the server
             after the requests in flight.
 
+            --reverse-sync NAME=URL (repeatable) makes the monolith follow an extracted service's own event
+            feed and apply the changes clients made there to its tables (reverse sync, docs/services.md);
+            GET /reverse-sync/status shows where it is.
+
             Example:
               strangler monolith --port 8081 --db .strangler/monolith.sqlite --seed 1000
+              strangler monolith --reverse-sync contacts=http://127.0.0.1:8082 --reverse-sync deals=http://127.0.0.1:8084
             """
     )
 
@@ -27,18 +32,41 @@ public struct MonolithCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seed N demo contacts (with proportionate accounts, leads and deals) into an empty database.", valueName: "N"))
     public var seed: Int = 0
 
+    @Option(
+        name: .customLong("reverse-sync"),
+        help: ArgumentHelp("Follow a service's own feed: contacts, leads or deals at http://host:port (repeatable).", valueName: "NAME=URL"))
+    public var reverseSync: [String] = []
+
     public init() {}
 
     public func validate() throws {
         guard (0...65535).contains(self.port) else { throw ValidationError("--port must be from 0 to 65535, not \(self.port)") }
         guard self.seed >= 0 else { throw ValidationError("--seed must be 0 or more, not \(self.seed)") }
         guard !self.db.isEmpty else { throw ValidationError("--db must name a file") }
+        _ = try self.reverseFeeds()
+    }
+
+    func reverseFeeds() throws -> [ReverseFeed] {
+        var feeds: [ReverseFeed] = []
+        for argument in self.reverseSync {
+            let feed: ReverseFeed
+            do {
+                feed = try ReverseFeed(argument: argument)
+            } catch {
+                throw ValidationError("--reverse-sync \(argument): \(error.description)")
+            }
+            guard !feeds.contains(where: { $0.service == feed.service }) else {
+                throw ValidationError("--reverse-sync names \(feed.service) twice")
+            }
+            feeds.append(feed)
+        }
+        return feeds
     }
 
     public func run() async throws {
         let logger = Logger(label: "strangler.monolith")
         let app = try await buildMonolithApplication(
-            configuration: MonolithConfiguration(port: self.port, databasePath: self.db, seedContacts: self.seed),
+            configuration: MonolithConfiguration(port: self.port, databasePath: self.db, seedContacts: self.seed, reverseFeeds: try self.reverseFeeds()),
             logger: logger
         )
         try await app.runService()

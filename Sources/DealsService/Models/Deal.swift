@@ -34,6 +34,11 @@ struct Deal: ServiceRecord {
             version: 1, createdAt: time, updatedAt: time)
     }
 
+    /// `DealStageChanged` when the stage moved, as the monolith names it; `DealUpdated` otherwise.
+    func updateEventType(from previous: Deal) -> String {
+        self.stage != previous.stage ? "DealStageChanged" : "DealUpdated"
+    }
+
     /// The JSON form, field for field in the monolith's order.
     func write(to output: inout JSONOutput) {
         output.object { object in

@@ -30,10 +30,11 @@ public struct ExtractedService: Sendable {
 
     /// Opens (and migrates) the service's database at `path`, in memory when nil.
     public func openDatabase(path: String?) throws -> ServiceDatabase {
-        try ServiceDatabase.open(path: path, migrations: self.migrations)
+        try ServiceDatabase.open(path: path, origin: self.name, migrations: self.migrations)
     }
 
-    /// The service's router: its endpoints, `GET /healthz`, and `GET /sync/status` when `sync` is given; every
+    /// The service's router: its endpoints, `GET /healthz`, its own feed `GET /events` (reverse sync), and
+    /// `GET /sync/status` when `sync` is given; every
     /// error in the monolith's envelope.
     public func router(database: ServiceDatabase, sync: FeedConsumer?) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
@@ -42,6 +43,7 @@ public struct ExtractedService: Sendable {
         if let sync {
             router.get("/sync/status") { _, _ in Response.json { sync.status.write(to: &$0) } }
         }
+        ServiceFeedRoutes(database: database).register(on: router)
         self.routes(router, database)
         return router
     }

@@ -78,13 +78,14 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
     public func create(_ request: Request) async throws -> Response {
         var request = request
         let body = try await request.jsonObject()
-        let record = try await self.database.write(dryRun: request.isDryRun) { db in
+        let record = try await self.database.change(dryRun: request.isDryRun) { db, outbox in
             var fields = BodyFields(body, creating: true, allowed: Record.writable)
             var record = Record.new(id: RecordID.make(prefix: Record.idPrefix), at: ServiceTime.now())
             record.apply(&fields)
             try record.checkReferences(db, &fields)
             try fields.validate()
             try Self.mappingConstraints { try record.save(db, .insert) }
+            try outbox.append(db, aggregateType: Record.noun, aggregateID: record.id, type: Record.eventStem + "Created", payload: record.json, at: record.updatedAt)
             return record
         }
         var headers = Self.headers(record)
@@ -97,7 +98,7 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
         let id = try request.pathID(context, noun: Record.noun)
         let expectedVersion = try request.ifMatchVersion()
         let body = try await request.jsonObject()
-        let record = try await self.database.write(dryRun: request.isDryRun) { db in
+        let record = try await self.database.change(dryRun: request.isDryRun) { db, outbox in
             let previous = try Self.load(id, expectedVersion: expectedVersion, db)
             try previous.checkChangeable()
             var fields = BodyFields(body, creating: false, allowed: Record.writable)
@@ -110,6 +111,9 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
             changed.version = previous.version + 1
             changed.updatedAt = max(ServiceTime.now(), previous.updatedAt)
             try Self.mappingConstraints { try changed.save(db, .update) }
+            try outbox.append(
+                db, aggregateType: Record.noun, aggregateID: changed.id, type: changed.updateEventType(from: previous), payload: changed.json,
+                at: changed.updatedAt)
             return changed
         }
         return Response.json(record.json, headers: Self.headers(record))
@@ -118,10 +122,21 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
     public func delete(_ request: Request, _ context: some RequestContext) async throws -> Response {
         let id = try request.pathID(context, noun: Record.noun)
         let expectedVersion = try request.ifMatchVersion()
-        try await self.database.write(dryRun: request.isDryRun) { db in
+        try await self.database.change(dryRun: request.isDryRun) { db, outbox in
             let record = try Self.load(id, expectedVersion: expectedVersion, db)
             try record.checkDeletable(db)
-            try db.execute(sql: "DELETE FROM \(Record.table) WHERE id = ?", arguments: [record.id])
+            // The deletion is version + 1, as in the monolith; its tombstone keeps an older feed event from bringing
+            // the record back.
+            let version = record.version + 1
+            try VersionedRecords.delete(record.id, version: version, from: Record.table, db)
+            let time = ServiceTime.now()
+            var payload = JSONOutput(capacity: 96)
+            payload.object { object in
+                object.field("id", record.id)
+                object.field("version", version)
+                object.field("deletedAt", time)
+            }
+            try outbox.append(db, aggregateType: Record.noun, aggregateID: record.id, type: Record.eventStem + "Deleted", payload: payload.bytes, at: time)
         }
         return Response(status: .noContent)
     }

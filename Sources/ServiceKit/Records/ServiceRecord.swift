@@ -38,6 +38,9 @@ public protocol ServiceRecord: Sendable, Equatable, FetchableRecord {
     static func clientError(for error: DatabaseError) -> ServiceError?
     /// The list filters of a query string as SQL conditions, recording problems in `problems`.
     static func filters(_ query: Parameters, problems: inout [String: String]) -> [(sql: String, argument: String)]
+    /// The event type of a client's change from `previous` to `self` in the service's own feed: the narrowest
+    /// one that fits, as the monolith names it (`DealStageChanged`); `<Noun>Updated` by default.
+    func updateEventType(from previous: Self) -> String
 }
 
 extension ServiceRecord {
@@ -46,6 +49,10 @@ extension ServiceRecord {
     public func checkDeletable(_ db: Database) throws {}
     public static func clientError(for error: DatabaseError) -> ServiceError? { nil }
     public static func filters(_ query: Parameters, problems: inout [String: String]) -> [(sql: String, argument: String)] { [] }
+    public func updateEventType(from previous: Self) -> String { Self.eventStem + "Updated" }
+
+    /// The event type stem, as the monolith names its events: `contact` gives `ContactCreated`, `ContactUpdated`, `ContactDeleted`.
+    public static var eventStem: String { Self.noun.prefix(1).uppercased() + Self.noun.dropFirst() }
 
     public var json: [UInt8] {
         var output = JSONOutput()
