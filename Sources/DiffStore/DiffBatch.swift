@@ -16,6 +16,9 @@ public struct RouteCounts: Sendable, Equatable {
     public var skipped = 0
     /// Answers asked twice of the answering side to learn noise.
     public var noiseChecks = 0
+    /// Pairs that differed in a record's version: one side had not applied the latest change yet (sync lag).
+    /// Neither matched nor mismatched, and not in `compared`.
+    public var stale = 0
 
     public init() {}
 
@@ -28,6 +31,7 @@ public struct RouteCounts: Sendable, Equatable {
         lhs.dropped += rhs.dropped
         lhs.skipped += rhs.skipped
         lhs.noiseChecks += rhs.noiseChecks
+        lhs.stale += rhs.stale
     }
 }
 

@@ -27,6 +27,18 @@ public final class DiffStore: Sendable {
         if let path {
             let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            // Two processes opening a new store at once (the proxy and the CLI, or two CLIs) would both switch it to WAL
+            // and both migrate it: one at a time, under an exclusive lock beside the file.
+            let lock = Foundation.open(path + ".open-lock", O_RDWR | O_CREAT, 0o600)
+            if lock >= 0 {
+                while flock(lock, LOCK_EX) != 0, errno == EINTR {}
+            }
+            defer {
+                if lock >= 0 {
+                    flock(lock, LOCK_UN)
+                    close(lock)
+                }
+            }
             return try DiffStore(database: DatabasePool(path: path, configuration: configuration), maxSamplesPerSignature: maxSamplesPerSignature)
         }
         return try DiffStore(database: DatabaseQueue(configuration: configuration), maxSamplesPerSignature: maxSamplesPerSignature)
@@ -72,6 +84,27 @@ public final class DiffStore: Sendable {
                     CREATE INDEX samples_by_time ON samples (recorded_at);
                     """)
         }
+        // Per-route epochs (the counters as they were when the route last changed stage, so that the gates count
+        // what happened since) and triage decisions on mismatch signatures.
+        migrator.registerMigration("v2-epochs-triage") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE route_epochs (
+                        route TEXT PRIMARY KEY NOT NULL, stage TEXT NOT NULL, started_at REAL NOT NULL,
+                        compared INTEGER NOT NULL, matched INTEGER NOT NULL, mismatched INTEGER NOT NULL);
+                    CREATE TABLE epoch_signatures (
+                        route TEXT NOT NULL, signature TEXT NOT NULL, count INTEGER NOT NULL,
+                        PRIMARY KEY (route, signature));
+                    CREATE TABLE triage (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        route TEXT NOT NULL, signature TEXT NOT NULL, decision TEXT NOT NULL,
+                        reason TEXT NOT NULL, actor TEXT NOT NULL, decided_at REAL NOT NULL);
+                    CREATE INDEX triage_by_signature ON triage (route, signature);
+                    """)
+        }
+        migrator.registerMigration("v3-stale") { db in
+            try db.execute(sql: "ALTER TABLE route_counters ADD COLUMN stale INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
@@ -85,18 +118,18 @@ public final class DiffStore: Sendable {
             for (route, counts) in batch.counts {
                 try db.execute(
                     sql: """
-                        INSERT INTO route_counters (route, compared, matched, mismatched, shadow_errors, timeouts, dropped, skipped, noise_checks, first_seen, last_seen)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO route_counters (route, compared, matched, mismatched, shadow_errors, timeouts, dropped, skipped, noise_checks, stale, first_seen, last_seen)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         ON CONFLICT (route) DO UPDATE SET
                             compared = compared + excluded.compared, matched = matched + excluded.matched,
                             mismatched = mismatched + excluded.mismatched, shadow_errors = shadow_errors + excluded.shadow_errors,
                             timeouts = timeouts + excluded.timeouts, dropped = dropped + excluded.dropped,
                             skipped = skipped + excluded.skipped, noise_checks = noise_checks + excluded.noise_checks,
-                            last_seen = excluded.last_seen
+                            stale = stale + excluded.stale, last_seen = excluded.last_seen
                         """,
                     arguments: [
                         route, counts.compared, counts.matched, counts.mismatched, counts.shadowErrors, counts.timeouts, counts.dropped,
-                        counts.skipped, counts.noiseChecks, batch.time, batch.time,
+                        counts.skipped, counts.noiseChecks, counts.stale, batch.time, batch.time,
                     ])
             }
             for (key, count) in batch.signatures {
@@ -199,6 +232,7 @@ public final class DiffStore: Sendable {
                     ("dropped", .number(Double(row["dropped"] as Int))),
                     ("skipped", .number(Double(row["skipped"] as Int))),
                     ("noiseChecks", .number(Double(row["noise_checks"] as Int))),
+                    ("stale", .number(Double(row["stale"] as Int))),
                     ("firstSeen", .string(Self.timestamp(row["first_seen"]))),
                     ("lastSeen", .string(Self.timestamp(row["last_seen"]))),
                 ]

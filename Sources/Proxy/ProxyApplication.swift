@@ -40,11 +40,12 @@ public final class ProxyApplication: Service {
         }
         let table = try RouteTable.parse(text)
         let store = try RouteTableStore(table: table, text: text)
-        self.control = RouteControl(store: store, routesPath: configuration.routesPath, dataDirectory: configuration.dataDirectory, logger: logger)
-        self.metrics = ProxyMetrics()
         let diffStore = try DiffStore.open(
             path: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("diffs.sqlite").path,
             maxSamplesPerSignature: configuration.samplesPerSignature)
+        self.control = RouteControl(
+            store: store, routesPath: configuration.routesPath, dataDirectory: configuration.dataDirectory, logger: logger, diffStore: diffStore)
+        self.metrics = ProxyMetrics()
         self.recorder = ShadowRecorder(
             store: diffStore, maxInFlight: configuration.maxShadowsInFlight, maxQueued: configuration.maxQueuedComparisons, interval: configuration.recordInterval, logger: logger)
         self.adminToken = try configuration.adminToken ?? AdminToken.resolve(dataDirectory: configuration.dataDirectory)

@@ -185,12 +185,10 @@ extension RouteTable {
         case .some(let other): problem("$.routes", "must be an array, not \(other.typeName)")
         }
 
-        if let gates = document["gates"], gates.objectValue == nil {
-            problem("$.gates", "must be an object, not \(gates.typeName)")
-        }
+        let gates = document["gates"].map { GatePolicy.parse($0, path: "$.gates", problem: problem) } ?? .defaults
 
         guard problems.isEmpty, let monolith else { throw RouteTableError(problems: problems) }
-        return RouteTable(monolith: monolith, services: services, routes: routes, gates: document["gates"], document: document)
+        return RouteTable(monolith: monolith, services: services, routes: routes, gates: gates, document: document)
     }
 
     static func isIdentifier(_ text: String) -> Bool {
@@ -263,6 +261,7 @@ extension RouteTable {
         }
         policy.ignore = pointers("ignore")
         policy.redact = pointers("redact")
+        if value["version"] != nil { policy.version = pointers("version") }
         if let item = value["arrays"] {
             if let entries = item.objectValue, entries.allSatisfy({ $0.value.stringValue?.isEmpty == false }) {
                 for entry in entries {

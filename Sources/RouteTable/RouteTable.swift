@@ -13,15 +13,15 @@ public struct RouteTable: Sendable {
     public let services: [String: Upstream]
     /// In file order.
     public let routes: [Route]
-    /// The `"gates"` object as written (evaluated by the CLI's gates), or nil.
-    public let gates: JSONValue?
+    /// The evidence gates of stage changes (`"gates"`, or the defaults).
+    public let gates: GatePolicy
     /// The source document (as parsed), for writing the table back with its unknown-to-us formatting gone.
     public let document: JSONValue
 
     /// Per method, the routes from most to least specific: the first that matches a path wins.
     private let byMethod: [String: [Route]]
 
-    public init(monolith: Upstream, services: [String: Upstream], routes: [Route], gates: JSONValue?, document: JSONValue) {
+    public init(monolith: Upstream, services: [String: Upstream], routes: [Route], gates: GatePolicy = .defaults, document: JSONValue) {
         self.monolith = monolith
         self.services = services
         self.routes = routes

@@ -36,8 +36,14 @@ public struct ShadowPolicy: Sendable, Equatable {
     public var redact: [String] = []
     /// Canary share answered by the service (the monolith is then the shadow), 0–1.
     public var serve: Double = 0.0
+    /// Pointers (with `*` for one segment) of the records' versions: a pair whose only disagreement includes a
+    /// version there is **stale** (one side has not applied the latest change yet: sync lag), counted apart from
+    /// matches and mismatches. `[]` turns this off.
+    public var version: [String] = ShadowPolicy.defaultVersionPointers
+
+    public static let defaultVersionPointers = ["/version", "/items/*/version"]
 
     public init() {}
 
-    static let keys: Set<String> = ["sample", "sampleBy", "writes", "timeout", "ignore", "arrays", "redact", "serve"]
+    static let keys: Set<String> = ["sample", "sampleBy", "writes", "timeout", "ignore", "arrays", "redact", "serve", "version"]
 }

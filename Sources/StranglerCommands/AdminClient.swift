@@ -2,6 +2,7 @@ import Foundation
 import JSON
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Proxy
 import ServiceKit
 
@@ -23,37 +24,55 @@ struct AdminClient {
 
     struct Failure: Error, CustomStringConvertible {
         var description: String
+        /// Nothing listens at the admin URL (connection refused): no proxy runs there.
+        var refused = false
     }
 
     let host: String
     let port: Int
     let token: String
+    /// `X-Strangler-Actor` of every request (who the audit log names).
+    var actor = "strangler-cli"
 
     /// `--admin URL` (http://host:port) and the token: `--token`, else STRANGLER_ADMIN_TOKEN, else `<data>/admin-token`.
     init(url: String, token: String?, dataDirectory: String) throws(Failure) {
+        let (host, port) = try Self.parse(url: url)
+        guard let token = Self.resolveToken(token, dataDirectory: dataDirectory) else {
+            throw Failure(
+                description: "no admin token: pass --token, set STRANGLER_ADMIN_TOKEN, or point --data at the proxy's data directory (\(AdminToken.path(dataDirectory: dataDirectory)) is missing)")
+        }
+        self.init(host: host, port: port, token: token)
+    }
+
+    init(host: String, port: Int, token: String) {
+        self.host = host
+        self.port = port
+        self.token = token
+    }
+
+    /// Host and port of an `http://host:port` URL.
+    static func parse(url: String) throws(Failure) -> (host: String, port: Int) {
         guard let components = URLComponents(string: url), components.scheme == "http", let host = components.host, !host.isEmpty,
             components.path.isEmpty || components.path == "/"
         else {
             throw Failure(description: "--admin must be an http URL such as http://127.0.0.1:8090, not \"\(url)\"")
         }
-        self.host = host
-        self.port = components.port ?? 80
-        if let token, !token.isEmpty {
-            self.token = token
-        } else if let token = ProcessInfo.processInfo.environment["STRANGLER_ADMIN_TOKEN"], !token.isEmpty {
-            self.token = token
-        } else if let text = try? String(contentsOfFile: AdminToken.path(dataDirectory: dataDirectory), encoding: .utf8),
-            !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
-        {
-            self.token = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        } else {
-            throw Failure(
-                description: "no admin token: pass --token, set STRANGLER_ADMIN_TOKEN, or point --data at the proxy's data directory (\(AdminToken.path(dataDirectory: dataDirectory)) is missing)")
+        return (host, components.port ?? 80)
+    }
+
+    /// The token: `explicit`, else STRANGLER_ADMIN_TOKEN, else `<data>/admin-token`; nil when there is none.
+    static func resolveToken(_ explicit: String?, dataDirectory: String) -> String? {
+        if let explicit, !explicit.isEmpty { return explicit }
+        if let token = ProcessInfo.processInfo.environment["STRANGLER_ADMIN_TOKEN"], !token.isEmpty { return token }
+        if let text = try? String(contentsOfFile: AdminToken.path(dataDirectory: dataDirectory), encoding: .utf8) {
+            let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !token.isEmpty { return token }
         }
+        return nil
     }
 
     func send(_ method: HTTPMethod, _ path: String, headers extra: [(String, String)] = [], body: String? = nil) async throws(Failure) -> Answer {
-        var headers = HTTPHeaders([("Authorization", "Bearer \(self.token)"), ("X-Strangler-Actor", "strangler-cli")])
+        var headers = HTTPHeaders([("Authorization", "Bearer \(self.token)"), ("X-Strangler-Actor", self.actor)])
         headers.add(contentsOf: extra)
         if body != nil { headers.add(name: "Content-Type", value: "application/json") }
         do {
@@ -63,7 +82,19 @@ struct AdminClient {
         } catch is OneShotHTTPClient.IncompleteAnswer {
             throw Failure(description: "the admin API closed the connection before answering")
         } catch {
-            throw Failure(description: "cannot reach the admin API at http://\(self.host):\(self.port) (\(error)); is `strangler proxy` running?")
+            let refused = Self.isRefused(error)
+            let why = refused ? "connection refused" : "\(error)"
+            throw Failure(description: "cannot reach the admin API at http://\(self.host):\(self.port) (\(why)); is `strangler proxy` running?", refused: refused)
         }
+    }
+
+    /// Whether connecting failed because nothing listens there.
+    static func isRefused(_ error: any Error) -> Bool {
+        if let connection = error as? NIOConnectionError {
+            return !connection.connectionErrors.isEmpty
+                && connection.connectionErrors.allSatisfy { ($0.error as? IOError)?.errnoCode == ECONNREFUSED || "\($0.error)".contains("refused") }
+        }
+        if let error = error as? IOError { return error.errnoCode == ECONNREFUSED }
+        return "\(error)".localizedCaseInsensitiveContains("connection refused")
     }
 }

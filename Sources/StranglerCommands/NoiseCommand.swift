@@ -2,6 +2,7 @@ public import ArgumentParser
 import Foundation
 import JSON
 import NIOHTTP1
+import Proxy
 
 /// `strangler noise ROUTE`: the ignore rules that noise learning proposes for a route, and `--apply` to add
 /// them to the route's `shadow.ignore` through the admin API (so the change is checked, written back to
@@ -122,25 +123,6 @@ public struct NoiseCommand: AsyncParsableCommand {
 
     /// The table with `rules` appended to a route's `shadow.ignore` (created if missing), or nil without that route.
     static func adding(ignore rules: [String], toRoute id: String, in table: JSONValue) -> JSONValue? {
-        guard var members = table.objectValue, let routesIndex = members.firstIndex(where: { $0.key == "routes" }),
-            var routes = members[routesIndex].value.arrayValue,
-            let index = routes.firstIndex(where: { $0["id"]?.stringValue == id }), var route = routes[index].objectValue
-        else { return nil }
-        var shadow = route.first { $0.key == "shadow" }?.value.objectValue ?? []
-        var ignore = shadow.first { $0.key == "ignore" }?.value.arrayValue ?? []
-        for rule in rules where !ignore.contains(.string(rule)) { ignore.append(.string(rule)) }
-        Self.set("ignore", .array(ignore), in: &shadow)
-        Self.set("shadow", .object(shadow), in: &route)
-        routes[index] = .object(route)
-        members[routesIndex].value = .array(routes)
-        return .object(members)
-    }
-
-    private static func set(_ key: String, _ value: JSONValue, in members: inout [(key: String, value: JSONValue)]) {
-        if let index = members.firstIndex(where: { $0.key == key }) {
-            members[index].value = value
-        } else {
-            members.append((key, value))
-        }
+        RouteOperations.addingIgnore(rules, toRoute: id, in: table)
     }
 }

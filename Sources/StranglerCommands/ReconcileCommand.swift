@@ -3,6 +3,7 @@ import Diff
 import JSON
 import NIOCore
 import NIOHTTP1
+import Proxy
 import ServiceKit
 
 /// `strangler reconcile <name>`: pages through the monolith's and a service's lists of one entity and reports
@@ -12,7 +13,7 @@ public struct ReconcileCommand: AsyncParsableCommand {
         commandName: "reconcile",
         abstract: "Compare a service's records with the monolith's: missing, extra and differing records.",
         discussion: """
-            Pages through GET /<name> on both sides (200 records a page) and compares every record by id. Exit status: 0 when both hold the same records, 1 when they differ, 2 when a side cannot be read.
+            Pages through GET /<name> on both sides (200 records a page) and compares every record by id. The result is             kept in <data>/reconcile/<name>.json (time, clean, counts): the eliminate gate needs the last one clean. Exit             status: 0 when both hold the same records, 1 when they differ, 2 when a side cannot be read.
 
             Example:
               strangler reconcile contacts --monolith http://127.0.0.1:8081 --service http://127.0.0.1:8082
@@ -27,6 +28,9 @@ public struct ReconcileCommand: AsyncParsableCommand {
 
     @Option(help: "The service's base URL (default http://127.0.0.1:<its port>).")
     public var service: String?
+
+    @Option(help: "The data directory, where the result is kept for the gates (<data>/reconcile/<name>.json).")
+    public var data: String = ".strangler"
 
     public init() {}
 
@@ -49,6 +53,14 @@ public struct ReconcileCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         print(report.text(name: self.name))
+        let record = ReconcileRecord(
+            service: self.name, clean: report.isClean, compared: report.compared, missing: report.missing.count, extra: report.extra.count,
+            differing: report.differing.count)
+        do {
+            try record.write(dataDirectory: self.data)
+        } catch {
+            print("reconcile \(self.name): the result could not be kept in \(ReconcileRecord.path(service: self.name, dataDirectory: self.data)): \(error)")
+        }
         if !report.isClean { throw ExitCode(1) }
     }
 }

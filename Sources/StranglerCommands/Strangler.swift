@@ -1,4 +1,5 @@
 public import ArgumentParser
+import Foundation
 
 /// The `strangler` command: every tool of the toolkit as a subcommand.
 public struct Strangler: AsyncParsableCommand {
@@ -10,8 +11,38 @@ public struct Strangler: AsyncParsableCommand {
               strangler monolith --port 8081 --seed 1000
               strangler proxy --routes routes.json --port 8080
             """,
-        subcommands: [MonolithCommand.self, ServiceCommand.self, ReconcileCommand.self, ProxyCommand.self, DiffCommand.self, NoiseCommand.self, PurgeCommand.self]
+        subcommands: [MonolithCommand.self, ServiceCommand.self, ReconcileCommand.self, ProxyCommand.self, DiffCommand.self, NoiseCommand.self, PurgeCommand.self, UpCommand.self, TrafficCommand.self,
+            RoutesCommand.self, StageCommand.self, PromoteCommand.self, RollbackCommand.self, UndoCommand.self, HistoryCommand.self, TriageCommand.self,
+        ]
     )
 
     public init() {}
+}
+
+extension Strangler {
+    /// Parses and runs a command line (without the program name); returns the exit status. Usage and validation errors
+    /// exit with 2, like every error the commands report (ArgumentParser's own default is 64).
+    ///
+    /// ```swift
+    /// exit(await Strangler.execute(Array(CommandLine.arguments.dropFirst())))
+    /// ```
+    public static func execute(_ arguments: [String]) async -> Int32 {
+        do {
+            var command = try Self.parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            return 0
+        } catch {
+            let code = Self.exitCode(for: error)
+            let message = Self.fullMessage(for: error)
+            if !message.isEmpty {
+                let stream = code == .success ? FileHandle.standardOutput : FileHandle.standardError
+                stream.write(Data((message + "\n").utf8))
+            }
+            return code == .validationFailure ? 2 : code.rawValue
+        }
+    }
 }

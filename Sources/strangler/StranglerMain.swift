@@ -1,8 +1,10 @@
-import ArgumentParser
+import Foundation
 import StranglerCommands
 
-/// The executable's entry point: `Strangler`'s commands, run by ArgumentParser's asynchronous `main()`.
+/// The executable's entry point: `Strangler`'s commands; usage errors exit with 2 (see `Strangler.execute`).
 @main
-struct StranglerMain: AsyncParsableCommand {
-    static let configuration = Strangler.configuration
+enum StranglerMain {
+    static func main() async {
+        exit(await Strangler.execute(Array(CommandLine.arguments.dropFirst())))
+    }
 }

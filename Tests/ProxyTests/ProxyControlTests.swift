@@ -110,7 +110,7 @@ struct ProxyAdminTests {
 
             let moved = try await harness.admin(
                 "POST", "/admin/routes/contacts.get/stage", headers: ["If-Match: \(etag)", "X-Strangler-Actor: alice"],
-                body: #"{"stage":"eliminate","reason":"service ready"}"#)
+                body: #"{"stage":"eliminate","reason":"service ready","force":true}"#)
             #expect(moved.status == 200, "\(moved.body)")
             let newETag = try #require(moved.header("etag"))
             #expect(newETag != etag)

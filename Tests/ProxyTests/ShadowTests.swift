@@ -75,6 +75,38 @@ struct ShadowTests {
         }
     }
 
+    @Test func answersAtDifferentVersionsAreStaleNotMismatched() async throws {
+        // c1: the service is one change behind (sync lag); c2: same version, a real difference; c3: a list with one
+        // item behind; c4: versions differ but so does the status (not stale: a real difference).
+        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1, extra: #", { "id": "contacts.list", "method": "GET", "path": "/contacts", "service": "contacts", "stage": "coexist" }, { "id": "plain.get", "method": "GET", "path": "/plain/{id}", "service": "contacts", "stage": "coexist", "shadow": { "version": [] } }"#) }) { harness in
+            harness.monolith.documents.withLockedValue { documents in
+                documents["/contacts/c1"] = #"{"id":"c1","title":"CTO","version":3}"#
+                documents["/contacts/c2"] = #"{"id":"c2","title":"CTO","version":3}"#
+                documents["/contacts"] = #"{"items":[{"id":"c1","title":"CTO","version":3},{"id":"c2","version":1}],"next":null}"#
+                documents["/plain/c1"] = #"{"id":"c1","title":"CTO","version":3}"#
+            }
+            harness.service.documents.withLockedValue { documents in
+                documents["/contacts/c1"] = #"{"id":"c1","title":"CEO","version":2}"#
+                documents["/contacts/c2"] = #"{"id":"c2","title":"CEO","version":3}"#
+                documents["/contacts"] = #"{"items":[{"id":"c1","title":"CEO","version":2},{"id":"c2","version":1}],"next":null}"#
+                documents["/plain/c1"] = #"{"id":"c1","title":"CEO","version":2}"#
+            }
+            for path in ["/contacts/c1", "/contacts/c2", "/contacts", "/plain/c1"] {
+                #expect(try await RawHTTP.get(path, port: harness.proxyPort).status == 200)
+            }
+            let single = try await harness.waitForDiffs("contacts.get", "mismatched", atLeast: 1)
+            _ = try await harness.waitForDiffs("contacts.get", "stale", atLeast: 1)
+            let get = try await harness.diffs("contacts.get")
+            #expect(get["stale"] as? Int == 1 && get["compared"] as? Int == 1 && get["mismatched"] as? Int == 1, "\(single)")
+            #expect((get["signatures"] as? [[String: Any]])?.first?["signature"] as? String == "/title changed")
+            let list = try await harness.waitForDiffs("contacts.list", "stale", atLeast: 1)
+            #expect(list["compared"] as? Int == 0 && list["mismatched"] as? Int == 0)
+            // With "version": [] a version difference is an ordinary mismatch.
+            let plain = try await harness.waitForDiffs("plain.get", "mismatched", atLeast: 1)
+            #expect(plain["stale"] as? Int == 0)
+        }
+    }
+
     @Test func theClientNeverWaitsForASlowShadow() async throws {
         try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1) }) { harness in
             harness.monolith.documents.withLockedValue { $0["/slow/1"] = #"{"id":"1"}"# }

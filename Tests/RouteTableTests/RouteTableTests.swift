@@ -113,7 +113,7 @@ struct RouteTableValidationTests {
         let table = try RouteTable.parse(
             Self.valid.replacingOccurrences(
                 of: #""stage": "transform" }"#,
-                with: #""stage": "coexist", "timeout": "1.5s", "shadow": { "sample": 0.5, "sampleBy": "{id}", "writes": "dry-run", "timeout": "250ms", "ignore": ["/updatedAt", "/items/*/version"], "arrays": { "/items": "id" }, "redact": ["/email"], "serve": 0.1 } }"#
+                with: #""stage": "coexist", "timeout": "1.5s", "shadow": { "sample": 0.5, "sampleBy": "{id}", "writes": "dry-run", "timeout": "250ms", "ignore": ["/updatedAt", "/items/*/version"], "arrays": { "/items": "id" }, "redact": ["/email"], "serve": 0.1, "version": ["/meta/version"] } }"#
             ))
         let route = table.routes[0]
         #expect(route.timeout == .milliseconds(1500))
@@ -124,6 +124,11 @@ struct RouteTableValidationTests {
         #expect(shadow.timeout == .milliseconds(250))
         #expect(shadow.arrays == ["/items": "id"])
         #expect(shadow.serve == 0.1)
+        #expect(shadow.version == ["/meta/version"])
+        #expect(ShadowPolicy().version == ["/version", "/items/*/version"], "records' versions are looked for where the CRM keeps them")
+        let refused = self.problems(
+            Self.valid.replacingOccurrences(of: #""stage": "transform" }"#, with: #""stage": "coexist", "shadow": { "version": "/version" } }"#))
+        #expect(refused.contains { $0.hasPrefix("$.routes[0].shadow.version:") }, "\(refused)")
     }
 }
 

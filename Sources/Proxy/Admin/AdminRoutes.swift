@@ -10,7 +10,14 @@ import RouteTable
 /// The admin API (loopback only, `Authorization: Bearer <token>` on every call):
 /// - `GET /admin/routes`: the live table, its version and content hash (`ETag`);
 /// - `PUT /admin/routes`: replace the table (needs `If-Match`; 412 when stale, 422 when invalid);
-/// - `POST /admin/routes/{id}/stage` with `{ "stage": "coexist", "reason": "…" }` (needs `If-Match`);
+/// - `POST /admin/routes/{id}/stage` with `{ "stage": "coexist", "reason": "…", "force": false }` (needs `If-Match`;
+///   judged by the evidence gates: 409 `gate_refused` with every reason);
+/// - `POST /admin/stage` with `{ "routes": "contacts.*", "stage": "coexist", "reason": "…", "force": false }`: a group, all
+///   or none, in one swap (needs `If-Match`);
+/// - `POST /admin/undo`: reverts the last table change of the audit log (`If-Match` optional);
+/// - `GET /admin/history[?route=][&limit=]`: the audit log without the tables;
+/// - `POST /admin/triage` with `{ "route", "signature", "decision": "accept"|"ignore", "reason" }` (`ignore` needs `If-Match`);
+/// - `GET /admin/evidence[?route=]`: every route's evidence and whether it may move to its next stage;
 /// - `GET /admin/status`: table version, last reload and its error;
 /// - `GET /admin/diffs[?route=]`: shadow comparison counters, signatures and pointers per route;
 /// - `GET /admin/diffs/samples?route=[&signature=][&limit=]`: the samples kept, newest first;
@@ -27,12 +34,22 @@ struct AdminRoutes {
     let token: String
     let startedAt = Date()
 
+    var operations: RouteOperations {
+        let recorder = self.recorder
+        return RouteOperations(control: self.control, diffStore: self.recorder.store, flush: { await recorder.flush() })
+    }
+
     func buildRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: AdminAuthMiddleware(token: self.token))
         router.get("/admin/routes") { _, _ in self.routes() }
         router.put("/admin/routes") { request, _ in try await self.replace(request) }
         router.post("/admin/routes/{id}/stage") { request, context in try await self.setStage(request, context) }
+        router.post("/admin/stage") { request, _ in try await self.stageGroup(request) }
+        router.post("/admin/undo") { request, _ in try await self.undo(request) }
+        router.get("/admin/history") { request, _ in await self.history(request) }
+        router.post("/admin/triage") { request, _ in try await self.triage(request) }
+        router.get("/admin/evidence") { request, _ in await self.evidence(request) }
         router.get("/admin/status") { _, _ in await self.status() }
         router.get("/admin/diffs") { request, _ in await self.diffs(request) }
         router.get("/admin/diffs/samples") { request, _ in await self.samples(request) }
@@ -94,30 +111,118 @@ struct AdminRoutes {
     }
 
     func setStage(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        try await self.stage(request, selector: context.parameters.get("id") ?? "")
+    }
+
+    func stageGroup(_ request: Request) async throws -> Response {
+        try await self.stage(request, selector: nil)
+    }
+
+    /// A stage change of one route (`selector`) or of the body's `routes` (an id or a pattern).
+    func stage(_ request: Request, selector: String?) async throws -> Response {
         let expected: String
         switch Self.expectedHash(request) {
         case .success(let hash): expected = hash
         case .failure(let failure): return failure.response
         }
-        let routeID = context.parameters.get("id") ?? ""
-        let body = try await request.body.collect(upTo: 64 * 1024)
         let document: JSONValue
-        do {
-            document = try JSONParser.parse(Array(body.readableBytesView))
-        } catch {
-            return Self.error(.badRequest, "malformed_json", "the body is not valid JSON: \(error)")
+        switch try await Self.body(request) {
+        case .success(let value): document = value
+        case .failure(let failure): return failure.response
         }
         guard let stageText = document["stage"]?.stringValue, let stage = Stage(rawValue: stageText) else {
             return Self.error(.unprocessableContent, "validation_failed", "body needs \"stage\": one of transform, coexist, eliminate")
         }
-        let reason = document["reason"]?.stringValue ?? request.headers[HTTPField.Name("X-Strangler-Reason")!]
-        let actor = document["actor"]?.stringValue ?? Self.actor(request)
-        do {
-            let snapshot = try await self.control.setStage(routeID: routeID, stage: stage, expectedHash: expected, actor: actor, reason: reason)
-            return self.changed(snapshot)
-        } catch {
-            return Self.answer(error)
+        guard let selector = selector ?? document["routes"]?.stringValue, !selector.isEmpty else {
+            return Self.error(.unprocessableContent, "validation_failed", "body needs \"routes\": a route id or a pattern such as \"contacts.*\"")
         }
+        if let force = document["force"], force.boolValue == nil {
+            return Self.error(.unprocessableContent, "validation_failed", "\"force\" must be true or false")
+        }
+        let answer = await self.operations.stage(
+            selector: selector, to: stage, expectedHash: expected, actor: Self.actor(request, document), reason: Self.reason(request, document),
+            force: document["force"]?.boolValue ?? false)
+        return Self.response(answer)
+    }
+
+    func undo(_ request: Request) async throws -> Response {
+        var expected: String?
+        if request.headers[.ifMatch] != nil, case .success(let hash) = Self.expectedHash(request) { expected = hash }
+        let document: JSONValue
+        switch try await Self.body(request, optional: true) {
+        case .success(let value): document = value
+        case .failure(let failure): return failure.response
+        }
+        return Self.response(await self.operations.undo(expectedHash: expected, actor: Self.actor(request, document), reason: Self.reason(request, document)))
+    }
+
+    func history(_ request: Request) async -> Response {
+        var limit = 50
+        if let text = request.uri.queryParameters.get("limit") {
+            guard let value = Int(text), (1...10_000).contains(value) else {
+                return Self.error(.badRequest, "invalid_limit", "limit must be a whole number from 1 to 10000, not \"\(text)\"")
+            }
+            limit = value
+        }
+        let route = request.uri.queryParameters.get("route").flatMap { $0.isEmpty ? nil : String($0) }
+        return Self.response(await self.operations.history(route: route, limit: limit))
+    }
+
+    func triage(_ request: Request) async throws -> Response {
+        var expected: String?
+        if request.headers[.ifMatch] != nil, case .success(let hash) = Self.expectedHash(request) { expected = hash }
+        let document: JSONValue
+        switch try await Self.body(request) {
+        case .success(let value): document = value
+        case .failure(let failure): return failure.response
+        }
+        guard let route = document["route"]?.stringValue, let signature = document["signature"]?.stringValue else {
+            return Self.error(.unprocessableContent, "validation_failed", "body needs \"route\" and \"signature\"")
+        }
+        let decision: TriageDecision.Decision
+        switch document["decision"]?.stringValue {
+        case "accept", "accepted": decision = .accepted
+        case "ignore", "ignored": decision = .ignored
+        default: return Self.error(.unprocessableContent, "validation_failed", "body needs \"decision\": accept or ignore")
+        }
+        let answer = await self.operations.triage(
+            route: route, signature: signature, decision: decision, expectedHash: expected, actor: Self.actor(request, document),
+            reason: Self.reason(request, document))
+        return Self.response(answer)
+    }
+
+    func evidence(_ request: Request) async -> Response {
+        let route = request.uri.queryParameters.get("route").flatMap { $0.isEmpty ? nil : String($0) }
+        return Self.response(await self.operations.evidence(route: route))
+    }
+
+    /// The request's JSON body (an empty body is `{}` when `optional`).
+    static func body(_ request: Request, optional: Bool = false) async throws -> Result<JSONValue, AdminFailure> {
+        let body = try await request.body.collect(upTo: 64 * 1024)
+        if optional, body.readableBytes == 0 { return .success(.object([])) }
+        do {
+            let document = try JSONParser.parse(Array(body.readableBytesView))
+            guard document.objectValue != nil else {
+                return .failure(AdminFailure(Self.error(.badRequest, "malformed_json", "the body must be a JSON object")))
+            }
+            return .success(document)
+        } catch {
+            return .failure(AdminFailure(Self.error(.badRequest, "malformed_json", "the body is not valid JSON: \(error)")))
+        }
+    }
+
+    static func actor(_ request: Request, _ document: JSONValue) -> String {
+        document["actor"]?.stringValue.flatMap { $0.isEmpty ? nil : String($0.prefix(200)) } ?? Self.actor(request)
+    }
+
+    static func reason(_ request: Request, _ document: JSONValue) -> String? {
+        document["reason"]?.stringValue ?? request.headers[HTTPField.Name("X-Strangler-Reason")!]
+    }
+
+    static func response(_ answer: ControlAnswer) -> Response {
+        var headers: HTTPFields = [:]
+        if let etag = answer.etag { headers[.eTag] = "\"\(etag)\"" }
+        return Self.json(answer.body, status: HTTPResponse.Status(code: answer.status), headers: headers)
     }
 
     func changed(_ snapshot: RouteTableStore.Snapshot) -> Response {
@@ -127,20 +232,7 @@ struct AdminRoutes {
     }
 
     static func answer(_ error: RouteControl.ChangeError) -> Response {
-        switch error {
-        case .stale(let current):
-            return Self.error(
-                .preconditionFailed, "stale", "the table changed since you read it; read it again (current ETag \"\(current)\")",
-                extra: [("currentHash", .string(current))])
-        case .invalid(let problems):
-            return Self.error(
-                .unprocessableContent, "invalid_routes", problems.description,
-                extra: [("problems", .array(problems.problems.map { .object([("path", .string($0.path)), ("reason", .string($0.reason))]) }))])
-        case .unknownRoute(let id):
-            return Self.error(.notFound, "not_found", "no route has id \"\(id)\"")
-        case .storage(let message):
-            return Self.error(.internalServerError, "storage_failed", message)
-        }
+        Self.response(ControlAnswer.changeError(error))
     }
 
     func status() async -> Response {

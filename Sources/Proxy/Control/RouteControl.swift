@@ -1,5 +1,6 @@
+public import DiffStore
 public import Foundation
-import JSON
+public import JSON
 public import Logging
 public import RouteTable
 
@@ -20,19 +21,24 @@ public actor RouteControl {
         public var message: String
     }
 
-    public let store: RouteTableStore
-    public let routesPath: String
-    public let auditPath: String
+    nonisolated public let store: RouteTableStore
+    nonisolated public let routesPath: String
+    nonisolated public let dataDirectory: String
+    nonisolated public let auditPath: String
+    /// Where stage changes start a new epoch (the gates count shadow comparisons since a route's last change).
+    nonisolated public let diffStore: DiffStore?
     private let logger: Logger
     /// The file text last looked at by the watcher (valid or not), so that one bad edit is logged once.
     private var lastSeenText: String?
     public private(set) var lastReloadFailure: ReloadFailure?
     public private(set) var loadedAt = Date()
 
-    public init(store: RouteTableStore, routesPath: String, dataDirectory: String, logger: Logger) {
+    public init(store: RouteTableStore, routesPath: String, dataDirectory: String, logger: Logger, diffStore: DiffStore? = nil) {
         self.store = store
         self.routesPath = routesPath
+        self.dataDirectory = dataDirectory
         self.auditPath = URL(fileURLWithPath: dataDirectory).appendingPathComponent("audit.jsonl").path
+        self.diffStore = diffStore
         self.logger = logger
         self.lastSeenText = store.snapshot.text
     }
@@ -55,7 +61,9 @@ public actor RouteControl {
         }
         do {
             let table = try RouteTable.parse(text)
+            let previous = self.store.snapshot.table
             let snapshot = try self.store.replace(with: table, text: text)
+            self.startEpochs(from: previous, to: table)
             self.lastReloadFailure = nil
             self.loadedAt = Date()
             self.logger.info("routes reloaded", metadata: ["version": "\(snapshot.version)", "routes": "\(table.routes.count)"])
@@ -105,6 +113,45 @@ public actor RouteControl {
             detail: [("action", .string("stage")), ("route", .string(routeID)), ("from", .string(route.stage.rawValue)), ("to", .string(stage.rawValue))])
     }
 
+    /// Replaces the table with `document` (validated as a whole), if the live one still has hash `expectedHash`;
+    /// `detail` goes into the audit entry (`action` first).
+    public func change(
+        to document: JSONValue, expectedHash: String, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
+    ) throws(ChangeError) -> RouteTableStore.Snapshot {
+        let before = self.store.snapshot
+        guard before.contentHash == expectedHash else { throw .stale(currentHash: before.contentHash) }
+        let table: RouteTable
+        do {
+            table = try RouteTable.validate(document)
+        } catch {
+            throw .invalid(error)
+        }
+        return try self.commit(table: table, text: document.prettyJSONText, before: before, actor: actor, reason: reason, detail: detail)
+    }
+
+    /// The audit log's entries, oldest first (lines that are not JSON are skipped).
+    public func auditEntries() -> [JSONValue] {
+        Self.readAudit(path: self.auditPath)
+    }
+
+    static func readAudit(path: String) -> [JSONValue] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { try? JSONParser.parse(String($0)) }
+    }
+
+    /// Starts a new diff-store epoch for every route whose stage differs between two tables.
+    private func startEpochs(from previous: RouteTable, to table: RouteTable) {
+        guard let diffStore = self.diffStore else { return }
+        let now = Date()
+        for route in table.routes where previous.route(id: route.id)?.stage != route.stage {
+            do {
+                try diffStore.startEpoch(route: route.id, stage: route.stage.rawValue, at: now)
+            } catch {
+                self.logger.error("epoch not recorded", metadata: ["route": "\(route.id)", "error": "\(error)"])
+            }
+        }
+    }
+
     static func settingStage(of routeID: String, to stage: Stage, in document: JSONValue) -> JSONValue {
         guard case .object(var members) = document, let index = members.firstIndex(where: { $0.key == "routes" }),
             case .array(var routes) = members[index].value
@@ -125,6 +172,18 @@ public actor RouteControl {
     private func commit(
         table: RouteTable, text: String, before: RouteTableStore.Snapshot, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
     ) throws(ChangeError) -> RouteTableStore.Snapshot {
+        // One writer of routes.json at a time across processes (the proxy, and the CLI when it edits the file itself),
+        // and never over a file that changed since this table was read from it.
+        let lock: FileLock
+        do {
+            lock = try FileLock(path: URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("routes.lock").path)
+        } catch {
+            throw .storage("cannot lock: \(error)")
+        }
+        defer { lock.release() }
+        if let onDisk = try? String(contentsOfFile: self.routesPath, encoding: .utf8), onDisk != before.text {
+            throw .stale(currentHash: RouteTableStore.Snapshot.hash(onDisk))
+        }
         do {
             try AtomicFile.write(text, to: self.routesPath)
         } catch {
@@ -136,6 +195,7 @@ public actor RouteControl {
         } catch {
             throw .storage("cannot resolve the table's upstreams: \(error)")
         }
+        self.startEpochs(from: before.table, to: table)
         self.lastSeenText = text
         self.lastReloadFailure = nil
         self.loadedAt = Date()
@@ -153,6 +213,29 @@ public actor RouteControl {
         }
         self.logger.info("routes changed", metadata: ["actor": "\(actor)", "version": "\(snapshot.version)"])
         return snapshot
+    }
+}
+
+/// An exclusive `flock` on a file (created if missing), released by `release()`.
+final class FileLock {
+    private let descriptor: Int32
+
+    init(path: String) throws {
+        try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+        let descriptor = open(path, O_RDWR | O_CREAT, 0o600)
+        guard descriptor >= 0 else { throw AtomicFile.Failure(description: "open \(path): \(String(cString: strerror(errno)))") }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                close(descriptor)
+                throw AtomicFile.Failure(description: "flock \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        self.descriptor = descriptor
+    }
+
+    func release() {
+        flock(self.descriptor, LOCK_UN)
+        close(self.descriptor)
     }
 }
 

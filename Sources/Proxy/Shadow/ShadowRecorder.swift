@@ -190,7 +190,27 @@ private actor Writer {
         let names = options.headers.map { $0.lowercased() }
         let comparison = ResponseDiffer.compare(
             observation.monolith.snapshot(headers: names), observation.service.snapshot(headers: names), options: options)
-        batch.counts[route, default: RouteCounts()].compared += 1
+        if Self.isStale(comparison, versions: policy.version) {
+            batch.counts[route, default: RouteCounts()].stale += 1
+        } else {
+            batch.counts[route, default: RouteCounts()].compared += 1
+            self.count(comparison, of: observation, in: &batch)
+        }
+        self.learnNoise(from: observation, headers: names, in: &batch)
+    }
+
+    /// Whether the two answers show the same records at different versions: one side has not applied the latest
+    /// change yet (a read right after a write, with the service still catching up). Such a pair says nothing
+    /// about whether the service computes the same answer, so it is counted as stale, not as a mismatch.
+    static func isStale(_ comparison: ResponseComparison, versions: [String]) -> Bool {
+        guard !versions.isEmpty, comparison.status == nil, case .json(let result) = comparison.body else { return false }
+        return result.differences.contains { difference in
+            difference.kind == .changed && versions.contains { PointerPattern.covers(pattern: $0, pointer: difference.pointer) }
+        }
+    }
+
+    private func count(_ comparison: ResponseComparison, of observation: ShadowObservation, in batch: inout DiffBatch) {
+        let route = observation.route
         if comparison.isMatch {
             batch.counts[route, default: RouteCounts()].matched += 1
         } else {
@@ -209,6 +229,10 @@ private actor Writer {
                 self.sampleCounts[key] = kept
             }
         }
+    }
+
+    private func learnNoise(from observation: ShadowObservation, headers names: [String], in batch: inout DiffBatch) {
+        let route = observation.route
         if let repeated = observation.repeated {
             // Two answers of the same side to the same request: whatever differs between them is noise.
             let answered = observation.servedBy == .monolith ? observation.monolith : observation.service

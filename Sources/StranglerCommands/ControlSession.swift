@@ -1,0 +1,264 @@
+public import ArgumentParser
+import DiffStore
+import Foundation
+import JSON
+import Logging
+import NIOHTTP1
+import Proxy
+import RouteTable
+
+/// The flags every route-table command shares: where the proxy's admin API is, and what to edit when no proxy runs.
+public struct ControlOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The proxy's admin API (default http://127.0.0.1:8090). Given explicitly, the command never falls back to editing routes.json.", valueName: "url"))
+    public var admin: String?
+
+    @Option(help: "Admin token (default: STRANGLER_ADMIN_TOKEN, else <data>/admin-token).")
+    public var token: String?
+
+    @Option(help: "The data directory: admin token, audit log, diff store, reconcile records.")
+    public var data: String = ".strangler"
+
+    @Option(help: "The route table edited when no proxy is running.")
+    public var routes: String = "routes.json"
+
+    @Option(help: "Who is acting, for the audit log (default: $USER).")
+    public var actor: String?
+
+    @Flag(help: "Edit --routes directly (with the same validation, gates and audit), without looking for a proxy.")
+    public var file: Bool = false
+
+    public init() {}
+
+    static let defaultAdmin = "http://127.0.0.1:8090"
+
+    var actorName: String {
+        if let actor, !actor.isEmpty { return actor }
+        if let user = ProcessInfo.processInfo.environment["USER"], !user.isEmpty { return user }
+        return "strangler-cli"
+    }
+}
+
+/// Exit statuses of the route-table commands.
+enum ControlExit {
+    /// Done (also: nothing to change).
+    static let done: Int32 = 0
+    /// Refused: by a gate, or undo's check that the table is still what the last change left.
+    static let refused: Int32 = 1
+    /// Usage or validation error: unknown route, invalid table, bad token, missing reason, …
+    static let usage: Int32 = 2
+    /// The proxy is unreachable (and editing routes.json is not possible or not wanted).
+    static let unreachable: Int32 = 3
+    /// The table changed between reading it and writing it (412: another operator); read it again and retry.
+    static let stale: Int32 = 4
+
+    /// The exit status of an answer.
+    static func status(of answer: ControlAnswer) -> Int32 {
+        switch answer.status {
+        case 200..<300: done
+        case 409: refused
+        case 412: stale
+        default: usage
+        }
+    }
+}
+
+/// Why a command stops, with its exit status.
+struct CommandFailure: Error {
+    var message: String
+    var status: Int32
+}
+
+/// What a command prints, and its exit status.
+struct CommandOutcome {
+    var output = ""
+    var error = ""
+    var status: Int32 = 0
+
+    /// Prints, then exits with the status (through ArgumentParser's `ExitCode`).
+    func finish() throws {
+        if !self.output.isEmpty { FileHandle.standardOutput.write(Data(self.output.utf8)) }
+        if !self.error.isEmpty { FileHandle.standardError.write(Data(self.error.utf8)) }
+        if self.status != 0 { throw ExitCode(self.status) }
+    }
+}
+
+/// The route table's operations, through a running proxy's admin API or, when none runs, on routes.json itself (the
+/// same code as the proxy's: validation, gates, atomic write, audit log, diff-store epochs).
+///
+/// A proxy is looked for at `--admin` (default http://127.0.0.1:8090). When nothing listens there (connection
+/// refused) and `--admin` was not given, the command edits `--routes` in place; with `--admin` given, or without a
+/// routes file, it stops with exit status 3.
+struct ControlSession {
+    enum Mode {
+        case proxy(AdminClient)
+        case file(RouteOperations)
+    }
+
+    let mode: Mode
+    let actor: String
+
+    /// Where the changes go, for messages.
+    var target: String {
+        switch self.mode {
+        case .proxy(let client): "the proxy at http://\(client.host):\(client.port)"
+        case .file(let operations): "\(operations.control.routesPath) (no proxy running)"
+        }
+    }
+
+    static func open(_ options: ControlOptions, defaultAdmin: String = ControlOptions.defaultAdmin) async throws(CommandFailure) -> ControlSession {
+        if options.file {
+            guard options.admin == nil else { throw CommandFailure(message: "--file and --admin exclude each other", status: ControlExit.usage) }
+            return try Self.openFile(options, lookedAt: nil)
+        }
+        let explicit = options.admin != nil
+        let url = options.admin ?? defaultAdmin
+        let address: (host: String, port: Int)
+        do {
+            address = try AdminClient.parse(url: url)
+        } catch {
+            throw CommandFailure(message: error.description, status: ControlExit.usage)
+        }
+        let token = AdminClient.resolveToken(options.token, dataDirectory: options.data)
+        var client = AdminClient(host: address.host, port: address.port, token: token ?? "")
+        client.actor = options.actorName
+        let probe: AdminClient.Answer
+        do {
+            probe = try await client.send(.GET, "/admin/status")
+        } catch {
+            guard error.refused, !explicit else {
+                throw CommandFailure(message: "the proxy is unreachable: \(error.description)", status: ControlExit.unreachable)
+            }
+            return try Self.openFile(options, lookedAt: url)
+        }
+        guard probe.status != 401 else {
+            let message =
+                token == nil
+                ? "a proxy runs at \(url) but there is no admin token: pass --token, set STRANGLER_ADMIN_TOKEN, or point --data at its data directory"
+                : "the admin API at \(url) refused the token (\(probe.errorMessage))"
+            throw CommandFailure(message: message, status: ControlExit.usage)
+        }
+        return ControlSession(mode: .proxy(client), actor: options.actorName)
+    }
+
+    /// The file path: routes.json, `<data>/audit.jsonl` and `<data>/diffs.sqlite`, through the proxy's own RouteControl.
+    static func openFile(_ options: ControlOptions, lookedAt admin: String?) throws(CommandFailure) -> ControlSession {
+        guard FileManager.default.fileExists(atPath: options.routes) else {
+            if let admin {
+                throw CommandFailure(
+                    message: "no proxy answers at \(admin), and there is no \(options.routes) to edit instead (pass --routes, or start `strangler proxy`)",
+                    status: ControlExit.unreachable)
+            }
+            throw CommandFailure(message: "there is no \(options.routes) (pass --routes)", status: ControlExit.usage)
+        }
+        do {
+            let text = try String(contentsOfFile: options.routes, encoding: .utf8)
+            let table: RouteTable
+            do {
+                table = try RouteTable.parse(text)
+            } catch {
+                throw CommandFailure(message: "\(options.routes): \(error)", status: ControlExit.usage)
+            }
+            let store = try RouteTableStore(table: table, text: text)
+            let diffStore = try DiffStore.open(path: URL(fileURLWithPath: options.data).appendingPathComponent("diffs.sqlite").path)
+            var logger = Logger(label: "strangler.cli")
+            logger.logLevel = .critical
+            let control = RouteControl(store: store, routesPath: options.routes, dataDirectory: options.data, logger: logger, diffStore: diffStore)
+            return ControlSession(mode: .file(RouteOperations(control: control, diffStore: diffStore)), actor: options.actorName)
+        } catch let failure as CommandFailure {
+            throw failure
+        } catch {
+            throw CommandFailure(message: "cannot open \(options.routes) and \(options.data): \(error)", status: ControlExit.usage)
+        }
+    }
+
+    // MARK: Operations (same answers on both paths)
+
+    func table() async throws(CommandFailure) -> ControlAnswer {
+        switch self.mode {
+        case .proxy(let client): try await Self.call(client, .GET, "/admin/routes")
+        case .file(let operations): operations.table()
+        }
+    }
+
+    func evidence(route: String?) async throws(CommandFailure) -> ControlAnswer {
+        switch self.mode {
+        case .proxy(let client): try await Self.call(client, .GET, "/admin/evidence" + Self.query(["route": route]))
+        case .file(let operations): await operations.evidence(route: route)
+        }
+    }
+
+    func stage(selector: String, to stage: Stage, expectedHash: String, reason: String?, force: Bool) async throws(CommandFailure) -> ControlAnswer {
+        switch self.mode {
+        case .proxy(let client):
+            let body: JSONValue = .object([
+                ("routes", .string(selector)), ("stage", .string(stage.rawValue)), ("reason", reason.map(JSONValue.string) ?? .null), ("force", .bool(force)),
+            ])
+            return try await Self.call(client, .POST, "/admin/stage", ifMatch: expectedHash, body: body)
+        case .file(let operations):
+            return await operations.stage(selector: selector, to: stage, expectedHash: expectedHash, actor: self.actor, reason: reason, force: force)
+        }
+    }
+
+    func undo(expectedHash: String?, reason: String?) async throws(CommandFailure) -> ControlAnswer {
+        switch self.mode {
+        case .proxy(let client):
+            return try await Self.call(client, .POST, "/admin/undo", ifMatch: expectedHash, body: .object([("reason", reason.map(JSONValue.string) ?? .null)]))
+        case .file(let operations):
+            return await operations.undo(expectedHash: expectedHash, actor: self.actor, reason: reason)
+        }
+    }
+
+    func history(route: String?, limit: Int) async throws(CommandFailure) -> ControlAnswer {
+        switch self.mode {
+        case .proxy(let client): try await Self.call(client, .GET, "/admin/history" + Self.query(["route": route, "limit": String(limit)]))
+        case .file(let operations): await operations.history(route: route, limit: limit)
+        }
+    }
+
+    func triage(
+        route: String, signature: String, decision: TriageDecision.Decision, expectedHash: String?, reason: String
+    ) async throws(CommandFailure) -> ControlAnswer {
+        switch self.mode {
+        case .proxy(let client):
+            let body: JSONValue = .object([
+                ("route", .string(route)), ("signature", .string(signature)), ("decision", .string(decision == .accepted ? "accept" : "ignore")),
+                ("reason", .string(reason)),
+            ])
+            return try await Self.call(client, .POST, "/admin/triage", ifMatch: expectedHash, body: body)
+        case .file(let operations):
+            return await operations.triage(route: route, signature: signature, decision: decision, expectedHash: expectedHash, actor: self.actor, reason: reason)
+        }
+    }
+
+    static func query(_ items: [String: String?]) -> String {
+        let parts = items.sorted { $0.key < $1.key }.compactMap { key, value -> String? in
+            guard let value else { return nil }
+            return "\(key)=\(value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? value)"
+        }
+        return parts.isEmpty ? "" : "?" + parts.joined(separator: "&")
+    }
+
+    static func call(_ client: AdminClient, _ method: HTTPMethod, _ path: String, ifMatch: String? = nil, body: JSONValue? = nil) async throws(CommandFailure) -> ControlAnswer {
+        do {
+            var headers: [(String, String)] = []
+            if let ifMatch { headers.append(("If-Match", "\"\(ifMatch)\"")) }
+            let answer = try await client.send(method, path, headers: headers, body: body?.jsonText)
+            guard let json = answer.json else {
+                throw CommandFailure(message: "\(method) \(path) answered \(answer.status) without JSON: \(answer.body.prefix(200))", status: ControlExit.usage)
+            }
+            var etag = answer.headers.first(name: "ETag")
+            if let value = etag, value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { etag = String(value.dropFirst().dropLast()) }
+            return ControlAnswer(status: answer.status, body: json, etag: etag)
+        } catch let failure as CommandFailure {
+            throw failure
+        } catch {
+            throw CommandFailure(message: "the proxy is unreachable: \(error)", status: ControlExit.unreachable)
+        }
+    }
+}
+
+extension ControlAnswer {
+    /// The message of the error envelope.
+    var errorMessage: String { self.body["error"]?["message"]?.stringValue ?? self.body.jsonText }
+    var errorCode: String? { self.body["error"]?["code"]?.stringValue }
+}

@@ -1,0 +1,99 @@
+public import ArgumentParser
+import Foundation
+import JSON
+import Proxy
+import RouteTable
+
+/// `strangler routes`: every route with its stage and evidence, and whether it may move to its next stage (and if not,
+/// why).
+public struct RoutesCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "routes",
+        abstract: "List routes with their stage, evidence, and whether each may move forward (and if not, why).",
+        discussion: """
+            Per route: id, method, path, service, stage, compared samples and match rate since its last stage change, the \
+            lower bound of the match rate's 95% Wilson interval, the most frequent mismatch signature, the service's sync \
+            lag, and the verdict of the gates for its next stage. Asks the proxy's admin API; with no proxy running, reads \
+            routes.json and <data>/diffs.sqlite itself.
+
+            Exit status: 0 listed, 2 usage error (unknown route, bad token), 3 proxy unreachable.
+
+            Examples:
+              strangler routes
+              strangler routes contacts.get --output json
+            """
+    )
+
+    @Argument(help: "Only this route.")
+    public var route: String?
+
+    @Option(help: ArgumentHelp("table or json.", valueName: "format"))
+    public var output: OutputFormat = .table
+
+    @OptionGroup public var control: ControlOptions
+
+    public init() {}
+
+    public func run() async throws {
+        try await self.outcome(style: .detect()).finish()
+    }
+
+    func outcome(style: TerminalStyle = .plain) async -> CommandOutcome {
+        do {
+            let session = try await ControlSession.open(self.control)
+            let answer = try await session.evidence(route: self.route)
+            guard answer.status == 200 else {
+                return CommandOutcome(error: "strangler routes: \(answer.errorMessage)\n", status: ControlExit.status(of: answer))
+            }
+            if self.output == .json { return CommandOutcome(output: answer.body.prettyJSONText + "\n") }
+            return CommandOutcome(output: Self.render(answer.body, style: style, target: session.target))
+        } catch {
+            return CommandOutcome(error: "strangler routes: \(error.message)\n", status: error.status)
+        }
+    }
+
+    static func render(_ body: JSONValue, style: TerminalStyle, target: String) -> String {
+        var table = TextTable(headers: ["ROUTE", "METHOD", "PATH", "SERVICE", "STAGE", "COMPARED", "MATCH", "LOWER", "TOP MISMATCH", "LAG", "NEXT"])
+        let routes = body["routes"]?.arrayValue ?? []
+        var stages: [String: Int] = [:]
+        for route in routes {
+            let stage = route["stage"]?.stringValue ?? "?"
+            stages[stage, default: 0] += 1
+            let compared = Int(route["compared"]?.numberValue ?? 0)
+            let match = route["matchRate"]?.numberValue.map { Gates.percent($0) } ?? "—"
+            let lower = route["matchRateLowerBound"]?.numberValue.map { Gates.percent($0) } ?? "—"
+            var top = "—"
+            if let signature = route["signatures"]?.arrayValue?.first {
+                let text = signature["signature"]?.stringValue ?? ""
+                let triage = signature["triage"]?.stringValue ?? "untriaged"
+                let short = text.count > 40 ? String(text.prefix(39)) + "…" : text
+                let note = "\(short) (\(Int(signature["count"]?.numberValue ?? 0))×, \(triage))"
+                top = triage == "untriaged" ? style.paint(note, .red) : note
+            }
+            let lag: String =
+                if route["service"]?.stringValue == nil { "—" } else { route["syncLag"]?.numberValue.map { String(Int($0)) } ?? "?" }
+            var next = "—"
+            if let verdict = route["next"], let to = verdict["stage"]?.stringValue {
+                if verdict["allowed"]?.boolValue == true {
+                    next = style.paint("→ \(to): ok", .green)
+                } else {
+                    let reasons = (verdict["reasons"]?.arrayValue ?? []).compactMap(\.stringValue)
+                    next = style.paint("→ \(to): blocked", .red) + ": " + reasons.joined(separator: "; ")
+                }
+            }
+            table.rows.append([
+                route["id"]?.stringValue ?? "?", route["method"]?.stringValue ?? "", route["path"]?.stringValue ?? "",
+                route["service"]?.stringValue ?? "—", style.stage(stage), String(compared), match, lower, top, lag, next,
+            ])
+        }
+        let counts = Stage.allCases.compactMap { stage in stages[stage.rawValue].map { "\($0) \(stage.rawValue)" } }.joined(separator: ", ")
+        return table.render(style: style)
+            + "\(routes.count) route\(routes.count == 1 ? "" : "s") (\(counts)); table \(body["hash"]?.stringValue ?? "?"), from \(target)\n"
+    }
+}
+
+/// `--output table|json`.
+public enum OutputFormat: String, ExpressibleByArgument, Sendable, CaseIterable {
+    case table
+    case json
+}

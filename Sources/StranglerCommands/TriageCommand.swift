@@ -1,0 +1,82 @@
+public import ArgumentParser
+import DiffStore
+import Foundation
+import JSON
+import Proxy
+
+/// `strangler triage ROUTE SIGNATURE --accept|--ignore --reason TEXT`.
+public struct TriageCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "triage",
+        abstract: "Decide on a mismatch signature of a route: an accepted difference, or ignore rules. Untriaged signatures block eliminate.",
+        discussion: """
+            SIGNATURE is the 16-digit id that `strangler routes --output json` and GET /admin/diffs show. --accept records \
+            the difference as known and accepted. --ignore also turns the signature's pointers into the route's \
+            shadow.ignore rules (a table change, through the same If-Match and audit as every change); a signature with \
+            status, header or non-JSON body differences cannot be ignored, only accepted. Either way the signature no \
+            longer blocks eliminate, and its mismatches count as explained in the match rate.
+
+            Exit status: 0 recorded, 2 usage error (unknown route or signature, not ignorable), 3 proxy unreachable, 4 the \
+            table changed meanwhile.
+
+            Examples:
+              strangler triage contacts.get 8c0f2a9e5d3b1c47 --accept --reason "service rounds amounts to cents, agreed with finance"
+              strangler triage contacts.get 1f2e3d4c5b6a7988 --ignore --reason "updatedAt differs by clock skew"
+            """
+    )
+
+    @Argument(help: "The route id.")
+    public var route: String
+
+    @Argument(help: "The mismatch signature's id.")
+    public var signature: String
+
+    @Flag(help: "Record the difference as known and accepted.")
+    public var accept: Bool = false
+
+    @Flag(help: "Turn the signature's pointers into the route's shadow.ignore rules.")
+    public var ignore: Bool = false
+
+    @Option(help: "Why (required; recorded with the decision).")
+    public var reason: String
+
+    @OptionGroup public var control: ControlOptions
+
+    public init() {}
+
+    public func validate() throws {
+        guard self.accept != self.ignore else { throw ValidationError("pass exactly one of --accept and --ignore") }
+        guard !self.reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw ValidationError("--reason must not be empty") }
+    }
+
+    public func run() async throws {
+        try await self.outcome().finish()
+    }
+
+    func outcome() async -> CommandOutcome {
+        do {
+            let session = try await ControlSession.open(self.control)
+            var etag: String?
+            if self.ignore {
+                let read = try await session.table()
+                guard read.status == 200 else {
+                    return CommandOutcome(error: "strangler triage: \(read.errorMessage)\n", status: ControlExit.status(of: read))
+                }
+                etag = read.etag
+            }
+            let answer = try await session.triage(
+                route: self.route, signature: self.signature, decision: self.accept ? .accepted : .ignored, expectedHash: etag, reason: self.reason)
+            guard answer.status == 200 else {
+                return CommandOutcome(error: "strangler triage: \(answer.errorMessage)\n", status: ControlExit.status(of: answer))
+            }
+            var text = "\(self.route) \(self.signature) (\(answer.body["text"]?.stringValue ?? "")): \(self.accept ? "accepted" : "ignored")\n"
+            if let added = answer.body["ignoreAdded"]?.arrayValue {
+                let rules = added.compactMap(\.stringValue)
+                text += rules.isEmpty ? "its pointers were ignored already\n" : "shadow.ignore += \(rules.joined(separator: ", ")) (\(session.target))\n"
+            }
+            return CommandOutcome(output: text)
+        } catch {
+            return CommandOutcome(error: "strangler triage: \(error.message)\n", status: error.status)
+        }
+    }
+}

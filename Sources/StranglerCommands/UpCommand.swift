@@ -1,0 +1,283 @@
+public import ArgumentParser
+import Foundation
+import RouteTable
+import ServiceKit
+import UnixSignals
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// `strangler up`: the whole demo stack in one command: the monolith, the three extracted services and the
+/// proxy, as child processes of this executable, with their data under one directory.
+public struct UpCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Run the whole demo stack: the monolith, the contacts, leads and deals services, and the proxy in front.",
+        discussion: """
+            Starts five processes of this executable, each once the one before answers its health check: the monolith \
+            (seeded with --seed demo contacts on first run), the three services (each following the monolith's event \
+            feed), then the proxy. Their output is prefixed with their name. Everything they keep is under --data: \
+            monolith.sqlite, contacts.sqlite, leads.sqlite, deals.sqlite, and the proxy's admin token, audit log and \
+            diffs.sqlite; a second `up` carries on with the same data.
+
+            The monolith and the services listen where routes.json sends traffic (8081, 8082, 8083 and 8084 in the \
+            repository's table); the proxy listens on --port and its admin API on --admin-port. A busy port stops \
+            `up` before anything starts, naming what holds it.
+
+            Ctrl-C or SIGTERM stops the proxy, then the services, then the monolith, each given 10 s before SIGKILL \
+            (a second Ctrl-C kills at once). If one of them dies, `up` stops the others and exits with status 1.
+
+            Example:
+              strangler up
+              strangler up --routes routes.json --data .strangler --seed 5000
+            """
+    )
+
+    @Option(help: "The route table the proxy serves (and where the monolith's and services' ports come from).")
+    public var routes: String = "routes.json"
+
+    @Option(help: "Data directory: the databases, the admin token, the audit log and the diff store.")
+    public var data: String = ".strangler"
+
+    @Option(
+        help: ArgumentHelp("Demo contacts seeded into an empty monolith (with proportionate accounts, leads and deals); 0 for none.", valueName: "N"))
+    public var seed: Int = 1000
+
+    @Option(help: "The proxy's port for client traffic.")
+    public var port: Int = 8080
+
+    @Option(help: "The proxy's admin API port (127.0.0.1 only).")
+    public var adminPort: Int = 8090
+
+    @Option(help: ArgumentHelp("How long each process may take to answer its health check (e.g. 60s, 2m).", valueName: "duration"))
+    public var startupTimeout: String = "60s"
+
+    public init() {}
+
+    public func validate() throws {
+        for (name, value) in [("--port", self.port), ("--admin-port", self.adminPort)] where !(1...65535).contains(value) {
+            throw ValidationError("\(name) must be from 1 to 65535, not \(value)")
+        }
+        guard self.port != self.adminPort else { throw ValidationError("--port and --admin-port must differ (both are \(self.port))") }
+        guard self.seed >= 0 else { throw ValidationError("--seed must be 0 or more, not \(self.seed)") }
+        guard !self.data.isEmpty else { throw ValidationError("--data must name a directory") }
+        guard !self.routes.isEmpty else { throw ValidationError("--routes must name a file") }
+        guard let timeout = DurationText.parse(self.startupTimeout), timeout > .zero else {
+            throw ValidationError("--startup-timeout must be a duration such as 60s, 2m or 500ms, not \"\(self.startupTimeout)\"")
+        }
+    }
+
+    public func run() async throws {
+        let plan: UpPlan
+        do {
+            plan = try self.plan(executable: UpPlan.currentExecutable())
+        } catch {
+            FileHandle.standardError.write(Data("strangler up: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        // Output to a closed pipe fails as an error, not as a SIGPIPE that would leave the children running.
+        signal(SIGPIPE, SIG_IGN)
+        // Trapped before the first child starts, so a Ctrl-C during startup stops what has started.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup)
+        let status = await UpStack(plan: plan, console: UpConsole()).run(signals: signals)
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    /// What `up` starts, from the flags and routes.json.
+    func plan(executable: String) throws(UpPlan.Failure) -> UpPlan {
+        guard FileManager.default.fileExists(atPath: self.routes) else {
+            throw UpPlan.Failure(description: "no route table at \(self.routes) (run from the repository, or pass --routes)")
+        }
+        let text: String
+        do {
+            text = try String(contentsOfFile: self.routes, encoding: .utf8)
+        } catch {
+            throw UpPlan.Failure(description: "cannot read \(self.routes): \(error.localizedDescription)")
+        }
+        let table: RouteTable
+        do {
+            table = try RouteTable.parse(text)
+        } catch {
+            throw UpPlan.Failure(description: "\(self.routes): \(error)")
+        }
+        return try UpPlan(
+            executable: executable, routesPath: self.routes, table: table, dataDirectory: self.data, seed: self.seed,
+            proxyPort: self.port, adminPort: self.adminPort, startupTimeout: DurationText.parse(self.startupTimeout) ?? .seconds(60))
+    }
+}
+
+/// The processes `up` runs, with their arguments and ports: a pure value, decided before anything starts.
+struct UpPlan: Sendable {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// One child process.
+    struct Child: Sendable, Equatable {
+        enum Role: Sendable, Equatable {
+            case monolith, service, proxy
+        }
+
+        /// `monolith`, `contacts`, `leads`, `deals` or `proxy`: the prefix of its output lines.
+        var name: String
+        var role: Role
+        /// The arguments after the executable (`monolith --port 8081 …`).
+        var arguments: [String]
+        /// Where it answers `GET /healthz` (the proxy: its client port).
+        var port: Int
+        /// Its SQLite file (nil for the proxy).
+        var database: String?
+    }
+
+    /// The extracted services, in start order.
+    static let serviceNames = ["contacts", "leads", "deals"]
+
+    var executable: String
+    var routesPath: String
+    var dataDirectory: String
+    var seed: Int
+    var monolith: Child
+    var services: [Child]
+    var proxy: Child
+    var adminPort: Int
+    var startupTimeout: Duration
+    /// Whether the monolith's database already existed (so nothing is seeded).
+    var reusesData: Bool
+    /// The route table's size and stages, for the summary.
+    var routeCount: Int
+    var stageCounts: [(stage: String, count: Int)]
+
+    /// Every child in start order.
+    var children: [Child] { [self.monolith] + self.services + [self.proxy] }
+
+    /// The start steps: the monolith, the three services together, the proxy. Stopping walks them backwards.
+    var steps: [[Child]] { [[self.monolith], self.services, [self.proxy]] }
+
+    init(
+        executable: String, routesPath: String, table: RouteTable, dataDirectory: String, seed: Int, proxyPort: Int, adminPort: Int,
+        startupTimeout: Duration, fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
+    ) throws(Failure) {
+        func localPort(_ upstream: Upstream, _ what: String) throws(Failure) -> Int {
+            guard ["127.0.0.1", "localhost"].contains(upstream.host.lowercased()) else {
+                throw Failure(
+                    description:
+                        "\(routesPath): \(what) is \(upstream.url), not on 127.0.0.1; `up` starts every process on this machine, so point it at http://127.0.0.1:PORT"
+                )
+            }
+            return upstream.port
+        }
+        func child(_ file: String) -> String { Self.dataFile(file, in: dataDirectory) }
+
+        let monolithPort = try localPort(table.monolith, "the monolith")
+        var servicePorts: [(name: String, port: Int)] = []
+        for name in Self.serviceNames {
+            if let upstream = table.services[name] {
+                servicePorts.append((name, try localPort(upstream, "the \(name) service")))
+            } else {
+                servicePorts.append((name, ServiceConfiguration.defaultPorts[name]!))
+            }
+        }
+        let ports =
+            [("the monolith", monolithPort)] + servicePorts.map { ("the \($0.name) service", $0.port) } + [
+                ("the proxy (--port)", proxyPort), ("the admin API (--admin-port)", adminPort),
+            ]
+        for (index, (what, port)) in ports.enumerated() {
+            if let other = ports[..<index].first(where: { $0.1 == port }) {
+                throw Failure(description: "\(what) and \(other.0) would both listen on port \(port); give each its own port")
+            }
+        }
+
+        let feed = "http://127.0.0.1:\(monolithPort)"
+        let monolithDatabase = child("monolith.sqlite")
+        var monolithArguments = ["monolith", "--port", "\(monolithPort)", "--db", monolithDatabase, "--seed", "\(seed)"]
+        // The monolith follows each service's own event feed (reverse sync: the writes clients make on a service
+        // reach the monolith's tables); it retries until the services, started after it, answer.
+        for (name, port) in servicePorts {
+            monolithArguments += ["--reverse-sync", "\(name)=http://127.0.0.1:\(port)"]
+        }
+        self.executable = executable
+        self.routesPath = routesPath
+        self.dataDirectory = dataDirectory
+        self.seed = seed
+        self.monolith = Child(name: "monolith", role: .monolith, arguments: monolithArguments, port: monolithPort, database: monolithDatabase)
+        self.services = servicePorts.map { name, port in
+            Child(
+                name: name, role: .service, arguments: ["service", name, "--port", "\(port)", "--db", child("\(name).sqlite"), "--feed", feed],
+                port: port, database: child("\(name).sqlite"))
+        }
+        self.proxy = Child(
+            name: "proxy", role: .proxy,
+            arguments: ["proxy", "--routes", routesPath, "--port", "\(proxyPort)", "--admin-port", "\(adminPort)", "--data", dataDirectory],
+            port: proxyPort, database: nil)
+        self.adminPort = adminPort
+        self.startupTimeout = startupTimeout
+        self.reusesData = fileExists(monolithDatabase)
+        self.routeCount = table.routes.count
+        self.stageCounts = Stage.allCases.map { stage in (stage.rawValue, table.routes.filter { $0.stage == stage }.count) }.filter { $0.count > 0 }
+    }
+
+    /// A file in the data directory. Relative paths stay relative (the children share this working directory)
+    /// and read as typed.
+    static func dataFile(_ name: String, in directory: String) -> String {
+        directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
+    func dataFile(_ name: String) -> String { Self.dataFile(name, in: self.dataDirectory) }
+
+    /// This executable's path: `up`'s children are this same program with other subcommands.
+    static func currentExecutable() throws(Failure) -> String {
+        #if os(Linux)
+            if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
+        #endif
+        if let path = Bundle.main.executablePath, FileManager.default.isExecutableFile(atPath: path) { return path }
+        let argument = CommandLine.arguments[0]
+        if argument.contains("/") { return URL(fileURLWithPath: argument).standardizedFileURL.path }
+        throw Failure(description: "cannot tell where this executable is (run it by its path, e.g. .build/debug/strangler up)")
+    }
+
+    /// The lines `up` prints once everything answers: every URL, where the token is, and what to try next.
+    func summary(tokenFromEnvironment: Bool) -> String {
+        let local = "http://127.0.0.1"
+        let defaultData = self.dataDirectory == ".strangler"
+        let tokenPath = self.dataFile("admin-token")
+        var rows: [(String, String, String)] = [
+            (
+                "proxy", "\(local):\(self.proxy.port)",
+                "send client traffic here (\(self.routeCount) routes: \(self.stageCounts.map { "\($0.count) \($0.stage)" }.joined(separator: ", ")))"
+            ),
+            ("admin API", "\(local):\(self.adminPort)", tokenFromEnvironment ? "token from STRANGLER_ADMIN_TOKEN" : "token in \(tokenPath)"),
+            ("monolith", "\(local):\(self.monolith.port)", self.monolith.database ?? ""),
+        ]
+        for service in self.services {
+            rows.append((service.name, "\(local):\(service.port)", "\(service.database ?? "")  (sync: GET /sync/status)"))
+        }
+        let first = rows.map(\.0.count).max() ?? 0
+        let second = rows.map(\.1.count).max() ?? 0
+        var lines = [
+            "",
+            "Strangler is up (\(self.reusesData ? "reusing the data in \(self.dataDirectory)" : self.seed > 0 ? "first run: \(self.seed) demo contacts seeded" : "first run: empty database")):",
+        ]
+        for (name, url, note) in rows {
+            lines.append(
+                "  \(name.padding(toLength: first, withPad: " ", startingAt: 0))  \(url.padding(toLength: second, withPad: " ", startingAt: 0))  \(note)"
+            )
+        }
+        let target = self.proxy.port == 8080 ? "" : " --target \(local):\(self.proxy.port)"
+        var admin = self.adminPort == 8090 ? "" : " --admin \(local):\(self.adminPort)"
+        if !defaultData { admin += " --data \(self.dataDirectory)" }
+        let token = tokenFromEnvironment ? "$STRANGLER_ADMIN_TOKEN" : "$(cat \(tokenPath))"
+        let next = [
+            ("swift run strangler traffic\(target)", "realistic CRM traffic through the proxy"),
+            ("swift run strangler routes\(admin)", "every route: stage, compared samples, match rate"),
+        ]
+        let width = next.map(\.0.count).max() ?? 0
+        lines += ["", "Next, in another terminal:"]
+        lines += next.map { command, note in "  \(command.padding(toLength: width, withPad: " ", startingAt: 0))  # \(note)" }
+        lines.append("  curl -s -H \"Authorization: Bearer \(token)\" \(local):\(self.adminPort)/admin/diffs")
+        lines += ["Ctrl-C stops everything.", ""]
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// One child process of `up`: started from its plan entry, its standard output and error copied line by line
+/// to the console under its name, and how it ended.
+///
+/// Foundation's `Process` starts the child in a process group of its own, so a Ctrl-C at the terminal reaches
+/// `up` alone, and `up` stops its children in order.
+final class UpProcess: Sendable {
+    /// How a child ended.
+    struct Exit: Sendable, Equatable, CustomStringConvertible {
+        var status: Int32
+        /// True when a signal ended it (`status` is then the signal's number).
+        var signalled: Bool
+
+        var isClean: Bool { !self.signalled && self.status == 0 }
+
+        var description: String {
+            guard self.signalled else { return "exit status \(self.status)" }
+            let name: String =
+                switch self.status {
+                case SIGTERM: "SIGTERM"
+                case SIGKILL: "SIGKILL"
+                case SIGINT: "SIGINT"
+                case SIGSEGV: "SIGSEGV"
+                case SIGABRT: "SIGABRT"
+                case SIGILL: "SIGILL"
+                case SIGTRAP: "SIGTRAP"
+                default: "signal \(self.status)"
+                }
+            return "killed by \(name)"
+        }
+    }
+
+    private struct State: Sendable {
+        var exit: Exit?
+        /// Standard output and error, until each reaches its end.
+        var openStreams = 2
+    }
+
+    let child: UpPlan.Child
+    let pid: pid_t
+    private let state: LockedValue<State>
+
+    /// Starts `child`; `onExit` is called (on another thread) once it has ended.
+    init(_ child: UpPlan.Child, executable: String, console: UpConsole, onExit: @escaping @Sendable () -> Void) throws {
+        let state = LockedValue(State())
+        let output = Pipe()
+        let error = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = child.arguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = output
+        process.standardError = error
+        process.terminationHandler = { process in
+            let exit = Exit(status: process.terminationStatus, signalled: process.terminationReason == .uncaughtSignal)
+            state.withLock { $0.exit = exit }
+            onExit()
+        }
+        try process.run()
+        self.child = child
+        self.pid = process.processIdentifier
+        self.state = state
+        for (pipe, isError) in [(output, false), (error, true)] {
+            let handle = pipe.fileHandleForReading
+            let name = child.name
+            Thread.detachNewThread {
+                Self.pump(handle.fileDescriptor, name: name, error: isError, console: console)
+                try? handle.close()
+                state.withLock { $0.openStreams -= 1 }
+            }
+        }
+    }
+
+    /// How it ended, or nil while it runs.
+    var exit: Exit? { self.state.withLock { $0.exit } }
+
+    /// Whether its output has reached its end (it has exited, and so has whatever shared its pipes).
+    var outputEnded: Bool { self.state.withLock { $0.openStreams == 0 } }
+
+    /// Sends `signal` unless it has already ended (its pid may be someone else's by then).
+    func send(_ signal: Int32) {
+        self.state.withLock { state in
+            if state.exit == nil { kill(self.pid, signal) }
+        }
+    }
+
+    /// Copies a child's stream to the console line by line, until its end. Blocking reads on a thread of its
+    /// own: a child that writes much never waits on `up`'s tasks.
+    private static func pump(_ descriptor: Int32, name: String, error: Bool, console: UpConsole) {
+        var splitter = UpLineSplitter()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            for line in splitter.lines(in: buffer[..<count]) { console.line(from: name, line, error: error) }
+        }
+        if let last = splitter.finish() { console.line(from: name, last, error: error) }
+    }
+}

@@ -1,0 +1,393 @@
+import ArgumentParser
+import Foundation
+import JSON
+import NIOCore
+import NIOHTTP1
+import ServiceKit
+import Testing
+
+@testable import StranglerCommands
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+@Suite("strangler up")
+struct UpCommandTests {
+    static let repositoryRoutes: String = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return (try? String(contentsOf: root.appendingPathComponent("routes.json"), encoding: .utf8)) ?? ""
+    }()
+
+    // MARK: The plan
+
+    /// The plan of `strangler up` with these flags (after `--routes`, which defaults to a copy of the repository's).
+    static func plan(_ arguments: [String], routes: String = UpCommandTests.repositoryRoutes) throws -> UpPlan {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-up-plan-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("routes.json").path
+        try routes.write(toFile: path, atomically: true, encoding: .utf8)
+        let command = try #require(try Strangler.parseAsRoot(["up", "--routes", path] + arguments) as? UpCommand)
+        return try command.plan(executable: "/bin/strangler")
+    }
+
+    @Test func plansFiveProcessesOnTheRouteTablesPortsWithTheirDataUnderOneDirectory() throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-up-\(UUID().uuidString)").path
+        let plan = try Self.plan(["--data", data])
+        #expect(plan.children.map(\.name) == ["monolith", "contacts", "leads", "deals", "proxy"])
+        #expect(plan.steps.map { $0.map(\.name) } == [["monolith"], ["contacts", "leads", "deals"], ["proxy"]])
+        #expect(plan.ports.map(\.port) == [8081, 8082, 8083, 8084, 8080, 8090])
+        #expect(plan.executable == "/bin/strangler")
+        let monolith = Array(plan.monolith.arguments.prefix(7))
+        #expect(monolith == ["monolith", "--port", "8081", "--db", "\(data)/monolith.sqlite", "--seed", "1000"])
+        #expect(
+            Array(plan.monolith.arguments.dropFirst(7)) == [
+                "--reverse-sync", "contacts=http://127.0.0.1:8082", "--reverse-sync", "leads=http://127.0.0.1:8083", "--reverse-sync",
+                "deals=http://127.0.0.1:8084",
+            ])
+        #expect(
+            plan.services[1].arguments == ["service", "leads", "--port", "8083", "--db", "\(data)/leads.sqlite", "--feed", "http://127.0.0.1:8081"])
+        #expect(Array(plan.proxy.arguments.suffix(6)) == ["--port", "8080", "--admin-port", "8090", "--data", data])
+        #expect(!plan.reusesData)
+
+        let summary = plan.summary(tokenFromEnvironment: false)
+        for expected in [
+            "http://127.0.0.1:8080", "http://127.0.0.1:8090", "http://127.0.0.1:8081", "http://127.0.0.1:8082", "http://127.0.0.1:8083",
+            "http://127.0.0.1:8084", "token in \(data)/admin-token", "swift run strangler traffic ", "swift run strangler routes --data \(data) ",
+            "first run: 1000 demo contacts seeded",
+        ] {
+            #expect(summary.contains(expected), "\(expected) in:\n\(summary)")
+        }
+    }
+
+    @Test func aSecondRunReusesTheDataAndTheSummarySaysHowToReachNonDefaultPorts() throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-up-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: data) }
+        _ = FileManager.default.createFile(atPath: data.appendingPathComponent("monolith.sqlite").path, contents: Data())
+        let plan = try Self.plan(["--data", data.path + "/", "--port", "9080", "--admin-port", "9090", "--seed", "10"])
+        #expect(plan.reusesData)
+        #expect(plan.services[0].database == data.path + "/contacts.sqlite")
+        let summary = plan.summary(tokenFromEnvironment: true)
+        #expect(summary.contains("reusing the data in \(data.path)/"))
+        #expect(summary.contains("strangler traffic --target http://127.0.0.1:9080"))
+        #expect(summary.contains("strangler routes --admin http://127.0.0.1:9090 --data \(data.path)/"))
+        #expect(summary.contains("token from STRANGLER_ADMIN_TOKEN"))
+    }
+
+    @Test func refusesARouteTableThatSendsTrafficElsewhereOrTwoProcessesOnOnePort() throws {
+        let remote = Self.repositoryRoutes.replacingOccurrences(of: "http://127.0.0.1:8083", with: "http://10.0.0.7:8083")
+        #expect {
+            _ = try Self.plan([], routes: remote)
+        } throws: { "\($0)".contains("the leads service is http://10.0.0.7:8083, not on 127.0.0.1") }
+        #expect {
+            _ = try Self.plan(["--port", "8082"])
+        } throws: { "\($0)".contains("the proxy (--port) and the contacts service would both listen on port 8082") }
+        #expect {
+            _ = try Self.plan([], routes: "{}")
+        } throws: { "\($0)".contains("routes.json: ") }
+    }
+
+    @Test func refusesBadFlagsWithAMessageNamingThem() throws {
+        let cases: [([String], String)] = [
+            (["--port", "0"], "--port"),
+            (["--admin-port", "70000"], "--admin-port"),
+            (["--port", "9000", "--admin-port", "9000"], "must differ"),
+            (["--seed", "-1"], "--seed"),
+            (["--startup-timeout", "10x"], "--startup-timeout"),
+            (["--startup-timeout", "0s"], "--startup-timeout"),
+            (["--data", ""], "--data"),
+        ]
+        for (arguments, fragment) in cases {
+            do {
+                _ = try Strangler.parseAsRoot(["up"] + arguments)
+                Issue.record("\(arguments) was accepted")
+            } catch {
+                #expect(Strangler.message(for: error).contains(fragment), "\(arguments): \(Strangler.message(for: error))")
+                #expect(Strangler.exitCode(for: error) != .success)
+            }
+        }
+        let defaults = try #require(try Strangler.parseAsRoot(["up"]) as? UpCommand)
+        #expect(defaults.routes == "routes.json" && defaults.data == ".strangler" && defaults.seed == 1000)
+        #expect(defaults.port == 8080 && defaults.adminPort == 8090)
+    }
+
+    @Test func linesAreCutAtNewlinesWithTheLastPartialLineKeptForTheEnd() {
+        var splitter = UpLineSplitter()
+        #expect(splitter.lines(in: Array("one\ntw".utf8)) == ["one"])
+        #expect(splitter.lines(in: Array("o\r\nthree\n\nfo".utf8)) == ["two", "three", ""])
+        #expect(splitter.finish() == "fo")
+        #expect(splitter.finish() == nil)
+    }
+
+    // MARK: Live: the real executable, five real processes
+
+    @Test(
+        .enabled(
+            if: StranglerExecutable.url != nil && FileManager.default.fileExists(atPath: "/proc/self/stat"), "needs .build/debug/strangler and /proc")
+    )
+    func upStartsAllFiveAndStopsThemOnSIGTERMThenASecondUpReusesTheData() async throws {
+        let stack = try LiveStack()
+        defer { stack.cleanUp() }
+
+        // First run: seeded, all five answer, five children, one write through the proxy.
+        let first = try stack.launch()
+        defer { first.killAll() }
+        #expect(await first.waitForOutput("Strangler is up (first run: 40 demo contacts seeded)"), "\(first.output)")
+        let children = first.children()
+        #expect(children.count == 5, "\(children)")
+        #expect(Set(children.map(\.role)) == ["monolith", "service contacts", "service leads", "service deals", "proxy"])
+        try await stack.expectAllAnswer()
+        let contacts = try await stack.get(stack.proxyPort, "/contacts?limit=200")
+        #expect(contacts.json?["items"]?.arrayValue?.count == 40)
+        let id = try #require(contacts.json?["items"]?.arrayValue?.first?["id"]?.stringValue)
+        let patched = try await OneShotHTTPClient(host: "127.0.0.1", port: stack.proxyPort)
+            .send(
+                .PATCH, "/contacts/\(id)", headers: ["Content-Type": "application/json"], body: ByteBuffer(string: #"{"title":"Survives restarts"}"#))
+        #expect(patched.status == 200)
+
+        kill(first.process.processIdentifier, SIGTERM)
+        #expect(await eventually(within: .seconds(30)) { !first.process.isRunning }, "up did not stop: \(first.output)")
+        #expect(first.process.terminationStatus == 0, "\(first.output)")
+        #expect(children.allSatisfy { !LiveStack.exists($0.pid) }, "left running: \(children.filter { LiveStack.exists($0.pid) })")
+        #expect(first.output.contains("proxy stopped (cleanly"))
+        #expect(first.output.contains("monolith stopped (cleanly"))
+        #expect(first.output.contains("[up]") && first.output.contains("all stopped"))
+        // Every child's output came through, under its name.
+        for name in ["[monolith]", "[contacts]", "[leads]", "[deals]", "[proxy]"] { #expect(first.output.contains(name), "\(name)") }
+
+        // Second run on the same data: not seeded again, the write is still there; SIGINT stops it too.
+        let second = try stack.launch()
+        defer { second.killAll() }
+        #expect(await second.waitForOutput("Strangler is up (reusing the data in"), "\(second.output)")
+        #expect(second.output.contains("reusing the data"))
+        let again = try await stack.get(stack.proxyPort, "/contacts?limit=200")
+        #expect(again.json?["items"]?.arrayValue?.count == 40)
+        #expect(try await stack.get(stack.proxyPort, "/contacts/\(id)").json?["title"]?.stringValue == "Survives restarts")
+        let secondChildren = second.children()
+        #expect(secondChildren.count == 5)
+        kill(second.process.processIdentifier, SIGINT)
+        #expect(await eventually(within: .seconds(30)) { !second.process.isRunning })
+        #expect(second.process.terminationStatus == 0, "\(second.output)")
+        #expect(secondChildren.allSatisfy { !LiveStack.exists($0.pid) })
+    }
+
+    @Test(
+        .enabled(
+            if: StranglerExecutable.url != nil && FileManager.default.fileExists(atPath: "/proc/self/stat"), "needs .build/debug/strangler and /proc")
+    )
+    func whenAChildDiesUpNamesItStopsTheOthersAndExitsOne() async throws {
+        let stack = try LiveStack()
+        defer { stack.cleanUp() }
+        let run = try stack.launch(seed: 0)
+        defer { run.killAll() }
+        #expect(await run.waitForOutput("Strangler is up"), "\(run.output)")
+        let children = run.children()
+        let deals = try #require(children.first { $0.role == "service deals" })
+        kill(deals.pid, SIGKILL)
+        #expect(await eventually(within: .seconds(30)) { !run.process.isRunning }, "\(run.output)")
+        #expect(run.process.terminationStatus == 1)
+        #expect(run.output.contains("deals (pid \(deals.pid)) died: killed by SIGKILL; stopping the others"), "\(run.output)")
+        #expect(children.allSatisfy { !LiveStack.exists($0.pid) })
+    }
+
+    @Test(.enabled(if: StranglerExecutable.url != nil, "needs .build/debug/strangler"))
+    func aProcessThatFailsToStartStopsUpWithItsReason() async throws {
+        let stack = try LiveStack()
+        defer { stack.cleanUp() }
+        // The monolith cannot open a database that is a directory.
+        try FileManager.default.createDirectory(atPath: stack.dataPath + "/monolith.sqlite", withIntermediateDirectories: true)
+        let run = try stack.launch()
+        defer { run.killAll() }
+        #expect(await eventually(within: .seconds(60)) { !run.process.isRunning }, "\(run.output)")
+        #expect(run.process.terminationStatus == 1)
+        #expect(run.output.contains("monolith exited during startup (exit status 1)"), "\(run.output)")
+        #expect(run.output.contains("[monolith] "))
+        #expect(!run.output.contains("starting contacts") && !run.output.contains("Strangler is up"))
+    }
+
+    @Test(.enabled(if: StranglerExecutable.url != nil, "needs .build/debug/strangler"))
+    func aBusyPortStopsUpBeforeAnythingStartsNamingThePortAndItsHolder() async throws {
+        let stack = try LiveStack()
+        defer { stack.cleanUp() }
+        // This test process holds the proxy's admin port.
+        let holder = try LiveStack.listening(port: stack.adminPort)
+        defer { close(holder) }
+        let run = try stack.launch()
+        defer { run.killAll() }
+        #expect(await eventually(within: .seconds(30)) { !run.process.isRunning })
+        #expect(run.process.terminationStatus == 1)
+        #expect(run.output.contains("port \(stack.adminPort) (the proxy's admin API) is in use by"), "\(run.output)")
+        #if os(Linux)
+            #expect(run.output.contains("pid \(getpid())"), "\(run.output)")
+        #endif
+        #expect(run.output.contains("nothing started"))
+        #expect(!run.output.contains("starting monolith"))
+    }
+}
+
+/// A temporary data directory and route table on free ports, for `strangler up` runs of the built executable.
+struct LiveStack {
+    let directory: URL
+    let routesPath: String
+    let dataPath: String
+    let monolithPort: Int
+    let servicePorts: [Int]
+    let proxyPort: Int
+    let adminPort: Int
+
+    init() throws {
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-up-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+        let ports = try Self.freePorts(6)
+        (self.monolithPort, self.servicePorts, self.proxyPort, self.adminPort) = (ports[0], Array(ports[1...3]), ports[4], ports[5])
+        var routes = UpCommandTests.repositoryRoutes
+        for (old, new) in zip([8081, 8082, 8083, 8084], [self.monolithPort] + self.servicePorts) {
+            routes = routes.replacingOccurrences(of: "http://127.0.0.1:\(old)", with: "http://127.0.0.1:\(new)")
+        }
+        self.routesPath = self.directory.appendingPathComponent("routes.json").path
+        try routes.write(toFile: self.routesPath, atomically: true, encoding: .utf8)
+        self.dataPath = self.directory.appendingPathComponent("data").path
+    }
+
+    func cleanUp() {
+        try? FileManager.default.removeItem(at: self.directory)
+    }
+
+    /// Runs `strangler up` with its output (both streams) in a file.
+    func launch(seed: Int = 40) throws -> LiveRun {
+        let log = self.directory.appendingPathComponent("up-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        let process = Process()
+        process.executableURL = StranglerExecutable.url
+        process.arguments = [
+            "up", "--routes", self.routesPath, "--data", self.dataPath, "--port", "\(self.proxyPort)", "--admin-port", "\(self.adminPort)", "--seed",
+            "\(seed)",
+        ]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = handle
+        process.standardError = handle
+        var environment = ProcessInfo.processInfo.environment
+        environment["STRANGLER_ADMIN_TOKEN"] = nil
+        process.environment = environment
+        try process.run()
+        try handle.close()
+        return LiveRun(process: process, log: log)
+    }
+
+    func get(_ port: Int, _ path: String, headers: HTTPHeaders = [:]) async throws -> (status: Int, json: JSONValue?) {
+        let answer = try await OneShotHTTPClient(host: "127.0.0.1", port: port).send(.GET, path, headers: headers)
+        return (answer.status, try? JSONParser.parse(Array(answer.body.readableBytesView)))
+    }
+
+    /// The monolith and the services answer their health checks, the proxy forwards, its admin API takes the token.
+    func expectAllAnswer(sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        for port in [self.monolithPort] + self.servicePorts + [self.proxyPort] {
+            let health = try await self.get(port, "/healthz")
+            #expect(health.status == 200 && health.json?["status"]?.stringValue == "ok", "port \(port)", sourceLocation: sourceLocation)
+        }
+        let token = try String(contentsOfFile: self.dataPath + "/admin-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let status = try await self.get(self.adminPort, "/admin/status", headers: ["Authorization": "Bearer \(token)"])
+        #expect(status.status == 200, sourceLocation: sourceLocation)
+        for port in self.servicePorts {
+            #expect(try await self.get(port, "/sync/status").status == 200, sourceLocation: sourceLocation)
+        }
+    }
+
+    /// Distinct ports that were free a moment ago (each held until all are chosen), below Linux's ephemeral range
+    /// (32768 and up) so that the outgoing connections of tests running meanwhile cannot take them.
+    static func freePorts(_ count: Int) throws -> [Int] {
+        var descriptors: [Int32] = []
+        defer { for descriptor in descriptors { close(descriptor) } }
+        var ports: [Int] = []
+        for _ in 0..<1000 where ports.count < count {
+            let port = Int.random(in: 20_000..<32_000)
+            guard !ports.contains(port), let descriptor = try? Self.listening(port: port) else { continue }
+            descriptors.append(descriptor)
+            ports.append(port)
+        }
+        guard ports.count == count else { throw POSIXError(.EADDRINUSE) }
+        return ports
+    }
+
+    /// A listening socket on 127.0.0.1:`port`.
+    static func listening(port: Int) throws -> Int32 {
+        #if canImport(Glibc)
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+            let descriptor = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = in_addr_t(UInt32(0x7F00_0001).bigEndian)
+        let bound = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard descriptor >= 0, bound == 0, listen(descriptor, 16) == 0 else {
+            close(descriptor)
+            throw POSIXError(.EADDRINUSE)
+        }
+        return descriptor
+    }
+
+    /// Whether a process with this pid exists (a zombie counts as gone).
+    static func exists(_ pid: pid_t) -> Bool {
+        guard kill(pid, 0) == 0 else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return true }
+        return !stat[close...].hasPrefix(") Z")
+    }
+}
+
+/// One `strangler up` process of a test.
+struct LiveRun {
+    struct Child: CustomStringConvertible {
+        var pid: pid_t
+        /// `monolith`, `service contacts`, …, `proxy`.
+        var role: String
+        var description: String { "\(self.pid) \(self.role)" }
+    }
+
+    let process: Process
+    let log: URL
+
+    var output: String { (try? String(contentsOf: self.log, encoding: .utf8)) ?? "" }
+
+    func waitForOutput(_ text: String) async -> Bool {
+        await eventually(within: .seconds(120)) { self.output.contains(text) || !self.process.isRunning } && self.output.contains(text)
+    }
+
+    /// The processes whose parent is this `up` (from /proc), by their subcommand.
+    func children() -> [Child] {
+        let parent = self.process.processIdentifier
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        var children: [Child] = []
+        for entry in entries {
+            guard let pid = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            // After the command name in parentheses: state, then the parent's pid.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 1, pid_t(fields[1]) == parent, fields[0] != "Z" else { continue }
+            let arguments = (FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") ?? Data()).split(separator: 0).map {
+                String(decoding: $0, as: UTF8.self)
+            }
+            let role = arguments.count > 2 && arguments[1] == "service" ? "service \(arguments[2])" : arguments.count > 1 ? arguments[1] : "?"
+            children.append(Child(pid: pid, role: role))
+        }
+        return children
+    }
+
+    /// Leaves nothing running, whatever the test's outcome.
+    func killAll() {
+        for child in self.children() { kill(child.pid, SIGKILL) }
+        if self.process.isRunning {
+            kill(self.process.processIdentifier, SIGKILL)
+            self.process.waitUntilExit()
+        }
+    }
+}
