@@ -77,12 +77,20 @@ public final class ReverseSync: Service, Sendable {
             do {
                 let state = self.state(of: feed)
                 let caughtUp = state.head.map { state.lastEventID >= $0 } ?? false
+                let failing = state.lastError != nil
                 try await self.step(feed, wait: caughtUp ? self.longPollSeconds : 0)
+                if failing { self.logger.info("reverse sync recovered", metadata: ["service": "\(feed.service)"]) }
                 pause = .milliseconds(100)
             } catch {
                 if Task.isCancelled { return }
-                self.update(feed) { $0.lastError = "\(error)" }
-                self.logger.warning("reverse sync failed; retrying", metadata: ["service": "\(feed.service)", "error": "\(error)", "pause": "\(pause)"])
+                let message = "\(error)"
+                let repeated = self.state(of: feed).lastError == message
+                self.update(feed) { $0.lastError = message }
+                // Logged once per distinct failure (a service that is not up yet would otherwise log every retry).
+                if !repeated {
+                    self.logger.warning(
+                        "reverse sync failed; retrying until it succeeds", metadata: ["service": "\(feed.service)", "error": "\(message)"])
+                }
                 try? await Task.sleep(for: pause)
                 pause = min(pause * 2, .seconds(5))
             }

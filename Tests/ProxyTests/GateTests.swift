@@ -139,6 +139,13 @@ struct GateAdminTests {
             let dead = try await harness.stage("dead.get", "coexist")
             #expect(dead.status == 409)
             #expect(dead.body.contains("service dead is not healthy: GET http://127.0.0.1:1/healthz: connection refused"), "\(dead.body)")
+            // A service whose consumer is stuck reports no lag against the old head it saw; the monolith's own head
+            // (read first) tells the truth.
+            try GateFixture.prepare(harness, lag: 0)
+            harness.monolith.documents.withLockedValue { $0["/events"] = #"{"items":[],"next":0,"head":150}"# }
+            let stuck = try await harness.stage("contacts.list", "coexist")
+            #expect(stuck.status == 409 && stuck.body.contains("service contacts is 140 events behind the monolith"), "\(stuck.body)")
+            harness.monolith.documents.withLockedValue { $0["/events"] = #"{"items":[],"next":0,"head":109}"# }
             try GateFixture.prepare(harness, lag: 99)
             #expect(try await harness.stage("contacts.list", "coexist").status == 200)
             #expect(harness.stageOf("contacts.list") == .coexist)

@@ -38,10 +38,12 @@ public struct EvidenceCollector: Sendable {
         let services = Set(routes.compactMap(\.service)).sorted()
         let needsReverseSync = routes.contains { $0.service != nil && Gates.isWrite($0.method) }
         async let reverse: [String: RouteEvidence.Probe] = needsReverseSync ? Self.reverseSync(monolith: table.monolith, client: client) : [:]
+        // The monolith's head, read before the services' positions: a service at or past it was in sync then.
+        let head = services.isEmpty ? nil : await Self.monolithHead(table.monolith, client: client)
         let states = await withTaskGroup(of: (String, ServiceState).self) { group in
             for name in services {
                 guard let upstream = table.services[name] else { continue }
-                group.addTask { (name, await Self.probe(upstream, client: client)) }
+                group.addTask { (name, await Self.probe(upstream, monolithHead: head, client: client)) }
             }
             var states: [String: ServiceState] = [:]
             for await (name, state) in group { states[name] = state }
@@ -74,7 +76,18 @@ public struct EvidenceCollector: Sendable {
         return result
     }
 
-    static func probe(_ upstream: Upstream, client: ProbeClient) async -> ServiceState {
+    /// The monolith's newest event id (`GET /events` answers it as `head`), or nil when it cannot be read.
+    static func monolithHead(_ monolith: Upstream, client: ProbeClient) async -> Int? {
+        guard let answer = try? await client.get(monolith, "/events?after=\(Int64.max)&limit=1"), answer.status == 200,
+            let head = (try? JSONParser.parse(Array(answer.body.readableBytesView)))?["head"]?.numberValue
+        else { return nil }
+        return Int(head)
+    }
+
+    /// Health and sync position of a service. The lag is the larger of what the service reports (against the head it
+    /// saw on its last poll) and the monolith's own head minus the service's last applied event, so that a service
+    /// whose consumer is stuck cannot look in sync.
+    static func probe(_ upstream: Upstream, monolithHead: Int? = nil, client: ProbeClient) async -> ServiceState {
         async let health = client.get(upstream, "/healthz")
         async let sync = client.get(upstream, "/sync/status")
         var state = ServiceState()
@@ -92,6 +105,9 @@ public struct EvidenceCollector: Sendable {
             }
             if let lag = document["lagEvents"]?.numberValue {
                 state.lag = Int(lag)
+            }
+            if let head = monolithHead, let applied = document["lastEventId"]?.numberValue {
+                state.lag = max(state.lag ?? 0, head - Int(applied))
             }
             if let error = document["lastError"]?.stringValue {
                 state.syncProblem = error
