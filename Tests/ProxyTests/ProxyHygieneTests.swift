@@ -49,6 +49,24 @@ struct ProxyHygieneTests {
         }
     }
 
+    /// A keep-alive connection whose exchange outlasted the idle timeout is still closed one idle timeout after its
+    /// answer, not at the exchange's (much later) deadline.
+    @Test func aSlowAnswerIsFollowedByTheIdleTimeoutNotTheRouteTimeout() async throws {
+        try await ProxyHarness.run(configure: { $0.idleTimeout = .milliseconds(200) }) { harness in
+            async let exchange = RawHTTP.send("GET /slow/1 HTTP/1.1\r\nHost: p\r\n\r\n", port: harness.proxyPort, deadline: .seconds(10))
+            #expect(try await eventually { harness.monolith.gate.arrived == 1 })
+            // The exchange must outlast the idle timeout for the timer to have moved to the route's 30 s deadline.
+            let arrived = ContinuousClock.now
+            #expect(await eventually { ContinuousClock.now - arrived > .milliseconds(500) })
+            let opened = ContinuousClock.now
+            harness.monolith.gate.open()
+            let result = try await exchange
+            #expect(RawHTTP.parse(result.text).first?.status == 200)
+            #expect(result.closedByServer, "the idle connection stayed open after its slow answer")
+            #expect(ContinuousClock.now - opened < .seconds(8))
+        }
+    }
+
     /// An answer that comes before the request's body is read (here a 502: the upstream is down) closes the
     /// connection after it: the proxy does not wait for the rest of the body, and no byte of it can be taken
     /// for a next request.

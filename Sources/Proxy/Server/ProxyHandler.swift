@@ -113,8 +113,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var timerDeadline: NIODeadline = .distantFuture
     /// Bytes written to the client since its last flush.
     private var clientUnflushed = false
-    /// When the client last sent bytes; a connection with no exchange closes after `idleTimeout` without any
-    /// (an idle keep-alive connection, a head that never completes, a body that stops).
+    /// When the client last sent bytes or was last answered; a connection with no exchange closes after
+    /// `idleTimeout` without any (an idle keep-alive connection, a head that never completes, a body that stops).
     private var lastActivity: NIODeadline = .now()
 
     init(shared: ProxyShared, loop: LoopState) {
@@ -711,7 +711,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// After an answer is complete: serve the pipelined request waiting, if any, then read on.
     private func answered() {
         guard let context = self.context, !self.closing else { return }
-        if self.timer == nil { self.armTimer(for: self.lastActivity + TimeAmount(self.shared.configuration.idleTimeout)) }
+        // The connection is idle from now: the timer may still be set for the exchange's (later) deadline.
+        self.lastActivity = .now()
+        self.armTimer(for: self.lastActivity + TimeAmount(self.shared.configuration.idleTimeout))
         if self.quiescing, self.exchange == nil {
             self.closing = true
             context.close(promise: nil)
