@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "strangler", targets: ["strangler"]),
         .library(name: "Monolith", targets: ["Monolith"]),
+        .library(name: "StranglerTesting", targets: ["StranglerTesting", "RouteTable", "Diff", "JSON"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -126,6 +127,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The both-paths test harness: scenarios run against the monolith, the services and the proxy, compared under
+        // each route's diff rules; fixtures replayed. No XCTest or Testing, so it works with both.
+        .target(
+            name: "StranglerTesting",
+            dependencies: [
+                "Diff",
+                "JSON",
+                "RouteTable",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `strangler` subcommands, in a library so that tests can call them.
         .target(
             name: "StranglerCommands",
@@ -140,6 +155,7 @@ let package = Package(
                 "Proxy",
                 "RouteTable",
                 "ServiceKit",
+                "StranglerTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -185,6 +201,28 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ParityTests",
+            dependencies: [
+                "ContactsService",
+                "DealsService",
+                "Diff",
+                "DiffStore",
+                "JSON",
+                "LeadsService",
+                "Monolith",
+                "Proxy",
+                "RouteTable",
+                "ServiceKit",
+                "StranglerCommands",
+                "StranglerTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

@@ -105,6 +105,8 @@ public final class DiffStore: Sendable {
         migrator.registerMigration("v3-stale") { db in
             try db.execute(sql: "ALTER TABLE route_counters ADD COLUMN stale INTEGER NOT NULL DEFAULT 0")
         }
+        // Per-route minute buckets of the counters: the match rate over time (DiffStore+Buckets.swift).
+        migrator.registerMigration("v4-buckets", migrate: Self.migrateBuckets)
         return migrator
     }
 
@@ -132,6 +134,7 @@ public final class DiffStore: Sendable {
                         counts.skipped, counts.noiseChecks, counts.stale, batch.time, batch.time,
                     ])
             }
+            try Self.addBuckets(batch, db)
             for (key, count) in batch.signatures {
                 try db.execute(
                     sql: """

@@ -12,7 +12,7 @@ public struct Strangler: AsyncParsableCommand {
               strangler proxy --routes routes.json --port 8080
             """,
         subcommands: [MonolithCommand.self, ServiceCommand.self, ReconcileCommand.self, ProxyCommand.self, DiffCommand.self, NoiseCommand.self, PurgeCommand.self, UpCommand.self, TrafficCommand.self,
-            RoutesCommand.self, StageCommand.self, PromoteCommand.self, RollbackCommand.self, UndoCommand.self, HistoryCommand.self, TriageCommand.self,
+            RoutesCommand.self, StageCommand.self, PromoteCommand.self, RollbackCommand.self, UndoCommand.self, HistoryCommand.self, TriageCommand.self, FixturesCommand.self, ReportCommand.self,
         ]
     )
 

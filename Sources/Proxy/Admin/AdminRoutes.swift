@@ -23,6 +23,7 @@ import RouteTable
 /// - `GET /admin/diffs/samples?route=[&signature=][&limit=]`: the samples kept, newest first;
 /// - `GET /admin/noise?route=`: pointers that differ between two answers of the same side, and the
 ///   ignore rules they suggest;
+/// - `GET /admin/report[?route=][&since=][&format=html|json|markdown|junit]`: the diff report (HTML by default; `docs/reports.md`);
 /// - `GET /metrics`: Prometheus text.
 ///
 /// Changes are written back to routes.json atomically and appended to `<data>/audit.jsonl`; the actor is
@@ -54,6 +55,7 @@ struct AdminRoutes {
         router.get("/admin/diffs") { request, _ in await self.diffs(request) }
         router.get("/admin/diffs/samples") { request, _ in await self.samples(request) }
         router.get("/admin/noise") { request, _ in await self.noise(request) }
+        router.get("/admin/report") { request, _ in await self.report(request) }
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -142,9 +142,8 @@ public struct RouteOperations: Sendable {
             ("reverseSync", probe(evidence.reverseSync)),
         ]
         // A route without a service stays with the monolith: it has no next stage.
-        if let next = route.stage.next, route.service != nil {
-            let verdict = Gates.evaluate(route: route, to: next, evidence: evidence, policy: policy)
-            members.append(("next", .object([("stage", .string(next.rawValue)), ("allowed", .bool(verdict.allowed)), ("reasons", .array(verdict.reasons.map(JSONValue.string)))])))
+        if let verdict = Gates.next(route: route, evidence: evidence, policy: policy) {
+            members.append(("next", .object([("stage", .string(verdict.to.rawValue)), ("allowed", .bool(verdict.allowed)), ("reasons", .array(verdict.reasons.map(JSONValue.string)))])))
         } else {
             members.append(("next", .null))
         }

@@ -43,6 +43,14 @@ public enum Gates {
         return Verdict(route: route.id, from: from, to: target, reasons: unique)
     }
 
+    /// The verdict of a route's next move (transform → coexist, coexist → eliminate); nil when it has none: in eliminate
+    /// already, or without a service (it stays with the monolith). What `strangler routes`, `GET /admin/evidence` and
+    /// `strangler report` show.
+    public static func next(route: Route, evidence: RouteEvidence, policy: GatePolicy) -> Verdict? {
+        guard let next = route.stage.next, route.service != nil else { return nil }
+        return self.evaluate(route: route, to: next, evidence: evidence, policy: policy)
+    }
+
     static func coexistReasons(route: Route, evidence: RouteEvidence, policy: GatePolicy.Coexist) -> [String] {
         var reasons: [String] = []
         if policy.health, case .failed(let why) = evidence.health {
@@ -147,6 +155,13 @@ public enum Wilson {
         let centre = p + z2 / (2 * n)
         let margin = z * ((p * (1 - p) + z2 / (4 * n)) / n).squareRoot()
         return max(0, (centre - margin) / (1 + z2 / n))
+    }
+
+    /// The interval's upper bound (two-sided); 1 without trials.
+    public static func upperBound(successes: Int, trials: Int, confidence: Double) -> Double {
+        guard trials > 0 else { return 1 }
+        // The upper bound of p is one minus the lower bound of the failures' share.
+        return 1 - self.lowerBound(successes: trials - min(max(successes, 0), trials), trials: trials, confidence: confidence)
     }
 
     /// The standard normal distribution's quantile (Acklam's rational approximation, relative error under 1.2e-9).

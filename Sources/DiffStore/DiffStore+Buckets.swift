@@ -1,0 +1,100 @@
+public import Foundation
+import GRDB
+
+/// A route's shadow counters in one minute: what `strangler report` draws as the match rate over time.
+public struct TimeBucket: Sendable, Equatable {
+    public var route: String
+    /// The minute's first second.
+    public var start: Date
+    public var counts: RouteCounts
+
+    public init(route: String, start: Date, counts: RouteCounts) {
+        self.route = route
+        self.start = start
+        self.counts = counts
+    }
+}
+
+extension DiffStore {
+    /// Width of a time bucket, in seconds.
+    public static let bucketSeconds = 60
+    /// Buckets older than this (14 days of minutes) are deleted as new batches arrive: the table stays bounded
+    /// (20,160 rows a route at most).
+    public static let bucketRetention: Double = 14 * 24 * 3600
+
+    /// Per route and minute: the counters of the batches applied in that minute (by the batch's time). Counters of
+    /// batches applied before this migration are in `route_counters` only.
+    static func migrateBuckets(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE route_buckets (
+                    route TEXT NOT NULL, start INTEGER NOT NULL,
+                    compared INTEGER NOT NULL DEFAULT 0, matched INTEGER NOT NULL DEFAULT 0, mismatched INTEGER NOT NULL DEFAULT 0,
+                    shadow_errors INTEGER NOT NULL DEFAULT 0, timeouts INTEGER NOT NULL DEFAULT 0, dropped INTEGER NOT NULL DEFAULT 0,
+                    skipped INTEGER NOT NULL DEFAULT 0, noise_checks INTEGER NOT NULL DEFAULT 0, stale INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (route, start));
+                CREATE INDEX route_buckets_by_start ON route_buckets (start);
+                """)
+    }
+
+    /// Adds a batch's counters to its minute's buckets (inside `apply`'s transaction) and drops expired buckets.
+    static func addBuckets(_ batch: DiffBatch, _ db: Database) throws {
+        let start = Int((batch.time / Double(Self.bucketSeconds)).rounded(.down)) * Self.bucketSeconds
+        for (route, counts) in batch.counts {
+            try db.execute(
+                sql: """
+                    INSERT INTO route_buckets (route, start, compared, matched, mismatched, shadow_errors, timeouts, dropped, skipped, noise_checks, stale)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (route, start) DO UPDATE SET
+                        compared = compared + excluded.compared, matched = matched + excluded.matched,
+                        mismatched = mismatched + excluded.mismatched, shadow_errors = shadow_errors + excluded.shadow_errors,
+                        timeouts = timeouts + excluded.timeouts, dropped = dropped + excluded.dropped,
+                        skipped = skipped + excluded.skipped, noise_checks = noise_checks + excluded.noise_checks,
+                        stale = stale + excluded.stale
+                    """,
+                arguments: [
+                    route, start, counts.compared, counts.matched, counts.mismatched, counts.shadowErrors, counts.timeouts, counts.dropped,
+                    counts.skipped, counts.noiseChecks, counts.stale,
+                ])
+        }
+        try db.execute(sql: "DELETE FROM route_buckets WHERE start < ?", arguments: [Int(batch.time - Self.bucketRetention)])
+    }
+
+    /// The minute buckets of a route (or every route), oldest first; only those starting at or after `since` when given.
+    ///
+    /// ```swift
+    /// let minutes = try store.buckets(route: "contacts.get", since: Date().addingTimeInterval(-3600))
+    /// minutes.map { Double($0.counts.matched) / Double($0.counts.compared) }   // the match rate, minute by minute
+    /// ```
+    public func buckets(route: String? = nil, since: Date? = nil) throws -> [TimeBucket] {
+        try self.database.read { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let route {
+                conditions.append("route = ?")
+                arguments += [route]
+            }
+            if let since {
+                // A bucket counts when its minute overlaps the window.
+                conditions.append("start > ?")
+                arguments += [since.timeIntervalSince1970 - Double(Self.bucketSeconds)]
+            }
+            let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM route_buckets" + filter + " ORDER BY route, start", arguments: arguments)
+            return rows.map { row in
+                var counts = RouteCounts()
+                counts.compared = row["compared"]
+                counts.matched = row["matched"]
+                counts.mismatched = row["mismatched"]
+                counts.shadowErrors = row["shadow_errors"]
+                counts.timeouts = row["timeouts"]
+                counts.dropped = row["dropped"]
+                counts.skipped = row["skipped"]
+                counts.noiseChecks = row["noise_checks"]
+                counts.stale = row["stale"]
+                let start: Int = row["start"]
+                return TimeBucket(route: row["route"], start: Date(timeIntervalSince1970: Double(start)), counts: counts)
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import JSON
+import NIOCore
+
+extension AdminRoutes {
+    /// `GET /admin/report[?route=ID|PATTERN][&since=1h][&format=html|json|markdown|junit][&samples=N]`: the diff report,
+    /// live. HTML by default (one self-contained page, served with a Content-Security-Policy that forbids every fetch).
+    func report(_ request: Request) async -> Response {
+        let parameters = request.uri.queryParameters
+        var options = ReportOptions(selector: parameters.get("route").flatMap { $0.isEmpty ? nil : String($0) })
+        if let text = parameters.get("since"), !text.isEmpty {
+            guard let window = ReportWindow(String(text)) else {
+                return Self.error(.badRequest, "invalid_since", "since must be \(ReportWindow.help), not \"\(text)\"")
+            }
+            options.window = window
+        }
+        if let text = parameters.get("samples") {
+            guard let count = Int(text), (0...20).contains(count) else {
+                return Self.error(.badRequest, "invalid_samples", "samples must be a whole number from 0 to 20, not \"\(text)\"")
+            }
+            options.samplesPerSignature = count
+        }
+        let format = parameters.get("format").map { String($0) } ?? "html"
+        guard ["html", "json", "markdown", "junit"].contains(format) else {
+            return Self.error(.badRequest, "invalid_format", "format must be html, json, markdown or junit, not \"\(format)\"")
+        }
+        let report: Report
+        switch await self.operations.report(options, source: "the proxy's admin API (\(self.control.routesPath))") {
+        case .success(let value): report = value
+        case .failure(let failure): return Self.response(failure.answer)
+        }
+        let (text, type): (String, String) =
+            switch format {
+            case "json": (report.json.prettyJSONText, "application/json; charset=utf-8")
+            case "markdown": (report.markdown, "text/markdown; charset=utf-8")
+            case "junit": (report.junit, "application/xml; charset=utf-8")
+            default: (report.html, "text/html; charset=utf-8")
+            }
+        var headers: HTTPFields = [.contentType: type, .cacheControl: "no-store"]
+        if format == "html" { headers[.contentSecurityPolicy] = Report.contentSecurityPolicy }
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+}

@@ -1,0 +1,449 @@
+public import Foundation
+public import JSON
+public import RouteTable
+
+/// A diff report: per route, its stage, the evidence the gates judge, what shadow traffic showed (counters, mismatch
+/// signatures with samples, pointers, match rate over time), its sync, and the gate verdict of its next move.
+///
+/// One value, several renderings: its JSON (`json`, the stable schema of `docs/report.schema.json`), `html`,
+/// `markdown`, `junit`, and the CLI's terminal text. The CLI reads it from the proxy as JSON (`GET /admin/report?format=json`)
+/// and decodes it with `init(json:)`, so every format shows the same thing on both paths.
+///
+/// ```swift
+/// let answer = await operations.report(ReportOptions(selector: "contacts.*"))
+/// let report = try Report(json: answer.body)
+/// try Report.write(report.markdown, to: "report.md")
+/// ```
+public struct Report: Sendable, Equatable {
+    /// The schema's name and version, first key of the JSON.
+    public static let schema = "strangler-report/1"
+
+    /// What the report covers in time.
+    public struct Window: Sendable, Equatable {
+        /// Signatures last seen, samples recorded and buckets starting from this time; nil for everything kept.
+        public var since: Date?
+        /// The `--since` text (`1h`), nil without one.
+        public var duration: String?
+
+        public init(since: Date? = nil, duration: String? = nil) {
+            self.since = since
+            self.duration = duration
+        }
+    }
+
+    /// How many routes are in each verdict.
+    public struct Summary: Sendable, Equatable {
+        public var routes = 0
+        public var ready = 0
+        public var blocked = 0
+        public var eliminated = 0
+        public var noService = 0
+
+        public init() {}
+    }
+
+    public var generatedAt: Date
+    /// Where the data came from: `the proxy at http://127.0.0.1:8090`, `routes.json (no proxy running)`.
+    public var source: String
+    /// The route table's content hash.
+    public var tableHash: String
+    public var window: Window
+    /// Width of `RouteReport.buckets`, in seconds (minutes, widened so that no route has more than 120 points).
+    public var bucketSeconds: Int
+    public var routes: [RouteReport]
+
+    public init(generatedAt: Date, source: String, tableHash: String, window: Window, bucketSeconds: Int, routes: [RouteReport]) {
+        self.generatedAt = generatedAt
+        self.source = source
+        self.tableHash = tableHash
+        self.window = window
+        self.bucketSeconds = bucketSeconds
+        self.routes = routes
+    }
+
+    public var summary: Summary {
+        var summary = Summary()
+        summary.routes = self.routes.count
+        for route in self.routes {
+            switch route.verdict.status {
+            case .ready: summary.ready += 1
+            case .blocked: summary.blocked += 1
+            case .eliminated: summary.eliminated += 1
+            case .noService: summary.noService += 1
+            }
+        }
+        return summary
+    }
+
+    /// `3 routes: 1 ready to move, 1 blocked, 1 in eliminate`.
+    public var summaryText: String {
+        let summary = self.summary
+        var parts: [String] = []
+        if summary.ready > 0 { parts.append("\(summary.ready) ready to move") }
+        if summary.blocked > 0 { parts.append("\(summary.blocked) blocked") }
+        if summary.eliminated > 0 { parts.append("\(summary.eliminated) in eliminate") }
+        if summary.noService > 0 { parts.append("\(summary.noService) without a service") }
+        let count = "\(summary.routes) route\(summary.routes == 1 ? "" : "s")"
+        return parts.isEmpty ? count : count + ": " + parts.joined(separator: ", ")
+    }
+
+    /// Writes `text` to `path` atomically (a temporary file beside it, fsynced, renamed over it).
+    public static func write(_ text: String, to path: String) throws {
+        try AtomicFile.write(text, to: path)
+    }
+}
+
+/// One route in a report.
+public struct RouteReport: Sendable, Equatable {
+    /// What the gates count: comparisons since the route's last stage change.
+    public struct Gate: Sendable, Equatable {
+        public var compared = 0
+        public var matched = 0
+        /// Mismatches of triaged signatures: they count as matches for the gate.
+        public var explained = 0
+        /// The interval's confidence level (the gate policy's `eliminate.confidence`).
+        public var confidence = 0.95
+        /// The gate's thresholds (`eliminate.minSamples`, `eliminate.minMatchRate`).
+        public var minSamples = 0
+        public var minMatchRate = 0.0
+
+        public init() {}
+
+        public var mismatched: Int { self.compared - self.matched }
+        /// Matched of compared; nil without comparisons.
+        public var matchRate: Double? { self.compared > 0 ? Double(self.matched) / Double(self.compared) : nil }
+        /// The Wilson score interval of the match rate.
+        public var interval: (lower: Double, upper: Double)? {
+            guard self.compared > 0 else { return nil }
+            return (
+                Wilson.lowerBound(successes: self.matched, trials: self.compared, confidence: self.confidence),
+                Wilson.upperBound(successes: self.matched, trials: self.compared, confidence: self.confidence)
+            )
+        }
+        /// The lower bound the gate judges: explained mismatches counted as matches.
+        public var gateLowerBound: Double? {
+            guard self.compared > 0 else { return nil }
+            return Wilson.lowerBound(successes: min(self.compared, self.matched + self.explained), trials: self.compared, confidence: self.confidence)
+        }
+    }
+
+    /// Shadow counters in the report's window (everything kept when it has none).
+    public struct Traffic: Sendable, Equatable {
+        public var compared = 0
+        public var matched = 0
+        public var mismatched = 0
+        public var shadowErrors = 0
+        public var timeouts = 0
+        public var dropped = 0
+        public var skipped = 0
+        public var stale = 0
+        public var noiseChecks = 0
+        /// First and last batch of the route ever recorded (not limited by the window).
+        public var firstSeen: Date?
+        public var lastSeen: Date?
+
+        public init() {}
+
+        public var matchRate: Double? { self.compared > 0 ? Double(self.matched) / Double(self.compared) : nil }
+    }
+
+    /// The route's service: health, sync lag, reconcile and reverse sync, as the gates saw them.
+    public struct Sync: Sendable, Equatable {
+        /// `ok`, why not, or nil when not asked.
+        public var health: String?
+        /// Events the service has not applied yet; nil when unknown.
+        public var lag: Int?
+        public var problem: String?
+        public var reconcile: RouteEvidence.Reconcile?
+        /// `ok`, why not, or nil when not asked (read routes).
+        public var reverseSync: String?
+
+        public init() {}
+    }
+
+    /// The gates' verdict on the route's next move.
+    public struct Verdict: Sendable, Equatable {
+        public enum Status: String, Sendable, CaseIterable {
+            /// Its next move passes the gates.
+            case ready
+            /// Its next move is refused: `reasons` says what is missing.
+            case blocked
+            /// In eliminate: no move forward left.
+            case eliminated
+            /// No service: the route stays with the monolith.
+            case noService = "no-service"
+        }
+
+        public var status: Status
+        /// The stage of the next move; nil for `eliminated` and `noService`.
+        public var next: String?
+        public var reasons: [String]
+
+        public init(status: Status, next: String?, reasons: [String]) {
+            self.status = status
+            self.next = next
+            self.reasons = reasons
+        }
+
+        /// `ready to eliminate`, `not ready to eliminate`, `in eliminate: the service answers alone`, `no service: stays with the monolith`.
+        public var text: String {
+            switch self.status {
+            case .ready: "ready to \(self.next ?? "?")"
+            case .blocked: "not ready to \(self.next ?? "?")"
+            case .eliminated: "in eliminate: the service answers alone"
+            case .noService: "no service: stays with the monolith"
+            }
+        }
+    }
+
+    /// A latest triage decision.
+    public struct Triage: Sendable, Equatable {
+        public var decision: String
+        public var reason: String
+        public var actor: String
+        public var at: Date
+
+        public init(decision: String, reason: String, actor: String, at: Date) {
+            self.decision = decision
+            self.reason = reason
+            self.actor = actor
+            self.at = at
+        }
+    }
+
+    /// One kind of difference at one place, as in the signature's text.
+    public struct Entry: Sendable, Equatable {
+        /// A JSON pointer pattern (`/items/*/email`, `` for the root), `status`, `header NAME` or `body`.
+        public var pointer: String
+        /// `changed`, `added`, `removed`, `type_changed`.
+        public var kind: String
+
+        public init(pointer: String, kind: String) {
+            self.pointer = pointer
+            self.kind = kind
+        }
+    }
+
+    /// A body as stored: text, bytes that are not UTF-8 (base64), or nothing.
+    public enum Body: Sendable, Equatable {
+        case none
+        case text(String)
+        case base64(String)
+    }
+
+    /// A request or an answer of a sample.
+    public struct Message: Sendable, Equatable {
+        /// The answer's status; nil for the request.
+        public var status: Int?
+        public var headers: [(name: String, value: String)]
+        public var body: Body
+
+        public init(status: Int?, headers: [(name: String, value: String)], body: Body) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+        }
+
+        public static func == (lhs: Message, rhs: Message) -> Bool {
+            lhs.status == rhs.status && lhs.body == rhs.body && lhs.headers.map { [$0.name, $0.value] } == rhs.headers.map { [$0.name, $0.value] }
+        }
+    }
+
+    /// One difference of a sample: where (`status`, `header NAME`, a JSON pointer, `body`), how, and both values.
+    public struct Difference: Sendable, Equatable {
+        public var at: String
+        public var kind: String
+        /// The monolith's value (JSON), null when absent there.
+        public var monolith: JSONValue
+        public var service: JSONValue
+
+        public init(at: String, kind: String, monolith: JSONValue, service: JSONValue) {
+            self.at = at
+            self.kind = kind
+            self.monolith = monolith
+            self.service = service
+        }
+    }
+
+    /// A mismatch kept as evidence.
+    public struct Sample: Sendable, Equatable {
+        public var id: Int
+        public var recordedAt: Date
+        public var requestID: String
+        /// `monolith` or `service`: which side answered the client.
+        public var servedBy: String
+        public var method: String
+        public var path: String
+        public var query: String?
+        public var request: Message
+        public var monolith: Message
+        public var service: Message
+        public var differences: [Difference]
+        /// The body diff stopped before every difference was listed.
+        public var truncated: Bool
+
+        public init(
+            id: Int, recordedAt: Date, requestID: String, servedBy: String, method: String, path: String, query: String?, request: Message,
+            monolith: Message, service: Message, differences: [Difference], truncated: Bool
+        ) {
+            self.id = id
+            self.recordedAt = recordedAt
+            self.requestID = requestID
+            self.servedBy = servedBy
+            self.method = method
+            self.path = path
+            self.query = query
+            self.request = request
+            self.monolith = monolith
+            self.service = service
+            self.differences = differences
+            self.truncated = truncated
+        }
+
+        /// `GET /contacts/c1?a=1`.
+        public var target: String { "\(self.method) \(self.path)\(self.query.map { "?" + $0 } ?? "")" }
+    }
+
+    /// A mismatch signature of the route.
+    public struct Signature: Sendable, Equatable {
+        public var id: String
+        public var text: String
+        /// Occurrences ever counted.
+        public var count: Int
+        /// Occurrences since the route's last stage change (what the gates count).
+        public var sinceStageChange: Int
+        public var firstSeen: Date
+        public var lastSeen: Date
+        public var entries: [Entry]
+        /// The latest decision; nil when untriaged.
+        public var triage: Triage?
+        /// Samples the store keeps of it (all of them, not only those in the report).
+        public var samplesKept: Int
+        /// The newest samples, in the window.
+        public var samples: [Sample]
+
+        public init(
+            id: String, text: String, count: Int, sinceStageChange: Int, firstSeen: Date, lastSeen: Date, entries: [Entry], triage: Triage?,
+            samplesKept: Int, samples: [Sample]
+        ) {
+            self.id = id
+            self.text = text
+            self.count = count
+            self.sinceStageChange = sinceStageChange
+            self.firstSeen = firstSeen
+            self.lastSeen = lastSeen
+            self.entries = entries
+            self.triage = triage
+            self.samplesKept = samplesKept
+            self.samples = samples
+        }
+    }
+
+    /// A differing pointer pattern and kind, counted over every mismatch.
+    public struct Pointer: Sendable, Equatable {
+        public var pointer: String
+        public var kind: String
+        public var count: Int
+
+        public init(pointer: String, kind: String, count: Int) {
+            self.pointer = pointer
+            self.kind = kind
+            self.count = count
+        }
+    }
+
+    /// Counters of one time bucket.
+    public struct Bucket: Sendable, Equatable {
+        public var start: Date
+        public var compared: Int
+        public var matched: Int
+        public var mismatched: Int
+
+        public init(start: Date, compared: Int, matched: Int, mismatched: Int) {
+            self.start = start
+            self.compared = compared
+            self.matched = matched
+            self.mismatched = mismatched
+        }
+
+        public var matchRate: Double? { self.compared > 0 ? Double(self.matched) / Double(self.compared) : nil }
+    }
+
+    public var id: String
+    public var method: String
+    public var path: String
+    public var service: String?
+    public var stage: String
+    /// When the route last changed stage; nil when it never did while the diff store existed.
+    public var stageSince: Date?
+    public var gate: Gate
+    public var traffic: Traffic
+    public var sync: Sync
+    public var verdict: Verdict
+    /// Most frequent first, at most the report's limit (`signaturesTotal` says how many there are in the window).
+    public var signatures: [Signature]
+    public var signaturesTotal: Int
+    /// Most frequent first.
+    public var pointers: [Pointer]
+    /// Oldest first; only buckets with traffic.
+    public var buckets: [Bucket]
+
+    public init(
+        id: String, method: String, path: String, service: String?, stage: String, stageSince: Date?, gate: Gate, traffic: Traffic, sync: Sync,
+        verdict: Verdict, signatures: [Signature], signaturesTotal: Int, pointers: [Pointer], buckets: [Bucket]
+    ) {
+        self.id = id
+        self.method = method
+        self.path = path
+        self.service = service
+        self.stage = stage
+        self.stageSince = stageSince
+        self.gate = gate
+        self.traffic = traffic
+        self.sync = sync
+        self.verdict = verdict
+        self.signatures = signatures
+        self.signaturesTotal = signaturesTotal
+        self.pointers = pointers
+        self.buckets = buckets
+    }
+
+    /// Signatures without a triage decision.
+    public var untriaged: Int { self.signatures.filter { $0.triage == nil }.count }
+}
+
+// MARK: Formatting shared by the renderings
+
+extension Report {
+    /// `2026-11-27T09:35:31Z`.
+    public static func timestamp(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        func two(_ value: Int?) -> String { value.map { $0 < 10 ? "0\($0)" : String($0) } ?? "00" }
+        return "\(parts.year ?? 0)-\(two(parts.month))-\(two(parts.day))T\(two(parts.hour)):\(two(parts.minute)):\(two(parts.second))Z"
+    }
+
+    /// Reads `2026-11-27T09:35:31Z`, with or without fractional seconds.
+    public static func date(_ text: String) -> Date? {
+        let plain = ISO8601DateFormatter()
+        if let date = plain.date(from: text) { return date }
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return fractional.date(from: text)
+    }
+
+    /// `99.90%` (never rounded up to 100%), `—` for nil.
+    public static func percent(_ share: Double?) -> String {
+        share.map { Gates.percent($0) } ?? "—"
+    }
+
+    /// `97.00% (95% CI 91.55%–98.97%)`, or `—` without comparisons.
+    public static func rateWithInterval(_ gate: RouteReport.Gate) -> String {
+        guard let rate = gate.matchRate, let interval = gate.interval else { return "—" }
+        return "\(Gates.percent(rate)) (\(Gates.percent(gate.confidence, digits: 0)) CI \(Gates.percent(interval.lower))–\(Gates.percent(interval.upper)))"
+    }
+
+    /// A pointer as shown: `(root)` for the empty pointer.
+    public static func place(_ pointer: String) -> String { pointer.isEmpty ? "(root)" : pointer }
+}

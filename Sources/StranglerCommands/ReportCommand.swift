@@ -1,0 +1,134 @@
+public import ArgumentParser
+import Foundation
+import JSON
+import NIOHTTP1
+public import Proxy
+import RouteTable
+
+/// `strangler report`: the diff report of every route (or some), for a terminal, a script, a pull request, a browser
+/// or a CI pipeline.
+public struct ReportCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Report what shadow traffic showed per route, and whether each route may move on (text, json, markdown, html, junit).",
+        discussion: """
+            Per route: stage; compared samples since its last stage change and the match rate with its 95% confidence \
+            interval (Wilson); mismatch signatures by count with their pointers, first and last seen, triage and newest \
+            samples; the top differing pointers; shadow errors, timeouts, drops, skips and stale pairs; the sync lag; and \
+            the gates' verdict on its next move ("ready to eliminate", or every reason it is not). Asks the proxy's admin \
+            API (GET /admin/report); with no proxy running, reads routes.json and <data>/diffs.sqlite itself.
+
+            --since limits signatures (last seen), samples, the chart's buckets and the shadow traffic counters to that \
+            window; the gate's counts are always since the route's last stage change. Colours only on a terminal, never \
+            with NO_COLOR. docs/reports.md describes every format and the JSON schema.
+
+            Exit status: 0 written (any format; junit: no route below its gate), 1 junit with a route below its gate (the \
+            report is written first), 2 usage error (bad flag, unknown route, bad token), 3 proxy unreachable.
+
+            Examples:
+              strangler report
+              strangler report --route 'contacts.*' --since 1h --format html --out report.html
+              strangler report --format junit --out gates.xml    # CI: fails while a route is below its gate
+            """
+    )
+
+    @Option(help: ArgumentHelp("Only this route, or the routes a pattern names (contacts.*).", valueName: "id|pattern"))
+    public var route: String?
+
+    @Option(help: ArgumentHelp("Only this recent window: \(ReportWindow.help).", valueName: "duration"))
+    public var since: ReportSince?
+
+    @Option(help: ArgumentHelp("text, json, markdown, html or junit.", valueName: "format"))
+    public var format: ReportFormat = .text
+
+    @Option(help: ArgumentHelp("Write the report to this file (atomically) instead of standard output.", valueName: "file"))
+    public var out: String?
+
+    @Option(help: "Newest samples per signature (0 to 20).")
+    public var samples: Int = 3
+
+    @OptionGroup public var control: ControlOptions
+
+    public init() {}
+
+    public func validate() throws {
+        guard (0...20).contains(self.samples) else { throw ValidationError("--samples must be from 0 to 20, not \(self.samples)") }
+        if let out, out.isEmpty { throw ValidationError("--out needs a file name") }
+    }
+
+    public func run() async throws {
+        try await self.outcome(style: .detect()).finish()
+    }
+
+    func outcome(style: TerminalStyle = .plain, now: Date = Date()) async -> CommandOutcome {
+        var options = ReportOptions(selector: self.route, window: self.since?.window, now: now)
+        options.samplesPerSignature = self.samples
+        let report: Report
+        do {
+            let session = try await ControlSession.open(self.control)
+            report = try await session.report(options)
+        } catch {
+            return CommandOutcome(error: "strangler report: \(error.message)\n", status: error.status)
+        }
+        let text: String =
+            switch self.format {
+            case .text: ReportText.render(report, style: self.out == nil ? style : .plain)
+            case .json: report.json.prettyJSONText
+            case .markdown: report.markdown
+            case .html: report.html
+            case .junit: report.junit
+            }
+        let status = self.format == .junit && report.hasBlockedRoutes ? ControlExit.refused : ControlExit.done
+        guard let out else { return CommandOutcome(output: text, status: status) }
+        do {
+            try Report.write(text, to: out)
+        } catch {
+            return CommandOutcome(error: "strangler report: cannot write \(out): \(error)\n", status: ControlExit.usage)
+        }
+        return CommandOutcome(output: "\(self.format.rawValue) report written to \(out): \(report.summaryText)\n", status: status)
+    }
+}
+
+/// `--format`.
+public enum ReportFormat: String, ExpressibleByArgument, Sendable, CaseIterable {
+    case text, json, markdown, html, junit
+}
+
+/// `--since`: a duration (`30m`, `1h`, `7d`).
+public struct ReportSince: ExpressibleByArgument, Sendable {
+    public let window: ReportWindow
+
+    public init?(argument: String) {
+        guard let window = ReportWindow(argument) else { return nil }
+        self.window = window
+    }
+
+    public static var defaultCompletionKind: CompletionKind { .list(["30m", "1h", "1d", "7d"]) }
+}
+
+extension ControlSession {
+    /// The report, from the proxy's `GET /admin/report?format=json`, or built here from routes.json and the diff store.
+    func report(_ options: ReportOptions) async throws(CommandFailure) -> Report {
+        switch self.mode {
+        case .proxy(let client):
+            let query = Self.query([
+                "format": "json", "route": options.selector, "since": options.window?.text, "samples": String(options.samplesPerSignature),
+            ])
+            let answer = try await Self.call(client, .GET, "/admin/report" + query)
+            guard answer.status == 200 else { throw CommandFailure(message: answer.errorMessage, status: ControlExit.status(of: answer)) }
+            do {
+                var report = try Report(json: answer.body)
+                report.source = self.target
+                return report
+            } catch {
+                throw CommandFailure(message: "the proxy's report cannot be read: \(error.message)", status: ControlExit.usage)
+            }
+        case .file(let operations):
+            switch await operations.report(options, source: self.target) {
+            case .success(let report): return report
+            case .failure(let failure):
+                throw CommandFailure(message: failure.answer.errorMessage, status: ControlExit.status(of: failure.answer))
+            }
+        }
+    }
+}
