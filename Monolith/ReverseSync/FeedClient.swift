@@ -39,8 +39,12 @@ struct FeedClient: Sendable {
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
         return try await withTaskCancellationHandler {
             try await channel.executeThenClose { inbound, outbound in
-                try await outbound.write(.head(head))
-                try await outbound.write(.end(nil))
+                do {
+                    // One write: a server that answers and closes before our last write must not fail the exchange.
+                    try await outbound.write(contentsOf: [.head(head), .end(nil)])
+                } catch let error as ChannelError where error == .ioOnClosedChannel || error == .outputClosed {
+                    // The server closed first; its answer, if any, is read below.
+                }
                 var status = 0
                 var body: [UInt8] = []
                 for try await part in inbound {

@@ -140,14 +140,21 @@ struct UpCommandTests {
         let children = first.children()
         #expect(children.count == 5, "\(children)")
         #expect(Set(children.map(\.role)) == ["monolith", "service contacts", "service leads", "service deals", "proxy"])
-        try await stack.expectAllAnswer()
-        let contacts = try await stack.get(stack.proxyPort, "/contacts?limit=200")
-        #expect(contacts.json?["items"]?.arrayValue?.count == 40)
-        let id = try #require(contacts.json?["items"]?.arrayValue?.first?["id"]?.stringValue)
-        let patched = try await OneShotHTTPClient(host: "127.0.0.1", port: stack.proxyPort)
-            .send(
-                .PATCH, "/contacts/\(id)", headers: ["Content-Type": "application/json"], body: ByteBuffer(string: #"{"title":"Survives restarts"}"#))
-        #expect(patched.status == 200)
+        let id: String
+        do {
+            try await stack.expectAllAnswer()
+            let contacts = try await stack.get(stack.proxyPort, "/contacts?limit=200")
+            #expect(contacts.json?["items"]?.arrayValue?.count == 40)
+            id = try #require(contacts.json?["items"]?.arrayValue?.first?["id"]?.stringValue)
+            let patched = try await OneShotHTTPClient(host: "127.0.0.1", port: stack.proxyPort)
+                .send(
+                    .PATCH, "/contacts/\(id)", headers: ["Content-Type": "application/json"], body: ByteBuffer(string: #"{"title":"Survives restarts"}"#))
+            #expect(patched.status == 200)
+        } catch {
+            // What the five processes said is the only clue to a failure here.
+            Issue.record("\(error); up's output so far:\n\(first.output)")
+            throw error
+        }
 
         kill(first.process.processIdentifier, SIGTERM)
         #expect(await eventually(within: .seconds(30)) { !first.process.isRunning }, "up did not stop: \(first.output)")

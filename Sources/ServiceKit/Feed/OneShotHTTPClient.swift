@@ -43,9 +43,16 @@ public struct OneShotHTTPClient: Sendable {
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
         return try await withTaskCancellationHandler {
             try await channel.executeThenClose { inbound, outbound in
-                try await outbound.write(.head(head))
-                if let body { try await outbound.write(.body(.byteBuffer(body))) }
-                try await outbound.write(.end(nil))
+                var parts: [HTTPClientRequestPart] = [.head(head)]
+                if let body { parts.append(.body(.byteBuffer(body))) }
+                parts.append(.end(nil))
+                do {
+                    // One write: a server that answers and closes (we asked for Connection: close) as soon as it has the
+                    // head must not make a later write of ours fail the exchange.
+                    try await outbound.write(contentsOf: parts)
+                } catch let error as ChannelError where error == .ioOnClosedChannel || error == .outputClosed {
+                    // The server closed first; its answer, if it sent one, is still to be read below.
+                }
                 var answer = Answer(status: 0, headers: [:], body: ByteBuffer())
                 for try await part in inbound {
                     switch part {
