@@ -77,7 +77,7 @@ public func buildMonolithApplication(configuration: MonolithConfiguration, logge
     }
     let reverseSync = configuration.reverseFeeds.isEmpty ? nil : try ReverseSync(store: store, feeds: configuration.reverseFeeds, logger: logger)
     return Application(
-        router: buildMonolithRouter(store: store, reverseSync: reverseSync),
+        router: HeadAsGet(buildMonolithRouter(store: store, reverseSync: reverseSync)),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strangler-monolith"),
         services: reverseSync.map { [$0] } ?? [],
         logger: logger

@@ -35,7 +35,7 @@ struct JSONAnswer {
 /// Runs `body` against a fresh in-memory monolith, in process.
 func withMonolith<T: Sendable>(_ body: @Sendable (any TestClientProtocol, CRMStore) async throws -> T) async throws -> T {
     let store = try CRMStore.open(path: nil)
-    let app = Application(router: buildMonolithRouter(store: store))
+    let app = Application(router: HeadAsGet(buildMonolithRouter(store: store)))
     return try await app.test(.router) { client in try await body(client, store) }
 }
 

@@ -13,6 +13,25 @@ import Testing
 /// are kept on purpose and asserted as such (duplicate keys, trailing commas).
 @Suite("Contacts service: same answers as the monolith")
 struct ContactsParityTests {
+    @Test func headIsAnsweredAsGetWithoutTheBody() async throws {
+        try await withLiveMonolith { monolith, feed in
+            let crm = try await SampleCRM.create(on: monolith)
+            let service = try ServiceUnderTest(feed: feed)
+            try await service.consumer.catchUp()
+            try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
+                for client in [monolith, contacts] {
+                    for path in ["/contacts/\(crm.ada)", "/contacts/\(crm.deleted)", "/accounts/\(crm.acme)/contacts"] {
+                        let get = try await client.answer(.get, path)
+                        let head = try await client.answer(.head, path)
+                        #expect(head.status == get.status && head.body.isEmpty, "HEAD \(path): \(head)")
+                        #expect(head.headers == get.headers, "HEAD \(path) has GET's headers, Content-Length included")
+                    }
+                }
+                #expect(try await monolith.answer(.head, "/contacts/\(crm.ada)") == (try await contacts.answer(.head, "/contacts/\(crm.ada)")))
+            }
+        }
+    }
+
     @Test func readsAndErrorsAreByteEqualAfterSync() async throws {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)

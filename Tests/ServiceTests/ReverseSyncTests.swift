@@ -20,7 +20,7 @@ func withLiveMonolithStore<T: Sendable>(
     _ body: @Sendable (_ monolith: any TestClientProtocol, _ feed: FeedEndpoint, _ store: CRMStore) async throws -> T
 ) async throws -> T {
     let store = try CRMStore.open(path: nil)
-    let app = Application(router: buildMonolithRouter(store: store), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+    let app = Application(router: Monolith.HeadAsGet(buildMonolithRouter(store: store)), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
     return try await app.test(.live) { client in
         try await body(client, FeedEndpoint(host: "127.0.0.1", port: try #require(client.port)), store)
     }

@@ -106,7 +106,7 @@ struct ServiceUnderTest: Sendable {
     /// Runs `body` with a client of the service on a real socket (so that its answers are compared with the
     /// live monolith's as they travel, framing headers included).
     func test<T: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
-        let app = Application(router: self.service.router(database: self.database, sync: self.consumer))
+        let app = Application(router: ServiceKit.HeadAsGet(self.service.router(database: self.database, sync: self.consumer)))
         return try await app.test(.live) { client in try await body(client) }
     }
 

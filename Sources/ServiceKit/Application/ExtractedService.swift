@@ -58,7 +58,7 @@ public struct ExtractedService: Sendable {
                 longPollSeconds: configuration.longPollSeconds, logger: logger)
         }
         let app = Application(
-            router: self.router(database: database, sync: consumer),
+            router: HeadAsGet(self.router(database: database, sync: consumer)),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strangler-\(self.name)"),
             logger: logger
         )
