@@ -14,11 +14,11 @@ public struct HeadAsGet<Builder: HTTPResponderBuilder>: HTTPResponderBuilder {
         self.builder = builder
     }
 
-    public func buildResponder() -> Responder<Builder.Responder> {
-        Responder(wrapped: self.builder.buildResponder())
+    public func buildResponder() -> HeadResponder<Builder.Responder> {
+        HeadResponder(wrapped: self.builder.buildResponder())
     }
 
-    public struct Responder<Wrapped: HTTPResponder>: HTTPResponder {
+    public struct HeadResponder<Wrapped: HTTPResponder>: HTTPResponder {
         let wrapped: Wrapped
 
         public func respond(to request: Request, context: Wrapped.Context) async throws -> Response {
