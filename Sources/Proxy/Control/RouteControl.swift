@@ -94,25 +94,6 @@ public actor RouteControl {
         return try self.commit(table: table, text: text, before: before, actor: actor, reason: reason, detail: [("action", .string("replace"))])
     }
 
-    /// Moves one route to `stage`, if the live table still has hash `expectedHash`.
-    public func setStage(
-        routeID: String, stage: Stage, expectedHash: String, actor: String, reason: String?
-    ) throws(ChangeError) -> RouteTableStore.Snapshot {
-        let before = self.store.snapshot
-        guard before.contentHash == expectedHash else { throw .stale(currentHash: before.contentHash) }
-        guard let route = before.table.route(id: routeID) else { throw .unknownRoute(routeID) }
-        let document = Self.settingStage(of: routeID, to: stage, in: before.table.document)
-        let table: RouteTable
-        do {
-            table = try RouteTable.validate(document)
-        } catch {
-            throw .invalid(error)
-        }
-        return try self.commit(
-            table: table, text: document.prettyJSONText, before: before, actor: actor, reason: reason,
-            detail: [("action", .string("stage")), ("route", .string(routeID)), ("from", .string(route.stage.rawValue)), ("to", .string(stage.rawValue))])
-    }
-
     /// Replaces the table with `document` (validated as a whole), if the live one still has hash `expectedHash`;
     /// `detail` goes into the audit entry (`action` first).
     public func change(
