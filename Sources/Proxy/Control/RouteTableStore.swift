@@ -26,6 +26,12 @@ public final class RouteTableStore: Sendable {
             self.addresses = addresses
         }
 
+        // The data plane's lookups, made on the snapshot so that the table is read in place, not copied.
+        func match(method: String, path: Substring) -> Route? { self.table.match(method: method, path: path) }
+        func upstream(for route: Route?) -> Upstream { self.table.upstream(for: route) }
+        func serviceUpstream(for route: Route) -> Upstream? { self.table.serviceUpstream(for: route) }
+        var monolith: Upstream { self.table.monolith }
+
         /// FNV-1a, 64 bits, as 16 hex digits.
         static func hash(_ text: String) -> String {
             var hash: UInt64 = 0xcbf2_9ce4_8422_2325

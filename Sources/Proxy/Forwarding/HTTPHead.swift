@@ -30,8 +30,11 @@ struct HTTPHead {
     // Framing and the few fields the proxy acts on.
     var contentLength: Int?
     var chunked = false
-    /// Lowercased tokens of every `Connection` field.
-    var connectionTokens: [String] = []
+    /// `Connection` says `close` / `keep-alive`.
+    var hasClose = false
+    var hasKeepAlive = false
+    /// Lowercased tokens of `Connection` fields other than `close` and `keep-alive`: the fields they name stay on this hop.
+    var connectionNamedFields: [String] = []
 
     func string(_ range: Range<Int>) -> String {
         String(decoding: self.raw[range], as: UTF8.self)
@@ -47,11 +50,17 @@ struct HTTPHead {
         return nil
     }
 
-    /// Whether `Connection` names fields to drop (anything beyond `close` and `keep-alive`); set by the parser.
-    var connectionNamesFields = false
+    /// Whether `Connection` names fields to drop (anything beyond `close` and `keep-alive`).
+    var connectionNamesFields: Bool { !self.connectionNamedFields.isEmpty }
 
-    var hasClose: Bool { self.connectionTokens.contains("close") }
-    var hasKeepAlive: Bool { self.connectionTokens.contains("keep-alive") }
+    /// A response's status code (three digits, checked by the parser), read from the bytes.
+    var statusCode: UInt {
+        let digits = self.startLine.second
+        guard digits.count == 3 else { return 502 }
+        var code: UInt = 0
+        for position in digits { code = code * 10 + UInt(self.raw[position] &- 0x30) }
+        return code
+    }
 
     /// Whether the connection may carry another message after this one (RFC 9112 §9.3).
     var isKeepAlive: Bool { self.versionMinor >= 1 ? !self.hasClose : self.hasKeepAlive }
@@ -216,12 +225,17 @@ enum HTTPHeadParser {
                 hosts += 1
             case 10 where Self.equalsLowercase(raw, name, "connection"):
                 if Self.equalsLowercase(raw, value, "keep-alive") {
-                    head.connectionTokens.append("keep-alive")
+                    head.hasKeepAlive = true
                 } else if Self.equalsLowercase(raw, value, "close") {
-                    head.connectionTokens.append("close")
+                    head.hasClose = true
                 } else {
-                    head.connectionTokens += head.string(value).split(separator: ",").map {
-                        String($0.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()).lowercased()
+                    for token in head.string(value).split(separator: ",") {
+                        let token = String(token.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()).lowercased()
+                        switch token {
+                        case "close": head.hasClose = true
+                        case "keep-alive": head.hasKeepAlive = true
+                        default: head.connectionNamedFields.append(token)
+                        }
                     }
                 }
             default:
@@ -230,7 +244,6 @@ enum HTTPHeadParser {
             index = end + 2
         }
         if head.contentLength != nil, head.chunked { throw .malformed("both Content-Length and Transfer-Encoding") }
-        head.connectionNamesFields = head.connectionTokens.contains { $0 != "close" && $0 != "keep-alive" }
         if isRequest {
             if head.chunked, head.versionMinor == 0 { throw .malformed("Transfer-Encoding in an HTTP/1.0 request") }
             if hosts > 1 { throw .malformed("several Host headers") }

@@ -4,7 +4,7 @@ import NIOCore
 /// those that `Connection` names) stay on their hop; `Host`, `X-Forwarded-For/-Proto/-Host`, `Via`,
 /// `X-Request-Id` and `traceparent` are set for the upstream; `Via` and the request id are added for the client.
 enum HeadRewriter {
-    private enum Field {
+    private enum Field: Equatable {
         case copy
         case drop
         case host, via, forwardedFor, requestID, traceparent
@@ -34,16 +34,58 @@ enum HeadRewriter {
         }
         if head.connectionNamesFields {
             let lowered = head.string(name).lowercased()
-            if head.connectionTokens.contains(lowered) { return .drop }
+            if head.connectionNamedFields.contains(lowered) { return .drop }
         }
         return .copy
     }
 
-    private static func copyField(_ head: HTTPHead, _ field: (name: Range<Int>, value: Range<Int>), into buffer: inout ByteBuffer) {
-        buffer.writeBytes(head.raw[field.name])
-        buffer.writeStaticString(": ")
-        buffer.writeBytes(head.raw[field.value])
-        buffer.writeStaticString("\r\n")
+    /// Bytes written at a raw pointer whose room was reserved up front: a head is built in one ByteBuffer
+    /// write instead of one per piece (each ByteBuffer write checks uniqueness and exclusivity).
+    private struct RawWriter {
+        let base: UnsafeMutableRawPointer
+        var count = 0
+
+        @inline(__always)
+        mutating func write(_ bytes: UnsafeRawBufferPointer) {
+            guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+            (self.base + self.count).copyMemory(from: source, byteCount: bytes.count)
+            self.count &+= bytes.count
+        }
+
+        @inline(__always)
+        mutating func write(_ text: StaticString) {
+            (self.base + self.count).copyMemory(from: text.utf8Start, byteCount: text.utf8CodeUnitCount)
+            self.count &+= text.utf8CodeUnitCount
+        }
+
+        @inline(__always)
+        mutating func write(_ text: String) {
+            var text = text
+            text.withUTF8 { self.write(UnsafeRawBufferPointer($0)) }
+        }
+
+        @inline(__always)
+        mutating func write(_ source: UnsafeRawBufferPointer, _ range: Range<Int>) {
+            self.write(UnsafeRawBufferPointer(rebasing: source[range]))
+        }
+
+        @inline(__always)
+        mutating func writeField(_ source: UnsafeRawBufferPointer, _ field: (name: Range<Int>, value: Range<Int>)) {
+            self.write(source, field.name)
+            self.write(": ")
+            self.write(source, field.value)
+            self.write("\r\n")
+        }
+
+        /// Values of one field name, comma-joined, then `own` (the proxy's own value) last.
+        @inline(__always)
+        mutating func writeJoined(_ source: UnsafeRawBufferPointer, _ values: [Range<Int>], then own: StaticString) {
+            for value in values {
+                self.write(source, value)
+                self.write(", ")
+            }
+            self.write(own)
+        }
     }
 
     /// The request head for the upstream, and the request id it carries. A shadow copy passes the answering
@@ -52,99 +94,124 @@ enum HeadRewriter {
         _ head: HTTPHead, upstreamAuthority: String, clientAddress: String, ids: inout IDGenerator, allocator: ByteBufferAllocator,
         requestID forcedID: String? = nil, dryRun: Bool = false
     ) -> (ByteBuffer, String) {
-        var buffer = allocator.buffer(capacity: head.bytes.readableBytes + 512)
-        buffer.writeBytes(head.raw[head.startLine.first])
-        buffer.writeStaticString(" ")
-        let target = head.startLine.second
-        if target.isEmpty || head.raw[target.lowerBound] == 0x3F { buffer.writeStaticString("/") }  // absolute-form without a path
-        buffer.writeBytes(head.raw[target])
-        buffer.writeStaticString(" HTTP/1.1\r\n")
-        var host: String?
-        var via: String?
-        var forwardedFor: String?
+        // Client-sent values are ranges of the head until they are written (no strings on the common path).
+        var host: Range<Int>? = head.absoluteAuthority
+        var vias: [Range<Int>] = []
+        var forwardedFors: [Range<Int>] = []
         var requestID: String?
         var traceparent: String?
         for field in head.fields {
             switch self.classify(head, field.name, request: true, keepChunked: true) {
-            case .copy: self.copyField(head, field, into: &buffer)
-            case .drop: break
-            case .host: host = head.string(field.value)
-            case .via: via = via.map { $0 + ", " + head.string(field.value) } ?? head.string(field.value)
-            case .forwardedFor: forwardedFor = forwardedFor.map { $0 + ", " + head.string(field.value) } ?? head.string(field.value)
+            case .copy, .drop: break
+            case .host: if head.absoluteAuthority == nil { host = field.value }
+            case .via: vias.append(field.value)
+            case .forwardedFor: forwardedFors.append(field.value)
             case .requestID:
-                let value = head.string(field.value)
-                if requestID == nil, HeaderRules.isValidRequestID(value) { requestID = value }
+                if requestID == nil {
+                    let value = head.string(field.value)
+                    if HeaderRules.isValidRequestID(value) { requestID = value }
+                }
             case .traceparent:
-                let value = head.string(field.value)
-                if traceparent == nil, HeaderRules.isValidTraceparent(value) { traceparent = value }
+                if traceparent == nil {
+                    let value = head.string(field.value)
+                    if HeaderRules.isValidTraceparent(value) { traceparent = value }
+                }
             }
         }
-        if let authority = head.absoluteAuthority { host = head.string(authority) }
         let id = forcedID ?? requestID ?? ids.hex(words: 2)
-        buffer.writeStaticString("host: ")
-        buffer.writeString(upstreamAuthority)
-        buffer.writeStaticString("\r\nx-forwarded-for: ")
-        if let forwardedFor {
-            buffer.writeString(forwardedFor)
-            buffer.writeStaticString(", ")
+        // Every copied byte comes from the head, once at most, plus the proxy's own fields.
+        let room = 2 * head.raw.count + upstreamAuthority.utf8.count + clientAddress.utf8.count + id.utf8.count + 400
+        var buffer = allocator.buffer(capacity: room)
+        _ = head.raw.withUnsafeBytes { source in
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { destination in
+                var out = RawWriter(base: destination.baseAddress!)
+                out.write(source, head.startLine.first)
+                out.write(" ")
+                let target = head.startLine.second
+                if target.isEmpty || source[target.lowerBound] == 0x3F { out.write("/") }  // absolute-form without a path
+                out.write(source, target)
+                out.write(" HTTP/1.1\r\n")
+                for field in head.fields where self.classify(head, field.name, request: true, keepChunked: true) == .copy {
+                    out.writeField(source, field)
+                }
+                out.write("host: ")
+                out.write(upstreamAuthority)
+                out.write("\r\nx-forwarded-for: ")
+                for value in forwardedFors {
+                    out.write(source, value)
+                    out.write(", ")
+                }
+                out.write(clientAddress)
+                out.write("\r\nx-forwarded-proto: http\r\n")
+                if let host {
+                    out.write("x-forwarded-host: ")
+                    out.write(source, host)
+                    out.write("\r\n")
+                }
+                out.write("via: ")
+                out.writeJoined(source, vias, then: "1.1 strangler")
+                out.write("\r\nx-request-id: ")
+                out.write(id)
+                out.write("\r\ntraceparent: ")
+                if let traceparent {
+                    out.write(traceparent)
+                } else {
+                    out.count += ids.writeTraceparent(to: UnsafeMutableRawBufferPointer(start: out.base + out.count, count: 55))
+                }
+                if dryRun { out.write("\r\nstrangler-dry-run: 1") }
+                out.write("\r\n\r\n")
+                return out.count
+            }
         }
-        buffer.writeString(clientAddress)
-        buffer.writeStaticString("\r\nx-forwarded-proto: http\r\n")
-        if let host {
-            buffer.writeStaticString("x-forwarded-host: ")
-            buffer.writeString(host)
-            buffer.writeStaticString("\r\n")
-        }
-        buffer.writeStaticString("via: ")
-        if let via {
-            buffer.writeString(via)
-            buffer.writeStaticString(", ")
-        }
-        buffer.writeStaticString("1.1 strangler\r\nx-request-id: ")
-        buffer.writeString(id)
-        buffer.writeStaticString("\r\ntraceparent: ")
-        if let traceparent { buffer.writeString(traceparent) } else { ids.writeTraceparent(into: &buffer) }
-        if dryRun { buffer.writeStaticString("\r\nstrangler-dry-run: 1") }
-        buffer.writeStaticString("\r\n\r\n")
         return (buffer, id)
     }
 
-    /// The response head for the client.
+    /// The response head for the client, followed by `body` when given (a small body read with its head goes
+    /// out in the same write).
     static func clientResponse(
-        _ head: HTTPHead, requestID: String, close: Bool, keepChunked: Bool, keepAliveFor10: Bool = false, allocator: ByteBufferAllocator
+        _ head: HTTPHead, requestID: String, close: Bool, keepChunked: Bool, keepAliveFor10: Bool = false, body: ByteBuffer? = nil,
+        allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: head.bytes.readableBytes + 256)
-        buffer.writeStaticString("HTTP/1.1 ")
-        buffer.writeBytes(head.raw[head.startLine.second.lowerBound..<head.startLine.third.upperBound])
-        buffer.writeStaticString("\r\n")
-        var via: String?
+        var vias: [Range<Int>] = []
         var hasRequestID = false
         for field in head.fields {
             switch self.classify(head, field.name, request: false, keepChunked: keepChunked) {
             case .copy:
-                if field.name.count == 12 { hasRequestID = hasRequestID || head.nameEquals(field.name, "x-request-id") }
-                self.copyField(head, field, into: &buffer)
-            case .via: via = via.map { $0 + ", " + head.string(field.value) } ?? head.string(field.value)
+                if field.name.count == 12, !hasRequestID { hasRequestID = head.nameEquals(field.name, "x-request-id") }
+            case .via: vias.append(field.value)
             default: break
             }
         }
-        buffer.writeStaticString("via: ")
-        if let via {
-            buffer.writeString(via)
-            buffer.writeStaticString(", ")
+        let bodyCount = body?.readableBytes ?? 0
+        let room = 2 * head.raw.count + requestID.utf8.count + 200
+        var buffer = allocator.buffer(capacity: room + bodyCount)
+        _ = head.raw.withUnsafeBytes { source in
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { destination in
+                var out = RawWriter(base: destination.baseAddress!)
+                out.write("HTTP/1.1 ")
+                out.write(source, head.startLine.second.lowerBound..<head.startLine.third.upperBound)
+                out.write("\r\n")
+                for field in head.fields where self.classify(head, field.name, request: false, keepChunked: keepChunked) == .copy {
+                    out.writeField(source, field)
+                }
+                out.write("via: ")
+                out.writeJoined(source, vias, then: "1.1 strangler")
+                out.write("\r\n")
+                if !hasRequestID {
+                    out.write("x-request-id: ")
+                    out.write(requestID)
+                    out.write("\r\n")
+                }
+                if close {
+                    out.write("connection: close\r\n")
+                } else if keepAliveFor10 {
+                    out.write("connection: keep-alive\r\n")
+                }
+                out.write("\r\n")
+                return out.count
+            }
         }
-        buffer.writeStaticString("1.1 strangler\r\n")
-        if !hasRequestID {
-            buffer.writeStaticString("x-request-id: ")
-            buffer.writeString(requestID)
-            buffer.writeStaticString("\r\n")
-        }
-        if close {
-            buffer.writeStaticString("connection: close\r\n")
-        } else if keepAliveFor10 {
-            buffer.writeStaticString("connection: keep-alive\r\n")
-        }
-        buffer.writeStaticString("\r\n")
+        if var body { buffer.writeBuffer(&body) }
         return buffer
     }
 }

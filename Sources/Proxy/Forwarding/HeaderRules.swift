@@ -45,42 +45,51 @@ struct IDGenerator {
         return result
     }
 
-    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+    /// A nibble as a lowercase hex digit (arithmetic, not a table: a global table costs a lazy-init check per use).
+    @inline(__always)
+    private static func hexDigit(_ nibble: UInt64) -> UInt8 {
+        let value = UInt8(truncatingIfNeeded: nibble & 0xF)
+        return value < 10 ? value &+ 0x30 : value &+ 0x57
+    }
+
+    /// Writes `count` random words as hex (16 digits each) at `bytes`.
+    @inline(__always)
+    private mutating func fillHex(words count: Int, into bytes: UnsafeMutableRawBufferPointer) {
+        for word in 0..<count {
+            var value = self.next()
+            for index in stride(from: 15, through: 0, by: -1) {
+                bytes[word &* 16 &+ index] = Self.hexDigit(value)
+                value >>= 4
+            }
+        }
+    }
 
     /// `count` random 64-bit words as lowercase hex (16 characters each).
     mutating func hex(words count: Int) -> String {
         String(unsafeUninitializedCapacity: count * 16) { bytes in
-            for word in 0..<count {
-                var value = self.next()
-                for index in stride(from: 15, through: 0, by: -1) {
-                    bytes[word * 16 + index] = Self.hex[Int(value & 0xF)]
-                    value >>= 4
-                }
-            }
+            self.fillHex(words: count, into: UnsafeMutableRawBufferPointer(bytes))
             return count * 16
         }
     }
 
-    /// Writes a new traceparent straight into `buffer`.
+    /// Writes a new traceparent (`00-<32 hex>-<16 hex>-01`) straight into `buffer`, in one write.
     mutating func writeTraceparent(into buffer: inout ByteBuffer) {
-        buffer.writeStaticString("00-")
-        self.writeHex(words: 2, into: &buffer)
-        buffer.writeStaticString("-")
-        self.writeHex(words: 1, into: &buffer)
-        buffer.writeStaticString("-01")
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 55) { raw in
+            self.writeTraceparent(to: raw)
+        }
     }
 
-    private mutating func writeHex(words count: Int, into buffer: inout ByteBuffer) {
-        for _ in 0..<count {
-            var value = self.next()
-            var digits: (UInt64, UInt64) = (0, 0)
-            withUnsafeMutableBytes(of: &digits) { raw in
-                for index in stride(from: 15, through: 0, by: -1) {
-                    raw[index] = Self.hex[Int(value & 0xF)]
-                    value >>= 4
-                }
-                buffer.writeBytes(raw)
-            }
-        }
+    /// Writes a new traceparent at the start of `raw` (at least 55 bytes); returns 55.
+    mutating func writeTraceparent(to raw: UnsafeMutableRawBufferPointer) -> Int {
+        raw[0] = 0x30
+        raw[1] = 0x30
+        raw[2] = 0x2D
+        self.fillHex(words: 2, into: UnsafeMutableRawBufferPointer(rebasing: raw[3..<35]))
+        raw[35] = 0x2D
+        self.fillHex(words: 1, into: UnsafeMutableRawBufferPointer(rebasing: raw[36..<52]))
+        raw[52] = 0x2D
+        raw[53] = 0x30
+        raw[54] = 0x31
+        return 55
     }
 }

@@ -370,15 +370,16 @@ final class ProxyHandler: ChannelDuplexHandler {
             return
         }
         let method = head.string(head.startLine.first)
+        // The path is routed as bytes up to `?` (an absolute-form target without a path stands for `/`).
         var target = head.string(head.startLine.second)
-        if target.isEmpty || target.hasPrefix("?") { target = "/" + target }  // absolute-form without a path
+        if target.isEmpty || target.utf8.first == UInt8(ascii: "?") { target = "/" + target }
         let snapshot = self.shared.store.snapshot
-        let path: Substring = target.firstIndex(of: "?").map { target[..<$0] } ?? Substring(target)
-        let route = snapshot.table.match(method: method, path: path)
-        var upstream = snapshot.table.upstream(for: route)
+        let path: Substring = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? Substring(target)
+        let route = snapshot.match(method: method, path: path)
+        var upstream = snapshot.upstream(for: route)
         // coexist: both sides run; the sampler decides whether this request is shadowed and who answers it.
         var shadowPlan: ShadowPlan?
-        if let route, route.stage == .coexist, let service = snapshot.table.serviceUpstream(for: route), let recorder = self.shared.recorder {
+        if let route, route.stage == .coexist, let service = snapshot.serviceUpstream(for: route), let recorder = self.shared.recorder {
             let policy = route.shadow ?? ShadowPolicy()
             let decision = ShadowSampler.decide(policy, route: route, head: head, path: path, ids: &self.loop.ids)
             let servedBy: ShadowObservation.Side = decision.serve ? .service : .monolith
@@ -387,7 +388,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             if decision.shadow, !write || policy.writes == .dryRun {
                 if recorder.tryAcquire() {
                     shadowPlan = ShadowPlan(
-                        route: route, policy: policy, shadow: decision.serve ? snapshot.table.monolith : service, servedBy: servedBy, method: method,
+                        route: route, policy: policy, shadow: decision.serve ? snapshot.monolith : service, servedBy: servedBy, method: method,
                         write: write)
                 } else {
                     recorder.count(.dropped, route: route.id)
@@ -420,7 +421,6 @@ final class ProxyHandler: ChannelDuplexHandler {
         } else {
             self.requestBody = .none
             exchange.requestEnded = true
-            self.launchShadow(exchange)
         }
         exchange.timeout = route?.timeout ?? Route.defaultTimeout
         exchange.deadline = exchange.started + TimeAmount(exchange.timeout)
@@ -430,6 +430,8 @@ final class ProxyHandler: ChannelDuplexHandler {
         } else {
             self.connect(exchange)
         }
+        // The client's request goes out first; a bodiless request's shadow copy right after it.
+        if exchange.requestEnded { self.launchShadow(exchange) }
     }
 
     /// What the sampler decided for a shadowed request.
@@ -461,7 +463,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         if plan.method == "GET", noiseShare > 0, ShadowSampler.unit(self.loop.ids.next()) < noiseShare {
             repeatTarget = (upstream, address, upstreamHead)
         }
-        let query = target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) }
+        let query = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(target[target.utf8.index(after: $0)...]) }
         return ShadowTap(
             recorder: recorder, route: plan.route, policy: plan.policy, servedBy: plan.servedBy, requestID: requestID, method: plan.method,
             path: String(path), query: query, requestHead: head.raw,
@@ -538,7 +540,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                     self.upstreamBroken(exchange, reason: "sent a malformed response (\(error.reason))")
                     return
                 }
-                self.startResponse(head, exchange, leftover: bytes.readableBytes, context: context)
+                self.startResponse(head, exchange, rest: &bytes, context: context)
             case .length(let remaining):
                 let take = min(remaining, bytes.readableBytes)
                 let slice = bytes.readSlice(length: take)!
@@ -592,10 +594,13 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Bodies up to this size that came in the same read as their head go out in one write with the head.
+    static let inlineBodyLimit = 16 * 1024
+
     /// A response head from the upstream: a 1xx is relayed and the final head awaited; a final head is
     /// relayed rewritten, and its framing decides how the body is followed.
-    private func startResponse(_ head: HTTPHead, _ exchange: Exchange, leftover: Int, context: ChannelHandlerContext) {
-        let status = UInt(head.string(head.startLine.second)) ?? 502
+    private func startResponse(_ head: HTTPHead, _ exchange: Exchange, rest bytes: inout ByteBuffer, context: ChannelHandlerContext) {
+        let status = head.statusCode
         if status == 101 {
             // Upgrade is never forwarded, so a switch of protocols is a broken upstream.
             self.upstreamBroken(exchange, reason: "switched protocols (101) though no upgrade was asked for")
@@ -617,7 +622,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         exchange.responseStatus = status
         exchange.shadow?.primaryResponse(status: Int(status), head: head.raw)
         exchange.upstreamKeepAlive = head.isKeepAlive
-        let framing: Exchange.ResponseFraming
+        var framing: Exchange.ResponseFraming
         if exchange.isHEAD || status == 204 || status == 304 {
             framing = .length(0)
         } else if head.chunked {
@@ -630,16 +635,24 @@ final class ProxyHandler: ChannelDuplexHandler {
             exchange.upstreamKeepAlive = false
             exchange.clientKeepAlive = false
         }
+        // A small body already read whole goes out with the head, in one write.
+        var inlineBody: ByteBuffer?
+        if case .length(let length) = framing, length > 0, length <= Self.inlineBodyLimit, bytes.readableBytes >= length {
+            let body = bytes.readSlice(length: length)!
+            exchange.shadow?.primaryBodyBytes(body)
+            inlineBody = body
+            framing = .length(0)
+        }
         exchange.response = framing
         let close = !exchange.clientKeepAlive || self.quiescing
         let rewritten = HeadRewriter.clientResponse(
             head, requestID: exchange.requestID, close: close, keepChunked: head.chunked && !exchange.unchunkForClient,
-            keepAliveFor10: exchange.clientVersionMinor == 0 && !close, allocator: context.channel.allocator)
+            keepAliveFor10: exchange.clientVersionMinor == 0 && !close, body: inlineBody, allocator: context.channel.allocator)
         context.write(self.wrapOutboundOut(rewritten), promise: nil)
         self.clientUnflushed = true
         if case .length(0) = framing {
-            // Bytes after a bodiless answer mean the upstream framed it wrong: its connection is not reused.
-            if leftover > 0 { exchange.upstreamKeepAlive = false }
+            // Bytes after a complete answer mean the upstream framed it wrong: its connection is not reused.
+            if bytes.readableBytes > 0 { exchange.upstreamKeepAlive = false }
             self.responseComplete(exchange, context: context)
         }
     }

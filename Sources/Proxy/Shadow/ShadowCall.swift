@@ -163,7 +163,7 @@ final class ShadowCall {
     }
 
     private func startResponse(_ head: HTTPHead, leftover: Int) throws(HeadError) {
-        let status = Int(head.string(head.startLine.second)) ?? 0
+        let status = Int(head.statusCode)
         if status == 101 { throw .malformed("switched protocols (101) though no upgrade was asked for") }
         if (100..<200).contains(status) {
             self.framing = .head(nil)

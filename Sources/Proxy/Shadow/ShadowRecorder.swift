@@ -103,17 +103,18 @@ public final class ShadowRecorder: Service, Sendable {
     }
 
     func count(_ count: Count, route: String) {
-        self.pending.withLockedValue { pending in
+        func add(to counts: inout RouteCounts) {
             switch count {
             case .matched:
-                pending.counts[route, default: RouteCounts()].compared += 1
-                pending.counts[route, default: RouteCounts()].matched += 1
-            case .dropped: pending.counts[route, default: RouteCounts()].dropped += 1
-            case .skipped: pending.counts[route, default: RouteCounts()].skipped += 1
-            case .shadowError: pending.counts[route, default: RouteCounts()].shadowErrors += 1
-            case .timeout: pending.counts[route, default: RouteCounts()].timeouts += 1
+                counts.compared += 1
+                counts.matched += 1
+            case .dropped: counts.dropped += 1
+            case .skipped: counts.skipped += 1
+            case .shadowError: counts.shadowErrors += 1
+            case .timeout: counts.timeouts += 1
             }
         }
+        self.pending.withLockedValue { pending in add(to: &pending.counts[route, default: RouteCounts()]) }
     }
 
     /// Hands over a pair to compare (dropped and counted when `maxQueued` pairs already wait).

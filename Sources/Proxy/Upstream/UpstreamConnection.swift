@@ -16,6 +16,8 @@ final class UpstreamHandler: ChannelDuplexHandler {
     var shadow: ShadowCall?
     private var pendingRead = false
     private(set) var context: ChannelHandlerContext?
+    /// The connection closed (cheaper to check on every take and release than the channel's state).
+    private(set) var isClosed = false
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -42,6 +44,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.isClosed = true
         let delegate = self.delegate
         let shadow = self.shadow
         self.delegate = nil
@@ -130,7 +133,7 @@ final class UpstreamPool {
     func takeIdle(_ upstream: Upstream) -> UpstreamConnection? {
         guard let stack = self.idle[upstream] else { return nil }
         while let connection = stack.connections.popLast() {
-            if connection.channel.isActive { return connection }
+            if !connection.handler.isClosed { return connection }
         }
         return nil
     }
@@ -164,7 +167,7 @@ final class UpstreamPool {
             stack = Stack()
             self.idle[connection.upstream] = stack
         }
-        guard connection.channel.isActive, stack.connections.count < self.maxIdle else {
+        guard !connection.handler.isClosed, stack.connections.count < self.maxIdle else {
             connection.channel.close(promise: nil)
             return
         }
