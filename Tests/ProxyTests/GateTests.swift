@@ -308,7 +308,8 @@ struct GateAdminTests {
             try RouteControl.settingStage(of: "contacts.list", to: .coexist, in: document).prettyJSONText
                 .write(toFile: harness.routesPath, atomically: true, encoding: .utf8)
             #expect(await eventually { harness.stageOf("contacts.list") == .coexist })
-            #expect(try harness.diffStore.epochCounts(route: "contacts.list").stage == "coexist")
+            // The epoch is recorded right after the swap, off the watcher's path.
+            #expect(try await eventually { try harness.diffStore.epochCounts(route: "contacts.list").stage == "coexist" })
         }
     }
 

@@ -16,16 +16,25 @@ final class ShadowCall {
         case tooLarge
     }
 
-    private enum Framing {
+    fileprivate enum Framing {
         case head(ByteBuffer?)
         case length(Int)
         case chunked(ChunkedTracker)
         case untilClose
     }
 
+    /// How far the answer has been read.
+    enum Progress {
+        case needMore
+        /// The answer is whole; the bytes after it (the next pipelined answer) are left in the buffer.
+        case complete
+        case broken(String)
+        case tooLarge
+    }
+
     let upstream: Upstream
     private let address: SocketAddress
-    private let head: ByteBuffer
+    let head: ByteBuffer
     private let body: [UInt8]
     private let isHEAD: Bool
     private let maxBody: Int
@@ -33,21 +42,29 @@ final class ShadowCall {
     private let deadlines: ShadowDeadlines
     private var completion: ((Outcome) -> Void)?
     private var connection: UpstreamConnection?
+    /// Set while the call is queued on a pipelined connection (`ShadowPipeline`) instead of holding one.
+    var lane: ShadowPipeline.Lane?
     private var framing: Framing = .head(nil)
     private var status = 0
     private var responseHead: [UInt8] = []
     private var received: [UInt8] = []
     private var receivedAny = false
-    private var keepAlive = true
-    private var retried = false
+    /// Whether the upstream keeps the connection open after this answer.
+    private(set) var keepAlive = true
+    var retried = false
     /// When the call times out (checked by the loop's `ShadowDeadlines`).
     private(set) var deadline: NIODeadline = .distantFuture
     var isEnded: Bool { self.completion == nil }
 
+    /// Whether the call may share a connection with others (HTTP/1.1 pipelining): a GET or HEAD without a
+    /// body, which is safe to send again (the calls behind a broken pipelined connection are re-sent).
+    let isPipelinable: Bool
+
     init(
-        upstream: Upstream, address: SocketAddress, head: ByteBuffer, body: [UInt8], isHEAD: Bool, maxBody: Int, pool: UpstreamPool,
+        upstream: Upstream, address: SocketAddress, head: ByteBuffer, body: [UInt8], isHEAD: Bool, isSafe: Bool, maxBody: Int, pool: UpstreamPool,
         deadlines: ShadowDeadlines
     ) {
+        self.isPipelinable = isSafe && body.isEmpty
         self.upstream = upstream
         self.address = address
         self.head = head
@@ -58,12 +75,15 @@ final class ShadowCall {
         self.deadlines = deadlines
     }
 
-    /// Sends the request; `completion` is called once, on the event loop, with what came back.
+    /// Sends the request; `completion` is called once, on the event loop, with what came back. A bodiless
+    /// GET or HEAD goes on the loop's pipelined connections to its upstream; anything else on a connection of its own.
     func start(timeout: Duration, completion: @escaping (Outcome) -> Void) {
         self.completion = completion
         self.deadline = .now() + TimeAmount(timeout)
         self.deadlines.add(self)
-        if let connection = self.pool.takeIdle(self.upstream) {
+        if self.isPipelinable {
+            self.pool.pipeline(to: self.upstream, address: self.address).send(self)
+        } else if let connection = self.pool.takeIdle(self.upstream) {
             self.attach(connection)
         } else {
             self.connect()
@@ -100,11 +120,23 @@ final class ShadowCall {
 
     // MARK: From the upstream connection
 
+    /// From a connection of its own.
     func received(_ bytes: ByteBuffer) {
         guard self.completion != nil else { return }
-        self.receivedAny = true
         var bytes = bytes
-        while bytes.readableBytes > 0, self.completion != nil {
+        switch self.read(&bytes) {
+        case .needMore: return
+        case .complete: self.complete(reusable: self.keepAlive && bytes.readableBytes == 0)
+        case .broken(let reason): self.end(.failed(reason), reusable: false)
+        case .tooLarge: self.end(.tooLarge, reusable: false)
+        }
+    }
+
+    /// Reads the answer from `bytes` (whole, or the part that came), leaving in `bytes` what follows it.
+    /// An ended call (timed out on a pipelined connection) still reads its answer, to pass over it.
+    func read(_ bytes: inout ByteBuffer) -> Progress {
+        self.receivedAny = true
+        while bytes.readableBytes > 0 || self.framing.isBodilessEnd {
             switch self.framing {
             case .head(let previous):
                 var accumulated = bytes
@@ -114,98 +146,108 @@ final class ShadowCall {
                 }
                 bytes = ByteBuffer()
                 guard let length = HTTPHeadParser.headLength(in: accumulated, searchFrom: 0) else {
-                    if accumulated.readableBytes > 1024 * 1024 {
-                        self.end(.failed("sent a response head larger than 1 MiB"), reusable: false)
-                    } else {
-                        self.framing = .head(accumulated)
-                    }
-                    return
+                    if accumulated.readableBytes > 1024 * 1024 { return .broken("sent a response head larger than 1 MiB") }
+                    self.framing = .head(accumulated)
+                    return .needMore
                 }
                 let headBytes = accumulated.readSlice(length: length)!
                 bytes = accumulated
                 do {
-                    try self.startResponse(HTTPHeadParser.parseResponse(headBytes), leftover: bytes.readableBytes)
+                    if let progress = try self.startResponse(HTTPHeadParser.parseResponse(headBytes)) { return progress }
                 } catch {
-                    self.end(.failed("sent a malformed response (\(error.reason))"), reusable: false)
-                    return
+                    return .broken("sent a malformed response (\(error.reason))")
                 }
             case .length(let remaining):
+                if remaining == 0 { return .complete }
                 let take = min(remaining, bytes.readableBytes)
-                guard self.append(bytes.readSlice(length: take)!) else { return }
-                if remaining - take == 0 {
-                    self.complete(leftover: bytes.readableBytes)
-                    return
-                }
+                if let progress = self.append(bytes.readSlice(length: take)!) { return progress }
                 self.framing = .length(remaining - take)
+                if remaining - take == 0 { return .complete }
             case .chunked(var tracker):
                 var data: [Range<Int>] = []
                 let consumed: Int
                 do {
                     consumed = try bytes.withUnsafeReadableBytes { raw throws(HeadError) in try tracker.consume(raw) { data.append($0) } }
                 } catch {
-                    self.end(.failed("sent a malformed chunked body (\(error.reason))"), reusable: false)
-                    return
+                    return .broken("sent a malformed chunked body (\(error.reason))")
                 }
                 for range in data {
-                    guard self.append(bytes.getSlice(at: bytes.readerIndex + range.lowerBound, length: range.count)!) else { return }
+                    if let progress = self.append(bytes.getSlice(at: bytes.readerIndex + range.lowerBound, length: range.count)!) { return progress }
                 }
                 bytes.moveReaderIndex(forwardBy: consumed)
                 self.framing = .chunked(tracker)
-                if tracker.isDone {
-                    self.complete(leftover: bytes.readableBytes)
-                    return
-                }
+                if tracker.isDone { return .complete }
             case .untilClose:
-                _ = self.append(bytes)
-                return
+                if let progress = self.append(bytes) { return progress }
+                bytes = ByteBuffer()
+                return .needMore
             }
         }
+        return .needMore
     }
 
-    private func startResponse(_ head: HTTPHead, leftover: Int) throws(HeadError) {
+    /// Follows a final head's framing; nil to read on (a 1xx, or a body to come).
+    private func startResponse(_ head: HTTPHead) throws(HeadError) -> Progress? {
         let status = Int(head.statusCode)
         if status == 101 { throw .malformed("switched protocols (101) though no upgrade was asked for") }
         if (100..<200).contains(status) {
             self.framing = .head(nil)
-            return
+            return nil
         }
         self.status = status
         self.responseHead = head.raw
         self.keepAlive = head.isKeepAlive
         if self.isHEAD || status == 204 || status == 304 {
             self.framing = .length(0)
-            self.complete(leftover: leftover)
+            return .complete
         } else if head.chunked {
             self.framing = .chunked(ChunkedTracker())
         } else if let length = head.contentLength {
-            if length > self.maxBody {
-                self.end(.tooLarge, reusable: false)
-                return
-            }
+            if length > self.maxBody { return .tooLarge }
             self.framing = .length(length)
-            if length == 0 { self.complete(leftover: leftover) }
+            if length == 0 { return .complete }
         } else {
             self.framing = .untilClose
             self.keepAlive = false
         }
+        return nil
     }
 
-    /// Keeps body bytes; false (and the call ended) once they pass the limit.
-    private func append(_ slice: ByteBuffer) -> Bool {
-        guard self.received.count + slice.readableBytes <= self.maxBody else {
-            self.end(.tooLarge, reusable: false)
-            return false
-        }
+    /// Keeps body bytes; `.tooLarge` once they pass the limit.
+    private func append(_ slice: ByteBuffer) -> Progress? {
+        guard self.received.count + slice.readableBytes <= self.maxBody else { return .tooLarge }
         self.received.append(contentsOf: slice.readableBytesView)
-        return true
+        return nil
     }
 
-    private func complete(leftover: Int) {
-        self.end(.response(status: self.status, head: self.responseHead, body: self.received), reusable: self.keepAlive && leftover == 0)
+    /// The answer is whole: the call ends with it.
+    func complete(reusable: Bool) {
+        self.end(.response(status: self.status, head: self.responseHead, body: self.received), reusable: reusable)
+    }
+
+    /// Whether the answer runs until the connection closes (the close ends it, whole).
+    var readsUntilClose: Bool {
+        if case .untilClose = self.framing { return true }
+        return false
+    }
+
+    /// Forgets a partly read answer, to send the request again on another connection.
+    func rewind() {
+        self.framing = .head(nil)
+        self.status = 0
+        self.responseHead = []
+        self.received = []
+        self.receivedAny = false
+        self.keepAlive = true
     }
 
     /// The deadline passed.
     func expire() {
+        if let lane = self.lane {
+            // Answers on a pipelined connection come in order: one that is late holds back those behind it,
+            // so the connection is given up (the calls behind go again on another).
+            lane.pipeline.abandon(lane, reason: "an answer took longer than its deadline", after: self)
+        }
         self.end(.timedOut, reusable: false)
     }
 
@@ -226,15 +268,25 @@ final class ShadowCall {
         self.end(.failed("\(error)"), reusable: false)
     }
 
-    private func end(_ outcome: Outcome, reusable: Bool) {
+    /// Ends the call with `outcome` (once: later calls do nothing).
+    func end(_ outcome: Outcome, reusable: Bool) {
         guard let completion = self.completion else { return }
         self.completion = nil
+        self.lane = nil
         if let connection = self.connection {
             self.connection = nil
             connection.handler.shadow = nil
             if reusable { self.pool.release(connection) } else { connection.close() }
         }
         completion(outcome)
+    }
+}
+
+extension ShadowCall.Framing {
+    /// A bodiless answer whose end needs no more bytes.
+    fileprivate var isBodilessEnd: Bool {
+        if case .length(0) = self { return true }
+        return false
     }
 }
 

@@ -84,17 +84,18 @@ final class ShadowTap {
             return
         }
         let isHEAD = self.method == "HEAD"
+        let isSafe = isHEAD || self.method == "GET"
         let call = ShadowCall(
             upstream: self.shadowUpstream, address: self.shadowAddress, head: self.shadowHead, body: self.requestBody, isHEAD: isHEAD,
-            maxBody: self.maxBody, pool: pool, deadlines: deadlines)
+            isSafe: isSafe, maxBody: self.maxBody, pool: pool, deadlines: deadlines)
         call.start(timeout: self.policy.timeout) { outcome in
             self.shadowOutcome = outcome
             self.settle()
         }
         if let target = self.repeatTarget {
             let again = ShadowCall(
-                upstream: target.upstream, address: target.address, head: target.head, body: self.requestBody, isHEAD: isHEAD, maxBody: self.maxBody,
-                pool: pool, deadlines: deadlines)
+                upstream: target.upstream, address: target.address, head: target.head, body: self.requestBody, isHEAD: isHEAD, isSafe: isSafe,
+                maxBody: self.maxBody, pool: pool, deadlines: deadlines)
             again.start(timeout: self.policy.timeout) { outcome in
                 self.repeatOutcome = outcome
                 self.settle()

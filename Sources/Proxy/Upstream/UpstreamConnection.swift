@@ -14,6 +14,8 @@ final class UpstreamHandler: ChannelDuplexHandler {
     var delegate: ProxyHandler?
     /// A shadow request using the connection (never at the same time as `delegate`).
     var shadow: ShadowCall?
+    /// Shadow requests pipelined on the connection (which then never serves anything else).
+    var lane: ShadowPipeline.Lane?
     private var pendingRead = false
     private(set) var context: ChannelHandlerContext?
     /// The connection closed (cheaper to check on every take and release than the channel's state).
@@ -30,8 +32,10 @@ final class UpstreamHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if let delegate = self.delegate {
             delegate.upstreamReceived(self.unwrapInboundIn(data))
+        } else if let shadow = self.shadow {
+            shadow.received(self.unwrapInboundIn(data))
         } else {
-            self.shadow?.received(self.unwrapInboundIn(data))
+            self.lane?.received(self.unwrapInboundIn(data))
         }
     }
 
@@ -45,22 +49,24 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.isClosed = true
-        let delegate = self.delegate
-        let shadow = self.shadow
-        self.delegate = nil
-        self.shadow = nil
-        delegate?.upstreamFailed(ChannelError.ioOnClosedChannel)
-        shadow?.failed(ChannelError.ioOnClosedChannel)
+        self.fail(ChannelError.ioOnClosedChannel)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.fail(error)
+        context.close(promise: nil)
+    }
+
+    private func fail(_ error: any Error) {
         let delegate = self.delegate
         let shadow = self.shadow
+        let lane = self.lane
         self.delegate = nil
         self.shadow = nil
+        self.lane = nil
         delegate?.upstreamFailed(error)
         shadow?.failed(error)
-        context.close(promise: nil)
+        lane?.failed(error)
     }
 
     func read(context: ChannelHandlerContext) {
@@ -107,6 +113,7 @@ final class UpstreamConnection {
     func close() {
         self.handler.delegate = nil
         self.handler.shadow = nil
+        self.handler.lane = nil
         self.channel.close(promise: nil)
     }
 }
@@ -119,6 +126,7 @@ final class UpstreamPool {
     }
 
     private var idle: [Upstream: Stack] = [:]
+    private var pipelines: [Upstream: ShadowPipeline] = [:]
     private let eventLoop: any EventLoop
     private let maxIdle: Int
     private let connectTimeout: TimeAmount
@@ -136,6 +144,14 @@ final class UpstreamPool {
             if !connection.handler.isClosed { return connection }
         }
         return nil
+    }
+
+    /// The pipelined shadow connections to `upstream` (made on first use).
+    func pipeline(to upstream: Upstream, address: SocketAddress) -> ShadowPipeline {
+        if let pipeline = self.pipelines[upstream] { return pipeline }
+        let pipeline = ShadowPipeline(upstream: upstream, address: address, pool: self, eventLoop: self.eventLoop)
+        self.pipelines[upstream] = pipeline
+        return pipeline
     }
 
     /// Opens a new connection.

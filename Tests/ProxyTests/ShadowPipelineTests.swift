@@ -1,0 +1,165 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import Proxy
+
+/// A raw HTTP/1.1 origin for shadow GETs: answers each request head it reads, in order, with a fixed JSON body,
+/// and counts connections, requests and the reads that carried more than one request (pipelining seen).
+/// With `closeAfter`, the answer that completes that many on a connection says `Connection: close`, and the
+/// connection closes after it, whatever was pipelined behind.
+final class PipelineOrigin: Sendable {
+    struct Counts {
+        var connections = 0
+        var requests = 0
+        var pipelinedReads = 0
+    }
+
+    let counts = NIOLockedValueBox(Counts())
+    let closeAfter: Int?
+    static let body = #"{"id":"p","name":"pipelined"}"#
+
+    init(closeAfter: Int? = nil) {
+        self.closeAfter = closeAfter
+    }
+
+    private final class Handler: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        let origin: PipelineOrigin
+        var pending = ""
+        var answered = 0
+        var closing = false
+
+        init(origin: PipelineOrigin) { self.origin = origin }
+
+        func channelActive(context: ChannelHandlerContext) {
+            self.origin.counts.withLockedValue { $0.connections += 1 }
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard !self.closing else { return }
+            self.pending += String(buffer: self.unwrapInboundIn(data))
+            var heads = 0
+            while let end = self.pending.range(of: "\r\n\r\n") {
+                self.pending.removeSubrange(..<end.upperBound)
+                heads += 1
+                self.answered += 1
+                let close = self.origin.closeAfter.map { self.answered >= $0 } ?? false
+                self.origin.counts.withLockedValue { $0.requests += 1 }
+                let answer =
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(PipelineOrigin.body.utf8.count)\r\n"
+                    + (close ? "Connection: close\r\n" : "") + "\r\n" + PipelineOrigin.body
+                context.write(self.wrapOutboundOut(ByteBuffer(string: answer)), promise: nil)
+                if close {
+                    self.closing = true
+                    context.writeAndFlush(self.wrapOutboundOut(ByteBuffer()), promise: nil)
+                    context.close(promise: nil)
+                    break
+                }
+            }
+            if heads > 1 { self.origin.counts.withLockedValue { $0.pipelinedReads += 1 } }
+            context.flush()
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            context.close(promise: nil)
+        }
+    }
+
+    /// Listens on a free port until `body` returns.
+    func run<T>(_ body: (Int) async throws -> T) async throws -> T {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Handler(origin: self)) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        do {
+            let result = try await body(channel.localAddress!.port!)
+            try await channel.close()
+            try await group.shutdownGracefully()
+            return result
+        } catch {
+            try? await channel.close()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+}
+
+@Suite("Proxy: shadow GETs pipelined on shared connections")
+struct ShadowPipelineTests {
+    /// A coexist route whose service is the raw origin; the monolith (the harness's) answers the client.
+    static func routes(monolith: Int, service: Int, origin: Int) -> String {
+        coexistRoutes(
+            monolith: monolith, service: service,
+            extra: #", { "id": "piped.get", "method": "GET", "path": "/piped/{id}", "service": "origin", "stage": "coexist" }"#
+        ).replacingOccurrences(of: #""dead": "http://127.0.0.1:1""#, with: #""dead": "http://127.0.0.1:1", "origin": "http://127.0.0.1:\#(origin)""#)
+    }
+
+    /// Sends `count` GETs at once, each on its own client connection; returns their statuses.
+    static func burst(_ count: Int, port: Int) async throws -> [Int] {
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for id in 1...count { group.addTask { try await RawHTTP.get("/piped/\(id)", port: port).status } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+    }
+
+    @Test func concurrentShadowGETsShareAFewConnectionsAndAreAllCompared() async throws {
+        let origin = PipelineOrigin()
+        try await origin.run { originPort in
+            try await ProxyHarness.run(routes: { Self.routes(monolith: $0, service: $1, origin: originPort) }) { harness in
+                let statuses = try await Self.burst(64, port: harness.proxyPort)
+                #expect(statuses.allSatisfy { $0 == 200 }, "every client is answered by the monolith")
+                let summary = try await harness.waitForDiffs("piped.get", "compared", atLeast: 64)
+                #expect(summary["compared"] as? Int == 64, "every shadow's answer came back to its own request and was compared")
+                #expect(summary["shadowErrors"] as? Int == 0 && summary["timeouts"] as? Int == 0)
+                let counts = origin.counts.withLockedValue { $0 }
+                #expect(counts.requests == 64)
+                // Two event loops, at most 16 requests in flight per connection: a handful of connections, not one per request.
+                #expect(counts.connections <= 16, "\(counts)")
+                #expect(counts.pipelinedReads > 0, "requests sent in one tick arrive together: \(counts)")
+            }
+        }
+    }
+
+    @Test func anOriginThatClosesAfterEachAnswerLosesNoShadow() async throws {
+        let origin = PipelineOrigin(closeAfter: 1)
+        try await origin.run { originPort in
+            try await ProxyHarness.run(routes: { Self.routes(monolith: $0, service: $1, origin: originPort) }) { harness in
+                // One at a time: each shadow finds the previous connection closed and opens another.
+                for id in 1...10 {
+                    #expect(try await RawHTTP.get("/piped/\(id)", port: harness.proxyPort).status == 200)
+                    _ = try await harness.waitForDiffs("piped.get", "compared", atLeast: id)
+                }
+                let summary = try await harness.diffs("piped.get")
+                #expect(summary["compared"] as? Int == 10 && summary["shadowErrors"] as? Int == 0)
+                #expect(origin.counts.withLockedValue { $0.connections } == 10)
+            }
+        }
+    }
+
+    @Test func requestsPipelinedBehindAClosingAnswerGoAgainAndEveryShadowIsAccountedFor() async throws {
+        // The origin closes each connection after its second answer: requests pipelined behind it are re-sent once
+        // on another connection, and any that cannot be answered even then count as shadow errors; none vanish.
+        let origin = PipelineOrigin(closeAfter: 2)
+        try await origin.run { originPort in
+            try await ProxyHarness.run(routes: { Self.routes(monolith: $0, service: $1, origin: originPort) }) { harness in
+                let statuses = try await Self.burst(40, port: harness.proxyPort)
+                #expect(statuses.allSatisfy { $0 == 200 }, "a shadow's trouble never reaches a client")
+                var summary: [String: Any] = [:]
+                let settled = await eventually {
+                    summary = (try? await harness.diffs("piped.get")) ?? [:]
+                    return (summary["compared"] as? Int ?? 0) + (summary["shadowErrors"] as? Int ?? 0) == 40
+                }
+                #expect(settled, "every shadow is compared or counted as an error: \(summary)")
+                #expect(summary["compared"] as? Int ?? 0 >= 2, "the answers that came are compared: \(summary)")
+                #expect(harness.proxy.recorder.shadowsInFlight == 0)
+            }
+        }
+    }
+}
