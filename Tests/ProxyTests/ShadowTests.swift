@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import NIOCore
 import Testing
 import RouteTable
 
@@ -297,6 +298,28 @@ struct RawAnswerTests {
         #expect(RawAnswer.sameValues(of: name, Self.head, same))
         #expect(!RawAnswer.sameValues(of: name, Self.head, other))
         #expect(RawAnswer.sameValues(of: Array("x-missing".utf8), Self.head, other), "absent on both sides is the same")
+    }
+
+    /// The event loop's fast match compares the field ranges the parser found: same answers as the byte scan.
+    @Test func sameValuesFromParsedFieldsAgreesWithTheByteScan() throws {
+        func parsed(_ text: String) throws -> (raw: [UInt8], fields: RawAnswer.Fields) {
+            let head = try HTTPHeadParser.parseResponse(ByteBuffer(string: text))
+            return (head.raw, head.fields)
+        }
+        let heads = try [
+            String(decoding: Self.head, as: UTF8.self), "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nCONTENT-TYPE: charset=x\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n", "HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Type: charset=x\r\nContent-Type: application/json\r\n\r\n",
+        ].map(parsed)
+        for name in ["content-type", "x-a", "x-missing"].map({ Array($0.utf8) }) {
+            for left in heads {
+                for right in heads {
+                    #expect(
+                        RawAnswer.sameValues(of: name, left.raw, left.fields, right.raw, right.fields) == RawAnswer.sameValues(of: name, left.raw, right.raw))
+                }
+            }
+        }
+        #expect(!RawAnswer.sameValues(of: Array("content-type".utf8), heads[1].raw, heads[1].fields, heads[4].raw, heads[4].fields), "order matters")
     }
 }
 

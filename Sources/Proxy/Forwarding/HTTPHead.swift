@@ -109,6 +109,11 @@ enum HTTPHeadParser {
     /// ASCII case-insensitive comparison of `raw[range]` with a lowercase ASCII name.
     @inline(__always)
     static func equalsLowercase(_ raw: [UInt8], _ range: Range<Int>, _ lower: StaticString) -> Bool {
+        raw.withUnsafeBufferPointer { Self.equalsLowercase($0, range, lower) }
+    }
+
+    @inline(__always)
+    static func equalsLowercase(_ raw: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ lower: StaticString) -> Bool {
         guard range.count == lower.utf8CodeUnitCount else { return false }
         let expected = lower.utf8Start
         var offset = 0
@@ -123,14 +128,21 @@ enum HTTPHeadParser {
 
     private static func parse(_ bytes: ByteBuffer, isRequest: Bool) throws(HeadError) -> HTTPHead {
         let raw = Array(bytes.readableBytesView)
-        let count = raw.count
+        return try raw.withUnsafeBufferPointer { (view) throws(HeadError) -> HTTPHead in
+            try Self.parse(view, raw: raw, bytes: bytes, isRequest: isRequest)
+        }
+    }
+
+    /// The parse proper, over the head's bytes (`view`, the same bytes as `raw`) without bounds checks per byte.
+    private static func parse(_ view: UnsafeBufferPointer<UInt8>, raw: [UInt8], bytes: ByteBuffer, isRequest: Bool) throws(HeadError) -> HTTPHead {
+        let count = view.count
 
         func lineEnd(from start: Int) throws(HeadError) -> Int {
             var position = start
             while position < count {
-                let byte = raw[position]
+                let byte = view[position]
                 if byte == 0x0D {
-                    guard position + 1 < count, raw[position + 1] == 0x0A else { throw .malformed("a bare CR in the head") }
+                    guard position + 1 < count, view[position + 1] == 0x0A else { throw .malformed("a bare CR in the head") }
                     return position
                 }
                 if byte == 0x0A { throw .malformed("a bare LF in the head (lines end with CRLF)") }
@@ -142,36 +154,36 @@ enum HTTPHeadParser {
         // Start line.
         let startEnd = try lineEnd(from: 0)
         var firstSpace = 0
-        while firstSpace < startEnd, raw[firstSpace] != 0x20 { firstSpace += 1 }
+        while firstSpace < startEnd, view[firstSpace] != 0x20 { firstSpace += 1 }
         guard firstSpace < startEnd else { throw .malformed("a malformed start line") }
         let first = 0..<firstSpace
         var head: HTTPHead
         if isRequest {
             var secondSpace = firstSpace + 1
-            while secondSpace < startEnd, raw[secondSpace] != 0x20 { secondSpace += 1 }
+            while secondSpace < startEnd, view[secondSpace] != 0x20 { secondSpace += 1 }
             guard secondSpace < startEnd else { throw .malformed("a malformed request line") }
             let target = (firstSpace + 1)..<secondSpace
             let version = (secondSpace + 1)..<startEnd
             guard !first.isEmpty else { throw .malformed("an invalid method") }
-            for position in first where !Self.isTokenByte(raw[position]) { throw .malformed("an invalid method") }
+            for position in first where !Self.isTokenByte(view[position]) { throw .malformed("an invalid method") }
             guard !target.isEmpty else { throw .malformed("an invalid request target") }
-            for position in target where raw[position] <= 0x20 || raw[position] == 0x7F { throw .malformed("an invalid request target") }
-            let minor = try Self.version(raw, version)
+            for position in target where view[position] <= 0x20 || view[position] == 0x7F { throw .malformed("an invalid request target") }
+            let minor = try Self.version(view, version)
             head = HTTPHead(bytes: bytes, raw: raw, startLine: (first, target, version), versionMinor: minor)
             // absolute-form (`http://host/path?q`): routed and forwarded by its path, in origin-form, and its
             // authority stands for Host (RFC 9112 §3.2.2).
-            if raw[target.lowerBound] != 0x2F, let schemeEnd = Self.absoluteFormAuthorityStart(raw, target) {
+            if view[target.lowerBound] != 0x2F, let schemeEnd = Self.absoluteFormAuthorityStart(view, target) {
                 var pathStart = schemeEnd
-                while pathStart < target.upperBound, raw[pathStart] != 0x2F, raw[pathStart] != 0x3F { pathStart += 1 }
+                while pathStart < target.upperBound, view[pathStart] != 0x2F, view[pathStart] != 0x3F { pathStart += 1 }
                 head.absoluteAuthority = schemeEnd..<pathStart
                 head.startLine.second = pathStart..<target.upperBound
             }
         } else {
-            let minor = try Self.version(raw, first)
+            let minor = try Self.version(view, first)
             let codeEnd = min(firstSpace + 4, startEnd)
             let code = (firstSpace + 1)..<codeEnd
-            guard code.count == 3, codeEnd == startEnd || raw[codeEnd] == 0x20 else { throw .malformed("an invalid status code") }
-            for position in code where raw[position] < 0x30 || raw[position] > 0x39 { throw .malformed("an invalid status code") }
+            guard code.count == 3, codeEnd == startEnd || view[codeEnd] == 0x20 else { throw .malformed("an invalid status code") }
+            for position in code where view[position] < 0x30 || view[position] > 0x39 { throw .malformed("an invalid status code") }
             head = HTTPHead(bytes: bytes, raw: raw, startLine: (first, code, min(codeEnd + 1, startEnd)..<startEnd), versionMinor: minor)
         }
         head.fields.reserveCapacity(16)
@@ -183,50 +195,50 @@ enum HTTPHeadParser {
         while index < count {
             let end = try lineEnd(from: index)
             if end == index { break }  // the empty line
-            let firstByte = raw[index]
+            let firstByte = view[index]
             if firstByte == 0x20 || firstByte == 0x09 { throw .malformed("obsolete line folding") }
             var colon = index
-            while colon < end, raw[colon] != 0x3A {
-                guard Self.isTokenByte(raw[colon]) else { throw .malformed("an invalid header name") }
+            while colon < end, view[colon] != 0x3A {
+                guard Self.isTokenByte(view[colon]) else { throw .malformed("an invalid header name") }
                 colon += 1
             }
             guard colon < end, colon > index else { throw .malformed(colon == index ? "an invalid header name" : "a header line without ':'") }
             let name = index..<colon
             var valueStart = colon + 1
             var valueEnd = end
-            while valueStart < valueEnd, raw[valueStart] == 0x20 || raw[valueStart] == 0x09 { valueStart += 1 }
-            while valueEnd > valueStart, raw[valueEnd - 1] == 0x20 || raw[valueEnd - 1] == 0x09 { valueEnd -= 1 }
+            while valueStart < valueEnd, view[valueStart] == 0x20 || view[valueStart] == 0x09 { valueStart += 1 }
+            while valueEnd > valueStart, view[valueEnd - 1] == 0x20 || view[valueEnd - 1] == 0x09 { valueEnd -= 1 }
             let value = valueStart..<valueEnd
             for position in value {
-                let byte = raw[position]
+                let byte = view[position]
                 if byte < 0x20 && byte != 0x09 || byte == 0x7F { throw .malformed("a control character in a header value") }
             }
             head.fields.append((name, value))
 
             switch name.count {
-            case 14 where Self.equalsLowercase(raw, name, "content-length"):
+            case 14 where Self.equalsLowercase(view, name, "content-length"):
                 contentLengths += 1
                 guard contentLengths == 1 else { throw .malformed("several Content-Length headers") }
                 guard !value.isEmpty, value.count <= 18 else { throw .malformed("a malformed Content-Length") }
                 var length = 0
                 for position in value {
-                    let byte = raw[position]
+                    let byte = view[position]
                     guard byte >= 0x30, byte <= 0x39 else { throw .malformed("a malformed Content-Length") }
                     length = length * 10 + Int(byte - 0x30)
                 }
                 head.contentLength = length
-            case 17 where Self.equalsLowercase(raw, name, "transfer-encoding"):
+            case 17 where Self.equalsLowercase(view, name, "transfer-encoding"):
                 transferEncodings += 1
-                guard transferEncodings == 1, Self.equalsLowercase(raw, value, "chunked") else {
+                guard transferEncodings == 1, Self.equalsLowercase(view, value, "chunked") else {
                     throw .malformed("a Transfer-Encoding other than chunked")
                 }
                 head.chunked = true
-            case 4 where Self.equalsLowercase(raw, name, "host"):
+            case 4 where Self.equalsLowercase(view, name, "host"):
                 hosts += 1
-            case 10 where Self.equalsLowercase(raw, name, "connection"):
-                if Self.equalsLowercase(raw, value, "keep-alive") {
+            case 10 where Self.equalsLowercase(view, name, "connection"):
+                if Self.equalsLowercase(view, value, "keep-alive") {
                     head.hasKeepAlive = true
-                } else if Self.equalsLowercase(raw, value, "close") {
+                } else if Self.equalsLowercase(view, value, "close") {
                     head.hasClose = true
                 } else {
                     for token in head.string(value).split(separator: ",") {
@@ -253,13 +265,13 @@ enum HTTPHeadParser {
     }
 
     /// Where the authority starts in an absolute-form target (`http://` or `https://`), if it is one.
-    private static func absoluteFormAuthorityStart(_ raw: [UInt8], _ target: Range<Int>) -> Int? {
+    private static func absoluteFormAuthorityStart(_ view: UnsafeBufferPointer<UInt8>, _ target: Range<Int>) -> Int? {
         for scheme in ["http://", "https://"] {
             let bytes = Array(scheme.utf8)
             guard target.count > bytes.count else { continue }
             var matches = true
             for (offset, expected) in bytes.enumerated() {
-                let byte = raw[target.lowerBound + offset]
+                let byte = view[target.lowerBound + offset]
                 if ((byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte) != expected {
                     matches = false
                     break
@@ -270,14 +282,14 @@ enum HTTPHeadParser {
         return nil
     }
 
-    private static func version(_ raw: [UInt8], _ range: Range<Int>) throws(HeadError) -> Int {
+    private static func version(_ view: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) throws(HeadError) -> Int {
         let start = range.lowerBound
-        guard range.count == 8, raw[start] == 0x48, raw[start + 1] == 0x54, raw[start + 2] == 0x54, raw[start + 3] == 0x50,
-            raw[start + 4] == 0x2F, raw[start + 5] == 0x31, raw[start + 6] == 0x2E
+        guard range.count == 8, view[start] == 0x48, view[start + 1] == 0x54, view[start + 2] == 0x54, view[start + 3] == 0x50,
+            view[start + 4] == 0x2F, view[start + 5] == 0x31, view[start + 6] == 0x2E
         else {
             throw .malformed("an unsupported HTTP version")
         }
-        let minor = raw[range.lowerBound + 7]
+        let minor = view[range.lowerBound + 7]
         guard minor == 0x30 || minor == 0x31 else { throw .malformed("an unsupported HTTP version") }
         return Int(minor - 0x30)
     }

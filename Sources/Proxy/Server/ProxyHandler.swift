@@ -620,7 +620,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         if !exchange.requestEnded { exchange.clientKeepAlive = false }
         exchange.responseStarted = true
         exchange.responseStatus = status
-        exchange.shadow?.primaryResponse(status: Int(status), head: head.raw)
+        exchange.shadow?.primaryResponse(status: Int(status), head: head)
         exchange.upstreamKeepAlive = head.isKeepAlive
         var framing: Exchange.ResponseFraming
         if exchange.isHEAD || status == 204 || status == 304 {

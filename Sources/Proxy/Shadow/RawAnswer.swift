@@ -40,7 +40,14 @@ struct RawAnswer: Sendable {
 
     /// Whether a field name (bytes of a head) is `lower` (lowercase bytes), ignoring ASCII case.
     static func nameIs(_ lower: [UInt8], _ name: Range<Int>, in head: UnsafeBufferPointer<UInt8>) -> Bool {
-        name.count == lower.count && zip(head[name], lower).allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) ? $0 | 0x20 == $1 : $0 == $1 }
+        guard name.count == lower.count else { return false }
+        var offset = 0
+        for position in name {
+            let byte = head[position]
+            if ((byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte) != lower[offset] { return false }
+            offset += 1
+        }
+        return true
     }
 
     /// The fields of a head (all of them, or only those named, lowercase).
@@ -56,6 +63,30 @@ struct RawAnswer: Sendable {
             }
         }
         return result
+    }
+
+    /// The field ranges of a parsed head.
+    typealias Fields = [(name: Range<Int>, value: Range<Int>)]
+
+    /// Whether two parsed heads carry the same values, in the same order, for a field (lowercase name bytes),
+    /// from the ranges their parse found: no scan, no allocation (the fast match runs on the event loop).
+    static func sameValues(of name: [UInt8], _ left: [UInt8], _ leftFields: Fields, _ right: [UInt8], _ rightFields: Fields) -> Bool {
+        left.withUnsafeBufferPointer { left in
+            right.withUnsafeBufferPointer { right in
+                var rightIndex = rightFields.startIndex
+                func nextRight() -> Range<Int>? {
+                    while rightIndex < rightFields.endIndex {
+                        defer { rightIndex += 1 }
+                        if Self.nameIs(name, rightFields[rightIndex].name, in: right) { return rightFields[rightIndex].value }
+                    }
+                    return nil
+                }
+                for field in leftFields where Self.nameIs(name, field.name, in: left) {
+                    guard let value = nextRight(), left[field.value].elementsEqual(right[value]) else { return false }
+                }
+                return nextRight() == nil
+            }
+        }
     }
 
     /// Whether two heads carry the same values, in the same order, for a field (lowercase name bytes); bytes only.

@@ -8,7 +8,7 @@ import RouteTable
 final class ShadowCall {
     enum Outcome {
         /// The head's raw bytes (fields are parsed off the event loop, only when needed).
-        case response(status: Int, head: [UInt8], body: [UInt8])
+        case response(status: Int, head: [UInt8], fields: RawAnswer.Fields, body: [UInt8])
         /// Refused, reset, or a malformed answer.
         case failed(String)
         case timedOut
@@ -47,6 +47,7 @@ final class ShadowCall {
     private var framing: Framing = .head(nil)
     private var status = 0
     private var responseHead: [UInt8] = []
+    private var responseFields: RawAnswer.Fields = []
     private var received: [UInt8] = []
     private var receivedAny = false
     /// Whether the upstream keeps the connection open after this answer.
@@ -196,6 +197,7 @@ final class ShadowCall {
         }
         self.status = status
         self.responseHead = head.raw
+        self.responseFields = head.fields
         self.keepAlive = head.isKeepAlive
         if self.isHEAD || status == 204 || status == 304 {
             self.framing = .length(0)
@@ -222,7 +224,7 @@ final class ShadowCall {
 
     /// The answer is whole: the call ends with it.
     func complete(reusable: Bool) {
-        self.end(.response(status: self.status, head: self.responseHead, body: self.received), reusable: reusable)
+        self.end(.response(status: self.status, head: self.responseHead, fields: self.responseFields, body: self.received), reusable: reusable)
     }
 
     /// Whether the answer runs until the connection closes (the close ends it, whole).
@@ -236,6 +238,7 @@ final class ShadowCall {
         self.framing = .head(nil)
         self.status = 0
         self.responseHead = []
+        self.responseFields = []
         self.received = []
         self.receivedAny = false
         self.keepAlive = true
@@ -254,7 +257,7 @@ final class ShadowCall {
     func failed(_ error: any Error) {
         guard self.completion != nil else { return }
         if case .untilClose = self.framing {
-            self.end(.response(status: self.status, head: self.responseHead, body: self.received), reusable: false)
+            self.end(.response(status: self.status, head: self.responseHead, fields: self.responseFields, body: self.received), reusable: false)
             return
         }
         // A reused connection may have been closed by the upstream just as the request went out: once, on a new one.

@@ -35,6 +35,7 @@ final class ShadowTap {
     private var primary: Primary = .pending
     private var primaryStatus = 0
     private var primaryHead: [UInt8] = []
+    private var primaryFields: RawAnswer.Fields = []
     private var primaryBody: [UInt8] = []
     private var primaryTooLarge = false
     private var launched = false
@@ -105,9 +106,10 @@ final class ShadowTap {
 
     // MARK: The answering side's answer, as relayed
 
-    func primaryResponse(status: Int, head: [UInt8]) {
+    func primaryResponse(status: Int, head: HTTPHead) {
         self.primaryStatus = status
-        self.primaryHead = head
+        self.primaryHead = head.raw
+        self.primaryFields = head.fields
     }
 
     func primaryBodyBytes(_ slice: ByteBuffer) {
@@ -147,13 +149,13 @@ final class ShadowTap {
             self.finish(.timeout)
         case .tooLarge:
             self.finish(.skipped)
-        case .response(let status, let head, let body):
+        case .response(let status, let head, let fields, let body):
             self.settled = true
             self.recorder.release()
             // Most pairs are identical: same status, same bytes, same compared headers. Those are counted as
             // matched right here, without queueing anything (byte-equal JSON is structurally equal).
             if self.repeatOutcome == nil, status == self.primaryStatus, body == self.primaryBody,
-                Self.comparedHeaders.allSatisfy({ RawAnswer.sameValues(of: $0, head, self.primaryHead) })
+                Self.comparedHeaders.allSatisfy({ RawAnswer.sameValues(of: $0, head, fields, self.primaryHead, self.primaryFields) })
             {
                 self.requestBody = []
                 self.primaryBody = []
@@ -163,7 +165,7 @@ final class ShadowTap {
             let answered = RawAnswer(status: self.primaryStatus, head: self.primaryHead, body: self.primaryBody)
             let shadow = RawAnswer(status: status, head: head, body: body)
             var repeated: RawAnswer?
-            if case .response(let status, let head, let body) = self.repeatOutcome {
+            if case .response(let status, let head, _, let body) = self.repeatOutcome {
                 repeated = RawAnswer(status: status, head: head, body: body)
             }
             self.recorder.submit(
