@@ -9,7 +9,8 @@ import Testing
 /// A raw HTTP/1.1 origin for shadow GETs: answers each request head it reads, in order, with a fixed JSON body,
 /// and counts connections, requests and the reads that carried more than one request (pipelining seen).
 /// With `closeAfter`, the answer that completes that many on a connection says `Connection: close`, and the
-/// connection closes after it, whatever was pipelined behind.
+/// connection closes after it, whatever was pipelined behind. A request for a path containing `/hold` is never
+/// answered, and neither is anything after it on its connection (answers go in order).
 final class PipelineOrigin: Sendable {
     struct Counts {
         var connections = 0
@@ -32,6 +33,7 @@ final class PipelineOrigin: Sendable {
         var pending = ""
         var answered = 0
         var closing = false
+        var holding = false
 
         init(origin: PipelineOrigin) { self.origin = origin }
 
@@ -44,8 +46,11 @@ final class PipelineOrigin: Sendable {
             self.pending += String(buffer: self.unwrapInboundIn(data))
             var heads = 0
             while let end = self.pending.range(of: "\r\n\r\n") {
+                let head = self.pending[..<end.upperBound]
                 self.pending.removeSubrange(..<end.upperBound)
                 heads += 1
+                if head.hasPrefix("GET /piped/hold") { self.holding = true }
+                if self.holding { continue }
                 self.answered += 1
                 let close = self.origin.closeAfter.map { self.answered >= $0 } ?? false
                 self.origin.counts.withLockedValue { $0.requests += 1 }
@@ -98,7 +103,8 @@ struct ShadowPipelineTests {
         coexistRoutes(
             monolith: monolith, service: service,
             extra: #", { "id": "piped.get", "method": "GET", "path": "/piped/{id}", "service": "origin", "stage": "coexist" }"#
-        ).replacingOccurrences(of: #""dead": "http://127.0.0.1:1""#, with: #""dead": "http://127.0.0.1:1", "origin": "http://127.0.0.1:\#(origin)""#)
+        ).replacingOccurrences(of: #""stage": "coexist" } ] }"#, with: #""stage": "coexist", "shadow": { "timeout": "300ms" } } ] }"#)
+        .replacingOccurrences(of: #""dead": "http://127.0.0.1:1""#, with: #""dead": "http://127.0.0.1:1", "origin": "http://127.0.0.1:\#(origin)""#)
     }
 
     /// Sends `count` GETs at once, each on its own client connection; returns their statuses.
@@ -139,6 +145,27 @@ struct ShadowPipelineTests {
                 let summary = try await harness.diffs("piped.get")
                 #expect(summary["compared"] as? Int == 10 && summary["shadowErrors"] as? Int == 0)
                 #expect(origin.counts.withLockedValue { $0.connections } == 10)
+            }
+        }
+    }
+
+    @Test func aLateAnswerGivesItsConnectionUpAndTheRequestsBehindItGoAgain() async throws {
+        let origin = PipelineOrigin()
+        try await origin.run { originPort in
+            try await ProxyHarness.run(routes: { Self.routes(monolith: $0, service: $1, origin: originPort) }) { harness in
+                // The held shadow blocks the answers behind it on its connection until its deadline (300 ms) gives
+                // the connection up; the requests behind it are then sent again on a new connection and compared.
+                let held = try await RawHTTP.get("/piped/hold", port: harness.proxyPort)
+                #expect(held.status == 200)
+                let statuses = try await Self.burst(8, port: harness.proxyPort)
+                #expect(statuses.allSatisfy { $0 == 200 })
+                var summary: [String: Any] = [:]
+                let settled = await eventually {
+                    summary = (try? await harness.diffs("piped.get")) ?? [:]
+                    return summary["compared"] as? Int == 8 && summary["timeouts"] as? Int == 1
+                }
+                #expect(settled, "the late shadow times out, the eight behind it are compared: \(summary)")
+                #expect(summary["shadowErrors"] as? Int == 0)
             }
         }
     }

@@ -136,11 +136,20 @@ final class ShadowPipeline {
                 self.lanes.append(lane)
                 self.drainWaiting()
             case .failure(let error):
-                // Without any connection, the calls waiting cannot go out.
-                if self.lanes.isEmpty, self.connecting == 0 {
-                    while let call = self.waiting.popFirst() { call.end(.failed("could not connect: \(error)"), reusable: false) }
-                } else {
-                    self.drainWaiting()
+                // The calls waiting go on the connections that have room; the rest fail, unless another
+                // connection is on its way (a refused connection is not tried again in a loop).
+                while let call = self.waiting.first {
+                    if call.isEnded {
+                        self.waiting.removeFirst()
+                    } else if let lane = self.lanes.first(where: { $0.open && $0.calls.count < Self.maxDepth }) {
+                        self.waiting.removeFirst()
+                        self.enqueue(call, on: lane)
+                    } else if self.connecting > 0 {
+                        return
+                    } else {
+                        self.waiting.removeFirst()
+                        call.end(.failed("could not connect: \(error)"), reusable: false)
+                    }
                 }
             }
         }
