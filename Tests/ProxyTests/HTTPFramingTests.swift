@@ -79,6 +79,28 @@ struct HTTPFramingTests {
         #expect(HTTPHeadParser.headLength(in: buffer, searchFrom: buffer.readableBytes - 5) == buffer.readableBytes - 4)
     }
 
+    /// The search skips ahead where no terminator can start: it must still find the first one, from any start.
+    @Test func findsTheFirstTerminatorLikeANaiveSearch() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A, UInt8(ascii: "a"), UInt8(ascii: ":"), UInt8(ascii: " ")]
+        for _ in 0..<2000 {
+            let bytes = (0..<Int.random(in: 0...40, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }
+            let buffer = ByteBuffer(bytes: bytes)
+            for searchFrom in 0...bytes.count {
+                var expected: Int?
+                var index = max(0, searchFrom - 3)
+                while index + 3 < bytes.count {
+                    if bytes[index..<(index + 4)].elementsEqual([0x0D, 0x0A, 0x0D, 0x0A]) {
+                        expected = index + 4
+                        break
+                    }
+                    index += 1
+                }
+                #expect(HTTPHeadParser.headLength(in: buffer, searchFrom: searchFrom) == expected, "\(bytes) from \(searchFrom)")
+            }
+        }
+    }
+
     /// A chunked body fed one byte at a time ends exactly at its last byte, yields its data, and leaves what
     /// follows for the next message.
     @Test func followsChunkedFramingAcrossEveryReadBoundary() throws {

@@ -76,8 +76,16 @@ enum HTTPHeadParser {
         buffer.withUnsafeReadableBytes { raw in
             var index = max(0, searchFrom - 3)
             while index + 3 < raw.count {
-                if raw[index + 3] == 0x0A, raw[index + 2] == 0x0D, raw[index + 1] == 0x0A, raw[index] == 0x0D { return index + 4 }
-                index += 1
+                let last = raw[index + 3]
+                if last == 0x0A {
+                    if raw[index + 2] == 0x0D, raw[index + 1] == 0x0A, raw[index] == 0x0D { return index + 4 }
+                    index += 1
+                } else if last == 0x0D {
+                    index += 1
+                } else {
+                    // No CR or LF at index + 3: no terminator can start at index…index + 3.
+                    index += 4
+                }
             }
             return nil
         }
