@@ -16,6 +16,8 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
 
     /// Specificity ranks, compared lexicographically: 2 for a literal, 1 for a parameter, 0 for the wildcard.
     let ranks: [UInt8]
+    /// Per segment, a literal's bytes (empty for a parameter: literals are never empty).
+    let literalBytes: [[UInt8]]
 
     /// The template with parameter names erased (`/contacts/{}`): two templates with the same shape match
     /// the same paths.
@@ -71,6 +73,9 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
         }
         if hasTrailingWildcard { ranks.append(0) }
         self.ranks = ranks
+        self.literalBytes = segments.map {
+            if case .literal(let text) = $0 { return Array(text.utf8) } else { return [] }
+        }
     }
 
     public static func == (lhs: PathTemplate, rhs: PathTemplate) -> Bool { lhs.description == rhs.description }
@@ -78,22 +83,32 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether `path` (without its query string) matches; the path is compared as sent, segment by segment.
     public func matches(_ path: Substring.UTF8View) -> Bool {
-        var position = path.startIndex
-        guard position != path.endIndex, path[position] == UInt8(ascii: "/") else { return false }
-        position = path.index(after: position)
+        if let result = path.withContiguousStorageIfAvailable({ self.matches(bytes: $0) }) { return result }
+        return Array(path).withUnsafeBufferPointer { self.matches(bytes: $0) }
+    }
+
+    /// The match over the path's bytes.
+    func matches(bytes path: UnsafeBufferPointer<UInt8>) -> Bool {
+        let slash = UInt8(ascii: "/")
+        guard !path.isEmpty, path[0] == slash else { return false }
+        var position = 1
         var endsWithSlash = false
-        for segment in self.segments {
+        for index in self.segments.indices {
             // The next segment runs to the next '/' or the end of the path.
             var end = position
-            while end != path.endIndex, path[end] != UInt8(ascii: "/") { end = path.index(after: end) }
+            while end < path.count, path[end] != slash { end += 1 }
             if end == position { return false }
-            if case .literal(let literal) = segment, !literal.utf8.elementsEqual(path[position..<end]) { return false }
+            let literal = self.literalBytes[index]
+            if !literal.isEmpty {
+                guard literal.count == end - position else { return false }
+                for offset in 0..<literal.count where literal[offset] != path[position + offset] { return false }
+            }
             position = end
-            endsWithSlash = position != path.endIndex
-            if endsWithSlash { position = path.index(after: position) }
+            endsWithSlash = position != path.count
+            if endsWithSlash { position += 1 }
         }
         if self.hasTrailingWildcard { return true }
-        return position == path.endIndex && !endsWithSlash
+        return position == path.count && !endsWithSlash
     }
 
     /// The values of the `{param}` segments in `path` (which must match).

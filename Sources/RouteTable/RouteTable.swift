@@ -18,8 +18,9 @@ public struct RouteTable: Sendable {
     /// The source document (as parsed), for writing the table back with its unknown-to-us formatting gone.
     public let document: JSONValue
 
-    /// Per method, the routes from most to least specific: the first that matches a path wins.
-    private let byMethod: [String: [Route]]
+    /// Per method, the routes from most to least specific: the first that matches a path wins. A list, not a
+    /// dictionary: there are a handful of methods, and comparing short strings is cheaper than hashing one.
+    private let byMethod: [(method: String, routes: [Route])]
 
     public init(monolith: Upstream, services: [String: Upstream], routes: [Route], gates: GatePolicy = .defaults, document: JSONValue) {
         self.monolith = monolith
@@ -32,14 +33,24 @@ public struct RouteTable: Sendable {
         for method in byMethod.keys {
             byMethod[method]!.sort { $0.path.isMoreSpecific(than: $1.path) }
         }
-        self.byMethod = byMethod
+        self.byMethod = byMethod.map { (method: $0.key, routes: $0.value) }
     }
 
     /// The route for a request, or nil (the request goes to the monolith). `path` excludes the query.
     /// A HEAD request with no HEAD route of its own takes the GET route.
     public func match(method: String, path: Substring) -> Route? {
-        if let routes = self.byMethod[method], let route = routes.first(where: { $0.path.matches(path.utf8) }) { return route }
-        if method == "HEAD", let routes = self.byMethod["GET"] { return routes.first { $0.path.matches(path.utf8) } }
+        if let route = path.utf8.withContiguousStorageIfAvailable({ self.match(method: method, bytes: $0) }) { return route }
+        return Array(path.utf8).withUnsafeBufferPointer { self.match(method: method, bytes: $0) }
+    }
+
+    private func match(method: String, bytes path: UnsafeBufferPointer<UInt8>) -> Route? {
+        if let routes = self.routes(method), let route = routes.first(where: { $0.path.matches(bytes: path) }) { return route }
+        if method == "HEAD", let routes = self.routes("GET") { return routes.first { $0.path.matches(bytes: path) } }
+        return nil
+    }
+
+    private func routes(_ method: String) -> [Route]? {
+        for entry in self.byMethod where entry.method == method { return entry.routes }
         return nil
     }
 

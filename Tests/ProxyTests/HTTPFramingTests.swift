@@ -79,6 +79,17 @@ struct HTTPFramingTests {
         #expect(HTTPHeadParser.headLength(in: buffer, searchFrom: buffer.readableBytes - 5) == buffer.readableBytes - 4)
     }
 
+    @Test func hexDigitsAreTheLowercaseHexOfTheWord() {
+        var generator = SystemRandomNumberGenerator()
+        let values: [UInt64] = [0, 1, 0xF, 0x10, 0xABCD_EF01_2345_6789, .max] + (0..<500).map { _ in generator.next() }
+        for value in values {
+            var bytes = [UInt8](repeating: 0, count: 16)
+            bytes.withUnsafeMutableBytes { IDGenerator.writeHex(value, into: $0, at: 0) }
+            let expected = String(value, radix: 16)
+            #expect(String(decoding: bytes, as: UTF8.self) == String(repeating: "0", count: 16 - expected.count) + expected)
+        }
+    }
+
     /// The search skips ahead where no terminator can start: it must still find the first one, from any start.
     @Test func findsTheFirstTerminatorLikeANaiveSearch() {
         var generator = SystemRandomNumberGenerator()

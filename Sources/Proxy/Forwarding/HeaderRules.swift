@@ -45,22 +45,32 @@ struct IDGenerator {
         return result
     }
 
-    /// A nibble as a lowercase hex digit (arithmetic, not a table: a global table costs a lazy-init check per use).
+    /// The 8 lowercase hex digits of `value`, most significant first, as the bytes of a UInt64 in memory order
+    /// (SWAR: the nibbles are spread to one per byte and turned into ASCII all at once, no table, no loop).
     @inline(__always)
-    private static func hexDigit(_ nibble: UInt64) -> UInt8 {
-        let value = UInt8(truncatingIfNeeded: nibble & 0xF)
-        return value < 10 ? value &+ 0x30 : value &+ 0x57
+    static func hexDigits(_ value: UInt32) -> UInt64 {
+        var spread = UInt64(value)
+        spread = (spread | (spread << 16)) & 0x0000_FFFF_0000_FFFF
+        spread = (spread | (spread << 8)) & 0x00FF_00FF_00FF_00FF
+        spread = (spread | (spread << 4)) & 0x0F0F_0F0F_0F0F_0F0F
+        let letters = ((spread &+ 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101
+        let ascii = spread &+ 0x3030_3030_3030_3030 &+ letters &* 0x27
+        // The most significant digit is in the highest byte: first in memory once the bytes are in big-endian order.
+        return ascii.bigEndian
+    }
+
+    /// Writes the 16 hex digits of `value` at `offset` of `bytes`.
+    @inline(__always)
+    static func writeHex(_ value: UInt64, into bytes: UnsafeMutableRawBufferPointer, at offset: Int) {
+        bytes.storeBytes(of: Self.hexDigits(UInt32(truncatingIfNeeded: value >> 32)), toByteOffset: offset, as: UInt64.self)
+        bytes.storeBytes(of: Self.hexDigits(UInt32(truncatingIfNeeded: value)), toByteOffset: offset + 8, as: UInt64.self)
     }
 
     /// Writes `count` random words as hex (16 digits each) at `bytes`.
     @inline(__always)
     private mutating func fillHex(words count: Int, into bytes: UnsafeMutableRawBufferPointer) {
         for word in 0..<count {
-            var value = self.next()
-            for index in stride(from: 15, through: 0, by: -1) {
-                bytes[word &* 16 &+ index] = Self.hexDigit(value)
-                value >>= 4
-            }
+            Self.writeHex(self.next(), into: bytes, at: word &* 16)
         }
     }
 
