@@ -57,6 +57,8 @@ final class UpProcess: Sendable {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = child.arguments
         process.standardInput = FileHandle.nullDevice
+        // The child stops itself should `up` die without stopping it (SIGKILL, a crash): see `UpParent`.
+        process.environment = ProcessInfo.processInfo.environment.merging([UpParent.variable: "\(getpid())"]) { $1 }
         process.standardOutput = output
         process.standardError = error
         process.terminationHandler = { process in
@@ -104,5 +106,24 @@ final class UpProcess: Sendable {
             for line in splitter.lines(in: buffer[..<count]) { console.line(from: name, line, error: error) }
         }
         if let last = splitter.finish() { console.line(from: name, last, error: error) }
+    }
+}
+
+/// The side of a child of `up` that watches `up`: a process started with `STRANGLER_UP_PARENT=<pid>` sends itself
+/// SIGTERM (its graceful stop) once that process is no longer its parent, so that `up` dying without stopping its
+/// children (SIGKILL, a crash) does not leave them running and holding the stack's ports.
+public enum UpParent {
+    static let variable = "STRANGLER_UP_PARENT"
+    /// How often the parent is checked.
+    static let interval: useconds_t = 500_000
+
+    /// Starts watching the parent, when the environment names one; does nothing otherwise.
+    public static func watch() {
+        guard let text = ProcessInfo.processInfo.environment[Self.variable], let parent = pid_t(text), parent > 1 else { return }
+        Thread.detachNewThread {
+            // Once `up` is gone, the child is re-parented (to init or a subreaper): its parent id changes.
+            while getppid() == parent { usleep(Self.interval) }
+            kill(getpid(), SIGTERM)
+        }
     }
 }

@@ -5,6 +5,7 @@ import StranglerCommands
 @main
 enum StranglerMain {
     static func main() async {
+        UpParent.watch()
         exit(await Strangler.execute(Array(CommandLine.arguments.dropFirst())))
     }
 }

@@ -201,6 +201,24 @@ struct UpCommandTests {
         #expect(children.allSatisfy { !LiveStack.exists($0.pid) })
     }
 
+    @Test(
+        .enabled(
+            if: StranglerExecutable.url != nil && FileManager.default.fileExists(atPath: "/proc/self/stat"), "needs .build/debug/strangler and /proc")
+    )
+    func whenUpIsKilledItsChildrenStopOnTheirOwn() async throws {
+        let stack = try LiveStack()
+        defer { stack.cleanUp() }
+        let run = try stack.launch(seed: 0)
+        defer { run.killAll() }
+        #expect(await run.waitForOutput("Strangler is up"), "\(run.output)")
+        let children = run.children()
+        defer { for child in children where LiveStack.exists(child.pid) { kill(child.pid, SIGKILL) } }
+        #expect(children.count == 5)
+        // SIGKILL gives `up` no chance to stop anything: each child notices that its parent is gone and stops itself.
+        kill(run.process.processIdentifier, SIGKILL)
+        #expect(await eventually(within: .seconds(30)) { children.allSatisfy { !LiveStack.exists($0.pid) } }, "\(children)")
+    }
+
     @Test(.enabled(if: StranglerExecutable.url != nil, "needs .build/debug/strangler"))
     func aProcessThatFailsToStartStopsUpWithItsReason() async throws {
         let stack = try LiveStack()
