@@ -130,6 +130,24 @@ struct GateAdminTests {
         }
     }
 
+    @Test func aReconcileOlderThanTheLimitBlocksEliminate() async throws {
+        try await ProxyHarness.runGates { harness in
+            try GateFixture.prepare(harness, lag: 0, reconcileClean: true)
+            try GateFixture.record(harness.diffStore, route: "contacts.get", compared: 5000, matched: 5000)
+            // A clean reconcile, but two days old.
+            let old = ReconcileRecord(
+                service: "contacts", time: Date().addingTimeInterval(-2 * 86_400), clean: true, compared: 40, missing: 0, extra: 0, differing: 0)
+            try old.write(dataDirectory: harness.dataDirectory)
+            let refused = try await harness.stage("contacts.get", "eliminate")
+            #expect(refused.status == 409)
+            let reasons = jsonValue(refused.body)["error"]?["refusals"]?.at(0)?["reasons"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            #expect(reasons.count == 1 && reasons.first?.hasSuffix("is older than 24h (run: strangler reconcile contacts)") == true, "\(reasons)")
+            // A fresh one lets it through.
+            try GateFixture.reconcile(clean: true, dataDirectory: harness.dataDirectory)
+            #expect(try await harness.stage("contacts.get", "eliminate").status == 200)
+        }
+    }
+
     @Test func coexistNeedsTheServiceHealthyAndInSync() async throws {
         try await ProxyHarness.runGates { harness in
             try GateFixture.prepare(harness, lag: 100)

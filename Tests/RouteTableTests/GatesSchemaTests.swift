@@ -54,6 +54,18 @@ struct GatesSchemaTests {
         #expect(found.contains("$.gates.rollback: must be an object, not number"))
         #expect(found.count == 8, "\(found)")
     }
+
+    @Test func theReconcileAgeLimitIsADurationOrNull() throws {
+        #expect(GatePolicy.defaults.eliminate.reconcileMaxAge == .seconds(86_400), "a day by default")
+        #expect(try RouteTable.parse(Self.table(gates: #"{"eliminate":{"reconcileMaxAge":"90m"}}"#)).gates.eliminate.reconcileMaxAge == .seconds(5400))
+        #expect(try RouteTable.parse(Self.table(gates: #"{"eliminate":{"reconcileMaxAge":"2h"}}"#)).gates.eliminate.reconcileMaxAge == .seconds(7200))
+        #expect(try RouteTable.parse(Self.table(gates: #"{"eliminate":{"reconcileMaxAge":null}}"#)).gates.eliminate.reconcileMaxAge == nil)
+        for bad in [#""soon""#, "5", #""0s""#, #""-1h""#, "true"] {
+            #expect(
+                self.problems(#"{"eliminate":{"reconcileMaxAge":\#(bad)}}"#)
+                    == [#"$.gates.eliminate.reconcileMaxAge: must be a duration such as "24h" or "90m", or null for any age"#], "\(bad)")
+        }
+    }
 }
 
 @Suite("Gates: evaluation")
@@ -150,6 +162,26 @@ struct GateEvaluationTests {
         evidence.syncLag = 0
         evidence.reconcile = nil
         #expect(self.reasons(coexist, .eliminate, evidence) == ["service contacts was never reconciled (run: strangler reconcile contacts)"])
+    }
+
+    @Test func eliminateNeedsAReconcileNoOlderThanTheLimit() {
+        let coexist = Self.at(Self.read, .coexist)
+        var evidence = Self.good
+        evidence.reconcile?.age = .seconds(23 * 3600)
+        #expect(self.reasons(coexist, .eliminate, evidence).isEmpty)
+        evidence.reconcile?.age = .seconds(25 * 3600)
+        #expect(self.reasons(coexist, .eliminate, evidence) == [
+            "the last reconcile of contacts (2026-11-28T10:00:00Z) is older than 24h (run: strangler reconcile contacts)"
+        ])
+        var policy = GatePolicy()
+        policy.eliminate.reconcileMaxAge = .seconds(90 * 60)
+        evidence.reconcile?.age = .seconds(2 * 3600)
+        #expect(self.reasons(coexist, .eliminate, evidence, policy).first?.contains("is older than 90m") == true)
+        policy.eliminate.reconcileMaxAge = nil
+        #expect(self.reasons(coexist, .eliminate, evidence, policy).isEmpty, "null: any age")
+        policy.eliminate.reconcile = false
+        policy.eliminate.reconcileMaxAge = .seconds(60)
+        #expect(self.reasons(coexist, .eliminate, evidence, policy).isEmpty, "no reconcile gate, no age limit")
     }
 
     @Test func eliminateOfAWriteNeedsDryRunComparisonsAndReverseSync() {

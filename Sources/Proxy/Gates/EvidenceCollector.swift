@@ -65,7 +65,9 @@ public struct EvidenceCollector: Sendable {
                 evidence.syncLag = state.lag
                 evidence.syncProblem = state.syncProblem
                 if let record = ReconcileRecord.read(service: service, dataDirectory: self.dataDirectory) {
-                    evidence.reconcile = .init(clean: record.clean, at: ReconcileRecord.formatter.string(from: record.time), summary: record.summary)
+                    evidence.reconcile = .init(
+                        clean: record.clean, at: ReconcileRecord.formatter.string(from: record.time), summary: record.summary,
+                        age: .milliseconds(Int64(max(0, Date().timeIntervalSince(record.time)) * 1000)))
                 }
                 if Gates.isWrite(route.method) {
                     evidence.reverseSync = reverseStates[service] ?? reverseStates["*"] ?? .failed("the monolith lists no reverse-sync feed for \(service)")

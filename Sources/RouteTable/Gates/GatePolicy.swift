@@ -7,7 +7,7 @@ public import JSON
 /// "gates": {
 ///   "coexist":   { "health": true, "maxSyncLag": 99 },
 ///   "eliminate": { "minSamples": 1000, "minMatchRate": 0.999, "confidence": 0.95, "maxSyncLag": 0,
-///                  "reconcile": true, "triage": true, "dryRun": true, "reverseSync": true },
+///                  "reconcile": true, "reconcileMaxAge": "24h", "triage": true, "dryRun": true, "reverseSync": true },
 ///   "rollback":  { "reverseSync": true }
 /// }
 /// ```
@@ -34,6 +34,8 @@ public struct GatePolicy: Sendable, Equatable {
         public var maxSyncLag = 0
         /// The service's last `strangler reconcile` must have been clean.
         public var reconcile = true
+        /// …and no older than this (nil: any age). A reconcile long past says little about the data now.
+        public var reconcileMaxAge: Duration? = .seconds(24 * 3600)
         /// No mismatch signature seen since the last stage change may be left untriaged.
         public var triage = true
         /// Write routes need dry-run comparisons (shadow.writes "dry-run").
@@ -63,7 +65,9 @@ public struct GatePolicy: Sendable, Equatable {
 
     static let keys: Set<String> = ["coexist", "eliminate", "rollback"]
     static let coexistKeys: Set<String> = ["health", "maxSyncLag"]
-    static let eliminateKeys: Set<String> = ["minSamples", "minMatchRate", "confidence", "maxSyncLag", "reconcile", "triage", "dryRun", "reverseSync"]
+    static let eliminateKeys: Set<String> = [
+        "minSamples", "minMatchRate", "confidence", "maxSyncLag", "reconcile", "reconcileMaxAge", "triage", "dryRun", "reverseSync",
+    ]
     static let rollbackKeys: Set<String> = ["reverseSync"]
 
     /// Reads a `"gates"` object, reporting every problem with its JSON path.
@@ -121,6 +125,15 @@ public struct GatePolicy: Sendable, Equatable {
             share(item, "eliminate", "confidence", range: 0.5...0.9999, into: &policy.eliminate.confidence)
             count(item, "eliminate", "maxSyncLag", into: &policy.eliminate.maxSyncLag)
             bool(item, "eliminate", "reconcile", into: &policy.eliminate.reconcile)
+            if let field = item["reconcileMaxAge"] {
+                if case .null = field {
+                    policy.eliminate.reconcileMaxAge = nil
+                } else if let text = field.stringValue, let age = DurationText.parse(text), age > .zero {
+                    policy.eliminate.reconcileMaxAge = age
+                } else {
+                    problem("\(base).eliminate.reconcileMaxAge", "must be a duration such as \"24h\" or \"90m\", or null for any age")
+                }
+            }
             bool(item, "eliminate", "triage", into: &policy.eliminate.triage)
             bool(item, "eliminate", "dryRun", into: &policy.eliminate.dryRun)
             bool(item, "eliminate", "reverseSync", into: &policy.eliminate.reverseSync)

@@ -91,7 +91,11 @@ public enum Gates {
                 case .none: reasons.append("service \(service) was never reconciled (run: strangler reconcile \(service))")
                 case .some(let record) where !record.clean:
                     reasons.append("the last reconcile of \(service) (\(record.at)) was not clean: \(record.summary)")
-                default: break
+                case .some(let record):
+                    if let maxAge = policy.reconcileMaxAge, let age = record.age, age > maxAge {
+                        reasons.append(
+                            "the last reconcile of \(service) (\(record.at)) is older than \(Self.formatAge(maxAge)) (run: strangler reconcile \(service))")
+                    }
                 }
             }
         }
@@ -103,6 +107,14 @@ public enum Gates {
             if policy.reverseSync { reasons += self.reverseSyncReasons(route: route, evidence: evidence) }
         }
         return reasons
+    }
+
+    /// `24h`, `90m`, `45s`.
+    static func formatAge(_ age: Duration) -> String {
+        let seconds = age.components.seconds
+        if seconds >= 3600, seconds % 3600 == 0 { return "\(seconds / 3600)h" }
+        if seconds >= 60, seconds % 60 == 0 { return "\(seconds / 60)m" }
+        return DurationText.format(age)
     }
 
     static func rollbackReasons(route: Route, evidence: RouteEvidence, policy: GatePolicy.Rollback) -> [String] {

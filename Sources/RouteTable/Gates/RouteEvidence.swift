@@ -36,11 +36,14 @@ public struct RouteEvidence: Sendable, Equatable {
         public var at: String
         /// `1000 compared; 0 missing, 0 extra, 0 differing`.
         public var summary: String
+        /// How long ago it ran, when known.
+        public var age: Duration?
 
-        public init(clean: Bool, at: String, summary: String) {
+        public init(clean: Bool, at: String, summary: String, age: Duration? = nil) {
             self.clean = clean
             self.at = at
             self.summary = summary
+            self.age = age
         }
     }
 
