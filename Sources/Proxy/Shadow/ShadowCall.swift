@@ -245,18 +245,18 @@ final class ShadowCall {
     }
 
     /// The deadline passed.
-    func expire() {
-        if let lane = self.lane {
-            // Answers on a pipelined connection come in order: one that is late holds back those behind it,
-            // so the connection is given up (the calls behind go again on another).
-            lane.pipeline.abandon(lane, reason: "an answer took longer than its deadline", after: self)
-        }
+    /// The deadline passed: the call ends as timed out. Returns the pipelined connection it was queued on, if
+    /// any: the caller decides, once every call due has ended, whether that connection is given up.
+    func expire() -> ShadowPipeline.Lane? {
+        let lane = self.lane
         self.end(.timedOut, reusable: false)
+        return lane
     }
 
     func failed(_ error: any Error) {
         guard self.completion != nil else { return }
-        if case .untilClose = self.framing {
+        // A clean close ends a close-delimited answer; a reset or another error truncates it.
+        if case .untilClose = self.framing, error is ChannelError {
             self.end(.response(status: self.status, head: self.responseHead, fields: self.responseFields, body: self.received), reusable: false)
             return
         }
@@ -329,7 +329,13 @@ final class ShadowDeadlines {
             }
             return false
         }
-        for call in expired { call.expire() }
+        // Every call due ends first; only then are their pipelined connections looked at, so that a call due in
+        // this sweep is never sent again on another connection.
+        var lanes: [ShadowPipeline.Lane] = []
+        for call in expired {
+            if let lane = call.expire(), !lanes.contains(where: { $0 === lane }) { lanes.append(lane) }
+        }
+        for lane in lanes { lane.pipeline.deadlinesPassed(on: lane) }
         if !self.calls.isEmpty { self.schedule() }
     }
 }

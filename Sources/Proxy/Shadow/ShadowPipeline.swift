@@ -7,24 +7,33 @@ import RouteTable
 /// A shadow's answer is never on a client's path, so it can wait a little for company: the requests that
 /// the loop's clients send in one tick go out in one write, and their answers come back in as few reads.
 /// That takes most of the cost of shadowing (a write, a read and their wake-ups per request) off the
-/// loop. Only bodiless GET and HEAD requests go this way: when a connection breaks or closes with requests
-/// still unanswered, those are sent again once, on another connection, which is safe only for them.
+/// loop. Only bodiless GET and HEAD requests go this way: when a connection breaks with requests still
+/// unanswered, those are sent again once, on another connection, which is safe only for them.
+///
+/// Servers answer pipelined requests one after another, so a connection's depth is latency for the calls at
+/// its back: a new connection opens once every open one has `spreadDepth` calls in flight (up to `maxLanes`).
 ///
 /// Used on its event loop only.
 final class ShadowPipeline {
     /// Requests in flight on one connection, at most.
     static let maxDepth = 16
+    /// Past this many in flight on every open connection, another one is opened.
+    static let spreadDepth = 8
     /// Connections to the upstream, at most (with `maxDepth`, more than the recorder lets be in flight).
     static let maxLanes = 32
 
     /// One pipelined connection and the calls whose answers it owes, in order.
     final class Lane {
-        unowned let pipeline: ShadowPipeline
+        /// Strong: a retired pipeline (its upstream's address changed) lives on until its last connection closes.
+        let pipeline: ShadowPipeline
         let connection: UpstreamConnection
+        /// In order of the requests sent. A call that timed out stays until its answer is read and passed over.
         var calls = CircularBuffer<ShadowCall>(initialCapacity: ShadowPipeline.maxDepth)
         var unflushed = false
-        /// False once it stops taking calls (the upstream said `close`, or it is given up).
+        /// False once it stops taking calls (given up, or retired after an address change).
         var open = true
+        /// Answers read on it.
+        var answered = 0
 
         init(pipeline: ShadowPipeline, connection: UpstreamConnection) {
             self.pipeline = pipeline
@@ -33,10 +42,13 @@ final class ShadowPipeline {
 
         /// What the upstream sent: the answers, in the order of the calls.
         func received(_ bytes: ByteBuffer) {
+            // Calls waiting for room go out only once this read is handled: bytes past the last answer owed are
+            // an error, never an answer to a request not sent yet.
+            defer { self.pipeline.drainWaiting() }
             var bytes = bytes
             while bytes.readableBytes > 0 {
                 guard let call = self.calls.first else {
-                    self.pipeline.abandon(self, reason: "sent bytes that answer no request", after: nil)
+                    self.pipeline.abandon(self, reason: "sent bytes that answer no request")
                     return
                 }
                 switch call.read(&bytes) {
@@ -44,21 +56,27 @@ final class ShadowPipeline {
                     return
                 case .complete:
                     self.calls.removeFirst()
+                    self.answered += 1
                     call.complete(reusable: false)
                     if !call.keepAlive {
-                        self.pipeline.abandon(self, reason: "closed the connection", after: nil)
+                        // The upstream said `close`: the requests behind that answer were not processed (RFC 9112
+                        // §9.6), so they go again without counting as a retry.
+                        self.pipeline.closedAfterAnswer(self)
                         return
                     }
-                    self.pipeline.drainWaiting()
+                    if !self.open, self.calls.isEmpty {
+                        self.pipeline.abandon(self, reason: "retired")
+                        return
+                    }
                 case .broken(let reason):
                     self.calls.removeFirst()
                     call.end(.failed(reason), reusable: false)
-                    self.pipeline.abandon(self, reason: reason, after: nil)
+                    self.pipeline.abandon(self, reason: reason)
                     return
                 case .tooLarge:
                     self.calls.removeFirst()
                     call.end(.tooLarge, reusable: false)
-                    self.pipeline.abandon(self, reason: "sent an answer too large to compare", after: nil)
+                    self.pipeline.abandon(self, reason: "sent an answer too large to compare")
                     return
                 }
             }
@@ -66,17 +84,17 @@ final class ShadowPipeline {
 
         /// The connection closed or failed.
         func failed(_ error: any Error) {
-            // An answer delimited by the close is whole now.
-            if let call = self.calls.first, call.readsUntilClose {
+            // An answer delimited by a clean close is whole now (a reset truncates it).
+            if error is ChannelError, let call = self.calls.first, call.readsUntilClose {
                 self.calls.removeFirst()
                 call.complete(reusable: false)
             }
-            self.pipeline.abandon(self, reason: "\(error)", after: nil)
+            self.pipeline.abandon(self, reason: "\(error)")
         }
     }
 
     let upstream: Upstream
-    private let address: SocketAddress
+    let address: SocketAddress
     private unowned let pool: UpstreamPool
     private let eventLoop: any EventLoop
     private var lanes: [Lane] = []
@@ -84,6 +102,9 @@ final class ShadowPipeline {
     /// Calls waiting for a connection to open.
     private var waiting = CircularBuffer<ShadowCall>()
     private var flushScheduled = false
+    /// Set once the upstream closed a connection after its first answer: it does not keep connections open, so
+    /// pipelining would only queue requests to be sent again. Each call then has a connection of its own.
+    private(set) var depth = ShadowPipeline.maxDepth
 
     init(upstream: Upstream, address: SocketAddress, pool: UpstreamPool, eventLoop: any EventLoop) {
         self.upstream = upstream
@@ -95,18 +116,26 @@ final class ShadowPipeline {
     /// Connections open now (for tests and the status).
     var connectionCount: Int { self.lanes.count }
 
-    /// Queues a call's request on the first connection with room, or opens one.
+    /// Queues a call's request on an open connection with room, or opens one.
     func send(_ call: ShadowCall) {
-        if let lane = self.lanes.first(where: { $0.open && $0.calls.count < Self.maxDepth }) {
+        let spread = min(Self.spreadDepth, self.depth)
+        let canOpen = self.lanes.count + self.connecting < Self.maxLanes
+        // The first connection under the spread depth; else, if no more may open, the least loaded with room.
+        if let lane = self.lanes.first(where: { $0.open && $0.calls.count < spread }) {
+            self.enqueue(call, on: lane)
+            return
+        }
+        if !canOpen || self.connecting > 0,
+            let lane = self.lanes.filter({ $0.open && $0.calls.count < self.depth }).min(by: { $0.calls.count < $1.calls.count })
+        {
             self.enqueue(call, on: lane)
             return
         }
         self.waiting.append(call)
-        // One more connection for each `maxDepth` calls waiting, within the bound.
-        if self.lanes.count + self.connecting < Self.maxLanes, self.waiting.count > self.connecting * Self.maxDepth {
-            self.openLane()
-        }
+        if canOpen, self.liveWaiting > self.connecting * spread { self.openLane() }
     }
+
+    private var liveWaiting: Int { self.waiting.reduce(0) { $0 + ($1.isEnded ? 0 : 1) } }
 
     private func enqueue(_ call: ShadowCall, on lane: Lane) {
         call.lane = lane
@@ -141,7 +170,7 @@ final class ShadowPipeline {
                 while let call = self.waiting.first {
                     if call.isEnded {
                         self.waiting.removeFirst()
-                    } else if let lane = self.lanes.first(where: { $0.open && $0.calls.count < Self.maxDepth }) {
+                    } else if let lane = self.lanes.first(where: { $0.open && $0.calls.count < self.depth }) {
                         self.waiting.removeFirst()
                         self.enqueue(call, on: lane)
                     } else if self.connecting > 0 {
@@ -155,14 +184,17 @@ final class ShadowPipeline {
         }
     }
 
+    /// Sends the calls waiting, as connections have room (and opens more as needed).
     func drainWaiting() {
         while let call = self.waiting.first {
             if call.isEnded {
                 self.waiting.removeFirst()
                 continue
             }
-            guard let lane = self.lanes.first(where: { $0.open && $0.calls.count < Self.maxDepth }) else {
-                if self.lanes.count + self.connecting < Self.maxLanes, self.waiting.count > self.connecting * Self.maxDepth { self.openLane() }
+            guard let lane = self.lanes.first(where: { $0.open && $0.calls.count < self.depth }) else {
+                if self.lanes.count + self.connecting < Self.maxLanes, self.liveWaiting > self.connecting * min(Self.spreadDepth, self.depth) {
+                    self.openLane()
+                }
                 return
             }
             self.waiting.removeFirst()
@@ -170,9 +202,26 @@ final class ShadowPipeline {
         }
     }
 
-    /// Gives a connection up: it is closed, and the calls it still owes an answer (but `except`) go again on
-    /// another connection, once; a call that already went again fails with `reason`.
-    func abandon(_ lane: Lane, reason: String, after except: ShadowCall?) {
+    /// Some calls on `lane` passed their deadline (and ended as timeouts). Answers come in order: when the one
+    /// at the front is late, those behind it wait on it, so the connection is given up and they go again on
+    /// another. A late call further back only stays queued, its answer to be read and passed over.
+    func deadlinesPassed(on lane: Lane) {
+        guard self.lanes.contains(where: { $0 === lane }), let first = lane.calls.first, first.isEnded else { return }
+        self.abandon(lane, reason: "did not answer in time")
+    }
+
+    /// The upstream closed a connection after an answer, as it said it would (`Connection: close`).
+    func closedAfterAnswer(_ lane: Lane) {
+        // After a single answer: the upstream closes every connection; stop pipelining to it.
+        if lane.answered <= 1 { self.depth = 1 }
+        self.abandon(lane, reason: "closed the connection", processed: false)
+    }
+
+    /// Gives a connection up: it is closed, and the calls it still owes an answer go again on another
+    /// connection. `processed: false` says the upstream cannot have acted on them (it closed after the answer
+    /// before them): they go again freely. Otherwise they go again once; a call that already did fails with
+    /// `reason`. Calls that timed out are not sent again.
+    func abandon(_ lane: Lane, reason: String, processed: Bool = true) {
         guard self.lanes.contains(where: { $0 === lane }) else { return }
         lane.open = false
         self.lanes.removeAll { $0 === lane }
@@ -180,15 +229,27 @@ final class ShadowPipeline {
         lane.connection.close()
         let owed = lane.calls
         lane.calls.removeAll()
-        for call in owed where call !== except && !call.isEnded {
+        for call in owed where !call.isEnded {
             call.lane = nil
-            if call.retried {
+            call.rewind()
+            if !processed {
+                self.send(call)
+            } else if call.retried {
                 call.end(.failed("the upstream \(reason)"), reusable: false)
             } else {
                 call.retried = true
-                call.rewind()
                 self.send(call)
             }
+        }
+        self.drainWaiting()
+    }
+
+    /// The upstream's address changed (a reload resolved it again): open connections take no new calls and
+    /// close once they owe nothing.
+    func retire() {
+        for lane in self.lanes {
+            lane.open = false
+            if lane.calls.isEmpty { self.abandon(lane, reason: "retired") }
         }
     }
 }

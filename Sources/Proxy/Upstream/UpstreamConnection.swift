@@ -148,7 +148,11 @@ final class UpstreamPool {
 
     /// The pipelined shadow connections to `upstream` (made on first use).
     func pipeline(to upstream: Upstream, address: SocketAddress) -> ShadowPipeline {
-        if let pipeline = self.pipelines[upstream] { return pipeline }
+        if let pipeline = self.pipelines[upstream] {
+            if pipeline.address == address { return pipeline }
+            // The upstream now resolves elsewhere (a reload): the old connections finish what they owe and close.
+            pipeline.retire()
+        }
         let pipeline = ShadowPipeline(upstream: upstream, address: address, pool: self, eventLoop: self.eventLoop)
         self.pipelines[upstream] = pipeline
         return pipeline
