@@ -178,8 +178,9 @@ struct TrafficCommandTests {
             #expect(snapshot.writes >= 25 && snapshot.writes <= 90, "\(snapshot.writes) writes")
             #expect(total.sent - snapshot.writes >= 110)
             #expect(Double(snapshot.hotRequests) / Double(snapshot.entityRequests) > 0.6)
-            // Open loop at the rate: the last request leaves at about 1 s, not as fast as the monolith answers.
-            #expect(elapsed >= .milliseconds(950) && elapsed < .seconds(5), "\(elapsed)")
+            // Open loop at the rate: the last request leaves at about 1 s, not as fast as the monolith answers. (The
+            // upper bound only catches a hang: with the suite running beside it, the answers can take seconds.)
+            #expect(elapsed >= .milliseconds(950) && elapsed < .seconds(30), "\(elapsed)")
             #expect(progress.value >= 2)
             // The writes reached the monolith: its feed has new events.
             let after = try await monolith.answer(.get, "/events?after=0&limit=1").json?["head"]?.numberValue ?? 0
