@@ -4,7 +4,7 @@ import NIOCore
 /// those that `Connection` names) stay on their hop; `Host`, `X-Forwarded-For/-Proto/-Host`, `Via`,
 /// `X-Request-Id` and `traceparent` are set for the upstream; `Via` and the request id are added for the client.
 enum HeadRewriter {
-    private enum Field: Equatable {
+    private enum Field {
         case copy
         case drop
         case host, via, forwardedFor, requestID, traceparent
@@ -94,34 +94,18 @@ enum HeadRewriter {
         _ head: HTTPHead, upstreamAuthority: String, clientAddress: String, ids: inout IDGenerator, allocator: ByteBufferAllocator,
         requestID forcedID: String? = nil, dryRun: Bool = false
     ) -> (ByteBuffer, String) {
-        // Client-sent values are ranges of the head until they are written (no strings on the common path).
+        // Client-sent values are ranges of the head until they are written (no strings on the common path). One
+        // pass over the fields: those copied are written as they come, the proxy's own fields after them.
         var host: Range<Int>? = head.absoluteAuthority
         var vias: [Range<Int>] = []
         var forwardedFors: [Range<Int>] = []
         var requestID: String?
         var traceparent: String?
-        for field in head.fields {
-            switch self.classify(head, field.name, request: true, keepChunked: true) {
-            case .copy, .drop: break
-            case .host: if head.absoluteAuthority == nil { host = field.value }
-            case .via: vias.append(field.value)
-            case .forwardedFor: forwardedFors.append(field.value)
-            case .requestID:
-                if requestID == nil {
-                    let value = head.string(field.value)
-                    if HeaderRules.isValidRequestID(value) { requestID = value }
-                }
-            case .traceparent:
-                if traceparent == nil {
-                    let value = head.string(field.value)
-                    if HeaderRules.isValidTraceparent(value) { traceparent = value }
-                }
-            }
-        }
-        let id = forcedID ?? requestID ?? ids.hex(words: 2)
-        // Every copied byte comes from the head, once at most, plus the proxy's own fields.
-        let room = 2 * head.raw.count + upstreamAuthority.utf8.count + clientAddress.utf8.count + id.utf8.count + 400
+        // Every copied byte comes from the head, once at most, plus the proxy's own fields (a client's request id
+        // is 200 bytes at most).
+        let room = 2 * head.raw.count + upstreamAuthority.utf8.count + clientAddress.utf8.count + max(200, forcedID?.utf8.count ?? 0) + 400
         var buffer = allocator.buffer(capacity: room)
+        var id = ""
         _ = head.raw.withUnsafeBytes { source in
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { destination in
                 var out = RawWriter(base: destination.baseAddress!)
@@ -131,9 +115,26 @@ enum HeadRewriter {
                 if target.isEmpty || source[target.lowerBound] == 0x3F { out.write("/") }  // absolute-form without a path
                 out.write(source, target)
                 out.write(" HTTP/1.1\r\n")
-                for field in head.fields where self.classify(head, field.name, request: true, keepChunked: true) == .copy {
-                    out.writeField(source, field)
+                for field in head.fields {
+                    switch self.classify(head, field.name, request: true, keepChunked: true) {
+                    case .copy: out.writeField(source, field)
+                    case .drop: break
+                    case .host: if head.absoluteAuthority == nil { host = field.value }
+                    case .via: vias.append(field.value)
+                    case .forwardedFor: forwardedFors.append(field.value)
+                    case .requestID:
+                        if requestID == nil {
+                            let value = head.string(field.value)
+                            if HeaderRules.isValidRequestID(value) { requestID = value }
+                        }
+                    case .traceparent:
+                        if traceparent == nil {
+                            let value = head.string(field.value)
+                            if HeaderRules.isValidTraceparent(value) { traceparent = value }
+                        }
+                    }
                 }
+                id = forcedID ?? requestID ?? ids.hex(words: 2)
                 out.write("host: ")
                 out.write(upstreamAuthority)
                 out.write("\r\nx-forwarded-for: ")
@@ -174,14 +175,6 @@ enum HeadRewriter {
     ) -> ByteBuffer {
         var vias: [Range<Int>] = []
         var hasRequestID = false
-        for field in head.fields {
-            switch self.classify(head, field.name, request: false, keepChunked: keepChunked) {
-            case .copy:
-                if field.name.count == 12, !hasRequestID { hasRequestID = head.nameEquals(field.name, "x-request-id") }
-            case .via: vias.append(field.value)
-            default: break
-            }
-        }
         let bodyCount = body?.readableBytes ?? 0
         let room = 2 * head.raw.count + requestID.utf8.count + 200
         var buffer = allocator.buffer(capacity: room + bodyCount)
@@ -191,8 +184,14 @@ enum HeadRewriter {
                 out.write("HTTP/1.1 ")
                 out.write(source, head.startLine.second.lowerBound..<head.startLine.third.upperBound)
                 out.write("\r\n")
-                for field in head.fields where self.classify(head, field.name, request: false, keepChunked: keepChunked) == .copy {
-                    out.writeField(source, field)
+                for field in head.fields {
+                    switch self.classify(head, field.name, request: false, keepChunked: keepChunked) {
+                    case .copy:
+                        if field.name.count == 12, !hasRequestID { hasRequestID = head.nameEquals(field.name, "x-request-id") }
+                        out.writeField(source, field)
+                    case .via: vias.append(field.value)
+                    default: break
+                    }
                 }
                 out.write("via: ")
                 out.writeJoined(source, vias, then: "1.1 strangler")
