@@ -118,21 +118,32 @@ final class ShadowPipeline {
 
     /// Queues a call's request on an open connection with room, or opens one.
     func send(_ call: ShadowCall) {
-        let spread = min(Self.spreadDepth, self.depth)
-        let canOpen = self.lanes.count + self.connecting < Self.maxLanes
-        // The first connection under the spread depth; else, if no more may open, the least loaded with room.
-        if let lane = self.lanes.first(where: { $0.open && $0.calls.count < spread }) {
+        // The first connection under the spread depth; else, while another is opening or none more may open, the
+        // least loaded with room.
+        if let lane = self.laneWithRoom(below: min(Self.spreadDepth, self.depth)) {
             self.enqueue(call, on: lane)
             return
         }
-        if !canOpen || self.connecting > 0,
+        if self.lanes.count + self.connecting >= Self.maxLanes || self.connecting > 0,
             let lane = self.lanes.filter({ $0.open && $0.calls.count < self.depth }).min(by: { $0.calls.count < $1.calls.count })
         {
             self.enqueue(call, on: lane)
             return
         }
         self.waiting.append(call)
-        if canOpen, self.liveWaiting > self.connecting * spread { self.openLane() }
+        self.openLaneIfNeeded()
+    }
+
+    /// The first open connection with fewer than `limit` calls in flight.
+    private func laneWithRoom(below limit: Int) -> Lane? {
+        self.lanes.first { $0.open && $0.calls.count < limit }
+    }
+
+    /// Opens one more connection when the calls waiting outnumber what those being opened will take.
+    private func openLaneIfNeeded() {
+        if self.lanes.count + self.connecting < Self.maxLanes, self.liveWaiting > self.connecting * min(Self.spreadDepth, self.depth) {
+            self.openLane()
+        }
     }
 
     private var liveWaiting: Int { self.waiting.reduce(0) { $0 + ($1.isEnded ? 0 : 1) } }
@@ -165,37 +176,29 @@ final class ShadowPipeline {
                 self.lanes.append(lane)
                 self.drainWaiting()
             case .failure(let error):
-                // The calls waiting go on the connections that have room; the rest fail, unless another
-                // connection is on its way (a refused connection is not tried again in a loop).
-                while let call = self.waiting.first {
-                    if call.isEnded {
-                        self.waiting.removeFirst()
-                    } else if let lane = self.lanes.first(where: { $0.open && $0.calls.count < self.depth }) {
-                        self.waiting.removeFirst()
-                        self.enqueue(call, on: lane)
-                    } else if self.connecting > 0 {
-                        return
-                    } else {
-                        self.waiting.removeFirst()
-                        call.end(.failed("could not connect: \(error)"), reusable: false)
-                    }
-                }
+                self.drainWaiting(connectFailure: "could not connect: \(error)")
             }
         }
     }
 
-    /// Sends the calls waiting, as connections have room (and opens more as needed).
-    func drainWaiting() {
+    /// Sends the calls waiting, as connections have room, and opens more as needed. After a failed connect
+    /// (`connectFailure`), the calls no open connection can take fail instead, unless another connection is on
+    /// its way: a refused connection is not tried again in a loop.
+    func drainWaiting(connectFailure: String? = nil) {
         while let call = self.waiting.first {
             if call.isEnded {
                 self.waiting.removeFirst()
                 continue
             }
-            guard let lane = self.lanes.first(where: { $0.open && $0.calls.count < self.depth }) else {
-                if self.lanes.count + self.connecting < Self.maxLanes, self.liveWaiting > self.connecting * min(Self.spreadDepth, self.depth) {
-                    self.openLane()
+            guard let lane = self.laneWithRoom(below: self.depth) else {
+                guard let connectFailure else {
+                    self.openLaneIfNeeded()
+                    return
                 }
-                return
+                if self.connecting > 0 { return }
+                self.waiting.removeFirst()
+                call.end(.failed(connectFailure), reusable: false)
+                continue
             }
             self.waiting.removeFirst()
             self.enqueue(call, on: lane)
