@@ -84,6 +84,9 @@ public final class ProxyApplication: Service {
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.configuration.threads ?? System.coreCount)
         let shared = ProxyShared(store: self.store, configuration: self.configuration, metrics: self.metrics, recorder: self.recorder, group: group)
+        // Connections to upstreams that leave the table close (observed until the services stop, before the loops do).
+        let observation = self.store.observe { shared.tableChanged($0) }
+        shared.tableChanged(self.store.snapshot)  // a swap made while the pools were being made
         let server = ProxyServer(shared: shared, group: group, logger: self.logger) { [weak self] port in self?.bound(proxy: port) }
         let admin = Application(
             router: AdminRoutes(control: self.control, metrics: self.metrics, recorder: self.recorder, token: self.adminToken).buildRouter(),
@@ -112,9 +115,11 @@ public final class ProxyApplication: Service {
                 Task { await services.triggerGracefulShutdown() }
             }
         } catch {
+            self.store.stopObserving(observation)
             try? await group.shutdownGracefully()
             throw error
         }
+        self.store.stopObserving(observation)
         try? await group.shutdownGracefully()
     }
 

@@ -10,12 +10,15 @@ import Testing
 /// and counts connections, requests and the reads that carried more than one request (pipelining seen).
 /// With `closeAfter`, the answer that completes that many on a connection says `Connection: close`, and the
 /// connection closes after it, whatever was pipelined behind. A request for a path containing `/hold` is never
-/// answered, and neither is anything after it on its connection (answers go in order).
+/// answered, and neither is anything after it on its connection (answers go in order). `/piped/big` is answered
+/// with a 10,000-byte body framed by `Content-Length`, `/piped/bigchunked` with one sent in 1,000-byte chunks.
 final class PipelineOrigin: Sendable {
     struct Counts {
         var connections = 0
         var requests = 0
         var pipelinedReads = 0
+        var closed = 0
+        var open: Int { self.connections - self.closed }
     }
 
     let counts = NIOLockedValueBox(Counts())
@@ -42,6 +45,10 @@ final class PipelineOrigin: Sendable {
             self.origin.counts.withLockedValue { $0.connections += 1 }
         }
 
+        func channelInactive(context: ChannelHandlerContext) {
+            self.origin.counts.withLockedValue { $0.closed += 1 }
+        }
+
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard !self.closing else { return }
             self.pending += String(buffer: self.unwrapInboundIn(data))
@@ -56,10 +63,18 @@ final class PipelineOrigin: Sendable {
                 self.answered += 1
                 let close = self.origin.closeAfter.map { self.answered >= $0 } ?? false
                 self.origin.counts.withLockedValue { $0.requests += 1 }
-                let body = PipelineOrigin.body(target)
-                let answer =
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
-                    + (close ? "Connection: close\r\n" : "") + "\r\n" + body
+                let answer: String
+                if target == "/piped/bigchunked" {
+                    let chunk = String(repeating: "x", count: 1000)
+                    answer =
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        + String(repeating: "3e8\r\n\(chunk)\r\n", count: 10) + "0\r\n\r\n"
+                } else {
+                    let body = target == "/piped/big" ? String(repeating: "x", count: 10_000) : PipelineOrigin.body(target)
+                    answer =
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+                        + (close ? "Connection: close\r\n" : "") + "\r\n" + body
+                }
                 context.write(self.wrapOutboundOut(ByteBuffer(string: answer)), promise: nil)
                 if close {
                     self.closing = true
@@ -198,6 +213,76 @@ struct ShadowPipelineTests {
                 #expect(settled, "every shadow is compared or counted as an error: \(summary)")
                 #expect(summary["compared"] as? Int == 40 && summary["shadowErrors"] as? Int == 0, "\(summary)")
                 #expect(harness.proxy.recorder.shadowsInFlight == 0)
+            }
+        }
+    }
+
+    @Test func anAnswerTooLargeToCompareIsPassedOverAndItsConnectionKept() async throws {
+        let origin = PipelineOrigin()
+        try await origin.run { originPort in
+            // One event loop: every shadow goes on the same pipelined connection.
+            try await ProxyHarness.run(
+                routes: { Self.routes(monolith: $0, service: $1, origin: originPort) },
+                configure: {
+                    $0.maxCompareBytes = 1024
+                    $0.threads = 1
+                }
+            ) { harness in
+                harness.monolith.documents.withLockedValue { documents in
+                    for id in 1...4 { documents["/piped/\(id)"] = PipelineOrigin.body("/piped/\(id)") }
+                }
+                // Too large by its Content-Length, then by its chunks as they come; an answer to compare after each.
+                for (step, path) in ["/piped/big", "/piped/1", "/piped/bigchunked", "/piped/2", "/piped/3"].enumerated() {
+                    let answer = try await RawHTTP.get(path, port: harness.proxyPort)
+                    #expect(answer.status == 200)
+                    // Each outcome is in before the next request goes: they take turns on one connection.
+                    #expect(
+                        await eventually {
+                            let summary = (try? await harness.diffs("piped.get")) ?? [:]
+                            return (summary["compared"] as? Int ?? 0) + (summary["skipped"] as? Int ?? 0) == step + 1
+                        })
+                }
+                var summary: [String: Any] = [:]
+                let settled = await eventually {
+                    summary = (try? await harness.diffs("piped.get")) ?? [:]
+                    return summary["skipped"] as? Int == 2 && summary["compared"] as? Int == 3
+                }
+                #expect(settled, "two skipped as too large, three compared: \(summary)")
+                #expect(summary["matched"] as? Int == 3 && summary["shadowErrors"] as? Int == 0 && summary["timeouts"] as? Int == 0, "\(summary)")
+                let counts = origin.counts.withLockedValue { $0 }
+                #expect(counts.requests == 5)
+                #expect(counts.connections == 1, "the large answers were read through, not a reason to give the connection up: \(counts)")
+            }
+        }
+    }
+
+    @Test func connectionsToAnUpstreamThatLeavesTheTableClose() async throws {
+        let origin = PipelineOrigin()
+        try await origin.run { originPort in
+            let withOrigin: (Int, Int) -> String = { monolith, service in
+                Self.routes(monolith: monolith, service: service, origin: originPort).replacingOccurrences(
+                    of: #"{ "id": "piped.get""#,
+                    with: #"{ "id": "plain.get", "method": "GET", "path": "/plain/{id}", "service": "origin", "stage": "eliminate" },"#
+                        + #" { "id": "piped.get""#)
+            }
+            try await ProxyHarness.run(routes: withOrigin) { harness in
+                // A pooled connection (the origin answers a client) and a pipelined one (a shadow).
+                #expect(try await RawHTTP.get("/plain/1", port: harness.proxyPort).status == 200)
+                #expect(try await RawHTTP.get("/piped/1", port: harness.proxyPort).status == 200)
+                _ = try await harness.waitForDiffs("piped.get", "compared", atLeast: 1)
+                #expect(origin.counts.withLockedValue { $0.open } >= 2)
+                // The origin leaves the table: its idle connections close, though no request comes.
+                try coexistRoutes(monolith: harness.monolithPort, service: harness.servicePort)
+                    .write(toFile: harness.routesPath, atomically: true, encoding: .utf8)
+                #expect(await eventually(within: .seconds(5)) { harness.proxy.store.snapshot.version == 2 })
+                var counts = PipelineOrigin.Counts()
+                let closed = await eventually(within: .seconds(5)) {
+                    counts = origin.counts.withLockedValue { $0 }
+                    return counts.open == 0
+                }
+                #expect(closed, "every connection to the origin closed: \(counts)")
+                #expect(try await RawHTTP.get("/piped/2", port: harness.proxyPort).status == 200, "the route is gone: the monolith answers")
+                #expect(origin.counts.withLockedValue { $0.requests } == 2)
             }
         }
     }

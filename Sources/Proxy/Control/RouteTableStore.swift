@@ -45,6 +45,7 @@ public final class RouteTableStore: Sendable {
     }
 
     private let current: NIOLockedValueBox<Snapshot>
+    private let observers = NIOLockedValueBox<(next: Int, bodies: [Int: @Sendable (Snapshot) -> Void])>((0, [:]))
 
     /// Resolves every upstream of `table` once, so that connecting never waits on name resolution.
     public init(table: RouteTable, text: String) throws {
@@ -57,10 +58,25 @@ public final class RouteTableStore: Sendable {
     @discardableResult
     public func replace(with table: RouteTable, text: String) throws -> Snapshot {
         let addresses = try Self.resolve(table)
-        return self.current.withLockedValue { current in
+        let snapshot = self.current.withLockedValue { current in
             current = Snapshot(table: table, version: current.version + 1, text: text, addresses: addresses)
             return current
         }
+        for observer in self.observers.withLockedValue({ Array($0.bodies.values) }) { observer(snapshot) }
+        return snapshot
+    }
+
+    /// Calls `body` with each new snapshot after it is swapped in, until `stopObserving` with the returned key.
+    func observe(_ body: @escaping @Sendable (Snapshot) -> Void) -> Int {
+        self.observers.withLockedValue { observers in
+            defer { observers.next += 1 }
+            observers.bodies[observers.next] = body
+            return observers.next
+        }
+    }
+
+    func stopObserving(_ key: Int) {
+        self.observers.withLockedValue { _ = $0.bodies.removeValue(forKey: key) }
     }
 
     static func resolve(_ table: RouteTable) throws -> [Upstream: SocketAddress] {

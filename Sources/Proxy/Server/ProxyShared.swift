@@ -38,6 +38,7 @@ final class ProxyShared: Sendable {
     /// Where shadow outcomes go (coexist); nil runs coexist routes like transform.
     let recorder: ShadowRecorder?
     private let loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>]
+    private let eventLoops: [any EventLoop]
 
     init(store: RouteTableStore, configuration: ProxyConfiguration, metrics: ProxyMetrics, recorder: ShadowRecorder?, group: any EventLoopGroup) {
         self.store = store
@@ -45,15 +46,27 @@ final class ProxyShared: Sendable {
         self.configuration = configuration
         self.metrics = metrics
         var loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>] = [:]
+        let upstreams = store.snapshot.addresses
         for loop in group.makeIterator() {
             loops[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(
                 LoopState(
                     pool: UpstreamPool(
-                        eventLoop: loop, maxIdle: configuration.maxIdleConnectionsPerUpstream, connectTimeout: TimeAmount(configuration.connectTimeout)),
+                        eventLoop: loop, maxIdle: configuration.maxIdleConnectionsPerUpstream, connectTimeout: TimeAmount(configuration.connectTimeout),
+                        upstreams: upstreams),
                     eventLoop: loop),
                 eventLoop: loop)
         }
         self.loops = loops
+        self.eventLoops = Array(group.makeIterator())
+    }
+
+    /// A new table is live: each loop lets go of the connections of upstreams that left it or moved.
+    func tableChanged(_ snapshot: RouteTableStore.Snapshot) {
+        let upstreams = snapshot.addresses
+        for eventLoop in self.eventLoops {
+            let state = self.loops[ObjectIdentifier(eventLoop)]!
+            eventLoop.execute { state.value.pool.tableChanged(upstreams: upstreams) }
+        }
     }
 
     /// The state of the loop a channel runs on; must be called on that loop.

@@ -50,6 +50,12 @@ final class ShadowCall {
     private var responseFields: RawAnswer.Fields = []
     private var received: [UInt8] = []
     private var receivedAny = false
+    /// The answer is too large to compare: the call ended as `.tooLarge`, and its body is read and passed over
+    /// to keep its pipelined connection (`skipped` bytes so far, up to `maxSkip`).
+    private var skipping = false
+    private var skipped = 0
+    /// Past this, an answer too large to compare gives its pipelined connection up instead of being read through.
+    static let maxSkip = 8 * 1024 * 1024
     /// Whether the upstream keeps the connection open after this answer.
     private(set) var keepAlive = true
     var retried = false
@@ -205,7 +211,10 @@ final class ShadowCall {
         } else if head.chunked {
             self.framing = .chunked(ChunkedTracker())
         } else if let length = head.contentLength {
-            if length > self.maxBody { return .tooLarge }
+            if length > self.maxBody {
+                guard self.isPipelinable, length <= Self.maxSkip else { return .tooLarge }
+                self.skipOversizedAnswer()
+            }
             self.framing = .length(length)
             if length == 0 { return .complete }
         } else {
@@ -215,11 +224,30 @@ final class ShadowCall {
         return nil
     }
 
-    /// Keeps body bytes; `.tooLarge` once they pass the limit.
+    /// Keeps body bytes; `.tooLarge` once they pass the limit (a pipelined call passes a framed answer over instead,
+    /// up to `maxSkip`).
     private func append(_ slice: ByteBuffer) -> Progress? {
-        guard self.received.count + slice.readableBytes <= self.maxBody else { return .tooLarge }
+        if self.skipping {
+            self.skipped += slice.readableBytes
+            return self.skipped > Self.maxSkip ? .tooLarge : nil
+        }
+        guard self.received.count + slice.readableBytes <= self.maxBody else {
+            if case .untilClose = self.framing { return .tooLarge }
+            guard self.isPipelinable else { return .tooLarge }
+            self.skipped = self.received.count + slice.readableBytes
+            self.skipOversizedAnswer()
+            return nil
+        }
         self.received.append(contentsOf: slice.readableBytesView)
         return nil
+    }
+
+    /// Ends the call as too large now, and reads the rest of its answer only to pass it over: the calls pipelined
+    /// behind it keep their connection.
+    private func skipOversizedAnswer() {
+        self.skipping = true
+        self.received = []
+        self.end(.tooLarge, reusable: false)
     }
 
     /// The answer is whole: the call ends with it.
@@ -242,6 +270,8 @@ final class ShadowCall {
         self.received = []
         self.receivedAny = false
         self.keepAlive = true
+        self.skipping = false
+        self.skipped = 0
     }
 
     /// The deadline passed.

@@ -30,7 +30,7 @@ final class ShadowPipeline {
         /// In order of the requests sent. A call that timed out stays until its answer is read and passed over.
         var calls = CircularBuffer<ShadowCall>(initialCapacity: ShadowPipeline.maxDepth)
         var unflushed = false
-        /// False once it stops taking calls (given up, or retired after an address change).
+        /// False once it is given up.
         var open = true
         /// Answers read on it.
         var answered = 0
@@ -62,10 +62,6 @@ final class ShadowPipeline {
                         // The upstream said `close`: the requests behind that answer were not processed (RFC 9112
                         // §9.6), so they go again without counting as a retry.
                         self.pipeline.closedAfterAnswer(self)
-                        return
-                    }
-                    if !self.open, self.calls.isEmpty {
-                        self.pipeline.abandon(self, reason: "retired")
                         return
                     }
                 case .broken(let reason):
@@ -102,6 +98,8 @@ final class ShadowPipeline {
     /// Calls waiting for a connection to open.
     private var waiting = CircularBuffer<ShadowCall>()
     private var flushScheduled = false
+    /// The upstream left the table or moved: no new calls come, and connections close once they owe nothing.
+    private(set) var retired = false
     /// Set once the upstream closed a connection after its first answer: it does not keep connections open, so
     /// pipelining would only queue requests to be sent again. Each call then has a connection of its own.
     private(set) var depth = ShadowPipeline.maxDepth
@@ -203,6 +201,7 @@ final class ShadowPipeline {
             self.waiting.removeFirst()
             self.enqueue(call, on: lane)
         }
+        self.closeIdleLanesIfRetired()
     }
 
     /// Some calls on `lane` passed their deadline (and ended as timeouts). Answers come in order: when the one
@@ -247,12 +246,17 @@ final class ShadowPipeline {
         self.drainWaiting()
     }
 
-    /// The upstream's address changed (a reload resolved it again): open connections take no new calls and
-    /// close once they owe nothing.
+    /// The upstream left the table, or its address changed (a reload resolved it again): the pool no longer
+    /// hands this pipeline out, and its connections close once they owe nothing and no call waits for room.
     func retire() {
-        for lane in self.lanes {
-            lane.open = false
-            if lane.calls.isEmpty { self.abandon(lane, reason: "retired") }
+        self.retired = true
+        self.closeIdleLanesIfRetired()
+    }
+
+    private func closeIdleLanesIfRetired() {
+        guard self.retired, self.liveWaiting == 0 else { return }
+        for lane in self.lanes where lane.calls.isEmpty {
+            self.abandon(lane, reason: "retired")
         }
     }
 }

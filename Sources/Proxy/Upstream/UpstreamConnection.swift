@@ -90,14 +90,17 @@ final class UpstreamConnection {
     let channel: any Channel
     let handler: UpstreamHandler
     let upstream: Upstream
+    /// Where it goes back when released: the idle stack of its upstream at the address it was opened to.
+    fileprivate let stack: UpstreamPool.Stack
     /// Whether it served a request before (a reused connection may have been closed by the upstream
     /// meanwhile, which makes a failure before any answer safe to retry for a bodiless request).
     var isReused = false
 
-    init(channel: any Channel, handler: UpstreamHandler, upstream: Upstream) {
+    fileprivate init(channel: any Channel, handler: UpstreamHandler, upstream: Upstream, stack: UpstreamPool.Stack) {
         self.channel = channel
         self.handler = handler
         self.upstream = upstream
+        self.stack = stack
     }
 
     func write(_ bytes: ByteBuffer) {
@@ -119,22 +122,37 @@ final class UpstreamConnection {
 }
 
 /// Idle upstream connections of one event loop, per upstream. Used only on its event loop.
+///
+/// When the live table changes (`tableChanged`), what belongs to an upstream that is gone, or that now
+/// resolves to another address, is let go: idle connections close at once, connections in use close when
+/// released, and pipelined shadow connections close once they owe no answer.
 final class UpstreamPool {
-    /// Mutated through the reference, so taking and returning a connection never copies an array.
-    private final class Stack {
+    /// The idle connections to one upstream at one address. Mutated through the reference, so taking and
+    /// returning a connection never copies an array, and a connection finds its stack without a lookup.
+    fileprivate final class Stack {
+        let address: SocketAddress
         var connections: [UpstreamConnection] = []
+        /// The upstream left the table (or moved): connections released here close.
+        var retired = false
+
+        init(address: SocketAddress) {
+            self.address = address
+        }
     }
 
     private var idle: [Upstream: Stack] = [:]
     private var pipelines: [Upstream: ShadowPipeline] = [:]
+    /// The live table's upstreams and their addresses.
+    private var known: [Upstream: SocketAddress]
     private let eventLoop: any EventLoop
     private let maxIdle: Int
     private let connectTimeout: TimeAmount
 
-    init(eventLoop: any EventLoop, maxIdle: Int, connectTimeout: TimeAmount) {
+    init(eventLoop: any EventLoop, maxIdle: Int, connectTimeout: TimeAmount, upstreams: [Upstream: SocketAddress]) {
         self.eventLoop = eventLoop
         self.maxIdle = maxIdle
         self.connectTimeout = connectTimeout
+        self.known = upstreams
     }
 
     /// An idle connection that is still open, if any.
@@ -158,9 +176,48 @@ final class UpstreamPool {
         return pipeline
     }
 
+    /// Pipelines open now, per upstream (for tests).
+    var pipelineCount: Int { self.pipelines.count }
+    /// Idle connections now, all upstreams (for tests).
+    var idleCount: Int { self.idle.values.reduce(0) { $0 + $1.connections.count } }
+
+    /// The live table changed: lets go of what belongs to upstreams that left it or moved.
+    func tableChanged(upstreams: [Upstream: SocketAddress]) {
+        self.known = upstreams
+        for (upstream, stack) in self.idle where upstreams[upstream] != stack.address {
+            self.idle[upstream] = nil
+            Self.retire(stack)
+        }
+        for (upstream, pipeline) in self.pipelines where upstreams[upstream] != pipeline.address {
+            self.pipelines[upstream] = nil
+            pipeline.retire()
+        }
+    }
+
+    private static func retire(_ stack: Stack) {
+        stack.retired = true
+        for connection in stack.connections { connection.close() }
+        stack.connections.removeAll()
+    }
+
+    /// The stack a new connection to `upstream` at `address` is returned to.
+    private func stack(for upstream: Upstream, address: SocketAddress) -> Stack {
+        if let stack = self.idle[upstream], stack.address == address { return stack }
+        let stack = Stack(address: address)
+        guard self.known[upstream] == address else {
+            // For a request that started on a table no longer live: its connection closes when released.
+            stack.retired = true
+            return stack
+        }
+        if let old = self.idle[upstream] { Self.retire(old) }
+        self.idle[upstream] = stack
+        return stack
+    }
+
     /// Opens a new connection.
     func connect(_ upstream: Upstream, address: SocketAddress) -> EventLoopFuture<UnsafeTransfer<UpstreamConnection>> {
-        ClientBootstrap(group: self.eventLoop)
+        let stack = UnsafeTransfer(self.stack(for: upstream, address: address))
+        return ClientBootstrap(group: self.eventLoop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.autoRead, value: true)
             .connectTimeout(self.connectTimeout)
@@ -172,7 +229,7 @@ final class UpstreamPool {
             .connect(to: address)
             .flatMapThrowing { channel in
                 let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-                return UnsafeTransfer(UpstreamConnection(channel: channel, handler: handler, upstream: upstream))
+                return UnsafeTransfer(UpstreamConnection(channel: channel, handler: handler, upstream: upstream, stack: stack.wrappedValue))
             }
     }
 
@@ -180,14 +237,8 @@ final class UpstreamPool {
     func release(_ connection: UpstreamConnection) {
         connection.handler.delegate = nil
         connection.handler.shadow = nil
-        let stack: Stack
-        if let existing = self.idle[connection.upstream] {
-            stack = existing
-        } else {
-            stack = Stack()
-            self.idle[connection.upstream] = stack
-        }
-        guard !connection.handler.isClosed, stack.connections.count < self.maxIdle else {
+        let stack = connection.stack
+        guard !connection.handler.isClosed, !stack.retired, stack.connections.count < self.maxIdle else {
             connection.channel.close(promise: nil)
             return
         }
