@@ -39,18 +39,25 @@ public struct RouteTable: Sendable {
     /// The route for a request, or nil (the request goes to the monolith). `path` excludes the query.
     /// A HEAD request with no HEAD route of its own takes the GET route.
     public func match(method: String, path: Substring) -> Route? {
-        if let route = path.utf8.withContiguousStorageIfAvailable({ self.match(method: method, bytes: $0) }) { return route }
-        return Array(path.utf8).withUnsafeBufferPointer { self.match(method: method, bytes: $0) }
+        // The closures capture the method list only, not the whole table (a copy of every field).
+        let byMethod = self.byMethod
+        if let route = path.utf8.withContiguousStorageIfAvailable({ Self.match(byMethod, method: method, bytes: $0) }) { return route }
+        return Array(path.utf8).withUnsafeBufferPointer { Self.match(byMethod, method: method, bytes: $0) }
     }
 
-    private func match(method: String, bytes path: UnsafeBufferPointer<UInt8>) -> Route? {
-        if let routes = self.routes(method), let route = routes.first(where: { $0.path.matches(bytes: path) }) { return route }
-        if method == "HEAD", let routes = self.routes("GET") { return routes.first { $0.path.matches(bytes: path) } }
+    private static func match(_ byMethod: [(method: String, routes: [Route])], method: String, bytes path: UnsafeBufferPointer<UInt8>) -> Route? {
+        if let route = Self.first(in: byMethod, method: method, matching: path) { return route }
+        if method == "HEAD" { return Self.first(in: byMethod, method: "GET", matching: path) }
         return nil
     }
 
-    private func routes(_ method: String) -> [Route]? {
-        for entry in self.byMethod where entry.method == method { return entry.routes }
+    /// The first of `method`'s routes whose template matches `path`, read in place (only the winner is copied).
+    private static func first(in byMethod: [(method: String, routes: [Route])], method: String, matching path: UnsafeBufferPointer<UInt8>) -> Route? {
+        for entry in byMethod.indices where byMethod[entry].method == method {
+            let routes = byMethod[entry].routes
+            for index in routes.indices where routes[index].path.matches(bytes: path) { return routes[index] }
+            return nil
+        }
         return nil
     }
 
