@@ -16,10 +16,10 @@ struct HeadError: Error {
 /// A parsed HTTP/1.x message head that keeps its bytes: fields are ranges into `bytes`, so forwarding a
 /// head copies bytes instead of building strings.
 struct HTTPHead {
-    /// The head's bytes, from the start line to the empty line included.
+    /// The head's bytes, from the start line to the empty line included. Ranges are offsets into its readable bytes.
     var bytes: ByteBuffer
-    /// The same bytes as an array, for field access without closures.
-    let raw: [UInt8]
+    /// The same bytes as an array (a copy: for what keeps a head past its exchange).
+    var raw: [UInt8] { Array(self.bytes.readableBytesView) }
     /// Request: method, target. Response: status code, reason.
     var startLine: (first: Range<Int>, second: Range<Int>, third: Range<Int>)
     /// The authority of an absolute-form request target, which stands for `Host`.
@@ -37,12 +37,12 @@ struct HTTPHead {
     var connectionNamedFields: [String] = []
 
     func string(_ range: Range<Int>) -> String {
-        String(decoding: self.raw[range], as: UTF8.self)
+        self.bytes.withUnsafeReadableBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[range]), as: UTF8.self) }
     }
 
     /// ASCII case-insensitive comparison of a field name with a lowercase name.
     func nameEquals(_ range: Range<Int>, _ lower: StaticString) -> Bool {
-        HTTPHeadParser.equalsLowercase(self.raw, range, lower)
+        self.bytes.withUnsafeReadableBytes { HTTPHeadParser.equalsLowercase($0.assumingMemoryBound(to: UInt8.self), range, lower) }
     }
 
     func value(of lower: StaticString) -> String? {
@@ -57,9 +57,11 @@ struct HTTPHead {
     var statusCode: UInt {
         let digits = self.startLine.second
         guard digits.count == 3 else { return 502 }
-        var code: UInt = 0
-        for position in digits { code = code * 10 + UInt(self.raw[position] &- 0x30) }
-        return code
+        return self.bytes.withUnsafeReadableBytes { raw in
+            var code: UInt = 0
+            for position in digits { code = code * 10 + UInt(raw[position] &- 0x30) }
+            return code
+        }
     }
 
     /// Whether the connection may carry another message after this one (RFC 9112 §9.3).
@@ -135,14 +137,13 @@ enum HTTPHeadParser {
     }
 
     private static func parse(_ bytes: ByteBuffer, isRequest: Bool) throws(HeadError) -> HTTPHead {
-        let raw = Array(bytes.readableBytesView)
-        return try raw.withUnsafeBufferPointer { (view) throws(HeadError) -> HTTPHead in
-            try Self.parse(view, raw: raw, bytes: bytes, isRequest: isRequest)
+        try bytes.withUnsafeReadableBytes { (raw) throws(HeadError) -> HTTPHead in
+            try Self.parse(raw.assumingMemoryBound(to: UInt8.self), bytes: bytes, isRequest: isRequest)
         }
     }
 
-    /// The parse proper, over the head's bytes (`view`, the same bytes as `raw`) without bounds checks per byte.
-    private static func parse(_ view: UnsafeBufferPointer<UInt8>, raw: [UInt8], bytes: ByteBuffer, isRequest: Bool) throws(HeadError) -> HTTPHead {
+    /// The parse proper, over the head's bytes (`view`, the readable bytes of `bytes`) without bounds checks per byte.
+    private static func parse(_ view: UnsafeBufferPointer<UInt8>, bytes: ByteBuffer, isRequest: Bool) throws(HeadError) -> HTTPHead {
         let count = view.count
 
         func lineEnd(from start: Int) throws(HeadError) -> Int {
@@ -177,7 +178,7 @@ enum HTTPHeadParser {
             guard !target.isEmpty else { throw .malformed("an invalid request target") }
             for position in target where view[position] <= 0x20 || view[position] == 0x7F { throw .malformed("an invalid request target") }
             let minor = try Self.version(view, version)
-            head = HTTPHead(bytes: bytes, raw: raw, startLine: (first, target, version), versionMinor: minor)
+            head = HTTPHead(bytes: bytes, startLine: (first, target, version), versionMinor: minor)
             // absolute-form (`http://host/path?q`): routed and forwarded by its path, in origin-form, and its
             // authority stands for Host (RFC 9112 §3.2.2).
             if view[target.lowerBound] != 0x2F, let schemeEnd = Self.absoluteFormAuthorityStart(view, target) {
@@ -192,7 +193,7 @@ enum HTTPHeadParser {
             let code = (firstSpace + 1)..<codeEnd
             guard code.count == 3, codeEnd == startEnd || view[codeEnd] == 0x20 else { throw .malformed("an invalid status code") }
             for position in code where view[position] < 0x30 || view[position] > 0x39 { throw .malformed("an invalid status code") }
-            head = HTTPHead(bytes: bytes, raw: raw, startLine: (first, code, min(codeEnd + 1, startEnd)..<startEnd), versionMinor: minor)
+            head = HTTPHead(bytes: bytes, startLine: (first, code, min(codeEnd + 1, startEnd)..<startEnd), versionMinor: minor)
         }
         head.fields.reserveCapacity(16)
         var index = startEnd + 2

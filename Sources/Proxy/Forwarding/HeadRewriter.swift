@@ -103,10 +103,10 @@ enum HeadRewriter {
         var traceparent: String?
         // Every copied byte comes from the head, once at most, plus the proxy's own fields (a client's request id
         // is 200 bytes at most).
-        let room = 2 * head.raw.count + upstreamAuthority.utf8.count + clientAddress.utf8.count + max(200, forcedID?.utf8.count ?? 0) + 400
+        let room = 2 * head.bytes.readableBytes + upstreamAuthority.utf8.count + clientAddress.utf8.count + max(200, forcedID?.utf8.count ?? 0) + 400
         var buffer = allocator.buffer(capacity: room)
         var id = ""
-        _ = head.raw.withUnsafeBytes { source in
+        _ = head.bytes.withUnsafeReadableBytes { source in
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { destination in
                 var out = RawWriter(base: destination.baseAddress!)
                 out.write(source, head.startLine.first)
@@ -176,9 +176,9 @@ enum HeadRewriter {
         var vias: [Range<Int>] = []
         var hasRequestID = false
         let bodyCount = body?.readableBytes ?? 0
-        let room = 2 * head.raw.count + requestID.utf8.count + 200
+        let room = 2 * head.bytes.readableBytes + requestID.utf8.count + 200
         var buffer = allocator.buffer(capacity: room + bodyCount)
-        _ = head.raw.withUnsafeBytes { source in
+        _ = head.bytes.withUnsafeReadableBytes { source in
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { destination in
                 var out = RawWriter(base: destination.baseAddress!)
                 out.write("HTTP/1.1 ")
