@@ -160,4 +160,26 @@ struct HTTPFramingTests {
         let reparsed = try HTTPHeadParser.parseRequest(buffer)
         #expect(HeaderRules.isValidTraceparent(reparsed.value(of: "traceparent") ?? ""))
     }
+
+    @Test(arguments: [false, true])
+    func aShadowHeadIsTheAnsweringHeadReaddressed(dryRun: Bool) throws {
+        // A client that sends its own trace context and a Host-looking field under another name.
+        let head = try self.parse(
+            "POST /c HTTP/1.1\r\nHost: front\r\nX-Host: not-this\r\nContent-Length: 2\r\n"
+                + "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n")
+        var ids = IDGenerator()
+        let (answering, requestID) = HeadRewriter.upstreamRequest(
+            head, upstreamAuthority: "127.0.0.1:8081", clientAddress: "10.0.0.9", ids: &ids, allocator: ByteBufferAllocator())
+        let shadow = try #require(HeadRewriter.retarget(answering, to: "svc.local:8082", dryRun: dryRun, allocator: ByteBufferAllocator()))
+        // What a full rewrite for the other upstream gives, with the same request id.
+        let (expected, _) = HeadRewriter.upstreamRequest(
+            head, upstreamAuthority: "svc.local:8082", clientAddress: "10.0.0.9", ids: &ids, allocator: ByteBufferAllocator(), requestID: requestID,
+            dryRun: dryRun)
+        #expect(String(buffer: shadow) == String(buffer: expected))
+        let reparsed = try HTTPHeadParser.parseRequest(shadow)
+        #expect(reparsed.value(of: "host") == "svc.local:8082")
+        #expect(reparsed.value(of: "x-host") == "not-this")
+        #expect(reparsed.value(of: "strangler-dry-run") == (dryRun ? "1" : nil))
+        #expect(HeadRewriter.retarget(ByteBuffer(string: "GET / HTTP/1.1\r\nX-Host: a\r\n\r\n"), to: "b", dryRun: false, allocator: ByteBufferAllocator()) == nil)
+    }
 }

@@ -167,6 +167,39 @@ enum HeadRewriter {
         return (buffer, id)
     }
 
+    /// The request head for another upstream, made from one `upstreamRequest` wrote: the same bytes with another
+    /// `Host` (and, for a dry run, `Strangler-Dry-Run: 1`). A shadow copy is the answering request's head, re-addressed:
+    /// same request id, same trace context. Nil if `head` has no `host` line of the proxy's (it always has).
+    static func retarget(_ head: ByteBuffer, to authority: String, dryRun: Bool, allocator: ByteBufferAllocator) -> ByteBuffer? {
+        let marker: StaticString = "\r\nhost: "
+        return head.withUnsafeReadableBytes { source -> ByteBuffer? in
+            let count = source.count
+            let markerBytes = UnsafeRawBufferPointer(start: marker.utf8Start, count: marker.utf8CodeUnitCount)
+            var start = 0
+            var found = -1
+            while start + markerBytes.count <= count {
+                if source[start] == 0x0D, markerBytes.indices.allSatisfy({ source[start + $0] == markerBytes[$0] }) {
+                    found = start
+                    break
+                }
+                start += 1
+            }
+            guard found >= 0, count >= 4 else { return nil }
+            let valueStart = found + markerBytes.count
+            var valueEnd = valueStart
+            while valueEnd < count, source[valueEnd] != 0x0D { valueEnd += 1 }
+            let dryRunLine: StaticString = "strangler-dry-run: 1\r\n"
+            var buffer = allocator.buffer(capacity: count + authority.utf8.count + (dryRun ? dryRunLine.utf8CodeUnitCount : 0))
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: source[..<valueStart]))
+            buffer.writeString(authority)
+            // Up to the empty line, which closes the head.
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: source[valueEnd..<(count - 2)]))
+            if dryRun { buffer.writeStaticString(dryRunLine) }
+            buffer.writeStaticString("\r\n")
+            return buffer
+        }
+    }
+
     /// The response head for the client, followed by `body` when given (a small body read with its head goes
     /// out in the same write).
     static func clientResponse(

@@ -455,9 +455,13 @@ final class ProxyHandler: ChannelDuplexHandler {
             recorder.count(.shadowError, route: plan.route.id)
             return nil
         }
-        let (shadowHead, _) = HeadRewriter.upstreamRequest(
-            head, upstreamAuthority: plan.shadow.authority, clientAddress: self.clientAddress, ids: &self.loop.ids, allocator: allocator,
-            requestID: requestID, dryRun: plan.write)
+        // The answering request's head, re-addressed (a second rewrite from the client's head only if that fails).
+        let shadowHead =
+            HeadRewriter.retarget(upstreamHead, to: plan.shadow.authority, dryRun: plan.write, allocator: allocator)
+            ?? HeadRewriter.upstreamRequest(
+                head, upstreamAuthority: plan.shadow.authority, clientAddress: self.clientAddress, ids: &self.loop.ids, allocator: allocator,
+                requestID: requestID, dryRun: plan.write
+            ).0
         var repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?
         let noiseShare = self.shared.configuration.noiseShare
         if plan.method == "GET", noiseShare > 0, ShadowSampler.unit(self.loop.ids.next()) < noiseShare {

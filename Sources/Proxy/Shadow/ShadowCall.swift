@@ -40,7 +40,9 @@ final class ShadowCall {
     private let maxBody: Int
     private let pool: UpstreamPool
     private let deadlines: ShadowDeadlines
-    private var completion: ((Outcome) -> Void)?
+    /// Where the outcome goes (nil once the call ended), and whether this call is the noise-learning repeat.
+    private var tap: ShadowTap?
+    private var isRepeat = false
     private var connection: UpstreamConnection?
     /// Set while the call is queued on a pipelined connection (`ShadowPipeline`) instead of holding one.
     var lane: ShadowPipeline.Lane?
@@ -61,7 +63,7 @@ final class ShadowCall {
     var retried = false
     /// When the call times out (checked by the loop's `ShadowDeadlines`).
     private(set) var deadline: NIODeadline = .distantFuture
-    var isEnded: Bool { self.completion == nil }
+    var isEnded: Bool { self.tap == nil }
 
     /// Whether the call may share a connection with others (HTTP/1.1 pipelining): a GET or HEAD without a
     /// body, which is safe to send again (the calls behind a broken pipelined connection are re-sent).
@@ -82,10 +84,11 @@ final class ShadowCall {
         self.deadlines = deadlines
     }
 
-    /// Sends the request; `completion` is called once, on the event loop, with what came back. A bodiless
-    /// GET or HEAD goes on the loop's pipelined connections to its upstream; anything else on a connection of its own.
-    func start(timeout: Duration, completion: @escaping (Outcome) -> Void) {
-        self.completion = completion
+    /// Sends the request; the tap gets what came back, once, on the event loop. A bodiless GET or HEAD goes on
+    /// the loop's pipelined connections to its upstream; anything else on a connection of its own.
+    func start(timeout: Duration, for tap: ShadowTap, isRepeat: Bool) {
+        self.tap = tap
+        self.isRepeat = isRepeat
         self.deadline = .now() + TimeAmount(timeout)
         self.deadlines.add(self)
         if self.isPipelinable {
@@ -102,7 +105,7 @@ final class ShadowCall {
             switch result {
             case .success(let transfer):
                 let connection = transfer.wrappedValue
-                guard self.completion != nil else {
+                guard self.tap != nil else {
                     connection.close()
                     return
                 }
@@ -129,7 +132,7 @@ final class ShadowCall {
 
     /// From a connection of its own.
     func received(_ bytes: ByteBuffer) {
-        guard self.completion != nil else { return }
+        guard self.tap != nil else { return }
         var bytes = bytes
         switch self.read(&bytes) {
         case .needMore: return
@@ -284,7 +287,7 @@ final class ShadowCall {
     }
 
     func failed(_ error: any Error) {
-        guard self.completion != nil else { return }
+        guard self.tap != nil else { return }
         // A clean close ends a close-delimited answer; a reset or another error truncates it.
         if case .untilClose = self.framing, error is ChannelError {
             self.end(.response(status: self.status, head: self.responseHead, fields: self.responseFields, body: self.received), reusable: false)
@@ -303,15 +306,15 @@ final class ShadowCall {
 
     /// Ends the call with `outcome` (once: later calls do nothing).
     func end(_ outcome: Outcome, reusable: Bool) {
-        guard let completion = self.completion else { return }
-        self.completion = nil
+        guard let tap = self.tap else { return }
+        self.tap = nil
         self.lane = nil
         if let connection = self.connection {
             self.connection = nil
             connection.handler.shadow = nil
             if reusable { self.pool.release(connection) } else { connection.close() }
         }
-        completion(outcome)
+        tap.callEnded(outcome, isRepeat: self.isRepeat)
     }
 }
 

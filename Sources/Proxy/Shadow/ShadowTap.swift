@@ -89,19 +89,23 @@ final class ShadowTap {
         let call = ShadowCall(
             upstream: self.shadowUpstream, address: self.shadowAddress, head: self.shadowHead, body: self.requestBody, isHEAD: isHEAD,
             isSafe: isSafe, maxBody: self.maxBody, pool: pool, deadlines: deadlines)
-        call.start(timeout: self.policy.timeout) { outcome in
-            self.shadowOutcome = outcome
-            self.settle()
-        }
+        call.start(timeout: self.policy.timeout, for: self, isRepeat: false)
         if let target = self.repeatTarget {
             let again = ShadowCall(
                 upstream: target.upstream, address: target.address, head: target.head, body: self.requestBody, isHEAD: isHEAD, isSafe: isSafe,
                 maxBody: self.maxBody, pool: pool, deadlines: deadlines)
-            again.start(timeout: self.policy.timeout) { outcome in
-                self.repeatOutcome = outcome
-                self.settle()
-            }
+            again.start(timeout: self.policy.timeout, for: self, isRepeat: true)
         }
+    }
+
+    /// A call ended: the shadow's, or the repeat's.
+    func callEnded(_ outcome: ShadowCall.Outcome, isRepeat: Bool) {
+        if isRepeat {
+            self.repeatOutcome = outcome
+        } else {
+            self.shadowOutcome = outcome
+        }
+        self.settle()
     }
 
     // MARK: The answering side's answer, as relayed
