@@ -85,8 +85,8 @@ public final class ProxyApplication: Service {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.configuration.threads ?? System.coreCount)
         let shared = ProxyShared(store: self.store, configuration: self.configuration, metrics: self.metrics, recorder: self.recorder, group: group)
         // Connections to upstreams that leave the table close (observed until the services stop, before the loops do).
-        let observation = self.store.observe { shared.tableChanged($0) }
-        shared.tableChanged(self.store.snapshot)  // a swap made while the pools were being made
+        let observation = self.store.observe { _ in shared.tableChanged() }
+        shared.tableChanged()  // a swap made while the pools were being made
         let server = ProxyServer(shared: shared, group: group, logger: self.logger) { [weak self] port in self?.bound(proxy: port) }
         let admin = Application(
             router: AdminRoutes(control: self.control, metrics: self.metrics, recorder: self.recorder, token: self.adminToken).buildRouter(),

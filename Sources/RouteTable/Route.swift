@@ -40,6 +40,11 @@ public struct Route: Sendable, Equatable, Identifiable {
         self.stage = stage
     }
 
+    /// Whether the route's template matches a path's bytes (read through the box: the template is not copied).
+    func matches(bytes path: UnsafeBufferPointer<UInt8>) -> Bool {
+        self.fields.path.matches(bytes: path)
+    }
+
     public static func == (lhs: Route, rhs: Route) -> Bool {
         guard lhs.stage == rhs.stage else { return false }
         if lhs.fields === rhs.fields { return true }

@@ -55,7 +55,7 @@ public struct RouteTable: Sendable {
     private static func first(in byMethod: [(method: String, routes: [Route])], method: String, matching path: UnsafeBufferPointer<UInt8>) -> Route? {
         for entry in byMethod.indices where byMethod[entry].method == method {
             let routes = byMethod[entry].routes
-            for index in routes.indices where routes[index].path.matches(bytes: path) { return routes[index] }
+            for index in routes.indices where routes[index].matches(bytes: path) { return routes[index] }
             return nil
         }
         return nil

@@ -165,7 +165,7 @@ struct HTTPFramingTests {
     func aShadowHeadIsTheAnsweringHeadReaddressed(dryRun: Bool) throws {
         // A client that sends its own trace context and a Host-looking field under another name.
         let head = try self.parse(
-            "POST /c HTTP/1.1\r\nHost: front\r\nX-Host: not-this\r\nContent-Length: 2\r\n"
+            "POST /c HTTP/1.1\r\nHost: front\r\nx-host: not-this\r\nContent-Length: 2\r\n"
                 + "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n")
         var ids = IDGenerator()
         let (answering, requestID) = HeadRewriter.upstreamRequest(
@@ -180,6 +180,15 @@ struct HTTPFramingTests {
         #expect(reparsed.value(of: "host") == "svc.local:8082")
         #expect(reparsed.value(of: "x-host") == "not-this")
         #expect(reparsed.value(of: "strangler-dry-run") == (dryRun ? "1" : nil))
-        #expect(HeadRewriter.retarget(ByteBuffer(string: "GET / HTTP/1.1\r\nX-Host: a\r\n\r\n"), to: "b", dryRun: false, allocator: ByteBufferAllocator()) == nil)
+        #expect(HeadRewriter.retarget(ByteBuffer(string: "GET / HTTP/1.1\r\nx-host: a\r\n\r\n"), to: "b", dryRun: false, allocator: ByteBufferAllocator()) == nil)
+        #expect(HeadRewriter.retarget(ByteBuffer(string: "GET / HTTP/1.1\r\nhost: a\r\n"), to: "b", dryRun: false, allocator: ByteBufferAllocator()) == nil)
+        // Offsets are taken from the readable bytes: a head read from further into a buffer.
+        var offset = ByteBuffer(string: "JUNK")
+        offset.writeImmutableBuffer(answering)
+        offset.moveReaderIndex(forwardBy: 4)
+        let fromOffset = try #require(HeadRewriter.retarget(offset, to: "svc.local:8082", dryRun: dryRun, allocator: ByteBufferAllocator()))
+        #expect(String(buffer: fromOffset) == String(buffer: expected))
+        let reparsedFromOffset = try HTTPHeadParser.parseRequest(offset)
+        #expect(reparsedFromOffset.value(of: "x-host") == "not-this" && reparsedFromOffset.string(reparsedFromOffset.startLine.second) == "/c")
     }
 }

@@ -11,7 +11,8 @@ import Testing
 /// With `closeAfter`, the answer that completes that many on a connection says `Connection: close`, and the
 /// connection closes after it, whatever was pipelined behind. A request for a path containing `/hold` is never
 /// answered, and neither is anything after it on its connection (answers go in order). `/piped/big` is answered
-/// with a 10,000-byte body framed by `Content-Length`, `/piped/bigchunked` with one sent in 1,000-byte chunks.
+/// with a 10,000-byte body framed by `Content-Length`, `/piped/bigchunked` with one sent in 1,000-byte chunks, and
+/// `/piped/stall` with the head of a 10,000-byte body and 100 bytes of it, then nothing.
 final class PipelineOrigin: Sendable {
     struct Counts {
         var connections = 0
@@ -64,7 +65,10 @@ final class PipelineOrigin: Sendable {
                 let close = self.origin.closeAfter.map { self.answered >= $0 } ?? false
                 self.origin.counts.withLockedValue { $0.requests += 1 }
                 let answer: String
-                if target == "/piped/bigchunked" {
+                if target == "/piped/stall" {
+                    answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10000\r\n\r\n" + String(repeating: "x", count: 100)
+                    self.holding = true
+                } else if target == "/piped/bigchunked" {
                     let chunk = String(repeating: "x", count: 1000)
                     answer =
                         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -123,7 +127,8 @@ struct ShadowPipelineTests {
             monolith: monolith, service: service,
             extra: #"""
                 , { "id": "piped.get", "method": "GET", "path": "/piped/{id}", "service": "origin", "stage": "coexist", "shadow": { "timeout": "5s" } },
-                  { "id": "piped.hold", "method": "GET", "path": "/piped/hold", "service": "origin", "stage": "coexist", "shadow": { "timeout": "300ms" } }
+                  { "id": "piped.hold", "method": "GET", "path": "/piped/hold", "service": "origin", "stage": "coexist", "shadow": { "timeout": "300ms" } },
+                  { "id": "piped.stall", "method": "GET", "path": "/piped/stall", "service": "origin", "stage": "coexist", "shadow": { "timeout": "300ms" } }
                 """#
         ).replacingOccurrences(of: #""dead": "http://127.0.0.1:1""#, with: #""dead": "http://127.0.0.1:1", "origin": "http://127.0.0.1:\#(origin)""#)
     }
@@ -286,4 +291,31 @@ struct ShadowPipelineTests {
             }
         }
     }
+
+    @Test func aTooLargeAnswerThatStopsComingGivesItsConnectionUpAtItsDeadline() async throws {
+        let origin = PipelineOrigin()
+        try await origin.run { originPort in
+            try await ProxyHarness.run(
+                routes: { Self.routes(monolith: $0, service: $1, origin: originPort) },
+                configure: {
+                    $0.maxCompareBytes = 1024
+                    $0.threads = 1
+                }
+            ) { harness in
+                // Too large by its Content-Length, counted as skipped at once; the rest of its body never comes.
+                #expect(try await RawHTTP.get("/piped/stall", port: harness.proxyPort).status == 200)
+                let summary = try await harness.waitForDiffs("piped.stall", "skipped", atLeast: 1)
+                #expect(summary["skipped"] as? Int == 1 && summary["timeouts"] as? Int == 0, "\(summary)")
+                // Past its 300 ms deadline its connection is given up, though no other shadow waits behind it.
+                var counts = PipelineOrigin.Counts()
+                let closed = await eventually(within: .seconds(5)) {
+                    counts = origin.counts.withLockedValue { $0 }
+                    return counts.connections == 1 && counts.open == 0
+                }
+                #expect(closed, "the stalled connection was closed: \(counts)")
+                #expect(try await harness.diffs("piped.stall")["skipped"] as? Int == 1, "counted once")
+            }
+        }
+    }
 }
+

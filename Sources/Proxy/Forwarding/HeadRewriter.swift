@@ -184,10 +184,12 @@ enum HeadRewriter {
                 }
                 start += 1
             }
-            guard found >= 0, count >= 4 else { return nil }
+            guard found >= 0, count >= 4, source[count - 4] == 0x0D, source[count - 3] == 0x0A, source[count - 2] == 0x0D, source[count - 1] == 0x0A
+            else { return nil }
             let valueStart = found + markerBytes.count
             var valueEnd = valueStart
             while valueEnd < count, source[valueEnd] != 0x0D { valueEnd += 1 }
+            guard valueEnd <= count - 2 else { return nil }
             let dryRunLine: StaticString = "strangler-dry-run: 1\r\n"
             var buffer = allocator.buffer(capacity: count + authority.utf8.count + (dryRun ? dryRunLine.utf8CodeUnitCount : 0))
             buffer.writeBytes(UnsafeRawBufferPointer(rebasing: source[..<valueStart]))

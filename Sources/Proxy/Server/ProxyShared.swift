@@ -60,12 +60,13 @@ final class ProxyShared: Sendable {
         self.eventLoops = Array(group.makeIterator())
     }
 
-    /// A new table is live: each loop lets go of the connections of upstreams that left it or moved.
-    func tableChanged(_ snapshot: RouteTableStore.Snapshot) {
-        let upstreams = snapshot.addresses
+    /// A new table is live: each loop lets go of the connections of upstreams that left it or moved. Each loop
+    /// reads the table live when it gets to it, so that notices handled out of order still leave it on the latest.
+    func tableChanged() {
+        let store = self.store
         for eventLoop in self.eventLoops {
             let state = self.loops[ObjectIdentifier(eventLoop)]!
-            eventLoop.execute { state.value.pool.tableChanged(upstreams: upstreams) }
+            eventLoop.execute { state.value.pool.tableChanged(upstreams: store.snapshot.addresses) }
         }
     }
 

@@ -54,7 +54,7 @@ final class ShadowCall {
     private var receivedAny = false
     /// The answer is too large to compare: the call ended as `.tooLarge`, and its body is read and passed over
     /// to keep its pipelined connection (`skipped` bytes so far, up to `maxSkip`).
-    private var skipping = false
+    private(set) var skipping = false
     private var skipped = 0
     /// Past this, an answer too large to compare gives its pipelined connection up instead of being read through.
     static let maxSkip = 8 * 1024 * 1024
@@ -143,8 +143,17 @@ final class ShadowCall {
     }
 
     /// Reads the answer from `bytes` (whole, or the part that came), leaving in `bytes` what follows it.
-    /// An ended call (timed out on a pipelined connection) still reads its answer, to pass over it.
+    /// An ended call (timed out, or too large, on a pipelined connection) still reads its answer, to pass over it.
     func read(_ bytes: inout ByteBuffer) -> Progress {
+        let progress = self.readAnswer(&bytes)
+        if self.skipping, case .needMore = progress {} else if self.skipping {
+            self.skipping = false
+            self.lane = nil
+        }
+        return progress
+    }
+
+    private func readAnswer(_ bytes: inout ByteBuffer) -> Progress {
         self.receivedAny = true
         while bytes.readableBytes > 0 || self.framing.isBodilessEnd {
             switch self.framing {
@@ -215,7 +224,8 @@ final class ShadowCall {
             self.framing = .chunked(ChunkedTracker())
         } else if let length = head.contentLength {
             if length > self.maxBody {
-                guard self.isPipelinable, length <= Self.maxSkip else { return .tooLarge }
+                // Read through only to keep a pipelined connection that stays open.
+                guard self.isPipelinable, self.keepAlive, length <= Self.maxSkip else { return .tooLarge }
                 self.skipOversizedAnswer()
             }
             self.framing = .length(length)
@@ -236,7 +246,7 @@ final class ShadowCall {
         }
         guard self.received.count + slice.readableBytes <= self.maxBody else {
             if case .untilClose = self.framing { return .tooLarge }
-            guard self.isPipelinable else { return .tooLarge }
+            guard self.isPipelinable, self.keepAlive else { return .tooLarge }
             self.skipped = self.received.count + slice.readableBytes
             self.skipOversizedAnswer()
             return nil
@@ -246,12 +256,16 @@ final class ShadowCall {
     }
 
     /// Ends the call as too large now, and reads the rest of its answer only to pass it over: the calls pipelined
-    /// behind it keep their connection.
+    /// behind it keep their connection. The call stays with the loop's deadlines until its answer is read: if the
+    /// rest does not come in time, its connection is given up like that of any late answer.
     private func skipOversizedAnswer() {
+        let lane = self.lane
         self.skipping = true
         self.received = []
         self.end(.tooLarge, reusable: false)
+        self.lane = lane
     }
+
 
     /// The answer is whole: the call ends with it.
     func complete(reusable: Bool) {
@@ -277,12 +291,13 @@ final class ShadowCall {
         self.skipped = 0
     }
 
-    /// The deadline passed.
     /// The deadline passed: the call ends as timed out. Returns the pipelined connection it was queued on, if
     /// any: the caller decides, once every call due has ended, whether that connection is given up.
     func expire() -> ShadowPipeline.Lane? {
         let lane = self.lane
+        self.skipping = false
         self.end(.timedOut, reusable: false)
+        self.lane = nil
         return lane
     }
 
@@ -355,7 +370,8 @@ final class ShadowDeadlines {
         let now = NIODeadline.now()
         var expired: [ShadowCall] = []
         self.calls.removeAll { call in
-            if call.isEnded { return true }
+            // A call that ended as too large stays while its answer is still being read and passed over.
+            if call.isEnded, !call.skipping { return true }
             if call.deadline <= now {
                 expired.append(call)
                 return true

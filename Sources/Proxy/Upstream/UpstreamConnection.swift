@@ -166,6 +166,13 @@ final class UpstreamPool {
 
     /// The pipelined shadow connections to `upstream` (made on first use).
     func pipeline(to upstream: Upstream, address: SocketAddress) -> ShadowPipeline {
+        guard self.known[upstream] == address else {
+            // For a request that started on a table no longer live: a pipeline of its own, kept nowhere, whose
+            // connections close once they owe nothing.
+            let stray = ShadowPipeline(upstream: upstream, address: address, pool: self, eventLoop: self.eventLoop)
+            stray.retire()
+            return stray
+        }
         if let pipeline = self.pipelines[upstream] {
             if pipeline.address == address { return pipeline }
             // The upstream now resolves elsewhere (a reload): the old connections finish what they owe and close.
@@ -175,11 +182,6 @@ final class UpstreamPool {
         self.pipelines[upstream] = pipeline
         return pipeline
     }
-
-    /// Pipelines open now, per upstream (for tests).
-    var pipelineCount: Int { self.pipelines.count }
-    /// Idle connections now, all upstreams (for tests).
-    var idleCount: Int { self.idle.values.reduce(0) { $0 + $1.connections.count } }
 
     /// The live table changed: lets go of what belongs to upstreams that left it or moved.
     func tableChanged(upstreams: [Upstream: SocketAddress]) {
