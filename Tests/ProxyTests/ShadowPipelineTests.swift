@@ -222,42 +222,47 @@ struct ShadowPipelineTests {
         }
     }
 
-    @Test func anAnswerTooLargeToCompareIsPassedOverAndItsConnectionKept() async throws {
-        let origin = PipelineOrigin()
+    /// Runs `body` with the proxy on one event loop (every shadow goes on the same pipelined connection) and a
+    /// comparison limit of 1 KiB.
+    static func withOneLoop(_ origin: PipelineOrigin, _ body: (ProxyHarness) async throws -> Void) async throws {
         try await origin.run { originPort in
-            // One event loop: every shadow goes on the same pipelined connection.
             try await ProxyHarness.run(
                 routes: { Self.routes(monolith: $0, service: $1, origin: originPort) },
                 configure: {
                     $0.maxCompareBytes = 1024
                     $0.threads = 1
-                }
-            ) { harness in
-                harness.monolith.documents.withLockedValue { documents in
-                    for id in 1...4 { documents["/piped/\(id)"] = PipelineOrigin.body("/piped/\(id)") }
-                }
-                // Too large by its Content-Length, then by its chunks as they come; an answer to compare after each.
-                for (step, path) in ["/piped/big", "/piped/1", "/piped/bigchunked", "/piped/2", "/piped/3"].enumerated() {
-                    let answer = try await RawHTTP.get(path, port: harness.proxyPort)
-                    #expect(answer.status == 200)
-                    // Each outcome is in before the next request goes: they take turns on one connection.
-                    #expect(
-                        await eventually {
-                            let summary = (try? await harness.diffs("piped.get")) ?? [:]
-                            return (summary["compared"] as? Int ?? 0) + (summary["skipped"] as? Int ?? 0) == step + 1
-                        })
-                }
-                var summary: [String: Any] = [:]
-                let settled = await eventually {
-                    summary = (try? await harness.diffs("piped.get")) ?? [:]
-                    return summary["skipped"] as? Int == 2 && summary["compared"] as? Int == 3
-                }
-                #expect(settled, "two skipped as too large, three compared: \(summary)")
-                #expect(summary["matched"] as? Int == 3 && summary["shadowErrors"] as? Int == 0 && summary["timeouts"] as? Int == 0, "\(summary)")
-                let counts = origin.counts.withLockedValue { $0 }
-                #expect(counts.requests == 5)
-                #expect(counts.connections == 1, "the large answers were read through, not a reason to give the connection up: \(counts)")
+                },
+                body)
+        }
+    }
+
+    @Test func anAnswerTooLargeToCompareIsPassedOverAndItsConnectionKept() async throws {
+        let origin = PipelineOrigin()
+        try await Self.withOneLoop(origin) { harness in
+            harness.monolith.documents.withLockedValue { documents in
+                for id in 1...4 { documents["/piped/\(id)"] = PipelineOrigin.body("/piped/\(id)") }
             }
+            // Too large by its Content-Length, then by its chunks as they come; an answer to compare after each.
+            for (step, path) in ["/piped/big", "/piped/1", "/piped/bigchunked", "/piped/2", "/piped/3"].enumerated() {
+                let answer = try await RawHTTP.get(path, port: harness.proxyPort)
+                #expect(answer.status == 200)
+                // Each outcome is in before the next request goes: they take turns on one connection.
+                #expect(
+                    await eventually {
+                        let summary = (try? await harness.diffs("piped.get")) ?? [:]
+                        return (summary["compared"] as? Int ?? 0) + (summary["skipped"] as? Int ?? 0) == step + 1
+                    })
+            }
+            var summary: [String: Any] = [:]
+            let settled = await eventually {
+                summary = (try? await harness.diffs("piped.get")) ?? [:]
+                return summary["skipped"] as? Int == 2 && summary["compared"] as? Int == 3
+            }
+            #expect(settled, "two skipped as too large, three compared: \(summary)")
+            #expect(summary["matched"] as? Int == 3 && summary["shadowErrors"] as? Int == 0 && summary["timeouts"] as? Int == 0, "\(summary)")
+            let counts = origin.counts.withLockedValue { $0 }
+            #expect(counts.requests == 5)
+            #expect(counts.connections == 1, "the large answers were read through, not a reason to give the connection up: \(counts)")
         }
     }
 
@@ -294,27 +299,19 @@ struct ShadowPipelineTests {
 
     @Test func aTooLargeAnswerThatStopsComingGivesItsConnectionUpAtItsDeadline() async throws {
         let origin = PipelineOrigin()
-        try await origin.run { originPort in
-            try await ProxyHarness.run(
-                routes: { Self.routes(monolith: $0, service: $1, origin: originPort) },
-                configure: {
-                    $0.maxCompareBytes = 1024
-                    $0.threads = 1
-                }
-            ) { harness in
-                // Too large by its Content-Length, counted as skipped at once; the rest of its body never comes.
-                #expect(try await RawHTTP.get("/piped/stall", port: harness.proxyPort).status == 200)
-                let summary = try await harness.waitForDiffs("piped.stall", "skipped", atLeast: 1)
-                #expect(summary["skipped"] as? Int == 1 && summary["timeouts"] as? Int == 0, "\(summary)")
-                // Past its 300 ms deadline its connection is given up, though no other shadow waits behind it.
-                var counts = PipelineOrigin.Counts()
-                let closed = await eventually(within: .seconds(5)) {
-                    counts = origin.counts.withLockedValue { $0 }
-                    return counts.connections == 1 && counts.open == 0
-                }
-                #expect(closed, "the stalled connection was closed: \(counts)")
-                #expect(try await harness.diffs("piped.stall")["skipped"] as? Int == 1, "counted once")
+        try await Self.withOneLoop(origin) { harness in
+            // Too large by its Content-Length, counted as skipped at once; the rest of its body never comes.
+            #expect(try await RawHTTP.get("/piped/stall", port: harness.proxyPort).status == 200)
+            let summary = try await harness.waitForDiffs("piped.stall", "skipped", atLeast: 1)
+            #expect(summary["skipped"] as? Int == 1 && summary["timeouts"] as? Int == 0, "\(summary)")
+            // Past its 300 ms deadline its connection is given up, though no other shadow waits behind it.
+            var counts = PipelineOrigin.Counts()
+            let closed = await eventually(within: .seconds(5)) {
+                counts = origin.counts.withLockedValue { $0 }
+                return counts.connections == 1 && counts.open == 0
             }
+            #expect(closed, "the stalled connection was closed: \(counts)")
+            #expect(try await harness.diffs("piped.stall")["skipped"] as? Int == 1, "counted once")
         }
     }
 }
