@@ -118,11 +118,6 @@ enum HTTPHeadParser {
 
     /// ASCII case-insensitive comparison of `raw[range]` with a lowercase ASCII name.
     @inline(__always)
-    static func equalsLowercase(_ raw: [UInt8], _ range: Range<Int>, _ lower: StaticString) -> Bool {
-        raw.withUnsafeBufferPointer { Self.equalsLowercase($0, range, lower) }
-    }
-
-    @inline(__always)
     static func equalsLowercase(_ raw: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ lower: StaticString) -> Bool {
         guard range.count == lower.utf8CodeUnitCount else { return false }
         let expected = lower.utf8Start

@@ -146,9 +146,14 @@ final class ShadowCall {
     /// An ended call (timed out, or too large, on a pipelined connection) still reads its answer, to pass over it.
     func read(_ bytes: inout ByteBuffer) -> Progress {
         let progress = self.readAnswer(&bytes)
-        if self.skipping, case .needMore = progress {} else if self.skipping {
-            self.skipping = false
-            self.lane = nil
+        if self.skipping {
+            // A passed-over answer read to its end (or given up) leaves the deadlines' watch.
+            switch progress {
+            case .needMore: break
+            case .complete, .broken, .tooLarge:
+                self.skipping = false
+                self.lane = nil
+            }
         }
         return progress
     }
@@ -265,7 +270,6 @@ final class ShadowCall {
         self.end(.tooLarge, reusable: false)
         self.lane = lane
     }
-
 
     /// The answer is whole: the call ends with it.
     func complete(reusable: Bool) {

@@ -30,8 +30,6 @@ final class ShadowPipeline {
         /// In order of the requests sent. A call that timed out stays until its answer is read and passed over.
         var calls = CircularBuffer<ShadowCall>(initialCapacity: ShadowPipeline.maxDepth)
         var unflushed = false
-        /// False once it is given up.
-        var open = true
         /// Answers read on it.
         var answered = 0
 
@@ -123,7 +121,7 @@ final class ShadowPipeline {
             return
         }
         if self.lanes.count + self.connecting >= Self.maxLanes || self.connecting > 0,
-            let lane = self.lanes.filter({ $0.open && $0.calls.count < self.depth }).min(by: { $0.calls.count < $1.calls.count })
+            let lane = self.lanes.filter({ $0.calls.count < self.depth }).min(by: { $0.calls.count < $1.calls.count })
         {
             self.enqueue(call, on: lane)
             return
@@ -134,7 +132,7 @@ final class ShadowPipeline {
 
     /// The first open connection with fewer than `limit` calls in flight.
     private func laneWithRoom(below limit: Int) -> Lane? {
-        self.lanes.first { $0.open && $0.calls.count < limit }
+        self.lanes.first { $0.calls.count < limit }
     }
 
     /// Opens one more connection when the calls waiting outnumber what those being opened will take.
@@ -225,7 +223,6 @@ final class ShadowPipeline {
     /// `reason`. Calls that timed out are not sent again.
     func abandon(_ lane: Lane, reason: String, processed: Bool = true) {
         guard self.lanes.contains(where: { $0 === lane }) else { return }
-        lane.open = false
         self.lanes.removeAll { $0 === lane }
         lane.connection.handler.lane = nil
         lane.connection.close()
