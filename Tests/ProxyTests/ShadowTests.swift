@@ -330,3 +330,24 @@ extension RawAnswerTests {
         #expect(RawAnswer.fields(of: head, only: ["x-a~b"]).isEmpty)
     }
 }
+
+extension RawAnswer {
+    /// The reference the parsed-fields comparison is checked against: the same question answered by scanning both
+    /// heads' bytes.
+    static func sameValues(of name: [UInt8], _ left: [UInt8], _ right: [UInt8]) -> Bool {
+        func values(_ head: UnsafeBufferPointer<UInt8>) -> [Range<Int>] {
+            var result: [Range<Int>] = []
+            Self.forEachField(in: head) { field, value in
+                if Self.nameIs(name, field, in: head) { result.append(value) }
+            }
+            return result
+        }
+        return left.withUnsafeBufferPointer { left in
+            right.withUnsafeBufferPointer { right in
+                let a = values(left)
+                let b = values(right)
+                return a.count == b.count && zip(a, b).allSatisfy { left[$0].elementsEqual(right[$1]) }
+            }
+        }
+    }
+}

@@ -125,10 +125,7 @@ struct UpCommandTests {
 
     // MARK: Live: the real executable, five real processes
 
-    @Test(
-        .enabled(
-            if: StranglerExecutable.url != nil && FileManager.default.fileExists(atPath: "/proc/self/stat"), "needs .build/debug/strangler and /proc")
-    )
+    @Test(.needsExecutableAndProc)
     func upStartsAllFiveAndStopsThemOnSIGTERMThenASecondUpReusesTheData() async throws {
         let stack = try LiveStack()
         defer { stack.cleanUp() }
@@ -182,10 +179,7 @@ struct UpCommandTests {
         #expect(secondChildren.allSatisfy { !LiveStack.exists($0.pid) })
     }
 
-    @Test(
-        .enabled(
-            if: StranglerExecutable.url != nil && FileManager.default.fileExists(atPath: "/proc/self/stat"), "needs .build/debug/strangler and /proc")
-    )
+    @Test(.needsExecutableAndProc)
     func whenAChildDiesUpNamesItStopsTheOthersAndExitsOne() async throws {
         let stack = try LiveStack()
         defer { stack.cleanUp() }
@@ -201,10 +195,7 @@ struct UpCommandTests {
         #expect(children.allSatisfy { !LiveStack.exists($0.pid) })
     }
 
-    @Test(
-        .enabled(
-            if: StranglerExecutable.url != nil && FileManager.default.fileExists(atPath: "/proc/self/stat"), "needs .build/debug/strangler and /proc")
-    )
+    @Test(.needsExecutableAndProc)
     func whenUpIsKilledItsChildrenStopOnTheirOwn() async throws {
         let stack = try LiveStack()
         defer { stack.cleanUp() }
@@ -255,6 +246,14 @@ struct UpCommandTests {
 }
 
 /// A temporary data directory and route table on free ports, for `strangler up` runs of the built executable.
+extension Trait where Self == ConditionTrait {
+    /// The live tests run the built executable and read its children from /proc.
+    static var needsExecutableAndProc: Self {
+        .enabled(
+            if: StranglerExecutable.url != nil && FileManager.default.fileExists(atPath: "/proc/self/stat"), "needs .build/debug/strangler and /proc")
+    }
+}
+
 struct LiveStack {
     let directory: URL
     let routesPath: String

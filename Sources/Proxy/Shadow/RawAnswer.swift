@@ -88,37 +88,4 @@ struct RawAnswer: Sendable {
             }
         }
     }
-
-    /// Whether two heads carry the same values, in the same order, for a field (lowercase name bytes); bytes only.
-    static func sameValues(of name: [UInt8], _ left: [UInt8], _ right: [UInt8]) -> Bool {
-        /// The values of the field: the first inline, further ones (rare) in an array.
-        struct Values {
-            var count = 0
-            var first: Range<Int> = 0..<0
-            var more: [Range<Int>] = []
-
-            mutating func append(_ value: Range<Int>) {
-                if self.count == 0 { self.first = value } else { self.more.append(value) }
-                self.count += 1
-            }
-
-            func value(_ index: Int) -> Range<Int> { index == 0 ? self.first : self.more[index - 1] }
-        }
-        func values(_ head: UnsafeBufferPointer<UInt8>) -> Values {
-            var result = Values()
-            Self.forEachField(in: head) { field, value in
-                if Self.nameIs(name, field, in: head) { result.append(value) }
-            }
-            return result
-        }
-        return left.withUnsafeBufferPointer { left in
-            right.withUnsafeBufferPointer { right in
-                let a = values(left)
-                let b = values(right)
-                guard a.count == b.count else { return false }
-                for index in 0..<a.count where !left[a.value(index)].elementsEqual(right[b.value(index)]) { return false }
-                return true
-            }
-        }
-    }
 }
