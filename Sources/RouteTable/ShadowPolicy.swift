@@ -22,24 +22,94 @@ public struct ShadowPolicy: Sendable, Equatable {
         case dryRun = "dry-run"
     }
 
+    /// The fields, in one box shared by copies (copy on write): the proxy copies a route's policy on every
+    /// shadowed request, and a copy then costs one reference count instead of one per array and string.
+    private final class Storage: @unchecked Sendable {
+        // Mutated only through `ShadowPolicy`'s setters, on a box no other copy holds.
+        var sample = 1.0
+        var sampleBy = SampleKey.random
+        var writes = Writes.skip
+        var timeout: Duration = .seconds(2)
+        var ignore: [String] = []
+        var arrays: [String: String] = [:]
+        var redact: [String] = []
+        var serve = 0.0
+        var version = ShadowPolicy.defaultVersionPointers
+
+        init() {}
+
+        init(copying other: Storage) {
+            self.sample = other.sample
+            self.sampleBy = other.sampleBy
+            self.writes = other.writes
+            self.timeout = other.timeout
+            self.ignore = other.ignore
+            self.arrays = other.arrays
+            self.redact = other.redact
+            self.serve = other.serve
+            self.version = other.version
+        }
+    }
+
+    private var storage = Storage()
+
+    private mutating func unique() -> Storage {
+        if !isKnownUniquelyReferenced(&self.storage) { self.storage = Storage(copying: self.storage) }
+        return self.storage
+    }
+
     /// Share of requests shadowed, 0–1.
-    public var sample: Double = 1.0
-    public var sampleBy: SampleKey = .random
-    public var writes: Writes = .skip
+    public var sample: Double {
+        get { self.storage.sample }
+        set { self.unique().sample = newValue }
+    }
+    public var sampleBy: SampleKey {
+        get { self.storage.sampleBy }
+        set { self.unique().sampleBy = newValue }
+    }
+    public var writes: Writes {
+        get { self.storage.writes }
+        set { self.unique().writes = newValue }
+    }
     /// Deadline for the shadow's answer.
-    public var timeout: Duration = .seconds(2)
+    public var timeout: Duration {
+        get { self.storage.timeout }
+        set { self.unique().timeout = newValue }
+    }
     /// JSON pointers (with `*` for one segment) whose differences are ignored.
-    public var ignore: [String] = []
+    public var ignore: [String] {
+        get { self.storage.ignore }
+        set { self.unique().ignore = newValue }
+    }
     /// Arrays compared as sets keyed by a field: pointer → key field.
-    public var arrays: [String: String] = [:]
+    public var arrays: [String: String] {
+        get { self.storage.arrays }
+        set { self.unique().arrays = newValue }
+    }
     /// Pointers masked before samples are stored.
-    public var redact: [String] = []
+    public var redact: [String] {
+        get { self.storage.redact }
+        set { self.unique().redact = newValue }
+    }
     /// Canary share answered by the service (the monolith is then the shadow), 0–1.
-    public var serve: Double = 0.0
+    public var serve: Double {
+        get { self.storage.serve }
+        set { self.unique().serve = newValue }
+    }
     /// Pointers (with `*` for one segment) of the records' versions: a pair whose only disagreement includes a
     /// version there is **stale** (one side has not applied the latest change yet: sync lag), counted apart from
     /// matches and mismatches. `[]` turns this off.
-    public var version: [String] = ShadowPolicy.defaultVersionPointers
+    public var version: [String] {
+        get { self.storage.version }
+        set { self.unique().version = newValue }
+    }
+
+    public static func == (lhs: ShadowPolicy, rhs: ShadowPolicy) -> Bool {
+        if lhs.storage === rhs.storage { return true }
+        return lhs.sample == rhs.sample && lhs.sampleBy == rhs.sampleBy && lhs.writes == rhs.writes && lhs.timeout == rhs.timeout
+            && lhs.ignore == rhs.ignore && lhs.arrays == rhs.arrays && lhs.redact == rhs.redact && lhs.serve == rhs.serve
+            && lhs.version == rhs.version
+    }
 
     public static let defaultVersionPointers = ["/version", "/items/*/version"]
 

@@ -1,18 +1,43 @@
 /// An upstream's address: `http://host:port`.
+///
+/// Its fields live in one shared, immutable box: the proxy copies upstreams on every request (the exchange, a
+/// shadow's call, pool lookups), and a copy then costs one reference count instead of one per string.
 public struct Upstream: Sendable, Hashable, CustomStringConvertible {
-    public let host: String
-    public let port: Int
+    private final class Fields: Sendable {
+        let host: String
+        let port: Int
+        let url: String
+        let authority: String
+
+        init(host: String, port: Int, url: String, authority: String) {
+            self.host = host
+            self.port = port
+            self.url = url
+            self.authority = authority
+        }
+    }
+
+    private let fields: Fields
+
+    public var host: String { self.fields.host }
+    public var port: Int { self.fields.port }
     /// As written in routes.json.
-    public let url: String
+    public var url: String { self.fields.url }
+    /// The `Host` header to send upstream.
+    public var authority: String { self.fields.authority }
+
+    init(host: String, port: Int, url: String, authority: String) {
+        self.fields = Fields(host: host, port: port, url: url, authority: authority)
+    }
 
     public var description: String { self.url }
 
-    public static func == (lhs: Upstream, rhs: Upstream) -> Bool { lhs.port == rhs.port && lhs.host == rhs.host && lhs.url == rhs.url }
+    public static func == (lhs: Upstream, rhs: Upstream) -> Bool {
+        lhs.fields === rhs.fields || (lhs.port == rhs.port && lhs.host == rhs.host && lhs.url == rhs.url)
+    }
 
     /// Hashes the port only: cheap on the proxy's hot path (pool lookups), and upstreams rarely share one.
     public func hash(into hasher: inout Hasher) { hasher.combine(self.port) }
-    /// The `Host` header to send upstream.
-    public let authority: String
 
     /// Parses `http://host[:port]` (no path, query, user or https), or returns why not.
     public static func parse(_ text: String) -> Result<Upstream, TemplateError> {

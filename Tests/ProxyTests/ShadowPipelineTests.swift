@@ -12,7 +12,8 @@ import Testing
 /// connection closes after it, whatever was pipelined behind. A request for a path containing `/hold` is never
 /// answered, and neither is anything after it on its connection (answers go in order). `/piped/big` is answered
 /// with a 10,000-byte body framed by `Content-Length`, `/piped/bigchunked` with one sent in 1,000-byte chunks, and
-/// `/piped/stall` with the head of a 10,000-byte body and 100 bytes of it, then nothing.
+/// `/piped/stall` with the head of a 10,000-byte body and 100 bytes of it, then nothing. `/piped/split…` is answered
+/// with `splitBody` in two writes 50 ms apart (so in two reads), the late part's letter `y` for `/piped/splitdiff`.
 final class PipelineOrigin: Sendable {
     struct Counts {
         var connections = 0
@@ -26,6 +27,11 @@ final class PipelineOrigin: Sendable {
     let closeAfter: Int?
     /// The answer to a request for `target`: it names the request it answers.
     static func body(_ target: some StringProtocol) -> String { #"{"path":"\#(target)"}"# }
+
+    /// A 3,000-byte pad whose first 1,000 bytes are `x`, the rest `late`.
+    static func splitBody(_ target: some StringProtocol, late: Character) -> String {
+        #"{"path":"\#(target)","pad":""# + String(repeating: "x", count: 1000) + String(repeating: late, count: 2000) + #""}"#
+    }
 
     init(closeAfter: Int? = nil) {
         self.closeAfter = closeAfter
@@ -65,6 +71,17 @@ final class PipelineOrigin: Sendable {
                 let close = self.origin.closeAfter.map { self.answered >= $0 } ?? false
                 self.origin.counts.withLockedValue { $0.requests += 1 }
                 let answer: String
+                if target.hasPrefix("/piped/split") {
+                    // One request at a time only: an answer behind this one would go out between its two parts.
+                    let body = Array(PipelineOrigin.splitBody(target, late: target == "/piped/splitdiff" ? "y" : "x").utf8)
+                    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
+                    context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(bytes: Array(head.utf8) + body[..<1100])), promise: nil)
+                    let rest = ByteBuffer(bytes: body[1100...])
+                    context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(50)) {
+                        context.writeAndFlush(self.wrapOutboundOut(rest), promise: nil)
+                    }
+                    continue
+                }
                 if target == "/piped/stall" {
                     answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10000\r\n\r\n" + String(repeating: "x", count: 100)
                     self.holding = true
@@ -263,6 +280,34 @@ struct ShadowPipelineTests {
             let counts = origin.counts.withLockedValue { $0 }
             #expect(counts.requests == 5)
             #expect(counts.connections == 1, "the large answers were read through, not a reason to give the connection up: \(counts)")
+        }
+    }
+
+    /// A shadow answer that comes in two reads is compared whole: its body is the first read's bytes and the
+    /// second's, not the first slice alone.
+    @Test func anAnswerThatComesInTwoReadsIsComparedWhole() async throws {
+        let origin = PipelineOrigin()
+        try await origin.run { originPort in
+            try await ProxyHarness.run(
+                routes: { Self.routes(monolith: $0, service: $1, origin: originPort) }, configure: { $0.threads = 1 }
+            ) { harness in
+                harness.monolith.documents.withLockedValue { documents in
+                    for path in ["/piped/split", "/piped/splitdiff"] { documents[path] = PipelineOrigin.splitBody(path, late: "x") }
+                }
+                for (step, path) in ["/piped/split", "/piped/splitdiff"].enumerated() {
+                    #expect(try await RawHTTP.get(path, port: harness.proxyPort).status == 200)
+                    #expect(
+                        await eventually {
+                            ((try? await harness.diffs("piped.get")) ?? [:])["compared"] as? Int == step + 1
+                        })
+                }
+                let summary = try await harness.diffs("piped.get")
+                #expect(summary["matched"] as? Int == 1, "the same bytes, read in two parts: \(summary)")
+                #expect(summary["mismatched"] as? Int == 1, "a difference in the second part is seen: \(summary)")
+                #expect(summary["shadowErrors"] as? Int == 0 && summary["timeouts"] as? Int == 0, "\(summary)")
+                let reads = origin.counts.withLockedValue { $0 }
+                #expect(reads.requests == 2 && reads.connections == 1, "\(reads)")
+            }
         }
     }
 

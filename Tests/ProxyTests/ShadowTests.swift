@@ -259,6 +259,13 @@ struct ShadowTests {
                 #expect(data.range(of: Data(secret.utf8)) == nil, "\(secret) is in the store's bytes")
             }
             #expect(data.range(of: Data("CTO".utf8)) != nil, "the sample itself was stored")
+            // The sample's request headers are the client's own, as it sent them (secrets masked), not the
+            // proxy's rewrite of them.
+            let samples = json(try await harness.admin("GET", "/admin/diffs/samples?route=contacts.get").body)["samples"] as? [[String: Any]] ?? []
+            let headers = ((samples.first?["request"] as? [String: Any])?["headers"] as? [[String]] ?? []).map { ($0.first ?? "", $0.last ?? "") }
+            #expect(headers.contains { $0 == ("Authorization", "[redacted]") }, "\(headers)")
+            #expect(headers.contains { $0 == ("Cookie", "[redacted]") }, "\(headers)")
+            #expect(!headers.contains { $0.0.lowercased() == "x-request-id" || $0.0.lowercased() == "x-forwarded-for" }, "\(headers)")
         }
     }
 
@@ -348,6 +355,15 @@ extension RawAnswer {
                 let b = values(right)
                 return a.count == b.count && zip(a, b).allSatisfy { left[$0].elementsEqual(right[$1]) }
             }
+        }
+    }
+}
+
+extension RawAnswer {
+    /// The parsed-fields comparison over arrays (the event loop calls it on the buffers' bytes).
+    static func sameValues(of name: [UInt8], _ left: [UInt8], _ leftFields: Fields, _ right: [UInt8], _ rightFields: Fields) -> Bool {
+        left.withUnsafeBufferPointer { left in
+            right.withUnsafeBufferPointer { right in Self.sameValues(of: name, left, leftFields, right, rightFields) }
         }
     }
 }

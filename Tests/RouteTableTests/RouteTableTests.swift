@@ -133,6 +133,27 @@ struct RouteTableValidationTests {
             Self.valid.replacingOccurrences(of: #""stage": "transform" }"#, with: #""stage": "coexist", "shadow": { "version": "/version" } }"#))
         #expect(refused.contains { $0.hasPrefix("$.routes[0].shadow.version:") }, "\(refused)")
     }
+
+    /// Policies and upstreams keep their fields in a shared box: still values, copies independent and compared by content.
+    @Test func policiesAndUpstreamsAreValues() throws {
+        var policy = ShadowPolicy()
+        policy.ignore = ["/a"]
+        var copy = policy
+        #expect(copy == policy)
+        copy.ignore.append("/b")
+        copy.sample = 0.25
+        #expect(policy.ignore == ["/a"] && policy.sample == 1.0, "a copy's change stays in the copy")
+        #expect(copy.ignore == ["/a", "/b"] && copy.sample == 0.25)
+        #expect(copy != policy)
+        var same = ShadowPolicy()
+        same.ignore = ["/a"]
+        #expect(same == policy, "equal by content, not by box")
+
+        let upstream = try Upstream.parse("http://127.0.0.1:8082").get()
+        #expect(upstream == (try Upstream.parse("http://127.0.0.1:8082").get()))
+        #expect(upstream != (try Upstream.parse("http://localhost:8082").get()))
+        #expect(upstream.host == "127.0.0.1" && upstream.port == 8082 && upstream.authority == "127.0.0.1:8082" && upstream.url == "http://127.0.0.1:8082")
+    }
 }
 
 @Suite("routes.json: matching")

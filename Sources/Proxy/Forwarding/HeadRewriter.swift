@@ -170,7 +170,8 @@ enum HeadRewriter {
     /// The request head for another upstream, made from one `upstreamRequest` wrote: the same bytes with another
     /// `Host` (and, for a dry run, `Strangler-Dry-Run: 1`). A shadow copy is the answering request's head, re-addressed:
     /// same request id, same trace context. Nil if `head` has no `host` line of the proxy's (it always has).
-    static func retarget(_ head: ByteBuffer, to authority: String, dryRun: Bool, allocator: ByteBufferAllocator) -> ByteBuffer? {
+    /// `reserving` bytes more are allocated, for the caller to write after the head.
+    static func retarget(_ head: ByteBuffer, to authority: String, dryRun: Bool, reserving extra: Int = 0, allocator: ByteBufferAllocator) -> ByteBuffer? {
         let marker: StaticString = "\r\nhost: "
         return head.withUnsafeReadableBytes { source -> ByteBuffer? in
             let count = source.count
@@ -191,7 +192,7 @@ enum HeadRewriter {
             while valueEnd < count, source[valueEnd] != 0x0D { valueEnd += 1 }
             guard valueEnd <= count - 2 else { return nil }
             let dryRunLine: StaticString = "strangler-dry-run: 1\r\n"
-            var buffer = allocator.buffer(capacity: count + authority.utf8.count + (dryRun ? dryRunLine.utf8CodeUnitCount : 0))
+            var buffer = allocator.buffer(capacity: count + authority.utf8.count + (dryRun ? dryRunLine.utf8CodeUnitCount : 0) + extra)
             buffer.writeBytes(UnsafeRawBufferPointer(rebasing: source[..<valueStart]))
             buffer.writeString(authority)
             // Up to the empty line, which closes the head.

@@ -456,12 +456,24 @@ final class ProxyHandler: ChannelDuplexHandler {
             return nil
         }
         // The answering request's head, re-addressed (a second rewrite from the client's head only if that fails).
-        let shadowHead =
-            HeadRewriter.retarget(upstreamHead, to: plan.shadow.authority, dryRun: plan.write, allocator: allocator)
-            ?? HeadRewriter.upstreamRequest(
-                head, upstreamAuthority: plan.shadow.authority, clientAddress: self.clientAddress, ids: &self.loop.ids, allocator: allocator,
-                requestID: requestID, dryRun: plan.write
-            ).0
+        // The client's head, kept for a sample, goes in the same buffer, after it: one allocation for both.
+        let shadowHead: ByteBuffer
+        let requestHead: ByteBuffer
+        if var both = HeadRewriter.retarget(
+            upstreamHead, to: plan.shadow.authority, dryRun: plan.write, reserving: head.bytes.readableBytes, allocator: allocator)
+        {
+            let shadowCount = both.readableBytes
+            both.writeImmutableBuffer(head.bytes)
+            shadowHead = both.getSlice(at: both.readerIndex, length: shadowCount)!
+            requestHead = both.getSlice(at: both.readerIndex + shadowCount, length: head.bytes.readableBytes)!
+        } else {
+            shadowHead =
+                HeadRewriter.upstreamRequest(
+                    head, upstreamAuthority: plan.shadow.authority, clientAddress: self.clientAddress, ids: &self.loop.ids, allocator: allocator,
+                    requestID: requestID, dryRun: plan.write
+                ).0
+            requestHead = head.bytes
+        }
         var repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?
         let noiseShare = self.shared.configuration.noiseShare
         if plan.method == "GET", noiseShare > 0, ShadowSampler.unit(self.loop.ids.next()) < noiseShare {
@@ -470,7 +482,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         let query = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(target[target.utf8.index(after: $0)...]) }
         return ShadowTap(
             recorder: recorder, route: plan.route, policy: plan.policy, servedBy: plan.servedBy, requestID: requestID, method: plan.method,
-            path: String(path), query: query, requestHead: head.raw,
+            path: String(path), query: query, requestHead: requestHead,
             maxBody: self.shared.configuration.maxCompareBytes, shadowUpstream: plan.shadow, shadowAddress: shadowAddress, shadowHead: shadowHead,
             repeatTarget: repeatTarget)
     }
@@ -624,7 +636,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         if !exchange.requestEnded { exchange.clientKeepAlive = false }
         exchange.responseStarted = true
         exchange.responseStatus = status
-        exchange.shadow?.primaryResponse(status: Int(status), head: head)
+        exchange.shadow?.primaryResponse(status: Int(status), head: head, isHEAD: exchange.isHEAD)
         exchange.upstreamKeepAlive = head.isKeepAlive
         var framing: Exchange.ResponseFraming
         if exchange.isHEAD || status == 204 || status == 304 {

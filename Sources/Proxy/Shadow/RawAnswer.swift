@@ -70,22 +70,20 @@ struct RawAnswer: Sendable {
 
     /// Whether two parsed heads carry the same values, in the same order, for a field (lowercase name bytes),
     /// from the ranges their parse found: no scan, no allocation (the fast match runs on the event loop).
-    static func sameValues(of name: [UInt8], _ left: [UInt8], _ leftFields: Fields, _ right: [UInt8], _ rightFields: Fields) -> Bool {
-        left.withUnsafeBufferPointer { left in
-            right.withUnsafeBufferPointer { right in
-                var rightIndex = rightFields.startIndex
-                func nextRight() -> Range<Int>? {
-                    while rightIndex < rightFields.endIndex {
-                        defer { rightIndex += 1 }
-                        if Self.nameIs(name, rightFields[rightIndex].name, in: right) { return rightFields[rightIndex].value }
-                    }
-                    return nil
-                }
-                for field in leftFields where Self.nameIs(name, field.name, in: left) {
-                    guard let value = nextRight(), left[field.value].elementsEqual(right[value]) else { return false }
-                }
-                return nextRight() == nil
+    static func sameValues(
+        of name: [UInt8], _ left: UnsafeBufferPointer<UInt8>, _ leftFields: Fields, _ right: UnsafeBufferPointer<UInt8>, _ rightFields: Fields
+    ) -> Bool {
+        var rightIndex = rightFields.startIndex
+        func nextRight() -> Range<Int>? {
+            while rightIndex < rightFields.endIndex {
+                defer { rightIndex += 1 }
+                if Self.nameIs(name, rightFields[rightIndex].name, in: right) { return rightFields[rightIndex].value }
             }
+            return nil
         }
+        for field in leftFields where Self.nameIs(name, field.name, in: left) {
+            guard let value = nextRight(), left[field.value].elementsEqual(right[value]) else { return false }
+        }
+        return nextRight() == nil
     }
 }

@@ -6,9 +6,23 @@ import RouteTable
 /// borrows connections from that loop's pool, but nothing it does can reach the client: its result only
 /// goes to its `ShadowTap`.
 final class ShadowCall {
+    /// An answer as read: its head's bytes and body are slices of what the connection read (no copy: the fast
+    /// match compares them in place), or buffers of their own when they came in several reads.
+    struct Answer {
+        var status: Int
+        var head: ByteBuffer
+        /// The head's fields, as ranges into `head`'s readable bytes.
+        var fields: RawAnswer.Fields
+        var body: ByteBuffer
+
+        /// A copy in arrays, for the recorder (fields are parsed off the event loop, only when needed).
+        var raw: RawAnswer {
+            RawAnswer(status: self.status, head: Array(self.head.readableBytesView), body: Array(self.body.readableBytesView))
+        }
+    }
+
     enum Outcome {
-        /// The head's raw bytes (fields are parsed off the event loop, only when needed).
-        case response(status: Int, head: [UInt8], fields: RawAnswer.Fields, body: [UInt8])
+        case response(Answer)
         /// Refused, reset, or a malformed answer.
         case failed(String)
         case timedOut
@@ -48,9 +62,10 @@ final class ShadowCall {
     var lane: ShadowPipeline.Lane?
     private var framing: Framing = .head(nil)
     private var status = 0
-    private var responseHead: [UInt8] = []
+    private var responseHead = ByteBuffer()
     private var responseFields: RawAnswer.Fields = []
-    private var received: [UInt8] = []
+    /// The body so far: the first slice read, then (past it) a buffer of its own.
+    private var received = ByteBuffer()
     private var receivedAny = false
     /// The answer is too large to compare: the call ended as `.tooLarge`, and its body is read and passed over
     /// to keep its pipelined connection (`skipped` bytes so far, up to `maxSkip`).
@@ -219,7 +234,7 @@ final class ShadowCall {
             return nil
         }
         self.status = status
-        self.responseHead = head.raw
+        self.responseHead = head.bytes
         self.responseFields = head.fields
         self.keepAlive = head.isKeepAlive
         if self.isHEAD || status == 204 || status == 304 {
@@ -249,14 +264,19 @@ final class ShadowCall {
             self.skipped += slice.readableBytes
             return self.skipped > Self.maxSkip ? .tooLarge : nil
         }
-        guard self.received.count + slice.readableBytes <= self.maxBody else {
+        guard self.received.readableBytes + slice.readableBytes <= self.maxBody else {
             if case .untilClose = self.framing { return .tooLarge }
             guard self.isPipelinable, self.keepAlive else { return .tooLarge }
-            self.skipped = self.received.count + slice.readableBytes
+            self.skipped = self.received.readableBytes + slice.readableBytes
             self.skipOversizedAnswer()
             return nil
         }
-        self.received.append(contentsOf: slice.readableBytesView)
+        if self.received.readableBytes == 0 {
+            // Most answers come whole in one read: the body is that read's slice, not a copy.
+            self.received = slice
+        } else {
+            self.received.writeImmutableBuffer(slice)
+        }
         return nil
     }
 
@@ -266,14 +286,18 @@ final class ShadowCall {
     private func skipOversizedAnswer() {
         let lane = self.lane
         self.skipping = true
-        self.received = []
+        self.received = ByteBuffer()
         self.end(.tooLarge, reusable: false)
         self.lane = lane
     }
 
     /// The answer is whole: the call ends with it.
     func complete(reusable: Bool) {
-        self.end(.response(status: self.status, head: self.responseHead, fields: self.responseFields, body: self.received), reusable: reusable)
+        self.end(.response(self.answer), reusable: reusable)
+    }
+
+    private var answer: Answer {
+        Answer(status: self.status, head: self.responseHead, fields: self.responseFields, body: self.received)
     }
 
     /// Whether the answer runs until the connection closes (the close ends it, whole).
@@ -286,9 +310,9 @@ final class ShadowCall {
     func rewind() {
         self.framing = .head(nil)
         self.status = 0
-        self.responseHead = []
+        self.responseHead = ByteBuffer()
         self.responseFields = []
-        self.received = []
+        self.received = ByteBuffer()
         self.receivedAny = false
         self.keepAlive = true
         self.skipping = false
@@ -309,7 +333,7 @@ final class ShadowCall {
         guard self.tap != nil else { return }
         // A clean close ends a close-delimited answer; a reset or another error truncates it.
         if case .untilClose = self.framing, error is ChannelError {
-            self.end(.response(status: self.status, head: self.responseHead, fields: self.responseFields, body: self.received), reusable: false)
+            self.end(.response(self.answer), reusable: false)
             return
         }
         // A reused connection may have been closed by the upstream just as the request went out: once, on a new one.
@@ -328,6 +352,11 @@ final class ShadowCall {
         guard let tap = self.tap else { return }
         self.tap = nil
         self.lane = nil
+        // The answer's buffers go with the outcome: the call (which the loop's deadlines hold a while longer)
+        // must not keep its connection's read buffer from being reused.
+        self.responseHead = ByteBuffer()
+        self.responseFields = []
+        self.received = ByteBuffer()
         if let connection = self.connection {
             self.connection = nil
             connection.handler.shadow = nil

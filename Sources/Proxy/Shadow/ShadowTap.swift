@@ -1,5 +1,10 @@
 import Diff
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import RouteTable
 
 /// Everything about one shadowed request, on its client connection's event loop: a copy of the request (for
@@ -21,7 +26,7 @@ final class ShadowTap {
     let path: String
     let query: String?
     /// The client's request head as received (its fields are parsed only for a sample, off the event loop).
-    let requestHead: [UInt8]
+    let requestHead: ByteBuffer
     let maxBody: Int
     /// The shadow request: where to, and its head.
     let shadowUpstream: Upstream
@@ -34,9 +39,10 @@ final class ShadowTap {
     private var requestTooLarge = false
     private var primary: Primary = .pending
     private var primaryStatus = 0
-    private var primaryHead: [UInt8] = []
+    /// The answering side's answer as relayed: its head's bytes, then its body's, in one array.
+    private var primaryBytes: [UInt8] = []
+    private var primaryHeadCount = 0
     private var primaryFields: RawAnswer.Fields = []
-    private var primaryBody: [UInt8] = []
     private var primaryTooLarge = false
     private var launched = false
     private var shadowOutcome: ShadowCall.Outcome?
@@ -45,7 +51,7 @@ final class ShadowTap {
 
     init(
         recorder: ShadowRecorder, route: Route, policy: ShadowPolicy, servedBy: ShadowObservation.Side, requestID: String, method: String,
-        path: String, query: String?, requestHead: [UInt8], maxBody: Int, shadowUpstream: Upstream,
+        path: String, query: String?, requestHead: ByteBuffer, maxBody: Int, shadowUpstream: Upstream,
         shadowAddress: SocketAddress, shadowHead: ByteBuffer, repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?
     ) {
         self.recorder = recorder
@@ -110,19 +116,27 @@ final class ShadowTap {
 
     // MARK: The answering side's answer, as relayed
 
-    func primaryResponse(status: Int, head: HTTPHead) {
+    func primaryResponse(status: Int, head: HTTPHead, isHEAD: Bool) {
         self.primaryStatus = status
-        self.primaryHead = head.raw
+        let headCount = head.bytes.readableBytes
+        // Room for a framed body too (within reason: a length is only what the upstream claims).
+        let bodyRoom = isHEAD ? 0 : min(head.contentLength ?? 0, self.maxBody, Self.reservedBodyBytes)
+        self.primaryBytes.reserveCapacity(headCount + bodyRoom)
+        self.primaryBytes.append(contentsOf: head.bytes.readableBytesView)
+        self.primaryHeadCount = headCount
         self.primaryFields = head.fields
     }
 
+    /// Body bytes reserved up front, at most, for the answering side's answer.
+    static let reservedBodyBytes = 64 * 1024
+
     func primaryBodyBytes(_ slice: ByteBuffer) {
         guard !self.primaryTooLarge else { return }
-        if self.primaryBody.count + slice.readableBytes > self.maxBody {
+        if self.primaryBytes.count - self.primaryHeadCount + slice.readableBytes > self.maxBody {
             self.primaryTooLarge = true
-            self.primaryBody = []
+            self.primaryBytes = []
         } else {
-            self.primaryBody.append(contentsOf: slice.readableBytesView)
+            self.primaryBytes.append(contentsOf: slice.readableBytesView)
         }
     }
 
@@ -153,31 +167,50 @@ final class ShadowTap {
             self.finish(.timeout)
         case .tooLarge:
             self.finish(.skipped)
-        case .response(let status, let head, let fields, let body):
+        case .response(let answer):
             self.settled = true
             self.recorder.release()
             // Most pairs are identical: same status, same bytes, same compared headers. Those are counted as
-            // matched right here, without queueing anything (byte-equal JSON is structurally equal).
-            if self.repeatOutcome == nil, status == self.primaryStatus, body == self.primaryBody,
-                Self.comparedHeaders.allSatisfy({ RawAnswer.sameValues(of: $0, head, fields, self.primaryHead, self.primaryFields) })
-            {
+            // matched right here, without copying or queueing anything (byte-equal JSON is structurally equal).
+            if self.repeatOutcome == nil, self.isSameAsPrimary(answer) {
+                self.shadowOutcome = nil
                 self.requestBody = []
-                self.primaryBody = []
+                self.primaryBytes = []
                 self.recorder.count(.matched, route: self.route.id)
                 return
             }
-            let answered = RawAnswer(status: self.primaryStatus, head: self.primaryHead, body: self.primaryBody)
-            let shadow = RawAnswer(status: status, head: head, body: body)
+            let answered = RawAnswer(
+                status: self.primaryStatus, head: Array(self.primaryBytes[..<self.primaryHeadCount]),
+                body: Array(self.primaryBytes[self.primaryHeadCount...]))
+            let shadow = answer.raw
             var repeated: RawAnswer?
-            if case .response(let status, let head, _, let body) = self.repeatOutcome {
-                repeated = RawAnswer(status: status, head: head, body: body)
-            }
+            if case .response(let again) = self.repeatOutcome { repeated = again.raw }
+            // The answers' buffers (slices of what their connections read) are not kept past this point.
+            self.shadowOutcome = nil
+            self.repeatOutcome = nil
             self.recorder.submit(
                 ShadowObservation(
                     route: self.route.id, policy: self.policy, servedBy: self.servedBy, requestID: self.requestID, method: self.method,
-                    path: self.path, query: self.query, requestHead: self.requestHead, requestBody: self.requestBody,
+                    path: self.path, query: self.query, requestHead: Array(self.requestHead.readableBytesView), requestBody: self.requestBody,
                     monolith: self.servedBy == .monolith ? answered : shadow, service: self.servedBy == .monolith ? shadow : answered,
                     repeated: repeated))
+        }
+    }
+
+    /// Whether the shadow's answer is the answering side's: same status, same body bytes, same values of the
+    /// compared headers (from the field ranges both parses found: no scan, no copy).
+    private func isSameAsPrimary(_ answer: ShadowCall.Answer) -> Bool {
+        guard answer.status == self.primaryStatus, answer.body.readableBytes == self.primaryBytes.count - self.primaryHeadCount else { return false }
+        return self.primaryBytes.withUnsafeBufferPointer { primary in
+            let primaryHead = UnsafeBufferPointer(rebasing: primary[..<self.primaryHeadCount])
+            let sameBody = answer.body.withUnsafeReadableBytes { body in
+                body.isEmpty || memcmp(body.baseAddress!, primary.baseAddress! + self.primaryHeadCount, body.count) == 0
+            }
+            guard sameBody else { return false }
+            return answer.head.withUnsafeReadableBytes { raw in
+                let head = raw.assumingMemoryBound(to: UInt8.self)
+                return Self.comparedHeaders.allSatisfy { RawAnswer.sameValues(of: $0, head, answer.fields, primaryHead, self.primaryFields) }
+            }
         }
     }
 
@@ -186,8 +219,10 @@ final class ShadowTap {
 
     private func finish(_ count: ShadowRecorder.Count) {
         self.settled = true
+        self.shadowOutcome = nil
+        self.repeatOutcome = nil
         self.requestBody = []
-        self.primaryBody = []
+        self.primaryBytes = []
         self.recorder.release()
         self.recorder.count(count, route: self.route.id)
     }
