@@ -72,6 +72,37 @@ struct HTTPFramingTests {
         #expect(throws: HeadError.self) { try self.parse(text) }
     }
 
+    /// The reason names the line's defect (the client's 400 says it).
+    @Test(arguments: [
+        ("GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", "a header line without ':'"),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX Y: b\r\n\r\n", "an invalid header name"),
+        ("GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", "an invalid header name"),
+        ("GET / HTTP/1.1\r\nHost: a\r\nA: b\u{01}\r\n\r\n", "a control character in a header value"),
+        ("GET / HTTP/1.1\r\nHost: a\r\nA: b\nB: c\r\n\r\n", "a bare LF in the head (lines end with CRLF)"),
+        ("GET / HTTP/1.1\r\nHost: a\r\nAB\nC: d\r\n\r\n", "a bare LF in the head (lines end with CRLF)"),
+        ("GET / HTTP/1.1\r\nHost: a\r\nA: b\rc\r\n\r\n", "a bare CR in the head"),
+        ("GET / HTTP/1.1\r\nHost: a\r\nA\rB: c\r\n\r\n", "a bare CR in the head"),
+        ("GET / HTTP/1.1\r\nHost: a\r\n\r", "a bare CR in the head"),
+        ("GET / HTTP/1.1\r\nHost: a\r\n b: c\r\n\r\n", "obsolete line folding"),
+        ("GET / HTTP/1.1\r\nHost: a\r\nA: b", "an unterminated line"),
+        ("GET / HTTP/1.1\r\nHost: a\r\nAb", "an unterminated line"),
+    ])
+    func saysWhatIsWrongWithAFieldLine(text: String, reason: String) {
+        #expect {
+            _ = try self.parse(text)
+        } throws: { error in
+            (error as? HeadError)?.reason == reason
+        }
+    }
+
+    /// Field names and methods are RFC 9110 tokens, exactly.
+    @Test func tokenBytesAreTheRFCsTchars() {
+        let tchars = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        for byte in UInt8.min...UInt8.max {
+            #expect(HTTPHeadParser.isTokenByte(byte) == tchars.contains(byte), "byte \(byte)")
+        }
+    }
+
     @Test func findsTheEndOfAHeadAcrossReads() {
         var buffer = ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\n\r")
         #expect(HTTPHeadParser.headLength(in: buffer, searchFrom: 0) == nil)

@@ -93,16 +93,13 @@ enum HTTPHeadParser {
         }
     }
 
-    /// RFC 9110 token characters (field names, methods).
+    /// RFC 9110 token characters (field names, methods): a bit per ASCII byte, in two words.
+    @inline(__always)
     static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "*"),
-            UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"),
-            UInt8(ascii: "~"):
-            true
-        default: false
-        }
+        // ! # $ % & ' * + - . 0-9 | A-Z ^ _ ` a-z | ~
+        let low: UInt64 = 0x03ff_6cfa_0000_0000
+        let high: UInt64 = 0x57ff_ffff_c7ff_fffe
+        return byte < 64 ? (low >> UInt64(byte)) & 1 == 1 : byte < 128 && (high >> UInt64(byte - 64)) & 1 == 1
     }
 
     /// Parses a request head (the bytes up to and including the empty line).
@@ -197,26 +194,50 @@ enum HTTPHeadParser {
         var transferEncodings = 0
         var hosts = 0
         while index < count {
-            let end = try lineEnd(from: index)
-            if end == index { break }  // the empty line
+            // One pass over each field line: the name up to its colon (token bytes), then the value up to CR
+            // (no control characters); the errors are those of the line's first defect.
             let firstByte = view[index]
+            if firstByte == 0x0D {
+                guard index + 1 < count, view[index + 1] == 0x0A else { throw .malformed("a bare CR in the head") }
+                break  // the empty line
+            }
             if firstByte == 0x20 || firstByte == 0x09 { throw .malformed("obsolete line folding") }
             var colon = index
-            while colon < end, view[colon] != 0x3A {
-                guard Self.isTokenByte(view[colon]) else { throw .malformed("an invalid header name") }
+            while colon < count {
+                let byte = view[colon]
+                if byte == 0x3A { break }
+                guard Self.isTokenByte(byte) else {
+                    switch byte {
+                    case 0x0D:
+                        guard colon + 1 < count, view[colon + 1] == 0x0A else { throw .malformed("a bare CR in the head") }
+                        throw .malformed("a header line without ':'")
+                    case 0x0A: throw .malformed("a bare LF in the head (lines end with CRLF)")
+                    default: throw .malformed("an invalid header name")
+                    }
+                }
                 colon += 1
             }
-            guard colon < end, colon > index else { throw .malformed(colon == index ? "an invalid header name" : "a header line without ':'") }
+            guard colon < count else { throw .malformed("an unterminated line") }
+            guard colon > index else { throw .malformed("an invalid header name") }
+            var end = colon + 1
+            while true {
+                guard end < count else { throw .malformed("an unterminated line") }
+                let byte = view[end]
+                if byte == 0x0D {
+                    guard end + 1 < count, view[end + 1] == 0x0A else { throw .malformed("a bare CR in the head") }
+                    break
+                }
+                if byte < 0x20 && byte != 0x09 || byte == 0x7F {
+                    throw .malformed(byte == 0x0A ? "a bare LF in the head (lines end with CRLF)" : "a control character in a header value")
+                }
+                end += 1
+            }
             let name = index..<colon
             var valueStart = colon + 1
             var valueEnd = end
             while valueStart < valueEnd, view[valueStart] == 0x20 || view[valueStart] == 0x09 { valueStart += 1 }
             while valueEnd > valueStart, view[valueEnd - 1] == 0x20 || view[valueEnd - 1] == 0x09 { valueEnd -= 1 }
             let value = valueStart..<valueEnd
-            for position in value {
-                let byte = view[position]
-                if byte < 0x20 && byte != 0x09 || byte == 0x7F { throw .malformed("a control character in a header value") }
-            }
             head.fields.append((name, value))
 
             switch name.count {
