@@ -182,7 +182,7 @@ let package = Package(
             linkerSettings: [
                 .unsafeFlags(
                     ["-static-stdlib", "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims", "-l_FoundationCollections"],
-                    .when(configuration: .release))
+                    .when(platforms: [.linux], configuration: .release))
             ]
         ),
         .testTarget(

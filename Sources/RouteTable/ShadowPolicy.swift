@@ -115,5 +115,8 @@ public struct ShadowPolicy: Sendable, Equatable {
 
     public init() {}
 
+    /// The policy of a coexist route without a `"shadow"` object (one shared box, not one per request).
+    public static let defaults = ShadowPolicy()
+
     static let keys: Set<String> = ["sample", "sampleBy", "writes", "timeout", "ignore", "arrays", "redact", "serve", "version"]
 }

@@ -125,6 +125,38 @@ struct ShadowTests {
         }
     }
 
+    /// The shadow's answer can come before the answering side's: it waits in the tap (in a buffer of its own, not the
+    /// connection's) and is compared when the client's answer is in.
+    @Test func aShadowAnswerThatComesFirstWaitsForTheAnsweringSide() async throws {
+        // A generous shadow deadline: on a loaded machine the service's answer can take a while to come back.
+        let route = #", { "id": "first.get", "method": "GET", "path": "/slowfirst/{id}", "service": "contacts", "stage": "coexist", "shadow": { "timeout": "20s" } }"#
+        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1, extra: route) }) { harness in
+            harness.monolith.documents.withLockedValue {
+                $0["/slowfirst/2"] = #"{"id":"2","title":"CEO"}"#
+                $0["/slowfirst/3"] = #"{"id":"3","title":"CEO"}"#
+            }
+            harness.service.documents.withLockedValue {
+                $0["/slowfirst/2"] = #"{"id":"2","title":"CEO"}"#
+                $0["/slowfirst/3"] = #"{"id":"3","title":"CTO"}"#
+            }
+            // The service answers at once; the monolith, which answers the client, only once both shadows are in.
+            harness.service.gate.open()
+            async let first = RawHTTP.get("/slowfirst/2", port: harness.proxyPort)
+            async let second = RawHTTP.get("/slowfirst/3", port: harness.proxyPort)
+            #expect(await eventually { harness.service.seenPaths.withLockedValue { Set($0) }.isSuperset(of: ["/slowfirst/2", "/slowfirst/3"]) })
+            #expect(await eventually { harness.monolith.gate.arrived == 2 })
+            harness.monolith.gate.open()
+            #expect(try await first.status == 200)
+            #expect(try await second.status == 200)
+            let summary = try await harness.waitForDiffs("first.get", "compared", atLeast: 2)
+            #expect(summary["matched"] as? Int == 1 && summary["mismatched"] as? Int == 1, "\(summary)")
+            #expect(summary["timeouts"] as? Int == 0 && summary["shadowErrors"] as? Int == 0, "\(summary)")
+            let samples = json(try await harness.admin("GET", "/admin/diffs/samples?route=first.get").body)["samples"] as? [[String: Any]] ?? []
+            let differences = ((samples.first?["diff"] as? [String: Any])?["body"] as? [String: Any])?["differences"] as? [[String: Any]]
+            #expect(differences?.first?["service"] as? String == "CTO", "the kept answer is the service's, whole: \(samples)")
+        }
+    }
+
     @Test func shadowsBeyondTheCapAreDroppedAndCountedWhileClientsAreServed() async throws {
         let held = #", { "id": "held.get", "method": "GET", "path": "/slow/held/{id}", "service": "contacts", "stage": "coexist", "shadow": { "timeout": "60s" } }"#
         try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1, extra: held) }, configure: { $0.maxShadowsInFlight = 2 }) { harness in

@@ -380,7 +380,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         // coexist: both sides run; the sampler decides whether this request is shadowed and who answers it.
         var shadowPlan: ShadowPlan?
         if let route, route.stage == .coexist, let service = snapshot.serviceUpstream(for: route), let recorder = self.shared.recorder {
-            let policy = route.shadow ?? ShadowPolicy()
+            let policy = route.shadow ?? ShadowPolicy.defaults
             let decision = ShadowSampler.decide(policy, route: route, head: head, path: path, ids: &self.loop.ids)
             let servedBy: ShadowObservation.Side = decision.serve ? .service : .monolith
             if decision.serve { upstream = service }

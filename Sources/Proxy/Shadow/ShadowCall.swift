@@ -15,6 +15,17 @@ final class ShadowCall {
         var fields: RawAnswer.Fields
         var body: ByteBuffer
 
+        /// The same answer in one buffer of its own (head, then body): kept a while, it no longer holds on to the
+        /// connection's read buffer (which NIO would then have to replace for its next read).
+        var owned: Answer {
+            var buffer = ByteBufferAllocator().buffer(capacity: self.head.readableBytes + self.body.readableBytes)
+            buffer.writeImmutableBuffer(self.head)
+            buffer.writeImmutableBuffer(self.body)
+            return Answer(
+                status: self.status, head: buffer.getSlice(at: 0, length: self.head.readableBytes)!, fields: self.fields,
+                body: buffer.getSlice(at: self.head.readableBytes, length: self.body.readableBytes)!)
+        }
+
         /// A copy in arrays, for the recorder (fields are parsed off the event loop, only when needed).
         var raw: RawAnswer {
             RawAnswer(status: self.status, head: Array(self.head.readableBytesView), body: Array(self.body.readableBytesView))
@@ -234,8 +245,11 @@ final class ShadowCall {
             return nil
         }
         self.status = status
-        self.responseHead = head.bytes
-        self.responseFields = head.fields
+        if self.tap != nil {
+            // An ended call (timed out) reads its late answer only to pass it over: nothing of it is kept.
+            self.responseHead = head.bytes
+            self.responseFields = head.fields
+        }
         self.keepAlive = head.isKeepAlive
         if self.isHEAD || status == 204 || status == 304 {
             self.framing = .length(0)
@@ -261,6 +275,11 @@ final class ShadowCall {
     /// up to `maxSkip`).
     private func append(_ slice: ByteBuffer) -> Progress? {
         if self.skipping {
+            self.skipped += slice.readableBytes
+            return self.skipped > Self.maxSkip ? .tooLarge : nil
+        }
+        if self.tap == nil {
+            // An ended call (timed out) reads its late answer only to pass it over: counted, not kept.
             self.skipped += slice.readableBytes
             return self.skipped > Self.maxSkip ? .tooLarge : nil
         }

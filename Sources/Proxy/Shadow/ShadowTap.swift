@@ -112,6 +112,15 @@ final class ShadowTap {
             self.shadowOutcome = outcome
         }
         self.settle()
+        // Still waiting (for the answering side, or the other call): an answer read into the connection's buffer
+        // is kept in a buffer of its own instead.
+        if !self.settled, case .response(let answer) = outcome {
+            if isRepeat {
+                self.repeatOutcome = .response(answer.owned)
+            } else {
+                self.shadowOutcome = .response(answer.owned)
+            }
+        }
     }
 
     // MARK: The answering side's answer, as relayed
@@ -120,7 +129,7 @@ final class ShadowTap {
         self.primaryStatus = status
         let headCount = head.bytes.readableBytes
         // Room for a framed body too (within reason: a length is only what the upstream claims).
-        let bodyRoom = isHEAD ? 0 : min(head.contentLength ?? 0, self.maxBody, Self.reservedBodyBytes)
+        let bodyRoom = isHEAD || status == 204 || status == 304 ? 0 : min(head.contentLength ?? 0, self.maxBody, Self.reservedBodyBytes)
         self.primaryBytes.reserveCapacity(headCount + bodyRoom)
         self.primaryBytes.append(contentsOf: head.bytes.readableBytesView)
         self.primaryHeadCount = headCount
@@ -135,6 +144,7 @@ final class ShadowTap {
         if self.primaryBytes.count - self.primaryHeadCount + slice.readableBytes > self.maxBody {
             self.primaryTooLarge = true
             self.primaryBytes = []
+            self.primaryHeadCount = 0
         } else {
             self.primaryBytes.append(contentsOf: slice.readableBytesView)
         }
