@@ -4,6 +4,7 @@ import JSON
 import NIOCore
 import NIOHTTP1
 import ServiceKit
+import Synchronization
 import Testing
 
 @testable import StranglerCommands
@@ -323,20 +324,27 @@ struct LiveStack {
     }
 
     /// Distinct ports that were free a moment ago (each held until all are chosen), below Linux's ephemeral range
-    /// (32768 and up) so that the outgoing connections of tests running meanwhile cannot take them.
+    /// (32768 and up) so that the outgoing connections of tests running meanwhile cannot take them, and never one
+    /// handed to another stack of this test run: a stack's processes bind their ports seconds after they were
+    /// chosen, and another stack starting meanwhile would find them free.
     static func freePorts(_ count: Int) throws -> [Int] {
         var descriptors: [Int32] = []
         defer { for descriptor in descriptors { close(descriptor) } }
         var ports: [Int] = []
         for _ in 0..<1000 where ports.count < count {
             let port = Int.random(in: 20_000..<32_000)
-            guard !ports.contains(port), let descriptor = try? Self.listening(port: port) else { continue }
+            guard !ports.contains(port), !Self.handedOut.withLock({ $0.contains(port) }), let descriptor = try? Self.listening(port: port)
+            else { continue }
             descriptors.append(descriptor)
             ports.append(port)
         }
         guard ports.count == count else { throw POSIXError(.EADDRINUSE) }
+        Self.handedOut.withLock { $0.formUnion(ports) }
         return ports
     }
+
+    /// Every port `freePorts` chose in this process.
+    static let handedOut = Mutex<Set<Int>>([])
 
     /// A listening socket on 127.0.0.1:`port`.
     static func listening(port: Int) throws -> Int32 {
