@@ -1,9 +1,9 @@
 import Diff
 import NIOCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import RouteTable
 
