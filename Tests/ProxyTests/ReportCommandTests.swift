@@ -84,7 +84,9 @@ struct ReportCommandTests {
         #expect(pattern.status == 2)
         #expect(pattern.error == "strangler report: no route id matches \"zz*\"\n")
 
-        let unreachable = try await runReport(["--admin", "http://127.0.0.1:\(try closedPort())", "--data", copy.dataDirectory])
+        let closed = try ClosedPort()
+        defer { closed.release() }
+        let unreachable = try await runReport(["--admin", "http://127.0.0.1:\(closed.port)", "--data", copy.dataDirectory])
         #expect(unreachable.status == 3)
         #expect(unreachable.error.hasPrefix("strangler report: the proxy is unreachable: "))
     }

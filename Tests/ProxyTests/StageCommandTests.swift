@@ -14,21 +14,35 @@ import Testing
     import Darwin
 #endif
 
-/// A loopback port nothing listens on (bound, then closed).
-func closedPort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    try withUnsafeMutablePointer(to: &address) { pointer in
-        try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-            guard bind(descriptor, raw, length) == 0, getsockname(descriptor, raw, &length) == 0 else { throw POSIXError(.EADDRINUSE) }
+/// A loopback port that refuses connections: bound and never listening until `release()`. A port only bound and
+/// closed again could meanwhile be taken by a listener or an outgoing connection of a test running beside.
+final class ClosedPort {
+    let port: Int
+    private let descriptor: Int32
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                bind(descriptor, raw, length) == 0 && getsockname(descriptor, raw, &length) == 0
+            }
         }
+        guard descriptor >= 0, bound else {
+            close(descriptor)
+            throw POSIXError(.EADDRINUSE)
+        }
+        self.descriptor = descriptor
+        self.port = Int(UInt16(bigEndian: address.sin_port))
     }
-    return Int(UInt16(bigEndian: address.sin_port))
+
+    func release() {
+        close(self.descriptor)
+    }
 }
 
 extension ProxyHarness {
@@ -131,8 +145,9 @@ struct StageCommandTests {
             #expect(routesJSON["routes"]?.arrayValue?.count == 1)
             #expect(routesJSON["routes"]?.at(0)?["next"]?["stage"]?.stringValue == "eliminate")
 
-            let closed = try closedPort()
-            let unreachable = try await run(["routes", "--admin", "http://127.0.0.1:\(closed)", "--token", "t"])
+            let closed = try ClosedPort()
+            defer { closed.release() }
+            let unreachable = try await run(["routes", "--admin", "http://127.0.0.1:\(closed.port)", "--token", "t"])
             #expect(unreachable.status == 3 && unreachable.error.contains("the proxy is unreachable"))
             let badToken = try await run(["routes", "--admin", "http://127.0.0.1:\(harness.adminPort)", "--token", "wrong"])
             #expect(badToken.status == 2 && badToken.error.contains("refused the token"))
@@ -218,7 +233,9 @@ struct StageCommandTests {
     @Test func withNoProxyRunningTheCLIEditsTheFileUnlessAdminWasGiven() async throws {
         let copy = try FileCopy(routes: GateFixture.routes(monolith: 1, service: 1))
         defer { copy.remove() }
-        let closed = "http://127.0.0.1:\(try closedPort())"
+        let closedPort = try ClosedPort()
+        defer { closedPort.release() }
+        let closed = "http://127.0.0.1:\(closedPort.port)"
         var options = try ControlOptions.parse(["--routes", copy.routesPath, "--data", copy.dataDirectory])
         let session = try await ControlSession.open(options, defaultAdmin: closed)
         #expect(session.target == "\(copy.routesPath) (no proxy running)")
