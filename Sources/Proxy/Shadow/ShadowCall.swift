@@ -274,12 +274,8 @@ final class ShadowCall {
     /// Keeps body bytes; `.tooLarge` once they pass the limit (a pipelined call passes a framed answer over instead,
     /// up to `maxSkip`).
     private func append(_ slice: ByteBuffer) -> Progress? {
-        if self.skipping {
-            self.skipped += slice.readableBytes
-            return self.skipped > Self.maxSkip ? .tooLarge : nil
-        }
-        if self.tap == nil {
-            // An ended call (timed out) reads its late answer only to pass it over: counted, not kept.
+        if self.skipping || self.tap == nil {
+            // An answer passed over (too large, or late for a call that ended): counted, not kept.
             self.skipped += slice.readableBytes
             return self.skipped > Self.maxSkip ? .tooLarge : nil
         }
