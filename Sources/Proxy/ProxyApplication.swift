@@ -34,7 +34,10 @@ public final class ProxyApplication: Service {
         self.logger = logger
         let text: String
         do {
+            try RouteFile.refuseLink(configuration.routesPath)
             text = try String(contentsOfFile: configuration.routesPath, encoding: .utf8)
+        } catch let failure as RouteFile.Failure {
+            throw RouteTableError(problems: [.init(path: "$", reason: failure.description)])
         } catch {
             throw RouteTableError(problems: [.init(path: "$", reason: "cannot read \(configuration.routesPath): \(error.localizedDescription)")])
         }

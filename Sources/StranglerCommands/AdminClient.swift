@@ -34,12 +34,13 @@ struct AdminClient {
     /// `X-Strangler-Actor` of every request (who the audit log names).
     var actor = "strangler-cli"
 
-    /// `--admin URL` (http://host:port) and the token: `--token`, else STRANGLER_ADMIN_TOKEN, else `<data>/admin-token`.
+    /// `--admin URL` (http://host:port) and the token: `token` (from `--token-file` or `--token-stdin`), else
+    /// STRANGLER_ADMIN_TOKEN, else `<data>/admin-token`.
     init(url: String, token: String?, dataDirectory: String) throws(Failure) {
         let (host, port) = try Self.parse(url: url)
         guard let token = Self.resolveToken(token, dataDirectory: dataDirectory) else {
             throw Failure(
-                description: "no admin token: pass --token, set STRANGLER_ADMIN_TOKEN, or point --data at the proxy's data directory (\(AdminToken.path(dataDirectory: dataDirectory)) is missing)")
+                description: "no admin token: set STRANGLER_ADMIN_TOKEN, pass --token-file or --token-stdin, or point --data at the proxy's data directory (\(AdminToken.path(dataDirectory: dataDirectory)) is missing)")
         }
         self.init(host: host, port: port, token: token)
     }

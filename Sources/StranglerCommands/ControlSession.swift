@@ -12,8 +12,7 @@ public struct ControlOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The proxy's admin API (default http://127.0.0.1:8090). Given explicitly, the command never falls back to editing routes.json.", valueName: "url"))
     public var admin: String?
 
-    @Option(help: "Admin token (default: STRANGLER_ADMIN_TOKEN, else <data>/admin-token).")
-    public var token: String?
+    @OptionGroup public var token: TokenOptions
 
     @Option(help: "The data directory: admin token, audit log, diff store, reconcile records.")
     public var data: String = ".strangler"
@@ -35,6 +34,48 @@ public struct ControlOptions: ParsableArguments {
         if let actor, !actor.isEmpty { return actor }
         if let user = ProcessInfo.processInfo.environment["USER"], !user.isEmpty { return user }
         return "strangler-cli"
+    }
+}
+
+/// Where a command reads the admin token. Never from the command line: a flag's value is shown to every user of the
+/// machine by `ps`.
+public struct TokenOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A file holding the admin token (default: STRANGLER_ADMIN_TOKEN, else <data>/admin-token).", valueName: "file"))
+    public var tokenFile: String?
+
+    @Flag(help: "Read the admin token from standard input (its first line).")
+    public var tokenStdin: Bool = false
+
+    // Removed: kept only to say so, and where the token goes instead.
+    @Option(help: .hidden)
+    public var token: String?
+
+    public init() {}
+
+    public func validate() throws {
+        if self.token != nil {
+            throw ValidationError(
+                "--token was removed: a token on the command line is visible to every user in `ps`. Set STRANGLER_ADMIN_TOKEN, "
+                    + "or pass --token-file FILE or --token-stdin")
+        }
+        if self.tokenStdin, self.tokenFile != nil { throw ValidationError("--token-file and --token-stdin exclude each other") }
+    }
+
+    /// The token: `--token-file` or `--token-stdin`, else STRANGLER_ADMIN_TOKEN, else `<data>/admin-token`; nil when
+    /// there is none.
+    func resolve(dataDirectory: String, standardInput: () -> String? = { readLine(strippingNewline: true) }) throws(AdminClient.Failure) -> String? {
+        var explicit: String?
+        if let file = self.tokenFile {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw AdminClient.Failure(description: "--token-file \(file): cannot be read")
+            }
+            explicit = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard explicit?.isEmpty == false else { throw AdminClient.Failure(description: "--token-file \(file) is empty") }
+        } else if self.tokenStdin {
+            explicit = standardInput()?.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard explicit?.isEmpty == false else { throw AdminClient.Failure(description: "--token-stdin: no token on standard input") }
+        }
+        return AdminClient.resolveToken(explicit, dataDirectory: dataDirectory)
     }
 }
 
@@ -118,7 +159,12 @@ struct ControlSession {
         } catch {
             throw CommandFailure(message: error.description, status: ControlExit.usage)
         }
-        let token = AdminClient.resolveToken(options.token, dataDirectory: options.data)
+        let token: String?
+        do {
+            token = try options.token.resolve(dataDirectory: options.data)
+        } catch {
+            throw CommandFailure(message: error.description, status: ControlExit.usage)
+        }
         var client = AdminClient(host: address.host, port: address.port, token: token ?? "")
         client.actor = options.actorName
         let probe: AdminClient.Answer
@@ -133,7 +179,7 @@ struct ControlSession {
         guard probe.status != 401 else {
             let message =
                 token == nil
-                ? "a proxy runs at \(url) but there is no admin token: pass --token, set STRANGLER_ADMIN_TOKEN, or point --data at its data directory"
+                ? "a proxy runs at \(url) but there is no admin token: set STRANGLER_ADMIN_TOKEN, pass --token-file or --token-stdin, or point --data at its data directory"
                 : "the admin API at \(url) refused the token (\(probe.errorMessage))"
             throw CommandFailure(message: message, status: ControlExit.usage)
         }
@@ -151,6 +197,7 @@ struct ControlSession {
             throw CommandFailure(message: "there is no \(options.routes) (pass --routes)", status: ControlExit.usage)
         }
         do {
+            try RouteFile.refuseLink(options.routes)
             let text = try String(contentsOfFile: options.routes, encoding: .utf8)
             let table: RouteTable
             do {
@@ -166,6 +213,8 @@ struct ControlSession {
             return ControlSession(mode: .file(RouteOperations(control: control, diffStore: diffStore)), actor: options.actorName)
         } catch let failure as CommandFailure {
             throw failure
+        } catch let failure as RouteFile.Failure {
+            throw CommandFailure(message: failure.description, status: ControlExit.usage)
         } catch {
             throw CommandFailure(message: "cannot open \(options.routes) and \(options.data): \(error)", status: ControlExit.usage)
         }

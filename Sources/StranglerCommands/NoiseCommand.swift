@@ -32,8 +32,7 @@ public struct NoiseCommand: AsyncParsableCommand {
     @Option(help: "The proxy's admin API.")
     public var admin: String = "http://127.0.0.1:8090"
 
-    @Option(help: "Admin token (default: STRANGLER_ADMIN_TOKEN, else <data>/admin-token).")
-    public var token: String?
+    @OptionGroup public var token: TokenOptions
 
     @Option(help: "The proxy's data directory (for its admin token).")
     public var data: String = ".strangler"
@@ -64,7 +63,7 @@ public struct NoiseCommand: AsyncParsableCommand {
     }
 
     private func execute() async throws(AdminClient.Failure) {
-        let client = try AdminClient(url: self.admin, token: self.token, dataDirectory: self.data)
+        let client = try AdminClient(url: self.admin, token: try self.token.resolve(dataDirectory: self.data), dataDirectory: self.data)
         let encoded = self.route.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? self.route
         let answer = try await client.send(.GET, "/admin/noise?route=\(encoded)")
         guard answer.status == 200, let noise = answer.json else {

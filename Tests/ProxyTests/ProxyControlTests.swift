@@ -156,12 +156,15 @@ struct ProxyAdminTests {
             #expect(stale.status == 412)
 
             let table = ProxyHarness.routes(monolith: harness.monolithPort, service: harness.servicePort, stage: "eliminate")
-            let replaced = try await harness.admin("PUT", "/admin/routes", headers: ["If-Match: \(etag)", "X-Strangler-Reason: cut over"], body: table)
+            // Moving contacts.get from transform to eliminate has no evidence behind it: refused by the gates, unless forced.
+            let gated = try await harness.admin("PUT", "/admin/routes", headers: ["If-Match: \(etag)", "X-Strangler-Reason: cut over"], body: table)
+            #expect(gated.status == 409)
+            let replaced = try await harness.admin("PUT", "/admin/routes?force=true", headers: ["If-Match: \(etag)", "X-Strangler-Reason: cut over"], body: table)
             #expect(replaced.status == 200)
             #expect(try String(contentsOfFile: harness.routesPath, encoding: .utf8) == table)
             #expect(try await harness.upstreamAnswering("/contacts/con_1") == "service")
             let audit = try String(contentsOfFile: harness.auditPath, encoding: .utf8)
-            #expect(audit.contains(#""reason":"cut over""#))
+            #expect(audit.contains(#""reason":"cut over""#) && audit.contains(#""forced":true"#))
         }
     }
 

@@ -17,7 +17,7 @@ struct ShadowCommandTests {
             harness.service.documents.withLockedValue { $0["/contacts/n1"] = #"{"id":"n1","requestedAt":"t0"}"# }
             for _ in 1...2 { _ = try await RawHTTP.get("/contacts/n1", port: harness.proxyPort) }
             _ = try await harness.waitForDiffs("contacts.get", "noiseChecks", atLeast: 2)
-            let admin = ["--admin", "http://127.0.0.1:\(harness.adminPort)", "--token", ProxyHarness.token]
+            let admin = ["--admin", "http://127.0.0.1:\(harness.adminPort)", "--token-file", harness.tokenFile]
 
             // Without --apply nothing changes.
             let review = try NoiseCommand.parse(["contacts.get"] + admin)
@@ -39,7 +39,9 @@ struct ShadowCommandTests {
             #expect(again["proposed"] as? [String] == [])
             let unknown = try NoiseCommand.parse(["nope"] + admin)
             await #expect(throws: ExitCode(2)) { try await unknown.run() }
-            let wrongToken = try NoiseCommand.parse(["contacts.get", "--admin", "http://127.0.0.1:\(harness.adminPort)", "--token", "wrong"])
+            let wrongFile = harness.directory.appendingPathComponent("wrong-token").path
+            try "wrong\n".write(toFile: wrongFile, atomically: true, encoding: .utf8)
+            let wrongToken = try NoiseCommand.parse(["contacts.get", "--admin", "http://127.0.0.1:\(harness.adminPort)", "--token-file", wrongFile])
             await #expect(throws: ExitCode(2)) { try await wrongToken.run() }
         }
     }

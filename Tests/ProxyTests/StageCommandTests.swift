@@ -47,7 +47,7 @@ final class ClosedPort {
 
 extension ProxyHarness {
     /// The CLI's flags for this proxy's admin API.
-    var cli: [String] { ["--admin", "http://127.0.0.1:\(self.adminPort)", "--token", ProxyHarness.token, "--data", self.dataDirectory, "--actor", "tester"] }
+    var cli: [String] { ["--admin", "http://127.0.0.1:\(self.adminPort)", "--token-file", self.tokenFile, "--data", self.dataDirectory, "--actor", "tester"] }
 }
 
 /// A copy of a harness's starting table and evidence in a folder of its own, for the CLI's file path.
@@ -147,9 +147,11 @@ struct StageCommandTests {
 
             let closed = try ClosedPort()
             defer { closed.release() }
-            let unreachable = try await run(["routes", "--admin", "http://127.0.0.1:\(closed.port)", "--token", "t"])
+            let unreachable = try await run(["routes", "--admin", "http://127.0.0.1:\(closed.port)", "--token-file", harness.tokenFile])
             #expect(unreachable.status == 3 && unreachable.error.contains("the proxy is unreachable"))
-            let badToken = try await run(["routes", "--admin", "http://127.0.0.1:\(harness.adminPort)", "--token", "wrong"])
+            let wrongFile = harness.directory.appendingPathComponent("wrong-token").path
+            try "wrong\n".write(toFile: wrongFile, atomically: true, encoding: .utf8)
+            let badToken = try await run(["routes", "--admin", "http://127.0.0.1:\(harness.adminPort)", "--token-file", wrongFile])
             #expect(badToken.status == 2 && badToken.error.contains("refused the token"))
         }
     }
@@ -253,7 +255,7 @@ struct StageCommandTests {
             #expect(error.status == 3 && error.message.contains("no proxy answers at \(closed), and there is no"))
         }
         // --admin given: never the file.
-        let explicit = try await run(["routes", "--admin", closed, "--token", "t", "--routes", copy.routesPath, "--data", copy.dataDirectory])
+        let explicit = try await run(["routes", "--admin", closed, "--routes", copy.routesPath, "--data", copy.dataDirectory])
         #expect(explicit.status == 3)
         // An invalid routes.json on the file path is a validation error.
         try #"{"monolith":"http://127.0.0.1:1","routes":[{"id":"a"}]}"#.write(toFile: copy.routesPath, atomically: true, encoding: .utf8)

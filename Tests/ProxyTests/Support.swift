@@ -120,6 +120,8 @@ struct ProxyHarness {
     static let token = "test-admin-token"
 
     var routesPath: String { self.directory.appendingPathComponent("routes.json").path }
+    /// A file holding ``token``, for the CLI's `--token-file`.
+    var tokenFile: String { self.directory.appendingPathComponent("token").path }
     var auditPath: String { self.directory.appendingPathComponent("data/audit.jsonl").path }
 
     static func routes(monolith: Int, service: Int, stage: String = "transform", extra: String = "") -> String {
@@ -147,6 +149,7 @@ struct ProxyHarness {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-proxy-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
+        try Self.token.write(to: directory.appendingPathComponent("token"), atomically: true, encoding: .utf8)
 
         // Upstreams and the proxy run in service groups and stop gracefully, proxy first: a server task that is
         // merely cancelled can be handed a connection it never serves.

@@ -9,7 +9,8 @@ import RouteTable
 
 /// The admin API (loopback only, `Authorization: Bearer <token>` on every call):
 /// - `GET /admin/routes`: the live table, its version and content hash (`ETag`);
-/// - `PUT /admin/routes`: replace the table (needs `If-Match`; 412 when stale, 422 when invalid);
+/// - `PUT /admin/routes[?force=true&reason=…]`: replace the table (needs `If-Match`; 412 when stale, 422 when invalid, 409
+///   `gate_refused` when a route's stage changes and its gates refuse, as for a stage change);
 /// - `POST /admin/routes/{id}/stage` with `{ "stage": "coexist", "reason": "…", "force": false }` (needs `If-Match`;
 ///   judged by the evidence gates: 409 `gate_refused` with every reason);
 /// - `POST /admin/stage` with `{ "routes": "contacts.*", "stage": "coexist", "reason": "…", "force": false }`: a group, all
@@ -103,13 +104,16 @@ struct AdminRoutes {
         }
         let body = try await request.body.collect(upTo: 4 * 1024 * 1024)
         let text = String(buffer: body)
-        let reason = request.headers[HTTPField.Name("X-Strangler-Reason")!]
-        do {
-            let snapshot = try await self.control.replace(text: text, expectedHash: expected, actor: Self.actor(request), reason: reason)
-            return self.changed(snapshot)
-        } catch {
-            return Self.answer(error)
+        let query = request.uri.queryParameters
+        let reason: String? = request.headers[HTTPField.Name("X-Strangler-Reason")!] ?? query.get("reason").map { String($0) }
+        let forceText: String? = query.get("force").map { String($0) } ?? request.headers[HTTPField.Name("X-Strangler-Force")!]
+        let force: Bool
+        switch forceText {
+        case nil, "false": force = false
+        case "true": force = true
+        default: return Self.error(.unprocessableContent, "validation_failed", "force must be true or false, not \"\(forceText ?? "")\"")
         }
+        return Self.response(await self.operations.replace(text: text, expectedHash: expected, actor: Self.actor(request), reason: reason, force: force))
     }
 
     func setStage(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
@@ -227,16 +231,6 @@ struct AdminRoutes {
         return Self.json(answer.body, status: HTTPResponse.Status(code: answer.status), headers: headers)
     }
 
-    func changed(_ snapshot: RouteTableStore.Snapshot) -> Response {
-        Self.json(
-            .object([("version", .number(Double(snapshot.version))), ("hash", .string(snapshot.contentHash)), ("table", snapshot.table.document)]),
-            headers: [.eTag: "\"\(snapshot.contentHash)\""])
-    }
-
-    static func answer(_ error: RouteControl.ChangeError) -> Response {
-        Self.response(ControlAnswer.changeError(error))
-    }
-
     func status() async -> Response {
         let snapshot = self.control.store.snapshot
         let failure = await self.control.lastReloadFailure
@@ -335,8 +329,7 @@ struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-            AdminToken.matches(header.dropFirst("Bearer ".count), self.token)
+        guard let header = request.headers[.authorization], let given = AdminToken.bearer(header[...]), AdminToken.matches(given, self.token)
         else {
             var response = AdminRoutes.error(.unauthorized, "unauthorized", "send Authorization: Bearer <token> (STRANGLER_ADMIN_TOKEN or <data>/admin-token)")
             response.headers[.wwwAuthenticate] = "Bearer"

@@ -3,6 +3,11 @@ public import Foundation
 public import JSON
 public import Logging
 public import RouteTable
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Every change to the live table goes through here, one at a time: reloads of routes.json, and changes
 /// through the admin API, which are written back to routes.json atomically and appended to the audit log.
@@ -13,6 +18,9 @@ public actor RouteControl {
         case invalid(RouteTableError)
         case unknownRoute(String)
         case storage(String)
+        /// routes.json was edited by hand since the live table was loaded, and the edit is invalid: the admin API
+        /// will not write over it. `message` says what is wrong with it.
+        case fileInvalid(String)
     }
 
     /// A reload of routes.json that was refused, with why.
@@ -48,7 +56,11 @@ public actor RouteControl {
     public func reloadIfChanged() {
         let text: String
         do {
+            try RouteFile.refuseLink(self.routesPath)
             text = try String(contentsOfFile: self.routesPath, encoding: .utf8)
+        } catch let failure as RouteFile.Failure {
+            self.refuse(text: nil, message: failure.description)
+            return
         } catch {
             self.refuse(text: nil, message: "cannot read \(self.routesPath): \(error.localizedDescription)")
             return
@@ -59,7 +71,7 @@ public actor RouteControl {
             self.lastReloadFailure = nil
             return
         }
-        do {
+        do throws(RouteTableError) {
             let table = try RouteTable.parse(text)
             let previous = self.store.snapshot.table
             let snapshot = try self.store.replace(with: table, text: text)
@@ -67,10 +79,8 @@ public actor RouteControl {
             self.lastReloadFailure = nil
             self.loadedAt = Date()
             self.logger.info("routes reloaded", metadata: ["version": "\(snapshot.version)", "routes": "\(table.routes.count)"])
-        } catch let error as RouteTableError {
-            self.refuse(text: text, message: error.description)
         } catch {
-            self.refuse(text: text, message: "\(error)")
+            self.refuse(text: text, message: error.description)
         }
     }
 
@@ -81,17 +91,14 @@ public actor RouteControl {
         self.lastReloadFailure = ReloadFailure(at: Date(), message: message)
     }
 
-    /// Replaces the whole table with `text`, if the live one still has hash `expectedHash`.
-    public func replace(text: String, expectedHash: String, actor: String, reason: String?) throws(ChangeError) -> RouteTableStore.Snapshot {
+    /// Replaces the whole table with `text` (already parsed as `table`), if the live one still has hash `expectedHash`;
+    /// `detail` goes into the audit entry (`action` first). The gates are the caller's (`RouteOperations.replace`).
+    public func replace(
+        text: String, table: RouteTable, expectedHash: String, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
+    ) throws(ChangeError) -> RouteTableStore.Snapshot {
         let before = self.store.snapshot
         guard before.contentHash == expectedHash else { throw .stale(currentHash: before.contentHash) }
-        let table: RouteTable
-        do {
-            table = try RouteTable.parse(text)
-        } catch {
-            throw .invalid(error)
-        }
-        return try self.commit(table: table, text: text, before: before, actor: actor, reason: reason, detail: [("action", .string("replace"))])
+        return try self.commit(table: table, text: text, before: before, actor: actor, reason: reason, detail: detail)
     }
 
     /// Replaces the table with `document` (validated as a whole), if the live one still has hash `expectedHash`;
@@ -150,6 +157,19 @@ public actor RouteControl {
         return .object(members)
     }
 
+    /// routes.json no longer holds the live table (edited since it was loaded, and the watcher has not read it yet).
+    /// A valid edit is loaded now, so the caller's next read gets an ETag that works; an invalid one is reported
+    /// and left for its author to fix: the admin API never writes over a hand edit.
+    private func diverged(_ onDisk: String) -> ChangeError {
+        self.reloadIfChanged()
+        let live = self.store.snapshot
+        if live.text == onDisk { return .stale(currentHash: live.contentHash) }
+        let why = self.lastReloadFailure?.message ?? "it cannot be loaded"
+        return .fileInvalid(
+            "\(self.routesPath) was edited since the live table (ETag \"\(live.contentHash)\") was loaded, and the edit is refused: \(why). "
+                + "Fix or restore the file (the proxy loads it once it is valid), then read the table again; nothing was changed")
+    }
+
     private func commit(
         table: RouteTable, text: String, before: RouteTableStore.Snapshot, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
     ) throws(ChangeError) -> RouteTableStore.Snapshot {
@@ -163,19 +183,22 @@ public actor RouteControl {
         }
         defer { lock.release() }
         if let onDisk = try? String(contentsOfFile: self.routesPath, encoding: .utf8), onDisk != before.text {
-            throw .stale(currentHash: RouteTableStore.Snapshot.hash(onDisk))
+            throw self.diverged(onDisk)
+        }
+        // Everything that can refuse the table runs before the file is touched: after the write, nothing can fail.
+        let prepared: RouteTableStore.Prepared
+        do {
+            prepared = try RouteTableStore.prepare(table, text: text)
+        } catch {
+            throw .invalid(error)
         }
         do {
+            try RouteFile.refuseLink(self.routesPath)
             try AtomicFile.write(text, to: self.routesPath)
         } catch {
-            throw .storage("cannot write \(self.routesPath): \(error)")
+            throw .storage("cannot write \(self.routesPath): \(error); nothing was changed")
         }
-        let snapshot: RouteTableStore.Snapshot
-        do {
-            snapshot = try self.store.replace(with: table, text: text)
-        } catch {
-            throw .storage("cannot resolve the table's upstreams: \(error)")
-        }
+        let snapshot = self.store.install(prepared)
         self.startEpochs(from: before.table, to: table)
         self.lastSeenText = text
         self.lastReloadFailure = nil
@@ -202,8 +225,8 @@ final class FileLock {
     private let descriptor: Int32
 
     init(path: String) throws {
-        try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
-        let descriptor = open(path, O_RDWR | O_CREAT, 0o600)
+        try DataDirectory.create(URL(fileURLWithPath: path).deletingLastPathComponent().path)
+        let descriptor = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw AtomicFile.Failure(description: "open \(path): \(String(cString: strerror(errno)))") }
         while flock(descriptor, LOCK_EX) != 0 {
             guard errno == EINTR else {
@@ -226,50 +249,99 @@ enum AtomicFile {
         var description: String
     }
 
-    /// Writes `text` to a temporary file beside `path`, fsyncs it, renames it over `path`, and fsyncs the folder.
+    /// Writes `text` to a new temporary file beside `path` (created with `O_EXCL | O_NOFOLLOW` under a random name,
+    /// so nothing planted there, a symbolic link say, is ever opened), fsyncs it, renames it over `path`, and fsyncs
+    /// the folder. The file keeps the mode of the one it replaces (0644 for a new one).
     static func write(_ text: String, to path: String) throws {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let mode = mode_t(FileMode.of(path) ?? 0o644)
+        var temporary = ""
+        var descriptor: Int32 = -1
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<8 {
+            temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(String(generator.next() as UInt64, radix: 36))").path
+            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            if descriptor >= 0 || errno != EEXIST { break }
+        }
         guard descriptor >= 0 else { throw Failure(description: "open \(temporary): \(String(cString: strerror(errno)))") }
+        func fail(_ what: String) -> Failure {
+            let failure = Failure(description: "\(what) \(temporary): \(String(cString: strerror(errno)))")
+            close(descriptor)
+            unlink(temporary)
+            return failure
+        }
         let bytes = Array(text.utf8)
         var written = 0
         while written < bytes.count {
             let result = bytes[written...].withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
-            guard result > 0 else {
-                close(descriptor)
-                unlink(temporary)
-                throw Failure(description: "write \(temporary): \(String(cString: strerror(errno)))")
-            }
+            if result < 0, errno == EINTR { continue }
+            guard result > 0 else { throw fail("write") }
             written += result
         }
-        guard fsync(descriptor) == 0 else {
-            close(descriptor)
-            unlink(temporary)
-            throw Failure(description: "fsync \(temporary): \(String(cString: strerror(errno)))")
-        }
+        // fchmod, not the open mode: the umask must not decide the file's mode.
+        guard fchmod(descriptor, mode) == 0 else { throw fail("fchmod") }
+        guard fsync(descriptor) == 0 else { throw fail("fsync") }
         close(descriptor)
         guard rename(temporary, path) == 0 else {
+            let failure = Failure(description: "rename to \(path): \(String(cString: strerror(errno)))")
             unlink(temporary)
-            throw Failure(description: "rename to \(path): \(String(cString: strerror(errno)))")
+            throw failure
         }
-        let directoryDescriptor = open(directory.isEmpty ? "." : directory, O_RDONLY)
+        let directoryDescriptor = open(directory.isEmpty ? "." : directory, O_RDONLY | O_CLOEXEC)
         if directoryDescriptor >= 0 {
             fsync(directoryDescriptor)
             close(directoryDescriptor)
         }
     }
 
-    /// Appends `text` in one write (O_APPEND) and fsyncs, creating the file and its folder if needed.
+    /// Appends `text` in one write (O_APPEND) and fsyncs, creating the file (mode 0600) and its folder (0700) if
+    /// needed. The file is made 0600 whatever it was (an audit log holds who changed what, and why); a symbolic link
+    /// in its place is refused.
     static func append(_ text: String, to path: String) throws {
-        try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        try DataDirectory.create(URL(fileURLWithPath: path).deletingLastPathComponent().path)
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw Failure(description: "open \(path): \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
+        fchmod(descriptor, 0o600)
         let bytes = Array(text.utf8)
         let result = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
         guard result == bytes.count else { throw Failure(description: "write \(path): \(String(cString: strerror(errno)))") }
         fsync(descriptor)
+    }
+}
+
+/// The proxy's data directory: created 0700 (it holds the admin token, the audit log and the diff store).
+enum DataDirectory {
+    static func create(_ path: String) throws {
+        let path = path.isEmpty ? "." : path
+        if FileManager.default.fileExists(atPath: path) { return }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        chmod(path, 0o700)
+    }
+}
+
+/// File modes, read without following a symbolic link.
+enum FileMode {
+    /// The permission bits of the file at `path` (the link's own for a link), nil when there is none.
+    static func of(_ path: String) -> Int? {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? NSNumber)?.intValue
+    }
+}
+
+/// Checks on the routes file itself.
+public enum RouteFile {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Refuses a routes file that is a symbolic link: the table is written by renaming a new file over it, which
+    /// would replace the link with a file (and a link lets whoever can change it choose what is read and written).
+    public static func refuseLink(_ path: String) throws(Failure) {
+        guard (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType == .typeSymbolicLink else { return }
+        let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)).map { " (to \($0))" } ?? ""
+        throw Failure(
+            description: "\(path) is a symbolic link\(target); the proxy writes the table by replacing the file, so it must be the file itself: "
+                + "pass --routes with the real path")
     }
 }

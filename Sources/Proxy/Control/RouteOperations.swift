@@ -36,6 +36,8 @@ public struct ControlAnswer: Sendable {
             return .error(404, "not_found", "no route has id \"\(id)\"")
         case .storage(let message):
             return .error(500, "storage_failed", message)
+        case .fileInvalid(let message):
+            return .error(409, "routes_file_invalid", message)
         }
     }
 }
@@ -223,13 +225,7 @@ public struct RouteOperations: Sendable {
         let evidence = await self.collector.collect(table: table, routes: moving)
         let verdicts = moving.map { Gates.evaluate(route: $0, to: stage, evidence: evidence[$0.id] ?? RouteEvidence(), policy: table.gates) }
         let refused = verdicts.filter { !$0.allowed }
-        let refusals: JSONValue = .array(
-            refused.map {
-                .object([
-                    ("route", .string($0.route)), ("from", .string($0.from.rawValue)), ("to", .string($0.to.rawValue)),
-                    ("reasons", .array($0.reasons.map(JSONValue.string))),
-                ])
-            })
+        let refusals = Self.refusalsJSON(refused)
         if !refused.isEmpty, !force {
             let count = refused.count
             return .error(
@@ -258,6 +254,72 @@ public struct RouteOperations: Sendable {
         } catch {
             return ControlAnswer.changeError(error)
         }
+    }
+
+    /// Replaces the whole table with `text` (`PUT /admin/routes`), if the live one still has hash `expectedHash`. A route
+    /// whose stage differs from the live table's passes the same gates as `stage` (a route that is new in the table
+    /// moves from transform, where its requests were: with the monolith), all or none; `force` overrides refused gates,
+    /// with a reason, and the audit entry says so. Changes without a stage move (rules, timeouts, services) need no gate.
+    public func replace(text: String, expectedHash: String?, actor: String, reason: String?, force: Bool) async -> ControlAnswer {
+        guard let expectedHash else { return Self.ifMatchRequired }
+        let snapshot = self.control.store.snapshot
+        guard snapshot.contentHash == expectedHash else { return ControlAnswer.changeError(.stale(currentHash: snapshot.contentHash)) }
+        let table: RouteTable
+        do {
+            table = try RouteTable.parse(text)
+        } catch {
+            return ControlAnswer.changeError(.invalid(error))
+        }
+        let reason = reason.flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
+        if force, reason == nil { return .error(422, "reason_required", "force overrides the gates and needs a reason (for the audit log)") }
+        // Each moving route as it is now: its stage in the live table, or transform for a route the table did not have.
+        var moving: [(route: Route, to: Stage)] = []
+        for route in table.routes {
+            let current = snapshot.table.route(id: route.id)?.stage ?? .transform
+            guard current != route.stage else { continue }
+            var from = route
+            from.stage = current
+            moving.append((from, route.stage))
+        }
+        var refusals: [Gates.Verdict] = []
+        if !moving.isEmpty {
+            await self.flush()
+            let evidence = await self.collector.collect(table: table, routes: moving.map(\.route))
+            refusals = moving.map { Gates.evaluate(route: $0.route, to: $0.to, evidence: evidence[$0.route.id] ?? RouteEvidence(), policy: table.gates) }
+                .filter { !$0.allowed }
+        }
+        if !refusals.isEmpty, !force {
+            return .error(
+                409, "gate_refused",
+                "\(refusals.count) of \(moving.count) stage move\(moving.count == 1 ? "" : "s") in the new table refused by the gates; nothing changed "
+                    + "(force=true overrides, with a reason)",
+                extra: [("refusals", Self.refusalsJSON(refusals))])
+        }
+        let changes: [JSONValue] = moving.map {
+            .object([("route", .string($0.route.id)), ("from", .string($0.route.stage.rawValue)), ("to", .string($0.to.rawValue))])
+        }
+        let forced = force && !refusals.isEmpty
+        var detail: [(key: String, value: JSONValue)] = [("action", .string("replace")), ("changes", .array(changes)), ("forced", .bool(forced))]
+        if forced { detail.append(("overridden", Self.refusalsJSON(refusals))) }
+        do {
+            let after = try await self.control.replace(text: text, table: table, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
+            return ControlAnswer(
+                status: 200,
+                body: Self.tableBody(after, extra: [("changed", .array(changes)), ("forced", .bool(forced))] + (forced ? [("overridden", Self.refusalsJSON(refusals))] : [])),
+                etag: after.contentHash)
+        } catch {
+            return ControlAnswer.changeError(error)
+        }
+    }
+
+    static func refusalsJSON(_ refused: [Gates.Verdict]) -> JSONValue {
+        .array(
+            refused.map {
+                .object([
+                    ("route", .string($0.route)), ("from", .string($0.from.rawValue)), ("to", .string($0.to.rawValue)),
+                    ("reasons", .array($0.reasons.map(JSONValue.string))),
+                ])
+            })
     }
 
     /// Reverts the last table change of the audit log: restores its `before` table exactly, if the live table is still

@@ -47,23 +47,54 @@ public final class RouteTableStore: Sendable {
     private let current: NIOLockedValueBox<Snapshot>
     private let observers = NIOLockedValueBox<(next: Int, bodies: [Int: @Sendable (Snapshot) -> Void])>((0, [:]))
 
+    /// A table whose upstreams are resolved: swapping it in cannot fail. Made before anything is written, so a table
+    /// that cannot be served (a host that does not resolve) is refused while the file and the live table still agree.
+    public struct Prepared: Sendable {
+        public let table: RouteTable
+        public let text: String
+        let addresses: [Upstream: SocketAddress]
+    }
+
     /// Resolves every upstream of `table` once, so that connecting never waits on name resolution.
-    public init(table: RouteTable, text: String) throws {
-        self.current = NIOLockedValueBox(Snapshot(table: table, version: 1, text: text, addresses: try Self.resolve(table)))
+    public init(table: RouteTable, text: String) throws(RouteTableError) {
+        let prepared = try Self.prepare(table, text: text)
+        self.current = NIOLockedValueBox(Snapshot(table: prepared.table, version: 1, text: text, addresses: prepared.addresses))
     }
 
     public var snapshot: Snapshot { self.current.withLockedValue { $0 } }
 
     /// Swaps in a new table; returns the new snapshot.
     @discardableResult
-    public func replace(with table: RouteTable, text: String) throws -> Snapshot {
-        let addresses = try Self.resolve(table)
+    public func replace(with table: RouteTable, text: String) throws(RouteTableError) -> Snapshot {
+        self.install(try Self.prepare(table, text: text))
+    }
+
+    /// Swaps in a prepared table (cannot fail); returns the new snapshot.
+    @discardableResult
+    public func install(_ prepared: Prepared) -> Snapshot {
         let snapshot = self.current.withLockedValue { current in
-            current = Snapshot(table: table, version: current.version + 1, text: text, addresses: addresses)
+            current = Snapshot(table: prepared.table, version: current.version + 1, text: prepared.text, addresses: prepared.addresses)
             return current
         }
         for observer in self.observers.withLockedValue({ Array($0.bodies.values) }) { observer(snapshot) }
         return snapshot
+    }
+
+    /// Resolves the table's upstreams; a host that does not resolve is a problem of the table, named by its place
+    /// (`$.monolith`, `$.services.leads`), like any other validation problem.
+    public static func prepare(_ table: RouteTable, text: String) throws(RouteTableError) -> Prepared {
+        var addresses: [Upstream: SocketAddress] = [:]
+        var problems: [RouteTableError.Problem] = []
+        let named = [("$.monolith", table.monolith)] + table.services.sorted { $0.key < $1.key }.map { ("$.services.\($0.key)", $0.value) }
+        for (path, upstream) in named where addresses[upstream] == nil {
+            do {
+                addresses[upstream] = try SocketAddress.makeAddressResolvingHost(upstream.host, port: upstream.port)
+            } catch {
+                problems.append(.init(path: path, reason: "host \"\(upstream.host)\" does not resolve (\(error)); nothing was changed"))
+            }
+        }
+        guard problems.isEmpty else { throw RouteTableError(problems: problems) }
+        return Prepared(table: table, text: text, addresses: addresses)
     }
 
     /// Calls `body` with each new snapshot after it is swapped in, until `stopObserving` with the returned key.
@@ -77,13 +108,5 @@ public final class RouteTableStore: Sendable {
 
     func stopObserving(_ key: Int) {
         self.observers.withLockedValue { _ = $0.bodies.removeValue(forKey: key) }
-    }
-
-    static func resolve(_ table: RouteTable) throws -> [Upstream: SocketAddress] {
-        var addresses: [Upstream: SocketAddress] = [:]
-        for upstream in [table.monolith] + Array(table.services.values) where addresses[upstream] == nil {
-            addresses[upstream] = try SocketAddress.makeAddressResolvingHost(upstream.host, port: upstream.port)
-        }
-        return addresses
     }
 }
