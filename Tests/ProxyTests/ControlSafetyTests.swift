@@ -173,6 +173,21 @@ struct ControlSafetyTests {
 
     // MARK: Files
 
+    @Test func aStageChangeRewritesOnlyTheStageAndUndoRestoresTheFileExactly() async throws {
+        try await ProxyHarness.run { harness in
+            let before = try String(contentsOfFile: harness.routesPath, encoding: .utf8)
+            #expect(try await harness.stage("contacts.get", "coexist", force: true).status == 200)
+            let after = try String(contentsOfFile: harness.routesPath, encoding: .utf8)
+            let expected = before.replacingOccurrences(
+                of: #""path": "/contacts/{id}", "service": "contacts", "stage": "transform""#, with: #""path": "/contacts/{id}", "service": "contacts", "stage": "coexist""#)
+            #expect(expected != before)
+            #expect(after == expected)
+            let undo = try await harness.admin("POST", "/admin/undo", headers: ["X-Strangler-Reason: back"])
+            #expect(undo.status == 200)
+            #expect(try String(contentsOfFile: harness.routesPath, encoding: .utf8) == before)
+        }
+    }
+
     @Test func theRoutesFileIsNeverWrittenThroughAPlantedLink() async throws {
         try await ProxyHarness.run { harness in
             let directory = harness.directory

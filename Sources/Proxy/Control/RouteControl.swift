@@ -114,7 +114,10 @@ public actor RouteControl {
         } catch {
             throw .invalid(error)
         }
-        return try self.commit(table: table, text: document.prettyJSONText, before: before, actor: actor, reason: reason, detail: detail)
+        // The file keeps its own formatting when the change only replaces values (a stage, a timeout); a change of
+        // shape (a key or an array element added) is written pretty-printed.
+        let text = JSONTextEdit.editing(before.text, into: document) ?? document.prettyJSONText
+        return try self.commit(table: table, text: text, before: before, actor: actor, reason: reason, detail: detail)
     }
 
     /// The audit log's entries, oldest first (lines that are not JSON are skipped).
