@@ -20,7 +20,7 @@ public struct ControlOptions: ParsableArguments {
     @Option(help: "The route table edited when no proxy is running.")
     public var routes: String = "routes.json"
 
-    @Option(help: "Who is acting, for the audit log (default: $USER).")
+    @Option(help: "Who is acting, for the audit log (default: $USER, else strangler-cli).")
     public var actor: String?
 
     @Flag(help: "Edit --routes directly (with the same validation, gates and audit), without looking for a proxy.")
@@ -34,6 +34,42 @@ public struct ControlOptions: ParsableArguments {
         if let actor, !actor.isEmpty { return actor }
         if let user = ProcessInfo.processInfo.environment["USER"], !user.isEmpty { return user }
         return "strangler-cli"
+    }
+}
+
+/// The flags of the route-table commands that only read (`routes`, `history`, `report`): those of ``ControlOptions``
+/// without `--actor`, and `--routes` is read, never edited.
+public struct ReadingOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The proxy's admin API (default http://127.0.0.1:8090). Given explicitly, the command never falls back to reading routes.json.", valueName: "url"))
+    public var admin: String?
+
+    @OptionGroup public var token: TokenOptions
+
+    @Option(help: "The data directory: admin token, audit log, diff store, reconcile records.")
+    public var data: String = ".strangler"
+
+    @Option(help: "The route table read when no proxy is running.")
+    public var routes: String = "routes.json"
+
+    @Flag(help: "Read --routes and the data directory directly, without looking for a proxy.")
+    public var file: Bool = false
+
+    // Accepted, so that scripts written when every route command took it keep working; a reading command records nothing.
+    @Option(help: .hidden)
+    public var actor: String?
+
+    public init() {}
+
+    /// The same choices as the options of a changing command (which a reading one never uses to change anything).
+    var control: ControlOptions {
+        // Parsed from nothing, so that every option has its value (an unparsed option group has none to read).
+        var options = (try? ControlOptions.parse([])) ?? ControlOptions()
+        options.admin = self.admin
+        options.token = self.token
+        options.data = self.data
+        options.routes = self.routes
+        options.file = self.file
+        return options
     }
 }
 

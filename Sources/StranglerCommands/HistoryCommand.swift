@@ -31,7 +31,7 @@ public struct HistoryCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("table or json.", valueName: "format"))
     public var output: OutputFormat = .table
 
-    @OptionGroup public var control: ControlOptions
+    @OptionGroup public var control: ReadingOptions
 
     public init() {}
 
@@ -45,7 +45,7 @@ public struct HistoryCommand: AsyncParsableCommand {
 
     func outcome(style: TerminalStyle = .plain) async -> CommandOutcome {
         do {
-            let session = try await ControlSession.open(self.control)
+            let session = try await ControlSession.open(self.control.control)
             let answer = try await session.history(route: self.route, limit: self.limit)
             guard answer.status == 200 else {
                 return CommandOutcome(error: "strangler history: \(answer.errorMessage)\n", status: ControlExit.status(of: answer))

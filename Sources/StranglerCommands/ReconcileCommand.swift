@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Diff
+import Foundation
 import JSON
 import NIOCore
 import NIOHTTP1
@@ -13,10 +14,15 @@ public struct ReconcileCommand: AsyncParsableCommand {
         commandName: "reconcile",
         abstract: "Compare a service's records with the monolith's: missing, extra and differing records.",
         discussion: """
-            Pages through GET /<name> on both sides (200 records a page) and compares every record by id. The result is             kept in <data>/reconcile/<name>.json (time, clean, counts): the eliminate gate needs the last one clean. Exit             status: 0 when both hold the same records, 1 when they differ, 2 when a side cannot be read.
+            Pages through GET /<name> on both sides (200 records a page) and compares every record by id. The result is \
+            kept in <data>/reconcile/<name>.json (time, clean, counts): the eliminate gate needs the last one clean. \
+            --output json prints the whole result as one JSON object.
 
-            Example:
+            Exit status: 0 when both hold the same records, 1 when they differ, 2 when a side cannot be read.
+
+            Examples:
               strangler reconcile contacts --monolith http://127.0.0.1:8081 --service http://127.0.0.1:8082
+              strangler reconcile deals --output json
             """
     )
 
@@ -31,6 +37,9 @@ public struct ReconcileCommand: AsyncParsableCommand {
 
     @Option(help: "The data directory, where the result is kept for the gates (<data>/reconcile/<name>.json).")
     public var data: String = ".strangler"
+
+    @Option(help: ArgumentHelp("table or json.", valueName: "format"))
+    public var output: OutputFormat = .table
 
     public init() {}
 
@@ -49,17 +58,23 @@ public struct ReconcileCommand: AsyncParsableCommand {
         do {
             report = try await Reconciler(path: "/\(self.name)").reconcile(monolith: monolith, service: service)
         } catch {
-            print("reconcile \(self.name): \(error)")
+            FileHandle.standardError.write(Data("strangler reconcile \(self.name): \(error)\n".utf8))
             throw ExitCode(2)
         }
-        print(report.text(name: self.name))
         let record = ReconcileRecord(
             service: self.name, clean: report.isClean, compared: report.compared, missing: report.missing.count, extra: report.extra.count,
             differing: report.differing.count)
+        let kept = ReconcileRecord.path(service: self.name, dataDirectory: self.data)
+        var keptError: String?
         do {
             try record.write(dataDirectory: self.data)
         } catch {
-            print("reconcile \(self.name): the result could not be kept in \(ReconcileRecord.path(service: self.name, dataDirectory: self.data)): \(error)")
+            keptError = "\(error)"
+            FileHandle.standardError.write(Data("strangler reconcile \(self.name): the result could not be kept in \(kept): \(error)\n".utf8))
+        }
+        switch self.output {
+        case .table: print(report.text(name: self.name))
+        case .json: print(report.json(name: self.name, kept: keptError == nil ? kept : nil).prettyJSONText)
         }
         if !report.isClean { throw ExitCode(1) }
     }
@@ -76,6 +91,20 @@ struct ReconcileReport: Sendable {
     var differing: [(id: String, differences: [String])] = []
 
     var isClean: Bool { self.missing.isEmpty && self.extra.isEmpty && self.differing.isEmpty }
+
+    /// `{ name, compared, clean, missing: [id], extra: [id], differing: [{ id, differences }], kept }` (every id, not
+    /// the first 50 as in the text).
+    func json(name: String, kept: String?) -> JSONValue {
+        .object([
+            ("name", .string(name)),
+            ("compared", .number(Double(self.compared))),
+            ("clean", .bool(self.isClean)),
+            ("missing", .array(self.missing.map(JSONValue.string))),
+            ("extra", .array(self.extra.map(JSONValue.string))),
+            ("differing", .array(self.differing.map { .object([("id", .string($0.id)), ("differences", .array($0.differences.map(JSONValue.string)))]) })),
+            ("kept", kept.map(JSONValue.string) ?? .null),
+        ])
+    }
 
     func text(name: String) -> String {
         var lines = ["\(name): \(self.compared) in the monolith; \(self.missing.count) missing, \(self.extra.count) extra, \(self.differing.count) differing"]

@@ -41,20 +41,29 @@ public struct ReportCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("text, json, markdown, html or junit.", valueName: "format"))
     public var format: ReportFormat = .text
 
+    @Option(help: ArgumentHelp("The same as --format, as every reading command spells it (--output json).", valueName: "format"))
+    public var output: ReportFormat?
+
     @Option(help: ArgumentHelp("Write the report to this file (atomically) instead of standard output.", valueName: "file"))
     public var out: String?
 
     @Option(help: "Newest samples per signature (0 to 20).")
     public var samples: Int = 3
 
-    @OptionGroup public var control: ControlOptions
+    @OptionGroup public var control: ReadingOptions
 
     public init() {}
 
     public func validate() throws {
         guard (0...20).contains(self.samples) else { throw ValidationError("--samples must be from 0 to 20, not \(self.samples)") }
         if let out, out.isEmpty { throw ValidationError("--out needs a file name") }
+        if let output, self.format != .text, output != self.format {
+            throw ValidationError("--output \(output.rawValue) and --format \(self.format.rawValue) disagree: give one of them")
+        }
     }
+
+    /// `--output` or `--format`.
+    var chosenFormat: ReportFormat { self.output ?? self.format }
 
     public func run() async throws {
         try await self.outcome(style: .detect()).finish()
@@ -65,27 +74,27 @@ public struct ReportCommand: AsyncParsableCommand {
         options.samplesPerSignature = self.samples
         let report: Report
         do {
-            let session = try await ControlSession.open(self.control)
+            let session = try await ControlSession.open(self.control.control)
             report = try await session.report(options)
         } catch {
             return CommandOutcome(error: "strangler report: \(error.message)\n", status: error.status)
         }
         let text: String =
-            switch self.format {
+            switch self.chosenFormat {
             case .text: ReportText.render(report, style: self.out == nil ? style : .plain)
             case .json: report.json.prettyJSONText
             case .markdown: report.markdown
             case .html: report.html
             case .junit: report.junit
             }
-        let status = self.format == .junit && report.hasBlockedRoutes ? ControlExit.refused : ControlExit.done
+        let status = self.chosenFormat == .junit && report.hasBlockedRoutes ? ControlExit.refused : ControlExit.done
         guard let out else { return CommandOutcome(output: text, status: status) }
         do {
             try Report.write(text, to: out)
         } catch {
             return CommandOutcome(error: "strangler report: cannot write \(out): \(error)\n", status: ControlExit.usage)
         }
-        return CommandOutcome(output: "\(self.format.rawValue) report written to \(out): \(report.summaryText)\n", status: status)
+        return CommandOutcome(output: "\(self.chosenFormat.rawValue) report written to \(out): \(report.summaryText)\n", status: status)
     }
 }
 

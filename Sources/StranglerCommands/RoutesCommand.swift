@@ -20,17 +20,18 @@ public struct RoutesCommand: AsyncParsableCommand {
 
             Examples:
               strangler routes
+              strangler routes 'contacts.*'
               strangler routes contacts.get --output json
             """
     )
 
-    @Argument(help: "Only this route.")
+    @Argument(help: ArgumentHelp("Only this route, or the routes a pattern names (`*` any characters, `?` one): 'contacts.*'.", valueName: "route-or-pattern"))
     public var route: String?
 
     @Option(help: ArgumentHelp("table or json.", valueName: "format"))
     public var output: OutputFormat = .table
 
-    @OptionGroup public var control: ControlOptions
+    @OptionGroup public var control: ReadingOptions
 
     public init() {}
 
@@ -40,7 +41,7 @@ public struct RoutesCommand: AsyncParsableCommand {
 
     func outcome(style: TerminalStyle = .plain) async -> CommandOutcome {
         do {
-            let session = try await ControlSession.open(self.control)
+            let session = try await ControlSession.open(self.control.control)
             let answer = try await session.evidence(route: self.route)
             guard answer.status == 200 else {
                 return CommandOutcome(error: "strangler routes: \(answer.errorMessage)\n", status: ControlExit.status(of: answer))

@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Foundation
+import JSON
 import RouteTable
 import ServiceKit
 import Synchronization
@@ -26,14 +27,16 @@ public struct TrafficCommand: AsyncParsableCommand {
             conversion; deleting contacts it created); 80% of the requests about one record go to the hot accounts.
 
             A progress line on standard error (updated in place on a terminal, every 5 s otherwise), then a table \
-            per operation on standard output: sent, answers by status class, errors, p50 and p99 latency. Ctrl-C \
-            stops early and still prints the table; a second Ctrl-C quits at once.
+            per operation on standard output: sent, answers by status class, errors, p50 and p99 latency (with \
+            --output json, the same as one JSON object). Ctrl-C stops early and still prints the result; a second \
+            Ctrl-C quits at once.
 
             Exit status: 0 done, 2 bad option, 3 the target cannot be reached or is not the CRM.
 
             Example:
               strangler traffic
               strangler traffic --rps 200 --duration 2m --target http://127.0.0.1:8080
+              strangler traffic --duration 10s --output json
             """
     )
 
@@ -51,6 +54,9 @@ public struct TrafficCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Requests waiting for an answer at most; beyond, requests are skipped and counted.", valueName: "n"))
     public var maxInFlight: Int = 512
+
+    @Option(help: ArgumentHelp("table or json.", valueName: "format"))
+    public var output: OutputFormat = .table
 
     public init() {}
 
@@ -99,7 +105,7 @@ public struct TrafficCommand: AsyncParsableCommand {
                 }
             }
             let status = await Self.execute(
-                configuration, terminal: terminal, progressEvery: .seconds(terminal ? 0.5 : 5),
+                configuration, terminal: terminal, progressEvery: .seconds(terminal ? 0.5 : 5), format: self.output,
                 output: { text, error in try? (error ? FileHandle.standardError : FileHandle.standardOutput).write(contentsOf: Data(text.utf8)) },
                 shouldStop: { interrupts.value > 0 })
             group.cancelAll()
@@ -111,7 +117,7 @@ public struct TrafficCommand: AsyncParsableCommand {
     /// Discovers, sends and reports; returns the exit status. `output` gets text for standard output (false) or
     /// standard error (true).
     static func execute(
-        _ configuration: TrafficRun.Configuration, terminal: Bool, progressEvery: Duration,
+        _ configuration: TrafficRun.Configuration, terminal: Bool, progressEvery: Duration, format: OutputFormat = .table,
         output: @escaping @Sendable (String, Bool) -> Void, shouldStop: @escaping @Sendable () -> Bool = { false }
     ) async -> Int32 {
         let run = TrafficRun(configuration: configuration)
@@ -140,7 +146,10 @@ public struct TrafficCommand: AsyncParsableCommand {
             output(terminal ? "\r\u{1B}[K\(line)" : "\(line)\n", true)
         }
         if terminal { output("\n", true) }
-        output(Self.summary(final, configuration: configuration), false)
+        switch format {
+        case .table: output(Self.summary(final, configuration: configuration), false)
+        case .json: output(Self.summaryJSON(final, configuration: configuration).prettyJSONText + "\n", false)
+        }
         return 0
     }
 
@@ -205,6 +214,39 @@ public struct TrafficCommand: AsyncParsableCommand {
         }
         if let error = snapshot.lastError, total.errors > 0 { lines.append("last error: \(error)") }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// What ``summary(_:configuration:)`` says, as JSON: `target`, `elapsedSeconds`, `planned`, `skipped`, `writes`,
+    /// `hotAccounts`, `operations` (per operation, then `total`: `sent`, `classes` {`1xx`…`5xx`}, `errors`, `p50Ms`,
+    /// `p99Ms`) and `lastError`.
+    static func summaryJSON(_ snapshot: TrafficSnapshot, configuration: TrafficRun.Configuration) -> JSONValue {
+        func counts(_ counts: TrafficCounts) -> JSONValue {
+            func milliseconds(_ duration: Duration?) -> JSONValue { duration.map { .number((Self.seconds($0) * 1e6).rounded() / 1e3) } ?? .null }
+            return .object([
+                ("sent", .number(Double(counts.sent))),
+                ("classes", .object((1...5).map { ("\($0)xx", .number(Double(counts.classes[$0]))) })),
+                ("errors", .number(Double(counts.errors))),
+                ("p50Ms", milliseconds(counts.latency.percentile(0.5))),
+                ("p99Ms", milliseconds(counts.latency.percentile(0.99))),
+            ])
+        }
+        var operations: [(key: String, value: JSONValue)] = []
+        for operation in TrafficOperation.allCases {
+            if let value = snapshot.byOperation[operation], value.sent > 0 { operations.append((operation.rawValue, counts(value))) }
+        }
+        operations.append(("total", counts(snapshot.total)))
+        return .object([
+            ("target", .string("\(configuration.target)")),
+            ("elapsedSeconds", .number((Self.seconds(snapshot.elapsed) * 1000).rounded() / 1000)),
+            ("planned", .number(Double(snapshot.planned))),
+            ("skipped", .number(Double(snapshot.skipped))),
+            ("writes", .number(Double(snapshot.writes))),
+            ("hotAccounts", .number(Double(configuration.hotAccounts))),
+            ("hotRequests", .number(Double(snapshot.hotRequests))),
+            ("recordRequests", .number(Double(snapshot.entityRequests))),
+            ("operations", .object(operations)),
+            ("lastError", snapshot.lastError.map(JSONValue.string) ?? .null),
+        ])
     }
 
     static func seconds(_ duration: Duration) -> Double {

@@ -62,6 +62,10 @@ struct ReportCommandTests {
         #expect(await Strangler.execute(["report", "--format", "pdf"]) == 2)
         #expect(await Strangler.execute(["report", "--since", "5x"]) == 2)
         #expect(await Strangler.execute(["report", "--samples", "50"]) == 2)
+        // --output is --format's other spelling, as on every reading command; two that disagree are an error.
+        #expect(try #require(try Strangler.parseAsRoot(["report", "--output", "json"]) as? ReportCommand).chosenFormat == .json)
+        #expect(try #require(try Strangler.parseAsRoot(["report", "--output", "json", "--format", "json"]) as? ReportCommand).chosenFormat == .json)
+        #expect(await Strangler.execute(["report", "--output", "json", "--format", "html"]) == 2)
         do {
             _ = try Strangler.parseAsRoot(["report", "--since", "5x"])
             Issue.record("--since 5x was accepted")

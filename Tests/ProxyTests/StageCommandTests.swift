@@ -286,6 +286,30 @@ struct StageCommandTests {
         }
     }
 
+    @Test func readingCommandsTakeNoActorAndChangingOnesSayTheirDefault() {
+        for command in [RoutesCommand.self, HistoryCommand.self, ReportCommand.self] as [any ParsableCommand.Type] {
+            let help = command.helpMessage(columns: 400)
+            #expect(!help.contains("--actor"), "\(command)")
+            #expect(!help.contains("edited"), "\(command)")
+        }
+        for command in [StageCommand.self, PromoteCommand.self, RollbackCommand.self, UndoCommand.self, TriageCommand.self] as [any ParsableCommand.Type] {
+            #expect(command.helpMessage(columns: 400).contains("(default: $USER, else strangler-cli)"), "\(command)")
+        }
+    }
+
+    @Test func routesTakesAPatternLikeStage() async throws {
+        try await ProxyHarness.runGates { harness in
+            let group = try await run(["routes", "contacts.*", "--output", "json"] + harness.cli)
+            #expect(group.status == 0)
+            let ids = (jsonValue(group.output)["routes"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+            #expect(ids == ["contacts.get", "contacts.list", "contacts.create"])
+            let one = try await run(["routes", "contacts.li?t", "--output", "json"] + harness.cli)
+            #expect((jsonValue(one.output)["routes"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue } == ["contacts.list"])
+            let none = try await run(["routes", "orders.*"] + harness.cli)
+            #expect(none.status == 2 && none.error.contains(#"no route id matches "orders.*""#))
+        }
+    }
+
     @Test func coloursOnlyOnATerminalAndNeverWithNoColour() {
         #expect(TerminalStyle.detect(environment: ["NO_COLOR": "1"]).colours == false)
         // Tests do not run on a terminal.

@@ -39,6 +39,11 @@ struct ReconcileTests {
                 #expect(report.differing.count == 1 && report.differing.first?.id == crm.ada)
                 #expect(Set(report.differing.first?.differences ?? []) == ["/title changed", "/version changed"])
                 #expect(report.text(name: "contacts").hasPrefix("contacts: 233 in the monolith; 1 missing, 1 extra, 1 differing"))
+                let json = report.json(name: "contacts", kept: "k.json")
+                #expect(json["clean"]?.boolValue == false && json["compared"]?.numberValue == 233)
+                #expect(json["missing"] == .array([.string(crm.linus)]))
+                #expect(json["differing"]?.arrayValue?.first?["id"]?.stringValue == crm.ada)
+                #expect(json["kept"]?.stringValue == "k.json")
             }
         }
     }
@@ -53,6 +58,10 @@ struct ReconcileTests {
             }
         }
         let command = try #require(try Strangler.parseAsRoot(["reconcile", "leads"]) as? ReconcileCommand)
-        #expect(command.monolith == "http://127.0.0.1:8081" && command.service == nil)
+        #expect(command.monolith == "http://127.0.0.1:8081" && command.service == nil && command.output == .table)
+        let json = try #require(try Strangler.parseAsRoot(["reconcile", "leads", "--output", "json"]) as? ReconcileCommand)
+        #expect(json.output == .json)
+        // No stray runs of spaces from joined lines in the help.
+        #expect(!ReconcileCommand.helpMessage(columns: 400).contains("  kept"))
     }
 }

@@ -191,6 +191,12 @@ struct TrafficCommandTests {
             #expect(summary.contains("GET /contacts/{id}") && summary.contains("PATCH /contacts/{id}"))
             let totalRow = try #require(summary.split(separator: "\n").first { $0.hasPrefix("total") })
             #expect(totalRow.split(separator: " ").prefix(2) == ["total", "200"], "\(totalRow)")
+            // --output json: the same counts, as one object.
+            let json = TrafficCommand.summaryJSON(snapshot, configuration: run.configuration)
+            #expect(json["operations"]?["total"]?["sent"]?.numberValue == 200)
+            #expect(json["operations"]?["GET /contacts/{id}"]?["sent"]?.numberValue == Double(snapshot.byOperation[.getContact]?.sent ?? -1))
+            #expect(json["planned"]?.numberValue == Double(snapshot.planned))
+            #expect(json["operations"]?["total"]?["classes"]?["2xx"]?.numberValue == Double(snapshot.total.classes[2]))
         }
     }
 

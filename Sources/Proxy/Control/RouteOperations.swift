@@ -84,8 +84,10 @@ public struct RouteOperations: Sendable {
         let table = snapshot.table
         var routes = table.routes
         if let id {
-            guard let route = table.route(id: id) else { return .error(404, "not_found", "no route has id \"\(id)\"") }
-            routes = [route]
+            switch self.select(id, in: table) {
+            case .success(let selected): routes = selected
+            case .failure(let failure): return failure.answer
+            }
         }
         await self.flush()
         let evidence = await self.collector.collect(table: table, routes: routes)
@@ -199,12 +201,9 @@ public struct RouteOperations: Sendable {
         guard snapshot.contentHash == expectedHash else { return ControlAnswer.changeError(.stale(currentHash: snapshot.contentHash)) }
         let table = snapshot.table
         let selected: [Route]
-        if Self.isPattern(selector) {
-            selected = table.routes.filter { Self.glob(selector, matches: $0.id) }
-            guard !selected.isEmpty else { return .error(404, "no_match", "no route id matches \"\(selector)\"") }
-        } else {
-            guard let route = table.route(id: selector) else { return .error(404, "not_found", "no route has id \"\(selector)\"") }
-            selected = [route]
+        switch self.select(selector, in: table) {
+        case .success(let routes): selected = routes
+        case .failure(let failure): return failure.answer
         }
         let reason = reason.flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
         if force, reason == nil { return .error(422, "reason_required", "--force overrides the gates and needs a reason (for the audit log)") }
@@ -429,6 +428,20 @@ public struct RouteOperations: Sendable {
             try? AtomicFile.append(entry.jsonText + "\n", to: self.control.auditPath)
         }
         return ControlAnswer(status: 200, body: .object(body), etag: etag)
+    }
+
+    struct Refusal: Error {
+        let answer: ControlAnswer
+    }
+
+    /// The routes a selector names: one id, or a pattern with `*` and `?` (`contacts.*`), in the table's order.
+    func select(_ selector: String, in table: RouteTable) -> Result<[Route], Refusal> {
+        if Self.isPattern(selector) {
+            let selected = table.routes.filter { Self.glob(selector, matches: $0.id) }
+            return selected.isEmpty ? .failure(Refusal(answer: .error(404, "no_match", "no route id matches \"\(selector)\""))) : .success(selected)
+        }
+        guard let route = table.route(id: selector) else { return .failure(Refusal(answer: .error(404, "not_found", "no route has id \"\(selector)\""))) }
+        return .success([route])
     }
 
     static let ifMatchRequired = ControlAnswer.error(428, "if_match_required", "send If-Match with the ETag of GET /admin/routes")
