@@ -31,11 +31,17 @@ public final class ReverseSync: Service, Sendable {
     public let feeds: [ReverseFeed]
     let pageSize: Int
     let longPollSeconds: Int
+    /// How long a feed may fail before it is logged: services that start or stop beside the monolith (`strangler up`)
+    /// are unreachable for a moment, and that is not worth a warning. The failure is in the feed's status at once.
+    let quietPeriod: Duration
     let logger: Logger
     private let states: Mutex<[String: FeedState]>
 
-    public init(store: CRMStore, feeds: [ReverseFeed], pageSize: Int = 500, longPollSeconds: Int = 25, logger: Logger) throws {
+    public init(
+        store: CRMStore, feeds: [ReverseFeed], pageSize: Int = 500, longPollSeconds: Int = 25, quietPeriod: Duration = .seconds(3), logger: Logger
+    ) throws {
         self.store = store
+        self.quietPeriod = quietPeriod
         self.feeds = feeds
         self.pageSize = pageSize
         self.longPollSeconds = longPollSeconds
@@ -69,25 +75,32 @@ public final class ReverseSync: Service, Sendable {
         }
     }
 
+
     private func follow(_ feed: ReverseFeed) async {
         self.update(feed) { $0.running = true }
         defer { self.update(feed) { $0.running = false } }
         var pause = Duration.milliseconds(100)
+        var failingSince: ContinuousClock.Instant?
+        var logged: String?
         while !Task.isCancelled {
             do {
                 let state = self.state(of: feed)
                 let caughtUp = state.head.map { state.lastEventID >= $0 } ?? false
-                let failing = state.lastError != nil
                 try await self.step(feed, wait: caughtUp ? self.longPollSeconds : 0)
-                if failing { self.logger.info("reverse sync recovered", metadata: ["service": "\(feed.service)"]) }
+                if logged != nil { self.logger.info("reverse sync recovered", metadata: ["service": "\(feed.service)"]) }
+                failingSince = nil
+                logged = nil
                 pause = .milliseconds(100)
             } catch {
                 if Task.isCancelled { return }
                 let message = "\(error)"
-                let repeated = self.state(of: feed).lastError == message
                 self.update(feed) { $0.lastError = message }
-                // Logged once per distinct failure (a service that is not up yet would otherwise log every retry).
-                if !repeated {
+                let since = failingSince ?? .now
+                failingSince = since
+                // Logged once per distinct failure (a service that is down would otherwise log every retry), and only
+                // once it has lasted the quiet period.
+                if logged != message, ContinuousClock.now - since >= self.quietPeriod {
+                    logged = message
                     self.logger.warning(
                         "reverse sync failed; retrying until it succeeds", metadata: ["service": "\(feed.service)", "error": "\(message)"])
                 }
@@ -149,6 +162,11 @@ public final class ReverseSync: Service, Sendable {
             state.lastError = nil
         }
         return events.count
+    }
+
+    /// The last failure of a feed, nil while it works (`GET /reverse-sync/status` shows the same).
+    public func lastError(service: String) -> String? {
+        self.states.withLock { $0[service]?.lastError }
     }
 
     private func state(of feed: ReverseFeed) -> FeedState {

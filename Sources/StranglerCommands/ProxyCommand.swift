@@ -10,10 +10,10 @@ public struct ProxyCommand: AsyncParsableCommand {
         commandName: "proxy",
         abstract: "Run the routing proxy: each route of routes.json goes to the monolith or its service by its stage.",
         discussion: """
-            routes.json is validated on start (every problem is listed, and the proxy does not start), then
-            watched: a valid edit is live within a second, an invalid one is refused and the last good table
-            stays. The admin API listens on 127.0.0.1 only and needs the bearer token from
-            STRANGLER_ADMIN_TOKEN or <data>/admin-token (created on first start, mode 0600).
+            routes.json is validated on start (every problem is listed, and the proxy does not start), then \
+            watched: a valid edit is live within a second, an invalid one is refused and the last good table \
+            stays. The admin API listens on 127.0.0.1 only and needs the bearer token from \
+            STRANGLER_ADMIN_TOKEN or <data>/admin-token (created on first start, mode 0600). \
             SIGTERM or Ctrl-C drains the requests in flight, then exits.
 
             Example:

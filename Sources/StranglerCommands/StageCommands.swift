@@ -146,7 +146,9 @@ public struct PromoteCommand: AsyncParsableCommand {
         commandName: "promote",
         abstract: "Move a route to its next stage (transform → coexist → eliminate), gated by evidence.",
         discussion: """
-            The same as `strangler stage ROUTE <next stage>`; the gates are those of docs/gates.md. Exit status: 0 moved, \
+            The same as `strangler stage ROUTE <next stage>`; the gates are those of docs/gates.md.
+
+            Exit status: 0 moved, \
             1 refused by a gate, 2 usage error (unknown route, already in eliminate), 3 proxy unreachable, 4 the table \
             changed meanwhile.
 
@@ -187,8 +189,9 @@ public struct RollbackCommand: AsyncParsableCommand {
         abstract: "Move a route back to its previous stage (eliminate → coexist → transform).",
         discussion: """
             Going back from coexist is always allowed; leaving eliminate is allowed for reads, and for writes only while \
-            the reverse sync (service → monolith) runs, so that the monolith has every write the service took. Exit \
-            status: 0 moved, 1 refused by a gate, 2 usage error (unknown route, already in transform), 3 proxy \
+            the reverse sync (service → monolith) runs, so that the monolith has every write the service took.
+
+            Exit status: 0 moved, 1 refused by a gate, 2 usage error (unknown route, already in transform), 3 proxy \
             unreachable, 4 the table changed meanwhile.
 
             Examples:

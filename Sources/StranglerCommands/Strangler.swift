@@ -7,9 +7,14 @@ public struct Strangler: AsyncParsableCommand {
         commandName: "strangler",
         abstract: "Migrate a monolith to services one HTTP endpoint at a time, with evidence at every step.",
         discussion: """
-            Start the demo CRM monolith, then the proxy in front of it:
-              strangler monolith --port 8081 --seed 1000
-              strangler proxy --routes routes.json --port 8080
+            Run the whole demo (the CRM monolith, three extracted services, the proxy in front), then send it traffic and \
+            read the evidence:
+              strangler up
+              strangler traffic
+              strangler routes
+
+            In front of your own application: point routes.json's "monolith" at it, then
+              strangler proxy --routes routes.json --port 8080 --admin-port 8090
             """,
         subcommands: [MonolithCommand.self, ServiceCommand.self, ReconcileCommand.self, ProxyCommand.self, DiffCommand.self, NoiseCommand.self, PurgeCommand.self, UpCommand.self, TrafficCommand.self,
             RoutesCommand.self, StageCommand.self, PromoteCommand.self, RollbackCommand.self, UndoCommand.self, HistoryCommand.self, TriageCommand.self, FixturesCommand.self, ReportCommand.self,

@@ -323,3 +323,35 @@ struct StageCommandTests {
         #expect(lines[2] == "transform  yy  z")
     }
 }
+
+@Suite("strangler --help texts")
+struct HelpTextTests {
+    /// Every command, subcommands of subcommands included.
+    static func commands(_ root: any ParsableCommand.Type = Strangler.self) -> [any ParsableCommand.Type] {
+        [root] + root.configuration.subcommands.flatMap { Self.commands($0) }
+    }
+
+    /// Paragraphs are written as one line each (Swift's `\` continuations), so the help wraps them at the terminal's
+    /// width: a hard line break inside a paragraph, or a run of spaces from a joined line, shows as a ragged gap.
+    @Test func discussionsHaveNoHardBreaksInsideParagraphsNorStrayGaps() {
+        for command in Self.commands() {
+            let lines = command.configuration.discussion.split(separator: "\n", omittingEmptySubsequences: false)
+            for (index, line) in lines.enumerated() where !line.isEmpty && !line.hasPrefix(" ") && !line.hasPrefix("- ") {
+                #expect(!line.contains("   "), "\(command): \(line)")
+                guard index + 1 < lines.count else { continue }
+                let next = lines[index + 1]
+                #expect(next.isEmpty || next.hasPrefix(" ") || next.hasPrefix("- "), "\(command): a paragraph breaks after \"\(line.suffix(40))\"")
+            }
+            let text = command.configuration.discussion
+            if text.contains("Exit status") {
+                #expect(text.contains("\n\nExit status") || text.hasPrefix("Exit status"), "\(command): Exit status is its own paragraph")
+            }
+        }
+    }
+
+    @Test func theTopLevelExampleLeadsWithUpAsTheReadmeDoes() {
+        let discussion = Strangler.configuration.discussion
+        #expect(discussion.contains("  strangler up\n"))
+        #expect(!discussion.contains("strangler monolith"))
+    }
+}

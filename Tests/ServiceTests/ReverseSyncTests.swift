@@ -10,6 +10,7 @@ import Monolith
 import NIOCore
 import NIOHTTP1
 import ServiceKit
+import Synchronization
 import Testing
 
 @testable import ContactsService
@@ -207,5 +208,62 @@ struct ReverseSyncTests {
                 #expect(Strangler.message(for: error).contains(fragment), "\(arguments): \(Strangler.message(for: error))")
             }
         }
+    }
+}
+
+/// Keeps every log record with the time it was made.
+final class RecordingLogHandler: LogHandler, Sendable {
+    struct Record: Sendable {
+        var level: Logger.Level
+        var message: String
+        var at: ContinuousClock.Instant
+    }
+
+    let records = Mutex<[Record]>([])
+    var metadata: Logger.Metadata {
+        get { [:] }
+        set {}
+    }
+    var logLevel: Logger.Level {
+        get { .trace }
+        set {}
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { nil }
+        set {}
+    }
+
+    func log(event: LogEvent) {
+        self.records.withLock { $0.append(Record(level: event.level, message: "\(event.message)", at: .now)) }
+    }
+}
+
+@Suite("Reverse sync: quiet while a service starts or stops beside the monolith")
+struct ReverseSyncQuietTests {
+    @Test func aFailingFeedIsLoggedOnceAndOnlyAfterTheQuietPeriod() async throws {
+        let port = try LiveStack.freePorts(1)[0]
+        let handler = RecordingLogHandler()
+        let store = try CRMStore.open(path: nil)
+        let quiet = Duration.milliseconds(700)
+        let reverse = try ReverseSync(
+            store: store, feeds: [ReverseFeed(service: "contacts", url: "http://127.0.0.1:\(port)")], quietPeriod: quiet,
+            logger: Logger(label: "test.reverse") { _ in handler })
+        let started = ContinuousClock.now
+        let run = Task { try await reverse.run() }
+        defer { run.cancel() }
+        // The failure is in the status at once; the warning comes once the feed has failed for the quiet period.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while reverse.lastError(service: "contacts") == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(reverse.lastError(service: "contacts") != nil)
+        func warnings() -> [RecordingLogHandler.Record] { handler.records.withLock { $0 }.filter { $0.level == .warning } }
+        while warnings().isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let first = try #require(warnings().first)
+        #expect(first.message == "reverse sync failed; retrying until it succeeds")
+        #expect(first.at - started >= quiet)
+        // Retries go on (100 ms, then doubling), and the same failure is not logged again.
+        let retriesUntil = first.at + .seconds(1)
+        while ContinuousClock.now < retriesUntil { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(warnings().count == 1)
     }
 }
