@@ -16,13 +16,16 @@ public struct ReconcileCommand: AsyncParsableCommand {
         discussion: """
             Pages through GET /<name> on both sides (200 records a page) and compares every record by id. The result is \
             kept in <data>/reconcile/<name>.json (time, clean, counts): the eliminate gate needs the last one clean. \
-            --output json prints the whole result as one JSON object.
+            --ignore leaves a field out of the comparison (a difference you accepted, such as one triaged with \
+            `strangler triage --accept`); the kept result names what it ignored. --output json prints the whole \
+            result as one JSON object.
 
             Exit status: 0 when both hold the same records, 1 when they differ, 2 when a side cannot be read.
 
             Examples:
               strangler reconcile contacts --monolith http://127.0.0.1:8081 --service http://127.0.0.1:8082
               strangler reconcile deals --output json
+              strangler reconcile contacts --ignore /title
             """
     )
 
@@ -41,6 +44,9 @@ public struct ReconcileCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("table or json.", valueName: "format"))
     public var output: OutputFormat = .table
 
+    @Option(help: ArgumentHelp("Leave this field out of the comparison (a JSON pointer into a record, * for one segment; repeatable).", valueName: "pointer"))
+    public var ignore: [String] = []
+
     public init() {}
 
     public func validate() throws {
@@ -48,6 +54,9 @@ public struct ReconcileCommand: AsyncParsableCommand {
             throw ValidationError("<name> must be one of: \(ServiceConfiguration.defaultPorts.keys.sorted().joined(separator: ", ")), not \"\(self.name)\"")
         }
         guard FeedEndpoint(url: self.monolith) != nil else { throw ValidationError("--monolith must be an http URL such as http://127.0.0.1:8081, not \"\(self.monolith)\"") }
+        for pointer in self.ignore where !PointerPattern.isValid(pointer) {
+            throw ValidationError("--ignore \(pointer): not a JSON pointer (it must be empty or start with /, and ~ must be ~0 or ~1)")
+        }
         if let service, FeedEndpoint(url: service) == nil { throw ValidationError("--service must be an http URL such as http://127.0.0.1:8082, not \"\(service)\"") }
     }
 
@@ -56,14 +65,14 @@ public struct ReconcileCommand: AsyncParsableCommand {
         let service = self.service.flatMap { FeedEndpoint(url: $0) } ?? FeedEndpoint(host: "127.0.0.1", port: ServiceConfiguration.defaultPorts[self.name]!)
         let report: ReconcileReport
         do {
-            report = try await Reconciler(path: "/\(self.name)").reconcile(monolith: monolith, service: service)
+            report = try await Reconciler(path: "/\(self.name)", ignore: self.ignore).reconcile(monolith: monolith, service: service)
         } catch {
             FileHandle.standardError.write(Data("strangler reconcile \(self.name): \(error)\n".utf8))
             throw ExitCode(2)
         }
         let record = ReconcileRecord(
             service: self.name, clean: report.isClean, compared: report.compared, missing: report.missing.count, extra: report.extra.count,
-            differing: report.differing.count)
+            differing: report.differing.count, ignored: self.ignore)
         let kept = ReconcileRecord.path(service: self.name, dataDirectory: self.data)
         var keptError: String?
         do {
@@ -122,6 +131,8 @@ struct Reconciler {
     }
 
     let path: String
+    /// Pointers (with `*`) left out of the comparison of two records.
+    var ignore: [String] = []
 
     func reconcile(monolith: FeedEndpoint, service: FeedEndpoint) async throws -> ReconcileReport {
         let expected = try await self.records(at: monolith)
@@ -132,7 +143,7 @@ struct Reconciler {
                 report.missing.append(id)
                 continue
             }
-            let result = JSONDiff.diff(record, other, options: DiffOptions())
+            let result = JSONDiff.diff(record, other, options: DiffOptions(ignore: self.ignore))
             if !result.isEqual { report.differing.append((id, result.differences.map { "\($0.pointer) \($0.kind.rawValue)" })) }
         }
         report.extra = actual.keys.filter { expected[$0] == nil }.sorted()

@@ -354,6 +354,10 @@ struct DiffStoreEpochTests {
         try record.write(dataDirectory: directory)
         #expect(ReconcileRecord.read(service: "contacts", dataDirectory: directory) == record)
         #expect(record.summary == "40 compared; 1 missing, 2 extra, 3 differing")
+        let ignoring = ReconcileRecord(service: "leads", clean: true, compared: 5, missing: 0, extra: 0, differing: 0, ignored: ["/title", "/items/*/x"])
+        try ignoring.write(dataDirectory: directory)
+        #expect(ReconcileRecord.read(service: "leads", dataDirectory: directory)?.ignored == ["/title", "/items/*/x"])
+        #expect(ignoring.summary == "5 compared; 0 missing, 0 extra, 0 differing (ignoring /title, /items/*/x)")
     }
 
     @Test func countsAndSignaturesSinceTheEpochWithDecisions() throws {

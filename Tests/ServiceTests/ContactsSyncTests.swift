@@ -43,6 +43,26 @@ struct ContactsSyncTests {
         }
     }
 
+    /// The demo's one deliberate difference (docs/services.md): the contacts service answers an empty title as null.
+    /// Everything else of such a contact is the monolith's.
+    @Test func anEmptyTitleIsAnsweredAsNullTheServicesOneDeliberateDifference() async throws {
+        try await withLiveMonolith { monolith, feed in
+            let crm = try await SampleCRM.create(on: monolith)
+            let id = try await monolith.create(
+                "/contacts", #"{"accountId":"\#(crm.globex)","firstName":"Ann","lastName":"Empty","email":"ann@globex.example.com","title":""}"#)
+            let service = try ServiceUnderTest(feed: feed)
+            try await service.consumer.catchUp()
+            try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
+                let fromMonolith = try #require(try await monolith.answer(.get, "/contacts/\(id)").json)
+                let fromService = try #require(try await contacts.answer(.get, "/contacts/\(id)").json)
+                #expect(fromMonolith["title"] == .string(""))
+                #expect(fromService["title"] == .null)
+                func withoutTitle(_ value: JSONValue) -> JSONValue { .object((value.objectValue ?? []).filter { $0.key != "title" }) }
+                #expect(withoutTitle(fromMonolith) == withoutTitle(fromService))
+            }
+        }
+    }
+
     @Test func applyingTheSameEventsTwiceChangesNothing() async throws {
         try await withLiveMonolith { monolith, endpoint in
             let crm = try await SampleCRM.create(on: monolith)

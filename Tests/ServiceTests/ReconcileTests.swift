@@ -44,12 +44,18 @@ struct ReconcileTests {
                 #expect(json["missing"] == .array([.string(crm.linus)]))
                 #expect(json["differing"]?.arrayValue?.first?["id"]?.stringValue == crm.ada)
                 #expect(json["kept"]?.stringValue == "k.json")
+                // A field left out on purpose: the drifted title no longer counts, the version still does.
+                let ignoring = try await Reconciler(path: "/contacts", ignore: ["/title"]).reconcile(monolith: feed, service: endpoint)
+                #expect(Set(ignoring.differing.first?.differences ?? []) == ["/version changed"])
             }
         }
     }
 
     @Test func refusesBadArguments() throws {
-        for (arguments, fragment) in [(["widgets"], "<name>"), (["contacts", "--monolith", "nope"], "--monolith"), (["deals", "--service", "ftp://x"], "--service")] {
+        for (arguments, fragment) in [
+            (["widgets"], "<name>"), (["contacts", "--monolith", "nope"], "--monolith"), (["deals", "--service", "ftp://x"], "--service"),
+            (["contacts", "--ignore", "title"], "--ignore title: not a JSON pointer"),
+        ] {
             do {
                 _ = try Strangler.parseAsRoot(["reconcile"] + arguments)
                 Issue.record("\(arguments) was accepted")

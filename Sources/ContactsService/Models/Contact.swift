@@ -37,7 +37,10 @@ struct Contact: ServiceRecord {
             object.field("lastName", self.lastName)
             object.field("email", self.email)
             object.field("phone", self.phone)
-            object.field("title", self.title)
+            // Deliberately not the monolith's behaviour: this rewrite has no empty titles and answers "" as null, the
+            // kind of small difference an extracted service really has. Coexist finds it (`/title changed` on the
+            // contacts saved with an empty title) and the runbook triages it (docs/services.md, docs/runbook.md).
+            object.field("title", self.title?.isEmpty == true ? nil : self.title)
             object.field("tags", strings: self.tags)
             object.field("version", self.version)
             object.field("createdAt", self.createdAt)

@@ -5,7 +5,8 @@ public import JSON
 /// eliminate gate ("the last reconcile clean").
 ///
 /// ```json
-/// { "service": "contacts", "time": "2026-11-28T10:00:00Z", "clean": true, "compared": 1000, "missing": 0, "extra": 0, "differing": 0 }
+/// { "service": "contacts", "time": "2026-11-28T10:00:00Z", "clean": true, "compared": 1000, "missing": 0, "extra": 0, "differing": 0,
+///   "ignored": ["/title"] }
 /// ```
 public struct ReconcileRecord: Sendable, Equatable {
     public var service: String
@@ -16,8 +17,13 @@ public struct ReconcileRecord: Sendable, Equatable {
     public var missing: Int
     public var extra: Int
     public var differing: Int
+    /// Pointers left out of the comparison (`strangler reconcile --ignore`): differences accepted on purpose, named here
+    /// so that a clean record never hides what it did not compare.
+    public var ignored: [String]
 
-    public init(service: String, time: Date = Date(), clean: Bool, compared: Int, missing: Int, extra: Int, differing: Int) {
+    public init(
+        service: String, time: Date = Date(), clean: Bool, compared: Int, missing: Int, extra: Int, differing: Int, ignored: [String] = []
+    ) {
         self.service = service
         self.time = time
         self.clean = clean
@@ -25,6 +31,7 @@ public struct ReconcileRecord: Sendable, Equatable {
         self.missing = missing
         self.extra = extra
         self.differing = differing
+        self.ignored = ignored
     }
 
     public static func path(service: String, dataDirectory: String) -> String {
@@ -32,7 +39,10 @@ public struct ReconcileRecord: Sendable, Equatable {
     }
 
     /// `1000 compared; 0 missing, 0 extra, 0 differing`.
-    public var summary: String { "\(self.compared) compared; \(self.missing) missing, \(self.extra) extra, \(self.differing) differing" }
+    public var summary: String {
+        "\(self.compared) compared; \(self.missing) missing, \(self.extra) extra, \(self.differing) differing"
+            + (self.ignored.isEmpty ? "" : " (ignoring \(self.ignored.joined(separator: ", ")))")
+    }
 
     public var json: JSONValue {
         .object([
@@ -43,6 +53,7 @@ public struct ReconcileRecord: Sendable, Equatable {
             ("missing", .number(Double(self.missing))),
             ("extra", .number(Double(self.extra))),
             ("differing", .number(Double(self.differing))),
+            ("ignored", .array(self.ignored.map(JSONValue.string))),
         ])
     }
 
@@ -62,7 +73,7 @@ public struct ReconcileRecord: Sendable, Equatable {
         func count(_ key: String) -> Int { Int(document[key]?.numberValue ?? 0) }
         return ReconcileRecord(
             service: document["service"]?.stringValue ?? service, time: time, clean: clean, compared: count("compared"), missing: count("missing"),
-            extra: count("extra"), differing: count("differing"))
+            extra: count("extra"), differing: count("differing"), ignored: (document["ignored"]?.arrayValue ?? []).compactMap(\.stringValue))
     }
 
     /// ISO 8601 formatting is thread-safe once configured, and this formatter is never reconfigured.
