@@ -86,7 +86,8 @@ struct KillNineTests {
                 var uri = "/contacts?limit=200"
                 while true {
                     let expected = try await monolith.answer(.get, uri)
-                    #expect(try await client.answer(.get, uri) == expected, "\(uri)")
+                    // The seed's empty titles come back as null from the service (the demo's deliberate difference).
+                    #expect(try await client.answer(.get, uri).withEmptyTitlesAsNull == expected.withEmptyTitlesAsNull, "\(uri)")
                     guard let next = expected.json?["next"]?.stringValue else { break }
                     uri = "/contacts?limit=200&after=\(next)"
                 }
