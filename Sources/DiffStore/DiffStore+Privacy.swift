@@ -34,6 +34,19 @@ extension DiffStore {
         }
     }
 
+    /// Deletes every sample that holds `value` itself in any part (stored before redaction was on, or with the
+    /// defaults off); returns how many. A scan of every sample: for erasure, not for the request path.
+    @discardableResult
+    public func purge(containing value: [UInt8]) throws -> Int {
+        guard !value.isEmpty else { return 0 }
+        let columns = ["path", "query", "request_headers", "request_body", "monolith_headers", "monolith_body", "service_headers", "service_body", "diff"]
+        let condition = columns.map { "instr(CAST(\($0) AS BLOB), ?1) > 0" }.joined(separator: " OR ")
+        return try self.database.write { db in
+            try db.execute(sql: "DELETE FROM samples WHERE " + condition, arguments: [Data(value)])
+            return db.changesCount
+        }
+    }
+
     /// How many samples hold the value whose keyed hash is `hash`.
     public func sampleCount(subjectHash hash: String) throws -> Int {
         try self.database.read { db in

@@ -19,6 +19,8 @@ public struct PrivacyPolicy: Sendable, Equatable {
     public var pointers: [String] = []
     /// Samples older than this are deleted; nil keeps them until purged.
     public var retention: Duration?
+    /// `retention` as written (`"30d"`).
+    public var retentionText: String?
 
     public init(defaults: Bool = true, fields: [String] = [], pointers: [String] = [], retention: Duration? = nil) {
         self.defaults = defaults
@@ -58,6 +60,7 @@ public struct PrivacyPolicy: Sendable, Equatable {
         if let retention {
             if let text = retention.stringValue, let duration = DurationText.parse(text), duration > .zero {
                 policy.retention = duration
+                policy.retentionText = text
             } else {
                 problem("$.retention", "must be a duration such as \"30d\", \"12h\" or \"90m\", not \(retention.jsonText)")
             }

@@ -25,6 +25,7 @@ extension Report {
             <h1>Strangler report</h1>
             <p class="meta">Generated \(Self.escape(Self.timestamp(self.generatedAt))) from \(Self.escape(self.source)); table <code>\(Self.escape(self.tableHash))</code>; \(Self.escape(self.windowText)).</p>
             <p class="summary">\(Self.escape(self.summaryText)).</p>
+            <p class="privacy\(self.privacy.redactionDefaults ? "" : " off")">\(Self.escape(self.privacy.text))</p>
             </header>
 
             """
