@@ -269,6 +269,32 @@ public struct Redaction: Sendable {
         self.rules.keepsResponseHeader(name) ? self.text(value) : self.token(Array(value.utf8))
     }
 
+    // MARK: Stored bodies
+
+    /// Where a stored body holds what redaction replaced: members whose names match a field, and strings with a
+    /// token (`[redacted:…]`, or the `[redacted]` of samples stored before keyed hashes). A replayed answer cannot
+    /// match there, so a replay ignores these pointers (with the rules' own pointers).
+    public static func redactedPointers(in value: JSONValue, rules: RedactionRules) -> [String] {
+        var found: [String] = []
+        var pending: [(value: JSONValue, pointer: String)] = [(value, "")]
+        while let (value, pointer) = pending.popLast() {
+            switch value {
+            case .string(let text) where text.contains("[redacted"):
+                found.append(pointer)
+            case .array(let items):
+                for (index, item) in items.enumerated() { pending.append((item, pointer + "/\(index)")) }
+            case .object(let members):
+                for member in members {
+                    let below = pointer + "/" + PointerPattern.escape(member.key)
+                    if rules.redactsField(member.key.utf8) { found.append(below) } else { pending.append((member.value, below)) }
+                }
+            default:
+                break
+            }
+        }
+        return found.sorted()
+    }
+
     // MARK: Percent-encoding
 
     static func percentDecoded(_ text: some StringProtocol) -> [UInt8] {

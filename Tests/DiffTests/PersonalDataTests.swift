@@ -207,3 +207,15 @@ struct RedactionTests {
         #expect(elapsed < .seconds(10), "\(elapsed)")
     }
 }
+
+@Suite("Personal data: replaying stored bodies")
+struct RedactedPointersTests {
+    @Test func theRedactedPlacesOfAStoredBodyAreFound() throws {
+        let stored = try JSONParser.parse(
+            #"{"id":"c1","email":"[redacted:0123456789abcdef]","notes":"mail [redacted:fedcba9876543210] now","old":"[redacted]","#
+                + #""phone":481516,"items":[{"a/b":"[redacted:00]","title":"CEO"}],"title":"CTO"}"#)
+        let pointers = Redaction.redactedPointers(in: stored, rules: RedactionRules())
+        #expect(pointers == ["/email", "/items/0/a~1b", "/notes", "/old", "/phone"])
+        #expect(Redaction.redactedPointers(in: stored, rules: RedactionRules(defaults: false)) == ["/email", "/items/0/a~1b", "/notes", "/old"])
+    }
+}
