@@ -16,8 +16,9 @@ public struct RedactionRules: Sendable, Equatable {
 
     /// Request headers stored as they are by default (values still pass the detectors), lowercase.
     public static let defaultRequestHeaders: Set<String> = [
-        "accept", "accept-encoding", "accept-language", "cache-control", "content-encoding", "content-language", "content-length", "content-type",
-        "host", "if-match", "if-modified-since", "if-none-match", "if-unmodified-since", "strangler-dry-run", "transfer-encoding", "user-agent",
+        "accept", "accept-encoding", "accept-language", "cache-control", "connection", "content-encoding", "content-language", "content-length",
+        "content-type", "expect", "host", "if-match", "if-modified-since", "if-none-match", "if-range", "if-unmodified-since", "pragma", "range",
+        "strangler-dry-run", "transfer-encoding", "user-agent",
     ]
 
     /// Answer headers stored as they are by default (values still pass the detectors), lowercase.
