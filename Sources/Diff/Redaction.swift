@@ -230,7 +230,9 @@ public struct Redaction: Sendable {
     public mutating func query(_ query: String) -> String {
         guard !self.rules.isEmpty, !query.isEmpty else { return query }
         let parts = query.split(separator: "&", omittingEmptySubsequences: false).map { part -> String in
-            guard let equals = part.firstIndex(of: "=") else { return String(part) }
+            guard let equals = part.firstIndex(of: "=") else {
+                return Self.percentDecoded(part).withUnsafeBufferPointer { self.detected($0) }.map(Self.percentEncoded) ?? String(part)
+            }
             let name = part[..<equals]
             let raw = part[part.index(after: equals)...]
             let decoded = Self.percentDecoded(raw)

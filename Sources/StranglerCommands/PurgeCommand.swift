@@ -67,6 +67,12 @@ public struct PurgeCommand: ParsableCommand {
         } else if !self.fixtures.isEmpty {
             throw ValidationError("--fixtures needs --subject (the value to erase from those files)")
         }
+        for folder in self.fixtures {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--fixtures \(folder) is not a folder")
+            }
+        }
     }
 
     public func run() throws {
@@ -115,7 +121,7 @@ public struct PurgeCommand: ParsableCommand {
         JSONValue.appendQuoted(subject, to: &escaped)
         needles.append(Array(escaped.dropFirst().dropLast()))
         for folder in self.fixtures {
-            for file in try Self.files(in: folder) {
+            for file in Self.files(in: folder) {
                 let isHAR = file.hasSuffix(".har")
                 guard let data = FileManager.default.contents(atPath: file), needles.contains(where: { data.range(of: Data($0)) != nil }) else { continue }
                 try FileManager.default.removeItem(atPath: file)
@@ -134,11 +140,7 @@ public struct PurgeCommand: ParsableCommand {
     }
 
     /// Every `*.json` and `*.har` file under `folder` (subfolders included), sorted.
-    static func files(in folder: String) throws -> [String] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ValidationError("--fixtures \(folder) is not a folder")
-        }
+    static func files(in folder: String) -> [String] {
         let base = URL(fileURLWithPath: folder)
         let names = FileManager.default.subpaths(atPath: folder) ?? []
         return names.filter { $0.hasSuffix(".json") || $0.hasSuffix(".har") }.map { base.appendingPathComponent($0).path }.sorted()

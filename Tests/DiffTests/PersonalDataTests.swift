@@ -174,6 +174,7 @@ struct RedactionTests {
         #expect(self.redact(#"{"password":"hunter2""#).0 == "\"\(Self.key.token(Array(#"{"password":"hunter2""#.utf8)))\"", "broken JSON: whole")
         var redaction = Redaction(rules: RedactionRules(), key: Self.key)
         #expect(redaction.query("limit=20&access_token=abc123&q=ada%40example.com") == "limit=20&access_token=\(self.token("abc123"))&q=\(self.token("ada@example.com"))")
+        #expect(redaction.query("ada%40example.com&x=1") == "\(self.token("ada@example.com"))&x=1", "a parameter without a value")
         #expect(redaction.path("/contacts/by-email/ada%40example.com") == "/contacts/by-email/\(self.token("ada@example.com"))")
         #expect(redaction.path("/contacts/con_1") == "/contacts/con_1")
         let headers = redaction.requestHeaders([("Content-Type", "application/json"), ("X-Api-Key", "k-123"), ("Authorization", "Bearer x"), ("User-Agent", "bot ada@example.com")])

@@ -201,6 +201,7 @@ struct PrivacyTests {
         #expect(throws: (any Error).self) { try PurgeCommand.parse(["--subject", "x", "--route", "a"]) }
         #expect(throws: (any Error).self) { try PurgeCommand.parse(["--fixtures", "dir"]) }
         #expect(throws: (any Error).self) { try PurgeCommand.parse(["--subject", ""]) }
+        #expect(throws: (any Error).self) { try PurgeCommand.parse(["--subject", "x", "--fixtures", "/nonexistent-\(UUID().uuidString)"]) }
     }
 
     @Test func storeFilesAreForTheOwnerOnly() async throws {
