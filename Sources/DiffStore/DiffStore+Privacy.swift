@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import GRDB
 
 /// Personal data in the store: which samples held which redacted values (by keyed hash), erasure by subject, expiry,

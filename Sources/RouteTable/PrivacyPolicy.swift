@@ -1,4 +1,4 @@
-public import JSON
+import JSON
 
 /// What the diff store keeps of personal data (routes.json: the table-wide `"redact"` object and `"retention"`).
 ///

@@ -39,7 +39,7 @@ struct PrivacyStoreTests {
         // Made before this version: a data directory 0755 and a store 0644.
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         let path = directory.appendingPathComponent("diffs.sqlite").path
-        FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o644])
+        _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o644])
         let store = try DiffStore.open(path: path)
         var batch = DiffBatch()
         batch.samples = [self.sample("x", subjects: [])]

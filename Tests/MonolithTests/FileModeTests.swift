@@ -28,7 +28,7 @@ struct MonolithFileModeTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent("monolith.sqlite").path
-        FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o644])
+        _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o644])
         let store = try CRMStore.open(path: path)
         try store.database.write { db in try db.execute(sql: "CREATE TABLE t (x)") }
         for suffix in ["", "-wal", "-shm"] { #expect(try fileMode(path + suffix) == 0o600, "monolith.sqlite\(suffix)") }

@@ -21,7 +21,7 @@ struct ServiceFileModeTests {
         for suffix in ["", "-wal", "-shm"] { #expect(try self.mode(path + suffix) == 0o600, "contacts.sqlite\(suffix)") }
 
         let old = directory.appendingPathComponent("data/old.sqlite").path
-        FileManager.default.createFile(atPath: old, contents: nil, attributes: [.posixPermissions: 0o644])
+        _ = FileManager.default.createFile(atPath: old, contents: nil, attributes: [.posixPermissions: 0o644])
         _ = try ServiceDatabase.open(path: old, origin: "old") { _ in }
         #expect(try self.mode(old) == 0o600)
     }
