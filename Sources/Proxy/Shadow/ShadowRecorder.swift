@@ -224,7 +224,7 @@ private actor Writer {
             batch.counts[route, default: RouteCounts()].compared += 1
             self.count(comparison, of: observation, privacy: privacy, in: &batch)
         }
-        self.learnNoise(from: observation, headers: names, in: &batch)
+        self.learnNoise(from: observation, headers: names, privacy: privacy, in: &batch)
     }
 
     /// Whether the two answers show the same records at different versions: one side has not applied the latest
@@ -261,7 +261,7 @@ private actor Writer {
         }
     }
 
-    private func learnNoise(from observation: ShadowObservation, headers names: [String], in batch: inout DiffBatch) {
+    private func learnNoise(from observation: ShadowObservation, headers names: [String], privacy: PrivacyPolicy, in batch: inout DiffBatch) {
         let route = observation.route
         if let repeated = observation.repeated {
             // Two answers of the same side to the same request: whatever differs between them is noise.
@@ -269,8 +269,9 @@ private actor Writer {
             let noise = ResponseDiffer.compare(answered.snapshot(headers: names), repeated.snapshot(headers: names), options: DiffOptions())
             batch.counts[route, default: RouteCounts()].noiseChecks += 1
             if case .json(let result) = noise.body {
+                var redaction = Redaction(rules: Self.rules(privacy, observation.policy), key: self.key)
                 for pattern in Set(result.differences.map(\.pattern)) {
-                    batch.noise[DiffBatch.NoiseKey(route: route, pointer: pattern), default: 0] += 1
+                    batch.noise[DiffBatch.NoiseKey(route: route, pointer: redaction.text(pattern)), default: 0] += 1
                 }
             }
         }
