@@ -29,6 +29,7 @@ public struct PurgeCommand: ParsableCommand {
               strangler purge --before 2026-11-01              # recorded before that day (UTC)
               strangler purge --before 2026-11-01T12:00:00Z --route deals.list
               strangler purge --subject ada@example.com --fixtures fixtures --reason "erasure request 2026-118"
+              printf '%s\\n' "$VALUE" | strangler purge --subject - --fixtures fixtures   # the value not in argv
             """
     )
 
@@ -38,7 +39,7 @@ public struct PurgeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Only samples recorded before this time: YYYY-MM-DD (UTC) or an ISO 8601 timestamp.", valueName: "date"))
     public var before: String?
 
-    @Option(help: ArgumentHelp("Erase one subject: every sample, fixture and HAR file that held this value.", valueName: "value"))
+    @Option(help: ArgumentHelp("Erase one subject: every sample, fixture and HAR file that held this value (- reads it from standard input).", valueName: "value"))
     public var subject: String?
 
     @Option(help: ArgumentHelp("With --subject: a folder of exported fixtures or HAR files to erase it from (repeatable).", valueName: "dir"))
@@ -89,7 +90,10 @@ public struct PurgeCommand: ParsableCommand {
             print("deleted \(deleted) sample\(deleted == 1 ? "" : "s")")
             return
         }
-        let erasure = try self.erase(subject, store: store)
+        // `-`: the value comes on standard input, so it stays out of the shell's history and the process list.
+        let value = subject == "-" ? Self.firstLine(FileHandle.standardInput.readDataToEndOfFile()) : subject
+        guard !value.isEmpty else { throw ValidationError("--subject -: standard input held no value") }
+        let erasure = try self.erase(value, store: store)
         print(erasure.text)
     }
 
@@ -105,6 +109,12 @@ public struct PurgeCommand: ParsableCommand {
             return "erased subject \(self.hash): deleted \(count(self.samples, "sample")), \(count(self.fixtures, "fixture file")), "
                 + "\(count(self.har, "HAR file"))"
         }
+    }
+
+    /// The first line of `data`, without its line end.
+    static func firstLine(_ data: Data) -> String {
+        let text = String(decoding: data, as: UTF8.self)
+        return String(text.split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: \.isNewline).first ?? "")
     }
 
     /// The keyed hash the store's samples hold for `value`.

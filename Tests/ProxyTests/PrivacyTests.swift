@@ -219,6 +219,12 @@ struct PrivacyTests {
         }
     }
 
+    @Test func purgeReadsTheSubjectFromStandardInputWithDash() {
+        #expect(PurgeCommand.firstLine(Data("ada@example.com\n".utf8)) == "ada@example.com")
+        #expect(PurgeCommand.firstLine(Data("ada@example.com\r\nrest\n".utf8)) == "ada@example.com")
+        #expect(PurgeCommand.firstLine(Data()) == "")
+    }
+
     @Test func purgeRefusesSubjectWithOtherFilters() throws {
         #expect(throws: (any Error).self) { try PurgeCommand.parse(["--subject", "x", "--route", "a"]) }
         #expect(throws: (any Error).self) { try PurgeCommand.parse(["--fixtures", "dir"]) }
