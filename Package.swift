@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // The legacy CRM that the toolkit migrates. Self-contained: it imports none of the toolkit's targets.
@@ -45,7 +46,12 @@ let package = Package(
         // A strict JSON parser and value tree (routes.json, admin API; the diff engine's input later). Pure.
         .target(name: "JSON", swiftSettings: swiftSettings),
         // The diff engine: compares two responses (status, chosen headers, JSON bodies structurally). Pure: no I/O.
-        .target(name: "Diff", dependencies: ["JSON"], swiftSettings: swiftSettings),
+        // Redaction's keyed hashes are HMAC-SHA256 (swift-crypto): computation only, still no I/O.
+        .target(
+            name: "Diff",
+            dependencies: ["JSON", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         // The diff store: per-route counters, signatures and samples of shadow comparisons, in SQLite (WAL).
         .target(
             name: "DiffStore",

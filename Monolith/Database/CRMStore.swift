@@ -15,8 +15,7 @@ public final class CRMStore: Sendable {
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
         if let path {
-            let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try OwnerOnlyFiles.prepare(database: path)
             return try CRMStore(database: DatabasePool(path: path, configuration: configuration))
         }
         return try CRMStore(database: DatabaseQueue(configuration: configuration))

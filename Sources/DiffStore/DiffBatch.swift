@@ -65,10 +65,13 @@ public struct DiffSample: Sendable {
     public var monolith: StoredResponse
     public var service: StoredResponse
     public var diff: String
+    /// The keyed hashes of the values redacted from this sample (found again by `DiffStore.purge(subjectHash:)`).
+    public var subjects: Set<String>
 
     public init(
         route: String, signature: String, recordedAt: Date, requestID: String, servedBy: String, method: String, path: String, query: String?,
-        requestHeaders: [(name: String, value: String)], requestBody: [UInt8], monolith: StoredResponse, service: StoredResponse, diff: String
+        requestHeaders: [(name: String, value: String)], requestBody: [UInt8], monolith: StoredResponse, service: StoredResponse, diff: String,
+        subjects: Set<String> = []
     ) {
         self.route = route
         self.signature = signature
@@ -83,6 +86,7 @@ public struct DiffSample: Sendable {
         self.monolith = monolith
         self.service = service
         self.diff = diff
+        self.subjects = subjects
     }
 }
 

@@ -19,14 +19,19 @@ public final class DiffStore: Sendable {
     public let database: any DatabaseWriter
     /// Samples kept per (route, signature).
     public let maxSamplesPerSignature: Int
+    /// The secret of the keyed hashes that stand for redacted values (`<dir>/redaction.key` beside the file; random
+    /// for a store in memory).
+    public let redactionKey: [UInt8]
 
     /// Opens (creating and migrating) the store at `path`, or an in-memory store when `path` is nil.
     public static func open(path: String?, maxSamplesPerSignature: Int = 20) throws -> DiffStore {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
+        // Deleted rows are overwritten, not only unlinked: a purged value does not linger in free pages.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
         if let path {
-            let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            // Only the owner reads the data directory, the database, its WAL and SHM, and the key (whatever the umask).
+            try Self.ownerOnlyDirectory(URL(fileURLWithPath: path).deletingLastPathComponent().path)
             // Two processes opening a new store at once (the proxy and the CLI, or two CLIs) would both switch it to WAL
             // and both migrate it: one at a time, under an exclusive lock beside the file.
             let lock = Foundation.open(path + ".open-lock", O_RDWR | O_CREAT, 0o600)
@@ -39,15 +44,21 @@ public final class DiffStore: Sendable {
                     close(lock)
                 }
             }
-            return try DiffStore(database: DatabasePool(path: path, configuration: configuration), maxSamplesPerSignature: maxSamplesPerSignature)
+            try Self.ownerOnlyDatabaseFile(path)
+            let key = try Self.redactionKey(beside: path)
+            return try DiffStore(
+                database: DatabasePool(path: path, configuration: configuration), maxSamplesPerSignature: maxSamplesPerSignature, redactionKey: key)
         }
         return try DiffStore(database: DatabaseQueue(configuration: configuration), maxSamplesPerSignature: maxSamplesPerSignature)
     }
 
-    public init(database: any DatabaseWriter, maxSamplesPerSignature: Int = 20) throws {
+    /// A store on `database` (migrated); `redactionKey` nil makes a random one (a store in memory).
+    public init(database: any DatabaseWriter, maxSamplesPerSignature: Int = 20, redactionKey: [UInt8]? = nil) throws {
         try Self.migrator.migrate(database)
         self.database = database
         self.maxSamplesPerSignature = maxSamplesPerSignature
+        var generator = SystemRandomNumberGenerator()
+        self.redactionKey = redactionKey ?? (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
     }
 
     static var migrator: DatabaseMigrator {
@@ -107,6 +118,8 @@ public final class DiffStore: Sendable {
         }
         // Per-route minute buckets of the counters: the match rate over time (DiffStore+Buckets.swift).
         migrator.registerMigration("v4-buckets", migrate: Self.migrateBuckets)
+        // Per sample, the keyed hashes of its redacted values: erasure by subject (DiffStore+Privacy.swift).
+        migrator.registerMigration("v5-sample-subjects", migrate: Self.migrateSubjects)
         return migrator
     }
 
@@ -175,6 +188,7 @@ public final class DiffStore: Sendable {
                         sample.monolith.status, Self.headersText(sample.monolith.headers), Data(sample.monolith.body),
                         sample.service.status, Self.headersText(sample.service.headers), Data(sample.service.body), sample.diff,
                     ])
+                try Self.addSubjects(sample.subjects, sample: db.lastInsertedRowID, db)
             }
         }
     }
@@ -187,7 +201,8 @@ public final class DiffStore: Sendable {
     }
 
     /// Deletes samples (all, one route's, those recorded before a time, or both); returns how many.
-    /// Counters, signature and pointer counts stay: they hold no request data.
+    /// Counters, signature and pointer counts stay: they hold no request data. `compact()` afterwards takes the
+    /// deleted bytes out of the file and its WAL.
     @discardableResult
     public func purge(route: String? = nil, before: Date? = nil) throws -> Int {
         try self.database.write { db in

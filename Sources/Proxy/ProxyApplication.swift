@@ -50,7 +50,8 @@ public final class ProxyApplication: Service {
             store: store, routesPath: configuration.routesPath, dataDirectory: configuration.dataDirectory, logger: logger, diffStore: diffStore)
         self.metrics = ProxyMetrics()
         self.recorder = ShadowRecorder(
-            store: diffStore, maxInFlight: configuration.maxShadowsInFlight, maxQueued: configuration.maxQueuedComparisons, interval: configuration.recordInterval, logger: logger)
+            store: diffStore, maxInFlight: configuration.maxShadowsInFlight, maxQueued: configuration.maxQueuedComparisons, interval: configuration.recordInterval,
+            privacy: { [store] in store.snapshot.table.privacy }, logger: logger)
         self.adminToken = try configuration.adminToken ?? AdminToken.resolve(dataDirectory: configuration.dataDirectory)
     }
 

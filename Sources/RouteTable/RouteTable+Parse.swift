@@ -32,7 +32,7 @@ public struct RouteTableError: Error, Sendable, Equatable, CustomStringConvertib
 }
 
 extension RouteTable {
-    static let topLevelKeys: Set<String> = ["monolith", "services", "routes", "gates", "schema"]
+    static let topLevelKeys: Set<String> = ["monolith", "services", "routes", "gates", "schema", "redact", "retention"]
     static let routeKeys: Set<String> = ["id", "method", "path", "service", "stage", "timeout", "shadow"]
 
     /// Parses and validates routes.json text.
@@ -186,14 +186,27 @@ extension RouteTable {
         }
 
         let gates = document["gates"].map { GatePolicy.parse($0, path: "$.gates", problem: problem) } ?? .defaults
+        let privacy = PrivacyPolicy.parse(redact: document["redact"], retention: document["retention"], problem: problem)
 
         guard problems.isEmpty, let monolith else { throw RouteTableError(problems: problems) }
-        return RouteTable(monolith: monolith, services: services, routes: routes, gates: gates, document: document)
+        return RouteTable(monolith: monolith, services: services, routes: routes, gates: gates, privacy: privacy, document: document)
     }
 
     static func isIdentifier(_ text: String) -> Bool {
         !text.isEmpty && text.utf8.count <= 128
             && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") }
+    }
+
+    /// A route's `shadow.redact`: pointers (starting with `/`, or `""` for the whole body) and field names (anything
+    /// else), in that order.
+    static func redactRules(_ value: JSONValue?, path: String, problem: (String, String) -> Void) -> (pointers: [String], fields: [String]) {
+        guard let value else { return ([], []) }
+        guard let list = value.arrayValue, list.allSatisfy({ $0.stringValue != nil }) else {
+            problem(path, "must be an array of JSON pointers such as \"/email\" or field names such as \"email\"")
+            return ([], [])
+        }
+        let texts = list.compactMap(\.stringValue)
+        return (texts.filter { $0.isEmpty || $0.hasPrefix("/") }, texts.filter { !$0.isEmpty && !$0.hasPrefix("/") })
     }
 
     static func parseShadow(
@@ -260,7 +273,7 @@ extension RouteTable {
             }
         }
         policy.ignore = pointers("ignore")
-        policy.redact = pointers("redact")
+        (policy.redact, policy.redactFields) = Self.redactRules(value["redact"], path: "\(base).redact", problem: problem)
         if value["version"] != nil { policy.version = pointers("version") }
         if let item = value["arrays"] {
             if let entries = item.objectValue, entries.allSatisfy({ $0.value.stringValue?.isEmpty == false }) {

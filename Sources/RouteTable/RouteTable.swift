@@ -15,6 +15,8 @@ public struct RouteTable: Sendable {
     public let routes: [Route]
     /// The evidence gates of stage changes (`"gates"`, or the defaults).
     public let gates: GatePolicy
+    /// What samples keep of personal data, and for how long (`"redact"`, `"retention"`, or the defaults).
+    public let privacy: PrivacyPolicy
     /// The source document (as parsed), for writing the table back with its unknown-to-us formatting gone.
     public let document: JSONValue
 
@@ -22,11 +24,15 @@ public struct RouteTable: Sendable {
     /// dictionary: there are a handful of methods, and comparing short strings is cheaper than hashing one.
     private let byMethod: [(method: String, routes: [Route])]
 
-    public init(monolith: Upstream, services: [String: Upstream], routes: [Route], gates: GatePolicy = .defaults, document: JSONValue) {
+    public init(
+        monolith: Upstream, services: [String: Upstream], routes: [Route], gates: GatePolicy = .defaults, privacy: PrivacyPolicy = .defaults,
+        document: JSONValue
+    ) {
         self.monolith = monolith
         self.services = services
         self.routes = routes
         self.gates = gates
+        self.privacy = privacy
         self.document = document
         var byMethod: [String: [Route]] = [:]
         for route in routes { byMethod[route.method, default: []].append(route) }

@@ -33,6 +33,7 @@ public struct ShadowPolicy: Sendable, Equatable {
         var ignore: [String] = []
         var arrays: [String: String] = [:]
         var redact: [String] = []
+        var redactFields: [String] = []
         var serve = 0.0
         var version = ShadowPolicy.defaultVersionPointers
 
@@ -46,6 +47,7 @@ public struct ShadowPolicy: Sendable, Equatable {
             self.ignore = other.ignore
             self.arrays = other.arrays
             self.redact = other.redact
+            self.redactFields = other.redactFields
             self.serve = other.serve
             self.version = other.version
         }
@@ -86,10 +88,15 @@ public struct ShadowPolicy: Sendable, Equatable {
         get { self.storage.arrays }
         set { self.unique().arrays = newValue }
     }
-    /// Pointers masked before samples are stored.
+    /// Pointers redacted before samples are stored (on top of the table's `"redact"` rules).
     public var redact: [String] {
         get { self.storage.redact }
         set { self.unique().redact = newValue }
+    }
+    /// Field names redacted before samples are stored (the entries of `"redact"` that are not pointers).
+    public var redactFields: [String] {
+        get { self.storage.redactFields }
+        set { self.unique().redactFields = newValue }
     }
     /// Canary share answered by the service (the monolith is then the shadow), 0–1.
     public var serve: Double {
@@ -107,7 +114,7 @@ public struct ShadowPolicy: Sendable, Equatable {
     public static func == (lhs: ShadowPolicy, rhs: ShadowPolicy) -> Bool {
         if lhs.storage === rhs.storage { return true }
         return lhs.sample == rhs.sample && lhs.sampleBy == rhs.sampleBy && lhs.writes == rhs.writes && lhs.timeout == rhs.timeout
-            && lhs.ignore == rhs.ignore && lhs.arrays == rhs.arrays && lhs.redact == rhs.redact && lhs.serve == rhs.serve
+            && lhs.ignore == rhs.ignore && lhs.arrays == rhs.arrays && lhs.redact == rhs.redact && lhs.redactFields == rhs.redactFields && lhs.serve == rhs.serve
             && lhs.version == rhs.version
     }
 

@@ -78,7 +78,7 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
 /// Durations in routes.json: `250ms`, `2s`, `1.5s`, `1m`.
 public enum DurationText {
     public static func parse(_ text: String) -> Duration? {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
         for (suffix, seconds) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
             // "ms" also ends with "s": make sure the number part is a number.

@@ -33,7 +33,8 @@ public struct FixturesExportCommand: ParsableCommand {
         discussion: """
             Reads <data>/diffs.sqlite (the proxy may keep running) and writes one file per sample into --out, named \
             <route>-<signature>-<sample id>.json; an existing file of that name is replaced. Samples hold what the proxy \
-            kept: secrets in headers and the route's redact pointers are masked ("[redacted]").
+            kept: personal data and secrets redacted as keyed tokens ("[redacted:<hash>]", docs/shadow.md), which \
+            `strangler purge --subject VALUE --fixtures DIR` finds again.
 
             Exit status: 0 done (also when there was nothing to export), 2 error (no --out, unknown route or signature, \
             unreadable diff store, unwritable folder).

@@ -1,21 +1,35 @@
 public import ArgumentParser
+import Diff
 import DiffStore
 import Foundation
+import JSON
+import Proxy
 
 /// `strangler purge`: deletes stored diff samples (requests and answers kept as evidence), all of them or
-/// one route's, or those recorded before a date. Counters and signature counts stay: they hold no request data.
+/// one route's, or those recorded before a date; or, with `--subject`, every sample, fixture and HAR file that held
+/// one person's value (erasure). Counters and signature counts stay: they hold no request data.
 public struct PurgeCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "purge",
-        abstract: "Delete stored diff samples (all, one route's, or those older than a date).",
+        abstract: "Delete stored diff samples (all, one route's, those older than a date, or every one that held a value).",
         discussion: """
-            Works on <data>/diffs.sqlite directly; the proxy may keep running.
+            Works on <data>/diffs.sqlite directly; the proxy may keep running. Afterwards the store is compacted \
+            (VACUUM, then a TRUNCATE checkpoint of its WAL), so the deleted bytes are gone from both files.
+
+            --subject VALUE (an e-mail address, a phone number, an id…) finds the samples that held the value by its \
+            keyed hash (samples keep the hashes of what was redacted from them, never the values) or by the value itself \
+            (samples stored before redaction, or with the defaults off), deletes them, and \
+            deletes every fixture (*.json) and HAR (*.har) file under each --fixtures folder that holds the value's \
+            token or the value itself. It prints the counts and appends an entry to <data>/audit.jsonl with the \
+            hash, the counts, the time and the actor: never the value.
 
             Examples:
               strangler purge                                  # every sample
               strangler purge --route contacts.get
               strangler purge --before 2026-11-01              # recorded before that day (UTC)
               strangler purge --before 2026-11-01T12:00:00Z --route deals.list
+              strangler purge --subject ada@example.com --fixtures fixtures --reason "erasure request 2026-118"
+              printf '%s\\n' "$VALUE" | strangler purge --subject - --fixtures fixtures   # the value not in argv
             """
     )
 
@@ -25,8 +39,20 @@ public struct PurgeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Only samples recorded before this time: YYYY-MM-DD (UTC) or an ISO 8601 timestamp.", valueName: "date"))
     public var before: String?
 
+    @Option(help: ArgumentHelp("Erase one subject: every sample, fixture and HAR file that held this value (- reads it from standard input).", valueName: "value"))
+    public var subject: String?
+
+    @Option(help: ArgumentHelp("With --subject: a folder of exported fixtures or HAR files to erase it from (repeatable).", valueName: "dir"))
+    public var fixtures: [String] = []
+
     @Option(help: "The proxy's data directory (holds diffs.sqlite).")
     public var data: String = ".strangler"
+
+    @Option(help: "Who is acting, for the audit log (default: $USER).")
+    public var actor: String?
+
+    @Option(help: "Why, for the audit log (with --subject).")
+    public var reason: String?
 
     public init() {}
 
@@ -35,6 +61,20 @@ public struct PurgeCommand: ParsableCommand {
             throw ValidationError("--before must be a date (2026-11-01) or an ISO 8601 timestamp (2026-11-01T12:00:00Z), not \"\(before)\"")
         }
         if let route, route.isEmpty { throw ValidationError("--route must not be empty") }
+        if let subject {
+            guard !subject.isEmpty else { throw ValidationError("--subject must not be empty") }
+            guard self.route == nil, self.before == nil else {
+                throw ValidationError("--subject erases every sample that held the value: it takes no --route or --before")
+            }
+        } else if !self.fixtures.isEmpty {
+            throw ValidationError("--fixtures needs --subject (the value to erase from those files)")
+        }
+        for folder in self.fixtures {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--fixtures \(folder) is not a folder")
+            }
+        }
     }
 
     public func run() throws {
@@ -44,8 +84,77 @@ public struct PurgeCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let store = try DiffStore.open(path: path)
-        let deleted = try store.purge(route: self.route, before: self.before.flatMap(Self.parseDate))
-        print("deleted \(deleted) sample\(deleted == 1 ? "" : "s")")
+        guard let subject else {
+            let deleted = try store.purge(route: self.route, before: self.before.flatMap(Self.parseDate))
+            if deleted > 0 { try store.compact() }
+            print("deleted \(deleted) sample\(deleted == 1 ? "" : "s")")
+            return
+        }
+        // `-`: the value comes on standard input, so it stays out of the shell's history and the process list.
+        let value = subject == "-" ? Self.firstLine(FileHandle.standardInput.readDataToEndOfFile()) : subject
+        guard !value.isEmpty else { throw ValidationError("--subject -: standard input held no value") }
+        let erasure = try self.erase(value, store: store)
+        print(erasure.text)
+    }
+
+    /// What an erasure deleted.
+    struct Erasure: Equatable {
+        var hash: String
+        var samples = 0
+        var fixtures = 0
+        var har = 0
+
+        var text: String {
+            func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
+            return "erased subject \(self.hash): deleted \(count(self.samples, "sample")), \(count(self.fixtures, "fixture file")), "
+                + "\(count(self.har, "HAR file"))"
+        }
+    }
+
+    /// The first line of `data`, without its line end.
+    static func firstLine(_ data: Data) -> String {
+        let text = String(decoding: data, as: UTF8.self)
+        return String(text.split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: \.isNewline).first ?? "")
+    }
+
+    /// The keyed hash the store's samples hold for `value`.
+    static func hash(_ value: String, store: DiffStore) -> String {
+        RedactionKey(bytes: store.redactionKey).hash(Array(value.utf8))
+    }
+
+    func erase(_ subject: String, store: DiffStore) throws -> Erasure {
+        var erasure = Erasure(hash: Self.hash(subject, store: store))
+        erasure.samples = try store.purge(subjectHash: erasure.hash) + store.purge(containing: Array(subject.utf8))
+        try store.compact()
+        // Files exported since redaction hold the value's token; older ones may hold the value itself.
+        var needles = [Array(erasure.hash.utf8), Array(subject.utf8)]
+        var escaped: [UInt8] = []
+        JSONValue.appendQuoted(subject, to: &escaped)
+        needles.append(Array(escaped.dropFirst().dropLast()))
+        for folder in self.fixtures {
+            for file in Self.files(in: folder) {
+                let isHAR = file.hasSuffix(".har")
+                guard let data = FileManager.default.contents(atPath: file), needles.contains(where: { data.range(of: Data($0)) != nil }) else { continue }
+                try FileManager.default.removeItem(atPath: file)
+                if isHAR { erasure.har += 1 } else { erasure.fixtures += 1 }
+            }
+        }
+        let actor = self.actor.flatMap { $0.isEmpty ? nil : $0 } ?? ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "strangler-cli"
+        let entry: JSONValue = .object([
+            ("time", .string(ISO8601DateFormatter().string(from: Date()))), ("actor", .string(actor)), ("reason", self.reason.map(JSONValue.string) ?? .null),
+            ("action", .string("purge")), ("subjectHash", .string(erasure.hash)),
+            ("deleted", .object([("samples", .number(Double(erasure.samples))), ("fixtures", .number(Double(erasure.fixtures))), ("har", .number(Double(erasure.har)))])),
+            ("folders", .array(self.fixtures.map(JSONValue.string))),
+        ])
+        try AuditLog.append(entry, dataDirectory: self.data)
+        return erasure
+    }
+
+    /// Every `*.json` and `*.har` file under `folder` (subfolders included), sorted.
+    static func files(in folder: String) -> [String] {
+        let base = URL(fileURLWithPath: folder)
+        let names = FileManager.default.subpaths(atPath: folder) ?? []
+        return names.filter { $0.hasSuffix(".json") || $0.hasSuffix(".har") }.map { base.appendingPathComponent($0).path }.sorted()
     }
 
     static func parseDate(_ text: String) -> Date? {

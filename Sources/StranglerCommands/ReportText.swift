@@ -10,6 +10,7 @@ enum ReportText {
         var lines: [String] = []
         lines.append(style.paint("strangler report", .bold) + ": " + Self.clean(report.summaryText))
         lines.append("from \(Self.clean(report.source)) at \(Report.timestamp(report.generatedAt)); table \(Self.clean(report.tableHash)); \(report.windowText)")
+        lines.append(report.privacy.redactionDefaults ? report.privacy.text : style.paint(report.privacy.text, .red))
         for route in report.routes {
             lines.append("")
             lines += Self.route(route, style: style)

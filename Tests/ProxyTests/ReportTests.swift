@@ -17,6 +17,7 @@ struct ReportTests {
     static let expectedText = #"""
         strangler report: 4 routes: 1 ready to move, 1 blocked, 1 in eliminate, 1 without a service
         from the test store at 2026-11-27T09:10:00Z; table 0123456789abcdef; window: everything kept
+        Personal data in samples: redacted by default (field names, value detectors, header allow-lists); samples kept until purged (no retention).
 
         contacts.get  GET /contacts/{id}  service contacts  coexist
           not ready to eliminate:
@@ -71,6 +72,8 @@ struct ReportTests {
         Generated 2026-11-27T09:10:00Z from the test store; table `0123456789abcdef`; window: everything kept.
 
         4 routes: 1 ready to move, 1 blocked, 1 in eliminate, 1 without a service.
+
+        Personal data in samples: redacted by default (field names, value detectors, header allow-lists); samples kept until purged (no retention).
 
         | Route | Stage | Compared | Match rate | Untriaged | Sync lag | Verdict |
         |---|---|---:|---|---:|---:|---|

@@ -25,6 +25,7 @@ extension Report {
             <h1>Strangler report</h1>
             <p class="meta">Generated \(Self.escape(Self.timestamp(self.generatedAt))) from \(Self.escape(self.source)); table <code>\(Self.escape(self.tableHash))</code>; \(Self.escape(self.windowText)).</p>
             <p class="summary">\(Self.escape(self.summaryText)).</p>
+            <p class="privacy\(self.privacy.redactionDefaults ? "" : " off")">\(Self.escape(self.privacy.text))</p>
             </header>
 
             """
@@ -330,7 +331,7 @@ extension Report {
         h1{font-size:1.6rem;margin:0 0 .3rem}h2{font-size:1.25rem;border-top:1px solid #d5d8de;padding-top:1.2rem;margin-top:2rem}h2 small{font-weight:normal;color:#555}
         h3{font-size:1rem;margin:1.2rem 0 .4rem}h4,h5{margin:.6rem 0 .3rem}code,pre{font:12.5px/1.4 ui-monospace,Menlo,Consolas,monospace}
         table{border-collapse:collapse;margin:.4rem 0}th,td{border:1px solid #d5d8de;padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f3f4f6}
-        td.number{text-align:right}.meta,.summary{color:#444;margin:.2rem 0}
+        td.number{text-align:right}.meta,.summary,.privacy{color:#444;margin:.2rem 0}.privacy.off{color:#991b1b;font-weight:600}
         .stage{display:inline-block;border-radius:.6rem;padding:0 .5rem;font-size:.8rem;background:#e5e7eb}.stage.coexist{background:#fef3c7}.stage.eliminate{background:#d1fae5}
         .verdict.ready,.verdict.eliminated{color:#065f46;font-weight:600}.verdict.blocked{color:#991b1b;font-weight:600}.verdict.no-service{color:#555}
         dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dl.facts dt{font-weight:600}dl.facts dd{margin:0}

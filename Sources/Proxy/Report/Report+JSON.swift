@@ -23,6 +23,7 @@ extension Report {
                 ])
             ),
             ("routes", .array(self.routes.map(\.json))),
+            ("privacy", .object([("redactionDefaults", .bool(self.privacy.redactionDefaults)), ("retention", Self.text(self.privacy.retention))])),
         ])
     }
 
@@ -32,10 +33,12 @@ extension Report {
         let schema = try root.string("schema")
         guard schema == Self.schema else { throw ReportFormatError(message: "$.schema is \"\(schema)\", this strangler reads \"\(Self.schema)\"") }
         let window = try root.object("window")
+        let privacy = try root.object("privacy")
         self.init(
             generatedAt: try root.date("generatedAt"), source: try root.string("source"), tableHash: try root.string("tableHash"),
             window: Window(since: try window.optionalDate("since"), duration: try window.optionalString("duration")),
-            bucketSeconds: try root.int("bucketSeconds"), routes: try root.array("routes").map(RouteReport.init(fields:)))
+            bucketSeconds: try root.int("bucketSeconds"), routes: try root.array("routes").map(RouteReport.init(fields:)),
+            privacy: Privacy(redactionDefaults: try privacy.bool("redactionDefaults"), retention: try privacy.optionalString("retention")))
     }
 
     static func time(_ date: Date?) -> JSONValue { date.map { .string(Self.timestamp($0)) } ?? .null }

@@ -11,6 +11,8 @@ extension Report {
         lines.append("")
         lines.append("\(self.summaryText).")
         lines.append("")
+        lines.append(self.privacy.redactionDefaults ? Self.markdownText(self.privacy.text) : "**\(Self.markdownText(self.privacy.text))**")
+        lines.append("")
         lines.append("| Route | Stage | Compared | Match rate | Untriaged | Sync lag | Verdict |")
         lines.append("|---|---|---:|---|---:|---:|---|")
         for route in self.routes {

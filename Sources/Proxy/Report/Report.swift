@@ -42,6 +42,29 @@ public struct Report: Sendable, Equatable {
         public init() {}
     }
 
+    /// What samples keep of personal data: the table's `"redact"` defaults and `"retention"`.
+    public struct Privacy: Sendable, Equatable {
+        /// The default redaction (field names, value detectors, header allow-lists) is on; false with
+        /// `"redact": { "defaults": false }`.
+        public var redactionDefaults = true
+        /// The table's `"retention"` as written; nil when samples are kept until purged.
+        public var retention: String?
+
+        public init(redactionDefaults: Bool = true, retention: String? = nil) {
+            self.redactionDefaults = redactionDefaults
+            self.retention = retention
+        }
+
+        /// `Personal data in samples: redacted by default (…); samples kept 30d.`
+        public var text: String {
+            let redaction =
+                self.redactionDefaults
+                ? "Personal data in samples: redacted by default (field names, value detectors, header allow-lists)"
+                : "Personal data in samples: default redaction is OFF (\"redact\": {\"defaults\": false}), samples may hold personal data"
+            return redaction + "; " + (self.retention.map { "samples kept \($0)" } ?? "samples kept until purged (no retention)") + "."
+        }
+    }
+
     public var generatedAt: Date
     /// Where the data came from: `the proxy at http://127.0.0.1:8090`, `routes.json (no proxy running)`.
     public var source: String
@@ -51,14 +74,18 @@ public struct Report: Sendable, Equatable {
     /// Width of `RouteReport.buckets`, in seconds (minutes, widened so that no route has more than 120 points).
     public var bucketSeconds: Int
     public var routes: [RouteReport]
+    public var privacy: Privacy
 
-    public init(generatedAt: Date, source: String, tableHash: String, window: Window, bucketSeconds: Int, routes: [RouteReport]) {
+    public init(
+        generatedAt: Date, source: String, tableHash: String, window: Window, bucketSeconds: Int, routes: [RouteReport], privacy: Privacy = Privacy()
+    ) {
         self.generatedAt = generatedAt
         self.source = source
         self.tableHash = tableHash
         self.window = window
         self.bucketSeconds = bucketSeconds
         self.routes = routes
+        self.privacy = privacy
     }
 
     public var summary: Summary {

@@ -93,7 +93,8 @@ public enum ReportBuilder {
                     route, evidence: routeEvidence, policy: table.gates, counters: counters[route.id], buckets: bucketsByRoute[route.id] ?? [],
                     width: width, since: since, store: store, options: options))
         }
-        return Report(generatedAt: now, source: source, tableHash: tableHash, window: window, bucketSeconds: width, routes: reports)
+        let privacy = Report.Privacy(redactionDefaults: table.privacy.defaults, retention: table.privacy.retentionText)
+        return Report(generatedAt: now, source: source, tableHash: tableHash, window: window, bucketSeconds: width, routes: reports, privacy: privacy)
     }
 
     static func route(

@@ -4,7 +4,7 @@ import Foundation
 import JSON
 public import Logging
 import NIOConcurrencyHelpers
-import RouteTable
+public import RouteTable
 public import ServiceLifecycle
 import Synchronization
 
@@ -69,9 +69,10 @@ public final class ShadowRecorder: Service, Sendable {
     private let pending = NIOLockedValueBox(Pending())
     private let writer: Writer
 
+    /// `privacy` gives the live table's redaction rules and retention (read at each flush).
     public init(
         store: DiffStore, maxInFlight: Int = 256, maxQueued: Int = 10_000, maxQueuedBytes: Int = 64 * 1024 * 1024,
-        interval: Duration = .milliseconds(250), logger: Logger
+        interval: Duration = .milliseconds(250), privacy: @escaping @Sendable () -> PrivacyPolicy = { .defaults }, logger: Logger
     ) {
         self.store = store
         self.maxInFlight = maxInFlight
@@ -80,7 +81,7 @@ public final class ShadowRecorder: Service, Sendable {
         self.eagerFlush = max(1, min(1024, maxQueued / 4))
         self.interval = interval
         self.logger = logger
-        self.writer = Writer(store: store, logger: logger)
+        self.writer = Writer(store: store, privacy: privacy, logger: logger)
     }
 
     /// Shadows in flight now (decided, and their answer not in yet).
@@ -159,22 +160,30 @@ public final class ShadowRecorder: Service, Sendable {
 private actor Writer {
     let store: DiffStore
     let logger: Logger
+    let privacy: @Sendable () -> PrivacyPolicy
+    let key: RedactionKey
     /// Samples kept per "route signature", read from the store on first sight.
     private var sampleCounts: [String: Int] = [:]
+    /// When samples past the table's retention were last deleted.
+    private var lastExpiry: ContinuousClock.Instant?
 
-    init(store: DiffStore, logger: Logger) {
+    init(store: DiffStore, privacy: @escaping @Sendable () -> PrivacyPolicy, logger: Logger) {
         self.store = store
+        self.privacy = privacy
+        self.key = RedactionKey(bytes: store.redactionKey)
         self.logger = logger
     }
 
     /// Takes what waits (inside the actor, so flushes see the queue in order) and writes it.
     func write(taking take: @Sendable () -> ([ShadowObservation], [String: RouteCounts])) {
+        let privacy = self.privacy()
+        self.expire(privacy.retention)
         let (observations, counts) = take()
         guard !observations.isEmpty || !counts.isEmpty else { return }
         var batch = DiffBatch()
         batch.counts = counts
         for observation in observations {
-            self.add(observation, to: &batch)
+            self.add(observation, privacy: privacy, to: &batch)
         }
         do {
             try self.store.apply(batch)
@@ -184,7 +193,25 @@ private actor Writer {
         }
     }
 
-    private func add(_ observation: ShadowObservation, to batch: inout DiffBatch) {
+    /// Deletes the samples older than `retention`, at most once a minute, and compacts the store when some went.
+    private func expire(_ retention: Duration?) {
+        guard let retention else { return }
+        let now = ContinuousClock.now
+        if let last = self.lastExpiry, now - last < .seconds(60) { return }
+        self.lastExpiry = now
+        let seconds = Double(retention.components.seconds) + Double(retention.components.attoseconds) / 1e18
+        do {
+            let deleted = try self.store.purge(before: Date().addingTimeInterval(-seconds))
+            guard deleted > 0 else { return }
+            self.sampleCounts.removeAll()
+            try self.store.compact()
+            self.logger.debug("samples past the retention deleted", metadata: ["count": "\(deleted)"])
+        } catch {
+            self.logger.error("samples past the retention could not be deleted", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func add(_ observation: ShadowObservation, privacy: PrivacyPolicy, to batch: inout DiffBatch) {
         let route = observation.route
         let policy = observation.policy
         let options = DiffOptions(ignore: policy.ignore, arrays: policy.arrays)
@@ -195,9 +222,9 @@ private actor Writer {
             batch.counts[route, default: RouteCounts()].stale += 1
         } else {
             batch.counts[route, default: RouteCounts()].compared += 1
-            self.count(comparison, of: observation, in: &batch)
+            self.count(comparison, of: observation, privacy: privacy, in: &batch)
         }
-        self.learnNoise(from: observation, headers: names, in: &batch)
+        self.learnNoise(from: observation, headers: names, privacy: privacy, in: &batch)
     }
 
     /// Whether the two answers show the same records at different versions: one side has not applied the latest
@@ -210,29 +237,31 @@ private actor Writer {
         }
     }
 
-    private func count(_ comparison: ResponseComparison, of observation: ShadowObservation, in batch: inout DiffBatch) {
+    private func count(_ comparison: ResponseComparison, of observation: ShadowObservation, privacy: PrivacyPolicy, in batch: inout DiffBatch) {
         let route = observation.route
         if comparison.isMatch {
             batch.counts[route, default: RouteCounts()].matched += 1
         } else {
             batch.counts[route, default: RouteCounts()].mismatched += 1
             let signature = comparison.signature
-            batch.signatures[DiffBatch.SignatureKey(route: route, id: signature.id, text: signature.text), default: 0] += 1
+            // A member named by a person's e-mail (say) is in the signature's patterns: they pass the detectors too.
+            var redaction = Redaction(rules: Self.rules(privacy, observation.policy), key: self.key)
+            batch.signatures[DiffBatch.SignatureKey(route: route, id: signature.id, text: redaction.text(signature.text)), default: 0] += 1
             for entry in signature.entries {
-                batch.pointers[DiffBatch.PointerKey(route: route, pointer: entry.pattern, kind: entry.kind), default: 0] += 1
+                batch.pointers[DiffBatch.PointerKey(route: route, pointer: redaction.text(entry.pattern), kind: entry.kind), default: 0] += 1
             }
             let key = route + " " + signature.id
             let kept = self.sampleCounts[key] ?? ((try? self.store.sampleCount(route: route, signature: signature.id)) ?? 0)
             if kept < self.store.maxSamplesPerSignature {
                 self.sampleCounts[key] = kept + 1
-                batch.samples.append(Self.sample(observation, comparison: comparison, signature: signature.id))
+                batch.samples.append(Self.sample(observation, comparison: comparison, signature: signature.id, redaction: redaction))
             } else {
                 self.sampleCounts[key] = kept
             }
         }
     }
 
-    private func learnNoise(from observation: ShadowObservation, headers names: [String], in batch: inout DiffBatch) {
+    private func learnNoise(from observation: ShadowObservation, headers names: [String], privacy: PrivacyPolicy, in batch: inout DiffBatch) {
         let route = observation.route
         if let repeated = observation.repeated {
             // Two answers of the same side to the same request: whatever differs between them is noise.
@@ -240,8 +269,9 @@ private actor Writer {
             let noise = ResponseDiffer.compare(answered.snapshot(headers: names), repeated.snapshot(headers: names), options: DiffOptions())
             batch.counts[route, default: RouteCounts()].noiseChecks += 1
             if case .json(let result) = noise.body {
+                var redaction = Redaction(rules: Self.rules(privacy, observation.policy), key: self.key)
                 for pattern in Set(result.differences.map(\.pattern)) {
-                    batch.noise[DiffBatch.NoiseKey(route: route, pointer: pattern), default: 0] += 1
+                    batch.noise[DiffBatch.NoiseKey(route: route, pointer: redaction.text(pattern)), default: 0] += 1
                 }
             }
         }
@@ -249,44 +279,43 @@ private actor Writer {
 
     // MARK: Samples, with personal data removed
 
-    /// Request and response fields whose values are never stored.
-    static let secretHeaders: Set<String> = ["authorization", "proxy-authorization", "cookie", "set-cookie"]
-    static let mask = "[redacted]"
-
-    static func clean(_ headers: [(name: String, value: String)]) -> [(name: String, value: String)] {
-        headers.map { Self.secretHeaders.contains($0.name.lowercased()) ? (name: $0.name, value: Self.mask) : $0 }
+    /// The table's rules and the route's own.
+    static func rules(_ privacy: PrivacyPolicy, _ policy: ShadowPolicy) -> RedactionRules {
+        RedactionRules(defaults: privacy.defaults, fields: privacy.fields + policy.redactFields, pointers: privacy.pointers + policy.redact)
     }
 
-    static func sample(_ observation: ShadowObservation, comparison: ResponseComparison, signature: String) -> DiffSample {
-        let redact = observation.policy.redact
+    /// The sample as stored: every part redacted (`docs/shadow.md`), with the keyed hashes of what was redacted.
+    static func sample(_ observation: ShadowObservation, comparison: ResponseComparison, signature: String, redaction: Redaction) -> DiffSample {
+        var redaction = redaction
         func stored(_ answer: RawAnswer) -> StoredResponse {
-            StoredResponse(status: answer.status, headers: Self.clean(answer.fields()), body: Redactor.redact(answer.body, pointers: redact))
+            StoredResponse(status: answer.status, headers: redaction.responseHeaders(answer.fields()), body: redaction.body(answer.body))
         }
+        let requestHeaders = redaction.requestHeaders(RawAnswer.fields(of: observation.requestHead))
+        let requestBody = redaction.body(observation.requestBody)
+        let path = redaction.path(observation.path)
+        let query = observation.query.map { redaction.query($0) }
+        let monolith = stored(observation.monolith)
+        let service = stored(observation.service)
+        let diff = Self.diffJSON(comparison, redaction: &redaction).jsonText
         return DiffSample(
             route: observation.route, signature: signature, recordedAt: Date(), requestID: observation.requestID,
-            servedBy: observation.servedBy.rawValue, method: observation.method, path: observation.path, query: observation.query,
-            requestHeaders: Self.clean(RawAnswer.fields(of: observation.requestHead)), requestBody: Redactor.redact(observation.requestBody, pointers: redact),
-            monolith: stored(observation.monolith), service: stored(observation.service),
-            diff: Self.diffJSON(comparison, redact: redact).jsonText)
+            servedBy: observation.servedBy.rawValue, method: observation.method, path: path, query: query,
+            requestHeaders: requestHeaders, requestBody: requestBody, monolith: monolith, service: service, diff: diff, subjects: redaction.hashes)
     }
 
-    /// The comparison as stored: left is the monolith, right the service; values under `redact` are masked.
-    static func diffJSON(_ comparison: ResponseComparison, redact: [String]) -> JSONValue {
+    /// The comparison as stored: left is the monolith, right the service; values redacted as in the bodies and headers.
+    static func diffJSON(_ comparison: ResponseComparison, redaction: inout Redaction) -> JSONValue {
         var members: [(key: String, value: JSONValue)] = []
         if let status = comparison.status {
             members.append(("status", .object([("monolith", .number(Double(status.left))), ("service", .number(Double(status.right)))])))
         }
         if !comparison.headers.isEmpty {
-            members.append(
-                (
-                    "headers",
-                    .array(
-                        comparison.headers.map { difference in
-                            let secret = Self.secretHeaders.contains(difference.name.lowercased())
-                            func value(_ text: String?) -> JSONValue { text.map { .string(secret ? Self.mask : $0) } ?? .null }
-                            return .object([("name", .string(difference.name)), ("monolith", value(difference.left)), ("service", value(difference.right))])
-                        })
-                ))
+            var headers: [JSONValue] = []
+            for difference in comparison.headers {
+                func value(_ text: String?) -> JSONValue { text.map { .string(redaction.responseHeader(name: difference.name, value: $0)) } ?? .null }
+                headers.append(.object([("name", .string(difference.name)), ("monolith", value(difference.left)), ("service", value(difference.right))]))
+            }
+            members.append(("headers", .array(headers)))
         }
         switch comparison.body {
         case .equal:
@@ -294,33 +323,18 @@ private actor Writer {
         case .bytes(let offset, let line):
             members.append(("body", .object([("kind", .string("bytes")), ("offset", .number(Double(offset))), ("line", line.map { .number(Double($0)) } ?? .null)])))
         case .json(let result):
-            let differences: [JSONValue] = result.differences.map { difference in
-                .object([
-                    ("pointer", .string(difference.pointer)),
-                    ("kind", .string(difference.kind.rawValue)),
-                    ("monolith", Self.redacted(difference.left, at: difference.pointer, redact: redact)),
-                    ("service", Self.redacted(difference.right, at: difference.pointer, redact: redact)),
-                ])
+            var differences: [JSONValue] = []
+            for difference in result.differences {
+                differences.append(
+                    .object([
+                        ("pointer", .string(redaction.text(difference.pointer))),
+                        ("kind", .string(difference.kind.rawValue)),
+                        ("monolith", difference.left.map { redaction.value($0, at: difference.pointer) } ?? .null),
+                        ("service", difference.right.map { redaction.value($0, at: difference.pointer) } ?? .null),
+                    ]))
             }
             members.append(("body", .object([("kind", .string("json")), ("differences", .array(differences)), ("truncated", .bool(result.truncated))])))
         }
         return .object(members)
-    }
-
-    /// A differing value with what `redact` names masked: the whole value when the pointer is at or under a
-    /// redacted pointer, the matching parts when a redacted pointer lies inside the value.
-    static func redacted(_ value: JSONValue?, at pointer: String, redact: [String]) -> JSONValue {
-        guard let value else { return .null }
-        guard !redact.isEmpty, let segments = PointerPattern.segments(pointer) else { return value }
-        var inner: [String] = []
-        for pattern in redact {
-            if PointerPattern.covers(pattern: pattern, pointer: pointer) { return .string(Self.mask) }
-            guard let patternSegments = PointerPattern.segments(pattern), patternSegments.count > segments.count else { continue }
-            let prefix = patternSegments.prefix(segments.count)
-            if zip(prefix, segments).allSatisfy({ $0 == "*" || $0 == $1 }) {
-                inner.append(PointerPattern.pointer(patternSegments.dropFirst(segments.count)))
-            }
-        }
-        return inner.isEmpty ? value : Redactor.redact(value, pointers: inner)
     }
 }

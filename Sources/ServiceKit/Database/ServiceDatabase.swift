@@ -24,8 +24,7 @@ public final class ServiceDatabase: Sendable {
         configuration.busyMode = .timeout(10)
         let writer: any DatabaseWriter
         if let path {
-            try FileManager.default.createDirectory(
-                at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+            try OwnerOnlyFiles.prepare(database: path)
             writer = try DatabasePool(path: path, configuration: configuration)
         } else {
             writer = try DatabaseQueue(configuration: configuration)

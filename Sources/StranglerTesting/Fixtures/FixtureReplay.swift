@@ -57,7 +57,7 @@ public struct FixtureReport: Sendable, CustomStringConvertible {
 
 extension ParityHarness {
     /// Request headers that belong to one hop or that the proxy set; a replay leaves them out (and values the diff store
-    /// masked as `[redacted]`).
+    /// redacted: `[redacted:…]` tokens, or `[redacted]` in older samples).
     static let unreplayedHeaders: Set<String> = [
         "host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade", "proxy-connection",
         "via", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "strangler-dry-run",
@@ -65,7 +65,7 @@ extension ParityHarness {
 
     /// Replays every fixture of `directory` (see ``Fixture``) against each target and compares each answer with the
     /// monolith's recorded answer as the proxy compares shadowed answers: status, `Content-Type` and the body under the
-    /// fixture's route's rules (its `redact` pointers masked in the live answer too). Writes go with `Strangler-Dry-Run: 1` unless `dryRunWrites` is false.
+    /// fixture's route's rules; where the recorded answer holds redacted values (``redactedPointers(_:route:)``) nothing is compared. Writes go with `Strangler-Dry-Run: 1` unless `dryRunWrites` is false.
     ///
     /// ```swift
     /// let report = try await harness.replay(fixturesIn: "Tests/Fixtures", against: [monolith, service])
@@ -83,13 +83,13 @@ extension ParityHarness {
             for (index, item) in fixtures.enumerated() {
                 let fixture = item.fixture
                 var request = fixture.request
-                request.headers = request.headers.filter { !Self.unreplayedHeaders.contains($0.name.lowercased()) && $0.value != "[redacted]" }
+                request.headers = request.headers.filter { !Self.unreplayedHeaders.contains($0.name.lowercased()) && !$0.value.hasPrefix("[redacted") }
                 if dryRunWrites, !["GET", "HEAD", "OPTIONS"].contains(request.method) { request.headers.append(("Strangler-Dry-Run", "1")) }
                 let route = self.route(id: self.routes?.route(id: fixture.route) != nil ? fixture.route : nil, method: request.method, path: request.path)
                 do {
-                    var answer = try await self.client.send(request, to: target.endpoint)
-                    if let redact = route?.shadow?.redact, !redact.isEmpty { answer.body = Redactor.redact(answer.body, pointers: redact) }
-                    let comparison = ResponseDiffer.compare(fixture.monolith.snapshot, answer.snapshot, options: self.options(for: route, headers: DiffOptions().headers))
+                    let answer = try await self.client.send(request, to: target.endpoint)
+                    let options = self.options(for: route, ignore: self.redactedPointers(fixture, route: route), headers: DiffOptions().headers)
+                    let comparison = ResponseDiffer.compare(fixture.monolith.snapshot, answer.snapshot, options: options)
                     outcomes[index].append(FixtureReport.Outcome(target: target.name, answer: answer, comparison: comparison, error: nil))
                 } catch {
                     outcomes[index].append(FixtureReport.Outcome(target: target.name, answer: nil, comparison: nil, error: "\(error)"))
@@ -97,5 +97,15 @@ extension ParityHarness {
             }
         }
         return FixtureReport(results: fixtures.indices.map { FixtureReport.Result(file: fixtures[$0].file, fixture: fixtures[$0].fixture, outcomes: outcomes[$0]) })
+    }
+
+    /// Where the recorded answer holds redacted values (the table's and the route's rules, and every stored token):
+    /// a live answer holds the real ones there, so those places are not compared.
+    func redactedPointers(_ fixture: Fixture, route: Route?) -> [String] {
+        let privacy = self.routes?.privacy ?? .defaults
+        let rules = RedactionRules(
+            defaults: privacy.defaults, fields: privacy.fields + (route?.shadow?.redactFields ?? []), pointers: privacy.pointers + (route?.shadow?.redact ?? []))
+        guard let recorded = try? JSONParser.parse(fixture.monolith.body) else { return rules.pointers }
+        return rules.pointers + Redaction.redactedPointers(in: recorded, rules: rules)
     }
 }
