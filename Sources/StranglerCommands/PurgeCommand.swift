@@ -69,15 +69,17 @@ public struct PurgeCommand: ParsableCommand {
         } else if !self.fixtures.isEmpty {
             throw ValidationError("--fixtures needs --subject (the value to erase from those files)")
         }
-        for folder in self.fixtures {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw ValidationError("--fixtures \(folder) is not a folder")
-            }
-        }
     }
 
     public func run() throws {
+        // Every folder is checked before anything is deleted: a mistyped one must not leave an erasure half done.
+        for folder in self.fixtures {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+                FileHandle.standardError.write(Data("strangler purge: --fixtures \(folder) is not a folder; nothing was deleted\n".utf8))
+                throw ExitCode(2)
+            }
+        }
         let path = URL(fileURLWithPath: self.data).appendingPathComponent("diffs.sqlite").path
         guard FileManager.default.fileExists(atPath: path) else {
             FileHandle.standardError.write(Data("strangler purge: no diff store at \(path) (is --data the proxy's data directory?)\n".utf8))

@@ -229,7 +229,15 @@ struct PrivacyTests {
         #expect(throws: (any Error).self) { try PurgeCommand.parse(["--subject", "x", "--route", "a"]) }
         #expect(throws: (any Error).self) { try PurgeCommand.parse(["--fixtures", "dir"]) }
         #expect(throws: (any Error).self) { try PurgeCommand.parse(["--subject", ""]) }
-        #expect(throws: (any Error).self) { try PurgeCommand.parse(["--subject", "x", "--fixtures", "/nonexistent-\(UUID().uuidString)"]) }
+        // A folder that is not there stops the erasure before anything is deleted (checked when it runs, so that a
+        // command line is judged by its words alone when parsed).
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-purge-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: data) }
+        _ = try DiffStore.open(path: data.appendingPathComponent("diffs.sqlite").path)
+        let missing = try PurgeCommand.parse(["--subject", "x", "--fixtures", "/nonexistent-\(UUID().uuidString)", "--data", data.path])
+        #expect(throws: ExitCode(2)) { try missing.run() }
+        #expect(!FileManager.default.fileExists(atPath: data.appendingPathComponent("audit.jsonl").path), "nothing erased, nothing audited")
     }
 
     @Test func storeFilesAreForTheOwnerOnly() async throws {
