@@ -54,8 +54,8 @@ enum ReportText {
                 for difference in sample.differences {
                     table.rows.append([
                         Self.clean(Report.place(difference.at)), Self.clean(difference.kind),
-                        style.paint(Self.short(Report.valueText(difference.monolith)), .red),
-                        style.paint(Self.short(Report.valueText(difference.service)), .green),
+                        style.paint(Self.short(Report.valueText(difference.monolith, absent: difference.absentFromMonolith)), .red),
+                        style.paint(Self.short(Report.valueText(difference.service, absent: difference.absentFromService)), .green),
                     ])
                 }
                 if sample.truncated { table.rows.append(["…", "", "", ""]) }

@@ -269,7 +269,9 @@ struct UpPlan: Sendable {
         var admin = self.adminPort == 8090 ? "" : " --admin \(local):\(self.adminPort)"
         if !defaultData { admin += " --data \(self.dataDirectory)" }
         let token = tokenFromEnvironment ? "$STRANGLER_ADMIN_TOKEN" : "$(cat \(tokenPath))"
+        // A route in coexist first, so that the traffic sent next is compared.
         let next = [
+            ("swift run strangler stage contacts.get coexist --reason \"shadow reads\"\(admin)", "the service gets a copy of every read"),
             ("swift run strangler traffic\(target)", "realistic CRM traffic through the proxy"),
             ("swift run strangler routes\(admin)", "every route: stage, compared samples, match rate"),
         ]

@@ -354,3 +354,18 @@ struct ReportBucketTests {
         #expect(ReportBuilder.merge([minute(0, 0, 0), minute(1, 2, 2)], width: 60).map(\.compared) == [2])
     }
 }
+
+@Suite("Report: differing values")
+struct ReportValueTests {
+    @Test func aJSONNullIsShownAsNullAndOnlyAMissingValueAsAbsent() {
+        let typeChanged = RouteReport.Difference(at: "/title", kind: "type_changed", monolith: .string(""), service: .null)
+        #expect(!typeChanged.absentFromMonolith && !typeChanged.absentFromService)
+        #expect(Report.valueText(typeChanged.service, absent: typeChanged.absentFromService) == "null")
+        #expect(Report.valueText(typeChanged.monolith, absent: typeChanged.absentFromMonolith) == #""""#)
+        let added = RouteReport.Difference(at: "/x", kind: "added", monolith: .null, service: .number(1))
+        #expect(Report.valueText(added.monolith, absent: added.absentFromMonolith) == "(absent)")
+        let removed = RouteReport.Difference(at: "/x", kind: "removed", monolith: .null, service: .null)
+        #expect(Report.valueText(removed.monolith, absent: removed.absentFromMonolith) == "null")
+        #expect(Report.valueText(removed.service, absent: removed.absentFromService) == "(absent)")
+    }
+}

@@ -160,8 +160,8 @@ extension Report {
         out += "<table class=\"differences\"><thead><tr><th>At</th><th>Kind</th><th>Monolith</th><th>Service</th></tr></thead><tbody>\n"
         for difference in sample.differences {
             out += "<tr><td><code>\(Self.escape(Self.place(difference.at)))</code></td><td>\(Self.escape(difference.kind))</td>"
-            out += "<td class=\"monolith\"><code>\(Self.escape(Self.valueText(difference.monolith)))</code></td>"
-            out += "<td class=\"service\"><code>\(Self.escape(Self.valueText(difference.service)))</code></td></tr>\n"
+            out += "<td class=\"monolith\"><code>\(Self.escape(Self.valueText(difference.monolith, absent: difference.absentFromMonolith)))</code></td>"
+            out += "<td class=\"service\"><code>\(Self.escape(Self.valueText(difference.service, absent: difference.absentFromService)))</code></td></tr>\n"
         }
         if sample.truncated { out += "<tr><td colspan=\"4\">… more differences not listed</td></tr>\n" }
         out += "</tbody></table>\n"
@@ -173,9 +173,10 @@ extension Report {
         return out
     }
 
-    /// A differing value as one line: JSON text, `(absent)` for null.
-    public static func valueText(_ value: JSONValue) -> String {
-        value == .null ? "(absent)" : value.jsonText
+    /// A differing value as one line: its JSON text (`null` for a JSON null), or `(absent)` on the side a difference of
+    /// kind `added` or `removed` does not have it.
+    public static func valueText(_ value: JSONValue, absent: Bool = false) -> String {
+        absent ? "(absent)" : value.jsonText
     }
 
     /// Headers, a blank line, and the body (JSON bodies indented).

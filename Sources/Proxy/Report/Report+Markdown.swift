@@ -73,8 +73,8 @@ extension Report {
                 lines.append("|---|---|---|---|")
                 for difference in sample.differences {
                     lines.append(
-                        "| \(Self.code(Self.place(difference.at))) | \(difference.kind) | \(Self.code(Self.valueText(difference.monolith))) | "
-                            + "\(Self.code(Self.valueText(difference.service))) |")
+                        "| \(Self.code(Self.place(difference.at))) | \(difference.kind) | \(Self.code(Self.valueText(difference.monolith, absent: difference.absentFromMonolith))) | "
+                            + "\(Self.code(Self.valueText(difference.service, absent: difference.absentFromService))) |")
                 }
             }
         }

@@ -280,9 +280,14 @@ public struct RouteReport: Sendable, Equatable {
     public struct Difference: Sendable, Equatable {
         public var at: String
         public var kind: String
-        /// The monolith's value (JSON), null when absent there.
+        /// The monolith's value (JSON; null both for a JSON null and where the kind says the value is absent).
         public var monolith: JSONValue
         public var service: JSONValue
+
+        /// The service added the value: the monolith has none.
+        public var absentFromMonolith: Bool { self.kind == "added" }
+        /// The service lacks the value: only the monolith has it.
+        public var absentFromService: Bool { self.kind == "removed" }
 
         public init(at: String, kind: String, monolith: JSONValue, service: JSONValue) {
             self.at = at
