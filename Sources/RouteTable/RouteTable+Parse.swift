@@ -32,7 +32,7 @@ public struct RouteTableError: Error, Sendable, Equatable, CustomStringConvertib
 }
 
 extension RouteTable {
-    static let topLevelKeys: Set<String> = ["monolith", "services", "routes", "gates", "schema"]
+    static let topLevelKeys: Set<String> = ["monolith", "services", "routes", "gates", "paths", "schema"]
     static let routeKeys: Set<String> = ["id", "method", "path", "service", "stage", "timeout", "shadow"]
 
     /// Parses and validates routes.json text.
@@ -187,8 +187,17 @@ extension RouteTable {
 
         let gates = document["gates"].map { GatePolicy.parse($0, path: "$.gates", problem: problem) } ?? .defaults
 
+        var paths = PathMode.normalize
+        if let value = document["paths"] {
+            if let text = value.stringValue, let mode = PathMode(rawValue: text) {
+                paths = mode
+            } else {
+                problem("$.paths", "must be \"normalize\" (the default) or \"strict\", not \(value.jsonText)")
+            }
+        }
+
         guard problems.isEmpty, let monolith else { throw RouteTableError(problems: problems) }
-        return RouteTable(monolith: monolith, services: services, routes: routes, gates: gates, document: document)
+        return RouteTable(monolith: monolith, services: services, routes: routes, gates: gates, paths: paths, document: document)
     }
 
     static func isIdentifier(_ text: String) -> Bool {
