@@ -422,7 +422,8 @@ final class ProxyHandler: ChannelDuplexHandler {
         var shadowPlan: ShadowPlan?
         if let route, route.stage == .coexist, let service = snapshot.serviceUpstream(for: route), let recorder = self.shared.recorder {
             let policy = route.shadow ?? ShadowPolicy.defaults
-            let decision = ShadowSampler.decide(policy, route: route, head: head, path: Substring(resolved.pathText(head)), ids: &self.loop.ids)
+            let path = resolved.pathText(head)
+            let decision = ShadowSampler.decide(policy, route: route, head: head, path: Substring(path), ids: &self.loop.ids)
             let servedBy: ShadowObservation.Side = decision.serve ? .service : .monolith
             if decision.serve { upstream = service }
             let write = !(method == "GET" || method == "HEAD" || method == "OPTIONS")
@@ -430,7 +431,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                 if recorder.tryAcquire() {
                     shadowPlan = ShadowPlan(
                         route: route, policy: policy, shadow: decision.serve ? snapshot.monolith : service, servedBy: servedBy, method: method,
-                        write: write)
+                        write: write, path: path)
                 } else {
                     recorder.count(.dropped, route: route.id)
                 }
@@ -574,6 +575,8 @@ final class ProxyHandler: ChannelDuplexHandler {
         var method: String
         /// Not GET/HEAD/OPTIONS: shadowed only as a dry run.
         var write: Bool
+        /// The path as forwarded (canonical).
+        var path: String
     }
 
     private func makeTap(
@@ -612,7 +615,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         return ShadowTap(
             recorder: recorder, route: plan.route, policy: plan.policy, servedBy: plan.servedBy, requestID: requestID, method: plan.method,
-            path: path.pathText(head), query: path.query(head), requestHead: requestHead,
+            path: plan.path, query: path.query(head), requestHead: requestHead,
             maxBody: self.shared.configuration.maxCompareBytes, shadowUpstream: plan.shadow, shadowAddress: shadowAddress, shadowHead: shadowHead,
             repeatTarget: repeatTarget)
     }
