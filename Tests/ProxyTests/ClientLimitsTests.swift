@@ -96,18 +96,24 @@ struct ClientLimitsTests {
         }
     }
 
+    /// Opens `count` kept-alive connections to `port`, each answered 200 to `request` once (so each is admitted and open).
+    func openAnswered(_ count: Int, port: Int, request: String) async throws -> [RawConnection] {
+        var connections: [RawConnection] = []
+        for _ in 0..<count {
+            let connection = try await RawConnection.open(port: port)
+            await connection.write(request)
+            #expect(await connection.waitForResponses(1).first?.status == 200)
+            connections.append(connection)
+        }
+        return connections
+    }
+
     /// Issue 17, finding 6: idle connections took every file descriptor. Over the cap, a connection is closed at
     /// once while the admitted ones go on, and the admin API (its own cap) still answers.
     @Test func overTheCapAConnectionIsClosedAtOnce() async throws {
         try await ProxyHarness.run(configure: { $0.maxConnections = 3 }) { harness in
             #expect(harness.proxy.maxConnections == 3)
-            var admitted: [RawConnection] = []
-            for _ in 0..<3 {
-                let connection = try await RawConnection.open(port: harness.proxyPort)
-                await connection.write("GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
-                #expect(await connection.waitForResponses(1).first?.status == 200)
-                admitted.append(connection)
-            }
+            let admitted = try await self.openAnswered(3, port: harness.proxyPort, request: "GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
             let refused = try await RawConnection.open(port: harness.proxyPort)
             await refused.write("GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
             #expect(await refused.waitForClose(within: .seconds(5)), "the connection over the cap was kept")
@@ -136,13 +142,8 @@ struct ClientLimitsTests {
             $0.adminMaxConnections = 2
             $0.maxConnections = 2
         }) { harness in
-            var held: [RawConnection] = []
-            for _ in 0..<2 {
-                let connection = try await RawConnection.open(port: harness.adminPort)
-                await connection.write("GET /admin/status HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer \(ProxyHarness.token)\r\n\r\n")
-                #expect(await connection.waitForResponses(1).first?.status == 200)
-                held.append(connection)
-            }
+            let held = try await self.openAnswered(
+                2, port: harness.adminPort, request: "GET /admin/status HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer \(ProxyHarness.token)\r\n\r\n")
             let refused = try await RawConnection.open(port: harness.adminPort)
             #expect(await refused.waitForClose(within: .seconds(5)), "the admin connection over its cap was kept")
             #expect(refused.text.isEmpty)
