@@ -100,7 +100,8 @@ public struct ProxyCommand: AsyncParsableCommand {
         guard self.minBodyRate >= 0 else { throw ValidationError("--min-body-rate must be 0 or more, not \(self.minBodyRate)") }
     }
 
-    public func run() async throws {
+    /// The proxy's configuration from the flags (`maxConnections` nil: derived from the file-descriptor limit at start).
+    var proxyConfiguration: ProxyConfiguration {
         var configuration = ProxyConfiguration()
         configuration.routesPath = self.routes
         configuration.port = self.port
@@ -114,13 +115,18 @@ public struct ProxyCommand: AsyncParsableCommand {
         configuration.maxCompareBytes = self.maxCompareBytes
         configuration.noiseShare = self.noiseShare
         configuration.samplesPerSignature = self.samplesPerSignature
+        configuration.maxConnections = self.maxConnections
         configuration.adminMaxConnections = self.adminMaxConnections
         configuration.headTimeout = DurationText.parse(self.headTimeout) ?? configuration.headTimeout
         configuration.minBodyRate = self.minBodyRate
         configuration.bodyRateWindow = DurationText.parse(self.bodyRateWindow) ?? configuration.bodyRateWindow
-        // The process's own limit, raised before the default cap is derived from it.
+        return configuration
+    }
+
+    public func run() async throws {
+        // The process's own limit, raised before the default connection cap is derived from it.
         FileDescriptorLimit.raiseSoftLimit()
-        configuration.maxConnections = self.maxConnections
+        let configuration = self.proxyConfiguration
         let logger = Logger(label: "strangler.proxy")
         let proxy: ProxyApplication
         do {
