@@ -48,7 +48,6 @@ public enum CanonicalPath {
     ///
     /// An empty path (an absolute-form target without one) stands for `/` and is canonical; `*` (asterisk-form)
     /// is left as it is.
-    @inline(__always)
     public static func scan(_ target: UnsafeBufferPointer<UInt8>) -> (pathLength: Int, verdict: Verdict) {
         let count = target.count
         if count == 0 || target[0] == questionMark { return (0, .canonical) }
