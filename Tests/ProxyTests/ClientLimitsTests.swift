@@ -98,6 +98,39 @@ struct ClientLimitsTests {
         }
     }
 
+    /// A body held back by the proxy itself (its upstream reads nothing, so the proxy stops reading the client) is not
+    /// the client's slowness: the windows in which reads were held are not judged, and the request goes through.
+    @Test func aBodyHeldBackByASlowUpstreamIsNotCut() async throws {
+        let origin = try await HeldOrigin.start()
+        let routes = { (monolith: Int, _: Int) in
+            """
+            { "monolith": "http://127.0.0.1:\(monolith)", "services": { "held": "http://127.0.0.1:\(origin.port)" },
+              "routes": [ { "id": "upload", "method": "POST", "path": "/upload", "service": "held", "stage": "eliminate" } ] }
+            """
+        }
+        try await ProxyHarness.run(routes: routes, configure: {
+            $0.minBodyRate = 1000
+            $0.bodyRateWindow = .milliseconds(300)
+            $0.maxBodyBytes = 64 * 1024 * 1024
+        }) { harness in
+            let size = 24 * 1024 * 1024
+            let connection = try await RawConnection.open(port: harness.proxyPort)
+            // The write completes only as the proxy reads: it runs on while the test waits.
+            async let sent: Void = connection.write(
+                "POST /upload HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: \(size)\r\n\r\n" + String(repeating: "b", count: size))
+            // Several windows pass with the origin reading nothing: the proxy holds its reads, and must not cut the client.
+            #expect(await !connection.waitForClose(within: .seconds(2)), "\(connection.text)")
+            #expect(origin.receivedBytes == 0)
+            origin.release()
+            let answers = await connection.waitForResponses(1, within: .seconds(30))
+            #expect(answers.first?.status == 200, "\(connection.text)")
+            await sent
+            #expect(try await harness.metricValue(#"strangler_client_timeouts_total{kind="body"}"#) == 0)
+            await connection.close()
+        }
+        await origin.stop()
+    }
+
     /// Opens `count` kept-alive connections to `port`, each answered 200 to `request` once (so each is admitted and open).
     func openAnswered(_ count: Int, port: Int, request: String) async throws -> [RawConnection] {
         var connections: [RawConnection] = []
