@@ -131,6 +131,30 @@ struct ClientLimitsTests {
         await origin.stop()
     }
 
+    /// A client that sends `Expect: 100-continue` waits for the interim answer before its body (curl waits a second,
+    /// then sends anyway): that wait is not a slow body. The rate counts from the interim answer or the first body byte.
+    @Test func aBodyAwaitingContinueIsNotCutWhileItWaits() async throws {
+        let origin = try await HeldOrigin.start(holding: false)
+        let routes = { (monolith: Int, _: Int) in
+            """
+            { "monolith": "http://127.0.0.1:\(monolith)", "services": { "held": "http://127.0.0.1:\(origin.port)" },
+              "routes": [ { "id": "upload", "method": "POST", "path": "/upload", "service": "held", "stage": "eliminate" } ] }
+            """
+        }
+        try await ProxyHarness.run(routes: routes, configure: {
+            $0.minBodyRate = 1000
+            $0.bodyRateWindow = .milliseconds(300)
+        }) { harness in
+            let connection = try await RawConnection.open(port: harness.proxyPort)
+            await connection.write("POST /upload HTTP/1.1\r\nHost: proxy.test\r\nExpect: 100-continue\r\nContent-Length: 4000\r\n\r\n")
+            #expect(await !connection.waitForClose(within: .seconds(1)), "\(connection.text)")
+            await connection.write(String(repeating: "b", count: 4000))
+            #expect(await connection.waitForResponses(1).first?.status == 200, "\(connection.text)")
+            await connection.close()
+        }
+        await origin.stop()
+    }
+
     /// Opens `count` kept-alive connections to `port`, each answered 200 to `request` once (so each is admitted and open).
     func openAnswered(_ count: Int, port: Int, request: String) async throws -> [RawConnection] {
         var connections: [RawConnection] = []

@@ -53,11 +53,13 @@ final class HeldOrigin: Sendable {
         self.received = received
     }
 
-    static func start() async throws -> HeldOrigin {
+    /// Starts listening; with `holding` false it reads from the start (an origin that is merely slow to say 100 Continue:
+    /// it never does).
+    static func start(holding: Bool = true) async throws -> HeldOrigin {
         let children = NIOLockedValueBox<[any Channel]>([])
         let received = NIOLockedValueBox(0)
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .childChannelOption(.autoRead, value: false)
+            .childChannelOption(.autoRead, value: !holding)
             .childChannelOption(.socketOption(.so_rcvbuf), value: 65536)
             .childChannelInitializer { channel in
                 children.withLockedValue { $0.append(channel) }
