@@ -98,10 +98,10 @@ struct ClientLimitsTests {
         }
     }
 
-    /// A body held back by the proxy itself (its upstream reads nothing, so the proxy stops reading the client) is not
-    /// the client's slowness: the windows in which reads were held are not judged, and the request goes through.
-    @Test func aBodyHeldBackByASlowUpstreamIsNotCut() async throws {
-        let origin = try await HeldOrigin.start()
+    /// Runs the proxy with one route, `POST /upload`, to a `HeldOrigin`, and a least body rate of 1000 bytes/s over
+    /// windows of 300 ms.
+    func withUploadRoute(holding: Bool, _ body: (ProxyHarness, HeldOrigin) async throws -> Void) async throws {
+        let origin = try await HeldOrigin.start(holding: holding)
         let routes = { (monolith: Int, _: Int) in
             """
             { "monolith": "http://127.0.0.1:\(monolith)", "services": { "held": "http://127.0.0.1:\(origin.port)" },
@@ -113,6 +113,15 @@ struct ClientLimitsTests {
             $0.bodyRateWindow = .milliseconds(300)
             $0.maxBodyBytes = 64 * 1024 * 1024
         }) { harness in
+            try await body(harness, origin)
+        }
+        await origin.stop()
+    }
+
+    /// A body held back by the proxy itself (its upstream reads nothing, so the proxy stops reading the client) is not
+    /// the client's slowness: the windows in which reads were held are not judged, and the request goes through.
+    @Test func aBodyHeldBackByASlowUpstreamIsNotCut() async throws {
+        try await self.withUploadRoute(holding: true) { harness, origin in
             let size = 24 * 1024 * 1024
             let connection = try await RawConnection.open(port: harness.proxyPort)
             // The write completes only as the proxy reads: it runs on while the test waits.
@@ -128,23 +137,12 @@ struct ClientLimitsTests {
             #expect(try await harness.metricValue(#"strangler_client_timeouts_total{kind="body"}"#) == 0)
             await connection.close()
         }
-        await origin.stop()
     }
 
     /// A client that sends `Expect: 100-continue` waits for the interim answer before its body (curl waits a second,
     /// then sends anyway): that wait is not a slow body. The rate counts from the interim answer or the first body byte.
     @Test func aBodyAwaitingContinueIsNotCutWhileItWaits() async throws {
-        let origin = try await HeldOrigin.start(holding: false)
-        let routes = { (monolith: Int, _: Int) in
-            """
-            { "monolith": "http://127.0.0.1:\(monolith)", "services": { "held": "http://127.0.0.1:\(origin.port)" },
-              "routes": [ { "id": "upload", "method": "POST", "path": "/upload", "service": "held", "stage": "eliminate" } ] }
-            """
-        }
-        try await ProxyHarness.run(routes: routes, configure: {
-            $0.minBodyRate = 1000
-            $0.bodyRateWindow = .milliseconds(300)
-        }) { harness in
+        try await self.withUploadRoute(holding: false) { harness, _ in
             let connection = try await RawConnection.open(port: harness.proxyPort)
             await connection.write("POST /upload HTTP/1.1\r\nHost: proxy.test\r\nExpect: 100-continue\r\nContent-Length: 4000\r\n\r\n")
             #expect(await !connection.waitForClose(within: .seconds(1)), "\(connection.text)")
@@ -152,7 +150,6 @@ struct ClientLimitsTests {
             #expect(await connection.waitForResponses(1).first?.status == 200, "\(connection.text)")
             await connection.close()
         }
-        await origin.stop()
     }
 
     /// Opens `count` kept-alive connections to `port`, each answered 200 to `request` once (so each is admitted and open).
