@@ -10,7 +10,7 @@
 /// - Encoded bytes never become structure: `%2F` stays inside its segment (`a%2Fb` is one segment), and a
 ///   segment that would read `.` or `..` once decoded is not a dot-segment: it keeps its dots encoded
 ///   (`%2E%2E`, and `.%2E` → `%2E%2E`).
-/// - A `%` not followed by two hex digits makes the path invalid. The query string is not part of the path.
+/// - A `%` not followed by two hex digits, or a `#`, makes the path invalid. The query string is not part of the path.
 ///
 /// ```swift
 /// CanonicalPath.normalize(Array("//deals/./d%37/".utf8))  // .success("/deals/d7/")
@@ -34,11 +34,14 @@ public enum CanonicalPath {
         case invalidPercentEncoding
         /// Neither `/…` nor `*`.
         case notAPath
+        /// A `#`: a fragment is never part of a request target (RFC 9112 §3.2), and origins differ on where it ends the path.
+        case fragment
 
         public var description: String {
             switch self {
             case .invalidPercentEncoding: "the path has an invalid percent-encoding ('%' must be followed by two hex digits)"
             case .notAPath: "the request target is not a path starting with '/'"
+            case .fragment: "the path has a '#' (a fragment is never sent in a request target)"
             }
         }
     }
@@ -102,7 +105,12 @@ public enum CanonicalPath {
                 index += 3
                 continue
             }
-            if byte == dot { dots += 1 } else { onlyDots = false }
+            if byte == dot {
+                dots += 1
+            } else {
+                onlyDots = false
+                if byte == hash { return (pathEnd(target, from: index), .invalid(.fragment)) }
+            }
             index += 1
         }
     }
@@ -151,6 +159,7 @@ public enum CanonicalPath {
                         if decoded != dot { onlyDots = false }
                         position += 3
                     } else {
+                        if byte == hash { return .failure(.fragment) }
                         segment.append(byte)
                         if byte != dot { onlyDots = false }
                         position += 1
@@ -181,6 +190,7 @@ public enum CanonicalPath {
     private static let questionMark = UInt8(ascii: "?")
     private static let percent = UInt8(ascii: "%")
     private static let dot = UInt8(ascii: ".")
+    private static let hash = UInt8(ascii: "#")
 
     private static func pathEnd(_ target: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
         var end = start

@@ -104,7 +104,7 @@ struct CanonicalPathProxyTests {
         }
     }
 
-    @Test func invalidPercentEncodingsAre400() async throws {
+    @Test func invalidPercentEncodingsAndFragmentsAre400() async throws {
         try await ProxyHarness.run(routes: { pathRoutes(monolith: $0, service: $1, stage: "eliminate") }) { harness in
             for target in ["/r/%zz", "/r/ID%", "/r/%4"] {
                 let answer = try await harness.send("GET", target)
@@ -113,6 +113,10 @@ struct CanonicalPathProxyTests {
                 #expect((json(answer.body)["error"] as? [String: Any])?["message"] as? String
                     == "malformed request: the path has an invalid percent-encoding ('%' must be followed by two hex digits)")
             }
+            let fragment = try await harness.send("GET", "/public#/../r/ID")
+            #expect(fragment.status == 400 && errorCode(fragment) == "bad_request")
+            #expect((json(fragment.body)["error"] as? [String: Any])?["message"] as? String
+                == "malformed request: the path has a '#' (a fragment is never sent in a request target)")
             #expect(try await harness.send("GET", "/r/ID?q=%zz").status == 200, "the query is not the path's business")
             #expect(harness.monolith.seenPaths.withLockedValue { $0 }.isEmpty)
         }

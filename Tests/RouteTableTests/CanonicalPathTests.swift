@@ -49,6 +49,13 @@ struct CanonicalPathTests {
         #expect(self.verdict(path).verdict == .invalid(.invalidPercentEncoding))
     }
 
+    @Test func refusesFragments() {
+        #expect(throws: CanonicalPath.Problem.fragment) { try CanonicalPath.normalize("/r/ID#x").get() }
+        #expect(self.verdict("/r/a#/../ID?q").verdict == .invalid(.fragment))
+        #expect(self.verdict("/r/a#/../ID?q").pathLength == 11)
+        #expect(self.verdict("/r/ID?q=#").verdict == .canonical, "the query is not the path")
+    }
+
     @Test func refusesTargetsThatAreNotPaths() {
         #expect(throws: CanonicalPath.Problem.notAPath) { try CanonicalPath.normalize("deals/7").get() }
         #expect(self.verdict("deals/7?x").verdict == .invalid(.notAPath))
@@ -67,7 +74,7 @@ struct CanonicalPathTests {
     /// The one scan and the rewrite agree: a path is canonical exactly when normalizing it changes nothing, and a
     /// normalized path is canonical (over every path of up to four pieces of an alphabet of troublemakers).
     @Test func theScanAgreesWithTheRewrite() {
-        let pieces = ["/", ".", "a", "%2E", "%2e", "%41", "%2F", "%zz", "~", "%7e", "%", ".."]
+        let pieces = ["/", ".", "a", "%2E", "%2e", "%41", "%2F", "%zz", "~", "%7e", "%", "..", "#"]
         var checked = 0
         func visit(_ path: String, depth: Int) {
             let candidate = "/" + path
