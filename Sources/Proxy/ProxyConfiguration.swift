@@ -25,7 +25,8 @@ public struct ProxyConfiguration: Sendable {
     /// Least rate of a request body, in bytes per second, over each `bodyRateWindow` while the proxy reads it; slower,
     /// the client gets a 408 and the connection closes. 0: no rate is asked.
     public var minBodyRate: Int = 1024
-    /// The window over which a body's rate is measured (time the proxy holds reads, for a slow upstream, is not counted).
+    /// The window over which a body's rate is measured. A window in which the proxy itself held reads (a slow or not yet
+    /// connected upstream) is not judged, nor one after the upstream began to answer.
     public var bodyRateWindow: Duration = .seconds(10)
     /// Client connections open at once on the data plane; more are accepted and closed at once, and counted. Nil: derived
     /// from the file-descriptor limit when the proxy starts (`FileDescriptorLimit.defaultMaxConnections`).

@@ -51,6 +51,11 @@ struct HTTPHead {
         self.bytes.withUnsafeReadableBytes { HTTPHeadParser.equalsLowercase($0.assumingMemoryBound(to: UInt8.self), range, lower) }
     }
 
+    /// Whether a field name is one of the proxy's own (`Strangler-*`, any case).
+    func nameIsInternal(_ range: Range<Int>) -> Bool {
+        self.bytes.withUnsafeReadableBytes { HTTPHeadParser.isInternalName($0.assumingMemoryBound(to: UInt8.self), range) }
+    }
+
     func value(of lower: StaticString) -> String? {
         for field in self.fields where self.nameEquals(field.name, lower) { return self.string(field.value) }
         return nil

@@ -37,9 +37,7 @@ enum HeadRewriter {
             let lowered = head.string(name).lowercased()
             if head.connectionNamedFields.contains(lowered) { return .drop }
         }
-        if request, head.hasInternalFields, head.bytes.withUnsafeReadableBytes({ HTTPHeadParser.isInternalName($0.assumingMemoryBound(to: UInt8.self), name) }) {
-            return .drop
-        }
+        if request, head.hasInternalFields, head.nameIsInternal(name) { return .drop }
         return .copy
     }
 
