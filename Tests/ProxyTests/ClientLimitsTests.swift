@@ -57,18 +57,20 @@ struct ClientLimitsTests {
     /// On a keep-alive connection, a next head's clock starts at its first byte, not at the previous answer; and an
     /// idle connection is left to the idle timeout.
     @Test func aNextHeadsClockStartsAtItsFirstByte() async throws {
+        // 1 s, not less: the first request's clock starts at the accept, and on a loaded machine the client's first
+        // bytes can come a few hundred milliseconds after it.
         try await ProxyHarness.run(configure: {
-            $0.headTimeout = .milliseconds(300)
-            $0.idleTimeout = .seconds(5)
+            $0.headTimeout = .seconds(1)
+            $0.idleTimeout = .seconds(10)
         }) { harness in
             let connection = try await RawConnection.open(port: harness.proxyPort)
             await connection.write("GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
             #expect(await connection.waitForResponses(1).first?.status == 200)
             // Idle past the head timeout: still open (the idle timeout is the rule between requests).
-            #expect(await !connection.waitForClose(within: .milliseconds(600)))
-            let elapsed = await self.dribble("GET /contacts/c2 HTTP/1.1\r\nHost: proxy.test\r\n\r\n", on: connection, spacing: .milliseconds(100))
+            #expect(await !connection.waitForClose(within: .milliseconds(1500)))
+            let elapsed = await self.dribble("GET /contacts/c2 HTTP/1.1\r\nHost: proxy.test\r\n\r\n", on: connection, spacing: .milliseconds(200))
             let cut = try #require(elapsed)
-            #expect(cut >= .milliseconds(300), "cut \(cut) after the head's first byte")
+            #expect(cut >= .seconds(1), "cut \(cut) after the head's first byte")
             #expect(connection.responses.map(\.status) == [200, 408])
         }
     }
