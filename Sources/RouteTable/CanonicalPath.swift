@@ -37,11 +37,12 @@ public enum CanonicalPath {
         /// A `#`: a fragment is never part of a request target (RFC 9112 §3.2), and origins differ on where it ends the path.
         case fragment
 
+        /// What is wrong, said of the path: "the path /a%zz " + description reads as a sentence.
         public var description: String {
             switch self {
-            case .invalidPercentEncoding: "the path has an invalid percent-encoding ('%' must be followed by two hex digits)"
-            case .notAPath: "the request target is not a path starting with '/'"
-            case .fragment: "the path has a '#' (a fragment is never sent in a request target)"
+            case .invalidPercentEncoding: "has an invalid percent-encoding ('%' must be followed by two hex digits)"
+            case .notAPath: "does not start with '/'"
+            case .fragment: "has a '#' (a fragment is never sent in a request target)"
             }
         }
     }

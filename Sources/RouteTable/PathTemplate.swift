@@ -72,7 +72,7 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
             } else {
                 // Requests are routed by their canonical path: a literal must be canonical too, or nothing matches it.
                 switch CanonicalPath.normalize("/" + part) {
-                case .failure(let problem): return .failure(TemplateError(reason: "segment '\(part)': \(problem)"))
+                case .failure(let problem): return .failure(TemplateError(reason: "segment '\(part)' \(problem)"))
                 case .success(let canonical) where canonical != "/" + part:
                     return .failure(TemplateError(reason: "segment '\(part)' is not canonical (write it '\(canonical.dropFirst())')"))
                 case .success: segments.append(.literal(part))

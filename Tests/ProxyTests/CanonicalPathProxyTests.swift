@@ -111,12 +111,14 @@ struct CanonicalPathProxyTests {
                 #expect(answer.status == 400, "\(target)")
                 #expect(errorCode(answer) == "bad_request")
                 #expect((json(answer.body)["error"] as? [String: Any])?["message"] as? String
-                    == "malformed request: the path has an invalid percent-encoding ('%' must be followed by two hex digits)")
+                    == "malformed request: the path \(target) has an invalid percent-encoding ('%' must be followed by two hex digits)")
             }
             let fragment = try await harness.send("GET", "/public#/../r/ID")
             #expect(fragment.status == 400 && errorCode(fragment) == "bad_request")
             #expect((json(fragment.body)["error"] as? [String: Any])?["message"] as? String
-                == "malformed request: the path has a '#' (a fragment is never sent in a request target)")
+                == "malformed request: the path /public#/../r/ID has a '#' (a fragment is never sent in a request target)")
+            let relative = try await harness.send("GET", "r/ID")
+            #expect((json(relative.body)["error"] as? [String: Any])?["message"] as? String == "malformed request: the path r/ID does not start with '/'")
             #expect(try await harness.send("GET", "/r/ID?q=%zz").status == 200, "the query is not the path's business")
             #expect(harness.monolith.seenPaths.withLockedValue { $0 }.isEmpty)
         }

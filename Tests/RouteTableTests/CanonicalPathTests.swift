@@ -173,7 +173,7 @@ struct RouteTablePathTests {
         ("/orders//x", "has an empty segment ('//')"), ("/orders/*/", "'*' is allowed only as the whole last segment"),
         ("/a/../b", "segment '..' is a dot-segment"), ("/a/./b", "segment '.' is a dot-segment"),
         ("/%41pi", "segment '%41pi' is not canonical (write it 'Api')"), ("/a%2fb", "segment 'a%2fb' is not canonical (write it 'a%2Fb')"),
-        ("/a%zz", "segment 'a%zz': the path has an invalid percent-encoding"),
+        ("/a%zz", "segment 'a%zz' has an invalid percent-encoding"),
     ])
     func templatesMustBeCanonical(template: String, reason: String) {
         switch PathTemplate.parse(template) {

@@ -522,16 +522,14 @@ final class ProxyHandler: ChannelDuplexHandler {
         case .canonical:
             break
         case .invalid(let problem):
-            self.shared.metrics.rejected()
-            self.reject(.badRequest("malformed request: \(problem)"), requestID: nil)
+            self.refusePath(head, length: pathLength, problem)
             return nil
         case .normalizable:
             let sent = head.bytes.getBytes(at: head.bytes.readerIndex + target.lowerBound, length: pathLength) ?? []
             switch CanonicalPath.normalize(sent) {
             case .success(let canonical): rewrite = HeadRewriter.PathRewrite(bytes: canonical, replacing: pathLength)
             case .failure(let problem):
-                self.shared.metrics.rejected()
-                self.reject(.badRequest("malformed request: \(problem)"), requestID: nil)
+                self.refusePath(head, length: pathLength, problem)
                 return nil
             }
         }
@@ -564,6 +562,15 @@ final class ProxyHandler: ChannelDuplexHandler {
             return nil
         }
         return ResolvedPath(route: routing.route, target: target, pathLength: pathLength, rewrite: rewrite)
+    }
+
+    /// Answers 400 to a path the proxy cannot route, naming it (its first 200 bytes) and what is wrong with it.
+    private func refusePath(_ head: HTTPHead, length: Int, _ problem: CanonicalPath.Problem) {
+        self.shared.metrics.rejected()
+        let start = head.startLine.second.lowerBound
+        var path = head.string(start..<(start + min(length, 200)))
+        if length > 200 { path += "…" }
+        self.reject(.badRequest("malformed request: the path \(path) \(problem)"), requestID: nil)
     }
 
     /// What the sampler decided for a shadowed request.
