@@ -25,6 +25,9 @@ public final class ProxyApplication: Service {
     public let recorder: ShadowRecorder
     /// The admin token in force.
     public let adminToken: String
+    /// The data plane's connection cap in force (`ProxyConfiguration.maxConnections`, or its default for the
+    /// file-descriptor limit read at start).
+    public let maxConnections: Int
     private let logger: Logger
     private let ports = NIOLockedValueBox<(proxy: Int?, admin: Int?, waiters: [CheckedContinuation<Void, Never>])>((nil, nil, []))
 
@@ -53,6 +56,7 @@ public final class ProxyApplication: Service {
             store: diffStore, maxInFlight: configuration.maxShadowsInFlight, maxQueued: configuration.maxQueuedComparisons, interval: configuration.recordInterval,
             privacy: { [store] in store.snapshot.table.privacy }, logger: logger)
         self.adminToken = try configuration.adminToken ?? AdminToken.resolve(dataDirectory: configuration.dataDirectory)
+        self.maxConnections = configuration.effectiveMaxConnections
     }
 
     /// The live route table.
@@ -87,13 +91,17 @@ public final class ProxyApplication: Service {
     /// `ServiceGroup`; `runWithSignals()` installs SIGTERM/SIGINT handling itself).
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.configuration.threads ?? System.coreCount)
-        let shared = ProxyShared(store: self.store, configuration: self.configuration, metrics: self.metrics, recorder: self.recorder, group: group)
+        let connections = ConnectionLimiter(limit: self.maxConnections, listener: "proxy", metrics: self.metrics)
+        let adminConnections = ConnectionLimiter(limit: self.configuration.adminMaxConnections, listener: "admin", metrics: self.metrics)
+        let shared = ProxyShared(
+            store: self.store, configuration: self.configuration, metrics: self.metrics, recorder: self.recorder, connections: connections, group: group)
         // Connections to upstreams that leave the table close (observed until the services stop, before the loops do).
         let observation = self.store.observe { _ in shared.tableChanged() }
         shared.tableChanged()  // a swap made while the pools were being made
         let server = ProxyServer(shared: shared, group: group, logger: self.logger) { [weak self] port in self?.bound(proxy: port) }
         let admin = Application(
             router: AdminRoutes(control: self.control, metrics: self.metrics, recorder: self.recorder, token: self.adminToken).buildRouter(),
+            server: .http1(configuration: .init(additionalChannelHandlers: [AdmissionHandler(limiter: adminConnections)])),
             configuration: .init(address: .hostname("127.0.0.1", port: self.configuration.adminPort), serverName: "strangler-admin"),
             onServerRunning: { [weak self] channel in self?.bound(admin: channel.localAddress?.port) },
             eventLoopGroupProvider: .shared(group),

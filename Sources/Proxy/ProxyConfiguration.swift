@@ -19,6 +19,20 @@ public struct ProxyConfiguration: Sendable {
     /// A client connection with no request in flight closes after this long without a byte from the
     /// client (idle keep-alive, or a head or body that stopped coming).
     public var idleTimeout: Duration = .seconds(60)
+    /// Deadline for a whole request head: from the head's first byte (from the connection's accept for its first
+    /// request), not restarted by each byte. Past it the client gets a 408 and the connection closes.
+    public var headTimeout: Duration = .seconds(10)
+    /// Least rate of a request body, in bytes per second, over each `bodyRateWindow` while the proxy reads it; slower,
+    /// the client gets a 408 and the connection closes. 0: no rate is asked.
+    public var minBodyRate: Int = 1024
+    /// The window over which a body's rate is measured. A window in which the proxy itself held reads (a slow or not yet
+    /// connected upstream) is not judged, nor one after the upstream began to answer.
+    public var bodyRateWindow: Duration = .seconds(10)
+    /// Client connections open at once on the data plane; more are accepted and closed at once, and counted. Nil: derived
+    /// from the file-descriptor limit when the proxy starts (`FileDescriptorLimit.defaultMaxConnections`).
+    public var maxConnections: Int?
+    /// Connections open at once on the admin API (its own cap: ops can reach it while the data plane is at its own).
+    public var adminMaxConnections: Int = 64
     /// Idle keep-alive connections kept per upstream and event loop.
     public var maxIdleConnectionsPerUpstream: Int = 64
     /// How often routes.json is checked for changes.
@@ -41,4 +55,12 @@ public struct ProxyConfiguration: Sendable {
     public var threads: Int?
 
     public init() {}
+
+    /// `maxConnections`, or the default for the process's file-descriptor soft limit (4096 if it cannot be read).
+    public var effectiveMaxConnections: Int {
+        self.maxConnections
+            ?? FileDescriptorLimit.defaultMaxConnections(
+                softLimit: FileDescriptorLimit.current()?.soft ?? 4096, adminMaxConnections: self.adminMaxConnections,
+                maxShadowsInFlight: self.maxShadowsInFlight)
+    }
 }

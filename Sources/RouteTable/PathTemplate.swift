@@ -1,6 +1,7 @@
-/// A route's path template: literal segments, `{param}` segments and an optional trailing `*`.
+/// A route's path template: literal segments, `{param}` segments, and an optional trailing `*` or trailing slash.
 ///
-/// `/contacts/{id}` matches `/contacts/con_1`; `/static/*` matches `/static/a/b.css` (and `/static`).
+/// `/contacts/{id}` matches `/contacts/con_1`; `/static/*` matches `/static/a/b.css` (and `/static`); `/orders/`
+/// matches `/orders/` only (a template with the slash is its own route; see `RouteTable.routing(method:path:)`).
 /// When several templates match a path, the most specific wins: segment by segment from the left, a
 /// literal beats a parameter, which beats the wildcard.
 public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
@@ -11,6 +12,8 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
 
     public let segments: [Segment]
     public let hasTrailingWildcard: Bool
+    /// The template ends with `/` after a segment (`/orders/`): it matches paths with that slash only.
+    public let hasTrailingSlash: Bool
     /// The template as written.
     public let description: String
 
@@ -27,7 +30,7 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
             case .literal(let text): text
             case .parameter: "{}"
             }
-        }.joined(separator: "/") + (self.hasTrailingWildcard ? (self.segments.isEmpty ? "*" : "/*") : "")
+        }.joined(separator: "/") + (self.hasTrailingWildcard ? (self.segments.isEmpty ? "*" : "/*") : "") + (self.hasTrailingSlash ? "/" : "")
     }
 
     /// Parses a template, or returns why it is not one.
@@ -35,15 +38,22 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
         guard text.hasPrefix("/") else { return .failure(TemplateError(reason: "must start with '/'")) }
         var parts = text.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         if parts == [""] { parts = [] }
+        // One trailing slash after a segment is part of the template (`/orders/`); `//` anywhere is not.
+        var trailingSlash = false
+        if parts.count > 1, parts.last == "" {
+            trailingSlash = true
+            parts.removeLast()
+        }
         var wildcard = false
         if parts.last == "*" {
+            if trailingSlash { return .failure(TemplateError(reason: "'*' is allowed only as the whole last segment")) }
             wildcard = true
             parts.removeLast()
         }
         var segments: [Segment] = []
         var names = Set<String>()
         for part in parts {
-            if part.isEmpty { return .failure(TemplateError(reason: "has an empty segment ('//' or a trailing '/')")) }
+            if part.isEmpty { return .failure(TemplateError(reason: "has an empty segment ('//')")) }
             if part.hasPrefix("{") || part.hasSuffix("}") {
                 let name = String(part.dropFirst().dropLast())
                 guard part.hasPrefix("{"), part.hasSuffix("}"), !name.isEmpty,
@@ -57,16 +67,25 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
                 return .failure(TemplateError(reason: "'*' is allowed only as the whole last segment"))
             } else if part.contains("{") || part.contains("}") || part.contains("?") || part.contains("#") {
                 return .failure(TemplateError(reason: "segment '\(part)' has a character not allowed in a path"))
+            } else if part == "." || part == ".." {
+                return .failure(TemplateError(reason: "segment '\(part)' is a dot-segment, which no canonical path has"))
             } else {
-                segments.append(.literal(part))
+                // Requests are routed by their canonical path: a literal must be canonical too, or nothing matches it.
+                switch CanonicalPath.normalize("/" + part) {
+                case .failure(let problem): return .failure(TemplateError(reason: "segment '\(part)' \(problem)"))
+                case .success(let canonical) where canonical != "/" + part:
+                    return .failure(TemplateError(reason: "segment '\(part)' is not canonical (write it '\(canonical.dropFirst())')"))
+                case .success: segments.append(.literal(part))
+                }
             }
         }
-        return .success(PathTemplate(segments: segments, hasTrailingWildcard: wildcard, description: text))
+        return .success(PathTemplate(segments: segments, hasTrailingWildcard: wildcard, hasTrailingSlash: trailingSlash, description: text))
     }
 
-    init(segments: [Segment], hasTrailingWildcard: Bool, description: String) {
+    init(segments: [Segment], hasTrailingWildcard: Bool, hasTrailingSlash: Bool = false, description: String) {
         self.segments = segments
         self.hasTrailingWildcard = hasTrailingWildcard
+        self.hasTrailingSlash = hasTrailingSlash
         self.description = description
         var ranks: [UInt8] = segments.map {
             if case .literal = $0 { return 2 } else { return 1 }
@@ -81,7 +100,8 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
     public static func == (lhs: PathTemplate, rhs: PathTemplate) -> Bool { lhs.description == rhs.description }
     public func hash(into hasher: inout Hasher) { hasher.combine(self.description) }
 
-    /// Whether `path` (without its query string) matches; the path is compared as sent, segment by segment.
+    /// Whether `path` (canonical, without its query string) matches, segment by segment; a trailing slash matches
+    /// only a template that ends with one.
     public func matches(_ path: Substring.UTF8View) -> Bool {
         if let result = path.withContiguousStorageIfAvailable({ self.matches(bytes: $0) }) { return result }
         return Array(path).withUnsafeBufferPointer { self.matches(bytes: $0) }
@@ -108,7 +128,7 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
             if endsWithSlash { position += 1 }
         }
         if self.hasTrailingWildcard { return true }
-        return position == path.count && !endsWithSlash
+        return position == path.count && endsWithSlash == self.hasTrailingSlash
     }
 
     /// The values of the `{param}` segments in `path` (which must match).

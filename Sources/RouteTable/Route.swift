@@ -45,6 +45,12 @@ public struct Route: Sendable, Equatable, Identifiable {
         self.fields.path.matches(bytes: path)
     }
 
+    /// The template ends with a slash (`/orders/`), read through the box.
+    var endsWithSlash: Bool { self.fields.path.hasTrailingSlash }
+
+    /// The template ends with `*`, read through the box.
+    var endsWithWildcard: Bool { self.fields.path.hasTrailingWildcard }
+
     public static func == (lhs: Route, rhs: Route) -> Bool {
         guard lhs.stage == rhs.stage else { return false }
         if lhs.fields === rhs.fields { return true }

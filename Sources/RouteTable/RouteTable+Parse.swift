@@ -32,7 +32,7 @@ public struct RouteTableError: Error, Sendable, Equatable, CustomStringConvertib
 }
 
 extension RouteTable {
-    static let topLevelKeys: Set<String> = ["monolith", "services", "routes", "gates", "schema", "redact", "retention"]
+    static let topLevelKeys: Set<String> = ["monolith", "services", "routes", "gates", "paths", "schema", "redact", "retention"]
     static let routeKeys: Set<String> = ["id", "method", "path", "service", "stage", "timeout", "shadow"]
 
     /// Parses and validates routes.json text.
@@ -188,8 +188,17 @@ extension RouteTable {
         let gates = document["gates"].map { GatePolicy.parse($0, path: "$.gates", problem: problem) } ?? .defaults
         let privacy = PrivacyPolicy.parse(redact: document["redact"], retention: document["retention"], problem: problem)
 
+        var paths = PathMode.normalize
+        if let value = document["paths"] {
+            if let text = value.stringValue, let mode = PathMode(rawValue: text) {
+                paths = mode
+            } else {
+                problem("$.paths", "must be \"normalize\" (the default) or \"strict\", not \(value.jsonText)")
+            }
+        }
+
         guard problems.isEmpty, let monolith else { throw RouteTableError(problems: problems) }
-        return RouteTable(monolith: monolith, services: services, routes: routes, gates: gates, privacy: privacy, document: document)
+        return RouteTable(monolith: monolith, services: services, routes: routes, gates: gates, privacy: privacy, paths: paths, document: document)
     }
 
     static func isIdentifier(_ text: String) -> Bool {

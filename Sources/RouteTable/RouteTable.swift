@@ -17,6 +17,8 @@ public struct RouteTable: Sendable {
     public let gates: GatePolicy
     /// What samples keep of personal data, and for how long (`"redact"`, `"retention"`, or the defaults).
     public let privacy: PrivacyPolicy
+    /// What the proxy does with a request whose path is not canonical (`"paths"`: `normalize`, the default, or `strict`).
+    public let paths: PathMode
     /// The source document (as parsed), for writing the table back with its unknown-to-us formatting gone.
     public let document: JSONValue
 
@@ -26,13 +28,14 @@ public struct RouteTable: Sendable {
 
     public init(
         monolith: Upstream, services: [String: Upstream], routes: [Route], gates: GatePolicy = .defaults, privacy: PrivacyPolicy = .defaults,
-        document: JSONValue
+        paths: PathMode = .normalize, document: JSONValue
     ) {
         self.monolith = monolith
         self.services = services
         self.routes = routes
         self.gates = gates
         self.privacy = privacy
+        self.paths = paths
         self.document = document
         var byMethod: [String: [Route]] = [:]
         for route in routes { byMethod[route.method, default: []].append(route) }
@@ -42,26 +45,51 @@ public struct RouteTable: Sendable {
         self.byMethod = byMethod.map { (method: $0.key, routes: $0.value) }
     }
 
-    /// The route for a request, or nil (the request goes to the monolith). `path` excludes the query.
-    /// A HEAD request with no HEAD route of its own takes the GET route.
+    /// The route for a request, or nil (the request goes to the monolith). `path` is canonical (`CanonicalPath`) and
+    /// excludes the query. A HEAD request with no HEAD route of its own takes the GET route. A path with a trailing
+    /// slash takes a template declared with it (`/orders/`), else the route of the path without the slash.
     public func match(method: String, path: Substring) -> Route? {
-        // The closures capture the method list only, not the whole table (a copy of every field).
-        let byMethod = self.byMethod
-        if let route = path.utf8.withContiguousStorageIfAvailable({ Self.match(byMethod, method: method, bytes: $0) }) { return route }
-        return Array(path.utf8).withUnsafeBufferPointer { Self.match(byMethod, method: method, bytes: $0) }
+        if let found = path.utf8.withContiguousStorageIfAvailable({ self.routing(method: method, path: $0) }) { return found.route }
+        return Array(path.utf8).withUnsafeBufferPointer { self.routing(method: method, path: $0) }.route
     }
 
-    private static func match(_ byMethod: [(method: String, routes: [Route])], method: String, bytes path: UnsafeBufferPointer<UInt8>) -> Route? {
-        if let route = Self.first(in: byMethod, method: method, matching: path) { return route }
-        if method == "HEAD" { return Self.first(in: byMethod, method: "GET", matching: path) }
+    /// The route of a request whose canonical path (no query) is `path`, and whether the request goes out without
+    /// the path's trailing slash.
+    ///
+    /// A path ending in `/` (other than `/`) is matched first against the templates declared with a trailing slash
+    /// only; failing those, its path without the slash is matched against every template. Matched that way by a
+    /// template that ends exactly (a literal or a parameter), the request is forwarded without the slash; by a
+    /// trailing wildcard, with it (the route is the same either way, and an origin that redirects between the two
+    /// forms would otherwise loop). A request that matches nothing keeps its slash.
+    public func routing(method: String, path: UnsafeBufferPointer<UInt8>) -> (route: Route?, dropsTrailingSlash: Bool) {
+        // The closures capture the method list only, not the whole table (a copy of every field).
+        let byMethod = self.byMethod
+        let count = path.count
+        guard count > 1, path[count - 1] == UInt8(ascii: "/") else { return (Self.match(byMethod, method: method, bytes: path, slashTemplates: false), false) }
+        if let route = Self.match(byMethod, method: method, bytes: path, slashTemplates: true) { return (route, false) }
+        let stripped = UnsafeBufferPointer(rebasing: path[0..<(count - 1)])
+        guard let route = Self.match(byMethod, method: method, bytes: stripped, slashTemplates: false) else { return (nil, false) }
+        return (route, !route.endsWithWildcard)
+    }
+
+    private static func match(
+        _ byMethod: [(method: String, routes: [Route])], method: String, bytes path: UnsafeBufferPointer<UInt8>, slashTemplates: Bool
+    ) -> Route? {
+        if let route = Self.first(in: byMethod, method: method, matching: path, slashTemplates: slashTemplates) { return route }
+        if method == "HEAD" { return Self.first(in: byMethod, method: "GET", matching: path, slashTemplates: slashTemplates) }
         return nil
     }
 
-    /// The first of `method`'s routes whose template matches `path`, read in place (only the winner is copied).
-    private static func first(in byMethod: [(method: String, routes: [Route])], method: String, matching path: UnsafeBufferPointer<UInt8>) -> Route? {
+    /// The first of `method`'s routes whose template matches `path`, read in place (only the winner is copied);
+    /// with `slashTemplates`, only among the templates declared with a trailing slash.
+    private static func first(
+        in byMethod: [(method: String, routes: [Route])], method: String, matching path: UnsafeBufferPointer<UInt8>, slashTemplates: Bool
+    ) -> Route? {
         for entry in byMethod.indices where byMethod[entry].method == method {
             let routes = byMethod[entry].routes
-            for index in routes.indices where routes[index].matches(bytes: path) { return routes[index] }
+            for index in routes.indices where (!slashTemplates || routes[index].endsWithSlash) && routes[index].matches(bytes: path) {
+                return routes[index]
+            }
             return nil
         }
         return nil

@@ -16,6 +16,10 @@ public struct ProxyCommand: AsyncParsableCommand {
             STRANGLER_ADMIN_TOKEN or <data>/admin-token (created on first start, mode 0600). \
             SIGTERM or Ctrl-C drains the requests in flight, then exits.
 
+            At start the soft limit on open files is raised to the hard limit; --max-connections defaults to
+            half of that limit once a reserve (256, the admin API's connections, the shadows in flight) is set
+            aside. Over it, new client connections are closed at once and counted.
+
             Example:
               strangler proxy --routes routes.json --port 8080 --admin-port 8090 --data .strangler
             """
@@ -57,6 +61,22 @@ public struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Event-loop threads (default: one per core).")
     public var threads: Int?
 
+    @Option(help: ArgumentHelp(
+        "Client connections open at once; more are closed at once (default: from the open-files limit, see above).", valueName: "count"))
+    public var maxConnections: Int?
+
+    @Option(help: ArgumentHelp("Connections open at once on the admin API (its own cap).", valueName: "count"))
+    public var adminMaxConnections: Int = 64
+
+    @Option(help: ArgumentHelp("Deadline for a whole request head, from its first byte (past it: 408).", valueName: "duration"))
+    public var headTimeout: String = "10s"
+
+    @Option(help: ArgumentHelp("Least request-body rate, in bytes per second over each --body-rate-window (slower: 408; 0: none).", valueName: "bytes"))
+    public var minBodyRate: Int = 1024
+
+    @Option(help: ArgumentHelp("The window over which --min-body-rate is measured.", valueName: "duration"))
+    public var bodyRateWindow: String = "10s"
+
     public init() {}
 
     public func validate() throws {
@@ -70,9 +90,18 @@ public struct ProxyCommand: AsyncParsableCommand {
         guard self.maxCompareBytes >= 0 else { throw ValidationError("--max-compare-bytes must be 0 or more") }
         guard (0...1).contains(self.noiseShare) else { throw ValidationError("--noise-share must be from 0 to 1, not \(self.noiseShare)") }
         guard self.samplesPerSignature >= 0 else { throw ValidationError("--samples-per-signature must be 0 or more") }
+        if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be 1 or more, not \(maxConnections)") }
+        guard self.adminMaxConnections >= 1 else { throw ValidationError("--admin-max-connections must be 1 or more, not \(self.adminMaxConnections)") }
+        for (name, text) in [("--head-timeout", self.headTimeout), ("--body-rate-window", self.bodyRateWindow)] {
+            guard let duration = DurationText.parse(text), duration > .zero else {
+                throw ValidationError("\(name) must be a duration such as \"10s\" or \"500ms\", not \"\(text)\"")
+            }
+        }
+        guard self.minBodyRate >= 0 else { throw ValidationError("--min-body-rate must be 0 or more, not \(self.minBodyRate)") }
     }
 
-    public func run() async throws {
+    /// The proxy's configuration from the flags (`maxConnections` nil: derived from the file-descriptor limit at start).
+    var proxyConfiguration: ProxyConfiguration {
         var configuration = ProxyConfiguration()
         configuration.routesPath = self.routes
         configuration.port = self.port
@@ -86,6 +115,18 @@ public struct ProxyCommand: AsyncParsableCommand {
         configuration.maxCompareBytes = self.maxCompareBytes
         configuration.noiseShare = self.noiseShare
         configuration.samplesPerSignature = self.samplesPerSignature
+        configuration.maxConnections = self.maxConnections
+        configuration.adminMaxConnections = self.adminMaxConnections
+        configuration.headTimeout = DurationText.parse(self.headTimeout) ?? configuration.headTimeout
+        configuration.minBodyRate = self.minBodyRate
+        configuration.bodyRateWindow = DurationText.parse(self.bodyRateWindow) ?? configuration.bodyRateWindow
+        return configuration
+    }
+
+    public func run() async throws {
+        // The process's own limit, raised before the default connection cap is derived from it.
+        FileDescriptorLimit.raiseSoftLimit()
+        let configuration = self.proxyConfiguration
         let logger = Logger(label: "strangler.proxy")
         let proxy: ProxyApplication
         do {

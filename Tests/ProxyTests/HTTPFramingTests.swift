@@ -222,4 +222,31 @@ struct HTTPFramingTests {
         let reparsedFromOffset = try HTTPHeadParser.parseRequest(offset)
         #expect(reparsedFromOffset.value(of: "x-host") == "not-this" && reparsedFromOffset.string(reparsedFromOffset.startLine.second) == "/c")
     }
+
+    @Test func theParserFlagsInternalFieldsAndExpectContinue() throws {
+        let plain = try self.parse("GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: x\r\nStranglers: 1\r\nX-Strangler-Actor: b\r\nServer-Timing: c\r\n\r\n")
+        #expect(!plain.hasInternalFields && !plain.hasDryRunField && !plain.expectsContinue)
+        let foo = try self.parse("GET / HTTP/1.1\r\nHost: a\r\nSTRANGLER-Foo: 1\r\n\r\n")
+        #expect(foo.hasInternalFields && !foo.hasDryRunField)
+        let bare = try self.parse("GET / HTTP/1.1\r\nHost: a\r\nstrangler-: 1\r\n\r\n")
+        #expect(bare.hasInternalFields)
+        let dryRun = try self.parse("POST / HTTP/1.1\r\nHost: a\r\nStrangler-Dry-Run: 1\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n")
+        #expect(dryRun.hasInternalFields && dryRun.hasDryRunField && dryRun.expectsContinue)
+    }
+
+    @Test func theUpstreamHeadCarriesTheCanonicalPathAndNoInternalField() throws {
+        let head = try self.parse("GET //r/./ID/?q=%2F..&x=// HTTP/1.1\r\nHost: front\r\nStrangler-Route: r\r\nAccept: */*\r\nstrangler-x: 2\r\n\r\n")
+        var ids = IDGenerator()
+        let rewrite = HeadRewriter.PathRewrite(bytes: Array("/r/ID".utf8), replacing: "//r/./ID/".utf8.count)
+        let (buffer, _) = HeadRewriter.upstreamRequest(
+            head, upstreamAuthority: "u:1", clientAddress: "c", ids: &ids, allocator: ByteBufferAllocator(), path: rewrite)
+        let text = String(buffer: buffer)
+        #expect(text.hasPrefix("GET /r/ID?q=%2F..&x=// HTTP/1.1\r\nAccept: */*\r\nhost: u:1\r\n"), "\(text)")
+        #expect(!text.lowercased().contains("strangler-"))
+        // The shadow copy is that head re-addressed: the same path; a dry run adds the proxy's own field.
+        let shadow = try #require(HeadRewriter.retarget(buffer, to: "s:2", dryRun: true, allocator: ByteBufferAllocator()))
+        let reparsed = try HTTPHeadParser.parseRequest(shadow)
+        #expect(reparsed.string(reparsed.startLine.second) == "/r/ID?q=%2F..&x=//")
+        #expect(reparsed.value(of: "strangler-dry-run") == "1" && reparsed.value(of: "strangler-route") == nil)
+    }
 }

@@ -110,4 +110,38 @@ struct ProxyHygieneTests {
             #expect(chunked.closedByServer)
         }
     }
+
+    /// Issue 17, finding 7: a client's own `Strangler-Dry-Run: 1` turned its write into a dry run the client was told
+    /// succeeded. The header is the proxy's: a client sending it is refused, whatever its case.
+    @Test(arguments: ["Strangler-Dry-Run: 1", "strangler-dry-run: 0", "STRANGLER-DRY-RUN:"])
+    func aClientsDryRunHeaderIsRefused(header: String) async throws {
+        try await ProxyHarness.run { harness in
+            let result = try await RawHTTP.send(
+                "POST /contacts HTTP/1.1\r\nHost: p\r\n\(header)\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}", port: harness.proxyPort)
+            let answer = try #require(RawHTTP.parse(result.text).first)
+            #expect(answer.status == 400)
+            let error = json(answer.body)["error"] as? [String: Any]
+            #expect(error?["code"] as? String == "internal_header")
+            #expect((error?["message"] as? String)?.contains("Strangler-Dry-Run") == true)
+            #expect(result.closedByServer)
+            #expect(harness.monolith.seenPaths.withLockedValue { $0 }.isEmpty && harness.service.seenPaths.withLockedValue { $0 }.isEmpty)
+        }
+    }
+
+    /// Every other `Strangler-*` field of a client is dropped, from the answering request and from its shadow copy;
+    /// names that only look alike pass.
+    @Test func otherInternalHeadersNeverReachTheUpstreams() async throws {
+        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1) }, configure: { $0.noiseShare = 0 }) { harness in
+            let answer = try await RawHTTP.get(
+                "/contacts/c1", port: harness.proxyPort,
+                headers: ["Strangler-Foo: 1", "strangler-route: contacts.get", "STRANGLER-SERVED-BY: service", "X-Strangler-Actor: kept", "Stranglers: kept"])
+            #expect(answer.status == 200)
+            #expect(try await eventually { harness.service.seenRequests.withLockedValue { $0.count } == 1 }, "the request was not shadowed")
+            for (side, upstream) in [("monolith", harness.monolith), ("service", harness.service)] {
+                let headers = try #require(upstream.seenRequests.withLockedValue { $0.first?.headers })
+                #expect(headers.keys.filter { $0.hasPrefix("strangler-") }.isEmpty, "\(side) got \(headers.keys.sorted())")
+                #expect(headers["x-strangler-actor"] == "kept" && headers["stranglers"] == "kept", "\(side)")
+            }
+        }
+    }
 }

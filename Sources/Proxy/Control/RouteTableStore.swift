@@ -27,7 +27,10 @@ public final class RouteTableStore: Sendable {
         }
 
         // The data plane's lookups, made on the snapshot so that the table is read in place, not copied.
-        func match(method: String, path: Substring) -> Route? { self.table.match(method: method, path: path) }
+        func routing(method: String, path: UnsafeBufferPointer<UInt8>) -> (route: Route?, dropsTrailingSlash: Bool) {
+            self.table.routing(method: method, path: path)
+        }
+        var paths: PathMode { self.table.paths }
         func upstream(for route: Route?) -> Upstream { self.table.upstream(for: route) }
         func serviceUpstream(for route: Route) -> Upstream? { self.table.serviceUpstream(for: route) }
         var monolith: Upstream { self.table.monolith }

@@ -35,6 +35,12 @@ struct HTTPHead {
     var hasKeepAlive = false
     /// Lowercased tokens of `Connection` fields other than `close` and `keep-alive`: the fields they name stay on this hop.
     var connectionNamedFields: [String] = []
+    /// A `Strangler-*` field is present (the proxy's own: dropped from what is forwarded).
+    var hasInternalFields = false
+    /// A `Strangler-Dry-Run` field is present (a client may not send it).
+    var hasDryRunField = false
+    /// `Expect: 100-continue`: the client waits for an interim answer before it sends the body.
+    var expectsContinue = false
 
     func string(_ range: Range<Int>) -> String {
         self.bytes.withUnsafeReadableBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[range]), as: UTF8.self) }
@@ -43,6 +49,11 @@ struct HTTPHead {
     /// ASCII case-insensitive comparison of a field name with a lowercase name.
     func nameEquals(_ range: Range<Int>, _ lower: StaticString) -> Bool {
         self.bytes.withUnsafeReadableBytes { HTTPHeadParser.equalsLowercase($0.assumingMemoryBound(to: UInt8.self), range, lower) }
+    }
+
+    /// Whether a field name is one of the proxy's own (`Strangler-*`, any case).
+    func nameIsInternal(_ range: Range<Int>) -> Bool {
+        self.bytes.withUnsafeReadableBytes { HTTPHeadParser.isInternalName($0.assumingMemoryBound(to: UInt8.self), range) }
     }
 
     func value(of lower: StaticString) -> String? {
@@ -258,6 +269,11 @@ enum HTTPHeadParser {
                     throw .malformed("a Transfer-Encoding other than chunked")
                 }
                 head.chunked = true
+            case 17 where Self.equalsLowercase(view, name, "strangler-dry-run"):
+                head.hasDryRunField = true
+                head.hasInternalFields = true
+            case 6 where Self.equalsLowercase(view, name, "expect"):
+                if Self.equalsLowercase(view, value, "100-continue") { head.expectsContinue = true }
             case 4 where Self.equalsLowercase(view, name, "host"):
                 hosts += 1
             case 10 where Self.equalsLowercase(view, name, "connection"):
@@ -276,7 +292,8 @@ enum HTTPHeadParser {
                     }
                 }
             default:
-                break
+                // One test of the first byte on the common path: only names that start with `s` look further.
+                if name.count >= 10, view[name.lowerBound] | 0x20 == 0x73, Self.isInternalName(view, name) { head.hasInternalFields = true }
             }
             index = end + 2
         }
@@ -287,6 +304,11 @@ enum HTTPHeadParser {
             if hosts == 0, head.versionMinor >= 1, head.absoluteAuthority == nil { throw .malformed("no Host header") }
         }
         return head
+    }
+
+    /// Whether a field name starts with `strangler-` (any case): the proxy's own fields.
+    static func isInternalName(_ raw: UnsafeBufferPointer<UInt8>, _ name: Range<Int>) -> Bool {
+        name.count >= 10 && Self.equalsLowercase(raw, name.lowerBound..<(name.lowerBound + 10), "strangler-")
     }
 
     /// Where the authority starts in an absolute-form target (`http://` or `https://`), if it is one.

@@ -2,7 +2,8 @@ import NIOCore
 
 /// Builds the heads the proxy sends, as bytes copied from the heads it received: hop-by-hop fields (and
 /// those that `Connection` names) stay on their hop; `Host`, `X-Forwarded-For/-Proto/-Host`, `Via`,
-/// `X-Request-Id` and `traceparent` are set for the upstream; `Via` and the request id are added for the client.
+/// `X-Request-Id` and `traceparent` are set for the upstream; `Via` and the request id are added for the client. A client's
+/// `Strangler-*` fields are the proxy's own and never forwarded.
 enum HeadRewriter {
     private enum Field {
         case copy
@@ -36,6 +37,7 @@ enum HeadRewriter {
             let lowered = head.string(name).lowercased()
             if head.connectionNamedFields.contains(lowered) { return .drop }
         }
+        if request, head.hasInternalFields, head.nameIsInternal(name) { return .drop }
         return .copy
     }
 
@@ -88,11 +90,19 @@ enum HeadRewriter {
         }
     }
 
+    /// A path the upstream gets instead of the one the client sent: `bytes` replace the target's first `replacing`
+    /// bytes (its path; the query string after them is kept as sent).
+    struct PathRewrite {
+        var bytes: [UInt8]
+        var replacing: Int
+    }
+
     /// The request head for the upstream, and the request id it carries. A shadow copy passes the answering
-    /// request's id (`requestID`), so that both sides log the same id, and may ask for a dry run.
+    /// request's id (`requestID`), so that both sides log the same id, and may ask for a dry run. `path` (the
+    /// canonical path, when the client sent another spelling of it) replaces the client's.
     static func upstreamRequest(
         _ head: HTTPHead, upstreamAuthority: String, clientAddress: String, ids: inout IDGenerator, allocator: ByteBufferAllocator,
-        requestID forcedID: String? = nil, dryRun: Bool = false
+        requestID forcedID: String? = nil, dryRun: Bool = false, path: PathRewrite? = nil
     ) -> (ByteBuffer, String) {
         // Client-sent values are ranges of the head until they are written (no strings on the common path). One
         // pass over the fields: those copied are written as they come, the proxy's own fields after them.
@@ -103,7 +113,9 @@ enum HeadRewriter {
         var traceparent: String?
         // Every copied byte comes from the head, once at most, plus the proxy's own fields (a client's request id
         // is 200 bytes at most).
-        let room = 2 * head.bytes.readableBytes + upstreamAuthority.utf8.count + clientAddress.utf8.count + max(200, forcedID?.utf8.count ?? 0) + 400
+        let room =
+            2 * head.bytes.readableBytes + upstreamAuthority.utf8.count + clientAddress.utf8.count + max(200, forcedID?.utf8.count ?? 0)
+            + (path?.bytes.count ?? 0) + 400
         var buffer = allocator.buffer(capacity: room)
         var id = ""
         _ = head.bytes.withUnsafeReadableBytes { source in
@@ -112,8 +124,13 @@ enum HeadRewriter {
                 out.write(source, head.startLine.first)
                 out.write(" ")
                 let target = head.startLine.second
-                if target.isEmpty || source[target.lowerBound] == 0x3F { out.write("/") }  // absolute-form without a path
-                out.write(source, target)
+                if let path {
+                    path.bytes.withUnsafeBytes { out.write($0) }
+                    out.write(source, (target.lowerBound + path.replacing)..<target.upperBound)
+                } else {
+                    if target.isEmpty || source[target.lowerBound] == 0x3F { out.write("/") }  // absolute-form without a path
+                    out.write(source, target)
+                }
                 out.write(" HTTP/1.1\r\n")
                 for field in head.fields {
                     switch self.classify(head, field.name, request: true, keepChunked: true) {

@@ -116,6 +116,22 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// When the client last sent bytes or was last answered; a connection with no exchange closes after
     /// `idleTimeout` without any (an idle keep-alive connection, a head that never completes, a body that stops).
     private var lastActivity: NIODeadline = .now()
+    /// Counted under the data plane's connection cap (released when the connection closes).
+    private var admitted = false
+    /// When the head being read must be whole: `headTimeout` after its first byte (after the accept, for the first
+    /// request), whatever comes in between. Nil while no head is being read (idle, or an exchange in flight).
+    private var headDeadline: NIODeadline?
+    /// How the rate of the request body being read is measured.
+    private enum BodyRate {
+        case off
+        /// `Expect: 100-continue`: the client sends nothing before an interim answer (or its own wait) ends.
+        case awaitingContinue
+        /// The current window: when it ends, and how many body bytes had come when it began.
+        case window(end: NIODeadline, startBytes: Int)
+    }
+    private var bodyRate: BodyRate = .off
+    /// Reads were held during the current body window (the proxy's doing, for a slow upstream): it is not judged.
+    private var heldDuringWindow = false
 
     init(shared: ProxyShared, loop: LoopState) {
         self.shared = shared
@@ -134,8 +150,17 @@ final class ProxyHandler: ChannelDuplexHandler {
     // MARK: Client side
 
     func channelActive(context: ChannelHandlerContext) {
+        // Over the cap, the connection is closed as soon as it is accepted: nothing is read, nothing waits.
+        guard self.shared.connections.admit() else {
+            self.closing = true
+            context.close(promise: nil)
+            return
+        }
+        self.admitted = true
         self.lastActivity = .now()
-        self.armTimer(for: self.lastActivity + TimeAmount(self.shared.configuration.idleTimeout))
+        let headDeadline = self.lastActivity + TimeAmount(self.shared.configuration.headTimeout)
+        self.headDeadline = headDeadline
+        self.armTimer(for: min(headDeadline, self.lastActivity + TimeAmount(self.shared.configuration.idleTimeout)))
         context.fireChannelActive()
     }
 
@@ -161,6 +186,10 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         if let exchange = self.exchange { self.finish(exchange, reusable: false) }
+        if self.admitted {
+            self.admitted = false
+            self.shared.connections.release()
+        }
         self.timer?.cancel()
         self.timer = nil
         self.closing = true
@@ -227,6 +256,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     func read(context: ChannelHandlerContext) {
         if self.holdsReads {
             self.pendingRead = true
+            self.heldDuringWindow = true
         } else {
             context.read()
         }
@@ -276,10 +306,17 @@ final class ProxyHandler: ChannelDuplexHandler {
                         self.reject(Self.headerTooLarge(maxHeader), requestID: nil)
                     } else {
                         self.scanned = inbound.readableBytes
+                        if self.headDeadline == nil {
+                            // The head's first bytes: its clock starts, and no byte after them restarts it.
+                            let deadline = NIODeadline.now() + TimeAmount(self.shared.configuration.headTimeout)
+                            self.headDeadline = deadline
+                            self.armTimer(for: deadline)
+                        }
                     }
                     return
                 }
                 self.scanned = 0
+                self.headDeadline = nil
                 guard length <= maxHeader + 4 else {
                     self.shared.metrics.rejected()
                     self.reject(Self.headerTooLarge(maxHeader), requestID: nil)
@@ -309,6 +346,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         if self.discardingBody { return }
         guard let exchange = self.exchange else { return }
         exchange.bodyBytes += slice.readableBytes
+        if case .awaitingContinue = self.bodyRate { self.startBodyWindow(exchange) }
         if exchange.bodyBytes > self.shared.configuration.maxBodyBytes {
             self.refuseBody(
                 ProxyErrorResponse(
@@ -350,6 +388,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         guard let exchange = self.exchange else { return }
         exchange.requestEnded = true
+        self.bodyRate = .off
         self.launchShadow(exchange)
         if exchange.upstreamUnflushed {
             exchange.upstreamUnflushed = false
@@ -369,19 +408,22 @@ final class ProxyHandler: ChannelDuplexHandler {
                 requestID: nil)
             return
         }
+        if head.hasDryRunField {
+            self.shared.metrics.rejected()
+            self.reject(Self.clientDryRun, requestID: nil)
+            return
+        }
         let method = head.string(head.startLine.first)
-        // The path is routed as bytes up to `?` (an absolute-form target without a path stands for `/`).
-        var target = head.string(head.startLine.second)
-        if target.isEmpty || target.utf8.first == UInt8(ascii: "?") { target = "/" + target }
         let snapshot = self.shared.store.snapshot
-        let path: Substring = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? Substring(target)
-        let route = snapshot.match(method: method, path: path)
+        guard let resolved = self.resolvePath(head, method: method, snapshot: snapshot) else { return }
+        let route = resolved.route
         var upstream = snapshot.upstream(for: route)
         // coexist: both sides run; the sampler decides whether this request is shadowed and who answers it.
         var shadowPlan: ShadowPlan?
         if let route, route.stage == .coexist, let service = snapshot.serviceUpstream(for: route), let recorder = self.shared.recorder {
             let policy = route.shadow ?? ShadowPolicy.defaults
-            let decision = ShadowSampler.decide(policy, route: route, head: head, path: path, ids: &self.loop.ids)
+            let path = resolved.pathText(head)
+            let decision = ShadowSampler.decide(policy, route: route, head: head, path: Substring(path), ids: &self.loop.ids)
             let servedBy: ShadowObservation.Side = decision.serve ? .service : .monolith
             if decision.serve { upstream = service }
             let write = !(method == "GET" || method == "HEAD" || method == "OPTIONS")
@@ -389,7 +431,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                 if recorder.tryAcquire() {
                     shadowPlan = ShadowPlan(
                         route: route, policy: policy, shadow: decision.serve ? snapshot.monolith : service, servedBy: servedBy, method: method,
-                        write: write)
+                        write: write, path: path)
                 } else {
                     recorder.count(.dropped, route: route.id)
                 }
@@ -402,7 +444,8 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         let allocator = self.context?.channel.allocator ?? ByteBufferAllocator()
         let (upstreamHead, requestID) = HeadRewriter.upstreamRequest(
-            head, upstreamAuthority: upstream.authority, clientAddress: self.clientAddress, ids: &self.loop.ids, allocator: allocator)
+            head, upstreamAuthority: upstream.authority, clientAddress: self.clientAddress, ids: &self.loop.ids, allocator: allocator,
+            path: resolved.rewrite)
         let hasBody = head.chunked || (head.contentLength ?? 0) > 0
         let exchange = Exchange(
             route: route, upstream: upstream, address: address, upstreamHead: upstreamHead, requestID: requestID, method: method,
@@ -410,7 +453,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         exchange.unchunkForClient = head.versionMinor == 0
         if let shadowPlan, let recorder = self.shared.recorder {
             exchange.shadow = self.makeTap(
-                shadowPlan, recorder: recorder, head: head, target: target, path: path, requestID: requestID, upstream: upstream, address: address,
+                shadowPlan, recorder: recorder, head: head, path: resolved, requestID: requestID, upstream: upstream, address: address,
                 upstreamHead: upstreamHead, snapshot: snapshot, allocator: allocator)
         }
         self.exchange = exchange
@@ -425,6 +468,9 @@ final class ProxyHandler: ChannelDuplexHandler {
         exchange.timeout = route?.timeout ?? Route.defaultTimeout
         exchange.deadline = exchange.started + TimeAmount(exchange.timeout)
         self.armTimer(for: exchange.deadline)
+        if !exchange.requestEnded, configuration.minBodyRate > 0 {
+            if head.expectsContinue { self.bodyRate = .awaitingContinue } else { self.startBodyWindow(exchange) }
+        }
         if let connection = self.loop.pool.takeIdle(upstream) {
             self.attach(connection, to: exchange)
         } else {
@@ -432,6 +478,99 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         // The client's request goes out first; a bodiless request's shadow copy right after it.
         if exchange.requestEnded { self.launchShadow(exchange) }
+    }
+
+    /// A request's path as routed: its route, where its path ends in the target, and the canonical path the upstream
+    /// gets instead of the client's (nil when the client sent it canonical, the common case: no copy is made).
+    struct ResolvedPath {
+        var route: Route?
+        var target: Range<Int>
+        var pathLength: Int
+        var rewrite: HeadRewriter.PathRewrite?
+
+        /// The path as forwarded (for samples and `{param}` sampling: made only when needed).
+        func pathText(_ head: HTTPHead) -> String {
+            if let rewrite { return String(decoding: rewrite.bytes, as: UTF8.self) }
+            return self.pathLength == 0 ? "/" : head.string(self.target.lowerBound..<(self.target.lowerBound + self.pathLength))
+        }
+
+        /// The query string after `?`, if any, as sent.
+        func query(_ head: HTTPHead) -> String? {
+            let start = self.target.lowerBound + self.pathLength
+            guard start < self.target.upperBound else { return nil }
+            return head.string((start + 1)..<self.target.upperBound)
+        }
+    }
+
+    static let rootPath: [UInt8] = [UInt8(ascii: "/")]
+
+    static let clientDryRun = ProxyErrorResponse(
+        status: .badRequest, code: "internal_header",
+        message: "the request carries Strangler-Dry-Run, the proxy's own header (it marks its dry-run shadow copies): a client may not send it",
+        route: nil)
+
+    /// Routes the request by its canonical path (`CanonicalPath`): one scan of the target when it is canonical; a
+    /// rewrite when it is another spelling of its canonical form, or when its trailing slash is dropped for its
+    /// route. Nil after refusing it (an invalid path; in `"paths": "strict"`, any path the proxy would rewrite).
+    private func resolvePath(_ head: HTTPHead, method: String, snapshot: RouteTableStore.Snapshot) -> ResolvedPath? {
+        let target = head.startLine.second
+        let (pathLength, verdict) = head.bytes.withUnsafeReadableBytes { raw in
+            CanonicalPath.scan(UnsafeBufferPointer(rebasing: raw.assumingMemoryBound(to: UInt8.self)[target]))
+        }
+        var rewrite: HeadRewriter.PathRewrite?
+        switch verdict {
+        case .canonical:
+            break
+        case .invalid(let problem):
+            self.refusePath(head, length: pathLength, problem)
+            return nil
+        case .normalizable:
+            let sent = head.bytes.getBytes(at: head.bytes.readerIndex + target.lowerBound, length: pathLength) ?? []
+            switch CanonicalPath.normalize(sent) {
+            case .success(let canonical): rewrite = HeadRewriter.PathRewrite(bytes: canonical, replacing: pathLength)
+            case .failure(let problem):
+                self.refusePath(head, length: pathLength, problem)
+                return nil
+            }
+        }
+        let routing: (route: Route?, dropsTrailingSlash: Bool)
+        if let rewrite {
+            routing = rewrite.bytes.withUnsafeBufferPointer { snapshot.routing(method: method, path: $0) }
+        } else if pathLength == 0 {
+            routing = Self.rootPath.withUnsafeBufferPointer { snapshot.routing(method: method, path: $0) }
+        } else {
+            routing = head.bytes.withUnsafeReadableBytes { raw in
+                let path = target.lowerBound..<(target.lowerBound + pathLength)
+                return snapshot.routing(method: method, path: UnsafeBufferPointer(rebasing: raw.assumingMemoryBound(to: UInt8.self)[path]))
+            }
+        }
+        if routing.dropsTrailingSlash {
+            var bytes = rewrite?.bytes ?? head.bytes.getBytes(at: head.bytes.readerIndex + target.lowerBound, length: pathLength) ?? []
+            bytes.removeLast()
+            rewrite = HeadRewriter.PathRewrite(bytes: bytes, replacing: pathLength)
+        }
+        if let rewrite, snapshot.paths == .strict {
+            self.shared.metrics.rejected()
+            let sent = head.string(target.lowerBound..<(target.lowerBound + pathLength))
+            let canonical = String(decoding: rewrite.bytes, as: UTF8.self)
+            self.reject(
+                ProxyErrorResponse(
+                    status: .badRequest, code: "non_canonical_path",
+                    message: "the path \(sent) is not canonical (it reads as \(canonical)); the route table serves canonical paths only (\"paths\": \"strict\")",
+                    route: routing.route?.id),
+                requestID: nil)
+            return nil
+        }
+        return ResolvedPath(route: routing.route, target: target, pathLength: pathLength, rewrite: rewrite)
+    }
+
+    /// Answers 400 to a path the proxy cannot route, naming it (its first 200 bytes) and what is wrong with it.
+    private func refusePath(_ head: HTTPHead, length: Int, _ problem: CanonicalPath.Problem) {
+        self.shared.metrics.rejected()
+        let start = head.startLine.second.lowerBound
+        var path = head.string(start..<(start + min(length, 200)))
+        if length > 200 { path += "…" }
+        self.reject(.badRequest("malformed request: the path \(path) \(problem)"), requestID: nil)
     }
 
     /// What the sampler decided for a shadowed request.
@@ -443,11 +582,13 @@ final class ProxyHandler: ChannelDuplexHandler {
         var method: String
         /// Not GET/HEAD/OPTIONS: shadowed only as a dry run.
         var write: Bool
+        /// The path as forwarded (canonical).
+        var path: String
     }
 
     private func makeTap(
         _ plan: ShadowPlan, recorder: ShadowRecorder, head: HTTPHead,
-        target: String, path: Substring, requestID: String, upstream: Upstream, address: SocketAddress, upstreamHead: ByteBuffer,
+        path: ResolvedPath, requestID: String, upstream: Upstream, address: SocketAddress, upstreamHead: ByteBuffer,
         snapshot: RouteTableStore.Snapshot, allocator: ByteBufferAllocator
     ) -> ShadowTap? {
         guard let shadowAddress = snapshot.addresses[plan.shadow] else {
@@ -470,7 +611,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             shadowHead =
                 HeadRewriter.upstreamRequest(
                     head, upstreamAuthority: plan.shadow.authority, clientAddress: self.clientAddress, ids: &self.loop.ids, allocator: allocator,
-                    requestID: requestID, dryRun: plan.write
+                    requestID: requestID, dryRun: plan.write, path: path.rewrite
                 ).0
             requestHead = head.bytes
         }
@@ -479,10 +620,9 @@ final class ProxyHandler: ChannelDuplexHandler {
         if plan.method == "GET", noiseShare > 0, ShadowSampler.unit(self.loop.ids.next()) < noiseShare {
             repeatTarget = (upstream, address, upstreamHead)
         }
-        let query = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(target[target.utf8.index(after: $0)...]) }
         return ShadowTap(
             recorder: recorder, route: plan.route, policy: plan.policy, servedBy: plan.servedBy, requestID: requestID, method: plan.method,
-            path: String(path), query: query, requestHead: requestHead,
+            path: plan.path, query: path.query(head), requestHead: requestHead,
             maxBody: self.shared.configuration.maxCompareBytes, shadowUpstream: plan.shadow, shadowAddress: shadowAddress, shadowHead: shadowHead,
             repeatTarget: repeatTarget)
     }
@@ -628,6 +768,8 @@ final class ProxyHandler: ChannelDuplexHandler {
                 context.write(self.wrapOutboundOut(head.bytes), promise: nil)
                 self.clientUnflushed = true
             }
+            // The client may send its body now: its rate counts from here.
+            if case .awaitingContinue = self.bodyRate { self.startBodyWindow(exchange) }
             exchange.response = .head(nil)
             return
         }
@@ -766,22 +908,81 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func timerFired() {
         self.timer = nil
         self.timerDeadline = .distantFuture
+        let now = NIODeadline.now()
         guard let exchange = self.exchange else {
             let idleDeadline = self.lastActivity + TimeAmount(self.shared.configuration.idleTimeout)
-            if self.closing || idleDeadline <= .now() {
+            if !self.closing, let headDeadline = self.headDeadline, headDeadline <= now {
+                self.headTimedOut()
+            } else if self.closing || idleDeadline <= now {
                 // Idle too long, or a closing connection whose last write never drained.
                 self.closing = true
                 self.context?.close(promise: nil)
             } else {
-                self.armTimer(for: idleDeadline)
+                self.armTimer(for: min(idleDeadline, self.headDeadline ?? .distantFuture))
             }
             return
         }
-        if exchange.deadline <= .now() {
+        if exchange.deadline <= now {
             self.timedOut(exchange, after: exchange.timeout)
+            return
+        }
+        if case .window(let end, let startBytes) = self.bodyRate, end <= now {
+            let received = exchange.bodyBytes - startBytes
+            if !self.heldDuringWindow, !self.pendingRead, !exchange.responseStarted, received < self.bodyBytesPerWindow {
+                self.bodyTooSlow(exchange, received: received)
+                return
+            }
+            self.startBodyWindow(exchange)
+        }
+        if case .window(let end, _) = self.bodyRate {
+            self.armTimer(for: min(exchange.deadline, end))
         } else {
             self.armTimer(for: exchange.deadline)
         }
+    }
+
+    /// The body bytes each window must bring (`minBodyRate` over `bodyRateWindow`).
+    private var bodyBytesPerWindow: Int {
+        let configuration = self.shared.configuration
+        let (seconds, attoseconds) = configuration.bodyRateWindow.components
+        return Int((Double(configuration.minBodyRate) * (Double(seconds) + Double(attoseconds) / 1e18)).rounded(.up))
+    }
+
+    /// A new window of the body's rate, from now.
+    private func startBodyWindow(_ exchange: Exchange) {
+        let end = NIODeadline.now() + TimeAmount(self.shared.configuration.bodyRateWindow)
+        self.bodyRate = .window(end: end, startBytes: exchange.bodyBytes)
+        self.heldDuringWindow = self.pendingRead
+        self.armTimer(for: end)
+    }
+
+    /// The head did not come whole within `headTimeout`: 408, and the connection closes.
+    private func headTimedOut() {
+        let configuration = self.shared.configuration
+        self.headDeadline = nil
+        self.shared.metrics.clientTimedOut(body: false)
+        self.reject(
+            ProxyErrorResponse(
+                status: .requestTimeout, code: "request_timeout",
+                message: "the request head did not arrive whole within \(DurationText.format(configuration.headTimeout))", route: nil),
+            requestID: nil)
+        // Should the answer never drain (a client that does not read), the timer still closes the connection.
+        self.armTimer(for: .now() + TimeAmount(configuration.idleTimeout))
+    }
+
+    /// The body came slower than `minBodyRate` over a window: 408, the upstream's exchange is dropped, and the
+    /// connection closes.
+    private func bodyTooSlow(_ exchange: Exchange, received: Int) {
+        let configuration = self.shared.configuration
+        self.shared.metrics.clientTimedOut(body: true)
+        self.finish(exchange, reusable: false)
+        self.respond(
+            ProxyErrorResponse(
+                status: .requestTimeout, code: "request_timeout",
+                message: "the request body came slower than \(configuration.minBodyRate) bytes/s (\(received) bytes in \(DurationText.format(configuration.bodyRateWindow)))",
+                route: exchange.route?.id),
+            requestID: exchange.requestID, close: true)
+        self.armTimer(for: .now() + TimeAmount(configuration.idleTimeout))
     }
 
     private func timedOut(_ exchange: Exchange, after timeout: Duration) {
@@ -815,6 +1016,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func finish(_ exchange: Exchange, reusable: Bool) {
         guard self.exchange === exchange else { return }
         self.exchange = nil
+        self.bodyRate = .off
         if let tap = exchange.shadow {
             exchange.shadow = nil
             tap.primaryEnded(answered: exchange.answered)

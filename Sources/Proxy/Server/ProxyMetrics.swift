@@ -10,7 +10,11 @@ import RouteTable
 /// - `strangler_requests_total{route, stage, upstream, status}`: answered requests, by status class (`2xx`…);
 /// - `strangler_request_duration_seconds{route, stage}`: latency histogram;
 /// - `strangler_upstream_errors_total{route, upstream, kind}`: refused, reset or timed-out upstreams;
-/// - `strangler_rejected_requests_total`: requests refused before routing (malformed, too large).
+/// - `strangler_rejected_requests_total`: requests refused before routing (malformed, too large, a client's internal header,
+///   a non-canonical path in strict mode);
+/// - `strangler_client_timeouts_total{kind}`: requests cut because their head (`head`) or body (`body`) came too slowly;
+/// - `strangler_open_connections{listener}` and `strangler_refused_connections_total{listener}`: client connections open
+///   and refused over the cap, for the data plane (`proxy`) and the admin API (`admin`).
 ///
 /// Metric handles are cached per event loop and label set, so the hot path does one lock-free dictionary
 /// lookup, not a registry one.
@@ -18,6 +22,8 @@ public final class ProxyMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
     private let rejectedCounter: Metrics.Counter
+    private let headTimeouts: Metrics.Counter
+    private let bodyTimeouts: Metrics.Counter
 
     public init() {
         let registry = PrometheusCollectorRegistry()
@@ -29,6 +35,8 @@ public final class ProxyMetrics: Sendable {
         self.registry = registry
         self.factory = factory
         self.rejectedCounter = Metrics.Counter(label: "strangler_rejected_requests_total", dimensions: [], factory: factory)
+        self.headTimeouts = Metrics.Counter(label: "strangler_client_timeouts_total", dimensions: [("kind", "head")], factory: factory)
+        self.bodyTimeouts = Metrics.Counter(label: "strangler_client_timeouts_total", dimensions: [("kind", "body")], factory: factory)
     }
 
     /// The label set of an answered request. Hashing skips the strings' contents (route ids are few);
@@ -77,6 +85,19 @@ public final class ProxyMetrics: Sendable {
 
     func rejected() {
         self.rejectedCounter.increment()
+    }
+
+    /// A request cut because its head (`body: false`) or its body came too slowly.
+    func clientTimedOut(body: Bool) {
+        (body ? self.bodyTimeouts : self.headTimeouts).increment()
+    }
+
+    /// The gauge of open connections and the counter of refused ones of a listener (`proxy`, `admin`).
+    func connectionMetrics(listener: String) -> (open: Metrics.Meter, refused: Metrics.Counter) {
+        (
+            Metrics.Meter(label: "strangler_open_connections", dimensions: [("listener", listener)], factory: self.factory),
+            Metrics.Counter(label: "strangler_refused_connections_total", dimensions: [("listener", listener)], factory: self.factory)
+        )
     }
 
     /// The Prometheus text exposition.

@@ -47,7 +47,7 @@ final class ProxyServer: Service {
             .get()
 
         let port = channel.localAddress?.port ?? configuration.port
-        self.logger.info("proxy listening", metadata: ["address": "\(configuration.host):\(port)"])
+        self.logger.info("proxy listening", metadata: ["address": "\(configuration.host):\(port)", "maxConnections": "\(shared.connections.limit)"])
         self.onListening(port)
 
         let fullyShutDown = channel.eventLoop.makePromise(of: Void.self)

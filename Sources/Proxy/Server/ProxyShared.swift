@@ -37,11 +37,17 @@ final class ProxyShared: Sendable {
     let metrics: ProxyMetrics
     /// Where shadow outcomes go (coexist); nil runs coexist routes like transform.
     let recorder: ShadowRecorder?
+    /// The data plane's connection cap.
+    let connections: ConnectionLimiter
     private let loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>]
     private let eventLoops: [any EventLoop]
 
-    init(store: RouteTableStore, configuration: ProxyConfiguration, metrics: ProxyMetrics, recorder: ShadowRecorder?, group: any EventLoopGroup) {
+    init(
+        store: RouteTableStore, configuration: ProxyConfiguration, metrics: ProxyMetrics, recorder: ShadowRecorder?, connections: ConnectionLimiter,
+        group: any EventLoopGroup
+    ) {
         self.store = store
+        self.connections = connections
         self.recorder = recorder
         self.configuration = configuration
         self.metrics = metrics

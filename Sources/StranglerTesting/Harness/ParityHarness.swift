@@ -103,6 +103,7 @@ public struct ParityHarness: Sendable {
 
         func perform(step index: Int, target: Int, connections: [HTTPConnection]) async throws {
             let step = scenario.steps[index]
+            if !targets[target].takesDryRuns, step.headers.contains(where: { $0.name.lowercased() == "strangler-dry-run" }) { return }
             let request: HTTPRequestData
             do {
                 request = try Self.render(step, variables[target])

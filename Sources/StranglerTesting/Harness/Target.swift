@@ -17,10 +17,14 @@ public struct Target: Sendable, CustomStringConvertible {
     public var name: String
     public var endpoint: HTTPEndpoint
     public var prepare: (@Sendable () async throws -> Void)?
+    /// Whether the target takes a client's `Strangler-Dry-Run` (a side does; the proxy refuses it with 400, the header
+    /// being its own). Steps with it are not sent to a target that does not, and are not compared there.
+    public var takesDryRuns: Bool
 
-    public init(_ name: String, _ endpoint: HTTPEndpoint, prepare: (@Sendable () async throws -> Void)? = nil) {
+    public init(_ name: String, _ endpoint: HTTPEndpoint, takesDryRuns: Bool = true, prepare: (@Sendable () async throws -> Void)? = nil) {
         self.name = name
         self.endpoint = endpoint
+        self.takesDryRuns = takesDryRuns
         self.prepare = prepare
     }
 
@@ -80,9 +84,10 @@ public struct ProxyAdmin: Sendable {
         throw HarnessError("moving \(selector) to \(stage.rawValue): the table kept changing (412 twenty times)")
     }
 
-    /// A target that answers through the proxy at `proxy` with the routes `selector` names in `stage`.
+    /// A target that answers through the proxy at `proxy` with the routes `selector` names in `stage` (dry-run steps
+    /// are not sent through it: the proxy refuses a client's `Strangler-Dry-Run`).
     public func target(_ name: String, proxy: HTTPEndpoint, routes selector: String, stage: Stage) -> Target {
         let admin = self
-        return Target(name, proxy) { try await admin.stage(selector, to: stage, reason: "parity run: \(name)") }
+        return Target(name, proxy, takesDryRuns: false) { try await admin.stage(selector, to: stage, reason: "parity run: \(name)") }
     }
 }

@@ -1,0 +1,259 @@
+import ArgumentParser
+import Foundation
+import NIOConcurrencyHelpers
+import Testing
+import RouteTable
+
+@testable import Proxy
+@testable import StranglerCommands
+
+extension ProxyHarness {
+    /// The value of a gauge or counter line of `/metrics` (0 when absent).
+    func metricValue(_ series: String) async throws -> Double {
+        let text = try await self.admin("GET", "/metrics").body
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(series + " ") }) else { return 0 }
+        return Double(line.split(separator: " ").last ?? "") ?? 0
+    }
+}
+
+@Suite("Proxy: bounds on clients (connections, slow heads and bodies)")
+struct ClientLimitsTests {
+    /// Writes `text` one byte at a time, each spaced by `spacing` (waiting for the connection to close in between):
+    /// returns when it closed, with the time from the first byte, or nil if all of `text` went out first.
+    func dribble(_ text: String, on connection: RawConnection, spacing: Duration) async -> Duration? {
+        let started = ContinuousClock.now
+        for byte in text {
+            await connection.write(String(byte))
+            if await connection.waitForClose(within: spacing) { return ContinuousClock.now - started }
+        }
+        return nil
+    }
+
+    /// Issue 17, finding 6: one header byte at a time kept a connection open as long as the client liked, since
+    /// each byte restarted the idle timer. The head now has one deadline, from its first byte.
+    @Test func aHeadSentByteByByteIsCutAtItsDeadline() async throws {
+        try await ProxyHarness.run(configure: {
+            $0.headTimeout = .milliseconds(300)
+            $0.idleTimeout = .seconds(5)
+        }) { harness in
+            let head = "GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\nX-Padding: \(String(repeating: "p", count: 40))\r\n\r\n"
+            // A first request's clock starts at the accept, which comes after the connect begins.
+            let connecting = ContinuousClock.now
+            let connection = try await RawConnection.open(port: harness.proxyPort)
+            let elapsed = await self.dribble(head, on: connection, spacing: .milliseconds(100))
+            #expect(elapsed != nil, "the whole head went out, a byte each 100 ms, and the connection stayed open")
+            let cut = ContinuousClock.now - connecting
+            #expect(cut >= .milliseconds(300) && cut < .seconds(5), "\(cut)")
+            let answer = try #require(connection.responses.first)
+            #expect(answer.status == 408)
+            #expect(errorCode(answer) == "request_timeout")
+            #expect((json(answer.body)["error"] as? [String: Any])?["message"] as? String == "the request head did not arrive whole within 300ms")
+            #expect(answer.header("connection") == "close")
+            #expect(harness.monolith.seenPaths.withLockedValue { $0 }.isEmpty)
+            #expect(try await harness.metricValue(#"strangler_client_timeouts_total{kind="head"}"#) == 1)
+        }
+    }
+
+    /// On a keep-alive connection, a next head's clock starts at its first byte, not at the previous answer; and an
+    /// idle connection is left to the idle timeout.
+    @Test func aNextHeadsClockStartsAtItsFirstByte() async throws {
+        // 1 s, not less: the first request's clock starts at the accept, and on a loaded machine the client's first
+        // bytes can come a few hundred milliseconds after it.
+        try await ProxyHarness.run(configure: {
+            $0.headTimeout = .seconds(1)
+            $0.idleTimeout = .seconds(10)
+        }) { harness in
+            let connection = try await RawConnection.open(port: harness.proxyPort)
+            await connection.write("GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
+            #expect(await connection.waitForResponses(1).first?.status == 200)
+            // Idle past the head timeout: still open (the idle timeout is the rule between requests).
+            #expect(await !connection.waitForClose(within: .milliseconds(1500)))
+            let elapsed = await self.dribble("GET /contacts/c2 HTTP/1.1\r\nHost: proxy.test\r\n\r\n", on: connection, spacing: .milliseconds(200))
+            let cut = try #require(elapsed)
+            #expect(cut >= .seconds(1), "cut \(cut) after the head's first byte")
+            #expect(connection.responses.map(\.status) == [200, 408])
+        }
+    }
+
+    /// A body that trickles in slower than the least rate is cut with a 408 (a slow upstream holding reads is not
+    /// counted against the client; the route's own, longer timeout would come much later).
+    @Test func aBodyBelowTheLeastRateIsCut() async throws {
+        try await ProxyHarness.run(configure: {
+            $0.minBodyRate = 1000
+            $0.bodyRateWindow = .milliseconds(300)
+            $0.idleTimeout = .seconds(10)
+        }) { harness in
+            let connection = try await RawConnection.open(port: harness.proxyPort)
+            await connection.write("POST /contacts HTTP/1.1\r\nHost: proxy.test\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+            var cut = false
+            // 10 bytes every 50 ms: 200 bytes/s, for 5 s at most.
+            for _ in 0..<100 where !cut {
+                await connection.write(String(repeating: " ", count: 10))
+                cut = await connection.waitForClose(within: .milliseconds(50))
+            }
+            #expect(cut, "the connection stayed open")
+            let answer = try #require(connection.responses.first)
+            #expect(answer.status == 408)
+            #expect(errorCode(answer) == "request_timeout")
+            #expect((json(answer.body)["error"] as? [String: Any])?["route"] as? String == "contacts.create")
+            #expect(try await harness.metricValue(#"strangler_client_timeouts_total{kind="body"}"#) == 1)
+        }
+    }
+
+    /// Runs the proxy with one route, `POST /upload`, to a `HeldOrigin`, and a least body rate of 1000 bytes/s over
+    /// windows of 300 ms.
+    func withUploadRoute(holding: Bool, _ body: (ProxyHarness, HeldOrigin) async throws -> Void) async throws {
+        let origin = try await HeldOrigin.start(holding: holding)
+        let routes = { (monolith: Int, _: Int) in
+            """
+            { "monolith": "http://127.0.0.1:\(monolith)", "services": { "held": "http://127.0.0.1:\(origin.port)" },
+              "routes": [ { "id": "upload", "method": "POST", "path": "/upload", "service": "held", "stage": "eliminate" } ] }
+            """
+        }
+        try await ProxyHarness.run(routes: routes, configure: {
+            $0.minBodyRate = 1000
+            $0.bodyRateWindow = .milliseconds(300)
+            $0.maxBodyBytes = 64 * 1024 * 1024
+        }) { harness in
+            try await body(harness, origin)
+        }
+        await origin.stop()
+    }
+
+    /// A body held back by the proxy itself (its upstream reads nothing, so the proxy stops reading the client) is not
+    /// the client's slowness: the windows in which reads were held are not judged, and the request goes through.
+    @Test func aBodyHeldBackByASlowUpstreamIsNotCut() async throws {
+        try await self.withUploadRoute(holding: true) { harness, origin in
+            let size = 24 * 1024 * 1024
+            let connection = try await RawConnection.open(port: harness.proxyPort)
+            // The write completes only as the proxy reads: it runs on while the test waits.
+            async let sent: Void = connection.write(
+                "POST /upload HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: \(size)\r\n\r\n" + String(repeating: "b", count: size))
+            // Several windows pass with the origin reading nothing: the proxy holds its reads, and must not cut the client.
+            #expect(await !connection.waitForClose(within: .seconds(2)), "\(connection.text)")
+            #expect(origin.receivedBytes == 0)
+            origin.release()
+            let answers = await connection.waitForResponses(1, within: .seconds(30))
+            #expect(answers.first?.status == 200, "\(connection.text)")
+            await sent
+            #expect(try await harness.metricValue(#"strangler_client_timeouts_total{kind="body"}"#) == 0)
+            await connection.close()
+        }
+    }
+
+    /// A client that sends `Expect: 100-continue` waits for the interim answer before its body (curl waits a second,
+    /// then sends anyway): that wait is not a slow body. The rate counts from the interim answer or the first body byte.
+    @Test func aBodyAwaitingContinueIsNotCutWhileItWaits() async throws {
+        try await self.withUploadRoute(holding: false) { harness, _ in
+            let connection = try await RawConnection.open(port: harness.proxyPort)
+            await connection.write("POST /upload HTTP/1.1\r\nHost: proxy.test\r\nExpect: 100-continue\r\nContent-Length: 4000\r\n\r\n")
+            #expect(await !connection.waitForClose(within: .seconds(1)), "\(connection.text)")
+            await connection.write(String(repeating: "b", count: 4000))
+            #expect(await connection.waitForResponses(1).first?.status == 200, "\(connection.text)")
+            await connection.close()
+        }
+    }
+
+    /// Opens `count` kept-alive connections to `port`, each answered 200 to `request` once (so each is admitted and open).
+    func openAnswered(_ count: Int, port: Int, request: String) async throws -> [RawConnection] {
+        var connections: [RawConnection] = []
+        for _ in 0..<count {
+            let connection = try await RawConnection.open(port: port)
+            await connection.write(request)
+            #expect(await connection.waitForResponses(1).first?.status == 200)
+            connections.append(connection)
+        }
+        return connections
+    }
+
+    /// Issue 17, finding 6: idle connections took every file descriptor. Over the cap, a connection is closed at
+    /// once while the admitted ones go on, and the admin API (its own cap) still answers.
+    @Test func overTheCapAConnectionIsClosedAtOnce() async throws {
+        try await ProxyHarness.run(configure: { $0.maxConnections = 3 }) { harness in
+            #expect(harness.proxy.maxConnections == 3)
+            let admitted = try await self.openAnswered(3, port: harness.proxyPort, request: "GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
+            let refused = try await RawConnection.open(port: harness.proxyPort)
+            await refused.write("GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
+            #expect(await refused.waitForClose(within: .seconds(5)), "the connection over the cap was kept")
+            #expect(refused.text.isEmpty, "nothing is answered over the cap: \(refused.text)")
+            // The admin API answers while the data plane is at its cap.
+            #expect(try await harness.admin("GET", "/admin/status").status == 200)
+            #expect(try await harness.metricValue(#"strangler_refused_connections_total{listener="proxy"}"#) == 1)
+            #expect(try await harness.metricValue(#"strangler_open_connections{listener="proxy"}"#) == 3)
+            for connection in admitted {
+                await connection.write("GET /contacts/c2 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
+                #expect(await connection.waitForResponses(2).map(\.status) == [200, 200], "an admitted connection stopped working")
+            }
+            // A closed connection frees its place.
+            await admitted[0].close()
+            #expect(try await eventually { try await harness.metricValue(#"strangler_open_connections{listener="proxy"}"#) == 2 })
+            let next = try await RawConnection.open(port: harness.proxyPort)
+            await next.write("GET /contacts/c3 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
+            #expect(await next.waitForResponses(1).first?.status == 200)
+            for connection in admitted + [next] { await connection.close() }
+        }
+    }
+
+    /// The admin API's own cap: a flood of admin connections is refused there and takes nothing from the data plane.
+    @Test func theAdminAPIHasItsOwnCap() async throws {
+        try await ProxyHarness.run(configure: {
+            $0.adminMaxConnections = 2
+            $0.maxConnections = 2
+        }) { harness in
+            let held = try await self.openAnswered(
+                2, port: harness.adminPort, request: "GET /admin/status HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer \(ProxyHarness.token)\r\n\r\n")
+            let refused = try await RawConnection.open(port: harness.adminPort)
+            #expect(await refused.waitForClose(within: .seconds(5)), "the admin connection over its cap was kept")
+            #expect(refused.text.isEmpty)
+            // The data plane's two places are untouched by the admin's.
+            for path in ["/contacts/c1", "/contacts/c2"] {
+                #expect(try await RawHTTP.get(path, port: harness.proxyPort).status == 200)
+            }
+            await held[0].close()
+            // Until the proxy sees that close, a new admin connection is still over the cap (and closed at once).
+            #expect(await eventually { (try? await harness.admin("GET", "/admin/status"))?.status == 200 })
+            // At least the one refused above (a retry of the wait may have come before the close was seen).
+            #expect(try await harness.metricValue(#"strangler_refused_connections_total{listener="admin"}"#) >= 1)
+            #expect(try await harness.metricValue(#"strangler_refused_connections_total{listener="proxy"}"#) == 0)
+            for connection in held { await connection.close() }
+        }
+    }
+
+    @Test func theDefaultCapFollowsTheFileDescriptorLimit() throws {
+        #expect(FileDescriptorLimit.defaultMaxConnections(softLimit: 1024, adminMaxConnections: 64, maxShadowsInFlight: 256) == 224)
+        #expect(FileDescriptorLimit.defaultMaxConnections(softLimit: 65536, adminMaxConnections: 64, maxShadowsInFlight: 256) == 32480)
+        #expect(FileDescriptorLimit.defaultMaxConnections(softLimit: 256, adminMaxConnections: 64, maxShadowsInFlight: 256) == 16)
+        let limit = try #require(FileDescriptorLimit.current())
+        #expect(limit.soft <= limit.hard)
+        #expect(ProxyConfiguration().effectiveMaxConnections == FileDescriptorLimit.defaultMaxConnections(
+            softLimit: limit.soft, adminMaxConnections: 64, maxShadowsInFlight: 256))
+    }
+
+    @Test func theProxyCommandsFlagsSetTheBounds() throws {
+        let command = try #require(
+            try Strangler.parseAsRoot([
+                "proxy", "--max-connections", "100", "--admin-max-connections", "8", "--head-timeout", "2s", "--min-body-rate", "0",
+                "--body-rate-window", "500ms",
+            ]) as? ProxyCommand)
+        let configuration = command.proxyConfiguration
+        #expect(configuration.maxConnections == 100 && configuration.adminMaxConnections == 8)
+        #expect(configuration.headTimeout == .seconds(2) && configuration.minBodyRate == 0 && configuration.bodyRateWindow == .milliseconds(500))
+        let defaults = try #require(try Strangler.parseAsRoot(["proxy"]) as? ProxyCommand).proxyConfiguration
+        #expect(defaults.maxConnections == nil && defaults.adminMaxConnections == 64)
+        #expect(defaults.headTimeout == .seconds(10) && defaults.minBodyRate == 1024 && defaults.bodyRateWindow == .seconds(10))
+        for (arguments, message) in [
+            (["--head-timeout", "soon"], #"--head-timeout must be a duration such as "10s" or "500ms", not "soon""#),
+            (["--body-rate-window", "0s"], #"--body-rate-window must be a duration such as "10s" or "500ms", not "0s""#),
+            (["--max-connections", "0"], "--max-connections must be 1 or more, not 0"),
+            (["--admin-max-connections", "0"], "--admin-max-connections must be 1 or more, not 0"),
+            (["--min-body-rate=-1"], "--min-body-rate must be 0 or more, not -1"),
+        ] {
+            do {
+                _ = try Strangler.parseAsRoot(["proxy"] + arguments)
+                Issue.record("\(arguments) was accepted")
+            } catch {
+                #expect(Strangler.fullMessage(for: error).contains(message), "\(Strangler.fullMessage(for: error))")
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// One TCP connection a test keeps open: it writes bytes when it likes and reads what came so far, and whether the
+/// server closed the connection (for slow clients and connection caps).
+final class RawConnection: Sendable {
+    private final class Collector: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        let state: NIOLockedValueBox<(received: [UInt8], closed: Bool)>
+
+        init(state: NIOLockedValueBox<(received: [UInt8], closed: Bool)>) { self.state = state }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let buffer = self.unwrapInboundIn(data)
+            self.state.withLockedValue { $0.received += buffer.readableBytesView }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            self.state.withLockedValue { $0.closed = true }
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            context.close(promise: nil)
+        }
+    }
+
+    private let channel: any Channel
+    private let state: NIOLockedValueBox<(received: [UInt8], closed: Bool)>
+
+    private init(channel: any Channel, state: NIOLockedValueBox<(received: [UInt8], closed: Bool)>) {
+        self.channel = channel
+        self.state = state
+    }
+
+    static func open(port: Int) async throws -> RawConnection {
+        let state = NIOLockedValueBox<(received: [UInt8], closed: Bool)>(([], false))
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(state: state)) }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        return RawConnection(channel: channel, state: state)
+    }
+
+    /// Writes `text`; a write to a connection the server closed is not an error here (the test looks at `isClosed`).
+    func write(_ text: String) async {
+        try? await self.channel.writeAndFlush(ByteBuffer(string: text))
+    }
+
+    var text: String { String(decoding: self.state.withLockedValue { $0.received }, as: UTF8.self) }
+    var isClosed: Bool { self.state.withLockedValue { $0.closed } }
+    var responses: [RawResponse] { RawHTTP.parse(self.text) }
+
+    /// Waits until the server closed the connection, or `timeout` passed; returns whether it closed.
+    func waitForClose(within timeout: Duration) async -> Bool {
+        await eventually(within: timeout) { self.isClosed }
+    }
+
+    /// Waits until `count` responses came (or the connection closed, or `timeout` passed).
+    func waitForResponses(_ count: Int, within timeout: Duration = .seconds(10)) async -> [RawResponse] {
+        _ = await eventually(within: timeout) { self.responses.count >= count || self.isClosed }
+        return self.responses
+    }
+
+    func close() async {
+        try? await self.channel.close()
+    }
+}
