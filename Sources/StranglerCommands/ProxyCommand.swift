@@ -16,8 +16,8 @@ public struct ProxyCommand: AsyncParsableCommand {
             STRANGLER_ADMIN_TOKEN or <data>/admin-token (created on first start, mode 0600). \
             SIGTERM or Ctrl-C drains the requests in flight, then exits.
 
-            At start the soft limit on open files is raised to the hard limit; --max-connections defaults to
-            half of that limit once a reserve (256, the admin API's connections, the shadows in flight) is set
+            At start the soft limit on open files is raised to the hard limit; --max-connections defaults to \
+            half of that limit once a reserve (256, the admin API's connections, the shadows in flight) is set \
             aside. Over it, new client connections are closed at once and counted.
 
             Example:
