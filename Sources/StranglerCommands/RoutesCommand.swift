@@ -88,8 +88,11 @@ public struct RoutesCommand: AsyncParsableCommand {
             ])
         }
         let counts = Stage.allCases.compactMap { stage in stages[stage.rawValue].map { "\($0) \(stage.rawValue)" } }.joined(separator: ", ")
+        // A selection says how much of the table it is: "6 of 27 routes".
+        let total = body["tableRoutes"]?.numberValue.map { Int($0) } ?? routes.count
+        let of = total == routes.count ? "" : "of \(total) "
         return table.render(style: style)
-            + "\(routes.count) route\(routes.count == 1 ? "" : "s") (\(counts)); table \(body["hash"]?.stringValue ?? "?"), from \(target)\n"
+            + "\(routes.count) \(of)route\(total == 1 ? "" : "s") (\(counts)); table \(body["hash"]?.stringValue ?? "?"), from \(target)\n"
     }
 }
 

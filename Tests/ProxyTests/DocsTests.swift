@@ -133,10 +133,10 @@ struct DocsTests {
                 #expect(Int(match.1) == routes.count && Int(match.2) == routes.count, "\(name): \(match.0)")
                 checked += 1
             }
-            // strangler routes' last line: "27 routes (21 transform, 6 coexist)".
-            for match in text.matches(of: #/(\d+) routes \(((?:\d+ (?:transform|coexist|eliminate)(?:, )?)+)\)/#) {
-                let stages = match.2.split(separator: ", ").compactMap { Int($0.split(separator: " ")[0]) }
-                #expect(Int(match.1) == routes.count && stages.reduce(0, +) == routes.count, "\(name): \(match.0)")
+            // strangler routes' last line: "27 routes (21 transform, 6 coexist)", or for a selection "6 of 27 routes (6 coexist)".
+            for match in text.matches(of: #/(\d+) (?:of (\d+) )?routes? \(((?:\d+ (?:transform|coexist|eliminate)(?:, )?)+)\)/#) {
+                let stages = match.3.split(separator: ", ").compactMap { Int($0.split(separator: " ")[0]) }
+                #expect(Int(match.2 ?? match.1) == routes.count && stages.reduce(0, +) == Int(match.1), "\(name): \(match.0)")
                 checked += 1
             }
             // The report's summary: "27 routes: 12 ready to move, 5 blocked, 1 in eliminate, 9 without a service".

@@ -305,6 +305,8 @@ struct StageCommandTests {
             #expect(ids == ["contacts.get", "contacts.list", "contacts.create"])
             let one = try await run(["routes", "contacts.li?t", "--output", "json"] + harness.cli)
             #expect((jsonValue(one.output)["routes"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue } == ["contacts.list"])
+            let text = try await run(["routes", "contacts.*"] + harness.cli)
+            #expect(text.output.contains("\n3 of 4 routes (2 coexist, 1 transform); table ") || text.output.contains("\n3 of 4 routes (1 transform, 2 coexist); table "), "\(text.output)")
             let none = try await run(["routes", "orders.*"] + harness.cli)
             #expect(none.status == 2 && none.error.contains(#"no route id matches "orders.*""#))
         }

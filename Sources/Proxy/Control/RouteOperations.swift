@@ -96,7 +96,10 @@ public struct RouteOperations: Sendable {
         }
         return ControlAnswer(
             status: 200,
-            body: .object([("version", .number(Double(snapshot.version))), ("hash", .string(snapshot.contentHash)), ("routes", .array(items))]),
+            body: .object([
+                ("version", .number(Double(snapshot.version))), ("hash", .string(snapshot.contentHash)),
+                ("tableRoutes", .number(Double(table.routes.count))), ("routes", .array(items)),
+            ]),
             etag: snapshot.contentHash)
     }
 
