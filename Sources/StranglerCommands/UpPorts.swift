@@ -41,13 +41,17 @@ enum UpPorts {
         #if os(Linux)
             let hexPort = String(format: ":%04X", port)
             var inodes: Set<String> = []
-            for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-                guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
-                for line in text.split(separator: "\n").dropFirst() {
-                    let fields = line.split(separator: " ")
-                    // sl, local address, remote address, state (0A: listening), …, inode (10th).
-                    guard fields.count > 9, fields[1].hasSuffix(hexPort), fields[3] == "0A" else { continue }
-                    inodes.insert("socket:[\(fields[9])]")
+            // /proc/net/tcp is read in pages while sockets come and go, and an entry can be skipped when the table
+            // changes between two pages (a busy machine): read it again before concluding.
+            for _ in 0..<5 where inodes.isEmpty {
+                for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+                    guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+                    for line in text.split(separator: "\n").dropFirst() {
+                        let fields = line.split(separator: " ")
+                        // sl, local address, remote address, state (0A: listening), …, inode (10th).
+                        guard fields.count > 9, fields[1].hasSuffix(hexPort), fields[3] == "0A" else { continue }
+                        inodes.insert("socket:[\(fields[9])]")
+                    }
                 }
             }
             guard !inodes.isEmpty, let processes = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }

@@ -349,7 +349,8 @@ struct LiveStack {
     /// A listening socket on 127.0.0.1:`port`.
     static func listening(port: Int) throws -> Int32 {
         #if canImport(Glibc)
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            // Close-on-exec: a process another test starts meanwhile must not inherit the socket (and be named its holder).
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         #else
             let descriptor = socket(AF_INET, SOCK_STREAM, 0)
         #endif
