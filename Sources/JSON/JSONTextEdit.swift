@@ -73,34 +73,8 @@ public enum JSONTextEdit {
         mutating func value(at path: [Int], into spans: inout [(range: Range<Int>, value: JSONValue)]) {
             guard self.index < self.bytes.count else { return }
             switch self.bytes[self.index] {
-            case UInt8(ascii: "{"):
-                self.index += 1
-                var position = 0
-                self.skipWhitespace()
-                while self.index < self.bytes.count, self.bytes[self.index] != UInt8(ascii: "}") {
-                    self.string()
-                    self.skipWhitespace()
-                    self.index += 1  // :
-                    self.skipWhitespace()
-                    self.value(at: path + [position], into: &spans)
-                    position += 1
-                    self.skipWhitespace()
-                    if self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: ",") { self.index += 1 }
-                    self.skipWhitespace()
-                }
-                self.index += 1
-            case UInt8(ascii: "["):
-                self.index += 1
-                var position = 0
-                self.skipWhitespace()
-                while self.index < self.bytes.count, self.bytes[self.index] != UInt8(ascii: "]") {
-                    self.value(at: path + [position], into: &spans)
-                    position += 1
-                    self.skipWhitespace()
-                    if self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: ",") { self.index += 1 }
-                    self.skipWhitespace()
-                }
-                self.index += 1
+            case UInt8(ascii: "{"): self.members(at: path, closedBy: UInt8(ascii: "}"), keyed: true, into: &spans)
+            case UInt8(ascii: "["): self.members(at: path, closedBy: UInt8(ascii: "]"), keyed: false, into: &spans)
             default:
                 let start = self.index
                 if self.bytes[self.index] == UInt8(ascii: "\"") {
@@ -110,6 +84,27 @@ public enum JSONTextEdit {
                 }
                 if let value = self.wanted[path] { spans.append((start..<self.index, value)) }
             }
+        }
+
+        /// An object's members (`keyed`) or an array's elements, the opening bracket at `index`.
+        mutating func members(at path: [Int], closedBy close: UInt8, keyed: Bool, into spans: inout [(range: Range<Int>, value: JSONValue)]) {
+            self.index += 1
+            var position = 0
+            self.skipWhitespace()
+            while self.index < self.bytes.count, self.bytes[self.index] != close {
+                if keyed {
+                    self.string()
+                    self.skipWhitespace()
+                    self.index += 1  // :
+                    self.skipWhitespace()
+                }
+                self.value(at: path + [position], into: &spans)
+                position += 1
+                self.skipWhitespace()
+                if self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: ",") { self.index += 1 }
+                self.skipWhitespace()
+            }
+            self.index += 1
         }
 
         /// Skips a string, quotes included.
