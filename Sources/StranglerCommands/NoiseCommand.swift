@@ -23,6 +23,7 @@ public struct NoiseCommand: AsyncParsableCommand {
             Example:
               strangler noise contacts.get
               strangler noise contacts.get --apply --reason "timestamps differ on every read"
+              strangler noise contacts.get --output json
             """
     )
 
@@ -42,6 +43,9 @@ public struct NoiseCommand: AsyncParsableCommand {
 
     @Flag(help: "Add the proposed rules to the route's shadow.ignore in routes.json (through the admin API).")
     public var apply: Bool = false
+
+    @Option(help: ArgumentHelp("table or json (the checks, every pointer with its count, the proposed rules, and what --apply did).", valueName: "format"))
+    public var output: OutputFormat = .table
 
     @Option(help: "Why, for the audit log (with --apply).")
     public var reason: String?
@@ -76,6 +80,19 @@ public struct NoiseCommand: AsyncParsableCommand {
         }
         let counts = Dictionary(pointers, uniquingKeysWith: +)
         let proposed = (noise["proposed"]?.arrayValue ?? []).compactMap(\.stringValue).filter { (counts[$0] ?? 0) >= self.minCount }
+        if self.output == .json {
+            var members: [(key: String, value: JSONValue)] = [
+                ("route", .string(self.route)), ("checks", .number(Double(checks))),
+                ("pointers", .array(pointers.map { .object([("pointer", .string($0.0)), ("count", .number(Double($0.1)))]) })),
+                ("proposed", .array(proposed.map(JSONValue.string))),
+            ]
+            if self.apply, !proposed.isEmpty {
+                let version = try await self.applyRules(proposed, client: client, checks: checks, quiet: true)
+                members.append(("applied", .object([("rules", .array(proposed.map(JSONValue.string))), ("version", .number(Double(version)))])))
+            }
+            print(JSONValue.object(members).prettyJSONText)
+            return
+        }
         var lines = ["\(self.route): \(checks) noise check\(checks == 1 ? "" : "s") (the answering side asked twice)"]
         if pointers.isEmpty {
             lines.append(checks == 0 ? "  no check yet: the route needs shadowed GET traffic" : "  no pointer differed between two answers")
@@ -102,7 +119,9 @@ public struct NoiseCommand: AsyncParsableCommand {
         try await self.applyRules(proposed, client: client, checks: checks)
     }
 
-    private func applyRules(_ rules: [String], client: AdminClient, checks: Int) async throws(AdminClient.Failure) {
+    /// Adds `rules` through the admin API; returns the new table version.
+    @discardableResult
+    private func applyRules(_ rules: [String], client: AdminClient, checks: Int, quiet: Bool = false) async throws(AdminClient.Failure) -> Int {
         let current = try await client.send(.GET, "/admin/routes")
         guard current.status == 200, let table = current.json?["table"], let etag = current.headers.first(name: "ETag") else {
             throw AdminClient.Failure(description: "GET /admin/routes answered \(current.status): \(current.errorMessage)")
@@ -117,7 +136,8 @@ public struct NoiseCommand: AsyncParsableCommand {
             throw AdminClient.Failure(description: "PUT /admin/routes answered \(answer.status): \(answer.errorMessage)")
         }
         let version = Int(answer.json?["version"]?.numberValue ?? 0)
-        print("applied: \(rules.count) ignore rule\(rules.count == 1 ? "" : "s") added to \(self.route) (table version \(version))")
+        if !quiet { print("applied: \(rules.count) ignore rule\(rules.count == 1 ? "" : "s") added to \(self.route) (table version \(version))") }
+        return version
     }
 
     /// The table with `rules` appended to a route's `shadow.ignore` (created if missing), or nil without that route.

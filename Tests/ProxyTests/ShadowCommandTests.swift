@@ -22,6 +22,9 @@ struct ShadowCommandTests {
             // Without --apply nothing changes.
             let review = try NoiseCommand.parse(["contacts.get"] + admin)
             try await review.run()
+            let asJSON = try NoiseCommand.parse(["contacts.get", "--output", "json"] + admin)
+            #expect(asJSON.output == .json)
+            try await asJSON.run()
             let before = try String(contentsOfFile: harness.routesPath, encoding: .utf8)
             #expect(!before.contains("requestedAt"))
 
