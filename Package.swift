@@ -205,6 +205,7 @@ let package = Package(
         .testTarget(
             name: "ServiceTests",
             dependencies: [
+                "StranglerTesting",
                 "ContactsService",
                 "DealsService",
                 "JSON",
@@ -266,6 +267,7 @@ let package = Package(
         .testTarget(
             name: "ProxyTests",
             dependencies: [
+                "StranglerTesting",
                 "Proxy",
                 "StranglerCommands",
                 "DiffStore",

@@ -1,4 +1,5 @@
 import Foundation
+import StranglerTesting
 import Testing
 
 @testable import Proxy
@@ -22,27 +23,29 @@ enum Chromium {
     static func dumpDOM(_ file: URL, timeout: Duration = .seconds(90)) async throws -> String {
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-chromium-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: profile) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(self.executable))
+        let output = profile.appendingPathComponent("dom.html")
+        try FileManager.default.createDirectory(at: profile, withIntermediateDirectories: true)
         // In a container (often as root) Chromium needs --no-sandbox; no GPU, no first-run work, a profile of its own.
-        process.arguments = [
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
-            "--user-data-dir=\(profile.path)", "--dump-dom", file.absoluteString,
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try ChildProcess(
+            executable: try #require(self.executable),
+            arguments: [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
+                "--user-data-dir=\(profile.appendingPathComponent("profile").path)", "--dump-dom", file.absoluteString,
+            ],
+            output: output.path)
         let deadline = Task {
             try await Task.sleep(for: timeout)
-            if process.isRunning { process.terminate() }
+            process.signal(SIGTERM)
         }
-        // Read until Chromium closes its output (it exits after dumping), off the test's threads.
-        let data = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: output.fileHandleForReading.readDataToEndOfFile()) }
+        // Chromium exits after dumping; wait for it off the test's threads.
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                process.waitUntilExit()
+                continuation.resume()
+            }
         }
-        process.waitUntilExit()
         deadline.cancel()
+        let data = (try? Data(contentsOf: output)) ?? Data()
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -6,6 +6,7 @@ import JSON
 import Logging
 import Monolith
 import ServiceKit
+import StranglerTesting
 import Testing
 
 @testable import ContactsService
@@ -29,19 +30,14 @@ struct KillNineTests {
         return try? database.read { db in try SyncCheckpoint.load(db) }
     }
 
-    static func launch(database path: String, feed: FeedEndpoint) throws -> Process {
-        let process = Process()
-        process.executableURL = StranglerExecutable.url
-        process.arguments = ["service", "contacts", "--port", "0", "--db", path, "--feed", feed.description, "--feed-page-size", "10"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
+    static func launch(database path: String, feed: FeedEndpoint) throws -> ChildProcess {
+        try ChildProcess(
+            executable: try #require(StranglerExecutable.url).path,
+            arguments: ["service", "contacts", "--port", "0", "--db", path, "--feed", feed.description, "--feed-page-size", "10"])
     }
 
-    static func killNine(_ process: Process) {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+    static func killNine(_ process: ChildProcess) {
+        process.kill()
     }
 
     @Test(.enabled(if: StranglerExecutable.url != nil, "needs .build/debug/strangler"))

@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import ServiceKit
 import Synchronization
+import StranglerTesting
 import Testing
 
 @testable import StranglerCommands
@@ -154,7 +155,7 @@ struct UpCommandTests {
             throw error
         }
 
-        kill(first.process.processIdentifier, SIGTERM)
+        kill(first.process.pid, SIGTERM)
         #expect(await eventually(within: .seconds(30)) { !first.process.isRunning }, "up did not stop: \(first.output)")
         #expect(first.process.terminationStatus == 0, "\(first.output)")
         #expect(children.allSatisfy { !LiveStack.exists($0.pid) }, "left running: \(children.filter { LiveStack.exists($0.pid) })")
@@ -174,7 +175,7 @@ struct UpCommandTests {
         #expect(try await stack.get(stack.proxyPort, "/contacts/\(id)").json?["title"]?.stringValue == "Survives restarts")
         let secondChildren = second.children()
         #expect(secondChildren.count == 5)
-        kill(second.process.processIdentifier, SIGINT)
+        kill(second.process.pid, SIGINT)
         #expect(await eventually(within: .seconds(30)) { !second.process.isRunning })
         #expect(second.process.terminationStatus == 0, "\(second.output)")
         #expect(secondChildren.allSatisfy { !LiveStack.exists($0.pid) })
@@ -207,7 +208,7 @@ struct UpCommandTests {
         defer { for child in children where LiveStack.exists(child.pid) { kill(child.pid, SIGKILL) } }
         #expect(children.count == 5)
         // SIGKILL gives `up` no chance to stop anything: each child notices that its parent is gone and stops itself.
-        kill(run.process.processIdentifier, SIGKILL)
+        kill(run.process.pid, SIGKILL)
         #expect(await eventually(within: .seconds(30)) { children.allSatisfy { !LiveStack.exists($0.pid) } }, "\(children)")
     }
 
@@ -286,21 +287,15 @@ struct LiveStack {
     func launch(seed: Int = 40) throws -> LiveRun {
         let log = self.directory.appendingPathComponent("up-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        let process = Process()
-        process.executableURL = StranglerExecutable.url
-        process.arguments = [
-            "up", "--routes", self.routesPath, "--data", self.dataPath, "--port", "\(self.proxyPort)", "--admin-port", "\(self.adminPort)", "--seed",
-            "\(seed)",
-        ]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = handle
-        process.standardError = handle
         var environment = ProcessInfo.processInfo.environment
         environment["STRANGLER_ADMIN_TOKEN"] = nil
-        process.environment = environment
-        try process.run()
-        try handle.close()
+        let process = try ChildProcess(
+            executable: try #require(StranglerExecutable.url).path,
+            arguments: [
+                "up", "--routes", self.routesPath, "--data", self.dataPath, "--port", "\(self.proxyPort)", "--admin-port", "\(self.adminPort)",
+                "--seed", "\(seed)",
+            ],
+            environment: environment, output: log.path)
         return LiveRun(process: process, log: log)
     }
 
@@ -385,7 +380,7 @@ struct LiveRun {
         var description: String { "\(self.pid) \(self.role)" }
     }
 
-    let process: Process
+    let process: ChildProcess
     let log: URL
 
     var output: String { (try? String(contentsOf: self.log, encoding: .utf8)) ?? "" }
@@ -396,7 +391,7 @@ struct LiveRun {
 
     /// The processes whose parent is this `up` (from /proc), by their subcommand.
     func children() -> [Child] {
-        let parent = self.process.processIdentifier
+        let parent = self.process.pid
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         var children: [Child] = []
         for entry in entries {
@@ -418,9 +413,6 @@ struct LiveRun {
     /// Leaves nothing running, whatever the test's outcome.
     func killAll() {
         for child in self.children() { kill(child.pid, SIGKILL) }
-        if self.process.isRunning {
-            kill(self.process.processIdentifier, SIGKILL)
-            self.process.waitUntilExit()
-        }
+        if self.process.isRunning { self.process.kill() }
     }
 }
