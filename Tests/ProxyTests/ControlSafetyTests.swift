@@ -159,6 +159,55 @@ struct ControlSafetyTests {
         }
     }
 
+    @Test func aPutIsJudgedByTheGatesInForceNotTheOnesItBrings() async throws {
+        try await ProxyHarness.runGates { harness in
+            try GateFixture.prepare(harness, lag: 0, reconcileClean: true)
+            let before = try String(contentsOfFile: harness.routesPath, encoding: .utf8)
+            let lax = #", "gates": { "eliminate": { "minSamples": 0, "minMatchRate": 0, "reconcile": false, "triage": false, "dryRun": false, "reverseSync": false } } }"#
+            let relaxed = String(before.dropLast(2)) + lax
+            let jump = relaxed.replacingOccurrences(
+                of: #""service": "contacts", "stage": "coexist", "shadow""#, with: #""service": "contacts", "stage": "eliminate", "shadow""#)
+            #expect(try RouteTable.parse(jump).gates != GatePolicy.defaults)
+            let refused = try await harness.admin("PUT", "/admin/routes", headers: ["If-Match: \(try await harness.etag())"], body: jump)
+            #expect(refused.status == 409)
+            let refusals = jsonValue(refused.body)["error"]?["refusals"]?.arrayValue ?? []
+            #expect(refusals.contains { $0["route"]?.stringValue == "*" && $0["reasons"]?.at(0)?.stringValue?.contains("changes the gates themselves") == true })
+            // The move itself is judged by the gates in force: no dry-run comparisons, no reverse sync.
+            #expect(refusals.contains { $0["route"]?.stringValue == "contacts.create" })
+            // The gates alone, without a move, still need force and a reason.
+            let gatesOnly = try await harness.admin("PUT", "/admin/routes", headers: ["If-Match: \(try await harness.etag())"], body: relaxed)
+            #expect(gatesOnly.status == 409)
+            let forced = try await harness.admin(
+                "PUT", "/admin/routes?force=true&reason=policy%20review", headers: ["If-Match: \(try await harness.etag())"], body: relaxed)
+            #expect(forced.status == 200)
+            #expect(GateFixture.audit(harness).last?["forced"]?.boolValue == true)
+            #expect(try String(contentsOfFile: harness.routesPath, encoding: .utf8) == relaxed)
+        }
+    }
+
+    @Test func aPutThatRedefinesOrDropsARouteOutOfTransformIsGated() async throws {
+        try await ProxyHarness.run { harness in
+            let before = try String(contentsOfFile: harness.routesPath, encoding: .utf8)
+            // sleep.get stays in eliminate but would answer other requests: no evidence for those, judged from transform.
+            let moved = before.replacingOccurrences(of: #""path": "/sleep""#, with: #""path": "/sleep/{anything}""#)
+            #expect(moved != before)
+            let redefined = try await harness.admin("PUT", "/admin/routes", headers: ["If-Match: \(try await harness.etag())"], body: moved)
+            #expect(redefined.status == 409)
+            let refusal = jsonValue(redefined.body)["error"]?["refusals"]?.at(0)
+            #expect(refusal?["route"]?.stringValue == "sleep.get" && refusal?["from"]?.stringValue == "transform")
+            // contacts.create (a write in eliminate) dropped: its writes would go back to the monolith, which is the
+            // rollback gate's to allow (reverse sync must run; the test monolith has none).
+            let withoutCreate = before.replacingOccurrences(
+                of: #"{ "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "stage": "eliminate" },"#, with: "")
+            #expect(withoutCreate != before)
+            let dropped = try await harness.admin("PUT", "/admin/routes", headers: ["If-Match: \(try await harness.etag())"], body: withoutCreate)
+            #expect(dropped.status == 409)
+            let droppedRefusal = jsonValue(dropped.body)["error"]?["refusals"]?.at(0)
+            #expect(droppedRefusal?["route"]?.stringValue == "contacts.create" && droppedRefusal?["to"]?.stringValue == "transform")
+            #expect(try String(contentsOfFile: harness.routesPath, encoding: .utf8) == before)
+        }
+    }
+
     @Test func aPutWithoutStageMovesNeedsNoGateAndSaysNothingMoved() async throws {
         try await ProxyHarness.runGates { harness in
             let before = try String(contentsOfFile: harness.routesPath, encoding: .utf8)

@@ -274,20 +274,40 @@ public struct RouteOperations: Sendable {
         }
         let reason = reason.flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
         if force, reason == nil { return .error(422, "reason_required", "force overrides the gates and needs a reason (for the audit log)") }
-        // Each moving route as it is now: its stage in the live table, or transform for a route the table did not have.
-        var moving: [(route: Route, to: Stage)] = []
+        // The moves the new table makes, each judged from where its requests are answered now, by the gates in force
+        // (a table cannot pass by the gates it brings along):
+        // - a route whose stage differs from the live table's moves from that stage;
+        // - a route that is new, or that now matches other requests or sends them to another service (its method, path
+        //   or service changed), has no evidence for what it does now: it moves from transform, where those requests were;
+        // - a route the table drops hands its requests back to the monolith: it moves to transform.
+        let live = snapshot.table
+        var moving: [(route: Route, to: Stage, from: Stage)] = []
         for route in table.routes {
-            let current = snapshot.table.route(id: route.id)?.stage ?? .transform
-            guard current != route.stage else { continue }
+            let current = live.route(id: route.id)
+            let redefined = current.map { $0.method != route.method || $0.path != route.path || $0.service != route.service } ?? true
+            let now = current?.stage ?? .transform
+            // Back to transform is judged as leaving the stage it is in now (the rollback gate), redefined or not.
+            let judgedFrom: Stage = redefined && route.stage != .transform ? .transform : now
+            guard judgedFrom != route.stage || now != route.stage else { continue }
             var from = route
-            from.stage = current
-            moving.append((from, route.stage))
+            from.stage = judgedFrom
+            moving.append((from, route.stage, now))
         }
+        let dropped = live.routes.filter { table.route(id: $0.id) == nil && $0.stage != .transform }
+        for route in dropped { moving.append((route, .transform, route.stage)) }
         var refusals: [Gates.Verdict] = []
+        if table.gates != live.gates {
+            refusals.append(
+                Gates.Verdict(
+                    route: "*", from: .transform, to: .transform,
+                    reasons: ["the table changes the gates themselves (\"gates\"): a change of policy, not evidence; it needs force and a reason"]))
+        }
         if !moving.isEmpty {
             await self.flush()
-            let evidence = await self.collector.collect(table: table, routes: moving.map(\.route))
-            refusals = moving.map { Gates.evaluate(route: $0.route, to: $0.to, evidence: evidence[$0.route.id] ?? RouteEvidence(), policy: table.gates) }
+            let kept = moving.filter { move in !dropped.contains { $0.id == move.route.id } }
+            var evidence = await self.collector.collect(table: table, routes: kept.map(\.route))
+            if !dropped.isEmpty { evidence.merge(await self.collector.collect(table: live, routes: dropped)) { new, _ in new } }
+            refusals += moving.map { Gates.evaluate(route: $0.route, to: $0.to, evidence: evidence[$0.route.id] ?? RouteEvidence(), policy: live.gates) }
                 .filter { !$0.allowed }
         }
         if !refusals.isEmpty, !force {
@@ -297,8 +317,12 @@ public struct RouteOperations: Sendable {
                     + "(force=true overrides, with a reason)",
                 extra: [("refusals", Self.refusalsJSON(refusals))])
         }
-        let changes: [JSONValue] = moving.map {
-            .object([("route", .string($0.route.id)), ("from", .string($0.route.stage.rawValue)), ("to", .string($0.to.rawValue))])
+        let changes: [JSONValue] = moving.map { move in
+            var change: [(key: String, value: JSONValue)] = [
+                ("route", .string(move.route.id)), ("from", .string(move.from.rawValue)), ("to", .string(move.to.rawValue)),
+            ]
+            if move.route.stage != move.from { change.append(("judgedFrom", .string(move.route.stage.rawValue))) }
+            return .object(change)
         }
         let forced = force && !refusals.isEmpty
         var detail: [(key: String, value: JSONValue)] = [("action", .string("replace")), ("changes", .array(changes)), ("forced", .bool(forced))]
