@@ -25,6 +25,9 @@ public struct RouteTable: Sendable {
     /// Per method, the routes from most to least specific: the first that matches a path wins. A list, not a
     /// dictionary: there are a handful of methods, and comparing short strings is cheaper than hashing one.
     private let byMethod: [(method: String, routes: [Route])]
+    /// Whether any template is declared with a trailing slash (`/orders/`): only then can a path without one take a
+    /// slash template's route.
+    private let hasSlashTemplates: Bool
 
     public init(
         monolith: Upstream, services: [String: Upstream], routes: [Route], gates: GatePolicy = .defaults, privacy: PrivacyPolicy = .defaults,
@@ -43,6 +46,7 @@ public struct RouteTable: Sendable {
             byMethod[method]!.sort { $0.path.isMoreSpecific(than: $1.path) }
         }
         self.byMethod = byMethod.map { (method: $0.key, routes: $0.value) }
+        self.hasSlashTemplates = routes.contains { $0.endsWithSlash }
     }
 
     /// The route for a request, or nil (the request goes to the monolith). `path` is canonical (`CanonicalPath`) and
@@ -57,7 +61,8 @@ public struct RouteTable: Sendable {
     /// the path's trailing slash.
     ///
     /// A path ending in `/` (other than `/`) is matched first against the templates declared with a trailing slash
-    /// only; failing those, its path without the slash is matched against every template. Matched that way by a
+    /// only; failing those, its path without the slash is matched against every template. A path without the slash
+    /// that matches nothing takes a template declared only with it (`/orders` takes `/orders/`), and goes out as sent. Matched that way by a
     /// template that ends exactly (a literal or a parameter), the request is forwarded without the slash; by a
     /// trailing wildcard, with it (the route is the same either way, and an origin that redirects between the two
     /// forms would otherwise loop). A request that matches nothing keeps its slash.
@@ -65,7 +70,18 @@ public struct RouteTable: Sendable {
         // The closures capture the method list only, not the whole table (a copy of every field).
         let byMethod = self.byMethod
         let count = path.count
-        guard count > 1, path[count - 1] == UInt8(ascii: "/") else { return (Self.match(byMethod, method: method, bytes: path, slashTemplates: false), false) }
+        guard count > 1, path[count - 1] == UInt8(ascii: "/") else {
+            let plain = Self.match(byMethod, method: method, bytes: path, slashTemplates: false)
+            // Origins read `/orders` and `/orders/` alike: a template declared only with the slash takes the path
+            // without it too (when no more specific template does), or that spelling would pass the route by, to the
+            // monolith or a wildcard. Forwarded as sent. Only tables with slash templates pay for the second look.
+            guard self.hasSlashTemplates, count > 0 else { return (plain, false) }
+            let slashed = Array(path) + [UInt8(ascii: "/")]
+            let withSlash = slashed.withUnsafeBufferPointer { Self.match(byMethod, method: method, bytes: $0, slashTemplates: true) }
+            guard let withSlash else { return (plain, false) }
+            guard let plain, !withSlash.path.isMoreSpecific(than: plain.path) else { return (withSlash, false) }
+            return (plain, false)
+        }
         if let route = Self.match(byMethod, method: method, bytes: path, slashTemplates: true) { return (route, false) }
         let stripped = UnsafeBufferPointer(rebasing: path[0..<(count - 1)])
         guard let route = Self.match(byMethod, method: method, bytes: stripped, slashTemplates: false) else { return (nil, false) }

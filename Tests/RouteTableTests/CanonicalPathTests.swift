@@ -159,6 +159,26 @@ struct RouteTablePathTests {
         #expect(table.match(method: "GET", path: "/orders/7/")?.id == "orders.get")
     }
 
+    @Test func aTemplateDeclaredOnlyWithTheSlashAlsoTakesThePathWithoutIt() throws {
+        // Origins read both spellings alike: neither may pass the route by (to the monolith, or to a wildcard).
+        let table = try self.table(
+            """
+            { "id": "orders.create", "method": "POST", "path": "/orders/", "service": "s", "stage": "eliminate" },
+            { "id": "orders.item", "method": "POST", "path": "/orders/{id}/", "service": "s", "stage": "eliminate" },
+            { "id": "everything", "method": "POST", "path": "/*", "stage": "transform" },
+            { "id": "deep", "method": "POST", "path": "/orders/{id}/lines", "stage": "transform" }
+            """)
+        #expect(self.routing(table, "POST", "/orders/") == ("orders.create", false))
+        #expect(self.routing(table, "POST", "/orders") == ("orders.create", false))
+        #expect(self.routing(table, "POST", "/orders/7") == ("orders.item", false))
+        // A more specific template without the slash keeps its own path.
+        #expect(self.routing(table, "POST", "/orders/7/lines") == ("deep", false))
+        #expect(self.routing(table, "POST", "/leads") == ("everything", false))
+        // Without any slash template, nothing changes.
+        let plain = try self.table(#"{ "id": "a", "method": "GET", "path": "/a", "stage": "transform" }"#)
+        #expect(self.routing(plain, "GET", "/b") == (nil, false))
+    }
+
     @Test func templatesDifferingOnlyByTheSlashAreDifferentShapes() throws {
         let slash = try PathTemplate.parse("/orders/{id}/").get()
         let plain = try PathTemplate.parse("/orders/{id}").get()
