@@ -77,13 +77,19 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
 
 /// Durations in routes.json: `250ms`, `2s`, `1.5s`, `1m`.
 public enum DurationText {
+    /// The longest duration accepted, in milliseconds: 100 years.
+    static let longest: Double = 100 * 365 * 86_400 * 1000
+
     public static func parse(_ text: String) -> Duration? {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
         for (suffix, seconds) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
             // "ms" also ends with "s": make sure the number part is a number.
             guard let value = Double(number), value.isFinite, value >= 0, !number.hasPrefix("+"), !number.isEmpty else { continue }
-            return .milliseconds(Int64((value * seconds * 1000).rounded()))
+            // At most 100 years: a longer one is a typo, and past Int64 milliseconds the conversion would trap.
+            let milliseconds = (value * seconds * 1000).rounded()
+            guard milliseconds <= Self.longest else { return nil }
+            return .milliseconds(Int64(milliseconds))
         }
         return nil
     }

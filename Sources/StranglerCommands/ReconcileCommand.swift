@@ -54,8 +54,14 @@ public struct ReconcileCommand: AsyncParsableCommand {
             throw ValidationError("<name> must be one of: \(ServiceConfiguration.defaultPorts.keys.sorted().joined(separator: ", ")), not \"\(self.name)\"")
         }
         guard FeedEndpoint(url: self.monolith) != nil else { throw ValidationError("--monolith must be an http URL such as http://127.0.0.1:8081, not \"\(self.monolith)\"") }
-        for pointer in self.ignore where !PointerPattern.isValid(pointer) {
-            throw ValidationError("--ignore \(pointer): not a JSON pointer (it must be empty or start with /, and ~ must be ~0 or ~1)")
+        for pointer in self.ignore {
+            guard PointerPattern.isValid(pointer), !pointer.isEmpty else {
+                throw ValidationError("--ignore \(pointer): not a JSON pointer into a record (it must start with /, and ~ must be ~0 or ~1)")
+            }
+            // A clean reconcile that compared nothing would pass the gate on no evidence.
+            guard PointerPattern.segments(pointer) != ["*"] else {
+                throw ValidationError("--ignore \(pointer) would leave every field out: name the fields to leave out")
+            }
         }
         if let service, FeedEndpoint(url: service) == nil { throw ValidationError("--service must be an http URL such as http://127.0.0.1:8082, not \"\(service)\"") }
     }

@@ -55,6 +55,7 @@ struct ReconcileTests {
         for (arguments, fragment) in [
             (["widgets"], "<name>"), (["contacts", "--monolith", "nope"], "--monolith"), (["deals", "--service", "ftp://x"], "--service"),
             (["contacts", "--ignore", "title"], "--ignore title: not a JSON pointer"),
+            (["contacts", "--ignore", ""], "not a JSON pointer into a record"), (["contacts", "--ignore", "/*"], "would leave every field out"),
         ] {
             do {
                 _ = try Strangler.parseAsRoot(["reconcile"] + arguments)
