@@ -2,6 +2,7 @@ import ArgumentParser
 import DiffStore
 import Foundation
 import JSON
+import StranglerTesting
 import Testing
 
 #if canImport(FoundationXML)

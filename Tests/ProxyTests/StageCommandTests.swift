@@ -3,6 +3,7 @@ import DiffStore
 import Foundation
 import JSON
 import RouteTable
+import StranglerTesting
 import Testing
 
 @testable import Proxy
@@ -14,36 +15,6 @@ import Testing
     import Darwin
 #endif
 
-/// A loopback port that refuses connections: bound and never listening until `release()`. A port only bound and
-/// closed again could meanwhile be taken by a listener or an outgoing connection of a test running beside.
-final class ClosedPort {
-    let port: Int
-    private let descriptor: Int32
-
-    init() throws {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                bind(descriptor, raw, length) == 0 && getsockname(descriptor, raw, &length) == 0
-            }
-        }
-        guard descriptor >= 0, bound else {
-            close(descriptor)
-            throw POSIXError(.EADDRINUSE)
-        }
-        self.descriptor = descriptor
-        self.port = Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    func release() {
-        close(self.descriptor)
-    }
-}
 
 extension ProxyHarness {
     /// The CLI's flags for this proxy's admin API.

@@ -11,6 +11,7 @@ import NIOCore
 import NIOHTTP1
 import ServiceKit
 import Synchronization
+import StranglerTesting
 import Testing
 
 @testable import ContactsService
@@ -242,7 +243,10 @@ final class RecordingLogHandler: LogHandler, Sendable {
 @Suite("Reverse sync: quiet while a service starts or stops beside the monolith")
 struct ReverseSyncQuietTests {
     @Test func aFailingFeedIsLoggedOnceAndOnlyAfterTheQuietPeriod() async throws {
-        let port = try LiveStack.freePorts(1)[0]
+        // Bound and never listening: refused for the whole test (a port closed again could be taken meanwhile).
+        let closed = try ClosedPort()
+        defer { closed.release() }
+        let port = closed.port
         let handler = RecordingLogHandler()
         let store = try CRMStore.open(path: nil)
         let quiet = Duration.milliseconds(700)
