@@ -120,6 +120,49 @@ struct ClientLimitsTests {
         await origin.stop()
     }
 
+    /// The rest of a body whose answer already went out is passed over, not waited for: within the head timeout and
+    /// 1 MiB, past which the connection closes (a client trickling a body nobody reads must not keep its connection).
+    @Test func aBodyNobodyWaitsForIsNotReadForever() async throws {
+        let origin = try await HeldOrigin.start(holding: false, early: true)
+        let routes = { (monolith: Int, _: Int) in
+            """
+            { "monolith": "http://127.0.0.1:\(monolith)", "services": { "early": "http://127.0.0.1:\(origin.port)" },
+              "routes": [ { "id": "upload", "method": "POST", "path": "/upload", "service": "early", "stage": "eliminate" } ] }
+            """
+        }
+        try await ProxyHarness.run(routes: routes, configure: {
+            $0.minBodyRate = 0
+            $0.headTimeout = .milliseconds(500)
+            $0.idleTimeout = .seconds(30)
+        }) { harness in
+            // Trickled: cut at the lingering deadline, long before the idle timeout.
+            let slow = try await RawConnection.open(port: harness.proxyPort)
+            await slow.write("POST /upload HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: 100000\r\n\r\n0123456789")
+            let answers = await slow.waitForResponses(1)
+            #expect(answers.first?.status == 413)
+            let started = ContinuousClock.now
+            var cut = false
+            for _ in 0..<200 where !cut {
+                await slow.write("0123456789")
+                cut = await slow.waitForClose(within: .milliseconds(50))
+            }
+            #expect(cut, "the connection stayed open while the body trickled")
+            #expect(ContinuousClock.now - started < .seconds(15))
+            // Flooded: cut past 1 MiB.
+            let fast = try await RawConnection.open(port: harness.proxyPort)
+            await fast.write("POST /upload HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: 100000000\r\n\r\n")
+            #expect(await fast.waitForResponses(1).first?.status == 413)
+            let chunk = String(repeating: "x", count: 64 * 1024)
+            var closed = false
+            for _ in 0..<40 where !closed {
+                await fast.write(chunk)
+                closed = await fast.waitForClose(within: .milliseconds(10))
+            }
+            #expect(await fast.waitForClose(within: .seconds(5)), "the connection read more than 1 MiB of a body nobody reads")
+        }
+        await origin.stop()
+    }
+
     /// A body held back by the proxy itself (its upstream reads nothing, so the proxy stops reading the client) is not
     /// the client's slowness: the windows in which reads were held are not judged, and the request goes through.
     @Test func aBodyHeldBackByASlowUpstreamIsNotCut() async throws {

@@ -11,11 +11,16 @@ final class HeldOrigin: Sendable {
         typealias InboundIn = ByteBuffer
         typealias OutboundOut = ByteBuffer
         let received: NIOLockedValueBox<Int>
+        /// Answers `413` as soon as a head is whole, reading none of its body (an upstream refusing early).
+        let early: Bool
         /// The head read so far; nil while its body is being read.
         private var head: [UInt8]? = []
         private var remaining = 0
 
-        init(received: NIOLockedValueBox<Int>) { self.received = received }
+        init(received: NIOLockedValueBox<Int>, early: Bool) {
+            self.received = received
+            self.early = early
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = self.unwrapInboundIn(data)
@@ -31,6 +36,11 @@ final class HeldOrigin: Sendable {
                 let length = lines.first { $0.hasPrefix("content-length:") }.flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
                 self.remaining = length - (head.count - text.utf8.distance(from: text.startIndex, to: end.upperBound))
                 self.head = nil
+                if self.early {
+                    context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n")), promise: nil)
+                    self.remaining = .max
+                    return
+                }
             } else {
                 self.remaining -= buffer.readableBytes
             }
@@ -55,7 +65,8 @@ final class HeldOrigin: Sendable {
 
     /// Starts listening; with `holding` false it reads from the start (an origin that is merely slow to say 100 Continue:
     /// it never does).
-    static func start(holding: Bool = true) async throws -> HeldOrigin {
+    /// With `early`, it answers 413 at each head and reads (and ignores) the body after it.
+    static func start(holding: Bool = true, early: Bool = false) async throws -> HeldOrigin {
         let children = NIOLockedValueBox<[any Channel]>([])
         let received = NIOLockedValueBox(0)
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -63,7 +74,7 @@ final class HeldOrigin: Sendable {
             .childChannelOption(.socketOption(.so_rcvbuf), value: 65536)
             .childChannelInitializer { channel in
                 children.withLockedValue { $0.append(channel) }
-                return channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Handler(received: received)) }
+                return channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Handler(received: received, early: early)) }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         return HeldOrigin(port: server.localAddress?.port ?? 0, server: server, children: children, received: received)

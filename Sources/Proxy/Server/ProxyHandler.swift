@@ -97,8 +97,13 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var scanned = 0
     /// The framing of the request body being read.
     private var requestBody: RequestBody = .none
-    /// The answer came before the request's body ended: the rest of that body is dropped.
+    /// The answer came before the request's body ended: the rest of that body is dropped, so that the connection can
+    /// serve a next request; but for at most `headTimeout` and `maxDiscardedBytes` (a client must not keep a
+    /// connection by trickling a body nobody waits for), past which the connection closes.
     private var discardingBody = false
+    private var discardDeadline: NIODeadline?
+    private var discardedBytes = 0
+    static let maxDiscardedBytes = 1 << 20
     /// After a refused request the connection only waits to close: nothing after it is read.
     private var closing = false
     /// Graceful shutdown has begun: finish the exchange in flight, then close.
@@ -343,7 +348,11 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     private func bodyBytes(_ slice: ByteBuffer) {
-        if self.discardingBody { return }
+        if self.discardingBody {
+            self.discardedBytes += slice.readableBytes
+            if self.discardedBytes > Self.maxDiscardedBytes { self.stopDiscarding() }
+            return
+        }
         guard let exchange = self.exchange else { return }
         exchange.bodyBytes += slice.readableBytes
         if case .awaitingContinue = self.bodyRate { self.startBodyWindow(exchange) }
@@ -383,6 +392,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func requestComplete() {
         if self.discardingBody {
             self.discardingBody = false
+            self.discardDeadline = nil
             self.answered()
             return
         }
@@ -819,7 +829,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         exchange.answered = true
         let requestComplete = exchange.requestEnded
         self.finish(exchange, reusable: requestComplete && exchange.upstreamKeepAlive)
-        if !requestComplete, !self.closing { self.discardingBody = true }
+        if !requestComplete, !self.closing { self.startDiscarding() }
         if exchange.clientKeepAlive, !self.quiescing {
             self.clientUnflushed = false
             context.flush()
@@ -895,6 +905,23 @@ final class ProxyHandler: ChannelDuplexHandler {
         self.resumeReadsIfHeld()
     }
 
+    /// The rest of the request's body is read and dropped, within the lingering bounds.
+    private func startDiscarding() {
+        self.discardingBody = true
+        self.discardedBytes = 0
+        let deadline = NIODeadline.now() + TimeAmount(self.shared.configuration.headTimeout)
+        self.discardDeadline = deadline
+        self.armTimer(for: deadline)
+    }
+
+    /// The body being dropped took too long or was too large: the connection closes (its answer was sent).
+    private func stopDiscarding() {
+        self.discardingBody = false
+        self.discardDeadline = nil
+        self.closing = true
+        self.context?.close(promise: nil)
+    }
+
     /// Makes sure the connection's timer fires no later than `deadline`.
     private func armTimer(for deadline: NIODeadline) {
         guard self.timer == nil || deadline < self.timerDeadline, let context = self.context else { return }
@@ -911,14 +938,16 @@ final class ProxyHandler: ChannelDuplexHandler {
         let now = NIODeadline.now()
         guard let exchange = self.exchange else {
             let idleDeadline = self.lastActivity + TimeAmount(self.shared.configuration.idleTimeout)
-            if !self.closing, let headDeadline = self.headDeadline, headDeadline <= now {
+            if !self.closing, self.discardingBody, let discardDeadline = self.discardDeadline, discardDeadline <= now {
+                self.stopDiscarding()
+            } else if !self.closing, let headDeadline = self.headDeadline, headDeadline <= now {
                 self.headTimedOut()
             } else if self.closing || idleDeadline <= now {
                 // Idle too long, or a closing connection whose last write never drained.
                 self.closing = true
                 self.context?.close(promise: nil)
             } else {
-                self.armTimer(for: min(idleDeadline, self.headDeadline ?? .distantFuture))
+                self.armTimer(for: min(idleDeadline, self.headDeadline ?? .distantFuture, self.discardDeadline ?? .distantFuture))
             }
             return
         }
@@ -995,7 +1024,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         } else {
             let requestComplete = exchange.requestEnded
             self.finish(exchange, reusable: false)
-            if !requestComplete { self.discardingBody = true }
+            if !requestComplete { self.startDiscarding() }
             self.respond(
                 .gatewayTimeout(exchange.upstream.url, after: DurationText.format(timeout), route: exchange.route?.id),
                 requestID: exchange.requestID, close: !requestComplete || !exchange.clientKeepAlive)
@@ -1006,7 +1035,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         self.shared.metrics.upstreamError(route: exchange.route, upstream: exchange.upstream, kind: "connect")
         let requestComplete = exchange.requestEnded
         self.finish(exchange, reusable: false)
-        if !requestComplete { self.discardingBody = true }
+        if !requestComplete { self.startDiscarding() }
         self.respond(
             .badGateway(reason, upstream: exchange.upstream.url, route: exchange.route?.id),
             requestID: exchange.requestID, close: !requestComplete || !exchange.clientKeepAlive)
