@@ -72,20 +72,30 @@ public struct Redaction: Sendable {
 
     // MARK: Bodies
 
-    /// A body as stored. JSON (starting with `{` or `[`): members whose names match a field, values at the pointers,
-    /// and detected values in strings (and keys) redacted, every other byte kept. JSON that does not parse cannot be
-    /// searched safely: with any rule in force it is replaced whole by one token. Any other body is free text: the
-    /// detectors run on it.
-    public mutating func body(_ body: [UInt8]) -> [UInt8] {
+    /// A body as stored, read by the message's `headers` (`Content-Type`, `Content-Encoding`).
+    ///
+    /// - JSON (starting with `{` or `[`): members whose names match a field, values at the pointers, and detected values
+    ///   in strings (and keys) redacted, every other byte kept. JSON that does not parse cannot be searched safely: with
+    ///   any rule in force it is replaced whole by one token.
+    /// - A form (`application/x-www-form-urlencoded`): as a query string (fields by name, detectors on the decoded values).
+    /// - An encoded body (`Content-Encoding` other than `identity`: gzip, br…) or a multipart one cannot be searched
+    ///   as it is: replaced whole by one token.
+    /// - Any other body is free text: the detectors run on it.
+    public mutating func body(_ body: [UInt8], headers: [(name: String, value: String)] = []) -> [UInt8] {
         guard !self.rules.isEmpty, !body.isEmpty else { return body }
+        func header(_ name: String, upTo end: Character? = nil) -> String? {
+            guard let value = headers.first(where: { $0.name.lowercased() == name })?.value else { return nil }
+            let cut = end.map { mark in value.prefix { $0 != mark } } ?? value[...]
+            return String(cut.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()).lowercased()
+        }
+        let type = header("content-type", upTo: ";")
+        if let encoding = header("content-encoding"), !encoding.isEmpty, encoding != "identity" { return self.whole(body) }
+        if type?.hasPrefix("multipart/") == true { return self.whole(body) }
+        if type == "application/x-www-form-urlencoded" { return Array(self.query(String(decoding: body, as: UTF8.self)).utf8) }
         guard ResponseDiffer.looksLikeJSON(body) else {
             return body.withUnsafeBufferPointer { self.detected($0) } ?? body
         }
-        guard let document = try? JSONDocument(parsing: body, maxDepth: JSONDiff.depthLimit) else {
-            var whole: [UInt8] = []
-            JSONValue.appendQuoted(self.token(body), to: &whole)
-            return whole
-        }
+        guard let document = try? JSONDocument(parsing: body, maxDepth: JSONDiff.depthLimit) else { return self.whole(body) }
         var edits: [(range: Range<Int>, replacement: [UInt8])] = []
         document.withTape { tape in self.collect(tape, into: &edits) }
         guard !edits.isEmpty else { return body }
@@ -100,6 +110,13 @@ public struct Redaction: Sendable {
         }
         output.append(contentsOf: body[copied...])
         return output
+    }
+
+    /// One token for the whole body, as a JSON string.
+    private mutating func whole(_ body: [UInt8]) -> [UInt8] {
+        var whole: [UInt8] = []
+        JSONValue.appendQuoted(self.token(body), to: &whole)
+        return whole
     }
 
     /// The replacements of a document's leaves (strings with their quotes, numbers, keys), without recursion.
@@ -261,14 +278,17 @@ public struct Redaction: Sendable {
 
     /// Answer headers as stored, likewise with the answer allow-list.
     public mutating func responseHeaders(_ headers: [(name: String, value: String)]) -> [(name: String, value: String)] {
-        headers.map {
-            self.rules.keepsResponseHeader($0.name) ? (name: $0.name, value: self.text($0.value)) : (name: $0.name, value: self.token(Array($0.value.utf8)))
-        }
+        headers.map { (name: $0.name, value: self.responseHeader(name: $0.name, value: $0.value)) }
     }
 
-    /// One header value as an answer's header would be stored (for the diff's header differences).
+    /// One header value as an answer's header would be stored (for the diff's header differences). A kept `Location`
+    /// is a URL: its query passes the query rules (`/reset?token=…`), the rest the detectors.
     public mutating func responseHeader(name: String, value: String) -> String {
-        self.rules.keepsResponseHeader(name) ? self.text(value) : self.token(Array(value.utf8))
+        guard self.rules.keepsResponseHeader(name) else { return self.token(Array(value.utf8)) }
+        if name.lowercased() == "location", let mark = value.firstIndex(of: "?") {
+            return self.text(String(value[..<mark])) + "?" + self.query(String(value[value.index(after: mark)...]))
+        }
+        return self.text(value)
     }
 
     // MARK: Stored bodies

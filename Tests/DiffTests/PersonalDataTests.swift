@@ -186,6 +186,28 @@ struct RedactionTests {
         #expect(off.query("access_token=abc") == "access_token=abc")
     }
 
+    @Test func formsEncodedAndMultipartBodiesAreReadByTheirHeaders() {
+        func body(_ text: String, _ headers: [(name: String, value: String)]) -> String {
+            var redaction = Redaction(rules: RedactionRules(), key: Self.key)
+            return String(decoding: redaction.body(Array(text.utf8), headers: headers), as: UTF8.self)
+        }
+        let form = "email=ada%40example.com&password=hunter2&remember=1"
+        #expect(
+            body(form, [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")])
+                == "email=\(self.token("ada@example.com"))&password=\(self.token("hunter2"))&remember=1")
+        // Compressed or multipart bytes cannot be searched: one token for the whole body.
+        let gzip = "\u{1F}\u{8B}compressed ada@example.com"
+        #expect(body(gzip, [("Content-Encoding", "gzip"), ("Content-Type", "application/json")]) == "\"\(self.token(gzip))\"")
+        let multipart = "--b\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nhunter2\r\n--b--"
+        #expect(body(multipart, [("content-type", "multipart/form-data; boundary=b")]) == "\"\(self.token(multipart))\"")
+        #expect(body("plain", [("Content-Encoding", " identity ")]) == "plain")
+        var headers = Redaction(rules: RedactionRules(), key: Self.key)
+        #expect(headers.responseHeaders([("Location", "/reset?token=abc123&step=2")]).map(\.value) == ["/reset?token=\(self.token("abc123"))&step=2"])
+        // With every rule off, nothing changes.
+        var off = Redaction(rules: RedactionRules(defaults: false), key: Self.key)
+        #expect(String(decoding: off.body(Array(form.utf8), headers: [("Content-Type", "application/x-www-form-urlencoded")]), as: UTF8.self) == form)
+    }
+
     @Test func diffValuesAreRedactedAsInTheBody() {
         var redaction = Redaction(rules: RedactionRules(pointers: ["/items/*/note"]), key: Self.key)
         #expect(redaction.value(.string("ada@example.com"), at: "/email") == .string(self.token("ada@example.com")))

@@ -288,10 +288,12 @@ private actor Writer {
     static func sample(_ observation: ShadowObservation, comparison: ResponseComparison, signature: String, redaction: Redaction) -> DiffSample {
         var redaction = redaction
         func stored(_ answer: RawAnswer) -> StoredResponse {
-            StoredResponse(status: answer.status, headers: redaction.responseHeaders(answer.fields()), body: redaction.body(answer.body))
+            let fields = answer.fields()
+            return StoredResponse(status: answer.status, headers: redaction.responseHeaders(fields), body: redaction.body(answer.body, headers: fields))
         }
-        let requestHeaders = redaction.requestHeaders(RawAnswer.fields(of: observation.requestHead))
-        let requestBody = redaction.body(observation.requestBody)
+        let requestFields = RawAnswer.fields(of: observation.requestHead)
+        let requestHeaders = redaction.requestHeaders(requestFields)
+        let requestBody = redaction.body(observation.requestBody, headers: requestFields)
         let path = redaction.path(observation.path)
         let query = observation.query.map { redaction.query($0) }
         let monolith = stored(observation.monolith)
