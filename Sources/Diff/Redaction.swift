@@ -115,8 +115,15 @@ public struct Redaction: Sendable {
     /// One token for the whole body, as a JSON string.
     private mutating func whole(_ body: [UInt8]) -> [UInt8] {
         var whole: [UInt8] = []
-        JSONValue.appendQuoted(self.token(body), to: &whole)
+        JSONValue.appendQuoted(self.wholeToken(body), to: &whole)
         return whole
+    }
+
+    /// The token of a value redacted whole, after recording the hashes of what the detectors find inside it: a
+    /// field `"contact": "Ada <ada@example.com>"` is then found by an erasure of `ada@example.com` too.
+    private mutating func wholeToken(_ bytes: [UInt8]) -> String {
+        _ = bytes.withUnsafeBufferPointer { self.detected($0) }
+        return self.token(bytes)
     }
 
     /// The replacements of a document's leaves (strings with their quotes, numbers, keys), without recursion.
@@ -167,7 +174,7 @@ public struct Redaction: Sendable {
     private mutating func string(_ tape: Tape, _ node: TapeNode, redacted: Bool) -> [UInt8]? {
         var quoted: [UInt8] = []
         if redacted {
-            JSONValue.appendQuoted(self.token(tape.stringBytes(node)), to: &quoted)
+            JSONValue.appendQuoted(self.wholeToken(tape.stringBytes(node)), to: &quoted)
             return quoted
         }
         guard self.rules.detectors else { return nil }
@@ -214,7 +221,7 @@ public struct Redaction: Sendable {
         let redacted = inherited || rules.isIgnored(state)
         switch value {
         case .string(let text):
-            if redacted { return .string(self.token(Array(text.utf8))) }
+            if redacted { return .string(self.wholeToken(Array(text.utf8))) }
             return .string(self.text(text))
         case .number(let number):
             let text = JSONValue.format(number)

@@ -186,6 +186,12 @@ struct RedactionTests {
         #expect(off.query("access_token=abc") == "access_token=abc")
     }
 
+    @Test func aValueRedactedWholeAlsoRecordsWhatTheDetectorsFindInIt() {
+        let (output, hashes) = self.redact(#"{"customerEmail":"Ada <ada@example.com>"}"#)
+        #expect(output == #"{"customerEmail":"\#(self.token("Ada <ada@example.com>"))"}"#)
+        #expect(hashes.contains(Self.key.hash(Array("ada@example.com".utf8))), "an erasure of the address finds this sample")
+    }
+
     @Test func formsEncodedAndMultipartBodiesAreReadByTheirHeaders() {
         func body(_ text: String, _ headers: [(name: String, value: String)]) -> String {
             var redaction = Redaction(rules: RedactionRules(), key: Self.key)
