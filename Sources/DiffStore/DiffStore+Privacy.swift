@@ -56,9 +56,9 @@ extension DiffStore {
 
     /// Rewrites the file without the space of deleted rows (VACUUM) and empties the write-ahead log (a TRUNCATE
     /// checkpoint), so that what was deleted is no longer in either file's bytes. Waits for readers (the busy timeout).
-    public func compact() throws {
+    public func compact(vacuum: Bool = true) throws {
         try self.database.writeWithoutTransaction { db in
-            try db.execute(sql: "VACUUM")
+            if vacuum { try db.execute(sql: "VACUUM") }
             if self.database is DatabasePool { try db.checkpoint(.truncate) }
         }
     }

@@ -164,8 +164,9 @@ private actor Writer {
     let key: RedactionKey
     /// Samples kept per "route signature", read from the store on first sight.
     private var sampleCounts: [String: Int] = [:]
-    /// When samples past the table's retention were last deleted.
+    /// When samples past the table's retention were last deleted, and when the store was last vacuumed after that.
     private var lastExpiry: ContinuousClock.Instant?
+    private var lastVacuum: ContinuousClock.Instant?
 
     init(store: DiffStore, privacy: @escaping @Sendable () -> PrivacyPolicy, logger: Logger) {
         self.store = store
@@ -193,7 +194,10 @@ private actor Writer {
         }
     }
 
-    /// Deletes the samples older than `retention`, at most once a minute, and compacts the store when some went.
+    /// Deletes the samples older than `retention`, at most once a minute. When some went, the WAL is checkpointed (with
+    /// `secure_delete` the deleted bytes are zeroed in the file; the checkpoint takes them out of the WAL), and the store
+    /// is vacuumed at most once an hour (a vacuum rewrites the whole file: with steady traffic samples expire every
+    /// minute).
     private func expire(_ retention: Duration?) {
         guard let retention else { return }
         let now = ContinuousClock.now
@@ -204,7 +208,9 @@ private actor Writer {
             let deleted = try self.store.purge(before: Date().addingTimeInterval(-seconds))
             guard deleted > 0 else { return }
             self.sampleCounts.removeAll()
-            try self.store.compact()
+            let vacuum = self.lastVacuum.map { now - $0 >= .seconds(3600) } ?? true
+            if vacuum { self.lastVacuum = now }
+            try self.store.compact(vacuum: vacuum)
             self.logger.debug("samples past the retention deleted", metadata: ["count": "\(deleted)"])
         } catch {
             self.logger.error("samples past the retention could not be deleted", metadata: ["error": "\(error)"])
