@@ -320,6 +320,23 @@ struct ControlSafetyTests {
         #expect(FileMode.of(AdminToken.path(dataDirectory: data)) == 0o600)
     }
 
+    @Test func aWriterStuckHoldingTheLockDelaysAChangeButDoesNotFreezeIt() async throws {
+        try await ProxyHarness.run { harness in
+            try FileManager.default.createDirectory(atPath: harness.dataDirectory, withIntermediateDirectories: true)
+            let lockPath = URL(fileURLWithPath: harness.dataDirectory).appendingPathComponent("routes.lock").path
+            let holder = open(lockPath, O_RDWR | O_CREAT, 0o600)
+            #expect(holder >= 0 && flock(holder, LOCK_EX) == 0)
+            let refused = try await harness.stage("contacts.get", "coexist", force: true)
+            #expect(refused.status == 500)
+            #expect(jsonValue(refused.body)["error"]?["message"]?.stringValue?.contains("is held by another process") == true)
+            #expect(harness.stageOf("contacts.get") == .transform)
+            // The admin API still answers meanwhile and after; once the holder lets go, the change goes through.
+            #expect(try await harness.admin("GET", "/admin/status").status == 200)
+            close(holder)
+            #expect(try await harness.stage("contacts.get", "coexist", force: true).status == 200)
+        }
+    }
+
     // MARK: The token
 
     @Test func theBearerSchemeIsCaseInsensitive() async throws {

@@ -226,16 +226,25 @@ public actor RouteControl {
 /// An exclusive `flock` on a file (created if missing), released by `release()`.
 final class FileLock {
     private let descriptor: Int32
+    /// How long a change waits for another writer to finish.
+    static let patience: Duration = .seconds(5)
 
     init(path: String) throws {
         try DataDirectory.create(URL(fileURLWithPath: path).deletingLastPathComponent().path)
         let descriptor = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw AtomicFile.Failure(description: "open \(path): \(String(cString: strerror(errno)))") }
-        while flock(descriptor, LOCK_EX) != 0 {
-            guard errno == EINTR else {
+        // Not waiting forever: a process stuck while holding the lock must not freeze every change (and the actor).
+        let deadline = ContinuousClock.now + Self.patience
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            let error = errno
+            guard error == EINTR || error == EWOULDBLOCK, ContinuousClock.now < deadline else {
                 close(descriptor)
-                throw AtomicFile.Failure(description: "flock \(path): \(String(cString: strerror(errno)))")
+                throw AtomicFile.Failure(
+                    description: error == EWOULDBLOCK
+                        ? "\(path) is held by another process for more than 5 s (a CLI or proxy changing the table?); try again"
+                        : "flock \(path): \(String(cString: strerror(error)))")
             }
+            if error == EWOULDBLOCK { usleep(10_000) }
         }
         self.descriptor = descriptor
     }
