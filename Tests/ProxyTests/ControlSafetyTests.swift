@@ -208,6 +208,22 @@ struct ControlSafetyTests {
         }
     }
 
+    @Test func undoingTheUndoOfAForcedMoveIsAuditedAsForced() async throws {
+        try await ProxyHarness.runGates { harness in
+            #expect(try await harness.stage("contacts.create", "eliminate", reason: "incident 7", force: true).status == 200)
+            #expect(GateFixture.audit(harness).last?["forced"]?.boolValue == true)
+            #expect(try await harness.admin("POST", "/admin/undo", headers: ["X-Strangler-Reason: back"]).status == 200)
+            #expect(harness.stageOf("contacts.create") == .coexist)
+            #expect(GateFixture.audit(harness).last?["forced"] == nil, "undoing a forced move is a rollback: not forced")
+            #expect(try await harness.admin("POST", "/admin/undo", headers: ["X-Strangler-Reason: again"]).status == 200)
+            #expect(harness.stageOf("contacts.create") == .eliminate)
+            let redo = try #require(GateFixture.audit(harness).last)
+            #expect(redo["action"]?.stringValue == "undo")
+            #expect(redo["forced"]?.boolValue == true)
+            #expect(redo["overridden"]?.at(0)?["route"]?.stringValue == "contacts.create")
+        }
+    }
+
     @Test func aPutWithoutStageMovesNeedsNoGateAndSaysNothingMoved() async throws {
         try await ProxyHarness.runGates { harness in
             let before = try String(contentsOfFile: harness.routesPath, encoding: .utf8)

@@ -274,14 +274,42 @@ public struct RouteOperations: Sendable {
         }
         let reason = reason.flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
         if force, reason == nil { return .error(422, "reason_required", "force overrides the gates and needs a reason (for the audit log)") }
-        // The moves the new table makes, each judged from where its requests are answered now, by the gates in force
-        // (a table cannot pass by the gates it brings along):
-        // - a route whose stage differs from the live table's moves from that stage;
-        // - a route that is new, or that now matches other requests or sends them to another service (its method, path
-        //   or service changed), has no evidence for what it does now: it moves from transform, where those requests were;
-        // - a route the table drops hands its requests back to the monolith: it moves to transform.
-        let live = snapshot.table
-        var moving: [(route: Route, to: Stage, from: Stage)] = []
+        let (moving, refusals) = await self.judge(from: snapshot.table, to: table)
+        if !refusals.isEmpty, !force {
+            return .error(
+                409, "gate_refused",
+                "\(refusals.count) of \(moving.count) stage move\(moving.count == 1 ? "" : "s") in the new table refused by the gates; nothing changed "
+                    + "(force=true overrides, with a reason)",
+                extra: [("refusals", Self.refusalsJSON(refusals))])
+        }
+        let changes = Self.changesJSON(moving)
+        let forced = force && !refusals.isEmpty
+        var detail: [(key: String, value: JSONValue)] = [("action", .string("replace")), ("changes", changes), ("forced", .bool(forced))]
+        if forced { detail.append(("overridden", Self.refusalsJSON(refusals))) }
+        do {
+            let after = try await self.control.replace(text: text, table: table, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
+            return ControlAnswer(
+                status: 200,
+                body: Self.tableBody(after, extra: [("changed", changes), ("forced", .bool(forced))] + (forced ? [("overridden", Self.refusalsJSON(refusals))] : [])),
+                etag: after.contentHash)
+        } catch {
+            return ControlAnswer.changeError(error)
+        }
+    }
+
+    /// A stage move a table change makes: the route as judged (its stage is where it is judged from), where it goes,
+    /// and where its requests are answered now.
+    typealias Move = (route: Route, to: Stage, from: Stage)
+
+    /// The moves that replacing `live` by `table` makes, and the gates' refusals, each judged from where its requests
+    /// are answered now, by the gates in force (a table cannot pass by the gates it brings along):
+    /// - a route whose stage differs from the live table's moves from that stage;
+    /// - a route that is new, or that now matches other requests or sends them to another service (its method, path or
+    ///   service changed), has no evidence for what it does now: it moves from transform, where those requests were;
+    /// - a route the table drops hands its requests back to the monolith: it moves to transform;
+    /// - a change of the gates themselves is a change of policy, not evidence: always refused (force overrides).
+    func judge(from live: RouteTable, to table: RouteTable) async -> (moves: [Move], refusals: [Gates.Verdict]) {
+        var moving: [Move] = []
         for route in table.routes {
             let current = live.route(id: route.id)
             let redefined = current.map { $0.method != route.method || $0.path != route.path || $0.service != route.service } ?? true
@@ -310,32 +338,19 @@ public struct RouteOperations: Sendable {
             refusals += moving.map { Gates.evaluate(route: $0.route, to: $0.to, evidence: evidence[$0.route.id] ?? RouteEvidence(), policy: live.gates) }
                 .filter { !$0.allowed }
         }
-        if !refusals.isEmpty, !force {
-            return .error(
-                409, "gate_refused",
-                "\(refusals.count) of \(moving.count) stage move\(moving.count == 1 ? "" : "s") in the new table refused by the gates; nothing changed "
-                    + "(force=true overrides, with a reason)",
-                extra: [("refusals", Self.refusalsJSON(refusals))])
-        }
-        let changes: [JSONValue] = moving.map { move in
-            var change: [(key: String, value: JSONValue)] = [
-                ("route", .string(move.route.id)), ("from", .string(move.from.rawValue)), ("to", .string(move.to.rawValue)),
-            ]
-            if move.route.stage != move.from { change.append(("judgedFrom", .string(move.route.stage.rawValue))) }
-            return .object(change)
-        }
-        let forced = force && !refusals.isEmpty
-        var detail: [(key: String, value: JSONValue)] = [("action", .string("replace")), ("changes", .array(changes)), ("forced", .bool(forced))]
-        if forced { detail.append(("overridden", Self.refusalsJSON(refusals))) }
-        do {
-            let after = try await self.control.replace(text: text, table: table, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
-            return ControlAnswer(
-                status: 200,
-                body: Self.tableBody(after, extra: [("changed", .array(changes)), ("forced", .bool(forced))] + (forced ? [("overridden", Self.refusalsJSON(refusals))] : [])),
-                etag: after.contentHash)
-        } catch {
-            return ControlAnswer.changeError(error)
-        }
+        return (moving, refusals)
+    }
+
+    /// `[{ route, from, to, judgedFrom? }]`, as the audit log keeps a change's moves.
+    static func changesJSON(_ moves: [Move]) -> JSONValue {
+        .array(
+            moves.map { move in
+                var change: [(key: String, value: JSONValue)] = [
+                    ("route", .string(move.route.id)), ("from", .string(move.from.rawValue)), ("to", .string(move.to.rawValue)),
+                ]
+                if move.route.stage != move.from { change.append(("judgedFrom", .string(move.route.stage.rawValue))) }
+                return .object(change)
+            })
     }
 
     static func refusalsJSON(_ refused: [Gates.Verdict]) -> JSONValue {
@@ -379,7 +394,16 @@ public struct RouteOperations: Sendable {
         }
         let undone: JSONValue = .object(
             [("time", .string(time)), ("action", .string(action)), ("actor", last["actor"] ?? .null), ("reason", last["reason"] ?? .null)])
-        let detail: [(key: String, value: JSONValue)] = [("action", .string("undo")), ("undoes", undone), ("changes", .array(changes))]
+        var detail: [(key: String, value: JSONValue)] = [("action", .string("undo")), ("undoes", undone), ("changes", .array(changes))]
+        // Undo passes no gate: it puts back a table that was live. But undoing an undo re-applies the change that one
+        // undid, and if that change was forced, so is this one, and the audit log says so (with what was overridden).
+        if action == "undo", let original = last["undoes"],
+            let redone = entries.last(where: { $0["time"] == original["time"] && $0["action"] == original["action"] && $0["action"]?.stringValue != "undo" }),
+            redone["forced"]?.boolValue == true
+        {
+            detail.append(("forced", .bool(true)))
+            detail.append(("overridden", redone["overridden"] ?? .array([])))
+        }
         do {
             let result = try await self.control.change(
                 to: before, expectedHash: snapshot.contentHash, actor: actor, reason: reason ?? "undo of \(action) at \(time)", detail: detail)
