@@ -41,8 +41,12 @@ final class ShadowPipeline {
         /// What the upstream sent: the answers, in the order of the calls.
         func received(_ bytes: ByteBuffer) {
             // Calls waiting for room go out only once this read is handled: bytes past the last answer owed are
-            // an error, never an answer to a request not sent yet.
-            defer { self.pipeline.drainWaiting() }
+            // an error, never an answer to a request not sent yet. A retired pipeline's connection closes once it owes
+            // nothing (it owed an answer when its upstream left the table).
+            defer {
+                self.pipeline.drainWaiting()
+                self.pipeline.closeIdleLanesIfRetired()
+            }
             var bytes = bytes
             while bytes.readableBytes > 0 {
                 guard let call = self.calls.first else {
@@ -250,7 +254,7 @@ final class ShadowPipeline {
         self.closeIdleLanesIfRetired()
     }
 
-    private func closeIdleLanesIfRetired() {
+    fileprivate func closeIdleLanesIfRetired() {
         guard self.retired, self.liveWaiting == 0 else { return }
         for lane in self.lanes where lane.calls.isEmpty {
             self.abandon(lane, reason: "retired")
