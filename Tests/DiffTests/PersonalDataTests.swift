@@ -92,7 +92,8 @@ struct PersonalDataDetectorTests {
             + String(repeating: "eyJ.", count: 20_000) + String(repeating: "DE89 ", count: 20_000)
         let clock = ContinuousClock()
         let elapsed = clock.measure { _ = PersonalDataDetector.matches(in: Array(hostile.utf8)) }
-        #expect(elapsed < .seconds(5), "\(elapsed)")
+        // A bound far above linear time (well under a second) and far below quadratic time (minutes), loaded machine or not.
+        #expect(elapsed < .seconds(30), "\(elapsed)")
     }
 }
 
@@ -233,7 +234,7 @@ struct RedactionTests {
         var output = ""
         let elapsed = clock.measure { output = self.redact(body).0 }
         #expect(!output.contains("@example"))
-        #expect(elapsed < .seconds(10), "\(elapsed)")
+        #expect(elapsed < .seconds(30), "linear, not quadratic: \(elapsed)")
     }
 }
 

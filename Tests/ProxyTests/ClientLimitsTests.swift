@@ -34,7 +34,7 @@ struct ClientLimitsTests {
     @Test func aHeadSentByteByByteIsCutAtItsDeadline() async throws {
         try await ProxyHarness.run(configure: {
             $0.headTimeout = .milliseconds(300)
-            $0.idleTimeout = .seconds(5)
+            $0.idleTimeout = .seconds(60)
         }) { harness in
             let head = "GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\nX-Padding: \(String(repeating: "p", count: 40))\r\n\r\n"
             // A first request's clock starts at the accept, which comes after the connect begins.
@@ -43,7 +43,8 @@ struct ClientLimitsTests {
             let elapsed = await self.dribble(head, on: connection, spacing: .milliseconds(100))
             #expect(elapsed != nil, "the whole head went out, a byte each 100 ms, and the connection stayed open")
             let cut = ContinuousClock.now - connecting
-            #expect(cut >= .milliseconds(300) && cut < .seconds(5), "\(cut)")
+            // Bounds, not a measurement: at the head deadline, long before the idle timeout (60 s), on a loaded machine too.
+            #expect(cut >= .milliseconds(300) && cut < .seconds(30), "\(cut)")
             let answer = try #require(connection.responses.first)
             #expect(answer.status == 408)
             #expect(errorCode(answer) == "request_timeout")
@@ -158,7 +159,7 @@ struct ClientLimitsTests {
                 await fast.write(chunk)
                 closed = await fast.waitForClose(within: .milliseconds(10))
             }
-            #expect(await fast.waitForClose(within: .seconds(5)), "the connection read more than 1 MiB of a body nobody reads")
+            #expect(await fast.waitForClose(within: .seconds(20)), "the connection read more than 1 MiB of a body nobody reads")
         }
         await origin.stop()
     }
@@ -217,7 +218,7 @@ struct ClientLimitsTests {
             let admitted = try await self.openAnswered(3, port: harness.proxyPort, request: "GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
             let refused = try await RawConnection.open(port: harness.proxyPort)
             await refused.write("GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
-            #expect(await refused.waitForClose(within: .seconds(5)), "the connection over the cap was kept")
+            #expect(await refused.waitForClose(within: .seconds(20)), "the connection over the cap was kept")
             #expect(refused.text.isEmpty, "nothing is answered over the cap: \(refused.text)")
             // The admin API answers while the data plane is at its cap.
             #expect(try await harness.admin("GET", "/admin/status").status == 200)
@@ -246,7 +247,7 @@ struct ClientLimitsTests {
             let held = try await self.openAnswered(
                 2, port: harness.adminPort, request: "GET /admin/status HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer \(ProxyHarness.token)\r\n\r\n")
             let refused = try await RawConnection.open(port: harness.adminPort)
-            #expect(await refused.waitForClose(within: .seconds(5)), "the admin connection over its cap was kept")
+            #expect(await refused.waitForClose(within: .seconds(20)), "the admin connection over its cap was kept")
             #expect(refused.text.isEmpty)
             // The data plane's two places are untouched by the admin's.
             for path in ["/contacts/c1", "/contacts/c2"] {

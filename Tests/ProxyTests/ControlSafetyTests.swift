@@ -343,7 +343,8 @@ struct ControlSafetyTests {
             let holder = open(lockPath, O_RDWR | O_CREAT, 0o600)
             #expect(holder >= 0 && flock(holder, LOCK_EX) == 0)
             let refused = try await harness.stage("contacts.get", "coexist", force: true)
-            #expect(refused.status == 500)
+            #expect(refused.status == 503)
+            #expect(jsonValue(refused.body)["error"]?["code"]?.stringValue == "busy")
             #expect(jsonValue(refused.body)["error"]?["message"]?.stringValue?.contains("is held by another process") == true)
             #expect(harness.stageOf("contacts.get") == .transform)
             // The admin API still answers meanwhile and after; once the holder lets go, the change goes through.

@@ -30,7 +30,7 @@ struct ProxyHotReloadTests {
             #expect(try await harness.upstreamAnswering("/contacts/con_1") == "monolith")
             try ProxyHarness.routes(monolith: harness.monolithPort, service: harness.servicePort, stage: "eliminate")
                 .write(toFile: harness.routesPath, atomically: true, encoding: .utf8)
-            #expect(try await eventually(within: .seconds(5)) { try await harness.upstreamAnswering("/contacts/con_1") == "service" })
+            #expect(try await eventually(within: .seconds(20)) { try await harness.upstreamAnswering("/contacts/con_1") == "service" })
             #expect(harness.proxy.store.snapshot.version == 2)
         }
     }

@@ -66,7 +66,7 @@ struct ProxyHygieneTests {
             let result = try await exchange
             #expect(RawHTTP.parse(result.text).first?.status == 200)
             #expect(result.closedByServer, "the idle connection stayed open after its slow answer")
-            #expect(ContinuousClock.now - opened < .seconds(8))
+            #expect(ContinuousClock.now - opened < .seconds(20), "the idle timeout (1 s), not the route's 30 s")
         }
     }
 

@@ -21,6 +21,8 @@ public actor RouteControl {
         /// routes.json was edited by hand since the live table was loaded, and the edit is invalid: the admin API
         /// will not write over it. `message` says what is wrong with it.
         case fileInvalid(String)
+        /// Another writer (a CLI, another proxy) held `routes.lock` for longer than a change waits; try again.
+        case busy(String)
     }
 
     /// A reload of routes.json that was refused, with why.
@@ -95,6 +97,14 @@ public actor RouteControl {
     /// `detail` goes into the audit entry (`action` first). The gates are the caller's (`RouteOperations.replace`).
     public func replace(
         text: String, table: RouteTable, expectedHash: String, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
+    ) async throws(ChangeError) -> RouteTableStore.Snapshot {
+        try await self.patiently { () throws(ChangeError) in
+            try self.replaceOnce(text: text, table: table, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
+        }
+    }
+
+    private func replaceOnce(
+        text: String, table: RouteTable, expectedHash: String, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
     ) throws(ChangeError) -> RouteTableStore.Snapshot {
         let before = self.store.snapshot
         guard before.contentHash == expectedHash else { throw .stale(currentHash: before.contentHash) }
@@ -104,6 +114,29 @@ public actor RouteControl {
     /// Replaces the table with `document` (validated as a whole), if the live one still has hash `expectedHash`;
     /// `detail` goes into the audit entry (`action` first).
     public func change(
+        to document: JSONValue, expectedHash: String, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
+    ) async throws(ChangeError) -> RouteTableStore.Snapshot {
+        try await self.patiently { () throws(ChangeError) in
+            try self.changeOnce(to: document, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
+        }
+    }
+
+    /// Runs `attempt` until it is not refused as busy, for `FileLock.patience` at most. The wait is a task's sleep:
+    /// no thread is held (the cooperative pool has one thread per core), and the actor serves others meanwhile, so
+    /// each attempt reads the live table again.
+    private func patiently(_ attempt: () throws(ChangeError) -> RouteTableStore.Snapshot) async throws(ChangeError) -> RouteTableStore.Snapshot {
+        let deadline = ContinuousClock.now + FileLock.patience
+        while true {
+            do {
+                return try attempt()
+            } catch .busy(let message) {
+                guard ContinuousClock.now < deadline else { throw .busy(message) }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+    }
+
+    private func changeOnce(
         to document: JSONValue, expectedHash: String, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
     ) throws(ChangeError) -> RouteTableStore.Snapshot {
         let before = self.store.snapshot
@@ -179,8 +212,11 @@ public actor RouteControl {
         // One writer of routes.json at a time across processes (the proxy, and the CLI when it edits the file itself),
         // and never over a file that changed since this table was read from it.
         let lock: FileLock
+        let lockPath = URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("routes.lock").path
         do {
-            lock = try FileLock(path: URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("routes.lock").path)
+            lock = try FileLock(path: lockPath)
+        } catch is FileLock.Busy {
+            throw .busy("\(lockPath) is held by another process for more than 5 s (a CLI or proxy changing the table?); nothing was changed, try again")
         } catch {
             throw .storage("cannot lock: \(error)")
         }
@@ -229,22 +265,20 @@ final class FileLock {
     /// How long a change waits for another writer to finish.
     static let patience: Duration = .seconds(5)
 
+    /// Another process holds the lock now.
+    struct Busy: Error {}
+
     init(path: String) throws {
         try DataDirectory.create(URL(fileURLWithPath: path).deletingLastPathComponent().path)
         let descriptor = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw AtomicFile.Failure(description: "open \(path): \(String(cString: strerror(errno)))") }
-        // Not waiting forever: a process stuck while holding the lock must not freeze every change (and the actor).
-        let deadline = ContinuousClock.now + Self.patience
+        // Never waits: a process stuck while holding the lock must not freeze a thread (the caller retries, sleeping).
         while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
             let error = errno
-            guard error == EINTR || error == EWOULDBLOCK, ContinuousClock.now < deadline else {
-                close(descriptor)
-                throw AtomicFile.Failure(
-                    description: error == EWOULDBLOCK
-                        ? "\(path) is held by another process for more than 5 s (a CLI or proxy changing the table?); try again"
-                        : "flock \(path): \(String(cString: strerror(error)))")
-            }
-            if error == EWOULDBLOCK { usleep(10_000) }
+            if error == EINTR { continue }
+            close(descriptor)
+            if error == EWOULDBLOCK { throw Busy() }
+            throw AtomicFile.Failure(description: "flock \(path): \(String(cString: strerror(error)))")
         }
         self.descriptor = descriptor
     }

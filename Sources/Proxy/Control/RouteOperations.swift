@@ -38,6 +38,8 @@ public struct ControlAnswer: Sendable {
             return .error(500, "storage_failed", message)
         case .fileInvalid(let message):
             return .error(409, "routes_file_invalid", message)
+        case .busy(let message):
+            return .error(503, "busy", message)
         }
     }
 }
