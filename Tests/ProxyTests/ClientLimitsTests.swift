@@ -101,21 +101,25 @@ struct ClientLimitsTests {
         }
     }
 
-    /// Runs the proxy with one route, `POST /upload`, to a `HeldOrigin`, and a least body rate of 1000 bytes/s over
-    /// windows of 300 ms.
-    func withUploadRoute(holding: Bool, _ body: (ProxyHarness, HeldOrigin) async throws -> Void) async throws {
-        let origin = try await HeldOrigin.start(holding: holding)
+    /// Runs the proxy with one route, `POST /upload`, to a `HeldOrigin` (see its `holding` and `early`), by default with
+    /// a least body rate of 1000 bytes/s over windows of 300 ms.
+    func withUploadRoute(
+        holding: Bool, early: Bool = false,
+        configure: @escaping (inout ProxyConfiguration) -> Void = {
+            $0.minBodyRate = 1000
+            $0.bodyRateWindow = .milliseconds(300)
+            $0.maxBodyBytes = 64 * 1024 * 1024
+        },
+        _ body: (ProxyHarness, HeldOrigin) async throws -> Void
+    ) async throws {
+        let origin = try await HeldOrigin.start(holding: holding, early: early)
         let routes = { (monolith: Int, _: Int) in
             """
             { "monolith": "http://127.0.0.1:\(monolith)", "services": { "held": "http://127.0.0.1:\(origin.port)" },
               "routes": [ { "id": "upload", "method": "POST", "path": "/upload", "service": "held", "stage": "eliminate" } ] }
             """
         }
-        try await ProxyHarness.run(routes: routes, configure: {
-            $0.minBodyRate = 1000
-            $0.bodyRateWindow = .milliseconds(300)
-            $0.maxBodyBytes = 64 * 1024 * 1024
-        }) { harness in
+        try await ProxyHarness.run(routes: routes, configure: configure) { harness in
             try await body(harness, origin)
         }
         await origin.stop()
@@ -124,18 +128,11 @@ struct ClientLimitsTests {
     /// The rest of a body whose answer already went out is passed over, not waited for: within the head timeout and
     /// 1 MiB, past which the connection closes (a client trickling a body nobody reads must not keep its connection).
     @Test func aBodyNobodyWaitsForIsNotReadForever() async throws {
-        let origin = try await HeldOrigin.start(holding: false, early: true)
-        let routes = { (monolith: Int, _: Int) in
-            """
-            { "monolith": "http://127.0.0.1:\(monolith)", "services": { "early": "http://127.0.0.1:\(origin.port)" },
-              "routes": [ { "id": "upload", "method": "POST", "path": "/upload", "service": "early", "stage": "eliminate" } ] }
-            """
-        }
-        try await ProxyHarness.run(routes: routes, configure: {
+        try await self.withUploadRoute(holding: false, early: true, configure: {
             $0.minBodyRate = 0
             $0.headTimeout = .milliseconds(500)
             $0.idleTimeout = .seconds(30)
-        }) { harness in
+        }) { harness, _ in
             // Trickled: cut at the lingering deadline, long before the idle timeout.
             let slow = try await RawConnection.open(port: harness.proxyPort)
             await slow.write("POST /upload HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: 100000\r\n\r\n0123456789")
@@ -161,7 +158,6 @@ struct ClientLimitsTests {
             }
             #expect(await fast.waitForClose(within: .seconds(20)), "the connection read more than 1 MiB of a body nobody reads")
         }
-        await origin.stop()
     }
 
     /// A body held back by the proxy itself (its upstream reads nothing, so the proxy stops reading the client) is not
