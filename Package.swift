@@ -63,12 +63,12 @@ let package = Package(
         ),
         // routes.json: schema, validation, path templates and matching. Pure: no I/O.
         .target(name: "RouteTable", dependencies: ["JSON"], swiftSettings: swiftSettings),
-        // The routing proxy (SwiftNIO data plane), its admin API, hot reload and metrics.
+        // The data plane: listener, connection handling, forwarding, upstream pool, shadowing, the live table's
+        // snapshot and metrics. Neither Hummingbird nor GRDB: shadowed exchanges leave through `ShadowSink`.
         .target(
             name: "Proxy",
             dependencies: [
                 "Diff",
-                "DiffStore",
                 "JSON",
                 "RouteTable",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -76,11 +76,71 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The control plane: route table changes (stage, promote, rollback, undo, triage, ignore rules), the audit log,
+        // the evidence gates and the evidence they judge. Typed results and errors: no HTTP status, no JSON document.
+        .target(
+            name: "ControlPlane",
+            dependencies: [
+                "Diff",
+                "DiffStore",
+                "JSON",
+                "RouteTable",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Diff reports: the report model, built from the diff store and the table, and its renderers (text is the
+        // CLI's; JSON, Markdown, HTML, JUnit here).
+        .target(
+            name: "Reports",
+            dependencies: ["ControlPlane", "Diff", "DiffStore", "JSON", "RouteTable"],
+            swiftSettings: swiftSettings
+        ),
+        // The admin API (Hummingbird): the one place where the control plane's typed outcomes become statuses and
+        // JSON bodies.
+        .target(
+            name: "AdminAPI",
+            dependencies: [
+                "ControlPlane",
+                "Diff",
+                "DiffStore",
+                "JSON",
+                "Reports",
+                "RouteTable",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The running proxy process: the data plane, the shadow recorder (comparisons into the diff store), the
+        // admin API and the routes.json watcher, as services of one ServiceGroup.
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "AdminAPI",
+                "ControlPlane",
+                "Diff",
+                "DiffStore",
+                "JSON",
+                "Proxy",
+                "RouteTable",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -158,7 +218,10 @@ let package = Package(
                 "DealsService",
                 "LeadsService",
                 "Monolith",
-                "Proxy",
+                "AdminAPI",
+                "ControlPlane",
+                "Gateway",
+                "Reports",
                 "RouteTable",
                 "ServiceKit",
                 "StranglerTesting",
@@ -233,6 +296,7 @@ let package = Package(
                 "JSON",
                 "LeadsService",
                 "Monolith",
+                "Gateway",
                 "Proxy",
                 "RouteTable",
                 "ServiceKit",
@@ -269,6 +333,10 @@ let package = Package(
             dependencies: [
                 "StranglerTesting",
                 "Proxy",
+                "AdminAPI",
+                "ControlPlane",
+                "Gateway",
+                "Reports",
                 "StranglerCommands",
                 "DiffStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

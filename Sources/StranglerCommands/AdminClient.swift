@@ -1,9 +1,11 @@
+import AdminAPI
 import Foundation
 import JSON
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import Proxy
+import ControlPlane
+import Reports
 import ServiceKit
 
 /// A small client of the proxy's admin API for the CLI: one request per connection, the whole answer read.

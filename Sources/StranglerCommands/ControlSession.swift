@@ -4,7 +4,8 @@ import Foundation
 import JSON
 import Logging
 import NIOHTTP1
-import Proxy
+import ControlPlane
+import Reports
 import RouteTable
 
 /// The flags every route-table command shares: where the proxy's admin API is, and what to edit when no proxy runs.
@@ -241,11 +242,11 @@ struct ControlSession {
             } catch {
                 throw CommandFailure(message: "\(options.routes): \(error)", status: ControlExit.usage)
             }
-            let store = try RouteTableStore(table: table, text: text)
+            let store = try StandaloneTable(table: table, text: text)
             let diffStore = try DiffStore.open(path: URL(fileURLWithPath: options.data).appendingPathComponent("diffs.sqlite").path)
             var logger = Logger(label: "strangler.cli")
             logger.logLevel = .critical
-            let control = RouteControl(store: store, routesPath: options.routes, dataDirectory: options.data, logger: logger, diffStore: diffStore)
+            let control = RouteControl(table: store, routesPath: options.routes, dataDirectory: options.data, logger: logger, diffStore: diffStore)
             return ControlSession(mode: .file(RouteOperations(control: control, diffStore: diffStore)), actor: options.actorName)
         } catch let failure as CommandFailure {
             throw failure

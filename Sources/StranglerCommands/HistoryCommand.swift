@@ -1,7 +1,8 @@
 public import ArgumentParser
 import Foundation
 import JSON
-import Proxy
+import ControlPlane
+import Reports
 
 /// `strangler history [ROUTE]`: the audit log.
 public struct HistoryCommand: AsyncParsableCommand {

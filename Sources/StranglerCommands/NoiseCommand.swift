@@ -2,7 +2,8 @@ public import ArgumentParser
 import Foundation
 import JSON
 import NIOHTTP1
-import Proxy
+import ControlPlane
+import Reports
 
 /// `strangler noise ROUTE`: the ignore rules that noise learning proposes for a route, and `--apply` to add
 /// them to the route's `shadow.ignore` through the admin API (so the change is checked, written back to

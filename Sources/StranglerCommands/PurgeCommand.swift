@@ -3,7 +3,8 @@ import Diff
 import DiffStore
 import Foundation
 import JSON
-import Proxy
+import ControlPlane
+import Reports
 
 /// `strangler purge`: deletes stored diff samples (requests and answers kept as evidence), all of them or
 /// one route's, or those recorded before a date; or, with `--subject`, every sample, fixture and HAR file that held

@@ -4,7 +4,8 @@ import Foundation
 import JSON
 import NIOCore
 import NIOHTTP1
-import Proxy
+import ControlPlane
+import Reports
 import ServiceKit
 
 /// `strangler reconcile <name>`: pages through the monolith's and a service's lists of one entity and reports

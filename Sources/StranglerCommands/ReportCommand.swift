@@ -2,7 +2,8 @@ public import ArgumentParser
 import Foundation
 import JSON
 import NIOHTTP1
-public import Proxy
+public import ControlPlane
+public import Reports
 import RouteTable
 
 /// `strangler report`: the diff report of every route (or some), for a terminal, a script, a pull request, a browser

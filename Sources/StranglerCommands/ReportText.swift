@@ -1,6 +1,7 @@
 import Foundation
 import JSON
-import Proxy
+import ControlPlane
+import Reports
 
 /// The report for a terminal: per route its verdict and reasons, the evidence, the signatures with their newest
 /// sample's differences side by side (monolith | service, the differing values in red and green on a colour terminal),

@@ -1,7 +1,8 @@
 public import ArgumentParser
 import Foundation
 import JSON
-import Proxy
+import ControlPlane
+import Reports
 import RouteTable
 
 /// `strangler routes`: every route with its stage and evidence, and whether it may move to its next stage (and if not,

@@ -1,7 +1,8 @@
 public import ArgumentParser
 import Foundation
 import JSON
-import Proxy
+import ControlPlane
+import Reports
 public import RouteTable
 
 extension Stage: ExpressibleByArgument {}

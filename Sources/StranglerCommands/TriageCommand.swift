@@ -2,7 +2,8 @@ public import ArgumentParser
 import DiffStore
 import Foundation
 import JSON
-import Proxy
+import ControlPlane
+import Reports
 
 /// `strangler triage ROUTE SIGNATURE --accept|--ignore --reason TEXT`.
 public struct TriageCommand: AsyncParsableCommand {

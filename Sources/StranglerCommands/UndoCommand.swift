@@ -1,7 +1,8 @@
 public import ArgumentParser
 import Foundation
 import JSON
-import Proxy
+import ControlPlane
+import Reports
 
 /// `strangler undo`: reverts the last change of the route table.
 public struct UndoCommand: AsyncParsableCommand {

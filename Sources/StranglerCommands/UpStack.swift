@@ -1,6 +1,8 @@
+import AdminAPI
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Gateway
 import Proxy
 import ServiceKit
 import Synchronization

@@ -6,7 +6,11 @@ import JSON
 import LeadsService
 import Logging
 import Monolith
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 import Proxy
+@testable import Reports
 import RouteTable
 import ServiceKit
 import ServiceLifecycle

@@ -3,7 +3,11 @@ import NIOConcurrencyHelpers
 import Testing
 import RouteTable
 
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 
 /// A table of the test's own: `/r/{id}` for reads and writes (`stage`), a route declared with a trailing slash and one
 /// without it.

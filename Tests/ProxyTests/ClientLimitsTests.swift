@@ -4,7 +4,11 @@ import NIOConcurrencyHelpers
 import Testing
 import RouteTable
 
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 @testable import StranglerCommands
 
 extension ProxyHarness {

@@ -5,7 +5,11 @@ import Logging
 import RouteTable
 import Testing
 
+@testable import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 @testable import StranglerCommands
 
 /// The admin API and the routes file under hostile or unlucky input: a change that cannot be served is refused before
@@ -75,7 +79,7 @@ struct ControlSafetyTests {
                 "POST", "/admin/stage", headers: ["If-Match: \(etag)"], body: #"{"routes":"dead.get","stage":"transform","reason":"r"}"#)
             #expect(stale.status == 412)
             let current = try #require(jsonValue(stale.body)["error"]?["currentHash"]?.stringValue)
-            #expect(current == RouteTableStore.Snapshot.hash(edited))
+            #expect(current == RouteTable.contentHash(of: edited))
             #expect(try await harness.etag() == "\"\(current)\"")
             #expect(harness.stageOf("contacts.get") == .coexist)
             let next = try await harness.admin(

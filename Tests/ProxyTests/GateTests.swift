@@ -5,7 +5,11 @@ import NIOConcurrencyHelpers
 import RouteTable
 import Testing
 
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 
 /// A table, upstream answers and diff-store counts for the gates' tests.
 enum GateFixture {

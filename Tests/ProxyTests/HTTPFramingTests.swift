@@ -1,7 +1,11 @@
 import NIOCore
 import Testing
 
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 
 /// Feeds `bytes` to `tracker`; returns how many it took, and appends chunk data to `data`.
 func feed(_ tracker: inout ChunkedTracker, _ bytes: [UInt8], data: inout [UInt8]) throws -> Int {

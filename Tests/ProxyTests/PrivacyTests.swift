@@ -5,7 +5,11 @@ import JSON
 import NIOConcurrencyHelpers
 import Testing
 
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 @testable import StranglerCommands
 
 /// `coexistRoutes` with table-wide keys (`"redact"`, `"retention"`) in front.

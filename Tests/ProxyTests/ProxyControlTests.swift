@@ -5,7 +5,11 @@ import ServiceLifecycle
 import Testing
 import RouteTable
 
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 
 extension ProxyHarness {
     func admin(_ method: String, _ path: String, token: String? = ProxyHarness.token, headers: [String] = [], body: String? = nil) async throws -> RawResponse {

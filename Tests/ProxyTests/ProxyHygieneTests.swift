@@ -3,7 +3,11 @@ import Testing
 import NIOConcurrencyHelpers
 import RouteTable
 
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 
 @Suite("Proxy: request hygiene")
 struct ProxyHygieneTests {

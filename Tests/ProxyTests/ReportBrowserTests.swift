@@ -2,7 +2,11 @@ import Foundation
 import StranglerTesting
 import Testing
 
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 
 /// Headless Chromium, when the machine has it (`.ci/run` installs it on Debian).
 enum Chromium {

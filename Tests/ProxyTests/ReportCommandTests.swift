@@ -9,7 +9,11 @@ import Testing
     import FoundationXML
 #endif
 
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 @testable import StranglerCommands
 
 /// `strangler report` parsed as the executable parses it, run at the fixture's time.

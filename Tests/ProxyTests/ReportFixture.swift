@@ -3,7 +3,11 @@ import Foundation
 import JSON
 import RouteTable
 
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 
 /// A diff store with known counts, a table and evidence, for the report's tests: four routes, one per verdict.
 ///

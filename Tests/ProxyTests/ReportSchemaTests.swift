@@ -2,7 +2,11 @@ import Foundation
 import JSON
 import Testing
 
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 
 /// A validator of the part of JSON Schema (2020-12) that `docs/report.schema.json` uses: `type` (one or a list),
 /// `const`, `enum`, `$ref` to `#/$defs/…`, `properties`, `required`, `additionalProperties: false`, `items`,

@@ -8,7 +8,11 @@ import Testing
     import FoundationXML
 #endif
 
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 @testable import StranglerCommands
 
 /// The report's formats, from the fixture's store with known counts (ReportFixture.swift), against expected content.

@@ -6,7 +6,11 @@ import NIOConcurrencyHelpers
 import RouteTable
 import Testing
 
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 @testable import StranglerCommands
 
 @Suite("strangler noise and strangler purge")

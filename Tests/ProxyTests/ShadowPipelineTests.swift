@@ -4,7 +4,11 @@ import NIOCore
 import NIOPosix
 import Testing
 
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 
 /// A raw HTTP/1.1 origin for shadow GETs: answers each request head it reads, in order, with `{"path":"<target>"}`,
 /// and counts connections, requests and the reads that carried more than one request (pipelining seen).

@@ -4,7 +4,11 @@ import NIOCore
 import Testing
 import RouteTable
 
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 
 /// A table whose routes are in coexist, each with the shadow policy given.
 func coexistRoutes(monolith: Int, service: Int, shadow: String = "{}", writes: String = "{}", extra: String = "") -> String {

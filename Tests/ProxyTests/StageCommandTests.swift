@@ -6,7 +6,11 @@ import RouteTable
 import StranglerTesting
 import Testing
 
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 @testable import StranglerCommands
 
 #if canImport(Glibc)
@@ -140,7 +144,7 @@ struct StageCommandTests {
             // The same on the file path: the routes.json lock and its check that the file is still the one read.
             let copy = try FileCopy(routes: GateFixture.routes(monolith: harness.monolithPort, service: harness.servicePort))
             defer { copy.remove() }
-            let hash = RouteTableStore.Snapshot.hash(try String(contentsOfFile: copy.routesPath, encoding: .utf8))
+            let hash = RouteTable.contentHash(of: try String(contentsOfFile: copy.routesPath, encoding: .utf8))
             let onFile = ["stage", "contacts.get", "transform", "--reason", "race", "--if-match", hash] + copy.cli
             async let one = run(onFile)
             async let two = run(onFile.map { $0 == "contacts.get" ? "contacts.create" : $0 })

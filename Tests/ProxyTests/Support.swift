@@ -9,7 +9,11 @@ import ServiceLifecycle
 import Testing
 import RouteTable
 
+import AdminAPI
+@testable import ControlPlane
+import Gateway
 @testable import Proxy
+@testable import Reports
 
 /// Something a test opens when it is ready; upstream handlers wait on it.
 final class Gate: Sendable {

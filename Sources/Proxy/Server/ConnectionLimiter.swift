@@ -1,5 +1,5 @@
 import CoreMetrics
-import NIOCore
+package import NIOCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -13,13 +13,13 @@ import Synchronization
 /// file descriptors, nor the reverse.
 ///
 /// Counts `strangler_open_connections{listener}` and `strangler_refused_connections_total{listener}`.
-final class ConnectionLimiter: Sendable {
+package final class ConnectionLimiter: Sendable {
     let limit: Int
     private let open = Atomic<Int>(0)
     private let openMeter: Meter
     private let refused: Counter
 
-    init(limit: Int, listener: String, metrics: ProxyMetrics) {
+    package init(limit: Int, listener: String, metrics: ProxyMetrics) {
         self.limit = limit
         (self.openMeter, self.refused) = metrics.connectionMetrics(listener: listener)
     }
@@ -48,17 +48,17 @@ final class ConnectionLimiter: Sendable {
 
 /// Admits each connection of a listener that is not the proxy's own handler (the admin API's): over the cap, the
 /// connection closes as soon as it is active.
-final class AdmissionHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = NIOAny
+package final class AdmissionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    package typealias InboundIn = NIOAny
 
     private let limiter: ConnectionLimiter
     private var admitted = false
 
-    init(limiter: ConnectionLimiter) {
+    package init(limiter: ConnectionLimiter) {
         self.limiter = limiter
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    package func channelActive(context: ChannelHandlerContext) {
         guard self.limiter.admit() else {
             context.close(promise: nil)
             return
@@ -67,7 +67,7 @@ final class AdmissionHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelActive()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         if self.admitted {
             self.admitted = false
             self.limiter.release()

@@ -597,7 +597,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     private func makeTap(
-        _ plan: ShadowPlan, recorder: ShadowRecorder, head: HTTPHead,
+        _ plan: ShadowPlan, recorder: any ShadowSink, head: HTTPHead,
         path: ResolvedPath, requestID: String, upstream: Upstream, address: SocketAddress, upstreamHead: ByteBuffer,
         snapshot: RouteTableStore.Snapshot, allocator: ByteBufferAllocator
     ) -> ShadowTap? {

@@ -1,6 +1,6 @@
-import Logging
+package import Logging
 import NIOConcurrencyHelpers
-import NIOCore
+package import NIOCore
 import NIOExtras
 import NIOPosix
 import ServiceLifecycle
@@ -9,20 +9,20 @@ import ServiceLifecycle
 ///
 /// On graceful shutdown (SIGTERM) it stops accepting, lets every in-flight request finish, closes idle
 /// keep-alive connections, and returns once the last connection has closed.
-final class ProxyServer: Service {
+package final class ProxyServer: Service {
     private let shared: ProxyShared
     private let group: any EventLoopGroup
     private let logger: Logger
     private let onListening: @Sendable (Int) -> Void
 
-    init(shared: ProxyShared, group: any EventLoopGroup, logger: Logger, onListening: @escaping @Sendable (Int) -> Void) {
+    package init(shared: ProxyShared, group: any EventLoopGroup, logger: Logger, onListening: @escaping @Sendable (Int) -> Void) {
         self.shared = shared
         self.group = group
         self.logger = logger
         self.onListening = onListening
     }
 
-    func run() async throws {
+    package func run() async throws {
         let configuration = self.shared.configuration
         let shared = self.shared
         let quiesce = ServerQuiescingHelper(group: self.group)

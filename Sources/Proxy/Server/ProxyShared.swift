@@ -1,5 +1,5 @@
 import CoreMetrics
-import NIOCore
+package import NIOCore
 import RouteTable
 
 /// What one event loop's connections share: its upstream pool and its id generator. Used on that loop only.
@@ -31,19 +31,19 @@ final class LoopState {
 
 /// What every connection of the proxy shares: the live table, the configuration, the metrics, and the
 /// per-event-loop state.
-final class ProxyShared: Sendable {
+package final class ProxyShared: Sendable {
     let store: RouteTableStore
     let configuration: ProxyConfiguration
     let metrics: ProxyMetrics
     /// Where shadow outcomes go (coexist); nil runs coexist routes like transform.
-    let recorder: ShadowRecorder?
+    let recorder: (any ShadowSink)?
     /// The data plane's connection cap.
     let connections: ConnectionLimiter
     private let loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>]
     private let eventLoops: [any EventLoop]
 
-    init(
-        store: RouteTableStore, configuration: ProxyConfiguration, metrics: ProxyMetrics, recorder: ShadowRecorder?, connections: ConnectionLimiter,
+    package init(
+        store: RouteTableStore, configuration: ProxyConfiguration, metrics: ProxyMetrics, recorder: (any ShadowSink)?, connections: ConnectionLimiter,
         group: any EventLoopGroup
     ) {
         self.store = store
@@ -68,7 +68,7 @@ final class ProxyShared: Sendable {
 
     /// A new table is live: each loop lets go of the connections of upstreams that left it or moved. Each loop
     /// reads the table live when it gets to it, so that notices handled out of order still leave it on the latest.
-    func tableChanged() {
+    package func tableChanged() {
         let store = self.store
         for eventLoop in self.eventLoops {
             let state = self.loops[ObjectIdentifier(eventLoop)]!

@@ -1,18 +1,18 @@
-import Diff
+public import Diff
 
 /// An answer as read: status, the head's raw bytes, the body. Its fields are parsed only when needed, off the
 /// event loop (or, for the few the fast match compares, as byte ranges without allocating).
-struct RawAnswer: Sendable {
-    var status: Int
-    var head: [UInt8]
-    var body: [UInt8]
+public struct RawAnswer: Sendable {
+    public var status: Int
+    public var head: [UInt8]
+    public var body: [UInt8]
 
     /// The head's fields (all of them, or only those named, lowercase).
-    func fields(only names: [String]? = nil) -> [(name: String, value: String)] {
+    public func fields(only names: [String]? = nil) -> [(name: String, value: String)] {
         RawAnswer.fields(of: self.head, only: names)
     }
 
-    func snapshot(headers names: [String]?) -> ResponseSnapshot {
+    public func snapshot(headers names: [String]?) -> ResponseSnapshot {
         ResponseSnapshot(status: self.status, headers: self.fields(only: names), body: self.body)
     }
 
@@ -51,7 +51,7 @@ struct RawAnswer: Sendable {
     }
 
     /// The fields of a head (all of them, or only those named, lowercase).
-    static func fields(of head: [UInt8], only names: [String]? = nil) -> [(name: String, value: String)] {
+    public static func fields(of head: [UInt8], only names: [String]? = nil) -> [(name: String, value: String)] {
         let wanted = names?.map { Array($0.utf8) }
         var result: [(name: String, value: String)] = []
         head.withUnsafeBufferPointer { head in

@@ -17,7 +17,7 @@ final class ShadowTap {
         case pending, answered, failed
     }
 
-    let recorder: ShadowRecorder
+    let recorder: any ShadowSink
     let route: Route
     let policy: ShadowPolicy
     let servedBy: ShadowObservation.Side
@@ -50,7 +50,7 @@ final class ShadowTap {
     private var settled = false
 
     init(
-        recorder: ShadowRecorder, route: Route, policy: ShadowPolicy, servedBy: ShadowObservation.Side, requestID: String, method: String,
+        recorder: any ShadowSink, route: Route, policy: ShadowPolicy, servedBy: ShadowObservation.Side, requestID: String, method: String,
         path: String, query: String?, requestHead: ByteBuffer, maxBody: Int, shadowUpstream: Upstream,
         shadowAddress: SocketAddress, shadowHead: ByteBuffer, repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?
     ) {
@@ -227,7 +227,7 @@ final class ShadowTap {
     /// The headers that the comparison looks at (the diff engine's default).
     static let comparedHeaders = DiffOptions().headers.map { Array($0.lowercased().utf8) }
 
-    private func finish(_ count: ShadowRecorder.Count) {
+    private func finish(_ count: ShadowCount) {
         self.settled = true
         self.shadowOutcome = nil
         self.repeatOutcome = nil

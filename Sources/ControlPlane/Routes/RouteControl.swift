@@ -31,7 +31,7 @@ public actor RouteControl {
         public var message: String
     }
 
-    nonisolated public let store: RouteTableStore
+    nonisolated public let table: any RouteTableHost
     nonisolated public let routesPath: String
     nonisolated public let dataDirectory: String
     nonisolated public let auditPath: String
@@ -43,14 +43,14 @@ public actor RouteControl {
     public private(set) var lastReloadFailure: ReloadFailure?
     public private(set) var loadedAt = Date()
 
-    public init(store: RouteTableStore, routesPath: String, dataDirectory: String, logger: Logger, diffStore: DiffStore? = nil) {
-        self.store = store
+    public init(table: any RouteTableHost, routesPath: String, dataDirectory: String, logger: Logger, diffStore: DiffStore? = nil) {
+        self.table = table
         self.routesPath = routesPath
         self.dataDirectory = dataDirectory
         self.auditPath = URL(fileURLWithPath: dataDirectory).appendingPathComponent("audit.jsonl").path
         self.diffStore = diffStore
         self.logger = logger
-        self.lastSeenText = store.snapshot.text
+        self.lastSeenText = table.liveTable.text
     }
 
     /// Reads routes.json and swaps it in if it changed and is valid; an invalid file is refused, logged and
@@ -69,14 +69,14 @@ public actor RouteControl {
         }
         guard text != self.lastSeenText else { return }
         self.lastSeenText = text
-        guard text != self.store.snapshot.text else {
+        guard text != self.table.liveTable.text else {
             self.lastReloadFailure = nil
             return
         }
         do throws(RouteTableError) {
             let table = try RouteTable.parse(text)
-            let previous = self.store.snapshot.table
-            let snapshot = try self.store.replace(with: table, text: text)
+            let previous = self.table.liveTable.table
+            let snapshot = self.table.install(try self.table.prepare(table, text: text))
             self.startEpochs(from: previous, to: table)
             self.lastReloadFailure = nil
             self.loadedAt = Date()
@@ -97,7 +97,7 @@ public actor RouteControl {
     /// `detail` goes into the audit entry (`action` first). The gates are the caller's (`RouteOperations.replace`).
     public func replace(
         text: String, table: RouteTable, expectedHash: String, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
-    ) async throws(ChangeError) -> RouteTableStore.Snapshot {
+    ) async throws(ChangeError) -> LiveTable {
         try await self.patiently { () throws(ChangeError) in
             try self.replaceOnce(text: text, table: table, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
         }
@@ -105,8 +105,8 @@ public actor RouteControl {
 
     private func replaceOnce(
         text: String, table: RouteTable, expectedHash: String, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
-    ) throws(ChangeError) -> RouteTableStore.Snapshot {
-        let before = self.store.snapshot
+    ) throws(ChangeError) -> LiveTable {
+        let before = self.table.liveTable
         guard before.contentHash == expectedHash else { throw .stale(currentHash: before.contentHash) }
         return try self.commit(table: table, text: text, before: before, actor: actor, reason: reason, detail: detail)
     }
@@ -115,7 +115,7 @@ public actor RouteControl {
     /// `detail` goes into the audit entry (`action` first).
     public func change(
         to document: JSONValue, expectedHash: String, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
-    ) async throws(ChangeError) -> RouteTableStore.Snapshot {
+    ) async throws(ChangeError) -> LiveTable {
         try await self.patiently { () throws(ChangeError) in
             try self.changeOnce(to: document, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
         }
@@ -124,7 +124,7 @@ public actor RouteControl {
     /// Runs `attempt` until it is not refused as busy, for `FileLock.patience` at most. The wait is a task's sleep:
     /// no thread is held (the cooperative pool has one thread per core), and the actor serves others meanwhile, so
     /// each attempt reads the live table again.
-    private func patiently(_ attempt: () throws(ChangeError) -> RouteTableStore.Snapshot) async throws(ChangeError) -> RouteTableStore.Snapshot {
+    private func patiently(_ attempt: () throws(ChangeError) -> LiveTable) async throws(ChangeError) -> LiveTable {
         let deadline = ContinuousClock.now + FileLock.patience
         while true {
             do {
@@ -138,8 +138,8 @@ public actor RouteControl {
 
     private func changeOnce(
         to document: JSONValue, expectedHash: String, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
-    ) throws(ChangeError) -> RouteTableStore.Snapshot {
-        let before = self.store.snapshot
+    ) throws(ChangeError) -> LiveTable {
+        let before = self.table.liveTable
         guard before.contentHash == expectedHash else { throw .stale(currentHash: before.contentHash) }
         let table: RouteTable
         do {
@@ -198,7 +198,7 @@ public actor RouteControl {
     /// and left for its author to fix: the admin API never writes over a hand edit.
     private func diverged(_ onDisk: String) -> ChangeError {
         self.reloadIfChanged()
-        let live = self.store.snapshot
+        let live = self.table.liveTable
         if live.text == onDisk { return .stale(currentHash: live.contentHash) }
         let why = self.lastReloadFailure?.message ?? "it cannot be loaded"
         return .fileInvalid(
@@ -207,8 +207,8 @@ public actor RouteControl {
     }
 
     private func commit(
-        table: RouteTable, text: String, before: RouteTableStore.Snapshot, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
-    ) throws(ChangeError) -> RouteTableStore.Snapshot {
+        table: RouteTable, text: String, before: LiveTable, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
+    ) throws(ChangeError) -> LiveTable {
         // One writer of routes.json at a time across processes (the proxy, and the CLI when it edits the file itself),
         // and never over a file that changed since this table was read from it.
         let lock: FileLock
@@ -225,9 +225,9 @@ public actor RouteControl {
             throw self.diverged(onDisk)
         }
         // Everything that can refuse the table runs before the file is touched: after the write, nothing can fail.
-        let prepared: RouteTableStore.Prepared
+        let prepared: PreparedTable
         do {
-            prepared = try RouteTableStore.prepare(table, text: text)
+            prepared = try self.table.prepare(table, text: text)
         } catch {
             throw .invalid(error)
         }
@@ -237,7 +237,7 @@ public actor RouteControl {
         } catch {
             throw .storage("cannot write \(self.routesPath): \(error); nothing was changed")
         }
-        let snapshot = self.store.install(prepared)
+        let snapshot = self.table.install(prepared)
         self.startEpochs(from: before.table, to: table)
         self.lastSeenText = text
         self.lastReloadFailure = nil
@@ -290,15 +290,16 @@ final class FileLock {
 }
 
 /// Writes that leave no partial file behind.
-enum AtomicFile {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+package enum AtomicFile {
+    package struct Failure: Error, CustomStringConvertible {
+        package var description: String
+        package init(description: String) { self.description = description }
     }
 
     /// Writes `text` to a new temporary file beside `path` (created with `O_EXCL | O_NOFOLLOW` under a random name,
     /// so nothing planted there, a symbolic link say, is ever opened), fsyncs it, renames it over `path`, and fsyncs
     /// the folder. The file keeps the mode of the one it replaces (0644 for a new one).
-    static func write(_ text: String, to path: String) throws {
+    package static func write(_ text: String, to path: String) throws {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         let mode = mode_t(FileMode.of(path) ?? 0o644)
@@ -344,7 +345,7 @@ enum AtomicFile {
     /// Appends `text` in one write (O_APPEND) and fsyncs, creating the file (mode 0600) and its folder (0700) if
     /// needed. The file is made 0600 whatever it was (an audit log holds who changed what, and why); a symbolic link
     /// in its place is refused.
-    static func append(_ text: String, to path: String) throws {
+    package static func append(_ text: String, to path: String) throws {
         try DataDirectory.create(URL(fileURLWithPath: path).deletingLastPathComponent().path)
         let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw Failure(description: "open \(path): \(String(cString: strerror(errno)))") }
@@ -358,8 +359,8 @@ enum AtomicFile {
 }
 
 /// The proxy's data directory: created 0700 (it holds the admin token, the audit log and the diff store).
-enum DataDirectory {
-    static func create(_ path: String) throws {
+package enum DataDirectory {
+    package static func create(_ path: String) throws {
         let path = path.isEmpty ? "." : path
         if FileManager.default.fileExists(atPath: path) { return }
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -368,9 +369,9 @@ enum DataDirectory {
 }
 
 /// File modes, read without following a symbolic link.
-enum FileMode {
+package enum FileMode {
     /// The permission bits of the file at `path` (the link's own for a link), nil when there is none.
-    static func of(_ path: String) -> Int? {
+    package static func of(_ path: String) -> Int? {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? NSNumber)?.intValue
     }
 }

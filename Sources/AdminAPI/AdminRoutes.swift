@@ -1,10 +1,12 @@
+public import ControlPlane
 import Diff
-import DiffStore
+public import DiffStore
 import Foundation
 import HTTPTypes
-import Hummingbird
+public import Hummingbird
 import JSON
 import NIOCore
+import Reports
 import RouteTable
 
 /// The admin API (loopback only, `Authorization: Bearer <token>` on every call):
@@ -29,19 +31,33 @@ import RouteTable
 ///
 /// Changes are written back to routes.json atomically and appended to `<data>/audit.jsonl`; the actor is
 /// the `X-Strangler-Actor` header (default `admin-api`), the reason `X-Strangler-Reason` or the body's `reason`.
-struct AdminRoutes {
+public struct AdminRoutes: Sendable {
     let control: RouteControl
-    let metrics: ProxyMetrics
-    let recorder: ShadowRecorder
+    let diffStore: DiffStore
+    /// Writes what the shadow recorder still holds, so that counts include every finished shadow.
+    let flush: @Sendable () async -> Void
+    /// The Prometheus text of `GET /metrics`.
+    let metrics: @Sendable () -> String
     let token: String
     let startedAt = Date()
 
-    var operations: RouteOperations {
-        let recorder = self.recorder
-        return RouteOperations(control: self.control, diffStore: self.recorder.store, flush: { await recorder.flush() })
+    public init(
+        control: RouteControl, diffStore: DiffStore, token: String, flush: @escaping @Sendable () async -> Void,
+        metrics: @escaping @Sendable () -> String
+    ) {
+        self.control = control
+        self.diffStore = diffStore
+        self.token = token
+        self.flush = flush
+        self.metrics = metrics
     }
 
-    func buildRouter() -> Router<BasicRequestContext> {
+    var operations: RouteOperations {
+        RouteOperations(control: self.control, diffStore: self.diffStore, flush: self.flush)
+    }
+
+    /// The admin API's router: every endpoint behind the bearer token.
+    public func buildRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: AdminAuthMiddleware(token: self.token))
         router.get("/admin/routes") { _, _ in self.routes() }
@@ -60,7 +76,7 @@ struct AdminRoutes {
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: self.metrics.render())))
+                body: ResponseBody(byteBuffer: ByteBuffer(string: self.metrics())))
         }
         return router
     }
@@ -76,7 +92,7 @@ struct AdminRoutes {
     }
 
     func routes() -> Response {
-        let snapshot = self.control.store.snapshot
+        let snapshot = self.control.table.liveTable
         return Self.json(
             .object([("version", .number(Double(snapshot.version))), ("hash", .string(snapshot.contentHash)), ("table", snapshot.table.document)]),
             headers: [.eTag: "\"\(snapshot.contentHash)\""])
@@ -232,7 +248,7 @@ struct AdminRoutes {
     }
 
     func status() async -> Response {
-        let snapshot = self.control.store.snapshot
+        let snapshot = self.control.table.liveTable
         let failure = await self.control.lastReloadFailure
         let loadedAt = await self.control.loadedAt
         let formatter = ISO8601DateFormatter()
@@ -260,10 +276,10 @@ struct AdminRoutes {
 extension AdminRoutes {
     /// Outcomes still queued are compared and written first, so the answer includes every finished shadow.
     func diffs(_ request: Request) async -> Response {
-        await self.recorder.flush()
+        await self.flush()
         let route = request.uri.queryParameters.get("route")
         do {
-            return Self.json(try self.recorder.store.summary(route: route))
+            return Self.json(try self.diffStore.summary(route: route))
         } catch {
             return Self.error(.internalServerError, "storage_failed", "the diff store could not be read: \(error)")
         }
@@ -280,9 +296,9 @@ extension AdminRoutes {
             }
             limit = value
         }
-        await self.recorder.flush()
+        await self.flush()
         do {
-            let samples = try self.recorder.store.samples(route: route, signature: request.uri.queryParameters.get("signature"), limit: limit)
+            let samples = try self.diffStore.samples(route: route, signature: request.uri.queryParameters.get("signature"), limit: limit)
             return Self.json(.object([("route", .string(route)), ("samples", samples)]))
         } catch {
             return Self.error(.internalServerError, "storage_failed", "the diff store could not be read: \(error)")
@@ -295,12 +311,12 @@ extension AdminRoutes {
         guard let routeID = request.uri.queryParameters.get("route"), !routeID.isEmpty else {
             return Self.error(.badRequest, "route_required", "add ?route=ID (a route id of the table)")
         }
-        guard let route = self.control.store.snapshot.table.route(id: routeID) else {
+        guard let route = self.control.table.liveTable.table.route(id: routeID) else {
             return Self.error(.notFound, "not_found", "no route has id \"\(routeID)\"")
         }
-        await self.recorder.flush()
+        await self.flush()
         do {
-            let noise = try self.recorder.store.noise(route: routeID)
+            let noise = try self.diffStore.noise(route: routeID)
             let ignored = route.shadow?.ignore ?? []
             let proposed = noise.pointers.map(\.pointer).filter { pointer in
                 !ignored.contains { PointerPattern.covers(pattern: $0, pointer: pointer) }

@@ -1,3 +1,5 @@
+import Reports
+import ControlPlane
 public import Foundation
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import ControlPlane
 import Foundation
 import JSON
 import RouteTable

@@ -1,3 +1,4 @@
+import ControlPlane
 import Foundation
 
 /// The JUnit XML report, for CI: one test case per route, failing when its next move is refused by the gates (the

@@ -1,3 +1,4 @@
+import ControlPlane
 import Foundation
 public import JSON
 import RouteTable

@@ -1,3 +1,4 @@
+import ControlPlane
 public import DiffStore
 public import Foundation
 import JSON

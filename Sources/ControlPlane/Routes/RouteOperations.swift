@@ -58,7 +58,7 @@ public struct RouteOperations: Sendable {
     public let diffStore: DiffStore
     public let collector: EvidenceCollector
     /// Writes what the proxy's recorder still holds, so the counts include every finished shadow.
-    let flush: @Sendable () async -> Void
+    package let flush: @Sendable () async -> Void
 
     public init(control: RouteControl, diffStore: DiffStore, probeTimeout: Duration = .seconds(2), flush: @escaping @Sendable () async -> Void = {}) {
         self.control = control
@@ -71,18 +71,18 @@ public struct RouteOperations: Sendable {
 
     /// The live table, its version and hash (`GET /admin/routes`).
     public func table() -> ControlAnswer {
-        let snapshot = self.control.store.snapshot
+        let snapshot = self.control.table.liveTable
         return ControlAnswer(status: 200, body: Self.tableBody(snapshot), etag: snapshot.contentHash)
     }
 
-    static func tableBody(_ snapshot: RouteTableStore.Snapshot, extra: [(key: String, value: JSONValue)] = []) -> JSONValue {
+    static func tableBody(_ snapshot: LiveTable, extra: [(key: String, value: JSONValue)] = []) -> JSONValue {
         .object([("version", .number(Double(snapshot.version))), ("hash", .string(snapshot.contentHash))] + extra + [("table", snapshot.table.document)])
     }
 
     /// Every route (or one) with its evidence and whether it may move to its next stage, and if not, why
     /// (`GET /admin/evidence`; `strangler routes`).
     public func evidence(route id: String? = nil) async -> ControlAnswer {
-        let snapshot = self.control.store.snapshot
+        let snapshot = self.control.table.liveTable
         let table = snapshot.table
         var routes = table.routes
         if let id {
@@ -202,7 +202,7 @@ public struct RouteOperations: Sendable {
     /// audit entry. Routes already in `stage` are left as they are.
     public func stage(selector: String, to stage: Stage, expectedHash: String?, actor: String, reason: String?, force: Bool) async -> ControlAnswer {
         guard let expectedHash else { return Self.ifMatchRequired }
-        let snapshot = self.control.store.snapshot
+        let snapshot = self.control.table.liveTable
         guard snapshot.contentHash == expectedHash else { return ControlAnswer.changeError(.stale(currentHash: snapshot.contentHash)) }
         let table = snapshot.table
         let selected: [Route]
@@ -266,7 +266,7 @@ public struct RouteOperations: Sendable {
     /// with a reason, and the audit entry says so. Changes without a stage move (rules, timeouts, services) need no gate.
     public func replace(text: String, expectedHash: String?, actor: String, reason: String?, force: Bool) async -> ControlAnswer {
         guard let expectedHash else { return Self.ifMatchRequired }
-        let snapshot = self.control.store.snapshot
+        let snapshot = self.control.table.liveTable
         guard snapshot.contentHash == expectedHash else { return ControlAnswer.changeError(.stale(currentHash: snapshot.contentHash)) }
         let table: RouteTable
         do {
@@ -368,7 +368,7 @@ public struct RouteOperations: Sendable {
     /// Reverts the last table change of the audit log: restores its `before` table exactly, if the live table is still
     /// its `after` (else nothing is done). The undo is itself audited (`action: "undo"`), so a second undo redoes.
     public func undo(expectedHash: String?, actor: String, reason: String?) async -> ControlAnswer {
-        let snapshot = self.control.store.snapshot
+        let snapshot = self.control.table.liveTable
         if let expectedHash, expectedHash != snapshot.contentHash { return ControlAnswer.changeError(.stale(currentHash: snapshot.contentHash)) }
         let entries = await self.control.auditEntries()
         guard let last = entries.last(where: { $0["before"] != nil && $0["after"] != nil }), let before = last["before"], let after = last["after"] else {
@@ -421,7 +421,7 @@ public struct RouteOperations: Sendable {
     public func triage(
         route id: String, signature: String, decision: TriageDecision.Decision, expectedHash: String?, actor: String, reason: String?
     ) async -> ControlAnswer {
-        let snapshot = self.control.store.snapshot
+        let snapshot = self.control.table.liveTable
         guard let route = snapshot.table.route(id: id) else { return .error(404, "not_found", "no route has id \"\(id)\"") }
         guard let reason = reason?.trimmingCharacters(in: .whitespacesAndNewlines), !reason.isEmpty else {
             return .error(422, "reason_required", "a triage decision needs a reason")
@@ -501,10 +501,10 @@ public struct RouteOperations: Sendable {
 
     // MARK: Helpers
 
-    static func isPattern(_ selector: String) -> Bool { selector.contains("*") || selector.contains("?") }
+    package static func isPattern(_ selector: String) -> Bool { selector.contains("*") || selector.contains("?") }
 
     /// `*` matches any run of characters (dots included), `?` one character.
-    static func glob(_ pattern: String, matches text: String) -> Bool {
+    package static func glob(_ pattern: String, matches text: String) -> Bool {
         let p = Array(pattern)
         let t = Array(text)
         var pi = 0
@@ -532,7 +532,7 @@ public struct RouteOperations: Sendable {
     }
 
     /// The (pattern, kind) entries of a signature's text: `/items/*/title changed, status changed`.
-    static func signatureEntries(_ text: String) -> [(pattern: String, kind: String)] {
+    package static func signatureEntries(_ text: String) -> [(pattern: String, kind: String)] {
         text.components(separatedBy: ", ").compactMap { part in
             guard let space = part.lastIndex(of: " ") else { return nil }
             let pattern = String(part[..<space])

@@ -1,3 +1,4 @@
+public import ControlPlane
 import DiffStore
 import Foundation
 import JSON
@@ -18,7 +19,7 @@ extension RouteOperations {
     /// report.routes[0].verdict.text   // "not ready to eliminate"
     /// ```
     public func report(_ options: ReportOptions, source: String) async -> Result<Report, ReportFailure> {
-        let snapshot = self.control.store.snapshot
+        let snapshot = self.control.table.liveTable
         let routes: [Route]
         switch ReportBuilder.select(options.selector, in: snapshot.table) {
         case .success(let selected): routes = selected

@@ -4,36 +4,10 @@ import Foundation
 import JSON
 public import Logging
 import NIOConcurrencyHelpers
+public import Proxy
 public import RouteTable
 public import ServiceLifecycle
 import Synchronization
-
-/// A pair of answers to compare, as the event loop hands it over: which side answered, the request, both answers.
-struct ShadowObservation: Sendable {
-    enum Side: String, Sendable {
-        case monolith, service
-    }
-
-    var route: String
-    var policy: ShadowPolicy
-    var servedBy: Side
-    var requestID: String
-    var method: String
-    var path: String
-    var query: String?
-    var requestHead: [UInt8]
-    var requestBody: [UInt8]
-    var monolith: RawAnswer
-    var service: RawAnswer
-    /// The answering side asked a second time (noise learning).
-    var repeated: RawAnswer?
-
-    /// What it holds in memory, roughly: heads and bodies.
-    var byteCount: Int {
-        self.requestHead.count + self.requestBody.count + self.monolith.head.count + self.monolith.body.count + self.service.head.count
-            + self.service.body.count + (self.repeated.map { $0.head.count + $0.body.count } ?? 0)
-    }
-}
 
 /// Takes shadow outcomes off the event loops, compares the pairs, and writes the counts and samples to the
 /// diff store in batches. Nothing here runs on a request's path: the event loops only append to a queue under
@@ -43,12 +17,8 @@ struct ShadowObservation: Sendable {
 /// answer is in (`tryAcquire()`; the excess is dropped and counted), and at most `maxQueued` pairs wait for
 /// comparison (the excess is dropped and counted: a slow disk or a busy CPU never grows memory without bound).
 /// Bodies are limited by the calls themselves. A flush starts early once `eagerFlush` pairs wait.
-public final class ShadowRecorder: Service, Sendable {
-    public enum Count: Sendable {
-        /// Compared on the event loop and found identical (same status, bytes and compared headers).
-        case matched
-        case dropped, skipped, shadowError, timeout
-    }
+public final class ShadowRecorder: ShadowSink, Service {
+    public typealias Count = ShadowCount
 
     private struct Pending: Sendable {
         var observations: [ShadowObservation] = []
@@ -88,7 +58,7 @@ public final class ShadowRecorder: Service, Sendable {
     public var shadowsInFlight: Int { self.inFlight.load(ordering: .relaxed) }
 
     /// Reserves room for one shadow; false when `maxInFlight` are already running (then count it `.dropped`).
-    func tryAcquire() -> Bool {
+    public func tryAcquire() -> Bool {
         var current = self.inFlight.load(ordering: .relaxed)
         while current < self.maxInFlight {
             let (exchanged, original) = self.inFlight.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
@@ -99,11 +69,11 @@ public final class ShadowRecorder: Service, Sendable {
     }
 
     /// Gives back the room of a shadow once it ended (answered, failed or timed out).
-    func release() {
+    public func release() {
         self.inFlight.subtract(1, ordering: .acquiringAndReleasing)
     }
 
-    func count(_ count: Count, route: String) {
+    public func count(_ count: Count, route: String) {
         func add(to counts: inout RouteCounts) {
             switch count {
             case .matched:
@@ -119,7 +89,7 @@ public final class ShadowRecorder: Service, Sendable {
     }
 
     /// Hands over a pair to compare (dropped and counted when `maxQueued` pairs already wait).
-    func submit(_ observation: ShadowObservation) {
+    public func submit(_ observation: ShadowObservation) {
         let startFlush = self.pending.withLockedValue { pending -> Bool in
             let bytes = observation.byteCount
             guard pending.observations.count < self.maxQueued, pending.bytes + bytes <= self.maxQueuedBytes || pending.observations.isEmpty else {

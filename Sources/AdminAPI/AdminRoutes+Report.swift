@@ -1,3 +1,5 @@
+import Reports
+import ControlPlane
 import Foundation
 import HTTPTypes
 import Hummingbird

@@ -22,7 +22,7 @@ public final class RouteTableStore: Sendable {
             self.table = table
             self.version = version
             self.text = text
-            self.contentHash = Self.hash(text)
+            self.contentHash = RouteTable.contentHash(of: text)
             self.addresses = addresses
         }
 
@@ -34,17 +34,6 @@ public final class RouteTableStore: Sendable {
         func upstream(for route: Route?) -> Upstream { self.table.upstream(for: route) }
         func serviceUpstream(for route: Route) -> Upstream? { self.table.serviceUpstream(for: route) }
         var monolith: Upstream { self.table.monolith }
-
-        /// FNV-1a, 64 bits, as 16 hex digits.
-        static func hash(_ text: String) -> String {
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in text.utf8 {
-                hash ^= UInt64(byte)
-                hash = hash &* 0x100_0000_01b3
-            }
-            let digits = String(hash, radix: 16)
-            return String(repeating: "0", count: 16 - digits.count) + digits
-        }
     }
 
     private let current: NIOLockedValueBox<Snapshot>
@@ -83,25 +72,14 @@ public final class RouteTableStore: Sendable {
         return snapshot
     }
 
-    /// Resolves the table's upstreams; a host that does not resolve is a problem of the table, named by its place
-    /// (`$.monolith`, `$.services.leads`), like any other validation problem.
+    /// Resolves the table's upstreams (a host that does not resolve is a problem of the table, named by its place).
     public static func prepare(_ table: RouteTable, text: String) throws(RouteTableError) -> Prepared {
-        var addresses: [Upstream: SocketAddress] = [:]
-        var problems: [RouteTableError.Problem] = []
-        let named = [("$.monolith", table.monolith)] + table.services.sorted { $0.key < $1.key }.map { ("$.services.\($0.key)", $0.value) }
-        for (path, upstream) in named where addresses[upstream] == nil {
-            do {
-                addresses[upstream] = try SocketAddress.makeAddressResolvingHost(upstream.host, port: upstream.port)
-            } catch {
-                problems.append(.init(path: path, reason: "host \"\(upstream.host)\" does not resolve (\(error)); nothing was changed"))
-            }
-        }
-        guard problems.isEmpty else { throw RouteTableError(problems: problems) }
+        let addresses = try table.resolvingUpstreams { try SocketAddress.makeAddressResolvingHost($0.host, port: $0.port) }
         return Prepared(table: table, text: text, addresses: addresses)
     }
 
     /// Calls `body` with each new snapshot after it is swapped in, until `stopObserving` with the returned key.
-    func observe(_ body: @escaping @Sendable (Snapshot) -> Void) -> Int {
+    public func observe(_ body: @escaping @Sendable (Snapshot) -> Void) -> Int {
         self.observers.withLockedValue { observers in
             defer { observers.next += 1 }
             observers.bodies[observers.next] = body
@@ -109,7 +87,7 @@ public final class RouteTableStore: Sendable {
         }
     }
 
-    func stopObserving(_ key: Int) {
+    public func stopObserving(_ key: Int) {
         self.observers.withLockedValue { _ = $0.bodies.removeValue(forKey: key) }
     }
 }

@@ -1,3 +1,5 @@
+import AdminAPI
+public import ControlPlane
 import DiffStore
 import Foundation
 import Hummingbird
@@ -5,9 +7,10 @@ public import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import UnixSignals
+public import Proxy
 import RouteTable
 public import ServiceLifecycle
+import UnixSignals
 
 /// The whole proxy: the data plane, the admin API and the routes.json watcher, as one service group.
 ///
@@ -46,11 +49,12 @@ public final class ProxyApplication: Service {
         }
         let table = try RouteTable.parse(text)
         let store = try RouteTableStore(table: table, text: text)
+        self.store = store
         let diffStore = try DiffStore.open(
             path: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("diffs.sqlite").path,
             maxSamplesPerSignature: configuration.samplesPerSignature)
         self.control = RouteControl(
-            store: store, routesPath: configuration.routesPath, dataDirectory: configuration.dataDirectory, logger: logger, diffStore: diffStore)
+            table: DataPlaneTable(store: store), routesPath: configuration.routesPath, dataDirectory: configuration.dataDirectory, logger: logger, diffStore: diffStore)
         self.metrics = ProxyMetrics()
         self.recorder = ShadowRecorder(
             store: diffStore, maxInFlight: configuration.maxShadowsInFlight, maxQueued: configuration.maxQueuedComparisons, interval: configuration.recordInterval,
@@ -60,7 +64,7 @@ public final class ProxyApplication: Service {
     }
 
     /// The live route table.
-    public var store: RouteTableStore { self.control.store }
+    public let store: RouteTableStore
 
     /// Waits until both ports are bound, and returns them (useful with port 0).
     public func listeningPorts() async -> (proxy: Int, admin: Int) {
@@ -100,7 +104,10 @@ public final class ProxyApplication: Service {
         shared.tableChanged()  // a swap made while the pools were being made
         let server = ProxyServer(shared: shared, group: group, logger: self.logger) { [weak self] port in self?.bound(proxy: port) }
         let admin = Application(
-            router: AdminRoutes(control: self.control, metrics: self.metrics, recorder: self.recorder, token: self.adminToken).buildRouter(),
+            router: AdminRoutes(
+                control: self.control, diffStore: self.recorder.store, token: self.adminToken, flush: { [recorder] in await recorder.flush() },
+                metrics: { [metrics] in metrics.render() }
+            ).buildRouter(),
             server: .http1(configuration: .init(additionalChannelHandlers: [AdmissionHandler(limiter: adminConnections)])),
             configuration: .init(address: .hostname("127.0.0.1", port: self.configuration.adminPort), serverName: "strangler-admin"),
             onServerRunning: { [weak self] channel in self?.bound(admin: channel.localAddress?.port) },
@@ -140,5 +147,32 @@ public final class ProxyApplication: Service {
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: self)], gracefulShutdownSignals: [.sigterm, .sigint], logger: self.logger))
         try await group.run()
+    }
+}
+
+/// The data plane's live table as the control plane changes it: preparing resolves the upstreams (the addresses
+/// the data plane connects to), installing swaps the snapshot every new request reads.
+final class DataPlaneTable: RouteTableHost {
+    let store: RouteTableStore
+
+    init(store: RouteTableStore) {
+        self.store = store
+    }
+
+    var liveTable: LiveTable { Self.live(self.store.snapshot) }
+
+    func prepare(_ table: RouteTable, text: String) throws(RouteTableError) -> PreparedTable {
+        PreparedTable(table: table, text: text, resolved: try RouteTableStore.prepare(table, text: text))
+    }
+
+    @discardableResult
+    func install(_ prepared: PreparedTable) -> LiveTable {
+        // Only this type makes the tables it installs.
+        let resolved = prepared.resolved as! RouteTableStore.Prepared
+        return Self.live(self.store.install(resolved))
+    }
+
+    static func live(_ snapshot: RouteTableStore.Snapshot) -> LiveTable {
+        LiveTable(table: snapshot.table, version: snapshot.version, text: snapshot.text, contentHash: snapshot.contentHash)
     }
 }

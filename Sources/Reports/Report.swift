@@ -1,3 +1,4 @@
+import ControlPlane
 public import Foundation
 public import JSON
 public import RouteTable
