@@ -1,5 +1,7 @@
 public import Hummingbird
 public import Logging
+import AsyncHTTPClient
+import ServiceLifecycle
 
 /// Builds the monolith's router on `store`: every endpoint of the CRM, the event feed, `/healthz`, and
 /// `/reverse-sync/status` (what `reverseSync` follows; no feeds without it).
@@ -63,7 +65,7 @@ public func buildMonolithRouter(store: CRMStore, reverseSync: ReverseSync? = nil
 /// try await app.runService()
 /// ```
 public func buildMonolithApplication(configuration: MonolithConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
-    let store = try CRMStore.open(path: configuration.databasePath)
+    let store = try await CRMStore.open(path: configuration.databasePath)
     if configuration.seedContacts > 0 {
         let report = try await Seeder(contacts: configuration.seedContacts).seed(store)
         if let report {
@@ -75,11 +77,24 @@ public func buildMonolithApplication(configuration: MonolithConfiguration, logge
             logger.info("database already has data; not seeding")
         }
     }
-    let reverseSync = configuration.reverseFeeds.isEmpty ? nil : try ReverseSync(store: store, feeds: configuration.reverseFeeds, logger: logger)
+    var services: [any Service] = []
+    var reverseSync: ReverseSync?
+    if !configuration.reverseFeeds.isEmpty {
+        // The feeds' client lives as long as the application, which shuts it down after reverse sync.
+        let client = FeedClient.makeHTTPClient()
+        services.append(FeedHTTPClientService(client: client))
+        do {
+            reverseSync = try await ReverseSync(store: store, feeds: configuration.reverseFeeds, httpClient: client, logger: logger)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        services += reverseSync.map { [$0] } ?? []
+    }
     return Application(
         router: HeadAsGet(buildMonolithRouter(store: store, reverseSync: reverseSync)),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strangler-monolith"),
-        services: reverseSync.map { [$0] } ?? [],
+        services: services,
         logger: logger
     )
 }

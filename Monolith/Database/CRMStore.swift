@@ -10,21 +10,22 @@ public final class CRMStore: Sendable {
     let events: EventSignal
 
     /// Opens (and migrates) the database at `path`, or an in-memory one when `path` is nil.
-    public static func open(path: String?) throws -> CRMStore {
+    public static func open(path: String?) async throws -> CRMStore {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
         if let path {
             try OwnerOnlyFiles.prepare(database: path)
-            return try CRMStore(database: DatabasePool(path: path, configuration: configuration))
+            return try await CRMStore(database: DatabasePool(path: path, configuration: configuration))
         }
-        return try CRMStore(database: DatabaseQueue(configuration: configuration))
+        return try await CRMStore(database: DatabaseQueue(configuration: configuration))
     }
 
-    public init(database: any DatabaseWriter) throws {
-        try Schema.migrator.migrate(database)
+    /// Migrates `database` and reads where its outbox is.
+    public init(database: any DatabaseWriter) async throws {
+        try await Schema.migrate(database)
         self.database = database
-        let head = try database.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM outbox") ?? 0 }
+        let head = try await database.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM outbox") ?? 0 }
         self.events = EventSignal(head: head)
     }
 

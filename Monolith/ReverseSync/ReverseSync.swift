@@ -1,3 +1,4 @@
+public import AsyncHTTPClient
 import Foundation
 import GRDB
 public import Logging
@@ -34,31 +35,35 @@ public final class ReverseSync: Service, Sendable {
     /// How long a feed may fail before it is logged: services that start or stop beside the monolith (`strangler up`)
     /// are unreachable for a moment, and that is not worth a warning. The failure is in the feed's status at once.
     let quietPeriod: Duration
+    let httpClient: HTTPClient
     let logger: Logger
     private let states: Mutex<[String: FeedState]>
 
+    /// Follows `feeds` for `store`, through `httpClient` (which its owner shuts down; the process's own client when
+    /// none is given).
     public init(
-        store: CRMStore, feeds: [ReverseFeed], pageSize: Int = 500, longPollSeconds: Int = 25, quietPeriod: Duration = .seconds(3), logger: Logger
-    ) throws {
+        store: CRMStore, feeds: [ReverseFeed], pageSize: Int = 500, longPollSeconds: Int = 25, quietPeriod: Duration = .seconds(3),
+        httpClient: HTTPClient? = nil, logger: Logger
+    ) async throws {
         self.store = store
         self.quietPeriod = quietPeriod
         self.feeds = feeds
         self.pageSize = pageSize
         self.longPollSeconds = longPollSeconds
+        self.httpClient = httpClient ?? FeedClient.processClient
         self.logger = logger
-        var states: [String: FeedState] = [:]
-        try store.database.read { db in
-            for feed in feeds {
+        let services = feeds.map(\.service)
+        let states = try await store.database.read { db in
+            var states: [String: FeedState] = [:]
+            for service in services {
+                let checkpoint = try ReverseCheckpoint.load(service: service, db)
                 var state = FeedState()
-                if let row = try Row.fetchOne(
-                    db, sql: "SELECT lastEventId, lastOccurredAt, consumedEvents FROM reverse_sync WHERE service = ?", arguments: [feed.service])
-                {
-                    state.lastEventID = row["lastEventId"]
-                    state.lastOccurredAt = row["lastOccurredAt"]
-                    state.consumedEvents = row["consumedEvents"]
-                }
-                states[feed.service] = state
+                state.lastEventID = checkpoint.lastEventID
+                state.lastOccurredAt = checkpoint.lastOccurredAt
+                state.consumedEvents = checkpoint.consumedEvents
+                states[service] = state
             }
+            return states
         }
         self.states = Mutex(states)
     }
@@ -130,7 +135,8 @@ public final class ReverseSync: Service, Sendable {
     @discardableResult
     private func step(_ feed: ReverseFeed, wait: Int) async throws -> Int {
         let after = self.state(of: feed).lastEventID
-        let answer = try await feed.client.get("/events?after=\(after)&limit=\(self.pageSize)&wait=\(wait)")
+        let path = "/events?after=\(after)&limit=\(self.pageSize)&wait=\(wait)"
+        let answer = try await feed.client.get(path, wait: wait, client: self.httpClient, logger: self.logger)
         guard answer.status == 200 else {
             throw ReverseSyncError(
                 description: "\(feed.service)'s feed at \(feed.url) answered \(answer.status): \(String(decoding: answer.body.prefix(200), as: UTF8.self))")

@@ -53,10 +53,10 @@ struct OpenAPITests {
         path.split(separator: "/").map { $0.hasPrefix("{") || $0.hasPrefix(":") ? "{}" : String($0) }.joined(separator: "/")
     }
 
-    @Test func everyRouteIsDocumentedAndEveryDocumentedOperationExists() throws {
+    @Test func everyRouteIsDocumentedAndEveryDocumentedOperationExists() async throws {
         let documented = try Self.documentedOperations()
         #expect(documented.count >= 20)
-        let router = buildMonolithRouter(store: try CRMStore.open(path: nil))
+        let router = buildMonolithRouter(store: try await CRMStore.open(path: nil))
         let routes = Set(router.routes.map { Operation(method: $0.method.rawValue, path: Self.normalize($0.path.description)) })
         let documentedNormalized = Set(documented.map { Operation(method: $0.method, path: Self.normalize($0.path)) })
         #expect(routes.subtracting(documentedNormalized).isEmpty, "routes missing from docs/openapi.yaml")

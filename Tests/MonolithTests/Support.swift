@@ -34,7 +34,7 @@ struct JSONAnswer {
 
 /// Runs `body` against a fresh in-memory monolith, in process.
 func withMonolith<T: Sendable>(_ body: @Sendable (any TestClientProtocol, CRMStore) async throws -> T) async throws -> T {
-    let store = try CRMStore.open(path: nil)
+    let store = try await CRMStore.open(path: nil)
     let app = Application(router: HeadAsGet(buildMonolithRouter(store: store)))
     return try await app.test(.router) { client in try await body(client, store) }
 }

@@ -16,7 +16,7 @@ struct ContactsParityTests {
     @Test func headIsAnsweredAsGetWithoutTheBody() async throws {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed)
+            let service = try await ServiceUnderTest(feed: feed)
             try await service.consumer.catchUp()
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                 for client in [monolith, contacts] {
@@ -35,7 +35,7 @@ struct ContactsParityTests {
     @Test func readsAndErrorsAreByteEqualAfterSync() async throws {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed, pageSize: 3)
+            let service = try await ServiceUnderTest(feed: feed, pageSize: 3)
             try await service.consumer.catchUp()
             let firstPage = try await monolith.answer(.get, "/contacts?limit=2")
             let cursor = try #require(firstPage.json?["next"]?.stringValue)
@@ -120,7 +120,7 @@ struct ContactsParityTests {
     @Test func dryRunWritesAnswerAsTheMonolithAndChangeNothing() async throws {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed)
+            let service = try await ServiceUnderTest(feed: feed)
             try await service.consumer.catchUp()
             let dryRun: HTTPFields = [.stranglerDryRun: "1"]
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in

@@ -13,7 +13,7 @@ struct ContactsSyncTests {
     @Test func convergesAfterCreatesUpdatesAndDeletesWhileTailing() async throws {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed, pageSize: 4)
+            let service = try await ServiceUnderTest(feed: feed, pageSize: 4)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await service.consumer.run() }
                 try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
@@ -50,7 +50,7 @@ struct ContactsSyncTests {
             let crm = try await SampleCRM.create(on: monolith)
             let id = try await monolith.create(
                 "/contacts", #"{"accountId":"\#(crm.globex)","firstName":"Ann","lastName":"Empty","email":"ann@globex.example.com","title":""}"#)
-            let service = try ServiceUnderTest(feed: feed)
+            let service = try await ServiceUnderTest(feed: feed)
             try await service.consumer.catchUp()
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                 let fromMonolith = try #require(try await monolith.answer(.get, "/contacts/\(id)").json)
@@ -68,7 +68,7 @@ struct ContactsSyncTests {
             let crm = try await SampleCRM.create(on: monolith)
             let feed = HTTPEventFeed(endpoint)
             let events = try await feed.events(after: 0, limit: 1000, wait: 0).events
-            let service = try ServiceUnderTest(feed: feed)
+            let service = try await ServiceUnderTest(feed: feed)
             let projection = ExtractedService.contacts.projection
 
             let first = try await service.consumer.apply(events)
@@ -104,17 +104,17 @@ struct ContactsSyncTests {
             let head = try await HTTPEventFeed(feed).events(after: 0, limit: 1, wait: 0).head
 
             do {
-                let first = try ServiceUnderTest(feed: feed, path: path, pageSize: 3)
+                let first = try await ServiceUnderTest(feed: feed, path: path, pageSize: 3)
                 try await first.consumer.step()
                 try await first.consumer.step()
                 #expect(first.consumer.status.lastEventID == 6)
                 // The process dies half-way through the next page: its transaction never commits.
-                let dying = try ServiceUnderTest(feed: feed, path: path, pageSize: 3, projection: FailingProjection(failAtEventID: 8))
+                let dying = try await ServiceUnderTest(feed: feed, path: path, pageSize: 3, projection: FailingProjection(failAtEventID: 8))
                 await #expect(throws: FailingProjection.Crash.self) { try await dying.consumer.step() }
                 // No graceful shutdown: the objects are simply dropped.
             }
 
-            let second = try ServiceUnderTest(feed: feed, path: path, pageSize: 3)
+            let second = try await ServiceUnderTest(feed: feed, path: path, pageSize: 3)
             #expect(second.consumer.status.lastEventID == 6)
             #expect(try await second.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deals") } == 0)
             try await second.consumer.catchUp()
@@ -131,7 +131,7 @@ struct ContactsSyncTests {
     @Test func syncStatusReportsLagInEventsAndSeconds() async throws {
         try await withLiveMonolith { monolith, feed in
             _ = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed, pageSize: 4)
+            let service = try await ServiceUnderTest(feed: feed, pageSize: 4)
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                 let before = try #require(try await contacts.answer(.get, "/sync/status").json)
                 #expect(before["lastEventId"]?.numberValue == 0)
@@ -174,7 +174,7 @@ extension ContactsSyncTests {
         }
         // Another (new, empty) monolith: its head is 0, the service's checkpoint 9.
         try await withLiveMonolith { _, feed in
-            let service = try ServiceUnderTest(feed: feed, path: path)
+            let service = try await ServiceUnderTest(feed: feed, path: path)
             await #expect(throws: FeedBehindCheckpoint.self) { try await service.consumer.step() }
             #expect(service.consumer.status.lastEventID == 9)
         }

@@ -12,7 +12,7 @@ struct ConvergenceTests {
     @Test func convergesWhileSeveralWritersHammerTheMonolith() async throws {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed, pageSize: 7)
+            let service = try await ServiceUnderTest(feed: feed, pageSize: 7)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await service.consumer.run() }
                 try await withThrowingTaskGroup(of: Void.self) { writers in

@@ -16,7 +16,7 @@ struct DealsServiceTests {
                 "/deals", #"{"accountId":"\#(crm.globex)","contactId":"\#(crm.linus)","name":"Kernel","amount":250,"currency":"EUR","stage":"prospecting","expectedCloseDate":"2028-02-29"}"#)
             let won = try await monolith.create("/deals", #"{"accountId":"\#(crm.acme)","name":"Done","amount":99,"currency":"USD","stage":"won"}"#)
             #expect(try await monolith.answer(.patch, "/deals/\(linusDeal)", json: #"{"stage":"negotiation"}"#).status == 200)
-            let service = try ServiceUnderTest(.deals, feed: feed, pageSize: 4)
+            let service = try await ServiceUnderTest(.deals, feed: feed, pageSize: 4)
             try await service.consumer.catchUp()
             let snapshot = try await service.snapshot()
             let dryRun: HTTPFields = [.stranglerDryRun: "1"]
@@ -66,7 +66,7 @@ struct DealsServiceTests {
     @Test func followsStageChangesAndMovedContacts() async throws {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(.deals, feed: feed, pageSize: 3)
+            let service = try await ServiceUnderTest(.deals, feed: feed, pageSize: 3)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await service.consumer.run() }
                 try await service.test { (deals: any TestClientProtocol) async throws -> Void in

@@ -72,7 +72,7 @@ struct KillNineTests {
             if tailing.isRunning { Self.killNine(tailing) }
 
             // Resumed in process on the same file: every event once, and the same data as the monolith.
-            let service = try ServiceUnderTest(feed: feed, path: path)
+            let service = try await ServiceUnderTest(feed: feed, path: path)
             let resumedFrom = service.consumer.status.lastEventID
             #expect(resumedFrom >= seeded)
             try await service.consumer.catchUp()

@@ -25,7 +25,7 @@ struct LeadsServiceTests {
     @Test func readsErrorsAndDryRunsAnswerAsTheMonolith() async throws {
         try await withLiveMonolith { monolith, feed in
             let leads = try await Self.sampleLeads(on: monolith)
-            let service = try ServiceUnderTest(.leads, feed: feed, pageSize: 5)
+            let service = try await ServiceUnderTest(.leads, feed: feed, pageSize: 5)
             try await service.consumer.catchUp()
             let snapshot = try await service.snapshot()
             let cursor = try #require(try await monolith.answer(.get, "/leads?limit=1").json?["next"]?.stringValue)
@@ -78,7 +78,7 @@ struct LeadsServiceTests {
     @Test func followsConversionsAndIgnoresReplays() async throws {
         try await withLiveMonolith { monolith, feed in
             let leads = try await Self.sampleLeads(on: monolith)
-            let service = try ServiceUnderTest(.leads, feed: feed, pageSize: 2)
+            let service = try await ServiceUnderTest(.leads, feed: feed, pageSize: 2)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await service.consumer.run() }
                 try await service.test { (leadsService: any TestClientProtocol) async throws -> Void in

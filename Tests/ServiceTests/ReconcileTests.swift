@@ -18,7 +18,7 @@ struct ReconcileTests {
             for index in 0..<230 {
                 _ = try await monolith.create("/contacts", #"{"accountId":"\#(crm.acme)","firstName":"Bulk","lastName":"\#(index)","email":"bulk\#(index)@acme.example.com"}"#)
             }
-            let service = try ServiceUnderTest(feed: feed)
+            let service = try await ServiceUnderTest(feed: feed)
             try await service.consumer.catchUp()
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                 let endpoint = FeedEndpoint(host: "localhost", port: try #require(contacts.port))

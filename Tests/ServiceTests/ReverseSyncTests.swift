@@ -21,7 +21,7 @@ import Testing
 func withLiveMonolithStore<T: Sendable>(
     _ body: @Sendable (_ monolith: any TestClientProtocol, _ feed: FeedEndpoint, _ store: CRMStore) async throws -> T
 ) async throws -> T {
-    let store = try CRMStore.open(path: nil)
+    let store = try await CRMStore.open(path: nil)
     let app = Application(router: Monolith.HeadAsGet(buildMonolithRouter(store: store)), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
     return try await app.test(.live) { client in
         try await body(client, FeedEndpoint(host: "127.0.0.1", port: try #require(client.port)), store)
@@ -41,7 +41,7 @@ struct ReverseSyncTests {
     @Test func aServiceFeedsOnlyItsClientsChangesWithItsNameAsOrigin() async throws {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed)
+            let service = try await ServiceUnderTest(feed: feed)
             try await service.consumer.catchUp()
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                 // Everything applied from the monolith's feed stays out of the service's own feed.
@@ -78,7 +78,7 @@ struct ReverseSyncTests {
     @Test func aLongPollOnTheServiceFeedWakesWhenAChangeCommits() async throws {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed)
+            let service = try await ServiceUnderTest(feed: feed)
             try await service.consumer.catchUp()
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                 let started = ContinuousClock.now
@@ -99,11 +99,11 @@ struct ReverseSyncTests {
     @Test func aWriteToTheServiceShowsInTheMonolithAndDoesNotComeBack() async throws {
         try await withLiveMonolithStore { monolith, feed, store in
             let crm = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed)
+            let service = try await ServiceUnderTest(feed: feed)
             try await service.consumer.catchUp()
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                 let port = try #require(contacts.port)
-                let reverse = try ReverseSync(
+                let reverse = try await ReverseSync(
                     store: store, feeds: [ReverseFeed(service: "contacts", url: "http://127.0.0.1:\(port)")], logger: Logger(label: "test.reverse"))
                 let monolithHead = Int(try await monolith.answer(.get, "/events?after=0&limit=1").json?["head"]?.numberValue ?? 0)
 
@@ -138,7 +138,7 @@ struct ReverseSyncTests {
                 #expect(head == monolithHead + 3)
 
                 // The checkpoint is stored with the changes: a restarted reverse sync resumes after them.
-                let restarted = try ReverseSync(
+                let restarted = try await ReverseSync(
                     store: store, feeds: [ReverseFeed(service: "contacts", url: "http://127.0.0.1:\(port)")], logger: Logger(label: "test.reverse"))
                 #expect(try await restarted.step(service: "contacts") == 0)
 
@@ -170,8 +170,8 @@ struct ReverseSyncTests {
                 Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"items":[\#(item)],"next":1,"head":1}"#)))
             }
             try await Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0))).test(.live) { fake in
-                let store = try CRMStore.open(path: nil)
-                let reverse = try ReverseSync(
+                let store = try await CRMStore.open(path: nil)
+                let reverse = try await ReverseSync(
                     store: store, feeds: [ReverseFeed(service: "contacts", url: "http://127.0.0.1:\(try #require(fake.port))")],
                     logger: Logger(label: "test.reverse"))
                 do {
@@ -248,9 +248,9 @@ struct ReverseSyncQuietTests {
         defer { closed.release() }
         let port = closed.port
         let handler = RecordingLogHandler()
-        let store = try CRMStore.open(path: nil)
+        let store = try await CRMStore.open(path: nil)
         let quiet = Duration.milliseconds(700)
-        let reverse = try ReverseSync(
+        let reverse = try await ReverseSync(
             store: store, feeds: [ReverseFeed(service: "contacts", url: "http://127.0.0.1:\(port)")], quietPeriod: quiet,
             logger: Logger(label: "test.reverse") { _ in handler })
         let started = ContinuousClock.now

@@ -105,10 +105,10 @@ struct ServiceUnderTest: Sendable {
     init(
         _ service: ExtractedService = .contacts, feed: any EventFeed, path: String? = nil, pageSize: Int = 500,
         projection: (any EventProjection)? = nil
-    ) throws {
+    ) async throws {
         self.service = service
-        self.database = try service.openDatabase(path: path)
-        self.consumer = try FeedConsumer(
+        self.database = try await service.openDatabase(path: path)
+        self.consumer = try await FeedConsumer(
             database: self.database, feed: feed, projection: projection ?? service.projection, pageSize: pageSize, longPollSeconds: 1,
             logger: Logger(label: "test.\(service.name)"))
     }
@@ -116,8 +116,8 @@ struct ServiceUnderTest: Sendable {
     init(
         _ service: ExtractedService = .contacts, feed: FeedEndpoint, path: String? = nil, pageSize: Int = 500,
         projection: (any EventProjection)? = nil
-    ) throws {
-        try self.init(service, feed: HTTPEventFeed(feed) as any EventFeed, path: path, pageSize: pageSize, projection: projection)
+    ) async throws {
+        try await self.init(service, feed: HTTPEventFeed(feed) as any EventFeed, path: path, pageSize: pageSize, projection: projection)
     }
 
     /// Runs `body` with a client of the service on a real socket (so that its answers are compared with the

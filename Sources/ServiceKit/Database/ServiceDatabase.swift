@@ -5,7 +5,7 @@ public import GRDB
 /// migrated at open with the kit's sync tables first and then the service's own migrations.
 ///
 /// ```swift
-/// let database = try ServiceDatabase.open(path: ".strangler/contacts.sqlite", origin: "contacts") { migrator in
+/// let database = try await ServiceDatabase.open(path: ".strangler/contacts.sqlite", origin: "contacts") { migrator in
 ///     migrator.registerMigration("contacts v1") { db in try db.execute(sql: "CREATE TABLE contacts (…)") }
 /// }
 /// ```
@@ -19,7 +19,9 @@ public final class ServiceDatabase: Sendable {
 
     /// Opens (and migrates) the database at `path`, or an in-memory one when `path` is nil; `origin` is the
     /// service's name, which its own outbox events carry.
-    public static func open(path: String?, origin: String, migrations: (inout DatabaseMigrator) -> Void) throws -> ServiceDatabase {
+    public static func open(
+        path: String?, origin: String, migrations: (inout DatabaseMigrator) -> Void
+    ) async throws -> ServiceDatabase {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         let writer: any DatabaseWriter
@@ -34,8 +36,10 @@ public final class ServiceDatabase: Sendable {
         migrations(&migrator)
         // Registered after the service's own migrations, so that databases created before it migrate in order.
         ServiceOutbox.register(in: &migrator)
-        try migrator.migrate(writer)
-        let head = try writer.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM service_outbox") ?? 0 }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            migrator.asyncMigrate(writer) { result in continuation.resume(with: result.map { _ in }) }
+        }
+        let head = try await writer.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM service_outbox") ?? 0 }
         return ServiceDatabase(writer: writer, origin: origin, head: head)
     }
 

@@ -14,8 +14,10 @@ import Synchronization
 /// changes nothing.
 ///
 /// ```swift
-/// let consumer = try FeedConsumer(database: database, feed: HTTPEventFeed(endpoint), projection: ContactsProjection(), logger: logger)
-/// try await ServiceGroup(services: [consumer, app], logger: logger).run()
+/// let client = HTTPClient.makeToolkitClient()
+/// let feed = HTTPEventFeed(endpoint, client: client, logger: logger)
+/// let consumer = try await FeedConsumer(database: database, feed: feed, projection: ContactsProjection(), logger: logger)
+/// try await ServiceGroup(services: [HTTPClientService(client), consumer, app], logger: logger).run()
 /// ```
 public final class FeedConsumer: Service, Sendable {
     private let database: ServiceDatabase
@@ -29,14 +31,14 @@ public final class FeedConsumer: Service, Sendable {
     public init(
         database: ServiceDatabase, feed: any EventFeed, projection: any EventProjection, pageSize: Int = 500, longPollSeconds: Int = 25,
         logger: Logger
-    ) throws {
+    ) async throws {
         self.database = database
         self.feed = feed
         self.projection = projection
         self.pageSize = pageSize
         self.longPollSeconds = longPollSeconds
         self.logger = logger
-        let checkpoint = try database.writer.read { db in try SyncCheckpoint.load(db) }
+        let checkpoint = try await database.read { db in try SyncCheckpoint.load(db) }
         self.state = Mutex(SyncStatus(checkpoint: checkpoint))
     }
 

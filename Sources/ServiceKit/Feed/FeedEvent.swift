@@ -1,6 +1,4 @@
 public import JSON
-import NIOCore
-import NIOHTTP1
 
 /// One event of the monolith's feed (`GET /events`), as docs/events.md defines it.
 public struct FeedEvent: Sendable {
@@ -68,29 +66,4 @@ public struct FeedPage: Sendable {
 public protocol EventFeed: Sendable {
     /// Events with ids after `after`, at most `limit`; when none is newer, waits up to `wait` seconds for one.
     func events(after: Int64, limit: Int, wait: Int) async throws -> FeedPage
-}
-
-/// The monolith's `GET /events?after=&limit=&wait=` over HTTP.
-public struct HTTPEventFeed: EventFeed {
-    /// The feed answered something other than a page of events.
-    public struct BadAnswer: Error, CustomStringConvertible {
-        public var description: String
-    }
-
-    let client: OneShotHTTPClient
-
-    public init(_ endpoint: FeedEndpoint) {
-        self.client = OneShotHTTPClient(host: endpoint.host, port: endpoint.port)
-    }
-
-    public func events(after: Int64, limit: Int, wait: Int) async throws -> FeedPage {
-        let answer = try await self.client.send(.GET, "/events?after=\(after)&limit=\(limit)&wait=\(wait)", headers: HTTPHeaders([("Accept", "application/json")]))
-        guard answer.status == 200 else {
-            throw BadAnswer(description: "the feed answered \(answer.status): \(String(buffer: answer.body).prefix(200))")
-        }
-        guard let page = FeedPage(json: try JSONParser.parse(Array(answer.body.readableBytesView))) else {
-            throw BadAnswer(description: "the feed's answer is not a page of events")
-        }
-        return page
-    }
 }
