@@ -4,59 +4,14 @@ import GRDB
 struct Account: CRMEntity, Equatable {
     static let kind = EntityKind(table: "accounts", idPrefix: "acc", aggregateType: "account", eventStem: "Account")
 
-    var meta: EntityMetadata
+    var id: String
     var name: String
     var domain: String?
     var industry: String?
     var ownerEmail: String?
-
-    var id: String { self.meta.id }
-    var version: Int64 {
-        get { self.meta.version }
-        set { self.meta.version = newValue }
-    }
-    var createdAt: String { self.meta.createdAt }
-    var updatedAt: String {
-        get { self.meta.updatedAt }
-        set { self.meta.updatedAt = newValue }
-    }
-
-    init(meta: EntityMetadata, name: String, domain: String?, industry: String?, ownerEmail: String?) {
-        self.meta = meta
-        self.name = name
-        self.domain = domain
-        self.industry = industry
-        self.ownerEmail = ownerEmail
-    }
-
-    init(row: Row) {
-        self.meta = EntityMetadata(row: row)
-        self.name = row["name"]
-        self.domain = row["domain"]
-        self.industry = row["industry"]
-        self.ownerEmail = row["ownerEmail"]
-    }
-
-    func encode(to container: inout PersistenceContainer) {
-        self.meta.encode(to: &container)
-        container["name"] = self.name
-        container["domain"] = self.domain
-        container["industry"] = self.industry
-        container["ownerEmail"] = self.ownerEmail
-    }
-
-    func writeJSON(to writer: inout JSONWriter) {
-        writer.beginObject()
-        writer.field("id", self.id)
-        writer.field("name", self.name)
-        writer.field("domain", self.domain)
-        writer.field("industry", self.industry)
-        writer.field("ownerEmail", self.ownerEmail)
-        writer.field("version", self.version)
-        writer.field("createdAt", self.createdAt)
-        writer.field("updatedAt", self.updatedAt)
-        writer.endObject()
-    }
+    var version: Int64
+    var createdAt: String
+    var updatedAt: String
 
     static let fields: Set<String> = ["name", "domain", "industry", "ownerEmail"]
 
@@ -80,7 +35,7 @@ struct Account: CRMEntity, Equatable {
         }
     }
 
-    static func blank(_ meta: EntityMetadata) -> Account {
-        Account(meta: meta, name: "", domain: nil, industry: nil, ownerEmail: nil)
+    static func blank(id: String, at time: String) -> Account {
+        Account(id: id, name: "", domain: nil, industry: nil, ownerEmail: nil, version: 1, createdAt: time, updatedAt: time)
     }
 }

@@ -20,7 +20,7 @@ struct Deal: CRMEntity, Equatable {
         }
     }
 
-    var meta: EntityMetadata
+    var id: String
     var accountId: String
     var contactId: String?
     var name: String
@@ -30,73 +30,9 @@ struct Deal: CRMEntity, Equatable {
     var stage: String
     var expectedCloseDate: String?
     var probability: Int64
-
-    var id: String { self.meta.id }
-    var version: Int64 {
-        get { self.meta.version }
-        set { self.meta.version = newValue }
-    }
-    var createdAt: String { self.meta.createdAt }
-    var updatedAt: String {
-        get { self.meta.updatedAt }
-        set { self.meta.updatedAt = newValue }
-    }
-
-    init(
-        meta: EntityMetadata, accountId: String, contactId: String?, name: String, amount: Int64, currency: String, stage: String,
-        expectedCloseDate: String?, probability: Int64
-    ) {
-        self.meta = meta
-        self.accountId = accountId
-        self.contactId = contactId
-        self.name = name
-        self.amount = amount
-        self.currency = currency
-        self.stage = stage
-        self.expectedCloseDate = expectedCloseDate
-        self.probability = probability
-    }
-
-    init(row: Row) {
-        self.meta = EntityMetadata(row: row)
-        self.accountId = row["accountId"]
-        self.contactId = row["contactId"]
-        self.name = row["name"]
-        self.amount = row["amount"]
-        self.currency = row["currency"]
-        self.stage = row["stage"]
-        self.expectedCloseDate = row["expectedCloseDate"]
-        self.probability = row["probability"]
-    }
-
-    func encode(to container: inout PersistenceContainer) {
-        self.meta.encode(to: &container)
-        container["accountId"] = self.accountId
-        container["contactId"] = self.contactId
-        container["name"] = self.name
-        container["amount"] = self.amount
-        container["currency"] = self.currency
-        container["stage"] = self.stage
-        container["expectedCloseDate"] = self.expectedCloseDate
-        container["probability"] = self.probability
-    }
-
-    func writeJSON(to writer: inout JSONWriter) {
-        writer.beginObject()
-        writer.field("id", self.id)
-        writer.field("accountId", self.accountId)
-        writer.field("contactId", self.contactId)
-        writer.field("name", self.name)
-        writer.field("amount", self.amount)
-        writer.field("currency", self.currency)
-        writer.field("stage", self.stage)
-        writer.field("expectedCloseDate", self.expectedCloseDate)
-        writer.field("probability", self.probability)
-        writer.field("version", self.version)
-        writer.field("createdAt", self.createdAt)
-        writer.field("updatedAt", self.updatedAt)
-        writer.endObject()
-    }
+    var version: Int64
+    var createdAt: String
+    var updatedAt: String
 
     func updateEventType(from previous: Deal) -> String {
         self.stage != previous.stage ? "DealStageChanged" : "DealUpdated"
@@ -129,7 +65,9 @@ struct Deal: CRMEntity, Equatable {
         }
     }
 
-    static func blank(_ meta: EntityMetadata) -> Deal {
-        Deal(meta: meta, accountId: "", contactId: nil, name: "", amount: 0, currency: "", stage: "prospecting", expectedCloseDate: nil, probability: 10)
+    static func blank(id: String, at time: String) -> Deal {
+        Deal(
+            id: id, accountId: "", contactId: nil, name: "", amount: 0, currency: "", stage: "prospecting", expectedCloseDate: nil,
+            probability: 10, version: 1, createdAt: time, updatedAt: time)
     }
 }

@@ -74,7 +74,7 @@ struct EntityRoutes<E: WritableEntity, Context: RequestContext> {
         let object = try await request.jsonObject()
         let entity = try await self.store.write(dryRun: request.isDryRun) { db, outbox in
             var input = FieldReader(object, mode: .create, allowed: E.fields)
-            var entity = E.blank(.new(prefix: E.kind.idPrefix))
+            var entity = E.new()
             entity.apply(&input)
             try entity.checkReferences(db, &input)
             try input.validate()

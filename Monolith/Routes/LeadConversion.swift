@@ -61,7 +61,7 @@ struct LeadConversion {
         let company = lead.company.flatMap { $0.trimmingSpaces().isEmpty ? nil : $0 }
         var accountFields: [String: JSONValue] = ["name": .string(company ?? lead.name)]
         if let emailDomain, FieldChecks.domain(emailDomain) == nil { accountFields["domain"] = .string(emailDomain) }
-        var account = Account.blank(.new(prefix: Account.kind.idPrefix, at: now))
+        var account = Account.new(at: now)
         var accountReader = FieldReader(accountFields, mode: .create, prefix: "account.", allowed: Account.fields)
         account.apply(&accountReader)
 
@@ -72,7 +72,7 @@ struct LeadConversion {
             "lastName": .string(nameParts.count > 1 ? String(nameParts.last!) : ""),
             "email": .string(lead.email),
         ]
-        var contact = Contact.blank(.new(prefix: Contact.kind.idPrefix, at: now))
+        var contact = Contact.new(at: now)
         var contactReader = FieldReader(contactFields, mode: .create, prefix: "contact.", allowed: Contact.fields)
         contact.apply(&contactReader)
         var derived = accountReader
@@ -90,7 +90,7 @@ struct LeadConversion {
             fields["accountId"] = .string(account.id)
             fields["contactId"] = .string(contact.id)
             var dealReader = FieldReader(fields, mode: .create, prefix: "createDeal.", allowed: Self.dealFields.union(["accountId", "contactId"]))
-            var draft = Deal.blank(.new(prefix: Deal.kind.idPrefix, at: now))
+            var draft = Deal.new(at: now)
             draft.apply(&dealReader)
             input.absorb(dealReader)
             deal = draft

@@ -5,8 +5,8 @@ import Hummingbird
 protocol WritableEntity: CRMEntity, Equatable {
     /// The fields a client may write.
     static var fields: Set<String> { get }
-    /// An empty entity with this metadata, to which a create request's fields are applied.
-    static func blank(_ meta: EntityMetadata) -> Self
+    /// An empty entity at version 1 created at `time`, to which a create request's fields are applied.
+    static func blank(id: String, at time: String) -> Self
     /// Reads the writable fields from a request body, recording problems in `input`.
     mutating func apply(_ input: inout FieldReader)
     /// Checks what needs the database (that referenced rows exist), recording problems in `input`.
@@ -22,6 +22,11 @@ protocol WritableEntity: CRMEntity, Equatable {
 }
 
 extension WritableEntity {
+    /// An empty entity with a new id, created at `time` (now by default).
+    static func new(at time: String = Timestamp.now()) -> Self {
+        Self.blank(id: EntityID.make(prefix: Self.kind.idPrefix), at: time)
+    }
+
     func checkReferences(_ db: Database, _ input: inout FieldReader) throws {}
     func checkChangeable() throws(APIError) {}
     func checkDeletable(_ db: Database) throws {}
