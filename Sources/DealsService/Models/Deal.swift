@@ -39,32 +39,6 @@ struct Deal: ServiceRecord {
         self.stage != previous.stage ? "DealStageChanged" : "DealUpdated"
     }
 
-    /// The JSON form, field for field in the monolith's order.
-    func write(to output: inout JSONOutput) {
-        output.object { object in
-            object.field("id", self.id)
-            object.field("accountId", self.accountId)
-            object.field("contactId", self.contactId)
-            object.field("name", self.name)
-            object.field("amount", self.amount)
-            object.field("currency", self.currency)
-            object.field("stage", self.stage)
-            object.field("expectedCloseDate", self.expectedCloseDate)
-            object.field("probability", self.probability)
-            object.field("version", self.version)
-            object.field("createdAt", self.createdAt)
-            object.field("updatedAt", self.updatedAt)
-        }
-    }
-
-    var row: [(column: String, value: (any DatabaseValueConvertible)?)] {
-        [
-            ("id", self.id), ("accountId", self.accountId), ("contactId", self.contactId), ("name", self.name), ("amount", self.amount),
-            ("currency", self.currency), ("stage", self.stage), ("expectedCloseDate", self.expectedCloseDate), ("probability", self.probability),
-            ("version", self.version), ("createdAt", self.createdAt), ("updatedAt", self.updatedAt),
-        ]
-    }
-
     /// Reads the writable fields with the monolith's limits. A stage change (or a create) without a
     /// probability takes the stage's default one.
     mutating func apply(_ fields: inout BodyFields) {
@@ -121,27 +95,5 @@ struct Deal: ServiceRecord {
         if let accountID = query.get("accountId") { conditions.append(("accountId = ?", accountID)) }
         if let contactID = query.get("contactId") { conditions.append(("contactId = ?", contactID)) }
         return conditions
-    }
-}
-
-extension Deal {
-    init(row: Row) {
-        self.init(
-            id: row["id"], accountId: row["accountId"], contactId: row["contactId"], name: row["name"], amount: row["amount"],
-            currency: row["currency"], stage: row["stage"], expectedCloseDate: row["expectedCloseDate"], probability: row["probability"],
-            version: row["version"], createdAt: row["createdAt"], updatedAt: row["updatedAt"])
-    }
-
-    /// A deal from an event's payload (the monolith's JSON form); nil when a field is missing or mistyped.
-    init?(payload: JSONValue) {
-        guard let id = payload["id"]?.stringValue, let accountId = payload["accountId"]?.stringValue, let name = payload["name"]?.stringValue,
-            let amount = payload["amount"]?.numberValue, let currency = payload["currency"]?.stringValue, let stage = payload["stage"]?.stringValue,
-            let probability = payload["probability"]?.numberValue, let version = payload["version"]?.numberValue,
-            let createdAt = payload["createdAt"]?.stringValue, let updatedAt = payload["updatedAt"]?.stringValue
-        else { return nil }
-        self.init(
-            id: id, accountId: accountId, contactId: payload["contactId"]?.stringValue, name: name, amount: Int64(amount), currency: currency,
-            stage: stage, expectedCloseDate: payload["expectedCloseDate"]?.stringValue, probability: Int64(probability), version: Int64(version),
-            createdAt: createdAt, updatedAt: updatedAt)
     }
 }

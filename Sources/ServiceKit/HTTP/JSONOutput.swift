@@ -81,13 +81,13 @@ public struct JSONOutput: Sendable {
         self.array { output in for item in strings { output.string(item) } }
     }
 
-    private mutating func open(_ byte: UInt8) {
+    mutating func open(_ byte: UInt8) {
         self.separate()
         self.bytes.append(byte)
         self.needsComma = false
     }
 
-    private mutating func close(_ byte: UInt8) {
+    mutating func close(_ byte: UInt8) {
         self.bytes.append(byte)
         self.needsComma = true
     }

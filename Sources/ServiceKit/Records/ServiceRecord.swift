@@ -1,10 +1,15 @@
+public import Foundation
 public import GRDB
 public import Hummingbird
 public import JSON
 
 /// A record a service owns and serves with the generic endpoints (``RecordRoutes``): its table, its JSON form,
 /// how a request body changes it, and the checks that need the database.
-public protocol ServiceRecord: Sendable, Equatable, FetchableRecord {
+///
+/// The stored properties are the columns, listed once, in the monolith's JSON order (`id` first; `version`,
+/// `createdAt`, `updatedAt` last): GRDB's Codable records derive the row from them, and the JSON form
+/// (``write(to:)``) and the reading of an event's payload (``init(payload:)``) follow from the same properties.
+public protocol ServiceRecord: Sendable, Equatable, Codable, FetchableRecord, PersistableRecord {
     /// Table and path segment: `contacts`.
     static var table: String { get }
     /// Id prefix: `con`.
@@ -26,8 +31,6 @@ public protocol ServiceRecord: Sendable, Equatable, FetchableRecord {
     func write(to output: inout JSONOutput)
     /// Reads the writable fields of a request body, recording problems in `fields`.
     mutating func apply(_ fields: inout BodyFields)
-    /// The row as column names and values (`id` first).
-    var row: [(column: String, value: (any DatabaseValueConvertible)?)] { get }
     /// Checks what needs the database (referenced records exist), recording problems in `fields`.
     func checkReferences(_ db: Database, _ fields: inout BodyFields) throws
     /// Throws a 409 when the record may no longer change.
@@ -44,6 +47,26 @@ public protocol ServiceRecord: Sendable, Equatable, FetchableRecord {
 }
 
 extension ServiceRecord {
+    public static var databaseTableName: String { Self.table }
+
+    /// JSON columns (`tags`) keep `/` as it is (not `\/`), as the records' JSON form does.
+    public static func databaseJSONEncoder(for column: String) -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        return encoder
+    }
+
+    /// The columns, in order, with `nil` as `null`.
+    public func write(to output: inout JSONOutput) {
+        output.object(encoding: self)
+    }
+
+    /// The record from an event's payload (the monolith's JSON form); nil when a column is missing or mistyped.
+    public init?(payload: JSONValue) {
+        guard let record = try? JSONDecoder().decode(Self.self, from: Data(payload.jsonText.utf8)) else { return nil }
+        self = record
+    }
+
     public func checkReferences(_ db: Database, _ fields: inout BodyFields) throws {}
     public func checkChangeable() throws {}
     public func checkDeletable(_ db: Database) throws {}
@@ -63,19 +86,11 @@ extension ServiceRecord {
     /// Writes the row: `insert` for a client's create (a UNIQUE conflict fails), `update` for a client's change,
     /// `replace` for the feed (the monolith's state wins over any row with the same id or unique value).
     public func save(_ db: Database, _ mode: SaveMode) throws {
-        let row = self.row
-        let columns = row.map(\.column)
-        var arguments = StatementArguments(row.map(\.value))
-        let sql: String
         switch mode {
-        case .insert, .replace:
-            let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
-            sql = "\(mode == .replace ? "INSERT OR REPLACE" : "INSERT") INTO \(Self.table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders))"
-        case .update:
-            sql = "UPDATE \(Self.table) SET \(columns.map { "\($0) = ?" }.joined(separator: ", ")) WHERE id = ?"
-            arguments += [self.id]
+        case .insert: try self.insert(db)
+        case .update: try self.update(db)
+        case .replace: try self.insert(db, onConflict: .replace)
         }
-        try db.execute(sql: sql, arguments: arguments)
     }
 
     /// The record with this id, through a statement the connection caches.
