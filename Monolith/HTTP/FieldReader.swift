@@ -8,6 +8,15 @@ enum FieldValue<Value> {
         if case .value(let value) = self { return value }
         return nil
     }
+
+    /// Sets a nullable property: a value sets it (as `transform` makes it), `null` clears it, absence leaves it.
+    func assign(to property: inout Value?, _ transform: (Value) -> Value = { $0 }) {
+        switch self {
+        case .value(let value): property = transform(value)
+        case .null: property = nil
+        case .absent: break
+        }
+    }
 }
 
 /// Reads and validates the fields of a JSON object, collecting every problem so that one 422 names them all.

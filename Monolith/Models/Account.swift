@@ -18,21 +18,9 @@ struct Account: CRMEntity, Equatable {
     /// Reads the writable fields from a request body, recording problems in `input`.
     mutating func apply(_ input: inout FieldReader) {
         if case .value(let name) = input.string("name", required: true, minLength: 1) { self.name = name }
-        switch input.string("domain", nullable: true, maxLength: 253, check: FieldChecks.domain) {
-        case .value(let domain): self.domain = domain.lowercased()
-        case .null: self.domain = nil
-        case .absent: break
-        }
-        switch input.string("industry", nullable: true, maxLength: 100) {
-        case .value(let industry): self.industry = industry
-        case .null: self.industry = nil
-        case .absent: break
-        }
-        switch input.string("ownerEmail", nullable: true, maxLength: 254, check: FieldChecks.email) {
-        case .value(let email): self.ownerEmail = email
-        case .null: self.ownerEmail = nil
-        case .absent: break
-        }
+        input.string("domain", nullable: true, maxLength: 253, check: FieldChecks.domain).assign(to: &self.domain) { $0.lowercased() }
+        input.string("industry", nullable: true, maxLength: 100).assign(to: &self.industry)
+        input.string("ownerEmail", nullable: true, maxLength: 254, check: FieldChecks.email).assign(to: &self.ownerEmail)
     }
 
     static func blank(id: String, at time: String) -> Account {

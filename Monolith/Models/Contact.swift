@@ -33,16 +33,8 @@ struct Contact: CRMEntity, Equatable {
         if case .value(let firstName) = input.string("firstName", required: true, minLength: 1, maxLength: 100) { self.firstName = firstName }
         if case .value(let lastName) = input.string("lastName", required: true, maxLength: 100) { self.lastName = lastName }
         if case .value(let email) = input.string("email", required: true, maxLength: 254, check: FieldChecks.email) { self.email = email }
-        switch input.string("phone", nullable: true, maxLength: 40, check: Self.checkPhone) {
-        case .value(let phone): self.phone = phone
-        case .null: self.phone = nil
-        case .absent: break
-        }
-        switch input.string("title", nullable: true, maxLength: 100) {
-        case .value(let title): self.title = title
-        case .null: self.title = nil
-        case .absent: break
-        }
+        input.string("phone", nullable: true, maxLength: 40, check: Self.checkPhone).assign(to: &self.phone)
+        input.string("title", nullable: true, maxLength: 100).assign(to: &self.title)
         if case .value(let tags) = input.strings("tags", maxCount: 20, maxLength: 50) { self.tags = tags }
     }
 

@@ -43,21 +43,13 @@ struct Deal: CRMEntity, Equatable {
     /// Reads the writable fields. A stage change without a probability takes the new stage's default one.
     mutating func apply(_ input: inout FieldReader) {
         if case .value(let accountId) = input.string("accountId", required: true, minLength: 1, maxLength: 64) { self.accountId = accountId }
-        switch input.string("contactId", nullable: true, minLength: 1, maxLength: 64) {
-        case .value(let contactId): self.contactId = contactId
-        case .null: self.contactId = nil
-        case .absent: break
-        }
+        input.string("contactId", nullable: true, minLength: 1, maxLength: 64).assign(to: &self.contactId)
         if case .value(let name) = input.string("name", required: true, minLength: 1) { self.name = name }
         if case .value(let amount) = input.integer("amount", required: true, range: 0...1_000_000_000_000) { self.amount = amount }
         if case .value(let currency) = input.string("currency", required: true, maxLength: 3, check: FieldChecks.currency) { self.currency = currency }
         let previousStage = self.stage
         if case .value(let stage) = input.choice("stage", allowed: Self.stages) { self.stage = stage }
-        switch input.string("expectedCloseDate", nullable: true, maxLength: 10, check: FieldChecks.date) {
-        case .value(let date): self.expectedCloseDate = date
-        case .null: self.expectedCloseDate = nil
-        case .absent: break
-        }
+        input.string("expectedCloseDate", nullable: true, maxLength: 10, check: FieldChecks.date).assign(to: &self.expectedCloseDate)
         if case .value(let probability) = input.integer("probability", range: 0...100) {
             self.probability = probability
         } else if input.object["probability"] == nil, self.stage != previousStage || input.mode == .create {

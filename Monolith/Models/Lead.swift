@@ -32,16 +32,8 @@ struct Lead: CRMEntity, Equatable {
     mutating func apply(_ input: inout FieldReader) {
         if case .value(let name) = input.string("name", required: true, minLength: 1) { self.name = name }
         if case .value(let email) = input.string("email", required: true, maxLength: 254, check: FieldChecks.email) { self.email = email }
-        switch input.string("company", nullable: true) {
-        case .value(let company): self.company = company
-        case .null: self.company = nil
-        case .absent: break
-        }
-        switch input.string("source", nullable: true, maxLength: 50) {
-        case .value(let source): self.source = source
-        case .null: self.source = nil
-        case .absent: break
-        }
+        input.string("company", nullable: true).assign(to: &self.company)
+        input.string("source", nullable: true, maxLength: 50).assign(to: &self.source)
         let status = input.string("status", maxLength: 20) { value in
             if value == "converted" { return "is set only by POST /leads/{id}/convert" }
             return Lead.settableStatuses.contains(value) ? nil : "must be one of: \(Lead.settableStatuses.joined(separator: ", "))"

@@ -10,7 +10,7 @@ extension ExtractedService {
     /// ```
     public static let contacts = ExtractedService(
         name: "contacts",
-        migrations: { ContactsSchema.register(in: &$0) },
+        migrations: { SchemaMigration.register(ContactsSchema.migrations, in: &$0) },
         projection: ContactsProjection(),
         routes: { router, database in ContactRoutes.register(on: router, database: database) }
     )

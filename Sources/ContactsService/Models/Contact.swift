@@ -1,6 +1,5 @@
 import GRDB
 import Hummingbird
-import JSON
 import ServiceKit
 
 /// A person at an account, as the contacts service stores and answers it. E-mail addresses are unique

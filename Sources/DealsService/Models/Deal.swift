@@ -1,6 +1,5 @@
 import GRDB
 import Hummingbird
-import JSON
 import ServiceKit
 
 /// A sales opportunity at an account, as the deals service stores and answers it.

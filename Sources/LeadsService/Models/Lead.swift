@@ -1,6 +1,5 @@
 import GRDB
 import Hummingbird
-import JSON
 import ServiceKit
 
 /// A prospective customer, as the leads service stores and answers it.

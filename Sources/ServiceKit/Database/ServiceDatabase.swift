@@ -32,10 +32,10 @@ public final class ServiceDatabase: Sendable {
             writer = try DatabaseQueue(configuration: configuration)
         }
         var migrator = DatabaseMigrator()
-        SyncTables.register(in: &migrator)
+        SchemaMigration.register([SyncTables.migration], in: &migrator)
         migrations(&migrator)
         // Registered after the service's own migrations, so that databases created before it migrate in order.
-        ServiceOutbox.register(in: &migrator)
+        SchemaMigration.register([ServiceOutbox.migration], in: &migrator)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             migrator.asyncMigrate(writer) { result in continuation.resume(with: result.map { _ in }) }
         }

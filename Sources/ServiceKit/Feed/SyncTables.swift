@@ -2,30 +2,26 @@ public import GRDB
 
 /// The kit's own tables in every service's database: the feed checkpoint, and tombstones of deleted records.
 enum SyncTables {
-    static func register(in migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("servicekit v1: sync checkpoint, tombstones") { db in
-            try db.execute(
-                sql: """
-                    -- One row: the last feed event applied, moved in the same transaction as the changes it covers.
-                    CREATE TABLE sync_checkpoint (
-                        id INTEGER PRIMARY KEY CHECK (id = 1),
-                        lastEventId INTEGER NOT NULL,
-                        lastOccurredAt TEXT,
-                        consumedEvents INTEGER NOT NULL
-                    );
-                    INSERT INTO sync_checkpoint (id, lastEventId, lastOccurredAt, consumedEvents) VALUES (1, 0, NULL, 0);
+    static let migration = SchemaMigration(
+        "servicekit v1: sync checkpoint, tombstones",
+        sql: """
+            -- One row: the last feed event applied, moved in the same transaction as the changes it covers.
+            CREATE TABLE sync_checkpoint (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                lastEventId INTEGER NOT NULL,
+                lastOccurredAt TEXT,
+                consumedEvents INTEGER NOT NULL
+            );
+            INSERT INTO sync_checkpoint (id, lastEventId, lastOccurredAt, consumedEvents) VALUES (1, 0, NULL, 0);
 
-                    -- The last version of each deleted record, so that an older event never brings it back.
-                    CREATE TABLE sync_tombstones (
-                        tableName TEXT NOT NULL,
-                        id TEXT NOT NULL,
-                        version INTEGER NOT NULL,
-                        PRIMARY KEY (tableName, id)
-                    ) WITHOUT ROWID;
-                    """
-            )
-        }
-    }
+            -- The last version of each deleted record, so that an older event never brings it back.
+            CREATE TABLE sync_tombstones (
+                tableName TEXT NOT NULL,
+                id TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                PRIMARY KEY (tableName, id)
+            ) WITHOUT ROWID;
+            """)
 }
 
 /// Where a service is in the feed: stored in its database, moved only together with the changes it covers.

@@ -16,24 +16,20 @@ public struct ServiceOutbox: Sendable {
         self.origin = origin
     }
 
-    static func register(in migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("servicekit v2: outbox") { db in
-            try db.execute(
-                sql: """
-                    -- The service's own changes, for the monolith (reverse sync). Ids are this service's, not the monolith's.
-                    CREATE TABLE service_outbox (
-                        id INTEGER PRIMARY KEY AUTOINCREMENT,
-                        aggregatetype TEXT NOT NULL,
-                        aggregateid TEXT NOT NULL,
-                        type TEXT NOT NULL,
-                        payload TEXT NOT NULL,
-                        occurredAt TEXT NOT NULL,
-                        origin TEXT NOT NULL
-                    );
-                    """
-            )
-        }
-    }
+    static let migration = SchemaMigration(
+        "servicekit v2: outbox",
+        sql: """
+            -- The service's own changes, for the monolith (reverse sync). Ids are this service's, not the monolith's.
+            CREATE TABLE service_outbox (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                aggregatetype TEXT NOT NULL,
+                aggregateid TEXT NOT NULL,
+                type TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                occurredAt TEXT NOT NULL,
+                origin TEXT NOT NULL
+            );
+            """)
 
     /// Appends one event; `payload` is the record's JSON form after the change (or `{id, version, deletedAt}`).
     public mutating func append(_ db: Database, aggregateType: String, aggregateID: String, type: String, payload: [UInt8], at time: String) throws {
@@ -53,7 +49,7 @@ public struct ServiceOutbox: Sendable {
 }
 
 /// A row of a service's outbox.
-struct ServiceOutboxEvent: Sendable, FetchableRecord {
+struct ServiceOutboxEvent: Sendable, Decodable, FetchableRecord {
     var id: Int64
     var aggregateType: String
     var aggregateID: String
@@ -63,13 +59,10 @@ struct ServiceOutboxEvent: Sendable, FetchableRecord {
     var occurredAt: String
     var origin: String
 
-    init(row: Row) {
-        self.id = row["id"]
-        self.aggregateType = row["aggregatetype"]
-        self.aggregateID = row["aggregateid"]
-        self.type = row["type"]
-        self.payload = row["payload"]
-        self.occurredAt = row["occurredAt"]
-        self.origin = row["origin"]
+    /// Debezium's column names.
+    enum CodingKeys: String, CodingKey {
+        case id, type, payload, occurredAt, origin
+        case aggregateType = "aggregatetype"
+        case aggregateID = "aggregateid"
     }
 }
