@@ -92,7 +92,8 @@ enum Schema {
         migrator.registerMigration("v2: reverse sync checkpoints") { db in
             try db.execute(
                 sql: """
-                    -- Per extracted service whose own feed the monolith consumes (reverse sync): the last event applied,
+                    -- Per extracted service whose own feed the monolith consumes (reverse sync): the last event
+                    -- applied,
                     -- moved in the same transaction as the changes it covers.
                     CREATE TABLE reverse_sync (
                         service TEXT PRIMARY KEY NOT NULL,

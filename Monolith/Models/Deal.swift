@@ -38,18 +38,29 @@ struct Deal: CRMEntity, Equatable {
         self.stage != previous.stage ? "DealStageChanged" : "DealUpdated"
     }
 
-    static let fields: Set<String> = ["accountId", "contactId", "name", "amount", "currency", "stage", "expectedCloseDate", "probability"]
+    static let fields: Set<String> = [
+        "accountId", "contactId", "name", "amount", "currency", "stage", "expectedCloseDate", "probability",
+    ]
 
     /// Reads the writable fields. A stage change without a probability takes the new stage's default one.
     mutating func apply(_ input: inout FieldReader) {
-        if case .value(let accountId) = input.string("accountId", required: true, minLength: 1, maxLength: 64) { self.accountId = accountId }
+        if case .value(let accountId) = input.string("accountId", required: true, minLength: 1, maxLength: 64) {
+            self.accountId = accountId
+        }
         input.string("contactId", nullable: true, minLength: 1, maxLength: 64).assign(to: &self.contactId)
         if case .value(let name) = input.string("name", required: true, minLength: 1) { self.name = name }
-        if case .value(let amount) = input.integer("amount", required: true, range: 0...1_000_000_000_000) { self.amount = amount }
-        if case .value(let currency) = input.string("currency", required: true, maxLength: 3, check: FieldChecks.currency) { self.currency = currency }
+        if case .value(let amount) = input.integer("amount", required: true, range: 0...1_000_000_000_000) {
+            self.amount = amount
+        }
+        if case .value(let currency) = input.string(
+            "currency", required: true, maxLength: 3, check: FieldChecks.currency)
+        {
+            self.currency = currency
+        }
         let previousStage = self.stage
         if case .value(let stage) = input.choice("stage", allowed: Self.stages) { self.stage = stage }
-        input.string("expectedCloseDate", nullable: true, maxLength: 10, check: FieldChecks.date).assign(to: &self.expectedCloseDate)
+        input.string("expectedCloseDate", nullable: true, maxLength: 10, check: FieldChecks.date).assign(
+            to: &self.expectedCloseDate)
         if case .value(let probability) = input.integer("probability", range: 0...100) {
             self.probability = probability
         } else if input.object["probability"] == nil, self.stage != previousStage || input.mode == .create {
@@ -59,7 +70,8 @@ struct Deal: CRMEntity, Equatable {
 
     static func blank(id: String, at time: String) -> Deal {
         Deal(
-            id: id, accountId: "", contactId: nil, name: "", amount: 0, currency: "", stage: "prospecting", expectedCloseDate: nil,
+            id: id, accountId: "", contactId: nil, name: "", amount: 0, currency: "", stage: "prospecting",
+            expectedCloseDate: nil,
             probability: 10, version: 1, createdAt: time, updatedAt: time)
     }
 }

@@ -31,12 +31,15 @@ struct Lead: CRMEntity, Equatable {
 
     mutating func apply(_ input: inout FieldReader) {
         if case .value(let name) = input.string("name", required: true, minLength: 1) { self.name = name }
-        if case .value(let email) = input.string("email", required: true, maxLength: 254, check: FieldChecks.email) { self.email = email }
+        if case .value(let email) = input.string("email", required: true, maxLength: 254, check: FieldChecks.email) {
+            self.email = email
+        }
         input.string("company", nullable: true).assign(to: &self.company)
         input.string("source", nullable: true, maxLength: 50).assign(to: &self.source)
         let status = input.string("status", maxLength: 20) { value in
             if value == "converted" { return "is set only by POST /leads/{id}/convert" }
-            return Lead.settableStatuses.contains(value) ? nil : "must be one of: \(Lead.settableStatuses.joined(separator: ", "))"
+            return Lead.settableStatuses.contains(value)
+                ? nil : "must be one of: \(Lead.settableStatuses.joined(separator: ", "))"
         }
         if case .value(let status) = status { self.status = status }
         if case .value(let score) = input.integer("score", range: 0...100) { self.score = score }
@@ -44,7 +47,8 @@ struct Lead: CRMEntity, Equatable {
 
     static func blank(id: String, at time: String) -> Lead {
         Lead(
-            id: id, name: "", email: "", company: nil, source: nil, status: "new", score: 0, convertedAccountId: nil, convertedContactId: nil,
+            id: id, name: "", email: "", company: nil, source: nil, status: "new", score: 0, convertedAccountId: nil,
+            convertedContactId: nil,
             convertedDealId: nil, convertedAt: nil, version: 1, createdAt: time, updatedAt: time)
     }
 }

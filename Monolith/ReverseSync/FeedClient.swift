@@ -18,7 +18,8 @@ struct FeedClient: Sendable {
     /// reported at once, 5 s to connect, 2 min at most without a byte while an answer is read.
     static var configuration: HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .minutes(2)), decompression: .disabled)
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .minutes(2)),
+            decompression: .disabled)
         configuration.httpVersion = .http1Only
         configuration.connectionPool.retryConnectionEstablishment = false
         return configuration
@@ -30,7 +31,8 @@ struct FeedClient: Sendable {
     }
 
     /// The process's client where no application owns one (a ``ReverseSync`` made by a test or a script): like
-    /// `HTTPClient.shared`, it lives as long as the process (a global is never deinitialised), so it is never shut down.
+    /// `HTTPClient.shared`, it lives as long as the process (a global is never deinitialised), so it is never shut
+    /// down.
     static let processClient = FeedClient.makeHTTPClient()
 
     let host: String
@@ -47,16 +49,20 @@ struct FeedClient: Sendable {
         if rest.hasSuffix("/") { rest = rest.dropLast() }
         guard let colon = rest.lastIndex(of: ":"), !rest.contains("/"), !rest.contains("?") else { return nil }
         let host = String(rest[..<colon])
-        guard !host.isEmpty, let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+        guard !host.isEmpty, let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port) else {
+            return nil
+        }
         self.host = host
         self.port = port
     }
 
     /// The answer's status and body to `GET path`, long-polling up to `wait` seconds.
-    func get(_ path: String, wait: Int, client: HTTPClient, logger: Logger) async throws -> (status: Int, body: [UInt8]) {
+    func get(_ path: String, wait: Int, client: HTTPClient, logger: Logger) async throws -> (status: Int, body: [UInt8])
+    {
         var request = HTTPClientRequest(url: "http://\(self.host):\(self.port)\(path)")
         request.headers.add(name: "Accept", value: "application/json")
-        let response = try await client.execute(request, timeout: .seconds(Int64(wait)) + self.answerTimeout, logger: logger)
+        let response = try await client.execute(
+            request, timeout: .seconds(Int64(wait)) + self.answerTimeout, logger: logger)
         do {
             let body = try await response.body.collect(upTo: self.maxAnswerBytes)
             return (Int(response.status.code), Array(body.readableBytesView))

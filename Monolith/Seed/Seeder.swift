@@ -16,9 +16,18 @@ public struct Seeder: Sendable {
         self.contacts = contacts
     }
 
-    static let firstNames = ["Ada", "Grace", "Alan", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Edsger", "Radia", "Tim", "Ümit", "Sophie", "Guido", "Yukihiro"]
-    static let lastNames = ["Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie", "Allen", "Dijkstra", "Perlman", "Berners-Lee", "Wilson", "Rossum", "Matsumoto"]
-    static let companies = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell", "Cyberdyne", "Soylent", "Wonka", "Aperture"]
+    static let firstNames = [
+        "Ada", "Grace", "Alan", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Edsger", "Radia", "Tim",
+        "Ümit", "Sophie", "Guido", "Yukihiro",
+    ]
+    static let lastNames = [
+        "Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie", "Allen", "Dijkstra",
+        "Perlman", "Berners-Lee", "Wilson", "Rossum", "Matsumoto",
+    ]
+    static let companies = [
+        "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell", "Cyberdyne", "Soylent", "Wonka",
+        "Aperture",
+    ]
     static let industries = ["software", "manufacturing", "retail", "finance", "healthcare", "energy", "logistics"]
     static let titles = ["CEO", "CTO", "VP Sales", "Engineer", "Buyer", "Office Manager", "CFO"]
     static let tags = ["vip", "emea", "apac", "amer", "newsletter", "partner"]
@@ -43,7 +52,9 @@ public struct Seeder: Sendable {
             return (clock, Timestamp.format(millisecondsSince1970: clock))
         }
         func pick<T>(_ values: [T]) -> T { values[Int(random.next() % UInt64(values.count))] }
-        func id(_ prefix: String, _ time: Int64) -> String { EntityID.make(prefix: prefix, millisecondsSince1970: time, using: &random) }
+        func id(_ prefix: String, _ time: Int64) -> String {
+            EntityID.make(prefix: prefix, millisecondsSince1970: time, using: &random)
+        }
 
         let accountCount = max(1, contactCount / 5)
         var accounts: [Account] = []

@@ -14,7 +14,8 @@ struct MonolithFileModeTests {
     /// The database holds customers' personal data: only the owner reads it, its WAL and SHM, whatever the umask
     /// (the test process's is 0o022: a file made without care would be 0644).
     @Test func theDatabaseItsWALAndSHMAreForTheOwnerOnly() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("monolith-modes-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "monolith-modes-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("data/monolith.sqlite").path
         let store = try await CRMStore.open(path: path)
@@ -24,7 +25,8 @@ struct MonolithFileModeTests {
     }
 
     @Test func anExistingDatabaseIsNarrowed() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("monolith-modes-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "monolith-modes-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent("monolith.sqlite").path

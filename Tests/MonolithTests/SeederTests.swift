@@ -14,7 +14,8 @@ struct SeederTests {
         #expect(report == Seeder.Report(accounts: 40, contacts: 200, leads: 100, deals: 50))
         let dump = { (store: CRMStore) in
             try await store.database.read { db in
-                try String.fetchAll(db, sql: "SELECT aggregateid || type || payload || occurredAt FROM outbox ORDER BY id")
+                try String.fetchAll(
+                    db, sql: "SELECT aggregateid || type || payload || occurredAt FROM outbox ORDER BY id")
             }
         }
         let events = try await dump(first)

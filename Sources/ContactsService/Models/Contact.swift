@@ -24,7 +24,9 @@ struct Contact: ServiceRecord {
     var updatedAt: String
 
     static func new(id: String, at time: String) -> Contact {
-        Contact(id: id, accountId: "", firstName: "", lastName: "", email: "", phone: nil, title: nil, tags: [], version: 1, createdAt: time, updatedAt: time)
+        Contact(
+            id: id, accountId: "", firstName: "", lastName: "", email: "", phone: nil, title: nil, tags: [], version: 1,
+            createdAt: time, updatedAt: time)
     }
 
     /// The JSON form: the columns in order, but for one difference.
@@ -39,10 +41,16 @@ struct Contact: ServiceRecord {
 
     /// Reads the writable fields of a request body with the monolith's limits.
     mutating func apply(_ fields: inout BodyFields) {
-        if case .value(let value) = fields.string("accountId", required: true, minLength: 1, maxLength: 64) { self.accountId = value }
-        if case .value(let value) = fields.string("firstName", required: true, minLength: 1, maxLength: 100) { self.firstName = value }
+        if case .value(let value) = fields.string("accountId", required: true, minLength: 1, maxLength: 64) {
+            self.accountId = value
+        }
+        if case .value(let value) = fields.string("firstName", required: true, minLength: 1, maxLength: 100) {
+            self.firstName = value
+        }
         if case .value(let value) = fields.string("lastName", required: true, maxLength: 100) { self.lastName = value }
-        if case .value(let value) = fields.string("email", required: true, maxLength: 254, check: FieldRules.email) { self.email = value }
+        if case .value(let value) = fields.string("email", required: true, maxLength: 254, check: FieldRules.email) {
+            self.email = value
+        }
         fields.string("phone", nullable: true, maxLength: 40, check: Self.phoneProblem).assign(to: &self.phone)
         fields.string("title", nullable: true, maxLength: 100).assign(to: &self.title)
         if case .value(let value) = fields.strings("tags", maxCount: 20, maxLength: 50) { self.tags = value }
@@ -52,7 +60,8 @@ struct Contact: ServiceRecord {
     static func phoneProblem(_ text: String) -> String? {
         let isDigit: (Unicode.Scalar) -> Bool = { ("0"..."9").contains($0) }
         let allowed = text.unicodeScalars.allSatisfy { isDigit($0) || " +-().".unicodeScalars.contains($0) }
-        return allowed && text.unicodeScalars.filter(isDigit).count >= 5 ? nil : "must be a phone number (digits, spaces and + - ( ) .)"
+        return allowed && text.unicodeScalars.filter(isDigit).count >= 5
+            ? nil : "must be a phone number (digits, spaces and + - ( ) .)"
     }
 }
 
@@ -62,7 +71,9 @@ extension Contact {
         guard fields.problems["accountId"] == nil else { return }
         if try !Self.exists(in: "accounts", where: "id = ?", [self.accountId], db) {
             fields.fail("accountId", "no account has this id")
-        } else if try Self.exists(in: "deals", where: "contactId = ? AND accountId <> ?", [self.id, self.accountId], db) {
+        } else if try Self.exists(
+            in: "deals", where: "contactId = ? AND accountId <> ?", [self.id, self.accountId], db)
+        {
             fields.fail("accountId", "the contact has deals at its current account; move or delete them first")
         }
     }
@@ -75,7 +86,9 @@ extension Contact {
 
     static func clientError(for error: DatabaseError) -> ServiceError? {
         guard error.isUniqueViolation(on: "contacts.email") else { return nil }
-        return .conflict("duplicate", "another contact already has this e-mail address", fields: ["email": "is already used by another contact"])
+        return .conflict(
+            "duplicate", "another contact already has this e-mail address",
+            fields: ["email": "is already used by another contact"])
     }
 
     /// `?email=` (case-insensitively, by the column's collation) and `?accountId=`.

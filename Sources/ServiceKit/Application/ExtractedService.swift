@@ -9,8 +9,11 @@ import UnixSignals
 /// tables, and its endpoints. ServiceKit supplies the rest (database, error envelope, health, sync, running).
 ///
 /// ```swift
-/// let contacts = ExtractedService(name: "contacts", migrations: ContactsSchema.register, projection: ContactsProjection()) { router, database in
-///     ContactRoutes(database: database).register(on: router)
+/// let contacts = ExtractedService(
+///     name: "contacts", migrations: { SchemaMigration.register(ContactsSchema.migrations, in: &$0) },
+///     projection: ContactsProjection()
+/// ) { router, database in
+///     ContactRoutes.register(on: router, database: database)
 /// }
 /// ```
 public struct ExtractedService: Sendable {
@@ -59,8 +62,10 @@ public struct ExtractedService: Sendable {
         if let endpoint = configuration.feed, let client {
             do {
                 consumer = try await FeedConsumer(
-                    database: database, feed: HTTPEventFeed(endpoint, client: client, logger: logger), projection: self.projection,
-                    pageSize: configuration.feedPageSize, longPollSeconds: configuration.longPollSeconds, logger: logger)
+                    database: database, feed: HTTPEventFeed(endpoint, client: client, logger: logger),
+                    projection: self.projection,
+                    pageSize: configuration.feedPageSize, longPollSeconds: configuration.longPollSeconds, logger: logger
+                )
             } catch {
                 try? await client.shutdown()
                 throw error
@@ -68,11 +73,14 @@ public struct ExtractedService: Sendable {
         }
         let app = Application(
             router: HeadAsGet(self.router(database: database, sync: consumer)),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strangler-\(self.name)"),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "strangler-\(self.name)"),
             logger: logger
         )
-        let services: [any Service] = (client.map { [HTTPClientService($0)] } ?? []) + (consumer.map { [$0] } ?? []) + [app]
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let services: [any Service] =
+            (client.map { [HTTPClientService($0)] } ?? []) + (consumer.map { [$0] } ?? []) + [app]
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

@@ -9,7 +9,8 @@ extension HTTPClient.Configuration {
     /// at most without a byte while an answer is read (longer than any long poll of a feed).
     public static var toolkit: HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .minutes(2)), decompression: .disabled)
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .minutes(2)),
+            decompression: .disabled)
         configuration.httpVersion = .http1Only
         configuration.connectionPool.retryConnectionEstablishment = false
         return configuration
@@ -24,7 +25,8 @@ extension HTTPClient {
     }
 
     /// The process's client for calls that no long-running component owns (the CLI's commands, tests): like
-    /// `HTTPClient.shared`, it lives as long as the process (a global is never deinitialised), so it is never shut down.
+    /// `HTTPClient.shared`, it lives as long as the process (a global is never deinitialised), so it is never shut
+    /// down.
     public static let toolkit: HTTPClient = .makeToolkitClient()
 }
 

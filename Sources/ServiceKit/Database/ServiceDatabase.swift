@@ -39,7 +39,8 @@ public final class ServiceDatabase: Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             migrator.asyncMigrate(writer) { result in continuation.resume(with: result.map { _ in }) }
         }
-        let head = try await writer.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM service_outbox") ?? 0 }
+        let head = try await writer.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM service_outbox") ?? 0
+        }
         return ServiceDatabase(writer: writer, origin: origin, head: head)
     }
 
@@ -52,7 +53,9 @@ public final class ServiceDatabase: Sendable {
     /// Runs a client's change in one write transaction together with the events it records in the service's
     /// own outbox; readers of `GET /events` are woken once it commits. With `dryRun` everything is rolled back
     /// (no row, no event).
-    public func change<T: Sendable>(dryRun: Bool = false, _ body: @escaping @Sendable (Database, inout ServiceOutbox) throws -> T) async throws -> T {
+    public func change<T: Sendable>(
+        dryRun: Bool = false, _ body: @escaping @Sendable (Database, inout ServiceOutbox) throws -> T
+    ) async throws -> T {
         let origin = self.origin
         let (result, lastEventID) = try await self.write(dryRun: dryRun) { db in
             var outbox = ServiceOutbox(origin: origin)
@@ -65,7 +68,9 @@ public final class ServiceDatabase: Sendable {
 
     /// Runs `body` in one write transaction. With `dryRun` the transaction is rolled back after `body`
     /// returns (or throws): the caller gets what the real write would have answered, and nothing is kept.
-    public func write<T: Sendable>(dryRun: Bool = false, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    public func write<T: Sendable>(dryRun: Bool = false, _ body: @escaping @Sendable (Database) throws -> T)
+        async throws -> T
+    {
         guard dryRun else { return try await self.writer.write(body) }
         return try await self.writer.writeWithoutTransaction { db in
             try db.execute(sql: "BEGIN IMMEDIATE TRANSACTION")

@@ -14,7 +14,10 @@ public struct FeedEvent: Sendable {
     public var occurredAt: String
     public var origin: String
 
-    public init(id: Int64, aggregateType: String, aggregateID: String, type: String, payload: JSONValue, occurredAt: String, origin: String = "monolith") {
+    public init(
+        id: Int64, aggregateType: String, aggregateID: String, type: String, payload: JSONValue, occurredAt: String,
+        origin: String = "monolith"
+    ) {
         self.id = id
         self.aggregateType = aggregateType
         self.aggregateID = aggregateID
@@ -45,17 +48,21 @@ public struct FeedPage: Sendable {
 
     /// Reads a feed answer; nil when it does not have the feed's shape.
     public init?(json value: JSONValue) {
-        guard let items = value["items"]?.arrayValue, let next = value["next"]?.numberValue, let head = value["head"]?.numberValue else { return nil }
+        guard let items = value["items"]?.arrayValue, let next = value["next"]?.numberValue,
+            let head = value["head"]?.numberValue
+        else { return nil }
         var events: [FeedEvent] = []
         events.reserveCapacity(items.count)
         for item in items {
             guard let id = item["id"]?.numberValue, let aggregateType = item["aggregatetype"]?.stringValue,
-                let aggregateID = item["aggregateid"]?.stringValue, let type = item["type"]?.stringValue, let payload = item["payload"],
+                let aggregateID = item["aggregateid"]?.stringValue, let type = item["type"]?.stringValue,
+                let payload = item["payload"],
                 let occurredAt = item["occurredAt"]?.stringValue
             else { return nil }
             events.append(
                 FeedEvent(
-                    id: Int64(id), aggregateType: aggregateType, aggregateID: aggregateID, type: type, payload: payload, occurredAt: occurredAt,
+                    id: Int64(id), aggregateType: aggregateType, aggregateID: aggregateID, type: type, payload: payload,
+                    occurredAt: occurredAt,
                     origin: item["origin"]?.stringValue ?? "monolith"))
         }
         self.init(events: events, next: Int64(next), head: Int64(head))

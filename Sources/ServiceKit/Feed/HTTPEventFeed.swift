@@ -28,7 +28,8 @@ public struct HTTPEventFeed: EventFeed {
     public var maxAnswerBytes: Int
 
     public init(
-        _ endpoint: FeedEndpoint, client: HTTPClient = .toolkit, logger: Logger? = nil, answerTimeout: TimeAmount = .seconds(30),
+        _ endpoint: FeedEndpoint, client: HTTPClient = .toolkit, logger: Logger? = nil,
+        answerTimeout: TimeAmount = .seconds(30),
         maxAnswerBytes: Int = 32 << 20
     ) {
         self.endpoint = endpoint
@@ -41,7 +42,8 @@ public struct HTTPEventFeed: EventFeed {
     public func events(after: Int64, limit: Int, wait: Int) async throws -> FeedPage {
         var request = HTTPClientRequest(url: "\(self.endpoint)/events?after=\(after)&limit=\(limit)&wait=\(wait)")
         request.headers.add(name: "Accept", value: "application/json")
-        let response = try await self.client.execute(request, timeout: .seconds(Int64(wait)) + self.answerTimeout, logger: self.logger)
+        let response = try await self.client.execute(
+            request, timeout: .seconds(Int64(wait)) + self.answerTimeout, logger: self.logger)
         let body: ByteBuffer
         do {
             body = try await response.body.collect(upTo: self.maxAnswerBytes)
@@ -49,7 +51,8 @@ public struct HTTPEventFeed: EventFeed {
             throw BadAnswer(description: "the feed's answer is larger than \(self.maxAnswerBytes) bytes")
         }
         guard response.status == .ok else {
-            throw BadAnswer(description: "the feed answered \(response.status.code): \(String(buffer: body).prefix(200))")
+            throw BadAnswer(
+                description: "the feed answered \(response.status.code): \(String(buffer: body).prefix(200))")
         }
         guard let page = FeedPage(json: try JSONParser.parse(Array(body.readableBytesView))) else {
             throw BadAnswer(description: "the feed's answer is not a page of events")

@@ -35,9 +35,12 @@ public struct SyncCheckpoint: Sendable, Equatable {
     public var consumedEvents: Int64
 
     public static func load(_ db: Database) throws -> SyncCheckpoint {
-        let row = try Row.fetchOne(db, sql: "SELECT lastEventId, lastOccurredAt, consumedEvents FROM sync_checkpoint WHERE id = 1")
+        let row = try Row.fetchOne(
+            db, sql: "SELECT lastEventId, lastOccurredAt, consumedEvents FROM sync_checkpoint WHERE id = 1")
         guard let row else { return SyncCheckpoint(lastEventID: 0, lastOccurredAt: nil, consumedEvents: 0) }
-        return SyncCheckpoint(lastEventID: row["lastEventId"], lastOccurredAt: row["lastOccurredAt"], consumedEvents: row["consumedEvents"])
+        return SyncCheckpoint(
+            lastEventID: row["lastEventId"], lastOccurredAt: row["lastOccurredAt"],
+            consumedEvents: row["consumedEvents"])
     }
 
     func save(_ db: Database) throws {
@@ -76,7 +79,8 @@ public enum VersionedRecords {
         guard try self.isNewer(version, id: id, in: table, db) else { return }
         try db.execute(sql: "DELETE FROM \(table) WHERE id = ?", arguments: [id])
         try db.execute(
-            sql: "INSERT OR REPLACE INTO sync_tombstones (tableName, id, version) VALUES (?, ?, ?)", arguments: [table, id, version])
+            sql: "INSERT OR REPLACE INTO sync_tombstones (tableName, id, version) VALUES (?, ?, ?)",
+            arguments: [table, id, version])
     }
 }
 
@@ -91,5 +95,7 @@ public struct ProjectionError: Error, CustomStringConvertible {
         self.problem = problem
     }
 
-    public var description: String { "event \(self.event.id) (\(self.event.type) \(self.event.aggregateID)): \(self.problem)" }
+    public var description: String {
+        "event \(self.event.id) (\(self.event.type) \(self.event.aggregateID)): \(self.problem)"
+    }
 }

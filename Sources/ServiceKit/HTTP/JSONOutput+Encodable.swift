@@ -61,7 +61,9 @@ private struct Members<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: Int, forKey key: Key) { self.sink.output.field(key.stringValue, Int64(value)) }
     mutating func encode(_ value: Int64, forKey key: Key) { self.sink.output.field(key.stringValue, value) }
     mutating func encodeIfPresent(_ value: String?, forKey key: Key) { self.sink.output.field(key.stringValue, value) }
-    mutating func encodeIfPresent(_ value: Int?, forKey key: Key) { self.sink.output.field(key.stringValue, value.map(Int64.init)) }
+    mutating func encodeIfPresent(_ value: Int?, forKey key: Key) {
+        self.sink.output.field(key.stringValue, value.map(Int64.init))
+    }
     mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) { self.sink.output.field(key.stringValue, value) }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
@@ -69,7 +71,9 @@ private struct Members<Key: CodingKey>: KeyedEncodingContainerProtocol {
         self.sink.output.field(key.stringValue, strings: strings)
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key)
+        -> KeyedEncodingContainer<NestedKey>
+    {
         preconditionFailure("\(key.stringValue): nested objects are not written")
     }
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {

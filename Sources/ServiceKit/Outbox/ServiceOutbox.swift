@@ -32,9 +32,14 @@ public struct ServiceOutbox: Sendable {
             """)
 
     /// Appends one event; `payload` is the record's JSON form after the change (or `{id, version, deletedAt}`).
-    public mutating func append(_ db: Database, aggregateType: String, aggregateID: String, type: String, payload: [UInt8], at time: String) throws {
+    public mutating func append(
+        _ db: Database, aggregateType: String, aggregateID: String, type: String, payload: [UInt8], at time: String
+    ) throws {
         try db.execute(
-            sql: "INSERT INTO service_outbox (aggregatetype, aggregateid, type, payload, occurredAt, origin) VALUES (?, ?, ?, ?, ?, ?)",
+            sql: """
+                INSERT INTO service_outbox (aggregatetype, aggregateid, type, payload, occurredAt, origin)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """,
             arguments: [aggregateType, aggregateID, type, String(decoding: payload, as: UTF8.self), time, self.origin])
         self.lastEventID = db.lastInsertedRowID
     }
@@ -42,7 +47,8 @@ public struct ServiceOutbox: Sendable {
     /// Events after `after`, oldest first, at most `limit`, and the newest id (0 when there is none).
     static func page(after: Int64, limit: Int, _ db: Database) throws -> (events: [ServiceOutboxEvent], head: Int64) {
         let events = try ServiceOutboxEvent.fetchAll(
-            db.cachedStatement(sql: "SELECT * FROM service_outbox WHERE id > ? ORDER BY id LIMIT ?"), arguments: [after, limit])
+            db.cachedStatement(sql: "SELECT * FROM service_outbox WHERE id > ? ORDER BY id LIMIT ?"),
+            arguments: [after, limit])
         let head = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM service_outbox") ?? 0
         return (events, head)
     }

@@ -71,10 +71,13 @@ extension ServiceRecord {
     public func checkChangeable() throws {}
     public func checkDeletable(_ db: Database) throws {}
     public static func clientError(for error: DatabaseError) -> ServiceError? { nil }
-    public static func filters(_ query: Parameters, problems: inout [String: String]) -> [(sql: String, argument: String)] { [] }
+    public static func filters(_ query: Parameters, problems: inout [String: String]) -> [(
+        sql: String, argument: String
+    )] { [] }
     public func updateEventType(from previous: Self) -> String { Self.eventStem + "Updated" }
 
-    /// The event type stem, as the monolith names its events: `contact` gives `ContactCreated`, `ContactUpdated`, `ContactDeleted`.
+    /// The event type stem, as the monolith names its events: `contact` gives `ContactCreated`, `ContactUpdated`,
+    /// `ContactDeleted`.
     public static var eventStem: String { Self.noun.prefix(1).uppercased() + Self.noun.dropFirst() }
 
     public var json: [UInt8] {
@@ -99,8 +102,11 @@ extension ServiceRecord {
     }
 
     /// Whether any row of `table` has `column` = `value` (and, optionally, a second condition).
-    public static func exists(in table: String, where condition: String, _ arguments: StatementArguments, _ db: Database) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table) WHERE \(condition))", arguments: arguments) ?? false
+    public static func exists(
+        in table: String, where condition: String, _ arguments: StatementArguments, _ db: Database
+    ) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table) WHERE \(condition))", arguments: arguments)
+            ?? false
     }
 }
 
@@ -108,13 +114,17 @@ extension VersionedRecords {
     /// Applies a `…Created`/`…Updated`/`…Deleted` (or any other full-state) event of `Record`'s aggregate:
     /// only when its version is newer than the row's and the record's tombstone.
     public static func apply<Record: ServiceRecord>(_ event: FeedEvent, as type: Record.Type, _ db: Database) throws {
-        guard let version = event.version else { throw ProjectionError(event: event, problem: "the payload has no version") }
+        guard let version = event.version else {
+            throw ProjectionError(event: event, problem: "the payload has no version")
+        }
         if event.isDeletion {
             try self.delete(event.aggregateID, version: version, from: Record.table, db)
             return
         }
         guard try self.isNewer(version, id: event.aggregateID, in: Record.table, db) else { return }
-        guard let record = Record(payload: event.payload) else { throw ProjectionError(event: event, problem: "the payload is not a \(Record.noun)") }
+        guard let record = Record(payload: event.payload) else {
+            throw ProjectionError(event: event, problem: "the payload is not a \(Record.noun)")
+        }
         try record.save(db, .replace)
     }
 }
@@ -129,8 +139,12 @@ public enum SaveMode: Sendable {
 extension VersionedRecords {
     /// Keeps a read model of records another service owns (`accounts(id, version)`, say): on a newer version the
     /// row becomes the payload's `columns` (as text; those in `required` must be present), on a deletion it goes.
-    public static func applyReadModel(_ event: FeedEvent, table: String, columns: [String] = [], required: Set<String> = [], _ db: Database) throws {
-        guard let version = event.version else { throw ProjectionError(event: event, problem: "the payload has no version") }
+    public static func applyReadModel(
+        _ event: FeedEvent, table: String, columns: [String] = [], required: Set<String> = [], _ db: Database
+    ) throws {
+        guard let version = event.version else {
+            throw ProjectionError(event: event, problem: "the payload has no version")
+        }
         if event.isDeletion {
             try self.delete(event.aggregateID, version: version, from: table, db)
             return
@@ -142,7 +156,10 @@ extension VersionedRecords {
         }
         let names = (["id", "version"] + columns).joined(separator: ", ")
         let placeholders = Array(repeating: "?", count: columns.count + 2).joined(separator: ", ")
-        let row: [(any DatabaseValueConvertible)?] = [event.aggregateID, version] + values.map { $0 as (any DatabaseValueConvertible)? }
-        try db.execute(sql: "INSERT OR REPLACE INTO \(table) (\(names)) VALUES (\(placeholders))", arguments: StatementArguments(row))
+        let row: [(any DatabaseValueConvertible)?] =
+            [event.aggregateID, version] + values.map { $0 as (any DatabaseValueConvertible)? }
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO \(table) (\(names)) VALUES (\(placeholders))",
+            arguments: StatementArguments(row))
     }
 }

@@ -24,7 +24,8 @@ public struct HTTPTestClient: Sendable {
     /// connection reported at once, 5 s to connect.
     public static var configuration: HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .minutes(1)), decompression: .disabled)
+            redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .minutes(1)),
+            decompression: .disabled)
         configuration.httpVersion = .http1Only
         configuration.connectionPool.retryConnectionEstablishment = false
         return configuration
@@ -32,7 +33,8 @@ public struct HTTPTestClient: Sendable {
 
     /// The process's client for one-shot requests: like `HTTPClient.shared`, it lives as long as the process (a global
     /// is never deinitialised), so it is never shut down.
-    public static let processClient = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    public static let processClient = HTTPClient(
+        eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
 
     /// A client sending through `client` (its owner shuts it down), the process's own by default.
     public init(timeout: Duration = .seconds(10), client: HTTPClient = HTTPTestClient.processClient) {
@@ -40,14 +42,17 @@ public struct HTTPTestClient: Sendable {
         self.client = client
     }
 
-    /// Sends one request on a new connection (closed afterwards: it says `Connection: close`) and returns the whole answer.
+    /// Sends one request on a new connection (closed afterwards: it says `Connection: close`) and returns the whole
+    /// answer.
     public func send(_ request: HTTPRequestData, to endpoint: HTTPEndpoint) async throws -> HTTPAnswer {
         try await Self.exchange(request, to: endpoint, close: true, client: self.client, timeout: self.timeout).answer
     }
 
     /// Opens a connection, runs `body` with it (requests one after the other, kept alive), then closes it: a client of
     /// its own with one connection, shut down afterwards.
-    public func withConnection<T>(to endpoint: HTTPEndpoint, _ body: (HTTPConnection) async throws -> T) async throws -> T {
+    public func withConnection<T>(to endpoint: HTTPEndpoint, _ body: (HTTPConnection) async throws -> T) async throws
+        -> T
+    {
         var configuration = Self.configuration
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 1
         let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
@@ -66,10 +71,13 @@ public struct HTTPTestClient: Sendable {
     static func exchange(
         _ request: HTTPRequestData, to endpoint: HTTPEndpoint, close: Bool, client: HTTPClient, timeout: Duration
     ) async throws(HarnessError) -> (answer: HTTPAnswer, keepAlive: Bool) {
-        let authority = endpoint.host.contains(":") ? "[\(endpoint.host)]:\(endpoint.port)" : "\(endpoint.host):\(endpoint.port)"
+        let authority =
+            endpoint.host.contains(":") ? "[\(endpoint.host)]:\(endpoint.port)" : "\(endpoint.host):\(endpoint.port)"
         var outgoing = HTTPClientRequest(url: "http://\(authority)\(request.target)")
         outgoing.method = HTTPMethod(rawValue: request.method)
-        if !request.headers.contains(where: { $0.name.lowercased() == "host" }) { outgoing.headers.add(name: "Host", value: authority) }
+        if !request.headers.contains(where: { $0.name.lowercased() == "host" }) {
+            outgoing.headers.add(name: "Host", value: authority)
+        }
         for header in request.headers { outgoing.headers.add(name: header.name, value: header.value) }
         if close { outgoing.headers.add(name: "Connection", value: "close") }
         if !request.body.isEmpty { outgoing.body = .bytes(ByteBuffer(bytes: request.body)) }
@@ -78,8 +86,12 @@ public struct HTTPTestClient: Sendable {
             let body = try await response.body.collect(upTo: Self.maxAnswerBytes)
             let headers = response.headers.map { (name: $0.name, value: $0.value) }
             let connection = response.headers[canonicalForm: "connection"].map { $0.lowercased() }
-            let keepAlive = response.version.minor >= 1 ? !connection.contains("close") : connection.contains("keep-alive")
-            return (HTTPAnswer(status: Int(response.status.code), headers: headers, body: Array(body.readableBytesView)), keepAlive && !close)
+            let keepAlive =
+                response.version.minor >= 1 ? !connection.contains("close") : connection.contains("keep-alive")
+            return (
+                HTTPAnswer(status: Int(response.status.code), headers: headers, body: Array(body.readableBytesView)),
+                keepAlive && !close
+            )
         } catch let error as HTTPClientError where error == .deadlineExceeded {
             throw HarnessError("\(endpoint) did not answer \(request) within \(timeout)")
         } catch let error as HTTPClientError where error == .remoteConnectionClosed {
