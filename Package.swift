@@ -209,6 +209,7 @@ let package = Package(
         .testTarget(
             name: "ServiceTests",
             dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "StranglerTesting",
                 "ContactsService",
                 "DealsService",
