@@ -1,5 +1,7 @@
 public import Hummingbird
 public import Logging
+import AsyncHTTPClient
+import ServiceLifecycle
 
 /// Builds the monolith's router on `store`: every endpoint of the CRM, the event feed, `/healthz`, and
 /// `/reverse-sync/status` (what `reverseSync` follows; no feeds without it).
@@ -28,11 +30,13 @@ public func buildMonolithRouter(store: CRMStore, reverseSync: ReverseSync? = nil
     let accountKind = Account.kind
     router.get("/accounts/{id}/contacts") { request, context in
         let id = try request.entityID(context, noun: accountKind.noun)
-        return try await EntityRoutes<Contact, BasicRequestContext>(store: store).list(request, where: ("accountId", id), parent: accountKind)
+        return try await EntityRoutes<Contact, BasicRequestContext>(store: store).list(
+            request, where: ("accountId", id), parent: accountKind)
     }
     router.get("/accounts/{id}/deals") { request, context in
         let id = try request.entityID(context, noun: accountKind.noun)
-        return try await EntityRoutes<Deal, BasicRequestContext>(store: store).list(request, where: ("accountId", id), parent: accountKind)
+        return try await EntityRoutes<Deal, BasicRequestContext>(store: store).list(
+            request, where: ("accountId", id), parent: accountKind)
     }
     router.post("/leads/{id}/convert") { request, context in
         try await LeadConversion(store: store).handle(request, context)
@@ -62,24 +66,44 @@ public func buildMonolithRouter(store: CRMStore, reverseSync: ReverseSync? = nil
 /// let app = try await buildMonolithApplication(configuration: .init(port: 8081), logger: logger)
 /// try await app.runService()
 /// ```
-public func buildMonolithApplication(configuration: MonolithConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
-    let store = try CRMStore.open(path: configuration.databasePath)
+public func buildMonolithApplication(configuration: MonolithConfiguration, logger: Logger) async throws
+    -> some ApplicationProtocol
+{
+    let store = try await CRMStore.open(path: configuration.databasePath)
     if configuration.seedContacts > 0 {
         let report = try await Seeder(contacts: configuration.seedContacts).seed(store)
         if let report {
             logger.info(
                 "seeded demo data",
-                metadata: ["contacts": "\(report.contacts)", "accounts": "\(report.accounts)", "leads": "\(report.leads)", "deals": "\(report.deals)"]
+                metadata: [
+                    "contacts": "\(report.contacts)", "accounts": "\(report.accounts)", "leads": "\(report.leads)",
+                    "deals": "\(report.deals)",
+                ]
             )
         } else {
             logger.info("database already has data; not seeding")
         }
     }
-    let reverseSync = configuration.reverseFeeds.isEmpty ? nil : try ReverseSync(store: store, feeds: configuration.reverseFeeds, logger: logger)
+    var services: [any Service] = []
+    var reverseSync: ReverseSync?
+    if !configuration.reverseFeeds.isEmpty {
+        // The feeds' client lives as long as the application, which shuts it down after reverse sync.
+        let client = FeedClient.makeHTTPClient()
+        services.append(FeedHTTPClientService(client: client))
+        do {
+            reverseSync = try await ReverseSync(
+                store: store, feeds: configuration.reverseFeeds, httpClient: client, logger: logger)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        services += reverseSync.map { [$0] } ?? []
+    }
     return Application(
         router: HeadAsGet(buildMonolithRouter(store: store, reverseSync: reverseSync)),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strangler-monolith"),
-        services: reverseSync.map { [$0] } ?? [],
+        configuration: .init(
+            address: .hostname(configuration.host, port: configuration.port), serverName: "strangler-monolith"),
+        services: services,
         logger: logger
     )
 }

@@ -10,21 +10,22 @@ public final class CRMStore: Sendable {
     let events: EventSignal
 
     /// Opens (and migrates) the database at `path`, or an in-memory one when `path` is nil.
-    public static func open(path: String?) throws -> CRMStore {
+    public static func open(path: String?) async throws -> CRMStore {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
         if let path {
             try OwnerOnlyFiles.prepare(database: path)
-            return try CRMStore(database: DatabasePool(path: path, configuration: configuration))
+            return try await CRMStore(database: DatabasePool(path: path, configuration: configuration))
         }
-        return try CRMStore(database: DatabaseQueue(configuration: configuration))
+        return try await CRMStore(database: DatabaseQueue(configuration: configuration))
     }
 
-    public init(database: any DatabaseWriter) throws {
-        try Schema.migrator.migrate(database)
+    /// Migrates `database` and reads where its outbox is.
+    public init(database: any DatabaseWriter) async throws {
+        try await Schema.migrate(database)
         self.database = database
-        let head = try database.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM outbox") ?? 0 }
+        let head = try await database.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM outbox") ?? 0 }
         self.events = EventSignal(head: head)
     }
 
@@ -32,7 +33,9 @@ public final class CRMStore: Sendable {
     ///
     /// With `dryRun`, the whole transaction runs and is then rolled back: the answer is what the real write
     /// would have answered, and nothing is kept (no row, no event).
-    func write<T: Sendable>(dryRun: Bool = false, _ body: @escaping @Sendable (Database, inout Outbox) throws -> T) async throws -> T {
+    func write<T: Sendable>(dryRun: Bool = false, _ body: @escaping @Sendable (Database, inout Outbox) throws -> T)
+        async throws -> T
+    {
         if dryRun {
             return try await self.database.writeWithoutTransaction { db in
                 var result: T?
@@ -67,7 +70,9 @@ public final class CRMStore: Sendable {
 
     /// Saves `changed` over `previous` as a new version with its event; a change that changes nothing is
     /// not a change (no new version, no event).
-    static func update<E: CRMEntity & Equatable>(_ changed: E, previous: E, _ db: Database, _ outbox: inout Outbox, at time: String = Timestamp.now()) throws -> E {
+    static func update<E: CRMEntity & Equatable>(
+        _ changed: E, previous: E, _ db: Database, _ outbox: inout Outbox, at time: String = Timestamp.now()
+    ) throws -> E {
         guard changed != previous else { return previous }
         var next = changed
         next.version = previous.version + 1
@@ -87,7 +92,9 @@ public final class CRMStore: Sendable {
         writer.field("version", entity.version + 1)
         writer.field("deletedAt", time)
         writer.endObject()
-        try outbox.append(db, aggregateType: E.kind.aggregateType, aggregateID: entity.id, type: E.kind.eventStem + "Deleted", payload: writer.bytes, at: time)
+        try outbox.append(
+            db, aggregateType: E.kind.aggregateType, aggregateID: entity.id, type: E.kind.eventStem + "Deleted",
+            payload: writer.bytes, at: time)
     }
 
     // MARK: Event feed
@@ -102,7 +109,8 @@ public final class CRMStore: Sendable {
 
     private func fetchEvents(after: Int64, limit: Int) async throws -> (events: [OutboxEvent], head: Int64) {
         try await self.read { db in
-            let events = try OutboxEvent.fetchAll(db, sql: "SELECT * FROM outbox WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit])
+            let events = try OutboxEvent.fetchAll(
+                db, sql: "SELECT * FROM outbox WHERE id > ? ORDER BY id LIMIT ?", arguments: [after, limit])
             let head = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM outbox") ?? 0
             return (events, head)
         }

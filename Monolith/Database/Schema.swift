@@ -2,6 +2,13 @@ import GRDB
 
 /// The monolith's schema, one migration per change, applied at start-up.
 enum Schema {
+    /// Applies the migrations `database` does not have yet, off the cooperative threads.
+    static func migrate(_ database: any DatabaseWriter) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            self.migrator.asyncMigrate(database) { result in continuation.resume(with: result.map { _ in }) }
+        }
+    }
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: accounts, contacts, leads, deals, outbox") { db in
@@ -85,7 +92,8 @@ enum Schema {
         migrator.registerMigration("v2: reverse sync checkpoints") { db in
             try db.execute(
                 sql: """
-                    -- Per extracted service whose own feed the monolith consumes (reverse sync): the last event applied,
+                    -- Per extracted service whose own feed the monolith consumes (reverse sync): the last event
+                    -- applied,
                     -- moved in the same transaction as the changes it covers.
                     CREATE TABLE reverse_sync (
                         service TEXT PRIMARY KEY NOT NULL,

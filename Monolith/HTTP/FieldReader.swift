@@ -8,6 +8,15 @@ enum FieldValue<Value> {
         if case .value(let value) = self { return value }
         return nil
     }
+
+    /// Sets a nullable property: a value sets it (as `transform` makes it), `null` clears it, absence leaves it.
+    func assign(to property: inout Value?, _ transform: (Value) -> Value = { $0 }) {
+        switch self {
+        case .value(let value): property = transform(value)
+        case .null: property = nil
+        case .absent: break
+        }
+    }
 }
 
 /// Reads and validates the fields of a JSON object, collecting every problem so that one 422 names them all.
@@ -22,7 +31,8 @@ struct FieldReader {
 
     /// Fields that answers carry but clients may not write.
     static let readOnlyFields: Set<String> = [
-        "id", "version", "createdAt", "updatedAt", "convertedAccountId", "convertedContactId", "convertedDealId", "convertedAt",
+        "id", "version", "createdAt", "updatedAt", "convertedAccountId", "convertedContactId", "convertedDealId",
+        "convertedAt",
     ]
 
     let object: [String: JSONValue]
@@ -31,7 +41,10 @@ struct FieldReader {
     let prefix: String
     private(set) var errors: [String: String] = [:]
 
-    init(_ object: [String: JSONValue], mode: Mode, prefix: String = "", allowed: Set<String>, readOnly: Set<String> = Self.readOnlyFields) {
+    init(
+        _ object: [String: JSONValue], mode: Mode, prefix: String = "", allowed: Set<String>,
+        readOnly: Set<String> = Self.readOnlyFields
+    ) {
         self.object = object
         self.mode = mode
         self.prefix = prefix
@@ -106,7 +119,9 @@ struct FieldReader {
     }
 
     /// An integer within `range`; a number with a fraction, or a boolean, is refused.
-    mutating func integer(_ key: String, required: Bool = false, nullable: Bool = false, range: ClosedRange<Int64>) -> FieldValue<Int64> {
+    mutating func integer(_ key: String, required: Bool = false, nullable: Bool = false, range: ClosedRange<Int64>)
+        -> FieldValue<Int64>
+    {
         switch self.raw(key, required: required, nullable: nullable) {
         case .absent: return .absent
         case .null: return .null
@@ -115,7 +130,7 @@ struct FieldReader {
             switch value {
             case .integer(let number): integer = number
             case .number(let number) where number.rounded() == number && abs(number) < 9.0e15: integer = Int64(number)
-            case .number: 
+            case .number:
                 self.fail(key, "must be a whole number")
                 return .absent
             default:
@@ -131,7 +146,9 @@ struct FieldReader {
     }
 
     /// One of `allowed`.
-    mutating func choice(_ key: String, required: Bool = false, nullable: Bool = false, allowed: [String]) -> FieldValue<String> {
+    mutating func choice(_ key: String, required: Bool = false, nullable: Bool = false, allowed: [String])
+        -> FieldValue<String>
+    {
         self.string(key, required: required, nullable: nullable, maxLength: 100) { value in
             allowed.contains(value) ? nil : "must be one of: \(allowed.joined(separator: ", "))"
         }
@@ -152,7 +169,9 @@ struct FieldReader {
                     self.fail(key, "item \(index) must be a string, not \(item.typeName)")
                     return .absent
                 }
-                guard (1...maxLength).contains(text.count), !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                guard (1...maxLength).contains(text.count),
+                    !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+                else {
                     self.fail(key, "item \(index) must be 1 to \(maxLength) characters, without control characters")
                     return .absent
                 }
@@ -191,17 +210,21 @@ enum FieldChecks {
     /// A DNS name: dot-separated labels of letters, digits and hyphens, with at least one dot.
     static func domain(_ text: String) -> String? {
         let labels = text.split(separator: ".", omittingEmptySubsequences: false)
-        let valid = labels.count >= 2 && text.utf8.count <= 253
+        let valid =
+            labels.count >= 2 && text.utf8.count <= 253
             && labels.allSatisfy { label in
                 (1...63).contains(label.utf8.count) && label.first != "-" && label.last != "-"
-                    && label.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }
+                    && label.unicodeScalars.allSatisfy {
+                        $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-")
+                    }
             }
         return valid ? nil : "must be a valid domain name"
     }
 
     /// An ISO 4217 code's shape: three capital letters.
     static func currency(_ text: String) -> String? {
-        text.utf8.count == 3 && text.utf8.allSatisfy({ (0x41...0x5A).contains($0) }) ? nil : "must be an ISO 4217 code such as EUR"
+        text.utf8.count == 3 && text.utf8.allSatisfy({ (0x41...0x5A).contains($0) })
+            ? nil : "must be an ISO 4217 code such as EUR"
     }
 
     static func date(_ text: String) -> String? {

@@ -15,15 +15,16 @@ struct EntityKind: Sendable {
 }
 
 /// An entity of the CRM: a row with an id, a version, timestamps, and one JSON form.
-protocol CRMEntity: Sendable, FetchableRecord, PersistableRecord {
+///
+/// The stored properties are the columns, listed once, in the JSON form's order (`id` first; `version`, `createdAt`,
+/// `updatedAt` last): GRDB's Codable records derive the row from them, and ``writeJSON(to:)`` the JSON form.
+protocol CRMEntity: Sendable, Codable, FetchableRecord, PersistableRecord {
     static var kind: EntityKind { get }
     var id: String { get }
     /// Starts at 1 and grows by one with every change.
     var version: Int64 { get set }
     var createdAt: String { get }
     var updatedAt: String { get set }
-    /// Writes the entity's JSON form (the HTTP answer and the outbox payload alike).
-    func writeJSON(to writer: inout JSONWriter)
     /// The event type of an update from `previous` to `self`; the narrowest one that fits.
     func updateEventType(from previous: Self) -> String
 }
@@ -32,6 +33,11 @@ extension CRMEntity {
     static var databaseTableName: String { Self.kind.table }
 
     func updateEventType(from previous: Self) -> String { Self.kind.eventStem + "Updated" }
+
+    /// Writes the entity's JSON form (the HTTP answer and the outbox payload alike): its columns, in order.
+    func writeJSON(to writer: inout JSONWriter) {
+        writer.object(encoding: self)
+    }
 
     /// The entity with this id, through a prepared statement cached by the connection (the hot path of
     /// every `GET /things/{id}`).
@@ -43,39 +49,5 @@ extension CRMEntity {
         var writer = JSONWriter()
         self.writeJSON(to: &writer)
         return writer.bytes
-    }
-}
-
-/// The fields every entity carries, written first and last in its JSON form.
-struct EntityMetadata: Sendable, Equatable {
-    var id: String
-    var version: Int64
-    var createdAt: String
-    var updatedAt: String
-
-    init(id: String, version: Int64, createdAt: String, updatedAt: String) {
-        self.id = id
-        self.version = version
-        self.createdAt = createdAt
-        self.updatedAt = updatedAt
-    }
-
-    init(row: Row) {
-        self.id = row["id"]
-        self.version = row["version"]
-        self.createdAt = row["createdAt"]
-        self.updatedAt = row["updatedAt"]
-    }
-
-    /// New metadata for an entity created now (or at a given time, for seeding).
-    static func new(prefix: String, at time: String = Timestamp.now(), id: String? = nil) -> EntityMetadata {
-        EntityMetadata(id: id ?? EntityID.make(prefix: prefix), version: 1, createdAt: time, updatedAt: time)
-    }
-
-    func encode(to container: inout PersistenceContainer) {
-        container["id"] = self.id
-        container["version"] = self.version
-        container["createdAt"] = self.createdAt
-        container["updatedAt"] = self.updatedAt
     }
 }

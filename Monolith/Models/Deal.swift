@@ -20,7 +20,7 @@ struct Deal: CRMEntity, Equatable {
         }
     }
 
-    var meta: EntityMetadata
+    var id: String
     var accountId: String
     var contactId: String?
     var name: String
@@ -30,98 +30,37 @@ struct Deal: CRMEntity, Equatable {
     var stage: String
     var expectedCloseDate: String?
     var probability: Int64
-
-    var id: String { self.meta.id }
-    var version: Int64 {
-        get { self.meta.version }
-        set { self.meta.version = newValue }
-    }
-    var createdAt: String { self.meta.createdAt }
-    var updatedAt: String {
-        get { self.meta.updatedAt }
-        set { self.meta.updatedAt = newValue }
-    }
-
-    init(
-        meta: EntityMetadata, accountId: String, contactId: String?, name: String, amount: Int64, currency: String, stage: String,
-        expectedCloseDate: String?, probability: Int64
-    ) {
-        self.meta = meta
-        self.accountId = accountId
-        self.contactId = contactId
-        self.name = name
-        self.amount = amount
-        self.currency = currency
-        self.stage = stage
-        self.expectedCloseDate = expectedCloseDate
-        self.probability = probability
-    }
-
-    init(row: Row) {
-        self.meta = EntityMetadata(row: row)
-        self.accountId = row["accountId"]
-        self.contactId = row["contactId"]
-        self.name = row["name"]
-        self.amount = row["amount"]
-        self.currency = row["currency"]
-        self.stage = row["stage"]
-        self.expectedCloseDate = row["expectedCloseDate"]
-        self.probability = row["probability"]
-    }
-
-    func encode(to container: inout PersistenceContainer) {
-        self.meta.encode(to: &container)
-        container["accountId"] = self.accountId
-        container["contactId"] = self.contactId
-        container["name"] = self.name
-        container["amount"] = self.amount
-        container["currency"] = self.currency
-        container["stage"] = self.stage
-        container["expectedCloseDate"] = self.expectedCloseDate
-        container["probability"] = self.probability
-    }
-
-    func writeJSON(to writer: inout JSONWriter) {
-        writer.beginObject()
-        writer.field("id", self.id)
-        writer.field("accountId", self.accountId)
-        writer.field("contactId", self.contactId)
-        writer.field("name", self.name)
-        writer.field("amount", self.amount)
-        writer.field("currency", self.currency)
-        writer.field("stage", self.stage)
-        writer.field("expectedCloseDate", self.expectedCloseDate)
-        writer.field("probability", self.probability)
-        writer.field("version", self.version)
-        writer.field("createdAt", self.createdAt)
-        writer.field("updatedAt", self.updatedAt)
-        writer.endObject()
-    }
+    var version: Int64
+    var createdAt: String
+    var updatedAt: String
 
     func updateEventType(from previous: Deal) -> String {
         self.stage != previous.stage ? "DealStageChanged" : "DealUpdated"
     }
 
-    static let fields: Set<String> = ["accountId", "contactId", "name", "amount", "currency", "stage", "expectedCloseDate", "probability"]
+    static let fields: Set<String> = [
+        "accountId", "contactId", "name", "amount", "currency", "stage", "expectedCloseDate", "probability",
+    ]
 
     /// Reads the writable fields. A stage change without a probability takes the new stage's default one.
     mutating func apply(_ input: inout FieldReader) {
-        if case .value(let accountId) = input.string("accountId", required: true, minLength: 1, maxLength: 64) { self.accountId = accountId }
-        switch input.string("contactId", nullable: true, minLength: 1, maxLength: 64) {
-        case .value(let contactId): self.contactId = contactId
-        case .null: self.contactId = nil
-        case .absent: break
+        if case .value(let accountId) = input.string("accountId", required: true, minLength: 1, maxLength: 64) {
+            self.accountId = accountId
         }
+        input.string("contactId", nullable: true, minLength: 1, maxLength: 64).assign(to: &self.contactId)
         if case .value(let name) = input.string("name", required: true, minLength: 1) { self.name = name }
-        if case .value(let amount) = input.integer("amount", required: true, range: 0...1_000_000_000_000) { self.amount = amount }
-        if case .value(let currency) = input.string("currency", required: true, maxLength: 3, check: FieldChecks.currency) { self.currency = currency }
+        if case .value(let amount) = input.integer("amount", required: true, range: 0...1_000_000_000_000) {
+            self.amount = amount
+        }
+        if case .value(let currency) = input.string(
+            "currency", required: true, maxLength: 3, check: FieldChecks.currency)
+        {
+            self.currency = currency
+        }
         let previousStage = self.stage
         if case .value(let stage) = input.choice("stage", allowed: Self.stages) { self.stage = stage }
-        switch input.string("expectedCloseDate", nullable: true, maxLength: 10, check: FieldChecks.date) {
-        case .value(let date): self.expectedCloseDate = date
-        case .null: self.expectedCloseDate = nil
-        case .absent: break
-        }
+        input.string("expectedCloseDate", nullable: true, maxLength: 10, check: FieldChecks.date).assign(
+            to: &self.expectedCloseDate)
         if case .value(let probability) = input.integer("probability", range: 0...100) {
             self.probability = probability
         } else if input.object["probability"] == nil, self.stage != previousStage || input.mode == .create {
@@ -129,7 +68,10 @@ struct Deal: CRMEntity, Equatable {
         }
     }
 
-    static func blank(_ meta: EntityMetadata) -> Deal {
-        Deal(meta: meta, accountId: "", contactId: nil, name: "", amount: 0, currency: "", stage: "prospecting", expectedCloseDate: nil, probability: 10)
+    static func blank(id: String, at time: String) -> Deal {
+        Deal(
+            id: id, accountId: "", contactId: nil, name: "", amount: 0, currency: "", stage: "prospecting",
+            expectedCloseDate: nil,
+            probability: 10, version: 1, createdAt: time, updatedAt: time)
     }
 }

@@ -1,3 +1,4 @@
+public import AsyncHTTPClient
 import Foundation
 import GRDB
 public import Logging
@@ -14,7 +15,8 @@ import Synchronization
 ///   monolith's own change that the service already had) changes nothing.
 /// - Every applied change is recorded in the monolith's outbox with `origin` = the service's name: the other
 ///   services see it in the monolith's feed, and the service that made it recognises it as its own (its version is
-///   not newer) and records nothing, so nothing echoes back and forth. Events whose origin is not the service are refused.
+///   not newer) and records nothing, so nothing echoes back and forth. Events whose origin is not the service are
+/// refused.
 /// - A change the monolith cannot take (a payload without the entity's fields, a foreign key it does not have)
 ///   stops that feed at that event, with the reason in `GET /reverse-sync/status`, and is retried: nothing is skipped.
 public final class ReverseSync: Service, Sendable {
@@ -34,31 +36,36 @@ public final class ReverseSync: Service, Sendable {
     /// How long a feed may fail before it is logged: services that start or stop beside the monolith (`strangler up`)
     /// are unreachable for a moment, and that is not worth a warning. The failure is in the feed's status at once.
     let quietPeriod: Duration
+    let httpClient: HTTPClient
     let logger: Logger
     private let states: Mutex<[String: FeedState]>
 
+    /// Follows `feeds` for `store`, through `httpClient` (which its owner shuts down; the process's own client when
+    /// none is given).
     public init(
-        store: CRMStore, feeds: [ReverseFeed], pageSize: Int = 500, longPollSeconds: Int = 25, quietPeriod: Duration = .seconds(3), logger: Logger
-    ) throws {
+        store: CRMStore, feeds: [ReverseFeed], pageSize: Int = 500, longPollSeconds: Int = 25,
+        quietPeriod: Duration = .seconds(3),
+        httpClient: HTTPClient? = nil, logger: Logger
+    ) async throws {
         self.store = store
         self.quietPeriod = quietPeriod
         self.feeds = feeds
         self.pageSize = pageSize
         self.longPollSeconds = longPollSeconds
+        self.httpClient = httpClient ?? FeedClient.processClient
         self.logger = logger
-        var states: [String: FeedState] = [:]
-        try store.database.read { db in
-            for feed in feeds {
+        let services = feeds.map(\.service)
+        let states = try await store.database.read { db in
+            var states: [String: FeedState] = [:]
+            for service in services {
+                let checkpoint = try ReverseCheckpoint.load(service: service, db)
                 var state = FeedState()
-                if let row = try Row.fetchOne(
-                    db, sql: "SELECT lastEventId, lastOccurredAt, consumedEvents FROM reverse_sync WHERE service = ?", arguments: [feed.service])
-                {
-                    state.lastEventID = row["lastEventId"]
-                    state.lastOccurredAt = row["lastOccurredAt"]
-                    state.consumedEvents = row["consumedEvents"]
-                }
-                states[feed.service] = state
+                state.lastEventID = checkpoint.lastEventID
+                state.lastOccurredAt = checkpoint.lastOccurredAt
+                state.consumedEvents = checkpoint.consumedEvents
+                states[service] = state
             }
+            return states
         }
         self.states = Mutex(states)
     }
@@ -75,7 +82,6 @@ public final class ReverseSync: Service, Sendable {
         }
     }
 
-
     private func follow(_ feed: ReverseFeed) async {
         self.update(feed) { $0.running = true }
         defer { self.update(feed) { $0.running = false } }
@@ -87,7 +93,9 @@ public final class ReverseSync: Service, Sendable {
                 let state = self.state(of: feed)
                 let caughtUp = state.head.map { state.lastEventID >= $0 } ?? false
                 try await self.step(feed, wait: caughtUp ? self.longPollSeconds : 0)
-                if logged != nil { self.logger.info("reverse sync recovered", metadata: ["service": "\(feed.service)"]) }
+                if logged != nil {
+                    self.logger.info("reverse sync recovered", metadata: ["service": "\(feed.service)"])
+                }
                 failingSince = nil
                 logged = nil
                 pause = .milliseconds(100)
@@ -102,7 +110,8 @@ public final class ReverseSync: Service, Sendable {
                 if logged != message, ContinuousClock.now - since >= self.quietPeriod {
                     logged = message
                     self.logger.warning(
-                        "reverse sync failed; retrying until it succeeds", metadata: ["service": "\(feed.service)", "error": "\(message)"])
+                        "reverse sync failed; retrying until it succeeds",
+                        metadata: ["service": "\(feed.service)", "error": "\(message)"])
                 }
                 try? await Task.sleep(for: pause)
                 pause = min(pause * 2, .seconds(5))
@@ -123,22 +132,31 @@ public final class ReverseSync: Service, Sendable {
     /// Steps every feed until each has applied everything its service had when asked (tests, scripts).
     public func catchUp() async throws {
         for feed in self.feeds {
-            repeat { try await self.step(feed, wait: 0) } while !(self.state(of: feed).head.map { self.state(of: feed).lastEventID >= $0 } ?? false)
+            repeat {
+                try await self.step(feed, wait: 0)
+            } while !(self.state(of: feed).head.map { self.state(of: feed).lastEventID >= $0 } ?? false)
         }
     }
 
     @discardableResult
     private func step(_ feed: ReverseFeed, wait: Int) async throws -> Int {
         let after = self.state(of: feed).lastEventID
-        let answer = try await feed.client.get("/events?after=\(after)&limit=\(self.pageSize)&wait=\(wait)")
+        let path = "/events?after=\(after)&limit=\(self.pageSize)&wait=\(wait)"
+        let answer = try await feed.client.get(path, wait: wait, client: self.httpClient, logger: self.logger)
         guard answer.status == 200 else {
             throw ReverseSyncError(
-                description: "\(feed.service)'s feed at \(feed.url) answered \(answer.status): \(String(decoding: answer.body.prefix(200), as: UTF8.self))")
+                description:
+                    "\(feed.service)'s feed at \(feed.url) answered \(answer.status): "
+                    + String(decoding: answer.body.prefix(200), as: UTF8.self)
+            )
         }
         let page = try ServiceFeedPage(json: answer.body, service: feed.service)
         guard page.head >= after else {
             throw ReverseSyncError(
-                description: "\(feed.service)'s newest event (\(page.head)) is older than the monolith's checkpoint (\(after)): was the service's database replaced?")
+                description:
+                    "\(feed.service)'s newest event (\(page.head)) is older than the monolith's checkpoint (\(after)): "
+                    + "was the service's database replaced?"
+            )
         }
         let events = page.events
         let service = feed.service
@@ -216,18 +234,22 @@ struct ReverseCheckpoint: Sendable {
     var consumedEvents: Int64 = 0
 
     static func load(service: String, _ db: Database) throws -> ReverseCheckpoint {
-        guard let row = try Row.fetchOne(
-            db, sql: "SELECT lastEventId, lastOccurredAt, consumedEvents FROM reverse_sync WHERE service = ?", arguments: [service])
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT lastEventId, lastOccurredAt, consumedEvents FROM reverse_sync WHERE service = ?",
+                arguments: [service])
         else { return ReverseCheckpoint() }
-        return ReverseCheckpoint(lastEventID: row["lastEventId"], lastOccurredAt: row["lastOccurredAt"], consumedEvents: row["consumedEvents"])
+        return ReverseCheckpoint(
+            lastEventID: row["lastEventId"], lastOccurredAt: row["lastOccurredAt"],
+            consumedEvents: row["consumedEvents"])
     }
 
     func save(service: String, _ db: Database) throws {
         try db.execute(
             sql: """
                 INSERT INTO reverse_sync (service, lastEventId, lastOccurredAt, consumedEvents) VALUES (?, ?, ?, ?)
-                ON CONFLICT(service) DO UPDATE SET lastEventId = excluded.lastEventId, lastOccurredAt = excluded.lastOccurredAt,
-                    consumedEvents = excluded.consumedEvents
+                ON CONFLICT(service) DO UPDATE SET lastEventId = excluded.lastEventId,
+                    lastOccurredAt = excluded.lastOccurredAt, consumedEvents = excluded.consumedEvents
                 """,
             arguments: [service, self.lastEventID, self.lastOccurredAt, self.consumedEvents])
     }

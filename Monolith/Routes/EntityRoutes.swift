@@ -25,7 +25,9 @@ extension Request {
 
     /// The `{id}` path parameter, or a 404 when it cannot be an id.
     func entityID(_ context: some RequestContext, noun: String) throws(APIError) -> String {
-        guard let id = context.parameters.get("id"), EntityID.isWellFormed(id), !id.isEmpty else { throw APIError.notFound(noun) }
+        guard let id = context.parameters.get("id"), EntityID.isWellFormed(id), !id.isEmpty else {
+            throw APIError.notFound(noun)
+        }
         return id
     }
 }
@@ -48,7 +50,9 @@ struct EntityRoutes<E: WritableEntity, Context: RequestContext> {
         [.eTag: "\"\(entity.version)\""]
     }
 
-    func list(_ request: Request, where condition: (column: String, value: String)? = nil, parent: EntityKind? = nil) async throws -> Response {
+    func list(_ request: Request, where condition: (column: String, value: String)? = nil, parent: EntityKind? = nil)
+        async throws -> Response
+    {
         var errors: [String: String] = [:]
         let page = PageRequest(query: request.uri.queryParameters, errors: &errors)
         var filtered = E.filter(E.all(), query: request.uri.queryParameters, errors: &errors)
@@ -65,7 +69,9 @@ struct EntityRoutes<E: WritableEntity, Context: RequestContext> {
 
     func get(_ request: Request, _ context: Context) async throws -> Response {
         let id = try request.entityID(context, noun: E.kind.noun)
-        guard let entity = try await self.store.read({ db in try E.find(id, db) }) else { throw APIError.notFound(E.kind.noun) }
+        guard let entity = try await self.store.read({ db in try E.find(id, db) }) else {
+            throw APIError.notFound(E.kind.noun)
+        }
         return JSONResponse.make(bytes: entity.jsonBytes, headers: Self.entityHeaders(entity))
     }
 
@@ -74,7 +80,7 @@ struct EntityRoutes<E: WritableEntity, Context: RequestContext> {
         let object = try await request.jsonObject()
         let entity = try await self.store.write(dryRun: request.isDryRun) { db, outbox in
             var input = FieldReader(object, mode: .create, allowed: E.fields)
-            var entity = E.blank(.new(prefix: E.kind.idPrefix))
+            var entity = E.new()
             entity.apply(&input)
             try entity.checkReferences(db, &input)
             try input.validate()

@@ -45,11 +45,16 @@ struct LeadConversion {
         return JSONResponse.make { result.writeJSON(to: &$0) }
     }
 
-    static func convert(_ id: String, expectedVersion: Int64?, body: [String: JSONValue], _ db: Database, _ outbox: inout Outbox) throws -> Result {
+    static func convert(
+        _ id: String, expectedVersion: Int64?, body: [String: JSONValue], _ db: Database, _ outbox: inout Outbox
+    ) throws -> Result {
         let lead = try EntityRoutes<Lead, BasicRequestContext>.load(id, expectedVersion: expectedVersion, db)
-        if lead.status == "converted" { throw APIError.conflict("already_converted", "this lead was already converted") }
+        if lead.status == "converted" {
+            throw APIError.conflict("already_converted", "this lead was already converted")
+        }
         if lead.status == "disqualified" {
-            throw APIError.conflict("lead_disqualified", "a disqualified lead cannot be converted; set its status first")
+            throw APIError.conflict(
+                "lead_disqualified", "a disqualified lead cannot be converted; set its status first")
         }
 
         var input = FieldReader(body, mode: .create, allowed: ["createDeal"])
@@ -61,24 +66,27 @@ struct LeadConversion {
         let company = lead.company.flatMap { $0.trimmingSpaces().isEmpty ? nil : $0 }
         var accountFields: [String: JSONValue] = ["name": .string(company ?? lead.name)]
         if let emailDomain, FieldChecks.domain(emailDomain) == nil { accountFields["domain"] = .string(emailDomain) }
-        var account = Account.blank(.new(prefix: Account.kind.idPrefix, at: now))
+        var account = Account.new(at: now)
         var accountReader = FieldReader(accountFields, mode: .create, prefix: "account.", allowed: Account.fields)
         account.apply(&accountReader)
 
         let nameParts = lead.name.split(separator: " ")
         let contactFields: [String: JSONValue] = [
             "accountId": .string(account.id),
-            "firstName": .string(nameParts.count > 1 ? nameParts.dropLast().joined(separator: " ") : String(nameParts.first ?? "")),
+            "firstName": .string(
+                nameParts.count > 1 ? nameParts.dropLast().joined(separator: " ") : String(nameParts.first ?? "")),
             "lastName": .string(nameParts.count > 1 ? String(nameParts.last!) : ""),
             "email": .string(lead.email),
         ]
-        var contact = Contact.blank(.new(prefix: Contact.kind.idPrefix, at: now))
+        var contact = Contact.new(at: now)
         var contactReader = FieldReader(contactFields, mode: .create, prefix: "contact.", allowed: Contact.fields)
         contact.apply(&contactReader)
         var derived = accountReader
         derived.absorb(contactReader)
         if !derived.isValid {
-            throw APIError.validation(derived.errors, message: "the lead's data does not make a valid account and contact; correct the lead first")
+            throw APIError.validation(
+                derived.errors,
+                message: "the lead's data does not make a valid account and contact; correct the lead first")
         }
 
         var deal: Deal?
@@ -89,8 +97,10 @@ struct LeadConversion {
             var fields = dealInput
             fields["accountId"] = .string(account.id)
             fields["contactId"] = .string(contact.id)
-            var dealReader = FieldReader(fields, mode: .create, prefix: "createDeal.", allowed: Self.dealFields.union(["accountId", "contactId"]))
-            var draft = Deal.blank(.new(prefix: Deal.kind.idPrefix, at: now))
+            var dealReader = FieldReader(
+                fields, mode: .create, prefix: "createDeal.",
+                allowed: Self.dealFields.union(["accountId", "contactId"]))
+            var draft = Deal.new(at: now)
             draft.apply(&dealReader)
             input.absorb(dealReader)
             deal = draft

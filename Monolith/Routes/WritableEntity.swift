@@ -5,8 +5,8 @@ import Hummingbird
 protocol WritableEntity: CRMEntity, Equatable {
     /// The fields a client may write.
     static var fields: Set<String> { get }
-    /// An empty entity with this metadata, to which a create request's fields are applied.
-    static func blank(_ meta: EntityMetadata) -> Self
+    /// An empty entity at version 1 created at `time`, to which a create request's fields are applied.
+    static func blank(id: String, at time: String) -> Self
     /// Reads the writable fields from a request body, recording problems in `input`.
     mutating func apply(_ input: inout FieldReader)
     /// Checks what needs the database (that referenced rows exist), recording problems in `input`.
@@ -18,15 +18,23 @@ protocol WritableEntity: CRMEntity, Equatable {
     /// The client error that a constraint failure stands for (a duplicate e-mail address), if any.
     static func clientError(for error: DatabaseError) -> APIError?
     /// Applies the list filters of the query string (`?stage=`), recording problems in `errors`.
-    static func filter(_ request: QueryInterfaceRequest<Self>, query: Parameters, errors: inout [String: String]) -> QueryInterfaceRequest<Self>
+    static func filter(_ request: QueryInterfaceRequest<Self>, query: Parameters, errors: inout [String: String])
+        -> QueryInterfaceRequest<Self>
 }
 
 extension WritableEntity {
+    /// An empty entity with a new id, created at `time` (now by default).
+    static func new(at time: String = Timestamp.now()) -> Self {
+        Self.blank(id: EntityID.make(prefix: Self.kind.idPrefix), at: time)
+    }
+
     func checkReferences(_ db: Database, _ input: inout FieldReader) throws {}
     func checkChangeable() throws(APIError) {}
     func checkDeletable(_ db: Database) throws {}
     static func clientError(for error: DatabaseError) -> APIError? { nil }
-    static func filter(_ request: QueryInterfaceRequest<Self>, query: Parameters, errors: inout [String: String]) -> QueryInterfaceRequest<Self> {
+    static func filter(_ request: QueryInterfaceRequest<Self>, query: Parameters, errors: inout [String: String])
+        -> QueryInterfaceRequest<Self>
+    {
         request
     }
 }
@@ -38,8 +46,12 @@ enum References {
     }
 
     /// Throws `has_dependents` (409) when `table` has rows whose `column` is `id`.
-    static func refuseDelete(_ noun: String, _ id: String, referencedBy table: String, column: String, _ db: Database) throws {
-        if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table) WHERE \(column) = ?)", arguments: [id]) ?? false {
+    static func refuseDelete(_ noun: String, _ id: String, referencedBy table: String, column: String, _ db: Database)
+        throws
+    {
+        if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table) WHERE \(column) = ?)", arguments: [id])
+            ?? false
+        {
             throw APIError.conflict("has_dependents", "this \(noun) still has \(table); delete or move them first")
         }
     }
@@ -51,7 +63,9 @@ extension Account: WritableEntity {
         try References.refuseDelete("account", self.id, referencedBy: "deals", column: "accountId", db)
     }
 
-    static func filter(_ request: QueryInterfaceRequest<Account>, query: Parameters, errors: inout [String: String]) -> QueryInterfaceRequest<Account> {
+    static func filter(_ request: QueryInterfaceRequest<Account>, query: Parameters, errors: inout [String: String])
+        -> QueryInterfaceRequest<Account>
+    {
         guard let domain = query.get("domain") else { return request }
         return request.filter(Column("domain") == domain.lowercased())
     }
@@ -63,7 +77,8 @@ extension Contact: WritableEntity {
         if !(try References.exists("accounts", self.accountId, db)) {
             input.fail("accountId", "no account has this id")
         } else if try Bool.fetchOne(
-            db, sql: "SELECT EXISTS (SELECT 1 FROM deals WHERE contactId = ? AND accountId <> ?)", arguments: [self.id, self.accountId]) ?? false
+            db, sql: "SELECT EXISTS (SELECT 1 FROM deals WHERE contactId = ? AND accountId <> ?)",
+            arguments: [self.id, self.accountId]) ?? false
         {
             // A deal's contact must belong to the deal's account; moving the contact would break that.
             input.fail("accountId", "the contact has deals at its current account; move or delete them first")
@@ -76,10 +91,14 @@ extension Contact: WritableEntity {
 
     static func clientError(for error: DatabaseError) -> APIError? {
         guard error.isUniqueViolation("contacts.email") else { return nil }
-        return .conflict("duplicate", "another contact already has this e-mail address", fields: ["email": "is already used by another contact"])
+        return .conflict(
+            "duplicate", "another contact already has this e-mail address",
+            fields: ["email": "is already used by another contact"])
     }
 
-    static func filter(_ request: QueryInterfaceRequest<Contact>, query: Parameters, errors: inout [String: String]) -> QueryInterfaceRequest<Contact> {
+    static func filter(_ request: QueryInterfaceRequest<Contact>, query: Parameters, errors: inout [String: String])
+        -> QueryInterfaceRequest<Contact>
+    {
         var request = request
         if let email = query.get("email") { request = request.filter(Column("email") == email) }
         if let accountId = query.get("accountId") { request = request.filter(Column("accountId") == accountId) }
@@ -94,7 +113,9 @@ extension Lead: WritableEntity {
         }
     }
 
-    static func filter(_ request: QueryInterfaceRequest<Lead>, query: Parameters, errors: inout [String: String]) -> QueryInterfaceRequest<Lead> {
+    static func filter(_ request: QueryInterfaceRequest<Lead>, query: Parameters, errors: inout [String: String])
+        -> QueryInterfaceRequest<Lead>
+    {
         guard let status = query.get("status") else { return request }
         guard Lead.statuses.contains(status) else {
             errors["status"] = "must be one of: \(Lead.statuses.joined(separator: ", "))"
@@ -110,7 +131,8 @@ extension Deal: WritableEntity {
             input.fail("accountId", "no account has this id")
         }
         if let contactId = self.contactId, input.errors["contactId"] == nil {
-            let owner = try String.fetchOne(db, sql: "SELECT accountId FROM contacts WHERE id = ?", arguments: [contactId])
+            let owner = try String.fetchOne(
+                db, sql: "SELECT accountId FROM contacts WHERE id = ?", arguments: [contactId])
             if owner == nil {
                 input.fail("contactId", "no contact has this id")
             } else if owner != self.accountId, input.errors["accountId"] == nil {
@@ -119,7 +141,9 @@ extension Deal: WritableEntity {
         }
     }
 
-    static func filter(_ request: QueryInterfaceRequest<Deal>, query: Parameters, errors: inout [String: String]) -> QueryInterfaceRequest<Deal> {
+    static func filter(_ request: QueryInterfaceRequest<Deal>, query: Parameters, errors: inout [String: String])
+        -> QueryInterfaceRequest<Deal>
+    {
         var request = request
         if let stage = query.get("stage") {
             if Deal.stages.contains(stage) {

@@ -16,9 +16,18 @@ public struct Seeder: Sendable {
         self.contacts = contacts
     }
 
-    static let firstNames = ["Ada", "Grace", "Alan", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Edsger", "Radia", "Tim", "Ümit", "Sophie", "Guido", "Yukihiro"]
-    static let lastNames = ["Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie", "Allen", "Dijkstra", "Perlman", "Berners-Lee", "Wilson", "Rossum", "Matsumoto"]
-    static let companies = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell", "Cyberdyne", "Soylent", "Wonka", "Aperture"]
+    static let firstNames = [
+        "Ada", "Grace", "Alan", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Edsger", "Radia", "Tim",
+        "Ümit", "Sophie", "Guido", "Yukihiro",
+    ]
+    static let lastNames = [
+        "Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie", "Allen", "Dijkstra",
+        "Perlman", "Berners-Lee", "Wilson", "Rossum", "Matsumoto",
+    ]
+    static let companies = [
+        "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell", "Cyberdyne", "Soylent", "Wonka",
+        "Aperture",
+    ]
     static let industries = ["software", "manufacturing", "retail", "finance", "healthcare", "energy", "logistics"]
     static let titles = ["CEO", "CTO", "VP Sales", "Engineer", "Buyer", "Office Manager", "CFO"]
     static let tags = ["vip", "emea", "apac", "amer", "newsletter", "partner"]
@@ -43,7 +52,9 @@ public struct Seeder: Sendable {
             return (clock, Timestamp.format(millisecondsSince1970: clock))
         }
         func pick<T>(_ values: [T]) -> T { values[Int(random.next() % UInt64(values.count))] }
-        func id(_ prefix: String, _ time: Int64) -> String { EntityID.make(prefix: prefix, millisecondsSince1970: time, using: &random) }
+        func id(_ prefix: String, _ time: Int64) -> String {
+            EntityID.make(prefix: prefix, millisecondsSince1970: time, using: &random)
+        }
 
         let accountCount = max(1, contactCount / 5)
         var accounts: [Account] = []
@@ -52,11 +63,12 @@ public struct Seeder: Sendable {
             let time = tick()
             let company = "\(pick(companies)) \(index + 1)"
             let account = Account(
-                meta: EntityMetadata(id: id("acc", time.ms), version: 1, createdAt: time.text, updatedAt: time.text),
+                id: id("acc", time.ms),
                 name: company,
                 domain: "\(company.lowercased().replacingSpaces())-\(index + 1).example.com",
                 industry: pick(industries),
-                ownerEmail: "owner\(index % 20 + 1)@crm.example.com"
+                ownerEmail: "owner\(index % 20 + 1)@crm.example.com",
+                version: 1, createdAt: time.text, updatedAt: time.text
             )
             try CRMStore.insert(account, db, &outbox)
             accounts.append(account)
@@ -74,14 +86,15 @@ public struct Seeder: Sendable {
             // contacts service answers those as null, a difference coexist finds (docs/services.md).
             let title = pick(titles)
             let contact = Contact(
-                meta: EntityMetadata(id: id("con", time.ms), version: 1, createdAt: time.text, updatedAt: time.text),
+                id: id("con", time.ms),
                 accountId: account.id,
                 firstName: first,
                 lastName: last,
                 email: "\(first.lowercased()).\(last.lowercased()).\(index + 1)@\(account.domain ?? "example.com")",
                 phone: "+1 555 \(String(1000 + index % 9000))",
                 title: index % 41 == 17 ? "" : title,
-                tags: Array(Set((0..<tagCount).map { _ in pick(tags) })).sorted()
+                tags: Array(Set((0..<tagCount).map { _ in pick(tags) })).sorted(),
+                version: 1, createdAt: time.text, updatedAt: time.text
             )
             try CRMStore.insert(contact, db, &outbox)
             contacts.append(contact)
@@ -91,13 +104,14 @@ public struct Seeder: Sendable {
         for index in 0..<leadCount {
             let time = tick()
             let lead = Lead(
-                meta: EntityMetadata(id: id("led", time.ms), version: 1, createdAt: time.text, updatedAt: time.text),
+                id: id("led", time.ms),
                 name: "\(pick(firstNames)) \(pick(lastNames))",
                 email: "lead\(index + 1)@prospect\(index % 97 + 1).example.org",
                 company: "\(pick(companies)) Prospect \(index % 97 + 1)",
                 source: pick(sources),
                 status: pick(Lead.settableStatuses),
-                score: Int64(random.next() % 101)
+                score: Int64(random.next() % 101),
+                version: 1, createdAt: time.text, updatedAt: time.text
             )
             try CRMStore.insert(lead, db, &outbox)
         }
@@ -108,7 +122,7 @@ public struct Seeder: Sendable {
             let contact = contacts[(index * 4) % contactCount]
             let stage = pick(Deal.stages)
             let deal = Deal(
-                meta: EntityMetadata(id: id("deal", time.ms), version: 1, createdAt: time.text, updatedAt: time.text),
+                id: id("deal", time.ms),
                 accountId: contact.accountId,
                 contactId: contact.id,
                 name: "Deal \(index + 1)",
@@ -116,7 +130,8 @@ public struct Seeder: Sendable {
                 currency: pick(currencies),
                 stage: stage,
                 expectedCloseDate: "2026-\(String(format2: index % 12 + 1))-\(String(format2: index % 28 + 1))",
-                probability: Deal.defaultProbability(forStage: stage)
+                probability: Deal.defaultProbability(forStage: stage),
+                version: 1, createdAt: time.text, updatedAt: time.text
             )
             try CRMStore.insert(deal, db, &outbox)
         }

@@ -13,26 +13,20 @@ struct JSONWriter {
 
     var string: String { String(decoding: self.bytes, as: UTF8.self) }
 
-    mutating func beginObject() {
+    mutating func beginObject() { self.open(UInt8(ascii: "{")) }
+    mutating func endObject() { self.close(UInt8(ascii: "}")) }
+    mutating func beginArray() { self.open(UInt8(ascii: "[")) }
+    mutating func endArray() { self.close(UInt8(ascii: "]")) }
+
+    private mutating func open(_ bracket: UInt8) {
         self.separate()
-        self.bytes.append(UInt8(ascii: "{"))
+        self.bytes.append(bracket)
         self.needsComma.append(false)
     }
 
-    mutating func endObject() {
+    private mutating func close(_ bracket: UInt8) {
         self.needsComma.removeLast()
-        self.bytes.append(UInt8(ascii: "}"))
-    }
-
-    mutating func beginArray() {
-        self.separate()
-        self.bytes.append(UInt8(ascii: "["))
-        self.needsComma.append(false)
-    }
-
-    mutating func endArray() {
-        self.needsComma.removeLast()
-        self.bytes.append(UInt8(ascii: "]"))
+        self.bytes.append(bracket)
     }
 
     /// Writes an object key; the next value written is its value.

@@ -6,11 +6,12 @@ extension ExtractedService {
     /// monolith's `Contact*` events fill and `Account*`/`Deal*` events keep the read models of.
     ///
     /// ```swift
-    /// try await ExtractedService.contacts.run(configuration: .init(name: "contacts", feed: FeedEndpoint(url: "http://127.0.0.1:8081")), logger: logger)
+    /// let configuration = ServiceConfiguration(name: "contacts", feed: FeedEndpoint(url: "http://127.0.0.1:8081"))
+    /// try await ExtractedService.contacts.run(configuration: configuration, logger: logger)
     /// ```
     public static let contacts = ExtractedService(
         name: "contacts",
-        migrations: { ContactsSchema.register(in: &$0) },
+        migrations: { SchemaMigration.register(ContactsSchema.migrations, in: &$0) },
         projection: ContactsProjection(),
         routes: { router, database in ContactRoutes.register(on: router, database: database) }
     )

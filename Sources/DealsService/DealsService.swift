@@ -6,7 +6,7 @@ extension ExtractedService {
     /// `Deal*` events fill and `Account*`/`Contact*` events keep the read models of.
     public static let deals = ExtractedService(
         name: "deals",
-        migrations: { DealsSchema.register(in: &$0) },
+        migrations: { SchemaMigration.register(DealsSchema.migrations, in: &$0) },
         projection: DealsProjection(),
         routes: { router, database in DealRoutes.register(on: router, database: database) }
     )

@@ -6,7 +6,7 @@ extension ExtractedService {
     /// conversion (`POST /leads/{id}/convert`) stays in the monolith: it spans accounts, contacts and deals.
     public static let leads = ExtractedService(
         name: "leads",
-        migrations: { LeadsSchema.register(in: &$0) },
+        migrations: { SchemaMigration.register(LeadsSchema.migrations, in: &$0) },
         projection: LeadsProjection(),
         routes: { router, database in LeadRoutes.register(on: router, database: database) }
     )

@@ -7,14 +7,15 @@ import Testing
 @Suite("Deterministic seed")
 struct SeederTests {
     @Test func sameCountGivesSameRowsAndEvents() async throws {
-        let first = try CRMStore.open(path: nil)
-        let second = try CRMStore.open(path: nil)
+        let first = try await CRMStore.open(path: nil)
+        let second = try await CRMStore.open(path: nil)
         let report = try await Seeder(contacts: 200).seed(first)
         _ = try await Seeder(contacts: 200).seed(second)
         #expect(report == Seeder.Report(accounts: 40, contacts: 200, leads: 100, deals: 50))
         let dump = { (store: CRMStore) in
             try await store.database.read { db in
-                try String.fetchAll(db, sql: "SELECT aggregateid || type || payload || occurredAt FROM outbox ORDER BY id")
+                try String.fetchAll(
+                    db, sql: "SELECT aggregateid || type || payload || occurredAt FROM outbox ORDER BY id")
             }
         }
         let events = try await dump(first)
@@ -29,7 +30,7 @@ struct SeederTests {
     }
 
     @Test func aDatabaseWithDataIsNotSeededAgain() async throws {
-        let store = try CRMStore.open(path: nil)
+        let store = try await CRMStore.open(path: nil)
         _ = try await Seeder(contacts: 10).seed(store)
         let events = try await store.eventCount()
         #expect(try await Seeder(contacts: 10).seed(store) == nil)

@@ -19,7 +19,9 @@ struct JSONAnswer {
         self.status = response.status
         self.headers = response.headers
         self.text = String(buffer: response.body)
-        self.json = self.text.isEmpty ? nil : try? JSONSerialization.jsonObject(with: Data(self.text.utf8), options: [.fragmentsAllowed])
+        self.json =
+            self.text.isEmpty
+            ? nil : try? JSONSerialization.jsonObject(with: Data(self.text.utf8), options: [.fragmentsAllowed])
     }
 
     var object: [String: Any] { self.json as? [String: Any] ?? [:] }
@@ -33,35 +35,45 @@ struct JSONAnswer {
 }
 
 /// Runs `body` against a fresh in-memory monolith, in process.
-func withMonolith<T: Sendable>(_ body: @Sendable (any TestClientProtocol, CRMStore) async throws -> T) async throws -> T {
-    let store = try CRMStore.open(path: nil)
+func withMonolith<T: Sendable>(_ body: @Sendable (any TestClientProtocol, CRMStore) async throws -> T) async throws -> T
+{
+    let store = try await CRMStore.open(path: nil)
     let app = Application(router: HeadAsGet(buildMonolithRouter(store: store)))
     return try await app.test(.router) { client in try await body(client, store) }
 }
 
 extension TestClientProtocol {
-    func send(_ method: HTTPRequest.Method, _ uri: String, json: String? = nil, headers: HTTPFields = [:]) async throws -> JSONAnswer {
+    func send(_ method: HTTPRequest.Method, _ uri: String, json: String? = nil, headers: HTTPFields = [:]) async throws
+        -> JSONAnswer
+    {
         var headers = headers
         if json != nil, headers[.contentType] == nil { headers[.contentType] = "application/json" }
-        return try await self.execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) }) { JSONAnswer($0) }
+        return try await self.execute(
+            uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) }
+        ) { JSONAnswer($0) }
     }
 
     func json(_ uri: String) async throws -> JSONAnswer { try await self.send(.get, uri) }
 
     /// Creates an entity and returns its JSON, failing the test if it was not created.
     @discardableResult
-    func create(_ path: String, _ json: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [String: Any] {
+    func create(_ path: String, _ json: String, sourceLocation: SourceLocation = #_sourceLocation) async throws
+        -> [String: Any]
+    {
         let answer = try await self.send(.post, path, json: json)
         #expect(answer.status == .created, "POST \(path): \(answer.text)", sourceLocation: sourceLocation)
         return answer.object
     }
 
     func createAccount(_ name: String = "Acme") async throws -> String {
-        try await self.create("/accounts", #"{"name":"\#(name)","domain":"acme.example.com","industry":"software"}"#)["id"] as! String
+        try await self.create("/accounts", #"{"name":"\#(name)","domain":"acme.example.com","industry":"software"}"#)[
+            "id"] as! String
     }
 
     func createContact(account: String, email: String) async throws -> String {
-        try await self.create("/contacts", #"{"accountId":"\#(account)","firstName":"Ada","lastName":"Lovelace","email":"\#(email)"}"#)["id"] as! String
+        try await self.create(
+            "/contacts", #"{"accountId":"\#(account)","firstName":"Ada","lastName":"Lovelace","email":"\#(email)"}"#)[
+                "id"] as! String
     }
 }
 

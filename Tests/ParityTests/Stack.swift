@@ -87,7 +87,7 @@ struct Stack: Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
 
-        let store = try CRMStore.open(path: nil)
+        let store = try await CRMStore.open(path: nil)
         let (monolithApp, monolithPort) = Self.app(router: buildMonolithRouter(store: store), name: "strangler-monolith")
         let servers = ServiceGroup(services: [monolithApp], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -97,8 +97,8 @@ struct Stack: Sendable {
             var services: [String: Service] = [:]
             var groups: [ServiceGroup] = []
             for extracted in [ExtractedService.contacts, .leads, .deals] {
-                let database = try extracted.openDatabase(path: nil)
-                let consumer = try FeedConsumer(
+                let database = try await extracted.openDatabase(path: nil)
+                let consumer = try await FeedConsumer(
                     database: database, feed: HTTPEventFeed(feed), projection: extracted.projection, pageSize: 200, longPollSeconds: 1, logger: logger)
                 let (app, port) = Self.app(router: extracted.router(database: database, sync: consumer), name: "strangler-\(extracted.name)")
                 let serviceGroup = ServiceGroup(services: backgroundSync ? [app, consumer] : [app], logger: logger)
@@ -107,7 +107,7 @@ struct Stack: Sendable {
                 services[extracted.name] = Service(
                     name: extracted.name, database: database, consumer: consumer, endpoint: HTTPEndpoint(port: await port.value))
             }
-            let reverse = try ReverseSync(
+            let reverse = try await ReverseSync(
                 store: store, feeds: try services.values.map { try ReverseFeed(service: $0.name, url: $0.endpoint.description) }, longPollSeconds: 1,
                 logger: logger)
             let reverseGroup = ServiceGroup(services: backgroundSync ? [reverse] : [], logger: logger)

@@ -16,7 +16,7 @@ struct ContactsParityTests {
     @Test func headIsAnsweredAsGetWithoutTheBody() async throws {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed)
+            let service = try await ServiceUnderTest(feed: feed)
             try await service.consumer.catchUp()
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                 for client in [monolith, contacts] {
@@ -27,7 +27,9 @@ struct ContactsParityTests {
                         #expect(head.headers == get.headers, "HEAD \(path) has GET's headers, Content-Length included")
                     }
                 }
-                #expect(try await monolith.answer(.head, "/contacts/\(crm.ada)") == (try await contacts.answer(.head, "/contacts/\(crm.ada)")))
+                #expect(
+                    try await monolith.answer(.head, "/contacts/\(crm.ada)")
+                        == (try await contacts.answer(.head, "/contacts/\(crm.ada)")))
             }
         }
     }
@@ -35,7 +37,7 @@ struct ContactsParityTests {
     @Test func readsAndErrorsAreByteEqualAfterSync() async throws {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed, pageSize: 3)
+            let service = try await ServiceUnderTest(feed: feed, pageSize: 3)
             try await service.consumer.catchUp()
             let firstPage = try await monolith.answer(.get, "/contacts?limit=2")
             let cursor = try #require(firstPage.json?["next"]?.stringValue)
@@ -75,11 +77,26 @@ struct ContactsParityTests {
                 (.post, "/contacts", "{}", [:]),
                 (
                     .post, "/contacts",
-                    #"{"accountId":"","firstName":"","lastName":null,"email":"nope","phone":"abc","title":7,"tags":[1],"id":"x","extra":true}"#, [:]
+                    #"{"accountId":"","firstName":"","lastName":null,"email":"nope","phone":"abc","title":7,"#
+                        + #""tags":[1],"id":"x","extra":true}"#,
+                    [:]
                 ),
-                (.post, "/contacts", #"{"accountId":"acc_00000000000000000000","firstName":"A","lastName":"B","email":"a@b.example.com","tags":"x"}"#, [:]),
-                (.post, "/contacts", #"{"accountId":"\#(crm.acme)","firstName":"A","lastName":"B","email":"ADA@acme.example.com"}"#, [:]),
-                (.post, "/contacts", #"{"accountId":"\#(crm.acme)","firstName":"A","lastName":"B","email":"x@y.example.com","tags":["\#(String(repeating: "t", count: 51))"]}"#, [:]),
+                (
+                    .post, "/contacts",
+                    #"{"accountId":"acc_00000000000000000000","firstName":"A","lastName":"B","#
+                        + #""email":"a@b.example.com","tags":"x"}"#,
+                    [:]
+                ),
+                (
+                    .post, "/contacts",
+                    #"{"accountId":"\#(crm.acme)","firstName":"A","lastName":"B","email":"ADA@acme.example.com"}"#, [:]
+                ),
+                (
+                    .post, "/contacts",
+                    #"{"accountId":"\#(crm.acme)","firstName":"A","lastName":"B","email":"x@y.example.com","#
+                        + #""tags":["\#(String(repeating: "t", count: 51))"]}"#,
+                    [:]
+                ),
                 (.patch, "/contacts/\(crm.ada)", #"{"title":"X"}"#, [.ifMatch: "9"]),
                 (.patch, "/contacts/\(crm.ada)", #"{"title":"X"}"#, [.ifMatch: "soon"]),
                 (.patch, "/contacts/\(crm.deleted)", #"{"title":"X"}"#, [:]),
@@ -93,13 +110,16 @@ struct ContactsParityTests {
             ]
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                 for call in calls {
-                    let expected = try await monolith.answer(call.method, call.uri, json: call.json, headers: call.headers)
-                    let actual = try await contacts.answer(call.method, call.uri, json: call.json, headers: call.headers)
+                    let expected = try await monolith.answer(
+                        call.method, call.uri, json: call.json, headers: call.headers)
+                    let actual = try await contacts.answer(
+                        call.method, call.uri, json: call.json, headers: call.headers)
                     #expect(actual == expected, "\(call.method) \(call.uri)")
                 }
 
                 // Malformed JSON: the same 400 for every kind of broken text.
-                for text in [#"{"firstName": }"#, "{", #"{"a":1} x"#, #"{"a":"\q"}"#, "nul", #"{"a":01}"#, #"{"a":[1"#] {
+                for text in [#"{"firstName": }"#, "{", #"{"a":1} x"#, #"{"a":"\q"}"#, "nul", #"{"a":01}"#, #"{"a":[1"#]
+                {
                     let expected = try await monolith.answer(.post, "/contacts", json: text)
                     #expect(try await contacts.answer(.post, "/contacts", json: text) == expected, "\(text)")
                     #expect(expected.errorCode == "malformed_json", "\(text)")
@@ -108,10 +128,17 @@ struct ContactsParityTests {
                 // Known differences, kept on purpose (docs/services.md): the monolith's JSONDecoder takes a
                 // duplicate key's first value and allows trailing commas; the services' strict parser refuses both.
                 let base = #""accountId":"\#(crm.globex)","firstName":"Dup","lastName":"Key""#
-                for text in ["{\(base),\"email\":\"d1@globex.example.com\",\"email\":\"d2@globex.example.com\"}", "{\(base),\"email\":\"d3@globex.example.com\",}"] {
-                    let lenient = try await monolith.answer(.post, "/contacts", json: text, headers: [.stranglerDryRun: "1"])
-                    let strict = try await contacts.answer(.post, "/contacts", json: text, headers: [.stranglerDryRun: "1"])
-                    #expect(lenient.status == 201 && strict.status == 400 && strict.errorCode == "malformed_json", "\(text): \(lenient) / \(strict)")
+                for text in [
+                    "{\(base),\"email\":\"d1@globex.example.com\",\"email\":\"d2@globex.example.com\"}",
+                    "{\(base),\"email\":\"d3@globex.example.com\",}",
+                ] {
+                    let lenient = try await monolith.answer(
+                        .post, "/contacts", json: text, headers: [.stranglerDryRun: "1"])
+                    let strict = try await contacts.answer(
+                        .post, "/contacts", json: text, headers: [.stranglerDryRun: "1"])
+                    #expect(
+                        lenient.status == 201 && strict.status == 400 && strict.errorCode == "malformed_json",
+                        "\(text): \(lenient) / \(strict)")
                 }
             }
         }
@@ -120,23 +147,29 @@ struct ContactsParityTests {
     @Test func dryRunWritesAnswerAsTheMonolithAndChangeNothing() async throws {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed)
+            let service = try await ServiceUnderTest(feed: feed)
             try await service.consumer.catchUp()
             let dryRun: HTTPFields = [.stranglerDryRun: "1"]
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                 let before = try await contacts.answer(.get, "/contacts")
                 let snapshot = try await service.snapshot()
 
-                let create = #"{"accountId":"\#(crm.globex)","firstName":"New","lastName":"Person","email":"new@globex.example.com","tags":["a"]}"#
+                let create =
+                    #"{"accountId":"\#(crm.globex)","firstName":"New","lastName":"Person","#
+                        + #""email":"new@globex.example.com","tags":["a"]}"#
                 let created = try await contacts.answer(.post, "/contacts", json: create, headers: dryRun)
                 let monolithCreated = try await monolith.answer(.post, "/contacts", json: create, headers: dryRun)
                 #expect(created.status == 201)
                 #expect(created.headers["location"] == "/contacts/\(created.json?["id"]?.stringValue ?? "?")")
-                #expect(created.masking(["id", "createdAt", "updatedAt"], location: true) == monolithCreated.masking(["id", "createdAt", "updatedAt"], location: true))
+                #expect(
+                    created.masking(["id", "createdAt", "updatedAt"], location: true)
+                        == monolithCreated.masking(["id", "createdAt", "updatedAt"], location: true))
 
                 let change = #"{"title":"Engineer","phone":null}"#
-                let changed = try await contacts.answer(.patch, "/contacts/\(crm.ada)", json: change, headers: dryRun.merging([.ifMatch: "1"]))
-                let monolithChanged = try await monolith.answer(.patch, "/contacts/\(crm.ada)", json: change, headers: dryRun.merging([.ifMatch: "1"]))
+                let changed = try await contacts.answer(
+                    .patch, "/contacts/\(crm.ada)", json: change, headers: dryRun.merging([.ifMatch: "1"]))
+                let monolithChanged = try await monolith.answer(
+                    .patch, "/contacts/\(crm.ada)", json: change, headers: dryRun.merging([.ifMatch: "1"]))
                 #expect(changed.status == 200 && changed.headers["etag"] == "\"2\"")
                 #expect(changed.masking(["updatedAt"]) == monolithChanged.masking(["updatedAt"]))
 

@@ -13,30 +13,57 @@ struct ContactsSyncTests {
     @Test func convergesAfterCreatesUpdatesAndDeletesWhileTailing() async throws {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed, pageSize: 4)
+            let service = try await ServiceUnderTest(feed: feed, pageSize: 4)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await service.consumer.run() }
                 try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                     // Backfill.
-                    #expect(try await eventually { try await contacts.answer(.get, "/contacts") == (try await monolith.answer(.get, "/contacts")) })
+                    #expect(
+                        try await eventually {
+                            try await contacts.answer(.get, "/contacts")
+                                == (try await monolith.answer(.get, "/contacts"))
+                        })
 
                     // Tail: a create, an update and a delete made now reach the service.
-                    let new = try await monolith.create("/contacts", #"{"accountId":"\#(crm.globex)","firstName":"Tim","lastName":"Berners-Lee","email":"tim@globex.example.com"}"#)
-                    #expect(try await eventually { try await contacts.answer(.get, "/contacts/\(new)") == (try await monolith.answer(.get, "/contacts/\(new)")) })
-                    #expect(try await monolith.answer(.patch, "/contacts/\(new)", json: #"{"title":"Sir"}"#).status == 200)
-                    #expect(try await eventually { try await contacts.answer(.get, "/contacts/\(new)").headers["etag"] == "\"2\"" })
-                    #expect(try await contacts.answer(.get, "/contacts/\(new)") == (try await monolith.answer(.get, "/contacts/\(new)")))
+                    let new = try await monolith.create(
+                        "/contacts",
+                        #"{"accountId":"\#(crm.globex)","firstName":"Tim","lastName":"Berners-Lee","#
+                            + #""email":"tim@globex.example.com"}"#
+                    )
+                    #expect(
+                        try await eventually {
+                            try await contacts.answer(.get, "/contacts/\(new)")
+                                == (try await monolith.answer(.get, "/contacts/\(new)"))
+                        })
+                    #expect(
+                        try await monolith.answer(.patch, "/contacts/\(new)", json: #"{"title":"Sir"}"#).status == 200)
+                    #expect(
+                        try await eventually {
+                            try await contacts.answer(.get, "/contacts/\(new)").headers["etag"] == "\"2\""
+                        })
+                    #expect(
+                        try await contacts.answer(.get, "/contacts/\(new)")
+                            == (try await monolith.answer(.get, "/contacts/\(new)")))
                     #expect(try await monolith.answer(.delete, "/contacts/\(new)").status == 204)
                     #expect(try await eventually { try await contacts.answer(.get, "/contacts/\(new)").status == 404 })
 
                     // A deal moving away from Ada lets her be deleted, on both sides alike.
                     #expect(try await monolith.answer(.delete, "/deals/\(crm.deal)").status == 204)
                     // (A dry run changes nothing, so polling with it is safe.)
-                    #expect(try await eventually { try await contacts.answer(.delete, "/contacts/\(crm.ada)", headers: [.stranglerDryRun: "1"]).status == 204 })
-                    #expect(try await monolith.answer(.delete, "/contacts/\(crm.ada)", headers: [.stranglerDryRun: "1"]).status == 204)
+                    #expect(
+                        try await eventually {
+                            try await contacts.answer(.delete, "/contacts/\(crm.ada)", headers: [.stranglerDryRun: "1"])
+                                .status == 204
+                        })
+                    #expect(
+                        try await monolith.answer(.delete, "/contacts/\(crm.ada)", headers: [.stranglerDryRun: "1"])
+                            .status == 204)
 
-                    #expect(try await contacts.answer(.get, "/contacts") == (try await monolith.answer(.get, "/contacts")))
-                    #expect(try await contacts.answer(.get, "/accounts/\(crm.acme)/contacts") == (try await monolith.answer(.get, "/accounts/\(crm.acme)/contacts")))
+                    #expect(
+                        try await contacts.answer(.get, "/contacts") == (try await monolith.answer(.get, "/contacts")))
+                    #expect(
+                        try await contacts.answer(.get, "/accounts/\(crm.acme)/contacts")
+                            == (try await monolith.answer(.get, "/accounts/\(crm.acme)/contacts")))
                 }
                 group.cancelAll()
             }
@@ -49,15 +76,20 @@ struct ContactsSyncTests {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)
             let id = try await monolith.create(
-                "/contacts", #"{"accountId":"\#(crm.globex)","firstName":"Ann","lastName":"Empty","email":"ann@globex.example.com","title":""}"#)
-            let service = try ServiceUnderTest(feed: feed)
+                "/contacts",
+                #"{"accountId":"\#(crm.globex)","firstName":"Ann","lastName":"Empty","#
+                    + #""email":"ann@globex.example.com","title":""}"#
+            )
+            let service = try await ServiceUnderTest(feed: feed)
             try await service.consumer.catchUp()
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                 let fromMonolith = try #require(try await monolith.answer(.get, "/contacts/\(id)").json)
                 let fromService = try #require(try await contacts.answer(.get, "/contacts/\(id)").json)
                 #expect(fromMonolith["title"] == .string(""))
                 #expect(fromService["title"] == .null)
-                func withoutTitle(_ value: JSONValue) -> JSONValue { .object((value.objectValue ?? []).filter { $0.key != "title" }) }
+                func withoutTitle(_ value: JSONValue) -> JSONValue {
+                    .object((value.objectValue ?? []).filter { $0.key != "title" })
+                }
                 #expect(withoutTitle(fromMonolith) == withoutTitle(fromService))
             }
         }
@@ -68,7 +100,7 @@ struct ContactsSyncTests {
             let crm = try await SampleCRM.create(on: monolith)
             let feed = HTTPEventFeed(endpoint)
             let events = try await feed.events(after: 0, limit: 1000, wait: 0).events
-            let service = try ServiceUnderTest(feed: feed)
+            let service = try await ServiceUnderTest(feed: feed)
             let projection = ExtractedService.contacts.projection
 
             let first = try await service.consumer.apply(events)
@@ -86,7 +118,9 @@ struct ContactsSyncTests {
             // Versions prove it: each contact is at the monolith's version; the deleted one stays deleted.
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                 for id in [crm.ada, crm.grace, crm.linus, crm.deleted] {
-                    #expect(try await contacts.answer(.get, "/contacts/\(id)") == (try await monolith.answer(.get, "/contacts/\(id)")))
+                    #expect(
+                        try await contacts.answer(.get, "/contacts/\(id)")
+                            == (try await monolith.answer(.get, "/contacts/\(id)")))
                 }
                 #expect(try await contacts.answer(.get, "/contacts/\(crm.grace)").headers["etag"] == "\"2\"")
                 #expect(try await contacts.answer(.get, "/contacts/\(crm.deleted)").status == 404)
@@ -95,7 +129,8 @@ struct ContactsSyncTests {
     }
 
     @Test func resumesFromTheCheckpointAfterACrash() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-contacts-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strangler-contacts-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("contacts.sqlite").path
 
@@ -104,19 +139,21 @@ struct ContactsSyncTests {
             let head = try await HTTPEventFeed(feed).events(after: 0, limit: 1, wait: 0).head
 
             do {
-                let first = try ServiceUnderTest(feed: feed, path: path, pageSize: 3)
+                let first = try await ServiceUnderTest(feed: feed, path: path, pageSize: 3)
                 try await first.consumer.step()
                 try await first.consumer.step()
                 #expect(first.consumer.status.lastEventID == 6)
                 // The process dies half-way through the next page: its transaction never commits.
-                let dying = try ServiceUnderTest(feed: feed, path: path, pageSize: 3, projection: FailingProjection(failAtEventID: 8))
+                let dying = try await ServiceUnderTest(
+                    feed: feed, path: path, pageSize: 3, projection: FailingProjection(failAtEventID: 8))
                 await #expect(throws: FailingProjection.Crash.self) { try await dying.consumer.step() }
                 // No graceful shutdown: the objects are simply dropped.
             }
 
-            let second = try ServiceUnderTest(feed: feed, path: path, pageSize: 3)
+            let second = try await ServiceUnderTest(feed: feed, path: path, pageSize: 3)
             #expect(second.consumer.status.lastEventID == 6)
-            #expect(try await second.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deals") } == 0)
+            #expect(
+                try await second.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM deals") } == 0)
             try await second.consumer.catchUp()
             let status = second.consumer.status
             #expect(status.lastEventID == head)
@@ -131,7 +168,7 @@ struct ContactsSyncTests {
     @Test func syncStatusReportsLagInEventsAndSeconds() async throws {
         try await withLiveMonolith { monolith, feed in
             _ = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed, pageSize: 4)
+            let service = try await ServiceUnderTest(feed: feed, pageSize: 4)
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                 let before = try #require(try await contacts.answer(.get, "/sync/status").json)
                 #expect(before["lastEventId"]?.numberValue == 0)
@@ -148,7 +185,9 @@ struct ContactsSyncTests {
 
                 try await service.consumer.catchUp()
                 let synced = try #require(try await contacts.answer(.get, "/sync/status").json)
-                #expect(synced["lastEventId"]?.numberValue == head && synced["lagEvents"]?.numberValue == 0 && synced["lagSeconds"]?.numberValue == 0)
+                #expect(
+                    synced["lastEventId"]?.numberValue == head && synced["lagEvents"]?.numberValue == 0
+                        && synced["lagSeconds"]?.numberValue == 0)
                 #expect(synced["consumedEvents"]?.numberValue == head && synced["lastError"] == .null)
 
                 // A new write is lag again once the service has seen the new head.
@@ -165,7 +204,8 @@ struct ContactsSyncTests {
 
 extension ContactsSyncTests {
     @Test func refusesAFeedWhoseHeadIsBehindItsCheckpoint() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-reset-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strangler-reset-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("contacts.sqlite").path
         try await withLiveMonolith { monolith, feed in
@@ -174,7 +214,7 @@ extension ContactsSyncTests {
         }
         // Another (new, empty) monolith: its head is 0, the service's checkpoint 9.
         try await withLiveMonolith { _, feed in
-            let service = try ServiceUnderTest(feed: feed, path: path)
+            let service = try await ServiceUnderTest(feed: feed, path: path)
             await #expect(throws: FeedBehindCheckpoint.self) { try await service.consumer.step() }
             #expect(service.consumer.status.lastEventID == 9)
         }

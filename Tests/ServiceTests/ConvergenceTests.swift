@@ -12,7 +12,7 @@ struct ConvergenceTests {
     @Test func convergesWhileSeveralWritersHammerTheMonolith() async throws {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed, pageSize: 7)
+            let service = try await ServiceUnderTest(feed: feed, pageSize: 7)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await service.consumer.run() }
                 try await withThrowingTaskGroup(of: Void.self) { writers in
@@ -21,10 +21,22 @@ struct ConvergenceTests {
                             for step in 0..<12 {
                                 let account = step % 2 == 0 ? crm.acme : crm.globex
                                 let id = try await monolith.create(
-                                    "/contacts", #"{"accountId":"\#(account)","firstName":"W\#(writer)","lastName":"S\#(step)","email":"w\#(writer).s\#(step)@load.example.com"}"#)
-                                #expect(try await monolith.answer(.patch, "/contacts/\(id)", json: #"{"title":"v2","tags":["w\#(writer)"]}"#).status == 200)
-                                #expect(try await monolith.answer(.patch, "/contacts/\(id)", json: #"{"accountId":"\#(crm.globex)"}"#, headers: [.ifMatch: "2"]).status == 200)
-                                if step % 3 == 0 { #expect(try await monolith.answer(.delete, "/contacts/\(id)").status == 204) }
+                                    "/contacts",
+                                    #"{"accountId":"\#(account)","firstName":"W\#(writer)","#
+                                        + #""lastName":"S\#(step)","email":"w\#(writer).s\#(step)@load.example.com"}"#
+                                )
+                                #expect(
+                                    try await monolith.answer(
+                                        .patch, "/contacts/\(id)", json: #"{"title":"v2","tags":["w\#(writer)"]}"#
+                                    ).status == 200)
+                                #expect(
+                                    try await monolith.answer(
+                                        .patch, "/contacts/\(id)", json: #"{"accountId":"\#(crm.globex)"}"#,
+                                        headers: [.ifMatch: "2"]
+                                    ).status == 200)
+                                if step % 3 == 0 {
+                                    #expect(try await monolith.answer(.delete, "/contacts/\(id)").status == 204)
+                                }
                             }
                         }
                     }

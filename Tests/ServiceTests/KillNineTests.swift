@@ -14,7 +14,8 @@ import Testing
 /// The `strangler` executable built next to the tests (`swift build` builds it with them).
 enum StranglerExecutable {
     static let url: URL? = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let url = root.appendingPathComponent(".build/debug/strangler")
         return FileManager.default.isExecutableFile(atPath: url.path) ? url : nil
     }()
@@ -33,7 +34,10 @@ struct KillNineTests {
     static func launch(database path: String, feed: FeedEndpoint) throws -> ChildProcess {
         try ChildProcess(
             executable: try #require(StranglerExecutable.url).path,
-            arguments: ["service", "contacts", "--port", "0", "--db", path, "--feed", feed.description, "--feed-page-size", "10"])
+            arguments: [
+                "service", "contacts", "--port", "0", "--db", path, "--feed", feed.description, "--feed-page-size",
+                "10",
+            ])
     }
 
     static func killNine(_ process: ChildProcess) {
@@ -42,10 +46,13 @@ struct KillNineTests {
 
     @Test(.enabled(if: StranglerExecutable.url != nil, "needs .build/debug/strangler"))
     func killedMidBackfillAndMidTailItResumesWithNothingLostOrAppliedTwice() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-kill-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strangler-kill-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("contacts.sqlite").path
-        let app = try await buildMonolithApplication(configuration: .init(port: 0, databasePath: nil, seedContacts: 1000), logger: Logger(label: "test.monolith"))
+        let app = try await buildMonolithApplication(
+            configuration: .init(port: 0, databasePath: nil, seedContacts: 1000), logger: Logger(label: "test.monolith")
+        )
 
         try await app.test(.live) { monolith in
             let feed = FeedEndpoint(host: "127.0.0.1", port: try #require(monolith.port))
@@ -64,15 +71,19 @@ struct KillNineTests {
             let tailing = try Self.launch(database: path, feed: feed)
             defer { if tailing.isRunning { Self.killNine(tailing) } }
             #expect(await eventually(within: .seconds(60)) { (Self.checkpoint(path)?.lastEventID ?? 0) >= seeded })
-            let contacts = try #require(try await monolith.answer(.get, "/contacts?limit=40").json?["items"]?.arrayValue).compactMap { $0["id"]?.stringValue }
+            let contacts = try #require(
+                try await monolith.answer(.get, "/contacts?limit=40").json?["items"]?.arrayValue
+            ).compactMap { $0["id"]?.stringValue }
             for (index, id) in contacts.enumerated() {
                 if index == contacts.count / 2 { Self.killNine(tailing) }
-                #expect(try await monolith.answer(.patch, "/contacts/\(id)", json: #"{"title":"Tail \#(index)"}"#).status == 200)
+                #expect(
+                    try await monolith.answer(.patch, "/contacts/\(id)", json: #"{"title":"Tail \#(index)"}"#).status
+                        == 200)
             }
             if tailing.isRunning { Self.killNine(tailing) }
 
             // Resumed in process on the same file: every event once, and the same data as the monolith.
-            let service = try ServiceUnderTest(feed: feed, path: path)
+            let service = try await ServiceUnderTest(feed: feed, path: path)
             let resumedFrom = service.consumer.status.lastEventID
             #expect(resumedFrom >= seeded)
             try await service.consumer.catchUp()
@@ -83,7 +94,9 @@ struct KillNineTests {
                 while true {
                     let expected = try await monolith.answer(.get, uri)
                     // The seed's empty titles come back as null from the service (the demo's deliberate difference).
-                    #expect(try await client.answer(.get, uri).withEmptyTitlesAsNull == expected.withEmptyTitlesAsNull, "\(uri)")
+                    #expect(
+                        try await client.answer(.get, uri).withEmptyTitlesAsNull == expected.withEmptyTitlesAsNull,
+                        "\(uri)")
                     guard let next = expected.json?["next"]?.stringValue else { break }
                     uri = "/contacts?limit=200&after=\(next)"
                 }

@@ -10,14 +10,24 @@ import Testing
 @Suite("Leads service: same answers as the monolith, synced from its feed")
 struct LeadsServiceTests {
     /// Leads in every state: new, working with a score, converted (by the monolith), deleted.
-    static func sampleLeads(on monolith: any TestClientProtocol) async throws -> (fresh: String, working: String, converted: String, deleted: String) {
+    static func sampleLeads(on monolith: any TestClientProtocol) async throws -> (
+        fresh: String, working: String, converted: String, deleted: String
+    ) {
         let fresh = try await monolith.create("/leads", #"{"name":"Fresh Lead","email":"fresh@lead.example.com"}"#)
         let working = try await monolith.create(
-            "/leads", #"{"name":"Wanda \"W\" Working","email":"wanda@work.example.com","company":"Work Co","source":"fair","status":"working","score":42}"#)
-        let converted = try await monolith.create("/leads", #"{"name":"Conny Verted","email":"conny@convert.example.com","company":"Convert Ltd"}"#)
+            "/leads",
+            #"{"name":"Wanda \"W\" Working","email":"wanda@work.example.com","company":"Work Co","#
+                + #""source":"fair","status":"working","score":42}"#
+        )
+        let converted = try await monolith.create(
+            "/leads", #"{"name":"Conny Verted","email":"conny@convert.example.com","company":"Convert Ltd"}"#)
         let deleted = try await monolith.create("/leads", #"{"name":"Del Eted","email":"del@lead.example.com"}"#)
         #expect(try await monolith.answer(.patch, "/leads/\(fresh)", json: #"{"score":7,"source":null}"#).status == 200)
-        #expect(try await monolith.answer(.post, "/leads/\(converted)/convert", json: #"{"createDeal":{"name":"First","amount":500,"currency":"EUR","stage":"proposal"}}"#).status == 200)
+        #expect(
+            try await monolith.answer(
+                .post, "/leads/\(converted)/convert",
+                json: #"{"createDeal":{"name":"First","amount":500,"currency":"EUR","stage":"proposal"}}"#
+            ).status == 200)
         #expect(try await monolith.answer(.delete, "/leads/\(deleted)").status == 204)
         return (fresh, working, converted, deleted)
     }
@@ -25,7 +35,7 @@ struct LeadsServiceTests {
     @Test func readsErrorsAndDryRunsAnswerAsTheMonolith() async throws {
         try await withLiveMonolith { monolith, feed in
             let leads = try await Self.sampleLeads(on: monolith)
-            let service = try ServiceUnderTest(.leads, feed: feed, pageSize: 5)
+            let service = try await ServiceUnderTest(.leads, feed: feed, pageSize: 5)
             try await service.consumer.catchUp()
             let snapshot = try await service.snapshot()
             let cursor = try #require(try await monolith.answer(.get, "/leads?limit=1").json?["next"]?.stringValue)
@@ -43,8 +53,16 @@ struct LeadsServiceTests {
                 (.get, "/leads/\(leads.converted)", nil, [:]),
                 (.get, "/leads/\(leads.deleted)", nil, [:]),
                 (.get, "/leads/x.y", nil, [:]),
-                (.post, "/leads", #"{"name":"","email":"no","score":101,"status":"converted","company":5,"convertedAt":"x"}"#, [:]),
-                (.post, "/leads", #"{"name":"N","email":"n@lead.example.com","score":2.5,"status":"won","source":"\#(String(repeating: "s", count: 51))"}"#, [:]),
+                (
+                    .post, "/leads",
+                    #"{"name":"","email":"no","score":101,"status":"converted","company":5,"convertedAt":"x"}"#, [:]
+                ),
+                (
+                    .post, "/leads",
+                    #"{"name":"N","email":"n@lead.example.com","score":2.5,"status":"won","#
+                        + #""source":"\#(String(repeating: "s", count: 51))"}"#,
+                    [:]
+                ),
                 (.post, "/leads", #"{"name":"N","email":"n@lead.example.com","score":"high"}"#, [:]),
                 (.patch, "/leads/\(leads.converted)", #"{"score":1}"#, [:]),
                 (.patch, "/leads/\(leads.working)", #"{"score":1}"#, [.ifMatch: "5"]),
@@ -56,17 +74,26 @@ struct LeadsServiceTests {
             ]
             try await service.test { (leadsService: any TestClientProtocol) async throws -> Void in
                 for call in calls {
-                    let expected = try await monolith.answer(call.method, call.uri, json: call.json, headers: call.headers)
-                    #expect(try await leadsService.answer(call.method, call.uri, json: call.json, headers: call.headers) == expected, "\(call.method) \(call.uri)")
+                    let expected = try await monolith.answer(
+                        call.method, call.uri, json: call.json, headers: call.headers)
+                    #expect(
+                        try await leadsService.answer(call.method, call.uri, json: call.json, headers: call.headers)
+                            == expected, "\(call.method) \(call.uri)")
                 }
                 let create = #"{"name":"Dry Run","email":"dry@lead.example.com","score":3.0,"status":"qualified"}"#
                 let created = try await leadsService.answer(.post, "/leads", json: create, headers: dryRun)
                 let monolithCreated = try await monolith.answer(.post, "/leads", json: create, headers: dryRun)
                 #expect(created.status == 201)
-                #expect(created.masking(["id", "createdAt", "updatedAt"], location: true) == monolithCreated.masking(["id", "createdAt", "updatedAt"], location: true))
+                #expect(
+                    created.masking(["id", "createdAt", "updatedAt"], location: true)
+                        == monolithCreated.masking(["id", "createdAt", "updatedAt"], location: true))
                 let change = #"{"status":"disqualified","company":null}"#
-                let changed = try await leadsService.answer(.patch, "/leads/\(leads.working)", json: change, headers: dryRun)
-                #expect(changed.masking(["updatedAt"]) == (try await monolith.answer(.patch, "/leads/\(leads.working)", json: change, headers: dryRun)).masking(["updatedAt"]))
+                let changed = try await leadsService.answer(
+                    .patch, "/leads/\(leads.working)", json: change, headers: dryRun)
+                #expect(
+                    changed.masking(["updatedAt"])
+                        == (try await monolith.answer(.patch, "/leads/\(leads.working)", json: change, headers: dryRun))
+                        .masking(["updatedAt"]))
                 #expect(changed.headers["etag"] == "\"2\"")
                 // Conversion stays in the monolith.
                 #expect(try await leadsService.answer(.post, "/leads/\(leads.fresh)/convert", json: "{}").status == 404)
@@ -78,21 +105,33 @@ struct LeadsServiceTests {
     @Test func followsConversionsAndIgnoresReplays() async throws {
         try await withLiveMonolith { monolith, feed in
             let leads = try await Self.sampleLeads(on: monolith)
-            let service = try ServiceUnderTest(.leads, feed: feed, pageSize: 2)
+            let service = try await ServiceUnderTest(.leads, feed: feed, pageSize: 2)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await service.consumer.run() }
                 try await service.test { (leadsService: any TestClientProtocol) async throws -> Void in
-                    #expect(try await eventually { try await leadsService.answer(.get, "/leads") == (try await monolith.answer(.get, "/leads")) })
-                    #expect(try await monolith.answer(.post, "/leads/\(leads.working)/convert", json: "{}").status == 200)
-                    #expect(try await eventually { try await leadsService.answer(.get, "/leads/\(leads.working)").json?["status"]?.stringValue == "converted" })
-                    #expect(try await leadsService.answer(.get, "/leads/\(leads.working)") == (try await monolith.answer(.get, "/leads/\(leads.working)")))
+                    #expect(
+                        try await eventually {
+                            try await leadsService.answer(.get, "/leads") == (try await monolith.answer(.get, "/leads"))
+                        })
+                    #expect(
+                        try await monolith.answer(.post, "/leads/\(leads.working)/convert", json: "{}").status == 200)
+                    #expect(
+                        try await eventually {
+                            try await leadsService.answer(.get, "/leads/\(leads.working)").json?["status"]?.stringValue
+                                == "converted"
+                        })
+                    #expect(
+                        try await leadsService.answer(.get, "/leads/\(leads.working)")
+                            == (try await monolith.answer(.get, "/leads/\(leads.working)")))
                 }
                 group.cancelAll()
             }
             // Every event again, without the checkpoint: nothing changes.
             let before = try await service.snapshot()
             let events = try await HTTPEventFeed(feed).events(after: 0, limit: 1000, wait: 0).events
-            try await service.database.write { db in for event in events { try ExtractedService.leads.projection.apply(event, db) } }
+            try await service.database.write { db in
+                for event in events { try ExtractedService.leads.projection.apply(event, db) }
+            }
             #expect(try await service.snapshot() == before)
             #expect(service.consumer.status.consumedEvents == service.consumer.status.lastEventID)
         }

@@ -16,9 +16,13 @@ struct ReconcileTests {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)
             for index in 0..<230 {
-                _ = try await monolith.create("/contacts", #"{"accountId":"\#(crm.acme)","firstName":"Bulk","lastName":"\#(index)","email":"bulk\#(index)@acme.example.com"}"#)
+                _ = try await monolith.create(
+                    "/contacts",
+                    #"{"accountId":"\#(crm.acme)","firstName":"Bulk","lastName":"\#(index)","#
+                        + #""email":"bulk\#(index)@acme.example.com"}"#
+                )
             }
-            let service = try ServiceUnderTest(feed: feed)
+            let service = try await ServiceUnderTest(feed: feed)
             try await service.consumer.catchUp()
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                 let endpoint = FeedEndpoint(host: "localhost", port: try #require(contacts.port))
@@ -29,23 +33,32 @@ struct ReconcileTests {
                 // Drift on the service's side: one row lost, one changed, one written only there.
                 try await service.database.write { db in
                     try db.execute(sql: "DELETE FROM contacts WHERE id = ?", arguments: [crm.linus])
-                    try db.execute(sql: "UPDATE contacts SET title = 'Drifted', version = 9 WHERE id = ?", arguments: [crm.ada])
+                    try db.execute(
+                        sql: "UPDATE contacts SET title = 'Drifted', version = 9 WHERE id = ?", arguments: [crm.ada])
                 }
-                let extra = try await contacts.answer(.post, "/contacts", json: #"{"accountId":"\#(crm.globex)","firstName":"Only","lastName":"Here","email":"only@here.example.com"}"#)
+                let extra = try await contacts.answer(
+                    .post, "/contacts",
+                    json:
+                        #"{"accountId":"\#(crm.globex)","firstName":"Only","lastName":"Here","#
+                            + #""email":"only@here.example.com"}"#
+                )
                 let report = try await reconciler.reconcile(monolith: feed, service: endpoint)
                 #expect(!report.isClean)
                 #expect(report.missing == [crm.linus])
                 #expect(report.extra == [extra.json?["id"]?.stringValue ?? "?"])
                 #expect(report.differing.count == 1 && report.differing.first?.id == crm.ada)
                 #expect(Set(report.differing.first?.differences ?? []) == ["/title changed", "/version changed"])
-                #expect(report.text(name: "contacts").hasPrefix("contacts: 233 in the monolith; 1 missing, 1 extra, 1 differing"))
+                #expect(
+                    report.text(name: "contacts").hasPrefix(
+                        "contacts: 233 in the monolith; 1 missing, 1 extra, 1 differing"))
                 let json = report.json(name: "contacts", kept: "k.json")
                 #expect(json["clean"]?.boolValue == false && json["compared"]?.numberValue == 233)
                 #expect(json["missing"] == .array([.string(crm.linus)]))
                 #expect(json["differing"]?.arrayValue?.first?["id"]?.stringValue == crm.ada)
                 #expect(json["kept"]?.stringValue == "k.json")
                 // A field left out on purpose: the drifted title no longer counts, the version still does.
-                let ignoring = try await Reconciler(path: "/contacts", ignore: ["/title"]).reconcile(monolith: feed, service: endpoint)
+                let ignoring = try await Reconciler(path: "/contacts", ignore: ["/title"]).reconcile(
+                    monolith: feed, service: endpoint)
                 #expect(Set(ignoring.differing.first?.differences ?? []) == ["/version changed"])
             }
         }
@@ -53,9 +66,11 @@ struct ReconcileTests {
 
     @Test func refusesBadArguments() throws {
         for (arguments, fragment) in [
-            (["widgets"], "<name>"), (["contacts", "--monolith", "nope"], "--monolith"), (["deals", "--service", "ftp://x"], "--service"),
+            (["widgets"], "<name>"), (["contacts", "--monolith", "nope"], "--monolith"),
+            (["deals", "--service", "ftp://x"], "--service"),
             (["contacts", "--ignore", "title"], "--ignore title: not a JSON pointer"),
-            (["contacts", "--ignore", ""], "not a JSON pointer into a record"), (["contacts", "--ignore", "/*"], "would leave every field out"),
+            (["contacts", "--ignore", ""], "not a JSON pointer into a record"),
+            (["contacts", "--ignore", "/*"], "would leave every field out"),
         ] {
             do {
                 _ = try Strangler.parseAsRoot(["reconcile"] + arguments)
@@ -66,7 +81,8 @@ struct ReconcileTests {
         }
         let command = try #require(try Strangler.parseAsRoot(["reconcile", "leads"]) as? ReconcileCommand)
         #expect(command.monolith == "http://127.0.0.1:8081" && command.service == nil && command.output == .table)
-        let json = try #require(try Strangler.parseAsRoot(["reconcile", "leads", "--output", "json"]) as? ReconcileCommand)
+        let json = try #require(
+            try Strangler.parseAsRoot(["reconcile", "leads", "--output", "json"]) as? ReconcileCommand)
         #expect(json.output == .json)
         // No stray runs of spaces from joined lines in the help.
         #expect(!ReconcileCommand.helpMessage(columns: 400).contains("  kept"))

@@ -21,15 +21,18 @@ import Testing
 func withLiveMonolithStore<T: Sendable>(
     _ body: @Sendable (_ monolith: any TestClientProtocol, _ feed: FeedEndpoint, _ store: CRMStore) async throws -> T
 ) async throws -> T {
-    let store = try CRMStore.open(path: nil)
-    let app = Application(router: Monolith.HeadAsGet(buildMonolithRouter(store: store)), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+    let store = try await CRMStore.open(path: nil)
+    let app = Application(
+        router: Monolith.HeadAsGet(buildMonolithRouter(store: store)),
+        configuration: .init(address: .hostname("127.0.0.1", port: 0)))
     return try await app.test(.live) { client in
         try await body(client, FeedEndpoint(host: "127.0.0.1", port: try #require(client.port)), store)
     }
 }
 
 /// A service's own feed (`GET /events`), parsed.
-private func ownFeed(_ client: any TestClientProtocol, after: Int = 0) async throws -> (events: [JSONValue], head: Int) {
+private func ownFeed(_ client: any TestClientProtocol, after: Int = 0) async throws -> (events: [JSONValue], head: Int)
+{
     let answer = try await client.answer(.get, "/events?after=\(after)&limit=1000")
     #expect(answer.status == 200, "\(answer)")
     let json = try #require(answer.json)
@@ -41,26 +44,41 @@ struct ReverseSyncTests {
     @Test func aServiceFeedsOnlyItsClientsChangesWithItsNameAsOrigin() async throws {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed)
+            let service = try await ServiceUnderTest(feed: feed)
             try await service.consumer.catchUp()
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                 // Everything applied from the monolith's feed stays out of the service's own feed.
                 #expect(try await ownFeed(contacts).head == 0)
 
                 let created = try await contacts.answer(
-                    .post, "/contacts", json: #"{"accountId":"\#(crm.acme)","firstName":"Edsger","lastName":"Dijkstra","email":"ewd@acme.example.com"}"#)
+                    .post, "/contacts",
+                    json:
+                        #"{"accountId":"\#(crm.acme)","firstName":"Edsger","lastName":"Dijkstra","#
+                            + #""email":"ewd@acme.example.com"}"#
+                )
                 #expect(created.status == 201, "\(created)")
                 let id = try #require(created.json?["id"]?.stringValue)
-                #expect(try await contacts.answer(.patch, "/contacts/\(id)", json: #"{"title":"Professor"}"#).status == 200)
+                #expect(
+                    try await contacts.answer(.patch, "/contacts/\(id)", json: #"{"title":"Professor"}"#).status == 200)
                 // A change that changes nothing, and a dry run, record nothing.
-                #expect(try await contacts.answer(.patch, "/contacts/\(id)", json: #"{"title":"Professor"}"#).status == 200)
-                #expect(try await contacts.answer(.delete, "/contacts/\(crm.linus)", headers: [.stranglerDryRun: "1"]).status == 204)
+                #expect(
+                    try await contacts.answer(.patch, "/contacts/\(id)", json: #"{"title":"Professor"}"#).status == 200)
+                #expect(
+                    try await contacts.answer(.delete, "/contacts/\(crm.linus)", headers: [.stranglerDryRun: "1"])
+                        .status == 204)
                 #expect(try await contacts.answer(.delete, "/contacts/\(id)").status == 204)
 
                 let (events, head) = try await ownFeed(contacts)
                 #expect(head == 3)
-                #expect(events.map { $0["type"]?.stringValue ?? "" } == ["ContactCreated", "ContactUpdated", "ContactDeleted"])
-                #expect(events.allSatisfy { $0["origin"]?.stringValue == "contacts" && $0["aggregatetype"]?.stringValue == "contact" && $0["aggregateid"]?.stringValue == id })
+                #expect(
+                    events.map { $0["type"]?.stringValue ?? "" } == [
+                        "ContactCreated", "ContactUpdated", "ContactDeleted",
+                    ])
+                #expect(
+                    events.allSatisfy {
+                        $0["origin"]?.stringValue == "contacts" && $0["aggregatetype"]?.stringValue == "contact"
+                            && $0["aggregateid"]?.stringValue == id
+                    })
                 #expect(events.map { $0["payload"]?["version"]?.numberValue ?? 0 } == [1, 2, 3])
                 // The payload of a change is the record's JSON form, as the service answers it.
                 #expect(events[0]["payload"]?["email"]?.stringValue == "ewd@acme.example.com")
@@ -70,7 +88,8 @@ struct ReverseSyncTests {
                 #expect(try await ownFeed(contacts, after: 2).events.count == 1)
                 let bad = try await contacts.answer(.get, "/events?after=-1&limit=5000&wait=99")
                 #expect(bad.status == 422 && bad.errorCode == "validation_failed", "\(bad)")
-                #expect(Set(bad.json?["error"]?["fields"]?.objectValue?.map(\.key) ?? []) == ["after", "limit", "wait"])
+                #expect(
+                    Set(bad.json?["error"]?["fields"]?.objectValue?.map(\.key) ?? []) == ["after", "limit", "wait"])
             }
         }
     }
@@ -78,7 +97,7 @@ struct ReverseSyncTests {
     @Test func aLongPollOnTheServiceFeedWakesWhenAChangeCommits() async throws {
         try await withLiveMonolith { monolith, feed in
             let crm = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed)
+            let service = try await ServiceUnderTest(feed: feed)
             try await service.consumer.catchUp()
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                 let started = ContinuousClock.now
@@ -87,7 +106,8 @@ struct ReverseSyncTests {
                 // a connection of its own: the test client's one connection may be held by the poll.
                 let writer = OneShotHTTPClient(host: "127.0.0.1", port: try #require(contacts.port))
                 let patched = try await writer.send(
-                    .PATCH, "/contacts/\(crm.ada)", headers: ["Content-Type": "application/json"], body: ByteBuffer(string: #"{"title":"Analyst"}"#))
+                    .PATCH, "/contacts/\(crm.ada)", headers: ["Content-Type": "application/json"],
+                    body: ByteBuffer(string: #"{"title":"Analyst"}"#))
                 #expect(patched.status == 200)
                 let answer = try await polled
                 #expect(answer.json?["items"]?.arrayValue?.count == 1, "\(answer)")
@@ -99,32 +119,48 @@ struct ReverseSyncTests {
     @Test func aWriteToTheServiceShowsInTheMonolithAndDoesNotComeBack() async throws {
         try await withLiveMonolithStore { monolith, feed, store in
             let crm = try await SampleCRM.create(on: monolith)
-            let service = try ServiceUnderTest(feed: feed)
+            let service = try await ServiceUnderTest(feed: feed)
             try await service.consumer.catchUp()
             try await service.test { (contacts: any TestClientProtocol) async throws -> Void in
                 let port = try #require(contacts.port)
-                let reverse = try ReverseSync(
-                    store: store, feeds: [ReverseFeed(service: "contacts", url: "http://127.0.0.1:\(port)")], logger: Logger(label: "test.reverse"))
-                let monolithHead = Int(try await monolith.answer(.get, "/events?after=0&limit=1").json?["head"]?.numberValue ?? 0)
+                let reverse = try await ReverseSync(
+                    store: store, feeds: [ReverseFeed(service: "contacts", url: "http://127.0.0.1:\(port)")],
+                    logger: Logger(label: "test.reverse"))
+                let monolithHead = Int(
+                    try await monolith.answer(.get, "/events?after=0&limit=1").json?["head"]?.numberValue ?? 0)
 
                 // Writes made to the service (as after eliminate).
                 let created = try await contacts.answer(
-                    .post, "/contacts", json: #"{"accountId":"\#(crm.acme)","firstName":"Barbara","lastName":"Liskov","email":"liskov@acme.example.com","tags":["clu"]}"#)
+                    .post, "/contacts",
+                    json:
+                        #"{"accountId":"\#(crm.acme)","firstName":"Barbara","lastName":"Liskov","#
+                            + #""email":"liskov@acme.example.com","tags":["clu"]}"#
+                )
                 let id = try #require(created.json?["id"]?.stringValue)
-                #expect(try await contacts.answer(.patch, "/contacts/\(crm.grace)", json: #"{"title":"Commodore"}"#).status == 200)
+                #expect(
+                    try await contacts.answer(.patch, "/contacts/\(crm.grace)", json: #"{"title":"Commodore"}"#).status
+                        == 200)
                 #expect(try await contacts.answer(.delete, "/contacts/\(crm.linus)").status == 204)
 
                 #expect(try await reverse.step(service: "contacts") == 3)
 
                 // The monolith's own read endpoints show them, byte for byte as the service answers.
-                for path in ["/contacts/\(id)", "/contacts/\(crm.grace)", "/contacts/\(crm.linus)", "/accounts/\(crm.acme)/contacts", "/contacts"] {
+                for path in [
+                    "/contacts/\(id)", "/contacts/\(crm.grace)", "/contacts/\(crm.linus)",
+                    "/accounts/\(crm.acme)/contacts", "/contacts",
+                ] {
                     #expect(try await monolith.answer(.get, path) == (try await contacts.answer(.get, path)), "\(path)")
                 }
                 #expect(try await monolith.answer(.get, "/contacts/\(crm.grace)").headers["etag"] == "\"3\"")
 
                 // The monolith records them in its feed for the other services, with the service as the origin…
-                let relayed = try await monolith.answer(.get, "/events?after=\(monolithHead)&limit=100").json?["items"]?.arrayValue ?? []
-                #expect(relayed.map { $0["type"]?.stringValue ?? "" } == ["ContactCreated", "ContactUpdated", "ContactDeleted"])
+                let relayed =
+                    try await monolith.answer(.get, "/events?after=\(monolithHead)&limit=100").json?["items"]?
+                    .arrayValue ?? []
+                #expect(
+                    relayed.map { $0["type"]?.stringValue ?? "" } == [
+                        "ContactCreated", "ContactUpdated", "ContactDeleted",
+                    ])
                 #expect(relayed.allSatisfy { $0["origin"]?.stringValue == "contacts" })
 
                 // …and the service, reading them back from the monolith, changes nothing and records nothing new.
@@ -134,20 +170,25 @@ struct ReverseSyncTests {
                 #expect(try await ownFeed(contacts).head == 3)
                 // Nothing more to apply: no echo in either direction.
                 #expect(try await reverse.step(service: "contacts") == 0)
-                let head = Int(try await monolith.answer(.get, "/events?after=0&limit=1").json?["head"]?.numberValue ?? 0)
+                let head = Int(
+                    try await monolith.answer(.get, "/events?after=0&limit=1").json?["head"]?.numberValue ?? 0)
                 #expect(head == monolithHead + 3)
 
                 // The checkpoint is stored with the changes: a restarted reverse sync resumes after them.
-                let restarted = try ReverseSync(
-                    store: store, feeds: [ReverseFeed(service: "contacts", url: "http://127.0.0.1:\(port)")], logger: Logger(label: "test.reverse"))
+                let restarted = try await ReverseSync(
+                    store: store, feeds: [ReverseFeed(service: "contacts", url: "http://127.0.0.1:\(port)")],
+                    logger: Logger(label: "test.reverse"))
                 #expect(try await restarted.step(service: "contacts") == 0)
 
                 // GET /reverse-sync/status says where it is.
-                let status = try await Application(router: buildMonolithRouter(store: store, reverseSync: restarted)).test(.router) { client in
-                    try await client.answer(.get, "/reverse-sync/status")
-                }
+                let status = try await Application(router: buildMonolithRouter(store: store, reverseSync: restarted))
+                    .test(.router) { client in
+                        try await client.answer(.get, "/reverse-sync/status")
+                    }
                 let entry = try #require(status.json?["feeds"]?.arrayValue?.first)
-                #expect(entry["service"]?.stringValue == "contacts" && entry["lastEventId"]?.numberValue == 3 && entry["lagEvents"]?.numberValue == 0)
+                #expect(
+                    entry["service"]?.stringValue == "contacts" && entry["lastEventId"]?.numberValue == 3
+                        && entry["lagEvents"]?.numberValue == 0)
                 #expect(entry["lastError"] == .null && entry["running"] == .bool(false))
             }
         }
@@ -155,24 +196,62 @@ struct ReverseSyncTests {
 
     @Test func aFeedWithAChangeTheMonolithCannotTakeStopsThereWithTheReason() async throws {
         let cases: [(item: String, fragment: String)] = [
-            (#"{"id":1,"aggregatetype":"account","aggregateid":"acc_1","type":"AccountCreated","payload":{"id":"acc_1","version":1},"occurredAt":"t","origin":"contacts"}"#, "owns only contact"),
-            (#"{"id":1,"aggregatetype":"contact","aggregateid":"con_1","type":"ContactCreated","payload":{"id":"con_1","version":1},"occurredAt":"t","origin":"monolith"}"#, "origin \"monolith\""),
-            (#"{"id":1,"aggregatetype":"contact","aggregateid":"con_1","type":"ContactCreated","payload":{"id":"con_1","version":1},"occurredAt":"t","origin":"contacts"}"#, "is missing"),
-            (#"{"id":1,"aggregatetype":"contact","aggregateid":"con_1","type":"ContactCreated","payload":{"id":"con_2","version":1},"occurredAt":"t","origin":"contacts"}"#, "not the event's aggregateid"),
-            (#"{"id":1,"aggregatetype":"contact","aggregateid":"con_1","type":"ContactRenamed","payload":{"id":"con_1","version":1},"occurredAt":"t","origin":"contacts"}"#, "unknown event type"),
-            (#"{"id":1,"aggregatetype":"contact","aggregateid":"con_1","type":"ContactCreated","payload":{"id":"con_1","version":1,"accountId":"acc_nope","firstName":"A","lastName":"B","email":"a@b.example","phone":null,"title":null,"tags":[],"createdAt":"2026-01-01T00:00:00.000Z","updatedAt":"2026-01-01T00:00:00.000Z"},"occurredAt":"t","origin":"contacts"}"#, "FOREIGN KEY"),
-            (#"{"id":1,"aggregatetype":"contact","aggregateid":"con_1","type":"ContactCreated","payload":{"id":"con_1","version":1,"accountId":"acc_1","firstName":7,"lastName":"B","email":"a@b.example","phone":null,"title":null,"tags":[],"createdAt":"x","updatedAt":"x"},"occurredAt":"t","origin":"contacts"}"#, "\"firstName\" is a number"),
+            (
+                #"{"id":1,"aggregatetype":"account","aggregateid":"acc_1","type":"AccountCreated","#
+                    + #""payload":{"id":"acc_1","version":1},"occurredAt":"t","origin":"contacts"}"#,
+                "owns only contact"
+            ),
+            (
+                #"{"id":1,"aggregatetype":"contact","aggregateid":"con_1","type":"ContactCreated","#
+                    + #""payload":{"id":"con_1","version":1},"occurredAt":"t","origin":"monolith"}"#,
+                "origin \"monolith\""
+            ),
+            (
+                #"{"id":1,"aggregatetype":"contact","aggregateid":"con_1","type":"ContactCreated","#
+                    + #""payload":{"id":"con_1","version":1},"occurredAt":"t","origin":"contacts"}"#,
+                "is missing"
+            ),
+            (
+                #"{"id":1,"aggregatetype":"contact","aggregateid":"con_1","type":"ContactCreated","#
+                    + #""payload":{"id":"con_2","version":1},"occurredAt":"t","origin":"contacts"}"#,
+                "not the event's aggregateid"
+            ),
+            (
+                #"{"id":1,"aggregatetype":"contact","aggregateid":"con_1","type":"ContactRenamed","#
+                    + #""payload":{"id":"con_1","version":1},"occurredAt":"t","origin":"contacts"}"#,
+                "unknown event type"
+            ),
+            (
+                #"{"id":1,"aggregatetype":"contact","aggregateid":"con_1","type":"ContactCreated","#
+                    + #""payload":{"id":"con_1","version":1,"accountId":"acc_nope","firstName":"A","lastName":"B","#
+                    + #""email":"a@b.example","phone":null,"title":null,"tags":[],"#
+                    + #""createdAt":"2026-01-01T00:00:00.000Z","updatedAt":"2026-01-01T00:00:00.000Z"},"#
+                    + #""occurredAt":"t","origin":"contacts"}"#,
+                "FOREIGN KEY"
+            ),
+            (
+                #"{"id":1,"aggregatetype":"contact","aggregateid":"con_1","type":"ContactCreated","#
+                    + #""payload":{"id":"con_1","version":1,"accountId":"acc_1","firstName":7,"lastName":"B","#
+                    + #""email":"a@b.example","phone":null,"title":null,"tags":[],"createdAt":"x","updatedAt":"x"},"#
+                    + #""occurredAt":"t","origin":"contacts"}"#,
+                "\"firstName\" is a number"
+            ),
             (#"{"id":1,"aggregatetype":"contact"}"#, "lacks one of"),
         ]
         for (item, fragment) in cases {
             let router = Router()
             router.get("/events") { _, _ in
-                Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"items":[\#(item)],"next":1,"head":1}"#)))
+                Response(
+                    status: .ok, headers: [.contentType: "application/json"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"items":[\#(item)],"next":1,"head":1}"#)))
             }
-            try await Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0))).test(.live) { fake in
-                let store = try CRMStore.open(path: nil)
-                let reverse = try ReverseSync(
-                    store: store, feeds: [ReverseFeed(service: "contacts", url: "http://127.0.0.1:\(try #require(fake.port))")],
+            try await Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0))).test(
+                .live
+            ) { fake in
+                let store = try await CRMStore.open(path: nil)
+                let reverse = try await ReverseSync(
+                    store: store,
+                    feeds: [ReverseFeed(service: "contacts", url: "http://127.0.0.1:\(try #require(fake.port))")],
                     logger: Logger(label: "test.reverse"))
                 do {
                     try await reverse.step(service: "contacts")
@@ -182,7 +261,10 @@ struct ReverseSyncTests {
                 }
                 // Nothing was applied and the checkpoint did not move: the next attempt meets the same event.
                 let state = try await store.database.read { db in
-                    (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? -1, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reverse_sync") ?? -1)
+                    (
+                        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? -1,
+                        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reverse_sync") ?? -1
+                    )
                 }
                 #expect(state.0 == 0 && state.1 == 0)
             }
@@ -191,7 +273,10 @@ struct ReverseSyncTests {
 
     @Test func theMonolithCommandRefusesBadReverseSyncArguments() throws {
         let command = try #require(
-            try Strangler.parseAsRoot(["monolith", "--reverse-sync", "contacts=http://127.0.0.1:8082", "--reverse-sync", "deals=http://localhost:8084/"])
+            try Strangler.parseAsRoot([
+                "monolith", "--reverse-sync", "contacts=http://127.0.0.1:8082", "--reverse-sync",
+                "deals=http://localhost:8084/",
+            ])
                 as? MonolithCommand)
         #expect(try command.reverseFeeds().map(\.service) == ["contacts", "deals"])
         let cases: [([String], String)] = [
@@ -206,7 +291,8 @@ struct ReverseSyncTests {
                 _ = try Strangler.parseAsRoot(["monolith"] + arguments)
                 Issue.record("\(arguments) was accepted")
             } catch {
-                #expect(Strangler.message(for: error).contains(fragment), "\(arguments): \(Strangler.message(for: error))")
+                #expect(
+                    Strangler.message(for: error).contains(fragment), "\(arguments): \(Strangler.message(for: error))")
             }
         }
     }
@@ -248,19 +334,24 @@ struct ReverseSyncQuietTests {
         defer { closed.release() }
         let port = closed.port
         let handler = RecordingLogHandler()
-        let store = try CRMStore.open(path: nil)
+        let store = try await CRMStore.open(path: nil)
         let quiet = Duration.milliseconds(700)
-        let reverse = try ReverseSync(
-            store: store, feeds: [ReverseFeed(service: "contacts", url: "http://127.0.0.1:\(port)")], quietPeriod: quiet,
+        let reverse = try await ReverseSync(
+            store: store, feeds: [ReverseFeed(service: "contacts", url: "http://127.0.0.1:\(port)")],
+            quietPeriod: quiet,
             logger: Logger(label: "test.reverse") { _ in handler })
         let started = ContinuousClock.now
         let run = Task { try await reverse.run() }
         defer { run.cancel() }
         // The failure is in the status at once; the warning comes once the feed has failed for the quiet period.
         let deadline = ContinuousClock.now + .seconds(20)
-        while reverse.lastError(service: "contacts") == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        while reverse.lastError(service: "contacts") == nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         #expect(reverse.lastError(service: "contacts") != nil)
-        func warnings() -> [RecordingLogHandler.Record] { handler.records.withLock { $0 }.filter { $0.level == .warning } }
+        func warnings() -> [RecordingLogHandler.Record] {
+            handler.records.withLock { $0 }.filter { $0.level == .warning }
+        }
         while warnings().isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         let first = try #require(warnings().first)
         #expect(first.message == "reverse sync failed; retrying until it succeeds")

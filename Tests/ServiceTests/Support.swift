@@ -32,7 +32,9 @@ struct Answer: Equatable, CustomStringConvertible {
     init(_ response: TestResponse) {
         self.status = Int(response.status.code)
         var headers: [String: String] = [:]
-        for name in [HTTPField.Name.contentType, .eTag, .location, .contentLength] { headers[name.canonicalName] = response.headers[name] }
+        for name in [HTTPField.Name.contentType, .eTag, .location, .contentLength] {
+            headers[name.canonicalName] = response.headers[name]
+        }
         self.headers = headers
         self.body = String(buffer: response.body)
     }
@@ -48,7 +50,9 @@ struct Answer: Equatable, CustomStringConvertible {
         guard let json = self.json else { return self }
         func rewrite(_ value: JSONValue) -> JSONValue {
             switch value {
-            case .object(let members): .object(members.map { ($0.key, $0.key == "title" && $0.value == .string("") ? .null : rewrite($0.value)) })
+            case .object(let members):
+                .object(
+                    members.map { ($0.key, $0.key == "title" && $0.value == .string("") ? .null : rewrite($0.value)) })
             case .array(let items): .array(items.map(rewrite))
             default: value
             }
@@ -66,21 +70,29 @@ struct Answer: Equatable, CustomStringConvertible {
         copy.headers["content-length"] = nil
         if location { copy.headers["location"] = nil }
         if let members = self.json?.objectValue {
-            copy.body = JSONValue.object(members.map { (key: $0.key, value: names.contains($0.key) ? .string("*") : $0.value) }).jsonText
+            copy.body =
+                JSONValue.object(members.map { (key: $0.key, value: names.contains($0.key) ? .string("*") : $0.value) })
+                .jsonText
         }
         return copy
     }
 }
 
 extension TestClientProtocol {
-    func answer(_ method: HTTPRequest.Method, _ uri: String, json: String? = nil, headers: HTTPFields = [:]) async throws -> Answer {
+    func answer(_ method: HTTPRequest.Method, _ uri: String, json: String? = nil, headers: HTTPFields = [:])
+        async throws -> Answer
+    {
         var headers = headers
         if json != nil, headers[.contentType] == nil { headers[.contentType] = "application/json" }
-        return try await self.execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) }) { Answer($0) }
+        return try await self.execute(
+            uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) }
+        ) { Answer($0) }
     }
 
     /// Creates a record on the monolith and returns its id.
-    func create(_ path: String, _ json: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+    func create(_ path: String, _ json: String, sourceLocation: SourceLocation = #_sourceLocation) async throws
+        -> String
+    {
         let answer = try await self.answer(.post, path, json: json)
         #expect(answer.status == 201, "POST \(path): \(answer)", sourceLocation: sourceLocation)
         return answer.json?["id"]?.stringValue ?? ""
@@ -88,8 +100,11 @@ extension TestClientProtocol {
 }
 
 /// A live monolith (in-memory database, real socket on a free port) for `body`; its feed is at `feed`.
-func withLiveMonolith<T: Sendable>(_ body: @Sendable (_ monolith: any TestClientProtocol, _ feed: FeedEndpoint) async throws -> T) async throws -> T {
-    let app = try await buildMonolithApplication(configuration: .init(port: 0, databasePath: nil), logger: Logger(label: "test.monolith"))
+func withLiveMonolith<T: Sendable>(
+    _ body: @Sendable (_ monolith: any TestClientProtocol, _ feed: FeedEndpoint) async throws -> T
+) async throws -> T {
+    let app = try await buildMonolithApplication(
+        configuration: .init(port: 0, databasePath: nil), logger: Logger(label: "test.monolith"))
     return try await app.test(.live) { client in
         let port = try #require(client.port)
         return try await body(client, FeedEndpoint(host: "localhost", port: port))
@@ -105,25 +120,28 @@ struct ServiceUnderTest: Sendable {
     init(
         _ service: ExtractedService = .contacts, feed: any EventFeed, path: String? = nil, pageSize: Int = 500,
         projection: (any EventProjection)? = nil
-    ) throws {
+    ) async throws {
         self.service = service
-        self.database = try service.openDatabase(path: path)
-        self.consumer = try FeedConsumer(
-            database: self.database, feed: feed, projection: projection ?? service.projection, pageSize: pageSize, longPollSeconds: 1,
+        self.database = try await service.openDatabase(path: path)
+        self.consumer = try await FeedConsumer(
+            database: self.database, feed: feed, projection: projection ?? service.projection, pageSize: pageSize,
+            longPollSeconds: 1,
             logger: Logger(label: "test.\(service.name)"))
     }
 
     init(
         _ service: ExtractedService = .contacts, feed: FeedEndpoint, path: String? = nil, pageSize: Int = 500,
         projection: (any EventProjection)? = nil
-    ) throws {
-        try self.init(service, feed: HTTPEventFeed(feed) as any EventFeed, path: path, pageSize: pageSize, projection: projection)
+    ) async throws {
+        try await self.init(
+            service, feed: HTTPEventFeed(feed) as any EventFeed, path: path, pageSize: pageSize, projection: projection)
     }
 
     /// Runs `body` with a client of the service on a real socket (so that its answers are compared with the
     /// live monolith's as they travel, framing headers included).
     func test<T: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
-        let app = Application(router: ServiceKit.HeadAsGet(self.service.router(database: self.database, sync: self.consumer)))
+        let app = Application(
+            router: ServiceKit.HeadAsGet(self.service.router(database: self.database, sync: self.consumer)))
         return try await app.test(.live) { client in try await body(client) }
     }
 
@@ -131,7 +149,12 @@ struct ServiceUnderTest: Sendable {
     func snapshot() async throws -> [String] {
         try await self.database.read { db in
             var rows: [String] = []
-            let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'grdb%' AND name NOT LIKE 'sqlite%' AND name <> 'sync_checkpoint' ORDER BY name")
+            let tables = try String.fetchAll(
+                db,
+                sql:
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'grdb%' "
+                        + "AND name NOT LIKE 'sqlite%' AND name <> 'sync_checkpoint' ORDER BY name"
+            )
             for table in tables {
                 rows += try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY id").map { "\(table) \($0)" }
             }
@@ -156,14 +179,27 @@ struct SampleCRM: Sendable {
         let globex = try await monolith.create("/accounts", #"{"name":"Globex"}"#)
         let ada = try await monolith.create(
             "/contacts",
-            #"{"accountId":"\#(acme)","firstName":"Ada","lastName":"Lovelace","email":"Ada@Acme.example.com","phone":"+44 (20) 7946-0000","title":"Countess","tags":["vip","math","vip"]}"#
+            #"{"accountId":"\#(acme)","firstName":"Ada","lastName":"Lovelace","email":"Ada@Acme.example.com","#
+                + #""phone":"+44 (20) 7946-0000","title":"Countess","tags":["vip","math","vip"]}"#
         )
         let grace = try await monolith.create(
-            "/contacts", #"{"accountId":"\#(acme)","firstName":"Grace \"Amazing\" \\ Hopper","lastName":"Hopper","email":"grace@acme.example.com","title":"Rear Admiral – ✓"}"#)
-        let linus = try await monolith.create("/contacts", #"{"accountId":"\#(globex)","firstName":"Linus","lastName":"","email":"linus@globex.example.com"}"#)
-        let deleted = try await monolith.create("/contacts", #"{"accountId":"\#(globex)","firstName":"Gone","lastName":"Soon","email":"gone@globex.example.com"}"#)
-        let deal = try await monolith.create("/deals", #"{"accountId":"\#(acme)","contactId":"\#(ada)","name":"Engine","amount":100000,"currency":"GBP","stage":"proposal"}"#)
-        let patched = try await monolith.answer(.patch, "/contacts/\(grace)", json: #"{"phone":"555-12345","tags":["navy"]}"#)
+            "/contacts",
+            #"{"accountId":"\#(acme)","firstName":"Grace \"Amazing\" \\ Hopper","lastName":"Hopper","#
+                + #""email":"grace@acme.example.com","title":"Rear Admiral – ✓"}"#
+        )
+        let linus = try await monolith.create(
+            "/contacts",
+            #"{"accountId":"\#(globex)","firstName":"Linus","lastName":"","email":"linus@globex.example.com"}"#)
+        let deleted = try await monolith.create(
+            "/contacts",
+            #"{"accountId":"\#(globex)","firstName":"Gone","lastName":"Soon","email":"gone@globex.example.com"}"#)
+        let deal = try await monolith.create(
+            "/deals",
+            #"{"accountId":"\#(acme)","contactId":"\#(ada)","name":"Engine","amount":100000,"currency":"GBP","#
+                + #""stage":"proposal"}"#
+        )
+        let patched = try await monolith.answer(
+            .patch, "/contacts/\(grace)", json: #"{"phone":"555-12345","tags":["navy"]}"#)
         #expect(patched.status == 200, "\(patched)")
         let removed = try await monolith.answer(.delete, "/contacts/\(deleted)")
         #expect(removed.status == 204, "\(removed)")

@@ -1,6 +1,5 @@
 import GRDB
 import Hummingbird
-import JSON
 import ServiceKit
 
 /// A sales opportunity at an account, as the deals service stores and answers it.
@@ -8,12 +7,16 @@ struct Deal: ServiceRecord {
     static let table = "deals"
     static let idPrefix = "deal"
     static let noun = "deal"
-    static let writable: Set<String> = ["accountId", "contactId", "name", "amount", "currency", "stage", "expectedCloseDate", "probability"]
+    static let writable: Set<String> = [
+        "accountId", "contactId", "name", "amount", "currency", "stage", "expectedCloseDate", "probability",
+    ]
     static let stages = ["prospecting", "qualification", "proposal", "negotiation", "won", "lost"]
     /// Stages of deals still in play, in pipeline order.
     static let openStages = Array(stages.prefix(4))
     /// The probability a deal takes when it enters a stage without one being given.
-    static let defaultProbabilities: [String: Int64] = ["prospecting": 10, "qualification": 25, "proposal": 50, "negotiation": 75, "won": 100, "lost": 0]
+    static let defaultProbabilities: [String: Int64] = [
+        "prospecting": 10, "qualification": 25, "proposal": 50, "negotiation": 75, "won": 100, "lost": 0,
+    ]
 
     var id: String
     var accountId: String
@@ -30,7 +33,8 @@ struct Deal: ServiceRecord {
 
     static func new(id: String, at time: String) -> Deal {
         Deal(
-            id: id, accountId: "", contactId: nil, name: "", amount: 0, currency: "", stage: "prospecting", expectedCloseDate: nil, probability: 10,
+            id: id, accountId: "", contactId: nil, name: "", amount: 0, currency: "", stage: "prospecting",
+            expectedCloseDate: nil, probability: 10,
             version: 1, createdAt: time, updatedAt: time)
     }
 
@@ -39,43 +43,25 @@ struct Deal: ServiceRecord {
         self.stage != previous.stage ? "DealStageChanged" : "DealUpdated"
     }
 
-    /// The JSON form, field for field in the monolith's order.
-    func write(to output: inout JSONOutput) {
-        output.object { object in
-            object.field("id", self.id)
-            object.field("accountId", self.accountId)
-            object.field("contactId", self.contactId)
-            object.field("name", self.name)
-            object.field("amount", self.amount)
-            object.field("currency", self.currency)
-            object.field("stage", self.stage)
-            object.field("expectedCloseDate", self.expectedCloseDate)
-            object.field("probability", self.probability)
-            object.field("version", self.version)
-            object.field("createdAt", self.createdAt)
-            object.field("updatedAt", self.updatedAt)
-        }
-    }
-
-    var row: [(column: String, value: (any DatabaseValueConvertible)?)] {
-        [
-            ("id", self.id), ("accountId", self.accountId), ("contactId", self.contactId), ("name", self.name), ("amount", self.amount),
-            ("currency", self.currency), ("stage", self.stage), ("expectedCloseDate", self.expectedCloseDate), ("probability", self.probability),
-            ("version", self.version), ("createdAt", self.createdAt), ("updatedAt", self.updatedAt),
-        ]
-    }
-
     /// Reads the writable fields with the monolith's limits. A stage change (or a create) without a
     /// probability takes the stage's default one.
     mutating func apply(_ fields: inout BodyFields) {
-        if case .value(let value) = fields.string("accountId", required: true, minLength: 1, maxLength: 64) { self.accountId = value }
+        if case .value(let value) = fields.string("accountId", required: true, minLength: 1, maxLength: 64) {
+            self.accountId = value
+        }
         fields.string("contactId", nullable: true, minLength: 1, maxLength: 64).assign(to: &self.contactId)
         if case .value(let value) = fields.string("name", required: true, minLength: 1) { self.name = value }
-        if case .value(let value) = fields.integer("amount", required: true, range: 0...1_000_000_000_000) { self.amount = value }
-        if case .value(let value) = fields.string("currency", required: true, maxLength: 3, check: FieldRules.currency) { self.currency = value }
+        if case .value(let value) = fields.integer("amount", required: true, range: 0...1_000_000_000_000) {
+            self.amount = value
+        }
+        if case .value(let value) = fields.string("currency", required: true, maxLength: 3, check: FieldRules.currency)
+        {
+            self.currency = value
+        }
         let previousStage = self.stage
         if case .value(let value) = fields.choice("stage", allowed: Self.stages) { self.stage = value }
-        fields.string("expectedCloseDate", nullable: true, maxLength: 10, check: Self.dateProblem).assign(to: &self.expectedCloseDate)
+        fields.string("expectedCloseDate", nullable: true, maxLength: 10, check: Self.dateProblem).assign(
+            to: &self.expectedCloseDate)
         if case .value(let value) = fields.integer("probability", range: 0...100) {
             self.probability = value
         } else if !fields.contains("probability"), self.stage != previousStage || fields.isCreating {
@@ -86,7 +72,8 @@ struct Deal: ServiceRecord {
     /// A calendar date `YYYY-MM-DD` that exists (proleptic Gregorian).
     static func dateProblem(_ text: String) -> String? {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard text.utf8.count == 10, parts.map(\.count) == [4, 2, 2], parts.joined().utf8.allSatisfy({ (48...57).contains($0) }),
+        guard text.utf8.count == 10, parts.map(\.count) == [4, 2, 2],
+            parts.joined().utf8.allSatisfy({ (48...57).contains($0) }),
             let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]), (1...12).contains(month)
         else { return "must be a date as YYYY-MM-DD" }
         let isLeapYear = year % 400 == 0 || (year % 4 == 0 && year % 100 != 0)
@@ -96,7 +83,8 @@ struct Deal: ServiceRecord {
 
     /// The account must exist, and a contact must exist and belong to that account (both from the read models).
     func checkReferences(_ db: Database, _ fields: inout BodyFields) throws {
-        if fields.problems["accountId"] == nil, try !Self.exists(in: "accounts", where: "id = ?", [self.accountId], db) {
+        if fields.problems["accountId"] == nil, try !Self.exists(in: "accounts", where: "id = ?", [self.accountId], db)
+        {
             fields.fail("accountId", "no account has this id")
         }
         guard let contactId = self.contactId, fields.problems["contactId"] == nil else { return }
@@ -121,27 +109,5 @@ struct Deal: ServiceRecord {
         if let accountID = query.get("accountId") { conditions.append(("accountId = ?", accountID)) }
         if let contactID = query.get("contactId") { conditions.append(("contactId = ?", contactID)) }
         return conditions
-    }
-}
-
-extension Deal {
-    init(row: Row) {
-        self.init(
-            id: row["id"], accountId: row["accountId"], contactId: row["contactId"], name: row["name"], amount: row["amount"],
-            currency: row["currency"], stage: row["stage"], expectedCloseDate: row["expectedCloseDate"], probability: row["probability"],
-            version: row["version"], createdAt: row["createdAt"], updatedAt: row["updatedAt"])
-    }
-
-    /// A deal from an event's payload (the monolith's JSON form); nil when a field is missing or mistyped.
-    init?(payload: JSONValue) {
-        guard let id = payload["id"]?.stringValue, let accountId = payload["accountId"]?.stringValue, let name = payload["name"]?.stringValue,
-            let amount = payload["amount"]?.numberValue, let currency = payload["currency"]?.stringValue, let stage = payload["stage"]?.stringValue,
-            let probability = payload["probability"]?.numberValue, let version = payload["version"]?.numberValue,
-            let createdAt = payload["createdAt"]?.stringValue, let updatedAt = payload["updatedAt"]?.stringValue
-        else { return nil }
-        self.init(
-            id: id, accountId: accountId, contactId: payload["contactId"]?.stringValue, name: name, amount: Int64(amount), currency: currency,
-            stage: stage, expectedCloseDate: payload["expectedCloseDate"]?.stringValue, probability: Int64(probability), version: Int64(version),
-            createdAt: createdAt, updatedAt: updatedAt)
     }
 }

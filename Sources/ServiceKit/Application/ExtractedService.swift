@@ -1,6 +1,7 @@
 public import GRDB
 public import Hummingbird
 public import Logging
+import AsyncHTTPClient
 import ServiceLifecycle
 import UnixSignals
 
@@ -8,8 +9,11 @@ import UnixSignals
 /// tables, and its endpoints. ServiceKit supplies the rest (database, error envelope, health, sync, running).
 ///
 /// ```swift
-/// let contacts = ExtractedService(name: "contacts", migrations: ContactsSchema.register, projection: ContactsProjection()) { router, database in
-///     ContactRoutes(database: database).register(on: router)
+/// let contacts = ExtractedService(
+///     name: "contacts", migrations: { SchemaMigration.register(ContactsSchema.migrations, in: &$0) },
+///     projection: ContactsProjection()
+/// ) { router, database in
+///     ContactRoutes.register(on: router, database: database)
 /// }
 /// ```
 public struct ExtractedService: Sendable {
@@ -29,8 +33,8 @@ public struct ExtractedService: Sendable {
     }
 
     /// Opens (and migrates) the service's database at `path`, in memory when nil.
-    public func openDatabase(path: String?) throws -> ServiceDatabase {
-        try ServiceDatabase.open(path: path, origin: self.name, migrations: self.migrations)
+    public func openDatabase(path: String?) async throws -> ServiceDatabase {
+        try await ServiceDatabase.open(path: path, origin: self.name, migrations: self.migrations)
     }
 
     /// The service's router: its endpoints, `GET /healthz`, its own feed `GET /events` (reverse sync), and
@@ -51,19 +55,32 @@ public struct ExtractedService: Sendable {
     /// Runs the service as `configuration` says: its HTTP server and, with a feed, the consumer that keeps
     /// its database in sync; both stop gracefully on SIGTERM or SIGINT.
     public func run(configuration: ServiceConfiguration, logger: Logger) async throws {
-        let database = try self.openDatabase(path: configuration.databasePath)
-        let consumer = try configuration.feed.map { endpoint in
-            try FeedConsumer(
-                database: database, feed: HTTPEventFeed(endpoint), projection: self.projection, pageSize: configuration.feedPageSize,
-                longPollSeconds: configuration.longPollSeconds, logger: logger)
+        let database = try await self.openDatabase(path: configuration.databasePath)
+        // The feed's client lives as long as the service; the group shuts it down after the consumer.
+        let client = configuration.feed.map { _ in HTTPClient.makeToolkitClient() }
+        var consumer: FeedConsumer?
+        if let endpoint = configuration.feed, let client {
+            do {
+                consumer = try await FeedConsumer(
+                    database: database, feed: HTTPEventFeed(endpoint, client: client, logger: logger),
+                    projection: self.projection,
+                    pageSize: configuration.feedPageSize, longPollSeconds: configuration.longPollSeconds, logger: logger
+                )
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
         }
         let app = Application(
             router: HeadAsGet(self.router(database: database, sync: consumer)),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strangler-\(self.name)"),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "strangler-\(self.name)"),
             logger: logger
         )
-        let services: [any Service] = consumer.map { [$0, app] } ?? [app]
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let services: [any Service] =
+            (client.map { [HTTPClientService($0)] } ?? []) + (consumer.map { [$0] } ?? []) + [app]
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

@@ -5,7 +5,7 @@ public import GRDB
 /// migrated at open with the kit's sync tables first and then the service's own migrations.
 ///
 /// ```swift
-/// let database = try ServiceDatabase.open(path: ".strangler/contacts.sqlite", origin: "contacts") { migrator in
+/// let database = try await ServiceDatabase.open(path: ".strangler/contacts.sqlite", origin: "contacts") { migrator in
 ///     migrator.registerMigration("contacts v1") { db in try db.execute(sql: "CREATE TABLE contacts (…)") }
 /// }
 /// ```
@@ -19,7 +19,9 @@ public final class ServiceDatabase: Sendable {
 
     /// Opens (and migrates) the database at `path`, or an in-memory one when `path` is nil; `origin` is the
     /// service's name, which its own outbox events carry.
-    public static func open(path: String?, origin: String, migrations: (inout DatabaseMigrator) -> Void) throws -> ServiceDatabase {
+    public static func open(
+        path: String?, origin: String, migrations: (inout DatabaseMigrator) -> Void
+    ) async throws -> ServiceDatabase {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         let writer: any DatabaseWriter
@@ -30,12 +32,15 @@ public final class ServiceDatabase: Sendable {
             writer = try DatabaseQueue(configuration: configuration)
         }
         var migrator = DatabaseMigrator()
-        SyncTables.register(in: &migrator)
+        SchemaMigration.register([SyncTables.migration], in: &migrator)
         migrations(&migrator)
         // Registered after the service's own migrations, so that databases created before it migrate in order.
-        ServiceOutbox.register(in: &migrator)
-        try migrator.migrate(writer)
-        let head = try writer.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM service_outbox") ?? 0 }
+        SchemaMigration.register([ServiceOutbox.migration], in: &migrator)
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            migrator.asyncMigrate(writer) { result in continuation.resume(with: result.map { _ in }) }
+        }
+        let head = try await writer.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM service_outbox") ?? 0
+        }
         return ServiceDatabase(writer: writer, origin: origin, head: head)
     }
 
@@ -48,7 +53,9 @@ public final class ServiceDatabase: Sendable {
     /// Runs a client's change in one write transaction together with the events it records in the service's
     /// own outbox; readers of `GET /events` are woken once it commits. With `dryRun` everything is rolled back
     /// (no row, no event).
-    public func change<T: Sendable>(dryRun: Bool = false, _ body: @escaping @Sendable (Database, inout ServiceOutbox) throws -> T) async throws -> T {
+    public func change<T: Sendable>(
+        dryRun: Bool = false, _ body: @escaping @Sendable (Database, inout ServiceOutbox) throws -> T
+    ) async throws -> T {
         let origin = self.origin
         let (result, lastEventID) = try await self.write(dryRun: dryRun) { db in
             var outbox = ServiceOutbox(origin: origin)
@@ -61,7 +68,9 @@ public final class ServiceDatabase: Sendable {
 
     /// Runs `body` in one write transaction. With `dryRun` the transaction is rolled back after `body`
     /// returns (or throws): the caller gets what the real write would have answered, and nothing is kept.
-    public func write<T: Sendable>(dryRun: Bool = false, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    public func write<T: Sendable>(dryRun: Bool = false, _ body: @escaping @Sendable (Database) throws -> T)
+        async throws -> T
+    {
         guard dryRun else { return try await self.writer.write(body) }
         return try await self.writer.writeWithoutTransaction { db in
             try db.execute(sql: "BEGIN IMMEDIATE TRANSACTION")

@@ -14,8 +14,11 @@ import Synchronization
 /// changes nothing.
 ///
 /// ```swift
-/// let consumer = try FeedConsumer(database: database, feed: HTTPEventFeed(endpoint), projection: ContactsProjection(), logger: logger)
-/// try await ServiceGroup(services: [consumer, app], logger: logger).run()
+/// let client = HTTPClient.makeToolkitClient()
+/// let feed = HTTPEventFeed(endpoint, client: client, logger: logger)
+/// let consumer = try await FeedConsumer(
+///     database: database, feed: feed, projection: ContactsProjection(), logger: logger)
+/// try await ServiceGroup(services: [HTTPClientService(client), consumer, app], logger: logger).run()
 /// ```
 public final class FeedConsumer: Service, Sendable {
     private let database: ServiceDatabase
@@ -27,16 +30,17 @@ public final class FeedConsumer: Service, Sendable {
     private let state: Mutex<SyncStatus>
 
     public init(
-        database: ServiceDatabase, feed: any EventFeed, projection: any EventProjection, pageSize: Int = 500, longPollSeconds: Int = 25,
+        database: ServiceDatabase, feed: any EventFeed, projection: any EventProjection, pageSize: Int = 500,
+        longPollSeconds: Int = 25,
         logger: Logger
-    ) throws {
+    ) async throws {
         self.database = database
         self.feed = feed
         self.projection = projection
         self.pageSize = pageSize
         self.longPollSeconds = longPollSeconds
         self.logger = logger
-        let checkpoint = try database.writer.read { db in try SyncCheckpoint.load(db) }
+        let checkpoint = try await database.read { db in try SyncCheckpoint.load(db) }
         self.state = Mutex(SyncStatus(checkpoint: checkpoint))
     }
 
@@ -58,7 +62,8 @@ public final class FeedConsumer: Service, Sendable {
                 } catch {
                     if Task.isCancelled { return }
                     self.state.withLock { $0.lastError = "\(error)" }
-                    self.logger.warning("event feed failed; retrying", metadata: ["error": "\(error)", "pause": "\(pause)"])
+                    self.logger.warning(
+                        "event feed failed; retrying", metadata: ["error": "\(error)", "pause": "\(pause)"])
                     try await Task.sleep(for: pause)
                     pause = min(pause * 2, .seconds(5))
                 }
@@ -113,7 +118,8 @@ public struct FeedBehindCheckpoint: Error, CustomStringConvertible {
     public var checkpoint: Int64
 
     public var description: String {
-        "the feed's newest event (\(self.head)) is older than this service's checkpoint (\(self.checkpoint)): was the monolith's database replaced?"
+        "the feed's newest event (\(self.head)) is older than this service's checkpoint (\(self.checkpoint)): "
+            + "was the monolith's database replaced?"
     }
 }
 
@@ -151,7 +157,8 @@ public struct SyncStatus: Sendable, Equatable {
         return max(0, (now.timeIntervalSince(last) * 1000).rounded() / 1000)
     }
 
-    /// `{"lastEventId":…,"head":…,"lagEvents":…,"lagSeconds":…,"consumedEvents":…,"lastOccurredAt":…,"lastError":…}`
+    /// The status as a JSON object with, in order, `lastEventId`, `head`, `lagEvents`, `lagSeconds`, `consumedEvents`,
+    /// `lastOccurredAt` and `lastError`.
     public func write(to output: inout JSONOutput, now: Date = Date()) {
         output.object { object in
             object.field("lastEventId", self.lastEventID)

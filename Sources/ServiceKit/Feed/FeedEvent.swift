@@ -1,6 +1,4 @@
 public import JSON
-import NIOCore
-import NIOHTTP1
 
 /// One event of the monolith's feed (`GET /events`), as docs/events.md defines it.
 public struct FeedEvent: Sendable {
@@ -16,7 +14,10 @@ public struct FeedEvent: Sendable {
     public var occurredAt: String
     public var origin: String
 
-    public init(id: Int64, aggregateType: String, aggregateID: String, type: String, payload: JSONValue, occurredAt: String, origin: String = "monolith") {
+    public init(
+        id: Int64, aggregateType: String, aggregateID: String, type: String, payload: JSONValue, occurredAt: String,
+        origin: String = "monolith"
+    ) {
         self.id = id
         self.aggregateType = aggregateType
         self.aggregateID = aggregateID
@@ -47,17 +48,21 @@ public struct FeedPage: Sendable {
 
     /// Reads a feed answer; nil when it does not have the feed's shape.
     public init?(json value: JSONValue) {
-        guard let items = value["items"]?.arrayValue, let next = value["next"]?.numberValue, let head = value["head"]?.numberValue else { return nil }
+        guard let items = value["items"]?.arrayValue, let next = value["next"]?.numberValue,
+            let head = value["head"]?.numberValue
+        else { return nil }
         var events: [FeedEvent] = []
         events.reserveCapacity(items.count)
         for item in items {
             guard let id = item["id"]?.numberValue, let aggregateType = item["aggregatetype"]?.stringValue,
-                let aggregateID = item["aggregateid"]?.stringValue, let type = item["type"]?.stringValue, let payload = item["payload"],
+                let aggregateID = item["aggregateid"]?.stringValue, let type = item["type"]?.stringValue,
+                let payload = item["payload"],
                 let occurredAt = item["occurredAt"]?.stringValue
             else { return nil }
             events.append(
                 FeedEvent(
-                    id: Int64(id), aggregateType: aggregateType, aggregateID: aggregateID, type: type, payload: payload, occurredAt: occurredAt,
+                    id: Int64(id), aggregateType: aggregateType, aggregateID: aggregateID, type: type, payload: payload,
+                    occurredAt: occurredAt,
                     origin: item["origin"]?.stringValue ?? "monolith"))
         }
         self.init(events: events, next: Int64(next), head: Int64(head))
@@ -68,29 +73,4 @@ public struct FeedPage: Sendable {
 public protocol EventFeed: Sendable {
     /// Events with ids after `after`, at most `limit`; when none is newer, waits up to `wait` seconds for one.
     func events(after: Int64, limit: Int, wait: Int) async throws -> FeedPage
-}
-
-/// The monolith's `GET /events?after=&limit=&wait=` over HTTP.
-public struct HTTPEventFeed: EventFeed {
-    /// The feed answered something other than a page of events.
-    public struct BadAnswer: Error, CustomStringConvertible {
-        public var description: String
-    }
-
-    let client: OneShotHTTPClient
-
-    public init(_ endpoint: FeedEndpoint) {
-        self.client = OneShotHTTPClient(host: endpoint.host, port: endpoint.port)
-    }
-
-    public func events(after: Int64, limit: Int, wait: Int) async throws -> FeedPage {
-        let answer = try await self.client.send(.GET, "/events?after=\(after)&limit=\(limit)&wait=\(wait)", headers: HTTPHeaders([("Accept", "application/json")]))
-        guard answer.status == 200 else {
-            throw BadAnswer(description: "the feed answered \(answer.status): \(String(buffer: answer.body).prefix(200))")
-        }
-        guard let page = FeedPage(json: try JSONParser.parse(Array(answer.body.readableBytesView))) else {
-            throw BadAnswer(description: "the feed's answer is not a page of events")
-        }
-        return page
-    }
 }

@@ -2,30 +2,26 @@ public import GRDB
 
 /// The kit's own tables in every service's database: the feed checkpoint, and tombstones of deleted records.
 enum SyncTables {
-    static func register(in migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("servicekit v1: sync checkpoint, tombstones") { db in
-            try db.execute(
-                sql: """
-                    -- One row: the last feed event applied, moved in the same transaction as the changes it covers.
-                    CREATE TABLE sync_checkpoint (
-                        id INTEGER PRIMARY KEY CHECK (id = 1),
-                        lastEventId INTEGER NOT NULL,
-                        lastOccurredAt TEXT,
-                        consumedEvents INTEGER NOT NULL
-                    );
-                    INSERT INTO sync_checkpoint (id, lastEventId, lastOccurredAt, consumedEvents) VALUES (1, 0, NULL, 0);
+    static let migration = SchemaMigration(
+        "servicekit v1: sync checkpoint, tombstones",
+        sql: """
+            -- One row: the last feed event applied, moved in the same transaction as the changes it covers.
+            CREATE TABLE sync_checkpoint (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                lastEventId INTEGER NOT NULL,
+                lastOccurredAt TEXT,
+                consumedEvents INTEGER NOT NULL
+            );
+            INSERT INTO sync_checkpoint (id, lastEventId, lastOccurredAt, consumedEvents) VALUES (1, 0, NULL, 0);
 
-                    -- The last version of each deleted record, so that an older event never brings it back.
-                    CREATE TABLE sync_tombstones (
-                        tableName TEXT NOT NULL,
-                        id TEXT NOT NULL,
-                        version INTEGER NOT NULL,
-                        PRIMARY KEY (tableName, id)
-                    ) WITHOUT ROWID;
-                    """
-            )
-        }
-    }
+            -- The last version of each deleted record, so that an older event never brings it back.
+            CREATE TABLE sync_tombstones (
+                tableName TEXT NOT NULL,
+                id TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                PRIMARY KEY (tableName, id)
+            ) WITHOUT ROWID;
+            """)
 }
 
 /// Where a service is in the feed: stored in its database, moved only together with the changes it covers.
@@ -39,9 +35,12 @@ public struct SyncCheckpoint: Sendable, Equatable {
     public var consumedEvents: Int64
 
     public static func load(_ db: Database) throws -> SyncCheckpoint {
-        let row = try Row.fetchOne(db, sql: "SELECT lastEventId, lastOccurredAt, consumedEvents FROM sync_checkpoint WHERE id = 1")
+        let row = try Row.fetchOne(
+            db, sql: "SELECT lastEventId, lastOccurredAt, consumedEvents FROM sync_checkpoint WHERE id = 1")
         guard let row else { return SyncCheckpoint(lastEventID: 0, lastOccurredAt: nil, consumedEvents: 0) }
-        return SyncCheckpoint(lastEventID: row["lastEventId"], lastOccurredAt: row["lastOccurredAt"], consumedEvents: row["consumedEvents"])
+        return SyncCheckpoint(
+            lastEventID: row["lastEventId"], lastOccurredAt: row["lastOccurredAt"],
+            consumedEvents: row["consumedEvents"])
     }
 
     func save(_ db: Database) throws {
@@ -80,7 +79,8 @@ public enum VersionedRecords {
         guard try self.isNewer(version, id: id, in: table, db) else { return }
         try db.execute(sql: "DELETE FROM \(table) WHERE id = ?", arguments: [id])
         try db.execute(
-            sql: "INSERT OR REPLACE INTO sync_tombstones (tableName, id, version) VALUES (?, ?, ?)", arguments: [table, id, version])
+            sql: "INSERT OR REPLACE INTO sync_tombstones (tableName, id, version) VALUES (?, ?, ?)",
+            arguments: [table, id, version])
     }
 }
 
@@ -95,5 +95,7 @@ public struct ProjectionError: Error, CustomStringConvertible {
         self.problem = problem
     }
 
-    public var description: String { "event \(self.event.id) (\(self.event.type) \(self.event.aggregateID)): \(self.problem)" }
+    public var description: String {
+        "event \(self.event.id) (\(self.event.type) \(self.event.aggregateID)): \(self.problem)"
+    }
 }

@@ -43,7 +43,11 @@ public struct JSONOutput: Sendable {
 
     public mutating func string(_ value: String?) {
         self.separate()
-        if let value { JSONValue.appendQuoted(value, to: &self.bytes) } else { self.bytes.append(contentsOf: "null".utf8) }
+        if let value {
+            JSONValue.appendQuoted(value, to: &self.bytes)
+        } else {
+            self.bytes.append(contentsOf: "null".utf8)
+        }
         self.needsComma = true
     }
 
@@ -81,13 +85,13 @@ public struct JSONOutput: Sendable {
         self.array { output in for item in strings { output.string(item) } }
     }
 
-    private mutating func open(_ byte: UInt8) {
+    mutating func open(_ byte: UInt8) {
         self.separate()
         self.bytes.append(byte)
         self.needsComma = false
     }
 
-    private mutating func close(_ byte: UInt8) {
+    mutating func close(_ byte: UInt8) {
         self.bytes.append(byte)
         self.needsComma = true
     }
@@ -100,7 +104,9 @@ public struct JSONOutput: Sendable {
 extension Response {
     /// A JSON answer: `Content-Type`, then `extra` (ETag, Location), then `Content-Length`, as the monolith
     /// orders them.
-    public static func json(status: HTTPResponse.Status = .ok, _ bytes: [UInt8], headers extra: HTTPFields = [:]) -> Response {
+    public static func json(status: HTTPResponse.Status = .ok, _ bytes: [UInt8], headers extra: HTTPFields = [:])
+        -> Response
+    {
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
         headers.append(contentsOf: extra)
         headers[.contentLength] = String(bytes.count)
@@ -108,7 +114,9 @@ extension Response {
     }
 
     /// A JSON answer written by `write`.
-    public static func json(status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], _ write: (inout JSONOutput) -> Void) -> Response {
+    public static func json(
+        status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], _ write: (inout JSONOutput) -> Void
+    ) -> Response {
         var output = JSONOutput()
         write(&output)
         return self.json(status: status, output.bytes, headers: headers)

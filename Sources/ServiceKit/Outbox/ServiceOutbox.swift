@@ -16,29 +16,30 @@ public struct ServiceOutbox: Sendable {
         self.origin = origin
     }
 
-    static func register(in migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("servicekit v2: outbox") { db in
-            try db.execute(
-                sql: """
-                    -- The service's own changes, for the monolith (reverse sync). Ids are this service's, not the monolith's.
-                    CREATE TABLE service_outbox (
-                        id INTEGER PRIMARY KEY AUTOINCREMENT,
-                        aggregatetype TEXT NOT NULL,
-                        aggregateid TEXT NOT NULL,
-                        type TEXT NOT NULL,
-                        payload TEXT NOT NULL,
-                        occurredAt TEXT NOT NULL,
-                        origin TEXT NOT NULL
-                    );
-                    """
-            )
-        }
-    }
+    static let migration = SchemaMigration(
+        "servicekit v2: outbox",
+        sql: """
+            -- The service's own changes, for the monolith (reverse sync). Ids are this service's, not the monolith's.
+            CREATE TABLE service_outbox (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                aggregatetype TEXT NOT NULL,
+                aggregateid TEXT NOT NULL,
+                type TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                occurredAt TEXT NOT NULL,
+                origin TEXT NOT NULL
+            );
+            """)
 
     /// Appends one event; `payload` is the record's JSON form after the change (or `{id, version, deletedAt}`).
-    public mutating func append(_ db: Database, aggregateType: String, aggregateID: String, type: String, payload: [UInt8], at time: String) throws {
+    public mutating func append(
+        _ db: Database, aggregateType: String, aggregateID: String, type: String, payload: [UInt8], at time: String
+    ) throws {
         try db.execute(
-            sql: "INSERT INTO service_outbox (aggregatetype, aggregateid, type, payload, occurredAt, origin) VALUES (?, ?, ?, ?, ?, ?)",
+            sql: """
+                INSERT INTO service_outbox (aggregatetype, aggregateid, type, payload, occurredAt, origin)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """,
             arguments: [aggregateType, aggregateID, type, String(decoding: payload, as: UTF8.self), time, self.origin])
         self.lastEventID = db.lastInsertedRowID
     }
@@ -46,14 +47,15 @@ public struct ServiceOutbox: Sendable {
     /// Events after `after`, oldest first, at most `limit`, and the newest id (0 when there is none).
     static func page(after: Int64, limit: Int, _ db: Database) throws -> (events: [ServiceOutboxEvent], head: Int64) {
         let events = try ServiceOutboxEvent.fetchAll(
-            db.cachedStatement(sql: "SELECT * FROM service_outbox WHERE id > ? ORDER BY id LIMIT ?"), arguments: [after, limit])
+            db.cachedStatement(sql: "SELECT * FROM service_outbox WHERE id > ? ORDER BY id LIMIT ?"),
+            arguments: [after, limit])
         let head = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM service_outbox") ?? 0
         return (events, head)
     }
 }
 
 /// A row of a service's outbox.
-struct ServiceOutboxEvent: Sendable, FetchableRecord {
+struct ServiceOutboxEvent: Sendable, Decodable, FetchableRecord {
     var id: Int64
     var aggregateType: String
     var aggregateID: String
@@ -63,13 +65,10 @@ struct ServiceOutboxEvent: Sendable, FetchableRecord {
     var occurredAt: String
     var origin: String
 
-    init(row: Row) {
-        self.id = row["id"]
-        self.aggregateType = row["aggregatetype"]
-        self.aggregateID = row["aggregateid"]
-        self.type = row["type"]
-        self.payload = row["payload"]
-        self.occurredAt = row["occurredAt"]
-        self.origin = row["origin"]
+    /// Debezium's column names.
+    enum CodingKeys: String, CodingKey {
+        case id, type, payload, occurredAt, origin
+        case aggregateType = "aggregatetype"
+        case aggregateID = "aggregateid"
     }
 }

@@ -1,10 +1,15 @@
+public import Foundation
 public import GRDB
 public import Hummingbird
 public import JSON
 
 /// A record a service owns and serves with the generic endpoints (``RecordRoutes``): its table, its JSON form,
 /// how a request body changes it, and the checks that need the database.
-public protocol ServiceRecord: Sendable, Equatable, FetchableRecord {
+///
+/// The stored properties are the columns, listed once, in the monolith's JSON order (`id` first; `version`,
+/// `createdAt`, `updatedAt` last): GRDB's Codable records derive the row from them, and the JSON form
+/// (``write(to:)``) and the reading of an event's payload (``init(payload:)``) follow from the same properties.
+public protocol ServiceRecord: Sendable, Equatable, Codable, FetchableRecord, PersistableRecord {
     /// Table and path segment: `contacts`.
     static var table: String { get }
     /// Id prefix: `con`.
@@ -26,8 +31,6 @@ public protocol ServiceRecord: Sendable, Equatable, FetchableRecord {
     func write(to output: inout JSONOutput)
     /// Reads the writable fields of a request body, recording problems in `fields`.
     mutating func apply(_ fields: inout BodyFields)
-    /// The row as column names and values (`id` first).
-    var row: [(column: String, value: (any DatabaseValueConvertible)?)] { get }
     /// Checks what needs the database (referenced records exist), recording problems in `fields`.
     func checkReferences(_ db: Database, _ fields: inout BodyFields) throws
     /// Throws a 409 when the record may no longer change.
@@ -44,14 +47,37 @@ public protocol ServiceRecord: Sendable, Equatable, FetchableRecord {
 }
 
 extension ServiceRecord {
+    public static var databaseTableName: String { Self.table }
+
+    /// JSON columns (`tags`) keep `/` as it is (not `\/`), as the records' JSON form does.
+    public static func databaseJSONEncoder(for column: String) -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        return encoder
+    }
+
+    /// The columns, in order, with `nil` as `null`.
+    public func write(to output: inout JSONOutput) {
+        output.object(encoding: self)
+    }
+
+    /// The record from an event's payload (the monolith's JSON form); nil when a column is missing or mistyped.
+    public init?(payload: JSONValue) {
+        guard let record = try? JSONDecoder().decode(Self.self, from: Data(payload.jsonText.utf8)) else { return nil }
+        self = record
+    }
+
     public func checkReferences(_ db: Database, _ fields: inout BodyFields) throws {}
     public func checkChangeable() throws {}
     public func checkDeletable(_ db: Database) throws {}
     public static func clientError(for error: DatabaseError) -> ServiceError? { nil }
-    public static func filters(_ query: Parameters, problems: inout [String: String]) -> [(sql: String, argument: String)] { [] }
+    public static func filters(_ query: Parameters, problems: inout [String: String]) -> [(
+        sql: String, argument: String
+    )] { [] }
     public func updateEventType(from previous: Self) -> String { Self.eventStem + "Updated" }
 
-    /// The event type stem, as the monolith names its events: `contact` gives `ContactCreated`, `ContactUpdated`, `ContactDeleted`.
+    /// The event type stem, as the monolith names its events: `contact` gives `ContactCreated`, `ContactUpdated`,
+    /// `ContactDeleted`.
     public static var eventStem: String { Self.noun.prefix(1).uppercased() + Self.noun.dropFirst() }
 
     public var json: [UInt8] {
@@ -63,19 +89,11 @@ extension ServiceRecord {
     /// Writes the row: `insert` for a client's create (a UNIQUE conflict fails), `update` for a client's change,
     /// `replace` for the feed (the monolith's state wins over any row with the same id or unique value).
     public func save(_ db: Database, _ mode: SaveMode) throws {
-        let row = self.row
-        let columns = row.map(\.column)
-        var arguments = StatementArguments(row.map(\.value))
-        let sql: String
         switch mode {
-        case .insert, .replace:
-            let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
-            sql = "\(mode == .replace ? "INSERT OR REPLACE" : "INSERT") INTO \(Self.table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders))"
-        case .update:
-            sql = "UPDATE \(Self.table) SET \(columns.map { "\($0) = ?" }.joined(separator: ", ")) WHERE id = ?"
-            arguments += [self.id]
+        case .insert: try self.insert(db)
+        case .update: try self.update(db)
+        case .replace: try self.insert(db, onConflict: .replace)
         }
-        try db.execute(sql: sql, arguments: arguments)
     }
 
     /// The record with this id, through a statement the connection caches.
@@ -84,8 +102,11 @@ extension ServiceRecord {
     }
 
     /// Whether any row of `table` has `column` = `value` (and, optionally, a second condition).
-    public static func exists(in table: String, where condition: String, _ arguments: StatementArguments, _ db: Database) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table) WHERE \(condition))", arguments: arguments) ?? false
+    public static func exists(
+        in table: String, where condition: String, _ arguments: StatementArguments, _ db: Database
+    ) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table) WHERE \(condition))", arguments: arguments)
+            ?? false
     }
 }
 
@@ -93,13 +114,17 @@ extension VersionedRecords {
     /// Applies a `…Created`/`…Updated`/`…Deleted` (or any other full-state) event of `Record`'s aggregate:
     /// only when its version is newer than the row's and the record's tombstone.
     public static func apply<Record: ServiceRecord>(_ event: FeedEvent, as type: Record.Type, _ db: Database) throws {
-        guard let version = event.version else { throw ProjectionError(event: event, problem: "the payload has no version") }
+        guard let version = event.version else {
+            throw ProjectionError(event: event, problem: "the payload has no version")
+        }
         if event.isDeletion {
             try self.delete(event.aggregateID, version: version, from: Record.table, db)
             return
         }
         guard try self.isNewer(version, id: event.aggregateID, in: Record.table, db) else { return }
-        guard let record = Record(payload: event.payload) else { throw ProjectionError(event: event, problem: "the payload is not a \(Record.noun)") }
+        guard let record = Record(payload: event.payload) else {
+            throw ProjectionError(event: event, problem: "the payload is not a \(Record.noun)")
+        }
         try record.save(db, .replace)
     }
 }
@@ -114,8 +139,12 @@ public enum SaveMode: Sendable {
 extension VersionedRecords {
     /// Keeps a read model of records another service owns (`accounts(id, version)`, say): on a newer version the
     /// row becomes the payload's `columns` (as text; those in `required` must be present), on a deletion it goes.
-    public static func applyReadModel(_ event: FeedEvent, table: String, columns: [String] = [], required: Set<String> = [], _ db: Database) throws {
-        guard let version = event.version else { throw ProjectionError(event: event, problem: "the payload has no version") }
+    public static func applyReadModel(
+        _ event: FeedEvent, table: String, columns: [String] = [], required: Set<String> = [], _ db: Database
+    ) throws {
+        guard let version = event.version else {
+            throw ProjectionError(event: event, problem: "the payload has no version")
+        }
         if event.isDeletion {
             try self.delete(event.aggregateID, version: version, from: table, db)
             return
@@ -127,7 +156,10 @@ extension VersionedRecords {
         }
         let names = (["id", "version"] + columns).joined(separator: ", ")
         let placeholders = Array(repeating: "?", count: columns.count + 2).joined(separator: ", ")
-        let row: [(any DatabaseValueConvertible)?] = [event.aggregateID, version] + values.map { $0 as (any DatabaseValueConvertible)? }
-        try db.execute(sql: "INSERT OR REPLACE INTO \(table) (\(names)) VALUES (\(placeholders))", arguments: StatementArguments(row))
+        let row: [(any DatabaseValueConvertible)?] =
+            [event.aggregateID, version] + values.map { $0 as (any DatabaseValueConvertible)? }
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO \(table) (\(names)) VALUES (\(placeholders))",
+            arguments: StatementArguments(row))
     }
 }
