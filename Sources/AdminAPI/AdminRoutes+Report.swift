@@ -29,9 +29,10 @@ extension AdminRoutes {
             return Self.error(.badRequest, "invalid_format", "format must be html, json, markdown or junit, not \"\(format)\"")
         }
         let report: Report
-        switch await self.operations.report(options, source: "the proxy's admin API (\(self.control.routesPath))") {
-        case .success(let value): report = value
-        case .failure(let failure): return Self.response(failure.answer)
+        do {
+            report = try await self.operations.report(options, source: "the proxy's admin API (\(self.control.routesPath))")
+        } catch {
+            return Self.answer(error)
         }
         let (text, type): (String, String) =
             switch format {

@@ -92,16 +92,26 @@ public struct AdminRoutes: Sendable {
     }
 
     func routes() -> Response {
-        let snapshot = self.control.table.liveTable
-        return Self.json(
-            .object([("version", .number(Double(snapshot.version))), ("hash", .string(snapshot.contentHash)), ("table", snapshot.table.document)]),
-            headers: [.eTag: "\"\(snapshot.contentHash)\""])
+        let table = self.operations.table()
+        return Self.answer(table.json(), etag: table.contentHash)
+    }
+
+    /// A control-plane outcome's answer: 200 with its body and the table's ETag.
+    static func answer(_ body: JSONValue, etag: String?) -> Response {
+        var headers: HTTPFields = [:]
+        if let etag { headers[.eTag] = "\"\(etag)\"" }
+        return Self.json(body, headers: headers)
+    }
+
+    /// A control-plane refusal's answer: its status and error envelope.
+    static func answer(_ error: ControlError) -> Response {
+        Self.json(error.json, status: error.status)
     }
 
     /// The `If-Match` hash, or the error answer when it is missing.
     static func expectedHash(_ request: Request) -> Result<String, AdminFailure> {
         guard var value = request.headers[.ifMatch]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else {
-            return .failure(AdminFailure(Self.error(.preconditionRequired, "if_match_required", "send If-Match with the ETag of GET /admin/routes")))
+            return .failure(AdminFailure(Self.answer(ControlError.ifMatchRequired)))
         }
         if value.hasPrefix("W/") { value.removeFirst(2) }
         if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
@@ -129,7 +139,12 @@ public struct AdminRoutes: Sendable {
         case "true": force = true
         default: return Self.error(.unprocessableContent, "validation_failed", "force must be true or false, not \"\(forceText ?? "")\"")
         }
-        return Self.response(await self.operations.replace(text: text, expectedHash: expected, actor: Self.actor(request), reason: reason, force: force))
+        do {
+            let change = try await self.operations.replace(text: text, expectedHash: expected, actor: Self.actor(request), reason: reason, force: force)
+            return Self.answer(change.json, etag: change.table.contentHash)
+        } catch {
+            return Self.answer(error)
+        }
     }
 
     func setStage(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
@@ -161,10 +176,14 @@ public struct AdminRoutes: Sendable {
         if let force = document["force"], force.boolValue == nil {
             return Self.error(.unprocessableContent, "validation_failed", "\"force\" must be true or false")
         }
-        let answer = await self.operations.stage(
-            selector: selector, to: stage, expectedHash: expected, actor: Self.actor(request, document), reason: Self.reason(request, document),
-            force: document["force"]?.boolValue ?? false)
-        return Self.response(answer)
+        do {
+            let change = try await self.operations.stage(
+                selector: selector, to: stage, expectedHash: expected, actor: Self.actor(request, document), reason: Self.reason(request, document),
+                force: document["force"]?.boolValue ?? false)
+            return Self.answer(change.json, etag: change.table.contentHash)
+        } catch {
+            return Self.answer(error)
+        }
     }
 
     func undo(_ request: Request) async throws -> Response {
@@ -175,7 +194,12 @@ public struct AdminRoutes: Sendable {
         case .success(let value): document = value
         case .failure(let failure): return failure.response
         }
-        return Self.response(await self.operations.undo(expectedHash: expected, actor: Self.actor(request, document), reason: Self.reason(request, document)))
+        do {
+            let outcome = try await self.operations.undo(expectedHash: expected, actor: Self.actor(request, document), reason: Self.reason(request, document))
+            return Self.answer(outcome.json, etag: outcome.table.contentHash)
+        } catch {
+            return Self.answer(error)
+        }
     }
 
     func history(_ request: Request) async -> Response {
@@ -187,7 +211,7 @@ public struct AdminRoutes: Sendable {
             limit = value
         }
         let route = request.uri.queryParameters.get("route").flatMap { $0.isEmpty ? nil : String($0) }
-        return Self.response(await self.operations.history(route: route, limit: limit))
+        return Self.answer(await self.operations.history(route: route, limit: limit).json, etag: nil)
     }
 
     func triage(_ request: Request) async throws -> Response {
@@ -207,15 +231,24 @@ public struct AdminRoutes: Sendable {
         case "ignore", "ignored": decision = .ignored
         default: return Self.error(.unprocessableContent, "validation_failed", "body needs \"decision\": accept or ignore")
         }
-        let answer = await self.operations.triage(
-            route: route, signature: signature, decision: decision, expectedHash: expected, actor: Self.actor(request, document),
-            reason: Self.reason(request, document))
-        return Self.response(answer)
+        do {
+            let outcome = try await self.operations.triage(
+                route: route, signature: signature, decision: decision, expectedHash: expected, actor: Self.actor(request, document),
+                reason: Self.reason(request, document))
+            return Self.answer(outcome.json, etag: outcome.tableHash)
+        } catch {
+            return Self.answer(error)
+        }
     }
 
     func evidence(_ request: Request) async -> Response {
         let route = request.uri.queryParameters.get("route").flatMap { $0.isEmpty ? nil : String($0) }
-        return Self.response(await self.operations.evidence(route: route))
+        do {
+            let listing = try await self.operations.evidence(route: route)
+            return Self.answer(listing.json, etag: listing.hash)
+        } catch {
+            return Self.answer(error)
+        }
     }
 
     /// The request's JSON body (an empty body is `{}` when `optional`).
@@ -239,12 +272,6 @@ public struct AdminRoutes: Sendable {
 
     static func reason(_ request: Request, _ document: JSONValue) -> String? {
         document["reason"]?.stringValue ?? request.headers[HTTPField.Name("X-Strangler-Reason")!]
-    }
-
-    static func response(_ answer: ControlAnswer) -> Response {
-        var headers: HTTPFields = [:]
-        if let etag = answer.etag { headers[.eTag] = "\"\(etag)\"" }
-        return Self.json(answer.body, status: HTTPResponse.Status(code: answer.status), headers: headers)
     }
 
     func status() async -> Response {

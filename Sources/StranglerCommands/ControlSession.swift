@@ -4,6 +4,7 @@ import Foundation
 import JSON
 import Logging
 import NIOHTTP1
+import AdminAPI
 import ControlPlane
 import Reports
 import RouteTable
@@ -129,21 +130,32 @@ enum ControlExit {
     /// The table changed between reading it and writing it (412: another operator); read it again and retry.
     static let stale: Int32 = 4
 
-    /// The exit status of an answer.
-    static func status(of answer: ControlAnswer) -> Int32 {
-        switch answer.status {
-        case 200..<300: done
-        case 409: refused
-        case 412: stale
+    /// The exit status of a refusal.
+    static func status(of error: ControlError) -> Int32 {
+        switch error.code {
+        case .gateRefused, .nothingToUndo, .undoConflict, .routesFileInvalid: refused
+        case .stale: stale
         default: usage
         }
     }
 }
 
-/// Why a command stops, with its exit status.
+/// Why a command stops, with its exit status (and the control plane's refusal, when that is why).
 struct CommandFailure: Error {
     var message: String
     var status: Int32
+    var refusal: ControlError?
+
+    init(message: String, status: Int32) {
+        self.message = message
+        self.status = status
+    }
+
+    init(_ refusal: ControlError) {
+        self.message = refusal.message
+        self.status = ControlExit.status(of: refusal)
+        self.refusal = refusal
+    }
 }
 
 /// What a command prints, and its exit status.
@@ -257,62 +269,88 @@ struct ControlSession {
         }
     }
 
-    // MARK: Operations (same answers on both paths)
+    // MARK: Operations (same outcomes on both paths)
 
-    func table() async throws(CommandFailure) -> ControlAnswer {
+    /// Runs an operation in-process, its refusal a failure of the command.
+    private static func local<Outcome>(_ operation: () async throws(ControlError) -> Outcome) async throws(CommandFailure) -> Outcome {
+        do {
+            return try await operation()
+        } catch {
+            throw CommandFailure(error)
+        }
+    }
+
+    /// Reads an outcome from an admin API answer's body.
+    private static func read<Outcome>(_ body: JSONValue, _ decode: (JSONValue) throws(ControlError) -> Outcome) throws(CommandFailure) -> Outcome {
+        do {
+            return try decode(body)
+        } catch {
+            throw CommandFailure(error)
+        }
+    }
+
+    func table() async throws(CommandFailure) -> LiveTable {
         switch self.mode {
-        case .proxy(let client): try await Self.call(client, .GET, "/admin/routes")
+        case .proxy(let client): try Self.read(try await Self.call(client, .GET, "/admin/routes").body) { body throws(ControlError) in try LiveTable(json: body) }
         case .file(let operations): operations.table()
         }
     }
 
-    func evidence(route: String?) async throws(CommandFailure) -> ControlAnswer {
+    /// Every route's evidence (or one's), as `GET /admin/evidence` answers it on both paths.
+    func evidence(route: String?) async throws(CommandFailure) -> JSONValue {
         switch self.mode {
-        case .proxy(let client): try await Self.call(client, .GET, "/admin/evidence" + Self.query(["route": route]))
-        case .file(let operations): await operations.evidence(route: route)
+        case .proxy(let client): try await Self.call(client, .GET, "/admin/evidence" + Self.query(["route": route])).body
+        case .file(let operations): try await Self.local { () throws(ControlError) in try await operations.evidence(route: route) }.json
         }
     }
 
-    func stage(selector: String, to stage: Stage, expectedHash: String, reason: String?, force: Bool) async throws(CommandFailure) -> ControlAnswer {
+    func stage(selector: String, to stage: Stage, expectedHash: String, reason: String?, force: Bool) async throws(CommandFailure) -> TableChange {
         switch self.mode {
         case .proxy(let client):
             let body: JSONValue = .object([
                 ("routes", .string(selector)), ("stage", .string(stage.rawValue)), ("reason", reason.map(JSONValue.string) ?? .null), ("force", .bool(force)),
             ])
-            return try await Self.call(client, .POST, "/admin/stage", ifMatch: expectedHash, body: body)
+            let answer = try await Self.call(client, .POST, "/admin/stage", ifMatch: expectedHash, body: body)
+            return try Self.read(answer.body) { body throws(ControlError) in try TableChange(json: body) }
         case .file(let operations):
-            return await operations.stage(selector: selector, to: stage, expectedHash: expectedHash, actor: self.actor, reason: reason, force: force)
+            return try await Self.local { () throws(ControlError) in
+                try await operations.stage(selector: selector, to: stage, expectedHash: expectedHash, actor: self.actor, reason: reason, force: force)
+            }
         }
     }
 
-    func undo(expectedHash: String?, reason: String?) async throws(CommandFailure) -> ControlAnswer {
+    func undo(expectedHash: String?, reason: String?) async throws(CommandFailure) -> UndoOutcome {
         switch self.mode {
         case .proxy(let client):
-            return try await Self.call(client, .POST, "/admin/undo", ifMatch: expectedHash, body: .object([("reason", reason.map(JSONValue.string) ?? .null)]))
+            let answer = try await Self.call(client, .POST, "/admin/undo", ifMatch: expectedHash, body: .object([("reason", reason.map(JSONValue.string) ?? .null)]))
+            return try Self.read(answer.body) { body throws(ControlError) in try UndoOutcome(json: body) }
         case .file(let operations):
-            return await operations.undo(expectedHash: expectedHash, actor: self.actor, reason: reason)
+            return try await Self.local { () throws(ControlError) in try await operations.undo(expectedHash: expectedHash, actor: self.actor, reason: reason) }
         }
     }
 
-    func history(route: String?, limit: Int) async throws(CommandFailure) -> ControlAnswer {
+    func history(route: String?, limit: Int) async throws(CommandFailure) -> HistoryPage {
         switch self.mode {
-        case .proxy(let client): try await Self.call(client, .GET, "/admin/history" + Self.query(["route": route, "limit": String(limit)]))
+        case .proxy(let client): HistoryPage(json: try await Self.call(client, .GET, "/admin/history" + Self.query(["route": route, "limit": String(limit)])).body)
         case .file(let operations): await operations.history(route: route, limit: limit)
         }
     }
 
     func triage(
         route: String, signature: String, decision: TriageDecision.Decision, expectedHash: String?, reason: String
-    ) async throws(CommandFailure) -> ControlAnswer {
+    ) async throws(CommandFailure) -> TriageOutcome {
         switch self.mode {
         case .proxy(let client):
             let body: JSONValue = .object([
                 ("route", .string(route)), ("signature", .string(signature)), ("decision", .string(decision == .accepted ? "accept" : "ignore")),
                 ("reason", .string(reason)),
             ])
-            return try await Self.call(client, .POST, "/admin/triage", ifMatch: expectedHash, body: body)
+            let answer = try await Self.call(client, .POST, "/admin/triage", ifMatch: expectedHash, body: body)
+            return TriageOutcome(json: answer.body, tableHash: answer.etag)
         case .file(let operations):
-            return await operations.triage(route: route, signature: signature, decision: decision, expectedHash: expectedHash, actor: self.actor, reason: reason)
+            return try await Self.local { () throws(ControlError) in
+                try await operations.triage(route: route, signature: signature, decision: decision, expectedHash: expectedHash, actor: self.actor, reason: reason)
+            }
         }
     }
 
@@ -324,27 +362,26 @@ struct ControlSession {
         return parts.isEmpty ? "" : "?" + parts.joined(separator: "&")
     }
 
-    static func call(_ client: AdminClient, _ method: HTTPMethod, _ path: String, ifMatch: String? = nil, body: JSONValue? = nil) async throws(CommandFailure) -> ControlAnswer {
+    /// Sends one admin API call; an answer with the error envelope is the control plane's refusal, thrown.
+    static func call(
+        _ client: AdminClient, _ method: HTTPMethod, _ path: String, ifMatch: String? = nil, body: JSONValue? = nil
+    ) async throws(CommandFailure) -> (body: JSONValue, etag: String?) {
+        let answer: AdminClient.Answer
         do {
             var headers: [(String, String)] = []
             if let ifMatch { headers.append(("If-Match", "\"\(ifMatch)\"")) }
-            let answer = try await client.send(method, path, headers: headers, body: body?.jsonText)
-            guard let json = answer.json else {
-                throw CommandFailure(message: "\(method) \(path) answered \(answer.status) without JSON: \(answer.body.prefix(200))", status: ControlExit.usage)
-            }
-            var etag = answer.headers.first(name: "ETag")
-            if let value = etag, value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { etag = String(value.dropFirst().dropLast()) }
-            return ControlAnswer(status: answer.status, body: json, etag: etag)
-        } catch let failure as CommandFailure {
-            throw failure
+            answer = try await client.send(method, path, headers: headers, body: body?.jsonText)
         } catch {
             throw CommandFailure(message: "the proxy is unreachable: \(error)", status: ControlExit.unreachable)
         }
+        guard let json = answer.json else {
+            throw CommandFailure(message: "\(method) \(path) answered \(answer.status) without JSON: \(answer.body.prefix(200))", status: ControlExit.usage)
+        }
+        guard (200..<300).contains(answer.status) else {
+            throw CommandFailure(ControlError(json: json) ?? ControlError(.init("http_\(answer.status)"), json.jsonText))
+        }
+        var etag = answer.headers.first(name: "ETag")
+        if let value = etag, value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { etag = String(value.dropFirst().dropLast()) }
+        return (json, etag)
     }
-}
-
-extension ControlAnswer {
-    /// The message of the error envelope.
-    var errorMessage: String { self.body["error"]?["message"]?.stringValue ?? self.body.jsonText }
-    var errorCode: String? { self.body["error"]?["code"]?.stringValue }
 }

@@ -1,3 +1,5 @@
+import AdminAPI
+import RouteTable
 public import ArgumentParser
 import Foundation
 import JSON
@@ -47,21 +49,17 @@ public struct HistoryCommand: AsyncParsableCommand {
     func outcome(style: TerminalStyle = .plain) async -> CommandOutcome {
         do {
             let session = try await ControlSession.open(self.control.control)
-            let answer = try await session.history(route: self.route, limit: self.limit)
-            guard answer.status == 200 else {
-                return CommandOutcome(error: "strangler history: \(answer.errorMessage)\n", status: ControlExit.status(of: answer))
-            }
-            if self.output == .json { return CommandOutcome(output: answer.body.prettyJSONText + "\n") }
-            let entries = answer.body["entries"]?.arrayValue ?? []
+            let page = try await session.history(route: self.route, limit: self.limit)
+            if self.output == .json { return CommandOutcome(output: page.json.prettyJSONText + "\n") }
+            let entries = page.entries
             guard !entries.isEmpty else { return CommandOutcome(output: "no changes recorded\(self.route.map { " for \($0)" } ?? "")\n") }
             var table = TextTable(headers: ["TIME", "ACTOR", "ACTION", "CHANGE", "REASON"])
             for entry in entries {
                 table.rows.append([
-                    entry["time"]?.stringValue ?? "", entry["actor"]?.stringValue ?? "", Self.action(entry, style: style), Self.change(entry),
-                    entry["reason"]?.stringValue ?? "",
+                    entry.time ?? "", entry.actor ?? "", Self.action(entry, style: style), Self.change(entry), entry.reason ?? "",
                 ])
             }
-            let total = Int(answer.body["total"]?.numberValue ?? Double(entries.count))
+            let total = page.total
             let more = total > entries.count ? " (the last \(entries.count) of \(total); --limit shows more)" : ""
             return CommandOutcome(output: table.render(style: style) + "\(entries.count) entr\(entries.count == 1 ? "y" : "ies")\(more)\n")
         } catch {
@@ -69,38 +67,36 @@ public struct HistoryCommand: AsyncParsableCommand {
         }
     }
 
-    static func action(_ entry: JSONValue, style: TerminalStyle) -> String {
-        let action = entry["action"]?.stringValue ?? "?"
-        return entry["forced"]?.boolValue == true ? action + " " + style.paint("FORCED", .red) : action
+    static func action(_ entry: AuditRecord, style: TerminalStyle) -> String {
+        let action = entry.action ?? "?"
+        return entry.forced ? action + " " + style.paint("FORCED", .red) : action
     }
 
     /// `contacts.get transform→coexist`, `contacts.* (2): coexist`, `triage contacts.get 8c0f… accepted`, …
-    static func change(_ entry: JSONValue) -> String {
-        let changes = entry["changes"]?.arrayValue ?? []
-        switch entry["action"]?.stringValue {
+    static func change(_ entry: AuditRecord) -> String {
+        let changes = entry.changes
+        switch entry.action {
         case "triage":
-            let ignore = (entry["ignore"]?.arrayValue ?? []).compactMap(\.stringValue)
-            return "\(entry["route"]?.stringValue ?? "?") \(entry["signature"]?.stringValue ?? "?") \(entry["decision"]?.stringValue ?? "")"
-                + (ignore.isEmpty ? "" : " (ignore \(ignore.joined(separator: ", ")))")
+            let ignore = entry.ignore
+            return "\(entry.route ?? "?") \(entry.signature ?? "?") \(entry.decision ?? "")" + (ignore.isEmpty ? "" : " (ignore \(ignore.joined(separator: ", ")))")
         case "undo":
-            let undone = entry["undoes"]
             let moves = changes.map(Self.move).joined(separator: ", ")
-            return "undo \(undone?["action"]?.stringValue ?? "?") of \(undone?["time"]?.stringValue ?? "?")" + (moves.isEmpty ? "" : ": \(moves)")
+            return "undo \(entry.undoes?.action ?? "?") of \(entry.undoes?.time ?? "?")" + (moves.isEmpty ? "" : ": \(moves)")
         default:
             if !changes.isEmpty {
-                if let pattern = entry["pattern"]?.stringValue {
-                    let targets = Set(changes.compactMap { $0["to"]?.stringValue })
-                    if changes.count > 2, targets.count == 1 { return "\(pattern) (\(changes.count) routes) →\(targets.first!)" }
+                if let pattern = entry.pattern {
+                    let targets = Set(changes.map(\.to))
+                    if changes.count > 2, targets.count == 1 { return "\(pattern) (\(changes.count) routes) →\(targets.first!.rawValue)" }
                     return "\(pattern): " + changes.map(Self.move).joined(separator: ", ")
                 }
                 return changes.map(Self.move).joined(separator: ", ")
             }
-            let routes = (entry["routes"]?.arrayValue ?? []).compactMap(\.stringValue)
+            let routes = entry.routes
             return routes.isEmpty ? "table replaced" : "table replaced: \(routes.joined(separator: ", "))"
         }
     }
 
-    static func move(_ change: JSONValue) -> String {
-        "\(change["route"]?.stringValue ?? "?") \(change["from"]?.stringValue ?? "?")→\(change["to"]?.stringValue ?? "?")"
+    static func move(_ change: StageChange) -> String {
+        "\(change.route) \(change.from.rawValue)→\(change.to.rawValue)"
     }
 }

@@ -125,7 +125,6 @@ extension ControlSession {
                 "format": "json", "route": options.selector, "since": options.window?.text, "samples": String(options.samplesPerSignature),
             ])
             let answer = try await Self.call(client, .GET, "/admin/report" + query)
-            guard answer.status == 200 else { throw CommandFailure(message: answer.errorMessage, status: ControlExit.status(of: answer)) }
             do {
                 var report = try Report(json: answer.body)
                 report.source = self.target
@@ -134,10 +133,10 @@ extension ControlSession {
                 throw CommandFailure(message: "the proxy's report cannot be read: \(error.message)", status: ControlExit.usage)
             }
         case .file(let operations):
-            switch await operations.report(options, source: self.target) {
-            case .success(let report): return report
-            case .failure(let failure):
-                throw CommandFailure(message: failure.answer.errorMessage, status: ControlExit.status(of: failure.answer))
+            do {
+                return try await operations.report(options, source: self.target)
+            } catch {
+                throw CommandFailure(error)
             }
         }
     }

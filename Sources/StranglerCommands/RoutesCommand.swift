@@ -43,12 +43,9 @@ public struct RoutesCommand: AsyncParsableCommand {
     func outcome(style: TerminalStyle = .plain) async -> CommandOutcome {
         do {
             let session = try await ControlSession.open(self.control.control)
-            let answer = try await session.evidence(route: self.route)
-            guard answer.status == 200 else {
-                return CommandOutcome(error: "strangler routes: \(answer.errorMessage)\n", status: ControlExit.status(of: answer))
-            }
-            if self.output == .json { return CommandOutcome(output: answer.body.prettyJSONText + "\n") }
-            return CommandOutcome(output: Self.render(answer.body, style: style, target: session.target))
+            let evidence = try await session.evidence(route: self.route)
+            if self.output == .json { return CommandOutcome(output: evidence.prettyJSONText + "\n") }
+            return CommandOutcome(output: Self.render(evidence, style: style, target: session.target))
         } catch {
             return CommandOutcome(error: "strangler routes: \(error.message)\n", status: error.status)
         }

@@ -37,46 +37,38 @@ enum StageRun {
         do {
             let session = try await ControlSession.open(control)
             let read = try await session.table()
-            guard read.status == 200, let etag = read.etag else {
-                return CommandOutcome(error: "strangler \(command): \(read.errorMessage)\n", status: ControlExit.status(of: read))
-            }
-            let (selector, stage) = try target(read.body["table"] ?? .null)
-            let answer = try await session.stage(
-                selector: selector, to: stage, expectedHash: options.ifMatch ?? etag, reason: options.reason, force: options.force)
-            return Self.report(command: command, answer: answer, selector: selector, stage: stage, target: session.target)
+            let (selector, stage) = try target(read.table.document)
+            let change = try await session.stage(
+                selector: selector, to: stage, expectedHash: options.ifMatch ?? read.contentHash, reason: options.reason, force: options.force)
+            return Self.report(change, selector: selector, stage: stage, target: session.target)
         } catch {
-            return CommandOutcome(error: "strangler \(command): \(error.message)\n", status: error.status)
+            return Self.report(command: command, error)
         }
     }
 
-    static func report(command: String, answer: ControlAnswer, selector: String, stage: Stage, target: String) -> CommandOutcome {
-        guard answer.status == 200 else {
-            var text = "strangler \(command): \(answer.errorMessage)\n"
-            for refusal in answer.body["error"]?["refusals"]?.arrayValue ?? [] {
-                let route = refusal["route"]?.stringValue ?? "?"
-                text += "  \(route) \(refusal["from"]?.stringValue ?? "?") → \(refusal["to"]?.stringValue ?? "?"):\n"
-                for reason in refusal["reasons"]?.arrayValue ?? [] { text += "    - \(reason.stringValue ?? "")\n" }
-            }
-            for problem in answer.body["error"]?["problems"]?.arrayValue ?? [] where answer.errorCode != "invalid_routes" {
-                text += "  \(problem["path"]?.stringValue ?? ""): \(problem["reason"]?.stringValue ?? "")\n"
-            }
-            return CommandOutcome(error: text, status: ControlExit.status(of: answer))
+    /// A refused or failed command: the message, then every refusal of the gates with its reasons.
+    static func report(command: String, _ failure: CommandFailure) -> CommandOutcome {
+        var text = "strangler \(command): \(failure.message)\n"
+        for refusal in failure.refusal?.refusals ?? [] {
+            text += "  \(refusal.route) \(refusal.from.rawValue) → \(refusal.to.rawValue):\n"
+            for reason in refusal.reasons { text += "    - \(reason)\n" }
         }
-        let changes = answer.body["changed"]?.arrayValue ?? []
-        guard !changes.isEmpty else {
+        return CommandOutcome(error: text, status: failure.status)
+    }
+
+    static func report(_ change: TableChange, selector: String, stage: Stage, target: String) -> CommandOutcome {
+        guard !change.changed.isEmpty else {
             return CommandOutcome(output: "nothing to change: \(selector) already in \(stage.rawValue)\n")
         }
         var text = ""
-        for change in changes {
-            text += "\(change["route"]?.stringValue ?? "?"): \(change["from"]?.stringValue ?? "?") → \(change["to"]?.stringValue ?? "?")\n"
-        }
-        if answer.body["forced"]?.boolValue == true {
+        for move in change.changed { text += "\(move.route): \(move.from.rawValue) → \(move.to.rawValue)\n" }
+        if change.forced {
             text += "FORCED past the gates (recorded in the audit log):\n"
-            for refusal in answer.body["overridden"]?.arrayValue ?? [] {
-                for reason in refusal["reasons"]?.arrayValue ?? [] { text += "  \(refusal["route"]?.stringValue ?? "?"): \(reason.stringValue ?? "")\n" }
+            for refusal in change.overridden {
+                for reason in refusal.reasons { text += "  \(refusal.route): \(reason)\n" }
             }
         }
-        text += "table \(answer.body["hash"]?.stringValue ?? "?") (\(target)); undo with: strangler undo\n"
+        text += "table \(change.table.contentHash) (\(target)); undo with: strangler undo\n"
         return CommandOutcome(output: text)
     }
 

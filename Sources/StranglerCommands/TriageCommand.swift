@@ -59,20 +59,12 @@ public struct TriageCommand: AsyncParsableCommand {
             let session = try await ControlSession.open(self.control)
             var etag: String?
             if self.ignore {
-                let read = try await session.table()
-                guard read.status == 200 else {
-                    return CommandOutcome(error: "strangler triage: \(read.errorMessage)\n", status: ControlExit.status(of: read))
-                }
-                etag = read.etag
+                etag = try await session.table().contentHash
             }
-            let answer = try await session.triage(
+            let outcome = try await session.triage(
                 route: self.route, signature: self.signature, decision: self.accept ? .accepted : .ignored, expectedHash: etag, reason: self.reason)
-            guard answer.status == 200 else {
-                return CommandOutcome(error: "strangler triage: \(answer.errorMessage)\n", status: ControlExit.status(of: answer))
-            }
-            var text = "\(self.route) \(self.signature) (\(answer.body["text"]?.stringValue ?? "")): \(self.accept ? "accepted" : "ignored")\n"
-            if let added = answer.body["ignoreAdded"]?.arrayValue {
-                let rules = added.compactMap(\.stringValue)
+            var text = "\(self.route) \(self.signature) (\(outcome.text)): \(self.accept ? "accepted" : "ignored")\n"
+            if let rules = outcome.ignoreAdded {
                 text += rules.isEmpty ? "its pointers were ignored already\n" : "shadow.ignore += \(rules.joined(separator: ", ")) (\(session.target))\n"
             }
             return CommandOutcome(output: text)

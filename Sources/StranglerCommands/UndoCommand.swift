@@ -1,3 +1,4 @@
+import RouteTable
 public import ArgumentParser
 import Foundation
 import JSON
@@ -39,16 +40,11 @@ public struct UndoCommand: AsyncParsableCommand {
     func outcome() async -> CommandOutcome {
         do {
             let session = try await ControlSession.open(self.control)
-            let answer = try await session.undo(expectedHash: self.ifMatch, reason: self.reason)
-            guard answer.status == 200 else {
-                return CommandOutcome(error: "strangler undo: \(answer.errorMessage)\n", status: ControlExit.status(of: answer))
-            }
-            let undid = answer.body["undid"]
-            var text = "undone: \(undid?["action"]?.stringValue ?? "change") of \(undid?["time"]?.stringValue ?? "?") by \(undid?["actor"]?.stringValue ?? "?")\n"
-            for change in answer.body["changed"]?.arrayValue ?? [] {
-                text += "\(change["route"]?.stringValue ?? "?"): \(change["from"]?.stringValue ?? "?") → \(change["to"]?.stringValue ?? "?")\n"
-            }
-            text += "table \(answer.body["hash"]?.stringValue ?? "?") (\(session.target))\n"
+            let outcome = try await session.undo(expectedHash: self.ifMatch, reason: self.reason)
+            let undid = outcome.undid
+            var text = "undone: \(undid.action) of \(undid.time) by \(undid.actor ?? "?")\n"
+            for change in outcome.changed { text += "\(change.route): \(change.from.rawValue) → \(change.to.rawValue)\n" }
+            text += "table \(outcome.table.contentHash) (\(session.target))\n"
             return CommandOutcome(output: text)
         } catch {
             return CommandOutcome(error: "strangler undo: \(error.message)\n", status: error.status)

@@ -217,8 +217,8 @@ struct StageCommandTests {
         let session = try await ControlSession.open(options, defaultAdmin: closed)
         #expect(session.target == "\(copy.routesPath) (no proxy running)")
         // Backwards from coexist needs no evidence: done on the file, audited.
-        let answer = try await session.stage(selector: "contacts.get", to: .transform, expectedHash: try #require(session.table().etag), reason: "r", force: false)
-        #expect(answer.status == 200)
+        let change = try await session.stage(selector: "contacts.get", to: .transform, expectedHash: try await session.table().contentHash, reason: "r", force: false)
+        #expect(change.changed == [StageChange(route: "contacts.get", from: .coexist, to: .transform)])
         #expect(try RouteTable.parse(String(contentsOfFile: copy.routesPath, encoding: .utf8)).route(id: "contacts.get")?.stage == .transform)
         #expect(copy.audit.count == 1)
 

@@ -1,5 +1,6 @@
 public import DiffStore
 public import Foundation
+import Dispatch
 public import JSON
 public import Logging
 public import RouteTable
@@ -38,6 +39,10 @@ public actor RouteControl {
     /// Where stage changes start a new epoch (the gates count shadow comparisons since a route's last change).
     nonisolated public let diffStore: DiffStore?
     private let logger: Logger
+    /// routes.json, routes.lock and the audit log are read, locked, written and fsync'd on this actor: its jobs run on
+    /// a thread of its own, never on Swift's cooperative pool (one thread per core, which a slow disk would stall).
+    private let files = QueueExecutor(label: "strangler.route-control")
+    nonisolated public var unownedExecutor: UnownedSerialExecutor { self.files.asUnownedSerialExecutor() }
     /// The file text last looked at by the watcher (valid or not), so that one bad edit is logged once.
     private var lastSeenText: String?
     public private(set) var lastReloadFailure: ReloadFailure?
@@ -124,7 +129,7 @@ public actor RouteControl {
     /// Runs `attempt` until it is not refused as busy, for `FileLock.patience` at most. The wait is a task's sleep:
     /// no thread is held (the cooperative pool has one thread per core), and the actor serves others meanwhile, so
     /// each attempt reads the live table again.
-    private func patiently(_ attempt: () throws(ChangeError) -> LiveTable) async throws(ChangeError) -> LiveTable {
+    private func patiently<Result>(_ attempt: () throws(ChangeError) -> Result) async throws(ChangeError) -> Result {
         let deadline = ContinuousClock.now + FileLock.patience
         while true {
             do {
@@ -151,6 +156,40 @@ public actor RouteControl {
         // shape (a key or an array element added) is written pretty-printed.
         let text = JSONTextEdit.editing(before.text, into: document) ?? document.prettyJSONText
         return try self.commit(table: table, text: text, before: before, actor: actor, reason: reason, detail: detail)
+    }
+
+    /// Appends an entry that changes no table (an accepted triage decision) to the audit log, under routes.lock as
+    /// every change is; `detail` follows `time`, `actor` and `reason`.
+    public func record(actor: String, reason: String?, detail: [(key: String, value: JSONValue)]) async throws(ChangeError) {
+        let entry = self.auditEntry(actor: actor, reason: reason, detail: detail)
+        try await self.patiently { () throws(ChangeError) in
+            let lock = try self.lock()
+            defer { lock.release() }
+            do {
+                try AtomicFile.append(entry.jsonText + "\n", to: self.auditPath)
+            } catch {
+                throw .storage("the audit log \(self.auditPath) could not be written: \(error)")
+            }
+        }
+    }
+
+    private func auditEntry(actor: String, reason: String?, detail: [(key: String, value: JSONValue)]) -> JSONValue {
+        .object(
+            [("time", .string(ISO8601DateFormatter().string(from: Date()))), ("actor", .string(actor)), ("reason", reason.map { .string($0) } ?? .null)]
+                + detail)
+    }
+
+    /// Takes routes.lock: one writer of routes.json and the audit log at a time across processes (the proxy, and the
+    /// CLI when it edits the file itself).
+    private func lock() throws(ChangeError) -> FileLock {
+        let lockPath = URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("routes.lock").path
+        do {
+            return try FileLock(path: lockPath)
+        } catch is FileLock.Busy {
+            throw .busy("\(lockPath) is held by another process for more than 5 s (a CLI or proxy changing the table?); nothing was changed, try again")
+        } catch {
+            throw .storage("cannot lock: \(error)")
+        }
     }
 
     /// The audit log's entries, oldest first (lines that are not JSON are skipped).
@@ -209,17 +248,8 @@ public actor RouteControl {
     private func commit(
         table: RouteTable, text: String, before: LiveTable, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
     ) throws(ChangeError) -> LiveTable {
-        // One writer of routes.json at a time across processes (the proxy, and the CLI when it edits the file itself),
-        // and never over a file that changed since this table was read from it.
-        let lock: FileLock
-        let lockPath = URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("routes.lock").path
-        do {
-            lock = try FileLock(path: lockPath)
-        } catch is FileLock.Busy {
-            throw .busy("\(lockPath) is held by another process for more than 5 s (a CLI or proxy changing the table?); nothing was changed, try again")
-        } catch {
-            throw .storage("cannot lock: \(error)")
-        }
+        // One writer at a time, and never over a file that changed since this table was read from it.
+        let lock = try self.lock()
         defer { lock.release() }
         if let onDisk = try? String(contentsOfFile: self.routesPath, encoding: .utf8), onDisk != before.text {
             throw self.diverged(onDisk)
@@ -242,15 +272,9 @@ public actor RouteControl {
         self.lastSeenText = text
         self.lastReloadFailure = nil
         self.loadedAt = Date()
-        var entry: [(key: String, value: JSONValue)] = [
-            ("time", .string(ISO8601DateFormatter().string(from: Date()))),
-            ("actor", .string(actor)),
-            ("reason", reason.map { .string($0) } ?? .null),
-        ]
-        entry += detail
-        entry += [("before", before.table.document), ("after", table.document)]
+        let entry = self.auditEntry(actor: actor, reason: reason, detail: detail + [("before", before.table.document), ("after", table.document)])
         do {
-            try AtomicFile.append(JSONValue.object(entry).jsonText + "\n", to: self.auditPath)
+            try AtomicFile.append(entry.jsonText + "\n", to: self.auditPath)
         } catch {
             self.logger.error("audit log not written", metadata: ["file": "\(self.auditPath)", "error": "\(error)"])
         }
@@ -390,5 +414,23 @@ public enum RouteFile {
         throw Failure(
             description: "\(path) is a symbolic link\(target); the proxy writes the table by replacing the file, so it must be the file itself: "
                 + "pass --routes with the real path")
+    }
+}
+
+/// Runs an actor's jobs on a serial dispatch queue of its own, off Swift's cooperative pool.
+final class QueueExecutor: SerialExecutor {
+    let queue: DispatchQueue
+
+    init(label: String) {
+        self.queue = DispatchQueue(label: label)
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        self.queue.async { job.runSynchronously(on: self.asUnownedSerialExecutor()) }
+    }
+
+    func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+        UnownedSerialExecutor(ordinary: self)
     }
 }

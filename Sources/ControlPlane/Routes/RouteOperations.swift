@@ -3,47 +3,6 @@ import Foundation
 public import JSON
 public import RouteTable
 
-/// An answer of a route operation: an HTTP status, a JSON body and the table's ETag when it names one. The admin API
-/// sends it as is; the CLI gets the same value when it edits routes.json itself, so both paths answer alike.
-public struct ControlAnswer: Sendable {
-    public var status: Int
-    public var body: JSONValue
-    /// The live table's content hash after the operation, when the answer carries the table.
-    public var etag: String?
-
-    public init(status: Int, body: JSONValue, etag: String? = nil) {
-        self.status = status
-        self.body = body
-        self.etag = etag
-    }
-
-    /// The admin API's error envelope: `{ "error": { "code", "message", … } }`.
-    public static func error(_ status: Int, _ code: String, _ message: String, extra: [(key: String, value: JSONValue)] = []) -> ControlAnswer {
-        ControlAnswer(status: status, body: .object([("error", .object([("code", .string(code)), ("message", .string(message))] + extra))]))
-    }
-
-    static func changeError(_ error: RouteControl.ChangeError) -> ControlAnswer {
-        switch error {
-        case .stale(let current):
-            return .error(
-                412, "stale", "the table changed since you read it (another operator?); read it again (current ETag \"\(current)\")",
-                extra: [("currentHash", .string(current))])
-        case .invalid(let problems):
-            return .error(
-                422, "invalid_routes", problems.description,
-                extra: [("problems", .array(problems.problems.map { .object([("path", .string($0.path)), ("reason", .string($0.reason))]) }))])
-        case .unknownRoute(let id):
-            return .error(404, "not_found", "no route has id \"\(id)\"")
-        case .storage(let message):
-            return .error(500, "storage_failed", message)
-        case .fileInvalid(let message):
-            return .error(409, "routes_file_invalid", message)
-        case .busy(let message):
-            return .error(503, "busy", message)
-        }
-    }
-}
-
 /// The operations of the ops CLI on the route table, with evidence gates, the audit log and undo: what
 /// `POST /admin/stage`, `POST /admin/undo`, `POST /admin/triage`, `GET /admin/history` and `GET /admin/evidence`
 /// run, and what `strangler stage|promote|rollback|undo|triage|history|routes` runs in-process when no proxy is up.
@@ -70,103 +29,40 @@ public struct RouteOperations: Sendable {
     // MARK: Reading
 
     /// The live table, its version and hash (`GET /admin/routes`).
-    public func table() -> ControlAnswer {
-        let snapshot = self.control.table.liveTable
-        return ControlAnswer(status: 200, body: Self.tableBody(snapshot), etag: snapshot.contentHash)
-    }
-
-    static func tableBody(_ snapshot: LiveTable, extra: [(key: String, value: JSONValue)] = []) -> JSONValue {
-        .object([("version", .number(Double(snapshot.version))), ("hash", .string(snapshot.contentHash))] + extra + [("table", snapshot.table.document)])
+    public func table() -> LiveTable {
+        self.control.table.liveTable
     }
 
     /// Every route (or one) with its evidence and whether it may move to its next stage, and if not, why
     /// (`GET /admin/evidence`; `strangler routes`).
-    public func evidence(route id: String? = nil) async -> ControlAnswer {
+    public func evidence(route id: String? = nil) async throws(ControlError) -> EvidenceListing {
         let snapshot = self.control.table.liveTable
         let table = snapshot.table
         var routes = table.routes
-        if let id {
-            switch self.select(id, in: table) {
-            case .success(let selected): routes = selected
-            case .failure(let failure): return failure.answer
-            }
-        }
+        if let id { routes = try self.select(id, in: table) }
         await self.flush()
         let evidence = await self.collector.collect(table: table, routes: routes)
-        let items: [JSONValue] = routes.map { route in
-            Self.evidenceJSON(route: route, evidence: evidence[route.id] ?? RouteEvidence(), policy: table.gates)
-        }
-        return ControlAnswer(
-            status: 200,
-            body: .object([
-                ("version", .number(Double(snapshot.version))), ("hash", .string(snapshot.contentHash)),
-                ("tableRoutes", .number(Double(table.routes.count))), ("routes", .array(items)),
-            ]),
-            etag: snapshot.contentHash)
+        let standings = routes.map { route in Self.standing(route: route, evidence: evidence[route.id] ?? RouteEvidence(), policy: table.gates) }
+        return EvidenceListing(version: snapshot.version, hash: snapshot.contentHash, tableRoutes: table.routes.count, routes: standings)
     }
 
-    static func evidenceJSON(route: Route, evidence: RouteEvidence, policy: GatePolicy) -> JSONValue {
-        func probe(_ probe: RouteEvidence.Probe) -> JSONValue {
-            switch probe {
-            case .ok: .string("ok")
-            case .failed(let why): .string(why)
-            case .notChecked: .null
-            }
-        }
-        var members: [(key: String, value: JSONValue)] = [
-            ("id", .string(route.id)),
-            ("method", .string(route.method)),
-            ("path", .string(route.path.description)),
-            ("service", route.service.map(JSONValue.string) ?? .null),
-            ("stage", .string(route.stage.rawValue)),
-            ("since", evidence.since.map(JSONValue.string) ?? .null),
-            ("compared", .number(Double(evidence.compared))),
-            ("matched", .number(Double(evidence.matched))),
-            ("explained", .number(Double(evidence.explained))),
-            ("matchRate", evidence.compared > 0 ? .number(Double(evidence.matched) / Double(evidence.compared)) : .null),
-            (
-                "matchRateLowerBound",
-                evidence.compared > 0
-                    ? .number(Wilson.lowerBound(successes: evidence.acceptedMatches, trials: evidence.compared, confidence: policy.eliminate.confidence))
-                    : .null
-            ),
-            (
-                "signatures",
-                .array(
-                    evidence.signatures.map { signature in
-                        .object([
-                            ("id", .string(signature.id)), ("signature", .string(signature.text)), ("count", .number(Double(signature.count))),
-                            ("triage", signature.decision.map(JSONValue.string) ?? .null),
-                        ])
-                    })
-            ),
-            ("untriaged", .number(Double(evidence.untriaged.count))),
-            ("health", probe(evidence.health)),
-            ("syncLag", evidence.syncLag.map { .number(Double($0)) } ?? .null),
-            ("syncProblem", evidence.syncProblem.map(JSONValue.string) ?? .null),
-            (
-                "reconcile",
-                evidence.reconcile.map { .object([("clean", .bool($0.clean)), ("at", .string($0.at)), ("summary", .string($0.summary))]) } ?? .null
-            ),
-            ("reverseSync", probe(evidence.reverseSync)),
-        ]
-        // A route without a service stays with the monolith: it has no next stage.
-        if let verdict = Gates.next(route: route, evidence: evidence, policy: policy) {
-            members.append(("next", .object([("stage", .string(verdict.to.rawValue)), ("allowed", .bool(verdict.allowed)), ("reasons", .array(verdict.reasons.map(JSONValue.string)))])))
-        } else {
-            members.append(("next", .null))
-        }
-        return .object(members)
+    static func standing(route: Route, evidence: RouteEvidence, policy: GatePolicy) -> RouteStanding {
+        RouteStanding(
+            id: route.id, method: route.method, path: route.path.description, service: route.service, stage: route.stage, evidence: evidence,
+            matchRateLowerBound: evidence.compared > 0
+                ? Wilson.lowerBound(successes: evidence.acceptedMatches, trials: evidence.compared, confidence: policy.eliminate.confidence) : nil,
+            // A route without a service stays with the monolith: it has no next stage.
+            next: Gates.next(route: route, evidence: evidence, policy: policy))
     }
 
     /// The audit log, newest last, without the whole tables (`GET /admin/history`; `strangler history`).
-    public func history(route: String? = nil, limit: Int = 50) async -> ControlAnswer {
+    public func history(route: String? = nil, limit: Int = 50) async -> HistoryPage {
         var entries = await self.control.auditEntries()
         if let route {
             entries = entries.filter { Self.routesOf($0).contains(route) }
         }
-        let kept = entries.suffix(max(0, limit)).map(Self.summary)
-        return ControlAnswer(status: 200, body: .object([("total", .number(Double(entries.count))), ("entries", .array(Array(kept)))]))
+        let kept = entries.suffix(max(0, limit)).map { AuditRecord(fields: Self.summary($0)) }
+        return HistoryPage(total: entries.count, entries: Array(kept))
     }
 
     /// The routes an audit entry is about.
@@ -200,102 +96,99 @@ public struct RouteOperations: Sendable {
     /// Moves the routes that `selector` names (an id, or a pattern with `*` and `?` such as `contacts.*`) to `stage`,
     /// all or none: every move must pass its gates (unless `force`, which needs a reason), then one table swap and one
     /// audit entry. Routes already in `stage` are left as they are.
-    public func stage(selector: String, to stage: Stage, expectedHash: String?, actor: String, reason: String?, force: Bool) async -> ControlAnswer {
-        guard let expectedHash else { return Self.ifMatchRequired }
+    public func stage(
+        selector: String, to stage: Stage, expectedHash: String?, actor: String, reason: String?, force: Bool
+    ) async throws(ControlError) -> TableChange {
+        guard let expectedHash else { throw .ifMatchRequired }
         let snapshot = self.control.table.liveTable
-        guard snapshot.contentHash == expectedHash else { return ControlAnswer.changeError(.stale(currentHash: snapshot.contentHash)) }
+        guard snapshot.contentHash == expectedHash else { throw .stale(currentHash: snapshot.contentHash) }
         let table = snapshot.table
-        let selected: [Route]
-        switch self.select(selector, in: table) {
-        case .success(let routes): selected = routes
-        case .failure(let failure): return failure.answer
-        }
-        let reason = reason.flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
-        if force, reason == nil { return .error(422, "reason_required", "--force overrides the gates and needs a reason (for the audit log)") }
+        let selected = try self.select(selector, in: table)
+        let reason = Self.given(reason)
+        if force, reason == nil { throw ControlError(.reasonRequired, "--force overrides the gates and needs a reason (for the audit log)") }
         let moving = selected.filter { $0.stage != stage }
-        guard !moving.isEmpty else {
-            return ControlAnswer(
-                status: 200, body: Self.tableBody(snapshot, extra: [("changed", .array([])), ("forced", .bool(false))]), etag: snapshot.contentHash)
-        }
+        guard !moving.isEmpty else { return TableChange(table: snapshot, changed: [], forced: false, overridden: []) }
         var document = table.document
         for route in moving { document = RouteControl.settingStage(of: route.id, to: stage, in: document) }
         // Validate before judging: a move the table cannot hold (coexist without a service) is a usage error, not a gate.
         do {
             _ = try RouteTable.validate(document)
         } catch {
-            return ControlAnswer.changeError(.invalid(error))
+            throw .invalid(error)
         }
         await self.flush()
         let evidence = await self.collector.collect(table: table, routes: moving)
         let verdicts = moving.map { Gates.evaluate(route: $0, to: stage, evidence: evidence[$0.id] ?? RouteEvidence(), policy: table.gates) }
         let refused = verdicts.filter { !$0.allowed }
-        let refusals = Self.refusalsJSON(refused)
         if !refused.isEmpty, !force {
-            let count = refused.count
-            return .error(
-                409, "gate_refused",
-                "\(count) of \(moving.count) move\(moving.count == 1 ? "" : "s") refused by the gates; nothing changed (--force overrides, with --reason)",
-                extra: [("refusals", refusals)])
+            throw ControlError(
+                .gateRefused,
+                "\(refused.count) of \(moving.count) move\(moving.count == 1 ? "" : "s") refused by the gates; nothing changed (--force overrides, with --reason)",
+                refusals: refused)
         }
-        let changes: [JSONValue] = moving.map {
-            .object([("route", .string($0.id)), ("from", .string($0.stage.rawValue)), ("to", .string(stage.rawValue))])
-        }
+        let changes = moving.map { StageChange(route: $0.id, from: $0.stage, to: stage) }
+        let forced = force && !refused.isEmpty
         var detail: [(key: String, value: JSONValue)] = [("action", .string("stage"))]
         if moving.count == 1, !Self.isPattern(selector) {
             detail += [("route", .string(moving[0].id)), ("from", .string(moving[0].stage.rawValue)), ("to", .string(stage.rawValue))]
         } else {
             detail.append(("pattern", .string(selector)))
         }
-        detail.append(("changes", .array(changes)))
-        detail.append(("forced", .bool(force && !refused.isEmpty)))
-        if force, !refused.isEmpty { detail.append(("overridden", refusals)) }
+        detail += Self.auditDetail(changes: changes, forced: forced, overridden: refused)
         do {
             let after = try await self.control.change(to: document, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
-            return ControlAnswer(
-                status: 200,
-                body: Self.tableBody(after, extra: [("changed", .array(changes)), ("forced", .bool(force && !refused.isEmpty))] + (force && !refused.isEmpty ? [("overridden", refusals)] : [])),
-                etag: after.contentHash)
+            return TableChange(table: after, changed: changes, forced: forced, overridden: forced ? refused : [])
         } catch {
-            return ControlAnswer.changeError(error)
+            throw ControlError(error)
         }
+    }
+
+    /// A reason that says something, or nil.
+    static func given(_ reason: String?) -> String? {
+        reason.flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
+    }
+
+    /// What the audit entry of a table change says of its moves: `changes`, `forced`, and `overridden` when forced.
+    static func auditDetail(changes: [StageChange], forced: Bool, overridden: [Gates.Verdict]) -> [(key: String, value: JSONValue)] {
+        var detail: [(key: String, value: JSONValue)] = [("changes", Self.changesJSON(changes)), ("forced", .bool(forced))]
+        if forced { detail.append(("overridden", Self.refusalsJSON(overridden))) }
+        return detail
     }
 
     /// Replaces the whole table with `text` (`PUT /admin/routes`), if the live one still has hash `expectedHash`. A route
     /// whose stage differs from the live table's passes the same gates as `stage` (a route that is new in the table
     /// moves from transform, where its requests were: with the monolith), all or none; `force` overrides refused gates,
     /// with a reason, and the audit entry says so. Changes without a stage move (rules, timeouts, services) need no gate.
-    public func replace(text: String, expectedHash: String?, actor: String, reason: String?, force: Bool) async -> ControlAnswer {
-        guard let expectedHash else { return Self.ifMatchRequired }
+    public func replace(
+        text: String, expectedHash: String?, actor: String, reason: String?, force: Bool
+    ) async throws(ControlError) -> TableChange {
+        guard let expectedHash else { throw .ifMatchRequired }
         let snapshot = self.control.table.liveTable
-        guard snapshot.contentHash == expectedHash else { return ControlAnswer.changeError(.stale(currentHash: snapshot.contentHash)) }
+        guard snapshot.contentHash == expectedHash else { throw .stale(currentHash: snapshot.contentHash) }
         let table: RouteTable
         do {
             table = try RouteTable.parse(text)
         } catch {
-            return ControlAnswer.changeError(.invalid(error))
+            throw .invalid(error)
         }
-        let reason = reason.flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
-        if force, reason == nil { return .error(422, "reason_required", "force overrides the gates and needs a reason (for the audit log)") }
+        let reason = Self.given(reason)
+        if force, reason == nil { throw ControlError(.reasonRequired, "force overrides the gates and needs a reason (for the audit log)") }
         let (moving, refusals) = await self.judge(from: snapshot.table, to: table)
         if !refusals.isEmpty, !force {
-            return .error(
-                409, "gate_refused",
+            throw ControlError(
+                .gateRefused,
                 "\(refusals.count) of \(moving.count) stage move\(moving.count == 1 ? "" : "s") in the new table refused by the gates; nothing changed "
                     + "(force=true overrides, with a reason)",
-                extra: [("refusals", Self.refusalsJSON(refusals))])
+                refusals: refusals)
         }
-        let changes = Self.changesJSON(moving)
+        let changes = moving.map { StageChange(route: $0.route.id, from: $0.from, to: $0.to, judgedFrom: $0.route.stage != $0.from ? $0.route.stage : nil) }
         let forced = force && !refusals.isEmpty
-        var detail: [(key: String, value: JSONValue)] = [("action", .string("replace")), ("changes", changes), ("forced", .bool(forced))]
-        if forced { detail.append(("overridden", Self.refusalsJSON(refusals))) }
+        let detail: [(key: String, value: JSONValue)] = [("action", .string("replace"))] + Self.auditDetail(changes: changes, forced: forced, overridden: refusals)
         do {
             let after = try await self.control.replace(text: text, table: table, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
-            return ControlAnswer(
-                status: 200,
-                body: Self.tableBody(after, extra: [("changed", changes), ("forced", .bool(forced))] + (forced ? [("overridden", Self.refusalsJSON(refusals))] : [])),
-                etag: after.contentHash)
+            return TableChange(table: after, changed: changes, forced: forced, overridden: forced ? refusals : [])
         } catch {
-            return ControlAnswer.changeError(error)
+            throw ControlError(error)
         }
     }
 
@@ -344,14 +237,14 @@ public struct RouteOperations: Sendable {
     }
 
     /// `[{ route, from, to, judgedFrom? }]`, as the audit log keeps a change's moves.
-    static func changesJSON(_ moves: [Move]) -> JSONValue {
+    static func changesJSON(_ changes: [StageChange]) -> JSONValue {
         .array(
-            moves.map { move in
-                var change: [(key: String, value: JSONValue)] = [
-                    ("route", .string(move.route.id)), ("from", .string(move.from.rawValue)), ("to", .string(move.to.rawValue)),
+            changes.map { change in
+                var members: [(key: String, value: JSONValue)] = [
+                    ("route", .string(change.route)), ("from", .string(change.from.rawValue)), ("to", .string(change.to.rawValue)),
                 ]
-                if move.route.stage != move.from { change.append(("judgedFrom", .string(move.route.stage.rawValue))) }
-                return .object(change)
+                if let judged = change.judgedFrom { members.append(("judgedFrom", .string(judged.rawValue))) }
+                return .object(members)
             })
     }
 
@@ -367,18 +260,18 @@ public struct RouteOperations: Sendable {
 
     /// Reverts the last table change of the audit log: restores its `before` table exactly, if the live table is still
     /// its `after` (else nothing is done). The undo is itself audited (`action: "undo"`), so a second undo redoes.
-    public func undo(expectedHash: String?, actor: String, reason: String?) async -> ControlAnswer {
+    public func undo(expectedHash: String?, actor: String, reason: String?) async throws(ControlError) -> UndoOutcome {
         let snapshot = self.control.table.liveTable
-        if let expectedHash, expectedHash != snapshot.contentHash { return ControlAnswer.changeError(.stale(currentHash: snapshot.contentHash)) }
+        if let expectedHash, expectedHash != snapshot.contentHash { throw .stale(currentHash: snapshot.contentHash) }
         let entries = await self.control.auditEntries()
         guard let last = entries.last(where: { $0["before"] != nil && $0["after"] != nil }), let before = last["before"], let after = last["after"] else {
-            return .error(409, "nothing_to_undo", "the audit log (\(self.control.auditPath)) has no change to undo")
+            throw ControlError(.nothingToUndo, "the audit log (\(self.control.auditPath)) has no change to undo")
         }
         let time = last["time"]?.stringValue ?? "?"
         let action = last["action"]?.stringValue ?? "change"
         guard snapshot.table.document.jsonText == after.jsonText else {
-            return .error(
-                409, "undo_conflict",
+            throw ControlError(
+                .undoConflict,
                 "the live table is not the one the last change (\(action) at \(time) by \(last["actor"]?.stringValue ?? "?")) left: it changed since "
                     + "(an edit of routes.json?); nothing undone")
         }
@@ -386,17 +279,18 @@ public struct RouteOperations: Sendable {
         do {
             beforeTable = try RouteTable.validate(before)
         } catch {
-            return ControlAnswer.changeError(.invalid(error))
+            throw .invalid(error)
         }
-        var changes: [JSONValue] = []
+        var changes: [StageChange] = []
         for route in beforeTable.routes {
             if let current = snapshot.table.route(id: route.id), current.stage != route.stage {
-                changes.append(.object([("route", .string(route.id)), ("from", .string(current.stage.rawValue)), ("to", .string(route.stage.rawValue))]))
+                changes.append(StageChange(route: route.id, from: current.stage, to: route.stage))
             }
         }
+        let undid = UndoneChange(time: time, action: action, actor: last["actor"]?.stringValue, reason: last["reason"]?.stringValue)
         let undone: JSONValue = .object(
             [("time", .string(time)), ("action", .string(action)), ("actor", last["actor"] ?? .null), ("reason", last["reason"] ?? .null)])
-        var detail: [(key: String, value: JSONValue)] = [("action", .string("undo")), ("undoes", undone), ("changes", .array(changes))]
+        var detail: [(key: String, value: JSONValue)] = [("action", .string("undo")), ("undoes", undone), ("changes", Self.changesJSON(changes))]
         // Undo passes no gate: it puts back a table that was live. But undoing an undo re-applies the change that one
         // undid, and if that change was forced, so is this one, and the audit log says so (with what was overridden).
         if action == "undo", let original = last["undoes"],
@@ -409,9 +303,9 @@ public struct RouteOperations: Sendable {
         do {
             let result = try await self.control.change(
                 to: before, expectedHash: snapshot.contentHash, actor: actor, reason: reason ?? "undo of \(action) at \(time)", detail: detail)
-            return ControlAnswer(status: 200, body: Self.tableBody(result, extra: [("undid", undone), ("changed", .array(changes))]), etag: result.contentHash)
+            return UndoOutcome(table: result, undid: undid, changed: changes)
         } catch {
-            return ControlAnswer.changeError(error)
+            throw ControlError(error)
         }
     }
 
@@ -420,31 +314,29 @@ public struct RouteOperations: Sendable {
     /// Either way the signature no longer blocks eliminate, and its occurrences count as explained.
     public func triage(
         route id: String, signature: String, decision: TriageDecision.Decision, expectedHash: String?, actor: String, reason: String?
-    ) async -> ControlAnswer {
+    ) async throws(ControlError) -> TriageOutcome {
         let snapshot = self.control.table.liveTable
-        guard let route = snapshot.table.route(id: id) else { return .error(404, "not_found", "no route has id \"\(id)\"") }
+        guard let route = snapshot.table.route(id: id) else { throw ControlError(.notFound, "no route has id \"\(id)\"") }
         guard let reason = reason?.trimmingCharacters(in: .whitespacesAndNewlines), !reason.isEmpty else {
-            return .error(422, "reason_required", "a triage decision needs a reason")
+            throw ControlError(.reasonRequired, "a triage decision needs a reason")
         }
         await self.flush()
         let text: String?
         do {
             text = try self.diffStore.signatureText(route: id, signature: signature)
         } catch {
-            return .error(500, "storage_failed", "the diff store could not be read: \(error)")
+            throw ControlError(.storageFailed, "the diff store could not be read: \(error)")
         }
-        guard let text else { return .error(404, "unknown_signature", "route \(id) has no mismatch signature \"\(signature)\"") }
-        var body: [(key: String, value: JSONValue)] = [
-            ("route", .string(id)), ("signature", .string(signature)), ("text", .string(text)), ("decision", .string(decision.rawValue)),
-        ]
+        guard let text else { throw ControlError(.unknownSignature, "route \(id) has no mismatch signature \"\(signature)\"") }
+        var ignoreAdded: [String]?
         var etag = snapshot.contentHash
         if decision == .ignored {
-            guard let expectedHash else { return Self.ifMatchRequired }
+            guard let expectedHash else { throw .ifMatchRequired }
             let entries = Self.signatureEntries(text)
             let unignorable = entries.filter { !$0.pattern.hasPrefix("/") }
             guard unignorable.isEmpty else {
-                return .error(
-                    422, "not_ignorable",
+                throw ControlError(
+                    .notIgnorable,
                     "signature \(signature) has differences an ignore rule (a JSON pointer) cannot cover: "
                         + unignorable.map { "\($0.pattern) \($0.kind)" }.joined(separator: ", ") + "; use --accept instead")
             }
@@ -462,42 +354,39 @@ public struct RouteOperations: Sendable {
                         ])
                     etag = after.contentHash
                 } catch {
-                    return ControlAnswer.changeError(error)
+                    throw ControlError(error)
                 }
             }
-            body.append(("ignoreAdded", .array(adding.map(JSONValue.string))))
+            ignoreAdded = adding
         }
         do {
             try self.diffStore.recordTriage(TriageDecision(route: id, signature: signature, decision: decision, reason: reason, actor: actor))
         } catch {
-            return .error(500, "storage_failed", "the triage decision could not be stored: \(error)")
+            throw ControlError(.storageFailed, "the triage decision could not be stored: \(error)")
         }
         if decision == .accepted {
             // No table change; the decision is still in the history.
-            let entry: JSONValue = .object([
-                ("time", .string(ReconcileRecord.formatter.string(from: Date()))), ("actor", .string(actor)), ("reason", .string(reason)),
-                ("action", .string("triage")), ("route", .string(id)), ("signature", .string(signature)), ("decision", .string("accepted")),
-            ])
-            try? AtomicFile.append(entry.jsonText + "\n", to: self.control.auditPath)
+            do {
+                try await self.control.record(
+                    actor: actor, reason: reason,
+                    detail: [("action", .string("triage")), ("route", .string(id)), ("signature", .string(signature)), ("decision", .string("accepted"))])
+            } catch {
+                throw ControlError(error)
+            }
         }
-        return ControlAnswer(status: 200, body: .object(body), etag: etag)
-    }
-
-    struct Refusal: Error {
-        let answer: ControlAnswer
+        return TriageOutcome(route: id, signature: signature, text: text, decision: decision, ignoreAdded: ignoreAdded, tableHash: etag)
     }
 
     /// The routes a selector names: one id, or a pattern with `*` and `?` (`contacts.*`), in the table's order.
-    func select(_ selector: String, in table: RouteTable) -> Result<[Route], Refusal> {
+    func select(_ selector: String, in table: RouteTable) throws(ControlError) -> [Route] {
         if Self.isPattern(selector) {
             let selected = table.routes.filter { Self.glob(selector, matches: $0.id) }
-            return selected.isEmpty ? .failure(Refusal(answer: .error(404, "no_match", "no route id matches \"\(selector)\""))) : .success(selected)
+            guard !selected.isEmpty else { throw ControlError(.noMatch, "no route id matches \"\(selector)\"") }
+            return selected
         }
-        guard let route = table.route(id: selector) else { return .failure(Refusal(answer: .error(404, "not_found", "no route has id \"\(selector)\""))) }
-        return .success([route])
+        guard let route = table.route(id: selector) else { throw ControlError(.notFound, "no route has id \"\(selector)\"") }
+        return [route]
     }
-
-    static let ifMatchRequired = ControlAnswer.error(428, "if_match_required", "send If-Match with the ETag of GET /admin/routes")
 
     // MARK: Helpers
 
