@@ -61,14 +61,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The HTTP/1.1 wire rules the data plane and the shadow share: the strict head parser, body framing,
+        // chunked tracking, safe and idempotent methods. Pure: no I/O (NIOCore's ByteBuffer only).
+        .target(
+            name: "HTTP1",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         // routes.json: schema, validation, path templates and matching. Pure: no I/O.
-        .target(name: "RouteTable", dependencies: ["JSON"], swiftSettings: swiftSettings),
+        .target(name: "RouteTable", dependencies: ["HTTP1", "JSON"], swiftSettings: swiftSettings),
         // The routing proxy (SwiftNIO data plane), its admin API, hot reload and metrics.
         .target(
             name: "Proxy",
             dependencies: [
                 "Diff",
                 "DiffStore",
+                "HTTP1",
                 "JSON",
                 "RouteTable",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -139,6 +147,7 @@ let package = Package(
             name: "StranglerTesting",
             dependencies: [
                 "Diff",
+                "HTTP1",
                 "JSON",
                 "RouteTable",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -246,6 +255,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "HTTP1Tests",
+            dependencies: ["HTTP1", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "RouteTableTests",
             dependencies: ["RouteTable", "JSON"],
             swiftSettings: swiftSettings
@@ -268,6 +282,7 @@ let package = Package(
             name: "ProxyTests",
             dependencies: [
                 "StranglerTesting",
+                "HTTP1",
                 "Proxy",
                 "StranglerCommands",
                 "DiffStore",
@@ -277,6 +292,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

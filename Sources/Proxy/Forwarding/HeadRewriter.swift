@@ -1,3 +1,4 @@
+import HTTP1
 import NIOCore
 
 /// Builds the heads the proxy sends, as bytes copied from the heads it received: hop-by-hop fields (and

@@ -1,3 +1,4 @@
+import HTTP1
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -436,7 +437,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             let decision = ShadowSampler.decide(policy, route: route, head: head, path: Substring(path), ids: &self.loop.ids)
             let servedBy: ShadowObservation.Side = decision.serve ? .service : .monolith
             if decision.serve { upstream = service }
-            let write = !(method == "GET" || method == "HEAD" || method == "OPTIONS")
+            let write = HTTPMethodRules.isWrite(method)
             if decision.shadow, !write || policy.writes == .dryRun {
                 if recorder.tryAcquire() {
                     shadowPlan = ShadowPlan(
@@ -864,7 +865,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         // A reused keep-alive connection may have been closed by the upstream just as the request went out;
         // a request without a body is safe to send again once, on a new connection.
         if let connection = exchange.connection, connection.isReused, !exchange.retried, !exchange.hasBody, exchange.requestEnded,
-            !exchange.receivedAny, ["GET", "HEAD", "OPTIONS"].contains(exchange.method)
+            !exchange.receivedAny, HTTPMethodRules.isSafe(exchange.method)
         {
             exchange.retried = true
             exchange.receivedAny = false

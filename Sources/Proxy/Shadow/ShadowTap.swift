@@ -1,3 +1,4 @@
+import HTTP1
 import Diff
 import NIOCore
 #if canImport(Glibc)
@@ -91,6 +92,7 @@ final class ShadowTap {
             return
         }
         let isHEAD = self.method == "HEAD"
+        // Pipelined (and so re-sent after a broken connection): GET and HEAD only, narrower than the safe methods.
         let isSafe = isHEAD || self.method == "GET"
         let call = ShadowCall(
             upstream: self.shadowUpstream, address: self.shadowAddress, head: self.shadowHead, body: self.requestBody, isHEAD: isHEAD,

@@ -1,3 +1,5 @@
+import HTTP1
+
 /// Whether a route may move from one stage to another, on its evidence: every reason it may not.
 ///
 /// ```swift
@@ -24,8 +26,8 @@ public enum Gates {
         }
     }
 
-    /// Whether a method writes: anything but GET, HEAD and OPTIONS (as for shadowing).
-    public static func isWrite(_ method: String) -> Bool { !["GET", "HEAD", "OPTIONS"].contains(method) }
+    /// Whether a method writes: anything but GET, HEAD and OPTIONS (as for shadowing; `HTTPMethodRules`).
+    public static func isWrite(_ method: String) -> Bool { HTTPMethodRules.isWrite(method) }
 
     /// The gates of a move. A skip forward (transform → eliminate) must pass the gates of both steps; moving back
     /// from coexist to transform is always allowed; leaving eliminate passes the rollback gate.

@@ -1,3 +1,4 @@
+import HTTP1
 public import Diff
 import JSON
 import RouteTable
@@ -84,7 +85,7 @@ extension ParityHarness {
                 let fixture = item.fixture
                 var request = fixture.request
                 request.headers = request.headers.filter { !Self.unreplayedHeaders.contains($0.name.lowercased()) && !$0.value.hasPrefix("[redacted") }
-                if dryRunWrites, !["GET", "HEAD", "OPTIONS"].contains(request.method) { request.headers.append(("Strangler-Dry-Run", "1")) }
+                if dryRunWrites, HTTPMethodRules.isWrite(request.method) { request.headers.append(("Strangler-Dry-Run", "1")) }
                 let route = self.route(id: self.routes?.route(id: fixture.route) != nil ? fixture.route : nil, method: request.method, path: request.path)
                 do {
                     let answer = try await self.client.send(request, to: target.endpoint)

@@ -1,3 +1,4 @@
+import HTTP1
 public import Diff
 import JSON
 import Foundation
@@ -211,7 +212,7 @@ public struct ParityHarness: Sendable {
         do {
             return try await connection.send(request)
         } catch {
-            guard ["GET", "HEAD", "OPTIONS"].contains(request.method) else { throw error }
+            guard HTTPMethodRules.isSafe(request.method) else { throw error }
             return try await client.send(request, to: connection.endpoint)
         }
     }

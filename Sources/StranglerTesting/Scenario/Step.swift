@@ -1,3 +1,5 @@
+import HTTP1
+
 /// One request of a ``Scenario``, with what to take from its answer for later steps and how to compare it.
 ///
 /// A step whose template names a variable that is not set is not sent to that target (a problem of the run); a
@@ -151,7 +153,7 @@ public struct Step: Sendable, CustomStringConvertible {
     }
 
     /// Whether the method changes state (the harness settles the sides after such a step).
-    public var isWrite: Bool { !["GET", "HEAD", "OPTIONS"].contains(self.method) }
+    public var isWrite: Bool { HTTPMethodRules.isWrite(self.method) }
 
     public var description: String { self.name ?? "\(self.method) \(self.path)" }
 }
