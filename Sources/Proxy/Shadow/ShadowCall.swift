@@ -126,7 +126,7 @@ final class ShadowCall {
         self.pool.connect(self.upstream, address: self.address).assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let transfer):
-                let connection = transfer.wrappedValue
+                let connection = transfer.value
                 guard self.tap != nil else {
                     connection.close()
                     return

@@ -171,8 +171,8 @@ final class ShadowPipeline {
             self.connecting -= 1
             switch result {
             case .success(let transfer):
-                let lane = Lane(pipeline: self, connection: transfer.wrappedValue)
-                transfer.wrappedValue.handler.lane = lane
+                let lane = Lane(pipeline: self, connection: transfer.value)
+                transfer.value.handler.lane = lane
                 self.lanes.append(lane)
                 self.drainWaiting()
             case .failure(let error):
