@@ -35,7 +35,7 @@ extension ProxyHandler {
                         self.clientUnflushed = true
                     }
                     // The client may send its body now: its rate counts from here.
-                    if let end = self.machine.interimAnswer(now: .now()) { self.armTimer(for: end) }
+                    if let end = self.machine.interimAnswer(now: self.now) { self.armTimer(for: end) }
                 case .final(let head):
                     self.startResponse(head, exchange, rest: &bytes, context: context)
                 }
@@ -132,7 +132,7 @@ extension ProxyHandler {
 
     private func responseComplete(_ exchange: Exchange, context: ChannelHandlerContext) {
         exchange.answered = true
-        let (ending, requestWasWhole) = self.machine.answerComplete(now: .now())
+        let (ending, requestWasWhole) = self.machine.answerComplete(now: self.now)
         self.finish(exchange, reusable: requestWasWhole && exchange.upstreamKeepAlive)
         if case .serveNext = ending {
             self.clientUnflushed = false
@@ -179,7 +179,7 @@ extension ProxyHandler {
     /// The upstream failed: before any of the answer went out, the client gets a 502; after, its connection closes
     /// (the answer cannot be completed truthfully).
     func failExchange(_ exchange: Exchange, reason: String) {
-        let ending = self.machine.exchangeFailed(now: .now())
+        let ending = self.machine.exchangeFailed(now: self.now)
         if case .closeNow = ending {
             self.finish(exchange, reusable: false)
             self.perform(ending)

@@ -42,7 +42,7 @@ extension ProxyHandler {
             allocator: allocator, path: resolved.rewrite)
         let body = BodyFraming.request(head)
         let timeout = route?.timeout ?? Route.defaultTimeout
-        let now = NIODeadline.now()
+        let now = self.now
         let exchange = Exchange(
             route: route, upstream: upstream, address: address, upstreamHead: upstreamHead, requestID: requestID,
             method: method, hasBody: body != nil, clientVersionMinor: head.versionMinor, timeout: timeout, started: now)

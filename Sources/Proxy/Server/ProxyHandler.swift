@@ -37,8 +37,11 @@ final class ProxyHandler: ChannelDuplexHandler {
     init(shared: ProxyShared, loop: LoopState) {
         self.shared = shared
         self.loop = loop
-        self.machine = ConnectionStateMachine(limits: Self.limits(shared.configuration), now: .now())
+        self.machine = ConnectionStateMachine(limits: Self.limits(shared.configuration), now: loop.eventLoop.now)
     }
+
+    /// The time, by the event loop's clock (a test's embedded loop has its own).
+    var now: NIODeadline { self.loop.eventLoop.now }
 
     static func limits(_ configuration: ProxyConfiguration) -> ConnectionStateMachine.Limits {
         let (seconds, attoseconds) = configuration.bodyRateWindow.components
@@ -70,13 +73,13 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         self.admitted = true
         // The first head's clock starts at the accept.
-        self.machine = ConnectionStateMachine(limits: self.machine.limits, now: .now())
+        self.machine = ConnectionStateMachine(limits: self.machine.limits, now: self.now)
         self.armTimer(for: self.machine.activated())
         context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard self.machine.received(self.unwrapInboundIn(data), now: .now()) else { return }
+        guard self.machine.received(self.unwrapInboundIn(data), now: self.now) else { return }
         self.process()
     }
 
@@ -152,8 +155,9 @@ final class ProxyHandler: ChannelDuplexHandler {
         guard !self.processing else { return }
         self.processing = true
         defer { self.processing = false }
+        let now = self.now
         while true {
-            switch self.machine.next(now: .now()) {
+            switch self.machine.next(now: now) {
             case .wait:
                 return
             case .waitArming(let deadline):
@@ -272,7 +276,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         self.timer = nil
         self.timerDeadline = .distantFuture
         let configuration = self.shared.configuration
-        switch self.machine.timerFired(now: .now()) {
+        switch self.machine.timerFired(now: self.now) {
         case .rearm(let deadline):
             self.armTimer(for: deadline)
         case .close:
@@ -304,7 +308,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             guard let exchange = self.exchange else { return }
             self.shared.metrics.upstreamError(route: exchange.route, upstream: exchange.upstream, kind: "timeout")
             self.finish(exchange, reusable: false)
-            let ending = self.machine.exchangeFailed(now: .now())
+            let ending = self.machine.exchangeFailed(now: self.now)
             if case .closeNow = ending {
                 self.perform(ending)
                 return

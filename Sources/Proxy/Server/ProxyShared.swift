@@ -6,6 +6,7 @@ import RouteTable
 final class LoopState {
     let pool: UpstreamPool
     let shadowDeadlines: ShadowDeadlines
+    let eventLoop: any EventLoop
     var ids = IDGenerator()
     private var metricHandles: [ProxyMetrics.Key: ProxyMetrics.Handles] = [:]
 
@@ -20,11 +21,12 @@ final class LoopState {
             self.metricHandles[key] = handles
         }
         handles.requests.increment()
-        handles.latency.recordNanoseconds((NIODeadline.now() - start).nanoseconds)
+        handles.latency.recordNanoseconds((self.eventLoop.now - start).nanoseconds)
     }
 
     init(pool: UpstreamPool, eventLoop: any EventLoop) {
         self.pool = pool
+        self.eventLoop = eventLoop
         self.shadowDeadlines = ShadowDeadlines(eventLoop: eventLoop)
     }
 }
