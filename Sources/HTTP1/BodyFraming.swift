@@ -87,7 +87,9 @@ public struct ResponseHeadReader {
         }
         bytes = ByteBuffer()
         guard let length = HTTPHeadParser.headLength(in: accumulated, searchFrom: 0) else {
-            if accumulated.readableBytes > Self.maxHeadBytes { return .broken("sent a response head larger than 1 MiB") }
+            if accumulated.readableBytes > Self.maxHeadBytes {
+                return .broken("sent a response head larger than 1 MiB")
+            }
             self.partial = accumulated
             return .needMore
         }

@@ -30,7 +30,9 @@ public struct ChunkedTracker {
 
     /// Consumes `bytes`; returns how many belong to this message (the rest is the next message's), and
     /// calls `data` with each range that is chunk data. Throws on malformed framing.
-    public mutating func consume(_ bytes: UnsafeRawBufferPointer, data: (Range<Int>) -> Void = { _ in }) throws(HeadError) -> Int {
+    public mutating func consume(
+        _ bytes: UnsafeRawBufferPointer, data: (Range<Int>) -> Void = { _ in }
+    ) throws(HeadError) -> Int {
         var index = 0
         while index < bytes.count {
             let byte = bytes[index]
@@ -58,7 +60,9 @@ public struct ChunkedTracker {
                 }
                 index += 1
             case .extensionPart(let value):
-                if byte == 0x0D { self.state = .sizeLF(value: value) } else if byte == 0x0A || (byte < 0x20 && byte != 0x09) {
+                if byte == 0x0D {
+                    self.state = .sizeLF(value: value)
+                } else if byte == 0x0A || (byte < 0x20 && byte != 0x09) {
                     throw .malformed("a malformed chunk extension")
                 }
                 index += 1

@@ -56,7 +56,7 @@ public struct HTTPHead {
     public var hasClose = false
     /// `Connection` says `keep-alive`.
     public var hasKeepAlive = false
-    /// Lowercased tokens of `Connection` fields other than `close` and `keep-alive`: the fields they name stay on this hop.
+    /// Lowercased tokens of `Connection` other than `close` and `keep-alive`: the fields they name stay on this hop.
     public var connectionNamedFields: [String] = []
     /// A `Strangler-*` field is present (the proxy's own: dropped from what is forwarded).
     public var hasInternalFields = false
@@ -77,7 +77,9 @@ public struct HTTPHead {
     /// The bytes at `range` as text.
     @inlinable
     public func string(_ range: Range<Int>) -> String {
-        self.bytes.withUnsafeReadableBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[range]), as: UTF8.self) }
+        self.bytes.withUnsafeReadableBytes {
+            String(decoding: UnsafeRawBufferPointer(rebasing: $0[range]), as: UTF8.self)
+        }
     }
 
     /// ASCII case-insensitive comparison of a field name with a lowercase name.
@@ -91,7 +93,9 @@ public struct HTTPHead {
     /// Whether a field name is one of the proxy's own (`Strangler-*`, any case).
     @inlinable
     public func nameIsInternal(_ range: Range<Int>) -> Bool {
-        self.bytes.withUnsafeReadableBytes { HTTPHeadParser.isInternalName($0.assumingMemoryBound(to: UInt8.self), range) }
+        self.bytes.withUnsafeReadableBytes {
+            HTTPHeadParser.isInternalName($0.assumingMemoryBound(to: UInt8.self), range)
+        }
     }
 
     /// The value of the first field named `lower` (lowercase), if any.

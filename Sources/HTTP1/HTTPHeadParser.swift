@@ -39,7 +39,6 @@ public enum HTTPHeadParser {
         try self.parse(bytes, isRequest: true)
     }
 
-
     /// Parses a response head.
     public static func parseResponse(_ bytes: ByteBuffer) throws(HeadError) -> HTTPHead {
         try self.parse(bytes, isRequest: false)
@@ -47,7 +46,9 @@ public enum HTTPHeadParser {
 
     /// ASCII case-insensitive comparison of `raw[range]` with a lowercase ASCII name.
     @inlinable @inline(__always)
-    public static func equalsLowercase(_ raw: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ lower: StaticString) -> Bool {
+    public static func equalsLowercase(
+        _ raw: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ lower: StaticString
+    ) -> Bool {
         guard range.count == lower.utf8CodeUnitCount else { return false }
         let expected = lower.utf8Start
         var offset = 0
@@ -67,7 +68,9 @@ public enum HTTPHeadParser {
     }
 
     /// The parse proper, over the head's bytes (`view`, the readable bytes of `bytes`) without bounds checks per byte.
-    private static func parse(_ view: UnsafeBufferPointer<UInt8>, bytes: ByteBuffer, isRequest: Bool) throws(HeadError) -> HTTPHead {
+    private static func parse(
+        _ view: UnsafeBufferPointer<UInt8>, bytes: ByteBuffer, isRequest: Bool
+    ) throws(HeadError) -> HTTPHead {
         let count = view.count
 
         func lineEnd(from start: Int) throws(HeadError) -> Int {
@@ -75,7 +78,9 @@ public enum HTTPHeadParser {
             while position < count {
                 let byte = view[position]
                 if byte == 0x0D {
-                    guard position + 1 < count, view[position + 1] == 0x0A else { throw .malformed("a bare CR in the head") }
+                    guard position + 1 < count, view[position + 1] == 0x0A else {
+                        throw .malformed("a bare CR in the head")
+                    }
                     return position
                 }
                 if byte == 0x0A { throw .malformed("a bare LF in the head (lines end with CRLF)") }
@@ -100,7 +105,9 @@ public enum HTTPHeadParser {
             guard !first.isEmpty else { throw .malformed("an invalid method") }
             for position in first where !Self.isTokenByte(view[position]) { throw .malformed("an invalid method") }
             guard !target.isEmpty else { throw .malformed("an invalid request target") }
-            for position in target where view[position] <= 0x20 || view[position] == 0x7F { throw .malformed("an invalid request target") }
+            for position in target where view[position] <= 0x20 || view[position] == 0x7F {
+                throw .malformed("an invalid request target")
+            }
             let minor = try Self.version(view, version)
             head = HTTPHead(bytes: bytes, startLine: (first, target, version), versionMinor: minor)
             // absolute-form (`http://host/path?q`): routed and forwarded by its path, in origin-form, and its
@@ -115,9 +122,14 @@ public enum HTTPHeadParser {
             let minor = try Self.version(view, first)
             let codeEnd = min(firstSpace + 4, startEnd)
             let code = (firstSpace + 1)..<codeEnd
-            guard code.count == 3, codeEnd == startEnd || view[codeEnd] == 0x20 else { throw .malformed("an invalid status code") }
-            for position in code where view[position] < 0x30 || view[position] > 0x39 { throw .malformed("an invalid status code") }
-            head = HTTPHead(bytes: bytes, startLine: (first, code, min(codeEnd + 1, startEnd)..<startEnd), versionMinor: minor)
+            guard code.count == 3, codeEnd == startEnd || view[codeEnd] == 0x20 else {
+                throw .malformed("an invalid status code")
+            }
+            for position in code where view[position] < 0x30 || view[position] > 0x39 {
+                throw .malformed("an invalid status code")
+            }
+            head = HTTPHead(
+                bytes: bytes, startLine: (first, code, min(codeEnd + 1, startEnd)..<startEnd), versionMinor: minor)
         }
         head.fields.reserveCapacity(16)
         var index = startEnd + 2
@@ -141,7 +153,9 @@ public enum HTTPHeadParser {
                 guard Self.isTokenByte(byte) else {
                     switch byte {
                     case 0x0D:
-                        guard colon + 1 < count, view[colon + 1] == 0x0A else { throw .malformed("a bare CR in the head") }
+                        guard colon + 1 < count, view[colon + 1] == 0x0A else {
+                            throw .malformed("a bare CR in the head")
+                        }
                         throw .malformed("a header line without ':'")
                     case 0x0A: throw .malformed("a bare LF in the head (lines end with CRLF)")
                     default: throw .malformed("an invalid header name")
@@ -160,7 +174,9 @@ public enum HTTPHeadParser {
                     break
                 }
                 if byte < 0x20 && byte != 0x09 || byte == 0x7F {
-                    throw .malformed(byte == 0x0A ? "a bare LF in the head (lines end with CRLF)" : "a control character in a header value")
+                    throw .malformed(
+                        byte == 0x0A
+                            ? "a bare LF in the head (lines end with CRLF)" : "a control character in a header value")
                 }
                 end += 1
             }
@@ -204,7 +220,10 @@ public enum HTTPHeadParser {
                     head.hasClose = true
                 } else {
                     for token in head.string(value).split(separator: ",") {
-                        let token = String(token.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()).lowercased()
+                        let token = String(
+                            token.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }
+                                .reversed()
+                        ).lowercased()
                         switch token {
                         case "close": head.hasClose = true
                         case "keep-alive": head.hasKeepAlive = true
@@ -214,7 +233,9 @@ public enum HTTPHeadParser {
                 }
             default:
                 // One test of the first byte on the common path: only names that start with `s` look further.
-                if name.count >= 10, view[name.lowerBound] | 0x20 == 0x73, Self.isInternalName(view, name) { head.hasInternalFields = true }
+                if name.count >= 10, view[name.lowerBound] | 0x20 == 0x73, Self.isInternalName(view, name) {
+                    head.hasInternalFields = true
+                }
             }
             index = end + 2
         }
@@ -253,7 +274,8 @@ public enum HTTPHeadParser {
 
     private static func version(_ view: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) throws(HeadError) -> Int {
         let start = range.lowerBound
-        guard range.count == 8, view[start] == 0x48, view[start + 1] == 0x54, view[start + 2] == 0x54, view[start + 3] == 0x50,
+        guard range.count == 8, view[start] == 0x48, view[start + 1] == 0x54, view[start + 2] == 0x54,
+            view[start + 3] == 0x50,
             view[start + 4] == 0x2F, view[start + 5] == 0x31, view[start + 6] == 0x2E
         else {
             throw .malformed("an unsupported HTTP version")

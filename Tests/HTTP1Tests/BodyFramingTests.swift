@@ -13,18 +13,23 @@ struct BodyFramingTests {
     }
 
     @Test func aResponseIsFramedByItsLengthItsChunksOrTheClose() throws {
-        guard case .length(5) = BodyFraming.response(try self.response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), toHEAD: false)
+        guard
+            case .length(5) = BodyFraming.response(
+                try self.response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), toHEAD: false)
         else { Issue.record("length"); return }
-        guard case .chunked = BodyFraming.response(
-            try self.response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), toHEAD: false)
+        guard
+            case .chunked = BodyFraming.response(
+                try self.response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), toHEAD: false)
         else { Issue.record("chunked"); return }
         guard case .untilClose = BodyFraming.response(try self.response("HTTP/1.1 200 OK\r\n\r\n"), toHEAD: false)
         else { Issue.record("until close"); return }
     }
 
-    @Test(arguments: [("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true), ("HTTP/1.1 204 No Content\r\n\r\n", false),
-                      ("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", false),
-                      ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true)])
+    @Test(arguments: [
+        ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true), ("HTTP/1.1 204 No Content\r\n\r\n", false),
+        ("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", false),
+        ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true),
+    ])
     func headAnswers204sAnd304sHaveNoBody(text: String, toHEAD: Bool) throws {
         let framing = BodyFraming.response(try self.response(text), toHEAD: toHEAD)
         guard case .length(0) = framing else {
@@ -37,9 +42,12 @@ struct BodyFramingTests {
     @Test func aRequestHasABodyOnlyWithALengthOrChunks() throws {
         #expect(BodyFraming.request(try self.request("GET / HTTP/1.1\r\nHost: a\r\n\r\n")) == nil)
         #expect(BodyFraming.request(try self.request("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")) == nil)
-        guard case .length(3) = BodyFraming.request(try self.request("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n"))
+        guard
+            case .length(3) = BodyFraming.request(
+                try self.request("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n"))
         else { Issue.record("length"); return }
-        let chunked = BodyFraming.request(try self.request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"))
+        let chunked = BodyFraming.request(
+            try self.request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"))
         guard case .chunked = chunked else { Issue.record("chunked"); return }
         #expect(chunked?.isComplete == false)
     }
@@ -71,7 +79,8 @@ struct BodyFramingTests {
         var malformed = ByteBuffer(string: "HTTP/1.1 2000 OK\r\n\r\n")
         guard case .broken(let reason) = reader.read(&malformed) else { Issue.record("malformed"); return }
         #expect(reason == "sent a malformed response (an invalid status code)")
-        var huge = ByteBuffer(string: "HTTP/1.1 200 OK\r\nX: " + String(repeating: "a", count: ResponseHeadReader.maxHeadBytes))
+        var huge = ByteBuffer(
+            string: "HTTP/1.1 200 OK\r\nX: " + String(repeating: "a", count: ResponseHeadReader.maxHeadBytes))
         guard case .broken(let tooLarge) = reader.read(&huge) else { Issue.record("huge"); return }
         #expect(tooLarge == "sent a response head larger than 1 MiB")
     }

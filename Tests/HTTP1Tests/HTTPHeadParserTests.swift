@@ -20,7 +20,8 @@ struct HTTPHeadParserTests {
     }
 
     @Test func parsesARequestHead() throws {
-        let head = try self.parse("POST /contacts?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\nX-Empty:\r\nX-Spaced:   v  \r\n\r\n")
+        let head = try self.parse(
+            "POST /contacts?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\nX-Empty:\r\nX-Spaced:   v  \r\n\r\n")
         #expect(head.string(head.startLine.first) == "POST")
         #expect(head.string(head.startLine.second) == "/contacts?x=1")
         #expect(head.versionMinor == 1)
@@ -33,7 +34,9 @@ struct HTTPHeadParserTests {
     }
 
     @Test func responseHeadsNeedAThreeDigitStatus() {
-        #expect(throws: HeadError.self) { try HTTPHeadParser.parseResponse(ByteBuffer(string: "HTTP/1.1 2000 OK\r\n\r\n")) }
+        #expect(throws: HeadError.self) {
+            try HTTPHeadParser.parseResponse(ByteBuffer(string: "HTTP/1.1 2000 OK\r\n\r\n"))
+        }
         #expect(throws: Never.self) { try HTTPHeadParser.parseResponse(ByteBuffer(string: "HTTP/1.1 204\r\n\r\n")) }
     }
 
@@ -49,11 +52,16 @@ struct HTTPHeadParserTests {
 
     @Test(arguments: [
         "GET / HTTP/1.1\nHost: a\n\n", "GET / HTTP/2.0\r\n\r\n", "GET  / HTTP/1.1\r\n\r\n", "G@T / HTTP/1.1\r\n\r\n",
-        "GET / HTTP/1.1\r\nHost : a\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nA: b\r\n c\r\n\r\n",
-        "GET / HTTP/1.1\r\nHost: a\r\nA: b\u{7F}\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
-        "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
-        "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nA: b\rc\r\n\r\n",
-        "GET / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost : a\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nA: b\r\n c\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nA: b\u{7F}\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nA: b\rc\r\n\r\n",
+        "GET / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
     ])
     func refusesAmbiguousOrMalformedHeads(text: String) {
         #expect(throws: HeadError.self) { try self.parse(text) }
@@ -102,7 +110,9 @@ struct HTTPHeadParserTests {
         var generator = SystemRandomNumberGenerator()
         let alphabet: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A, UInt8(ascii: "a"), UInt8(ascii: ":"), UInt8(ascii: " ")]
         for _ in 0..<2000 {
-            let bytes = (0..<Int.random(in: 0...40, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }
+            let bytes = (0..<Int.random(in: 0...40, using: &generator)).map { _ in
+                alphabet.randomElement(using: &generator)!
+            }
             let buffer = ByteBuffer(bytes: bytes)
             for searchFrom in 0...bytes.count {
                 var expected: Int?
@@ -114,7 +124,9 @@ struct HTTPHeadParserTests {
                     }
                     index += 1
                 }
-                #expect(HTTPHeadParser.headLength(in: buffer, searchFrom: searchFrom) == expected, "\(bytes) from \(searchFrom)")
+                #expect(
+                    HTTPHeadParser.headLength(in: buffer, searchFrom: searchFrom) == expected,
+                    "\(bytes) from \(searchFrom)")
             }
         }
     }
@@ -142,7 +154,8 @@ struct HTTPHeadParserTests {
     }
 
     @Test(arguments: [
-        "x\r\n", "5\r\nhelloXX\r\n", "5\nhello", "5\r\nhello\r\n0\r\nbad\n", "5 xyz\r\nhello\r\n", "0\r\nNoColon\r\n\r\n",
+        "x\r\n", "5\r\nhelloXX\r\n", "5\nhello", "5\r\nhello\r\n0\r\nbad\n", "5 xyz\r\nhello\r\n",
+        "0\r\nNoColon\r\n\r\n",
         "0\r\n Folded: x\r\n\r\n", "0\r\nA: \u{00}\r\n\r\n",
     ])
     func refusesMalformedChunks(text: String) {
@@ -152,13 +165,17 @@ struct HTTPHeadParserTests {
     }
 
     @Test func theParserFlagsInternalFieldsAndExpectContinue() throws {
-        let plain = try self.parse("GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: x\r\nStranglers: 1\r\nX-Strangler-Actor: b\r\nServer-Timing: c\r\n\r\n")
+        let plain = try self.parse(
+            "GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: x\r\nStranglers: 1\r\nX-Strangler-Actor: b\r\nServer-Timing: "
+                + "c\r\n\r\n"
+        )
         #expect(!plain.hasInternalFields && !plain.hasDryRunField && !plain.expectsContinue)
         let foo = try self.parse("GET / HTTP/1.1\r\nHost: a\r\nSTRANGLER-Foo: 1\r\n\r\n")
         #expect(foo.hasInternalFields && !foo.hasDryRunField)
         let bare = try self.parse("GET / HTTP/1.1\r\nHost: a\r\nstrangler-: 1\r\n\r\n")
         #expect(bare.hasInternalFields)
-        let dryRun = try self.parse("POST / HTTP/1.1\r\nHost: a\r\nStrangler-Dry-Run: 1\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n")
+        let dryRun = try self.parse(
+            "POST / HTTP/1.1\r\nHost: a\r\nStrangler-Dry-Run: 1\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n")
         #expect(dryRun.hasInternalFields && dryRun.hasDryRunField && dryRun.expectsContinue)
     }
 }

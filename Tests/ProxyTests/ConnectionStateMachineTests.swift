@@ -183,7 +183,9 @@ struct ConnectionStateMachineTests {
 
     @Test func refusesAHeadTooLargeAMalformedHeadAndABodyTooLarge() {
         var large = self.machine()
-        check(large.received(ByteBuffer(string: "GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 2000)), now: Self.start))
+        check(
+            large.received(
+                ByteBuffer(string: "GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 2000)), now: Self.start))
         guard case .refuse(.headerTooLarge, nil) = large.next(now: Self.start) else { Issue.record("431"); return }
         #expect(self.phase(large) == "draining")
 
@@ -197,7 +199,9 @@ struct ConnectionStateMachineTests {
 
         var chunks = self.machine()
         self.startExchange(&chunks, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
-        guard case .refuse(.malformedBody, .awaiting?) = chunks.next(now: Self.start) else { Issue.record("chunks"); return }
+        guard case .refuse(.malformedBody, .awaiting?) = chunks.next(now: Self.start) else {
+            Issue.record("chunks"); return
+        }
     }
 
     // MARK: Timeouts, as events

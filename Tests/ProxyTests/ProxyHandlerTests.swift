@@ -12,7 +12,8 @@ import Testing
 struct ProxyHandlerTests {
     static let routes = """
         { "monolith": "http://127.0.0.1:1", "services": { "contacts": "http://127.0.0.1:2" },
-          "routes": [ { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": "transform" } ] }
+          "routes": [ { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", \
+          "stage": "transform" } ] }
         """
 
     /// A handler on an embedded channel, active (accepted), with `configure`'s limits; `limit` caps the connections.
@@ -26,8 +27,10 @@ struct ProxyHandlerTests {
         let limiter = ConnectionLimiter(limit: limit, listener: "proxy", metrics: metrics)
         let store = try RouteTableStore(table: try RouteTable.parse(Self.routes), text: Self.routes)
         let shared = ProxyShared(
-            store: store, configuration: configuration, metrics: metrics, recorder: nil, connections: limiter, group: loop)
-        let channel = EmbeddedChannel(handler: ProxyHandler(shared: shared, loop: shared.loopState(for: loop)), loop: loop)
+            store: store, configuration: configuration, metrics: metrics, recorder: nil, connections: limiter,
+            group: loop)
+        let channel = EmbeddedChannel(
+            handler: ProxyHandler(shared: shared, loop: shared.loopState(for: loop)), loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
         return (channel, loop, limiter)
     }
@@ -59,7 +62,8 @@ struct ProxyHandlerTests {
 
     @Test func theProxysOwnHeaderAndATooLargeDeclaredBodyAreRefusedBeforeRouting() throws {
         let (dryRun, _, _) = try Self.channel()
-        try dryRun.writeInbound(ByteBuffer(string: "GET /contacts/1 HTTP/1.1\r\nHost: x\r\nStrangler-Dry-Run: 1\r\n\r\n"))
+        try dryRun.writeInbound(
+            ByteBuffer(string: "GET /contacts/1 HTTP/1.1\r\nHost: x\r\nStrangler-Dry-Run: 1\r\n\r\n"))
         #expect(try Self.written(dryRun).contains("\"code\":\"internal_header\""))
         #expect(!dryRun.isActive)
 
@@ -75,7 +79,9 @@ struct ProxyHandlerTests {
         #expect(try Self.written(channel).isEmpty && channel.isActive)
         loop.advanceTime(by: .milliseconds(200))
         let text = try Self.written(channel)
-        #expect(text.hasPrefix("HTTP/1.1 408 Request Timeout\r\n") && text.contains("\"code\":\"request_timeout\""), "\(text)")
+        #expect(
+            text.hasPrefix("HTTP/1.1 408 Request Timeout\r\n") && text.contains("\"code\":\"request_timeout\""),
+            "\(text)")
         #expect(!channel.isActive)
     }
 

@@ -7,9 +7,11 @@ import NIOCore
 /// allocates.
 ///
 /// ```
-/// readingHead ─head─► streamingRequest ─body end─► awaitingAnswer ─head─► streamingAnswer ─end─► idle ─bytes─► readingHead
-///      │                  │ (early answer: answer .streaming, then draining)                      │
-///      └─ refused, 408 ───┴──────────── failure before the answer: draining or idle ──────────────┴─► draining ─► closing ─► closed
+/// readingHead ─head─► streamingRequest ─body end─► awaitingAnswer ─head─► streamingAnswer ─end─► idle ─bytes─►
+///   readingHead (keep-alive: the next request; pipelined ones are already in `inbound`)
+/// streamingRequest ─answer head─► streamingRequest(answer: .streaming) ─end─► draining (an early answer)
+/// any ─refused, 408, `close`, failure before the answer─► draining ─flushed─► closed
+/// any ─failure after part of the answer, error, idle timeout─► closing ─► closed
 /// ```
 ///
 /// Pipelined requests wait in `inbound` while an exchange is in flight, and are read once it ended; half-close and
@@ -276,7 +278,8 @@ struct ConnectionStateMachine {
 
     /// The head was routed and the exchange began: the deadline the timer must fire by.
     mutating func exchangeStarted(
-        body: BodyFraming?, keepAlive: Bool, timeout: TimeAmount, started: NIODeadline, expectsContinue: Bool, now: NIODeadline
+        body: BodyFraming?, keepAlive: Bool, timeout: TimeAmount, started: NIODeadline, expectsContinue: Bool,
+        now: NIODeadline
     ) -> NIODeadline {
         var exchange = Exchange(body: body, deadline: started + timeout, keepAlive: keepAlive)
         var arm = exchange.deadline
@@ -299,7 +302,8 @@ struct ConnectionStateMachine {
 
     /// The window a body-rate change asks the timer to fire by, if any.
     var bodyWindowEnd: NIODeadline? {
-        guard case .streamingRequest(let exchange, _) = self.state, case .window(let end, _, _) = exchange.bodyRate else {
+        guard case .streamingRequest(let exchange, _) = self.state, case .window(let end, _, _) = exchange.bodyRate
+        else {
             return nil
         }
         return end
@@ -325,7 +329,8 @@ struct ConnectionStateMachine {
 
     /// An interim answer (1xx) was relayed: a body waiting for `100 Continue` may come now, its rate counted from now.
     mutating func interimAnswer(now: NIODeadline) -> NIODeadline? {
-        guard case .streamingRequest(var exchange, let answer) = self.state, case .awaitingContinue = exchange.bodyRate else {
+        guard case .streamingRequest(var exchange, let answer) = self.state, case .awaitingContinue = exchange.bodyRate
+        else {
             return nil
         }
         exchange.bodyRate = self.window(exchange, now: now)
@@ -493,7 +498,9 @@ struct ConnectionStateMachine {
     mutating func readRequested(upstream: UpstreamReadiness) -> Bool {
         guard self.holdsReads(upstream: upstream) else { return true }
         self.readPending = true
-        if case .streamingRequest(var exchange, let answer) = self.state, case .window(let end, let start, _) = exchange.bodyRate {
+        if case .streamingRequest(var exchange, let answer) = self.state,
+            case .window(let end, let start, _) = exchange.bodyRate
+        {
             exchange.bodyRate = .window(end: end, startBytes: start, held: true)
             self.state = .streamingRequest(exchange, answer: answer)
         }

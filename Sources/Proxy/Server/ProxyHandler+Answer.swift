@@ -29,7 +29,7 @@ extension ProxyHandler {
                     self.upstreamBroken(exchange, reason: reason)
                     return
                 case .interim(let head):
-                    // Interim answers (100 Continue, 103) are relayed, except to HTTP/1.0 clients, who cannot take them.
+                    // Interim answers (100 Continue, 103) are relayed; HTTP/1.0 clients cannot take them.
                     if exchange.clientVersionMinor >= 1 {
                         context.write(self.wrapOutboundOut(head.bytes), promise: nil)
                         self.clientUnflushed = true
@@ -61,7 +61,8 @@ extension ProxyHandler {
                     consumed = try bytes.withUnsafeReadableBytes { raw throws(HeadError) in
                         try tracker.consume(raw) { range in
                             guard collect else { return }
-                            dataSlices.append(view.getSlice(at: view.readerIndex + range.lowerBound, length: range.count)!)
+                            dataSlices.append(
+                                view.getSlice(at: view.readerIndex + range.lowerBound, length: range.count)!)
                         }
                     }
                 } catch {
@@ -94,7 +95,9 @@ extension ProxyHandler {
     }
 
     /// A final response head from the upstream: relayed rewritten, and its framing decides how the body is followed.
-    private func startResponse(_ head: HTTPHead, _ exchange: Exchange, rest bytes: inout ByteBuffer, context: ChannelHandlerContext) {
+    private func startResponse(
+        _ head: HTTPHead, _ exchange: Exchange, rest bytes: inout ByteBuffer, context: ChannelHandlerContext
+    ) {
         let status = head.statusCode
         exchange.responseStatus = status
         exchange.shadow?.primaryResponse(status: Int(status), head: head, isHEAD: exchange.isHEAD)
@@ -110,7 +113,8 @@ extension ProxyHandler {
         }
         // A small body already read whole goes out with the head, in one write.
         var inlineBody: ByteBuffer?
-        if case .length(let length) = framing, length > 0, length <= Self.inlineBodyLimit, bytes.readableBytes >= length {
+        if case .length(let length) = framing, length > 0, length <= Self.inlineBodyLimit, bytes.readableBytes >= length
+        {
             let body = bytes.readSlice(length: length)!
             exchange.shadow?.primaryBodyBytes(body)
             inlineBody = body
@@ -120,7 +124,8 @@ extension ProxyHandler {
         let close = self.machine.answerHead(connectionMayStay: connectionMayStay)
         let rewritten = HeadRewriter.clientResponse(
             head, requestID: exchange.requestID, close: close, keepChunked: head.chunked && !exchange.unchunkForClient,
-            keepAliveFor10: exchange.clientVersionMinor == 0 && !close, body: inlineBody, allocator: context.channel.allocator)
+            keepAliveFor10: exchange.clientVersionMinor == 0 && !close, body: inlineBody,
+            allocator: context.channel.allocator)
         context.write(self.wrapOutboundOut(rewritten), promise: nil)
         self.clientUnflushed = true
         if case .length(0) = framing {
@@ -158,7 +163,8 @@ extension ProxyHandler {
         // A reused keep-alive connection may have been closed by the upstream just as the request went out;
         // a request without a body is safe to send again once, on a new connection.
         if exchange.responseStatus == nil, let connection = exchange.connection, connection.isReused, !exchange.retried,
-            !exchange.hasBody, self.machine.requestIsWhole, !exchange.receivedAny, HTTPMethodRules.isSafe(exchange.method)
+            !exchange.hasBody, self.machine.requestIsWhole, !exchange.receivedAny,
+            HTTPMethodRules.isSafe(exchange.method)
         {
             exchange.retried = true
             exchange.receivedAny = false

@@ -51,7 +51,8 @@ extension ProxyHandler {
                 head: head, upstream: upstream, address: address, upstreamHead: upstreamHead, requestID: requestID,
                 pathRewrite: resolved.rewrite, query: resolved.query(head), clientAddress: self.clientAddress)
             exchange.shadow = shadowPlan.makeTap(
-                for: answering, recorder: recorder, snapshot: snapshot, configuration: configuration, ids: &self.loop.ids,
+                for: answering, recorder: recorder, snapshot: snapshot, configuration: configuration,
+                ids: &self.loop.ids,
                 allocator: allocator)
         }
         self.exchange = exchange
@@ -79,7 +80,8 @@ extension ProxyHandler {
         /// The path as forwarded (for samples and `{param}` sampling: made only when needed).
         func pathText(_ head: HTTPHead) -> String {
             if let rewrite { return String(decoding: rewrite.bytes, as: UTF8.self) }
-            return self.pathLength == 0 ? "/" : head.string(self.target.lowerBound..<(self.target.lowerBound + self.pathLength))
+            return self.pathLength == 0
+                ? "/" : head.string(self.target.lowerBound..<(self.target.lowerBound + self.pathLength))
         }
 
         /// The query string after `?`, if any, as sent.
@@ -94,7 +96,9 @@ extension ProxyHandler {
 
     static let clientDryRun = ProxyErrorResponse(
         status: .badRequest, code: "internal_header",
-        message: "the request carries Strangler-Dry-Run, the proxy's own header (it marks its dry-run shadow copies): a client may not send it",
+        message:
+            "the request carries Strangler-Dry-Run, the proxy's own header (it marks its dry-run shadow copies): a "
+                + "client may not send it",
         route: nil)
 
     /// Routes the request by its canonical path (`CanonicalPath`): one scan of the target when it is canonical; a
@@ -129,11 +133,14 @@ extension ProxyHandler {
         } else {
             routing = head.bytes.withUnsafeReadableBytes { raw in
                 let path = target.lowerBound..<(target.lowerBound + pathLength)
-                return snapshot.routing(method: method, path: UnsafeBufferPointer(rebasing: raw.assumingMemoryBound(to: UInt8.self)[path]))
+                return snapshot.routing(
+                    method: method, path: UnsafeBufferPointer(rebasing: raw.assumingMemoryBound(to: UInt8.self)[path]))
             }
         }
         if routing.dropsTrailingSlash {
-            var bytes = rewrite?.bytes ?? head.bytes.getBytes(at: head.bytes.readerIndex + target.lowerBound, length: pathLength) ?? []
+            var bytes =
+                rewrite?.bytes ?? head.bytes.getBytes(
+                    at: head.bytes.readerIndex + target.lowerBound, length: pathLength) ?? []
             bytes.removeLast()
             rewrite = HeadRewriter.PathRewrite(bytes: bytes, replacing: pathLength)
         }
@@ -144,7 +151,9 @@ extension ProxyHandler {
             self.reject(
                 ProxyErrorResponse(
                     status: .badRequest, code: "non_canonical_path",
-                    message: "the path \(sent) is not canonical (it reads as \(canonical)); the route table serves canonical paths only (\"paths\": \"strict\")",
+                    message:
+                        "the path \(sent) is not canonical (it reads as \(canonical)); the route table serves "
+                            + "canonical paths only (\"paths\": \"strict\")",
                     route: routing.route?.id),
                 requestID: nil)
             return nil
@@ -168,7 +177,8 @@ extension ProxyHandler {
     }
 
     func connect(_ exchange: Exchange) {
-        self.loop.pool.connect(exchange.upstream, address: exchange.address).assumeIsolated().whenComplete { [weak self] result in
+        self.loop.pool.connect(exchange.upstream, address: exchange.address).assumeIsolated().whenComplete {
+            [weak self] result in
             guard let self, self.exchange === exchange else {
                 if case .success(let connection) = result { connection.value.close() }
                 return

@@ -45,7 +45,8 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     static func limits(_ configuration: ProxyConfiguration) -> ConnectionStateMachine.Limits {
         let (seconds, attoseconds) = configuration.bodyRateWindow.components
-        let perWindow = (Double(configuration.minBodyRate) * (Double(seconds) + Double(attoseconds) / 1e18)).rounded(.up)
+        let perWindow = (Double(configuration.minBodyRate) * (Double(seconds) + Double(attoseconds) / 1e18)).rounded(
+            .up)
         return ConnectionStateMachine.Limits(
             maxHeaderBytes: configuration.maxHeaderBytes, maxBodyBytes: configuration.maxBodyBytes,
             headTimeout: TimeAmount(configuration.headTimeout), idleTimeout: TimeAmount(configuration.idleTimeout),
@@ -79,8 +80,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard self.machine.received(self.unwrapInboundIn(data), now: self.now) else { return }
-        self.process()
+        let now = self.now
+        guard self.machine.received(self.unwrapInboundIn(data), now: now) else { return }
+        self.process(now: now)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -151,11 +153,11 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// Handles the bytes read so far, step by step as the machine says: the current request's body, then the next
     /// request's head (unless an exchange is still in flight: pipelined requests wait their turn).
-    func process() {
+    func process(now: NIODeadline? = nil) {
         guard !self.processing else { return }
         self.processing = true
         defer { self.processing = false }
-        let now = self.now
+        let now = now ?? self.now
         while true {
             switch self.machine.next(now: now) {
             case .wait:
@@ -177,7 +179,9 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
     }
 
-    private func refuse(_ refusal: ConnectionStateMachine.Refusal, exchangeAnswered: ConnectionStateMachine.AnswerProgress?) {
+    private func refuse(
+        _ refusal: ConnectionStateMachine.Refusal, exchangeAnswered: ConnectionStateMachine.AnswerProgress?
+    ) {
         let limit = self.shared.configuration.maxBodyBytes
         let answer: ProxyErrorResponse
         switch refusal {
@@ -287,7 +291,9 @@ final class ProxyHandler: ChannelDuplexHandler {
             self.respond(
                 ProxyErrorResponse(
                     status: .requestTimeout, code: "request_timeout",
-                    message: "the request head did not arrive whole within \(DurationText.format(configuration.headTimeout))",
+                    message:
+                        "the request head did not arrive whole within "
+                            + "\(DurationText.format(configuration.headTimeout))",
                     route: nil),
                 requestID: nil, ending: .closeAfterFlush(deadline: nil))
             // Should the answer never drain (a client that does not read), the timer still closes the connection.
@@ -300,7 +306,9 @@ final class ProxyHandler: ChannelDuplexHandler {
             self.respond(
                 ProxyErrorResponse(
                     status: .requestTimeout, code: "request_timeout",
-                    message: "the request body came slower than \(configuration.minBodyRate) bytes/s (\(received) bytes in \(window))",
+                    message:
+                        "the request body came slower than \(configuration.minBodyRate) bytes/s (\(received) bytes "
+                            + "in \(window))",
                     route: exchange.route?.id),
                 requestID: exchange.requestID, ending: .closeAfterFlush(deadline: nil))
             self.armTimer(for: idleDeadline)
@@ -314,7 +322,8 @@ final class ProxyHandler: ChannelDuplexHandler {
                 return
             }
             self.respond(
-                .gatewayTimeout(exchange.upstream.url, after: DurationText.format(exchange.timeout), route: exchange.route?.id),
+                .gatewayTimeout(
+                    exchange.upstream.url, after: DurationText.format(exchange.timeout), route: exchange.route?.id),
                 requestID: exchange.requestID, ending: ending)
         }
     }
@@ -333,7 +342,8 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         if let status = exchange.responseStatus {
             self.loop.recordCompleted(
-                self.shared.metrics, route: exchange.route, upstream: exchange.upstream, status: status, since: exchange.started)
+                self.shared.metrics, route: exchange.route, upstream: exchange.upstream, status: status,
+                since: exchange.started)
         }
     }
 

@@ -11,8 +11,11 @@ final class LoopState {
     private var metricHandles: [ProxyMetrics.Key: ProxyMetrics.Handles] = [:]
 
     /// Counts an answered request and its latency.
-    func recordCompleted(_ metrics: ProxyMetrics, route: Route?, upstream: Upstream, status: UInt, since start: NIODeadline) {
-        let key = ProxyMetrics.Key(route: route?.id ?? "unmatched", stage: route?.stage, upstream: upstream, statusClass: status / 100)
+    func recordCompleted(
+        _ metrics: ProxyMetrics, route: Route?, upstream: Upstream, status: UInt, since start: NIODeadline
+    ) {
+        let key = ProxyMetrics.Key(
+            route: route?.id ?? "unmatched", stage: route?.stage, upstream: upstream, statusClass: status / 100)
         let handles: ProxyMetrics.Handles
         if let cached = self.metricHandles[key] {
             handles = cached
@@ -45,7 +48,8 @@ final class ProxyShared: Sendable {
     private let eventLoops: [any EventLoop]
 
     init(
-        store: RouteTableStore, configuration: ProxyConfiguration, metrics: ProxyMetrics, recorder: ShadowRecorder?, connections: ConnectionLimiter,
+        store: RouteTableStore, configuration: ProxyConfiguration, metrics: ProxyMetrics, recorder: ShadowRecorder?,
+        connections: ConnectionLimiter,
         group: any EventLoopGroup
     ) {
         self.store = store
@@ -59,7 +63,8 @@ final class ProxyShared: Sendable {
             loops[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(
                 LoopState(
                     pool: UpstreamPool(
-                        eventLoop: loop, maxIdle: configuration.maxIdleConnectionsPerUpstream, connectTimeout: TimeAmount(configuration.connectTimeout),
+                        eventLoop: loop, maxIdle: configuration.maxIdleConnectionsPerUpstream,
+                        connectTimeout: TimeAmount(configuration.connectTimeout),
                         upstreams: upstreams),
                     eventLoop: loop),
                 eventLoop: loop)

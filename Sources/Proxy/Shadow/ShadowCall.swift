@@ -23,13 +23,15 @@ final class ShadowCall {
             buffer.writeImmutableBuffer(self.head)
             buffer.writeImmutableBuffer(self.body)
             return Answer(
-                status: self.status, head: buffer.getSlice(at: 0, length: self.head.readableBytes)!, fields: self.fields,
+                status: self.status, head: buffer.getSlice(at: 0, length: self.head.readableBytes)!,
+                fields: self.fields,
                 body: buffer.getSlice(at: self.head.readableBytes, length: self.body.readableBytes)!)
         }
 
         /// A copy in arrays, for the recorder (fields are parsed off the event loop, only when needed).
         var raw: RawAnswer {
-            RawAnswer(status: self.status, head: Array(self.head.readableBytesView), body: Array(self.body.readableBytesView))
+            RawAnswer(
+                status: self.status, head: Array(self.head.readableBytesView), body: Array(self.body.readableBytesView))
         }
     }
 
@@ -92,7 +94,8 @@ final class ShadowCall {
     let isPipelinable: Bool
 
     init(
-        upstream: Upstream, address: SocketAddress, head: ByteBuffer, body: [UInt8], isHEAD: Bool, isSafe: Bool, maxBody: Int, pool: UpstreamPool,
+        upstream: Upstream, address: SocketAddress, head: ByteBuffer, body: [UInt8], isHEAD: Bool, isSafe: Bool,
+        maxBody: Int, pool: UpstreamPool,
         deadlines: ShadowDeadlines
     ) {
         self.isPipelinable = isSafe && body.isEmpty

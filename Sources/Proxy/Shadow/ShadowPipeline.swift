@@ -141,7 +141,9 @@ final class ShadowPipeline {
 
     /// Opens one more connection when the calls waiting outnumber what those being opened will take.
     private func openLaneIfNeeded() {
-        if self.lanes.count + self.connecting < Self.maxLanes, self.liveWaiting > self.connecting * min(Self.spreadDepth, self.depth) {
+        if self.lanes.count + self.connecting < Self.maxLanes,
+            self.liveWaiting > self.connecting * min(Self.spreadDepth, self.depth)
+        {
             self.openLane()
         }
     }

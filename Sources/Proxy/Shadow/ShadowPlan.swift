@@ -30,7 +30,8 @@ struct ShadowPlan {
         recorder: ShadowRecorder?, ids: inout IDGenerator
     ) -> (answering: Upstream, plan: ShadowPlan?) {
         let upstream = snapshot.upstream(for: route)
-        guard let route, route.stage == .coexist, let service = snapshot.serviceUpstream(for: route), let recorder else {
+        guard let route, route.stage == .coexist, let service = snapshot.serviceUpstream(for: route), let recorder
+        else {
             return (upstream, nil)
         }
         // coexist: both sides run; the sampler decides whether this request is shadowed and who answers it.
@@ -91,7 +92,8 @@ struct ShadowPlan {
             shadowHead =
                 HeadRewriter.upstreamRequest(
                     head, upstreamAuthority: self.shadow.authority, clientAddress: answering.clientAddress, ids: &ids,
-                    allocator: allocator, requestID: answering.requestID, dryRun: self.write, path: answering.pathRewrite
+                    allocator: allocator, requestID: answering.requestID, dryRun: self.write,
+                    path: answering.pathRewrite
                 ).0
             requestHead = head.bytes
         }

@@ -232,7 +232,8 @@ final class UpstreamPool {
             .connect(to: address)
             .flatMapThrowing { channel in
                 let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-                let connection = UpstreamConnection(channel: channel, handler: handler, upstream: upstream, stack: stack.value)
+                let connection = UpstreamConnection(
+                    channel: channel, handler: handler, upstream: upstream, stack: stack.value)
                 return NIOLoopBound(connection, eventLoop: eventLoop)
             }
     }

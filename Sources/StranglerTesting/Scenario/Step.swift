@@ -10,7 +10,8 @@ import HTTP1
 /// against several targets do not collide on unique fields such as e-mail addresses.
 ///
 /// ```swift
-/// Step.post("/contacts", json: #"{"accountId":"{{acme}}","firstName":"Ada","lastName":"L","email":"ada-{{unique}}@example.com"}"#)
+/// let ada = #"{"accountId":"{{acme}}","firstName":"Ada","lastName":"L","email":"ada-{{unique}}@example.com"}"#
+/// Step.post("/contacts", json: ada)
 ///     .expecting(201).capture("id", "/id").ignoring("/id", "/createdAt", "/updatedAt").ignoringHeaders("location")
 /// Step.patch("/contacts/{{id}}", json: #"{"title":"CTO"}"#).ifMatch("1").ignoring("/updatedAt")
 /// Step.get("/contacts?limit=2").capture("next", "/next")
@@ -54,7 +55,8 @@ public struct Step: Sendable, CustomStringConvertible {
 
     public init(
         _ method: String, _ path: String, headers: [(name: String, value: String)] = [], body: String? = nil,
-        captures: [(variable: String, source: Source)] = [], ignore: [String] = [], ignoredHeaders: [String] = [], expectedStatus: Int? = nil,
+        captures: [(variable: String, source: Source)] = [], ignore: [String] = [], ignoredHeaders: [String] = [],
+        expectedStatus: Int? = nil,
         route: String? = nil, name: String? = nil
     ) {
         self.method = method.uppercased()
