@@ -47,13 +47,11 @@ extension ProxyHandler {
             route: route, upstream: upstream, address: address, upstreamHead: upstreamHead, requestID: requestID,
             method: method, hasBody: body != nil, clientVersionMinor: head.versionMinor, timeout: timeout, started: now)
         if let shadowPlan, let recorder {
-            let answering = ShadowPlan.Answering(
-                head: head, upstream: upstream, address: address, upstreamHead: upstreamHead, requestID: requestID,
-                pathRewrite: resolved.rewrite, query: resolved.query(head), clientAddress: self.clientAddress)
             exchange.shadow = shadowPlan.makeTap(
-                for: answering, recorder: recorder, snapshot: snapshot, configuration: configuration,
-                ids: &self.loop.ids,
-                allocator: allocator)
+                head: head, upstream: upstream, address: address, upstreamHead: upstreamHead, requestID: requestID,
+                pathRewrite: resolved.rewrite, query: resolved.query(head), clientAddress: self.clientAddress,
+                recorder: recorder, snapshot: snapshot, noiseShare: configuration.noiseShare,
+                maxCompareBytes: configuration.maxCompareBytes, ids: &self.loop.ids, allocator: allocator)
         }
         self.exchange = exchange
         self.armTimer(

@@ -51,37 +51,27 @@ struct ShadowPlan {
         return (answering, plan)
     }
 
-    /// The answering request's exchange, as far as the shadow copy needs it.
-    struct Answering {
-        var head: HTTPHead
-        var upstream: Upstream
-        var address: SocketAddress
-        /// The head sent to the answering side (the copy is the same head, re-addressed).
-        var upstreamHead: ByteBuffer
-        var requestID: String
-        var pathRewrite: HeadRewriter.PathRewrite?
-        var query: String?
-        var clientAddress: String
-    }
-
     /// The tap that copies the exchange for the comparison; nil (the slot released, a shadow error counted) when the
-    /// shadow side has no address.
+    /// shadow side has no address. The answering request's pieces come one by one, borrowed (a struct of them would
+    /// retain each per shadowed request): its `head`, `upstream` and `address`, the head sent there (`upstreamHead`,
+    /// which the copy re-addresses), its request id, canonical path and query.
     func makeTap(
-        for answering: Answering, recorder: ShadowRecorder, snapshot: RouteTableStore.Snapshot,
-        configuration: ProxyConfiguration, ids: inout IDGenerator, allocator: ByteBufferAllocator
+        head: HTTPHead, upstream: Upstream, address: SocketAddress, upstreamHead: ByteBuffer, requestID: String,
+        pathRewrite: HeadRewriter.PathRewrite?, query: String?, clientAddress: String, recorder: ShadowRecorder,
+        snapshot: RouteTableStore.Snapshot, noiseShare: Double, maxCompareBytes: Int, ids: inout IDGenerator,
+        allocator: ByteBufferAllocator
     ) -> ShadowTap? {
         guard let shadowAddress = snapshot.addresses[self.shadow] else {
             recorder.release()
             recorder.count(.shadowError, route: self.route.id)
             return nil
         }
-        let head = answering.head
         // The answering request's head, re-addressed (a second rewrite from the client's head only if that fails).
         // The client's head, kept for a sample, goes in the same buffer, after it: one allocation for both.
         let shadowHead: ByteBuffer
         let requestHead: ByteBuffer
         if var both = HeadRewriter.retarget(
-            answering.upstreamHead, to: self.shadow.authority, dryRun: self.write, reserving: head.bytes.readableBytes,
+            upstreamHead, to: self.shadow.authority, dryRun: self.write, reserving: head.bytes.readableBytes,
             allocator: allocator)
         {
             let shadowCount = both.readableBytes
@@ -91,22 +81,21 @@ struct ShadowPlan {
         } else {
             shadowHead =
                 HeadRewriter.upstreamRequest(
-                    head, upstreamAuthority: self.shadow.authority, clientAddress: answering.clientAddress, ids: &ids,
-                    allocator: allocator, requestID: answering.requestID, dryRun: self.write,
-                    path: answering.pathRewrite
+                    head, upstreamAuthority: self.shadow.authority, clientAddress: clientAddress, ids: &ids,
+                    allocator: allocator, requestID: requestID, dryRun: self.write,
+                    path: pathRewrite
                 ).0
             requestHead = head.bytes
         }
         // Noise learning: a share of GETs is asked of the answering side a second time.
         var repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?
-        let noiseShare = configuration.noiseShare
         if self.method == "GET", noiseShare > 0, ShadowSampler.unit(ids.next()) < noiseShare {
-            repeatTarget = (answering.upstream, answering.address, answering.upstreamHead)
+            repeatTarget = (upstream, address, upstreamHead)
         }
         return ShadowTap(
             recorder: recorder, route: self.route, policy: self.policy, servedBy: self.servedBy,
-            requestID: answering.requestID, method: self.method, path: self.path, query: answering.query,
-            requestHead: requestHead, maxBody: configuration.maxCompareBytes, shadowUpstream: self.shadow,
+            requestID: requestID, method: self.method, path: self.path, query: query,
+            requestHead: requestHead, maxBody: maxCompareBytes, shadowUpstream: self.shadow,
             shadowAddress: shadowAddress, shadowHead: shadowHead, repeatTarget: repeatTarget)
     }
 }
