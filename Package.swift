@@ -63,14 +63,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The HTTP/1.1 wire rules the data plane and the shadow share: the strict head parser, body framing,
+        // chunked tracking, safe and idempotent methods. Pure: no I/O (NIOCore's ByteBuffer only).
+        .target(
+            name: "HTTP1",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         // routes.json: schema, validation, path templates and matching. Pure: no I/O.
-        .target(name: "RouteTable", dependencies: ["JSON"], swiftSettings: swiftSettings),
+        .target(name: "RouteTable", dependencies: ["HTTP1", "JSON"], swiftSettings: swiftSettings),
         // The data plane: listener, connection handling, forwarding, upstream pool, shadowing, the live table's
         // snapshot and metrics. Neither Hummingbird nor GRDB: shadowed exchanges leave through `ShadowSink`.
         .target(
             name: "Proxy",
             dependencies: [
                 "Diff",
+                "HTTP1",
                 "JSON",
                 "RouteTable",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -202,6 +210,7 @@ let package = Package(
             name: "StranglerTesting",
             dependencies: [
                 "Diff",
+                "HTTP1",
                 "JSON",
                 "RouteTable",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -315,6 +324,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "HTTP1Tests",
+            dependencies: ["HTTP1", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "RouteTableTests",
             dependencies: ["RouteTable", "JSON"],
             swiftSettings: swiftSettings
@@ -337,6 +351,7 @@ let package = Package(
             name: "ProxyTests",
             dependencies: [
                 "StranglerTesting",
+                "HTTP1",
                 "Proxy",
                 "AdminAPI",
                 "ControlPlane",
@@ -350,6 +365,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,3 +1,4 @@
+import HTTP1
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
@@ -11,14 +12,19 @@ import Gateway
 @testable import Reports
 
 /// A table whose routes are in coexist, each with the shadow policy given.
-func coexistRoutes(monolith: Int, service: Int, shadow: String = "{}", writes: String = "{}", extra: String = "") -> String {
+func coexistRoutes(
+    monolith: Int, service: Int, shadow: String = "{}", writes: String = "{}", extra: String = ""
+) -> String {
     """
     { "monolith": "http://127.0.0.1:\(monolith)",
       "services": { "contacts": "http://127.0.0.1:\(service)", "dead": "http://127.0.0.1:1" },
       "routes": [
-        { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": "coexist", "shadow": \(shadow) },
-        { "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "stage": "coexist", "shadow": \(writes) },
-        { "id": "slow.get", "method": "GET", "path": "/slow/{id}", "service": "contacts", "stage": "coexist", "shadow": { "timeout": "300ms" } },
+        { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", \
+        "stage": "coexist", "shadow": \(shadow) },
+        { "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "stage": "coexist", \
+        "shadow": \(writes) },
+        { "id": "slow.get", "method": "GET", "path": "/slow/{id}", "service": "contacts", "stage": "coexist", \
+        "shadow": { "timeout": "300ms" } },
         { "id": "dead.get", "method": "GET", "path": "/dead", "service": "dead", "stage": "coexist" }\(extra) ] }
     """
 }
@@ -46,13 +52,25 @@ struct ShadowTests {
     @Test func comparesEachShadowedRequestAndGroupsMismatchesBySignature() async throws {
         try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1) }) { harness in
             for id in 1...3 {
-                harness.monolith.documents.withLockedValue { $0["/contacts/c\(id)"] = #"{"id":"c\#(id)","title":"CEO","n":1.0}"# }
-                harness.service.documents.withLockedValue { $0["/contacts/c\(id)"] = #"{"n":1,"id":"c\#(id)","title":"CEO"}"# }
+                harness.monolith.documents.withLockedValue {
+                    $0["/contacts/c\(id)"] = #"{"id":"c\#(id)","title":"CEO","n":1.0}"#
+                }
+                harness.service.documents.withLockedValue {
+                    $0["/contacts/c\(id)"] = #"{"n":1,"id":"c\#(id)","title":"CEO"}"#
+                }
             }
-            harness.monolith.documents.withLockedValue { $0["/contacts/c4"] = #"{"id":"c4","title":"CEO","tags":["a"]}"# }
-            harness.service.documents.withLockedValue { $0["/contacts/c4"] = #"{"id":"c4","title":"CTO","tags":["a"]}"# }
-            harness.monolith.documents.withLockedValue { $0["/contacts/c5"] = #"{"id":"c5","title":"Eng","tags":["b"]}"# }
-            harness.service.documents.withLockedValue { $0["/contacts/c5"] = #"{"id":"c5","title":"Lead","tags":["b"]}"# }
+            harness.monolith.documents.withLockedValue {
+                $0["/contacts/c4"] = #"{"id":"c4","title":"CEO","tags":["a"]}"#
+            }
+            harness.service.documents.withLockedValue {
+                $0["/contacts/c4"] = #"{"id":"c4","title":"CTO","tags":["a"]}"#
+            }
+            harness.monolith.documents.withLockedValue {
+                $0["/contacts/c5"] = #"{"id":"c5","title":"Eng","tags":["b"]}"#
+            }
+            harness.service.documents.withLockedValue {
+                $0["/contacts/c5"] = #"{"id":"c5","title":"Lead","tags":["b"]}"#
+            }
             for id in 1...5 {
                 let answer = try await RawHTTP.get("/contacts/c\(id)", port: harness.proxyPort)
                 #expect(answer.status == 200)
@@ -70,11 +88,14 @@ struct ShadowTests {
             let pointers = summary["pointers"] as? [[String: Any]] ?? []
             #expect(pointers.first?["pointer"] as? String == "/title")
 
-            let samples = json(try await harness.admin("GET", "/admin/diffs/samples?route=contacts.get").body)["samples"] as? [[String: Any]] ?? []
+            let samples =
+                json(try await harness.admin("GET", "/admin/diffs/samples?route=contacts.get").body)["samples"]
+                as? [[String: Any]] ?? []
             #expect(samples.count == 2)
             let sample = samples.first { ($0["request"] as? [String: Any])?["path"] as? String == "/contacts/c4" }
             #expect(sample?["servedBy"] as? String == "monolith")
-            let differences = ((sample?["diff"] as? [String: Any])?["body"] as? [String: Any])?["differences"] as? [[String: Any]]
+            let differences =
+                ((sample?["diff"] as? [String: Any])?["body"] as? [String: Any])?["differences"] as? [[String: Any]]
             #expect(differences?.first?["monolith"] as? String == "CEO")
             #expect(differences?.first?["service"] as? String == "CTO")
         }
@@ -83,17 +104,28 @@ struct ShadowTests {
     @Test func answersAtDifferentVersionsAreStaleNotMismatched() async throws {
         // c1: the service is one change behind (sync lag); c2: same version, a real difference; c3: a list with one
         // item behind; c4: versions differ but so does the status (not stale: a real difference).
-        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1, extra: #", { "id": "contacts.list", "method": "GET", "path": "/contacts", "service": "contacts", "stage": "coexist" }, { "id": "plain.get", "method": "GET", "path": "/plain/{id}", "service": "contacts", "stage": "coexist", "shadow": { "version": [] } }"#) }) { harness in
+        try await ProxyHarness.run(routes: {
+            coexistRoutes(
+                monolith: $0, service: $1,
+                extra:
+                    #", { "id": "contacts.list", "method": "GET", "path": "/contacts", "service": "contacts", "#
+                    + #""stage": "coexist" }"#
+                    + #", { "id": "plain.get", "method": "GET", "path": "/plain/{id}", "service": "contacts", "#
+                    + #""stage": "coexist", "shadow": { "version": [] } }"#
+            )
+        }) { harness in
             harness.monolith.documents.withLockedValue { documents in
                 documents["/contacts/c1"] = #"{"id":"c1","title":"CTO","version":3}"#
                 documents["/contacts/c2"] = #"{"id":"c2","title":"CTO","version":3}"#
-                documents["/contacts"] = #"{"items":[{"id":"c1","title":"CTO","version":3},{"id":"c2","version":1}],"next":null}"#
+                documents["/contacts"] =
+                    #"{"items":[{"id":"c1","title":"CTO","version":3},{"id":"c2","version":1}],"next":null}"#
                 documents["/plain/c1"] = #"{"id":"c1","title":"CTO","version":3}"#
             }
             harness.service.documents.withLockedValue { documents in
                 documents["/contacts/c1"] = #"{"id":"c1","title":"CEO","version":2}"#
                 documents["/contacts/c2"] = #"{"id":"c2","title":"CEO","version":3}"#
-                documents["/contacts"] = #"{"items":[{"id":"c1","title":"CEO","version":2},{"id":"c2","version":1}],"next":null}"#
+                documents["/contacts"] =
+                    #"{"items":[{"id":"c1","title":"CEO","version":2},{"id":"c2","version":1}],"next":null}"#
                 documents["/plain/c1"] = #"{"id":"c1","title":"CEO","version":2}"#
             }
             for path in ["/contacts/c1", "/contacts/c2", "/contacts", "/plain/c1"] {
@@ -102,7 +134,9 @@ struct ShadowTests {
             let single = try await harness.waitForDiffs("contacts.get", "mismatched", atLeast: 1)
             _ = try await harness.waitForDiffs("contacts.get", "stale", atLeast: 1)
             let get = try await harness.diffs("contacts.get")
-            #expect(get["stale"] as? Int == 1 && get["compared"] as? Int == 1 && get["mismatched"] as? Int == 1, "\(single)")
+            #expect(
+                get["stale"] as? Int == 1 && get["compared"] as? Int == 1 && get["mismatched"] as? Int == 1, "\(single)"
+            )
             #expect((get["signatures"] as? [[String: Any]])?.first?["signature"] as? String == "/title changed")
             let list = try await harness.waitForDiffs("contacts.list", "stale", atLeast: 1)
             #expect(list["compared"] as? Int == 0 && list["mismatched"] as? Int == 0)
@@ -133,8 +167,13 @@ struct ShadowTests {
     /// connection's) and is compared when the client's answer is in.
     @Test func aShadowAnswerThatComesFirstWaitsForTheAnsweringSide() async throws {
         // A generous shadow deadline: on a loaded machine the service's answer can take a while to come back.
-        let route = #", { "id": "first.get", "method": "GET", "path": "/slowfirst/{id}", "service": "contacts", "stage": "coexist", "shadow": { "timeout": "20s" } }"#
-        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1, extra: route) }) { harness in
+        // No noise repeats: a repeat is a third request to the monolith's gated path, and the count below is exact.
+        let route =
+            #", { "id": "first.get", "method": "GET", "path": "/slowfirst/{id}", "service": "contacts", "stage": "#
+                + #""coexist", "shadow": { "timeout": "20s" } }"#
+        try await ProxyHarness.run(
+            routes: { coexistRoutes(monolith: $0, service: $1, extra: route) }, configure: { $0.noiseShare = 0 }
+        ) { harness in
             harness.monolith.documents.withLockedValue {
                 $0["/slowfirst/2"] = #"{"id":"2","title":"CEO"}"#
                 $0["/slowfirst/3"] = #"{"id":"3","title":"CEO"}"#
@@ -147,7 +186,12 @@ struct ShadowTests {
             harness.service.gate.open()
             async let first = RawHTTP.get("/slowfirst/2", port: harness.proxyPort)
             async let second = RawHTTP.get("/slowfirst/3", port: harness.proxyPort)
-            #expect(await eventually { harness.service.seenPaths.withLockedValue { Set($0) }.isSuperset(of: ["/slowfirst/2", "/slowfirst/3"]) })
+            #expect(
+                await eventually {
+                    harness.service.seenPaths.withLockedValue { Set($0) }.isSuperset(of: [
+                        "/slowfirst/2", "/slowfirst/3",
+                    ])
+                })
             #expect(await eventually { harness.monolith.gate.arrived == 2 })
             harness.monolith.gate.open()
             #expect(try await first.status == 200)
@@ -155,15 +199,25 @@ struct ShadowTests {
             let summary = try await harness.waitForDiffs("first.get", "compared", atLeast: 2)
             #expect(summary["matched"] as? Int == 1 && summary["mismatched"] as? Int == 1, "\(summary)")
             #expect(summary["timeouts"] as? Int == 0 && summary["shadowErrors"] as? Int == 0, "\(summary)")
-            let samples = json(try await harness.admin("GET", "/admin/diffs/samples?route=first.get").body)["samples"] as? [[String: Any]] ?? []
-            let differences = ((samples.first?["diff"] as? [String: Any])?["body"] as? [String: Any])?["differences"] as? [[String: Any]]
-            #expect(differences?.first?["service"] as? String == "CTO", "the kept answer is the service's, whole: \(samples)")
+            let samples =
+                json(try await harness.admin("GET", "/admin/diffs/samples?route=first.get").body)["samples"]
+                as? [[String: Any]] ?? []
+            let differences =
+                ((samples.first?["diff"] as? [String: Any])?["body"] as? [String: Any])?["differences"]
+                as? [[String: Any]]
+            #expect(
+                differences?.first?["service"] as? String == "CTO",
+                "the kept answer is the service's, whole: \(samples)")
         }
     }
 
     @Test func shadowsBeyondTheCapAreDroppedAndCountedWhileClientsAreServed() async throws {
-        let held = #", { "id": "held.get", "method": "GET", "path": "/slow/held/{id}", "service": "contacts", "stage": "coexist", "shadow": { "timeout": "60s" } }"#
-        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1, extra: held) }, configure: { $0.maxShadowsInFlight = 2 }) { harness in
+        let held =
+            #", { "id": "held.get", "method": "GET", "path": "/slow/held/{id}", "service": "contacts", "stage": "#
+                + #""coexist", "shadow": { "timeout": "60s" } }"#
+        try await ProxyHarness.run(
+            routes: { coexistRoutes(monolith: $0, service: $1, extra: held) }, configure: { $0.maxShadowsInFlight = 2 }
+        ) { harness in
             harness.monolith.gate.open()
             for id in 1...10 {
                 harness.monolith.documents.withLockedValue { $0["/slow/held/\(id)"] = #"{"id":"\#(id)"}"# }
@@ -199,7 +253,8 @@ struct ShadowTests {
     @Test func writesAreNotShadowedUnlessTheRouteAsksForADryRun() async throws {
         try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1) }) { harness in
             let created = try await RawHTTP.send(
-                "POST /contacts HTTP/1.1\r\nHost: p\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"a\":\"bc\"}\n",
+                "POST /contacts HTTP/1.1\r\nHost: p\r\nContent-Type: application/json\r\nContent-Length: "
+                    + "11\r\nConnection: close\r\n\r\n{\"a\":\"bc\"}\n",
                 port: harness.proxyPort)
             #expect(json(RawHTTP.parse(created.text).first?.body ?? "")["upstream"] as? String == "monolith")
             // A GET afterwards is shadowed: once it is compared, the POST would have been too.
@@ -207,11 +262,16 @@ struct ShadowTests {
             harness.service.documents.withLockedValue { $0["/contacts/x"] = "{}" }
             _ = try await RawHTTP.get("/contacts/x", port: harness.proxyPort)
             _ = try await harness.waitForDiffs("contacts.get", "compared", atLeast: 1)
-            #expect(harness.service.seenRequests.withLockedValue { $0.map(\.method) } == ["GET"], "the POST was not sent to the service")
+            #expect(
+                harness.service.seenRequests.withLockedValue { $0.map(\.method) } == ["GET"],
+                "the POST was not sent to the service")
         }
-        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1, writes: #"{ "writes": "dry-run" }"#) }) { harness in
+        try await ProxyHarness.run(routes: {
+            coexistRoutes(monolith: $0, service: $1, writes: #"{ "writes": "dry-run" }"#)
+        }) { harness in
             let created = try await RawHTTP.send(
-                "POST /contacts HTTP/1.1\r\nHost: p\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"a\":\"bc\"}\n",
+                "POST /contacts HTTP/1.1\r\nHost: p\r\nContent-Type: application/json\r\nContent-Length: "
+                    + "11\r\nConnection: close\r\n\r\n{\"a\":\"bc\"}\n",
                 port: harness.proxyPort)
             #expect(json(RawHTTP.parse(created.text).first?.body ?? "")["upstream"] as? String == "monolith")
             _ = try await harness.waitForDiffs("contacts.create", "compared", atLeast: 1)
@@ -219,8 +279,12 @@ struct ShadowTests {
             #expect(seen.count == 1)
             #expect(seen.first?.method == "POST")
             #expect(seen.first?.headers["strangler-dry-run"] == "1", "the shadow write asks the service for a dry run")
-            #expect(harness.monolith.seenRequests.withLockedValue { $0.first?.headers["strangler-dry-run"] } == nil, "the real write is not a dry run")
-            let samples = json(try await harness.admin("GET", "/admin/diffs/samples?route=contacts.create").body)["samples"] as? [[String: Any]] ?? []
+            #expect(
+                harness.monolith.seenRequests.withLockedValue { $0.first?.headers["strangler-dry-run"] } == nil,
+                "the real write is not a dry run")
+            let samples =
+                json(try await harness.admin("GET", "/admin/diffs/samples?route=contacts.create").body)["samples"]
+                as? [[String: Any]] ?? []
             let request = samples.first?["request"] as? [String: Any]
             #expect(request?["body"] as? String == "{\"a\":\"bc\"}\n", "the sample keeps the request body")
         }
@@ -235,9 +299,13 @@ struct ShadowTests {
             #expect(json(answer.body)["title"] as? String == "CTO", "the service answers the canary share")
             let summary = try await harness.waitForDiffs("contacts.get", "compared", atLeast: 1)
             #expect(summary["mismatched"] as? Int == 1)
-            let samples = json(try await harness.admin("GET", "/admin/diffs/samples?route=contacts.get").body)["samples"] as? [[String: Any]] ?? []
+            let samples =
+                json(try await harness.admin("GET", "/admin/diffs/samples?route=contacts.get").body)["samples"]
+                as? [[String: Any]] ?? []
             #expect(samples.first?["servedBy"] as? String == "service")
-            let difference = (((samples.first?["diff"] as? [String: Any])?["body"] as? [String: Any])?["differences"] as? [[String: Any]])?.first
+            let difference =
+                (((samples.first?["diff"] as? [String: Any])?["body"] as? [String: Any])?["differences"]
+                as? [[String: Any]])?.first
             #expect(difference?["monolith"] as? String == "CEO", "the monolith stays the left side whoever answered")
             #expect(difference?["service"] as? String == "CTO")
         }
@@ -247,7 +315,9 @@ struct ShadowTests {
         let shadow = #"{ "sample": 0.5, "sampleBy": "{id}" }"#
         try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1, shadow: shadow) }) { harness in
             for round in 1...2 {
-                for id in 1...24 { _ = try await RawHTTP.get("/contacts/k\(id)?round=\(round)", port: harness.proxyPort) }
+                for id in 1...24 {
+                    _ = try await RawHTTP.get("/contacts/k\(id)?round=\(round)", port: harness.proxyPort)
+                }
             }
             // Every decision was taken when its request started: once none is in flight, all shadows have ended.
             #expect(await eventually { harness.proxy.recorder.shadowsInFlight == 0 })
@@ -259,7 +329,9 @@ struct ShadowTests {
     }
 
     @Test func bodiesOverTheComparisonLimitAreSkippedAndCounted() async throws {
-        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1) }, configure: { $0.maxCompareBytes = 64 }) { harness in
+        try await ProxyHarness.run(
+            routes: { coexistRoutes(monolith: $0, service: $1) }, configure: { $0.maxCompareBytes = 64 }
+        ) { harness in
             let big = #"{"id":"b","text":"\#(String(repeating: "x", count: 200))"}"#
             harness.monolith.documents.withLockedValue { $0["/contacts/b"] = big }
             harness.service.documents.withLockedValue { $0["/contacts/b"] = big }
@@ -275,21 +347,29 @@ struct ShadowTests {
         let shadow = #"{ "redact": ["/email", "/items/*/phone"] }"#
         try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1, shadow: shadow) }) { harness in
             harness.monolith.documents.withLockedValue {
-                $0["/contacts/p1"] = #"{"id":"p1","email":"ada.secret@example.com","title":"CEO","items":[{"phone":"+1 555 0101"}]}"#
+                $0["/contacts/p1"] =
+                    #"{"id":"p1","email":"ada.secret@example.com","title":"CEO","items":[{"phone":"+1 555 0101"}]}"#
             }
             harness.service.documents.withLockedValue {
-                $0["/contacts/p1"] = #"{"id":"p1","email":"grace.secret@example.com","title":"CTO","items":[{"phone":"+1 555 0202"}]}"#
+                $0["/contacts/p1"] =
+                    #"{"id":"p1","email":"grace.secret@example.com","title":"CTO","items":[{"phone":"+1 555 0202"}]}"#
             }
-            _ = try await RawHTTP.get("/contacts/p1", port: harness.proxyPort, headers: ["Authorization: Bearer tok-SECRET-1", "Cookie: session=COOKIE-SECRET"])
+            _ = try await RawHTTP.get(
+                "/contacts/p1", port: harness.proxyPort,
+                headers: ["Authorization: Bearer tok-SECRET-1", "Cookie: session=COOKIE-SECRET"])
             let summary = try await harness.waitForDiffs("contacts.get", "compared", atLeast: 1)
             #expect(summary["mismatched"] as? Int == 1)
             let signature = (summary["signatures"] as? [[String: Any]])?.first?["signature"] as? String
-            #expect(signature == "/email changed, /items/*/phone changed, /title changed", "redaction hides values, not the difference")
+            #expect(
+                signature == "/email changed, /items/*/phone changed, /title changed",
+                "redaction hides values, not the difference")
             #expect((summary["signatures"] as? [[String: Any]])?.first?["samples"] as? Int == 1)
             // The store's file and its write-ahead log, as they are on disk now that the sample is written.
             var data = Data()
             for suffix in ["", "-wal"] {
-                data += (try? Data(contentsOf: harness.directory.appendingPathComponent("data/diffs.sqlite\(suffix)"))) ?? Data()
+                data +=
+                    (try? Data(contentsOf: harness.directory.appendingPathComponent("data/diffs.sqlite\(suffix)")))
+                    ?? Data()
             }
             for secret in ["ada.secret", "grace.secret", "555 0101", "555 0202", "tok-SECRET-1", "COOKIE-SECRET"] {
                 #expect(data.range(of: Data(secret.utf8)) == nil, "\(secret) is in the store's bytes")
@@ -297,26 +377,39 @@ struct ShadowTests {
             #expect(data.range(of: Data("CTO".utf8)) != nil, "the sample itself was stored")
             // The sample's request headers are the client's own, as it sent them (secrets masked), not the
             // proxy's rewrite of them.
-            let samples = json(try await harness.admin("GET", "/admin/diffs/samples?route=contacts.get").body)["samples"] as? [[String: Any]] ?? []
-            let headers = ((samples.first?["request"] as? [String: Any])?["headers"] as? [[String]] ?? []).map { ($0.first ?? "", $0.last ?? "") }
+            let samples =
+                json(try await harness.admin("GET", "/admin/diffs/samples?route=contacts.get").body)["samples"]
+                as? [[String: Any]] ?? []
+            let headers = ((samples.first?["request"] as? [String: Any])?["headers"] as? [[String]] ?? []).map {
+                ($0.first ?? "", $0.last ?? "")
+            }
             #expect(headers.contains { $0.0 == "Authorization" && $0.1.hasPrefix("[redacted:") }, "\(headers)")
             #expect(headers.contains { $0.0 == "Cookie" && $0.1.hasPrefix("[redacted:") }, "\(headers)")
-            #expect(!headers.contains { $0.0.lowercased() == "x-request-id" || $0.0.lowercased() == "x-forwarded-for" }, "\(headers)")
+            #expect(
+                !headers.contains { $0.0.lowercased() == "x-request-id" || $0.0.lowercased() == "x-forwarded-for" },
+                "\(headers)")
         }
     }
 
     @Test func noiseLearningProposesIgnoreRulesForWhatChangesBetweenTwoAnswers() async throws {
         let shadow = #"{ "ignore": ["/id"] }"#
-        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1, shadow: shadow) }, configure: { $0.noiseShare = 1.0 }) { harness in
-            harness.monolith.documents.withLockedValue { $0["/contacts/n1"] = #"{"id":"n{{n}}","title":"CEO","requestedAt":"t{{n}}"}"# }
-            harness.service.documents.withLockedValue { $0["/contacts/n1"] = #"{"id":"n1","title":"CEO","requestedAt":"t0"}"# }
+        try await ProxyHarness.run(
+            routes: { coexistRoutes(monolith: $0, service: $1, shadow: shadow) }, configure: { $0.noiseShare = 1.0 }
+        ) { harness in
+            harness.monolith.documents.withLockedValue {
+                $0["/contacts/n1"] = #"{"id":"n{{n}}","title":"CEO","requestedAt":"t{{n}}"}"#
+            }
+            harness.service.documents.withLockedValue {
+                $0["/contacts/n1"] = #"{"id":"n1","title":"CEO","requestedAt":"t0"}"#
+            }
             for _ in 1...3 { _ = try await RawHTTP.get("/contacts/n1", port: harness.proxyPort) }
             _ = try await harness.waitForDiffs("contacts.get", "noiseChecks", atLeast: 3)
             let noise = json(try await harness.admin("GET", "/admin/noise?route=contacts.get").body)
             #expect(noise["checks"] as? Int == 3)
             let pointers = (noise["pointers"] as? [[String: Any]] ?? []).compactMap { $0["pointer"] as? String }
             #expect(Set(pointers) == ["/id", "/requestedAt"])
-            #expect(noise["proposed"] as? [String] == ["/requestedAt"], "pointers already ignored are not proposed again")
+            #expect(
+                noise["proposed"] as? [String] == ["/requestedAt"], "pointers already ignored are not proposed again")
             let unknown = try await harness.admin("GET", "/admin/noise?route=nope")
             #expect(unknown.status == 404)
         }
@@ -325,7 +418,9 @@ struct ShadowTests {
 
 @Suite("Proxy: raw answers as the recorder reads them")
 struct RawAnswerTests {
-    static let head = Array("HTTP/1.1 200 OK\r\nContent-Type:  application/json \r\nX-A: 1\r\ncontent-type: charset=x\r\nContent-Typo: no\r\n\r\n".utf8)
+    static let head = Array(
+        ("HTTP/1.1 200 OK\r\nContent-Type:  application/json \r\nX-A: 1\r\ncontent-type: charset=x\r\n"
+            + "Content-Typo: no\r\n\r\n").utf8)
 
     @Test func fieldsAreParsedFromTheHeadBytes() {
         let fields = RawAnswer.fields(of: Self.head)
@@ -350,7 +445,8 @@ struct RawAnswerTests {
             return (head.raw, head.fields)
         }
         let heads = try [
-            String(decoding: Self.head, as: UTF8.self), "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nCONTENT-TYPE: charset=x\r\n\r\n",
+            String(decoding: Self.head, as: UTF8.self),
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nCONTENT-TYPE: charset=x\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n", "HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Type: charset=x\r\nContent-Type: application/json\r\n\r\n",
         ].map(parsed)
@@ -358,11 +454,15 @@ struct RawAnswerTests {
             for left in heads {
                 for right in heads {
                     #expect(
-                        RawAnswer.sameValues(of: name, left.raw, left.fields, right.raw, right.fields) == RawAnswer.sameValues(of: name, left.raw, right.raw))
+                        RawAnswer.sameValues(of: name, left.raw, left.fields, right.raw, right.fields)
+                            == RawAnswer.sameValues(of: name, left.raw, right.raw))
                 }
             }
         }
-        #expect(!RawAnswer.sameValues(of: Array("content-type".utf8), heads[1].raw, heads[1].fields, heads[4].raw, heads[4].fields), "order matters")
+        #expect(
+            !RawAnswer.sameValues(
+                of: Array("content-type".utf8), heads[1].raw, heads[1].fields, heads[4].raw, heads[4].fields),
+            "order matters")
     }
 }
 
@@ -397,7 +497,9 @@ extension RawAnswer {
 
 extension RawAnswer {
     /// The parsed-fields comparison over arrays (the event loop calls it on the buffers' bytes).
-    static func sameValues(of name: [UInt8], _ left: [UInt8], _ leftFields: Fields, _ right: [UInt8], _ rightFields: Fields) -> Bool {
+    static func sameValues(
+        of name: [UInt8], _ left: [UInt8], _ leftFields: Fields, _ right: [UInt8], _ rightFields: Fields
+    ) -> Bool {
         left.withUnsafeBufferPointer { left in
             right.withUnsafeBufferPointer { right in Self.sameValues(of: name, left, leftFields, right, rightFields) }
         }

@@ -1,9 +1,10 @@
+import HTTP1
 import NIOCore
 
 /// Builds the heads the proxy sends, as bytes copied from the heads it received: hop-by-hop fields (and
 /// those that `Connection` names) stay on their hop; `Host`, `X-Forwarded-For/-Proto/-Host`, `Via`,
-/// `X-Request-Id` and `traceparent` are set for the upstream; `Via` and the request id are added for the client. A client's
-/// `Strangler-*` fields are the proxy's own and never forwarded.
+/// `X-Request-Id` and `traceparent` are set for the upstream; `Via` and the request id are added for the client. A
+/// client's `Strangler-*` fields are the proxy's own and never forwarded.
 enum HeadRewriter {
     private enum Field {
         case copy
@@ -101,7 +102,8 @@ enum HeadRewriter {
     /// request's id (`requestID`), so that both sides log the same id, and may ask for a dry run. `path` (the
     /// canonical path, when the client sent another spelling of it) replaces the client's.
     static func upstreamRequest(
-        _ head: HTTPHead, upstreamAuthority: String, clientAddress: String, ids: inout IDGenerator, allocator: ByteBufferAllocator,
+        _ head: HTTPHead, upstreamAuthority: String, clientAddress: String, ids: inout IDGenerator,
+        allocator: ByteBufferAllocator,
         requestID forcedID: String? = nil, dryRun: Bool = false, path: PathRewrite? = nil
     ) -> (ByteBuffer, String) {
         // Client-sent values are ranges of the head until they are written (no strings on the common path). One
@@ -114,7 +116,8 @@ enum HeadRewriter {
         // Every copied byte comes from the head, once at most, plus the proxy's own fields (a client's request id
         // is 200 bytes at most).
         let room =
-            2 * head.bytes.readableBytes + upstreamAuthority.utf8.count + clientAddress.utf8.count + max(200, forcedID?.utf8.count ?? 0)
+            2 * head.bytes.readableBytes + upstreamAuthority.utf8.count + clientAddress.utf8.count
+            + max(200, forcedID?.utf8.count ?? 0)
             + (path?.bytes.count ?? 0) + 400
         var buffer = allocator.buffer(capacity: room)
         var id = ""
@@ -128,7 +131,8 @@ enum HeadRewriter {
                     path.bytes.withUnsafeBytes { out.write($0) }
                     out.write(source, (target.lowerBound + path.replacing)..<target.upperBound)
                 } else {
-                    if target.isEmpty || source[target.lowerBound] == 0x3F { out.write("/") }  // absolute-form without a path
+                    // An absolute-form target without a path gets `/`.
+                    if target.isEmpty || source[target.lowerBound] == 0x3F { out.write("/") }
                     out.write(source, target)
                 }
                 out.write(" HTTP/1.1\r\n")
@@ -174,7 +178,8 @@ enum HeadRewriter {
                 if let traceparent {
                     out.write(traceparent)
                 } else {
-                    out.count += ids.writeTraceparent(to: UnsafeMutableRawBufferPointer(start: out.base + out.count, count: 55))
+                    out.count += ids.writeTraceparent(
+                        to: UnsafeMutableRawBufferPointer(start: out.base + out.count, count: 55))
                 }
                 if dryRun { out.write("\r\nstrangler-dry-run: 1") }
                 out.write("\r\n\r\n")
@@ -185,10 +190,12 @@ enum HeadRewriter {
     }
 
     /// The request head for another upstream, made from one `upstreamRequest` wrote: the same bytes with another
-    /// `Host` (and, for a dry run, `Strangler-Dry-Run: 1`). A shadow copy is the answering request's head, re-addressed:
-    /// same request id, same trace context. Nil if `head` has no `host` line of the proxy's (it always has).
-    /// `reserving` bytes more are allocated, for the caller to write after the head.
-    static func retarget(_ head: ByteBuffer, to authority: String, dryRun: Bool, reserving extra: Int = 0, allocator: ByteBufferAllocator) -> ByteBuffer? {
+    /// `Host` (and, for a dry run, `Strangler-Dry-Run: 1`). A shadow copy is the answering request's head,
+    /// re-addressed: same request id, same trace context. Nil if `head` has no `host` line of the proxy's (it always
+    /// has). `reserving` bytes more are allocated, for the caller to write after the head.
+    static func retarget(
+        _ head: ByteBuffer, to authority: String, dryRun: Bool, reserving extra: Int = 0, allocator: ByteBufferAllocator
+    ) -> ByteBuffer? {
         let marker: StaticString = "\r\nhost: "
         return head.withUnsafeReadableBytes { source -> ByteBuffer? in
             let count = source.count
@@ -202,14 +209,16 @@ enum HeadRewriter {
                 }
                 start += 1
             }
-            guard found >= 0, count >= 4, source[count - 4] == 0x0D, source[count - 3] == 0x0A, source[count - 2] == 0x0D, source[count - 1] == 0x0A
+            guard found >= 0, count >= 4, source[count - 4] == 0x0D, source[count - 3] == 0x0A,
+                source[count - 2] == 0x0D, source[count - 1] == 0x0A
             else { return nil }
             let valueStart = found + markerBytes.count
             var valueEnd = valueStart
             while valueEnd < count, source[valueEnd] != 0x0D { valueEnd += 1 }
             guard valueEnd <= count - 2 else { return nil }
             let dryRunLine: StaticString = "strangler-dry-run: 1\r\n"
-            var buffer = allocator.buffer(capacity: count + authority.utf8.count + (dryRun ? dryRunLine.utf8CodeUnitCount : 0) + extra)
+            var buffer = allocator.buffer(
+                capacity: count + authority.utf8.count + (dryRun ? dryRunLine.utf8CodeUnitCount : 0) + extra)
             buffer.writeBytes(UnsafeRawBufferPointer(rebasing: source[..<valueStart]))
             buffer.writeString(authority)
             // Up to the empty line, which closes the head.
@@ -223,7 +232,8 @@ enum HeadRewriter {
     /// The response head for the client, followed by `body` when given (a small body read with its head goes
     /// out in the same write).
     static func clientResponse(
-        _ head: HTTPHead, requestID: String, close: Bool, keepChunked: Bool, keepAliveFor10: Bool = false, body: ByteBuffer? = nil,
+        _ head: HTTPHead, requestID: String, close: Bool, keepChunked: Bool, keepAliveFor10: Bool = false,
+        body: ByteBuffer? = nil,
         allocator: ByteBufferAllocator
     ) -> ByteBuffer {
         var vias: [Range<Int>] = []
@@ -240,7 +250,9 @@ enum HeadRewriter {
                 for field in head.fields {
                     switch self.classify(head, field.name, request: false, keepChunked: keepChunked) {
                     case .copy:
-                        if field.name.count == 12, !hasRequestID { hasRequestID = head.nameEquals(field.name, "x-request-id") }
+                        if field.name.count == 12, !hasRequestID {
+                            hasRequestID = head.nameEquals(field.name, "x-request-id")
+                        }
                         out.writeField(source, field)
                     case .via: vias.append(field.value)
                     default: break

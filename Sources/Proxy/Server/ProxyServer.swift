@@ -1,9 +1,9 @@
 package import Logging
-import NIOConcurrencyHelpers
 package import NIOCore
 import NIOExtras
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// The data plane: accepts client connections and forwards each request by its route's stage.
 ///
@@ -15,7 +15,8 @@ package final class ProxyServer: Service {
     private let logger: Logger
     private let onListening: @Sendable (Int) -> Void
 
-    package init(shared: ProxyShared, group: any EventLoopGroup, logger: Logger, onListening: @escaping @Sendable (Int) -> Void) {
+    package init(shared: ProxyShared, group: any EventLoopGroup, logger: Logger, onListening: @escaping @Sendable (Int) -> Void)
+    {
         self.shared = shared
         self.group = group
         self.logger = logger
@@ -40,20 +41,23 @@ package final class ProxyServer: Service {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ProxyHandler(shared: shared, loop: shared.loopState(for: channel.eventLoop)))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ProxyHandler(shared: shared, loop: shared.loopState(for: channel.eventLoop)))
                 }
             }
             .bind(host: configuration.host, port: configuration.port)
             .get()
 
         let port = channel.localAddress?.port ?? configuration.port
-        self.logger.info("proxy listening", metadata: ["address": "\(configuration.host):\(port)", "maxConnections": "\(shared.connections.limit)"])
+        self.logger.info(
+            "proxy listening",
+            metadata: ["address": "\(configuration.host):\(port)", "maxConnections": "\(shared.connections.limit)"])
         self.onListening(port)
 
         let fullyShutDown = channel.eventLoop.makePromise(of: Void.self)
-        let shutdownStarted = NIOLockedValueBox(false)
+        let shutdownStarted = OnceFlag()
         let startShutdown: @Sendable () -> Void = {
-            guard shutdownStarted.withLockedValue({ started in defer { started = true }; return !started }) else { return }
+            guard shutdownStarted.claim() else { return }
             quiesce.initiateShutdown(promise: fullyShutDown)
         }
         try await withTaskCancellationHandler {
@@ -67,5 +71,14 @@ package final class ProxyServer: Service {
             startShutdown()
         }
         self.logger.info("proxy stopped")
+    }
+}
+
+/// Something that happens once: the first `claim` gets true, every later one false (from any thread).
+final class OnceFlag: Sendable {
+    private let claimed = Atomic<Bool>(false)
+
+    func claim() -> Bool {
+        !self.claimed.exchange(true, ordering: .acquiringAndReleasing)
     }
 }

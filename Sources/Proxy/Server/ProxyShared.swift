@@ -6,12 +6,16 @@ import RouteTable
 final class LoopState {
     let pool: UpstreamPool
     let shadowDeadlines: ShadowDeadlines
+    let eventLoop: any EventLoop
     var ids = IDGenerator()
     private var metricHandles: [ProxyMetrics.Key: ProxyMetrics.Handles] = [:]
 
     /// Counts an answered request and its latency.
-    func recordCompleted(_ metrics: ProxyMetrics, route: Route?, upstream: Upstream, status: UInt, since start: NIODeadline) {
-        let key = ProxyMetrics.Key(route: route?.id ?? "unmatched", stage: route?.stage, upstream: upstream, statusClass: status / 100)
+    func recordCompleted(
+        _ metrics: ProxyMetrics, route: Route?, upstream: Upstream, status: UInt, since start: NIODeadline
+    ) {
+        let key = ProxyMetrics.Key(
+            route: route?.id ?? "unmatched", stage: route?.stage, upstream: upstream, statusClass: status / 100)
         let handles: ProxyMetrics.Handles
         if let cached = self.metricHandles[key] {
             handles = cached
@@ -20,11 +24,12 @@ final class LoopState {
             self.metricHandles[key] = handles
         }
         handles.requests.increment()
-        handles.latency.recordNanoseconds((NIODeadline.now() - start).nanoseconds)
+        handles.latency.recordNanoseconds((self.eventLoop.now - start).nanoseconds)
     }
 
     init(pool: UpstreamPool, eventLoop: any EventLoop) {
         self.pool = pool
+        self.eventLoop = eventLoop
         self.shadowDeadlines = ShadowDeadlines(eventLoop: eventLoop)
     }
 }
@@ -43,7 +48,8 @@ package final class ProxyShared: Sendable {
     private let eventLoops: [any EventLoop]
 
     package init(
-        store: RouteTableStore, configuration: ProxyConfiguration, metrics: ProxyMetrics, recorder: (any ShadowSink)?, connections: ConnectionLimiter,
+        store: RouteTableStore, configuration: ProxyConfiguration, metrics: ProxyMetrics, recorder: (any ShadowSink)?,
+        connections: ConnectionLimiter,
         group: any EventLoopGroup
     ) {
         self.store = store
@@ -57,7 +63,8 @@ package final class ProxyShared: Sendable {
             loops[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(
                 LoopState(
                     pool: UpstreamPool(
-                        eventLoop: loop, maxIdle: configuration.maxIdleConnectionsPerUpstream, connectTimeout: TimeAmount(configuration.connectTimeout),
+                        eventLoop: loop, maxIdle: configuration.maxIdleConnectionsPerUpstream,
+                        connectTimeout: TimeAmount(configuration.connectTimeout),
                         upstreams: upstreams),
                     eventLoop: loop),
                 eventLoop: loop)

@@ -1,3 +1,4 @@
+import HTTP1
 import NIOCore
 import RouteTable
 
@@ -22,13 +23,15 @@ final class ShadowCall {
             buffer.writeImmutableBuffer(self.head)
             buffer.writeImmutableBuffer(self.body)
             return Answer(
-                status: self.status, head: buffer.getSlice(at: 0, length: self.head.readableBytes)!, fields: self.fields,
+                status: self.status, head: buffer.getSlice(at: 0, length: self.head.readableBytes)!,
+                fields: self.fields,
                 body: buffer.getSlice(at: self.head.readableBytes, length: self.body.readableBytes)!)
         }
 
         /// A copy in arrays, for the recorder (fields are parsed off the event loop, only when needed).
         var raw: RawAnswer {
-            RawAnswer(status: self.status, head: Array(self.head.readableBytesView), body: Array(self.body.readableBytesView))
+            RawAnswer(
+                status: self.status, head: Array(self.head.readableBytesView), body: Array(self.body.readableBytesView))
         }
     }
 
@@ -39,13 +42,6 @@ final class ShadowCall {
         case timedOut
         /// The answer's body is larger than the comparison limit.
         case tooLarge
-    }
-
-    fileprivate enum Framing {
-        case head(ByteBuffer?)
-        case length(Int)
-        case chunked(ChunkedTracker)
-        case untilClose
     }
 
     /// How far the answer has been read.
@@ -71,7 +67,9 @@ final class ShadowCall {
     private var connection: UpstreamConnection?
     /// Set while the call is queued on a pipelined connection (`ShadowPipeline`) instead of holding one.
     var lane: ShadowPipeline.Lane?
-    private var framing: Framing = .head(nil)
+    /// The answer's head as it comes, then (once it is in) its body's framing: the same rules as the data plane's.
+    private var headReader = ResponseHeadReader()
+    private var framing: BodyFraming?
     private var status = 0
     private var responseHead = ByteBuffer()
     private var responseFields: RawAnswer.Fields = []
@@ -96,7 +94,8 @@ final class ShadowCall {
     let isPipelinable: Bool
 
     init(
-        upstream: Upstream, address: SocketAddress, head: ByteBuffer, body: [UInt8], isHEAD: Bool, isSafe: Bool, maxBody: Int, pool: UpstreamPool,
+        upstream: Upstream, address: SocketAddress, head: ByteBuffer, body: [UInt8], isHEAD: Bool, isSafe: Bool,
+        maxBody: Int, pool: UpstreamPool,
         deadlines: ShadowDeadlines
     ) {
         self.isPipelinable = isSafe && body.isEmpty
@@ -130,7 +129,7 @@ final class ShadowCall {
         self.pool.connect(self.upstream, address: self.address).assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let transfer):
-                let connection = transfer.wrappedValue
+                let connection = transfer.value
                 guard self.tap != nil else {
                     connection.close()
                     return
@@ -186,26 +185,14 @@ final class ShadowCall {
 
     private func readAnswer(_ bytes: inout ByteBuffer) -> Progress {
         self.receivedAny = true
-        while bytes.readableBytes > 0 || self.framing.isBodilessEnd {
+        while bytes.readableBytes > 0 || self.framing?.isComplete == true {
             switch self.framing {
-            case .head(let previous):
-                var accumulated = bytes
-                if var previous {
-                    previous.writeBuffer(&bytes)
-                    accumulated = previous
-                }
-                bytes = ByteBuffer()
-                guard let length = HTTPHeadParser.headLength(in: accumulated, searchFrom: 0) else {
-                    if accumulated.readableBytes > 1024 * 1024 { return .broken("sent a response head larger than 1 MiB") }
-                    self.framing = .head(accumulated)
-                    return .needMore
-                }
-                let headBytes = accumulated.readSlice(length: length)!
-                bytes = accumulated
-                do {
-                    if let progress = try self.startResponse(HTTPHeadParser.parseResponse(headBytes)) { return progress }
-                } catch {
-                    return .broken("sent a malformed response (\(error.reason))")
+            case .none:
+                switch self.headReader.read(&bytes) {
+                case .needMore: return .needMore
+                case .interim: continue
+                case .broken(let reason): return .broken(reason)
+                case .final(let head): if let progress = self.startResponse(head) { return progress }
                 }
             case .length(let remaining):
                 if remaining == 0 { return .complete }
@@ -217,12 +204,15 @@ final class ShadowCall {
                 var data: [Range<Int>] = []
                 let consumed: Int
                 do {
-                    consumed = try bytes.withUnsafeReadableBytes { raw throws(HeadError) in try tracker.consume(raw) { data.append($0) } }
+                    consumed = try bytes.withUnsafeReadableBytes { raw throws(HeadError) in
+                        try tracker.consume(raw) { data.append($0) }
+                    }
                 } catch {
                     return .broken("sent a malformed chunked body (\(error.reason))")
                 }
                 for range in data {
-                    if let progress = self.append(bytes.getSlice(at: bytes.readerIndex + range.lowerBound, length: range.count)!) { return progress }
+                    let slice = bytes.getSlice(at: bytes.readerIndex + range.lowerBound, length: range.count)!
+                    if let progress = self.append(slice) { return progress }
                 }
                 bytes.moveReaderIndex(forwardBy: consumed)
                 self.framing = .chunked(tracker)
@@ -236,14 +226,9 @@ final class ShadowCall {
         return .needMore
     }
 
-    /// Follows a final head's framing; nil to read on (a 1xx, or a body to come).
-    private func startResponse(_ head: HTTPHead) throws(HeadError) -> Progress? {
+    /// Follows a final head's framing (`BodyFraming`); nil to read on (a body to come).
+    private func startResponse(_ head: HTTPHead) -> Progress? {
         let status = Int(head.statusCode)
-        if status == 101 { throw .malformed("switched protocols (101) though no upgrade was asked for") }
-        if (100..<200).contains(status) {
-            self.framing = .head(nil)
-            return nil
-        }
         self.status = status
         if self.tap != nil {
             // An ended call (timed out) reads its late answer only to pass it over: nothing of it is kept.
@@ -251,21 +236,19 @@ final class ShadowCall {
             self.responseFields = head.fields
         }
         self.keepAlive = head.isKeepAlive
-        if self.isHEAD || status == 204 || status == 304 {
-            self.framing = .length(0)
-            return .complete
-        } else if head.chunked {
-            self.framing = .chunked(ChunkedTracker())
-        } else if let length = head.contentLength {
+        let framing = BodyFraming.response(head, toHEAD: self.isHEAD)
+        self.framing = framing
+        switch framing {
+        case .length(let length):
+            if length == 0 { return .complete }
             if length > self.maxBody {
                 // Read through only to keep a pipelined connection that stays open.
                 guard self.isPipelinable, self.keepAlive, length <= Self.maxSkip else { return .tooLarge }
                 self.skipOversizedAnswer()
             }
-            self.framing = .length(length)
-            if length == 0 { return .complete }
-        } else {
-            self.framing = .untilClose
+        case .chunked:
+            break
+        case .untilClose:
             self.keepAlive = false
         }
         return nil
@@ -280,7 +263,7 @@ final class ShadowCall {
             return self.skipped > Self.maxSkip ? .tooLarge : nil
         }
         guard self.received.readableBytes + slice.readableBytes <= self.maxBody else {
-            if case .untilClose = self.framing { return .tooLarge }
+            if case .untilClose? = self.framing { return .tooLarge }
             guard self.isPipelinable, self.keepAlive else { return .tooLarge }
             self.skipped = self.received.readableBytes + slice.readableBytes
             self.skipOversizedAnswer()
@@ -317,13 +300,14 @@ final class ShadowCall {
 
     /// Whether the answer runs until the connection closes (the close ends it, whole).
     var readsUntilClose: Bool {
-        if case .untilClose = self.framing { return true }
+        if case .untilClose? = self.framing { return true }
         return false
     }
 
     /// Forgets a partly read answer, to send the request again on another connection.
     func rewind() {
-        self.framing = .head(nil)
+        self.headReader.reset()
+        self.framing = nil
         self.status = 0
         self.responseHead = ByteBuffer()
         self.responseFields = []
@@ -347,7 +331,7 @@ final class ShadowCall {
     func failed(_ error: any Error) {
         guard self.tap != nil else { return }
         // A clean close ends a close-delimited answer; a reset or another error truncates it.
-        if case .untilClose = self.framing, error is ChannelError {
+        if case .untilClose? = self.framing, error is ChannelError {
             self.end(.response(self.answer), reusable: false)
             return
         }
@@ -378,14 +362,6 @@ final class ShadowCall {
             if reusable { self.pool.release(connection) } else { connection.close() }
         }
         tap.callEnded(outcome, isRepeat: self.isRepeat)
-    }
-}
-
-extension ShadowCall.Framing {
-    /// A bodiless answer whose end needs no more bytes.
-    fileprivate var isBodilessEnd: Bool {
-        if case .length(0) = self { return true }
-        return false
     }
 }
 

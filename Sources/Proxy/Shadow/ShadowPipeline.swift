@@ -141,7 +141,9 @@ final class ShadowPipeline {
 
     /// Opens one more connection when the calls waiting outnumber what those being opened will take.
     private func openLaneIfNeeded() {
-        if self.lanes.count + self.connecting < Self.maxLanes, self.liveWaiting > self.connecting * min(Self.spreadDepth, self.depth) {
+        if self.lanes.count + self.connecting < Self.maxLanes,
+            self.liveWaiting > self.connecting * min(Self.spreadDepth, self.depth)
+        {
             self.openLane()
         }
     }
@@ -171,8 +173,8 @@ final class ShadowPipeline {
             self.connecting -= 1
             switch result {
             case .success(let transfer):
-                let lane = Lane(pipeline: self, connection: transfer.wrappedValue)
-                transfer.wrappedValue.handler.lane = lane
+                let lane = Lane(pipeline: self, connection: transfer.value)
+                transfer.value.handler.lane = lane
                 self.lanes.append(lane)
                 self.drainWaiting()
             case .failure(let error):

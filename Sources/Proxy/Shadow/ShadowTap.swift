@@ -1,3 +1,4 @@
+import HTTP1
 import Diff
 import NIOCore
 #if canImport(Glibc)
@@ -50,9 +51,11 @@ final class ShadowTap {
     private var settled = false
 
     init(
-        recorder: any ShadowSink, route: Route, policy: ShadowPolicy, servedBy: ShadowObservation.Side, requestID: String, method: String,
+        recorder: any ShadowSink, route: Route, policy: ShadowPolicy, servedBy: ShadowObservation.Side,
+        requestID: String, method: String,
         path: String, query: String?, requestHead: ByteBuffer, maxBody: Int, shadowUpstream: Upstream,
-        shadowAddress: SocketAddress, shadowHead: ByteBuffer, repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?
+        shadowAddress: SocketAddress, shadowHead: ByteBuffer,
+        repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?
     ) {
         self.recorder = recorder
         self.route = route
@@ -91,14 +94,17 @@ final class ShadowTap {
             return
         }
         let isHEAD = self.method == "HEAD"
+        // Pipelined (and so re-sent after a broken connection): GET and HEAD only, narrower than the safe methods.
         let isSafe = isHEAD || self.method == "GET"
         let call = ShadowCall(
-            upstream: self.shadowUpstream, address: self.shadowAddress, head: self.shadowHead, body: self.requestBody, isHEAD: isHEAD,
+            upstream: self.shadowUpstream, address: self.shadowAddress, head: self.shadowHead, body: self.requestBody,
+            isHEAD: isHEAD,
             isSafe: isSafe, maxBody: self.maxBody, pool: pool, deadlines: deadlines)
         call.start(timeout: self.policy.timeout, for: self, isRepeat: false)
         if let target = self.repeatTarget {
             let again = ShadowCall(
-                upstream: target.upstream, address: target.address, head: target.head, body: self.requestBody, isHEAD: isHEAD, isSafe: isSafe,
+                upstream: target.upstream, address: target.address, head: target.head, body: self.requestBody,
+                isHEAD: isHEAD, isSafe: isSafe,
                 maxBody: self.maxBody, pool: pool, deadlines: deadlines)
             again.start(timeout: self.policy.timeout, for: self, isRepeat: true)
         }
@@ -129,7 +135,9 @@ final class ShadowTap {
         self.primaryStatus = status
         let headCount = head.bytes.readableBytes
         // Room for a framed body too (within reason: a length is only what the upstream claims).
-        let bodyRoom = isHEAD || status == 204 || status == 304 ? 0 : min(head.contentLength ?? 0, self.maxBody, Self.reservedBodyBytes)
+        let bodyRoom =
+            isHEAD || status == 204 || status == 304
+            ? 0 : min(head.contentLength ?? 0, self.maxBody, Self.reservedBodyBytes)
         self.primaryBytes.reserveCapacity(headCount + bodyRoom)
         self.primaryBytes.append(contentsOf: head.bytes.readableBytesView)
         self.primaryHeadCount = headCount
@@ -163,8 +171,12 @@ final class ShadowTap {
         guard !self.settled else { return }
         if case .pending = self.primary { return }
         // Calls that went out are waited for, so that the in-flight bound covers them until they end.
-        if self.launched, self.shadowOutcome == nil || (self.repeatTarget != nil && self.repeatOutcome == nil) { return }
-        guard case .answered = self.primary, self.launched, !self.requestTooLarge, !self.primaryTooLarge, let outcome = self.shadowOutcome else {
+        if self.launched, self.shadowOutcome == nil || (self.repeatTarget != nil && self.repeatOutcome == nil) {
+            return
+        }
+        guard case .answered = self.primary, self.launched, !self.requestTooLarge, !self.primaryTooLarge,
+            let outcome = self.shadowOutcome
+        else {
             // Nothing to compare: the answering side failed, the client went away, a body was too large to keep,
             // or the answer came before the request's body ended (the shadow never went out).
             self.finish(.skipped)
@@ -200,9 +212,12 @@ final class ShadowTap {
             self.repeatOutcome = nil
             self.recorder.submit(
                 ShadowObservation(
-                    route: self.route.id, policy: self.policy, servedBy: self.servedBy, requestID: self.requestID, method: self.method,
-                    path: self.path, query: self.query, requestHead: Array(self.requestHead.readableBytesView), requestBody: self.requestBody,
-                    monolith: self.servedBy == .monolith ? answered : shadow, service: self.servedBy == .monolith ? shadow : answered,
+                    route: self.route.id, policy: self.policy, servedBy: self.servedBy, requestID: self.requestID,
+                    method: self.method,
+                    path: self.path, query: self.query, requestHead: Array(self.requestHead.readableBytesView),
+                    requestBody: self.requestBody,
+                    monolith: self.servedBy == .monolith ? answered : shadow,
+                    service: self.servedBy == .monolith ? shadow : answered,
                     repeated: repeated))
         }
     }
@@ -210,7 +225,9 @@ final class ShadowTap {
     /// Whether the shadow's answer is the answering side's: same status, same body bytes, same values of the
     /// compared headers (from the field ranges both parses found: no scan, no copy).
     private func isSameAsPrimary(_ answer: ShadowCall.Answer) -> Bool {
-        guard answer.status == self.primaryStatus, answer.body.readableBytes == self.primaryBytes.count - self.primaryHeadCount else { return false }
+        guard answer.status == self.primaryStatus,
+            answer.body.readableBytes == self.primaryBytes.count - self.primaryHeadCount
+        else { return false }
         return self.primaryBytes.withUnsafeBufferPointer { primary in
             let primaryHead = UnsafeBufferPointer(rebasing: primary[..<self.primaryHeadCount])
             let sameBody = answer.body.withUnsafeReadableBytes { body in
@@ -219,7 +236,9 @@ final class ShadowTap {
             guard sameBody else { return false }
             return answer.head.withUnsafeReadableBytes { raw in
                 let head = raw.assumingMemoryBound(to: UInt8.self)
-                return Self.comparedHeaders.allSatisfy { RawAnswer.sameValues(of: $0, head, answer.fields, primaryHead, self.primaryFields) }
+                return Self.comparedHeaders.allSatisfy {
+                    RawAnswer.sameValues(of: $0, head, answer.fields, primaryHead, self.primaryFields)
+                }
             }
         }
     }

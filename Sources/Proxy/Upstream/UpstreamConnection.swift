@@ -216,9 +216,10 @@ final class UpstreamPool {
         return stack
     }
 
-    /// Opens a new connection.
-    func connect(_ upstream: Upstream, address: SocketAddress) -> EventLoopFuture<UnsafeTransfer<UpstreamConnection>> {
-        let stack = UnsafeTransfer(self.stack(for: upstream, address: address))
+    /// Opens a new connection (bound to this pool's event loop, where its future completes).
+    func connect(_ upstream: Upstream, address: SocketAddress) -> EventLoopFuture<NIOLoopBound<UpstreamConnection>> {
+        let stack = NIOLoopBound(self.stack(for: upstream, address: address), eventLoop: self.eventLoop)
+        let eventLoop = self.eventLoop
         return ClientBootstrap(group: self.eventLoop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.autoRead, value: true)
@@ -231,7 +232,9 @@ final class UpstreamPool {
             .connect(to: address)
             .flatMapThrowing { channel in
                 let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-                return UnsafeTransfer(UpstreamConnection(channel: channel, handler: handler, upstream: upstream, stack: stack.wrappedValue))
+                let connection = UpstreamConnection(
+                    channel: channel, handler: handler, upstream: upstream, stack: stack.value)
+                return NIOLoopBound(connection, eventLoop: eventLoop)
             }
     }
 
@@ -247,11 +250,4 @@ final class UpstreamPool {
         connection.isReused = true
         stack.connections.append(connection)
     }
-}
-
-/// Moves a value that is used on one event loop only across an API that asks for `Sendable`.
-/// Safe here because every connection is created, used and closed on its own event loop.
-struct UnsafeTransfer<Value>: @unchecked Sendable {
-    let wrappedValue: Value
-    init(_ value: Value) { self.wrappedValue = value }
 }

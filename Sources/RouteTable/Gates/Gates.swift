@@ -1,3 +1,5 @@
+import HTTP1
+
 /// Whether a route may move from one stage to another, on its evidence: every reason it may not.
 ///
 /// ```swift
@@ -24,17 +26,22 @@ public enum Gates {
         }
     }
 
-    /// Whether a method writes: anything but GET, HEAD and OPTIONS (as for shadowing).
-    public static func isWrite(_ method: String) -> Bool { !["GET", "HEAD", "OPTIONS"].contains(method) }
+    /// Whether a method writes: anything but GET, HEAD and OPTIONS (as for shadowing; `HTTPMethodRules`).
+    public static func isWrite(_ method: String) -> Bool { HTTPMethodRules.isWrite(method) }
 
     /// The gates of a move. A skip forward (transform → eliminate) must pass the gates of both steps; moving back
     /// from coexist to transform is always allowed; leaving eliminate passes the rollback gate.
-    public static func evaluate(route: Route, to target: Stage, evidence: RouteEvidence, policy: GatePolicy) -> Verdict {
+    public static func evaluate(route: Route, to target: Stage, evidence: RouteEvidence, policy: GatePolicy) -> Verdict
+    {
         var reasons: [String] = []
         let from = route.stage
         if from < target {
-            if from == .transform { reasons += self.coexistReasons(route: route, evidence: evidence, policy: policy.coexist) }
-            if target == .eliminate { reasons += self.eliminateReasons(route: route, evidence: evidence, policy: policy.eliminate) }
+            if from == .transform {
+                reasons += self.coexistReasons(route: route, evidence: evidence, policy: policy.coexist)
+            }
+            if target == .eliminate {
+                reasons += self.eliminateReasons(route: route, evidence: evidence, policy: policy.eliminate)
+            }
         } else if from == .eliminate, target < from {
             reasons += self.rollbackReasons(route: route, evidence: evidence, policy: policy.rollback)
         }
@@ -43,9 +50,9 @@ public enum Gates {
         return Verdict(route: route.id, from: from, to: target, reasons: unique)
     }
 
-    /// The verdict of a route's next move (transform → coexist, coexist → eliminate); nil when it has none: in eliminate
-    /// already, or without a service (it stays with the monolith). What `strangler routes`, `GET /admin/evidence` and
-    /// `strangler report` show.
+    /// The verdict of a route's next move (transform → coexist, coexist → eliminate); nil when it has none: in
+    /// eliminate already, or without a service (it stays with the monolith). What `strangler routes`, `GET
+    /// /admin/evidence` and `strangler report` show.
     public static func next(route: Route, evidence: RouteEvidence, policy: GatePolicy) -> Verdict? {
         guard let next = route.stage.next, route.service != nil else { return nil }
         return self.evaluate(route: route, to: next, evidence: evidence, policy: policy)
@@ -56,7 +63,9 @@ public enum Gates {
         if policy.health, case .failed(let why) = evidence.health {
             reasons.append("service \(route.service ?? "?") is not healthy: \(why)")
         }
-        if route.service != nil { reasons += self.lagReasons(evidence: evidence, maxLag: policy.maxSyncLag, service: route.service!) }
+        if route.service != nil {
+            reasons += self.lagReasons(evidence: evidence, maxLag: policy.maxSyncLag, service: route.service!)
+        }
         return reasons
     }
 
@@ -67,11 +76,15 @@ public enum Gates {
             reasons.append("\(evidence.compared) compared samples \(since), needs \(policy.minSamples)")
         }
         if evidence.compared > 0 {
-            let lower = Wilson.lowerBound(successes: evidence.acceptedMatches, trials: evidence.compared, confidence: policy.confidence)
+            let lower = Wilson.lowerBound(
+                successes: evidence.acceptedMatches, trials: evidence.compared, confidence: policy.confidence)
             if lower < policy.minMatchRate {
                 reasons.append(
-                    "match rate \(Self.percent(Double(evidence.acceptedMatches) / Double(evidence.compared))) of \(evidence.compared): "
-                        + "its \(Self.percent(policy.confidence, digits: 0)) lower bound \(Self.percent(lower)) is under \(Self.percent(policy.minMatchRate))")
+                    "match rate \(Self.percent(Double(evidence.acceptedMatches) / Double(evidence.compared))) of "
+                        + "\(evidence.compared): "
+                        + "its \(Self.percent(policy.confidence, digits: 0)) lower bound \(Self.percent(lower)) is "
+                            + "under \(Self.percent(policy.minMatchRate))"
+                )
             }
         } else if policy.minSamples == 0, policy.minMatchRate > 0 {
             reasons.append("no compared samples \(since): no match rate")
@@ -80,21 +93,29 @@ public enum Gates {
             let untriaged = evidence.untriaged
             if !untriaged.isEmpty {
                 let listed = untriaged.prefix(3).map { "\($0.id) (\($0.text), \($0.count)×)" }.joined(separator: "; ")
-                reasons.append("\(untriaged.count) untriaged mismatch signature\(untriaged.count == 1 ? "" : "s"): \(listed)\(untriaged.count > 3 ? "; …" : "")")
+                reasons.append(
+                    "\(untriaged.count) untriaged mismatch signature\(untriaged.count == 1 ? "" : "s"): "
+                        + "\(listed)\(untriaged.count > 3 ? "; …" : "")"
+                )
             }
         }
         if let service = route.service {
             reasons += self.lagReasons(evidence: evidence, maxLag: policy.maxSyncLag, service: service)
-            if evidence.syncLag != nil, let problem = evidence.syncProblem { reasons.append("service \(service)'s sync reports an error: \(problem)") }
+            if evidence.syncLag != nil, let problem = evidence.syncProblem {
+                reasons.append("service \(service)'s sync reports an error: \(problem)")
+            }
             if policy.reconcile {
                 switch evidence.reconcile {
-                case .none: reasons.append("service \(service) was never reconciled (run: strangler reconcile \(service))")
+                case .none:
+                    reasons.append("service \(service) was never reconciled (run: strangler reconcile \(service))")
                 case .some(let record) where !record.clean:
                     reasons.append("the last reconcile of \(service) (\(record.at)) was not clean: \(record.summary)")
                 case .some(let record):
                     if let maxAge = policy.reconcileMaxAge, let age = record.age, age > maxAge {
                         reasons.append(
-                            "the last reconcile of \(service) (\(record.at)) is older than \(Self.formatAge(maxAge)) (run: strangler reconcile \(service))")
+                            "the last reconcile of \(service) (\(record.at)) is older than "
+                                + "\(Self.formatAge(maxAge)) (run: strangler reconcile \(service))"
+                        )
                     }
                 }
             }
@@ -126,14 +147,17 @@ public enum Gates {
         guard let lag = evidence.syncLag else {
             return ["service \(service)'s sync lag is unknown: \(evidence.syncProblem ?? "not checked")"]
         }
-        if lag > maxLag { return ["service \(service) is \(lag) events behind the monolith (at most \(maxLag) allowed)"] }
+        if lag > maxLag {
+            return ["service \(service) is \(lag) events behind the monolith (at most \(maxLag) allowed)"]
+        }
         return []
     }
 
     static func reverseSyncReasons(route: Route, evidence: RouteEvidence) -> [String] {
         switch evidence.reverseSync {
         case .ok: return []
-        case .failed(let why): return ["reverse sync of \(route.service ?? "?") into the monolith is not running: \(why)"]
+        case .failed(let why):
+            return ["reverse sync of \(route.service ?? "?") into the monolith is not running: \(why)"]
         case .notChecked: return ["reverse sync of \(route.service ?? "?") into the monolith was not checked"]
         }
     }
@@ -173,20 +197,32 @@ public enum Wilson {
     public static func upperBound(successes: Int, trials: Int, confidence: Double) -> Double {
         guard trials > 0 else { return 1 }
         // The upper bound of p is one minus the lower bound of the failures' share.
-        return 1 - self.lowerBound(successes: trials - min(max(successes, 0), trials), trials: trials, confidence: confidence)
+        return 1
+            - self.lowerBound(
+                successes: trials - min(max(successes, 0), trials), trials: trials, confidence: confidence)
     }
 
     /// The standard normal distribution's quantile (Acklam's rational approximation, relative error under 1.2e-9).
     public static func normalQuantile(_ p: Double) -> Double {
         precondition(p > 0 && p < 1)
-        let a = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00]
-        let b = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01]
-        let c = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00]
+        let a = [
+            -3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02,
+            -3.066479806614716e+01, 2.506628277459239e+00,
+        ]
+        let b = [
+            -5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01,
+            -1.328068155288572e+01,
+        ]
+        let c = [
+            -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00,
+            4.374664141464968e+00, 2.938163982698783e+00,
+        ]
         let d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00]
         let low = 0.02425
         if p < low {
             let q = (-2 * self.naturalLog(p)).squareRoot()
-            return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+            return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
+                / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
         }
         if p > 1 - low { return -self.normalQuantile(1 - p) }
         let q = p - 0.5

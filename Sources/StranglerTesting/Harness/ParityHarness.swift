@@ -1,3 +1,4 @@
+import HTTP1
 public import Diff
 import JSON
 import Foundation
@@ -37,7 +38,8 @@ public struct ParityHarness: Sendable {
     public var client: HTTPTestClient
 
     public init(
-        routes: RouteTable? = nil, mode: Mode = .lockstep, comparedHeaders: [String] = ["content-type", "etag", "location"], numericTolerance: Double = 0,
+        routes: RouteTable? = nil, mode: Mode = .lockstep,
+        comparedHeaders: [String] = ["content-type", "etag", "location"], numericTolerance: Double = 0,
         client: HTTPTestClient = HTTPTestClient(), settle: (@Sendable () async throws -> Void)? = nil
     ) {
         self.routes = routes
@@ -73,10 +75,13 @@ public struct ParityHarness: Sendable {
 
     /// The diff options for a request of `route`: its ignore and array rules, plus `ignore`, minus `ignoredHeaders`.
     /// `headers` replaces ``comparedHeaders``.
-    public func options(for route: Route?, ignore: [String] = [], ignoredHeaders: [String] = [], headers: [String]? = nil) -> DiffOptions {
+    public func options(
+        for route: Route?, ignore: [String] = [], ignoredHeaders: [String] = [], headers: [String]? = nil
+    ) -> DiffOptions {
         let skipped = Set(ignoredHeaders.map { $0.lowercased() })
         return DiffOptions(
-            ignore: (route?.shadow?.ignore ?? []) + ignore, arrays: route?.shadow?.arrays ?? [:], numericTolerance: self.numericTolerance,
+            ignore: (route?.shadow?.ignore ?? []) + ignore, arrays: route?.shadow?.arrays ?? [:],
+            numericTolerance: self.numericTolerance,
             headers: (headers ?? self.comparedHeaders).filter { !skipped.contains($0.lowercased()) })
     }
 
@@ -96,14 +101,20 @@ public struct ParityHarness: Sendable {
     public func compare(_ scenario: Scenario, against targets: [Target]) async throws -> ScenarioRun {
         guard targets.count >= 1 else { throw HarnessError("a scenario needs at least one target") }
         let token = Self.uniqueToken()
-        var variables = targets.indices.map { index in scenario.variables.merging(["unique": "\(token)t\(index)"]) { _, new in new } }
+        var variables = targets.indices.map { index in
+            scenario.variables.merging(["unique": "\(token)t\(index)"]) { _, new in new }
+        }
         var exchanges = Array(repeating: [Exchange?](repeating: nil, count: targets.count), count: scenario.steps.count)
         var problems: [String] = []
         var lastPrepared: Int?
 
         func perform(step index: Int, target: Int, connections: [HTTPConnection]) async throws {
             let step = scenario.steps[index]
-            if !targets[target].takesDryRuns, step.headers.contains(where: { $0.name.lowercased() == "strangler-dry-run" }) { return }
+            if !targets[target].takesDryRuns,
+                step.headers.contains(where: { $0.name.lowercased() == "strangler-dry-run" })
+            {
+                return
+            }
             let request: HTTPRequestData
             do {
                 request = try Self.render(step, variables[target])
@@ -115,7 +126,8 @@ public struct ParityHarness: Sendable {
             do {
                 answer = try await Self.send(request, on: connections[target], client: self.client)
             } catch {
-                throw HarnessError("scenario \"\(scenario.name)\", step \(index + 1) (\(request)) on \(targets[target]): \(error)")
+                throw HarnessError(
+                    "scenario \"\(scenario.name)\", step \(index + 1) (\(request)) on \(targets[target]): \(error)")
             }
             exchanges[index][target] = Exchange(request: request, answer: answer)
             for capture in step.captures {
@@ -123,7 +135,9 @@ public struct ParityHarness: Sendable {
                     variables[target][capture.variable] = value
                 } else {
                     problems.append(
-                        "step \(index + 1) (\(request)) on \(targets[target].name): nothing to capture as {{\(capture.variable)}} at \(capture.source) in \(answer)")
+                        "step \(index + 1) (\(request)) on \(targets[target].name): nothing to capture as "
+                            + "{{\(capture.variable)}} at \(capture.source) in \(answer)"
+                    )
                 }
             }
         }
@@ -161,28 +175,37 @@ public struct ParityHarness: Sendable {
             }
         }
 
-        // The values that differ between targets (each one's {{unique}}, the ids each captured) are written back as their
-        // names in every answer before comparing: an answer naming the record its target made compares equal to the
-        // reference's, and so does a list holding the records of all targets.
+        // The values that differ between targets (each one's {{unique}}, the ids each captured) are written back as
+        // their names in every answer before comparing: an answer naming the record its target made compares equal to
+        // the reference's, and so does a list holding the records of all targets.
         let substitutions = Self.substitutions(variables)
         var steps: [StepRun] = []
         for (index, step) in scenario.steps.enumerated() {
-            let route = self.route(id: step.route, method: step.method, path: exchanges[index].compactMap { $0 }.first?.request.path ?? step.path)
+            let route = self.route(
+                id: step.route, method: step.method,
+                path: exchanges[index].compactMap { $0 }.first?.request.path ?? step.path)
             let options = self.options(for: route, ignore: step.ignore, ignoredHeaders: step.ignoredHeaders)
             var run = StepRun(index: index, step: step, route: route?.id, exchanges: exchanges[index], differences: [])
-            if let expected = step.expectedStatus, let reference = exchanges[index][0], reference.answer.status != expected {
-                problems.append("step \(index + 1) (\(reference.request)): \(targets[0].name) answered \(reference.answer.status), the step expects \(expected): \(reference.answer)")
+            if let expected = step.expectedStatus, let reference = exchanges[index][0],
+                reference.answer.status != expected
+            {
+                problems.append(
+                    "step \(index + 1) (\(reference.request)): \(targets[0].name) answered "
+                        + "\(reference.answer.status), the step expects \(expected): \(reference.answer)"
+                )
             }
             if let reference = exchanges[index][0] {
                 for target in targets.indices.dropFirst() {
                     guard let other = exchanges[index][target] else { continue }
                     let comparison = ResponseDiffer.compare(
-                        Self.substituting(substitutions, in: reference.answer).snapshot, Self.substituting(substitutions, in: other.answer).snapshot,
+                        Self.substituting(substitutions, in: reference.answer).snapshot,
+                        Self.substituting(substitutions, in: other.answer).snapshot,
                         options: options)
                     if !comparison.isMatch {
                         run.differences.append(
                             StepDifference(
-                                reference: targets[0].name, target: targets[target].name, referenceExchange: reference, targetExchange: other,
+                                reference: targets[0].name, target: targets[target].name, referenceExchange: reference,
+                                targetExchange: other,
                                 comparison: comparison))
                     }
                 }
@@ -196,7 +219,8 @@ public struct ParityHarness: Sendable {
 
     /// Opens a connection to each endpoint, runs `body` with them, closes them.
     static func withConnections<T>(
-        to endpoints: [HTTPEndpoint], client: HTTPTestClient, opened: [HTTPConnection] = [], _ body: ([HTTPConnection]) async throws -> T
+        to endpoints: [HTTPEndpoint], client: HTTPTestClient, opened: [HTTPConnection] = [],
+        _ body: ([HTTPConnection]) async throws -> T
     ) async throws -> T {
         guard opened.count < endpoints.count else { return try await body(opened) }
         return try await client.withConnection(to: endpoints[opened.count]) { connection in
@@ -206,12 +230,14 @@ public struct ParityHarness: Sendable {
 
     /// Sends on `connection` while it is open, else on a new one. A read that fails on a kept-alive connection (the
     /// server may have closed it meanwhile) is sent once more on a new connection; a write never is.
-    static func send(_ request: HTTPRequestData, on connection: HTTPConnection, client: HTTPTestClient) async throws -> HTTPAnswer {
+    static func send(
+        _ request: HTTPRequestData, on connection: HTTPConnection, client: HTTPTestClient
+    ) async throws -> HTTPAnswer {
         guard !connection.isClosed else { return try await client.send(request, to: connection.endpoint) }
         do {
             return try await connection.send(request)
         } catch {
-            guard ["GET", "HEAD", "OPTIONS"].contains(request.method) else { throw error }
+            guard HTTPMethodRules.isSafe(request.method) else { throw error }
             return try await client.send(request, to: connection.endpoint)
         }
     }
@@ -219,11 +245,14 @@ public struct ParityHarness: Sendable {
     static func render(_ step: Step, _ variables: [String: String]) throws(HarnessError) -> HTTPRequestData {
         var headers: [(name: String, value: String)] = []
         for header in step.headers { headers.append((header.name, try Template.render(header.value, variables))) }
-        let body = try step.body.map { text throws(HarnessError) in Array(try Template.render(text, variables).utf8) } ?? []
-        return HTTPRequestData(method: step.method, target: try Template.render(step.path, variables), headers: headers, body: body)
+        let body =
+            try step.body.map { text throws(HarnessError) in Array(try Template.render(text, variables).utf8) } ?? []
+        return HTTPRequestData(
+            method: step.method, target: try Template.render(step.path, variables), headers: headers, body: body)
     }
 
-    /// Every value of a variable that not all targets share (captured ids, `{{unique}}`), with its `{{name}}`, longest first.
+    /// Every value of a variable that not all targets share (captured ids, `{{unique}}`), with its `{{name}}`, longest
+    /// first.
     static func substitutions(_ variables: [[String: String]]) -> [(value: String, name: String)] {
         var pairs: [(value: String, name: String)] = []
         for name in Set(variables.flatMap(\.keys)) {
@@ -246,7 +275,9 @@ public struct ParityHarness: Sendable {
 
     static func replace(_ pairs: [(value: String, name: String)], in text: String) -> String {
         var text = text
-        for pair in pairs where text.contains(pair.value) { text = text.replacingOccurrences(of: pair.value, with: pair.name) }
+        for pair in pairs where text.contains(pair.value) {
+            text = text.replacingOccurrences(of: pair.value, with: pair.name)
+        }
         return text
     }
 
@@ -270,7 +301,8 @@ public struct ParityHarness: Sendable {
             }
             switch node {
             case .string(let text): return text
-            case .number(let number): return number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+            case .number(let number):
+                return number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
             case .bool(let flag): return String(flag)
             default: return nil
             }

@@ -1,3 +1,5 @@
+import HTTP1
+
 /// One request of a ``Scenario``, with what to take from its answer for later steps and how to compare it.
 ///
 /// A step whose template names a variable that is not set is not sent to that target (a problem of the run); a
@@ -8,7 +10,8 @@
 /// against several targets do not collide on unique fields such as e-mail addresses.
 ///
 /// ```swift
-/// Step.post("/contacts", json: #"{"accountId":"{{acme}}","firstName":"Ada","lastName":"L","email":"ada-{{unique}}@example.com"}"#)
+/// let ada = #"{"accountId":"{{acme}}","firstName":"Ada","lastName":"L","email":"ada-{{unique}}@example.com"}"#
+/// Step.post("/contacts", json: ada)
 ///     .expecting(201).capture("id", "/id").ignoring("/id", "/createdAt", "/updatedAt").ignoringHeaders("location")
 /// Step.patch("/contacts/{{id}}", json: #"{"title":"CTO"}"#).ifMatch("1").ignoring("/updatedAt")
 /// Step.get("/contacts?limit=2").capture("next", "/next")
@@ -52,7 +55,8 @@ public struct Step: Sendable, CustomStringConvertible {
 
     public init(
         _ method: String, _ path: String, headers: [(name: String, value: String)] = [], body: String? = nil,
-        captures: [(variable: String, source: Source)] = [], ignore: [String] = [], ignoredHeaders: [String] = [], expectedStatus: Int? = nil,
+        captures: [(variable: String, source: Source)] = [], ignore: [String] = [], ignoredHeaders: [String] = [],
+        expectedStatus: Int? = nil,
         route: String? = nil, name: String? = nil
     ) {
         self.method = method.uppercased()
@@ -151,7 +155,7 @@ public struct Step: Sendable, CustomStringConvertible {
     }
 
     /// Whether the method changes state (the harness settles the sides after such a step).
-    public var isWrite: Bool { !["GET", "HEAD", "OPTIONS"].contains(self.method) }
+    public var isWrite: Bool { HTTPMethodRules.isWrite(self.method) }
 
     public var description: String { self.name ?? "\(self.method) \(self.path)" }
 }

@@ -1,91 +1,12 @@
-import NIOCore
-
-/// Why a message head is refused.
-struct HeadError: Error {
-    enum Kind {
-        case malformed
-        case tooLarge
-    }
-
-    var kind: Kind
-    var reason: String
-
-    static func malformed(_ reason: String) -> HeadError { HeadError(kind: .malformed, reason: reason) }
-}
-
-/// A parsed HTTP/1.x message head that keeps its bytes: fields are ranges into `bytes`, so forwarding a
-/// head copies bytes instead of building strings.
-struct HTTPHead {
-    /// The head's bytes, from the start line to the empty line included. Ranges are offsets into its readable bytes.
-    var bytes: ByteBuffer
-    /// The same bytes as an array (a copy: for what keeps a head past its exchange).
-    var raw: [UInt8] { Array(self.bytes.readableBytesView) }
-    /// Request: method, target. Response: status code, reason.
-    var startLine: (first: Range<Int>, second: Range<Int>, third: Range<Int>)
-    /// The authority of an absolute-form request target, which stands for `Host`.
-    var absoluteAuthority: Range<Int>?
-    var versionMinor: Int
-    var fields: [(name: Range<Int>, value: Range<Int>)] = []
-
-    // Framing and the few fields the proxy acts on.
-    var contentLength: Int?
-    var chunked = false
-    /// `Connection` says `close` / `keep-alive`.
-    var hasClose = false
-    var hasKeepAlive = false
-    /// Lowercased tokens of `Connection` fields other than `close` and `keep-alive`: the fields they name stay on this hop.
-    var connectionNamedFields: [String] = []
-    /// A `Strangler-*` field is present (the proxy's own: dropped from what is forwarded).
-    var hasInternalFields = false
-    /// A `Strangler-Dry-Run` field is present (a client may not send it).
-    var hasDryRunField = false
-    /// `Expect: 100-continue`: the client waits for an interim answer before it sends the body.
-    var expectsContinue = false
-
-    func string(_ range: Range<Int>) -> String {
-        self.bytes.withUnsafeReadableBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[range]), as: UTF8.self) }
-    }
-
-    /// ASCII case-insensitive comparison of a field name with a lowercase name.
-    func nameEquals(_ range: Range<Int>, _ lower: StaticString) -> Bool {
-        self.bytes.withUnsafeReadableBytes { HTTPHeadParser.equalsLowercase($0.assumingMemoryBound(to: UInt8.self), range, lower) }
-    }
-
-    /// Whether a field name is one of the proxy's own (`Strangler-*`, any case).
-    func nameIsInternal(_ range: Range<Int>) -> Bool {
-        self.bytes.withUnsafeReadableBytes { HTTPHeadParser.isInternalName($0.assumingMemoryBound(to: UInt8.self), range) }
-    }
-
-    func value(of lower: StaticString) -> String? {
-        for field in self.fields where self.nameEquals(field.name, lower) { return self.string(field.value) }
-        return nil
-    }
-
-    /// Whether `Connection` names fields to drop (anything beyond `close` and `keep-alive`).
-    var connectionNamesFields: Bool { !self.connectionNamedFields.isEmpty }
-
-    /// A response's status code (three digits, checked by the parser), read from the bytes.
-    var statusCode: UInt {
-        let digits = self.startLine.second
-        guard digits.count == 3 else { return 502 }
-        return self.bytes.withUnsafeReadableBytes { raw in
-            var code: UInt = 0
-            for position in digits { code = code * 10 + UInt(raw[position] &- 0x30) }
-            return code
-        }
-    }
-
-    /// Whether the connection may carry another message after this one (RFC 9112 §9.3).
-    var isKeepAlive: Bool { self.versionMinor >= 1 ? !self.hasClose : self.hasKeepAlive }
-}
+public import NIOCore
 
 /// Parses message heads strictly: CRLF line endings, token field names with the colon right after,
 /// no obsolete line folding, no control characters in values, one Content-Length at most, never both
 /// Content-Length and Transfer-Encoding, and no transfer coding but `chunked`. What is ambiguous
 /// between two parsers (the root of request smuggling) is refused.
-enum HTTPHeadParser {
+public enum HTTPHeadParser {
     /// Looks for the end of a head (`\r\n\r\n`) in `buffer` from `searchFrom`; returns the head's length.
-    static func headLength(in buffer: ByteBuffer, searchFrom: Int) -> Int? {
+    public static func headLength(in buffer: ByteBuffer, searchFrom: Int) -> Int? {
         buffer.withUnsafeReadableBytes { raw in
             var index = max(0, searchFrom - 3)
             while index + 3 < raw.count {
@@ -105,8 +26,8 @@ enum HTTPHeadParser {
     }
 
     /// RFC 9110 token characters (field names, methods): a bit per ASCII byte, in two words.
-    @inline(__always)
-    static func isTokenByte(_ byte: UInt8) -> Bool {
+    @inlinable @inline(__always)
+    public static func isTokenByte(_ byte: UInt8) -> Bool {
         // ! # $ % & ' * + - . 0-9 | A-Z ^ _ ` a-z | ~
         let low: UInt64 = 0x03ff_6cfa_0000_0000
         let high: UInt64 = 0x57ff_ffff_c7ff_fffe
@@ -114,19 +35,20 @@ enum HTTPHeadParser {
     }
 
     /// Parses a request head (the bytes up to and including the empty line).
-    static func parseRequest(_ bytes: ByteBuffer) throws(HeadError) -> HTTPHead {
+    public static func parseRequest(_ bytes: ByteBuffer) throws(HeadError) -> HTTPHead {
         try self.parse(bytes, isRequest: true)
     }
 
-
     /// Parses a response head.
-    static func parseResponse(_ bytes: ByteBuffer) throws(HeadError) -> HTTPHead {
+    public static func parseResponse(_ bytes: ByteBuffer) throws(HeadError) -> HTTPHead {
         try self.parse(bytes, isRequest: false)
     }
 
     /// ASCII case-insensitive comparison of `raw[range]` with a lowercase ASCII name.
-    @inline(__always)
-    static func equalsLowercase(_ raw: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ lower: StaticString) -> Bool {
+    @inlinable @inline(__always)
+    public static func equalsLowercase(
+        _ raw: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ lower: StaticString
+    ) -> Bool {
         guard range.count == lower.utf8CodeUnitCount else { return false }
         let expected = lower.utf8Start
         var offset = 0
@@ -146,7 +68,9 @@ enum HTTPHeadParser {
     }
 
     /// The parse proper, over the head's bytes (`view`, the readable bytes of `bytes`) without bounds checks per byte.
-    private static func parse(_ view: UnsafeBufferPointer<UInt8>, bytes: ByteBuffer, isRequest: Bool) throws(HeadError) -> HTTPHead {
+    private static func parse(
+        _ view: UnsafeBufferPointer<UInt8>, bytes: ByteBuffer, isRequest: Bool
+    ) throws(HeadError) -> HTTPHead {
         let count = view.count
 
         func lineEnd(from start: Int) throws(HeadError) -> Int {
@@ -154,7 +78,9 @@ enum HTTPHeadParser {
             while position < count {
                 let byte = view[position]
                 if byte == 0x0D {
-                    guard position + 1 < count, view[position + 1] == 0x0A else { throw .malformed("a bare CR in the head") }
+                    guard position + 1 < count, view[position + 1] == 0x0A else {
+                        throw .malformed("a bare CR in the head")
+                    }
                     return position
                 }
                 if byte == 0x0A { throw .malformed("a bare LF in the head (lines end with CRLF)") }
@@ -179,7 +105,9 @@ enum HTTPHeadParser {
             guard !first.isEmpty else { throw .malformed("an invalid method") }
             for position in first where !Self.isTokenByte(view[position]) { throw .malformed("an invalid method") }
             guard !target.isEmpty else { throw .malformed("an invalid request target") }
-            for position in target where view[position] <= 0x20 || view[position] == 0x7F { throw .malformed("an invalid request target") }
+            for position in target where view[position] <= 0x20 || view[position] == 0x7F {
+                throw .malformed("an invalid request target")
+            }
             let minor = try Self.version(view, version)
             head = HTTPHead(bytes: bytes, startLine: (first, target, version), versionMinor: minor)
             // absolute-form (`http://host/path?q`): routed and forwarded by its path, in origin-form, and its
@@ -194,9 +122,14 @@ enum HTTPHeadParser {
             let minor = try Self.version(view, first)
             let codeEnd = min(firstSpace + 4, startEnd)
             let code = (firstSpace + 1)..<codeEnd
-            guard code.count == 3, codeEnd == startEnd || view[codeEnd] == 0x20 else { throw .malformed("an invalid status code") }
-            for position in code where view[position] < 0x30 || view[position] > 0x39 { throw .malformed("an invalid status code") }
-            head = HTTPHead(bytes: bytes, startLine: (first, code, min(codeEnd + 1, startEnd)..<startEnd), versionMinor: minor)
+            guard code.count == 3, codeEnd == startEnd || view[codeEnd] == 0x20 else {
+                throw .malformed("an invalid status code")
+            }
+            for position in code where view[position] < 0x30 || view[position] > 0x39 {
+                throw .malformed("an invalid status code")
+            }
+            head = HTTPHead(
+                bytes: bytes, startLine: (first, code, min(codeEnd + 1, startEnd)..<startEnd), versionMinor: minor)
         }
         head.fields.reserveCapacity(16)
         var index = startEnd + 2
@@ -220,7 +153,9 @@ enum HTTPHeadParser {
                 guard Self.isTokenByte(byte) else {
                     switch byte {
                     case 0x0D:
-                        guard colon + 1 < count, view[colon + 1] == 0x0A else { throw .malformed("a bare CR in the head") }
+                        guard colon + 1 < count, view[colon + 1] == 0x0A else {
+                            throw .malformed("a bare CR in the head")
+                        }
                         throw .malformed("a header line without ':'")
                     case 0x0A: throw .malformed("a bare LF in the head (lines end with CRLF)")
                     default: throw .malformed("an invalid header name")
@@ -239,7 +174,9 @@ enum HTTPHeadParser {
                     break
                 }
                 if byte < 0x20 && byte != 0x09 || byte == 0x7F {
-                    throw .malformed(byte == 0x0A ? "a bare LF in the head (lines end with CRLF)" : "a control character in a header value")
+                    throw .malformed(
+                        byte == 0x0A
+                            ? "a bare LF in the head (lines end with CRLF)" : "a control character in a header value")
                 }
                 end += 1
             }
@@ -283,7 +220,10 @@ enum HTTPHeadParser {
                     head.hasClose = true
                 } else {
                     for token in head.string(value).split(separator: ",") {
-                        let token = String(token.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()).lowercased()
+                        let token = String(
+                            token.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }
+                                .reversed()
+                        ).lowercased()
                         switch token {
                         case "close": head.hasClose = true
                         case "keep-alive": head.hasKeepAlive = true
@@ -293,7 +233,9 @@ enum HTTPHeadParser {
                 }
             default:
                 // One test of the first byte on the common path: only names that start with `s` look further.
-                if name.count >= 10, view[name.lowerBound] | 0x20 == 0x73, Self.isInternalName(view, name) { head.hasInternalFields = true }
+                if name.count >= 10, view[name.lowerBound] | 0x20 == 0x73, Self.isInternalName(view, name) {
+                    head.hasInternalFields = true
+                }
             }
             index = end + 2
         }
@@ -307,7 +249,8 @@ enum HTTPHeadParser {
     }
 
     /// Whether a field name starts with `strangler-` (any case): the proxy's own fields.
-    static func isInternalName(_ raw: UnsafeBufferPointer<UInt8>, _ name: Range<Int>) -> Bool {
+    @inlinable
+    public static func isInternalName(_ raw: UnsafeBufferPointer<UInt8>, _ name: Range<Int>) -> Bool {
         name.count >= 10 && Self.equalsLowercase(raw, name.lowerBound..<(name.lowerBound + 10), "strangler-")
     }
 
@@ -331,7 +274,8 @@ enum HTTPHeadParser {
 
     private static func version(_ view: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) throws(HeadError) -> Int {
         let start = range.lowerBound
-        guard range.count == 8, view[start] == 0x48, view[start + 1] == 0x54, view[start + 2] == 0x54, view[start + 3] == 0x50,
+        guard range.count == 8, view[start] == 0x48, view[start + 1] == 0x54, view[start + 2] == 0x54,
+            view[start + 3] == 0x50,
             view[start + 4] == 0x2F, view[start + 5] == 0x31, view[start + 6] == 0x2E
         else {
             throw .malformed("an unsupported HTTP version")
@@ -339,125 +283,5 @@ enum HTTPHeadParser {
         let minor = view[range.lowerBound + 7]
         guard minor == 0x30 || minor == 0x31 else { throw .malformed("an unsupported HTTP version") }
         return Int(minor - 0x30)
-    }
-}
-
-/// Follows chunked framing (RFC 9112 §7.1) across reads: says where the message ends, and where its data
-/// is, without buffering it. Chunk extensions are skipped; trailers are passed over.
-struct ChunkedTracker {
-    enum State {
-        case size(value: Int, digits: Int)
-        case sizeWhitespace(value: Int)
-        case extensionPart(value: Int)
-        case sizeLF(value: Int)
-        case data(remaining: Int)
-        case dataCR
-        case dataLF
-        case trailerLineStart
-        case trailerLine(sawColon: Bool)
-        case trailerLF(empty: Bool)
-        case done
-    }
-
-    private(set) var state: State = .size(value: 0, digits: 0)
-
-    var isDone: Bool {
-        if case .done = self.state { return true }
-        return false
-    }
-
-    /// Consumes `bytes`; returns how many belong to this message (the rest is the next message's), and
-    /// calls `data` with each range that is chunk data. Throws on malformed framing.
-    mutating func consume(_ bytes: UnsafeRawBufferPointer, data: (Range<Int>) -> Void = { _ in }) throws(HeadError) -> Int {
-        var index = 0
-        while index < bytes.count {
-            let byte = bytes[index]
-            switch self.state {
-            case .size(let value, let digits):
-                if let digit = Self.hexValue(byte) {
-                    guard digits < 15 else { throw .malformed("a chunk size too large") }
-                    self.state = .size(value: value * 16 + digit, digits: digits + 1)
-                } else if digits > 0, byte == 0x3B {
-                    self.state = .extensionPart(value: value)
-                } else if digits > 0, byte == 0x20 || byte == 0x09 {
-                    self.state = .sizeWhitespace(value: value)
-                } else if digits > 0, byte == 0x0D {
-                    self.state = .sizeLF(value: value)
-                } else {
-                    throw .malformed("a malformed chunk size")
-                }
-                index += 1
-            case .sizeWhitespace(let value):
-                // Whitespace after the size may only lead to an extension.
-                if byte == 0x3B {
-                    self.state = .extensionPart(value: value)
-                } else if byte != 0x20 && byte != 0x09 {
-                    throw .malformed("a malformed chunk size")
-                }
-                index += 1
-            case .extensionPart(let value):
-                if byte == 0x0D { self.state = .sizeLF(value: value) } else if byte == 0x0A || (byte < 0x20 && byte != 0x09) {
-                    throw .malformed("a malformed chunk extension")
-                }
-                index += 1
-            case .sizeLF(let value):
-                guard byte == 0x0A else { throw .malformed("a chunk size line without CRLF") }
-                self.state = value == 0 ? .trailerLineStart : .data(remaining: value)
-                index += 1
-            case .data(let remaining):
-                let take = min(remaining, bytes.count - index)
-                data(index..<(index + take))
-                index += take
-                self.state = remaining - take == 0 ? .dataCR : .data(remaining: remaining - take)
-            case .dataCR:
-                guard byte == 0x0D else { throw .malformed("chunk data longer than its size") }
-                self.state = .dataLF
-                index += 1
-            case .dataLF:
-                guard byte == 0x0A else { throw .malformed("chunk data without CRLF") }
-                self.state = .size(value: 0, digits: 0)
-                index += 1
-            case .trailerLineStart:
-                if byte == 0x0D {
-                    self.state = .trailerLF(empty: true)
-                } else {
-                    guard HTTPHeadParser.isTokenByte(byte) else { throw .malformed("a malformed trailer field") }
-                    self.state = .trailerLine(sawColon: false)
-                }
-                index += 1
-            case .trailerLine(let sawColon):
-                if byte == 0x0D {
-                    guard sawColon else { throw .malformed("a trailer field without ':'") }
-                    self.state = .trailerLF(empty: false)
-                } else if byte == 0x3A {
-                    self.state = .trailerLine(sawColon: true)
-                } else if (byte < 0x20 && byte != 0x09) || byte == 0x7F {
-                    throw .malformed("a control character in a trailer")
-                } else if !sawColon, !HTTPHeadParser.isTokenByte(byte) {
-                    throw .malformed("a malformed trailer field")
-                }
-                index += 1
-            case .trailerLF(let empty):
-                guard byte == 0x0A else { throw .malformed("a trailer line without CRLF") }
-                index += 1
-                if empty {
-                    self.state = .done
-                    return index
-                }
-                self.state = .trailerLineStart
-            case .done:
-                return index
-            }
-        }
-        return index
-    }
-
-    private static func hexValue(_ byte: UInt8) -> Int? {
-        switch byte {
-        case 0x30...0x39: Int(byte - 0x30)
-        case 0x41...0x46: Int(byte - 0x41 + 10)
-        case 0x61...0x66: Int(byte - 0x61 + 10)
-        default: nil
-        }
     }
 }

@@ -1,0 +1,63 @@
+import HTTP1
+import NIOCore
+import RouteTable
+
+/// One exchange's I/O side: the client request being forwarded and its answer being relayed. Its phase (the request
+/// read whole or not, the answer begun or not, the deadlines) is the connection's `ConnectionStateMachine`'s.
+final class Exchange {
+    let route: Route?
+    let upstream: Upstream
+    let address: SocketAddress
+    /// The rewritten head for the upstream (kept to send again on a retry).
+    let upstreamHead: ByteBuffer
+    let requestID: String
+    let method: String
+    let isHEAD: Bool
+    let hasBody: Bool
+    let clientVersionMinor: Int
+    let started: NIODeadline
+    /// The route's timeout (for the 504's message).
+    let timeout: Duration
+    var connection: UpstreamConnection?
+    /// Body bytes read before the upstream connection was open.
+    var pending: [ByteBuffer] = []
+    /// The answer's head as it comes; then its body's framing (nil while the head is read).
+    var headReader = ResponseHeadReader()
+    var response: BodyFraming?
+    var responseStatus: UInt?
+    var upstreamKeepAlive = true
+    /// An HTTP/1.0 client cannot take chunked framing: the chunks are unwrapped and the connection closes.
+    var unchunkForClient: Bool { self.clientVersionMinor == 0 }
+    /// Whether any byte came back from the upstream (after which a retry could repeat a processed request).
+    var receivedAny = false
+    /// Bytes written to the upstream since its last flush.
+    var upstreamUnflushed = false
+    var retried = false
+    /// In `coexist`, when this request is shadowed: the copy of the exchange for comparison.
+    var shadow: ShadowTap?
+    /// The whole answer was relayed.
+    var answered = false
+
+    init(
+        route: Route?, upstream: Upstream, address: SocketAddress, upstreamHead: ByteBuffer, requestID: String,
+        method: String, hasBody: Bool, clientVersionMinor: Int, timeout: Duration, started: NIODeadline
+    ) {
+        self.route = route
+        self.upstream = upstream
+        self.address = address
+        self.upstreamHead = upstreamHead
+        self.requestID = requestID
+        self.method = method
+        self.isHEAD = method == "HEAD"
+        self.hasBody = hasBody
+        self.clientVersionMinor = clientVersionMinor
+        self.timeout = timeout
+        self.started = started
+    }
+
+    /// The upstream connection's readiness for body bytes, as the state machine asks.
+    var upstreamReadiness: ConnectionStateMachine.UpstreamReadiness {
+        guard let connection = self.connection else { return .connecting }
+        return connection.isWritable ? .writable : .full
+    }
+}

@@ -1,0 +1,202 @@
+import HTTP1
+import NIOCore
+import NIOHTTP1
+import RouteTable
+
+// Starting an exchange: routing a head on the live table (by its canonical path), planning its shadow, and
+// connecting to its upstream.
+extension ProxyHandler {
+    /// Routes a whole request head and starts its exchange, or refuses it.
+    func start(_ head: HTTPHead) {
+        let configuration = self.shared.configuration
+        if let length = head.contentLength, length > configuration.maxBodyBytes {
+            self.shared.metrics.rejected()
+            self.reject(
+                ProxyErrorResponse(
+                    status: .payloadTooLarge, code: "payload_too_large",
+                    message: "the body is larger than \(configuration.maxBodyBytes) bytes", route: nil),
+                requestID: nil)
+            return
+        }
+        if head.hasDryRunField {
+            self.shared.metrics.rejected()
+            self.reject(Self.clientDryRun, requestID: nil)
+            return
+        }
+        let method = head.string(head.startLine.first)
+        let snapshot = self.shared.store.snapshot
+        guard let resolved = self.resolvePath(head, method: method, snapshot: snapshot) else { return }
+        let route = resolved.route
+        let recorder = self.shared.recorder
+        let (upstream, shadowPlan) = ShadowPlan.decide(
+            route: route, snapshot: snapshot, head: head, method: method, path: { resolved.pathText(head) },
+            recorder: recorder, ids: &self.loop.ids)
+        guard let address = snapshot.addresses[upstream] else {
+            if shadowPlan != nil { recorder?.release() }
+            self.reject(.badGateway("has no address", upstream: upstream.url, route: route?.id), requestID: nil)
+            return
+        }
+        let allocator = self.context?.channel.allocator ?? ByteBufferAllocator()
+        let (upstreamHead, requestID) = HeadRewriter.upstreamRequest(
+            head, upstreamAuthority: upstream.authority, clientAddress: self.clientAddress, ids: &self.loop.ids,
+            allocator: allocator, path: resolved.rewrite)
+        let body = BodyFraming.request(head)
+        let timeout = route?.timeout ?? Route.defaultTimeout
+        let now = self.now
+        let exchange = Exchange(
+            route: route, upstream: upstream, address: address, upstreamHead: upstreamHead, requestID: requestID,
+            method: method, hasBody: body != nil, clientVersionMinor: head.versionMinor, timeout: timeout, started: now)
+        if let shadowPlan, let recorder {
+            exchange.shadow = shadowPlan.makeTap(
+                head: head, upstream: upstream, address: address, upstreamHead: upstreamHead, requestID: requestID,
+                pathRewrite: resolved.rewrite, query: resolved.query(head), clientAddress: self.clientAddress,
+                recorder: recorder, snapshot: snapshot, noiseShare: configuration.noiseShare,
+                maxCompareBytes: configuration.maxCompareBytes, ids: &self.loop.ids, allocator: allocator)
+        }
+        self.exchange = exchange
+        self.armTimer(
+            for: self.machine.exchangeStarted(
+                body: body, keepAlive: head.isKeepAlive, timeout: TimeAmount(timeout), started: now,
+                expectsContinue: head.expectsContinue, now: now))
+        if let connection = self.loop.pool.takeIdle(upstream) {
+            self.attach(connection, to: exchange)
+        } else {
+            self.connect(exchange)
+        }
+        // The client's request goes out first; a bodiless request's shadow copy right after it.
+        if body == nil { self.launchShadow(exchange) }
+    }
+
+    /// A request's path as routed: its route, where its path ends in the target, and the canonical path the upstream
+    /// gets instead of the client's (nil when the client sent it canonical, the common case: no copy is made).
+    struct ResolvedPath {
+        var route: Route?
+        var target: Range<Int>
+        var pathLength: Int
+        var rewrite: HeadRewriter.PathRewrite?
+
+        /// The path as forwarded (for samples and `{param}` sampling: made only when needed).
+        func pathText(_ head: HTTPHead) -> String {
+            if let rewrite { return String(decoding: rewrite.bytes, as: UTF8.self) }
+            return self.pathLength == 0
+                ? "/" : head.string(self.target.lowerBound..<(self.target.lowerBound + self.pathLength))
+        }
+
+        /// The query string after `?`, if any, as sent.
+        func query(_ head: HTTPHead) -> String? {
+            let start = self.target.lowerBound + self.pathLength
+            guard start < self.target.upperBound else { return nil }
+            return head.string((start + 1)..<self.target.upperBound)
+        }
+    }
+
+    static let rootPath: [UInt8] = [UInt8(ascii: "/")]
+
+    static let clientDryRun = ProxyErrorResponse(
+        status: .badRequest, code: "internal_header",
+        message:
+            "the request carries Strangler-Dry-Run, the proxy's own header (it marks its dry-run shadow copies): a "
+                + "client may not send it",
+        route: nil)
+
+    /// Routes the request by its canonical path (`CanonicalPath`): one scan of the target when it is canonical; a
+    /// rewrite when it is another spelling of its canonical form, or when its trailing slash is dropped for its
+    /// route. Nil after refusing it (an invalid path; in `"paths": "strict"`, any path the proxy would rewrite).
+    func resolvePath(_ head: HTTPHead, method: String, snapshot: RouteTableStore.Snapshot) -> ResolvedPath? {
+        let target = head.startLine.second
+        let (pathLength, verdict) = head.bytes.withUnsafeReadableBytes { raw in
+            CanonicalPath.scan(UnsafeBufferPointer(rebasing: raw.assumingMemoryBound(to: UInt8.self)[target]))
+        }
+        var rewrite: HeadRewriter.PathRewrite?
+        switch verdict {
+        case .canonical:
+            break
+        case .invalid(let problem):
+            self.refusePath(head, length: pathLength, problem)
+            return nil
+        case .normalizable:
+            let sent = head.bytes.getBytes(at: head.bytes.readerIndex + target.lowerBound, length: pathLength) ?? []
+            switch CanonicalPath.normalize(sent) {
+            case .success(let canonical): rewrite = HeadRewriter.PathRewrite(bytes: canonical, replacing: pathLength)
+            case .failure(let problem):
+                self.refusePath(head, length: pathLength, problem)
+                return nil
+            }
+        }
+        let routing: (route: Route?, dropsTrailingSlash: Bool)
+        if let rewrite {
+            routing = rewrite.bytes.withUnsafeBufferPointer { snapshot.routing(method: method, path: $0) }
+        } else if pathLength == 0 {
+            routing = Self.rootPath.withUnsafeBufferPointer { snapshot.routing(method: method, path: $0) }
+        } else {
+            routing = head.bytes.withUnsafeReadableBytes { raw in
+                let path = target.lowerBound..<(target.lowerBound + pathLength)
+                return snapshot.routing(
+                    method: method, path: UnsafeBufferPointer(rebasing: raw.assumingMemoryBound(to: UInt8.self)[path]))
+            }
+        }
+        if routing.dropsTrailingSlash {
+            var bytes =
+                rewrite?.bytes ?? head.bytes.getBytes(
+                    at: head.bytes.readerIndex + target.lowerBound, length: pathLength) ?? []
+            bytes.removeLast()
+            rewrite = HeadRewriter.PathRewrite(bytes: bytes, replacing: pathLength)
+        }
+        if let rewrite, snapshot.paths == .strict {
+            self.shared.metrics.rejected()
+            let sent = head.string(target.lowerBound..<(target.lowerBound + pathLength))
+            let canonical = String(decoding: rewrite.bytes, as: UTF8.self)
+            self.reject(
+                ProxyErrorResponse(
+                    status: .badRequest, code: "non_canonical_path",
+                    message:
+                        "the path \(sent) is not canonical (it reads as \(canonical)); the route table serves "
+                            + "canonical paths only (\"paths\": \"strict\")",
+                    route: routing.route?.id),
+                requestID: nil)
+            return nil
+        }
+        return ResolvedPath(route: routing.route, target: target, pathLength: pathLength, rewrite: rewrite)
+    }
+
+    /// Answers 400 to a path the proxy cannot route, naming it (its first 200 bytes) and what is wrong with it.
+    func refusePath(_ head: HTTPHead, length: Int, _ problem: CanonicalPath.Problem) {
+        self.shared.metrics.rejected()
+        let start = head.startLine.second.lowerBound
+        var path = head.string(start..<(start + min(length, 200)))
+        if length > 200 { path += "…" }
+        self.reject(.badRequest("malformed request: the path \(path) \(problem)"), requestID: nil)
+    }
+
+    /// The request was read whole: a shadowed request's copy goes out to the other side.
+    func launchShadow(_ exchange: Exchange) {
+        guard let tap = exchange.shadow else { return }
+        tap.launch(pool: self.loop.pool, deadlines: self.loop.shadowDeadlines)
+    }
+
+    func connect(_ exchange: Exchange) {
+        self.loop.pool.connect(exchange.upstream, address: exchange.address).assumeIsolated().whenComplete {
+            [weak self] result in
+            guard let self, self.exchange === exchange else {
+                if case .success(let connection) = result { connection.value.close() }
+                return
+            }
+            switch result {
+            case .success(let connection):
+                self.attach(connection.value, to: exchange)
+            case .failure(let error):
+                self.failExchange(exchange, reason: Self.describe(error, connecting: true))
+            }
+        }
+    }
+
+    func attach(_ connection: UpstreamConnection, to exchange: Exchange) {
+        exchange.connection = connection
+        connection.handler.delegate = self
+        connection.write(exchange.upstreamHead)
+        for bytes in exchange.pending { connection.write(bytes) }
+        exchange.pending.removeAll()
+        connection.flush()
+        self.resumeReadsIfHeld()
+    }
+}

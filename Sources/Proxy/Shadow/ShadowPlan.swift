@@ -1,0 +1,101 @@
+import HTTP1
+import NIOCore
+import RouteTable
+
+/// What to shadow for one request in `coexist`, to where, with which body: worked out from the route, its policy and
+/// the sampler before the exchange starts, apart from the connection handling it.
+///
+/// ```swift
+/// let decision = ShadowPlan.decide(route: route, snapshot: snapshot, head: head, method: "GET", path: path, ...)
+/// upstream = decision.answering          // the service, for a canary share
+/// if let plan = decision.plan { ... }    // a shadow copy goes to plan.shadow
+/// ```
+struct ShadowPlan {
+    var route: Route
+    var policy: ShadowPolicy
+    /// Where the copy goes: the side that does not answer.
+    var shadow: Upstream
+    var servedBy: ShadowObservation.Side
+    var method: String
+    /// Not a safe method: shadowed only as a dry run (`Strangler-Dry-Run: 1`).
+    var write: Bool
+    /// The path as forwarded (canonical).
+    var path: String
+
+    /// Who answers a request, and its shadow plan if it is shadowed (a slot of the recorder's in-flight bound is
+    /// taken for it: `release` it if the exchange does not start). Transform and eliminate routes, or coexist without a
+    /// service or a recorder, answer from `answering` with no plan.
+    static func decide(
+        route: Route?, snapshot: RouteTableStore.Snapshot, head: HTTPHead, method: String, path: () -> String,
+        recorder: (any ShadowSink)?, ids: inout IDGenerator
+    ) -> (answering: Upstream, plan: ShadowPlan?) {
+        let upstream = snapshot.upstream(for: route)
+        guard let route, route.stage == .coexist, let service = snapshot.serviceUpstream(for: route), let recorder
+        else {
+            return (upstream, nil)
+        }
+        // coexist: both sides run; the sampler decides whether this request is shadowed and who answers it.
+        let policy = route.shadow ?? ShadowPolicy.defaults
+        let path = path()
+        let decision = ShadowSampler.decide(policy, route: route, head: head, path: Substring(path), ids: &ids)
+        let answering = decision.serve ? service : upstream
+        let write = HTTPMethodRules.isWrite(method)
+        guard decision.shadow, !write || policy.writes == .dryRun else { return (answering, nil) }
+        guard recorder.tryAcquire() else {
+            recorder.count(.dropped, route: route.id)
+            return (answering, nil)
+        }
+        let plan = ShadowPlan(
+            route: route, policy: policy, shadow: decision.serve ? snapshot.monolith : service,
+            servedBy: decision.serve ? .service : .monolith, method: method, write: write, path: path)
+        return (answering, plan)
+    }
+
+    /// The tap that copies the exchange for the comparison; nil (the slot released, a shadow error counted) when the
+    /// shadow side has no address. The answering request's pieces come one by one, borrowed (a struct of them would
+    /// retain each per shadowed request): its `head`, `upstream` and `address`, the head sent there (`upstreamHead`,
+    /// which the copy re-addresses), its request id, canonical path and query.
+    func makeTap(
+        head: HTTPHead, upstream: Upstream, address: SocketAddress, upstreamHead: ByteBuffer, requestID: String,
+        pathRewrite: HeadRewriter.PathRewrite?, query: String?, clientAddress: String, recorder: any ShadowSink,
+        snapshot: RouteTableStore.Snapshot, noiseShare: Double, maxCompareBytes: Int, ids: inout IDGenerator,
+        allocator: ByteBufferAllocator
+    ) -> ShadowTap? {
+        guard let shadowAddress = snapshot.addresses[self.shadow] else {
+            recorder.release()
+            recorder.count(.shadowError, route: self.route.id)
+            return nil
+        }
+        // The answering request's head, re-addressed (a second rewrite from the client's head only if that fails).
+        // The client's head, kept for a sample, goes in the same buffer, after it: one allocation for both.
+        let shadowHead: ByteBuffer
+        let requestHead: ByteBuffer
+        if var both = HeadRewriter.retarget(
+            upstreamHead, to: self.shadow.authority, dryRun: self.write, reserving: head.bytes.readableBytes,
+            allocator: allocator)
+        {
+            let shadowCount = both.readableBytes
+            both.writeImmutableBuffer(head.bytes)
+            shadowHead = both.getSlice(at: both.readerIndex, length: shadowCount)!
+            requestHead = both.getSlice(at: both.readerIndex + shadowCount, length: head.bytes.readableBytes)!
+        } else {
+            shadowHead =
+                HeadRewriter.upstreamRequest(
+                    head, upstreamAuthority: self.shadow.authority, clientAddress: clientAddress, ids: &ids,
+                    allocator: allocator, requestID: requestID, dryRun: self.write,
+                    path: pathRewrite
+                ).0
+            requestHead = head.bytes
+        }
+        // Noise learning: a share of GETs is asked of the answering side a second time.
+        var repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?
+        if self.method == "GET", noiseShare > 0, ShadowSampler.unit(ids.next()) < noiseShare {
+            repeatTarget = (upstream, address, upstreamHead)
+        }
+        return ShadowTap(
+            recorder: recorder, route: self.route, policy: self.policy, servedBy: self.servedBy,
+            requestID: requestID, method: self.method, path: self.path, query: query,
+            requestHead: requestHead, maxBody: maxCompareBytes, shadowUpstream: self.shadow,
+            shadowAddress: shadowAddress, shadowHead: shadowHead, repeatTarget: repeatTarget)
+    }
+}
