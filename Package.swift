@@ -263,7 +263,10 @@ let package = Package(
             // `--static-swift-stdlib`'s compile flag would have had each module ask for).
             linkerSettings: [
                 .unsafeFlags(
-                    ["-static-stdlib", "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims", "-l_FoundationCollections"],
+                    [
+                        "-static-stdlib", "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims",
+                        "-l_FoundationCollections",
+                    ],
                     .when(platforms: [.linux], configuration: .release))
             ]
         ),

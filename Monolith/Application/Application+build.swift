@@ -1,6 +1,6 @@
+import AsyncHTTPClient
 public import Hummingbird
 public import Logging
-import AsyncHTTPClient
 import ServiceLifecycle
 
 /// Builds the monolith's router on `store`: every endpoint of the CRM, the event feed, `/healthz`, and
@@ -66,7 +66,9 @@ public func buildMonolithRouter(store: CRMStore, reverseSync: ReverseSync? = nil
 /// let app = try await buildMonolithApplication(configuration: .init(port: 8081), logger: logger)
 /// try await app.runService()
 /// ```
-public func buildMonolithApplication(configuration: MonolithConfiguration, logger: Logger) async throws
+public func buildMonolithApplication(
+    configuration: MonolithConfiguration, logger: Logger
+) async throws
     -> some ApplicationProtocol
 {
     let store = try await CRMStore.open(path: configuration.databasePath)

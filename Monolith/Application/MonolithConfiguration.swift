@@ -12,7 +12,8 @@ public struct MonolithConfiguration: Sendable {
     public var reverseFeeds: [ReverseFeed]
 
     public init(
-        host: String = "127.0.0.1", port: Int = 8081, databasePath: String? = ".strangler/monolith.sqlite", seedContacts: Int = 0,
+        host: String = "127.0.0.1", port: Int = 8081, databasePath: String? = ".strangler/monolith.sqlite",
+        seedContacts: Int = 0,
         reverseFeeds: [ReverseFeed] = []
     ) {
         self.host = host

@@ -33,7 +33,9 @@ public final class CRMStore: Sendable {
     ///
     /// With `dryRun`, the whole transaction runs and is then rolled back: the answer is what the real write
     /// would have answered, and nothing is kept (no row, no event).
-    func write<T: Sendable>(dryRun: Bool = false, _ body: @escaping @Sendable (Database, inout Outbox) throws -> T)
+    func write<T: Sendable>(
+        dryRun: Bool = false, _ body: @escaping @Sendable (Database, inout Outbox) throws -> T
+    )
         async throws -> T
     {
         if dryRun {

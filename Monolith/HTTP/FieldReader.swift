@@ -119,7 +119,9 @@ struct FieldReader {
     }
 
     /// An integer within `range`; a number with a fraction, or a boolean, is refused.
-    mutating func integer(_ key: String, required: Bool = false, nullable: Bool = false, range: ClosedRange<Int64>)
+    mutating func integer(
+        _ key: String, required: Bool = false, nullable: Bool = false, range: ClosedRange<Int64>
+    )
         -> FieldValue<Int64>
     {
         switch self.raw(key, required: required, nullable: nullable) {
@@ -146,7 +148,9 @@ struct FieldReader {
     }
 
     /// One of `allowed`.
-    mutating func choice(_ key: String, required: Bool = false, nullable: Bool = false, allowed: [String])
+    mutating func choice(
+        _ key: String, required: Bool = false, nullable: Bool = false, allowed: [String]
+    )
         -> FieldValue<String>
     {
         self.string(key, required: required, nullable: nullable, maxLength: 100) { value in

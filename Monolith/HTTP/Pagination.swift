@@ -44,7 +44,9 @@ struct PageRequest: Sendable {
         guard cursor.utf8.count <= 128 else { return nil }
         var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.utf8.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64), let id = String(data: data, encoding: .utf8), EntityID.isWellFormed(id), !id.isEmpty else {
+        guard let data = Data(base64Encoded: base64), let id = String(data: data, encoding: .utf8),
+            EntityID.isWellFormed(id), !id.isEmpty
+        else {
             return nil
         }
         return id

@@ -50,10 +50,12 @@ struct Outbox {
     /// Appends one event; `origin` is `monolith` for the monolith's own changes, and the service's name for a
     /// change relayed from a service's feed (reverse sync), so that the service does not take it for a new change.
     mutating func append(
-        _ db: Database, aggregateType: String, aggregateID: String, type: String, payload: [UInt8], at time: String, origin: String = "monolith"
+        _ db: Database, aggregateType: String, aggregateID: String, type: String, payload: [UInt8], at time: String,
+        origin: String = "monolith"
     ) throws {
         try db.execute(
-            sql: "INSERT INTO outbox (aggregatetype, aggregateid, type, payload, occurredAt, origin) VALUES (?, ?, ?, ?, ?, ?)",
+            sql:
+                "INSERT INTO outbox (aggregatetype, aggregateid, type, payload, occurredAt, origin) VALUES (?, ?, ?, ?, ?, ?)",
             arguments: [aggregateType, aggregateID, type, String(decoding: payload, as: UTF8.self), time, origin]
         )
         self.lastEventID = db.lastInsertedRowID
@@ -61,6 +63,8 @@ struct Outbox {
     }
 
     mutating func record<E: CRMEntity>(_ entity: E, type: String, _ db: Database) throws {
-        try self.append(db, aggregateType: E.kind.aggregateType, aggregateID: entity.id, type: type, payload: entity.jsonBytes, at: entity.updatedAt)
+        try self.append(
+            db, aggregateType: E.kind.aggregateType, aggregateID: entity.id, type: type, payload: entity.jsonBytes,
+            at: entity.updatedAt)
     }
 }

@@ -19,7 +19,10 @@ public struct ReverseFeed: Sendable, Equatable {
 
     public init(service: String, url: String) throws(Invalid) {
         guard Self.aggregates[service] != nil else {
-            throw Invalid(description: "unknown service \"\(service)\": reverse sync follows one of \(Self.aggregates.keys.sorted().joined(separator: ", "))")
+            throw Invalid(
+                description:
+                    "unknown service \"\(service)\": reverse sync follows one of \(Self.aggregates.keys.sorted().joined(separator: ", "))"
+            )
         }
         guard let client = FeedClient(url: url) else {
             throw Invalid(description: "\"\(url)\" is not a service URL of the form http://host:port")
@@ -40,5 +43,7 @@ public struct ReverseFeed: Sendable, Equatable {
     /// The aggregate type this service may change.
     var aggregateType: String { Self.aggregates[self.service]! }
 
-    public static func == (lhs: ReverseFeed, rhs: ReverseFeed) -> Bool { lhs.service == rhs.service && lhs.url == rhs.url }
+    public static func == (lhs: ReverseFeed, rhs: ReverseFeed) -> Bool {
+        lhs.service == rhs.service && lhs.url == rhs.url
+    }
 }

@@ -29,25 +29,33 @@ struct ServiceFeedPage: Sendable {
         do {
             value = try JSONValue.parse(bytes)
         } catch {
-            throw ReverseSyncError(description: "\(service)'s feed answered something that is not JSON: \(error.message)")
+            throw ReverseSyncError(
+                description: "\(service)'s feed answered something that is not JSON: \(error.message)")
         }
-        guard case .object(let page) = value, case .array(let items)? = page["items"], case .integer(let head)? = page["head"] else {
-            throw ReverseSyncError(description: "\(service)'s feed answer is not a page of events ({\"items\": [...], \"head\": n})")
+        guard case .object(let page) = value, case .array(let items)? = page["items"],
+            case .integer(let head)? = page["head"]
+        else {
+            throw ReverseSyncError(
+                description: "\(service)'s feed answer is not a page of events ({\"items\": [...], \"head\": n})")
         }
         var events: [ServiceEvent] = []
         events.reserveCapacity(items.count)
         for (index, item) in items.enumerated() {
-            guard case .object(let fields) = item, case .integer(let id)? = fields["id"], case .string(let aggregateType)? = fields["aggregatetype"],
+            guard case .object(let fields) = item, case .integer(let id)? = fields["id"],
+                case .string(let aggregateType)? = fields["aggregatetype"],
                 case .string(let aggregateID)? = fields["aggregateid"], case .string(let type)? = fields["type"],
                 case .object(let payload)? = fields["payload"], case .string(let occurredAt)? = fields["occurredAt"],
                 case .string(let origin)? = fields["origin"]
             else {
                 throw ReverseSyncError(
-                    description: "item \(index) of \(service)'s feed lacks one of id, aggregatetype, aggregateid, type, payload (object), occurredAt, origin")
+                    description:
+                        "item \(index) of \(service)'s feed lacks one of id, aggregatetype, aggregateid, type, payload (object), occurredAt, origin"
+                )
             }
             events.append(
                 ServiceEvent(
-                    id: id, aggregateType: aggregateType, aggregateID: aggregateID, type: type, payload: payload, occurredAt: occurredAt, origin: origin))
+                    id: id, aggregateType: aggregateType, aggregateID: aggregateID, type: type, payload: payload,
+                    occurredAt: occurredAt, origin: origin))
         }
         self.events = events
         self.head = head
@@ -58,44 +66,67 @@ struct ServiceFeedPage: Sendable {
 enum ServiceChange {
     /// Applies `event` (from `service`'s feed, which may change only `aggregateType`) when its version is newer
     /// than the monolith's row, and records it in the outbox with the service as its origin.
-    static func apply(_ event: ServiceEvent, service: String, aggregateType: String, _ db: Database, _ outbox: inout Outbox) throws {
+    static func apply(
+        _ event: ServiceEvent, service: String, aggregateType: String, _ db: Database, _ outbox: inout Outbox
+    ) throws {
         guard event.origin == service else {
-            throw ReverseSyncError(description: "\(event.label) has origin \"\(event.origin)\": a service's feed carries only its own changes")
+            throw ReverseSyncError(
+                description:
+                    "\(event.label) has origin \"\(event.origin)\": a service's feed carries only its own changes")
         }
         guard event.aggregateType == aggregateType else {
-            throw ReverseSyncError(description: "\(event.label) changes a \(event.aggregateType); \(service) owns only \(aggregateType) records")
+            throw ReverseSyncError(
+                description:
+                    "\(event.label) changes a \(event.aggregateType); \(service) owns only \(aggregateType) records")
         }
         switch aggregateType {
         case Contact.kind.aggregateType: try self.apply(event, as: Contact.self, db, &outbox)
         case Lead.kind.aggregateType: try self.apply(event, as: Lead.self, db, &outbox)
         case Deal.kind.aggregateType: try self.apply(event, as: Deal.self, db, &outbox)
-        default: throw ReverseSyncError(description: "\(event.label): the monolith does not take \(aggregateType) changes from services")
+        default:
+            throw ReverseSyncError(
+                description: "\(event.label): the monolith does not take \(aggregateType) changes from services")
         }
     }
 
-    private static func apply<E: CRMEntity>(_ event: ServiceEvent, as type: E.Type, _ db: Database, _ outbox: inout Outbox) throws {
+    private static func apply<E: CRMEntity>(
+        _ event: ServiceEvent, as type: E.Type, _ db: Database, _ outbox: inout Outbox
+    ) throws {
         let kind = E.kind
-        guard let version = event.version else { throw ReverseSyncError(description: "\(event.label): the payload has no version (a whole number, 1 or more)") }
+        guard let version = event.version else {
+            throw ReverseSyncError(
+                description: "\(event.label): the payload has no version (a whole number, 1 or more)")
+        }
         guard case .string(event.aggregateID)? = event.payload["id"] else {
             throw ReverseSyncError(description: "\(event.label): the payload's id is not the event's aggregateid")
         }
-        let known: Set<String> = [kind.eventStem + "Created", kind.eventStem + "Updated", kind.eventStem + "Deleted", "DealStageChanged"]
+        let known: Set<String> = [
+            kind.eventStem + "Created", kind.eventStem + "Updated", kind.eventStem + "Deleted", "DealStageChanged",
+        ]
         guard known.contains(event.type), event.type != "DealStageChanged" || kind.aggregateType == "deal" else {
-            throw ReverseSyncError(description: "\(event.label): unknown event type \(event.type) for a \(kind.aggregateType)")
+            throw ReverseSyncError(
+                description: "\(event.label): unknown event type \(event.type) for a \(kind.aggregateType)")
         }
-        let current = try Int64.fetchOne(db, sql: "SELECT version FROM \(kind.table) WHERE id = ?", arguments: [event.aggregateID])
+        let current = try Int64.fetchOne(
+            db, sql: "SELECT version FROM \(kind.table) WHERE id = ?", arguments: [event.aggregateID])
         if event.type.hasSuffix("Deleted") {
             // Gone already, or the monolith has a newer version: nothing to do.
             guard let current, version > current else { return }
-            try self.refusing(event) { try db.execute(sql: "DELETE FROM \(kind.table) WHERE id = ?", arguments: [event.aggregateID]) }
+            try self.refusing(event) {
+                try db.execute(sql: "DELETE FROM \(kind.table) WHERE id = ?", arguments: [event.aggregateID])
+            }
             var writer = JSONWriter(capacity: 96)
             writer.beginObject()
             writer.field("id", event.aggregateID)
             writer.field("version", version)
-            writer.field("deletedAt", event.payload["deletedAt"].flatMap { if case .string(let text) = $0 { text } else { nil } } ?? event.occurredAt)
+            writer.field(
+                "deletedAt",
+                event.payload["deletedAt"].flatMap { if case .string(let text) = $0 { text } else { nil } }
+                    ?? event.occurredAt)
             writer.endObject()
             try outbox.append(
-                db, aggregateType: kind.aggregateType, aggregateID: event.aggregateID, type: event.type, payload: writer.bytes, at: event.occurredAt,
+                db, aggregateType: kind.aggregateType, aggregateID: event.aggregateID, type: event.type,
+                payload: writer.bytes, at: event.occurredAt,
                 origin: event.origin)
             return
         }
@@ -110,21 +141,27 @@ enum ServiceChange {
         guard let entity = try E.find(event.aggregateID, db) else { return }
         // The payload recorded is the monolith's own JSON form of the row, as for its own changes.
         try outbox.append(
-            db, aggregateType: kind.aggregateType, aggregateID: entity.id, type: event.type, payload: entity.jsonBytes, at: entity.updatedAt,
+            db, aggregateType: kind.aggregateType, aggregateID: entity.id, type: event.type, payload: entity.jsonBytes,
+            at: entity.updatedAt,
             origin: event.origin)
     }
 
     /// The payload as the table's columns, every one present with its column's type: text (or, for a JSON
     /// column such as `tags`, an array of strings), whole numbers for integers, null only where the column allows it.
-    private static func row(of event: ServiceEvent, table: String, _ db: Database) throws -> ([String], [(any DatabaseValueConvertible)?]) {
+    private static func row(
+        of event: ServiceEvent, table: String, _ db: Database
+    ) throws -> ([String], [(any DatabaseValueConvertible)?]) {
         let columns = try db.columns(in: table)
         let names = Set(columns.map(\.name))
         if let unknown = event.payload.keys.sorted().first(where: { !names.contains($0) }) {
-            throw ReverseSyncError(description: "\(event.label): the payload has a field \"\(unknown)\" that \(table) does not have")
+            throw ReverseSyncError(
+                description: "\(event.label): the payload has a field \"\(unknown)\" that \(table) does not have")
         }
         var values: [(any DatabaseValueConvertible)?] = []
         for column in columns {
-            let problem = { (what: String) in ReverseSyncError(description: "\(event.label): the payload's \"\(column.name)\" \(what)") }
+            let problem = { (what: String) in
+                ReverseSyncError(description: "\(event.label): the payload's \"\(column.name)\" \(what)")
+            }
             switch event.payload[column.name] {
             case nil:
                 throw problem("is missing")
@@ -145,7 +182,9 @@ enum ServiceChange {
                 writer.value(strings)
                 values.append(writer.string)
             case let value?:
-                throw problem("is a \(value.typeName); the column holds \(column.type.uppercased() == "INTEGER" ? "whole numbers" : "text")")
+                throw problem(
+                    "is a \(value.typeName); the column holds \(column.type.uppercased() == "INTEGER" ? "whole numbers" : "text")"
+                )
             }
         }
         return (columns.map(\.name), values)
@@ -157,7 +196,9 @@ enum ServiceChange {
         do {
             try body()
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-            throw ReverseSyncError(description: "\(event.label): the monolith refused the change: \(error.message ?? "a constraint failed")")
+            throw ReverseSyncError(
+                description:
+                    "\(event.label): the monolith refused the change: \(error.message ?? "a constraint failed")")
         }
     }
 }

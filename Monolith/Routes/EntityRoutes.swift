@@ -50,7 +50,9 @@ struct EntityRoutes<E: WritableEntity, Context: RequestContext> {
         [.eTag: "\"\(entity.version)\""]
     }
 
-    func list(_ request: Request, where condition: (column: String, value: String)? = nil, parent: EntityKind? = nil)
+    func list(
+        _ request: Request, where condition: (column: String, value: String)? = nil, parent: EntityKind? = nil
+    )
         async throws -> Response
     {
         var errors: [String: String] = [:]

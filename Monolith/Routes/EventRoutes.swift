@@ -18,10 +18,18 @@ struct EventRoutes {
         var limit = 100
         var wait = 0.0
         if let text = query.get("after") {
-            if let value = Int64(text), value >= 0 { after = value } else { errors["after"] = "must be a whole number, 0 or more" }
+            if let value = Int64(text), value >= 0 {
+                after = value
+            } else {
+                errors["after"] = "must be a whole number, 0 or more"
+            }
         }
         if let text = query.get("limit") {
-            if let value = Int(text), (1...Self.maxLimit).contains(value) { limit = value } else { errors["limit"] = "must be a whole number from 1 to \(Self.maxLimit)" }
+            if let value = Int(text), (1...Self.maxLimit).contains(value) {
+                limit = value
+            } else {
+                errors["limit"] = "must be a whole number from 1 to \(Self.maxLimit)"
+            }
         }
         if let text = query.get("wait") {
             if let value = Double(text), value.isFinite, (0...Self.maxWaitSeconds).contains(value) {
@@ -32,7 +40,8 @@ struct EventRoutes {
         }
         if !errors.isEmpty { throw APIError.validation(errors, message: "the query has invalid parameters") }
 
-        let (events, head) = try await self.store.events(after: after, limit: limit, wait: .milliseconds(Int64(wait * 1000)))
+        let (events, head) = try await self.store.events(
+            after: after, limit: limit, wait: .milliseconds(Int64(wait * 1000)))
         return JSONResponse.make { writer in
             writer.beginObject()
             writer.key("items")

@@ -40,7 +40,9 @@ struct PipelineRoutes {
                 writer.field("count", Self.sum(inStage.map(\.count)))
                 writer.key("currencies")
                 writer.beginArray()
-                for bucket in inStage { Self.write(currency: bucket.currency, count: bucket.count, amount: bucket.amount, to: &writer) }
+                for bucket in inStage {
+                    Self.write(currency: bucket.currency, count: bucket.count, amount: bucket.amount, to: &writer)
+                }
                 writer.endArray()
                 writer.endObject()
             }

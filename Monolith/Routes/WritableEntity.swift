@@ -18,7 +18,9 @@ protocol WritableEntity: CRMEntity, Equatable {
     /// The client error that a constraint failure stands for (a duplicate e-mail address), if any.
     static func clientError(for error: DatabaseError) -> APIError?
     /// Applies the list filters of the query string (`?stage=`), recording problems in `errors`.
-    static func filter(_ request: QueryInterfaceRequest<Self>, query: Parameters, errors: inout [String: String])
+    static func filter(
+        _ request: QueryInterfaceRequest<Self>, query: Parameters, errors: inout [String: String]
+    )
         -> QueryInterfaceRequest<Self>
 }
 
@@ -32,7 +34,9 @@ extension WritableEntity {
     func checkChangeable() throws(APIError) {}
     func checkDeletable(_ db: Database) throws {}
     static func clientError(for error: DatabaseError) -> APIError? { nil }
-    static func filter(_ request: QueryInterfaceRequest<Self>, query: Parameters, errors: inout [String: String])
+    static func filter(
+        _ request: QueryInterfaceRequest<Self>, query: Parameters, errors: inout [String: String]
+    )
         -> QueryInterfaceRequest<Self>
     {
         request
@@ -46,7 +50,9 @@ enum References {
     }
 
     /// Throws `has_dependents` (409) when `table` has rows whose `column` is `id`.
-    static func refuseDelete(_ noun: String, _ id: String, referencedBy table: String, column: String, _ db: Database)
+    static func refuseDelete(
+        _ noun: String, _ id: String, referencedBy table: String, column: String, _ db: Database
+    )
         throws
     {
         if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(table) WHERE \(column) = ?)", arguments: [id])
@@ -63,7 +69,9 @@ extension Account: WritableEntity {
         try References.refuseDelete("account", self.id, referencedBy: "deals", column: "accountId", db)
     }
 
-    static func filter(_ request: QueryInterfaceRequest<Account>, query: Parameters, errors: inout [String: String])
+    static func filter(
+        _ request: QueryInterfaceRequest<Account>, query: Parameters, errors: inout [String: String]
+    )
         -> QueryInterfaceRequest<Account>
     {
         guard let domain = query.get("domain") else { return request }
@@ -96,7 +104,9 @@ extension Contact: WritableEntity {
             fields: ["email": "is already used by another contact"])
     }
 
-    static func filter(_ request: QueryInterfaceRequest<Contact>, query: Parameters, errors: inout [String: String])
+    static func filter(
+        _ request: QueryInterfaceRequest<Contact>, query: Parameters, errors: inout [String: String]
+    )
         -> QueryInterfaceRequest<Contact>
     {
         var request = request
@@ -113,7 +123,9 @@ extension Lead: WritableEntity {
         }
     }
 
-    static func filter(_ request: QueryInterfaceRequest<Lead>, query: Parameters, errors: inout [String: String])
+    static func filter(
+        _ request: QueryInterfaceRequest<Lead>, query: Parameters, errors: inout [String: String]
+    )
         -> QueryInterfaceRequest<Lead>
     {
         guard let status = query.get("status") else { return request }
@@ -141,7 +153,9 @@ extension Deal: WritableEntity {
         }
     }
 
-    static func filter(_ request: QueryInterfaceRequest<Deal>, query: Parameters, errors: inout [String: String])
+    static func filter(
+        _ request: QueryInterfaceRequest<Deal>, query: Parameters, errors: inout [String: String]
+    )
         -> QueryInterfaceRequest<Deal>
     {
         var request = request

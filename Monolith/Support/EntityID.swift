@@ -8,10 +8,13 @@ enum EntityID {
 
     static func make(prefix: String) -> String {
         var generator = SystemRandomNumberGenerator()
-        return self.make(prefix: prefix, millisecondsSince1970: Int64(Date().timeIntervalSince1970 * 1000), using: &generator)
+        return self.make(
+            prefix: prefix, millisecondsSince1970: Int64(Date().timeIntervalSince1970 * 1000), using: &generator)
     }
 
-    static func make(prefix: String, millisecondsSince1970 time: Int64, using generator: inout some RandomNumberGenerator) -> String {
+    static func make(
+        prefix: String, millisecondsSince1970 time: Int64, using generator: inout some RandomNumberGenerator
+    ) -> String {
         var characters: [Character] = []
         characters.reserveCapacity(20)
         var remaining = UInt64(max(0, time))
@@ -32,7 +35,11 @@ enum EntityID {
     /// Whether `text` can be an id (ASCII letters, digits and `_`, at most 64 bytes); anything else is
     /// answered 404 without a query.
     static func isWellFormed(_ text: some StringProtocol) -> Bool {
-        text.utf8.count <= 64 && text.utf8.allSatisfy { $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
+        text.utf8.count <= 64
+            && text.utf8.allSatisfy {
+                $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0)
+                    || (0x61...0x7A).contains($0)
+            }
     }
 }
 

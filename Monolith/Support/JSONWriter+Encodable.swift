@@ -68,7 +68,9 @@ private struct Members<Key: CodingKey>: KeyedEncodingContainerProtocol {
         self.sink.writer.field(key.stringValue, strings)
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key)
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy type: NestedKey.Type, forKey key: Key
+    )
         -> KeyedEncodingContainer<NestedKey>
     {
         preconditionFailure("\(key.stringValue): nested objects are not written")

@@ -1,10 +1,10 @@
-import Reports
 import ControlPlane
 import Foundation
 import HTTPTypes
 import Hummingbird
 import JSON
 import NIOCore
+import Reports
 
 extension AdminRoutes {
     /// `GET /admin/report[?route=ID|PATTERN][&since=1h][&format=html|json|markdown|junit][&samples=N]`: the diff report,
@@ -20,17 +20,20 @@ extension AdminRoutes {
         }
         if let text = parameters.get("samples") {
             guard let count = Int(text), (0...20).contains(count) else {
-                return Self.error(.badRequest, "invalid_samples", "samples must be a whole number from 0 to 20, not \"\(text)\"")
+                return Self.error(
+                    .badRequest, "invalid_samples", "samples must be a whole number from 0 to 20, not \"\(text)\"")
             }
             options.samplesPerSignature = count
         }
         let format = parameters.get("format").map { String($0) } ?? "html"
         guard ["html", "json", "markdown", "junit"].contains(format) else {
-            return Self.error(.badRequest, "invalid_format", "format must be html, json, markdown or junit, not \"\(format)\"")
+            return Self.error(
+                .badRequest, "invalid_format", "format must be html, json, markdown or junit, not \"\(format)\"")
         }
         let report: Report
         do {
-            report = try await self.operations.report(options, source: "the proxy's admin API (\(self.control.routesPath))")
+            report = try await self.operations.report(
+                options, source: "the proxy's admin API (\(self.control.routesPath))")
         } catch {
             return Self.answer(error)
         }

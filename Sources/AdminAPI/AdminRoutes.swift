@@ -84,11 +84,16 @@ public struct AdminRoutes: Sendable {
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: value.prettyJSONText)))
+        return Response(
+            status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: value.prettyJSONText)))
     }
 
-    static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String, extra: [(key: String, value: JSONValue)] = []) -> Response {
-        self.json(.object([("error", .object([("code", .string(code)), ("message", .string(message))] + extra))]), status: status)
+    static func error(
+        _ status: HTTPResponse.Status, _ code: String, _ message: String, extra: [(key: String, value: JSONValue)] = []
+    ) -> Response {
+        self.json(
+            .object([("error", .object([("code", .string(code)), ("message", .string(message))] + extra))]),
+            status: status)
     }
 
     func routes() -> Response {
@@ -114,12 +119,15 @@ public struct AdminRoutes: Sendable {
             return .failure(AdminFailure(Self.answer(ControlError.ifMatchRequired)))
         }
         if value.hasPrefix("W/") { value.removeFirst(2) }
-        if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+        if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
+            value = String(value.dropFirst().dropLast())
+        }
         return .success(value)
     }
 
     static func actor(_ request: Request) -> String {
-        request.headers[HTTPField.Name("X-Strangler-Actor")!].flatMap { $0.isEmpty ? nil : String($0.prefix(200)) } ?? "admin-api"
+        request.headers[HTTPField.Name("X-Strangler-Actor")!].flatMap { $0.isEmpty ? nil : String($0.prefix(200)) }
+            ?? "admin-api"
     }
 
     func replace(_ request: Request) async throws -> Response {
@@ -131,16 +139,21 @@ public struct AdminRoutes: Sendable {
         let body = try await request.body.collect(upTo: 4 * 1024 * 1024)
         let text = String(buffer: body)
         let query = request.uri.queryParameters
-        let reason: String? = request.headers[HTTPField.Name("X-Strangler-Reason")!] ?? query.get("reason").map { String($0) }
-        let forceText: String? = query.get("force").map { String($0) } ?? request.headers[HTTPField.Name("X-Strangler-Force")!]
+        let reason: String? =
+            request.headers[HTTPField.Name("X-Strangler-Reason")!] ?? query.get("reason").map { String($0) }
+        let forceText: String? =
+            query.get("force").map { String($0) } ?? request.headers[HTTPField.Name("X-Strangler-Force")!]
         let force: Bool
         switch forceText {
         case nil, "false": force = false
         case "true": force = true
-        default: return Self.error(.unprocessableContent, "validation_failed", "force must be true or false, not \"\(forceText ?? "")\"")
+        default:
+            return Self.error(
+                .unprocessableContent, "validation_failed", "force must be true or false, not \"\(forceText ?? "")\"")
         }
         do {
-            let change = try await self.operations.replace(text: text, expectedHash: expected, actor: Self.actor(request), reason: reason, force: force)
+            let change = try await self.operations.replace(
+                text: text, expectedHash: expected, actor: Self.actor(request), reason: reason, force: force)
             return Self.answer(change.json, etag: change.table.contentHash)
         } catch {
             return Self.answer(error)
@@ -168,17 +181,22 @@ public struct AdminRoutes: Sendable {
         case .failure(let failure): return failure.response
         }
         guard let stageText = document["stage"]?.stringValue, let stage = Stage(rawValue: stageText) else {
-            return Self.error(.unprocessableContent, "validation_failed", "body needs \"stage\": one of transform, coexist, eliminate")
+            return Self.error(
+                .unprocessableContent, "validation_failed", "body needs \"stage\": one of transform, coexist, eliminate"
+            )
         }
         guard let selector = selector ?? document["routes"]?.stringValue, !selector.isEmpty else {
-            return Self.error(.unprocessableContent, "validation_failed", "body needs \"routes\": a route id or a pattern such as \"contacts.*\"")
+            return Self.error(
+                .unprocessableContent, "validation_failed",
+                "body needs \"routes\": a route id or a pattern such as \"contacts.*\"")
         }
         if let force = document["force"], force.boolValue == nil {
             return Self.error(.unprocessableContent, "validation_failed", "\"force\" must be true or false")
         }
         do {
             let change = try await self.operations.stage(
-                selector: selector, to: stage, expectedHash: expected, actor: Self.actor(request, document), reason: Self.reason(request, document),
+                selector: selector, to: stage, expectedHash: expected, actor: Self.actor(request, document),
+                reason: Self.reason(request, document),
                 force: document["force"]?.boolValue ?? false)
             return Self.answer(change.json, etag: change.table.contentHash)
         } catch {
@@ -195,7 +213,8 @@ public struct AdminRoutes: Sendable {
         case .failure(let failure): return failure.response
         }
         do {
-            let outcome = try await self.operations.undo(expectedHash: expected, actor: Self.actor(request, document), reason: Self.reason(request, document))
+            let outcome = try await self.operations.undo(
+                expectedHash: expected, actor: Self.actor(request, document), reason: Self.reason(request, document))
             return Self.answer(outcome.json, etag: outcome.table.contentHash)
         } catch {
             return Self.answer(error)
@@ -206,7 +225,8 @@ public struct AdminRoutes: Sendable {
         var limit = 50
         if let text = request.uri.queryParameters.get("limit") {
             guard let value = Int(text), (1...10_000).contains(value) else {
-                return Self.error(.badRequest, "invalid_limit", "limit must be a whole number from 1 to 10000, not \"\(text)\"")
+                return Self.error(
+                    .badRequest, "invalid_limit", "limit must be a whole number from 1 to 10000, not \"\(text)\"")
             }
             limit = value
         }
@@ -229,11 +249,13 @@ public struct AdminRoutes: Sendable {
         switch document["decision"]?.stringValue {
         case "accept", "accepted": decision = .accepted
         case "ignore", "ignored": decision = .ignored
-        default: return Self.error(.unprocessableContent, "validation_failed", "body needs \"decision\": accept or ignore")
+        default:
+            return Self.error(.unprocessableContent, "validation_failed", "body needs \"decision\": accept or ignore")
         }
         do {
             let outcome = try await self.operations.triage(
-                route: route, signature: signature, decision: decision, expectedHash: expected, actor: Self.actor(request, document),
+                route: route, signature: signature, decision: decision, expectedHash: expected,
+                actor: Self.actor(request, document),
                 reason: Self.reason(request, document))
             return Self.answer(outcome.json, etag: outcome.tableHash)
         } catch {
@@ -258,11 +280,13 @@ public struct AdminRoutes: Sendable {
         do {
             let document = try JSONParser.parse(Array(body.readableBytesView))
             guard document.objectValue != nil else {
-                return .failure(AdminFailure(Self.error(.badRequest, "malformed_json", "the body must be a JSON object")))
+                return .failure(
+                    AdminFailure(Self.error(.badRequest, "malformed_json", "the body must be a JSON object")))
             }
             return .success(document)
         } catch {
-            return .failure(AdminFailure(Self.error(.badRequest, "malformed_json", "the body is not valid JSON: \(error)")))
+            return .failure(
+                AdminFailure(Self.error(.badRequest, "malformed_json", "the body is not valid JSON: \(error)")))
         }
     }
 
@@ -293,7 +317,9 @@ public struct AdminRoutes: Sendable {
                 ("stages", .object(stages)),
                 (
                     "lastReloadError",
-                    failure.map { .object([("at", .string(formatter.string(from: $0.at))), ("message", .string($0.message))]) } ?? .null
+                    failure.map {
+                        .object([("at", .string(formatter.string(from: $0.at))), ("message", .string($0.message))])
+                    } ?? .null
                 ),
                 ("uptimeSeconds", .number(Date().timeIntervalSince(self.startedAt).rounded())),
             ]))
@@ -319,13 +345,15 @@ extension AdminRoutes {
         var limit = 20
         if let text = request.uri.queryParameters.get("limit") {
             guard let value = Int(text), (1...1000).contains(value) else {
-                return Self.error(.badRequest, "invalid_limit", "limit must be a whole number from 1 to 1000, not \"\(text)\"")
+                return Self.error(
+                    .badRequest, "invalid_limit", "limit must be a whole number from 1 to 1000, not \"\(text)\"")
             }
             limit = value
         }
         await self.flush()
         do {
-            let samples = try self.diffStore.samples(route: route, signature: request.uri.queryParameters.get("signature"), limit: limit)
+            let samples = try self.diffStore.samples(
+                route: route, signature: request.uri.queryParameters.get("signature"), limit: limit)
             return Self.json(.object([("route", .string(route)), ("samples", samples)]))
         } catch {
             return Self.error(.internalServerError, "storage_failed", "the diff store could not be read: \(error)")
@@ -352,7 +380,13 @@ extension AdminRoutes {
                 .object([
                     ("route", .string(routeID)),
                     ("checks", .number(Double(noise.checks))),
-                    ("pointers", .array(noise.pointers.map { .object([("pointer", .string($0.pointer)), ("count", .number(Double($0.count)))]) })),
+                    (
+                        "pointers",
+                        .array(
+                            noise.pointers.map {
+                                .object([("pointer", .string($0.pointer)), ("count", .number(Double($0.count)))])
+                            })
+                    ),
                     ("ignored", .array(ignored.map(JSONValue.string))),
                     ("proposed", .array(proposed.map(JSONValue.string))),
                 ]))
@@ -371,10 +405,15 @@ struct AdminFailure: Error {
 struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization], let given = AdminToken.bearer(header[...]), AdminToken.matches(given, self.token)
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        guard let header = request.headers[.authorization], let given = AdminToken.bearer(header[...]),
+            AdminToken.matches(given, self.token)
         else {
-            var response = AdminRoutes.error(.unauthorized, "unauthorized", "send Authorization: Bearer <token> (STRANGLER_ADMIN_TOKEN or <data>/admin-token)")
+            var response = AdminRoutes.error(
+                .unauthorized, "unauthorized",
+                "send Authorization: Bearer <token> (STRANGLER_ADMIN_TOKEN or <data>/admin-token)")
             response.headers[.wwwAuthenticate] = "Bearer"
             return response
         }

@@ -1,6 +1,7 @@
-import Reports
 import ControlPlane
 public import Foundation
+import Reports
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -15,8 +16,12 @@ public enum AdminToken {
     }
 
     /// Reads or creates the token.
-    public static func resolve(dataDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
-        if let token = environment["STRANGLER_ADMIN_TOKEN"]?.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty {
+    public static func resolve(
+        dataDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> String {
+        if let token = environment["STRANGLER_ADMIN_TOKEN"]?.trimmingCharacters(in: .whitespacesAndNewlines),
+            !token.isEmpty
+        {
             return token
         }
         let path = self.path(dataDirectory: dataDirectory)
@@ -47,7 +52,8 @@ public enum AdminToken {
         let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard descriptor >= 0 else {
             if errno == ENOENT { return nil }
-            throw AtomicFile.Failure(description: "cannot read the admin token \(path): \(String(cString: strerror(errno)))")
+            throw AtomicFile.Failure(
+                description: "cannot read the admin token \(path): \(String(cString: strerror(errno)))")
         }
         defer { close(descriptor) }
         if let mode = FileMode.of(path), mode & 0o077 != 0 { fchmod(descriptor, 0o600) }

@@ -1,8 +1,8 @@
 public import ControlPlane
-public import DiffStore
+import DiffStore
 public import HTTPTypes
 public import JSON
-public import RouteTable
+import RouteTable
 
 // The admin API's wire form of the control plane's outcomes: the one place that gives each a status and a JSON body,
 // and (for the CLI, which gets them through the admin API) reads them back.
@@ -24,10 +24,16 @@ extension ControlError {
 
     /// The error envelope: `{ "error": { "code", "message", … } }`, with `currentHash`, `problems` or `refusals`.
     public var json: JSONValue {
-        var members: [(key: String, value: JSONValue)] = [("code", .string(self.code.rawValue)), ("message", .string(self.message))]
+        var members: [(key: String, value: JSONValue)] = [
+            ("code", .string(self.code.rawValue)), ("message", .string(self.message)),
+        ]
         if let hash = self.currentHash { members.append(("currentHash", .string(hash))) }
         if self.code == .invalidRoutes {
-            members.append(("problems", .array(self.problems.map { .object([("path", .string($0.path)), ("reason", .string($0.reason))]) })))
+            members.append(
+                (
+                    "problems",
+                    .array(self.problems.map { .object([("path", .string($0.path)), ("reason", .string($0.reason))]) })
+                ))
         }
         if self.code == .gateRefused { members.append(("refusals", Self.json(self.refusals))) }
         return .object([("error", .object(members))])
@@ -56,27 +62,35 @@ extension ControlError {
     }
 
     static func verdict(_ json: JSONValue) -> Gates.Verdict? {
-        guard let route = json["route"]?.stringValue, let from = json["from"]?.stringValue.flatMap(Stage.init(rawValue:)),
+        guard let route = json["route"]?.stringValue,
+            let from = json["from"]?.stringValue.flatMap(Stage.init(rawValue:)),
             let to = json["to"]?.stringValue.flatMap(Stage.init(rawValue:))
         else { return nil }
-        return Gates.Verdict(route: route, from: from, to: to, reasons: (json["reasons"]?.arrayValue ?? []).compactMap(\.stringValue))
+        return Gates.Verdict(
+            route: route, from: from, to: to, reasons: (json["reasons"]?.arrayValue ?? []).compactMap(\.stringValue))
     }
 }
 
 extension LiveTable {
     /// `{ version, hash, …extra, table }`: what `GET /admin/routes` answers, and every change that carries the table.
     public func json(_ extra: [(key: String, value: JSONValue)] = []) -> JSONValue {
-        .object([("version", .number(Double(self.version))), ("hash", .string(self.contentHash))] + extra + [("table", self.table.document)])
+        .object(
+            [("version", .number(Double(self.version))), ("hash", .string(self.contentHash))] + extra + [
+                ("table", self.table.document)
+            ])
     }
 
     /// A table read back from an answer that carries one (its text is the document's, as the admin API sent it).
     public init(json body: JSONValue) throws(ControlError) {
         guard let document = body["table"], let hash = body["hash"]?.stringValue else {
-            throw ControlError(.init("bad_answer"), "the admin API's answer carries no table: \(body.jsonText.prefix(200))")
+            throw ControlError(
+                .init("bad_answer"), "the admin API's answer carries no table: \(body.jsonText.prefix(200))")
         }
         do {
             let table = try RouteTable.validate(document)
-            self.init(table: table, version: Int(body["version"]?.numberValue ?? 0), text: document.prettyJSONText, contentHash: hash)
+            self.init(
+                table: table, version: Int(body["version"]?.numberValue ?? 0), text: document.prettyJSONText,
+                contentHash: hash)
         } catch {
             throw ControlError(.invalidRoutes, "the admin API's table is invalid: \(error)", problems: error.problems)
         }
@@ -89,7 +103,8 @@ extension StageChange {
         .array(
             changes.map { change in
                 var members: [(key: String, value: JSONValue)] = [
-                    ("route", .string(change.route)), ("from", .string(change.from.rawValue)), ("to", .string(change.to.rawValue)),
+                    ("route", .string(change.route)), ("from", .string(change.from.rawValue)),
+                    ("to", .string(change.to.rawValue)),
                 ]
                 if let judged = change.judgedFrom { members.append(("judgedFrom", .string(judged.rawValue))) }
                 return .object(members)
@@ -98,10 +113,13 @@ extension StageChange {
 
     static func changes(_ json: JSONValue?) -> [StageChange] {
         (json?.arrayValue ?? []).compactMap { change in
-            guard let route = change["route"]?.stringValue, let from = change["from"]?.stringValue.flatMap(Stage.init(rawValue:)),
+            guard let route = change["route"]?.stringValue,
+                let from = change["from"]?.stringValue.flatMap(Stage.init(rawValue:)),
                 let to = change["to"]?.stringValue.flatMap(Stage.init(rawValue:))
             else { return nil }
-            return StageChange(route: route, from: from, to: to, judgedFrom: change["judgedFrom"]?.stringValue.flatMap(Stage.init(rawValue:)))
+            return StageChange(
+                route: route, from: from, to: to,
+                judgedFrom: change["judgedFrom"]?.stringValue.flatMap(Stage.init(rawValue:)))
         }
     }
 }
@@ -109,14 +127,17 @@ extension StageChange {
 extension TableChange {
     /// The table with `changed`, `forced` and, when forced, `overridden`.
     public var json: JSONValue {
-        var extra: [(key: String, value: JSONValue)] = [("changed", StageChange.json(self.changed)), ("forced", .bool(self.forced))]
+        var extra: [(key: String, value: JSONValue)] = [
+            ("changed", StageChange.json(self.changed)), ("forced", .bool(self.forced)),
+        ]
         if self.forced { extra.append(("overridden", ControlError.json(self.overridden))) }
         return self.table.json(extra)
     }
 
     public init(json body: JSONValue) throws(ControlError) {
         self.init(
-            table: try LiveTable(json: body), changed: StageChange.changes(body["changed"]), forced: body["forced"]?.boolValue == true,
+            table: try LiveTable(json: body), changed: StageChange.changes(body["changed"]),
+            forced: body["forced"]?.boolValue == true,
             overridden: (body["overridden"]?.arrayValue ?? []).compactMap(ControlError.verdict))
     }
 }
@@ -125,7 +146,8 @@ extension UndoOutcome {
     /// The table with `undid` and `changed`.
     public var json: JSONValue {
         let undid: JSONValue = .object([
-            ("time", .string(self.undid.time)), ("action", .string(self.undid.action)), ("actor", self.undid.actor.map(JSONValue.string) ?? .null),
+            ("time", .string(self.undid.time)), ("action", .string(self.undid.action)),
+            ("actor", self.undid.actor.map(JSONValue.string) ?? .null),
             ("reason", self.undid.reason.map(JSONValue.string) ?? .null),
         ])
         return self.table.json([("undid", undid), ("changed", StageChange.json(self.changed))])
@@ -136,7 +158,8 @@ extension UndoOutcome {
         self.init(
             table: try LiveTable(json: body),
             undid: UndoneChange(
-                time: undid?["time"]?.stringValue ?? "?", action: undid?["action"]?.stringValue ?? "?", actor: undid?["actor"]?.stringValue,
+                time: undid?["time"]?.stringValue ?? "?", action: undid?["action"]?.stringValue ?? "?",
+                actor: undid?["actor"]?.stringValue,
                 reason: undid?["reason"]?.stringValue),
             changed: StageChange.changes(body["changed"]))
     }
@@ -155,7 +178,8 @@ extension TriageOutcome {
 
     public init(json body: JSONValue, tableHash: String?) {
         self.init(
-            route: body["route"]?.stringValue ?? "", signature: body["signature"]?.stringValue ?? "", text: body["text"]?.stringValue ?? "",
+            route: body["route"]?.stringValue ?? "", signature: body["signature"]?.stringValue ?? "",
+            text: body["text"]?.stringValue ?? "",
             decision: TriageDecision.Decision(rawValue: body["decision"]?.stringValue ?? "") ?? .accepted,
             ignoreAdded: body["ignoreAdded"]?.arrayValue?.compactMap(\.stringValue), tableHash: tableHash ?? "")
     }
@@ -165,7 +189,8 @@ extension EvidenceListing {
     /// `{ version, hash, tableRoutes, routes: [standing] }`
     public var json: JSONValue {
         .object([
-            ("version", .number(Double(self.version))), ("hash", .string(self.hash)), ("tableRoutes", .number(Double(self.tableRoutes))),
+            ("version", .number(Double(self.version))), ("hash", .string(self.hash)),
+            ("tableRoutes", .number(Double(self.tableRoutes))),
             ("routes", .array(self.routes.map(\.json))),
         ])
     }
@@ -184,12 +209,15 @@ extension RouteStanding {
         let evidence = self.evidence
         let signatures: [JSONValue] = evidence.signatures.map { signature in
             .object([
-                ("id", .string(signature.id)), ("signature", .string(signature.text)), ("count", .number(Double(signature.count))),
+                ("id", .string(signature.id)), ("signature", .string(signature.text)),
+                ("count", .number(Double(signature.count))),
                 ("triage", signature.decision.map(JSONValue.string) ?? .null),
             ])
         }
         let reconcile: JSONValue =
-            evidence.reconcile.map { .object([("clean", .bool($0.clean)), ("at", .string($0.at)), ("summary", .string($0.summary))]) } ?? .null
+            evidence.reconcile.map {
+                .object([("clean", .bool($0.clean)), ("at", .string($0.at)), ("summary", .string($0.summary))])
+            } ?? .null
         let next: JSONValue =
             self.next.map { verdict in
                 .object([

@@ -49,11 +49,14 @@ public struct DiffResult: Sendable {
     /// the documents may differ).
     public var isEqual: Bool { self.totalCount == 0 }
 
-    public init(differences: [Difference], truncated: Bool = false, totalCount: Int? = nil, signature: Signature? = nil) {
+    public init(differences: [Difference], truncated: Bool = false, totalCount: Int? = nil, signature: Signature? = nil)
+    {
         self.differences = differences
         self.truncated = truncated
         self.totalCount = totalCount ?? differences.count
-        self.signature = signature ?? Signature(entries: differences.map { Signature.Entry(pattern: $0.pattern, kind: $0.kind.rawValue) })
+        self.signature =
+            signature
+            ?? Signature(entries: differences.map { Signature.Entry(pattern: $0.pattern, kind: $0.kind.rawValue) })
     }
 }
 
@@ -77,5 +80,7 @@ public struct DiffError: Error, Sendable, Equatable, CustomStringConvertible {
         self.column = column
     }
 
-    public var description: String { "\(self.side.rawValue) document, line \(self.line), column \(self.column): \(self.reason)" }
+    public var description: String {
+        "\(self.side.rawValue) document, line \(self.line), column \(self.column): \(self.reason)"
+    }
 }

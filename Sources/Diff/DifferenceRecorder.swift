@@ -60,7 +60,8 @@ struct DifferenceRecorder {
         self.total += 1
         self.entries.insert(Signature.Entry(pattern: pattern, kind: kind.rawValue))
         guard !self.isFull else { return }
-        self.differences.append(Difference(pointer: pointer(), kind: kind, left: left(), right: right(), pattern: pattern))
+        self.differences.append(
+            Difference(pointer: pointer(), kind: kind, left: left(), right: right(), pattern: pattern))
     }
 
     mutating func record(
@@ -70,7 +71,8 @@ struct DifferenceRecorder {
         left: @autoclosure () -> JSONValue?,
         right: @autoclosure () -> JSONValue?
     ) {
-        self.record(kind, pattern: path.pattern(last: last), pointer: { path.pointer(last: last) }, left: left, right: right)
+        self.record(
+            kind, pattern: path.pattern(last: last), pointer: { path.pointer(last: last) }, left: left, right: right)
     }
 
     var result: DiffResult {

@@ -47,11 +47,14 @@ public enum JSONDiff {
     }
 
     /// Parses one side with the options' depth limit, as ``diff(_:_:options:)-([UInt8],_,_)`` does.
-    public static func parse(_ bytes: [UInt8], side: DiffError.Side, options: DiffOptions) throws(DiffError) -> JSONDocument {
+    public static func parse(
+        _ bytes: [UInt8], side: DiffError.Side, options: DiffOptions
+    ) throws(DiffError) -> JSONDocument {
         do {
             return try JSONDocument(parsing: bytes, maxDepth: min(options.maxDepth, Self.depthLimit))
         } catch {
-            throw DiffError(side: side, reason: error.reason, offset: error.offset, line: error.line, column: error.column)
+            throw DiffError(
+                side: side, reason: error.reason, offset: error.offset, line: error.line, column: error.column)
         }
     }
 }

@@ -51,7 +51,8 @@ struct TapeNode {
     /// Index of the node after this subtree.
     var next: UInt32
 
-    static let null: UInt32 = 0, `false`: UInt32 = 1, `true`: UInt32 = 2, number: UInt32 = 3, string: UInt32 = 4, array: UInt32 = 5,
+    static let null: UInt32 = 0, `false`: UInt32 = 1, `true`: UInt32 = 2, number: UInt32 = 3, string: UInt32 = 4,
+        array: UInt32 = 5,
         object: UInt32 = 6
     static let escaped: UInt32 = 8
     static let countShift: UInt32 = 4

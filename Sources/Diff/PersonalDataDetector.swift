@@ -108,7 +108,9 @@ public enum PersonalDataDetector {
     /// An IBAN (capital letters and digits only, no spaces) passes the ISO 7064 mod-97 check.
     public static func ibanValid(_ characters: some Collection<UInt8>) -> Bool {
         let text = Array(characters)
-        guard (15...34).contains(text.count), Self.isUpper(text[0]), Self.isUpper(text[1]), Self.isDigit(text[2]), Self.isDigit(text[3]) else {
+        guard (15...34).contains(text.count), Self.isUpper(text[0]), Self.isUpper(text[1]), Self.isDigit(text[2]),
+            Self.isDigit(text[3])
+        else {
             return false
         }
         var remainder = 0
@@ -149,7 +151,9 @@ public enum PersonalDataDetector {
             let byte = bytes[end]
             if Self.isAlphanumeric(byte) || byte == UInt8(ascii: "-") {
                 labelLength += 1
-            } else if byte == UInt8(ascii: "."), labelLength > 0, end + 1 < bytes.count, Self.isAlphanumeric(bytes[end + 1]) {
+            } else if byte == UInt8(ascii: "."), labelLength > 0, end + 1 < bytes.count,
+                Self.isAlphanumeric(bytes[end + 1])
+            {
                 lastDot = end
                 labelLength = 0
             } else {
@@ -178,20 +182,29 @@ public enum PersonalDataDetector {
                 digits += 1
                 index += 1
                 end = index
-            } else if byte == UInt8(ascii: "("), !openParenthesis, digits > 0, index + 1 < bytes.count, Self.isDigit(bytes[index + 1]) {
+            } else if byte == UInt8(ascii: "("), !openParenthesis, digits > 0, index + 1 < bytes.count,
+                Self.isDigit(bytes[index + 1])
+            {
                 openParenthesis = true
                 index += 1
             } else if byte == UInt8(ascii: ")"), openParenthesis, index > 0, Self.isDigit(bytes[index - 1]) {
                 openParenthesis = false
                 index += 1
-                if index < bytes.count, bytes[index] == UInt8(ascii: " "), index + 1 < bytes.count, Self.isDigit(bytes[index + 1]) { index += 1 }
-            } else if " -.".utf8.contains(byte), digits > 0, index + 1 < bytes.count, Self.isDigit(bytes[index + 1]) || bytes[index + 1] == UInt8(ascii: "(") {
+                if index < bytes.count, bytes[index] == UInt8(ascii: " "), index + 1 < bytes.count,
+                    Self.isDigit(bytes[index + 1])
+                {
+                    index += 1
+                }
+            } else if " -.".utf8.contains(byte), digits > 0, index + 1 < bytes.count,
+                Self.isDigit(bytes[index + 1]) || bytes[index + 1] == UInt8(ascii: "(")
+            {
                 index += 1
             } else {
                 break
             }
         }
-        guard digits > 0, Self.isDigit(bytes[at + 1]) || bytes[at + 1] == UInt8(ascii: "("), (7...15).contains(digits), !openParenthesis,
+        guard digits > 0, Self.isDigit(bytes[at + 1]) || bytes[at + 1] == UInt8(ascii: "("), (7...15).contains(digits),
+            !openParenthesis,
             Self.endsAtBoundary(bytes, end)
         else { return nil }
         return at..<end
@@ -214,11 +227,14 @@ public enum PersonalDataDetector {
         if byte(UInt8(ascii: "(")) {
             guard digits(3), byte(UInt8(ascii: ")")) else { return nil }
             _ = byte(UInt8(ascii: " "))
-            guard digits(3), byte(UInt8(ascii: "-")) || byte(UInt8(ascii: " ")) || byte(UInt8(ascii: ".")), digits(4) else { return nil }
+            guard digits(3), byte(UInt8(ascii: "-")) || byte(UInt8(ascii: " ")) || byte(UInt8(ascii: ".")), digits(4)
+            else { return nil }
         } else {
             guard digits(3), index < bytes.count else { return nil }
             let separator = bytes[index]
-            guard " -.".utf8.contains(separator), byte(separator), digits(3), byte(separator), digits(4) else { return nil }
+            guard " -.".utf8.contains(separator), byte(separator), digits(3), byte(separator), digits(4) else {
+                return nil
+            }
         }
         return Self.endsAtBoundary(bytes, index) ? index : nil
     }
@@ -237,7 +253,8 @@ public enum PersonalDataDetector {
                 digits.append(byte)
                 index += 1
                 ends.append((index, digits.count))
-            } else if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "-"), separator == nil || separator == byte, index + 1 < bytes.count,
+            } else if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "-"), separator == nil || separator == byte,
+                index + 1 < bytes.count,
                 Self.isDigit(bytes[index + 1])
             {
                 separator = byte
@@ -247,13 +264,17 @@ public enum PersonalDataDetector {
             }
         }
         // The whole run must be the number: a card number does not stop in the middle of digits.
-        guard let last = ends.last, (13...19).contains(last.count), Self.endsAtBoundary(bytes, last.end) else { return nil }
+        guard let last = ends.last, (13...19).contains(last.count), Self.endsAtBoundary(bytes, last.end) else {
+            return nil
+        }
         return Self.luhnValid(digits) ? last.end : nil
     }
 
     /// `CCdd` then 11–30 capitals and digits (groups of four may be separated by single spaces), mod-97 valid.
     private static func iban(_ bytes: UnsafeBufferPointer<UInt8>, at: Int) -> Int? {
-        guard at + 4 < bytes.count, Self.isUpper(bytes[at]), Self.isUpper(bytes[at + 1]), Self.isDigit(bytes[at + 2]), Self.isDigit(bytes[at + 3]) else {
+        guard at + 4 < bytes.count, Self.isUpper(bytes[at]), Self.isUpper(bytes[at + 1]), Self.isDigit(bytes[at + 2]),
+            Self.isDigit(bytes[at + 3])
+        else {
             return nil
         }
         var characters: [UInt8] = Array(bytes[at..<(at + 4)])
@@ -280,11 +301,15 @@ public enum PersonalDataDetector {
         return nil
     }
 
-    private static func isBase64URL(_ byte: UInt8) -> Bool { Self.isAlphanumeric(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") }
+    private static func isBase64URL(_ byte: UInt8) -> Bool {
+        Self.isAlphanumeric(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
+    }
 
     /// `eyJ…` `.` `…` `.` `…` (base64url): the end, or nil.
     private static func jwt(_ bytes: UnsafeBufferPointer<UInt8>, at: Int) -> Int? {
-        guard at + 3 <= bytes.count, bytes[at] == UInt8(ascii: "e"), bytes[at + 1] == UInt8(ascii: "y"), bytes[at + 2] == UInt8(ascii: "J") else {
+        guard at + 3 <= bytes.count, bytes[at] == UInt8(ascii: "e"), bytes[at + 1] == UInt8(ascii: "y"),
+            bytes[at + 2] == UInt8(ascii: "J")
+        else {
             return nil
         }
         var index = at
@@ -297,7 +322,9 @@ public enum PersonalDataDetector {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ".") else { return nil }
             index += 1
         }
-        guard lengths[0] >= 4, lengths[1] >= 4, index == bytes.count || !(Self.isBase64URL(bytes[index]) || bytes[index] == UInt8(ascii: ".")) else {
+        guard lengths[0] >= 4, lengths[1] >= 4,
+            index == bytes.count || !(Self.isBase64URL(bytes[index]) || bytes[index] == UInt8(ascii: "."))
+        else {
             return nil
         }
         return index

@@ -16,13 +16,15 @@ public enum PointerPattern {
 
     /// The pattern has as many segments as the pointer and each is equal or `*`.
     public static func matches(pattern: String, pointer: String) -> Bool {
-        guard let pattern = self.segments(pattern), let pointer = self.segments(pointer), pattern.count == pointer.count else { return false }
+        guard let pattern = self.segments(pattern), let pointer = self.segments(pointer), pattern.count == pointer.count
+        else { return false }
         return zip(pattern, pointer).allSatisfy { $0 == "*" || $0 == $1 }
     }
 
     /// The pointer is the pattern's match or inside its subtree (how ignore rules apply).
     public static func covers(pattern: String, pointer: String) -> Bool {
-        guard let pattern = self.segments(pattern), let pointer = self.segments(pointer), pattern.count <= pointer.count else { return false }
+        guard let pattern = self.segments(pattern), let pointer = self.segments(pointer), pattern.count <= pointer.count
+        else { return false }
         return zip(pattern, pointer).allSatisfy { $0 == "*" || $0 == $1 }
     }
 
@@ -64,7 +66,9 @@ public enum PointerPattern {
 
     /// One segment, escaped: `~` → `~0`, `/` → `~1`.
     public static func escape(_ segment: String) -> String {
-        guard segment.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else { return segment }
+        guard segment.utf8.contains(where: { $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: "/") }) else {
+            return segment
+        }
         return segment.replacing("~", with: "~0").replacing("/", with: "~1")
     }
 
@@ -73,7 +77,9 @@ public enum PointerPattern {
 
     static func isIndex(_ segment: String) -> Bool {
         let utf8 = segment.utf8
-        guard let first = utf8.first, utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return false }
+        guard let first = utf8.first, utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
+            return false
+        }
         return first != UInt8(ascii: "0") || utf8.count == 1
     }
 }

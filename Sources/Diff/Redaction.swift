@@ -86,16 +86,23 @@ public struct Redaction: Sendable {
         func header(_ name: String, upTo end: Character? = nil) -> String? {
             guard let value = headers.first(where: { $0.name.lowercased() == name })?.value else { return nil }
             let cut = end.map { mark in value.prefix { $0 != mark } } ?? value[...]
-            return String(cut.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()).lowercased()
+            return String(cut.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+                .lowercased()
         }
         let type = header("content-type", upTo: ";")
-        if let encoding = header("content-encoding"), !encoding.isEmpty, encoding != "identity" { return self.whole(body) }
+        if let encoding = header("content-encoding"), !encoding.isEmpty, encoding != "identity" {
+            return self.whole(body)
+        }
         if type?.hasPrefix("multipart/") == true { return self.whole(body) }
-        if type == "application/x-www-form-urlencoded" { return Array(self.query(String(decoding: body, as: UTF8.self)).utf8) }
+        if type == "application/x-www-form-urlencoded" {
+            return Array(self.query(String(decoding: body, as: UTF8.self)).utf8)
+        }
         guard ResponseDiffer.looksLikeJSON(body) else {
             return body.withUnsafeBufferPointer { self.detected($0) } ?? body
         }
-        guard let document = try? JSONDocument(parsing: body, maxDepth: JSONDiff.depthLimit) else { return self.whole(body) }
+        guard let document = try? JSONDocument(parsing: body, maxDepth: JSONDiff.depthLimit) else {
+            return self.whole(body)
+        }
         var edits: [(range: Range<Int>, replacement: [UInt8])] = []
         document.withTape { tape in self.collect(tape, into: &edits) }
         guard !edits.isEmpty else { return body }
@@ -160,7 +167,8 @@ public struct Redaction: Sendable {
                     if let replacement = self.string(tape, keyNode, redacted: false) {
                         edits.append(((Int(keyNode.start) - 1)..<(Int(keyNode.end) + 1), replacement))
                     }
-                    pending.append((child + 1, self.compiled.descend(state, key: name), redacted || self.rules.redactsField(name)))
+                    pending.append(
+                        (child + 1, self.compiled.descend(state, key: name), redacted || self.rules.redactsField(name)))
                     child = Int(tape.nodes[child + 1].next)
                 }
                 pending[start...].reverse()
@@ -191,7 +199,9 @@ public struct Redaction: Sendable {
 
     /// A JSON number's text that is a payment card number (digits only, detected as a card).
     private func isCardNumber(_ raw: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard self.rules.detectors, (13...19).contains(raw.count), raw.allSatisfy(PersonalDataDetector.isDigit) else { return false }
+        guard self.rules.detectors, (13...19).contains(raw.count), raw.allSatisfy(PersonalDataDetector.isDigit) else {
+            return false
+        }
         return PersonalDataDetector.matches(in: raw).contains { $0.kind == .card && $0.range == 0..<raw.count }
     }
 
@@ -203,11 +213,17 @@ public struct Redaction: Sendable {
     public mutating func value(_ value: JSONValue, at pointer: String) -> JSONValue {
         guard !self.rules.isEmpty else { return value }
         let segments = PointerPattern.segments(pointer) ?? []
-        if segments.contains(where: { self.rules.redactsField($0.utf8) }) { return self.value(value, state: nil, redacted: true) }
+        if segments.contains(where: { self.rules.redactsField($0.utf8) }) {
+            return self.value(value, state: nil, redacted: true)
+        }
         var inner: [String] = []
         for pattern in self.rules.pointers {
-            if PointerPattern.covers(pattern: pattern, pointer: pointer) { return self.value(value, state: nil, redacted: true) }
-            guard let patternSegments = PointerPattern.segments(pattern), patternSegments.count > segments.count else { continue }
+            if PointerPattern.covers(pattern: pattern, pointer: pointer) {
+                return self.value(value, state: nil, redacted: true)
+            }
+            guard let patternSegments = PointerPattern.segments(pattern), patternSegments.count > segments.count else {
+                continue
+            }
             if zip(patternSegments.prefix(segments.count), segments).allSatisfy({ $0 == "*" || $0 == $1 }) {
                 inner.append(PointerPattern.pointer(patternSegments.dropFirst(segments.count)))
             }
@@ -216,7 +232,9 @@ public struct Redaction: Sendable {
         return self.value(value, state: rules.rootState, redacted: false, rules: rules)
     }
 
-    private mutating func value(_ value: JSONValue, state: RuleState?, redacted inherited: Bool, rules: CompiledRules? = nil) -> JSONValue {
+    private mutating func value(
+        _ value: JSONValue, state: RuleState?, redacted inherited: Bool, rules: CompiledRules? = nil
+    ) -> JSONValue {
         let rules = rules ?? CompiledRules(DiffOptions())
         let redacted = inherited || rules.isIgnored(state)
         switch value {
@@ -225,13 +243,16 @@ public struct Redaction: Sendable {
             return .string(self.text(text))
         case .number(let number):
             let text = JSONValue.format(number)
-            if redacted || Array(text.utf8).withUnsafeBufferPointer({ self.isCardNumber($0) }) { return .number(self.number(text)) }
+            if redacted || Array(text.utf8).withUnsafeBufferPointer({ self.isCardNumber($0) }) {
+                return .number(self.number(text))
+            }
             return value
         case .array(let items):
             var result: [JSONValue] = []
             result.reserveCapacity(items.count)
             for (index, item) in items.enumerated() {
-                result.append(self.value(item, state: rules.descend(state, index: index), redacted: redacted, rules: rules))
+                result.append(
+                    self.value(item, state: rules.descend(state, index: index), redacted: redacted, rules: rules))
             }
             return .array(result)
         case .object(let members):
@@ -239,7 +260,13 @@ public struct Redaction: Sendable {
             result.reserveCapacity(members.count)
             for member in members {
                 let below = rules.descend(state, key: Array(member.key.utf8))
-                result.append((self.text(member.key), self.value(member.value, state: below, redacted: redacted || self.rules.redactsField(member.key.utf8), rules: rules)))
+                result.append(
+                    (
+                        self.text(member.key),
+                        self.value(
+                            member.value, state: below, redacted: redacted || self.rules.redactsField(member.key.utf8),
+                            rules: rules)
+                    ))
             }
             return .object(result)
         case .bool, .null:
@@ -255,7 +282,8 @@ public struct Redaction: Sendable {
         guard !self.rules.isEmpty, !query.isEmpty else { return query }
         let parts = query.split(separator: "&", omittingEmptySubsequences: false).map { part -> String in
             guard let equals = part.firstIndex(of: "=") else {
-                return Self.percentDecoded(part).withUnsafeBufferPointer { self.detected($0) }.map(Self.percentEncoded) ?? String(part)
+                return Self.percentDecoded(part).withUnsafeBufferPointer { self.detected($0) }.map(Self.percentEncoded)
+                    ?? String(part)
             }
             let name = part[..<equals]
             let raw = part[part.index(after: equals)...]
@@ -271,7 +299,9 @@ public struct Redaction: Sendable {
     public mutating func path(_ path: String) -> String {
         guard self.rules.detectors else { return path }
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).map { segment -> String in
-            guard let replaced = Self.percentDecoded(segment).withUnsafeBufferPointer({ self.detected($0) }) else { return String(segment) }
+            guard let replaced = Self.percentDecoded(segment).withUnsafeBufferPointer({ self.detected($0) }) else {
+                return String(segment)
+            }
             return Self.percentEncoded(replaced)
         }
         return segments.joined(separator: "/")
@@ -280,11 +310,15 @@ public struct Redaction: Sendable {
     /// Request headers as stored: those the rules keep pass the detectors; every other one keeps its name and has
     /// its value replaced by its token.
     public mutating func requestHeaders(_ headers: [(name: String, value: String)]) -> [(name: String, value: String)] {
-        headers.map { self.rules.keepsRequestHeader($0.name) ? (name: $0.name, value: self.text($0.value)) : (name: $0.name, value: self.token(Array($0.value.utf8))) }
+        headers.map {
+            self.rules.keepsRequestHeader($0.name)
+                ? (name: $0.name, value: self.text($0.value)) : (name: $0.name, value: self.token(Array($0.value.utf8)))
+        }
     }
 
     /// Answer headers as stored, likewise with the answer allow-list.
-    public mutating func responseHeaders(_ headers: [(name: String, value: String)]) -> [(name: String, value: String)] {
+    public mutating func responseHeaders(_ headers: [(name: String, value: String)]) -> [(name: String, value: String)]
+    {
         headers.map { (name: $0.name, value: self.responseHeader(name: $0.name, value: $0.value)) }
     }
 
@@ -315,7 +349,11 @@ public struct Redaction: Sendable {
             case .object(let members):
                 for member in members {
                     let below = pointer + "/" + PointerPattern.escape(member.key)
-                    if rules.redactsField(member.key.utf8) { found.append(below) } else { pending.append((member.value, below)) }
+                    if rules.redactsField(member.key.utf8) {
+                        found.append(below)
+                    } else {
+                        pending.append((member.value, below))
+                    }
                 }
             default:
                 break
@@ -332,7 +370,9 @@ public struct Redaction: Sendable {
         output.reserveCapacity(bytes.count)
         var index = 0
         while index < bytes.count {
-            if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count, let high = Tape.hexValue(bytes[index + 1]), let low = Tape.hexValue(bytes[index + 2]) {
+            if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count, let high = Tape.hexValue(bytes[index + 1]),
+                let low = Tape.hexValue(bytes[index + 2])
+            {
                 output.append(UInt8(high << 4 | low))
                 index += 3
             } else {

@@ -11,19 +11,23 @@ public struct RedactionRules: Sendable, Equatable {
     /// Field names that are personal or secret by default: `access_token`, `X-Auth-Token`, `customerEmail` and
     /// `apiKey` all contain one.
     public static let defaultFields = [
-        "email", "phone", "mobile", "password", "passwd", "token", "secret", "key", "ssn", "iban", "card", "cvv", "authorization", "cookie",
+        "email", "phone", "mobile", "password", "passwd", "token", "secret", "key", "ssn", "iban", "card", "cvv",
+        "authorization", "cookie",
     ]
 
     /// Request headers stored as they are by default (values still pass the detectors), lowercase.
     public static let defaultRequestHeaders: Set<String> = [
-        "accept", "accept-encoding", "accept-language", "cache-control", "connection", "content-encoding", "content-language", "content-length",
-        "content-type", "expect", "host", "if-match", "if-modified-since", "if-none-match", "if-range", "if-unmodified-since", "pragma", "range",
+        "accept", "accept-encoding", "accept-language", "cache-control", "connection", "content-encoding",
+        "content-language", "content-length",
+        "content-type", "expect", "host", "if-match", "if-modified-since", "if-none-match", "if-range",
+        "if-unmodified-since", "pragma", "range",
         "strangler-dry-run", "transfer-encoding", "user-agent",
     ]
 
     /// Answer headers stored as they are by default (values still pass the detectors), lowercase.
     public static let defaultResponseHeaders: Set<String> = [
-        "age", "allow", "cache-control", "connection", "content-encoding", "content-language", "content-length", "content-type", "date", "etag",
+        "age", "allow", "cache-control", "connection", "content-encoding", "content-language", "content-length",
+        "content-type", "date", "etag",
         "expires", "last-modified", "location", "retry-after", "server", "transfer-encoding", "vary",
     ]
 

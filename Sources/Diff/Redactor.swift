@@ -21,7 +21,9 @@ public enum Redactor {
         guard !pointers.isEmpty, ResponseDiffer.looksLikeJSON(body) else { return body }
         let rules = CompiledRules(DiffOptions(ignore: pointers))
         guard !rules.ignore.isEmpty else { return body }
-        guard let document = try? JSONDocument(parsing: body, maxDepth: JSONDiff.depthLimit) else { return Array("\"\(Self.mask)\"".utf8) }
+        guard let document = try? JSONDocument(parsing: body, maxDepth: JSONDiff.depthLimit) else {
+            return Array("\"\(Self.mask)\"".utf8)
+        }
         var ranges: [Range<Int>] = []
         document.withTape { tape in Self.collect(tape, rules: rules, into: &ranges) }
         guard !ranges.isEmpty else { return body }
@@ -48,9 +50,13 @@ public enum Redactor {
         if rules.isIgnored(state) { return .string(Self.mask) }
         switch value {
         case .array(let items):
-            return .array(items.enumerated().map { Self.redact($1, rules: rules, state: rules.descend(state, index: $0)) })
+            return .array(
+                items.enumerated().map { Self.redact($1, rules: rules, state: rules.descend(state, index: $0)) })
         case .object(let members):
-            return .object(members.map { ($0.key, Self.redact($0.value, rules: rules, state: rules.descend(state, key: $0.key.utf8))) })
+            return .object(
+                members.map {
+                    ($0.key, Self.redact($0.value, rules: rules, state: rules.descend(state, key: $0.key.utf8)))
+                })
         default:
             return value
         }
@@ -80,7 +86,10 @@ public enum Redactor {
             case TapeNode.object:
                 for _ in 0..<node.count {
                     let key = tape.nodes[child]
-                    let below = key.isEscaped ? rules.descend(state, key: tape.stringBytes(key)) : rules.descend(state, key: tape.rawBytes(key))
+                    let below =
+                        key.isEscaped
+                        ? rules.descend(state, key: tape.stringBytes(key))
+                        : rules.descend(state, key: tape.rawBytes(key))
                     pending.append((child + 1, below))
                     child = Int(tape.nodes[child + 1].next)
                 }

@@ -67,8 +67,12 @@ public struct ResponseComparison: Sendable {
     /// Empty for a match.
     public var signature: Signature {
         var entries: [Signature.Entry] = []
-        if self.status != nil { entries.append(Signature.Entry(pattern: "status", kind: DifferenceKind.changed.rawValue)) }
-        for header in self.headers { entries.append(Signature.Entry(pattern: "header \(header.name)", kind: header.kind.rawValue)) }
+        if self.status != nil {
+            entries.append(Signature.Entry(pattern: "status", kind: DifferenceKind.changed.rawValue))
+        }
+        for header in self.headers {
+            entries.append(Signature.Entry(pattern: "header \(header.name)", kind: header.kind.rawValue))
+        }
         switch self.body {
         case .equal: break
         case .json(let result): entries.append(contentsOf: result.signature.entries)
@@ -95,19 +99,26 @@ public struct ResponseComparison: Sendable {
 public enum ResponseDiffer {
     /// JSON structural comparison when both bodies are JSON (by Content-Type application/json or +json on either side,
     /// or both bodies starting with `{` or `[`) and both parse; otherwise bytes. Two empty bodies are equal.
-    public static func compare(_ left: ResponseSnapshot, _ right: ResponseSnapshot, options: DiffOptions) -> ResponseComparison {
+    public static func compare(
+        _ left: ResponseSnapshot, _ right: ResponseSnapshot, options: DiffOptions
+    ) -> ResponseComparison {
         let status = left.status == right.status ? nil : (left: left.status, right: right.status)
         var headers: [HeaderDifference] = []
         var seen = Set<String>()
         for name in options.headers.map({ $0.lowercased() }) where seen.insert(name).inserted {
             let leftValue = self.headerValue(name, in: left.headers)
             let rightValue = self.headerValue(name, in: right.headers)
-            if leftValue != rightValue { headers.append(HeaderDifference(name: name, left: leftValue, right: rightValue)) }
+            if leftValue != rightValue {
+                headers.append(HeaderDifference(name: name, left: leftValue, right: rightValue))
+            }
         }
-        return ResponseComparison(status: status, headers: headers, body: self.compareBodies(left, right, options: options))
+        return ResponseComparison(
+            status: status, headers: headers, body: self.compareBodies(left, right, options: options))
     }
 
-    static func compareBodies(_ left: ResponseSnapshot, _ right: ResponseSnapshot, options: DiffOptions) -> BodyComparison {
+    static func compareBodies(
+        _ left: ResponseSnapshot, _ right: ResponseSnapshot, options: DiffOptions
+    ) -> BodyComparison {
         if left.body == right.body { return .equal }
         let json =
             self.isJSONMediaType(self.headerValue("content-type", in: left.headers))

@@ -39,7 +39,9 @@ struct CompiledRules: Sendable {
     /// The key field of the array at `state`, when an array rule names it (the first such rule in pointer order).
     func arrayKey(_ state: RuleState?) -> [UInt8]? {
         guard let state else { return nil }
-        for index in state.arrays where self.arrays[index].segments.count == state.depth { return self.arrays[index].key }
+        for index in state.arrays where self.arrays[index].segments.count == state.depth {
+            return self.arrays[index].key
+        }
         return nil
     }
 

@@ -21,7 +21,8 @@ public struct Signature: Hashable, Sendable {
 
         public static func < (lhs: Entry, rhs: Entry) -> Bool {
             lhs.pattern != rhs.pattern
-                ? lhs.pattern.utf8.lexicographicallyPrecedes(rhs.pattern.utf8) : lhs.kind.utf8.lexicographicallyPrecedes(rhs.kind.utf8)
+                ? lhs.pattern.utf8.lexicographicallyPrecedes(rhs.pattern.utf8)
+                : lhs.kind.utf8.lexicographicallyPrecedes(rhs.kind.utf8)
         }
 
         /// `"/items/*/title changed"`; the root pointer is written `(root)`.

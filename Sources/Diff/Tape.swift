@@ -89,7 +89,9 @@ struct Tape {
     }
 
     func string(_ node: TapeNode) -> String {
-        node.isEscaped ? String(decoding: Self.unescape(self.rawBytes(node)), as: UTF8.self) : String(decoding: self.rawBytes(node), as: UTF8.self)
+        node.isEscaped
+            ? String(decoding: Self.unescape(self.rawBytes(node)), as: UTF8.self)
+            : String(decoding: self.rawBytes(node), as: UTF8.self)
     }
 
     /// Two string nodes (of this tape and `other`) have the same contents once unescaped.
@@ -97,7 +99,8 @@ struct Tape {
     func stringEquals(_ node: TapeNode, _ other: Tape, _ otherNode: TapeNode) -> Bool {
         if !node.isEscaped, !otherNode.isEscaped {
             return node.length == otherNode.length
-                && Self.mismatch(self.base + Int(node.start), other.base + Int(otherNode.start), count: node.length) == node.length
+                && Self.mismatch(self.base + Int(node.start), other.base + Int(otherNode.start), count: node.length)
+                    == node.length
         }
         return self.stringBytes(node) == other.stringBytes(otherNode)
     }
@@ -107,7 +110,9 @@ struct Tape {
     func stringEquals(_ node: TapeNode, _ bytes: [UInt8]) -> Bool {
         if !node.isEscaped {
             return node.length == bytes.count
-                && bytes.withUnsafeBufferPointer { Self.mismatch(self.base + Int(node.start), $0.baseAddress!, count: bytes.count) == bytes.count }
+                && bytes.withUnsafeBufferPointer {
+                    Self.mismatch(self.base + Int(node.start), $0.baseAddress!, count: bytes.count) == bytes.count
+                }
         }
         return self.stringBytes(node) == bytes
     }
@@ -139,7 +144,8 @@ struct Tape {
             last = UnsafeRawPointer(start + count - 8).loadUnaligned(as: UInt64.self)
             var index = 8
             while index + 8 <= count - 8 {
-                first = (first ^ UnsafeRawPointer(start + index).loadUnaligned(as: UInt64.self)) &* 0x0000_0100_0000_01B3
+                first =
+                    (first ^ UnsafeRawPointer(start + index).loadUnaligned(as: UInt64.self)) &* 0x0000_0100_0000_01B3
                 index += 8
             }
         } else {
@@ -159,9 +165,14 @@ struct Tape {
     /// The fingerprint of a key's unescaped contents (the same for `"é"` and `"\\u00e9"`).
     @inline(__always)
     func keyFingerprint(_ node: TapeNode) -> UInt64 {
-        if !node.isEscaped { return Self.fingerprint(self.base + Int(node.start), count: node.length, readable: self.bytes.count - Int(node.start)) }
+        if !node.isEscaped {
+            return Self.fingerprint(
+                self.base + Int(node.start), count: node.length, readable: self.bytes.count - Int(node.start))
+        }
         let decoded = Self.unescape(self.rawBytes(node))
-        return decoded.withUnsafeBufferPointer { Self.fingerprint($0.baseAddress ?? self.base, count: $0.count, readable: $0.count) }
+        return decoded.withUnsafeBufferPointer {
+            Self.fingerprint($0.baseAddress ?? self.base, count: $0.count, readable: $0.count)
+        }
     }
 
     // MARK: - Numbers
@@ -264,7 +275,11 @@ struct Tape {
                     break
                 }
                 var frame = Frame(isObject: isObject, remaining: node.count, child: current + 1)
-                if isObject { frame.members.reserveCapacity(node.count) } else { frame.items.reserveCapacity(node.count) }
+                if isObject {
+                    frame.members.reserveCapacity(node.count)
+                } else {
+                    frame.items.reserveCapacity(node.count)
+                }
                 stack.append(frame)
                 current = isObject ? current + 2 : current + 1
                 continue

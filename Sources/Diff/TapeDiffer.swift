@@ -30,8 +30,12 @@ struct TapeDiffer {
         var isRight: Bool
         var index: Int
 
-        static func key(_ node: Int, right: Bool = false) -> Segment { Segment(keyNode: Int32(node), isRight: right, index: 0) }
-        static func index(_ index: Int, right: Bool = false) -> Segment { Segment(keyNode: -1, isRight: right, index: index) }
+        static func key(_ node: Int, right: Bool = false) -> Segment {
+            Segment(keyNode: Int32(node), isRight: right, index: 0)
+        }
+        static func index(_ index: Int, right: Bool = false) -> Segment {
+            Segment(keyNode: -1, isRight: right, index: index)
+        }
     }
 
     /// Compare two nodes, or report one as removed or added, at `segment` below the first `pathLength` path steps.
@@ -61,7 +65,10 @@ struct TapeDiffer {
 
     mutating func run() {
         if let root = self.rules.rootState { self.states.append(root) }
-        self.tasks.append(Task(kind: .root, left: 0, right: 0, known: 0, pathLength: 0, segment: .index(0), state: self.states.isEmpty ? -1 : 0))
+        self.tasks.append(
+            Task(
+                kind: .root, left: 0, right: 0, known: 0, pathLength: 0, segment: .index(0),
+                state: self.states.isEmpty ? -1 : 0))
         while let task = self.tasks.popLast() {
             if self.path.count > task.pathLength { self.path.removeLast(self.path.count - task.pathLength) }
             let state = task.state < 0 ? nil : self.states[Int(task.state)]
@@ -140,15 +147,23 @@ struct TapeDiffer {
                 self.states.append(state)
             }
             self.tasks.append(
-                Task(kind: .compare, left: left, right: right, known: known, pathLength: self.pathLength, segment: segment, state: index))
+                Task(
+                    kind: .compare, left: left, right: right, known: known, pathLength: self.pathLength,
+                    segment: segment, state: index))
         }
 
         mutating func removed(_ left: Int, at segment: Segment) {
-            self.tasks.append(Task(kind: .removed, left: left, right: -1, known: 0, pathLength: self.pathLength, segment: segment, state: -1))
+            self.tasks.append(
+                Task(
+                    kind: .removed, left: left, right: -1, known: 0, pathLength: self.pathLength, segment: segment,
+                    state: -1))
         }
 
         mutating func added(_ right: Int, at segment: Segment) {
-            self.tasks.append(Task(kind: .added, left: -1, right: right, known: 0, pathLength: self.pathLength, segment: segment, state: -1))
+            self.tasks.append(
+                Task(
+                    kind: .added, left: -1, right: right, known: 0, pathLength: self.pathLength, segment: segment,
+                    state: -1))
         }
     }
 
@@ -168,15 +183,21 @@ struct TapeDiffer {
         switch kind {
         case TapeNode.number:
             if leftNode.length == rightNode.length,
-                Tape.mismatch(self.left.base + Int(leftNode.start), self.right.base + Int(rightNode.start), count: leftNode.length) == leftNode.length
+                Tape.mismatch(
+                    self.left.base + Int(leftNode.start), self.right.base + Int(rightNode.start), count: leftNode.length
+                ) == leftNode.length
             {
                 return
             }
             if self.left.numberEquals(leftNode, self.right, rightNode) { return }
-            if self.tolerance > 0, abs(self.left.double(leftNode) - self.right.double(rightNode)) <= self.tolerance { return }
+            if self.tolerance > 0, abs(self.left.double(leftNode) - self.right.double(rightNode)) <= self.tolerance {
+                return
+            }
             self.record(.changed, left: leftIndex, right: rightIndex)
         case TapeNode.string:
-            if !self.left.stringEquals(leftNode, self.right, rightNode) { self.record(.changed, left: leftIndex, right: rightIndex) }
+            if !self.left.stringEquals(leftNode, self.right, rightNode) {
+                self.record(.changed, left: leftIndex, right: rightIndex)
+            }
         case TapeNode.array, TapeNode.object:
             let common = min(leftNode.length, rightNode.length)
             let equalPrefix =
@@ -184,7 +205,8 @@ struct TapeDiffer {
                 ? common
                 : known
                     + Tape.mismatch(
-                        self.left.base + Int(leftNode.start) + known, self.right.base + Int(rightNode.start) + known, count: common - known)
+                        self.left.base + Int(leftNode.start) + known, self.right.base + Int(rightNode.start) + known,
+                        count: common - known)
             if equalPrefix == leftNode.length, leftNode.length == rightNode.length { return }
             if kind == TapeNode.object {
                 self.compareObjects(leftIndex, rightIndex, state: state, equalPrefix: equalPrefix)
@@ -200,7 +222,9 @@ struct TapeDiffer {
 
     /// How many bytes of two children are known equal, from their parents' equal prefix.
     @inline(__always)
-    private func childKnown(_ leftChild: Int, _ rightChild: Int, leftParent: Int, rightParent: Int, equalPrefix: Int) -> Int {
+    private func childKnown(
+        _ leftChild: Int, _ rightChild: Int, leftParent: Int, rightParent: Int, equalPrefix: Int
+    ) -> Int {
         let leftOffset = Int(self.left.nodes[leftChild].start) - Int(self.left.nodes[leftParent].start)
         let rightOffset = Int(self.right.nodes[rightChild].start) - Int(self.right.nodes[rightParent].start)
         return leftOffset == rightOffset && leftOffset < equalPrefix ? equalPrefix - leftOffset : 0
@@ -214,10 +238,16 @@ struct TapeDiffer {
         let leftNode = self.left.nodes[leftIndex]
         let rightNode = self.right.nodes[rightIndex]
         let common = min(leftNode.length, rightNode.length)
-        guard known < common else { return leftNode.length == rightNode.length && leftNode.kind == rightNode.kind ? 0 : -1 - common }
+        guard known < common else {
+            return leftNode.length == rightNode.length && leftNode.kind == rightNode.kind ? 0 : -1 - common
+        }
         let prefix =
-            known + Tape.mismatch(self.left.base + Int(leftNode.start) + known, self.right.base + Int(rightNode.start) + known, count: common - known)
-        return prefix == leftNode.length && leftNode.length == rightNode.length && leftNode.kind == rightNode.kind ? 0 : -1 - prefix
+            known
+            + Tape.mismatch(
+                self.left.base + Int(leftNode.start) + known, self.right.base + Int(rightNode.start) + known,
+                count: common - known)
+        return prefix == leftNode.length && leftNode.length == rightNode.length && leftNode.kind == rightNode.kind
+            ? 0 : -1 - prefix
     }
 
     private mutating func compareIndexed(_ leftIndex: Int, _ rightIndex: Int, state: RuleState?, equalPrefix: Int) {
@@ -232,7 +262,8 @@ struct TapeDiffer {
         for index in 0..<max(leftCount, rightCount) {
             let child = self.rules.descend(state, index: index)
             if index < leftCount, index < rightCount {
-                let known = self.childKnown(leftChild, rightChild, leftParent: leftIndex, rightParent: rightIndex, equalPrefix: equalPrefix)
+                let known = self.childKnown(
+                    leftChild, rightChild, leftParent: leftIndex, rightParent: rightIndex, equalPrefix: equalPrefix)
                 let same = self.equalBytes(leftChild, rightChild, known: known)
                 if same < 0 { list.compare(leftChild, rightChild, at: .index(index), state: child, known: -1 - same) }
                 leftChild = Int(self.left.nodes[leftChild].next)
@@ -253,7 +284,8 @@ struct TapeDiffer {
     @inline(__always)
     private func descend(_ state: RuleState?, key: TapeNode, in tape: Tape) -> RuleState? {
         guard state != nil else { return nil }
-        return key.isEscaped ? self.rules.descend(state, key: tape.stringBytes(key)) : self.rules.descend(state, key: tape.rawBytes(key))
+        return key.isEscaped
+            ? self.rules.descend(state, key: tape.stringBytes(key)) : self.rules.descend(state, key: tape.rawBytes(key))
     }
 
     private mutating func compareObjects(_ leftIndex: Int, _ rightIndex: Int, state: RuleState?, equalPrefix: Int) {
@@ -275,12 +307,15 @@ struct TapeDiffer {
         while member < leftCount, member < rightCount {
             let leftKeyNode = self.left.nodes[leftKey]
             guard self.left.stringEquals(leftKeyNode, self.right, self.right.nodes[rightKey]) else { break }
-            let keyKnown = self.childKnown(leftKey, rightKey, leftParent: leftIndex, rightParent: rightIndex, equalPrefix: equalPrefix)
+            let keyKnown = self.childKnown(
+                leftKey, rightKey, leftParent: leftIndex, rightParent: rightIndex, equalPrefix: equalPrefix)
             let leftValue = self.left.nodes[leftKey + 1]
-            let same = self.equalBytes(leftKey + 1, rightKey + 1, known: max(0, keyKnown - (Int(leftValue.start) - Int(leftKeyNode.start))))
+            let same = self.equalBytes(
+                leftKey + 1, rightKey + 1, known: max(0, keyKnown - (Int(leftValue.start) - Int(leftKeyNode.start))))
             if same < 0 {
                 list.compare(
-                    leftKey + 1, rightKey + 1, at: .key(leftKey), state: self.descend(state, key: leftKeyNode, in: self.left), known: -1 - same)
+                    leftKey + 1, rightKey + 1, at: .key(leftKey),
+                    state: self.descend(state, key: leftKeyNode, in: self.left), known: -1 - same)
             }
             leftKey = Int(leftValue.next)
             rightKey = Int(self.right.nodes[rightKey + 1].next)
@@ -331,7 +366,9 @@ struct TapeDiffer {
                 let partnerKey = Int(rightKeys[partner])
                 rightKeys[partner] = -1  // matched
                 let same = self.equalBytes(leftKey + 1, partnerKey + 1, known: 0)
-                if same < 0 { list.compare(leftKey + 1, partnerKey + 1, at: .key(leftKey), state: child, known: -1 - same) }
+                if same < 0 {
+                    list.compare(leftKey + 1, partnerKey + 1, at: .key(leftKey), state: child, known: -1 - same)
+                }
             } else if !self.rules.isIgnored(child) {
                 list.removed(leftKey + 1, at: .key(leftKey))
             }
@@ -357,7 +394,9 @@ struct TapeDiffer {
                 case TapeNode.true: return .bool(true)
                 case TapeNode.number:
                     let decimal = Tape.Decimal(tape.rawBytes(value))
-                    return .number((decimal.negative ? "-" : "") + String(decoding: decimal.digits, as: UTF8.self) + "e\(decimal.exponent)")
+                    return .number(
+                        (decimal.negative ? "-" : "") + String(decoding: decimal.digits, as: UTF8.self)
+                            + "e\(decimal.exponent)")
                 case TapeNode.string: return .string(tape.stringBytes(value))
                 default: return nil
                 }
@@ -394,12 +433,14 @@ struct TapeDiffer {
         for (leftPosition, rightPosition) in pairing.pairs {
             let child = self.rules.descend(state, index: leftPosition)
             if let rightPosition {
-                list.compare(leftElements[leftPosition], rightElements[rightPosition], at: .index(leftPosition), state: child)
+                list.compare(
+                    leftElements[leftPosition], rightElements[rightPosition], at: .index(leftPosition), state: child)
             } else if !self.rules.isIgnored(child) {
                 list.removed(leftElements[leftPosition], at: .index(leftPosition))
             }
         }
-        for rightPosition in pairing.added where !self.rules.isIgnored(self.rules.descend(state, index: rightPosition)) {
+        for rightPosition in pairing.added where !self.rules.isIgnored(self.rules.descend(state, index: rightPosition))
+        {
             list.added(rightElements[rightPosition], at: .index(rightPosition, right: true))
         }
         swap(&list.tasks, &self.tasks)

@@ -27,7 +27,9 @@ struct TapeParser {
     }
 
     mutating func parse() throws(JSONParseError) -> [TapeNode] {
-        guard self.count < Int(UInt32.max) else { throw self.fail("documents of 4 GiB or more are not supported", at: 0) }
+        guard self.count < Int(UInt32.max) else {
+            throw self.fail("documents of 4 GiB or more are not supported", at: 0)
+        }
         if self.count >= 3, self.base[0] == 0xEF, self.base[1] == 0xBB, self.base[2] == 0xBF { self.position = 3 }
         self.skipWhitespace()
         guard self.position < self.count else { throw self.fail("the document is empty") }
@@ -82,7 +84,10 @@ struct TapeParser {
                 if inContainer { stack.append(frame) }
                 inContainer = true
                 frame = Frame(node: self.nodes.count, count: 0, isObject: isObject, keyMark: self.keyPrints.count)
-                self.nodes.append(TapeNode(tag: isObject ? TapeNode.object : TapeNode.array, start: UInt32(self.position), end: 0, next: 0))
+                self.nodes.append(
+                    TapeNode(
+                        tag: isObject ? TapeNode.object : TapeNode.array, start: UInt32(self.position), end: 0, next: 0)
+                )
                 self.position += 1
                 self.skipWhitespace()
                 guard self.position < self.count else { throw self.fail("unexpected end of the document") }
@@ -100,7 +105,9 @@ struct TapeParser {
             case UInt8(ascii: "t"):
                 try self.expectLiteral(0x6575_7274, length: 4)  // "true"
                 self.nodes.append(
-                    TapeNode(tag: TapeNode.true, start: UInt32(self.position - 4), end: UInt32(self.position), next: UInt32(self.nodes.count + 1)))
+                    TapeNode(
+                        tag: TapeNode.true, start: UInt32(self.position - 4), end: UInt32(self.position),
+                        next: UInt32(self.nodes.count + 1)))
             case UInt8(ascii: "f"):
                 try self.expectLiteral(0x736C_6166, length: 4)  // "fals", then "e"
                 guard self.position < self.count else { throw self.fail("unexpected end of the document") }
@@ -109,11 +116,15 @@ struct TapeParser {
                 }
                 self.position += 1
                 self.nodes.append(
-                    TapeNode(tag: TapeNode.false, start: UInt32(self.position - 5), end: UInt32(self.position), next: UInt32(self.nodes.count + 1)))
+                    TapeNode(
+                        tag: TapeNode.false, start: UInt32(self.position - 5), end: UInt32(self.position),
+                        next: UInt32(self.nodes.count + 1)))
             case UInt8(ascii: "n"):
                 try self.expectLiteral(0x6C6C_756E, length: 4)  // "null"
                 self.nodes.append(
-                    TapeNode(tag: TapeNode.null, start: UInt32(self.position - 4), end: UInt32(self.position), next: UInt32(self.nodes.count + 1)))
+                    TapeNode(
+                        tag: TapeNode.null, start: UInt32(self.position - 4), end: UInt32(self.position),
+                        next: UInt32(self.nodes.count + 1)))
             default:
                 throw self.fail("unexpected character '\(Self.printable(byte))'")
             }
@@ -133,11 +144,14 @@ struct TapeParser {
                     continue value
                 }
                 guard byte == (frame.isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) else {
-                    throw self.fail(frame.isObject ? "expected ',' or '}' in an object" : "expected ',' or ']' in an array")
+                    throw self.fail(
+                        frame.isObject ? "expected ',' or '}' in an object" : "expected ',' or ']' in an array")
                 }
                 self.position += 1
                 frame.count += 1
-                guard frame.count <= TapeNode.maxCount else { throw self.fail("more than \(TapeNode.maxCount) members in one container") }
+                guard frame.count <= TapeNode.maxCount else {
+                    throw self.fail("more than \(TapeNode.maxCount) members in one container")
+                }
                 if frame.isObject { try self.checkDuplicateKeys(frame) }
                 self.close(frame)
                 if let outer = stack.popLast() { frame = outer } else { inContainer = false }
@@ -163,10 +177,13 @@ struct TapeParser {
             let literal = withUnsafeBytes(of: expected.littleEndian) { Array($0) }
             while index < self.count, self.base[index] == literal[index - self.position] { index += 1 }
             throw index < self.count
-                ? self.fail("unexpected character '\(Self.printable(self.base[self.position]))'") : self.fail("unexpected end of the document")
+                ? self.fail("unexpected character '\(Self.printable(self.base[self.position]))'")
+                : self.fail("unexpected end of the document")
         }
         let word = UInt32(littleEndian: UnsafeRawPointer(self.base + self.position).loadUnaligned(as: UInt32.self))
-        guard word == expected else { throw self.fail("unexpected character '\(Self.printable(self.base[self.position]))'") }
+        guard word == expected else {
+            throw self.fail("unexpected character '\(Self.printable(self.base[self.position]))'")
+        }
         self.position += length
     }
 
@@ -174,7 +191,8 @@ struct TapeParser {
 
     private mutating func parseKey() throws(JSONParseError) {
         guard self.position < self.count, self.base[self.position] == UInt8(ascii: "\"") else {
-            throw self.fail(self.position < self.count ? "expected a key in double quotes" : "unexpected end of the document")
+            throw self.fail(
+                self.position < self.count ? "expected a key in double quotes" : "unexpected end of the document")
         }
         let node = self.nodes.count
         let start = self.position + 1
@@ -182,10 +200,13 @@ struct TapeParser {
         // The key's contents end just before the closing quote, which the parser has passed.
         self.keyPrints.append(
             escaped
-                ? self.escapedFingerprint(node) : Tape.fingerprint(self.base + start, count: self.position - 1 - start, readable: self.count - start))
+                ? self.escapedFingerprint(node)
+                : Tape.fingerprint(self.base + start, count: self.position - 1 - start, readable: self.count - start))
         self.keyNodes.append(node)
         self.skipWhitespace()
-        guard self.position < self.count, self.base[self.position] == UInt8(ascii: ":") else { throw self.fail("expected ':' after a key") }
+        guard self.position < self.count, self.base[self.position] == UInt8(ascii: ":") else {
+            throw self.fail("expected ':' after a key")
+        }
         self.position += 1
     }
 
@@ -200,11 +221,13 @@ struct TapeParser {
         while true {
             // Eight bytes at a time, up to the first quote, backslash, control character or non-ASCII byte.
             while self.position + 8 <= self.count {
-                let word = UInt64(littleEndian: UnsafeRawPointer(self.base + self.position).loadUnaligned(as: UInt64.self))
+                let word = UInt64(
+                    littleEndian: UnsafeRawPointer(self.base + self.position).loadUnaligned(as: UInt64.self))
                 let quotes = word ^ (ones &* 0x22)
                 let backslashes = word ^ (ones &* 0x5C)
                 let special =
-                    ((quotes &- ones) & ~quotes) | ((backslashes &- ones) & ~backslashes) | ((word &- ones &* 0x20) & ~word) | word
+                    ((quotes &- ones) & ~quotes) | ((backslashes &- ones) & ~backslashes)
+                    | ((word &- ones &* 0x20) & ~word) | word
                 let found = special & highs
                 if found == 0 {
                     self.position += 8
@@ -243,7 +266,8 @@ struct TapeParser {
         guard self.position + 1 < self.count else { throw self.fail("unexpected end of the document", at: self.count) }
         let escaped = self.base[self.position + 1]
         switch escaped {
-        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"),
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+            UInt8(ascii: "n"), UInt8(ascii: "r"),
             UInt8(ascii: "t"):
             self.position += 2
         case UInt8(ascii: "u"):
@@ -271,7 +295,9 @@ struct TapeParser {
         var value: UInt32 = 0
         for _ in 0..<4 {
             guard self.position < self.count else { throw self.fail("unexpected end of the document") }
-            guard let digit = Tape.hexValue(self.base[self.position]) else { throw self.fail("invalid hex digit in a \\u escape") }
+            guard let digit = Tape.hexValue(self.base[self.position]) else {
+                throw self.fail("invalid hex digit in a \\u escape")
+            }
             value = value << 4 | digit
             self.position += 1
         }
@@ -305,7 +331,9 @@ struct TapeParser {
         guard self.position + length <= self.count else { throw self.fail("invalid UTF-8 in a string") }
         let second = self.base[self.position + 1]
         guard second >= low, second <= high else { throw self.fail("invalid UTF-8 in a string") }
-        for index in 2..<length where self.base[self.position + index] & 0xC0 != 0x80 { throw self.fail("invalid UTF-8 in a string") }
+        for index in 2..<length where self.base[self.position + index] & 0xC0 != 0x80 {
+            throw self.fail("invalid UTF-8 in a string")
+        }
         self.position += length
     }
 
@@ -314,7 +342,9 @@ struct TapeParser {
     private mutating func parseNumber() throws(JSONParseError) {
         let start = self.position
         var index = start
-        @inline(__always) func isDigit(_ index: Int) -> Bool { index < self.count && self.base[index] &- UInt8(ascii: "0") < 10 }
+        @inline(__always) func isDigit(_ index: Int) -> Bool {
+            index < self.count && self.base[index] &- UInt8(ascii: "0") < 10
+        }
         if self.base[index] == UInt8(ascii: "-") { index += 1 }
         guard isDigit(index) else { throw self.fail("a number needs digits", at: index) }
         let integerStart = index
@@ -334,16 +364,23 @@ struct TapeParser {
         if index < self.count, self.base[index] | 0x20 == UInt8(ascii: "e") {
             hasExponent = true
             index += 1
-            if index < self.count, self.base[index] == UInt8(ascii: "+") || self.base[index] == UInt8(ascii: "-") { index += 1 }
+            if index < self.count, self.base[index] == UInt8(ascii: "+") || self.base[index] == UInt8(ascii: "-") {
+                index += 1
+            }
             guard isDigit(index) else { throw self.fail("a number needs digits in its exponent", at: index) }
             while isDigit(index) { index += 1 }
         }
         // Without an exponent, up to 308 integer digits always fit a Double.
         if hasExponent || integerDigits > 308 {
-            let text = String(decoding: UnsafeBufferPointer(start: self.base + start, count: index - start), as: UTF8.self)
-            guard let value = Double(text), value.isFinite else { throw self.fail("number \(text.prefix(40)) is too large for a Double", at: start) }
+            let text = String(
+                decoding: UnsafeBufferPointer(start: self.base + start, count: index - start), as: UTF8.self)
+            guard let value = Double(text), value.isFinite else {
+                throw self.fail("number \(text.prefix(40)) is too large for a Double", at: start)
+            }
         }
-        self.nodes.append(TapeNode(tag: TapeNode.number, start: UInt32(start), end: UInt32(index), next: UInt32(self.nodes.count + 1)))
+        self.nodes.append(
+            TapeNode(tag: TapeNode.number, start: UInt32(start), end: UInt32(index), next: UInt32(self.nodes.count + 1))
+        )
         self.position = index
     }
 
@@ -353,7 +390,9 @@ struct TapeParser {
     private func escapedFingerprint(_ node: Int) -> UInt64 {
         let key = self.nodes[node]
         let decoded = Tape.unescape(UnsafeBufferPointer(start: self.base + Int(key.start), count: key.length))
-        return decoded.withUnsafeBufferPointer { Tape.fingerprint($0.baseAddress ?? self.base, count: $0.count, readable: $0.count) }
+        return decoded.withUnsafeBufferPointer {
+            Tape.fingerprint($0.baseAddress ?? self.base, count: $0.count, readable: $0.count)
+        }
     }
 
     private func checkDuplicateKeys(_ frame: Frame) throws(JSONParseError) {
@@ -371,7 +410,9 @@ struct TapeParser {
             guard var (first, second) = collision else { return }
             // Rare: a duplicate, or a fingerprint collision; check every matching pair from there.
             while first < self.keyPrints.count - 1 {
-                if self.keyPrints[first] == self.keyPrints[second] { try self.checkDistinct(self.keyNodes[first], self.keyNodes[second]) }
+                if self.keyPrints[first] == self.keyPrints[second] {
+                    try self.checkDistinct(self.keyNodes[first], self.keyNodes[second])
+                }
                 second += 1
                 if second == self.keyPrints.count {
                     first += 1
@@ -394,11 +435,15 @@ struct TapeParser {
     }
 
     private func checkDistinct(_ first: Int, _ second: Int) throws(JSONParseError) {
-        let tape = Tape(bytes: UnsafeBufferPointer(start: self.base, count: self.count), nodes: UnsafeBufferPointer(start: nil, count: 0))
+        let tape = Tape(
+            bytes: UnsafeBufferPointer(start: self.base, count: self.count),
+            nodes: UnsafeBufferPointer(start: nil, count: 0))
         let a = self.nodes[first]
         let b = self.nodes[second]
         if tape.stringEquals(a, tape, b) {
-            throw self.fail("duplicate key \"\(String(decoding: Tape.unescape(tape.rawBytes(b)), as: UTF8.self))\"", at: Int(b.start) - 1)
+            throw self.fail(
+                "duplicate key \"\(String(decoding: Tape.unescape(tape.rawBytes(b)), as: UTF8.self))\"",
+                at: Int(b.start) - 1)
         }
     }
 }

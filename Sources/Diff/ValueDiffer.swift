@@ -27,7 +27,9 @@ struct ValueDiffer {
                 self.recorder.record(.changed, path: self.path, left: left, right: right)
             }
         case (.string(let a), .string(let b)):
-            if !a.utf8.elementsEqual(b.utf8) { self.recorder.record(.changed, path: self.path, left: left, right: right) }
+            if !a.utf8.elementsEqual(b.utf8) {
+                self.recorder.record(.changed, path: self.path, left: left, right: right)
+            }
         case (.array(let a), .array(let b)):
             if self.path.segments.count >= self.maxDepth {
                 if left != right { self.recorder.record(.changed, path: self.path, left: left, right: right) }
@@ -65,12 +67,14 @@ struct ValueDiffer {
     }
 
     private mutating func compareKeyed(_ left: [JSONValue], _ right: [JSONValue], key: String, state: RuleState?) {
-        let pairing = KeyedPairing(left: left.map { Self.elementKey($0, key: key) }, right: right.map { Self.elementKey($0, key: key) })
+        let pairing = KeyedPairing(
+            left: left.map { Self.elementKey($0, key: key) }, right: right.map { Self.elementKey($0, key: key) })
         for (leftIndex, rightIndex) in pairing.pairs {
             let child = self.rules.descend(state, index: leftIndex)
             guard let rightIndex else {
                 if !self.rules.isIgnored(child) {
-                    self.recorder.record(.removed, path: self.path, last: .index(leftIndex), left: left[leftIndex], right: nil)
+                    self.recorder.record(
+                        .removed, path: self.path, last: .index(leftIndex), left: left[leftIndex], right: nil)
                 }
                 continue
             }
@@ -86,7 +90,9 @@ struct ValueDiffer {
     }
 
     static func elementKey(_ element: JSONValue, key: String) -> ElementKey? {
-        guard case .object(let members) = element, let member = members.first(where: { $0.key.utf8.elementsEqual(key.utf8) }) else { return nil }
+        guard case .object(let members) = element,
+            let member = members.first(where: { $0.key.utf8.elementsEqual(key.utf8) })
+        else { return nil }
         switch member.value {
         case .null: return .null
         case .bool(let value): return .bool(value)
@@ -96,7 +102,9 @@ struct ValueDiffer {
         }
     }
 
-    private mutating func compareObjects(_ left: [(key: String, value: JSONValue)], _ right: [(key: String, value: JSONValue)], state: RuleState?) {
+    private mutating func compareObjects(
+        _ left: [(key: String, value: JSONValue)], _ right: [(key: String, value: JSONValue)], state: RuleState?
+    ) {
         var rightIndex: [[UInt8]: Int] = [:]
         rightIndex.reserveCapacity(right.count)
         for (index, member) in right.enumerated() { rightIndex[Array(member.key.utf8)] = index }

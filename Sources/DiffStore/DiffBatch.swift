@@ -69,8 +69,10 @@ public struct DiffSample: Sendable {
     public var subjects: Set<String>
 
     public init(
-        route: String, signature: String, recordedAt: Date, requestID: String, servedBy: String, method: String, path: String, query: String?,
-        requestHeaders: [(name: String, value: String)], requestBody: [UInt8], monolith: StoredResponse, service: StoredResponse, diff: String,
+        route: String, signature: String, recordedAt: Date, requestID: String, servedBy: String, method: String,
+        path: String, query: String?,
+        requestHeaders: [(name: String, value: String)], requestBody: [UInt8], monolith: StoredResponse,
+        service: StoredResponse, diff: String,
         subjects: Set<String> = []
     ) {
         self.route = route
@@ -135,5 +137,8 @@ public struct DiffBatch: Sendable {
         self.time = time.timeIntervalSince1970
     }
 
-    public var isEmpty: Bool { self.counts.isEmpty && self.signatures.isEmpty && self.pointers.isEmpty && self.noise.isEmpty && self.samples.isEmpty }
+    public var isEmpty: Bool {
+        self.counts.isEmpty && self.signatures.isEmpty && self.pointers.isEmpty && self.noise.isEmpty
+            && self.samples.isEmpty
+    }
 }

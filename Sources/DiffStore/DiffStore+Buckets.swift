@@ -53,11 +53,13 @@ extension DiffStore {
                         stale = stale + excluded.stale
                     """,
                 arguments: [
-                    route, start, counts.compared, counts.matched, counts.mismatched, counts.shadowErrors, counts.timeouts, counts.dropped,
+                    route, start, counts.compared, counts.matched, counts.mismatched, counts.shadowErrors,
+                    counts.timeouts, counts.dropped,
                     counts.skipped, counts.noiseChecks, counts.stale,
                 ])
         }
-        try db.execute(sql: "DELETE FROM route_buckets WHERE start < ?", arguments: [Int(batch.time - Self.bucketRetention)])
+        try db.execute(
+            sql: "DELETE FROM route_buckets WHERE start < ?", arguments: [Int(batch.time - Self.bucketRetention)])
     }
 
     /// The minute buckets of a route (or every route), oldest first; only those starting at or after `since` when given.
@@ -80,7 +82,8 @@ extension DiffStore {
                 arguments += [since.timeIntervalSince1970 - Double(Self.bucketSeconds)]
             }
             let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
-            let rows = try Row.fetchAll(db, sql: "SELECT * FROM route_buckets" + filter + " ORDER BY route, start", arguments: arguments)
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM route_buckets" + filter + " ORDER BY route, start", arguments: arguments)
             return rows.map { row in
                 var counts = RouteCounts()
                 counts.compared = row["compared"]
@@ -93,7 +96,8 @@ extension DiffStore {
                 counts.noiseChecks = row["noise_checks"]
                 counts.stale = row["stale"]
                 let start: Int = row["start"]
-                return TimeBucket(route: row["route"], start: Date(timeIntervalSince1970: Double(start)), counts: counts)
+                return TimeBucket(
+                    route: row["route"], start: Date(timeIntervalSince1970: Double(start)), counts: counts)
             }
         }
     }

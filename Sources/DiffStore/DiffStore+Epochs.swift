@@ -43,7 +43,9 @@ public struct TriageDecision: Sendable, Equatable {
     public var actor: String
     public var decidedAt: Date
 
-    public init(route: String, signature: String, decision: Decision, reason: String, actor: String, decidedAt: Date = Date()) {
+    public init(
+        route: String, signature: String, decision: Decision, reason: String, actor: String, decidedAt: Date = Date()
+    ) {
         self.route = route
         self.signature = signature
         self.decision = decision
@@ -62,7 +64,8 @@ extension DiffStore {
     /// ```
     public func startEpoch(route: String, stage: String, at time: Date = Date()) throws {
         try self.database.write { db in
-            let row = try Row.fetchOne(db, sql: "SELECT compared, matched, mismatched FROM route_counters WHERE route = ?", arguments: [route])
+            let row = try Row.fetchOne(
+                db, sql: "SELECT compared, matched, mismatched FROM route_counters WHERE route = ?", arguments: [route])
             try db.execute(
                 sql: """
                     INSERT INTO route_epochs (route, stage, started_at, compared, matched, mismatched) VALUES (?, ?, ?, ?, ?, ?)
@@ -70,12 +73,14 @@ extension DiffStore {
                         compared = excluded.compared, matched = excluded.matched, mismatched = excluded.mismatched
                     """,
                 arguments: [
-                    route, stage, time.timeIntervalSince1970, (row?["compared"] as Int?) ?? 0, (row?["matched"] as Int?) ?? 0,
+                    route, stage, time.timeIntervalSince1970, (row?["compared"] as Int?) ?? 0,
+                    (row?["matched"] as Int?) ?? 0,
                     (row?["mismatched"] as Int?) ?? 0,
                 ])
             try db.execute(sql: "DELETE FROM epoch_signatures WHERE route = ?", arguments: [route])
             try db.execute(
-                sql: "INSERT INTO epoch_signatures (route, signature, count) SELECT route, signature, count FROM signatures WHERE route = ?",
+                sql:
+                    "INSERT INTO epoch_signatures (route, signature, count) SELECT route, signature, count FROM signatures WHERE route = ?",
                 arguments: [route])
         }
     }
@@ -85,7 +90,8 @@ extension DiffStore {
         try self.database.read { db in
             var counts = EpochCounts()
             let epoch = try Row.fetchOne(db, sql: "SELECT * FROM route_epochs WHERE route = ?", arguments: [route])
-            let now = try Row.fetchOne(db, sql: "SELECT compared, matched, mismatched FROM route_counters WHERE route = ?", arguments: [route])
+            let now = try Row.fetchOne(
+                db, sql: "SELECT compared, matched, mismatched FROM route_counters WHERE route = ?", arguments: [route])
             func since(_ column: String) -> Int {
                 max(0, ((now?[column] as Int?) ?? 0) - ((epoch?[column] as Int?) ?? 0))
             }
@@ -105,7 +111,8 @@ extension DiffStore {
                     """,
                 arguments: [route])
             counts.signatures = rows.map { row in
-                EpochCounts.Signature(id: row["signature"], text: row["text"], count: row["recent"], decision: row["decision"])
+                EpochCounts.Signature(
+                    id: row["signature"], text: row["text"], count: row["recent"], decision: row["decision"])
             }
             return counts
         }
@@ -114,7 +121,8 @@ extension DiffStore {
     /// A signature's text (`/email changed, status changed`), at any time; nil when the route never had it.
     public func signatureText(route: String, signature: String) throws -> String? {
         try self.database.read { db in
-            try String.fetchOne(db, sql: "SELECT text FROM signatures WHERE route = ? AND signature = ?", arguments: [route, signature])
+            try String.fetchOne(
+                db, sql: "SELECT text FROM signatures WHERE route = ? AND signature = ?", arguments: [route, signature])
         }
     }
 
@@ -122,7 +130,8 @@ extension DiffStore {
     public func recordTriage(_ decision: TriageDecision) throws {
         try self.database.write { db in
             try db.execute(
-                sql: "INSERT INTO triage (route, signature, decision, reason, actor, decided_at) VALUES (?, ?, ?, ?, ?, ?)",
+                sql:
+                    "INSERT INTO triage (route, signature, decision, reason, actor, decided_at) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [
                     decision.route, decision.signature, decision.decision.rawValue, decision.reason, decision.actor,
                     decision.decidedAt.timeIntervalSince1970,
@@ -141,8 +150,10 @@ extension DiffStore {
                 }
             return rows.map { row in
                 TriageDecision(
-                    route: row["route"], signature: row["signature"], decision: TriageDecision.Decision(rawValue: row["decision"]) ?? .accepted,
-                    reason: row["reason"], actor: row["actor"], decidedAt: Date(timeIntervalSince1970: row["decided_at"]))
+                    route: row["route"], signature: row["signature"],
+                    decision: TriageDecision.Decision(rawValue: row["decision"]) ?? .accepted,
+                    reason: row["reason"], actor: row["actor"],
+                    decidedAt: Date(timeIntervalSince1970: row["decided_at"]))
             }
         }
     }

@@ -21,7 +21,8 @@ extension DiffStore {
 
     static func addSubjects(_ subjects: Set<String>, sample: Int64, _ db: Database) throws {
         for hash in subjects {
-            try db.execute(sql: "INSERT OR IGNORE INTO sample_subjects (hash, sample_id) VALUES (?, ?)", arguments: [hash, sample])
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO sample_subjects (hash, sample_id) VALUES (?, ?)", arguments: [hash, sample])
         }
     }
 
@@ -29,7 +30,9 @@ extension DiffStore {
     @discardableResult
     public func purge(subjectHash hash: String) throws -> Int {
         try self.database.write { db in
-            try db.execute(sql: "DELETE FROM samples WHERE id IN (SELECT sample_id FROM sample_subjects WHERE hash = ?)", arguments: [hash])
+            try db.execute(
+                sql: "DELETE FROM samples WHERE id IN (SELECT sample_id FROM sample_subjects WHERE hash = ?)",
+                arguments: [hash])
             return db.changesCount
         }
     }
@@ -39,7 +42,10 @@ extension DiffStore {
     @discardableResult
     public func purge(containing value: [UInt8]) throws -> Int {
         guard !value.isEmpty else { return 0 }
-        let columns = ["path", "query", "request_headers", "request_body", "monolith_headers", "monolith_body", "service_headers", "service_body", "diff"]
+        let columns = [
+            "path", "query", "request_headers", "request_body", "monolith_headers", "monolith_body", "service_headers",
+            "service_body", "diff",
+        ]
         let condition = columns.map { "instr(CAST(\($0) AS BLOB), ?1) > 0" }.joined(separator: " OR ")
         return try self.database.write { db in
             try db.execute(sql: "DELETE FROM samples WHERE " + condition, arguments: [Data(value)])
@@ -69,7 +75,8 @@ extension DiffStore {
     /// processes creating it at once agree: the key is written to a temporary file and linked into place only if no
     /// key is there yet.
     static func redactionKey(beside path: String) throws -> [UInt8] {
-        let keyPath = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(Self.keyFileName).path
+        let keyPath = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(Self.keyFileName)
+            .path
         if let existing = Self.readKey(keyPath) { return existing }
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -98,9 +105,12 @@ extension DiffStore {
     /// Makes `directory` (and missing parents) with mode 0700, or narrows an existing one of ours to 0700 (not a
     /// shared one such as /tmp: one with the sticky bit, or someone else's).
     static func ownerOnlyDirectory(_ directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         var info = stat()
-        if stat(directory, &info) == 0, info.st_uid == geteuid(), info.st_mode & S_ISVTX == 0, info.st_mode & 0o777 != 0o700 {
+        if stat(directory, &info) == 0, info.st_uid == geteuid(), info.st_mode & S_ISVTX == 0,
+            info.st_mode & 0o777 != 0o700
+        {
             chmod(directory, 0o700)
         }
     }

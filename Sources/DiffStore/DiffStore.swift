@@ -47,9 +47,11 @@ public final class DiffStore: Sendable {
             try Self.ownerOnlyDatabaseFile(path)
             let key = try Self.redactionKey(beside: path)
             return try DiffStore(
-                database: DatabasePool(path: path, configuration: configuration), maxSamplesPerSignature: maxSamplesPerSignature, redactionKey: key)
+                database: DatabasePool(path: path, configuration: configuration),
+                maxSamplesPerSignature: maxSamplesPerSignature, redactionKey: key)
         }
-        return try DiffStore(database: DatabaseQueue(configuration: configuration), maxSamplesPerSignature: maxSamplesPerSignature)
+        return try DiffStore(
+            database: DatabaseQueue(configuration: configuration), maxSamplesPerSignature: maxSamplesPerSignature)
     }
 
     /// A store on `database` (migrated); `redactionKey` nil makes a random one (a store in memory).
@@ -143,7 +145,8 @@ public final class DiffStore: Sendable {
                             stale = stale + excluded.stale, last_seen = excluded.last_seen
                         """,
                     arguments: [
-                        route, counts.compared, counts.matched, counts.mismatched, counts.shadowErrors, counts.timeouts, counts.dropped,
+                        route, counts.compared, counts.matched, counts.mismatched, counts.shadowErrors, counts.timeouts,
+                        counts.dropped,
                         counts.skipped, counts.noiseChecks, counts.stale, batch.time, batch.time,
                     ])
             }
@@ -173,8 +176,10 @@ public final class DiffStore: Sendable {
                     arguments: [key.route, key.pointer, count])
             }
             for sample in batch.samples {
-                let kept = try Int.fetchOne(
-                    db, sql: "SELECT COUNT(*) FROM samples WHERE route = ? AND signature = ?", arguments: [sample.route, sample.signature]) ?? 0
+                let kept =
+                    try Int.fetchOne(
+                        db, sql: "SELECT COUNT(*) FROM samples WHERE route = ? AND signature = ?",
+                        arguments: [sample.route, sample.signature]) ?? 0
                 guard kept < limit else { continue }
                 try db.execute(
                     sql: """
@@ -183,10 +188,13 @@ public final class DiffStore: Sendable {
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
-                        sample.route, sample.signature, sample.recordedAt.timeIntervalSince1970, sample.requestID, sample.servedBy,
-                        sample.method, sample.path, sample.query, Self.headersText(sample.requestHeaders), Data(sample.requestBody),
+                        sample.route, sample.signature, sample.recordedAt.timeIntervalSince1970, sample.requestID,
+                        sample.servedBy,
+                        sample.method, sample.path, sample.query, Self.headersText(sample.requestHeaders),
+                        Data(sample.requestBody),
                         sample.monolith.status, Self.headersText(sample.monolith.headers), Data(sample.monolith.body),
-                        sample.service.status, Self.headersText(sample.service.headers), Data(sample.service.body), sample.diff,
+                        sample.service.status, Self.headersText(sample.service.headers), Data(sample.service.body),
+                        sample.diff,
                     ])
                 try Self.addSubjects(sample.subjects, sample: db.lastInsertedRowID, db)
             }
@@ -196,7 +204,9 @@ public final class DiffStore: Sendable {
     /// How many samples a signature of a route has (the recorder uses it to stop collecting early).
     public func sampleCount(route: String, signature: String) throws -> Int {
         try self.database.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM samples WHERE route = ? AND signature = ?", arguments: [route, signature]) ?? 0
+            try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM samples WHERE route = ? AND signature = ?",
+                arguments: [route, signature]) ?? 0
         }
     }
 
@@ -244,7 +254,10 @@ public final class DiffStore: Sendable {
                     ("compared", .number(Double(compared))),
                     ("matched", .number(Double(matched))),
                     ("mismatched", .number(Double(row["mismatched"] as Int))),
-                    ("matchRate", compared > 0 ? .number((Double(matched) / Double(compared) * 10000).rounded() / 10000) : .null),
+                    (
+                        "matchRate",
+                        compared > 0 ? .number((Double(matched) / Double(compared) * 10000).rounded() / 10000) : .null
+                    ),
                     ("shadowErrors", .number(Double(row["shadow_errors"] as Int))),
                     ("timeouts", .number(Double(row["timeouts"] as Int))),
                     ("dropped", .number(Double(row["dropped"] as Int))),
@@ -278,7 +291,9 @@ public final class DiffStore: Sendable {
                             })
                     ))
                 let pointers = try Row.fetchAll(
-                    db, sql: "SELECT pointer, kind, count FROM pointers WHERE route = ? ORDER BY count DESC, pointer, kind LIMIT ?",
+                    db,
+                    sql:
+                        "SELECT pointer, kind, count FROM pointers WHERE route = ? ORDER BY count DESC, pointer, kind LIMIT ?",
                     arguments: [name, pointerLimit])
                 members.append(
                     (
@@ -286,7 +301,8 @@ public final class DiffStore: Sendable {
                         .array(
                             pointers.map { row in
                                 .object([
-                                    ("pointer", .string(row["pointer"])), ("kind", .string(row["kind"])), ("count", .number(Double(row["count"] as Int))),
+                                    ("pointer", .string(row["pointer"])), ("kind", .string(row["kind"])),
+                                    ("count", .number(Double(row["count"] as Int))),
                                 ])
                             })
                     ))
@@ -299,8 +315,12 @@ public final class DiffStore: Sendable {
     /// Pointers that differed between two answers of the same side, for a route, most frequent first.
     public func noise(route: String) throws -> (checks: Int, pointers: [(pointer: String, count: Int)]) {
         try self.database.read { db in
-            let checks = try Int.fetchOne(db, sql: "SELECT noise_checks FROM route_counters WHERE route = ?", arguments: [route]) ?? 0
-            let rows = try Row.fetchAll(db, sql: "SELECT pointer, count FROM noise WHERE route = ? ORDER BY count DESC, pointer", arguments: [route])
+            let checks =
+                try Int.fetchOne(db, sql: "SELECT noise_checks FROM route_counters WHERE route = ?", arguments: [route])
+                ?? 0
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT pointer, count FROM noise WHERE route = ? ORDER BY count DESC, pointer",
+                arguments: [route])
             return (checks, rows.map { (pointer: $0["pointer"], count: $0["count"]) })
         }
     }

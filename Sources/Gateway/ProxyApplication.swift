@@ -32,7 +32,8 @@ public final class ProxyApplication: Service {
     /// file-descriptor limit read at start).
     public let maxConnections: Int
     private let logger: Logger
-    private let ports = NIOLockedValueBox<(proxy: Int?, admin: Int?, waiters: [CheckedContinuation<Void, Never>])>((nil, nil, []))
+    private let ports = NIOLockedValueBox<(proxy: Int?, admin: Int?, waiters: [CheckedContinuation<Void, Never>])>(
+        (nil, nil, []))
 
     /// Loads and validates routes.json (a bad file stops the start with every problem listed) and the token.
     public init(configuration: ProxyConfiguration, logger: Logger) throws {
@@ -45,7 +46,9 @@ public final class ProxyApplication: Service {
         } catch let failure as RouteFile.Failure {
             throw RouteTableError(problems: [.init(path: "$", reason: failure.description)])
         } catch {
-            throw RouteTableError(problems: [.init(path: "$", reason: "cannot read \(configuration.routesPath): \(error.localizedDescription)")])
+            throw RouteTableError(problems: [
+                .init(path: "$", reason: "cannot read \(configuration.routesPath): \(error.localizedDescription)")
+            ])
         }
         let table = try RouteTable.parse(text)
         let store = try RouteTableStore(table: table, text: text)
@@ -54,10 +57,12 @@ public final class ProxyApplication: Service {
             path: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("diffs.sqlite").path,
             maxSamplesPerSignature: configuration.samplesPerSignature)
         self.control = RouteControl(
-            table: DataPlaneTable(store: store), routesPath: configuration.routesPath, dataDirectory: configuration.dataDirectory, logger: logger, diffStore: diffStore)
+            table: DataPlaneTable(store: store), routesPath: configuration.routesPath,
+            dataDirectory: configuration.dataDirectory, logger: logger, diffStore: diffStore)
         self.metrics = ProxyMetrics()
         self.recorder = ShadowRecorder(
-            store: diffStore, maxInFlight: configuration.maxShadowsInFlight, maxQueued: configuration.maxQueuedComparisons, interval: configuration.recordInterval,
+            store: diffStore, maxInFlight: configuration.maxShadowsInFlight,
+            maxQueued: configuration.maxQueuedComparisons, interval: configuration.recordInterval,
             privacy: { [store] in store.snapshot.table.privacy }, logger: logger)
         self.adminToken = try configuration.adminToken ?? AdminToken.resolve(dataDirectory: configuration.dataDirectory)
         self.maxConnections = configuration.effectiveMaxConnections
@@ -96,20 +101,27 @@ public final class ProxyApplication: Service {
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.configuration.threads ?? System.coreCount)
         let connections = ConnectionLimiter(limit: self.maxConnections, listener: "proxy", metrics: self.metrics)
-        let adminConnections = ConnectionLimiter(limit: self.configuration.adminMaxConnections, listener: "admin", metrics: self.metrics)
+        let adminConnections = ConnectionLimiter(
+            limit: self.configuration.adminMaxConnections, listener: "admin", metrics: self.metrics)
         let shared = ProxyShared(
-            store: self.store, configuration: self.configuration, metrics: self.metrics, recorder: self.recorder, connections: connections, group: group)
+            store: self.store, configuration: self.configuration, metrics: self.metrics, recorder: self.recorder,
+            connections: connections, group: group)
         // Connections to upstreams that leave the table close (observed until the services stop, before the loops do).
         let observation = self.store.observe { _ in shared.tableChanged() }
         shared.tableChanged()  // a swap made while the pools were being made
-        let server = ProxyServer(shared: shared, group: group, logger: self.logger) { [weak self] port in self?.bound(proxy: port) }
+        let server = ProxyServer(shared: shared, group: group, logger: self.logger) { [weak self] port in
+            self?.bound(proxy: port)
+        }
         let admin = Application(
             router: AdminRoutes(
-                control: self.control, diffStore: self.recorder.store, token: self.adminToken, flush: { [recorder] in await recorder.flush() },
+                control: self.control, diffStore: self.recorder.store, token: self.adminToken,
+                flush: { [recorder] in await recorder.flush() },
                 metrics: { [metrics] in metrics.render() }
             ).buildRouter(),
-            server: .http1(configuration: .init(additionalChannelHandlers: [AdmissionHandler(limiter: adminConnections)])),
-            configuration: .init(address: .hostname("127.0.0.1", port: self.configuration.adminPort), serverName: "strangler-admin"),
+            server: .http1(
+                configuration: .init(additionalChannelHandlers: [AdmissionHandler(limiter: adminConnections)])),
+            configuration: .init(
+                address: .hostname("127.0.0.1", port: self.configuration.adminPort), serverName: "strangler-admin"),
             onServerRunning: { [weak self] channel in self?.bound(admin: channel.localAddress?.port) },
             eventLoopGroupProvider: .shared(group),
             logger: self.logger
@@ -145,7 +157,8 @@ public final class ProxyApplication: Service {
     /// Runs as the process's main service: SIGTERM and SIGINT drain in-flight requests, then return.
     public func runWithSignals() async throws {
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: self)], gracefulShutdownSignals: [.sigterm, .sigint], logger: self.logger))
+            configuration: .init(
+                services: [.init(service: self)], gracefulShutdownSignals: [.sigterm, .sigint], logger: self.logger))
         try await group.run()
     }
 }
@@ -173,6 +186,7 @@ final class DataPlaneTable: RouteTableHost {
     }
 
     static func live(_ snapshot: RouteTableStore.Snapshot) -> LiveTable {
-        LiveTable(table: snapshot.table, version: snapshot.version, text: snapshot.text, contentHash: snapshot.contentHash)
+        LiveTable(
+            table: snapshot.table, version: snapshot.version, text: snapshot.text, contentHash: snapshot.contentHash)
     }
 }

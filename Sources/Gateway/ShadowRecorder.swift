@@ -42,7 +42,8 @@ public final class ShadowRecorder: ShadowSink, Service {
     /// `privacy` gives the live table's redaction rules and retention (read at each flush).
     public init(
         store: DiffStore, maxInFlight: Int = 256, maxQueued: Int = 10_000, maxQueuedBytes: Int = 64 * 1024 * 1024,
-        interval: Duration = .milliseconds(250), privacy: @escaping @Sendable () -> PrivacyPolicy = { .defaults }, logger: Logger
+        interval: Duration = .milliseconds(250), privacy: @escaping @Sendable () -> PrivacyPolicy = { .defaults },
+        logger: Logger
     ) {
         self.store = store
         self.maxInFlight = maxInFlight
@@ -61,7 +62,8 @@ public final class ShadowRecorder: ShadowSink, Service {
     public func tryAcquire() -> Bool {
         var current = self.inFlight.load(ordering: .relaxed)
         while current < self.maxInFlight {
-            let (exchanged, original) = self.inFlight.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            let (exchanged, original) = self.inFlight.compareExchange(
+                expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
             if exchanged { return true }
             current = original
         }
@@ -92,7 +94,9 @@ public final class ShadowRecorder: ShadowSink, Service {
     public func submit(_ observation: ShadowObservation) {
         let startFlush = self.pending.withLockedValue { pending -> Bool in
             let bytes = observation.byteCount
-            guard pending.observations.count < self.maxQueued, pending.bytes + bytes <= self.maxQueuedBytes || pending.observations.isEmpty else {
+            guard pending.observations.count < self.maxQueued,
+                pending.bytes + bytes <= self.maxQueuedBytes || pending.observations.isEmpty
+            else {
                 pending.counts[observation.route, default: RouteCounts()].dropped += 1
                 return false
             }
@@ -159,7 +163,8 @@ private actor Writer {
         do {
             try self.store.apply(batch)
         } catch {
-            self.logger.error("the diff store refused a batch; its counts and samples are lost", metadata: ["error": "\(error)"])
+            self.logger.error(
+                "the diff store refused a batch; its counts and samples are lost", metadata: ["error": "\(error)"])
             self.sampleCounts.removeAll()
         }
     }
@@ -193,7 +198,8 @@ private actor Writer {
         let options = DiffOptions(ignore: policy.ignore, arrays: policy.arrays)
         let names = options.headers.map { $0.lowercased() }
         let comparison = ResponseDiffer.compare(
-            observation.monolith.snapshot(headers: names), observation.service.snapshot(headers: names), options: options)
+            observation.monolith.snapshot(headers: names), observation.service.snapshot(headers: names),
+            options: options)
         if Self.isStale(comparison, versions: policy.version) {
             batch.counts[route, default: RouteCounts()].stale += 1
         } else {
@@ -207,13 +213,19 @@ private actor Writer {
     /// change yet (a read right after a write, with the service still catching up). Such a pair says nothing
     /// about whether the service computes the same answer, so it is counted as stale, not as a mismatch.
     static func isStale(_ comparison: ResponseComparison, versions: [String]) -> Bool {
-        guard !versions.isEmpty, comparison.status == nil, case .json(let result) = comparison.body else { return false }
+        guard !versions.isEmpty, comparison.status == nil, case .json(let result) = comparison.body else {
+            return false
+        }
         return result.differences.contains { difference in
-            difference.kind == .changed && versions.contains { PointerPattern.covers(pattern: $0, pointer: difference.pointer) }
+            difference.kind == .changed
+                && versions.contains { PointerPattern.covers(pattern: $0, pointer: difference.pointer) }
         }
     }
 
-    private func count(_ comparison: ResponseComparison, of observation: ShadowObservation, privacy: PrivacyPolicy, in batch: inout DiffBatch) {
+    private func count(
+        _ comparison: ResponseComparison, of observation: ShadowObservation, privacy: PrivacyPolicy,
+        in batch: inout DiffBatch
+    ) {
         let route = observation.route
         if comparison.isMatch {
             batch.counts[route, default: RouteCounts()].matched += 1
@@ -222,27 +234,36 @@ private actor Writer {
             let signature = comparison.signature
             // A member named by a person's e-mail (say) is in the signature's patterns: they pass the detectors too.
             var redaction = Redaction(rules: Self.rules(privacy, observation.policy), key: self.key)
-            batch.signatures[DiffBatch.SignatureKey(route: route, id: signature.id, text: redaction.text(signature.text)), default: 0] += 1
+            batch.signatures[
+                DiffBatch.SignatureKey(route: route, id: signature.id, text: redaction.text(signature.text)), default: 0
+            ] += 1
             for entry in signature.entries {
-                batch.pointers[DiffBatch.PointerKey(route: route, pointer: redaction.text(entry.pattern), kind: entry.kind), default: 0] += 1
+                batch.pointers[
+                    DiffBatch.PointerKey(route: route, pointer: redaction.text(entry.pattern), kind: entry.kind),
+                    default: 0] += 1
             }
             let key = route + " " + signature.id
-            let kept = self.sampleCounts[key] ?? ((try? self.store.sampleCount(route: route, signature: signature.id)) ?? 0)
+            let kept =
+                self.sampleCounts[key] ?? ((try? self.store.sampleCount(route: route, signature: signature.id)) ?? 0)
             if kept < self.store.maxSamplesPerSignature {
                 self.sampleCounts[key] = kept + 1
-                batch.samples.append(Self.sample(observation, comparison: comparison, signature: signature.id, redaction: redaction))
+                batch.samples.append(
+                    Self.sample(observation, comparison: comparison, signature: signature.id, redaction: redaction))
             } else {
                 self.sampleCounts[key] = kept
             }
         }
     }
 
-    private func learnNoise(from observation: ShadowObservation, headers names: [String], privacy: PrivacyPolicy, in batch: inout DiffBatch) {
+    private func learnNoise(
+        from observation: ShadowObservation, headers names: [String], privacy: PrivacyPolicy, in batch: inout DiffBatch
+    ) {
         let route = observation.route
         if let repeated = observation.repeated {
             // Two answers of the same side to the same request: whatever differs between them is noise.
             let answered = observation.servedBy == .monolith ? observation.monolith : observation.service
-            let noise = ResponseDiffer.compare(answered.snapshot(headers: names), repeated.snapshot(headers: names), options: DiffOptions())
+            let noise = ResponseDiffer.compare(
+                answered.snapshot(headers: names), repeated.snapshot(headers: names), options: DiffOptions())
             batch.counts[route, default: RouteCounts()].noiseChecks += 1
             if case .json(let result) = noise.body {
                 var redaction = Redaction(rules: Self.rules(privacy, observation.policy), key: self.key)
@@ -257,15 +278,21 @@ private actor Writer {
 
     /// The table's rules and the route's own.
     static func rules(_ privacy: PrivacyPolicy, _ policy: ShadowPolicy) -> RedactionRules {
-        RedactionRules(defaults: privacy.defaults, fields: privacy.fields + policy.redactFields, pointers: privacy.pointers + policy.redact)
+        RedactionRules(
+            defaults: privacy.defaults, fields: privacy.fields + policy.redactFields,
+            pointers: privacy.pointers + policy.redact)
     }
 
     /// The sample as stored: every part redacted (`docs/shadow.md`), with the keyed hashes of what was redacted.
-    static func sample(_ observation: ShadowObservation, comparison: ResponseComparison, signature: String, redaction: Redaction) -> DiffSample {
+    static func sample(
+        _ observation: ShadowObservation, comparison: ResponseComparison, signature: String, redaction: Redaction
+    ) -> DiffSample {
         var redaction = redaction
         func stored(_ answer: RawAnswer) -> StoredResponse {
             let fields = answer.fields()
-            return StoredResponse(status: answer.status, headers: redaction.responseHeaders(fields), body: redaction.body(answer.body, headers: fields))
+            return StoredResponse(
+                status: answer.status, headers: redaction.responseHeaders(fields),
+                body: redaction.body(answer.body, headers: fields))
         }
         let requestFields = RawAnswer.fields(of: observation.requestHead)
         let requestHeaders = redaction.requestHeaders(requestFields)
@@ -278,20 +305,31 @@ private actor Writer {
         return DiffSample(
             route: observation.route, signature: signature, recordedAt: Date(), requestID: observation.requestID,
             servedBy: observation.servedBy.rawValue, method: observation.method, path: path, query: query,
-            requestHeaders: requestHeaders, requestBody: requestBody, monolith: monolith, service: service, diff: diff, subjects: redaction.hashes)
+            requestHeaders: requestHeaders, requestBody: requestBody, monolith: monolith, service: service, diff: diff,
+            subjects: redaction.hashes)
     }
 
     /// The comparison as stored: left is the monolith, right the service; values redacted as in the bodies and headers.
     static func diffJSON(_ comparison: ResponseComparison, redaction: inout Redaction) -> JSONValue {
         var members: [(key: String, value: JSONValue)] = []
         if let status = comparison.status {
-            members.append(("status", .object([("monolith", .number(Double(status.left))), ("service", .number(Double(status.right)))])))
+            members.append(
+                (
+                    "status",
+                    .object([("monolith", .number(Double(status.left))), ("service", .number(Double(status.right)))])
+                ))
         }
         if !comparison.headers.isEmpty {
             var headers: [JSONValue] = []
             for difference in comparison.headers {
-                func value(_ text: String?) -> JSONValue { text.map { .string(redaction.responseHeader(name: difference.name, value: $0)) } ?? .null }
-                headers.append(.object([("name", .string(difference.name)), ("monolith", value(difference.left)), ("service", value(difference.right))]))
+                func value(_ text: String?) -> JSONValue {
+                    text.map { .string(redaction.responseHeader(name: difference.name, value: $0)) } ?? .null
+                }
+                headers.append(
+                    .object([
+                        ("name", .string(difference.name)), ("monolith", value(difference.left)),
+                        ("service", value(difference.right)),
+                    ]))
             }
             members.append(("headers", .array(headers)))
         }
@@ -299,7 +337,14 @@ private actor Writer {
         case .equal:
             break
         case .bytes(let offset, let line):
-            members.append(("body", .object([("kind", .string("bytes")), ("offset", .number(Double(offset))), ("line", line.map { .number(Double($0)) } ?? .null)])))
+            members.append(
+                (
+                    "body",
+                    .object([
+                        ("kind", .string("bytes")), ("offset", .number(Double(offset))),
+                        ("line", line.map { .number(Double($0)) } ?? .null),
+                    ])
+                ))
         case .json(let result):
             var differences: [JSONValue] = []
             for difference in result.differences {
@@ -311,7 +356,14 @@ private actor Writer {
                         ("service", difference.right.map { redaction.value($0, at: difference.pointer) } ?? .null),
                     ]))
             }
-            members.append(("body", .object([("kind", .string("json")), ("differences", .array(differences)), ("truncated", .bool(result.truncated))])))
+            members.append(
+                (
+                    "body",
+                    .object([
+                        ("kind", .string("json")), ("differences", .array(differences)),
+                        ("truncated", .bool(result.truncated)),
+                    ])
+                ))
         }
         return .object(members)
     }

@@ -25,7 +25,8 @@ public struct JSONParser {
     private var index = 0
     private let maxDepth: Int
 
-    public static func parse(_ bytes: [UInt8], maxDepth: Int = Self.defaultMaxDepth) throws(JSONParseError) -> JSONValue {
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = Self.defaultMaxDepth) throws(JSONParseError) -> JSONValue
+    {
         let result: Result<JSONValue, JSONParseError> = bytes.withUnsafeBufferPointer { buffer in
             var parser = JSONParser(bytes: buffer, maxDepth: maxDepth)
             do throws(JSONParseError) {
@@ -83,9 +84,15 @@ public struct JSONParser {
         case UInt8(ascii: "{"): return try self.parseObject(depth: depth + 1)
         case UInt8(ascii: "["): return try self.parseArray(depth: depth + 1)
         case UInt8(ascii: "\""): return .string(try self.parseString())
-        case UInt8(ascii: "t"): try self.expectLiteral("true"); return .bool(true)
-        case UInt8(ascii: "f"): try self.expectLiteral("false"); return .bool(false)
-        case UInt8(ascii: "n"): try self.expectLiteral("null"); return .null
+        case UInt8(ascii: "t"):
+            try self.expectLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try self.expectLiteral("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try self.expectLiteral("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try self.parseNumber())
         default: throw self.fail("unexpected character '\(Self.printable(self.bytes[self.index]))'")
         }
@@ -118,13 +125,17 @@ public struct JSONParser {
         while true {
             self.skipWhitespace()
             guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "\"") else {
-                throw self.fail(self.index < self.bytes.count ? "expected a key in double quotes" : "unexpected end of the document")
+                throw self.fail(
+                    self.index < self.bytes.count ? "expected a key in double quotes" : "unexpected end of the document"
+                )
             }
             let keyOffset = self.index
             let key = try self.parseString()
             guard keys.insert(key).inserted else { throw self.fail("duplicate key \"\(key)\"", at: keyOffset) }
             self.skipWhitespace()
-            guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: ":") else { throw self.fail("expected ':' after a key") }
+            guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: ":") else {
+                throw self.fail("expected ':' after a key")
+            }
             self.index += 1
             self.skipWhitespace()
             members.append((key, try self.parseValue(depth: depth)))
@@ -168,25 +179,37 @@ public struct JSONParser {
         let start = self.index
         func digits() -> Int {
             let from = self.index
-            while self.index < self.bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self.bytes[self.index]) { self.index += 1 }
+            while self.index < self.bytes.count,
+                (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self.bytes[self.index])
+            { self.index += 1 }
             return self.index - from
         }
         if self.bytes[self.index] == UInt8(ascii: "-") { self.index += 1 }
         let integerStart = self.index
         let integerDigits = digits()
         guard integerDigits > 0 else { throw self.fail("a number needs digits") }
-        if integerDigits > 1, self.bytes[integerStart] == UInt8(ascii: "0") { throw self.fail("a number may not start with 0", at: integerStart) }
+        if integerDigits > 1, self.bytes[integerStart] == UInt8(ascii: "0") {
+            throw self.fail("a number may not start with 0", at: integerStart)
+        }
         if self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: ".") {
             self.index += 1
             guard digits() > 0 else { throw self.fail("a number needs digits after '.'") }
         }
-        if self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "e") || self.bytes[self.index] == UInt8(ascii: "E") {
+        if self.index < self.bytes.count,
+            self.bytes[self.index] == UInt8(ascii: "e") || self.bytes[self.index] == UInt8(ascii: "E")
+        {
             self.index += 1
-            if self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "+") || self.bytes[self.index] == UInt8(ascii: "-") { self.index += 1 }
+            if self.index < self.bytes.count,
+                self.bytes[self.index] == UInt8(ascii: "+") || self.bytes[self.index] == UInt8(ascii: "-")
+            {
+                self.index += 1
+            }
             guard digits() > 0 else { throw self.fail("a number needs digits in its exponent") }
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: self.bytes[start..<self.index]), as: UTF8.self)
-        guard let value = Double(text), value.isFinite else { throw self.fail("number \(text.prefix(40)) is too large", at: start) }
+        guard let value = Double(text), value.isFinite else {
+            throw self.fail("number \(text.prefix(40)) is too large", at: start)
+        }
         return value
     }
 
@@ -198,7 +221,9 @@ public struct JSONParser {
             let byte = self.bytes[self.index]
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: self.bytes[start..<self.index])
-                guard let text = String(validating: slice, as: UTF8.self) else { throw self.fail("invalid UTF-8 in a string", at: start) }
+                guard let text = String(validating: slice, as: UTF8.self) else {
+                    throw self.fail("invalid UTF-8 in a string", at: start)
+                }
                 self.index += 1
                 return text
             }
@@ -211,7 +236,9 @@ public struct JSONParser {
             let byte = self.bytes[self.index]
             switch byte {
             case UInt8(ascii: "\""):
-                guard let text = String(validating: buffer, as: UTF8.self) else { throw self.fail("invalid UTF-8 in a string", at: start) }
+                guard let text = String(validating: buffer, as: UTF8.self) else {
+                    throw self.fail("invalid UTF-8 in a string", at: start)
+                }
                 self.index += 1
                 return text
             case UInt8(ascii: "\\"):
@@ -231,12 +258,16 @@ public struct JSONParser {
                 case UInt8(ascii: "u"):
                     var scalar = try self.parseHex4()
                     if (0xD800...0xDBFF).contains(scalar) {
-                        guard self.index + 1 < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "\\"), self.bytes[self.index + 1] == UInt8(ascii: "u") else {
+                        guard self.index + 1 < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "\\"),
+                            self.bytes[self.index + 1] == UInt8(ascii: "u")
+                        else {
                             throw self.fail("unpaired surrogate in a \\u escape")
                         }
                         self.index += 2
                         let low = try self.parseHex4()
-                        guard (0xDC00...0xDFFF).contains(low) else { throw self.fail("unpaired surrogate in a \\u escape") }
+                        guard (0xDC00...0xDFFF).contains(low) else {
+                            throw self.fail("unpaired surrogate in a \\u escape")
+                        }
                         scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                     } else if (0xDC00...0xDFFF).contains(scalar) {
                         throw self.fail("unpaired surrogate in a \\u escape")

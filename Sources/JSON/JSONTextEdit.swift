@@ -38,12 +38,16 @@ public enum JSONTextEdit {
 
     /// Collects, by their path (a child's position in its object or array at each level), the scalars of `target` that
     /// differ from `source`; false when the two differ in shape.
-    private static func scalarChanges(from source: JSONValue, to target: JSONValue, at path: [Int], into changes: inout [[Int]: JSONValue]) -> Bool {
+    private static func scalarChanges(
+        from source: JSONValue, to target: JSONValue, at path: [Int], into changes: inout [[Int]: JSONValue]
+    ) -> Bool {
         switch (source, target) {
         case (.object(let a), .object(let b)):
             guard a.count == b.count else { return false }
             for (index, (old, new)) in zip(a, b).enumerated() {
-                guard old.key == new.key, Self.scalarChanges(from: old.value, to: new.value, at: path + [index], into: &changes) else { return false }
+                guard old.key == new.key,
+                    Self.scalarChanges(from: old.value, to: new.value, at: path + [index], into: &changes)
+                else { return false }
             }
             return true
         case (.array(let a), .array(let b)):
@@ -67,7 +71,9 @@ public enum JSONTextEdit {
         var index = 0
 
         mutating func skipWhitespace() {
-            while self.index < self.bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(self.bytes[self.index]) { self.index += 1 }
+            while self.index < self.bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(self.bytes[self.index]) {
+                self.index += 1
+            }
         }
 
         mutating func value(at path: [Int], into spans: inout [(range: Range<Int>, value: JSONValue)]) {
@@ -87,7 +93,10 @@ public enum JSONTextEdit {
         }
 
         /// An object's members (`keyed`) or an array's elements, the opening bracket at `index`.
-        mutating func members(at path: [Int], closedBy close: UInt8, keyed: Bool, into spans: inout [(range: Range<Int>, value: JSONValue)]) {
+        mutating func members(
+            at path: [Int], closedBy close: UInt8, keyed: Bool,
+            into spans: inout [(range: Range<Int>, value: JSONValue)]
+        ) {
             self.index += 1
             var position = 0
             self.skipWhitespace()
@@ -117,7 +126,8 @@ public enum JSONTextEdit {
         }
 
         static func ends(_ byte: UInt8) -> Bool {
-            byte == UInt8(ascii: ",") || byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") || [0x20, 0x09, 0x0A, 0x0D].contains(byte)
+            byte == UInt8(ascii: ",") || byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]")
+                || [0x20, 0x09, 0x0A, 0x0D].contains(byte)
         }
     }
 }

@@ -8,7 +8,8 @@ import RouteTable
 /// `<details>` sections with their samples' request and both answers.
 extension Report {
     /// What the page may load: nothing but its own inline style (also in a `<meta>` of the page, so a saved file keeps it).
-    public static let contentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+    public static let contentSecurityPolicy =
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
     public var html: String {
         var out = """
@@ -43,14 +44,18 @@ extension Report {
     }
 
     var overviewHTML: String {
-        var out = "<table class=\"overview\">\n<thead><tr><th>Route</th><th>Stage</th><th>Compared</th><th>Match rate</th>"
+        var out =
+            "<table class=\"overview\">\n<thead><tr><th>Route</th><th>Stage</th><th>Compared</th><th>Match rate</th>"
             + "<th>Untriaged</th><th>Sync lag</th><th>Verdict</th></tr></thead>\n<tbody>\n"
         for route in self.routes {
             out += "<tr><td><a href=\"#\(Self.anchor(route.id))\"><code>\(Self.escape(route.id))</code></a></td>"
             out += "<td><span class=\"stage \(Self.escape(route.stage))\">\(Self.escape(route.stage))</span></td>"
-            out += "<td class=\"number\">\(route.gate.compared)</td><td>\(Self.escape(Self.rateWithInterval(route.gate)))</td>"
-            out += "<td class=\"number\">\(route.untriaged)</td><td class=\"number\">\(Self.escape(Self.lagText(route)))</td>"
-            out += "<td class=\"verdict \(route.verdict.status.rawValue)\">\(Self.escape(route.verdict.text))</td></tr>\n"
+            out +=
+                "<td class=\"number\">\(route.gate.compared)</td><td>\(Self.escape(Self.rateWithInterval(route.gate)))</td>"
+            out +=
+                "<td class=\"number\">\(route.untriaged)</td><td class=\"number\">\(Self.escape(Self.lagText(route)))</td>"
+            out +=
+                "<td class=\"verdict \(route.verdict.status.rawValue)\">\(Self.escape(route.verdict.text))</td></tr>\n"
         }
         return out + "</tbody>\n</table>\n"
     }
@@ -67,9 +72,12 @@ extension Report {
         out += "<h2><code>\(id)</code> <small>\(Self.escape(route.method)) \(Self.escape(route.path))"
         out += route.service.map { " → service \(Self.escape($0))" } ?? ""
         out += "</small> <span class=\"stage \(Self.escape(route.stage))\">\(Self.escape(route.stage))</span></h2>\n"
-        out += "<p class=\"verdict \(route.verdict.status.rawValue)\">\(Self.escape(Self.capitalised(route.verdict.text)))</p>\n"
+        out +=
+            "<p class=\"verdict \(route.verdict.status.rawValue)\">\(Self.escape(Self.capitalised(route.verdict.text)))</p>\n"
         if !route.verdict.reasons.isEmpty {
-            out += "<ul class=\"reasons\">\n" + route.verdict.reasons.map { "<li>\(Self.escape($0))</li>\n" }.joined() + "</ul>\n"
+            out +=
+                "<ul class=\"reasons\">\n" + route.verdict.reasons.map { "<li>\(Self.escape($0))</li>\n" }.joined()
+                + "</ul>\n"
         }
         out += "<dl class=\"facts\">\n"
         for (term, detail) in Self.facts(route) {
@@ -81,18 +89,23 @@ extension Report {
         if route.signatures.isEmpty {
             out += "<p class=\"none\">None.</p>\n"
         } else {
-            for (index, signature) in route.signatures.enumerated() { out += Self.signatureHTML(signature, rank: index + 1) }
+            for (index, signature) in route.signatures.enumerated() {
+                out += Self.signatureHTML(signature, rank: index + 1)
+            }
             if route.signaturesTotal > route.signatures.count {
-                out += "<p class=\"more\">\(route.signaturesTotal - route.signatures.count) more signatures not shown.</p>\n"
+                out +=
+                    "<p class=\"more\">\(route.signaturesTotal - route.signatures.count) more signatures not shown.</p>\n"
             }
         }
         out += "<h3>Top differing pointers</h3>\n"
         if route.pointers.isEmpty {
             out += "<p class=\"none\">None.</p>\n"
         } else {
-            out += "<table class=\"pointers\"><thead><tr><th>Pointer</th><th>Kind</th><th>Count</th></tr></thead><tbody>\n"
+            out +=
+                "<table class=\"pointers\"><thead><tr><th>Pointer</th><th>Kind</th><th>Count</th></tr></thead><tbody>\n"
             for pointer in route.pointers {
-                out += "<tr><td><code>\(Self.escape(Self.place(pointer.pointer)))</code></td><td>\(Self.escape(pointer.kind))</td><td class=\"number\">\(pointer.count)</td></tr>\n"
+                out +=
+                    "<tr><td><code>\(Self.escape(Self.place(pointer.pointer)))</code></td><td>\(Self.escape(pointer.kind))</td><td class=\"number\">\(pointer.count)</td></tr>\n"
             }
             out += "</tbody></table>\n"
         }
@@ -115,7 +128,11 @@ extension Report {
                 ))
         }
         if route.service != nil, route.verdict.status != .eliminated {
-            facts.append(("Eliminate gate", "at least \(gate.minSamples) compared, lower bound at least \(Gates.percent(gate.minMatchRate))"))
+            facts.append(
+                (
+                    "Eliminate gate",
+                    "at least \(gate.minSamples) compared, lower bound at least \(Gates.percent(gate.minMatchRate))"
+                ))
         }
         let traffic = route.traffic
         facts.append(
@@ -130,7 +147,8 @@ extension Report {
             if let problem = route.sync.problem { sync += " (\(problem))" }
             if let health = route.sync.health { sync += "; health \(health)" }
             if let reconcile = route.sync.reconcile {
-                sync += "; last reconcile \(reconcile.clean ? "clean" : "not clean") at \(reconcile.at) (\(reconcile.summary))"
+                sync +=
+                    "; last reconcile \(reconcile.clean ? "clean" : "not clean") at \(reconcile.at) (\(reconcile.summary))"
             } else {
                 sync += "; never reconciled"
             }
@@ -141,15 +159,25 @@ extension Report {
     }
 
     static func signatureHTML(_ signature: RouteReport.Signature, rank: Int) -> String {
-        let triage = signature.triage.map { "\($0.decision) by \($0.actor) at \(Self.timestamp($0.at)): \($0.reason)" } ?? "untriaged"
+        let triage =
+            signature.triage.map { "\($0.decision) by \($0.actor) at \(Self.timestamp($0.at)): \($0.reason)" }
+            ?? "untriaged"
         var out = "<details class=\"signature\" id=\"signature-\(Self.escape(signature.id))\">\n"
-        out += "<summary><span class=\"rank\">\(rank).</span> <code>\(Self.escape(signature.id))</code> <span class=\"count\">\(signature.count)×</span> "
-        out += "<span class=\"triage \(signature.triage == nil ? "untriaged" : "triaged")\">\(Self.escape(signature.triage?.decision ?? "untriaged"))</span> "
+        out +=
+            "<summary><span class=\"rank\">\(rank).</span> <code>\(Self.escape(signature.id))</code> <span class=\"count\">\(signature.count)×</span> "
+        out +=
+            "<span class=\"triage \(signature.triage == nil ? "untriaged" : "triaged")\">\(Self.escape(signature.triage?.decision ?? "untriaged"))</span> "
         out += "<span class=\"text\">\(Self.escape(signature.text))</span></summary>\n"
-        out += "<p>\(signature.count) in all, \(signature.sinceStageChange) since the last stage change; first seen \(Self.escape(Self.timestamp(signature.firstSeen))), "
-        out += "last seen \(Self.escape(Self.timestamp(signature.lastSeen))); \(Self.plural(signature.samplesKept, "sample", "samples")) kept.</p>\n"
+        out +=
+            "<p>\(signature.count) in all, \(signature.sinceStageChange) since the last stage change; first seen \(Self.escape(Self.timestamp(signature.firstSeen))), "
+        out +=
+            "last seen \(Self.escape(Self.timestamp(signature.lastSeen))); \(Self.plural(signature.samplesKept, "sample", "samples")) kept.</p>\n"
         out += "<p class=\"triage\">Triage: \(Self.escape(triage))</p>\n"
-        out += "<ul class=\"entries\">" + signature.entries.map { "<li><code>\(Self.escape(Self.place($0.pointer)))</code> \(Self.escape($0.kind))</li>" }.joined() + "</ul>\n"
+        out +=
+            "<ul class=\"entries\">"
+            + signature.entries.map {
+                "<li><code>\(Self.escape(Self.place($0.pointer)))</code> \(Self.escape($0.kind))</li>"
+            }.joined() + "</ul>\n"
         for sample in signature.samples { out += Self.sampleHTML(sample) }
         return out + "</details>\n"
     }
@@ -157,19 +185,27 @@ extension Report {
     static func sampleHTML(_ sample: RouteReport.Sample) -> String {
         var out = "<div class=\"sample\">\n"
         out += "<h4>Sample \(sample.id): <code>\(Self.escape(sample.target))</code></h4>\n"
-        out += "<p>Recorded \(Self.escape(Self.timestamp(sample.recordedAt))), request <code>\(Self.escape(sample.requestID))</code>, answered by the \(Self.escape(sample.servedBy)).</p>\n"
-        out += "<table class=\"differences\"><thead><tr><th>At</th><th>Kind</th><th>Monolith</th><th>Service</th></tr></thead><tbody>\n"
+        out +=
+            "<p>Recorded \(Self.escape(Self.timestamp(sample.recordedAt))), request <code>\(Self.escape(sample.requestID))</code>, answered by the \(Self.escape(sample.servedBy)).</p>\n"
+        out +=
+            "<table class=\"differences\"><thead><tr><th>At</th><th>Kind</th><th>Monolith</th><th>Service</th></tr></thead><tbody>\n"
         for difference in sample.differences {
-            out += "<tr><td><code>\(Self.escape(Self.place(difference.at)))</code></td><td>\(Self.escape(difference.kind))</td>"
-            out += "<td class=\"monolith\"><code>\(Self.escape(Self.valueText(difference.monolith, absent: difference.absentFromMonolith)))</code></td>"
-            out += "<td class=\"service\"><code>\(Self.escape(Self.valueText(difference.service, absent: difference.absentFromService)))</code></td></tr>\n"
+            out +=
+                "<tr><td><code>\(Self.escape(Self.place(difference.at)))</code></td><td>\(Self.escape(difference.kind))</td>"
+            out +=
+                "<td class=\"monolith\"><code>\(Self.escape(Self.valueText(difference.monolith, absent: difference.absentFromMonolith)))</code></td>"
+            out +=
+                "<td class=\"service\"><code>\(Self.escape(Self.valueText(difference.service, absent: difference.absentFromService)))</code></td></tr>\n"
         }
         if sample.truncated { out += "<tr><td colspan=\"4\">… more differences not listed</td></tr>\n" }
         out += "</tbody></table>\n"
         out += "<div class=\"exchange\">\n"
-        out += "<div class=\"request\"><h5>Request</h5><pre>\(Self.escape(Self.messageText(sample.request, firstLine: sample.target)))</pre></div>\n"
-        out += "<div class=\"monolith\"><h5>Monolith answered \(sample.monolith.status ?? 0)</h5><pre>\(Self.escape(Self.messageText(sample.monolith, firstLine: nil)))</pre></div>\n"
-        out += "<div class=\"service\"><h5>Service answered \(sample.service.status ?? 0)</h5><pre>\(Self.escape(Self.messageText(sample.service, firstLine: nil)))</pre></div>\n"
+        out +=
+            "<div class=\"request\"><h5>Request</h5><pre>\(Self.escape(Self.messageText(sample.request, firstLine: sample.target)))</pre></div>\n"
+        out +=
+            "<div class=\"monolith\"><h5>Monolith answered \(sample.monolith.status ?? 0)</h5><pre>\(Self.escape(Self.messageText(sample.monolith, firstLine: nil)))</pre></div>\n"
+        out +=
+            "<div class=\"service\"><h5>Service answered \(sample.service.status ?? 0)</h5><pre>\(Self.escape(Self.messageText(sample.service, firstLine: nil)))</pre></div>\n"
         out += "</div>\n</div>\n"
         return out
     }
@@ -227,7 +263,10 @@ extension Report {
             let floor = Self.floor(buckets.compactMap(\.matchRate))
             let span = last.start.timeIntervalSince(first.start)
             return buckets.map { bucket in
-                let x = span > 0 ? Self.left + bucket.start.timeIntervalSince(first.start) / span * Self.plotWidth : Self.left + Self.plotWidth / 2
+                let x =
+                    span > 0
+                    ? Self.left + bucket.start.timeIntervalSince(first.start) / span * Self.plotWidth
+                    : Self.left + Self.plotWidth / 2
                 return (x, Self.y(bucket.matchRate ?? 0, floor: floor))
             }
         }
@@ -241,37 +280,78 @@ extension Report {
 
     /// An inline SVG line chart of the route's match rate per bucket, with the gate's threshold dashed.
     static func chart(_ route: RouteReport, bucketSeconds: Int) -> String {
-        guard let first = route.buckets.first, let last = route.buckets.last else { return "<p class=\"none\">No comparisons in the window.</p>\n" }
+        guard let first = route.buckets.first, let last = route.buckets.last else {
+            return "<p class=\"none\">No comparisons in the window.</p>\n"
+        }
         let number = Chart.number
         let points = Chart.points(route.buckets)
         let floor = Chart.floor(route.buckets.compactMap(\.matchRate))
-        let label = "Match rate of \(route.id) per \(Self.duration(bucketSeconds)), from \(Self.timestamp(first.start)) to \(Self.timestamp(last.start))"
-        let (left, top, right, bottom) = (number(Chart.left), number(Chart.top), number(Chart.left + Chart.plotWidth), number(Chart.top + Chart.plotHeight))
+        let label =
+            "Match rate of \(route.id) per \(Self.duration(bucketSeconds)), from \(Self.timestamp(first.start)) to \(Self.timestamp(last.start))"
+        let (left, top, right, bottom) = (
+            number(Chart.left), number(Chart.top), number(Chart.left + Chart.plotWidth),
+            number(Chart.top + Chart.plotHeight)
+        )
         let size = (Int(Chart.width), Int(Chart.height))
         var out = "<figure class=\"chart\">\n"
-        out += Self.tag(
-            "svg",
-            [
-                ("class", "match-rate"), ("xmlns", "http://www.w3.org/2000/svg"), ("viewBox", "0 0 \(size.0) \(size.1)"), ("width", "\(size.0)"),
-                ("height", "\(size.1)"), ("role", "img"), ("aria-label", label),
-            ]) + "\n"
-        out += Self.tag("rect", [("class", "plot"), ("x", left), ("y", top), ("width", number(Chart.plotWidth)), ("height", number(Chart.plotHeight))], "") + "\n"
+        out +=
+            Self.tag(
+                "svg",
+                [
+                    ("class", "match-rate"), ("xmlns", "http://www.w3.org/2000/svg"),
+                    ("viewBox", "0 0 \(size.0) \(size.1)"), ("width", "\(size.0)"),
+                    ("height", "\(size.1)"), ("role", "img"), ("aria-label", label),
+                ]) + "\n"
+        out +=
+            Self.tag(
+                "rect",
+                [
+                    ("class", "plot"), ("x", left), ("y", top), ("width", number(Chart.plotWidth)),
+                    ("height", number(Chart.plotHeight)),
+                ], "") + "\n"
         let axisX = number(Chart.left - 4)
-        out += Self.tag("text", [("class", "axis"), ("x", axisX), ("y", number(Chart.top + 4)), ("text-anchor", "end")], "100%") + "\n"
-        out += Self.tag("text", [("class", "axis"), ("x", axisX), ("y", bottom), ("text-anchor", "end")], "\(Int((floor * 100).rounded()))%") + "\n"
+        out +=
+            Self.tag(
+                "text", [("class", "axis"), ("x", axisX), ("y", number(Chart.top + 4)), ("text-anchor", "end")], "100%")
+            + "\n"
+        out +=
+            Self.tag(
+                "text", [("class", "axis"), ("x", axisX), ("y", bottom), ("text-anchor", "end")],
+                "\(Int((floor * 100).rounded()))%") + "\n"
         if route.gate.minMatchRate >= floor, route.gate.minMatchRate < 1 {
             let y = number(Chart.y(route.gate.minMatchRate, floor: floor))
             let title = Self.tag("title", [], "gate: \(Gates.percent(route.gate.minMatchRate))")
-            out += Self.tag("line", [("class", "threshold"), ("x1", left), ("y1", y), ("x2", right), ("y2", y)], raw: title) + "\n"
+            out +=
+                Self.tag(
+                    "line", [("class", "threshold"), ("x1", left), ("y1", y), ("x2", right), ("y2", y)], raw: title)
+                + "\n"
         }
-        out += Self.tag("polyline", [("class", "rate"), ("points", points.map { "\(number($0.x)),\(number($0.y))" }.joined(separator: " "))], "") + "\n"
+        out +=
+            Self.tag(
+                "polyline",
+                [
+                    ("class", "rate"),
+                    ("points", points.map { "\(number($0.x)),\(number($0.y))" }.joined(separator: " ")),
+                ], "") + "\n"
         for (bucket, point) in zip(route.buckets, points) {
-            let title = Self.tag("title", [], "\(Self.timestamp(bucket.start)): \(Self.percent(bucket.matchRate)) (\(bucket.matched) of \(bucket.compared))")
-            out += Self.tag("circle", [("class", "point"), ("cx", number(point.x)), ("cy", number(point.y)), ("r", "3")], raw: title) + "\n"
+            let title = Self.tag(
+                "title", [],
+                "\(Self.timestamp(bucket.start)): \(Self.percent(bucket.matchRate)) (\(bucket.matched) of \(bucket.compared))"
+            )
+            out +=
+                Self.tag(
+                    "circle", [("class", "point"), ("cx", number(point.x)), ("cy", number(point.y)), ("r", "3")],
+                    raw: title) + "\n"
         }
         let baseline = number(Chart.height - 8)
-        out += Self.tag("text", [("class", "axis"), ("x", left), ("y", baseline), ("text-anchor", "start")], Self.timestamp(first.start)) + "\n"
-        out += Self.tag("text", [("class", "axis"), ("x", right), ("y", baseline), ("text-anchor", "end")], Self.timestamp(last.start)) + "\n"
+        out +=
+            Self.tag(
+                "text", [("class", "axis"), ("x", left), ("y", baseline), ("text-anchor", "start")],
+                Self.timestamp(first.start)) + "\n"
+        out +=
+            Self.tag(
+                "text", [("class", "axis"), ("x", right), ("y", baseline), ("text-anchor", "end")],
+                Self.timestamp(last.start)) + "\n"
         let buckets = Self.plural(route.buckets.count, "bucket", "buckets")
         out += "</svg>\n" + Self.tag("figcaption", [], "\(label); \(buckets) with comparisons.") + "\n</figure>\n"
         return out
@@ -279,7 +359,9 @@ extension Report {
 
     /// An element with escaped attribute values: open only when `text` and `raw` are nil, self-closed when `text` is
     /// empty, else with `text` escaped (or `raw` as is) and the closing tag.
-    static func tag(_ name: String, _ attributes: [(String, String)], _ text: String? = nil, raw: String? = nil) -> String {
+    static func tag(
+        _ name: String, _ attributes: [(String, String)], _ text: String? = nil, raw: String? = nil
+    ) -> String {
         let open = "<\(name)" + attributes.map { " \($0.0)=\"\(Self.escape($0.1))\"" }.joined()
         if let raw { return open + ">" + raw + "</\(name)>" }
         guard let text else { return open + ">" }
@@ -288,7 +370,9 @@ extension Report {
 
     /// `1 minute`, `5 minutes`, `1 hour`, `1 day`.
     static func duration(_ seconds: Int) -> String {
-        let (value, unit) = seconds % 86400 == 0 ? (seconds / 86400, "day") : seconds % 3600 == 0 ? (seconds / 3600, "hour") : (seconds / 60, "minute")
+        let (value, unit) =
+            seconds % 86400 == 0
+            ? (seconds / 86400, "day") : seconds % 3600 == 0 ? (seconds / 3600, "hour") : (seconds / 60, "minute")
         return value == 1 ? "1 \(unit)" : "\(value) \(unit)s"
     }
 
@@ -316,10 +400,13 @@ extension Report {
 
     /// An id attribute for a route: `route-` and the id with anything but letters, digits, `.`, `-` and `_` as `_`.
     static func anchor(_ id: String) -> String {
-        "route-" + String(id.unicodeScalars.map { scalar in
-            (scalar.properties.isAlphabetic && scalar.isASCII) || ("0"..."9").contains(scalar) || scalar == "." || scalar == "-" || scalar == "_"
-                ? Character(scalar) : "_"
-        })
+        "route-"
+            + String(
+                id.unicodeScalars.map { scalar in
+                    (scalar.properties.isAlphabetic && scalar.isASCII) || ("0"..."9").contains(scalar) || scalar == "."
+                        || scalar == "-" || scalar == "_"
+                        ? Character(scalar) : "_"
+                })
     }
 
     /// `1 timeout`, `2 timeouts`.

@@ -14,17 +14,27 @@ extension Report {
             ("generatedAt", .string(Self.timestamp(self.generatedAt))),
             ("source", .string(self.source)),
             ("tableHash", .string(self.tableHash)),
-            ("window", .object([("since", Self.time(self.window.since)), ("duration", Self.text(self.window.duration))])),
+            (
+                "window",
+                .object([("since", Self.time(self.window.since)), ("duration", Self.text(self.window.duration))])
+            ),
             ("bucketSeconds", .number(Double(self.bucketSeconds))),
             (
                 "summary",
                 .object([
-                    ("routes", Self.count(summary.routes)), ("ready", Self.count(summary.ready)), ("blocked", Self.count(summary.blocked)),
+                    ("routes", Self.count(summary.routes)), ("ready", Self.count(summary.ready)),
+                    ("blocked", Self.count(summary.blocked)),
                     ("eliminated", Self.count(summary.eliminated)), ("noService", Self.count(summary.noService)),
                 ])
             ),
             ("routes", .array(self.routes.map(\.json))),
-            ("privacy", .object([("redactionDefaults", .bool(self.privacy.redactionDefaults)), ("retention", Self.text(self.privacy.retention))])),
+            (
+                "privacy",
+                .object([
+                    ("redactionDefaults", .bool(self.privacy.redactionDefaults)),
+                    ("retention", Self.text(self.privacy.retention)),
+                ])
+            ),
         ])
     }
 
@@ -32,21 +42,29 @@ extension Report {
     public init(json: JSONValue) throws(ReportFormatError) {
         let root = Fields(json, "$")
         let schema = try root.string("schema")
-        guard schema == Self.schema else { throw ReportFormatError(message: "$.schema is \"\(schema)\", this strangler reads \"\(Self.schema)\"") }
+        guard schema == Self.schema else {
+            throw ReportFormatError(message: "$.schema is \"\(schema)\", this strangler reads \"\(Self.schema)\"")
+        }
         let window = try root.object("window")
         let privacy = try root.object("privacy")
         self.init(
-            generatedAt: try root.date("generatedAt"), source: try root.string("source"), tableHash: try root.string("tableHash"),
+            generatedAt: try root.date("generatedAt"), source: try root.string("source"),
+            tableHash: try root.string("tableHash"),
             window: Window(since: try window.optionalDate("since"), duration: try window.optionalString("duration")),
-            bucketSeconds: try root.int("bucketSeconds"), routes: try root.array("routes").map(RouteReport.init(fields:)),
-            privacy: Privacy(redactionDefaults: try privacy.bool("redactionDefaults"), retention: try privacy.optionalString("retention")))
+            bucketSeconds: try root.int("bucketSeconds"),
+            routes: try root.array("routes").map(RouteReport.init(fields:)),
+            privacy: Privacy(
+                redactionDefaults: try privacy.bool("redactionDefaults"),
+                retention: try privacy.optionalString("retention")))
     }
 
     static func time(_ date: Date?) -> JSONValue { date.map { .string(Self.timestamp($0)) } ?? .null }
     static func text(_ text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }
     static func count(_ value: Int) -> JSONValue { .number(Double(value)) }
     static func count(_ value: Int?) -> JSONValue { value.map { .number(Double($0)) } ?? .null }
-    static func share(_ value: Double?) -> JSONValue { value.map { .number(($0 * 1_000_000).rounded() / 1_000_000) } ?? .null }
+    static func share(_ value: Double?) -> JSONValue {
+        value.map { .number(($0 * 1_000_000).rounded() / 1_000_000) } ?? .null
+    }
 }
 
 /// A report's JSON that this version cannot read.
@@ -68,7 +86,8 @@ extension RouteReport {
             (
                 "verdict",
                 .object([
-                    ("status", .string(self.verdict.status.rawValue)), ("next", Report.text(self.verdict.next)), ("text", .string(self.verdict.text)),
+                    ("status", .string(self.verdict.status.rawValue)), ("next", Report.text(self.verdict.next)),
+                    ("text", .string(self.verdict.text)),
                     ("reasons", .array(self.verdict.reasons.map(JSONValue.string))),
                 ])
             ),
@@ -81,7 +100,12 @@ extension RouteReport {
                     ("explained", Report.count(self.gate.explained)),
                     ("matchRate", Report.share(self.gate.matchRate)),
                     ("confidence", .number(self.gate.confidence)),
-                    ("interval", interval.map { .object([("lower", Report.share($0.lower)), ("upper", Report.share($0.upper))]) } ?? .null),
+                    (
+                        "interval",
+                        interval.map {
+                            .object([("lower", Report.share($0.lower)), ("upper", Report.share($0.upper))])
+                        } ?? .null
+                    ),
                     ("gateLowerBound", Report.share(self.gate.gateLowerBound)),
                     ("minSamples", Report.count(self.gate.minSamples)),
                     ("minMatchRate", .number(self.gate.minMatchRate)),
@@ -112,20 +136,34 @@ extension RouteReport {
                     ("problem", Report.text(self.sync.problem)),
                     (
                         "reconcile",
-                        self.sync.reconcile.map { .object([("clean", .bool($0.clean)), ("at", .string($0.at)), ("summary", .string($0.summary))]) } ?? .null
+                        self.sync.reconcile.map {
+                            .object([
+                                ("clean", .bool($0.clean)), ("at", .string($0.at)), ("summary", .string($0.summary)),
+                            ])
+                        } ?? .null
                     ),
                     ("reverseSync", Report.text(self.sync.reverseSync)),
                 ])
             ),
             ("signaturesTotal", Report.count(self.signaturesTotal)),
             ("signatures", .array(self.signatures.map(\.json))),
-            ("pointers", .array(self.pointers.map { .object([("pointer", .string($0.pointer)), ("kind", .string($0.kind)), ("count", Report.count($0.count))]) })),
+            (
+                "pointers",
+                .array(
+                    self.pointers.map {
+                        .object([
+                            ("pointer", .string($0.pointer)), ("kind", .string($0.kind)),
+                            ("count", Report.count($0.count)),
+                        ])
+                    })
+            ),
             (
                 "buckets",
                 .array(
                     self.buckets.map {
                         .object([
-                            ("start", .string(Report.timestamp($0.start))), ("compared", Report.count($0.compared)), ("matched", Report.count($0.matched)),
+                            ("start", .string(Report.timestamp($0.start))), ("compared", Report.count($0.compared)),
+                            ("matched", Report.count($0.matched)),
                             ("mismatched", Report.count($0.mismatched)), ("matchRate", Report.share($0.matchRate)),
                         ])
                     })
@@ -166,19 +204,29 @@ extension RouteReport {
         sync.lag = try syncFields.optionalInt("lag")
         sync.problem = try syncFields.optionalString("problem")
         if let reconcile = try syncFields.optionalObject("reconcile") {
-            sync.reconcile = RouteEvidence.Reconcile(clean: try reconcile.bool("clean"), at: try reconcile.string("at"), summary: try reconcile.string("summary"))
+            sync.reconcile = RouteEvidence.Reconcile(
+                clean: try reconcile.bool("clean"), at: try reconcile.string("at"),
+                summary: try reconcile.string("summary"))
         }
         sync.reverseSync = try syncFields.optionalString("reverseSync")
         self.init(
-            id: try fields.string("id"), method: try fields.string("method"), path: try fields.string("path"), service: try fields.optionalString("service"),
-            stage: try fields.string("stage"), stageSince: try fields.optionalDate("stageSince"), gate: gate, traffic: traffic, sync: sync,
-            verdict: Verdict(status: status, next: try verdict.optionalString("next"), reasons: try verdict.array("reasons").map { item throws(ReportFormatError) in try item.asString() }),
-            signatures: try fields.array("signatures").map(Signature.init(fields:)), signaturesTotal: try fields.int("signaturesTotal"),
+            id: try fields.string("id"), method: try fields.string("method"), path: try fields.string("path"),
+            service: try fields.optionalString("service"),
+            stage: try fields.string("stage"), stageSince: try fields.optionalDate("stageSince"), gate: gate,
+            traffic: traffic, sync: sync,
+            verdict: Verdict(
+                status: status, next: try verdict.optionalString("next"),
+                reasons: try verdict.array("reasons").map { item throws(ReportFormatError) in try item.asString() }),
+            signatures: try fields.array("signatures").map(Signature.init(fields:)),
+            signaturesTotal: try fields.int("signaturesTotal"),
             pointers: try fields.array("pointers").map { item throws(ReportFormatError) in
-                Pointer(pointer: try item.string("pointer"), kind: try item.string("kind"), count: try item.int("count"))
+                Pointer(
+                    pointer: try item.string("pointer"), kind: try item.string("kind"), count: try item.int("count"))
             },
             buckets: try fields.array("buckets").map { item throws(ReportFormatError) in
-                Bucket(start: try item.date("start"), compared: try item.int("compared"), matched: try item.int("matched"), mismatched: try item.int("mismatched"))
+                Bucket(
+                    start: try item.date("start"), compared: try item.int("compared"), matched: try item.int("matched"),
+                    mismatched: try item.int("mismatched"))
             })
     }
 }
@@ -192,11 +240,17 @@ extension RouteReport.Signature {
             ("sinceStageChange", Report.count(self.sinceStageChange)),
             ("firstSeen", .string(Report.timestamp(self.firstSeen))),
             ("lastSeen", .string(Report.timestamp(self.lastSeen))),
-            ("entries", .array(self.entries.map { .object([("pointer", .string($0.pointer)), ("kind", .string($0.kind))]) })),
+            (
+                "entries",
+                .array(self.entries.map { .object([("pointer", .string($0.pointer)), ("kind", .string($0.kind))]) })
+            ),
             (
                 "triage",
                 self.triage.map {
-                    .object([("decision", .string($0.decision)), ("reason", .string($0.reason)), ("actor", .string($0.actor)), ("at", .string(Report.timestamp($0.at)))])
+                    .object([
+                        ("decision", .string($0.decision)), ("reason", .string($0.reason)),
+                        ("actor", .string($0.actor)), ("at", .string(Report.timestamp($0.at))),
+                    ])
                 } ?? .null
             ),
             ("samplesKept", Report.count(self.samplesKept)),
@@ -207,15 +261,19 @@ extension RouteReport.Signature {
     init(fields: Fields) throws(ReportFormatError) {
         var triage: RouteReport.Triage?
         if let item = try fields.optionalObject("triage") {
-            triage = RouteReport.Triage(decision: try item.string("decision"), reason: try item.string("reason"), actor: try item.string("actor"), at: try item.date("at"))
+            triage = RouteReport.Triage(
+                decision: try item.string("decision"), reason: try item.string("reason"),
+                actor: try item.string("actor"), at: try item.date("at"))
         }
         self.init(
-            id: try fields.string("id"), text: try fields.string("text"), count: try fields.int("count"), sinceStageChange: try fields.int("sinceStageChange"),
+            id: try fields.string("id"), text: try fields.string("text"), count: try fields.int("count"),
+            sinceStageChange: try fields.int("sinceStageChange"),
             firstSeen: try fields.date("firstSeen"), lastSeen: try fields.date("lastSeen"),
             entries: try fields.array("entries").map { item throws(ReportFormatError) in
                 RouteReport.Entry(pointer: try item.string("pointer"), kind: try item.string("kind"))
             },
-            triage: triage, samplesKept: try fields.int("samplesKept"), samples: try fields.array("samples").map(RouteReport.Sample.init(fields:)))
+            triage: triage, samplesKept: try fields.int("samplesKept"),
+            samples: try fields.array("samples").map(RouteReport.Sample.init(fields:)))
     }
 }
 
@@ -228,15 +286,25 @@ extension RouteReport.Sample {
             ("servedBy", .string(self.servedBy)),
             (
                 "request",
-                .object([("method", .string(self.method)), ("path", .string(self.path)), ("query", Report.text(self.query))] + Self.messageMembers(self.request))
+                .object(
+                    [
+                        ("method", .string(self.method)), ("path", .string(self.path)),
+                        ("query", Report.text(self.query)),
+                    ] + Self.messageMembers(self.request))
             ),
-            ("monolith", .object([("status", Report.count(self.monolith.status))] + Self.messageMembers(self.monolith))),
+            (
+                "monolith",
+                .object([("status", Report.count(self.monolith.status))] + Self.messageMembers(self.monolith))
+            ),
             ("service", .object([("status", Report.count(self.service.status))] + Self.messageMembers(self.service))),
             (
                 "differences",
                 .array(
                     self.differences.map {
-                        .object([("at", .string($0.at)), ("kind", .string($0.kind)), ("monolith", $0.monolith), ("service", $0.service)])
+                        .object([
+                            ("at", .string($0.at)), ("kind", .string($0.kind)), ("monolith", $0.monolith),
+                            ("service", $0.service),
+                        ])
                     })
             ),
             ("truncated", .bool(self.truncated)),
@@ -250,13 +318,17 @@ extension RouteReport.Sample {
             case .text(let text): .string(text)
             case .base64(let data): .object([("base64", .string(data))])
             }
-        return [("headers", .array(message.headers.map { .array([.string($0.name), .string($0.value)]) })), ("body", body)]
+        return [
+            ("headers", .array(message.headers.map { .array([.string($0.name), .string($0.value)]) })), ("body", body),
+        ]
     }
 
     static func message(_ fields: Fields, status: Bool) throws(ReportFormatError) -> RouteReport.Message {
         var headers: [(name: String, value: String)] = []
         for item in try fields.array("headers") {
-            guard let pair = item.value.arrayValue, pair.count == 2, let name = pair[0].stringValue, let value = pair[1].stringValue else {
+            guard let pair = item.value.arrayValue, pair.count == 2, let name = pair[0].stringValue,
+                let value = pair[1].stringValue
+            else {
                 throw ReportFormatError(message: "\(item.path): a header is [name, value]")
             }
             headers.append((name, value))
@@ -275,13 +347,17 @@ extension RouteReport.Sample {
     init(fields: Fields) throws(ReportFormatError) {
         let request = try fields.object("request")
         self.init(
-            id: try fields.int("id"), recordedAt: try fields.date("recordedAt"), requestID: try fields.string("requestId"),
-            servedBy: try fields.string("servedBy"), method: try request.string("method"), path: try request.string("path"),
+            id: try fields.int("id"), recordedAt: try fields.date("recordedAt"),
+            requestID: try fields.string("requestId"),
+            servedBy: try fields.string("servedBy"), method: try request.string("method"),
+            path: try request.string("path"),
             query: try request.optionalString("query"), request: try Self.message(request, status: false),
-            monolith: try Self.message(try fields.object("monolith"), status: true), service: try Self.message(try fields.object("service"), status: true),
+            monolith: try Self.message(try fields.object("monolith"), status: true),
+            service: try Self.message(try fields.object("service"), status: true),
             differences: try fields.array("differences").map { item throws(ReportFormatError) in
                 RouteReport.Difference(
-                    at: try item.string("at"), kind: try item.string("kind"), monolith: item.value["monolith"] ?? .null, service: item.value["service"] ?? .null)
+                    at: try item.string("at"), kind: try item.string("kind"), monolith: item.value["monolith"] ?? .null,
+                    service: item.value["service"] ?? .null)
             },
             truncated: try fields.bool("truncated"))
     }
@@ -298,7 +374,9 @@ struct Fields {
     }
 
     private func member(_ key: String) throws(ReportFormatError) -> JSONValue {
-        guard self.value.objectValue != nil else { throw ReportFormatError(message: "\(self.path): must be an object, not \(self.value.typeName)") }
+        guard self.value.objectValue != nil else {
+            throw ReportFormatError(message: "\(self.path): must be an object, not \(self.value.typeName)")
+        }
         guard let member = self.value[key] else { throw ReportFormatError(message: "\(self.path).\(key) is missing") }
         return member
     }
@@ -308,7 +386,9 @@ struct Fields {
     }
 
     func asString() throws(ReportFormatError) -> String {
-        guard let text = self.value.stringValue else { throw ReportFormatError(message: "\(self.path) must be a string, not \(self.value.typeName)") }
+        guard let text = self.value.stringValue else {
+            throw ReportFormatError(message: "\(self.path) must be a string, not \(self.value.typeName)")
+        }
         return text
     }
 
@@ -333,7 +413,9 @@ struct Fields {
 
     func int(_ key: String) throws(ReportFormatError) -> Int {
         let number = try self.double(key)
-        guard number == number.rounded(), abs(number) < 1e15 else { throw ReportFormatError(message: "\(self.path).\(key) must be a whole number") }
+        guard number == number.rounded(), abs(number) < 1e15 else {
+            throw ReportFormatError(message: "\(self.path).\(key) must be a whole number")
+        }
         return Int(number)
     }
 
@@ -350,7 +432,9 @@ struct Fields {
 
     func date(_ key: String) throws(ReportFormatError) -> Date {
         let text = try self.string(key)
-        guard let date = Report.date(text) else { throw ReportFormatError(message: "\(self.path).\(key) must be an ISO 8601 time, not \"\(text)\"") }
+        guard let date = Report.date(text) else {
+            throw ReportFormatError(message: "\(self.path).\(key) must be an ISO 8601 time, not \"\(text)\"")
+        }
         return date
     }
 

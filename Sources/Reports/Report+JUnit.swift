@@ -10,28 +10,33 @@ extension Report {
     public var junit: String {
         let summary = self.summary
         let timestamp = String(Self.timestamp(self.generatedAt).dropLast())  // JUnit's timestamp has no zone
-        let counts = "tests=\"\(summary.routes)\" failures=\"\(summary.blocked)\" errors=\"0\" skipped=\"\(summary.noService)\""
+        let counts =
+            "tests=\"\(summary.routes)\" failures=\"\(summary.blocked)\" errors=\"0\" skipped=\"\(summary.noService)\""
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         out += "<testsuites name=\"strangler report\" \(counts) time=\"0\">\n"
-        out += "  <testsuite name=\"strangler.gates\" \(counts) time=\"0\" timestamp=\"\(timestamp)\" hostname=\"strangler\">\n"
+        out +=
+            "  <testsuite name=\"strangler.gates\" \(counts) time=\"0\" timestamp=\"\(timestamp)\" hostname=\"strangler\">\n"
         out += "    <properties>\n"
         out += "      <property name=\"source\" value=\"\(Self.xml(self.source))\"/>\n"
         out += "      <property name=\"tableHash\" value=\"\(Self.xml(self.tableHash))\"/>\n"
         out += "      <property name=\"window\" value=\"\(Self.xml(self.windowText))\"/>\n"
         out += "    </properties>\n"
         for route in self.routes {
-            out += "    <testcase classname=\"strangler.gates.\(Self.xml(route.stage))\" name=\"\(Self.xml(route.id))\" time=\"0\">\n"
+            out +=
+                "    <testcase classname=\"strangler.gates.\(Self.xml(route.stage))\" name=\"\(Self.xml(route.id))\" time=\"0\">\n"
             switch route.verdict.status {
             case .blocked:
                 let message = "\(route.verdict.text): " + route.verdict.reasons.joined(separator: "; ")
-                out += "      <failure type=\"gate\" message=\"\(Self.xml(message))\">\(Self.xml(route.verdict.reasons.map { "- " + $0 }.joined(separator: "\n")))</failure>\n"
+                out +=
+                    "      <failure type=\"gate\" message=\"\(Self.xml(message))\">\(Self.xml(route.verdict.reasons.map { "- " + $0 }.joined(separator: "\n")))</failure>\n"
             case .noService:
                 out += "      <skipped message=\"\(Self.xml(route.verdict.text))\"/>\n"
             case .ready, .eliminated:
                 break
             }
             let facts = Self.facts(route).map { "\($0.0): \($0.1)" }
-            out += "      <system-out>\(Self.xml(([route.verdict.text] + facts).joined(separator: "\n")))</system-out>\n"
+            out +=
+                "      <system-out>\(Self.xml(([route.verdict.text] + facts).joined(separator: "\n")))</system-out>\n"
             out += "    </testcase>\n"
         }
         out += "  </testsuite>\n</testsuites>\n"

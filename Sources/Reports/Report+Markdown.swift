@@ -8,11 +8,14 @@ extension Report {
     public var markdown: String {
         var lines: [String] = ["# Strangler report", ""]
         lines.append(
-            "Generated \(Self.timestamp(self.generatedAt)) from \(Self.markdownText(self.source)); table \(Self.code(self.tableHash)); \(self.windowText).")
+            "Generated \(Self.timestamp(self.generatedAt)) from \(Self.markdownText(self.source)); table \(Self.code(self.tableHash)); \(self.windowText)."
+        )
         lines.append("")
         lines.append("\(self.summaryText).")
         lines.append("")
-        lines.append(self.privacy.redactionDefaults ? Self.markdownText(self.privacy.text) : "**\(Self.markdownText(self.privacy.text))**")
+        lines.append(
+            self.privacy.redactionDefaults
+                ? Self.markdownText(self.privacy.text) : "**\(Self.markdownText(self.privacy.text))**")
         lines.append("")
         lines.append("| Route | Stage | Compared | Match rate | Untriaged | Sync lag | Verdict |")
         lines.append("|---|---|---:|---|---:|---:|---|")
@@ -38,14 +41,18 @@ extension Report {
 
     static func routeMarkdown(_ route: RouteReport) -> [String] {
         var lines = ["## \(Self.code(route.id)): \(Self.code("\(route.method) \(route.path)"))", ""]
-        lines.append("\(Self.mark(route.verdict)) **\(Self.markdownText(Self.capitalised(route.verdict.text)))**" + (route.verdict.reasons.isEmpty ? "" : ":"))
+        lines.append(
+            "\(Self.mark(route.verdict)) **\(Self.markdownText(Self.capitalised(route.verdict.text)))**"
+                + (route.verdict.reasons.isEmpty ? "" : ":"))
         if !route.verdict.reasons.isEmpty {
             lines.append("")
             lines += route.verdict.reasons.map { "- \(Self.markdownText($0))" }
         }
         // `*`, not `-`: a list of another marker, so that it does not join the reasons' list.
         lines.append("")
-        lines.append("* **Stage:** \(route.stage)\(route.stageSince.map { " since \(Self.timestamp($0))" } ?? "")\(route.service.map { "; service \(Self.code($0))" } ?? "")")
+        lines.append(
+            "* **Stage:** \(route.stage)\(route.stageSince.map { " since \(Self.timestamp($0))" } ?? "")\(route.service.map { "; service \(Self.code($0))" } ?? "")"
+        )
         for (term, detail) in Self.facts(route) { lines.append("* **\(term):** \(Self.markdownText(detail))") }
         lines.append("")
         lines.append("### Mismatch signatures")
@@ -53,7 +60,8 @@ extension Report {
         if route.signatures.isEmpty {
             lines.append("None.")
         } else {
-            lines.append("| # | Signature | Differences | Count | Since stage change | First seen | Last seen | Triage |")
+            lines.append(
+                "| # | Signature | Differences | Count | Since stage change | First seen | Last seen | Triage |")
             lines.append("|---:|---|---|---:|---:|---|---|---|")
             for (index, signature) in route.signatures.enumerated() {
                 let triage = signature.triage.map { "\($0.decision) by \($0.actor): \($0.reason)" } ?? "**untriaged**"
@@ -68,14 +76,17 @@ extension Report {
             }
             if let sample = route.signatures.first?.samples.first {
                 lines.append("")
-                lines.append("Newest sample of \(Self.code(route.signatures[0].id)): \(Self.code(sample.target)), \(Self.timestamp(sample.recordedAt)):")
+                lines.append(
+                    "Newest sample of \(Self.code(route.signatures[0].id)): \(Self.code(sample.target)), \(Self.timestamp(sample.recordedAt)):"
+                )
                 lines.append("")
                 lines.append("| At | Kind | Monolith | Service |")
                 lines.append("|---|---|---|---|")
                 for difference in sample.differences {
                     lines.append(
                         "| \(Self.code(Self.place(difference.at))) | \(difference.kind) | \(Self.code(Self.valueText(difference.monolith, absent: difference.absentFromMonolith))) | "
-                            + "\(Self.code(Self.valueText(difference.service, absent: difference.absentFromService))) |")
+                            + "\(Self.code(Self.valueText(difference.service, absent: difference.absentFromService))) |"
+                    )
                 }
             }
         }
@@ -87,7 +98,9 @@ extension Report {
         } else {
             lines.append("| Pointer | Kind | Count |")
             lines.append("|---|---|---:|")
-            for pointer in route.pointers { lines.append("| \(Self.code(Self.place(pointer.pointer))) | \(pointer.kind) | \(pointer.count) |") }
+            for pointer in route.pointers {
+                lines.append("| \(Self.code(Self.place(pointer.pointer))) | \(pointer.kind) | \(pointer.count) |")
+            }
         }
         return lines
     }

@@ -62,7 +62,8 @@ public struct Report: Sendable, Equatable {
                 self.redactionDefaults
                 ? "Personal data in samples: redacted by default (field names, value detectors, header allow-lists)"
                 : "Personal data in samples: default redaction is OFF (\"redact\": {\"defaults\": false}), samples may hold personal data"
-            return redaction + "; " + (self.retention.map { "samples kept \($0)" } ?? "samples kept until purged (no retention)") + "."
+            return redaction + "; "
+                + (self.retention.map { "samples kept \($0)" } ?? "samples kept until purged (no retention)") + "."
         }
     }
 
@@ -78,7 +79,8 @@ public struct Report: Sendable, Equatable {
     public var privacy: Privacy
 
     public init(
-        generatedAt: Date, source: String, tableHash: String, window: Window, bucketSeconds: Int, routes: [RouteReport], privacy: Privacy = Privacy()
+        generatedAt: Date, source: String, tableHash: String, window: Window, bucketSeconds: Int, routes: [RouteReport],
+        privacy: Privacy = Privacy()
     ) {
         self.generatedAt = generatedAt
         self.source = source
@@ -151,7 +153,9 @@ public struct RouteReport: Sendable, Equatable {
         /// The lower bound the gate judges: explained mismatches counted as matches.
         public var gateLowerBound: Double? {
             guard self.compared > 0 else { return nil }
-            return Wilson.lowerBound(successes: min(self.compared, self.matched + self.explained), trials: self.compared, confidence: self.confidence)
+            return Wilson.lowerBound(
+                successes: min(self.compared, self.matched + self.explained), trials: self.compared,
+                confidence: self.confidence)
         }
     }
 
@@ -273,7 +277,8 @@ public struct RouteReport: Sendable, Equatable {
         }
 
         public static func == (lhs: Message, rhs: Message) -> Bool {
-            lhs.status == rhs.status && lhs.body == rhs.body && lhs.headers.map { [$0.name, $0.value] } == rhs.headers.map { [$0.name, $0.value] }
+            lhs.status == rhs.status && lhs.body == rhs.body
+                && lhs.headers.map { [$0.name, $0.value] } == rhs.headers.map { [$0.name, $0.value] }
         }
     }
 
@@ -316,7 +321,8 @@ public struct RouteReport: Sendable, Equatable {
         public var truncated: Bool
 
         public init(
-            id: Int, recordedAt: Date, requestID: String, servedBy: String, method: String, path: String, query: String?, request: Message,
+            id: Int, recordedAt: Date, requestID: String, servedBy: String, method: String, path: String,
+            query: String?, request: Message,
             monolith: Message, service: Message, differences: [Difference], truncated: Bool
         ) {
             self.id = id
@@ -356,7 +362,8 @@ public struct RouteReport: Sendable, Equatable {
         public var samples: [Sample]
 
         public init(
-            id: String, text: String, count: Int, sinceStageChange: Int, firstSeen: Date, lastSeen: Date, entries: [Entry], triage: Triage?,
+            id: String, text: String, count: Int, sinceStageChange: Int, firstSeen: Date, lastSeen: Date,
+            entries: [Entry], triage: Triage?,
             samplesKept: Int, samples: [Sample]
         ) {
             self.id = id
@@ -422,7 +429,8 @@ public struct RouteReport: Sendable, Equatable {
     public var buckets: [Bucket]
 
     public init(
-        id: String, method: String, path: String, service: String?, stage: String, stageSince: Date?, gate: Gate, traffic: Traffic, sync: Sync,
+        id: String, method: String, path: String, service: String?, stage: String, stageSince: Date?, gate: Gate,
+        traffic: Traffic, sync: Sync,
         verdict: Verdict, signatures: [Signature], signaturesTotal: Int, pointers: [Pointer], buckets: [Bucket]
     ) {
         self.id = id
@@ -454,7 +462,8 @@ extension Report {
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
         func two(_ value: Int?) -> String { value.map { $0 < 10 ? "0\($0)" : String($0) } ?? "00" }
-        return "\(parts.year ?? 0)-\(two(parts.month))-\(two(parts.day))T\(two(parts.hour)):\(two(parts.minute)):\(two(parts.second))Z"
+        return
+            "\(parts.year ?? 0)-\(two(parts.month))-\(two(parts.day))T\(two(parts.hour)):\(two(parts.minute)):\(two(parts.second))Z"
     }
 
     /// Reads `2026-11-27T09:35:31Z`, with or without fractional seconds.
@@ -474,7 +483,8 @@ extension Report {
     /// `97.00% (95% CI 91.55%–98.97%)`, or `—` without comparisons.
     public static func rateWithInterval(_ gate: RouteReport.Gate) -> String {
         guard let rate = gate.matchRate, let interval = gate.interval else { return "—" }
-        return "\(Gates.percent(rate)) (\(Gates.percent(gate.confidence, digits: 0)) CI \(Gates.percent(interval.lower))–\(Gates.percent(interval.upper)))"
+        return
+            "\(Gates.percent(rate)) (\(Gates.percent(gate.confidence, digits: 0)) CI \(Gates.percent(interval.lower))–\(Gates.percent(interval.upper)))"
     }
 
     /// A pointer as shown: `(root)` for the empty pointer.

@@ -64,15 +64,20 @@ public enum ReportBuilder {
         guard let selector, !selector.isEmpty else { return .success(table.routes) }
         if RouteOperations.isPattern(selector) {
             let routes = table.routes.filter { RouteOperations.glob(selector, matches: $0.id) }
-            return routes.isEmpty ? .failure(ReportSelectionError(code: "no_match", message: "no route id matches \"\(selector)\"")) : .success(routes)
+            return routes.isEmpty
+                ? .failure(ReportSelectionError(code: "no_match", message: "no route id matches \"\(selector)\""))
+                : .success(routes)
         }
-        guard let route = table.route(id: selector) else { return .failure(ReportSelectionError(code: "not_found", message: "no route has id \"\(selector)\"")) }
+        guard let route = table.route(id: selector) else {
+            return .failure(ReportSelectionError(code: "not_found", message: "no route has id \"\(selector)\""))
+        }
         return .success([route])
     }
 
     /// The report of `routes` (of `table`), with each route's evidence.
     public static func build(
-        table: RouteTable, tableHash: String, routes: [Route], evidence: [String: RouteEvidence], store: DiffStore, options: ReportOptions, source: String
+        table: RouteTable, tableHash: String, routes: [Route], evidence: [String: RouteEvidence], store: DiffStore,
+        options: ReportOptions, source: String
     ) throws -> Report {
         let now = Self.second(options.now)
         let since = options.window.map { now.addingTimeInterval(-Double($0.seconds)) }
@@ -91,15 +96,19 @@ public enum ReportBuilder {
             let routeEvidence = evidence[route.id] ?? RouteEvidence()
             reports.append(
                 try Self.route(
-                    route, evidence: routeEvidence, policy: table.gates, counters: counters[route.id], buckets: bucketsByRoute[route.id] ?? [],
+                    route, evidence: routeEvidence, policy: table.gates, counters: counters[route.id],
+                    buckets: bucketsByRoute[route.id] ?? [],
                     width: width, since: since, store: store, options: options))
         }
         let privacy = Report.Privacy(redactionDefaults: table.privacy.defaults, retention: table.privacy.retentionText)
-        return Report(generatedAt: now, source: source, tableHash: tableHash, window: window, bucketSeconds: width, routes: reports, privacy: privacy)
+        return Report(
+            generatedAt: now, source: source, tableHash: tableHash, window: window, bucketSeconds: width,
+            routes: reports, privacy: privacy)
     }
 
     static func route(
-        _ route: Route, evidence: RouteEvidence, policy: GatePolicy, counters: JSONValue?, buckets: [TimeBucket], width: Int, since: Date?, store: DiffStore,
+        _ route: Route, evidence: RouteEvidence, policy: GatePolicy, counters: JSONValue?, buckets: [TimeBucket],
+        width: Int, since: Date?, store: DiffStore,
         options: ReportOptions
     ) throws -> RouteReport {
         var gate = RouteReport.Gate()
@@ -147,16 +156,19 @@ public enum ReportBuilder {
 
         let verdict: RouteReport.Verdict
         if let next = Gates.next(route: route, evidence: evidence, policy: policy) {
-            verdict = RouteReport.Verdict(status: next.allowed ? .ready : .blocked, next: next.to.rawValue, reasons: next.reasons)
+            verdict = RouteReport.Verdict(
+                status: next.allowed ? .ready : .blocked, next: next.to.rawValue, reasons: next.reasons)
         } else {
-            verdict = RouteReport.Verdict(status: route.stage == .eliminate ? .eliminated : .noService, next: nil, reasons: [])
+            verdict = RouteReport.Verdict(
+                status: route.stage == .eliminate ? .eliminated : .noService, next: nil, reasons: [])
         }
 
         // Signatures: every one the store counted, those last seen in the window, with the latest triage decision.
         var triage: [String: RouteReport.Triage] = [:]
         for decision in try store.triageDecisions(route: route.id) {
             triage[decision.signature] = RouteReport.Triage(
-                decision: decision.decision.rawValue, reason: decision.reason, actor: decision.actor, at: Self.second(decision.decidedAt))
+                decision: decision.decision.rawValue, reason: decision.reason, actor: decision.actor,
+                at: Self.second(decision.decidedAt))
         }
         var sinceStageChange: [String: Int] = [:]
         for signature in evidence.signatures { sinceStageChange[signature.id] = signature.count }
@@ -164,12 +176,15 @@ public enum ReportBuilder {
         var total = 0
         for item in counters?["signatures"]?.arrayValue ?? [] {
             guard let id = item["id"]?.stringValue, let text = item["signature"]?.stringValue,
-                let firstSeen = item["firstSeen"]?.stringValue.flatMap(Report.date), let lastSeen = item["lastSeen"]?.stringValue.flatMap(Report.date)
+                let firstSeen = item["firstSeen"]?.stringValue.flatMap(Report.date),
+                let lastSeen = item["lastSeen"]?.stringValue.flatMap(Report.date)
             else { continue }
             if let since, lastSeen < since { continue }
             total += 1
             guard signatures.count < options.signaturesPerRoute else { continue }
-            let samples = try store.samples(route: route.id, signature: id, limit: max(1, options.samplesPerSignature)).arrayValue ?? []
+            let samples =
+                try store.samples(route: route.id, signature: id, limit: max(1, options.samplesPerSignature)).arrayValue
+                ?? []
             var kept: [RouteReport.Sample] = []
             for sample in samples.prefix(options.samplesPerSignature) {
                 guard let parsed = Self.sample(sample) else { continue }
@@ -178,20 +193,27 @@ public enum ReportBuilder {
             }
             signatures.append(
                 RouteReport.Signature(
-                    id: id, text: text, count: Int(item["count"]?.numberValue ?? 0), sinceStageChange: sinceStageChange[id] ?? 0,
+                    id: id, text: text, count: Int(item["count"]?.numberValue ?? 0),
+                    sinceStageChange: sinceStageChange[id] ?? 0,
                     firstSeen: Self.second(firstSeen), lastSeen: Self.second(lastSeen),
-                    entries: RouteOperations.signatureEntries(text).map { RouteReport.Entry(pointer: $0.pattern, kind: $0.kind) }, triage: triage[id],
+                    entries: RouteOperations.signatureEntries(text).map {
+                        RouteReport.Entry(pointer: $0.pattern, kind: $0.kind)
+                    }, triage: triage[id],
                     samplesKept: Int(item["samples"]?.numberValue ?? 0), samples: kept))
         }
-        let pointers = (counters?["pointers"]?.arrayValue ?? []).prefix(options.pointersPerRoute).compactMap { item -> RouteReport.Pointer? in
+        let pointers = (counters?["pointers"]?.arrayValue ?? []).prefix(options.pointersPerRoute).compactMap {
+            item -> RouteReport.Pointer? in
             guard let pointer = item["pointer"]?.stringValue, let kind = item["kind"]?.stringValue else { return nil }
             return RouteReport.Pointer(pointer: pointer, kind: kind, count: Int(item["count"]?.numberValue ?? 0))
         }
 
         return RouteReport(
-            id: route.id, method: route.method, path: route.path.description, service: route.service, stage: route.stage.rawValue,
-            stageSince: evidence.since.flatMap(Report.date).map(Self.second), gate: gate, traffic: traffic, sync: sync, verdict: verdict,
-            signatures: signatures, signaturesTotal: total, pointers: Array(pointers), buckets: Self.merge(buckets, width: width))
+            id: route.id, method: route.method, path: route.path.description, service: route.service,
+            stage: route.stage.rawValue,
+            stageSince: evidence.since.flatMap(Report.date).map(Self.second), gate: gate, traffic: traffic, sync: sync,
+            verdict: verdict,
+            signatures: signatures, signaturesTotal: total, pointers: Array(pointers),
+            buckets: Self.merge(buckets, width: width))
     }
 
     static func probe(_ probe: RouteEvidence.Probe) -> String? {
@@ -209,9 +231,11 @@ public enum ReportBuilder {
 
     /// Minutes, or wider so that no route's span has more than 120 buckets.
     static func bucketWidth(_ routes: [[TimeBucket]]) -> Int {
-        let span = routes.map { buckets in
-            Int((buckets.last!.start.timeIntervalSince1970 - buckets.first!.start.timeIntervalSince1970).rounded()) + DiffStore.bucketSeconds
-        }.max() ?? 0
+        let span =
+            routes.map { buckets in
+                Int((buckets.last!.start.timeIntervalSince1970 - buckets.first!.start.timeIntervalSince1970).rounded())
+                    + DiffStore.bucketSeconds
+            }.max() ?? 0
         let widths = [60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400]
         return widths.first { span <= $0 * 120 } ?? 86400 * ((span / (86400 * 120)) + 1)
     }
@@ -220,13 +244,18 @@ public enum ReportBuilder {
     static func merge(_ buckets: [TimeBucket], width: Int) -> [RouteReport.Bucket] {
         var merged: [RouteReport.Bucket] = []
         for bucket in buckets {
-            let start = Date(timeIntervalSince1970: (bucket.start.timeIntervalSince1970 / Double(width)).rounded(.down) * Double(width))
+            let start = Date(
+                timeIntervalSince1970: (bucket.start.timeIntervalSince1970 / Double(width)).rounded(.down)
+                    * Double(width))
             if let last = merged.last, last.start == start {
                 merged[merged.count - 1].compared += bucket.counts.compared
                 merged[merged.count - 1].matched += bucket.counts.matched
                 merged[merged.count - 1].mismatched += bucket.counts.mismatched
             } else {
-                merged.append(RouteReport.Bucket(start: start, compared: bucket.counts.compared, matched: bucket.counts.matched, mismatched: bucket.counts.mismatched))
+                merged.append(
+                    RouteReport.Bucket(
+                        start: start, compared: bucket.counts.compared, matched: bucket.counts.matched,
+                        mismatched: bucket.counts.mismatched))
             }
         }
         return merged.filter { $0.compared > 0 }
@@ -235,11 +264,14 @@ public enum ReportBuilder {
     /// A sample of `DiffStore.samples`, with its stored diff flattened into differences.
     static func sample(_ item: JSONValue) -> RouteReport.Sample? {
         guard let id = item["id"]?.numberValue, let recordedAt = item["recordedAt"]?.stringValue.flatMap(Report.date),
-            let request = item["request"], let method = request["method"]?.stringValue, let path = request["path"]?.stringValue
+            let request = item["request"], let method = request["method"]?.stringValue,
+            let path = request["path"]?.stringValue
         else { return nil }
         func message(_ value: JSONValue?, status: Bool) -> RouteReport.Message {
             let headers: [(name: String, value: String)] = (value?["headers"]?.arrayValue ?? []).compactMap { pair in
-                guard let items = pair.arrayValue, items.count == 2, let name = items[0].stringValue, let text = items[1].stringValue else { return nil }
+                guard let items = pair.arrayValue, items.count == 2, let name = items[0].stringValue,
+                    let text = items[1].stringValue
+                else { return nil }
                 return (name, text)
             }
             let body: RouteReport.Body =
@@ -248,18 +280,24 @@ public enum ReportBuilder {
                 case .object: .base64(value?["body"]?["base64"]?.stringValue ?? "")
                 default: .none
                 }
-            return RouteReport.Message(status: status ? Int(value?["status"]?.numberValue ?? 0) : nil, headers: headers, body: body)
+            return RouteReport.Message(
+                status: status ? Int(value?["status"]?.numberValue ?? 0) : nil, headers: headers, body: body)
         }
         let diff = item["diff"] ?? .null
         var differences: [RouteReport.Difference] = []
         if let status = diff["status"] {
-            differences.append(RouteReport.Difference(at: "status", kind: "changed", monolith: status["monolith"] ?? .null, service: status["service"] ?? .null))
+            differences.append(
+                RouteReport.Difference(
+                    at: "status", kind: "changed", monolith: status["monolith"] ?? .null,
+                    service: status["service"] ?? .null))
         }
         for header in diff["headers"]?.arrayValue ?? [] {
             let left = header["monolith"] ?? .null
             let right = header["service"] ?? .null
             let kind = left == .null ? "added" : right == .null ? "removed" : "changed"
-            differences.append(RouteReport.Difference(at: "header \(header["name"]?.stringValue ?? "?")", kind: kind, monolith: left, service: right))
+            differences.append(
+                RouteReport.Difference(
+                    at: "header \(header["name"]?.stringValue ?? "?")", kind: kind, monolith: left, service: right))
         }
         var truncated = false
         if let body = diff["body"] {
@@ -273,15 +311,18 @@ public enum ReportBuilder {
                 for difference in body["differences"]?.arrayValue ?? [] {
                     differences.append(
                         RouteReport.Difference(
-                            at: difference["pointer"]?.stringValue ?? "", kind: difference["kind"]?.stringValue ?? "changed",
+                            at: difference["pointer"]?.stringValue ?? "",
+                            kind: difference["kind"]?.stringValue ?? "changed",
                             monolith: difference["monolith"] ?? .null, service: difference["service"] ?? .null))
                 }
             }
         }
         return RouteReport.Sample(
-            id: Int(id), recordedAt: Self.second(recordedAt), requestID: item["requestId"]?.stringValue ?? "", servedBy: item["servedBy"]?.stringValue ?? "",
+            id: Int(id), recordedAt: Self.second(recordedAt), requestID: item["requestId"]?.stringValue ?? "",
+            servedBy: item["servedBy"]?.stringValue ?? "",
             method: method, path: path, query: request["query"]?.stringValue, request: message(request, status: false),
-            monolith: message(item["monolith"], status: true), service: message(item["service"], status: true), differences: differences, truncated: truncated)
+            monolith: message(item["monolith"], status: true), service: message(item["service"], status: true),
+            differences: differences, truncated: truncated)
     }
 }
 

@@ -24,7 +24,8 @@ extension RouteOperations {
         let evidence = await self.collector.collect(table: snapshot.table, routes: routes)
         do {
             return try ReportBuilder.build(
-                table: snapshot.table, tableHash: snapshot.contentHash, routes: routes, evidence: evidence, store: self.diffStore, options: options,
+                table: snapshot.table, tableHash: snapshot.contentHash, routes: routes, evidence: evidence,
+                store: self.diffStore, options: options,
                 source: source)
         } catch {
             throw ControlError(.storageFailed, "the diff store could not be read: \(error)")

@@ -148,7 +148,9 @@ public enum CanonicalPath {
                 while position < raw.endIndex {
                     let byte = raw[position]
                     if byte == percent {
-                        guard position + 2 < raw.endIndex, let high = hexValue(raw[position + 1]), let low = hexValue(raw[position + 2]) else {
+                        guard position + 2 < raw.endIndex, let high = hexValue(raw[position + 1]),
+                            let low = hexValue(raw[position + 2])
+                        else {
                             return .failure(.invalidPercentEncoding)
                         }
                         let decoded = high << 4 | low

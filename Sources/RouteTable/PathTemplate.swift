@@ -25,12 +25,14 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
     /// The template with parameter names erased (`/contacts/{}`): two templates with the same shape match
     /// the same paths.
     public var shape: String {
-        "/" + self.segments.map { segment in
-            switch segment {
-            case .literal(let text): text
-            case .parameter: "{}"
-            }
-        }.joined(separator: "/") + (self.hasTrailingWildcard ? (self.segments.isEmpty ? "*" : "/*") : "") + (self.hasTrailingSlash ? "/" : "")
+        "/"
+            + self.segments.map { segment in
+                switch segment {
+                case .literal(let text): text
+                case .parameter: "{}"
+                }
+            }.joined(separator: "/") + (self.hasTrailingWildcard ? (self.segments.isEmpty ? "*" : "/*") : "")
+            + (self.hasTrailingSlash ? "/" : "")
     }
 
     /// Parses a template, or returns why it is not one.
@@ -61,25 +63,32 @@ public struct PathTemplate: Sendable, Hashable, CustomStringConvertible {
                 else {
                     return .failure(TemplateError(reason: "segment '\(part)' is not a parameter such as {id}"))
                 }
-                guard names.insert(name).inserted else { return .failure(TemplateError(reason: "repeats parameter {\(name)}")) }
+                guard names.insert(name).inserted else {
+                    return .failure(TemplateError(reason: "repeats parameter {\(name)}"))
+                }
                 segments.append(.parameter(name))
             } else if part.contains("*") {
                 return .failure(TemplateError(reason: "'*' is allowed only as the whole last segment"))
             } else if part.contains("{") || part.contains("}") || part.contains("?") || part.contains("#") {
                 return .failure(TemplateError(reason: "segment '\(part)' has a character not allowed in a path"))
             } else if part == "." || part == ".." {
-                return .failure(TemplateError(reason: "segment '\(part)' is a dot-segment, which no canonical path has"))
+                return .failure(
+                    TemplateError(reason: "segment '\(part)' is a dot-segment, which no canonical path has"))
             } else {
                 // Requests are routed by their canonical path: a literal must be canonical too, or nothing matches it.
                 switch CanonicalPath.normalize("/" + part) {
                 case .failure(let problem): return .failure(TemplateError(reason: "segment '\(part)' \(problem)"))
                 case .success(let canonical) where canonical != "/" + part:
-                    return .failure(TemplateError(reason: "segment '\(part)' is not canonical (write it '\(canonical.dropFirst())')"))
+                    return .failure(
+                        TemplateError(
+                            reason: "segment '\(part)' is not canonical (write it '\(canonical.dropFirst())')"))
                 case .success: segments.append(.literal(part))
                 }
             }
         }
-        return .success(PathTemplate(segments: segments, hasTrailingWildcard: wildcard, hasTrailingSlash: trailingSlash, description: text))
+        return .success(
+            PathTemplate(
+                segments: segments, hasTrailingWildcard: wildcard, hasTrailingSlash: trailingSlash, description: text))
     }
 
     init(segments: [Segment], hasTrailingWildcard: Bool, hasTrailingSlash: Bool = false, description: String) {

@@ -40,7 +40,9 @@ public struct PrivacyPolicy: Sendable, Equatable {
         if let redact {
             if let members = redact.objectValue {
                 for member in members where !Self.keys.contains(member.key) {
-                    problem("$.redact.\(member.key)", "unknown key (expected one of: \(Self.keys.sorted().joined(separator: ", ")))")
+                    problem(
+                        "$.redact.\(member.key)",
+                        "unknown key (expected one of: \(Self.keys.sorted().joined(separator: ", ")))")
                 }
                 switch redact["defaults"] {
                 case .none: break
@@ -48,13 +50,19 @@ public struct PrivacyPolicy: Sendable, Equatable {
                 case .some(let other): problem("$.redact.defaults", "must be true or false, not \(other.typeName)")
                 }
                 policy.fields = Self.strings(redact["fields"], path: "$.redact.fields", problem: problem) { text in
-                    text.isEmpty || text.hasPrefix("/") ? "\"\(text)\" is not a field name (pointers go in $.redact.pointers)" : nil
+                    text.isEmpty || text.hasPrefix("/")
+                        ? "\"\(text)\" is not a field name (pointers go in $.redact.pointers)" : nil
                 }
-                policy.pointers = Self.strings(redact["pointers"], path: "$.redact.pointers", problem: problem) { text in
-                    text.isEmpty || text.hasPrefix("/") ? nil : "\"\(text)\" is not a JSON pointer (it must start with '/')"
+                policy.pointers = Self.strings(redact["pointers"], path: "$.redact.pointers", problem: problem) {
+                    text in
+                    text.isEmpty || text.hasPrefix("/")
+                        ? nil : "\"\(text)\" is not a JSON pointer (it must start with '/')"
                 }
             } else {
-                problem("$.redact", "must be an object such as { \"defaults\": true, \"fields\": [\"nickname\"], \"pointers\": [\"/notes\"] }, not \(redact.typeName)")
+                problem(
+                    "$.redact",
+                    "must be an object such as { \"defaults\": true, \"fields\": [\"nickname\"], \"pointers\": [\"/notes\"] }, not \(redact.typeName)"
+                )
             }
         }
         if let retention {
@@ -62,14 +70,17 @@ public struct PrivacyPolicy: Sendable, Equatable {
                 policy.retention = duration
                 policy.retentionText = text
             } else {
-                problem("$.retention", "must be a duration such as \"30d\", \"12h\" or \"90m\", not \(retention.jsonText)")
+                problem(
+                    "$.retention", "must be a duration such as \"30d\", \"12h\" or \"90m\", not \(retention.jsonText)")
             }
         }
         return policy
     }
 
     /// An array of strings, each checked by `check` (a reason to refuse it, or nil).
-    private static func strings(_ value: JSONValue?, path: String, problem: (String, String) -> Void, check: (String) -> String?) -> [String] {
+    private static func strings(
+        _ value: JSONValue?, path: String, problem: (String, String) -> Void, check: (String) -> String?
+    ) -> [String] {
         guard let value else { return [] }
         guard let items = value.arrayValue else {
             problem(path, "must be an array of strings, not \(value.typeName)")

@@ -11,7 +11,8 @@ public struct Route: Sendable, Equatable, Identifiable {
         let timeout: Duration
         let shadow: ShadowPolicy?
 
-        init(id: String, method: String, path: PathTemplate, service: String?, timeout: Duration, shadow: ShadowPolicy?) {
+        init(id: String, method: String, path: PathTemplate, service: String?, timeout: Duration, shadow: ShadowPolicy?)
+        {
             self.id = id
             self.method = method
             self.path = path
@@ -35,7 +36,10 @@ public struct Route: Sendable, Equatable, Identifiable {
     /// How the route shadows in `coexist`; nil gives the defaults.
     public var shadow: ShadowPolicy? { self.fields.shadow }
 
-    public init(id: String, method: String, path: PathTemplate, service: String?, stage: Stage, timeout: Duration = .seconds(30), shadow: ShadowPolicy? = nil) {
+    public init(
+        id: String, method: String, path: PathTemplate, service: String?, stage: Stage,
+        timeout: Duration = .seconds(30), shadow: ShadowPolicy? = nil
+    ) {
         self.fields = Fields(id: id, method: method, path: path, service: service, timeout: timeout, shadow: shadow)
         self.stage = stage
     }
@@ -54,7 +58,8 @@ public struct Route: Sendable, Equatable, Identifiable {
     public static func == (lhs: Route, rhs: Route) -> Bool {
         guard lhs.stage == rhs.stage else { return false }
         if lhs.fields === rhs.fields { return true }
-        return lhs.id == rhs.id && lhs.method == rhs.method && lhs.path == rhs.path && lhs.service == rhs.service && lhs.timeout == rhs.timeout
+        return lhs.id == rhs.id && lhs.method == rhs.method && lhs.path == rhs.path && lhs.service == rhs.service
+            && lhs.timeout == rhs.timeout
             && lhs.shadow == rhs.shadow
     }
 

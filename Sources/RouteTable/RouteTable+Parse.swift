@@ -32,7 +32,9 @@ public struct RouteTableError: Error, Sendable, Equatable, CustomStringConvertib
 }
 
 extension RouteTable {
-    static let topLevelKeys: Set<String> = ["monolith", "services", "routes", "gates", "paths", "schema", "redact", "retention"]
+    static let topLevelKeys: Set<String> = [
+        "monolith", "services", "routes", "gates", "paths", "schema", "redact", "retention",
+    ]
     static let routeKeys: Set<String> = ["id", "method", "path", "service", "stage", "timeout", "shadow"]
 
     /// Parses and validates routes.json text.
@@ -59,7 +61,9 @@ extension RouteTable {
             throw RouteTableError(problems: [.init(path: "$", reason: "must be an object, not \(document.typeName)")])
         }
         for member in members where !Self.topLevelKeys.contains(member.key) {
-            problem("$.\(member.key)", "unknown key (expected one of: \(Self.topLevelKeys.sorted().joined(separator: ", ")))")
+            problem(
+                "$.\(member.key)",
+                "unknown key (expected one of: \(Self.topLevelKeys.sorted().joined(separator: ", ")))")
         }
         if let schema = document["schema"], schema != .number(1) {
             problem("$.schema", "unsupported schema \(schema.jsonText) (this version reads schema 1)")
@@ -112,7 +116,9 @@ extension RouteTable {
                     continue
                 }
                 for field in fields where !Self.routeKeys.contains(field.key) {
-                    problem("\(base).\(field.key)", "unknown key (expected one of: \(Self.routeKeys.sorted().joined(separator: ", ")))")
+                    problem(
+                        "\(base).\(field.key)",
+                        "unknown key (expected one of: \(Self.routeKeys.sorted().joined(separator: ", ")))")
                 }
                 func string(_ key: String, required: Bool) -> String? {
                     switch item[key] {
@@ -137,7 +143,10 @@ extension RouteTable {
                 }
                 let method = string("method", required: true)
                 if let method, !Route.methods.contains(method) {
-                    problem("\(base).method", "unknown method \"\(method)\" (expected one of: \(Route.methods.sorted().joined(separator: ", ")))")
+                    problem(
+                        "\(base).method",
+                        "unknown method \"\(method)\" (expected one of: \(Route.methods.sorted().joined(separator: ", ")))"
+                    )
                 }
                 var template: PathTemplate?
                 if let path = string("path", required: true) {
@@ -153,7 +162,9 @@ extension RouteTable {
                 var stage: Stage?
                 if let text = string("stage", required: true) {
                     stage = Stage(rawValue: text)
-                    if stage == nil { problem("\(base).stage", "unknown stage \"\(text)\" (expected transform, coexist or eliminate)") }
+                    if stage == nil {
+                        problem("\(base).stage", "unknown stage \"\(text)\" (expected transform, coexist or eliminate)")
+                    }
                 }
                 if let stage, stage != .transform, item["service"] == nil {
                     problem("\(base).stage", "stage \(stage.rawValue) needs a \"service\" to send requests to")
@@ -179,14 +190,18 @@ extension RouteTable {
                     }
                 }
                 if let id, let method, let template, let stage, Route.methods.contains(method) {
-                    routes.append(Route(id: id, method: method, path: template, service: service, stage: stage, timeout: timeout, shadow: shadow))
+                    routes.append(
+                        Route(
+                            id: id, method: method, path: template, service: service, stage: stage, timeout: timeout,
+                            shadow: shadow))
                 }
             }
         case .some(let other): problem("$.routes", "must be an array, not \(other.typeName)")
         }
 
         let gates = document["gates"].map { GatePolicy.parse($0, path: "$.gates", problem: problem) } ?? .defaults
-        let privacy = PrivacyPolicy.parse(redact: document["redact"], retention: document["retention"], problem: problem)
+        let privacy = PrivacyPolicy.parse(
+            redact: document["redact"], retention: document["retention"], problem: problem)
 
         var paths = PathMode.normalize
         if let value = document["paths"] {
@@ -198,7 +213,9 @@ extension RouteTable {
         }
 
         guard problems.isEmpty, let monolith else { throw RouteTableError(problems: problems) }
-        return RouteTable(monolith: monolith, services: services, routes: routes, gates: gates, privacy: privacy, paths: paths, document: document)
+        return RouteTable(
+            monolith: monolith, services: services, routes: routes, gates: gates, privacy: privacy, paths: paths,
+            document: document)
     }
 
     static func isIdentifier(_ text: String) -> Bool {
@@ -208,7 +225,9 @@ extension RouteTable {
 
     /// A route's `shadow.redact`: pointers (starting with `/`, or `""` for the whole body) and field names (anything
     /// else), in that order.
-    static func redactRules(_ value: JSONValue?, path: String, problem: (String, String) -> Void) -> (pointers: [String], fields: [String]) {
+    static func redactRules(
+        _ value: JSONValue?, path: String, problem: (String, String) -> Void
+    ) -> (pointers: [String], fields: [String]) {
         guard let value else { return ([], []) }
         guard let list = value.arrayValue, list.allSatisfy({ $0.stringValue != nil }) else {
             problem(path, "must be an array of JSON pointers such as \"/email\" or field names such as \"email\"")
@@ -227,7 +246,9 @@ extension RouteTable {
         }
         var policy = ShadowPolicy()
         for member in members where !ShadowPolicy.keys.contains(member.key) {
-            problem("\(base).\(member.key)", "unknown key (expected one of: \(ShadowPolicy.keys.sorted().joined(separator: ", ")))")
+            problem(
+                "\(base).\(member.key)",
+                "unknown key (expected one of: \(ShadowPolicy.keys.sorted().joined(separator: ", ")))")
         }
         func share(_ key: String) -> Double? {
             guard let item = value[key] else { return nil }
@@ -282,13 +303,16 @@ extension RouteTable {
             }
         }
         policy.ignore = pointers("ignore")
-        (policy.redact, policy.redactFields) = Self.redactRules(value["redact"], path: "\(base).redact", problem: problem)
+        (policy.redact, policy.redactFields) = Self.redactRules(
+            value["redact"], path: "\(base).redact", problem: problem)
         if value["version"] != nil { policy.version = pointers("version") }
         if let item = value["arrays"] {
             if let entries = item.objectValue, entries.allSatisfy({ $0.value.stringValue?.isEmpty == false }) {
                 for entry in entries {
                     if !(entry.key.isEmpty || entry.key.hasPrefix("/")) {
-                        problem("\(base).arrays.\(entry.key)", "\"\(entry.key)\" is not a JSON pointer (it must start with '/')")
+                        problem(
+                            "\(base).arrays.\(entry.key)",
+                            "\"\(entry.key)\" is not a JSON pointer (it must start with '/')")
                     }
                     policy.arrays[entry.key] = entry.value.stringValue
                 }

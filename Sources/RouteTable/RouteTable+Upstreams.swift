@@ -7,15 +7,22 @@ extension RouteTable {
     /// ```swift
     /// let addresses = try table.resolvingUpstreams { try SocketAddress.makeAddressResolvingHost($0.host, port: $0.port) }
     /// ```
-    public func resolvingUpstreams<Address>(_ resolve: (Upstream) throws -> Address) throws(RouteTableError) -> [Upstream: Address] {
+    public func resolvingUpstreams<Address>(
+        _ resolve: (Upstream) throws -> Address
+    ) throws(RouteTableError) -> [Upstream: Address] {
         var addresses: [Upstream: Address] = [:]
         var problems: [RouteTableError.Problem] = []
-        let named = [("$.monolith", self.monolith)] + self.services.sorted { $0.key < $1.key }.map { ("$.services.\($0.key)", $0.value) }
+        let named =
+            [("$.monolith", self.monolith)]
+            + self.services.sorted { $0.key < $1.key }.map { ("$.services.\($0.key)", $0.value) }
         for (path, upstream) in named where addresses[upstream] == nil {
             do {
                 addresses[upstream] = try resolve(upstream)
             } catch {
-                problems.append(.init(path: path, reason: "host \"\(upstream.host)\" does not resolve (\(error)); nothing was changed"))
+                problems.append(
+                    .init(
+                        path: path, reason: "host \"\(upstream.host)\" does not resolve (\(error)); nothing was changed"
+                    ))
             }
         }
         guard problems.isEmpty else { throw RouteTableError(problems: problems) }

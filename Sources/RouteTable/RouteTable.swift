@@ -30,7 +30,8 @@ public struct RouteTable: Sendable {
     private let hasSlashTemplates: Bool
 
     public init(
-        monolith: Upstream, services: [String: Upstream], routes: [Route], gates: GatePolicy = .defaults, privacy: PrivacyPolicy = .defaults,
+        monolith: Upstream, services: [String: Upstream], routes: [Route], gates: GatePolicy = .defaults,
+        privacy: PrivacyPolicy = .defaults,
         paths: PathMode = .normalize, document: JSONValue
     ) {
         self.monolith = monolith
@@ -53,7 +54,9 @@ public struct RouteTable: Sendable {
     /// excludes the query. A HEAD request with no HEAD route of its own takes the GET route. A path with a trailing
     /// slash takes a template declared with it (`/orders/`), else the route of the path without the slash.
     public func match(method: String, path: Substring) -> Route? {
-        if let found = path.utf8.withContiguousStorageIfAvailable({ self.routing(method: method, path: $0) }) { return found.route }
+        if let found = path.utf8.withContiguousStorageIfAvailable({ self.routing(method: method, path: $0) }) {
+            return found.route
+        }
         return Array(path.utf8).withUnsafeBufferPointer { self.routing(method: method, path: $0) }.route
     }
 
@@ -77,33 +80,44 @@ public struct RouteTable: Sendable {
             // monolith or a wildcard. Forwarded as sent. Only tables with slash templates pay for the second look.
             guard self.hasSlashTemplates, count > 0 else { return (plain, false) }
             let slashed = Array(path) + [UInt8(ascii: "/")]
-            let withSlash = slashed.withUnsafeBufferPointer { Self.match(byMethod, method: method, bytes: $0, slashTemplates: true) }
+            let withSlash = slashed.withUnsafeBufferPointer {
+                Self.match(byMethod, method: method, bytes: $0, slashTemplates: true)
+            }
             guard let withSlash else { return (plain, false) }
             guard let plain, !withSlash.path.isMoreSpecific(than: plain.path) else { return (withSlash, false) }
             return (plain, false)
         }
         if let route = Self.match(byMethod, method: method, bytes: path, slashTemplates: true) { return (route, false) }
         let stripped = UnsafeBufferPointer(rebasing: path[0..<(count - 1)])
-        guard let route = Self.match(byMethod, method: method, bytes: stripped, slashTemplates: false) else { return (nil, false) }
+        guard let route = Self.match(byMethod, method: method, bytes: stripped, slashTemplates: false) else {
+            return (nil, false)
+        }
         return (route, !route.endsWithWildcard)
     }
 
     private static func match(
-        _ byMethod: [(method: String, routes: [Route])], method: String, bytes path: UnsafeBufferPointer<UInt8>, slashTemplates: Bool
+        _ byMethod: [(method: String, routes: [Route])], method: String, bytes path: UnsafeBufferPointer<UInt8>,
+        slashTemplates: Bool
     ) -> Route? {
-        if let route = Self.first(in: byMethod, method: method, matching: path, slashTemplates: slashTemplates) { return route }
-        if method == "HEAD" { return Self.first(in: byMethod, method: "GET", matching: path, slashTemplates: slashTemplates) }
+        if let route = Self.first(in: byMethod, method: method, matching: path, slashTemplates: slashTemplates) {
+            return route
+        }
+        if method == "HEAD" {
+            return Self.first(in: byMethod, method: "GET", matching: path, slashTemplates: slashTemplates)
+        }
         return nil
     }
 
     /// The first of `method`'s routes whose template matches `path`, read in place (only the winner is copied);
     /// with `slashTemplates`, only among the templates declared with a trailing slash.
     private static func first(
-        in byMethod: [(method: String, routes: [Route])], method: String, matching path: UnsafeBufferPointer<UInt8>, slashTemplates: Bool
+        in byMethod: [(method: String, routes: [Route])], method: String, matching path: UnsafeBufferPointer<UInt8>,
+        slashTemplates: Bool
     ) -> Route? {
         for entry in byMethod.indices where byMethod[entry].method == method {
             let routes = byMethod[entry].routes
-            for index in routes.indices where (!slashTemplates || routes[index].endsWithSlash) && routes[index].matches(bytes: path) {
+            for index in routes.indices
+            where (!slashTemplates || routes[index].endsWithSlash) && routes[index].matches(bytes: path) {
                 return routes[index]
             }
             return nil
@@ -122,7 +136,8 @@ public struct RouteTable: Sendable {
 
     /// Where a route's stage sends the answering request.
     public func upstream(for route: Route?) -> Upstream {
-        guard let route, route.stage == .eliminate, let service = route.service, let upstream = self.services[service] else { return self.monolith }
+        guard let route, route.stage == .eliminate, let service = route.service, let upstream = self.services[service]
+        else { return self.monolith }
         return upstream
     }
 }

@@ -113,8 +113,10 @@ public struct ShadowPolicy: Sendable, Equatable {
 
     public static func == (lhs: ShadowPolicy, rhs: ShadowPolicy) -> Bool {
         if lhs.storage === rhs.storage { return true }
-        return lhs.sample == rhs.sample && lhs.sampleBy == rhs.sampleBy && lhs.writes == rhs.writes && lhs.timeout == rhs.timeout
-            && lhs.ignore == rhs.ignore && lhs.arrays == rhs.arrays && lhs.redact == rhs.redact && lhs.redactFields == rhs.redactFields && lhs.serve == rhs.serve
+        return lhs.sample == rhs.sample && lhs.sampleBy == rhs.sampleBy && lhs.writes == rhs.writes
+            && lhs.timeout == rhs.timeout
+            && lhs.ignore == rhs.ignore && lhs.arrays == rhs.arrays && lhs.redact == rhs.redact
+            && lhs.redactFields == rhs.redactFields && lhs.serve == rhs.serve
             && lhs.version == rhs.version
     }
 
@@ -125,5 +127,7 @@ public struct ShadowPolicy: Sendable, Equatable {
     /// The policy of a coexist route without a `"shadow"` object (one shared box, not one per request).
     public static let defaults = ShadowPolicy()
 
-    static let keys: Set<String> = ["sample", "sampleBy", "writes", "timeout", "ignore", "arrays", "redact", "serve", "version"]
+    static let keys: Set<String> = [
+        "sample", "sampleBy", "writes", "timeout", "ignore", "arrays", "redact", "serve", "version",
+    ]
 }

@@ -42,7 +42,10 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
     /// Parses `http://host[:port]` (no path, query, user or https), or returns why not.
     public static func parse(_ text: String) -> Result<Upstream, TemplateError> {
         guard text.hasPrefix("http://") else {
-            return .failure(TemplateError(reason: text.hasPrefix("https://") ? "https upstreams are not supported; use http://" : "must be an http:// URL"))
+            return .failure(
+                TemplateError(
+                    reason: text.hasPrefix("https://")
+                        ? "https upstreams are not supported; use http://" : "must be an http:// URL"))
         }
         var rest = Substring(text.dropFirst("http://".count))
         if rest.hasSuffix("/") { rest = rest.dropLast() }
@@ -53,24 +56,33 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
         var host = rest
         var port = 80
         if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { return .failure(TemplateError(reason: "has an unterminated IPv6 address")) }
+            guard let close = rest.firstIndex(of: "]") else {
+                return .failure(TemplateError(reason: "has an unterminated IPv6 address"))
+            }
             host = rest[rest.index(after: rest.startIndex)..<close]
             let after = rest[rest.index(after: close)...]
             if !after.isEmpty {
-                guard after.hasPrefix(":"), let value = Int(after.dropFirst()) else { return .failure(TemplateError(reason: "has an invalid port")) }
+                guard after.hasPrefix(":"), let value = Int(after.dropFirst()) else {
+                    return .failure(TemplateError(reason: "has an invalid port"))
+                }
                 port = value
             }
         } else if let colon = rest.lastIndex(of: ":") {
             host = rest[..<colon]
-            guard let value = Int(rest[rest.index(after: colon)...]) else { return .failure(TemplateError(reason: "has an invalid port")) }
+            guard let value = Int(rest[rest.index(after: colon)...]) else {
+                return .failure(TemplateError(reason: "has an invalid port"))
+            }
             port = value
         }
         guard (1...65535).contains(port) else { return .failure(TemplateError(reason: "has a port outside 1–65535")) }
-        guard !host.isEmpty, host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == ":") }) else {
+        guard !host.isEmpty,
+            host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == ":") })
+        else {
             return .failure(TemplateError(reason: "has an invalid host"))
         }
         let hostText = String(host)
-        let authority = port == 80 ? hostText : (hostText.contains(":") ? "[\(hostText)]:\(port)" : "\(hostText):\(port)")
+        let authority =
+            port == 80 ? hostText : (hostText.contains(":") ? "[\(hostText)]:\(port)" : "\(hostText):\(port)")
         return .success(Upstream(host: hostText, port: port, url: text, authority: authority))
     }
 }
@@ -85,7 +97,9 @@ public enum DurationText {
         for (suffix, seconds) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
             // "ms" also ends with "s": make sure the number part is a number.
-            guard let value = Double(number), value.isFinite, value >= 0, !number.hasPrefix("+"), !number.isEmpty else { continue }
+            guard let value = Double(number), value.isFinite, value >= 0, !number.hasPrefix("+"), !number.isEmpty else {
+                continue
+            }
             // At most 100 years: a longer one is a typo, and past Int64 milliseconds the conversion would trap.
             let milliseconds = (value * seconds * 1000).rounded()
             guard milliseconds <= Self.longest else { return nil }

@@ -1,10 +1,10 @@
 import AdminAPI
+import ControlPlane
 import Foundation
 import JSON
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import ControlPlane
 import Reports
 import ServiceKit
 
@@ -42,7 +42,9 @@ struct AdminClient {
         let (host, port) = try Self.parse(url: url)
         guard let token = Self.resolveToken(token, dataDirectory: dataDirectory) else {
             throw Failure(
-                description: "no admin token: set STRANGLER_ADMIN_TOKEN, pass --token-file or --token-stdin, or point --data at the proxy's data directory (\(AdminToken.path(dataDirectory: dataDirectory)) is missing)")
+                description:
+                    "no admin token: set STRANGLER_ADMIN_TOKEN, pass --token-file or --token-stdin, or point --data at the proxy's data directory (\(AdminToken.path(dataDirectory: dataDirectory)) is missing)"
+            )
         }
         self.init(host: host, port: port, token: token)
     }
@@ -55,7 +57,8 @@ struct AdminClient {
 
     /// Host and port of an `http://host:port` URL.
     static func parse(url: String) throws(Failure) -> (host: String, port: Int) {
-        guard let components = URLComponents(string: url), components.scheme == "http", let host = components.host, !host.isEmpty,
+        guard let components = URLComponents(string: url), components.scheme == "http", let host = components.host,
+            !host.isEmpty,
             components.path.isEmpty || components.path == "/"
         else {
             throw Failure(description: "--admin must be an http URL such as http://127.0.0.1:8090, not \"\(url)\"")
@@ -74,7 +77,9 @@ struct AdminClient {
         return nil
     }
 
-    func send(_ method: HTTPMethod, _ path: String, headers extra: [(String, String)] = [], body: String? = nil) async throws(Failure) -> Answer {
+    func send(
+        _ method: HTTPMethod, _ path: String, headers extra: [(String, String)] = [], body: String? = nil
+    ) async throws(Failure) -> Answer {
         var headers = HTTPHeaders([("Authorization", "Bearer \(self.token)"), ("X-Strangler-Actor", self.actor)])
         headers.add(contentsOf: extra)
         if body != nil { headers.add(name: "Content-Type", value: "application/json") }
@@ -87,7 +92,10 @@ struct AdminClient {
         } catch {
             let refused = Self.isRefused(error)
             let why = refused ? "connection refused" : "\(error)"
-            throw Failure(description: "cannot reach the admin API at http://\(self.host):\(self.port) (\(why)); is `strangler proxy` running?", refused: refused)
+            throw Failure(
+                description:
+                    "cannot reach the admin API at http://\(self.host):\(self.port) (\(why)); is `strangler proxy` running?",
+                refused: refused)
         }
     }
 
@@ -95,7 +103,9 @@ struct AdminClient {
     static func isRefused(_ error: any Error) -> Bool {
         if let connection = error as? NIOConnectionError {
             return !connection.connectionErrors.isEmpty
-                && connection.connectionErrors.allSatisfy { ($0.error as? IOError)?.errnoCode == ECONNREFUSED || "\($0.error)".contains("refused") }
+                && connection.connectionErrors.allSatisfy {
+                    ($0.error as? IOError)?.errnoCode == ECONNREFUSED || "\($0.error)".contains("refused")
+                }
         }
         if let error = error as? IOError { return error.errnoCode == ECONNREFUSED }
         return "\(error)".localizedCaseInsensitiveContains("connection refused")

@@ -1,17 +1,20 @@
+import AdminAPI
 public import ArgumentParser
+import ControlPlane
 import DiffStore
 import Foundation
 import JSON
 import Logging
 import NIOHTTP1
-import AdminAPI
-import ControlPlane
 import Reports
 import RouteTable
 
 /// The flags every route-table command shares: where the proxy's admin API is, and what to edit when no proxy runs.
 public struct ControlOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The proxy's admin API (default http://127.0.0.1:8090). Given explicitly, the command never falls back to editing routes.json.", valueName: "url"))
+    @Option(
+        help: ArgumentHelp(
+            "The proxy's admin API (default http://127.0.0.1:8090). Given explicitly, the command never falls back to editing routes.json.",
+            valueName: "url"))
     public var admin: String?
 
     @OptionGroup public var token: TokenOptions
@@ -42,7 +45,10 @@ public struct ControlOptions: ParsableArguments {
 /// The flags of the route-table commands that only read (`routes`, `history`, `report`): those of ``ControlOptions``
 /// without `--actor`, and `--routes` is read, never edited.
 public struct ReadingOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The proxy's admin API (default http://127.0.0.1:8090). Given explicitly, the command never falls back to reading routes.json.", valueName: "url"))
+    @Option(
+        help: ArgumentHelp(
+            "The proxy's admin API (default http://127.0.0.1:8090). Given explicitly, the command never falls back to reading routes.json.",
+            valueName: "url"))
     public var admin: String?
 
     @OptionGroup public var token: TokenOptions
@@ -78,7 +84,10 @@ public struct ReadingOptions: ParsableArguments {
 /// Where a command reads the admin token. Never from the command line: a flag's value is shown to every user of the
 /// machine by `ps`.
 public struct TokenOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("A file holding the admin token (default: STRANGLER_ADMIN_TOKEN, else <data>/admin-token).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "A file holding the admin token (default: STRANGLER_ADMIN_TOKEN, else <data>/admin-token).",
+            valueName: "file"))
     public var tokenFile: String?
 
     @Flag(help: "Read the admin token from standard input (its first line).")
@@ -96,22 +105,30 @@ public struct TokenOptions: ParsableArguments {
                 "--token was removed: a token on the command line is visible to every user in `ps`. Set STRANGLER_ADMIN_TOKEN, "
                     + "or pass --token-file FILE or --token-stdin")
         }
-        if self.tokenStdin, self.tokenFile != nil { throw ValidationError("--token-file and --token-stdin exclude each other") }
+        if self.tokenStdin, self.tokenFile != nil {
+            throw ValidationError("--token-file and --token-stdin exclude each other")
+        }
     }
 
     /// The token: `--token-file` or `--token-stdin`, else STRANGLER_ADMIN_TOKEN, else `<data>/admin-token`; nil when
     /// there is none.
-    func resolve(dataDirectory: String, standardInput: () -> String? = { readLine(strippingNewline: true) }) throws(AdminClient.Failure) -> String? {
+    func resolve(
+        dataDirectory: String, standardInput: () -> String? = { readLine(strippingNewline: true) }
+    ) throws(AdminClient.Failure) -> String? {
         var explicit: String?
         if let file = self.tokenFile {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw AdminClient.Failure(description: "--token-file \(file): cannot be read")
             }
             explicit = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard explicit?.isEmpty == false else { throw AdminClient.Failure(description: "--token-file \(file) is empty") }
+            guard explicit?.isEmpty == false else {
+                throw AdminClient.Failure(description: "--token-file \(file) is empty")
+            }
         } else if self.tokenStdin {
             explicit = standardInput()?.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard explicit?.isEmpty == false else { throw AdminClient.Failure(description: "--token-stdin: no token on standard input") }
+            guard explicit?.isEmpty == false else {
+                throw AdminClient.Failure(description: "--token-stdin: no token on standard input")
+            }
         }
         return AdminClient.resolveToken(explicit, dataDirectory: dataDirectory)
     }
@@ -195,9 +212,13 @@ struct ControlSession {
         }
     }
 
-    static func open(_ options: ControlOptions, defaultAdmin: String = ControlOptions.defaultAdmin) async throws(CommandFailure) -> ControlSession {
+    static func open(
+        _ options: ControlOptions, defaultAdmin: String = ControlOptions.defaultAdmin
+    ) async throws(CommandFailure) -> ControlSession {
         if options.file {
-            guard options.admin == nil else { throw CommandFailure(message: "--file and --admin exclude each other", status: ControlExit.usage) }
+            guard options.admin == nil else {
+                throw CommandFailure(message: "--file and --admin exclude each other", status: ControlExit.usage)
+            }
             return try Self.openFile(options, lookedAt: nil)
         }
         let explicit = options.admin != nil
@@ -221,7 +242,8 @@ struct ControlSession {
             probe = try await client.send(.GET, "/admin/status")
         } catch {
             guard error.refused, !explicit else {
-                throw CommandFailure(message: "the proxy is unreachable: \(error.description)", status: ControlExit.unreachable)
+                throw CommandFailure(
+                    message: "the proxy is unreachable: \(error.description)", status: ControlExit.unreachable)
             }
             return try Self.openFile(options, lookedAt: url)
         }
@@ -240,7 +262,8 @@ struct ControlSession {
         guard FileManager.default.fileExists(atPath: options.routes) else {
             if let admin {
                 throw CommandFailure(
-                    message: "no proxy answers at \(admin), and there is no \(options.routes) to edit instead (pass --routes, or start `strangler proxy`)",
+                    message:
+                        "no proxy answers at \(admin), and there is no \(options.routes) to edit instead (pass --routes, or start `strangler proxy`)",
                     status: ControlExit.unreachable)
             }
             throw CommandFailure(message: "there is no \(options.routes) (pass --routes)", status: ControlExit.usage)
@@ -255,24 +278,31 @@ struct ControlSession {
                 throw CommandFailure(message: "\(options.routes): \(error)", status: ControlExit.usage)
             }
             let store = try StandaloneTable(table: table, text: text)
-            let diffStore = try DiffStore.open(path: URL(fileURLWithPath: options.data).appendingPathComponent("diffs.sqlite").path)
+            let diffStore = try DiffStore.open(
+                path: URL(fileURLWithPath: options.data).appendingPathComponent("diffs.sqlite").path)
             var logger = Logger(label: "strangler.cli")
             logger.logLevel = .critical
-            let control = RouteControl(table: store, routesPath: options.routes, dataDirectory: options.data, logger: logger, diffStore: diffStore)
-            return ControlSession(mode: .file(RouteOperations(control: control, diffStore: diffStore)), actor: options.actorName)
+            let control = RouteControl(
+                table: store, routesPath: options.routes, dataDirectory: options.data, logger: logger,
+                diffStore: diffStore)
+            return ControlSession(
+                mode: .file(RouteOperations(control: control, diffStore: diffStore)), actor: options.actorName)
         } catch let failure as CommandFailure {
             throw failure
         } catch let failure as RouteFile.Failure {
             throw CommandFailure(message: failure.description, status: ControlExit.usage)
         } catch {
-            throw CommandFailure(message: "cannot open \(options.routes) and \(options.data): \(error)", status: ControlExit.usage)
+            throw CommandFailure(
+                message: "cannot open \(options.routes) and \(options.data): \(error)", status: ControlExit.usage)
         }
     }
 
     // MARK: Operations (same outcomes on both paths)
 
     /// Runs an operation in-process, its refusal a failure of the command.
-    private static func local<Outcome>(_ operation: () async throws(ControlError) -> Outcome) async throws(CommandFailure) -> Outcome {
+    private static func local<Outcome>(
+        _ operation: () async throws(ControlError) -> Outcome
+    ) async throws(CommandFailure) -> Outcome {
         do {
             return try await operation()
         } catch {
@@ -281,7 +311,9 @@ struct ControlSession {
     }
 
     /// Reads an outcome from an admin API answer's body.
-    private static func read<Outcome>(_ body: JSONValue, _ decode: (JSONValue) throws(ControlError) -> Outcome) throws(CommandFailure) -> Outcome {
+    private static func read<Outcome>(
+        _ body: JSONValue, _ decode: (JSONValue) throws(ControlError) -> Outcome
+    ) throws(CommandFailure) -> Outcome {
         do {
             return try decode(body)
         } catch {
@@ -291,7 +323,10 @@ struct ControlSession {
 
     func table() async throws(CommandFailure) -> LiveTable {
         switch self.mode {
-        case .proxy(let client): try Self.read(try await Self.call(client, .GET, "/admin/routes").body) { body throws(ControlError) in try LiveTable(json: body) }
+        case .proxy(let client):
+            try Self.read(try await Self.call(client, .GET, "/admin/routes").body) { body throws(ControlError) in
+                try LiveTable(json: body)
+            }
         case .file(let operations): operations.table()
         }
     }
@@ -299,22 +334,29 @@ struct ControlSession {
     /// Every route's evidence (or one's), as `GET /admin/evidence` answers it on both paths.
     func evidence(route: String?) async throws(CommandFailure) -> JSONValue {
         switch self.mode {
-        case .proxy(let client): try await Self.call(client, .GET, "/admin/evidence" + Self.query(["route": route])).body
-        case .file(let operations): try await Self.local { () throws(ControlError) in try await operations.evidence(route: route) }.json
+        case .proxy(let client):
+            try await Self.call(client, .GET, "/admin/evidence" + Self.query(["route": route])).body
+        case .file(let operations):
+            try await Self.local { () throws(ControlError) in try await operations.evidence(route: route) }.json
         }
     }
 
-    func stage(selector: String, to stage: Stage, expectedHash: String, reason: String?, force: Bool) async throws(CommandFailure) -> TableChange {
+    func stage(
+        selector: String, to stage: Stage, expectedHash: String, reason: String?, force: Bool
+    ) async throws(CommandFailure) -> TableChange {
         switch self.mode {
         case .proxy(let client):
             let body: JSONValue = .object([
-                ("routes", .string(selector)), ("stage", .string(stage.rawValue)), ("reason", reason.map(JSONValue.string) ?? .null), ("force", .bool(force)),
+                ("routes", .string(selector)), ("stage", .string(stage.rawValue)),
+                ("reason", reason.map(JSONValue.string) ?? .null), ("force", .bool(force)),
             ])
             let answer = try await Self.call(client, .POST, "/admin/stage", ifMatch: expectedHash, body: body)
             return try Self.read(answer.body) { body throws(ControlError) in try TableChange(json: body) }
         case .file(let operations):
             return try await Self.local { () throws(ControlError) in
-                try await operations.stage(selector: selector, to: stage, expectedHash: expectedHash, actor: self.actor, reason: reason, force: force)
+                try await operations.stage(
+                    selector: selector, to: stage, expectedHash: expectedHash, actor: self.actor, reason: reason,
+                    force: force)
             }
         }
     }
@@ -322,16 +364,24 @@ struct ControlSession {
     func undo(expectedHash: String?, reason: String?) async throws(CommandFailure) -> UndoOutcome {
         switch self.mode {
         case .proxy(let client):
-            let answer = try await Self.call(client, .POST, "/admin/undo", ifMatch: expectedHash, body: .object([("reason", reason.map(JSONValue.string) ?? .null)]))
+            let answer = try await Self.call(
+                client, .POST, "/admin/undo", ifMatch: expectedHash,
+                body: .object([("reason", reason.map(JSONValue.string) ?? .null)]))
             return try Self.read(answer.body) { body throws(ControlError) in try UndoOutcome(json: body) }
         case .file(let operations):
-            return try await Self.local { () throws(ControlError) in try await operations.undo(expectedHash: expectedHash, actor: self.actor, reason: reason) }
+            return try await Self.local { () throws(ControlError) in
+                try await operations.undo(expectedHash: expectedHash, actor: self.actor, reason: reason)
+            }
         }
     }
 
     func history(route: String?, limit: Int) async throws(CommandFailure) -> HistoryPage {
         switch self.mode {
-        case .proxy(let client): HistoryPage(json: try await Self.call(client, .GET, "/admin/history" + Self.query(["route": route, "limit": String(limit)])).body)
+        case .proxy(let client):
+            HistoryPage(
+                json: try await Self.call(
+                    client, .GET, "/admin/history" + Self.query(["route": route, "limit": String(limit)])
+                ).body)
         case .file(let operations): await operations.history(route: route, limit: limit)
         }
     }
@@ -342,14 +392,17 @@ struct ControlSession {
         switch self.mode {
         case .proxy(let client):
             let body: JSONValue = .object([
-                ("route", .string(route)), ("signature", .string(signature)), ("decision", .string(decision == .accepted ? "accept" : "ignore")),
+                ("route", .string(route)), ("signature", .string(signature)),
+                ("decision", .string(decision == .accepted ? "accept" : "ignore")),
                 ("reason", .string(reason)),
             ])
             let answer = try await Self.call(client, .POST, "/admin/triage", ifMatch: expectedHash, body: body)
             return TriageOutcome(json: answer.body, tableHash: answer.etag)
         case .file(let operations):
             return try await Self.local { () throws(ControlError) in
-                try await operations.triage(route: route, signature: signature, decision: decision, expectedHash: expectedHash, actor: self.actor, reason: reason)
+                try await operations.triage(
+                    route: route, signature: signature, decision: decision, expectedHash: expectedHash,
+                    actor: self.actor, reason: reason)
             }
         }
     }
@@ -357,7 +410,8 @@ struct ControlSession {
     static func query(_ items: [String: String?]) -> String {
         let parts = items.sorted { $0.key < $1.key }.compactMap { key, value -> String? in
             guard let value else { return nil }
-            return "\(key)=\(value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? value)"
+            return
+                "\(key)=\(value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? value)"
         }
         return parts.isEmpty ? "" : "?" + parts.joined(separator: "&")
     }
@@ -375,13 +429,18 @@ struct ControlSession {
             throw CommandFailure(message: "the proxy is unreachable: \(error)", status: ControlExit.unreachable)
         }
         guard let json = answer.json else {
-            throw CommandFailure(message: "\(method) \(path) answered \(answer.status) without JSON: \(answer.body.prefix(200))", status: ControlExit.usage)
+            throw CommandFailure(
+                message: "\(method) \(path) answered \(answer.status) without JSON: \(answer.body.prefix(200))",
+                status: ControlExit.usage)
         }
         guard (200..<300).contains(answer.status) else {
-            throw CommandFailure(ControlError(json: json) ?? ControlError(.init("http_\(answer.status)"), json.jsonText))
+            throw CommandFailure(
+                ControlError(json: json) ?? ControlError(.init("http_\(answer.status)"), json.jsonText))
         }
         var etag = answer.headers.first(name: "ETag")
-        if let value = etag, value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { etag = String(value.dropFirst().dropLast()) }
+        if let value = etag, value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
+            etag = String(value.dropFirst().dropLast())
+        }
         return (json, etag)
     }
 }

@@ -4,16 +4,17 @@ import Foundation
 import JSON
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// `strangler diff`: compares two JSON documents structurally, as the proxy compares shadowed responses.
 public struct DiffCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "diff",
-        abstract: "Compare two JSON documents structurally: every difference with its RFC 6901 pointer, and the signature.",
+        abstract:
+            "Compare two JSON documents structurally: every difference with its RFC 6901 pointer, and the signature.",
         discussion: """
             Key order never matters, 1 and 1.0 are equal, "\\u00e9" and "é" are equal. Arrays compare by index, or as sets \
             of objects matched by a key field (--arrays /items=id). Pointers in --ignore and --arrays may use * for one \
@@ -32,10 +33,13 @@ public struct DiffCommand: AsyncParsableCommand {
     @Argument(help: "The right JSON document.")
     public var right: String
 
-    @Option(help: ArgumentHelp("Ignore the subtree at this pointer (* for one segment); repeatable.", valueName: "pointer"))
+    @Option(
+        help: ArgumentHelp("Ignore the subtree at this pointer (* for one segment); repeatable.", valueName: "pointer"))
     public var ignore: [String] = []
 
-    @Option(help: ArgumentHelp("Compare the array at this pointer by the key field of its objects; repeatable.", valueName: "pointer=key"))
+    @Option(
+        help: ArgumentHelp(
+            "Compare the array at this pointer by the key field of its objects; repeatable.", valueName: "pointer=key"))
     public var arrays: [String] = []
 
     @Option(help: ArgumentHelp("Numbers are equal when they differ by at most this much.", valueName: "x"))
@@ -94,7 +98,10 @@ public struct DiffCommand: AsyncParsableCommand {
         var options = DiffOptions()
         for pointer in self.ignore {
             guard PointerPattern.isValid(pointer) else {
-                throw Failure(message: "--ignore \(pointer): not a JSON pointer (it must be empty or start with /, and ~ must be ~0 or ~1)")
+                throw Failure(
+                    message:
+                        "--ignore \(pointer): not a JSON pointer (it must be empty or start with /, and ~ must be ~0 or ~1)"
+                )
             }
             options.ignore.append(pointer)
         }
@@ -110,7 +117,10 @@ public struct DiffCommand: AsyncParsableCommand {
                         "--arrays \(rule): \(pointer.isEmpty ? "the pointer is empty" : "\(pointer) is not a JSON pointer") (expected POINTER=KEY, e.g. /items=id)"
                 )
             }
-            guard !key.isEmpty else { throw Failure(message: "--arrays \(rule): the key field is empty (expected POINTER=KEY, e.g. /items=id)") }
+            guard !key.isEmpty else {
+                throw Failure(
+                    message: "--arrays \(rule): the key field is empty (expected POINTER=KEY, e.g. /items=id)")
+            }
             if let previous = options.arrays[pointer], previous != key {
                 throw Failure(message: "--arrays \(rule): \(pointer) already has the key field \(previous)")
             }
@@ -126,14 +136,18 @@ public struct DiffCommand: AsyncParsableCommand {
         options.maxDepth = maxDepth
         options.maxDifferences = .max
         if let text = self.maxDifferences {
-            guard let limit = Int(text), limit >= 0 else { throw Failure(message: "--max-differences \(text): expected a whole number, 0 or more") }
+            guard let limit = Int(text), limit >= 0 else {
+                throw Failure(message: "--max-differences \(text): expected a whole number, 0 or more")
+            }
             options.maxDifferences = limit
         }
         return options
     }
 
     func format() throws -> String {
-        guard self.output == "text" || self.output == "json" else { throw Failure(message: "--output \(self.output): expected text or json") }
+        guard self.output == "text" || self.output == "json" else {
+            throw Failure(message: "--output \(self.output): expected text or json")
+        }
         return self.output
     }
 
@@ -194,12 +208,14 @@ public struct DiffCommand: AsyncParsableCommand {
             case .added: text += "added \(pointer): \(Self.excerpt(difference.right))\n"
             case .removed: text += "removed \(pointer): \(Self.excerpt(difference.left))\n"
             case .changed, .typeChanged:
-                text += "\(difference.kind.rawValue) \(pointer): \(Self.excerpt(difference.left)) → \(Self.excerpt(difference.right))\n"
+                text +=
+                    "\(difference.kind.rawValue) \(pointer): \(Self.excerpt(difference.left)) → \(Self.excerpt(difference.right))\n"
             }
         }
         guard !result.isEqual else { return "equal\n" }
         if result.truncated { text += "… \(result.totalCount - result.differences.count) more not shown\n" }
-        text += "\(result.totalCount) difference\(result.totalCount == 1 ? "" : "s"); signature \(result.signature.id): \(result.signature.text)\n"
+        text +=
+            "\(result.totalCount) difference\(result.totalCount == 1 ? "" : "s"); signature \(result.signature.id): \(result.signature.text)\n"
         return text
     }
 
@@ -212,7 +228,9 @@ public struct DiffCommand: AsyncParsableCommand {
     /// `{"equal", "count", "truncated", "differences": [{pointer, kind, left, right}], "signature", "signatureId"}`.
     static func jsonReport(_ result: DiffResult) -> String {
         let differences: [JSONValue] = result.differences.map { difference in
-            var members: [(key: String, value: JSONValue)] = [("pointer", .string(difference.pointer)), ("kind", .string(difference.kind.rawValue))]
+            var members: [(key: String, value: JSONValue)] = [
+                ("pointer", .string(difference.pointer)), ("kind", .string(difference.kind.rawValue)),
+            ]
             if let left = difference.left { members.append(("left", left)) }
             if let right = difference.right { members.append(("right", right)) }
             return .object(members)
@@ -224,7 +242,13 @@ public struct DiffCommand: AsyncParsableCommand {
             ("differences", .array(differences)),
             ("signature", .string(result.signature.text)),
             ("signatureId", .string(result.signature.id)),
-            ("signatureEntries", .array(result.signature.entries.map { .object([("pattern", .string($0.pattern)), ("kind", .string($0.kind))]) })),
+            (
+                "signatureEntries",
+                .array(
+                    result.signature.entries.map {
+                        .object([("pattern", .string($0.pattern)), ("kind", .string($0.kind))])
+                    })
+            ),
         ])
         return report.prettyJSONText
     }

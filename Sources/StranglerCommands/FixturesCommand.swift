@@ -9,7 +9,8 @@ import StranglerTesting
 public struct FixturesCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "fixtures",
-        abstract: "Turn stored shadow mismatches into test fixtures, and replay them against the monolith and the services.",
+        abstract:
+            "Turn stored shadow mismatches into test fixtures, and replay them against the monolith and the services.",
         discussion: """
             Each mismatch sample the proxy kept in <data>/diffs.sqlite (the request, the monolith's answer, the service's \
             answer, the diff) becomes one JSON file (format: docs/testing.md). Replaying a folder sends every request to \
@@ -49,7 +50,9 @@ public struct FixturesExportCommand: ParsableCommand {
     @Option(help: "Only this route's samples (a route id, as in routes.json).")
     public var route: String?
 
-    @Option(help: ArgumentHelp("Only samples of this mismatch signature (its 16-hex-digit id; needs --route).", valueName: "id"))
+    @Option(
+        help: ArgumentHelp(
+            "Only samples of this mismatch signature (its 16-hex-digit id; needs --route).", valueName: "id"))
     public var signature: String?
 
     @Option(help: ArgumentHelp("The folder to write the fixtures to (created if missing).", valueName: "dir"))
@@ -65,13 +68,18 @@ public struct FixturesExportCommand: ParsableCommand {
 
     public func validate() throws {
         guard let out, !out.isEmpty else {
-            throw ValidationError("--out DIR is required: the folder to write the fixture files to (created if missing)")
+            throw ValidationError(
+                "--out DIR is required: the folder to write the fixture files to (created if missing)")
         }
         if let route, route.isEmpty { throw ValidationError("--route must not be empty") }
         if let signature {
-            guard self.route != nil else { throw ValidationError("--signature needs --route (a signature belongs to one route)") }
+            guard self.route != nil else {
+                throw ValidationError("--signature needs --route (a signature belongs to one route)")
+            }
             guard signature.count == 16, signature.allSatisfy(\.isHexDigit) else {
-                throw ValidationError("--signature must be a signature id (16 hex digits, as `strangler routes` and GET /admin/diffs show), not \"\(signature)\"")
+                throw ValidationError(
+                    "--signature must be a signature id (16 hex digits, as `strangler routes` and GET /admin/diffs show), not \"\(signature)\""
+                )
             }
         }
         guard self.limit >= 1 else { throw ValidationError("--limit must be 1 or more, not \(self.limit)") }
@@ -101,7 +109,8 @@ public struct FixturesExportCommand: ParsableCommand {
         do {
             return try self.export()
         } catch {
-            return Outcome(error: "strangler fixtures export: \((error as? Failure)?.message ?? "\(error)")\n", status: 2)
+            return Outcome(
+                error: "strangler fixtures export: \((error as? Failure)?.message ?? "\(error)")\n", status: 2)
         }
     }
 
@@ -133,13 +142,19 @@ public struct FixturesExportCommand: ParsableCommand {
         if let route = self.route {
             guard routes.contains(route) else {
                 throw Failure(
-                    message: "the diff store has no route \"\(route)\" (routes it knows: \(routes.isEmpty ? "none yet" : routes.joined(separator: ", ")))")
+                    message:
+                        "the diff store has no route \"\(route)\" (routes it knows: \(routes.isEmpty ? "none yet" : routes.joined(separator: ", ")))"
+                )
             }
             selected = [route]
             if let signature, signatureTexts["\(route) \(signature)"] == nil {
-                let known = signatureTexts.keys.filter { $0.hasPrefix(route + " ") }.map { String($0.dropFirst(route.count + 1)) }.sorted()
+                let known = signatureTexts.keys.filter { $0.hasPrefix(route + " ") }.map {
+                    String($0.dropFirst(route.count + 1))
+                }.sorted()
                 throw Failure(
-                    message: "route \(route) has no mismatch signature \"\(signature)\" (its signatures: \(known.isEmpty ? "none" : known.joined(separator: ", ")))")
+                    message:
+                        "route \(route) has no mismatch signature \"\(signature)\" (its signatures: \(known.isEmpty ? "none" : known.joined(separator: ", ")))"
+                )
             }
         }
 
@@ -158,12 +173,14 @@ public struct FixturesExportCommand: ParsableCommand {
                 throw Failure(message: "cannot read the samples of \(route) from \(path): \(error)")
             }
             for sample in samples {
-                let fixture = try Self.fixture(from: sample, signatureText: signatureTexts["\(route) \(sample["signature"]?.stringValue ?? "")"])
+                let fixture = try Self.fixture(
+                    from: sample, signatureText: signatureTexts["\(route) \(sample["signature"]?.stringValue ?? "")"])
                 let id = Int(sample["id"]?.numberValue ?? 0)
                 let name = Self.fileName("\(route)-\(fixture.signature)-\(id)") + ".json"
                 let file = URL(fileURLWithPath: out).appendingPathComponent(name).path
                 do {
-                    try Data((fixture.json.prettyJSONText + "\n").utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
+                    try Data((fixture.json.prettyJSONText + "\n").utf8).write(
+                        to: URL(fileURLWithPath: file), options: .atomic)
                 } catch {
                     throw Failure(message: "cannot write \(file): \(error.localizedDescription)")
                 }
@@ -172,10 +189,12 @@ public struct FixturesExportCommand: ParsableCommand {
             if !samples.isEmpty { perRoute.append((route, samples.count)) }
         }
         if outcome.files.isEmpty {
-            outcome.output = "nothing to export: no mismatch sample\(self.route.map { " for \($0)" } ?? "")\(self.signature.map { " with signature \($0)" } ?? "") in \(path)\n"
+            outcome.output =
+                "nothing to export: no mismatch sample\(self.route.map { " for \($0)" } ?? "")\(self.signature.map { " with signature \($0)" } ?? "") in \(path)\n"
         } else {
             let routesText = perRoute.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
-            outcome.output = "wrote \(outcome.files.count) fixture\(outcome.files.count == 1 ? "" : "s") to \(out) (\(routesText))\n"
+            outcome.output =
+                "wrote \(outcome.files.count) fixture\(outcome.files.count == 1 ? "" : "s") to \(out) (\(routesText))\n"
         }
         return outcome
     }
@@ -221,7 +240,9 @@ public struct FixturesReplayCommand: AsyncParsableCommand {
     @Argument(help: "The folder of fixture files (*.json).")
     public var folder: String
 
-    @Option(help: ArgumentHelp("A target to replay against, NAME=URL (http://host:port); repeatable.", valueName: "name=url"))
+    @Option(
+        help: ArgumentHelp(
+            "A target to replay against, NAME=URL (http://host:port); repeatable.", valueName: "name=url"))
     public var target: [String] = []
 
     @Option(help: "The route table whose rules apply.")
@@ -237,8 +258,11 @@ public struct FixturesReplayCommand: AsyncParsableCommand {
             throw ValidationError("give at least one --target NAME=URL, e.g. --target service=http://127.0.0.1:8082")
         }
         for item in self.target {
-            guard let equals = item.firstIndex(of: "="), equals != item.startIndex, (try? HTTPEndpoint(url: String(item[item.index(after: equals)...]))) != nil else {
-                throw ValidationError("--target must be NAME=URL such as service=http://127.0.0.1:8082, not \"\(item)\"")
+            guard let equals = item.firstIndex(of: "="), equals != item.startIndex,
+                (try? HTTPEndpoint(url: String(item[item.index(after: equals)...]))) != nil
+            else {
+                throw ValidationError(
+                    "--target must be NAME=URL such as service=http://127.0.0.1:8082, not \"\(item)\"")
             }
         }
     }
@@ -257,7 +281,8 @@ public struct FixturesReplayCommand: AsyncParsableCommand {
                 return try Target(String(item[..<equals]), url: String(item[item.index(after: equals)...]))
             }
             let harness = try ParityHarness(routesFile: self.routes)
-            let report = try await harness.replay(fixturesIn: self.folder, against: targets, dryRunWrites: !self.realWrites)
+            let report = try await harness.replay(
+                fixturesIn: self.folder, against: targets, dryRunWrites: !self.realWrites)
             return FixturesExportCommand.Outcome(output: report.description + "\n", status: report.allMatch ? 0 : 1)
         } catch {
             return FixturesExportCommand.Outcome(error: "strangler fixtures replay: \(error)\n", status: 2)

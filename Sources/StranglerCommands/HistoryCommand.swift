@@ -1,10 +1,10 @@
 import AdminAPI
-import RouteTable
 public import ArgumentParser
+import ControlPlane
 import Foundation
 import JSON
-import ControlPlane
 import Reports
+import RouteTable
 
 /// `strangler history [ROUTE]`: the audit log.
 public struct HistoryCommand: AsyncParsableCommand {
@@ -39,7 +39,9 @@ public struct HistoryCommand: AsyncParsableCommand {
     public init() {}
 
     public func validate() throws {
-        guard (1...10_000).contains(self.limit) else { throw ValidationError("--limit must be from 1 to 10000, not \(self.limit)") }
+        guard (1...10_000).contains(self.limit) else {
+            throw ValidationError("--limit must be from 1 to 10000, not \(self.limit)")
+        }
     }
 
     public func run() async throws {
@@ -52,16 +54,21 @@ public struct HistoryCommand: AsyncParsableCommand {
             let page = try await session.history(route: self.route, limit: self.limit)
             if self.output == .json { return CommandOutcome(output: page.json.prettyJSONText + "\n") }
             let entries = page.entries
-            guard !entries.isEmpty else { return CommandOutcome(output: "no changes recorded\(self.route.map { " for \($0)" } ?? "")\n") }
+            guard !entries.isEmpty else {
+                return CommandOutcome(output: "no changes recorded\(self.route.map { " for \($0)" } ?? "")\n")
+            }
             var table = TextTable(headers: ["TIME", "ACTOR", "ACTION", "CHANGE", "REASON"])
             for entry in entries {
                 table.rows.append([
-                    entry.time ?? "", entry.actor ?? "", Self.action(entry, style: style), Self.change(entry), entry.reason ?? "",
+                    entry.time ?? "", entry.actor ?? "", Self.action(entry, style: style), Self.change(entry),
+                    entry.reason ?? "",
                 ])
             }
             let total = page.total
             let more = total > entries.count ? " (the last \(entries.count) of \(total); --limit shows more)" : ""
-            return CommandOutcome(output: table.render(style: style) + "\(entries.count) entr\(entries.count == 1 ? "y" : "ies")\(more)\n")
+            return CommandOutcome(
+                output: table.render(style: style) + "\(entries.count) entr\(entries.count == 1 ? "y" : "ies")\(more)\n"
+            )
         } catch {
             return CommandOutcome(error: "strangler history: \(error.message)\n", status: error.status)
         }
@@ -78,15 +85,19 @@ public struct HistoryCommand: AsyncParsableCommand {
         switch entry.action {
         case "triage":
             let ignore = entry.ignore
-            return "\(entry.route ?? "?") \(entry.signature ?? "?") \(entry.decision ?? "")" + (ignore.isEmpty ? "" : " (ignore \(ignore.joined(separator: ", ")))")
+            return "\(entry.route ?? "?") \(entry.signature ?? "?") \(entry.decision ?? "")"
+                + (ignore.isEmpty ? "" : " (ignore \(ignore.joined(separator: ", ")))")
         case "undo":
             let moves = changes.map(Self.move).joined(separator: ", ")
-            return "undo \(entry.undoes?.action ?? "?") of \(entry.undoes?.time ?? "?")" + (moves.isEmpty ? "" : ": \(moves)")
+            return "undo \(entry.undoes?.action ?? "?") of \(entry.undoes?.time ?? "?")"
+                + (moves.isEmpty ? "" : ": \(moves)")
         default:
             if !changes.isEmpty {
                 if let pattern = entry.pattern {
                     let targets = Set(changes.map(\.to))
-                    if changes.count > 2, targets.count == 1 { return "\(pattern) (\(changes.count) routes) →\(targets.first!.rawValue)" }
+                    if changes.count > 2, targets.count == 1 {
+                        return "\(pattern) (\(changes.count) routes) →\(targets.first!.rawValue)"
+                    }
                     return "\(pattern): " + changes.map(Self.move).joined(separator: ", ")
                 }
                 return changes.map(Self.move).joined(separator: ", ")

@@ -1,6 +1,6 @@
 public import ArgumentParser
-import Logging
 import Hummingbird
+import Logging
 import Monolith
 
 /// `strangler monolith`: runs the CRM monolith that the toolkit migrates.
@@ -29,18 +29,25 @@ public struct MonolithCommand: AsyncParsableCommand {
     @Option(help: "SQLite database file; created if missing.")
     public var db: String = ".strangler/monolith.sqlite"
 
-    @Option(help: ArgumentHelp("Seed N demo contacts (with proportionate accounts, leads and deals) into an empty database.", valueName: "N"))
+    @Option(
+        help: ArgumentHelp(
+            "Seed N demo contacts (with proportionate accounts, leads and deals) into an empty database.",
+            valueName: "N"))
     public var seed: Int = 0
 
     @Option(
         name: .customLong("reverse-sync"),
-        help: ArgumentHelp("Follow a service's own feed: contacts, leads or deals at http://host:port (repeatable).", valueName: "NAME=URL"))
+        help: ArgumentHelp(
+            "Follow a service's own feed: contacts, leads or deals at http://host:port (repeatable).",
+            valueName: "NAME=URL"))
     public var reverseSync: [String] = []
 
     public init() {}
 
     public func validate() throws {
-        guard (0...65535).contains(self.port) else { throw ValidationError("--port must be from 0 to 65535, not \(self.port)") }
+        guard (0...65535).contains(self.port) else {
+            throw ValidationError("--port must be from 0 to 65535, not \(self.port)")
+        }
         guard self.seed >= 0 else { throw ValidationError("--seed must be 0 or more, not \(self.seed)") }
         guard !self.db.isEmpty else { throw ValidationError("--db must name a file") }
         _ = try self.reverseFeeds()
@@ -66,7 +73,8 @@ public struct MonolithCommand: AsyncParsableCommand {
     public func run() async throws {
         let logger = Logger(label: "strangler.monolith")
         let app = try await buildMonolithApplication(
-            configuration: MonolithConfiguration(port: self.port, databasePath: self.db, seedContacts: self.seed, reverseFeeds: try self.reverseFeeds()),
+            configuration: MonolithConfiguration(
+                port: self.port, databasePath: self.db, seedContacts: self.seed, reverseFeeds: try self.reverseFeeds()),
             logger: logger
         )
         try await app.runService()

@@ -1,8 +1,8 @@
 public import ArgumentParser
+import ControlPlane
 import Foundation
 import JSON
 import NIOHTTP1
-import ControlPlane
 import Reports
 
 /// `strangler noise ROUTE`: the ignore rules that noise learning proposes for a route, and `--apply` to add
@@ -45,7 +45,10 @@ public struct NoiseCommand: AsyncParsableCommand {
     @Flag(help: "Add the proposed rules to the route's shadow.ignore in routes.json (through the admin API).")
     public var apply: Bool = false
 
-    @Option(help: ArgumentHelp("table or json (the checks, every pointer with its count, the proposed rules, and what --apply did).", valueName: "format"))
+    @Option(
+        help: ArgumentHelp(
+            "table or json (the checks, every pointer with its count, the proposed rules, and what --apply did).",
+            valueName: "format"))
     public var output: OutputFormat = .table
 
     @Option(help: "Why, for the audit log (with --apply).")
@@ -68,7 +71,8 @@ public struct NoiseCommand: AsyncParsableCommand {
     }
 
     private func execute() async throws(AdminClient.Failure) {
-        let client = try AdminClient(url: self.admin, token: try self.token.resolve(dataDirectory: self.data), dataDirectory: self.data)
+        let client = try AdminClient(
+            url: self.admin, token: try self.token.resolve(dataDirectory: self.data), dataDirectory: self.data)
         let encoded = self.route.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? self.route
         let answer = try await client.send(.GET, "/admin/noise?route=\(encoded)")
         guard answer.status == 200, let noise = answer.json else {
@@ -80,28 +84,44 @@ public struct NoiseCommand: AsyncParsableCommand {
             return (pointer, Int(count))
         }
         let counts = Dictionary(pointers, uniquingKeysWith: +)
-        let proposed = (noise["proposed"]?.arrayValue ?? []).compactMap(\.stringValue).filter { (counts[$0] ?? 0) >= self.minCount }
+        let proposed = (noise["proposed"]?.arrayValue ?? []).compactMap(\.stringValue).filter {
+            (counts[$0] ?? 0) >= self.minCount
+        }
         if self.output == .json {
             var members: [(key: String, value: JSONValue)] = [
                 ("route", .string(self.route)), ("checks", .number(Double(checks))),
-                ("pointers", .array(pointers.map { .object([("pointer", .string($0.0)), ("count", .number(Double($0.1)))]) })),
+                (
+                    "pointers",
+                    .array(pointers.map { .object([("pointer", .string($0.0)), ("count", .number(Double($0.1)))]) })
+                ),
                 ("proposed", .array(proposed.map(JSONValue.string))),
             ]
             if self.apply, !proposed.isEmpty {
                 let version = try await self.applyRules(proposed, client: client, checks: checks, quiet: true)
-                members.append(("applied", .object([("rules", .array(proposed.map(JSONValue.string))), ("version", .number(Double(version)))])))
+                members.append(
+                    (
+                        "applied",
+                        .object([
+                            ("rules", .array(proposed.map(JSONValue.string))), ("version", .number(Double(version))),
+                        ])
+                    ))
             }
             print(JSONValue.object(members).prettyJSONText)
             return
         }
         var lines = ["\(self.route): \(checks) noise check\(checks == 1 ? "" : "s") (the answering side asked twice)"]
         if pointers.isEmpty {
-            lines.append(checks == 0 ? "  no check yet: the route needs shadowed GET traffic" : "  no pointer differed between two answers")
+            lines.append(
+                checks == 0
+                    ? "  no check yet: the route needs shadowed GET traffic"
+                    : "  no pointer differed between two answers")
         }
         let width = pointers.map(\.0.count).max() ?? 0
         for (pointer, count) in pointers {
             let share = checks > 0 ? " (\(Int((Double(count) / Double(checks) * 100).rounded()))%)" : ""
-            let note = proposed.contains(pointer) ? "" : (counts[pointer] ?? 0) < self.minCount ? "  below --min-count" : "  already ignored"
+            let note =
+                proposed.contains(pointer)
+                ? "" : (counts[pointer] ?? 0) < self.minCount ? "  below --min-count" : "  already ignored"
             lines.append("  \(pointer.padding(toLength: width, withPad: " ", startingAt: 0))  \(count)×\(share)\(note)")
         }
         if proposed.isEmpty {
@@ -122,22 +142,32 @@ public struct NoiseCommand: AsyncParsableCommand {
 
     /// Adds `rules` through the admin API; returns the new table version.
     @discardableResult
-    private func applyRules(_ rules: [String], client: AdminClient, checks: Int, quiet: Bool = false) async throws(AdminClient.Failure) -> Int {
+    private func applyRules(
+        _ rules: [String], client: AdminClient, checks: Int, quiet: Bool = false
+    ) async throws(AdminClient.Failure) -> Int {
         let current = try await client.send(.GET, "/admin/routes")
-        guard current.status == 200, let table = current.json?["table"], let etag = current.headers.first(name: "ETag") else {
-            throw AdminClient.Failure(description: "GET /admin/routes answered \(current.status): \(current.errorMessage)")
+        guard current.status == 200, let table = current.json?["table"], let etag = current.headers.first(name: "ETag")
+        else {
+            throw AdminClient.Failure(
+                description: "GET /admin/routes answered \(current.status): \(current.errorMessage)")
         }
         guard let updated = Self.adding(ignore: rules, toRoute: self.route, in: table) else {
             throw AdminClient.Failure(description: "routes.json has no route \"\(self.route)\"")
         }
         let reason = self.reason ?? "noise rules learned from \(checks) checks: \(rules.joined(separator: ", "))"
         let answer = try await client.send(
-            .PUT, "/admin/routes", headers: [("If-Match", etag), ("X-Strangler-Reason", reason)], body: updated.prettyJSONText)
+            .PUT, "/admin/routes", headers: [("If-Match", etag), ("X-Strangler-Reason", reason)],
+            body: updated.prettyJSONText)
         guard answer.status == 200 else {
-            throw AdminClient.Failure(description: "PUT /admin/routes answered \(answer.status): \(answer.errorMessage)")
+            throw AdminClient.Failure(
+                description: "PUT /admin/routes answered \(answer.status): \(answer.errorMessage)")
         }
         let version = Int(answer.json?["version"]?.numberValue ?? 0)
-        if !quiet { print("applied: \(rules.count) ignore rule\(rules.count == 1 ? "" : "s") added to \(self.route) (table version \(version))") }
+        if !quiet {
+            print(
+                "applied: \(rules.count) ignore rule\(rules.count == 1 ? "" : "s") added to \(self.route) (table version \(version))"
+            )
+        }
         return version
     }
 

@@ -1,7 +1,7 @@
 public import ArgumentParser
 import Foundation
-import Logging
 import Gateway
+import Logging
 import Proxy
 import RouteTable
 
@@ -50,10 +50,14 @@ public struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Shadows in flight at once in coexist (the excess is dropped and counted).")
     public var maxShadows: Int = 256
 
-    @Option(help: ArgumentHelp("Largest body kept to compare a shadowed exchange (larger: counted as skipped).", valueName: "bytes"))
+    @Option(
+        help: ArgumentHelp(
+            "Largest body kept to compare a shadowed exchange (larger: counted as skipped).", valueName: "bytes"))
     public var maxCompareBytes: Int = 1024 * 1024
 
-    @Option(help: ArgumentHelp("Share of shadowed GETs asked twice of the answering side to learn noise (0–1).", valueName: "share"))
+    @Option(
+        help: ArgumentHelp(
+            "Share of shadowed GETs asked twice of the answering side to learn noise (0–1).", valueName: "share"))
     public var noiseShare: Double = 0.01
 
     @Option(help: "Samples kept per route and mismatch signature in the diff store.")
@@ -62,17 +66,24 @@ public struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Event-loop threads (default: one per core).")
     public var threads: Int?
 
-    @Option(help: ArgumentHelp(
-        "Client connections open at once; more are closed at once (default: from the open-files limit, see above).", valueName: "count"))
+    @Option(
+        help: ArgumentHelp(
+            "Client connections open at once; more are closed at once (default: from the open-files limit, see above).",
+            valueName: "count"))
     public var maxConnections: Int?
 
     @Option(help: ArgumentHelp("Connections open at once on the admin API (its own cap).", valueName: "count"))
     public var adminMaxConnections: Int = 64
 
-    @Option(help: ArgumentHelp("Deadline for a whole request head, from its first byte (past it: 408).", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "Deadline for a whole request head, from its first byte (past it: 408).", valueName: "duration"))
     public var headTimeout: String = "10s"
 
-    @Option(help: ArgumentHelp("Least request-body rate, in bytes per second over each --body-rate-window (slower: 408; 0: none).", valueName: "bytes"))
+    @Option(
+        help: ArgumentHelp(
+            "Least request-body rate, in bytes per second over each --body-rate-window (slower: 408; 0: none).",
+            valueName: "bytes"))
     public var minBodyRate: Int = 1024
 
     @Option(help: ArgumentHelp("The window over which --min-body-rate is measured.", valueName: "duration"))
@@ -81,24 +92,35 @@ public struct ProxyCommand: AsyncParsableCommand {
     public init() {}
 
     public func validate() throws {
-        for (name, value) in [("--port", self.port), ("--admin-port", self.adminPort)] where !(0...65535).contains(value) {
+        for (name, value) in [("--port", self.port), ("--admin-port", self.adminPort)]
+        where !(0...65535).contains(value) {
             throw ValidationError("\(name) must be from 0 to 65535, not \(value)")
         }
         guard self.maxHeaderBytes >= 1024 else { throw ValidationError("--max-header-bytes must be at least 1024") }
         guard self.maxBodyBytes >= 0 else { throw ValidationError("--max-body-bytes must be 0 or more") }
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256") }
-        guard self.maxShadows >= 0 else { throw ValidationError("--max-shadows must be 0 or more, not \(self.maxShadows)") }
+        guard self.maxShadows >= 0 else {
+            throw ValidationError("--max-shadows must be 0 or more, not \(self.maxShadows)")
+        }
         guard self.maxCompareBytes >= 0 else { throw ValidationError("--max-compare-bytes must be 0 or more") }
-        guard (0...1).contains(self.noiseShare) else { throw ValidationError("--noise-share must be from 0 to 1, not \(self.noiseShare)") }
+        guard (0...1).contains(self.noiseShare) else {
+            throw ValidationError("--noise-share must be from 0 to 1, not \(self.noiseShare)")
+        }
         guard self.samplesPerSignature >= 0 else { throw ValidationError("--samples-per-signature must be 0 or more") }
-        if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be 1 or more, not \(maxConnections)") }
-        guard self.adminMaxConnections >= 1 else { throw ValidationError("--admin-max-connections must be 1 or more, not \(self.adminMaxConnections)") }
+        if let maxConnections, maxConnections < 1 {
+            throw ValidationError("--max-connections must be 1 or more, not \(maxConnections)")
+        }
+        guard self.adminMaxConnections >= 1 else {
+            throw ValidationError("--admin-max-connections must be 1 or more, not \(self.adminMaxConnections)")
+        }
         for (name, text) in [("--head-timeout", self.headTimeout), ("--body-rate-window", self.bodyRateWindow)] {
             guard let duration = DurationText.parse(text), duration > .zero else {
                 throw ValidationError("\(name) must be a duration such as \"10s\" or \"500ms\", not \"\(text)\"")
             }
         }
-        guard self.minBodyRate >= 0 else { throw ValidationError("--min-body-rate must be 0 or more, not \(self.minBodyRate)") }
+        guard self.minBodyRate >= 0 else {
+            throw ValidationError("--min-body-rate must be 0 or more, not \(self.minBodyRate)")
+        }
     }
 
     /// The proxy's configuration from the flags (`maxConnections` nil: derived from the file-descriptor limit at start).

@@ -1,9 +1,9 @@
 public import ArgumentParser
+import ControlPlane
 import Diff
 import DiffStore
 import Foundation
 import JSON
-import ControlPlane
 import Reports
 
 /// `strangler purge`: deletes stored diff samples (requests and answers kept as evidence), all of them or
@@ -12,7 +12,8 @@ import Reports
 public struct PurgeCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "purge",
-        abstract: "Delete stored diff samples (all, one route's, those older than a date, or every one that held a value).",
+        abstract:
+            "Delete stored diff samples (all, one route's, those older than a date, or every one that held a value).",
         discussion: """
             Works on <data>/diffs.sqlite directly; the proxy may keep running. Afterwards the store is compacted \
             (VACUUM, then a TRUNCATE checkpoint of its WAL), so the deleted bytes are gone from both files.
@@ -37,13 +38,21 @@ public struct PurgeCommand: ParsableCommand {
     @Option(help: "Only this route's samples.")
     public var route: String?
 
-    @Option(help: ArgumentHelp("Only samples recorded before this time: YYYY-MM-DD (UTC) or an ISO 8601 timestamp.", valueName: "date"))
+    @Option(
+        help: ArgumentHelp(
+            "Only samples recorded before this time: YYYY-MM-DD (UTC) or an ISO 8601 timestamp.", valueName: "date"))
     public var before: String?
 
-    @Option(help: ArgumentHelp("Erase one subject: every sample, fixture and HAR file that held this value (- reads it from standard input).", valueName: "value"))
+    @Option(
+        help: ArgumentHelp(
+            "Erase one subject: every sample, fixture and HAR file that held this value (- reads it from standard input).",
+            valueName: "value"))
     public var subject: String?
 
-    @Option(help: ArgumentHelp("With --subject: a folder of exported fixtures or HAR files to erase it from (repeatable).", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "With --subject: a folder of exported fixtures or HAR files to erase it from (repeatable).",
+            valueName: "dir"))
     public var fixtures: [String] = []
 
     @Option(help: "The proxy's data directory (holds diffs.sqlite).")
@@ -59,13 +68,16 @@ public struct PurgeCommand: ParsableCommand {
 
     public func validate() throws {
         if let before, Self.parseDate(before) == nil {
-            throw ValidationError("--before must be a date (2026-11-01) or an ISO 8601 timestamp (2026-11-01T12:00:00Z), not \"\(before)\"")
+            throw ValidationError(
+                "--before must be a date (2026-11-01) or an ISO 8601 timestamp (2026-11-01T12:00:00Z), not \"\(before)\""
+            )
         }
         if let route, route.isEmpty { throw ValidationError("--route must not be empty") }
         if let subject {
             guard !subject.isEmpty else { throw ValidationError("--subject must not be empty") }
             guard self.route == nil, self.before == nil else {
-                throw ValidationError("--subject erases every sample that held the value: it takes no --route or --before")
+                throw ValidationError(
+                    "--subject erases every sample that held the value: it takes no --route or --before")
             }
         } else if !self.fixtures.isEmpty {
             throw ValidationError("--fixtures needs --subject (the value to erase from those files)")
@@ -76,14 +88,17 @@ public struct PurgeCommand: ParsableCommand {
         // Every folder is checked before anything is deleted: a mistyped one must not leave an erasure half done.
         for folder in self.fixtures {
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-                FileHandle.standardError.write(Data("strangler purge: --fixtures \(folder) is not a folder; nothing was deleted\n".utf8))
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue
+            else {
+                FileHandle.standardError.write(
+                    Data("strangler purge: --fixtures \(folder) is not a folder; nothing was deleted\n".utf8))
                 throw ExitCode(2)
             }
         }
         let path = URL(fileURLWithPath: self.data).appendingPathComponent("diffs.sqlite").path
         guard FileManager.default.fileExists(atPath: path) else {
-            FileHandle.standardError.write(Data("strangler purge: no diff store at \(path) (is --data the proxy's data directory?)\n".utf8))
+            FileHandle.standardError.write(
+                Data("strangler purge: no diff store at \(path) (is --data the proxy's data directory?)\n".utf8))
             throw ExitCode(2)
         }
         let store = try DiffStore.open(path: path)
@@ -109,7 +124,8 @@ public struct PurgeCommand: ParsableCommand {
 
         var text: String {
             func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
-            return "erased subject \(self.hash): deleted \(count(self.samples, "sample")), \(count(self.fixtures, "fixture file")), "
+            return
+                "erased subject \(self.hash): deleted \(count(self.samples, "sample")), \(count(self.fixtures, "fixture file")), "
                 + "\(count(self.har, "HAR file"))"
         }
     }
@@ -117,7 +133,8 @@ public struct PurgeCommand: ParsableCommand {
     /// The first line of `data`, without its line end.
     static func firstLine(_ data: Data) -> String {
         let text = String(decoding: data, as: UTF8.self)
-        return String(text.split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: \.isNewline).first ?? "")
+        return String(
+            text.split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: \.isNewline).first ?? "")
     }
 
     /// The keyed hash the store's samples hold for `value`.
@@ -137,16 +154,28 @@ public struct PurgeCommand: ParsableCommand {
         for folder in self.fixtures {
             for file in Self.files(in: folder) {
                 let isHAR = file.hasSuffix(".har")
-                guard let data = FileManager.default.contents(atPath: file), needles.contains(where: { data.range(of: Data($0)) != nil }) else { continue }
+                guard let data = FileManager.default.contents(atPath: file),
+                    needles.contains(where: { data.range(of: Data($0)) != nil })
+                else { continue }
                 try FileManager.default.removeItem(atPath: file)
                 if isHAR { erasure.har += 1 } else { erasure.fixtures += 1 }
             }
         }
-        let actor = self.actor.flatMap { $0.isEmpty ? nil : $0 } ?? ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "strangler-cli"
+        let actor =
+            self.actor.flatMap { $0.isEmpty ? nil : $0 } ?? ProcessInfo.processInfo.environment["USER"].flatMap {
+                $0.isEmpty ? nil : $0
+            } ?? "strangler-cli"
         let entry: JSONValue = .object([
-            ("time", .string(ISO8601DateFormatter().string(from: Date()))), ("actor", .string(actor)), ("reason", self.reason.map(JSONValue.string) ?? .null),
+            ("time", .string(ISO8601DateFormatter().string(from: Date()))), ("actor", .string(actor)),
+            ("reason", self.reason.map(JSONValue.string) ?? .null),
             ("action", .string("purge")), ("subjectHash", .string(erasure.hash)),
-            ("deleted", .object([("samples", .number(Double(erasure.samples))), ("fixtures", .number(Double(erasure.fixtures))), ("har", .number(Double(erasure.har)))])),
+            (
+                "deleted",
+                .object([
+                    ("samples", .number(Double(erasure.samples))), ("fixtures", .number(Double(erasure.fixtures))),
+                    ("har", .number(Double(erasure.har))),
+                ])
+            ),
             ("folders", .array(self.fixtures.map(JSONValue.string))),
         ])
         try AuditLog.append(entry, dataDirectory: self.data)
@@ -157,7 +186,9 @@ public struct PurgeCommand: ParsableCommand {
     static func files(in folder: String) -> [String] {
         let base = URL(fileURLWithPath: folder)
         let names = FileManager.default.subpaths(atPath: folder) ?? []
-        return names.filter { $0.hasSuffix(".json") || $0.hasSuffix(".har") }.map { base.appendingPathComponent($0).path }.sorted()
+        return names.filter { $0.hasSuffix(".json") || $0.hasSuffix(".har") }.map {
+            base.appendingPathComponent($0).path
+        }.sorted()
     }
 
     static func parseDate(_ text: String) -> Date? {

@@ -1,10 +1,10 @@
 public import ArgumentParser
+import ControlPlane
 import Diff
 import Foundation
 import JSON
 import NIOCore
 import NIOHTTP1
-import ControlPlane
 import Reports
 import ServiceKit
 
@@ -45,40 +45,56 @@ public struct ReconcileCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("table or json.", valueName: "format"))
     public var output: OutputFormat = .table
 
-    @Option(help: ArgumentHelp("Leave this field out of the comparison (a JSON pointer into a record, * for one segment; repeatable).", valueName: "pointer"))
+    @Option(
+        help: ArgumentHelp(
+            "Leave this field out of the comparison (a JSON pointer into a record, * for one segment; repeatable).",
+            valueName: "pointer"))
     public var ignore: [String] = []
 
     public init() {}
 
     public func validate() throws {
         guard ServiceConfiguration.defaultPorts[self.name] != nil else {
-            throw ValidationError("<name> must be one of: \(ServiceConfiguration.defaultPorts.keys.sorted().joined(separator: ", ")), not \"\(self.name)\"")
+            throw ValidationError(
+                "<name> must be one of: \(ServiceConfiguration.defaultPorts.keys.sorted().joined(separator: ", ")), not \"\(self.name)\""
+            )
         }
-        guard FeedEndpoint(url: self.monolith) != nil else { throw ValidationError("--monolith must be an http URL such as http://127.0.0.1:8081, not \"\(self.monolith)\"") }
+        guard FeedEndpoint(url: self.monolith) != nil else {
+            throw ValidationError(
+                "--monolith must be an http URL such as http://127.0.0.1:8081, not \"\(self.monolith)\"")
+        }
         for pointer in self.ignore {
             guard PointerPattern.isValid(pointer), !pointer.isEmpty else {
-                throw ValidationError("--ignore \(pointer): not a JSON pointer into a record (it must start with /, and ~ must be ~0 or ~1)")
+                throw ValidationError(
+                    "--ignore \(pointer): not a JSON pointer into a record (it must start with /, and ~ must be ~0 or ~1)"
+                )
             }
             // A clean reconcile that compared nothing would pass the gate on no evidence.
             guard PointerPattern.segments(pointer) != ["*"] else {
                 throw ValidationError("--ignore \(pointer) would leave every field out: name the fields to leave out")
             }
         }
-        if let service, FeedEndpoint(url: service) == nil { throw ValidationError("--service must be an http URL such as http://127.0.0.1:8082, not \"\(service)\"") }
+        if let service, FeedEndpoint(url: service) == nil {
+            throw ValidationError("--service must be an http URL such as http://127.0.0.1:8082, not \"\(service)\"")
+        }
     }
 
     public func run() async throws {
         let monolith = FeedEndpoint(url: self.monolith)!
-        let service = self.service.flatMap { FeedEndpoint(url: $0) } ?? FeedEndpoint(host: "127.0.0.1", port: ServiceConfiguration.defaultPorts[self.name]!)
+        let service =
+            self.service.flatMap { FeedEndpoint(url: $0) }
+            ?? FeedEndpoint(host: "127.0.0.1", port: ServiceConfiguration.defaultPorts[self.name]!)
         let report: ReconcileReport
         do {
-            report = try await Reconciler(path: "/\(self.name)", ignore: self.ignore).reconcile(monolith: monolith, service: service)
+            report = try await Reconciler(path: "/\(self.name)", ignore: self.ignore).reconcile(
+                monolith: monolith, service: service)
         } catch {
             FileHandle.standardError.write(Data("strangler reconcile \(self.name): \(error)\n".utf8))
             throw ExitCode(2)
         }
         let record = ReconcileRecord(
-            service: self.name, clean: report.isClean, compared: report.compared, missing: report.missing.count, extra: report.extra.count,
+            service: self.name, clean: report.isClean, compared: report.compared, missing: report.missing.count,
+            extra: report.extra.count,
             differing: report.differing.count, ignored: self.ignore)
         let kept = ReconcileRecord.path(service: self.name, dataDirectory: self.data)
         var keptError: String?
@@ -86,7 +102,8 @@ public struct ReconcileCommand: AsyncParsableCommand {
             try record.write(dataDirectory: self.data)
         } catch {
             keptError = "\(error)"
-            FileHandle.standardError.write(Data("strangler reconcile \(self.name): the result could not be kept in \(kept): \(error)\n".utf8))
+            FileHandle.standardError.write(
+                Data("strangler reconcile \(self.name): the result could not be kept in \(kept): \(error)\n".utf8))
         }
         switch self.output {
         case .table: print(report.text(name: self.name))
@@ -117,13 +134,21 @@ struct ReconcileReport: Sendable {
             ("clean", .bool(self.isClean)),
             ("missing", .array(self.missing.map(JSONValue.string))),
             ("extra", .array(self.extra.map(JSONValue.string))),
-            ("differing", .array(self.differing.map { .object([("id", .string($0.id)), ("differences", .array($0.differences.map(JSONValue.string)))]) })),
+            (
+                "differing",
+                .array(
+                    self.differing.map {
+                        .object([("id", .string($0.id)), ("differences", .array($0.differences.map(JSONValue.string)))])
+                    })
+            ),
             ("kept", kept.map(JSONValue.string) ?? .null),
         ])
     }
 
     func text(name: String) -> String {
-        var lines = ["\(name): \(self.compared) in the monolith; \(self.missing.count) missing, \(self.extra.count) extra, \(self.differing.count) differing"]
+        var lines = [
+            "\(name): \(self.compared) in the monolith; \(self.missing.count) missing, \(self.extra.count) extra, \(self.differing.count) differing"
+        ]
         lines += self.missing.prefix(50).map { "  missing    \($0)" }
         lines += self.extra.prefix(50).map { "  extra      \($0)" }
         lines += self.differing.prefix(50).map { "  differing  \($0.id): \($0.differences.joined(separator: ", "))" }
@@ -151,7 +176,9 @@ struct Reconciler {
                 continue
             }
             let result = JSONDiff.diff(record, other, options: DiffOptions(ignore: self.ignore))
-            if !result.isEqual { report.differing.append((id, result.differences.map { "\($0.pointer) \($0.kind.rawValue)" })) }
+            if !result.isEqual {
+                report.differing.append((id, result.differences.map { "\($0.pointer) \($0.kind.rawValue)" }))
+            }
         }
         report.extra = actual.keys.filter { expected[$0] == nil }.sorted()
         return report
@@ -165,8 +192,12 @@ struct Reconciler {
         repeat {
             let uri = "\(self.path)?limit=200" + (after.map { "&after=\($0)" } ?? "")
             let answer = try await client.send(.GET, uri)
-            guard answer.status == 200, let page = try? JSONParser.parse(Array(answer.body.readableBytesView)), let items = page["items"]?.arrayValue else {
-                throw Failure(description: "GET \(endpoint)\(uri) answered \(answer.status): \(String(buffer: answer.body).prefix(200))")
+            guard answer.status == 200, let page = try? JSONParser.parse(Array(answer.body.readableBytesView)),
+                let items = page["items"]?.arrayValue
+            else {
+                throw Failure(
+                    description:
+                        "GET \(endpoint)\(uri) answered \(answer.status): \(String(buffer: answer.body).prefix(200))")
             }
             for item in items { if let id = item["id"]?.stringValue { records[id] = item } }
             after = page["next"]?.stringValue

@@ -1,8 +1,8 @@
 public import ArgumentParser
+import ControlPlane
 import Foundation
 import JSON
 import NIOHTTP1
-public import ControlPlane
 public import Reports
 import RouteTable
 
@@ -11,7 +11,8 @@ import RouteTable
 public struct ReportCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Report what shadow traffic showed per route, and whether each route may move on (text, json, markdown, html, junit).",
+        abstract:
+            "Report what shadow traffic showed per route, and whether each route may move on (text, json, markdown, html, junit).",
         discussion: """
             Per route: stage; compared samples since its last stage change and the match rate with its 95% confidence \
             interval (Wilson); mismatch signatures by count with their pointers, first and last seen, triage and newest \
@@ -42,10 +43,13 @@ public struct ReportCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("text, json, markdown, html or junit.", valueName: "format"))
     public var format: ReportFormat = .text
 
-    @Option(help: ArgumentHelp("The same as --format, as every reading command spells it (--output json).", valueName: "format"))
+    @Option(
+        help: ArgumentHelp(
+            "The same as --format, as every reading command spells it (--output json).", valueName: "format"))
     public var output: ReportFormat?
 
-    @Option(help: ArgumentHelp("Write the report to this file (atomically) instead of standard output.", valueName: "file"))
+    @Option(
+        help: ArgumentHelp("Write the report to this file (atomically) instead of standard output.", valueName: "file"))
     public var out: String?
 
     @Option(help: "Newest samples per signature (0 to 20).")
@@ -56,10 +60,13 @@ public struct ReportCommand: AsyncParsableCommand {
     public init() {}
 
     public func validate() throws {
-        guard (0...20).contains(self.samples) else { throw ValidationError("--samples must be from 0 to 20, not \(self.samples)") }
+        guard (0...20).contains(self.samples) else {
+            throw ValidationError("--samples must be from 0 to 20, not \(self.samples)")
+        }
         if let out, out.isEmpty { throw ValidationError("--out needs a file name") }
         if let output, self.format != .text, output != self.format {
-            throw ValidationError("--output \(output.rawValue) and --format \(self.format.rawValue) disagree: give one of them")
+            throw ValidationError(
+                "--output \(output.rawValue) and --format \(self.format.rawValue) disagree: give one of them")
         }
     }
 
@@ -95,7 +102,8 @@ public struct ReportCommand: AsyncParsableCommand {
         } catch {
             return CommandOutcome(error: "strangler report: cannot write \(out): \(error)\n", status: ControlExit.usage)
         }
-        return CommandOutcome(output: "\(self.chosenFormat.rawValue) report written to \(out): \(report.summaryText)\n", status: status)
+        return CommandOutcome(
+            output: "\(self.chosenFormat.rawValue) report written to \(out): \(report.summaryText)\n", status: status)
     }
 }
 
@@ -122,7 +130,8 @@ extension ControlSession {
         switch self.mode {
         case .proxy(let client):
             let query = Self.query([
-                "format": "json", "route": options.selector, "since": options.window?.text, "samples": String(options.samplesPerSignature),
+                "format": "json", "route": options.selector, "since": options.window?.text,
+                "samples": String(options.samplesPerSignature),
             ])
             let answer = try await Self.call(client, .GET, "/admin/report" + query)
             do {
@@ -130,7 +139,8 @@ extension ControlSession {
                 report.source = self.target
                 return report
             } catch {
-                throw CommandFailure(message: "the proxy's report cannot be read: \(error.message)", status: ControlExit.usage)
+                throw CommandFailure(
+                    message: "the proxy's report cannot be read: \(error.message)", status: ControlExit.usage)
             }
         case .file(let operations):
             do {

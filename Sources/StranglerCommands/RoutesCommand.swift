@@ -1,7 +1,7 @@
 public import ArgumentParser
+import ControlPlane
 import Foundation
 import JSON
-import ControlPlane
 import Reports
 import RouteTable
 
@@ -26,7 +26,10 @@ public struct RoutesCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("Only this route, or the routes a pattern names (`*` any characters, `?` one): 'contacts.*'.", valueName: "route-or-pattern"))
+    @Argument(
+        help: ArgumentHelp(
+            "Only this route, or the routes a pattern names (`*` any characters, `?` one): 'contacts.*'.",
+            valueName: "route-or-pattern"))
     public var route: String?
 
     @Option(help: ArgumentHelp("table or json.", valueName: "format"))
@@ -52,7 +55,9 @@ public struct RoutesCommand: AsyncParsableCommand {
     }
 
     static func render(_ body: JSONValue, style: TerminalStyle, target: String) -> String {
-        var table = TextTable(headers: ["ROUTE", "METHOD", "PATH", "SERVICE", "STAGE", "COMPARED", "MATCH", "LOWER", "TOP MISMATCH", "LAG", "NEXT"])
+        var table = TextTable(headers: [
+            "ROUTE", "METHOD", "PATH", "SERVICE", "STAGE", "COMPARED", "MATCH", "LOWER", "TOP MISMATCH", "LAG", "NEXT",
+        ])
         let routes = body["routes"]?.arrayValue ?? []
         var stages: [String: Int] = [:]
         for route in routes {
@@ -70,7 +75,9 @@ public struct RoutesCommand: AsyncParsableCommand {
                 top = triage == "untriaged" ? style.paint(note, .red) : note
             }
             let lag: String =
-                if route["service"]?.stringValue == nil { "—" } else { route["syncLag"]?.numberValue.map { String(Int($0)) } ?? "?" }
+                if route["service"]?.stringValue == nil { "—" } else {
+                    route["syncLag"]?.numberValue.map { String(Int($0)) } ?? "?"
+                }
             var next = "—"
             if let verdict = route["next"], let to = verdict["stage"]?.stringValue {
                 if verdict["allowed"]?.boolValue == true {
@@ -82,10 +89,12 @@ public struct RoutesCommand: AsyncParsableCommand {
             }
             table.rows.append([
                 route["id"]?.stringValue ?? "?", route["method"]?.stringValue ?? "", route["path"]?.stringValue ?? "",
-                route["service"]?.stringValue ?? "—", style.stage(stage), String(compared), match, lower, top, lag, next,
+                route["service"]?.stringValue ?? "—", style.stage(stage), String(compared), match, lower, top, lag,
+                next,
             ])
         }
-        let counts = Stage.allCases.compactMap { stage in stages[stage.rawValue].map { "\($0) \(stage.rawValue)" } }.joined(separator: ", ")
+        let counts = Stage.allCases.compactMap { stage in stages[stage.rawValue].map { "\($0) \(stage.rawValue)" } }
+            .joined(separator: ", ")
         // A selection says how much of the table it is: "6 of 27 routes".
         let total = body["tableRoutes"]?.numberValue.map { Int($0) } ?? routes.count
         let of = total == routes.count ? "" : "of \(total) "

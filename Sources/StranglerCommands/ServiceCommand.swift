@@ -9,7 +9,8 @@ import ServiceKit
 public struct ServiceCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "service",
-        abstract: "Run an extracted service (contacts, leads, deals) on its own database, kept in sync by the monolith's event feed.",
+        abstract:
+            "Run an extracted service (contacts, leads, deals) on its own database, kept in sync by the monolith's event feed.",
         discussion: """
             The service backfills from the start of the feed (or from its checkpoint), then tails it with long polls; GET /sync/status says how far behind it is. Writes honour Strangler-Dry-Run: 1. SIGTERM or Ctrl-C stops it after the requests in flight.
 
@@ -40,11 +41,16 @@ public struct ServiceCommand: AsyncParsableCommand {
 
     public func validate() throws {
         guard Self.services[self.name] != nil else {
-            throw ValidationError("<name> must be one of: \(Self.services.keys.sorted().joined(separator: ", ")), not \"\(self.name)\"")
+            throw ValidationError(
+                "<name> must be one of: \(Self.services.keys.sorted().joined(separator: ", ")), not \"\(self.name)\"")
         }
-        if let port, !(0...65535).contains(port) { throw ValidationError("--port must be from 0 to 65535, not \(port)") }
+        if let port, !(0...65535).contains(port) {
+            throw ValidationError("--port must be from 0 to 65535, not \(port)")
+        }
         if let db, db.isEmpty { throw ValidationError("--db must name a file") }
-        guard (1...1000).contains(self.feedPageSize) else { throw ValidationError("--feed-page-size must be from 1 to 1000, not \(self.feedPageSize)") }
+        guard (1...1000).contains(self.feedPageSize) else {
+            throw ValidationError("--feed-page-size must be from 1 to 1000, not \(self.feedPageSize)")
+        }
         guard FeedEndpoint(url: self.feed) != nil else {
             throw ValidationError("--feed must be an http URL such as http://127.0.0.1:8081, not \"\(self.feed)\"")
         }
@@ -53,7 +59,8 @@ public struct ServiceCommand: AsyncParsableCommand {
     /// The configuration the flags describe.
     var serviceConfiguration: ServiceConfiguration {
         ServiceConfiguration(
-            name: self.name, port: self.port, databasePath: self.db ?? ServiceConfiguration.defaultDatabasePath(for: self.name),
+            name: self.name, port: self.port,
+            databasePath: self.db ?? ServiceConfiguration.defaultDatabasePath(for: self.name),
             feed: FeedEndpoint(url: self.feed), feedPageSize: self.feedPageSize)
     }
 

@@ -1,7 +1,7 @@
 public import ArgumentParser
+import ControlPlane
 import Foundation
 import JSON
-import ControlPlane
 import Reports
 public import RouteTable
 
@@ -12,12 +12,16 @@ public struct StageChangeOptions: ParsableArguments {
     @Option(help: "Why, for the audit log (required with --force).")
     public var reason: String?
 
-    @Flag(help: "Move even if the gates refuse (needs --reason; the audit entry says it was forced and what it overrode).")
+    @Flag(
+        help: "Move even if the gates refuse (needs --reason; the audit entry says it was forced and what it overrode)."
+    )
     public var force: Bool = false
 
     @Option(
         name: .customLong("if-match"),
-        help: ArgumentHelp("Change only if the table's ETag is still this (as `strangler routes --output json` shows as hash); default: the table as read just before.", valueName: "etag"))
+        help: ArgumentHelp(
+            "Change only if the table's ETag is still this (as `strangler routes --output json` shows as hash); default: the table as read just before.",
+            valueName: "etag"))
     public var ifMatch: String?
 
     public init() {}
@@ -32,14 +36,16 @@ public struct StageChangeOptions: ParsableArguments {
 /// What `stage`, `promote` and `rollback` share: read the table (its ETag), work out the move, send it, print the outcome.
 enum StageRun {
     static func run(
-        command: String, control: ControlOptions, options: StageChangeOptions, target: (JSONValue) throws(CommandFailure) -> (selector: String, stage: Stage)
+        command: String, control: ControlOptions, options: StageChangeOptions,
+        target: (JSONValue) throws(CommandFailure) -> (selector: String, stage: Stage)
     ) async -> CommandOutcome {
         do {
             let session = try await ControlSession.open(control)
             let read = try await session.table()
             let (selector, stage) = try target(read.table.document)
             let change = try await session.stage(
-                selector: selector, to: stage, expectedHash: options.ifMatch ?? read.contentHash, reason: options.reason, force: options.force)
+                selector: selector, to: stage, expectedHash: options.ifMatch ?? read.contentHash,
+                reason: options.reason, force: options.force)
             return Self.report(change, selector: selector, stage: stage, target: session.target)
         } catch {
             return Self.report(command: command, error)
@@ -75,7 +81,8 @@ enum StageRun {
     /// The route's current stage in a table document.
     static func stage(of id: String, in table: JSONValue) throws(CommandFailure) -> Stage {
         guard let route = table["routes"]?.arrayValue?.first(where: { $0["id"]?.stringValue == id }) else {
-            throw CommandFailure(message: "no route has id \"\(id)\" (strangler routes lists them)", status: ControlExit.usage)
+            throw CommandFailure(
+                message: "no route has id \"\(id)\" (strangler routes lists them)", status: ControlExit.usage)
         }
         guard let stage = route["stage"]?.stringValue.flatMap(Stage.init(rawValue:)) else {
             throw CommandFailure(message: "route \(id) has no valid stage", status: ControlExit.usage)
@@ -88,7 +95,8 @@ enum StageRun {
 public struct StageCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "stage",
-        abstract: "Move a route, or a group of routes (a pattern such as 'contacts.*'), to a stage: all or none, gated by evidence.",
+        abstract:
+            "Move a route, or a group of routes (a pattern such as 'contacts.*'), to a stage: all or none, gated by evidence.",
         discussion: """
             Every move is judged by the gates (routes.json "gates"; docs/gates.md): transform → coexist needs the service \
             healthy and in sync; coexist → eliminate needs enough compared samples, a match rate whose 95% lower bound \
@@ -106,7 +114,8 @@ public struct StageCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("A route id, or a pattern of ids (* any characters, ? one).", valueName: "route|pattern"))
+    @Argument(
+        help: ArgumentHelp("A route id, or a pattern of ids (* any characters, ? one).", valueName: "route|pattern"))
     public var selector: String
 
     @Argument(help: ArgumentHelp("transform, coexist or eliminate.", valueName: "stage"))
@@ -129,7 +138,9 @@ public struct StageCommand: AsyncParsableCommand {
 
     func outcome() async -> CommandOutcome {
         let (selector, stage) = (self.selector, self.stage)
-        return await StageRun.run(command: "stage", control: self.control, options: self.change) { _ in (selector, stage) }
+        return await StageRun.run(command: "stage", control: self.control, options: self.change) { _ in
+            (selector, stage)
+        }
     }
 }
 
@@ -165,10 +176,12 @@ public struct PromoteCommand: AsyncParsableCommand {
 
     func outcome() async -> CommandOutcome {
         let id = self.route
-        return await StageRun.run(command: "promote", control: self.control, options: self.change) { table throws(CommandFailure) in
+        return await StageRun.run(command: "promote", control: self.control, options: self.change) {
+            table throws(CommandFailure) in
             let current = try StageRun.stage(of: id, in: table)
             guard let next = current.next else {
-                throw CommandFailure(message: "\(id) is in eliminate already: there is no next stage", status: ControlExit.usage)
+                throw CommandFailure(
+                    message: "\(id) is in eliminate already: there is no next stage", status: ControlExit.usage)
             }
             return (id, next)
         }
@@ -207,10 +220,12 @@ public struct RollbackCommand: AsyncParsableCommand {
 
     func outcome() async -> CommandOutcome {
         let id = self.route
-        return await StageRun.run(command: "rollback", control: self.control, options: self.change) { table throws(CommandFailure) in
+        return await StageRun.run(command: "rollback", control: self.control, options: self.change) {
+            table throws(CommandFailure) in
             let current = try StageRun.stage(of: id, in: table)
             guard let previous = current.previous else {
-                throw CommandFailure(message: "\(id) is in transform already: there is no previous stage", status: ControlExit.usage)
+                throw CommandFailure(
+                    message: "\(id) is in transform already: there is no previous stage", status: ControlExit.usage)
             }
             return (id, previous)
         }

@@ -16,8 +16,11 @@ public struct Strangler: AsyncParsableCommand {
             In front of your own application: point routes.json's "monolith" at it, then
               strangler proxy --routes routes.json --port 8080 --admin-port 8090
             """,
-        subcommands: [MonolithCommand.self, ServiceCommand.self, ReconcileCommand.self, ProxyCommand.self, DiffCommand.self, NoiseCommand.self, PurgeCommand.self, UpCommand.self, TrafficCommand.self,
-            RoutesCommand.self, StageCommand.self, PromoteCommand.self, RollbackCommand.self, UndoCommand.self, HistoryCommand.self, TriageCommand.self, FixturesCommand.self, ReportCommand.self,
+        subcommands: [
+            MonolithCommand.self, ServiceCommand.self, ReconcileCommand.self, ProxyCommand.self, DiffCommand.self,
+            NoiseCommand.self, PurgeCommand.self, UpCommand.self, TrafficCommand.self,
+            RoutesCommand.self, StageCommand.self, PromoteCommand.self, RollbackCommand.self, UndoCommand.self,
+            HistoryCommand.self, TriageCommand.self, FixturesCommand.self, ReportCommand.self,
         ]
     )
 

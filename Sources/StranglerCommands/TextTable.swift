@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Terminal styling: ANSI colours only when standard output is a terminal and `NO_COLOR` is not set.
@@ -51,7 +51,9 @@ struct TextTable {
         let count = self.headers.count
         var widths = Array(repeating: 0, count: count)
         for row in all {
-            for (index, cell) in row.prefix(count).enumerated() { widths[index] = max(widths[index], Self.visibleWidth(cell)) }
+            for (index, cell) in row.prefix(count).enumerated() {
+                widths[index] = max(widths[index], Self.visibleWidth(cell))
+            }
         }
         var lines: [String] = []
         for (rowIndex, row) in all.enumerated() {

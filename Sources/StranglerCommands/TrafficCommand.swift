@@ -7,9 +7,9 @@ import Synchronization
 import UnixSignals
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// `strangler traffic`: realistic CRM traffic against the proxy (or any CRM endpoint), so that a newcomer sees
@@ -52,7 +52,9 @@ public struct TrafficCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How many accounts get most of the traffic.", valueName: "n"))
     public var hotAccounts: Int = 5
 
-    @Option(help: ArgumentHelp("Requests waiting for an answer at most; beyond, requests are skipped and counted.", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Requests waiting for an answer at most; beyond, requests are skipped and counted.", valueName: "n"))
     public var maxInFlight: Int = 512
 
     @Option(help: ArgumentHelp("table or json.", valueName: "format"))
@@ -64,7 +66,9 @@ public struct TrafficCommand: AsyncParsableCommand {
     static let longestDuration: Duration = .seconds(86_400)
 
     public func validate() throws {
-        guard (1...100_000).contains(self.rps) else { throw ValidationError("--rps must be from 1 to 100000, not \(self.rps)") }
+        guard (1...100_000).contains(self.rps) else {
+            throw ValidationError("--rps must be from 1 to 100000, not \(self.rps)")
+        }
         guard let duration = DurationText.parse(self.duration) else {
             throw ValidationError("--duration must be a duration such as 60s, 2m or 500ms, not \"\(self.duration)\"")
         }
@@ -74,7 +78,9 @@ public struct TrafficCommand: AsyncParsableCommand {
         guard FeedEndpoint(url: self.target) != nil else {
             throw ValidationError("--target must be an http URL such as http://127.0.0.1:8080, not \"\(self.target)\"")
         }
-        guard (1...1000).contains(self.hotAccounts) else { throw ValidationError("--hot-accounts must be from 1 to 1000, not \(self.hotAccounts)") }
+        guard (1...1000).contains(self.hotAccounts) else {
+            throw ValidationError("--hot-accounts must be from 1 to 1000, not \(self.hotAccounts)")
+        }
         guard (1...100_000).contains(self.maxInFlight) else {
             throw ValidationError("--max-in-flight must be from 1 to 100000, not \(self.maxInFlight)")
         }
@@ -83,7 +89,8 @@ public struct TrafficCommand: AsyncParsableCommand {
     /// The run the flags describe (after `validate()`).
     var runConfiguration: TrafficRun.Configuration {
         TrafficRun.Configuration(
-            target: FeedEndpoint(url: self.target)!, rate: self.rps, duration: DurationText.parse(self.duration)!, hotAccounts: self.hotAccounts,
+            target: FeedEndpoint(url: self.target)!, rate: self.rps, duration: DurationText.parse(self.duration)!,
+            hotAccounts: self.hotAccounts,
             maxInFlight: self.maxInFlight)
     }
 
@@ -106,7 +113,10 @@ public struct TrafficCommand: AsyncParsableCommand {
             }
             let status = await Self.execute(
                 configuration, terminal: terminal, progressEvery: .seconds(terminal ? 0.5 : 5), format: self.output,
-                output: { text, error in try? (error ? FileHandle.standardError : FileHandle.standardOutput).write(contentsOf: Data(text.utf8)) },
+                output: { text, error in
+                    try? (error ? FileHandle.standardError : FileHandle.standardOutput).write(
+                        contentsOf: Data(text.utf8))
+                },
                 shouldStop: { interrupts.value > 0 })
             group.cancelAll()
             return status
@@ -117,7 +127,8 @@ public struct TrafficCommand: AsyncParsableCommand {
     /// Discovers, sends and reports; returns the exit status. `output` gets text for standard output (false) or
     /// standard error (true).
     static func execute(
-        _ configuration: TrafficRun.Configuration, terminal: Bool, progressEvery: Duration, format: OutputFormat = .table,
+        _ configuration: TrafficRun.Configuration, terminal: Bool, progressEvery: Duration,
+        format: OutputFormat = .table,
         output: @escaping @Sendable (String, Bool) -> Void, shouldStop: @escaping @Sendable () -> Bool = { false }
     ) async -> Int32 {
         let run = TrafficRun(configuration: configuration)
@@ -162,9 +173,12 @@ public struct TrafficCommand: AsyncParsableCommand {
     static func progressLine(_ snapshot: TrafficSnapshot, currentRate: Double) -> String {
         let total = snapshot.total
         var parts = [
-            "\(DurationFormat.text(snapshot.elapsed))", "sent \(total.sent)/\(snapshot.planned)", "2xx \(total.classes[2])",
-            "4xx \(total.classes[4])", "5xx \(total.classes[5])", "errors \(total.errors)", String(format: "%.1f rps", currentRate),
-            "p50 \(DurationFormat.latency(total.latency.percentile(0.5)))", "p99 \(DurationFormat.latency(total.latency.percentile(0.99)))",
+            "\(DurationFormat.text(snapshot.elapsed))", "sent \(total.sent)/\(snapshot.planned)",
+            "2xx \(total.classes[2])",
+            "4xx \(total.classes[4])", "5xx \(total.classes[5])", "errors \(total.errors)",
+            String(format: "%.1f rps", currentRate),
+            "p50 \(DurationFormat.latency(total.latency.percentile(0.5)))",
+            "p99 \(DurationFormat.latency(total.latency.percentile(0.99)))",
         ]
         if snapshot.skipped > 0 { parts.append("skipped \(snapshot.skipped)") }
         return parts.joined(separator: "  ")
@@ -176,23 +190,29 @@ public struct TrafficCommand: AsyncParsableCommand {
         let seconds = Self.seconds(snapshot.elapsed)
         var lines: [String] = []
         let writeShare = total.sent > 0 ? Double(snapshot.writes) / Double(total.sent) * 100 : 0
-        let hotShare = snapshot.entityRequests > 0 ? Double(snapshot.hotRequests) / Double(snapshot.entityRequests) * 100 : 0
+        let hotShare =
+            snapshot.entityRequests > 0 ? Double(snapshot.hotRequests) / Double(snapshot.entityRequests) * 100 : 0
         lines.append(
             "\(total.sent) requests in \(DurationFormat.text(snapshot.elapsed)) to \(configuration.target) "
                 + String(
                     format: "(%.1f rps): %.0f%% writes, %.0f%% of record requests on the %d hot accounts",
-                    seconds > 0 ? Double(total.completed) / seconds : 0, writeShare, hotShare, configuration.hotAccounts))
+                    seconds > 0 ? Double(total.completed) / seconds : 0, writeShare, hotShare, configuration.hotAccounts
+                ))
         let header = ["operation", "sent", "2xx", "3xx", "4xx", "5xx", "errors", "p50", "p99"]
         var rows: [[String]] = []
         func row(_ name: String, _ counts: TrafficCounts) -> [String] {
             [
-                name, "\(counts.sent)", "\(counts.classes[2])", "\(counts.classes[3])", "\(counts.classes[4])", "\(counts.classes[5])",
+                name, "\(counts.sent)", "\(counts.classes[2])", "\(counts.classes[3])", "\(counts.classes[4])",
+                "\(counts.classes[5])",
                 "\(counts.errors)",
-                DurationFormat.latency(counts.latency.percentile(0.5)), DurationFormat.latency(counts.latency.percentile(0.99)),
+                DurationFormat.latency(counts.latency.percentile(0.5)),
+                DurationFormat.latency(counts.latency.percentile(0.99)),
             ]
         }
         for operation in TrafficOperation.allCases {
-            if let counts = snapshot.byOperation[operation], counts.sent > 0 { rows.append(row(operation.rawValue, counts)) }
+            if let counts = snapshot.byOperation[operation], counts.sent > 0 {
+                rows.append(row(operation.rawValue, counts))
+            }
         }
         rows.append(row("total", total))
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
@@ -207,7 +227,8 @@ public struct TrafficCommand: AsyncParsableCommand {
         if total.classes[1] > 0 { lines.append("\(total.classes[1]) informational (1xx) answers") }
         if snapshot.skipped > 0 {
             lines.append(
-                "\(snapshot.skipped) requests skipped: \(configuration.maxInFlight) were waiting for answers (the target is slower than --rps)")
+                "\(snapshot.skipped) requests skipped: \(configuration.maxInFlight) were waiting for answers (the target is slower than --rps)"
+            )
         }
         if total.sent + snapshot.skipped < snapshot.planned {
             lines.append("stopped early: \(total.sent + snapshot.skipped) of \(snapshot.planned) planned requests sent")
@@ -221,7 +242,9 @@ public struct TrafficCommand: AsyncParsableCommand {
     /// `p99Ms`) and `lastError`.
     static func summaryJSON(_ snapshot: TrafficSnapshot, configuration: TrafficRun.Configuration) -> JSONValue {
         func counts(_ counts: TrafficCounts) -> JSONValue {
-            func milliseconds(_ duration: Duration?) -> JSONValue { duration.map { .number((Self.seconds($0) * 1e6).rounded() / 1e3) } ?? .null }
+            func milliseconds(_ duration: Duration?) -> JSONValue {
+                duration.map { .number((Self.seconds($0) * 1e6).rounded() / 1e3) } ?? .null
+            }
             return .object([
                 ("sent", .number(Double(counts.sent))),
                 ("classes", .object((1...5).map { ("\($0)xx", .number(Double(counts.classes[$0]))) })),
@@ -232,7 +255,9 @@ public struct TrafficCommand: AsyncParsableCommand {
         }
         var operations: [(key: String, value: JSONValue)] = []
         for operation in TrafficOperation.allCases {
-            if let value = snapshot.byOperation[operation], value.sent > 0 { operations.append((operation.rawValue, counts(value))) }
+            if let value = snapshot.byOperation[operation], value.sent > 0 {
+                operations.append((operation.rawValue, counts(value)))
+            }
         }
         operations.append(("total", counts(snapshot.total)))
         return .object([

@@ -79,9 +79,16 @@ struct TrafficPools: Sendable {
     /// Share of entity picks that go to the hot set.
     static let hotShare = 0.8
 
-    static let firstNames = ["Ada", "Grace", "Alan", "Katherine", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Radia", "Tim", "Hedy"]
-    static let lastNames = ["Lovelace", "Hopper", "Turing", "Johnson", "Hamilton", "Thompson", "Liskov", "Ritchie", "Allen", "Perlman", "Lamarr"]
-    static let companies = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell", "Cyberdyne", "Wonka"]
+    static let firstNames = [
+        "Ada", "Grace", "Alan", "Katherine", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Radia", "Tim", "Hedy",
+    ]
+    static let lastNames = [
+        "Lovelace", "Hopper", "Turing", "Johnson", "Hamilton", "Thompson", "Liskov", "Ritchie", "Allen", "Perlman",
+        "Lamarr",
+    ]
+    static let companies = [
+        "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell", "Cyberdyne", "Wonka",
+    ]
     static let titles = ["CEO", "CTO", "VP Sales", "Engineer", "Buyer", "Office Manager", "CFO", "Head of IT"]
     static let tags = ["vip", "emea", "apac", "amer", "newsletter", "partner", "renewal"]
     static let sources = ["web", "event", "referral", "cold-call", "partner"]
@@ -93,7 +100,9 @@ struct TrafficPools: Sendable {
     /// Picks the hot sets: the accounts with the most contacts (ties in list order), and as many leads.
     mutating func chooseHot(accounts count: Int) {
         let ranked = self.accounts.enumerated().sorted { left, right in
-            let (a, b) = (self.contactsByAccount[left.element]?.count ?? 0, self.contactsByAccount[right.element]?.count ?? 0)
+            let (a, b) = (
+                self.contactsByAccount[left.element]?.count ?? 0, self.contactsByAccount[right.element]?.count ?? 0
+            )
             return a != b ? a > b : left.offset < right.offset
         }
         self.hotAccounts = ranked.prefix(count).map(\.element)
@@ -112,15 +121,20 @@ struct TrafficPools: Sendable {
             }
             roll -= operation.weight
         }
-        return self.request(chosen, using: &random) ?? self.request(chosen.isWrite ? .createLead : .listContacts, using: &random)!
+        return self.request(chosen, using: &random) ?? self.request(
+            chosen.isWrite ? .createLead : .listContacts, using: &random)!
     }
 
     /// The request for `operation`, or nil when there is nothing for it to work on.
-    mutating func request(_ operation: TrafficOperation, using random: inout some RandomNumberGenerator) -> TrafficRequest? {
+    mutating func request(
+        _ operation: TrafficOperation, using random: inout some RandomNumberGenerator
+    ) -> TrafficRequest? {
         func pick<T>(_ values: [T]) -> T { values[Int.random(in: 0..<values.count, using: &random)] }
         func hot() -> Bool { Double.random(in: 0..<1, using: &random) < Self.hotShare }
         func suffix() -> String { String(UInt32.random(in: 0...UInt32.max, using: &random), radix: 36) }
-        func request(_ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil, id: String? = nil, hot: Bool = false) -> TrafficRequest {
+        func request(
+            _ method: HTTPMethod, _ path: String, _ body: JSONValue? = nil, id: String? = nil, hot: Bool = false
+        ) -> TrafficRequest {
             TrafficRequest(operation: operation, method: method, path: path, body: body?.jsonText, id: id, hot: hot)
         }
         /// An account: a hot one most of the time.
@@ -173,13 +187,20 @@ struct TrafficPools: Sendable {
                 switch Int.random(in: 0..<3, using: &random) {
                 case 0: .object([("title", .string(pick(Self.titles)))])
                 case 1: .object([("phone", .string("+1 555 \(Int.random(in: 1000...9999, using: &random))"))])
-                default: .object([("tags", .array((0..<Int.random(in: 0...3, using: &random)).map { _ in .string(pick(Self.tags)) }))])
+                default:
+                    .object([
+                        (
+                            "tags",
+                            .array((0..<Int.random(in: 0...3, using: &random)).map { _ in .string(pick(Self.tags)) })
+                        )
+                    ])
                 }
             return request(.PATCH, "/contacts/\(id)", change, id: id, hot: isHot)
         case .updateLead:
             guard let (id, isHot) = lead() else { return nil }
             let change: JSONValue = .object([
-                ("status", .string(pick(Self.leadStatuses))), ("score", .number(Double(Int.random(in: 0...100, using: &random)))),
+                ("status", .string(pick(Self.leadStatuses))),
+                ("score", .number(Double(Int.random(in: 0...100, using: &random)))),
             ])
             return request(.PATCH, "/leads/\(id)", change, id: id, hot: isHot)
         case .updateDeal:
@@ -197,7 +218,11 @@ struct TrafficPools: Sendable {
             let company = pick(Self.companies)
             let body: JSONValue = .object([
                 ("name", .string("\(first) \(last)")),
-                ("email", .string("\(first.lowercased()).\(last.lowercased()).\(suffix())@\(company.lowercased()).example.com")),
+                (
+                    "email",
+                    .string(
+                        "\(first.lowercased()).\(last.lowercased()).\(suffix())@\(company.lowercased()).example.com")
+                ),
                 ("company", .string(company)), ("source", .string(pick(Self.sources))),
                 ("score", .number(Double(Int.random(in: 0...100, using: &random)))),
             ])
@@ -223,8 +248,13 @@ struct TrafficPools: Sendable {
                     (
                         "createDeal",
                         .object([
-                            ("name", .string("\(pick(Self.companies)) \(pick(["pilot", "renewal", "expansion", "licences"]))")),
-                            ("amount", .number(Double(Int.random(in: 5...500, using: &random) * 1000))), ("currency", .string(pick(Self.currencies))),
+                            (
+                                "name",
+                                .string(
+                                    "\(pick(Self.companies)) \(pick(["pilot", "renewal", "expansion", "licences"]))")
+                            ),
+                            ("amount", .number(Double(Int.random(in: 5...500, using: &random) * 1000))),
+                            ("currency", .string(pick(Self.currencies))),
                         ])
                     )
                 ]) : .object([])
@@ -252,7 +282,8 @@ struct TrafficPools: Sendable {
                 self.createdContacts.append(id)
             }
         case (.convertLead, 200):
-            if let deal = body?["deal"], let id = deal["id"]?.stringValue, let account = deal["accountId"]?.stringValue {
+            if let deal = body?["deal"], let id = deal["id"]?.stringValue, let account = deal["accountId"]?.stringValue
+            {
                 self.deals.append(id)
                 self.dealsByAccount[account, default: []].append(id)
             }

@@ -15,7 +15,8 @@ struct LatencyHistogram: Sendable {
     private(set) var count = 0
 
     mutating func record(_ duration: Duration) {
-        let microseconds = max(1, Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12)
+        let microseconds = max(
+            1, Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12)
         let index = min(Self.bucketCount - 1, Int(log(microseconds) / log(Self.growth)))
         self.buckets[index] += 1
         self.count += 1
@@ -112,7 +113,9 @@ final class TrafficRun: Sendable {
     }
 
     var plannedRequests: Int {
-        let seconds = Double(self.configuration.duration.components.seconds) + Double(self.configuration.duration.components.attoseconds) / 1e18
+        let seconds =
+            Double(self.configuration.duration.components.seconds) + Double(
+                self.configuration.duration.components.attoseconds) / 1e18
         return max(1, Int((seconds * Double(self.configuration.rate)).rounded()))
     }
 
@@ -126,10 +129,15 @@ final class TrafficRun: Sendable {
         pools.accounts = try await self.list("/accounts", pages: 5).map(\.id)
         if pools.accounts.isEmpty {
             for index in 1...max(1, self.configuration.hotAccounts) {
-                let body = #"{"name":"Traffic \#(index)","domain":"traffic-\#(index).example.com","industry":"software"}"#
+                let body =
+                    #"{"name":"Traffic \#(index)","domain":"traffic-\#(index).example.com","industry":"software"}"#
                 let answer = try await self.send(.POST, "/accounts", body: body)
-                guard answer.status == 201, let id = (try? JSONParser.parse(Array(answer.body.readableBytesView)))?["id"]?.stringValue else {
-                    throw Failure(description: "POST /accounts answered \(answer.status): \(String(buffer: answer.body).prefix(200))")
+                guard answer.status == 201,
+                    let id = (try? JSONParser.parse(Array(answer.body.readableBytesView)))?["id"]?.stringValue
+                else {
+                    throw Failure(
+                        description:
+                            "POST /accounts answered \(answer.status): \(String(buffer: answer.body).prefix(200))")
                 }
                 pools.accounts.append(id)
             }
@@ -148,13 +156,16 @@ final class TrafficRun: Sendable {
     }
 
     /// Up to `pages` pages of 200 of a list: each item's id and accountId.
-    private func list(_ path: String, pages: Int, skipStatus: String? = nil) async throws(Failure) -> [(id: String, account: String?)] {
+    private func list(
+        _ path: String, pages: Int, skipStatus: String? = nil
+    ) async throws(Failure) -> [(id: String, account: String?)] {
         var items: [(String, String?)] = []
         var after: String?
         for _ in 0..<pages {
             let uri = "\(path)?limit=200" + (after.map { "&after=\($0)" } ?? "")
             let answer = try await self.send(.GET, uri)
-            guard answer.status == 200, let page = try? JSONParser.parse(Array(answer.body.readableBytesView)), let list = page["items"]?.arrayValue
+            guard answer.status == 200, let page = try? JSONParser.parse(Array(answer.body.readableBytesView)),
+                let list = page["items"]?.arrayValue
             else {
                 throw Failure(
                     description:
@@ -170,7 +181,9 @@ final class TrafficRun: Sendable {
         return items
     }
 
-    private func send(_ method: HTTPMethod, _ uri: String, body: String? = nil) async throws(Failure) -> OneShotHTTPClient.Answer {
+    private func send(
+        _ method: HTTPMethod, _ uri: String, body: String? = nil
+    ) async throws(Failure) -> OneShotHTTPClient.Answer {
         do {
             return try await self.exchange(method, uri, body: body)
         } catch {
@@ -184,16 +197,21 @@ final class TrafficRun: Sendable {
     /// One request with the run's timeout.
     private func exchange(_ method: HTTPMethod, _ uri: String, body: String?) async throws -> OneShotHTTPClient.Answer {
         let client = OneShotHTTPClient(host: self.configuration.target.host, port: self.configuration.target.port)
-        let headers = HTTPHeaders([("User-Agent", "strangler-traffic")] + (body == nil ? [] : [("Content-Type", "application/json")]))
+        let headers = HTTPHeaders(
+            [("User-Agent", "strangler-traffic")] + (body == nil ? [] : [("Content-Type", "application/json")]))
         let timeout = self.configuration.requestTimeout
         return try await withThrowingTaskGroup(of: OneShotHTTPClient.Answer?.self) { group in
-            group.addTask { try await client.send(method, uri, headers: headers, body: body.map { ByteBuffer(string: $0) }) }
+            group.addTask {
+                try await client.send(method, uri, headers: headers, body: body.map { ByteBuffer(string: $0) })
+            }
             group.addTask {
                 try await Task.sleep(for: timeout)
                 return nil
             }
             defer { group.cancelAll() }
-            guard let answer = try await group.next() ?? nil else { throw Failure(description: "no answer within \(DurationFormat.text(timeout))") }
+            guard let answer = try await group.next() ?? nil else {
+                throw Failure(description: "no answer within \(DurationFormat.text(timeout))")
+            }
             return answer
         }
     }
@@ -268,7 +286,8 @@ final class TrafficRun: Sendable {
         // Parsed outside the lock: only answers that bring new ids.
         let body: JSONValue? =
             switch (request.operation, result) {
-            case (.createLead, .success(let answer)), (.createContact, .success(let answer)), (.convertLead, .success(let answer)):
+            case (.createLead, .success(let answer)), (.createContact, .success(let answer)),
+                (.convertLead, .success(let answer)):
                 try? JSONParser.parse(Array(answer.body.readableBytesView))
             default: nil
             }
@@ -309,7 +328,8 @@ final class TrafficRun: Sendable {
         let elapsed = self.started.withLock { $0 }.map { ContinuousClock.now - $0 } ?? .zero
         return self.state.withLock { state in
             TrafficSnapshot(
-                elapsed: elapsed, planned: planned, byOperation: state.counts, skipped: state.skipped, inFlight: state.inFlight,
+                elapsed: elapsed, planned: planned, byOperation: state.counts, skipped: state.skipped,
+                inFlight: state.inFlight,
                 hotRequests: state.hotRequests, entityRequests: state.entityRequests, lastError: state.lastError)
         }
     }

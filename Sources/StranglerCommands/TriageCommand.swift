@@ -1,15 +1,16 @@
 public import ArgumentParser
+import ControlPlane
 import DiffStore
 import Foundation
 import JSON
-import ControlPlane
 import Reports
 
 /// `strangler triage ROUTE SIGNATURE --accept|--ignore --reason TEXT`.
 public struct TriageCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "triage",
-        abstract: "Decide on a mismatch signature of a route: an accepted difference, or ignore rules. Untriaged signatures block eliminate.",
+        abstract:
+            "Decide on a mismatch signature of a route: an accepted difference, or ignore rules. Untriaged signatures block eliminate.",
         discussion: """
             SIGNATURE is the 16-digit id that `strangler routes --output json` and GET /admin/diffs show. --accept records \
             the difference as known and accepted. --ignore also turns the signature's pointers into the route's \
@@ -47,7 +48,9 @@ public struct TriageCommand: AsyncParsableCommand {
 
     public func validate() throws {
         guard self.accept != self.ignore else { throw ValidationError("pass exactly one of --accept and --ignore") }
-        guard !self.reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw ValidationError("--reason must not be empty") }
+        guard !self.reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw ValidationError("--reason must not be empty")
+        }
     }
 
     public func run() async throws {
@@ -62,10 +65,14 @@ public struct TriageCommand: AsyncParsableCommand {
                 etag = try await session.table().contentHash
             }
             let outcome = try await session.triage(
-                route: self.route, signature: self.signature, decision: self.accept ? .accepted : .ignored, expectedHash: etag, reason: self.reason)
+                route: self.route, signature: self.signature, decision: self.accept ? .accepted : .ignored,
+                expectedHash: etag, reason: self.reason)
             var text = "\(self.route) \(self.signature) (\(outcome.text)): \(self.accept ? "accepted" : "ignored")\n"
             if let rules = outcome.ignoreAdded {
-                text += rules.isEmpty ? "its pointers were ignored already\n" : "shadow.ignore += \(rules.joined(separator: ", ")) (\(session.target))\n"
+                text +=
+                    rules.isEmpty
+                    ? "its pointers were ignored already\n"
+                    : "shadow.ignore += \(rules.joined(separator: ", ")) (\(session.target))\n"
             }
             return CommandOutcome(output: text)
         } catch {

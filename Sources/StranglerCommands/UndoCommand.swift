@@ -1,9 +1,9 @@
-import RouteTable
 public import ArgumentParser
+import ControlPlane
 import Foundation
 import JSON
-import ControlPlane
 import Reports
+import RouteTable
 
 /// `strangler undo`: reverts the last change of the route table.
 public struct UndoCommand: AsyncParsableCommand {
@@ -26,7 +26,9 @@ public struct UndoCommand: AsyncParsableCommand {
     @Option(help: "Why, for the audit log.")
     public var reason: String?
 
-    @Option(name: .customLong("if-match"), help: ArgumentHelp("Undo only if the table's ETag is still this.", valueName: "etag"))
+    @Option(
+        name: .customLong("if-match"),
+        help: ArgumentHelp("Undo only if the table's ETag is still this.", valueName: "etag"))
     public var ifMatch: String?
 
     @OptionGroup public var control: ControlOptions
@@ -43,7 +45,9 @@ public struct UndoCommand: AsyncParsableCommand {
             let outcome = try await session.undo(expectedHash: self.ifMatch, reason: self.reason)
             let undid = outcome.undid
             var text = "undone: \(undid.action) of \(undid.time) by \(undid.actor ?? "?")\n"
-            for change in outcome.changed { text += "\(change.route): \(change.from.rawValue) → \(change.to.rawValue)\n" }
+            for change in outcome.changed {
+                text += "\(change.route): \(change.from.rawValue) → \(change.to.rawValue)\n"
+            }
             text += "table \(outcome.table.contentHash) (\(session.target))\n"
             return CommandOutcome(output: text)
         } catch {

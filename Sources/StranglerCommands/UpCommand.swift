@@ -5,9 +5,9 @@ import ServiceKit
 import UnixSignals
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// `strangler up`: the whole demo stack in one command: the monolith, the three extracted services and the
@@ -15,7 +15,8 @@ import UnixSignals
 public struct UpCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "up",
-        abstract: "Run the whole demo stack: the monolith, the contacts, leads and deals services, and the proxy in front.",
+        abstract:
+            "Run the whole demo stack: the monolith, the contacts, leads and deals services, and the proxy in front.",
         discussion: """
             Starts five processes of this executable, each once the one before answers its health check: the monolith \
             (seeded with --seed demo contacts on first run), the three services (each following the monolith's event \
@@ -43,7 +44,9 @@ public struct UpCommand: AsyncParsableCommand {
     public var data: String = ".strangler"
 
     @Option(
-        help: ArgumentHelp("Demo contacts seeded into an empty monolith (with proportionate accounts, leads and deals); 0 for none.", valueName: "N"))
+        help: ArgumentHelp(
+            "Demo contacts seeded into an empty monolith (with proportionate accounts, leads and deals); 0 for none.",
+            valueName: "N"))
     public var seed: Int = 1000
 
     @Option(help: "The proxy's port for client traffic.")
@@ -52,21 +55,27 @@ public struct UpCommand: AsyncParsableCommand {
     @Option(help: "The proxy's admin API port (127.0.0.1 only).")
     public var adminPort: Int = 8090
 
-    @Option(help: ArgumentHelp("How long each process may take to answer its health check (e.g. 60s, 2m).", valueName: "duration"))
+    @Option(
+        help: ArgumentHelp(
+            "How long each process may take to answer its health check (e.g. 60s, 2m).", valueName: "duration"))
     public var startupTimeout: String = "60s"
 
     public init() {}
 
     public func validate() throws {
-        for (name, value) in [("--port", self.port), ("--admin-port", self.adminPort)] where !(1...65535).contains(value) {
+        for (name, value) in [("--port", self.port), ("--admin-port", self.adminPort)]
+        where !(1...65535).contains(value) {
             throw ValidationError("\(name) must be from 1 to 65535, not \(value)")
         }
-        guard self.port != self.adminPort else { throw ValidationError("--port and --admin-port must differ (both are \(self.port))") }
+        guard self.port != self.adminPort else {
+            throw ValidationError("--port and --admin-port must differ (both are \(self.port))")
+        }
         guard self.seed >= 0 else { throw ValidationError("--seed must be 0 or more, not \(self.seed)") }
         guard !self.data.isEmpty else { throw ValidationError("--data must name a directory") }
         guard !self.routes.isEmpty else { throw ValidationError("--routes must name a file") }
         guard let timeout = DurationText.parse(self.startupTimeout), timeout > .zero else {
-            throw ValidationError("--startup-timeout must be a duration such as 60s, 2m or 500ms, not \"\(self.startupTimeout)\"")
+            throw ValidationError(
+                "--startup-timeout must be a duration such as 60s, 2m or 500ms, not \"\(self.startupTimeout)\"")
         }
     }
 
@@ -89,7 +98,8 @@ public struct UpCommand: AsyncParsableCommand {
     /// What `up` starts, from the flags and routes.json.
     func plan(executable: String) throws(UpPlan.Failure) -> UpPlan {
         guard FileManager.default.fileExists(atPath: self.routes) else {
-            throw UpPlan.Failure(description: "no route table at \(self.routes) (run from the repository, or pass --routes)")
+            throw UpPlan.Failure(
+                description: "no route table at \(self.routes) (run from the repository, or pass --routes)")
         }
         let text: String
         do {
@@ -105,7 +115,8 @@ public struct UpCommand: AsyncParsableCommand {
         }
         return try UpPlan(
             executable: executable, routesPath: self.routes, table: table, dataDirectory: self.data, seed: self.seed,
-            proxyPort: self.port, adminPort: self.adminPort, startupTimeout: DurationText.parse(self.startupTimeout) ?? .seconds(60))
+            proxyPort: self.port, adminPort: self.adminPort,
+            startupTimeout: DurationText.parse(self.startupTimeout) ?? .seconds(60))
     }
 }
 
@@ -157,7 +168,8 @@ struct UpPlan: Sendable {
     var steps: [[Child]] { [[self.monolith], self.services, [self.proxy]] }
 
     init(
-        executable: String, routesPath: String, table: RouteTable, dataDirectory: String, seed: Int, proxyPort: Int, adminPort: Int,
+        executable: String, routesPath: String, table: RouteTable, dataDirectory: String, seed: Int, proxyPort: Int,
+        adminPort: Int,
         startupTimeout: Duration, fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
     ) throws(Failure) {
         func localPort(_ upstream: Upstream, _ what: String) throws(Failure) -> Int {
@@ -186,13 +198,16 @@ struct UpPlan: Sendable {
             ]
         for (index, (what, port)) in ports.enumerated() {
             if let other = ports[..<index].first(where: { $0.1 == port }) {
-                throw Failure(description: "\(what) and \(other.0) would both listen on port \(port); give each its own port")
+                throw Failure(
+                    description: "\(what) and \(other.0) would both listen on port \(port); give each its own port")
             }
         }
 
         let feed = "http://127.0.0.1:\(monolithPort)"
         let monolithDatabase = child("monolith.sqlite")
-        var monolithArguments = ["monolith", "--port", "\(monolithPort)", "--db", monolithDatabase, "--seed", "\(seed)"]
+        var monolithArguments = [
+            "monolith", "--port", "\(monolithPort)", "--db", monolithDatabase, "--seed", "\(seed)",
+        ]
         // The monolith follows each service's own event feed (reverse sync: the writes clients make on a service
         // reach the monolith's tables); it retries until the services, started after it, answer.
         for (name, port) in servicePorts {
@@ -202,21 +217,29 @@ struct UpPlan: Sendable {
         self.routesPath = routesPath
         self.dataDirectory = dataDirectory
         self.seed = seed
-        self.monolith = Child(name: "monolith", role: .monolith, arguments: monolithArguments, port: monolithPort, database: monolithDatabase)
+        self.monolith = Child(
+            name: "monolith", role: .monolith, arguments: monolithArguments, port: monolithPort,
+            database: monolithDatabase)
         self.services = servicePorts.map { name, port in
             Child(
-                name: name, role: .service, arguments: ["service", name, "--port", "\(port)", "--db", child("\(name).sqlite"), "--feed", feed],
+                name: name, role: .service,
+                arguments: ["service", name, "--port", "\(port)", "--db", child("\(name).sqlite"), "--feed", feed],
                 port: port, database: child("\(name).sqlite"))
         }
         self.proxy = Child(
             name: "proxy", role: .proxy,
-            arguments: ["proxy", "--routes", routesPath, "--port", "\(proxyPort)", "--admin-port", "\(adminPort)", "--data", dataDirectory],
+            arguments: [
+                "proxy", "--routes", routesPath, "--port", "\(proxyPort)", "--admin-port", "\(adminPort)", "--data",
+                dataDirectory,
+            ],
             port: proxyPort, database: nil)
         self.adminPort = adminPort
         self.startupTimeout = startupTimeout
         self.reusesData = fileExists(monolithDatabase)
         self.routeCount = table.routes.count
-        self.stageCounts = Stage.allCases.map { stage in (stage.rawValue, table.routes.filter { $0.stage == stage }.count) }.filter { $0.count > 0 }
+        self.stageCounts = Stage.allCases.map { stage in
+            (stage.rawValue, table.routes.filter { $0.stage == stage }.count)
+        }.filter { $0.count > 0 }
     }
 
     /// A file in the data directory. Relative paths stay relative (the children share this working directory)
@@ -230,12 +253,13 @@ struct UpPlan: Sendable {
     /// This executable's path: `up`'s children are this same program with other subcommands.
     static func currentExecutable() throws(Failure) -> String {
         #if os(Linux)
-            if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
+        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return path }
         #endif
         if let path = Bundle.main.executablePath, FileManager.default.isExecutableFile(atPath: path) { return path }
         let argument = CommandLine.arguments[0]
         if argument.contains("/") { return URL(fileURLWithPath: argument).standardizedFileURL.path }
-        throw Failure(description: "cannot tell where this executable is (run it by its path, e.g. .build/debug/strangler up)")
+        throw Failure(
+            description: "cannot tell where this executable is (run it by its path, e.g. .build/debug/strangler up)")
     }
 
     /// The lines `up` prints once everything answers: every URL, where the token is, and what to try next.
@@ -248,11 +272,15 @@ struct UpPlan: Sendable {
                 "proxy", "\(local):\(self.proxy.port)",
                 "send client traffic here (\(self.routeCount) routes: \(self.stageCounts.map { "\($0.count) \($0.stage)" }.joined(separator: ", ")))"
             ),
-            ("admin API", "\(local):\(self.adminPort)", tokenFromEnvironment ? "token from STRANGLER_ADMIN_TOKEN" : "token in \(tokenPath)"),
+            (
+                "admin API", "\(local):\(self.adminPort)",
+                tokenFromEnvironment ? "token from STRANGLER_ADMIN_TOKEN" : "token in \(tokenPath)"
+            ),
             ("monolith", "\(local):\(self.monolith.port)", self.monolith.database ?? ""),
         ]
         for service in self.services {
-            rows.append((service.name, "\(local):\(service.port)", "\(service.database ?? "")  (sync: GET /sync/status)"))
+            rows.append(
+                (service.name, "\(local):\(service.port)", "\(service.database ?? "")  (sync: GET /sync/status)"))
         }
         let first = rows.map(\.0.count).max() ?? 0
         let second = rows.map(\.1.count).max() ?? 0
@@ -271,13 +299,18 @@ struct UpPlan: Sendable {
         let token = tokenFromEnvironment ? "$STRANGLER_ADMIN_TOKEN" : "$(cat \(tokenPath))"
         // A route in coexist first, so that the traffic sent next is compared.
         let next = [
-            ("swift run strangler stage contacts.get coexist --reason \"shadow reads\"\(admin)", "the service gets a copy of every read"),
+            (
+                "swift run strangler stage contacts.get coexist --reason \"shadow reads\"\(admin)",
+                "the service gets a copy of every read"
+            ),
             ("swift run strangler traffic\(target)", "realistic CRM traffic through the proxy"),
             ("swift run strangler routes\(admin)", "every route: stage, compared samples, match rate"),
         ]
         let width = next.map(\.0.count).max() ?? 0
         lines += ["", "Next, in another terminal:"]
-        lines += next.map { command, note in "  \(command.padding(toLength: width, withPad: " ", startingAt: 0))  # \(note)" }
+        lines += next.map { command, note in
+            "  \(command.padding(toLength: width, withPad: " ", startingAt: 0))  # \(note)"
+        }
         lines.append("  curl -s -H \"Authorization: Bearer \(token)\" \(local):\(self.adminPort)/admin/diffs")
         lines += ["Ctrl-C stops everything.", ""]
         return lines.joined(separator: "\n")

@@ -2,9 +2,9 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Where `up` writes: its own lines and its children's, each whole and prefixed with who wrote it
@@ -30,7 +30,9 @@ final class UpConsole: Sendable {
     /// A line from `name` (without its newline), on standard output or standard error.
     func line(from name: String, _ text: some StringProtocol, error: Bool) {
         let padding = String(repeating: " ", count: max(0, self.width - name.count))
-        let prefix = (error ? self.colourError : self.colourOutput) ? "\u{1B}[\(Self.colour(name))m[\(name)]\u{1B}[0m" : "[\(name)]"
+        let prefix =
+            (error ? self.colourError : self.colourOutput)
+            ? "\u{1B}[\(Self.colour(name))m[\(name)]\u{1B}[0m" : "[\(name)]"
         self.write("\(prefix)\(padding) \(text)\n", error: error)
     }
 

@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Whether a loopback port is free for `up`'s children, and if not, which process holds it.
@@ -17,9 +17,9 @@ enum UpPorts {
     /// Binds 127.0.0.1:`port` as a server would (SO_REUSEADDR, so connections closing do not count) and lets go.
     static func isFree(_ port: Int) -> Bool {
         #if canImport(Glibc)
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
-            let descriptor = socket(AF_INET, SOCK_STREAM, 0)
+        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
         #endif
         guard descriptor >= 0 else { return true }
         defer { close(descriptor) }
@@ -30,7 +30,9 @@ enum UpPorts {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = in_addr_t(UInt32(0x7F00_0001).bigEndian)
         let result = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         return result == 0 || errno != EADDRINUSE
     }
@@ -39,40 +41,48 @@ enum UpPorts {
     /// it among those this user may inspect); nil when it cannot be told.
     static func listener(of port: Int) -> String? {
         #if os(Linux)
-            let hexPort = String(format: ":%04X", port)
-            var inodes: Set<String> = []
-            // /proc/net/tcp is read in pages while sockets come and go, and an entry can be skipped when the table
-            // changes between two pages (a busy machine): read it again before concluding.
-            for _ in 0..<5 where inodes.isEmpty {
-                for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-                    guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
-                    for line in text.split(separator: "\n").dropFirst() {
-                        let fields = line.split(separator: " ")
-                        // sl, local address, remote address, state (0A: listening), …, inode (10th).
-                        guard fields.count > 9, fields[1].hasSuffix(hexPort), fields[3] == "0A" else { continue }
-                        inodes.insert("socket:[\(fields[9])]")
-                    }
+        let hexPort = String(format: ":%04X", port)
+        var inodes: Set<String> = []
+        // /proc/net/tcp is read in pages while sockets come and go, and an entry can be skipped when the table
+        // changes between two pages (a busy machine): read it again before concluding.
+        for _ in 0..<5 where inodes.isEmpty {
+            for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+                guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+                for line in text.split(separator: "\n").dropFirst() {
+                    let fields = line.split(separator: " ")
+                    // sl, local address, remote address, state (0A: listening), …, inode (10th).
+                    guard fields.count > 9, fields[1].hasSuffix(hexPort), fields[3] == "0A" else { continue }
+                    inodes.insert("socket:[\(fields[9])]")
                 }
             }
-            guard !inodes.isEmpty, let processes = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
-            for pid in processes where pid.allSatisfy(\.isNumber) {
-                guard let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { continue }
-                for descriptor in descriptors {
-                    guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(descriptor)"),
-                        inodes.contains(target)
-                    else { continue }
-                    return "pid \(pid): \(self.commandLine(pid: pid))"
-                }
-            }
-            return "a process of another user"
-        #else
+        }
+        guard !inodes.isEmpty, let processes = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else {
             return nil
+        }
+        for pid in processes where pid.allSatisfy(\.isNumber) {
+            guard let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else {
+                continue
+            }
+            for descriptor in descriptors {
+                guard
+                    let target = try? FileManager.default.destinationOfSymbolicLink(
+                        atPath: "/proc/\(pid)/fd/\(descriptor)"),
+                    inodes.contains(target)
+                else { continue }
+                return "pid \(pid): \(self.commandLine(pid: pid))"
+            }
+        }
+        return "a process of another user"
+        #else
+        return nil
         #endif
     }
 
     /// `/proc/<pid>/cmdline` as one line, the executable shortened to its name.
     private static func commandLine(pid: String) -> String {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else { return "(unknown command)" }
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else {
+            return "(unknown command)"
+        }
         var parts = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
         if let first = parts.first { parts[0] = URL(fileURLWithPath: first).lastPathComponent }
         let line = parts.joined(separator: " ")

@@ -2,9 +2,9 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// One child process of `up`: started from its plan entry, its standard output and error copied line by line
@@ -119,7 +119,9 @@ public enum UpParent {
 
     /// Starts watching the parent, when the environment names one; does nothing otherwise.
     public static func watch() {
-        guard let text = ProcessInfo.processInfo.environment[Self.variable], let parent = pid_t(text), parent > 1 else { return }
+        guard let text = ProcessInfo.processInfo.environment[Self.variable], let parent = pid_t(text), parent > 1 else {
+            return
+        }
         Thread.detachNewThread {
             // Once `up` is gone, the child is re-parented (to init or a subreaper): its parent id changes.
             while getppid() == parent { usleep(Self.interval) }

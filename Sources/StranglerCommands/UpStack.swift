@@ -1,17 +1,17 @@
 import AdminAPI
 import Foundation
+import Gateway
 import NIOCore
 import NIOHTTP1
-import Gateway
 import Proxy
 import ServiceKit
 import Synchronization
 import UnixSignals
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Runs `up`'s plan: checks the ports, starts the children step by step (each step once the one before answers
@@ -59,11 +59,14 @@ struct UpStack: Sendable {
     }
 
     private func supervise(_ events: Events) async -> Int32 {
-        let busy = self.plan.ports.compactMap { what, port in UpPorts.occupant(of: port).map { "port \(port) (\(what)) is in use by \($0)" } }
+        let busy = self.plan.ports.compactMap { what, port in
+            UpPorts.occupant(of: port).map { "port \(port) (\(what)) is in use by \($0)" }
+        }
         guard busy.isEmpty else {
             for line in busy { self.console.say(line) }
             self.console.say(
-                "nothing started; stop what holds \(busy.count == 1 ? "that port" : "those ports") (another `strangler up`?) or change the ports")
+                "nothing started; stop what holds \(busy.count == 1 ? "that port" : "those ports") (another `strangler up`?) or change the ports"
+            )
             return 1
         }
         let token: String
@@ -75,11 +78,14 @@ struct UpStack: Sendable {
             self.console.say("cannot prepare \(self.plan.dataDirectory): \(error)")
             return 1
         }
-        let tokenFromEnvironment = !(ProcessInfo.processInfo.environment["STRANGLER_ADMIN_TOKEN"] ?? "").trimmingCharacters(in: .whitespaces).isEmpty
+        let tokenFromEnvironment = !(ProcessInfo.processInfo.environment["STRANGLER_ADMIN_TOKEN"] ?? "")
+            .trimmingCharacters(in: .whitespaces).isEmpty
         if self.plan.reusesData {
             self.console.say("reusing the data in \(self.plan.dataDirectory) (not seeding)")
         } else if self.plan.seed > 0 {
-            self.console.say("first run: the monolith seeds \(self.plan.seed) demo contacts into \(self.plan.monolith.database ?? "")")
+            self.console.say(
+                "first run: the monolith seeds \(self.plan.seed) demo contacts into \(self.plan.monolith.database ?? "")"
+            )
         }
 
         var running: [UpProcess] = []
@@ -87,13 +93,18 @@ struct UpStack: Sendable {
             for child in step {
                 do {
                     self.console.say("starting \(child.name): strangler \(child.arguments.joined(separator: " "))")
-                    running.append(try UpProcess(child, executable: self.plan.executable, console: self.console) { events.ring.yield() })
+                    running.append(
+                        try UpProcess(child, executable: self.plan.executable, console: self.console) {
+                            events.ring.yield()
+                        })
                 } catch {
                     self.console.say("cannot start \(child.name) (\(self.plan.executable)): \(error)")
                     return await self.stop(running, events, status: 1)
                 }
             }
-            switch await self.waitUntilReady(running.suffix(step.count), startedBefore: running.dropLast(step.count), token: token, events) {
+            switch await self.waitUntilReady(
+                running.suffix(step.count), startedBefore: running.dropLast(step.count), token: token, events)
+            {
             case .ready:
                 continue
             case .stopRequested:
@@ -142,18 +153,23 @@ struct UpStack: Sendable {
             waiting = stillWaiting
             if waiting.isEmpty {
                 for process in processes {
-                    self.console.say("\(process.child.name) is ready (pid \(process.pid), \(Self.seconds(clock.now - started)))")
+                    self.console.say(
+                        "\(process.child.name) is ready (pid \(process.pid), \(Self.seconds(clock.now - started)))")
                 }
                 return .ready
             }
             let now = clock.now
             if now - started >= self.plan.startupTimeout {
-                let names = waiting.map { "\($0.child.name) (\(self.probeDescription($0.child)))" }.joined(separator: ", ")
-                return .failed("no answer within \(Self.seconds(self.plan.startupTimeout)) from \(names); see --startup-timeout")
+                let names = waiting.map { "\($0.child.name) (\(self.probeDescription($0.child)))" }.joined(
+                    separator: ", ")
+                return .failed(
+                    "no answer within \(Self.seconds(self.plan.startupTimeout)) from \(names); see --startup-timeout")
             }
             if now >= nextNotice {
                 nextNotice = now + .seconds(10)
-                self.console.say("still waiting for \(waiting.map(\.child.name).joined(separator: ", ")) (\(Self.seconds(now - started)))")
+                self.console.say(
+                    "still waiting for \(waiting.map(\.child.name).joined(separator: ", ")) (\(Self.seconds(now - started)))"
+                )
             }
             try? await Task.sleep(for: .milliseconds(100))
         }
@@ -176,7 +192,8 @@ struct UpStack: Sendable {
             return answer.status == 200 && answer.headers.first(name: "Server") == "strangler-\(child.name)"
         case .proxy:
             guard await Self.probe(port: child.port, "/healthz") != nil else { return false }
-            let admin = await Self.probe(port: self.plan.adminPort, "/admin/status", headers: [("Authorization", "Bearer \(token)")])
+            let admin = await Self.probe(
+                port: self.plan.adminPort, "/admin/status", headers: [("Authorization", "Bearer \(token)")])
             return admin?.status == 200
         }
     }
@@ -184,7 +201,10 @@ struct UpStack: Sendable {
     /// One GET with a deadline (a socket that accepts and never answers is not ready); nil when no answer came.
     static func probe(port: Int, _ path: String, headers: [(String, String)] = []) async -> OneShotHTTPClient.Answer? {
         await withTaskGroup(of: OneShotHTTPClient.Answer?.self) { group in
-            group.addTask { try? await OneShotHTTPClient(host: "127.0.0.1", port: port).send(.GET, path, headers: HTTPHeaders(headers)) }
+            group.addTask {
+                try? await OneShotHTTPClient(host: "127.0.0.1", port: port).send(
+                    .GET, path, headers: HTTPHeaders(headers))
+            }
             group.addTask {
                 try? await Task.sleep(for: .seconds(2))
                 return nil
@@ -229,7 +249,8 @@ struct UpStack: Sendable {
                 let stoppedAsAsked = exit.isClean || exit == UpProcess.Exit(status: SIGTERM, signalled: true)
                 if !stoppedAsAsked { clean = false }
                 self.console.say(
-                    "\(process.child.name) stopped (\(stoppedAsAsked ? "cleanly" : exit.description), \(Self.seconds(clock.now - started)))")
+                    "\(process.child.name) stopped (\(stoppedAsAsked ? "cleanly" : exit.description), \(Self.seconds(clock.now - started)))"
+                )
             }
         }
         self.console.say(clean ? "all stopped" : "stopped, not all cleanly")

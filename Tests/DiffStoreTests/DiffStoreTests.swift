@@ -6,13 +6,20 @@ import Testing
 
 @Suite("Diff store")
 struct DiffStoreTests {
-    static func sample(_ route: String, _ signature: String, at date: Date = Date(), body: String = #"{"title":"CTO"}"#) -> DiffSample {
+    static func sample(
+        _ route: String, _ signature: String, at date: Date = Date(), body: String = #"{"title":"CTO"}"#
+    ) -> DiffSample {
         DiffSample(
-            route: route, signature: signature, recordedAt: date, requestID: "r1", servedBy: "monolith", method: "GET", path: "/contacts/c1",
+            route: route, signature: signature, recordedAt: date, requestID: "r1", servedBy: "monolith", method: "GET",
+            path: "/contacts/c1",
             query: "a=1", requestHeaders: [("accept", "application/json")], requestBody: [],
-            monolith: StoredResponse(status: 200, headers: [("content-type", "application/json")], body: Array(#"{"title":"CEO"}"#.utf8)),
-            service: StoredResponse(status: 200, headers: [("content-type", "application/json")], body: Array(body.utf8)),
-            diff: #"{"body":{"kind":"json","differences":[{"pointer":"/title","kind":"changed","monolith":"CEO","service":"CTO"}]}}"#)
+            monolith: StoredResponse(
+                status: 200, headers: [("content-type", "application/json")], body: Array(#"{"title":"CEO"}"#.utf8)),
+            service: StoredResponse(
+                status: 200, headers: [("content-type", "application/json")], body: Array(body.utf8)),
+            diff:
+                #"{"body":{"kind":"json","differences":[{"pointer":"/title","kind":"changed","monolith":"CEO","service":"CTO"}]}}"#
+        )
     }
 
     @Test func batchesAddUpAndTheSummaryReportsThem() throws {
@@ -69,8 +76,16 @@ struct DiffStoreTests {
         let store = try DiffStore.open(path: nil)
         let old = Date(timeIntervalSince1970: 1_700_000_000)
         var batch = DiffBatch()
-        batch.counts["a"] = { var c = RouteCounts(); c.compared = 1; c.mismatched = 1; return c }()
-        batch.samples = [Self.sample("a", "s", at: old), Self.sample("a", "s"), Self.sample("b", "s", at: old), Self.sample("b", "s")]
+        batch.counts["a"] = {
+            var c = RouteCounts()
+            c.compared = 1
+            c.mismatched = 1
+            return c
+        }()
+        batch.samples = [
+            Self.sample("a", "s", at: old), Self.sample("a", "s"), Self.sample("b", "s", at: old),
+            Self.sample("b", "s"),
+        ]
         try store.apply(batch)
         #expect(try store.purge(route: "a", before: Date(timeIntervalSince1970: 1_750_000_000)) == 1)
         #expect(try store.purge(before: Date(timeIntervalSince1970: 1_750_000_000)) == 1)
@@ -88,7 +103,11 @@ struct DiffStoreTests {
             let store = try DiffStore.open(path: path)
             var batch = DiffBatch()
             batch.noise[.init(route: "r", pointer: "/at")] = 2
-            batch.counts["r"] = { var c = RouteCounts(); c.noiseChecks = 2; return c }()
+            batch.counts["r"] = {
+                var c = RouteCounts()
+                c.noiseChecks = 2
+                return c
+            }()
             try store.apply(batch)
             let mode = try store.database.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
             #expect(mode == "wal")

@@ -12,7 +12,8 @@ struct PrivacyStoreTests {
     func sample(_ body: String, subjects: Set<String>, at date: Date = Date()) -> DiffSample {
         let answer = StoredResponse(status: 200, headers: [], body: Array(body.utf8))
         return DiffSample(
-            route: "r", signature: "s", recordedAt: date, requestID: "q", servedBy: "monolith", method: "GET", path: "/", query: nil, requestHeaders: [],
+            route: "r", signature: "s", recordedAt: date, requestID: "q", servedBy: "monolith", method: "GET",
+            path: "/", query: nil, requestHeaders: [],
             requestBody: [], monolith: answer, service: answer, diff: "{}", subjects: subjects)
     }
 
@@ -20,7 +21,8 @@ struct PrivacyStoreTests {
         let store = try DiffStore.open(path: nil)
         var batch = DiffBatch()
         batch.samples = [
-            self.sample("one", subjects: ["aaaa000000000001", "bbbb000000000002"]), self.sample("two", subjects: ["aaaa000000000001"]),
+            self.sample("one", subjects: ["aaaa000000000001", "bbbb000000000002"]),
+            self.sample("two", subjects: ["aaaa000000000001"]),
             self.sample("three", subjects: ["cccc000000000003"]),
         ]
         try store.apply(batch)
@@ -34,10 +36,12 @@ struct PrivacyStoreTests {
     }
 
     @Test func theDataDirectoryTheFilesAndTheKeyAreForTheOwnerOnly() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("diffstore-modes-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "diffstore-modes-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         // Made before this version: a data directory 0755 and a store 0644.
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try FileManager.default.createDirectory(
+            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         let path = directory.appendingPathComponent("diffs.sqlite").path
         _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o644])
         let store = try DiffStore.open(path: path)
@@ -53,14 +57,20 @@ struct PrivacyStoreTests {
     }
 
     @Test func compactingTakesDeletedBytesOutOfTheFileAndItsWAL() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("diffstore-compact-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "diffstore-compact-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("diffs.sqlite").path
         let store = try DiffStore.open(path: path)
         var batch = DiffBatch()
-        batch.samples = [self.sample("MARKER-OLD", subjects: [], at: Date(timeIntervalSince1970: 1_000)), self.sample("MARKER-NEW", subjects: [])]
+        batch.samples = [
+            self.sample("MARKER-OLD", subjects: [], at: Date(timeIntervalSince1970: 1_000)),
+            self.sample("MARKER-NEW", subjects: []),
+        ]
         try store.apply(batch)
-        func bytes() -> Data { ["", "-wal"].reduce(Data()) { $0 + ((try? Data(contentsOf: URL(fileURLWithPath: path + $1))) ?? Data()) } }
+        func bytes() -> Data {
+            ["", "-wal"].reduce(Data()) { $0 + ((try? Data(contentsOf: URL(fileURLWithPath: path + $1))) ?? Data()) }
+        }
         #expect(bytes().range(of: Data("MARKER-OLD".utf8)) != nil)
         #expect(try store.purge(before: Date(timeIntervalSince1970: 2_000)) == 1)
         try store.compact()

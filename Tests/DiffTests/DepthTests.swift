@@ -34,7 +34,8 @@ struct DepthTests {
             // A whole deep subtree removed is materialized as a value, and redacted, without recursion too.
             let deep = Array(#"{"deep": \#(Self.nested(levels - 2, value: #"{"secret": 1}"#))}"#.utf8)
             let removed = try? JSONDiff.diff(deep, Array("{}".utf8), options: options)
-            let redacted = Redactor.redact(deep, pointers: ["/deep" + String(repeating: "/*/a", count: (levels - 2) / 2) + "/secret"])
+            let redacted = Redactor.redact(
+                deep, pointers: ["/deep" + String(repeating: "/*/a", count: (levels - 2) / 2) + "/secret"])
             outcome.set([
                 bytes.map(summary) ?? ["error"], removed.map(summary) ?? ["error"],
                 [String(decoding: redacted, as: UTF8.self).contains(#""secret": "[redacted]""#) ? "redacted" : "kept"],

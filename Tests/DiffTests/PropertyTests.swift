@@ -14,7 +14,8 @@ struct PropertyTests {
     static let stringAlphabet: [String] = ["a", "Z", " ", "é", "😀", "\\", "\"", "/", "\n", "\u{1}", "日"]
 
     static func randomString(_ generator: inout SeededGenerator, from alphabet: [String], maxLength: Int) -> String {
-        (0..<Int.random(in: 0...maxLength, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }.joined()
+        (0..<Int.random(in: 0...maxLength, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }
+            .joined()
     }
 
     static func randomValue(_ generator: inout SeededGenerator, depth: Int = 0) -> JSONValue {
@@ -34,7 +35,9 @@ struct PropertyTests {
             }
             return .object(members)
         default:
-            return .array((0..<Int.random(in: 0...5, using: &generator)).map { _ in Self.randomValue(&generator, depth: depth + 1) })
+            return .array(
+                (0..<Int.random(in: 0...5, using: &generator)).map { _ in Self.randomValue(&generator, depth: depth + 1)
+                })
         }
     }
 
@@ -67,12 +70,17 @@ struct PropertyTests {
         case .number(let number):
             let text = JSONValue.format(number)
             guard number == number.rounded(), abs(number) < 1e6 else { return text }
-            return [text, text + ".0", text + "e0", number == 0 ? "0e5" : text + "0E-1", text + ".000"].randomElement(using: &generator)!
+            return [text, text + ".0", text + "e0", number == 0 ? "0e5" : text + "0E-1", text + ".000"].randomElement(
+                using: &generator)!
         case .string(let string): return quoted(string)
-        case .array(let items): return "[" + space() + items.map { rewrite($0, &generator) }.joined(separator: "," + space()) + space() + "]"
+        case .array(let items):
+            return "[" + space() + items.map { rewrite($0, &generator) }.joined(separator: "," + space()) + space()
+                + "]"
         case .object(let members):
             let shuffled = members.shuffled(using: &generator)
-            return "{" + space() + shuffled.map { quoted($0.key) + space() + ":" + space() + rewrite($0.value, &generator) }.joined(separator: ",")
+            return "{" + space()
+                + shuffled.map { quoted($0.key) + space() + ":" + space() + rewrite($0.value, &generator) }.joined(
+                    separator: ",")
                 + space() + "}"
         }
     }
@@ -119,7 +127,8 @@ struct PropertyTests {
         guard let step = path.first else { return value }
         switch (value, step) {
         case (.array(let items), .index(let index)): return Self.value(items[index], at: path.dropFirst())
-        case (.object(let members), .key(let key)): return Self.value(members.first { $0.key == key }!.value, at: path.dropFirst())
+        case (.object(let members), .key(let key)):
+            return Self.value(members.first { $0.key == key }!.value, at: path.dropFirst())
         default: fatalError("no such path")
         }
     }
@@ -145,7 +154,9 @@ struct PropertyTests {
         var generator = SeededGenerator(seed: seed)
         var document = Self.randomValue(&generator)
         while Self.leaves(document).count < 3 {
-            document = .object([("a", document), ("b", Self.randomValue(&generator)), ("c", .array([.null, .number(1)]))])
+            document = .object([
+                ("a", document), ("b", Self.randomValue(&generator)), ("c", .array([.null, .number(1)])),
+            ])
         }
         let original = document
         let chosen = Self.leaves(document).shuffled(using: &generator).prefix(Int.random(in: 1...3, using: &generator))
@@ -191,7 +202,8 @@ struct PropertyTests {
         let swapped = try self.compare(right, left)
         let flipped = Set(
             summary(result).map { line in
-                line.hasPrefix("added ") ? "removed " + line.dropFirst(6) : line.hasPrefix("removed ") ? "added " + line.dropFirst(8) : line
+                line.hasPrefix("added ")
+                    ? "removed " + line.dropFirst(6) : line.hasPrefix("removed ") ? "added " + line.dropFirst(8) : line
             })
         #expect(Set(summary(swapped)) == flipped)
         for difference in swapped.differences {

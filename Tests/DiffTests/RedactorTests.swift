@@ -9,9 +9,13 @@ struct RedactorTests {
     }
 
     @Test func masksTheValuesAtThePointersAndKeepsTheRest() throws {
-        let body = #"{"email": "ada@example.com", "items": [{"ssn": "123-45-6789", "id": 1}, {"ssn": {"n": 42}, "id": 2}], "n": 7}"#
+        let body =
+            #"{"email": "ada@example.com", "items": [{"ssn": "123-45-6789", "id": 1}, {"ssn": {"n": 42}, "id": 2}], "n": 7}"#
         let redacted = self.redact(body, ["/email", "/items/*/ssn"])
-        #expect(redacted == #"{"email": "[redacted]", "items": [{"ssn": "[redacted]", "id": 1}, {"ssn": "[redacted]", "id": 2}], "n": 7}"#)
+        #expect(
+            redacted
+                == #"{"email": "[redacted]", "items": [{"ssn": "[redacted]", "id": 1}, {"ssn": "[redacted]", "id": 2}], "n": 7}"#
+        )
         #expect(try JSONParser.parse(redacted)["n"] == .number(7))
     }
 
@@ -40,7 +44,9 @@ struct RedactorTests {
             document = PropertyTests.replacing(document, at: path[...], with: .string("SECRET-\(number)-é"))!
             // Half by exact pointer, half with `*` for array indices.
             let pattern = PropertyTests.pointer(path)
-            pointers.append(Bool.random(using: &generator) ? pattern : PointerPattern.generalize(pattern) == pattern ? pattern : pattern)
+            pointers.append(
+                Bool.random(using: &generator)
+                    ? pattern : PointerPattern.generalize(pattern) == pattern ? pattern : pattern)
         }
         let body = PropertyTests.rewrite(document, &generator)
         let redacted = Redactor.redact(Array(body.utf8), pointers: pointers)
@@ -56,7 +62,9 @@ struct RedactorValueTests {
         let value = json(#"{"a": {"email": "x@y"}, "list": [{"ssn": 1}, {"ssn": [2]}], "keep": true}"#)
         #expect(
             Redactor.redact(value, pointers: ["/a/email", "/list/*/ssn"])
-                == json(#"{"a": {"email": "[redacted]"}, "list": [{"ssn": "[redacted]"}, {"ssn": "[redacted]"}], "keep": true}"#))
+                == json(
+                    #"{"a": {"email": "[redacted]"}, "list": [{"ssn": "[redacted]"}, {"ssn": "[redacted]"}], "keep": true}"#
+                ))
         #expect(Redactor.redact(value, pointers: []) == value)
         #expect(Redactor.redact(value, pointers: [""]) == .string("[redacted]"))
     }

@@ -4,30 +4,42 @@ import Testing
 
 @Suite("Response comparison: status, headers, bodies, signatures")
 struct ResponseDifferTests {
-    func response(_ body: String, status: Int = 200, contentType: String? = "application/json", headers: [(name: String, value: String)] = [])
+    func response(
+        _ body: String, status: Int = 200, contentType: String? = "application/json",
+        headers: [(name: String, value: String)] = []
+    )
         -> ResponseSnapshot
     {
-        ResponseSnapshot(status: status, headers: (contentType.map { [("Content-Type", $0)] } ?? []) + headers, body: Array(body.utf8))
+        ResponseSnapshot(
+            status: status, headers: (contentType.map { [("Content-Type", $0)] } ?? []) + headers,
+            body: Array(body.utf8))
     }
 
     @Test func identicalResponsesMatch() {
-        let comparison = ResponseDiffer.compare(self.response(#"{"a": 1}"#), self.response(#"{"a":1.0}"#), options: DiffOptions())
+        let comparison = ResponseDiffer.compare(
+            self.response(#"{"a": 1}"#), self.response(#"{"a":1.0}"#), options: DiffOptions())
         #expect(comparison.isMatch)
         #expect(comparison.signature.isEmpty)
         #expect(comparison.signature.text == "")
         #expect(
             ResponseDiffer.compare(
-                self.response("", status: 204, contentType: nil), self.response("", status: 204, contentType: nil), options: DiffOptions()
+                self.response("", status: 204, contentType: nil), self.response("", status: 204, contentType: nil),
+                options: DiffOptions()
             ).isMatch)
     }
 
     @Test func statusAndChosenHeadersArePartOfTheSignature() {
         let left = self.response("{}", status: 200, headers: [("X-Trace", "1"), ("cache-control", "no-store")])
         let right = self.response(
-            "{}", status: 404, contentType: "application/problem+json", headers: [("x-trace", "2"), ("Cache-Control", "no-store")])
-        let comparison = ResponseDiffer.compare(left, right, options: DiffOptions(headers: ["Content-Type", "cache-control"]))
+            "{}", status: 404, contentType: "application/problem+json",
+            headers: [("x-trace", "2"), ("Cache-Control", "no-store")])
+        let comparison = ResponseDiffer.compare(
+            left, right, options: DiffOptions(headers: ["Content-Type", "cache-control"]))
         #expect(comparison.status! == (200, 404))
-        #expect(comparison.headers == [HeaderDifference(name: "content-type", left: "application/json", right: "application/problem+json")])
+        #expect(
+            comparison.headers == [
+                HeaderDifference(name: "content-type", left: "application/json", right: "application/problem+json")
+            ])
         #expect(comparison.signature.text == "header content-type changed, status changed")
         #expect(!comparison.isMatch)
         let missing = ResponseDiffer.compare(left, self.response("{}", contentType: nil), options: DiffOptions())
@@ -51,7 +63,8 @@ struct ResponseDifferTests {
 
     @Test func bodiesWithoutJSONContentTypeAreJSONWhenBothLookLikeIt() {
         let comparison = ResponseDiffer.compare(
-            self.response(" [1, 2]", contentType: "text/plain"), self.response("[1,2]", contentType: "text/plain"), options: DiffOptions())
+            self.response(" [1, 2]", contentType: "text/plain"), self.response("[1,2]", contentType: "text/plain"),
+            options: DiffOptions())
         #expect(comparison.isMatch)
     }
 
@@ -72,13 +85,17 @@ struct ResponseDifferTests {
     }
 
     @Test func aPrefixDiffersAtTheShorterLengthAndBinaryHasNoLine() {
-        guard case .bytes(let offset, let line) = ResponseDiffer.compareBytes(Array("abc".utf8), Array("abcdef".utf8)) else {
+        guard case .bytes(let offset, let line) = ResponseDiffer.compareBytes(Array("abc".utf8), Array("abcdef".utf8))
+        else {
             Issue.record("equal")
             return
         }
         #expect(offset == 3)
         #expect(line == 1)
-        guard case .bytes(let binaryOffset, let binaryLine) = ResponseDiffer.compareBytes([0, 1, 0xFF, 3], [0, 1, 0xFF, 4]) else {
+        guard
+            case .bytes(let binaryOffset, let binaryLine) = ResponseDiffer.compareBytes(
+                [0, 1, 0xFF, 3], [0, 1, 0xFF, 4])
+        else {
             Issue.record("equal")
             return
         }
@@ -88,7 +105,8 @@ struct ResponseDifferTests {
     }
 
     @Test func invalidJSONFallsBackToBytes() {
-        let comparison = ResponseDiffer.compare(self.response(#"{"a": 1}"#), self.response(#"{"a": 1"#), options: DiffOptions())
+        let comparison = ResponseDiffer.compare(
+            self.response(#"{"a": 1}"#), self.response(#"{"a": 1"#), options: DiffOptions())
         guard case .bytes(let offset, _) = comparison.body else {
             Issue.record("not compared as bytes: \(comparison.body)")
             return
@@ -112,15 +130,19 @@ struct SignatureTests {
     func signature(_ left: String, _ right: String, status: (Int, Int) = (200, 200)) -> Signature {
         ResponseDiffer.compare(
             ResponseSnapshot(status: status.0, headers: [("content-type", "application/json")], body: Array(left.utf8)),
-            ResponseSnapshot(status: status.1, headers: [("content-type", "application/json")], body: Array(right.utf8)),
+            ResponseSnapshot(
+                status: status.1, headers: [("content-type", "application/json")], body: Array(right.utf8)),
             options: DiffOptions()
         ).signature
     }
 
     @Test func mismatchesDifferingOnlyInIndicesShareASignature() {
-        let first = self.signature(#"{"items": [{"t": 1}, {"t": 2}, {"t": 3}]}"#, #"{"items": [{"t": 9}, {"t": 2}, {"t": 3}]}"#)
-        let second = self.signature(#"{"items": [{"t": 1}, {"t": 2}, {"t": 3}]}"#, #"{"items": [{"t": 1}, {"t": 2}, {"t": 7}]}"#)
-        let both = self.signature(#"{"items": [{"t": 1}, {"t": 2}, {"t": 3}]}"#, #"{"items": [{"t": 0}, {"t": 0}, {"t": 3}]}"#)
+        let first = self.signature(
+            #"{"items": [{"t": 1}, {"t": 2}, {"t": 3}]}"#, #"{"items": [{"t": 9}, {"t": 2}, {"t": 3}]}"#)
+        let second = self.signature(
+            #"{"items": [{"t": 1}, {"t": 2}, {"t": 3}]}"#, #"{"items": [{"t": 1}, {"t": 2}, {"t": 7}]}"#)
+        let both = self.signature(
+            #"{"items": [{"t": 1}, {"t": 2}, {"t": 3}]}"#, #"{"items": [{"t": 0}, {"t": 0}, {"t": 3}]}"#)
         #expect(first == second)
         #expect(first == both)
         #expect(first.id == second.id)

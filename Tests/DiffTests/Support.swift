@@ -3,7 +3,10 @@ import JSON
 import Testing
 
 /// Compares two JSON texts with the byte engine, and checks that the value engine (over `JSONParser` trees) agrees.
-func diff(_ left: String, _ right: String, _ options: DiffOptions = DiffOptions(), sourceLocation: SourceLocation = #_sourceLocation) throws
+func diff(
+    _ left: String, _ right: String, _ options: DiffOptions = DiffOptions(),
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws
     -> DiffResult
 {
     let result = try JSONDiff.diff(Array(left.utf8), Array(right.utf8), options: options)

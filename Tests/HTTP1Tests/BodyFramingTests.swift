@@ -16,13 +16,22 @@ struct BodyFramingTests {
         guard
             case .length(5) = BodyFraming.response(
                 try self.response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), toHEAD: false)
-        else { Issue.record("length"); return }
+        else {
+            Issue.record("length")
+            return
+        }
         guard
             case .chunked = BodyFraming.response(
                 try self.response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), toHEAD: false)
-        else { Issue.record("chunked"); return }
+        else {
+            Issue.record("chunked")
+            return
+        }
         guard case .untilClose = BodyFraming.response(try self.response("HTTP/1.1 200 OK\r\n\r\n"), toHEAD: false)
-        else { Issue.record("until close"); return }
+        else {
+            Issue.record("until close")
+            return
+        }
     }
 
     @Test(arguments: [
@@ -45,19 +54,31 @@ struct BodyFramingTests {
         guard
             case .length(3) = BodyFraming.request(
                 try self.request("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n"))
-        else { Issue.record("length"); return }
+        else {
+            Issue.record("length")
+            return
+        }
         let chunked = BodyFraming.request(
             try self.request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"))
-        guard case .chunked = chunked else { Issue.record("chunked"); return }
+        guard case .chunked = chunked else {
+            Issue.record("chunked")
+            return
+        }
         #expect(chunked?.isComplete == false)
     }
 
     @Test func readsAHeadAcrossReadsAndLeavesTheBody() {
         var reader = ResponseHeadReader()
         var first = ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Le")
-        guard case .needMore = reader.read(&first) else { Issue.record("needMore"); return }
+        guard case .needMore = reader.read(&first) else {
+            Issue.record("needMore")
+            return
+        }
         var second = ByteBuffer(string: "ngth: 2\r\n\r\nok")
-        guard case .final(let head) = reader.read(&second) else { Issue.record("final"); return }
+        guard case .final(let head) = reader.read(&second) else {
+            Issue.record("final")
+            return
+        }
         #expect(head.statusCode == 200 && head.contentLength == 2)
         #expect(String(buffer: second) == "ok")
     }
@@ -65,23 +86,38 @@ struct BodyFramingTests {
     @Test func interimHeadsComeApartAndA101IsRefused() {
         var reader = ResponseHeadReader()
         var bytes = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-        guard case .interim(let interim) = reader.read(&bytes) else { Issue.record("interim"); return }
+        guard case .interim(let interim) = reader.read(&bytes) else {
+            Issue.record("interim")
+            return
+        }
         #expect(interim.statusCode == 100)
-        guard case .final(let final) = reader.read(&bytes) else { Issue.record("final"); return }
+        guard case .final(let final) = reader.read(&bytes) else {
+            Issue.record("final")
+            return
+        }
         #expect(final.statusCode == 200 && bytes.readableBytes == 0)
         var upgrade = ByteBuffer(string: "HTTP/1.1 101 Switching Protocols\r\n\r\n")
-        guard case .broken(let reason) = reader.read(&upgrade) else { Issue.record("101"); return }
+        guard case .broken(let reason) = reader.read(&upgrade) else {
+            Issue.record("101")
+            return
+        }
         #expect(reason == "switched protocols (101) though no upgrade was asked for")
     }
 
     @Test func aMalformedOrHugeHeadIsBroken() {
         var reader = ResponseHeadReader()
         var malformed = ByteBuffer(string: "HTTP/1.1 2000 OK\r\n\r\n")
-        guard case .broken(let reason) = reader.read(&malformed) else { Issue.record("malformed"); return }
+        guard case .broken(let reason) = reader.read(&malformed) else {
+            Issue.record("malformed")
+            return
+        }
         #expect(reason == "sent a malformed response (an invalid status code)")
         var huge = ByteBuffer(
             string: "HTTP/1.1 200 OK\r\nX: " + String(repeating: "a", count: ResponseHeadReader.maxHeadBytes))
-        guard case .broken(let tooLarge) = reader.read(&huge) else { Issue.record("huge"); return }
+        guard case .broken(let tooLarge) = reader.read(&huge) else {
+            Issue.record("huge")
+            return
+        }
         #expect(tooLarge == "sent a response head larger than 1 MiB")
     }
 }

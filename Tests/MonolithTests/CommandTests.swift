@@ -13,7 +13,10 @@ struct CommandTests {
     }
 
     @Test func refusesBadFlagsWithAMessageNamingThem() throws {
-        for (arguments, fragment) in [(["--port", "70000"], "--port"), (["--seed", "-1"], "--seed"), (["--port", "eighty"], "port"), (["--db", ""], "--db")] {
+        for (arguments, fragment) in [
+            (["--port", "70000"], "--port"), (["--seed", "-1"], "--seed"), (["--port", "eighty"], "port"),
+            (["--db", ""], "--db"),
+        ] {
             do {
                 _ = try Strangler.parseAsRoot(["monolith"] + arguments)
                 Issue.record("\(arguments) was accepted")

@@ -7,8 +7,11 @@ import Testing
 @Suite("strangler diff")
 struct DiffCommandTests {
     /// Two files in a fresh temporary directory, removed after `body`.
-    func withFiles<Result>(_ left: String, _ right: String, _ body: (String, String, String) async throws -> Result) async throws -> Result {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-diff-\(UUID().uuidString)")
+    func withFiles<Result>(
+        _ left: String, _ right: String, _ body: (String, String, String) async throws -> Result
+    ) async throws -> Result {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strangler-diff-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let leftPath = directory.appendingPathComponent("a.json").path
@@ -67,7 +70,10 @@ struct DiffCommandTests {
     }
 
     @Test func jsonOutputHasEqualDifferencesAndSignature() async throws {
-        try await self.withFiles(#"{"list": [{"id": "x", "n": 1}, {"id": "y", "n": 2}]}"#, #"{"list": [{"id": "y", "n": 3}, {"id": "x", "n": 1}]}"#) {
+        try await self.withFiles(
+            #"{"list": [{"id": "x", "n": 1}, {"id": "y", "n": 2}]}"#,
+            #"{"list": [{"id": "y", "n": 3}, {"id": "x", "n": 1}]}"#
+        ) {
             left, right, _ in
             let outcome = try await self.outcome([left, right, "--arrays", "/list=id", "--output", "json"])
             #expect(outcome.status == 1)
@@ -84,9 +90,14 @@ struct DiffCommandTests {
     }
 
     @Test func ignoreAndToleranceApply() async throws {
-        try await self.withFiles(#"{"meta": {"at": 1}, "items": [{"u": 1, "x": 1.0}]}"#, #"{"meta": {"at": 2}, "items": [{"u": 2, "x": 1.004}]}"#) {
+        try await self.withFiles(
+            #"{"meta": {"at": 1}, "items": [{"u": 1, "x": 1.0}]}"#,
+            #"{"meta": {"at": 2}, "items": [{"u": 2, "x": 1.004}]}"#
+        ) {
             left, right, _ in
-            let tolerated = try await self.outcome([left, right, "--ignore", "/meta", "--ignore", "/items/*/u", "--tolerance", "0.01"])
+            let tolerated = try await self.outcome([
+                left, right, "--ignore", "/meta", "--ignore", "/items/*/u", "--tolerance", "0.01",
+            ])
             let exact = try await self.outcome([left, right, "--ignore", "/meta", "--ignore", "/items/*/u"])
             #expect(tolerated.status == 0)
             #expect(exact.status == 1)

@@ -17,7 +17,9 @@ struct EntityEndpointTests {
 
     @Test func accountLifecycle() async throws {
         try await withMonolith { client, store in
-            let created = try await client.send(.post, "/accounts", json: #"{"name":"Acme","domain":"ACME.example.com","ownerEmail":"sam@crm.example.com"}"#)
+            let created = try await client.send(
+                .post, "/accounts",
+                json: #"{"name":"Acme","domain":"ACME.example.com","ownerEmail":"sam@crm.example.com"}"#)
             #expect(created.status == .created)
             let id = created.string("id")
             #expect(id.hasPrefix("acc_"))
@@ -32,14 +34,16 @@ struct EntityEndpointTests {
             #expect(read.status == .ok)
             #expect(read.text == created.text)
 
-            let patched = try await client.send(.patch, "/accounts/\(id)", json: #"{"industry":"software"}"#, headers: [.ifMatch: "1"])
+            let patched = try await client.send(
+                .patch, "/accounts/\(id)", json: #"{"industry":"software"}"#, headers: [.ifMatch: "1"])
             #expect(patched.status == .ok)
             #expect(patched.int("version") == 2)
             #expect(patched.string("industry") == "software")
             #expect(patched.string("name") == "Acme")
             #expect(patched.headers[.eTag] == "\"2\"")
 
-            let stale = try await client.send(.patch, "/accounts/\(id)", json: #"{"industry":"retail"}"#, headers: [.ifMatch: "\"1\""])
+            let stale = try await client.send(
+                .patch, "/accounts/\(id)", json: #"{"industry":"retail"}"#, headers: [.ifMatch: "\"1\""])
             #expect(stale.status == .conflict)
             #expect(stale.errorCode == "version_conflict")
 
@@ -54,7 +58,10 @@ struct EntityEndpointTests {
             let deleted = try await client.send(.delete, "/accounts/\(id)")
             #expect(deleted.status == .noContent)
             #expect(try await client.json("/accounts/\(id)").status == .notFound)
-            #expect(try await store.eventTypes() == ["AccountCreated", "AccountUpdated", "AccountUpdated", "AccountDeleted"])
+            #expect(
+                try await store.eventTypes() == [
+                    "AccountCreated", "AccountUpdated", "AccountUpdated", "AccountDeleted",
+                ])
         }
     }
 
@@ -62,7 +69,8 @@ struct EntityEndpointTests {
         try await withMonolith { client, store in
             let account = try await client.createAccount()
             let missingAccount = try await client.send(
-                .post, "/contacts", json: #"{"accountId":"acc_nope","firstName":"A","lastName":"B","email":"a@b.example.com"}"#)
+                .post, "/contacts",
+                json: #"{"accountId":"acc_nope","firstName":"A","lastName":"B","email":"a@b.example.com"}"#)
             #expect(missingAccount.status == .unprocessableContent)
             #expect(missingAccount.errorFields["accountId"] == "no account has this id")
 
@@ -74,7 +82,9 @@ struct EntityEndpointTests {
             #expect(contact["title"] is NSNull)
 
             let duplicate = try await client.send(
-                .post, "/contacts", json: #"{"accountId":"\#(account)","firstName":"Other","lastName":"Ada","email":"ADA@acme.example.com"}"#)
+                .post, "/contacts",
+                json:
+                    #"{"accountId":"\#(account)","firstName":"Other","lastName":"Ada","email":"ADA@acme.example.com"}"#)
             #expect(duplicate.status == .conflict)
             #expect(duplicate.errorCode == "duplicate")
             #expect(duplicate.errorFields["email"] != nil)
@@ -96,7 +106,9 @@ struct EntityEndpointTests {
 
     @Test func leadsRefuseConvertedStatusAndOutOfRangeScore() async throws {
         try await withMonolith { client, _ in
-            let lead = try await client.create("/leads", #"{"name":"Grace Hopper","email":"grace@navy.example.mil","company":"Navy","source":"event"}"#)
+            let lead = try await client.create(
+                "/leads", #"{"name":"Grace Hopper","email":"grace@navy.example.mil","company":"Navy","source":"event"}"#
+            )
             #expect(lead["status"] as? String == "new")
             #expect(lead["score"] as? Int == 0)
             let id = lead["id"] as! String
@@ -119,20 +131,24 @@ struct EntityEndpointTests {
             let other = try await client.createAccount("Globex")
             let contact = try await client.createContact(account: account, email: "ada@acme.example.com")
             let deal = try await client.create(
-                "/deals", #"{"accountId":"\#(account)","contactId":"\#(contact)","name":"Renewal","amount":120000,"currency":"EUR"}"#)
+                "/deals",
+                #"{"accountId":"\#(account)","contactId":"\#(contact)","name":"Renewal","amount":120000,"currency":"EUR"}"#
+            )
             #expect(deal["stage"] as? String == "prospecting")
             #expect(deal["probability"] as? Int == 10)
             #expect(deal["expectedCloseDate"] is NSNull)
             let id = deal["id"] as! String
 
             let wrongContact = try await client.send(
-                .post, "/deals", json: #"{"accountId":"\#(other)","contactId":"\#(contact)","name":"X","amount":1,"currency":"EUR"}"#)
+                .post, "/deals",
+                json: #"{"accountId":"\#(other)","contactId":"\#(contact)","name":"X","amount":1,"currency":"EUR"}"#)
             #expect(wrongContact.errorFields["contactId"] == "must be a contact of the deal's account")
 
             let staged = try await client.send(.patch, "/deals/\(id)", json: #"{"stage":"proposal"}"#)
             #expect(staged.string("stage") == "proposal")
             #expect(staged.int("probability") == 50)
-            let renamed = try await client.send(.patch, "/deals/\(id)", json: #"{"name":"Renewal 2027","expectedCloseDate":"2027-02-28"}"#)
+            let renamed = try await client.send(
+                .patch, "/deals/\(id)", json: #"{"name":"Renewal 2027","expectedCloseDate":"2027-02-28"}"#)
             #expect(renamed.int("version") == 3)
             #expect(renamed.int("probability") == 50)
             let badDate = try await client.send(.patch, "/deals/\(id)", json: #"{"expectedCloseDate":"2027-02-29"}"#)
@@ -143,7 +159,9 @@ struct EntityEndpointTests {
             // Moving the deal's contact to another account would leave the deal with a foreign contact.
             let move = try await client.send(.patch, "/contacts/\(contact)", json: #"{"accountId":"\#(other)"}"#)
             #expect(move.status == .unprocessableContent)
-            #expect(move.errorFields["accountId"] == "the contact has deals at its current account; move or delete them first")
+            #expect(
+                move.errorFields["accountId"]
+                    == "the contact has deals at its current account; move or delete them first")
             #expect(try await client.json("/deals?stage=proposal").items.count == 1)
             #expect(try await client.json("/deals?stage=won").items.isEmpty)
             #expect(try await client.json("/deals?stage=proposal&accountId=\(other)").items.isEmpty)
@@ -157,12 +175,19 @@ struct EntityEndpointTests {
     @Test func pipelineSumsOpenDealsPerStageAndCurrency() async throws {
         try await withMonolith { client, _ in
             let account = try await client.createAccount()
-            for (stage, amount, currency) in [("prospecting", 100, "EUR"), ("prospecting", 50, "USD"), ("proposal", 25, "EUR"), ("won", 1000, "EUR"), ("lost", 7, "EUR")] {
-                try await client.create("/deals", #"{"accountId":"\#(account)","name":"D","amount":\#(amount),"currency":"\#(currency)","stage":"\#(stage)"}"#)
+            for (stage, amount, currency) in [
+                ("prospecting", 100, "EUR"), ("prospecting", 50, "USD"), ("proposal", 25, "EUR"), ("won", 1000, "EUR"),
+                ("lost", 7, "EUR"),
+            ] {
+                try await client.create(
+                    "/deals",
+                    #"{"accountId":"\#(account)","name":"D","amount":\#(amount),"currency":"\#(currency)","stage":"\#(stage)"}"#
+                )
             }
             let pipeline = try await client.json("/pipeline")
             let stages = pipeline["stages"] as? [[String: Any]] ?? []
-            #expect(stages.map { $0["stage"] as? String } == ["prospecting", "qualification", "proposal", "negotiation"])
+            #expect(
+                stages.map { $0["stage"] as? String } == ["prospecting", "qualification", "proposal", "negotiation"])
             #expect(stages.map { $0["count"] as? Int } == [2, 0, 1, 0])
             let prospecting = stages[0]["currencies"] as? [[String: Any]] ?? []
             #expect(prospecting.map { $0["currency"] as? String } == ["EUR", "USD"])
@@ -178,13 +203,15 @@ struct EntityEndpointTests {
             let account = try await client.createAccount()
             let eventsBefore = try await store.eventCount()
             let dryRun = try await client.send(
-                .post, "/contacts", json: #"{"accountId":"\#(account)","firstName":"Ada","lastName":"L","email":"ada@acme.example.com"}"#,
+                .post, "/contacts",
+                json: #"{"accountId":"\#(account)","firstName":"Ada","lastName":"L","email":"ada@acme.example.com"}"#,
                 headers: [.stranglerDryRun: "1"])
             #expect(dryRun.status == .created)
             #expect(dryRun.string("email") == "ada@acme.example.com")
             #expect(try await store.count("contacts") == 0)
             #expect(try await store.eventCount() == eventsBefore)
-            let invalid = try await client.send(.post, "/contacts", json: #"{"accountId":"\#(account)"}"#, headers: [.stranglerDryRun: "1"])
+            let invalid = try await client.send(
+                .post, "/contacts", json: #"{"accountId":"\#(account)"}"#, headers: [.stranglerDryRun: "1"])
             #expect(invalid.status == .unprocessableContent)
         }
     }

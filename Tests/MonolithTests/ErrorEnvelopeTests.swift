@@ -1,7 +1,7 @@
 import Foundation
 import HTTPTypes
-import NIOCore
 import HummingbirdTesting
+import NIOCore
 import Testing
 
 @testable import Monolith
@@ -20,7 +20,9 @@ struct ErrorEnvelopeTests {
 
     @Test func wrongTypesAndMissingFieldsAre422WithEveryField() async throws {
         try await withMonolith { client, store in
-            let answer = try await client.send(.post, "/contacts", json: #"{"firstName":42,"email":"not-an-address","tags":"vip","nickname":"x","id":"con_1"}"#)
+            let answer = try await client.send(
+                .post, "/contacts",
+                json: #"{"firstName":42,"email":"not-an-address","tags":"vip","nickname":"x","id":"con_1"}"#)
             #expect(answer.status == .unprocessableContent)
             #expect(answer.errorCode == "validation_failed")
             #expect(answer.errorFields["firstName"] == "must be a string, not number")
@@ -30,13 +32,15 @@ struct ErrorEnvelopeTests {
             #expect(answer.errorFields["tags"] == "must be an array of strings, not string")
             #expect(answer.errorFields["nickname"] == "is not a known field")
             #expect(answer.errorFields["id"] == "is read-only")
-            let fraction = try await client.send(.post, "/leads", json: #"{"name":"L","email":"l@x.example.com","score":1.5}"#)
+            let fraction = try await client.send(
+                .post, "/leads", json: #"{"name":"L","email":"l@x.example.com","score":1.5}"#)
             #expect(fraction.errorFields["score"] == "must be a whole number")
             let notObject = try await client.send(.post, "/accounts", json: "[1,2]")
             #expect(notObject.status == .unprocessableContent)
             let nullTags = try await client.send(.post, "/contacts", json: #"{"tags":null}"#)
             #expect(nullTags.errorFields["tags"] == "must not be null")
-            let readOnly = try await client.send(.post, "/leads", json: #"{"name":"L","email":"l@x.example.com","convertedAt":"2026-01-01"}"#)
+            let readOnly = try await client.send(
+                .post, "/leads", json: #"{"name":"L","email":"l@x.example.com","convertedAt":"2026-01-01"}"#)
             #expect(readOnly.errorFields["convertedAt"] == "is read-only")
             let nullName = try await client.send(.post, "/accounts", json: #"{"name":null}"#)
             #expect(nullName.errorFields["name"] == "must not be null")
@@ -46,7 +50,9 @@ struct ErrorEnvelopeTests {
 
     @Test func unknownIDsAndPathsAre404() async throws {
         try await withMonolith { client, _ in
-            for path in ["/accounts/acc_nope", "/contacts/con_nope", "/leads/led_nope", "/deals/deal_nope", "/deals/%00bad"] {
+            for path in [
+                "/accounts/acc_nope", "/contacts/con_nope", "/leads/led_nope", "/deals/deal_nope", "/deals/%00bad",
+            ] {
                 let answer = try await client.json(path)
                 #expect(answer.status == .notFound, "\(path)")
                 #expect(answer.errorCode == "not_found")
@@ -71,12 +77,17 @@ struct ErrorEnvelopeTests {
 
     @Test func wrongContentTypeIs415() async throws {
         try await withMonolith { client, store in
-            let answer = try await client.send(.post, "/accounts", json: #"{"name":"Acme"}"#, headers: [.contentType: "text/plain"])
+            let answer = try await client.send(
+                .post, "/accounts", json: #"{"name":"Acme"}"#, headers: [.contentType: "text/plain"])
             #expect(answer.status == .unsupportedMediaType)
             #expect(answer.errorCode == "unsupported_media_type")
-            let missing = try await client.execute(uri: "/accounts", method: .post, body: .init(string: #"{"name":"Acme"}"#)) { JSONAnswer($0) }
+            let missing = try await client.execute(
+                uri: "/accounts", method: .post, body: .init(string: #"{"name":"Acme"}"#)
+            ) { JSONAnswer($0) }
             #expect(missing.status == .unsupportedMediaType)
-            let charset = try await client.send(.post, "/accounts", json: #"{"name":"Acme"}"#, headers: [.contentType: "application/json; charset=utf-8"])
+            let charset = try await client.send(
+                .post, "/accounts", json: #"{"name":"Acme"}"#,
+                headers: [.contentType: "application/json; charset=utf-8"])
             #expect(charset.status == .created)
             #expect(try await store.count("accounts") == 1)
         }
@@ -85,7 +96,8 @@ struct ErrorEnvelopeTests {
     @Test func badIfMatchIs400AndStaleDeleteIs409() async throws {
         try await withMonolith { client, store in
             let account = try await client.createAccount()
-            let bad = try await client.send(.patch, "/accounts/\(account)", json: #"{"name":"B"}"#, headers: [.ifMatch: "yesterday"])
+            let bad = try await client.send(
+                .patch, "/accounts/\(account)", json: #"{"name":"B"}"#, headers: [.ifMatch: "yesterday"])
             #expect(bad.status == .badRequest)
             #expect(bad.errorCode == "invalid_if_match")
             let stale = try await client.send(.delete, "/accounts/\(account)", headers: [.ifMatch: "7"])

@@ -9,7 +9,8 @@ import Testing
 struct LeadConversionTests {
     @Test func convertsIntoAccountContactAndDealInOneTransaction() async throws {
         try await withMonolith { client, store in
-            let lead = try await client.create("/leads", #"{"name":"Grace Brewster Hopper","email":"grace@navy.example.mil","company":"US Navy"}"#)
+            let lead = try await client.create(
+                "/leads", #"{"name":"Grace Brewster Hopper","email":"grace@navy.example.mil","company":"US Navy"}"#)
             let id = lead["id"] as! String
             let answer = try await client.send(
                 .post, "/leads/\(id)/convert",
@@ -31,7 +32,10 @@ struct LeadConversionTests {
             #expect(contact["accountId"] as? String == account["id"] as? String)
             #expect(deal["contactId"] as? String == contact["id"] as? String)
             #expect(deal["probability"] as? Int == 50)
-            #expect(try await store.eventTypes() == ["LeadCreated", "AccountCreated", "ContactCreated", "DealCreated", "LeadConverted"])
+            #expect(
+                try await store.eventTypes() == [
+                    "LeadCreated", "AccountCreated", "ContactCreated", "DealCreated", "LeadConverted",
+                ])
 
             let again = try await client.send(.post, "/leads/\(id)/convert")
             #expect(again.status == .conflict)
@@ -61,11 +65,14 @@ struct LeadConversionTests {
         try await withMonolith { client, store in
             let account = try await client.createAccount()
             _ = try await client.createContact(account: account, email: "grace@navy.example.mil")
-            let lead = try await client.create("/leads", #"{"name":"Grace Hopper","email":"GRACE@navy.example.mil","company":"Navy"}"#)
+            let lead = try await client.create(
+                "/leads", #"{"name":"Grace Hopper","email":"GRACE@navy.example.mil","company":"Navy"}"#)
             let accountsBefore = try await store.count("accounts")
             let eventsBefore = try await store.eventCount()
 
-            let answer = try await client.send(.post, "/leads/\(lead["id"] as! String)/convert", json: #"{"createDeal":{"name":"D","amount":1,"currency":"EUR"}}"#)
+            let answer = try await client.send(
+                .post, "/leads/\(lead["id"] as! String)/convert",
+                json: #"{"createDeal":{"name":"D","amount":1,"currency":"EUR"}}"#)
             #expect(answer.status == .conflict)
             #expect(answer.errorCode == "duplicate")
             #expect(try await store.count("accounts") == accountsBefore)
@@ -82,7 +89,8 @@ struct LeadConversionTests {
             let lead = try await client.create("/leads", #"{"name":"Ada Lovelace","email":"ada@engine.example.com"}"#)
             let eventsBefore = try await store.eventCount()
             let answer = try await client.send(
-                .post, "/leads/\(lead["id"] as! String)/convert", json: #"{"createDeal":{"name":"","amount":-1,"currency":"euro","accountId":"acc_x"}}"#)
+                .post, "/leads/\(lead["id"] as! String)/convert",
+                json: #"{"createDeal":{"name":"","amount":-1,"currency":"euro","accountId":"acc_x"}}"#)
             #expect(answer.status == .unprocessableContent)
             #expect(answer.errorFields["createDeal.name"] == "must not be empty")
             #expect(answer.errorFields["createDeal.amount"] != nil)
@@ -96,7 +104,8 @@ struct LeadConversionTests {
     @Test func aLeadWhoseDataMakesNoValidContactIsRefused() async throws {
         try await withMonolith { client, store in
             let longName = String(repeating: "n", count: 150) + " Smith"
-            let lead = try await client.create("/leads", #"{"name":"\#(longName)","email":"long@name.example.com","company":"  "}"#)
+            let lead = try await client.create(
+                "/leads", #"{"name":"\#(longName)","email":"long@name.example.com","company":"  "}"#)
             let answer = try await client.send(.post, "/leads/\(lead["id"] as! String)/convert")
             #expect(answer.status == .unprocessableContent)
             #expect(answer.errorFields["contact.firstName"] == "must be at most 100 characters")
@@ -106,7 +115,8 @@ struct LeadConversionTests {
 
     @Test func disqualifiedLeadsAndUnknownLeadsAreRefused() async throws {
         try await withMonolith { client, _ in
-            let lead = try await client.create("/leads", #"{"name":"X Y","email":"x@y.example.com","status":"disqualified"}"#)
+            let lead = try await client.create(
+                "/leads", #"{"name":"X Y","email":"x@y.example.com","status":"disqualified"}"#)
             let answer = try await client.send(.post, "/leads/\(lead["id"] as! String)/convert")
             #expect(answer.status == .conflict)
             #expect(answer.errorCode == "lead_disqualified")

@@ -10,12 +10,14 @@ import Testing
 @Suite("The monolith on a real socket")
 struct LiveServerTests {
     @Test func servesFromAFileDatabaseAndKeepsDataAcrossRestarts() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-live-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strangler-live-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("monolith.sqlite").path
         let logger = Logger(label: "test.monolith")
 
-        let first = try await buildMonolithApplication(configuration: .init(port: 0, databasePath: path, seedContacts: 25), logger: logger)
+        let first = try await buildMonolithApplication(
+            configuration: .init(port: 0, databasePath: path, seedContacts: 25), logger: logger)
         let contactID = try await first.test(.live) { client in
             #expect(try await client.json("/healthz").status == .ok)
             let contacts = try await client.json("/contacts?limit=200")
@@ -27,7 +29,8 @@ struct LiveServerTests {
         }
 
         // A second start on the same file keeps the data and does not seed again.
-        let second = try await buildMonolithApplication(configuration: .init(port: 0, databasePath: path, seedContacts: 25), logger: logger)
+        let second = try await buildMonolithApplication(
+            configuration: .init(port: 0, databasePath: path, seedContacts: 25), logger: logger)
         try await second.test(.live) { client in
             #expect(try await client.json("/contacts/\(contactID)").status == .ok)
             #expect(try await client.json("/contacts?limit=200").items.count == 26)

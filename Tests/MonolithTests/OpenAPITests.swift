@@ -81,7 +81,7 @@ struct OpenAPITests {
                         db,
                         sql:
                             "SELECT id FROM contacts WHERE id NOT IN "
-                                + "(SELECT contactId FROM deals WHERE contactId IS NOT NULL)"
+                            + "(SELECT contactId FROM deals WHERE contactId IS NOT NULL)"
                     )!,
                     "leads": try String.fetchOne(
                         db, sql: "SELECT id FROM leads WHERE status IN ('new', 'working', 'qualified')")!,

@@ -14,13 +14,19 @@ struct OutboxFeedTests {
             _ = try await client.send(.patch, "/contacts/\(contact)", json: #"{"title":"CTO"}"#)  // 3
             _ = try await client.send(.patch, "/contacts/\(contact)", json: #"{"title":"CTO"}"#)  // no change
             _ = try await client.send(.patch, "/contacts/\(contact)", json: #"{"title":7}"#)  // refused
-            _ = try await client.send(.post, "/contacts", json: #"{"accountId":"\#(account)","firstName":"A","lastName":"B","email":"ADA@acme.example.com"}"#)  // duplicate
+            // A duplicate:
+            _ = try await client.send(
+                .post, "/contacts",
+                json: #"{"accountId":"\#(account)","firstName":"A","lastName":"B","email":"ADA@acme.example.com"}"#)
             #expect(try await client.send(.delete, "/contacts/\(contact)").status == .noContent)  // 4
 
             let feed = try await client.json("/events")
             #expect(feed.items.count == 4)
             #expect(try await store.eventCount() == 4)
-            #expect(feed.items.map { $0["type"] as? String } == ["AccountCreated", "ContactCreated", "ContactUpdated", "ContactDeleted"])
+            #expect(
+                feed.items.map { $0["type"] as? String } == [
+                    "AccountCreated", "ContactCreated", "ContactUpdated", "ContactDeleted",
+                ])
             #expect(feed.items.map { $0["aggregatetype"] as? String } == ["account", "contact", "contact", "contact"])
             let payloads = feed.items.map { $0["payload"] as? [String: Any] ?? [:] }
             #expect(payloads.map { $0["version"] as? Int } == [1, 1, 2, 3])
@@ -72,7 +78,9 @@ struct OutboxFeedTests {
             let answer = try await waiting
             #expect(answer.items.count == 1)
             #expect(answer.items.first?["type"] as? String == "AccountCreated")
-            #expect(ContinuousClock.now - started < .seconds(25), "the poll should return when the event commits, not at its timeout")
+            #expect(
+                ContinuousClock.now - started < .seconds(25),
+                "the poll should return when the event commits, not at its timeout")
             #expect(store.events.waiterCount == 0)
         }
     }

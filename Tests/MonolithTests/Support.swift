@@ -43,7 +43,9 @@ func withMonolith<T: Sendable>(_ body: @Sendable (any TestClientProtocol, CRMSto
 }
 
 extension TestClientProtocol {
-    func send(_ method: HTTPRequest.Method, _ uri: String, json: String? = nil, headers: HTTPFields = [:]) async throws
+    func send(
+        _ method: HTTPRequest.Method, _ uri: String, json: String? = nil, headers: HTTPFields = [:]
+    ) async throws
         -> JSONAnswer
     {
         var headers = headers
@@ -57,7 +59,9 @@ extension TestClientProtocol {
 
     /// Creates an entity and returns its JSON, failing the test if it was not created.
     @discardableResult
-    func create(_ path: String, _ json: String, sourceLocation: SourceLocation = #_sourceLocation) async throws
+    func create(
+        _ path: String, _ json: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws
         -> [String: Any]
     {
         let answer = try await self.send(.post, path, json: json)

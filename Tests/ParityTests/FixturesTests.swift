@@ -15,30 +15,39 @@ struct FixturesTests {
     /// The routes.json the replays use: contacts.create ignores what a create makes anew on every call.
     static func routes(_ stack: Stack) -> String {
         stack.routesText.replacingFirst(
-            #""id": "contacts.create","#, with: #""id": "contacts.create", "shadow": { "ignore": ["/id", "/createdAt", "/updatedAt"] },"#)
+            #""id": "contacts.create","#,
+            with: #""id": "contacts.create", "shadow": { "ignore": ["/id", "/createdAt", "/updatedAt"] },"#)
     }
 
     static func directory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-fixtures-\(UUID().uuidString)")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strangler-fixtures-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
 
     /// A sample as the proxy would store it: `request` sent to both sides live, their answers recorded.
     static func sample(
-        _ route: String, signature: String, _ request: HTTPRequestData, monolith: HTTPEndpoint, service: HTTPEndpoint, dryRun: Bool = false
+        _ route: String, signature: String, _ request: HTTPRequestData, monolith: HTTPEndpoint, service: HTTPEndpoint,
+        dryRun: Bool = false
     ) async throws -> DiffSample {
         var sent = request
         if dryRun { sent.headers.append(("Strangler-Dry-Run", "1")) }
         let client = HTTPTestClient()
         let left = try await client.send(sent, to: monolith)
         let right = try await client.send(sent, to: service)
-        let query = request.target.firstIndex(of: "?").map { String(request.target[request.target.index(after: $0)...]) }
+        let query = request.target.firstIndex(of: "?").map {
+            String(request.target[request.target.index(after: $0)...])
+        }
         return DiffSample(
-            route: route, signature: signature, recordedAt: Date(), requestID: "req-\(signature)", servedBy: "monolith", method: request.method,
-            path: request.path, query: query, requestHeaders: [("host", "proxy:8080"), ("authorization", "[redacted]")] + request.headers,
-            requestBody: request.body, monolith: StoredResponse(status: left.status, headers: left.headers, body: left.body),
-            service: StoredResponse(status: right.status, headers: right.headers, body: right.body), diff: #"{"status":{"monolith":201,"service":400}}"#)
+            route: route, signature: signature, recordedAt: Date(), requestID: "req-\(signature)", servedBy: "monolith",
+            method: request.method,
+            path: request.path, query: query,
+            requestHeaders: [("host", "proxy:8080"), ("authorization", "[redacted]")] + request.headers,
+            requestBody: request.body,
+            monolith: StoredResponse(status: left.status, headers: left.headers, body: left.body),
+            service: StoredResponse(status: right.status, headers: right.headers, body: right.body),
+            diff: #"{"status":{"monolith":201,"service":400}}"#)
     }
 
     @Test func mismatchesExportedAsFixturesReplayAgainstTheMonolithAndAService() async throws {
@@ -54,19 +63,28 @@ struct FixturesTests {
             // (the monolith's JSONDecoder takes it, the services' strict parser answers 400: a known difference).
             let store = try DiffStore.open(path: data.appendingPathComponent("diffs.sqlite").path)
             var batch = DiffBatch()
-            batch.counts["contacts.get"] = { var counts = RouteCounts(); counts.compared = 1; counts.mismatched = 1; return counts }()
+            batch.counts["contacts.get"] = {
+                var counts = RouteCounts()
+                counts.compared = 1
+                counts.mismatched = 1
+                return counts
+            }()
             batch.counts["contacts.create"] = batch.counts["contacts.get"]
             batch.signatures[.init(route: "contacts.get", id: "00000000000000a1", text: "/title changed")] = 1
             batch.signatures[.init(route: "contacts.create", id: "00000000000000b2", text: "status changed")] = 1
             batch.samples.append(
                 try await Self.sample(
-                    "contacts.get", signature: "00000000000000a1", HTTPRequestData(method: "GET", target: "/contacts/\(ids["ada"]!)?fields=all"),
+                    "contacts.get", signature: "00000000000000a1",
+                    HTTPRequestData(method: "GET", target: "/contacts/\(ids["ada"]!)?fields=all"),
                     monolith: stack.monolith, service: contacts))
-            let trailingComma = #"{"accountId":"\#(ids["acme"]!)","firstName":"T","lastName":"C","email":"tc@acme.example.com",}"#
+            let trailingComma =
+                #"{"accountId":"\#(ids["acme"]!)","firstName":"T","lastName":"C","email":"tc@acme.example.com",}"#
             batch.samples.append(
                 try await Self.sample(
                     "contacts.create", signature: "00000000000000b2",
-                    HTTPRequestData(method: "POST", target: "/contacts", headers: [("Content-Type", "application/json")], body: Array(trailingComma.utf8)),
+                    HTTPRequestData(
+                        method: "POST", target: "/contacts", headers: [("Content-Type", "application/json")],
+                        body: Array(trailingComma.utf8)),
                     monolith: stack.monolith, service: contacts, dryRun: true))
             try store.apply(batch)
 
@@ -75,16 +93,27 @@ struct FixturesTests {
             let exported = try FixturesExportCommand.parse(["--data", data.path, "--out", out.path]).outcome()
             #expect(exported.status == 0 && exported.files.count == 2, "\(exported.error)")
             #expect(exported.output.contains("wrote 2 fixtures"), "\(exported.output)")
-            let only = try FixturesExportCommand.parse(["--data", data.path, "--out", out.path, "--route", "contacts.create", "--signature", "00000000000000b2"])
-                .outcome()
-            #expect(only.files.count == 1 && only.files[0].hasSuffix("contacts.create-00000000000000b2-2.json"), "\(only.files)")
+            let only = try FixturesExportCommand.parse([
+                "--data", data.path, "--out", out.path, "--route", "contacts.create", "--signature", "00000000000000b2",
+            ])
+            .outcome()
+            #expect(
+                only.files.count == 1 && only.files[0].hasSuffix("contacts.create-00000000000000b2-2.json"),
+                "\(only.files)")
 
             // The files: the documented format.
             let fixtures = try Fixture.load(directory: out.path)
-            #expect(fixtures.map(\.file) == ["contacts.create-00000000000000b2-2.json", "contacts.get-00000000000000a1-1.json"])
+            #expect(
+                fixtures.map(\.file) == [
+                    "contacts.create-00000000000000b2-2.json", "contacts.get-00000000000000a1-1.json",
+                ])
             let create = try #require(fixtures.first?.fixture)
-            #expect(create.route == "contacts.create" && create.signature == "00000000000000b2" && create.signatureText == "status changed")
-            #expect(create.request.method == "POST" && create.request.target == "/contacts" && create.request.body == Array(trailingComma.utf8))
+            #expect(
+                create.route == "contacts.create" && create.signature == "00000000000000b2"
+                    && create.signatureText == "status changed")
+            #expect(
+                create.request.method == "POST" && create.request.target == "/contacts"
+                    && create.request.body == Array(trailingComma.utf8))
             #expect(create.monolith.status == 201 && create.service?.status == 400)
             #expect(fixtures[1].fixture.request.target == "/contacts/\(ids["ada"]!)?fields=all")
             let file = try JSONParser.parse(Array(try Data(contentsOf: out.appendingPathComponent(fixtures[1].file))))
@@ -93,25 +122,34 @@ struct FixturesTests {
 
             // Replayed: the read matches on both; the create matches on the monolith (its rules ignore the new id and
             // times) and differs on the service, which still refuses the trailing comma.
-            let harness = ParityHarness(routes: try RouteTable.parse(Self.routes(stack)), comparedHeaders: ["content-type"])
-            let report = try await harness.replay(fixturesIn: out.path, against: [Target("monolith", stack.monolith), Target("contacts", contacts)])
+            let harness = ParityHarness(
+                routes: try RouteTable.parse(Self.routes(stack)), comparedHeaders: ["content-type"])
+            let report = try await harness.replay(
+                fixturesIn: out.path, against: [Target("monolith", stack.monolith), Target("contacts", contacts)])
             #expect(report.differing(on: "monolith") == [], "\(report)")
             #expect(report.differing(on: "contacts") == ["contacts.create-00000000000000b2-2.json"], "\(report)")
             #expect(report.description.contains("status changed: 201 → 400"), "\(report)")
             // Dry run: the replays created nothing.
-            let created = try await HTTPTestClient().json("GET", "/contacts?email=tc@acme.example.com", to: stack.monolith, status: 200)
+            let created = try await HTTPTestClient().json(
+                "GET", "/contacts?email=tc@acme.example.com", to: stack.monolith, status: 200)
             #expect(created["items"]?.arrayValue?.isEmpty == true)
 
             // The same through `strangler fixtures replay`: exit status 1, the differing file named.
             let routesFile = data.appendingPathComponent("routes.json")
             try Self.routes(stack).write(to: routesFile, atomically: true, encoding: .utf8)
             let replay = try FixturesReplayCommand.parse([
-                out.path, "--routes", routesFile.path, "--target", "monolith=\(stack.monolith)", "--target", "contacts=\(contacts)",
+                out.path, "--routes", routesFile.path, "--target", "monolith=\(stack.monolith)", "--target",
+                "contacts=\(contacts)",
             ])
             let replayed = await replay.outcome()
             #expect(replayed.status == 1, "\(replayed.error)")
-            #expect(replayed.output.contains("contacts.create-00000000000000b2-2.json (contacts.create, POST /contacts): monolith: same, contacts: differs"), "\(replayed.output)")
-            let monolithOnly = try FixturesReplayCommand.parse([out.path, "--routes", routesFile.path, "--target", "monolith=\(stack.monolith)"])
+            #expect(
+                replayed.output.contains(
+                    "contacts.create-00000000000000b2-2.json (contacts.create, POST /contacts): monolith: same, contacts: differs"
+                ), "\(replayed.output)")
+            let monolithOnly = try FixturesReplayCommand.parse([
+                out.path, "--routes", routesFile.path, "--target", "monolith=\(stack.monolith)",
+            ])
             #expect(await monolithOnly.outcome().status == 0)
         }
     }
@@ -127,9 +165,12 @@ struct FixturesTests {
         do {
             _ = try FixturesExportCommand.parse(["--data", data.path])
         } catch {
-            #expect(FixturesExportCommand.message(for: error).contains("--out DIR is required"), "\(FixturesExportCommand.message(for: error))")
+            #expect(
+                FixturesExportCommand.message(for: error).contains("--out DIR is required"),
+                "\(FixturesExportCommand.message(for: error))")
         }
-        #expect(await Strangler.execute(["fixtures", "export", "--out", out, "--signature", "xyz", "--route", "a"]) == 2)
+        #expect(
+            await Strangler.execute(["fixtures", "export", "--out", out, "--signature", "xyz", "--route", "a"]) == 2)
 
         // No store where --data points.
         let missing = try FixturesExportCommand.parse(["--data", data.path, "--out", out]).outcome()
@@ -138,15 +179,28 @@ struct FixturesTests {
         // An unknown route, an unknown signature.
         let store = try DiffStore.open(path: data.appendingPathComponent("diffs.sqlite").path)
         var batch = DiffBatch()
-        batch.counts["contacts.get"] = { var counts = RouteCounts(); counts.compared = 1; return counts }()
+        batch.counts["contacts.get"] = {
+            var counts = RouteCounts()
+            counts.compared = 1
+            return counts
+        }()
         try store.apply(batch)
-        let unknown = try FixturesExportCommand.parse(["--data", data.path, "--out", out, "--route", "contacts.gte"]).outcome()
-        #expect(unknown.status == 2 && unknown.error.contains(#"no route "contacts.gte" (routes it knows: contacts.get)"#), "\(unknown.error)")
-        #expect(await Strangler.execute(["fixtures", "export", "--data", data.path, "--out", out, "--route", "contacts.gte"]) == 2)
-        let signature = try FixturesExportCommand.parse(["--data", data.path, "--out", out, "--route", "contacts.get", "--signature", "0123456789abcdef"]).outcome()
+        let unknown = try FixturesExportCommand.parse(["--data", data.path, "--out", out, "--route", "contacts.gte"])
+            .outcome()
+        #expect(
+            unknown.status == 2 && unknown.error.contains(#"no route "contacts.gte" (routes it knows: contacts.get)"#),
+            "\(unknown.error)")
+        #expect(
+            await Strangler.execute([
+                "fixtures", "export", "--data", data.path, "--out", out, "--route", "contacts.gte",
+            ]) == 2)
+        let signature = try FixturesExportCommand.parse([
+            "--data", data.path, "--out", out, "--route", "contacts.get", "--signature", "0123456789abcdef",
+        ]).outcome()
         #expect(signature.status == 2 && signature.error.contains("no mismatch signature"), "\(signature.error)")
         // A known route with no sample: nothing to do, not an error.
-        let empty = try FixturesExportCommand.parse(["--data", data.path, "--out", out, "--route", "contacts.get"]).outcome()
+        let empty = try FixturesExportCommand.parse(["--data", data.path, "--out", out, "--route", "contacts.get"])
+            .outcome()
         #expect(empty.status == 0 && empty.output.contains("nothing to export"), "\(empty.output)")
 
         // A store that is not a SQLite database.
@@ -154,13 +208,16 @@ struct FixturesTests {
         defer { try? FileManager.default.removeItem(at: garbage) }
         try Data(repeating: 0x41, count: 4096).write(to: garbage.appendingPathComponent("diffs.sqlite"))
         let unreadable = try FixturesExportCommand.parse(["--data", garbage.path, "--out", out]).outcome()
-        #expect(unreadable.status == 2 && unreadable.error.contains("cannot read the diff store at"), "\(unreadable.error)")
+        #expect(
+            unreadable.status == 2 && unreadable.error.contains("cannot read the diff store at"), "\(unreadable.error)")
         #expect(await Strangler.execute(["fixtures", "export", "--data", garbage.path, "--out", out]) == 2)
 
         // Replay: no target, a bad target, a folder that is not there.
         #expect(await Strangler.execute(["fixtures", "replay", out]) == 2)
         #expect(await Strangler.execute(["fixtures", "replay", out, "--target", "nope"]) == 2)
-        let noFolder = try FixturesReplayCommand.parse([data.appendingPathComponent("none").path, "--routes", "/dev/null/x", "--target", "m=http://127.0.0.1:1"])
+        let noFolder = try FixturesReplayCommand.parse([
+            data.appendingPathComponent("none").path, "--routes", "/dev/null/x", "--target", "m=http://127.0.0.1:1",
+        ])
         #expect(await noFolder.outcome().status == 2)
     }
 }

@@ -58,7 +58,8 @@ struct FlipsUnderLoadTests {
             let results = try await withThrowingTaskGroup(of: Outcome.self) { group in
                 for worker in 0..<Self.workers {
                     group.addTask {
-                        let (sent, own) = try await Self.client(worker, account: account, proxy: stack.proxy, progress: progress)
+                        let (sent, own) = try await Self.client(
+                            worker, account: account, proxy: stack.proxy, progress: progress)
                         return .client(sent, own)
                     }
                 }
@@ -69,11 +70,14 @@ struct FlipsUnderLoadTests {
                     for _ in 0..<Self.cycles {
                         for stage in sequence {
                             let started = ContinuousClock.now
-                            try await stack.admin.stage("contacts.*", to: stage, reason: "flips under load", force: true)
+                            try await stack.admin.stage(
+                                "contacts.*", to: stage, reason: "flips under load", force: true)
                             flips.append(Flip(stage: stage, started: started, ended: .now))
                             let target = progress.answered.withLock { $0 } + Self.workers * 5
                             let deadline = ContinuousClock.now + .seconds(10)
-                            while progress.answered.withLock({ $0 }) < target, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+                            while progress.answered.withLock({ $0 }) < target, ContinuousClock.now < deadline {
+                                try await Task.sleep(for: .milliseconds(2))
+                            }
                         }
                     }
                     progress.done.withLock { $0 = true }
@@ -102,33 +106,46 @@ struct FlipsUnderLoadTests {
 
             // No 5xx, no failed exchange.
             let failures = sent.filter { ($0.status ?? 500) >= 500 }
-            #expect(failures.isEmpty, "\(failures.prefix(10).map { "\($0.method) \($0.target): \($0.status.map(String.init) ?? $0.error ?? "?")" })")
+            #expect(
+                failures.isEmpty,
+                "\(failures.prefix(10).map { "\($0.method) \($0.target): \($0.status.map(String.init) ?? $0.error ?? "?")" })"
+            )
 
             // No request saw half a table: every request that started after a flip was acknowledged and ended before the
             // next began was answered by the side its stage names, whichever contacts route it took.
             var windows: [(from: ContinuousClock.Instant?, to: ContinuousClock.Instant?, stage: Stage)] = []
             windows.append((nil, flips.first?.started, .transform))
-            for (index, flip) in flips.enumerated() { windows.append((flip.ended, index + 1 < flips.count ? flips[index + 1].started : nil, flip.stage)) }
+            for (index, flip) in flips.enumerated() {
+                windows.append((flip.ended, index + 1 < flips.count ? flips[index + 1].started : nil, flip.stage))
+            }
             var judged = 0
             var wrongSide: [String] = []
             for request in sent where request.status != nil {
-                guard let window = windows.first(where: { ($0.from.map { request.started >= $0 } ?? true) && ($0.to.map { request.ended <= $0 } ?? true) })
+                guard
+                    let window = windows.first(where: {
+                        ($0.from.map { request.started >= $0 } ?? true) && ($0.to.map { request.ended <= $0 } ?? true)
+                    })
                 else { continue }
                 judged += 1
                 let expected = window.stage == .eliminate ? "strangler-contacts" : "strangler-monolith"
                 if request.server != expected {
-                    wrongSide.append("\(request.method) \(request.target) in \(window.stage.rawValue) answered by \(request.server ?? "nobody")")
+                    wrongSide.append(
+                        "\(request.method) \(request.target) in \(window.stage.rawValue) answered by \(request.server ?? "nobody")"
+                    )
                 }
             }
             #expect(wrongSide.isEmpty, "\(wrongSide.prefix(10))")
-            #expect(judged >= flips.count * Self.workers, "too few requests fell between flips to judge: \(judged) of \(sent.count)")
+            #expect(
+                judged >= flips.count * Self.workers,
+                "too few requests fell between flips to judge: \(judged) of \(sent.count)")
 
             // Every acknowledged write exists exactly once where it belongs, on both sides once sync and reverse sync have
             // caught up: created contacts with their last acknowledged title, deleted ones gone; the two lists equal.
             try await stack.settle()
             let monolith = try await Self.allContacts(at: stack.monolith)
             let service = try await Self.allContacts(at: stack.service("contacts").endpoint)
-            #expect(monolith.map(\.jsonText) == service.map(\.jsonText), "the monolith and the service disagree after sync")
+            #expect(
+                monolith.map(\.jsonText) == service.map(\.jsonText), "the monolith and the service disagree after sync")
             for (side, contacts) in [("monolith", monolith), ("service", service)] {
                 var count: [String: Int] = [:]
                 for contact in contacts { count[contact["id"]?.stringValue ?? "", default: 0] += 1 }
@@ -141,12 +158,16 @@ struct FlipsUnderLoadTests {
                     } else {
                         #expect(present == 1, "\(side): \(id) (\(expected.email)) there \(present) times")
                         let contact = contacts.first { $0["id"]?.stringValue == id }
-                        #expect(contact?["title"]?.stringValue == expected.title, "\(side): \(id) title \(contact?["title"]?.jsonText ?? "?"), acknowledged \(expected.title ?? "null")")
+                        #expect(
+                            contact?["title"]?.stringValue == expected.title,
+                            "\(side): \(id) title \(contact?["title"]?.jsonText ?? "?"), acknowledged \(expected.title ?? "null")"
+                        )
                     }
                 }
             }
 
-            let writes = sent.filter { $0.method != "GET" && ($0.status.map { (200..<300).contains($0) } ?? false) }.count
+            let writes = sent.filter { $0.method != "GET" && ($0.status.map { (200..<300).contains($0) } ?? false) }
+                .count
             let errors = failures.count
             print(
                 "flips under load: \(sent.count) requests, \(writes) acknowledged writes (\(acknowledged.created.count) contacts created, "
@@ -167,18 +188,26 @@ struct FlipsUnderLoadTests {
         let client = HTTPTestClient(timeout: .seconds(10))
         while !progress.done.withLock({ $0 }) {
             try await client.withConnection(to: proxy) { connection in
-                func send(_ method: String, _ target: String, _ body: String? = nil, headers: [(name: String, value: String)] = []) async -> HTTPAnswer? {
+                func send(
+                    _ method: String, _ target: String, _ body: String? = nil,
+                    headers: [(name: String, value: String)] = []
+                ) async -> HTTPAnswer? {
                     let request = HTTPRequestData(
-                        method: method, target: target, headers: headers + (body == nil ? [] : [("Content-Type", "application/json")]),
+                        method: method, target: target,
+                        headers: headers + (body == nil ? [] : [("Content-Type", "application/json")]),
                         body: Array((body ?? "").utf8))
                     let started = ContinuousClock.now
                     do {
                         let answer = try await connection.send(request)
-                        sent.append(Sent(method: method, target: target, started: started, ended: .now, status: answer.status, server: answer.header("Server")))
+                        sent.append(
+                            Sent(
+                                method: method, target: target, started: started, ended: .now, status: answer.status,
+                                server: answer.header("Server")))
                         progress.answered.withLock { $0 += 1 }
                         return answer
                     } catch {
-                        sent.append(Sent(method: method, target: target, started: started, ended: .now, error: "\(error)"))
+                        sent.append(
+                            Sent(method: method, target: target, started: started, ended: .now, error: "\(error)"))
                         return nil
                     }
                 }
@@ -187,7 +216,9 @@ struct FlipsUnderLoadTests {
                     let email = "load-\(worker)-\(sequence)@acme.example.com"
                     guard
                         let created = await send(
-                            "POST", "/contacts", #"{"accountId":"\#(account)","firstName":"Load","lastName":"W\#(worker)","email":"\#(email)"}"#)
+                            "POST", "/contacts",
+                            #"{"accountId":"\#(account)","firstName":"Load","lastName":"W\#(worker)","email":"\#(email)"}"#
+                        )
                     else { continue }
                     guard created.status == 201, let id = created.json?["id"]?.stringValue else { continue }
                     own.created[id] = (email, nil)
@@ -197,7 +228,10 @@ struct FlipsUnderLoadTests {
                     let live = own.created.keys.filter { !own.deleted.contains($0) }.sorted()
                     let target = sequence % 3 == 0 ? (live.first ?? id) : id
                     let title = "T\(worker)-\(sequence)"
-                    if let answer = await send("PATCH", "/contacts/\(target)", #"{"title":"\#(title)"}"#, headers: [("If-Match", String(versions[target]!))]) {
+                    if let answer = await send(
+                        "PATCH", "/contacts/\(target)", #"{"title":"\#(title)"}"#,
+                        headers: [("If-Match", String(versions[target]!))])
+                    {
                         switch answer.status {
                         case 200:
                             own.created[target]?.title = title
@@ -208,7 +242,10 @@ struct FlipsUnderLoadTests {
                         }
                     }
                     if let read = await send("GET", "/contacts/\(target)"), read.status == 404 { own.notYetThere += 1 }
-                    if sequence % 5 == 0, let answer = await send("DELETE", "/contacts/\(id)", headers: [("If-Match", String(versions[id]!))]) {
+                    if sequence % 5 == 0,
+                        let answer = await send(
+                            "DELETE", "/contacts/\(id)", headers: [("If-Match", String(versions[id]!))])
+                    {
                         switch answer.status {
                         case 204: own.deleted.insert(id)
                         case 409: own.conflicts += 1
@@ -227,7 +264,8 @@ struct FlipsUnderLoadTests {
         var contacts: [JSONValue] = []
         var after: String?
         repeat {
-            let page = try await HTTPTestClient().json("GET", "/contacts?limit=200" + (after.map { "&after=\($0)" } ?? ""), to: endpoint, status: 200)
+            let page = try await HTTPTestClient().json(
+                "GET", "/contacts?limit=200" + (after.map { "&after=\($0)" } ?? ""), to: endpoint, status: 200)
             contacts += page["items"]?.arrayValue ?? []
             after = page["next"]?.stringValue
         } while after != nil

@@ -12,7 +12,9 @@ struct ParityTests {
     @Test func contactsAgreeOnBothPaths() async throws {
         try await Stack.run { stack in
             let ids = try await SampleData.create(on: stack.monolith)
-            let targets = [Target("monolith", stack.monolith), Target("contacts service", stack.service("contacts").endpoint)]
+            let targets = [
+                Target("monolith", stack.monolith), Target("contacts service", stack.service("contacts").endpoint),
+            ]
             let harness = try stack.harness()
             try await harness.run(Scenarios.contactReads(ids), against: targets)
             try await harness.run(Scenarios.contactWrites(ids), against: targets)
@@ -22,7 +24,9 @@ struct ParityTests {
     @Test func leadsAgreeOnBothPaths() async throws {
         try await Stack.run { stack in
             let ids = try await SampleData.create(on: stack.monolith)
-            let targets = [Target("monolith", stack.monolith), Target("leads service", stack.service("leads").endpoint)]
+            let targets = [
+                Target("monolith", stack.monolith), Target("leads service", stack.service("leads").endpoint),
+            ]
             let harness = try stack.harness()
             try await harness.run(Scenarios.leadReads(ids), against: targets)
             try await harness.run(Scenarios.leadWrites(ids), against: targets)
@@ -32,7 +36,9 @@ struct ParityTests {
     @Test func dealsAgreeOnBothPaths() async throws {
         try await Stack.run { stack in
             let ids = try await SampleData.create(on: stack.monolith)
-            let targets = [Target("monolith", stack.monolith), Target("deals service", stack.service("deals").endpoint)]
+            let targets = [
+                Target("monolith", stack.monolith), Target("deals service", stack.service("deals").endpoint),
+            ]
             let harness = try stack.harness()
             try await harness.run(Scenarios.dealReads(ids), against: targets)
             try await harness.run(Scenarios.dealWrites(ids), against: targets)
@@ -45,7 +51,10 @@ struct ParityTests {
     func contactsAgreeThroughTheProxy(in stage: Stage) async throws {
         try await Stack.run { stack in
             let ids = try await SampleData.create(on: stack.monolith)
-            let targets = [Target("monolith", stack.monolith), stack.admin.target("proxy \(stage.rawValue)", proxy: stack.proxy, routes: "contacts.*", stage: stage)]
+            let targets = [
+                Target("monolith", stack.monolith),
+                stack.admin.target("proxy \(stage.rawValue)", proxy: stack.proxy, routes: "contacts.*", stage: stage),
+            ]
             let harness = try stack.harness()
             try await harness.run(Scenarios.contactReads(ids), against: targets)
             try await harness.run(Scenarios.contactWrites(ids), against: targets)
@@ -57,15 +66,23 @@ struct ParityTests {
     @Test func aScenarioSeesTheProxyInEveryStageAtEveryStep() async throws {
         try await Stack.run { stack in
             let ids = try await SampleData.create(on: stack.monolith)
-            let targets = [Target("monolith", stack.monolith)]
-                + [Stage.transform, .coexist, .eliminate].map { stack.admin.target("proxy \($0.rawValue)", proxy: stack.proxy, routes: "contacts.*", stage: $0) }
+            let targets =
+                [Target("monolith", stack.monolith)]
+                + [Stage.transform, .coexist, .eliminate].map {
+                    stack.admin.target("proxy \($0.rawValue)", proxy: stack.proxy, routes: "contacts.*", stage: $0)
+                }
             let scenario = Scenario(
                 "a contact's life in every stage", variables: ids,
                 steps: [
-                    .post("/contacts", json: #"{"accountId":"{{acme}}","firstName":"Every","lastName":"Stage","email":"every-{{unique}}@acme.example.com"}"#)
-                        .expecting(201).capture("id", "/id").ignoring(Scenarios.made),
+                    .post(
+                        "/contacts",
+                        json:
+                            #"{"accountId":"{{acme}}","firstName":"Every","lastName":"Stage","email":"every-{{unique}}@acme.example.com"}"#
+                    )
+                    .expecting(201).capture("id", "/id").ignoring(Scenarios.made),
                     .get("/contacts/{{id}}").expecting(200).ignoring(Scenarios.made),
-                    .patch("/contacts/{{id}}", json: #"{"title":"Staged"}"#).ifMatch("1").expecting(200).ignoring(Scenarios.made),
+                    .patch("/contacts/{{id}}", json: #"{"title":"Staged"}"#).ifMatch("1").expecting(200).ignoring(
+                        Scenarios.made),
                     .get("/accounts/{{acme}}/contacts").expecting(200).ignoring(Scenarios.madeItems),
                     .delete("/contacts/{{id}}").ifMatch("2").expecting(204),
                     .get("/contacts/{{id}}").expecting(404),
@@ -74,7 +91,9 @@ struct ParityTests {
             #expect(run.requests == 4 * scenario.steps.count)
             // Each proxy target's requests were answered by its stage's side.
             let servers = run.steps.map { step in (1...3).map { step.answer($0)?.header("Server") ?? "?" } }
-            #expect(servers.allSatisfy { $0 == ["strangler-monolith", "strangler-monolith", "strangler-contacts"] }, "\(servers)")
+            #expect(
+                servers.allSatisfy { $0 == ["strangler-monolith", "strangler-monolith", "strangler-contacts"] },
+                "\(servers)")
         }
     }
 
@@ -84,10 +103,16 @@ struct ParityTests {
         try await Stack.run { stack in
             let ids = try await SampleData.create(on: stack.monolith)
             let harness = try stack.harness()
-            let leads = [Target("monolith", stack.monolith), stack.admin.target("proxy leads eliminate", proxy: stack.proxy, routes: "leads.*", stage: .eliminate)]
+            let leads = [
+                Target("monolith", stack.monolith),
+                stack.admin.target("proxy leads eliminate", proxy: stack.proxy, routes: "leads.*", stage: .eliminate),
+            ]
             try await harness.run(Scenarios.leadReads(ids), against: leads)
             try await harness.run(Scenarios.leadWrites(ids), against: leads)
-            let deals = [Target("monolith", stack.monolith), stack.admin.target("proxy deals eliminate", proxy: stack.proxy, routes: "deals.*", stage: .eliminate)]
+            let deals = [
+                Target("monolith", stack.monolith),
+                stack.admin.target("proxy deals eliminate", proxy: stack.proxy, routes: "deals.*", stage: .eliminate),
+            ]
             try await harness.run(Scenarios.dealReads(ids), against: deals)
             try await harness.run(Scenarios.dealWrites(ids), against: deals)
         }

@@ -1,20 +1,21 @@
+import AdminAPI
 import ContactsService
 import DealsService
 import Foundation
+import Gateway
 import Hummingbird
 import JSON
 import LeadsService
 import Logging
 import Monolith
-import AdminAPI
-@testable import ControlPlane
-import Gateway
 import Proxy
-@testable import Reports
 import RouteTable
 import ServiceKit
 import ServiceLifecycle
 import StranglerTesting
+
+@testable import ControlPlane
+@testable import Reports
 
 /// The whole system in-process, every server on a real socket on port 0: the monolith (in-memory database), the
 /// contacts, leads and deals services (each its own in-memory database and feed consumer), reverse sync from the
@@ -65,7 +66,8 @@ struct Stack: Sendable {
 
     /// The repository's routes.json with this stack's URLs.
     static func routes(monolith: Int, services: [String: Int]) throws -> String {
-        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("routes.json")
         let document = try JSONParser.parse(Array(try Data(contentsOf: file)))
         var members = document.objectValue ?? []
@@ -73,7 +75,8 @@ struct Stack: Sendable {
             switch members[index].key {
             case "monolith": members[index].value = .string("http://127.0.0.1:\(monolith)")
             case "services":
-                members[index].value = .object(services.keys.sorted().map { ($0, .string("http://127.0.0.1:\(services[$0]!)")) })
+                members[index].value = .object(
+                    services.keys.sorted().map { ($0, .string("http://127.0.0.1:\(services[$0]!)")) })
             default: break
             }
         }
@@ -83,12 +86,14 @@ struct Stack: Sendable {
     /// Starts everything, runs `body`, stops everything (the proxy first, then the servers).
     static func run(backgroundSync: Bool = false, _ body: @Sendable (Stack) async throws -> Void) async throws {
         let logger = Self.logger
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-parity-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strangler-parity-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
 
         let store = try await CRMStore.open(path: nil)
-        let (monolithApp, monolithPort) = Self.app(router: buildMonolithRouter(store: store), name: "strangler-monolith")
+        let (monolithApp, monolithPort) = Self.app(
+            router: buildMonolithRouter(store: store), name: "strangler-monolith")
         let servers = ServiceGroup(services: [monolithApp], logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await servers.run() }
@@ -99,16 +104,21 @@ struct Stack: Sendable {
             for extracted in [ExtractedService.contacts, .leads, .deals] {
                 let database = try await extracted.openDatabase(path: nil)
                 let consumer = try await FeedConsumer(
-                    database: database, feed: HTTPEventFeed(feed), projection: extracted.projection, pageSize: 200, longPollSeconds: 1, logger: logger)
-                let (app, port) = Self.app(router: extracted.router(database: database, sync: consumer), name: "strangler-\(extracted.name)")
+                    database: database, feed: HTTPEventFeed(feed), projection: extracted.projection, pageSize: 200,
+                    longPollSeconds: 1, logger: logger)
+                let (app, port) = Self.app(
+                    router: extracted.router(database: database, sync: consumer), name: "strangler-\(extracted.name)")
                 let serviceGroup = ServiceGroup(services: backgroundSync ? [app, consumer] : [app], logger: logger)
                 group.addTask { try await serviceGroup.run() }
                 groups.append(serviceGroup)
                 services[extracted.name] = Service(
-                    name: extracted.name, database: database, consumer: consumer, endpoint: HTTPEndpoint(port: await port.value))
+                    name: extracted.name, database: database, consumer: consumer,
+                    endpoint: HTTPEndpoint(port: await port.value))
             }
             let reverse = try await ReverseSync(
-                store: store, feeds: try services.values.map { try ReverseFeed(service: $0.name, url: $0.endpoint.description) }, longPollSeconds: 1,
+                store: store,
+                feeds: try services.values.map { try ReverseFeed(service: $0.name, url: $0.endpoint.description) },
+                longPollSeconds: 1,
                 logger: logger)
             let reverseGroup = ServiceGroup(services: backgroundSync ? [reverse] : [], logger: logger)
             if backgroundSync { group.addTask { try await reverseGroup.run() } }
@@ -130,8 +140,10 @@ struct Stack: Sendable {
             let ports = await proxy.listeningPorts()
 
             let stack = Stack(
-                store: store, monolith: HTTPEndpoint(port: feed.port), services: services, reverse: reverse, proxy: HTTPEndpoint(port: ports.proxy),
-                admin: ProxyAdmin(HTTPEndpoint(port: ports.admin), token: Self.token), routesText: routesText, directory: directory)
+                store: store, monolith: HTTPEndpoint(port: feed.port), services: services, reverse: reverse,
+                proxy: HTTPEndpoint(port: ports.proxy),
+                admin: ProxyAdmin(HTTPEndpoint(port: ports.admin), token: Self.token), routesText: routesText,
+                directory: directory)
             var failure: (any Error)?
             do {
                 try await body(stack)
@@ -148,7 +160,9 @@ struct Stack: Sendable {
     }
 
     /// A Hummingbird app on a free port; the port arrives once it listens.
-    static func app(router: Router<BasicRequestContext>, name: String) -> (some ServiceLifecycle.Service, Task<Int, Never>) {
+    static func app(
+        router: Router<BasicRequestContext>, name: String
+    ) -> (some ServiceLifecycle.Service, Task<Int, Never>) {
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
             router: router,
@@ -166,10 +180,16 @@ struct Stack: Sendable {
 extension HTTPTestClient {
     /// Sends a request and requires `status`; returns the answer's JSON.
     @discardableResult
-    func json(_ method: String, _ target: String, _ body: String? = nil, to endpoint: HTTPEndpoint, status: Int) async throws -> JSONValue {
+    func json(
+        _ method: String, _ target: String, _ body: String? = nil, to endpoint: HTTPEndpoint, status: Int
+    ) async throws -> JSONValue {
         let headers: [(name: String, value: String)] = body == nil ? [] : [("Content-Type", "application/json")]
-        let answer = try await self.send(HTTPRequestData(method: method, target: target, headers: headers, body: Array((body ?? "").utf8)), to: endpoint)
-        guard answer.status == status else { throw HarnessError("\(method) \(target) answered \(answer), not \(status)") }
+        let answer = try await self.send(
+            HTTPRequestData(method: method, target: target, headers: headers, body: Array((body ?? "").utf8)),
+            to: endpoint)
+        guard answer.status == status else {
+            throw HarnessError("\(method) \(target) answered \(answer), not \(status)")
+        }
         return answer.json ?? .null
     }
 }
@@ -177,7 +197,9 @@ extension HTTPTestClient {
 /// A small CRM made on the monolith before a scenario: accounts, contacts (one with a deal), leads in every state,
 /// deals in several stages. Its ids are the scenarios' variables.
 struct SampleData {
-    static func create(on monolith: HTTPEndpoint, client: HTTPTestClient = HTTPTestClient()) async throws -> [String: String] {
+    static func create(
+        on monolith: HTTPEndpoint, client: HTTPTestClient = HTTPTestClient()
+    ) async throws -> [String: String] {
         func create(_ path: String, _ json: String) async throws -> String {
             try await client.json("POST", path, json, to: monolith, status: 201)["id"]?.stringValue ?? ""
         }
@@ -189,31 +211,55 @@ struct SampleData {
             #"{"accountId":"\#(ids["acme"]!)","firstName":"Ada","lastName":"Lovelace","email":"Ada@Acme.example.com","phone":"+44 (20) 7946-0000","title":"Countess","tags":["vip","math","vip"]}"#
         )
         ids["grace"] = try await create(
-            "/contacts", #"{"accountId":"\#(ids["acme"]!)","firstName":"Grace \"Amazing\" \\ Hopper","lastName":"Hopper","email":"grace@acme.example.com","title":"Rear Admiral – ✓"}"#)
-        ids["linus"] = try await create("/contacts", #"{"accountId":"\#(ids["globex"]!)","firstName":"Linus","lastName":"","email":"linus@globex.example.com"}"#)
-        ids["gone"] = try await create("/contacts", #"{"accountId":"\#(ids["globex"]!)","firstName":"Gone","lastName":"Soon","email":"gone@globex.example.com"}"#)
+            "/contacts",
+            #"{"accountId":"\#(ids["acme"]!)","firstName":"Grace \"Amazing\" \\ Hopper","lastName":"Hopper","email":"grace@acme.example.com","title":"Rear Admiral – ✓"}"#
+        )
+        ids["linus"] = try await create(
+            "/contacts",
+            #"{"accountId":"\#(ids["globex"]!)","firstName":"Linus","lastName":"","email":"linus@globex.example.com"}"#)
+        ids["gone"] = try await create(
+            "/contacts",
+            #"{"accountId":"\#(ids["globex"]!)","firstName":"Gone","lastName":"Soon","email":"gone@globex.example.com"}"#
+        )
         for index in 0..<5 {
-            _ = try await create("/contacts", #"{"accountId":"\#(ids["globex"]!)","firstName":"Page\#(index)","lastName":"Filler","email":"page\#(index)@globex.example.com"}"#)
+            _ = try await create(
+                "/contacts",
+                #"{"accountId":"\#(ids["globex"]!)","firstName":"Page\#(index)","lastName":"Filler","email":"page\#(index)@globex.example.com"}"#
+            )
         }
         ids["deal"] = try await create(
-            "/deals", #"{"accountId":"\#(ids["acme"]!)","contactId":"\#(ids["ada"]!)","name":"Engine","amount":100000,"currency":"GBP","stage":"proposal"}"#)
+            "/deals",
+            #"{"accountId":"\#(ids["acme"]!)","contactId":"\#(ids["ada"]!)","name":"Engine","amount":100000,"currency":"GBP","stage":"proposal"}"#
+        )
         ids["kernel"] = try await create(
             "/deals",
-            #"{"accountId":"\#(ids["globex"]!)","contactId":"\#(ids["linus"]!)","name":"Kernel","amount":250,"currency":"EUR","stage":"prospecting","expectedCloseDate":"2028-02-29"}"#)
-        ids["won"] = try await create("/deals", #"{"accountId":"\#(ids["acme"]!)","name":"Done","amount":99,"currency":"USD","stage":"won"}"#)
-        try await client.json("PATCH", "/deals/\(ids["kernel"]!)", #"{"stage":"negotiation"}"#, to: monolith, status: 200)
-        try await client.json("PATCH", "/contacts/\(ids["grace"]!)", #"{"phone":"555-12345","tags":["navy"]}"#, to: monolith, status: 200)
+            #"{"accountId":"\#(ids["globex"]!)","contactId":"\#(ids["linus"]!)","name":"Kernel","amount":250,"currency":"EUR","stage":"prospecting","expectedCloseDate":"2028-02-29"}"#
+        )
+        ids["won"] = try await create(
+            "/deals", #"{"accountId":"\#(ids["acme"]!)","name":"Done","amount":99,"currency":"USD","stage":"won"}"#)
+        try await client.json(
+            "PATCH", "/deals/\(ids["kernel"]!)", #"{"stage":"negotiation"}"#, to: monolith, status: 200)
+        try await client.json(
+            "PATCH", "/contacts/\(ids["grace"]!)", #"{"phone":"555-12345","tags":["navy"]}"#, to: monolith, status: 200)
         try await client.json("DELETE", "/contacts/\(ids["gone"]!)", to: monolith, status: 204)
 
         ids["fresh"] = try await create("/leads", #"{"name":"Fresh Lead","email":"fresh@lead.example.com"}"#)
         ids["working"] = try await create(
-            "/leads", #"{"name":"Wanda \"W\" Working","email":"wanda@work.example.com","company":"Work Co","source":"fair","status":"working","score":42}"#)
-        ids["converted"] = try await create("/leads", #"{"name":"Conny Verted","email":"conny@convert.example.com","company":"Convert Ltd"}"#)
+            "/leads",
+            #"{"name":"Wanda \"W\" Working","email":"wanda@work.example.com","company":"Work Co","source":"fair","status":"working","score":42}"#
+        )
+        ids["converted"] = try await create(
+            "/leads", #"{"name":"Conny Verted","email":"conny@convert.example.com","company":"Convert Ltd"}"#)
         ids["lostLead"] = try await create("/leads", #"{"name":"Del Eted","email":"del@lead.example.com"}"#)
-        for index in 0..<4 { _ = try await create("/leads", #"{"name":"Lead \#(index)","email":"lead\#(index)@lead.example.com","status":"qualified"}"#) }
-        try await client.json("PATCH", "/leads/\(ids["fresh"]!)", #"{"score":7,"source":null}"#, to: monolith, status: 200)
+        for index in 0..<4 {
+            _ = try await create(
+                "/leads", #"{"name":"Lead \#(index)","email":"lead\#(index)@lead.example.com","status":"qualified"}"#)
+        }
         try await client.json(
-            "POST", "/leads/\(ids["converted"]!)/convert", #"{"createDeal":{"name":"First","amount":500,"currency":"EUR","stage":"proposal"}}"#, to: monolith,
+            "PATCH", "/leads/\(ids["fresh"]!)", #"{"score":7,"source":null}"#, to: monolith, status: 200)
+        try await client.json(
+            "POST", "/leads/\(ids["converted"]!)/convert",
+            #"{"createDeal":{"name":"First","amount":500,"currency":"EUR","stage":"proposal"}}"#, to: monolith,
             status: 200)
         try await client.json("DELETE", "/leads/\(ids["lostLead"]!)", to: monolith, status: 204)
         return ids

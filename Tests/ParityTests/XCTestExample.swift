@@ -9,7 +9,9 @@ final class HarnessXCTestExample: XCTestCase {
             let harness = try stack.harness()
             try await harness.run(
                 Scenarios.contactReads(ids),
-                against: [Target("monolith", stack.monolith), Target("contacts service", stack.service("contacts").endpoint)])
+                against: [
+                    Target("monolith", stack.monolith), Target("contacts service", stack.service("contacts").endpoint),
+                ])
         }
     }
 }

@@ -1,11 +1,11 @@
-import Foundation
-import NIOConcurrencyHelpers
-import Testing
-import RouteTable
-
 import AdminAPI
-@testable import ControlPlane
+import Foundation
 import Gateway
+import NIOConcurrencyHelpers
+import RouteTable
+import Testing
+
+@testable import ControlPlane
 @testable import Proxy
 @testable import Reports
 
@@ -31,7 +31,9 @@ extension ProxyHarness {
         var lines = ["\(method) \(target) HTTP/1.1", "Host: proxy.test", "Connection: close"]
         if let body { lines += ["Content-Type: application/json", "Content-Length: \(body.utf8.count)"] }
         let text = lines.joined(separator: "\r\n") + "\r\n\r\n" + (body ?? "")
-        guard let response = RawHTTP.parse(try await RawHTTP.send(text, port: self.proxyPort).text).first else { throw RawHTTP.RawError.noResponse }
+        guard let response = RawHTTP.parse(try await RawHTTP.send(text, port: self.proxyPort).text).first else {
+            throw RawHTTP.RawError.noResponse
+        }
         return response
     }
 
@@ -57,11 +59,15 @@ struct CanonicalPathProxyTests {
                 let answer = try await harness.send("PATCH", target, body: #"{"name":"new"}"#)
                 #expect(answer.status == 200, "\(target)")
                 #expect(json(answer.body)["upstream"] as? String == "service", "\(target) reached the monolith")
-                #expect(json(answer.body)["uri"] as? String == "/r/ID", "\(target): the upstream sees the canonical path")
+                #expect(
+                    json(answer.body)["uri"] as? String == "/r/ID", "\(target): the upstream sees the canonical path")
             }
             #expect(harness.monolith.seenPaths.withLockedValue { $0 }.isEmpty)
-            let counted = #"strangler_requests_total{route="r.update",stage="eliminate",upstream="http://127.0.0.1:\#(harness.servicePort)",status="2xx"}"#
-            #expect(try await harness.metric(counted) == pathVariants.count + 1, "every variant counts on the route it matched")
+            let counted =
+                #"strangler_requests_total{route="r.update",stage="eliminate",upstream="http://127.0.0.1:\#(harness.servicePort)",status="2xx"}"#
+            #expect(
+                try await harness.metric(counted) == pathVariants.count + 1,
+                "every variant counts on the route it matched")
             #expect(try await !harness.admin("GET", "/metrics").body.contains(#"route="unmatched""#))
         }
     }
@@ -94,7 +100,8 @@ struct CanonicalPathProxyTests {
     @Test func encodedSlashesAndDotsStayData() async throws {
         try await ProxyHarness.run(routes: { pathRoutes(monolith: $0, service: $1, stage: "eliminate") }) { harness in
             for (target, forwarded) in [
-                ("/r/a%2Fb", "/r/a%2Fb"), ("/r/a%2fb", "/r/a%2Fb"), ("/r/%2E%2E", "/r/%2E%2E"), ("/r/.%2e", "/r/%2E%2E"),
+                ("/r/a%2Fb", "/r/a%2Fb"), ("/r/a%2fb", "/r/a%2Fb"), ("/r/%2E%2E", "/r/%2E%2E"),
+                ("/r/.%2e", "/r/%2E%2E"),
                 ("/r/a%2F..%2Fb", "/r/a%2F..%2Fb"), ("//r/./ID?next=%2F..%2F&x=//./", "/r/ID?next=%2F..%2F&x=//./"),
             ] {
                 let answer = try await harness.send("GET", target)
@@ -114,32 +121,44 @@ struct CanonicalPathProxyTests {
                 let answer = try await harness.send("GET", target)
                 #expect(answer.status == 400, "\(target)")
                 #expect(errorCode(answer) == "bad_request")
-                #expect((json(answer.body)["error"] as? [String: Any])?["message"] as? String
-                    == "malformed request: the path \(target) has an invalid percent-encoding ('%' must be followed by two hex digits)")
+                #expect(
+                    (json(answer.body)["error"] as? [String: Any])?["message"] as? String
+                        == "malformed request: the path \(target) has an invalid percent-encoding ('%' must be followed by two hex digits)"
+                )
             }
             let fragment = try await harness.send("GET", "/public#/../r/ID")
             #expect(fragment.status == 400 && errorCode(fragment) == "bad_request")
-            #expect((json(fragment.body)["error"] as? [String: Any])?["message"] as? String
-                == "malformed request: the path /public#/../r/ID has a '#' (a fragment is never sent in a request target)")
+            #expect(
+                (json(fragment.body)["error"] as? [String: Any])?["message"] as? String
+                    == "malformed request: the path /public#/../r/ID has a '#' (a fragment is never sent in a request target)"
+            )
             let relative = try await harness.send("GET", "r/ID")
-            #expect((json(relative.body)["error"] as? [String: Any])?["message"] as? String == "malformed request: the path r/ID does not start with '/'")
+            #expect(
+                (json(relative.body)["error"] as? [String: Any])?["message"] as? String
+                    == "malformed request: the path r/ID does not start with '/'")
             #expect(try await harness.send("GET", "/r/ID?q=%zz").status == 200, "the query is not the path's business")
             #expect(harness.monolith.seenPaths.withLockedValue { $0 }.isEmpty)
         }
     }
 
     @Test func strictPathsRefuseEverySpellingButTheCanonicalOne() async throws {
-        try await ProxyHarness.run(routes: { pathRoutes(monolith: $0, service: $1, stage: "eliminate", paths: "strict") }) { harness in
+        try await ProxyHarness.run(routes: {
+            pathRoutes(monolith: $0, service: $1, stage: "eliminate", paths: "strict")
+        }) { harness in
             for target in pathVariants + ["/r/a%2fb", "/leads//1"] {
                 let answer = try await harness.send("PATCH", target, body: "{}")
                 #expect(answer.status == 400, "\(target)")
                 #expect(errorCode(answer) == "non_canonical_path", "\(target)")
             }
             let refused = try await harness.send("GET", "//r/ID")
-            #expect((json(refused.body)["error"] as? [String: Any])?["message"] as? String
-                == #"the path //r/ID is not canonical (it reads as /r/ID); the route table serves canonical paths only ("paths": "strict")"#)
+            #expect(
+                (json(refused.body)["error"] as? [String: Any])?["message"] as? String
+                    == #"the path //r/ID is not canonical (it reads as /r/ID); the route table serves canonical paths only ("paths": "strict")"#
+            )
             #expect((json(refused.body)["error"] as? [String: Any])?["route"] as? String == "r.get")
-            #expect(harness.monolith.seenPaths.withLockedValue { $0 }.isEmpty && harness.service.seenPaths.withLockedValue { $0 }.isEmpty)
+            #expect(
+                harness.monolith.seenPaths.withLockedValue { $0 }.isEmpty
+                    && harness.service.seenPaths.withLockedValue { $0 }.isEmpty)
             for target in ["/r/ID", "/r/a%2Fb", "/r/%2E%2E", "/orders/", "/files/a/", "/leads/1/"] {
                 #expect(try await harness.send("GET", target).status == 200, "\(target) is canonical")
             }
@@ -149,25 +168,29 @@ struct CanonicalPathProxyTests {
     @Test func aTrailingSlashTemplateMatchesOnlyItsForm() async throws {
         try await ProxyHarness.run(routes: { pathRoutes(monolith: $0, service: $1, stage: "eliminate") }) { harness in
             for (target, upstream, forwarded) in [
-                ("/orders", "monolith", "/orders"), ("/orders/", "service", "/orders/"), ("//orders//", "service", "/orders/"),
+                ("/orders", "monolith", "/orders"), ("/orders/", "service", "/orders/"),
+                ("//orders//", "service", "/orders/"),
                 ("/orders/./", "service", "/orders/"),
                 // A route without the slash takes the slash form, which goes out without it.
                 ("/r/ID/", "service", "/r/ID"),
                 // A trailing wildcard, and what matches nothing, keep the slash.
-                ("/files/a/", "service", "/files/a/"), ("/leads//1/", "monolith", "/leads/1/"), ("/leads/1/./", "monolith", "/leads/1/"),
+                ("/files/a/", "service", "/files/a/"), ("/leads//1/", "monolith", "/leads/1/"),
+                ("/leads/1/./", "monolith", "/leads/1/"),
             ] {
                 let answer = try await harness.send("GET", target)
                 #expect(json(answer.body)["upstream"] as? String == upstream, "\(target)")
                 #expect(json(answer.body)["uri"] as? String == forwarded, "\(target)")
             }
-            let index = #"strangler_requests_total{route="orders.index",stage="eliminate",upstream="http://127.0.0.1:\#(harness.servicePort)",status="2xx"}"#
+            let index =
+                #"strangler_requests_total{route="orders.index",stage="eliminate",upstream="http://127.0.0.1:\#(harness.servicePort)",status="2xx"}"#
             #expect(try await harness.metric(index) == 3)
         }
     }
 
     @Test func absoluteFormTargetsAreRoutedByTheirCanonicalPath() async throws {
         try await ProxyHarness.run(routes: { pathRoutes(monolith: $0, service: $1, stage: "eliminate") }) { harness in
-            let result = try await RawHTTP.send("GET http://crm.test//r/./ID/?x=1 HTTP/1.1\r\nConnection: close\r\n\r\n", port: harness.proxyPort)
+            let result = try await RawHTTP.send(
+                "GET http://crm.test//r/./ID/?x=1 HTTP/1.1\r\nConnection: close\r\n\r\n", port: harness.proxyPort)
             let answer = RawHTTP.parse(result.text).first
             #expect(json(answer?.body ?? "")["upstream"] as? String == "service")
             #expect(json(answer?.body ?? "")["uri"] as? String == "/r/ID?x=1")

@@ -1,12 +1,12 @@
+import AdminAPI
 import ArgumentParser
 import Foundation
-import NIOConcurrencyHelpers
-import Testing
-import RouteTable
-
-import AdminAPI
-@testable import ControlPlane
 import Gateway
+import NIOConcurrencyHelpers
+import RouteTable
+import Testing
+
+@testable import ControlPlane
 @testable import Proxy
 @testable import Reports
 @testable import StranglerCommands
@@ -40,7 +40,8 @@ struct ClientLimitsTests {
             $0.headTimeout = .milliseconds(300)
             $0.idleTimeout = .seconds(60)
         }) { harness in
-            let head = "GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\nX-Padding: \(String(repeating: "p", count: 40))\r\n\r\n"
+            let head =
+                "GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\nX-Padding: \(String(repeating: "p", count: 40))\r\n\r\n"
             // A first request's clock starts at the accept, which comes after the connect begins.
             let connecting = ContinuousClock.now
             let connection = try await RawConnection.open(port: harness.proxyPort)
@@ -52,7 +53,9 @@ struct ClientLimitsTests {
             let answer = try #require(connection.responses.first)
             #expect(answer.status == 408)
             #expect(errorCode(answer) == "request_timeout")
-            #expect((json(answer.body)["error"] as? [String: Any])?["message"] as? String == "the request head did not arrive whole within 300ms")
+            #expect(
+                (json(answer.body)["error"] as? [String: Any])?["message"] as? String
+                    == "the request head did not arrive whole within 300ms")
             #expect(answer.header("connection") == "close")
             #expect(harness.monolith.seenPaths.withLockedValue { $0 }.isEmpty)
             #expect(try await harness.metricValue(#"strangler_client_timeouts_total{kind="head"}"#) == 1)
@@ -73,7 +76,8 @@ struct ClientLimitsTests {
             #expect(await connection.waitForResponses(1).first?.status == 200)
             // Idle past the head timeout: still open (the idle timeout is the rule between requests).
             #expect(await !connection.waitForClose(within: .milliseconds(1500)))
-            let elapsed = await self.dribble("GET /contacts/c2 HTTP/1.1\r\nHost: proxy.test\r\n\r\n", on: connection, spacing: .milliseconds(200))
+            let elapsed = await self.dribble(
+                "GET /contacts/c2 HTTP/1.1\r\nHost: proxy.test\r\n\r\n", on: connection, spacing: .milliseconds(200))
             let cut = try #require(elapsed)
             #expect(cut >= .seconds(1), "cut \(cut) after the head's first byte")
             #expect(connection.responses.map(\.status) == [200, 408])
@@ -89,7 +93,9 @@ struct ClientLimitsTests {
             $0.idleTimeout = .seconds(10)
         }) { harness in
             let connection = try await RawConnection.open(port: harness.proxyPort)
-            await connection.write("POST /contacts HTTP/1.1\r\nHost: proxy.test\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+            await connection.write(
+                "POST /contacts HTTP/1.1\r\nHost: proxy.test\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+            )
             var cut = false
             // 10 bytes every 50 ms: 200 bytes/s, for 5 s at most.
             for _ in 0..<100 where !cut {
@@ -132,11 +138,14 @@ struct ClientLimitsTests {
     /// The rest of a body whose answer already went out is passed over, not waited for: within the head timeout and
     /// 1 MiB, past which the connection closes (a client trickling a body nobody reads must not keep its connection).
     @Test func aBodyNobodyWaitsForIsNotReadForever() async throws {
-        try await self.withUploadRoute(holding: false, early: true, configure: {
-            $0.minBodyRate = 0
-            $0.headTimeout = .milliseconds(500)
-            $0.idleTimeout = .seconds(30)
-        }) { harness, _ in
+        try await self.withUploadRoute(
+            holding: false, early: true,
+            configure: {
+                $0.minBodyRate = 0
+                $0.headTimeout = .milliseconds(500)
+                $0.idleTimeout = .seconds(30)
+            }
+        ) { harness, _ in
             // Trickled: cut at the lingering deadline, long before the idle timeout.
             let slow = try await RawConnection.open(port: harness.proxyPort)
             await slow.write("POST /upload HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: 100000\r\n\r\n0123456789")
@@ -160,7 +169,9 @@ struct ClientLimitsTests {
                 await fast.write(chunk)
                 closed = await fast.waitForClose(within: .milliseconds(10))
             }
-            #expect(await fast.waitForClose(within: .seconds(20)), "the connection read more than 1 MiB of a body nobody reads")
+            #expect(
+                await fast.waitForClose(within: .seconds(20)),
+                "the connection read more than 1 MiB of a body nobody reads")
         }
     }
 
@@ -172,7 +183,8 @@ struct ClientLimitsTests {
             let connection = try await RawConnection.open(port: harness.proxyPort)
             // The write completes only as the proxy reads: it runs on while the test waits.
             async let sent: Void = connection.write(
-                "POST /upload HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: \(size)\r\n\r\n" + String(repeating: "b", count: size))
+                "POST /upload HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: \(size)\r\n\r\n"
+                    + String(repeating: "b", count: size))
             // Several windows pass with the origin reading nothing: the proxy holds its reads, and must not cut the client.
             #expect(await !connection.waitForClose(within: .seconds(2)), "\(connection.text)")
             #expect(origin.receivedBytes == 0)
@@ -190,7 +202,8 @@ struct ClientLimitsTests {
     @Test func aBodyAwaitingContinueIsNotCutWhileItWaits() async throws {
         try await self.withUploadRoute(holding: false) { harness, _ in
             let connection = try await RawConnection.open(port: harness.proxyPort)
-            await connection.write("POST /upload HTTP/1.1\r\nHost: proxy.test\r\nExpect: 100-continue\r\nContent-Length: 4000\r\n\r\n")
+            await connection.write(
+                "POST /upload HTTP/1.1\r\nHost: proxy.test\r\nExpect: 100-continue\r\nContent-Length: 4000\r\n\r\n")
             #expect(await !connection.waitForClose(within: .seconds(1)), "\(connection.text)")
             await connection.write(String(repeating: "b", count: 4000))
             #expect(await connection.waitForResponses(1).first?.status == 200, "\(connection.text)")
@@ -215,7 +228,8 @@ struct ClientLimitsTests {
     @Test func overTheCapAConnectionIsClosedAtOnce() async throws {
         try await ProxyHarness.run(configure: { $0.maxConnections = 3 }) { harness in
             #expect(harness.proxy.maxConnections == 3)
-            let admitted = try await self.openAnswered(3, port: harness.proxyPort, request: "GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
+            let admitted = try await self.openAnswered(
+                3, port: harness.proxyPort, request: "GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
             let refused = try await RawConnection.open(port: harness.proxyPort)
             await refused.write("GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
             #expect(await refused.waitForClose(within: .seconds(20)), "the connection over the cap was kept")
@@ -226,11 +240,16 @@ struct ClientLimitsTests {
             #expect(try await harness.metricValue(#"strangler_open_connections{listener="proxy"}"#) == 3)
             for connection in admitted {
                 await connection.write("GET /contacts/c2 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
-                #expect(await connection.waitForResponses(2).map(\.status) == [200, 200], "an admitted connection stopped working")
+                #expect(
+                    await connection.waitForResponses(2).map(\.status) == [200, 200],
+                    "an admitted connection stopped working")
             }
             // A closed connection frees its place.
             await admitted[0].close()
-            #expect(try await eventually { try await harness.metricValue(#"strangler_open_connections{listener="proxy"}"#) == 2 })
+            #expect(
+                try await eventually {
+                    try await harness.metricValue(#"strangler_open_connections{listener="proxy"}"#) == 2
+                })
             let next = try await RawConnection.open(port: harness.proxyPort)
             await next.write("GET /contacts/c3 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
             #expect(await next.waitForResponses(1).first?.status == 200)
@@ -245,7 +264,9 @@ struct ClientLimitsTests {
             $0.maxConnections = 2
         }) { harness in
             let held = try await self.openAnswered(
-                2, port: harness.adminPort, request: "GET /admin/status HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer \(ProxyHarness.token)\r\n\r\n")
+                2, port: harness.adminPort,
+                request:
+                    "GET /admin/status HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer \(ProxyHarness.token)\r\n\r\n")
             let refused = try await RawConnection.open(port: harness.adminPort)
             #expect(await refused.waitForClose(within: .seconds(20)), "the admin connection over its cap was kept")
             #expect(refused.text.isEmpty)
@@ -264,30 +285,46 @@ struct ClientLimitsTests {
     }
 
     @Test func theDefaultCapFollowsTheFileDescriptorLimit() throws {
-        #expect(FileDescriptorLimit.defaultMaxConnections(softLimit: 1024, adminMaxConnections: 64, maxShadowsInFlight: 256) == 224)
-        #expect(FileDescriptorLimit.defaultMaxConnections(softLimit: 65536, adminMaxConnections: 64, maxShadowsInFlight: 256) == 32480)
-        #expect(FileDescriptorLimit.defaultMaxConnections(softLimit: 256, adminMaxConnections: 64, maxShadowsInFlight: 256) == 16)
+        #expect(
+            FileDescriptorLimit.defaultMaxConnections(softLimit: 1024, adminMaxConnections: 64, maxShadowsInFlight: 256)
+                == 224)
+        #expect(
+            FileDescriptorLimit.defaultMaxConnections(
+                softLimit: 65536, adminMaxConnections: 64, maxShadowsInFlight: 256) == 32480)
+        #expect(
+            FileDescriptorLimit.defaultMaxConnections(softLimit: 256, adminMaxConnections: 64, maxShadowsInFlight: 256)
+                == 16)
         let limit = try #require(FileDescriptorLimit.current())
         #expect(limit.soft <= limit.hard)
-        #expect(ProxyConfiguration().effectiveMaxConnections == FileDescriptorLimit.defaultMaxConnections(
-            softLimit: limit.soft, adminMaxConnections: 64, maxShadowsInFlight: 256))
+        #expect(
+            ProxyConfiguration().effectiveMaxConnections
+                == FileDescriptorLimit.defaultMaxConnections(
+                    softLimit: limit.soft, adminMaxConnections: 64, maxShadowsInFlight: 256))
     }
 
     @Test func theProxyCommandsFlagsSetTheBounds() throws {
         let command = try #require(
             try Strangler.parseAsRoot([
-                "proxy", "--max-connections", "100", "--admin-max-connections", "8", "--head-timeout", "2s", "--min-body-rate", "0",
+                "proxy", "--max-connections", "100", "--admin-max-connections", "8", "--head-timeout", "2s",
+                "--min-body-rate", "0",
                 "--body-rate-window", "500ms",
             ]) as? ProxyCommand)
         let configuration = command.proxyConfiguration
         #expect(configuration.maxConnections == 100 && configuration.adminMaxConnections == 8)
-        #expect(configuration.headTimeout == .seconds(2) && configuration.minBodyRate == 0 && configuration.bodyRateWindow == .milliseconds(500))
+        #expect(
+            configuration.headTimeout == .seconds(2) && configuration.minBodyRate == 0
+                && configuration.bodyRateWindow == .milliseconds(500))
         let defaults = try #require(try Strangler.parseAsRoot(["proxy"]) as? ProxyCommand).proxyConfiguration
         #expect(defaults.maxConnections == nil && defaults.adminMaxConnections == 64)
-        #expect(defaults.headTimeout == .seconds(10) && defaults.minBodyRate == 1024 && defaults.bodyRateWindow == .seconds(10))
+        #expect(
+            defaults.headTimeout == .seconds(10) && defaults.minBodyRate == 1024
+                && defaults.bodyRateWindow == .seconds(10))
         for (arguments, message) in [
             (["--head-timeout", "soon"], #"--head-timeout must be a duration such as "10s" or "500ms", not "soon""#),
-            (["--body-rate-window", "0s"], #"--body-rate-window must be a duration such as "10s" or "500ms", not "0s""#),
+            (
+                ["--body-rate-window", "0s"],
+                #"--body-rate-window must be a duration such as "10s" or "500ms", not "0s""#
+            ),
             (["--max-connections", "0"], "--max-connections must be 1 or more, not 0"),
             (["--admin-max-connections", "0"], "--admin-max-connections must be 1 or more, not 0"),
             (["--min-body-rate=-1"], "--min-body-rate must be 0 or more, not -1"),

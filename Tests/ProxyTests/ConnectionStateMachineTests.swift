@@ -63,17 +63,26 @@ struct ConnectionStateMachineTests {
         #expect(self.phase(machine) == "readingHead")
         #expect(machine.activated() == Self.at(10), "the first head's deadline, from the accept")
         self.startExchange(&machine, Self.post(4) + "ab")
-        guard case .body(let first, last: false) = machine.next(now: Self.start) else { Issue.record("body"); return }
+        guard case .body(let first, last: false) = machine.next(now: Self.start) else {
+            Issue.record("body")
+            return
+        }
         #expect(first.readableBytes == 2 && self.phase(machine) == "streamingRequest" && !machine.requestIsWhole)
         check(machine.received(ByteBuffer(string: "cd"), now: Self.at(1)))
-        guard case .body(_, last: true) = machine.next(now: Self.at(1)) else { Issue.record("last body"); return }
+        guard case .body(_, last: true) = machine.next(now: Self.at(1)) else {
+            Issue.record("last body")
+            return
+        }
         #expect(self.phase(machine) == "awaitingAnswer" && machine.requestIsWhole)
         check(!machine.answerHead(connectionMayStay: true), "a keep-alive answer")
         #expect(self.phase(machine) == "streamingAnswer")
         let (ending, whole) = machine.answerComplete(now: Self.at(2))
         #expect(ending == .serveNext(idleDeadline: Self.at(62)) && whole)
         #expect(self.phase(machine) == "idle")
-        guard case .wait = machine.next(now: Self.at(2)) else { Issue.record("wait"); return }
+        guard case .wait = machine.next(now: Self.at(2)) else {
+            Issue.record("wait")
+            return
+        }
         machine.channelInactive()
         #expect(self.phase(machine) == "closed")
     }
@@ -97,11 +106,17 @@ struct ConnectionStateMachineTests {
     @Test func pipelinedRequestsWaitForTheExchangeInFlight() {
         var machine = self.machine()
         self.startExchange(&machine, Self.get + Self.get)
-        guard case .wait = machine.next(now: Self.start) else { Issue.record("the second waits"); return }
+        guard case .wait = machine.next(now: Self.start) else {
+            Issue.record("the second waits")
+            return
+        }
         #expect(machine.inbound?.readableBytes == Self.get.utf8.count)
         _ = machine.answerHead(connectionMayStay: true)
         _ = machine.answerComplete(now: Self.at(1))
-        guard case .head = machine.next(now: Self.at(1)) else { Issue.record("the second is read now"); return }
+        guard case .head = machine.next(now: Self.at(1)) else {
+            Issue.record("the second is read now")
+            return
+        }
     }
 
     @Test func readsAreHeldPastTheReadAheadLimitAndWhileTheUpstreamCannotTakeTheBody() {
@@ -130,13 +145,19 @@ struct ConnectionStateMachineTests {
         #expect(machine.intake == .halfClosed)
         _ = machine.answerHead(connectionMayStay: true)
         check(machine.answerComplete(now: Self.at(1)).ending == .serveNext(idleDeadline: Self.at(61)))
-        guard case .head(let head) = machine.next(now: Self.at(1)) else { Issue.record("the pipelined one"); return }
+        guard case .head(let head) = machine.next(now: Self.at(1)) else {
+            Issue.record("the pipelined one")
+            return
+        }
         _ = machine.exchangeStarted(
             body: nil, keepAlive: head.isKeepAlive, timeout: .seconds(30), started: Self.at(1), expectsContinue: false,
             now: Self.at(1))
         _ = machine.answerHead(connectionMayStay: true)
         _ = machine.answerComplete(now: Self.at(2))
-        guard case .closeAfterFlush = machine.next(now: Self.at(2)) else { Issue.record("drained: close"); return }
+        guard case .closeAfterFlush = machine.next(now: Self.at(2)) else {
+            Issue.record("drained: close")
+            return
+        }
         #expect(self.phase(machine) == "draining")
     }
 
@@ -148,7 +169,10 @@ struct ConnectionStateMachineTests {
 
         var idle = self.machine()
         check(idle.inputClosed() == .process)
-        guard case .closeAfterFlush = idle.next(now: Self.start) else { Issue.record("nothing to answer"); return }
+        guard case .closeAfterFlush = idle.next(now: Self.start) else {
+            Issue.record("nothing to answer")
+            return
+        }
     }
 
     // MARK: Early answers and failures
@@ -186,21 +210,31 @@ struct ConnectionStateMachineTests {
         check(
             large.received(
                 ByteBuffer(string: "GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 2000)), now: Self.start))
-        guard case .refuse(.headerTooLarge, nil) = large.next(now: Self.start) else { Issue.record("431"); return }
+        guard case .refuse(.headerTooLarge, nil) = large.next(now: Self.start) else {
+            Issue.record("431")
+            return
+        }
         #expect(self.phase(large) == "draining")
 
         var malformed = self.machine()
         _ = malformed.received(ByteBuffer(string: "GET / HTTP/1.1\nHost: x\r\n\r\n"), now: Self.start)
-        guard case .refuse(.malformedHead, nil) = malformed.next(now: Self.start) else { Issue.record("400"); return }
+        guard case .refuse(.malformedHead, nil) = malformed.next(now: Self.start) else {
+            Issue.record("400")
+            return
+        }
 
         var body = self.machine()
         self.startExchange(&body, Self.post(200) + String(repeating: "a", count: 101))
-        guard case .refuse(.bodyTooLarge, .awaiting?) = body.next(now: Self.start) else { Issue.record("413"); return }
+        guard case .refuse(.bodyTooLarge, .awaiting?) = body.next(now: Self.start) else {
+            Issue.record("413")
+            return
+        }
 
         var chunks = self.machine()
         self.startExchange(&chunks, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
         guard case .refuse(.malformedBody, .awaiting?) = chunks.next(now: Self.start) else {
-            Issue.record("chunks"); return
+            Issue.record("chunks")
+            return
         }
     }
 
@@ -219,10 +253,16 @@ struct ConnectionStateMachineTests {
         _ = idle.answerHead(connectionMayStay: true)
         _ = idle.answerComplete(now: Self.at(1))
         check(idle.received(ByteBuffer(string: "GET / HT"), now: Self.at(20)))
-        guard case .waitArming(let deadline) = idle.next(now: Self.at(20)) else { Issue.record("arming"); return }
+        guard case .waitArming(let deadline) = idle.next(now: Self.at(20)) else {
+            Issue.record("arming")
+            return
+        }
         #expect(deadline == Self.at(30))
         check(idle.received(ByteBuffer(string: "TP/1.1\r\n"), now: Self.at(25)))
-        guard case .wait = idle.next(now: Self.at(25)) else { Issue.record("no restart"); return }
+        guard case .wait = idle.next(now: Self.at(25)) else {
+            Issue.record("no restart")
+            return
+        }
         check(idle.timerFired(now: Self.at(30)) == .headTimedOut(idleDeadline: Self.at(90)))
     }
 

@@ -10,12 +10,14 @@ import Testing
 /// repository's routes.json.
 @Suite("Docs: command lines and counts")
 struct DocsTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     static var documents: [URL] {
         let docs = Self.repository.appendingPathComponent("docs")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: docs.path)) ?? []
-        return [Self.repository.appendingPathComponent("README.md")] + names.filter { $0.hasSuffix(".md") }.sorted().map { docs.appendingPathComponent($0) }
+        return [Self.repository.appendingPathComponent("README.md")]
+            + names.filter { $0.hasSuffix(".md") }.sorted().map { docs.appendingPathComponent($0) }
     }
 
     /// A command line found in a document: where, and its words after `strangler`.
@@ -43,7 +45,9 @@ struct DocsTests {
                     fenced.toggle()
                     continue
                 }
-                guard fenced, let range = line.range(of: #"(?<![\w./-])strangler (?=[a-z])"#, options: .regularExpression) else { continue }
+                guard fenced,
+                    let range = line.range(of: #"(?<![\w./-])strangler (?=[a-z])"#, options: .regularExpression)
+                else { continue }
                 let number = index
                 // A trailing backslash continues the command on the next line.
                 while line.hasSuffix("\\"), index < lines.count {
@@ -56,7 +60,8 @@ struct DocsTests {
                 }
                 if text.hasSuffix(")") { text.removeLast() }
                 let words = Self.shellWords(text)
-                guard let first = words.first, !first.hasSuffix(":"), !text.contains("[--"), !text.contains("...") else { continue }
+                guard let first = words.first, !first.hasSuffix(":"), !text.contains("[--"), !text.contains("...")
+                else { continue }
                 found.append(CommandLine(file: name, line: number, words: words))
             }
         }
@@ -102,7 +107,10 @@ struct DocsTests {
     }
 
     @Test func theScannerFindsCommandsAndLeavesSynopsesAndMessages() {
-        #expect(Self.shellWords(#"stage 'contacts.*' coexist --reason "a b" x\ y"#) == ["stage", "contacts.*", "coexist", "--reason", "a b", "x y"])
+        #expect(
+            Self.shellWords(#"stage 'contacts.*' coexist --reason "a b" x\ y"#) == [
+                "stage", "contacts.*", "coexist", "--reason", "a b", "x y",
+            ])
     }
 
     @Test func everyCommandLineInTheDocsParses() throws {
@@ -119,13 +127,17 @@ struct DocsTests {
     }
 
     @Test func theRouteCountsTheDocsQuoteAreTheRepositorysTable() throws {
-        let table = try JSONParser.parse(try String(contentsOf: Self.repository.appendingPathComponent("routes.json"), encoding: .utf8))
+        let table = try JSONParser.parse(
+            try String(contentsOf: Self.repository.appendingPathComponent("routes.json"), encoding: .utf8))
         let routes = table["routes"]?.arrayValue ?? []
         let withoutService = routes.filter { $0["service"] == nil }.count
         #expect(routes.count > 0)
-        #expect(routes.allSatisfy { $0["stage"]?.stringValue == "transform" }, "the repository's table starts with every route in transform")
+        #expect(
+            routes.allSatisfy { $0["stage"]?.stringValue == "transform" },
+            "the repository's table starts with every route in transform")
         var checked = 0
-        for document in Self.documents where ["README.md", "up.md", "runbook.md", "gates.md"].contains(document.lastPathComponent) {
+        for document in Self.documents
+        where ["README.md", "up.md", "runbook.md", "gates.md"].contains(document.lastPathComponent) {
             let text = try String(contentsOf: document, encoding: .utf8)
             let name = document.lastPathComponent
             // The up banner on a fresh table: "(27 routes: 27 transform)".
@@ -134,18 +146,27 @@ struct DocsTests {
                 checked += 1
             }
             // strangler routes' last line: "27 routes (21 transform, 6 coexist)", or for a selection "6 of 27 routes (6 coexist)".
-            for match in text.matches(of: #/(\d+) (?:of (\d+) )?routes? \(((?:\d+ (?:transform|coexist|eliminate)(?:, )?)+)\)/#) {
+            for match in text.matches(
+                of: #/(\d+) (?:of (\d+) )?routes? \(((?:\d+ (?:transform|coexist|eliminate)(?:, )?)+)\)/#)
+            {
                 let stages = match.3.split(separator: ", ").compactMap { Int($0.split(separator: " ")[0]) }
-                #expect(Int(match.2 ?? match.1) == routes.count && stages.reduce(0, +) == Int(match.1), "\(name): \(match.0)")
+                #expect(
+                    Int(match.2 ?? match.1) == routes.count && stages.reduce(0, +) == Int(match.1),
+                    "\(name): \(match.0)")
                 checked += 1
             }
             // The report's summary: "27 routes: 12 ready to move, 5 blocked, 1 in eliminate, 9 without a service".
-            for match in text.matches(of: #/(\d+) routes: ((?:\d+ [a-z ]+(?:, )?)+)/#) where match.2.contains("without a service") {
+            for match in text.matches(of: #/(\d+) routes: ((?:\d+ [a-z ]+(?:, )?)+)/#)
+            where match.2.contains("without a service") {
                 let parts = match.2.split(separator: ", ")
                 let counts = parts.compactMap { Int($0.split(separator: " ")[0]) }
                 #expect(Int(match.1) == routes.count && counts.reduce(0, +) == routes.count, "\(name): \(match.0)")
-                let without = parts.first { $0.hasSuffix("without a service") }.flatMap { Int($0.split(separator: " ")[0]) }
-                #expect(without == withoutService, "\(name): \(match.0): the table has \(withoutService) routes without a service")
+                let without = parts.first { $0.hasSuffix("without a service") }.flatMap {
+                    Int($0.split(separator: " ")[0])
+                }
+                #expect(
+                    without == withoutService,
+                    "\(name): \(match.0): the table has \(withoutService) routes without a service")
                 checked += 1
             }
         }

@@ -1,13 +1,13 @@
+import AdminAPI
 import DiffStore
 import Foundation
+import Gateway
 import JSON
 import NIOConcurrencyHelpers
 import RouteTable
 import Testing
 
-import AdminAPI
 @testable import ControlPlane
-import Gateway
 @testable import Proxy
 @testable import Reports
 
@@ -28,14 +28,17 @@ enum GateFixture {
     }
 
     /// The service in sync (lag `lag`), the monolith's reverse sync running, and (unless nil) a reconcile record.
-    static func prepare(_ harness: ProxyHarness, lag: Int = 0, reverseSync: Bool = true, reconcileClean: Bool? = true) throws {
+    static func prepare(
+        _ harness: ProxyHarness, lag: Int = 0, reverseSync: Bool = true, reconcileClean: Bool? = true
+    ) throws {
         self.prepare(service: harness.service, monolith: harness.monolith, lag: lag, reverseSync: reverseSync)
         if let reconcileClean { try self.reconcile(clean: reconcileClean, dataDirectory: harness.dataDirectory) }
     }
 
     static func prepare(service: TestUpstream, monolith: TestUpstream, lag: Int = 0, reverseSync: Bool = true) {
         service.documents.withLockedValue {
-            $0["/sync/status"] = #"{"lastEventId":10,"head":\#(10 + lag),"lagEvents":\#(lag),"lagSeconds":0,"lastError":null}"#
+            $0["/sync/status"] =
+                #"{"lastEventId":10,"head":\#(10 + lag),"lagEvents":\#(lag),"lagSeconds":0,"lastError":null}"#
         }
         monolith.documents.withLockedValue {
             $0["/reverse-sync/status"] =
@@ -44,11 +47,16 @@ enum GateFixture {
     }
 
     static func reconcile(clean: Bool, dataDirectory: String) throws {
-        try ReconcileRecord(service: "contacts", clean: clean, compared: 40, missing: clean ? 0 : 2, extra: 0, differing: 0).write(dataDirectory: dataDirectory)
+        try ReconcileRecord(
+            service: "contacts", clean: clean, compared: 40, missing: clean ? 0 : 2, extra: 0, differing: 0
+        ).write(dataDirectory: dataDirectory)
     }
 
     /// Adds comparisons to the store: `matched` of `compared`, the rest under the given signatures.
-    static func record(_ store: DiffStore, route: String, compared: Int, matched: Int, signatures: [(id: String, text: String, count: Int)] = []) throws {
+    static func record(
+        _ store: DiffStore, route: String, compared: Int, matched: Int,
+        signatures: [(id: String, text: String, count: Int)] = []
+    ) throws {
         var batch = DiffBatch()
         var counts = RouteCounts()
         counts.compared = compared
@@ -56,7 +64,8 @@ enum GateFixture {
         counts.mismatched = compared - matched
         batch.counts[route] = counts
         for signature in signatures {
-            batch.signatures[DiffBatch.SignatureKey(route: route, id: signature.id, text: signature.text)] = signature.count
+            batch.signatures[DiffBatch.SignatureKey(route: route, id: signature.id, text: signature.text)] =
+                signature.count
         }
         try store.apply(batch)
     }
@@ -75,7 +84,9 @@ extension ProxyHarness {
     }
 
     /// `POST /admin/stage` with a fresh ETag.
-    func stage(_ routes: String, _ stage: String, reason: String? = "test", force: Bool = false) async throws -> RawResponse {
+    func stage(
+        _ routes: String, _ stage: String, reason: String? = "test", force: Bool = false
+    ) async throws -> RawResponse {
         let reasonJSON = reason.map { "\"\($0)\"" } ?? "null"
         return try await self.admin(
             "POST", "/admin/stage", headers: ["If-Match: \(try await self.etag())", "X-Strangler-Actor: tester"],
@@ -108,12 +119,14 @@ struct GateAdminTests {
             #expect(refused.status == 409)
             let error = jsonValue(refused.body)["error"]
             #expect(error?["code"]?.stringValue == "gate_refused")
-            let reasons = (error?["refusals"]?.arrayValue?.first?["reasons"]?.arrayValue ?? []).compactMap(\.stringValue)
-            #expect(reasons == [
-                "0 compared samples so far, needs 1000",
-                "service contacts is 3 events behind the monolith (at most 0 allowed)",
-                "service contacts was never reconciled (run: strangler reconcile contacts)",
-            ])
+            let reasons = (error?["refusals"]?.arrayValue?.first?["reasons"]?.arrayValue ?? []).compactMap(
+                \.stringValue)
+            #expect(
+                reasons == [
+                    "0 compared samples so far, needs 1000",
+                    "service contacts is 3 events behind the monolith (at most 0 allowed)",
+                    "service contacts was never reconciled (run: strangler reconcile contacts)",
+                ])
             #expect(harness.stageOf("contacts.get") == .coexist)
             #expect(GateFixture.audit(harness).isEmpty)
 
@@ -122,7 +135,8 @@ struct GateAdminTests {
             try GateFixture.prepare(harness, lag: 0, reconcileClean: true)
             let lowerBound = try await harness.stage("contacts.get", "eliminate")
             #expect(lowerBound.status == 409)
-            let why = jsonValue(lowerBound.body)["error"]?["refusals"]?.at(0)?["reasons"]?.arrayValue?.compactMap(\.stringValue)
+            let why = jsonValue(lowerBound.body)["error"]?["refusals"]?.at(0)?["reasons"]?.arrayValue?.compactMap(
+                \.stringValue)
             #expect(why == ["match rate 100.00% of 1000: its 95% lower bound 99.61% is under 99.90%"])
 
             try GateFixture.record(harness.diffStore, route: "contacts.get", compared: 3000, matched: 3000)
@@ -130,7 +144,9 @@ struct GateAdminTests {
             #expect(allowed.status == 200, "\(allowed.body)")
             #expect(harness.stageOf("contacts.get") == .eliminate)
             let entry = try #require(GateFixture.audit(harness).last)
-            #expect(entry["route"]?.stringValue == "contacts.get" && entry["forced"] == .bool(false) && entry["actor"]?.stringValue == "tester")
+            #expect(
+                entry["route"]?.stringValue == "contacts.get" && entry["forced"] == .bool(false)
+                    && entry["actor"]?.stringValue == "tester")
         }
     }
 
@@ -140,12 +156,18 @@ struct GateAdminTests {
             try GateFixture.record(harness.diffStore, route: "contacts.get", compared: 5000, matched: 5000)
             // A clean reconcile, but two days old.
             let old = ReconcileRecord(
-                service: "contacts", time: Date().addingTimeInterval(-2 * 86_400), clean: true, compared: 40, missing: 0, extra: 0, differing: 0)
+                service: "contacts", time: Date().addingTimeInterval(-2 * 86_400), clean: true, compared: 40,
+                missing: 0, extra: 0, differing: 0)
             try old.write(dataDirectory: harness.dataDirectory)
             let refused = try await harness.stage("contacts.get", "eliminate")
             #expect(refused.status == 409)
-            let reasons = jsonValue(refused.body)["error"]?["refusals"]?.at(0)?["reasons"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            #expect(reasons.count == 1 && reasons.first?.hasSuffix("is older than 24h (run: strangler reconcile contacts)") == true, "\(reasons)")
+            let reasons =
+                jsonValue(refused.body)["error"]?["refusals"]?.at(0)?["reasons"]?.arrayValue?.compactMap(\.stringValue)
+                ?? []
+            #expect(
+                reasons.count == 1
+                    && reasons.first?.hasSuffix("is older than 24h (run: strangler reconcile contacts)") == true,
+                "\(reasons)")
             // A fresh one lets it through.
             try GateFixture.reconcile(clean: true, dataDirectory: harness.dataDirectory)
             #expect(try await harness.stage("contacts.get", "eliminate").status == 200)
@@ -160,13 +182,17 @@ struct GateAdminTests {
             #expect(lagging.body.contains("service contacts is 100 events behind the monolith (at most 99 allowed)"))
             let dead = try await harness.stage("dead.get", "coexist")
             #expect(dead.status == 409)
-            #expect(dead.body.contains("service dead is not healthy: GET http://127.0.0.1:1/healthz: connection refused"), "\(dead.body)")
+            #expect(
+                dead.body.contains("service dead is not healthy: GET http://127.0.0.1:1/healthz: connection refused"),
+                "\(dead.body)")
             // A service whose consumer is stuck reports no lag against the old head it saw; the monolith's own head
             // (read first) tells the truth.
             try GateFixture.prepare(harness, lag: 0)
             harness.monolith.documents.withLockedValue { $0["/events"] = #"{"items":[],"next":0,"head":150}"# }
             let stuck = try await harness.stage("contacts.list", "coexist")
-            #expect(stuck.status == 409 && stuck.body.contains("service contacts is 140 events behind the monolith"), "\(stuck.body)")
+            #expect(
+                stuck.status == 409 && stuck.body.contains("service contacts is 140 events behind the monolith"),
+                "\(stuck.body)")
             harness.monolith.documents.withLockedValue { $0["/events"] = #"{"items":[],"next":0,"head":109}"# }
             try GateFixture.prepare(harness, lag: 99)
             #expect(try await harness.stage("contacts.list", "coexist").status == 200)
@@ -175,14 +201,19 @@ struct GateAdminTests {
     }
 
     @Test func gatesAreConfigurableInRoutesJSON() async throws {
-        try await ProxyHarness.runGates(gates: #", "gates": { "eliminate": { "minSamples": 10, "minMatchRate": 0.5, "reconcile": false } }"#) { harness in
+        try await ProxyHarness.runGates(
+            gates: #", "gates": { "eliminate": { "minSamples": 10, "minMatchRate": 0.5, "reconcile": false } }"#
+        ) { harness in
             try GateFixture.prepare(harness, reconcileClean: nil)
-            try GateFixture.record(harness.diffStore, route: "contacts.get", compared: 10, matched: 9, signatures: [("s1", "/x changed", 1)])
+            try GateFixture.record(
+                harness.diffStore, route: "contacts.get", compared: 10, matched: 9,
+                signatures: [("s1", "/x changed", 1)])
             let untriaged = try await harness.stage("contacts.get", "eliminate")
             #expect(untriaged.status == 409)
             #expect(untriaged.body.contains("1 untriaged mismatch signature: s1 (/x changed, 1×)"))
             let accepted = try await harness.admin(
-                "POST", "/admin/triage", body: #"{"route":"contacts.get","signature":"s1","decision":"accept","reason":"known"}"#)
+                "POST", "/admin/triage",
+                body: #"{"route":"contacts.get","signature":"s1","decision":"accept","reason":"known"}"#)
             #expect(accepted.status == 200, "\(accepted.body)")
             #expect(try await harness.stage("contacts.get", "eliminate").status == 200)
         }
@@ -231,7 +262,10 @@ struct GateAdminTests {
             let audit = GateFixture.audit(harness)
             #expect(audit.count == 1)
             #expect(audit[0]["pattern"]?.stringValue == "contacts.*")
-            #expect(audit[0]["changes"]?.arrayValue?.compactMap { $0["route"]?.stringValue } == ["contacts.get", "contacts.create"])
+            #expect(
+                audit[0]["changes"]?.arrayValue?.compactMap { $0["route"]?.stringValue } == [
+                    "contacts.get", "contacts.create",
+                ])
             #expect(harness.stageOf("contacts.get") == .transform && harness.stageOf("contacts.create") == .transform)
 
             let none = try await harness.stage("billing.*", "coexist")
@@ -248,13 +282,18 @@ struct GateAdminTests {
             #expect(empty.status == 409 && jsonValue(empty.body)["error"]?["code"]?.stringValue == "nothing_to_undo")
             let original = harness.proxy.store.snapshot.table.document
             #expect(try await harness.stage("contacts.*", "transform").status == 200)
-            let undone = try await harness.admin("POST", "/admin/undo", headers: ["X-Strangler-Actor: bob"], body: #"{"reason":"oops"}"#)
+            let undone = try await harness.admin(
+                "POST", "/admin/undo", headers: ["X-Strangler-Actor: bob"], body: #"{"reason":"oops"}"#)
             #expect(undone.status == 200, "\(undone.body)")
             // The same document, keys in the same order.
             #expect(harness.proxy.store.snapshot.table.document.jsonText == original.jsonText)
-            #expect(try JSONParser.parse(try String(contentsOfFile: harness.routesPath, encoding: .utf8)).jsonText == original.jsonText)
+            #expect(
+                try JSONParser.parse(try String(contentsOfFile: harness.routesPath, encoding: .utf8)).jsonText
+                    == original.jsonText)
             let entry = try #require(GateFixture.audit(harness).last)
-            #expect(entry["action"]?.stringValue == "undo" && entry["actor"]?.stringValue == "bob" && entry["reason"]?.stringValue == "oops")
+            #expect(
+                entry["action"]?.stringValue == "undo" && entry["actor"]?.stringValue == "bob"
+                    && entry["reason"]?.stringValue == "oops")
             #expect(entry["undoes"]?["action"]?.stringValue == "stage")
             // A second undo redoes.
             #expect(try await harness.admin("POST", "/admin/undo").status == 200)
@@ -264,9 +303,11 @@ struct GateAdminTests {
             let edited = try String(contentsOfFile: harness.routesPath, encoding: .utf8).replacingOccurrences(
                 of: #""id": "dead.get","#, with: #""id": "dead.get", "timeout": "5s","#)
             try edited.write(toFile: harness.routesPath, atomically: true, encoding: .utf8)
-            #expect(await eventually { harness.proxy.store.snapshot.table.route(id: "dead.get")?.timeout == .seconds(5) })
+            #expect(
+                await eventually { harness.proxy.store.snapshot.table.route(id: "dead.get")?.timeout == .seconds(5) })
             let conflict = try await harness.admin("POST", "/admin/undo")
-            #expect(conflict.status == 409 && jsonValue(conflict.body)["error"]?["code"]?.stringValue == "undo_conflict")
+            #expect(
+                conflict.status == 409 && jsonValue(conflict.body)["error"]?["code"]?.stringValue == "undo_conflict")
             #expect(harness.stageOf("contacts.get") == .transform)
         }
     }
@@ -279,11 +320,16 @@ struct GateAdminTests {
             let evidence = jsonValue(try await harness.admin("GET", "/admin/evidence?route=contacts.get").body)
             #expect(evidence["routes"]?.at(0)?["untriaged"] == .number(2))
 
-            let unknown = try await harness.admin("POST", "/admin/triage", body: #"{"route":"contacts.get","signature":"zz","decision":"accept","reason":"r"}"#)
+            let unknown = try await harness.admin(
+                "POST", "/admin/triage",
+                body: #"{"route":"contacts.get","signature":"zz","decision":"accept","reason":"r"}"#)
             #expect(unknown.status == 404)
-            let noReason = try await harness.admin("POST", "/admin/triage", body: #"{"route":"contacts.get","signature":"a1","decision":"accept"}"#)
+            let noReason = try await harness.admin(
+                "POST", "/admin/triage", body: #"{"route":"contacts.get","signature":"a1","decision":"accept"}"#)
             #expect(noReason.status == 422)
-            let noETag = try await harness.admin("POST", "/admin/triage", body: #"{"route":"contacts.get","signature":"a1","decision":"ignore","reason":"r"}"#)
+            let noETag = try await harness.admin(
+                "POST", "/admin/triage",
+                body: #"{"route":"contacts.get","signature":"a1","decision":"ignore","reason":"r"}"#)
             #expect(noETag.status == 428)
             let statusIgnore = try await harness.admin(
                 "POST", "/admin/triage", headers: ["If-Match: \(try await harness.etag())"],
@@ -291,20 +337,32 @@ struct GateAdminTests {
             #expect(statusIgnore.status == 422 && statusIgnore.body.contains("status changed; use --accept instead"))
 
             let ignored = try await harness.admin(
-                "POST", "/admin/triage", headers: ["If-Match: \(try await harness.etag())", "X-Strangler-Actor: carol"],
+                "POST", "/admin/triage",
+                headers: ["If-Match: \(try await harness.etag())", "X-Strangler-Actor: carol"],
                 body: #"{"route":"contacts.get","signature":"a1","decision":"ignore","reason":"timestamps"}"#)
             #expect(ignored.status == 200, "\(ignored.body)")
-            #expect(harness.proxy.store.snapshot.table.route(id: "contacts.get")?.shadow?.ignore == ["/email", "/items/*/updatedAt"])
+            #expect(
+                harness.proxy.store.snapshot.table.route(id: "contacts.get")?.shadow?.ignore == [
+                    "/email", "/items/*/updatedAt",
+                ])
             let entry = try #require(GateFixture.audit(harness).last)
             #expect(entry["action"]?.stringValue == "triage" && entry["actor"]?.stringValue == "carol")
             #expect(entry["ignore"]?.arrayValue?.count == 2)
-            #expect(try await harness.admin("POST", "/admin/triage", body: #"{"route":"contacts.get","signature":"b2","decision":"accept","reason":"ok"}"#).status == 200)
+            #expect(
+                try await harness.admin(
+                    "POST", "/admin/triage",
+                    body: #"{"route":"contacts.get","signature":"b2","decision":"accept","reason":"ok"}"#
+                ).status == 200)
 
-            let after = jsonValue(try await harness.admin("GET", "/admin/evidence?route=contacts.get").body)["routes"]?.at(0)
+            let after = jsonValue(try await harness.admin("GET", "/admin/evidence?route=contacts.get").body)["routes"]?
+                .at(0)
             #expect(after?["untriaged"] == .number(0))
             #expect(after?["explained"] == .number(10))
-            #expect(try harness.diffStore.triageDecisions(route: "contacts.get").map(\.decision) == [.ignored, .accepted])
-            let history = jsonValue(try await harness.admin("GET", "/admin/history?route=contacts.get").body)["entries"]?.arrayValue ?? []
+            #expect(
+                try harness.diffStore.triageDecisions(route: "contacts.get").map(\.decision) == [.ignored, .accepted])
+            let history =
+                jsonValue(try await harness.admin("GET", "/admin/history?route=contacts.get").body)["entries"]?
+                .arrayValue ?? []
             #expect(history.compactMap { $0["decision"]?.stringValue } == ["ignored", "accepted"])
             #expect(history.allSatisfy { $0["before"] == nil })
         }
@@ -313,11 +371,16 @@ struct GateAdminTests {
     @Test func comparisonsCountSinceTheRoutesLastStageChange() async throws {
         try await ProxyHarness.runGates { harness in
             try GateFixture.prepare(harness)
-            try GateFixture.record(harness.diffStore, route: "contacts.get", compared: 5000, matched: 5000, signatures: [("old", "/x changed", 3)])
+            try GateFixture.record(
+                harness.diffStore, route: "contacts.get", compared: 5000, matched: 5000,
+                signatures: [("old", "/x changed", 3)])
             #expect(try await harness.stage("contacts.get", "transform").status == 200)
             #expect(try await harness.stage("contacts.get", "coexist").status == 200)
-            try GateFixture.record(harness.diffStore, route: "contacts.get", compared: 7, matched: 6, signatures: [("old", "/x changed", 1)])
-            let route = jsonValue(try await harness.admin("GET", "/admin/evidence?route=contacts.get").body)["routes"]?.at(0)
+            try GateFixture.record(
+                harness.diffStore, route: "contacts.get", compared: 7, matched: 6,
+                signatures: [("old", "/x changed", 1)])
+            let route = jsonValue(try await harness.admin("GET", "/admin/evidence?route=contacts.get").body)["routes"]?
+                .at(0)
             #expect(route?["compared"] == .number(7) && route?["matched"] == .number(6))
             #expect(route?["signatures"]?.at(0)?["count"] == .number(1))
             #expect(route?["since"]?.stringValue != nil)
@@ -331,14 +394,16 @@ struct GateAdminTests {
                 .write(toFile: harness.routesPath, atomically: true, encoding: .utf8)
             #expect(await eventually { harness.stageOf("contacts.list") == .coexist })
             // The epoch is recorded right after the swap, off the watcher's path.
-            #expect(try await eventually { try harness.diffStore.epochCounts(route: "contacts.list").stage == "coexist" })
+            #expect(
+                try await eventually { try harness.diffStore.epochCounts(route: "contacts.list").stage == "coexist" })
         }
     }
 
     @Test func rollbackOfAWriteNeedsReverseSync() async throws {
         try await ProxyHarness.runGates { harness in
             try GateFixture.prepare(harness, reverseSync: false)
-            #expect(try await harness.stage("contacts.create", "eliminate", reason: "cut over", force: true).status == 200)
+            #expect(
+                try await harness.stage("contacts.create", "eliminate", reason: "cut over", force: true).status == 200)
             let refused = try await harness.stage("contacts.create", "coexist")
             #expect(refused.status == 409)
             #expect(refused.body.contains("the monolith's reverse-sync feed from contacts is not running"))
@@ -351,14 +416,19 @@ struct GateAdminTests {
 @Suite("Diff store: epochs and triage")
 struct DiffStoreEpochTests {
     @Test func reconcileRecordsRoundTripThroughTheDataDirectory() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reconcile-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("reconcile-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         #expect(ReconcileRecord.read(service: "contacts", dataDirectory: directory) == nil)
-        let record = ReconcileRecord(service: "contacts", time: Date(timeIntervalSince1970: 1_800_000_000), clean: false, compared: 40, missing: 1, extra: 2, differing: 3)
+        let record = ReconcileRecord(
+            service: "contacts", time: Date(timeIntervalSince1970: 1_800_000_000), clean: false, compared: 40,
+            missing: 1, extra: 2, differing: 3)
         try record.write(dataDirectory: directory)
         #expect(ReconcileRecord.read(service: "contacts", dataDirectory: directory) == record)
         #expect(record.summary == "40 compared; 1 missing, 2 extra, 3 differing")
-        let ignoring = ReconcileRecord(service: "leads", clean: true, compared: 5, missing: 0, extra: 0, differing: 0, ignored: ["/title", "/items/*/x"])
+        let ignoring = ReconcileRecord(
+            service: "leads", clean: true, compared: 5, missing: 0, extra: 0, differing: 0,
+            ignored: ["/title", "/items/*/x"])
         try ignoring.write(dataDirectory: directory)
         #expect(ReconcileRecord.read(service: "leads", dataDirectory: directory)?.ignored == ["/title", "/items/*/x"])
         #expect(ignoring.summary == "5 compared; 0 missing, 0 extra, 0 differing (ignoring /title, /items/*/x)")
@@ -368,13 +438,16 @@ struct DiffStoreEpochTests {
         let store = try DiffStore.open(path: nil)
         try GateFixture.record(store, route: "r", compared: 10, matched: 8, signatures: [("a", "/a changed", 2)])
         var counts = try store.epochCounts(route: "r")
-        #expect(counts.since == nil && counts.compared == 10 && counts.matched == 8 && counts.signatures.map(\.id) == ["a"])
+        #expect(
+            counts.since == nil && counts.compared == 10 && counts.matched == 8 && counts.signatures.map(\.id) == ["a"])
         try store.startEpoch(route: "r", stage: "coexist", at: Date(timeIntervalSince1970: 1_800_000_000))
         counts = try store.epochCounts(route: "r")
         #expect(counts.since == Date(timeIntervalSince1970: 1_800_000_000) && counts.stage == "coexist")
         #expect(counts.compared == 0 && counts.signatures.isEmpty)
-        try GateFixture.record(store, route: "r", compared: 5, matched: 2, signatures: [("a", "/a changed", 1), ("b", "/b removed", 2)])
-        try store.recordTriage(TriageDecision(route: "r", signature: "b", decision: .accepted, reason: "known", actor: "me"))
+        try GateFixture.record(
+            store, route: "r", compared: 5, matched: 2, signatures: [("a", "/a changed", 1), ("b", "/b removed", 2)])
+        try store.recordTriage(
+            TriageDecision(route: "r", signature: "b", decision: .accepted, reason: "known", actor: "me"))
         counts = try store.epochCounts(route: "r")
         #expect(counts.compared == 5 && counts.matched == 2 && counts.mismatched == 3)
         #expect(counts.signatures.map(\.id) == ["b", "a"])

@@ -1,10 +1,10 @@
+import AdminAPI
+import Gateway
 import HTTP1
 import NIOCore
 import Testing
 
-import AdminAPI
 @testable import ControlPlane
-import Gateway
 @testable import Proxy
 @testable import Reports
 

@@ -33,11 +33,17 @@ final class HeldOrigin: Sendable {
                     return
                 }
                 let lines = text[..<end.lowerBound].lowercased().split(separator: "\r\n")
-                let length = lines.first { $0.hasPrefix("content-length:") }.flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
+                let length =
+                    lines.first { $0.hasPrefix("content-length:") }.flatMap {
+                        Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces))
+                    } ?? 0
                 self.remaining = length - (head.count - text.utf8.distance(from: text.startIndex, to: end.upperBound))
                 self.head = nil
                 if self.early {
-                    context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n")), promise: nil)
+                    context.writeAndFlush(
+                        self.wrapOutboundOut(
+                            ByteBuffer(string: "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n")),
+                        promise: nil)
                     self.remaining = .max
                     return
                 }
@@ -45,7 +51,9 @@ final class HeldOrigin: Sendable {
                 self.remaining -= buffer.readableBytes
             }
             if self.remaining <= 0 {
-                context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")), promise: nil)
+                context.writeAndFlush(
+                    self.wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")),
+                    promise: nil)
                 self.head = []
             }
         }
@@ -56,7 +64,9 @@ final class HeldOrigin: Sendable {
     private let children: NIOLockedValueBox<[any Channel]>
     private let received: NIOLockedValueBox<Int>
 
-    private init(port: Int, server: any Channel, children: NIOLockedValueBox<[any Channel]>, received: NIOLockedValueBox<Int>) {
+    private init(
+        port: Int, server: any Channel, children: NIOLockedValueBox<[any Channel]>, received: NIOLockedValueBox<Int>
+    ) {
         self.port = port
         self.server = server
         self.children = children
@@ -74,7 +84,9 @@ final class HeldOrigin: Sendable {
             .childChannelOption(.socketOption(.so_rcvbuf), value: 65536)
             .childChannelInitializer { channel in
                 children.withLockedValue { $0.append(channel) }
-                return channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Handler(received: received, early: early)) }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Handler(received: received, early: early))
+                }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         return HeldOrigin(port: server.localAddress?.port ?? 0, server: server, children: children, received: received)

@@ -1,24 +1,29 @@
+import AdminAPI
 import Foundation
+import Gateway
 import Logging
 import NIOConcurrencyHelpers
+import RouteTable
 import ServiceLifecycle
 import Testing
-import RouteTable
 
-import AdminAPI
 @testable import ControlPlane
-import Gateway
 @testable import Proxy
 @testable import Reports
 
 extension ProxyHarness {
-    func admin(_ method: String, _ path: String, token: String? = ProxyHarness.token, headers: [String] = [], body: String? = nil) async throws -> RawResponse {
+    func admin(
+        _ method: String, _ path: String, token: String? = ProxyHarness.token, headers: [String] = [],
+        body: String? = nil
+    ) async throws -> RawResponse {
         var lines = ["\(method) \(path) HTTP/1.1", "Host: admin", "Connection: close"]
         if let token { lines.append("Authorization: Bearer \(token)") }
         lines += headers
         if let body { lines += ["Content-Type: application/json", "Content-Length: \(body.utf8.count)"] }
         let text = lines.joined(separator: "\r\n") + "\r\n\r\n" + (body ?? "")
-        guard let response = RawHTTP.parse(try await RawHTTP.send(text, port: self.adminPort).text).first else { throw RawHTTP.RawError.noResponse }
+        guard let response = RawHTTP.parse(try await RawHTTP.send(text, port: self.adminPort).text).first else {
+            throw RawHTTP.RawError.noResponse
+        }
         return response
     }
 
@@ -34,14 +39,18 @@ struct ProxyHotReloadTests {
             #expect(try await harness.upstreamAnswering("/contacts/con_1") == "monolith")
             try ProxyHarness.routes(monolith: harness.monolithPort, service: harness.servicePort, stage: "eliminate")
                 .write(toFile: harness.routesPath, atomically: true, encoding: .utf8)
-            #expect(try await eventually(within: .seconds(20)) { try await harness.upstreamAnswering("/contacts/con_1") == "service" })
+            #expect(
+                try await eventually(within: .seconds(20)) {
+                    try await harness.upstreamAnswering("/contacts/con_1") == "service"
+                })
             #expect(harness.proxy.store.snapshot.version == 2)
         }
     }
 
     @Test func anInvalidEditIsRefusedAndTheLastGoodTableStays() async throws {
         try await ProxyHarness.run(stage: "eliminate") { harness in
-            let bad = ProxyHarness.routes(monolith: harness.monolithPort, service: harness.servicePort, stage: "transfrom")
+            let bad = ProxyHarness.routes(
+                monolith: harness.monolithPort, service: harness.servicePort, stage: "transfrom")
             try bad.write(toFile: harness.routesPath, atomically: true, encoding: .utf8)
             #expect(await eventually { await harness.proxy.control.lastReloadFailure != nil })
             let status = json(try await harness.admin("GET", "/admin/status").body)
@@ -54,13 +63,17 @@ struct ProxyHotReloadTests {
 
     @Test func aHalfWrittenFileIsRefusedUntilItIsComplete() async throws {
         try await ProxyHarness.run { harness in
-            let full = ProxyHarness.routes(monolith: harness.monolithPort, service: harness.servicePort, stage: "eliminate")
+            let full = ProxyHarness.routes(
+                monolith: harness.monolithPort, service: harness.servicePort, stage: "eliminate")
             // Written in place, as an editor without atomic saves would: first half, then the rest.
             let handle = try #require(FileHandle(forWritingAtPath: harness.routesPath))
             try handle.truncate(atOffset: 0)
             try handle.write(contentsOf: Data(full.utf8.prefix(full.utf8.count / 2)))
             try handle.synchronize()
-            #expect(await eventually { await harness.proxy.control.lastReloadFailure?.message.contains("not valid JSON") == true })
+            #expect(
+                await eventually {
+                    await harness.proxy.control.lastReloadFailure?.message.contains("not valid JSON") == true
+                })
             #expect(try await harness.upstreamAnswering("/contacts/con_1") == "monolith")
             try handle.write(contentsOf: Data(full.utf8.dropFirst(full.utf8.count / 2)))
             try handle.close()
@@ -74,9 +87,10 @@ struct ProxyHotReloadTests {
         try await ProxyHarness.run { harness in
             async let slow = RawHTTP.get("/slow/1", port: harness.proxyPort)
             #expect(await eventually { harness.monolith.gate.arrived == 1 })
-            let text = ProxyHarness.routes(monolith: harness.monolithPort, service: harness.servicePort).replacingOccurrences(
-                of: #""path": "/slow/{id}", "service": "contacts", "stage": "transform""#,
-                with: #""path": "/slow/{id}", "service": "contacts", "stage": "eliminate""#)
+            let text = ProxyHarness.routes(monolith: harness.monolithPort, service: harness.servicePort)
+                .replacingOccurrences(
+                    of: #""path": "/slow/{id}", "service": "contacts", "stage": "transform""#,
+                    with: #""path": "/slow/{id}", "service": "contacts", "stage": "eliminate""#)
             try text.write(toFile: harness.routesPath, atomically: true, encoding: .utf8)
             #expect(await eventually { harness.proxy.store.snapshot.version == 2 })
             harness.monolith.gate.open()
@@ -99,7 +113,10 @@ struct ProxyAdminTests {
                 #expect(try await harness.admin("GET", path, token: "wrong").status == 401)
                 #expect(try await harness.admin("GET", path).status == 200)
             }
-            #expect(try await harness.admin("POST", "/admin/routes/contacts.get/stage", token: "nope", body: #"{"stage":"coexist"}"#).status == 401)
+            #expect(
+                try await harness.admin(
+                    "POST", "/admin/routes/contacts.get/stage", token: "nope", body: #"{"stage":"coexist"}"#
+                ).status == 401)
         }
     }
 
@@ -109,7 +126,8 @@ struct ProxyAdminTests {
             let etag = try #require(read.header("etag"))
             #expect(json(read.body)["version"] as? Int == 1)
 
-            let missing = try await harness.admin("POST", "/admin/routes/contacts.get/stage", body: #"{"stage":"eliminate","reason":"test"}"#)
+            let missing = try await harness.admin(
+                "POST", "/admin/routes/contacts.get/stage", body: #"{"stage":"eliminate","reason":"test"}"#)
             #expect(missing.status == 428)
 
             let moved = try await harness.admin(
@@ -126,7 +144,9 @@ struct ProxyAdminTests {
             #expect(harness.proxy.store.snapshot.text == onDisk)
 
             // A second operator with the old ETag is refused.
-            let stale = try await harness.admin("POST", "/admin/routes/contacts.get/stage", headers: ["If-Match: \(etag)"], body: #"{"stage":"transform"}"#)
+            let stale = try await harness.admin(
+                "POST", "/admin/routes/contacts.get/stage", headers: ["If-Match: \(etag)"],
+                body: #"{"stage":"transform"}"#)
             #expect(stale.status == 412)
             #expect(try await harness.upstreamAnswering("/contacts/con_1") == "service")
 
@@ -140,9 +160,12 @@ struct ProxyAdminTests {
             #expect(entry["before"] is [String: Any] && entry["after"] is [String: Any])
             #expect(entry["time"] is String)
 
-            let unknown = try await harness.admin("POST", "/admin/routes/nope/stage", headers: ["If-Match: \(newETag)"], body: #"{"stage":"coexist"}"#)
+            let unknown = try await harness.admin(
+                "POST", "/admin/routes/nope/stage", headers: ["If-Match: \(newETag)"], body: #"{"stage":"coexist"}"#)
             #expect(unknown.status == 404)
-            let badStage = try await harness.admin("POST", "/admin/routes/contacts.get/stage", headers: ["If-Match: \(newETag)"], body: #"{"stage":"gone"}"#)
+            let badStage = try await harness.admin(
+                "POST", "/admin/routes/contacts.get/stage", headers: ["If-Match: \(newETag)"],
+                body: #"{"stage":"gone"}"#)
             #expect(badStage.status == 422)
         }
     }
@@ -150,20 +173,29 @@ struct ProxyAdminTests {
     @Test func putReplacesTheTableOnlyWhenValidAndFresh() async throws {
         try await ProxyHarness.run { harness in
             let etag = try #require(try await harness.admin("GET", "/admin/routes").header("etag"))
-            let invalid = try await harness.admin("PUT", "/admin/routes", headers: ["If-Match: \(etag)"], body: #"{"monolith":"http://x:1","routes":[{"id":"a"}]}"#)
+            let invalid = try await harness.admin(
+                "PUT", "/admin/routes", headers: ["If-Match: \(etag)"],
+                body: #"{"monolith":"http://x:1","routes":[{"id":"a"}]}"#)
             #expect(invalid.status == 422)
             let problems = json(invalid.body)["error"] as? [String: Any]
-            #expect((problems?["problems"] as? [[String: Any]])?.contains { $0["path"] as? String == "$.routes[0].method" } == true)
+            #expect(
+                (problems?["problems"] as? [[String: Any]])?.contains { $0["path"] as? String == "$.routes[0].method" }
+                    == true)
             let before = try String(contentsOfFile: harness.routesPath, encoding: .utf8)
 
-            let stale = try await harness.admin("PUT", "/admin/routes", headers: ["If-Match: \"0000000000000000\""], body: before)
+            let stale = try await harness.admin(
+                "PUT", "/admin/routes", headers: ["If-Match: \"0000000000000000\""], body: before)
             #expect(stale.status == 412)
 
-            let table = ProxyHarness.routes(monolith: harness.monolithPort, service: harness.servicePort, stage: "eliminate")
+            let table = ProxyHarness.routes(
+                monolith: harness.monolithPort, service: harness.servicePort, stage: "eliminate")
             // Moving contacts.get from transform to eliminate has no evidence behind it: refused by the gates, unless forced.
-            let gated = try await harness.admin("PUT", "/admin/routes", headers: ["If-Match: \(etag)", "X-Strangler-Reason: cut over"], body: table)
+            let gated = try await harness.admin(
+                "PUT", "/admin/routes", headers: ["If-Match: \(etag)", "X-Strangler-Reason: cut over"], body: table)
             #expect(gated.status == 409)
-            let replaced = try await harness.admin("PUT", "/admin/routes?force=true", headers: ["If-Match: \(etag)", "X-Strangler-Reason: cut over"], body: table)
+            let replaced = try await harness.admin(
+                "PUT", "/admin/routes?force=true", headers: ["If-Match: \(etag)", "X-Strangler-Reason: cut over"],
+                body: table)
             #expect(replaced.status == 200)
             #expect(try String(contentsOfFile: harness.routesPath, encoding: .utf8) == table)
             #expect(try await harness.upstreamAnswering("/contacts/con_1") == "service")
@@ -178,7 +210,10 @@ struct ProxyAdminTests {
             _ = try await RawHTTP.get("/dead", port: harness.proxyPort)
             let metrics = try await harness.admin("GET", "/metrics")
             #expect(metrics.header("content-type")?.hasPrefix("text/plain") == true)
-            #expect(metrics.body.contains(#"strangler_requests_total{route="contacts.get",stage="transform",upstream="http://127.0.0.1:\#(harness.monolithPort)",status="2xx"} 1"#))
+            #expect(
+                metrics.body.contains(
+                    #"strangler_requests_total{route="contacts.get",stage="transform",upstream="http://127.0.0.1:\#(harness.monolithPort)",status="2xx"} 1"#
+                ))
             #expect(metrics.body.contains("strangler_request_duration_seconds_bucket"))
             #expect(metrics.body.contains(#"strangler_upstream_errors_total{route="dead.get""#))
         }
@@ -195,11 +230,13 @@ struct ProxyShutdownTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await upstreams.run() }
             let port = await monolithPort.value
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-drain-\(UUID().uuidString)")
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "strangler-drain-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }
             let routes = directory.appendingPathComponent("routes.json").path
-            try ProxyHarness.routes(monolith: port, service: port).write(toFile: routes, atomically: true, encoding: .utf8)
+            try ProxyHarness.routes(monolith: port, service: port).write(
+                toFile: routes, atomically: true, encoding: .utf8)
             var configuration = ProxyConfiguration()
             configuration.port = 0
             configuration.adminPort = 0

@@ -1,13 +1,13 @@
+import AdminAPI
 import Foundation
+import Gateway
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import Testing
 import RouteTable
+import Testing
 
-import AdminAPI
 @testable import ControlPlane
-import Gateway
 @testable import Proxy
 @testable import Reports
 
@@ -23,7 +23,9 @@ struct ProxyForwardingTests {
             let transform = try await RawHTTP.get("/contacts/con_1?fields=a%20b&x=1", port: harness.proxyPort)
             #expect(transform.status == 200)
             #expect(json(transform.body)["upstream"] as? String == "monolith")
-            #expect(json(transform.body)["uri"] as? String == "/contacts/con_1?fields=a%20b&x=1", "the query string passes untouched")
+            #expect(
+                json(transform.body)["uri"] as? String == "/contacts/con_1?fields=a%20b&x=1",
+                "the query string passes untouched")
             // eliminate → service
             let eliminate = try await RawHTTP.send(
                 "POST /contacts HTTP/1.1\r\nHost: p\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"a\":\"bc\"}\n",
@@ -35,7 +37,8 @@ struct ProxyForwardingTests {
             let unmatched = try await RawHTTP.get("/leads/led_1", port: harness.proxyPort)
             #expect(json(unmatched.body)["upstream"] as? String == "monolith")
             // a method without a route → monolith
-            let delete = try await RawHTTP.send("DELETE /contacts/con_1 HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n", port: harness.proxyPort)
+            let delete = try await RawHTTP.send(
+                "DELETE /contacts/con_1 HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n", port: harness.proxyPort)
             #expect(json(RawHTTP.parse(delete.text).first?.body ?? "")["upstream"] as? String == "monolith")
         }
     }
@@ -55,14 +58,19 @@ struct ProxyForwardingTests {
         try await ProxyHarness.run { harness in
             let answer = try await RawHTTP.get(
                 "/contacts/con_1", port: harness.proxyPort,
-                headers: ["X-Secret: hop", "Keep-Alive: timeout=5", "TE: trailers", "Proxy-Authorization: Basic eA==", "Connection: close, X-Secret"])
+                headers: [
+                    "X-Secret: hop", "Keep-Alive: timeout=5", "TE: trailers", "Proxy-Authorization: Basic eA==",
+                    "Connection: close, X-Secret",
+                ])
             let headers = json(answer.body)["headers"] as? [String: String] ?? [:]
             #expect(headers["x-forwarded-for"] == "127.0.0.1")
             #expect(headers["x-forwarded-proto"] == "http")
             #expect(headers["x-forwarded-host"] == "proxy.test")
             #expect(headers["via"] == "1.1 strangler")
             #expect(json(answer.body)["authority"] as? String == "127.0.0.1:\(harness.monolithPort)")
-            for hop in ["x-secret", "keep-alive", "te", "proxy-authorization", "connection"] { #expect(headers[hop] == nil, "\(hop) was forwarded") }
+            for hop in ["x-secret", "keep-alive", "te", "proxy-authorization", "connection"] {
+                #expect(headers[hop] == nil, "\(hop) was forwarded")
+            }
             let requestID = try #require(headers["x-request-id"])
             #expect(requestID.count == 32 && requestID.allSatisfy(\.isHexDigit))
             #expect(answer.header("x-request-id") == requestID)
@@ -73,13 +81,16 @@ struct ProxyForwardingTests {
             let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
             let passed = try await RawHTTP.get(
                 "/contacts/con_1", port: harness.proxyPort,
-                headers: ["X-Request-Id: req-123", "traceparent: \(given)", "X-Forwarded-For: 10.0.0.1", "Via: 1.0 edge"])
+                headers: [
+                    "X-Request-Id: req-123", "traceparent: \(given)", "X-Forwarded-For: 10.0.0.1", "Via: 1.0 edge",
+                ])
             let passedHeaders = json(passed.body)["headers"] as? [String: String] ?? [:]
             #expect(passedHeaders["x-request-id"] == "req-123")
             #expect(passedHeaders["traceparent"] == given)
             #expect(passedHeaders["x-forwarded-for"] == "10.0.0.1, 127.0.0.1")
             #expect(passedHeaders["via"] == "1.0 edge, 1.1 strangler")
-            let invalidTrace = try await RawHTTP.get("/contacts/con_1", port: harness.proxyPort, headers: ["traceparent: 00-zz-bad"])
+            let invalidTrace = try await RawHTTP.get(
+                "/contacts/con_1", port: harness.proxyPort, headers: ["traceparent: 00-zz-bad"])
             let replaced = (json(invalidTrace.body)["headers"] as? [String: String])?["traceparent"] ?? ""
             #expect(HeaderRules.isValidTraceparent(replaced))
         }
@@ -87,11 +98,16 @@ struct ProxyForwardingTests {
 
     @Test func keepsClientConnectionsAliveAcrossRequests() async throws {
         try await ProxyHarness.run { harness in
-            let requests = (1...3).map { "GET /contacts/con_\($0) HTTP/1.1\r\nHost: p\r\n\($0 == 3 ? "Connection: close\r\n" : "")\r\n" }.joined()
+            let requests = (1...3).map {
+                "GET /contacts/con_\($0) HTTP/1.1\r\nHost: p\r\n\($0 == 3 ? "Connection: close\r\n" : "")\r\n"
+            }.joined()
             let result = try await RawHTTP.send(requests, port: harness.proxyPort)
             let responses = RawHTTP.parse(result.text)
             #expect(responses.count == 3)
-            #expect(responses.map { json($0.body)["uri"] as? String } == ["/contacts/con_1", "/contacts/con_2", "/contacts/con_3"])
+            #expect(
+                responses.map { json($0.body)["uri"] as? String } == [
+                    "/contacts/con_1", "/contacts/con_2", "/contacts/con_3",
+                ])
             #expect(result.closedByServer)
         }
     }
@@ -99,7 +115,8 @@ struct ProxyForwardingTests {
     /// A client that half-closes its connection after its requests still gets every answer, then the close.
     @Test func answersAClientThatHalfClosesAfterItsRequests() async throws {
         try await ProxyHarness.run { harness in
-            let requests = "GET /contacts/con_1 HTTP/1.1\r\nHost: p\r\n\r\nGET /contacts/con_2 HTTP/1.1\r\nHost: p\r\n\r\n"
+            let requests =
+                "GET /contacts/con_1 HTTP/1.1\r\nHost: p\r\n\r\nGET /contacts/con_2 HTTP/1.1\r\nHost: p\r\n\r\n"
             let result = try await RawHTTP.send(requests, port: harness.proxyPort, halfClose: true)
             #expect(RawHTTP.parse(result.text).map(\.status) == [200, 200])
             #expect(result.closedByServer)
@@ -110,7 +127,8 @@ struct ProxyForwardingTests {
         try await ProxyHarness.run { harness in
             let size = 3 * 1024 * 1024
             let chunk = String(repeating: "x", count: 64 * 1024)
-            var request = "POST /contacts HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            var request =
+                "POST /contacts HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
             for _ in 0..<(size / chunk.count) { request += String(chunk.count, radix: 16) + "\r\n" + chunk + "\r\n" }
             request += "0\r\n\r\n"
             let answer = RawHTTP.parse(try await RawHTTP.send(request, port: harness.proxyPort).text)
@@ -152,11 +170,14 @@ struct ProxyUpstreamFailureTests {
     /// keep-alive connection still times out at its own deadline.
     @Test func eachRequestOnAKeepAliveConnectionHasItsRoutesTimeout() async throws {
         try await ProxyHarness.run { harness in
-            let requests = "GET /contacts/con_1 HTTP/1.1\r\nHost: p\r\n\r\nGET /sleep HTTP/1.1\r\nHost: p\r\n\r\nGET /contacts/con_2 HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n"
+            let requests =
+                "GET /contacts/con_1 HTTP/1.1\r\nHost: p\r\n\r\nGET /sleep HTTP/1.1\r\nHost: p\r\n\r\nGET /contacts/con_2 HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n"
             let started = ContinuousClock.now
             let responses = RawHTTP.parse(try await RawHTTP.send(requests, port: harness.proxyPort).text)
             #expect(responses.map(\.status) == [200, 504, 200])
-            #expect(ContinuousClock.now - started < .seconds(20), "the 504 should come after the route's 300ms, not the default 30s")
+            #expect(
+                ContinuousClock.now - started < .seconds(20),
+                "the 504 should come after the route's 300ms, not the default 30s")
         }
     }
 

@@ -1,7 +1,7 @@
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import Foundation
 import RouteTable
 
 /// A parsed HTTP/1.1 response.
@@ -39,14 +39,18 @@ enum RawHTTP {
     }
 
     /// Returns everything received, and whether the server closed the connection before the deadline.
-    static func send(_ text: String, port: Int, deadline: Duration = .seconds(10), halfClose: Bool = false) async throws -> (text: String, closedByServer: Bool) {
+    static func send(
+        _ text: String, port: Int, deadline: Duration = .seconds(10), halfClose: Bool = false
+    ) async throws -> (text: String, closedByServer: Bool) {
         let group = MultiThreadedEventLoopGroup.singleton
         let promise = group.next().makePromise(of: ByteBuffer.self)
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: group)
                 .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(done: promise)) }
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(Collector(done: promise))
+                    }
                 }
                 .connect(host: "127.0.0.1", port: port).get()
         } catch {
@@ -56,7 +60,9 @@ enum RawHTTP {
         try await channel.writeAndFlush(ByteBuffer(string: text))
         if halfClose { try await channel.close(mode: .output) }
         let timedOut = NIOLockedValueBox(false)
-        let timeout = channel.eventLoop.scheduleTask(in: TimeAmount.nanoseconds(Int64(deadline.components.seconds) * 1_000_000_000)) {
+        let timeout = channel.eventLoop.scheduleTask(
+            in: TimeAmount.nanoseconds(Int64(deadline.components.seconds) * 1_000_000_000)
+        ) {
             timedOut.withLockedValue { $0 = true }
             channel.close(promise: nil)
         }
@@ -68,7 +74,9 @@ enum RawHTTP {
 
     /// A GET with `Connection: close`.
     static func get(_ path: String, port: Int, headers: [String] = []) async throws -> RawResponse {
-        let request = (["GET \(path) HTTP/1.1", "Host: proxy.test", "Connection: close"] + headers).joined(separator: "\r\n") + "\r\n\r\n"
+        let request =
+            (["GET \(path) HTTP/1.1", "Host: proxy.test", "Connection: close"] + headers).joined(separator: "\r\n")
+            + "\r\n\r\n"
         let responses = Self.parse(try await Self.send(request, port: port).text)
         guard let first = responses.first else { throw RawError.noResponse }
         return first
@@ -82,7 +90,9 @@ enum RawHTTP {
         var rest = Substring(text)
         while let headEnd = rest.range(of: "\r\n\r\n") {
             let lines = rest[..<headEnd.lowerBound].components(separatedBy: "\r\n")
-            guard let statusLine = lines.first, statusLine.hasPrefix("HTTP/1."), let status = Int(statusLine.split(separator: " ")[1]) else { break }
+            guard let statusLine = lines.first, statusLine.hasPrefix("HTTP/1."),
+                let status = Int(statusLine.split(separator: " ")[1])
+            else { break }
             let headers = lines.dropFirst().compactMap { line -> (String, String)? in
                 guard let colon = line.firstIndex(of: ":") else { return nil }
                 return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))

@@ -1,10 +1,10 @@
+import AdminAPI
 import Foundation
+import Gateway
 import StranglerTesting
 import Testing
 
-import AdminAPI
 @testable import ControlPlane
-import Gateway
 @testable import Proxy
 @testable import Reports
 
@@ -21,11 +21,13 @@ enum Chromium {
         return nil
     }()
 
-    static let missing = "Chromium is not installed (apt-get install -y chromium, as .ci/run does): the HTML report is not rendered in a browser here"
+    static let missing =
+        "Chromium is not installed (apt-get install -y chromium, as .ci/run does): the HTML report is not rendered in a browser here"
 
     /// The DOM of `file` after Chromium loaded and rendered it (`--dump-dom`); the browser is killed past `timeout`.
     static func dumpDOM(_ file: URL, timeout: Duration = .seconds(90)) async throws -> String {
-        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-chromium-\(UUID().uuidString)")
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strangler-chromium-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: profile) }
         let output = profile.appendingPathComponent("dom.html")
         try FileManager.default.createDirectory(at: profile, withIntermediateDirectories: true)
@@ -33,7 +35,8 @@ enum Chromium {
         let process = try ChildProcess(
             executable: try #require(self.executable),
             arguments: [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                "--no-default-browser-check",
                 "--user-data-dir=\(profile.appendingPathComponent("profile").path)", "--dump-dom", file.absoluteString,
             ],
             output: output.path)
@@ -58,7 +61,8 @@ enum Chromium {
 struct ReportBrowserTests {
     @Test(.enabled(if: Chromium.executable != nil, Comment(rawValue: Chromium.missing)))
     func theHTMLReportRendersInHeadlessChromium() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-report-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strangler-report-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("report.html")

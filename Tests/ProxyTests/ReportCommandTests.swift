@@ -1,20 +1,20 @@
+import AdminAPI
 import ArgumentParser
 import DiffStore
 import Foundation
+import Gateway
 import JSON
 import StranglerTesting
 import Testing
 
-#if canImport(FoundationXML)
-    import FoundationXML
-#endif
-
-import AdminAPI
 @testable import ControlPlane
-import Gateway
 @testable import Proxy
 @testable import Reports
 @testable import StranglerCommands
+
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 
 /// `strangler report` parsed as the executable parses it, run at the fixture's time.
 func runReport(_ arguments: [String]) async throws -> CommandOutcome {
@@ -38,23 +38,36 @@ struct ReportCommandTests {
         #expect(report.routes[0].gate.compared == 30 && report.routes[0].signatures.map(\.id) == ["e1", "s2"])
         // The services do not answer here (port 1): contacts.list is blocked on its sync, and says so.
         #expect(report.routes[1].verdict.status == .blocked)
-        #expect(report.routes[1].verdict.reasons.contains { $0.hasPrefix("service contacts's sync lag is unknown: ") && $0.contains("connection refused") })
+        #expect(
+            report.routes[1].verdict.reasons.contains {
+                $0.hasPrefix("service contacts's sync lag is unknown: ") && $0.contains("connection refused")
+            })
 
         // JUnit to a file: written, then exit 1 because routes are below their gates.
         let out = copy.directory.appendingPathComponent("gates.xml").path
         let junit = try await runReport(["--format", "junit", "--out", out] + copy.cli)
         #expect(junit.status == 1)
-        #expect(junit.output == "junit report written to \(out): 4 routes: 2 blocked, 1 in eliminate, 1 without a service\n")
+        #expect(
+            junit.output == "junit report written to \(out): 4 routes: 2 blocked, 1 in eliminate, 1 without a service\n"
+        )
         let document = try XMLDocument(contentsOf: URL(fileURLWithPath: out), options: [])
         #expect(document.rootElement()?.attribute(forName: "failures")?.stringValue == "2")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: copy.directory.path).filter { $0.contains(".tmp-") }.isEmpty)
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: copy.directory.path).filter { $0.contains(".tmp-") }
+                .isEmpty)
 
         // Markdown of one route in the last hour: exit 0 whatever the verdicts.
-        let markdown = try await runReport(["--format", "markdown", "--route", "contacts.get", "--since", "1h"] + copy.cli)
+        let markdown = try await runReport(
+            ["--format", "markdown", "--route", "contacts.get", "--since", "1h"] + copy.cli)
         #expect(markdown.status == 0)
-        #expect(markdown.output.hasPrefix("# Strangler report\n\nGenerated 2026-11-27T09:10:00Z from \(copy.routesPath) (no proxy running); table `"))
+        #expect(
+            markdown.output.hasPrefix(
+                "# Strangler report\n\nGenerated 2026-11-27T09:10:00Z from \(copy.routesPath) (no proxy running); table `"
+            ))
         #expect(markdown.output.contains("; window: since 2026-11-27T08:10:00Z (1h).\n\n1 route: 1 blocked.\n"))
-        #expect(markdown.output.contains("| 1 | `e1` | /email changed | 1 | 1 | 2026-11-27T09:01:10Z | 2026-11-27T09:01:10Z | **untriaged** |"))
+        #expect(
+            markdown.output.contains(
+                "| 1 | `e1` | /email changed | 1 | 1 | 2026-11-27T09:01:10Z | 2026-11-27T09:01:10Z | **untriaged** |"))
 
         // Text by default, without colour off a terminal.
         let text = try await runReport(["--route", "contacts.*"] + copy.cli)
@@ -68,8 +81,13 @@ struct ReportCommandTests {
         #expect(await Strangler.execute(["report", "--since", "5x"]) == 2)
         #expect(await Strangler.execute(["report", "--samples", "50"]) == 2)
         // --output is --format's other spelling, as on every reading command; two that disagree are an error.
-        #expect(try #require(try Strangler.parseAsRoot(["report", "--output", "json"]) as? ReportCommand).chosenFormat == .json)
-        #expect(try #require(try Strangler.parseAsRoot(["report", "--output", "json", "--format", "json"]) as? ReportCommand).chosenFormat == .json)
+        #expect(
+            try #require(try Strangler.parseAsRoot(["report", "--output", "json"]) as? ReportCommand).chosenFormat
+                == .json)
+        #expect(
+            try #require(
+                try Strangler.parseAsRoot(["report", "--output", "json", "--format", "json"]) as? ReportCommand
+            ).chosenFormat == .json)
         #expect(await Strangler.execute(["report", "--output", "json", "--format", "html"]) == 2)
         do {
             _ = try Strangler.parseAsRoot(["report", "--since", "5x"])
@@ -95,7 +113,9 @@ struct ReportCommandTests {
 
         let closed = try ClosedPort()
         defer { closed.release() }
-        let unreachable = try await runReport(["--admin", "http://127.0.0.1:\(closed.port)", "--data", copy.dataDirectory])
+        let unreachable = try await runReport([
+            "--admin", "http://127.0.0.1:\(closed.port)", "--data", copy.dataDirectory,
+        ])
         #expect(unreachable.status == 3)
         #expect(unreachable.error.hasPrefix("strangler report: the proxy is unreachable: "))
     }
@@ -120,16 +140,21 @@ struct ReportCommandTests {
             let json = try await harness.admin("GET", "/admin/report?format=json")
             #expect(json.status == 200)
             var report = try Report(json: jsonValue(json.body))
-            let title = try #require(page.body.components(separatedBy: "<title>Strangler report ").dropFirst().first?.components(separatedBy: "</title>").first)
+            let title = try #require(
+                page.body.components(separatedBy: "<title>Strangler report ").dropFirst().first?.components(
+                    separatedBy: "</title>"
+                ).first)
             report.generatedAt = try #require(Report.date(title))
             #expect(report.html == page.body)
             #expect(report.routes.map(\.id) == ["contacts.get", "contacts.list", "contacts.create", "dead.get"])
 
-            let one = jsonValue(try await harness.admin("GET", "/admin/report?route=contacts.get&since=1h&format=json").body)
+            let one = jsonValue(
+                try await harness.admin("GET", "/admin/report?route=contacts.get&since=1h&format=json").body)
             #expect(one["routes"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["contacts.get"])
             #expect(one["window"]?["duration"]?.stringValue == "1h")
             let badSince = try await harness.admin("GET", "/admin/report?since=5x")
-            #expect(badSince.status == 400 && jsonValue(badSince.body)["error"]?["code"]?.stringValue == "invalid_since")
+            #expect(
+                badSince.status == 400 && jsonValue(badSince.body)["error"]?["code"]?.stringValue == "invalid_since")
             #expect(try await harness.admin("GET", "/admin/report?route=nope").status == 404)
             #expect(try await harness.admin("GET", "/admin/report?format=pdf").status == 400)
 

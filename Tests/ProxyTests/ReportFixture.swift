@@ -1,11 +1,11 @@
+import AdminAPI
 import DiffStore
 import Foundation
+import Gateway
 import JSON
 import RouteTable
 
-import AdminAPI
 @testable import ControlPlane
-import Gateway
 @testable import Proxy
 @testable import Reports
 
@@ -45,19 +45,29 @@ enum ReportFixture {
 
     static var emailSample: DiffSample {
         DiffSample(
-            route: "contacts.get", signature: "e1", recordedAt: start.addingTimeInterval(70), requestID: "req-1", servedBy: "monolith", method: "GET",
-            path: "/contacts/c1", query: "expand=<tags>", requestHeaders: [("accept", "application/json"), ("authorization", "[redacted]")], requestBody: [],
-            monolith: StoredResponse(status: 200, headers: [("content-type", "application/json")], body: Array(monolithBody.utf8)),
-            service: StoredResponse(status: 200, headers: [("content-type", "application/json")], body: Array(serviceBody.utf8)),
-            diff: #"{"body":{"kind":"json","differences":[{"pointer":"/email","kind":"changed","monolith":"a@example.com","service":"b@example.com"}],"truncated":false}}"#)
+            route: "contacts.get", signature: "e1", recordedAt: start.addingTimeInterval(70), requestID: "req-1",
+            servedBy: "monolith", method: "GET",
+            path: "/contacts/c1", query: "expand=<tags>",
+            requestHeaders: [("accept", "application/json"), ("authorization", "[redacted]")], requestBody: [],
+            monolith: StoredResponse(
+                status: 200, headers: [("content-type", "application/json")], body: Array(monolithBody.utf8)),
+            service: StoredResponse(
+                status: 200, headers: [("content-type", "application/json")], body: Array(serviceBody.utf8)),
+            diff:
+                #"{"body":{"kind":"json","differences":[{"pointer":"/email","kind":"changed","monolith":"a@example.com","service":"b@example.com"}],"truncated":false}}"#
+        )
     }
 
     static var statusSample: DiffSample {
         DiffSample(
-            route: "contacts.get", signature: "s2", recordedAt: start.addingTimeInterval(130), requestID: "req-2", servedBy: "monolith", method: "GET",
+            route: "contacts.get", signature: "s2", recordedAt: start.addingTimeInterval(130), requestID: "req-2",
+            servedBy: "monolith", method: "GET",
             path: "/contacts/c2", query: nil, requestHeaders: [("accept", "application/json")], requestBody: [],
-            monolith: StoredResponse(status: 404, headers: [("content-type", "application/json")], body: Array(#"{"error":{"code":"not_found"}}"#.utf8)),
-            service: StoredResponse(status: 200, headers: [("content-type", "application/json")], body: Array(#"{"id":"c2"}"#.utf8)),
+            monolith: StoredResponse(
+                status: 404, headers: [("content-type", "application/json")],
+                body: Array(#"{"error":{"code":"not_found"}}"#.utf8)),
+            service: StoredResponse(
+                status: 200, headers: [("content-type", "application/json")], body: Array(#"{"id":"c2"}"#.utf8)),
             diff: #"{"status":{"monolith":404,"service":200}}"#)
     }
 
@@ -90,7 +100,8 @@ enum ReportFixture {
 
         try store.recordTriage(
             TriageDecision(
-                route: "contacts.get", signature: "s2", decision: .accepted, reason: "404 right after a delete: sync lag", actor: "alice",
+                route: "contacts.get", signature: "s2", decision: .accepted,
+                reason: "404 right after a delete: sync lag", actor: "alice",
                 decidedAt: start.addingTimeInterval(200)))
     }
 
@@ -103,11 +114,14 @@ enum ReportFixture {
             let counts = try store.epochCounts(route: route.id)
             evidence.compared = counts.compared
             evidence.matched = counts.matched
-            evidence.signatures = counts.signatures.map { .init(id: $0.id, text: $0.text, count: $0.count, decision: $0.decision) }
+            evidence.signatures = counts.signatures.map {
+                .init(id: $0.id, text: $0.text, count: $0.count, decision: $0.decision)
+            }
             if route.service != nil {
                 evidence.health = .ok
                 evidence.syncLag = 0
-                evidence.reconcile = .init(clean: true, at: "2026-11-27T09:05:00Z", summary: "40 compared; 0 missing, 0 extra, 0 differing")
+                evidence.reconcile = .init(
+                    clean: true, at: "2026-11-27T09:05:00Z", summary: "40 compared; 0 missing, 0 extra, 0 differing")
             }
             result[route.id] = evidence
         }
@@ -127,7 +141,8 @@ enum ReportFixture {
         options.samplesPerSignature = 3
         let routes = try ReportBuilder.select(selector, in: table).get()
         return try ReportBuilder.build(
-            table: table, tableHash: "0123456789abcdef", routes: routes, evidence: try Self.evidence(store, table: table), store: store, options: options,
+            table: table, tableHash: "0123456789abcdef", routes: routes,
+            evidence: try Self.evidence(store, table: table), store: store, options: options,
             source: "the test store")
     }
 }

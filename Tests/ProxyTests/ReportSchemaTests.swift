@@ -1,10 +1,10 @@
+import AdminAPI
 import Foundation
+import Gateway
 import JSON
 import Testing
 
-import AdminAPI
 @testable import ControlPlane
-import Gateway
 @testable import Proxy
 @testable import Reports
 
@@ -16,7 +16,8 @@ struct SchemaValidator {
     let root: JSONValue
 
     static let keywords: Set<String> = [
-        "$schema", "$id", "$defs", "title", "description", "type", "const", "enum", "$ref", "properties", "required", "additionalProperties", "items",
+        "$schema", "$id", "$defs", "title", "description", "type", "const", "enum", "$ref", "properties", "required",
+        "additionalProperties", "items",
         "minItems", "maxItems", "minimum", "maximum", "format", "anyOf",
     ]
 
@@ -31,7 +32,8 @@ struct SchemaValidator {
                 case "properties", "$defs":
                     for (name, item) in value.objectValue ?? [] { walk(item, "\(path)/\(key)/\(name)") }
                 case "items": walk(value, "\(path)/items")
-                case "anyOf": for (index, item) in (value.arrayValue ?? []).enumerated() { walk(item, "\(path)/anyOf/\(index)") }
+                case "anyOf":
+                    for (index, item) in (value.arrayValue ?? []).enumerated() { walk(item, "\(path)/anyOf/\(index)") }
                 default: break
                 }
             }
@@ -59,7 +61,9 @@ struct SchemaValidator {
 
     private static func matches(_ value: JSONValue, type: String) -> Bool {
         switch (type, value) {
-        case ("null", .null), ("boolean", .bool), ("string", .string), ("array", .array), ("object", .object), ("number", .number): true
+        case ("null", .null), ("boolean", .bool), ("string", .string), ("array", .array), ("object", .object),
+            ("number", .number):
+            true
         case ("integer", .number(let number)): number == number.rounded()
         default: false
         }
@@ -81,8 +85,12 @@ struct SchemaValidator {
                 return
             }
         }
-        if let constant = schema["const"], constant != value { errors.append("\(path): must be \(constant.jsonText), not \(value.jsonText)") }
-        if let options = schema["enum"]?.arrayValue, !options.contains(value) { errors.append("\(path): \(value.jsonText) is not one of \(JSONValue.array(options).jsonText)") }
+        if let constant = schema["const"], constant != value {
+            errors.append("\(path): must be \(constant.jsonText), not \(value.jsonText)")
+        }
+        if let options = schema["enum"]?.arrayValue, !options.contains(value) {
+            errors.append("\(path): \(value.jsonText) is not one of \(JSONValue.array(options).jsonText)")
+        }
         if let alternatives = schema["anyOf"]?.arrayValue {
             let passing = alternatives.contains { alternative in
                 var trial: [String] = []
@@ -92,17 +100,27 @@ struct SchemaValidator {
             if !passing { errors.append("\(path): matches no alternative of anyOf") }
         }
         if let number = value.numberValue {
-            if let minimum = schema["minimum"]?.numberValue, number < minimum { errors.append("\(path): \(number) < \(minimum)") }
-            if let maximum = schema["maximum"]?.numberValue, number > maximum { errors.append("\(path): \(number) > \(maximum)") }
+            if let minimum = schema["minimum"]?.numberValue, number < minimum {
+                errors.append("\(path): \(number) < \(minimum)")
+            }
+            if let maximum = schema["maximum"]?.numberValue, number > maximum {
+                errors.append("\(path): \(number) > \(maximum)")
+            }
         }
         if let text = value.stringValue, schema["format"]?.stringValue == "date-time", Report.date(text) == nil {
             errors.append("\(path): \"\(text)\" is not a date-time")
         }
         if let items = value.arrayValue {
-            if let minimum = schema["minItems"]?.numberValue, Double(items.count) < minimum { errors.append("\(path): fewer than \(Int(minimum)) items") }
-            if let maximum = schema["maxItems"]?.numberValue, Double(items.count) > maximum { errors.append("\(path): more than \(Int(maximum)) items") }
+            if let minimum = schema["minItems"]?.numberValue, Double(items.count) < minimum {
+                errors.append("\(path): fewer than \(Int(minimum)) items")
+            }
+            if let maximum = schema["maxItems"]?.numberValue, Double(items.count) > maximum {
+                errors.append("\(path): more than \(Int(maximum)) items")
+            }
             if let itemSchema = schema["items"] {
-                for (index, item) in items.enumerated() { self.check(item, against: itemSchema, at: "\(path)[\(index)]", errors: &errors) }
+                for (index, item) in items.enumerated() {
+                    self.check(item, against: itemSchema, at: "\(path)[\(index)]", errors: &errors)
+                }
             }
         }
         if let members = value.objectValue {
@@ -122,7 +140,8 @@ struct SchemaValidator {
 
     /// docs/report.schema.json of this checkout.
     static func reportSchema() throws -> SchemaValidator {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("docs/report.schema.json")
         return SchemaValidator(root: try JSONParser.parse(try String(contentsOf: url, encoding: .utf8)))
     }
@@ -137,7 +156,10 @@ struct ReportSchemaTests {
 
     @Test func theReportValidatesAgainstTheDocumentedSchema() throws {
         let validator = try SchemaValidator.reportSchema()
-        for report in [try ReportFixture.report(), try ReportFixture.report(window: "8m30s"), try ReportFixture.report(window: "1m")] {
+        for report in [
+            try ReportFixture.report(), try ReportFixture.report(window: "8m30s"),
+            try ReportFixture.report(window: "1m"),
+        ] {
             #expect(validator.validate(report.json) == [])
             // What the CLI reads from the proxy is the same value.
             #expect(try Report(json: report.json) == report)
@@ -147,7 +169,10 @@ struct ReportSchemaTests {
     @Test func theValidatorCatchesDrift() throws {
         let validator = try SchemaValidator.reportSchema()
         let json = try ReportFixture.report().json
-        guard case .object(var members) = json else { Issue.record("not an object"); return }
+        guard case .object(var members) = json else {
+            Issue.record("not an object")
+            return
+        }
         // An undocumented key, a missing key, and a wrong type are each caught.
         members.append(("extra", .bool(true)))
         members.removeAll { $0.key == "tableHash" }
@@ -158,7 +183,10 @@ struct ReportSchemaTests {
         #expect(errors.contains("$.bucketSeconds: string is not integer"))
         // Deep inside: a sample's servedBy outside its enum.
         let text = json.jsonText.replacingOccurrences(of: #""servedBy":"monolith""#, with: #""servedBy":"proxy""#)
-        #expect(validator.validate(try JSONParser.parse(text)).contains { $0.hasSuffix(".servedBy: \"proxy\" is not one of [\"monolith\",\"service\"]") })
+        #expect(
+            validator.validate(try JSONParser.parse(text)).contains {
+                $0.hasSuffix(".servedBy: \"proxy\" is not one of [\"monolith\",\"service\"]")
+            })
     }
 
     @Test func theJSONCarriesTheFixturesCounts() throws {
@@ -185,12 +213,19 @@ struct ReportSchemaTests {
         let signatures = route["signatures"]?.arrayValue ?? []
         #expect(signatures.map { $0["id"]?.stringValue } == ["e1", "s2"])
         #expect(signatures[0]["triage"] == .null)
-        #expect(signatures[1]["triage"]?.jsonText == #"{"decision":"accepted","reason":"404 right after a delete: sync lag","actor":"alice","at":"2026-11-27T09:03:20Z"}"#)
+        #expect(
+            signatures[1]["triage"]?.jsonText
+                == #"{"decision":"accepted","reason":"404 right after a delete: sync lag","actor":"alice","at":"2026-11-27T09:03:20Z"}"#
+        )
         let sample = try #require(signatures[0]["samples"]?.at(0))
         #expect(sample["request"]?["query"]?.stringValue == "expand=<tags>")
         #expect(sample["monolith"]?["body"]?.stringValue == ReportFixture.monolithBody)
-        #expect(sample["differences"]?.jsonText == #"[{"at":"/email","kind":"changed","monolith":"a@example.com","service":"b@example.com"}]"#)
-        #expect(json["routes"]?.at(1)?["verdict"]?.jsonText == #"{"status":"ready","next":"eliminate","text":"ready to eliminate","reasons":[]}"#)
+        #expect(
+            sample["differences"]?.jsonText
+                == #"[{"at":"/email","kind":"changed","monolith":"a@example.com","service":"b@example.com"}]"#)
+        #expect(
+            json["routes"]?.at(1)?["verdict"]?.jsonText
+                == #"{"status":"ready","next":"eliminate","text":"ready to eliminate","reasons":[]}"#)
         #expect(json["routes"]?.at(3)?["verdict"]?["status"]?.stringValue == "no-service")
     }
 }

@@ -1,19 +1,19 @@
+import AdminAPI
 import DiffStore
 import Foundation
+import Gateway
 import JSON
 import RouteTable
 import Testing
 
-#if canImport(FoundationXML)
-    import FoundationXML
-#endif
-
-import AdminAPI
 @testable import ControlPlane
-import Gateway
 @testable import Proxy
 @testable import Reports
 @testable import StranglerCommands
+
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 
 /// The report's formats, from the fixture's store with known counts (ReportFixture.swift), against expected content.
 @Suite("Report: formats")
@@ -200,7 +200,8 @@ struct ReportTests {
         var sample = ReportFixture.emailSample
         sample.signature = "x9"
         sample.path = "/contacts/\u{1B}[2J"
-        sample.diff = #"{"body":{"kind":"json","differences":[{"pointer":"/email","kind":"changed","monolith":"\u001b[31mred","service":"b"}],"truncated":false}}"#
+        sample.diff =
+            #"{"body":{"kind":"json","differences":[{"pointer":"/email","kind":"changed","monolith":"\u001b[31mred","service":"b"}],"truncated":false}}"#
         batch.samples.append(sample)
         batch.signatures[.init(route: "contacts.get", id: "x9", text: "/email changed")] = 5
         try store.apply(batch)
@@ -229,8 +230,15 @@ struct ReportTests {
         #expect(suites.attribute(forName: "failures")?.stringValue == "1")
         #expect(suites.attribute(forName: "skipped")?.stringValue == "1")
         let cases = try document.nodes(forXPath: "/testsuites/testsuite/testcase").compactMap { $0 as? XMLElement }
-        #expect(cases.map { $0.attribute(forName: "name")?.stringValue } == ["contacts.get", "contacts.list", "deals.get", "accounts.get"])
-        #expect(cases.map { $0.attribute(forName: "classname")?.stringValue } == ["strangler.gates.coexist", "strangler.gates.coexist", "strangler.gates.eliminate", "strangler.gates.transform"])
+        #expect(
+            cases.map { $0.attribute(forName: "name")?.stringValue } == [
+                "contacts.get", "contacts.list", "deals.get", "accounts.get",
+            ])
+        #expect(
+            cases.map { $0.attribute(forName: "classname")?.stringValue } == [
+                "strangler.gates.coexist", "strangler.gates.coexist", "strangler.gates.eliminate",
+                "strangler.gates.transform",
+            ])
         let failure = try #require(cases[0].elements(forName: "failure").first)
         #expect(
             failure.attribute(forName: "message")?.stringValue
@@ -239,8 +247,12 @@ struct ReportTests {
         #expect(failure.stringValue?.split(separator: "\n").count == 3)
         #expect(cases[1].elements(forName: "failure").isEmpty && cases[1].elements(forName: "skipped").isEmpty)
         #expect(cases[2].elements(forName: "failure").isEmpty)
-        #expect(cases[3].elements(forName: "skipped").first?.attribute(forName: "message")?.stringValue == "no service: stays with the monolith")
-        #expect(cases[1].elements(forName: "system-out").first?.stringValue?.hasPrefix("ready to eliminate\nCompared: 200 so far") == true)
+        #expect(
+            cases[3].elements(forName: "skipped").first?.attribute(forName: "message")?.stringValue
+                == "no service: stays with the monolith")
+        #expect(
+            cases[1].elements(forName: "system-out").first?.stringValue?.hasPrefix(
+                "ready to eliminate\nCompared: 200 so far") == true)
     }
 
     @Test func htmlIsSelfContainedWithTheChartAndTheEscapedSamples() throws {
@@ -248,7 +260,10 @@ struct ReportTests {
         // contacts.get: 10/10 at 09:00, 9/10 at 09:01 and 09:02 (axis from 90%); contacts.list: one bucket, 200/200.
         #expect(html.contains(#"<polyline class="rate" points="48.0,12.0 338.0,152.0 628.0,152.0"/>"#))
         #expect(html.contains(#"<polyline class="rate" points="338.0,12.0"/>"#))
-        #expect(html.contains(#"<circle class="point" cx="338.0" cy="152.0" r="3"><title>2026-11-27T09:01:00Z: 90.00% (9 of 10)</title></circle>"#))
+        #expect(
+            html.contains(
+                #"<circle class="point" cx="338.0" cy="152.0" r="3"><title>2026-11-27T09:01:00Z: 90.00% (9 of 10)</title></circle>"#
+            ))
         #expect(html.contains(#"<line class="threshold" x1="48.0" y1="152.0" x2="628.0" y2="152.0">"#))
         #expect(html.components(separatedBy: "<details class=\"signature\"").count == 3)
         #expect(html.contains(#"<details class="signature" id="signature-e1">"#))
@@ -261,9 +276,14 @@ struct ReportTests {
         #expect(!html.contains("<b>Tom"))
         #expect(!html.contains("<tags>"))
         // Nothing fetched: no script, stylesheet link, image, font or URL but the SVG namespace.
-        for forbidden in ["<script", "<link", "<img", "<iframe", "src=", "url(", "@import", "@font-face"] { #expect(!html.contains(forbidden)) }
+        for forbidden in ["<script", "<link", "<img", "<iframe", "src=", "url(", "@import", "@font-face"] {
+            #expect(!html.contains(forbidden))
+        }
         #expect(!html.replacingOccurrences(of: #"xmlns="http://www.w3.org/2000/svg""#, with: "").contains("://"))
-        #expect(html.contains(#"<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; style-src &#39;unsafe-inline&#39;"#))
+        #expect(
+            html.contains(
+                #"<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; style-src &#39;unsafe-inline&#39;"#
+            ))
     }
 
     @Test func sinceLimitsSignaturesSamplesBucketsAndTrafficButNotTheGate() throws {
@@ -274,13 +294,18 @@ struct ReportTests {
         #expect(route.signatures.map(\.id) == ["s2"])
         #expect(route.signaturesTotal == 1)
         #expect(route.signatures[0].samples.map(\.id) == [2])
-        #expect(route.buckets.map(\.start) == [ReportFixture.start.addingTimeInterval(60), ReportFixture.start.addingTimeInterval(120)])
+        #expect(
+            route.buckets.map(\.start) == [
+                ReportFixture.start.addingTimeInterval(60), ReportFixture.start.addingTimeInterval(120),
+            ])
         #expect(route.traffic.compared == 20 && route.traffic.matched == 18 && route.traffic.shadowErrors == 2)
         #expect(route.gate.compared == 30 && route.gate.matched == 28)
         #expect(route.verdict.reasons.count == 3)
 
         let empty = try ReportFixture.report(window: "5m")
-        #expect(empty.routes[0].signatures.isEmpty && empty.routes[0].buckets.isEmpty && empty.routes[0].traffic.compared == 0)
+        #expect(
+            empty.routes[0].signatures.isEmpty && empty.routes[0].buckets.isEmpty
+                && empty.routes[0].traffic.compared == 0)
         #expect(empty.html.contains("<p class=\"none\">No comparisons in the window.</p>"))
     }
 
@@ -290,14 +315,18 @@ struct ReportTests {
         #expect(ReportWindow("7d")?.seconds == 7 * 86400)
         #expect(ReportWindow("1h30m")?.seconds == 5400)
         #expect(ReportWindow("2w")?.seconds == 14 * 86400)
-        for bad in ["", "5x", "h", "1", "0m", "-1h", "1.5h", "401d", "1h 30m"] { #expect(ReportWindow(bad) == nil, "\(bad)") }
+        for bad in ["", "5x", "h", "1", "0m", "-1h", "1.5h", "401d", "1h 30m"] {
+            #expect(ReportWindow(bad) == nil, "\(bad)")
+        }
     }
 
     @Test func selectorsNameRoutes() throws {
         let table = try RouteTable.parse(ReportFixture.routes)
         #expect(try ReportBuilder.select("contacts.*", in: table).get().map(\.id) == ["contacts.get", "contacts.list"])
         #expect(try ReportBuilder.select(nil, in: table).get().count == 4)
-        guard case .failure(let unknown) = ReportBuilder.select("nope", in: table), case .failure(let none) = ReportBuilder.select("zz*", in: table) else {
+        guard case .failure(let unknown) = ReportBuilder.select("nope", in: table),
+            case .failure(let none) = ReportBuilder.select("zz*", in: table)
+        else {
             Issue.record("expected failures")
             return
         }
@@ -347,7 +376,9 @@ struct ReportBucketTests {
 
     @Test func longSpansAreMergedIntoWiderBuckets() {
         func minute(_ index: Int, _ compared: Int, _ matched: Int) -> TimeBucket {
-            TimeBucket(route: "r", start: ReportFixture.start.addingTimeInterval(Double(index * 60)), counts: ReportFixture.counts(compared, matched))
+            TimeBucket(
+                route: "r", start: ReportFixture.start.addingTimeInterval(Double(index * 60)),
+                counts: ReportFixture.counts(compared, matched))
         }
         let hours = (0..<180).map { minute($0, 2, 1) }
         #expect(ReportBuilder.bucketWidth([hours]) == 300)
@@ -362,7 +393,8 @@ struct ReportBucketTests {
 @Suite("Report: differing values")
 struct ReportValueTests {
     @Test func aJSONNullIsShownAsNullAndOnlyAMissingValueAsAbsent() {
-        let typeChanged = RouteReport.Difference(at: "/title", kind: "type_changed", monolith: .string(""), service: .null)
+        let typeChanged = RouteReport.Difference(
+            at: "/title", kind: "type_changed", monolith: .string(""), service: .null)
         #expect(!typeChanged.absentFromMonolith && !typeChanged.absentFromService)
         #expect(Report.valueText(typeChanged.service, absent: typeChanged.absentFromService) == "null")
         #expect(Report.valueText(typeChanged.monolith, absent: typeChanged.absentFromMonolith) == #""""#)

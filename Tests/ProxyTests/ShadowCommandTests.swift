@@ -1,14 +1,14 @@
+import AdminAPI
 import ArgumentParser
 import DiffStore
 import Foundation
+import Gateway
 import JSON
 import NIOConcurrencyHelpers
 import RouteTable
 import Testing
 
-import AdminAPI
 @testable import ControlPlane
-import Gateway
 @testable import Proxy
 @testable import Reports
 @testable import StranglerCommands
@@ -16,7 +16,9 @@ import Gateway
 @Suite("strangler noise and strangler purge")
 struct ShadowCommandTests {
     @Test func noiseProposesThenAppliesRulesThroughTheAdminAPI() async throws {
-        try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1) }, configure: { $0.noiseShare = 1.0 }) { harness in
+        try await ProxyHarness.run(
+            routes: { coexistRoutes(monolith: $0, service: $1) }, configure: { $0.noiseShare = 1.0 }
+        ) { harness in
             harness.monolith.documents.withLockedValue { $0["/contacts/n1"] = #"{"id":"n1","requestedAt":"t{{n}}"}"# }
             harness.service.documents.withLockedValue { $0["/contacts/n1"] = #"{"id":"n1","requestedAt":"t0"}"# }
             for _ in 1...2 { _ = try await RawHTTP.get("/contacts/n1", port: harness.proxyPort) }
@@ -37,7 +39,9 @@ struct ShadowCommandTests {
             let table = try JSONParser.parse(try String(contentsOfFile: harness.routesPath, encoding: .utf8))
             let route = table["routes"]?.arrayValue?.first { $0["id"]?.stringValue == "contacts.get" }
             #expect(route?["shadow"]?["ignore"]?.arrayValue == [.string("/requestedAt")])
-            #expect(harness.proxy.store.snapshot.table.route(id: "contacts.get")?.shadow?.ignore == ["/requestedAt"], "live at once")
+            #expect(
+                harness.proxy.store.snapshot.table.route(id: "contacts.get")?.shadow?.ignore == ["/requestedAt"],
+                "live at once")
             let audit = try String(contentsOfFile: harness.auditPath, encoding: .utf8)
             #expect(audit.contains("strangler-cli") && audit.contains("timestamps"))
 
@@ -48,7 +52,9 @@ struct ShadowCommandTests {
             await #expect(throws: ExitCode(2)) { try await unknown.run() }
             let wrongFile = harness.directory.appendingPathComponent("wrong-token").path
             try "wrong\n".write(toFile: wrongFile, atomically: true, encoding: .utf8)
-            let wrongToken = try NoiseCommand.parse(["contacts.get", "--admin", "http://127.0.0.1:\(harness.adminPort)", "--token-file", wrongFile])
+            let wrongToken = try NoiseCommand.parse([
+                "contacts.get", "--admin", "http://127.0.0.1:\(harness.adminPort)", "--token-file", wrongFile,
+            ])
             await #expect(throws: ExitCode(2)) { try await wrongToken.run() }
         }
     }
@@ -56,7 +62,9 @@ struct ShadowCommandTests {
     @Test func noiseRefusesBadFlags() throws {
         for arguments in [["contacts.get", "--min-count", "0"], ["contacts.get", "--admin", "ftp://x"]] {
             if arguments.contains("--admin") {
-                #expect(throws: AdminClient.Failure.self) { try AdminClient(url: "ftp://x", token: "t", dataDirectory: "/nonexistent") }
+                #expect(throws: AdminClient.Failure.self) {
+                    try AdminClient(url: "ftp://x", token: "t", dataDirectory: "/nonexistent")
+                }
             } else {
                 #expect(throws: (any Error).self) { try NoiseCommand.parse(arguments) }
             }
@@ -65,9 +73,13 @@ struct ShadowCommandTests {
 
     @Test func addingIgnoreRulesKeepsTheRestOfTheTable() throws {
         let table = try JSONParser.parse(
-            #"{"monolith":"http://m","routes":[{"id":"a","stage":"coexist","shadow":{"sample":0.5,"ignore":["/x"]}},{"id":"b"}]}"#)
+            #"{"monolith":"http://m","routes":[{"id":"a","stage":"coexist","shadow":{"sample":0.5,"ignore":["/x"]}},{"id":"b"}]}"#
+        )
         let updated = NoiseCommand.adding(ignore: ["/y", "/x"], toRoute: "a", in: table)
-        #expect(updated?.jsonText == #"{"monolith":"http://m","routes":[{"id":"a","stage":"coexist","shadow":{"sample":0.5,"ignore":["/x","/y"]}},{"id":"b"}]}"#)
+        #expect(
+            updated?.jsonText
+                == #"{"monolith":"http://m","routes":[{"id":"a","stage":"coexist","shadow":{"sample":0.5,"ignore":["/x","/y"]}},{"id":"b"}]}"#
+        )
         let created = NoiseCommand.adding(ignore: ["/y"], toRoute: "b", in: table)
         #expect(created?["routes"]?.arrayValue?.last?.jsonText == #"{"id":"b","shadow":{"ignore":["/y"]}}"#)
         #expect(NoiseCommand.adding(ignore: ["/y"], toRoute: "c", in: table) == nil)
@@ -82,8 +94,10 @@ struct ShadowCommandTests {
         for route in ["a", "a", "b"] {
             batch.samples.append(
                 DiffSample(
-                    route: route, signature: "s", recordedAt: Date(timeIntervalSince1970: 1_700_000_000), requestID: "r", servedBy: "monolith",
-                    method: "GET", path: "/", query: nil, requestHeaders: [], requestBody: [], monolith: answer, service: answer, diff: "{}"))
+                    route: route, signature: "s", recordedAt: Date(timeIntervalSince1970: 1_700_000_000),
+                    requestID: "r", servedBy: "monolith",
+                    method: "GET", path: "/", query: nil, requestHeaders: [], requestBody: [], monolith: answer,
+                    service: answer, diff: "{}"))
         }
         try store.apply(batch)
         let command = try PurgeCommand.parse(["--route", "a", "--before", "2024-01-01", "--data", directory.path])

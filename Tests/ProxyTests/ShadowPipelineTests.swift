@@ -1,12 +1,12 @@
+import AdminAPI
 import Foundation
+import Gateway
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
 
-import AdminAPI
 @testable import ControlPlane
-import Gateway
 @testable import Proxy
 @testable import Reports
 
@@ -34,7 +34,8 @@ final class PipelineOrigin: Sendable {
 
     /// A 3,000-byte pad whose first 1,000 bytes are `x`, the rest `late`.
     static func splitBody(_ target: some StringProtocol, late: Character) -> String {
-        #"{"path":"\#(target)","pad":""# + String(repeating: "x", count: 1000) + String(repeating: late, count: 2000) + #""}"#
+        #"{"path":"\#(target)","pad":""# + String(repeating: "x", count: 1000) + String(repeating: late, count: 2000)
+            + #""}"#
     }
 
     init(closeAfter: Int? = nil) {
@@ -77,9 +78,12 @@ final class PipelineOrigin: Sendable {
                 let answer: String
                 if target.hasPrefix("/piped/split") {
                     // One request at a time only: an answer behind this one would go out between its two parts.
-                    let body = Array(PipelineOrigin.splitBody(target, late: target == "/piped/splitdiff" ? "y" : "x").utf8)
-                    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
-                    context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(bytes: Array(head.utf8) + body[..<1100])), promise: nil)
+                    let body = Array(
+                        PipelineOrigin.splitBody(target, late: target == "/piped/splitdiff" ? "y" : "x").utf8)
+                    let head =
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
+                    context.writeAndFlush(
+                        self.wrapOutboundOut(ByteBuffer(bytes: Array(head.utf8) + body[..<1100])), promise: nil)
                     let rest = ByteBuffer(bytes: body[1100...])
                     context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(50)) {
                         context.writeAndFlush(self.wrapOutboundOut(rest), promise: nil)
@@ -87,7 +91,9 @@ final class PipelineOrigin: Sendable {
                     continue
                 }
                 if target == "/piped/stall" {
-                    answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10000\r\n\r\n" + String(repeating: "x", count: 100)
+                    answer =
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10000\r\n\r\n"
+                        + String(repeating: "x", count: 100)
                     self.holding = true
                 } else if target == "/piped/bigchunked" {
                     let chunk = String(repeating: "x", count: 1000)
@@ -95,7 +101,8 @@ final class PipelineOrigin: Sendable {
                         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
                         + String(repeating: "3e8\r\n\(chunk)\r\n", count: 10) + "0\r\n\r\n"
                 } else {
-                    let body = target == "/piped/big" ? String(repeating: "x", count: 10_000) : PipelineOrigin.body(target)
+                    let body =
+                        target == "/piped/big" ? String(repeating: "x", count: 10_000) : PipelineOrigin.body(target)
                     answer =
                         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
                         + (close ? "Connection: close\r\n" : "") + "\r\n" + body
@@ -123,7 +130,9 @@ final class PipelineOrigin: Sendable {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Handler(origin: self)) }
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Handler(origin: self))
+                }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         do {
@@ -151,7 +160,9 @@ struct ShadowPipelineTests {
                   { "id": "piped.hold", "method": "GET", "path": "/piped/hold", "service": "origin", "stage": "coexist", "shadow": { "timeout": "300ms" } },
                   { "id": "piped.stall", "method": "GET", "path": "/piped/stall", "service": "origin", "stage": "coexist", "shadow": { "timeout": "300ms" } }
                 """#
-        ).replacingOccurrences(of: #""dead": "http://127.0.0.1:1""#, with: #""dead": "http://127.0.0.1:1", "origin": "http://127.0.0.1:\#(origin)""#)
+        ).replacingOccurrences(
+            of: #""dead": "http://127.0.0.1:1""#,
+            with: #""dead": "http://127.0.0.1:1", "origin": "http://127.0.0.1:\#(origin)""#)
     }
 
     /// Sends `count` GETs at once, each on its own client connection; returns their statuses.
@@ -165,7 +176,8 @@ struct ShadowPipelineTests {
     @Test func concurrentShadowGETsShareAFewConnectionsAndAreAllCompared() async throws {
         let origin = PipelineOrigin()
         try await origin.run { originPort in
-            try await ProxyHarness.run(routes: { Self.routes(monolith: $0, service: $1, origin: originPort) }) { harness in
+            try await ProxyHarness.run(routes: { Self.routes(monolith: $0, service: $1, origin: originPort) }) {
+                harness in
                 // The monolith answers each path as the origin does: an answer given to the wrong request mismatches.
                 harness.monolith.documents.withLockedValue { documents in
                     for id in 1...64 { documents["/piped/\(id)"] = PipelineOrigin.body("/piped/\(id)") }
@@ -173,7 +185,9 @@ struct ShadowPipelineTests {
                 let statuses = try await Self.burst(64, port: harness.proxyPort)
                 #expect(statuses.allSatisfy { $0 == 200 }, "every client is answered by the monolith")
                 let summary = try await harness.waitForDiffs("piped.get", "compared", atLeast: 64)
-                #expect(summary["compared"] as? Int == 64 && summary["matched"] as? Int == 64, "each answer went to its own request: \(summary)")
+                #expect(
+                    summary["compared"] as? Int == 64 && summary["matched"] as? Int == 64,
+                    "each answer went to its own request: \(summary)")
                 #expect(summary["shadowErrors"] as? Int == 0 && summary["timeouts"] as? Int == 0)
                 let counts = origin.counts.withLockedValue { $0 }
                 #expect(counts.requests == 64)
@@ -187,7 +201,8 @@ struct ShadowPipelineTests {
     @Test func anOriginThatClosesAfterEachAnswerLosesNoShadow() async throws {
         let origin = PipelineOrigin(closeAfter: 1)
         try await origin.run { originPort in
-            try await ProxyHarness.run(routes: { Self.routes(monolith: $0, service: $1, origin: originPort) }) { harness in
+            try await ProxyHarness.run(routes: { Self.routes(monolith: $0, service: $1, origin: originPort) }) {
+                harness in
                 // One at a time: each shadow finds the previous connection closed and opens another.
                 for id in 1...10 {
                     #expect(try await RawHTTP.get("/piped/\(id)", port: harness.proxyPort).status == 200)
@@ -203,7 +218,8 @@ struct ShadowPipelineTests {
     @Test func aLateAnswerGivesItsConnectionUpAndTheRequestsBehindItGoAgain() async throws {
         let origin = PipelineOrigin()
         try await origin.run { originPort in
-            try await ProxyHarness.run(routes: { Self.routes(monolith: $0, service: $1, origin: originPort) }) { harness in
+            try await ProxyHarness.run(routes: { Self.routes(monolith: $0, service: $1, origin: originPort) }) {
+                harness in
                 // The held shadow blocks the answers behind it on its connection until its deadline (300 ms) gives
                 // the connection up; the requests behind it are then sent again on a new connection and compared.
                 let heldAnswer = try await RawHTTP.get("/piped/hold", port: harness.proxyPort)
@@ -228,7 +244,8 @@ struct ShadowPipelineTests {
         // behind that answer were not processed, so they go again on another connection, as often as needed.
         let origin = PipelineOrigin(closeAfter: 2)
         try await origin.run { originPort in
-            try await ProxyHarness.run(routes: { Self.routes(monolith: $0, service: $1, origin: originPort) }) { harness in
+            try await ProxyHarness.run(routes: { Self.routes(monolith: $0, service: $1, origin: originPort) }) {
+                harness in
                 let statuses = try await Self.burst(40, port: harness.proxyPort)
                 #expect(statuses.allSatisfy { $0 == 200 }, "a shadow's trouble never reaches a client")
                 var summary: [String: Any] = [:]
@@ -280,10 +297,14 @@ struct ShadowPipelineTests {
                 return summary["skipped"] as? Int == 2 && summary["compared"] as? Int == 3
             }
             #expect(settled, "two skipped as too large, three compared: \(summary)")
-            #expect(summary["matched"] as? Int == 3 && summary["shadowErrors"] as? Int == 0 && summary["timeouts"] as? Int == 0, "\(summary)")
+            #expect(
+                summary["matched"] as? Int == 3 && summary["shadowErrors"] as? Int == 0
+                    && summary["timeouts"] as? Int == 0, "\(summary)")
             let counts = origin.counts.withLockedValue { $0 }
             #expect(counts.requests == 5)
-            #expect(counts.connections == 1, "the large answers were read through, not a reason to give the connection up: \(counts)")
+            #expect(
+                counts.connections == 1,
+                "the large answers were read through, not a reason to give the connection up: \(counts)")
         }
     }
 
@@ -296,7 +317,9 @@ struct ShadowPipelineTests {
                 routes: { Self.routes(monolith: $0, service: $1, origin: originPort) }, configure: { $0.threads = 1 }
             ) { harness in
                 harness.monolith.documents.withLockedValue { documents in
-                    for path in ["/piped/split", "/piped/splitdiff"] { documents[path] = PipelineOrigin.splitBody(path, late: "x") }
+                    for path in ["/piped/split", "/piped/splitdiff"] {
+                        documents[path] = PipelineOrigin.splitBody(path, late: "x")
+                    }
                 }
                 for (step, path) in ["/piped/split", "/piped/splitdiff"].enumerated() {
                     #expect(try await RawHTTP.get(path, port: harness.proxyPort).status == 200)
@@ -321,7 +344,8 @@ struct ShadowPipelineTests {
             let withOrigin: (Int, Int) -> String = { monolith, service in
                 Self.routes(monolith: monolith, service: service, origin: originPort).replacingOccurrences(
                     of: #"{ "id": "piped.get""#,
-                    with: #"{ "id": "plain.get", "method": "GET", "path": "/plain/{id}", "service": "origin", "stage": "eliminate" },"#
+                    with:
+                        #"{ "id": "plain.get", "method": "GET", "path": "/plain/{id}", "service": "origin", "stage": "eliminate" },"#
                         + #" { "id": "piped.get""#)
             }
             try await ProxyHarness.run(routes: withOrigin) { harness in
@@ -341,7 +365,9 @@ struct ShadowPipelineTests {
                     return counts.open == 0
                 }
                 #expect(closed, "every connection to the origin closed: \(counts)")
-                #expect(try await RawHTTP.get("/piped/2", port: harness.proxyPort).status == 200, "the route is gone: the monolith answers")
+                #expect(
+                    try await RawHTTP.get("/piped/2", port: harness.proxyPort).status == 200,
+                    "the route is gone: the monolith answers")
                 #expect(origin.counts.withLockedValue { $0.requests } == 2)
             }
         }
@@ -366,4 +392,3 @@ struct ShadowPipelineTests {
         }
     }
 }
-

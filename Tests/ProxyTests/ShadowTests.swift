@@ -1,13 +1,13 @@
-import HTTP1
+import AdminAPI
 import Foundation
+import Gateway
+import HTTP1
 import NIOConcurrencyHelpers
 import NIOCore
-import Testing
 import RouteTable
+import Testing
 
-import AdminAPI
 @testable import ControlPlane
-import Gateway
 @testable import Proxy
 @testable import Reports
 
@@ -170,7 +170,7 @@ struct ShadowTests {
         // No noise repeats: a repeat is a third request to the monolith's gated path, and the count below is exact.
         let route =
             #", { "id": "first.get", "method": "GET", "path": "/slowfirst/{id}", "service": "contacts", "stage": "#
-                + #""coexist", "shadow": { "timeout": "20s" } }"#
+            + #""coexist", "shadow": { "timeout": "20s" } }"#
         try await ProxyHarness.run(
             routes: { coexistRoutes(monolith: $0, service: $1, extra: route) }, configure: { $0.noiseShare = 0 }
         ) { harness in
@@ -214,7 +214,7 @@ struct ShadowTests {
     @Test func shadowsBeyondTheCapAreDroppedAndCountedWhileClientsAreServed() async throws {
         let held =
             #", { "id": "held.get", "method": "GET", "path": "/slow/held/{id}", "service": "contacts", "stage": "#
-                + #""coexist", "shadow": { "timeout": "60s" } }"#
+            + #""coexist", "shadow": { "timeout": "60s" } }"#
         try await ProxyHarness.run(
             routes: { coexistRoutes(monolith: $0, service: $1, extra: held) }, configure: { $0.maxShadowsInFlight = 2 }
         ) { harness in

@@ -1,28 +1,32 @@
+import AdminAPI
 import ArgumentParser
 import DiffStore
 import Foundation
+import Gateway
 import JSON
 import RouteTable
 import StranglerTesting
 import Testing
 
-import AdminAPI
 @testable import ControlPlane
-import Gateway
 @testable import Proxy
 @testable import Reports
 @testable import StranglerCommands
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
-
 
 extension ProxyHarness {
     /// The CLI's flags for this proxy's admin API.
-    var cli: [String] { ["--admin", "http://127.0.0.1:\(self.adminPort)", "--token-file", self.tokenFile, "--data", self.dataDirectory, "--actor", "tester"] }
+    var cli: [String] {
+        [
+            "--admin", "http://127.0.0.1:\(self.adminPort)", "--token-file", self.tokenFile, "--data",
+            self.dataDirectory, "--actor", "tester",
+        ]
+    }
 }
 
 /// A copy of a harness's starting table and evidence in a folder of its own, for the CLI's file path.
@@ -31,15 +35,21 @@ struct FileCopy {
     var routesPath: String { self.directory.appendingPathComponent("routes.json").path }
     var dataDirectory: String { self.directory.appendingPathComponent("data").path }
     var cli: [String] { ["--file", "--routes", self.routesPath, "--data", self.dataDirectory, "--actor", "tester"] }
-    var audit: [JSONValue] { RouteControl.readAudit(path: URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("audit.jsonl").path) }
+    var audit: [JSONValue] {
+        RouteControl.readAudit(
+            path: URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("audit.jsonl").path)
+    }
 
     init(routes: String) throws {
-        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-file-\(UUID().uuidString)")
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strangler-file-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
         try routes.write(toFile: self.routesPath, atomically: true, encoding: .utf8)
     }
 
-    func store() throws -> DiffStore { try DiffStore.open(path: URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("diffs.sqlite").path) }
+    func store() throws -> DiffStore {
+        try DiffStore.open(path: URL(fileURLWithPath: self.dataDirectory).appendingPathComponent("diffs.sqlite").path)
+    }
 
     func remove() { try? FileManager.default.removeItem(at: self.directory) }
 }
@@ -64,7 +74,9 @@ struct StageCommandTests {
     @Test func commandsThroughTheProxyAndTheirExitCodes() async throws {
         try await ProxyHarness.runGates { harness in
             try GateFixture.prepare(harness)
-            try GateFixture.record(harness.diffStore, route: "contacts.get", compared: 5000, matched: 4999, signatures: [("e1", "/email changed", 1)])
+            try GateFixture.record(
+                harness.diffStore, route: "contacts.get", compared: 5000, matched: 4999,
+                signatures: [("e1", "/email changed", 1)])
             let cli = harness.cli
 
             let moved = try await run(["stage", "contacts.list", "coexist", "--reason", "reads ready"] + cli)
@@ -73,7 +85,9 @@ struct StageCommandTests {
 
             let dead = try await run(["promote", "dead.get"] + cli)
             #expect(dead.status == 1)
-            #expect(dead.error.contains("dead.get transform → coexist:\n    - service dead is not healthy"), "\(dead.error)")
+            #expect(
+                dead.error.contains("dead.get transform → coexist:\n    - service dead is not healthy"), "\(dead.error)"
+            )
 
             let untriaged = try await run(["promote", "contacts.get"] + cli)
             #expect(untriaged.status == 1)
@@ -88,7 +102,8 @@ struct StageCommandTests {
             let noNext = try await run(["promote", "contacts.get"] + cli)
             #expect(noNext.status == 2 && noNext.error.contains("there is no next stage"))
             #expect(try await run(["stage", "nope", "coexist", "--reason", "r"] + cli).status == 2)
-            let stale = try await run(["stage", "contacts.get", "coexist", "--reason", "r", "--if-match", "0000000000000000"] + cli)
+            let stale = try await run(
+                ["stage", "contacts.get", "coexist", "--reason", "r", "--if-match", "0000000000000000"] + cli)
             #expect(stale.status == 4 && stale.error.contains("the table changed since you read it"))
 
             #expect(try await run(["rollback", "contacts.get", "--reason", "latency"] + cli).status == 0)
@@ -112,21 +127,31 @@ struct StageCommandTests {
             #expect(routes.output.hasPrefix("ROUTE "))
             #expect(!routes.output.contains("\u{1B}["))
             #expect(routes.output.contains("→ transform") == false)
-            #expect(routes.output.contains("dead.get") && routes.output.contains("→ coexist: blocked: service dead is not healthy"))
+            #expect(
+                routes.output.contains("dead.get")
+                    && routes.output.contains("→ coexist: blocked: service dead is not healthy"))
             let hash = harness.proxy.store.snapshot.contentHash
-            #expect(routes.output.hasSuffix("4 routes (1 transform, 2 coexist, 1 eliminate); table \(hash), from the proxy at http://127.0.0.1:\(harness.adminPort)\n"))
+            #expect(
+                routes.output.hasSuffix(
+                    "4 routes (1 transform, 2 coexist, 1 eliminate); table \(hash), from the proxy at http://127.0.0.1:\(harness.adminPort)\n"
+                ))
             #expect(routes.output.contains("write route with no dry-run comparisons so far\n"))
-            let routesJSON = try JSONParser.parse(try await run(["routes", "contacts.list", "--output", "json"] + cli).output)
+            let routesJSON = try JSONParser.parse(
+                try await run(["routes", "contacts.list", "--output", "json"] + cli).output)
             #expect(routesJSON["routes"]?.arrayValue?.count == 1)
             #expect(routesJSON["routes"]?.at(0)?["next"]?["stage"]?.stringValue == "eliminate")
 
             let closed = try ClosedPort()
             defer { closed.release() }
-            let unreachable = try await run(["routes", "--admin", "http://127.0.0.1:\(closed.port)", "--token-file", harness.tokenFile])
+            let unreachable = try await run([
+                "routes", "--admin", "http://127.0.0.1:\(closed.port)", "--token-file", harness.tokenFile,
+            ])
             #expect(unreachable.status == 3 && unreachable.error.contains("the proxy is unreachable"))
             let wrongFile = harness.directory.appendingPathComponent("wrong-token").path
             try "wrong\n".write(toFile: wrongFile, atomically: true, encoding: .utf8)
-            let badToken = try await run(["routes", "--admin", "http://127.0.0.1:\(harness.adminPort)", "--token-file", wrongFile])
+            let badToken = try await run([
+                "routes", "--admin", "http://127.0.0.1:\(harness.adminPort)", "--token-file", wrongFile,
+            ])
             #expect(badToken.status == 2 && badToken.error.contains("refused the token"))
         }
     }
@@ -134,7 +159,8 @@ struct StageCommandTests {
     @Test func twoWritersRacingGetOneSuccessAndOne412() async throws {
         try await ProxyHarness.runGates { harness in
             let etag = try await harness.etag().trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-            let arguments = ["stage", "contacts.get", "transform", "--reason", "race", "--if-match", etag] + harness.cli
+            let arguments =
+                ["stage", "contacts.get", "transform", "--reason", "race", "--if-match", etag] + harness.cli
             async let first = run(arguments)
             async let second = run(arguments.map { $0 == "contacts.get" ? "contacts.create" : $0 })
             let statuses = try await [first.status, second.status].sorted()
@@ -142,27 +168,32 @@ struct StageCommandTests {
             #expect(GateFixture.audit(harness).count == 1)
 
             // The same on the file path: the routes.json lock and its check that the file is still the one read.
-            let copy = try FileCopy(routes: GateFixture.routes(monolith: harness.monolithPort, service: harness.servicePort))
+            let copy = try FileCopy(
+                routes: GateFixture.routes(monolith: harness.monolithPort, service: harness.servicePort))
             defer { copy.remove() }
             let hash = RouteTable.contentHash(of: try String(contentsOfFile: copy.routesPath, encoding: .utf8))
             let onFile = ["stage", "contacts.get", "transform", "--reason", "race", "--if-match", hash] + copy.cli
             async let one = run(onFile)
             async let two = run(onFile.map { $0 == "contacts.get" ? "contacts.create" : $0 })
             let (oneOutcome, twoOutcome) = try await (one, two)
-            #expect([oneOutcome.status, twoOutcome.status].sorted() == [0, 4], "\(oneOutcome.error) \(twoOutcome.error)")
+            #expect(
+                [oneOutcome.status, twoOutcome.status].sorted() == [0, 4], "\(oneOutcome.error) \(twoOutcome.error)")
             #expect(copy.audit.count == 1)
         }
     }
 
     @Test func theFilePathAndTheAPIPathGiveTheSameResult() async throws {
         try await ProxyHarness.runGates { harness in
-            let copy = try FileCopy(routes: GateFixture.routes(monolith: harness.monolithPort, service: harness.servicePort))
+            let copy = try FileCopy(
+                routes: GateFixture.routes(monolith: harness.monolithPort, service: harness.servicePort))
             defer { copy.remove() }
             try GateFixture.prepare(harness)
             try GateFixture.reconcile(clean: true, dataDirectory: copy.dataDirectory)
             let signatures = [(id: "s1", text: "/phone changed", count: 2)]
-            try GateFixture.record(harness.diffStore, route: "contacts.get", compared: 5000, matched: 4998, signatures: signatures)
-            try GateFixture.record(try copy.store(), route: "contacts.get", compared: 5000, matched: 4998, signatures: signatures)
+            try GateFixture.record(
+                harness.diffStore, route: "contacts.get", compared: 5000, matched: 4998, signatures: signatures)
+            try GateFixture.record(
+                try copy.store(), route: "contacts.get", compared: 5000, matched: 4998, signatures: signatures)
 
             let steps: [[String]] = [
                 ["stage", "contacts.list", "coexist", "--reason", "reads"],
@@ -182,7 +213,8 @@ struct StageCommandTests {
                 // The same text, but for where the change went and the seconds at which it happened.
                 func normalised(_ text: String, _ target: String) -> String {
                     text.replacingOccurrences(of: target, with: "X")
-                        .replacingOccurrences(of: #"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"#, with: "T", options: .regularExpression)
+                        .replacingOccurrences(
+                            of: #"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"#, with: "T", options: .regularExpression)
                 }
                 if step[0] != "history" {
                     #expect(
@@ -190,10 +222,14 @@ struct StageCommandTests {
                             == normalised(viaFile.output, "\(copy.routesPath) (no proxy running)"), "\(step)")
                 }
             }
-            #expect(try String(contentsOfFile: harness.routesPath, encoding: .utf8) == String(contentsOfFile: copy.routesPath, encoding: .utf8))
+            #expect(
+                try String(contentsOfFile: harness.routesPath, encoding: .utf8)
+                    == String(contentsOfFile: copy.routesPath, encoding: .utf8))
             func withoutTimes(_ entry: JSONValue) -> String {
                 var members = (entry.objectValue ?? []).filter { $0.key != "time" }
-                if let index = members.firstIndex(where: { $0.key == "undoes" }), var undone = members[index].value.objectValue {
+                if let index = members.firstIndex(where: { $0.key == "undoes" }),
+                    var undone = members[index].value.objectValue
+                {
                     undone.removeAll { $0.key == "time" }
                     members[index].value = .object(undone)
                 }
@@ -203,7 +239,9 @@ struct StageCommandTests {
             let apiAudit = GateFixture.audit(harness).map(withoutTimes)
             #expect(apiAudit.count == 6)
             #expect(apiAudit == copy.audit.map(withoutTimes))
-            #expect(try harness.diffStore.triageDecisions().map(\.decision) == copy.store().triageDecisions().map(\.decision))
+            #expect(
+                try harness.diffStore.triageDecisions().map(\.decision)
+                    == copy.store().triageDecisions().map(\.decision))
         }
     }
 
@@ -217,9 +255,13 @@ struct StageCommandTests {
         let session = try await ControlSession.open(options, defaultAdmin: closed)
         #expect(session.target == "\(copy.routesPath) (no proxy running)")
         // Backwards from coexist needs no evidence: done on the file, audited.
-        let change = try await session.stage(selector: "contacts.get", to: .transform, expectedHash: try await session.table().contentHash, reason: "r", force: false)
+        let change = try await session.stage(
+            selector: "contacts.get", to: .transform, expectedHash: try await session.table().contentHash, reason: "r",
+            force: false)
         #expect(change.changed == [StageChange(route: "contacts.get", from: .coexist, to: .transform)])
-        #expect(try RouteTable.parse(String(contentsOfFile: copy.routesPath, encoding: .utf8)).route(id: "contacts.get")?.stage == .transform)
+        #expect(
+            try RouteTable.parse(String(contentsOfFile: copy.routesPath, encoding: .utf8)).route(id: "contacts.get")?
+                .stage == .transform)
         #expect(copy.audit.count == 1)
 
         options.routes = copy.directory.appendingPathComponent("missing.json").path
@@ -230,10 +272,13 @@ struct StageCommandTests {
             #expect(error.status == 3 && error.message.contains("no proxy answers at \(closed), and there is no"))
         }
         // --admin given: never the file.
-        let explicit = try await run(["routes", "--admin", closed, "--routes", copy.routesPath, "--data", copy.dataDirectory])
+        let explicit = try await run([
+            "routes", "--admin", closed, "--routes", copy.routesPath, "--data", copy.dataDirectory,
+        ])
         #expect(explicit.status == 3)
         // An invalid routes.json on the file path is a validation error.
-        try #"{"monolith":"http://127.0.0.1:1","routes":[{"id":"a"}]}"#.write(toFile: copy.routesPath, atomically: true, encoding: .utf8)
+        try #"{"monolith":"http://127.0.0.1:1","routes":[{"id":"a"}]}"#.write(
+            toFile: copy.routesPath, atomically: true, encoding: .utf8)
         let invalid = try await run(["routes"] + copy.cli)
         #expect(invalid.status == 2 && invalid.error.contains("$.routes[0].method: is required"))
     }
@@ -252,7 +297,8 @@ struct StageCommandTests {
 
     @Test func everyRouteCommandHasAnExampleInItsHelp() {
         let commands: [any ParsableCommand.Type] = [
-            RoutesCommand.self, StageCommand.self, PromoteCommand.self, RollbackCommand.self, UndoCommand.self, HistoryCommand.self, TriageCommand.self,
+            RoutesCommand.self, StageCommand.self, PromoteCommand.self, RollbackCommand.self, UndoCommand.self,
+            HistoryCommand.self, TriageCommand.self,
         ]
         for command in commands {
             let help = command.helpMessage()
@@ -267,7 +313,9 @@ struct StageCommandTests {
             #expect(!help.contains("--actor"), "\(command)")
             #expect(!help.contains("edited"), "\(command)")
         }
-        for command in [StageCommand.self, PromoteCommand.self, RollbackCommand.self, UndoCommand.self, TriageCommand.self] as [any ParsableCommand.Type] {
+        for command in [
+            StageCommand.self, PromoteCommand.self, RollbackCommand.self, UndoCommand.self, TriageCommand.self,
+        ] as [any ParsableCommand.Type] {
             #expect(command.helpMessage(columns: 400).contains("(default: $USER, else strangler-cli)"), "\(command)")
         }
     }
@@ -279,9 +327,14 @@ struct StageCommandTests {
             let ids = (jsonValue(group.output)["routes"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
             #expect(ids == ["contacts.get", "contacts.list", "contacts.create"])
             let one = try await run(["routes", "contacts.li?t", "--output", "json"] + harness.cli)
-            #expect((jsonValue(one.output)["routes"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue } == ["contacts.list"])
+            #expect(
+                (jsonValue(one.output)["routes"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue } == [
+                    "contacts.list"
+                ])
             let text = try await run(["routes", "contacts.*"] + harness.cli)
-            #expect(text.output.contains("\n3 of 4 routes (2 coexist, 1 transform); table ") || text.output.contains("\n3 of 4 routes (1 transform, 2 coexist); table "), "\(text.output)")
+            #expect(
+                text.output.contains("\n3 of 4 routes (2 coexist, 1 transform); table ")
+                    || text.output.contains("\n3 of 4 routes (1 transform, 2 coexist); table "), "\(text.output)")
             let none = try await run(["routes", "orders.*"] + harness.cli)
             #expect(none.status == 2 && none.error.contains(#"no route id matches "orders.*""#))
         }
@@ -313,15 +366,20 @@ struct HelpTextTests {
     @Test func discussionsHaveNoHardBreaksInsideParagraphsNorStrayGaps() {
         for command in Self.commands() {
             let lines = command.configuration.discussion.split(separator: "\n", omittingEmptySubsequences: false)
-            for (index, line) in lines.enumerated() where !line.isEmpty && !line.hasPrefix(" ") && !line.hasPrefix("- ") {
+            for (index, line) in lines.enumerated() where !line.isEmpty && !line.hasPrefix(" ") && !line.hasPrefix("- ")
+            {
                 #expect(!line.contains("   "), "\(command): \(line)")
                 guard index + 1 < lines.count else { continue }
                 let next = lines[index + 1]
-                #expect(next.isEmpty || next.hasPrefix(" ") || next.hasPrefix("- "), "\(command): a paragraph breaks after \"\(line.suffix(40))\"")
+                #expect(
+                    next.isEmpty || next.hasPrefix(" ") || next.hasPrefix("- "),
+                    "\(command): a paragraph breaks after \"\(line.suffix(40))\"")
             }
             let text = command.configuration.discussion
             if text.contains("Exit status") {
-                #expect(text.contains("\n\nExit status") || text.hasPrefix("Exit status"), "\(command): Exit status is its own paragraph")
+                #expect(
+                    text.contains("\n\nExit status") || text.hasPrefix("Exit status"),
+                    "\(command): Exit status is its own paragraph")
             }
         }
     }

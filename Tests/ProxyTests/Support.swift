@@ -1,17 +1,17 @@
+import AdminAPI
 import Foundation
+import Gateway
 import HTTPTypes
 import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import RouteTable
 import ServiceLifecycle
 import Testing
-import RouteTable
 
-import AdminAPI
 @testable import ControlPlane
-import Gateway
 @testable import Proxy
 @testable import Reports
 
@@ -78,7 +78,10 @@ struct TestUpstream {
 
     func answer(_ request: Request) async throws -> Response {
         var headers: [String: String] = [:]
-        for field in request.headers { headers[field.name.canonicalName, default: ""] += (headers[field.name.canonicalName] == nil ? "" : ",") + field.value }
+        for field in request.headers {
+            headers[field.name.canonicalName, default: ""] +=
+                (headers[field.name.canonicalName] == nil ? "" : ",") + field.value
+        }
         self.seenRequests.withLockedValue { $0.append((request.method.rawValue, request.uri.path, headers)) }
         guard var document = self.documents.withLockedValue({ $0[request.uri.path] }) else {
             return try await Self.echo(self.name, request, self.gate, self.seenPaths)
@@ -93,21 +96,31 @@ struct TestUpstream {
             }
             document = document.replacingOccurrences(of: "{{n}}", with: String(n))
         }
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: document)))
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: document)))
     }
 
-    static func echo(_ name: String, _ request: Request, _ gate: Gate, _ seenPaths: NIOLockedValueBox<[String]>) async throws -> Response {
+    static func echo(
+        _ name: String, _ request: Request, _ gate: Gate, _ seenPaths: NIOLockedValueBox<[String]>
+    ) async throws -> Response {
         seenPaths.withLockedValue { $0.append(request.uri.path) }
         if request.uri.path.hasPrefix("/slow") { await gate.wait() }
         if request.uri.path.hasPrefix("/sleep") { await gate.wait() }
         let body = try await request.body.collect(upTo: 20 * 1024 * 1024)
         var headers: [String: String] = [:]
-        for field in request.headers { headers[field.name.canonicalName, default: ""] += (headers[field.name.canonicalName] == nil ? "" : ",") + field.value }
+        for field in request.headers {
+            headers[field.name.canonicalName, default: ""] +=
+                (headers[field.name.canonicalName] == nil ? "" : ",") + field.value
+        }
         let object: [String: Any] = [
-            "upstream": name, "method": request.method.rawValue, "authority": request.head.authority ?? "", "uri": request.uri.description, "headers": headers, "bodyLength": body.readableBytes,
+            "upstream": name, "method": request.method.rawValue, "authority": request.head.authority ?? "",
+            "uri": request.uri.description, "headers": headers, "bodyLength": body.readableBytes,
         ]
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
 
@@ -150,7 +163,8 @@ struct ProxyHarness {
         let logger = Logger(label: "test")
         let monolith = TestUpstream(name: "monolith")
         let service = TestUpstream(name: "service")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-proxy-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strangler-proxy-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         try Self.token.write(to: directory.appendingPathComponent("token"), atomically: true, encoding: .utf8)
@@ -165,7 +179,9 @@ struct ProxyHarness {
             let monolithPort = await monolithPort.value
             let servicePort = await servicePort.value
             let routesPath = directory.appendingPathComponent("routes.json").path
-            let text = routes?(monolithPort, servicePort) ?? Self.routes(monolith: monolithPort, service: servicePort, stage: stage)
+            let text =
+                routes?(monolithPort, servicePort)
+                ?? Self.routes(monolith: monolithPort, service: servicePort, stage: stage)
             try text.write(toFile: routesPath, atomically: true, encoding: .utf8)
             var configuration = ProxyConfiguration()
             configuration.port = 0
@@ -181,7 +197,8 @@ struct ProxyHarness {
             group.addTask { try await proxyGroup.run() }
             let ports = await proxy.listeningPorts()
             let harness = ProxyHarness(
-                monolith: monolith, service: service, monolithPort: monolithPort, servicePort: servicePort, proxyPort: ports.proxy,
+                monolith: monolith, service: service, monolithPort: monolithPort, servicePort: servicePort,
+                proxyPort: ports.proxy,
                 adminPort: ports.admin, directory: directory, proxy: proxy)
             var failure: (any Error)?
             do {

@@ -26,16 +26,24 @@ struct GatesSchemaTests {
         let table = try RouteTable.parse(RouteTableValidationTests.valid)
         #expect(table.gates == .defaults)
         #expect(table.gates.coexist.maxSyncLag == 99 && table.gates.coexist.health)
-        #expect(table.gates.eliminate.minSamples == 1000 && table.gates.eliminate.minMatchRate == 0.999 && table.gates.eliminate.confidence == 0.95)
-        #expect(table.gates.eliminate.maxSyncLag == 0 && table.gates.eliminate.reconcile && table.gates.eliminate.triage)
+        #expect(
+            table.gates.eliminate.minSamples == 1000 && table.gates.eliminate.minMatchRate == 0.999
+                && table.gates.eliminate.confidence == 0.95)
+        #expect(
+            table.gates.eliminate.maxSyncLag == 0 && table.gates.eliminate.reconcile && table.gates.eliminate.triage)
         #expect(table.gates.eliminate.dryRun && table.gates.eliminate.reverseSync && table.gates.rollback.reverseSync)
     }
 
     @Test func givenKeysOverrideTheDefaultsAndTheRestStay() throws {
         let table = try RouteTable.parse(
-            Self.table(gates: #"{"coexist":{"maxSyncLag":500},"eliminate":{"minSamples":50,"minMatchRate":0.99,"reconcile":false},"rollback":{"reverseSync":false}}"#))
+            Self.table(
+                gates:
+                    #"{"coexist":{"maxSyncLag":500},"eliminate":{"minSamples":50,"minMatchRate":0.99,"reconcile":false},"rollback":{"reverseSync":false}}"#
+            ))
         #expect(table.gates.coexist.maxSyncLag == 500 && table.gates.coexist.health)
-        #expect(table.gates.eliminate.minSamples == 50 && table.gates.eliminate.minMatchRate == 0.99 && !table.gates.eliminate.reconcile)
+        #expect(
+            table.gates.eliminate.minSamples == 50 && table.gates.eliminate.minMatchRate == 0.99
+                && !table.gates.eliminate.reconcile)
         #expect(table.gates.eliminate.confidence == 0.95 && table.gates.eliminate.triage)
         #expect(!table.gates.rollback.reverseSync)
     }
@@ -43,7 +51,8 @@ struct GatesSchemaTests {
     @Test func badGatesAreRefusedWithTheirPaths() {
         #expect(self.problems("[]") == [#"$.gates: must be an object (with coexist, eliminate, rollback), not array"#])
         let found = self.problems(
-            #"{"coexist":{"maxSyncLag":-1,"healthy":true},"eliminate":{"minSamples":1.5,"minMatchRate":2,"confidence":0.3,"triage":"yes"},"promote":{},"rollback":3}"#)
+            #"{"coexist":{"maxSyncLag":-1,"healthy":true},"eliminate":{"minSamples":1.5,"minMatchRate":2,"confidence":0.3,"triage":"yes"},"promote":{},"rollback":3}"#
+        )
         #expect(found.contains("$.gates.coexist.maxSyncLag: must be a whole number, 0 or more"))
         #expect(found.contains { $0.hasPrefix("$.gates.coexist.healthy: unknown key") })
         #expect(found.contains("$.gates.eliminate.minSamples: must be a whole number, 0 or more"))
@@ -57,21 +66,33 @@ struct GatesSchemaTests {
 
     @Test func theReconcileAgeLimitIsADurationOrNull() throws {
         #expect(GatePolicy.defaults.eliminate.reconcileMaxAge == .seconds(86_400), "a day by default")
-        #expect(try RouteTable.parse(Self.table(gates: #"{"eliminate":{"reconcileMaxAge":"90m"}}"#)).gates.eliminate.reconcileMaxAge == .seconds(5400))
-        #expect(try RouteTable.parse(Self.table(gates: #"{"eliminate":{"reconcileMaxAge":"2h"}}"#)).gates.eliminate.reconcileMaxAge == .seconds(7200))
-        #expect(try RouteTable.parse(Self.table(gates: #"{"eliminate":{"reconcileMaxAge":null}}"#)).gates.eliminate.reconcileMaxAge == nil)
+        #expect(
+            try RouteTable.parse(Self.table(gates: #"{"eliminate":{"reconcileMaxAge":"90m"}}"#)).gates.eliminate
+                .reconcileMaxAge == .seconds(5400))
+        #expect(
+            try RouteTable.parse(Self.table(gates: #"{"eliminate":{"reconcileMaxAge":"2h"}}"#)).gates.eliminate
+                .reconcileMaxAge == .seconds(7200))
+        #expect(
+            try RouteTable.parse(Self.table(gates: #"{"eliminate":{"reconcileMaxAge":null}}"#)).gates.eliminate
+                .reconcileMaxAge == nil)
         for bad in [#""soon""#, "5", #""0s""#, #""-1h""#, "true"] {
             #expect(
                 self.problems(#"{"eliminate":{"reconcileMaxAge":\#(bad)}}"#)
-                    == [#"$.gates.eliminate.reconcileMaxAge: must be a duration such as "24h" or "90m", or null for any age"#], "\(bad)")
+                    == [
+                        #"$.gates.eliminate.reconcileMaxAge: must be a duration such as "24h" or "90m", or null for any age"#
+                    ], "\(bad)")
         }
     }
 }
 
 @Suite("Gates: evaluation")
 struct GateEvaluationTests {
-    static let read = Route(id: "contacts.get", method: "GET", path: try! PathTemplate.parse("/contacts/{id}").get(), service: "contacts", stage: .transform)
-    static let write = Route(id: "contacts.create", method: "POST", path: try! PathTemplate.parse("/contacts").get(), service: "contacts", stage: .coexist)
+    static let read = Route(
+        id: "contacts.get", method: "GET", path: try! PathTemplate.parse("/contacts/{id}").get(), service: "contacts",
+        stage: .transform)
+    static let write = Route(
+        id: "contacts.create", method: "POST", path: try! PathTemplate.parse("/contacts").get(), service: "contacts",
+        stage: .coexist)
 
     static func at(_ route: Route, _ stage: Stage) -> Route {
         var route = route
@@ -86,7 +107,8 @@ struct GateEvaluationTests {
         evidence.syncLag = 0
         evidence.compared = 5000
         evidence.matched = 5000
-        evidence.reconcile = .init(clean: true, at: "2026-11-28T10:00:00Z", summary: "40 compared; 0 missing, 0 extra, 0 differing")
+        evidence.reconcile = .init(
+            clean: true, at: "2026-11-28T10:00:00Z", summary: "40 compared; 0 missing, 0 extra, 0 differing")
         evidence.reverseSync = .ok
         return evidence
     }
@@ -114,12 +136,16 @@ struct GateEvaluationTests {
         #expect(self.reasons(Self.read, .coexist, evidence).isEmpty)
         evidence.syncLag = 100
         evidence.health = .failed("connection refused")
-        #expect(self.reasons(Self.read, .coexist, evidence) == [
-            "service contacts is not healthy: connection refused", "service contacts is 100 events behind the monolith (at most 99 allowed)",
-        ])
+        #expect(
+            self.reasons(Self.read, .coexist, evidence) == [
+                "service contacts is not healthy: connection refused",
+                "service contacts is 100 events behind the monolith (at most 99 allowed)",
+            ])
         evidence.syncLag = nil
         evidence.syncProblem = "GET /sync/status answered 404"
-        #expect(self.reasons(Self.read, .coexist, evidence).last == "service contacts's sync lag is unknown: GET /sync/status answered 404")
+        #expect(
+            self.reasons(Self.read, .coexist, evidence).last
+                == "service contacts's sync lag is unknown: GET /sync/status answered 404")
         var policy = GatePolicy()
         policy.coexist.health = false
         policy.coexist.maxSyncLag = 1000
@@ -155,13 +181,17 @@ struct GateEvaluationTests {
         evidence.syncLag = 1
         evidence.reconcile?.clean = false
         evidence.reconcile?.summary = "40 compared; 1 missing, 0 extra, 0 differing"
-        #expect(self.reasons(coexist, .eliminate, evidence) == [
-            "service contacts is 1 events behind the monolith (at most 0 allowed)",
-            "the last reconcile of contacts (2026-11-28T10:00:00Z) was not clean: 40 compared; 1 missing, 0 extra, 0 differing",
-        ])
+        #expect(
+            self.reasons(coexist, .eliminate, evidence) == [
+                "service contacts is 1 events behind the monolith (at most 0 allowed)",
+                "the last reconcile of contacts (2026-11-28T10:00:00Z) was not clean: 40 compared; 1 missing, 0 extra, 0 differing",
+            ])
         evidence.syncLag = 0
         evidence.reconcile = nil
-        #expect(self.reasons(coexist, .eliminate, evidence) == ["service contacts was never reconciled (run: strangler reconcile contacts)"])
+        #expect(
+            self.reasons(coexist, .eliminate, evidence) == [
+                "service contacts was never reconciled (run: strangler reconcile contacts)"
+            ])
     }
 
     @Test func eliminateNeedsAReconcileNoOlderThanTheLimit() {
@@ -170,9 +200,10 @@ struct GateEvaluationTests {
         evidence.reconcile?.age = .seconds(23 * 3600)
         #expect(self.reasons(coexist, .eliminate, evidence).isEmpty)
         evidence.reconcile?.age = .seconds(25 * 3600)
-        #expect(self.reasons(coexist, .eliminate, evidence) == [
-            "the last reconcile of contacts (2026-11-28T10:00:00Z) is older than 24h (run: strangler reconcile contacts)"
-        ])
+        #expect(
+            self.reasons(coexist, .eliminate, evidence) == [
+                "the last reconcile of contacts (2026-11-28T10:00:00Z) is older than 24h (run: strangler reconcile contacts)"
+            ])
         var policy = GatePolicy()
         policy.eliminate.reconcileMaxAge = .seconds(90 * 60)
         evidence.reconcile?.age = .seconds(2 * 3600)
@@ -192,7 +223,10 @@ struct GateEvaluationTests {
         evidence.reverseSync = .failed("the monolith lists no reverse-sync feed for contacts")
         let reasons = self.reasons(Self.write, .eliminate, evidence)
         #expect(reasons.contains("write route with no dry-run comparisons so far (set shadow.writes to \"dry-run\")"))
-        #expect(reasons.contains("reverse sync of contacts into the monolith is not running: the monolith lists no reverse-sync feed for contacts"))
+        #expect(
+            reasons.contains(
+                "reverse sync of contacts into the monolith is not running: the monolith lists no reverse-sync feed for contacts"
+            ))
         // A read needs neither.
         evidence = Self.good
         evidence.reverseSync = .failed("down")
@@ -203,9 +237,10 @@ struct GateEvaluationTests {
         var evidence = RouteEvidence()
         evidence.reverseSync = .failed("connection refused")
         #expect(self.reasons(Self.at(Self.read, .eliminate), .coexist, evidence).isEmpty)
-        #expect(self.reasons(Self.at(Self.write, .eliminate), .coexist, evidence) == [
-            "reverse sync of contacts into the monolith is not running: connection refused"
-        ])
+        #expect(
+            self.reasons(Self.at(Self.write, .eliminate), .coexist, evidence) == [
+                "reverse sync of contacts into the monolith is not running: connection refused"
+            ])
         #expect(self.reasons(Self.at(Self.write, .eliminate), .transform, evidence).count == 1)
         evidence.reverseSync = .ok
         #expect(self.reasons(Self.at(Self.write, .eliminate), .coexist, evidence).isEmpty)

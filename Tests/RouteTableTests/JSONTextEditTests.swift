@@ -18,17 +18,22 @@ struct JSONTextEditTests {
             ],
             "gates": { "eliminate": { "minSamples": 10 } } }
             """
-        let edited = try #require(try Self.setting(text) { document in
-            document = .object(document.objectValue!.map { member in
-                guard member.key == "routes" else { return member }
-                var routes = member.value.arrayValue!
-                var second = routes[1].objectValue!
-                second[1].value = .string("coexist")
-                routes[1] = .object(second)
-                return (member.key, .array(routes))
+        let edited = try #require(
+            try Self.setting(text) { document in
+                document = .object(
+                    document.objectValue!.map { member in
+                        guard member.key == "routes" else { return member }
+                        var routes = member.value.arrayValue!
+                        var second = routes[1].objectValue!
+                        second[1].value = .string("coexist")
+                        routes[1] = .object(second)
+                        return (member.key, .array(routes))
+                    })
             })
-        })
-        #expect(edited == text.replacingOccurrences(of: #"{"id":"b","stage":"transform""#, with: #"{"id":"b","stage":"coexist""#))
+        #expect(
+            edited
+                == text.replacingOccurrences(
+                    of: #"{"id":"b","stage":"transform""#, with: #"{"id":"b","stage":"coexist""#))
     }
 
     @Test func severalScalarsOfEveryKindAndEscapedStrings() throws {
@@ -55,7 +60,9 @@ struct DurationTextTests {
         #expect(DurationText.parse("2s") == .seconds(2))
         #expect(DurationText.parse("30d") == .seconds(30 * 86_400))
         #expect(DurationText.parse("36500d") == .seconds(36_500 * 86_400))
-        for text in ["2e11d", "1e13s", "1e300s", "9999999999999999h"] { #expect(DurationText.parse(text) == nil, "\(text)") }
+        for text in ["2e11d", "1e13s", "1e300s", "9999999999999999h"] {
+            #expect(DurationText.parse(text) == nil, "\(text)")
+        }
     }
 
     @Test func aHugeDurationInRoutesJSONIsAProblemOfTheTable() {
@@ -63,7 +70,9 @@ struct DurationTextTests {
             try RouteTable.parse(#"{ "monolith": "http://127.0.0.1:1", "retention": "2e11d", "routes": [] }"#)
         }
         #expect(throws: RouteTableError.self) {
-            try RouteTable.parse(#"{ "monolith": "http://127.0.0.1:1", "routes": [ { "id": "a", "method": "GET", "path": "/a", "stage": "transform", "timeout": "1e13s" } ] }"#)
+            try RouteTable.parse(
+                #"{ "monolith": "http://127.0.0.1:1", "routes": [ { "id": "a", "method": "GET", "path": "/a", "stage": "transform", "timeout": "1e13s" } ] }"#
+            )
         }
     }
 }

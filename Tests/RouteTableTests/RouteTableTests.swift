@@ -31,7 +31,8 @@ struct RouteTableValidationTests {
     }
 
     @Test func theRepositorysOwnRoutesFileIsValid() throws {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("routes.json")
         let table = try RouteTable.parse(Array(try Data(contentsOf: url)))
         #expect(table.routes.count >= 26)
@@ -44,20 +45,24 @@ struct RouteTableValidationTests {
     }
 
     @Test func refusesUnknownKeysWithTheirPath() {
-        let text = Self.valid.replacingOccurrences(of: #""stage": "transform" }"#, with: #""stage": "transform", "colour": "red" }"#)
-            .replacingOccurrences(of: #""monolith""#, with: #""extra": 1, "monolith""#)
+        let text = Self.valid.replacingOccurrences(
+            of: #""stage": "transform" }"#, with: #""stage": "transform", "colour": "red" }"#
+        )
+        .replacingOccurrences(of: #""monolith""#, with: #""extra": 1, "monolith""#)
         let found = self.problems(text)
         #expect(found.contains { $0.hasPrefix("$.routes[0].colour: unknown key") })
         #expect(found.contains { $0.hasPrefix("$.extra: unknown key") })
     }
 
     @Test func refusesUnknownStage() {
-        let found = self.problems(Self.valid.replacingOccurrences(of: #""stage": "transform""#, with: #""stage": "coexit""#))
+        let found = self.problems(
+            Self.valid.replacingOccurrences(of: #""stage": "transform""#, with: #""stage": "coexit""#))
         #expect(found == [#"$.routes[0].stage: unknown stage "coexit" (expected transform, coexist or eliminate)"#])
     }
 
     @Test func refusesUndeclaredService() {
-        let found = self.problems(Self.valid.replacingOccurrences(of: #""service": "contacts""#, with: #""service": "billing""#))
+        let found = self.problems(
+            Self.valid.replacingOccurrences(of: #""service": "contacts""#, with: #""service": "billing""#))
         #expect(found == [#"$.routes[0].service: service "billing" is not declared in $.services"#])
     }
 
@@ -76,13 +81,17 @@ struct RouteTableValidationTests {
 
     @Test func refusesBadURLs() {
         for (url, fragment) in [
-            ("ftp://x", "must be an http:// URL"), ("https://x:1", "https upstreams are not supported"), ("http://", "has no host"),
+            ("ftp://x", "must be an http:// URL"), ("https://x:1", "https upstreams are not supported"),
+            ("http://", "has no host"),
             ("http://h:99999", "outside 1–65535"), ("http://h/path", "no path"), ("http://h:port", "invalid port"),
         ] {
             let found = self.problems(Self.valid.replacingOccurrences(of: "http://127.0.0.1:8081", with: url))
-            #expect(found.count == 1 && found[0].hasPrefix("$.monolith: \"\(url)\"") && found[0].contains(fragment), "\(url): \(found)")
+            #expect(
+                found.count == 1 && found[0].hasPrefix("$.monolith: \"\(url)\"") && found[0].contains(fragment),
+                "\(url): \(found)")
         }
-        let service = self.problems(Self.valid.replacingOccurrences(of: "http://127.0.0.1:8082", with: "localhost:8082"))
+        let service = self.problems(
+            Self.valid.replacingOccurrences(of: "http://127.0.0.1:8082", with: "localhost:8082"))
         #expect(service.first?.hasPrefix("$.services.contacts:") == true)
     }
 
@@ -94,17 +103,22 @@ struct RouteTableValidationTests {
         #expect(missing.contains("$.routes[0].method: is required"))
         #expect(missing.contains("$.routes[0].path: is required"))
         #expect(missing.contains("$.routes[0].stage: is required"))
-        let wrong = self.problems(Self.valid.replacingOccurrences(of: #""method": "GET""#, with: #""method": "FETCH""#)
-            .replacingOccurrences(of: #""/contacts/{id}""#, with: #""contacts/{id""#))
+        let wrong = self.problems(
+            Self.valid.replacingOccurrences(of: #""method": "GET""#, with: #""method": "FETCH""#)
+                .replacingOccurrences(of: #""/contacts/{id}""#, with: #""contacts/{id""#))
         #expect(wrong.contains { $0.hasPrefix(#"$.routes[0].method: unknown method "FETCH""#) })
         #expect(wrong.contains { $0.hasPrefix(#"$.routes[0].path: "contacts/{id" must start with '/'"#) })
         let eliminateWithoutService = self.problems(
-            Self.valid.replacingOccurrences(of: #""service": "contacts", "stage": "transform""#, with: #""stage": "eliminate""#))
-        #expect(eliminateWithoutService == [#"$.routes[0].stage: stage eliminate needs a "service" to send requests to"#])
+            Self.valid.replacingOccurrences(
+                of: #""service": "contacts", "stage": "transform""#, with: #""stage": "eliminate""#))
+        #expect(
+            eliminateWithoutService == [#"$.routes[0].stage: stage eliminate needs a "service" to send requests to"#])
         let badShadow = self.problems(
             Self.valid.replacingOccurrences(
                 of: #""stage": "transform" }"#,
-                with: #""stage": "coexist", "timeout": "soon", "shadow": { "sample": 2, "sampleBy": "{nope}", "writes": "always", "ignore": ["updatedAt"] } }"#))
+                with:
+                    #""stage": "coexist", "timeout": "soon", "shadow": { "sample": 2, "sampleBy": "{nope}", "writes": "always", "ignore": ["updatedAt"] } }"#
+            ))
         #expect(badShadow.contains { $0.hasPrefix("$.routes[0].timeout:") })
         #expect(badShadow.contains("$.routes[0].shadow.sample: must be a number from 0.0 to 1.0"))
         #expect(badShadow.contains("$.routes[0].shadow.sampleBy: the route's path has no parameter {nope}"))
@@ -116,7 +130,8 @@ struct RouteTableValidationTests {
         let table = try RouteTable.parse(
             Self.valid.replacingOccurrences(
                 of: #""stage": "transform" }"#,
-                with: #""stage": "coexist", "timeout": "1.5s", "shadow": { "sample": 0.5, "sampleBy": "{id}", "writes": "dry-run", "timeout": "250ms", "ignore": ["/updatedAt", "/items/*/version"], "arrays": { "/items": "id" }, "redact": ["/email"], "serve": 0.1, "version": ["/meta/version"] } }"#
+                with:
+                    #""stage": "coexist", "timeout": "1.5s", "shadow": { "sample": 0.5, "sampleBy": "{id}", "writes": "dry-run", "timeout": "250ms", "ignore": ["/updatedAt", "/items/*/version"], "arrays": { "/items": "id" }, "redact": ["/email"], "serve": 0.1, "version": ["/meta/version"] } }"#
             ))
         let route = table.routes[0]
         #expect(route.timeout == .milliseconds(1500))
@@ -128,9 +143,12 @@ struct RouteTableValidationTests {
         #expect(shadow.arrays == ["/items": "id"])
         #expect(shadow.serve == 0.1)
         #expect(shadow.version == ["/meta/version"])
-        #expect(ShadowPolicy().version == ["/version", "/items/*/version"], "records' versions are looked for where the CRM keeps them")
+        #expect(
+            ShadowPolicy().version == ["/version", "/items/*/version"],
+            "records' versions are looked for where the CRM keeps them")
         let refused = self.problems(
-            Self.valid.replacingOccurrences(of: #""stage": "transform" }"#, with: #""stage": "coexist", "shadow": { "version": "/version" } }"#))
+            Self.valid.replacingOccurrences(
+                of: #""stage": "transform" }"#, with: #""stage": "coexist", "shadow": { "version": "/version" } }"#))
         #expect(refused.contains { $0.hasPrefix("$.routes[0].shadow.version:") }, "\(refused)")
     }
 
@@ -152,7 +170,9 @@ struct RouteTableValidationTests {
         let upstream = try Upstream.parse("http://127.0.0.1:8082").get()
         #expect(upstream == (try Upstream.parse("http://127.0.0.1:8082").get()))
         #expect(upstream != (try Upstream.parse("http://localhost:8082").get()))
-        #expect(upstream.host == "127.0.0.1" && upstream.port == 8082 && upstream.authority == "127.0.0.1:8082" && upstream.url == "http://127.0.0.1:8082")
+        #expect(
+            upstream.host == "127.0.0.1" && upstream.port == 8082 && upstream.authority == "127.0.0.1:8082"
+                && upstream.url == "http://127.0.0.1:8082")
     }
 }
 
@@ -219,8 +239,10 @@ struct JSONParserTests {
     }
 
     @Test(arguments: [
-        ("", "empty"), ("{", "end"), (#"{"a":1,}"#, "key"), ("[1,]", "unexpected"), ("01", "start with 0"), (#"{"a":1,"a":2}"#, "duplicate key"),
-        ("1e999", "too large"), ("\"\u{01}\"", "control character"), (#""\ud800""#, "surrogate"), ("[1] x", "after the JSON value"),
+        ("", "empty"), ("{", "end"), (#"{"a":1,}"#, "key"), ("[1,]", "unexpected"), ("01", "start with 0"),
+        (#"{"a":1,"a":2}"#, "duplicate key"),
+        ("1e999", "too large"), ("\"\u{01}\"", "control character"), (#""\ud800""#, "surrogate"),
+        ("[1] x", "after the JSON value"),
     ])
     func refusesWithAReason(text: String, fragment: String) {
         #expect(throws: JSONParseError.self) { try JSONParser.parse(text) }

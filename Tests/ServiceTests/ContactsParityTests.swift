@@ -156,7 +156,7 @@ struct ContactsParityTests {
 
                 let create =
                     #"{"accountId":"\#(crm.globex)","firstName":"New","lastName":"Person","#
-                        + #""email":"new@globex.example.com","tags":["a"]}"#
+                    + #""email":"new@globex.example.com","tags":["a"]}"#
                 let created = try await contacts.answer(.post, "/contacts", json: create, headers: dryRun)
                 let monolithCreated = try await monolith.answer(.post, "/contacts", json: create, headers: dryRun)
                 #expect(created.status == 201)

@@ -80,7 +80,7 @@ struct DealsServiceTests {
                 }
                 let create =
                     #"{"accountId":"\#(crm.acme)","contactId":"\#(crm.grace)","name":"Dry","amount":1000,"#
-                        + #""currency":"GBP","stage":"qualification"}"#
+                    + #""currency":"GBP","stage":"qualification"}"#
                 let created = try await deals.answer(.post, "/deals", json: create, headers: dryRun)
                 #expect(created.status == 201 && created.json?["probability"]?.numberValue == 25)
                 #expect(

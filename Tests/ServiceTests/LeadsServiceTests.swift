@@ -10,7 +10,9 @@ import Testing
 @Suite("Leads service: same answers as the monolith, synced from its feed")
 struct LeadsServiceTests {
     /// Leads in every state: new, working with a score, converted (by the monolith), deleted.
-    static func sampleLeads(on monolith: any TestClientProtocol) async throws -> (
+    static func sampleLeads(
+        on monolith: any TestClientProtocol
+    ) async throws -> (
         fresh: String, working: String, converted: String, deleted: String
     ) {
         let fresh = try await monolith.create("/leads", #"{"name":"Fresh Lead","email":"fresh@lead.example.com"}"#)

@@ -40,7 +40,7 @@ struct ReconcileTests {
                     .post, "/contacts",
                     json:
                         #"{"accountId":"\#(crm.globex)","firstName":"Only","lastName":"Here","#
-                            + #""email":"only@here.example.com"}"#
+                        + #""email":"only@here.example.com"}"#
                 )
                 let report = try await reconciler.reconcile(monolith: feed, service: endpoint)
                 #expect(!report.isClean)

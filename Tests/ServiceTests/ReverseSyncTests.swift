@@ -10,8 +10,8 @@ import Monolith
 import NIOCore
 import NIOHTTP1
 import ServiceKit
-import Synchronization
 import StranglerTesting
+import Synchronization
 import Testing
 
 @testable import ContactsService
@@ -54,7 +54,7 @@ struct ReverseSyncTests {
                     .post, "/contacts",
                     json:
                         #"{"accountId":"\#(crm.acme)","firstName":"Edsger","lastName":"Dijkstra","#
-                            + #""email":"ewd@acme.example.com"}"#
+                        + #""email":"ewd@acme.example.com"}"#
                 )
                 #expect(created.status == 201, "\(created)")
                 let id = try #require(created.json?["id"]?.stringValue)
@@ -134,7 +134,7 @@ struct ReverseSyncTests {
                     .post, "/contacts",
                     json:
                         #"{"accountId":"\#(crm.acme)","firstName":"Barbara","lastName":"Liskov","#
-                            + #""email":"liskov@acme.example.com","tags":["clu"]}"#
+                        + #""email":"liskov@acme.example.com","tags":["clu"]}"#
                 )
                 let id = try #require(created.json?["id"]?.stringValue)
                 #expect(

@@ -14,7 +14,9 @@ struct ServiceCommandTests {
         #expect(configuration.feed == FeedEndpoint(host: "127.0.0.1", port: 8081))
 
         let custom = try #require(
-            try Strangler.parseAsRoot(["service", "contacts", "--port", "9000", "--db", "/tmp/c.sqlite", "--feed", "http://localhost:9001"]) as? ServiceCommand)
+            try Strangler.parseAsRoot([
+                "service", "contacts", "--port", "9000", "--db", "/tmp/c.sqlite", "--feed", "http://localhost:9001",
+            ]) as? ServiceCommand)
         #expect(custom.serviceConfiguration.port == 9000 && custom.serviceConfiguration.databasePath == "/tmp/c.sqlite")
         #expect(custom.serviceConfiguration.feed == FeedEndpoint(host: "localhost", port: 9001))
         #expect(ServiceConfiguration.defaultPorts == ["contacts": 8082, "leads": 8083, "deals": 8084])

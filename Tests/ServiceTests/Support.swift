@@ -79,7 +79,9 @@ struct Answer: Equatable, CustomStringConvertible {
 }
 
 extension TestClientProtocol {
-    func answer(_ method: HTTPRequest.Method, _ uri: String, json: String? = nil, headers: HTTPFields = [:])
+    func answer(
+        _ method: HTTPRequest.Method, _ uri: String, json: String? = nil, headers: HTTPFields = [:]
+    )
         async throws -> Answer
     {
         var headers = headers
@@ -90,7 +92,9 @@ extension TestClientProtocol {
     }
 
     /// Creates a record on the monolith and returns its id.
-    func create(_ path: String, _ json: String, sourceLocation: SourceLocation = #_sourceLocation) async throws
+    func create(
+        _ path: String, _ json: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws
         -> String
     {
         let answer = try await self.answer(.post, path, json: json)
@@ -153,7 +157,7 @@ struct ServiceUnderTest: Sendable {
                 db,
                 sql:
                     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'grdb%' "
-                        + "AND name NOT LIKE 'sqlite%' AND name <> 'sync_checkpoint' ORDER BY name"
+                    + "AND name NOT LIKE 'sqlite%' AND name <> 'sync_checkpoint' ORDER BY name"
             )
             for table in tables {
                 rows += try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY id").map { "\(table) \($0)" }

@@ -25,11 +25,14 @@ struct TrafficCommandTests {
     }
 
     /// A live monolith (in memory, on a free port) seeded with `contacts` demo contacts.
-    static func withSeededMonolith<T: Sendable>(contacts: Int, _ body: @Sendable (any TestClientProtocol, FeedEndpoint) async throws -> T)
+    static func withSeededMonolith<T: Sendable>(
+        contacts: Int, _ body: @Sendable (any TestClientProtocol, FeedEndpoint) async throws -> T
+    )
         async throws -> T
     {
         let app = try await buildMonolithApplication(
-            configuration: .init(port: 0, databasePath: nil, seedContacts: contacts), logger: Logger(label: "test.monolith"))
+            configuration: .init(port: 0, databasePath: nil, seedContacts: contacts),
+            logger: Logger(label: "test.monolith"))
         return try await app.test(.live) { client in
             try await body(client, FeedEndpoint(host: "127.0.0.1", port: try #require(client.port)))
         }
@@ -64,7 +67,8 @@ struct TrafficCommandTests {
                 _ = try Strangler.parseAsRoot(["traffic"] + arguments)
                 Issue.record("\(arguments) was accepted")
             } catch {
-                #expect(Strangler.message(for: error).contains(fragment), "\(arguments): \(Strangler.message(for: error))")
+                #expect(
+                    Strangler.message(for: error).contains(fragment), "\(arguments): \(Strangler.message(for: error))")
                 #expect(Strangler.exitCode(for: error) != .success)
             }
         }
@@ -72,12 +76,19 @@ struct TrafficCommandTests {
 
     @Test func durationsReadAsPeopleWriteThem() throws {
         let defaults = try #require(try Strangler.parseAsRoot(["traffic"]) as? TrafficCommand).runConfiguration
-        #expect(defaults.rate == 50 && defaults.duration == .seconds(60) && defaults.target == FeedEndpoint(host: "127.0.0.1", port: 8080))
-        for (text, duration) in [("2m", Duration.seconds(120)), ("500ms", .milliseconds(500)), ("1.5s", .milliseconds(1500)), ("90s", .seconds(90))] {
+        #expect(
+            defaults.rate == 50 && defaults.duration == .seconds(60)
+                && defaults.target == FeedEndpoint(host: "127.0.0.1", port: 8080))
+        for (text, duration) in [
+            ("2m", Duration.seconds(120)), ("500ms", .milliseconds(500)), ("1.5s", .milliseconds(1500)),
+            ("90s", .seconds(90)),
+        ] {
             let command = try #require(try Strangler.parseAsRoot(["traffic", "--duration", text]) as? TrafficCommand)
             #expect(command.runConfiguration.duration == duration, "\(text)")
         }
-        let run = TrafficRun(configuration: .init(target: FeedEndpoint(host: "127.0.0.1", port: 1), rate: 50, duration: .milliseconds(500)))
+        let run = TrafficRun(
+            configuration: .init(
+                target: FeedEndpoint(host: "127.0.0.1", port: 1), rate: 50, duration: .milliseconds(500)))
         #expect(run.plannedRequests == 25)
     }
 
@@ -115,24 +126,35 @@ struct TrafficCommandTests {
             }
             if request.operation == .getContact, let id = request.id {
                 contactReads += 1
-                if hotAccounts.contains(where: { pools.contactsByAccount[$0]?.contains(id) == true }) { onHotAccount += 1 }
+                if hotAccounts.contains(where: { pools.contactsByAccount[$0]?.contains(id) == true }) {
+                    onHotAccount += 1
+                }
             }
             // Answers as the CRM gives them, so that creations feed conversions and deletions.
             switch request.operation {
-            case .createLead: pools.learn(from: request, status: 201, body: .object([("id", .string("led_new_\(operations[.createLead]!)"))]))
+            case .createLead:
+                pools.learn(
+                    from: request, status: 201, body: .object([("id", .string("led_new_\(operations[.createLead]!)"))]))
             case .createContact:
                 pools.learn(
                     from: request, status: 201,
-                    body: .object([("id", .string("con_new_\(operations[.createContact]!)")), ("accountId", .string(request.id ?? ""))]))
+                    body: .object([
+                        ("id", .string("con_new_\(operations[.createContact]!)")),
+                        ("accountId", .string(request.id ?? "")),
+                    ]))
             default: break
             }
         }
         let writes = operations.filter { $0.key.isWrite }.map(\.value).reduce(0, +)
         #expect((2500...3100).contains(writes), "\(writes) writes of 10000")
         #expect(Double(hot) / Double(entity) > 0.75, "\(hot) hot of \(entity)")
-        #expect(Double(onHotAccount) / Double(contactReads) > 0.75, "\(onHotAccount) of \(contactReads) contact reads on hot accounts")
+        #expect(
+            Double(onHotAccount) / Double(contactReads) > 0.75,
+            "\(onHotAccount) of \(contactReads) contact reads on hot accounts")
         // Every operation of the mix is used, conversions and deletions included (on what the run created).
-        #expect(Set(operations.keys) == Set(TrafficOperation.allCases), "\(Set(TrafficOperation.allCases).subtracting(operations.keys))")
+        #expect(
+            Set(operations.keys) == Set(TrafficOperation.allCases),
+            "\(Set(TrafficOperation.allCases).subtracting(operations.keys))")
     }
 
     @Test func withNothingToWorkOnAnOperationGivesWayAndKeepsItsKind() {
@@ -140,7 +162,9 @@ struct TrafficCommandTests {
         var random = SeededRandom(state: 7)
         for _ in 0..<500 {
             let request = pools.next(using: &random)
-            #expect([.listContacts, .listLeads, .listDeals, .pipeline, .createLead].contains(request.operation), "\(request.operation)")
+            #expect(
+                [.listContacts, .listLeads, .listDeals, .pipeline, .createLead].contains(request.operation),
+                "\(request.operation)")
         }
         #expect(pools.request(.convertLead, using: &random) == nil)
         #expect(pools.request(.deleteContact, using: &random) == nil)
@@ -163,12 +187,16 @@ struct TrafficCommandTests {
             let before = try await monolith.answer(.get, "/events?after=0&limit=1").json?["head"]?.numberValue ?? 0
             let run = TrafficRun(configuration: .init(target: target, rate: 200, duration: .seconds(1)))
             let pools = try await run.discover()
-            #expect(pools.accounts.count == 40 && pools.contacts.count == 200 && pools.leads.count == 100 && pools.deals.count == 50)
+            #expect(
+                pools.accounts.count == 40 && pools.contacts.count == 200 && pools.leads.count == 100
+                    && pools.deals.count == 50)
             #expect(pools.hotAccounts.count == 5)
             let progress = LockedValue(0)
             let clock = ContinuousClock()
             let started = clock.now
-            let snapshot = await run.run(pools: pools, progressEvery: .milliseconds(200)) { _ in progress.withLock { $0 += 1 } }
+            let snapshot = await run.run(pools: pools, progressEvery: .milliseconds(200)) { _ in
+                progress.withLock { $0 += 1 }
+            }
             let elapsed = clock.now - started
             let total = snapshot.total
             #expect(total.sent == 200 && total.completed == 200 && snapshot.skipped == 0)
@@ -194,7 +222,9 @@ struct TrafficCommandTests {
             // --output json: the same counts, as one object.
             let json = TrafficCommand.summaryJSON(snapshot, configuration: run.configuration)
             #expect(json["operations"]?["total"]?["sent"]?.numberValue == 200)
-            #expect(json["operations"]?["GET /contacts/{id}"]?["sent"]?.numberValue == Double(snapshot.byOperation[.getContact]?.sent ?? -1))
+            #expect(
+                json["operations"]?["GET /contacts/{id}"]?["sent"]?.numberValue
+                    == Double(snapshot.byOperation[.getContact]?.sent ?? -1))
             #expect(json["planned"]?.numberValue == Double(snapshot.planned))
             #expect(json["operations"]?["total"]?["classes"]?["2xx"]?.numberValue == Double(snapshot.total.classes[2]))
         }
@@ -204,18 +234,24 @@ struct TrafficCommandTests {
         try await Self.withSeededMonolith(contacts: 0) { monolith, target in
             let output = Output()
             let status = await TrafficCommand.execute(
-                .init(target: target, rate: 100, duration: .milliseconds(600), hotAccounts: 3), terminal: false, progressEvery: .milliseconds(200),
+                .init(target: target, rate: 100, duration: .milliseconds(600), hotAccounts: 3), terminal: false,
+                progressEvery: .milliseconds(200),
                 output: output.write)
             #expect(status == 0, "\(output.standardError)")
-            #expect(output.standardError.contains("traffic: 3 accounts, 0 contacts, 0 leads, 0 deals found"), "\(output.standardError)")
-            let progressLines = output.standardError.split(separator: "\n").filter { $0.contains("sent ") && $0.contains(" rps") }
+            #expect(
+                output.standardError.contains("traffic: 3 accounts, 0 contacts, 0 leads, 0 deals found"),
+                "\(output.standardError)")
+            let progressLines = output.standardError.split(separator: "\n").filter {
+                $0.contains("sent ") && $0.contains(" rps")
+            }
             #expect(progressLines.count >= 2, "\(output.standardError)")
             #expect(progressLines.last?.contains("sent 60/60") == true, "\(output.standardError)")
             #expect(output.standardOutput.hasPrefix("60 requests in "), "\(output.standardOutput)")
             #expect(output.standardOutput.contains("\ntotal "))
             // The three hot accounts it created (conversions of the leads it created add more).
             let accounts = try await monolith.answer(.get, "/accounts?limit=200").json?["items"]?.arrayValue ?? []
-            #expect(accounts.prefix(3).compactMap { $0["name"]?.stringValue } == ["Traffic 1", "Traffic 2", "Traffic 3"])
+            #expect(
+                accounts.prefix(3).compactMap { $0["name"]?.stringValue } == ["Traffic 1", "Traffic 2", "Traffic 3"])
         }
     }
 
@@ -223,10 +259,13 @@ struct TrafficCommandTests {
         let port = try LiveStack.freePorts(1)[0]
         let output = Output()
         let status = await TrafficCommand.execute(
-            .init(target: FeedEndpoint(host: "127.0.0.1", port: port), rate: 10, duration: .seconds(1)), terminal: false,
+            .init(target: FeedEndpoint(host: "127.0.0.1", port: port), rate: 10, duration: .seconds(1)),
+            terminal: false,
             progressEvery: .seconds(1), output: output.write)
         #expect(status == 3)
-        #expect(output.standardError.contains("strangler traffic: cannot reach http://127.0.0.1:\(port)"), "\(output.standardError)")
+        #expect(
+            output.standardError.contains("strangler traffic: cannot reach http://127.0.0.1:\(port)"),
+            "\(output.standardError)")
         #expect(output.standardError.contains("is `strangler up` (or the proxy) running?"))
         #expect(output.standardOutput.isEmpty)
     }
@@ -237,7 +276,9 @@ struct TrafficCommandTests {
         try await app.test(.live) { client in
             let output = Output()
             let status = await TrafficCommand.execute(
-                .init(target: FeedEndpoint(host: "127.0.0.1", port: try #require(client.port)), rate: 10, duration: .seconds(1)), terminal: false,
+                .init(
+                    target: FeedEndpoint(host: "127.0.0.1", port: try #require(client.port)), rate: 10,
+                    duration: .seconds(1)), terminal: false,
                 progressEvery: .seconds(1), output: output.write)
             #expect(status == 3)
             #expect(output.standardError.contains("GET /accounts?limit=200 answered 404"), "\(output.standardError)")

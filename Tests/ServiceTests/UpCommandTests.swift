@@ -4,22 +4,23 @@ import JSON
 import NIOCore
 import NIOHTTP1
 import ServiceKit
-import Synchronization
 import StranglerTesting
+import Synchronization
 import Testing
 
 @testable import StranglerCommands
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 @Suite("strangler up")
 struct UpCommandTests {
     static let repositoryRoutes: String = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return (try? String(contentsOf: root.appendingPathComponent("routes.json"), encoding: .utf8)) ?? ""
     }()
 
@@ -27,7 +28,8 @@ struct UpCommandTests {
 
     /// The plan of `strangler up` with these flags (after `--routes`, which defaults to a copy of the repository's).
     static func plan(_ arguments: [String], routes: String = UpCommandTests.repositoryRoutes) throws -> UpPlan {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-up-plan-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strangler-up-plan-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("routes.json").path
@@ -37,7 +39,8 @@ struct UpCommandTests {
     }
 
     @Test func plansFiveProcessesOnTheRouteTablesPortsWithTheirDataUnderOneDirectory() throws {
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-up-\(UUID().uuidString)").path
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-up-\(UUID().uuidString)")
+            .path
         let plan = try Self.plan(["--data", data])
         #expect(plan.children.map(\.name) == ["monolith", "contacts", "leads", "deals", "proxy"])
         #expect(plan.steps.map { $0.map(\.name) } == [["monolith"], ["contacts", "leads", "deals"], ["proxy"]])
@@ -47,18 +50,23 @@ struct UpCommandTests {
         #expect(monolith == ["monolith", "--port", "8081", "--db", "\(data)/monolith.sqlite", "--seed", "1000"])
         #expect(
             Array(plan.monolith.arguments.dropFirst(7)) == [
-                "--reverse-sync", "contacts=http://127.0.0.1:8082", "--reverse-sync", "leads=http://127.0.0.1:8083", "--reverse-sync",
+                "--reverse-sync", "contacts=http://127.0.0.1:8082", "--reverse-sync", "leads=http://127.0.0.1:8083",
+                "--reverse-sync",
                 "deals=http://127.0.0.1:8084",
             ])
         #expect(
-            plan.services[1].arguments == ["service", "leads", "--port", "8083", "--db", "\(data)/leads.sqlite", "--feed", "http://127.0.0.1:8081"])
+            plan.services[1].arguments == [
+                "service", "leads", "--port", "8083", "--db", "\(data)/leads.sqlite", "--feed", "http://127.0.0.1:8081",
+            ])
         #expect(Array(plan.proxy.arguments.suffix(6)) == ["--port", "8080", "--admin-port", "8090", "--data", data])
         #expect(!plan.reusesData)
 
         let summary = plan.summary(tokenFromEnvironment: false)
         for expected in [
-            "http://127.0.0.1:8080", "http://127.0.0.1:8090", "http://127.0.0.1:8081", "http://127.0.0.1:8082", "http://127.0.0.1:8083",
-            "http://127.0.0.1:8084", "token in \(data)/admin-token", "swift run strangler traffic ", "swift run strangler routes --data \(data) ",
+            "http://127.0.0.1:8080", "http://127.0.0.1:8090", "http://127.0.0.1:8081", "http://127.0.0.1:8082",
+            "http://127.0.0.1:8083",
+            "http://127.0.0.1:8084", "token in \(data)/admin-token", "swift run strangler traffic ",
+            "swift run strangler routes --data \(data) ",
             "first run: 1000 demo contacts seeded",
         ] {
             #expect(summary.contains(expected), "\(expected) in:\n\(summary)")
@@ -69,7 +77,8 @@ struct UpCommandTests {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-up-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: data) }
-        _ = FileManager.default.createFile(atPath: data.appendingPathComponent("monolith.sqlite").path, contents: Data())
+        _ = FileManager.default.createFile(
+            atPath: data.appendingPathComponent("monolith.sqlite").path, contents: Data())
         let plan = try Self.plan(["--data", data.path + "/", "--port", "9080", "--admin-port", "9090", "--seed", "10"])
         #expect(plan.reusesData)
         #expect(plan.services[0].database == data.path + "/contacts.sqlite")
@@ -81,7 +90,8 @@ struct UpCommandTests {
     }
 
     @Test func refusesARouteTableThatSendsTrafficElsewhereOrTwoProcessesOnOnePort() throws {
-        let remote = Self.repositoryRoutes.replacingOccurrences(of: "http://127.0.0.1:8083", with: "http://10.0.0.7:8083")
+        let remote = Self.repositoryRoutes.replacingOccurrences(
+            of: "http://127.0.0.1:8083", with: "http://10.0.0.7:8083")
         #expect {
             _ = try Self.plan([], routes: remote)
         } throws: { "\($0)".contains("the leads service is http://10.0.0.7:8083, not on 127.0.0.1") }
@@ -108,7 +118,8 @@ struct UpCommandTests {
                 _ = try Strangler.parseAsRoot(["up"] + arguments)
                 Issue.record("\(arguments) was accepted")
             } catch {
-                #expect(Strangler.message(for: error).contains(fragment), "\(arguments): \(Strangler.message(for: error))")
+                #expect(
+                    Strangler.message(for: error).contains(fragment), "\(arguments): \(Strangler.message(for: error))")
                 #expect(Strangler.exitCode(for: error) != .success)
             }
         }
@@ -138,7 +149,8 @@ struct UpCommandTests {
         #expect(await first.waitForOutput("Strangler is up (first run: 40 demo contacts seeded)"), "\(first.output)")
         let children = first.children()
         #expect(children.count == 5, "\(children)")
-        #expect(Set(children.map(\.role)) == ["monolith", "service contacts", "service leads", "service deals", "proxy"])
+        #expect(
+            Set(children.map(\.role)) == ["monolith", "service contacts", "service leads", "service deals", "proxy"])
         let id: String
         do {
             try await stack.expectAllAnswer()
@@ -147,7 +159,8 @@ struct UpCommandTests {
             id = try #require(contacts.json?["items"]?.arrayValue?.first?["id"]?.stringValue)
             let patched = try await OneShotHTTPClient(host: "127.0.0.1", port: stack.proxyPort)
                 .send(
-                    .PATCH, "/contacts/\(id)", headers: ["Content-Type": "application/json"], body: ByteBuffer(string: #"{"title":"Survives restarts"}"#))
+                    .PATCH, "/contacts/\(id)", headers: ["Content-Type": "application/json"],
+                    body: ByteBuffer(string: #"{"title":"Survives restarts"}"#))
             #expect(patched.status == 200)
         } catch {
             // What the five processes said is the only clue to a failure here.
@@ -158,12 +171,16 @@ struct UpCommandTests {
         kill(first.process.pid, SIGTERM)
         #expect(await eventually(within: .seconds(30)) { !first.process.isRunning }, "up did not stop: \(first.output)")
         #expect(first.process.terminationStatus == 0, "\(first.output)")
-        #expect(children.allSatisfy { !LiveStack.exists($0.pid) }, "left running: \(children.filter { LiveStack.exists($0.pid) })")
+        #expect(
+            children.allSatisfy { !LiveStack.exists($0.pid) },
+            "left running: \(children.filter { LiveStack.exists($0.pid) })")
         #expect(first.output.contains("proxy stopped (cleanly"))
         #expect(first.output.contains("monolith stopped (cleanly"))
         #expect(first.output.contains("[up]") && first.output.contains("all stopped"))
         // Every child's output came through, under its name.
-        for name in ["[monolith]", "[contacts]", "[leads]", "[deals]", "[proxy]"] { #expect(first.output.contains(name), "\(name)") }
+        for name in ["[monolith]", "[contacts]", "[leads]", "[deals]", "[proxy]"] {
+            #expect(first.output.contains(name), "\(name)")
+        }
 
         // Second run on the same data: not seeded again, the write is still there; SIGINT stops it too.
         let second = try stack.launch()
@@ -172,7 +189,8 @@ struct UpCommandTests {
         #expect(second.output.contains("reusing the data"))
         let again = try await stack.get(stack.proxyPort, "/contacts?limit=200")
         #expect(again.json?["items"]?.arrayValue?.count == 40)
-        #expect(try await stack.get(stack.proxyPort, "/contacts/\(id)").json?["title"]?.stringValue == "Survives restarts")
+        #expect(
+            try await stack.get(stack.proxyPort, "/contacts/\(id)").json?["title"]?.stringValue == "Survives restarts")
         let secondChildren = second.children()
         #expect(secondChildren.count == 5)
         kill(second.process.pid, SIGINT)
@@ -193,7 +211,9 @@ struct UpCommandTests {
         kill(deals.pid, SIGKILL)
         #expect(await eventually(within: .seconds(30)) { !run.process.isRunning }, "\(run.output)")
         #expect(run.process.terminationStatus == 1)
-        #expect(run.output.contains("deals (pid \(deals.pid)) died: killed by SIGKILL; stopping the others"), "\(run.output)")
+        #expect(
+            run.output.contains("deals (pid \(deals.pid)) died: killed by SIGKILL; stopping the others"),
+            "\(run.output)")
         #expect(children.allSatisfy { !LiveStack.exists($0.pid) })
     }
 
@@ -209,7 +229,8 @@ struct UpCommandTests {
         #expect(children.count == 5)
         // SIGKILL gives `up` no chance to stop anything: each child notices that its parent is gone and stops itself.
         kill(run.process.pid, SIGKILL)
-        #expect(await eventually(within: .seconds(30)) { children.allSatisfy { !LiveStack.exists($0.pid) } }, "\(children)")
+        #expect(
+            await eventually(within: .seconds(30)) { children.allSatisfy { !LiveStack.exists($0.pid) } }, "\(children)")
     }
 
     @Test(.enabled(if: StranglerExecutable.url != nil, "needs .build/debug/strangler"))
@@ -217,7 +238,8 @@ struct UpCommandTests {
         let stack = try LiveStack()
         defer { stack.cleanUp() }
         // The monolith cannot open a database that is a directory.
-        try FileManager.default.createDirectory(atPath: stack.dataPath + "/monolith.sqlite", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: stack.dataPath + "/monolith.sqlite", withIntermediateDirectories: true)
         let run = try stack.launch()
         defer { run.killAll() }
         #expect(await eventually(within: .seconds(60)) { !run.process.isRunning }, "\(run.output)")
@@ -240,7 +262,7 @@ struct UpCommandTests {
         #expect(run.process.terminationStatus == 1)
         #expect(run.output.contains("port \(stack.adminPort) (the proxy's admin API) is in use by"), "\(run.output)")
         #if os(Linux)
-            #expect(run.output.contains("pid \(getpid())"), "\(run.output)")
+        #expect(run.output.contains("pid \(getpid())"), "\(run.output)")
         #endif
         #expect(run.output.contains("nothing started"))
         #expect(!run.output.contains("starting monolith"))
@@ -252,7 +274,8 @@ extension Trait where Self == ConditionTrait {
     /// The live tests run the built executable and read its children from /proc.
     static var needsExecutableAndProc: Self {
         .enabled(
-            if: StranglerExecutable.url != nil && FileManager.default.fileExists(atPath: "/proc/self/stat"), "needs .build/debug/strangler and /proc")
+            if: StranglerExecutable.url != nil && FileManager.default.fileExists(atPath: "/proc/self/stat"),
+            "needs .build/debug/strangler and /proc")
     }
 }
 
@@ -266,10 +289,13 @@ struct LiveStack {
     let adminPort: Int
 
     init() throws {
-        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-up-\(UUID().uuidString)")
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strangler-up-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
         let ports = try Self.freePorts(6)
-        (self.monolithPort, self.servicePorts, self.proxyPort, self.adminPort) = (ports[0], Array(ports[1...3]), ports[4], ports[5])
+        (self.monolithPort, self.servicePorts, self.proxyPort, self.adminPort) = (
+            ports[0], Array(ports[1...3]), ports[4], ports[5]
+        )
         var routes = UpCommandTests.repositoryRoutes
         for (old, new) in zip([8081, 8082, 8083, 8084], [self.monolithPort] + self.servicePorts) {
             routes = routes.replacingOccurrences(of: "http://127.0.0.1:\(old)", with: "http://127.0.0.1:\(new)")
@@ -292,7 +318,8 @@ struct LiveStack {
         let process = try ChildProcess(
             executable: try #require(StranglerExecutable.url).path,
             arguments: [
-                "up", "--routes", self.routesPath, "--data", self.dataPath, "--port", "\(self.proxyPort)", "--admin-port", "\(self.adminPort)",
+                "up", "--routes", self.routesPath, "--data", self.dataPath, "--port", "\(self.proxyPort)",
+                "--admin-port", "\(self.adminPort)",
                 "--seed", "\(seed)",
             ],
             environment: environment, output: log.path)
@@ -308,9 +335,12 @@ struct LiveStack {
     func expectAllAnswer(sourceLocation: SourceLocation = #_sourceLocation) async throws {
         for port in [self.monolithPort] + self.servicePorts + [self.proxyPort] {
             let health = try await self.get(port, "/healthz")
-            #expect(health.status == 200 && health.json?["status"]?.stringValue == "ok", "port \(port)", sourceLocation: sourceLocation)
+            #expect(
+                health.status == 200 && health.json?["status"]?.stringValue == "ok", "port \(port)",
+                sourceLocation: sourceLocation)
         }
-        let token = try String(contentsOfFile: self.dataPath + "/admin-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try String(contentsOfFile: self.dataPath + "/admin-token", encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         let status = try await self.get(self.adminPort, "/admin/status", headers: ["Authorization": "Bearer \(token)"])
         #expect(status.status == 200, sourceLocation: sourceLocation)
         for port in self.servicePorts {
@@ -328,7 +358,8 @@ struct LiveStack {
         var ports: [Int] = []
         for _ in 0..<1000 where ports.count < count {
             let port = Int.random(in: 20_000..<32_000)
-            guard !ports.contains(port), !Self.handedOut.withLock({ $0.contains(port) }), let descriptor = try? Self.listening(port: port)
+            guard !ports.contains(port), !Self.handedOut.withLock({ $0.contains(port) }),
+                let descriptor = try? Self.listening(port: port)
             else { continue }
             descriptors.append(descriptor)
             ports.append(port)
@@ -344,17 +375,19 @@ struct LiveStack {
     /// A listening socket on 127.0.0.1:`port`.
     static func listening(port: Int) throws -> Int32 {
         #if canImport(Glibc)
-            // Close-on-exec: a process another test starts meanwhile must not inherit the socket (and be named its holder).
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        // Close-on-exec: a process another test starts meanwhile must not inherit the socket (and be named its holder).
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         #else
-            let descriptor = socket(AF_INET, SOCK_STREAM, 0)
+        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
         #endif
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = in_addr_t(UInt32(0x7F00_0001).bigEndian)
         let bound = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard descriptor >= 0, bound == 0, listen(descriptor, 16) == 0 else {
             close(descriptor)
@@ -366,7 +399,9 @@ struct LiveStack {
     /// Whether a process with this pid exists (a zombie counts as gone).
     static func exists(_ pid: pid_t) -> Bool {
         guard kill(pid, 0) == 0 else { return false }
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return true }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return true }
         return !stat[close...].hasPrefix(") Z")
     }
 }
@@ -386,7 +421,8 @@ struct LiveRun {
     var output: String { (try? String(contentsOf: self.log, encoding: .utf8)) ?? "" }
 
     func waitForOutput(_ text: String) async -> Bool {
-        await eventually(within: .seconds(120)) { self.output.contains(text) || !self.process.isRunning } && self.output.contains(text)
+        await eventually(within: .seconds(120)) { self.output.contains(text) || !self.process.isRunning }
+            && self.output.contains(text)
     }
 
     /// The processes whose parent is this `up` (from /proc), by their subcommand.
@@ -395,16 +431,21 @@ struct LiveRun {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         var children: [Child] = []
         for entry in entries {
-            guard let pid = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+            guard let pid = pid_t(entry),
+                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
                 let close = stat.lastIndex(of: ")")
             else { continue }
             // After the command name in parentheses: state, then the parent's pid.
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             guard fields.count > 1, pid_t(fields[1]) == parent, fields[0] != "Z" else { continue }
-            let arguments = (FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") ?? Data()).split(separator: 0).map {
+            let arguments = (FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") ?? Data()).split(
+                separator: 0
+            ).map {
                 String(decoding: $0, as: UTF8.self)
             }
-            let role = arguments.count > 2 && arguments[1] == "service" ? "service \(arguments[2])" : arguments.count > 1 ? arguments[1] : "?"
+            let role =
+                arguments.count > 2 && arguments[1] == "service"
+                ? "service \(arguments[2])" : arguments.count > 1 ? arguments[1] : "?"
             children.append(Child(pid: pid, role: role))
         }
         return children

@@ -11,7 +11,9 @@ struct ContactsProjection: EventProjection {
         switch event.aggregateType {
         case Contact.noun: try VersionedRecords.apply(event, as: Contact.self, db)
         case "account": try VersionedRecords.applyReadModel(event, table: "accounts", db)
-        case "deal": try VersionedRecords.applyReadModel(event, table: "deals", columns: ["accountId", "contactId"], required: ["accountId"], db)
+        case "deal":
+            try VersionedRecords.applyReadModel(
+                event, table: "deals", columns: ["accountId", "contactId"], required: ["accountId"], db)
         default: return
         }
     }

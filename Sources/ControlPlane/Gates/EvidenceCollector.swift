@@ -37,7 +37,8 @@ public struct EvidenceCollector: Sendable {
         let client = ProbeClient(timeout: self.probeTimeout)
         let services = Set(routes.compactMap(\.service)).sorted()
         let needsReverseSync = routes.contains { $0.service != nil && Gates.isWrite($0.method) }
-        async let reverse: [String: RouteEvidence.Probe] = needsReverseSync ? Self.reverseSync(monolith: table.monolith, client: client) : [:]
+        async let reverse: [String: RouteEvidence.Probe] =
+            needsReverseSync ? Self.reverseSync(monolith: table.monolith, client: client) : [:]
         // The monolith's head, read before the services' positions: a service at or past it was in sync then.
         let head = services.isEmpty ? nil : await Self.monolithHead(table.monolith, client: client)
         let states = await withTaskGroup(of: (String, ServiceState).self) { group in
@@ -57,20 +58,27 @@ public struct EvidenceCollector: Sendable {
                 evidence.since = counts.since.map { ReconcileRecord.formatter.string(from: $0) }
                 evidence.compared = counts.compared
                 evidence.matched = counts.matched
-                evidence.signatures = counts.signatures.map { .init(id: $0.id, text: $0.text, count: $0.count, decision: $0.decision) }
+                evidence.signatures = counts.signatures.map {
+                    .init(id: $0.id, text: $0.text, count: $0.count, decision: $0.decision)
+                }
             }
             if let service = route.service {
-                let state = states[service] ?? ServiceState(health: .failed("service \(service) is not declared"), syncProblem: "not declared")
+                let state =
+                    states[service]
+                    ?? ServiceState(health: .failed("service \(service) is not declared"), syncProblem: "not declared")
                 evidence.health = state.health
                 evidence.syncLag = state.lag
                 evidence.syncProblem = state.syncProblem
                 if let record = ReconcileRecord.read(service: service, dataDirectory: self.dataDirectory) {
                     evidence.reconcile = .init(
-                        clean: record.clean, at: ReconcileRecord.formatter.string(from: record.time), summary: record.summary,
+                        clean: record.clean, at: ReconcileRecord.formatter.string(from: record.time),
+                        summary: record.summary,
                         age: .milliseconds(Int64(max(0, Date().timeIntervalSince(record.time)) * 1000)))
                 }
                 if Gates.isWrite(route.method) {
-                    evidence.reverseSync = reverseStates[service] ?? reverseStates["*"] ?? .failed("the monolith lists no reverse-sync feed for \(service)")
+                    evidence.reverseSync =
+                        reverseStates[service] ?? reverseStates["*"]
+                        ?? .failed("the monolith lists no reverse-sync feed for \(service)")
                 }
             }
             result[route.id] = evidence
@@ -101,7 +109,8 @@ public struct EvidenceCollector: Sendable {
         }
         do {
             let answer = try await sync
-            guard answer.status == 200, let document = try? JSONParser.parse(Array(answer.body.readableBytesView)) else {
+            guard answer.status == 200, let document = try? JSONParser.parse(Array(answer.body.readableBytesView))
+            else {
                 state.syncProblem = "GET /sync/status answered \(answer.status)"
                 return state
             }

@@ -29,7 +29,8 @@ struct ProbeClient: Sendable {
                 }
                 defer { group.cancelAll() }
                 guard let first = try await group.next(), let answer = first else {
-                    throw Failure(description: "GET \(upstream)\(path): no answer within \(DurationText.format(timeout))")
+                    throw Failure(
+                        description: "GET \(upstream)\(path): no answer within \(DurationText.format(timeout))")
                 }
                 return answer
             }
@@ -56,12 +57,15 @@ struct ProbeClient: Sendable {
             .connect(host: upstream.host, port: upstream.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                        wrappingChannelSynchronously: channel)
                 }
             }
         let head = HTTPRequestHead(
             version: .http1_1, method: .GET, uri: path,
-            headers: HTTPHeaders([("Host", upstream.authority), ("Connection", "close"), ("Accept", "application/json")]))
+            headers: HTTPHeaders([
+                ("Host", upstream.authority), ("Connection", "close"), ("Accept", "application/json"),
+            ]))
         return try await withTaskCancellationHandler {
             try await channel.executeThenClose { inbound, outbound in
                 try await outbound.write(.head(head))
@@ -71,7 +75,9 @@ struct ProbeClient: Sendable {
                     switch part {
                     case .head(let head): answer.status = Int(head.status.code)
                     case .body(var bytes):
-                        guard answer.body.readableBytes + bytes.readableBytes <= 1 << 20 else { throw Failure(description: "answer over 1 MiB") }
+                        guard answer.body.readableBytes + bytes.readableBytes <= 1 << 20 else {
+                            throw Failure(description: "answer over 1 MiB")
+                        }
                         answer.body.writeBuffer(&bytes)
                     case .end: return answer
                     }

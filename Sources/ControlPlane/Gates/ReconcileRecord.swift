@@ -22,7 +22,8 @@ public struct ReconcileRecord: Sendable, Equatable {
     public var ignored: [String]
 
     public init(
-        service: String, time: Date = Date(), clean: Bool, compared: Int, missing: Int, extra: Int, differing: Int, ignored: [String] = []
+        service: String, time: Date = Date(), clean: Bool, compared: Int, missing: Int, extra: Int, differing: Int,
+        ignored: [String] = []
     ) {
         self.service = service
         self.time = time
@@ -35,7 +36,9 @@ public struct ReconcileRecord: Sendable, Equatable {
     }
 
     public static func path(service: String, dataDirectory: String) -> String {
-        URL(fileURLWithPath: dataDirectory).appendingPathComponent("reconcile").appendingPathComponent("\(service).json").path
+        URL(fileURLWithPath: dataDirectory).appendingPathComponent("reconcile").appendingPathComponent(
+            "\(service).json"
+        ).path
     }
 
     /// `1000 compared; 0 missing, 0 extra, 0 differing`.
@@ -60,20 +63,26 @@ public struct ReconcileRecord: Sendable, Equatable {
     /// Writes the record atomically, creating `<data>/reconcile/`.
     public func write(dataDirectory: String) throws {
         let path = Self.path(service: self.service, dataDirectory: dataDirectory)
-        try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
         try AtomicFile.write(self.json.prettyJSONText + "\n", to: path)
     }
 
     /// The last record of a service; nil when it was never reconciled (or the file is unreadable).
     public static func read(service: String, dataDirectory: String) -> ReconcileRecord? {
-        guard let text = try? String(contentsOfFile: self.path(service: service, dataDirectory: dataDirectory), encoding: .utf8),
-            let document = try? JSONParser.parse(text), let time = document["time"]?.stringValue.flatMap(Self.formatter.date(from:)),
+        guard
+            let text = try? String(
+                contentsOfFile: self.path(service: service, dataDirectory: dataDirectory), encoding: .utf8),
+            let document = try? JSONParser.parse(text),
+            let time = document["time"]?.stringValue.flatMap(Self.formatter.date(from:)),
             let clean = document["clean"]?.boolValue
         else { return nil }
         func count(_ key: String) -> Int { Int(document[key]?.numberValue ?? 0) }
         return ReconcileRecord(
-            service: document["service"]?.stringValue ?? service, time: time, clean: clean, compared: count("compared"), missing: count("missing"),
-            extra: count("extra"), differing: count("differing"), ignored: (document["ignored"]?.arrayValue ?? []).compactMap(\.stringValue))
+            service: document["service"]?.stringValue ?? service, time: time, clean: clean, compared: count("compared"),
+            missing: count("missing"),
+            extra: count("extra"), differing: count("differing"),
+            ignored: (document["ignored"]?.arrayValue ?? []).compactMap(\.stringValue))
     }
 
     /// ISO 8601 formatting is thread-safe once configured, and this formatter is never reconfigured.

@@ -1,5 +1,5 @@
 public import JSON
-public import RouteTable
+import RouteTable
 
 /// Appends to `<data>/audit.jsonl` for what changes no route table (`strangler purge` records an erasure there).
 public enum AuditLog {
@@ -34,10 +34,13 @@ public struct AuditRecord: Sendable {
     /// The stage moves the change made.
     public var changes: [StageChange] {
         (self.fields["changes"]?.arrayValue ?? []).compactMap { change in
-            guard let route = change["route"]?.stringValue, let from = change["from"]?.stringValue.flatMap(Stage.init(rawValue:)),
+            guard let route = change["route"]?.stringValue,
+                let from = change["from"]?.stringValue.flatMap(Stage.init(rawValue:)),
                 let to = change["to"]?.stringValue.flatMap(Stage.init(rawValue:))
             else { return nil }
-            return StageChange(route: route, from: from, to: to, judgedFrom: change["judgedFrom"]?.stringValue.flatMap(Stage.init(rawValue:)))
+            return StageChange(
+                route: route, from: from, to: to,
+                judgedFrom: change["judgedFrom"]?.stringValue.flatMap(Stage.init(rawValue:)))
         }
     }
     /// The selector of a group move (`contacts.*`).
@@ -52,7 +55,8 @@ public struct AuditRecord: Sendable {
     public var undoes: UndoneChange? {
         guard let undone = self.fields["undoes"] else { return nil }
         return UndoneChange(
-            time: undone["time"]?.stringValue ?? "?", action: undone["action"]?.stringValue ?? "?", actor: undone["actor"]?.stringValue,
+            time: undone["time"]?.stringValue ?? "?", action: undone["action"]?.stringValue ?? "?",
+            actor: undone["actor"]?.stringValue,
             reason: undone["reason"]?.stringValue)
     }
     /// The routes a whole-table replace changed.

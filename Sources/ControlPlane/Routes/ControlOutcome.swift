@@ -59,7 +59,8 @@ public struct ControlError: Error, Sendable, Equatable, CustomStringConvertible 
     public var refusals: [Gates.Verdict]
 
     public init(
-        _ code: Code, _ message: String, currentHash: String? = nil, problems: [RouteTableError.Problem] = [], refusals: [Gates.Verdict] = []
+        _ code: Code, _ message: String, currentHash: String? = nil, problems: [RouteTableError.Problem] = [],
+        refusals: [Gates.Verdict] = []
     ) {
         self.code = code
         self.message = message
@@ -70,11 +71,13 @@ public struct ControlError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var description: String { self.message }
 
-    public static let ifMatchRequired = ControlError(.ifMatchRequired, "send If-Match with the ETag of GET /admin/routes")
+    public static let ifMatchRequired = ControlError(
+        .ifMatchRequired, "send If-Match with the ETag of GET /admin/routes")
 
     static func stale(currentHash: String) -> ControlError {
         ControlError(
-            .stale, "the table changed since you read it (another operator?); read it again (current ETag \"\(currentHash)\")",
+            .stale,
+            "the table changed since you read it (another operator?); read it again (current ETag \"\(currentHash)\")",
             currentHash: currentHash)
     }
 
@@ -166,7 +169,10 @@ public struct TriageOutcome: Sendable, Equatable {
     /// The live table's hash afterwards.
     public var tableHash: String
 
-    public init(route: String, signature: String, text: String, decision: TriageDecision.Decision, ignoreAdded: [String]?, tableHash: String) {
+    public init(
+        route: String, signature: String, text: String, decision: TriageDecision.Decision, ignoreAdded: [String]?,
+        tableHash: String
+    ) {
         self.route = route
         self.signature = signature
         self.text = text
@@ -190,7 +196,8 @@ public struct RouteStanding: Sendable, Equatable {
     public var next: Gates.Verdict?
 
     public init(
-        id: String, method: String, path: String, service: String?, stage: Stage, evidence: RouteEvidence, matchRateLowerBound: Double?,
+        id: String, method: String, path: String, service: String?, stage: Stage, evidence: RouteEvidence,
+        matchRateLowerBound: Double?,
         next: Gates.Verdict?
     ) {
         self.id = id

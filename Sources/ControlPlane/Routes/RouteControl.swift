@@ -1,9 +1,10 @@
 public import DiffStore
-public import Foundation
 import Dispatch
+public import Foundation
 public import JSON
 public import Logging
 public import RouteTable
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -48,7 +49,10 @@ public actor RouteControl {
     public private(set) var lastReloadFailure: ReloadFailure?
     public private(set) var loadedAt = Date()
 
-    public init(table: any RouteTableHost, routesPath: String, dataDirectory: String, logger: Logger, diffStore: DiffStore? = nil) {
+    public init(
+        table: any RouteTableHost, routesPath: String, dataDirectory: String, logger: Logger,
+        diffStore: DiffStore? = nil
+    ) {
         self.table = table
         self.routesPath = routesPath
         self.dataDirectory = dataDirectory
@@ -85,7 +89,8 @@ public actor RouteControl {
             self.startEpochs(from: previous, to: table)
             self.lastReloadFailure = nil
             self.loadedAt = Date()
-            self.logger.info("routes reloaded", metadata: ["version": "\(snapshot.version)", "routes": "\(table.routes.count)"])
+            self.logger.info(
+                "routes reloaded", metadata: ["version": "\(snapshot.version)", "routes": "\(table.routes.count)"])
         } catch {
             self.refuse(text: text, message: error.description)
         }
@@ -93,7 +98,9 @@ public actor RouteControl {
 
     private func refuse(text: String?, message: String) {
         if self.lastReloadFailure?.message != message {
-            self.logger.error("routes file refused; the last good table stays live", metadata: ["file": "\(self.routesPath)", "reason": "\(message)"])
+            self.logger.error(
+                "routes file refused; the last good table stays live",
+                metadata: ["file": "\(self.routesPath)", "reason": "\(message)"])
         }
         self.lastReloadFailure = ReloadFailure(at: Date(), message: message)
     }
@@ -101,15 +108,18 @@ public actor RouteControl {
     /// Replaces the whole table with `text` (already parsed as `table`), if the live one still has hash `expectedHash`;
     /// `detail` goes into the audit entry (`action` first). The gates are the caller's (`RouteOperations.replace`).
     public func replace(
-        text: String, table: RouteTable, expectedHash: String, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
+        text: String, table: RouteTable, expectedHash: String, actor: String, reason: String?,
+        detail: [(key: String, value: JSONValue)]
     ) async throws(ChangeError) -> LiveTable {
         try await self.patiently { () throws(ChangeError) in
-            try self.replaceOnce(text: text, table: table, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
+            try self.replaceOnce(
+                text: text, table: table, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
         }
     }
 
     private func replaceOnce(
-        text: String, table: RouteTable, expectedHash: String, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
+        text: String, table: RouteTable, expectedHash: String, actor: String, reason: String?,
+        detail: [(key: String, value: JSONValue)]
     ) throws(ChangeError) -> LiveTable {
         let before = self.table.liveTable
         guard before.contentHash == expectedHash else { throw .stale(currentHash: before.contentHash) }
@@ -119,7 +129,8 @@ public actor RouteControl {
     /// Replaces the table with `document` (validated as a whole), if the live one still has hash `expectedHash`;
     /// `detail` goes into the audit entry (`action` first).
     public func change(
-        to document: JSONValue, expectedHash: String, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
+        to document: JSONValue, expectedHash: String, actor: String, reason: String?,
+        detail: [(key: String, value: JSONValue)]
     ) async throws(ChangeError) -> LiveTable {
         try await self.patiently { () throws(ChangeError) in
             try self.changeOnce(to: document, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
@@ -142,7 +153,8 @@ public actor RouteControl {
     }
 
     private func changeOnce(
-        to document: JSONValue, expectedHash: String, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
+        to document: JSONValue, expectedHash: String, actor: String, reason: String?,
+        detail: [(key: String, value: JSONValue)]
     ) throws(ChangeError) -> LiveTable {
         let before = self.table.liveTable
         guard before.contentHash == expectedHash else { throw .stale(currentHash: before.contentHash) }
@@ -160,7 +172,9 @@ public actor RouteControl {
 
     /// Appends an entry that changes no table (an accepted triage decision) to the audit log, under routes.lock as
     /// every change is; `detail` follows `time`, `actor` and `reason`.
-    public func record(actor: String, reason: String?, detail: [(key: String, value: JSONValue)]) async throws(ChangeError) {
+    public func record(
+        actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
+    ) async throws(ChangeError) {
         let entry = self.auditEntry(actor: actor, reason: reason, detail: detail)
         try await self.patiently { () throws(ChangeError) in
             let lock = try self.lock()
@@ -175,7 +189,10 @@ public actor RouteControl {
 
     private func auditEntry(actor: String, reason: String?, detail: [(key: String, value: JSONValue)]) -> JSONValue {
         .object(
-            [("time", .string(ISO8601DateFormatter().string(from: Date()))), ("actor", .string(actor)), ("reason", reason.map { .string($0) } ?? .null)]
+            [
+                ("time", .string(ISO8601DateFormatter().string(from: Date()))), ("actor", .string(actor)),
+                ("reason", reason.map { .string($0) } ?? .null),
+            ]
                 + detail)
     }
 
@@ -186,7 +203,9 @@ public actor RouteControl {
         do {
             return try FileLock(path: lockPath)
         } catch is FileLock.Busy {
-            throw .busy("\(lockPath) is held by another process for more than 5 s (a CLI or proxy changing the table?); nothing was changed, try again")
+            throw .busy(
+                "\(lockPath) is held by another process for more than 5 s (a CLI or proxy changing the table?); nothing was changed, try again"
+            )
         } catch {
             throw .storage("cannot lock: \(error)")
         }
@@ -242,11 +261,13 @@ public actor RouteControl {
         let why = self.lastReloadFailure?.message ?? "it cannot be loaded"
         return .fileInvalid(
             "\(self.routesPath) was edited since the live table (ETag \"\(live.contentHash)\") was loaded, and the edit is refused: \(why). "
-                + "Fix or restore the file (the proxy loads it once it is valid), then read the table again; nothing was changed")
+                + "Fix or restore the file (the proxy loads it once it is valid), then read the table again; nothing was changed"
+        )
     }
 
     private func commit(
-        table: RouteTable, text: String, before: LiveTable, actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
+        table: RouteTable, text: String, before: LiveTable, actor: String, reason: String?,
+        detail: [(key: String, value: JSONValue)]
     ) throws(ChangeError) -> LiveTable {
         // One writer at a time, and never over a file that changed since this table was read from it.
         let lock = try self.lock()
@@ -272,7 +293,9 @@ public actor RouteControl {
         self.lastSeenText = text
         self.lastReloadFailure = nil
         self.loadedAt = Date()
-        let entry = self.auditEntry(actor: actor, reason: reason, detail: detail + [("before", before.table.document), ("after", table.document)])
+        let entry = self.auditEntry(
+            actor: actor, reason: reason,
+            detail: detail + [("before", before.table.document), ("after", table.document)])
         do {
             try AtomicFile.append(entry.jsonText + "\n", to: self.auditPath)
         } catch {
@@ -295,7 +318,9 @@ final class FileLock {
     init(path: String) throws {
         try DataDirectory.create(URL(fileURLWithPath: path).deletingLastPathComponent().path)
         let descriptor = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw AtomicFile.Failure(description: "open \(path): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else {
+            throw AtomicFile.Failure(description: "open \(path): \(String(cString: strerror(errno)))")
+        }
         // Never waits: a process stuck while holding the lock must not freeze a thread (the caller retries, sleeping).
         while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
             let error = errno
@@ -331,11 +356,16 @@ package enum AtomicFile {
         var descriptor: Int32 = -1
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<8 {
-            temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(String(generator.next() as UInt64, radix: 36))").path
+            temporary =
+                url.deletingLastPathComponent().appendingPathComponent(
+                    ".\(url.lastPathComponent).tmp-\(String(generator.next() as UInt64, radix: 36))"
+                ).path
             descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             if descriptor >= 0 || errno != EEXIST { break }
         }
-        guard descriptor >= 0 else { throw Failure(description: "open \(temporary): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else {
+            throw Failure(description: "open \(temporary): \(String(cString: strerror(errno)))")
+        }
         func fail(_ what: String) -> Failure {
             let failure = Failure(description: "\(what) \(temporary): \(String(cString: strerror(errno)))")
             close(descriptor)
@@ -377,7 +407,9 @@ package enum AtomicFile {
         fchmod(descriptor, 0o600)
         let bytes = Array(text.utf8)
         let result = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
-        guard result == bytes.count else { throw Failure(description: "write \(path): \(String(cString: strerror(errno)))") }
+        guard result == bytes.count else {
+            throw Failure(description: "write \(path): \(String(cString: strerror(errno)))")
+        }
         fsync(descriptor)
     }
 }
@@ -387,7 +419,8 @@ package enum DataDirectory {
     package static func create(_ path: String) throws {
         let path = path.isEmpty ? "." : path
         if FileManager.default.fileExists(atPath: path) { return }
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         chmod(path, 0o700)
     }
 }
@@ -409,10 +442,13 @@ public enum RouteFile {
     /// Refuses a routes file that is a symbolic link: the table is written by renaming a new file over it, which
     /// would replace the link with a file (and a link lets whoever can change it choose what is read and written).
     public static func refuseLink(_ path: String) throws(Failure) {
-        guard (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType == .typeSymbolicLink else { return }
+        guard
+            (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType == .typeSymbolicLink
+        else { return }
         let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)).map { " (to \($0))" } ?? ""
         throw Failure(
-            description: "\(path) is a symbolic link\(target); the proxy writes the table by replacing the file, so it must be the file itself: "
+            description:
+                "\(path) is a symbolic link\(target); the proxy writes the table by replacing the file, so it must be the file itself: "
                 + "pass --routes with the real path")
     }
 }

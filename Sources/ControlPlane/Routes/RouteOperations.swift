@@ -19,10 +19,14 @@ public struct RouteOperations: Sendable {
     /// Writes what the proxy's recorder still holds, so the counts include every finished shadow.
     package let flush: @Sendable () async -> Void
 
-    public init(control: RouteControl, diffStore: DiffStore, probeTimeout: Duration = .seconds(2), flush: @escaping @Sendable () async -> Void = {}) {
+    public init(
+        control: RouteControl, diffStore: DiffStore, probeTimeout: Duration = .seconds(2),
+        flush: @escaping @Sendable () async -> Void = {}
+    ) {
         self.control = control
         self.diffStore = diffStore
-        self.collector = EvidenceCollector(store: diffStore, dataDirectory: control.dataDirectory, probeTimeout: probeTimeout)
+        self.collector = EvidenceCollector(
+            store: diffStore, dataDirectory: control.dataDirectory, probeTimeout: probeTimeout)
         self.flush = flush
     }
 
@@ -42,15 +46,21 @@ public struct RouteOperations: Sendable {
         if let id { routes = try self.select(id, in: table) }
         await self.flush()
         let evidence = await self.collector.collect(table: table, routes: routes)
-        let standings = routes.map { route in Self.standing(route: route, evidence: evidence[route.id] ?? RouteEvidence(), policy: table.gates) }
-        return EvidenceListing(version: snapshot.version, hash: snapshot.contentHash, tableRoutes: table.routes.count, routes: standings)
+        let standings = routes.map { route in
+            Self.standing(route: route, evidence: evidence[route.id] ?? RouteEvidence(), policy: table.gates)
+        }
+        return EvidenceListing(
+            version: snapshot.version, hash: snapshot.contentHash, tableRoutes: table.routes.count, routes: standings)
     }
 
     static func standing(route: Route, evidence: RouteEvidence, policy: GatePolicy) -> RouteStanding {
         RouteStanding(
-            id: route.id, method: route.method, path: route.path.description, service: route.service, stage: route.stage, evidence: evidence,
+            id: route.id, method: route.method, path: route.path.description, service: route.service,
+            stage: route.stage, evidence: evidence,
             matchRateLowerBound: evidence.compared > 0
-                ? Wilson.lowerBound(successes: evidence.acceptedMatches, trials: evidence.compared, confidence: policy.eliminate.confidence) : nil,
+                ? Wilson.lowerBound(
+                    successes: evidence.acceptedMatches, trials: evidence.compared,
+                    confidence: policy.eliminate.confidence) : nil,
             // A route without a service stays with the monolith: it has no next stage.
             next: Gates.next(route: route, evidence: evidence, policy: policy))
     }
@@ -69,9 +79,13 @@ public struct RouteOperations: Sendable {
     static func routesOf(_ entry: JSONValue) -> [String] {
         var routes: [String] = []
         if let route = entry["route"]?.stringValue { routes.append(route) }
-        for change in entry["changes"]?.arrayValue ?? [] { if let route = change["route"]?.stringValue, !routes.contains(route) { routes.append(route) } }
+        for change in entry["changes"]?.arrayValue ?? [] {
+            if let route = change["route"]?.stringValue, !routes.contains(route) { routes.append(route) }
+        }
         // A whole-table replace: every route whose stage or definition differs.
-        if routes.isEmpty, let before = entry["before"]?["routes"]?.arrayValue, let after = entry["after"]?["routes"]?.arrayValue {
+        if routes.isEmpty, let before = entry["before"]?["routes"]?.arrayValue,
+            let after = entry["after"]?["routes"]?.arrayValue
+        {
             var old: [String: String] = [:]
             for item in before { if let id = item["id"]?.stringValue { old[id] = item.jsonText } }
             for item in after {
@@ -105,7 +119,9 @@ public struct RouteOperations: Sendable {
         let table = snapshot.table
         let selected = try self.select(selector, in: table)
         let reason = Self.given(reason)
-        if force, reason == nil { throw ControlError(.reasonRequired, "--force overrides the gates and needs a reason (for the audit log)") }
+        if force, reason == nil {
+            throw ControlError(.reasonRequired, "--force overrides the gates and needs a reason (for the audit log)")
+        }
         let moving = selected.filter { $0.stage != stage }
         guard !moving.isEmpty else { return TableChange(table: snapshot, changed: [], forced: false, overridden: []) }
         var document = table.document
@@ -118,7 +134,9 @@ public struct RouteOperations: Sendable {
         }
         await self.flush()
         let evidence = await self.collector.collect(table: table, routes: moving)
-        let verdicts = moving.map { Gates.evaluate(route: $0, to: stage, evidence: evidence[$0.id] ?? RouteEvidence(), policy: table.gates) }
+        let verdicts = moving.map {
+            Gates.evaluate(route: $0, to: stage, evidence: evidence[$0.id] ?? RouteEvidence(), policy: table.gates)
+        }
         let refused = verdicts.filter { !$0.allowed }
         if !refused.isEmpty, !force {
             throw ControlError(
@@ -130,13 +148,17 @@ public struct RouteOperations: Sendable {
         let forced = force && !refused.isEmpty
         var detail: [(key: String, value: JSONValue)] = [("action", .string("stage"))]
         if moving.count == 1, !Self.isPattern(selector) {
-            detail += [("route", .string(moving[0].id)), ("from", .string(moving[0].stage.rawValue)), ("to", .string(stage.rawValue))]
+            detail += [
+                ("route", .string(moving[0].id)), ("from", .string(moving[0].stage.rawValue)),
+                ("to", .string(stage.rawValue)),
+            ]
         } else {
             detail.append(("pattern", .string(selector)))
         }
         detail += Self.auditDetail(changes: changes, forced: forced, overridden: refused)
         do {
-            let after = try await self.control.change(to: document, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
+            let after = try await self.control.change(
+                to: document, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
             return TableChange(table: after, changed: changes, forced: forced, overridden: forced ? refused : [])
         } catch {
             throw ControlError(error)
@@ -149,8 +171,12 @@ public struct RouteOperations: Sendable {
     }
 
     /// What the audit entry of a table change says of its moves: `changes`, `forced`, and `overridden` when forced.
-    static func auditDetail(changes: [StageChange], forced: Bool, overridden: [Gates.Verdict]) -> [(key: String, value: JSONValue)] {
-        var detail: [(key: String, value: JSONValue)] = [("changes", Self.changesJSON(changes)), ("forced", .bool(forced))]
+    static func auditDetail(
+        changes: [StageChange], forced: Bool, overridden: [Gates.Verdict]
+    ) -> [(key: String, value: JSONValue)] {
+        var detail: [(key: String, value: JSONValue)] = [
+            ("changes", Self.changesJSON(changes)), ("forced", .bool(forced)),
+        ]
         if forced { detail.append(("overridden", Self.refusalsJSON(overridden))) }
         return detail
     }
@@ -172,7 +198,9 @@ public struct RouteOperations: Sendable {
             throw .invalid(error)
         }
         let reason = Self.given(reason)
-        if force, reason == nil { throw ControlError(.reasonRequired, "force overrides the gates and needs a reason (for the audit log)") }
+        if force, reason == nil {
+            throw ControlError(.reasonRequired, "force overrides the gates and needs a reason (for the audit log)")
+        }
         let (moving, refusals) = await self.judge(from: snapshot.table, to: table)
         if !refusals.isEmpty, !force {
             throw ControlError(
@@ -181,11 +209,17 @@ public struct RouteOperations: Sendable {
                     + "(force=true overrides, with a reason)",
                 refusals: refusals)
         }
-        let changes = moving.map { StageChange(route: $0.route.id, from: $0.from, to: $0.to, judgedFrom: $0.route.stage != $0.from ? $0.route.stage : nil) }
+        let changes = moving.map {
+            StageChange(
+                route: $0.route.id, from: $0.from, to: $0.to,
+                judgedFrom: $0.route.stage != $0.from ? $0.route.stage : nil)
+        }
         let forced = force && !refusals.isEmpty
-        let detail: [(key: String, value: JSONValue)] = [("action", .string("replace"))] + Self.auditDetail(changes: changes, forced: forced, overridden: refusals)
+        let detail: [(key: String, value: JSONValue)] =
+            [("action", .string("replace"))] + Self.auditDetail(changes: changes, forced: forced, overridden: refusals)
         do {
-            let after = try await self.control.replace(text: text, table: table, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
+            let after = try await self.control.replace(
+                text: text, table: table, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
             return TableChange(table: after, changed: changes, forced: forced, overridden: forced ? refusals : [])
         } catch {
             throw ControlError(error)
@@ -207,7 +241,9 @@ public struct RouteOperations: Sendable {
         var moving: [Move] = []
         for route in table.routes {
             let current = live.route(id: route.id)
-            let redefined = current.map { $0.method != route.method || $0.path != route.path || $0.service != route.service } ?? true
+            let redefined =
+                current.map { $0.method != route.method || $0.path != route.path || $0.service != route.service }
+                ?? true
             let now = current?.stage ?? .transform
             // Back to transform is judged as leaving the stage it is in now (the rollback gate), redefined or not.
             let judgedFrom: Stage = redefined && route.stage != .transform ? .transform : now
@@ -223,15 +259,22 @@ public struct RouteOperations: Sendable {
             refusals.append(
                 Gates.Verdict(
                     route: "*", from: .transform, to: .transform,
-                    reasons: ["the table changes the gates themselves (\"gates\"): a change of policy, not evidence; it needs force and a reason"]))
+                    reasons: [
+                        "the table changes the gates themselves (\"gates\"): a change of policy, not evidence; it needs force and a reason"
+                    ]))
         }
         if !moving.isEmpty {
             await self.flush()
             let kept = moving.filter { move in !dropped.contains { $0.id == move.route.id } }
             var evidence = await self.collector.collect(table: table, routes: kept.map(\.route))
-            if !dropped.isEmpty { evidence.merge(await self.collector.collect(table: live, routes: dropped)) { new, _ in new } }
-            refusals += moving.map { Gates.evaluate(route: $0.route, to: $0.to, evidence: evidence[$0.route.id] ?? RouteEvidence(), policy: live.gates) }
-                .filter { !$0.allowed }
+            if !dropped.isEmpty {
+                evidence.merge(await self.collector.collect(table: live, routes: dropped)) { new, _ in new }
+            }
+            refusals += moving.map {
+                Gates.evaluate(
+                    route: $0.route, to: $0.to, evidence: evidence[$0.route.id] ?? RouteEvidence(), policy: live.gates)
+            }
+            .filter { !$0.allowed }
         }
         return (moving, refusals)
     }
@@ -241,7 +284,8 @@ public struct RouteOperations: Sendable {
         .array(
             changes.map { change in
                 var members: [(key: String, value: JSONValue)] = [
-                    ("route", .string(change.route)), ("from", .string(change.from.rawValue)), ("to", .string(change.to.rawValue)),
+                    ("route", .string(change.route)), ("from", .string(change.from.rawValue)),
+                    ("to", .string(change.to.rawValue)),
                 ]
                 if let judged = change.judgedFrom { members.append(("judgedFrom", .string(judged.rawValue))) }
                 return .object(members)
@@ -264,7 +308,9 @@ public struct RouteOperations: Sendable {
         let snapshot = self.control.table.liveTable
         if let expectedHash, expectedHash != snapshot.contentHash { throw .stale(currentHash: snapshot.contentHash) }
         let entries = await self.control.auditEntries()
-        guard let last = entries.last(where: { $0["before"] != nil && $0["after"] != nil }), let before = last["before"], let after = last["after"] else {
+        guard let last = entries.last(where: { $0["before"] != nil && $0["after"] != nil }),
+            let before = last["before"], let after = last["after"]
+        else {
             throw ControlError(.nothingToUndo, "the audit log (\(self.control.auditPath)) has no change to undo")
         }
         let time = last["time"]?.stringValue ?? "?"
@@ -287,14 +333,23 @@ public struct RouteOperations: Sendable {
                 changes.append(StageChange(route: route.id, from: current.stage, to: route.stage))
             }
         }
-        let undid = UndoneChange(time: time, action: action, actor: last["actor"]?.stringValue, reason: last["reason"]?.stringValue)
+        let undid = UndoneChange(
+            time: time, action: action, actor: last["actor"]?.stringValue, reason: last["reason"]?.stringValue)
         let undone: JSONValue = .object(
-            [("time", .string(time)), ("action", .string(action)), ("actor", last["actor"] ?? .null), ("reason", last["reason"] ?? .null)])
-        var detail: [(key: String, value: JSONValue)] = [("action", .string("undo")), ("undoes", undone), ("changes", Self.changesJSON(changes))]
+            [
+                ("time", .string(time)), ("action", .string(action)), ("actor", last["actor"] ?? .null),
+                ("reason", last["reason"] ?? .null),
+            ])
+        var detail: [(key: String, value: JSONValue)] = [
+            ("action", .string("undo")), ("undoes", undone), ("changes", Self.changesJSON(changes)),
+        ]
         // Undo passes no gate: it puts back a table that was live. But undoing an undo re-applies the change that one
         // undid, and if that change was forced, so is this one, and the audit log says so (with what was overridden).
         if action == "undo", let original = last["undoes"],
-            let redone = entries.last(where: { $0["time"] == original["time"] && $0["action"] == original["action"] && $0["action"]?.stringValue != "undo" }),
+            let redone = entries.last(where: {
+                $0["time"] == original["time"] && $0["action"] == original["action"]
+                    && $0["action"]?.stringValue != "undo"
+            }),
             redone["forced"]?.boolValue == true
         {
             detail.append(("forced", .bool(true)))
@@ -302,7 +357,8 @@ public struct RouteOperations: Sendable {
         }
         do {
             let result = try await self.control.change(
-                to: before, expectedHash: snapshot.contentHash, actor: actor, reason: reason ?? "undo of \(action) at \(time)", detail: detail)
+                to: before, expectedHash: snapshot.contentHash, actor: actor,
+                reason: reason ?? "undo of \(action) at \(time)", detail: detail)
             return UndoOutcome(table: result, undid: undid, changed: changes)
         } catch {
             throw ControlError(error)
@@ -313,10 +369,13 @@ public struct RouteOperations: Sendable {
     /// also adds the signature's pointers to the route's `shadow.ignore` (a table change: needs `expectedHash`, audited).
     /// Either way the signature no longer blocks eliminate, and its occurrences count as explained.
     public func triage(
-        route id: String, signature: String, decision: TriageDecision.Decision, expectedHash: String?, actor: String, reason: String?
+        route id: String, signature: String, decision: TriageDecision.Decision, expectedHash: String?, actor: String,
+        reason: String?
     ) async throws(ControlError) -> TriageOutcome {
         let snapshot = self.control.table.liveTable
-        guard let route = snapshot.table.route(id: id) else { throw ControlError(.notFound, "no route has id \"\(id)\"") }
+        guard let route = snapshot.table.route(id: id) else {
+            throw ControlError(.notFound, "no route has id \"\(id)\"")
+        }
         guard let reason = reason?.trimmingCharacters(in: .whitespacesAndNewlines), !reason.isEmpty else {
             throw ControlError(.reasonRequired, "a triage decision needs a reason")
         }
@@ -327,7 +386,9 @@ public struct RouteOperations: Sendable {
         } catch {
             throw ControlError(.storageFailed, "the diff store could not be read: \(error)")
         }
-        guard let text else { throw ControlError(.unknownSignature, "route \(id) has no mismatch signature \"\(signature)\"") }
+        guard let text else {
+            throw ControlError(.unknownSignature, "route \(id) has no mismatch signature \"\(signature)\"")
+        }
         var ignoreAdded: [String]?
         var etag = snapshot.contentHash
         if decision == .ignored {
@@ -338,13 +399,15 @@ public struct RouteOperations: Sendable {
                 throw ControlError(
                     .notIgnorable,
                     "signature \(signature) has differences an ignore rule (a JSON pointer) cannot cover: "
-                        + unignorable.map { "\($0.pattern) \($0.kind)" }.joined(separator: ", ") + "; use --accept instead")
+                        + unignorable.map { "\($0.pattern) \($0.kind)" }.joined(separator: ", ")
+                        + "; use --accept instead")
             }
             let rules = entries.map(\.pattern).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
             let ignored = route.shadow?.ignore ?? []
             let adding = rules.filter { !ignored.contains($0) }
             if !adding.isEmpty {
-                let document = Self.addingIgnore(adding, toRoute: id, in: snapshot.table.document) ?? snapshot.table.document
+                let document =
+                    Self.addingIgnore(adding, toRoute: id, in: snapshot.table.document) ?? snapshot.table.document
                 do {
                     let after = try await self.control.change(
                         to: document, expectedHash: expectedHash, actor: actor, reason: reason,
@@ -360,7 +423,8 @@ public struct RouteOperations: Sendable {
             ignoreAdded = adding
         }
         do {
-            try self.diffStore.recordTriage(TriageDecision(route: id, signature: signature, decision: decision, reason: reason, actor: actor))
+            try self.diffStore.recordTriage(
+                TriageDecision(route: id, signature: signature, decision: decision, reason: reason, actor: actor))
         } catch {
             throw ControlError(.storageFailed, "the triage decision could not be stored: \(error)")
         }
@@ -369,12 +433,16 @@ public struct RouteOperations: Sendable {
             do {
                 try await self.control.record(
                     actor: actor, reason: reason,
-                    detail: [("action", .string("triage")), ("route", .string(id)), ("signature", .string(signature)), ("decision", .string("accepted"))])
+                    detail: [
+                        ("action", .string("triage")), ("route", .string(id)), ("signature", .string(signature)),
+                        ("decision", .string("accepted")),
+                    ])
             } catch {
                 throw ControlError(error)
             }
         }
-        return TriageOutcome(route: id, signature: signature, text: text, decision: decision, ignoreAdded: ignoreAdded, tableHash: etag)
+        return TriageOutcome(
+            route: id, signature: signature, text: text, decision: decision, ignoreAdded: ignoreAdded, tableHash: etag)
     }
 
     /// The routes a selector names: one id, or a pattern with `*` and `?` (`contacts.*`), in the table's order.
@@ -384,7 +452,9 @@ public struct RouteOperations: Sendable {
             guard !selected.isEmpty else { throw ControlError(.noMatch, "no route id matches \"\(selector)\"") }
             return selected
         }
-        guard let route = table.route(id: selector) else { throw ControlError(.notFound, "no route has id \"\(selector)\"") }
+        guard let route = table.route(id: selector) else {
+            throw ControlError(.notFound, "no route has id \"\(selector)\"")
+        }
         return [route]
     }
 

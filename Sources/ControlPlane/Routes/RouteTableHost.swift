@@ -1,5 +1,5 @@
-public import NIOConcurrencyHelpers
-public import NIOCore
+import NIOConcurrencyHelpers
+import NIOCore
 public import RouteTable
 
 /// One version of the table as the control plane sees it: what was written, its version and its hash.
@@ -54,7 +54,8 @@ public final class StandaloneTable: RouteTableHost {
 
     public init(table: RouteTable, text: String) throws(RouteTableError) {
         _ = try Self.resolve(table)
-        self.current = NIOLockedValueBox(LiveTable(table: table, version: 1, text: text, contentHash: RouteTable.contentHash(of: text)))
+        self.current = NIOLockedValueBox(
+            LiveTable(table: table, version: 1, text: text, contentHash: RouteTable.contentHash(of: text)))
     }
 
     public var liveTable: LiveTable { self.current.withLockedValue { $0 } }
@@ -67,7 +68,8 @@ public final class StandaloneTable: RouteTableHost {
     public func install(_ prepared: PreparedTable) -> LiveTable {
         self.current.withLockedValue { current in
             current = LiveTable(
-                table: prepared.table, version: current.version + 1, text: prepared.text, contentHash: RouteTable.contentHash(of: prepared.text))
+                table: prepared.table, version: current.version + 1, text: prepared.text,
+                contentHash: RouteTable.contentHash(of: prepared.text))
             return current
         }
     }

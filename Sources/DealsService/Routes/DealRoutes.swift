@@ -22,7 +22,12 @@ enum DealRoutes {
                     SELECT stage, currency, COUNT(*) AS count, SUM(amount) AS amount FROM deals
                     WHERE stage IN (\(Deal.openStages.map { "'\($0)'" }.joined(separator: ", "))) GROUP BY stage, currency ORDER BY currency
                     """
-            ).map { (stage: $0["stage"] as String, currency: $0["currency"] as String, count: $0["count"] as Int64, amount: $0["amount"] as Int64) }
+            ).map {
+                (
+                    stage: $0["stage"] as String, currency: $0["currency"] as String, count: $0["count"] as Int64,
+                    amount: $0["amount"] as Int64
+                )
+            }
         }
         func total(_ values: [Int64]) -> Int64 {
             values.reduce(0) { sum, value in
@@ -47,7 +52,9 @@ enum DealRoutes {
                             object.field("stage", stage)
                             object.field("count", total(inStage.map(\.count)))
                             object.key("currencies")
-                            object.array { list in for row in inStage { bucket(&list, row.currency, row.count, row.amount) } }
+                            object.array { list in
+                                for row in inStage { bucket(&list, row.currency, row.count, row.amount) }
+                            }
                         }
                     }
                 }

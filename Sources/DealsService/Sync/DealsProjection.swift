@@ -8,7 +8,9 @@ struct DealsProjection: EventProjection {
         switch event.aggregateType {
         case Deal.noun: try VersionedRecords.apply(event, as: Deal.self, db)
         case "account": try VersionedRecords.applyReadModel(event, table: "accounts", db)
-        case "contact": try VersionedRecords.applyReadModel(event, table: "contacts", columns: ["accountId"], required: ["accountId"], db)
+        case "contact":
+            try VersionedRecords.applyReadModel(
+                event, table: "contacts", columns: ["accountId"], required: ["accountId"], db)
         default: return
         }
     }

@@ -8,10 +8,15 @@ enum HeaderRules {
     /// `00-<32 hex>-<16 hex>-<2 hex>`, not all zeros (W3C Trace Context).
     static func isValidTraceparent(_ value: String) -> Bool {
         let utf8 = Array(value.utf8)
-        guard utf8.count == 55, utf8[2] == UInt8(ascii: "-"), utf8[35] == UInt8(ascii: "-"), utf8[52] == UInt8(ascii: "-") else { return false }
+        guard utf8.count == 55, utf8[2] == UInt8(ascii: "-"), utf8[35] == UInt8(ascii: "-"),
+            utf8[52] == UInt8(ascii: "-")
+        else { return false }
         guard utf8[0] != UInt8(ascii: "f") || utf8[1] != UInt8(ascii: "f") else { return false }
         for (index, byte) in utf8.enumerated() where ![2, 35, 52].contains(index) {
-            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte) else { return false }
+            guard
+                (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                    || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+            else { return false }
         }
         let traceID = utf8[3..<35]
         let parentID = utf8[36..<52]
@@ -62,8 +67,10 @@ struct IDGenerator {
     /// Writes the 16 hex digits of `value` at `offset` of `bytes`.
     @inline(__always)
     static func writeHex(_ value: UInt64, into bytes: UnsafeMutableRawBufferPointer, at offset: Int) {
-        bytes.storeBytes(of: Self.hexDigits(UInt32(truncatingIfNeeded: value >> 32)), toByteOffset: offset, as: UInt64.self)
-        bytes.storeBytes(of: Self.hexDigits(UInt32(truncatingIfNeeded: value)), toByteOffset: offset + 8, as: UInt64.self)
+        bytes.storeBytes(
+            of: Self.hexDigits(UInt32(truncatingIfNeeded: value >> 32)), toByteOffset: offset, as: UInt64.self)
+        bytes.storeBytes(
+            of: Self.hexDigits(UInt32(truncatingIfNeeded: value)), toByteOffset: offset + 8, as: UInt64.self)
     }
 
     /// Writes `count` random words as hex (16 digits each) at `bytes`.

@@ -1,6 +1,6 @@
+import JSON
 import NIOCore
 import NIOHTTP1
-import JSON
 
 /// An answer the proxy itself gives (502, 504, 400, 413, 431), in the toolkit's error envelope:
 /// `{ "error": { "code": "bad_gateway", "message": "…", "route": "contacts.get" } }`.
@@ -11,7 +11,9 @@ struct ProxyErrorResponse {
     var route: String?
 
     func body(allocator: ByteBufferAllocator) -> ByteBuffer {
-        var members: [(key: String, value: JSONValue)] = [("code", .string(self.code)), ("message", .string(self.message))]
+        var members: [(key: String, value: JSONValue)] = [
+            ("code", .string(self.code)), ("message", .string(self.message)),
+        ]
         members.append(("route", self.route.map { .string($0) } ?? .null))
         let text = JSONValue.object([("error", .object(members))]).jsonText
         return allocator.buffer(string: text)
@@ -22,7 +24,9 @@ struct ProxyErrorResponse {
         let body = self.body(allocator: allocator)
         var buffer = allocator.buffer(capacity: body.readableBytes + 256)
         buffer.writeString("HTTP/1.1 \(self.status.code) \(self.status.reasonPhrase)\r\n")
-        buffer.writeString("content-type: application/json; charset=utf-8\r\ncontent-length: \(body.readableBytes)\r\nvia: \(HeaderRules.viaToken)\r\n")
+        buffer.writeString(
+            "content-type: application/json; charset=utf-8\r\ncontent-length: \(body.readableBytes)\r\nvia: \(HeaderRules.viaToken)\r\n"
+        )
         if let requestID { buffer.writeString("x-request-id: \(requestID)\r\n") }
         if close { buffer.writeString("connection: close\r\n") }
         buffer.writeString("\r\n")
@@ -32,11 +36,14 @@ struct ProxyErrorResponse {
     }
 
     static func badGateway(_ reason: String, upstream: String, route: String?) -> ProxyErrorResponse {
-        ProxyErrorResponse(status: .badGateway, code: "bad_gateway", message: "upstream \(upstream) \(reason)", route: route)
+        ProxyErrorResponse(
+            status: .badGateway, code: "bad_gateway", message: "upstream \(upstream) \(reason)", route: route)
     }
 
     static func gatewayTimeout(_ upstream: String, after timeout: String, route: String?) -> ProxyErrorResponse {
-        ProxyErrorResponse(status: .gatewayTimeout, code: "gateway_timeout", message: "upstream \(upstream) did not answer within \(timeout)", route: route)
+        ProxyErrorResponse(
+            status: .gatewayTimeout, code: "gateway_timeout",
+            message: "upstream \(upstream) did not answer within \(timeout)", route: route)
     }
 
     static func badRequest(_ message: String) -> ProxyErrorResponse {

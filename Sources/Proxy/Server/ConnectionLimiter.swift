@@ -3,9 +3,9 @@ package import NIOCore
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Caps the connections of one listener: over the cap, a new connection is accepted and closed at once (not
@@ -82,9 +82,9 @@ public enum FileDescriptorLimit {
     public static func current() -> (soft: Int, hard: Int)? {
         var limit = rlimit()
         #if os(Linux)
-            guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
         #else
-            guard getrlimit(RLIMIT_NOFILE, &limit) == 0 else { return nil }
+        guard getrlimit(RLIMIT_NOFILE, &limit) == 0 else { return nil }
         #endif
         return (Self.clamp(limit.rlim_cur), Self.clamp(limit.rlim_max))
     }
@@ -95,17 +95,17 @@ public enum FileDescriptorLimit {
     public static func raiseSoftLimit() -> Int? {
         var limit = rlimit()
         #if os(Linux)
-            let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
         #else
-            let resource = RLIMIT_NOFILE
+        let resource = RLIMIT_NOFILE
         #endif
         guard getrlimit(resource, &limit) == 0 else { return nil }
         if limit.rlim_cur < limit.rlim_max {
             var raised = limit
             raised.rlim_cur = limit.rlim_max
             #if canImport(Darwin)
-                // macOS refuses more than OPEN_MAX for the soft limit, whatever the hard one says.
-                raised.rlim_cur = min(raised.rlim_cur, rlim_t(OPEN_MAX))
+            // macOS refuses more than OPEN_MAX for the soft limit, whatever the hard one says.
+            raised.rlim_cur = min(raised.rlim_cur, rlim_t(OPEN_MAX))
             #endif
             if setrlimit(resource, &raised) == 0 { limit = raised }
         }

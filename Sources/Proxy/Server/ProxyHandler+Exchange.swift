@@ -96,7 +96,7 @@ extension ProxyHandler {
         status: .badRequest, code: "internal_header",
         message:
             "the request carries Strangler-Dry-Run, the proxy's own header (it marks its dry-run shadow copies): a "
-                + "client may not send it",
+            + "client may not send it",
         route: nil)
 
     /// Routes the request by its canonical path (`CanonicalPath`): one scan of the target when it is canonical; a
@@ -151,7 +151,7 @@ extension ProxyHandler {
                     status: .badRequest, code: "non_canonical_path",
                     message:
                         "the path \(sent) is not canonical (it reads as \(canonical)); the route table serves "
-                            + "canonical paths only (\"paths\": \"strict\")",
+                        + "canonical paths only (\"paths\": \"strict\")",
                     route: routing.route?.id),
                 requestID: nil)
             return nil

@@ -293,7 +293,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                     status: .requestTimeout, code: "request_timeout",
                     message:
                         "the request head did not arrive whole within "
-                            + "\(DurationText.format(configuration.headTimeout))",
+                        + "\(DurationText.format(configuration.headTimeout))",
                     route: nil),
                 requestID: nil, ending: .closeAfterFlush(deadline: nil))
             // Should the answer never drain (a client that does not read), the timer still closes the connection.
@@ -308,7 +308,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                     status: .requestTimeout, code: "request_timeout",
                     message:
                         "the request body came slower than \(configuration.minBodyRate) bytes/s (\(received) bytes "
-                            + "in \(window))",
+                        + "in \(window))",
                     route: exchange.route?.id),
                 requestID: exchange.requestID, ending: .closeAfterFlush(deadline: nil))
             self.armTimer(for: idleDeadline)

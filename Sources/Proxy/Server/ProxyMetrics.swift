@@ -29,14 +29,19 @@ public final class ProxyMetrics: Sendable {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
-            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
-            .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30),
+            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25),
+            .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2),
+            .seconds(5), .seconds(10), .seconds(30),
         ]
         self.registry = registry
         self.factory = factory
-        self.rejectedCounter = Metrics.Counter(label: "strangler_rejected_requests_total", dimensions: [], factory: factory)
-        self.headTimeouts = Metrics.Counter(label: "strangler_client_timeouts_total", dimensions: [("kind", "head")], factory: factory)
-        self.bodyTimeouts = Metrics.Counter(label: "strangler_client_timeouts_total", dimensions: [("kind", "body")], factory: factory)
+        self.rejectedCounter = Metrics.Counter(
+            label: "strangler_rejected_requests_total", dimensions: [], factory: factory)
+        self.headTimeouts = Metrics.Counter(
+            label: "strangler_client_timeouts_total", dimensions: [("kind", "head")], factory: factory)
+        self.bodyTimeouts = Metrics.Counter(
+            label: "strangler_client_timeouts_total", dimensions: [("kind", "body")], factory: factory)
     }
 
     /// The label set of an answered request. Hashing skips the strings' contents (route ids are few);
@@ -70,9 +75,14 @@ public final class ProxyMetrics: Sendable {
         return Handles(
             requests: Metrics.Counter(
                 label: "strangler_requests_total",
-                dimensions: [("route", key.route), ("stage", stage), ("upstream", key.upstream.url), ("status", "\(key.statusClass)xx")],
+                dimensions: [
+                    ("route", key.route), ("stage", stage), ("upstream", key.upstream.url),
+                    ("status", "\(key.statusClass)xx"),
+                ],
                 factory: self.factory),
-            latency: Metrics.Timer(label: "strangler_request_duration_seconds", dimensions: [("route", key.route), ("stage", stage)], factory: self.factory))
+            latency: Metrics.Timer(
+                label: "strangler_request_duration_seconds", dimensions: [("route", key.route), ("stage", stage)],
+                factory: self.factory))
     }
 
     func upstreamError(route: Route?, upstream: Upstream, kind: String) {
@@ -95,8 +105,11 @@ public final class ProxyMetrics: Sendable {
     /// The gauge of open connections and the counter of refused ones of a listener (`proxy`, `admin`).
     func connectionMetrics(listener: String) -> (open: Metrics.Meter, refused: Metrics.Counter) {
         (
-            Metrics.Meter(label: "strangler_open_connections", dimensions: [("listener", listener)], factory: self.factory),
-            Metrics.Counter(label: "strangler_refused_connections_total", dimensions: [("listener", listener)], factory: self.factory)
+            Metrics.Meter(
+                label: "strangler_open_connections", dimensions: [("listener", listener)], factory: self.factory),
+            Metrics.Counter(
+                label: "strangler_refused_connections_total", dimensions: [("listener", listener)],
+                factory: self.factory)
         )
     }
 

@@ -15,8 +15,9 @@ package final class ProxyServer: Service {
     private let logger: Logger
     private let onListening: @Sendable (Int) -> Void
 
-    package init(shared: ProxyShared, group: any EventLoopGroup, logger: Logger, onListening: @escaping @Sendable (Int) -> Void)
-    {
+    package init(
+        shared: ProxyShared, group: any EventLoopGroup, logger: Logger, onListening: @escaping @Sendable (Int) -> Void
+    ) {
         self.shared = shared
         self.group = group
         self.logger = logger

@@ -18,7 +18,9 @@ public struct RawAnswer: Sendable {
 
     /// Calls `body` with the name and the trimmed value of each field of a head that the proxy's parser accepted
     /// (CRLF lines, `name: value`), after the start line.
-    static func forEachField(in head: UnsafeBufferPointer<UInt8>, _ body: (_ name: Range<Int>, _ value: Range<Int>) -> Void) {
+    static func forEachField(
+        in head: UnsafeBufferPointer<UInt8>, _ body: (_ name: Range<Int>, _ value: Range<Int>) -> Void
+    ) {
         var lineStart = 0
         var index = 0
         while index + 1 < head.count {
@@ -29,11 +31,16 @@ public struct RawAnswer: Sendable {
             let lineEnd = index
             index += 2
             defer { lineStart = index }
-            guard lineStart > 0, let colon = head[lineStart..<lineEnd].firstIndex(of: UInt8(ascii: ":")) else { continue }
+            guard lineStart > 0, let colon = head[lineStart..<lineEnd].firstIndex(of: UInt8(ascii: ":")) else {
+                continue
+            }
             var valueStart = colon + 1
             var valueEnd = lineEnd
-            while valueStart < valueEnd, head[valueStart] == UInt8(ascii: " ") || head[valueStart] == UInt8(ascii: "\t") { valueStart += 1 }
-            while valueEnd > valueStart, head[valueEnd - 1] == UInt8(ascii: " ") || head[valueEnd - 1] == UInt8(ascii: "\t") { valueEnd -= 1 }
+            while valueStart < valueEnd, head[valueStart] == UInt8(ascii: " ") || head[valueStart] == UInt8(ascii: "\t")
+            { valueStart += 1 }
+            while valueEnd > valueStart,
+                head[valueEnd - 1] == UInt8(ascii: " ") || head[valueEnd - 1] == UInt8(ascii: "\t")
+            { valueEnd -= 1 }
             body(lineStart..<colon, valueStart..<valueEnd)
         }
     }
@@ -58,8 +65,10 @@ public struct RawAnswer: Sendable {
             Self.forEachField(in: head) { name, value in
                 if let wanted, !wanted.contains(where: { Self.nameIs($0, name, in: head) }) { return }
                 result.append(
-                    (name: String(decoding: UnsafeBufferPointer(rebasing: head[name]), as: UTF8.self),
-                     value: String(decoding: UnsafeBufferPointer(rebasing: head[value]), as: UTF8.self)))
+                    (
+                        name: String(decoding: UnsafeBufferPointer(rebasing: head[name]), as: UTF8.self),
+                        value: String(decoding: UnsafeBufferPointer(rebasing: head[value]), as: UTF8.self)
+                    ))
             }
         }
         return result
@@ -71,7 +80,8 @@ public struct RawAnswer: Sendable {
     /// Whether two parsed heads carry the same values, in the same order, for a field (lowercase name bytes),
     /// from the ranges their parse found: no scan, no allocation (the fast match runs on the event loop).
     static func sameValues(
-        of name: [UInt8], _ left: UnsafeBufferPointer<UInt8>, _ leftFields: Fields, _ right: UnsafeBufferPointer<UInt8>, _ rightFields: Fields
+        of name: [UInt8], _ left: UnsafeBufferPointer<UInt8>, _ leftFields: Fields, _ right: UnsafeBufferPointer<UInt8>,
+        _ rightFields: Fields
     ) -> Bool {
         var rightIndex = rightFields.startIndex
         func nextRight() -> Range<Int>? {

@@ -42,8 +42,8 @@ public struct ShadowObservation: Sendable {
 
     /// What it holds in memory, roughly: heads and bodies.
     public var byteCount: Int {
-        self.requestHead.count + self.requestBody.count + self.monolith.head.count + self.monolith.body.count + self.service.head.count
+        self.requestHead.count + self.requestBody.count + self.monolith.head.count + self.monolith.body.count
+            + self.service.head.count
             + self.service.body.count + (self.repeated.map { $0.head.count + $0.body.count } ?? 0)
     }
 }
-

@@ -1,12 +1,13 @@
-import HTTP1
 import Diff
+import HTTP1
 import NIOCore
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 import RouteTable
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Everything about one shadowed request, on its client connection's event loop: a copy of the request (for
 /// the shadow side and the sample), the answering side's answer as the client gets it, and the shadow's

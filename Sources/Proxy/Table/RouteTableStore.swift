@@ -50,7 +50,8 @@ public final class RouteTableStore: Sendable {
     /// Resolves every upstream of `table` once, so that connecting never waits on name resolution.
     public init(table: RouteTable, text: String) throws(RouteTableError) {
         let prepared = try Self.prepare(table, text: text)
-        self.current = NIOLockedValueBox(Snapshot(table: prepared.table, version: 1, text: text, addresses: prepared.addresses))
+        self.current = NIOLockedValueBox(
+            Snapshot(table: prepared.table, version: 1, text: text, addresses: prepared.addresses))
     }
 
     public var snapshot: Snapshot { self.current.withLockedValue { $0 } }
@@ -65,7 +66,8 @@ public final class RouteTableStore: Sendable {
     @discardableResult
     public func install(_ prepared: Prepared) -> Snapshot {
         let snapshot = self.current.withLockedValue { current in
-            current = Snapshot(table: prepared.table, version: current.version + 1, text: prepared.text, addresses: prepared.addresses)
+            current = Snapshot(
+                table: prepared.table, version: current.version + 1, text: prepared.text, addresses: prepared.addresses)
             return current
         }
         for observer in self.observers.withLockedValue({ Array($0.bodies.values) }) { observer(snapshot) }
@@ -74,7 +76,9 @@ public final class RouteTableStore: Sendable {
 
     /// Resolves the table's upstreams (a host that does not resolve is a problem of the table, named by its place).
     public static func prepare(_ table: RouteTable, text: String) throws(RouteTableError) -> Prepared {
-        let addresses = try table.resolvingUpstreams { try SocketAddress.makeAddressResolvingHost($0.host, port: $0.port) }
+        let addresses = try table.resolvingUpstreams {
+            try SocketAddress.makeAddressResolvingHost($0.host, port: $0.port)
+        }
         return Prepared(table: table, text: text, addresses: addresses)
     }
 

@@ -66,7 +66,8 @@ public struct GatePolicy: Sendable, Equatable {
     static let keys: Set<String> = ["coexist", "eliminate", "rollback"]
     static let coexistKeys: Set<String> = ["health", "maxSyncLag"]
     static let eliminateKeys: Set<String> = [
-        "minSamples", "minMatchRate", "confidence", "maxSyncLag", "reconcile", "reconcileMaxAge", "triage", "dryRun", "reverseSync",
+        "minSamples", "minMatchRate", "confidence", "maxSyncLag", "reconcile", "reconcileMaxAge", "triage", "dryRun",
+        "reverseSync",
     ]
     static let rollbackKeys: Set<String> = ["reverseSync"]
 
@@ -78,7 +79,8 @@ public struct GatePolicy: Sendable, Equatable {
             return policy
         }
         for member in members where !Self.keys.contains(member.key) {
-            problem("\(base).\(member.key)", "unknown key (expected one of: \(Self.keys.sorted().joined(separator: ", ")))")
+            problem(
+                "\(base).\(member.key)", "unknown key (expected one of: \(Self.keys.sorted().joined(separator: ", ")))")
         }
         func section(_ name: String, _ keys: Set<String>) -> JSONValue? {
             guard let item = value[name] else { return nil }
@@ -87,7 +89,9 @@ public struct GatePolicy: Sendable, Equatable {
                 return nil
             }
             for field in fields where !keys.contains(field.key) {
-                problem("\(base).\(name).\(field.key)", "unknown key (expected one of: \(keys.sorted().joined(separator: ", ")))")
+                problem(
+                    "\(base).\(name).\(field.key)",
+                    "unknown key (expected one of: \(keys.sorted().joined(separator: ", ")))")
             }
             return item
         }
@@ -107,7 +111,9 @@ public struct GatePolicy: Sendable, Equatable {
             }
             target = Int(number)
         }
-        func share(_ item: JSONValue, _ section: String, _ key: String, range: ClosedRange<Double>, into target: inout Double) {
+        func share(
+            _ item: JSONValue, _ section: String, _ key: String, range: ClosedRange<Double>, into target: inout Double
+        ) {
             guard let field = item[key] else { return }
             guard let number = field.numberValue, range.contains(number) else {
                 problem("\(base).\(section).\(key)", "must be a number from \(range.lowerBound) to \(range.upperBound)")
@@ -131,7 +137,9 @@ public struct GatePolicy: Sendable, Equatable {
                 } else if let text = field.stringValue, let age = DurationText.parse(text), age > .zero {
                     policy.eliminate.reconcileMaxAge = age
                 } else {
-                    problem("\(base).eliminate.reconcileMaxAge", "must be a duration such as \"24h\" or \"90m\", or null for any age")
+                    problem(
+                        "\(base).eliminate.reconcileMaxAge",
+                        "must be a duration such as \"24h\" or \"90m\", or null for any age")
                 }
             }
             bool(item, "eliminate", "triage", into: &policy.eliminate.triage)

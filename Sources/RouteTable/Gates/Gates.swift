@@ -83,7 +83,7 @@ public enum Gates {
                     "match rate \(Self.percent(Double(evidence.acceptedMatches) / Double(evidence.compared))) of "
                         + "\(evidence.compared): "
                         + "its \(Self.percent(policy.confidence, digits: 0)) lower bound \(Self.percent(lower)) is "
-                            + "under \(Self.percent(policy.minMatchRate))"
+                        + "under \(Self.percent(policy.minMatchRate))"
                 )
             }
         } else if policy.minSamples == 0, policy.minMatchRate > 0 {

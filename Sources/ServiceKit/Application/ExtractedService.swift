@@ -1,7 +1,7 @@
+import AsyncHTTPClient
 public import GRDB
 public import Hummingbird
 public import Logging
-import AsyncHTTPClient
 import ServiceLifecycle
 import UnixSignals
 

@@ -59,7 +59,8 @@ public struct FeedEndpoint: Sendable, Equatable, CustomStringConvertible {
 
     /// Reads `http://host[:port]`; nil when `text` is not such a URL.
     public init?(url text: String) {
-        guard let components = URLComponents(string: text), components.scheme == "http", let host = components.host, !host.isEmpty,
+        guard let components = URLComponents(string: text), components.scheme == "http", let host = components.host,
+            !host.isEmpty,
             components.path.isEmpty || components.path == "/", components.query == nil
         else { return nil }
         self.host = host

@@ -68,7 +68,9 @@ public final class ServiceDatabase: Sendable {
 
     /// Runs `body` in one write transaction. With `dryRun` the transaction is rolled back after `body`
     /// returns (or throws): the caller gets what the real write would have answered, and nothing is kept.
-    public func write<T: Sendable>(dryRun: Bool = false, _ body: @escaping @Sendable (Database) throws -> T)
+    public func write<T: Sendable>(
+        dryRun: Bool = false, _ body: @escaping @Sendable (Database) throws -> T
+    )
         async throws -> T
     {
         guard dryRun else { return try await self.writer.write(body) }

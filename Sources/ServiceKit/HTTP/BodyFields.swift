@@ -21,7 +21,8 @@ public struct BodyFields {
 
     /// Fields that answers carry but clients may not write (the monolith's one list for every entity).
     public static let readOnly: Set<String> = [
-        "id", "version", "createdAt", "updatedAt", "convertedAccountId", "convertedContactId", "convertedDealId", "convertedAt",
+        "id", "version", "createdAt", "updatedAt", "convertedAccountId", "convertedContactId", "convertedDealId",
+        "convertedAt",
     ]
 
     private let members: [String: JSONValue]
@@ -86,10 +87,11 @@ public struct BodyFields {
             return .absent
         }
         let problem: String? =
-            if text.count < minLength { minLength == 1 ? "must not be empty" : "must be at least \(minLength) characters" }
-            else if text.count > maxLength { "must be at most \(maxLength) characters" }
-            else if Self.hasControlCharacters(text) { "must not contain control characters" }
-            else { check?(text) }
+            if text.count < minLength {
+                minLength == 1 ? "must not be empty" : "must be at least \(minLength) characters"
+            } else if text.count > maxLength {
+                "must be at most \(maxLength) characters"
+            } else if Self.hasControlCharacters(text) { "must not contain control characters" } else { check?(text) }
         if let problem {
             self.fail(name, problem)
             return .absent
@@ -98,14 +100,18 @@ public struct BodyFields {
     }
 
     /// One of `allowed`.
-    public mutating func choice(_ name: String, required: Bool = false, nullable: Bool = false, allowed: [String]) -> Field<String> {
+    public mutating func choice(
+        _ name: String, required: Bool = false, nullable: Bool = false, allowed: [String]
+    ) -> Field<String> {
         self.string(name, required: required, nullable: nullable, maxLength: 100) {
             allowed.contains($0) ? nil : "must be one of: \(allowed.joined(separator: ", "))"
         }
     }
 
     /// A whole number in `range` (`2.0` counts; `2.5`, booleans and strings do not).
-    public mutating func integer(_ name: String, required: Bool = false, nullable: Bool = false, range: ClosedRange<Int64>) -> Field<Int64> {
+    public mutating func integer(
+        _ name: String, required: Bool = false, nullable: Bool = false, range: ClosedRange<Int64>
+    ) -> Field<Int64> {
         switch self.member(name, required: required, nullable: nullable) {
         case .absent: return .absent
         case .null: return .null
@@ -159,7 +165,9 @@ public enum FieldRules {
     /// One `@`, a non-empty local part, a valid domain, no spaces.
     public static func email(_ text: String) -> String? {
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
-        let valid = text.utf8.count <= 254 && parts.count == 2 && !parts[0].isEmpty && !text.contains(" ") && self.domain(String(parts[1])) == nil
+        let valid =
+            text.utf8.count <= 254 && parts.count == 2 && !parts[0].isEmpty && !text.contains(" ")
+            && self.domain(String(parts[1])) == nil
         return valid ? nil : "must be a valid address"
     }
 
@@ -168,8 +176,11 @@ public enum FieldRules {
         let labels = text.split(separator: ".", omittingEmptySubsequences: false)
         guard labels.count >= 2, text.utf8.count <= 253 else { return "must be a valid domain name" }
         for label in labels {
-            let valid = (1...63).contains(label.utf8.count) && label.first != "-" && label.last != "-"
-                && label.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }
+            let valid =
+                (1...63).contains(label.utf8.count) && label.first != "-" && label.last != "-"
+                && label.unicodeScalars.allSatisfy {
+                    $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-")
+                }
             if !valid { return "must be a valid domain name" }
         }
         return nil
@@ -177,7 +188,8 @@ public enum FieldRules {
 
     /// Three capital letters (ISO 4217's shape).
     public static func currency(_ text: String) -> String? {
-        text.utf8.count == 3 && text.utf8.allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) } ? nil : "must be an ISO 4217 code such as EUR"
+        text.utf8.count == 3 && text.utf8.allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }
+            ? nil : "must be an ISO 4217 code such as EUR"
     }
 }
 

@@ -71,7 +71,9 @@ private struct Members<Key: CodingKey>: KeyedEncodingContainerProtocol {
         self.sink.output.field(key.stringValue, strings: strings)
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key)
+    mutating func nestedContainer<NestedKey: CodingKey>(
+        keyedBy type: NestedKey.Type, forKey key: Key
+    )
         -> KeyedEncodingContainer<NestedKey>
     {
         preconditionFailure("\(key.stringValue): nested objects are not written")

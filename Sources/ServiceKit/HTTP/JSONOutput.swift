@@ -104,7 +104,9 @@ public struct JSONOutput: Sendable {
 extension Response {
     /// A JSON answer: `Content-Type`, then `extra` (ETag, Location), then `Content-Length`, as the monolith
     /// orders them.
-    public static func json(status: HTTPResponse.Status = .ok, _ bytes: [UInt8], headers extra: HTTPFields = [:])
+    public static func json(
+        status: HTTPResponse.Status = .ok, _ bytes: [UInt8], headers extra: HTTPFields = [:]
+    )
         -> Response
     {
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]

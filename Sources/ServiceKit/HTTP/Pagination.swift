@@ -33,13 +33,16 @@ public struct PageQuery: Sendable {
         guard cursor.utf8.count <= 128 else { return nil }
         var text = String(cursor.map { $0 == "-" ? "+" : $0 == "_" ? "/" : $0 })
         text += String(repeating: "=", count: (4 - text.utf8.count % 4) % 4)
-        guard let data = Data(base64Encoded: text), let id = String(data: data, encoding: .utf8), RecordID.isWellFormed(id) else { return nil }
+        guard let data = Data(base64Encoded: text), let id = String(data: data, encoding: .utf8),
+            RecordID.isWellFormed(id)
+        else { return nil }
         return id
     }
 
     /// One page of `table` rows matching `conditions` (SQL with `?` placeholders, joined by AND), in id order.
     public func fetch<Record: FetchableRecord>(
-        _ type: Record.Type, from table: String, where conditions: [(sql: String, argument: String)], id: (Record) -> String, _ db: Database
+        _ type: Record.Type, from table: String, where conditions: [(sql: String, argument: String)],
+        id: (Record) -> String, _ db: Database
     ) throws -> Page<Record> {
         var clauses = conditions.map(\.sql)
         var arguments = StatementArguments(conditions.map(\.argument))
@@ -49,7 +52,8 @@ public struct PageQuery: Sendable {
         }
         arguments += [self.limit + 1]
         let filter = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
-        var records = try Record.fetchAll(db, sql: "SELECT * FROM \(table)\(filter) ORDER BY id LIMIT ?", arguments: arguments)
+        var records = try Record.fetchAll(
+            db, sql: "SELECT * FROM \(table)\(filter) ORDER BY id LIMIT ?", arguments: arguments)
         guard records.count > self.limit else { return Page(items: records, next: nil) }
         records.removeLast()
         return Page(items: records, next: records.last.map { Self.cursor(for: id($0)) })

@@ -14,7 +14,8 @@ extension Request {
 
     /// The version in `If-Match` (`3`, `"3"` or `W/"3"`); nil when absent, empty or `*`.
     public func ifMatchVersion() throws(ServiceError) -> Int64? {
-        guard var text = self.headers[.ifMatch].map({ Substring($0).trimmingBlanks() }), !text.isEmpty, text != "*" else { return nil }
+        guard var text = self.headers[.ifMatch].map({ Substring($0).trimmingBlanks() }), !text.isEmpty, text != "*"
+        else { return nil }
         if text.hasPrefix("W/") { text = text.dropFirst(2) }
         if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") { text = text.dropFirst().dropLast() }
         guard let version = Int64(text), version > 0 else {
@@ -45,7 +46,9 @@ extension Request {
             throw ServiceError.payloadTooLarge
         }
         if body.readableBytes == 0 {
-            guard allowEmpty else { throw ServiceError.badRequest("missing_body", "this endpoint needs a JSON object in the body") }
+            guard allowEmpty else {
+                throw ServiceError.badRequest("missing_body", "this endpoint needs a JSON object in the body")
+            }
             return JSONObject([])
         }
         if contentType == nil { throw ServiceError.unsupportedMediaType }

@@ -24,7 +24,9 @@ public struct ServiceError: Error, Sendable, HTTPResponseError {
         ServiceError(status: .notFound, code: "not_found", message: "\(noun) not found")
     }
 
-    public static func validation(_ fields: [String: String], message: String = "the request has invalid fields") -> ServiceError {
+    public static func validation(
+        _ fields: [String: String], message: String = "the request has invalid fields"
+    ) -> ServiceError {
         ServiceError(status: .unprocessableContent, code: "validation_failed", message: message, fields: fields)
     }
 
@@ -44,7 +46,8 @@ public struct ServiceError: Error, Sendable, HTTPResponseError {
         status: .contentTooLarge, code: "payload_too_large", message: "the body is larger than \(maxBodyBytes) bytes")
 
     public static let unsupportedMediaType = ServiceError(
-        status: .unsupportedMediaType, code: "unsupported_media_type", message: "the body must be JSON (Content-Type: application/json)")
+        status: .unsupportedMediaType, code: "unsupported_media_type",
+        message: "the body must be JSON (Content-Type: application/json)")
 
     /// The envelope's bytes.
     public var envelope: [UInt8] {
@@ -75,7 +78,9 @@ public struct ServiceError: Error, Sendable, HTTPResponseError {
 public struct ServiceErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     public init() {}
 
-    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    public func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let error: ServiceError
         do {
             return try await next(request, context)
@@ -83,9 +88,14 @@ public struct ServiceErrorMiddleware<Context: RequestContext>: RouterMiddleware 
             error = serviceError
         } catch let httpError as any HTTPResponseError {
             switch httpError.status {
-            case .notFound: error = ServiceError(status: .notFound, code: "not_found", message: "no such endpoint: \(request.method) \(request.uri.path)")
+            case .notFound:
+                error = ServiceError(
+                    status: .notFound, code: "not_found",
+                    message: "no such endpoint: \(request.method) \(request.uri.path)")
             case .methodNotAllowed:
-                error = ServiceError(status: .methodNotAllowed, code: "method_not_allowed", message: "\(request.method) is not allowed on \(request.uri.path)")
+                error = ServiceError(
+                    status: .methodNotAllowed, code: "method_not_allowed",
+                    message: "\(request.method) is not allowed on \(request.uri.path)")
             case .contentTooLarge: error = .payloadTooLarge
             default:
                 let code = httpError.status.code < 500 ? "bad_request" : "internal_error"
@@ -94,10 +104,14 @@ public struct ServiceErrorMiddleware<Context: RequestContext>: RouterMiddleware 
         } catch is NIOTooManyBytesError {
             error = .payloadTooLarge
         } catch {
-            context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
+            context.logger.error(
+                "request failed", metadata: ["error": "\(String(reflecting: error))", "path": "\(request.uri.path)"])
             return Response.json(
                 status: .internalServerError,
-                ServiceError(status: .internalServerError, code: "internal_error", message: "the server failed to answer this request").envelope)
+                ServiceError(
+                    status: .internalServerError, code: "internal_error",
+                    message: "the server failed to answer this request"
+                ).envelope)
         }
         return Response.json(status: error.status, error.envelope)
     }

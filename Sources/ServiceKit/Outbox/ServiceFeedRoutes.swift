@@ -28,7 +28,11 @@ public struct ServiceFeedRoutes: Sendable {
         var limit = 100
         var wait = 0.0
         if let text = query.get("after") {
-            if let value = Int64(text), value >= 0 { after = value } else { problems["after"] = "must be a whole number, 0 or more" }
+            if let value = Int64(text), value >= 0 {
+                after = value
+            } else {
+                problems["after"] = "must be a whole number, 0 or more"
+            }
         }
         if let text = query.get("limit") {
             if let value = Int(text), (1...Self.maxLimit).contains(value) {

@@ -45,7 +45,9 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
 
     /// Registers `GET /<parents>/{id}/<table>`: the records whose `column` is the parent's id, 404 when the parent
     /// (a row of `parents`, named `noun` in messages) does not exist.
-    public func registerList(under parents: String, noun: String, column: String, on router: Router<BasicRequestContext>) {
+    public func registerList(
+        under parents: String, noun: String, column: String, on router: Router<BasicRequestContext>
+    ) {
         router.get(RouterPath("/\(parents)/{id}/\(Record.table)")) { request, context in
             let parent = try request.pathID(context, noun: noun)
             return try await self.list(request, parent: Parent(table: parents, noun: noun, column: column, id: parent))
@@ -63,7 +65,9 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
         guard problems.isEmpty else { throw ServiceError.invalidQuery(problems) }
         if let parent { conditions.append(("\(parent.column) = ?", parent.id)) }
         let result = try await self.database.read { [conditions] db in
-            if let parent, try !Record.exists(in: parent.table, where: "id = ?", [parent.id], db) { throw ServiceError.notFound(parent.noun) }
+            if let parent, try !Record.exists(in: parent.table, where: "id = ?", [parent.id], db) {
+                throw ServiceError.notFound(parent.noun)
+            }
             return try page.fetch(Record.self, from: Record.table, where: conditions, id: \.id, db)
         }
         return Response.json { output in result.write(to: &output) { record, output in record.write(to: &output) } }
@@ -71,7 +75,9 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
 
     public func get(_ request: Request, _ context: some RequestContext) async throws -> Response {
         let id = try request.pathID(context, noun: Record.noun)
-        guard let record = try await self.database.read({ db in try Record.find(id, db) }) else { throw ServiceError.notFound(Record.noun) }
+        guard let record = try await self.database.read({ db in try Record.find(id, db) }) else {
+            throw ServiceError.notFound(Record.noun)
+        }
         return Response.json(record.json, headers: Self.headers(record))
     }
 
@@ -85,7 +91,9 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
             try record.checkReferences(db, &fields)
             try fields.validate()
             try Self.mappingConstraints { try record.save(db, .insert) }
-            try outbox.append(db, aggregateType: Record.noun, aggregateID: record.id, type: Record.eventStem + "Created", payload: record.json, at: record.updatedAt)
+            try outbox.append(
+                db, aggregateType: Record.noun, aggregateID: record.id, type: Record.eventStem + "Created",
+                payload: record.json, at: record.updatedAt)
             return record
         }
         var headers = Self.headers(record)
@@ -112,7 +120,8 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
             changed.updatedAt = max(ServiceTime.now(), previous.updatedAt)
             try Self.mappingConstraints { try changed.save(db, .update) }
             try outbox.append(
-                db, aggregateType: Record.noun, aggregateID: changed.id, type: changed.updateEventType(from: previous), payload: changed.json,
+                db, aggregateType: Record.noun, aggregateID: changed.id, type: changed.updateEventType(from: previous),
+                payload: changed.json,
                 at: changed.updatedAt)
             return changed
         }
@@ -136,7 +145,9 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
                 object.field("version", version)
                 object.field("deletedAt", time)
             }
-            try outbox.append(db, aggregateType: Record.noun, aggregateID: record.id, type: Record.eventStem + "Deleted", payload: payload.bytes, at: time)
+            try outbox.append(
+                db, aggregateType: Record.noun, aggregateID: record.id, type: Record.eventStem + "Deleted",
+                payload: payload.bytes, at: time)
         }
         return Response(status: .noContent)
     }
@@ -146,7 +157,8 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
         guard let record = try Record.find(id, db) else { throw ServiceError.notFound(Record.noun) }
         if let expectedVersion, expectedVersion != record.version {
             throw ServiceError.conflict(
-                "version_conflict", "this \(Record.noun) is at version \(record.version), not \(expectedVersion); read it again and retry")
+                "version_conflict",
+                "this \(Record.noun) is at version \(record.version), not \(expectedVersion); read it again and retry")
         }
         return record
     }
@@ -157,7 +169,9 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
             try body()
         } catch let error as DatabaseError {
             if let clientError = Record.clientError(for: error) { throw clientError }
-            if error.resultCode == .SQLITE_CONSTRAINT { throw ServiceError.conflict("constraint_failed", "the change conflicts with other records") }
+            if error.resultCode == .SQLITE_CONSTRAINT {
+                throw ServiceError.conflict("constraint_failed", "the change conflicts with other records")
+            }
             throw error
         }
     }

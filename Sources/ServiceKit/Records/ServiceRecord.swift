@@ -71,7 +71,9 @@ extension ServiceRecord {
     public func checkChangeable() throws {}
     public func checkDeletable(_ db: Database) throws {}
     public static func clientError(for error: DatabaseError) -> ServiceError? { nil }
-    public static func filters(_ query: Parameters, problems: inout [String: String]) -> [(
+    public static func filters(
+        _ query: Parameters, problems: inout [String: String]
+    ) -> [(
         sql: String, argument: String
     )] { [] }
     public func updateEventType(from previous: Self) -> String { Self.eventStem + "Updated" }

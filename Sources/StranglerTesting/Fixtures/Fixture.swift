@@ -25,7 +25,8 @@ public struct Fixture: Sendable {
     public var diff: JSONValue?
 
     public init(
-        route: String, signature: String, signatureText: String? = nil, recordedAt: String? = nil, requestID: String? = nil, servedBy: String? = nil,
+        route: String, signature: String, signatureText: String? = nil, recordedAt: String? = nil,
+        requestID: String? = nil, servedBy: String? = nil,
         request: HTTPRequestData, monolith: HTTPAnswer, service: HTTPAnswer? = nil, diff: JSONValue? = nil
     ) {
         self.route = route
@@ -54,12 +55,15 @@ public struct Fixture: Sendable {
         if let requestID { members.append(("requestId", .string(requestID))) }
         if let servedBy { members.append(("servedBy", .string(servedBy))) }
         let path = self.request.path
-        let query = self.request.target.firstIndex(of: "?").map { String(self.request.target[self.request.target.index(after: $0)...]) }
+        let query = self.request.target.firstIndex(of: "?").map {
+            String(self.request.target[self.request.target.index(after: $0)...])
+        }
         members.append(
             (
                 "request",
                 .object([
-                    ("method", .string(self.request.method)), ("path", .string(path)), ("query", query.map(JSONValue.string) ?? .null),
+                    ("method", .string(self.request.method)), ("path", .string(path)),
+                    ("query", query.map(JSONValue.string) ?? .null),
                     ("headers", Self.headersJSON(self.request.headers)), ("body", Self.bodyJSON(self.request.body)),
                 ])
             ))
@@ -76,17 +80,24 @@ public struct Fixture: Sendable {
         guard json["format"]?.stringValue == Self.format else {
             throw fail("\"format\" must be \"\(Self.format)\", not \(json["format"]?.jsonText ?? "missing")")
         }
-        guard let route = json["route"]?.stringValue, !route.isEmpty else { throw fail("\"route\" (a route id) is missing") }
-        guard let request = json["request"], let method = request["method"]?.stringValue, let path = request["path"]?.stringValue,
+        guard let route = json["route"]?.stringValue, !route.isEmpty else {
+            throw fail("\"route\" (a route id) is missing")
+        }
+        guard let request = json["request"], let method = request["method"]?.stringValue,
+            let path = request["path"]?.stringValue,
             path.hasPrefix("/")
         else { throw fail("\"request\" needs \"method\" and \"path\" (starting with /)") }
         var target = path
         if let query = request["query"]?.stringValue, !query.isEmpty { target += "?" + query }
         let monolith = try Self.answer(json["monolith"], name: "monolith", fail: fail)
-        let service = try json["service"].map { value throws(HarnessError) in try Self.answer(value, name: "service", fail: fail) }
+        let service = try json["service"].map { value throws(HarnessError) in
+            try Self.answer(value, name: "service", fail: fail)
+        }
         self.init(
-            route: route, signature: json["signature"]?.stringValue ?? "", signatureText: json["signatureText"]?.stringValue,
-            recordedAt: json["recordedAt"]?.stringValue, requestID: json["requestId"]?.stringValue, servedBy: json["servedBy"]?.stringValue,
+            route: route, signature: json["signature"]?.stringValue ?? "",
+            signatureText: json["signatureText"]?.stringValue,
+            recordedAt: json["recordedAt"]?.stringValue, requestID: json["requestId"]?.stringValue,
+            servedBy: json["servedBy"]?.stringValue,
             request: HTTPRequestData(
                 method: method.uppercased(), target: target, headers: try Self.headers(request["headers"], fail: fail),
                 body: try Self.body(request["body"], fail: fail)),
@@ -97,14 +108,17 @@ public struct Fixture: Sendable {
     public static func load(directory: String) throws(HarnessError) -> [(file: String, fixture: Fixture)] {
         let names: [String]
         do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".json") }.sorted()
+            names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".json") }
+                .sorted()
         } catch {
             throw HarnessError("cannot read the fixtures folder \(directory): \(error.localizedDescription)")
         }
         var fixtures: [(file: String, fixture: Fixture)] = []
         for name in names {
             let path = URL(fileURLWithPath: directory).appendingPathComponent(name).path
-            guard let data = FileManager.default.contents(atPath: path) else { throw HarnessError("cannot read \(path)") }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw HarnessError("cannot read \(path)")
+            }
             let json: JSONValue
             do {
                 json = try JSONParser.parse(Array(data))
@@ -130,15 +144,22 @@ public struct Fixture: Sendable {
     }
 
     static func answerJSON(_ answer: HTTPAnswer) -> JSONValue {
-        .object([("status", .number(Double(answer.status))), ("headers", Self.headersJSON(answer.headers)), ("body", Self.bodyJSON(answer.body))])
+        .object([
+            ("status", .number(Double(answer.status))), ("headers", Self.headersJSON(answer.headers)),
+            ("body", Self.bodyJSON(answer.body)),
+        ])
     }
 
-    static func headers(_ value: JSONValue?, fail: (String) -> HarnessError) throws(HarnessError) -> [(name: String, value: String)] {
+    static func headers(
+        _ value: JSONValue?, fail: (String) -> HarnessError
+    ) throws(HarnessError) -> [(name: String, value: String)] {
         guard let value, value != .null else { return [] }
         guard let items = value.arrayValue else { throw fail("headers must be an array of [name, value] pairs") }
         var headers: [(name: String, value: String)] = []
         for item in items {
-            guard let pair = item.arrayValue, pair.count == 2, let name = pair[0].stringValue, let text = pair[1].stringValue else {
+            guard let pair = item.arrayValue, pair.count == 2, let name = pair[0].stringValue,
+                let text = pair[1].stringValue
+            else {
                 throw fail("headers must be an array of [name, value] pairs, not \(item.jsonText)")
             }
             headers.append((name, text))
@@ -158,10 +179,14 @@ public struct Fixture: Sendable {
         }
     }
 
-    static func answer(_ value: JSONValue?, name: String, fail: (String) -> HarnessError) throws(HarnessError) -> HTTPAnswer {
+    static func answer(
+        _ value: JSONValue?, name: String, fail: (String) -> HarnessError
+    ) throws(HarnessError) -> HTTPAnswer {
         guard let value, let status = value["status"]?.numberValue, (100...599).contains(status) else {
             throw fail("\"\(name)\" needs a \"status\" (100–599)")
         }
-        return HTTPAnswer(status: Int(status), headers: try Self.headers(value["headers"], fail: fail), body: try Self.body(value["body"], fail: fail))
+        return HTTPAnswer(
+            status: Int(status), headers: try Self.headers(value["headers"], fail: fail),
+            body: try Self.body(value["body"], fail: fail))
     }
 }

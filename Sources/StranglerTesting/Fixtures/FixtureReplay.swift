@@ -1,5 +1,5 @@
-import HTTP1
 public import Diff
+import HTTP1
 import JSON
 import RouteTable
 

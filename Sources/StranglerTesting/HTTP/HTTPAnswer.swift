@@ -47,7 +47,9 @@ public struct HTTPAnswer: Sendable, CustomStringConvertible {
     public var json: JSONValue? { try? JSONParser.parse(self.body) }
 
     /// The answer as the diff engine sees it.
-    public var snapshot: ResponseSnapshot { ResponseSnapshot(status: self.status, headers: self.headers, body: self.body) }
+    public var snapshot: ResponseSnapshot {
+        ResponseSnapshot(status: self.status, headers: self.headers, body: self.body)
+    }
 
     public var description: String {
         let body = self.text

@@ -16,10 +16,14 @@ public struct HTTPEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// Parses `http://host:port` (a trailing `/` is allowed; no other path, no `https`).
     public init(url: String) throws(HarnessError) {
         var rest = Substring(url)
-        guard rest.hasPrefix("http://") else { throw HarnessError("a target URL must start with http://, not \"\(url)\"") }
+        guard rest.hasPrefix("http://") else {
+            throw HarnessError("a target URL must start with http://, not \"\(url)\"")
+        }
         rest = rest.dropFirst("http://".count)
         if rest.hasSuffix("/") { rest = rest.dropLast() }
-        guard !rest.contains("/"), !rest.isEmpty else { throw HarnessError("a target URL is http://host:port with no path, not \"\(url)\"") }
+        guard !rest.contains("/"), !rest.isEmpty else {
+            throw HarnessError("a target URL is http://host:port with no path, not \"\(url)\"")
+        }
         if let colon = rest.lastIndex(of: ":"), !rest.hasSuffix("]") {
             guard let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port) else {
                 throw HarnessError("\"\(url)\" has no valid port")

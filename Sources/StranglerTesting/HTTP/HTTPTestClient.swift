@@ -50,7 +50,9 @@ public struct HTTPTestClient: Sendable {
 
     /// Opens a connection, runs `body` with it (requests one after the other, kept alive), then closes it: a client of
     /// its own with one connection, shut down afterwards.
-    public func withConnection<T>(to endpoint: HTTPEndpoint, _ body: (HTTPConnection) async throws -> T) async throws
+    public func withConnection<T>(
+        to endpoint: HTTPEndpoint, _ body: (HTTPConnection) async throws -> T
+    ) async throws
         -> T
     {
         var configuration = Self.configuration

@@ -1,7 +1,7 @@
-import HTTP1
 public import Diff
-import JSON
 import Foundation
+import HTTP1
+import JSON
 public import RouteTable
 
 /// Runs a ``Scenario`` against several ``Target``s and checks that they answer alike, step by step, under each route's

@@ -1,6 +1,6 @@
 public import Diff
-import JSON
 import Foundation
+import JSON
 
 /// A request as one target got it, and its answer.
 public struct Exchange: Sendable {
@@ -54,7 +54,9 @@ public struct ScenarioRun: Sendable, CustomStringConvertible {
         let differing = self.steps.filter { !$0.differences.isEmpty }
         var lines = [
             "scenario \"\(self.scenario)\" against \(self.targets.joined(separator: ", ")): \(self.steps.count) steps, \(self.requests) requests, "
-                + (self.agrees ? "all agree" : "\(differing.count) step\(differing.count == 1 ? "" : "s") differ, \(self.problems.count) problem\(self.problems.count == 1 ? "" : "s")")
+                + (self.agrees
+                    ? "all agree"
+                    : "\(differing.count) step\(differing.count == 1 ? "" : "s") differ, \(self.problems.count) problem\(self.problems.count == 1 ? "" : "s")")
         ]
         for problem in self.problems { lines.append("  problem: \(problem)") }
         for step in differing {
@@ -99,7 +101,9 @@ enum DiffText {
         var lines: [String] = []
         if let status = comparison.status { lines.append("status changed: \(status.left) → \(status.right)") }
         for header in comparison.headers {
-            lines.append("header \(header.name) \(header.kind.rawValue): \(header.left ?? "(none)") → \(header.right ?? "(none)")")
+            lines.append(
+                "header \(header.name) \(header.kind.rawValue): \(header.left ?? "(none)") → \(header.right ?? "(none)")"
+            )
         }
         switch comparison.body {
         case .equal:
@@ -112,7 +116,10 @@ enum DiffText {
                 switch item.kind {
                 case .added: lines.append("added \(pointer): \(Self.excerpt(item.right?.jsonText ?? ""))")
                 case .removed: lines.append("removed \(pointer): \(Self.excerpt(item.left?.jsonText ?? ""))")
-                default: lines.append("\(item.kind.rawValue) \(pointer): \(Self.excerpt(item.left?.jsonText ?? "")) → \(Self.excerpt(item.right?.jsonText ?? ""))")
+                default:
+                    lines.append(
+                        "\(item.kind.rawValue) \(pointer): \(Self.excerpt(item.left?.jsonText ?? "")) → \(Self.excerpt(item.right?.jsonText ?? ""))"
+                    )
                 }
             }
             if result.truncated { lines.append("… \(result.totalCount - result.differences.count) more") }

@@ -21,7 +21,10 @@ public struct Target: Sendable, CustomStringConvertible {
     /// being its own). Steps with it are not sent to a target that does not, and are not compared there.
     public var takesDryRuns: Bool
 
-    public init(_ name: String, _ endpoint: HTTPEndpoint, takesDryRuns: Bool = true, prepare: (@Sendable () async throws -> Void)? = nil) {
+    public init(
+        _ name: String, _ endpoint: HTTPEndpoint, takesDryRuns: Bool = true,
+        prepare: (@Sendable () async throws -> Void)? = nil
+    ) {
         self.name = name
         self.endpoint = endpoint
         self.takesDryRuns = takesDryRuns
@@ -50,7 +53,10 @@ public struct ProxyAdmin: Sendable {
     public var actor: String
     public var client: HTTPTestClient
 
-    public init(_ endpoint: HTTPEndpoint, token: String, actor: String = "strangler-testing", client: HTTPTestClient = HTTPTestClient()) {
+    public init(
+        _ endpoint: HTTPEndpoint, token: String, actor: String = "strangler-testing",
+        client: HTTPTestClient = HTTPTestClient()
+    ) {
         self.endpoint = endpoint
         self.token = token
         self.actor = actor
@@ -58,27 +64,37 @@ public struct ProxyAdmin: Sendable {
     }
 
     /// Sends an admin request with the token and actor.
-    public func send(_ method: String, _ target: String, headers: [(name: String, value: String)] = [], body: String? = nil) async throws -> HTTPAnswer {
-        var all: [(name: String, value: String)] = [("Authorization", "Bearer \(self.token)"), ("X-Strangler-Actor", self.actor)] + headers
+    public func send(
+        _ method: String, _ target: String, headers: [(name: String, value: String)] = [], body: String? = nil
+    ) async throws -> HTTPAnswer {
+        var all: [(name: String, value: String)] =
+            [("Authorization", "Bearer \(self.token)"), ("X-Strangler-Actor", self.actor)] + headers
         if body != nil { all.append(("Content-Type", "application/json")) }
-        return try await self.client.send(HTTPRequestData(method: method, target: target, headers: all, body: Array((body ?? "").utf8)), to: self.endpoint)
+        return try await self.client.send(
+            HTTPRequestData(method: method, target: target, headers: all, body: Array((body ?? "").utf8)),
+            to: self.endpoint)
     }
 
     /// Moves the routes `selector` names (an id, or a pattern such as `contacts.*`) to `stage` in one table swap
     /// (`POST /admin/stage`), forced by default; retried when another change made the ETag stale. Returns the answer.
     @discardableResult
-    public func stage(_ selector: String, to stage: Stage, reason: String = "test", force: Bool = true) async throws -> HTTPAnswer {
+    public func stage(
+        _ selector: String, to stage: Stage, reason: String = "test", force: Bool = true
+    ) async throws -> HTTPAnswer {
         for _ in 0..<20 {
             let table = try await self.send("GET", "/admin/routes")
             guard table.status == 200, let etag = table.header("ETag") else {
                 throw HarnessError("GET /admin/routes at \(self.endpoint) answered \(table)")
             }
             let body = JSONValue.object([
-                ("routes", .string(selector)), ("stage", .string(stage.rawValue)), ("reason", .string(reason)), ("force", .bool(force)),
+                ("routes", .string(selector)), ("stage", .string(stage.rawValue)), ("reason", .string(reason)),
+                ("force", .bool(force)),
             ]).jsonText
             let answer = try await self.send("POST", "/admin/stage", headers: [("If-Match", etag)], body: body)
             if answer.status == 412 { continue }
-            guard answer.status == 200 else { throw HarnessError("moving \(selector) to \(stage.rawValue) answered \(answer)") }
+            guard answer.status == 200 else {
+                throw HarnessError("moving \(selector) to \(stage.rawValue) answered \(answer)")
+            }
             return answer
         }
         throw HarnessError("moving \(selector) to \(stage.rawValue): the table kept changing (412 twenty times)")
@@ -88,6 +104,8 @@ public struct ProxyAdmin: Sendable {
     /// are not sent through it: the proxy refuses a client's `Strangler-Dry-Run`).
     public func target(_ name: String, proxy: HTTPEndpoint, routes selector: String, stage: Stage) -> Target {
         let admin = self
-        return Target(name, proxy, takesDryRuns: false) { try await admin.stage(selector, to: stage, reason: "parity run: \(name)") }
+        return Target(name, proxy, takesDryRuns: false) {
+            try await admin.stage(selector, to: stage, reason: "parity run: \(name)")
+        }
     }
 }

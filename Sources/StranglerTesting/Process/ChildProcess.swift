@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A program started as a child of the test process (a monolith, a service, the `strangler` executable), with its
 /// standard output and error written to a file, for tests that run real servers.
@@ -42,7 +43,9 @@ public final class ChildProcess: Sendable {
 
     /// Starts `executable` (a path) with `arguments`, the given environment (the parent's when nil), standard output
     /// and error appended to the file `output` (created 0644 if missing; `/dev/null` when nil).
-    public init(executable: String, arguments: [String], environment: [String: String]? = nil, output: String? = nil) throws {
+    public init(
+        executable: String, arguments: [String], environment: [String: String]? = nil, output: String? = nil
+    ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -76,7 +79,9 @@ public final class ChildProcess: Sendable {
                 posix_spawn(&pid, executable, &actions, &attributes, arguments.baseAddress!, variables.baseAddress!)
             }
         }
-        guard result == 0 else { throw Failure(description: "cannot start \(executable): \(String(cString: strerror(result)))") }
+        guard result == 0 else {
+            throw Failure(description: "cannot start \(executable): \(String(cString: strerror(result)))")
+        }
         self.pid = pid
     }
 
@@ -85,7 +90,9 @@ public final class ChildProcess: Sendable {
         var entry = environ
         while let pointer = entry.pointee {
             let text = String(cString: pointer)
-            if let equals = text.firstIndex(of: "=") { environment[String(text[..<equals])] = String(text[text.index(after: equals)...]) }
+            if let equals = text.firstIndex(of: "=") {
+                environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
             entry += 1
         }
         return environment

@@ -1,4 +1,5 @@
 import Foundation
+
 /// A sequence of requests, run the same way against several targets and compared step by step.
 ///
 /// ```swift
@@ -40,7 +41,9 @@ enum Template {
             let name = rest[open.upperBound..<close.lowerBound].trimmingCharactersInSet()
             guard let value = variables[name] else {
                 let known = variables.keys.sorted().joined(separator: ", ")
-                throw HarnessError("{{\(name)}} is not set (no earlier step captured it; variables: \(known.isEmpty ? "none" : known))")
+                throw HarnessError(
+                    "{{\(name)}} is not set (no earlier step captured it; variables: \(known.isEmpty ? "none" : known))"
+                )
             }
             output += value
             rest = rest[close.upperBound...]
