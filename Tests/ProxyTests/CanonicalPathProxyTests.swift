@@ -2,6 +2,7 @@ import AdminAPI
 import Foundation
 import Gateway
 import NIOConcurrencyHelpers
+import ProxyTestSupport
 import RouteTable
 import Testing
 

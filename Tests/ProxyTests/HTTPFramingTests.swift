@@ -2,6 +2,7 @@ import AdminAPI
 import Gateway
 import HTTP1
 import NIOCore
+import ProxyTestSupport
 import Testing
 
 @testable import ControlPlane

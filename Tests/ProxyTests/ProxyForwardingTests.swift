@@ -4,16 +4,13 @@ import Gateway
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import ProxyTestSupport
 import RouteTable
 import Testing
 
 @testable import ControlPlane
 @testable import Proxy
 @testable import Reports
-
-func json(_ text: String) -> [String: Any] {
-    (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
-}
 
 @Suite("Proxy: forwarding by stage")
 struct ProxyForwardingTests {

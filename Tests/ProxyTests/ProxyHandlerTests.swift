@@ -1,6 +1,7 @@
 import HTTP1
 import NIOCore
 import NIOEmbedded
+import ProxyTestSupport
 import RouteTable
 import Testing
 

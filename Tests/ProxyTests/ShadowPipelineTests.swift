@@ -4,6 +4,7 @@ import Gateway
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import ProxyTestSupport
 import Testing
 
 @testable import ControlPlane

@@ -4,6 +4,7 @@ import Gateway
 import HTTP1
 import NIOConcurrencyHelpers
 import NIOCore
+import ProxyTestSupport
 import RouteTable
 import Testing
 
@@ -12,40 +13,6 @@ import Testing
 @testable import Reports
 
 /// A table whose routes are in coexist, each with the shadow policy given.
-func coexistRoutes(
-    monolith: Int, service: Int, shadow: String = "{}", writes: String = "{}", extra: String = ""
-) -> String {
-    """
-    { "monolith": "http://127.0.0.1:\(monolith)",
-      "services": { "contacts": "http://127.0.0.1:\(service)", "dead": "http://127.0.0.1:1" },
-      "routes": [
-        { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", \
-        "stage": "coexist", "shadow": \(shadow) },
-        { "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "stage": "coexist", \
-        "shadow": \(writes) },
-        { "id": "slow.get", "method": "GET", "path": "/slow/{id}", "service": "contacts", "stage": "coexist", \
-        "shadow": { "timeout": "300ms" } },
-        { "id": "dead.get", "method": "GET", "path": "/dead", "service": "dead", "stage": "coexist" }\(extra) ] }
-    """
-}
-
-extension ProxyHarness {
-    /// The `GET /admin/diffs` entry of a route (flushed first by the endpoint), or an empty object.
-    func diffs(_ route: String) async throws -> [String: Any] {
-        let summary = json(try await self.admin("GET", "/admin/diffs?route=\(route)").body)
-        return (summary["routes"] as? [[String: Any]])?.first ?? [:]
-    }
-
-    /// Waits until the route's counter `key` reaches `value` (shadows end on their own time).
-    func waitForDiffs(_ route: String, _ key: String, atLeast value: Int) async throws -> [String: Any] {
-        var last: [String: Any] = [:]
-        _ = try await eventually {
-            last = try await self.diffs(route)
-            return (last[key] as? Int ?? 0) >= value
-        }
-        return last
-    }
-}
 
 @Suite("Proxy: coexist shadows and compares")
 struct ShadowTests {

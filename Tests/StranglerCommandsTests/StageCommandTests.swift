@@ -4,6 +4,7 @@ import DiffStore
 import Foundation
 import Gateway
 import JSON
+import ProxyTestSupport
 import RouteTable
 import StranglerTesting
 import Testing

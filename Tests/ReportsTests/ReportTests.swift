@@ -3,6 +3,7 @@ import DiffStore
 import Foundation
 import Gateway
 import JSON
+import ProxyTestSupport
 import RouteTable
 import Testing
 

@@ -2,6 +2,7 @@ import AdminAPI
 import Foundation
 import Gateway
 import JSON
+import ProxyTestSupport
 import Testing
 
 @testable import ControlPlane

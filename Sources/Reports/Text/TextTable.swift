@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -7,18 +7,18 @@ import Darwin
 #endif
 
 /// Terminal styling: ANSI colours only when standard output is a terminal and `NO_COLOR` is not set.
-struct TerminalStyle: Sendable {
-    var colours: Bool
+package struct TerminalStyle: Sendable {
+    package var colours: Bool
 
     /// Colours when stdout is a TTY and NO_COLOR is absent or empty (https://no-color.org).
-    static func detect(environment: [String: String] = ProcessInfo.processInfo.environment) -> TerminalStyle {
+    package static func detect(environment: [String: String] = ProcessInfo.processInfo.environment) -> TerminalStyle {
         let noColour = environment["NO_COLOR"].map { !$0.isEmpty } ?? false
         return TerminalStyle(colours: !noColour && isatty(STDOUT_FILENO) == 1)
     }
 
-    static let plain = TerminalStyle(colours: false)
+    package static let plain = TerminalStyle(colours: false)
 
-    enum Colour: String {
+    package enum Colour: String {
         case red = "31"
         case green = "32"
         case yellow = "33"
@@ -27,11 +27,11 @@ struct TerminalStyle: Sendable {
         case bold = "1"
     }
 
-    func paint(_ text: String, _ colour: Colour) -> String {
+    package func paint(_ text: String, _ colour: Colour) -> String {
         self.colours && !text.isEmpty ? "\u{1B}[\(colour.rawValue)m\(text)\u{1B}[0m" : text
     }
 
-    func stage(_ stage: String) -> String {
+    package func stage(_ stage: String) -> String {
         switch stage {
         case "coexist": self.paint(stage, .yellow)
         case "eliminate": self.paint(stage, .green)
@@ -42,11 +42,16 @@ struct TerminalStyle: Sendable {
 
 /// An aligned text table: a header row, then rows; columns padded to their widest cell (ANSI colour codes do not
 /// count), two spaces between columns, the last column not padded.
-struct TextTable {
-    var headers: [String]
-    var rows: [[String]] = []
+package struct TextTable {
+    package var headers: [String]
+    package var rows: [[String]] = []
 
-    func render(style: TerminalStyle) -> String {
+    package init(headers: [String], rows: [[String]] = []) {
+        self.headers = headers
+        self.rows = rows
+    }
+
+    package func render(style: TerminalStyle) -> String {
         let all = [self.headers] + self.rows
         let count = self.headers.count
         var widths = Array(repeating: 0, count: count)
@@ -74,7 +79,7 @@ struct TextTable {
     }
 
     /// Characters shown, without ANSI escape sequences.
-    static func visibleWidth(_ text: String) -> Int {
+    package static func visibleWidth(_ text: String) -> Int {
         var width = 0
         var escaping = false
         for character in text {

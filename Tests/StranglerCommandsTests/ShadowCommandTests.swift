@@ -5,6 +5,7 @@ import Foundation
 import Gateway
 import JSON
 import NIOConcurrencyHelpers
+import ProxyTestSupport
 import RouteTable
 import Testing
 

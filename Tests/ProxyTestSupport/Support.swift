@@ -1,29 +1,30 @@
-import AdminAPI
-import Foundation
-import Gateway
-import HTTPTypes
-import Hummingbird
-import Logging
-import NIOConcurrencyHelpers
-import NIOCore
-import NIOPosix
-import RouteTable
-import ServiceLifecycle
-import Testing
+package import AdminAPI
+package import Foundation
+package import Gateway
+package import HTTPTypes
+package import Hummingbird
+package import JSON
+package import Logging
+package import NIOConcurrencyHelpers
+package import NIOCore
+package import NIOPosix
+package import RouteTable
+package import ServiceLifecycle
+package import Testing
 
-@testable import ControlPlane
-@testable import Proxy
-@testable import Reports
+@testable package import ControlPlane
+@testable package import Proxy
+@testable package import Reports
 
 /// Something a test opens when it is ready; upstream handlers wait on it.
-final class Gate: Sendable {
+package final class Gate: Sendable {
     private let state = NIOLockedValueBox<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     private let arrivals = NIOLockedValueBox(0)
 
     /// How many requests are waiting or have passed.
-    var arrived: Int { self.arrivals.withLockedValue { $0 } }
+    package var arrived: Int { self.arrivals.withLockedValue { $0 } }
 
-    func wait() async {
+    package func wait() async {
         self.arrivals.withLockedValue { $0 += 1 }
         await withCheckedContinuation { continuation in
             let open = self.state.withLockedValue { state in
@@ -35,7 +36,7 @@ final class Gate: Sendable {
         }
     }
 
-    func open() {
+    package func open() {
         let waiters = self.state.withLockedValue { state in
             state.open = true
             defer { state.waiters.removeAll() }
@@ -46,7 +47,9 @@ final class Gate: Sendable {
 }
 
 /// Waits for `condition` with a deadline, yielding in between (no fixed sleeps).
-func eventually(within timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+package func eventually(
+    within timeout: Duration = .seconds(10), _ condition: () async throws -> Bool
+) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
@@ -57,17 +60,21 @@ func eventually(within timeout: Duration = .seconds(10), _ condition: () async t
 
 /// A test upstream: answers every request with JSON naming itself and echoing what it received.
 /// `/slow` and `/sleep` wait for `gate`, which the harness opens only at the end (`/sleep` is for timeouts).
-struct TestUpstream {
-    let name: String
-    let gate = Gate()
-    let seenPaths = NIOLockedValueBox<[String]>([])
+package struct TestUpstream {
+    package let name: String
+
+    package init(name: String) {
+        self.name = name
+    }
+    package let gate = Gate()
+    package let seenPaths = NIOLockedValueBox<[String]>([])
     /// Every request's method, path and headers (lowercase names), in arrival order.
-    let seenRequests = NIOLockedValueBox<[(method: String, path: String, headers: [String: String])]>([])
+    package let seenRequests = NIOLockedValueBox<[(method: String, path: String, headers: [String: String])]>([])
     /// Fixed JSON answers by path (any method); `{{n}}` in one is replaced by a number that grows with each answer.
-    let documents = NIOLockedValueBox<[String: String]>([:])
+    package let documents = NIOLockedValueBox<[String: String]>([:])
     private let counter = NIOLockedValueBox(0)
 
-    func router() -> Router<BasicRequestContext> {
+    package func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         let upstream = self
         for method in [HTTPRequest.Method.get, .post, .patch, .delete, .head] {
@@ -76,7 +83,7 @@ struct TestUpstream {
         return router
     }
 
-    func answer(_ request: Request) async throws -> Response {
+    package func answer(_ request: Request) async throws -> Response {
         var headers: [String: String] = [:]
         for field in request.headers {
             headers[field.name.canonicalName, default: ""] +=
@@ -101,7 +108,7 @@ struct TestUpstream {
             body: ResponseBody(byteBuffer: ByteBuffer(string: document)))
     }
 
-    static func echo(
+    package static func echo(
         _ name: String, _ request: Request, _ gate: Gate, _ seenPaths: NIOLockedValueBox<[String]>
     ) async throws -> Response {
         seenPaths.withLockedValue { $0.append(request.uri.path) }
@@ -125,23 +132,23 @@ struct TestUpstream {
 }
 
 /// Runs upstream servers, then the proxy in front of them, and hands the test everything it needs.
-struct ProxyHarness {
-    let monolith: TestUpstream
-    let service: TestUpstream
-    let monolithPort: Int
-    let servicePort: Int
-    let proxyPort: Int
-    let adminPort: Int
-    let directory: URL
-    let proxy: ProxyApplication
-    static let token = "test-admin-token"
+package struct ProxyHarness {
+    package let monolith: TestUpstream
+    package let service: TestUpstream
+    package let monolithPort: Int
+    package let servicePort: Int
+    package let proxyPort: Int
+    package let adminPort: Int
+    package let directory: URL
+    package let proxy: ProxyApplication
+    package static let token = "test-admin-token"
 
-    var routesPath: String { self.directory.appendingPathComponent("routes.json").path }
+    package var routesPath: String { self.directory.appendingPathComponent("routes.json").path }
     /// A file holding ``token``, for the CLI's `--token-file`.
-    var tokenFile: String { self.directory.appendingPathComponent("token").path }
-    var auditPath: String { self.directory.appendingPathComponent("data/audit.jsonl").path }
+    package var tokenFile: String { self.directory.appendingPathComponent("token").path }
+    package var auditPath: String { self.directory.appendingPathComponent("data/audit.jsonl").path }
 
-    static func routes(monolith: Int, service: Int, stage: String = "transform", extra: String = "") -> String {
+    package static func routes(monolith: Int, service: Int, stage: String = "transform", extra: String = "") -> String {
         """
         { "monolith": "http://127.0.0.1:\(monolith)",
           "services": { "contacts": "http://127.0.0.1:\(service)", "dead": "http://127.0.0.1:1" },
@@ -155,7 +162,7 @@ struct ProxyHarness {
     }
 
     /// Starts two upstreams and a proxy with the routes above, runs `body`, then shuts everything down.
-    static func run(
+    package static func run(
         stage: String = "transform", routes: ((_ monolith: Int, _ service: Int) -> String)? = nil,
         configure: (inout ProxyConfiguration) -> Void = { _ in },
         _ body: (ProxyHarness) async throws -> Void
@@ -216,7 +223,7 @@ struct ProxyHarness {
     }
 
     /// A Hummingbird app for `upstream` on a free port; the port arrives once it listens.
-    static func makeApp(_ upstream: TestUpstream, logger: Logger) -> (some Service, Task<Int, Never>) {
+    package static func makeApp(_ upstream: TestUpstream, logger: Logger) -> (some Service, Task<Int, Never>) {
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
             router: upstream.router(),
@@ -230,4 +237,14 @@ struct ProxyHarness {
         return (app, port)
     }
 
+}
+
+package func jsonValue(_ text: String) -> JSONValue { (try? JSONParser.parse(text)) ?? .null }
+
+extension JSONValue {
+    /// The array's element at `index`, if any.
+    package func at(_ index: Int) -> JSONValue? {
+        guard let items = self.arrayValue, items.indices.contains(index) else { return nil }
+        return items[index]
+    }
 }

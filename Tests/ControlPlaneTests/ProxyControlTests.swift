@@ -3,6 +3,7 @@ import Foundation
 import Gateway
 import Logging
 import NIOConcurrencyHelpers
+import ProxyTestSupport
 import RouteTable
 import ServiceLifecycle
 import Testing
@@ -10,27 +11,6 @@ import Testing
 @testable import ControlPlane
 @testable import Proxy
 @testable import Reports
-
-extension ProxyHarness {
-    func admin(
-        _ method: String, _ path: String, token: String? = ProxyHarness.token, headers: [String] = [],
-        body: String? = nil
-    ) async throws -> RawResponse {
-        var lines = ["\(method) \(path) HTTP/1.1", "Host: admin", "Connection: close"]
-        if let token { lines.append("Authorization: Bearer \(token)") }
-        lines += headers
-        if let body { lines += ["Content-Type: application/json", "Content-Length: \(body.utf8.count)"] }
-        let text = lines.joined(separator: "\r\n") + "\r\n\r\n" + (body ?? "")
-        guard let response = RawHTTP.parse(try await RawHTTP.send(text, port: self.adminPort).text).first else {
-            throw RawHTTP.RawError.noResponse
-        }
-        return response
-    }
-
-    func upstreamAnswering(_ path: String) async throws -> String? {
-        json(try await RawHTTP.get(path, port: self.proxyPort).body)["upstream"] as? String
-    }
-}
 
 @Suite("Proxy: hot reload")
 struct ProxyHotReloadTests {

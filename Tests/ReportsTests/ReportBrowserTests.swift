@@ -1,6 +1,7 @@
 import AdminAPI
 import Foundation
 import Gateway
+import ProxyTestSupport
 import StranglerTesting
 import Testing
 

@@ -1,21 +1,21 @@
-import Foundation
-import NIOConcurrencyHelpers
-import NIOCore
-import NIOPosix
-import RouteTable
+package import Foundation
+package import NIOConcurrencyHelpers
+package import NIOCore
+package import NIOPosix
+package import RouteTable
 
 /// A parsed HTTP/1.1 response.
-struct RawResponse {
-    var status: Int
-    var headers: [(String, String)]
-    var body: String
+package struct RawResponse {
+    package var status: Int
+    package var headers: [(String, String)]
+    package var body: String
 
-    func header(_ name: String) -> String? { self.headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+    package func header(_ name: String) -> String? { self.headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
 }
 
 /// Sends raw bytes on one TCP connection and collects what comes back until the server closes the
 /// connection (or the deadline passes), so tests can send malformed and smuggled requests.
-enum RawHTTP {
+package enum RawHTTP {
     final class Collector: ChannelInboundHandler, @unchecked Sendable {
         typealias InboundIn = ByteBuffer
         // Touched only on the channel's event loop.
@@ -39,7 +39,7 @@ enum RawHTTP {
     }
 
     /// Returns everything received, and whether the server closed the connection before the deadline.
-    static func send(
+    package static func send(
         _ text: String, port: Int, deadline: Duration = .seconds(10), halfClose: Bool = false
     ) async throws -> (text: String, closedByServer: Bool) {
         let group = MultiThreadedEventLoopGroup.singleton
@@ -73,7 +73,7 @@ enum RawHTTP {
     }
 
     /// A GET with `Connection: close`.
-    static func get(_ path: String, port: Int, headers: [String] = []) async throws -> RawResponse {
+    package static func get(_ path: String, port: Int, headers: [String] = []) async throws -> RawResponse {
         let request =
             (["GET \(path) HTTP/1.1", "Host: proxy.test", "Connection: close"] + headers).joined(separator: "\r\n")
             + "\r\n\r\n"
@@ -82,10 +82,10 @@ enum RawHTTP {
         return first
     }
 
-    enum RawError: Error { case noResponse }
+    package enum RawError: Error { case noResponse }
 
     /// Splits a byte stream into responses (Content-Length or chunked bodies).
-    static func parse(_ text: String) -> [RawResponse] {
+    package static func parse(_ text: String) -> [RawResponse] {
         var responses: [RawResponse] = []
         var rest = Substring(text)
         while let headEnd = rest.range(of: "\r\n\r\n") {

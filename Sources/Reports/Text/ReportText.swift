@@ -1,13 +1,13 @@
-import ControlPlane
-import Foundation
-import JSON
-import Reports
+package import ControlPlane
+package import Foundation
+package import JSON
+package import Reports
 
 /// The report for a terminal: per route its verdict and reasons, the evidence, the signatures with their newest
 /// sample's differences side by side (monolith | service, the differing values in red and green on a colour terminal),
 /// and the top pointers. Control characters of stored data are never printed.
-enum ReportText {
-    static func render(_ report: Report, style: TerminalStyle) -> String {
+package enum ReportText {
+    package static func render(_ report: Report, style: TerminalStyle) -> String {
         var lines: [String] = []
         lines.append(style.paint("strangler report", .bold) + ": " + Self.clean(report.summaryText))
         lines.append(
@@ -21,7 +21,7 @@ enum ReportText {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    static func route(_ route: RouteReport, style: TerminalStyle) -> [String] {
+    package static func route(_ route: RouteReport, style: TerminalStyle) -> [String] {
         var head = style.paint(Self.clean(route.id), .bold) + "  \(Self.clean(route.method)) \(Self.clean(route.path))"
         if let service = route.service { head += "  service \(Self.clean(service))" }
         head += "  " + style.stage(route.stage) + (route.stageSince.map { " since \(Report.timestamp($0))" } ?? "")
@@ -89,13 +89,13 @@ enum ReportText {
     }
 
     /// At most 60 characters, one line.
-    static func short(_ text: String) -> String {
+    package static func short(_ text: String) -> String {
         let line = Self.clean(text)
         return line.count > 60 ? String(line.prefix(59)) + "…" : line
     }
 
     /// Control characters (ANSI escapes of a stored body, newlines) as spaces.
-    static func clean(_ text: String) -> String {
+    package static func clean(_ text: String) -> String {
         String(
             String.UnicodeScalarView(
                 text.unicodeScalars.map { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) ? " " : $0 }))

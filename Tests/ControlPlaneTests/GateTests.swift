@@ -4,6 +4,7 @@ import Foundation
 import Gateway
 import JSON
 import NIOConcurrencyHelpers
+import ProxyTestSupport
 import RouteTable
 import Testing
 
@@ -12,103 +13,6 @@ import Testing
 @testable import Reports
 
 /// A table, upstream answers and diff-store counts for the gates' tests.
-enum GateFixture {
-    /// contacts.get (GET, coexist), contacts.list (GET, transform), contacts.create (POST, coexist, dry-run writes),
-    /// dead.get (GET, transform, its service refuses connections).
-    static func routes(monolith: Int, service: Int, gates: String = "") -> String {
-        """
-        { "monolith": "http://127.0.0.1:\(monolith)",
-          "services": { "contacts": "http://127.0.0.1:\(service)", "dead": "http://127.0.0.1:1" },
-          "routes": [
-            { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": "coexist" },
-            { "id": "contacts.list", "method": "GET", "path": "/contacts", "service": "contacts", "stage": "transform" },
-            { "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "stage": "coexist", "shadow": { "writes": "dry-run" } },
-            { "id": "dead.get", "method": "GET", "path": "/dead", "service": "dead", "stage": "transform" } ]\(gates) }
-        """
-    }
-
-    /// The service in sync (lag `lag`), the monolith's reverse sync running, and (unless nil) a reconcile record.
-    static func prepare(
-        _ harness: ProxyHarness, lag: Int = 0, reverseSync: Bool = true, reconcileClean: Bool? = true
-    ) throws {
-        self.prepare(service: harness.service, monolith: harness.monolith, lag: lag, reverseSync: reverseSync)
-        if let reconcileClean { try self.reconcile(clean: reconcileClean, dataDirectory: harness.dataDirectory) }
-    }
-
-    static func prepare(service: TestUpstream, monolith: TestUpstream, lag: Int = 0, reverseSync: Bool = true) {
-        service.documents.withLockedValue {
-            $0["/sync/status"] =
-                #"{"lastEventId":10,"head":\#(10 + lag),"lagEvents":\#(lag),"lagSeconds":0,"lastError":null}"#
-        }
-        monolith.documents.withLockedValue {
-            $0["/reverse-sync/status"] =
-                #"{"feeds":[{"service":"contacts","url":"http://x","running":\#(reverseSync),"lastEventId":3,"head":3,"lagEvents":0,"lastError":null}]}"#
-        }
-    }
-
-    static func reconcile(clean: Bool, dataDirectory: String) throws {
-        try ReconcileRecord(
-            service: "contacts", clean: clean, compared: 40, missing: clean ? 0 : 2, extra: 0, differing: 0
-        ).write(dataDirectory: dataDirectory)
-    }
-
-    /// Adds comparisons to the store: `matched` of `compared`, the rest under the given signatures.
-    static func record(
-        _ store: DiffStore, route: String, compared: Int, matched: Int,
-        signatures: [(id: String, text: String, count: Int)] = []
-    ) throws {
-        var batch = DiffBatch()
-        var counts = RouteCounts()
-        counts.compared = compared
-        counts.matched = matched
-        counts.mismatched = compared - matched
-        batch.counts[route] = counts
-        for signature in signatures {
-            batch.signatures[DiffBatch.SignatureKey(route: route, id: signature.id, text: signature.text)] =
-                signature.count
-        }
-        try store.apply(batch)
-    }
-
-    static func audit(_ harness: ProxyHarness) -> [JSONValue] {
-        RouteControl.readAudit(path: harness.auditPath)
-    }
-}
-
-extension ProxyHarness {
-    var dataDirectory: String { self.directory.appendingPathComponent("data").path }
-    var diffStore: DiffStore { self.proxy.recorder.store }
-
-    func etag() async throws -> String {
-        try #require(try await self.admin("GET", "/admin/routes").header("etag"))
-    }
-
-    /// `POST /admin/stage` with a fresh ETag.
-    func stage(
-        _ routes: String, _ stage: String, reason: String? = "test", force: Bool = false
-    ) async throws -> RawResponse {
-        let reasonJSON = reason.map { "\"\($0)\"" } ?? "null"
-        return try await self.admin(
-            "POST", "/admin/stage", headers: ["If-Match: \(try await self.etag())", "X-Strangler-Actor: tester"],
-            body: #"{"routes":"\#(routes)","stage":"\#(stage)","reason":\#(reasonJSON),"force":\#(force)}"#)
-    }
-
-    func stageOf(_ id: String) -> Stage? { self.proxy.store.snapshot.table.route(id: id)?.stage }
-
-    static func runGates(gates: String = "", _ body: (ProxyHarness) async throws -> Void) async throws {
-        try await ProxyHarness.run(routes: { GateFixture.routes(monolith: $0, service: $1, gates: gates) }, body)
-    }
-}
-
-func jsonValue(_ text: String) -> JSONValue { (try? JSONParser.parse(text)) ?? .null }
-
-extension JSONValue {
-    /// The array's element at `index`, if any.
-    func at(_ index: Int) -> JSONValue? {
-        guard let items = self.arrayValue, items.indices.contains(index) else { return nil }
-        return items[index]
-    }
-}
 
 @Suite("Gates: the admin API")
 struct GateAdminTests {

@@ -1,13 +1,13 @@
-import AdminAPI
-import DiffStore
-import Foundation
-import Gateway
-import JSON
-import RouteTable
+package import AdminAPI
+package import DiffStore
+package import Foundation
+package import Gateway
+package import JSON
+package import RouteTable
 
-@testable import ControlPlane
-@testable import Proxy
-@testable import Reports
+@testable package import ControlPlane
+@testable package import Proxy
+@testable package import Reports
 
 /// A diff store with known counts, a table and evidence, for the report's tests: four routes, one per verdict.
 ///
@@ -15,13 +15,13 @@ import RouteTable
 ///   1 timeout, 1 dropped, 3 skipped, 1 stale), 09:02 9 of 10 (a status mismatch, s2, accepted): blocked.
 /// - contacts.list (coexist): 09:00 200 of 200: ready to eliminate (the table's gate: 100 samples, 90%).
 /// - deals.get (eliminate), accounts.get (transform, no service).
-enum ReportFixture {
+package enum ReportFixture {
     /// 2026-11-27T09:00:00Z.
-    static let start = Date(timeIntervalSince1970: 1_795_770_000)
+    package static let start = Date(timeIntervalSince1970: 1_795_770_000)
     /// 09:10:00, the report's time.
-    static let now = start.addingTimeInterval(600)
+    package static let now = start.addingTimeInterval(600)
 
-    static let routes = """
+    package static let routes = """
         { "monolith": "http://127.0.0.1:1",
           "services": { "contacts": "http://127.0.0.1:1", "deals": "http://127.0.0.1:1" },
           "gates": { "eliminate": { "minSamples": 100, "minMatchRate": 0.9 } },
@@ -32,10 +32,10 @@ enum ReportFixture {
             { "id": "accounts.get", "method": "GET", "path": "/accounts/{id}", "stage": "transform" } ] }
         """
 
-    static let monolithBody = #"{"id":"c1","email":"a@example.com","note":"<b>Tom & \"Jerry\"</b>"}"#
-    static let serviceBody = #"{"id":"c1","email":"b@example.com","note":"<b>Tom & \"Jerry\"</b>"}"#
+    package static let monolithBody = #"{"id":"c1","email":"a@example.com","note":"<b>Tom & \"Jerry\"</b>"}"#
+    package static let serviceBody = #"{"id":"c1","email":"b@example.com","note":"<b>Tom & \"Jerry\"</b>"}"#
 
-    static func counts(_ compared: Int, _ matched: Int) -> RouteCounts {
+    package static func counts(_ compared: Int, _ matched: Int) -> RouteCounts {
         var counts = RouteCounts()
         counts.compared = compared
         counts.matched = matched
@@ -43,7 +43,7 @@ enum ReportFixture {
         return counts
     }
 
-    static var emailSample: DiffSample {
+    package static var emailSample: DiffSample {
         DiffSample(
             route: "contacts.get", signature: "e1", recordedAt: start.addingTimeInterval(70), requestID: "req-1",
             servedBy: "monolith", method: "GET",
@@ -58,7 +58,7 @@ enum ReportFixture {
         )
     }
 
-    static var statusSample: DiffSample {
+    package static var statusSample: DiffSample {
         DiffSample(
             route: "contacts.get", signature: "s2", recordedAt: start.addingTimeInterval(130), requestID: "req-2",
             servedBy: "monolith", method: "GET",
@@ -72,7 +72,7 @@ enum ReportFixture {
     }
 
     /// The batches and the triage decision described above.
-    static func fill(_ store: DiffStore) throws {
+    package static func fill(_ store: DiffStore) throws {
         var first = DiffBatch(time: start.addingTimeInterval(10))
         first.counts["contacts.get"] = counts(10, 10)
         first.counts["contacts.list"] = counts(200, 200)
@@ -107,7 +107,7 @@ enum ReportFixture {
 
     /// What the collector would gather with the services healthy, in sync and reconciled: the store's counts since the
     /// last stage change, with triage.
-    static func evidence(_ store: DiffStore, table: RouteTable) throws -> [String: RouteEvidence] {
+    package static func evidence(_ store: DiffStore, table: RouteTable) throws -> [String: RouteEvidence] {
         var result: [String: RouteEvidence] = [:]
         for route in table.routes {
             var evidence = RouteEvidence()
@@ -129,13 +129,13 @@ enum ReportFixture {
     }
 
     /// The fixture's report (everything, or the last `window`).
-    static func report(window: String? = nil, selector: String? = nil) throws -> Report {
+    package static func report(window: String? = nil, selector: String? = nil) throws -> Report {
         let store = try DiffStore.open(path: nil)
         try self.fill(store)
         return try self.report(store: store, window: window, selector: selector)
     }
 
-    static func report(store: DiffStore, window: String? = nil, selector: String? = nil) throws -> Report {
+    package static func report(store: DiffStore, window: String? = nil, selector: String? = nil) throws -> Report {
         let table = try RouteTable.parse(Self.routes)
         var options = ReportOptions(selector: selector, window: window.flatMap(ReportWindow.init), now: Self.now)
         options.samplesPerSignature = 3

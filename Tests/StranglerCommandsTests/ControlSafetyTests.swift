@@ -3,6 +3,7 @@ import Foundation
 import Gateway
 import JSON
 import Logging
+import ProxyTestSupport
 import RouteTable
 import Testing
 

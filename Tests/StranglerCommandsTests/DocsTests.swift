@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JSON
+import ProxyTestSupport
 import Testing
 
 @testable import StranglerCommands

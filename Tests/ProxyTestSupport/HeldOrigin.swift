@@ -1,12 +1,12 @@
-import Foundation
-import NIOConcurrencyHelpers
-import NIOCore
-import NIOPosix
+package import Foundation
+package import NIOConcurrencyHelpers
+package import NIOCore
+package import NIOPosix
 
 /// A raw origin that reads nothing until the test lets it (a small receive buffer and no automatic reads), then reads a
 /// request with a `Content-Length` body whole and answers `200 ok`: an upstream so slow to read that the proxy must hold
 /// its client's reads (backpressure).
-final class HeldOrigin: Sendable {
+package final class HeldOrigin: Sendable {
     private final class Handler: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
         typealias OutboundOut = ByteBuffer
@@ -59,7 +59,7 @@ final class HeldOrigin: Sendable {
         }
     }
 
-    let port: Int
+    package let port: Int
     private let server: any Channel
     private let children: NIOLockedValueBox<[any Channel]>
     private let received: NIOLockedValueBox<Int>
@@ -76,7 +76,7 @@ final class HeldOrigin: Sendable {
     /// Starts listening; with `holding` false it reads from the start (an origin that is merely slow to say 100 Continue:
     /// it never does).
     /// With `early`, it answers 413 at each head and reads (and ignores) the body after it.
-    static func start(holding: Bool = true, early: Bool = false) async throws -> HeldOrigin {
+    package static func start(holding: Bool = true, early: Bool = false) async throws -> HeldOrigin {
         let children = NIOLockedValueBox<[any Channel]>([])
         let received = NIOLockedValueBox(0)
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -93,10 +93,10 @@ final class HeldOrigin: Sendable {
     }
 
     /// Bytes read so far.
-    var receivedBytes: Int { self.received.withLockedValue { $0 } }
+    package var receivedBytes: Int { self.received.withLockedValue { $0 } }
 
     /// Starts reading, on every connection.
-    func release() {
+    package func release() {
         for channel in self.children.withLockedValue({ $0 }) {
             channel.eventLoop.execute {
                 channel.setOption(.autoRead, value: true).whenComplete { _ in channel.read() }
@@ -104,7 +104,7 @@ final class HeldOrigin: Sendable {
         }
     }
 
-    func stop() async {
+    package func stop() async {
         for channel in self.children.withLockedValue({ $0 }) { try? await channel.close() }
         try? await self.server.close()
     }

@@ -1,10 +1,10 @@
-import NIOConcurrencyHelpers
-import NIOCore
-import NIOPosix
+package import NIOConcurrencyHelpers
+package import NIOCore
+package import NIOPosix
 
 /// One TCP connection a test keeps open: it writes bytes when it likes and reads what came so far, and whether the
 /// server closed the connection (for slow clients and connection caps).
-final class RawConnection: Sendable {
+package final class RawConnection: Sendable {
     private final class Collector: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
         let state: NIOLockedValueBox<(received: [UInt8], closed: Bool)>
@@ -33,7 +33,7 @@ final class RawConnection: Sendable {
         self.state = state
     }
 
-    static func open(port: Int) async throws -> RawConnection {
+    package static func open(port: Int) async throws -> RawConnection {
         let state = NIOLockedValueBox<(received: [UInt8], closed: Bool)>(([], false))
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
@@ -46,26 +46,26 @@ final class RawConnection: Sendable {
     }
 
     /// Writes `text`; a write to a connection the server closed is not an error here (the test looks at `isClosed`).
-    func write(_ text: String) async {
+    package func write(_ text: String) async {
         try? await self.channel.writeAndFlush(ByteBuffer(string: text))
     }
 
-    var text: String { String(decoding: self.state.withLockedValue { $0.received }, as: UTF8.self) }
-    var isClosed: Bool { self.state.withLockedValue { $0.closed } }
-    var responses: [RawResponse] { RawHTTP.parse(self.text) }
+    package var text: String { String(decoding: self.state.withLockedValue { $0.received }, as: UTF8.self) }
+    package var isClosed: Bool { self.state.withLockedValue { $0.closed } }
+    package var responses: [RawResponse] { RawHTTP.parse(self.text) }
 
     /// Waits until the server closed the connection, or `timeout` passed; returns whether it closed.
-    func waitForClose(within timeout: Duration) async -> Bool {
+    package func waitForClose(within timeout: Duration) async -> Bool {
         await eventually(within: timeout) { self.isClosed }
     }
 
     /// Waits until `count` responses came (or the connection closed, or `timeout` passed).
-    func waitForResponses(_ count: Int, within timeout: Duration = .seconds(10)) async -> [RawResponse] {
+    package func waitForResponses(_ count: Int, within timeout: Duration = .seconds(10)) async -> [RawResponse] {
         _ = await eventually(within: timeout) { self.responses.count >= count || self.isClosed }
         return self.responses
     }
 
-    func close() async {
+    package func close() async {
         try? await self.channel.close()
     }
 }
