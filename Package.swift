@@ -102,6 +102,7 @@ let package = Package(
                 "DiffStore",
                 "JSON",
                 "RouteTable",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

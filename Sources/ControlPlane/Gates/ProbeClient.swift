@@ -1,10 +1,11 @@
+import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import RouteTable
 
 /// GETs a small JSON document with a deadline: the health, sync and reverse-sync probes behind the gates.
-/// One request per connection; the answer is read whole (up to 1 MiB).
+/// The answer is read whole (up to 1 MiB).
 struct ProbeClient: Sendable {
     struct Answer: Sendable {
         var status: Int
@@ -18,24 +19,27 @@ struct ProbeClient: Sendable {
 
     var timeout: Duration = .seconds(2)
 
+    /// The process's client for probes: HTTP/1.1, no redirects followed (a probe asks one service), bodies as sent,
+    /// and a refused connection reported at once instead of retried until the deadline. It lives as long as the
+    /// process (a global is never deinitialised), like `HTTPClient.shared`, so it is never shut down.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, decompression: .disabled)
+        configuration.httpVersion = .http1Only
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    }()
+
     func get(_ upstream: Upstream, _ path: String) async throws(Failure) -> Answer {
-        let timeout = self.timeout
+        var request = HTTPClientRequest(url: "http://\(upstream.authority)\(path)")
+        request.headers.add(name: "Accept", value: "application/json")
         do {
-            return try await withThrowingTaskGroup(of: Answer?.self) { group in
-                group.addTask { try await Self.send(upstream, path) }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let answer = first else {
-                    throw Failure(
-                        description: "GET \(upstream)\(path): no answer within \(DurationText.format(timeout))")
-                }
-                return answer
-            }
-        } catch let failure as Failure {
-            throw failure
+            let response = try await Self.client.execute(request, timeout: TimeAmount(self.timeout))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            return Answer(status: Int(response.status.code), body: body)
+        } catch let error as HTTPClientError where error == .deadlineExceeded {
+            throw Failure(description: "GET \(upstream)\(path): no answer within \(DurationText.format(self.timeout))")
+        } catch is NIOTooManyBytesError {
+            throw Failure(description: "GET \(upstream)\(path): answer over 1 MiB")
         } catch {
             throw Failure(description: "GET \(upstream)\(path): \(Self.describe(error))")
         }
@@ -47,45 +51,10 @@ struct ProbeClient: Sendable {
             if reasons.contains(where: { $0.contains("refused") }) { return "connection refused" }
             return reasons.first ?? "cannot connect"
         }
+        if let error = error as? HTTPClientError, error == .remoteConnectionClosed {
+            return "the connection closed before a whole answer"
+        }
         let text = "\(error)"
         return text.contains("refused") ? "connection refused" : text
-    }
-
-    private static func send(_ upstream: Upstream, _ path: String) async throws -> Answer {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.seconds(2))
-            .connect(host: upstream.host, port: upstream.port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
-                        wrappingChannelSynchronously: channel)
-                }
-            }
-        let head = HTTPRequestHead(
-            version: .http1_1, method: .GET, uri: path,
-            headers: HTTPHeaders([
-                ("Host", upstream.authority), ("Connection", "close"), ("Accept", "application/json"),
-            ]))
-        return try await withTaskCancellationHandler {
-            try await channel.executeThenClose { inbound, outbound in
-                try await outbound.write(.head(head))
-                try await outbound.write(.end(nil))
-                var answer = Answer(status: 0, body: ByteBuffer())
-                for try await part in inbound {
-                    switch part {
-                    case .head(let head): answer.status = Int(head.status.code)
-                    case .body(var bytes):
-                        guard answer.body.readableBytes + bytes.readableBytes <= 1 << 20 else {
-                            throw Failure(description: "answer over 1 MiB")
-                        }
-                        answer.body.writeBuffer(&bytes)
-                    case .end: return answer
-                    }
-                }
-                throw Failure(description: "the connection closed before a whole answer")
-            }
-        } onCancel: {
-            channel.channel.close(promise: nil)
-        }
     }
 }
