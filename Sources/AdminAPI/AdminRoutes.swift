@@ -88,12 +88,9 @@ public struct AdminRoutes: Sendable {
             status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: value.prettyJSONText)))
     }
 
-    static func error(
-        _ status: HTTPResponse.Status, _ code: String, _ message: String, extra: [(key: String, value: JSONValue)] = []
-    ) -> Response {
-        self.json(
-            .object([("error", .object([("code", .string(code)), ("message", .string(message))] + extra))]),
-            status: status)
+    /// The admin API's own refusals (a bad query, a malformed body), in the control plane's error envelope.
+    static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
+        self.json(ControlError(.init(code), message).json, status: status)
     }
 
     func routes() -> Response {

@@ -126,14 +126,14 @@ public actor RouteControl {
         return try self.commit(table: table, text: text, before: before, actor: actor, reason: reason, detail: detail)
     }
 
-    /// Replaces the table with `document` (validated as a whole), if the live one still has hash `expectedHash`;
+    /// Replaces the table with `table` (validated by the caller, once), if the live one still has hash `expectedHash`;
     /// `detail` goes into the audit entry (`action` first).
     public func change(
-        to document: JSONValue, expectedHash: String, actor: String, reason: String?,
+        to table: RouteTable, expectedHash: String, actor: String, reason: String?,
         detail: [(key: String, value: JSONValue)]
     ) async throws(ChangeError) -> LiveTable {
         try await self.patiently { () throws(ChangeError) in
-            try self.changeOnce(to: document, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
+            try self.changeOnce(to: table, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
         }
     }
 
@@ -153,17 +153,12 @@ public actor RouteControl {
     }
 
     private func changeOnce(
-        to document: JSONValue, expectedHash: String, actor: String, reason: String?,
+        to table: RouteTable, expectedHash: String, actor: String, reason: String?,
         detail: [(key: String, value: JSONValue)]
     ) throws(ChangeError) -> LiveTable {
         let before = self.table.liveTable
         guard before.contentHash == expectedHash else { throw .stale(currentHash: before.contentHash) }
-        let table: RouteTable
-        do {
-            table = try RouteTable.validate(document)
-        } catch {
-            throw .invalid(error)
-        }
+        let document = table.document
         // The file keeps its own formatting when the change only replaces values (a stage, a timeout); a change of
         // shape (a key or an array element added) is written pretty-printed.
         let text = JSONTextEdit.editing(before.text, into: document) ?? document.prettyJSONText

@@ -127,8 +127,9 @@ public struct RouteOperations: Sendable {
         var document = table.document
         for route in moving { document = RouteControl.settingStage(of: route.id, to: stage, in: document) }
         // Validate before judging: a move the table cannot hold (coexist without a service) is a usage error, not a gate.
+        let changed: RouteTable
         do {
-            _ = try RouteTable.validate(document)
+            changed = try RouteTable.validate(document)
         } catch {
             throw .invalid(error)
         }
@@ -158,7 +159,7 @@ public struct RouteOperations: Sendable {
         detail += Self.auditDetail(changes: changes, forced: forced, overridden: refused)
         do {
             let after = try await self.control.change(
-                to: document, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
+                to: changed, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
             return TableChange(table: after, changed: changes, forced: forced, overridden: forced ? refused : [])
         } catch {
             throw ControlError(error)
@@ -357,7 +358,7 @@ public struct RouteOperations: Sendable {
         }
         do {
             let result = try await self.control.change(
-                to: before, expectedHash: snapshot.contentHash, actor: actor,
+                to: beforeTable, expectedHash: snapshot.contentHash, actor: actor,
                 reason: reason ?? "undo of \(action) at \(time)", detail: detail)
             return UndoOutcome(table: result, undid: undid, changed: changes)
         } catch {
@@ -408,9 +409,15 @@ public struct RouteOperations: Sendable {
             if !adding.isEmpty {
                 let document =
                     Self.addingIgnore(adding, toRoute: id, in: snapshot.table.document) ?? snapshot.table.document
+                let changed: RouteTable
+                do {
+                    changed = try RouteTable.validate(document)
+                } catch {
+                    throw .invalid(error)
+                }
                 do {
                     let after = try await self.control.change(
-                        to: document, expectedHash: expectedHash, actor: actor, reason: reason,
+                        to: changed, expectedHash: expectedHash, actor: actor, reason: reason,
                         detail: [
                             ("action", .string("triage")), ("route", .string(id)), ("signature", .string(signature)),
                             ("decision", .string(decision.rawValue)), ("ignore", .array(adding.map(JSONValue.string))),
