@@ -1,6 +1,6 @@
-import NIOConcurrencyHelpers
 import NIOCore
 public import RouteTable
+import Synchronization
 
 /// One version of the table as the control plane sees it: what was written, its version and its hash.
 public struct LiveTable: Sendable {
@@ -50,15 +50,15 @@ public protocol RouteTableHost: AnyObject, Sendable {
 /// refuses what a proxy would refuse (a host that does not resolve), so routes.json never holds a table that a proxy
 /// cannot load.
 public final class StandaloneTable: RouteTableHost {
-    private let current: NIOLockedValueBox<LiveTable>
+    private let current: Mutex<LiveTable>
 
     public init(table: RouteTable, text: String) throws(RouteTableError) {
         _ = try Self.resolve(table)
-        self.current = NIOLockedValueBox(
+        self.current = Mutex(
             LiveTable(table: table, version: 1, text: text, contentHash: RouteTable.contentHash(of: text)))
     }
 
-    public var liveTable: LiveTable { self.current.withLockedValue { $0 } }
+    public var liveTable: LiveTable { self.current.withLock { $0 } }
 
     public func prepare(_ table: RouteTable, text: String) throws(RouteTableError) -> PreparedTable {
         PreparedTable(table: table, text: text, resolved: try Self.resolve(table))
@@ -66,7 +66,7 @@ public final class StandaloneTable: RouteTableHost {
 
     @discardableResult
     public func install(_ prepared: PreparedTable) -> LiveTable {
-        self.current.withLockedValue { current in
+        self.current.withLock { current in
             current = LiveTable(
                 table: prepared.table, version: current.version + 1, text: prepared.text,
                 contentHash: RouteTable.contentHash(of: prepared.text))

@@ -1,6 +1,6 @@
-import NIOConcurrencyHelpers
 import NIOCore
 public import RouteTable
+import Synchronization
 
 /// The live route table: an immutable snapshot swapped whole.
 ///
@@ -36,8 +36,8 @@ public final class RouteTableStore: Sendable {
         var monolith: Upstream { self.table.monolith }
     }
 
-    private let current: NIOLockedValueBox<Snapshot>
-    private let observers = NIOLockedValueBox<(next: Int, bodies: [Int: @Sendable (Snapshot) -> Void])>((0, [:]))
+    private let current: Mutex<Snapshot>
+    private let observers = Mutex<(next: Int, bodies: [Int: @Sendable (Snapshot) -> Void])>((0, [:]))
 
     /// A table whose upstreams are resolved: swapping it in cannot fail. Made before anything is written, so a table
     /// that cannot be served (a host that does not resolve) is refused while the file and the live table still agree.
@@ -50,11 +50,11 @@ public final class RouteTableStore: Sendable {
     /// Resolves every upstream of `table` once, so that connecting never waits on name resolution.
     public init(table: RouteTable, text: String) throws(RouteTableError) {
         let prepared = try Self.prepare(table, text: text)
-        self.current = NIOLockedValueBox(
+        self.current = Mutex(
             Snapshot(table: prepared.table, version: 1, text: text, addresses: prepared.addresses))
     }
 
-    public var snapshot: Snapshot { self.current.withLockedValue { $0 } }
+    public var snapshot: Snapshot { self.current.withLock { $0 } }
 
     /// Swaps in a new table; returns the new snapshot.
     @discardableResult
@@ -65,12 +65,12 @@ public final class RouteTableStore: Sendable {
     /// Swaps in a prepared table (cannot fail); returns the new snapshot.
     @discardableResult
     public func install(_ prepared: Prepared) -> Snapshot {
-        let snapshot = self.current.withLockedValue { current in
+        let snapshot = self.current.withLock { current in
             current = Snapshot(
                 table: prepared.table, version: current.version + 1, text: prepared.text, addresses: prepared.addresses)
             return current
         }
-        for observer in self.observers.withLockedValue({ Array($0.bodies.values) }) { observer(snapshot) }
+        for observer in self.observers.withLock({ Array($0.bodies.values) }) { observer(snapshot) }
         return snapshot
     }
 
@@ -84,7 +84,7 @@ public final class RouteTableStore: Sendable {
 
     /// Calls `body` with each new snapshot after it is swapped in, until `stopObserving` with the returned key.
     public func observe(_ body: @escaping @Sendable (Snapshot) -> Void) -> Int {
-        self.observers.withLockedValue { observers in
+        self.observers.withLock { observers in
             defer { observers.next += 1 }
             observers.bodies[observers.next] = body
             return observers.next
@@ -92,6 +92,6 @@ public final class RouteTableStore: Sendable {
     }
 
     public func stopObserving(_ key: Int) {
-        self.observers.withLockedValue { _ = $0.bodies.removeValue(forKey: key) }
+        self.observers.withLock { _ = $0.bodies.removeValue(forKey: key) }
     }
 }
