@@ -176,13 +176,19 @@ extension TriageOutcome {
         return .object(members)
     }
 
-    public init(json body: JSONValue, tableHash: String?) {
+    /// A triage answer read back; an answer without its route, signature or decision is refused, never guessed.
+    public init(json body: JSONValue, tableHash: String?) throws(ControlError) {
+        guard let route = body["route"]?.stringValue, let signature = body["signature"]?.stringValue,
+            let decision = body["decision"]?.stringValue.flatMap(TriageDecision.Decision.init(rawValue:))
+        else {
+            throw ControlError(
+                .init("bad_answer"), "the admin API's triage answer is incomplete: \(body.jsonText.prefix(200))")
+        }
         self.init(
-            route: body["route"]?.stringValue ?? "", signature: body["signature"]?.stringValue ?? "",
-            text: body["text"]?.stringValue ?? "",
-            decision: TriageDecision.Decision(rawValue: body["decision"]?.stringValue ?? "") ?? .accepted,
+            route: route, signature: signature, text: body["text"]?.stringValue ?? "", decision: decision,
             ignoreAdded: body["ignoreAdded"]?.arrayValue?.compactMap(\.stringValue), tableHash: tableHash ?? "")
     }
+
 }
 
 extension EvidenceListing {

@@ -397,7 +397,9 @@ struct ControlSession {
                 ("reason", .string(reason)),
             ])
             let answer = try await Self.call(client, .POST, "/admin/triage", ifMatch: expectedHash, body: body)
-            return TriageOutcome(json: answer.body, tableHash: answer.etag)
+            return try Self.read(answer.body) { body throws(ControlError) in
+                try TriageOutcome(json: body, tableHash: answer.etag)
+            }
         case .file(let operations):
             return try await Self.local { () throws(ControlError) in
                 try await operations.triage(
