@@ -218,10 +218,11 @@ struct ProxyShutdownTests {
             configuration.dataDirectory = directory.path
             configuration.adminToken = "t"
             let proxy = try ProxyApplication(configuration: configuration, logger: logger)
-            let serviceGroup = ServiceGroup(services: [proxy], logger: logger)
+            // The process's one group (SIGTERM there triggers the same graceful shutdown as below).
+            let serviceGroup = proxy.makeServiceGroup()
             let stopped = NIOLockedValueBox(false)
             group.addTask {
-                try await serviceGroup.run()
+                try await proxy.run(serviceGroup)
                 stopped.withLockedValue { $0 = true }
             }
             let ports = await proxy.listeningPorts()

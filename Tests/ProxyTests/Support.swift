@@ -177,8 +177,9 @@ struct ProxyHarness {
             configuration.threads = 2
             configure(&configuration)
             let proxy = try ProxyApplication(configuration: configuration, logger: logger)
-            let proxyGroup = ServiceGroup(services: [proxy], logger: logger)
-            group.addTask { try await proxyGroup.run() }
+            // The proxy's one group, as its process runs it (without signals: the harness stops it).
+            let proxyGroup = proxy.makeServiceGroup()
+            group.addTask { try await proxy.run(proxyGroup) }
             let ports = await proxy.listeningPorts()
             let harness = ProxyHarness(
                 monolith: monolith, service: service, monolithPort: monolithPort, servicePort: servicePort, proxyPort: ports.proxy,
