@@ -45,8 +45,10 @@ final class Gate: Sendable {
     }
 }
 
-/// Waits for `condition` with a deadline, yielding in between (no fixed sleeps).
-func eventually(within timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+/// Waits for `condition` with a deadline, yielding in between (no fixed sleeps). The default deadline is an upper
+/// bound, generous because in a full parallel run on two cores a test can wait seconds for a thread; a wait meant to
+/// time out (a connection that must stay open) names its own.
+func eventually(within timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
