@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 public import Hummingbird
 public import Logging
-import ServiceLifecycle
+public import ServiceLifecycle
 
 /// Builds the monolith's router on `store`: every endpoint of the CRM, the event feed, `/healthz`, and
 /// `/reverse-sync/status` (what `reverseSync` follows; no feeds without it).
@@ -59,18 +59,58 @@ public func buildMonolithRouter(store: CRMStore, reverseSync: ReverseSync? = nil
     return router
 }
 
-/// Builds the monolith application from its configuration: opens (and migrates) the database, seeds it
-/// when asked and empty, serves the CRM, and follows the services' feeds given for reverse sync.
+/// Builds the monolith's HTTP application from its configuration: opens (and migrates) the database, seeds it when
+/// asked and empty, and serves the CRM. Reverse sync is not in it: it runs beside the application, as one of
+/// ``buildMonolithServices(configuration:logger:)`` (this is for tests, which run the application alone).
 ///
 /// ```swift
-/// let app = try await buildMonolithApplication(configuration: .init(port: 8081), logger: logger)
-/// try await app.runService()
+/// let app = try await buildMonolithApplication(configuration: .init(port: 0), logger: logger)
+/// try await app.test(.live) { client in … }
 /// ```
 public func buildMonolithApplication(
     configuration: MonolithConfiguration, logger: Logger
 ) async throws
     -> some ApplicationProtocol
 {
+    precondition(
+        configuration.reverseFeeds.isEmpty, "reverse sync runs beside the application: use buildMonolithServices")
+    let store = try await openMonolithStore(configuration: configuration, logger: logger)
+    return monolithApplication(store: store, reverseSync: nil, configuration: configuration, logger: logger)
+}
+
+/// The monolith process's long-running pieces, in start order, for its one `ServiceGroup`: with `--reverse-sync`,
+/// the feeds' HTTP client and reverse sync, then the HTTP application. The group stops them in reverse: the server
+/// answers its requests in flight first, then reverse sync stops, then the client it used.
+///
+/// ```swift
+/// let services = try await buildMonolithServices(configuration: .init(port: 8081), logger: logger)
+/// try await ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+/// ```
+public func buildMonolithServices(configuration: MonolithConfiguration, logger: Logger) async throws -> [any Service] {
+    let store = try await openMonolithStore(configuration: configuration, logger: logger)
+    var services: [any Service] = []
+    var reverseSync: ReverseSync?
+    if !configuration.reverseFeeds.isEmpty {
+        // The feeds' client lives as long as the process; listed first, it stops after reverse sync.
+        let client = FeedClient.makeHTTPClient()
+        services.append(FeedHTTPClientService(client: client))
+        do {
+            let sync = try await ReverseSync(
+                store: store, feeds: configuration.reverseFeeds, httpClient: client, logger: logger)
+            services.append(sync)
+            reverseSync = sync
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+    services.append(
+        monolithApplication(store: store, reverseSync: reverseSync, configuration: configuration, logger: logger))
+    return services
+}
+
+/// Opens (and migrates) the database, and seeds it when asked and empty.
+private func openMonolithStore(configuration: MonolithConfiguration, logger: Logger) async throws -> CRMStore {
     let store = try await CRMStore.open(path: configuration.databasePath)
     if configuration.seedContacts > 0 {
         let report = try await Seeder(contacts: configuration.seedContacts).seed(store)
@@ -86,26 +126,16 @@ public func buildMonolithApplication(
             logger.info("database already has data; not seeding")
         }
     }
-    var services: [any Service] = []
-    var reverseSync: ReverseSync?
-    if !configuration.reverseFeeds.isEmpty {
-        // The feeds' client lives as long as the application, which shuts it down after reverse sync.
-        let client = FeedClient.makeHTTPClient()
-        services.append(FeedHTTPClientService(client: client))
-        do {
-            reverseSync = try await ReverseSync(
-                store: store, feeds: configuration.reverseFeeds, httpClient: client, logger: logger)
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
-        services += reverseSync.map { [$0] } ?? []
-    }
-    return Application(
+    return store
+}
+
+private func monolithApplication(
+    store: CRMStore, reverseSync: ReverseSync?, configuration: MonolithConfiguration, logger: Logger
+) -> some ApplicationProtocol & Service {
+    Application(
         router: HeadAsGet(buildMonolithRouter(store: store, reverseSync: reverseSync)),
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port), serverName: "strangler-monolith"),
-        services: services,
         logger: logger
     )
 }

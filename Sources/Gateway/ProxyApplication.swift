@@ -4,23 +4,32 @@ import DiffStore
 import Foundation
 import Hummingbird
 public import Logging
-import NIOConcurrencyHelpers
 import NIOCore
-import NIOPosix
+public import NIOPosix
 public import Proxy
 import RouteTable
 public import ServiceLifecycle
-import UnixSignals
+import Synchronization
+public import UnixSignals
 
-/// The whole proxy: the data plane, the admin API and the routes.json watcher, as one service group.
+/// The whole proxy: the data plane, the admin API, the routes.json watcher and the shadow recorder, as the services
+/// of the process's one `ServiceGroup`.
 ///
 /// ```swift
 /// var configuration = ProxyConfiguration()
 /// configuration.routesPath = "routes.json"
 /// let proxy = try ProxyApplication(configuration: configuration, logger: logger)
-/// try await proxy.run()          // until SIGTERM or SIGINT
+/// try await proxy.runWithSignals()          // until SIGTERM or SIGINT
 /// ```
-public final class ProxyApplication: Service {
+///
+/// To run the proxy beside other services, put ``services`` in the process's group and hand the group to
+/// ``run(_:)``, which releases the event loops once the group has returned:
+///
+/// ```swift
+/// let group = ServiceGroup(services: proxy.services + [other], gracefulShutdownSignals: [.sigterm], logger: logger)
+/// try await proxy.run(group)
+/// ```
+public final class ProxyApplication: Sendable {
     public let configuration: ProxyConfiguration
     public let control: RouteControl
     public let metrics: ProxyMetrics
@@ -31,11 +40,21 @@ public final class ProxyApplication: Service {
     /// The data plane's connection cap in force (`ProxyConfiguration.maxConnections`, or its default for the
     /// file-descriptor limit read at start).
     public let maxConnections: Int
+    /// The live route table.
+    public let store: RouteTableStore
+    /// The proxy's long-running pieces in start order: the recorder, the data plane, the admin API, the routes.json
+    /// watcher. A `ServiceGroup` stops them in reverse: the watcher and the admin API first, then the data plane once
+    /// its requests in flight are answered, and the recorder last, to write what the drained requests left.
+    public let services: [any Service]
+    /// The event loops of the data plane and the admin API (`ProxyConfiguration.threads`, one per core by default):
+    /// they outlive the services, and ``shutdown()`` releases them once the group running the services has returned.
+    public let eventLoopGroup: MultiThreadedEventLoopGroup
     private let logger: Logger
-    private let ports = NIOLockedValueBox<(proxy: Int?, admin: Int?, waiters: [CheckedContinuation<Void, Never>])>(
-        (nil, nil, []))
+    private let ports = ListeningPorts()
+    private let observation: Int
 
-    /// Loads and validates routes.json (a bad file stops the start with every problem listed) and the token.
+    /// Loads and validates routes.json (a bad file stops the start with every problem listed) and the token, opens the
+    /// diff store, and makes the event loops and the services (nothing listens before the services run).
     public init(configuration: ProxyConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
@@ -56,110 +75,115 @@ public final class ProxyApplication: Service {
         let diffStore = try DiffStore.open(
             path: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("diffs.sqlite").path,
             maxSamplesPerSignature: configuration.samplesPerSignature)
-        self.control = RouteControl(
+        let control = RouteControl(
             table: DataPlaneTable(store: store), routesPath: configuration.routesPath,
             dataDirectory: configuration.dataDirectory, logger: logger, diffStore: diffStore)
-        self.metrics = ProxyMetrics()
-        self.recorder = ShadowRecorder(
+        self.control = control
+        let metrics = ProxyMetrics()
+        self.metrics = metrics
+        let recorder = ShadowRecorder(
             store: diffStore, maxInFlight: configuration.maxShadowsInFlight,
             maxQueued: configuration.maxQueuedComparisons, interval: configuration.recordInterval,
             privacy: { [store] in store.snapshot.table.privacy }, logger: logger)
-        self.adminToken = try configuration.adminToken ?? AdminToken.resolve(dataDirectory: configuration.dataDirectory)
+        self.recorder = recorder
+        let adminToken = try configuration.adminToken ?? AdminToken.resolve(dataDirectory: configuration.dataDirectory)
+        self.adminToken = adminToken
         self.maxConnections = configuration.effectiveMaxConnections
-    }
 
-    /// The live route table.
-    public let store: RouteTableStore
-
-    /// Waits until both ports are bound, and returns them (useful with port 0).
-    public func listeningPorts() async -> (proxy: Int, admin: Int) {
-        await withCheckedContinuation { continuation in
-            let ready = self.ports.withLockedValue { state in
-                if state.proxy != nil, state.admin != nil { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if ready { continuation.resume() }
-        }
-        let state = self.ports.withLockedValue { $0 }
-        return (state.proxy!, state.admin!)
-    }
-
-    private func bound(proxy: Int? = nil, admin: Int? = nil) {
-        let waiters = self.ports.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
-            if let proxy { state.proxy = proxy }
-            if let admin { state.admin = admin }
-            guard state.proxy != nil, state.admin != nil else { return [] }
-            defer { state.waiters.removeAll() }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    /// Runs until cancelled or shut down gracefully (it handles graceful shutdown when run inside a
-    /// `ServiceGroup`; `runWithSignals()` installs SIGTERM/SIGINT handling itself).
-    public func run() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: self.configuration.threads ?? System.coreCount)
-        let connections = ConnectionLimiter(limit: self.maxConnections, listener: "proxy", metrics: self.metrics)
+        // Made last: nothing above may fail once there are threads to release.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads ?? System.coreCount)
+        self.eventLoopGroup = group
+        let connections = ConnectionLimiter(limit: self.maxConnections, listener: "proxy", metrics: metrics)
         let adminConnections = ConnectionLimiter(
-            limit: self.configuration.adminMaxConnections, listener: "admin", metrics: self.metrics)
+            limit: configuration.adminMaxConnections, listener: "admin", metrics: metrics)
         let shared = ProxyShared(
-            store: self.store, configuration: self.configuration, metrics: self.metrics, recorder: self.recorder,
-            connections: connections, group: group)
-        // Connections to upstreams that leave the table close (observed until the services stop, before the loops do).
-        let observation = self.store.observe { _ in shared.tableChanged() }
+            store: store, configuration: configuration, metrics: metrics, recorder: recorder, connections: connections,
+            group: group)
+        // Connections to upstreams that leave the table close (observed until shutdown(), before the loops stop).
+        self.observation = store.observe { _ in shared.tableChanged() }
         shared.tableChanged()  // a swap made while the pools were being made
-        let server = ProxyServer(shared: shared, group: group, logger: self.logger) { [weak self] port in
-            self?.bound(proxy: port)
-        }
+        let ports = self.ports
+        let server = ProxyServer(shared: shared, group: group, logger: logger) { port in ports.bound(proxy: port) }
         let admin = Application(
             router: AdminRoutes(
-                control: self.control, diffStore: self.recorder.store, token: self.adminToken,
+                control: control, diffStore: diffStore, token: adminToken,
                 flush: { [recorder] in await recorder.flush() },
                 metrics: { [metrics] in metrics.render() }
             ).buildRouter(),
             server: .http1(
                 configuration: .init(additionalChannelHandlers: [AdmissionHandler(limiter: adminConnections)])),
             configuration: .init(
-                address: .hostname("127.0.0.1", port: self.configuration.adminPort), serverName: "strangler-admin"),
-            onServerRunning: { [weak self] channel in self?.bound(admin: channel.localAddress?.port) },
+                address: .hostname("127.0.0.1", port: configuration.adminPort), serverName: "strangler-admin"),
+            onServerRunning: { channel in ports.bound(admin: channel.localAddress?.port) },
             eventLoopGroupProvider: .shared(group),
-            logger: self.logger
+            logger: logger
         )
-        let watcher = RoutesWatcher(control: self.control, interval: self.configuration.watchInterval)
-        let services = ServiceGroup(
-            configuration: .init(
-                // Shut down in reverse order: the recorder goes last, after the server drained, to write what is left.
-                services: [
-                    .init(service: self.recorder),
-                    .init(service: server),
-                    .init(service: admin),
-                    .init(service: watcher),
-                ],
-                gracefulShutdownSignals: [],
-                logger: self.logger
-            ))
-        do {
-            try await withGracefulShutdownHandler {
-                try await services.run()
-            } onGracefulShutdown: {
-                Task { await services.triggerGracefulShutdown() }
-            }
-        } catch {
-            self.store.stopObserving(observation)
-            try? await group.shutdownGracefully()
-            throw error
-        }
-        self.store.stopObserving(observation)
-        try? await group.shutdownGracefully()
+        let watcher = RoutesWatcher(control: control, interval: configuration.watchInterval)
+        self.services = [recorder, server, admin, watcher]
     }
 
-    /// Runs as the process's main service: SIGTERM and SIGINT drain in-flight requests, then return.
+    /// Waits until both ports are bound, and returns them (useful with port 0).
+    public func listeningPorts() async -> (proxy: Int, admin: Int) {
+        await self.ports.bothBound()
+    }
+
+    /// The process's one group: ``services``, stopped gracefully on `gracefulShutdownSignals` (none: only by
+    /// `triggerGracefulShutdown()`, as tests do).
+    public func makeServiceGroup(gracefulShutdownSignals: [UnixSignal] = []) -> ServiceGroup {
+        ServiceGroup(services: self.services, gracefulShutdownSignals: gracefulShutdownSignals, logger: self.logger)
+    }
+
+    /// Runs `group` (one holding ``services``) until it returns, then ``shutdown()``: the event loops stop only once
+    /// every service has.
+    public func run(_ group: ServiceGroup) async throws {
+        do {
+            try await group.run()
+        } catch {
+            try? await self.shutdown()
+            throw error
+        }
+        try await self.shutdown()
+    }
+
+    /// Runs as the process: SIGTERM and SIGINT drain the requests in flight, then the recorder writes what is left,
+    /// and it returns.
     public func runWithSignals() async throws {
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: self)], gracefulShutdownSignals: [.sigterm, .sigint], logger: self.logger))
-        try await group.run()
+        try await self.run(self.makeServiceGroup(gracefulShutdownSignals: [.sigterm, .sigint]))
+    }
+
+    /// Releases what the services ran on: stops following table changes and shuts the event loops down. Call it once
+    /// the group running ``services`` has returned (``run(_:)`` does), or when they were never run.
+    public func shutdown() async throws {
+        self.store.stopObserving(self.observation)
+        try await self.eventLoopGroup.shutdownGracefully()
+    }
+}
+
+/// The ports the data plane and the admin API listen on, once bound; ``bothBound()`` waits for them.
+private final class ListeningPorts: Sendable {
+    private typealias Waiter = CheckedContinuation<(proxy: Int, admin: Int), Never>
+    private let state = Mutex<(proxy: Int?, admin: Int?, waiters: [Waiter])>((nil, nil, []))
+
+    func bothBound() async -> (proxy: Int, admin: Int) {
+        await withCheckedContinuation { continuation in
+            let ready = self.state.withLock { state -> (proxy: Int, admin: Int)? in
+                if let proxy = state.proxy, let admin = state.admin { return (proxy, admin) }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    func bound(proxy: Int? = nil, admin: Int? = nil) {
+        let (waiters, ports) = self.state.withLock { state -> ([Waiter], (proxy: Int, admin: Int)?) in
+            if let proxy { state.proxy = proxy }
+            if let admin { state.admin = admin }
+            guard let proxy = state.proxy, let admin = state.admin else { return ([], nil) }
+            defer { state.waiters.removeAll() }
+            return (state.waiters, (proxy, admin))
+        }
+        if let ports { for waiter in waiters { waiter.resume(returning: ports) } }
     }
 }
 

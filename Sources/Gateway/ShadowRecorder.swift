@@ -3,7 +3,6 @@ public import DiffStore
 import Foundation
 import JSON
 public import Logging
-import NIOConcurrencyHelpers
 public import Proxy
 public import RouteTable
 public import ServiceLifecycle
@@ -16,7 +15,8 @@ import Synchronization
 /// Bounds: at most `maxInFlight` shadows are in flight at once, from the decision to shadow until the shadow's
 /// answer is in (`tryAcquire()`; the excess is dropped and counted), and at most `maxQueued` pairs wait for
 /// comparison (the excess is dropped and counted: a slow disk or a busy CPU never grows memory without bound).
-/// Bodies are limited by the calls themselves. A flush starts early once `eagerFlush` pairs wait.
+/// Bodies are limited by the calls themselves. A flush starts early once `eagerFlush` pairs wait: `submit` rings the
+/// run loop's doorbell (it never waits, and starts no task of its own), and the loop flushes at once.
 public final class ShadowRecorder: ShadowSink, Service {
     public typealias Count = ShadowCount
 
@@ -36,8 +36,12 @@ public final class ShadowRecorder: ShadowSink, Service {
     let interval: Duration
     private let logger: Logger
     private let inFlight = Atomic<Int>(0)
-    private let pending = NIOLockedValueBox(Pending())
+    private let pending = Mutex(Pending())
     private let writer: Writer
+    /// Rings when a flush is due: every `interval` (the run loop's own ticks) and when `eagerFlush` pairs wait. Rings
+    /// while a flush runs are kept as one, so the loop flushes once more after it, never a queue of flushes.
+    private let doorbell: AsyncStream<Void>
+    private let ring: AsyncStream<Void>.Continuation
 
     /// `privacy` gives the live table's redaction rules and retention (read at each flush).
     public init(
@@ -53,6 +57,7 @@ public final class ShadowRecorder: ShadowSink, Service {
         self.interval = interval
         self.logger = logger
         self.writer = Writer(store: store, privacy: privacy, logger: logger)
+        (self.doorbell, self.ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Shadows in flight now (decided, and their answer not in yet).
@@ -87,12 +92,12 @@ public final class ShadowRecorder: ShadowSink, Service {
             case .timeout: counts.timeouts += 1
             }
         }
-        self.pending.withLockedValue { pending in add(to: &pending.counts[route, default: RouteCounts()]) }
+        self.pending.withLock { pending in add(to: &pending.counts[route, default: RouteCounts()]) }
     }
 
     /// Hands over a pair to compare (dropped and counted when `maxQueued` pairs already wait).
     public func submit(_ observation: ShadowObservation) {
-        let startFlush = self.pending.withLockedValue { pending -> Bool in
+        let startFlush = self.pending.withLock { pending -> Bool in
             let bytes = observation.byteCount
             guard pending.observations.count < self.maxQueued,
                 pending.bytes + bytes <= self.maxQueuedBytes || pending.observations.isEmpty
@@ -106,26 +111,34 @@ public final class ShadowRecorder: ShadowSink, Service {
             pending.flushStarted = true
             return true
         }
-        if startFlush { Task { await self.flush() } }
+        if startFlush { self.ring.yield() }
     }
 
     /// Compares what is waiting and writes it to the store (one transaction). Calls run one after another.
     public func flush() async {
-        await self.writer.write { [pending] in
-            pending.withLockedValue { pending in
+        await self.writer.write { [self] in
+            self.pending.withLock { pending in
                 defer { pending = Pending() }
                 return (pending.observations, pending.counts)
             }
         }
     }
 
+    /// Flushes at every ring of the doorbell until the process shuts down gracefully (or the task is cancelled), then
+    /// once more: in a `ServiceGroup` the recorder stops after the data plane, so that last flush takes what the
+    /// drained requests left. Runs once.
     public func run() async throws {
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            try? await cancelWhenGracefulShutdown {
-                try await Task.sleep(for: self.interval)
+        await withTaskGroup(of: Void.self) { group in
+            // The interval's ticks ring the same doorbell as eager flushes, so the loop has one thing to wait on.
+            group.addTask { [interval, ring] in
+                while (try? await Task.sleep(for: interval)) != nil { ring.yield() }
             }
-            await self.flush()
+            for await _ in self.doorbell.cancelOnGracefulShutdown() {
+                await self.flush()
+            }
+            group.cancelAll()
         }
+        self.ring.finish()
         await self.flush()
     }
 }

@@ -1,7 +1,8 @@
 public import ArgumentParser
-import Hummingbird
 import Logging
 import Monolith
+import ServiceLifecycle
+import UnixSignals
 
 /// `strangler monolith`: runs the CRM monolith that the toolkit migrates.
 public struct MonolithCommand: AsyncParsableCommand {
@@ -72,11 +73,13 @@ public struct MonolithCommand: AsyncParsableCommand {
 
     public func run() async throws {
         let logger = Logger(label: "strangler.monolith")
-        let app = try await buildMonolithApplication(
+        let services = try await buildMonolithServices(
             configuration: MonolithConfiguration(
                 port: self.port, databasePath: self.db, seedContacts: self.seed, reverseFeeds: try self.reverseFeeds()),
             logger: logger
         )
-        try await app.runService()
+        // The process's one group: SIGTERM or SIGINT stops the server after its requests in flight, then reverse sync.
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
     }
 }

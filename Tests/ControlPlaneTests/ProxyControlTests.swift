@@ -202,6 +202,18 @@ struct ProxyAdminTests {
 
 @Suite("Proxy: graceful shutdown")
 struct ProxyShutdownTests {
+    /// Whether a new connection to `port` is turned away: refused, or closed by the proxy with no answer (accepted just
+    /// before the listener closed). An answered probe is not, nor one that ran out of time on this side.
+    static func isTurnedAway(port: Int) async -> Bool {
+        do {
+            let result = try await RawHTTP.send(
+                "GET /contacts/1 HTTP/1.1\r\nHost: proxy.test\r\nConnection: close\r\n\r\n", port: port)
+            return result.closedByServer && RawHTTP.parse(result.text).isEmpty
+        } catch {
+            return true  // refused, or closed before the request could be written
+        }
+    }
+
     @Test func sigtermDrainsInFlightRequestsThenStops() async throws {
         let logger = Logger(label: "test")
         let monolith = TestUpstream(name: "monolith")
@@ -224,24 +236,28 @@ struct ProxyShutdownTests {
             configuration.dataDirectory = directory.path
             configuration.adminToken = "t"
             let proxy = try ProxyApplication(configuration: configuration, logger: logger)
-            let serviceGroup = ServiceGroup(services: [proxy], logger: logger)
+            // The process's one group (SIGTERM there triggers the same graceful shutdown as below).
+            let serviceGroup = proxy.makeServiceGroup()
             let stopped = NIOLockedValueBox(false)
             group.addTask {
-                try await serviceGroup.run()
+                try await proxy.run(serviceGroup)
                 stopped.withLockedValue { $0 = true }
             }
             let ports = await proxy.listeningPorts()
-            async let inFlight = RawHTTP.get("/slow/1", port: ports.proxy)
-            #expect(await eventually { monolith.gate.arrived == 1 })
+            // The request in flight must outlast every step below however loaded the machine (its client deadline
+            // is an upper bound: a deadline that passed would close the connection from this side, not the proxy).
+            async let inFlight = RawHTTP.get("/slow/1", port: ports.proxy, deadline: .seconds(90))
+            #expect(await eventually(within: .seconds(30)) { monolith.gate.arrived == 1 })
             await serviceGroup.triggerGracefulShutdown()
-            // New connections are refused once draining has begun, while the request in flight goes on.
-            #expect(await eventually { (try? await RawHTTP.get("/contacts/1", port: ports.proxy)) == nil })
+            // New connections are turned away once draining has begun (the services after the data plane stop first,
+            // so the first probes may still be answered), while the request in flight goes on.
+            #expect(await eventually(within: .seconds(30)) { await Self.isTurnedAway(port: ports.proxy) })
             #expect(!stopped.withLockedValue { $0 })
             monolith.gate.open()
             let answer = try await inFlight
             #expect(answer.status == 200)
             #expect(json(answer.body)["upstream"] as? String == "monolith")
-            #expect(await eventually { stopped.withLockedValue { $0 } })
+            #expect(await eventually(within: .seconds(30)) { stopped.withLockedValue { $0 } })
             await upstreams.triggerGracefulShutdown()
             try await group.waitForAll()
         }

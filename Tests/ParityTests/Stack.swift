@@ -135,8 +135,8 @@ struct Stack: Sendable {
             configuration.watchInterval = .milliseconds(50)
             configuration.threads = 2
             let proxy = try ProxyApplication(configuration: configuration, logger: logger)
-            let proxyGroup = ServiceGroup(services: [proxy], logger: logger)
-            group.addTask { try await proxyGroup.run() }
+            let proxyGroup = proxy.makeServiceGroup()
+            group.addTask { try await proxy.run(proxyGroup) }
             let ports = await proxy.listeningPorts()
 
             let stack = Stack(

@@ -60,7 +60,7 @@ package final class RawConnection: Sendable {
     }
 
     /// Waits until `count` responses came (or the connection closed, or `timeout` passed).
-    package func waitForResponses(_ count: Int, within timeout: Duration = .seconds(10)) async -> [RawResponse] {
+    package func waitForResponses(_ count: Int, within timeout: Duration = .seconds(30)) async -> [RawResponse] {
         _ = await eventually(within: timeout) { self.responses.count >= count || self.isClosed }
         return self.responses
     }

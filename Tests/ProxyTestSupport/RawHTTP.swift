@@ -39,8 +39,13 @@ package enum RawHTTP {
     }
 
     /// Returns everything received, and whether the server closed the connection before the deadline.
+    ///
+    /// The deadline is an upper bound, not a wait (every caller expects the server to answer or close first): it is
+    /// generous because in a full parallel run the test process's two cooperative threads can be taken for seconds by
+    /// other tests' work, and a request whose answer came can be seen late. A deadline that passes closes the
+    /// connection from this side, which the caller would otherwise take for the proxy dropping it.
     package static func send(
-        _ text: String, port: Int, deadline: Duration = .seconds(10), halfClose: Bool = false
+        _ text: String, port: Int, deadline: Duration = .seconds(30), halfClose: Bool = false
     ) async throws -> (text: String, closedByServer: Bool) {
         let group = MultiThreadedEventLoopGroup.singleton
         let promise = group.next().makePromise(of: ByteBuffer.self)
@@ -73,11 +78,13 @@ package enum RawHTTP {
     }
 
     /// A GET with `Connection: close`.
-    package static func get(_ path: String, port: Int, headers: [String] = []) async throws -> RawResponse {
+    package static func get(
+        _ path: String, port: Int, headers: [String] = [], deadline: Duration = .seconds(30)
+    ) async throws -> RawResponse {
         let request =
             (["GET \(path) HTTP/1.1", "Host: proxy.test", "Connection: close"] + headers).joined(separator: "\r\n")
             + "\r\n\r\n"
-        let responses = Self.parse(try await Self.send(request, port: port).text)
+        let responses = Self.parse(try await Self.send(request, port: port, deadline: deadline).text)
         guard let first = responses.first else { throw RawError.noResponse }
         return first
     }

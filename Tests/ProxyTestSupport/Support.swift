@@ -46,9 +46,11 @@ package final class Gate: Sendable {
     }
 }
 
-/// Waits for `condition` with a deadline, yielding in between (no fixed sleeps).
+/// Waits for `condition` with a deadline, yielding in between (no fixed sleeps). The default deadline is an upper
+/// bound, generous because in a full parallel run on two cores a test can wait seconds for a thread; a wait meant to
+/// time out (a connection that must stay open) names its own.
 package func eventually(
-    within timeout: Duration = .seconds(10), _ condition: () async throws -> Bool
+    within timeout: Duration = .seconds(30), _ condition: () async throws -> Bool
 ) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
@@ -200,8 +202,9 @@ package struct ProxyHarness {
             configuration.threads = 2
             configure(&configuration)
             let proxy = try ProxyApplication(configuration: configuration, logger: logger)
-            let proxyGroup = ServiceGroup(services: [proxy], logger: logger)
-            group.addTask { try await proxyGroup.run() }
+            // The proxy's one group, as its process runs it (without signals: the harness stops it).
+            let proxyGroup = proxy.makeServiceGroup()
+            group.addTask { try await proxy.run(proxyGroup) }
             let ports = await proxy.listeningPorts()
             let harness = ProxyHarness(
                 monolith: monolith, service: service, monolithPort: monolithPort, servicePort: servicePort,

@@ -2,7 +2,7 @@ import AsyncHTTPClient
 public import GRDB
 public import Hummingbird
 public import Logging
-import ServiceLifecycle
+public import ServiceLifecycle
 import UnixSignals
 
 /// What makes one extracted service: its name, its schema, how it projects the feed's events into its
@@ -52,35 +52,46 @@ public struct ExtractedService: Sendable {
         return router
     }
 
-    /// Runs the service as `configuration` says: its HTTP server and, with a feed, the consumer that keeps
-    /// its database in sync; both stop gracefully on SIGTERM or SIGINT.
-    public func run(configuration: ServiceConfiguration, logger: Logger) async throws {
+    /// The service process's long-running pieces, in start order, for its one `ServiceGroup`: with a feed, the feed's
+    /// HTTP client and the consumer that keeps the database in sync; then the HTTP application. The group stops them in
+    /// reverse: the server answers its requests in flight first, then the consumer stops, then its client.
+    public func services(configuration: ServiceConfiguration, logger: Logger) async throws -> [any Service] {
         let database = try await self.openDatabase(path: configuration.databasePath)
-        // The feed's client lives as long as the service; the group shuts it down after the consumer.
-        let client = configuration.feed.map { _ in HTTPClient.makeToolkitClient() }
+        var services: [any Service] = []
         var consumer: FeedConsumer?
-        if let endpoint = configuration.feed, let client {
+        if let endpoint = configuration.feed {
+            // The feed's client lives as long as the process; listed first, it stops after the consumer.
+            let client = HTTPClient.makeToolkitClient()
+            services.append(HTTPClientService(client))
             do {
-                consumer = try await FeedConsumer(
+                let feedConsumer = try await FeedConsumer(
                     database: database, feed: HTTPEventFeed(endpoint, client: client, logger: logger),
                     projection: self.projection,
                     pageSize: configuration.feedPageSize, longPollSeconds: configuration.longPollSeconds, logger: logger
                 )
+                services.append(feedConsumer)
+                consumer = feedConsumer
             } catch {
                 try? await client.shutdown()
                 throw error
             }
         }
-        let app = Application(
-            router: HeadAsGet(self.router(database: database, sync: consumer)),
-            configuration: .init(
-                address: .hostname(configuration.host, port: configuration.port), serverName: "strangler-\(self.name)"),
-            logger: logger
-        )
-        let services: [any Service] =
-            (client.map { [HTTPClientService($0)] } ?? []) + (consumer.map { [$0] } ?? []) + [app]
-        let group = ServiceGroup(
-            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        services.append(
+            Application(
+                router: HeadAsGet(self.router(database: database, sync: consumer)),
+                configuration: .init(
+                    address: .hostname(configuration.host, port: configuration.port),
+                    serverName: "strangler-\(self.name)"),
+                logger: logger
+            ))
+        return services
+    }
+
+    /// Runs the service as `configuration` says, as its process: ``services(configuration:logger:)`` in one
+    /// `ServiceGroup`, stopped gracefully on SIGTERM or SIGINT.
+    public func run(configuration: ServiceConfiguration, logger: Logger) async throws {
+        let services = try await self.services(configuration: configuration, logger: logger)
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }
 }
