@@ -58,6 +58,7 @@ let package = Package(
         .target(
             name: "DiffStore",
             dependencies: [
+                "Diff",
                 "JSON",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
@@ -346,6 +347,7 @@ let package = Package(
         .testTarget(
             name: "DiffStoreTests",
             dependencies: [
+                "Diff",
                 "DiffStore",
                 "JSON",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -358,6 +360,7 @@ let package = Package(
             dependencies: [
                 "AdminAPI",
                 "ControlPlane",
+                "Diff",
                 "DiffStore",
                 "Gateway",
                 "JSON",
@@ -432,6 +435,7 @@ let package = Package(
         .testTarget(
             name: "StranglerCommandsTests",
             dependencies: [
+                "Diff",
                 "AdminAPI",
                 "ControlPlane",
                 "DiffStore",

@@ -218,14 +218,29 @@ public struct AdminRoutes: Sendable {
         }
     }
 
+    /// A refused query parameter, as the answer to send.
+    struct Refusal: Error {
+        var response: Response
+    }
+
+    /// `?limit=N`: `fallback` without one, refused unless a whole number from 1 to `most`.
+    static func limit(_ request: Request, default fallback: Int, most: Int) -> Result<Int, Refusal> {
+        guard let text = request.uri.queryParameters.get("limit") else { return .success(fallback) }
+        guard let value = Int(text), (1...most).contains(value) else {
+            return .failure(
+                Refusal(
+                    response: Self.error(
+                        .badRequest, "invalid_limit", "limit must be a whole number from 1 to \(most), not \"\(text)\"")
+                ))
+        }
+        return .success(value)
+    }
+
     func history(_ request: Request) async -> Response {
-        var limit = 50
-        if let text = request.uri.queryParameters.get("limit") {
-            guard let value = Int(text), (1...10_000).contains(value) else {
-                return Self.error(
-                    .badRequest, "invalid_limit", "limit must be a whole number from 1 to 10000, not \"\(text)\"")
-            }
-            limit = value
+        let limit: Int
+        switch Self.limit(request, default: 50, most: 10_000) {
+        case .success(let value): limit = value
+        case .failure(let refusal): return refusal.response
         }
         let route = request.uri.queryParameters.get("route").flatMap { $0.isEmpty ? nil : String($0) }
         return Self.answer(await self.operations.history(route: route, limit: limit).json, etag: nil)
@@ -339,13 +354,10 @@ extension AdminRoutes {
         guard let route = request.uri.queryParameters.get("route"), !route.isEmpty else {
             return Self.error(.badRequest, "route_required", "add ?route=ID (a route id of the table)")
         }
-        var limit = 20
-        if let text = request.uri.queryParameters.get("limit") {
-            guard let value = Int(text), (1...1000).contains(value) else {
-                return Self.error(
-                    .badRequest, "invalid_limit", "limit must be a whole number from 1 to 1000, not \"\(text)\"")
-            }
-            limit = value
+        let limit: Int
+        switch Self.limit(request, default: 20, most: 1000) {
+        case .success(let value): limit = value
+        case .failure(let refusal): return refusal.response
         }
         await self.flush()
         do {

@@ -35,7 +35,7 @@ extension ControlError {
                     .array(self.problems.map { .object([("path", .string($0.path)), ("reason", .string($0.reason))]) })
                 ))
         }
-        if self.code == .gateRefused { members.append(("refusals", Self.json(self.refusals))) }
+        if self.code == .gateRefused { members.append(("refusals", Gates.Verdict.json(self.refusals))) }
         return .object([("error", .object(members))])
     }
 
@@ -47,27 +47,7 @@ extension ControlError {
             problems: (error["problems"]?.arrayValue ?? []).map {
                 RouteTableError.Problem(path: $0["path"]?.stringValue ?? "", reason: $0["reason"]?.stringValue ?? "")
             },
-            refusals: (error["refusals"]?.arrayValue ?? []).compactMap(Self.verdict))
-    }
-
-    /// `[{ route, from, to, reasons }]`
-    static func json(_ verdicts: [Gates.Verdict]) -> JSONValue {
-        .array(
-            verdicts.map {
-                .object([
-                    ("route", .string($0.route)), ("from", .string($0.from.rawValue)), ("to", .string($0.to.rawValue)),
-                    ("reasons", .array($0.reasons.map(JSONValue.string))),
-                ])
-            })
-    }
-
-    static func verdict(_ json: JSONValue) -> Gates.Verdict? {
-        guard let route = json["route"]?.stringValue,
-            let from = json["from"]?.stringValue.flatMap(Stage.init(rawValue:)),
-            let to = json["to"]?.stringValue.flatMap(Stage.init(rawValue:))
-        else { return nil }
-        return Gates.Verdict(
-            route: route, from: from, to: to, reasons: (json["reasons"]?.arrayValue ?? []).compactMap(\.stringValue))
+            refusals: (error["refusals"]?.arrayValue ?? []).compactMap(Gates.Verdict.init(json:)))
     }
 }
 
@@ -97,40 +77,13 @@ extension LiveTable {
     }
 }
 
-extension StageChange {
-    /// `[{ route, from, to, judgedFrom? }]`
-    static func json(_ changes: [StageChange]) -> JSONValue {
-        .array(
-            changes.map { change in
-                var members: [(key: String, value: JSONValue)] = [
-                    ("route", .string(change.route)), ("from", .string(change.from.rawValue)),
-                    ("to", .string(change.to.rawValue)),
-                ]
-                if let judged = change.judgedFrom { members.append(("judgedFrom", .string(judged.rawValue))) }
-                return .object(members)
-            })
-    }
-
-    static func changes(_ json: JSONValue?) -> [StageChange] {
-        (json?.arrayValue ?? []).compactMap { change in
-            guard let route = change["route"]?.stringValue,
-                let from = change["from"]?.stringValue.flatMap(Stage.init(rawValue:)),
-                let to = change["to"]?.stringValue.flatMap(Stage.init(rawValue:))
-            else { return nil }
-            return StageChange(
-                route: route, from: from, to: to,
-                judgedFrom: change["judgedFrom"]?.stringValue.flatMap(Stage.init(rawValue:)))
-        }
-    }
-}
-
 extension TableChange {
     /// The table with `changed`, `forced` and, when forced, `overridden`.
     public var json: JSONValue {
         var extra: [(key: String, value: JSONValue)] = [
             ("changed", StageChange.json(self.changed)), ("forced", .bool(self.forced)),
         ]
-        if self.forced { extra.append(("overridden", ControlError.json(self.overridden))) }
+        if self.forced { extra.append(("overridden", Gates.Verdict.json(self.overridden))) }
         return self.table.json(extra)
     }
 
@@ -138,7 +91,7 @@ extension TableChange {
         self.init(
             table: try LiveTable(json: body), changed: StageChange.changes(body["changed"]),
             forced: body["forced"]?.boolValue == true,
-            overridden: (body["overridden"]?.arrayValue ?? []).compactMap(ControlError.verdict))
+            overridden: (body["overridden"]?.arrayValue ?? []).compactMap(Gates.Verdict.init(json:)))
     }
 }
 

@@ -44,11 +44,6 @@ struct Tape {
             let escaped = raw[index + 1]
             index += 2
             switch escaped {
-            case UInt8(ascii: "b"): result.append(0x08)
-            case UInt8(ascii: "f"): result.append(0x0C)
-            case UInt8(ascii: "n"): result.append(0x0A)
-            case UInt8(ascii: "r"): result.append(0x0D)
-            case UInt8(ascii: "t"): result.append(0x09)
             case UInt8(ascii: "u"):
                 guard index + 4 <= raw.count else { return result }
                 var scalar = hex4(index)
@@ -59,7 +54,7 @@ struct Tape {
                     index += 6
                 }
                 Self.appendUTF8(scalar, to: &result)
-            default: result.append(escaped)  // " \ /
+            default: result.append(jsonEscapedByte(escaped) ?? escaped)  // b f n r t " \ /
             }
         }
         return result

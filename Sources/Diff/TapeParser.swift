@@ -41,14 +41,9 @@ struct TapeParser {
     }
 
     func fail(_ reason: String, at offset: Int? = nil) -> JSONParseError {
-        let offset = min(offset ?? self.position, self.count)
-        var line = 1
-        var lineStart = 0
-        for index in 0..<offset where self.base[index] == UInt8(ascii: "\n") {
-            line += 1
-            lineStart = index + 1
-        }
-        return JSONParseError(reason: reason, offset: offset, line: line, column: offset - lineStart + 1)
+        JSONParseError(
+            reason: reason, offset: offset ?? self.position,
+            in: UnsafeBufferPointer(start: self.base, count: self.count))
     }
 
     private static func printable(_ byte: UInt8) -> String {

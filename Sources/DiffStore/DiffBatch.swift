@@ -1,3 +1,4 @@
+public import Diff
 public import Foundation
 
 /// Per-route counters of shadow traffic.
@@ -22,31 +23,38 @@ public struct RouteCounts: Sendable, Equatable {
 
     public init() {}
 
+    /// One counter: its name in JSON (`shadowErrors`), its column in the store (`shadow_errors`), and where it is.
+    public struct Counter: Sendable {
+        public let name: String
+        public let column: String
+        public let keyPath: any WritableKeyPath<RouteCounts, Int> & Sendable
+    }
+
+    /// Every counter, in the order the report's JSON lists them.
+    public static let counters: [Counter] = [
+        Counter(name: "compared", column: "compared", keyPath: \.compared),
+        Counter(name: "matched", column: "matched", keyPath: \.matched),
+        Counter(name: "mismatched", column: "mismatched", keyPath: \.mismatched),
+        Counter(name: "shadowErrors", column: "shadow_errors", keyPath: \.shadowErrors),
+        Counter(name: "timeouts", column: "timeouts", keyPath: \.timeouts),
+        Counter(name: "dropped", column: "dropped", keyPath: \.dropped),
+        Counter(name: "skipped", column: "skipped", keyPath: \.skipped),
+        Counter(name: "stale", column: "stale", keyPath: \.stale),
+        Counter(name: "noiseChecks", column: "noise_checks", keyPath: \.noiseChecks),
+    ]
+
+    /// The counts with each counter's value from `value` (given the counter).
+    public init<Failure: Error>(_ value: (Counter) throws(Failure) -> Int) throws(Failure) {
+        for counter in Self.counters { self[keyPath: counter.keyPath] = try value(counter) }
+    }
+
     public static func += (lhs: inout RouteCounts, rhs: RouteCounts) {
-        lhs.compared += rhs.compared
-        lhs.matched += rhs.matched
-        lhs.mismatched += rhs.mismatched
-        lhs.shadowErrors += rhs.shadowErrors
-        lhs.timeouts += rhs.timeouts
-        lhs.dropped += rhs.dropped
-        lhs.skipped += rhs.skipped
-        lhs.noiseChecks += rhs.noiseChecks
-        lhs.stale += rhs.stale
+        for counter in Self.counters { lhs[keyPath: counter.keyPath] += rhs[keyPath: counter.keyPath] }
     }
 }
 
-/// One answer as stored in a sample (headers and body already cleared of personal data).
-public struct StoredResponse: Sendable {
-    public var status: Int
-    public var headers: [(name: String, value: String)]
-    public var body: [UInt8]
-
-    public init(status: Int, headers: [(name: String, value: String)], body: [UInt8]) {
-        self.status = status
-        self.headers = headers
-        self.body = body
-    }
-}
+/// One answer as stored in a sample: the diff engine's snapshot, its headers and body already cleared of personal data.
+public typealias StoredResponse = ResponseSnapshot
 
 /// A mismatch kept as evidence: the request, both answers, and the diff (JSON text).
 public struct DiffSample: Sendable {

@@ -70,35 +70,40 @@ extension DiffStore {
     /// ```
     public func buckets(route: String? = nil, since: Date? = nil) throws -> [TimeBucket] {
         try self.database.read { db in
-            var conditions: [String] = []
-            var arguments: StatementArguments = []
-            if let route {
-                conditions.append("route = ?")
-                arguments += [route]
-            }
-            if let since {
-                // A bucket counts when its minute overlaps the window.
-                conditions.append("start > ?")
-                arguments += [since.timeIntervalSince1970 - Double(Self.bucketSeconds)]
-            }
-            let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+            // A bucket counts when its minute overlaps the window.
+            let filter = SQLFilter(route: route)
+                .and("start > ?", since.map { $0.timeIntervalSince1970 - Double(Self.bucketSeconds) })
             let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM route_buckets" + filter + " ORDER BY route, start", arguments: arguments)
+                db, sql: "SELECT * FROM route_buckets" + filter.clause + " ORDER BY route, start",
+                arguments: filter.arguments)
             return rows.map { row in
-                var counts = RouteCounts()
-                counts.compared = row["compared"]
-                counts.matched = row["matched"]
-                counts.mismatched = row["mismatched"]
-                counts.shadowErrors = row["shadow_errors"]
-                counts.timeouts = row["timeouts"]
-                counts.dropped = row["dropped"]
-                counts.skipped = row["skipped"]
-                counts.noiseChecks = row["noise_checks"]
-                counts.stale = row["stale"]
+                let counts = RouteCounts { row[$0.column] }
                 let start: Int = row["start"]
                 return TimeBucket(
                     route: row["route"], start: Date(timeIntervalSince1970: Double(start)), counts: counts)
             }
         }
     }
+}
+
+/// The `WHERE` of a query whose conditions are each optional: `route = ?` for a route, then the others given.
+struct SQLFilter {
+    private var conditions: [String] = []
+    private(set) var arguments: StatementArguments = []
+
+    init(route: String?) {
+        self = self.and("route = ?", route)
+    }
+
+    /// With `condition` (one `?`, bound to `value`) when `value` is not nil.
+    func and(_ condition: String, _ value: (some DatabaseValueConvertible)?) -> SQLFilter {
+        guard let value else { return self }
+        var filter = self
+        filter.conditions.append(condition)
+        filter.arguments += [value]
+        return filter
+    }
+
+    /// ` WHERE a AND b`, or nothing without conditions.
+    var clause: String { self.conditions.isEmpty ? "" : " WHERE " + self.conditions.joined(separator: " AND ") }
 }

@@ -1,3 +1,4 @@
+import Diff
 public import Foundation
 public import GRDB
 public import JSON
@@ -216,18 +217,8 @@ public final class DiffStore: Sendable {
     @discardableResult
     public func purge(route: String? = nil, before: Date? = nil) throws -> Int {
         try self.database.write { db in
-            var conditions: [String] = []
-            var arguments: StatementArguments = []
-            if let route {
-                conditions.append("route = ?")
-                arguments += [route]
-            }
-            if let before {
-                conditions.append("recorded_at < ?")
-                arguments += [before.timeIntervalSince1970]
-            }
-            let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
-            try db.execute(sql: "DELETE FROM samples" + filter, arguments: arguments)
+            let filter = SQLFilter(route: route).and("recorded_at < ?", before?.timeIntervalSince1970)
+            try db.execute(sql: "DELETE FROM samples" + filter.clause, arguments: filter.arguments)
             return db.changesCount
         }
     }
@@ -249,24 +240,24 @@ public final class DiffStore: Sendable {
                 let name: String = row["route"]
                 let compared: Int = row["compared"]
                 let matched: Int = row["matched"]
-                var members: [(key: String, value: JSONValue)] = [
-                    ("route", .string(name)),
-                    ("compared", .number(Double(compared))),
-                    ("matched", .number(Double(matched))),
-                    ("mismatched", .number(Double(row["mismatched"] as Int))),
-                    (
-                        "matchRate",
-                        compared > 0 ? .number((Double(matched) / Double(compared) * 10000).rounded() / 10000) : .null
-                    ),
-                    ("shadowErrors", .number(Double(row["shadow_errors"] as Int))),
-                    ("timeouts", .number(Double(row["timeouts"] as Int))),
-                    ("dropped", .number(Double(row["dropped"] as Int))),
-                    ("skipped", .number(Double(row["skipped"] as Int))),
-                    ("noiseChecks", .number(Double(row["noise_checks"] as Int))),
-                    ("stale", .number(Double(row["stale"] as Int))),
-                    ("firstSeen", .string(Self.timestamp(row["first_seen"]))),
-                    ("lastSeen", .string(Self.timestamp(row["last_seen"]))),
-                ]
+                var members: [(key: String, value: JSONValue)] =
+                    [
+                        ("route", .string(name)),
+                        ("compared", .number(Double(compared))),
+                        ("matched", .number(Double(matched))),
+                        ("mismatched", .number(Double(row["mismatched"] as Int))),
+                        (
+                            "matchRate",
+                            compared > 0
+                                ? .number((Double(matched) / Double(compared) * 10000).rounded() / 10000) : .null
+                        ),
+                        ("shadowErrors", .number(Double(row["shadow_errors"] as Int))),
+                        ("timeouts", .number(Double(row["timeouts"] as Int))),
+                        ("dropped", .number(Double(row["dropped"] as Int))),
+                        ("skipped", .number(Double(row["skipped"] as Int))),
+                        ("noiseChecks", .number(Double(row["noise_checks"] as Int))),
+                        ("stale", .number(Double(row["stale"] as Int))),
+                    ] + Self.seen(row)
                 let signatures = try Row.fetchAll(
                     db,
                     sql: """
@@ -280,14 +271,13 @@ public final class DiffStore: Sendable {
                         "signatures",
                         .array(
                             signatures.map { row in
-                                .object([
-                                    ("id", .string(row["signature"])),
-                                    ("signature", .string(row["text"])),
-                                    ("count", .number(Double(row["count"] as Int))),
-                                    ("samples", .number(Double(row["samples"] as Int))),
-                                    ("firstSeen", .string(Self.timestamp(row["first_seen"]))),
-                                    ("lastSeen", .string(Self.timestamp(row["last_seen"]))),
-                                ])
+                                .object(
+                                    [
+                                        ("id", .string(row["signature"])),
+                                        ("signature", .string(row["text"])),
+                                        ("count", .number(Double(row["count"] as Int))),
+                                        ("samples", .number(Double(row["samples"] as Int))),
+                                    ] + Self.seen(row))
                             })
                     ))
                 let pointers = try Row.fetchAll(
@@ -310,6 +300,14 @@ public final class DiffStore: Sendable {
             }
             return .object([("routes", .array(routes))])
         }
+    }
+
+    /// `firstSeen` and `lastSeen` of a row with `first_seen` and `last_seen`.
+    private static func seen(_ row: Row) -> [(key: String, value: JSONValue)] {
+        [
+            ("firstSeen", .string(Self.timestamp(row["first_seen"]))),
+            ("lastSeen", .string(Self.timestamp(row["last_seen"]))),
+        ]
     }
 
     /// Pointers that differed between two answers of the same side, for a route, most frequent first.

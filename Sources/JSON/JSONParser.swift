@@ -12,7 +12,33 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
         self.column = column
     }
 
+    /// The error at byte `offset` of `bytes` (at most its end), its line and column counted there.
+    public init(reason: String, offset: Int, in bytes: UnsafeBufferPointer<UInt8>) {
+        let offset = min(offset, bytes.count)
+        var line = 1
+        var lineStart = 0
+        for position in 0..<offset where bytes[position] == UInt8(ascii: "\n") {
+            line += 1
+            lineStart = position + 1
+        }
+        self.init(reason: reason, offset: offset, line: line, column: offset - lineStart + 1)
+    }
+
     public var description: String { "line \(self.line), column \(self.column): \(self.reason)" }
+}
+
+/// What a backslash escape other than `\u` stands for (`n` → 0x0A, `"` → `"`, …); nil for no such escape.
+@inlinable
+public func jsonEscapedByte(_ escaped: UInt8) -> UInt8? {
+    switch escaped {
+    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): escaped
+    case UInt8(ascii: "b"): 0x08
+    case UInt8(ascii: "f"): 0x0C
+    case UInt8(ascii: "n"): 0x0A
+    case UInt8(ascii: "r"): 0x0D
+    case UInt8(ascii: "t"): 0x09
+    default: nil
+    }
 }
 
 /// A strict RFC 8259 parser over UTF-8 bytes: no trailing commas, no comments, no duplicate keys, valid
@@ -48,14 +74,7 @@ public struct JSONParser {
     }
 
     private func fail(_ reason: String, at offset: Int? = nil) -> JSONParseError {
-        let offset = min(offset ?? self.index, self.bytes.count)
-        var line = 1
-        var lineStart = 0
-        for position in 0..<offset where self.bytes[position] == UInt8(ascii: "\n") {
-            line += 1
-            lineStart = position + 1
-        }
-        return JSONParseError(reason: reason, offset: offset, line: line, column: offset - lineStart + 1)
+        JSONParseError(reason: reason, offset: offset ?? self.index, in: self.bytes)
     }
 
     private mutating func parseDocument() throws(JSONParseError) -> JSONValue {
@@ -246,15 +265,11 @@ public struct JSONParser {
                 guard self.index < self.bytes.count else { throw self.fail("unexpected end of the document") }
                 let escaped = self.bytes[self.index]
                 self.index += 1
+                if let byte = jsonEscapedByte(escaped) {
+                    buffer.append(byte)
+                    continue
+                }
                 switch escaped {
-                case UInt8(ascii: "\""): buffer.append(UInt8(ascii: "\""))
-                case UInt8(ascii: "\\"): buffer.append(UInt8(ascii: "\\"))
-                case UInt8(ascii: "/"): buffer.append(UInt8(ascii: "/"))
-                case UInt8(ascii: "b"): buffer.append(0x08)
-                case UInt8(ascii: "f"): buffer.append(0x0C)
-                case UInt8(ascii: "n"): buffer.append(0x0A)
-                case UInt8(ascii: "r"): buffer.append(0x0D)
-                case UInt8(ascii: "t"): buffer.append(0x09)
                 case UInt8(ascii: "u"):
                     var scalar = try self.parseHex4()
                     if (0xD800...0xDBFF).contains(scalar) {

@@ -380,6 +380,14 @@ extension Report {
 
     /// Text for HTML content and attribute values: `& < > " '` escaped, control characters dropped.
     public static func escape(_ text: String) -> String {
+        Self.markup(text, apostrophe: "&#39;") { scalar in
+            scalar == "\n" || scalar == "\t" || !(scalar.value < 0x20 || scalar.value == 0x7F)
+        }
+    }
+
+    /// `text` with the five markup characters escaped (`'` as `apostrophe`) and the scalars `keeps` refuses dropped:
+    /// what HTML and JUnit's XML share.
+    static func markup(_ text: String, apostrophe: String, keeps: (Unicode.Scalar) -> Bool) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {
@@ -388,11 +396,8 @@ extension Report {
             case "<": out += "&lt;"
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            case "\n", "\t": out.unicodeScalars.append(scalar)
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F { continue }
-                out.unicodeScalars.append(scalar)
+            case "'": out += apostrophe
+            default: if keeps(scalar) { out.unicodeScalars.append(scalar) }
             }
         }
         return out

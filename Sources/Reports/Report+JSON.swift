@@ -1,4 +1,5 @@
 import ControlPlane
+import DiffStore
 import Foundation
 public import JSON
 import RouteTable
@@ -113,20 +114,7 @@ extension RouteReport {
             ),
             (
                 "traffic",
-                .object([
-                    ("compared", Report.count(self.traffic.compared)),
-                    ("matched", Report.count(self.traffic.matched)),
-                    ("mismatched", Report.count(self.traffic.mismatched)),
-                    ("matchRate", Report.share(self.traffic.matchRate)),
-                    ("shadowErrors", Report.count(self.traffic.shadowErrors)),
-                    ("timeouts", Report.count(self.traffic.timeouts)),
-                    ("dropped", Report.count(self.traffic.dropped)),
-                    ("skipped", Report.count(self.traffic.skipped)),
-                    ("stale", Report.count(self.traffic.stale)),
-                    ("noiseChecks", Report.count(self.traffic.noiseChecks)),
-                    ("firstSeen", Report.time(self.traffic.firstSeen)),
-                    ("lastSeen", Report.time(self.traffic.lastSeen)),
-                ])
+                self.traffic.json
             ),
             (
                 "sync",
@@ -187,15 +175,7 @@ extension RouteReport {
         gate.minMatchRate = try gateFields.double("minMatchRate")
         let trafficFields = try fields.object("traffic")
         var traffic = Traffic()
-        traffic.compared = try trafficFields.int("compared")
-        traffic.matched = try trafficFields.int("matched")
-        traffic.mismatched = try trafficFields.int("mismatched")
-        traffic.shadowErrors = try trafficFields.int("shadowErrors")
-        traffic.timeouts = try trafficFields.int("timeouts")
-        traffic.dropped = try trafficFields.int("dropped")
-        traffic.skipped = try trafficFields.int("skipped")
-        traffic.stale = try trafficFields.int("stale")
-        traffic.noiseChecks = try trafficFields.int("noiseChecks")
+        traffic.counts = try RouteCounts { counter throws(ReportFormatError) in try trafficFields.int(counter.name) }
         traffic.firstSeen = try trafficFields.optionalDate("firstSeen")
         traffic.lastSeen = try trafficFields.optionalDate("lastSeen")
         let syncFields = try fields.object("sync")
@@ -458,5 +438,16 @@ struct Fields {
         let member = try self.member(key)
         guard let items = member.arrayValue else { throw self.wrong(key, "an array", member) }
         return items.enumerated().map { Fields($0.element, "\(self.path).\(key)[\($0.offset)]") }
+    }
+}
+
+extension RouteReport.Traffic {
+    /// The counters in their order, `matchRate` after `mismatched`, then `firstSeen` and `lastSeen`.
+    var json: JSONValue {
+        var members = RouteCounts.counters.map { ($0.name, Report.count(self.counts[keyPath: $0.keyPath])) }
+        members.insert(("matchRate", Report.share(self.matchRate)), at: 3)
+        members.append(("firstSeen", Report.time(self.firstSeen)))
+        members.append(("lastSeen", Report.time(self.lastSeen)))
+        return .object(members)
     }
 }

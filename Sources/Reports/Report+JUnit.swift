@@ -45,20 +45,9 @@ extension Report {
 
     /// Text for XML content and attributes: `& < > " '` escaped, characters XML 1.0 cannot hold dropped.
     static func xml(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            case "\n", "\t", "\r": out.unicodeScalars.append(scalar)
-            default:
-                if scalar.value < 0x20 || (0xFFFE...0xFFFF).contains(scalar.value) { continue }
-                out.unicodeScalars.append(scalar)
-            }
+        Self.markup(text, apostrophe: "&apos;") { scalar in
+            scalar == "\n" || scalar == "\t" || scalar == "\r"
+                || !(scalar.value < 0x20 || (0xFFFE...0xFFFF).contains(scalar.value))
         }
-        return out
     }
 }

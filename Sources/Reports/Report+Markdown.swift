@@ -54,12 +54,7 @@ extension Report {
             "* **Stage:** \(route.stage)\(route.stageSince.map { " since \(Self.timestamp($0))" } ?? "")\(route.service.map { "; service \(Self.code($0))" } ?? "")"
         )
         for (term, detail) in Self.facts(route) { lines.append("* **\(term):** \(Self.markdownText(detail))") }
-        lines.append("")
-        lines.append("### Mismatch signatures")
-        lines.append("")
-        if route.signatures.isEmpty {
-            lines.append("None.")
-        } else {
+        Self.section("### Mismatch signatures", isEmpty: route.signatures.isEmpty, in: &lines) { lines in
             lines.append(
                 "| # | Signature | Differences | Count | Since stage change | First seen | Last seen | Triage |")
             lines.append("|---:|---|---|---:|---:|---|---|---|")
@@ -90,12 +85,7 @@ extension Report {
                 }
             }
         }
-        lines.append("")
-        lines.append("### Top differing pointers")
-        lines.append("")
-        if route.pointers.isEmpty {
-            lines.append("None.")
-        } else {
+        Self.section("### Top differing pointers", isEmpty: route.pointers.isEmpty, in: &lines) { lines in
             lines.append("| Pointer | Kind | Count |")
             lines.append("|---|---|---:|")
             for pointer in route.pointers {
@@ -103,6 +93,14 @@ extension Report {
             }
         }
         return lines
+    }
+
+    /// A section: its `title`, then "None." when `isEmpty`, else what `body` appends.
+    static func section(_ title: String, isEmpty: Bool, in lines: inout [String], body: (inout [String]) -> Void) {
+        lines.append("")
+        lines.append(title)
+        lines.append("")
+        if isEmpty { lines.append("None.") } else { body(&lines) }
     }
 
     /// Inline code that survives backticks and table pipes in `text`.

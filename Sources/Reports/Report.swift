@@ -1,4 +1,5 @@
 import ControlPlane
+public import DiffStore
 public import Foundation
 public import JSON
 public import RouteTable
@@ -160,16 +161,10 @@ public struct RouteReport: Sendable, Equatable {
     }
 
     /// Shadow counters in the report's window (everything kept when it has none).
+    @dynamicMemberLookup
     public struct Traffic: Sendable, Equatable {
-        public var compared = 0
-        public var matched = 0
-        public var mismatched = 0
-        public var shadowErrors = 0
-        public var timeouts = 0
-        public var dropped = 0
-        public var skipped = 0
-        public var stale = 0
-        public var noiseChecks = 0
+        /// The counters (`traffic.compared` reads `traffic.counts.compared`).
+        public var counts = RouteCounts()
         /// First and last batch of the route ever recorded (not limited by the window).
         public var firstSeen: Date?
         public var lastSeen: Date?
@@ -177,6 +172,11 @@ public struct RouteReport: Sendable, Equatable {
         public init() {}
 
         public var matchRate: Double? { self.compared > 0 ? Double(self.matched) / Double(self.compared) : nil }
+
+        public subscript(dynamicMember counter: WritableKeyPath<RouteCounts, Int>) -> Int {
+            get { self.counts[keyPath: counter] }
+            set { self.counts[keyPath: counter] = newValue }
+        }
     }
 
     /// The route's service: health, sync lag, reconcile and reverse sync, as the gates saw them.

@@ -124,27 +124,9 @@ public enum ReportBuilder {
         traffic.firstSeen = counters?["firstSeen"]?.stringValue.flatMap(Report.date).map(Self.second)
         traffic.lastSeen = counters?["lastSeen"]?.stringValue.flatMap(Report.date).map(Self.second)
         if since == nil {
-            traffic.compared = number("compared")
-            traffic.matched = number("matched")
-            traffic.mismatched = number("mismatched")
-            traffic.shadowErrors = number("shadowErrors")
-            traffic.timeouts = number("timeouts")
-            traffic.dropped = number("dropped")
-            traffic.skipped = number("skipped")
-            traffic.stale = number("stale")
-            traffic.noiseChecks = number("noiseChecks")
+            traffic.counts = RouteCounts { number($0.name) }
         } else {
-            var sum = RouteCounts()
-            for bucket in buckets { sum += bucket.counts }
-            traffic.compared = sum.compared
-            traffic.matched = sum.matched
-            traffic.mismatched = sum.mismatched
-            traffic.shadowErrors = sum.shadowErrors
-            traffic.timeouts = sum.timeouts
-            traffic.dropped = sum.dropped
-            traffic.skipped = sum.skipped
-            traffic.stale = sum.stale
-            traffic.noiseChecks = sum.noiseChecks
+            for bucket in buckets { traffic.counts += bucket.counts }
         }
 
         var sync = RouteReport.Sync()

@@ -46,9 +46,7 @@ public struct MonolithCommand: AsyncParsableCommand {
     public init() {}
 
     public func validate() throws {
-        guard (0...65535).contains(self.port) else {
-            throw ValidationError("--port must be from 0 to 65535, not \(self.port)")
-        }
+        try PortFlags.validate([("--port", self.port)])
         guard self.seed >= 0 else { throw ValidationError("--seed must be 0 or more, not \(self.seed)") }
         guard !self.db.isEmpty else { throw ValidationError("--db must name a file") }
         _ = try self.reverseFeeds()

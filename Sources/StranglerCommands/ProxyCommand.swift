@@ -92,10 +92,7 @@ public struct ProxyCommand: AsyncParsableCommand {
     public init() {}
 
     public func validate() throws {
-        for (name, value) in [("--port", self.port), ("--admin-port", self.adminPort)]
-        where !(0...65535).contains(value) {
-            throw ValidationError("\(name) must be from 0 to 65535, not \(value)")
-        }
+        try PortFlags.validate([("--port", self.port), ("--admin-port", self.adminPort)])
         guard self.maxHeaderBytes >= 1024 else { throw ValidationError("--max-header-bytes must be at least 1024") }
         guard self.maxBodyBytes >= 0 else { throw ValidationError("--max-body-bytes must be 0 or more") }
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256") }

@@ -44,9 +44,7 @@ public struct ServiceCommand: AsyncParsableCommand {
             throw ValidationError(
                 "<name> must be one of: \(Self.services.keys.sorted().joined(separator: ", ")), not \"\(self.name)\"")
         }
-        if let port, !(0...65535).contains(port) {
-            throw ValidationError("--port must be from 0 to 65535, not \(port)")
-        }
+        if let port { try PortFlags.validate([("--port", port)]) }
         if let db, db.isEmpty { throw ValidationError("--db must name a file") }
         guard (1...1000).contains(self.feedPageSize) else {
             throw ValidationError("--feed-page-size must be from 1 to 1000, not \(self.feedPageSize)")

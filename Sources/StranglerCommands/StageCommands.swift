@@ -33,6 +33,29 @@ public struct StageChangeOptions: ParsableArguments {
     }
 }
 
+/// What `promote` and `rollback` take: a route, and the flags of a stage change.
+public struct StepOptions: ParsableArguments {
+    @Argument(help: "The route id.")
+    public var route: String
+
+    @OptionGroup public var change: StageChangeOptions
+    @OptionGroup public var control: ControlOptions
+
+    public init() {}
+
+    /// Moves the route to the stage `move` gives for its current one (a usage error, `otherwise`, when there is none).
+    func run(command: String, to move: (Stage) -> Stage?, otherwise: String) async -> CommandOutcome {
+        let id = self.route
+        return await StageRun.run(command: command, control: self.control, options: self.change) {
+            table throws(CommandFailure) in
+            guard let stage = move(try StageRun.stage(of: id, in: table)) else {
+                throw CommandFailure(message: "\(id) \(otherwise)", status: ControlExit.usage)
+            }
+            return (id, stage)
+        }
+    }
+}
+
 /// What `stage`, `promote` and `rollback` share: read the table (its ETag), work out the move, send it, print the outcome.
 enum StageRun {
     static func run(
@@ -162,11 +185,7 @@ public struct PromoteCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The route id.")
-    public var route: String
-
-    @OptionGroup public var change: StageChangeOptions
-    @OptionGroup public var control: ControlOptions
+    @OptionGroup public var step: StepOptions
 
     public init() {}
 
@@ -175,16 +194,8 @@ public struct PromoteCommand: AsyncParsableCommand {
     }
 
     func outcome() async -> CommandOutcome {
-        let id = self.route
-        return await StageRun.run(command: "promote", control: self.control, options: self.change) {
-            table throws(CommandFailure) in
-            let current = try StageRun.stage(of: id, in: table)
-            guard let next = current.next else {
-                throw CommandFailure(
-                    message: "\(id) is in eliminate already: there is no next stage", status: ControlExit.usage)
-            }
-            return (id, next)
-        }
+        await self.step.run(
+            command: "promote", to: \.next, otherwise: "is in eliminate already: there is no next stage")
     }
 }
 
@@ -206,11 +217,7 @@ public struct RollbackCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The route id.")
-    public var route: String
-
-    @OptionGroup public var change: StageChangeOptions
-    @OptionGroup public var control: ControlOptions
+    @OptionGroup public var step: StepOptions
 
     public init() {}
 
@@ -219,15 +226,7 @@ public struct RollbackCommand: AsyncParsableCommand {
     }
 
     func outcome() async -> CommandOutcome {
-        let id = self.route
-        return await StageRun.run(command: "rollback", control: self.control, options: self.change) {
-            table throws(CommandFailure) in
-            let current = try StageRun.stage(of: id, in: table)
-            guard let previous = current.previous else {
-                throw CommandFailure(
-                    message: "\(id) is in transform already: there is no previous stage", status: ControlExit.usage)
-            }
-            return (id, previous)
-        }
+        await self.step.run(
+            command: "rollback", to: \.previous, otherwise: "is in transform already: there is no previous stage")
     }
 }

@@ -63,10 +63,7 @@ public struct UpCommand: AsyncParsableCommand {
     public init() {}
 
     public func validate() throws {
-        for (name, value) in [("--port", self.port), ("--admin-port", self.adminPort)]
-        where !(1...65535).contains(value) {
-            throw ValidationError("\(name) must be from 1 to 65535, not \(value)")
-        }
+        try PortFlags.validate([("--port", self.port), ("--admin-port", self.adminPort)], in: 1...65535)
         guard self.port != self.adminPort else {
             throw ValidationError("--port and --admin-port must differ (both are \(self.port))")
         }

@@ -1,3 +1,4 @@
+import Diff
 import DiffStore
 import Foundation
 import GRDB

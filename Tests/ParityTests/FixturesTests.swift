@@ -1,4 +1,5 @@
 import ArgumentParser
+import Diff
 import DiffStore
 import Foundation
 import JSON

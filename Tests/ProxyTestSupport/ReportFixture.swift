@@ -1,4 +1,5 @@
 package import AdminAPI
+import Diff
 package import DiffStore
 package import Foundation
 package import Gateway

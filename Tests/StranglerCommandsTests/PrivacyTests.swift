@@ -1,5 +1,6 @@
 import AdminAPI
 import ArgumentParser
+import Diff
 import DiffStore
 import Foundation
 import Gateway

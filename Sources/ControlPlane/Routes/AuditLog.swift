@@ -32,17 +32,7 @@ public struct AuditRecord: Sendable {
     /// True when the change overrode refused gates.
     public var forced: Bool { self.fields["forced"]?.boolValue == true }
     /// The stage moves the change made.
-    public var changes: [StageChange] {
-        (self.fields["changes"]?.arrayValue ?? []).compactMap { change in
-            guard let route = change["route"]?.stringValue,
-                let from = change["from"]?.stringValue.flatMap(Stage.init(rawValue:)),
-                let to = change["to"]?.stringValue.flatMap(Stage.init(rawValue:))
-            else { return nil }
-            return StageChange(
-                route: route, from: from, to: to,
-                judgedFrom: change["judgedFrom"]?.stringValue.flatMap(Stage.init(rawValue:)))
-        }
-    }
+    public var changes: [StageChange] { StageChange.changes(self.fields["changes"]) }
     /// The selector of a group move (`contacts.*`).
     public var pattern: String? { self.fields["pattern"]?.stringValue }
     /// The route of a one-route change or a triage.

@@ -1,4 +1,5 @@
 public import DiffStore
+public import JSON
 public import RouteTable
 
 /// Why a route operation did nothing: a code (what kind of refusal), a message for people, and what the code carries
@@ -110,6 +111,58 @@ public struct StageChange: Sendable, Equatable {
         self.from = from
         self.to = to
         self.judgedFrom = judgedFrom
+    }
+}
+
+extension StageChange {
+    /// `[{ route, from, to, judgedFrom? }]`: a change's moves as the audit log keeps them and the admin API answers.
+    public static func json(_ changes: [StageChange]) -> JSONValue {
+        .array(
+            changes.map { change in
+                var members: [(key: String, value: JSONValue)] = [
+                    ("route", .string(change.route)), ("from", .string(change.from.rawValue)),
+                    ("to", .string(change.to.rawValue)),
+                ]
+                if let judged = change.judgedFrom { members.append(("judgedFrom", .string(judged.rawValue))) }
+                return .object(members)
+            })
+    }
+
+    /// Reads ``json(_:)`` back, skipping entries that are not moves.
+    public static func changes(_ json: JSONValue?) -> [StageChange] {
+        (json?.arrayValue ?? []).compactMap { change in
+            guard let route = change["route"]?.stringValue,
+                let from = change["from"]?.stringValue.flatMap(Stage.init(rawValue:)),
+                let to = change["to"]?.stringValue.flatMap(Stage.init(rawValue:))
+            else { return nil }
+            return StageChange(
+                route: route, from: from, to: to,
+                judgedFrom: change["judgedFrom"]?.stringValue.flatMap(Stage.init(rawValue:)))
+        }
+    }
+}
+
+extension Gates.Verdict {
+    /// `[{ route, from, to, reasons }]`: refused (or overridden) moves as the audit log keeps them and the admin API
+    /// answers.
+    public static func json(_ verdicts: [Gates.Verdict]) -> JSONValue {
+        .array(
+            verdicts.map {
+                .object([
+                    ("route", .string($0.route)), ("from", .string($0.from.rawValue)), ("to", .string($0.to.rawValue)),
+                    ("reasons", .array($0.reasons.map(JSONValue.string))),
+                ])
+            })
+    }
+
+    /// Reads one entry of ``json(_:)`` back; nil when it is not a verdict.
+    public init?(json: JSONValue) {
+        guard let route = json["route"]?.stringValue,
+            let from = json["from"]?.stringValue.flatMap(Stage.init(rawValue:)),
+            let to = json["to"]?.stringValue.flatMap(Stage.init(rawValue:))
+        else { return nil }
+        self.init(
+            route: route, from: from, to: to, reasons: (json["reasons"]?.arrayValue ?? []).compactMap(\.stringValue))
     }
 }
 

@@ -176,9 +176,9 @@ public struct RouteOperations: Sendable {
         changes: [StageChange], forced: Bool, overridden: [Gates.Verdict]
     ) -> [(key: String, value: JSONValue)] {
         var detail: [(key: String, value: JSONValue)] = [
-            ("changes", Self.changesJSON(changes)), ("forced", .bool(forced)),
+            ("changes", StageChange.json(changes)), ("forced", .bool(forced)),
         ]
-        if forced { detail.append(("overridden", Self.refusalsJSON(overridden))) }
+        if forced { detail.append(("overridden", Gates.Verdict.json(overridden))) }
         return detail
     }
 
@@ -280,29 +280,6 @@ public struct RouteOperations: Sendable {
         return (moving, refusals)
     }
 
-    /// `[{ route, from, to, judgedFrom? }]`, as the audit log keeps a change's moves.
-    static func changesJSON(_ changes: [StageChange]) -> JSONValue {
-        .array(
-            changes.map { change in
-                var members: [(key: String, value: JSONValue)] = [
-                    ("route", .string(change.route)), ("from", .string(change.from.rawValue)),
-                    ("to", .string(change.to.rawValue)),
-                ]
-                if let judged = change.judgedFrom { members.append(("judgedFrom", .string(judged.rawValue))) }
-                return .object(members)
-            })
-    }
-
-    static func refusalsJSON(_ refused: [Gates.Verdict]) -> JSONValue {
-        .array(
-            refused.map {
-                .object([
-                    ("route", .string($0.route)), ("from", .string($0.from.rawValue)), ("to", .string($0.to.rawValue)),
-                    ("reasons", .array($0.reasons.map(JSONValue.string))),
-                ])
-            })
-    }
-
     /// Reverts the last table change of the audit log: restores its `before` table exactly, if the live table is still
     /// its `after` (else nothing is done). The undo is itself audited (`action: "undo"`), so a second undo redoes.
     public func undo(expectedHash: String?, actor: String, reason: String?) async throws(ControlError) -> UndoOutcome {
@@ -342,7 +319,7 @@ public struct RouteOperations: Sendable {
                 ("reason", last["reason"] ?? .null),
             ])
         var detail: [(key: String, value: JSONValue)] = [
-            ("action", .string("undo")), ("undoes", undone), ("changes", Self.changesJSON(changes)),
+            ("action", .string("undo")), ("undoes", undone), ("changes", StageChange.json(changes)),
         ]
         // Undo passes no gate: it puts back a table that was live. But undoing an undo re-applies the change that one
         // undid, and if that change was forced, so is this one, and the audit log says so (with what was overridden).
