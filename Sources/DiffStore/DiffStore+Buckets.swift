@@ -62,7 +62,8 @@ extension DiffStore {
             sql: "DELETE FROM route_buckets WHERE start < ?", arguments: [Int(batch.time - Self.bucketRetention)])
     }
 
-    /// The minute buckets of a route (or every route), oldest first; only those starting at or after `since` when given.
+    /// The minute buckets of a route (or every route), oldest first; only those starting at or after `since` when
+    /// given.
     ///
     /// ```swift
     /// let minutes = try store.buckets(route: "contacts.get", since: Date().addingTimeInterval(-3600))

@@ -33,8 +33,8 @@ public final class DiffStore: Sendable {
         if let path {
             // Only the owner reads the data directory, the database, its WAL and SHM, and the key (whatever the umask).
             try Self.ownerOnlyDirectory(URL(fileURLWithPath: path).deletingLastPathComponent().path)
-            // Two processes opening a new store at once (the proxy and the CLI, or two CLIs) would both switch it to WAL
-            // and both migrate it: one at a time, under an exclusive lock beside the file.
+            // Two processes opening a new store at once (the proxy and the CLI, or two CLIs) would both switch it to
+            // WAL and both migrate it: one at a time, under an exclusive lock beside the file.
             let lock = Foundation.open(path + ".open-lock", O_RDWR | O_CREAT, 0o600)
             if lock >= 0 {
                 while flock(lock, LOCK_EX) != 0, errno == EINTR {}

@@ -7,7 +7,8 @@ import RouteTable
 /// escaped. Per route: the verdict, the evidence, the match rate over time as an SVG chart, and the signatures as
 /// `<details>` sections with their samples' request and both answers.
 extension Report {
-    /// What the page may load: nothing but its own inline style (also in a `<meta>` of the page, so a saved file keeps it).
+    /// What the page may load: nothing but its own inline style (also in a `<meta>` of the page, so a saved file keeps
+    /// it).
     public static let contentSecurityPolicy =
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 

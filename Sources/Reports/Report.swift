@@ -8,8 +8,8 @@ public import RouteTable
 /// signatures with samples, pointers, match rate over time), its sync, and the gate verdict of its next move.
 ///
 /// One value, several renderings: its JSON (`json`, the stable schema of `docs/report.schema.json`), `html`,
-/// `markdown`, `junit`, and the CLI's terminal text. The CLI reads it from the proxy as JSON (`GET /admin/report?format=json`)
-/// and decodes it with `init(json:)`, so every format shows the same thing on both paths.
+/// `markdown`, `junit`, and the CLI's terminal text. The CLI reads it from the proxy as JSON (`GET
+/// /admin/report?format=json`) and decodes it with `init(json:)`, so every format shows the same thing on both paths.
 ///
 /// ```swift
 /// let answer = await operations.report(ReportOptions(selector: "contacts.*"))
@@ -217,7 +217,8 @@ public struct RouteReport: Sendable, Equatable {
             self.reasons = reasons
         }
 
-        /// `ready to eliminate`, `not ready to eliminate`, `in eliminate: the service answers alone`, `no service: stays with the monolith`.
+        /// `ready to eliminate`, `not ready to eliminate`, `in eliminate: the service answers alone`, `no service:
+        /// stays with the monolith`.
         public var text: String {
             switch self.status {
             case .ready: "ready to \(self.next ?? "?")"

@@ -62,7 +62,8 @@ public struct ReadingOptions: ParsableArguments {
     @Flag(help: "Read --routes and the data directory directly, without looking for a proxy.")
     public var file: Bool = false
 
-    // Accepted, so that scripts written when every route command took it keep working; a reading command records nothing.
+    // Accepted, so that scripts written when every route command took it keep working; a reading command records
+    // nothing.
     @Option(help: .hidden)
     public var actor: String?
 
@@ -257,7 +258,8 @@ struct ControlSession {
         return ControlSession(mode: .proxy(client), actor: options.actorName)
     }
 
-    /// The file path: routes.json, `<data>/audit.jsonl` and `<data>/diffs.sqlite`, through the proxy's own RouteControl.
+    /// The file path: routes.json, `<data>/audit.jsonl` and `<data>/diffs.sqlite`, through the proxy's own
+    /// RouteControl.
     static func openFile(_ options: ControlOptions, lookedAt admin: String?) throws(CommandFailure) -> ControlSession {
         guard FileManager.default.fileExists(atPath: options.routes) else {
             if let admin {

@@ -56,7 +56,8 @@ public struct StepOptions: ParsableArguments {
     }
 }
 
-/// What `stage`, `promote` and `rollback` share: read the table (its ETag), work out the move, send it, print the outcome.
+/// What `stage`, `promote` and `rollback` share: read the table (its ETag), work out the move, send it, print the
+/// outcome.
 enum StageRun {
     static func run(
         command: String, control: ControlOptions, options: StageChangeOptions,

@@ -44,8 +44,10 @@ enum UpPorts {
         let hexPort = String(format: ":%04X", port)
         var inodes: Set<String> = []
         // /proc/net/tcp is read in pages while sockets come and go, and an entry can be skipped when the table
-        // changes between two pages (a busy machine): read it again before concluding.
-        for _ in 0..<5 where inodes.isEmpty {
+        // changes between two pages: on a busy machine (thousands of sockets opening and closing) five reads in a row
+        // can all miss it. The port is known to be held (its bind just failed), so read again for up to 2 seconds.
+        let deadline = ContinuousClock.now + .seconds(2)
+        while inodes.isEmpty, ContinuousClock.now < deadline {
             for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
                 guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
                 for line in text.split(separator: "\n").dropFirst() {

@@ -169,7 +169,8 @@ struct ProxyAdminTests {
 
             let table = ProxyHarness.routes(
                 monolith: harness.monolithPort, service: harness.servicePort, stage: "eliminate")
-            // Moving contacts.get from transform to eliminate has no evidence behind it: refused by the gates, unless forced.
+            // Moving contacts.get from transform to eliminate has no evidence behind it: refused by the gates, unless
+            // forced.
             let gated = try await harness.admin(
                 "PUT", "/admin/routes", headers: ["If-Match: \(etag)", "X-Strangler-Reason: cut over"], body: table)
             #expect(gated.status == 409)

@@ -112,7 +112,8 @@ struct PersonalDataDetectorTests {
             + String(repeating: "eyJ.", count: 20_000) + String(repeating: "DE89 ", count: 20_000)
         let clock = ContinuousClock()
         let elapsed = clock.measure { _ = PersonalDataDetector.matches(in: Array(hostile.utf8)) }
-        // A bound far above linear time (well under a second) and far below quadratic time (minutes), loaded machine or not.
+        // A bound far above linear time (well under a second) and far below quadratic time (minutes), loaded machine or
+        // not.
         #expect(elapsed < .seconds(30), "\(elapsed)")
     }
 }

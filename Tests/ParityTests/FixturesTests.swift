@@ -60,8 +60,8 @@ struct FixturesTests {
             let out = data.appendingPathComponent("fixtures")
             defer { try? FileManager.default.removeItem(at: data) }
 
-            // Two samples of contacts routes: a read both sides answer alike, and a create whose body has a trailing comma
-            // (the monolith's JSONDecoder takes it, the services' strict parser answers 400: a known difference).
+            // Two samples of contacts routes: a read both sides answer alike, and a create whose body has a trailing
+            // comma (the monolith's JSONDecoder takes it, the services' strict parser answers 400: a known difference).
             let store = try DiffStore.open(path: data.appendingPathComponent("diffs.sqlite").path)
             var batch = DiffBatch()
             batch.counts["contacts.get"] = {

@@ -52,9 +52,9 @@ struct FlipsUnderLoadTests {
             let account = ids["acme"]!
             let progress = Progress()
 
-            // The clients: each on one kept-alive connection to the proxy (reopened if the proxy closes it), each writing
-            // and reading only its own contacts, with If-Match on every change (a side that has not seen the last
-            // acknowledged version refuses with 409 instead of losing it).
+            // The clients: each on one kept-alive connection to the proxy (reopened if the proxy closes it), each
+            // writing and reading only its own contacts, with If-Match on every change (a side that has not seen the
+            // last acknowledged version refuses with 409 instead of losing it).
             let results = try await withThrowingTaskGroup(of: Outcome.self) { group in
                 for worker in 0..<Self.workers {
                     group.addTask {
@@ -111,8 +111,8 @@ struct FlipsUnderLoadTests {
                 "\(failures.prefix(10).map { "\($0.method) \($0.target): \($0.status.map(String.init) ?? $0.error ?? "?")" })"
             )
 
-            // No request saw half a table: every request that started after a flip was acknowledged and ended before the
-            // next began was answered by the side its stage names, whichever contacts route it took.
+            // No request saw half a table: every request that started after a flip was acknowledged and ended before
+            // the next began was answered by the side its stage names, whichever contacts route it took.
             var windows: [(from: ContinuousClock.Instant?, to: ContinuousClock.Instant?, stage: Stage)] = []
             windows.append((nil, flips.first?.started, .transform))
             for (index, flip) in flips.enumerated() {
@@ -139,8 +139,9 @@ struct FlipsUnderLoadTests {
                 judged >= flips.count * Self.workers,
                 "too few requests fell between flips to judge: \(judged) of \(sent.count)")
 
-            // Every acknowledged write exists exactly once where it belongs, on both sides once sync and reverse sync have
-            // caught up: created contacts with their last acknowledged title, deleted ones gone; the two lists equal.
+            // Every acknowledged write exists exactly once where it belongs, on both sides once sync and reverse sync
+            // have caught up: created contacts with their last acknowledged title, deleted ones gone; the two lists
+            // equal.
             try await stack.settle()
             let monolith = try await Self.allContacts(at: stack.monolith)
             let service = try await Self.allContacts(at: stack.service("contacts").endpoint)

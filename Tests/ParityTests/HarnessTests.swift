@@ -80,8 +80,8 @@ struct HarnessTests {
         try await Stack.run { stack in
             let ids = try await SampleData.create(on: stack.monolith)
             let harness = try stack.harness()
-            // The monolith against itself: each run makes its own record ({{unique}} differs), and answers that name the
-            // target's own values compare as {{unique}} and {{id}}.
+            // The monolith against itself: each run makes its own record ({{unique}} differs), and answers that name
+            // the target's own values compare as {{unique}} and {{id}}.
             let targets = [Target("first", stack.monolith), Target("second", stack.monolith)]
             let scenario = Scenario(
                 "captures", variables: ids,

@@ -73,7 +73,8 @@ struct CanonicalPathProxyTests {
         }
     }
 
-    /// In coexist, every spelling is shadowed and compared as the route's evidence, and both sides see the canonical path.
+    /// In coexist, every spelling is shadowed and compared as the route's evidence, and both sides see the canonical
+    /// path.
     @Test func everySpellingIsShadowedAndCountedOnItsRoute() async throws {
         try await ProxyHarness.run(
             routes: { pathRoutes(monolith: $0, service: $1, stage: "coexist") }, configure: { $0.noiseShare = 0 }

@@ -47,7 +47,8 @@ struct ClientLimitsTests {
             let elapsed = await self.dribble(head, on: connection, spacing: .milliseconds(100))
             #expect(elapsed != nil, "the whole head went out, a byte each 100 ms, and the connection stayed open")
             let cut = ContinuousClock.now - connecting
-            // Bounds, not a measurement: at the head deadline, long before the idle timeout (60 s), on a loaded machine too.
+            // Bounds, not a measurement: at the head deadline, long before the idle timeout (60 s), on a loaded machine
+            // too.
             #expect(cut >= .milliseconds(300) && cut < .seconds(30), "\(cut)")
             let answer = try #require(connection.responses.first)
             #expect(answer.status == 408)
@@ -110,8 +111,8 @@ struct ClientLimitsTests {
         }
     }
 
-    /// Runs the proxy with one route, `POST /upload`, to a `HeldOrigin` (see its `holding` and `early`), by default with
-    /// a least body rate of 1000 bytes/s over windows of 300 ms.
+    /// Runs the proxy with one route, `POST /upload`, to a `HeldOrigin` (see its `holding` and `early`), by default
+    /// with a least body rate of 1000 bytes/s over windows of 300 ms.
     func withUploadRoute(
         holding: Bool, early: Bool = false,
         configure: @escaping (inout ProxyConfiguration) -> Void = {
@@ -184,7 +185,8 @@ struct ClientLimitsTests {
             async let sent: Void = connection.write(
                 "POST /upload HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: \(size)\r\n\r\n"
                     + String(repeating: "b", count: size))
-            // Several windows pass with the origin reading nothing: the proxy holds its reads, and must not cut the client.
+            // Several windows pass with the origin reading nothing: the proxy holds its reads, and must not cut the
+            // client.
             #expect(await !connection.waitForClose(within: .seconds(2)), "\(connection.text)")
             #expect(origin.receivedBytes == 0)
             origin.release()
@@ -197,7 +199,8 @@ struct ClientLimitsTests {
     }
 
     /// A client that sends `Expect: 100-continue` waits for the interim answer before its body (curl waits a second,
-    /// then sends anyway): that wait is not a slow body. The rate counts from the interim answer or the first body byte.
+    /// then sends anyway): that wait is not a slow body. The rate counts from the interim answer or the first body
+    /// byte.
     @Test func aBodyAwaitingContinueIsNotCutWhileItWaits() async throws {
         try await self.withUploadRoute(holding: false) { harness, _ in
             let connection = try await RawConnection.open(port: harness.proxyPort)
@@ -210,7 +213,8 @@ struct ClientLimitsTests {
         }
     }
 
-    /// Opens `count` kept-alive connections to `port`, each answered 200 to `request` once (so each is admitted and open).
+    /// Opens `count` kept-alive connections to `port`, each answered 200 to `request` once (so each is admitted and
+    /// open).
     func openAnswered(_ count: Int, port: Int, request: String) async throws -> [RawConnection] {
         var connections: [RawConnection] = []
         for _ in 0..<count {

@@ -192,7 +192,8 @@ struct ShadowPipelineTests {
                 #expect(summary["shadowErrors"] as? Int == 0 && summary["timeouts"] as? Int == 0)
                 let counts = origin.counts.withLockedValue { $0 }
                 #expect(counts.requests == 64)
-                // Two event loops, at most 16 requests in flight per connection: a handful of connections, not one per request.
+                // Two event loops, at most 16 requests in flight per connection: a handful of connections, not one per
+                // request.
                 #expect(counts.connections <= 16, "\(counts)")
                 #expect(counts.pipelinedReads > 0, "requests sent in one tick arrive together: \(counts)")
             }

@@ -39,7 +39,8 @@ struct RouteTableValidationTests {
         #expect(table.routes.allSatisfy { $0.stage == .transform })
         #expect(table.match(method: "GET", path: "/contacts/con_1")?.id == "contacts.get")
         #expect(table.match(method: "POST", path: "/leads/led_1/convert")?.id == "monolith.convertLead")
-        // Lead conversion stays in the monolith (no service serves it), so `leads.*` names only the leads service's routes.
+        // Lead conversion stays in the monolith (no service serves it), so `leads.*` names only the leads service's
+        // routes.
         #expect(table.route(id: "monolith.convertLead")?.service == nil)
         #expect(table.routes.filter { $0.id.hasPrefix("leads.") }.allSatisfy { $0.service == "leads" })
     }
@@ -152,7 +153,8 @@ struct RouteTableValidationTests {
         #expect(refused.contains { $0.hasPrefix("$.routes[0].shadow.version:") }, "\(refused)")
     }
 
-    /// Policies and upstreams keep their fields in a shared box: still values, copies independent and compared by content.
+    /// Policies and upstreams keep their fields in a shared box: still values, copies independent and compared by
+    /// content.
     @Test func policiesAndUpstreamsAreValues() throws {
         var policy = ShadowPolicy()
         policy.ignore = ["/a"]

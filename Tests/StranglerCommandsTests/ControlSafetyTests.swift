@@ -86,7 +86,8 @@ struct ControlSafetyTests {
             let edited = ProxyHarness.routes(
                 monolith: harness.monolithPort, service: harness.servicePort, stage: "coexist")
             try edited.write(toFile: harness.routesPath, atomically: true, encoding: .utf8)
-            // The operator's change still carries the ETag read before the edit: refused as stale, and the edit is live now.
+            // The operator's change still carries the ETag read before the edit: refused as stale, and the edit is live
+            // now.
             let stale = try await harness.admin(
                 "POST", "/admin/stage", headers: ["If-Match: \(etag)"],
                 body: #"{"routes":"dead.get","stage":"transform","reason":"r"}"#)
@@ -232,7 +233,8 @@ struct ControlSafetyTests {
     @Test func aPutThatRedefinesOrDropsARouteOutOfTransformIsGated() async throws {
         try await ProxyHarness.run { harness in
             let before = try String(contentsOfFile: harness.routesPath, encoding: .utf8)
-            // sleep.get stays in eliminate but would answer other requests: no evidence for those, judged from transform.
+            // sleep.get stays in eliminate but would answer other requests: no evidence for those, judged from
+            // transform.
             let moved = before.replacingOccurrences(of: #""path": "/sleep""#, with: #""path": "/sleep/{anything}""#)
             #expect(moved != before)
             let redefined = try await harness.admin(

@@ -146,7 +146,8 @@ struct DocsTests {
                 #expect(Int(match.1) == routes.count && Int(match.2) == routes.count, "\(name): \(match.0)")
                 checked += 1
             }
-            // strangler routes' last line: "27 routes (21 transform, 6 coexist)", or for a selection "6 of 27 routes (6 coexist)".
+            // strangler routes' last line: "27 routes (21 transform, 6 coexist)", or for a selection "6 of 27 routes (6
+            // coexist)".
             for match in text.matches(
                 of: #/(\d+) (?:of (\d+) )?routes? \(((?:\d+ (?:transform|coexist|eliminate)(?:, )?)+)\)/#)
             {

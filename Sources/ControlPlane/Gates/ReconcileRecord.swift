@@ -17,8 +17,8 @@ public struct ReconcileRecord: Sendable, Equatable {
     public var missing: Int
     public var extra: Int
     public var differing: Int
-    /// Pointers left out of the comparison (`strangler reconcile --ignore`): differences accepted on purpose, named here
-    /// so that a clean record never hides what it did not compare.
+    /// Pointers left out of the comparison (`strangler reconcile --ignore`): differences accepted on purpose, named
+    /// here so that a clean record never hides what it did not compare.
     public var ignored: [String]
 
     public init(

@@ -126,7 +126,8 @@ public struct RouteOperations: Sendable {
         guard !moving.isEmpty else { return TableChange(table: snapshot, changed: [], forced: false, overridden: []) }
         var document = table.document
         for route in moving { document = RouteControl.settingStage(of: route.id, to: stage, in: document) }
-        // Validate before judging: a move the table cannot hold (coexist without a service) is a usage error, not a gate.
+        // Validate before judging: a move the table cannot hold (coexist without a service) is a usage error, not a
+        // gate.
         let changed: RouteTable
         do {
             changed = try RouteTable.validate(document)
@@ -182,10 +183,11 @@ public struct RouteOperations: Sendable {
         return detail
     }
 
-    /// Replaces the whole table with `text` (`PUT /admin/routes`), if the live one still has hash `expectedHash`. A route
-    /// whose stage differs from the live table's passes the same gates as `stage` (a route that is new in the table
-    /// moves from transform, where its requests were: with the monolith), all or none; `force` overrides refused gates,
-    /// with a reason, and the audit entry says so. Changes without a stage move (rules, timeouts, services) need no gate.
+    /// Replaces the whole table with `text` (`PUT /admin/routes`), if the live one still has hash `expectedHash`. A
+    /// route whose stage differs from the live table's passes the same gates as `stage` (a route that is new in the
+    /// table moves from transform, where its requests were: with the monolith), all or none; `force` overrides refused
+    /// gates, with a reason, and the audit entry says so. Changes without a stage move (rules, timeouts, services) need
+    /// no gate.
     public func replace(
         text: String, expectedHash: String?, actor: String, reason: String?, force: Bool
     ) async throws(ControlError) -> TableChange {
@@ -344,8 +346,8 @@ public struct RouteOperations: Sendable {
     }
 
     /// Triage of a mismatch signature of a route: `accepted` records the difference as known and accepted; `ignored`
-    /// also adds the signature's pointers to the route's `shadow.ignore` (a table change: needs `expectedHash`, audited).
-    /// Either way the signature no longer blocks eliminate, and its occurrences count as explained.
+    /// also adds the signature's pointers to the route's `shadow.ignore` (a table change: needs `expectedHash`,
+    /// audited). Either way the signature no longer blocks eliminate, and its occurrences count as explained.
     public func triage(
         route id: String, signature: String, decision: TriageDecision.Decision, expectedHash: String?, actor: String,
         reason: String?

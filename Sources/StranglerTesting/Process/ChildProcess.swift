@@ -123,7 +123,8 @@ public final class ChildProcess: Sendable {
     /// How it ended; nil while it runs.
     public var termination: Termination? { self.reap(blocking: false) }
 
-    /// Its exit status, or the number of the signal that ended it (as Foundation's `Process` says it); -1 while it runs.
+    /// Its exit status, or the number of the signal that ended it (as Foundation's `Process` says it); -1 while it
+    /// runs.
     public var terminationStatus: Int32 {
         switch self.termination {
         case .exited(let status): status
