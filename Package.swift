@@ -273,36 +273,49 @@ let package = Package(
                     .when(platforms: [.linux], configuration: .release))
             ]
         ),
+        // The monolith library: its endpoints, feed, seed and database files, in process and on a real socket.
         .testTarget(
             name: "MonolithTests",
             dependencies: [
                 "Monolith",
-                "StranglerCommands",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),
+        // The contacts, leads and deals services against the live monolith (answers, sync, kill -9), and reverse sync.
         .testTarget(
             name: "ServiceTests",
             dependencies: [
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                "StranglerTesting",
                 "ContactsService",
                 "DealsService",
                 "JSON",
                 "LeadsService",
                 "Monolith",
+                "ProxyTestSupport",
                 "ServiceKit",
-                "StranglerCommands",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "StranglerTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // ServiceKit's generic pieces on their own: configuration, the feed client, the database, the sync tables.
+        .testTarget(
+            name: "ServiceKitTests",
+            dependencies: [
+                "JSON",
+                "ServiceKit",
+                "StranglerTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -329,6 +342,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The JSON parser, the writer and text edits that keep formatting.
+        .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: swiftSettings),
         .testTarget(
             name: "HTTP1Tests",
             dependencies: ["HTTP1", .product(name: "NIOCore", package: "swift-nio")],
@@ -354,21 +369,27 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // What the gateway tests share: a proxy with test upstreams on port 0, raw HTTP clients, a report fixture.
+        // What the gateway tests share: a proxy with test upstreams on port 0, raw HTTP clients, a report fixture;
+        // and what the service and CLI tests share: a live monolith, a service following its feed, a sample CRM.
         .target(
             name: "ProxyTestSupport",
             dependencies: [
                 "AdminAPI",
+                "ContactsService",
                 "ControlPlane",
                 "Diff",
                 "DiffStore",
                 "Gateway",
                 "JSON",
+                "Monolith",
                 "Proxy",
                 "Reports",
                 "RouteTable",
+                "ServiceKit",
                 "StranglerTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -431,7 +452,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The route, report, shadow and proxy commands, against files and a running proxy.
+        // The `strangler` commands (monolith, service, up, traffic, diff, reconcile, route, report, shadow, proxy…),
+        // against files, a live monolith and services, a running proxy and the built executable.
         .testTarget(
             name: "StranglerCommandsTests",
             dependencies: [
@@ -441,16 +463,22 @@ let package = Package(
                 "DiffStore",
                 "Gateway",
                 "JSON",
+                "Monolith",
                 "Proxy",
                 "ProxyTestSupport",
                 "Reports",
                 "RouteTable",
+                "ServiceKit",
                 "StranglerCommands",
                 "StranglerTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

@@ -10,7 +10,6 @@ import Testing
 @testable import ControlPlane
 @testable import Proxy
 @testable import Reports
-@testable import StranglerCommands
 
 #if canImport(FoundationXML)
 import FoundationXML

@@ -229,35 +229,3 @@ struct RouteMatchingTests {
         #expect(throws: TemplateError.self) { try PathTemplate.parse("/a/{x}/{x}").get() }
     }
 }
-
-@Suite("JSON parser")
-struct JSONParserTests {
-    @Test func parsesAndKeepsKeyOrder() throws {
-        let value = try JSONParser.parse(#"{"b":1,"a":[true,null,"\u00e9\ud83d\ude00",-1.5e2]}"#)
-        #expect(value.objectValue?.map(\.key) == ["b", "a"])
-        #expect(value["a"]?.arrayValue?[2] == .string("é😀"))
-        #expect(value["a"]?.arrayValue?[3] == .number(-150))
-        #expect(value.jsonText == #"{"b":1,"a":[true,null,"é😀",-150]}"#)
-    }
-
-    @Test(arguments: [
-        ("", "empty"), ("{", "end"), (#"{"a":1,}"#, "key"), ("[1,]", "unexpected"), ("01", "start with 0"),
-        (#"{"a":1,"a":2}"#, "duplicate key"),
-        ("1e999", "too large"), ("\"\u{01}\"", "control character"), (#""\ud800""#, "surrogate"),
-        ("[1] x", "after the JSON value"),
-    ])
-    func refusesWithAReason(text: String, fragment: String) {
-        #expect(throws: JSONParseError.self) { try JSONParser.parse(text) }
-        do {
-            _ = try JSONParser.parse(text)
-        } catch {
-            #expect(error.reason.contains(fragment), "\(text): \(error)")
-        }
-    }
-
-    @Test func refusesInvalidUTF8AndDeepNesting() {
-        #expect(throws: JSONParseError.self) { try JSONParser.parse([0x22, 0xFF, 0xFE, 0x22]) }
-        let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
-        #expect(throws: JSONParseError.self) { try JSONParser.parse(deep) }
-    }
-}

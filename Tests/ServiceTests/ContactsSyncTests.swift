@@ -3,6 +3,7 @@ import GRDB
 import HTTPTypes
 import HummingbirdTesting
 import JSON
+import ProxyTestSupport
 import ServiceKit
 import Testing
 

@@ -5,21 +5,12 @@ import HummingbirdTesting
 import JSON
 import Logging
 import Monolith
+import ProxyTestSupport
 import ServiceKit
 import StranglerTesting
 import Testing
 
 @testable import ContactsService
-
-/// The `strangler` executable built next to the tests (`swift build` builds it with them).
-enum StranglerExecutable {
-    static let url: URL? = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let url = root.appendingPathComponent(".build/debug/strangler")
-        return FileManager.default.isExecutableFile(atPath: url.path) ? url : nil
-    }()
-}
 
 @Suite("Contacts service: kill -9 and resume")
 struct KillNineTests {

@@ -1,4 +1,3 @@
-import ArgumentParser
 import Foundation
 import GRDB
 import HTTPTypes
@@ -9,13 +8,13 @@ import Logging
 import Monolith
 import NIOCore
 import NIOHTTP1
+import ProxyTestSupport
 import ServiceKit
 import StranglerTesting
 import Synchronization
 import Testing
 
 @testable import ContactsService
-@testable import StranglerCommands
 
 /// A live monolith whose store the test also holds (to run reverse sync on it).
 func withLiveMonolithStore<T: Sendable>(
@@ -271,31 +270,6 @@ struct ReverseSyncTests {
         }
     }
 
-    @Test func theMonolithCommandRefusesBadReverseSyncArguments() throws {
-        let command = try #require(
-            try Strangler.parseAsRoot([
-                "monolith", "--reverse-sync", "contacts=http://127.0.0.1:8082", "--reverse-sync",
-                "deals=http://localhost:8084/",
-            ])
-                as? MonolithCommand)
-        #expect(try command.reverseFeeds().map(\.service) == ["contacts", "deals"])
-        let cases: [([String], String)] = [
-            (["--reverse-sync", "contacts"], "NAME=URL"),
-            (["--reverse-sync", "widgets=http://127.0.0.1:8082"], "unknown service \"widgets\""),
-            (["--reverse-sync", "contacts=ftp://127.0.0.1:8082"], "http://host:port"),
-            (["--reverse-sync", "contacts=http://127.0.0.1:8082/events"], "http://host:port"),
-            (["--reverse-sync", "contacts=http://a:1", "--reverse-sync", "contacts=http://b:2"], "twice"),
-        ]
-        for (arguments, fragment) in cases {
-            do {
-                _ = try Strangler.parseAsRoot(["monolith"] + arguments)
-                Issue.record("\(arguments) was accepted")
-            } catch {
-                #expect(
-                    Strangler.message(for: error).contains(fragment), "\(arguments): \(Strangler.message(for: error))")
-            }
-        }
-    }
 }
 
 /// Keeps every log record with the time it was made.

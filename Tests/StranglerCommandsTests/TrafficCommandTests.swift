@@ -5,6 +5,7 @@ import HummingbirdTesting
 import JSON
 import Logging
 import Monolith
+import ProxyTestSupport
 import ServiceKit
 import Testing
 

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import JSON
+import ProxyTestSupport
 import ServiceKit
 import Testing
 

@@ -1,35 +1,25 @@
-import Foundation
-import GRDB
-import HTTPTypes
-import Hummingbird
-import HummingbirdTesting
-import JSON
-import Logging
-import Monolith
-import NIOCore
-import ServiceKit
-import Testing
+package import Foundation
+package import GRDB
+package import HTTPTypes
+package import Hummingbird
+package import HummingbirdTesting
+package import JSON
+package import Logging
+package import Monolith
+package import NIOCore
+package import ServiceKit
+package import Testing
 
-@testable import ContactsService
-
-/// Waits for `condition` with a deadline, yielding in between (no fixed sleeps).
-func eventually(within timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
-}
+@testable package import ContactsService
 
 /// An answer reduced to what the monolith and a service must agree on.
-struct Answer: Equatable, CustomStringConvertible {
-    var status: Int
+package struct Answer: Equatable, CustomStringConvertible {
+    package var status: Int
     /// Content-Type, ETag, Location and Content-Length (Date and Server differ by nature).
-    var headers: [String: String]
-    var body: String
+    package var headers: [String: String]
+    package var body: String
 
-    init(_ response: TestResponse) {
+    package init(_ response: TestResponse) {
         self.status = Int(response.status.code)
         var headers: [String: String] = [:]
         for name in [HTTPField.Name.contentType, .eTag, .location, .contentLength] {
@@ -39,14 +29,14 @@ struct Answer: Equatable, CustomStringConvertible {
         self.body = String(buffer: response.body)
     }
 
-    var json: JSONValue? { try? JSONParser.parse(self.body) }
-    var errorCode: String? { self.json?["error"]?["code"]?.stringValue }
+    package var json: JSONValue? { try? JSONParser.parse(self.body) }
+    package var errorCode: String? { self.json?["error"]?["code"]?.stringValue }
 
-    var description: String { "\(self.status) \(self.headers.sorted { $0.key < $1.key }) \(self.body)" }
+    package var description: String { "\(self.status) \(self.headers.sorted { $0.key < $1.key }) \(self.body)" }
 
     /// The monolith's answer as the contacts service gives it: every `"title": ""` as `null`, the demo's one deliberate
     /// difference (docs/services.md); Content-Length dropped (the body's length changes with it).
-    var withEmptyTitlesAsNull: Answer {
+    package var withEmptyTitlesAsNull: Answer {
         guard let json = self.json else { return self }
         func rewrite(_ value: JSONValue) -> JSONValue {
             switch value {
@@ -65,7 +55,7 @@ struct Answer: Equatable, CustomStringConvertible {
 
     /// The answer with the members at `names` (top level) set to `"*"`, and Content-Length dropped: for
     /// comparing writes whose generated ids and times cannot be equal.
-    func masking(_ names: Set<String>, location: Bool = false) -> Answer {
+    package func masking(_ names: Set<String>, location: Bool = false) -> Answer {
         var copy = self
         copy.headers["content-length"] = nil
         if location { copy.headers["location"] = nil }
@@ -79,7 +69,7 @@ struct Answer: Equatable, CustomStringConvertible {
 }
 
 extension TestClientProtocol {
-    func answer(
+    package func answer(
         _ method: HTTPRequest.Method, _ uri: String, json: String? = nil, headers: HTTPFields = [:]
     )
         async throws -> Answer
@@ -92,7 +82,7 @@ extension TestClientProtocol {
     }
 
     /// Creates a record on the monolith and returns its id.
-    func create(
+    package func create(
         _ path: String, _ json: String, sourceLocation: SourceLocation = #_sourceLocation
     ) async throws
         -> String
@@ -104,7 +94,7 @@ extension TestClientProtocol {
 }
 
 /// A live monolith (in-memory database, real socket on a free port) for `body`; its feed is at `feed`.
-func withLiveMonolith<T: Sendable>(
+package func withLiveMonolith<T: Sendable>(
     _ body: @Sendable (_ monolith: any TestClientProtocol, _ feed: FeedEndpoint) async throws -> T
 ) async throws -> T {
     let app = try await buildMonolithApplication(
@@ -116,12 +106,12 @@ func withLiveMonolith<T: Sendable>(
 }
 
 /// An extracted service (contacts by default) with its own in-memory (or file) database, following `feed`.
-struct ServiceUnderTest: Sendable {
-    let service: ExtractedService
-    let database: ServiceDatabase
-    let consumer: FeedConsumer
+package struct ServiceUnderTest: Sendable {
+    package let service: ExtractedService
+    package let database: ServiceDatabase
+    package let consumer: FeedConsumer
 
-    init(
+    package init(
         _ service: ExtractedService = .contacts, feed: any EventFeed, path: String? = nil, pageSize: Int = 500,
         projection: (any EventProjection)? = nil
     ) async throws {
@@ -133,7 +123,7 @@ struct ServiceUnderTest: Sendable {
             logger: Logger(label: "test.\(service.name)"))
     }
 
-    init(
+    package init(
         _ service: ExtractedService = .contacts, feed: FeedEndpoint, path: String? = nil, pageSize: Int = 500,
         projection: (any EventProjection)? = nil
     ) async throws {
@@ -143,14 +133,14 @@ struct ServiceUnderTest: Sendable {
 
     /// Runs `body` with a client of the service on a real socket (so that its answers are compared with the
     /// live monolith's as they travel, framing headers included).
-    func test<T: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
+    package func test<T: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
         let app = Application(
             router: ServiceKit.HeadAsGet(self.service.router(database: self.database, sync: self.consumer)))
         return try await app.test(.live) { client in try await body(client) }
     }
 
     /// Every row of the service's tables, for before/after comparisons.
-    func snapshot() async throws -> [String] {
+    package func snapshot() async throws -> [String] {
         try await self.database.read { db in
             var rows: [String] = []
             let tables = try String.fetchAll(
@@ -169,16 +159,16 @@ struct ServiceUnderTest: Sendable {
 
 /// Creates a small CRM on the monolith: two accounts, contacts with every kind of field, a deal, an update
 /// and a deletion. Returns the ids the tests use.
-struct SampleCRM: Sendable {
-    var acme: String
-    var globex: String
-    var ada: String
-    var grace: String
-    var linus: String
-    var deleted: String
-    var deal: String
+package struct SampleCRM: Sendable {
+    package var acme: String
+    package var globex: String
+    package var ada: String
+    package var grace: String
+    package var linus: String
+    package var deleted: String
+    package var deal: String
 
-    static func create(on monolith: any TestClientProtocol) async throws -> SampleCRM {
+    package static func create(on monolith: any TestClientProtocol) async throws -> SampleCRM {
         let acme = try await monolith.create("/accounts", #"{"name":"Acme","domain":"acme.example.com"}"#)
         let globex = try await monolith.create("/accounts", #"{"name":"Globex"}"#)
         let ada = try await monolith.create(
@@ -209,4 +199,14 @@ struct SampleCRM: Sendable {
         #expect(removed.status == 204, "\(removed)")
         return SampleCRM(acme: acme, globex: globex, ada: ada, grace: grace, linus: linus, deleted: deleted, deal: deal)
     }
+}
+
+/// The `strangler` executable built next to the tests (`swift build` builds it with them).
+package enum StranglerExecutable {
+    package static let url: URL? = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let url = root.appendingPathComponent(".build/debug/strangler")
+        return FileManager.default.isExecutableFile(atPath: url.path) ? url : nil
+    }()
 }

@@ -3,6 +3,7 @@ import Foundation
 import JSON
 import NIOCore
 import NIOHTTP1
+import ProxyTestSupport
 import ServiceKit
 import StranglerTesting
 import Synchronization
