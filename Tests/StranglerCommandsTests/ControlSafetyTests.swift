@@ -412,7 +412,9 @@ struct ControlSafetyTests {
         try await ProxyHarness.run { harness in
             try FileManager.default.createDirectory(atPath: harness.dataDirectory, withIntermediateDirectories: true)
             let lockPath = URL(fileURLWithPath: harness.dataDirectory).appendingPathComponent("routes.lock").path
-            let holder = open(lockPath, O_RDWR | O_CREAT, 0o600)
+            // Close-on-exec: a process another test spawns meanwhile must not inherit the descriptor, or the lock (held
+            // by the open file, not by the descriptor) would outlive `close(holder)` until that process exits.
+            let holder = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
             #expect(holder >= 0 && flock(holder, LOCK_EX) == 0)
             let refused = try await harness.stage("contacts.get", "coexist", force: true)
             #expect(refused.status == 503)
