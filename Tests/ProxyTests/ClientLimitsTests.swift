@@ -19,7 +19,7 @@ extension ProxyHarness {
     }
 }
 
-@Suite("Proxy: bounds on clients (connections, slow heads and bodies)")
+@Suite("Proxy: bounds on clients (connections, slow heads and bodies)", .timingSensitive)
 struct ClientLimitsTests {
     /// Writes `text` one byte at a time, each spaced by `spacing` (waiting for the connection to close in between):
     /// returns when it closed, with the time from the first byte, or nil if all of `text` went out first.

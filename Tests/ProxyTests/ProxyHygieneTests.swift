@@ -10,7 +10,7 @@ import Testing
 @testable import Proxy
 @testable import Reports
 
-@Suite("Proxy: request hygiene")
+@Suite("Proxy: request hygiene", .timingSensitive)
 struct ProxyHygieneTests {
     /// Each malformed request is answered 400 and the connection closes: the request smuggled behind it is
     /// never read, never forwarded.

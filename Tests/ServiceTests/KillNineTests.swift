@@ -12,7 +12,7 @@ import Testing
 
 @testable import ContactsService
 
-@Suite("Contacts service: kill -9 and resume")
+@Suite("Contacts service: kill -9 and resume", .loadsTheMachine)
 struct KillNineTests {
     /// The checkpoint in the service's database file, read from this process while the service writes it.
     static func checkpoint(_ path: String) -> SyncCheckpoint? {

@@ -11,7 +11,7 @@ import Testing
 
 @testable import StranglerCommands
 
-@Suite("strangler traffic")
+@Suite("strangler traffic", .timingSensitive)
 struct TrafficCommandTests {
     /// SplitMix64: the same picks on every run.
     struct SeededRandom: RandomNumberGenerator {

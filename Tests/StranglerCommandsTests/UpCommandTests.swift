@@ -17,7 +17,7 @@ import Glibc
 import Darwin
 #endif
 
-@Suite("strangler up")
+@Suite("strangler up", .loadsTheMachine)
 struct UpCommandTests {
     static let repositoryRoutes: String = {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
