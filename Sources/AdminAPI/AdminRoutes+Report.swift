@@ -7,8 +7,9 @@ import NIOCore
 import Reports
 
 extension AdminRoutes {
-    /// `GET /admin/report[?route=ID|PATTERN][&since=1h][&format=html|json|markdown|junit][&samples=N]`: the diff report,
-    /// live. HTML by default (one self-contained page, served with a Content-Security-Policy that forbids every fetch).
+    /// `GET /admin/report[?route=ID|PATTERN][&since=1h][&format=html|json|markdown|junit][&samples=N]`: the diff
+    /// report, live. HTML by default (one self-contained page, served with a Content-Security-Policy that forbids every
+    /// fetch).
     func report(_ request: Request) async -> Response {
         let parameters = request.uri.queryParameters
         var options = ReportOptions(selector: parameters.get("route").flatMap { $0.isEmpty ? nil : String($0) })

@@ -11,22 +11,24 @@ import RouteTable
 
 /// The admin API (loopback only, `Authorization: Bearer <token>` on every call):
 /// - `GET /admin/routes`: the live table, its version and content hash (`ETag`);
-/// - `PUT /admin/routes[?force=true&reason=…]`: replace the table (needs `If-Match`; 412 when stale, 422 when invalid, 409
-///   `gate_refused` when a route's stage changes and its gates refuse, as for a stage change);
+/// - `PUT /admin/routes[?force=true&reason=…]`: replace the table (needs `If-Match`; 412 when stale, 422 when
+///   invalid, 409 `gate_refused` when a route's stage changes and its gates refuse, as for a stage change);
 /// - `POST /admin/routes/{id}/stage` with `{ "stage": "coexist", "reason": "…", "force": false }` (needs `If-Match`;
 ///   judged by the evidence gates: 409 `gate_refused` with every reason);
-/// - `POST /admin/stage` with `{ "routes": "contacts.*", "stage": "coexist", "reason": "…", "force": false }`: a group, all
-///   or none, in one swap (needs `If-Match`);
+/// - `POST /admin/stage` with `{ "routes": "contacts.*", "stage": "coexist", "reason": "…", "force": false }`: a
+///   group, all or none, in one swap (needs `If-Match`);
 /// - `POST /admin/undo`: reverts the last table change of the audit log (`If-Match` optional);
 /// - `GET /admin/history[?route=][&limit=]`: the audit log without the tables;
-/// - `POST /admin/triage` with `{ "route", "signature", "decision": "accept"|"ignore", "reason" }` (`ignore` needs `If-Match`);
+/// - `POST /admin/triage` with `{ "route", "signature", "decision": "accept"|"ignore", "reason" }` (`ignore` needs
+///   `If-Match`);
 /// - `GET /admin/evidence[?route=]`: every route's evidence and whether it may move to its next stage;
 /// - `GET /admin/status`: table version, last reload and its error;
 /// - `GET /admin/diffs[?route=]`: shadow comparison counters, signatures and pointers per route;
 /// - `GET /admin/diffs/samples?route=[&signature=][&limit=]`: the samples kept, newest first;
 /// - `GET /admin/noise?route=`: pointers that differ between two answers of the same side, and the
 ///   ignore rules they suggest;
-/// - `GET /admin/report[?route=][&since=][&format=html|json|markdown|junit]`: the diff report (HTML by default; `docs/reports.md`);
+/// - `GET /admin/report[?route=][&since=][&format=html|json|markdown|junit]`: the diff report (HTML by default;
+///   `docs/reports.md`);
 /// - `GET /metrics`: Prometheus text.
 ///
 /// Changes are written back to routes.json atomically and appended to `<data>/audit.jsonl`; the actor is

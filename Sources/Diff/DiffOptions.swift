@@ -1,12 +1,14 @@
 /// What to compare and how: ignore rules, arrays matched by a key field, numeric tolerance, headers, limits.
 ///
 /// ```swift
-/// let options = DiffOptions(ignore: ["/meta/requestId", "/items/*/updatedAt"], arrays: ["/items": "id"], numericTolerance: 0.001)
+/// let options = DiffOptions(
+///     ignore: ["/meta/requestId", "/items/*/updatedAt"], arrays: ["/items": "id"], numericTolerance: 0.001)
 /// ```
 public struct DiffOptions: Sendable, Equatable {
     /// RFC 6901 pointers whose whole subtree is ignored; `*` stands for exactly one segment (`/items/*/updatedAt`).
     public var ignore: [String]
-    /// Arrays compared as unordered sets of objects matched by a key field: array pointer (may contain `*`) → key field.
+    /// Arrays compared as unordered sets of objects matched by a key field: array pointer (may contain `*`) → key
+    /// field.
     public var arrays: [String: String]
     /// Two numbers are equal when they differ by at most this much (absolute). 0: exact decimal equality.
     public var numericTolerance: Double

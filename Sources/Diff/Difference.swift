@@ -36,7 +36,8 @@ public struct Difference: Sendable, Equatable {
 
 /// The differences between two JSON documents.
 public struct DiffResult: Sendable {
-    /// The differences, in document order (of the left document, then additions), at most ``DiffOptions/maxDifferences``.
+    /// The differences, in document order (of the left document, then additions), at most
+    /// ``DiffOptions/maxDifferences``.
     public var differences: [Difference]
     /// More differences were found than reported.
     public var truncated: Bool

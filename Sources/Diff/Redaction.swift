@@ -74,10 +74,11 @@ public struct Redaction: Sendable {
 
     /// A body as stored, read by the message's `headers` (`Content-Type`, `Content-Encoding`).
     ///
-    /// - JSON (starting with `{` or `[`): members whose names match a field, values at the pointers, and detected values
-    ///   in strings (and keys) redacted, every other byte kept. JSON that does not parse cannot be searched safely: with
-    ///   any rule in force it is replaced whole by one token.
-    /// - A form (`application/x-www-form-urlencoded`): as a query string (fields by name, detectors on the decoded values).
+    /// - JSON (starting with `{` or `[`): members whose names match a field, values at the pointers, and detected
+    ///   values in strings (and keys) redacted, every other byte kept. JSON that does not parse cannot be searched
+    ///   safely: with any rule in force it is replaced whole by one token.
+    /// - A form (`application/x-www-form-urlencoded`): as a query string (fields by name, detectors on the decoded
+    ///   values).
     /// - An encoded body (`Content-Encoding` other than `identity`: gzip, br…) or a multipart one cannot be searched
     ///   as it is: replaced whole by one token.
     /// - Any other body is free text: the detectors run on it.

@@ -1,7 +1,8 @@
 import JSON
 
-/// The structural comparison of two `JSONValue` trees (the engine behind ``JSONDiff/diff(_:_:options:)-(JSONValue,_,_)``).
-/// Numbers compare as `Double`s here (the byte engine compares exact decimals).
+/// The structural comparison of two `JSONValue` trees (the engine behind
+/// ``JSONDiff/diff(_:_:options:)-(JSONValue,_,_)``). Numbers compare as `Double`s here (the byte engine compares exact
+/// decimals).
 struct ValueDiffer {
     let rules: CompiledRules
     let tolerance: Double

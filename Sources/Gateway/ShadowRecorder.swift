@@ -183,9 +183,9 @@ private actor Writer {
     }
 
     /// Deletes the samples older than `retention`, at most once a minute. When some went, the WAL is checkpointed (with
-    /// `secure_delete` the deleted bytes are zeroed in the file; the checkpoint takes them out of the WAL), and the store
-    /// is vacuumed at most once an hour (a vacuum rewrites the whole file: with steady traffic samples expire every
-    /// minute).
+    /// `secure_delete` the deleted bytes are zeroed in the file; the checkpoint takes them out of the WAL), and the
+    /// store is vacuumed at most once an hour (a vacuum rewrites the whole file: with steady traffic samples expire
+    /// every minute).
     private func expire(_ retention: Duration?) {
         guard let retention else { return }
         let now = ContinuousClock.now

@@ -31,7 +31,8 @@ public enum JSONTextEdit {
             copied = span.range.upperBound
         }
         output += bytes[copied...]
-        // The edit must give exactly the target; anything else (it cannot happen, but the file is the table) is refused.
+        // The edit must give exactly the target; anything else (it cannot happen, but the file is the table) is
+        // refused.
         guard let edited = try? JSONParser.parse(output), edited == target else { return nil }
         return String(decoding: output, as: UTF8.self)
     }

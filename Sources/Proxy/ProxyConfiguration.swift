@@ -25,11 +25,11 @@ public struct ProxyConfiguration: Sendable {
     /// Least rate of a request body, in bytes per second, over each `bodyRateWindow` while the proxy reads it; slower,
     /// the client gets a 408 and the connection closes. 0: no rate is asked.
     public var minBodyRate: Int = 1024
-    /// The window over which a body's rate is measured. A window in which the proxy itself held reads (a slow or not yet
-    /// connected upstream) is not judged, nor one after the upstream began to answer.
+    /// The window over which a body's rate is measured. A window in which the proxy itself held reads (a slow or not
+    /// yet connected upstream) is not judged, nor one after the upstream began to answer.
     public var bodyRateWindow: Duration = .seconds(10)
-    /// Client connections open at once on the data plane; more are accepted and closed at once, and counted. Nil: derived
-    /// from the file-descriptor limit when the proxy starts (`FileDescriptorLimit.defaultMaxConnections`).
+    /// Client connections open at once on the data plane; more are accepted and closed at once, and counted. Nil:
+    /// derived from the file-descriptor limit when the proxy starts (`FileDescriptorLimit.defaultMaxConnections`).
     public var maxConnections: Int?
     /// Connections open at once on the admin API (its own cap: ops can reach it while the data plane is at its own).
     public var adminMaxConnections: Int = 64
@@ -41,7 +41,8 @@ public struct ProxyConfiguration: Sendable {
     public var adminToken: String?
     /// Largest body (request or answer) kept to compare a shadowed exchange; larger ones are counted as skipped.
     public var maxCompareBytes: Int = 1024 * 1024
-    /// Shadows in flight at once (from the decision to shadow until the shadow's answer is in); the excess is dropped and counted.
+    /// Shadows in flight at once (from the decision to shadow until the shadow's answer is in); the excess is dropped
+    /// and counted.
     public var maxShadowsInFlight: Int = 256
     /// Pairs of answers waiting to be compared; beyond it, pairs are dropped and counted.
     public var maxQueuedComparisons: Int = 10_000

@@ -34,7 +34,8 @@ public enum CanonicalPath {
         case invalidPercentEncoding
         /// Neither `/…` nor `*`.
         case notAPath
-        /// A `#`: a fragment is never part of a request target (RFC 9112 §3.2), and origins differ on where it ends the path.
+        /// A `#`: a fragment is never part of a request target (RFC 9112 §3.2), and origins differ on where it ends
+        /// the path.
         case fragment
 
         /// What is wrong, said of the path: "the path /a%zz " + description reads as a sentence.
@@ -62,7 +63,8 @@ public enum CanonicalPath {
             return (end, .invalid(.notAPath))
         }
         var verdict = Verdict.canonical
-        // Per segment: its start, whether it holds only dots (as sent or encoded) so far, how many, and how many encoded.
+        // Per segment: its start, whether it holds only dots (as sent or encoded) so far, how many, and how many
+        // encoded.
         var segmentStart = 1
         var dots = 0
         var encodedDots = 0

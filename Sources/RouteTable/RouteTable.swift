@@ -17,7 +17,8 @@ public struct RouteTable: Sendable {
     public let gates: GatePolicy
     /// What samples keep of personal data, and for how long (`"redact"`, `"retention"`, or the defaults).
     public let privacy: PrivacyPolicy
-    /// What the proxy does with a request whose path is not canonical (`"paths"`: `normalize`, the default, or `strict`).
+    /// What the proxy does with a request whose path is not canonical (`"paths"`: `normalize`, the default, or
+    /// `strict`).
     public let paths: PathMode
     /// The source document (as parsed), for writing the table back with its unknown-to-us formatting gone.
     public let document: JSONValue
@@ -65,10 +66,10 @@ public struct RouteTable: Sendable {
     ///
     /// A path ending in `/` (other than `/`) is matched first against the templates declared with a trailing slash
     /// only; failing those, its path without the slash is matched against every template. A path without the slash
-    /// that matches nothing takes a template declared only with it (`/orders` takes `/orders/`), and goes out as sent. Matched that way by a
-    /// template that ends exactly (a literal or a parameter), the request is forwarded without the slash; by a
-    /// trailing wildcard, with it (the route is the same either way, and an origin that redirects between the two
-    /// forms would otherwise loop). A request that matches nothing keeps its slash.
+    /// that matches nothing takes a template declared only with it (`/orders` takes `/orders/`), and goes out as sent.
+    /// Matched that way by a template that ends exactly (a literal or a parameter), the request is forwarded without
+    /// the slash; by a trailing wildcard, with it (the route is the same either way, and an origin that redirects
+    /// between the two forms would otherwise loop). A request that matches nothing keeps its slash.
     public func routing(method: String, path: UnsafeBufferPointer<UInt8>) -> (route: Route?, dropsTrailingSlash: Bool) {
         // The closures capture the method list only, not the whole table (a copy of every field).
         let byMethod = self.byMethod

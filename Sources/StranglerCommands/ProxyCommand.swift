@@ -123,7 +123,8 @@ public struct ProxyCommand: AsyncParsableCommand {
         }
     }
 
-    /// The proxy's configuration from the flags (`maxConnections` nil: derived from the file-descriptor limit at start).
+    /// The proxy's configuration from the flags (`maxConnections` nil: derived from the file-descriptor limit at
+    /// start).
     var proxyConfiguration: ProxyConfiguration {
         var configuration = ProxyConfiguration()
         configuration.routesPath = self.routes

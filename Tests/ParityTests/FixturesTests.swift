@@ -59,8 +59,8 @@ struct FixturesTests {
             let out = data.appendingPathComponent("fixtures")
             defer { try? FileManager.default.removeItem(at: data) }
 
-            // Two samples of contacts routes: a read both sides answer alike, and a create whose body has a trailing comma
-            // (the monolith's JSONDecoder takes it, the services' strict parser answers 400: a known difference).
+            // Two samples of contacts routes: a read both sides answer alike, and a create whose body has a trailing
+            // comma (the monolith's JSONDecoder takes it, the services' strict parser answers 400: a known difference).
             let store = try DiffStore.open(path: data.appendingPathComponent("diffs.sqlite").path)
             var batch = DiffBatch()
             batch.counts["contacts.get"] = {
@@ -145,7 +145,8 @@ struct FixturesTests {
             #expect(replayed.status == 1, "\(replayed.error)")
             #expect(
                 replayed.output.contains(
-                    "contacts.create-00000000000000b2-2.json (contacts.create, POST /contacts): monolith: same, contacts: differs"
+                    "contacts.create-00000000000000b2-2.json (contacts.create, POST /contacts): monolith: same, "
+                        + "contacts: differs"
                 ), "\(replayed.output)")
             let monolithOnly = try FixturesReplayCommand.parse([
                 out.path, "--routes", routesFile.path, "--target", "monolith=\(stack.monolith)",

@@ -5,9 +5,9 @@ import StranglerTesting
 import Synchronization
 import Testing
 
-/// While clients write and read through the proxy, the contacts routes flip transform → coexist → eliminate → coexist →
-/// transform many times (forced: the gates would rightly refuse a move with no evidence). Feed sync and reverse sync
-/// run in the background, as in production.
+/// While clients write and read through the proxy, the contacts routes flip transform → coexist → eliminate →
+/// coexist → transform many times (forced: the gates would rightly refuse a move with no evidence). Feed sync and
+/// reverse sync run in the background, as in production.
 @Suite("Flips under load")
 struct FlipsUnderLoadTests {
     /// One request a client sent, when, and who answered it.
@@ -52,9 +52,9 @@ struct FlipsUnderLoadTests {
             let account = ids["acme"]!
             let progress = Progress()
 
-            // The clients: each on one kept-alive connection to the proxy (reopened if the proxy closes it), each writing
-            // and reading only its own contacts, with If-Match on every change (a side that has not seen the last
-            // acknowledged version refuses with 409 instead of losing it).
+            // The clients: each on one kept-alive connection to the proxy (reopened if the proxy closes it), each
+            // writing and reading only its own contacts, with If-Match on every change (a side that has not seen the
+            // last acknowledged version refuses with 409 instead of losing it).
             let results = try await withThrowingTaskGroup(of: Outcome.self) { group in
                 for worker in 0..<Self.workers {
                     group.addTask {
@@ -106,13 +106,13 @@ struct FlipsUnderLoadTests {
 
             // No 5xx, no failed exchange.
             let failures = sent.filter { ($0.status ?? 500) >= 500 }
-            #expect(
-                failures.isEmpty,
-                "\(failures.prefix(10).map { "\($0.method) \($0.target): \($0.status.map(String.init) ?? $0.error ?? "?")" })"
-            )
+            let shown = failures.prefix(10).map {
+                "\($0.method) \($0.target): \($0.status.map(String.init) ?? $0.error ?? "?")"
+            }
+            #expect(failures.isEmpty, "\(shown)")
 
-            // No request saw half a table: every request that started after a flip was acknowledged and ended before the
-            // next began was answered by the side its stage names, whichever contacts route it took.
+            // No request saw half a table: every request that started after a flip was acknowledged and ended before
+            // the next began was answered by the side its stage names, whichever contacts route it took.
             var windows: [(from: ContinuousClock.Instant?, to: ContinuousClock.Instant?, stage: Stage)] = []
             windows.append((nil, flips.first?.started, .transform))
             for (index, flip) in flips.enumerated() {
@@ -130,7 +130,8 @@ struct FlipsUnderLoadTests {
                 let expected = window.stage == .eliminate ? "strangler-contacts" : "strangler-monolith"
                 if request.server != expected {
                     wrongSide.append(
-                        "\(request.method) \(request.target) in \(window.stage.rawValue) answered by \(request.server ?? "nobody")"
+                        "\(request.method) \(request.target) in \(window.stage.rawValue) answered by "
+                            + "\(request.server ?? "nobody")"
                     )
                 }
             }
@@ -139,8 +140,9 @@ struct FlipsUnderLoadTests {
                 judged >= flips.count * Self.workers,
                 "too few requests fell between flips to judge: \(judged) of \(sent.count)")
 
-            // Every acknowledged write exists exactly once where it belongs, on both sides once sync and reverse sync have
-            // caught up: created contacts with their last acknowledged title, deleted ones gone; the two lists equal.
+            // Every acknowledged write exists exactly once where it belongs, on both sides once sync and reverse sync
+            // have caught up: created contacts with their last acknowledged title, deleted ones gone; the two lists
+            // equal.
             try await stack.settle()
             let monolith = try await Self.allContacts(at: stack.monolith)
             let service = try await Self.allContacts(at: stack.service("contacts").endpoint)
@@ -160,7 +162,10 @@ struct FlipsUnderLoadTests {
                         let contact = contacts.first { $0["id"]?.stringValue == id }
                         #expect(
                             contact?["title"]?.stringValue == expected.title,
-                            "\(side): \(id) title \(contact?["title"]?.jsonText ?? "?"), acknowledged \(expected.title ?? "null")"
+                            """
+                            \(side): \(id) title \(contact?["title"]?.jsonText ?? "?"), acknowledged \
+                            \(expected.title ?? "null")
+                            """
                         )
                     }
                 }
@@ -170,9 +175,12 @@ struct FlipsUnderLoadTests {
                 .count
             let errors = failures.count
             print(
-                "flips under load: \(sent.count) requests, \(writes) acknowledged writes (\(acknowledged.created.count) contacts created, "
-                    + "\(acknowledged.deleted.count) deleted), \(flips.count) flips, \(errors) errors (5xx or failed), \(acknowledged.conflicts) refused "
-                    + "with 409 (a side behind the acknowledged version), \(acknowledged.notYetThere) answered 404 for a contact not synced yet, "
+                "flips under load: \(sent.count) requests, \(writes) acknowledged writes "
+                    + "(\(acknowledged.created.count) contacts created, "
+                    + "\(acknowledged.deleted.count) deleted), \(flips.count) flips, \(errors) errors (5xx or failed), "
+                    + "\(acknowledged.conflicts) refused "
+                    + "with 409 (a side behind the acknowledged version), \(acknowledged.notYetThere) answered 404 for "
+                    + "a contact not synced yet, "
                     + "\(judged) requests between flips all answered by their stage's side")
         }
     }
@@ -217,7 +225,8 @@ struct FlipsUnderLoadTests {
                     guard
                         let created = await send(
                             "POST", "/contacts",
-                            #"{"accountId":"\#(account)","firstName":"Load","lastName":"W\#(worker)","email":"\#(email)"}"#
+                            #"{"accountId":"\#(account)","firstName":"Load","lastName":"W\#(worker)","#
+                                + #""email":"\#(email)"}"#
                         )
                     else { continue }
                     guard created.status == 201, let id = created.json?["id"]?.stringValue else { continue }

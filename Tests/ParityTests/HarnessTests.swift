@@ -63,7 +63,8 @@ struct HarnessTests {
             ).replacingFirst(
                 #""id": "contacts.list","#,
                 with:
-                    #""id": "contacts.list", "shadow": { "ignore": ["/items/*/title", "/items/*/version", "/items/*/updatedAt"], "arrays": { "/items": "id" } },"#
+                    #""id": "contacts.list", "shadow": { "ignore": ["/items/*/title", "/items/*/version", "#
+                    + #""/items/*/updatedAt"], "arrays": { "/items": "id" } },"#
             )
             let lenient = ParityHarness(routes: try RouteTable.parse(rules), comparedHeaders: ["content-type"])
             let agreed = try await lenient.run(scenario, against: targets)
@@ -80,8 +81,8 @@ struct HarnessTests {
         try await Stack.run { stack in
             let ids = try await SampleData.create(on: stack.monolith)
             let harness = try stack.harness()
-            // The monolith against itself: each run makes its own record ({{unique}} differs), and answers that name the
-            // target's own values compare as {{unique}} and {{id}}.
+            // The monolith against itself: each run makes its own record ({{unique}} differs), and answers that name
+            // the target's own values compare as {{unique}} and {{id}}.
             let targets = [Target("first", stack.monolith), Target("second", stack.monolith)]
             let scenario = Scenario(
                 "captures", variables: ids,
@@ -93,7 +94,8 @@ struct HarnessTests {
                     .post(
                         "/contacts",
                         json:
-                            #"{"accountId":"{{account}}","firstName":"U","lastName":"V","email":"u-{{unique}}@example.com"}"#
+                            #"{"accountId":"{{account}}","firstName":"U","lastName":"V","email":"u-{{unique}}"#
+                            + #"@example.com"}"#
                     ).expecting(201)
                         .capture("id", "/id").capture("version", "/version").ignoring("/createdAt", "/updatedAt"),
                     .patch("/contacts/{{id}}", json: #"{"title":"T"}"#).ifMatch("{{version}}").expecting(200).ignoring(

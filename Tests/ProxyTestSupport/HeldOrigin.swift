@@ -4,8 +4,8 @@ package import NIOCore
 package import NIOPosix
 
 /// A raw origin that reads nothing until the test lets it (a small receive buffer and no automatic reads), then reads a
-/// request with a `Content-Length` body whole and answers `200 ok`: an upstream so slow to read that the proxy must hold
-/// its client's reads (backpressure).
+/// request with a `Content-Length` body whole and answers `200 ok`: an upstream so slow to read that the proxy must
+/// hold its client's reads (backpressure).
 package final class HeldOrigin: Sendable {
     private final class Handler: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
@@ -73,8 +73,8 @@ package final class HeldOrigin: Sendable {
         self.received = received
     }
 
-    /// Starts listening; with `holding` false it reads from the start (an origin that is merely slow to say 100 Continue:
-    /// it never does).
+    /// Starts listening; with `holding` false it reads from the start (an origin that is merely slow to say 100
+    /// Continue: it never does).
     /// With `early`, it answers 413 at each head and reads (and ignores) the body after it.
     package static func start(holding: Bool = true, early: Bool = false) async throws -> HeldOrigin {
         let children = NIOLockedValueBox<[any Channel]>([])

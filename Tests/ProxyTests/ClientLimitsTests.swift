@@ -40,14 +40,16 @@ struct ClientLimitsTests {
             $0.idleTimeout = .seconds(60)
         }) { harness in
             let head =
-                "GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\nX-Padding: \(String(repeating: "p", count: 40))\r\n\r\n"
+                "GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\nX-Padding: \(String(repeating: "p", count: 40))\r\n"
+                + "\r\n"
             // A first request's clock starts at the accept, which comes after the connect begins.
             let connecting = ContinuousClock.now
             let connection = try await RawConnection.open(port: harness.proxyPort)
             let elapsed = await self.dribble(head, on: connection, spacing: .milliseconds(100))
             #expect(elapsed != nil, "the whole head went out, a byte each 100 ms, and the connection stayed open")
             let cut = ContinuousClock.now - connecting
-            // Bounds, not a measurement: at the head deadline, long before the idle timeout (60 s), on a loaded machine too.
+            // Bounds, not a measurement: at the head deadline, long before the idle timeout (60 s), on a loaded machine
+            // too.
             #expect(cut >= .milliseconds(300) && cut < .seconds(30), "\(cut)")
             let answer = try #require(connection.responses.first)
             #expect(answer.status == 408)
@@ -93,7 +95,8 @@ struct ClientLimitsTests {
         }) { harness in
             let connection = try await RawConnection.open(port: harness.proxyPort)
             await connection.write(
-                "POST /contacts HTTP/1.1\r\nHost: proxy.test\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+                "POST /contacts HTTP/1.1\r\nHost: proxy.test\r\nContent-Type: application/json\r\nContent-Length: "
+                    + "100000\r\n\r\n"
             )
             var cut = false
             // 10 bytes every 50 ms: 200 bytes/s, for 5 s at most.
@@ -110,8 +113,8 @@ struct ClientLimitsTests {
         }
     }
 
-    /// Runs the proxy with one route, `POST /upload`, to a `HeldOrigin` (see its `holding` and `early`), by default with
-    /// a least body rate of 1000 bytes/s over windows of 300 ms.
+    /// Runs the proxy with one route, `POST /upload`, to a `HeldOrigin` (see its `holding` and `early`), by default
+    /// with a least body rate of 1000 bytes/s over windows of 300 ms.
     func withUploadRoute(
         holding: Bool, early: Bool = false,
         configure: @escaping (inout ProxyConfiguration) -> Void = {
@@ -125,7 +128,8 @@ struct ClientLimitsTests {
         let routes = { (monolith: Int, _: Int) in
             """
             { "monolith": "http://127.0.0.1:\(monolith)", "services": { "held": "http://127.0.0.1:\(origin.port)" },
-              "routes": [ { "id": "upload", "method": "POST", "path": "/upload", "service": "held", "stage": "eliminate" } ] }
+              "routes": [ { "id": "upload", "method": "POST", "path": "/upload", "service": "held", "stage": \
+            "eliminate" } ] }
             """
         }
         try await ProxyHarness.run(routes: routes, configure: configure) { harness in
@@ -184,7 +188,8 @@ struct ClientLimitsTests {
             async let sent: Void = connection.write(
                 "POST /upload HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: \(size)\r\n\r\n"
                     + String(repeating: "b", count: size))
-            // Several windows pass with the origin reading nothing: the proxy holds its reads, and must not cut the client.
+            // Several windows pass with the origin reading nothing: the proxy holds its reads, and must not cut the
+            // client.
             #expect(await !connection.waitForClose(within: .seconds(2)), "\(connection.text)")
             #expect(origin.receivedBytes == 0)
             origin.release()
@@ -197,7 +202,8 @@ struct ClientLimitsTests {
     }
 
     /// A client that sends `Expect: 100-continue` waits for the interim answer before its body (curl waits a second,
-    /// then sends anyway): that wait is not a slow body. The rate counts from the interim answer or the first body byte.
+    /// then sends anyway): that wait is not a slow body. The rate counts from the interim answer or the first body
+    /// byte.
     @Test func aBodyAwaitingContinueIsNotCutWhileItWaits() async throws {
         try await self.withUploadRoute(holding: false) { harness, _ in
             let connection = try await RawConnection.open(port: harness.proxyPort)
@@ -210,7 +216,8 @@ struct ClientLimitsTests {
         }
     }
 
-    /// Opens `count` kept-alive connections to `port`, each answered 200 to `request` once (so each is admitted and open).
+    /// Opens `count` kept-alive connections to `port`, each answered 200 to `request` once (so each is admitted and
+    /// open).
     func openAnswered(_ count: Int, port: Int, request: String) async throws -> [RawConnection] {
         var connections: [RawConnection] = []
         for _ in 0..<count {

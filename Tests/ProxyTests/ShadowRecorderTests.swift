@@ -29,7 +29,8 @@ struct ShadowRecorderTests {
         (try? store.summary(route: "contacts.get"))?["routes"]?.arrayValue?.first?["compared"]?.numberValue
     }
 
-    /// Runs `recorder` in a group of its own (as the proxy's group runs it) while `body` runs, then stops it gracefully.
+    /// Runs `recorder` in a group of its own (as the proxy's group runs it) while `body` runs, then stops it
+    /// gracefully.
     static func running(_ recorder: ShadowRecorder, _ body: () async throws -> Void) async throws {
         let group = ServiceGroup(services: [recorder], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in

@@ -10,7 +10,8 @@ struct RouteTableValidationTests {
         { "monolith": "http://127.0.0.1:8081",
           "services": { "contacts": "http://127.0.0.1:8082" },
           "routes": [
-            { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": "transform" } ] }
+            { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": \
+        "transform" } ] }
         """
 
     func problems(_ text: String) -> [String] {
@@ -39,7 +40,8 @@ struct RouteTableValidationTests {
         #expect(table.routes.allSatisfy { $0.stage == .transform })
         #expect(table.match(method: "GET", path: "/contacts/con_1")?.id == "contacts.get")
         #expect(table.match(method: "POST", path: "/leads/led_1/convert")?.id == "monolith.convertLead")
-        // Lead conversion stays in the monolith (no service serves it), so `leads.*` names only the leads service's routes.
+        // Lead conversion stays in the monolith (no service serves it), so `leads.*` names only the leads service's
+        // routes.
         #expect(table.route(id: "monolith.convertLead")?.service == nil)
         #expect(table.routes.filter { $0.id.hasPrefix("leads.") }.allSatisfy { $0.service == "leads" })
     }
@@ -72,7 +74,8 @@ struct RouteTableValidationTests {
               "routes": [
                 { "id": "a", "method": "GET", "path": "/contacts/{id}", "service": "c", "stage": "transform" },
                 { "id": "a", "method": "POST", "path": "/contacts", "service": "c", "stage": "transform" },
-                { "id": "b", "method": "GET", "path": "/contacts/{contactId}", "service": "c", "stage": "transform" } ] }
+                { "id": "b", "method": "GET", "path": "/contacts/{contactId}", "service": "c", "stage": "transform" } \
+            ] }
             """
         let found = self.problems(text)
         #expect(found.contains(#"$.routes[1].id: duplicate id "a" (also $.routes[0])"#))
@@ -117,7 +120,8 @@ struct RouteTableValidationTests {
             Self.valid.replacingOccurrences(
                 of: #""stage": "transform" }"#,
                 with:
-                    #""stage": "coexist", "timeout": "soon", "shadow": { "sample": 2, "sampleBy": "{nope}", "writes": "always", "ignore": ["updatedAt"] } }"#
+                    #""stage": "coexist", "timeout": "soon", "shadow": { "sample": 2, "sampleBy": "{nope}", "writes": "#
+                    + #""always", "ignore": ["updatedAt"] } }"#
             ))
         #expect(badShadow.contains { $0.hasPrefix("$.routes[0].timeout:") })
         #expect(badShadow.contains("$.routes[0].shadow.sample: must be a number from 0.0 to 1.0"))
@@ -131,7 +135,9 @@ struct RouteTableValidationTests {
             Self.valid.replacingOccurrences(
                 of: #""stage": "transform" }"#,
                 with:
-                    #""stage": "coexist", "timeout": "1.5s", "shadow": { "sample": 0.5, "sampleBy": "{id}", "writes": "dry-run", "timeout": "250ms", "ignore": ["/updatedAt", "/items/*/version"], "arrays": { "/items": "id" }, "redact": ["/email"], "serve": 0.1, "version": ["/meta/version"] } }"#
+                    #""stage": "coexist", "timeout": "1.5s", "shadow": { "sample": 0.5, "sampleBy": "{id}", "writes": "#
+                    + #""dry-run", "timeout": "250ms", "ignore": ["/updatedAt", "/items/*/version"], "arrays": { "#
+                    + #""/items": "id" }, "redact": ["/email"], "serve": 0.1, "version": ["/meta/version"] } }"#
             ))
         let route = table.routes[0]
         #expect(route.timeout == .milliseconds(1500))
@@ -152,7 +158,8 @@ struct RouteTableValidationTests {
         #expect(refused.contains { $0.hasPrefix("$.routes[0].shadow.version:") }, "\(refused)")
     }
 
-    /// Policies and upstreams keep their fields in a shared box: still values, copies independent and compared by content.
+    /// Policies and upstreams keep their fields in a shared box: still values, copies independent and compared by
+    /// content.
     @Test func policiesAndUpstreamsAreValues() throws {
         var policy = ShadowPolicy()
         policy.ignore = ["/a"]
@@ -186,7 +193,8 @@ struct RouteMatchingTests {
             { "id": "contacts.any", "method": "GET", "path": "/contacts/*", "service": "s", "stage": "transform" },
             { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "s", "stage": "eliminate" },
             { "id": "contacts.me", "method": "GET", "path": "/contacts/me", "service": "s", "stage": "transform" },
-            { "id": "contacts.deals", "method": "GET", "path": "/contacts/{id}/deals", "service": "s", "stage": "transform" },
+            { "id": "contacts.deals", "method": "GET", "path": "/contacts/{id}/deals", "service": "s", "stage": \
+        "transform" },
             { "id": "contacts.list", "method": "GET", "path": "/contacts", "service": "s", "stage": "transform" },
             { "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "s", "stage": "transform" } ] }
         """)

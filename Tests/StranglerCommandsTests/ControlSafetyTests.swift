@@ -86,7 +86,8 @@ struct ControlSafetyTests {
             let edited = ProxyHarness.routes(
                 monolith: harness.monolithPort, service: harness.servicePort, stage: "coexist")
             try edited.write(toFile: harness.routesPath, atomically: true, encoding: .utf8)
-            // The operator's change still carries the ETag read before the edit: refused as stale, and the edit is live now.
+            // The operator's change still carries the ETag read before the edit: refused as stale, and the edit is live
+            // now.
             let stale = try await harness.admin(
                 "POST", "/admin/stage", headers: ["If-Match: \(etag)"],
                 body: #"{"routes":"dead.get","stage":"transform","reason":"r"}"#)
@@ -159,7 +160,8 @@ struct ControlSafetyTests {
             let added = before.replacingOccurrences(
                 of: #"{ "id": "dead.get""#,
                 with:
-                    #"{ "id": "contacts.delete", "method": "DELETE", "path": "/contacts/{id}", "service": "contacts", "stage": "eliminate" }, { "id": "dead.get""#
+                    #"{ "id": "contacts.delete", "method": "DELETE", "path": "/contacts/{id}", "service": "contacts", "#
+                    + #""stage": "eliminate" }, { "id": "dead.get""#
             )
             let newRoute = try await harness.admin(
                 "PUT", "/admin/routes", headers: ["If-Match: \(try await harness.etag())"], body: added)
@@ -199,7 +201,8 @@ struct ControlSafetyTests {
             try GateFixture.prepare(harness, lag: 0, reconcileClean: true)
             let before = try String(contentsOfFile: harness.routesPath, encoding: .utf8)
             let lax =
-                #", "gates": { "eliminate": { "minSamples": 0, "minMatchRate": 0, "reconcile": false, "triage": false, "dryRun": false, "reverseSync": false } } }"#
+                #", "gates": { "eliminate": { "minSamples": 0, "minMatchRate": 0, "reconcile": false, "triage": false,"#
+                + #" "dryRun": false, "reverseSync": false } } }"#
             let relaxed = String(before.dropLast(2)) + lax
             let jump = relaxed.replacingOccurrences(
                 of: #""service": "contacts", "stage": "coexist", "shadow""#,
@@ -232,7 +235,8 @@ struct ControlSafetyTests {
     @Test func aPutThatRedefinesOrDropsARouteOutOfTransformIsGated() async throws {
         try await ProxyHarness.run { harness in
             let before = try String(contentsOfFile: harness.routesPath, encoding: .utf8)
-            // sleep.get stays in eliminate but would answer other requests: no evidence for those, judged from transform.
+            // sleep.get stays in eliminate but would answer other requests: no evidence for those, judged from
+            // transform.
             let moved = before.replacingOccurrences(of: #""path": "/sleep""#, with: #""path": "/sleep/{anything}""#)
             #expect(moved != before)
             let redefined = try await harness.admin(
@@ -244,7 +248,8 @@ struct ControlSafetyTests {
             // rollback gate's to allow (reverse sync must run; the test monolith has none).
             let withoutCreate = before.replacingOccurrences(
                 of:
-                    #"{ "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "stage": "eliminate" },"#,
+                    #"{ "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "#
+                    + #""stage": "eliminate" },"#,
                 with: "")
             #expect(withoutCreate != before)
             let dropped = try await harness.admin(

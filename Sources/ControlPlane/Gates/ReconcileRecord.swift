@@ -5,7 +5,8 @@ public import JSON
 /// eliminate gate ("the last reconcile clean").
 ///
 /// ```json
-/// { "service": "contacts", "time": "2026-11-28T10:00:00Z", "clean": true, "compared": 1000, "missing": 0, "extra": 0, "differing": 0,
+/// { "service": "contacts", "time": "2026-11-28T10:00:00Z", "clean": true,
+///   "compared": 1000, "missing": 0, "extra": 0, "differing": 0,
 ///   "ignored": ["/title"] }
 /// ```
 public struct ReconcileRecord: Sendable, Equatable {
@@ -17,8 +18,8 @@ public struct ReconcileRecord: Sendable, Equatable {
     public var missing: Int
     public var extra: Int
     public var differing: Int
-    /// Pointers left out of the comparison (`strangler reconcile --ignore`): differences accepted on purpose, named here
-    /// so that a clean record never hides what it did not compare.
+    /// Pointers left out of the comparison (`strangler reconcile --ignore`): differences accepted on purpose, named
+    /// here so that a clean record never hides what it did not compare.
     public var ignored: [String]
 
     public init(

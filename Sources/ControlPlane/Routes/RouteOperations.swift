@@ -9,7 +9,8 @@ public import RouteTable
 ///
 /// ```swift
 /// let operations = RouteOperations(control: control, diffStore: store)
-/// let answer = await operations.stage(selector: "contacts.*", to: .coexist, expectedHash: etag, actor: "alice", reason: "reads ready", force: false)
+/// let answer = await operations.stage(
+///     selector: "contacts.*", to: .coexist, expectedHash: etag, actor: "alice", reason: "reads ready", force: false)
 /// answer.status   // 200, or 409 with every gate's reason
 /// ```
 public struct RouteOperations: Sendable {
@@ -126,7 +127,8 @@ public struct RouteOperations: Sendable {
         guard !moving.isEmpty else { return TableChange(table: snapshot, changed: [], forced: false, overridden: []) }
         var document = table.document
         for route in moving { document = RouteControl.settingStage(of: route.id, to: stage, in: document) }
-        // Validate before judging: a move the table cannot hold (coexist without a service) is a usage error, not a gate.
+        // Validate before judging: a move the table cannot hold (coexist without a service) is a usage error, not a
+        // gate.
         let changed: RouteTable
         do {
             changed = try RouteTable.validate(document)
@@ -142,7 +144,8 @@ public struct RouteOperations: Sendable {
         if !refused.isEmpty, !force {
             throw ControlError(
                 .gateRefused,
-                "\(refused.count) of \(moving.count) move\(moving.count == 1 ? "" : "s") refused by the gates; nothing changed (--force overrides, with --reason)",
+                "\(refused.count) of \(moving.count) move\(moving.count == 1 ? "" : "s") refused by the gates; nothing "
+                    + "changed (--force overrides, with --reason)",
                 refusals: refused)
         }
         let changes = moving.map { StageChange(route: $0.id, from: $0.stage, to: stage) }
@@ -182,10 +185,11 @@ public struct RouteOperations: Sendable {
         return detail
     }
 
-    /// Replaces the whole table with `text` (`PUT /admin/routes`), if the live one still has hash `expectedHash`. A route
-    /// whose stage differs from the live table's passes the same gates as `stage` (a route that is new in the table
-    /// moves from transform, where its requests were: with the monolith), all or none; `force` overrides refused gates,
-    /// with a reason, and the audit entry says so. Changes without a stage move (rules, timeouts, services) need no gate.
+    /// Replaces the whole table with `text` (`PUT /admin/routes`), if the live one still has hash `expectedHash`. A
+    /// route whose stage differs from the live table's passes the same gates as `stage` (a route that is new in the
+    /// table moves from transform, where its requests were: with the monolith), all or none; `force` overrides refused
+    /// gates, with a reason, and the audit entry says so. Changes without a stage move (rules, timeouts, services) need
+    /// no gate.
     public func replace(
         text: String, expectedHash: String?, actor: String, reason: String?, force: Bool
     ) async throws(ControlError) -> TableChange {
@@ -206,7 +210,8 @@ public struct RouteOperations: Sendable {
         if !refusals.isEmpty, !force {
             throw ControlError(
                 .gateRefused,
-                "\(refusals.count) of \(moving.count) stage move\(moving.count == 1 ? "" : "s") in the new table refused by the gates; nothing changed "
+                "\(refusals.count) of \(moving.count) stage move\(moving.count == 1 ? "" : "s") in the new table "
+                    + "refused by the gates; nothing changed "
                     + "(force=true overrides, with a reason)",
                 refusals: refusals)
         }
@@ -261,7 +266,8 @@ public struct RouteOperations: Sendable {
                 Gates.Verdict(
                     route: "*", from: .transform, to: .transform,
                     reasons: [
-                        "the table changes the gates themselves (\"gates\"): a change of policy, not evidence; it needs force and a reason"
+                        "the table changes the gates themselves (\"gates\"): a change of policy, not evidence; it "
+                            + "needs force and a reason"
                     ]))
         }
         if !moving.isEmpty {
@@ -319,7 +325,8 @@ public struct RouteOperations: Sendable {
         guard snapshot.table.document.jsonText == after.jsonText else {
             throw ControlError(
                 .undoConflict,
-                "the live table is not the one the last change (\(action) at \(time) by \(last["actor"]?.stringValue ?? "?")) left: it changed since "
+                "the live table is not the one the last change (\(action) at \(time) by "
+                    + "\(last["actor"]?.stringValue ?? "?")) left: it changed since "
                     + "(an edit of routes.json?); nothing undone")
         }
         let beforeTable: RouteTable
@@ -367,8 +374,8 @@ public struct RouteOperations: Sendable {
     }
 
     /// Triage of a mismatch signature of a route: `accepted` records the difference as known and accepted; `ignored`
-    /// also adds the signature's pointers to the route's `shadow.ignore` (a table change: needs `expectedHash`, audited).
-    /// Either way the signature no longer blocks eliminate, and its occurrences count as explained.
+    /// also adds the signature's pointers to the route's `shadow.ignore` (a table change: needs `expectedHash`,
+    /// audited). Either way the signature no longer blocks eliminate, and its occurrences count as explained.
     public func triage(
         route id: String, signature: String, decision: TriageDecision.Decision, expectedHash: String?, actor: String,
         reason: String?

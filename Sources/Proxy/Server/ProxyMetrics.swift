@@ -10,11 +10,12 @@ import RouteTable
 /// - `strangler_requests_total{route, stage, upstream, status}`: answered requests, by status class (`2xx`…);
 /// - `strangler_request_duration_seconds{route, stage}`: latency histogram;
 /// - `strangler_upstream_errors_total{route, upstream, kind}`: refused, reset or timed-out upstreams;
-/// - `strangler_rejected_requests_total`: requests refused before routing (malformed, too large, a client's internal header,
-///   a non-canonical path in strict mode);
-/// - `strangler_client_timeouts_total{kind}`: requests cut because their head (`head`) or body (`body`) came too slowly;
-/// - `strangler_open_connections{listener}` and `strangler_refused_connections_total{listener}`: client connections open
-///   and refused over the cap, for the data plane (`proxy`) and the admin API (`admin`).
+/// - `strangler_rejected_requests_total`: requests refused before routing (malformed, too large, a client's internal
+///   header, a non-canonical path in strict mode);
+/// - `strangler_client_timeouts_total{kind}`: requests cut because their head (`head`) or body (`body`) came too
+///   slowly;
+/// - `strangler_open_connections{listener}` and `strangler_refused_connections_total{listener}`: client connections
+///   open and refused over the cap, for the data plane (`proxy`) and the admin API (`admin`).
 ///
 /// Metric handles are cached per event loop and label set, so the hot path does one lock-free dictionary
 /// lookup, not a registry one.

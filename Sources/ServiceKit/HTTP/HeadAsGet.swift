@@ -1,8 +1,8 @@
 public import Hummingbird
 
-/// Answers `HEAD` as `GET` without the body, as the monolith does (same status and headers, `Content-Length` included), as HTTP asks of
-/// every GET resource. It wraps the whole responder because a router middleware runs after the route is resolved,
-/// when a HEAD request has already found no route.
+/// Answers `HEAD` as `GET` without the body, as the monolith does (same status and headers, `Content-Length` included),
+/// as HTTP asks of every GET resource. It wraps the whole responder because a router middleware runs after the route is
+/// resolved, when a HEAD request has already found no route.
 ///
 /// ```swift
 /// let app = Application(router: HeadAsGet(service.router(database: database, sync: consumer)))

@@ -10,7 +10,8 @@ import Darwin
 /// standard output and error written to a file, for tests that run real servers.
 ///
 /// ```swift
-/// let monolith = try ChildProcess(executable: "/usr/bin/python3", arguments: ["app.py", "--port", "8081"], output: "/tmp/app.log")
+/// let monolith = try ChildProcess(
+///     executable: "/usr/bin/python3", arguments: ["app.py", "--port", "8081"], output: "/tmp/app.log")
 /// defer { monolith.kill() }
 /// monolith.signal(SIGTERM)
 /// monolith.waitUntilExit()
@@ -123,7 +124,8 @@ public final class ChildProcess: Sendable {
     /// How it ended; nil while it runs.
     public var termination: Termination? { self.reap(blocking: false) }
 
-    /// Its exit status, or the number of the signal that ended it (as Foundation's `Process` says it); -1 while it runs.
+    /// Its exit status, or the number of the signal that ended it (as Foundation's `Process` says it); -1 while it
+    /// runs.
     public var terminationStatus: Int32 {
         switch self.termination {
         case .exited(let status): status
