@@ -55,7 +55,8 @@ struct Outbox {
     ) throws {
         try db.execute(
             sql:
-                "INSERT INTO outbox (aggregatetype, aggregateid, type, payload, occurredAt, origin) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO outbox (aggregatetype, aggregateid, type, payload, occurredAt, origin) VALUES (?, ?, ?, ?,"
+                + " ?, ?)",
             arguments: [aggregateType, aggregateID, type, String(decoding: payload, as: UTF8.self), time, origin]
         )
         self.lastEventID = db.lastInsertedRowID

@@ -21,7 +21,8 @@ public struct ReverseFeed: Sendable, Equatable {
         guard Self.aggregates[service] != nil else {
             throw Invalid(
                 description:
-                    "unknown service \"\(service)\": reverse sync follows one of \(Self.aggregates.keys.sorted().joined(separator: ", "))"
+                    "unknown service \"\(service)\": reverse sync follows one of "
+                    + "\(Self.aggregates.keys.sorted().joined(separator: ", "))"
             )
         }
         guard let client = FeedClient(url: url) else {

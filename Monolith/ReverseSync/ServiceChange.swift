@@ -49,7 +49,8 @@ struct ServiceFeedPage: Sendable {
             else {
                 throw ReverseSyncError(
                     description:
-                        "item \(index) of \(service)'s feed lacks one of id, aggregatetype, aggregateid, type, payload (object), occurredAt, origin"
+                        "item \(index) of \(service)'s feed lacks one of id, aggregatetype, aggregateid, type, payload "
+                        + "(object), occurredAt, origin"
                 )
             }
             events.append(
@@ -134,7 +135,8 @@ enum ServiceChange {
         let (columns, values) = try self.row(of: event, table: kind.table, db)
         let assignments = columns.filter { $0 != "id" }.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
         let sql = """
-            INSERT INTO \(kind.table) (\(columns.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))
+            INSERT INTO \(kind.table) (\(columns.joined(separator: ", "))) VALUES \
+            (\(Array(repeating: "?", count: columns.count).joined(separator: ", ")))
             ON CONFLICT(id) DO UPDATE SET \(assignments)
             """
         try self.refusing(event) { try db.execute(sql: sql, arguments: StatementArguments(values)) }
@@ -183,7 +185,8 @@ enum ServiceChange {
                 values.append(writer.string)
             case let value?:
                 throw problem(
-                    "is a \(value.typeName); the column holds \(column.type.uppercased() == "INTEGER" ? "whole numbers" : "text")"
+                    "is a \(value.typeName); the column holds "
+                        + "\(column.type.uppercased() == "INTEGER" ? "whole numbers" : "text")"
                 )
             }
         }

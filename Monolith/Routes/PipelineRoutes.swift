@@ -4,7 +4,8 @@ import Hummingbird
 /// `GET /pipeline`: open deals (every stage but won and lost), counted and summed per stage and currency.
 ///
 /// ```json
-/// { "stages": [ { "stage": "prospecting", "count": 2, "currencies": [ { "currency": "EUR", "count": 2, "amount": 150000 } ] }, … ],
+/// { "stages": [ { "stage": "prospecting", "count": 2,
+///                 "currencies": [ { "currency": "EUR", "count": 2, "amount": 150000 } ] }, … ],
 ///   "totals": [ { "currency": "EUR", "count": 2, "amount": 150000 } ] }
 /// ```
 /// Every open stage is listed, in pipeline order, even when empty; currencies in alphabetical order.

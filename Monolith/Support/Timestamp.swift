@@ -18,7 +18,8 @@ enum Timestamp {
         let second = (millisecondOfDay / 1000) % 60
         let millisecond = millisecondOfDay % 1000
         return
-            "\(self.pad(year, 4))-\(self.pad(month, 2))-\(self.pad(day, 2))T\(self.pad(hour, 2)):\(self.pad(minute, 2)):"
+            "\(self.pad(year, 4))-\(self.pad(month, 2))-\(self.pad(day, 2))T\(self.pad(hour, 2)):"
+            + "\(self.pad(minute, 2)):"
             + "\(self.pad(second, 2)).\(self.pad(millisecond, 3))Z"
     }
 

@@ -1,7 +1,8 @@
 /// What to compare and how: ignore rules, arrays matched by a key field, numeric tolerance, headers, limits.
 ///
 /// ```swift
-/// let options = DiffOptions(ignore: ["/meta/requestId", "/items/*/updatedAt"], arrays: ["/items": "id"], numericTolerance: 0.001)
+/// let options = DiffOptions(
+///     ignore: ["/meta/requestId", "/items/*/updatedAt"], arrays: ["/items": "id"], numericTolerance: 0.001)
 /// ```
 public struct DiffOptions: Sendable, Equatable {
     /// RFC 6901 pointers whose whole subtree is ignored; `*` stands for exactly one segment (`/items/*/updatedAt`).

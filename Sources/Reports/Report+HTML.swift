@@ -26,7 +26,9 @@ extension Report {
             <body>
             <header>
             <h1>Strangler report</h1>
-            <p class="meta">Generated \(Self.escape(Self.timestamp(self.generatedAt))) from \(Self.escape(self.source)); table <code>\(Self.escape(self.tableHash))</code>; \(Self.escape(self.windowText)).</p>
+            <p class="meta">Generated \(Self.escape(Self.timestamp(self.generatedAt))) from \
+            \(Self.escape(self.source)); table <code>\(Self.escape(self.tableHash))</code>; \
+            \(Self.escape(self.windowText)).</p>
             <p class="summary">\(Self.escape(self.summaryText)).</p>
             <p class="privacy\(self.privacy.redactionDefaults ? "" : " off")">\(Self.escape(self.privacy.text))</p>
             </header>
@@ -52,9 +54,11 @@ extension Report {
             out += "<tr><td><a href=\"#\(Self.anchor(route.id))\"><code>\(Self.escape(route.id))</code></a></td>"
             out += "<td><span class=\"stage \(Self.escape(route.stage))\">\(Self.escape(route.stage))</span></td>"
             out +=
-                "<td class=\"number\">\(route.gate.compared)</td><td>\(Self.escape(Self.rateWithInterval(route.gate)))</td>"
+                "<td class=\"number\">\(route.gate.compared)</td><td>\(Self.escape(Self.rateWithInterval(route.gate)))"
+                + "</td>"
             out +=
-                "<td class=\"number\">\(route.untriaged)</td><td class=\"number\">\(Self.escape(Self.lagText(route)))</td>"
+                "<td class=\"number\">\(route.untriaged)</td><td class=\"number\">"
+                + "\(Self.escape(Self.lagText(route)))</td>"
             out +=
                 "<td class=\"verdict \(route.verdict.status.rawValue)\">\(Self.escape(route.verdict.text))</td></tr>\n"
         }
@@ -74,7 +78,8 @@ extension Report {
         out += route.service.map { " → service \(Self.escape($0))" } ?? ""
         out += "</small> <span class=\"stage \(Self.escape(route.stage))\">\(Self.escape(route.stage))</span></h2>\n"
         out +=
-            "<p class=\"verdict \(route.verdict.status.rawValue)\">\(Self.escape(Self.capitalised(route.verdict.text)))</p>\n"
+            "<p class=\"verdict \(route.verdict.status.rawValue)\">\(Self.escape(Self.capitalised(route.verdict.text)))"
+            + "</p>\n"
         if !route.verdict.reasons.isEmpty {
             out +=
                 "<ul class=\"reasons\">\n" + route.verdict.reasons.map { "<li>\(Self.escape($0))</li>\n" }.joined()
@@ -95,7 +100,8 @@ extension Report {
             }
             if route.signaturesTotal > route.signatures.count {
                 out +=
-                    "<p class=\"more\">\(route.signaturesTotal - route.signatures.count) more signatures not shown.</p>\n"
+                    "<p class=\"more\">\(route.signaturesTotal - route.signatures.count) more signatures not shown.</p>"
+                    + "\n"
             }
         }
         out += "<h3>Top differing pointers</h3>\n"
@@ -106,7 +112,8 @@ extension Report {
                 "<table class=\"pointers\"><thead><tr><th>Pointer</th><th>Kind</th><th>Count</th></tr></thead><tbody>\n"
             for pointer in route.pointers {
                 out +=
-                    "<tr><td><code>\(Self.escape(Self.place(pointer.pointer)))</code></td><td>\(Self.escape(pointer.kind))</td><td class=\"number\">\(pointer.count)</td></tr>\n"
+                    "<tr><td><code>\(Self.escape(Self.place(pointer.pointer)))</code></td><td>"
+                    + "\(Self.escape(pointer.kind))</td><td class=\"number\">\(pointer.count)</td></tr>\n"
             }
             out += "</tbody></table>\n"
         }
@@ -125,7 +132,8 @@ extension Report {
             facts.append(
                 (
                     "Triaged",
-                    "\(Self.plural(gate.explained, "mismatch", "mismatches")) of triaged signatures counted as matched: gate lower bound \(Self.percent(gate.gateLowerBound))"
+                    "\(Self.plural(gate.explained, "mismatch", "mismatches")) of triaged signatures counted as "
+                        + "matched: gate lower bound \(Self.percent(gate.gateLowerBound))"
                 ))
         }
         if route.service != nil, route.verdict.status != .eliminated {
@@ -140,7 +148,8 @@ extension Report {
             (
                 "Shadow traffic",
                 "\(traffic.compared) compared, \(traffic.matched) matched, \(traffic.mismatched) mismatched; "
-                    + "\(Self.plural(traffic.shadowErrors, "shadow error", "shadow errors")), \(Self.plural(traffic.timeouts, "timeout", "timeouts")), "
+                    + "\(Self.plural(traffic.shadowErrors, "shadow error", "shadow errors")), "
+                    + "\(Self.plural(traffic.timeouts, "timeout", "timeouts")), "
                     + "\(traffic.dropped) dropped, \(traffic.skipped) skipped, \(traffic.stale) stale"
             ))
         if route.service != nil {
@@ -149,7 +158,8 @@ extension Report {
             if let health = route.sync.health { sync += "; health \(health)" }
             if let reconcile = route.sync.reconcile {
                 sync +=
-                    "; last reconcile \(reconcile.clean ? "clean" : "not clean") at \(reconcile.at) (\(reconcile.summary))"
+                    "; last reconcile \(reconcile.clean ? "clean" : "not clean") at \(reconcile.at) "
+                    + "(\(reconcile.summary))"
             } else {
                 sync += "; never reconciled"
             }
@@ -165,14 +175,18 @@ extension Report {
             ?? "untriaged"
         var out = "<details class=\"signature\" id=\"signature-\(Self.escape(signature.id))\">\n"
         out +=
-            "<summary><span class=\"rank\">\(rank).</span> <code>\(Self.escape(signature.id))</code> <span class=\"count\">\(signature.count)×</span> "
+            "<summary><span class=\"rank\">\(rank).</span> <code>\(Self.escape(signature.id))</code> <span "
+            + "class=\"count\">\(signature.count)×</span> "
         out +=
-            "<span class=\"triage \(signature.triage == nil ? "untriaged" : "triaged")\">\(Self.escape(signature.triage?.decision ?? "untriaged"))</span> "
+            "<span class=\"triage \(signature.triage == nil ? "untriaged" : "triaged")\">"
+            + "\(Self.escape(signature.triage?.decision ?? "untriaged"))</span> "
         out += "<span class=\"text\">\(Self.escape(signature.text))</span></summary>\n"
         out +=
-            "<p>\(signature.count) in all, \(signature.sinceStageChange) since the last stage change; first seen \(Self.escape(Self.timestamp(signature.firstSeen))), "
+            "<p>\(signature.count) in all, \(signature.sinceStageChange) since the last stage change; first seen "
+            + "\(Self.escape(Self.timestamp(signature.firstSeen))), "
         out +=
-            "last seen \(Self.escape(Self.timestamp(signature.lastSeen))); \(Self.plural(signature.samplesKept, "sample", "samples")) kept.</p>\n"
+            "last seen \(Self.escape(Self.timestamp(signature.lastSeen))); "
+            + "\(Self.plural(signature.samplesKept, "sample", "samples")) kept.</p>\n"
         out += "<p class=\"triage\">Triage: \(Self.escape(triage))</p>\n"
         out +=
             "<ul class=\"entries\">"
@@ -187,26 +201,36 @@ extension Report {
         var out = "<div class=\"sample\">\n"
         out += "<h4>Sample \(sample.id): <code>\(Self.escape(sample.target))</code></h4>\n"
         out +=
-            "<p>Recorded \(Self.escape(Self.timestamp(sample.recordedAt))), request <code>\(Self.escape(sample.requestID))</code>, answered by the \(Self.escape(sample.servedBy)).</p>\n"
+            "<p>Recorded \(Self.escape(Self.timestamp(sample.recordedAt))), request <code>"
+            + "\(Self.escape(sample.requestID))</code>, answered by the \(Self.escape(sample.servedBy)).</p>\n"
         out +=
-            "<table class=\"differences\"><thead><tr><th>At</th><th>Kind</th><th>Monolith</th><th>Service</th></tr></thead><tbody>\n"
+            "<table class=\"differences\"><thead><tr><th>At</th><th>Kind</th><th>Monolith</th><th>Service</th></tr>"
+            + "</thead><tbody>\n"
         for difference in sample.differences {
             out +=
-                "<tr><td><code>\(Self.escape(Self.place(difference.at)))</code></td><td>\(Self.escape(difference.kind))</td>"
+                "<tr><td><code>\(Self.escape(Self.place(difference.at)))</code></td><td>"
+                + "\(Self.escape(difference.kind))</td>"
             out +=
-                "<td class=\"monolith\"><code>\(Self.escape(Self.valueText(difference.monolith, absent: difference.absentFromMonolith)))</code></td>"
+                "<td class=\"monolith\"><code>"
+                + "\(Self.escape(Self.valueText(difference.monolith, absent: difference.absentFromMonolith)))"
+                + "</code></td>"
             out +=
-                "<td class=\"service\"><code>\(Self.escape(Self.valueText(difference.service, absent: difference.absentFromService)))</code></td></tr>\n"
+                "<td class=\"service\"><code>"
+                + "\(Self.escape(Self.valueText(difference.service, absent: difference.absentFromService)))</code>"
+                + "</td></tr>\n"
         }
         if sample.truncated { out += "<tr><td colspan=\"4\">… more differences not listed</td></tr>\n" }
         out += "</tbody></table>\n"
         out += "<div class=\"exchange\">\n"
         out +=
-            "<div class=\"request\"><h5>Request</h5><pre>\(Self.escape(Self.messageText(sample.request, firstLine: sample.target)))</pre></div>\n"
+            "<div class=\"request\"><h5>Request</h5><pre>"
+            + "\(Self.escape(Self.messageText(sample.request, firstLine: sample.target)))</pre></div>\n"
         out +=
-            "<div class=\"monolith\"><h5>Monolith answered \(sample.monolith.status ?? 0)</h5><pre>\(Self.escape(Self.messageText(sample.monolith, firstLine: nil)))</pre></div>\n"
+            "<div class=\"monolith\"><h5>Monolith answered \(sample.monolith.status ?? 0)</h5><pre>"
+            + "\(Self.escape(Self.messageText(sample.monolith, firstLine: nil)))</pre></div>\n"
         out +=
-            "<div class=\"service\"><h5>Service answered \(sample.service.status ?? 0)</h5><pre>\(Self.escape(Self.messageText(sample.service, firstLine: nil)))</pre></div>\n"
+            "<div class=\"service\"><h5>Service answered \(sample.service.status ?? 0)</h5><pre>"
+            + "\(Self.escape(Self.messageText(sample.service, firstLine: nil)))</pre></div>\n"
         out += "</div>\n</div>\n"
         return out
     }
@@ -288,7 +312,8 @@ extension Report {
         let points = Chart.points(route.buckets)
         let floor = Chart.floor(route.buckets.compactMap(\.matchRate))
         let label =
-            "Match rate of \(route.id) per \(Self.duration(bucketSeconds)), from \(Self.timestamp(first.start)) to \(Self.timestamp(last.start))"
+            "Match rate of \(route.id) per \(Self.duration(bucketSeconds)), from \(Self.timestamp(first.start)) to "
+            + "\(Self.timestamp(last.start))"
         let (left, top, right, bottom) = (
             number(Chart.left), number(Chart.top), number(Chart.left + Chart.plotWidth),
             number(Chart.top + Chart.plotHeight)
@@ -337,7 +362,8 @@ extension Report {
         for (bucket, point) in zip(route.buckets, points) {
             let title = Self.tag(
                 "title", [],
-                "\(Self.timestamp(bucket.start)): \(Self.percent(bucket.matchRate)) (\(bucket.matched) of \(bucket.compared))"
+                "\(Self.timestamp(bucket.start)): \(Self.percent(bucket.matchRate)) (\(bucket.matched) of "
+                    + "\(bucket.compared))"
             )
             out +=
                 Self.tag(
@@ -422,19 +448,30 @@ extension Report {
     public static func capitalised(_ text: String) -> String { text.prefix(1).uppercased() + text.dropFirst() }
 
     static let style = """
-        body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1d1f23;background:#fff}
-        h1{font-size:1.6rem;margin:0 0 .3rem}h2{font-size:1.25rem;border-top:1px solid #d5d8de;padding-top:1.2rem;margin-top:2rem}h2 small{font-weight:normal;color:#555}
-        h3{font-size:1rem;margin:1.2rem 0 .4rem}h4,h5{margin:.6rem 0 .3rem}code,pre{font:12.5px/1.4 ui-monospace,Menlo,Consolas,monospace}
-        table{border-collapse:collapse;margin:.4rem 0}th,td{border:1px solid #d5d8de;padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f3f4f6}
-        td.number{text-align:right}.meta,.summary,.privacy{color:#444;margin:.2rem 0}.privacy.off{color:#991b1b;font-weight:600}
-        .stage{display:inline-block;border-radius:.6rem;padding:0 .5rem;font-size:.8rem;background:#e5e7eb}.stage.coexist{background:#fef3c7}.stage.eliminate{background:#d1fae5}
-        .verdict.ready,.verdict.eliminated{color:#065f46;font-weight:600}.verdict.blocked{color:#991b1b;font-weight:600}.verdict.no-service{color:#555}
-        dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dl.facts dt{font-weight:600}dl.facts dd{margin:0}
-        svg.match-rate{max-width:100%;height:auto}svg .plot{fill:#fafafa;stroke:#d5d8de}svg .rate{fill:none;stroke:#2563eb;stroke-width:2}
+        body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:72rem;padding:0 \
+        1rem;color:#1d1f23;background:#fff}
+        h1{font-size:1.6rem;margin:0 0 .3rem}h2{font-size:1.25rem;border-top:1px solid #d5d8de;padding-top:1.2rem;\
+        margin-top:2rem}h2 small{font-weight:normal;color:#555}
+        h3{font-size:1rem;margin:1.2rem 0 .4rem}h4,h5{margin:.6rem 0 .3rem}code,pre{font:12.5px/1.4 ui-monospace,Menlo,\
+        Consolas,monospace}
+        table{border-collapse:collapse;margin:.4rem 0}th,td{border:1px solid #d5d8de;padding:.25rem .5rem;\
+        text-align:left;vertical-align:top}th{background:#f3f4f6}
+        td.number{text-align:right}.meta,.summary,.privacy{color:#444;margin:.2rem 0}.privacy.off{color:#991b1b;\
+        font-weight:600}
+        .stage{display:inline-block;border-radius:.6rem;padding:0 .5rem;font-size:.8rem;background:#e5e7eb}\
+        .stage.coexist{background:#fef3c7}.stage.eliminate{background:#d1fae5}
+        .verdict.ready,.verdict.eliminated{color:#065f46;font-weight:600}.verdict.blocked{color:#991b1b;\
+        font-weight:600}.verdict.no-service{color:#555}
+        dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dl.facts dt{font-weight:600}\
+        dl.facts dd{margin:0}
+        svg.match-rate{max-width:100%;height:auto}svg .plot{fill:#fafafa;stroke:#d5d8de}svg .rate{fill:none;\
+        stroke:#2563eb;stroke-width:2}
         svg .point{fill:#2563eb}svg .threshold{stroke:#dc2626;stroke-dasharray:4 3}svg .axis{font-size:10px;fill:#555}
-        details.signature{border:1px solid #d5d8de;border-radius:.3rem;margin:.4rem 0;padding:.3rem .6rem}details.signature summary{cursor:pointer}
+        details.signature{border:1px solid #d5d8de;border-radius:.3rem;margin:.4rem 0;padding:.3rem .6rem}\
+        details.signature summary{cursor:pointer}
         .triage.untriaged{color:#991b1b;font-weight:600}.triage.triaged{color:#065f46}
-        .exchange{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:.6rem}.exchange pre{background:#f6f7f9;padding:.5rem;overflow:auto;max-height:24rem;white-space:pre-wrap;word-break:break-all}
+        .exchange{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:.6rem}.exchange \
+        pre{background:#f6f7f9;padding:.5rem;overflow:auto;max-height:24rem;white-space:pre-wrap;word-break:break-all}
         td.monolith code{color:#991b1b}td.service code{color:#065f46}.none,.more{color:#555}
         @media print{details.signature{break-inside:avoid}}
         """

@@ -15,7 +15,8 @@ extension Report {
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         out += "<testsuites name=\"strangler report\" \(counts) time=\"0\">\n"
         out +=
-            "  <testsuite name=\"strangler.gates\" \(counts) time=\"0\" timestamp=\"\(timestamp)\" hostname=\"strangler\">\n"
+            "  <testsuite name=\"strangler.gates\" \(counts) time=\"0\" timestamp=\"\(timestamp)\" "
+            + "hostname=\"strangler\">\n"
         out += "    <properties>\n"
         out += "      <property name=\"source\" value=\"\(Self.xml(self.source))\"/>\n"
         out += "      <property name=\"tableHash\" value=\"\(Self.xml(self.tableHash))\"/>\n"
@@ -23,12 +24,14 @@ extension Report {
         out += "    </properties>\n"
         for route in self.routes {
             out +=
-                "    <testcase classname=\"strangler.gates.\(Self.xml(route.stage))\" name=\"\(Self.xml(route.id))\" time=\"0\">\n"
+                "    <testcase classname=\"strangler.gates.\(Self.xml(route.stage))\" name=\"\(Self.xml(route.id))\" "
+                + "time=\"0\">\n"
             switch route.verdict.status {
             case .blocked:
                 let message = "\(route.verdict.text): " + route.verdict.reasons.joined(separator: "; ")
                 out +=
-                    "      <failure type=\"gate\" message=\"\(Self.xml(message))\">\(Self.xml(route.verdict.reasons.map { "- " + $0 }.joined(separator: "\n")))</failure>\n"
+                    "      <failure type=\"gate\" message=\"\(Self.xml(message))\">"
+                    + "\(Self.xml(route.verdict.reasons.map { "- " + $0 }.joined(separator: "\n")))</failure>\n"
             case .noService:
                 out += "      <skipped message=\"\(Self.xml(route.verdict.text))\"/>\n"
             case .ready, .eliminated:

@@ -8,7 +8,8 @@ extension Report {
     public var markdown: String {
         var lines: [String] = ["# Strangler report", ""]
         lines.append(
-            "Generated \(Self.timestamp(self.generatedAt)) from \(Self.markdownText(self.source)); table \(Self.code(self.tableHash)); \(self.windowText)."
+            "Generated \(Self.timestamp(self.generatedAt)) from \(Self.markdownText(self.source)); table "
+                + "\(Self.code(self.tableHash)); \(self.windowText)."
         )
         lines.append("")
         lines.append("\(self.summaryText).")
@@ -21,7 +22,8 @@ extension Report {
         lines.append("|---|---|---:|---|---:|---:|---|")
         for route in self.routes {
             lines.append(
-                "| \(Self.code(route.id)) | \(route.stage) | \(route.gate.compared) | \(Self.cell(Self.rateWithInterval(route.gate))) | \(route.untriaged) | "
+                "| \(Self.code(route.id)) | \(route.stage) | \(route.gate.compared) | "
+                    + "\(Self.cell(Self.rateWithInterval(route.gate))) | \(route.untriaged) | "
                     + "\(Self.lagText(route)) | \(Self.mark(route.verdict)) \(Self.cell(route.verdict.text)) |")
         }
         for route in self.routes {
@@ -51,7 +53,8 @@ extension Report {
         // `*`, not `-`: a list of another marker, so that it does not join the reasons' list.
         lines.append("")
         lines.append(
-            "* **Stage:** \(route.stage)\(route.stageSince.map { " since \(Self.timestamp($0))" } ?? "")\(route.service.map { "; service \(Self.code($0))" } ?? "")"
+            "* **Stage:** \(route.stage)\(route.stageSince.map { " since \(Self.timestamp($0))" } ?? "")"
+                + "\(route.service.map { "; service \(Self.code($0))" } ?? "")"
         )
         for (term, detail) in Self.facts(route) { lines.append("* **\(term):** \(Self.markdownText(detail))") }
         Self.section("### Mismatch signatures", isEmpty: route.signatures.isEmpty, in: &lines) { lines in
@@ -61,8 +64,12 @@ extension Report {
             for (index, signature) in route.signatures.enumerated() {
                 let triage = signature.triage.map { "\($0.decision) by \($0.actor): \($0.reason)" } ?? "**untriaged**"
                 lines.append(
-                    "| \(index + 1) | \(Self.code(signature.id)) | \(Self.cell(signature.entries.map { "\(Self.place($0.pointer)) \($0.kind)" }.joined(separator: ", "))) | "
-                        + "\(signature.count) | \(signature.sinceStageChange) | \(Self.timestamp(signature.firstSeen)) | \(Self.timestamp(signature.lastSeen)) | "
+                    "| \(index + 1) | \(Self.code(signature.id)) | "
+                        + Self.cell(
+                            signature.entries.map { "\(Self.place($0.pointer)) \($0.kind)" }.joined(separator: ", "))
+                        + " | "
+                        + "\(signature.count) | \(signature.sinceStageChange) | \(Self.timestamp(signature.firstSeen)) "
+                        + "| \(Self.timestamp(signature.lastSeen)) | "
                         + "\(signature.triage == nil ? triage : Self.cell(triage)) |")
             }
             if route.signaturesTotal > route.signatures.count {
@@ -72,14 +79,17 @@ extension Report {
             if let sample = route.signatures.first?.samples.first {
                 lines.append("")
                 lines.append(
-                    "Newest sample of \(Self.code(route.signatures[0].id)): \(Self.code(sample.target)), \(Self.timestamp(sample.recordedAt)):"
+                    "Newest sample of \(Self.code(route.signatures[0].id)): \(Self.code(sample.target)), "
+                        + "\(Self.timestamp(sample.recordedAt)):"
                 )
                 lines.append("")
                 lines.append("| At | Kind | Monolith | Service |")
                 lines.append("|---|---|---|---|")
                 for difference in sample.differences {
                     lines.append(
-                        "| \(Self.code(Self.place(difference.at))) | \(difference.kind) | \(Self.code(Self.valueText(difference.monolith, absent: difference.absentFromMonolith))) | "
+                        "| \(Self.code(Self.place(difference.at))) | \(difference.kind) | "
+                            + "\(Self.code(Self.valueText(difference.monolith, absent: difference.absentFromMonolith)))"
+                            + " | "
                             + "\(Self.code(Self.valueText(difference.service, absent: difference.absentFromService))) |"
                     )
                 }

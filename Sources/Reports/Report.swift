@@ -62,7 +62,8 @@ public struct Report: Sendable, Equatable {
             let redaction =
                 self.redactionDefaults
                 ? "Personal data in samples: redacted by default (field names, value detectors, header allow-lists)"
-                : "Personal data in samples: default redaction is OFF (\"redact\": {\"defaults\": false}), samples may hold personal data"
+                : "Personal data in samples: default redaction is OFF (\"redact\": {\"defaults\": false}), samples may "
+                    + "hold personal data"
             return redaction + "; "
                 + (self.retention.map { "samples kept \($0)" } ?? "samples kept until purged (no retention)") + "."
         }
@@ -464,7 +465,8 @@ extension Report {
         let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
         func two(_ value: Int?) -> String { value.map { $0 < 10 ? "0\($0)" : String($0) } ?? "00" }
         return
-            "\(parts.year ?? 0)-\(two(parts.month))-\(two(parts.day))T\(two(parts.hour)):\(two(parts.minute)):\(two(parts.second))Z"
+            "\(parts.year ?? 0)-\(two(parts.month))-\(two(parts.day))T\(two(parts.hour)):\(two(parts.minute)):"
+            + "\(two(parts.second))Z"
     }
 
     /// Reads `2026-11-27T09:35:31Z`, with or without fractional seconds.
@@ -485,7 +487,8 @@ extension Report {
     public static func rateWithInterval(_ gate: RouteReport.Gate) -> String {
         guard let rate = gate.matchRate, let interval = gate.interval else { return "—" }
         return
-            "\(Gates.percent(rate)) (\(Gates.percent(gate.confidence, digits: 0)) CI \(Gates.percent(interval.lower))–\(Gates.percent(interval.upper)))"
+            "\(Gates.percent(rate)) (\(Gates.percent(gate.confidence, digits: 0)) CI "
+            + "\(Gates.percent(interval.lower))–\(Gates.percent(interval.upper)))"
     }
 
     /// A pointer as shown: `(root)` for the empty pointer.

@@ -61,7 +61,8 @@ public struct PrivacyPolicy: Sendable, Equatable {
             } else {
                 problem(
                     "$.redact",
-                    "must be an object such as { \"defaults\": true, \"fields\": [\"nickname\"], \"pointers\": [\"/notes\"] }, not \(redact.typeName)"
+                    "must be an object such as { \"defaults\": true, \"fields\": [\"nickname\"], \"pointers\": "
+                        + "[\"/notes\"] }, not \(redact.typeName)"
                 )
             }
         }

@@ -145,7 +145,8 @@ extension RouteTable {
                 if let method, !Route.methods.contains(method) {
                     problem(
                         "\(base).method",
-                        "unknown method \"\(method)\" (expected one of: \(Route.methods.sorted().joined(separator: ", ")))"
+                        "unknown method \"\(method)\" (expected one of: "
+                            + "\(Route.methods.sorted().joined(separator: ", ")))"
                     )
                 }
                 var template: PathTemplate?

@@ -5,7 +5,9 @@ extension RouteTable {
     /// validation problem.
     ///
     /// ```swift
-    /// let addresses = try table.resolvingUpstreams { try SocketAddress.makeAddressResolvingHost($0.host, port: $0.port) }
+    /// let addresses = try table.resolvingUpstreams {
+    ///     try SocketAddress.makeAddressResolvingHost($0.host, port: $0.port)
+    /// }
     /// ```
     public func resolvingUpstreams<Address>(
         _ resolve: (Upstream) throws -> Address

@@ -43,7 +43,8 @@ struct AdminClient {
         guard let token = Self.resolveToken(token, dataDirectory: dataDirectory) else {
             throw Failure(
                 description:
-                    "no admin token: set STRANGLER_ADMIN_TOKEN, pass --token-file or --token-stdin, or point --data at the proxy's data directory (\(AdminToken.path(dataDirectory: dataDirectory)) is missing)"
+                    "no admin token: set STRANGLER_ADMIN_TOKEN, pass --token-file or --token-stdin, or point --data at "
+                    + "the proxy's data directory (\(AdminToken.path(dataDirectory: dataDirectory)) is missing)"
             )
         }
         self.init(host: host, port: port, token: token)
@@ -94,7 +95,8 @@ struct AdminClient {
             let why = refused ? "connection refused" : "\(error)"
             throw Failure(
                 description:
-                    "cannot reach the admin API at http://\(self.host):\(self.port) (\(why)); is `strangler proxy` running?",
+                    "cannot reach the admin API at http://\(self.host):\(self.port) (\(why)); is `strangler proxy` "
+                    + "running?",
                 refused: refused)
         }
     }

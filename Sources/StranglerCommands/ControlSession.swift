@@ -13,7 +13,8 @@ import RouteTable
 public struct ControlOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "The proxy's admin API (default http://127.0.0.1:8090). Given explicitly, the command never falls back to editing routes.json.",
+            "The proxy's admin API (default http://127.0.0.1:8090). Given explicitly, the command never falls back to "
+                + "editing routes.json.",
             valueName: "url"))
     public var admin: String?
 
@@ -47,7 +48,8 @@ public struct ControlOptions: ParsableArguments {
 public struct ReadingOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "The proxy's admin API (default http://127.0.0.1:8090). Given explicitly, the command never falls back to reading routes.json.",
+            "The proxy's admin API (default http://127.0.0.1:8090). Given explicitly, the command never falls back to "
+                + "reading routes.json.",
             valueName: "url"))
     public var admin: String?
 
@@ -103,7 +105,8 @@ public struct TokenOptions: ParsableArguments {
     public func validate() throws {
         if self.token != nil {
             throw ValidationError(
-                "--token was removed: a token on the command line is visible to every user in `ps`. Set STRANGLER_ADMIN_TOKEN, "
+                "--token was removed: a token on the command line is visible to every user in `ps`. Set "
+                    + "STRANGLER_ADMIN_TOKEN, "
                     + "or pass --token-file FILE or --token-stdin")
         }
         if self.tokenStdin, self.tokenFile != nil {
@@ -251,7 +254,8 @@ struct ControlSession {
         guard probe.status != 401 else {
             let message =
                 token == nil
-                ? "a proxy runs at \(url) but there is no admin token: set STRANGLER_ADMIN_TOKEN, pass --token-file or --token-stdin, or point --data at its data directory"
+                ? "a proxy runs at \(url) but there is no admin token: set STRANGLER_ADMIN_TOKEN, pass --token-file or "
+                    + "--token-stdin, or point --data at its data directory"
                 : "the admin API at \(url) refused the token (\(probe.errorMessage))"
             throw CommandFailure(message: message, status: ControlExit.usage)
         }
@@ -265,7 +269,8 @@ struct ControlSession {
             if let admin {
                 throw CommandFailure(
                     message:
-                        "no proxy answers at \(admin), and there is no \(options.routes) to edit instead (pass --routes, or start `strangler proxy`)",
+                        "no proxy answers at \(admin), and there is no \(options.routes) to edit instead (pass "
+                        + "--routes, or start `strangler proxy`)",
                     status: ControlExit.unreachable)
             }
             throw CommandFailure(message: "there is no \(options.routes) (pass --routes)", status: ControlExit.usage)
@@ -415,7 +420,9 @@ struct ControlSession {
         let parts = items.sorted { $0.key < $1.key }.compactMap { key, value -> String? in
             guard let value else { return nil }
             return
-                "\(key)=\(value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? value)"
+                "\(key)="
+                + (value.addingPercentEncoding(
+                    withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? value)
         }
         return parts.isEmpty ? "" : "?" + parts.joined(separator: "&")
     }

@@ -16,8 +16,10 @@ public struct DiffCommand: AsyncParsableCommand {
         abstract:
             "Compare two JSON documents structurally: every difference with its RFC 6901 pointer, and the signature.",
         discussion: """
-            Key order never matters, 1 and 1.0 are equal, "\\u00e9" and "é" are equal. Arrays compare by index, or as sets \
-            of objects matched by a key field (--arrays /items=id). Pointers in --ignore and --arrays may use * for one \
+            Key order never matters, 1 and 1.0 are equal, "\\u00e9" and "é" are equal. Arrays compare by index, or as \
+            sets \
+            of objects matched by a key field (--arrays /items=id). Pointers in --ignore and --arrays may use * for \
+            one \
             segment; an ignored pointer ignores its whole subtree.
 
             Exit status: 0 equal, 1 different, 2 error (unreadable file, invalid JSON, bad option value).
@@ -100,7 +102,8 @@ public struct DiffCommand: AsyncParsableCommand {
             guard PointerPattern.isValid(pointer) else {
                 throw Failure(
                     message:
-                        "--ignore \(pointer): not a JSON pointer (it must be empty or start with /, and ~ must be ~0 or ~1)"
+                        "--ignore \(pointer): not a JSON pointer (it must be empty or start with /, and ~ must be ~0 "
+                        + "or ~1)"
                 )
             }
             options.ignore.append(pointer)
@@ -114,7 +117,9 @@ public struct DiffCommand: AsyncParsableCommand {
             guard PointerPattern.isValid(pointer) else {
                 throw Failure(
                     message:
-                        "--arrays \(rule): \(pointer.isEmpty ? "the pointer is empty" : "\(pointer) is not a JSON pointer") (expected POINTER=KEY, e.g. /items=id)"
+                        "--arrays \(rule): "
+                        + "\(pointer.isEmpty ? "the pointer is empty" : "\(pointer) is not a JSON pointer") "
+                        + "(expected POINTER=KEY, e.g. /items=id)"
                 )
             }
             guard !key.isEmpty else {
@@ -209,13 +214,15 @@ public struct DiffCommand: AsyncParsableCommand {
             case .removed: text += "removed \(pointer): \(Self.excerpt(difference.left))\n"
             case .changed, .typeChanged:
                 text +=
-                    "\(difference.kind.rawValue) \(pointer): \(Self.excerpt(difference.left)) → \(Self.excerpt(difference.right))\n"
+                    "\(difference.kind.rawValue) \(pointer): \(Self.excerpt(difference.left)) → "
+                    + "\(Self.excerpt(difference.right))\n"
             }
         }
         guard !result.isEqual else { return "equal\n" }
         if result.truncated { text += "… \(result.totalCount - result.differences.count) more not shown\n" }
         text +=
-            "\(result.totalCount) difference\(result.totalCount == 1 ? "" : "s"); signature \(result.signature.id): \(result.signature.text)\n"
+            "\(result.totalCount) difference\(result.totalCount == 1 ? "" : "s"); signature \(result.signature.id): "
+            + "\(result.signature.text)\n"
         return text
     }
 

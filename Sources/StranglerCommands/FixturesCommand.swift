@@ -12,8 +12,10 @@ public struct FixturesCommand: AsyncParsableCommand {
         abstract:
             "Turn stored shadow mismatches into test fixtures, and replay them against the monolith and the services.",
         discussion: """
-            Each mismatch sample the proxy kept in <data>/diffs.sqlite (the request, the monolith's answer, the service's \
-            answer, the diff) becomes one JSON file (format: docs/testing.md). Replaying a folder sends every request to \
+            Each mismatch sample the proxy kept in <data>/diffs.sqlite (the request, the monolith's answer, the \
+            service's \
+            answer, the diff) becomes one JSON file (format: docs/testing.md). Replaying a folder sends every request \
+            to \
             each target and compares its answer with the monolith's recorded one under the route's rules.
 
             Examples:
@@ -33,11 +35,13 @@ public struct FixturesExportCommand: ParsableCommand {
         abstract: "Write stored mismatch samples (request plus the monolith's answer) as fixture files.",
         discussion: """
             Reads <data>/diffs.sqlite (the proxy may keep running) and writes one file per sample into --out, named \
-            <route>-<signature>-<sample id>.json; an existing file of that name is replaced. Samples hold what the proxy \
+            <route>-<signature>-<sample id>.json; an existing file of that name is replaced. Samples hold what the \
+            proxy \
             kept: personal data and secrets redacted as keyed tokens ("[redacted:<hash>]", docs/shadow.md), which \
             `strangler purge --subject VALUE --fixtures DIR` finds again.
 
-            Exit status: 0 done (also when there was nothing to export), 2 error (no --out, unknown route or signature, \
+            Exit status: 0 done (also when there was nothing to export), 2 error (no --out, unknown route or signature,\
+             \
             unreadable diff store, unwritable folder).
 
             Examples:
@@ -78,7 +82,8 @@ public struct FixturesExportCommand: ParsableCommand {
             }
             guard signature.count == 16, signature.allSatisfy(\.isHexDigit) else {
                 throw ValidationError(
-                    "--signature must be a signature id (16 hex digits, as `strangler routes` and GET /admin/diffs show), not \"\(signature)\""
+                    "--signature must be a signature id (16 hex digits, as `strangler routes` and GET /admin/diffs "
+                        + "show), not \"\(signature)\""
                 )
             }
         }
@@ -143,7 +148,8 @@ public struct FixturesExportCommand: ParsableCommand {
             guard routes.contains(route) else {
                 throw Failure(
                     message:
-                        "the diff store has no route \"\(route)\" (routes it knows: \(routes.isEmpty ? "none yet" : routes.joined(separator: ", ")))"
+                        "the diff store has no route \"\(route)\" (routes it knows: "
+                        + "\(routes.isEmpty ? "none yet" : routes.joined(separator: ", ")))"
                 )
             }
             selected = [route]
@@ -153,7 +159,8 @@ public struct FixturesExportCommand: ParsableCommand {
                 }.sorted()
                 throw Failure(
                     message:
-                        "route \(route) has no mismatch signature \"\(signature)\" (its signatures: \(known.isEmpty ? "none" : known.joined(separator: ", ")))"
+                        "route \(route) has no mismatch signature \"\(signature)\" (its signatures: "
+                        + "\(known.isEmpty ? "none" : known.joined(separator: ", ")))"
                 )
             }
         }
@@ -190,7 +197,8 @@ public struct FixturesExportCommand: ParsableCommand {
         }
         if outcome.files.isEmpty {
             outcome.output =
-                "nothing to export: no mismatch sample\(self.route.map { " for \($0)" } ?? "")\(self.signature.map { " with signature \($0)" } ?? "") in \(path)\n"
+                "nothing to export: no mismatch sample\(self.route.map { " for \($0)" } ?? "")"
+                + "\(self.signature.map { " with signature \($0)" } ?? "") in \(path)\n"
         } else {
             let routesText = perRoute.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
             outcome.output =

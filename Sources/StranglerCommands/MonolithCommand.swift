@@ -20,7 +20,8 @@ public struct MonolithCommand: AsyncParsableCommand {
 
             Example:
               strangler monolith --port 8081 --db .strangler/monolith.sqlite --seed 1000
-              strangler monolith --reverse-sync contacts=http://127.0.0.1:8082 --reverse-sync deals=http://127.0.0.1:8084
+              strangler monolith --reverse-sync contacts=http://127.0.0.1:8082 --reverse-sync \
+            deals=http://127.0.0.1:8084
             """
     )
 

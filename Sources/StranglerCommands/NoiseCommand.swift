@@ -122,7 +122,9 @@ public struct NoiseCommand: AsyncParsableCommand {
             let note =
                 proposed.contains(pointer)
                 ? "" : (counts[pointer] ?? 0) < self.minCount ? "  below --min-count" : "  already ignored"
-            lines.append("  \(pointer.padding(toLength: width, withPad: " ", startingAt: 0))  \(count)×\(share)\(note)")
+            lines.append(
+                "  \(pointer.padding(toLength: width, withPad: " ", startingAt: 0))  "
+                    + "\(count)×\(share)\(note)")
         }
         if proposed.isEmpty {
             lines.append("nothing to propose")
@@ -165,7 +167,8 @@ public struct NoiseCommand: AsyncParsableCommand {
         let version = Int(answer.json?["version"]?.numberValue ?? 0)
         if !quiet {
             print(
-                "applied: \(rules.count) ignore rule\(rules.count == 1 ? "" : "s") added to \(self.route) (table version \(version))"
+                "applied: \(rules.count) ignore rule\(rules.count == 1 ? "" : "s") added to \(self.route) (table "
+                    + "version \(version))"
             )
         }
         return version

@@ -19,7 +19,8 @@ public struct PurgeCommand: ParsableCommand {
             (VACUUM, then a TRUNCATE checkpoint of its WAL), so the deleted bytes are gone from both files.
 
             --subject VALUE (an e-mail address, a phone number, an id…) finds the samples that held the value by its \
-            keyed hash (samples keep the hashes of what was redacted from them, never the values) or by the value itself \
+            keyed hash (samples keep the hashes of what was redacted from them, never the values) or by the value \
+            itself \
             (samples stored before redaction, or with the defaults off), deletes them, and \
             deletes every fixture (*.json) and HAR (*.har) file under each --fixtures folder that holds the value's \
             token or the value itself. It prints the counts and appends an entry to <data>/audit.jsonl with the \
@@ -45,7 +46,8 @@ public struct PurgeCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Erase one subject: every sample, fixture and HAR file that held this value (- reads it from standard input).",
+            "Erase one subject: every sample, fixture and HAR file that held this value (- reads it from standard "
+                + "input).",
             valueName: "value"))
     public var subject: String?
 
@@ -69,7 +71,8 @@ public struct PurgeCommand: ParsableCommand {
     public func validate() throws {
         if let before, Self.parseDate(before) == nil {
             throw ValidationError(
-                "--before must be a date (2026-11-01) or an ISO 8601 timestamp (2026-11-01T12:00:00Z), not \"\(before)\""
+                "--before must be a date (2026-11-01) or an ISO 8601 timestamp (2026-11-01T12:00:00Z), not "
+                    + "\"\(before)\""
             )
         }
         if let route, route.isEmpty { throw ValidationError("--route must not be empty") }
@@ -125,7 +128,8 @@ public struct PurgeCommand: ParsableCommand {
         var text: String {
             func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
             return
-                "erased subject \(self.hash): deleted \(count(self.samples, "sample")), \(count(self.fixtures, "fixture file")), "
+                "erased subject \(self.hash): deleted \(count(self.samples, "sample")), "
+                + "\(count(self.fixtures, "fixture file")), "
                 + "\(count(self.har, "HAR file"))"
         }
     }

@@ -15,7 +15,8 @@ public struct ReconcileCommand: AsyncParsableCommand {
         commandName: "reconcile",
         abstract: "Compare a service's records with the monolith's: missing, extra and differing records.",
         discussion: """
-            Pages through GET /<name> on both sides (200 records a page) and compares every record by id. The result is \
+            Pages through GET /<name> on both sides (200 records a page) and compares every record by id. The result \
+            is \
             kept in <data>/reconcile/<name>.json (time, clean, counts): the eliminate gate needs the last one clean. \
             --ignore leaves a field out of the comparison (a difference you accepted, such as one triaged with \
             `strangler triage --accept`); the kept result names what it ignored. --output json prints the whole \
@@ -56,7 +57,8 @@ public struct ReconcileCommand: AsyncParsableCommand {
     public func validate() throws {
         guard ServiceConfiguration.defaultPorts[self.name] != nil else {
             throw ValidationError(
-                "<name> must be one of: \(ServiceConfiguration.defaultPorts.keys.sorted().joined(separator: ", ")), not \"\(self.name)\""
+                "<name> must be one of: \(ServiceConfiguration.defaultPorts.keys.sorted().joined(separator: ", ")), "
+                    + "not \"\(self.name)\""
             )
         }
         guard FeedEndpoint(url: self.monolith) != nil else {
@@ -66,7 +68,8 @@ public struct ReconcileCommand: AsyncParsableCommand {
         for pointer in self.ignore {
             guard PointerPattern.isValid(pointer), !pointer.isEmpty else {
                 throw ValidationError(
-                    "--ignore \(pointer): not a JSON pointer into a record (it must start with /, and ~ must be ~0 or ~1)"
+                    "--ignore \(pointer): not a JSON pointer into a record (it must start with /, and ~ must be ~0 or "
+                        + "~1)"
                 )
             }
             // A clean reconcile that compared nothing would pass the gate on no evidence.
@@ -147,7 +150,8 @@ struct ReconcileReport: Sendable {
 
     func text(name: String) -> String {
         var lines = [
-            "\(name): \(self.compared) in the monolith; \(self.missing.count) missing, \(self.extra.count) extra, \(self.differing.count) differing"
+            "\(name): \(self.compared) in the monolith; \(self.missing.count) missing, \(self.extra.count) extra, "
+                + "\(self.differing.count) differing"
         ]
         lines += self.missing.prefix(50).map { "  missing    \($0)" }
         lines += self.extra.prefix(50).map { "  extra      \($0)" }

@@ -12,9 +12,12 @@ public struct RoutesCommand: AsyncParsableCommand {
         commandName: "routes",
         abstract: "List routes with their stage, evidence, and whether each may move forward (and if not, why).",
         discussion: """
-            Per route: id, method, path, service, stage, compared samples and match rate since its last stage change, the \
-            lower bound of the match rate's 95% Wilson interval, the most frequent mismatch signature, the service's sync \
-            lag, and the verdict of the gates for its next stage. Asks the proxy's admin API; with no proxy running, reads \
+            Per route: id, method, path, service, stage, compared samples and match rate since its last stage change, \
+            the \
+            lower bound of the match rate's 95% Wilson interval, the most frequent mismatch signature, the service's \
+            sync \
+            lag, and the verdict of the gates for its next stage. Asks the proxy's admin API; with no proxy running, \
+            reads \
             routes.json and <data>/diffs.sqlite itself.
 
             Exit status: 0 listed, 2 usage error (unknown route, bad token), 3 proxy unreachable.
@@ -99,7 +102,8 @@ public struct RoutesCommand: AsyncParsableCommand {
         let total = body["tableRoutes"]?.numberValue.map { Int($0) } ?? routes.count
         let of = total == routes.count ? "" : "of \(total) "
         return table.render(style: style)
-            + "\(routes.count) \(of)route\(total == 1 ? "" : "s") (\(counts)); table \(body["hash"]?.stringValue ?? "?"), from \(target)\n"
+            + "\(routes.count) \(of)route\(total == 1 ? "" : "s") (\(counts)); table "
+            + "\(body["hash"]?.stringValue ?? "?"), from \(target)\n"
     }
 }
 

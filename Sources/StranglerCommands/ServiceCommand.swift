@@ -10,9 +10,12 @@ public struct ServiceCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "service",
         abstract:
-            "Run an extracted service (contacts, leads, deals) on its own database, kept in sync by the monolith's event feed.",
+            "Run an extracted service (contacts, leads, deals) on its own database, kept in sync by the monolith's "
+            + "event feed.",
         discussion: """
-            The service backfills from the start of the feed (or from its checkpoint), then tails it with long polls; GET /sync/status says how far behind it is. Writes honour Strangler-Dry-Run: 1. SIGTERM or Ctrl-C stops it after the requests in flight.
+            The service backfills from the start of the feed (or from its checkpoint), then tails it with long polls; \
+            GET /sync/status says how far behind it is. Writes honour Strangler-Dry-Run: 1. SIGTERM or Ctrl-C stops it \
+            after the requests in flight.
 
             Example:
               strangler service contacts --port 8082 --db .strangler/contacts.sqlite --feed http://127.0.0.1:8081

@@ -20,7 +20,8 @@ public struct StageChangeOptions: ParsableArguments {
     @Option(
         name: .customLong("if-match"),
         help: ArgumentHelp(
-            "Change only if the table's ETag is still this (as `strangler routes --output json` shows as hash); default: the table as read just before.",
+            "Change only if the table's ETag is still this (as `strangler routes --output json` shows as hash); "
+                + "default: the table as read just before.",
             valueName: "etag"))
     public var ifMatch: String?
 
@@ -120,12 +121,16 @@ public struct StageCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "stage",
         abstract:
-            "Move a route, or a group of routes (a pattern such as 'contacts.*'), to a stage: all or none, gated by evidence.",
+            "Move a route, or a group of routes (a pattern such as 'contacts.*'), to a stage: all or none, gated by "
+            + "evidence.",
         discussion: """
-            Every move is judged by the gates (routes.json "gates"; docs/gates.md): transform → coexist needs the service \
-            healthy and in sync; coexist → eliminate needs enough compared samples, a match rate whose 95% lower bound \
+            Every move is judged by the gates (routes.json "gates"; docs/gates.md): transform → coexist needs the \
+            service \
+            healthy and in sync; coexist → eliminate needs enough compared samples, a match rate whose 95% lower \
+            bound \
             reaches 99.9%, no untriaged mismatch signature, zero sync lag and a clean last reconcile (and for writes, \
-            dry-run comparisons and reverse sync); leaving eliminate needs reverse sync for writes. A group moves in one \
+            dry-run comparisons and reverse sync); leaving eliminate needs reverse sync for writes. A group moves in \
+            one \
             table change and one audit entry, or not at all. --force overrides the gates, with a reason.
 
             Exit status: 0 moved (or nothing to change), 1 refused by a gate, 2 usage or validation error, 3 proxy \
@@ -206,7 +211,8 @@ public struct RollbackCommand: AsyncParsableCommand {
         commandName: "rollback",
         abstract: "Move a route back to its previous stage (eliminate → coexist → transform).",
         discussion: """
-            Going back from coexist is always allowed; leaving eliminate is allowed for reads, and for writes only while \
+            Going back from coexist is always allowed; leaving eliminate is allowed for reads, and for writes only \
+            while \
             the reverse sync (service → monolith) runs, so that the monolith has every write the service took.
 
             Exit status: 0 moved, 1 refused by a gate, 2 usage error (unknown route, already in transform), 3 proxy \

@@ -7,7 +7,8 @@ public struct Strangler: AsyncParsableCommand {
         commandName: "strangler",
         abstract: "Migrate a monolith to services one HTTP endpoint at a time, with evidence at every step.",
         discussion: """
-            Run the whole demo (the CRM monolith, three extracted services, the proxy in front), then send it traffic and \
+            Run the whole demo (the CRM monolith, three extracted services, the proxy in front), then send it traffic \
+            and \
             read the evidence:
               strangler up
               strangler traffic

@@ -140,7 +140,8 @@ public struct TrafficCommand: AsyncParsableCommand {
             return 3
         }
         output(
-            "traffic: \(pools.accounts.count) accounts, \(pools.contacts.count) contacts, \(pools.leads.count) leads, \(pools.deals.count) deals found; "
+            "traffic: \(pools.accounts.count) accounts, \(pools.contacts.count) contacts, \(pools.leads.count) leads, "
+                + "\(pools.deals.count) deals found; "
                 + "hot accounts \(pools.hotAccounts.joined(separator: ", "))\n"
                 + "sending \(configuration.rate) requests/s for \(DurationFormat.text(configuration.duration)) "
                 + "(\(run.plannedRequests) requests) to \(configuration.target)\n", true)
@@ -227,7 +228,8 @@ public struct TrafficCommand: AsyncParsableCommand {
         if total.classes[1] > 0 { lines.append("\(total.classes[1]) informational (1xx) answers") }
         if snapshot.skipped > 0 {
             lines.append(
-                "\(snapshot.skipped) requests skipped: \(configuration.maxInFlight) were waiting for answers (the target is slower than --rps)"
+                "\(snapshot.skipped) requests skipped: \(configuration.maxInFlight) were waiting for answers (the "
+                    + "target is slower than --rps)"
             )
         }
         if total.sent + snapshot.skipped < snapshot.planned {

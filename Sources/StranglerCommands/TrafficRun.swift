@@ -169,7 +169,8 @@ final class TrafficRun: Sendable {
             else {
                 throw Failure(
                     description:
-                        "GET \(uri) answered \(answer.status) (\(String(buffer: answer.body).prefix(200))); is the CRM running behind \(self.configuration.target)?"
+                        "GET \(uri) answered \(answer.status) (\(String(buffer: answer.body).prefix(200))); is the CRM "
+                        + "running behind \(self.configuration.target)?"
                 )
             }
             for item in list where skipStatus == nil || item["status"]?.stringValue != skipStatus {
@@ -189,7 +190,8 @@ final class TrafficRun: Sendable {
         } catch {
             throw Failure(
                 description:
-                    "cannot reach \(self.configuration.target) (\(Self.reason(error))); is `strangler up` (or the proxy) running? Pass --target to send elsewhere."
+                    "cannot reach \(self.configuration.target) (\(Self.reason(error))); is `strangler up` (or the "
+                    + "proxy) running? Pass --target to send elsewhere."
             )
         }
     }

@@ -10,19 +10,24 @@ public struct TriageCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "triage",
         abstract:
-            "Decide on a mismatch signature of a route: an accepted difference, or ignore rules. Untriaged signatures block eliminate.",
+            "Decide on a mismatch signature of a route: an accepted difference, or ignore rules. Untriaged signatures "
+            + "block eliminate.",
         discussion: """
-            SIGNATURE is the 16-digit id that `strangler routes --output json` and GET /admin/diffs show. --accept records \
+            SIGNATURE is the 16-digit id that `strangler routes --output json` and GET /admin/diffs show. --accept \
+            records \
             the difference as known and accepted. --ignore also turns the signature's pointers into the route's \
-            shadow.ignore rules (a table change, through the same If-Match and audit as every change); a signature with \
+            shadow.ignore rules (a table change, through the same If-Match and audit as every change); a signature \
+            with \
             status, header or non-JSON body differences cannot be ignored, only accepted. Either way the signature no \
             longer blocks eliminate, and its mismatches count as explained in the match rate.
 
-            Exit status: 0 recorded, 2 usage error (unknown route or signature, not ignorable), 3 proxy unreachable, 4 the \
+            Exit status: 0 recorded, 2 usage error (unknown route or signature, not ignorable), 3 proxy unreachable, 4 \
+            the \
             table changed meanwhile.
 
             Examples:
-              strangler triage contacts.get 8c0f2a9e5d3b1c47 --accept --reason "service rounds amounts to cents, agreed with finance"
+              strangler triage contacts.get 8c0f2a9e5d3b1c47 --accept --reason "service rounds amounts to cents, \
+            agreed with finance"
               strangler triage contacts.get 1f2e3d4c5b6a7988 --ignore --reason "updatedAt differs by clock skew"
             """
     )

@@ -173,7 +173,8 @@ struct UpPlan: Sendable {
             guard ["127.0.0.1", "localhost"].contains(upstream.host.lowercased()) else {
                 throw Failure(
                     description:
-                        "\(routesPath): \(what) is \(upstream.url), not on 127.0.0.1; `up` starts every process on this machine, so point it at http://127.0.0.1:PORT"
+                        "\(routesPath): \(what) is \(upstream.url), not on 127.0.0.1; `up` starts every process on "
+                        + "this machine, so point it at http://127.0.0.1:PORT"
                 )
             }
             return upstream.port
@@ -267,7 +268,8 @@ struct UpPlan: Sendable {
         var rows: [(String, String, String)] = [
             (
                 "proxy", "\(local):\(self.proxy.port)",
-                "send client traffic here (\(self.routeCount) routes: \(self.stageCounts.map { "\($0.count) \($0.stage)" }.joined(separator: ", ")))"
+                "send client traffic here (\(self.routeCount) routes: "
+                    + "\(self.stageCounts.map { "\($0.count) \($0.stage)" }.joined(separator: ", ")))"
             ),
             (
                 "admin API", "\(local):\(self.adminPort)",
@@ -283,11 +285,16 @@ struct UpPlan: Sendable {
         let second = rows.map(\.1.count).max() ?? 0
         var lines = [
             "",
-            "Strangler is up (\(self.reusesData ? "reusing the data in \(self.dataDirectory)" : self.seed > 0 ? "first run: \(self.seed) demo contacts seeded" : "first run: empty database")):",
+            "Strangler is up ("
+                + (self.reusesData
+                    ? "reusing the data in \(self.dataDirectory)"
+                    : self.seed > 0 ? "first run: \(self.seed) demo contacts seeded" : "first run: empty database")
+                + "):",
         ]
         for (name, url, note) in rows {
             lines.append(
-                "  \(name.padding(toLength: first, withPad: " ", startingAt: 0))  \(url.padding(toLength: second, withPad: " ", startingAt: 0))  \(note)"
+                "  \(name.padding(toLength: first, withPad: " ", startingAt: 0))  "
+                    + "\(url.padding(toLength: second, withPad: " ", startingAt: 0))  \(note)"
             )
         }
         let target = self.proxy.port == 8080 ? "" : " --target \(local):\(self.proxy.port)"

@@ -65,7 +65,8 @@ struct UpStack: Sendable {
         guard busy.isEmpty else {
             for line in busy { self.console.say(line) }
             self.console.say(
-                "nothing started; stop what holds \(busy.count == 1 ? "that port" : "those ports") (another `strangler up`?) or change the ports"
+                "nothing started; stop what holds \(busy.count == 1 ? "that port" : "those ports") (another `strangler "
+                    + "up`?) or change the ports"
             )
             return 1
         }
@@ -84,7 +85,8 @@ struct UpStack: Sendable {
             self.console.say("reusing the data in \(self.plan.dataDirectory) (not seeding)")
         } else if self.plan.seed > 0 {
             self.console.say(
-                "first run: the monolith seeds \(self.plan.seed) demo contacts into \(self.plan.monolith.database ?? "")"
+                "first run: the monolith seeds \(self.plan.seed) demo contacts into "
+                    + "\(self.plan.monolith.database ?? "")"
             )
         }
 
@@ -168,7 +170,8 @@ struct UpStack: Sendable {
             if now >= nextNotice {
                 nextNotice = now + .seconds(10)
                 self.console.say(
-                    "still waiting for \(waiting.map(\.child.name).joined(separator: ", ")) (\(Self.seconds(now - started)))"
+                    "still waiting for \(waiting.map(\.child.name).joined(separator: ", ")) "
+                        + "(\(Self.seconds(now - started)))"
                 )
             }
             try? await Task.sleep(for: .milliseconds(100))
@@ -234,7 +237,10 @@ struct UpStack: Sendable {
                 if !killed && (hurried || clock.now - started >= self.stopTimeout) {
                     let late = processes.filter { $0.exit == nil }
                     self.console.say(
-                        "\(late.map(\.child.name).joined(separator: ", ")) \(hurried ? "killed at a second signal" : "did not stop within \(Self.seconds(self.stopTimeout))"): SIGKILL"
+                        "\(late.map(\.child.name).joined(separator: ", ")) "
+                            + (hurried
+                                ? "killed at a second signal" : "did not stop within \(Self.seconds(self.stopTimeout))")
+                            + ": SIGKILL"
                     )
                     for process in late { process.send(SIGKILL) }
                     killed = true
@@ -249,7 +255,8 @@ struct UpStack: Sendable {
                 let stoppedAsAsked = exit.isClean || exit == UpProcess.Exit(status: SIGTERM, signalled: true)
                 if !stoppedAsAsked { clean = false }
                 self.console.say(
-                    "\(process.child.name) stopped (\(stoppedAsAsked ? "cleanly" : exit.description), \(Self.seconds(clock.now - started)))"
+                    "\(process.child.name) stopped (\(stoppedAsAsked ? "cleanly" : exit.description), "
+                        + "\(Self.seconds(clock.now - started)))"
                 )
             }
         }

@@ -29,8 +29,10 @@ struct RouteOperationsTests {
                 { "monolith": "http://127.0.0.1:\(closed.port)",
                   "services": { "orders": "http://127.0.0.1:\(closed.port)" },
                   "routes": [
-                    { "id": "orders.get", "method": "GET", "path": "/orders/{id}", "service": "orders", "stage": "\(stage)" },
-                    { "id": "orders.list", "method": "GET", "path": "/orders", "service": "orders", "stage": "\(stage)" } ] }
+                    { "id": "orders.get", "method": "GET", "path": "/orders/{id}", "service": "orders", "stage": \
+                "\(stage)" },
+                    { "id": "orders.list", "method": "GET", "path": "/orders", "service": "orders", "stage": \
+                "\(stage)" } ] }
                 """
             try text.write(toFile: self.routesPath, atomically: true, encoding: .utf8)
             let table = try RouteTable.parse(text)

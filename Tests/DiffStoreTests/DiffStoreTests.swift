@@ -19,7 +19,8 @@ struct DiffStoreTests {
             service: StoredResponse(
                 status: 200, headers: [("content-type", "application/json")], body: Array(body.utf8)),
             diff:
-                #"{"body":{"kind":"json","differences":[{"pointer":"/title","kind":"changed","monolith":"CEO","service":"CTO"}]}}"#
+                #"{"body":{"kind":"json","differences":[{"pointer":"/title","kind":"changed","monolith":"CEO","#
+                + #""service":"CTO"}]}}"#
         )
     }
 

@@ -77,7 +77,8 @@ struct PersonalDataDetectorTests {
 
     @Test func jwtsAndBearerCredentials() {
         let jwt =
-            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR"
+            + "8U"
         #expect(self.found("token=\(jwt)&x=1").map(\.0) == [jwt])
         #expect(self.found("Bearer \(jwt)").map(\.1) == [.bearer], "the credential after Bearer, whatever it is")
         #expect(self.found("Authorization: bearer abc123def456ghi").map(\.0) == ["abc123def456ghi"])
@@ -158,7 +159,8 @@ struct RedactionTests {
     @Test func byDefaultPersonalFieldsAndDetectedValuesAreReplacedByTheirTokens() {
         let body =
             #"{"id":"con_1","customerEmail":"ada@example.com","title":"CEO","phone":5550101,"verified":true,"#
-            + #""notes":"call +1 555 0101 or mail grace@example.org","card":{"number":"4111111111111111","exp":"12/29"},"n":4111111111111111,"createdAt":"2026-11-27T09:35:31Z"}"#
+            + #""notes":"call +1 555 0101 or mail grace@example.org","card":{"number":"4111111111111111","#
+            + #""exp":"12/29"},"n":4111111111111111,"createdAt":"2026-11-27T09:35:31Z"}"#
         let (output, hashes) = self.redact(body)
         let stored = try! JSONParser.parse(output)
         #expect(stored["id"] == .string("con_1"))
@@ -308,7 +310,8 @@ struct RedactionTests {
 struct RedactedPointersTests {
     @Test func theRedactedPlacesOfAStoredBodyAreFound() throws {
         let stored = try JSONParser.parse(
-            #"{"id":"c1","email":"[redacted:0123456789abcdef]","notes":"mail [redacted:fedcba9876543210] now","old":"[redacted]","#
+            #"{"id":"c1","email":"[redacted:0123456789abcdef]","notes":"mail [redacted:fedcba9876543210] now","#
+                + #""old":"[redacted]","#
                 + #""phone":481516,"items":[{"a/b":"[redacted:00]","title":"CEO"}],"title":"CTO"}"#)
         let pointers = Redaction.redactedPointers(in: stored, rules: RedactionRules())
         #expect(pointers == ["/email", "/items/0/a~1b", "/notes", "/old", "/phone"])

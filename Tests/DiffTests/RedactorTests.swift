@@ -10,11 +10,13 @@ struct RedactorTests {
 
     @Test func masksTheValuesAtThePointersAndKeepsTheRest() throws {
         let body =
-            #"{"email": "ada@example.com", "items": [{"ssn": "123-45-6789", "id": 1}, {"ssn": {"n": 42}, "id": 2}], "n": 7}"#
+            #"{"email": "ada@example.com", "items": [{"ssn": "123-45-6789", "id": 1}, {"ssn": {"n": 42}, "id": 2}], "#
+            + #""n": 7}"#
         let redacted = self.redact(body, ["/email", "/items/*/ssn"])
         #expect(
             redacted
-                == #"{"email": "[redacted]", "items": [{"ssn": "[redacted]", "id": 1}, {"ssn": "[redacted]", "id": 2}], "n": 7}"#
+                == #"{"email": "[redacted]", "items": [{"ssn": "[redacted]", "id": 1}, {"ssn": "[redacted]", "id": 2}"#
+                + #"], "n": 7}"#
         )
         #expect(try JSONParser.parse(redacted)["n"] == .number(7))
     }
@@ -63,7 +65,8 @@ struct RedactorValueTests {
         #expect(
             Redactor.redact(value, pointers: ["/a/email", "/list/*/ssn"])
                 == json(
-                    #"{"a": {"email": "[redacted]"}, "list": [{"ssn": "[redacted]"}, {"ssn": "[redacted]"}], "keep": true}"#
+                    #"{"a": {"email": "[redacted]"}, "list": [{"ssn": "[redacted]"}, {"ssn": "[redacted]"}], "keep": "#
+                        + #"true}"#
                 ))
         #expect(Redactor.redact(value, pointers: []) == value)
         #expect(Redactor.redact(value, pointers: [""]) == .string("[redacted]"))

@@ -76,7 +76,8 @@ struct EntityEndpointTests {
 
             let contact = try await client.create(
                 "/contacts",
-                #"{"accountId":"\#(account)","firstName":"Ada","lastName":"Lovelace","email":"ada@acme.example.com","phone":"+44 20 7946 0000","tags":["vip","emea","vip"]}"#
+                #"{"accountId":"\#(account)","firstName":"Ada","lastName":"Lovelace","email":"ada@acme.example.com","#
+                    + #""phone":"+44 20 7946 0000","tags":["vip","emea","vip"]}"#
             )
             #expect(contact["tags"] as? [String] == ["vip", "emea"])
             #expect(contact["title"] is NSNull)
@@ -132,7 +133,8 @@ struct EntityEndpointTests {
             let contact = try await client.createContact(account: account, email: "ada@acme.example.com")
             let deal = try await client.create(
                 "/deals",
-                #"{"accountId":"\#(account)","contactId":"\#(contact)","name":"Renewal","amount":120000,"currency":"EUR"}"#
+                #"{"accountId":"\#(account)","contactId":"\#(contact)","name":"Renewal","amount":120000,"#
+                    + #""currency":"EUR"}"#
             )
             #expect(deal["stage"] as? String == "prospecting")
             #expect(deal["probability"] as? Int == 10)
@@ -181,7 +183,8 @@ struct EntityEndpointTests {
             ] {
                 try await client.create(
                     "/deals",
-                    #"{"accountId":"\#(account)","name":"D","amount":\#(amount),"currency":"\#(currency)","stage":"\#(stage)"}"#
+                    #"{"accountId":"\#(account)","name":"D","amount":\#(amount),"currency":"\#(currency)","#
+                        + #""stage":"\#(stage)"}"#
                 )
             }
             let pipeline = try await client.json("/pipeline")

@@ -146,7 +146,8 @@ struct FixturesTests {
             #expect(replayed.status == 1, "\(replayed.error)")
             #expect(
                 replayed.output.contains(
-                    "contacts.create-00000000000000b2-2.json (contacts.create, POST /contacts): monolith: same, contacts: differs"
+                    "contacts.create-00000000000000b2-2.json (contacts.create, POST /contacts): monolith: same, "
+                        + "contacts: differs"
                 ), "\(replayed.output)")
             let monolithOnly = try FixturesReplayCommand.parse([
                 out.path, "--routes", routesFile.path, "--target", "monolith=\(stack.monolith)",

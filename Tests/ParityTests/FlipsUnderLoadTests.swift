@@ -5,9 +5,9 @@ import StranglerTesting
 import Synchronization
 import Testing
 
-/// While clients write and read through the proxy, the contacts routes flip transform → coexist → eliminate → coexist →
-/// transform many times (forced: the gates would rightly refuse a move with no evidence). Feed sync and reverse sync
-/// run in the background, as in production.
+/// While clients write and read through the proxy, the contacts routes flip transform → coexist → eliminate →
+/// coexist → transform many times (forced: the gates would rightly refuse a move with no evidence). Feed sync and
+/// reverse sync run in the background, as in production.
 @Suite("Flips under load")
 struct FlipsUnderLoadTests {
     /// One request a client sent, when, and who answered it.
@@ -106,10 +106,10 @@ struct FlipsUnderLoadTests {
 
             // No 5xx, no failed exchange.
             let failures = sent.filter { ($0.status ?? 500) >= 500 }
-            #expect(
-                failures.isEmpty,
-                "\(failures.prefix(10).map { "\($0.method) \($0.target): \($0.status.map(String.init) ?? $0.error ?? "?")" })"
-            )
+            let shown = failures.prefix(10).map {
+                "\($0.method) \($0.target): \($0.status.map(String.init) ?? $0.error ?? "?")"
+            }
+            #expect(failures.isEmpty, "\(shown)")
 
             // No request saw half a table: every request that started after a flip was acknowledged and ended before
             // the next began was answered by the side its stage names, whichever contacts route it took.
@@ -130,7 +130,8 @@ struct FlipsUnderLoadTests {
                 let expected = window.stage == .eliminate ? "strangler-contacts" : "strangler-monolith"
                 if request.server != expected {
                     wrongSide.append(
-                        "\(request.method) \(request.target) in \(window.stage.rawValue) answered by \(request.server ?? "nobody")"
+                        "\(request.method) \(request.target) in \(window.stage.rawValue) answered by "
+                            + "\(request.server ?? "nobody")"
                     )
                 }
             }
@@ -161,7 +162,10 @@ struct FlipsUnderLoadTests {
                         let contact = contacts.first { $0["id"]?.stringValue == id }
                         #expect(
                             contact?["title"]?.stringValue == expected.title,
-                            "\(side): \(id) title \(contact?["title"]?.jsonText ?? "?"), acknowledged \(expected.title ?? "null")"
+                            """
+                            \(side): \(id) title \(contact?["title"]?.jsonText ?? "?"), acknowledged \
+                            \(expected.title ?? "null")
+                            """
                         )
                     }
                 }
@@ -171,9 +175,12 @@ struct FlipsUnderLoadTests {
                 .count
             let errors = failures.count
             print(
-                "flips under load: \(sent.count) requests, \(writes) acknowledged writes (\(acknowledged.created.count) contacts created, "
-                    + "\(acknowledged.deleted.count) deleted), \(flips.count) flips, \(errors) errors (5xx or failed), \(acknowledged.conflicts) refused "
-                    + "with 409 (a side behind the acknowledged version), \(acknowledged.notYetThere) answered 404 for a contact not synced yet, "
+                "flips under load: \(sent.count) requests, \(writes) acknowledged writes "
+                    + "(\(acknowledged.created.count) contacts created, "
+                    + "\(acknowledged.deleted.count) deleted), \(flips.count) flips, \(errors) errors (5xx or failed), "
+                    + "\(acknowledged.conflicts) refused "
+                    + "with 409 (a side behind the acknowledged version), \(acknowledged.notYetThere) answered 404 for "
+                    + "a contact not synced yet, "
                     + "\(judged) requests between flips all answered by their stage's side")
         }
     }
@@ -218,7 +225,8 @@ struct FlipsUnderLoadTests {
                     guard
                         let created = await send(
                             "POST", "/contacts",
-                            #"{"accountId":"\#(account)","firstName":"Load","lastName":"W\#(worker)","email":"\#(email)"}"#
+                            #"{"accountId":"\#(account)","firstName":"Load","lastName":"W\#(worker)","#
+                                + #""email":"\#(email)"}"#
                         )
                     else { continue }
                     guard created.status == 201, let id = created.json?["id"]?.stringValue else { continue }

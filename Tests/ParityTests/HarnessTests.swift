@@ -63,7 +63,8 @@ struct HarnessTests {
             ).replacingFirst(
                 #""id": "contacts.list","#,
                 with:
-                    #""id": "contacts.list", "shadow": { "ignore": ["/items/*/title", "/items/*/version", "/items/*/updatedAt"], "arrays": { "/items": "id" } },"#
+                    #""id": "contacts.list", "shadow": { "ignore": ["/items/*/title", "/items/*/version", "#
+                    + #""/items/*/updatedAt"], "arrays": { "/items": "id" } },"#
             )
             let lenient = ParityHarness(routes: try RouteTable.parse(rules), comparedHeaders: ["content-type"])
             let agreed = try await lenient.run(scenario, against: targets)
@@ -93,7 +94,8 @@ struct HarnessTests {
                     .post(
                         "/contacts",
                         json:
-                            #"{"accountId":"{{account}}","firstName":"U","lastName":"V","email":"u-{{unique}}@example.com"}"#
+                            #"{"accountId":"{{account}}","firstName":"U","lastName":"V","email":"u-{{unique}}"#
+                            + #"@example.com"}"#
                     ).expecting(201)
                         .capture("id", "/id").capture("version", "/version").ignoring("/createdAt", "/updatedAt"),
                     .patch("/contacts/{{id}}", json: #"{"title":"T"}"#).ifMatch("{{version}}").expecting(200).ignoring(

@@ -77,7 +77,8 @@ struct ParityTests {
                     .post(
                         "/contacts",
                         json:
-                            #"{"accountId":"{{acme}}","firstName":"Every","lastName":"Stage","email":"every-{{unique}}@acme.example.com"}"#
+                            #"{"accountId":"{{acme}}","firstName":"Every","lastName":"Stage","email":"every-{{unique}}"#
+                            + #"@acme.example.com"}"#
                     )
                     .expecting(201).capture("id", "/id").ignoring(Scenarios.made),
                     .get("/contacts/{{id}}").expecting(200).ignoring(Scenarios.made),

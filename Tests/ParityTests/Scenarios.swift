@@ -56,7 +56,8 @@ enum Scenarios {
 
     static func contactWrites(_ ids: [String: String]) -> Scenario {
         let body =
-            #"{"accountId":"{{acme}}","firstName":"New","lastName":"Person","email":"new-{{unique}}@acme.example.com","tags":["a","b"]}"#
+            #"{"accountId":"{{acme}}","firstName":"New","lastName":"Person","email":"new-{{unique}}@acme.example.com","#
+            + #""tags":["a","b"]}"#
         return Scenario(
             "contacts: create, read, change, conflicts, delete", variables: ids,
             steps: [
@@ -68,13 +69,15 @@ enum Scenarios {
                 .post(
                     "/contacts",
                     json:
-                        #"{"accountId":"","firstName":"","lastName":null,"email":"nope","phone":"abc","title":7,"tags":[1],"id":"x","extra":true}"#
+                        #"{"accountId":"","firstName":"","lastName":null,"email":"nope","phone":"abc","title":7,"#
+                        + #""tags":[1],"id":"x","extra":true}"#
                 )
                 .expecting(422),
                 .post(
                     "/contacts",
                     json:
-                        #"{"accountId":"acc_00000000000000000000","firstName":"A","lastName":"B","email":"a-{{unique}}@b.example.com"}"#
+                        #"{"accountId":"acc_00000000000000000000","firstName":"A","lastName":"B","email":"a-{{unique}}"#
+                        + #"@b.example.com"}"#
                 )
                 .expecting(422),
                 .post("/contacts", json: "{}").setHeader("Content-Type", "text/plain").expecting(415),
@@ -106,7 +109,8 @@ enum Scenarios {
                 .post(
                     "/contacts",
                     json:
-                        #"{"accountId":"{{acme}}","firstName":"Zoë 𝄞","lastName":"O'Brien","email":"Zoe+tag-{{unique}}@Acme.example.com","tags":[]}"#
+                        #"{"accountId":"{{acme}}","firstName":"Zoë 𝄞","lastName":"O'Brien","#
+                        + #""email":"Zoe+tag-{{unique}}@Acme.example.com","tags":[]}"#
                 )
                 .expecting(201).capture("zoe", "/id").ignoring(made),
                 .get("/contacts?email=zoe%2Btag-{{unique}}@acme.example.com").expecting(200).ignoring(madeItems),
@@ -162,14 +166,16 @@ enum Scenarios {
                 .post(
                     "/leads",
                     json:
-                        #"{"name":"N","email":"n@lead.example.com","score":2.5,"status":"won","source":"\#(String(repeating: "s", count: 51))"}"#
+                        #"{"name":"N","email":"n@lead.example.com","score":2.5,"status":"won","#
+                        + #""source":"\#(String(repeating: "s", count: 51))"}"#
                 )
                 .expecting(422),
                 .post("/leads", json: #"{"name":"N","email":"n@lead.example.com","score":"high"}"#).expecting(422),
                 .post(
                     "/leads",
                     json:
-                        #"{"name":"Dry Run","email":"dry-{{unique}}@lead.example.com","score":3.0,"status":"qualified"}"#
+                        #"{"name":"Dry Run","email":"dry-{{unique}}@lead.example.com","score":3.0,"#
+                        + #""status":"qualified"}"#
                 ).dryRun().expecting(201)
                     .ignoring(dryMade).ignoringHeaders("location"),
                 .patch("/leads/{{id}}", json: #"{"status":"working","score":50}"#).ifMatch("1").expecting(200).ignoring(
@@ -221,7 +227,8 @@ enum Scenarios {
                 .post(
                     "/deals",
                     json:
-                        #"{"accountId":"{{acme}}","contactId":"{{grace}}","name":"Deal {{unique}}","amount":1000,"currency":"GBP","stage":"qualification"}"#
+                        #"{"accountId":"{{acme}}","contactId":"{{grace}}","name":"Deal {{unique}}","amount":1000,"#
+                        + #""currency":"GBP","stage":"qualification"}"#
                 )
                 .expecting(201).capture("id", "/id").ignoring(made),
                 .get("/deals/{{id}}").expecting(200).ignoring(made),
@@ -233,13 +240,15 @@ enum Scenarios {
                 .post(
                     "/deals",
                     json:
-                        #"{"accountId":"acc_00000000000000000000","contactId":"con_00000000000000000000","name":"X","amount":1,"currency":"EUR"}"#
+                        #"{"accountId":"acc_00000000000000000000","contactId":"con_00000000000000000000","name":"X","#
+                        + #""amount":1,"currency":"EUR"}"#
                 )
                 .expecting(422),
                 .post(
                     "/deals",
                     json:
-                        #"{"accountId":"{{acme}}","name":"","amount":1.5,"currency":"eur","stage":"closed","expectedCloseDate":"2027-02-29","probability":101}"#
+                        #"{"accountId":"{{acme}}","name":"","amount":1.5,"currency":"eur","stage":"closed","#
+                        + #""expectedCloseDate":"2027-02-29","probability":101}"#
                 )
                 .expecting(422),
                 .post("/deals", json: #"{"accountId":"{{acme}}","name":"Dry","amount":5,"currency":"USD"}"#).dryRun()
@@ -256,13 +265,15 @@ enum Scenarios {
                 .post(
                     "/deals",
                     json:
-                        #"{"accountId":"{{globex}}","name":"Big {{unique}}","amount":999999999999,"currency":"JPY","probability":0,"expectedCloseDate":"2028-02-29"}"#
+                        #"{"accountId":"{{globex}}","name":"Big {{unique}}","amount":999999999999,"currency":"JPY","#
+                        + #""probability":0,"expectedCloseDate":"2028-02-29"}"#
                 )
                 .expecting(201).capture("big", "/id").ignoring(made),
                 .post(
                     "/deals",
                     json:
-                        #"{"accountId":"{{globex}}","name":"Zero","amount":0,"currency":"EUR","expectedCloseDate":"2027-13-01"}"#
+                        #"{"accountId":"{{globex}}","name":"Zero","amount":0,"currency":"EUR","#
+                        + #""expectedCloseDate":"2027-13-01"}"#
                 ),
                 .patch("/deals/{{big}}", json: #"{"stage":"lost"}"#).expecting(200).ignoring(made),
                 .patch("/deals/{{big}}", json: #"{"stage":"won","probability":50}"#).ignoring(made),

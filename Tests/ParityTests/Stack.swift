@@ -208,32 +208,38 @@ struct SampleData {
         ids["globex"] = try await create("/accounts", #"{"name":"Globex"}"#)
         ids["ada"] = try await create(
             "/contacts",
-            #"{"accountId":"\#(ids["acme"]!)","firstName":"Ada","lastName":"Lovelace","email":"Ada@Acme.example.com","phone":"+44 (20) 7946-0000","title":"Countess","tags":["vip","math","vip"]}"#
+            #"{"accountId":"\#(ids["acme"]!)","firstName":"Ada","lastName":"Lovelace","email":"Ada@Acme.example.com","#
+                + #""phone":"+44 (20) 7946-0000","title":"Countess","tags":["vip","math","vip"]}"#
         )
         ids["grace"] = try await create(
             "/contacts",
-            #"{"accountId":"\#(ids["acme"]!)","firstName":"Grace \"Amazing\" \\ Hopper","lastName":"Hopper","email":"grace@acme.example.com","title":"Rear Admiral – ✓"}"#
+            #"{"accountId":"\#(ids["acme"]!)","firstName":"Grace \"Amazing\" \\ Hopper","lastName":"Hopper","#
+                + #""email":"grace@acme.example.com","title":"Rear Admiral – ✓"}"#
         )
         ids["linus"] = try await create(
             "/contacts",
             #"{"accountId":"\#(ids["globex"]!)","firstName":"Linus","lastName":"","email":"linus@globex.example.com"}"#)
         ids["gone"] = try await create(
             "/contacts",
-            #"{"accountId":"\#(ids["globex"]!)","firstName":"Gone","lastName":"Soon","email":"gone@globex.example.com"}"#
+            #"{"accountId":"\#(ids["globex"]!)","firstName":"Gone","lastName":"Soon","#
+                + #""email":"gone@globex.example.com"}"#
         )
         for index in 0..<5 {
             _ = try await create(
                 "/contacts",
-                #"{"accountId":"\#(ids["globex"]!)","firstName":"Page\#(index)","lastName":"Filler","email":"page\#(index)@globex.example.com"}"#
+                #"{"accountId":"\#(ids["globex"]!)","firstName":"Page\#(index)","lastName":"Filler","#
+                    + #""email":"page\#(index)@globex.example.com"}"#
             )
         }
         ids["deal"] = try await create(
             "/deals",
-            #"{"accountId":"\#(ids["acme"]!)","contactId":"\#(ids["ada"]!)","name":"Engine","amount":100000,"currency":"GBP","stage":"proposal"}"#
+            #"{"accountId":"\#(ids["acme"]!)","contactId":"\#(ids["ada"]!)","name":"Engine","amount":100000,"#
+                + #""currency":"GBP","stage":"proposal"}"#
         )
         ids["kernel"] = try await create(
             "/deals",
-            #"{"accountId":"\#(ids["globex"]!)","contactId":"\#(ids["linus"]!)","name":"Kernel","amount":250,"currency":"EUR","stage":"prospecting","expectedCloseDate":"2028-02-29"}"#
+            #"{"accountId":"\#(ids["globex"]!)","contactId":"\#(ids["linus"]!)","name":"Kernel","amount":250,"#
+                + #""currency":"EUR","stage":"prospecting","expectedCloseDate":"2028-02-29"}"#
         )
         ids["won"] = try await create(
             "/deals", #"{"accountId":"\#(ids["acme"]!)","name":"Done","amount":99,"currency":"USD","stage":"won"}"#)
@@ -246,7 +252,8 @@ struct SampleData {
         ids["fresh"] = try await create("/leads", #"{"name":"Fresh Lead","email":"fresh@lead.example.com"}"#)
         ids["working"] = try await create(
             "/leads",
-            #"{"name":"Wanda \"W\" Working","email":"wanda@work.example.com","company":"Work Co","source":"fair","status":"working","score":42}"#
+            #"{"name":"Wanda \"W\" Working","email":"wanda@work.example.com","company":"Work Co","source":"fair","#
+                + #""status":"working","score":42}"#
         )
         ids["converted"] = try await create(
             "/leads", #"{"name":"Conny Verted","email":"conny@convert.example.com","company":"Convert Ltd"}"#)

@@ -40,9 +40,12 @@ package enum GateFixture {
         { "monolith": "http://127.0.0.1:\(monolith)",
           "services": { "contacts": "http://127.0.0.1:\(service)", "dead": "http://127.0.0.1:1" },
           "routes": [
-            { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": "coexist" },
-            { "id": "contacts.list", "method": "GET", "path": "/contacts", "service": "contacts", "stage": "transform" },
-            { "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "stage": "coexist", "shadow": { "writes": "dry-run" } },
+            { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": \
+        "coexist" },
+            { "id": "contacts.list", "method": "GET", "path": "/contacts", "service": "contacts", "stage": "transform" \
+        },
+            { "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "stage": \
+        "coexist", "shadow": { "writes": "dry-run" } },
             { "id": "dead.get", "method": "GET", "path": "/dead", "service": "dead", "stage": "transform" } ]\(gates) }
         """
     }
@@ -62,7 +65,8 @@ package enum GateFixture {
         }
         monolith.documents.withLockedValue {
             $0["/reverse-sync/status"] =
-                #"{"feeds":[{"service":"contacts","url":"http://x","running":\#(reverseSync),"lastEventId":3,"head":3,"lagEvents":0,"lastError":null}]}"#
+                #"{"feeds":[{"service":"contacts","url":"http://x","running":\#(reverseSync),"lastEventId":3,"head":3,"#
+                + #""lagEvents":0,"lastError":null}]}"#
         }
     }
 

@@ -27,7 +27,8 @@ package enum ReportFixture {
           "services": { "contacts": "http://127.0.0.1:1", "deals": "http://127.0.0.1:1" },
           "gates": { "eliminate": { "minSamples": 100, "minMatchRate": 0.9 } },
           "routes": [
-            { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": "coexist" },
+            { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": \
+        "coexist" },
             { "id": "contacts.list", "method": "GET", "path": "/contacts", "service": "contacts", "stage": "coexist" },
             { "id": "deals.get", "method": "GET", "path": "/deals/{id}", "service": "deals", "stage": "eliminate" },
             { "id": "accounts.get", "method": "GET", "path": "/accounts/{id}", "stage": "transform" } ] }
@@ -55,7 +56,8 @@ package enum ReportFixture {
             service: StoredResponse(
                 status: 200, headers: [("content-type", "application/json")], body: Array(serviceBody.utf8)),
             diff:
-                #"{"body":{"kind":"json","differences":[{"pointer":"/email","kind":"changed","monolith":"a@example.com","service":"b@example.com"}],"truncated":false}}"#
+                #"{"body":{"kind":"json","differences":[{"pointer":"/email","kind":"changed","#
+                + #""monolith":"a@example.com","service":"b@example.com"}],"truncated":false}}"#
         )
     }
 

@@ -155,10 +155,13 @@ package struct ProxyHarness {
         { "monolith": "http://127.0.0.1:\(monolith)",
           "services": { "contacts": "http://127.0.0.1:\(service)", "dead": "http://127.0.0.1:1" },
           "routes": [
-            { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": "\(stage)" },
-            { "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "stage": "eliminate" },
+            { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": \
+        "\(stage)" },
+            { "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "stage": \
+        "eliminate" },
             { "id": "slow.get", "method": "GET", "path": "/slow/{id}", "service": "contacts", "stage": "transform" },
-            { "id": "sleep.get", "method": "GET", "path": "/sleep", "service": "contacts", "stage": "eliminate", "timeout": "300ms" },
+            { "id": "sleep.get", "method": "GET", "path": "/sleep", "service": "contacts", "stage": "eliminate", \
+        "timeout": "300ms" },
             { "id": "dead.get", "method": "GET", "path": "/dead", "service": "dead", "stage": "eliminate" }\(extra) ] }
         """
     }

@@ -14,10 +14,12 @@ import Testing
 /// without it.
 func pathRoutes(monolith: Int, service: Int, stage: String, paths: String? = nil) -> String {
     """
-    { "monolith": "http://127.0.0.1:\(monolith)", "services": { "svc": "http://127.0.0.1:\(service)" },\(paths.map { #" "paths": "\#($0)","# } ?? "")
+    { "monolith": "http://127.0.0.1:\(monolith)", "services": { "svc": "http://127.0.0.1:\(service)" },\
+    \(paths.map { #" "paths": "\#($0)","# } ?? "")
       "routes": [
         { "id": "r.get", "method": "GET", "path": "/r/{id}", "service": "svc", "stage": "\(stage)" },
-        { "id": "r.update", "method": "PATCH", "path": "/r/{id}", "service": "svc", "stage": "\(stage)", "shadow": { "writes": "dry-run" } },
+        { "id": "r.update", "method": "PATCH", "path": "/r/{id}", "service": "svc", "stage": "\(stage)", "shadow": { \
+    "writes": "dry-run" } },
         { "id": "orders.list", "method": "GET", "path": "/orders", "stage": "transform" },
         { "id": "orders.index", "method": "GET", "path": "/orders/", "service": "svc", "stage": "eliminate" },
         { "id": "files", "method": "GET", "path": "/files/*", "service": "svc", "stage": "eliminate" } ] }
@@ -65,7 +67,8 @@ struct CanonicalPathProxyTests {
             }
             #expect(harness.monolith.seenPaths.withLockedValue { $0 }.isEmpty)
             let counted =
-                #"strangler_requests_total{route="r.update",stage="eliminate",upstream="http://127.0.0.1:\#(harness.servicePort)",status="2xx"}"#
+                #"strangler_requests_total{route="r.update",stage="eliminate","#
+                + #"upstream="http://127.0.0.1:\#(harness.servicePort)",status="2xx"}"#
             #expect(
                 try await harness.metric(counted) == pathVariants.count + 1,
                 "every variant counts on the route it matched")
@@ -125,14 +128,16 @@ struct CanonicalPathProxyTests {
                 #expect(errorCode(answer) == "bad_request")
                 #expect(
                     (json(answer.body)["error"] as? [String: Any])?["message"] as? String
-                        == "malformed request: the path \(target) has an invalid percent-encoding ('%' must be followed by two hex digits)"
+                        == "malformed request: the path \(target) has an invalid percent-encoding ('%' must be "
+                        + "followed by two hex digits)"
                 )
             }
             let fragment = try await harness.send("GET", "/public#/../r/ID")
             #expect(fragment.status == 400 && errorCode(fragment) == "bad_request")
             #expect(
                 (json(fragment.body)["error"] as? [String: Any])?["message"] as? String
-                    == "malformed request: the path /public#/../r/ID has a '#' (a fragment is never sent in a request target)"
+                    == "malformed request: the path /public#/../r/ID has a '#' (a fragment is never sent in a request "
+                    + "target)"
             )
             let relative = try await harness.send("GET", "r/ID")
             #expect(
@@ -155,7 +160,8 @@ struct CanonicalPathProxyTests {
             let refused = try await harness.send("GET", "//r/ID")
             #expect(
                 (json(refused.body)["error"] as? [String: Any])?["message"] as? String
-                    == #"the path //r/ID is not canonical (it reads as /r/ID); the route table serves canonical paths only ("paths": "strict")"#
+                    == #"the path //r/ID is not canonical (it reads as /r/ID); the route table serves canonical paths "#
+                    + #"only ("paths": "strict")"#
             )
             #expect((json(refused.body)["error"] as? [String: Any])?["route"] as? String == "r.get")
             #expect(
@@ -184,7 +190,8 @@ struct CanonicalPathProxyTests {
                 #expect(json(answer.body)["uri"] as? String == forwarded, "\(target)")
             }
             let index =
-                #"strangler_requests_total{route="orders.index",stage="eliminate",upstream="http://127.0.0.1:\#(harness.servicePort)",status="2xx"}"#
+                #"strangler_requests_total{route="orders.index",stage="eliminate","#
+                + #"upstream="http://127.0.0.1:\#(harness.servicePort)",status="2xx"}"#
             #expect(try await harness.metric(index) == 3)
         }
     }

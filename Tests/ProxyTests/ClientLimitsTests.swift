@@ -40,7 +40,8 @@ struct ClientLimitsTests {
             $0.idleTimeout = .seconds(60)
         }) { harness in
             let head =
-                "GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\nX-Padding: \(String(repeating: "p", count: 40))\r\n\r\n"
+                "GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\nX-Padding: \(String(repeating: "p", count: 40))\r\n"
+                + "\r\n"
             // A first request's clock starts at the accept, which comes after the connect begins.
             let connecting = ContinuousClock.now
             let connection = try await RawConnection.open(port: harness.proxyPort)
@@ -94,7 +95,8 @@ struct ClientLimitsTests {
         }) { harness in
             let connection = try await RawConnection.open(port: harness.proxyPort)
             await connection.write(
-                "POST /contacts HTTP/1.1\r\nHost: proxy.test\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+                "POST /contacts HTTP/1.1\r\nHost: proxy.test\r\nContent-Type: application/json\r\nContent-Length: "
+                    + "100000\r\n\r\n"
             )
             var cut = false
             // 10 bytes every 50 ms: 200 bytes/s, for 5 s at most.
@@ -126,7 +128,8 @@ struct ClientLimitsTests {
         let routes = { (monolith: Int, _: Int) in
             """
             { "monolith": "http://127.0.0.1:\(monolith)", "services": { "held": "http://127.0.0.1:\(origin.port)" },
-              "routes": [ { "id": "upload", "method": "POST", "path": "/upload", "service": "held", "stage": "eliminate" } ] }
+              "routes": [ { "id": "upload", "method": "POST", "path": "/upload", "service": "held", "stage": \
+            "eliminate" } ] }
             """
         }
         try await ProxyHarness.run(routes: routes, configure: configure) { harness in

@@ -25,7 +25,8 @@ struct ProxyForwardingTests {
                 "the query string passes untouched")
             // eliminate → service
             let eliminate = try await RawHTTP.send(
-                "POST /contacts HTTP/1.1\r\nHost: p\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"a\":\"bc\"}\n",
+                "POST /contacts HTTP/1.1\r\nHost: p\r\nContent-Type: application/json\r\nContent-Length: 11\r\n"
+                    + "Connection: close\r\n\r\n{\"a\":\"bc\"}\n",
                 port: harness.proxyPort)
             let created = RawHTTP.parse(eliminate.text)
             #expect(json(created.first?.body ?? "")["upstream"] as? String == "service")
@@ -168,7 +169,8 @@ struct ProxyUpstreamFailureTests {
     @Test func eachRequestOnAKeepAliveConnectionHasItsRoutesTimeout() async throws {
         try await ProxyHarness.run { harness in
             let requests =
-                "GET /contacts/con_1 HTTP/1.1\r\nHost: p\r\n\r\nGET /sleep HTTP/1.1\r\nHost: p\r\n\r\nGET /contacts/con_2 HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n"
+                "GET /contacts/con_1 HTTP/1.1\r\nHost: p\r\n\r\nGET /sleep HTTP/1.1\r\nHost: p\r\n\r\nGET "
+                + "/contacts/con_2 HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n"
             let started = ContinuousClock.now
             let responses = RawHTTP.parse(try await RawHTTP.send(requests, port: harness.proxyPort).text)
             #expect(responses.map(\.status) == [200, 504, 200])

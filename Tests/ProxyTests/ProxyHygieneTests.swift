@@ -130,7 +130,8 @@ struct ProxyHygieneTests {
             // Chunked: discovered while streaming.
             let chunk = String(repeating: "y", count: 600)
             let chunked = try await RawHTTP.send(
-                "POST /contacts HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n\(chunk)\r\n258\r\n\(chunk)\r\n0\r\n\r\n",
+                "POST /contacts HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n\(chunk)\r\n258\r\n"
+                    + "\(chunk)\r\n0\r\n\r\n",
                 port: harness.proxyPort)
             #expect(RawHTTP.parse(chunked.text).first?.status == 413 || chunked.closedByServer)
             #expect(chunked.closedByServer)
@@ -143,7 +144,8 @@ struct ProxyHygieneTests {
     func aClientsDryRunHeaderIsRefused(header: String) async throws {
         try await ProxyHarness.run { harness in
             let result = try await RawHTTP.send(
-                "POST /contacts HTTP/1.1\r\nHost: p\r\n\(header)\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+                "POST /contacts HTTP/1.1\r\nHost: p\r\n\(header)\r\nContent-Type: application/json\r\nContent-Length: "
+                    + "2\r\n\r\n{}",
                 port: harness.proxyPort)
             let answer = try #require(RawHTTP.parse(result.text).first)
             #expect(answer.status == 400)

@@ -157,9 +157,12 @@ struct ShadowPipelineTests {
         coexistRoutes(
             monolith: monolith, service: service,
             extra: #"""
-                , { "id": "piped.get", "method": "GET", "path": "/piped/{id}", "service": "origin", "stage": "coexist", "shadow": { "timeout": "5s" } },
-                  { "id": "piped.hold", "method": "GET", "path": "/piped/hold", "service": "origin", "stage": "coexist", "shadow": { "timeout": "300ms" } },
-                  { "id": "piped.stall", "method": "GET", "path": "/piped/stall", "service": "origin", "stage": "coexist", "shadow": { "timeout": "300ms" } }
+                , { "id": "piped.get", "method": "GET", "path": "/piped/{id}", "service": "origin", "stage": \#
+                "coexist", "shadow": { "timeout": "5s" } },
+                  { "id": "piped.hold", "method": "GET", "path": "/piped/hold", "service": "origin", "stage": \#
+                "coexist", "shadow": { "timeout": "300ms" } },
+                  { "id": "piped.stall", "method": "GET", "path": "/piped/stall", "service": "origin", "stage": \#
+                "coexist", "shadow": { "timeout": "300ms" } }
                 """#
         ).replacingOccurrences(
             of: #""dead": "http://127.0.0.1:1""#,
@@ -347,7 +350,8 @@ struct ShadowPipelineTests {
                 Self.routes(monolith: monolith, service: service, origin: originPort).replacingOccurrences(
                     of: #"{ "id": "piped.get""#,
                     with:
-                        #"{ "id": "plain.get", "method": "GET", "path": "/plain/{id}", "service": "origin", "stage": "eliminate" },"#
+                        #"{ "id": "plain.get", "method": "GET", "path": "/plain/{id}", "service": "origin", "stage": "#
+                        + #""eliminate" },"#
                         + #" { "id": "piped.get""#)
             }
             try await ProxyHarness.run(routes: withOrigin) { harness in

@@ -23,7 +23,8 @@ enum Chromium {
     }()
 
     static let missing =
-        "Chromium is not installed (apt-get install -y chromium, as .ci/run does): the HTML report is not rendered in a browser here"
+        "Chromium is not installed (apt-get install -y chromium, as .ci/run does): the HTML report is not rendered in "
+        + "a browser here"
 
     /// The DOM of `file` after Chromium loaded and rendered it (`--dump-dom`); the browser is killed past `timeout`.
     static func dumpDOM(_ file: URL, timeout: Duration = .seconds(90)) async throws -> String {

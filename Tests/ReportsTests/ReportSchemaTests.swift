@@ -199,24 +199,31 @@ struct ReportSchemaTests {
         #expect(route["id"]?.stringValue == "contacts.get")
         #expect(
             route["gate"]?.jsonText
-                == #"{"compared":30,"matched":28,"mismatched":2,"explained":1,"matchRate":0.933333,"confidence":0.95,"interval":{"lower":0.786765,"upper":0.981523},"gateLowerBound":0.833296,"minSamples":100,"minMatchRate":0.9}"#
+                == #"{"compared":30,"matched":28,"mismatched":2,"explained":1,"matchRate":0.933333,"confidence":0.95,"#
+                + #""interval":{"lower":0.786765,"upper":0.981523},"gateLowerBound":0.833296,"minSamples":100,"#
+                + #""minMatchRate":0.9}"#
         )
         #expect(
             route["traffic"]?.jsonText
-                == #"{"compared":30,"matched":28,"mismatched":2,"matchRate":0.933333,"shadowErrors":2,"timeouts":1,"dropped":1,"skipped":3,"stale":1,"noiseChecks":0,"firstSeen":"2026-11-27T09:00:10Z","lastSeen":"2026-11-27T09:02:10Z"}"#
+                == #"{"compared":30,"matched":28,"mismatched":2,"matchRate":0.933333,"shadowErrors":2,"timeouts":1,"#
+                + #""dropped":1,"skipped":3,"stale":1,"noiseChecks":0,"firstSeen":"2026-11-27T09:00:10Z","#
+                + #""lastSeen":"2026-11-27T09:02:10Z"}"#
         )
         #expect(route["verdict"]?["status"]?.stringValue == "blocked")
         #expect(route["verdict"]?["reasons"]?.arrayValue?.count == 3)
         #expect(
             route["buckets"]?.jsonText
-                == #"[{"start":"2026-11-27T09:00:00Z","compared":10,"matched":10,"mismatched":0,"matchRate":1},{"start":"2026-11-27T09:01:00Z","compared":10,"matched":9,"mismatched":1,"matchRate":0.9},{"start":"2026-11-27T09:02:00Z","compared":10,"matched":9,"mismatched":1,"matchRate":0.9}]"#
+                == #"[{"start":"2026-11-27T09:00:00Z","compared":10,"matched":10,"mismatched":0,"matchRate":1},"#
+                + #"{"start":"2026-11-27T09:01:00Z","compared":10,"matched":9,"mismatched":1,"matchRate":0.9},"#
+                + #"{"start":"2026-11-27T09:02:00Z","compared":10,"matched":9,"mismatched":1,"matchRate":0.9}]"#
         )
         let signatures = route["signatures"]?.arrayValue ?? []
         #expect(signatures.map { $0["id"]?.stringValue } == ["e1", "s2"])
         #expect(signatures[0]["triage"] == .null)
         #expect(
             signatures[1]["triage"]?.jsonText
-                == #"{"decision":"accepted","reason":"404 right after a delete: sync lag","actor":"alice","at":"2026-11-27T09:03:20Z"}"#
+                == #"{"decision":"accepted","reason":"404 right after a delete: sync lag","actor":"alice","#
+                + #""at":"2026-11-27T09:03:20Z"}"#
         )
         let sample = try #require(signatures[0]["samples"]?.at(0))
         #expect(sample["request"]?["query"]?.stringValue == "expand=<tags>")

@@ -21,7 +21,8 @@ struct ReportTests {
     static let expectedText = #"""
         strangler report: 4 routes: 1 ready to move, 1 blocked, 1 in eliminate, 1 without a service
         from the test store at 2026-11-27T09:10:00Z; table 0123456789abcdef; window: everything kept
-        Personal data in samples: redacted by default (field names, value detectors, header allow-lists); samples kept until purged (no retention).
+        Personal data in samples: redacted by default (field names, value detectors, header allow-lists); samples \#
+        kept until purged (no retention).
 
         contacts.get  GET /contacts/{id}  service contacts  coexist
           not ready to eliminate:
@@ -31,8 +32,10 @@ struct ReportTests {
           Compared        30 so far: 28 matched, 2 mismatched; match rate 93.33% (95% CI 78.67%–98.15%)
           Triaged         1 mismatch of triaged signatures counted as matched: gate lower bound 83.32%
           Eliminate gate  at least 100 compared, lower bound at least 90.00%
-          Shadow traffic  30 compared, 28 matched, 2 mismatched; 2 shadow errors, 1 timeout, 1 dropped, 3 skipped, 1 stale
-          Sync            lag 0 events; health ok; last reconcile clean at 2026-11-27T09:05:00Z (40 compared; 0 missing, 0 extra, 0 differing)
+          Shadow traffic  30 compared, 28 matched, 2 mismatched; 2 shadow errors, 1 timeout, 1 dropped, 3 skipped, 1 \#
+        stale
+          Sync            lag 0 events; health ok; last reconcile clean at 2026-11-27T09:05:00Z (40 compared; 0 \#
+        missing, 0 extra, 0 differing)
           Signatures      2 (1 untriaged)
             1. e1  1× (1 since the stage change)  untriaged
                /email changed
@@ -52,21 +55,26 @@ struct ReportTests {
           ready to eliminate
           Compared        200 so far: 200 matched, 0 mismatched; match rate 100.00% (95% CI 98.11%–100.00%)
           Eliminate gate  at least 100 compared, lower bound at least 90.00%
-          Shadow traffic  200 compared, 200 matched, 0 mismatched; 0 shadow errors, 0 timeouts, 0 dropped, 0 skipped, 0 stale
-          Sync            lag 0 events; health ok; last reconcile clean at 2026-11-27T09:05:00Z (40 compared; 0 missing, 0 extra, 0 differing)
+          Shadow traffic  200 compared, 200 matched, 0 mismatched; 0 shadow errors, 0 timeouts, 0 dropped, 0 skipped, \#
+        0 stale
+          Sync            lag 0 events; health ok; last reconcile clean at 2026-11-27T09:05:00Z (40 compared; 0 \#
+        missing, 0 extra, 0 differing)
           Signatures      none
 
         deals.get  GET /deals/{id}  service deals  eliminate
           in eliminate: the service answers alone
           Compared        0 so far: 0 matched, 0 mismatched
-          Shadow traffic  0 compared, 0 matched, 0 mismatched; 0 shadow errors, 0 timeouts, 0 dropped, 0 skipped, 0 stale
-          Sync            lag 0 events; health ok; last reconcile clean at 2026-11-27T09:05:00Z (40 compared; 0 missing, 0 extra, 0 differing)
+          Shadow traffic  0 compared, 0 matched, 0 mismatched; 0 shadow errors, 0 timeouts, 0 dropped, 0 skipped, 0 \#
+        stale
+          Sync            lag 0 events; health ok; last reconcile clean at 2026-11-27T09:05:00Z (40 compared; 0 \#
+        missing, 0 extra, 0 differing)
           Signatures      none
 
         accounts.get  GET /accounts/{id}  transform
           no service: stays with the monolith
           Compared        0 so far: 0 matched, 0 mismatched
-          Shadow traffic  0 compared, 0 matched, 0 mismatched; 0 shadow errors, 0 timeouts, 0 dropped, 0 skipped, 0 stale
+          Shadow traffic  0 compared, 0 matched, 0 mismatched; 0 shadow errors, 0 timeouts, 0 dropped, 0 skipped, 0 \#
+        stale
           Signatures      none
         """#
 
@@ -77,7 +85,8 @@ struct ReportTests {
 
         4 routes: 1 ready to move, 1 blocked, 1 in eliminate, 1 without a service.
 
-        Personal data in samples: redacted by default (field names, value detectors, header allow-lists); samples kept until purged (no retention).
+        Personal data in samples: redacted by default (field names, value detectors, header allow-lists); samples \#
+        kept until purged (no retention).
 
         | Route | Stage | Compared | Match rate | Untriaged | Sync lag | Verdict |
         |---|---|---:|---|---:|---:|---|
@@ -98,15 +107,18 @@ struct ReportTests {
         * **Compared:** 30 so far: 28 matched, 2 mismatched; match rate 93.33% (95% CI 78.67%–98.15%)
         * **Triaged:** 1 mismatch of triaged signatures counted as matched: gate lower bound 83.32%
         * **Eliminate gate:** at least 100 compared, lower bound at least 90.00%
-        * **Shadow traffic:** 30 compared, 28 matched, 2 mismatched; 2 shadow errors, 1 timeout, 1 dropped, 3 skipped, 1 stale
-        * **Sync:** lag 0 events; health ok; last reconcile clean at 2026-11-27T09:05:00Z (40 compared; 0 missing, 0 extra, 0 differing)
+        * **Shadow traffic:** 30 compared, 28 matched, 2 mismatched; 2 shadow errors, 1 timeout, 1 dropped, 3 skipped,\#
+         1 stale
+        * **Sync:** lag 0 events; health ok; last reconcile clean at 2026-11-27T09:05:00Z (40 compared; 0 missing, 0 \#
+        extra, 0 differing)
 
         ### Mismatch signatures
 
         | # | Signature | Differences | Count | Since stage change | First seen | Last seen | Triage |
         |---:|---|---|---:|---:|---|---|---|
         | 1 | `e1` | /email changed | 1 | 1 | 2026-11-27T09:01:10Z | 2026-11-27T09:01:10Z | **untriaged** |
-        | 2 | `s2` | status changed | 1 | 1 | 2026-11-27T09:02:10Z | 2026-11-27T09:02:10Z | accepted by alice: 404 right after a delete: sync lag |
+        | 2 | `s2` | status changed | 1 | 1 | 2026-11-27T09:02:10Z | 2026-11-27T09:02:10Z | accepted by alice: 404 \#
+        right after a delete: sync lag |
 
         Newest sample of `e1`: `GET /contacts/c1?expand=<tags>`, 2026-11-27T09:01:10Z:
 
@@ -128,8 +140,10 @@ struct ReportTests {
         * **Stage:** coexist; service `contacts`
         * **Compared:** 200 so far: 200 matched, 0 mismatched; match rate 100.00% (95% CI 98.11%–100.00%)
         * **Eliminate gate:** at least 100 compared, lower bound at least 90.00%
-        * **Shadow traffic:** 200 compared, 200 matched, 0 mismatched; 0 shadow errors, 0 timeouts, 0 dropped, 0 skipped, 0 stale
-        * **Sync:** lag 0 events; health ok; last reconcile clean at 2026-11-27T09:05:00Z (40 compared; 0 missing, 0 extra, 0 differing)
+        * **Shadow traffic:** 200 compared, 200 matched, 0 mismatched; 0 shadow errors, 0 timeouts, 0 dropped, 0 \#
+        skipped, 0 stale
+        * **Sync:** lag 0 events; health ok; last reconcile clean at 2026-11-27T09:05:00Z (40 compared; 0 missing, 0 \#
+        extra, 0 differing)
 
         ### Mismatch signatures
 
@@ -145,8 +159,10 @@ struct ReportTests {
 
         * **Stage:** eliminate; service `deals`
         * **Compared:** 0 so far: 0 matched, 0 mismatched
-        * **Shadow traffic:** 0 compared, 0 matched, 0 mismatched; 0 shadow errors, 0 timeouts, 0 dropped, 0 skipped, 0 stale
-        * **Sync:** lag 0 events; health ok; last reconcile clean at 2026-11-27T09:05:00Z (40 compared; 0 missing, 0 extra, 0 differing)
+        * **Shadow traffic:** 0 compared, 0 matched, 0 mismatched; 0 shadow errors, 0 timeouts, 0 dropped, 0 skipped, \#
+        0 stale
+        * **Sync:** lag 0 events; health ok; last reconcile clean at 2026-11-27T09:05:00Z (40 compared; 0 missing, 0 \#
+        extra, 0 differing)
 
         ### Mismatch signatures
 
@@ -162,7 +178,8 @@ struct ReportTests {
 
         * **Stage:** transform
         * **Compared:** 0 so far: 0 matched, 0 mismatched
-        * **Shadow traffic:** 0 compared, 0 matched, 0 mismatched; 0 shadow errors, 0 timeouts, 0 dropped, 0 skipped, 0 stale
+        * **Shadow traffic:** 0 compared, 0 matched, 0 mismatched; 0 shadow errors, 0 timeouts, 0 dropped, 0 skipped, \#
+        0 stale
 
         ### Mismatch signatures
 
@@ -201,7 +218,8 @@ struct ReportTests {
         sample.signature = "x9"
         sample.path = "/contacts/\u{1B}[2J"
         sample.diff =
-            #"{"body":{"kind":"json","differences":[{"pointer":"/email","kind":"changed","monolith":"\u001b[31mred","service":"b"}],"truncated":false}}"#
+            #"{"body":{"kind":"json","differences":[{"pointer":"/email","kind":"changed","monolith":"\u001b[31mred","#
+            + #""service":"b"}],"truncated":false}}"#
         batch.samples.append(sample)
         batch.signatures[.init(route: "contacts.get", id: "x9", text: "/email changed")] = 5
         try store.apply(batch)
@@ -242,7 +260,8 @@ struct ReportTests {
         let failure = try #require(cases[0].elements(forName: "failure").first)
         #expect(
             failure.attribute(forName: "message")?.stringValue
-                == "not ready to eliminate: 30 compared samples so far, needs 100; match rate 96.66% of 30: its 95% lower bound 83.32% is under 90.00%; "
+                == "not ready to eliminate: 30 compared samples so far, needs 100; match rate 96.66% of 30: its 95% "
+                + "lower bound 83.32% is under 90.00%; "
                 + "1 untriaged mismatch signature: e1 (/email changed, 1×)")
         #expect(failure.stringValue?.split(separator: "\n").count == 3)
         #expect(cases[1].elements(forName: "failure").isEmpty && cases[1].elements(forName: "skipped").isEmpty)
@@ -262,7 +281,8 @@ struct ReportTests {
         #expect(html.contains(#"<polyline class="rate" points="338.0,12.0"/>"#))
         #expect(
             html.contains(
-                #"<circle class="point" cx="338.0" cy="152.0" r="3"><title>2026-11-27T09:01:00Z: 90.00% (9 of 10)</title></circle>"#
+                #"<circle class="point" cx="338.0" cy="152.0" r="3"><title>2026-11-27T09:01:00Z: 90.00% (9 of "#
+                    + #"10)</title></circle>"#
             ))
         #expect(html.contains(#"<line class="threshold" x1="48.0" y1="152.0" x2="628.0" y2="152.0">"#))
         #expect(html.components(separatedBy: "<details class=\"signature\"").count == 3)
@@ -282,7 +302,8 @@ struct ReportTests {
         #expect(!html.replacingOccurrences(of: #"xmlns="http://www.w3.org/2000/svg""#, with: "").contains("://"))
         #expect(
             html.contains(
-                #"<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; style-src &#39;unsafe-inline&#39;"#
+                #"<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; style-src &#39;"#
+                    + #"unsafe-inline&#39;"#
             ))
     }
 

@@ -107,7 +107,8 @@ struct RouteTablePathTests {
     func table(_ routes: String, paths: String? = nil) throws -> RouteTable {
         try RouteTable.parse(
             """
-            { "monolith": "http://127.0.0.1:8081", "services": { "s": "http://127.0.0.1:8082" },\(paths.map { " \"paths\": \($0)," } ?? "")
+            { "monolith": "http://127.0.0.1:8081", "services": { "s": "http://127.0.0.1:8082" },\
+            \(paths.map { " \"paths\": \($0)," } ?? "")
               "routes": [ \(routes) ] }
             """)
     }

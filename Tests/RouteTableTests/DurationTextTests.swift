@@ -18,7 +18,8 @@ struct DurationTextTests {
         }
         #expect(throws: RouteTableError.self) {
             try RouteTable.parse(
-                #"{ "monolith": "http://127.0.0.1:1", "routes": [ { "id": "a", "method": "GET", "path": "/a", "stage": "transform", "timeout": "1e13s" } ] }"#
+                #"{ "monolith": "http://127.0.0.1:1", "routes": [ { "id": "a", "method": "GET", "path": "/a", "#
+                    + #""stage": "transform", "timeout": "1e13s" } ] }"#
             )
         }
     }

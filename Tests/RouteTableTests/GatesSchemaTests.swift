@@ -8,7 +8,8 @@ struct GatesSchemaTests {
     static func table(gates: String) -> String {
         """
         { "monolith": "http://127.0.0.1:8081", "services": { "contacts": "http://127.0.0.1:8082" },
-          "routes": [ { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": "transform" } ],
+          "routes": [ { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", \
+        "stage": "transform" } ],
           "gates": \(gates) }
         """
     }
@@ -38,7 +39,8 @@ struct GatesSchemaTests {
         let table = try RouteTable.parse(
             Self.table(
                 gates:
-                    #"{"coexist":{"maxSyncLag":500},"eliminate":{"minSamples":50,"minMatchRate":0.99,"reconcile":false},"rollback":{"reverseSync":false}}"#
+                    #"{"coexist":{"maxSyncLag":500},"eliminate":{"minSamples":50,"minMatchRate":0.99,"#
+                    + #""reconcile":false},"rollback":{"reverseSync":false}}"#
             ))
         #expect(table.gates.coexist.maxSyncLag == 500 && table.gates.coexist.health)
         #expect(
@@ -51,7 +53,8 @@ struct GatesSchemaTests {
     @Test func badGatesAreRefusedWithTheirPaths() {
         #expect(self.problems("[]") == [#"$.gates: must be an object (with coexist, eliminate, rollback), not array"#])
         let found = self.problems(
-            #"{"coexist":{"maxSyncLag":-1,"healthy":true},"eliminate":{"minSamples":1.5,"minMatchRate":2,"confidence":0.3,"triage":"yes"},"promote":{},"rollback":3}"#
+            #"{"coexist":{"maxSyncLag":-1,"healthy":true},"eliminate":{"minSamples":1.5,"minMatchRate":2,"#
+                + #""confidence":0.3,"triage":"yes"},"promote":{},"rollback":3}"#
         )
         #expect(found.contains("$.gates.coexist.maxSyncLag: must be a whole number, 0 or more"))
         #expect(found.contains { $0.hasPrefix("$.gates.coexist.healthy: unknown key") })
@@ -79,7 +82,8 @@ struct GatesSchemaTests {
             #expect(
                 self.problems(#"{"eliminate":{"reconcileMaxAge":\#(bad)}}"#)
                     == [
-                        #"$.gates.eliminate.reconcileMaxAge: must be a duration such as "24h" or "90m", or null for any age"#
+                        #"$.gates.eliminate.reconcileMaxAge: must be a duration such as "24h" or "90m", or null for "#
+                            + #"any age"#
                     ], "\(bad)")
         }
     }
@@ -184,7 +188,8 @@ struct GateEvaluationTests {
         #expect(
             self.reasons(coexist, .eliminate, evidence) == [
                 "service contacts is 1 events behind the monolith (at most 0 allowed)",
-                "the last reconcile of contacts (2026-11-28T10:00:00Z) was not clean: 40 compared; 1 missing, 0 extra, 0 differing",
+                "the last reconcile of contacts (2026-11-28T10:00:00Z) was not clean: 40 compared; 1 missing, 0 extra, "
+                    + "0 differing",
             ])
         evidence.syncLag = 0
         evidence.reconcile = nil
@@ -202,7 +207,8 @@ struct GateEvaluationTests {
         evidence.reconcile?.age = .seconds(25 * 3600)
         #expect(
             self.reasons(coexist, .eliminate, evidence) == [
-                "the last reconcile of contacts (2026-11-28T10:00:00Z) is older than 24h (run: strangler reconcile contacts)"
+                "the last reconcile of contacts (2026-11-28T10:00:00Z) is older than 24h (run: strangler reconcile "
+                    + "contacts)"
             ])
         var policy = GatePolicy()
         policy.eliminate.reconcileMaxAge = .seconds(90 * 60)
@@ -225,7 +231,8 @@ struct GateEvaluationTests {
         #expect(reasons.contains("write route with no dry-run comparisons so far (set shadow.writes to \"dry-run\")"))
         #expect(
             reasons.contains(
-                "reverse sync of contacts into the monolith is not running: the monolith lists no reverse-sync feed for contacts"
+                "reverse sync of contacts into the monolith is not running: the monolith lists no reverse-sync feed "
+                    + "for contacts"
             ))
         // A read needs neither.
         evidence = Self.good

@@ -7,8 +7,10 @@ import Testing
 struct PrivacySchemaTests {
     static func table(_ top: String, shadow: String = "{}") -> String {
         """
-        { \(top.isEmpty ? "" : top + ", ")"monolith": "http://127.0.0.1:8081", "services": { "contacts": "http://127.0.0.1:8082" },
-          "routes": [ { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": "coexist", "shadow": \(shadow) } ] }
+        { \(top.isEmpty ? "" : top + ", ")"monolith": "http://127.0.0.1:8081", "services": { "contacts": \
+        "http://127.0.0.1:8082" },
+          "routes": [ { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", \
+        "stage": "coexist", "shadow": \(shadow) } ] }
         """
     }
 
@@ -32,7 +34,8 @@ struct PrivacySchemaTests {
     @Test func givenKeysAreRead() throws {
         let table = try RouteTable.parse(
             Self.table(
-                #""redact": { "defaults": false, "fields": ["nickname"], "pointers": ["/items/*/note"] }, "retention": "30d""#
+                #""redact": { "defaults": false, "fields": ["nickname"], "pointers": ["/items/*/note"] }, "#
+                    + #""retention": "30d""#
             ))
         #expect(!table.privacy.defaults)
         #expect(table.privacy.fields == ["nickname"] && table.privacy.pointers == ["/items/*/note"])
@@ -48,7 +51,8 @@ struct PrivacySchemaTests {
         #expect(shadow.redactFields == ["customerPhone"])
         #expect(
             self.problems("", shadow: #"{ "redact": "/email" }"#) == [
-                #"$.routes[0].shadow.redact: must be an array of JSON pointers such as "/email" or field names such as "email""#
+                #"$.routes[0].shadow.redact: must be an array of JSON pointers such as "/email" or field names such "#
+                    + #"as "email""#
             ])
     }
 

@@ -10,7 +10,8 @@ struct RouteTableValidationTests {
         { "monolith": "http://127.0.0.1:8081",
           "services": { "contacts": "http://127.0.0.1:8082" },
           "routes": [
-            { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": "transform" } ] }
+            { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": \
+        "transform" } ] }
         """
 
     func problems(_ text: String) -> [String] {
@@ -73,7 +74,8 @@ struct RouteTableValidationTests {
               "routes": [
                 { "id": "a", "method": "GET", "path": "/contacts/{id}", "service": "c", "stage": "transform" },
                 { "id": "a", "method": "POST", "path": "/contacts", "service": "c", "stage": "transform" },
-                { "id": "b", "method": "GET", "path": "/contacts/{contactId}", "service": "c", "stage": "transform" } ] }
+                { "id": "b", "method": "GET", "path": "/contacts/{contactId}", "service": "c", "stage": "transform" } \
+            ] }
             """
         let found = self.problems(text)
         #expect(found.contains(#"$.routes[1].id: duplicate id "a" (also $.routes[0])"#))
@@ -118,7 +120,8 @@ struct RouteTableValidationTests {
             Self.valid.replacingOccurrences(
                 of: #""stage": "transform" }"#,
                 with:
-                    #""stage": "coexist", "timeout": "soon", "shadow": { "sample": 2, "sampleBy": "{nope}", "writes": "always", "ignore": ["updatedAt"] } }"#
+                    #""stage": "coexist", "timeout": "soon", "shadow": { "sample": 2, "sampleBy": "{nope}", "writes": "#
+                    + #""always", "ignore": ["updatedAt"] } }"#
             ))
         #expect(badShadow.contains { $0.hasPrefix("$.routes[0].timeout:") })
         #expect(badShadow.contains("$.routes[0].shadow.sample: must be a number from 0.0 to 1.0"))
@@ -132,7 +135,9 @@ struct RouteTableValidationTests {
             Self.valid.replacingOccurrences(
                 of: #""stage": "transform" }"#,
                 with:
-                    #""stage": "coexist", "timeout": "1.5s", "shadow": { "sample": 0.5, "sampleBy": "{id}", "writes": "dry-run", "timeout": "250ms", "ignore": ["/updatedAt", "/items/*/version"], "arrays": { "/items": "id" }, "redact": ["/email"], "serve": 0.1, "version": ["/meta/version"] } }"#
+                    #""stage": "coexist", "timeout": "1.5s", "shadow": { "sample": 0.5, "sampleBy": "{id}", "writes": "#
+                    + #""dry-run", "timeout": "250ms", "ignore": ["/updatedAt", "/items/*/version"], "arrays": { "#
+                    + #""/items": "id" }, "redact": ["/email"], "serve": 0.1, "version": ["/meta/version"] } }"#
             ))
         let route = table.routes[0]
         #expect(route.timeout == .milliseconds(1500))
@@ -188,7 +193,8 @@ struct RouteMatchingTests {
             { "id": "contacts.any", "method": "GET", "path": "/contacts/*", "service": "s", "stage": "transform" },
             { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "s", "stage": "eliminate" },
             { "id": "contacts.me", "method": "GET", "path": "/contacts/me", "service": "s", "stage": "transform" },
-            { "id": "contacts.deals", "method": "GET", "path": "/contacts/{id}/deals", "service": "s", "stage": "transform" },
+            { "id": "contacts.deals", "method": "GET", "path": "/contacts/{id}/deals", "service": "s", "stage": \
+        "transform" },
             { "id": "contacts.list", "method": "GET", "path": "/contacts", "service": "s", "stage": "transform" },
             { "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "s", "stage": "transform" } ] }
         """)

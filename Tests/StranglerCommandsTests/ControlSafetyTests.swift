@@ -160,7 +160,8 @@ struct ControlSafetyTests {
             let added = before.replacingOccurrences(
                 of: #"{ "id": "dead.get""#,
                 with:
-                    #"{ "id": "contacts.delete", "method": "DELETE", "path": "/contacts/{id}", "service": "contacts", "stage": "eliminate" }, { "id": "dead.get""#
+                    #"{ "id": "contacts.delete", "method": "DELETE", "path": "/contacts/{id}", "service": "contacts", "#
+                    + #""stage": "eliminate" }, { "id": "dead.get""#
             )
             let newRoute = try await harness.admin(
                 "PUT", "/admin/routes", headers: ["If-Match: \(try await harness.etag())"], body: added)
@@ -200,7 +201,8 @@ struct ControlSafetyTests {
             try GateFixture.prepare(harness, lag: 0, reconcileClean: true)
             let before = try String(contentsOfFile: harness.routesPath, encoding: .utf8)
             let lax =
-                #", "gates": { "eliminate": { "minSamples": 0, "minMatchRate": 0, "reconcile": false, "triage": false, "dryRun": false, "reverseSync": false } } }"#
+                #", "gates": { "eliminate": { "minSamples": 0, "minMatchRate": 0, "reconcile": false, "triage": false,"#
+                + #" "dryRun": false, "reverseSync": false } } }"#
             let relaxed = String(before.dropLast(2)) + lax
             let jump = relaxed.replacingOccurrences(
                 of: #""service": "contacts", "stage": "coexist", "shadow""#,
@@ -246,7 +248,8 @@ struct ControlSafetyTests {
             // rollback gate's to allow (reverse sync must run; the test monolith has none).
             let withoutCreate = before.replacingOccurrences(
                 of:
-                    #"{ "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "stage": "eliminate" },"#,
+                    #"{ "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "#
+                    + #""stage": "eliminate" },"#,
                 with: "")
             #expect(withoutCreate != before)
             let dropped = try await harness.admin(

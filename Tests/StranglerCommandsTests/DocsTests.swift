@@ -6,8 +6,8 @@ import Testing
 
 @testable import StranglerCommands
 
-/// The README and docs/ kept honest: every `strangler …` command line they show parses with the CLI's own parser (so a
-/// removed or misspelled option fails here), and the route counts they quote for the demo table are those of the
+/// The README and docs/ kept honest: every `strangler …` command line they show parses with the CLI's own parser (so
+/// a removed or misspelled option fails here), and the route counts they quote for the demo table are those of the
 /// repository's routes.json.
 @Suite("Docs: command lines and counts")
 struct DocsTests {
@@ -29,9 +29,10 @@ struct DocsTests {
         var description: String { "\(self.file):\(self.line): strangler \(self.words.joined(separator: " "))" }
     }
 
-    /// Every `strangler SUBCOMMAND …` in a fenced block: typed (`$ strangler …`, `swift run strangler …`) or printed by
-    /// the CLI as a suggestion (`undo with: strangler undo`, `(run: strangler reconcile contacts)`). Synopses (with
-    /// `[--option]` or `A|B` placeholders) and the CLI's own messages (`strangler stage: 1 of 1 …`) are not commands.
+    /// Every `strangler SUBCOMMAND …` in a fenced block: typed (`$ strangler …`, `swift run strangler …`) or
+    /// printed by the CLI as a suggestion (`undo with: strangler undo`, `(run: strangler reconcile contacts)`).
+    /// Synopses (with `[--option]` or `A|B` placeholders) and the CLI's own messages (`strangler stage: 1 of 1 …`)
+    /// are not commands.
     static func commandLines() throws -> [CommandLine] {
         var found: [CommandLine] = []
         for document in Self.documents {

@@ -44,7 +44,8 @@ struct PrivacyTests {
     /// A record full of personal data, with the e-mail that differs between the two sides.
     static func record(email: String, title: String) -> String {
         #"{"id":"p1","email":"\#(email)","title":"\#(title)","notes":"call +44 20 7946 0958","#
-            + #""payment":{"pan":"4111111111111111"},"bank":"DE89370400440532013000","session":"\#(Self.jwt)","createdAt":"2026-11-27T09:35:31Z"}"#
+            + #""payment":{"pan":"4111111111111111"},"bank":"DE89370400440532013000","session":"\#(Self.jwt)","#
+            + #""createdAt":"2026-11-27T09:35:31Z"}"#
     }
 
     static let secrets = [
@@ -113,9 +114,11 @@ struct PrivacyTests {
             coexistRoutes(monolith: $0, service: $1, writes: #"{ "writes": "dry-run" }"#)
         }) { harness in
             let body =
-                #"{"firstName":"Ada","password":"hunter2-SECRET","contactEmail":"ada.write@example.com","iban":"GB82WEST12345698765432"}"#
+                #"{"firstName":"Ada","password":"hunter2-SECRET","contactEmail":"ada.write@example.com","#
+                + #""iban":"GB82WEST12345698765432"}"#
             _ = try await RawHTTP.send(
-                "POST /contacts HTTP/1.1\r\nHost: p\r\nContent-Type: application/json\r\nX-Api-Key: KEY-SECRET-9\r\nContent-Length: \(body.utf8.count)\r\n"
+                "POST /contacts HTTP/1.1\r\nHost: p\r\nContent-Type: application/json\r\nX-Api-Key: KEY-SECRET-9\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n"
                     + "Connection: close\r\n\r\n\(body)",
                 port: harness.proxyPort)
             _ = try await harness.waitForDiffs("contacts.create", "mismatched", atLeast: 1)

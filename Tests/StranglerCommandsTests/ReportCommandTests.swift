@@ -63,7 +63,8 @@ struct ReportCommandTests {
         #expect(markdown.status == 0)
         #expect(
             markdown.output.hasPrefix(
-                "# Strangler report\n\nGenerated 2026-11-27T09:10:00Z from \(copy.routesPath) (no proxy running); table `"
+                "# Strangler report\n\nGenerated 2026-11-27T09:10:00Z from \(copy.routesPath) (no proxy running); "
+                    + "table `"
             ))
         #expect(markdown.output.contains("; window: since 2026-11-27T08:10:00Z (1h).\n\n1 route: 1 blocked.\n"))
         #expect(

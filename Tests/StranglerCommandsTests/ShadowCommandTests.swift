@@ -75,12 +75,14 @@ struct ShadowCommandTests {
 
     @Test func addingIgnoreRulesKeepsTheRestOfTheTable() throws {
         let table = try JSONParser.parse(
-            #"{"monolith":"http://m","routes":[{"id":"a","stage":"coexist","shadow":{"sample":0.5,"ignore":["/x"]}},{"id":"b"}]}"#
+            #"{"monolith":"http://m","routes":[{"id":"a","stage":"coexist","shadow":{"sample":0.5,"ignore":["/x"]}},"#
+                + #"{"id":"b"}]}"#
         )
         let updated = NoiseCommand.adding(ignore: ["/y", "/x"], toRoute: "a", in: table)
         #expect(
             updated?.jsonText
-                == #"{"monolith":"http://m","routes":[{"id":"a","stage":"coexist","shadow":{"sample":0.5,"ignore":["/x","/y"]}},{"id":"b"}]}"#
+                == #"{"monolith":"http://m","routes":[{"id":"a","stage":"coexist","shadow":{"sample":0.5,"#
+                + #""ignore":["/x","/y"]}},{"id":"b"}]}"#
         )
         let created = NoiseCommand.adding(ignore: ["/y"], toRoute: "b", in: table)
         #expect(created?["routes"]?.arrayValue?.last?.jsonText == #"{"id":"b","shadow":{"ignore":["/y"]}}"#)

@@ -87,7 +87,9 @@ struct StageCommandTests {
             let dead = try await run(["promote", "dead.get"] + cli)
             #expect(dead.status == 1)
             #expect(
-                dead.error.contains("dead.get transform → coexist:\n    - service dead is not healthy"), "\(dead.error)"
+                dead.error.contains(
+                    "dead.get transform → coexist:\n    - service dead is not "
+                        + "healthy"), "\(dead.error)"
             )
 
             let untriaged = try await run(["promote", "contacts.get"] + cli)
@@ -134,7 +136,8 @@ struct StageCommandTests {
             let hash = harness.proxy.store.snapshot.contentHash
             #expect(
                 routes.output.hasSuffix(
-                    "4 routes (1 transform, 2 coexist, 1 eliminate); table \(hash), from the proxy at http://127.0.0.1:\(harness.adminPort)\n"
+                    "4 routes (1 transform, 2 coexist, 1 eliminate); table \(hash), from the proxy at "
+                        + "http://127.0.0.1:\(harness.adminPort)\n"
                 ))
             #expect(routes.output.contains("write route with no dry-run comparisons so far\n"))
             let routesJSON = try JSONParser.parse(

@@ -5,7 +5,8 @@ public import JSON
 /// eliminate gate ("the last reconcile clean").
 ///
 /// ```json
-/// { "service": "contacts", "time": "2026-11-28T10:00:00Z", "clean": true, "compared": 1000, "missing": 0, "extra": 0, "differing": 0,
+/// { "service": "contacts", "time": "2026-11-28T10:00:00Z", "clean": true,
+///   "compared": 1000, "missing": 0, "extra": 0, "differing": 0,
 ///   "ignored": ["/title"] }
 /// ```
 public struct ReconcileRecord: Sendable, Equatable {

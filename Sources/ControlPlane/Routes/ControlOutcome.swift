@@ -8,7 +8,8 @@ public import RouteTable
 ///
 /// ```swift
 /// do {
-///     _ = try await operations.stage(selector: "contacts.*", to: .coexist, expectedHash: etag, actor: "alice", reason: nil, force: false)
+///     _ = try await operations.stage(
+///         selector: "contacts.*", to: .coexist, expectedHash: etag, actor: "alice", reason: nil, force: false)
 /// } catch where error.code == .gateRefused {
 ///     for refusal in error.refusals { print(refusal.route, refusal.reasons) }
 /// }

@@ -199,7 +199,8 @@ public actor RouteControl {
             return try FileLock(path: lockPath)
         } catch is FileLock.Busy {
             throw .busy(
-                "\(lockPath) is held by another process for more than 5 s (a CLI or proxy changing the table?); nothing was changed, try again"
+                "\(lockPath) is held by another process for more than 5 s (a CLI or proxy changing the table?); "
+                    + "nothing was changed, try again"
             )
         } catch {
             throw .storage("cannot lock: \(error)")
@@ -255,8 +256,10 @@ public actor RouteControl {
         if live.text == onDisk { return .stale(currentHash: live.contentHash) }
         let why = self.lastReloadFailure?.message ?? "it cannot be loaded"
         return .fileInvalid(
-            "\(self.routesPath) was edited since the live table (ETag \"\(live.contentHash)\") was loaded, and the edit is refused: \(why). "
-                + "Fix or restore the file (the proxy loads it once it is valid), then read the table again; nothing was changed"
+            "\(self.routesPath) was edited since the live table (ETag \"\(live.contentHash)\") was loaded, and the "
+                + "edit is refused: \(why). "
+                + "Fix or restore the file (the proxy loads it once it is valid), then read the table again; nothing "
+                + "was changed"
         )
     }
 
@@ -443,7 +446,8 @@ public enum RouteFile {
         let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)).map { " (to \($0))" } ?? ""
         throw Failure(
             description:
-                "\(path) is a symbolic link\(target); the proxy writes the table by replacing the file, so it must be the file itself: "
+                "\(path) is a symbolic link\(target); the proxy writes the table by replacing the file, so it must be "
+                + "the file itself: "
                 + "pass --routes with the real path")
     }
 }

@@ -9,7 +9,8 @@ public import RouteTable
 ///
 /// ```swift
 /// let operations = RouteOperations(control: control, diffStore: store)
-/// let answer = await operations.stage(selector: "contacts.*", to: .coexist, expectedHash: etag, actor: "alice", reason: "reads ready", force: false)
+/// let answer = await operations.stage(
+///     selector: "contacts.*", to: .coexist, expectedHash: etag, actor: "alice", reason: "reads ready", force: false)
 /// answer.status   // 200, or 409 with every gate's reason
 /// ```
 public struct RouteOperations: Sendable {
@@ -143,7 +144,8 @@ public struct RouteOperations: Sendable {
         if !refused.isEmpty, !force {
             throw ControlError(
                 .gateRefused,
-                "\(refused.count) of \(moving.count) move\(moving.count == 1 ? "" : "s") refused by the gates; nothing changed (--force overrides, with --reason)",
+                "\(refused.count) of \(moving.count) move\(moving.count == 1 ? "" : "s") refused by the gates; nothing "
+                    + "changed (--force overrides, with --reason)",
                 refusals: refused)
         }
         let changes = moving.map { StageChange(route: $0.id, from: $0.stage, to: stage) }
@@ -208,7 +210,8 @@ public struct RouteOperations: Sendable {
         if !refusals.isEmpty, !force {
             throw ControlError(
                 .gateRefused,
-                "\(refusals.count) of \(moving.count) stage move\(moving.count == 1 ? "" : "s") in the new table refused by the gates; nothing changed "
+                "\(refusals.count) of \(moving.count) stage move\(moving.count == 1 ? "" : "s") in the new table "
+                    + "refused by the gates; nothing changed "
                     + "(force=true overrides, with a reason)",
                 refusals: refusals)
         }
@@ -263,7 +266,8 @@ public struct RouteOperations: Sendable {
                 Gates.Verdict(
                     route: "*", from: .transform, to: .transform,
                     reasons: [
-                        "the table changes the gates themselves (\"gates\"): a change of policy, not evidence; it needs force and a reason"
+                        "the table changes the gates themselves (\"gates\"): a change of policy, not evidence; it "
+                            + "needs force and a reason"
                     ]))
         }
         if !moving.isEmpty {
@@ -298,7 +302,8 @@ public struct RouteOperations: Sendable {
         guard snapshot.table.document.jsonText == after.jsonText else {
             throw ControlError(
                 .undoConflict,
-                "the live table is not the one the last change (\(action) at \(time) by \(last["actor"]?.stringValue ?? "?")) left: it changed since "
+                "the live table is not the one the last change (\(action) at \(time) by "
+                    + "\(last["actor"]?.stringValue ?? "?")) left: it changed since "
                     + "(an edit of routes.json?); nothing undone")
         }
         let beforeTable: RouteTable

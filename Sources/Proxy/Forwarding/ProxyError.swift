@@ -25,7 +25,8 @@ struct ProxyErrorResponse {
         var buffer = allocator.buffer(capacity: body.readableBytes + 256)
         buffer.writeString("HTTP/1.1 \(self.status.code) \(self.status.reasonPhrase)\r\n")
         buffer.writeString(
-            "content-type: application/json; charset=utf-8\r\ncontent-length: \(body.readableBytes)\r\nvia: \(HeaderRules.viaToken)\r\n"
+            "content-type: application/json; charset=utf-8\r\ncontent-length: \(body.readableBytes)\r\nvia: "
+                + "\(HeaderRules.viaToken)\r\n"
         )
         if let requestID { buffer.writeString("x-request-id: \(requestID)\r\n") }
         if close { buffer.writeString("connection: close\r\n") }

@@ -7,8 +7,9 @@ import NIOCore
 /// allocates.
 ///
 /// ```
-/// readingHead ─head─► streamingRequest ─body end─► awaitingAnswer ─head─► streamingAnswer ─end─► idle ─bytes─►
-///   readingHead (keep-alive: the next request; pipelined ones are already in `inbound`)
+/// readingHead ─head─► streamingRequest ─body end─► awaitingAnswer ─head─► streamingAnswer
+///   ─end─► idle ─bytes─► readingHead (keep-alive: the next request; pipelined ones are already in
+///   `inbound`)
 /// streamingRequest ─answer head─► streamingRequest(answer: .streaming) ─end─► draining (an early answer)
 /// any ─refused, 408, `close`, failure before the answer─► draining ─flushed─► closed
 /// any ─failure after part of the answer, error, idle timeout─► closing ─► closed

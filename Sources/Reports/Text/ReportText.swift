@@ -11,7 +11,8 @@ package enum ReportText {
         var lines: [String] = []
         lines.append(style.paint("strangler report", .bold) + ": " + Self.clean(report.summaryText))
         lines.append(
-            "from \(Self.clean(report.source)) at \(Report.timestamp(report.generatedAt)); table \(Self.clean(report.tableHash)); \(report.windowText)"
+            "from \(Self.clean(report.source)) at \(Report.timestamp(report.generatedAt)); table "
+                + "\(Self.clean(report.tableHash)); \(report.windowText)"
         )
         lines.append(report.privacy.redactionDefaults ? report.privacy.text : style.paint(report.privacy.text, .red))
         for route in report.routes {
@@ -49,15 +50,18 @@ package enum ReportText {
                 }
                 ?? style.paint("untriaged", .red)
             lines.append(
-                "    \(index + 1). \(signature.id)  \(signature.count)× (\(signature.sinceStageChange) since the stage change)  \(triage)"
+                "    \(index + 1). \(signature.id)  \(signature.count)× (\(signature.sinceStageChange) since the "
+                    + "stage change)  \(triage)"
             )
             lines.append("       " + Self.clean(signature.text))
             lines.append(
-                "       first seen \(Report.timestamp(signature.firstSeen)), last seen \(Report.timestamp(signature.lastSeen)); "
+                "       first seen \(Report.timestamp(signature.firstSeen)), last seen "
+                    + "\(Report.timestamp(signature.lastSeen)); "
                     + "\(signature.samplesKept) sample\(signature.samplesKept == 1 ? "" : "s") kept")
             if let sample = signature.samples.first {
                 lines.append(
-                    "       sample \(sample.id): \(Self.clean(sample.target)) at \(Report.timestamp(sample.recordedAt)), answered by the \(Self.clean(sample.servedBy))"
+                    "       sample \(sample.id): \(Self.clean(sample.target)) at "
+                        + "\(Report.timestamp(sample.recordedAt)), answered by the \(Self.clean(sample.servedBy))"
                 )
                 var table = TextTable(headers: ["AT", "KIND", "MONOLITH", "SERVICE"])
                 for difference in sample.differences {

@@ -8,7 +8,11 @@ public import Hummingbird
 /// ```swift
 /// RecordRoutes<Contact>(database: database).register(on: router)
 /// router.get("/accounts/{id}/contacts") { request, context in
-///     try await routes.list(request, parent: .init(table: "accounts", noun: "account", column: "accountId", id: try request.pathID(context, noun: "account")))
+///     try await routes.list(
+///         request,
+///         parent: .init(
+///             table: "accounts", noun: "account", column: "accountId",
+///             id: try request.pathID(context, noun: "account")))
 /// }
 /// ```
 public struct RecordRoutes<Record: ServiceRecord>: Sendable {

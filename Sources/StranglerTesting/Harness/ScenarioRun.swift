@@ -53,10 +53,12 @@ public struct ScenarioRun: Sendable, CustomStringConvertible {
     public var description: String {
         let differing = self.steps.filter { !$0.differences.isEmpty }
         var lines = [
-            "scenario \"\(self.scenario)\" against \(self.targets.joined(separator: ", ")): \(self.steps.count) steps, \(self.requests) requests, "
+            "scenario \"\(self.scenario)\" against \(self.targets.joined(separator: ", ")): \(self.steps.count) steps, "
+                + "\(self.requests) requests, "
                 + (self.agrees
                     ? "all agree"
-                    : "\(differing.count) step\(differing.count == 1 ? "" : "s") differ, \(self.problems.count) problem\(self.problems.count == 1 ? "" : "s")")
+                    : "\(differing.count) step\(differing.count == 1 ? "" : "s") differ, \(self.problems.count) "
+                        + "problem\(self.problems.count == 1 ? "" : "s")")
         ]
         for problem in self.problems { lines.append("  problem: \(problem)") }
         for step in differing {
@@ -102,7 +104,8 @@ enum DiffText {
         if let status = comparison.status { lines.append("status changed: \(status.left) → \(status.right)") }
         for header in comparison.headers {
             lines.append(
-                "header \(header.name) \(header.kind.rawValue): \(header.left ?? "(none)") → \(header.right ?? "(none)")"
+                "header \(header.name) \(header.kind.rawValue): \(header.left ?? "(none)") → "
+                    + "\(header.right ?? "(none)")"
             )
         }
         switch comparison.body {
@@ -118,7 +121,8 @@ enum DiffText {
                 case .removed: lines.append("removed \(pointer): \(Self.excerpt(item.left?.jsonText ?? ""))")
                 default:
                     lines.append(
-                        "\(item.kind.rawValue) \(pointer): \(Self.excerpt(item.left?.jsonText ?? "")) → \(Self.excerpt(item.right?.jsonText ?? ""))"
+                        "\(item.kind.rawValue) \(pointer): \(Self.excerpt(item.left?.jsonText ?? "")) → "
+                            + "\(Self.excerpt(item.right?.jsonText ?? ""))"
                     )
                 }
             }

@@ -10,7 +10,8 @@ import Darwin
 /// standard output and error written to a file, for tests that run real servers.
 ///
 /// ```swift
-/// let monolith = try ChildProcess(executable: "/usr/bin/python3", arguments: ["app.py", "--port", "8081"], output: "/tmp/app.log")
+/// let monolith = try ChildProcess(
+///     executable: "/usr/bin/python3", arguments: ["app.py", "--port", "8081"], output: "/tmp/app.log")
 /// defer { monolith.kill() }
 /// monolith.signal(SIGTERM)
 /// monolith.waitUntilExit()

@@ -4,8 +4,12 @@ import Foundation
 ///
 /// ```swift
 /// let scenario = Scenario("a contact's life", variables: ["acme": crm.acme], steps: [
-///     .post("/contacts", json: #"{"accountId":"{{acme}}","firstName":"A","lastName":"B","email":"a-{{unique}}@example.com"}"#)
-///         .expecting(201).capture("id", "/id").ignoring("/id", "/createdAt", "/updatedAt").ignoringHeaders("location"),
+///     .post(
+///         "/contacts",
+///         json: #"{"accountId":"{{acme}}","firstName":"A","lastName":"B","email":"a-{{unique}}@example.com"}"#
+///     )
+///         .expecting(201).capture("id", "/id").ignoring("/id", "/createdAt", "/updatedAt")
+///         .ignoringHeaders("location"),
 ///     .get("/contacts/{{id}}").ignoring("/id", "/createdAt", "/updatedAt"),
 ///     .delete("/contacts/{{id}}").expecting(204),
 /// ])
