@@ -49,7 +49,7 @@ enum UpPorts {
         let deadline = ContinuousClock.now + .seconds(2)
         while inodes.isEmpty, ContinuousClock.now < deadline {
             for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-                guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+                guard let text = Self.read(table) else { continue }
                 for line in text.split(separator: "\n").dropFirst() {
                     let fields = line.split(separator: " ")
                     // sl, local address, remote address, state (0A: listening), …, inode (10th).
@@ -58,14 +58,11 @@ enum UpPorts {
                 }
             }
         }
-        guard !inodes.isEmpty, let processes = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else {
-            return nil
-        }
-        for pid in processes where pid.allSatisfy(\.isNumber) {
-            guard let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else {
-                continue
-            }
-            for descriptor in descriptors {
+        guard !inodes.isEmpty else { return nil }
+        // readdir, not FileManager: processes come and go while /proc is listed, and a listing that fails for one
+        // vanished entry must not hide the holder.
+        for pid in Self.entries(of: "/proc") where pid.allSatisfy(\.isNumber) {
+            for descriptor in Self.entries(of: "/proc/\(pid)/fd") {
                 guard
                     let target = try? FileManager.default.destinationOfSymbolicLink(
                         atPath: "/proc/\(pid)/fd/\(descriptor)"),
@@ -79,6 +76,38 @@ enum UpPorts {
         return nil
         #endif
     }
+
+    #if os(Linux)
+    /// The names in a directory (none when it cannot be opened), with readdir.
+    private static func entries(of path: String) -> [String] {
+        guard let directory = opendir(path) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// A /proc file's whole text, read to its end with read(2) (EINTR retried); nil when it cannot be opened.
+    private static func read(_ path: String) -> String? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+    #endif
 
     /// `/proc/<pid>/cmdline` as one line, the executable shortened to its name.
     private static func commandLine(pid: String) -> String {
