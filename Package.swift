@@ -331,6 +331,7 @@ let package = Package(
                 "Monolith",
                 "Gateway",
                 "Proxy",
+                "ProxyTestSupport",
                 "RouteTable",
                 "ServiceKit",
                 "StranglerCommands",

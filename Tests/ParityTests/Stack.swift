@@ -9,6 +9,7 @@ import LeadsService
 import Logging
 import Monolith
 import Proxy
+import ProxyTestSupport
 import RouteTable
 import ServiceKit
 import ServiceLifecycle
@@ -126,14 +127,8 @@ struct Stack: Sendable {
             let routesText = try Self.routes(monolith: feed.port, services: services.mapValues(\.endpoint.port))
             let routesPath = directory.appendingPathComponent("routes.json").path
             try routesText.write(toFile: routesPath, atomically: true, encoding: .utf8)
-            var configuration = ProxyConfiguration()
-            configuration.port = 0
-            configuration.adminPort = 0
-            configuration.routesPath = routesPath
-            configuration.dataDirectory = directory.appendingPathComponent("data").path
-            configuration.adminToken = Self.token
-            configuration.watchInterval = .milliseconds(50)
-            configuration.threads = 2
+            let configuration = ProxyConfiguration.testing(
+                routesPath: routesPath, dataDirectory: directory.appendingPathComponent("data").path, token: Self.token)
             let proxy = try ProxyApplication(configuration: configuration, logger: logger)
             let proxyGroup = proxy.makeServiceGroup()
             group.addTask { try await proxy.run(proxyGroup) }

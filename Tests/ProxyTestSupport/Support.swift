@@ -195,14 +195,8 @@ package struct ProxyHarness {
                 routes?(monolithPort, servicePort)
                 ?? Self.routes(monolith: monolithPort, service: servicePort, stage: stage)
             try text.write(toFile: routesPath, atomically: true, encoding: .utf8)
-            var configuration = ProxyConfiguration()
-            configuration.port = 0
-            configuration.adminPort = 0
-            configuration.routesPath = routesPath
-            configuration.dataDirectory = directory.appendingPathComponent("data").path
-            configuration.adminToken = Self.token
-            configuration.watchInterval = .milliseconds(50)
-            configuration.threads = 2
+            var configuration = ProxyConfiguration.testing(
+                routesPath: routesPath, dataDirectory: directory.appendingPathComponent("data").path, token: Self.token)
             configure(&configuration)
             let proxy = try ProxyApplication(configuration: configuration, logger: logger)
             // The proxy's one group, as its process runs it (without signals: the harness stops it).
@@ -252,5 +246,21 @@ extension JSONValue {
     package func at(_ index: Int) -> JSONValue? {
         guard let items = self.arrayValue, items.indices.contains(index) else { return nil }
         return items[index]
+    }
+}
+
+extension ProxyConfiguration {
+    /// A proxy for a test: ports the system chooses (read them with `listeningPorts()`), the table at `routesPath`,
+    /// data in `dataDirectory`, the admin token `token`, two threads, and routes.json watched every 50 ms.
+    package static func testing(routesPath: String, dataDirectory: String, token: String) -> ProxyConfiguration {
+        var configuration = ProxyConfiguration()
+        configuration.port = 0
+        configuration.adminPort = 0
+        configuration.routesPath = routesPath
+        configuration.dataDirectory = dataDirectory
+        configuration.adminToken = token
+        configuration.watchInterval = .milliseconds(50)
+        configuration.threads = 2
+        return configuration
     }
 }
