@@ -69,17 +69,9 @@ public struct DiffError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var side: Side
     public var reason: String
-    public var offset: Int
-    public var line: Int
-    public var column: Int
-
-    public init(side: Side, reason: String, offset: Int = 0, line: Int = 1, column: Int = 1) {
-        self.side = side
-        self.reason = reason
-        self.offset = offset
-        self.line = line
-        self.column = column
-    }
+    public var offset = 0
+    public var line = 1
+    public var column = 1
 
     public var description: String {
         "\(self.side.rawValue) document, line \(self.line), column \(self.column): \(self.reason)"

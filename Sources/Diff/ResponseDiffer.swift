@@ -10,6 +10,23 @@ public struct ResponseSnapshot: Sendable {
         self.headers = headers
         self.body = body
     }
+
+    /// The values of a header (case-insensitive), joined with `, `; nil when absent.
+    public func header(_ name: String) -> String? {
+        let values = self.headers.filter { $0.name.lowercased() == name.lowercased() }.map(\.value)
+        return values.isEmpty ? nil : values.joined(separator: ", ")
+    }
+
+    /// The body as UTF-8 text (invalid bytes replaced).
+    public var text: String { String(decoding: self.body, as: UTF8.self) }
+}
+
+extension ResponseSnapshot: CustomStringConvertible {
+    /// The status and the body's text (its first 600 characters).
+    public var description: String {
+        let body = self.text
+        return "\(self.status) \(body.count > 600 ? String(body.prefix(600)) + "…" : body)"
+    }
 }
 
 /// A compared header whose values differ. Several fields of one name are joined with `, `; nil when absent.
@@ -18,12 +35,6 @@ public struct HeaderDifference: Sendable, Equatable {
     public var name: String
     public var left: String?
     public var right: String?
-
-    public init(name: String, left: String?, right: String?) {
-        self.name = name
-        self.left = left
-        self.right = right
-    }
 
     /// `changed`, `added` (only on the right) or `removed` (only on the left).
     public var kind: DifferenceKind { self.left == nil ? .added : self.right == nil ? .removed : .changed }
@@ -47,12 +58,6 @@ public struct ResponseComparison: Sendable {
     /// The chosen headers that differ, in the order of ``DiffOptions/headers``.
     public var headers: [HeaderDifference]
     public var body: BodyComparison
-
-    public init(status: (left: Int, right: Int)?, headers: [HeaderDifference], body: BodyComparison) {
-        self.status = status
-        self.headers = headers
-        self.body = body
-    }
 
     /// Nothing differs.
     public var isMatch: Bool {

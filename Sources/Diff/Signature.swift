@@ -14,11 +14,6 @@ public struct Signature: Hashable, Sendable {
         public var pattern: String
         public var kind: String
 
-        public init(pattern: String, kind: String) {
-            self.pattern = pattern
-            self.kind = kind
-        }
-
         public static func < (lhs: Entry, rhs: Entry) -> Bool {
             lhs.pattern != rhs.pattern
                 ? lhs.pattern.utf8.lexicographicallyPrecedes(rhs.pattern.utf8)

@@ -106,31 +106,17 @@ public struct DiffBatch: Sendable {
         public var route: String
         public var id: String
         public var text: String
-        public init(route: String, id: String, text: String) {
-            self.route = route
-            self.id = id
-            self.text = text
-        }
     }
 
     public struct PointerKey: Hashable, Sendable {
         public var route: String
         public var pointer: String
         public var kind: String
-        public init(route: String, pointer: String, kind: String) {
-            self.route = route
-            self.pointer = pointer
-            self.kind = kind
-        }
     }
 
     public struct NoiseKey: Hashable, Sendable {
         public var route: String
         public var pointer: String
-        public init(route: String, pointer: String) {
-            self.route = route
-            self.pointer = pointer
-        }
     }
 
     /// Seconds since 1970 of the batch (first/last seen).
@@ -143,6 +129,21 @@ public struct DiffBatch: Sendable {
 
     public init(time: Date = Date()) {
         self.time = time.timeIntervalSince1970
+    }
+
+    /// Counts `occurrences` of a signature (redacted text) on `route`.
+    public mutating func count(signature id: String, text: String, on route: String, occurrences: Int = 1) {
+        self.signatures[SignatureKey(route: route, id: id, text: text), default: 0] += occurrences
+    }
+
+    /// Counts one differing pointer pattern (redacted) and kind on `route`.
+    public mutating func count(pointer: String, kind: String, on route: String) {
+        self.pointers[PointerKey(route: route, pointer: pointer, kind: kind), default: 0] += 1
+    }
+
+    /// Counts one repeat of the answering side in which `pointer` (redacted) differed: noise.
+    public mutating func countNoise(at pointer: String, on route: String) {
+        self.noise[NoiseKey(route: route, pointer: pointer), default: 0] += 1
     }
 
     public var isEmpty: Bool {

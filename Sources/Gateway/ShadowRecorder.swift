@@ -247,13 +247,9 @@ private actor Writer {
             let signature = comparison.signature
             // A member named by a person's e-mail (say) is in the signature's patterns: they pass the detectors too.
             var redaction = Redaction(rules: Self.rules(privacy, observation.policy), key: self.key)
-            batch.signatures[
-                DiffBatch.SignatureKey(route: route, id: signature.id, text: redaction.text(signature.text)), default: 0
-            ] += 1
+            batch.count(signature: signature.id, text: redaction.text(signature.text), on: route)
             for entry in signature.entries {
-                batch.pointers[
-                    DiffBatch.PointerKey(route: route, pointer: redaction.text(entry.pattern), kind: entry.kind),
-                    default: 0] += 1
+                batch.count(pointer: redaction.text(entry.pattern), kind: entry.kind, on: route)
             }
             let key = route + " " + signature.id
             let kept =
@@ -281,7 +277,7 @@ private actor Writer {
             if case .json(let result) = noise.body {
                 var redaction = Redaction(rules: Self.rules(privacy, observation.policy), key: self.key)
                 for pattern in Set(result.differences.map(\.pattern)) {
-                    batch.noise[DiffBatch.NoiseKey(route: route, pointer: redaction.text(pattern)), default: 0] += 1
+                    batch.countNoise(at: redaction.text(pattern), on: route)
                 }
             }
         }

@@ -17,12 +17,6 @@ public struct HeadError: Error {
 
     /// A head or body that is not valid HTTP/1.1.
     public static func malformed(_ reason: String) -> HeadError { HeadError(kind: .malformed, reason: reason) }
-
-    /// Makes an error of `kind`.
-    public init(kind: Kind, reason: String) {
-        self.kind = kind
-        self.reason = reason
-    }
 }
 
 /// A parsed HTTP/1.x message head that keeps its bytes: fields are ranges into `bytes`, so forwarding a
@@ -64,15 +58,6 @@ public struct HTTPHead {
     public var hasDryRunField = false
     /// `Expect: 100-continue`: the client waits for an interim answer before it sends the body.
     public var expectsContinue = false
-
-    /// A head whose fields are to be filled in (by the parser).
-    public init(
-        bytes: ByteBuffer, startLine: (first: Range<Int>, second: Range<Int>, third: Range<Int>), versionMinor: Int
-    ) {
-        self.bytes = bytes
-        self.startLine = startLine
-        self.versionMinor = versionMinor
-    }
 
     /// The bytes at `range` as text.
     @inlinable

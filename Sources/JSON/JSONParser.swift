@@ -5,13 +5,10 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
     public var line: Int
     public var column: Int
 
-    public init(reason: String, offset: Int, line: Int, column: Int) {
-        self.reason = reason
-        self.offset = offset
-        self.line = line
-        self.column = column
-    }
+    public var description: String { "line \(self.line), column \(self.column): \(self.reason)" }
+}
 
+extension JSONParseError {
     /// The error at byte `offset` of `bytes` (at most its end), its line and column counted there.
     public init(reason: String, offset: Int, in bytes: UnsafeBufferPointer<UInt8>) {
         let offset = min(offset, bytes.count)
@@ -23,8 +20,6 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
         }
         self.init(reason: reason, offset: offset, line: line, column: offset - lineStart + 1)
     }
-
-    public var description: String { "line \(self.line), column \(self.column): \(self.reason)" }
 }
 
 /// What a backslash escape other than `\u` stands for (`n` → 0x0A, `"` → `"`, …); nil for no such escape.

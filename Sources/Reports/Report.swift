@@ -26,11 +26,6 @@ public struct Report: Sendable, Equatable {
         public var since: Date?
         /// The `--since` text (`1h`), nil without one.
         public var duration: String?
-
-        public init(since: Date? = nil, duration: String? = nil) {
-            self.since = since
-            self.duration = duration
-        }
     }
 
     /// How many routes are in each verdict.
@@ -51,11 +46,6 @@ public struct Report: Sendable, Equatable {
         public var redactionDefaults = true
         /// The table's `"retention"` as written; nil when samples are kept until purged.
         public var retention: String?
-
-        public init(redactionDefaults: Bool = true, retention: String? = nil) {
-            self.redactionDefaults = redactionDefaults
-            self.retention = retention
-        }
 
         /// `Personal data in samples: redacted by default (…); samples kept 30d.`
         public var text: String {
@@ -78,20 +68,7 @@ public struct Report: Sendable, Equatable {
     /// Width of `RouteReport.buckets`, in seconds (minutes, widened so that no route has more than 120 points).
     public var bucketSeconds: Int
     public var routes: [RouteReport]
-    public var privacy: Privacy
-
-    public init(
-        generatedAt: Date, source: String, tableHash: String, window: Window, bucketSeconds: Int, routes: [RouteReport],
-        privacy: Privacy = Privacy()
-    ) {
-        self.generatedAt = generatedAt
-        self.source = source
-        self.tableHash = tableHash
-        self.window = window
-        self.bucketSeconds = bucketSeconds
-        self.routes = routes
-        self.privacy = privacy
-    }
+    public var privacy = Privacy()
 
     public var summary: Summary {
         var summary = Summary()
@@ -212,12 +189,6 @@ public struct RouteReport: Sendable, Equatable {
         public var next: String?
         public var reasons: [String]
 
-        public init(status: Status, next: String?, reasons: [String]) {
-            self.status = status
-            self.next = next
-            self.reasons = reasons
-        }
-
         /// `ready to eliminate`, `not ready to eliminate`, `in eliminate: the service answers alone`, `no service:
         /// stays with the monolith`.
         public var text: String {
@@ -236,13 +207,6 @@ public struct RouteReport: Sendable, Equatable {
         public var reason: String
         public var actor: String
         public var at: Date
-
-        public init(decision: String, reason: String, actor: String, at: Date) {
-            self.decision = decision
-            self.reason = reason
-            self.actor = actor
-            self.at = at
-        }
     }
 
     /// One kind of difference at one place, as in the signature's text.
@@ -251,11 +215,6 @@ public struct RouteReport: Sendable, Equatable {
         public var pointer: String
         /// `changed`, `added`, `removed`, `type_changed`.
         public var kind: String
-
-        public init(pointer: String, kind: String) {
-            self.pointer = pointer
-            self.kind = kind
-        }
     }
 
     /// A body as stored: text, bytes that are not UTF-8 (base64), or nothing.
@@ -271,12 +230,6 @@ public struct RouteReport: Sendable, Equatable {
         public var status: Int?
         public var headers: [(name: String, value: String)]
         public var body: Body
-
-        public init(status: Int?, headers: [(name: String, value: String)], body: Body) {
-            self.status = status
-            self.headers = headers
-            self.body = body
-        }
 
         public static func == (lhs: Message, rhs: Message) -> Bool {
             lhs.status == rhs.status && lhs.body == rhs.body
@@ -296,13 +249,6 @@ public struct RouteReport: Sendable, Equatable {
         public var absentFromMonolith: Bool { self.kind == "added" }
         /// The service lacks the value: only the monolith has it.
         public var absentFromService: Bool { self.kind == "removed" }
-
-        public init(at: String, kind: String, monolith: JSONValue, service: JSONValue) {
-            self.at = at
-            self.kind = kind
-            self.monolith = monolith
-            self.service = service
-        }
     }
 
     /// A mismatch kept as evidence.
@@ -321,25 +267,6 @@ public struct RouteReport: Sendable, Equatable {
         public var differences: [Difference]
         /// The body diff stopped before every difference was listed.
         public var truncated: Bool
-
-        public init(
-            id: Int, recordedAt: Date, requestID: String, servedBy: String, method: String, path: String,
-            query: String?, request: Message,
-            monolith: Message, service: Message, differences: [Difference], truncated: Bool
-        ) {
-            self.id = id
-            self.recordedAt = recordedAt
-            self.requestID = requestID
-            self.servedBy = servedBy
-            self.method = method
-            self.path = path
-            self.query = query
-            self.request = request
-            self.monolith = monolith
-            self.service = service
-            self.differences = differences
-            self.truncated = truncated
-        }
 
         /// `GET /contacts/c1?a=1`.
         public var target: String { "\(self.method) \(self.path)\(self.query.map { "?" + $0 } ?? "")" }
@@ -362,23 +289,6 @@ public struct RouteReport: Sendable, Equatable {
         public var samplesKept: Int
         /// The newest samples, in the window.
         public var samples: [Sample]
-
-        public init(
-            id: String, text: String, count: Int, sinceStageChange: Int, firstSeen: Date, lastSeen: Date,
-            entries: [Entry], triage: Triage?,
-            samplesKept: Int, samples: [Sample]
-        ) {
-            self.id = id
-            self.text = text
-            self.count = count
-            self.sinceStageChange = sinceStageChange
-            self.firstSeen = firstSeen
-            self.lastSeen = lastSeen
-            self.entries = entries
-            self.triage = triage
-            self.samplesKept = samplesKept
-            self.samples = samples
-        }
     }
 
     /// A differing pointer pattern and kind, counted over every mismatch.
@@ -386,12 +296,6 @@ public struct RouteReport: Sendable, Equatable {
         public var pointer: String
         public var kind: String
         public var count: Int
-
-        public init(pointer: String, kind: String, count: Int) {
-            self.pointer = pointer
-            self.kind = kind
-            self.count = count
-        }
     }
 
     /// Counters of one time bucket.
@@ -400,13 +304,6 @@ public struct RouteReport: Sendable, Equatable {
         public var compared: Int
         public var matched: Int
         public var mismatched: Int
-
-        public init(start: Date, compared: Int, matched: Int, mismatched: Int) {
-            self.start = start
-            self.compared = compared
-            self.matched = matched
-            self.mismatched = mismatched
-        }
 
         public var matchRate: Double? { self.compared > 0 ? Double(self.matched) / Double(self.compared) : nil }
     }
@@ -429,27 +326,6 @@ public struct RouteReport: Sendable, Equatable {
     public var pointers: [Pointer]
     /// Oldest first; only buckets with traffic.
     public var buckets: [Bucket]
-
-    public init(
-        id: String, method: String, path: String, service: String?, stage: String, stageSince: Date?, gate: Gate,
-        traffic: Traffic, sync: Sync,
-        verdict: Verdict, signatures: [Signature], signaturesTotal: Int, pointers: [Pointer], buckets: [Bucket]
-    ) {
-        self.id = id
-        self.method = method
-        self.path = path
-        self.service = service
-        self.stage = stage
-        self.stageSince = stageSince
-        self.gate = gate
-        self.traffic = traffic
-        self.sync = sync
-        self.verdict = verdict
-        self.signatures = signatures
-        self.signaturesTotal = signaturesTotal
-        self.pointers = pointers
-        self.buckets = buckets
-    }
 
     /// Signatures without a triage decision.
     public var untriaged: Int { self.signatures.filter { $0.triage == nil }.count }

@@ -22,13 +22,6 @@ public struct PrivacyPolicy: Sendable, Equatable {
     /// `retention` as written (`"30d"`).
     public var retentionText: String?
 
-    public init(defaults: Bool = true, fields: [String] = [], pointers: [String] = [], retention: Duration? = nil) {
-        self.defaults = defaults
-        self.fields = fields
-        self.pointers = pointers
-        self.retention = retention
-    }
-
     /// The defaults: everything personal redacted, samples kept until purged.
     public static let defaults = PrivacyPolicy()
 

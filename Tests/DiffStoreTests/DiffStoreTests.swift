@@ -1,9 +1,10 @@
-import Diff
-import DiffStore
 import Foundation
 import GRDB
-import JSON
 import Testing
+
+@testable import Diff
+@testable import DiffStore
+@testable import JSON
 
 @Suite("Diff store")
 struct DiffStoreTests {
@@ -35,8 +36,8 @@ struct DiffStoreTests {
             counts.timeouts = 1
             counts.dropped = 4
             batch.counts["contacts.get"] = counts
-            batch.signatures[.init(route: "contacts.get", id: "abc", text: "/title changed")] = 1
-            batch.pointers[.init(route: "contacts.get", pointer: "/title", kind: "changed")] = 1
+            batch.count(signature: "abc", text: "/title changed", on: "contacts.get")
+            batch.count(pointer: "/title", kind: "changed", on: "contacts.get")
             batch.samples.append(Self.sample("contacts.get", "abc"))
             try store.apply(batch)
         }

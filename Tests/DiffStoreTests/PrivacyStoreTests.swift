@@ -1,8 +1,9 @@
-import Diff
-import DiffStore
 import Foundation
 import GRDB
 import Testing
+
+@testable import Diff
+@testable import DiffStore
 
 @Suite("Diff store: personal data")
 struct PrivacyStoreTests {

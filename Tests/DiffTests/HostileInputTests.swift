@@ -1,6 +1,7 @@
-import Diff
-import JSON
 import Testing
+
+@testable import Diff
+@testable import JSON
 
 @Suite("JSON diff: hostile input gives an error, never a crash")
 struct HostileInputTests {

@@ -1,6 +1,7 @@
-import Diff
-import JSON
 import Testing
+
+@testable import Diff
+@testable import JSON
 
 @Suite("Response comparison: status, headers, bodies, signatures")
 struct ResponseDifferTests {

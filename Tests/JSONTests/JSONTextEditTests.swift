@@ -1,6 +1,7 @@
 import Foundation
-import JSON
 import Testing
+
+@testable import JSON
 
 @Suite("JSON text edits that keep the author's formatting")
 struct JSONTextEditTests {

@@ -71,8 +71,8 @@ struct FixturesTests {
                 return counts
             }()
             batch.counts["contacts.create"] = batch.counts["contacts.get"]
-            batch.signatures[.init(route: "contacts.get", id: "00000000000000a1", text: "/title changed")] = 1
-            batch.signatures[.init(route: "contacts.create", id: "00000000000000b2", text: "status changed")] = 1
+            batch.count(signature: "00000000000000a1", text: "/title changed", on: "contacts.get")
+            batch.count(signature: "00000000000000b2", text: "status changed", on: "contacts.create")
             batch.samples.append(
                 try await Self.sample(
                     "contacts.get", signature: "00000000000000a1",

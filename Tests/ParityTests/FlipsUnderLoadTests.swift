@@ -1,3 +1,4 @@
+import Diff
 import Foundation
 import JSON
 import RouteTable

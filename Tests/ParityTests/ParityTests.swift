@@ -1,3 +1,4 @@
+import Diff
 import Foundation
 import RouteTable
 import StranglerTesting

@@ -1,6 +1,7 @@
 import AdminAPI
 import ContactsService
 import DealsService
+import Diff
 import Foundation
 import Gateway
 import Hummingbird

@@ -88,8 +88,7 @@ package enum GateFixture {
         counts.mismatched = compared - matched
         batch.counts[route] = counts
         for signature in signatures {
-            batch.signatures[DiffBatch.SignatureKey(route: route, id: signature.id, text: signature.text)] =
-                signature.count
+            batch.count(signature: signature.id, text: signature.text, on: route, occurrences: signature.count)
         }
         try store.apply(batch)
     }

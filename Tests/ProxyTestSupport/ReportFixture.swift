@@ -89,15 +89,15 @@ package enum ReportFixture {
         counts.skipped = 3
         counts.stale = 1
         second.counts["contacts.get"] = counts
-        second.signatures[.init(route: "contacts.get", id: "e1", text: "/email changed")] = 1
-        second.pointers[.init(route: "contacts.get", pointer: "/email", kind: "changed")] = 1
+        second.count(signature: "e1", text: "/email changed", on: "contacts.get")
+        second.count(pointer: "/email", kind: "changed", on: "contacts.get")
         second.samples.append(emailSample)
         try store.apply(second)
 
         var third = DiffBatch(time: start.addingTimeInterval(130))
         third.counts["contacts.get"] = Self.counts(10, 9)
-        third.signatures[.init(route: "contacts.get", id: "s2", text: "status changed")] = 1
-        third.pointers[.init(route: "contacts.get", pointer: "status", kind: "changed")] = 1
+        third.count(signature: "s2", text: "status changed", on: "contacts.get")
+        third.count(pointer: "status", kind: "changed", on: "contacts.get")
         third.samples.append(statusSample)
         try store.apply(third)
 

@@ -1,5 +1,4 @@
 import AdminAPI
-import DiffStore
 import Foundation
 import Gateway
 import JSON
@@ -8,6 +7,7 @@ import RouteTable
 import Testing
 
 @testable import ControlPlane
+@testable import DiffStore
 @testable import Proxy
 @testable import Reports
 
@@ -221,7 +221,7 @@ struct ReportTests {
             #"{"body":{"kind":"json","differences":[{"pointer":"/email","kind":"changed","monolith":"\u001b[31mred","#
             + #""service":"b"}],"truncated":false}}"#
         batch.samples.append(sample)
-        batch.signatures[.init(route: "contacts.get", id: "x9", text: "/email changed")] = 5
+        batch.count(signature: "x9", text: "/email changed", on: "contacts.get", occurrences: 5)
         try store.apply(batch)
         let text = ReportText.render(try ReportFixture.report(store: store, selector: "contacts.get"), style: .plain)
         #expect(text.contains("sample 3: GET /contacts/ [2J?expand=<tags> at"))

@@ -17,13 +17,7 @@ public struct EvidenceCollector: Sendable {
     public let store: DiffStore
     public let dataDirectory: String
     /// Deadline of each HTTP probe.
-    public var probeTimeout: Duration
-
-    public init(store: DiffStore, dataDirectory: String, probeTimeout: Duration = .seconds(2)) {
-        self.store = store
-        self.dataDirectory = dataDirectory
-        self.probeTimeout = probeTimeout
-    }
+    public var probeTimeout: Duration = .seconds(2)
 
     /// What a service said about itself.
     struct ServiceState: Sendable {

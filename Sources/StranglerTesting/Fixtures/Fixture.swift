@@ -1,3 +1,4 @@
+public import Diff
 import Foundation
 public import JSON
 

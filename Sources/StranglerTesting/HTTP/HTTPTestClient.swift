@@ -1,4 +1,5 @@
 public import AsyncHTTPClient
+public import Diff
 import NIOCore
 import NIOHTTP1
 import NIOPosix

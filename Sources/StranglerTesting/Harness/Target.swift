@@ -1,3 +1,4 @@
+public import Diff
 import JSON
 public import RouteTable
 
