@@ -12,7 +12,10 @@ extension ExtractedService {
     public static let contacts = ExtractedService(
         name: "contacts",
         migrations: { SchemaMigration.register(ContactsSchema.migrations, in: &$0) },
-        projection: ContactsProjection(),
+        projection: RecordProjection<Contact>(readModels: [
+            .init(of: "account", table: "accounts"),
+            .init(of: "deal", table: "deals", columns: ["accountId", "contactId"], required: ["accountId"]),
+        ]),
         routes: { router, database in ContactRoutes.register(on: router, database: database) }
     )
 }

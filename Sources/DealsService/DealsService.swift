@@ -7,7 +7,10 @@ extension ExtractedService {
     public static let deals = ExtractedService(
         name: "deals",
         migrations: { SchemaMigration.register(DealsSchema.migrations, in: &$0) },
-        projection: DealsProjection(),
+        projection: RecordProjection<Deal>(readModels: [
+            .init(of: "account", table: "accounts"),
+            .init(of: "contact", table: "contacts", columns: ["accountId"], required: ["accountId"]),
+        ]),
         routes: { router, database in DealRoutes.register(on: router, database: database) }
     )
 }

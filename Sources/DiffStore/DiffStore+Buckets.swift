@@ -23,12 +23,12 @@ extension DiffStore {
             sql: """
                 CREATE TABLE route_buckets (
                     route TEXT NOT NULL, start INTEGER NOT NULL,
-                    compared INTEGER NOT NULL DEFAULT 0, matched INTEGER NOT NULL DEFAULT 0, mismatched INTEGER NOT \
-                NULL DEFAULT 0,
-                    shadow_errors INTEGER NOT NULL DEFAULT 0, timeouts INTEGER NOT NULL DEFAULT 0, dropped INTEGER NOT \
-                NULL DEFAULT 0,
-                    skipped INTEGER NOT NULL DEFAULT 0, noise_checks INTEGER NOT NULL DEFAULT 0, stale INTEGER NOT \
-                NULL DEFAULT 0,
+                    compared INTEGER NOT NULL DEFAULT 0, matched INTEGER NOT NULL DEFAULT 0,
+                        mismatched INTEGER NOT NULL DEFAULT 0,
+                    shadow_errors INTEGER NOT NULL DEFAULT 0, timeouts INTEGER NOT NULL DEFAULT 0,
+                        dropped INTEGER NOT NULL DEFAULT 0,
+                    skipped INTEGER NOT NULL DEFAULT 0, noise_checks INTEGER NOT NULL DEFAULT 0,
+                        stale INTEGER NOT NULL DEFAULT 0,
                     PRIMARY KEY (route, start));
                 CREATE INDEX route_buckets_by_start ON route_buckets (start);
                 """)
@@ -40,13 +40,13 @@ extension DiffStore {
         for (route, counts) in batch.counts {
             try db.execute(
                 sql: """
-                    INSERT INTO route_buckets (route, start, compared, matched, mismatched, shadow_errors, timeouts, \
-                    dropped, skipped, noise_checks, stale)
+                    INSERT INTO route_buckets (route, start, compared, matched, mismatched, shadow_errors, timeouts,
+                        dropped, skipped, noise_checks, stale)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (route, start) DO UPDATE SET
                         compared = compared + excluded.compared, matched = matched + excluded.matched,
-                        mismatched = mismatched + excluded.mismatched, shadow_errors = shadow_errors + \
-                    excluded.shadow_errors,
+                        mismatched = mismatched + excluded.mismatched,
+                            shadow_errors = shadow_errors + excluded.shadow_errors,
                         timeouts = timeouts + excluded.timeouts, dropped = dropped + excluded.dropped,
                         skipped = skipped + excluded.skipped, noise_checks = noise_checks + excluded.noise_checks,
                         stale = stale + excluded.stale

@@ -68,8 +68,8 @@ extension DiffStore {
                 db, sql: "SELECT compared, matched, mismatched FROM route_counters WHERE route = ?", arguments: [route])
             try db.execute(
                 sql: """
-                    INSERT INTO route_epochs (route, stage, started_at, compared, matched, mismatched) VALUES (?, ?, ?,\
-                     ?, ?, ?)
+                    INSERT INTO route_epochs (route, stage, started_at, compared, matched, mismatched) VALUES (?, ?, ?,
+                        ?, ?, ?)
                     ON CONFLICT (route) DO UPDATE SET stage = excluded.stage, started_at = excluded.started_at,
                         compared = excluded.compared, matched = excluded.matched, mismatched = excluded.mismatched
                     """,
@@ -106,8 +106,8 @@ extension DiffStore {
                 db,
                 sql: """
                     SELECT s.signature, s.text, s.count - COALESCE(e.count, 0) AS recent,
-                        (SELECT t.decision FROM triage t WHERE t.route = s.route AND t.signature = s.signature ORDER \
-                    BY t.id DESC LIMIT 1) AS decision
+                        (SELECT t.decision FROM triage t WHERE t.route = s.route AND t.signature = s.signature
+                            ORDER BY t.id DESC LIMIT 1) AS decision
                     FROM signatures s LEFT JOIN epoch_signatures e ON e.route = s.route AND e.signature = s.signature
                     WHERE s.route = ? AND s.count - COALESCE(e.count, 0) > 0
                     ORDER BY recent DESC, s.signature

@@ -71,10 +71,10 @@ public final class DiffStore: Sendable {
                 sql: """
                     CREATE TABLE route_counters (
                         route TEXT PRIMARY KEY NOT NULL,
-                        compared INTEGER NOT NULL DEFAULT 0, matched INTEGER NOT NULL DEFAULT 0, mismatched INTEGER \
-                    NOT NULL DEFAULT 0,
-                        shadow_errors INTEGER NOT NULL DEFAULT 0, timeouts INTEGER NOT NULL DEFAULT 0, dropped INTEGER \
-                    NOT NULL DEFAULT 0,
+                        compared INTEGER NOT NULL DEFAULT 0, matched INTEGER NOT NULL DEFAULT 0,
+                            mismatched INTEGER NOT NULL DEFAULT 0,
+                        shadow_errors INTEGER NOT NULL DEFAULT 0, timeouts INTEGER NOT NULL DEFAULT 0,
+                            dropped INTEGER NOT NULL DEFAULT 0,
                         skipped INTEGER NOT NULL DEFAULT 0, noise_checks INTEGER NOT NULL DEFAULT 0,
                         first_seen REAL NOT NULL, last_seen REAL NOT NULL);
                     CREATE TABLE signatures (
@@ -138,13 +138,13 @@ public final class DiffStore: Sendable {
             for (route, counts) in batch.counts {
                 try db.execute(
                     sql: """
-                        INSERT INTO route_counters (route, compared, matched, mismatched, shadow_errors, timeouts, \
-                        dropped, skipped, noise_checks, stale, first_seen, last_seen)
+                        INSERT INTO route_counters (route, compared, matched, mismatched, shadow_errors, timeouts,
+                            dropped, skipped, noise_checks, stale, first_seen, last_seen)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         ON CONFLICT (route) DO UPDATE SET
                             compared = compared + excluded.compared, matched = matched + excluded.matched,
-                            mismatched = mismatched + excluded.mismatched, shadow_errors = shadow_errors + \
-                        excluded.shadow_errors,
+                            mismatched = mismatched + excluded.mismatched,
+                                shadow_errors = shadow_errors + excluded.shadow_errors,
                             timeouts = timeouts + excluded.timeouts, dropped = dropped + excluded.dropped,
                             skipped = skipped + excluded.skipped, noise_checks = noise_checks + excluded.noise_checks,
                             stale = stale + excluded.stale, last_seen = excluded.last_seen
@@ -159,10 +159,10 @@ public final class DiffStore: Sendable {
             for (key, count) in batch.signatures {
                 try db.execute(
                     sql: """
-                        INSERT INTO signatures (route, signature, text, count, first_seen, last_seen) VALUES (?, ?, ?, \
-                        ?, ?, ?)
-                        ON CONFLICT (route, signature) DO UPDATE SET count = count + excluded.count, last_seen = \
-                        excluded.last_seen
+                        INSERT INTO signatures (route, signature, text, count, first_seen, last_seen) VALUES (?, ?, ?,
+                            ?, ?, ?)
+                        ON CONFLICT (route, signature) DO UPDATE SET count = count + excluded.count,
+                            last_seen = excluded.last_seen
                         """,
                     arguments: [key.route, key.id, key.text, count, batch.time, batch.time])
             }
@@ -190,10 +190,10 @@ public final class DiffStore: Sendable {
                 guard kept < limit else { continue }
                 try db.execute(
                     sql: """
-                        INSERT INTO samples (route, signature, recorded_at, request_id, served_by, method, path, query,\
-                         request_headers, request_body,
-                            monolith_status, monolith_headers, monolith_body, service_status, service_headers, \
-                        service_body, diff)
+                        INSERT INTO samples (route, signature, recorded_at, request_id, served_by, method, path, query,
+                            request_headers, request_body,
+                            monolith_status, monolith_headers, monolith_body, service_status, service_headers,
+                                service_body, diff)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
@@ -270,8 +270,8 @@ public final class DiffStore: Sendable {
                     db,
                     sql: """
                         SELECT s.signature, s.text, s.count, s.first_seen, s.last_seen,
-                            (SELECT COUNT(*) FROM samples m WHERE m.route = s.route AND m.signature = s.signature) AS \
-                        samples
+                            (SELECT COUNT(*) FROM samples m WHERE m.route = s.route AND m.signature = s.signature)
+                                AS samples
                         FROM signatures s WHERE s.route = ? ORDER BY s.count DESC, s.signature
                         """,
                     arguments: [name])

@@ -7,7 +7,7 @@ extension ExtractedService {
     public static let leads = ExtractedService(
         name: "leads",
         migrations: { SchemaMigration.register(LeadsSchema.migrations, in: &$0) },
-        projection: LeadsProjection(),
+        projection: RecordProjection<Lead>(),
         routes: { router, database in LeadRoutes.register(on: router, database: database) }
     )
 }

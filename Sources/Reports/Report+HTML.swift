@@ -1,4 +1,5 @@
 import ControlPlane
+import DiffStore
 import Foundation
 public import JSON
 import RouteTable
@@ -98,10 +99,9 @@ extension Report {
             for (index, signature) in route.signatures.enumerated() {
                 out += Self.signatureHTML(signature, rank: index + 1)
             }
-            if route.signaturesTotal > route.signatures.count {
-                out +=
-                    "<p class=\"more\">\(route.signaturesTotal - route.signatures.count) more signatures not shown.</p>"
-                    + "\n"
+            let hidden = route.signaturesTotal - route.signatures.count
+            if hidden > 0 {
+                out += "<p class=\"more\">\(hidden) more signatures not shown.</p>\n"
             }
         }
         out += "<h3>Top differing pointers</h3>\n"
@@ -450,25 +450,25 @@ extension Report {
     static let style = """
         body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:72rem;padding:0 \
         1rem;color:#1d1f23;background:#fff}
-        h1{font-size:1.6rem;margin:0 0 .3rem}h2{font-size:1.25rem;border-top:1px solid #d5d8de;padding-top:1.2rem;\
-        margin-top:2rem}h2 small{font-weight:normal;color:#555}
-        h3{font-size:1rem;margin:1.2rem 0 .4rem}h4,h5{margin:.6rem 0 .3rem}code,pre{font:12.5px/1.4 ui-monospace,Menlo,\
-        Consolas,monospace}
-        table{border-collapse:collapse;margin:.4rem 0}th,td{border:1px solid #d5d8de;padding:.25rem .5rem;\
-        text-align:left;vertical-align:top}th{background:#f3f4f6}
-        td.number{text-align:right}.meta,.summary,.privacy{color:#444;margin:.2rem 0}.privacy.off{color:#991b1b;\
-        font-weight:600}
-        .stage{display:inline-block;border-radius:.6rem;padding:0 .5rem;font-size:.8rem;background:#e5e7eb}\
-        .stage.coexist{background:#fef3c7}.stage.eliminate{background:#d1fae5}
+        h1{font-size:1.6rem;margin:0 0 .3rem}h2{font-size:1.25rem;border-top:1px solid \
+        #d5d8de;padding-top:1.2rem;margin-top:2rem}h2 small{font-weight:normal;color:#555}
+        h3{font-size:1rem;margin:1.2rem 0 .4rem}h4,h5{margin:.6rem 0 .3rem}code,pre{font:12.5px/1.4 \
+        ui-monospace,Menlo,Consolas,monospace}
+        table{border-collapse:collapse;margin:.4rem 0}th,td{border:1px solid #d5d8de;padding:.25rem \
+        .5rem;text-align:left;vertical-align:top}th{background:#f3f4f6}
+        td.number{text-align:right}.meta,.summary,.privacy{color:#444;margin:.2rem \
+        0}.privacy.off{color:#991b1b;font-weight:600}
+        .stage{display:inline-block;border-radius:.6rem;padding:0 \
+        .5rem;font-size:.8rem;background:#e5e7eb}.stage.coexist{background:#fef3c7}.stage.eliminate{background:#d1fae5}
         .verdict.ready,.verdict.eliminated{color:#065f46;font-weight:600}.verdict.blocked{color:#991b1b;\
         font-weight:600}.verdict.no-service{color:#555}
-        dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dl.facts dt{font-weight:600}\
-        dl.facts dd{margin:0}
-        svg.match-rate{max-width:100%;height:auto}svg .plot{fill:#fafafa;stroke:#d5d8de}svg .rate{fill:none;\
-        stroke:#2563eb;stroke-width:2}
+        dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dl.facts \
+        dt{font-weight:600}dl.facts dd{margin:0}
+        svg.match-rate{max-width:100%;height:auto}svg .plot{fill:#fafafa;stroke:#d5d8de}svg \
+        .rate{fill:none;stroke:#2563eb;stroke-width:2}
         svg .point{fill:#2563eb}svg .threshold{stroke:#dc2626;stroke-dasharray:4 3}svg .axis{font-size:10px;fill:#555}
-        details.signature{border:1px solid #d5d8de;border-radius:.3rem;margin:.4rem 0;padding:.3rem .6rem}\
-        details.signature summary{cursor:pointer}
+        details.signature{border:1px solid #d5d8de;border-radius:.3rem;margin:.4rem 0;padding:.3rem \
+        .6rem}details.signature summary{cursor:pointer}
         .triage.untriaged{color:#991b1b;font-weight:600}.triage.triaged{color:#065f46}
         .exchange{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:.6rem}.exchange \
         pre{background:#f6f7f9;padding:.5rem;overflow:auto;max-height:24rem;white-space:pre-wrap;word-break:break-all}

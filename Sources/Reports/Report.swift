@@ -35,8 +35,6 @@ public struct Report: Sendable, Equatable {
         public var blocked = 0
         public var eliminated = 0
         public var noService = 0
-
-        public init() {}
     }
 
     /// What samples keep of personal data: the table's `"redact"` defaults and `"retention"`.
@@ -115,8 +113,6 @@ public struct RouteReport: Sendable, Equatable {
         /// The gate's thresholds (`eliminate.minSamples`, `eliminate.minMatchRate`).
         public var minSamples = 0
         public var minMatchRate = 0.0
-
-        public init() {}
 
         public var mismatched: Int { self.compared - self.matched }
         /// Matched of compared; nil without comparisons.

@@ -17,10 +17,8 @@ public struct DiffCommand: AsyncParsableCommand {
             "Compare two JSON documents structurally: every difference with its RFC 6901 pointer, and the signature.",
         discussion: """
             Key order never matters, 1 and 1.0 are equal, "\\u00e9" and "é" are equal. Arrays compare by index, or as \
-            sets \
-            of objects matched by a key field (--arrays /items=id). Pointers in --ignore and --arrays may use * for \
-            one \
-            segment; an ignored pointer ignores its whole subtree.
+            sets of objects matched by a key field (--arrays /items=id). Pointers in --ignore and --arrays may use * \
+            for one segment; an ignored pointer ignores its whole subtree.
 
             Exit status: 0 equal, 1 different, 2 error (unreadable file, invalid JSON, bad option value).
 

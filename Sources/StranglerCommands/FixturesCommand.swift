@@ -13,10 +13,9 @@ public struct FixturesCommand: AsyncParsableCommand {
             "Turn stored shadow mismatches into test fixtures, and replay them against the monolith and the services.",
         discussion: """
             Each mismatch sample the proxy kept in <data>/diffs.sqlite (the request, the monolith's answer, the \
-            service's \
-            answer, the diff) becomes one JSON file (format: docs/testing.md). Replaying a folder sends every request \
-            to \
-            each target and compares its answer with the monolith's recorded one under the route's rules.
+            service's answer, the diff) becomes one JSON file (format: docs/testing.md). Replaying a folder sends \
+            every request to each target and compares its answer with the monolith's recorded one under the route's \
+            rules.
 
             Examples:
               strangler fixtures export --route contacts.get --out fixtures
@@ -36,13 +35,11 @@ public struct FixturesExportCommand: ParsableCommand {
         discussion: """
             Reads <data>/diffs.sqlite (the proxy may keep running) and writes one file per sample into --out, named \
             <route>-<signature>-<sample id>.json; an existing file of that name is replaced. Samples hold what the \
-            proxy \
-            kept: personal data and secrets redacted as keyed tokens ("[redacted:<hash>]", docs/shadow.md), which \
-            `strangler purge --subject VALUE --fixtures DIR` finds again.
+            proxy kept: personal data and secrets redacted as keyed tokens ("[redacted:<hash>]", docs/shadow.md), \
+            which `strangler purge --subject VALUE --fixtures DIR` finds again.
 
-            Exit status: 0 done (also when there was nothing to export), 2 error (no --out, unknown route or signature,\
-             \
-            unreadable diff store, unwritable folder).
+            Exit status: 0 done (also when there was nothing to export), 2 error (no --out, unknown route or \
+            signature, unreadable diff store, unwritable folder).
 
             Examples:
               strangler fixtures export --out fixtures

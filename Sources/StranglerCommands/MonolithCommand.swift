@@ -10,13 +10,13 @@ public struct MonolithCommand: AsyncParsableCommand {
         commandName: "monolith",
         abstract: "Run the CRM monolith (accounts, contacts, leads, deals) with its outbox event feed.",
         discussion: """
-            The database is created and migrated on first start; --seed fills an empty one with deterministic \
-            demo data, and is skipped when the database already has data. SIGTERM or Ctrl-C stops the server \
-            after the requests in flight.
+            The database is created and migrated on first start; --seed fills an empty one with deterministic demo \
+            data, and is skipped when the database already has data. SIGTERM or Ctrl-C stops the server after the \
+            requests in flight.
 
-            --reverse-sync NAME=URL (repeatable) makes the monolith follow an extracted service's own event \
-            feed and apply the changes clients made there to its tables (reverse sync, docs/services.md); \
-            GET /reverse-sync/status shows where it is.
+            --reverse-sync NAME=URL (repeatable) makes the monolith follow an extracted service's own event feed and \
+            apply the changes clients made there to its tables (reverse sync, docs/services.md); GET \
+            /reverse-sync/status shows where it is.
 
             Example:
               strangler monolith --port 8081 --db .strangler/monolith.sqlite --seed 1000

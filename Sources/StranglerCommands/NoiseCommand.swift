@@ -13,11 +13,11 @@ public struct NoiseCommand: AsyncParsableCommand {
         commandName: "noise",
         abstract: "Propose ignore rules learned from shadow traffic for a route; --apply writes them to routes.json.",
         discussion: """
-            For a small share of shadowed GETs (--noise-share of `strangler proxy`, 1% by default) the proxy asks \
-            the answering side twice; pointers whose values differ between those two answers are noise \
-            (timestamps, generated ids). This command lists them with how often they differed, and proposes \
-            those not ignored yet. Review them; `--apply` adds them to the route's "shadow.ignore" through the \
-            admin API (If-Match, audited as actor strangler-cli).
+            For a small share of shadowed GETs (--noise-share of `strangler proxy`, 1% by default) the proxy asks the \
+            answering side twice; pointers whose values differ between those two answers are noise (timestamps, \
+            generated ids). This command lists them with how often they differed, and proposes those not ignored yet. \
+            Review them; `--apply` adds them to the route's "shadow.ignore" through the admin API (If-Match, audited \
+            as actor strangler-cli).
 
             Exit status: 0 done (or nothing to propose), 2 error (admin API unreachable, unknown route, …).
 

@@ -11,15 +11,14 @@ public struct ProxyCommand: AsyncParsableCommand {
         commandName: "proxy",
         abstract: "Run the routing proxy: each route of routes.json goes to the monolith or its service by its stage.",
         discussion: """
-            routes.json is validated on start (every problem is listed, and the proxy does not start), then \
-            watched: a valid edit is live within a second, an invalid one is refused and the last good table \
-            stays. The admin API listens on 127.0.0.1 only and needs the bearer token from \
-            STRANGLER_ADMIN_TOKEN or <data>/admin-token (created on first start, mode 0600). \
-            SIGTERM or Ctrl-C drains the requests in flight, then exits.
+            routes.json is validated on start (every problem is listed, and the proxy does not start), then watched: a \
+            valid edit is live within a second, an invalid one is refused and the last good table stays. The admin API \
+            listens on 127.0.0.1 only and needs the bearer token from STRANGLER_ADMIN_TOKEN or <data>/admin-token \
+            (created on first start, mode 0600). SIGTERM or Ctrl-C drains the requests in flight, then exits.
 
-            At start the soft limit on open files is raised to the hard limit; --max-connections defaults to \
-            half of that limit once a reserve (256, the admin API's connections, the shadows in flight) is set \
-            aside. Over it, new client connections are closed at once and counted.
+            At start the soft limit on open files is raised to the hard limit; --max-connections defaults to half of \
+            that limit once a reserve (256, the admin API's connections, the shadows in flight) is set aside. Over it, \
+            new client connections are closed at once and counted.
 
             Example:
               strangler proxy --routes routes.json --port 8080 --admin-port 8090 --data .strangler

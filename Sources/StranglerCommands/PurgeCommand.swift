@@ -20,11 +20,10 @@ public struct PurgeCommand: ParsableCommand {
 
             --subject VALUE (an e-mail address, a phone number, an id…) finds the samples that held the value by its \
             keyed hash (samples keep the hashes of what was redacted from them, never the values) or by the value \
-            itself \
-            (samples stored before redaction, or with the defaults off), deletes them, and \
-            deletes every fixture (*.json) and HAR (*.har) file under each --fixtures folder that holds the value's \
-            token or the value itself. It prints the counts and appends an entry to <data>/audit.jsonl with the \
-            hash, the counts, the time and the actor: never the value.
+            itself (samples stored before redaction, or with the defaults off), deletes them, and deletes every \
+            fixture (*.json) and HAR (*.har) file under each --fixtures folder that holds the value's token or the \
+            value itself. It prints the counts and appends an entry to <data>/audit.jsonl with the hash, the counts, \
+            the time and the actor: never the value.
 
             Examples:
               strangler purge                                  # every sample

@@ -16,11 +16,10 @@ public struct ReconcileCommand: AsyncParsableCommand {
         abstract: "Compare a service's records with the monolith's: missing, extra and differing records.",
         discussion: """
             Pages through GET /<name> on both sides (200 records a page) and compares every record by id. The result \
-            is \
-            kept in <data>/reconcile/<name>.json (time, clean, counts): the eliminate gate needs the last one clean. \
-            --ignore leaves a field out of the comparison (a difference you accepted, such as one triaged with \
-            `strangler triage --accept`); the kept result names what it ignored. --output json prints the whole \
-            result as one JSON object.
+            is kept in <data>/reconcile/<name>.json (time, clean, counts): the eliminate gate needs the last one \
+            clean. --ignore leaves a field out of the comparison (a difference you accepted, such as one triaged with \
+            `strangler triage --accept`); the kept result names what it ignored. --output json prints the whole result \
+            as one JSON object.
 
             Exit status: 0 when both hold the same records, 1 when they differ, 2 when a side cannot be read.
 
@@ -192,20 +191,16 @@ struct Reconciler {
     func records(at endpoint: FeedEndpoint) async throws -> [String: JSONValue] {
         let client = OneShotHTTPClient(host: endpoint.host, port: endpoint.port)
         var records: [String: JSONValue] = [:]
-        var after: String?
-        repeat {
-            let uri = "\(self.path)?limit=200" + (after.map { "&after=\($0)" } ?? "")
-            let answer = try await client.send(.GET, uri)
-            guard answer.status == 200, let page = try? JSONParser.parse(Array(answer.body.readableBytesView)),
-                let items = page["items"]?.arrayValue
-            else {
-                throw Failure(
+        try await ListPages.read(
+            self.path, send: { uri in try await client.send(.GET, uri) },
+            refused: { uri, answer in
+                Failure(
                     description:
                         "GET \(endpoint)\(uri) answered \(answer.status): \(String(buffer: answer.body).prefix(200))")
-            }
-            for item in items { if let id = item["id"]?.stringValue { records[id] = item } }
-            after = page["next"]?.stringValue
-        } while after != nil
+            },
+            visit: { items in
+                for item in items { if let id = item["id"]?.stringValue { records[id] = item } }
+            })
         return records
     }
 }

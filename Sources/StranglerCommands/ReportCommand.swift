@@ -17,22 +17,17 @@ public struct ReportCommand: AsyncParsableCommand {
         discussion: """
             Per route: stage; compared samples since its last stage change and the match rate with its 95% confidence \
             interval (Wilson); mismatch signatures by count with their pointers, first and last seen, triage and \
-            newest \
-            samples; the top differing pointers; shadow errors, timeouts, drops, skips and stale pairs; the sync lag; \
-            and \
-            the gates' verdict on its next move ("ready to eliminate", or every reason it is not). Asks the proxy's \
-            admin \
-            API (GET /admin/report); with no proxy running, reads routes.json and <data>/diffs.sqlite itself.
+            newest samples; the top differing pointers; shadow errors, timeouts, drops, skips and stale pairs; the \
+            sync lag; and the gates' verdict on its next move ("ready to eliminate", or every reason it is not). Asks \
+            the proxy's admin API (GET /admin/report); with no proxy running, reads routes.json and \
+            <data>/diffs.sqlite itself.
 
             --since limits signatures (last seen), samples, the chart's buckets and the shadow traffic counters to \
-            that \
-            window; the gate's counts are always since the route's last stage change. Colours only on a terminal, \
-            never \
-            with NO_COLOR. docs/reports.md describes every format and the JSON schema.
+            that window; the gate's counts are always since the route's last stage change. Colours only on a terminal, \
+            never with NO_COLOR. docs/reports.md describes every format and the JSON schema.
 
             Exit status: 0 written (any format; junit: no route below its gate), 1 junit with a route below its gate \
-            (the \
-            report is written first), 2 usage error (bad flag, unknown route, bad token), 3 proxy unreachable.
+            (the report is written first), 2 usage error (bad flag, unknown route, bad token), 3 proxy unreachable.
 
             Examples:
               strangler report

@@ -13,12 +13,9 @@ public struct RoutesCommand: AsyncParsableCommand {
         abstract: "List routes with their stage, evidence, and whether each may move forward (and if not, why).",
         discussion: """
             Per route: id, method, path, service, stage, compared samples and match rate since its last stage change, \
-            the \
-            lower bound of the match rate's 95% Wilson interval, the most frequent mismatch signature, the service's \
-            sync \
-            lag, and the verdict of the gates for its next stage. Asks the proxy's admin API; with no proxy running, \
-            reads \
-            routes.json and <data>/diffs.sqlite itself.
+            the lower bound of the match rate's 95% Wilson interval, the most frequent mismatch signature, the \
+            service's sync lag, and the verdict of the gates for its next stage. Asks the proxy's admin API; with no \
+            proxy running, reads routes.json and <data>/diffs.sqlite itself.
 
             Exit status: 0 listed, 2 usage error (unknown route, bad token), 3 proxy unreachable.
 

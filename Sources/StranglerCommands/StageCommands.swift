@@ -125,13 +125,11 @@ public struct StageCommand: AsyncParsableCommand {
             + "evidence.",
         discussion: """
             Every move is judged by the gates (routes.json "gates"; docs/gates.md): transform → coexist needs the \
-            service \
-            healthy and in sync; coexist → eliminate needs enough compared samples, a match rate whose 95% lower \
-            bound \
-            reaches 99.9%, no untriaged mismatch signature, zero sync lag and a clean last reconcile (and for writes, \
-            dry-run comparisons and reverse sync); leaving eliminate needs reverse sync for writes. A group moves in \
-            one \
-            table change and one audit entry, or not at all. --force overrides the gates, with a reason.
+            service healthy and in sync; coexist → eliminate needs enough compared samples, a match rate whose 95% \
+            lower bound reaches 99.9%, no untriaged mismatch signature, zero sync lag and a clean last reconcile (and \
+            for writes, dry-run comparisons and reverse sync); leaving eliminate needs reverse sync for writes. A \
+            group moves in one table change and one audit entry, or not at all. --force overrides the gates, with a \
+            reason.
 
             Exit status: 0 moved (or nothing to change), 1 refused by a gate, 2 usage or validation error, 3 proxy \
             unreachable, 4 the table changed meanwhile (another operator): read it again.
@@ -174,16 +172,15 @@ public struct StageCommand: AsyncParsableCommand {
 }
 
 /// `strangler promote ROUTE`: to the next stage.
-public struct PromoteCommand: AsyncParsableCommand {
+public struct PromoteCommand: StepCommand {
     public static let configuration = CommandConfiguration(
         commandName: "promote",
         abstract: "Move a route to its next stage (transform → coexist → eliminate), gated by evidence.",
         discussion: """
             The same as `strangler stage ROUTE <next stage>`; the gates are those of docs/gates.md.
 
-            Exit status: 0 moved, \
-            1 refused by a gate, 2 usage error (unknown route, already in eliminate), 3 proxy unreachable, 4 the table \
-            changed meanwhile.
+            Exit status: 0 moved, 1 refused by a gate, 2 usage error (unknown route, already in eliminate), 3 proxy \
+            unreachable, 4 the table changed meanwhile.
 
             Examples:
               strangler promote contacts.get
@@ -191,29 +188,21 @@ public struct PromoteCommand: AsyncParsableCommand {
             """
     )
 
+    static var move: StepMove { (\.next, "is in eliminate already: there is no next stage") }
+
     @OptionGroup public var step: StepOptions
 
     public init() {}
-
-    public func run() async throws {
-        try await self.outcome().finish()
-    }
-
-    func outcome() async -> CommandOutcome {
-        await self.step.run(
-            command: "promote", to: \.next, otherwise: "is in eliminate already: there is no next stage")
-    }
 }
 
 /// `strangler rollback ROUTE`: to the previous stage.
-public struct RollbackCommand: AsyncParsableCommand {
+public struct RollbackCommand: StepCommand {
     public static let configuration = CommandConfiguration(
         commandName: "rollback",
         abstract: "Move a route back to its previous stage (eliminate → coexist → transform).",
         discussion: """
             Going back from coexist is always allowed; leaving eliminate is allowed for reads, and for writes only \
-            while \
-            the reverse sync (service → monolith) runs, so that the monolith has every write the service took.
+            while the reverse sync (service → monolith) runs, so that the monolith has every write the service took.
 
             Exit status: 0 moved, 1 refused by a gate, 2 usage error (unknown route, already in transform), 3 proxy \
             unreachable, 4 the table changed meanwhile.
@@ -224,16 +213,30 @@ public struct RollbackCommand: AsyncParsableCommand {
             """
     )
 
+    static var move: StepMove { (\.previous, "is in transform already: there is no previous stage") }
+
     @OptionGroup public var step: StepOptions
 
     public init() {}
+}
 
+/// The stage a step command moves a route to, and what it says when there is none.
+typealias StepMove = (to: KeyPath<Stage, Stage?>, otherwise: String)
+
+/// `promote` and `rollback`: one step along the stages, with the options of ``StepOptions``.
+protocol StepCommand: AsyncParsableCommand {
+    static var move: StepMove { get }
+    var step: StepOptions { get }
+}
+
+extension StepCommand {
     public func run() async throws {
         try await self.outcome().finish()
     }
 
     func outcome() async -> CommandOutcome {
-        await self.step.run(
-            command: "rollback", to: \.previous, otherwise: "is in transform already: there is no previous stage")
+        let move = Self.move
+        return await self.step.run(
+            command: Self.configuration.commandName ?? "step", to: { $0[keyPath: move.to] }, otherwise: move.otherwise)
     }
 }

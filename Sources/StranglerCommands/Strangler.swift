@@ -8,8 +8,7 @@ public struct Strangler: AsyncParsableCommand {
         abstract: "Migrate a monolith to services one HTTP endpoint at a time, with evidence at every step.",
         discussion: """
             Run the whole demo (the CRM monolith, three extracted services, the proxy in front), then send it traffic \
-            and \
-            read the evidence:
+            and read the evidence:
               strangler up
               strangler traffic
               strangler routes

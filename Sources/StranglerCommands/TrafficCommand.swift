@@ -21,15 +21,15 @@ public struct TrafficCommand: AsyncParsableCommand {
         discussion: """
             First lists accounts, contacts, leads and deals through --target to learn their ids, and picks the \
             --hot-accounts accounts with the most contacts; then sends --rps requests a second for --duration, \
-            open-loop (a slow target does not slow the sending; at most --max-in-flight wait for answers, the rest \
-            are skipped and counted). About 72% reads (contacts by id and by account, accounts, leads, deals by \
-            stage, the pipeline) and 28% writes (PATCH contacts, leads and deals; new leads and contacts; lead \
-            conversion; deleting contacts it created); 80% of the requests about one record go to the hot accounts.
+            open-loop (a slow target does not slow the sending; at most --max-in-flight wait for answers, the rest are \
+            skipped and counted). About 72% reads (contacts by id and by account, accounts, leads, deals by stage, the \
+            pipeline) and 28% writes (PATCH contacts, leads and deals; new leads and contacts; lead conversion; \
+            deleting contacts it created); 80% of the requests about one record go to the hot accounts.
 
-            A progress line on standard error (updated in place on a terminal, every 5 s otherwise), then a table \
-            per operation on standard output: sent, answers by status class, errors, p50 and p99 latency (with \
-            --output json, the same as one JSON object). Ctrl-C stops early and still prints the result; a second \
-            Ctrl-C quits at once.
+            A progress line on standard error (updated in place on a terminal, every 5 s otherwise), then a table per \
+            operation on standard output: sent, answers by status class, errors, p50 and p99 latency (with --output \
+            json, the same as one JSON object). Ctrl-C stops early and still prints the result; a second Ctrl-C quits \
+            at once.
 
             Exit status: 0 done, 2 bad option, 3 the target cannot be reached or is not the CRM.
 

@@ -160,25 +160,20 @@ final class TrafficRun: Sendable {
         _ path: String, pages: Int, skipStatus: String? = nil
     ) async throws(Failure) -> [(id: String, account: String?)] {
         var items: [(String, String?)] = []
-        var after: String?
-        for _ in 0..<pages {
-            let uri = "\(path)?limit=200" + (after.map { "&after=\($0)" } ?? "")
-            let answer = try await self.send(.GET, uri)
-            guard answer.status == 200, let page = try? JSONParser.parse(Array(answer.body.readableBytesView)),
-                let list = page["items"]?.arrayValue
-            else {
-                throw Failure(
+        let target = self.configuration.target
+        try await ListPages.read(
+            path, pages: pages, send: { (uri) async throws(Failure) in try await self.send(.GET, uri) },
+            refused: { uri, answer in
+                Failure(
                     description:
                         "GET \(uri) answered \(answer.status) (\(String(buffer: answer.body).prefix(200))); is the CRM "
-                        + "running behind \(self.configuration.target)?"
-                )
-            }
-            for item in list where skipStatus == nil || item["status"]?.stringValue != skipStatus {
-                if let id = item["id"]?.stringValue { items.append((id, item["accountId"]?.stringValue)) }
-            }
-            after = page["next"]?.stringValue
-            if after == nil { break }
-        }
+                        + "running behind \(target)?")
+            },
+            visit: { list in
+                for item in list where skipStatus == nil || item["status"]?.stringValue != skipStatus {
+                    if let id = item["id"]?.stringValue { items.append((id, item["accountId"]?.stringValue)) }
+                }
+            })
         return items
     }
 

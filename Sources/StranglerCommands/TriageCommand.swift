@@ -14,16 +14,13 @@ public struct TriageCommand: AsyncParsableCommand {
             + "block eliminate.",
         discussion: """
             SIGNATURE is the 16-digit id that `strangler routes --output json` and GET /admin/diffs show. --accept \
-            records \
-            the difference as known and accepted. --ignore also turns the signature's pointers into the route's \
-            shadow.ignore rules (a table change, through the same If-Match and audit as every change); a signature \
-            with \
-            status, header or non-JSON body differences cannot be ignored, only accepted. Either way the signature no \
-            longer blocks eliminate, and its mismatches count as explained in the match rate.
+            records the difference as known and accepted. --ignore also turns the signature's pointers into the \
+            route's shadow.ignore rules (a table change, through the same If-Match and audit as every change); a \
+            signature with status, header or non-JSON body differences cannot be ignored, only accepted. Either way \
+            the signature no longer blocks eliminate, and its mismatches count as explained in the match rate.
 
             Exit status: 0 recorded, 2 usage error (unknown route or signature, not ignorable), 3 proxy unreachable, 4 \
-            the \
-            table changed meanwhile.
+            the table changed meanwhile.
 
             Examples:
               strangler triage contacts.get 8c0f2a9e5d3b1c47 --accept --reason "service rounds amounts to cents, \

@@ -25,11 +25,11 @@ public struct UpCommand: AsyncParsableCommand {
             diffs.sqlite; a second `up` carries on with the same data.
 
             The monolith and the services listen where routes.json sends traffic (8081, 8082, 8083 and 8084 in the \
-            repository's table); the proxy listens on --port and its admin API on --admin-port. A busy port stops \
-            `up` before anything starts, naming what holds it.
+            repository's table); the proxy listens on --port and its admin API on --admin-port. A busy port stops `up` \
+            before anything starts, naming what holds it.
 
-            Ctrl-C or SIGTERM stops the proxy, then the services, then the monolith, each given 10 s before SIGKILL \
-            (a second Ctrl-C kills at once). If one of them dies, `up` stops the others and exits with status 1.
+            Ctrl-C or SIGTERM stops the proxy, then the services, then the monolith, each given 10 s before SIGKILL (a \
+            second Ctrl-C kills at once). If one of them dies, `up` stops the others and exits with status 1.
 
             Example:
               strangler up

@@ -20,8 +20,8 @@ enum DealRoutes {
                 db,
                 sql: """
                     SELECT stage, currency, COUNT(*) AS count, SUM(amount) AS amount FROM deals
-                    WHERE stage IN (\(Deal.openStages.map { "'\($0)'" }.joined(separator: ", "))) GROUP BY stage, \
-                    currency ORDER BY currency
+                    WHERE stage IN (\(Deal.openStages.map { "'\($0)'" }.joined(separator: ", ")))
+                    GROUP BY stage, currency ORDER BY currency
                     """
             ).map {
                 (

@@ -11,7 +11,7 @@ import UnixSignals
 /// ```swift
 /// let contacts = ExtractedService(
 ///     name: "contacts", migrations: { SchemaMigration.register(ContactsSchema.migrations, in: &$0) },
-///     projection: ContactsProjection()
+///     projection: RecordProjection<Contact>(readModels: [.init(of: "account", table: "accounts")])
 /// ) { router, database in
 ///     ContactRoutes.register(on: router, database: database)
 /// }

@@ -17,7 +17,7 @@ import Synchronization
 /// let client = HTTPClient.makeToolkitClient()
 /// let feed = HTTPEventFeed(endpoint, client: client, logger: logger)
 /// let consumer = try await FeedConsumer(
-///     database: database, feed: feed, projection: ContactsProjection(), logger: logger)
+///     database: database, feed: feed, projection: RecordProjection<Contact>(), logger: logger)
 /// try await ServiceGroup(services: [HTTPClientService(client), consumer, app], logger: logger).run()
 /// ```
 public final class FeedConsumer: Service, Sendable {
