@@ -99,10 +99,7 @@ struct TapeParser {
                 try self.parseNumber()
             case UInt8(ascii: "t"):
                 try self.expectLiteral(0x6575_7274, length: 4)  // "true"
-                self.nodes.append(
-                    TapeNode(
-                        tag: TapeNode.true, start: UInt32(self.position - 4), end: UInt32(self.position),
-                        next: UInt32(self.nodes.count + 1)))
+                self.appendLiteral(TapeNode.true, length: 4)
             case UInt8(ascii: "f"):
                 try self.expectLiteral(0x736C_6166, length: 4)  // "fals", then "e"
                 guard self.position < self.count else { throw self.fail("unexpected end of the document") }
@@ -110,16 +107,10 @@ struct TapeParser {
                     throw self.fail("unexpected character '\(Self.printable(self.base[self.position]))'")
                 }
                 self.position += 1
-                self.nodes.append(
-                    TapeNode(
-                        tag: TapeNode.false, start: UInt32(self.position - 5), end: UInt32(self.position),
-                        next: UInt32(self.nodes.count + 1)))
+                self.appendLiteral(TapeNode.false, length: 5)
             case UInt8(ascii: "n"):
                 try self.expectLiteral(0x6C6C_756E, length: 4)  // "null"
-                self.nodes.append(
-                    TapeNode(
-                        tag: TapeNode.null, start: UInt32(self.position - 4), end: UInt32(self.position),
-                        next: UInt32(self.nodes.count + 1)))
+                self.appendLiteral(TapeNode.null, length: 4)
             default:
                 throw self.fail("unexpected character '\(Self.printable(byte))'")
             }
@@ -162,6 +153,15 @@ struct TapeParser {
             self.keyPrints.removeLast(self.keyPrints.count - frame.keyMark)
             self.keyNodes.removeLast(self.keyNodes.count - frame.keyMark)
         }
+    }
+
+    /// Appends the node of a literal (`true`, `false`, `null`) of `length` bytes that ends where parsing is.
+    @inline(__always)
+    private mutating func appendLiteral(_ tag: UInt32, length: Int) {
+        self.nodes.append(
+            TapeNode(
+                tag: tag, start: UInt32(self.position - length), end: UInt32(self.position),
+                next: UInt32(self.nodes.count + 1)))
     }
 
     @inline(__always)

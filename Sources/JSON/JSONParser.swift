@@ -153,14 +153,8 @@ public struct JSONParser {
             self.index += 1
             self.skipWhitespace()
             members.append((key, try self.parseValue(depth: depth)))
-            self.skipWhitespace()
-            guard self.index < self.bytes.count else { throw self.fail("unexpected end of the document") }
-            switch self.bytes[self.index] {
-            case UInt8(ascii: ","): self.index += 1
-            case UInt8(ascii: "}"):
-                self.index += 1
+            if try self.endsContainer(UInt8(ascii: "}"), "expected ',' or '}' in an object") {
                 return .object(members)
-            default: throw self.fail("expected ',' or '}' in an object")
             }
         }
     }
@@ -177,15 +171,23 @@ public struct JSONParser {
         while true {
             self.skipWhitespace()
             items.append(try self.parseValue(depth: depth))
-            self.skipWhitespace()
-            guard self.index < self.bytes.count else { throw self.fail("unexpected end of the document") }
-            switch self.bytes[self.index] {
-            case UInt8(ascii: ","): self.index += 1
-            case UInt8(ascii: "]"):
-                self.index += 1
-                return .array(items)
-            default: throw self.fail("expected ',' or ']' in an array")
-            }
+            if try self.endsContainer(UInt8(ascii: "]"), "expected ',' or ']' in an array") { return .array(items) }
+        }
+    }
+
+    /// After a member or an item: true at the container's end (`closing`, consumed), false after a `,` (consumed);
+    /// anything else is refused with `expected`.
+    private mutating func endsContainer(_ closing: UInt8, _ expected: String) throws(JSONParseError) -> Bool {
+        self.skipWhitespace()
+        guard self.index < self.bytes.count else { throw self.fail("unexpected end of the document") }
+        switch self.bytes[self.index] {
+        case UInt8(ascii: ","):
+            self.index += 1
+            return false
+        case closing:
+            self.index += 1
+            return true
+        default: throw self.fail(expected)
         }
     }
 

@@ -372,10 +372,17 @@ struct Fields {
         return text
     }
 
-    func string(_ key: String) throws(ReportFormatError) -> String {
+    /// The member `key` as `read` takes it; refused as not `expected` when `read` gives nil.
+    private func typed<Value>(
+        _ key: String, _ expected: String, _ read: (JSONValue) -> Value?
+    ) throws(ReportFormatError) -> Value {
         let member = try self.member(key)
-        guard let text = member.stringValue else { throw self.wrong(key, "a string", member) }
-        return text
+        guard let value = read(member) else { throw self.wrong(key, expected, member) }
+        return value
+    }
+
+    func string(_ key: String) throws(ReportFormatError) -> String {
+        try self.typed(key, "a string", \.stringValue)
     }
 
     func optionalString(_ key: String) throws(ReportFormatError) -> String? {
@@ -386,9 +393,7 @@ struct Fields {
     }
 
     func double(_ key: String) throws(ReportFormatError) -> Double {
-        let member = try self.member(key)
-        guard let number = member.numberValue else { throw self.wrong(key, "a number", member) }
-        return number
+        try self.typed(key, "a number", \.numberValue)
     }
 
     func int(_ key: String) throws(ReportFormatError) -> Int {
@@ -405,9 +410,7 @@ struct Fields {
     }
 
     func bool(_ key: String) throws(ReportFormatError) -> Bool {
-        let member = try self.member(key)
-        guard let flag = member.boolValue else { throw self.wrong(key, "true or false", member) }
-        return flag
+        try self.typed(key, "true or false", \.boolValue)
     }
 
     func date(_ key: String) throws(ReportFormatError) -> Date {

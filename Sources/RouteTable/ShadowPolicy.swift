@@ -5,6 +5,7 @@
 ///             "ignore": ["/updatedAt", "/items/*/version"], "arrays": { "/items": "id" },
 ///             "redact": ["/email"], "serve": 0.05 }
 /// ```
+@dynamicMemberLookup
 public struct ShadowPolicy: Sendable, Equatable {
     public enum SampleKey: Sendable, Equatable {
         /// Random per request.
@@ -22,102 +23,58 @@ public struct ShadowPolicy: Sendable, Equatable {
         case dryRun = "dry-run"
     }
 
+    /// What a policy holds; read and set as the policy's own properties (`policy.timeout`).
+    public struct Fields: Sendable, Equatable {
+        /// Share of requests shadowed, 0–1.
+        public var sample = 1.0
+        public var sampleBy = SampleKey.random
+        public var writes = Writes.skip
+        /// Deadline for the shadow's answer.
+        public var timeout: Duration = .seconds(2)
+        /// JSON pointers (with `*` for one segment) whose differences are ignored.
+        public var ignore: [String] = []
+        /// Arrays compared as sets keyed by a field: pointer → key field.
+        public var arrays: [String: String] = [:]
+        /// Pointers redacted before samples are stored (on top of the table's `"redact"` rules).
+        public var redact: [String] = []
+        /// Field names redacted before samples are stored (the entries of `"redact"` that are not pointers).
+        public var redactFields: [String] = []
+        /// Canary share answered by the service (the monolith is then the shadow), 0–1.
+        public var serve = 0.0
+        /// Pointers (with `*` for one segment) of the records' versions: a pair whose only disagreement includes a
+        /// version there is **stale** (one side has not applied the latest change yet: sync lag), counted apart from
+        /// matches and mismatches. `[]` turns this off.
+        public var version = ShadowPolicy.defaultVersionPointers
+    }
+
     /// The fields, in one box shared by copies (copy on write): the proxy copies a route's policy on every
     /// shadowed request, and a copy then costs one reference count instead of one per array and string.
-    private final class Storage: @unchecked Sendable {
-        // Mutated only through `ShadowPolicy`'s setters, on a box no other copy holds.
-        var sample = 1.0
-        var sampleBy = SampleKey.random
-        var writes = Writes.skip
-        var timeout: Duration = .seconds(2)
-        var ignore: [String] = []
-        var arrays: [String: String] = [:]
-        var redact: [String] = []
-        var redactFields: [String] = []
-        var serve = 0.0
-        var version = ShadowPolicy.defaultVersionPointers
+    @usableFromInline
+    final class Storage: @unchecked Sendable {
+        // Mutated only through the setter below, on a box no other copy holds.
+        @usableFromInline var fields: Fields
 
-        init() {}
-
-        init(copying other: Storage) {
-            self.sample = other.sample
-            self.sampleBy = other.sampleBy
-            self.writes = other.writes
-            self.timeout = other.timeout
-            self.ignore = other.ignore
-            self.arrays = other.arrays
-            self.redact = other.redact
-            self.redactFields = other.redactFields
-            self.serve = other.serve
-            self.version = other.version
+        init(_ fields: Fields) {
+            self.fields = fields
         }
     }
 
-    private var storage = Storage()
+    @usableFromInline var storage = Storage(Fields())
 
-    private mutating func unique() -> Storage {
-        if !isKnownUniquelyReferenced(&self.storage) { self.storage = Storage(copying: self.storage) }
+    @usableFromInline
+    mutating func unique() -> Storage {
+        if !isKnownUniquelyReferenced(&self.storage) { self.storage = Storage(self.storage.fields) }
         return self.storage
     }
 
-    /// Share of requests shadowed, 0–1.
-    public var sample: Double {
-        get { self.storage.sample }
-        set { self.unique().sample = newValue }
-    }
-    public var sampleBy: SampleKey {
-        get { self.storage.sampleBy }
-        set { self.unique().sampleBy = newValue }
-    }
-    public var writes: Writes {
-        get { self.storage.writes }
-        set { self.unique().writes = newValue }
-    }
-    /// Deadline for the shadow's answer.
-    public var timeout: Duration {
-        get { self.storage.timeout }
-        set { self.unique().timeout = newValue }
-    }
-    /// JSON pointers (with `*` for one segment) whose differences are ignored.
-    public var ignore: [String] {
-        get { self.storage.ignore }
-        set { self.unique().ignore = newValue }
-    }
-    /// Arrays compared as sets keyed by a field: pointer → key field.
-    public var arrays: [String: String] {
-        get { self.storage.arrays }
-        set { self.unique().arrays = newValue }
-    }
-    /// Pointers redacted before samples are stored (on top of the table's `"redact"` rules).
-    public var redact: [String] {
-        get { self.storage.redact }
-        set { self.unique().redact = newValue }
-    }
-    /// Field names redacted before samples are stored (the entries of `"redact"` that are not pointers).
-    public var redactFields: [String] {
-        get { self.storage.redactFields }
-        set { self.unique().redactFields = newValue }
-    }
-    /// Canary share answered by the service (the monolith is then the shadow), 0–1.
-    public var serve: Double {
-        get { self.storage.serve }
-        set { self.unique().serve = newValue }
-    }
-    /// Pointers (with `*` for one segment) of the records' versions: a pair whose only disagreement includes a
-    /// version there is **stale** (one side has not applied the latest change yet: sync lag), counted apart from
-    /// matches and mismatches. `[]` turns this off.
-    public var version: [String] {
-        get { self.storage.version }
-        set { self.unique().version = newValue }
+    @inlinable
+    public subscript<Value>(dynamicMember keyPath: WritableKeyPath<Fields, Value>) -> Value {
+        get { self.storage.fields[keyPath: keyPath] }
+        set { self.unique().fields[keyPath: keyPath] = newValue }
     }
 
     public static func == (lhs: ShadowPolicy, rhs: ShadowPolicy) -> Bool {
-        if lhs.storage === rhs.storage { return true }
-        return lhs.sample == rhs.sample && lhs.sampleBy == rhs.sampleBy && lhs.writes == rhs.writes
-            && lhs.timeout == rhs.timeout
-            && lhs.ignore == rhs.ignore && lhs.arrays == rhs.arrays && lhs.redact == rhs.redact
-            && lhs.redactFields == rhs.redactFields && lhs.serve == rhs.serve
-            && lhs.version == rhs.version
+        lhs.storage === rhs.storage || lhs.storage.fields == rhs.storage.fields
     }
 
     public static let defaultVersionPointers = ["/version", "/items/*/version"]

@@ -3,37 +3,30 @@
 /// Its fields live in one shared, immutable box: the proxy copies upstreams on every request (the exchange, a
 /// shadow's call, pool lookups), and a copy then costs one reference count instead of one per string.
 public struct Upstream: Sendable, Hashable, CustomStringConvertible {
-    private final class Fields: Sendable {
+    private struct Fields: Sendable {
         let host: String
         let port: Int
         let url: String
         let authority: String
-
-        init(host: String, port: Int, url: String, authority: String) {
-            self.host = host
-            self.port = port
-            self.url = url
-            self.authority = authority
-        }
     }
 
-    private let fields: Fields
+    private let box: SharedBox<Fields>
 
-    public var host: String { self.fields.host }
-    public var port: Int { self.fields.port }
+    public var host: String { self.box.value.host }
+    public var port: Int { self.box.value.port }
     /// As written in routes.json.
-    public var url: String { self.fields.url }
+    public var url: String { self.box.value.url }
     /// The `Host` header to send upstream.
-    public var authority: String { self.fields.authority }
+    public var authority: String { self.box.value.authority }
 
     init(host: String, port: Int, url: String, authority: String) {
-        self.fields = Fields(host: host, port: port, url: url, authority: authority)
+        self.box = SharedBox(Fields(host: host, port: port, url: url, authority: authority))
     }
 
     public var description: String { self.url }
 
     public static func == (lhs: Upstream, rhs: Upstream) -> Bool {
-        lhs.fields === rhs.fields || (lhs.port == rhs.port && lhs.host == rhs.host && lhs.url == rhs.url)
+        lhs.box === rhs.box || (lhs.port == rhs.port && lhs.host == rhs.host && lhs.url == rhs.url)
     }
 
     /// Hashes the port only: cheap on the proxy's hot path (pool lookups), and upstreams rarely share one.

@@ -9,12 +9,13 @@ import NIOHTTP1
 import Reports
 import RouteTable
 
-/// The flags every route-table command shares: where the proxy's admin API is, and what to edit when no proxy runs.
-public struct ControlOptions: ParsableArguments {
+/// Where the proxy's admin API is, how the command proves it may use it, and the data directory: the flags of every
+/// command that talks to the admin API.
+public struct AdminOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "The proxy's admin API (default http://127.0.0.1:8090). Given explicitly, the command never falls back to "
-                + "editing routes.json.",
+            "The proxy's admin API (default http://127.0.0.1:8090). Given explicitly, a route command never falls "
+                + "back to routes.json.",
             valueName: "url"))
     public var admin: String?
 
@@ -22,6 +23,15 @@ public struct ControlOptions: ParsableArguments {
 
     @Option(help: "The data directory: admin token, audit log, diff store, reconcile records.")
     public var data: String = ".strangler"
+
+    public init() {}
+
+    static let defaultAdmin = "http://127.0.0.1:8090"
+}
+
+/// The flags every route-table command shares: where the proxy's admin API is, and what to edit when no proxy runs.
+public struct ControlOptions: ParsableArguments {
+    @OptionGroup public var endpoint: AdminOptions
 
     @Option(help: "The route table edited when no proxy is running.")
     public var routes: String = "routes.json"
@@ -34,8 +44,6 @@ public struct ControlOptions: ParsableArguments {
 
     public init() {}
 
-    static let defaultAdmin = "http://127.0.0.1:8090"
-
     var actorName: String {
         if let actor, !actor.isEmpty { return actor }
         if let user = ProcessInfo.processInfo.environment["USER"], !user.isEmpty { return user }
@@ -46,17 +54,7 @@ public struct ControlOptions: ParsableArguments {
 /// The flags of the route-table commands that only read (`routes`, `history`, `report`): those of ``ControlOptions``
 /// without `--actor`, and `--routes` is read, never edited.
 public struct ReadingOptions: ParsableArguments {
-    @Option(
-        help: ArgumentHelp(
-            "The proxy's admin API (default http://127.0.0.1:8090). Given explicitly, the command never falls back to "
-                + "reading routes.json.",
-            valueName: "url"))
-    public var admin: String?
-
-    @OptionGroup public var token: TokenOptions
-
-    @Option(help: "The data directory: admin token, audit log, diff store, reconcile records.")
-    public var data: String = ".strangler"
+    @OptionGroup public var endpoint: AdminOptions
 
     @Option(help: "The route table read when no proxy is running.")
     public var routes: String = "routes.json"
@@ -75,9 +73,7 @@ public struct ReadingOptions: ParsableArguments {
     var control: ControlOptions {
         // Parsed from nothing, so that every option has its value (an unparsed option group has none to read).
         var options = (try? ControlOptions.parse([])) ?? ControlOptions()
-        options.admin = self.admin
-        options.token = self.token
-        options.data = self.data
+        options.endpoint = self.endpoint
         options.routes = self.routes
         options.file = self.file
         return options
@@ -217,16 +213,16 @@ struct ControlSession {
     }
 
     static func open(
-        _ options: ControlOptions, defaultAdmin: String = ControlOptions.defaultAdmin
+        _ options: ControlOptions, defaultAdmin: String = AdminOptions.defaultAdmin
     ) async throws(CommandFailure) -> ControlSession {
         if options.file {
-            guard options.admin == nil else {
+            guard options.endpoint.admin == nil else {
                 throw CommandFailure(message: "--file and --admin exclude each other", status: ControlExit.usage)
             }
             return try Self.openFile(options, lookedAt: nil)
         }
-        let explicit = options.admin != nil
-        let url = options.admin ?? defaultAdmin
+        let explicit = options.endpoint.admin != nil
+        let url = options.endpoint.admin ?? defaultAdmin
         let address: (host: String, port: Int)
         do {
             address = try AdminClient.parse(url: url)
@@ -235,7 +231,7 @@ struct ControlSession {
         }
         let token: String?
         do {
-            token = try options.token.resolve(dataDirectory: options.data)
+            token = try options.endpoint.token.resolve(dataDirectory: options.endpoint.data)
         } catch {
             throw CommandFailure(message: error.description, status: ControlExit.usage)
         }
@@ -286,11 +282,11 @@ struct ControlSession {
             }
             let store = try StandaloneTable(table: table, text: text)
             let diffStore = try DiffStore.open(
-                path: URL(fileURLWithPath: options.data).appendingPathComponent("diffs.sqlite").path)
+                path: URL(fileURLWithPath: options.endpoint.data).appendingPathComponent("diffs.sqlite").path)
             var logger = Logger(label: "strangler.cli")
             logger.logLevel = .critical
             let control = RouteControl(
-                table: store, routesPath: options.routes, dataDirectory: options.data, logger: logger,
+                table: store, routesPath: options.routes, dataDirectory: options.endpoint.data, logger: logger,
                 diffStore: diffStore)
             return ControlSession(
                 mode: .file(RouteOperations(control: control, diffStore: diffStore)), actor: options.actorName)
@@ -300,7 +296,8 @@ struct ControlSession {
             throw CommandFailure(message: failure.description, status: ControlExit.usage)
         } catch {
             throw CommandFailure(
-                message: "cannot open \(options.routes) and \(options.data): \(error)", status: ControlExit.usage)
+                message: "cannot open \(options.routes) and \(options.endpoint.data): \(error)",
+                status: ControlExit.usage)
         }
     }
 

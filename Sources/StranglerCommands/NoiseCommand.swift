@@ -31,13 +31,7 @@ public struct NoiseCommand: AsyncParsableCommand {
     @Argument(help: "The route id (as in routes.json).")
     public var route: String
 
-    @Option(help: "The proxy's admin API.")
-    public var admin: String = "http://127.0.0.1:8090"
-
-    @OptionGroup public var token: TokenOptions
-
-    @Option(help: "The proxy's data directory (for its admin token).")
-    public var data: String = ".strangler"
+    @OptionGroup public var endpoint: AdminOptions
 
     @Option(help: "Propose only pointers that differed at least this many times.")
     public var minCount: Int = 1
@@ -71,8 +65,10 @@ public struct NoiseCommand: AsyncParsableCommand {
     }
 
     private func execute() async throws(AdminClient.Failure) {
+        let endpoint = self.endpoint
         let client = try AdminClient(
-            url: self.admin, token: try self.token.resolve(dataDirectory: self.data), dataDirectory: self.data)
+            url: endpoint.admin ?? AdminOptions.defaultAdmin,
+            token: try endpoint.token.resolve(dataDirectory: endpoint.data), dataDirectory: endpoint.data)
         let encoded = self.route.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? self.route
         let answer = try await client.send(.GET, "/admin/noise?route=\(encoded)")
         guard answer.status == 200, let noise = answer.json else {

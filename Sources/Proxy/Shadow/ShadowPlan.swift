@@ -93,9 +93,7 @@ struct ShadowPlan {
             repeatTarget = (upstream, address, upstreamHead)
         }
         return ShadowTap(
-            recorder: recorder, route: self.route, policy: self.policy, servedBy: self.servedBy,
-            requestID: requestID, method: self.method, path: self.path, query: query,
-            requestHead: requestHead, maxBody: maxCompareBytes, shadowUpstream: self.shadow,
-            shadowAddress: shadowAddress, shadowHead: shadowHead, repeatTarget: repeatTarget)
+            recorder: recorder, plan: self, requestID: requestID, query: query, requestHead: requestHead,
+            maxBody: maxCompareBytes, shadowAddress: shadowAddress, shadowHead: shadowHead, repeatTarget: repeatTarget)
     }
 }

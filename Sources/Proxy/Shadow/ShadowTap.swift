@@ -20,18 +20,14 @@ final class ShadowTap {
     }
 
     let recorder: any ShadowSink
-    let route: Route
-    let policy: ShadowPolicy
-    let servedBy: ShadowObservation.Side
+    /// The route, its policy, who answers, the method and canonical path, and where the copy goes.
+    let plan: ShadowPlan
     let requestID: String
-    let method: String
-    let path: String
     let query: String?
     /// The client's request head as received (its fields are parsed only for a sample, off the event loop).
     let requestHead: ByteBuffer
     let maxBody: Int
-    /// The shadow request: where to, and its head.
-    let shadowUpstream: Upstream
+    /// The shadow request: the address of `plan.shadow`, and its head.
     let shadowAddress: SocketAddress
     let shadowHead: ByteBuffer
     /// For noise learning: the answering side is asked a second time with its own head.
@@ -52,23 +48,16 @@ final class ShadowTap {
     private var settled = false
 
     init(
-        recorder: any ShadowSink, route: Route, policy: ShadowPolicy, servedBy: ShadowObservation.Side,
-        requestID: String, method: String,
-        path: String, query: String?, requestHead: ByteBuffer, maxBody: Int, shadowUpstream: Upstream,
-        shadowAddress: SocketAddress, shadowHead: ByteBuffer,
+        recorder: any ShadowSink, plan: ShadowPlan, requestID: String, query: String?, requestHead: ByteBuffer,
+        maxBody: Int, shadowAddress: SocketAddress, shadowHead: ByteBuffer,
         repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?
     ) {
         self.recorder = recorder
-        self.route = route
-        self.policy = policy
-        self.servedBy = servedBy
+        self.plan = plan
         self.requestID = requestID
-        self.method = method
-        self.path = path
         self.query = query
         self.requestHead = requestHead
         self.maxBody = maxBody
-        self.shadowUpstream = shadowUpstream
         self.shadowAddress = shadowAddress
         self.shadowHead = shadowHead
         self.repeatTarget = repeatTarget
@@ -94,20 +83,20 @@ final class ShadowTap {
             self.settle()
             return
         }
-        let isHEAD = self.method == "HEAD"
+        let isHEAD = self.plan.method == "HEAD"
         // Pipelined (and so re-sent after a broken connection): GET and HEAD only, narrower than the safe methods.
-        let isSafe = isHEAD || self.method == "GET"
+        let isSafe = isHEAD || self.plan.method == "GET"
         let call = ShadowCall(
-            upstream: self.shadowUpstream, address: self.shadowAddress, head: self.shadowHead, body: self.requestBody,
+            upstream: self.plan.shadow, address: self.shadowAddress, head: self.shadowHead, body: self.requestBody,
             isHEAD: isHEAD,
             isSafe: isSafe, maxBody: self.maxBody, pool: pool, deadlines: deadlines)
-        call.start(timeout: self.policy.timeout, for: self, isRepeat: false)
+        call.start(timeout: self.plan.policy.timeout, for: self, isRepeat: false)
         if let target = self.repeatTarget {
             let again = ShadowCall(
                 upstream: target.upstream, address: target.address, head: target.head, body: self.requestBody,
                 isHEAD: isHEAD, isSafe: isSafe,
                 maxBody: self.maxBody, pool: pool, deadlines: deadlines)
-            again.start(timeout: self.policy.timeout, for: self, isRepeat: true)
+            again.start(timeout: self.plan.policy.timeout, for: self, isRepeat: true)
         }
     }
 
@@ -199,7 +188,7 @@ final class ShadowTap {
                 self.shadowOutcome = nil
                 self.requestBody = []
                 self.primaryBytes = []
-                self.recorder.count(.matched, route: self.route.id)
+                self.recorder.count(.matched, route: self.plan.route.id)
                 return
             }
             let answered = RawAnswer(
@@ -213,12 +202,13 @@ final class ShadowTap {
             self.repeatOutcome = nil
             self.recorder.submit(
                 ShadowObservation(
-                    route: self.route.id, policy: self.policy, servedBy: self.servedBy, requestID: self.requestID,
-                    method: self.method,
-                    path: self.path, query: self.query, requestHead: Array(self.requestHead.readableBytesView),
+                    route: self.plan.route.id, policy: self.plan.policy, servedBy: self.plan.servedBy,
+                    requestID: self.requestID,
+                    method: self.plan.method,
+                    path: self.plan.path, query: self.query, requestHead: Array(self.requestHead.readableBytesView),
                     requestBody: self.requestBody,
-                    monolith: self.servedBy == .monolith ? answered : shadow,
-                    service: self.servedBy == .monolith ? shadow : answered,
+                    monolith: self.plan.servedBy == .monolith ? answered : shadow,
+                    service: self.plan.servedBy == .monolith ? shadow : answered,
                     repeated: repeated))
         }
     }
@@ -254,7 +244,7 @@ final class ShadowTap {
         self.requestBody = []
         self.primaryBytes = []
         self.recorder.release()
-        self.recorder.count(count, route: self.route.id)
+        self.recorder.count(count, route: self.plan.route.id)
     }
 }
 
