@@ -127,15 +127,9 @@ public struct JSONParser {
     }
 
     private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
-        guard depth <= self.maxDepth else { throw self.fail("nesting deeper than \(self.maxDepth) levels") }
-        self.index += 1
+        if try self.opensEmpty(UInt8(ascii: "}"), depth: depth) { return .object([]) }
         var members: [(key: String, value: JSONValue)] = []
         var keys = Set<String>()
-        self.skipWhitespace()
-        if self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "}") {
-            self.index += 1
-            return .object(members)
-        }
         while true {
             self.skipWhitespace()
             guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "\"") else {
@@ -160,19 +154,24 @@ public struct JSONParser {
     }
 
     private mutating func parseArray(depth: Int) throws(JSONParseError) -> JSONValue {
-        guard depth <= self.maxDepth else { throw self.fail("nesting deeper than \(self.maxDepth) levels") }
-        self.index += 1
+        if try self.opensEmpty(UInt8(ascii: "]"), depth: depth) { return .array([]) }
         var items: [JSONValue] = []
-        self.skipWhitespace()
-        if self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "]") {
-            self.index += 1
-            return .array(items)
-        }
         while true {
             self.skipWhitespace()
             items.append(try self.parseValue(depth: depth))
             if try self.endsContainer(UInt8(ascii: "]"), "expected ',' or ']' in an array") { return .array(items) }
         }
+    }
+
+    /// Steps over a container's opening bracket (refusing one nested deeper than `maxDepth`): true when `closing`
+    /// follows at once (consumed), an empty container.
+    private mutating func opensEmpty(_ closing: UInt8, depth: Int) throws(JSONParseError) -> Bool {
+        guard depth <= self.maxDepth else { throw self.fail("nesting deeper than \(self.maxDepth) levels") }
+        self.index += 1
+        self.skipWhitespace()
+        guard self.index < self.bytes.count, self.bytes[self.index] == closing else { return false }
+        self.index += 1
+        return true
     }
 
     /// After a member or an item: true at the container's end (`closing`, consumed), false after a `,` (consumed);

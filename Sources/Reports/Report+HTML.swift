@@ -267,12 +267,9 @@ extension Report {
 
     /// Geometry of the chart (SVG user units).
     enum Chart {
-        static let width = 640.0
-        static let height = 180.0
-        static let left = 48.0
-        static let right = 12.0
-        static let top = 12.0
-        static let bottom = 28.0
+        static let (width, height) = (640.0, 180.0)
+        /// The margins around the plot: the axis labels are in the left and bottom ones.
+        static let (left, right, top, bottom) = (48.0, 12.0, 12.0, 28.0)
         static var plotWidth: Double { Self.width - Self.left - Self.right }
         static var plotHeight: Double { Self.height - Self.top - Self.bottom }
 

@@ -153,28 +153,27 @@ struct TrafficPools: Sendable {
             return self.leads.isEmpty ? nil : (pick(self.leads), false)
         }
         func name() -> (first: String, last: String) { (pick(Self.firstNames), pick(Self.lastNames)) }
+        /// A GET of `path` of the entity chosen; nil when there is none.
+        func read(_ chosen: (String, Bool)?, _ path: (String) -> String) -> TrafficRequest? {
+            guard let (id, isHot) = chosen else { return nil }
+            return request(.GET, path(id), id: id, hot: isHot)
+        }
 
         switch operation {
         case .getContact:
-            guard let (id, isHot) = owned(self.contactsByAccount, all: self.contacts) else { return nil }
-            return request(.GET, "/contacts/\(id)", id: id, hot: isHot)
+            return read(owned(self.contactsByAccount, all: self.contacts)) { "/contacts/\($0)" }
         case .listAccountContacts:
-            guard let (id, isHot) = account() else { return nil }
-            return request(.GET, "/accounts/\(id)/contacts?limit=50", id: id, hot: isHot)
+            return read(account()) { "/accounts/\($0)/contacts?limit=50" }
         case .getAccount:
-            guard let (id, isHot) = account() else { return nil }
-            return request(.GET, "/accounts/\(id)", id: id, hot: isHot)
+            return read(account()) { "/accounts/\($0)" }
         case .listAccountDeals:
-            guard let (id, isHot) = account() else { return nil }
-            return request(.GET, "/accounts/\(id)/deals?limit=50", id: id, hot: isHot)
+            return read(account()) { "/accounts/\($0)/deals?limit=50" }
         case .getLead:
-            guard let (id, isHot) = lead() else { return nil }
-            return request(.GET, "/leads/\(id)", id: id, hot: isHot)
+            return read(lead()) { "/leads/\($0)" }
         case .listLeads:
             return request(.GET, "/leads?status=\(pick(Self.leadStatuses))&limit=20")
         case .getDeal:
-            guard let (id, isHot) = owned(self.dealsByAccount, all: self.deals) else { return nil }
-            return request(.GET, "/deals/\(id)", id: id, hot: isHot)
+            return read(owned(self.dealsByAccount, all: self.deals)) { "/deals/\($0)" }
         case .listDeals:
             return request(.GET, "/deals?stage=\(pick(Self.stages + Self.closingStages))&limit=20")
         case .listContacts:

@@ -47,6 +47,24 @@ struct ProxyErrorResponse {
             message: "upstream \(upstream) did not answer within \(timeout)", route: route)
     }
 
+    /// 400 `non_canonical_path`: the table serves canonical paths only, and `sent` reads as `canonical`.
+    static func nonCanonicalPath(_ sent: String, canonical: String, route: String?) -> ProxyErrorResponse {
+        ProxyErrorResponse(
+            status: .badRequest, code: "non_canonical_path",
+            message:
+                "the path \(sent) is not canonical (it reads as \(canonical)); the route table serves canonical paths "
+                + "only (\"paths\": \"strict\")",
+            route: route)
+    }
+
+    /// 408 `request_timeout`: fewer than `least` bytes/s of the body arrived (`received` bytes in `window`).
+    static func bodyTooSlow(least: Int, received: Int, window: String, route: String?) -> ProxyErrorResponse {
+        ProxyErrorResponse(
+            status: .requestTimeout, code: "request_timeout",
+            message: "the request body came slower than \(least) bytes/s (\(received) bytes in \(window))",
+            route: route)
+    }
+
     static func badRequest(_ message: String) -> ProxyErrorResponse {
         ProxyErrorResponse(status: .badRequest, code: "bad_request", message: message, route: nil)
     }

@@ -147,12 +147,7 @@ extension ProxyHandler {
             let sent = head.string(target.lowerBound..<(target.lowerBound + pathLength))
             let canonical = String(decoding: rewrite.bytes, as: UTF8.self)
             self.reject(
-                ProxyErrorResponse(
-                    status: .badRequest, code: "non_canonical_path",
-                    message:
-                        "the path \(sent) is not canonical (it reads as \(canonical)); the route table serves "
-                        + "canonical paths only (\"paths\": \"strict\")",
-                    route: routing.route?.id),
+                .nonCanonicalPath(sent, canonical: canonical, route: routing.route?.id),
                 requestID: nil)
             return nil
         }

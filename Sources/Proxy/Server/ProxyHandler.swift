@@ -304,12 +304,8 @@ final class ProxyHandler: ChannelDuplexHandler {
             self.finish(exchange, reusable: false)
             let window = DurationText.format(configuration.bodyRateWindow)
             self.respond(
-                ProxyErrorResponse(
-                    status: .requestTimeout, code: "request_timeout",
-                    message:
-                        "the request body came slower than \(configuration.minBodyRate) bytes/s (\(received) bytes "
-                        + "in \(window))",
-                    route: exchange.route?.id),
+                .bodyTooSlow(
+                    least: configuration.minBodyRate, received: received, window: window, route: exchange.route?.id),
                 requestID: exchange.requestID, ending: .closeAfterFlush(deadline: nil))
             self.armTimer(for: idleDeadline)
         case .exchangeTimedOut:
