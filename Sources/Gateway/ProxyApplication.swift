@@ -119,12 +119,16 @@ public final class ProxyApplication: Sendable {
             logger: logger
         )
         let watcher = RoutesWatcher(control: control, interval: configuration.watchInterval)
-        self.services = [recorder, server, admin, watcher]
+        let presence = PresenceService(
+            ports: ports, routesPath: configuration.routesPath, dataDirectory: configuration.dataDirectory,
+            logger: logger)
+        self.services = [recorder, server, admin, watcher, presence]
     }
 
-    /// Waits until both ports are bound, and returns them (useful with port 0).
+    /// Waits until both ports are bound, and returns them (useful with port 0); (0, 0) when the waiting task is
+    /// cancelled first.
     public func listeningPorts() async -> (proxy: Int, admin: Int) {
-        await self.ports.bothBound()
+        await self.ports.bothBound() ?? (0, 0)
     }
 
     /// The process's one group: ``services``, stopped gracefully on `gracefulShutdownSignals` (none: only by
@@ -159,29 +163,80 @@ public final class ProxyApplication: Sendable {
     }
 }
 
+/// Says where the proxy is (``ProxyPresence``, in the data directory) from the moment both ports are bound until the
+/// group stops, so that the CLI finds its admin API and leaves the routes file it serves alone.
+private struct PresenceService: Service {
+    let ports: ListeningPorts
+    let routesPath: String
+    let dataDirectory: String
+    let logger: Logger
+
+    func run() async throws {
+        let ports = self.ports
+        guard let bound = await cancelWhenGracefulShutdown({ await ports.bothBound() }) else { return }
+        let presence = ProxyPresence(
+            admin: "http://127.0.0.1:\(bound.admin)", pid: getpid(),
+            routes: ProxyPresence.canonicalPath(self.routesPath))
+        do {
+            try presence.write(in: self.dataDirectory)
+        } catch {
+            let path = ProxyPresence.path(in: self.dataDirectory)
+            self.logger.warning(
+                "cannot write \(path): \(error); the CLI finds this proxy only with --admin or STRANGLER_ADMIN")
+            return
+        }
+        defer { presence.remove(from: self.dataDirectory) }
+        try? await gracefulShutdown()
+    }
+}
+
 /// The ports the data plane and the admin API listen on, once bound; ``bothBound()`` waits for them.
 private final class ListeningPorts: Sendable {
-    private typealias Waiter = CheckedContinuation<(proxy: Int, admin: Int), Never>
-    private let state = Mutex<(proxy: Int?, admin: Int?, waiters: [Waiter])>((nil, nil, []))
+    private typealias Ports = (proxy: Int, admin: Int)
+    private typealias Waiter = CheckedContinuation<Ports?, Never>
+    private struct State {
+        var proxy: Int?
+        var admin: Int?
+        var waiters: [UInt64: Waiter] = [:]
+        /// Waits cancelled before their continuation was in `waiters`.
+        var cancelled: Set<UInt64> = []
+        var lastID: UInt64 = 0
+    }
+    private let state = Mutex(State())
 
-    func bothBound() async -> (proxy: Int, admin: Int) {
-        await withCheckedContinuation { continuation in
-            let ready = self.state.withLock { state -> (proxy: Int, admin: Int)? in
-                if let proxy = state.proxy, let admin = state.admin { return (proxy, admin) }
-                state.waiters.append(continuation)
+    /// Both ports, once bound; nil when the waiting task is cancelled first.
+    func bothBound() async -> (proxy: Int, admin: Int)? {
+        let id = self.state.withLock { state in
+            state.lastID += 1
+            return state.lastID
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: Waiter) in
+                let now = self.state.withLock { state -> Ports?? in
+                    if let proxy = state.proxy, let admin = state.admin { return .some((proxy, admin)) }
+                    if state.cancelled.remove(id) != nil { return .some(nil) }
+                    state.waiters[id] = continuation
+                    return .none
+                }
+                if let now { continuation.resume(returning: now) }
+            }
+        } onCancel: {
+            let waiter = self.state.withLock { state -> Waiter? in
+                if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
+                state.cancelled.insert(id)
                 return nil
             }
-            if let ready { continuation.resume(returning: ready) }
+            waiter?.resume(returning: nil)
         }
     }
 
     func bound(proxy: Int? = nil, admin: Int? = nil) {
-        let (waiters, ports) = self.state.withLock { state -> ([Waiter], (proxy: Int, admin: Int)?) in
+        let (waiters, ports) = self.state.withLock { state -> ([Waiter], Ports?) in
             if let proxy { state.proxy = proxy }
             if let admin { state.admin = admin }
             guard let proxy = state.proxy, let admin = state.admin else { return ([], nil) }
             defer { state.waiters.removeAll() }
-            return (state.waiters, (proxy, admin))
+            return (Array(state.waiters.values), (proxy, admin))
         }
         if let ports { for waiter in waiters { waiter.resume(returning: ports) } }
     }

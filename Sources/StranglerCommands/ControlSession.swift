@@ -14,8 +14,8 @@ import RouteTable
 public struct AdminOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "The proxy's admin API (default http://127.0.0.1:8090). Given explicitly, a route command never falls "
-                + "back to routes.json.",
+            "The proxy's admin API (default: $STRANGLER_ADMIN, else the running proxy that wrote <data>/proxy.json, "
+                + "else http://127.0.0.1:8090). Given explicitly, a route command never falls back to routes.json.",
             valueName: "url"))
     public var admin: String?
 
@@ -27,6 +27,38 @@ public struct AdminOptions: ParsableArguments {
     public init() {}
 
     static let defaultAdmin = "http://127.0.0.1:8090"
+    /// The environment variable naming the admin API when `--admin` does not.
+    static let environmentVariable = "STRANGLER_ADMIN"
+
+    /// Where the admin URL a command uses came from.
+    enum Source: Equatable {
+        case flag
+        case environment
+        /// The `proxy.json` a live proxy wrote into the data directory.
+        case presence(ProxyPresence)
+        /// None of those: the default URL, where no proxy may run.
+        case fallback
+    }
+
+    /// The admin API to ask: `--admin`, else `STRANGLER_ADMIN`, else the running proxy that wrote
+    /// `<data>/proxy.json`, else `fallback`.
+    func resolve(
+        environment: [String: String], fallback: String = Self.defaultAdmin
+    ) throws(CommandFailure) -> (url: String, source: Source) {
+        if let admin { return (admin, .flag) }
+        if let admin = environment[Self.environmentVariable], !admin.isEmpty { return (admin, .environment) }
+        if let presence = try Self.presence(in: self.data) { return (presence.admin, .presence(presence)) }
+        return (fallback, .fallback)
+    }
+
+    /// The live proxy registered in `dataDirectory`, if any.
+    static func presence(in dataDirectory: String) throws(CommandFailure) -> ProxyPresence? {
+        do {
+            return try ProxyPresence.live(in: dataDirectory)
+        } catch {
+            throw CommandFailure(message: error.description, status: ControlExit.usage)
+        }
+    }
 }
 
 /// The flags every route-table command shares: where the proxy's admin API is, and what to edit when no proxy runs.
@@ -213,7 +245,8 @@ struct ControlSession {
     }
 
     static func open(
-        _ options: ControlOptions, defaultAdmin: String = AdminOptions.defaultAdmin
+        _ options: ControlOptions, defaultAdmin: String = AdminOptions.defaultAdmin,
+        environment: [String: String] = ProcessInfo.processInfo.environment
     ) async throws(CommandFailure) -> ControlSession {
         if options.file {
             guard options.endpoint.admin == nil else {
@@ -221,8 +254,8 @@ struct ControlSession {
             }
             return try Self.openFile(options, lookedAt: nil)
         }
-        let explicit = options.endpoint.admin != nil
-        let url = options.endpoint.admin ?? defaultAdmin
+        let (url, source) = try options.endpoint.resolve(environment: environment, fallback: defaultAdmin)
+        let explicit = source != .fallback
         let address: (host: String, port: Int)
         do {
             address = try AdminClient.parse(url: url)
@@ -242,8 +275,15 @@ struct ControlSession {
             probe = try await client.send(.GET, "/admin/status")
         } catch {
             guard error.refused, !explicit else {
-                throw CommandFailure(
-                    message: "the proxy is unreachable: \(error.description)", status: ControlExit.unreachable)
+                let whose =
+                    switch source {
+                    case .presence(let presence):
+                        "the proxy that wrote \(ProxyPresence.path(in: options.endpoint.data)) (pid \(presence.pid)) "
+                            + "is unreachable"
+                    case .environment: "the proxy at \(AdminOptions.environmentVariable)=\(url) is unreachable"
+                    default: "the proxy is unreachable"
+                    }
+                throw CommandFailure(message: "\(whose): \(error.description)", status: ControlExit.unreachable)
             }
             return try Self.openFile(options, lookedAt: url)
         }
@@ -261,6 +301,14 @@ struct ControlSession {
     /// The file path: routes.json, `<data>/audit.jsonl` and `<data>/diffs.sqlite`, through the proxy's own
     /// RouteControl.
     static func openFile(_ options: ControlOptions, lookedAt admin: String?) throws(CommandFailure) -> ControlSession {
+        // A proxy reloads its file on a change, but would not audit nor gate an edit made behind its back.
+        if let presence = try AdminOptions.presence(in: options.endpoint.data), presence.serves(options.routes) {
+            throw CommandFailure(
+                message:
+                    "a proxy (pid \(presence.pid)) serves \(options.routes): change it through that proxy, not the "
+                    + "file (leave out --file, or pass --admin \(presence.admin))",
+                status: ControlExit.usage)
+        }
         guard FileManager.default.fileExists(atPath: options.routes) else {
             if let admin {
                 throw CommandFailure(

@@ -66,9 +66,14 @@ public struct NoiseCommand: AsyncParsableCommand {
 
     private func execute() async throws(AdminClient.Failure) {
         let endpoint = self.endpoint
+        let url: String
+        do {
+            url = try endpoint.resolve(environment: ProcessInfo.processInfo.environment).url
+        } catch {
+            throw AdminClient.Failure(description: error.message)
+        }
         let client = try AdminClient(
-            url: endpoint.admin ?? AdminOptions.defaultAdmin,
-            token: try endpoint.token.resolve(dataDirectory: endpoint.data), dataDirectory: endpoint.data)
+            url: url, token: try endpoint.token.resolve(dataDirectory: endpoint.data), dataDirectory: endpoint.data)
         let encoded = self.route.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? self.route
         let answer = try await client.send(.GET, "/admin/noise?route=\(encoded)")
         guard answer.status == 200, let noise = answer.json else {

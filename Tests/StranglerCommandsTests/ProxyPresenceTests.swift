@@ -1,0 +1,131 @@
+import ArgumentParser
+import Foundation
+import Proxy
+import ProxyTestSupport
+import Testing
+
+@testable import ControlPlane
+@testable import StranglerCommands
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How the CLI finds a running proxy (`--admin`, `STRANGLER_ADMIN`, `<data>/proxy.json`), and that it never edits
+/// the file a proxy serves.
+@Suite("The CLI finds the proxy")
+struct ProxyPresenceTests {
+    /// No process has this id (above Linux's largest pid_max).
+    static let deadPID: Int32 = 99_999_999
+
+    @Test func aRecordNamesALiveProcessOrIsIgnored() throws {
+        let copy = try FileCopy(routes: "{}")
+        defer { copy.remove() }
+        #expect(try ProxyPresence.live(in: copy.dataDirectory) == nil)
+        let mine = ProxyPresence(
+            admin: "http://127.0.0.1:1", pid: getpid(), routes: ProxyPresence.canonicalPath(copy.routesPath))
+        try mine.write(in: copy.dataDirectory)
+        #expect(try ProxyPresence.live(in: copy.dataDirectory) == mine)
+        #expect(mine.serves(copy.routesPath))
+        // The same file by another spelling of its path.
+        #expect(mine.serves(copy.directory.appendingPathComponent("data/../routes.json").path))
+
+        // One that another proxy wrote since is not removed by this one.
+        let other = ProxyPresence(admin: "http://127.0.0.1:2", pid: getpid(), routes: mine.routes)
+        try other.write(in: copy.dataDirectory)
+        mine.remove(from: copy.dataDirectory)
+        #expect(try ProxyPresence.live(in: copy.dataDirectory) == other)
+        other.remove(from: copy.dataDirectory)
+        #expect(!FileManager.default.fileExists(atPath: ProxyPresence.path(in: copy.dataDirectory)))
+
+        // A proxy killed outright leaves its record: a dead pid is no proxy.
+        try ProxyPresence(admin: "http://127.0.0.1:3", pid: Self.deadPID, routes: mine.routes)
+            .write(in: copy.dataDirectory)
+        #expect(try ProxyPresence.live(in: copy.dataDirectory) == nil)
+    }
+
+    @Test(arguments: [
+        ("[]", "must be an object"),
+        ("not json", "not JSON"),
+        (#"{"admin":"ftp://x","pid":1,"routes":"/r"}"#, "$.admin must be an http:// URL"),
+        (#"{"admin":"http://127.0.0.1:1","pid":1.5,"routes":"/r"}"#, "$.pid must be a process id"),
+        (#"{"admin":"http://127.0.0.1:1","pid":1,"routes":"r.json"}"#, "$.routes must be an absolute path"),
+    ])
+    func aMalformedRecordIsRefusedWithWhereAndWhy(text: String, reason: String) throws {
+        let copy = try FileCopy(routes: "{}")
+        defer { copy.remove() }
+        try FileManager.default.createDirectory(atPath: copy.dataDirectory, withIntermediateDirectories: true)
+        let path = ProxyPresence.path(in: copy.dataDirectory)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let failure = #expect(throws: CommandFailure.self) {
+            try AdminOptions.parse(["--data", copy.dataDirectory]).resolve(environment: [:])
+        }
+        #expect(failure?.status == ControlExit.usage)
+        #expect(failure?.message.hasPrefix(path + ": " + reason) == true)
+    }
+
+    @Test func theAdminURLComesFromTheFlagThenTheEnvironmentThenTheRecord() throws {
+        let copy = try FileCopy(routes: "{}")
+        defer { copy.remove() }
+        let presence = ProxyPresence(
+            admin: "http://127.0.0.1:3", pid: getpid(), routes: ProxyPresence.canonicalPath(copy.routesPath))
+        try presence.write(in: copy.dataDirectory)
+        let environment = ["STRANGLER_ADMIN": "http://127.0.0.1:2"]
+        let flagged = try AdminOptions.parse(["--admin", "http://127.0.0.1:1", "--data", copy.dataDirectory])
+        #expect(try flagged.resolve(environment: environment) == ("http://127.0.0.1:1", .flag))
+        let plain = try AdminOptions.parse(["--data", copy.dataDirectory])
+        #expect(try plain.resolve(environment: environment) == ("http://127.0.0.1:2", .environment))
+        #expect(try plain.resolve(environment: ["STRANGLER_ADMIN": ""]) == (presence.admin, .presence(presence)))
+        presence.remove(from: copy.dataDirectory)
+        #expect(try plain.resolve(environment: [:]) == (AdminOptions.defaultAdmin, .fallback))
+    }
+
+    @Test func theCLINeverEditsAFileAProxyServes() async throws {
+        let copy = try FileCopy(routes: GateFixture.routes(monolith: 1, service: 1))
+        defer { copy.remove() }
+        let before = try String(contentsOfFile: copy.routesPath, encoding: .utf8)
+        try ProxyPresence(
+            admin: "http://127.0.0.1:1", pid: getpid(), routes: ProxyPresence.canonicalPath(copy.routesPath)
+        ).write(in: copy.dataDirectory)
+        let outcome = try await run(["rollback", "contacts.get", "--reason", "r"] + copy.cli)
+        #expect(outcome.status == ControlExit.usage)
+        #expect(outcome.error.contains("a proxy (pid \(getpid())) serves \(copy.routesPath)"))
+        #expect(outcome.error.contains("--admin http://127.0.0.1:1"))
+        #expect(try String(contentsOfFile: copy.routesPath, encoding: .utf8) == before)
+        #expect(copy.audit.isEmpty)
+
+        // A registered proxy that does not answer is an error, never a reason to edit the file.
+        let session = await #expect(throws: CommandFailure.self) {
+            _ = try await ControlSession.open(
+                try ControlOptions.parse(["--routes", copy.routesPath, "--data", copy.dataDirectory]),
+                environment: [:])
+        }
+        #expect(session?.status == ControlExit.unreachable)
+        #expect(session?.message.contains("the proxy that wrote") == true)
+        #expect(try String(contentsOfFile: copy.routesPath, encoding: .utf8) == before)
+    }
+
+    @Test func aRunningProxyIsFoundThroughItsDataDirectory() async throws {
+        // A data directory that outlives the harness, to see the record go when the proxy stops.
+        let copy = try FileCopy(routes: "{}")
+        defer { copy.remove() }
+        let dataDirectory = copy.dataDirectory
+        let path = ProxyPresence.path(in: dataDirectory)
+        try await ProxyHarness.run(configure: { $0.dataDirectory = dataDirectory }) { harness in
+            #expect(await eventually { FileManager.default.fileExists(atPath: path) })
+            let presence = try #require(try ProxyPresence.live(in: dataDirectory))
+            #expect(presence.admin == "http://127.0.0.1:\(harness.adminPort)")
+            #expect(presence.pid == getpid())
+            #expect(presence.serves(harness.routesPath))
+            // No --admin: the command goes to this proxy, on its own port (not 8090).
+            let options = try ControlOptions.parse([
+                "--routes", harness.routesPath, "--data", dataDirectory, "--token-file", harness.tokenFile,
+            ])
+            let session = try await ControlSession.open(options, environment: [:])
+            #expect(session.target == "the proxy at http://127.0.0.1:\(harness.adminPort)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+}
