@@ -27,6 +27,15 @@ public struct AdminOptions: ParsableArguments {
     public init() {}
 
     static let defaultAdmin = "http://127.0.0.1:8090"
+    /// `--admin`, `--token-file` and `--data` as given (each with a leading space), for a command the CLI suggests.
+    var placeFlags: String {
+        var flags: [String] = []
+        if let admin = self.admin { flags += ["--admin", admin] }
+        if let tokenFile = self.token.tokenFile { flags += ["--token-file", tokenFile] }
+        if self.data != ".strangler" { flags += ["--data", self.data] }
+        return flags.map { " " + ShellWord.quote($0) }.joined()
+    }
+
     /// The environment variable naming the admin API when `--admin` does not.
     static let environmentVariable = "STRANGLER_ADMIN"
 
@@ -75,6 +84,16 @@ public struct ControlOptions: ParsableArguments {
     public var file: Bool = false
 
     public init() {}
+
+    /// The flags a suggested command (`undo with: strangler undo …`) needs to reach the table this one did: the
+    /// ones given that say where it is, each with a leading space (none when every default was used). The
+    /// environment is the shell's, so `STRANGLER_ADMIN` and `STRANGLER_ADMIN_TOKEN` carry over by themselves.
+    var placeFlags: String {
+        var flags: [String] = []
+        if self.routes != "routes.json" { flags += ["--routes", self.routes] }
+        if self.file { flags.append("--file") }
+        return self.endpoint.placeFlags + flags.map { " " + ShellWord.quote($0) }.joined()
+    }
 
     var actorName: String {
         if let actor, !actor.isEmpty { return actor }
@@ -498,5 +517,18 @@ struct ControlSession {
             etag = String(value.dropFirst().dropLast())
         }
         return (json, etag)
+    }
+}
+
+/// A word as a POSIX shell reads it back: as it is when that is safe, else in single quotes.
+enum ShellWord {
+    static func quote(_ word: String) -> String {
+        let plain =
+            !word.isEmpty
+            && word.unicodeScalars.allSatisfy { scalar in
+                scalar.isASCII
+                    && (CharacterSet.alphanumerics.contains(scalar) || "_./:=@%+-,".unicodeScalars.contains(scalar))
+            }
+        return plain ? word : "'" + word.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
     }
 }

@@ -135,7 +135,8 @@ public struct NoiseCommand: AsyncParsableCommand {
         lines.append("proposed ignore rules:")
         lines += proposed.map { "  \($0)" }
         guard self.apply else {
-            lines.append("review them, then: strangler noise \(self.route) --apply")
+            lines.append(
+                "review them, then: strangler noise \(ShellWord.quote(self.route)) --apply\(self.endpoint.placeFlags)")
             print(lines.joined(separator: "\n"))
             return
         }

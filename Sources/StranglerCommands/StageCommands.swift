@@ -47,9 +47,10 @@ public struct StepOptions: ParsableArguments {
     /// Moves the route to the stage `move` gives for its current one (a usage error, `otherwise`, when there is none).
     func run(command: String, to move: (Stage) -> Stage?, otherwise: String) async -> CommandOutcome {
         let id = self.route
+        let flags = self.control.placeFlags
         return await StageRun.run(command: command, control: self.control, options: self.change) {
             table throws(CommandFailure) in
-            guard let stage = move(try StageRun.stage(of: id, in: table)) else {
+            guard let stage = move(try StageRun.stage(of: id, in: table, flags: flags)) else {
                 throw CommandFailure(message: "\(id) \(otherwise)", status: ControlExit.usage)
             }
             return (id, stage)
@@ -71,7 +72,8 @@ enum StageRun {
             let change = try await session.stage(
                 selector: selector, to: stage, expectedHash: options.ifMatch ?? read.contentHash,
                 reason: options.reason, force: options.force)
-            return Self.report(change, selector: selector, stage: stage, target: session.target)
+            return Self.report(
+                change, selector: selector, stage: stage, target: session.target, flags: control.placeFlags)
         } catch {
             return Self.report(command: command, error)
         }
@@ -87,7 +89,9 @@ enum StageRun {
         return CommandOutcome(error: text, status: failure.status)
     }
 
-    static func report(_ change: TableChange, selector: String, stage: Stage, target: String) -> CommandOutcome {
+    static func report(
+        _ change: TableChange, selector: String, stage: Stage, target: String, flags: String = ""
+    ) -> CommandOutcome {
         guard !change.changed.isEmpty else {
             return CommandOutcome(output: "nothing to change: \(selector) already in \(stage.rawValue)\n")
         }
@@ -99,15 +103,15 @@ enum StageRun {
                 for reason in refusal.reasons { text += "  \(refusal.route): \(reason)\n" }
             }
         }
-        text += "table \(change.table.contentHash) (\(target)); undo with: strangler undo\n"
+        text += "table \(change.table.contentHash) (\(target)); undo with: strangler undo\(flags)\n"
         return CommandOutcome(output: text)
     }
 
     /// The route's current stage in a table document.
-    static func stage(of id: String, in table: JSONValue) throws(CommandFailure) -> Stage {
+    static func stage(of id: String, in table: JSONValue, flags: String = "") throws(CommandFailure) -> Stage {
         guard let route = table["routes"]?.arrayValue?.first(where: { $0["id"]?.stringValue == id }) else {
             throw CommandFailure(
-                message: "no route has id \"\(id)\" (strangler routes lists them)", status: ControlExit.usage)
+                message: "no route has id \"\(id)\" (strangler routes\(flags) lists them)", status: ControlExit.usage)
         }
         guard let stage = route["stage"]?.stringValue.flatMap(Stage.init(rawValue:)) else {
             throw CommandFailure(message: "route \(id) has no valid stage", status: ControlExit.usage)

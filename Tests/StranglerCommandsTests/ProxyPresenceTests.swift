@@ -129,3 +129,42 @@ struct ProxyPresenceTests {
         #expect(!FileManager.default.fileExists(atPath: path))
     }
 }
+
+@Suite("Hints the CLI prints work as printed")
+struct CommandHintTests {
+    @Test func undoAsSuggestedReachesTheSameTable() async throws {
+        let copy = try FileCopy(routes: GateFixture.routes(monolith: 1, service: 1))
+        defer { copy.remove() }
+        // Paths that need quoting, away from the defaults.
+        let folder = copy.directory.appendingPathComponent("team's files")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let routes = folder.appendingPathComponent("my routes.json").path
+        try FileManager.default.moveItem(atPath: copy.routesPath, toPath: routes)
+        let data = folder.appendingPathComponent("state").path
+        let moved = try await run([
+            "rollback", "contacts.get", "--reason", "r", "--file", "--routes", routes, "--data", data,
+        ])
+        #expect(moved.status == 0, "\(moved.error)")
+        let hint = try #require(moved.output.components(separatedBy: "undo with: ").last)
+            .trimmingCharacters(in: .newlines)
+        #expect(
+            hint == "strangler undo --data '\(data.replacingOccurrences(of: "'", with: #"'\''"#))' "
+                + "--routes '\(routes.replacingOccurrences(of: "'", with: #"'\''"#))' --file")
+        let words = DocsTests.shellWords(hint)
+        #expect(words.first == "strangler")
+        let undone = try await run(Array(words.dropFirst()))
+        #expect(undone.status == 0, "\(undone.error)")
+        let table = try String(contentsOfFile: routes, encoding: .utf8)
+        #expect(table.contains(#""stage": "coexist""#) || table.contains(#""stage":"coexist""#))
+    }
+
+    @Test func aMissingRouteNamesTheListingCommandWithItsFlags() async throws {
+        let copy = try FileCopy(routes: GateFixture.routes(monolith: 1, service: 1))
+        defer { copy.remove() }
+        let outcome = try await run(["promote", "nope.get"] + copy.cli)
+        #expect(outcome.status == ControlExit.usage)
+        #expect(
+            outcome.error.contains(
+                "(strangler routes --data \(copy.dataDirectory) --routes \(copy.routesPath) --file lists them)"))
+    }
+}

@@ -214,9 +214,14 @@ struct StageCommandTests {
                 let viaFile = try await run(step + copy.cli)
                 #expect(viaAPI.status == viaFile.status, "\(step)")
                 #expect(viaAPI.error == viaFile.error, "\(step)")
-                // The same text, but for where the change went and the seconds at which it happened.
+                // The same text, but for where the change went, the flags that reach it again (in the undo hint)
+                // and the seconds at which it happened.
                 func normalised(_ text: String, _ target: String) -> String {
                     text.replacingOccurrences(of: target, with: "X")
+                        .replacingOccurrences(
+                            of: #"undo with: strangler undo.*"#, with: "undo with: strangler undo",
+                            options: .regularExpression
+                        )
                         .replacingOccurrences(
                             of: #"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"#, with: "T", options: .regularExpression)
                 }
