@@ -87,6 +87,10 @@ public struct HistoryCommand: AsyncParsableCommand {
             let ignore = entry.ignore
             return "\(entry.route ?? "?") \(entry.signature ?? "?") \(entry.decision ?? "")"
                 + (ignore.isEmpty ? "" : " (ignore \(ignore.joined(separator: ", ")))")
+        case "edit":
+            let what =
+                changes.isEmpty ? entry.routes.joined(separator: ", ") : changes.map(Self.move).joined(separator: ", ")
+            return "edited by hand" + (what.isEmpty ? "" : ": \(what)")
         case "undo":
             let moves = changes.map(Self.move).joined(separator: ", ")
             return "undo \(entry.undoes?.action ?? "?") of \(entry.undoes?.time ?? "?")"

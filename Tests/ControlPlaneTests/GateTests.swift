@@ -203,15 +203,17 @@ struct GateAdminTests {
             #expect(try await harness.admin("POST", "/admin/undo").status == 200)
             #expect(harness.stageOf("contacts.get") == .transform)
 
-            // Changed since (an edit of the file): refused, nothing undone.
+            // An edit of the file since is audited as a hand edit: undo reverts that edit, not the change before it.
             let edited = try String(contentsOfFile: harness.routesPath, encoding: .utf8).replacingOccurrences(
                 of: #""id": "dead.get","#, with: #""id": "dead.get", "timeout": "5s","#)
             try edited.write(toFile: harness.routesPath, atomically: true, encoding: .utf8)
             #expect(
                 await eventually { harness.proxy.store.snapshot.table.route(id: "dead.get")?.timeout == .seconds(5) })
-            let conflict = try await harness.admin("POST", "/admin/undo")
-            #expect(
-                conflict.status == 409 && jsonValue(conflict.body)["error"]?["code"]?.stringValue == "undo_conflict")
+            #expect(await eventually { GateFixture.audit(harness).last?["action"]?.stringValue == "edit" })
+            let revert = try await harness.admin("POST", "/admin/undo")
+            #expect(revert.status == 200)
+            #expect(GateFixture.audit(harness).last?["undoes"]?["action"]?.stringValue == "edit")
+            #expect(harness.proxy.store.snapshot.table.route(id: "dead.get")?.timeout == Route.defaultTimeout)
             #expect(harness.stageOf("contacts.get") == .transform)
         }
     }

@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
+import Gateway
+import JSON
 import Proxy
 import ProxyTestSupport
+import RouteTable
 import Testing
 
 @testable import ControlPlane
@@ -166,5 +169,76 @@ struct CommandHintTests {
         #expect(
             outcome.error.contains(
                 "(strangler routes --data \(copy.dataDirectory) --routes \(copy.routesPath) --file lists them)"))
+    }
+}
+
+@Suite("Hand edits of the routes file are audited")
+struct HandEditTests {
+    @Test func aHandEditAppearsInHistoryAndUndoRevertsIt() async throws {
+        try await ProxyHarness.run { harness in
+            let text = try String(contentsOfFile: harness.routesPath, encoding: .utf8)
+            let edited = text.replacingOccurrences(
+                of:
+                    #""id": "slow.get", "method": "GET", "path": "/slow/{id}", "service": "contacts", "stage": "transform""#,
+                with:
+                    #""id": "slow.get", "method": "GET", "path": "/slow/{id}", "service": "contacts", "stage": "eliminate""#
+            )
+            #expect(edited != text)
+            try edited.write(toFile: harness.routesPath, atomically: true, encoding: .utf8)
+            await harness.proxy.control.reloadIfChanged()
+            let entries = await harness.proxy.control.auditEntries()
+            let entry = try #require(entries.last)
+            #expect(entry["action"]?.stringValue == "edit")
+            #expect(entry["reason"]?.stringValue == "routes.json edited by hand")
+            #expect(entry["actor"]?.stringValue?.isEmpty == false)
+            #expect(entry["file"]?.stringValue == harness.routesPath)
+            #expect(
+                StageChange.changes(entry["changes"]) == [
+                    StageChange(route: "slow.get", from: .transform, to: .eliminate)
+                ])
+
+            let history = try await run(["history"] + harness.cli)
+            #expect(history.status == 0, "\(history.error)")
+            #expect(history.output.contains("edited by hand: slow.get transform→eliminate"))
+            #expect(history.output.contains("routes.json edited by hand"))
+
+            // The proxy's own writes are not taken for hand edits; undo puts the table back and says what it undid.
+            let undone = try await run(["undo", "--reason", "not by hand"] + harness.cli)
+            #expect(undone.status == 0, "\(undone.error)")
+            #expect(undone.output.contains("slow.get: eliminate → transform"), "\(undone.output)")
+            await harness.proxy.control.reloadIfChanged()
+            let after = await harness.proxy.control.auditEntries()
+            #expect(after.count == entries.count + 1)
+            #expect(after.last?["action"]?.stringValue == "undo")
+        }
+    }
+
+    @Test func undoRefusesATableNoOneAudited() async throws {
+        // With no proxy running nothing watches the file: an edit then is in no audit entry, and undo refuses to
+        // put back a table over it.
+        let copy = try FileCopy(routes: GateFixture.routes(monolith: 1, service: 1))
+        defer { copy.remove() }
+        let moved = try await run(["rollback", "contacts.get", "--reason", "r"] + copy.cli)
+        #expect(moved.status == 0, "\(moved.error)")
+        let text = try String(contentsOfFile: copy.routesPath, encoding: .utf8)
+        let edited = text.replacingOccurrences(of: #""id": "dead.get","#, with: #""id": "dead.get", "timeout": "5s","#)
+        #expect(edited != text)
+        try edited.write(toFile: copy.routesPath, atomically: true, encoding: .utf8)
+        let undo = try await run(["undo"] + copy.cli)
+        #expect(undo.status == ControlExit.refused)
+        #expect(undo.error.contains("it changed since"), "\(undo.error)")
+        #expect(try String(contentsOfFile: copy.routesPath, encoding: .utf8) == edited)
+    }
+
+    @Test func anEditWithoutStageMovesNamesTheRoutesItChanged() async throws {
+        try await ProxyHarness.run { harness in
+            let text = try String(contentsOfFile: harness.routesPath, encoding: .utf8)
+            let edited = text.replacingOccurrences(of: #""timeout": "300ms""#, with: #""timeout": "400ms""#)
+            #expect(edited != text)
+            try edited.write(toFile: harness.routesPath, atomically: true, encoding: .utf8)
+            await harness.proxy.control.reloadIfChanged()
+            let history = try await run(["history"] + harness.cli)
+            #expect(history.output.contains("edited by hand: sleep.get"), "\(history.output)")
+        }
     }
 }

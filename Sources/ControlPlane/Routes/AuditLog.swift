@@ -27,7 +27,7 @@ public struct AuditRecord: Sendable {
     public var time: String? { self.fields["time"]?.stringValue }
     public var actor: String? { self.fields["actor"]?.stringValue }
     public var reason: String? { self.fields["reason"]?.stringValue }
-    /// `stage`, `replace`, `undo`, `triage`, `purge`, …
+    /// `stage`, `replace`, `undo`, `triage`, `edit` (the routes file edited by hand), `purge`, …
     public var action: String? { self.fields["action"]?.stringValue }
     /// True when the change overrode refused gates.
     public var forced: Bool { self.fields["forced"]?.boolValue == true }

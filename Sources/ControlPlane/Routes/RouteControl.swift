@@ -91,8 +91,36 @@ public actor RouteControl {
             self.loadedAt = Date()
             self.logger.info(
                 "routes reloaded", metadata: ["version": "\(snapshot.version)", "routes": "\(table.routes.count)"])
+            self.auditHandEdit(from: previous, to: table)
         } catch {
             self.refuse(text: text, message: error.description)
+        }
+    }
+
+    /// Records a change that came from the file, not through the CLI or the admin API: an edit by hand (or by a
+    /// tool), audited as such with the stage moves it made and both tables, so that `history` shows it and `undo`
+    /// can revert it. The actor is the file's owner.
+    private func auditHandEdit(from previous: RouteTable, to table: RouteTable) {
+        let changes = table.routes.compactMap { route -> StageChange? in
+            guard let before = previous.route(id: route.id), before.stage != route.stage else { return nil }
+            return StageChange(route: route.id, from: before.stage, to: route.stage)
+        }
+        var detail: [(key: String, value: JSONValue)] = [
+            ("action", .string("edit")), ("file", .string(self.routesPath)),
+        ]
+        if !changes.isEmpty { detail.append(("changes", StageChange.json(changes))) }
+        let name = URL(fileURLWithPath: self.routesPath).lastPathComponent
+        let entry = self.auditEntry(
+            actor: FileOwner.name(of: self.routesPath) ?? "unknown", reason: "\(name) edited by hand",
+            detail: detail + [("before", previous.document), ("after", table.document)])
+        do {
+            let lock = try self.lock()
+            defer { lock.release() }
+            try AtomicFile.append(entry.jsonText + "\n", to: self.auditPath)
+        } catch {
+            self.logger.error(
+                "the hand edit of the routes file was not audited",
+                metadata: ["file": "\(self.auditPath)", "error": "\(error)"])
         }
     }
 
@@ -409,6 +437,17 @@ package enum AtomicFile {
             throw Failure(description: "write \(path): \(String(cString: strerror(errno)))")
         }
         fsync(descriptor)
+    }
+}
+
+/// Who owns a file, by user name.
+enum FileOwner {
+    static func name(of path: String) -> String? {
+        var status = stat()
+        guard stat(path, &status) == 0, let entry = getpwuid(status.st_uid), let name = entry.pointee.pw_name else {
+            return nil
+        }
+        return String(cString: name)
     }
 }
 
