@@ -56,15 +56,57 @@ struct GatesSchemaTests {
             #"{"coexist":{"maxSyncLag":-1,"healthy":true},"eliminate":{"minSamples":1.5,"minMatchRate":2,"#
                 + #""confidence":0.3,"triage":"yes"},"promote":{},"rollback":3}"#
         )
-        #expect(found.contains("$.gates.coexist.maxSyncLag: must be a whole number, 0 or more"))
+        #expect(
+            found.contains(
+                "$.gates.coexist.maxSyncLag: must be a whole number (0 or more), or false or null to turn it off"))
         #expect(found.contains { $0.hasPrefix("$.gates.coexist.healthy: unknown key") })
-        #expect(found.contains("$.gates.eliminate.minSamples: must be a whole number, 0 or more"))
-        #expect(found.contains("$.gates.eliminate.minMatchRate: must be a number from 0.0 to 1.0"))
-        #expect(found.contains("$.gates.eliminate.confidence: must be a number from 0.5 to 0.9999"))
+        #expect(
+            found.contains("$.gates.eliminate.minSamples: must be a whole number (0 or more), or false to turn it off"))
+        #expect(
+            found.contains("$.gates.eliminate.minMatchRate: must be a number from 0.0 to 1.0, or false to turn it off"))
+        #expect(
+            found.contains(
+                "$.gates.eliminate.confidence: must be a number from 0.5 to 0.9999 (the interval's confidence level, not "
+                    + "a gate)"))
         #expect(found.contains("$.gates.eliminate.triage: must be true or false, not string"))
         #expect(found.contains { $0.hasPrefix("$.gates.promote: unknown key") })
         #expect(found.contains("$.gates.rollback: must be an object, not number"))
         #expect(found.count == 8, "\(found)")
+    }
+
+    @Test func everyGateTurnsOffWithFalse() throws {
+        let off = try RouteTable.parse(
+            Self.table(
+                gates: #"{"coexist":{"health":false,"maxSyncLag":false},"eliminate":{"minSamples":false,"#
+                    + #""minMatchRate":false,"maxSyncLag":null,"reconcile":false,"reconcileMaxAge":false,"#
+                    + #""triage":false,"dryRun":false,"reverseSync":false},"rollback":{"reverseSync":false}}"#)
+        ).gates
+        #expect(!off.coexist.health && off.coexist.maxSyncLag == nil)
+        #expect(off.eliminate.minSamples == 0 && off.eliminate.minMatchRate == 0 && off.eliminate.maxSyncLag == nil)
+        #expect(!off.eliminate.reconcile && off.eliminate.reconcileMaxAge == nil && !off.eliminate.triage)
+        #expect(!off.eliminate.dryRun && !off.eliminate.reverseSync && !off.rollback.reverseSync)
+        #expect(
+            try RouteTable.parse(Self.table(gates: #"{"coexist":{"maxSyncLag":null}}"#)).gates.coexist.maxSyncLag == nil
+        )
+        #expect(
+            self.problems(#"{"eliminate":{"confidence":false}}"#) == [
+                "$.gates.eliminate.confidence: must be a number from 0.5 to 0.9999 (the interval's confidence level, "
+                    + "not a gate)"
+            ])
+    }
+
+    @Test func aSyncLagGateThatIsOffNeverBlocks() throws {
+        let route = Route(
+            id: "orders.get", method: "GET", path: try PathTemplate.parse("/orders/{id}").get(),
+            service: "orders", stage: .transform)
+        var evidence = RouteEvidence()
+        evidence.health = .ok
+        evidence.syncLag = nil
+        evidence.syncProblem = "GET /sync/status answered 404"
+        var policy = GatePolicy()
+        #expect(!Gates.evaluate(route: route, to: .coexist, evidence: evidence, policy: policy).reasons.isEmpty)
+        policy.coexist.maxSyncLag = nil
+        #expect(Gates.evaluate(route: route, to: .coexist, evidence: evidence, policy: policy).reasons.isEmpty)
     }
 
     @Test func theReconcileAgeLimitIsADurationOrNull() throws {
@@ -82,8 +124,8 @@ struct GatesSchemaTests {
             #expect(
                 self.problems(#"{"eliminate":{"reconcileMaxAge":\#(bad)}}"#)
                     == [
-                        #"$.gates.eliminate.reconcileMaxAge: must be a duration such as "24h" or "90m", or null for "#
-                            + #"any age"#
+                        #"$.gates.eliminate.reconcileMaxAge: must be a duration such as "24h" or "90m", or null or "#
+                            + #"false for any age"#
                     ], "\(bad)")
         }
     }

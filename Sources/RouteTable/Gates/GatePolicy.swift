@@ -16,8 +16,9 @@ public struct GatePolicy: Sendable, Equatable {
     public struct Coexist: Sendable, Equatable {
         /// The service must answer `GET /healthz` with a 2xx.
         public var health = true
-        /// Largest sync lag (events the service has not applied yet) allowed; the default is "under 100".
-        public var maxSyncLag = 99
+        /// Largest sync lag (events the service has not applied yet) allowed; the default is "under 100". nil
+        /// (`false` or `null` in routes.json): not a gate, for an application that cannot tell its lag.
+        public var maxSyncLag: Int? = 99
 
         public init() {}
     }
@@ -30,8 +31,8 @@ public struct GatePolicy: Sendable, Equatable {
         public var minMatchRate = 0.999
         /// The interval's confidence level (two-sided).
         public var confidence = 0.95
-        /// Largest sync lag allowed.
-        public var maxSyncLag = 0
+        /// Largest sync lag allowed; nil (`false` or `null`): not a gate.
+        public var maxSyncLag: Int? = 0
         /// The service's last `strangler reconcile` must have been clean.
         public var reconcile = true
         /// …and no older than this (nil: any age). A reconcile long past says little about the data now.
@@ -71,7 +72,9 @@ public struct GatePolicy: Sendable, Equatable {
     ]
     static let rollbackKeys: Set<String> = ["reverseSync"]
 
-    /// Reads a `"gates"` object, reporting every problem with its JSON path.
+    /// Reads a `"gates"` object, reporting every problem with its JSON path. Every gate can be turned off with
+    /// `false`: a check with `false`, a threshold with `false` (none needed: `minSamples` 0, `minMatchRate` 0, no
+    /// `maxSyncLag`, any `reconcileMaxAge`). `confidence` is the interval's level, not a gate.
     static func parse(_ value: JSONValue, path base: String, problem: (String, String) -> Void) -> GatePolicy {
         var policy = GatePolicy()
         guard let members = value.objectValue else {
@@ -103,43 +106,64 @@ public struct GatePolicy: Sendable, Equatable {
             }
             target = flag
         }
-        func count(_ item: JSONValue, _ section: String, _ key: String, into target: inout Int) {
+        /// A whole number; `false` gives `off`.
+        func count(_ item: JSONValue, _ section: String, _ key: String, off: Int, into target: inout Int) {
+            var value: Int? = target
+            limit(item, section, key, offAlsoNull: false, into: &value)
+            target = value ?? off
+        }
+        /// A whole number, or nil for `false` (and for `null` when `offAlsoNull`).
+        func limit(_ item: JSONValue, _ section: String, _ key: String, offAlsoNull: Bool, into target: inout Int?) {
             guard let field = item[key] else { return }
+            if field == .bool(false) || (offAlsoNull && field == .null) {
+                target = nil
+                return
+            }
             guard let number = field.numberValue, number >= 0, number <= 1e12, number == number.rounded() else {
-                problem("\(base).\(section).\(key)", "must be a whole number, 0 or more")
+                problem(
+                    "\(base).\(section).\(key)",
+                    "must be a whole number (0 or more), or false\(offAlsoNull ? " or null" : "") to turn it off")
                 return
             }
             target = Int(number)
         }
         func share(
-            _ item: JSONValue, _ section: String, _ key: String, range: ClosedRange<Double>, into target: inout Double
+            _ item: JSONValue, _ section: String, _ key: String, range: ClosedRange<Double>, off: Double?,
+            into target: inout Double
         ) {
             guard let field = item[key] else { return }
+            if let off, field == .bool(false) {
+                target = off
+                return
+            }
             guard let number = field.numberValue, range.contains(number) else {
-                problem("\(base).\(section).\(key)", "must be a number from \(range.lowerBound) to \(range.upperBound)")
+                let or = off == nil ? " (the interval's confidence level, not a gate)" : ", or false to turn it off"
+                problem(
+                    "\(base).\(section).\(key)", "must be a number from \(range.lowerBound) to \(range.upperBound)" + or
+                )
                 return
             }
             target = number
         }
         if let item = section("coexist", Self.coexistKeys) {
             bool(item, "coexist", "health", into: &policy.coexist.health)
-            count(item, "coexist", "maxSyncLag", into: &policy.coexist.maxSyncLag)
+            limit(item, "coexist", "maxSyncLag", offAlsoNull: true, into: &policy.coexist.maxSyncLag)
         }
         if let item = section("eliminate", Self.eliminateKeys) {
-            count(item, "eliminate", "minSamples", into: &policy.eliminate.minSamples)
-            share(item, "eliminate", "minMatchRate", range: 0...1, into: &policy.eliminate.minMatchRate)
-            share(item, "eliminate", "confidence", range: 0.5...0.9999, into: &policy.eliminate.confidence)
-            count(item, "eliminate", "maxSyncLag", into: &policy.eliminate.maxSyncLag)
+            count(item, "eliminate", "minSamples", off: 0, into: &policy.eliminate.minSamples)
+            share(item, "eliminate", "minMatchRate", range: 0...1, off: 0, into: &policy.eliminate.minMatchRate)
+            share(item, "eliminate", "confidence", range: 0.5...0.9999, off: nil, into: &policy.eliminate.confidence)
+            limit(item, "eliminate", "maxSyncLag", offAlsoNull: true, into: &policy.eliminate.maxSyncLag)
             bool(item, "eliminate", "reconcile", into: &policy.eliminate.reconcile)
             if let field = item["reconcileMaxAge"] {
-                if case .null = field {
+                if field == .null || field == .bool(false) {
                     policy.eliminate.reconcileMaxAge = nil
                 } else if let text = field.stringValue, let age = DurationText.parse(text), age > .zero {
                     policy.eliminate.reconcileMaxAge = age
                 } else {
                     problem(
                         "\(base).eliminate.reconcileMaxAge",
-                        "must be a duration such as \"24h\" or \"90m\", or null for any age")
+                        "must be a duration such as \"24h\" or \"90m\", or null or false for any age")
                 }
             }
             bool(item, "eliminate", "triage", into: &policy.eliminate.triage)

@@ -101,7 +101,7 @@ public enum Gates {
         }
         if let service = route.service {
             reasons += self.lagReasons(evidence: evidence, maxLag: policy.maxSyncLag, service: service)
-            if evidence.syncLag != nil, let problem = evidence.syncProblem {
+            if policy.maxSyncLag != nil, evidence.syncLag != nil, let problem = evidence.syncProblem {
                 reasons.append("service \(service)'s sync reports an error: \(problem)")
             }
             if policy.reconcile {
@@ -143,7 +143,8 @@ public enum Gates {
         return self.reverseSyncReasons(route: route, evidence: evidence)
     }
 
-    static func lagReasons(evidence: RouteEvidence, maxLag: Int, service: String) -> [String] {
+    static func lagReasons(evidence: RouteEvidence, maxLag: Int?, service: String) -> [String] {
+        guard let maxLag else { return [] }
         guard let lag = evidence.syncLag else {
             return ["service \(service)'s sync lag is unknown: \(evidence.syncProblem ?? "not checked")"]
         }
