@@ -19,7 +19,7 @@ import RouteTable
 ///   all or none, in one swap (needs `If-Match`);
 /// - `POST /admin/undo`: reverts the last table change of the audit log (`If-Match` optional);
 /// - `GET /admin/history[?route=][&limit=]`: the audit log without the tables;
-/// - `POST /admin/triage` with `{ "route", "signature", "decision": "accept"|"ignore", "reason" }` (`ignore` needs
+/// - `POST /admin/triage` with `{ "route", "signature", "decision": "accept"|"ignore"|"reset", "reason" }` (`ignore` needs
 ///   `If-Match`);
 /// - `GET /admin/evidence[?route=]`: every route's evidence and whether it may move to its next stage;
 /// - `GET /admin/status`: table version, last reload and its error;
@@ -263,8 +263,10 @@ public struct AdminRoutes: Sendable {
         switch document["decision"]?.stringValue {
         case "accept", "accepted": decision = .accepted
         case "ignore", "ignored": decision = .ignored
+        case "reset": decision = .reset
         default:
-            return Self.error(.unprocessableContent, "validation_failed", "body needs \"decision\": accept or ignore")
+            return Self.error(
+                .unprocessableContent, "validation_failed", "body needs \"decision\": accept, ignore or reset")
         }
         do {
             let outcome = try await self.operations.triage(

@@ -34,6 +34,9 @@ public struct TriageDecision: Sendable, Equatable {
         case accepted
         /// Turned into ignore rules of the route.
         case ignored
+        /// Taken back: the signature is untriaged again (and blocks eliminate again). Kept as a decision, so that
+        /// the history of a signature's triage stays whole.
+        case reset
     }
 
     public var route: String
@@ -106,8 +109,9 @@ extension DiffStore {
                 db,
                 sql: """
                     SELECT s.signature, s.text, s.count - COALESCE(e.count, 0) AS recent,
-                        (SELECT t.decision FROM triage t WHERE t.route = s.route AND t.signature = s.signature
-                            ORDER BY t.id DESC LIMIT 1) AS decision
+                        (SELECT NULLIF(t.decision, 'reset') FROM triage t
+                            WHERE t.route = s.route AND t.signature = s.signature ORDER BY t.id DESC LIMIT 1)
+                            AS decision
                     FROM signatures s LEFT JOIN epoch_signatures e ON e.route = s.route AND e.signature = s.signature
                     WHERE s.route = ? AND s.count - COALESCE(e.count, 0) > 0
                     ORDER BY recent DESC, s.signature

@@ -148,6 +148,10 @@ public enum ReportBuilder {
         // Signatures: every one the store counted, those last seen in the window, with the latest triage decision.
         var triage: [String: RouteReport.Triage] = [:]
         for decision in try store.triageDecisions(route: route.id) {
+            guard decision.decision != .reset else {
+                triage[decision.signature] = nil
+                continue
+            }
             triage[decision.signature] = RouteReport.Triage(
                 decision: decision.decision.rawValue, reason: decision.reason, actor: decision.actor,
                 at: Self.second(decision.decidedAt))

@@ -5,7 +5,7 @@ import Foundation
 import JSON
 import Reports
 
-/// `strangler triage ROUTE SIGNATURE --accept|--ignore --reason TEXT`.
+/// `strangler triage ROUTE SIGNATURE --accept|--ignore|--reset --reason TEXT`.
 public struct TriageCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "triage",
@@ -17,7 +17,9 @@ public struct TriageCommand: AsyncParsableCommand {
             records the difference as known and accepted. --ignore also turns the signature's pointers into the \
             route's shadow.ignore rules (a table change, through the same If-Match and audit as every change); a \
             signature with status, header or non-JSON body differences cannot be ignored, only accepted. Either way \
-            the signature no longer blocks eliminate, and its mismatches count as explained in the match rate.
+            the signature no longer blocks eliminate, and its mismatches count as explained in the match rate. --reset \
+            takes a decision back: the signature is untriaged again and blocks eliminate again (ignore rules an \
+            earlier --ignore added stay in routes.json: remove them with an edit of the table).
 
             Exit status: 0 recorded, 2 usage error (unknown route or signature, not ignorable), 3 proxy unreachable, 4 \
             the table changed meanwhile.
@@ -26,6 +28,7 @@ public struct TriageCommand: AsyncParsableCommand {
               strangler triage contacts.get 8c0f2a9e5d3b1c47 --accept --reason "service rounds amounts to cents, \
             agreed with finance"
               strangler triage contacts.get 1f2e3d4c5b6a7988 --ignore --reason "updatedAt differs by clock skew"
+              strangler triage contacts.get 8c0f2a9e5d3b1c47 --reset --reason "finance did not agree after all"
             """
     )
 
@@ -41,6 +44,9 @@ public struct TriageCommand: AsyncParsableCommand {
     @Flag(help: "Turn the signature's pointers into the route's shadow.ignore rules.")
     public var ignore: Bool = false
 
+    @Flag(help: "Take the decision back: the signature is untriaged again.")
+    public var reset: Bool = false
+
     @Option(help: "Why (required; recorded with the decision).")
     public var reason: String
 
@@ -49,7 +55,9 @@ public struct TriageCommand: AsyncParsableCommand {
     public init() {}
 
     public func validate() throws {
-        guard self.accept != self.ignore else { throw ValidationError("pass exactly one of --accept and --ignore") }
+        guard [self.accept, self.ignore, self.reset].filter({ $0 }).count == 1 else {
+            throw ValidationError("pass exactly one of --accept, --ignore and --reset")
+        }
         guard !self.reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw ValidationError("--reason must not be empty")
         }
@@ -66,10 +74,12 @@ public struct TriageCommand: AsyncParsableCommand {
             if self.ignore {
                 etag = try await session.table().contentHash
             }
+            let decision: TriageDecision.Decision = self.accept ? .accepted : self.ignore ? .ignored : .reset
             let outcome = try await session.triage(
-                route: self.route, signature: self.signature, decision: self.accept ? .accepted : .ignored,
-                expectedHash: etag, reason: self.reason)
-            var text = "\(self.route) \(self.signature) (\(outcome.text)): \(self.accept ? "accepted" : "ignored")\n"
+                route: self.route, signature: self.signature, decision: decision, expectedHash: etag,
+                reason: self.reason)
+            let said = decision == .reset ? "untriaged again (blocks eliminate)" : decision.rawValue
+            var text = "\(self.route) \(self.signature) (\(outcome.text)): \(said)\n"
             if let rules = outcome.ignoreAdded {
                 text +=
                     rules.isEmpty

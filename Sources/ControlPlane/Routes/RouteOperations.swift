@@ -419,14 +419,15 @@ public struct RouteOperations: Sendable {
         } catch {
             throw ControlError(.storageFailed, "the triage decision could not be stored: \(error)")
         }
-        if decision == .accepted {
-            // No table change; the decision is still in the history.
+        if decision != .ignored {
+            // No table change (a reset leaves ignore rules an earlier --ignore added); the decision is still in the
+            // history.
             do {
                 try await self.control.record(
                     actor: actor, reason: reason,
                     detail: [
                         ("action", .string("triage")), ("route", .string(id)), ("signature", .string(signature)),
-                        ("decision", .string("accepted")),
+                        ("decision", .string(decision.rawValue)),
                     ])
             } catch {
                 throw ControlError(error)
