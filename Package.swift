@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
         // The legacy CRM that the toolkit migrates. Self-contained: it imports none of the toolkit's targets.
@@ -142,6 +143,7 @@ let package = Package(
             name: "Gateway",
             dependencies: [
                 "AdminAPI",
+                .product(name: "CompressNIO", package: "compress-nio"),
                 "ControlPlane",
                 "Diff",
                 "DiffStore",
@@ -404,6 +406,7 @@ let package = Package(
         .testTarget(
             name: "ProxyTests",
             dependencies: [
+                .product(name: "CompressNIO", package: "compress-nio"),
                 "Gateway",
                 "HTTP1",
                 "JSON",

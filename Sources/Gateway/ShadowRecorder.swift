@@ -211,7 +211,8 @@ private actor Writer {
         let options = DiffOptions(ignore: policy.ignore, arrays: policy.arrays)
         let names = options.headers.map { $0.lowercased() }
         let comparison = ResponseDiffer.compare(
-            observation.monolith.snapshot(headers: names), observation.service.snapshot(headers: names),
+            ContentCoding.snapshot(observation.monolith, headers: names),
+            ContentCoding.snapshot(observation.service, headers: names),
             options: options)
         if Self.isStale(comparison, versions: policy.version) {
             batch.counts[route, default: RouteCounts()].stale += 1
@@ -272,7 +273,8 @@ private actor Writer {
             // Two answers of the same side to the same request: whatever differs between them is noise.
             let answered = observation.servedBy == .monolith ? observation.monolith : observation.service
             let noise = ResponseDiffer.compare(
-                answered.snapshot(headers: names), repeated.snapshot(headers: names), options: DiffOptions())
+                ContentCoding.snapshot(answered, headers: names), ContentCoding.snapshot(repeated, headers: names),
+                options: DiffOptions())
             batch.counts[route, default: RouteCounts()].noiseChecks += 1
             if case .json(let result) = noise.body {
                 var redaction = Redaction(rules: Self.rules(privacy, observation.policy), key: self.key)
@@ -297,11 +299,12 @@ private actor Writer {
         _ observation: ShadowObservation, comparison: ResponseComparison, signature: String, redaction: Redaction
     ) -> DiffSample {
         var redaction = redaction
+        // An encoded body is kept decoded (without its Content-Encoding), so that redaction reads what is inside.
         func stored(_ answer: RawAnswer) -> StoredResponse {
-            let fields = answer.fields()
+            let (fields, body) = ContentCoding.decoded(answer) ?? (answer.fields(), answer.body)
             return StoredResponse(
                 status: answer.status, headers: redaction.responseHeaders(fields),
-                body: redaction.body(answer.body, headers: fields))
+                body: redaction.body(body, headers: fields))
         }
         let requestFields = RawAnswer.fields(of: observation.requestHead)
         let requestHeaders = redaction.requestHeaders(requestFields)
