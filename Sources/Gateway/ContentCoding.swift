@@ -83,11 +83,20 @@ enum ContentCoding {
         }
     }
 
-    /// The answer as the diff engine compares it: decoded when it can be, with the compared headers `names`
-    /// (`Content-Encoding` left out of a decoded one: its body is no longer encoded).
-    static func snapshot(_ answer: RawAnswer, headers names: [String]?) -> ResponseSnapshot {
-        guard let decoded = Self.decoded(answer) else { return answer.snapshot(headers: names) }
-        let kept = names.map { names in decoded.fields.filter { names.contains($0.name.lowercased()) } }
-        return ResponseSnapshot(status: answer.status, headers: kept ?? decoded.fields, body: decoded.body)
+    /// `answer` as it is compared and kept: decoded when it can be, its head without `Content-Encoding` and with
+    /// the decoded body's `Content-Length`; as it came otherwise.
+    static func decoding(_ answer: RawAnswer) -> RawAnswer {
+        guard let decoded = Self.decoded(answer) else { return answer }
+        let startLine = answer.head.firstIndex(of: UInt8(ascii: "\r")).map { Array(answer.head[..<$0]) } ?? []
+        var head = startLine + Array("\r\n".utf8)
+        for (name, value) in decoded.fields {
+            let kept = name.lowercased() == "content-length" ? String(decoded.body.count) : value
+            head += Array("\(name): \(kept)\r\n".utf8)
+        }
+        head += Array("\r\n".utf8)
+        var plain = answer
+        plain.head = head
+        plain.body = decoded.body
+        return plain
     }
 }

@@ -206,13 +206,17 @@ private actor Writer {
     }
 
     private func add(_ observation: ShadowObservation, privacy: PrivacyPolicy, to batch: inout DiffBatch) {
+        // Encoded bodies decoded once, here: the comparison, the sample and noise learning all read the content.
+        var observation = observation
+        observation.monolith = ContentCoding.decoding(observation.monolith)
+        observation.service = ContentCoding.decoding(observation.service)
+        observation.repeated = observation.repeated.map(ContentCoding.decoding)
         let route = observation.route
         let policy = observation.policy
         let options = DiffOptions(ignore: policy.ignore, arrays: policy.arrays)
         let names = options.headers.map { $0.lowercased() }
         let comparison = ResponseDiffer.compare(
-            ContentCoding.snapshot(observation.monolith, headers: names),
-            ContentCoding.snapshot(observation.service, headers: names),
+            observation.monolith.snapshot(headers: names), observation.service.snapshot(headers: names),
             options: options)
         if Self.isStale(comparison, versions: policy.version) {
             batch.counts[route, default: RouteCounts()].stale += 1
@@ -273,8 +277,7 @@ private actor Writer {
             // Two answers of the same side to the same request: whatever differs between them is noise.
             let answered = observation.servedBy == .monolith ? observation.monolith : observation.service
             let noise = ResponseDiffer.compare(
-                ContentCoding.snapshot(answered, headers: names), ContentCoding.snapshot(repeated, headers: names),
-                options: DiffOptions())
+                answered.snapshot(headers: names), repeated.snapshot(headers: names), options: DiffOptions())
             batch.counts[route, default: RouteCounts()].noiseChecks += 1
             if case .json(let result) = noise.body {
                 var redaction = Redaction(rules: Self.rules(privacy, observation.policy), key: self.key)
@@ -299,12 +302,11 @@ private actor Writer {
         _ observation: ShadowObservation, comparison: ResponseComparison, signature: String, redaction: Redaction
     ) -> DiffSample {
         var redaction = redaction
-        // An encoded body is kept decoded (without its Content-Encoding), so that redaction reads what is inside.
         func stored(_ answer: RawAnswer) -> StoredResponse {
-            let (fields, body) = ContentCoding.decoded(answer) ?? (answer.fields(), answer.body)
+            let fields = answer.fields()
             return StoredResponse(
                 status: answer.status, headers: redaction.responseHeaders(fields),
-                body: redaction.body(body, headers: fields))
+                body: redaction.body(answer.body, headers: fields))
         }
         let requestFields = RawAnswer.fields(of: observation.requestHead)
         let requestHeaders = redaction.requestHeaders(requestFields)
