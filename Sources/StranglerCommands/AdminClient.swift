@@ -38,8 +38,8 @@ struct AdminClient {
 
     /// `--admin URL` (http://host:port) and the token: `token` (from `--token-file` or `--token-stdin`), else
     /// STRANGLER_ADMIN_TOKEN, else `<data>/admin-token`.
-    init(url: String, token: String?, dataDirectory: String) throws(Failure) {
-        let (host, port) = try Self.parse(url: url)
+    init(url: String, named name: String = "--admin", token: String?, dataDirectory: String) throws(Failure) {
+        let (host, port) = try Self.parse(url: url, named: name)
         guard let token = Self.resolveToken(token, dataDirectory: dataDirectory) else {
             throw Failure(
                 description:
@@ -56,13 +56,13 @@ struct AdminClient {
         self.token = token
     }
 
-    /// Host and port of an `http://host:port` URL.
-    static func parse(url: String) throws(Failure) -> (host: String, port: Int) {
+    /// Host and port of an `http://host:port` URL; `name` says where it came from, for the refusal.
+    static func parse(url: String, named name: String = "--admin") throws(Failure) -> (host: String, port: Int) {
         guard let components = URLComponents(string: url), components.scheme == "http", let host = components.host,
             !host.isEmpty,
             components.path.isEmpty || components.path == "/"
         else {
-            throw Failure(description: "--admin must be an http URL such as http://127.0.0.1:8090, not \"\(url)\"")
+            throw Failure(description: "\(name) must be an http URL such as http://127.0.0.1:8090, not \"\(url)\"")
         }
         return (host, components.port ?? 80)
     }

@@ -47,6 +47,16 @@ public struct AdminOptions: ParsableArguments {
         case presence(ProxyPresence)
         /// None of those: the default URL, where no proxy may run.
         case fallback
+
+        /// Where the URL was given, as a refusal of it names the place.
+        func name(dataDirectory: String) -> String {
+            switch self {
+            case .flag: "--admin"
+            case .environment: AdminOptions.environmentVariable
+            case .presence: "$.admin of \(ProxyPresence.path(in: dataDirectory))"
+            case .fallback: "the default admin URL"
+            }
+        }
     }
 
     /// The admin API to ask: `--admin`, else `STRANGLER_ADMIN`, else the running proxy that wrote
@@ -277,7 +287,7 @@ struct ControlSession {
         let explicit = source != .fallback
         let address: (host: String, port: Int)
         do {
-            address = try AdminClient.parse(url: url)
+            address = try AdminClient.parse(url: url, named: source.name(dataDirectory: options.endpoint.data))
         } catch {
             throw CommandFailure(message: error.description, status: ControlExit.usage)
         }

@@ -66,14 +66,15 @@ public struct NoiseCommand: AsyncParsableCommand {
 
     private func execute() async throws(AdminClient.Failure) {
         let endpoint = self.endpoint
-        let url: String
+        let (url, source): (String, AdminOptions.Source)
         do {
-            url = try endpoint.resolve(environment: ProcessInfo.processInfo.environment).url
+            (url, source) = try endpoint.resolve(environment: ProcessInfo.processInfo.environment)
         } catch {
             throw AdminClient.Failure(description: error.message)
         }
         let client = try AdminClient(
-            url: url, token: try endpoint.token.resolve(dataDirectory: endpoint.data), dataDirectory: endpoint.data)
+            url: url, named: source.name(dataDirectory: endpoint.data),
+            token: try endpoint.token.resolve(dataDirectory: endpoint.data), dataDirectory: endpoint.data)
         let encoded = self.route.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? self.route
         let answer = try await client.send(.GET, "/admin/noise?route=\(encoded)")
         guard answer.status == 200, let noise = answer.json else {

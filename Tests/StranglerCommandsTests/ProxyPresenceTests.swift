@@ -85,6 +85,17 @@ struct ProxyPresenceTests {
         #expect(try plain.resolve(environment: [:]) == (AdminOptions.defaultAdmin, .fallback))
     }
 
+    @Test func aBadAdminURLIsRefusedNamingWhereItCameFrom() async throws {
+        let copy = try FileCopy(routes: GateFixture.routes(monolith: 1, service: 1))
+        defer { copy.remove() }
+        let options = try ControlOptions.parse(["--routes", copy.routesPath, "--data", copy.dataDirectory])
+        let failure = await #expect(throws: CommandFailure.self) {
+            _ = try await ControlSession.open(options, environment: ["STRANGLER_ADMIN": "ftp://127.0.0.1:1"])
+        }
+        #expect(failure?.status == ControlExit.usage)
+        #expect(failure?.message.hasPrefix("STRANGLER_ADMIN must be an http URL") == true, "\(failure?.message ?? "")")
+    }
+
     @Test func theCLINeverEditsAFileAProxyServes() async throws {
         let copy = try FileCopy(routes: GateFixture.routes(monolith: 1, service: 1))
         defer { copy.remove() }
