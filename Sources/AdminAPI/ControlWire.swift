@@ -84,6 +84,7 @@ extension TableChange {
             ("changed", StageChange.json(self.changed)), ("forced", .bool(self.forced)),
         ]
         if self.forced { extra.append(("overridden", Gates.Verdict.json(self.overridden))) }
+        if !self.notMeasured.isEmpty { extra.append(("notMeasured", Gates.Verdict.json(self.notMeasured))) }
         return self.table.json(extra)
     }
 
@@ -91,7 +92,8 @@ extension TableChange {
         self.init(
             table: try LiveTable(json: body), changed: StageChange.changes(body["changed"]),
             forced: body["forced"]?.boolValue == true,
-            overridden: (body["overridden"]?.arrayValue ?? []).compactMap(Gates.Verdict.init(json:)))
+            overridden: (body["overridden"]?.arrayValue ?? []).compactMap(Gates.Verdict.init(json:)),
+            notMeasured: (body["notMeasured"]?.arrayValue ?? []).compactMap(Gates.Verdict.init(json:)))
     }
 }
 
@@ -182,6 +184,7 @@ extension RouteStanding {
                 .object([
                     ("stage", .string(verdict.to.rawValue)), ("allowed", .bool(verdict.allowed)),
                     ("reasons", .array(verdict.reasons.map(JSONValue.string))),
+                    ("notMeasured", .array(verdict.notMeasured.map(JSONValue.string))),
                 ])
             } ?? .null
         return .object([
@@ -203,6 +206,7 @@ extension RouteStanding {
             ("syncProblem", evidence.syncProblem.map(JSONValue.string) ?? .null),
             ("reconcile", reconcile),
             ("reverseSync", probe(evidence.reverseSync)),
+            ("undeclared", .array(evidence.undeclared.map(JSONValue.string))),
             ("next", next),
         ])
     }

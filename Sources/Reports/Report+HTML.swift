@@ -81,9 +81,9 @@ extension Report {
         out +=
             "<p class=\"verdict \(route.verdict.status.rawValue)\">\(Self.escape(Self.capitalised(route.verdict.text)))"
             + "</p>\n"
-        if !route.verdict.reasons.isEmpty {
+        if !route.verdict.shown.isEmpty {
             out +=
-                "<ul class=\"reasons\">\n" + route.verdict.reasons.map { "<li>\(Self.escape($0))</li>\n" }.joined()
+                "<ul class=\"reasons\">\n" + route.verdict.shown.map { "<li>\(Self.escape($0))</li>\n" }.joined()
                 + "</ul>\n"
         }
         out += "<dl class=\"facts\">\n"

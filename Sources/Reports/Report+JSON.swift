@@ -90,6 +90,7 @@ extension RouteReport {
                     ("status", .string(self.verdict.status.rawValue)), ("next", Report.text(self.verdict.next)),
                     ("text", .string(self.verdict.text)),
                     ("reasons", .array(self.verdict.reasons.map(JSONValue.string))),
+                    ("notMeasured", .array(self.verdict.notMeasured.map(JSONValue.string))),
                 ])
             ),
             (
@@ -196,7 +197,10 @@ extension RouteReport {
             traffic: traffic, sync: sync,
             verdict: Verdict(
                 status: status, next: try verdict.optionalString("next"),
-                reasons: try verdict.array("reasons").map { item throws(ReportFormatError) in try item.asString() }),
+                reasons: try verdict.array("reasons").map { item throws(ReportFormatError) in try item.asString() },
+                notMeasured: try (verdict.optionalArray("notMeasured") ?? []).map { item throws(ReportFormatError) in
+                    try item.asString()
+                }),
             signatures: try fields.array("signatures").map(Signature.init(fields:)),
             signaturesTotal: try fields.int("signaturesTotal"),
             pointers: try fields.array("pointers").map { item throws(ReportFormatError) in
@@ -435,6 +439,12 @@ struct Fields {
     func optionalObject(_ key: String) throws(ReportFormatError) -> Fields? {
         if try self.member(key) == .null { return nil }
         return try self.object(key)
+    }
+
+    /// An array that older reports do not have: nil when absent or null.
+    func optionalArray(_ key: String) throws(ReportFormatError) -> [Fields]? {
+        guard let member = self.value[key], member != .null else { return nil }
+        return try self.array(key)
     }
 
     func array(_ key: String) throws(ReportFormatError) -> [Fields] {

@@ -28,10 +28,10 @@ extension Report {
                 + "time=\"0\">\n"
             switch route.verdict.status {
             case .blocked:
-                let message = "\(route.verdict.text): " + route.verdict.reasons.joined(separator: "; ")
+                let message = "\(route.verdict.text): " + route.verdict.shown.joined(separator: "; ")
                 out +=
                     "      <failure type=\"gate\" message=\"\(Self.xml(message))\">"
-                    + "\(Self.xml(route.verdict.reasons.map { "- " + $0 }.joined(separator: "\n")))</failure>\n"
+                    + "\(Self.xml(route.verdict.shown.map { "- " + $0 }.joined(separator: "\n")))</failure>\n"
             case .noService:
                 out += "      <skipped message=\"\(Self.xml(route.verdict.text))\"/>\n"
             case .ready, .eliminated:

@@ -45,10 +45,10 @@ extension Report {
         var lines = ["## \(Self.code(route.id)): \(Self.code("\(route.method) \(route.path)"))", ""]
         lines.append(
             "\(Self.mark(route.verdict)) **\(Self.markdownText(Self.capitalised(route.verdict.text)))**"
-                + (route.verdict.reasons.isEmpty ? "" : ":"))
-        if !route.verdict.reasons.isEmpty {
+                + (route.verdict.shown.isEmpty ? "" : ":"))
+        if !route.verdict.shown.isEmpty {
             lines.append("")
-            lines += route.verdict.reasons.map { "- \(Self.markdownText($0))" }
+            lines += route.verdict.shown.map { "- \(Self.markdownText($0))" }
         }
         // `*`, not `-`: a list of another marker, so that it does not join the reasons' list.
         lines.append("")

@@ -184,6 +184,11 @@ public struct RouteReport: Sendable, Equatable {
         /// The stage of the next move; nil for `eliminated` and `noService`.
         public var next: String?
         public var reasons: [String]
+        /// Gates that did not block because nothing measures them (`no syncLag probe declared for orders`).
+        public var notMeasured: [String] = []
+
+        /// The reasons, then each gate not measured as `not measured: …`: what the reports list.
+        public var shown: [String] { self.reasons + self.notMeasured.map { "not measured: \($0)" } }
 
         /// `ready to eliminate`, `not ready to eliminate`, `in eliminate: the service answers alone`, `no service:
         /// stays with the monolith`.

@@ -139,7 +139,8 @@ public enum ReportBuilder {
         let verdict: RouteReport.Verdict
         if let next = Gates.next(route: route, evidence: evidence, policy: policy) {
             verdict = RouteReport.Verdict(
-                status: next.allowed ? .ready : .blocked, next: next.to.rawValue, reasons: next.reasons)
+                status: next.allowed ? .ready : .blocked, next: next.to.rawValue, reasons: next.reasons,
+                notMeasured: next.notMeasured)
         } else {
             verdict = RouteReport.Verdict(
                 status: route.stage == .eliminate ? .eliminated : .noService, next: nil, reasons: [])

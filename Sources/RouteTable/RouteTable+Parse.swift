@@ -69,37 +69,39 @@ extension RouteTable {
             problem("$.schema", "unsupported schema \(schema.jsonText) (this version reads schema 1)")
         }
 
-        var monolith: Upstream?
-        switch document["monolith"] {
-        case .none: problem("$.monolith", "is required (the monolith's URL, such as \"http://127.0.0.1:8081\")")
-        case .some(.string(let text)):
-            switch Upstream.parse(text) {
-            case .success(let upstream): monolith = upstream
-            case .failure(let error): problem("$.monolith", "\"\(text)\" \(error.reason)")
-            }
-        case .some(let other): problem("$.monolith", "must be a URL string, not \(other.typeName)")
+        var monolith: ServiceDeclaration?
+        if let value = document["monolith"] {
+            monolith = Self.parseUpstream(value, path: "$.monolith", service: nil, problem: problem)
+        } else {
+            problem("$.monolith", "is required (the monolith's URL, such as \"http://127.0.0.1:8081\")")
         }
 
-        var services: [String: Upstream] = [:]
+        var services: [String: ServiceDeclaration] = [:]
         switch document["services"] {
         case .none: break
         case .some(.object(let entries)):
+            var entityOwners: [String: String] = [:]
             for (name, value) in entries {
                 let path = "$.services.\(name)"
                 guard Self.isIdentifier(name) else {
                     problem(path, "service names use letters, digits, '.', '_' and '-'")
                     continue
                 }
-                guard let text = value.stringValue else {
-                    problem(path, "must be a URL string, not \(value.typeName)")
+                guard let declaration = Self.parseUpstream(value, path: path, service: name, problem: problem) else {
                     continue
                 }
-                switch Upstream.parse(text) {
-                case .success(let upstream): services[name] = upstream
-                case .failure(let error): problem(path, "\"\(text)\" \(error.reason)")
+                for entity in declaration.entities {
+                    if let owner = entityOwners[entity.name] {
+                        problem(
+                            "\(path).entities.\(entity.name)",
+                            "entity \"\(entity.name)\" is already declared by $.services.\(owner)")
+                    }
+                    entityOwners[entity.name] = name
                 }
+                services[name] = declaration
             }
-        case .some(let other): problem("$.services", "must be an object of name → URL, not \(other.typeName)")
+        case .some(let other):
+            problem("$.services", "must be an object of name → URL or {\"url\", …}, not \(other.typeName)")
         }
         let declared = Set(document["services"]?.objectValue?.map(\.key) ?? [])
 
@@ -215,8 +217,8 @@ extension RouteTable {
 
         guard problems.isEmpty, let monolith else { throw RouteTableError(problems: problems) }
         return RouteTable(
-            monolith: monolith, services: services, routes: routes, gates: gates, privacy: privacy, paths: paths,
-            document: document)
+            monolith: monolith.upstream, services: services.mapValues(\.upstream), routes: routes, gates: gates,
+            privacy: privacy, paths: paths, document: document, monolithProbes: monolith.probes, declarations: services)
     }
 
     static func isIdentifier(_ text: String) -> Bool {

@@ -22,6 +22,10 @@ public struct RouteTable: Sendable {
     public let paths: PathMode
     /// The source document (as parsed), for writing the table back with its unknown-to-us formatting gone.
     public let document: JSONValue
+    /// What the gates may ask the monolith (`monolith.probes`, or the defaults).
+    public let monolithProbes: Probes
+    /// Every service as declared (URL, probes, entities), by name: the same names as `services`.
+    public let declarations: [String: ServiceDeclaration]
 
     /// Per method, the routes from most to least specific: the first that matches a path wins. A list, not a
     /// dictionary: there are a handful of methods, and comparing short strings is cheaper than hashing one.
@@ -33,10 +37,19 @@ public struct RouteTable: Sendable {
     public init(
         monolith: Upstream, services: [String: Upstream], routes: [Route], gates: GatePolicy = .defaults,
         privacy: PrivacyPolicy = .defaults,
-        paths: PathMode = .normalize, document: JSONValue
+        paths: PathMode = .normalize, document: JSONValue, monolithProbes: Probes = .monolithDefaults,
+        declarations: [String: ServiceDeclaration]? = nil
     ) {
         self.monolith = monolith
         self.services = services
+        self.monolithProbes = monolithProbes
+        self.declarations =
+            declarations
+            ?? services.reduce(into: [:]) { result, entry in
+                result[entry.key] = ServiceDeclaration(
+                    upstream: entry.value, probes: .serviceDefaults,
+                    entities: [Entity(name: entry.key, path: "/\(entry.key)")])
+            }
         self.routes = routes
         self.gates = gates
         self.privacy = privacy
@@ -129,6 +142,17 @@ public struct RouteTable: Sendable {
     public func match(method: String, path: String) -> Route? { self.match(method: method, path: Substring(path)) }
 
     public func route(id: String) -> Route? { self.routes.first { $0.id == id } }
+
+    /// The probes of a declared service (the defaults for a name that is not declared).
+    public func probes(of service: String) -> Probes { self.declarations[service]?.probes ?? .serviceDefaults }
+
+    /// The entity named `name` and the service that declares it.
+    public func entity(named name: String) -> (service: String, entity: Entity)? {
+        for (service, declaration) in self.declarations.sorted(by: { $0.key < $1.key }) {
+            if let entity = declaration.entities.first(where: { $0.name == name }) { return (service, entity) }
+        }
+        return nil
+    }
 
     /// The extracted service a route moves to, if it names one that is declared.
     public func serviceUpstream(for route: Route) -> Upstream? {

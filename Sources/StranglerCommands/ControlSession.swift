@@ -529,16 +529,3 @@ struct ControlSession {
         return (json, etag)
     }
 }
-
-/// A word as a POSIX shell reads it back: as it is when that is safe, else in single quotes.
-enum ShellWord {
-    static func quote(_ word: String) -> String {
-        let plain =
-            !word.isEmpty
-            && word.unicodeScalars.allSatisfy { scalar in
-                scalar.isASCII
-                    && (CharacterSet.alphanumerics.contains(scalar) || "_./:=@%+-,".unicodeScalars.contains(scalar))
-            }
-        return plain ? word : "'" + word.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
-    }
-}

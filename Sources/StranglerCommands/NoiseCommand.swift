@@ -4,6 +4,7 @@ import Foundation
 import JSON
 import NIOHTTP1
 import Reports
+import RouteTable
 
 /// `strangler noise ROUTE`: the ignore rules that noise learning proposes for a route, and `--apply` to add
 /// them to the route's `shadow.ignore` through the admin API (so the change is checked, written back to

@@ -6,40 +6,53 @@ import JSON
 import NIOCore
 import NIOHTTP1
 import Reports
+import RouteTable
 import ServiceKit
 
-/// `strangler reconcile <name>`: pages through the monolith's and a service's lists of one entity and reports
-/// the records missing from the service, extra in it, and different (with the diff engine's pointers).
+/// `strangler reconcile <entity>`: pages through the monolith's and a service's lists of one entity (declared in
+/// routes.json: `services.NAME.entities`) and reports the records missing from the service, extra in it, and
+/// different (with the diff engine's pointers).
 public struct ReconcileCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "reconcile",
         abstract: "Compare a service's records with the monolith's: missing, extra and differing records.",
         discussion: """
-            Pages through GET /<name> on both sides (200 records a page) and compares every record by id. The result \
-            is kept in <data>/reconcile/<name>.json (time, clean, counts): the eliminate gate needs the last one \
-            clean. --ignore leaves a field out of the comparison (a difference you accepted, such as one triaged with \
-            `strangler triage --accept`); the kept result names what it ignored. --output json prints the whole result \
-            as one JSON object.
+            The entity is one that routes.json declares under a service ("services": {"orders": {"url": …, \
+            "entities": {"orders": {"path": "/orders", "key": "id"}}}}); a service given as a URL string has one, \
+            named as the service, at /NAME, keyed by id. Both sides' lists are read from the monolith's and the \
+            service's URLs in the table (--monolith and --service override them), page by page: a Link rel="next" \
+            header, a "next" or "nextCursor" field, or one page. Records are matched by the key and compared with \
+            the diff rules (ignore, arrays) of the table's GET route for one record (PATH/{id}).
 
-            Exit status: 0 when both hold the same records, 1 when they differ, 2 when a side cannot be read.
+            The result is kept in <data>/reconcile/<entity>.json (time, clean, counts): the eliminate gate needs \
+            the last one of each of the service's entities clean. --ignore leaves a field out of the comparison (a \
+            difference you accepted, such as one triaged with `strangler triage --accept`); the kept result names \
+            what it ignored. --output json prints the whole result as one JSON object.
+
+            Exit status: 0 when both hold the same records, 1 when they differ, 2 when a side cannot be read or \
+            the entity is not declared.
 
             Examples:
+              strangler reconcile orders
+              strangler reconcile orders --routes shop/routes.json --data shop/.strangler
               strangler reconcile contacts --monolith http://127.0.0.1:8081 --service http://127.0.0.1:8082
-              strangler reconcile deals --output json
-              strangler reconcile contacts --ignore /title
+              strangler reconcile contacts --ignore /title --output json
             """
     )
 
-    @Argument(help: ArgumentHelp("The entity to reconcile: contacts, leads or deals.", valueName: "name"))
+    @Argument(help: ArgumentHelp("The entity to reconcile, as routes.json declares it.", valueName: "entity"))
     public var name: String
 
-    @Option(help: "The monolith's base URL.")
-    public var monolith: String = "http://127.0.0.1:8081"
+    @Option(help: "The route table that declares the entity and the URLs.")
+    public var routes: String = "routes.json"
 
-    @Option(help: "The service's base URL (default http://127.0.0.1:<its port>).")
+    @Option(help: "The monolith's base URL (default: the table's).")
+    public var monolith: String?
+
+    @Option(help: "The service's base URL (default: the table's URL of the service that declares the entity).")
     public var service: String?
 
-    @Option(help: "The data directory, where the result is kept for the gates (<data>/reconcile/<name>.json).")
+    @Option(help: "The data directory, where the result is kept for the gates (<data>/reconcile/<entity>.json).")
     public var data: String = ".strangler"
 
     @Option(help: ArgumentHelp("table or json.", valueName: "format"))
@@ -54,15 +67,13 @@ public struct ReconcileCommand: AsyncParsableCommand {
     public init() {}
 
     public func validate() throws {
-        guard ServiceConfiguration.defaultPorts[self.name] != nil else {
-            throw ValidationError(
-                "<name> must be one of: \(ServiceConfiguration.defaultPorts.keys.sorted().joined(separator: ", ")), "
-                    + "not \"\(self.name)\""
-            )
+        guard !self.name.isEmpty,
+            self.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
+        else {
+            throw ValidationError("<entity> \"\(self.name)\" is not an entity name (letters, digits, '.', '_' and '-')")
         }
-        guard FeedEndpoint(url: self.monolith) != nil else {
-            throw ValidationError(
-                "--monolith must be an http URL such as http://127.0.0.1:8081, not \"\(self.monolith)\"")
+        if let monolith, FeedEndpoint(url: monolith) == nil {
+            throw ValidationError("--monolith must be an http URL such as http://127.0.0.1:8081, not \"\(monolith)\"")
         }
         for pointer in self.ignore {
             guard PointerPattern.isValid(pointer), !pointer.isEmpty else {
@@ -81,15 +92,72 @@ public struct ReconcileCommand: AsyncParsableCommand {
         }
     }
 
-    public func run() async throws {
-        let monolith = FeedEndpoint(url: self.monolith)!
+    /// What to compare, from the table and the flags.
+    struct Plan {
+        var monolith: FeedEndpoint
+        var service: FeedEndpoint
+        var entity: Entity
+        var options: DiffOptions
+    }
+
+    func plan() throws(CommandFailure) -> Plan {
+        let table: RouteTable
+        do {
+            try RouteFile.refuseLink(self.routes)
+            table = try RouteTable.parse(try String(contentsOfFile: self.routes, encoding: .utf8))
+        } catch let error as RouteTableError {
+            throw CommandFailure(message: "\(self.routes): \(error)", status: 2)
+        } catch {
+            // No table: both URLs given by hand reconcile GET /NAME by id.
+            if let monolith = self.monolith.flatMap(FeedEndpoint.init(url:)),
+                let service = self.service.flatMap(FeedEndpoint.init(url:))
+            {
+                return Plan(
+                    monolith: monolith, service: service, entity: Entity(name: self.name, path: "/\(self.name)"),
+                    options: DiffOptions(ignore: self.ignore))
+            }
+            throw CommandFailure(
+                message:
+                    "cannot read \(self.routes) (\(error.localizedDescription)): pass --routes, or both --monolith and "
+                    + "--service",
+                status: 2)
+        }
+        guard let (owner, entity) = table.entity(named: self.name) else {
+            let declared = table.declarations.values.flatMap(\.entities).map(\.name).sorted()
+            throw CommandFailure(
+                message:
+                    "\(self.routes) declares no entity \"\(self.name)\" ("
+                    + (declared.isEmpty ? "it declares none" : "declared: \(declared.joined(separator: ", "))")
+                    + "); declare it under its service: \"entities\": {\"\(self.name)\": {\"path\": \"/\(self.name)\", "
+                    + "\"key\": \"id\"}}",
+                status: 2)
+        }
+        let upstream = table.services[owner]!
+        let monolith =
+            self.monolith.flatMap(FeedEndpoint.init(url:))
+            ?? FeedEndpoint(host: table.monolith.host, port: table.monolith.port)
         let service =
-            self.service.flatMap { FeedEndpoint(url: $0) }
-            ?? FeedEndpoint(host: "127.0.0.1", port: ServiceConfiguration.defaultPorts[self.name]!)
+            self.service.flatMap(FeedEndpoint.init(url:)) ?? FeedEndpoint(host: upstream.host, port: upstream.port)
+        // The rules of the route that answers one record: they apply to a record as it is.
+        var options = DiffOptions(ignore: self.ignore)
+        if let policy = table.match(method: "GET", path: entity.path + "/\u{2}")?.shadow {
+            options = DiffOptions(ignore: policy.ignore + self.ignore, arrays: policy.arrays)
+        }
+        return Plan(monolith: monolith, service: service, entity: entity, options: options)
+    }
+
+    public func run() async throws {
+        let plan: Plan
+        do {
+            plan = try self.plan()
+        } catch {
+            FileHandle.standardError.write(Data("strangler reconcile \(self.name): \(error.message)\n".utf8))
+            throw ExitCode(error.status)
+        }
         let report: ReconcileReport
         do {
-            report = try await Reconciler(path: "/\(self.name)", ignore: self.ignore).reconcile(
-                monolith: monolith, service: service)
+            report = try await Reconciler(path: plan.entity.path, key: plan.entity.key, options: plan.options)
+                .reconcile(monolith: plan.monolith, service: plan.service)
         } catch {
             FileHandle.standardError.write(Data("strangler reconcile \(self.name): \(error)\n".utf8))
             throw ExitCode(2)
@@ -166,8 +234,20 @@ struct Reconciler {
     }
 
     let path: String
-    /// Pointers (with `*`) left out of the comparison of two records.
-    var ignore: [String] = []
+    /// The field that identifies a record.
+    var key = "id"
+    /// How two records are compared (pointers left out, arrays compared as sets or by key).
+    var options = DiffOptions()
+
+    init(path: String, key: String = "id", options: DiffOptions = DiffOptions()) {
+        self.path = path
+        self.key = key
+        self.options = options
+    }
+
+    init(path: String, ignore: [String]) {
+        self.init(path: path, options: DiffOptions(ignore: ignore))
+    }
 
     func reconcile(monolith: FeedEndpoint, service: FeedEndpoint) async throws -> ReconcileReport {
         let expected = try await self.records(at: monolith)
@@ -178,7 +258,7 @@ struct Reconciler {
                 report.missing.append(id)
                 continue
             }
-            let result = JSONDiff.diff(record, other, options: DiffOptions(ignore: self.ignore))
+            let result = JSONDiff.diff(record, other, options: self.options)
             if !result.isEqual {
                 report.differing.append((id, result.differences.map { "\($0.pointer) \($0.kind.rawValue)" }))
             }
@@ -187,20 +267,31 @@ struct Reconciler {
         return report
     }
 
-    /// Every record of the list at `endpoint`, by id.
+    /// Every record of the list at `endpoint`, by key (a string, or a number written as JSON writes it). A record
+    /// without the key, or two with the same, is a list that cannot be reconciled.
     func records(at endpoint: FeedEndpoint) async throws -> [String: JSONValue] {
         let client = OneShotHTTPClient(host: endpoint.host, port: endpoint.port)
         var records: [String: JSONValue] = [:]
+        var problem: String?
         try await ListPages.read(
-            self.path, send: { uri in try await client.send(.GET, uri) },
-            refused: { uri, answer in
-                Failure(
-                    description:
-                        "GET \(endpoint)\(uri) answered \(answer.status): \(String(buffer: answer.body).prefix(200))")
-            },
+            self.path, origin: endpoint, send: { uri in try await client.send(.GET, uri) },
+            refused: { uri, why in Failure(description: "GET \(endpoint)\(uri) \(why)") },
             visit: { items in
-                for item in items { if let id = item["id"]?.stringValue { records[id] = item } }
+                for item in items {
+                    let value = item[self.key]
+                    guard let id = value?.stringValue ?? value.flatMap({ $0.numberValue != nil ? $0.jsonText : nil })
+                    else {
+                        problem =
+                            problem
+                            ?? "a record has no \"\(self.key)\" (a string or number): \(item.jsonText.prefix(120))"
+                        continue
+                    }
+                    if records.updateValue(item, forKey: id) != nil {
+                        problem = problem ?? "two records have \(self.key) \(id)"
+                    }
+                }
             })
+        if let problem { throw Failure(description: "GET \(endpoint)\(self.path): \(problem)") }
         return records
     }
 }

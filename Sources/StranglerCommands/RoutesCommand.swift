@@ -75,7 +75,11 @@ public struct RoutesCommand: AsyncParsableCommand {
                 top = triage == "untriaged" ? style.paint(note, .red) : note
             }
             let lag: String =
-                if route["service"]?.stringValue == nil { "—" } else {
+                if route["service"]?.stringValue == nil {
+                    "—"
+                } else if route["undeclared"]?.arrayValue?.contains(.string("syncLag")) == true {
+                    "none"
+                } else {
                     route["syncLag"]?.numberValue.map { String(Int($0)) } ?? "?"
                 }
             var next = "—"
@@ -86,6 +90,8 @@ public struct RoutesCommand: AsyncParsableCommand {
                     let reasons = (verdict["reasons"]?.arrayValue ?? []).compactMap(\.stringValue)
                     next = style.paint("→ \(to): blocked", .red) + ": " + reasons.joined(separator: "; ")
                 }
+                let notes = (verdict["notMeasured"]?.arrayValue ?? []).compactMap(\.stringValue)
+                if !notes.isEmpty { next += "; not measured: " + notes.joined(separator: "; ") }
             }
             table.rows.append([
                 route["id"]?.stringValue ?? "?", route["method"]?.stringValue ?? "", route["path"]?.stringValue ?? "",

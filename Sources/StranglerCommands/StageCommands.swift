@@ -85,6 +85,7 @@ enum StageRun {
         for refusal in failure.refusal?.refusals ?? [] {
             text += "  \(refusal.route) \(refusal.from.rawValue) → \(refusal.to.rawValue):\n"
             for reason in refusal.reasons { text += "    - \(reason)\n" }
+            for note in refusal.notMeasured { text += "    - not measured: \(note)\n" }
         }
         return CommandOutcome(error: text, status: failure.status)
     }
@@ -97,6 +98,9 @@ enum StageRun {
         }
         var text = ""
         for move in change.changed { text += "\(move.route): \(move.from.rawValue) → \(move.to.rawValue)\n" }
+        for verdict in change.notMeasured {
+            for note in verdict.notMeasured { text += "  \(verdict.route): not measured: \(note)\n" }
+        }
         if change.forced {
             text += "FORCED past the gates (recorded in the audit log):\n"
             for refusal in change.overridden {

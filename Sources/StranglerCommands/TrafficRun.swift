@@ -163,11 +163,8 @@ final class TrafficRun: Sendable {
         let target = self.configuration.target
         try await ListPages.read(
             path, pages: pages, send: { (uri) async throws(Failure) in try await self.send(.GET, uri) },
-            refused: { uri, answer in
-                Failure(
-                    description:
-                        "GET \(uri) answered \(answer.status) (\(String(buffer: answer.body).prefix(200))); is the CRM "
-                        + "running behind \(target)?")
+            refused: { uri, why in
+                Failure(description: "GET \(uri) \(why); is the CRM running behind \(target)?")
             },
             visit: { list in
                 for item in list where skipStatus == nil || item["status"]?.stringValue != skipStatus {

@@ -29,7 +29,8 @@ struct GateAdminTests {
                 reasons == [
                     "0 compared samples so far, needs 1000",
                     "service contacts is 3 events behind the monolith (at most 0 allowed)",
-                    "service contacts was never reconciled (run: strangler reconcile contacts)",
+                    "service contacts was never reconciled (run: strangler reconcile contacts --routes "
+                        + "\(harness.routesPath) --data \(harness.dataDirectory))",
                 ])
             #expect(harness.stageOf("contacts.get") == .coexist)
             #expect(GateFixture.audit(harness).isEmpty)
@@ -70,7 +71,9 @@ struct GateAdminTests {
                 ?? []
             #expect(
                 reasons.count == 1
-                    && reasons.first?.hasSuffix("is older than 24h (run: strangler reconcile contacts)") == true,
+                    && reasons.first?.hasSuffix(
+                        "is older than 24h (run: strangler reconcile contacts --routes \(harness.routesPath) --data "
+                            + "\(harness.dataDirectory))") == true,
                 "\(reasons)")
             // A fresh one lets it through.
             try GateFixture.reconcile(clean: true, dataDirectory: harness.dataDirectory)

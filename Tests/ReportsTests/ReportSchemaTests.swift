@@ -233,7 +233,7 @@ struct ReportSchemaTests {
                 == #"[{"at":"/email","kind":"changed","monolith":"a@example.com","service":"b@example.com"}]"#)
         #expect(
             json["routes"]?.at(1)?["verdict"]?.jsonText
-                == #"{"status":"ready","next":"eliminate","text":"ready to eliminate","reasons":[]}"#)
+                == #"{"status":"ready","next":"eliminate","text":"ready to eliminate","reasons":[],"notMeasured":[]}"#)
         #expect(json["routes"]?.at(3)?["verdict"]?["status"]?.stringValue == "no-service")
     }
 }

@@ -67,7 +67,7 @@ struct ReconcileTests {
 
     @Test func refusesBadArguments() throws {
         for (arguments, fragment) in [
-            (["widgets"], "<name>"), (["contacts", "--monolith", "nope"], "--monolith"),
+            (["bad name!"], "is not an entity name"), (["contacts", "--monolith", "nope"], "--monolith"),
             (["deals", "--service", "ftp://x"], "--service"),
             (["contacts", "--ignore", "title"], "--ignore title: not a JSON pointer"),
             (["contacts", "--ignore", ""], "not a JSON pointer into a record"),
@@ -81,7 +81,9 @@ struct ReconcileTests {
             }
         }
         let command = try #require(try Strangler.parseAsRoot(["reconcile", "leads"]) as? ReconcileCommand)
-        #expect(command.monolith == "http://127.0.0.1:8081" && command.service == nil && command.output == .table)
+        #expect(
+            command.monolith == nil && command.service == nil && command.routes == "routes.json"
+                && command.output == .table)
         let json = try #require(
             try Strangler.parseAsRoot(["reconcile", "leads", "--output", "json"]) as? ReconcileCommand)
         #expect(json.output == .json)

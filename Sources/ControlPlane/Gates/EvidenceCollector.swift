@@ -19,26 +19,53 @@ public struct EvidenceCollector: Sendable {
     /// Deadline of each HTTP probe.
     public var probeTimeout: Duration = .seconds(2)
 
+    /// Where the table is read from, for the hints the gates print (`strangler reconcile orders --routes …`);
+    /// nil: the default `routes.json`.
+    public var routesPath: String?
+
+    public init(
+        store: DiffStore, dataDirectory: String, probeTimeout: Duration = .seconds(2), routesPath: String? = nil
+    ) {
+        self.store = store
+        self.dataDirectory = dataDirectory
+        self.probeTimeout = probeTimeout
+        self.routesPath = routesPath
+    }
+
     /// What a service said about itself.
     struct ServiceState: Sendable {
         var health: RouteEvidence.Probe = .notChecked
         var lag: Int?
         var syncProblem: String?
+        /// The service's own reverse-sync probe, when it declares one.
+        var reverse: RouteEvidence.Probe?
     }
 
     /// Evidence of each of `routes` (by id). Services are probed once each, all at the same time.
     public func collect(table: RouteTable, routes: [Route]) async -> [String: RouteEvidence] {
         let client = ProbeClient(timeout: self.probeTimeout)
         let services = Set(routes.compactMap(\.service)).sorted()
-        let needsReverseSync = routes.contains { $0.service != nil && Gates.isWrite($0.method) }
+        let needsReverseSync = routes.contains {
+            $0.service.map { table.probes(of: $0).reverseSync == .monolith } == true && Gates.isWrite($0.method)
+        }
         async let reverse: [String: RouteEvidence.Probe] =
-            needsReverseSync ? Self.reverseSync(monolith: table.monolith, client: client) : [:]
+            needsReverseSync
+            ? Self.reverseSync(monolith: table.monolith, probes: table.monolithProbes, client: client) : [:]
         // The monolith's head, read before the services' positions: a service at or past it was in sync then.
-        let head = services.isEmpty ? nil : await Self.monolithHead(table.monolith, client: client)
+        let head =
+            services.isEmpty
+            ? nil : await Self.monolithHead(table.monolith, probes: table.monolithProbes, client: client)
         let states = await withTaskGroup(of: (String, ServiceState).self) { group in
             for name in services {
                 guard let upstream = table.services[name] else { continue }
-                group.addTask { (name, await Self.probe(upstream, monolithHead: head, client: client)) }
+                let probes = table.probes(of: name)
+                let writes = routes.contains { $0.service == name && Gates.isWrite($0.method) }
+                group.addTask {
+                    (
+                        name,
+                        await Self.probe(upstream, probes: probes, monolithHead: head, reverse: writes, client: client)
+                    )
+                }
             }
             var states: [String: ServiceState] = [:]
             for await (name, state) in group { states[name] = state }
@@ -60,19 +87,31 @@ public struct EvidenceCollector: Sendable {
                 let state =
                     states[service]
                     ?? ServiceState(health: .failed("service \(service) is not declared"), syncProblem: "not declared")
+                let probes = table.probes(of: service)
                 evidence.health = state.health
                 evidence.syncLag = state.lag
                 evidence.syncProblem = state.syncProblem
-                if let record = ReconcileRecord.read(service: service, dataDirectory: self.dataDirectory) {
-                    evidence.reconcile = .init(
-                        clean: record.clean, at: ReconcileRecord.formatter.string(from: record.time),
-                        summary: record.summary,
-                        age: .milliseconds(Int64(max(0, Date().timeIntervalSince(record.time)) * 1000)))
-                }
+                if probes.health == nil { evidence.undeclared.append("health") }
+                if probes.syncLag == nil { evidence.undeclared.append("syncLag") }
+                let entities = table.declarations[service]?.entities ?? []
+                if entities.isEmpty { evidence.undeclared.append("entities") }
+                evidence.reconcile = self.reconcile(entities.map(\.name))
+                evidence.reconcileCommand = self.reconcileCommand(entities.map(\.name))
                 if Gates.isWrite(route.method) {
-                    evidence.reverseSync =
-                        reverseStates[service] ?? reverseStates["*"]
-                        ?? .failed("the monolith lists no reverse-sync feed for \(service)")
+                    switch probes.reverseSync {
+                    case .none:
+                        evidence.undeclared.append("reverseSync")
+                    case .service:
+                        evidence.reverseSync = state.reverse ?? .notChecked
+                    case .monolith:
+                        if table.monolithProbes.reverseSync == .none {
+                            evidence.undeclared.append("reverseSync")
+                        } else {
+                            evidence.reverseSync =
+                                reverseStates[service] ?? reverseStates["*"]
+                                ?? .failed("the monolith lists no reverse-sync feed for \(service)")
+                        }
+                    }
                 }
             }
             result[route.id] = evidence
@@ -80,63 +119,170 @@ public struct EvidenceCollector: Sendable {
         return result
     }
 
-    /// The monolith's newest event id (`GET /events` answers it as `head`), or nil when it cannot be read.
-    static func monolithHead(_ monolith: Upstream, client: ProbeClient) async -> Int? {
-        guard let answer = try? await client.get(monolith, "/events?after=\(Int64.max)&limit=1"), answer.status == 200,
+    /// The reconcile records of a service's entities as one: nil when one was never reconciled; else clean when all
+    /// are, as old as the oldest.
+    func reconcile(_ entities: [String]) -> RouteEvidence.Reconcile? {
+        guard !entities.isEmpty else { return nil }
+        var records: [(name: String, record: ReconcileRecord)] = []
+        for name in entities {
+            guard let record = ReconcileRecord.read(service: name, dataDirectory: self.dataDirectory) else {
+                return nil
+            }
+            records.append((name, record))
+        }
+        let oldest = records.map(\.record.time).min()!
+        return .init(
+            clean: records.allSatisfy(\.record.clean), at: ReconcileRecord.formatter.string(from: oldest),
+            summary: records.count == 1
+                ? records[0].record.summary
+                : records.map { "\($0.name): \($0.record.summary)" }.joined(separator: "; "),
+            age: .milliseconds(Int64(max(0, Date().timeIntervalSince(oldest)) * 1000)))
+    }
+
+    /// `strangler reconcile orders && strangler reconcile items`, with `--routes` and `--data` when they are not
+    /// the defaults.
+    func reconcileCommand(_ entities: [String]) -> String? {
+        guard !entities.isEmpty else { return nil }
+        var flags = ""
+        if let routesPath = self.routesPath, routesPath != "routes.json" {
+            flags += " --routes " + ShellWord.quote(routesPath)
+        }
+        if self.dataDirectory != ".strangler" { flags += " --data " + ShellWord.quote(self.dataDirectory) }
+        return entities.map { "strangler reconcile \(ShellWord.quote($0))\(flags)" }.joined(separator: " && ")
+    }
+
+    /// The monolith's newest event id (its events probe answers it as `head`), or nil when it cannot be read.
+    static func monolithHead(_ monolith: Upstream, probes: Probes, client: ProbeClient) async -> Int? {
+        guard let events = probes.events,
+            let answer = try? await client.get(monolith, "\(events)?after=\(Int64.max)&limit=1"), answer.status == 200,
             let head = (try? JSONParser.parse(Array(answer.body.readableBytesView)))?["head"]?.numberValue
         else { return nil }
         return Int(head)
     }
 
-    /// Health and sync position of a service. The lag is the larger of what the service reports (against the head it
-    /// saw on its last poll) and the monolith's own head minus the service's last applied event, so that a service
-    /// whose consumer is stuck cannot look in sync.
-    static func probe(_ upstream: Upstream, monolithHead: Int? = nil, client: ProbeClient) async -> ServiceState {
-        async let health = client.get(upstream, "/healthz")
-        async let sync = client.get(upstream, "/sync/status")
+    /// Health and sync position of a service, and its own reverse-sync probe when it declares one and `reverse`.
+    /// The lag is the larger of what the service reports (against the head it saw on its last poll) and the
+    /// monolith's own head minus the service's last applied event, so that a service whose consumer is stuck cannot
+    /// look in sync.
+    static func probe(
+        _ upstream: Upstream, probes: Probes = .serviceDefaults, monolithHead: Int? = nil, reverse: Bool = false,
+        client: ProbeClient
+    ) async -> ServiceState {
+        async let health = Self.health(upstream, path: probes.health, client: client)
+        async let reverseState = Self.ownReverseSync(upstream, probes: probes, asked: reverse, client: client)
         var state = ServiceState()
-        do {
-            let answer = try await health
-            state.health = (200..<300).contains(answer.status) ? .ok : .failed("GET /healthz answered \(answer.status)")
-        } catch {
-            state.health = .failed("\(error)")
+        switch probes.syncLag {
+        case .none: break
+        case .status(let path):
+            Self.readStatus(
+                await Self.fetch(upstream, path, client: client), path: path, head: monolithHead, into: &state)
+        case .metric(let path, let name):
+            Self.readMetric(await Self.fetch(upstream, path, client: client), path: path, name: name, into: &state)
         }
-        do {
-            let answer = try await sync
-            guard answer.status == 200, let document = try? JSONParser.parse(Array(answer.body.readableBytesView))
-            else {
-                state.syncProblem = "GET /sync/status answered \(answer.status)"
-                return state
-            }
-            if let lag = document["lagEvents"]?.numberValue {
-                state.lag = Int(lag)
-            }
-            if let head = monolithHead, let applied = document["lastEventId"]?.numberValue {
-                state.lag = max(state.lag ?? 0, head - Int(applied))
-            }
-            if let error = document["lastError"]?.stringValue {
-                state.syncProblem = error
-            } else if state.lag == nil {
-                state.syncProblem = "GET /sync/status has no lagEvents yet (the monolith's head is unknown)"
-            }
-        } catch {
-            state.syncProblem = "\(error)"
-        }
+        state.health = await health
+        state.reverse = await reverseState
         return state
     }
 
+    static func fetch(
+        _ upstream: Upstream, _ path: String, client: ProbeClient
+    ) async -> Result<
+        ProbeClient.Answer, ProbeClient.Failure
+    > {
+        do {
+            return .success(try await client.get(upstream, path))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    static func health(_ upstream: Upstream, path: String?, client: ProbeClient) async -> RouteEvidence.Probe {
+        guard let path else { return .notChecked }
+        switch await self.fetch(upstream, path, client: client) {
+        case .success(let answer):
+            return (200..<300).contains(answer.status) ? .ok : .failed("GET \(path) answered \(answer.status)")
+        case .failure(let error): return .failed("\(error)")
+        }
+    }
+
+    /// A sync status document: `{"lagEvents": N, "lastEventId": N, "lastError": "…"}`.
+    static func readStatus(
+        _ fetched: Result<ProbeClient.Answer, ProbeClient.Failure>, path: String, head monolithHead: Int?,
+        into state: inout ServiceState
+    ) {
+        let answer: ProbeClient.Answer
+        switch fetched {
+        case .success(let got): answer = got
+        case .failure(let error):
+            state.syncProblem = "\(error)"
+            return
+        }
+        guard answer.status == 200, let document = try? JSONParser.parse(Array(answer.body.readableBytesView)) else {
+            state.syncProblem = "GET \(path) answered \(answer.status)" + (answer.status == 200 ? " without JSON" : "")
+            return
+        }
+        if let lag = document["lagEvents"]?.numberValue {
+            state.lag = Int(lag)
+        }
+        if let head = monolithHead, let applied = document["lastEventId"]?.numberValue {
+            state.lag = max(state.lag ?? 0, head - Int(applied))
+        }
+        if let error = document["lastError"]?.stringValue {
+            state.syncProblem = error
+        } else if state.lag == nil {
+            state.syncProblem = "GET \(path) has no lagEvents yet (the monolith's head is unknown)"
+        }
+    }
+
+    /// A Prometheus metric as the lag: the sum of its series' values in the text format.
+    static func readMetric(
+        _ fetched: Result<ProbeClient.Answer, ProbeClient.Failure>, path: String, name: String,
+        into state: inout ServiceState
+    ) {
+        switch fetched {
+        case .failure(let error): state.syncProblem = "\(error)"
+        case .success(let answer) where answer.status != 200:
+            state.syncProblem = "GET \(path) answered \(answer.status)"
+        case .success(let answer):
+            switch PrometheusText.sum(of: name, in: String(buffer: answer.body)) {
+            case .success(let value): state.lag = value
+            case .failure(let why): state.syncProblem = "GET \(path): \(why)"
+            }
+        }
+    }
+
+    /// The service's own reverse-sync probe: `{"running": true, "lastError": null}`; nil when it declares none or
+    /// no write route asks.
+    static func ownReverseSync(
+        _ upstream: Upstream, probes: Probes, asked: Bool, client: ProbeClient
+    ) async -> RouteEvidence.Probe? {
+        guard asked, case .service(let path) = probes.reverseSync else { return nil }
+        switch await self.fetch(upstream, path, client: client) {
+        case .failure(let error): return .failed("\(error)")
+        case .success(let answer):
+            guard answer.status == 200, let document = try? JSONParser.parse(Array(answer.body.readableBytesView))
+            else { return .failed("GET \(path) answered \(answer.status)") }
+            if let error = document["lastError"]?.stringValue { return .failed("last error: \(error)") }
+            if document["running"]?.boolValue != true { return .failed("GET \(path) says it is not running") }
+            return .ok
+        }
+    }
+
     /// Per service: whether the monolith's reverse-sync feed from it runs without error.
-    static func reverseSync(monolith: Upstream, client: ProbeClient) async -> [String: RouteEvidence.Probe] {
+    static func reverseSync(
+        monolith: Upstream, probes: Probes = .monolithDefaults, client: ProbeClient
+    ) async -> [String: RouteEvidence.Probe] {
+        guard case .service(let path) = probes.reverseSync else { return [:] }
         let answer: ProbeClient.Answer
         do {
-            answer = try await client.get(monolith, "/reverse-sync/status")
+            answer = try await client.get(monolith, path)
         } catch {
             return ["*": .failed("\(error)")]
         }
         guard answer.status == 200, let document = try? JSONParser.parse(Array(answer.body.readableBytesView)),
             let feeds = document["feeds"]?.arrayValue
         else {
-            return ["*": .failed("the monolith's GET /reverse-sync/status answered \(answer.status)")]
+            return ["*": .failed("the monolith's GET \(path) answered \(answer.status)")]
         }
         var result: [String: RouteEvidence.Probe] = [:]
         for feed in feeds {

@@ -149,10 +149,14 @@ extension Gates.Verdict {
     public static func json(_ verdicts: [Gates.Verdict]) -> JSONValue {
         .array(
             verdicts.map {
-                .object([
+                var members: [(key: String, value: JSONValue)] = [
                     ("route", .string($0.route)), ("from", .string($0.from.rawValue)), ("to", .string($0.to.rawValue)),
                     ("reasons", .array($0.reasons.map(JSONValue.string))),
-                ])
+                ]
+                if !$0.notMeasured.isEmpty {
+                    members.append(("notMeasured", .array($0.notMeasured.map(JSONValue.string))))
+                }
+                return .object(members)
             })
     }
 
@@ -163,7 +167,8 @@ extension Gates.Verdict {
             let to = json["to"]?.stringValue.flatMap(Stage.init(rawValue:))
         else { return nil }
         self.init(
-            route: route, from: from, to: to, reasons: (json["reasons"]?.arrayValue ?? []).compactMap(\.stringValue))
+            route: route, from: from, to: to, reasons: (json["reasons"]?.arrayValue ?? []).compactMap(\.stringValue),
+            notMeasured: (json["notMeasured"]?.arrayValue ?? []).compactMap(\.stringValue))
     }
 }
 
@@ -175,12 +180,18 @@ public struct TableChange: Sendable {
     /// True when `force` overrode refused gates (`overridden` says which).
     public var forced: Bool
     public var overridden: [Gates.Verdict]
+    /// The moves with gates that were not measured (no probe declared), each with what was not.
+    public var notMeasured: [Gates.Verdict]
 
-    public init(table: LiveTable, changed: [StageChange], forced: Bool, overridden: [Gates.Verdict]) {
+    public init(
+        table: LiveTable, changed: [StageChange], forced: Bool, overridden: [Gates.Verdict],
+        notMeasured: [Gates.Verdict] = []
+    ) {
         self.table = table
         self.changed = changed
         self.forced = forced
         self.overridden = overridden
+        self.notMeasured = notMeasured
     }
 }
 

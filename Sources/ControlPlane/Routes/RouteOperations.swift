@@ -27,7 +27,8 @@ public struct RouteOperations: Sendable {
         self.control = control
         self.diffStore = diffStore
         self.collector = EvidenceCollector(
-            store: diffStore, dataDirectory: control.dataDirectory, probeTimeout: probeTimeout)
+            store: diffStore, dataDirectory: control.dataDirectory, probeTimeout: probeTimeout,
+            routesPath: control.routesPath)
         self.flush = flush
     }
 
@@ -159,11 +160,14 @@ public struct RouteOperations: Sendable {
         } else {
             detail.append(("pattern", .string(selector)))
         }
-        detail += Self.auditDetail(changes: changes, forced: forced, overridden: refused)
+        let unmeasured = verdicts.filter { !$0.notMeasured.isEmpty }
+        detail += Self.auditDetail(changes: changes, forced: forced, overridden: refused, notMeasured: unmeasured)
         do {
             let after = try await self.control.change(
                 to: changed, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
-            return TableChange(table: after, changed: changes, forced: forced, overridden: forced ? refused : [])
+            return TableChange(
+                table: after, changed: changes, forced: forced, overridden: forced ? refused : [],
+                notMeasured: unmeasured)
         } catch {
             throw ControlError(error)
         }
@@ -174,14 +178,16 @@ public struct RouteOperations: Sendable {
         reason.flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
     }
 
-    /// What the audit entry of a table change says of its moves: `changes`, `forced`, and `overridden` when forced.
+    /// What the audit entry of a table change says of its moves: `changes`, `forced`, `overridden` when forced, and
+    /// `notMeasured` when gates had nothing to measure with (`[{route, from, to, reasons, notMeasured}]`).
     static func auditDetail(
-        changes: [StageChange], forced: Bool, overridden: [Gates.Verdict]
+        changes: [StageChange], forced: Bool, overridden: [Gates.Verdict], notMeasured: [Gates.Verdict] = []
     ) -> [(key: String, value: JSONValue)] {
         var detail: [(key: String, value: JSONValue)] = [
             ("changes", StageChange.json(changes)), ("forced", .bool(forced)),
         ]
         if forced { detail.append(("overridden", Gates.Verdict.json(overridden))) }
+        if !notMeasured.isEmpty { detail.append(("notMeasured", Gates.Verdict.json(notMeasured))) }
         return detail
     }
 
@@ -206,7 +212,7 @@ public struct RouteOperations: Sendable {
         if force, reason == nil {
             throw ControlError(.reasonRequired, "force overrides the gates and needs a reason (for the audit log)")
         }
-        let (moving, refusals) = await self.judge(from: snapshot.table, to: table)
+        let (moving, refusals, notMeasured) = await self.judge(from: snapshot.table, to: table)
         if !refusals.isEmpty, !force {
             throw ControlError(
                 .gateRefused,
@@ -222,11 +228,14 @@ public struct RouteOperations: Sendable {
         }
         let forced = force && !refusals.isEmpty
         let detail: [(key: String, value: JSONValue)] =
-            [("action", .string("replace"))] + Self.auditDetail(changes: changes, forced: forced, overridden: refusals)
+            [("action", .string("replace"))]
+            + Self.auditDetail(changes: changes, forced: forced, overridden: refusals, notMeasured: notMeasured)
         do {
             let after = try await self.control.replace(
                 text: text, table: table, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
-            return TableChange(table: after, changed: changes, forced: forced, overridden: forced ? refusals : [])
+            return TableChange(
+                table: after, changed: changes, forced: forced, overridden: forced ? refusals : [],
+                notMeasured: notMeasured)
         } catch {
             throw ControlError(error)
         }
@@ -243,7 +252,9 @@ public struct RouteOperations: Sendable {
     ///   service changed), has no evidence for what it does now: it moves from transform, where those requests were;
     /// - a route the table drops hands its requests back to the monolith: it moves to transform;
     /// - a change of the gates themselves is a change of policy, not evidence: always refused (force overrides).
-    func judge(from live: RouteTable, to table: RouteTable) async -> (moves: [Move], refusals: [Gates.Verdict]) {
+    func judge(
+        from live: RouteTable, to table: RouteTable
+    ) async -> (moves: [Move], refusals: [Gates.Verdict], notMeasured: [Gates.Verdict]) {
         var moving: [Move] = []
         for route in table.routes {
             let current = live.route(id: route.id)
@@ -261,6 +272,7 @@ public struct RouteOperations: Sendable {
         let dropped = live.routes.filter { table.route(id: $0.id) == nil && $0.stage != .transform }
         for route in dropped { moving.append((route, .transform, route.stage)) }
         var refusals: [Gates.Verdict] = []
+        var notMeasured: [Gates.Verdict] = []
         if table.gates != live.gates {
             refusals.append(
                 Gates.Verdict(
@@ -277,13 +289,14 @@ public struct RouteOperations: Sendable {
             if !dropped.isEmpty {
                 evidence.merge(await self.collector.collect(table: live, routes: dropped)) { new, _ in new }
             }
-            refusals += moving.map {
+            let verdicts = moving.map {
                 Gates.evaluate(
                     route: $0.route, to: $0.to, evidence: evidence[$0.route.id] ?? RouteEvidence(), policy: live.gates)
             }
-            .filter { !$0.allowed }
+            refusals += verdicts.filter { !$0.allowed }
+            notMeasured = verdicts.filter { !$0.notMeasured.isEmpty }
         }
-        return (moving, refusals)
+        return (moving, refusals, notMeasured)
     }
 
     /// Reverts the last table change of the audit log: restores its `before` table exactly, if the live table is still

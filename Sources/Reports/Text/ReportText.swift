@@ -1,7 +1,6 @@
-package import ControlPlane
-package import Foundation
-package import JSON
-package import Reports
+import ControlPlane
+import Foundation
+import JSON
 
 /// The report for a terminal: per route its verdict and reasons, the evidence, the signatures with their newest
 /// sample's differences side by side (monolith | service, the differing values in red and green on a colour terminal),
@@ -33,8 +32,8 @@ package enum ReportText {
             case .blocked: style.paint(route.verdict.text, .red)
             case .noService: style.paint(route.verdict.text, .dim)
             }
-        lines.append("  " + verdict + (route.verdict.reasons.isEmpty ? "" : ":"))
-        lines += route.verdict.reasons.map { "    - " + Self.clean($0) }
+        lines.append("  " + verdict + (route.verdict.shown.isEmpty ? "" : ":"))
+        lines += route.verdict.shown.map { "    - " + Self.clean($0) }
         var facts = Report.facts(route)
         let untriaged = route.untriaged
         facts.append(

@@ -15,14 +15,18 @@ public enum Gates {
         public var to: Stage
         /// Every reason the move is refused; empty when it is allowed.
         public var reasons: [String]
+        /// Gates that did not block because the application declares nothing to measure them with: `no syncLag
+        /// probe declared for orders` (shown as "not measured: …").
+        public var notMeasured: [String]
 
         public var allowed: Bool { self.reasons.isEmpty }
 
-        public init(route: String, from: Stage, to: Stage, reasons: [String]) {
+        public init(route: String, from: Stage, to: Stage, reasons: [String], notMeasured: [String] = []) {
             self.route = route
             self.from = from
             self.to = to
             self.reasons = reasons
+            self.notMeasured = notMeasured
         }
     }
 
@@ -45,9 +49,17 @@ public enum Gates {
         } else if from == .eliminate, target < from {
             reasons += self.rollbackReasons(route: route, evidence: evidence, policy: policy.rollback)
         }
-        var unique: [String] = []
-        for reason in reasons where !unique.contains(reason) { unique.append(reason) }
-        return Verdict(route: route.id, from: from, to: target, reasons: unique)
+        func unique(_ texts: [String]) -> [String] {
+            var kept: [String] = []
+            for text in texts where !kept.contains(text) { kept.append(text) }
+            return kept
+        }
+        let notMeasured = reasons.filter { $0.hasPrefix(Self.notMeasuredMark) }.map {
+            String($0.dropFirst(Self.notMeasuredMark.count))
+        }
+        return Verdict(
+            route: route.id, from: from, to: target,
+            reasons: unique(reasons.filter { !$0.hasPrefix(Self.notMeasuredMark) }), notMeasured: unique(notMeasured))
     }
 
     /// The verdict of a route's next move (transform → coexist, coexist → eliminate); nil when it has none: in
@@ -58,9 +70,24 @@ public enum Gates {
         return self.evaluate(route: route, to: next, evidence: evidence, policy: policy)
     }
 
+    /// Marks a gate's finding as "not measured" rather than a reason (sorted apart by `evaluate`).
+    static let notMeasuredMark = "\u{0}not measured: "
+
+    /// "not measured: no health probe declared for orders", when the service declares none of `probe`.
+    static func undeclared(_ probe: String, _ evidence: RouteEvidence, service: String) -> String? {
+        guard evidence.undeclared.contains(probe) else { return nil }
+        let what =
+            probe == "entities"
+            ? "no entities declared for \(service) to reconcile" : "no \(probe) probe declared for \(service)"
+        return Self.notMeasuredMark + what
+    }
+
     static func coexistReasons(route: Route, evidence: RouteEvidence, policy: GatePolicy.Coexist) -> [String] {
         var reasons: [String] = []
-        if policy.health, case .failed(let why) = evidence.health {
+        if policy.health, let service = route.service, let note = self.undeclared("health", evidence, service: service)
+        {
+            reasons.append(note)
+        } else if policy.health, case .failed(let why) = evidence.health {
             reasons.append("service \(route.service ?? "?") is not healthy: \(why)")
         }
         if route.service != nil {
@@ -104,17 +131,20 @@ public enum Gates {
             if policy.maxSyncLag != nil, evidence.syncLag != nil, let problem = evidence.syncProblem {
                 reasons.append("service \(service)'s sync reports an error: \(problem)")
             }
-            if policy.reconcile {
+            let reconcileHint = evidence.reconcileCommand ?? "strangler reconcile \(service)"
+            if policy.reconcile, let note = self.undeclared("entities", evidence, service: service) {
+                reasons.append(note)
+            } else if policy.reconcile {
                 switch evidence.reconcile {
                 case .none:
-                    reasons.append("service \(service) was never reconciled (run: strangler reconcile \(service))")
+                    reasons.append("service \(service) was never reconciled (run: \(reconcileHint))")
                 case .some(let record) where !record.clean:
                     reasons.append("the last reconcile of \(service) (\(record.at)) was not clean: \(record.summary)")
                 case .some(let record):
                     if let maxAge = policy.reconcileMaxAge, let age = record.age, age > maxAge {
                         reasons.append(
                             "the last reconcile of \(service) (\(record.at)) is older than "
-                                + "\(Self.formatAge(maxAge)) (run: strangler reconcile \(service))"
+                                + "\(Self.formatAge(maxAge)) (run: \(reconcileHint))"
                         )
                     }
                 }
@@ -145,6 +175,7 @@ public enum Gates {
 
     static func lagReasons(evidence: RouteEvidence, maxLag: Int?, service: String) -> [String] {
         guard let maxLag else { return [] }
+        if let note = self.undeclared("syncLag", evidence, service: service) { return [note] }
         guard let lag = evidence.syncLag else {
             return ["service \(service)'s sync lag is unknown: \(evidence.syncProblem ?? "not checked")"]
         }
@@ -155,6 +186,9 @@ public enum Gates {
     }
 
     static func reverseSyncReasons(route: Route, evidence: RouteEvidence) -> [String] {
+        if let service = route.service, let note = self.undeclared("reverseSync", evidence, service: service) {
+            return [note]
+        }
         switch evidence.reverseSync {
         case .ok: return []
         case .failed(let why):

@@ -65,6 +65,12 @@ public struct RouteEvidence: Sendable, Equatable {
     public var reconcile: Reconcile?
     /// The monolith's reverse sync for the route's service (`GET /reverse-sync/status`).
     public var reverseSync: Probe = .notChecked
+    /// What the route's service (or the monolith) declares it has nothing for, of `health`, `syncLag`,
+    /// `reverseSync` (probes set to null) and `entities` (`"entities": {}`): those gates are not measured.
+    public var undeclared: [String] = []
+    /// The command that reconciles the service's entities, as the gate's hint prints it (with the flags it needs);
+    /// nil: `strangler reconcile SERVICE`.
+    public var reconcileCommand: String?
 
     public init() {}
 
