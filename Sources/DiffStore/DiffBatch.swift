@@ -11,10 +11,23 @@ public struct RouteCounts: Sendable, Equatable {
     public var shadowErrors = 0
     /// The shadow side did not answer within the route's shadow timeout.
     public var timeouts = 0
-    /// Not shadowed because too many shadows were in flight.
+    /// Not compared for want of room: too many shadows in flight (`inFlight`), or too many pairs waiting to be
+    /// compared (`overflow`).
     public var dropped = 0
-    /// Shadowed but not compared: a body over the comparison limit, or the answering side failed.
+    /// Shadowed (or chosen to be) but not compared: `tooLarge + upgrades + unanswered + earlyAnswers`.
     public var skipped = 0
+    /// Of `skipped`: a body over the comparison limit.
+    public var tooLarge = 0
+    /// Of `skipped`: protocol upgrades (WebSocket), which go to the answering side only.
+    public var upgrades = 0
+    /// Of `skipped`: the answering side failed, or the client went away.
+    public var unanswered = 0
+    /// Of `skipped`: the answer came before the request's body ended, so the shadow never went out.
+    public var earlyAnswers = 0
+    /// Of `dropped`: too many shadows in flight.
+    public var inFlight = 0
+    /// Of `dropped`: too many pairs waiting to be compared.
+    public var overflow = 0
     /// Answers asked twice of the answering side to learn noise.
     public var noiseChecks = 0
     /// Pairs that differed in a record's version: one side had not applied the latest change yet (sync lag).
@@ -41,7 +54,25 @@ public struct RouteCounts: Sendable, Equatable {
         Counter(name: "skipped", column: "skipped", keyPath: \.skipped),
         Counter(name: "stale", column: "stale", keyPath: \.stale),
         Counter(name: "noiseChecks", column: "noise_checks", keyPath: \.noiseChecks),
+        Counter(name: "tooLarge", column: "too_large", keyPath: \.tooLarge),
+        Counter(name: "upgrades", column: "upgrades", keyPath: \.upgrades),
+        Counter(name: "unanswered", column: "unanswered", keyPath: \.unanswered),
+        Counter(name: "earlyAnswers", column: "early_answers", keyPath: \.earlyAnswers),
+        Counter(name: "inFlight", column: "in_flight", keyPath: \.inFlight),
+        Counter(name: "overflow", column: "overflow", keyPath: \.overflow),
     ]
+
+    /// The counters added after the store's first schema (`v6-skip-reasons`): a column each in `route_counters` and
+    /// `route_buckets`.
+    public static let reasonColumns = ["too_large", "upgrades", "unanswered", "early_answers", "in_flight", "overflow"]
+
+    /// Each reason a shadow was not compared (`too-large`, `upgrade`, …) with its count, those counted only.
+    public var notCompared: [(reason: String, count: Int)] {
+        [
+            ("too-large", self.tooLarge), ("upgrade", self.upgrades), ("unanswered", self.unanswered),
+            ("early-answer", self.earlyAnswers), ("in-flight", self.inFlight), ("overflow", self.overflow),
+        ].filter { $0.1 > 0 }
+    }
 
     /// The counts with each counter's value from `value` (given the counter).
     public init<Failure: Error>(_ value: (Counter) throws(Failure) -> Int) throws(Failure) {

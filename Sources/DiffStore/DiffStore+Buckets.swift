@@ -37,25 +37,13 @@ extension DiffStore {
     /// Adds a batch's counters to its minute's buckets (inside `apply`'s transaction) and drops expired buckets.
     static func addBuckets(_ batch: DiffBatch, _ db: Database) throws {
         let start = Int((batch.time / Double(Self.bucketSeconds)).rounded(.down)) * Self.bucketSeconds
+        let sql = Self.addCountersSQL(table: "route_buckets", keys: ["route", "start"])
         for (route, counts) in batch.counts {
             try db.execute(
-                sql: """
-                    INSERT INTO route_buckets (route, start, compared, matched, mismatched, shadow_errors, timeouts,
-                        dropped, skipped, noise_checks, stale)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (route, start) DO UPDATE SET
-                        compared = compared + excluded.compared, matched = matched + excluded.matched,
-                        mismatched = mismatched + excluded.mismatched,
-                            shadow_errors = shadow_errors + excluded.shadow_errors,
-                        timeouts = timeouts + excluded.timeouts, dropped = dropped + excluded.dropped,
-                        skipped = skipped + excluded.skipped, noise_checks = noise_checks + excluded.noise_checks,
-                        stale = stale + excluded.stale
-                    """,
-                arguments: [
-                    route, start, counts.compared, counts.matched, counts.mismatched, counts.shadowErrors,
-                    counts.timeouts, counts.dropped,
-                    counts.skipped, counts.noiseChecks, counts.stale,
-                ])
+                sql: sql,
+                arguments: StatementArguments(
+                    [route as any DatabaseValueConvertible, start]
+                        + RouteCounts.counters.map { counts[keyPath: $0.keyPath] }))
         }
         try db.execute(
             sql: "DELETE FROM route_buckets WHERE start < ?", arguments: [Int(batch.time - Self.bucketRetention)])

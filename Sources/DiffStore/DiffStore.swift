@@ -125,7 +125,29 @@ public final class DiffStore: Sendable {
         migrator.registerMigration("v4-buckets", migrate: Self.migrateBuckets)
         // Per sample, the keyed hashes of its redacted values: erasure by subject (DiffStore+Privacy.swift).
         migrator.registerMigration("v5-sample-subjects", migrate: Self.migrateSubjects)
+        // Why shadows were not compared: a counter per reason, in both counter tables.
+        migrator.registerMigration("v6-skip-reasons") { db in
+            for table in ["route_counters", "route_buckets"] {
+                for column in RouteCounts.reasonColumns {
+                    try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN \(column) INTEGER NOT NULL DEFAULT 0")
+                }
+            }
+        }
         return migrator
+    }
+
+    /// `INSERT INTO table (keys…, counters…, extra…) VALUES (?…) ON CONFLICT (keys…) DO UPDATE SET counter =
+    /// counter + excluded.counter, …`: one statement for every counter of `RouteCounts`, in its order, its arguments
+    /// the keys, the counters, then the extra columns.
+    static func addCountersSQL(
+        table: String, keys: [String], extra: [String] = [], onConflict: String? = nil
+    ) -> String {
+        let columns = RouteCounts.counters.map(\.column)
+        let names = (keys + columns + extra).joined(separator: ", ")
+        let marks = Array(repeating: "?", count: keys.count + columns.count + extra.count).joined(separator: ", ")
+        let sums = columns.map { "\($0) = \($0) + excluded.\($0)" } + (onConflict.map { [$0] } ?? [])
+        return "INSERT INTO \(table) (\(names)) VALUES (\(marks)) ON CONFLICT (\(keys.joined(separator: ", "))) "
+            + "DO UPDATE SET " + sums.joined(separator: ", ")
     }
 
     // MARK: Writing
@@ -137,23 +159,13 @@ public final class DiffStore: Sendable {
         try self.database.write { db in
             for (route, counts) in batch.counts {
                 try db.execute(
-                    sql: """
-                        INSERT INTO route_counters (route, compared, matched, mismatched, shadow_errors, timeouts,
-                            dropped, skipped, noise_checks, stale, first_seen, last_seen)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        ON CONFLICT (route) DO UPDATE SET
-                            compared = compared + excluded.compared, matched = matched + excluded.matched,
-                            mismatched = mismatched + excluded.mismatched,
-                                shadow_errors = shadow_errors + excluded.shadow_errors,
-                            timeouts = timeouts + excluded.timeouts, dropped = dropped + excluded.dropped,
-                            skipped = skipped + excluded.skipped, noise_checks = noise_checks + excluded.noise_checks,
-                            stale = stale + excluded.stale, last_seen = excluded.last_seen
-                        """,
-                    arguments: [
-                        route, counts.compared, counts.matched, counts.mismatched, counts.shadowErrors, counts.timeouts,
-                        counts.dropped,
-                        counts.skipped, counts.noiseChecks, counts.stale, batch.time, batch.time,
-                    ])
+                    sql: Self.addCountersSQL(
+                        table: "route_counters", keys: ["route"], extra: ["first_seen", "last_seen"],
+                        onConflict: "last_seen = excluded.last_seen"),
+                    arguments: StatementArguments(
+                        [route as any DatabaseValueConvertible]
+                            + RouteCounts.counters.map { counts[keyPath: $0.keyPath] }
+                            + [batch.time, batch.time]))
             }
             try Self.addBuckets(batch, db)
             for (key, count) in batch.signatures {
@@ -265,7 +277,12 @@ public final class DiffStore: Sendable {
                         ("skipped", .number(Double(row["skipped"] as Int))),
                         ("noiseChecks", .number(Double(row["noise_checks"] as Int))),
                         ("stale", .number(Double(row["stale"] as Int))),
-                    ] + Self.seen(row)
+                    ]
+                for counter in RouteCounts.counters where RouteCounts.reasonColumns.contains(counter.column) {
+                    let value: Int = row[counter.column]
+                    members.append((counter.name, .number(Double(value))))
+                }
+                members += Self.seen(row)
                 let signatures = try Row.fetchAll(
                     db,
                     sql: """

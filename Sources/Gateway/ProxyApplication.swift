@@ -84,7 +84,10 @@ public final class ProxyApplication: Sendable {
         let recorder = ShadowRecorder(
             store: diffStore, maxInFlight: configuration.maxShadowsInFlight,
             maxQueued: configuration.maxQueuedComparisons, interval: configuration.recordInterval,
-            privacy: { [store] in store.snapshot.table.privacy }, logger: logger)
+            privacy: { [store] in store.snapshot.table.privacy },
+            notCompared: { [metrics] route, reason in metrics.shadowNotCompared(route: route, reason: reason.rawValue)
+            },
+            logger: logger)
         self.recorder = recorder
         let adminToken = try configuration.adminToken ?? AdminToken.resolve(dataDirectory: configuration.dataDirectory)
         self.adminToken = adminToken

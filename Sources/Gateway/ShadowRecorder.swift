@@ -35,6 +35,8 @@ public final class ShadowRecorder: ShadowSink, Service {
     let eagerFlush: Int
     let interval: Duration
     private let logger: Logger
+    /// Told of every shadow not compared, with its reason (the proxy's metrics).
+    private let notCompared: @Sendable (String, SkipReason) -> Void
     private let inFlight = Atomic<Int>(0)
     private let pending = Mutex(Pending())
     private let writer: Writer
@@ -47,8 +49,10 @@ public final class ShadowRecorder: ShadowSink, Service {
     public init(
         store: DiffStore, maxInFlight: Int = 256, maxQueued: Int = 10_000, maxQueuedBytes: Int = 64 * 1024 * 1024,
         interval: Duration = .milliseconds(250), privacy: @escaping @Sendable () -> PrivacyPolicy = { .defaults },
+        notCompared: @escaping @Sendable (_ route: String, _ reason: SkipReason) -> Void = { _, _ in },
         logger: Logger
     ) {
+        self.notCompared = notCompared
         self.store = store
         self.maxInFlight = maxInFlight
         self.maxQueued = maxQueued
@@ -86,23 +90,47 @@ public final class ShadowRecorder: ShadowSink, Service {
             case .matched:
                 counts.compared += 1
                 counts.matched += 1
-            case .dropped: counts.dropped += 1
-            case .skipped: counts.skipped += 1
+            case .dropped: Self.add(.inFlight, to: &counts)
+            case .skipped(let reason): Self.add(reason, to: &counts)
             case .shadowError: counts.shadowErrors += 1
             case .timeout: counts.timeouts += 1
             }
         }
         self.pending.withLock { pending in add(to: &pending.counts[route, default: RouteCounts()]) }
+        switch count {
+        case .dropped: self.notCompared(route, .inFlight)
+        case .skipped(let reason): self.notCompared(route, reason)
+        case .matched, .shadowError, .timeout: break
+        }
+    }
+
+    /// Counts a shadow not compared: its reason's counter, and `skipped` or `dropped` (in flight, overflow).
+    static func add(_ reason: SkipReason, to counts: inout RouteCounts) {
+        switch reason {
+        case .tooLarge: counts.tooLarge += 1
+        case .upgrade: counts.upgrades += 1
+        case .unanswered: counts.unanswered += 1
+        case .earlyAnswer: counts.earlyAnswers += 1
+        case .inFlight: counts.inFlight += 1
+        case .overflow: counts.overflow += 1
+        }
+        switch reason {
+        case .inFlight, .overflow: counts.dropped += 1
+        case .tooLarge, .upgrade, .unanswered, .earlyAnswer: counts.skipped += 1
+        }
     }
 
     /// Hands over a pair to compare (dropped and counted when `maxQueued` pairs already wait).
     public func submit(_ observation: ShadowObservation) {
+        var overflowed = false
+        defer { if overflowed { self.notCompared(observation.route, .overflow) } }
         let startFlush = self.pending.withLock { pending -> Bool in
             let bytes = observation.byteCount
             guard pending.observations.count < self.maxQueued,
                 pending.bytes + bytes <= self.maxQueuedBytes || pending.observations.isEmpty
             else {
-                pending.counts[observation.route, default: RouteCounts()].dropped += 1
+                Self.add(.overflow, to: &pending.counts[observation.route, default: RouteCounts()])
+                overflowed = true
                 return false
             }
             pending.observations.append(observation)

@@ -152,6 +152,10 @@ extension Report {
                     + "\(Self.plural(traffic.timeouts, "timeout", "timeouts")), "
                     + "\(traffic.dropped) dropped, \(traffic.skipped) skipped, \(traffic.stale) stale"
             ))
+        let notCompared = traffic.counts.notCompared
+        if !notCompared.isEmpty {
+            facts.append(("Not compared", notCompared.map { "\($0.count) \($0.reason)" }.joined(separator: ", ")))
+        }
         if route.service != nil {
             var sync = "lag " + (route.sync.lag.map { "\($0) event\($0 == 1 ? "" : "s")" } ?? "unknown")
             if let problem = route.sync.problem { sync += " (\(problem))" }

@@ -176,7 +176,11 @@ extension RouteReport {
         gate.minMatchRate = try gateFields.double("minMatchRate")
         let trafficFields = try fields.object("traffic")
         var traffic = Traffic()
-        traffic.counts = try RouteCounts { counter throws(ReportFormatError) in try trafficFields.int(counter.name) }
+        // The reasons a shadow was not compared came later: a report without them reads them as 0.
+        traffic.counts = try RouteCounts { counter throws(ReportFormatError) in
+            RouteCounts.reasonColumns.contains(counter.column) && trafficFields.value[counter.name] == nil
+                ? 0 : try trafficFields.int(counter.name)
+        }
         traffic.firstSeen = try trafficFields.optionalDate("firstSeen")
         traffic.lastSeen = try trafficFields.optionalDate("lastSeen")
         let syncFields = try fields.object("sync")

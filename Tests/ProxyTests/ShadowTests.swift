@@ -310,6 +310,33 @@ struct ShadowTests {
         }
     }
 
+    /// A request body over the limit: counted once as skipped, reason too-large, with its in-flight slot given back
+    /// (it used to wait forever for a shadow that never went out: uncounted, and its slot never released).
+    @Test func aRequestBodyOverTheLimitIsCountedWithItsReasonAndFreesItsSlot() async throws {
+        let writes = #"{ "writes": "dry-run" }"#
+        try await ProxyHarness.run(
+            routes: { coexistRoutes(monolith: $0, service: $1, writes: writes) },
+            configure: { $0.maxCompareBytes = 64 }
+        ) { harness in
+            let body = #"{"name":"\#(String(repeating: "y", count: 300))"}"#
+            for _ in 0..<3 {
+                let answer = try await RawHTTP.send(
+                    "POST /contacts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+                        + "\(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)", port: harness.proxyPort)
+                #expect(answer.text.hasPrefix("HTTP/1.1 200"))
+            }
+            let summary = try await harness.waitForDiffs("contacts.create", "skipped", atLeast: 3)
+            #expect(summary["skipped"] as? Int == 3 && summary["tooLarge"] as? Int == 3, "\(summary)")
+            #expect(summary["compared"] as? Int == 0 && summary["dropped"] as? Int == 0)
+            #expect(try await eventually { harness.proxy.recorder.shadowsInFlight == 0 })
+            let metrics = try await harness.admin("GET", "/metrics").body
+            #expect(
+                metrics.contains(
+                    #"strangler_shadows_not_compared_total{route="contacts.create",reason="too-large"} 3"#),
+                "\(metrics)")
+        }
+    }
+
     @Test func redactedValuesAndSecretsNeverReachTheStoreFile() async throws {
         let shadow = #"{ "redact": ["/email", "/items/*/phone"] }"#
         try await ProxyHarness.run(routes: { coexistRoutes(monolith: $0, service: $1, shadow: shadow) }) { harness in

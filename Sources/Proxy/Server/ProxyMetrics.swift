@@ -14,6 +14,8 @@ import RouteTable
 ///   header, a non-canonical path in strict mode);
 /// - `strangler_client_timeouts_total{kind}`: requests cut because their head (`head`) or body (`body`) came too
 ///   slowly;
+/// - `strangler_shadows_not_compared_total{route, reason}`: shadows not compared, by reason (`too-large`, `upgrade`,
+///   `unanswered`, `early-answer`, `in-flight`, `overflow`; `SkipReason`);
 /// - `strangler_open_connections{listener}` and `strangler_refused_connections_total{listener}`: client connections
 ///   open and refused over the cap, for the data plane (`proxy`) and the admin API (`admin`).
 ///
@@ -25,6 +27,24 @@ public final class ProxyMetrics: Sendable {
     private let rejectedCounter: Metrics.Counter
     private let headTimeouts: Metrics.Counter
     private let bodyTimeouts: Metrics.Counter
+
+    /// The counters of shadows not compared, by route and reason (off the hot path: a shadow not compared is rare,
+    /// and a lock here costs less than the work it did not do).
+    private let notCompared = NIOLockedValueBox<[String: Metrics.Counter]>([:])
+
+    /// Counts a shadow not compared (`strangler_shadows_not_compared_total{route, reason}`).
+    public func shadowNotCompared(route: String, reason: String) {
+        let counter = self.notCompared.withLockedValue { counters in
+            let key = route + "\u{0}" + reason
+            if let counter = counters[key] { return counter }
+            let counter = Metrics.Counter(
+                label: "strangler_shadows_not_compared_total", dimensions: [("route", route), ("reason", reason)],
+                factory: self.factory)
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
+    }
 
     public init() {
         let registry = PrometheusCollectorRegistry()

@@ -1,10 +1,31 @@
 public import RouteTable
 
 /// What a shadowed exchange ended as, when it is not a pair to compare.
-public enum ShadowCount: Sendable {
+public enum ShadowCount: Sendable, Equatable {
     /// Compared on the event loop and found identical (same status, bytes and compared headers).
     case matched
-    case dropped, skipped, shadowError, timeout
+    /// Not shadowed: too many shadows in flight.
+    case dropped
+    /// Shadowed (or chosen to be) but not compared, and why.
+    case skipped(SkipReason)
+    case shadowError, timeout
+}
+
+/// Why a shadow was not compared. Every reason is a counter of its own (`RouteCounts`) and a label of
+/// `strangler_shadows_not_compared_total{route, reason}`.
+public enum SkipReason: String, Sendable, CaseIterable {
+    /// A body (the request's, or either answer's) over the comparison limit (`--max-compare-bytes`).
+    case tooLarge = "too-large"
+    /// A protocol upgrade (WebSocket): it goes to the answering side only.
+    case upgrade
+    /// The answering side failed, or the client went away before its answer was relayed.
+    case unanswered
+    /// The answer came before the request's body ended: the shadow never went out.
+    case earlyAnswer = "early-answer"
+    /// Too many shadows were in flight (counted as `dropped`).
+    case inFlight = "in-flight"
+    /// Too many pairs were waiting to be compared (counted as `dropped`).
+    case overflow
 }
 
 /// Where the data plane hands its shadow outcomes (the gateway's recorder compares the pairs and writes the diff store;

@@ -161,7 +161,9 @@ final class ShadowTap {
         guard !self.settled else { return }
         if case .pending = self.primary { return }
         // Calls that went out are waited for, so that the in-flight bound covers them until they end.
-        if self.launched, self.shadowOutcome == nil || (self.repeatTarget != nil && self.repeatOutcome == nil) {
+        if self.launched, !self.requestTooLarge,
+            self.shadowOutcome == nil || (self.repeatTarget != nil && self.repeatOutcome == nil)
+        {
             return
         }
         guard case .answered = self.primary, self.launched, !self.requestTooLarge, !self.primaryTooLarge,
@@ -169,7 +171,13 @@ final class ShadowTap {
         else {
             // Nothing to compare: the answering side failed, the client went away, a body was too large to keep,
             // or the answer came before the request's body ended (the shadow never went out).
-            self.finish(.skipped)
+            let reason: SkipReason =
+                if case .answered = self.primary {
+                    self.requestTooLarge || self.primaryTooLarge ? .tooLarge : .earlyAnswer
+                } else {
+                    .unanswered
+                }
+            self.finish(.skipped(reason))
             return
         }
         switch outcome {
@@ -178,7 +186,7 @@ final class ShadowTap {
         case .timedOut:
             self.finish(.timeout)
         case .tooLarge:
-            self.finish(.skipped)
+            self.finish(.skipped(.tooLarge))
         case .response(let answer):
             self.settled = true
             self.recorder.release()
