@@ -19,7 +19,8 @@ import RouteTable
 ///   all or none, in one swap (needs `If-Match`);
 /// - `POST /admin/undo`: reverts the last table change of the audit log (`If-Match` optional);
 /// - `GET /admin/history[?route=][&limit=]`: the audit log without the tables;
-/// - `POST /admin/triage` with `{ "route", "signature", "decision": "accept"|"ignore"|"reset", "reason" }` (`ignore` needs
+/// - `POST /admin/triage` with `{ "route", "signature", "decision": "accept"|"ignore"|"reset", "reason", "paths"?,
+///   "allPaths"? }` (`paths`/`allPaths`: which pointers of a signature that spans several an `ignore` covers; `ignore` needs
 ///   `If-Match`);
 /// - `GET /admin/evidence[?route=]`: every route's evidence and whether it may move to its next stage;
 /// - `GET /admin/status`: table version, last reload and its error;
@@ -269,10 +270,18 @@ public struct AdminRoutes: Sendable {
                 .unprocessableContent, "validation_failed", "body needs \"decision\": accept, ignore or reset")
         }
         do {
+            var paths: [String]?
+            if let value = document["paths"] {
+                guard let list = value.arrayValue, list.allSatisfy({ $0.stringValue != nil }) else {
+                    return Self.error(
+                        .unprocessableContent, "validation_failed", "\"paths\" must be an array of JSON pointers")
+                }
+                paths = list.compactMap(\.stringValue)
+            }
             let outcome = try await self.operations.triage(
                 route: route, signature: signature, decision: decision, expectedHash: expected,
                 actor: Self.actor(request, document),
-                reason: Self.reason(request, document))
+                reason: Self.reason(request, document), paths: paths, allPaths: document["allPaths"]?.boolValue == true)
             return Self.answer(outcome.json, etag: outcome.tableHash)
         } catch {
             return Self.answer(error)

@@ -13,7 +13,7 @@ extension ControlError {
         switch self.code {
         case .ifMatchRequired: .preconditionRequired
         case .stale: .preconditionFailed
-        case .invalidRoutes, .reasonRequired, .notIgnorable: .unprocessableContent
+        case .invalidRoutes, .reasonRequired, .notIgnorable, .pathsRequired, .invalidDecision: .unprocessableContent
         case .notFound, .noMatch, .unknownSignature: .notFound
         case .gateRefused, .nothingToUndo, .undoConflict, .routesFileInvalid: .conflict
         case .busy: .serviceUnavailable
@@ -85,6 +85,7 @@ extension TableChange {
         ]
         if self.forced { extra.append(("overridden", Gates.Verdict.json(self.overridden))) }
         if !self.notMeasured.isEmpty { extra.append(("notMeasured", Gates.Verdict.json(self.notMeasured))) }
+        if !self.reviews.isEmpty { extra.append(("reviews", SignatureReview.json(self.reviews))) }
         return self.table.json(extra)
     }
 
@@ -93,7 +94,8 @@ extension TableChange {
             table: try LiveTable(json: body), changed: StageChange.changes(body["changed"]),
             forced: body["forced"]?.boolValue == true,
             overridden: (body["overridden"]?.arrayValue ?? []).compactMap(Gates.Verdict.init(json:)),
-            notMeasured: (body["notMeasured"]?.arrayValue ?? []).compactMap(Gates.Verdict.init(json:)))
+            notMeasured: (body["notMeasured"]?.arrayValue ?? []).compactMap(Gates.Verdict.init(json:)),
+            reviews: SignatureReview.reviews(body["reviews"]))
     }
 }
 
@@ -105,7 +107,10 @@ extension UndoOutcome {
             ("actor", self.undid.actor.map(JSONValue.string) ?? .null),
             ("reason", self.undid.reason.map(JSONValue.string) ?? .null),
         ])
-        return self.table.json([("undid", undid), ("changed", StageChange.json(self.changed))])
+        return self.table.json([
+            ("undid", undid), ("changed", StageChange.json(self.changed)),
+            ("reviews", SignatureReview.json(self.reviews)),
+        ])
     }
 
     public init(json body: JSONValue) throws(ControlError) {
@@ -116,7 +121,7 @@ extension UndoOutcome {
                 time: undid?["time"]?.stringValue ?? "?", action: undid?["action"]?.stringValue ?? "?",
                 actor: undid?["actor"]?.stringValue,
                 reason: undid?["reason"]?.stringValue),
-            changed: StageChange.changes(body["changed"]))
+            changed: StageChange.changes(body["changed"]), reviews: SignatureReview.reviews(body["reviews"]))
     }
 }
 
@@ -128,6 +133,8 @@ extension TriageOutcome {
             ("decision", .string(self.decision.rawValue)),
         ]
         if let added = self.ignoreAdded { members.append(("ignoreAdded", .array(added.map(JSONValue.string)))) }
+        members.append(("recorded", .bool(self.recorded)))
+        members.append(("reviews", SignatureReview.json(self.reviews)))
         return .object(members)
     }
 
@@ -141,7 +148,8 @@ extension TriageOutcome {
         }
         self.init(
             route: route, signature: signature, text: body["text"]?.stringValue ?? "", decision: decision,
-            ignoreAdded: body["ignoreAdded"]?.arrayValue?.compactMap(\.stringValue), tableHash: tableHash ?? "")
+            ignoreAdded: body["ignoreAdded"]?.arrayValue?.compactMap(\.stringValue), tableHash: tableHash ?? "",
+            reviews: SignatureReview.reviews(body["reviews"]), recorded: body["recorded"]?.boolValue ?? true)
     }
 
 }
@@ -221,5 +229,44 @@ extension HistoryPage {
     public init(json body: JSONValue) {
         let entries = (body["entries"]?.arrayValue ?? []).map { AuditRecord(fields: $0) }
         self.init(total: Int(body["total"]?.numberValue ?? Double(entries.count)), entries: entries)
+    }
+}
+
+extension SignatureReview {
+    /// `[{ route, before: {compared, accepted}, after: {…}, explained: [{id, text}], untriaged, stillDiffering }]`
+    public static func json(_ reviews: [SignatureReview]) -> JSONValue {
+        func side(_ value: (compared: Int, accepted: Int)) -> JSONValue {
+            .object([("compared", .number(Double(value.compared))), ("accepted", .number(Double(value.accepted)))])
+        }
+        func list(_ signatures: [Signature]) -> JSONValue {
+            .array(signatures.map { .object([("id", .string($0.id)), ("text", .string($0.text))]) })
+        }
+        return .array(
+            reviews.map {
+                .object([
+                    ("route", .string($0.route)), ("before", side($0.before)), ("after", side($0.after)),
+                    ("explained", list($0.explained)), ("untriaged", list($0.untriaged)),
+                    ("stillDiffering", list($0.stillDiffering)),
+                ])
+            })
+    }
+
+    /// Reads ``json(_:)`` back (entries without a route are left out).
+    public static func reviews(_ json: JSONValue?) -> [SignatureReview] {
+        func side(_ value: JSONValue?) -> (compared: Int, accepted: Int) {
+            (Int(value?["compared"]?.numberValue ?? 0), Int(value?["accepted"]?.numberValue ?? 0))
+        }
+        func list(_ value: JSONValue?) -> [Signature] {
+            (value?.arrayValue ?? []).compactMap { item in
+                item["id"]?.stringValue.map { Signature(id: $0, text: item["text"]?.stringValue ?? "") }
+            }
+        }
+        return (json?.arrayValue ?? []).compactMap { item in
+            guard let route = item["route"]?.stringValue else { return nil }
+            return SignatureReview(
+                route: route, before: side(item["before"]), after: side(item["after"]),
+                explained: list(item["explained"]),
+                untriaged: list(item["untriaged"]), stillDiffering: list(item["stillDiffering"]))
+        }
     }
 }

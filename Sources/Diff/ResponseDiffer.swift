@@ -86,6 +86,18 @@ public struct ResponseComparison: Sendable {
         return Signature(entries: entries)
     }
 
+    /// Whether the two answers show the same records at different versions (a `changed` difference under one of the
+    /// `versions` pointers): one side has not applied the latest change yet (a read right after a write, with the
+    /// service still catching up). Such a pair says nothing about whether the service computes the same answer, so
+    /// it is counted as stale, not as a mismatch.
+    public func isStale(versions: [String]) -> Bool {
+        guard !versions.isEmpty, self.status == nil, case .json(let result) = self.body else { return false }
+        return result.differences.contains { difference in
+            difference.kind == .changed
+                && versions.contains { PointerPattern.covers(pattern: $0, pointer: difference.pointer) }
+        }
+    }
+
     /// The distinct pointers of the reported body differences, indices kept, in order of first appearance (empty unless
     /// the bodies were compared as JSON).
     public var pointers: [String] {

@@ -37,6 +37,9 @@ public struct TriageDecision: Sendable, Equatable {
         /// Taken back: the signature is untriaged again (and blocks eliminate again). Kept as a decision, so that
         /// the history of a signature's triage stays whole.
         case reset
+        /// The route's diff rules now explain it: its kept samples, compared again under them, match. Recorded by
+        /// a change of the rules, and taken back (`reset`) by the change that undoes them.
+        case explained
     }
 
     public var route: String

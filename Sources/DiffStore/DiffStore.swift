@@ -1,4 +1,4 @@
-import Diff
+public import Diff
 public import Foundation
 public import GRDB
 public import JSON
@@ -394,6 +394,42 @@ public final class DiffStore: Sendable {
                     members.append(("diff", diff))
                     return JSONValue.object(members)
                 })
+        }
+    }
+
+    /// A kept mismatch sample's two answers, as stored (redacted): what a change of the route's rules compares again.
+    public struct StoredPair: Sendable {
+        public var signature: String
+        public var monolith: StoredResponse
+        public var service: StoredResponse
+    }
+
+    /// Every kept sample of a route, as pairs of stored answers, oldest first.
+    public func storedPairs(route: String) throws -> [StoredPair] {
+        try self.database.read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT signature, monolith_status, monolith_headers, monolith_body, service_status,
+                        service_headers, service_body
+                    FROM samples WHERE route = ? ORDER BY id
+                    """,
+                arguments: [route])
+            return rows.map { row in
+                func response(_ prefix: String) -> StoredResponse {
+                    let headers = (Self.headersJSON(row["\(prefix)_headers"]).arrayValue ?? []).compactMap {
+                        pair -> (name: String, value: String)? in
+                        guard let fields = pair.arrayValue, fields.count == 2, let name = fields[0].stringValue,
+                            let value = fields[1].stringValue
+                        else { return nil }
+                        return (name, value)
+                    }
+                    let body: Data = row["\(prefix)_body"]
+                    return StoredResponse(status: row["\(prefix)_status"], headers: headers, body: Array(body))
+                }
+                return StoredPair(
+                    signature: row["signature"], monolith: response("monolith"), service: response("service"))
+            }
         }
     }
 

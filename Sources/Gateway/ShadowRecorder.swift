@@ -246,26 +246,13 @@ private actor Writer {
         let comparison = ResponseDiffer.compare(
             observation.monolith.snapshot(headers: names), observation.service.snapshot(headers: names),
             options: options)
-        if Self.isStale(comparison, versions: policy.version) {
+        if comparison.isStale(versions: policy.version) {
             batch.counts[route, default: RouteCounts()].stale += 1
         } else {
             batch.counts[route, default: RouteCounts()].compared += 1
             self.count(comparison, of: observation, privacy: privacy, in: &batch)
         }
         self.learnNoise(from: observation, headers: names, privacy: privacy, in: &batch)
-    }
-
-    /// Whether the two answers show the same records at different versions: one side has not applied the latest
-    /// change yet (a read right after a write, with the service still catching up). Such a pair says nothing
-    /// about whether the service computes the same answer, so it is counted as stale, not as a mismatch.
-    static func isStale(_ comparison: ResponseComparison, versions: [String]) -> Bool {
-        guard !versions.isEmpty, comparison.status == nil, case .json(let result) = comparison.body else {
-            return false
-        }
-        return result.differences.contains { difference in
-            difference.kind == .changed
-                && versions.contains { PointerPattern.covers(pattern: $0, pointer: difference.pointer) }
-        }
     }
 
     private func count(

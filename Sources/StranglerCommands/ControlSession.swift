@@ -467,16 +467,30 @@ struct ControlSession {
         }
     }
 
+    /// The admin API's word for a decision (`accept`, `ignore`, `reset`).
+    static func wireDecision(_ decision: TriageDecision.Decision) -> String {
+        switch decision {
+        case .accepted: "accept"
+        case .ignored: "ignore"
+        case .reset: "reset"
+        case .explained: "explained"
+        }
+    }
+
     func triage(
-        route: String, signature: String, decision: TriageDecision.Decision, expectedHash: String?, reason: String
+        route: String, signature: String, decision: TriageDecision.Decision, expectedHash: String?, reason: String,
+        paths: [String]? = nil, allPaths: Bool = false
     ) async throws(CommandFailure) -> TriageOutcome {
         switch self.mode {
         case .proxy(let client):
-            let body: JSONValue = .object([
+            var members: [(key: String, value: JSONValue)] = [
                 ("route", .string(route)), ("signature", .string(signature)),
-                ("decision", .string(decision == .accepted ? "accept" : "ignore")),
+                ("decision", .string(Self.wireDecision(decision))),
                 ("reason", .string(reason)),
-            ])
+            ]
+            if let paths { members.append(("paths", .array(paths.map(JSONValue.string)))) }
+            if allPaths { members.append(("allPaths", .bool(true))) }
+            let body: JSONValue = .object(members)
             let answer = try await Self.call(client, .POST, "/admin/triage", ifMatch: expectedHash, body: body)
             return try Self.read(answer.body) { body throws(ControlError) in
                 try TriageOutcome(json: body, tableHash: answer.etag)
@@ -485,7 +499,7 @@ struct ControlSession {
             return try await Self.local { () throws(ControlError) in
                 try await operations.triage(
                     route: route, signature: signature, decision: decision, expectedHash: expectedHash,
-                    actor: self.actor, reason: reason)
+                    actor: self.actor, reason: reason, paths: paths, allPaths: allPaths)
             }
         }
     }

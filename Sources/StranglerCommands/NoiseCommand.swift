@@ -1,3 +1,4 @@
+import AdminAPI
 public import ArgumentParser
 import ControlPlane
 import Foundation
@@ -174,6 +175,7 @@ public struct NoiseCommand: AsyncParsableCommand {
                 "applied: \(rules.count) ignore rule\(rules.count == 1 ? "" : "s") added to \(self.route) (table "
                     + "version \(version))"
             )
+            for review in SignatureReview.reviews(answer.json?["reviews"]) { print(review.text) }
         }
         return version
     }

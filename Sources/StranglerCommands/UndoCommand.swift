@@ -48,6 +48,7 @@ public struct UndoCommand: AsyncParsableCommand {
             for change in outcome.changed {
                 text += "\(change.route): \(change.from.rawValue) → \(change.to.rawValue)\n"
             }
+            for review in outcome.reviews { text += review.text + "\n" }
             text += "table \(outcome.table.contentHash) (\(session.target))\n"
             return CommandOutcome(output: text)
         } catch {

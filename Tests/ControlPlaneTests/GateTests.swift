@@ -245,10 +245,17 @@ struct GateAdminTests {
                 body: #"{"route":"contacts.get","signature":"b2","decision":"ignore","reason":"r"}"#)
             #expect(statusIgnore.status == 422 && statusIgnore.body.contains("status changed; use --accept instead"))
 
+            // Two pointers: both named, or none ignored.
+            let both = try await harness.admin(
+                "POST", "/admin/triage", headers: ["If-Match: \(try await harness.etag())"],
+                body: #"{"route":"contacts.get","signature":"a1","decision":"ignore","reason":"timestamps"}"#)
+            #expect(both.status == 422 && both.body.contains("paths_required"), "\(both.body)")
             let ignored = try await harness.admin(
                 "POST", "/admin/triage",
                 headers: ["If-Match: \(try await harness.etag())", "X-Strangler-Actor: carol"],
-                body: #"{"route":"contacts.get","signature":"a1","decision":"ignore","reason":"timestamps"}"#)
+                body:
+                    #"{"route":"contacts.get","signature":"a1","decision":"ignore","reason":"timestamps","#
+                    + #""allPaths":true}"#)
             #expect(ignored.status == 200, "\(ignored.body)")
             #expect(
                 harness.proxy.store.snapshot.table.route(id: "contacts.get")?.shadow?.ignore == [

@@ -43,6 +43,11 @@ public struct ControlError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let unknownSignature = Code("unknown_signature")
         /// The signature has differences no ignore rule can cover.
         public static let notIgnorable = Code("not_ignorable")
+        /// `ignore` of a signature that spans several pointers, without `paths` or `allPaths` (or with paths that are
+        /// not its own).
+        public static let pathsRequired = Code("paths_required")
+        /// A decision that is not taken by hand (`explained`).
+        public static let invalidDecision = Code("invalid_decision")
         /// A file or the diff store could not be read or written.
         public static let storageFailed = Code("storage_failed")
         /// routes.json was edited by hand into a table that cannot be loaded.
@@ -182,16 +187,19 @@ public struct TableChange: Sendable {
     public var overridden: [Gates.Verdict]
     /// The moves with gates that were not measured (no probe declared), each with what was not.
     public var notMeasured: [Gates.Verdict]
+    /// Routes whose diff rules changed: their kept samples compared again (`SignatureReview`).
+    public var reviews: [SignatureReview]
 
     public init(
         table: LiveTable, changed: [StageChange], forced: Bool, overridden: [Gates.Verdict],
-        notMeasured: [Gates.Verdict] = []
+        notMeasured: [Gates.Verdict] = [], reviews: [SignatureReview] = []
     ) {
         self.table = table
         self.changed = changed
         self.forced = forced
         self.overridden = overridden
         self.notMeasured = notMeasured
+        self.reviews = reviews
     }
 }
 
@@ -215,11 +223,15 @@ public struct UndoOutcome: Sendable {
     public var table: LiveTable
     public var undid: UndoneChange
     public var changed: [StageChange]
+    /// Routes whose diff rules the undo changed back: their kept samples compared again; and the triage decisions
+    /// the undone change made, taken back.
+    public var reviews: [SignatureReview]
 
-    public init(table: LiveTable, undid: UndoneChange, changed: [StageChange]) {
+    public init(table: LiveTable, undid: UndoneChange, changed: [StageChange], reviews: [SignatureReview] = []) {
         self.table = table
         self.undid = undid
         self.changed = changed
+        self.reviews = reviews
     }
 }
 
@@ -233,10 +245,15 @@ public struct TriageOutcome: Sendable, Equatable {
     public var ignoreAdded: [String]?
     /// The live table's hash afterwards.
     public var tableHash: String
+    /// With ignore rules added: the route's kept samples compared again under them.
+    public var reviews: [SignatureReview]
+    /// Whether the decision was recorded for the signature: false when `--paths` ignored part of it only (it stays
+    /// untriaged while its other differences remain).
+    public var recorded: Bool
 
     public init(
         route: String, signature: String, text: String, decision: TriageDecision.Decision, ignoreAdded: [String]?,
-        tableHash: String
+        tableHash: String, reviews: [SignatureReview] = [], recorded: Bool = true
     ) {
         self.route = route
         self.signature = signature
@@ -244,6 +261,8 @@ public struct TriageOutcome: Sendable, Equatable {
         self.decision = decision
         self.ignoreAdded = ignoreAdded
         self.tableHash = tableHash
+        self.reviews = reviews
+        self.recorded = recorded
     }
 }
 

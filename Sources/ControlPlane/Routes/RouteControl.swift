@@ -92,6 +92,12 @@ public actor RouteControl {
             self.logger.info(
                 "routes reloaded", metadata: ["version": "\(snapshot.version)", "routes": "\(table.routes.count)"])
             self.auditHandEdit(from: previous, to: table)
+            if let diffStore = self.diffStore {
+                let owner = FileOwner.name(of: self.routesPath) ?? "unknown"
+                for review in SignatureReview.review(store: diffStore, from: previous, to: table, actor: owner) {
+                    self.logger.info("diff rules changed by hand", metadata: ["review": "\(review.text)"])
+                }
+            }
         } catch {
             self.refuse(text: text, message: error.description)
         }

@@ -233,9 +233,10 @@ public struct RouteOperations: Sendable {
         do {
             let after = try await self.control.replace(
                 text: text, table: table, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
+            let reviews = SignatureReview.review(store: self.diffStore, from: snapshot.table, to: table, actor: actor)
             return TableChange(
                 table: after, changed: changes, forced: forced, overridden: forced ? refusals : [],
-                notMeasured: notMeasured)
+                notMeasured: notMeasured, reviews: reviews)
         } catch {
             throw ControlError(error)
         }
@@ -357,7 +358,10 @@ public struct RouteOperations: Sendable {
             let result = try await self.control.change(
                 to: beforeTable, expectedHash: snapshot.contentHash, actor: actor,
                 reason: reason ?? "undo of \(action) at \(time)", detail: detail)
-            return UndoOutcome(table: result, undid: undid, changed: changes)
+            self.takeBackTriage(of: last, actor: actor, time: time)
+            let reviews = SignatureReview.review(
+                store: self.diffStore, from: snapshot.table, to: beforeTable, actor: actor)
+            return UndoOutcome(table: result, undid: undid, changed: changes, reviews: reviews)
         } catch {
             throw ControlError(error)
         }
@@ -366,10 +370,18 @@ public struct RouteOperations: Sendable {
     /// Triage of a mismatch signature of a route: `accepted` records the difference as known and accepted; `ignored`
     /// also adds the signature's pointers to the route's `shadow.ignore` (a table change: needs `expectedHash`,
     /// audited). Either way the signature no longer blocks eliminate, and its occurrences count as explained.
+    ///
+    /// A signature whose differences span several pointers (`/note changed, /total changed`) is ignored only with
+    /// `paths` (those of its pointers to ignore; the signature stays untriaged while others remain) or `allPaths`:
+    /// ignoring them all at once could hide a real bug behind a harmless one. Added rules compare the route's kept
+    /// samples again (`SignatureReview`).
     public func triage(
         route id: String, signature: String, decision: TriageDecision.Decision, expectedHash: String?, actor: String,
-        reason: String?
+        reason: String?, paths: [String]? = nil, allPaths: Bool = false
     ) async throws(ControlError) -> TriageOutcome {
+        guard decision != .explained else {
+            throw ControlError(.invalidDecision, "\"explained\" is recorded by a change of the diff rules, not by hand")
+        }
         let snapshot = self.control.table.liveTable
         guard let route = snapshot.table.route(id: id) else {
             throw ControlError(.notFound, "no route has id \"\(id)\"")
@@ -389,6 +401,8 @@ public struct RouteOperations: Sendable {
         }
         var ignoreAdded: [String]?
         var etag = snapshot.contentHash
+        var partial = false
+        var reviewedTable: RouteTable?
         if decision == .ignored {
             guard let expectedHash else { throw .ifMatchRequired }
             let entries = Self.signatureEntries(text)
@@ -400,7 +414,24 @@ public struct RouteOperations: Sendable {
                         + unignorable.map { "\($0.pattern) \($0.kind)" }.joined(separator: ", ")
                         + "; use --accept instead")
             }
-            let rules = entries.map(\.pattern).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            var rules = entries.map(\.pattern).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            if let paths {
+                let unknown = paths.filter { !rules.contains($0) }
+                guard unknown.isEmpty, !paths.isEmpty else {
+                    throw ControlError(
+                        .pathsRequired,
+                        "--paths \(unknown.isEmpty ? "is empty" : unknown.joined(separator: ", ") + " not in the signature"): "
+                            + "signature \(signature) differs at \(rules.joined(separator: ", "))")
+                }
+                rules = rules.filter { paths.contains($0) }
+            } else if rules.count > 1, !allPaths {
+                throw ControlError(
+                    .pathsRequired,
+                    "signature \(signature) differs at \(rules.count) paths: \(rules.joined(separator: ", ")); ignoring all "
+                        + "of them could hide a real difference behind a harmless one: name those to ignore with "
+                        + "--paths \(rules[0]) … (or pass --all-paths)")
+            }
+            partial = rules.count < Set(entries.map(\.pattern)).count
             let ignored = route.shadow?.ignore ?? []
             let adding = rules.filter { !ignored.contains($0) }
             if !adding.isEmpty {
@@ -420,18 +451,25 @@ public struct RouteOperations: Sendable {
                             ("decision", .string(decision.rawValue)), ("ignore", .array(adding.map(JSONValue.string))),
                         ])
                     etag = after.contentHash
+                    reviewedTable = changed
                 } catch {
                     throw ControlError(error)
                 }
             }
             ignoreAdded = adding
         }
-        do {
-            try self.diffStore.recordTriage(
-                TriageDecision(route: id, signature: signature, decision: decision, reason: reason, actor: actor))
-        } catch {
-            throw ControlError(.storageFailed, "the triage decision could not be stored: \(error)")
+        if !partial {
+            do {
+                try self.diffStore.recordTriage(
+                    TriageDecision(route: id, signature: signature, decision: decision, reason: reason, actor: actor))
+            } catch {
+                throw ControlError(.storageFailed, "the triage decision could not be stored: \(error)")
+            }
         }
+        let reviews =
+            reviewedTable.map {
+                SignatureReview.review(store: self.diffStore, from: snapshot.table, to: $0, actor: actor)
+            } ?? []
         if decision != .ignored {
             // No table change (a reset leaves ignore rules an earlier --ignore added); the decision is still in the
             // history.
@@ -447,7 +485,22 @@ public struct RouteOperations: Sendable {
             }
         }
         return TriageOutcome(
-            route: id, signature: signature, text: text, decision: decision, ignoreAdded: ignoreAdded, tableHash: etag)
+            route: id, signature: signature, text: text, decision: decision, ignoreAdded: ignoreAdded, tableHash: etag,
+            reviews: reviews, recorded: !partial)
+    }
+
+    /// An undone `triage --ignore` takes its decision back too: the signature is untriaged again (unless it was
+    /// decided otherwise since).
+    func takeBackTriage(of entry: JSONValue, actor: String, time: String) {
+        guard entry["action"]?.stringValue == "triage", entry["decision"]?.stringValue == "ignored",
+            let route = entry["route"]?.stringValue, let signature = entry["signature"]?.stringValue,
+            let latest = try? self.diffStore.triageDecisions(route: route).last(where: { $0.signature == signature }),
+            latest.decision == .ignored
+        else { return }
+        try? self.diffStore.recordTriage(
+            TriageDecision(
+                route: route, signature: signature, decision: .reset, reason: "undo of triage at \(time)", actor: actor)
+        )
     }
 
     /// The routes a selector names: one id, or a pattern with `*` and `?` (`contacts.*`), in the table's order.
