@@ -221,7 +221,8 @@ extension RouteTable {
             privacy: privacy, paths: paths, document: document, monolithProbes: monolith.probes, declarations: services)
     }
 
-    static func isIdentifier(_ text: String) -> Bool {
+    /// Whether `text` is a name routes.json takes (route ids, services, entities): letters, digits, `.`, `_`, `-`.
+    public static func isIdentifier(_ text: String) -> Bool {
         !text.isEmpty && text.utf8.count <= 128
             && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") }
     }

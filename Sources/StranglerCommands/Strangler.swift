@@ -20,7 +20,7 @@ public struct Strangler: AsyncParsableCommand {
             MonolithCommand.self, ServiceCommand.self, ReconcileCommand.self, ProxyCommand.self, DiffCommand.self,
             NoiseCommand.self, PurgeCommand.self, UpCommand.self, TrafficCommand.self,
             RoutesCommand.self, StageCommand.self, PromoteCommand.self, RollbackCommand.self, UndoCommand.self,
-            HistoryCommand.self, TriageCommand.self, FixturesCommand.self, ReportCommand.self,
+            HistoryCommand.self, TriageCommand.self, FixturesCommand.self, ReportCommand.self, InitCommand.self,
         ]
     )
 
