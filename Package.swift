@@ -459,6 +459,27 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A whole migration in front of an application the test builds itself (not the demo CRM).
+        .testTarget(
+            name: "OwnMonolithTests",
+            dependencies: [
+                "Gateway",
+                "JSON",
+                "Proxy",
+                "ProxyTestSupport",
+                "RouteTable",
+                "ServiceKit",
+                "StranglerCommands",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `strangler` commands (monolith, service, up, traffic, diff, reconcile, route, report, shadow, proxy…),
         // against files, a live monolith and services, a running proxy and the built executable.
         .testTarget(

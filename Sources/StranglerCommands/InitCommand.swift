@@ -12,17 +12,17 @@ public struct InitCommand: ParsableCommand {
         commandName: "init",
         abstract: "Write a first routes.json from an OpenAPI document: one route per operation, all in transform.",
         discussion: """
-            Reads an OpenAPI 3 (or Swagger 2) document, YAML or JSON, and writes a route table with one route per \\
-            operation: its id is the operationId (characters routes.json does not take become '_'), else the \\
-            method and path as an id (GET /orders/{id} → get.orders.id); the path keeps the document's templates \\
-            ({id}), under the path of its first server URL (servers: [{url: /api}] → /api/orders); every route \\
-            starts in transform, so the monolith answers everything as before. --service NAME=URL declares an \\
-            extracted service, and every operation tagged NAME gets it (still in transform: moving is a gated \\
-            stage change). --no-probes declares the services and the monolith with no health, sync-lag or \\
-            reverse-sync probe and no entity (docs/routes.md): their gates read "not measured" until you declare \\
+            Reads an OpenAPI 3 (or Swagger 2) document, YAML or JSON, and writes a route table with one route per \
+            operation: its id is the operationId (characters routes.json does not take become '_'), else the \
+            method and path as an id (GET /orders/{id} → get.orders.id); the path keeps the document's templates \
+            ({id}), under the path of its first server URL (servers: [{url: /api}] → /api/orders); every route \
+            starts in transform, so the monolith answers everything as before. --service NAME=URL declares an \
+            extracted service, and every operation tagged NAME gets it (still in transform: moving is a gated \
+            stage change). --no-probes declares the services and the monolith with no health, sync-lag or \
+            reverse-sync probe and no entity (docs/routes.md): their gates read "not measured" until you declare \
             what the application has.
 
-            The table is validated before it is written; nothing is written when the document has an operation \\
+            The table is validated before it is written; nothing is written when the document has an operation \
             routes.json cannot hold (each is named), and an existing file is never overwritten without --force.
 
             Exit status: 0 written, 2 usage error, an unreadable or invalid document, or an existing file.

@@ -458,6 +458,7 @@ public struct RouteOperations: Sendable {
             }
             ignoreAdded = adding
         }
+        let baseline = try? self.diffStore.epochCounts(route: id)
         if !partial {
             do {
                 try self.diffStore.recordTriage(
@@ -468,7 +469,9 @@ public struct RouteOperations: Sendable {
         }
         let reviews =
             reviewedTable.map {
-                SignatureReview.review(store: self.diffStore, from: snapshot.table, to: $0, actor: actor)
+                SignatureReview.review(
+                    store: self.diffStore, from: snapshot.table, to: $0, actor: actor,
+                    baselines: baseline.map { [id: $0] } ?? [:])
             } ?? []
         if decision != .ignored {
             // No table change (a reset leaves ignore rules an earlier --ignore added); the decision is still in the

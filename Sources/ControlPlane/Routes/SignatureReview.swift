@@ -75,8 +75,12 @@ public struct SignatureReview: Sendable, Equatable {
 
     /// Reviews every route of `table` whose diff rules differ from `previous`'s, and records the triage decisions
     /// that follow (actor `actor`). A route without kept samples or signatures is left out.
+    ///
+    /// `baselines`: a route's counts as they were before the change's own decision (a `triage --ignore` records it
+    /// first), for the "before" of the match rate.
     public static func review(
-        store: DiffStore, from previous: RouteTable, to table: RouteTable, actor: String
+        store: DiffStore, from previous: RouteTable, to table: RouteTable, actor: String,
+        baselines: [String: EpochCounts] = [:]
     ) -> [SignatureReview] {
         var reviews: [SignatureReview] = []
         for route in table.routes {
@@ -85,14 +89,18 @@ public struct SignatureReview: Sendable, Equatable {
             let after = route.shadow ?? ShadowPolicy.defaults
             guard before.ignore != after.ignore || before.arrays != after.arrays || before.version != after.version
             else { continue }
-            if let review = try? self.review(store: store, route: route, actor: actor) { reviews.append(review) }
+            if let review = try? self.review(store: store, route: route, actor: actor, baseline: baselines[route.id]) {
+                reviews.append(review)
+            }
         }
         return reviews
     }
 
     /// Compares the route's kept samples again under its rules now, and records `explained` or `reset` where the
     /// verdict on a signature changed.
-    static func review(store: DiffStore, route: Route, actor: String) throws -> SignatureReview? {
+    static func review(
+        store: DiffStore, route: Route, actor: String, baseline: EpochCounts? = nil
+    ) throws -> SignatureReview? {
         let counts = try store.epochCounts(route: route.id)
         guard !counts.signatures.isEmpty else { return nil }
         let pairs = Dictionary(grouping: try store.storedPairs(route: route.id), by: \.signature)
@@ -103,7 +111,8 @@ public struct SignatureReview: Sendable, Equatable {
             min(counts.compared, counts.matched + signatures.filter { $0.decision != nil }.reduce(0) { $0 + $1.count })
         }
         var review = SignatureReview(
-            route: route.id, before: (counts.compared, accepted(counts.signatures)), after: (0, 0), explained: [],
+            route: route.id, before: (counts.compared, accepted(baseline?.signatures ?? counts.signatures)),
+            after: (0, 0), explained: [],
             untriaged: [], stillDiffering: [])
         var signatures = counts.signatures
         for index in signatures.indices {
