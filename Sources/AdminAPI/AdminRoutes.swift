@@ -4,7 +4,7 @@ public import DiffStore
 import Foundation
 import HTTPTypes
 public import Hummingbird
-import JSON
+public import JSON
 import NIOCore
 import Reports
 import RouteTable
@@ -30,6 +30,9 @@ import RouteTable
 ///   ignore rules they suggest;
 /// - `GET /admin/report[?route=][&since=][&format=html|json|markdown|junit]`: the diff report (HTML by default;
 ///   `docs/reports.md`);
+/// - `POST /admin/record` with `{ "route": "orders.*", "limit": 100, "seconds": 60 }`: holds the request until `limit`
+///   exchanges of the matching routes were relayed (or `seconds` passed) and answers them as HAR 1.2, redacted as
+///   samples are (`strangler record`);
 /// - `GET /metrics`: Prometheus text.
 ///
 /// Changes are written back to routes.json atomically and appended to `<data>/audit.jsonl`; the actor is
@@ -43,11 +46,16 @@ public struct AdminRoutes: Sendable {
     let metrics: @Sendable () -> String
     let token: String
     let startedAt = Date()
+    /// Records the exchanges of the routes a pattern matches, up to a count or a time, as a HAR document
+    /// (`POST /admin/record`); nil: not offered.
+    let record: (@Sendable (_ pattern: String, _ limit: Int, _ within: Duration) async -> JSONValue)?
 
     public init(
         control: RouteControl, diffStore: DiffStore, token: String, flush: @escaping @Sendable () async -> Void,
-        metrics: @escaping @Sendable () -> String
+        metrics: @escaping @Sendable () -> String,
+        record: (@Sendable (_ pattern: String, _ limit: Int, _ within: Duration) async -> JSONValue)? = nil
     ) {
+        self.record = record
         self.control = control
         self.diffStore = diffStore
         self.token = token
@@ -76,6 +84,7 @@ public struct AdminRoutes: Sendable {
         router.get("/admin/diffs/samples") { request, _ in await self.samples(request) }
         router.get("/admin/noise") { request, _ in await self.noise(request) }
         router.get("/admin/report") { request, _ in await self.report(request) }
+        router.post("/admin/record") { request, _ in try await self.recordTraffic(request) }
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -286,6 +295,35 @@ public struct AdminRoutes: Sendable {
         } catch {
             return Self.answer(error)
         }
+    }
+
+    func recordTraffic(_ request: Request) async throws -> Response {
+        guard let record = self.record else {
+            return Self.error(.notFound, "not_found", "this admin API does not record traffic")
+        }
+        let document: JSONValue
+        switch try await Self.body(request) {
+        case .success(let value): document = value
+        case .failure(let failure): return failure.response
+        }
+        guard let pattern = document["route"]?.stringValue, !pattern.isEmpty else {
+            return Self.error(
+                .unprocessableContent, "validation_failed",
+                "body needs \"route\": a route id or a pattern such as orders.*")
+        }
+        guard self.operations.table().table.routes.contains(where: { RouteOperations.glob(pattern, matches: $0.id) })
+        else { return Self.error(.notFound, "no_match", "no route id matches \"\(pattern)\"") }
+        let limit = document["limit"]?.numberValue ?? 100
+        let seconds = document["seconds"]?.numberValue ?? 60
+        guard limit >= 1, limit <= 10_000, limit == limit.rounded() else {
+            return Self.error(
+                .unprocessableContent, "validation_failed", "\"limit\" must be a whole number from 1 to 10000")
+        }
+        guard seconds > 0, seconds <= 240 else {
+            return Self.error(.unprocessableContent, "validation_failed", "\"seconds\" must be above 0 and at most 240")
+        }
+        let har = await record(pattern, Int(limit), .milliseconds(Int64(seconds * 1000)))
+        return Self.answer(har, etag: nil)
     }
 
     func evidence(_ request: Request) async -> Response {

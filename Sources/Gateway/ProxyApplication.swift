@@ -99,9 +99,10 @@ public final class ProxyApplication: Sendable {
         let connections = ConnectionLimiter(limit: self.maxConnections, listener: "proxy", metrics: metrics)
         let adminConnections = ConnectionLimiter(
             limit: configuration.adminMaxConnections, listener: "admin", metrics: metrics)
+        let capture = TrafficRecorder(redactionKey: diffStore.redactionKey) { [store] in store.snapshot.table }
         let shared = ProxyShared(
             store: store, configuration: configuration, metrics: metrics, recorder: recorder, connections: connections,
-            group: group)
+            capture: capture, group: group)
         // Connections to upstreams that leave the table close (observed until shutdown(), before the loops stop).
         self.observation = store.observe { _ in shared.tableChanged() }
         shared.tableChanged()  // a swap made while the pools were being made
@@ -111,7 +112,10 @@ public final class ProxyApplication: Sendable {
             router: AdminRoutes(
                 control: control, diffStore: diffStore, token: adminToken,
                 flush: { [recorder] in await recorder.flush() },
-                metrics: { [metrics] in metrics.render() }
+                metrics: { [metrics] in metrics.render() },
+                record: { pattern, limit, within in
+                    HAR.document(await capture.record(pattern: pattern, limit: limit, within: within))
+                }
             ).buildRouter(),
             server: .http1(
                 configuration: .init(additionalChannelHandlers: [AdmissionHandler(limiter: adminConnections)])),

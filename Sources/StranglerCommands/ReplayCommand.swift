@@ -1,6 +1,7 @@
 public import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import Gateway
 import JSON
 import NIOCore
 import NIOHTTP1

@@ -40,9 +40,8 @@ struct OwnMonolithMigrationTests {
         var routesPath: String { self.folder.appendingPathComponent("routes.json").path }
         var dataDirectory: String { self.folder.appendingPathComponent("data").path }
         var tokenFile: String { self.folder.appendingPathComponent("token").path }
-        var cli: [String] {
-            ["--admin", "http://127.0.0.1:\(self.adminPort)", "--token-file", self.tokenFile, "--actor", "ops"]
-        }
+        var cli: [String] { self.admin + ["--actor", "ops"] }
+        var admin: [String] { ["--admin", "http://127.0.0.1:\(self.adminPort)", "--token-file", self.tokenFile] }
 
         func get(_ path: String) async throws -> RawResponse {
             try await RawHTTP.get(path, port: self.proxyPort, headers: ["Accept-Encoding: gzip"])
@@ -221,6 +220,47 @@ struct OwnMonolithMigrationTests {
         }
     }
 
+    @Test func recordThenReplayRoundTripsAHAR() async throws {
+        try await Self.run { stack in
+            let file = stack.folder.appendingPathComponent("orders.har").path
+            let recording = Task {
+                try await command(["record", "--route", "orders.*", "--out", file, "--limit", "3"] + stack.admin)
+            }
+            // Traffic until the recording has its three (it may start listening after the first requests).
+            let finished = try await eventually(within: .seconds(20)) {
+                _ = try await RawHTTP.get(
+                    "/orders/2?view=full", port: stack.proxyPort, headers: ["Authorization: Bearer s3cret-token"])
+                return FileManager.default.fileExists(atPath: file)
+            }
+            #expect(finished)
+            let recorded = try await recording.value
+            #expect(recorded.status == 0, "\(recorded.error)")
+            #expect(recorded.output.contains("3 exchanges of orders.* recorded (redacted)"), "\(recorded.output)")
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            #expect(!text.contains("s3cret-token"), "credentials are never kept")
+            let entries = try HAR.read(file)
+            #expect(entries.count == 3)
+            #expect(entries.allSatisfy { $0.target == "/orders/2?view=full" && $0.status == 200 && $0.method == "GET" })
+            #expect(
+                entries.first.map { String(decoding: $0.response.body, as: UTF8.self) }?.contains(#""id":2"#) == true)
+
+            // The file replays against the monolith itself, every answer as recorded.
+            let monolith = "http://127.0.0.1:\(stack.proxy.store.snapshot.table.monolith.port)"
+            let replay = try #require(
+                try Strangler.parseAsRoot(["replay", file, "--target", monolith]) as? ReplayCommand)
+            let summary = await replay.replay(entries)
+            #expect(summary.errors == 0 && summary.asRecorded == 3)
+
+            // Never over the file without --force; an unknown pattern is refused by the proxy.
+            let again = try await command(
+                ["record", "--route", "orders.*", "--out", file, "--limit", "1"] + stack.admin)
+            #expect(again.status == 2 && again.error.contains("exists"))
+            let unknown = try await command(
+                ["record", "--route", "invoices.*", "--out", file + "2", "--seconds", "1"] + stack.admin)
+            #expect(unknown.status == 2 && unknown.error.contains("no route id matches"), "\(unknown.error)")
+        }
+    }
+
     @Test func reconcileFindsAMissingAnExtraAndAChangedRecordAcrossPagingStyles() async throws {
         try await Self.run { stack in
             stack.service.clockSkew.withLockedValue { $0 = false }
@@ -290,6 +330,7 @@ func command(_ arguments: [String]) async throws -> CommandOutcome {
     case let command as HistoryCommand: return await command.outcome()
     case let command as TriageCommand: return await command.outcome()
     case let command as ReportCommand: return await command.outcome()
+    case let command as RecordCommand: return await command.outcome()
     default: throw CommandFailure(message: "not a command with an outcome: \(arguments)", status: 2)
     }
 }

@@ -35,6 +35,8 @@ final class Exchange {
     var retried = false
     /// In `coexist`, when this request is shadowed: the copy of the exchange for comparison.
     var shadow: ShadowTap?
+    /// When a recording (`strangler record`) wants this route: the copy of the exchange it keeps.
+    var capture: TrafficCapture?
     /// The whole answer was relayed.
     var answered = false
 

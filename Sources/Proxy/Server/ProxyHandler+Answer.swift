@@ -43,6 +43,7 @@ extension ProxyHandler {
                 let take = min(remaining, bytes.readableBytes)
                 let slice = bytes.readSlice(length: take)!
                 exchange.shadow?.primaryBodyBytes(slice)
+                exchange.capture?.responseBodyBytes(slice)
                 context.write(self.wrapOutboundOut(slice), promise: nil)
                 self.clientUnflushed = true
                 if remaining - take == 0 {
@@ -56,7 +57,7 @@ extension ProxyHandler {
                 let consumed: Int
                 var dataSlices: [ByteBuffer] = []
                 do {
-                    let collect = exchange.unchunkForClient || exchange.shadow != nil
+                    let collect = exchange.unchunkForClient || exchange.shadow != nil || exchange.capture != nil
                     let view = bytes
                     consumed = try bytes.withUnsafeReadableBytes { raw throws(HeadError) in
                         try tracker.consume(raw) { range in
@@ -73,6 +74,9 @@ extension ProxyHandler {
                 if let tap = exchange.shadow {
                     for data in dataSlices { tap.primaryBodyBytes(data) }
                 }
+                if let capture = exchange.capture {
+                    for data in dataSlices { capture.responseBodyBytes(data) }
+                }
                 if exchange.unchunkForClient {
                     for data in dataSlices { context.write(self.wrapOutboundOut(data), promise: nil) }
                 } else {
@@ -87,6 +91,7 @@ extension ProxyHandler {
                 }
             case .untilClose:
                 exchange.shadow?.primaryBodyBytes(bytes)
+                exchange.capture?.responseBodyBytes(bytes)
                 context.write(self.wrapOutboundOut(bytes), promise: nil)
                 self.clientUnflushed = true
                 return
@@ -101,6 +106,7 @@ extension ProxyHandler {
         let status = head.statusCode
         exchange.responseStatus = status
         exchange.shadow?.primaryResponse(status: Int(status), head: head, isHEAD: exchange.isHEAD)
+        exchange.capture?.response(status: Int(status), head: head)
         exchange.upstreamKeepAlive = head.isKeepAlive
         var framing = BodyFraming.response(head, toHEAD: exchange.isHEAD)
         var connectionMayStay = true
@@ -117,6 +123,7 @@ extension ProxyHandler {
         {
             let body = bytes.readSlice(length: length)!
             exchange.shadow?.primaryBodyBytes(body)
+            exchange.capture?.responseBodyBytes(body)
             inlineBody = body
             framing = .length(0)
         }

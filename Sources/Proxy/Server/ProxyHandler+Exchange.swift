@@ -53,6 +53,11 @@ extension ProxyHandler {
                 recorder: recorder, snapshot: snapshot, noiseShare: configuration.noiseShare,
                 maxCompareBytes: configuration.maxCompareBytes, ids: &self.loop.ids, allocator: allocator)
         }
+        if let capture = self.shared.capture, let route, capture.wants(route: route.id) {
+            exchange.capture = TrafficCapture(
+                route: route.id, method: method, path: resolved.pathText(head), query: resolved.query(head),
+                requestHead: head.bytes, maxBody: configuration.maxCompareBytes)
+        }
         self.exchange = exchange
         self.armTimer(
             for: self.machine.exchangeStarted(

@@ -221,6 +221,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         guard let exchange = self.exchange else { return }
         if let end = self.machine.bodyWindowEnd { self.armTimer(for: end) }
         exchange.shadow?.requestBodyBytes(slice)
+        exchange.capture?.requestBodyBytes(slice)
         if let connection = exchange.connection {
             connection.write(slice)
             exchange.upstreamUnflushed = true
@@ -331,6 +332,10 @@ final class ProxyHandler: ChannelDuplexHandler {
         if let tap = exchange.shadow {
             exchange.shadow = nil
             tap.primaryEnded(answered: exchange.answered)
+        }
+        if let capture = exchange.capture, let sink = self.shared.capture {
+            exchange.capture = nil
+            capture.ended(answered: exchange.answered, sink: sink)
         }
         if let connection = exchange.connection {
             exchange.connection = nil

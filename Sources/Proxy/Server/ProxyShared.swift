@@ -42,6 +42,8 @@ package final class ProxyShared: Sendable {
     let metrics: ProxyMetrics
     /// Where shadow outcomes go (coexist); nil runs coexist routes like transform.
     let recorder: (any ShadowSink)?
+    /// Where recorded exchanges go (`strangler record`); nil: nothing is ever recorded.
+    let capture: (any CaptureSink)?
     /// The data plane's connection cap.
     let connections: ConnectionLimiter
     private let loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>]
@@ -49,9 +51,10 @@ package final class ProxyShared: Sendable {
 
     package init(
         store: RouteTableStore, configuration: ProxyConfiguration, metrics: ProxyMetrics, recorder: (any ShadowSink)?,
-        connections: ConnectionLimiter,
+        connections: ConnectionLimiter, capture: (any CaptureSink)? = nil,
         group: any EventLoopGroup
     ) {
+        self.capture = capture
         self.store = store
         self.connections = connections
         self.recorder = recorder

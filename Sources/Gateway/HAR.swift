@@ -1,36 +1,56 @@
-import Foundation
-import JSON
+public import Foundation
+public import JSON
 
 /// HTTP Archive 1.2 (http://www.softwareishard.com/blog/har-12-spec/), as far as recording and replaying needs:
 /// each entry's request (method, URL, headers, body) and response (status, headers, body), its start and duration.
 /// `strangler record` writes it; `strangler replay` reads it, also one a browser's developer tools exported (HTTP/2
 /// pseudo-headers such as `:authority` are left out, and a body given as base64 is decoded).
-enum HAR {
-    struct Message: Sendable, Equatable {
-        var headers: [(name: String, value: String)]
-        var body: [UInt8]
-        var mimeType: String?
+public enum HAR {
+    public struct Message: Sendable, Equatable {
+        public var headers: [(name: String, value: String)]
+        public var body: [UInt8]
+        public var mimeType: String?
 
-        static func == (lhs: Message, rhs: Message) -> Bool {
+        public init(headers: [(name: String, value: String)], body: [UInt8], mimeType: String?) {
+            self.headers = headers
+            self.body = body
+            self.mimeType = mimeType
+        }
+
+        public static func == (lhs: Message, rhs: Message) -> Bool {
             lhs.headers.elementsEqual(rhs.headers) { $0.name == $1.name && $0.value == $1.value }
                 && lhs.body == rhs.body && lhs.mimeType == rhs.mimeType
         }
     }
 
-    struct Entry: Sendable, Equatable {
-        var started: Date
+    public struct Entry: Sendable, Equatable {
+        public var started: Date
         /// Milliseconds from the request's start to the whole answer.
-        var time: Double
-        var method: String
+        public var time: Double
+        public var method: String
         /// As recorded: absolute (`http://host/orders?id=1`) or a path with its query.
-        var url: String
-        var request: Message
-        var status: Int
-        var statusText: String
-        var response: Message
+        public var url: String
+        public var request: Message
+        public var status: Int
+        public var statusText: String
+        public var response: Message
+
+        public init(
+            started: Date, time: Double, method: String, url: String, request: Message, status: Int,
+            statusText: String, response: Message
+        ) {
+            self.started = started
+            self.time = time
+            self.method = method
+            self.url = url
+            self.request = request
+            self.status = status
+            self.statusText = statusText
+            self.response = response
+        }
 
         /// The path and query to send (the URL without scheme and authority).
-        var target: String {
+        public var target: String {
             guard let components = URLComponents(string: self.url), components.host != nil else {
                 return self.url.hasPrefix("/") ? self.url : "/" + self.url
             }
@@ -39,14 +59,14 @@ enum HAR {
         }
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-        init(_ description: String) { self.description = description }
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        public init(_ description: String) { self.description = description }
     }
 
     // MARK: Writing
 
-    static func document(_ entries: [Entry], creator: String = "strangler") -> JSONValue {
+    public static func document(_ entries: [Entry], creator: String = "strangler") -> JSONValue {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         func headers(_ list: [(name: String, value: String)]) -> JSONValue {
@@ -108,7 +128,7 @@ enum HAR {
 
     // MARK: Reading
 
-    static func read(_ path: String) throws(Failure) -> [Entry] {
+    public static func read(_ path: String) throws(Failure) -> [Entry] {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -128,7 +148,7 @@ enum HAR {
         }
     }
 
-    static func entries(_ value: JSONValue) throws(Failure) -> [Entry] {
+    public static func entries(_ value: JSONValue) throws(Failure) -> [Entry] {
         guard let items = value["log"]?["entries"]?.arrayValue else {
             throw Failure("$.log.entries: missing (not a HAR file)")
         }
