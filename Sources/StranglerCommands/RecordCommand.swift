@@ -3,7 +3,6 @@ import ControlPlane
 import Foundation
 import JSON
 import NIOHTTP1
-import RouteTable
 
 /// `strangler record --route PATTERN --out FILE.har [--limit N]`: live traffic of some routes, redacted, as HAR.
 public struct RecordCommand: AsyncParsableCommand {
@@ -96,6 +95,6 @@ public struct RecordCommand: AsyncParsableCommand {
         return CommandOutcome(
             output:
                 "\(self.out): \(entries.count) exchange\(entries.count == 1 ? "" : "s") of \(self.route) recorded "
-                + "(redacted)\nreplay with: strangler replay \(ShellWord.quote(self.out)) --target URL\n")
+                + "(redacted)\n")
     }
 }
