@@ -41,8 +41,8 @@ public enum BodyFraming {
 }
 
 /// Reads a response head from an upstream across reads, the same for the data plane and the shadow: interim (1xx)
-/// heads apart from the final one, a head larger than `maxHeadBytes` or a `101` (no upgrade is ever asked for)
-/// refused.
+/// heads apart from the final one, a head larger than `maxHeadBytes` or a `101` to a request that asked for no
+/// upgrade (`allowsSwitch`) refused.
 ///
 /// ```swift
 /// var reader = ResponseHeadReader()
@@ -73,6 +73,9 @@ public struct ResponseHeadReader {
     @usableFromInline
     var partial: ByteBuffer?
 
+    /// The request asked for a protocol upgrade: a `101 Switching Protocols` is its final head.
+    public var allowsSwitch = false
+
     /// A reader waiting for a head's first byte.
     public init() {}
 
@@ -102,7 +105,10 @@ public struct ResponseHeadReader {
             return .broken("sent a malformed response (\(error.reason))")
         }
         let status = head.statusCode
-        if status == 101 { return .broken("switched protocols (101) though no upgrade was asked for") }
+        if status == 101 {
+            return self.allowsSwitch
+                ? .final(head) : .broken("switched protocols (101) though no upgrade was asked for")
+        }
         if (100..<200).contains(status) { return .interim(head) }
         return .final(head)
     }

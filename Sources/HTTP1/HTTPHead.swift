@@ -58,6 +58,14 @@ public struct HTTPHead {
     public var hasDryRunField = false
     /// `Expect: 100-continue`: the client waits for an interim answer before it sends the body.
     public var expectsContinue = false
+    /// An `Upgrade` field is present (with `Connection: upgrade`, a protocol upgrade: `isUpgrade`).
+    public var hasUpgradeField = false
+
+    /// A request for a protocol upgrade (WebSocket): HTTP/1.1, an `Upgrade` field, and `Connection` naming it.
+    @inlinable
+    public var isUpgrade: Bool {
+        self.hasUpgradeField && self.versionMinor >= 1 && self.connectionNamedFields.contains("upgrade")
+    }
 
     /// The bytes at `range` as text.
     @inlinable

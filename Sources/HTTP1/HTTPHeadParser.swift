@@ -209,6 +209,8 @@ public enum HTTPHeadParser {
             case 17 where Self.equalsLowercase(view, name, "strangler-dry-run"):
                 head.hasDryRunField = true
                 head.hasInternalFields = true
+            case 7 where Self.equalsLowercase(view, name, "upgrade"):
+                head.hasUpgradeField = true
             case 6 where Self.equalsLowercase(view, name, "expect"):
                 if Self.equalsLowercase(view, value, "100-continue") { head.expectsContinue = true }
             case 4 where Self.equalsLowercase(view, name, "host"):

@@ -50,6 +50,14 @@ package final class RawConnection: Sendable {
         try? await self.channel.writeAndFlush(ByteBuffer(string: text))
     }
 
+    /// Writes raw bytes (a WebSocket frame, say).
+    package func write(bytes: [UInt8]) async {
+        try? await self.channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
+    /// Every byte received so far.
+    package var received: [UInt8] { self.state.withLockedValue { $0.received } }
+
     package var text: String { String(decoding: self.state.withLockedValue { $0.received }, as: UTF8.self) }
     package var isClosed: Bool { self.state.withLockedValue { $0.closed } }
     package var responses: [RawResponse] { RawHTTP.parse(self.text) }

@@ -12,13 +12,18 @@ enum HeadRewriter {
         case host, via, forwardedFor, requestID, traceparent
     }
 
-    private static func classify(_ head: HTTPHead, _ name: Range<Int>, request: Bool, keepChunked: Bool) -> Field {
+    /// `upgrading`: an answer that switches protocols (its `Upgrade` field goes to the client).
+    private static func classify(
+        _ head: HTTPHead, _ name: Range<Int>, request: Bool, keepChunked: Bool, upgrading: Bool = false
+    ) -> Field {
         switch name.count {
         case 2: if head.nameEquals(name, "te") { return .drop }
+        case 6: if request, head.expectsContinue, head.nameEquals(name, "expect") { return .drop }
         case 3: if head.nameEquals(name, "via") { return .via }
         case 4: if request, head.nameEquals(name, "host") { return .host }
         case 7:
-            if head.nameEquals(name, "upgrade") || head.nameEquals(name, "trailer") { return .drop }
+            if head.nameEquals(name, "upgrade") { return head.isUpgrade || upgrading ? .copy : .drop }
+            if head.nameEquals(name, "trailer") { return .drop }
         case 10:
             if head.nameEquals(name, "connection") || head.nameEquals(name, "keep-alive") { return .drop }
         case 11: if request, head.nameEquals(name, "traceparent") { return .traceparent }
@@ -182,6 +187,8 @@ enum HeadRewriter {
                         to: UnsafeMutableRawBufferPointer(start: out.base + out.count, count: 55))
                 }
                 if dryRun { out.write("\r\nstrangler-dry-run: 1") }
+                // A protocol upgrade keeps its hop-by-hop pair (RFC 9110 §7.8): `Upgrade` is copied above.
+                if head.isUpgrade { out.write("\r\nconnection: upgrade") }
                 out.write("\r\n\r\n")
                 return out.count
             }
@@ -233,7 +240,7 @@ enum HeadRewriter {
     /// out in the same write).
     static func clientResponse(
         _ head: HTTPHead, requestID: String, close: Bool, keepChunked: Bool, keepAliveFor10: Bool = false,
-        body: ByteBuffer? = nil,
+        body: ByteBuffer? = nil, upgrading: Bool = false,
         allocator: ByteBufferAllocator
     ) -> ByteBuffer {
         var vias: [Range<Int>] = []
@@ -248,7 +255,9 @@ enum HeadRewriter {
                 out.write(source, head.startLine.second.lowerBound..<head.startLine.third.upperBound)
                 out.write("\r\n")
                 for field in head.fields {
-                    switch self.classify(head, field.name, request: false, keepChunked: keepChunked) {
+                    switch self.classify(
+                        head, field.name, request: false, keepChunked: keepChunked, upgrading: upgrading)
+                    {
                     case .copy:
                         if field.name.count == 12, !hasRequestID {
                             hasRequestID = head.nameEquals(field.name, "x-request-id")
@@ -266,7 +275,9 @@ enum HeadRewriter {
                     out.write(requestID)
                     out.write("\r\n")
                 }
-                if close {
+                if upgrading {
+                    out.write("connection: upgrade\r\n")
+                } else if close {
                     out.write("connection: close\r\n")
                 } else if keepAliveFor10 {
                     out.write("connection: keep-alive\r\n")

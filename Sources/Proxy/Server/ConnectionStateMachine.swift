@@ -140,6 +140,13 @@ struct ConnectionStateMachine {
         return true
     }
 
+    /// The bytes read and not handled yet, taken out: after a `101`, what the client sent past its upgrade request
+    /// belongs to the new protocol (the connection is a tunnel from then on, and this machine reads no more).
+    mutating func takeInbound() -> ByteBuffer? {
+        defer { self.inbound = nil }
+        return self.inbound
+    }
+
     /// What the connection does with the bytes it has read: one step at a time, until `.wait`.
     enum Step {
         /// Nothing to do until more bytes come, or until the exchange in flight ends (pipelined requests wait).

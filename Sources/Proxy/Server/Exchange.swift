@@ -39,6 +39,9 @@ final class Exchange {
     var capture: TrafficCapture?
     /// The whole answer was relayed.
     var answered = false
+    /// The request asks for a protocol upgrade (WebSocket): a fresh upstream connection, never pooled; a `101`
+    /// turns both connections into a tunnel.
+    var isUpgrade = false
 
     init(
         route: Route?, upstream: Upstream, address: SocketAddress, upstreamHead: ByteBuffer, requestID: String,

@@ -17,6 +17,11 @@ extension ProxyHandler {
 
     func upstreamReceived(_ bytes: ByteBuffer) {
         guard let exchange = self.exchange, let context = self.context else { return }
+        if self.tunnel {
+            context.write(self.wrapOutboundOut(bytes), promise: nil)
+            self.clientUnflushed = true
+            return
+        }
         exchange.receivedAny = true
         var bytes = bytes
         while bytes.readableBytes > 0, self.exchange === exchange {
@@ -105,6 +110,10 @@ extension ProxyHandler {
     ) {
         let status = head.statusCode
         exchange.responseStatus = status
+        if status == 101, exchange.isUpgrade {
+            self.beginTunnel(head, exchange, rest: &bytes, context: context)
+            return
+        }
         exchange.shadow?.primaryResponse(status: Int(status), head: head, isHEAD: exchange.isHEAD)
         exchange.capture?.response(status: Int(status), head: head)
         exchange.upstreamKeepAlive = head.isKeepAlive
@@ -162,6 +171,15 @@ extension ProxyHandler {
 
     func upstreamFailed(_ error: any Error) {
         guard let exchange = self.exchange, let context = self.context else { return }
+        if self.tunnel {
+            // The upstream side of the tunnel closed: so does the client's, once what it sent is out.
+            self.finish(exchange, reusable: false)
+            self.clientUnflushed = false
+            context.writeAndFlush(self.wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+            return
+        }
         if case .untilClose? = exchange.response, error is ChannelError {
             // The end of a close-delimited body (a reset, by contrast, truncates it: handled below).
             self.responseComplete(exchange, context: context)

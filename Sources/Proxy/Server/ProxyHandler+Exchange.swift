@@ -53,6 +53,10 @@ extension ProxyHandler {
                 recorder: recorder, snapshot: snapshot, noiseShare: configuration.noiseShare,
                 maxCompareBytes: configuration.maxCompareBytes, ids: &self.loop.ids, allocator: allocator)
         }
+        if head.isUpgrade {
+            exchange.isUpgrade = true
+            exchange.headReader.allowsSwitch = true
+        }
         if let capture = self.shared.capture, let route, capture.wants(route: route.id) {
             exchange.capture = TrafficCapture(
                 route: route.id, method: method, path: resolved.pathText(head), query: resolved.query(head),
@@ -63,7 +67,15 @@ extension ProxyHandler {
             for: self.machine.exchangeStarted(
                 body: body, keepAlive: head.isKeepAlive, timeout: TimeAmount(timeout), started: now,
                 expectsContinue: head.expectsContinue, now: now))
-        if let connection = self.loop.pool.takeIdle(upstream) {
+        // `Expect: 100-continue` is answered here, as nginx and Envoy do: the proxy will read the body, and an
+        // upstream that never sends an interim answer (most do not) would leave a strict client waiting. The field
+        // is not forwarded.
+        if head.expectsContinue, body != nil, head.versionMinor >= 1, let context = self.context {
+            context.writeAndFlush(
+                self.wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+            if let end = self.machine.interimAnswer(now: now) { self.armTimer(for: end) }
+        }
+        if !exchange.isUpgrade, let connection = self.loop.pool.takeIdle(upstream) {
             self.attach(connection, to: exchange)
         } else {
             self.connect(exchange)

@@ -27,12 +27,17 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var processing = false
     /// One timer per connection, not per request: it is moved only when a deadline is earlier than the one it is
     /// set for, and asks the machine what is due when it fires.
-    private var timer: Scheduled<Void>?
+    var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline = .distantFuture
     /// Bytes written to the client since its last flush.
     var clientUnflushed = false
     /// Counted under the data plane's connection cap (released when the connection closes).
     private var admitted = false
+    /// After a `101 Switching Protocols`: the connection and its exchange's upstream connection are a tunnel, bytes
+    /// relayed both ways as they come, until either side closes (`ProxyHandler+Tunnel`).
+    var tunnel = false
+    /// In a tunnel, a read the client side held while the upstream could not take more.
+    var tunnelReadHeld = false
 
     init(shared: ProxyShared, loop: LoopState) {
         self.shared = shared
@@ -80,6 +85,10 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if self.tunnel {
+            self.tunnelClientBytes(self.unwrapInboundIn(data))
+            return
+        }
         let now = self.now
         guard self.machine.received(self.unwrapInboundIn(data), now: now) else { return }
         self.process(now: now)
@@ -118,10 +127,15 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
-            if self.machine.quiesce() { context.close(promise: nil) }
+            // A tunnel has no end of its own to wait for: it closes.
+            if self.tunnel || self.machine.quiesce() { context.close(promise: nil) }
             return
         }
         if let event = event as? ChannelEvent, case .inputClosed = event {
+            if self.tunnel {
+                self.exchange?.connection?.channel.close(mode: .output, promise: nil)
+                return
+            }
             switch self.machine.inputClosed() {
             case .closeNow:
                 // The request was cut short: nothing sensible can be answered.
@@ -142,10 +156,22 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
+        if self.tunnel {
+            if self.exchange?.connection?.isWritable == true { context.read() } else { self.tunnelReadHeld = true }
+            return
+        }
         if self.machine.readRequested(upstream: self.upstreamReadiness) { context.read() }
     }
 
     func resumeReadsIfHeld() {
+        if self.tunnel {
+            guard self.tunnelReadHeld, self.exchange?.connection?.isWritable == true, let context = self.context else {
+                return
+            }
+            self.tunnelReadHeld = false
+            context.read()
+            return
+        }
         if let context = self.context, self.machine.mayResumeReading(upstream: self.upstreamReadiness) {
             context.read()
         }
@@ -269,7 +295,9 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// Makes sure the connection's timer fires no later than `deadline`.
     func armTimer(for deadline: NIODeadline) {
-        guard self.timer == nil || deadline < self.timerDeadline, let context = self.context else { return }
+        guard !self.tunnel, self.timer == nil || deadline < self.timerDeadline, let context = self.context else {
+            return
+        }
         self.timer?.cancel()
         self.timerDeadline = deadline
         self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
@@ -280,6 +308,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func timerFired() {
         self.timer = nil
         self.timerDeadline = .distantFuture
+        guard !self.tunnel else { return }
         let configuration = self.shared.configuration
         switch self.machine.timerFired(now: self.now) {
         case .rearm(let deadline):
@@ -339,7 +368,8 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         if let connection = exchange.connection {
             exchange.connection = nil
-            if reusable { self.loop.pool.release(connection) } else { connection.close() }
+            // An upgrade request's connection is its own: never pooled, whatever the answer.
+            if reusable, !exchange.isUpgrade { self.loop.pool.release(connection) } else { connection.close() }
         }
         if let status = exchange.responseStatus {
             self.loop.recordCompleted(

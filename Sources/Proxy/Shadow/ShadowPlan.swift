@@ -41,6 +41,11 @@ struct ShadowPlan {
         let answering = decision.serve ? service : upstream
         let write = HTTPMethodRules.isWrite(method)
         guard decision.shadow, !write || policy.writes == .dryRun else { return (answering, nil) }
+        // A protocol upgrade goes to the answering side only: a tunnel has nothing to compare.
+        guard !head.isUpgrade else {
+            recorder.count(.skipped(.upgrade), route: route.id)
+            return (answering, nil)
+        }
         guard recorder.tryAcquire() else {
             recorder.count(.dropped, route: route.id)
             return (answering, nil)
