@@ -33,6 +33,7 @@ import RouteTable
 /// - `POST /admin/record` with `{ "route": "orders.*", "limit": 100, "seconds": 60 }`: holds the request until `limit`
 ///   exchanges of the matching routes were relayed (or `seconds` passed) and answers them as HAR 1.2, redacted as
 ///   samples are (`strangler record`);
+/// - `GET /admin/unmatched`: the requests no route matched, by method and path template (`strangler routes suggest`);
 /// - `GET /metrics`: Prometheus text.
 ///
 /// Changes are written back to routes.json atomically and appended to `<data>/audit.jsonl`; the actor is
@@ -50,11 +51,16 @@ public struct AdminRoutes: Sendable {
     /// (`POST /admin/record`); nil: not offered.
     let record: (@Sendable (_ pattern: String, _ limit: Int, _ within: Duration) async -> JSONValue)?
 
+    /// The requests no route matched, by template (`GET /admin/unmatched`); nil: not offered.
+    let unmatched: (@Sendable () -> JSONValue)?
+
     public init(
         control: RouteControl, diffStore: DiffStore, token: String, flush: @escaping @Sendable () async -> Void,
         metrics: @escaping @Sendable () -> String,
-        record: (@Sendable (_ pattern: String, _ limit: Int, _ within: Duration) async -> JSONValue)? = nil
+        record: (@Sendable (_ pattern: String, _ limit: Int, _ within: Duration) async -> JSONValue)? = nil,
+        unmatched: (@Sendable () -> JSONValue)? = nil
     ) {
+        self.unmatched = unmatched
         self.record = record
         self.control = control
         self.diffStore = diffStore
@@ -85,6 +91,12 @@ public struct AdminRoutes: Sendable {
         router.get("/admin/noise") { request, _ in await self.noise(request) }
         router.get("/admin/report") { request, _ in await self.report(request) }
         router.post("/admin/record") { request, _ in try await self.recordTraffic(request) }
+        router.get("/admin/unmatched") { _, _ in
+            guard let unmatched = self.unmatched else {
+                return Self.error(.notFound, "not_found", "this admin API does not count unmatched traffic")
+            }
+            return Self.answer(unmatched(), etag: nil)
+        }
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

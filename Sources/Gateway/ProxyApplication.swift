@@ -3,6 +3,7 @@ public import ControlPlane
 import DiffStore
 import Foundation
 import Hummingbird
+import JSON
 public import Logging
 import NIOCore
 public import NIOPosix
@@ -115,6 +116,22 @@ public final class ProxyApplication: Sendable {
                 metrics: { [metrics] in metrics.render() },
                 record: { pattern, limit, within in
                     HAR.document(await capture.record(pattern: pattern, limit: limit, within: within))
+                },
+                unmatched: { [shared] in
+                    let (groups, overflow) = shared.unmatched.snapshot()
+                    return .object([
+                        (
+                            "groups",
+                            .array(
+                                groups.map {
+                                    .object([
+                                        ("method", .string($0.method)), ("template", .string($0.template)),
+                                        ("count", .number(Double($0.count))), ("example", .string($0.example)),
+                                    ])
+                                })
+                        ),
+                        ("overflow", .number(Double(overflow))),
+                    ])
                 }
             ).buildRouter(),
             server: .http1(

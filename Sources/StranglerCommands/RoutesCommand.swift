@@ -17,12 +17,20 @@ public struct RoutesCommand: AsyncParsableCommand {
             service's sync lag, and the verdict of the gates for its next stage. Asks the proxy's admin API; with no \
             proxy running, reads routes.json and <data>/diffs.sqlite itself.
 
-            Exit status: 0 listed, 2 usage error (unknown route, bad token), 3 proxy unreachable.
+            `strangler routes suggest` lists the requests the running proxy saw that no route matched (they went to \
+            the monolith), grouped by method and path template (numeric, UUID and other id-like segments as {id}), \
+            with counts and a suggested id; --apply adds them to the table in transform (If-Match, audited), \
+            --min-count leaves out the rarely seen.
+
+            Exit status: 0 listed, 2 usage error (unknown route, bad token), 3 proxy unreachable, 4 the table \
+            changed meanwhile (suggest --apply).
 
             Examples:
               strangler routes
               strangler routes 'contacts.*'
               strangler routes contacts.get --output json
+              strangler routes suggest
+              strangler routes suggest --apply --min-count 10
             """
     )
 
@@ -37,13 +45,35 @@ public struct RoutesCommand: AsyncParsableCommand {
 
     @OptionGroup public var control: ReadingOptions
 
+    @Flag(help: "With suggest: add the suggested routes to the table, in transform.")
+    public var apply: Bool = false
+
+    @Option(help: "With suggest: groups seen fewer times are left out.")
+    public var minCount: Int = 1
+
+    @Option(help: "With suggest --apply: why, for the audit log.")
+    public var reason: String?
+
     public init() {}
+
+    public func validate() throws {
+        if self.route != "suggest", self.apply || self.reason != nil || self.minCount != 1 {
+            throw ValidationError("--apply, --min-count and --reason go with `strangler routes suggest`")
+        }
+        guard self.minCount >= 1 else { throw ValidationError("--min-count must be 1 or more") }
+    }
 
     public func run() async throws {
         try await self.outcome(style: .detect()).finish()
     }
 
     func outcome(style: TerminalStyle = .plain) async -> CommandOutcome {
+        if self.route == "suggest" {
+            return await RoutesSuggest(
+                endpoint: self.control.endpoint, apply: self.apply, minCount: self.minCount, reason: self.reason,
+                output: self.output
+            ).outcome()
+        }
         do {
             let session = try await ControlSession.open(self.control.control)
             let evidence = try await session.evidence(route: self.route)

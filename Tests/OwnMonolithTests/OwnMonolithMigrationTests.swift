@@ -220,6 +220,44 @@ struct OwnMonolithMigrationTests {
         }
     }
 
+    @Test func routesAreSuggestedFromTheTrafficNoRouteMatched() async throws {
+        try await Self.run { stack in
+            for path in [
+                "/orders/3/items", "/orders/4/items", "/orders/3f2a9c1e-1b2c-4d5e-8f90-123456789abc/items", "/health",
+            ] {
+                _ = try await stack.get(path)
+            }
+            _ = try await stack.get("/orders/1")  // routed: not counted
+            let listed = try await command(["routes", "suggest"] + stack.admin)
+            #expect(listed.status == 0, "\(listed.error)")
+            let lines = listed.output.components(separatedBy: "\n")
+            #expect(
+                lines.contains {
+                    $0.hasPrefix("get.orders.id.items") && $0.contains("/orders/{id}/items") && $0.contains(" 3 ")
+                }, "\(listed.output)")
+            #expect(lines.contains { $0.hasPrefix("get.health") && $0.contains(" 1 ") })
+            #expect(!listed.output.contains("/orders/{id} "), "a routed request is not unmatched")
+            #expect(listed.output.contains("add them with: strangler routes suggest --apply --admin"))
+
+            let applied = try await command(
+                ["routes", "suggest", "--apply", "--min-count", "2", "--reason", "items are a real endpoint"]
+                    + stack.admin)
+            #expect(applied.status == 0, "\(applied.error)")
+            #expect(applied.output.contains("added 1 route in transform"), "\(applied.output)")
+            #expect(applied.output.contains("seen 1×, under --min-count 2"))
+            let table = stack.proxy.store.snapshot.table
+            #expect(table.route(id: "get.orders.id.items")?.path.description == "/orders/{id}/items")
+            #expect(table.route(id: "get.orders.id.items")?.stage == .transform)
+
+            let again = try await command(["routes", "suggest", "--output", "json"] + stack.admin)
+            let items = try JSONParser.parse(again.output).arrayValue?.first {
+                $0["path"]?.stringValue == "/orders/{id}/items"
+            }
+            #expect(items?["skipped"]?.stringValue == "routed by now (get.orders.id.items)", "\(again.output)")
+            #expect(throws: (any Error).self) { _ = try Strangler.parseAsRoot(["routes", "orders.get", "--apply"]) }
+        }
+    }
+
     @Test func recordThenReplayRoundTripsAHAR() async throws {
         try await Self.run { stack in
             let file = stack.folder.appendingPathComponent("orders.har").path

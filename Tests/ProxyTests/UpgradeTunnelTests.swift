@@ -236,3 +236,15 @@ struct ExpectContinueTests {
         }
     }
 }
+
+@Suite("Unmatched traffic: id-like segments fold into templates")
+struct UnmatchedTemplateTests {
+    @Test func idsFoldAndWordsStay() {
+        #expect(UnmatchedTraffic.template("/orders/42/items") == "/orders/{id}/items")
+        #expect(UnmatchedTraffic.template("/orders/3f2a9c1e-1b2c-4d5e-8f90-123456789abc") == "/orders/{id}")
+        #expect(UnmatchedTraffic.template("/users/ord_8f3k2m9x/carts/7") == "/users/{id}/carts/{id2}")
+        #expect(UnmatchedTraffic.template("/v2/health/") == "/v2/health/")
+        #expect(UnmatchedTraffic.template("/api/deadbeef") == "/api/deadbeef", "hex without a digit is a word")
+        #expect(UnmatchedTraffic.template("/") == "/")
+    }
+}

@@ -27,6 +27,7 @@ extension ProxyHandler {
         let snapshot = self.shared.store.snapshot
         guard let resolved = self.resolvePath(head, method: method, snapshot: snapshot) else { return }
         let route = resolved.route
+        if route == nil { self.shared.unmatched.record(method: method, path: resolved.pathText(head)) }
         let recorder = self.shared.recorder
         let (upstream, shadowPlan) = ShadowPlan.decide(
             route: route, snapshot: snapshot, head: head, method: method, path: { resolved.pathText(head) },

@@ -44,6 +44,8 @@ package final class ProxyShared: Sendable {
     let recorder: (any ShadowSink)?
     /// Where recorded exchanges go (`strangler record`); nil: nothing is ever recorded.
     let capture: (any CaptureSink)?
+    /// The requests no route matched, by template (`strangler routes suggest`).
+    package let unmatched = UnmatchedTraffic()
     /// The data plane's connection cap.
     let connections: ConnectionLimiter
     private let loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>]
