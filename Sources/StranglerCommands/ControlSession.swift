@@ -59,6 +59,21 @@ public struct AdminOptions: ParsableArguments {
         }
     }
 
+    /// A client of the admin API these options name (`resolve`), with its token: for the commands that only ever
+    /// ask a running proxy (`noise`, `record`, `routes suggest`). A place that cannot be read is an
+    /// `AdminClient.Failure` too.
+    func client() throws(AdminClient.Failure) -> AdminClient {
+        let (url, source): (String, Source)
+        do {
+            (url, source) = try self.resolve(environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw AdminClient.Failure(description: error.message)
+        }
+        return try AdminClient(
+            url: url, named: source.name(dataDirectory: self.data),
+            token: try self.token.resolve(dataDirectory: self.data), dataDirectory: self.data)
+    }
+
     /// The admin API to ask: `--admin`, else `STRANGLER_ADMIN`, else the running proxy that wrote
     /// `<data>/proxy.json`, else `fallback`.
     func resolve(

@@ -67,16 +67,7 @@ public struct NoiseCommand: AsyncParsableCommand {
     }
 
     private func execute() async throws(AdminClient.Failure) {
-        let endpoint = self.endpoint
-        let (url, source): (String, AdminOptions.Source)
-        do {
-            (url, source) = try endpoint.resolve(environment: ProcessInfo.processInfo.environment)
-        } catch {
-            throw AdminClient.Failure(description: error.message)
-        }
-        let client = try AdminClient(
-            url: url, named: source.name(dataDirectory: endpoint.data),
-            token: try endpoint.token.resolve(dataDirectory: endpoint.data), dataDirectory: endpoint.data)
+        let client = try self.endpoint.client()
         let encoded = self.route.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? self.route
         let answer = try await client.send(.GET, "/admin/noise?route=\(encoded)")
         guard answer.status == 200, let noise = answer.json else {

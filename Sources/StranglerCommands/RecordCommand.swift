@@ -66,20 +66,14 @@ public struct RecordCommand: AsyncParsableCommand {
         }
         let answer: AdminClient.Answer
         do {
-            let (url, source) = try self.endpoint.resolve(environment: ProcessInfo.processInfo.environment)
-            let client = try AdminClient(
-                url: url, named: source.name(dataDirectory: self.endpoint.data),
-                token: try self.endpoint.token.resolve(dataDirectory: self.endpoint.data),
-                dataDirectory: self.endpoint.data)
+            let client = try self.endpoint.client()
             let body = JSONValue.object([
                 ("route", .string(self.route)), ("limit", .number(Double(self.limit))),
                 ("seconds", .number(self.seconds)),
             ])
             answer = try await client.send(.POST, "/admin/record", body: body.jsonText)
-        } catch let failure as AdminClient.Failure {
-            return CommandOutcome(error: "strangler record: \(failure.description)\n", status: failure.refused ? 3 : 2)
         } catch {
-            return CommandOutcome(error: "strangler record: \(error)\n", status: 2)
+            return CommandOutcome(error: "strangler record: \(error.description)\n", status: error.refused ? 3 : 2)
         }
         guard answer.status == 200, let har = answer.json, let entries = har["log"]?["entries"]?.arrayValue else {
             return CommandOutcome(

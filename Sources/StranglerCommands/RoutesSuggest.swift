@@ -24,11 +24,7 @@ struct RoutesSuggest {
 
     func outcome() async -> CommandOutcome {
         do {
-            let (url, source) = try self.endpoint.resolve(environment: ProcessInfo.processInfo.environment)
-            let client = try AdminClient(
-                url: url, named: source.name(dataDirectory: self.endpoint.data),
-                token: try self.endpoint.token.resolve(dataDirectory: self.endpoint.data),
-                dataDirectory: self.endpoint.data)
+            let client = try self.endpoint.client()
             let unmatched = try await client.send(.GET, "/admin/unmatched")
             guard unmatched.status == 200, let body = unmatched.json else {
                 return CommandOutcome(
@@ -86,13 +82,9 @@ struct RoutesSuggest {
                     ).prettyJSONText + "\n")
             }
             return CommandOutcome(output: text)
-        } catch let failure as AdminClient.Failure {
-            return CommandOutcome(
-                error: "strangler routes suggest: \(failure.description)\n", status: failure.refused ? 3 : 2)
-        } catch let failure as CommandFailure {
-            return CommandOutcome(error: "strangler routes suggest: \(failure.message)\n", status: failure.status)
         } catch {
-            return CommandOutcome(error: "strangler routes suggest: \(error)\n", status: 2)
+            return CommandOutcome(
+                error: "strangler routes suggest: \(error.description)\n", status: error.refused ? 3 : 2)
         }
     }
 
