@@ -157,10 +157,20 @@ extension Report {
             facts.append(("Not compared", notCompared.map { "\($0.count) \($0.reason)" }.joined(separator: ", ")))
         }
         if route.service != nil {
-            var sync = "lag " + (route.sync.lag.map { "\($0) event\($0 == 1 ? "" : "s")" } ?? "unknown")
-            if let problem = route.sync.problem { sync += " (\(problem))" }
-            if let health = route.sync.health { sync += "; health \(health)" }
-            if let reconcile = route.sync.reconcile {
+            let undeclared = route.sync.undeclared
+            var sync =
+                undeclared.contains("syncLag")
+                ? "lag not measured (no syncLag probe)"
+                : "lag " + (route.sync.lag.map { "\($0) event\($0 == 1 ? "" : "s")" } ?? "unknown")
+            if let problem = route.sync.problem, !undeclared.contains("syncLag") { sync += " (\(problem))" }
+            if undeclared.contains("health") {
+                sync += "; health not measured"
+            } else if let health = route.sync.health {
+                sync += "; health \(health)"
+            }
+            if undeclared.contains("entities") {
+                sync += "; no entities to reconcile"
+            } else if let reconcile = route.sync.reconcile {
                 sync +=
                     "; last reconcile \(reconcile.clean ? "clean" : "not clean") at \(reconcile.at) "
                     + "(\(reconcile.summary))"

@@ -132,6 +132,7 @@ extension RouteReport {
                         } ?? .null
                     ),
                     ("reverseSync", Report.text(self.sync.reverseSync)),
+                    ("undeclared", .array(self.sync.undeclared.map(JSONValue.string))),
                 ])
             ),
             ("signaturesTotal", Report.count(self.signaturesTotal)),
@@ -194,6 +195,9 @@ extension RouteReport {
                 summary: try reconcile.string("summary"))
         }
         sync.reverseSync = try syncFields.optionalString("reverseSync")
+        sync.undeclared = try (syncFields.optionalArray("undeclared") ?? []).map {
+            item throws(ReportFormatError) in try item.asString()
+        }
         self.init(
             id: try fields.string("id"), method: try fields.string("method"), path: try fields.string("path"),
             service: try fields.optionalString("service"),

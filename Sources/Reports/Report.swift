@@ -163,6 +163,8 @@ public struct RouteReport: Sendable, Equatable {
         public var reconcile: RouteEvidence.Reconcile?
         /// `ok`, why not, or nil when not asked (read routes).
         public var reverseSync: String?
+        /// What the service declares no probe (or no entity) for: `health`, `syncLag`, `reverseSync`, `entities`.
+        public var undeclared: [String] = []
 
         public init() {}
     }

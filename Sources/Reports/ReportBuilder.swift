@@ -135,6 +135,7 @@ public enum ReportBuilder {
         sync.problem = evidence.syncProblem
         sync.reconcile = evidence.reconcile
         sync.reverseSync = Self.probe(evidence.reverseSync)
+        sync.undeclared = evidence.undeclared
 
         let verdict: RouteReport.Verdict
         if let next = Gates.next(route: route, evidence: evidence, policy: policy) {

@@ -180,6 +180,8 @@ struct OwnMonolithMigrationTests {
             #expect(report.status == 0, "\(report.error)")
             #expect(report.output.contains("1 untriaged mismatch signature"), "\(report.output)")
             #expect(report.output.contains("not measured: no entities declared for orders to reconcile"))
+            #expect(
+                report.output.contains("lag not measured (no syncLag probe); health not measured"), "\(report.output)")
 
             // Triage: the clock skew is noise. Ignoring it explains what was kept, and the match rate follows.
             for route in ["orders.get", "orders.create"] {
