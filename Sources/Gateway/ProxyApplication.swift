@@ -71,6 +71,14 @@ public final class ProxyApplication: Sendable {
             ])
         }
         let table = try RouteTable.parse(text)
+        // Two proxies on one data directory would write the same diff store, audit log and presence record: the
+        // second is refused before it binds anything.
+        if let other = try ProxyPresence.live(in: configuration.dataDirectory), other.pid != getpid() {
+            throw DataDirectoryInUse(
+                description:
+                    "another proxy (pid \(other.pid), admin API \(other.admin)) uses the data directory "
+                    + "\(configuration.dataDirectory); stop it, or pass another --data")
+        }
         let store = try RouteTableStore(table: table, text: text)
         self.store = store
         let diffStore = try DiffStore.open(
@@ -292,4 +300,9 @@ final class DataPlaneTable: RouteTableHost {
         LiveTable(
             table: snapshot.table, version: snapshot.version, text: snapshot.text, contentHash: snapshot.contentHash)
     }
+}
+
+/// A proxy already runs on the data directory a new one was given.
+public struct DataDirectoryInUse: Error, CustomStringConvertible {
+    public var description: String
 }

@@ -1,4 +1,5 @@
 public import ArgumentParser
+import ControlPlane
 import Foundation
 import Gateway
 import Logging
@@ -153,6 +154,12 @@ public struct ProxyCommand: AsyncParsableCommand {
             proxy = try ProxyApplication(configuration: configuration, logger: logger)
         } catch let error as RouteTableError {
             FileHandle.standardError.write(Data("strangler proxy: \(self.routes): \(error)\n".utf8))
+            throw ExitCode(2)
+        } catch let error as DataDirectoryInUse {
+            FileHandle.standardError.write(Data("strangler proxy: \(error)\n".utf8))
+            throw ExitCode(2)
+        } catch let error as ProxyPresence.Malformed {
+            FileHandle.standardError.write(Data("strangler proxy: \(error)\n".utf8))
             throw ExitCode(2)
         }
         try await proxy.runWithSignals()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Gateway
 import JSON
+import Logging
 import Proxy
 import ProxyTestSupport
 import RouteTable
@@ -47,6 +48,24 @@ struct ProxyPresenceTests {
         try ProxyPresence(admin: "http://127.0.0.1:3", pid: Self.deadPID, routes: mine.routes)
             .write(in: copy.dataDirectory)
         #expect(try ProxyPresence.live(in: copy.dataDirectory) == nil)
+    }
+
+    /// Two proxies on one data directory would share its diff store, audit log and presence record.
+    @Test func aSecondProxyOnALiveProxysDataDirectoryIsRefused() throws {
+        let copy = try FileCopy(routes: GateFixture.routes(monolith: 1, service: 1))
+        defer { copy.remove() }
+        // pid 1 is always alive: it stands for the other proxy's process.
+        try ProxyPresence(admin: "http://127.0.0.1:7", pid: 1, routes: ProxyPresence.canonicalPath(copy.routesPath))
+            .write(in: copy.dataDirectory)
+        let configuration = ProxyConfiguration.testing(
+            routesPath: copy.routesPath, dataDirectory: copy.dataDirectory, token: "t")
+        do {
+            _ = try ProxyApplication(configuration: configuration, logger: Logger(label: "test"))
+            Issue.record("a second proxy started on a live proxy's data directory")
+        } catch let error as DataDirectoryInUse {
+            #expect(error.description.contains("another proxy (pid 1, admin API http://127.0.0.1:7) uses the data"))
+        }
+        #expect(try ProxyPresence.live(in: copy.dataDirectory)?.pid == 1, "the other's record is left alone")
     }
 
     @Test(arguments: [
