@@ -61,7 +61,7 @@ public struct InitCommand: ParsableCommand {
         }
         for entry in self.service {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, RouteTableNames.isIdentifier(parts[0]) else {
+            guard parts.count == 2, RouteTable.isIdentifier(parts[0]) else {
                 throw ValidationError("--service \(entry): expected NAME=URL, such as orders=http://127.0.0.1:9002")
             }
             if case .failure(let error) = Upstream.parse(parts[1]) {
@@ -156,8 +156,6 @@ public struct InitCommand: ParsableCommand {
 
 /// What routes.json takes as a name.
 enum RouteTableNames {
-    static func isIdentifier(_ text: String) -> Bool { RouteTable.isIdentifier(text) }
-
     /// `text` with every character routes.json does not take in an id as `_`.
     static func identifier(_ text: String) -> String {
         String(
@@ -284,7 +282,7 @@ struct OpenAPIDocument {
                 var id =
                     operation["operationId"]?.stringValue.map(RouteTableNames.identifier)
                     ?? RouteTableNames.identifier(method: method, path: path)
-                if id.isEmpty || !RouteTableNames.isIdentifier(id) {
+                if id.isEmpty || !RouteTable.isIdentifier(id) {
                     id = RouteTableNames.identifier(method: method, path: path)
                 }
                 var unique = id

@@ -55,3 +55,23 @@ extension Strangler {
         }
     }
 }
+
+extension Strangler {
+    /// Parses a command line as `strangler` does and runs it for its outcome (output, error text, exit status)
+    /// instead of printing it: the commands that report through a `CommandOutcome`. For tests and tools that drive
+    /// the CLI in-process.
+    static func outcome(of arguments: [String]) async throws -> CommandOutcome {
+        switch try Self.parseAsRoot(arguments) {
+        case let command as RoutesCommand: return await command.outcome()
+        case let command as StageCommand: return await command.outcome()
+        case let command as PromoteCommand: return await command.outcome()
+        case let command as RollbackCommand: return await command.outcome()
+        case let command as UndoCommand: return await command.outcome()
+        case let command as HistoryCommand: return await command.outcome()
+        case let command as TriageCommand: return await command.outcome()
+        case let command as ReportCommand: return await command.outcome()
+        case let command as RecordCommand: return await command.outcome()
+        default: throw CommandFailure(message: "not a command with an outcome: \(arguments)", status: 2)
+        }
+    }
+}

@@ -360,17 +360,5 @@ extension OwnMonolithMigrationTests.Stack {
 
 /// Runs a CLI command in-process, its output and exit status captured.
 func command(_ arguments: [String]) async throws -> CommandOutcome {
-    let parsed = try Strangler.parseAsRoot(arguments)
-    switch parsed {
-    case let command as RoutesCommand: return await command.outcome()
-    case let command as StageCommand: return await command.outcome()
-    case let command as PromoteCommand: return await command.outcome()
-    case let command as RollbackCommand: return await command.outcome()
-    case let command as UndoCommand: return await command.outcome()
-    case let command as HistoryCommand: return await command.outcome()
-    case let command as TriageCommand: return await command.outcome()
-    case let command as ReportCommand: return await command.outcome()
-    case let command as RecordCommand: return await command.outcome()
-    default: throw CommandFailure(message: "not a command with an outcome: \(arguments)", status: 2)
-    }
+    try await Strangler.outcome(of: arguments)
 }

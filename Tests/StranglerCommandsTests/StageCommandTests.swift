@@ -57,17 +57,7 @@ struct FileCopy {
 
 /// Runs a command line through the parser, as `strangler` does, and returns its outcome.
 func run(_ arguments: [String]) async throws -> CommandOutcome {
-    let command = try Strangler.parseAsRoot(arguments)
-    switch command {
-    case let command as RoutesCommand: return await command.outcome()
-    case let command as StageCommand: return await command.outcome()
-    case let command as PromoteCommand: return await command.outcome()
-    case let command as RollbackCommand: return await command.outcome()
-    case let command as UndoCommand: return await command.outcome()
-    case let command as HistoryCommand: return await command.outcome()
-    case let command as TriageCommand: return await command.outcome()
-    default: throw CommandFailure(message: "not a route command: \(arguments)", status: 2)
-    }
+    try await Strangler.outcome(of: arguments)
 }
 
 @Suite("strangler stage, promote, rollback, undo, history, triage, routes")

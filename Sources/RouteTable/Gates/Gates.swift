@@ -37,29 +37,20 @@ public enum Gates {
     /// from coexist to transform is always allowed; leaving eliminate passes the rollback gate.
     public static func evaluate(route: Route, to target: Stage, evidence: RouteEvidence, policy: GatePolicy) -> Verdict
     {
-        var reasons: [String] = []
+        var findings = Findings()
         let from = route.stage
         if from < target {
             if from == .transform {
-                reasons += self.coexistReasons(route: route, evidence: evidence, policy: policy.coexist)
+                self.coexist(route: route, evidence: evidence, policy: policy.coexist, into: &findings)
             }
             if target == .eliminate {
-                reasons += self.eliminateReasons(route: route, evidence: evidence, policy: policy.eliminate)
+                self.eliminate(route: route, evidence: evidence, policy: policy.eliminate, into: &findings)
             }
         } else if from == .eliminate, target < from {
-            reasons += self.rollbackReasons(route: route, evidence: evidence, policy: policy.rollback)
-        }
-        func unique(_ texts: [String]) -> [String] {
-            var kept: [String] = []
-            for text in texts where !kept.contains(text) { kept.append(text) }
-            return kept
-        }
-        let notMeasured = reasons.filter { $0.hasPrefix(Self.notMeasuredMark) }.map {
-            String($0.dropFirst(Self.notMeasuredMark.count))
+            self.rollback(route: route, evidence: evidence, policy: policy.rollback, into: &findings)
         }
         return Verdict(
-            route: route.id, from: from, to: target,
-            reasons: unique(reasons.filter { !$0.hasPrefix(Self.notMeasuredMark) }), notMeasured: unique(notMeasured))
+            route: route.id, from: from, to: target, reasons: findings.reasons, notMeasured: findings.notMeasured)
     }
 
     /// The verdict of a route's next move (transform → coexist, coexist → eliminate); nil when it has none: in
@@ -70,43 +61,51 @@ public enum Gates {
         return self.evaluate(route: route, to: next, evidence: evidence, policy: policy)
     }
 
-    /// Marks a gate's finding as "not measured" rather than a reason (sorted apart by `evaluate`).
-    static let notMeasuredMark = "\u{0}not measured: "
+    /// What the gates of a move found: reasons to refuse it, and gates with nothing to measure (each once, in the
+    /// order found).
+    struct Findings {
+        private(set) var reasons: [String] = []
+        private(set) var notMeasured: [String] = []
 
-    /// "not measured: no health probe declared for orders", when the service declares none of `probe`.
-    static func undeclared(_ probe: String, _ evidence: RouteEvidence, service: String) -> String? {
-        guard evidence.undeclared.contains(probe) else { return nil }
-        let what =
-            probe == "entities"
-            ? "no entities declared for \(service) to reconcile" : "no \(probe) probe declared for \(service)"
-        return Self.notMeasuredMark + what
+        mutating func refuse(_ reason: String) {
+            if !self.reasons.contains(reason) { self.reasons.append(reason) }
+        }
+
+        /// Whether the service declares none of `probe`; if so, that is noted: `no health probe declared for orders`.
+        mutating func undeclared(_ probe: String, _ evidence: RouteEvidence, service: String) -> Bool {
+            guard evidence.undeclared.contains(probe) else { return false }
+            let note =
+                probe == "entities"
+                ? "no entities declared for \(service) to reconcile" : "no \(probe) probe declared for \(service)"
+            if !self.notMeasured.contains(note) { self.notMeasured.append(note) }
+            return true
+        }
     }
 
-    static func coexistReasons(route: Route, evidence: RouteEvidence, policy: GatePolicy.Coexist) -> [String] {
-        var reasons: [String] = []
-        if policy.health, let service = route.service, let note = self.undeclared("health", evidence, service: service)
+    static func coexist(
+        route: Route, evidence: RouteEvidence, policy: GatePolicy.Coexist, into findings: inout Findings
+    ) {
+        guard let service = route.service else { return }
+        if policy.health, !findings.undeclared("health", evidence, service: service),
+            case .failed(let why) = evidence.health
         {
-            reasons.append(note)
-        } else if policy.health, case .failed(let why) = evidence.health {
-            reasons.append("service \(route.service ?? "?") is not healthy: \(why)")
+            findings.refuse("service \(service) is not healthy: \(why)")
         }
-        if route.service != nil {
-            reasons += self.lagReasons(evidence: evidence, maxLag: policy.maxSyncLag, service: route.service!)
-        }
-        return reasons
+        self.lag(evidence: evidence, maxLag: policy.maxSyncLag, service: service, into: &findings)
     }
 
-    static func eliminateReasons(route: Route, evidence: RouteEvidence, policy: GatePolicy.Eliminate) -> [String] {
-        var reasons: [String] = []
+    static func eliminate(
+        route: Route, evidence: RouteEvidence, policy: GatePolicy.Eliminate, into findings: inout Findings
+    ) {
         let since = evidence.since.map { "since \($0)" } ?? "so far"
         if evidence.compared < policy.minSamples {
-            reasons.append("\(evidence.compared) compared samples \(since), needs \(policy.minSamples)")
+            findings.refuse("\(evidence.compared) compared samples \(since), needs \(policy.minSamples)")
         }
         if evidence.compared > 0 {
             let lower = Wilson.lowerBound(
                 successes: evidence.acceptedMatches, trials: evidence.compared, confidence: policy.confidence)
             if lower < policy.minMatchRate {
-                reasons.append(
+                findings.refuse(
                     "match rate \(Self.percent(Double(evidence.acceptedMatches) / Double(evidence.compared))) of "
                         + "\(evidence.compared): "
                         + "its \(Self.percent(policy.confidence, digits: 0)) lower bound \(Self.percent(lower)) is "
@@ -114,35 +113,33 @@ public enum Gates {
                 )
             }
         } else if policy.minSamples == 0, policy.minMatchRate > 0 {
-            reasons.append("no compared samples \(since): no match rate")
+            findings.refuse("no compared samples \(since): no match rate")
         }
         if policy.triage {
             let untriaged = evidence.untriaged
             if !untriaged.isEmpty {
                 let listed = untriaged.prefix(3).map { "\($0.id) (\($0.text), \($0.count)×)" }.joined(separator: "; ")
-                reasons.append(
+                findings.refuse(
                     "\(untriaged.count) untriaged mismatch signature\(untriaged.count == 1 ? "" : "s"): "
                         + "\(listed)\(untriaged.count > 3 ? "; …" : "")"
                 )
             }
         }
         if let service = route.service {
-            reasons += self.lagReasons(evidence: evidence, maxLag: policy.maxSyncLag, service: service)
+            self.lag(evidence: evidence, maxLag: policy.maxSyncLag, service: service, into: &findings)
             if policy.maxSyncLag != nil, evidence.syncLag != nil, let problem = evidence.syncProblem {
-                reasons.append("service \(service)'s sync reports an error: \(problem)")
+                findings.refuse("service \(service)'s sync reports an error: \(problem)")
             }
             let reconcileHint = evidence.reconcileCommand ?? "strangler reconcile \(service)"
-            if policy.reconcile, let note = self.undeclared("entities", evidence, service: service) {
-                reasons.append(note)
-            } else if policy.reconcile {
+            if policy.reconcile, !findings.undeclared("entities", evidence, service: service) {
                 switch evidence.reconcile {
                 case .none:
-                    reasons.append("service \(service) was never reconciled (run: \(reconcileHint))")
+                    findings.refuse("service \(service) was never reconciled (run: \(reconcileHint))")
                 case .some(let record) where !record.clean:
-                    reasons.append("the last reconcile of \(service) (\(record.at)) was not clean: \(record.summary)")
+                    findings.refuse("the last reconcile of \(service) (\(record.at)) was not clean: \(record.summary)")
                 case .some(let record):
                     if let maxAge = policy.reconcileMaxAge, let age = record.age, age > maxAge {
-                        reasons.append(
+                        findings.refuse(
                             "the last reconcile of \(service) (\(record.at)) is older than "
                                 + "\(Self.formatAge(maxAge)) (run: \(reconcileHint))"
                         )
@@ -153,11 +150,10 @@ public enum Gates {
         if self.isWrite(route.method) {
             if policy.dryRun, evidence.compared == 0 {
                 let hint = route.shadow?.writes == .dryRun ? "" : " (set shadow.writes to \"dry-run\")"
-                reasons.append("write route with no dry-run comparisons \(since)\(hint)")
+                findings.refuse("write route with no dry-run comparisons \(since)\(hint)")
             }
-            if policy.reverseSync { reasons += self.reverseSyncReasons(route: route, evidence: evidence) }
+            if policy.reverseSync { self.reverseSync(route: route, evidence: evidence, into: &findings) }
         }
-        return reasons
     }
 
     /// `24h`, `90m`, `45s`.
@@ -168,32 +164,31 @@ public enum Gates {
         return DurationText.format(age)
     }
 
-    static func rollbackReasons(route: Route, evidence: RouteEvidence, policy: GatePolicy.Rollback) -> [String] {
-        guard self.isWrite(route.method), policy.reverseSync else { return [] }
-        return self.reverseSyncReasons(route: route, evidence: evidence)
+    static func rollback(
+        route: Route, evidence: RouteEvidence, policy: GatePolicy.Rollback, into findings: inout Findings
+    ) {
+        guard self.isWrite(route.method), policy.reverseSync else { return }
+        self.reverseSync(route: route, evidence: evidence, into: &findings)
     }
 
-    static func lagReasons(evidence: RouteEvidence, maxLag: Int?, service: String) -> [String] {
-        guard let maxLag else { return [] }
-        if let note = self.undeclared("syncLag", evidence, service: service) { return [note] }
+    static func lag(evidence: RouteEvidence, maxLag: Int?, service: String, into findings: inout Findings) {
+        guard let maxLag, !findings.undeclared("syncLag", evidence, service: service) else { return }
         guard let lag = evidence.syncLag else {
-            return ["service \(service)'s sync lag is unknown: \(evidence.syncProblem ?? "not checked")"]
+            findings.refuse("service \(service)'s sync lag is unknown: \(evidence.syncProblem ?? "not checked")")
+            return
         }
         if lag > maxLag {
-            return ["service \(service) is \(lag) events behind the monolith (at most \(maxLag) allowed)"]
+            findings.refuse("service \(service) is \(lag) events behind the monolith (at most \(maxLag) allowed)")
         }
-        return []
     }
 
-    static func reverseSyncReasons(route: Route, evidence: RouteEvidence) -> [String] {
-        if let service = route.service, let note = self.undeclared("reverseSync", evidence, service: service) {
-            return [note]
-        }
+    static func reverseSync(route: Route, evidence: RouteEvidence, into findings: inout Findings) {
+        let service = route.service ?? "?"
+        guard !findings.undeclared("reverseSync", evidence, service: service) else { return }
         switch evidence.reverseSync {
-        case .ok: return []
-        case .failed(let why):
-            return ["reverse sync of \(route.service ?? "?") into the monolith is not running: \(why)"]
-        case .notChecked: return ["reverse sync of \(route.service ?? "?") into the monolith was not checked"]
+        case .ok: break
+        case .failed(let why): findings.refuse("reverse sync of \(service) into the monolith is not running: \(why)")
+        case .notChecked: findings.refuse("reverse sync of \(service) into the monolith was not checked")
         }
     }
 
