@@ -14,7 +14,7 @@ public struct RouteCounts: Sendable, Equatable {
     /// Not compared for want of room: too many shadows in flight (`inFlight`), or too many pairs waiting to be
     /// compared (`overflow`).
     public var dropped = 0
-    /// Shadowed (or chosen to be) but not compared: `tooLarge + upgrades + unanswered + earlyAnswers`.
+    /// Shadowed (or chosen to be) but not compared: `tooLarge + upgrades + unanswered + earlyAnswers + unhealthy`.
     public var skipped = 0
     /// Of `skipped`: a body over the comparison limit.
     public var tooLarge = 0
@@ -24,6 +24,8 @@ public struct RouteCounts: Sendable, Equatable {
     public var unanswered = 0
     /// Of `skipped`: the answer came before the request's body ended, so the shadow never went out.
     public var earlyAnswers = 0
+    /// Of `skipped`: no instance of the shadow side was available (all unhealthy or ejected).
+    public var unhealthy = 0
     /// Of `dropped`: too many shadows in flight.
     public var inFlight = 0
     /// Of `dropped`: too many pairs waiting to be compared.
@@ -60,17 +62,21 @@ public struct RouteCounts: Sendable, Equatable {
         Counter(name: "earlyAnswers", column: "early_answers", keyPath: \.earlyAnswers),
         Counter(name: "inFlight", column: "in_flight", keyPath: \.inFlight),
         Counter(name: "overflow", column: "overflow", keyPath: \.overflow),
+        Counter(name: "unhealthy", column: "unhealthy", keyPath: \.unhealthy),
     ]
 
     /// The counters added after the store's first schema (`v6-skip-reasons`): a column each in `route_counters` and
     /// `route_buckets`.
     public static let reasonColumns = ["too_large", "upgrades", "unanswered", "early_answers", "in_flight", "overflow"]
+    /// Added by `v7-unhealthy`.
+    public static let healthColumns = ["unhealthy"]
 
     /// Each reason a shadow was not compared (`too-large`, `upgrade`, …) with its count, those counted only.
     public var notCompared: [(reason: String, count: Int)] {
         [
             ("too-large", self.tooLarge), ("upgrade", self.upgrades), ("unanswered", self.unanswered),
             ("early-answer", self.earlyAnswers), ("in-flight", self.inFlight), ("overflow", self.overflow),
+            ("unhealthy", self.unhealthy),
         ].filter { $0.1 > 0 }
     }
 

@@ -133,6 +133,14 @@ public final class DiffStore: Sendable {
                 }
             }
         }
+        // Shadows skipped because no instance of the shadow side was available.
+        migrator.registerMigration("v7-unhealthy") { db in
+            for table in ["route_counters", "route_buckets"] {
+                for column in RouteCounts.healthColumns {
+                    try db.execute(sql: "ALTER TABLE \(table) ADD COLUMN \(column) INTEGER NOT NULL DEFAULT 0")
+                }
+            }
+        }
         return migrator
     }
 

@@ -113,10 +113,11 @@ public final class ShadowRecorder: ShadowSink, Service {
         case .earlyAnswer: counts.earlyAnswers += 1
         case .inFlight: counts.inFlight += 1
         case .overflow: counts.overflow += 1
+        case .unhealthy: counts.unhealthy += 1
         }
         switch reason {
         case .inFlight, .overflow: counts.dropped += 1
-        case .tooLarge, .upgrade, .unanswered, .earlyAnswer: counts.skipped += 1
+        case .tooLarge, .upgrade, .unanswered, .earlyAnswer, .unhealthy: counts.skipped += 1
         }
     }
 

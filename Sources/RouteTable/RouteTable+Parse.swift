@@ -218,7 +218,8 @@ extension RouteTable {
         guard problems.isEmpty, let monolith else { throw RouteTableError(problems: problems) }
         return RouteTable(
             monolith: monolith.upstream, services: services.mapValues(\.upstream), routes: routes, gates: gates,
-            privacy: privacy, paths: paths, document: document, monolithProbes: monolith.probes, declarations: services)
+            privacy: privacy, paths: paths, document: document, monolithProbes: monolith.probes, declarations: services,
+            monolithGroup: monolith.group)
     }
 
     /// Whether `text` is a name routes.json takes (route ids, services, entities): letters, digits, `.`, `_`, `-`.

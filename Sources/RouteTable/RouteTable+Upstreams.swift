@@ -14,17 +14,17 @@ extension RouteTable {
     ) throws(RouteTableError) -> [Upstream: Address] {
         var addresses: [Upstream: Address] = [:]
         var problems: [RouteTableError.Problem] = []
-        let named =
-            [("$.monolith", self.monolith)]
-            + self.services.sorted { $0.key < $1.key }.map { ("$.services.\($0.key)", $0.value) }
-        for (path, upstream) in named where addresses[upstream] == nil {
-            do {
-                addresses[upstream] = try resolve(upstream)
-            } catch {
-                problems.append(
-                    .init(
-                        path: path, reason: "host \"\(upstream.host)\" does not resolve (\(error)); nothing was changed"
-                    ))
+        for (path, _, group) in self.namedGroups {
+            for (index, upstream) in group.instances.enumerated() where addresses[upstream] == nil {
+                let place = group.instances.count == 1 ? path : "\(path).instances[\(index)]"
+                do {
+                    addresses[upstream] = try resolve(upstream)
+                } catch {
+                    problems.append(
+                        .init(
+                            path: place,
+                            reason: "host \"\(upstream.host)\" does not resolve (\(error)); nothing was changed"))
+                }
             }
         }
         guard problems.isEmpty else { throw RouteTableError(problems: problems) }

@@ -9,8 +9,14 @@ public import JSON
 /// table.match(method: "GET", path: "/contacts/con_1")?.id  // "contacts.get"
 /// ```
 public struct RouteTable: Sendable {
+    /// The monolith's first instance (the one the control plane asks; `monolithGroup` has them all).
     public let monolith: Upstream
+    /// Each service's first instance, by name (the one the control plane asks; `groups` has them all).
     public let services: [String: Upstream]
+    /// The monolith's instances and how requests are spread over them.
+    public let monolithGroup: UpstreamGroup
+    /// Each service's instances, by name: the same names as `services`.
+    public let groups: [String: UpstreamGroup]
     /// In file order.
     public let routes: [Route]
     /// The evidence gates of stage changes (`"gates"`, or the defaults).
@@ -38,10 +44,11 @@ public struct RouteTable: Sendable {
         monolith: Upstream, services: [String: Upstream], routes: [Route], gates: GatePolicy = .defaults,
         privacy: PrivacyPolicy = .defaults,
         paths: PathMode = .normalize, document: JSONValue, monolithProbes: Probes = .monolithDefaults,
-        declarations: [String: ServiceDeclaration]? = nil
+        declarations: [String: ServiceDeclaration]? = nil, monolithGroup: UpstreamGroup? = nil
     ) {
         self.monolith = monolith
         self.services = services
+        self.monolithGroup = monolithGroup ?? UpstreamGroup(instances: [monolith])
         self.monolithProbes = monolithProbes
         self.declarations =
             declarations
@@ -50,6 +57,7 @@ public struct RouteTable: Sendable {
                     upstream: entry.value, probes: .serviceDefaults,
                     entities: [Entity(name: entry.key, path: "/\(entry.key)")])
             }
+        self.groups = self.declarations.mapValues(\.group)
         self.routes = routes
         self.gates = gates
         self.privacy = privacy
@@ -157,6 +165,24 @@ public struct RouteTable: Sendable {
     /// The extracted service a route moves to, if it names one that is declared.
     public func serviceUpstream(for route: Route) -> Upstream? {
         route.service.flatMap { self.services[$0] }
+    }
+
+    /// The group of the extracted service a route moves to, if it names one that is declared.
+    public func serviceGroup(for route: Route) -> UpstreamGroup? {
+        route.service.flatMap { self.groups[$0] }
+    }
+
+    /// The group a route's stage sends the answering request to.
+    public func group(for route: Route?) -> UpstreamGroup {
+        guard let route, route.stage == .eliminate, let service = route.service, let group = self.groups[service]
+        else { return self.monolithGroup }
+        return group
+    }
+
+    /// Every group with its place in routes.json (`$.monolith`, `$.services.NAME`), the monolith first, then by name.
+    public var namedGroups: [(path: String, name: String?, group: UpstreamGroup)] {
+        [("$.monolith", nil, self.monolithGroup)]
+            + self.groups.sorted { $0.key < $1.key }.map { ("$.services.\($0.key)", $0.key, $0.value) }
     }
 
     /// Where a route's stage sends the answering request.

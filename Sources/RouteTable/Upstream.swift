@@ -1,4 +1,4 @@
-/// An upstream's address: `http://host:port`.
+/// One instance of an upstream: `http://host[:port][/prefix]` or `https://…`.
 ///
 /// Its fields live in one shared, immutable box: the proxy copies upstreams on every request (the exchange, a
 /// shadow's call, pool lookups), and a copy then costs one reference count instead of one per string.
@@ -8,6 +8,9 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
         let port: Int
         let url: String
         let authority: String
+        let isTLS: Bool
+        let pathPrefix: String
+        let tls: UpstreamTLS?
     }
 
     private let box: SharedBox<Fields>
@@ -18,36 +21,76 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
     public var url: String { self.box.value.url }
     /// The `Host` header to send upstream.
     public var authority: String { self.box.value.authority }
+    /// `https://`: the connection speaks TLS (verified as `tls` says).
+    public var isTLS: Bool { self.box.value.isTLS }
+    /// The URL's path without its trailing slash (`/api` of `http://host/api/`), put before every forwarded path;
+    /// empty for none.
+    public var pathPrefix: String { self.box.value.pathPrefix }
+    /// How a TLS connection to it is verified and authenticated (`https://` only; nil: the defaults).
+    public var tls: UpstreamTLS? { self.box.value.tls }
+    /// The host is a name to resolve (not an IPv4 or IPv6 address literal).
+    public var hostIsName: Bool {
+        !self.host.contains(":") && !self.host.split(separator: ".").allSatisfy { $0.allSatisfy(\.isNumber) }
+    }
 
-    init(host: String, port: Int, url: String, authority: String) {
-        self.box = SharedBox(Fields(host: host, port: port, url: url, authority: authority))
+    init(
+        host: String, port: Int, url: String, authority: String, isTLS: Bool = false, pathPrefix: String = "",
+        tls: UpstreamTLS? = nil
+    ) {
+        self.box = SharedBox(
+            Fields(
+                host: host, port: port, url: url, authority: authority, isTLS: isTLS, pathPrefix: pathPrefix, tls: tls))
+    }
+
+    /// The same instance with `tls` settings (a service's `"tls"` applies to its `https://` instances).
+    public func with(tls: UpstreamTLS?) -> Upstream {
+        Upstream(
+            host: self.host, port: self.port, url: self.url, authority: self.authority, isTLS: self.isTLS,
+            pathPrefix: self.pathPrefix, tls: self.isTLS ? tls : nil)
     }
 
     public var description: String { self.url }
 
     public static func == (lhs: Upstream, rhs: Upstream) -> Bool {
-        lhs.box === rhs.box || (lhs.port == rhs.port && lhs.host == rhs.host && lhs.url == rhs.url)
+        lhs.box === rhs.box
+            || (lhs.port == rhs.port && lhs.host == rhs.host && lhs.url == rhs.url && lhs.tls == rhs.tls)
     }
 
     /// Hashes the port only: cheap on the proxy's hot path (pool lookups), and upstreams rarely share one.
     public func hash(into hasher: inout Hasher) { hasher.combine(self.port) }
 
-    /// Parses `http://host[:port]` (no path, query, user or https), or returns why not.
+    /// Parses `http://host[:port][/prefix]` or `https://…` (no query, fragment or user), or returns why not.
     public static func parse(_ text: String) -> Result<Upstream, TemplateError> {
-        guard text.hasPrefix("http://") else {
+        let isTLS = text.hasPrefix("https://")
+        guard isTLS || text.hasPrefix("http://") else {
+            return .failure(TemplateError(reason: "must be an http:// or https:// URL"))
+        }
+        var rest = Substring(text.dropFirst(isTLS ? "https://".count : "http://".count))
+        guard !rest.contains("?"), !rest.contains("#"), !rest.contains("@") else {
             return .failure(
-                TemplateError(
-                    reason: text.hasPrefix("https://")
-                        ? "https upstreams are not supported; use http://" : "must be an http:// URL"))
+                TemplateError(reason: "must be only scheme, host, port and path (no query, fragment or user)"))
         }
-        var rest = Substring(text.dropFirst("http://".count))
-        if rest.hasSuffix("/") { rest = rest.dropLast() }
+        var pathPrefix = ""
+        if let slash = rest.firstIndex(of: "/") {
+            var path = String(rest[slash...])
+            rest = rest[..<slash]
+            while path.hasSuffix("/") { path.removeLast() }
+            if !path.isEmpty {
+                let verdict = Array(path.utf8).withUnsafeBufferPointer { CanonicalPath.scan($0).verdict }
+                guard verdict == .canonical, path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
+                    return .failure(
+                        TemplateError(
+                            reason:
+                                "has a path prefix \"\(path)\" that is not canonical (no empty or dot segments, spaces, "
+                                + "controls or stray '%')"))
+                }
+            }
+            pathPrefix = path
+        }
         guard !rest.isEmpty else { return .failure(TemplateError(reason: "has no host")) }
-        guard !rest.contains("/"), !rest.contains("?"), !rest.contains("#"), !rest.contains("@") else {
-            return .failure(TemplateError(reason: "must be only scheme, host and port (no path, query or user)"))
-        }
+        let defaultPort = isTLS ? 443 : 80
         var host = rest
-        var port = 80
+        var port = defaultPort
         if rest.hasPrefix("[") {
             guard let close = rest.firstIndex(of: "]") else {
                 return .failure(TemplateError(reason: "has an unterminated IPv6 address"))
@@ -75,9 +118,38 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
         }
         let hostText = String(host)
         let authority =
-            port == 80 ? hostText : (hostText.contains(":") ? "[\(hostText)]:\(port)" : "\(hostText):\(port)")
-        return .success(Upstream(host: hostText, port: port, url: text, authority: authority))
+            port == defaultPort
+            ? (hostText.contains(":") ? "[\(hostText)]" : hostText)
+            : (hostText.contains(":") ? "[\(hostText)]:\(port)" : "\(hostText):\(port)")
+        return .success(
+            Upstream(host: hostText, port: port, url: text, authority: authority, isTLS: isTLS, pathPrefix: pathPrefix))
     }
+}
+
+/// How the proxy speaks TLS to a service's `https://` instances (routes.json: `services.NAME.tls`).
+///
+/// ```json
+/// "tls": { "ca": "certs/internal-ca.pem", "cert": "certs/proxy.pem", "key": "certs/proxy.key" }
+/// ```
+public struct UpstreamTLS: Sendable, Hashable {
+    /// PEM file of the certificate authorities to trust instead of the system's; nil: the system trust store.
+    public var ca: String?
+    /// The proxy's client certificate (PEM, a chain allowed) for mutual TLS; with `key`.
+    public var cert: String?
+    /// The client certificate's private key (PEM).
+    public var key: String?
+    /// No verification of the instance's certificate at all (written out only; warned about at start and in
+    /// `strangler routes`).
+    public var insecure: Bool
+
+    public init(ca: String? = nil, cert: String? = nil, key: String? = nil, insecure: Bool = false) {
+        self.ca = ca
+        self.cert = cert
+        self.key = key
+        self.insecure = insecure
+    }
+
+    static let keys: Set<String> = ["ca", "cert", "key", "insecure"]
 }
 
 /// Durations in routes.json: `250ms`, `2s`, `1.5s`, `1m`.

@@ -207,7 +207,7 @@ struct ReportSchemaTests {
             route["traffic"]?.jsonText
                 == #"{"compared":30,"matched":28,"mismatched":2,"matchRate":0.933333,"shadowErrors":2,"timeouts":1,"#
                 + #""dropped":1,"skipped":3,"stale":1,"noiseChecks":0,"tooLarge":0,"upgrades":0,"unanswered":0,"#
-                + #""earlyAnswers":0,"inFlight":0,"overflow":0,"firstSeen":"2026-11-27T09:00:10Z","#
+                + #""earlyAnswers":0,"inFlight":0,"overflow":0,"unhealthy":0,"firstSeen":"2026-11-27T09:00:10Z","#
                 + #""lastSeen":"2026-11-27T09:02:10Z"}"#
         )
         #expect(route["verdict"]?["status"]?.stringValue == "blocked")

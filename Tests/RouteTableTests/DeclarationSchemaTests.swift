@@ -75,7 +75,7 @@ struct DeclarationSchemaTests {
         let cases: [(String, String)] = [
             (#"{ "probes": {} }"#, "$.services.orders.url: is required"),
             (#"{ "url": 7 }"#, "$.services.orders.url: must be a URL string"),
-            (#"{ "url": "ftp://x" }"#, "$.services.orders.url: \"ftp://x\" must be an http:// URL"),
+            (#"{ "url": "ftp://x" }"#, "$.services.orders.url: \"ftp://x\" must be an http:// or https:// URL"),
             (#"{ "url": "http://127.0.0.1:1", "port": 2 }"#, "$.services.orders.port: unknown key"),
             (
                 #"{ "url": "http://127.0.0.1:1", "probes": { "healthz": "/h" } }"#,

@@ -84,9 +84,9 @@ struct RouteTableValidationTests {
 
     @Test func refusesBadURLs() {
         for (url, fragment) in [
-            ("ftp://x", "must be an http:// URL"), ("https://x:1", "https upstreams are not supported"),
+            ("ftp://x", "must be an http:// or https:// URL"), ("http://h/a b", "not canonical"),
             ("http://", "has no host"),
-            ("http://h:99999", "outside 1–65535"), ("http://h/path", "no path"), ("http://h:port", "invalid port"),
+            ("http://h:99999", "outside 1–65535"), ("http://h/path?q", "no query"), ("http://h:port", "invalid port"),
         ] {
             let found = self.problems(Self.valid.replacingOccurrences(of: "http://127.0.0.1:8081", with: url))
             #expect(

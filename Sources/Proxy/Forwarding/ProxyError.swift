@@ -9,6 +9,8 @@ struct ProxyErrorResponse {
     var code: String
     var message: String
     var route: String?
+    /// Seconds for `Retry-After` (503s), if any.
+    var retryAfter: Int?
 
     func body(allocator: ByteBufferAllocator) -> ByteBuffer {
         var members: [(key: String, value: JSONValue)] = [
@@ -29,6 +31,7 @@ struct ProxyErrorResponse {
                 + "\(HeaderRules.viaToken)\r\n"
         )
         if let requestID { buffer.writeString("x-request-id: \(requestID)\r\n") }
+        if let retryAfter { buffer.writeString("retry-after: \(retryAfter)\r\n") }
         if close { buffer.writeString("connection: close\r\n") }
         buffer.writeString("\r\n")
         var body2 = body
@@ -39,6 +42,14 @@ struct ProxyErrorResponse {
     static func badGateway(_ reason: String, upstream: String, route: String?) -> ProxyErrorResponse {
         ProxyErrorResponse(
             status: .badGateway, code: "bad_gateway", message: "upstream \(upstream) \(reason)", route: route)
+    }
+
+    /// 503 `upstream_unavailable`: no instance of the group can take the request now (all unhealthy or ejected, or a
+    /// full circuit), with `Retry-After`.
+    static func unavailable(_ reason: String, group: String, retryAfter: Int, route: String?) -> ProxyErrorResponse {
+        ProxyErrorResponse(
+            status: .serviceUnavailable, code: "upstream_unavailable", message: "\(group) \(reason)", route: route,
+            retryAfter: retryAfter)
     }
 
     static func gatewayTimeout(_ upstream: String, after timeout: String, route: String?) -> ProxyErrorResponse {

@@ -6,10 +6,13 @@ import RouteTable
 /// read whole or not, the answer begun or not, the deadlines) is the connection's `ConnectionStateMachine`'s.
 final class Exchange {
     let route: Route?
-    let upstream: Upstream
-    let address: SocketAddress
+    /// The group's balancer and the instance of it answering (another one after a retry elsewhere).
+    let balancer: Balancer
+    var instance: Int
+    var upstream: Upstream
+    var address: SocketAddress
     /// The rewritten head for the upstream (kept to send again on a retry).
-    let upstreamHead: ByteBuffer
+    var upstreamHead: ByteBuffer
     let requestID: String
     let method: String
     let isHEAD: Bool
@@ -33,6 +36,14 @@ final class Exchange {
     /// Bytes written to the upstream since its last flush.
     var upstreamUnflushed = false
     var retried = false
+    /// Retried once on another instance of the group (after a connect failure or a reset before any answer byte).
+    var retriedElsewhere = false
+    /// Holds one of the group's retry-budget slots.
+    var holdsRetry = false
+    /// GET, HEAD, OPTIONS, PUT, DELETE, or carrying `Idempotency-Key`: may be sent again to another instance.
+    var isIdempotent = false
+    /// Why the upstream failed it (connect failure, reset, timeout), for passive ejection; nil when it answered.
+    var failure: String?
     /// In `coexist`, when this request is shadowed: the copy of the exchange for comparison.
     var shadow: ShadowTap?
     /// When a recording (`strangler record`) wants this route: the copy of the exchange it keeps.
@@ -44,10 +55,14 @@ final class Exchange {
     var isUpgrade = false
 
     init(
-        route: Route?, upstream: Upstream, address: SocketAddress, upstreamHead: ByteBuffer, requestID: String,
+        route: Route?, balancer: Balancer, instance: Int, upstreamHead: ByteBuffer, requestID: String,
         method: String, hasBody: Bool, clientVersionMinor: Int, timeout: Duration, started: NIODeadline
     ) {
         self.route = route
+        self.balancer = balancer
+        self.instance = instance
+        let upstream = balancer.instances[instance].upstream
+        let address = balancer.addresses[instance]
         self.upstream = upstream
         self.address = address
         self.upstreamHead = upstreamHead

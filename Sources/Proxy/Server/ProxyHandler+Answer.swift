@@ -200,7 +200,9 @@ extension ProxyHandler {
             self.connect(exchange)
             return
         }
-        self.failExchange(exchange, reason: Self.describe(error, connecting: false))
+        let reason = Self.describe(error, connecting: false)
+        if self.retryElsewhere(exchange, reason: reason, bodyIsKept: false) { return }
+        self.failExchange(exchange, reason: reason)
     }
 
     func upstreamBroken(_ exchange: Exchange, reason: String) {
@@ -217,6 +219,7 @@ extension ProxyHandler {
             return
         }
         self.shared.metrics.upstreamError(route: exchange.route, upstream: exchange.upstream, kind: "connect")
+        exchange.failure = reason
         self.finish(exchange, reusable: false)
         self.respond(
             .badGateway(reason, upstream: exchange.upstream.url, route: exchange.route?.id),

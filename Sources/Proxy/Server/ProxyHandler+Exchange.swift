@@ -2,6 +2,7 @@ import HTTP1
 import NIOCore
 import NIOHTTP1
 import RouteTable
+import Synchronization
 
 // Starting an exchange: routing a head on the live table (by its canonical path), planning its shadow, and
 // connecting to its upstream.
@@ -29,30 +30,43 @@ extension ProxyHandler {
         let route = resolved.route
         if route == nil { self.shared.unmatched.record(method: method, path: resolved.pathText(head)) }
         let recorder = self.shared.recorder
-        let (upstream, shadowPlan) = ShadowPlan.decide(
+        let now = self.now
+        let (balancer, shadowPlan) = ShadowPlan.decide(
             route: route, snapshot: snapshot, head: head, method: method, path: { resolved.pathText(head) },
-            recorder: recorder, ids: &self.loop.ids)
-        guard let address = snapshot.addresses[upstream] else {
+            recorder: recorder, now: now, ids: &self.loop.ids)
+        guard let instance = balancer.pick(now: now, random: &self.loop.ids) else {
             if shadowPlan != nil { recorder?.release() }
-            self.reject(.badGateway("has no address", upstream: upstream.url, route: route?.id), requestID: nil)
+            self.shared.metrics.rejected()
+            self.reject(
+                .unavailable(
+                    balancer.unavailableReason(now: now), group: balancer.name,
+                    retryAfter: balancer.retryAfter(now: now),
+                    route: route?.id),
+                requestID: nil)
             return
         }
+        let upstream = balancer.instances[instance].upstream
         let allocator = self.context?.channel.allocator ?? ByteBufferAllocator()
         let (upstreamHead, requestID) = HeadRewriter.upstreamRequest(
             head, upstreamAuthority: upstream.authority, clientAddress: self.clientAddress, ids: &self.loop.ids,
-            allocator: allocator, path: resolved.rewrite)
+            allocator: allocator, path: resolved.forwarded(head, prefix: upstream.pathPrefix))
         let body = BodyFraming.request(head)
         let timeout = route?.timeout ?? Route.defaultTimeout
-        let now = self.now
         let exchange = Exchange(
-            route: route, upstream: upstream, address: address, upstreamHead: upstreamHead, requestID: requestID,
+            route: route, balancer: balancer, instance: instance, upstreamHead: upstreamHead, requestID: requestID,
             method: method, hasBody: body != nil, clientVersionMinor: head.versionMinor, timeout: timeout, started: now)
+        balancer.instances[instance].inFlight.wrappingAdd(1, ordering: .relaxed)
+        if !balancer.isSingle {
+            exchange.isIdempotent =
+                HTTPMethodRules.isIdempotent(method) || head.value(of: "idempotency-key") != nil
+        }
         if let shadowPlan, let recorder {
             exchange.shadow = shadowPlan.makeTap(
-                head: head, upstream: upstream, address: address, upstreamHead: upstreamHead, requestID: requestID,
-                pathRewrite: resolved.rewrite, query: resolved.query(head), clientAddress: self.clientAddress,
-                recorder: recorder, snapshot: snapshot, noiseShare: configuration.noiseShare,
-                maxCompareBytes: configuration.maxCompareBytes, ids: &self.loop.ids, allocator: allocator)
+                head: head, upstream: upstream, address: exchange.address, upstreamHead: upstreamHead,
+                requestID: requestID, shadowPath: resolved.forwarded(head, prefix: shadowPlan.shadow.pathPrefix),
+                query: resolved.query(head), clientAddress: self.clientAddress, recorder: recorder,
+                noiseShare: configuration.noiseShare, maxCompareBytes: configuration.maxCompareBytes,
+                ids: &self.loop.ids, allocator: allocator)
         }
         if head.isUpgrade {
             exchange.isUpgrade = true
@@ -98,6 +112,23 @@ extension ProxyHandler {
             if let rewrite { return String(decoding: rewrite.bytes, as: UTF8.self) }
             return self.pathLength == 0
                 ? "/" : head.string(self.target.lowerBound..<(self.target.lowerBound + self.pathLength))
+        }
+
+        /// The path an upstream whose URL has `prefix` gets: the rewrite, or nil (as sent) without a prefix; with one,
+        /// the prefix and then the canonical path (`/api` + `/orders/7`).
+        func forwarded(_ head: HTTPHead, prefix: String) -> HeadRewriter.PathRewrite? {
+            guard !prefix.isEmpty else { return self.rewrite }
+            var bytes = Array(prefix.utf8)
+            if let rewrite = self.rewrite {
+                bytes += rewrite.bytes
+            } else if self.pathLength == 0 {
+                bytes.append(UInt8(ascii: "/"))
+            } else {
+                bytes +=
+                    head.bytes.getBytes(at: head.bytes.readerIndex + self.target.lowerBound, length: self.pathLength)
+                    ?? []
+            }
+            return HeadRewriter.PathRewrite(bytes: bytes, replacing: self.rewrite?.replacing ?? self.pathLength)
         }
 
         /// The query string after `?`, if any, as sent.
@@ -198,8 +229,55 @@ extension ProxyHandler {
             case .success(let connection):
                 self.attach(connection.value, to: exchange)
             case .failure(let error):
-                self.failExchange(exchange, reason: Self.describe(error, connecting: true))
+                let reason = Self.describe(error, connecting: true)
+                // Nothing was sent: the body read so far is still pending, so a request with one goes again too.
+                if self.retryElsewhere(exchange, reason: reason, bodyIsKept: true) { return }
+                self.failExchange(exchange, reason: reason)
             }
+        }
+    }
+
+    /// Sends an idempotent request that failed before any answer byte once more, to another available instance of its
+    /// group, within the group's retry budget; false when it may not (then it fails as it is).
+    func retryElsewhere(_ exchange: Exchange, reason: String, bodyIsKept: Bool) -> Bool {
+        let balancer = exchange.balancer
+        guard exchange.isIdempotent, !exchange.retriedElsewhere, !exchange.isUpgrade, !exchange.receivedAny,
+            exchange.responseStatus == nil, bodyIsKept || !exchange.hasBody, balancer.instances.count > 1
+        else { return false }
+        let now = self.now
+        let failed = exchange.instance
+        self.instanceFailed(exchange, why: reason, now: now)
+        guard let next = balancer.pick(now: now, avoiding: failed, random: &self.loop.ids), balancer.claimRetry(),
+            let head = HeadRewriter.retarget(
+                exchange.upstreamHead, to: balancer.instances[next].upstream.authority, dryRun: false,
+                allocator: self.context?.channel.allocator ?? ByteBufferAllocator())
+        else { return false }
+        self.shared.metrics.upstreamError(route: exchange.route, upstream: exchange.upstream, kind: "retried")
+        balancer.instances[failed].inFlight.wrappingSubtract(1, ordering: .relaxed)
+        balancer.instances[next].inFlight.wrappingAdd(1, ordering: .relaxed)
+        exchange.retriedElsewhere = true
+        exchange.holdsRetry = true
+        exchange.instance = next
+        exchange.upstream = balancer.instances[next].upstream
+        exchange.address = balancer.addresses[next]
+        exchange.upstreamHead = head
+        exchange.receivedAny = false
+        exchange.headReader.reset()
+        exchange.response = nil
+        if let connection = exchange.connection {
+            exchange.connection = nil
+            connection.close()
+        }
+        self.connect(exchange)
+        return true
+    }
+
+    /// Counts a failure of the exchange's instance toward its ejection (logged and counted when it ejects it).
+    func instanceFailed(_ exchange: Exchange, why: String, now: NIODeadline) {
+        let state = exchange.balancer.instances[exchange.instance]
+        state.errors.wrappingAdd(1, ordering: .relaxed)
+        if let length = exchange.balancer.failed(exchange.instance, why: why, now: now) {
+            self.shared.metrics.instanceEjected(state.upstream, for: length)
         }
     }
 

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import RouteTable
+import Synchronization
 
 /// The proxy's handler for one client connection, working on raw bytes: a thin shell around the connection's
 /// `ConnectionStateMachine`, which it feeds every event (bytes read, the timer, half-close, shutdown, the answer's
@@ -341,6 +342,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         case .exchangeTimedOut:
             guard let exchange = self.exchange else { return }
             self.shared.metrics.upstreamError(route: exchange.route, upstream: exchange.upstream, kind: "timeout")
+            exchange.failure = "did not answer within \(DurationText.format(exchange.timeout))"
             self.finish(exchange, reusable: false)
             let ending = self.machine.exchangeFailed(now: self.now)
             if case .closeNow = ending {
@@ -358,6 +360,19 @@ final class ProxyHandler: ChannelDuplexHandler {
     func finish(_ exchange: Exchange, reusable: Bool) {
         guard self.exchange === exchange else { return }
         self.exchange = nil
+        let balancer = exchange.balancer
+        let state = balancer.instances[exchange.instance]
+        state.inFlight.wrappingSubtract(1, ordering: .relaxed)
+        if exchange.holdsRetry { balancer.releaseRetry() }
+        if let failure = exchange.failure {
+            self.instanceFailed(exchange, why: failure, now: self.now)
+        } else if let status = exchange.responseStatus {
+            if status >= 500 {
+                self.instanceFailed(exchange, why: "answered \(status)", now: self.now)
+            } else {
+                balancer.succeeded(exchange.instance)
+            }
+        }
         if let tap = exchange.shadow {
             exchange.shadow = nil
             tap.primaryEnded(answered: exchange.answered)

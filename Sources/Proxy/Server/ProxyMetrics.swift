@@ -15,7 +15,7 @@ import RouteTable
 /// - `strangler_client_timeouts_total{kind}`: requests cut because their head (`head`) or body (`body`) came too
 ///   slowly;
 /// - `strangler_shadows_not_compared_total{route, reason}`: shadows not compared, by reason (`too-large`, `upgrade`,
-///   `unanswered`, `early-answer`, `in-flight`, `overflow`; `SkipReason`);
+///   `unanswered`, `early-answer`, `in-flight`, `overflow`, `unhealthy`; `SkipReason`);
 /// - `strangler_open_connections{listener}` and `strangler_refused_connections_total{listener}`: client connections
 ///   open and refused over the cap, for the data plane (`proxy`) and the admin API (`admin`).
 ///
@@ -111,6 +111,22 @@ public final class ProxyMetrics: Sendable {
             label: "strangler_upstream_errors_total",
             dimensions: [("route", route?.id ?? "unmatched"), ("upstream", upstream.url), ("kind", kind)],
             factory: self.factory
+        ).increment()
+    }
+
+    /// An instance was ejected (passive outlier detection) for `length`.
+    func instanceEjected(_ upstream: Upstream, for length: Duration) {
+        Counter(
+            label: "strangler_upstream_ejections_total", dimensions: [("upstream", upstream.url)],
+            factory: self.factory
+        ).increment()
+    }
+
+    /// An instance's active health checks turned it healthy or unhealthy.
+    func healthChanged(_ upstream: Upstream, healthy: Bool) {
+        Counter(
+            label: "strangler_upstream_health_transitions_total",
+            dimensions: [("upstream", upstream.url), ("to", healthy ? "healthy" : "unhealthy")], factory: self.factory
         ).increment()
     }
 

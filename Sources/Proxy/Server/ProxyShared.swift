@@ -63,14 +63,14 @@ package final class ProxyShared: Sendable {
         self.configuration = configuration
         self.metrics = metrics
         var loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>] = [:]
-        let upstreams = store.snapshot.addresses
+        let snapshot = store.snapshot
         for loop in group.makeIterator() {
             loops[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(
                 LoopState(
                     pool: UpstreamPool(
                         eventLoop: loop, maxIdle: configuration.maxIdleConnectionsPerUpstream,
                         connectTimeout: TimeAmount(configuration.connectTimeout),
-                        upstreams: upstreams),
+                        snapshot: snapshot),
                     eventLoop: loop),
                 eventLoop: loop)
         }
@@ -84,7 +84,7 @@ package final class ProxyShared: Sendable {
         let store = self.store
         for eventLoop in self.eventLoops {
             let state = self.loops[ObjectIdentifier(eventLoop)]!
-            eventLoop.execute { state.value.pool.tableChanged(upstreams: store.snapshot.addresses) }
+            eventLoop.execute { state.value.pool.tableChanged(store.snapshot) }
         }
     }
 

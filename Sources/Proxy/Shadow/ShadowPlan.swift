@@ -13,8 +13,9 @@ import RouteTable
 struct ShadowPlan {
     var route: Route
     var policy: ShadowPolicy
-    /// Where the copy goes: the side that does not answer.
+    /// Where the copy goes: an instance of the side that does not answer, and its address.
     var shadow: Upstream
+    var shadowAddress: SocketAddress
     var servedBy: ShadowObservation.Side
     var method: String
     /// Not a safe method: shadowed only as a dry run (`Strangler-Dry-Run: 1`).
@@ -27,18 +28,18 @@ struct ShadowPlan {
     /// service or a recorder, answer from `answering` with no plan.
     static func decide(
         route: Route?, snapshot: RouteTableStore.Snapshot, head: HTTPHead, method: String, path: () -> String,
-        recorder: (any ShadowSink)?, ids: inout IDGenerator
-    ) -> (answering: Upstream, plan: ShadowPlan?) {
-        let upstream = snapshot.upstream(for: route)
-        guard let route, route.stage == .coexist, let service = snapshot.serviceUpstream(for: route), let recorder
+        recorder: (any ShadowSink)?, now: NIODeadline, ids: inout IDGenerator
+    ) -> (answering: Balancer, plan: ShadowPlan?) {
+        let balancer = snapshot.balancer(for: route)
+        guard let route, route.stage == .coexist, let service = snapshot.serviceBalancer(for: route), let recorder
         else {
-            return (upstream, nil)
+            return (balancer, nil)
         }
         // coexist: both sides run; the sampler decides whether this request is shadowed and who answers it.
         let policy = route.shadow ?? ShadowPolicy.defaults
         let path = path()
         let decision = ShadowSampler.decide(policy, route: route, head: head, path: Substring(path), ids: &ids)
-        let answering = decision.serve ? service : upstream
+        let answering = decision.serve ? service : balancer
         let write = HTTPMethodRules.isWrite(method)
         guard decision.shadow, !write || policy.writes == .dryRun else { return (answering, nil) }
         // A protocol upgrade goes to the answering side only: a tunnel has nothing to compare.
@@ -46,38 +47,39 @@ struct ShadowPlan {
             recorder.count(.skipped(.upgrade), route: route.id)
             return (answering, nil)
         }
+        let side = decision.serve ? snapshot.monolithBalancer : service
+        guard let index = side.pick(now: now, random: &ids) else {
+            recorder.count(.skipped(.unhealthy), route: route.id)
+            return (answering, nil)
+        }
         guard recorder.tryAcquire() else {
             recorder.count(.dropped, route: route.id)
             return (answering, nil)
         }
         let plan = ShadowPlan(
-            route: route, policy: policy, shadow: decision.serve ? snapshot.monolith : service,
+            route: route, policy: policy, shadow: side.instances[index].upstream, shadowAddress: side.addresses[index],
             servedBy: decision.serve ? .service : .monolith, method: method, write: write, path: path)
         return (answering, plan)
     }
 
-    /// The tap that copies the exchange for the comparison; nil (the slot released, a shadow error counted) when the
-    /// shadow side has no address. The answering request's pieces come one by one, borrowed (a struct of them would
-    /// retain each per shadowed request): its `head`, `upstream` and `address`, the head sent there (`upstreamHead`,
-    /// which the copy re-addresses), its request id, canonical path and query.
+    /// The tap that copies the exchange for the comparison. The answering request's pieces come one by one, borrowed
+    /// (a struct of them would retain each per shadowed request): its `head`, `upstream` and `address`, the head sent
+    /// there (`upstreamHead`, which the copy re-addresses), its request id, the path the shadow side gets (canonical,
+    /// with its prefix; nil: as the client sent it) and the query.
     func makeTap(
         head: HTTPHead, upstream: Upstream, address: SocketAddress, upstreamHead: ByteBuffer, requestID: String,
-        pathRewrite: HeadRewriter.PathRewrite?, query: String?, clientAddress: String, recorder: any ShadowSink,
-        snapshot: RouteTableStore.Snapshot, noiseShare: Double, maxCompareBytes: Int, ids: inout IDGenerator,
-        allocator: ByteBufferAllocator
-    ) -> ShadowTap? {
-        guard let shadowAddress = snapshot.addresses[self.shadow] else {
-            recorder.release()
-            recorder.count(.shadowError, route: self.route.id)
-            return nil
-        }
-        // The answering request's head, re-addressed (a second rewrite from the client's head only if that fails).
-        // The client's head, kept for a sample, goes in the same buffer, after it: one allocation for both.
+        shadowPath: HeadRewriter.PathRewrite?, query: String?, clientAddress: String, recorder: any ShadowSink,
+        noiseShare: Double, maxCompareBytes: Int, ids: inout IDGenerator, allocator: ByteBufferAllocator
+    ) -> ShadowTap {
+        // The answering request's head, re-addressed (a second rewrite from the client's head when that fails, or
+        // when the sides' path prefixes differ). The client's head, kept for a sample, goes in the same buffer, after
+        // it: one allocation for both.
         let shadowHead: ByteBuffer
         let requestHead: ByteBuffer
-        if var both = HeadRewriter.retarget(
-            upstreamHead, to: self.shadow.authority, dryRun: self.write, reserving: head.bytes.readableBytes,
-            allocator: allocator)
+        if upstream.pathPrefix == self.shadow.pathPrefix,
+            var both = HeadRewriter.retarget(
+                upstreamHead, to: self.shadow.authority, dryRun: self.write, reserving: head.bytes.readableBytes,
+                allocator: allocator)
         {
             let shadowCount = both.readableBytes
             both.writeImmutableBuffer(head.bytes)
@@ -88,7 +90,7 @@ struct ShadowPlan {
                 HeadRewriter.upstreamRequest(
                     head, upstreamAuthority: self.shadow.authority, clientAddress: clientAddress, ids: &ids,
                     allocator: allocator, requestID: requestID, dryRun: self.write,
-                    path: pathRewrite
+                    path: shadowPath
                 ).0
             requestHead = head.bytes
         }
@@ -99,6 +101,7 @@ struct ShadowPlan {
         }
         return ShadowTap(
             recorder: recorder, plan: self, requestID: requestID, query: query, requestHead: requestHead,
-            maxBody: maxCompareBytes, shadowAddress: shadowAddress, shadowHead: shadowHead, repeatTarget: repeatTarget)
+            maxBody: maxCompareBytes, shadowAddress: self.shadowAddress, shadowHead: shadowHead,
+            repeatTarget: repeatTarget)
     }
 }

@@ -18,6 +18,8 @@ public enum SkipReason: String, Sendable, CaseIterable {
     case tooLarge = "too-large"
     /// A protocol upgrade (WebSocket): it goes to the answering side only.
     case upgrade
+    /// No instance of the shadow side was available (all unhealthy or ejected).
+    case unhealthy
     /// The answering side failed, or the client went away before its answer was relayed.
     case unanswered
     /// The answer came before the request's body ended: the shadow never went out.

@@ -1,4 +1,6 @@
+import Foundation
 import NIOCore
+import NIOSSL
 public import RouteTable
 import Synchronization
 
@@ -17,13 +19,39 @@ public final class RouteTableStore: Sendable {
         /// The text the table was read from (or written as).
         public let text: String
         let addresses: [Upstream: SocketAddress]
+        /// The TLS context of each `https://` instance.
+        let tlsContexts: [Upstream: NIOSSLContext]
+        /// The observed state of each instance.
+        let states: [Upstream: InstanceState]
+        /// The monolith's instances as the data plane uses them.
+        let monolithBalancer: Balancer
+        /// Each service's, by name.
+        let serviceBalancers: [String: Balancer]
 
-        init(table: RouteTable, version: Int, text: String, addresses: [Upstream: SocketAddress]) {
+        init(table: RouteTable, version: Int, text: String, prepared: Prepared, states: [Upstream: InstanceState]) {
             self.table = table
             self.version = version
             self.text = text
             self.contentHash = RouteTable.contentHash(of: text)
-            self.addresses = addresses
+            self.addresses = prepared.addresses
+            self.tlsContexts = prepared.tlsContexts
+            self.states = states
+            func balancer(_ name: String, _ group: UpstreamGroup) -> Balancer {
+                Balancer(
+                    name: name, group: group, instances: group.instances.map { states[$0]! },
+                    addresses: group.instances.map { prepared.addresses[$0]! },
+                    tlsContexts: group.instances.map { prepared.tlsContexts[$0] })
+            }
+            self.monolithBalancer = balancer("monolith", table.monolithGroup)
+            var services: [String: Balancer] = [:]
+            for (name, group) in table.groups { services[name] = balancer("service \(name)", group) }
+            self.serviceBalancers = services
+        }
+
+        /// Every balancer with its group's name (nil: the monolith), the monolith first, then by name.
+        var balancers: [(name: String?, balancer: Balancer)] {
+            [(nil, self.monolithBalancer)]
+                + self.serviceBalancers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         }
 
         // The data plane's lookups, made on the snapshot so that the table is read in place, not copied.
@@ -31,10 +59,19 @@ public final class RouteTableStore: Sendable {
             self.table.routing(method: method, path: path)
         }
         var paths: PathMode { self.table.paths }
-        func upstream(for route: Route?) -> Upstream { self.table.upstream(for: route) }
-        func serviceUpstream(for route: Route) -> Upstream? { self.table.serviceUpstream(for: route) }
-        var monolith: Upstream { self.table.monolith }
+        /// The balancer of the group a route's stage sends the answering request to.
+        func balancer(for route: Route?) -> Balancer {
+            guard let route, route.stage == .eliminate, let service = route.service,
+                let balancer = self.serviceBalancers[service]
+            else { return self.monolithBalancer }
+            return balancer
+        }
+        /// The balancer of the service a route moves to, if it names one that is declared.
+        func serviceBalancer(for route: Route) -> Balancer? { route.service.flatMap { self.serviceBalancers[$0] } }
     }
+
+    /// The observed state of every instance of the live table, carried over from one snapshot to the next.
+    private let states = Mutex<[Upstream: InstanceState]>([:])
 
     private let current: Mutex<Snapshot>
     private let observers = Mutex<(next: Int, bodies: [Int: @Sendable (Snapshot) -> Void])>((0, [:]))
@@ -45,13 +82,27 @@ public final class RouteTableStore: Sendable {
         public let table: RouteTable
         public let text: String
         let addresses: [Upstream: SocketAddress]
+        let tlsContexts: [Upstream: NIOSSLContext]
     }
 
     /// Resolves every upstream of `table` once, so that connecting never waits on name resolution.
     public init(table: RouteTable, text: String) throws(RouteTableError) {
         let prepared = try Self.prepare(table, text: text)
+        let states = Self.carry([:], into: table)
+        self.states.withLock { $0 = states }
         self.current = Mutex(
-            Snapshot(table: prepared.table, version: 1, text: text, addresses: prepared.addresses))
+            Snapshot(table: prepared.table, version: 1, text: text, prepared: prepared, states: states))
+    }
+
+    /// The states of `table`'s instances: those already observed kept, new ones fresh.
+    private static func carry(_ old: [Upstream: InstanceState], into table: RouteTable) -> [Upstream: InstanceState] {
+        var states: [Upstream: InstanceState] = [:]
+        for (_, _, group) in table.namedGroups {
+            for upstream in group.instances where states[upstream] == nil {
+                states[upstream] = old[upstream] ?? InstanceState(upstream: upstream)
+            }
+        }
+        return states
     }
 
     public var snapshot: Snapshot { self.current.withLock { $0 } }
@@ -66,8 +117,13 @@ public final class RouteTableStore: Sendable {
     @discardableResult
     public func install(_ prepared: Prepared) -> Snapshot {
         let snapshot = self.current.withLock { current in
+            let states = self.states.withLock { states in
+                states = Self.carry(states, into: prepared.table)
+                return states
+            }
             current = Snapshot(
-                table: prepared.table, version: current.version + 1, text: prepared.text, addresses: prepared.addresses)
+                table: prepared.table, version: current.version + 1, text: prepared.text, prepared: prepared,
+                states: states)
             return current
         }
         for observer in self.observers.withLock({ Array($0.bodies.values) }) { observer(snapshot) }
@@ -79,7 +135,87 @@ public final class RouteTableStore: Sendable {
         let addresses = try table.resolvingUpstreams {
             try SocketAddress.makeAddressResolvingHost($0.host, port: $0.port)
         }
-        return Prepared(table: table, text: text, addresses: addresses)
+        return Prepared(table: table, text: text, addresses: addresses, tlsContexts: try Self.tlsContexts(of: table))
+    }
+
+    /// The TLS context of every `https://` instance, one per distinct setting (a file that cannot be read, or a
+    /// certificate and key that do not go together, is a problem of the table named by its place).
+    static func tlsContexts(of table: RouteTable) throws(RouteTableError) -> [Upstream: NIOSSLContext] {
+        var contexts: [Upstream: NIOSSLContext] = [:]
+        var made: [UpstreamTLS?: NIOSSLContext] = [:]
+        var problems: [RouteTableError.Problem] = []
+        for (path, _, group) in table.namedGroups {
+            for upstream in group.instances where upstream.isTLS {
+                if let context = made[upstream.tls] {
+                    contexts[upstream] = context
+                    continue
+                }
+                switch Self.tlsContext(upstream.tls ?? UpstreamTLS()) {
+                case .success(let context):
+                    made[upstream.tls] = context
+                    contexts[upstream] = context
+                case .failure(let failure):
+                    if !problems.contains(where: { $0.path == "\(path).tls.\(failure.key)" }) {
+                        problems.append(.init(path: "\(path).tls.\(failure.key)", reason: failure.reason))
+                    }
+                }
+            }
+        }
+        guard problems.isEmpty else { throw RouteTableError(problems: problems) }
+        return contexts
+    }
+
+    struct TLSProblem: Error {
+        var key: String
+        var reason: String
+    }
+
+    /// A client TLS context for `settings`: the system's trust store or `ca`, full verification (host name included)
+    /// unless `insecure`, the client certificate when given, and ALPN `http/1.1`.
+    static func tlsContext(_ settings: UpstreamTLS) -> Result<NIOSSLContext, TLSProblem> {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.applicationProtocols = ["http/1.1"]
+        if settings.insecure { configuration.certificateVerification = .none }
+        func readable(_ file: String, key: String) -> TLSProblem? {
+            FileManager.default.isReadableFile(atPath: file)
+                ? nil : TLSProblem(key: key, reason: "\"\(file)\" cannot be read (no such file, or no permission)")
+        }
+        if let ca = settings.ca {
+            if let problem = readable(ca, key: "ca") { return .failure(problem) }
+            do {
+                let roots = try NIOSSLCertificate.fromPEMFile(ca)
+                guard !roots.isEmpty else {
+                    return .failure(TLSProblem(key: "ca", reason: "\"\(ca)\" holds no PEM certificate"))
+                }
+                configuration.trustRoots = .certificates(roots)
+            } catch {
+                return .failure(TLSProblem(key: "ca", reason: "\"\(ca)\" is not a PEM certificate file (\(error))"))
+            }
+        }
+        if let cert = settings.cert, let key = settings.key {
+            if let problem = readable(cert, key: "cert") ?? readable(key, key: "key") { return .failure(problem) }
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(cert)
+                guard !chain.isEmpty else {
+                    return .failure(TLSProblem(key: "cert", reason: "\"\(cert)\" holds no PEM certificate"))
+                }
+                configuration.certificateChain = chain.map { .certificate($0) }
+            } catch {
+                return .failure(TLSProblem(key: "cert", reason: "\"\(cert)\" is not a PEM certificate file (\(error))"))
+            }
+            do {
+                configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            } catch {
+                return .failure(TLSProblem(key: "key", reason: "\"\(key)\" is not a PEM private key (\(error))"))
+            }
+        }
+        do {
+            return .success(try NIOSSLContext(configuration: configuration))
+        } catch {
+            let key = settings.cert == nil ? "ca" : "key"
+            return .failure(
+                TLSProblem(key: key, reason: "cannot be used for TLS (\(error)); does the key match the certificate?"))
+        }
     }
 
     /// Calls `body` with each new snapshot after it is swapped in, until `stopObserving` with the returned key.

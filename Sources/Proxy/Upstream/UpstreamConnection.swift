@@ -1,6 +1,8 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 import RouteTable
+import Synchronization
 
 /// The only handler of an upstream connection's pipeline: raw bytes both ways. It hands what the upstream
 /// sends to the exchange using the connection, and holds reads while the client cannot keep up.
@@ -144,15 +146,20 @@ final class UpstreamPool {
     private var pipelines: [Upstream: ShadowPipeline] = [:]
     /// The live table's upstreams and their addresses.
     private var known: [Upstream: SocketAddress]
+    /// The live table's TLS contexts and instance states (an upstream of an older table keeps what it had).
+    private var tlsContexts: [Upstream: NIOSSLContext]
+    private var states: [Upstream: InstanceState]
     private let eventLoop: any EventLoop
     private let maxIdle: Int
     private let connectTimeout: TimeAmount
 
-    init(eventLoop: any EventLoop, maxIdle: Int, connectTimeout: TimeAmount, upstreams: [Upstream: SocketAddress]) {
+    init(eventLoop: any EventLoop, maxIdle: Int, connectTimeout: TimeAmount, snapshot: RouteTableStore.Snapshot) {
         self.eventLoop = eventLoop
         self.maxIdle = maxIdle
         self.connectTimeout = connectTimeout
-        self.known = upstreams
+        self.known = snapshot.addresses
+        self.tlsContexts = snapshot.tlsContexts
+        self.states = snapshot.states
     }
 
     /// An idle connection that is still open, if any.
@@ -184,8 +191,11 @@ final class UpstreamPool {
     }
 
     /// The live table changed: lets go of what belongs to upstreams that left it or moved.
-    func tableChanged(upstreams: [Upstream: SocketAddress]) {
+    func tableChanged(_ snapshot: RouteTableStore.Snapshot) {
+        let upstreams = snapshot.addresses
         self.known = upstreams
+        self.tlsContexts.merge(snapshot.tlsContexts) { $1 }
+        self.states.merge(snapshot.states) { $1 }
         for (upstream, stack) in self.idle where upstreams[upstream] != stack.address {
             self.idle[upstream] = nil
             Self.retire(stack)
@@ -216,25 +226,49 @@ final class UpstreamPool {
         return stack
     }
 
-    /// Opens a new connection (bound to this pool's event loop, where its future completes).
+    /// Opens a new connection (bound to this pool's event loop, where its future completes): TLS for an `https://`
+    /// upstream, with SNI from its host name when it is one. Counted open against the instance until it closes.
     func connect(_ upstream: Upstream, address: SocketAddress) -> EventLoopFuture<NIOLoopBound<UpstreamConnection>> {
         let stack = NIOLoopBound(self.stack(for: upstream, address: address), eventLoop: self.eventLoop)
         let eventLoop = self.eventLoop
+        var tls: NIOSSLContext?
+        if upstream.isTLS {
+            guard let context = self.tlsContexts[upstream] else {
+                return eventLoop.makeFailedFuture(UpstreamTLSError(upstream: upstream))
+            }
+            tls = context
+        }
+        let serverName = upstream.hostIsName ? upstream.host : nil
+        let state = self.states[upstream]
+        state?.openConnections.wrappingAdd(1, ordering: .relaxed)
         return ClientBootstrap(group: self.eventLoop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.autoRead, value: true)
             .connectTimeout(self.connectTimeout)
-            .channelInitializer { channel in
+            .channelInitializer { [tls] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
+                    let pipeline = channel.pipeline.syncOperations
+                    if let tls {
+                        try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                    }
+                    try pipeline.addHandler(UpstreamHandler())
                 }
             }
             .connect(to: address)
             .flatMapThrowing { channel in
+                if let state {
+                    channel.closeFuture.whenComplete { _ in
+                        state.openConnections.wrappingSubtract(1, ordering: .relaxed)
+                    }
+                }
                 let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
                 let connection = UpstreamConnection(
                     channel: channel, handler: handler, upstream: upstream, stack: stack.value)
                 return NIOLoopBound(connection, eventLoop: eventLoop)
+            }
+            .flatMapErrorThrowing { error in
+                state?.openConnections.wrappingSubtract(1, ordering: .relaxed)
+                throw error
             }
     }
 
@@ -250,4 +284,11 @@ final class UpstreamPool {
         connection.isReused = true
         stack.connections.append(connection)
     }
+}
+
+/// An `https://` upstream of a table that is no longer live, whose TLS context is gone (the request started just as
+/// the table changed).
+struct UpstreamTLSError: Error, CustomStringConvertible {
+    var upstream: Upstream
+    var description: String { "no TLS context for \(self.upstream.url) (the table changed)" }
 }
