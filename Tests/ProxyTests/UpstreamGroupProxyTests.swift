@@ -157,6 +157,48 @@ struct UpstreamGroupProxyTests {
         }
     }
 
+    @Test func aFullCircuitAnswers503AtOnceAndAWaitingRequestGetsTheNextFreeConnection() async throws {
+        try await self.withOrigins(1) { origins in
+            origins[0].setMode(.hold)
+            let group = #"{ "url": "\#(origins[0].url)", "maxConnections": 1, "maxPending": 1 }"#
+            try await ProxyHarness.run(routes: { _, _ in Self.table(group) }) { harness in
+                let port = harness.proxyPort
+                let first = Task { try await RawHTTP.get("/first", port: port) }
+                #expect(try await eventually { origins[0].heldCount == 1 })
+                let state = try #require(harness.proxy.store.snapshot.monolithBalancer.instances.first)
+                let second = Task { try await RawHTTP.get("/second", port: port) }
+                #expect(try await eventually { state.pending.load(ordering: .relaxed) == 1 })
+                let third = try await RawHTTP.get("/third", port: port)
+                #expect(third.status == 503)
+                #expect(third.header("retry-after") == "1")
+                #expect(third.body.contains("(maxConnections)"), "\(third.body)")
+                #expect(!origins[0].served.contains { $0.target == "/third" })
+                origins[0].releaseHeld()
+                #expect(try await first.value.status == 200)
+                // The second goes out on the first's connection once it is free, and is held in turn.
+                #expect(try await eventually { origins[0].heldCount == 1 })
+                origins[0].releaseHeld()
+                #expect(try await second.value.status == 200)
+                #expect(state.pending.load(ordering: .relaxed) == 0)
+            }
+        }
+    }
+
+    @Test func withoutMaxPendingNothingWaits() async throws {
+        try await self.withOrigins(1) { origins in
+            origins[0].setMode(.hold)
+            let group = #"{ "url": "\#(origins[0].url)", "maxConnections": 1 }"#
+            try await ProxyHarness.run(routes: { _, _ in Self.table(group) }) { harness in
+                let first = Task { try await RawHTTP.get("/first", port: harness.proxyPort) }
+                #expect(try await eventually { origins[0].heldCount == 1 })
+                let second = try await RawHTTP.get("/second", port: harness.proxyPort)
+                #expect(second.status == 503)
+                origins[0].releaseHeld()
+                #expect(try await first.value.status == 200)
+            }
+        }
+    }
+
     @Test func consecutiveFailuresEjectAnInstanceAndNeverMoreThanMaxPercent() async throws {
         try await self.withOrigins(2) { origins in
             origins[1].setMode(.fail)

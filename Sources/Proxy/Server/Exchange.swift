@@ -1,6 +1,7 @@
 import HTTP1
 import NIOCore
 import RouteTable
+import Synchronization
 
 /// One exchange's I/O side: the client request being forwarded and its answer being relayed. Its phase (the request
 /// read whole or not, the answer begun or not, the deadlines) is the connection's `ConnectionStateMachine`'s.
@@ -42,6 +43,8 @@ final class Exchange {
     var holdsRetry = false
     /// GET, HEAD, OPTIONS, PUT, DELETE, or carrying `Idempotency-Key`: may be sent again to another instance.
     var isIdempotent = false
+    /// Counted in its instance's `pending` (waiting for a connection, in a group with circuit limits).
+    private var isPending = false
     /// Why the upstream failed it (connect failure, reset, timeout), for passive ejection; nil when it answered.
     var failure: String?
     /// In `coexist`, when this request is shadowed: the copy of the exchange for comparison.
@@ -73,6 +76,18 @@ final class Exchange {
         self.clientVersionMinor = clientVersionMinor
         self.timeout = timeout
         self.started = started
+    }
+
+    func beganWaiting() {
+        guard !self.isPending else { return }
+        self.isPending = true
+        self.balancer.instances[self.instance].pending.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    func endedWaiting() {
+        guard self.isPending else { return }
+        self.isPending = false
+        self.balancer.instances[self.instance].pending.wrappingSubtract(1, ordering: .relaxed)
     }
 
     /// The upstream connection's readiness for body bytes, as the state machine asks.

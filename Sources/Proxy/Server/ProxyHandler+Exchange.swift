@@ -90,11 +90,7 @@ extension ProxyHandler {
                 self.wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
             if let end = self.machine.interimAnswer(now: now) { self.armTimer(for: end) }
         }
-        if !exchange.isUpgrade, let connection = self.loop.pool.takeIdle(upstream) {
-            self.attach(connection, to: exchange)
-        } else {
-            self.connect(exchange)
-        }
+        self.obtainConnection(for: exchange)
         // The client's request goes out first; a bodiless request's shadow copy right after it.
         if body == nil { self.launchShadow(exchange) }
     }
@@ -218,9 +214,72 @@ extension ProxyHandler {
         tap.launch(pool: self.loop.pool, deadlines: self.loop.shadowDeadlines)
     }
 
+    /// An idle connection to the exchange's instance, else a new one, within the group's circuit limits: at
+    /// `maxConnections` open, the exchange waits for one to come free when fewer than `maxPending` wait already; else
+    /// (or past `maxPending` connecting) it is answered 503 at once.
+    func obtainConnection(for exchange: Exchange) {
+        if !exchange.isUpgrade, let connection = self.loop.pool.takeIdle(exchange.upstream) {
+            self.attach(connection, to: exchange)
+            return
+        }
+        let balancer = exchange.balancer
+        guard balancer.hasLimits else {
+            self.connect(exchange)
+            return
+        }
+        let state = balancer.instances[exchange.instance]
+        let pending = state.pending.load(ordering: .relaxed)
+        let pendingRoom = balancer.group.maxPending.map { pending < $0 } ?? true
+        if let most = balancer.group.maxConnections, state.openConnections.load(ordering: .relaxed) >= most {
+            guard balancer.group.maxPending != nil, pendingRoom else {
+                self.circuitOpen(exchange, why: "has \(most) connections open to \(exchange.upstream.url) (maxConnections)")
+                return
+            }
+            exchange.beganWaiting()
+            self.loop.pool.wait(for: exchange.upstream, handler: self, exchange: exchange, state: state, most: most)
+            return
+        }
+        guard pendingRoom else {
+            self.circuitOpen(
+                exchange, why: "has \(pending) requests waiting for \(exchange.upstream.url) (maxPending)")
+            return
+        }
+        exchange.beganWaiting()
+        self.connect(exchange)
+    }
+
+    /// Answers 503 with `Retry-After: 1`: the instance's circuit is full.
+    func circuitOpen(_ exchange: Exchange, why: String) {
+        self.shared.metrics.upstreamError(route: exchange.route, upstream: exchange.upstream, kind: "circuit")
+        let ending = self.machine.exchangeFailed(now: self.now)
+        self.finish(exchange, reusable: false)
+        if case .closeNow = ending {
+            self.perform(ending)
+            return
+        }
+        self.respond(
+            .unavailable(why, group: exchange.balancer.name, retryAfter: 1, route: exchange.route?.id),
+            requestID: exchange.requestID, ending: ending)
+    }
+
+    /// A connection came free for an exchange that waited for one (from the pool).
+    func waitEnded(_ exchange: Exchange, connection: UpstreamConnection?) {
+        guard self.exchange === exchange else {
+            connection.map { self.loop.pool.release($0) }
+            return
+        }
+        if let connection {
+            exchange.endedWaiting()
+            self.attach(connection, to: exchange)
+        } else {
+            self.connect(exchange)
+        }
+    }
+
     func connect(_ exchange: Exchange) {
         self.loop.pool.connect(exchange.upstream, address: exchange.address).assumeIsolated().whenComplete {
             [weak self] result in
+            exchange.endedWaiting()
             guard let self, self.exchange === exchange else {
                 if case .success(let connection) = result { connection.value.close() }
                 return
@@ -268,7 +327,7 @@ extension ProxyHandler {
             exchange.connection = nil
             connection.close()
         }
-        self.connect(exchange)
+        self.obtainConnection(for: exchange)
         return true
     }
 
@@ -283,6 +342,7 @@ extension ProxyHandler {
 
     func attach(_ connection: UpstreamConnection, to exchange: Exchange) {
         exchange.connection = connection
+        if exchange.balancer.hasLimits { connection.limitedState = exchange.balancer.instances[exchange.instance] }
         connection.handler.delegate = self
         connection.write(exchange.upstreamHead)
         for bytes in exchange.pending { connection.write(bytes) }

@@ -363,6 +363,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         let balancer = exchange.balancer
         let state = balancer.instances[exchange.instance]
         state.inFlight.wrappingSubtract(1, ordering: .relaxed)
+        exchange.endedWaiting()
         if exchange.holdsRetry { balancer.releaseRetry() }
         if let failure = exchange.failure {
             self.instanceFailed(exchange, why: failure, now: self.now)

@@ -1,6 +1,7 @@
 import CoreMetrics
 package import NIOCore
 import RouteTable
+import Synchronization
 
 /// What one event loop's connections share: its upstream pool and its id generator. Used on that loop only.
 final class LoopState {
@@ -64,16 +65,18 @@ package final class ProxyShared: Sendable {
         self.metrics = metrics
         var loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>] = [:]
         let snapshot = store.snapshot
+        let pools = PoolDirectory()
         for loop in group.makeIterator() {
             loops[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(
                 LoopState(
                     pool: UpstreamPool(
                         eventLoop: loop, maxIdle: configuration.maxIdleConnectionsPerUpstream,
                         connectTimeout: TimeAmount(configuration.connectTimeout),
-                        snapshot: snapshot),
+                        snapshot: snapshot, directory: pools),
                     eventLoop: loop),
                 eventLoop: loop)
         }
+        pools.set(loops)
         self.loops = loops
         self.eventLoops = Array(group.makeIterator())
     }
@@ -91,6 +94,23 @@ package final class ProxyShared: Sendable {
     /// The state of the loop a channel runs on; must be called on that loop.
     func loopState(for eventLoop: any EventLoop) -> LoopState {
         self.loops[ObjectIdentifier(eventLoop)]!.value
+    }
+}
+
+/// Every event loop's pool, for what one loop asks of the others: an exchange waiting at an instance's
+/// `maxConnections` has the other loops close their idle connections to it, so that it can open one.
+final class PoolDirectory: Sendable {
+    private let loops = Mutex<[ObjectIdentifier: NIOLoopBoundBox<LoopState>]>([:])
+
+    func set(_ loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>]) {
+        self.loops.withLock { $0 = loops }
+    }
+
+    /// Closes the idle connections to `upstream` of every loop but `loop`.
+    func closeIdle(to upstream: Upstream, except loop: any EventLoop) {
+        for (id, box) in self.loops.withLock({ $0 }) where id != ObjectIdentifier(loop) {
+            box.eventLoop.execute { box.value.pool.closeIdle(to: upstream) }
+        }
     }
 }
 

@@ -60,6 +60,8 @@ final class Balancer: Sendable {
     /// One instance and nothing to watch: every request goes to it with no choice made.
     let isSingle: Bool
     let maxEjected: Int
+    /// `maxConnections` or `maxPending` is set: connections are obtained within them.
+    let hasLimits: Bool
     private let turn = Atomic<Int>(0)
     /// Retries in flight, against the group's budget.
     let retriesInFlight = Atomic<Int>(0)
@@ -77,6 +79,7 @@ final class Balancer: Sendable {
         self.tlsContexts = tlsContexts
         self.isSingle = group.isSingle
         self.maxEjected = group.maxEjected
+        self.hasLimits = group.maxConnections != nil || group.maxPending != nil
     }
 
     /// The instance for a request, or nil when none can take it now. `avoiding` is one not to choose (a retry's first

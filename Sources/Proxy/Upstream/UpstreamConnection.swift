@@ -94,6 +94,9 @@ final class UpstreamConnection {
     let upstream: Upstream
     /// Where it goes back when released: the idle stack of its upstream at the address it was opened to.
     fileprivate let stack: UpstreamPool.Stack
+    /// Its instance's state when its group has circuit limits (released connections then make room for exchanges
+    /// waiting on other loops).
+    var limitedState: InstanceState?
     /// Whether it served a request before (a reused connection may have been closed by the upstream
     /// meanwhile, which makes a failure before any answer safe to retry for a bodiless request).
     var isReused = false
@@ -144,6 +147,21 @@ final class UpstreamPool {
 
     private var idle: [Upstream: Stack] = [:]
     private var pipelines: [Upstream: ShadowPipeline] = [:]
+    /// Exchanges waiting for a connection to an instance at its `maxConnections`, in arrival order.
+    private var waiters: [Upstream: Waiters] = [:]
+
+    private final class Waiters {
+        let state: InstanceState
+        let most: Int
+        var queue = CircularBuffer<(handler: ProxyHandler, exchange: Exchange)>()
+        /// A re-check is scheduled (connections to the instance may come free on other loops).
+        var checking = false
+
+        init(state: InstanceState, most: Int) {
+            self.state = state
+            self.most = most
+        }
+    }
     /// The live table's upstreams and their addresses.
     private var known: [Upstream: SocketAddress]
     /// The live table's TLS contexts and instance states (an upstream of an older table keeps what it had).
@@ -152,9 +170,14 @@ final class UpstreamPool {
     private let eventLoop: any EventLoop
     private let maxIdle: Int
     private let connectTimeout: TimeAmount
+    private let directory: PoolDirectory?
 
-    init(eventLoop: any EventLoop, maxIdle: Int, connectTimeout: TimeAmount, snapshot: RouteTableStore.Snapshot) {
+    init(
+        eventLoop: any EventLoop, maxIdle: Int, connectTimeout: TimeAmount, snapshot: RouteTableStore.Snapshot,
+        directory: PoolDirectory? = nil
+    ) {
         self.eventLoop = eventLoop
+        self.directory = directory
         self.maxIdle = maxIdle
         self.connectTimeout = connectTimeout
         self.known = snapshot.addresses
@@ -272,11 +295,85 @@ final class UpstreamPool {
             }
     }
 
-    /// Returns a connection after a complete exchange; it is kept for the next request or closed.
+    /// Queues an exchange until a connection to `upstream` comes free: one of this loop's released, or room under
+    /// `most` open (connections close on any loop: rechecked every 10 ms while some wait).
+    func wait(for upstream: Upstream, handler: ProxyHandler, exchange: Exchange, state: InstanceState, most: Int) {
+        let waiters: Waiters
+        if let existing = self.waiters[upstream] {
+            waiters = existing
+        } else {
+            waiters = Waiters(state: state, most: most)
+            self.waiters[upstream] = waiters
+        }
+        waiters.queue.append((handler, exchange))
+        // Idle connections elsewhere hold room the waiter could use: they close (the others' releases close too while
+        // someone waits).
+        if waiters.queue.count == 1 { self.directory?.closeIdle(to: upstream, except: self.eventLoop) }
+        self.scheduleCheck(upstream, waiters)
+    }
+
+    /// Closes this loop's idle connections to `upstream` (an exchange on another loop waits for room).
+    func closeIdle(to upstream: Upstream) {
+        guard let stack = self.idle[upstream] else { return }
+        for connection in stack.connections { connection.close() }
+        stack.connections.removeAll()
+    }
+
+    private func scheduleCheck(_ upstream: Upstream, _ waiters: Waiters) {
+        guard !waiters.checking else { return }
+        waiters.checking = true
+        self.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(10)) { [self] in
+            waiters.checking = false
+            self.wakeWaiters(upstream)
+        }
+    }
+
+    /// Hands room under `maxConnections` to waiting exchanges, in order (those no longer waiting are dropped).
+    private func wakeWaiters(_ upstream: Upstream) {
+        guard let waiters = self.waiters[upstream] else { return }
+        while let first = waiters.queue.first {
+            guard first.handler.exchange === first.exchange else {
+                waiters.queue.removeFirst()
+                continue
+            }
+            guard waiters.state.openConnections.load(ordering: .relaxed) < waiters.most else { break }
+            waiters.queue.removeFirst()
+            first.handler.waitEnded(first.exchange, connection: nil)
+        }
+        if waiters.queue.isEmpty {
+            self.waiters[upstream] = nil
+        } else {
+            self.scheduleCheck(upstream, waiters)
+        }
+    }
+
+    /// The first exchange still waiting for `upstream`, taken off the queue.
+    private func nextWaiter(_ upstream: Upstream) -> (handler: ProxyHandler, exchange: Exchange)? {
+        guard let waiters = self.waiters[upstream] else { return nil }
+        while let first = waiters.queue.popFirst() {
+            if first.handler.exchange === first.exchange { return first }
+        }
+        return nil
+    }
+
+    /// Returns a connection after a complete exchange; it goes to an exchange waiting for one, is kept for the next
+    /// request, or is closed.
     func release(_ connection: UpstreamConnection) {
         connection.handler.delegate = nil
         connection.handler.shadow = nil
         let stack = connection.stack
+        if !self.waiters.isEmpty, !connection.handler.isClosed, !stack.retired,
+            let waiter = self.nextWaiter(connection.upstream)
+        {
+            connection.isReused = true
+            waiter.handler.waitEnded(waiter.exchange, connection: connection)
+            return
+        }
+        if let state = connection.limitedState, state.pending.load(ordering: .relaxed) > 0 {
+            // An exchange on another loop waits for room under maxConnections: this connection makes it.
+            connection.channel.close(promise: nil)
+            return
+        }
         guard !connection.handler.isClosed, !stack.retired, stack.connections.count < self.maxIdle else {
             connection.channel.close(promise: nil)
             return
