@@ -23,7 +23,8 @@ import RouteTable
 ///   "allPaths"? }` (`paths`/`allPaths`: which pointers of a signature that spans several an `ignore` covers; `ignore` needs
 ///   `If-Match`);
 /// - `GET /admin/evidence[?route=]`: every route's evidence and whether it may move to its next stage;
-/// - `GET /admin/status`: table version, last reload and its error;
+/// - `GET /admin/status`: table version, last reload and its error, and every upstream instance as observed (healthy,
+///   ejected until when and why, in flight, open connections);
 /// - `GET /admin/diffs[?route=]`: shadow comparison counters, signatures and pointers per route;
 /// - `GET /admin/diffs/samples?route=[&signature=][&limit=]`: the samples kept, newest first;
 /// - `GET /admin/noise?route=`: pointers that differ between two answers of the same side, and the
@@ -54,13 +55,18 @@ public struct AdminRoutes: Sendable {
     /// The requests no route matched, by template (`GET /admin/unmatched`); nil: not offered.
     let unmatched: (@Sendable () -> JSONValue)?
 
+    /// Every upstream group with what the data plane observes of each instance (`GET /admin/status`, and in
+    /// `GET /admin/evidence`); nil: the groups as configured.
+    let upstreams: (@Sendable () -> JSONValue)?
+
     public init(
         control: RouteControl, diffStore: DiffStore, token: String, flush: @escaping @Sendable () async -> Void,
         metrics: @escaping @Sendable () -> String,
         record: (@Sendable (_ pattern: String, _ limit: Int, _ within: Duration) async -> JSONValue)? = nil,
-        unmatched: (@Sendable () -> JSONValue)? = nil
+        unmatched: (@Sendable () -> JSONValue)? = nil, upstreams: (@Sendable () -> JSONValue)? = nil
     ) {
         self.unmatched = unmatched
+        self.upstreams = upstreams
         self.record = record
         self.control = control
         self.diffStore = diffStore
@@ -341,7 +347,8 @@ public struct AdminRoutes: Sendable {
     func evidence(_ request: Request) async -> Response {
         let route = request.uri.queryParameters.get("route").flatMap { $0.isEmpty ? nil : String($0) }
         do {
-            let listing = try await self.operations.evidence(route: route)
+            var listing = try await self.operations.evidence(route: route)
+            if let upstreams = self.upstreams { listing.upstreams = upstreams() }
             return Self.answer(listing.json, etag: listing.hash)
         } catch {
             return Self.answer(error)
@@ -397,6 +404,7 @@ public struct AdminRoutes: Sendable {
                     } ?? .null
                 ),
                 ("uptimeSeconds", .number(Date().timeIntervalSince(self.startedAt).rounded())),
+                ("upstreams", self.upstreams?() ?? snapshot.table.upstreamsJSON),
             ]))
     }
 }

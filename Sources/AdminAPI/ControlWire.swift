@@ -155,12 +155,12 @@ extension TriageOutcome {
 }
 
 extension EvidenceListing {
-    /// `{ version, hash, tableRoutes, routes: [standing] }`
+    /// `{ version, hash, tableRoutes, routes: [standing], upstreams: [group] }`
     public var json: JSONValue {
         .object([
             ("version", .number(Double(self.version))), ("hash", .string(self.hash)),
             ("tableRoutes", .number(Double(self.tableRoutes))),
-            ("routes", .array(self.routes.map(\.json))),
+            ("routes", .array(self.routes.map(\.json))), ("upstreams", self.upstreams),
         ])
     }
 }

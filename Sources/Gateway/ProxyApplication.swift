@@ -113,8 +113,12 @@ public final class ProxyApplication: Sendable {
             store: store, configuration: configuration, metrics: metrics, recorder: recorder, connections: connections,
             capture: capture, group: group)
         // Connections to upstreams that leave the table close (observed until shutdown(), before the loops stop).
-        self.observation = store.observe { _ in shared.tableChanged() }
+        self.observation = store.observe { snapshot in
+            shared.tableChanged()
+            Self.warnAboutUnverifiedTLS(snapshot.table, logger: logger)
+        }
         shared.tableChanged()  // a swap made while the pools were being made
+        Self.warnAboutUnverifiedTLS(table, logger: logger)
         let ports = self.ports
         let server = ProxyServer(shared: shared, group: group, logger: logger) { port in ports.bound(proxy: port) }
         let admin = Application(
@@ -140,7 +144,8 @@ public final class ProxyApplication: Sendable {
                         ),
                         ("overflow", .number(Double(overflow))),
                     ])
-                }
+                },
+                upstreams: { [store] in store.upstreamStatus() }
             ).buildRouter(),
             server: .http1(
                 configuration: .init(additionalChannelHandlers: [AdmissionHandler(limiter: adminConnections)])),
@@ -166,6 +171,17 @@ public final class ProxyApplication: Sendable {
 
     /// The process's one group: ``services``, stopped gracefully on `gracefulShutdownSignals` (none: only by
     /// `triggerGracefulShutdown()`, as tests do).
+    /// Logs a warning for every `https://` instance whose certificate is not verified (`"tls": {"insecure": true}`).
+    static func warnAboutUnverifiedTLS(_ table: RouteTable, logger: Logger) {
+        for (path, _, group) in table.namedGroups {
+            for instance in group.instances where instance.tls?.insecure == true {
+                logger.warning(
+                    "TLS to an upstream is not verified (\"tls\": {\"insecure\": true})",
+                    metadata: ["upstream": "\(instance.url)", "at": "\(path).tls.insecure"])
+            }
+        }
+    }
+
     public func makeServiceGroup(gracefulShutdownSignals: [UnixSignal] = []) -> ServiceGroup {
         ServiceGroup(services: self.services, gracefulShutdownSignals: gracefulShutdownSignals, logger: self.logger)
     }

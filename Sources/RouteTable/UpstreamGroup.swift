@@ -1,3 +1,5 @@
+public import JSON
+
 /// The instances of the monolith or of one service, and how the proxy spreads requests over them, watches their
 /// health and stops sending to the ones that fail (routes.json: `monolith` and `services.NAME`).
 ///
@@ -127,4 +129,34 @@ public struct UpstreamGroup: Sendable, Equatable {
     static let keys: Set<String> = [
         "instances", "balance", "tls", "health", "eject", "maxConnections", "maxPending", "retryBudget", "dnsRefresh",
     ]
+}
+
+extension RouteTable {
+    /// Every group as configured, the monolith first: `[{ name, kind, balance, health, instances: [{ url, tls,
+    /// insecure }] }]` (what `strangler routes` shows without a running proxy; the proxy adds what it observes).
+    public var upstreamsJSON: JSONValue {
+        .array(self.namedGroups.map { _, name, group in group.json(name: name) })
+    }
+}
+
+extension UpstreamGroup {
+    /// `{ name, kind, balance, health, instances: [{ url, tls, insecure }] }`; `name` nil: the monolith.
+    public func json(name: String?, instances: [JSONValue]? = nil) -> JSONValue {
+        .object([
+            ("name", .string(name ?? "monolith")), ("kind", .string(name == nil ? "monolith" : "service")),
+            ("balance", .string(self.balance.rawValue)),
+            (
+                "health",
+                self.health.map { .string("GET \($0.path) every \(DurationText.format($0.interval))") } ?? .null
+            ),
+            ("instances", .array(instances ?? self.instances.map { .object($0.configurationMembers) })),
+        ])
+    }
+}
+
+extension Upstream {
+    /// `url`, `tls`, `insecure`: an instance as configured.
+    public var configurationMembers: [(key: String, value: JSONValue)] {
+        [("url", .string(self.url)), ("tls", .bool(self.isTLS)), ("insecure", .bool(self.tls?.insecure == true))]
+    }
 }

@@ -137,6 +137,56 @@ public struct RoutesCommand: AsyncParsableCommand {
         return table.render(style: style)
             + "\(routes.count) \(of)route\(total == 1 ? "" : "s") (\(counts)); table "
             + "\(body["hash"]?.stringValue ?? "?"), from \(target)\n"
+            + Self.renderUpstreams(body["upstreams"]?.arrayValue ?? [], style: style)
+    }
+
+    /// The groups with more than one instance, active health checks, or an instance that is not serving (unhealthy or
+    /// ejected), one line per instance; then a warning for every instance whose TLS is not verified.
+    static func renderUpstreams(_ groups: [JSONValue], style: TerminalStyle) -> String {
+        var lines: [String] = []
+        var warnings: [String] = []
+        for group in groups {
+            let name = group["name"]?.stringValue ?? "?"
+            let instances = group["instances"]?.arrayValue ?? []
+            for instance in instances where instance["insecure"]?.boolValue == true {
+                warnings.append(
+                    style.paint("warning:", .red) + " \(name): TLS to \(instance["url"]?.stringValue ?? "?") is not "
+                        + "verified (\"tls\": {\"insecure\": true})")
+            }
+            let notServing = instances.contains {
+                $0["healthy"]?.boolValue == false || ($0["ejected"].map { $0 != .null } ?? false)
+            }
+            guard instances.count > 1 || group["health"]?.stringValue != nil || notServing else { continue }
+            var heading =
+                "\(name): \(instances.count) instance\(instances.count == 1 ? "" : "s"), "
+                + (group["balance"]?.stringValue ?? "?")
+            if let health = group["health"]?.stringValue { heading += ", health \(health)" }
+            lines.append(heading)
+            for instance in instances {
+                let url = instance["url"]?.stringValue ?? "?"
+                guard let healthy = instance["healthy"]?.boolValue else {
+                    lines.append("  \(url)")
+                    continue
+                }
+                var state: String
+                if let ejected = instance["ejected"], ejected != .null {
+                    state = style.paint("ejected", .red) + " until \(ejected["until"]?.stringValue ?? "?")"
+                    if let why = ejected["why"]?.stringValue { state += " (\(why))" }
+                } else if !healthy {
+                    state = style.paint("unhealthy", .red)
+                    if let why = instance["unhealthyWhy"]?.stringValue { state += " (\(why))" }
+                } else {
+                    state = style.paint("healthy", .green)
+                }
+                func count(_ key: String) -> Int { Int(instance[key]?.numberValue ?? 0) }
+                lines.append(
+                    "  \(url)  \(state); \(count("inFlight")) in flight, \(count("openConnections")) open "
+                        + "connection\(count("openConnections") == 1 ? "" : "s"), \(count("errors")) errors, "
+                        + "\(count("ejections")) ejections")
+            }
+        }
+        let all = lines + warnings
+        return all.isEmpty ? "" : "\n" + all.joined(separator: "\n") + "\n"
     }
 }
 

@@ -21,7 +21,7 @@ package final class InstanceOrigin: Sendable {
 
     package let name: String
     package let port: Int
-    /// `http://127.0.0.1:PORT` (`https://localhost:PORT` with TLS: the test certificates name `localhost`).
+    /// `http://HOST:PORT`, or `https://…` with TLS.
     package let url: String
     private let mode: NIOLockedValueBox<Mode>
     private let health: NIOLockedValueBox<Int>
@@ -47,12 +47,11 @@ package final class InstanceOrigin: Sendable {
         self.held = held
     }
 
-    /// Starts listening on a free port.
+    /// Starts listening on a free port of `host` (`localhost` binds what the name resolves to first, as the proxy
+    /// connects to).
     package static func start(
-        _ name: String, mode: Mode = .answer, tls: NIOSSLContext? = nil
-    ) async throws
-        -> InstanceOrigin
-    {
+        _ name: String, mode: Mode = .answer, tls: NIOSSLContext? = nil, host: String = "127.0.0.1"
+    ) async throws -> InstanceOrigin {
         let children = NIOLockedValueBox<[any Channel]>([])
         let held = NIOLockedValueBox<[@Sendable () -> Void]>([])
         let modeBox = NIOLockedValueBox(mode)
@@ -70,10 +69,10 @@ package final class InstanceOrigin: Sendable {
                         Handler(name: name, mode: modeBox, health: health, requests: requests, held: held))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: host, port: 0).get()
         let port = server.localAddress?.port ?? 0
         return InstanceOrigin(
-            name: name, port: port, url: tls == nil ? "http://127.0.0.1:\(port)" : "https://localhost:\(port)",
+            name: name, port: port, url: "\(tls == nil ? "http" : "https")://\(host):\(port)",
             mode: modeBox, health: health, requests: requests, server: server, children: children, held: held)
     }
 

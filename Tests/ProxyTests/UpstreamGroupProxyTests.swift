@@ -224,6 +224,17 @@ struct UpstreamGroupProxyTests {
                 for index in 0..<4 { _ = try await RawHTTP.get("/both/\(index)", port: harness.proxyPort) }
                 #expect(balancer.instances[0].ejections.load(ordering: .relaxed) == 0)
                 #expect(harness.proxy.metrics.render().contains("strangler_upstream_ejections_total"))
+
+                // The admin API shows both instances: i1 ejected (until when, why), i0 serving.
+                let status = jsonValue(try await harness.admin("GET", "/admin/status").body)
+                let shown = status["upstreams"]?.at(0)?["instances"]?.arrayValue ?? []
+                #expect(shown.map { $0["url"]?.stringValue } == origins.map(\.url))
+                #expect(shown.first?["ejected"] == .null)
+                #expect(shown.first?["healthy"] == .bool(true))
+                #expect(shown.last?["ejected"]?["until"]?.stringValue != nil)
+                #expect(shown.last?["ejected"]?["why"]?.stringValue?.contains("answered 500") == true)
+                #expect(shown.last?["ejections"]?.numberValue == 1)
+                #expect(shown.first?["openConnections"]?.numberValue ?? 0 >= 1)
             }
         }
     }

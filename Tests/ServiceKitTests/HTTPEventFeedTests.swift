@@ -102,10 +102,9 @@ struct HTTPEventFeedTests {
         let closed = try ClosedPort()
         defer { closed.release() }
         let feed = HTTPEventFeed(FeedEndpoint(host: "127.0.0.1", port: closed.port))
-        let started = ContinuousClock.now
         let error = await #expect(throws: (any Error).self) { try await feed.events(after: 0, limit: 1, wait: 0) }
-        #expect(ContinuousClock.now - started < .seconds(20))
-        // The CLI's commands tell "nothing listens there" apart by the errno.
+        // A refusal, not a connect timeout (no clock is read: the machines are shared): the CLI's commands tell
+        // "nothing listens there" apart by the errno.
         #expect((error as? IOError)?.errnoCode == ECONNREFUSED, "\(String(describing: error))")
     }
 

@@ -307,11 +307,17 @@ public struct EvidenceListing: Sendable {
     /// How many routes the table has (the listing may hold one).
     public var tableRoutes: Int
     public var routes: [RouteStanding]
+    /// Every upstream group and its instances (`RouteTable.upstreamsJSON`; a running proxy's admin API puts what it
+    /// observes of each instance in their place).
+    public var upstreams: JSONValue
 
-    public init(version: Int, hash: String, tableRoutes: Int, routes: [RouteStanding]) {
+    public init(
+        version: Int, hash: String, tableRoutes: Int, routes: [RouteStanding], upstreams: JSONValue = .array([])
+    ) {
         self.version = version
         self.hash = hash
         self.tableRoutes = tableRoutes
+        self.upstreams = upstreams
         self.routes = routes
     }
 }

@@ -52,7 +52,8 @@ public struct RouteOperations: Sendable {
             Self.standing(route: route, evidence: evidence[route.id] ?? RouteEvidence(), policy: table.gates)
         }
         return EvidenceListing(
-            version: snapshot.version, hash: snapshot.contentHash, tableRoutes: table.routes.count, routes: standings)
+            version: snapshot.version, hash: snapshot.contentHash, tableRoutes: table.routes.count, routes: standings,
+            upstreams: table.upstreamsJSON)
     }
 
     static func standing(route: Route, evidence: RouteEvidence, policy: GatePolicy) -> RouteStanding {

@@ -1,6 +1,7 @@
 import HTTP1
 import NIOCore
 import NIOPosix
+import NIOSSL
 import RouteTable
 
 // The upstream side: relaying the answer (its head rewritten, its body as it comes, following its framing), and how
@@ -235,6 +236,8 @@ extension ProxyHandler {
             }
         }
         if case ChannelError.connectTimeout = error { return "did not accept the connection in time" }
+        if let error = error as? NIOSSLError { return "failed the TLS handshake (\(error))" }
+        if let error = error as? NIOSSLExtraError { return "failed the TLS handshake (\(error))" }
         if error is ChannelError, !connecting { return "closed the connection before answering" }
         if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {
             return Self.describe(first.error, connecting: true)

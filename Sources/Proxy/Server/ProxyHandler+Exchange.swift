@@ -232,7 +232,8 @@ extension ProxyHandler {
         let pendingRoom = balancer.group.maxPending.map { pending < $0 } ?? true
         if let most = balancer.group.maxConnections, state.openConnections.load(ordering: .relaxed) >= most {
             guard balancer.group.maxPending != nil, pendingRoom else {
-                self.circuitOpen(exchange, why: "has \(most) connections open to \(exchange.upstream.url) (maxConnections)")
+                self.circuitOpen(
+                    exchange, why: "has \(most) connections open to \(exchange.upstream.url) (maxConnections)")
                 return
             }
             exchange.beganWaiting()
