@@ -160,7 +160,8 @@ public final class ProxyApplication: Sendable {
             ports: ports, routesPath: configuration.routesPath, dataDirectory: configuration.dataDirectory,
             logger: logger)
         let health = HealthChecker(store: store, metrics: metrics, group: group, logger: logger)
-        self.services = [recorder, health, server, admin, watcher, presence]
+        let resolver = UpstreamResolver(store: store, logger: logger)
+        self.services = [recorder, health, resolver, server, admin, watcher, presence]
     }
 
     /// Waits until both ports are bound, and returns them (useful with port 0); (0, 0) when the waiting task is

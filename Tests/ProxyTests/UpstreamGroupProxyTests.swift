@@ -331,3 +331,28 @@ struct BalancerTests {
         #expect(counts[2] > 150 && counts[0] + counts[1] < 150, "\(counts)")
     }
 }
+
+@Suite("Upstream host names are resolved again")
+struct UpstreamResolveTests {
+    @Test func aNameThatMovesIsFollowedAndOneThatStaysChangesNothing() throws {
+        let table = try RouteTable.parse(
+            #"{ "monolith": { "instances": ["http://localhost:8080", "http://127.0.0.1:8081"] }, "routes": [] }"#)
+        let store = try RouteTableStore(table: table, text: "")
+        let before = store.snapshot
+        let name = table.monolithGroup.instances[0]
+        #expect(store.resolveAgain { try SocketAddress.makeAddressResolvingHost($0.host, port: $0.port) } == nil)
+        var asked: [String] = []
+        let moved = store.resolveAgain { upstream in
+            asked.append(upstream.host)
+            return try SocketAddress(ipAddress: "127.0.0.2", port: upstream.port)
+        }
+        #expect(asked == ["localhost"], "IP addresses are not resolved")
+        let after = try #require(moved)
+        #expect(after.version == before.version + 1)
+        #expect(after.addresses[name] == (try SocketAddress(ipAddress: "127.0.0.2", port: 8080)))
+        #expect(after.monolithBalancer.addresses[0] == (try SocketAddress(ipAddress: "127.0.0.2", port: 8080)))
+        #expect(after.monolithBalancer.instances[0] === before.monolithBalancer.instances[0], "its state carries over")
+        struct Gone: Error {}
+        #expect(store.resolveAgain { _ in throw Gone() } == nil, "a name that stops resolving keeps its address")
+    }
+}

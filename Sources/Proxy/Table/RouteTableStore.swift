@@ -1,5 +1,5 @@
 import Foundation
-import NIOCore
+package import NIOCore
 import NIOSSL
 public import RouteTable
 import Synchronization
@@ -216,6 +216,31 @@ public final class RouteTableStore: Sendable {
             return .failure(
                 TLSProblem(key: key, reason: "cannot be used for TLS (\(error)); does the key match the certificate?"))
         }
+    }
+
+    /// Resolves the live table's host names again; when one resolves elsewhere now, swaps in the same table with the
+    /// new addresses (connections to the old address close as they come free) and returns the new snapshot. A name
+    /// that no longer resolves keeps its last address.
+    @discardableResult
+    package func resolveAgain(
+        _ resolve: (Upstream) throws -> SocketAddress = {
+            try SocketAddress.makeAddressResolvingHost($0.host, port: $0.port)
+        }
+    ) -> Snapshot? {
+        let current = self.snapshot
+        var addresses = current.addresses
+        var moved = false
+        for upstream in current.addresses.keys where upstream.hostIsName {
+            guard let address = try? resolve(upstream), address != addresses[upstream] else { continue }
+            addresses[upstream] = address
+            moved = true
+        }
+        guard moved else { return nil }
+        let prepared = Prepared(
+            table: current.table, text: current.text, addresses: addresses, tlsContexts: current.tlsContexts)
+        // Installed only if no other table came meanwhile (that one was resolved when it was prepared).
+        guard self.snapshot === current else { return nil }
+        return self.install(prepared)
     }
 
     /// Calls `body` with each new snapshot after it is swapped in, until `stopObserving` with the returned key.
