@@ -1,5 +1,7 @@
 public import ArgumentParser
+import ControlPlane
 import Foundation
+import JSON
 import RouteTable
 import ServiceKit
 import UnixSignals
@@ -28,12 +30,18 @@ public struct UpCommand: AsyncParsableCommand {
             repository's table); the proxy listens on --port and its admin API on --admin-port. A busy port stops `up` \
             before anything starts, naming what holds it.
 
+            A service whose group in routes.json lists several local instances ("instances") runs as one process per \
+            instance, all on the service's one database; the proxy spreads requests over them. --instances NAME=N \
+            writes N instances for a service into routes.json first (ports P, P+100, P+200…, P being its first \
+            instance's port), and --instances NAME=1 goes back to one.
+
             Ctrl-C or SIGTERM stops the proxy, then the services, then the monolith, each given 10 s before SIGKILL (a \
             second Ctrl-C kills at once). If one of them dies, `up` stops the others and exits with status 1.
 
             Example:
               strangler up
               strangler up --routes routes.json --data .strangler --seed 5000
+              strangler up --instances leads=3
             """
     )
 
@@ -62,7 +70,36 @@ public struct UpCommand: AsyncParsableCommand {
 
     public init() {}
 
+    @Option(
+        help: ArgumentHelp(
+            "Run N instances of a service (written into routes.json first; repeat, or leads=3,deals=2).",
+            valueName: "name=N"))
+    public var instances: [String] = []
+
+    /// `--instances`, read: service name → instance count.
+    func instanceCounts() throws(ValidationError) -> [(name: String, count: Int)] {
+        var counts: [(name: String, count: Int)] = []
+        for item in self.instances.flatMap({ $0.split(separator: ",") }) {
+            let parts = item.split(separator: "=", omittingEmptySubsequences: false)
+            guard parts.count == 2, let count = Int(parts[1]), (1...16).contains(count) else {
+                throw ValidationError("--instances takes NAME=N with N from 1 to 16, such as leads=3, not \"\(item)\"")
+            }
+            let name = String(parts[0])
+            guard UpPlan.serviceNames.contains(name) else {
+                throw ValidationError(
+                    "--instances: \"\(name)\" is not a service `up` runs (\(UpPlan.serviceNames.joined(separator: ", ")))"
+                )
+            }
+            guard !counts.contains(where: { $0.name == name }) else {
+                throw ValidationError("--instances names \(name) twice")
+            }
+            counts.append((name, count))
+        }
+        return counts
+    }
+
     public func validate() throws {
+        _ = try self.instanceCounts()
         try PortFlags.validate([("--port", self.port), ("--admin-port", self.adminPort)], in: 1...65535)
         guard self.port != self.adminPort else {
             throw ValidationError("--port and --admin-port must differ (both are \(self.port))")
@@ -104,11 +141,21 @@ public struct UpCommand: AsyncParsableCommand {
         } catch {
             throw UpPlan.Failure(description: "cannot read \(self.routes): \(error.localizedDescription)")
         }
-        let table: RouteTable
+        var table: RouteTable
         do {
             table = try RouteTable.parse(text)
         } catch {
             throw UpPlan.Failure(description: "\(self.routes): \(error)")
+        }
+        let counts = (try? self.instanceCounts()) ?? []
+        if let scaled = try UpPlan.scaling(table, text: text, to: counts, routesPath: self.routes) {
+            do {
+                try AtomicFile.write(scaled.text, to: self.routes)
+            } catch {
+                throw UpPlan.Failure(description: "cannot write \(self.routes): \(error)")
+            }
+            print(scaled.note)
+            table = scaled.table
         }
         return try UpPlan(
             executable: executable, routesPath: self.routes, table: table, dataDirectory: self.data, seed: self.seed,
@@ -138,6 +185,10 @@ struct UpPlan: Sendable {
         var port: Int
         /// Its SQLite file (nil for the proxy).
         var database: String?
+
+        /// What it runs: `monolith`, the service's name (`leads` for `leads-2` too), or `proxy`; its `Server` header
+        /// says `strangler-<program>`.
+        var program: String { self.role == .service ? self.arguments[1] : self.name }
     }
 
     /// The extracted services, in start order.
@@ -181,17 +232,34 @@ struct UpPlan: Sendable {
         }
         func child(_ file: String) -> String { Self.dataFile(file, in: dataDirectory) }
 
+        guard table.monolithGroup.instances.count == 1 else {
+            throw Failure(
+                description:
+                    "\(routesPath): the monolith has \(table.monolithGroup.instances.count) instances; `up` runs one "
+                    + "monolith (its database is a single file)")
+        }
         let monolithPort = try localPort(table.monolith, "the monolith")
-        var servicePorts: [(name: String, port: Int)] = []
+        // One process per instance of each service: the first keeps the service's name, the others are NAME-2, ….
+        var servicePorts: [(service: String, name: String, port: Int)] = []
         for name in Self.serviceNames {
-            if let upstream = table.services[name] {
-                servicePorts.append((name, try localPort(upstream, "the \(name) service")))
-            } else {
-                servicePorts.append((name, ServiceConfiguration.defaultPorts[name]!))
+            guard let group = table.groups[name] else {
+                servicePorts.append((name, name, ServiceConfiguration.defaultPorts[name]!))
+                continue
+            }
+            for (index, instance) in group.instances.enumerated() {
+                let what = index == 0 ? "the \(name) service" : "instance \(index + 1) of the \(name) service"
+                guard instance.pathPrefix.isEmpty, !instance.isTLS else {
+                    throw Failure(
+                        description:
+                            "\(routesPath): \(what) is \(instance.url); `up` runs services on plain http://127.0.0.1:PORT "
+                            + "without a path")
+                }
+                servicePorts.append((name, index == 0 ? name : "\(name)-\(index + 1)", try localPort(instance, what)))
             }
         }
         let ports =
-            [("the monolith", monolithPort)] + servicePorts.map { ("the \($0.name) service", $0.port) } + [
+            [("the monolith", monolithPort)]
+            + servicePorts.map { ($0.service == $0.name ? "the \($0.name) service" : $0.name, $0.port) } + [
                 ("the proxy (--port)", proxyPort), ("the admin API (--admin-port)", adminPort),
             ]
         for (index, (what, port)) in ports.enumerated() {
@@ -208,7 +276,8 @@ struct UpPlan: Sendable {
         ]
         // The monolith follows each service's own event feed (reverse sync: the writes clients make on a service
         // reach the monolith's tables); it retries until the services, started after it, answer.
-        for (name, port) in servicePorts {
+        // Instances of one service share its database, so the first one's feed has all of their writes.
+        for (service, name, port) in servicePorts where service == name {
             monolithArguments += ["--reverse-sync", "\(name)=http://127.0.0.1:\(port)"]
         }
         self.executable = executable
@@ -218,11 +287,13 @@ struct UpPlan: Sendable {
         self.monolith = Child(
             name: "monolith", role: .monolith, arguments: monolithArguments, port: monolithPort,
             database: monolithDatabase)
-        self.services = servicePorts.map { name, port in
+        self.services = servicePorts.map { service, name, port in
             Child(
                 name: name, role: .service,
-                arguments: ["service", name, "--port", "\(port)", "--db", child("\(name).sqlite"), "--feed", feed],
-                port: port, database: child("\(name).sqlite"))
+                arguments: [
+                    "service", service, "--port", "\(port)", "--db", child("\(service).sqlite"), "--feed", feed,
+                ],
+                port: port, database: child("\(service).sqlite"))
         }
         self.proxy = Child(
             name: "proxy", role: .proxy,
@@ -238,6 +309,52 @@ struct UpPlan: Sendable {
         self.stageCounts = Stage.allCases.map { stage in
             (stage.rawValue, table.routes.filter { $0.stage == stage }.count)
         }.filter { $0.count > 0 }
+    }
+
+    /// The table with `counts` instances for the services named (ports P, P+100, P+200… from the first instance's
+    /// port P), as text to write and a note to print; nil when every count is already the table's. The rest of the
+    /// file is kept (its formatting too when only values change).
+    static func scaling(
+        _ table: RouteTable, text: String, to counts: [(name: String, count: Int)], routesPath: String
+    ) throws(Failure) -> (table: RouteTable, text: String, note: String)? {
+        var document = table.document
+        var notes: [String] = []
+        for (name, count) in counts {
+            let first = table.groups[name]?.primary
+            guard count != (table.groups[name]?.instances.count ?? 1) else { continue }
+            guard let first else {
+                throw Failure(description: "--instances: \(routesPath) does not declare the \(name) service")
+            }
+            guard first.port + 100 * (count - 1) <= 65535 else {
+                throw Failure(description: "--instances \(name)=\(count): ports past 65535 from \(first.port)")
+            }
+            let urls = (0..<count).map { index in "http://\(first.host):\(first.port + 100 * index)" }
+            guard case .object(var top) = document, let at = top.firstIndex(where: { $0.key == "services" }),
+                case .object(var services) = top[at].value, let index = services.firstIndex(where: { $0.key == name })
+            else { continue }
+            let instances: JSONValue = count == 1 ? .string(urls[0]) : .array(urls.map(JSONValue.string))
+            var members: [(key: String, value: JSONValue)]
+            switch services[index].value {
+            case .object(let fields):
+                members = fields.filter { $0.key != "url" && $0.key != "instances" }
+                members.insert((count == 1 ? "url" : "instances", instances), at: 0)
+            default:
+                members = [(count == 1 ? "url" : "instances", instances)]
+            }
+            services[index].value = count == 1 && members.count == 1 ? .string(urls[0]) : .object(members)
+            top[at].value = .object(services)
+            document = .object(top)
+            notes.append("\(name): \(count) instance\(count == 1 ? "" : "s") (\(urls.joined(separator: ", ")))")
+        }
+        guard !notes.isEmpty else { return nil }
+        let edited = JSONTextEdit.editing(text, into: document) ?? document.prettyJSONText
+        let scaled: RouteTable
+        do {
+            scaled = try RouteTable.parse(edited)
+        } catch {
+            throw Failure(description: "--instances: the scaled table is invalid: \(error)")
+        }
+        return (scaled, edited, "\(routesPath): " + notes.joined(separator: "; "))
     }
 
     /// A file in the data directory. Relative paths stay relative (the children share this working directory)

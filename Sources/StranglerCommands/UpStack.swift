@@ -192,7 +192,7 @@ struct UpStack: Sendable {
         switch child.role {
         case .monolith, .service:
             guard let answer = await Self.probe(port: child.port, "/healthz") else { return false }
-            return answer.status == 200 && answer.headers.first(name: "Server") == "strangler-\(child.name)"
+            return answer.status == 200 && answer.headers.first(name: "Server") == "strangler-\(child.program)"
         case .proxy:
             guard await Self.probe(port: child.port, "/healthz") != nil else { return false }
             let admin = await Self.probe(

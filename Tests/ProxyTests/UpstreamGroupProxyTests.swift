@@ -199,6 +199,29 @@ struct UpstreamGroupProxyTests {
         }
     }
 
+    @Test func inCoexistAShadowWithNoHealthyInstanceIsSkippedAsUnhealthy() async throws {
+        try await self.withOrigins(1) { origins in
+            origins[0].setHealth(503)
+            try await ProxyHarness.run(routes: { monolith, _ in
+                #"""
+                { "monolith": "http://127.0.0.1:\#(monolith)",
+                  "services": { "orders": { "url": "\#(origins[0].url)",
+                    "health": { "path": "/healthz", "interval": "5s", "unhealthyAfter": 1 } } },
+                  "routes": [ { "id": "orders.get", "method": "GET", "path": "/orders/{id}", "service": "orders",
+                                "stage": "coexist", "shadow": { "sample": 1.0 } } ] }
+                """#
+            }) { harness in
+                let state = try #require(harness.proxy.store.snapshot.serviceBalancers["orders"]?.instances.first)
+                #expect(try await eventually { !state.healthy.load(ordering: .relaxed) })
+                let response = try await RawHTTP.get("/orders/1", port: harness.proxyPort)
+                #expect(response.status == 200, "the monolith answers")
+                let counts = try await harness.waitForDiffs("orders.get", "unhealthy", atLeast: 1)
+                #expect(counts["skipped"] as? Int == 1)
+                #expect(origins[0].served.isEmpty, "no copy went to the unhealthy service")
+            }
+        }
+    }
+
     @Test func consecutiveFailuresEjectAnInstanceAndNeverMoreThanMaxPercent() async throws {
         try await self.withOrigins(2) { origins in
             origins[1].setMode(.fail)

@@ -4,6 +4,7 @@ import JSON
 import NIOCore
 import NIOHTTP1
 import ProxyTestSupport
+import RouteTable
 import ServiceKit
 import StranglerTesting
 import Synchronization
@@ -127,6 +128,56 @@ struct UpCommandTests {
         let defaults = try #require(try Strangler.parseAsRoot(["up"]) as? UpCommand)
         #expect(defaults.routes == "routes.json" && defaults.data == ".strangler" && defaults.seed == 1000)
         #expect(defaults.port == 8080 && defaults.adminPort == 8090)
+    }
+
+    @Test func instancesAreWrittenIntoTheTableAndEachRunsAsAProcessOnTheServicesDatabase() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "strangler-up-instances-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("routes.json").path
+        try Self.repositoryRoutes.write(toFile: path, atomically: true, encoding: .utf8)
+        func plan(_ arguments: [String]) throws -> UpPlan {
+            let command = try #require(
+                try Strangler.parseAsRoot(["up", "--routes", path, "--data", "d"] + arguments) as? UpCommand)
+            return try command.plan(executable: "/bin/strangler")
+        }
+
+        let scaled = try plan(["--instances", "leads=3"])
+        #expect(
+            scaled.children.map(\.name) == ["monolith", "contacts", "leads", "leads-2", "leads-3", "deals", "proxy"])
+        #expect(scaled.services.filter { $0.arguments[1] == "leads" }.map(\.port) == [8083, 8183, 8283])
+        #expect(scaled.services.filter { $0.arguments[1] == "leads" }.allSatisfy { $0.database == "d/leads.sqlite" })
+        #expect(
+            scaled.monolith.arguments.filter { $0.hasPrefix("leads=") } == ["leads=http://127.0.0.1:8083"],
+            "the first instance's feed: they share one database")
+        let table = try RouteTable.parse(try String(contentsOfFile: path, encoding: .utf8))
+        #expect(
+            table.groups["leads"]?.instances.map(\.url)
+                == ["http://127.0.0.1:8083", "http://127.0.0.1:8183", "http://127.0.0.1:8283"])
+        #expect(table.routes.count == (try RouteTable.parse(Self.repositoryRoutes)).routes.count)
+
+        // Without the flag, the table's instances run; leads=1 goes back to one URL.
+        #expect(try plan([]).services.count == 5)
+        #expect(try plan(["--instances", "leads=1"]).services.map(\.name) == ["contacts", "leads", "deals"])
+        let back = try RouteTable.parse(try String(contentsOfFile: path, encoding: .utf8))
+        #expect(back.document["services"]?["leads"]?["url"] == .string("http://127.0.0.1:8083"))
+        #expect(back.document["services"]?["leads"]?["instances"] == nil)
+        #expect(back.document["services"]?["leads"]?["entities"] != nil, "the rest of the declaration stays")
+    }
+
+    @Test func badInstanceCountsAreRefused() {
+        for (value, fragment) in [
+            ("leads", "NAME=N"), ("leads=0", "from 1 to 16"), ("leads=17", "from 1 to 16"),
+            ("billing=2", "not a service `up` runs"), ("leads=2,leads=3", "names leads twice"),
+        ] {
+            do {
+                _ = try Strangler.parseAsRoot(["up", "--instances", value])
+                Issue.record("\(value) was accepted")
+            } catch {
+                #expect(Strangler.message(for: error).contains(fragment), "\(value): \(Strangler.message(for: error))")
+            }
+        }
     }
 
     @Test func linesAreCutAtNewlinesWithTheLastPartialLineKeptForTheEnd() {
