@@ -3,10 +3,12 @@ public import ControlPlane
 import DiffStore
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import JSON
 public import Logging
 import NIOCore
 public import NIOPosix
+import NIOSSL
 public import Proxy
 import RouteTable
 public import ServiceLifecycle
@@ -44,19 +46,27 @@ public final class ProxyApplication: Sendable {
     /// The live route table.
     public let store: RouteTableStore
     /// The proxy's long-running pieces in start order: the recorder, the data plane, the admin API, the routes.json
-    /// watcher. A `ServiceGroup` stops them in reverse: the watcher and the admin API first, then the data plane once
-    /// its requests in flight are answered, and the recorder last, to write what the drained requests left.
+    /// watcher, the presence record (and, with TLS, the certificates' watcher). A `ServiceGroup` stops them in
+    /// reverse: the watchers and the admin API first, then the data plane once its requests in flight are answered, and
+    /// the recorder last, to write what the drained requests left.
     public let services: [any Service]
     /// The event loops of the data plane and the admin API (`ProxyConfiguration.threads`, one per core by default):
     /// they outlive the services, and ``shutdown()`` releases them once the group running the services has returned.
     public let eventLoopGroup: MultiThreadedEventLoopGroup
     private let logger: Logger
-    private let ports = ListeningPorts()
+    private let ports: ListeningPorts
     private let observation: Int
+    /// The TLS contexts served (data plane, admin API), reloaded by the ``CertificateWatcher``.
+    private let certificates: [ServerTLSContext]
+    /// `https` when the admin API speaks TLS, else `http`.
+    private let adminScheme: String
 
-    /// Loads and validates routes.json (a bad file stops the start with every problem listed) and the token, opens the
-    /// diff store, and makes the event loops and the services (nothing listens before the services run).
-    public init(configuration: ProxyConfiguration, logger: Logger) throws {
+    /// Loads and validates routes.json (a bad file stops the start with every problem listed), the token and the TLS
+    /// certificates and keys (one that cannot be served stops it with a ``TLSCertificateError`` naming the file),
+    /// opens the diff store, and makes the event loops and the services (nothing listens before the services run).
+    /// `reloadSignals` (`strangler proxy`: SIGHUP) reload the certificates at once; they are also reloaded when their
+    /// files change.
+    public init(configuration: ProxyConfiguration, logger: Logger, reloadSignals: [UnixSignal] = []) throws {
         self.configuration = configuration
         self.logger = logger
         let text: String
@@ -101,6 +111,18 @@ public final class ProxyApplication: Sendable {
         let adminToken = try configuration.adminToken ?? AdminToken.resolve(dataDirectory: configuration.dataDirectory)
         self.adminToken = adminToken
         self.maxConnections = configuration.effectiveMaxConnections
+        // Certificates and keys are read and checked before anything listens: a bad one stops the start, naming the
+        // file.
+        if configuration.tlsPort != nil, configuration.tls == nil {
+            throw TLSCertificateError(description: "a TLS port needs a certificate and a key (--tls-cert, --tls-key)")
+        }
+        let tls = try configuration.tls.map { files throws(TLSCertificateError) in
+            try ServerTLSContext(files: files, listener: "proxy", logger: logger)
+        }
+        let adminTLS = try configuration.adminTLS.map { files throws(TLSCertificateError) in
+            try ServerTLSContext(files: files, listener: "admin", logger: logger)
+        }
+        self.adminScheme = adminTLS == nil ? "http" : "https"
 
         // Made last: nothing above may fail once there are threads to release.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads ?? System.coreCount)
@@ -119,8 +141,24 @@ public final class ProxyApplication: Sendable {
         }
         shared.tableChanged()  // a swap made while the pools were being made
         Self.warnAboutUnverifiedTLS(table, logger: logger)
-        let ports = self.ports
-        let server = ProxyServer(shared: shared, group: group, logger: logger) { port in ports.bound(proxy: port) }
+        let ports = ListeningPorts(expectsTLS: tls != nil)
+        self.ports = ports
+        let server = ProxyServer(shared: shared, group: group, tls: tls, logger: logger) { port, secure in
+            // `port` is the proxy's port whether it speaks TLS or not; a second listener is the TLS port.
+            if secure { ports.bound(tls: port) }
+            if !secure || configuration.tlsPort == nil { ports.bound(proxy: port) }
+        }
+        let adminHTTP = HTTP1Channel.Configuration(additionalChannelHandlers: [
+            AdmissionHandler(limiter: adminConnections)
+        ])
+        let adminServer: HTTPServerBuilder =
+            if let adminTLS {
+                .init { responder in
+                    ReloadingTLSChannel(HTTP1Channel(responder: responder, configuration: adminHTTP), tls: adminTLS)
+                }
+            } else {
+                .http1(configuration: adminHTTP)
+            }
         let admin = Application(
             router: AdminRoutes(
                 control: control, diffStore: diffStore, token: adminToken,
@@ -147,8 +185,7 @@ public final class ProxyApplication: Sendable {
                 },
                 upstreams: { [store] in store.upstreamStatus() }
             ).buildRouter(),
-            server: .http1(
-                configuration: .init(additionalChannelHandlers: [AdmissionHandler(limiter: adminConnections)])),
+            server: adminServer,
             configuration: .init(
                 address: .hostname("127.0.0.1", port: configuration.adminPort), serverName: "strangler-admin"),
             onServerRunning: { channel in ports.bound(admin: channel.localAddress?.port) },
@@ -157,17 +194,50 @@ public final class ProxyApplication: Sendable {
         )
         let watcher = RoutesWatcher(control: control, interval: configuration.watchInterval)
         let presence = PresenceService(
-            ports: ports, routesPath: configuration.routesPath, dataDirectory: configuration.dataDirectory,
-            logger: logger)
+            ports: ports, adminScheme: self.adminScheme, routesPath: configuration.routesPath,
+            dataDirectory: configuration.dataDirectory, logger: logger)
+        self.certificates = [tls, adminTLS].compactMap { $0 }
         let health = HealthChecker(store: store, metrics: metrics, group: group, logger: logger)
         let resolver = UpstreamResolver(store: store, logger: logger)
-        self.services = [recorder, health, resolver, server, admin, watcher, presence]
+        var services: [any Service] = [recorder, health, resolver, server, admin, watcher, presence]
+        if !self.certificates.isEmpty {
+            services.append(
+                CertificateWatcher(
+                    contexts: self.certificates, interval: configuration.certificateWatchInterval,
+                    signals: reloadSignals, logger: logger))
+        }
+        self.services = services
     }
 
     /// Waits until both ports are bound, and returns them (useful with port 0); (0, 0) when the waiting task is
-    /// cancelled first.
+    /// cancelled first. With `tlsPort`, the TLS listener is bound too by then (``listeningTLSPort()``).
     public func listeningPorts() async -> (proxy: Int, admin: Int) {
-        await self.ports.bothBound() ?? (0, 0)
+        guard let ports = await self.ports.bothBound() else { return (0, 0) }
+        return (ports.proxy, ports.admin)
+    }
+
+    /// The port that speaks TLS for client traffic once bound: `tlsPort`'s listener, or the proxy's port when that one
+    /// speaks TLS; nil without TLS (or when the waiting task is cancelled first).
+    public func listeningTLSPort() async -> Int? {
+        await self.ports.bothBound()?.tls
+    }
+
+    /// The admin API's URL once it listens: `http://127.0.0.1:PORT`, or `https://` with `adminTLS` (as `proxy.json`
+    /// says).
+    public func adminURL() async -> String {
+        "\(self.adminScheme)://127.0.0.1:\(await self.listeningPorts().admin)"
+    }
+
+    /// Rereads every certificate and key now, as SIGHUP does (a replacement that does not load is refused and logged,
+    /// and the one in force stays); true when every one in force is the files' contents.
+    @discardableResult
+    public func reloadCertificates() -> Bool {
+        // Every one is reloaded, whatever the others do.
+        let outcomes = self.certificates.map { $0.reload() }
+        return outcomes.allSatisfy { outcome in
+            if case .refused = outcome { return false }
+            return true
+        }
     }
 
     /// The process's one group: ``services``, stopped gracefully on `gracefulShutdownSignals` (none: only by
@@ -217,6 +287,7 @@ public final class ProxyApplication: Sendable {
 /// group stops, so that the CLI finds its admin API and leaves the routes file it serves alone.
 private struct PresenceService: Service {
     let ports: ListeningPorts
+    let adminScheme: String
     let routesPath: String
     let dataDirectory: String
     let logger: Logger
@@ -225,7 +296,7 @@ private struct PresenceService: Service {
         let ports = self.ports
         guard let bound = await cancelWhenGracefulShutdown({ await ports.bothBound() }) else { return }
         let presence = ProxyPresence(
-            admin: "http://127.0.0.1:\(bound.admin)", pid: getpid(),
+            admin: "\(self.adminScheme)://127.0.0.1:\(bound.admin)", pid: getpid(),
             routes: ProxyPresence.canonicalPath(self.routesPath))
         do {
             try presence.write(in: self.dataDirectory)
@@ -240,22 +311,30 @@ private struct PresenceService: Service {
     }
 }
 
-/// The ports the data plane and the admin API listen on, once bound; ``bothBound()`` waits for them.
+/// The ports the data plane and the admin API listen on, once bound (and the TLS listener's, when there is one);
+/// ``bothBound()`` waits for them.
 private final class ListeningPorts: Sendable {
-    private typealias Ports = (proxy: Int, admin: Int)
+    fileprivate typealias Ports = (proxy: Int, admin: Int, tls: Int?)
     private typealias Waiter = CheckedContinuation<Ports?, Never>
     private struct State {
         var proxy: Int?
         var admin: Int?
+        var tls: Int?
         var waiters: [UInt64: Waiter] = [:]
         /// Waits cancelled before their continuation was in `waiters`.
         var cancelled: Set<UInt64> = []
         var lastID: UInt64 = 0
     }
     private let state = Mutex(State())
+    /// A TLS listener is among those to wait for.
+    private let expectsTLS: Bool
 
-    /// Both ports, once bound; nil when the waiting task is cancelled first.
-    func bothBound() async -> (proxy: Int, admin: Int)? {
+    init(expectsTLS: Bool) {
+        self.expectsTLS = expectsTLS
+    }
+
+    /// Every port, once bound; nil when the waiting task is cancelled first.
+    func bothBound() async -> (proxy: Int, admin: Int, tls: Int?)? {
         let id = self.state.withLock { state in
             state.lastID += 1
             return state.lastID
@@ -263,7 +342,7 @@ private final class ListeningPorts: Sendable {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: Waiter) in
                 let now = self.state.withLock { state -> Ports?? in
-                    if let proxy = state.proxy, let admin = state.admin { return .some((proxy, admin)) }
+                    if let ports = self.complete(state) { return .some(ports) }
                     if state.cancelled.remove(id) != nil { return .some(nil) }
                     state.waiters[id] = continuation
                     return .none
@@ -280,13 +359,19 @@ private final class ListeningPorts: Sendable {
         }
     }
 
-    func bound(proxy: Int? = nil, admin: Int? = nil) {
+    private func complete(_ state: State) -> Ports? {
+        guard let proxy = state.proxy, let admin = state.admin, !self.expectsTLS || state.tls != nil else { return nil }
+        return (proxy, admin, state.tls)
+    }
+
+    func bound(proxy: Int? = nil, admin: Int? = nil, tls: Int? = nil) {
         let (waiters, ports) = self.state.withLock { state -> ([Waiter], Ports?) in
             if let proxy { state.proxy = proxy }
             if let admin { state.admin = admin }
-            guard let proxy = state.proxy, let admin = state.admin else { return ([], nil) }
+            if let tls { state.tls = tls }
+            guard let ports = self.complete(state) else { return ([], nil) }
             defer { state.waiters.removeAll() }
-            return (Array(state.waiters.values), (proxy, admin))
+            return (Array(state.waiters.values), ports)
         }
         if let ports { for waiter in waiters { waiter.resume(returning: ports) } }
     }

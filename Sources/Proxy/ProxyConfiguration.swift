@@ -6,6 +6,17 @@ public struct ProxyConfiguration: Sendable {
     public var port: Int = 8080
     /// Port of the admin API (always on loopback): 8090 by default, 0 for any free port.
     public var adminPort: Int = 8090
+    /// TLS for client traffic (`--tls-cert`, `--tls-key`): without ``tlsPort`` the ``port`` listener speaks TLS; nil
+    /// serves plain HTTP only.
+    public var tls: TLSCertificateFiles?
+    /// A second listener for client traffic, speaking TLS with ``tls`` while ``port`` stays plain (both serve the same
+    /// table); nil: no second listener. Only with ``tls``.
+    public var tlsPort: Int?
+    /// TLS for the admin API (`--admin-tls-cert`, `--admin-tls-key`): its URL becomes `https://127.0.0.1:PORT`.
+    public var adminTLS: TLSCertificateFiles?
+    /// How often the TLS certificate and key files are looked at for changes (a change that loads is served to new
+    /// connections; SIGHUP reloads at once).
+    public var certificateWatchInterval: Duration = .seconds(1)
     /// routes.json; watched and reloaded.
     public var routesPath: String = "routes.json"
     /// Where the admin token, the audit log and the diff store (`diffs.sqlite`) live.

@@ -21,16 +21,26 @@ public struct AdminOptions: ParsableArguments {
 
     @OptionGroup public var token: TokenOptions
 
+    @Option(
+        name: .customLong("admin-ca"),
+        help: ArgumentHelp(
+            "For an https admin API: the CA certificate (PEM) its certificate is checked against (default: "
+                + "$STRANGLER_ADMIN_CA, else the system's trust store).",
+            valueName: "file"))
+    public var adminCA: String?
+
     @Option(help: "The data directory: admin token, audit log, diff store, reconcile records.")
     public var data: String = ".strangler"
 
     public init() {}
 
     static let defaultAdmin = "http://127.0.0.1:8090"
-    /// `--admin`, `--token-file` and `--data` as given (each with a leading space), for a command the CLI suggests.
+    /// `--admin`, `--admin-ca`, `--token-file` and `--data` as given (each with a leading space), for a command the CLI
+    /// suggests.
     var placeFlags: String {
         var flags: [String] = []
         if let admin = self.admin { flags += ["--admin", admin] }
+        if let adminCA = self.adminCA { flags += ["--admin-ca", adminCA] }
         if let tokenFile = self.token.tokenFile { flags += ["--token-file", tokenFile] }
         if self.data != ".strangler" { flags += ["--data", self.data] }
         return flags.map { " " + ShellWord.quote($0) }.joined()
@@ -38,6 +48,15 @@ public struct AdminOptions: ParsableArguments {
 
     /// The environment variable naming the admin API when `--admin` does not.
     static let environmentVariable = "STRANGLER_ADMIN"
+    /// The environment variable naming the admin API's CA when `--admin-ca` does not.
+    static let caEnvironmentVariable = "STRANGLER_ADMIN_CA"
+
+    /// The CA an https admin API is checked against: `--admin-ca`, else `STRANGLER_ADMIN_CA`; nil: the system's store.
+    func caFile(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        if let adminCA, !adminCA.isEmpty { return adminCA }
+        if let file = environment[Self.caEnvironmentVariable], !file.isEmpty { return file }
+        return nil
+    }
 
     /// Where the admin URL a command uses came from.
     enum Source: Equatable {
@@ -71,7 +90,7 @@ public struct AdminOptions: ParsableArguments {
         }
         return try AdminClient(
             url: url, named: source.name(dataDirectory: self.data),
-            token: try self.token.resolve(dataDirectory: self.data), dataDirectory: self.data)
+            token: try self.token.resolve(dataDirectory: self.data), dataDirectory: self.data, caFile: self.caFile())
     }
 
     /// The admin API to ask: `--admin`, else `STRANGLER_ADMIN`, else the running proxy that wrote
@@ -283,7 +302,7 @@ struct ControlSession {
     /// Where the changes go, for messages.
     var target: String {
         switch self.mode {
-        case .proxy(let client): "the proxy at http://\(client.host):\(client.port)"
+        case .proxy(let client): "the proxy at \(client.address.url)"
         case .file(let operations): "\(operations.control.routesPath) (no proxy running)"
         }
     }
@@ -300,7 +319,7 @@ struct ControlSession {
         }
         let (url, source) = try options.endpoint.resolve(environment: environment, fallback: defaultAdmin)
         let explicit = source != .fallback
-        let address: (host: String, port: Int)
+        let address: AdminClient.Address
         do {
             address = try AdminClient.parse(url: url, named: source.name(dataDirectory: options.endpoint.data))
         } catch {
@@ -312,7 +331,8 @@ struct ControlSession {
         } catch {
             throw CommandFailure(message: error.description, status: ControlExit.usage)
         }
-        var client = AdminClient(host: address.host, port: address.port, token: token ?? "")
+        var client = AdminClient(
+            address: address, token: token ?? "", caFile: options.endpoint.caFile(environment: environment))
         client.actor = options.actorName
         let probe: AdminClient.Answer
         do {

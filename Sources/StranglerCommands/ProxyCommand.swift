@@ -5,6 +5,7 @@ import Gateway
 import Logging
 import Proxy
 import RouteTable
+import UnixSignals
 
 /// `strangler proxy`: runs the routing proxy in front of the monolith.
 public struct ProxyCommand: AsyncParsableCommand {
@@ -21,8 +22,17 @@ public struct ProxyCommand: AsyncParsableCommand {
             that limit once a reserve (256, the admin API's connections, the shadows in flight) is set aside. Over it, \
             new client connections are closed at once and counted.
 
+            TLS: with --tls-cert and --tls-key (PEM; the certificate file may be a chain, leaf first) --port speaks \
+            HTTPS (ALPN http/1.1); add --tls-port to serve plain HTTP on --port and HTTPS on --tls-port side by side. \
+            The certificate and key are checked at start (a file that cannot be served stops the start, naming it), \
+            then reread every second and on SIGHUP: a change that loads is served to new connections, connections \
+            already open keep theirs, and one that does not load is logged and refused while the certificate in force \
+            stays. --admin-tls-cert and --admin-tls-key do the same for the admin API, whose URL in <data>/proxy.json \
+            becomes https://127.0.0.1:PORT; the CLI trusts its CA with --admin-ca or STRANGLER_ADMIN_CA (docs/tls.md).
+
             Example:
               strangler proxy --routes routes.json --port 8080 --admin-port 8090 --data .strangler
+              strangler proxy --port 8080 --tls-port 8443 --tls-cert chain.pem --tls-key key.pem
             """
     )
 
@@ -34,6 +44,25 @@ public struct ProxyCommand: AsyncParsableCommand {
 
     @Option(help: "Port of the admin API (127.0.0.1 only).")
     public var adminPort: Int = 8090
+
+    @Option(
+        help: ArgumentHelp(
+            "Serve HTTPS with this PEM certificate, or chain (leaf first); needs --tls-key.", valueName: "file"))
+    public var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The PEM private key of --tls-cert (not encrypted).", valueName: "file"))
+    public var tlsKey: String?
+
+    @Option(help: "Serve HTTPS on this port and plain HTTP on --port (without it, --port speaks HTTPS).")
+    public var tlsPort: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Serve the admin API over HTTPS with this PEM certificate; needs --admin-tls-key.", valueName: "file"))
+    public var adminTlsCert: String?
+
+    @Option(help: ArgumentHelp("The PEM private key of --admin-tls-cert.", valueName: "file"))
+    public var adminTlsKey: String?
 
     @Option(help: "Address to listen on for client traffic.")
     public var host: String = "127.0.0.1"
@@ -92,7 +121,19 @@ public struct ProxyCommand: AsyncParsableCommand {
     public init() {}
 
     public func validate() throws {
-        try PortFlags.validate([("--port", self.port), ("--admin-port", self.adminPort)])
+        try PortFlags.validate(
+            [("--port", self.port), ("--admin-port", self.adminPort)]
+                + (self.tlsPort.map { [("--tls-port", $0)] } ?? []))
+        _ = try Self.certificateFiles(certificate: ("--tls-cert", self.tlsCert), key: ("--tls-key", self.tlsKey))
+        _ = try Self.certificateFiles(
+            certificate: ("--admin-tls-cert", self.adminTlsCert), key: ("--admin-tls-key", self.adminTlsKey))
+        if self.tlsPort != nil, self.tlsCert == nil {
+            throw ValidationError("--tls-port needs --tls-cert and --tls-key")
+        }
+        if let tlsPort, tlsPort == self.port, tlsPort != 0 {
+            throw ValidationError(
+                "--tls-port must differ from --port (\(tlsPort)); without --tls-port, --port speaks TLS")
+        }
         guard self.maxHeaderBytes >= 1024 else { throw ValidationError("--max-header-bytes must be at least 1024") }
         guard self.maxBodyBytes >= 0 else { throw ValidationError("--max-body-bytes must be 0 or more") }
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256") }
@@ -120,6 +161,23 @@ public struct ProxyCommand: AsyncParsableCommand {
         }
     }
 
+    /// A certificate and its key, both given or neither (nil); one without the other is a `ValidationError`.
+    static func certificateFiles(
+        certificate: (flag: String, path: String?), key: (flag: String, path: String?)
+    ) throws -> TLSCertificateFiles? {
+        switch (certificate.path, key.path) {
+        case (nil, nil): return nil
+        case (let certificatePath?, let keyPath?):
+            guard !certificatePath.isEmpty, !keyPath.isEmpty else {
+                throw ValidationError("\(certificate.flag) and \(key.flag) must name files")
+            }
+            return TLSCertificateFiles(certificatePath: certificatePath, keyPath: keyPath)
+        case (_?, nil): throw ValidationError("\(certificate.flag) needs \(key.flag) (the certificate's private key)")
+        case (nil, _?):
+            throw ValidationError("\(key.flag) needs \(certificate.flag) (the certificate it is the key of)")
+        }
+    }
+
     /// The proxy's configuration from the flags (`maxConnections` nil: derived from the file-descriptor limit at
     /// start).
     var proxyConfiguration: ProxyConfiguration {
@@ -141,6 +199,10 @@ public struct ProxyCommand: AsyncParsableCommand {
         configuration.headTimeout = DurationText.parse(self.headTimeout) ?? configuration.headTimeout
         configuration.minBodyRate = self.minBodyRate
         configuration.bodyRateWindow = DurationText.parse(self.bodyRateWindow) ?? configuration.bodyRateWindow
+        configuration.tls = try? Self.certificateFiles(certificate: ("", self.tlsCert), key: ("", self.tlsKey))
+        configuration.tlsPort = self.tlsPort
+        configuration.adminTLS = try? Self.certificateFiles(
+            certificate: ("", self.adminTlsCert), key: ("", self.adminTlsKey))
         return configuration
     }
 
@@ -151,7 +213,10 @@ public struct ProxyCommand: AsyncParsableCommand {
         let logger = Logger(label: "strangler.proxy")
         let proxy: ProxyApplication
         do {
-            proxy = try ProxyApplication(configuration: configuration, logger: logger)
+            proxy = try ProxyApplication(configuration: configuration, logger: logger, reloadSignals: [.sighup])
+        } catch let error as TLSCertificateError {
+            FileHandle.standardError.write(Data("strangler proxy: \(error)\n".utf8))
+            throw ExitCode(2)
         } catch let error as RouteTableError {
             FileHandle.standardError.write(Data("strangler proxy: \(self.routes): \(error)\n".utf8))
             throw ExitCode(2)

@@ -1,5 +1,5 @@
-package import NIOConcurrencyHelpers
-package import NIOCore
+import NIOConcurrencyHelpers
+import NIOCore
 import NIOPosix
 package import NIOSSL
 import NIOTLS
@@ -118,6 +118,25 @@ package final class TLSConnection: Sendable {
         return Handshake(negotiatedProtocol: negotiated, peerCertificate: certificate)
     }
 
+    /// The error that ended the handshake; nil when it completed.
+    package func handshakeError() async -> (any Error)? {
+        do {
+            _ = try await self.handshake()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// One request on a new connection trusting `pem`: its answer (nil if none came), the connection closed after.
+    package static func exchange(_ request: String, port: Int, trusting pem: String) async throws -> RawResponse? {
+        let connection = try await TLSConnection.open(port: port, trusting: pem)
+        await connection.write(request)
+        let answer = await connection.waitForResponses(1).first
+        await connection.close()
+        return answer
+    }
+
     /// Writes `text`; a write to a connection the server closed is not an error here (the test looks at `isClosed`).
     package func write(_ text: String) async {
         try? await self.channel.writeAndFlush(ByteBuffer(string: text))
@@ -141,6 +160,11 @@ package final class TLSConnection: Sendable {
     /// Waits until the server closed the connection, or `timeout` passed; returns whether it closed.
     package func waitForClose(within timeout: Duration = .seconds(30)) async -> Bool {
         await eventually(within: timeout) { self.isClosed }
+    }
+
+    /// Half-closes: sends close_notify and shuts the write side, and keeps reading (a request, then end of input).
+    package func closeOutput() async {
+        try? await self.channel.close(mode: .output)
     }
 
     /// Closes from this side (with close_notify).

@@ -71,7 +71,7 @@ struct ProxyPresenceTests {
     @Test(arguments: [
         ("[]", "must be an object"),
         ("not json", "not JSON"),
-        (#"{"admin":"ftp://x","pid":1,"routes":"/r"}"#, "$.admin must be an http:// URL"),
+        (#"{"admin":"ftp://x","pid":1,"routes":"/r"}"#, "$.admin must be an http:// or https:// URL"),
         (#"{"admin":"http://127.0.0.1:1","pid":1.5,"routes":"/r"}"#, "$.pid must be a process id"),
         (#"{"admin":"http://127.0.0.1:1","pid":1,"routes":"r.json"}"#, "$.routes must be an absolute path"),
     ])
@@ -112,7 +112,9 @@ struct ProxyPresenceTests {
             _ = try await ControlSession.open(options, environment: ["STRANGLER_ADMIN": "ftp://127.0.0.1:1"])
         }
         #expect(failure?.status == ControlExit.usage)
-        #expect(failure?.message.hasPrefix("STRANGLER_ADMIN must be an http URL") == true, "\(failure?.message ?? "")")
+        #expect(
+            failure?.message.hasPrefix("STRANGLER_ADMIN must be an http or https URL") == true,
+            "\(failure?.message ?? "")")
     }
 
     @Test func theCLINeverEditsAFileAProxyServes() async throws {

@@ -14,6 +14,8 @@ import Darwin
 /// { "admin": "http://127.0.0.1:8090", "pid": 4242, "routes": "/srv/app/routes.json" }
 /// ```
 ///
+/// (`https://127.0.0.1:8090` when the admin API speaks TLS.)
+///
 /// The proxy writes it once both its ports are bound, and removes it when it stops; a proxy killed outright leaves
 /// it behind, so a reader believes it only while that process lives.
 package struct ProxyPresence: Sendable, Equatable {
@@ -81,8 +83,9 @@ package struct ProxyPresence: Sendable, Equatable {
             throw Malformed(description: "not JSON (\(error))")
         }
         guard document.objectValue != nil else { throw Malformed(description: "must be an object") }
-        guard let admin = document["admin"]?.stringValue, admin.hasPrefix("http://") else {
-            throw Malformed(description: "$.admin must be an http:// URL")
+        guard let admin = document["admin"]?.stringValue, admin.hasPrefix("http://") || admin.hasPrefix("https://")
+        else {
+            throw Malformed(description: "$.admin must be an http:// or https:// URL")
         }
         guard let number = document["pid"]?.numberValue, number == number.rounded(), number >= 1,
             number <= Double(Int32.max)

@@ -1,6 +1,7 @@
 public import AsyncHTTPClient
 public import NIOCore
 public import NIOHTTP1
+public import NIOSSL
 
 /// One request, its whole answer read, for the CLI's commands: a thin layer over the process's
 /// `HTTPClient.toolkit` that keeps the commands' `send` and ``Answer``. Each request asks for `Connection: close`.
@@ -24,13 +25,22 @@ public struct OneShotHTTPClient: Sendable {
 
     public let host: String
     public let port: Int
+    /// `http`, or `https` (verified with ``tlsConfiguration``).
+    public let scheme: String
+    /// For `https`: how the server's certificate is checked (nil: the system's trust store, the host's name).
+    public var tlsConfiguration: TLSConfiguration?
     /// Deadline of a request, until its answer's head.
     public var timeout: TimeAmount
     let client: HTTPClient
 
-    public init(host: String, port: Int, timeout: TimeAmount = .minutes(5), client: HTTPClient = .toolkit) {
+    public init(
+        host: String, port: Int, scheme: String = "http", tlsConfiguration: TLSConfiguration? = nil,
+        timeout: TimeAmount = .minutes(5), client: HTTPClient = .toolkit
+    ) {
         self.host = host
         self.port = port
+        self.scheme = scheme
+        self.tlsConfiguration = tlsConfiguration
         self.timeout = timeout
         self.client = client
     }
@@ -40,7 +50,8 @@ public struct OneShotHTTPClient: Sendable {
         _ method: HTTPMethod, _ path: String, headers extra: HTTPHeaders = [:], body: ByteBuffer? = nil
     ) async throws -> Answer {
         let authority = "\(self.host.contains(":") ? "[\(self.host)]" : self.host):\(self.port)"
-        var request = HTTPClientRequest(url: "http://\(authority)\(path)")
+        var request = HTTPClientRequest(url: "\(self.scheme)://\(authority)\(path)")
+        request.tlsConfiguration = self.tlsConfiguration
         request.method = method
         request.headers = HTTPHeaders([("Host", authority), ("Connection", "close")])
         request.headers.add(contentsOf: extra)
