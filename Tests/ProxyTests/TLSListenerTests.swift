@@ -106,6 +106,9 @@ struct TLSListenerTests {
                     Self.get, port: tlsPort, trusting: certificates.authority.certificatePEM))
             #expect(answer.status == 200)
             #expect(json(answer.body)["upstream"] as? String == "monolith")
+            // The upstream is told how the client came in.
+            #expect((json(answer.body)["headers"] as? [String: String])?["x-forwarded-proto"] == "https")
+            #expect((json(plain.body)["headers"] as? [String: String])?["x-forwarded-proto"] == "http")
         }
     }
 

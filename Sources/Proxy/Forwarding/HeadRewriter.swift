@@ -105,11 +105,12 @@ enum HeadRewriter {
 
     /// The request head for the upstream, and the request id it carries. A shadow copy passes the answering
     /// request's id (`requestID`), so that both sides log the same id, and may ask for a dry run. `path` (the
-    /// canonical path, when the client sent another spelling of it) replaces the client's.
+    /// canonical path, when the client sent another spelling of it) replaces the client's. `secure`: the client came
+    /// over TLS (`X-Forwarded-Proto: https`).
     static func upstreamRequest(
         _ head: HTTPHead, upstreamAuthority: String, clientAddress: String, ids: inout IDGenerator,
         allocator: ByteBufferAllocator,
-        requestID forcedID: String? = nil, dryRun: Bool = false, path: PathRewrite? = nil
+        requestID forcedID: String? = nil, dryRun: Bool = false, path: PathRewrite? = nil, secure: Bool = false
     ) -> (ByteBuffer, String) {
         // Client-sent values are ranges of the head until they are written (no strings on the common path). One
         // pass over the fields: those copied are written as they come, the proxy's own fields after them.
@@ -169,7 +170,7 @@ enum HeadRewriter {
                     out.write(", ")
                 }
                 out.write(clientAddress)
-                out.write("\r\nx-forwarded-proto: http\r\n")
+                out.write(secure ? "\r\nx-forwarded-proto: https\r\n" : "\r\nx-forwarded-proto: http\r\n")
                 if let host {
                     out.write("x-forwarded-host: ")
                     out.write(source, host)

@@ -49,7 +49,7 @@ extension ProxyHandler {
         let allocator = self.context?.channel.allocator ?? ByteBufferAllocator()
         let (upstreamHead, requestID) = HeadRewriter.upstreamRequest(
             head, upstreamAuthority: upstream.authority, clientAddress: self.clientAddress, ids: &self.loop.ids,
-            allocator: allocator, path: resolved.forwarded(head, prefix: upstream.pathPrefix))
+            allocator: allocator, path: resolved.forwarded(head, prefix: upstream.pathPrefix), secure: self.secure)
         let body = BodyFraming.request(head)
         let timeout = route?.timeout ?? Route.defaultTimeout
         let exchange = Exchange(
@@ -64,7 +64,7 @@ extension ProxyHandler {
             exchange.shadow = shadowPlan.makeTap(
                 head: head, upstream: upstream, address: exchange.address, upstreamHead: upstreamHead,
                 requestID: requestID, shadowPath: resolved.forwarded(head, prefix: shadowPlan.shadow.pathPrefix),
-                query: resolved.query(head), clientAddress: self.clientAddress, recorder: recorder,
+                query: resolved.query(head), clientAddress: self.clientAddress, secure: self.secure, recorder: recorder,
                 noiseShare: configuration.noiseShare, maxCompareBytes: configuration.maxCompareBytes,
                 ids: &self.loop.ids, allocator: allocator)
         }

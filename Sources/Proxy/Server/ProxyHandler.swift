@@ -40,9 +40,13 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// In a tunnel, a read the client side held while the upstream could not take more.
     var tunnelReadHeld = false
 
-    init(shared: ProxyShared, loop: LoopState) {
+    /// The client's connection came in on a TLS listener (`X-Forwarded-Proto: https`).
+    let secure: Bool
+
+    init(shared: ProxyShared, loop: LoopState, secure: Bool = false) {
         self.shared = shared
         self.loop = loop
+        self.secure = secure
         self.machine = ConnectionStateMachine(limits: Self.limits(shared.configuration), now: loop.eventLoop.now)
     }
 

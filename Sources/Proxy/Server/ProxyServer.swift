@@ -103,7 +103,8 @@ package final class ProxyServer: Service {
                         try pipeline.addHandler(TLSEventsHandler(logger: logger))
                     }
                     try pipeline.addHandler(
-                        ProxyHandler(shared: shared, loop: shared.loopState(for: channel.eventLoop)))
+                        ProxyHandler(
+                            shared: shared, loop: shared.loopState(for: channel.eventLoop), secure: tls != nil))
                 }
             }
             .bind(host: configuration.host, port: listener.port)

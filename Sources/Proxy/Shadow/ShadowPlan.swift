@@ -68,7 +68,8 @@ struct ShadowPlan {
     /// with its prefix; nil: as the client sent it) and the query.
     func makeTap(
         head: HTTPHead, upstream: Upstream, address: SocketAddress, upstreamHead: ByteBuffer, requestID: String,
-        shadowPath: HeadRewriter.PathRewrite?, query: String?, clientAddress: String, recorder: any ShadowSink,
+        shadowPath: HeadRewriter.PathRewrite?, query: String?, clientAddress: String, secure: Bool,
+        recorder: any ShadowSink,
         noiseShare: Double, maxCompareBytes: Int, ids: inout IDGenerator, allocator: ByteBufferAllocator
     ) -> ShadowTap {
         // The answering request's head, re-addressed (a second rewrite from the client's head when that fails, or
@@ -90,7 +91,7 @@ struct ShadowPlan {
                 HeadRewriter.upstreamRequest(
                     head, upstreamAuthority: self.shadow.authority, clientAddress: clientAddress, ids: &ids,
                     allocator: allocator, requestID: requestID, dryRun: self.write,
-                    path: shadowPath
+                    path: shadowPath, secure: secure
                 ).0
             requestHead = head.bytes
         }
