@@ -70,6 +70,8 @@ public struct RouteCounts: Sendable, Equatable {
     public static let reasonColumns = ["too_large", "upgrades", "unanswered", "early_answers", "in_flight", "overflow"]
     /// Added by `v7-unhealthy`.
     public static let healthColumns = ["unhealthy"]
+    /// Every reason a shadow was not compared, by its column.
+    public static let notComparedColumns = reasonColumns + healthColumns
 
     /// Each reason a shadow was not compared (`too-large`, `upgrade`, …) with its count, those counted only.
     public var notCompared: [(reason: String, count: Int)] {

@@ -286,7 +286,7 @@ public final class DiffStore: Sendable {
                         ("noiseChecks", .number(Double(row["noise_checks"] as Int))),
                         ("stale", .number(Double(row["stale"] as Int))),
                     ]
-                for counter in RouteCounts.counters where RouteCounts.reasonColumns.contains(counter.column) {
+                for counter in RouteCounts.counters where RouteCounts.notComparedColumns.contains(counter.column) {
                     let value: Int = row[counter.column]
                     members.append((counter.name, .number(Double(value))))
                 }

@@ -179,7 +179,7 @@ extension RouteReport {
         var traffic = Traffic()
         // The reasons a shadow was not compared came later: a report without them reads them as 0.
         traffic.counts = try RouteCounts { counter throws(ReportFormatError) in
-            (RouteCounts.reasonColumns + RouteCounts.healthColumns).contains(counter.column)
+            RouteCounts.notComparedColumns.contains(counter.column)
                 && trafficFields.value[counter.name] == nil
                 ? 0 : try trafficFields.int(counter.name)
         }

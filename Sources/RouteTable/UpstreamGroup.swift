@@ -82,7 +82,8 @@ public struct UpstreamGroup: Sendable, Equatable {
     /// Requests waiting at once for a connection to one instance (being opened, or one of `maxConnections` to
     /// free); more are answered 503 at once. Nil: no limit.
     public var maxPending: Int?
-    /// Retries in flight, as a share of the requests in flight to the group (at least 3 are always allowed).
+    /// Retries elsewhere at most this share of the group's requests (each request adds this much of a retry to a
+    /// budget that a retry spends, saved up to a burst of 50: Linkerd's retry budget).
     public var retryBudget: Double
     /// How often host names are resolved again (`"dnsRefresh"`; nil: `Self.defaultResolveInterval`).
     public var resolveInterval: Duration?

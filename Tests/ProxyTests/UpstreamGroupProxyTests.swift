@@ -216,6 +216,7 @@ struct UpstreamGroupProxyTests {
                 let response = try await RawHTTP.get("/orders/1", port: harness.proxyPort)
                 #expect(response.status == 200, "the monolith answers")
                 let counts = try await harness.waitForDiffs("orders.get", "unhealthy", atLeast: 1)
+                #expect(counts["unhealthy"] as? Int == 1)
                 #expect(counts["skipped"] as? Int == 1)
                 #expect(origins[0].served.isEmpty, "no copy went to the unhealthy service")
             }
@@ -332,13 +333,21 @@ struct BalancerTests {
     @Test func retriesStayWithinTheBudget() throws {
         let balancer = try Self.balancer(
             #"{ "instances": ["http://127.0.0.1:1", "http://127.0.0.1:2"], "retryBudget": 0.2 }"#)
-        // Under 15 requests in flight, 3 retries at once; at 20, 4.
-        #expect((0..<4).map { _ in balancer.claimRetry() } == [true, true, true, false])
-        balancer.instances[0].inFlight.store(20, ordering: .relaxed)
+        // A saved-up burst of 50, then one retry per five requests.
+        #expect((0..<50).allSatisfy { _ in balancer.claimRetry() })
+        #expect(!balancer.claimRetry())
+        for _ in 0..<4 { balancer.requestStarted() }
+        #expect(!balancer.claimRetry(), "four requests earn 0.8 of a retry")
+        balancer.requestStarted()
         #expect(balancer.claimRetry())
         #expect(!balancer.claimRetry())
-        balancer.releaseRetry()
-        #expect(balancer.claimRetry())
+        // Never more than the burst saved up, however long the quiet.
+        for _ in 0..<1000 { balancer.requestStarted() }
+        #expect((0..<51).map { _ in balancer.claimRetry() }.filter { $0 }.count == 50)
+        let none = try Self.balancer(
+            #"{ "instances": ["http://127.0.0.1:1", "http://127.0.0.1:2"], "retryBudget": 0 }"#)
+        for _ in 0..<100 { none.requestStarted() }
+        #expect((0..<51).map { _ in none.claimRetry() }.filter { $0 }.count == 50, "only the burst")
     }
 
     @Test func leastRequestsPicksTheLessLoadedOfTwo() throws {

@@ -16,7 +16,7 @@ trap cleanup EXIT
 mkdir -p "$W/logs"
 for i in 1 2 3; do
   cat >"$W/origin$i.conf" <<CONF
-worker_processes 1; daemon off; pid $W/origin$i.pid; error_log $W/logs/origin$i.err;
+worker_processes 1; master_process off; daemon off; pid $W/origin$i.pid; error_log $W/logs/origin$i.err;
 events { worker_connections 4096; }
 http { access_log off;
   server { listen 127.0.0.1:1848$i; location / { default_type application/json; return 200 '{"instance":$i}'; } } }

@@ -39,8 +39,6 @@ final class Exchange {
     var retried = false
     /// Retried once on another instance of the group (after a connect failure or a reset before any answer byte).
     var retriedElsewhere = false
-    /// Holds one of the group's retry-budget slots.
-    var holdsRetry = false
     /// GET, HEAD, OPTIONS, PUT, DELETE, or carrying `Idempotency-Key`: may be sent again to another instance.
     var isIdempotent = false
     /// Counted in its instance's `pending` (waiting for a connection, in a group with circuit limits).

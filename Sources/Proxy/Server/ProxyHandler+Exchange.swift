@@ -57,6 +57,7 @@ extension ProxyHandler {
             method: method, hasBody: body != nil, clientVersionMinor: head.versionMinor, timeout: timeout, started: now)
         balancer.instances[instance].inFlight.wrappingAdd(1, ordering: .relaxed)
         if !balancer.isSingle {
+            balancer.requestStarted()
             exchange.isIdempotent =
                 HTTPMethodRules.isIdempotent(method) || head.value(of: "idempotency-key") != nil
         }
@@ -316,7 +317,6 @@ extension ProxyHandler {
         balancer.instances[failed].inFlight.wrappingSubtract(1, ordering: .relaxed)
         balancer.instances[next].inFlight.wrappingAdd(1, ordering: .relaxed)
         exchange.retriedElsewhere = true
-        exchange.holdsRetry = true
         exchange.instance = next
         exchange.upstream = balancer.instances[next].upstream
         exchange.address = balancer.addresses[next]

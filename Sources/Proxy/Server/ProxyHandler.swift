@@ -368,7 +368,6 @@ final class ProxyHandler: ChannelDuplexHandler {
         let state = balancer.instances[exchange.instance]
         state.inFlight.wrappingSubtract(1, ordering: .relaxed)
         exchange.endedWaiting()
-        if exchange.holdsRetry { balancer.releaseRetry() }
         if let failure = exchange.failure {
             self.instanceFailed(exchange, why: failure, now: self.now)
         } else if let status = exchange.responseStatus {

@@ -63,8 +63,13 @@ final class Balancer: Sendable {
     /// `maxConnections` or `maxPending` is set: connections are obtained within them.
     let hasLimits: Bool
     private let turn = Atomic<Int>(0)
-    /// Retries in flight, against the group's budget.
-    let retriesInFlight = Atomic<Int>(0)
+    /// The retry budget, in thousandths of a retry: every request adds `retryBudget` of one, a retry takes one
+    /// (Linkerd's retry budget). It starts with, and never holds more than, `Self.retryBurst` retries.
+    let retryTokens = Atomic<Int>(Balancer.retryBurst * 1000)
+    /// Thousandths of a retry each request adds.
+    private let retryDeposit: Int
+    /// The most retries saved up: a burst when an instance dies with requests in flight.
+    static let retryBurst = 50
     /// Serializes ejections, so that `maxPercent` holds when several loops eject at once.
     private let ejecting = Mutex<Void>(())
 
@@ -80,6 +85,7 @@ final class Balancer: Sendable {
         self.isSingle = group.isSingle
         self.maxEjected = group.maxEjected
         self.hasLimits = group.maxConnections != nil || group.maxPending != nil
+        self.retryDeposit = Int((group.retryBudget * 1000).rounded())
     }
 
     /// The instance for a request, or nil when none can take it now. `avoiding` is one not to choose (a retry's first
@@ -149,20 +155,25 @@ final class Balancer: Sendable {
         }
     }
 
-    /// Whether a retry fits the budget: retries in flight under `retryBudget` of the requests in flight, or under 3.
+    /// A request to the group started: it adds its share to the retry budget (groups of one instance never retry
+    /// elsewhere, and keep no budget).
+    func requestStarted() {
+        guard self.instances.count > 1, self.retryDeposit > 0 else { return }
+        let cap = Self.retryBurst * 1000
+        if self.retryTokens.load(ordering: .relaxed) < cap {
+            self.retryTokens.wrappingAdd(self.retryDeposit, ordering: .relaxed)
+        }
+    }
+
+    /// Whether a retry fits the budget (retries at most `retryBudget` of the requests, with a saved-up burst); takes
+    /// its share when it does.
     func claimRetry() -> Bool {
-        let inFlight = self.instances.reduce(0) { $0 + $1.inFlight.load(ordering: .relaxed) }
-        let allowed = max(3, Int(Double(inFlight) * self.group.retryBudget))
-        let claimed = self.retriesInFlight.wrappingAdd(1, ordering: .relaxed).newValue
-        if claimed > allowed {
-            self.retriesInFlight.wrappingSubtract(1, ordering: .relaxed)
+        let left = self.retryTokens.wrappingSubtract(1000, ordering: .relaxed).newValue
+        guard left >= 0 else {
+            self.retryTokens.wrappingAdd(1000, ordering: .relaxed)
             return false
         }
         return true
-    }
-
-    func releaseRetry() {
-        self.retriesInFlight.wrappingSubtract(1, ordering: .relaxed)
     }
 
     /// An answer below 500 came from `index`: its run of failures ends.
