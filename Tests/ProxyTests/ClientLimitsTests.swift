@@ -207,7 +207,13 @@ struct ClientLimitsTests {
     /// A client that sends `Expect: 100-continue` waits for the interim answer before its body: the proxy answers
     /// it at once (as nginx and Envoy do), and the body's rate counts from there.
     @Test func aBodyAwaitingContinueIsNotCutWhileItWaits() async throws {
-        try await self.withUploadRoute(holding: false) { harness, _ in
+        // A window far longer than the test's own pause between the interim answer and its body: on a loaded machine
+        // that pause alone can outlast a short one, and the cut would be right.
+        let configure: (inout ProxyConfiguration) -> Void = {
+            $0.minBodyRate = 1000
+            $0.bodyRateWindow = .seconds(10)
+        }
+        try await self.withUploadRoute(holding: false, configure: configure) { harness, _ in
             let connection = try await RawConnection.open(port: harness.proxyPort)
             await connection.write(
                 "POST /upload HTTP/1.1\r\nHost: proxy.test\r\nExpect: 100-continue\r\nContent-Length: 4000\r\n\r\n")
