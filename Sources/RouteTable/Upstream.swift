@@ -11,6 +11,7 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
         let isTLS: Bool
         let pathPrefix: String
         let tls: UpstreamTLS?
+        let hostIsName: Bool
     }
 
     private let box: SharedBox<Fields>
@@ -29,9 +30,10 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
     /// How a TLS connection to it is verified and authenticated (`https://` only; nil: the defaults).
     public var tls: UpstreamTLS? { self.box.value.tls }
     /// The host is a name to resolve (not an IPv4 or IPv6 address literal).
-    public var hostIsName: Bool {
-        !self.host.contains(":") && !self.host.split(separator: ".").allSatisfy { $0.allSatisfy(\.isNumber) }
-    }
+    public var hostIsName: Bool { self.box.value.hostIsName }
+    /// The name TLS asks for (SNI) and verifies: the host when it is a name; nil for an address (verified against
+    /// the certificate's IP addresses).
+    public var serverName: String? { self.hostIsName ? self.host : nil }
 
     init(
         host: String, port: Int, url: String, authority: String, isTLS: Bool = false, pathPrefix: String = "",
@@ -39,7 +41,9 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
     ) {
         self.box = SharedBox(
             Fields(
-                host: host, port: port, url: url, authority: authority, isTLS: isTLS, pathPrefix: pathPrefix, tls: tls))
+                host: host, port: port, url: url, authority: authority, isTLS: isTLS, pathPrefix: pathPrefix, tls: tls,
+                hostIsName: !host.contains(":") && !host.split(separator: ".").allSatisfy { $0.allSatisfy(\.isNumber) })
+        )
     }
 
     /// The same instance with `tls` settings (a service's `"tls"` applies to its `https://` instances).

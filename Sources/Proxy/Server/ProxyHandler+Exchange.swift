@@ -307,12 +307,13 @@ extension ProxyHandler {
         else { return false }
         let now = self.now
         let failed = exchange.instance
-        self.instanceFailed(exchange, why: reason, now: now)
-        guard let next = balancer.pick(now: now, avoiding: failed, random: &self.loop.ids), balancer.claimRetry(),
+        guard let next = balancer.pick(now: now, avoiding: failed, random: &self.loop.ids),
             let head = HeadRewriter.retarget(
                 exchange.upstreamHead, to: balancer.instances[next].upstream.authority, dryRun: false,
-                allocator: self.context?.channel.allocator ?? ByteBufferAllocator())
-        else { return false }
+                allocator: self.context?.channel.allocator ?? ByteBufferAllocator()),
+            balancer.claimRetry()
+        else { return false }  // the exchange fails as it is, and its failure is counted once, when it ends
+        self.instanceFailed(exchange, why: reason, now: now)
         self.shared.metrics.upstreamError(route: exchange.route, upstream: exchange.upstream, kind: "retried")
         balancer.instances[failed].inFlight.wrappingSubtract(1, ordering: .relaxed)
         balancer.instances[next].inFlight.wrappingAdd(1, ordering: .relaxed)

@@ -19,7 +19,6 @@ final class InstanceState: Sendable {
     let ejectedUntil = Atomic<UInt64>(0)
     /// Failures in a row (connect failures, resets, timeouts, 5xx), for ejection.
     let consecutiveFailures = Atomic<Int>(0)
-    let requests = Atomic<Int>(0)
     let errors = Atomic<Int>(0)
     let ejections = Atomic<Int>(0)
     let healthTransitions = Atomic<Int>(0)

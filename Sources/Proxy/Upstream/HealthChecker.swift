@@ -110,7 +110,7 @@ package final class HealthChecker: Service {
         let deadline = eventLoop.scheduleTask(in: timeout) {
             promise.fail(HealthCheckTimeout(after: check.timeout))
         }
-        let serverName = upstream.hostIsName ? upstream.host : nil
+        let serverName = upstream.serverName
         let request =
             "GET \(upstream.pathPrefix)\(check.path) HTTP/1.1\r\nhost: \(upstream.authority)\r\n"
             + "user-agent: strangler-health-check\r\nconnection: close\r\n\r\n"

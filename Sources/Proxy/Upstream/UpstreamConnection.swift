@@ -261,7 +261,7 @@ final class UpstreamPool {
             }
             tls = context
         }
-        let serverName = upstream.hostIsName ? upstream.host : nil
+        let serverName = upstream.serverName
         let state = self.states[upstream]
         state?.openConnections.wrappingAdd(1, ordering: .relaxed)
         return ClientBootstrap(group: self.eventLoop)
