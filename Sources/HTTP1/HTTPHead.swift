@@ -101,9 +101,13 @@ public struct HTTPHead {
     @inlinable
     public var connectionNamesFields: Bool { !self.connectionNamedFields.isEmpty }
 
-    /// A response's status code (three digits, checked by the parser), read from the bytes.
+    /// A response's status code, as the parser read it (nil for a request, or a head made without the parser).
+    public var parsedStatus: UInt?
+
+    /// A response's status code (three digits, checked by the parser): the parser's, else read from the bytes.
     @inlinable
     public var statusCode: UInt {
+        if let parsedStatus = self.parsedStatus { return parsedStatus }
         let digits = self.startLine.second
         guard digits.count == 3 else { return 502 }
         return self.bytes.withUnsafeReadableBytes { raw in

@@ -25,6 +25,35 @@ public enum HTTPHeadParser {
         }
     }
 
+    /// Whether any byte of `word` is below 0x20 or is 0x7F (the bytes a field value may not hold, tab and CR among
+    /// them): exact when false, so a word it passes needs no byte-by-byte look.
+    @inline(__always)
+    static func hasControlOrDelete(_ word: UInt64) -> Bool {
+        let high: UInt64 = 0x8080_8080_8080_8080
+        let below = (word &- 0x2020_2020_2020_2020) & ~word & high
+        let delete = word ^ 0x7F7F_7F7F_7F7F_7F7F
+        let deletes = (delete &- 0x0101_0101_0101_0101) & ~delete & high
+        return (below | deletes) != 0
+    }
+
+    /// Whether any byte of `word` is below 0x0E (CR and LF among them): exact when false.
+    @inline(__always)
+    static func hasByteBelow14(_ word: UInt64) -> Bool {
+        ((word &- 0x0E0E_0E0E_0E0E_0E0E) & ~word & 0x8080_8080_8080_8080) != 0
+    }
+
+    /// Each byte's class, by its value: `1` a token byte (RFC 9110: a field name's), `:` the colon, `0` any other.
+    /// A literal, so reading it is a load from constant memory (no lazy initialization, no bounds check).
+    @usableFromInline
+    static var byteClasses: StaticString {
+        """
+        0000000000000000000000000000000001011111001101101111111111:00000\
+        0111111111111111111111111110001111111111111111111111111111101010\
+        0000000000000000000000000000000000000000000000000000000000000000\
+        0000000000000000000000000000000000000000000000000000000000000000
+        """
+    }
+
     /// RFC 9110 token characters (field names, methods): a bit per ASCII byte, in two words.
     @inlinable @inline(__always)
     public static func isTokenByte(_ byte: UInt8) -> Bool {
@@ -72,10 +101,18 @@ public enum HTTPHeadParser {
         _ view: UnsafeBufferPointer<UInt8>, bytes: ByteBuffer, isRequest: Bool
     ) throws(HeadError) -> HTTPHead {
         let count = view.count
+        guard let base = view.baseAddress else { throw .malformed("an unterminated line") }
 
         func lineEnd(from start: Int) throws(HeadError) -> Int {
             var position = start
-            while position < count {
+            while true {
+                // Eight bytes at a time while none can be CR or LF (none below 0x0E).
+                while position &+ 8 <= count,
+                    !Self.hasByteBelow14(UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self))
+                {
+                    position &+= 8
+                }
+                guard position < count else { break }
                 let byte = view[position]
                 if byte == 0x0D {
                     guard position + 1 < count, view[position + 1] == 0x0A else {
@@ -125,15 +162,20 @@ public enum HTTPHeadParser {
             guard code.count == 3, codeEnd == startEnd || view[codeEnd] == 0x20 else {
                 throw .malformed("an invalid status code")
             }
-            for position in code where view[position] < 0x30 || view[position] > 0x39 {
-                throw .malformed("an invalid status code")
+            var status: UInt = 0
+            for position in code {
+                let digit = view[position]
+                guard digit >= 0x30, digit <= 0x39 else { throw .malformed("an invalid status code") }
+                status = status * 10 + UInt(digit - 0x30)
             }
             head = HTTPHead(
                 bytes: bytes, startLine: (first, code, min(codeEnd + 1, startEnd)..<startEnd), versionMinor: minor)
+            head.parsedStatus = status
         }
         head.fields.reserveCapacity(16)
         var index = startEnd + 2
 
+        let classes = Self.byteClasses.utf8Start
         var contentLengths = 0
         var transferEncodings = 0
         var hosts = 0
@@ -146,27 +188,30 @@ public enum HTTPHeadParser {
                 break  // the empty line
             }
             if firstByte == 0x20 || firstByte == 0x09 { throw .malformed("obsolete line folding") }
+            // The name: token bytes, by table (one load per byte), up to the first byte that is not one.
             var colon = index
-            while colon < count {
-                let byte = view[colon]
-                if byte == 0x3A { break }
-                guard Self.isTokenByte(byte) else {
-                    switch byte {
-                    case 0x0D:
-                        guard colon + 1 < count, view[colon + 1] == 0x0A else {
-                            throw .malformed("a bare CR in the head")
-                        }
-                        throw .malformed("a header line without ':'")
-                    case 0x0A: throw .malformed("a bare LF in the head (lines end with CRLF)")
-                    default: throw .malformed("an invalid header name")
-                    }
-                }
-                colon += 1
-            }
+            while colon < count, classes[Int(view[colon])] == 0x31 { colon &+= 1 }
             guard colon < count else { throw .malformed("an unterminated line") }
+            let stop = view[colon]
+            if stop != 0x3A {
+                switch stop {
+                case 0x0D:
+                    guard colon + 1 < count, view[colon + 1] == 0x0A else { throw .malformed("a bare CR in the head") }
+                    throw .malformed("a header line without ':'")
+                case 0x0A: throw .malformed("a bare LF in the head (lines end with CRLF)")
+                default: throw .malformed("an invalid header name")
+                }
+            }
             guard colon > index else { throw .malformed("an invalid header name") }
             var end = colon + 1
             while true {
+                // Eight bytes at a time while none is a control byte or DEL: the value's common bytes cost a few
+                // instructions per word instead of per byte. The byte loop below sees the rest (CR, tab, defects).
+                while end &+ 8 <= count,
+                    !Self.hasControlOrDelete(UnsafeRawPointer(base + end).loadUnaligned(as: UInt64.self))
+                {
+                    end &+= 8
+                }
                 guard end < count else { throw .malformed("an unterminated line") }
                 let byte = view[end]
                 if byte == 0x0D {

@@ -9,6 +9,8 @@ public struct Route: Sendable, Equatable, Identifiable {
         let path: PathTemplate
         let service: String?
         let timeout: Duration
+        /// `timeout` in nanoseconds, worked out once (splitting a `Duration` costs a 128-bit division).
+        let timeoutNanoseconds: Int64
         let shadow: ShadowPolicy?
     }
 
@@ -23,6 +25,8 @@ public struct Route: Sendable, Equatable, Identifiable {
     public var stage: Stage
     /// Upstream deadline (default 30 s): past it the client gets a 504.
     public var timeout: Duration { self.box.value.timeout }
+    /// The same deadline in nanoseconds (saturating), for the data plane's timers.
+    public var timeoutNanoseconds: Int64 { self.box.value.timeoutNanoseconds }
     /// How the route shadows in `coexist`; nil gives the defaults.
     public var shadow: ShadowPolicy? { self.box.value.shadow }
 
@@ -31,7 +35,9 @@ public struct Route: Sendable, Equatable, Identifiable {
         timeout: Duration = .seconds(30), shadow: ShadowPolicy? = nil
     ) {
         self.box = SharedBox(
-            Fields(id: id, method: method, path: path, service: service, timeout: timeout, shadow: shadow))
+            Fields(
+                id: id, method: method, path: path, service: service, timeout: timeout,
+                timeoutNanoseconds: Self.nanoseconds(timeout), shadow: shadow))
         self.stage = stage
     }
 
@@ -48,6 +54,15 @@ public struct Route: Sendable, Equatable, Identifiable {
 
     public static func == (lhs: Route, rhs: Route) -> Bool {
         lhs.stage == rhs.stage && (lhs.box === rhs.box || lhs.box.value == rhs.box.value)
+    }
+
+    /// A duration in nanoseconds, saturating at `Int64.max`.
+    public static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return seconds < 0 ? .min : .max }
+        let (total, overflowAdding) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflowAdding ? .max : total
     }
 
     public static let methods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

@@ -178,4 +178,32 @@ struct HTTPHeadParserTests {
             "POST / HTTP/1.1\r\nHost: a\r\nStrangler-Dry-Run: 1\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n")
         #expect(dryRun.hasInternalFields && dryRun.hasDryRunField && dryRun.expectsContinue)
     }
+
+    /// Field names are read by a table and values eight bytes at a time: every byte value, at every place of a word and
+    /// of the tail after the last whole word, is taken or refused exactly as RFC 9110 says.
+    @Test func everyByteValueIsJudgedAlikeWhereverItFallsInANameOrAValue() throws {
+        for byte in 0...255 {
+            let value = UInt8(byte)
+            for place in 0..<21 {
+                var name = Array("X-Field-Name-Long-21c".utf8)
+                name[place] = value
+                var line = Array("GET / HTTP/1.1\r\nHost: x\r\n".utf8) + name + Array(": v\r\n\r\n".utf8)
+                let nameIsToken = HTTPHeadParser.isTokenByte(value) || (value == 0x3A && place > 0)
+                let named = try? HTTPHeadParser.parseRequest(ByteBuffer(bytes: line))
+                #expect((named != nil) == nameIsToken, "name byte \(byte) at \(place)")
+                var text = Array("value-of-twenty-one!".utf8) + [0x21]
+                text[place] = value
+                line = Array("GET / HTTP/1.1\r\nHost: x\r\nX-Value: ".utf8) + text + Array("\r\n\r\n".utf8)
+                let allowed = !(value < 0x20 && value != 0x09) && value != 0x7F
+                let parsed = try? HTTPHeadParser.parseRequest(ByteBuffer(bytes: line))
+                #expect((parsed != nil) == allowed, "value byte \(byte) at \(place)")
+                if let parsed, let field = parsed.fields.last {
+                    // Tabs and spaces at either end are trimmed; inside, the value is kept as sent.
+                    let blank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
+                    let trimmed = text.drop(while: blank).reversed().drop(while: blank).reversed()
+                    #expect(Array(parsed.bytes.readableBytesView[field.value]) == Array(trimmed), "\(byte) at \(place)")
+                }
+            }
+        }
+    }
 }

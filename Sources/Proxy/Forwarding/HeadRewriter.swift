@@ -13,37 +13,42 @@ enum HeadRewriter {
     }
 
     /// `upgrading`: an answer that switches protocols (its `Upgrade` field goes to the client).
+    /// `source`: the head's bytes, already borrowed by the caller (each `nameEquals` would borrow them again, and a
+    /// borrow of a ByteBuffer's storage costs an exclusivity check).
     private static func classify(
-        _ head: HTTPHead, _ name: Range<Int>, request: Bool, keepChunked: Bool, upgrading: Bool = false
+        _ head: HTTPHead, _ source: UnsafeRawBufferPointer, _ name: Range<Int>, request: Bool, keepChunked: Bool,
+        upgrading: Bool = false
     ) -> Field {
+        let raw = source.assumingMemoryBound(to: UInt8.self)
+        func named(_ lower: StaticString) -> Bool { HTTPHeadParser.equalsLowercase(raw, name, lower) }
         switch name.count {
-        case 2: if head.nameEquals(name, "te") { return .drop }
-        case 6: if request, head.expectsContinue, head.nameEquals(name, "expect") { return .drop }
-        case 3: if head.nameEquals(name, "via") { return .via }
-        case 4: if request, head.nameEquals(name, "host") { return .host }
+        case 2: if named("te") { return .drop }
+        case 6: if request, head.expectsContinue, named("expect") { return .drop }
+        case 3: if named("via") { return .via }
+        case 4: if request, named("host") { return .host }
         case 7:
-            if head.nameEquals(name, "upgrade") { return head.isUpgrade || upgrading ? .copy : .drop }
-            if head.nameEquals(name, "trailer") { return .drop }
+            if named("upgrade") { return head.isUpgrade || upgrading ? .copy : .drop }
+            if named("trailer") { return .drop }
         case 10:
-            if head.nameEquals(name, "connection") || head.nameEquals(name, "keep-alive") { return .drop }
-        case 11: if request, head.nameEquals(name, "traceparent") { return .traceparent }
-        case 12: if head.nameEquals(name, "x-request-id") { return request ? .requestID : .copy }
-        case 15: if request, head.nameEquals(name, "x-forwarded-for") { return .forwardedFor }
+            if named("connection") || named("keep-alive") { return .drop }
+        case 11: if request, named("traceparent") { return .traceparent }
+        case 12: if named("x-request-id") { return request ? .requestID : .copy }
+        case 15: if request, named("x-forwarded-for") { return .forwardedFor }
         case 16:
-            if head.nameEquals(name, "proxy-connection") { return .drop }
-            if request, head.nameEquals(name, "x-forwarded-host") { return .drop }
+            if named("proxy-connection") { return .drop }
+            if request, named("x-forwarded-host") { return .drop }
         case 17:
-            if head.nameEquals(name, "transfer-encoding") { return keepChunked ? .copy : .drop }
-            if request, head.nameEquals(name, "x-forwarded-proto") { return .drop }
-        case 18: if head.nameEquals(name, "proxy-authenticate") { return .drop }
-        case 19: if head.nameEquals(name, "proxy-authorization") { return .drop }
+            if named("transfer-encoding") { return keepChunked ? .copy : .drop }
+            if request, named("x-forwarded-proto") { return .drop }
+        case 18: if named("proxy-authenticate") { return .drop }
+        case 19: if named("proxy-authorization") { return .drop }
         default: break
         }
         if head.connectionNamesFields {
             let lowered = head.string(name).lowercased()
             if head.connectionNamedFields.contains(lowered) { return .drop }
         }
-        if request, head.hasInternalFields, head.nameIsInternal(name) { return .drop }
+        if request, head.hasInternalFields, HTTPHeadParser.isInternalName(raw, name) { return .drop }
         return .copy
     }
 
@@ -143,7 +148,7 @@ enum HeadRewriter {
                 }
                 out.write(" HTTP/1.1\r\n")
                 for field in head.fields {
-                    switch self.classify(head, field.name, request: true, keepChunked: true) {
+                    switch self.classify(head, source, field.name, request: true, keepChunked: true) {
                     case .copy: out.writeField(source, field)
                     case .drop: break
                     case .host: if head.absoluteAuthority == nil { host = field.value }
@@ -257,11 +262,12 @@ enum HeadRewriter {
                 out.write("\r\n")
                 for field in head.fields {
                     switch self.classify(
-                        head, field.name, request: false, keepChunked: keepChunked, upgrading: upgrading)
+                        head, source, field.name, request: false, keepChunked: keepChunked, upgrading: upgrading)
                     {
                     case .copy:
                         if field.name.count == 12, !hasRequestID {
-                            hasRequestID = head.nameEquals(field.name, "x-request-id")
+                            hasRequestID = HTTPHeadParser.equalsLowercase(
+                                source.assumingMemoryBound(to: UInt8.self), field.name, "x-request-id")
                         }
                         out.writeField(source, field)
                     case .via: vias.append(field.value)

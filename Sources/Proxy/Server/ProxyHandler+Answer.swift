@@ -50,14 +50,17 @@ extension ProxyHandler {
                 let slice = bytes.readSlice(length: take)!
                 exchange.shadow?.primaryBodyBytes(slice)
                 exchange.capture?.responseBodyBytes(slice)
-                context.write(self.wrapOutboundOut(slice), promise: nil)
-                self.clientUnflushed = true
                 if remaining - take == 0 {
+                    // The answer's last bytes: written and flushed in one trip through the pipeline.
+                    context.writeAndFlush(self.wrapOutboundOut(slice), promise: nil)
+                    self.clientUnflushed = false
                     exchange.response = .length(0)
                     if bytes.readableBytes > 0 { exchange.upstreamKeepAlive = false }
                     self.responseComplete(exchange, context: context)
                     return
                 }
+                context.write(self.wrapOutboundOut(slice), promise: nil)
+                self.clientUnflushed = true
                 exchange.response = .length(remaining - take)
             case .chunked(var tracker):
                 let consumed: Int
@@ -142,13 +145,17 @@ extension ProxyHandler {
         let rewritten = HeadRewriter.clientResponse(
             head, requestID: exchange.requestID, close: close, keepChunked: head.chunked && !exchange.unchunkForClient,
             keepAliveFor10: exchange.clientVersionMinor == 0 && !close, body: inlineBody,
-            allocator: context.channel.allocator)
-        context.write(self.wrapOutboundOut(rewritten), promise: nil)
-        self.clientUnflushed = true
+            allocator: self.allocator)
         if case .length(0) = framing {
+            // The whole answer: written and flushed in one trip through the pipeline.
+            context.writeAndFlush(self.wrapOutboundOut(rewritten), promise: nil)
+            self.clientUnflushed = false
             // Bytes after a complete answer mean the upstream framed it wrong: its connection is not reused.
             if bytes.readableBytes > 0 { exchange.upstreamKeepAlive = false }
             self.responseComplete(exchange, context: context)
+        } else {
+            context.write(self.wrapOutboundOut(rewritten), promise: nil)
+            self.clientUnflushed = true
         }
     }
 
@@ -156,7 +163,7 @@ extension ProxyHandler {
         exchange.answered = true
         let (ending, requestWasWhole) = self.machine.answerComplete(now: self.now)
         self.finish(exchange, reusable: requestWasWhole && exchange.upstreamKeepAlive)
-        if case .serveNext = ending {
+        if case .serveNext = ending, self.clientUnflushed {
             self.clientUnflushed = false
             context.flush()
         }

@@ -24,12 +24,13 @@ extension ProxyHandler {
             self.reject(Self.clientDryRun, requestID: nil)
             return
         }
-        let method = head.string(head.startLine.first)
+        let method = Self.method(of: head)
         let snapshot = self.shared.store.snapshot
         guard let resolved = self.resolvePath(head, method: method, snapshot: snapshot) else { return }
         let route = resolved.route
         if route == nil { self.shared.unmatched.record(method: method, path: resolved.pathText(head)) }
-        let recorder = self.shared.recorder
+        // Only a coexist route shadows: the others never load the recorder (an existential, retained per load).
+        let recorder = route?.stage == .coexist ? self.shared.recorder : nil
         let now = self.now
         let (balancer, shadowPlan) = ShadowPlan.decide(
             route: route, snapshot: snapshot, head: head, method: method, path: { resolved.pathText(head) },
@@ -46,12 +47,13 @@ extension ProxyHandler {
             return
         }
         let upstream = balancer.instances[instance].upstream
-        let allocator = self.context?.channel.allocator ?? ByteBufferAllocator()
+        let allocator = self.allocator
         let (upstreamHead, requestID) = HeadRewriter.upstreamRequest(
             head, upstreamAuthority: upstream.authority, clientAddress: self.clientAddress, ids: &self.loop.ids,
             allocator: allocator, path: resolved.forwarded(head, prefix: upstream.pathPrefix), secure: self.secure)
         let body = BodyFraming.request(head)
         let timeout = route?.timeout ?? Route.defaultTimeout
+        let timeoutNanoseconds = route?.timeoutNanoseconds ?? Self.defaultTimeoutNanoseconds
         let exchange = Exchange(
             route: route, balancer: balancer, instance: instance, upstreamHead: upstreamHead, requestID: requestID,
             method: method, hasBody: body != nil, clientVersionMinor: head.versionMinor, timeout: timeout, started: now)
@@ -81,7 +83,7 @@ extension ProxyHandler {
         self.exchange = exchange
         self.armTimer(
             for: self.machine.exchangeStarted(
-                body: body, keepAlive: head.isKeepAlive, timeout: TimeAmount(timeout), started: now,
+                body: body, keepAlive: head.isKeepAlive, timeout: .nanoseconds(timeoutNanoseconds), started: now,
                 expectsContinue: head.expectsContinue, now: now))
         // `Expect: 100-continue` is answered here, as nginx and Envoy do: the proxy will read the body, and an
         // upstream that never sends an interim answer (most do not) would leave a strict client waiting. The field
@@ -137,6 +139,28 @@ extension ProxyHandler {
     }
 
     static let rootPath: [UInt8] = [UInt8(ascii: "/")]
+    static let defaultTimeoutNanoseconds = Route.nanoseconds(Route.defaultTimeout)
+
+    /// The request's method as text: the common ones as literals (no decoding), any other token as sent.
+    static func method(of head: HTTPHead) -> String {
+        let range = head.startLine.first
+        let known: String? = head.bytes.withUnsafeReadableBytes { raw in
+            func equals(_ name: StaticString) -> Bool {
+                let expected = name.utf8Start
+                for offset in 0..<range.count where raw[range.lowerBound + offset] != expected[offset] { return false }
+                return true
+            }
+            switch range.count {
+            case 3: return equals("GET") ? "GET" : equals("PUT") ? "PUT" : nil
+            case 4: return equals("POST") ? "POST" : equals("HEAD") ? "HEAD" : nil
+            case 5: return equals("PATCH") ? "PATCH" : nil
+            case 6: return equals("DELETE") ? "DELETE" : nil
+            case 7: return equals("OPTIONS") ? "OPTIONS" : nil
+            default: return nil
+            }
+        }
+        return known ?? head.string(range)
+    }
 
     static let clientDryRun = ProxyErrorResponse(
         status: .badRequest, code: "internal_header",
@@ -310,7 +334,7 @@ extension ProxyHandler {
         guard let next = balancer.pick(now: now, avoiding: failed, random: &self.loop.ids),
             let head = HeadRewriter.retarget(
                 exchange.upstreamHead, to: balancer.instances[next].upstream.authority, dryRun: false,
-                allocator: self.context?.channel.allocator ?? ByteBufferAllocator()),
+                allocator: self.allocator),
             balancer.claimRetry()
         else { return false }  // the exchange fails as it is, and its failure is counted once, when it ends
         self.instanceFailed(exchange, why: reason, now: now)
@@ -346,10 +370,15 @@ extension ProxyHandler {
         exchange.connection = connection
         if exchange.balancer.hasLimits { connection.limitedState = exchange.balancer.instances[exchange.instance] }
         connection.handler.delegate = self
-        connection.write(exchange.upstreamHead)
-        for bytes in exchange.pending { connection.write(bytes) }
-        exchange.pending.removeAll()
-        connection.flush()
+        if exchange.pending.isEmpty {
+            // One trip through the pipeline instead of two (a write, then a flush).
+            connection.writeAndFlush(exchange.upstreamHead)
+        } else {
+            connection.write(exchange.upstreamHead)
+            for bytes in exchange.pending { connection.write(bytes) }
+            exchange.pending.removeAll()
+            connection.flush()
+        }
         self.resumeReadsIfHeld()
     }
 }

@@ -8,8 +8,11 @@ final class LoopState {
     let pool: UpstreamPool
     let shadowDeadlines: ShadowDeadlines
     let eventLoop: any EventLoop
-    var ids = IDGenerator()
-    private var metricHandles: [ProxyMetrics.Key: ProxyMetrics.Handles] = [:]
+    /// Touched on this loop only, one call at a time (no overlapping access: no exclusivity checks).
+    @exclusivity(unchecked) var ids = IDGenerator()
+    @exclusivity(unchecked) private var metricHandles: [ProxyMetrics.Key: ProxyMetrics.Handles] = [:]
+    /// The handles used last: a run of requests to the same route and upstream skips the dictionary's hashing.
+    @exclusivity(unchecked) private var lastMetrics: (key: ProxyMetrics.Key, handles: ProxyMetrics.Handles)?
 
     /// Counts an answered request and its latency.
     func recordCompleted(
@@ -18,11 +21,15 @@ final class LoopState {
         let key = ProxyMetrics.Key(
             route: route?.id ?? "unmatched", stage: route?.stage, upstream: upstream, statusClass: status / 100)
         let handles: ProxyMetrics.Handles
-        if let cached = self.metricHandles[key] {
+        if let last = self.lastMetrics, last.key == key {
+            handles = last.handles
+        } else if let cached = self.metricHandles[key] {
             handles = cached
+            self.lastMetrics = (key, cached)
         } else {
             handles = metrics.makeHandles(key)
             self.metricHandles[key] = handles
+            self.lastMetrics = (key, handles)
         }
         handles.requests.increment()
         handles.latency.recordNanoseconds((self.eventLoop.now - start).nanoseconds)

@@ -5,7 +5,8 @@ import RouteTable
 import Synchronization
 
 /// The only handler of an upstream connection's pipeline: raw bytes both ways. It hands what the upstream
-/// sends to the exchange using the connection, and holds reads while the client cannot keep up.
+/// sends to the exchange using the connection, and holds reads while the client cannot keep up. Used on its event loop
+/// only, one call at a time: its fields skip the runtime's exclusivity checks (as `ProxyHandler`'s do).
 final class UpstreamHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -13,15 +14,15 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     /// The exchange's handler while it uses this connection. A strong reference, cleared whenever the
     /// connection is released or closed (a weak one costs a side-table load on every read).
-    var delegate: ProxyHandler?
+    @exclusivity(unchecked) var delegate: ProxyHandler?
     /// A shadow request using the connection (never at the same time as `delegate`).
-    var shadow: ShadowCall?
+    @exclusivity(unchecked) var shadow: ShadowCall?
     /// Shadow requests pipelined on the connection (which then never serves anything else).
-    var lane: ShadowPipeline.Lane?
-    private var pendingRead = false
-    private(set) var context: ChannelHandlerContext?
+    @exclusivity(unchecked) var lane: ShadowPipeline.Lane?
+    @exclusivity(unchecked) private var pendingRead = false
+    @exclusivity(unchecked) private(set) var context: ChannelHandlerContext?
     /// The connection closed (cheaper to check on every take and release than the channel's state).
-    private(set) var isClosed = false
+    @exclusivity(unchecked) private(set) var isClosed = false
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -96,10 +97,10 @@ final class UpstreamConnection {
     fileprivate let stack: UpstreamPool.Stack
     /// Its instance's state when its group has circuit limits (released connections then make room for exchanges
     /// waiting on other loops).
-    var limitedState: InstanceState?
+    @exclusivity(unchecked) var limitedState: InstanceState?
     /// Whether it served a request before (a reused connection may have been closed by the upstream
     /// meanwhile, which makes a failure before any answer safe to retry for a bodiless request).
-    var isReused = false
+    @exclusivity(unchecked) var isReused = false
 
     fileprivate init(channel: any Channel, handler: UpstreamHandler, upstream: Upstream, stack: UpstreamPool.Stack) {
         self.channel = channel
@@ -110,6 +111,10 @@ final class UpstreamConnection {
 
     func write(_ bytes: ByteBuffer) {
         self.handler.context?.write(NIOAny(bytes), promise: nil)
+    }
+
+    func writeAndFlush(_ bytes: ByteBuffer) {
+        self.handler.context?.writeAndFlush(NIOAny(bytes), promise: nil)
     }
 
     var isWritable: Bool { self.channel.isWritable }
@@ -136,19 +141,19 @@ final class UpstreamPool {
     /// returning a connection never copies an array, and a connection finds its stack without a lookup.
     fileprivate final class Stack {
         let address: SocketAddress
-        var connections: [UpstreamConnection] = []
+        @exclusivity(unchecked) var connections: [UpstreamConnection] = []
         /// The upstream left the table (or moved): connections released here close.
-        var retired = false
+        @exclusivity(unchecked) var retired = false
 
         init(address: SocketAddress) {
             self.address = address
         }
     }
 
-    private var idle: [Upstream: Stack] = [:]
+    @exclusivity(unchecked) private var idle: [Upstream: Stack] = [:]
     private var pipelines: [Upstream: ShadowPipeline] = [:]
     /// Exchanges waiting for a connection to an instance at its `maxConnections`, in arrival order.
-    private var waiters: [Upstream: Waiters] = [:]
+    @exclusivity(unchecked) private var waiters: [Upstream: Waiters] = [:]
 
     private final class Waiters {
         let state: InstanceState
