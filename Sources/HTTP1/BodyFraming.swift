@@ -82,6 +82,13 @@ public struct ResponseHeadReader {
     /// Reads a head from `bytes` (after the part kept from earlier reads), leaving in `bytes` what follows it.
     @inlinable
     public mutating func read(_ bytes: inout ByteBuffer) -> Result {
+        var storage: [HTTPHead.Field] = []
+        return self.read(&bytes, fieldStorage: &storage)
+    }
+
+    /// The same, parsing into the field array `fieldStorage` holds (see `HTTPHeadParser.parseResponse(_:fieldStorage:)`).
+    @inlinable
+    public mutating func read(_ bytes: inout ByteBuffer, fieldStorage: inout [HTTPHead.Field]) -> Result {
         var accumulated = bytes
         if var previous = self.partial {
             self.partial = nil
@@ -100,7 +107,7 @@ public struct ResponseHeadReader {
         bytes = accumulated
         let head: HTTPHead
         do {
-            head = try HTTPHeadParser.parseResponse(headBytes)
+            head = try HTTPHeadParser.parseResponse(headBytes, fieldStorage: &fieldStorage)
         } catch {
             return .broken("sent a malformed response (\(error.reason))")
         }

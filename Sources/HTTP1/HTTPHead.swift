@@ -37,8 +37,10 @@ public struct HTTPHead {
     public var absoluteAuthority: Range<Int>?
     /// `0` for HTTP/1.0, `1` for HTTP/1.1.
     public var versionMinor: Int
-    /// Every field line: the name's and the (trimmed) value's ranges.
-    public var fields: [(name: Range<Int>, value: Range<Int>)] = []
+    /// A field line: its name's and its (trimmed) value's ranges.
+    public typealias Field = (name: Range<Int>, value: Range<Int>)
+    /// Every field line.
+    public var fields: [Field] = []
 
     // Framing and the few fields the proxy acts on.
 

@@ -65,12 +65,29 @@ public enum HTTPHeadParser {
 
     /// Parses a request head (the bytes up to and including the empty line).
     public static func parseRequest(_ bytes: ByteBuffer) throws(HeadError) -> HTTPHead {
-        try self.parse(bytes, isRequest: true)
+        var storage: [HTTPHead.Field] = []
+        return try self.parse(bytes, isRequest: true, fieldStorage: &storage)
+    }
+
+    /// Parses a request head into the field array `fieldStorage` held (it is left empty): an array that the last
+    /// head let go of is reused without an allocation.
+    public static func parseRequest(
+        _ bytes: ByteBuffer, fieldStorage: inout [HTTPHead.Field]
+    ) throws(HeadError) -> HTTPHead {
+        try self.parse(bytes, isRequest: true, fieldStorage: &fieldStorage)
     }
 
     /// Parses a response head.
     public static func parseResponse(_ bytes: ByteBuffer) throws(HeadError) -> HTTPHead {
-        try self.parse(bytes, isRequest: false)
+        var storage: [HTTPHead.Field] = []
+        return try self.parse(bytes, isRequest: false, fieldStorage: &storage)
+    }
+
+    /// Parses a response head into the field array `fieldStorage` held (see `parseRequest(_:fieldStorage:)`).
+    public static func parseResponse(
+        _ bytes: ByteBuffer, fieldStorage: inout [HTTPHead.Field]
+    ) throws(HeadError) -> HTTPHead {
+        try self.parse(bytes, isRequest: false, fieldStorage: &fieldStorage)
     }
 
     /// ASCII case-insensitive comparison of `raw[range]` with a lowercase ASCII name.
@@ -90,15 +107,19 @@ public enum HTTPHeadParser {
         return true
     }
 
-    private static func parse(_ bytes: ByteBuffer, isRequest: Bool) throws(HeadError) -> HTTPHead {
+    private static func parse(
+        _ bytes: ByteBuffer, isRequest: Bool, fieldStorage: inout [HTTPHead.Field]
+    ) throws(HeadError) -> HTTPHead {
         try bytes.withUnsafeReadableBytes { (raw) throws(HeadError) -> HTTPHead in
-            try Self.parse(raw.assumingMemoryBound(to: UInt8.self), bytes: bytes, isRequest: isRequest)
+            try Self.parse(
+                raw.assumingMemoryBound(to: UInt8.self), bytes: bytes, isRequest: isRequest,
+                fieldStorage: &fieldStorage)
         }
     }
 
     /// The parse proper, over the head's bytes (`view`, the readable bytes of `bytes`) without bounds checks per byte.
     private static func parse(
-        _ view: UnsafeBufferPointer<UInt8>, bytes: ByteBuffer, isRequest: Bool
+        _ view: UnsafeBufferPointer<UInt8>, bytes: ByteBuffer, isRequest: Bool, fieldStorage: inout [HTTPHead.Field]
     ) throws(HeadError) -> HTTPHead {
         let count = view.count
         guard let base = view.baseAddress else { throw .malformed("an unterminated line") }
@@ -172,6 +193,9 @@ public enum HTTPHeadParser {
                 bytes: bytes, startLine: (first, code, min(codeEnd + 1, startEnd)..<startEnd), versionMinor: minor)
             head.parsedStatus = status
         }
+        // The storage handed in becomes the head's (unique if its last head is gone: emptied in place).
+        swap(&head.fields, &fieldStorage)
+        head.fields.removeAll(keepingCapacity: true)
         head.fields.reserveCapacity(16)
         var index = startEnd + 2
 

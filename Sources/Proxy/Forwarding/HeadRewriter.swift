@@ -117,6 +117,19 @@ enum HeadRewriter {
         allocator: ByteBufferAllocator,
         requestID forcedID: String? = nil, dryRun: Bool = false, path: PathRewrite? = nil, secure: Bool = false
     ) -> (ByteBuffer, String) {
+        var buffer = allocator.buffer(capacity: 2 * head.bytes.readableBytes + 1024)
+        let id = Self.upstreamRequest(
+            head, upstreamAuthority: upstreamAuthority, clientAddress: clientAddress, ids: &ids, into: &buffer,
+            requestID: forcedID, dryRun: dryRun, path: path, secure: secure)
+        return (buffer, id)
+    }
+
+    /// The same, written into `buffer` (cleared first: a buffer no one else holds is reused without an allocation).
+    static func upstreamRequest(
+        _ head: HTTPHead, upstreamAuthority: String, clientAddress: String, ids: inout IDGenerator,
+        into buffer: inout ByteBuffer,
+        requestID forcedID: String? = nil, dryRun: Bool = false, path: PathRewrite? = nil, secure: Bool = false
+    ) -> String {
         // Client-sent values are ranges of the head until they are written (no strings on the common path). One
         // pass over the fields: those copied are written as they come, the proxy's own fields after them.
         var host: Range<Int>? = head.absoluteAuthority
@@ -130,7 +143,7 @@ enum HeadRewriter {
             2 * head.bytes.readableBytes + upstreamAuthority.utf8.count + clientAddress.utf8.count
             + max(200, forcedID?.utf8.count ?? 0)
             + (path?.bytes.count ?? 0) + 400
-        var buffer = allocator.buffer(capacity: room)
+        buffer.clear(minimumCapacity: room)
         var id = ""
         _ = head.bytes.withUnsafeReadableBytes { source in
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { destination in
@@ -199,7 +212,7 @@ enum HeadRewriter {
                 return out.count
             }
         }
-        return (buffer, id)
+        return id
     }
 
     /// The request head for another upstream, made from one `upstreamRequest` wrote: the same bytes with another
@@ -249,11 +262,23 @@ enum HeadRewriter {
         body: ByteBuffer? = nil, upgrading: Bool = false,
         allocator: ByteBufferAllocator
     ) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 2 * head.bytes.readableBytes + 256 + (body?.readableBytes ?? 0))
+        Self.clientResponse(
+            head, requestID: requestID, close: close, keepChunked: keepChunked, keepAliveFor10: keepAliveFor10,
+            body: body, upgrading: upgrading, into: &buffer)
+        return buffer
+    }
+
+    /// The same, written into `buffer` (cleared first: a buffer no one else holds is reused without an allocation).
+    static func clientResponse(
+        _ head: HTTPHead, requestID: String, close: Bool, keepChunked: Bool, keepAliveFor10: Bool = false,
+        body: ByteBuffer? = nil, upgrading: Bool = false, into buffer: inout ByteBuffer
+    ) {
         var vias: [Range<Int>] = []
         var hasRequestID = false
         let bodyCount = body?.readableBytes ?? 0
         let room = 2 * head.bytes.readableBytes + requestID.utf8.count + 200
-        var buffer = allocator.buffer(capacity: room + bodyCount)
+        buffer.clear(minimumCapacity: room + bodyCount)
         _ = head.bytes.withUnsafeReadableBytes { source in
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { destination in
                 var out = RawWriter(base: destination.baseAddress!)
@@ -294,6 +319,5 @@ enum HeadRewriter {
             }
         }
         if var body { buffer.writeBuffer(&body) }
-        return buffer
     }
 }

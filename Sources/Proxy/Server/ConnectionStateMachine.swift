@@ -103,6 +103,9 @@ struct ConnectionStateMachine {
     private(set) var lastActivity: NIODeadline
     /// A read the proxy held (the channel asked, the connection did not read).
     private(set) var readPending = false
+    /// The field array of the last request head, handed back once it was routed (`recycle`): the next head is
+    /// parsed into it, without an allocation when nothing else kept it.
+    private var fieldStorage: [HTTPHead.Field] = []
 
     /// A connection accepted at `now`: its first head's clock starts.
     init(limits: Limits, now: NIODeadline) {
@@ -260,7 +263,7 @@ struct ConnectionStateMachine {
         let headBytes = inbound.readSlice(length: length)!
         self.inbound = inbound.readableBytes == 0 ? nil : inbound
         do {
-            return .head(try HTTPHeadParser.parseRequest(headBytes))
+            return .head(try HTTPHeadParser.parseRequest(headBytes, fieldStorage: &self.fieldStorage))
         } catch {
             return self.refuse(.malformedHead(error.reason))
         }
@@ -282,6 +285,11 @@ struct ConnectionStateMachine {
     /// The proxy refused the head it was given (`Step.head`) itself: the connection closes after its answer.
     mutating func refusedHead() {
         self.state = .draining(deadline: nil)
+    }
+
+    /// A routed head's field array, for the next head to be parsed into (a large one is let go).
+    mutating func recycle(_ fields: [HTTPHead.Field]) {
+        if fields.capacity <= 64 { self.fieldStorage = fields }
     }
 
     /// The head was routed and the exchange began: the deadline the timer must fire by.

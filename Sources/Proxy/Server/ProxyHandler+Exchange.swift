@@ -48,9 +48,11 @@ extension ProxyHandler {
         }
         let upstream = balancer.instances[instance].upstream
         let allocator = self.allocator
-        let (upstreamHead, requestID) = HeadRewriter.upstreamRequest(
+        var upstreamHead = self.takeScratch(&self.requestScratch)
+        let requestID = HeadRewriter.upstreamRequest(
             head, upstreamAuthority: upstream.authority, clientAddress: self.clientAddress, ids: &self.loop.ids,
-            allocator: allocator, path: resolved.forwarded(head, prefix: upstream.pathPrefix), secure: self.secure)
+            into: &upstreamHead, path: resolved.forwarded(head, prefix: upstream.pathPrefix), secure: self.secure)
+        self.keepScratch(upstreamHead, in: &self.requestScratch)
         let body = BodyFraming.request(head)
         let timeout = route?.timeout ?? Route.defaultTimeout
         let timeoutNanoseconds = route?.timeoutNanoseconds ?? Self.defaultTimeoutNanoseconds
