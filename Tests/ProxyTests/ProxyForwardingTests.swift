@@ -110,6 +110,35 @@ struct ProxyForwardingTests {
         }
     }
 
+    /// The heads the proxy writes go into buffers, and the heads it parses into field arrays, that a loop's exchanges
+    /// reuse one after another: with many connections' exchanges in flight at once, each request still reaches the
+    /// upstream with its own path and id, and each answer comes back with its own.
+    @Test func concurrentExchangesOnReusedBuffersKeepTheirOwnHeads() async throws {
+        try await ProxyHarness.run { harness in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for connection in 0..<8 {
+                    group.addTask {
+                        let requests = (0..<20).map { index in
+                            "GET /contacts/con_\(connection)_\(index)\(String(repeating: "x", count: index * 7)) "
+                                + "HTTP/1.1\r\nHost: p\r\nX-Request-Id: id-\(connection)-\(index)\r\n"
+                                + "X-Pad: \(String(repeating: "p", count: (connection * 31 + index * 13) % 200))\r\n"
+                                + (index == 19 ? "Connection: close\r\n" : "") + "\r\n"
+                        }.joined()
+                        let responses = RawHTTP.parse(try await RawHTTP.send(requests, port: harness.proxyPort).text)
+                        #expect(responses.count == 20)
+                        for (index, response) in responses.enumerated() {
+                            let path = "/contacts/con_\(connection)_\(index)\(String(repeating: "x", count: index * 7))"
+                            #expect(json(response.body)["uri"] as? String == path)
+                            let id = response.headers.first { $0.0.lowercased() == "x-request-id" }?.1
+                            #expect(id == "id-\(connection)-\(index)")
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
     /// A client that half-closes its connection after its requests still gets every answer, then the close.
     @Test func answersAClientThatHalfClosesAfterItsRequests() async throws {
         try await ProxyHarness.run { harness in

@@ -103,9 +103,7 @@ struct ConnectionStateMachine {
     private(set) var lastActivity: NIODeadline
     /// A read the proxy held (the channel asked, the connection did not read).
     private(set) var readPending = false
-    /// The field array of the last request head, handed back once it was routed (`recycle`): the next head is
-    /// parsed into it, without an allocation when nothing else kept it.
-    private var fieldStorage: [HTTPHead.Field] = []
+
 
     /// A connection accepted at `now`: its first head's clock starts.
     init(limits: Limits, now: NIODeadline) {
@@ -176,6 +174,13 @@ struct ConnectionStateMachine {
 
     /// The next step with the bytes read so far (`ProxyHandler.process` loops on it).
     mutating func next(now: NIODeadline) -> Step {
+        var storage: [HTTPHead.Field] = []
+        return self.next(now: now, fieldStorage: &storage)
+    }
+
+    /// The same, parsing a head into the field array `fieldStorage` holds (reused from the last head when nothing
+    /// else kept it: see `HTTPHeadParser.parseRequest(_:fieldStorage:)`).
+    mutating func next(now: NIODeadline, fieldStorage: inout [HTTPHead.Field]) -> Step {
         guard var inbound = self.inbound, inbound.readableBytes > 0 else {
             self.inbound = nil
             return self.nothingToRead()
@@ -220,7 +225,7 @@ struct ConnectionStateMachine {
             }
             return .body(slice, last: last)
         case .idle, .readingHead:
-            return self.readHead(&inbound, now: now)
+            return self.readHead(&inbound, now: now, fieldStorage: &fieldStorage)
         case .awaitingAnswer, .streamingAnswer, .draining, .closing, .closed:
             return .wait
         }
@@ -240,7 +245,9 @@ struct ConnectionStateMachine {
         }
     }
 
-    private mutating func readHead(_ inbound: inout ByteBuffer, now: NIODeadline) -> Step {
+    private mutating func readHead(
+        _ inbound: inout ByteBuffer, now: NIODeadline, fieldStorage: inout [HTTPHead.Field]
+    ) -> Step {
         let maxHeader = self.limits.maxHeaderBytes
         guard let length = HTTPHeadParser.headLength(in: inbound, searchFrom: self.scanned) else {
             self.inbound = inbound
@@ -263,7 +270,7 @@ struct ConnectionStateMachine {
         let headBytes = inbound.readSlice(length: length)!
         self.inbound = inbound.readableBytes == 0 ? nil : inbound
         do {
-            return .head(try HTTPHeadParser.parseRequest(headBytes, fieldStorage: &self.fieldStorage))
+            return .head(try HTTPHeadParser.parseRequest(headBytes, fieldStorage: &fieldStorage))
         } catch {
             return self.refuse(.malformedHead(error.reason))
         }
@@ -285,11 +292,6 @@ struct ConnectionStateMachine {
     /// The proxy refused the head it was given (`Step.head`) itself: the connection closes after its answer.
     mutating func refusedHead() {
         self.state = .draining(deadline: nil)
-    }
-
-    /// A routed head's field array, for the next head to be parsed into (a large one is let go).
-    mutating func recycle(_ fields: [HTTPHead.Field]) {
-        if fields.capacity <= 64 { self.fieldStorage = fields }
     }
 
     /// The head was routed and the exchange began: the deadline the timer must fire by.

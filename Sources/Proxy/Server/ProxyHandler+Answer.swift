@@ -28,7 +28,7 @@ extension ProxyHandler {
         while bytes.readableBytes > 0, self.exchange === exchange {
             switch exchange.response {
             case .none:
-                switch exchange.headReader.read(&bytes, fieldStorage: &self.responseFields) {
+                switch exchange.headReader.read(&bytes, fieldStorage: &self.loop.responseFields) {
                 case .needMore:
                     return
                 case .broken(let reason):
@@ -44,7 +44,7 @@ extension ProxyHandler {
                     if let end = self.machine.interimAnswer(now: self.now) { self.armTimer(for: end) }
                 case .final(let head):
                     self.startResponse(head, exchange, rest: &bytes, context: context)
-                    if head.fields.capacity <= 64 { self.responseFields = head.fields }
+                    self.loop.recycle(responseFields: head.fields)
                 }
             case .length(let remaining):
                 let take = min(remaining, bytes.readableBytes)
@@ -143,11 +143,12 @@ extension ProxyHandler {
         }
         exchange.response = framing
         let close = self.machine.answerHead(connectionMayStay: connectionMayStay)
-        var rewritten = self.takeScratch(&self.responseScratch)
+        var rewritten = self.loop.responseHead ?? self.allocator.buffer(capacity: 1024)
+        self.loop.responseHead = nil  // taken out: uniquely held once the last answer's write let go of it
         HeadRewriter.clientResponse(
             head, requestID: exchange.requestID, close: close, keepChunked: head.chunked && !exchange.unchunkForClient,
             keepAliveFor10: exchange.clientVersionMinor == 0 && !close, body: inlineBody, into: &rewritten)
-        self.keepScratch(rewritten, in: &self.responseScratch)
+        self.loop.recycle(responseHead: rewritten)
         if case .length(0) = framing {
             // The whole answer: written and flushed in one trip through the pipeline.
             context.writeAndFlush(self.wrapOutboundOut(rewritten), promise: nil)

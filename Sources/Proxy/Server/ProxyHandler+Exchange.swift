@@ -48,11 +48,10 @@ extension ProxyHandler {
         }
         let upstream = balancer.instances[instance].upstream
         let allocator = self.allocator
-        var upstreamHead = self.takeScratch(&self.requestScratch)
+        var upstreamHead = self.loop.requestHeads.popLast() ?? allocator.buffer(capacity: 1024)
         let requestID = HeadRewriter.upstreamRequest(
             head, upstreamAuthority: upstream.authority, clientAddress: self.clientAddress, ids: &self.loop.ids,
             into: &upstreamHead, path: resolved.forwarded(head, prefix: upstream.pathPrefix), secure: self.secure)
-        self.keepScratch(upstreamHead, in: &self.requestScratch)
         let body = BodyFraming.request(head)
         let timeout = route?.timeout ?? Route.defaultTimeout
         let timeoutNanoseconds = route?.timeoutNanoseconds ?? Self.defaultTimeoutNanoseconds

@@ -27,14 +27,6 @@ final class ProxyHandler: ChannelDuplexHandler {
     var clientAddress = "unknown"
     /// The channel's allocator, kept (asking the channel for it each time costs a call through its protocol).
     var allocator = ByteBufferAllocator()
-    /// The buffers the last exchange's rewritten heads were written in (upstream request, client response). Once the
-    /// exchange and the socket are done with them, no one else holds them and the next exchange writes its heads in
-    /// the same memory: no allocation per head. Dropped when a head made them larger than `scratchLimit`.
-    @exclusivity(unchecked) var requestScratch: ByteBuffer?
-    @exclusivity(unchecked) var responseScratch: ByteBuffer?
-    /// The field array of the last response head, for the next to be parsed into (as `requestScratch`).
-    @exclusivity(unchecked) var responseFields: [HTTPHead.Field] = []
-    static let scratchLimit = 8 * 1024
     /// The I/O side of the exchange in flight (its phase is the machine's).
     @exclusivity(unchecked) var exchange: Exchange?
     @exclusivity(unchecked) var machine: ConnectionStateMachine
@@ -207,7 +199,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         defer { self.processing = false }
         let now = now ?? self.now
         while true {
-            switch self.machine.next(now: now) {
+            switch self.machine.next(now: now, fieldStorage: &self.loop.requestFields) {
             case .wait:
                 return
             case .waitArming(let deadline):
@@ -215,7 +207,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                 return
             case .head(let head):
                 self.start(head)
-                self.machine.recycle(head.fields)
+                self.loop.recycle(requestFields: head.fields)
             case .body(let slice, let last):
                 self.forwardBody(slice)
                 if last { self.requestComplete() }
@@ -316,19 +308,6 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
     }
 
-    /// A buffer to write a head in: the kept one (taken out, so that it is uniquely held if the last exchange let
-    /// go of it), else a new one.
-    func takeScratch(_ scratch: inout ByteBuffer?) -> ByteBuffer {
-        guard let buffer = scratch else { return self.allocator.buffer(capacity: 1024) }
-        scratch = nil
-        return buffer
-    }
-
-    /// Keeps the buffer a head was written in for the next exchange, unless it grew past `scratchLimit`.
-    func keepScratch(_ buffer: ByteBuffer, in scratch: inout ByteBuffer?) {
-        if buffer.capacity <= Self.scratchLimit { scratch = buffer }
-    }
-
     /// Makes sure the connection's timer fires no later than `deadline`.
     func armTimer(for deadline: NIODeadline) {
         guard !self.tunnel, self.timer == nil || deadline < self.timerDeadline, let context = self.context else {
@@ -416,6 +395,8 @@ final class ProxyHandler: ChannelDuplexHandler {
             exchange.capture = nil
             capture.ended(answered: exchange.answered, sink: sink)
         }
+        // Its upstream head's buffer, for a later exchange on this loop to write its head in.
+        self.loop.recycle(requestHead: exchange.upstreamHead)
         if let connection = exchange.connection {
             exchange.connection = nil
             // An upgrade request's connection is its own: never pooled, whatever the answer.

@@ -1,4 +1,5 @@
 import CoreMetrics
+import HTTP1
 package import NIOCore
 import RouteTable
 import Synchronization
@@ -13,6 +14,37 @@ final class LoopState {
     @exclusivity(unchecked) private var metricHandles: [ProxyMetrics.Key: ProxyMetrics.Handles] = [:]
     /// The handles used last: a run of requests to the same route and upstream skips the dictionary's hashing.
     @exclusivity(unchecked) private var lastMetrics: (key: ProxyMetrics.Key, handles: ProxyMetrics.Handles)?
+
+    // Memory the loop's exchanges reuse instead of allocating per request: the buffers upstream request heads were
+    // written in (a few, as several exchanges are in flight at once), the one the last client answer head was written
+    // in, and the field arrays of the last request and answer heads parsed. Each is used by one exchange at a time;
+    // one still held elsewhere (an exchange in flight, a write not yet done, a head a shadow kept) is copied on write,
+    // never shared.
+    @exclusivity(unchecked) var requestHeads: [ByteBuffer] = []
+    @exclusivity(unchecked) var responseHead: ByteBuffer?
+    @exclusivity(unchecked) var requestFields: [HTTPHead.Field] = []
+    @exclusivity(unchecked) var responseFields: [HTTPHead.Field] = []
+    /// What is kept for reuse: at most this many head buffers of at most this size, field arrays of 64 fields.
+    static let keptHeads = 16
+    static let keptHeadBytes = 8 * 1024
+
+    func recycle(requestHead buffer: ByteBuffer) {
+        if self.requestHeads.count < Self.keptHeads, buffer.capacity <= Self.keptHeadBytes {
+            self.requestHeads.append(buffer)
+        }
+    }
+
+    func recycle(responseHead buffer: ByteBuffer) {
+        if buffer.capacity <= Self.keptHeadBytes { self.responseHead = buffer }
+    }
+
+    func recycle(requestFields fields: [HTTPHead.Field]) {
+        if fields.capacity <= 64 { self.requestFields = fields }
+    }
+
+    func recycle(responseFields fields: [HTTPHead.Field]) {
+        if fields.capacity <= 64 { self.responseFields = fields }
+    }
 
     /// Counts an answered request and its latency.
     func recordCompleted(
