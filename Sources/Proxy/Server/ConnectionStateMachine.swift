@@ -104,7 +104,6 @@ struct ConnectionStateMachine {
     /// A read the proxy held (the channel asked, the connection did not read).
     private(set) var readPending = false
 
-
     /// A connection accepted at `now`: its first head's clock starts.
     init(limits: Limits, now: NIODeadline) {
         self.limits = limits
