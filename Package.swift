@@ -36,6 +36,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         // YAML, for OpenAPI documents (`strangler init --openapi`).
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        // Benchmarks (`swift package benchmark`): allocations and CPU time per forwarded request. Naming the trait
+        // keeps the malloc interposer and drops the default RuntimeInterposer (a package these machines do not have).
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         // The legacy CRM that the toolkit migrates. Self-contained: it imports none of the toolkit's targets.
@@ -498,6 +501,22 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
+        ),
+        // The data plane's cost per forwarded request (`swift package benchmark --target ProxyBenchmarks`): an
+        // in-process origin, the proxy in front of it and a keep-alive client, on loopback sockets.
+        .executableTarget(
+            name: "ProxyBenchmarks",
+            dependencies: [
+                "Proxy",
+                "RouteTable",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/ProxyBenchmarks",
+            swiftSettings: swiftSettings,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         // The `strangler` commands (monolith, service, up, traffic, diff, reconcile, route, report, shadow, proxy…),
         // against files, a live monolith and services, a running proxy and the built executable.
