@@ -121,15 +121,16 @@ enum HeadRewriter {
         let id = Self.upstreamRequest(
             head, upstreamAuthority: upstreamAuthority, clientAddress: clientAddress, ids: &ids, into: &buffer,
             requestID: forcedID, dryRun: dryRun, path: path, secure: secure)
-        return (buffer, id)
+        return (buffer, String(buffer: id))
     }
 
-    /// The same, written into `buffer` (cleared first: a buffer no one else holds is reused without an allocation).
+    /// The same, written into `buffer` (cleared first: a buffer no one else holds is reused without an allocation);
+    /// the request id is returned as a slice of it (a generated one is hexed straight into the head: no string).
     static func upstreamRequest(
         _ head: HTTPHead, upstreamAuthority: String, clientAddress: String, ids: inout IDGenerator,
         into buffer: inout ByteBuffer,
         requestID forcedID: String? = nil, dryRun: Bool = false, path: PathRewrite? = nil, secure: Bool = false
-    ) -> String {
+    ) -> ByteBuffer {
         // Client-sent values are ranges of the head until they are written (no strings on the common path). One
         // pass over the fields: those copied are written as they come, the proxy's own fields after them.
         var host: Range<Int>? = head.absoluteAuthority
@@ -144,7 +145,7 @@ enum HeadRewriter {
             + max(200, forcedID?.utf8.count ?? 0)
             + (path?.bytes.count ?? 0) + 400
         buffer.clear(minimumCapacity: room)
-        var id = ""
+        var idRange = 0..<0
         _ = head.bytes.withUnsafeReadableBytes { source in
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { destination in
                 var out = RawWriter(base: destination.baseAddress!)
@@ -179,7 +180,6 @@ enum HeadRewriter {
                         }
                     }
                 }
-                id = forcedID ?? requestID ?? ids.hex(words: 2)
                 out.write("host: ")
                 out.write(upstreamAuthority)
                 out.write("\r\nx-forwarded-for: ")
@@ -197,7 +197,14 @@ enum HeadRewriter {
                 out.write("via: ")
                 out.writeJoined(source, vias, then: "1.1 strangler")
                 out.write("\r\nx-request-id: ")
-                out.write(id)
+                let idStart = out.count
+                if let id = forcedID ?? requestID {
+                    out.write(id)
+                } else {
+                    ids.writeHex(words: 2, into: UnsafeMutableRawBufferPointer(start: out.base + out.count, count: 32))
+                    out.count += 32
+                }
+                idRange = idStart..<out.count
                 out.write("\r\ntraceparent: ")
                 if let traceparent {
                     out.write(traceparent)
@@ -212,7 +219,7 @@ enum HeadRewriter {
                 return out.count
             }
         }
-        return id
+        return buffer.getSlice(at: buffer.readerIndex + idRange.lowerBound, length: idRange.count)!
     }
 
     /// The request head for another upstream, made from one `upstreamRequest` wrote: the same bytes with another
@@ -264,20 +271,21 @@ enum HeadRewriter {
     ) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 2 * head.bytes.readableBytes + 256 + (body?.readableBytes ?? 0))
         Self.clientResponse(
-            head, requestID: requestID, close: close, keepChunked: keepChunked, keepAliveFor10: keepAliveFor10,
+            head, requestID: ByteBuffer(string: requestID), close: close, keepChunked: keepChunked,
+            keepAliveFor10: keepAliveFor10,
             body: body, upgrading: upgrading, into: &buffer)
         return buffer
     }
 
     /// The same, written into `buffer` (cleared first: a buffer no one else holds is reused without an allocation).
     static func clientResponse(
-        _ head: HTTPHead, requestID: String, close: Bool, keepChunked: Bool, keepAliveFor10: Bool = false,
+        _ head: HTTPHead, requestID: ByteBuffer, close: Bool, keepChunked: Bool, keepAliveFor10: Bool = false,
         body: ByteBuffer? = nil, upgrading: Bool = false, into buffer: inout ByteBuffer
     ) {
         var vias: [Range<Int>] = []
         var hasRequestID = false
         let bodyCount = body?.readableBytes ?? 0
-        let room = 2 * head.bytes.readableBytes + requestID.utf8.count + 200
+        let room = 2 * head.bytes.readableBytes + requestID.readableBytes + 200
         buffer.clear(minimumCapacity: room + bodyCount)
         _ = head.bytes.withUnsafeReadableBytes { source in
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { destination in
@@ -304,7 +312,7 @@ enum HeadRewriter {
                 out.write("\r\n")
                 if !hasRequestID {
                     out.write("x-request-id: ")
-                    out.write(requestID)
+                    requestID.withUnsafeReadableBytes { out.write($0) }
                     out.write("\r\n")
                 }
                 if upgrading {

@@ -75,6 +75,11 @@ struct IDGenerator {
 
     /// Writes `count` random words as hex (16 digits each) at `bytes`.
     @inline(__always)
+    /// Writes `count` random 64-bit words as lowercase hex (16 characters each) at the start of `bytes`.
+    mutating func writeHex(words count: Int, into bytes: UnsafeMutableRawBufferPointer) {
+        self.fillHex(words: count, into: bytes)
+    }
+
     private mutating func fillHex(words count: Int, into bytes: UnsafeMutableRawBufferPointer) {
         for word in 0..<count {
             Self.writeHex(self.next(), into: bytes, at: word &* 16)

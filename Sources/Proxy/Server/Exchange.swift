@@ -16,7 +16,10 @@ final class Exchange {
     @exclusivity(unchecked) var address: SocketAddress
     /// The rewritten head for the upstream (kept to send again on a retry).
     @exclusivity(unchecked) var upstreamHead: ByteBuffer
-    let requestID: String
+    /// The request id, as written in the upstream head (a slice of it: no string is made unless one is needed).
+    let requestIDBytes: ByteBuffer
+    /// The request id as text (for the proxy's own answers and the shadow).
+    var requestID: String { String(buffer: self.requestIDBytes) }
     let method: String
     let isHEAD: Bool
     let hasBody: Bool
@@ -58,7 +61,7 @@ final class Exchange {
     @exclusivity(unchecked) var isUpgrade = false
 
     init(
-        route: Route?, balancer: Balancer, instance: Int, upstreamHead: ByteBuffer, requestID: String,
+        route: Route?, balancer: Balancer, instance: Int, upstreamHead: ByteBuffer, requestID: ByteBuffer,
         method: String, hasBody: Bool, clientVersionMinor: Int, timeout: Duration, started: NIODeadline
     ) {
         self.route = route
@@ -69,7 +72,7 @@ final class Exchange {
         self.upstream = upstream
         self.address = address
         self.upstreamHead = upstreamHead
-        self.requestID = requestID
+        self.requestIDBytes = requestID
         self.method = method
         self.isHEAD = method == "HEAD"
         self.hasBody = hasBody

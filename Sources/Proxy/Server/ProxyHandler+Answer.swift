@@ -146,7 +146,8 @@ extension ProxyHandler {
         var rewritten = self.loop.responseHead ?? self.allocator.buffer(capacity: 1024)
         self.loop.responseHead = nil  // taken out: uniquely held once the last answer's write let go of it
         HeadRewriter.clientResponse(
-            head, requestID: exchange.requestID, close: close, keepChunked: head.chunked && !exchange.unchunkForClient,
+            head, requestID: exchange.requestIDBytes, close: close,
+            keepChunked: head.chunked && !exchange.unchunkForClient,
             keepAliveFor10: exchange.clientVersionMinor == 0 && !close, body: inlineBody, into: &rewritten)
         self.loop.recycle(responseHead: rewritten)
         if case .length(0) = framing {

@@ -67,7 +67,8 @@ extension ProxyHandler {
         if let shadowPlan, let recorder {
             exchange.shadow = shadowPlan.makeTap(
                 head: head, upstream: upstream, address: exchange.address, upstreamHead: upstreamHead,
-                requestID: requestID, shadowPath: resolved.forwarded(head, prefix: shadowPlan.shadow.pathPrefix),
+                requestID: exchange.requestID,
+                shadowPath: resolved.forwarded(head, prefix: shadowPlan.shadow.pathPrefix),
                 query: resolved.query(head), clientAddress: self.clientAddress, secure: self.secure, recorder: recorder,
                 noiseShare: configuration.noiseShare, maxCompareBytes: configuration.maxCompareBytes,
                 ids: &self.loop.ids, allocator: allocator)
