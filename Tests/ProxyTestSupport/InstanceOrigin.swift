@@ -107,6 +107,9 @@ package final class InstanceOrigin: Sendable {
     /// The number of requests held now.
     package var heldCount: Int { self.held.withLockedValue { $0.count } }
 
+    /// Connections it accepted, all told (closed ones included).
+    package var connectionsAccepted: Int { self.children.withLockedValue { $0.count } }
+
     /// Stops listening and closes every connection: connecting to it is refused from now on.
     package func stop() async {
         try? await self.server.close()

@@ -40,6 +40,35 @@ struct UpstreamGroupProxyTests {
         for origin in origins { await origin.stop() }
     }
 
+    /// A burst of answers released together does not close pooled connections that the next burst of requests then
+    /// opens again: 150 requests held in flight at once, released together, then 150 more held at once, reach the
+    /// upstream over the same 150 connections (with 64 idle kept per loop, as before, 86 were opened again). One
+    /// event loop: each loop has its own pool, and how two split the bursts is the round-robin's, not the pool's.
+    @Test func aBurstOfAnswersKeepsItsConnectionsForTheNextBurst() async throws {
+        try await self.withOrigins(1) { origins in
+            let origin = origins[0]
+            try await ProxyHarness.run(
+                routes: { _, _ in Self.table("\"\(origin.url)\"") }, configure: { $0.threads = 1 }
+            ) { harness in
+                let port = harness.proxyPort
+                for burst in 0..<2 {
+                    origin.setMode(.hold)
+                    let requests = (0..<150).map { index in
+                        Task { try await RawHTTP.get("/burst/\(burst)/\(index)", port: port) }
+                    }
+                    #expect(await eventually { origin.heldCount == 150 }, "every request of the burst in flight")
+                    #expect(origin.connectionsAccepted == 150, "burst \(burst)")
+                    origin.setMode(.answer)
+                    origin.releaseHeld()
+                    for request in requests {
+                        let response = try await request.value
+                        #expect(response.status == 200)
+                    }
+                }
+            }
+        }
+    }
+
     @Test func roundRobinTakesTheInstancesInTurn() async throws {
         try await self.withOrigins(3) { origins in
             let group = #"{ "instances": \#(Self.instances(origins)) }"#
