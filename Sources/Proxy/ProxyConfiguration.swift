@@ -46,8 +46,9 @@ public struct ProxyConfiguration: Sendable {
     public var adminMaxConnections: Int = 64
     /// Idle keep-alive connections kept per upstream and event loop. High enough that a burst of answers released in
     /// one event-loop tick does not close connections the next burst of requests opens again (at 64, 256 client
-    /// connections on one loop reconnected on a third of their requests): the pool never holds more connections than
-    /// were in use at once, so it stays within the descriptors the connection cap sets aside.
+    /// connections on one loop reconnected on a third of their requests). A new connection to one upstream closes an
+    /// idle one to another first, so a loop never holds more upstream connections than it had in use at once: within
+    /// the descriptors the connection cap sets aside (one upstream connection per client connection).
     public var maxIdleConnectionsPerUpstream: Int = 1024
     /// How often routes.json is checked for changes.
     public var watchInterval: Duration = .milliseconds(250)

@@ -110,6 +110,9 @@ package final class InstanceOrigin: Sendable {
     /// Connections it accepted, all told (closed ones included).
     package var connectionsAccepted: Int { self.children.withLockedValue { $0.count } }
 
+    /// Connections open to it now.
+    package var connectionsOpen: Int { self.children.withLockedValue { $0 }.filter(\.isActive).count }
+
     /// Stops listening and closes every connection: connecting to it is refused from now on.
     package func stop() async {
         try? await self.server.close()

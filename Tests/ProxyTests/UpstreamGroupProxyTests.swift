@@ -69,6 +69,37 @@ struct UpstreamGroupProxyTests {
         }
     }
 
+    /// The idle connections one upstream keeps make way for another's: each new connection to B closes one left idle
+    /// to A, so the loop never holds more upstream connections than it had in use at once (the descriptor budget).
+    @Test func newConnectionsToOneUpstreamCloseThoseIdleToAnother() async throws {
+        try await self.withOrigins(2) { origins in
+            let (a, b) = (origins[0], origins[1])
+            let table = #"""
+                { "monolith": "\#(a.url)", "services": { "b": "\#(b.url)" },
+                  "routes": [ { "id": "b", "method": "GET", "path": "/b/*", "service": "b", "stage": "eliminate" } ] }
+                """#
+            try await ProxyHarness.run(routes: { _, _ in table }, configure: { $0.threads = 1 }) { harness in
+                let port = harness.proxyPort
+                for (origin, prefix) in [(a, "/a"), (b, "/b")] {
+                    origin.setMode(.hold)
+                    let requests = (0..<20).map { index in
+                        Task { try await RawHTTP.get("\(prefix)/\(index)", port: port) }
+                    }
+                    #expect(await eventually { origin.heldCount == 20 })
+                    origin.setMode(.answer)
+                    origin.releaseHeld()
+                    for request in requests {
+                        let response = try await request.value
+                        #expect(response.status == 200)
+                    }
+                }
+                #expect(b.connectionsAccepted == 20)
+                #expect(await eventually { a.connectionsOpen == 0 }, "A's 20 idle connections made way for B's 20")
+                #expect(b.connectionsOpen == 20, "B's stay pooled")
+            }
+        }
+    }
+
     @Test func roundRobinTakesTheInstancesInTurn() async throws {
         try await self.withOrigins(3) { origins in
             let group = #"{ "instances": \#(Self.instances(origins)) }"#

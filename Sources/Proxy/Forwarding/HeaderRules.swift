@@ -73,13 +73,13 @@ struct IDGenerator {
             of: Self.hexDigits(UInt32(truncatingIfNeeded: value)), toByteOffset: offset + 8, as: UInt64.self)
     }
 
-    /// Writes `count` random words as hex (16 digits each) at `bytes`.
-    @inline(__always)
     /// Writes `count` random 64-bit words as lowercase hex (16 characters each) at the start of `bytes`.
     mutating func writeHex(words count: Int, into bytes: UnsafeMutableRawBufferPointer) {
         self.fillHex(words: count, into: bytes)
     }
 
+    /// Writes `count` random words as hex (16 digits each) at `bytes`.
+    @inline(__always)
     private mutating func fillHex(words count: Int, into bytes: UnsafeMutableRawBufferPointer) {
         for word in 0..<count {
             Self.writeHex(self.next(), into: bytes, at: word &* 16)

@@ -266,6 +266,9 @@ final class UpstreamPool {
             }
             tls = context
         }
+        // A connection more to this upstream: one idle to another goes, so that the loop never holds more upstream
+        // connections than it had in use at once (however many upstreams, and however many idle each may keep).
+        self.closeOneIdle(except: upstream)
         let serverName = upstream.serverName
         let state = self.states[upstream]
         state?.openConnections.wrappingAdd(1, ordering: .relaxed)
@@ -315,6 +318,15 @@ final class UpstreamPool {
         // someone waits).
         if waiters.queue.count == 1 { self.directory?.closeIdle(to: upstream, except: self.eventLoop) }
         self.scheduleCheck(upstream, waiters)
+    }
+
+    /// Closes one idle connection to an upstream other than `upstream`, if this loop has one (the largest stack's).
+    private func closeOneIdle(except upstream: Upstream) {
+        var largest: Stack?
+        for (other, stack) in self.idle where other != upstream && !stack.connections.isEmpty {
+            if stack.connections.count > largest?.connections.count ?? 0 { largest = stack }
+        }
+        largest?.connections.removeFirst().close()
     }
 
     /// Closes this loop's idle connections to `upstream` (an exchange on another loop waits for room).
