@@ -34,6 +34,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         // DER values the certificates' extensions are built from (an IP address SAN), swift-certificates' own base.
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        // Structured field values (RFC 9651), for the tests that read the rate-limit fields as a client would (already
+        // in the graph through async-http-client).
+        .package(url: "https://github.com/apple/swift-http-structured-headers.git", from: "1.7.0"),
         // YAML, for OpenAPI documents (`strangler init --openapi`).
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         // Benchmarks (`swift package benchmark`): allocations and CPU time per forwarded request. Naming the trait
@@ -94,6 +97,7 @@ let package = Package(
                 "HTTP1",
                 "JSON",
                 "RouteTable",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -438,6 +442,8 @@ let package = Package(
                 "ProxyTestSupport",
                 "RouteTable",
                 "StranglerTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -12,6 +12,8 @@ public struct Route: Sendable, Equatable, Identifiable {
         /// `timeout` in nanoseconds, worked out once (splitting a `Duration` costs a 128-bit division).
         let timeoutNanoseconds: Int64
         let shadow: ShadowPolicy?
+        let limits: LimitPolicy?
+        let access: AccessRule?
     }
 
     private let box: SharedBox<Fields>
@@ -29,15 +31,20 @@ public struct Route: Sendable, Equatable, Identifiable {
     public var timeoutNanoseconds: Int64 { self.box.value.timeoutNanoseconds }
     /// How the route shadows in `coexist`; nil gives the defaults.
     public var shadow: ShadowPolicy? { self.box.value.shadow }
+    /// The route's own `"limits"` (and throttle keys); nil: none.
+    public var limits: LimitPolicy? { self.box.value.limits }
+    /// Who may call it (`"allow"`, `"deny"`, `"enforce"`); nil: anyone.
+    public var access: AccessRule? { self.box.value.access }
 
     public init(
         id: String, method: String, path: PathTemplate, service: String?, stage: Stage,
-        timeout: Duration = .seconds(30), shadow: ShadowPolicy? = nil
+        timeout: Duration = .seconds(30), shadow: ShadowPolicy? = nil, limits: LimitPolicy? = nil,
+        access: AccessRule? = nil
     ) {
         self.box = SharedBox(
             Fields(
                 id: id, method: method, path: path, service: service, timeout: timeout,
-                timeoutNanoseconds: Self.nanoseconds(timeout), shadow: shadow))
+                timeoutNanoseconds: Self.nanoseconds(timeout), shadow: shadow, limits: limits, access: access))
         self.stage = stage
     }
 

@@ -33,9 +33,12 @@ public struct RouteTableError: Error, Sendable, Equatable, CustomStringConvertib
 
 extension RouteTable {
     static let topLevelKeys: Set<String> = [
-        "monolith", "services", "routes", "gates", "paths", "schema", "redact", "retention",
+        "monolith", "services", "routes", "gates", "paths", "schema", "redact", "retention", "limits", "clients", "jwt",
+        "enforce",
     ]
-    static let routeKeys: Set<String> = ["id", "method", "path", "service", "stage", "timeout", "shadow"]
+    static let routeKeys: Set<String> = Set([
+        "id", "method", "path", "service", "stage", "timeout", "shadow", "limits", "allow", "deny", "enforce",
+    ]).union(LimitPolicy.throttleKeys)
 
     /// Parses and validates routes.json text.
     public static func parse(_ bytes: [UInt8]) throws(RouteTableError) -> RouteTable {
@@ -104,6 +107,8 @@ extension RouteTable {
             problem("$.services", "must be an object of name → URL or {\"url\", …}, not \(other.typeName)")
         }
         let declared = Set(document["services"]?.objectValue?.map(\.key) ?? [])
+        let clients = document["clients"].map { ClientRegistry.parse($0, services: declared, problem: problem) }
+        let jwt = document["jwt"].flatMap { JWTPolicy.parse($0, problem: problem) }
 
         var routes: [Route] = []
         var ids: [String: Int] = [:]
@@ -184,6 +189,10 @@ extension RouteTable {
                 if let value = item["shadow"] {
                     shadow = Self.parseShadow(value, path: "\(base).shadow", template: template, problem: problem)
                 }
+                let limits = LimitPolicy.parse(item["limits"], object: item, path: base, problem: problem)
+                let access = AccessRule.parse(
+                    item, path: base, clients: clients ?? ClientRegistry(), services: declared,
+                    anyName: document["jwt"] != nil, problem: problem)
                 if let method, let template {
                     let shape = "\(method) \(template.shape)"
                     if let first = shapes[shape] {
@@ -196,7 +205,7 @@ extension RouteTable {
                     routes.append(
                         Route(
                             id: id, method: method, path: template, service: service, stage: stage, timeout: timeout,
-                            shadow: shadow))
+                            shadow: shadow, limits: limits, access: access))
                 }
             }
         case .some(let other): problem("$.routes", "must be an array, not \(other.typeName)")
@@ -215,11 +224,23 @@ extension RouteTable {
             }
         }
 
+        let limits = document["limits"].flatMap {
+            LimitPolicy.parse($0, object: nil, path: "$", problem: problem)
+        }
+        for key in LimitPolicy.throttleKeys.sorted() where document["limits"]?[key] != nil {
+            problem("$.limits.\(key)", "is a route's or a service's (the table has the connection cap instead)")
+        }
+        var enforce = true
+        if let value = document["enforce"] {
+            if let flag = value.boolValue { enforce = flag } else { problem("$.enforce", "must be true or false") }
+        }
+
         guard problems.isEmpty, let monolith else { throw RouteTableError(problems: problems) }
         return RouteTable(
             monolith: monolith.upstream, services: services.mapValues(\.upstream), routes: routes, gates: gates,
             privacy: privacy, paths: paths, document: document, monolithProbes: monolith.probes, declarations: services,
-            monolithGroup: monolith.group)
+            monolithGroup: monolith.group,
+            gateway: GatewayPolicy(limits: limits, clients: clients ?? ClientRegistry(), jwt: jwt, enforce: enforce))
     }
 
     /// Whether `text` is a name routes.json takes (route ids, services, entities): letters, digits, `.`, `_`, `-`.

@@ -32,6 +32,8 @@ public struct RouteTable: Sendable {
     public let monolithProbes: Probes
     /// Every service as declared (URL, probes, entities), by name: the same names as `services`.
     public let declarations: [String: ServiceDeclaration]
+    /// The gateway's table-wide policies: limits, clients, tokens, whether access rules refuse.
+    public let gateway: GatewayPolicy
 
     /// Per method, the routes from most to least specific: the first that matches a path wins. A list, not a
     /// dictionary: there are a handful of methods, and comparing short strings is cheaper than hashing one.
@@ -44,8 +46,10 @@ public struct RouteTable: Sendable {
         monolith: Upstream, services: [String: Upstream], routes: [Route], gates: GatePolicy = .defaults,
         privacy: PrivacyPolicy = .defaults,
         paths: PathMode = .normalize, document: JSONValue, monolithProbes: Probes = .monolithDefaults,
-        declarations: [String: ServiceDeclaration]? = nil, monolithGroup: UpstreamGroup? = nil
+        declarations: [String: ServiceDeclaration]? = nil, monolithGroup: UpstreamGroup? = nil,
+        gateway: GatewayPolicy = GatewayPolicy()
     ) {
+        self.gateway = gateway
         self.monolith = monolith
         self.services = services
         self.monolithGroup = monolithGroup ?? UpstreamGroup(instances: [monolith])

@@ -88,14 +88,17 @@ public struct ServiceDeclaration: Sendable, Equatable {
     /// In the order declared. A service declared as a URL string has one: named as the service, at `/NAME`, keyed
     /// by `id` (the demo's lists). `"entities": {}` declares none.
     public var entities: [Entity]
+    /// The service's `"limits"` (and throttle keys): counted on the requests it answers, never on shadow copies.
+    public var limits: LimitPolicy?
 
     /// Its first instance: the one the control plane asks (probes, reconcile).
     public var upstream: Upstream { self.group.primary }
 
-    public init(group: UpstreamGroup, probes: Probes, entities: [Entity]) {
+    public init(group: UpstreamGroup, probes: Probes, entities: [Entity], limits: LimitPolicy? = nil) {
         self.group = group
         self.probes = probes
         self.entities = entities
+        self.limits = limits
     }
 
     public init(upstream: Upstream, probes: Probes, entities: [Entity]) {
@@ -120,7 +123,9 @@ extension RouteTable {
             problem(path, "must be a URL string or an object with \"url\" or \"instances\", not \(value.typeName)")
             return nil
         }
-        let keys = UpstreamGroup.keys.union(service == nil ? ["url", "probes"] : ["url", "probes", "entities"])
+        let keys = UpstreamGroup.keys.union(
+            service == nil
+                ? ["url", "probes"] : Set(["url", "probes", "entities", "limits"]).union(LimitPolicy.throttleKeys))
         for member in members where !keys.contains(member.key) {
             problem("\(path).\(member.key)", "unknown key (expected one of: \(keys.sorted().joined(separator: ", ")))")
         }
@@ -131,8 +136,10 @@ extension RouteTable {
         let entities = value["entities"].map {
             Self.parseEntities($0, path: "\(path).entities", problem: problem)
         }
+        let limits =
+            service == nil ? nil : LimitPolicy.parse(value["limits"], object: value, path: path, problem: problem)
         return group.map {
-            .init(group: $0, probes: probes ?? defaults, entities: entities ?? defaultEntities)
+            .init(group: $0, probes: probes ?? defaults, entities: entities ?? defaultEntities, limits: limits)
         }
     }
 

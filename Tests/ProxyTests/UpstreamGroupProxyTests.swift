@@ -325,8 +325,9 @@ struct UpstreamGroupProxyTests {
 
     @Test func aGETThatCannotConnectIsRetriedOnAnotherInstanceAndAPOSTIsNot() async throws {
         try await self.withOrigins(2) { origins in
-            await origins[0].stop()
-            let group = #"{ "instances": \#(Self.instances(origins)), "eject": false }"#
+            // i0 refuses connections (a port held, never listening: no other test's server can answer on it).
+            let refusing = try RefusingPort()
+            let group = #"{ "instances": ["\#(refusing.url)", "\#(origins[1].url)"], "eject": false }"#
             try await ProxyHarness.run(routes: { _, _ in Self.table(group) }) { harness in
                 // Round-robin starts at i0, which refuses connections: the GET goes on to i1.
                 let get = try await RawHTTP.get("/retried", port: harness.proxyPort)
@@ -347,6 +348,7 @@ struct UpstreamGroupProxyTests {
                 #expect(RawHTTP.parse(keyed.text).first?.status == 200)
                 #expect(origins[1].served.contains { $0.method == "POST" && $0.target == "/keyed" })
             }
+            withExtendedLifetime(refusing) {}
         }
     }
 

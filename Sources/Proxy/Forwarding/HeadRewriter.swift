@@ -129,7 +129,8 @@ enum HeadRewriter {
     static func upstreamRequest(
         _ head: HTTPHead, upstreamAuthority: String, clientAddress: String, ids: inout IDGenerator,
         into buffer: inout ByteBuffer,
-        requestID forcedID: String? = nil, dryRun: Bool = false, path: PathRewrite? = nil, secure: Bool = false
+        requestID forcedID: String? = nil, dryRun: Bool = false, path: PathRewrite? = nil, secure: Bool = false,
+        client: String? = nil
     ) -> ByteBuffer {
         // Client-sent values are ranges of the head until they are written (no strings on the common path). One
         // pass over the fields: those copied are written as they come, the proxy's own fields after them.
@@ -143,7 +144,7 @@ enum HeadRewriter {
         let room =
             2 * head.bytes.readableBytes + upstreamAuthority.utf8.count + clientAddress.utf8.count
             + max(200, forcedID?.utf8.count ?? 0)
-            + (path?.bytes.count ?? 0) + 400
+            + (path?.bytes.count ?? 0) + (client?.utf8.count ?? 0) + 420
         buffer.clear(minimumCapacity: room)
         var idRange = 0..<0
         _ = head.bytes.withUnsafeReadableBytes { source in
@@ -213,6 +214,12 @@ enum HeadRewriter {
                         to: UnsafeMutableRawBufferPointer(start: out.base + out.count, count: 55))
                 }
                 if dryRun { out.write("\r\nstrangler-dry-run: 1") }
+                // The caller's identity, as the gateway established it (a client's own `Strangler-Client` was dropped
+                // with every `Strangler-*` field above).
+                if let client {
+                    out.write("\r\nstrangler-client: ")
+                    out.write(client)
+                }
                 // A protocol upgrade keeps its hop-by-hop pair (RFC 9110 §7.8): `Upgrade` is copied above.
                 if head.isUpgrade { out.write("\r\nconnection: upgrade") }
                 out.write("\r\n\r\n")
@@ -280,12 +287,12 @@ enum HeadRewriter {
     /// The same, written into `buffer` (cleared first: a buffer no one else holds is reused without an allocation).
     static func clientResponse(
         _ head: HTTPHead, requestID: ByteBuffer, close: Bool, keepChunked: Bool, keepAliveFor10: Bool = false,
-        body: ByteBuffer? = nil, upgrading: Bool = false, into buffer: inout ByteBuffer
+        body: ByteBuffer? = nil, upgrading: Bool = false, extraFields: String? = nil, into buffer: inout ByteBuffer
     ) {
         var vias: [Range<Int>] = []
         var hasRequestID = false
         let bodyCount = body?.readableBytes ?? 0
-        let room = 2 * head.bytes.readableBytes + requestID.readableBytes + 200
+        let room = 2 * head.bytes.readableBytes + requestID.readableBytes + 200 + (extraFields?.utf8.count ?? 0)
         buffer.clear(minimumCapacity: room + bodyCount)
         _ = head.bytes.withUnsafeReadableBytes { source in
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { destination in
@@ -315,6 +322,7 @@ enum HeadRewriter {
                     requestID.withUnsafeReadableBytes { out.write($0) }
                     out.write("\r\n")
                 }
+                if let extraFields { out.write(extraFields) }
                 if upgrading {
                     out.write("connection: upgrade\r\n")
                 } else if close {

@@ -293,6 +293,15 @@ struct ConnectionStateMachine {
         self.state = .draining(deadline: nil)
     }
 
+    /// The proxy answered a routed head itself, without forwarding it (the gateway refused it): a request without a
+    /// body serves the next one when its connection may stay; one with a body closes after the answer (what is left
+    /// of the body is discarded, for at most the head timeout), so that none of it is read as a request.
+    mutating func answeredWithoutForwarding(body: BodyFraming?, keepAlive: Bool, now: NIODeadline) -> Ending {
+        let exchange = Exchange(body: body, deadline: now, keepAlive: keepAlive)
+        self.state = body == nil ? .awaitingAnswer(exchange) : .streamingRequest(exchange, answer: .awaiting)
+        return self.exchangeFailed(now: now)
+    }
+
     /// The head was routed and the exchange began: the deadline the timer must fire by.
     mutating func exchangeStarted(
         body: BodyFraming?, keepAlive: Bool, timeout: TimeAmount, started: NIODeadline, expectsContinue: Bool,

@@ -59,6 +59,19 @@ final class Exchange {
     /// The request asks for a protocol upgrade (WebSocket): a fresh upstream connection, never pooled; a `101`
     /// turns both connections into a tunnel.
     @exclusivity(unchecked) var isUpgrade = false
+    /// The gateway's throttles the exchange must hold a slot of before it is forwarded, and how many it holds.
+    var throttles: [Throttle] = []
+    var throttlesHeld = 0
+    /// Its place in the queue of `throttles[throttlesHeld]` while it waits, and the timer of that wait.
+    var throttleTicket: UInt64?
+    var queueTimer: Scheduled<Void>?
+    /// The gateway's `RateLimit-Policy` and `RateLimit` lines for the answer.
+    @exclusivity(unchecked) var responseFields: String?
+
+    /// The client's `Accept`, for the proxy's own answers (read again from the upstream head: only an error needs it).
+    var accept: String? {
+        (try? HTTPHeadParser.parseRequest(self.upstreamHead))?.value(of: "accept")
+    }
 
     init(
         route: Route?, balancer: Balancer, instance: Int, upstreamHead: ByteBuffer, requestID: ByteBuffer,

@@ -148,7 +148,8 @@ extension ProxyHandler {
         HeadRewriter.clientResponse(
             head, requestID: exchange.requestIDBytes, close: close,
             keepChunked: head.chunked && !exchange.unchunkForClient,
-            keepAliveFor10: exchange.clientVersionMinor == 0 && !close, body: inlineBody, into: &rewritten)
+            keepAliveFor10: exchange.clientVersionMinor == 0 && !close, body: inlineBody,
+            extraFields: exchange.responseFields, into: &rewritten)
         self.loop.recycle(responseHead: rewritten)
         if case .length(0) = framing {
             // The whole answer: written and flushed in one trip through the pipeline.
@@ -234,8 +235,9 @@ extension ProxyHandler {
         exchange.failure = reason
         self.finish(exchange, reusable: false)
         self.respond(
-            .badGateway(reason, upstream: exchange.upstream.url, route: exchange.route?.id),
-            requestID: exchange.requestID, ending: ending)
+            self.decorated(
+                .badGateway(reason, upstream: exchange.upstream.url, route: exchange.route?.id), for: exchange),
+            requestID: exchange.requestID, ending: ending, isHEAD: exchange.isHEAD)
     }
 
     static func describe(_ error: any Error, connecting: Bool) -> String {

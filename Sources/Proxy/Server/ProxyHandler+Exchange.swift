@@ -35,15 +35,26 @@ extension ProxyHandler {
         let (balancer, shadowPlan) = ShadowPlan.decide(
             route: route, snapshot: snapshot, head: head, method: method, path: { resolved.pathText(head) },
             recorder: recorder, now: now, ids: &self.loop.ids)
+        var admission: Admission?
+        if let gateway = snapshot.gateway {
+            guard
+                let admitted = self.admit(
+                    head, route: route, answering: balancer, snapshot: snapshot, gateway: gateway, method: method)
+            else {
+                if shadowPlan != nil { recorder?.release() }
+                return
+            }
+            admission = admitted
+        }
         guard let instance = balancer.pick(now: now, random: &self.loop.ids) else {
             if shadowPlan != nil { recorder?.release() }
             self.shared.metrics.rejected()
-            self.reject(
-                .unavailable(
-                    balancer.unavailableReason(now: now), group: balancer.name,
-                    retryAfter: balancer.retryAfter(now: now),
-                    route: route?.id),
-                requestID: nil)
+            var answer = ProxyErrorResponse.unavailable(
+                balancer.unavailableReason(now: now), group: balancer.name, retryAfter: balancer.retryAfter(now: now),
+                route: route?.id)
+            answer.accept = head.value(of: "accept")
+            if let fields = admission?.responseFields { answer.extraFields = fields }
+            self.reject(answer, requestID: nil, isHEAD: method == "HEAD")
             return
         }
         let upstream = balancer.instances[instance].upstream
@@ -51,7 +62,8 @@ extension ProxyHandler {
         var upstreamHead = self.loop.requestHeads.popLast() ?? allocator.buffer(capacity: 1024)
         let requestID = HeadRewriter.upstreamRequest(
             head, upstreamAuthority: upstream.authority, clientAddress: self.clientAddress, ids: &self.loop.ids,
-            into: &upstreamHead, path: resolved.forwarded(head, prefix: upstream.pathPrefix), secure: self.secure)
+            into: &upstreamHead, path: resolved.forwarded(head, prefix: upstream.pathPrefix), secure: self.secure,
+            client: admission?.client)
         let body = BodyFraming.request(head)
         let timeout = route?.timeout ?? Route.defaultTimeout
         let timeoutNanoseconds = route?.timeoutNanoseconds ?? Self.defaultTimeoutNanoseconds
@@ -59,6 +71,10 @@ extension ProxyHandler {
             route: route, balancer: balancer, instance: instance, upstreamHead: upstreamHead, requestID: requestID,
             method: method, hasBody: body != nil, clientVersionMinor: head.versionMinor, timeout: timeout, started: now)
         balancer.instances[instance].inFlight.wrappingAdd(1, ordering: .relaxed)
+        if let admission {
+            exchange.responseFields = admission.responseFields
+            exchange.throttles = admission.throttles
+        }
         if !balancer.isSingle {
             balancer.requestStarted()
             exchange.isIdempotent =
@@ -95,7 +111,7 @@ extension ProxyHandler {
                 self.wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
             if let end = self.machine.interimAnswer(now: now) { self.armTimer(for: end) }
         }
-        self.obtainConnection(for: exchange)
+        if exchange.throttles.isEmpty { self.obtainConnection(for: exchange) } else { self.passThrottles(exchange) }
         // The client's request goes out first; a bodiless request's shadow copy right after it.
         if body == nil { self.launchShadow(exchange) }
     }
@@ -286,8 +302,10 @@ extension ProxyHandler {
             return
         }
         self.respond(
-            .unavailable(why, group: exchange.balancer.name, retryAfter: 1, route: exchange.route?.id),
-            requestID: exchange.requestID, ending: ending)
+            self.decorated(
+                .unavailable(why, group: exchange.balancer.name, retryAfter: 1, route: exchange.route?.id),
+                for: exchange),
+            requestID: exchange.requestID, ending: ending, isHEAD: exchange.isHEAD)
     }
 
     /// A connection came free for an exchange that waited for one (from the pool).

@@ -349,8 +349,11 @@ final class ProxyHandler: ChannelDuplexHandler {
             self.finish(exchange, reusable: false)
             let window = DurationText.format(configuration.bodyRateWindow)
             self.respond(
-                .bodyTooSlow(
-                    least: configuration.minBodyRate, received: received, window: window, route: exchange.route?.id),
+                self.decorated(
+                    .bodyTooSlow(
+                        least: configuration.minBodyRate, received: received, window: window,
+                        route: exchange.route?.id),
+                    for: exchange),
                 requestID: exchange.requestID, ending: .closeAfterFlush(deadline: nil))
             self.armTimer(for: idleDeadline)
         case .exchangeTimedOut:
@@ -364,9 +367,11 @@ final class ProxyHandler: ChannelDuplexHandler {
                 return
             }
             self.respond(
-                .gatewayTimeout(
-                    exchange.upstream.url, after: DurationText.format(exchange.timeout), route: exchange.route?.id),
-                requestID: exchange.requestID, ending: ending)
+                self.decorated(
+                    .gatewayTimeout(
+                        exchange.upstream.url, after: DurationText.format(exchange.timeout), route: exchange.route?.id),
+                    for: exchange),
+                requestID: exchange.requestID, ending: ending, isHEAD: exchange.isHEAD)
         }
     }
 
@@ -378,6 +383,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         let state = balancer.instances[exchange.instance]
         state.inFlight.wrappingSubtract(1, ordering: .relaxed)
         exchange.endedWaiting()
+        if !exchange.throttles.isEmpty { self.releaseThrottles(exchange) }
         if let failure = exchange.failure {
             self.instanceFailed(exchange, why: failure, now: self.now)
         } else if let status = exchange.responseStatus {
@@ -411,17 +417,20 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// Answers a request the proxy refuses outright, and closes the connection: nothing after a refused request is
     /// trusted (a smuggled second request is never read).
-    func reject(_ answer: ProxyErrorResponse, requestID: String?) {
+    func reject(_ answer: ProxyErrorResponse, requestID: String?, isHEAD: Bool = false) {
         self.machine.refusedHead()
-        self.respond(answer, requestID: requestID, ending: .closeAfterFlush(deadline: nil))
+        self.respond(answer, requestID: requestID, ending: .closeAfterFlush(deadline: nil), isHEAD: isHEAD)
     }
 
     /// Writes the proxy's own answer, then ends as the machine said (`connection: close` unless it serves on).
-    func respond(_ answer: ProxyErrorResponse, requestID: String?, ending: ConnectionStateMachine.Ending) {
+    func respond(
+        _ answer: ProxyErrorResponse, requestID: String?, ending: ConnectionStateMachine.Ending, isHEAD: Bool = false
+    ) {
         guard let context = self.context else { return }
         var close = true
         if case .serveNext = ending { close = false }
-        let bytes = answer.bytes(allocator: context.channel.allocator, close: close, requestID: requestID)
+        let bytes = answer.bytes(
+            allocator: context.channel.allocator, close: close, requestID: requestID, isHEAD: isHEAD)
         if close {
             context.writeAndFlush(self.wrapOutboundOut(bytes)).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)

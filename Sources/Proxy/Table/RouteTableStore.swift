@@ -27,9 +27,15 @@ public final class RouteTableStore: Sendable {
         let monolithBalancer: Balancer
         /// Each service's, by name.
         let serviceBalancers: [String: Balancer]
+        /// The table's gateway policies (limits, identities, access rules); nil when it declares none.
+        let gateway: Gateway?
 
-        init(table: RouteTable, version: Int, text: String, prepared: Prepared, states: [Upstream: InstanceState]) {
+        init(
+            table: RouteTable, version: Int, text: String, prepared: Prepared, states: [Upstream: InstanceState],
+            gateway: Gateway?
+        ) {
             self.table = table
+            self.gateway = gateway
             self.version = version
             self.text = text
             self.contentHash = RouteTable.contentHash(of: text)
@@ -74,6 +80,8 @@ public final class RouteTableStore: Sendable {
     private let states = Mutex<[Upstream: InstanceState]>([:])
 
     private let current: Mutex<Snapshot>
+    /// The gateway's budgets and observations, carried over from one snapshot to the next.
+    let gatewayState = GatewayState()
     private let observers = Mutex<(next: Int, bodies: [Int: @Sendable (Snapshot) -> Void])>((0, [:]))
 
     /// A table whose upstreams are resolved: swapping it in cannot fail. Made before anything is written, so a table
@@ -90,8 +98,10 @@ public final class RouteTableStore: Sendable {
         let prepared = try Self.prepare(table, text: text)
         let states = Self.carry([:], into: table)
         self.states.withLock { $0 = states }
+        let gateway = self.gatewayState.gateway(for: prepared.table)
         self.current = Mutex(
-            Snapshot(table: prepared.table, version: 1, text: text, prepared: prepared, states: states))
+            Snapshot(
+                table: prepared.table, version: 1, text: text, prepared: prepared, states: states, gateway: gateway))
     }
 
     /// The states of `table`'s instances: those already observed kept, new ones fresh.
@@ -123,7 +133,7 @@ public final class RouteTableStore: Sendable {
             }
             current = Snapshot(
                 table: prepared.table, version: current.version + 1, text: prepared.text, prepared: prepared,
-                states: states)
+                states: states, gateway: self.gatewayState.gateway(for: prepared.table))
             return current
         }
         for observer in self.observers.withLock({ Array($0.bodies.values) }) { observer(snapshot) }
