@@ -265,6 +265,7 @@ let package = Package(
                 "RouteTable",
                 "ServiceKit",
                 "StranglerTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -58,13 +58,17 @@ public struct AdminRoutes: Sendable {
     /// Every upstream group with what the data plane observes of each instance (`GET /admin/status`, and in
     /// `GET /admin/evidence`); nil: the groups as configured.
     let upstreams: (@Sendable () -> JSONValue)?
+    /// The declared access map and the calls observed (`GET /admin/access`).
+    let access: (@Sendable () -> JSONValue)?
 
     public init(
         control: RouteControl, diffStore: DiffStore, token: String, flush: @escaping @Sendable () async -> Void,
         metrics: @escaping @Sendable () -> String,
         record: (@Sendable (_ pattern: String, _ limit: Int, _ within: Duration) async -> JSONValue)? = nil,
-        unmatched: (@Sendable () -> JSONValue)? = nil, upstreams: (@Sendable () -> JSONValue)? = nil
+        unmatched: (@Sendable () -> JSONValue)? = nil, upstreams: (@Sendable () -> JSONValue)? = nil,
+        access: (@Sendable () -> JSONValue)? = nil
     ) {
+        self.access = access
         self.unmatched = unmatched
         self.upstreams = upstreams
         self.record = record
@@ -102,6 +106,12 @@ public struct AdminRoutes: Sendable {
                 return Self.error(.notFound, "not_found", "this admin API does not count unmatched traffic")
             }
             return Self.answer(unmatched(), etag: nil)
+        }
+        router.get("/admin/access") { _, _ in
+            guard let access = self.access else {
+                return Self.error(.notFound, "not_found", "this admin API does not observe access")
+            }
+            return Self.answer(access(), etag: nil)
         }
         router.get("/metrics") { _, _ in
             Response(

@@ -183,7 +183,8 @@ public final class ProxyApplication: Sendable {
                         ("overflow", .number(Double(overflow))),
                     ])
                 },
-                upstreams: { [store] in store.upstreamStatus() }
+                upstreams: { [store] in store.upstreamStatus() },
+                access: { [store] in store.accessReport() }
             ).buildRouter(),
             server: adminServer,
             configuration: .init(

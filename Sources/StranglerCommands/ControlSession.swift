@@ -477,6 +477,23 @@ struct ControlSession {
         }
     }
 
+    /// Replaces the whole table with `document` (If-Match: `expectedHash`), as `PUT /admin/routes` does on both paths.
+    func replace(document: JSONValue, expectedHash: String, reason: String?) async throws(CommandFailure) -> TableChange
+    {
+        switch self.mode {
+        case .proxy(let client):
+            let answer = try await Self.call(
+                client, .PUT, "/admin/routes" + Self.query(["reason": reason]), ifMatch: expectedHash, body: document)
+            return try Self.read(answer.body) { body throws(ControlError) in try TableChange(json: body) }
+        case .file(let operations):
+            return try await Self.local { () throws(ControlError) in
+                try await operations.replace(
+                    text: document.prettyJSONText + "\n", expectedHash: expectedHash, actor: self.actor, reason: reason,
+                    force: false)
+            }
+        }
+    }
+
     func undo(expectedHash: String?, reason: String?) async throws(CommandFailure) -> UndoOutcome {
         switch self.mode {
         case .proxy(let client):

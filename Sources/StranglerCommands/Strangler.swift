@@ -21,7 +21,7 @@ public struct Strangler: AsyncParsableCommand {
             NoiseCommand.self, PurgeCommand.self, UpCommand.self, TrafficCommand.self,
             RoutesCommand.self, StageCommand.self, PromoteCommand.self, RollbackCommand.self, UndoCommand.self,
             HistoryCommand.self, TriageCommand.self, FixturesCommand.self, ReportCommand.self, InitCommand.self,
-            ReplayCommand.self, RecordCommand.self,
+            ReplayCommand.self, RecordCommand.self, ClientsCommand.self, AccessCommand.self,
         ]
     )
 

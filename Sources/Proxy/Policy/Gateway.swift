@@ -1,5 +1,6 @@
 import Crypto
 import HTTP1
+package import JSON
 import RouteTable
 import Synchronization
 
@@ -202,5 +203,45 @@ final class GatewayState: Sendable {
             policy: policy, tableLimiter: tableLimiter, routes: routes, services: services,
             observations: self.observations,
             observes: policy.identifies || routesWithPolicies.contains { $0.access != nil })
+    }
+}
+
+extension RouteTableStore {
+    /// The declared access map and the calls observed since the proxy started, each judged by the live table: what
+    /// `GET /admin/access` answers and `strangler access` prints.
+    ///
+    /// ```json
+    /// { "enforce": true, "clients": ["mobile", "web"],
+    ///   "declared": [ { "route": "deals.list", "allow": ["web"], "deny": [], "enforce": true } ],
+    ///   "observed": [ { "client": "mobile", "route": "deals.list", "count": 3, "verdict": "forbidden",
+    ///                   "enforced": true } ] }
+    /// ```
+    package func accessReport() -> JSONValue {
+        let table = self.snapshot.table
+        let policy = table.gateway
+        func names(_ list: [String]) -> JSONValue { .array(list.map { .string($0) }) }
+        let declared: [JSONValue] = table.routes.compactMap { route in
+            guard let access = route.access else { return nil }
+            return .object([
+                ("route", .string(route.id)), ("allow", access.allow.map(names) ?? .null),
+                ("deny", names(access.deny)), ("enforce", .bool(access.enforce ?? policy.enforce)),
+            ])
+        }
+        let observed: [JSONValue] = self.gatewayState.observations.calls.map { entry in
+            let route = table.route(id: entry.call.route)
+            let client = entry.call.client == AccessObservations.anonymous ? nil : entry.call.client
+            let verdict = route?.access?.verdict(for: client) ?? .allowed
+            return .object([
+                ("client", .string(entry.call.client)), ("route", .string(entry.call.route)),
+                ("count", .number(Double(entry.count))), ("verdict", .string(verdict.rawValue)),
+                ("enforced", .bool(route?.access.map { $0.enforce ?? policy.enforce } ?? false)),
+            ])
+        }
+        return .object([
+            ("enforce", .bool(policy.enforce)),
+            ("clients", names(policy.clients.clients.keys.sorted())),
+            ("tokens", .bool(policy.jwt != nil)),
+            ("declared", .array(declared)), ("observed", .array(observed)),
+        ])
     }
 }
