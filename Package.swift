@@ -182,6 +182,7 @@ let package = Package(
         .target(
             name: "ServiceKit",
             dependencies: [
+                "HTTP1",
                 "JSON",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -339,6 +340,8 @@ let package = Package(
                 "JSON",
                 "ServiceKit",
                 "StranglerTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

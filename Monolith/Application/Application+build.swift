@@ -13,6 +13,7 @@ public import ServiceLifecycle
 public func buildMonolithRouter(store: CRMStore, reverseSync: ReverseSync? = nil) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: ErrorEnvelopeMiddleware())
+    router.add(middleware: AcceptMiddleware())
 
     router.get("/healthz") { _, _ in
         JSONResponse.make { writer in

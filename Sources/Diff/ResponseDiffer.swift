@@ -57,11 +57,15 @@ public struct ResponseComparison: Sendable {
     public var status: (left: Int, right: Int)?
     /// The chosen headers that differ, in the order of ``DiffOptions/headers``.
     public var headers: [HeaderDifference]
+    /// Both media types (`type/subtype`, lowercased, parameters left out) when both answers name one and they differ;
+    /// nil otherwise. Two answers in different media types are not the same representation: their bodies are not
+    /// compared (`body` is `.equal`), and the difference is its own signature, `media type changed`.
+    public var mediaType: (left: String, right: String)?
     public var body: BodyComparison
 
     /// Nothing differs.
     public var isMatch: Bool {
-        guard self.status == nil, self.headers.isEmpty else { return false }
+        guard self.status == nil, self.headers.isEmpty, self.mediaType == nil else { return false }
         if case .equal = self.body { return true }
         if case .json(let result) = self.body { return result.isEqual }
         return false
@@ -74,6 +78,9 @@ public struct ResponseComparison: Sendable {
         var entries: [Signature.Entry] = []
         if self.status != nil {
             entries.append(Signature.Entry(pattern: "status", kind: DifferenceKind.changed.rawValue))
+        }
+        if self.mediaType != nil {
+            entries.append(Signature.Entry(pattern: "media type", kind: DifferenceKind.changed.rawValue))
         }
         for header in self.headers {
             entries.append(Signature.Entry(pattern: "header \(header.name)", kind: header.kind.rawValue))
@@ -115,11 +122,28 @@ public struct ResponseComparison: Sendable {
 /// ```
 public enum ResponseDiffer {
     /// JSON structural comparison when both bodies are JSON (by Content-Type application/json or +json on either side,
-    /// or both bodies starting with `{` or `[`) and both parse; otherwise bytes. Two empty bodies are equal.
+    /// or both bodies starting with `{` or `[`) and both parse; otherwise bytes. Two empty bodies are equal. Two
+    /// answers whose Content-Types name different media types are compared by status only: their difference is the
+    /// media type (`media type changed`), and the Content-Type header is not reported again.
     public static func compare(
         _ left: ResponseSnapshot, _ right: ResponseSnapshot, options: DiffOptions
     ) -> ResponseComparison {
         let status = left.status == right.status ? nil : (left: left.status, right: right.status)
+        if let leftType = self.mediaType(self.headerValue("content-type", in: left.headers)),
+            let rightType = self.mediaType(self.headerValue("content-type", in: right.headers)), leftType != rightType
+        {
+            var headers: [HeaderDifference] = []
+            var seen: Set<String> = ["content-type"]
+            for name in options.headers.map({ $0.lowercased() }) where seen.insert(name).inserted {
+                let leftValue = self.headerValue(name, in: left.headers)
+                let rightValue = self.headerValue(name, in: right.headers)
+                if leftValue != rightValue {
+                    headers.append(HeaderDifference(name: name, left: leftValue, right: rightValue))
+                }
+            }
+            return ResponseComparison(
+                status: status, headers: headers, mediaType: (leftType, rightType), body: .equal)
+        }
         var headers: [HeaderDifference] = []
         var seen = Set<String>()
         for name in options.headers.map({ $0.lowercased() }) where seen.insert(name).inserted {
@@ -130,7 +154,7 @@ public enum ResponseDiffer {
             }
         }
         return ResponseComparison(
-            status: status, headers: headers, body: self.compareBodies(left, right, options: options))
+            status: status, headers: headers, mediaType: nil, body: self.compareBodies(left, right, options: options))
     }
 
     static func compareBodies(
@@ -177,6 +201,13 @@ public enum ResponseDiffer {
         guard let first = utf8.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }) else { return "" }
         let last = utf8.lastIndex(where: { $0 != 0x20 && $0 != 0x09 })!
         return String(value[first...last])
+    }
+
+    /// `type/subtype` of a Content-Type, lowercased (parameters left out); nil when absent or empty.
+    static func mediaType(_ contentType: String?) -> String? {
+        guard let contentType else { return nil }
+        let mediaType = Self.trimmed(String(contentType.prefix { $0 != ";" })).lowercased()
+        return mediaType.isEmpty ? nil : mediaType
     }
 
     static func isJSONMediaType(_ contentType: String?) -> Bool {

@@ -349,6 +349,10 @@ private actor Writer {
                     .object([("monolith", .number(Double(status.left))), ("service", .number(Double(status.right)))])
                 ))
         }
+        if let mediaType = comparison.mediaType {
+            members.append(
+                ("mediaType", .object([("monolith", .string(mediaType.left)), ("service", .string(mediaType.right))])))
+        }
         if !comparison.headers.isEmpty {
             var headers: [JSONValue] = []
             for difference in comparison.headers {

@@ -32,19 +32,43 @@ struct ResponseDifferTests {
     @Test func statusAndChosenHeadersArePartOfTheSignature() {
         let left = self.response("{}", status: 200, headers: [("X-Trace", "1"), ("cache-control", "no-store")])
         let right = self.response(
-            "{}", status: 404, contentType: "application/problem+json",
+            "{}", status: 404, contentType: "application/json; charset=utf-8",
             headers: [("x-trace", "2"), ("Cache-Control", "no-store")])
         let comparison = ResponseDiffer.compare(
             left, right, options: DiffOptions(headers: ["Content-Type", "cache-control"]))
         #expect(comparison.status! == (200, 404))
         #expect(
             comparison.headers == [
-                HeaderDifference(name: "content-type", left: "application/json", right: "application/problem+json")
+                HeaderDifference(
+                    name: "content-type", left: "application/json", right: "application/json; charset=utf-8")
             ])
         #expect(comparison.signature.text == "header content-type changed, status changed")
         #expect(!comparison.isMatch)
         let missing = ResponseDiffer.compare(left, self.response("{}", contentType: nil), options: DiffOptions())
         #expect(missing.signature.text == "header content-type removed")
+    }
+
+    @Test func answersInDifferentMediaTypesAreNotComparedAndTheirDifferenceIsItsOwnSignature() {
+        let json = self.response(#"{"id": 1, "name": "Ada"}"#)
+        let html = self.response("<p>Ada</p>", contentType: "text/html; charset=utf-8", headers: [("X-Trace", "2")])
+        let comparison = ResponseDiffer.compare(json, html, options: DiffOptions(headers: ["content-type", "x-trace"]))
+        #expect(comparison.mediaType! == ("application/json", "text/html"))
+        #expect(comparison.signature.text == "header x-trace added, media type changed")
+        #expect(comparison.pointers.isEmpty, "the bodies are not compared")
+        #expect(!comparison.isMatch)
+        // Same body bytes in two media types are still two representations.
+        let sameBytes = ResponseDiffer.compare(
+            self.response("{}"), self.response("{}", contentType: "application/problem+json"), options: DiffOptions())
+        #expect(sameBytes.signature.text == "media type changed")
+        // Parameters and case do not make another media type; a missing Content-Type is compared as before.
+        #expect(
+            ResponseDiffer.compare(
+                self.response("{}"), self.response("{}", contentType: "Application/JSON; charset=utf-8"),
+                options: DiffOptions(headers: [])
+            ).isMatch)
+        #expect(
+            ResponseDiffer.compare(json, self.response("{}", contentType: nil), options: DiffOptions()).mediaType == nil
+        )
     }
 
     @Test func jsonBodiesCompareStructurally() throws {

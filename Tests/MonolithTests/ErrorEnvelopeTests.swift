@@ -106,3 +106,25 @@ struct ErrorEnvelopeTests {
         }
     }
 }
+
+@Suite("Monolith: content negotiation")
+struct MonolithAcceptTests {
+    @Test func anAcceptThatExcludesJSONIs406BeforeAnythingIsWrittenAndWeightsAreHonoured() async throws {
+        try await withMonolith { client, store in
+            for accept in ["text/html", "image/png, text/*", "application/json;q=0", "*/*, application/json;q=0"] {
+                let refused = try await client.send(
+                    .post, "/accounts", json: #"{"name":"Acme"}"#, headers: [.accept: accept])
+                #expect(refused.status == .notAcceptable, "\(accept)")
+                #expect(refused.errorCode == "not_acceptable")
+            }
+            #expect(try await store.count("accounts") == 0, "no refused write was made")
+            for accept in [
+                "application/json", "*/*", "application/*", "text/html, application/json;q=0.1",
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "", "application/json;q=nonsense",
+            ] {
+                let answer = try await client.send(.get, "/accounts", headers: [.accept: accept])
+                #expect(answer.status == .ok, "\(accept)")
+            }
+        }
+    }
+}

@@ -43,6 +43,7 @@ public struct ExtractedService: Sendable {
     public func router(database: ServiceDatabase, sync: FeedConsumer?) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ServiceErrorMiddleware())
+        router.add(middleware: AcceptMiddleware())
         router.get("/healthz") { _, _ in Response.json { $0.object { $0.field("status", "ok") } } }
         if let sync {
             router.get("/sync/status") { _, _ in Response.json { sync.status.write(to: &$0) } }

@@ -102,6 +102,9 @@ enum DiffText {
     static func lines(_ comparison: ResponseComparison) -> [String] {
         var lines: [String] = []
         if let status = comparison.status { lines.append("status changed: \(status.left) → \(status.right)") }
+        if let mediaType = comparison.mediaType {
+            lines.append("media type changed: \(mediaType.left) → \(mediaType.right) (bodies not compared)")
+        }
         for header in comparison.headers {
             lines.append(
                 "header \(header.name) \(header.kind.rawValue): \(header.left ?? "(none)") → "
