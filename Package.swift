@@ -25,7 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         // TLS for the proxy's listener and its upstreams (already in the graph through async-http-client).
@@ -37,6 +37,8 @@ let package = Package(
         // Structured field values (RFC 9651), for the tests that read the rate-limit fields as a client would (already
         // in the graph through async-http-client).
         .package(url: "https://github.com/apple/swift-http-structured-headers.git", from: "1.7.0"),
+        // JSON Web Tokens: the gateway verifies bearer tokens (RS256, ES256, EdDSA) with a key set's keys.
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         // YAML, for OpenAPI documents (`strangler init --openapi`).
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         // Benchmarks (`swift package benchmark`): allocations and CPU time per forwarded request. Naming the trait
@@ -98,6 +100,7 @@ let package = Package(
                 "JSON",
                 "RouteTable",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -448,6 +451,8 @@ let package = Package(
                 "StranglerTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import Crypto
 import HTTP1
 package import JSON
+import JWTKit
 import RouteTable
 import Synchronization
 
@@ -30,11 +31,14 @@ final class Gateway: Sendable {
     let observations: AccessObservations
     /// Whether calls are counted at all: the table identifies clients or declares access rules.
     let observes: Bool
+    /// `"jwt"`'s verifier.
+    let tokens: TokenVerifier?
 
     init(
         policy: GatewayPolicy, tableLimiter: RateLimiter?, routes: [String: RouteGate], services: [String: ServiceGate],
-        observations: AccessObservations, observes: Bool
+        observations: AccessObservations, observes: Bool, tokens: TokenVerifier? = nil
     ) {
+        self.tokens = tokens
         self.policy = policy
         self.tableLimiter = tableLimiter
         self.routes = routes
@@ -56,11 +60,12 @@ final class Gateway: Sendable {
         }
     }
 
-    /// The request's identity: an `X-Api-Key`, else an `Authorization: Bearer` credential, looked up by its SHA-256.
-    /// A bearer credential that is no known key is the application's own (a session token): anonymous, not invalid.
+    /// The request's identity: an `X-Api-Key`, else an `Authorization: Bearer` credential: a JWT verified by `"jwt"`,
+    /// or a key looked up by its SHA-256. A bearer credential that is neither a known key nor (with `"jwt"`) a token is
+    /// the application's own (a session token): anonymous, not invalid; a token that does not verify is invalid.
     func identify(_ head: HTTPHead) -> Identity {
-        guard !self.policy.clients.isEmpty else { return .anonymous }
-        if let key = head.value(of: "x-api-key") {
+        guard self.policy.identifies else { return .anonymous }
+        if let key = head.value(of: "x-api-key"), !self.policy.clients.isEmpty {
             guard let name = self.client(forKey: key) else { return .invalid("the X-Api-Key is not a known key") }
             return .client(name)
         }
@@ -69,6 +74,12 @@ final class Gateway: Sendable {
             if parts.count == 2, parts[0].lowercased() == "bearer" {
                 let credential = parts[1].trimmingCharacters(in: " \t")
                 if let name = self.client(forKey: credential) { return .client(name) }
+                if let tokens = self.tokens, TokenVerifier.looksLikeToken(credential) {
+                    switch tokens.verify(credential) {
+                    case .success(let name): return .client(name)
+                    case .failure(let refusal): return .invalid(refusal.reason)
+                    }
+                }
             }
         }
         return .anonymous
@@ -76,7 +87,7 @@ final class Gateway: Sendable {
 
     /// The client a key belongs to, by its digest.
     func client(forKey key: String) -> String? {
-        guard !key.isEmpty, key.utf8.count <= 512 else { return nil }
+        guard !self.policy.clients.isEmpty, !key.isEmpty, key.utf8.count <= 512 else { return nil }
         return self.policy.clients.byDigest[Self.digest(key)]
     }
 
@@ -149,10 +160,25 @@ package final class AccessObservations: Sendable {
 final class GatewayState: Sendable {
     private let limiters = Mutex<[String: RateLimiter]>([:])
     private let throttles = Mutex<[String: Throttle]>([:])
+    private let tokens = Mutex<TokenVerifier?>(nil)
     let observations = AccessObservations()
 
+    /// `"jwt"`'s verifier for a table: the last one while the policy and the key set's bytes are the same, else a new
+    /// one (the last verifying until its keys are ready).
+    private func tokenVerifier(_ policy: JWTPolicy?, keySet: (set: JWKS, bytes: [UInt8])?) -> TokenVerifier? {
+        self.tokens.withLock { current in
+            guard let policy, let keySet else {
+                current = nil
+                return nil
+            }
+            if let kept = current, kept.policy == policy, kept.keySetBytes == keySet.bytes { return kept }
+            current = TokenVerifier(policy: policy, keySet: keySet.set, bytes: keySet.bytes, previous: current)
+            return current
+        }
+    }
+
     /// The table's gateway, or nil when it declares no limits, clients, tokens or access rules.
-    func gateway(for table: RouteTable) -> Gateway? {
+    func gateway(for table: RouteTable, keySet: (set: JWKS, bytes: [UInt8])? = nil) -> Gateway? {
         let policy = table.gateway
         let routesWithPolicies = table.routes.filter { $0.limits != nil || $0.access != nil }
         let servicesWithLimits = table.declarations.filter { $0.value.limits != nil }
@@ -202,7 +228,8 @@ final class GatewayState: Sendable {
         return Gateway(
             policy: policy, tableLimiter: tableLimiter, routes: routes, services: services,
             observations: self.observations,
-            observes: policy.identifies || routesWithPolicies.contains { $0.access != nil })
+            observes: policy.identifies || routesWithPolicies.contains { $0.access != nil },
+            tokens: self.tokenVerifier(policy.jwt, keySet: keySet))
     }
 }
 

@@ -49,6 +49,8 @@ package final class ProxyServer: Service {
     }
 
     package func run() async throws {
+        // A token verifier's keys are ready before the first request can present a token.
+        await self.shared.store.snapshot.gateway?.tokens?.ready()
         var opened: [(channel: any Channel, quiesce: ServerQuiescingHelper)] = []
         do {
             for listener in self.listeners { opened.append(try await self.bind(listener)) }

@@ -1,4 +1,5 @@
 import Foundation
+import JWTKit
 package import NIOCore
 import NIOSSL
 public import RouteTable
@@ -29,6 +30,8 @@ public final class RouteTableStore: Sendable {
         let serviceBalancers: [String: Balancer]
         /// The table's gateway policies (limits, identities, access rules); nil when it declares none.
         let gateway: Gateway?
+        /// `"jwt"`'s key set as read (kept for a re-resolved copy of the table).
+        let keySet: (set: JWKS, bytes: [UInt8])?
 
         init(
             table: RouteTable, version: Int, text: String, prepared: Prepared, states: [Upstream: InstanceState],
@@ -36,6 +39,7 @@ public final class RouteTableStore: Sendable {
         ) {
             self.table = table
             self.gateway = gateway
+            self.keySet = prepared.keySet
             self.version = version
             self.text = text
             self.contentHash = RouteTable.contentHash(of: text)
@@ -91,6 +95,8 @@ public final class RouteTableStore: Sendable {
         public let text: String
         let addresses: [Upstream: SocketAddress]
         let tlsContexts: [Upstream: NIOSSLContext]
+        /// `"jwt"`'s key set, read and checked (nil without `"jwt"`).
+        var keySet: (set: JWKS, bytes: [UInt8])? = nil
     }
 
     /// Resolves every upstream of `table` once, so that connecting never waits on name resolution.
@@ -98,7 +104,7 @@ public final class RouteTableStore: Sendable {
         let prepared = try Self.prepare(table, text: text)
         let states = Self.carry([:], into: table)
         self.states.withLock { $0 = states }
-        let gateway = self.gatewayState.gateway(for: prepared.table)
+        let gateway = self.gatewayState.gateway(for: prepared.table, keySet: prepared.keySet)
         self.current = Mutex(
             Snapshot(
                 table: prepared.table, version: 1, text: text, prepared: prepared, states: states, gateway: gateway))
@@ -133,7 +139,7 @@ public final class RouteTableStore: Sendable {
             }
             current = Snapshot(
                 table: prepared.table, version: current.version + 1, text: prepared.text, prepared: prepared,
-                states: states, gateway: self.gatewayState.gateway(for: prepared.table))
+                states: states, gateway: self.gatewayState.gateway(for: prepared.table, keySet: prepared.keySet))
             return current
         }
         for observer in self.observers.withLock({ Array($0.bodies.values) }) { observer(snapshot) }
@@ -145,7 +151,16 @@ public final class RouteTableStore: Sendable {
         let addresses = try table.resolvingUpstreams {
             try SocketAddress.makeAddressResolvingHost($0.host, port: $0.port)
         }
-        return Prepared(table: table, text: text, addresses: addresses, tlsContexts: try Self.tlsContexts(of: table))
+        var keySet: (set: JWKS, bytes: [UInt8])?
+        if let jwt = table.gateway.jwt {
+            switch TokenVerifier.readKeySet(jwt) {
+            case .success(let read): keySet = (read.0, read.1)
+            case .failure(let error): throw error
+            }
+        }
+        return Prepared(
+            table: table, text: text, addresses: addresses, tlsContexts: try Self.tlsContexts(of: table),
+            keySet: keySet)
     }
 
     /// The TLS context of every `https://` instance, one per distinct setting (a file that cannot be read, or a
@@ -247,7 +262,8 @@ public final class RouteTableStore: Sendable {
         }
         guard moved else { return nil }
         let prepared = Prepared(
-            table: current.table, text: current.text, addresses: addresses, tlsContexts: current.tlsContexts)
+            table: current.table, text: current.text, addresses: addresses, tlsContexts: current.tlsContexts,
+            keySet: current.keySet)
         // Installed only if no other table came meanwhile (that one was resolved when it was prepared).
         guard self.snapshot === current else { return nil }
         return self.install(prepared)
