@@ -85,7 +85,7 @@ let package = Package(
         // chunked tracking, safe and idempotent methods. Pure: no I/O (NIOCore's ByteBuffer only).
         .target(
             name: "HTTP1",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["JSON", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         // routes.json: schema, validation, path templates and matching. Pure: no I/O.
@@ -147,6 +147,7 @@ let package = Package(
                 "ControlPlane",
                 "Diff",
                 "DiffStore",
+                "HTTP1",
                 "JSON",
                 "Reports",
                 "RouteTable",

@@ -1,5 +1,6 @@
 import ControlPlane
 import Foundation
+import HTTP1
 import HTTPTypes
 import Hummingbird
 import JSON
@@ -26,7 +27,27 @@ extension AdminRoutes {
             }
             options.samplesPerSignature = count
         }
-        let format = parameters.get("format").map { String($0) } ?? "html"
+        let format: String
+        if let given = parameters.get("format") {
+            format = String(given)
+        } else {
+            // No `format`: the one `Accept` prefers (HTML when it says nothing).
+            let types = [
+                "text/html": "html", "application/json": "json", "text/markdown": "markdown",
+                "application/xml": "junit",
+            ]
+            guard
+                let chosen = MediaNegotiation.choose(
+                    ["text/html", "application/json", "text/markdown", "application/xml"],
+                    accept: request.headers[.accept])
+            else {
+                return Self.error(
+                    .notAcceptable, "not_acceptable",
+                    "the report comes as text/html, application/json, text/markdown or application/xml, and the "
+                        + "request's Accept excludes them all")
+            }
+            format = types[chosen] ?? "html"
+        }
         guard ["html", "json", "markdown", "junit"].contains(format) else {
             return Self.error(
                 .badRequest, "invalid_format", "format must be html, json, markdown or junit, not \"\(format)\"")

@@ -86,6 +86,7 @@ public struct AdminRoutes: Sendable {
     /// The admin API's router: every endpoint behind the bearer token.
     public func buildRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: AdminNegotiationMiddleware())
         router.add(middleware: AdminAuthMiddleware(token: self.token))
         router.get("/admin/routes") { _, _ in self.routes() }
         router.put("/admin/routes") { request, _ in try await self.replace(request) }
@@ -122,10 +123,7 @@ public struct AdminRoutes: Sendable {
     }
 
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
-        var headers = headers
-        headers[.contentType] = "application/json; charset=utf-8"
-        return Response(
-            status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: value.prettyJSONText)))
+        Self.negotiated(value, status: status, headers: headers)
     }
 
     /// The admin API's own refusals (a bad query, a malformed body), in the control plane's error envelope.

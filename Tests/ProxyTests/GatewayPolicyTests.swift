@@ -258,6 +258,46 @@ struct GatewayPolicyTests {
         }
     }
 
+    @Test func theAdminAPIsErrorsAndReportFollowAcceptToo() async throws {
+        try await ProxyHarness.run { harness in
+            // An error: as the proxy's own (problem+json by default, the envelope for application/json, a page, text).
+            let unauthorized = try await harness.admin("GET", "/admin/routes", token: "wrong")
+            #expect(unauthorized.status == 401)
+            #expect(unauthorized.header("content-type") == "application/problem+json")
+            #expect(unauthorized.header("vary") == "Accept")
+            #expect(json(unauthorized.body)["status"] as? Int == 401)
+            #expect((json(unauthorized.body)["error"] as? [String: Any])?["code"] as? String == "unauthorized")
+            let envelope = try await harness.admin(
+                "GET", "/admin/routes", token: "wrong", headers: ["Accept: application/json"])
+            #expect(envelope.header("content-type") == "application/json; charset=utf-8")
+            #expect(json(envelope.body)["status"] == nil)
+            let page = try await harness.admin(
+                "GET", "/admin/nowhere", headers: ["Accept: text/html, application/json;q=0.5"])
+            #expect(page.status == 404)
+            #expect(page.header("content-type") == "text/html; charset=utf-8")
+            #expect(page.body.contains("no such admin endpoint: GET /admin/nowhere"))
+            // A JSON endpoint asked for something else only: 406; with JSON among what it takes: its JSON.
+            let refused = try await harness.admin("GET", "/admin/status", headers: ["Accept: text/plain"])
+            #expect(refused.status == 406)
+            #expect(refused.header("content-type") == "text/plain; charset=utf-8")
+            let status = try await harness.admin("GET", "/admin/status", headers: ["Accept: text/html, */*;q=0.1"])
+            #expect(status.status == 200)
+            #expect(status.header("content-type") == "application/json; charset=utf-8")
+            // The report comes in the media type asked for when `format` is not given.
+            let markdown = try await harness.admin("GET", "/admin/report", headers: ["Accept: text/markdown"])
+            #expect(markdown.header("content-type") == "text/markdown; charset=utf-8")
+            let report = try await harness.admin("GET", "/admin/report", headers: ["Accept: application/json"])
+            #expect(report.header("content-type") == "application/json; charset=utf-8")
+            let html = try await harness.admin("GET", "/admin/report")
+            #expect(html.header("content-type") == "text/html; charset=utf-8")
+            let none = try await harness.admin("GET", "/admin/report", headers: ["Accept: image/png"])
+            #expect(none.status == 406)
+            #expect(
+                try await harness.admin("GET", "/admin/report?format=junit", headers: ["Accept: image/png"]).status
+                    == 200, "an explicit format wins")
+        }
+    }
+
     @Test func gatewayKeysAreValidatedWithTheirPlace() {
         let bad = """
             { "monolith": "http://127.0.0.1:1",

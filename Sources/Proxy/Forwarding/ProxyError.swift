@@ -37,77 +37,23 @@ struct ProxyErrorResponse {
         self.accept = accept
     }
 
-    /// The media types the proxy's answers come in, in its order of preference.
-    static let offered = ["application/problem+json", "application/json", "text/html", "text/plain"]
-
-    enum Format {
-        case problem, json, html, text
-
-        var contentType: String {
-            switch self {
-            case .problem: "application/problem+json"
-            case .json: "application/json; charset=utf-8"
-            case .html: "text/html; charset=utf-8"
-            case .text: "text/plain; charset=utf-8"
-            }
-        }
+    /// The answer as the toolkit renders its own answers (the media type `accept` prefers).
+    var problem: ProblemAnswer {
+        ProblemAnswer(
+            status: Int(self.status.code), reason: self.status.reasonPhrase, code: self.code, message: self.message,
+            route: self.route, retryAfter: self.retryAfter)
     }
 
-    /// The format `accept` prefers.
-    static func format(accept: String?) -> Format {
-        switch MediaNegotiation.choose(Self.offered, accept: accept) {
-        case "application/json": .json
-        case "text/html": .html
-        case "text/plain": .text
-        default: .problem
-        }
-    }
-
-    var envelope: JSONValue {
-        .object([
-            (
-                "error",
-                .object([
-                    ("code", .string(self.code)), ("message", .string(self.message)),
-                    ("route", self.route.map { .string($0) } ?? .null),
-                ])
-            )
-        ])
-    }
-
-    var title: String { "\(self.status.code) \(self.status.reasonPhrase)" }
-
-    func body(_ format: Format) -> String {
-        switch format {
-        case .json:
-            return self.envelope.jsonText
-        case .problem:
-            var members: [(key: String, value: JSONValue)] = [
-                ("type", .string("about:blank")), ("title", .string(self.status.reasonPhrase)),
-                ("status", .number(Double(self.status.code))), ("detail", .string(self.message)),
-                ("code", .string(self.code)), ("route", self.route.map { .string($0) } ?? .null),
-            ]
-            if let retryAfter { members.append(("retryAfter", .number(Double(retryAfter)))) }
-            members.append(("error", self.envelope["error"]!))
-            return JSONValue.object(members).jsonText
-        case .html:
-            let route = self.route.map { " · route \(HTMLText.escape($0))" } ?? ""
-            return "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>\(HTMLText.escape(self.title))</title>"
-                + "</head>\n<body><h1>\(HTMLText.escape(self.title))</h1>\n<p>\(HTMLText.escape(self.message))</p>\n"
-                + "<p><code>\(HTMLText.escape(self.code))</code>\(route) · strangler</p></body></html>\n"
-        case .text:
-            return "\(self.title)\n\(self.message)\n" + (self.route.map { "route: \($0)\n" } ?? "")
-        }
-    }
+    static let offered = ProblemAnswer.offered
 
     func body(allocator: ByteBufferAllocator) -> ByteBuffer {
-        allocator.buffer(string: self.body(Self.format(accept: self.accept)))
+        allocator.buffer(string: self.problem.body(ProblemAnswer.format(accept: self.accept)))
     }
 
     /// The whole answer as bytes: status line, headers, body.
     func bytes(allocator: ByteBufferAllocator, close: Bool, requestID: String?, isHEAD: Bool = false) -> ByteBuffer {
-        let format = Self.format(accept: self.accept)
-        let body = self.body(format)
+        let format = ProblemAnswer.format(accept: self.accept)
+        let body = self.problem.body(format)
         var buffer = allocator.buffer(capacity: body.utf8.count + 320 + self.extraFields.utf8.count)
         buffer.writeString("HTTP/1.1 \(self.status.code) \(self.status.reasonPhrase)\r\n")
         buffer.writeString(
@@ -162,24 +108,5 @@ struct ProxyErrorResponse {
 
     static func badRequest(_ message: String) -> ProxyErrorResponse {
         ProxyErrorResponse(status: .badRequest, code: "bad_request", message: message, route: nil)
-    }
-}
-
-/// Text for an HTML page: `&`, `<`, `>`, `"` and `'` escaped.
-enum HTMLText {
-    static func escape(_ text: String) -> String {
-        var escaped = ""
-        escaped.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": escaped += "&amp;"
-            case "<": escaped += "&lt;"
-            case ">": escaped += "&gt;"
-            case "\"": escaped += "&quot;"
-            case "'": escaped += "&#39;"
-            default: escaped.append(character)
-            }
-        }
-        return escaped
     }
 }

@@ -1,13 +1,8 @@
+import Foundation
 import HTTP1
 import NIOCore
 import NIOHTTP1
 import RouteTable
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 // The gateway's policies on one request, before it is forwarded: who calls (API keys), whether the route lets them
 // (401, 403), the limits of the table, the route and the answering service (429), and their throttles (a queue, then
@@ -153,10 +148,9 @@ extension ProxyHandler {
         max(least, Int((max(0, nanoseconds) + 999_999_999) / 1_000_000_000))
     }
 
+    /// The wall clock, in nanoseconds since the epoch (a quota's windows are aligned to it).
     static func wallNanoseconds() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Int64(spec.tv_sec) &* 1_000_000_000 &+ Int64(spec.tv_nsec)
+        Int64((Date().timeIntervalSince1970 * 1e9).rounded())
     }
 
     /// Answers a request the proxy does not forward (401, 403, 429) and serves the next one when it can: a request
