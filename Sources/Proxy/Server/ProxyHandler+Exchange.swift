@@ -16,12 +16,12 @@ extension ProxyHandler {
                 ProxyErrorResponse(
                     status: .payloadTooLarge, code: "payload_too_large",
                     message: "the body is larger than \(configuration.maxBodyBytes) bytes", route: nil),
-                requestID: nil)
+                requestID: nil, head: head)
             return
         }
         if head.hasDryRunField {
             self.shared.metrics.rejected()
-            self.reject(Self.clientDryRun, requestID: nil)
+            self.reject(Self.clientDryRun, requestID: nil, head: head)
             return
         }
         let method = Self.method(of: head)
@@ -236,7 +236,7 @@ extension ProxyHandler {
             let canonical = String(decoding: rewrite.bytes, as: UTF8.self)
             self.reject(
                 .nonCanonicalPath(sent, canonical: canonical, route: routing.route?.id),
-                requestID: nil)
+                requestID: nil, head: head)
             return nil
         }
         return ResolvedPath(route: routing.route, target: target, pathLength: pathLength, rewrite: rewrite)
@@ -248,7 +248,7 @@ extension ProxyHandler {
         let start = head.startLine.second.lowerBound
         var path = head.string(start..<(start + min(length, 200)))
         if length > 200 { path += "…" }
-        self.reject(.badRequest("malformed request: the path \(path) \(problem)"), requestID: nil)
+        self.reject(.badRequest("malformed request: the path \(path) \(problem)"), requestID: nil, head: head)
     }
 
     /// The request was read whole: a shadowed request's copy goes out to the other side.

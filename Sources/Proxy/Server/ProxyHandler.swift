@@ -417,8 +417,16 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     /// Answers a request the proxy refuses outright, and closes the connection: nothing after a refused request is
     /// trusted (a smuggled second request is never read).
-    func reject(_ answer: ProxyErrorResponse, requestID: String?, isHEAD: Bool = false) {
+    /// `head`: the refused request's, when it was read (its `Accept` chooses the answer's media type; a HEAD request
+    /// gets the head only).
+    func reject(_ answer: ProxyErrorResponse, requestID: String?, isHEAD: Bool = false, head: HTTPHead? = nil) {
         self.machine.refusedHead()
+        var answer = answer
+        var isHEAD = isHEAD
+        if let head {
+            if answer.accept == nil { answer.accept = head.value(of: "accept") }
+            isHEAD = isHEAD || Self.method(of: head) == "HEAD"
+        }
         self.respond(answer, requestID: requestID, ending: .closeAfterFlush(deadline: nil), isHEAD: isHEAD)
     }
 
