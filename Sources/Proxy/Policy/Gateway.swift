@@ -16,6 +16,40 @@ final class Gateway: Sendable {
         var access: AccessRule?
         /// Whether the access rule refuses (else it only observes).
         var enforce: Bool
+        /// The limits a request of the route counts against when the monolith answers it (the table's and the
+        /// route's), and when its service does (the service's too).
+        var monolithLimits: LimitSet?
+        var serviceLimits: LimitSet?
+        /// `route:ID`, the key of limits `by` route.
+        var routeKey: String
+    }
+
+    /// The limiters one request counts against, in order, and what never changes of their fields: the whole
+    /// `RateLimit-Policy` line, made once.
+    struct LimitSet: Sendable {
+        let limiters: [RateLimiter]
+        /// `ratelimit-policy: "burst";q=200;w=1, …\r\n`
+        let policyField: String
+        /// Some limiter has a quota (its windows need the wall clock).
+        let needsWall: Bool
+
+        init?(_ limiters: [RateLimiter?]) {
+            let present = limiters.compactMap { $0 }
+            guard !present.isEmpty else { return nil }
+            self.limiters = present
+            var items: [String] = []
+            for limiter in present {
+                let policy = limiter.policy
+                if let rate = policy.rate {
+                    items.append("\"\(limiter.rateName)\";q=\(policy.burst);w=\(rate.windowSeconds)")
+                }
+                if let quota = policy.quota {
+                    items.append("\"\(limiter.quotaName)\";q=\(quota.count);w=\(quota.windowSeconds)")
+                }
+            }
+            self.policyField = "ratelimit-policy: " + items.joined(separator: ", ") + "\r\n"
+            self.needsWall = present.contains { $0.policy.quota != nil }
+        }
     }
 
     struct ServiceGate: Sendable {
@@ -25,6 +59,8 @@ final class Gateway: Sendable {
 
     let policy: GatewayPolicy
     let tableLimiter: RateLimiter?
+    /// The table's limits, for requests no route matched.
+    let unmatchedLimits: LimitSet?
     let routes: [String: RouteGate]
     let services: [String: ServiceGate]
     /// Where the calls seen are counted (client × route), for `strangler access`.
@@ -41,6 +77,7 @@ final class Gateway: Sendable {
         self.tokens = tokens
         self.policy = policy
         self.tableLimiter = tableLimiter
+        self.unmatchedLimits = LimitSet([tableLimiter])
         self.routes = routes
         self.services = services
         self.observations = observations
@@ -180,12 +217,16 @@ final class GatewayState: Sendable {
     /// The table's gateway, or nil when it declares no limits, clients, tokens or access rules.
     func gateway(for table: RouteTable, keySet: (set: JWKS, bytes: [UInt8])? = nil) -> Gateway? {
         let policy = table.gateway
-        let routesWithPolicies = table.routes.filter { $0.limits != nil || $0.access != nil }
         let servicesWithLimits = table.declarations.filter { $0.value.limits != nil }
+        let routesWithPolicies = table.routes.filter {
+            $0.limits != nil || $0.access != nil || policy.limits?.counts == true
+                || ($0.service.map { servicesWithLimits[$0] != nil } ?? false)
+        }
         guard policy.limits != nil || policy.identifies || !routesWithPolicies.isEmpty || !servicesWithLimits.isEmpty
         else {
             self.limiters.withLock { $0.removeAll() }
             self.throttles.withLock { $0.removeAll() }
+            self.tokens.withLock { $0 = nil }
             return nil
         }
         var keptLimiters: [String: RateLimiter] = [:]
@@ -194,6 +235,7 @@ final class GatewayState: Sendable {
         let oldThrottles = self.throttles.withLock { $0 }
         func limiter(_ scope: String, _ limits: LimitPolicy?, prefix: String) -> RateLimiter? {
             guard let limits, limits.counts else { return nil }
+            if let made = keptLimiters[scope] { return made }
             let kept = oldLimiters[scope].flatMap { $0.policy == limits ? $0 : nil }
             let made = kept ?? RateLimiter(policy: limits, prefix: prefix)
             keptLimiters[scope] = made
@@ -201,6 +243,7 @@ final class GatewayState: Sendable {
         }
         func throttle(_ scope: String, _ limits: LimitPolicy?, name: String) -> Throttle? {
             guard let limits, let most = limits.maxInFlight else { return nil }
+            if let made = keptThrottles[scope] { return made }
             let kept = oldThrottles[scope].flatMap { $0.hasSameLimits(as: limits) ? $0 : nil }
             let made =
                 kept
@@ -209,12 +252,19 @@ final class GatewayState: Sendable {
             keptThrottles[scope] = made
             return made
         }
+        let tableLimiter = limiter("table", policy.limits, prefix: "table.")
         var routes: [String: Gateway.RouteGate] = [:]
         for route in routesWithPolicies {
+            let own = limiter("route:\(route.id)", route.limits, prefix: "")
+            let serviceLimiter = route.service.flatMap { name in
+                limiter("service:\(name)", table.declarations[name]?.limits, prefix: "service.")
+            }
             routes[route.id] = Gateway.RouteGate(
-                limiter: limiter("route:\(route.id)", route.limits, prefix: ""),
+                limiter: own,
                 throttle: throttle("route:\(route.id)", route.limits, name: "route \(route.id)"),
-                access: route.access, enforce: route.access?.enforce ?? policy.enforce)
+                access: route.access, enforce: route.access?.enforce ?? policy.enforce,
+                monolithLimits: Gateway.LimitSet([tableLimiter, own]),
+                serviceLimits: Gateway.LimitSet([tableLimiter, own, serviceLimiter]), routeKey: "route:\(route.id)")
         }
         var services: [String: Gateway.ServiceGate] = [:]
         for (name, declaration) in servicesWithLimits {
@@ -222,7 +272,6 @@ final class GatewayState: Sendable {
                 limiter: limiter("service:\(name)", declaration.limits, prefix: "service."),
                 throttle: throttle("service:\(name)", declaration.limits, name: "service \(name)"))
         }
-        let tableLimiter = limiter("table", policy.limits, prefix: "table.")
         self.limiters.withLock { $0 = keptLimiters }
         self.throttles.withLock { $0 = keptThrottles }
         return Gateway(

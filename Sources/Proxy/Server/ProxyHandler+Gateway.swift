@@ -27,7 +27,6 @@ extension ProxyHandler {
         let identity = gateway.identify(head)
         admission.client = identity.name
         let routeGate = route.flatMap { gateway.routes[$0.id] }
-        let accept = head.value(of: "accept")
         let isHEAD = method == "HEAD"
         if let access = routeGate?.access, !access.isEmpty {
             let verdict = access.verdict(for: admission.client)
@@ -43,13 +42,14 @@ extension ProxyHandler {
                         why += "presented no identity (an X-Api-Key, or Authorization: Bearer)"
                     }
                     answer = ProxyErrorResponse(
-                        status: .unauthorized, code: "unauthenticated", message: why, route: route?.id, accept: accept)
+                        status: .unauthorized, code: "unauthenticated", message: why, route: route?.id,
+                        accept: head.value(of: "accept"))
                     answer.extraFields = "www-authenticate: Bearer realm=\"strangler\"\r\n"
                 } else {
                     answer = ProxyErrorResponse(
                         status: .forbidden, code: "forbidden",
                         message: "client \(admission.client ?? "") may not call route \(route?.id ?? "")",
-                        route: route?.id, accept: accept)
+                        route: route?.id, accept: head.value(of: "accept"))
                 }
                 self.answerWithoutForwarding(answer, head: head, isHEAD: isHEAD)
                 return nil
@@ -60,29 +60,34 @@ extension ProxyHandler {
         // The limits: the table's, the route's, then the answering service's (a shadow copy is never counted).
         let service = answering === snapshot.monolithBalancer ? nil : route?.service
         let serviceGate = service.flatMap { gateway.services[$0] }
-        let limiters = [gateway.tableLimiter, routeGate?.limiter, serviceGate?.limiter]
-        if limiters.contains(where: { $0 != nil }) {
+        let limits =
+            route == nil
+            ? gateway.unmatchedLimits : service == nil ? routeGate?.monolithLimits : routeGate?.serviceLimits
+        if let limits {
             let now = Int64(truncatingIfNeeded: self.now.uptimeNanoseconds)
-            let wall = Self.wallNanoseconds()
-            var policies: [String] = []
-            var states: [String] = []
-            var taken: [(RateLimiter, String)] = []
+            let wall = limits.needsWall ? Self.wallNanoseconds() : 0
+            var states = "ratelimit: "
             var refusal: (limiter: RateLimiter, retryAfter: Int64)?
-            for case let limiter? in limiters {
-                let key = self.limitKey(limiter.policy.by, client: admission.client, route: route)
+            // Which limiters counted the request (bit per limiter: there are three at most).
+            var counted = 0
+            for (index, limiter) in limits.limiters.enumerated() {
+                let key = self.limitKey(limiter.policy.by, client: admission.client, routeGate: routeGate)
                 let outcome = limiter.take(key: key, now: now, wall: wall)
-                Self.describe(limiter, outcome, policies: &policies, states: &states)
+                Self.describe(limiter, outcome, into: &states, first: index == 0)
                 if outcome.admitted {
-                    taken.append((limiter, key))
+                    counted |= 1 << index
                 } else if refusal == nil || outcome.retryAfter > refusal!.retryAfter {
                     refusal = (limiter, outcome.retryAfter)
                 }
             }
-            let fields =
-                "ratelimit-policy: \(policies.joined(separator: ", "))\r\nratelimit: "
-                + "\(states.joined(separator: ", "))\r\n"
+            states += "\r\n"
+            let fields = limits.policyField + states
             if let refusal {
-                for (limiter, key) in taken { limiter.refund(key: key) }
+                // A refused request is counted by none: what the others counted is given back.
+                for (index, limiter) in limits.limiters.enumerated() where counted & (1 << index) != 0 {
+                    limiter.refund(
+                        key: self.limitKey(limiter.policy.by, client: admission.client, routeGate: routeGate))
+                }
                 self.shared.metrics.rejected()
                 let seconds = Self.seconds(refusal.retryAfter)
                 var answer = ProxyErrorResponse(
@@ -90,7 +95,7 @@ extension ProxyHandler {
                     message:
                         "over the limit of \(Self.scope(refusal.limiter, route: route, service: service)) "
                         + "(\(Self.summary(refusal.limiter.policy))); retry in \(seconds) s",
-                    route: route?.id, retryAfter: seconds, accept: accept)
+                    route: route?.id, retryAfter: seconds, accept: head.value(of: "accept"))
                 answer.extraFields = fields
                 self.answerWithoutForwarding(answer, head: head, isHEAD: isHEAD)
                 return nil
@@ -103,12 +108,20 @@ extension ProxyHandler {
     }
 
     /// The key a limit counts a request by.
-    private func limitKey(_ by: LimitKey, client: String?, route: Route?) -> String {
+    private func limitKey(_ by: LimitKey, client: String?, routeGate: Gateway.RouteGate?) -> String {
         switch by {
-        case .client: client.map { "client:" + $0 } ?? "ip:" + self.clientAddress
-        case .ip: "ip:" + self.clientAddress
-        case .route: "route:" + (route?.id ?? "unmatched")
+        case .client: client.map { "client:" + $0 } ?? self.ipKey
+        case .ip: self.ipKey
+        case .route: routeGate?.routeKey ?? "route:unmatched"
         }
+    }
+
+    /// `ip:ADDRESS`, the key of limits `by` address (made once per connection).
+    private var ipKey: String {
+        if let key = self.limitIPKey { return key }
+        let key = "ip:" + self.clientAddress
+        self.limitIPKey = key
+        return key
     }
 
     /// The scope a limit belongs to, for messages.
@@ -125,21 +138,32 @@ extension ProxyHandler {
         return parts.joined(separator: " and ") + " by \(policy.by.rawValue)"
     }
 
-    /// The structured-field items of one limiter (draft-ietf-httpapi-ratelimit-headers): `"burst";q=200;w=1` for the
-    /// policy, `"burst";r=0;t=1` for its state (`r`: requests left; `t`: seconds until one is admitted when none is
-    /// left, else until the budget is whole again).
+    /// A limiter's state items (draft-ietf-httpapi-ratelimit-headers), appended to the `RateLimit` line:
+    /// `"burst";r=0;t=1` (`r`: requests left; `t`: seconds until one is admitted when none is left, else until the
+    /// budget is whole again), and the quota's. The `RateLimit-Policy` line is the limit set's, made once.
     private static func describe(
-        _ limiter: RateLimiter, _ outcome: RateLimiter.Outcome, policies: inout [String], states: inout [String]
+        _ limiter: RateLimiter, _ outcome: RateLimiter.Outcome, into states: inout String, first: Bool
     ) {
-        let policy = limiter.policy
-        if let rate = policy.rate, let state = outcome.rate {
-            policies.append("\"\(limiter.rateName)\";q=\(policy.burst);w=\(rate.windowSeconds)")
+        var first = first
+        if let state = outcome.rate {
             let reset = state.remaining > 0 && state.admitted ? state.untilFull : max(state.retryAfter, 1)
-            states.append("\"\(limiter.rateName)\";r=\(state.remaining);t=\(Self.seconds(reset, least: 0))")
+            if !first { states += ", " }
+            first = false
+            states += "\""
+            states += limiter.rateName
+            states += "\";r="
+            states += String(state.remaining)
+            states += ";t="
+            states += String(Self.seconds(reset, least: 0))
         }
-        if let quota = policy.quota, let state = outcome.quota {
-            policies.append("\"\(limiter.quotaName)\";q=\(quota.count);w=\(quota.windowSeconds)")
-            states.append("\"\(limiter.quotaName)\";r=\(state.remaining);t=\(Self.seconds(state.reset, least: 0))")
+        if let state = outcome.quota {
+            if !first { states += ", " }
+            states += "\""
+            states += limiter.quotaName
+            states += "\";r="
+            states += String(state.remaining)
+            states += ";t="
+            states += String(Self.seconds(state.reset, least: 0))
         }
     }
 

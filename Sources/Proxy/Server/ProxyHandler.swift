@@ -25,6 +25,8 @@ final class ProxyHandler: ChannelDuplexHandler {
     let loop: LoopState
     @exclusivity(unchecked) var context: ChannelHandlerContext?
     var clientAddress = "unknown"
+    /// `ip:ADDRESS`, the gateway's key for limits by address, once a limit asked for it.
+    var limitIPKey: String?
     /// The channel's allocator, kept (asking the channel for it each time costs a call through its protocol).
     var allocator = ByteBufferAllocator()
     /// The I/O side of the exchange in flight (its phase is the machine's).
