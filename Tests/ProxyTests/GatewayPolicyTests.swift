@@ -156,6 +156,27 @@ struct GatewayPolicyTests {
         }
     }
 
+    @Test func aServiceCallingThroughTheGatewayFollowsTheSameMap() async throws {
+        let serviceKey = "stock-service-key-0123456789"
+        try await ProxyHarness.run(routes: { monolith, service in
+            Self.table(monolith: monolith, service: service, routeExtra: #", "allow": ["service:stock"]"#)
+                .replacingOccurrences(
+                    of: #""mobile": { "keys""#,
+                    with: #""service:stock": { "keys": ["\#(Self.digest(serviceKey))"] }, "mobile": { "keys""#)
+        }) { harness in
+            let byService = try await RawHTTP.get(
+                "/things/1", port: harness.proxyPort, headers: ["X-Api-Key: \(serviceKey)"])
+            #expect(byService.status == 200)
+            #expect(
+                harness.monolith.seenRequests.withLockedValue { $0 }.last?.headers["strangler-client"]
+                    == "service:stock")
+            let byWeb = try await RawHTTP.get(
+                "/things/1", port: harness.proxyPort, headers: ["X-Api-Key: \(Self.webKey)"])
+            #expect(byWeb.status == 403)
+            #expect((json(byWeb.body)["detail"] as? String) == "client web may not call route things.get")
+        }
+    }
+
     @Test func observeOnlyForwardsEveryCallAndCountsWhatTheMapWouldRefuse() async throws {
         try await ProxyHarness.run(routes: { monolith, service in
             Self.table(
