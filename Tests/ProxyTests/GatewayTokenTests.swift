@@ -82,31 +82,6 @@ struct GatewayTokenTests {
         let jwksPath = directory.appendingPathComponent("jwks.json").path
         try keys.jwks.write(toFile: jwksPath, atomically: true, encoding: .utf8)
 
-        var good: [String] = []
-        for kid in ["r1", "e1", "d1"] {
-            good.append(try await keys.signing.sign(Self.claims(), kid: JWKIdentifier(string: kid)))
-        }
-        let withinLeeway = try await keys.signing.sign(Self.claims(expiresIn: -10), kid: "e1")
-        let refused: [(token: String, why: String)] = [
-            (try await keys.signing.sign(Self.claims(expiresIn: -120), kid: "e1"), "expired"),
-            (try await keys.signing.sign(Self.claims(notBefore: 120), kid: "e1"), "not valid before"),
-            (
-                try await keys.signing.sign(Self.claims(aud: "billing"), kid: "e1"),
-                "audience does not include orders-api"
-            ),
-            (try await keys.signing.sign(Self.claims(iss: "https://evil.example"), kid: "r1"), "issuer is not"),
-            (try await keys.other.sign(Self.claims(), kid: "e1"), "signature does not verify"),
-            (
-                try await keys.signing.sign(Self.claims(sub: "not a name"), kid: "d1"),
-                "sub claim does not name a client"
-            ),
-            (
-                Self.base64URL(#"{"alg":"none","typ":"JWT"}"#) + "." + Self.base64URL(#"{"sub":"web"}"#) + ".",
-                "unsigned token (alg: none)"
-            ),
-            (try await Self.hmacToken(secret: keys.jwks), "no key of the key set verifies HS256"),
-        ]
-
         try await ProxyHarness.run(routes: { monolith, _ in
             """
             { "monolith": "http://127.0.0.1:\(monolith)",
@@ -115,6 +90,33 @@ struct GatewayTokenTests {
                             "allow": ["web"] } ] }
             """
         }) { harness in
+            // Signed once the proxy runs: in a loaded parallel run the harness can take seconds to start, and a token
+            // 10 s past its expiry must still be within the 30 s leeway when it is presented.
+            var good: [String] = []
+            for kid in ["r1", "e1", "d1"] {
+                good.append(try await keys.signing.sign(Self.claims(), kid: JWKIdentifier(string: kid)))
+            }
+            let withinLeeway = try await keys.signing.sign(Self.claims(expiresIn: -10), kid: "e1")
+            let refused: [(token: String, why: String)] = [
+                (try await keys.signing.sign(Self.claims(expiresIn: -120), kid: "e1"), "expired"),
+                (try await keys.signing.sign(Self.claims(notBefore: 120), kid: "e1"), "not valid before"),
+                (
+                    try await keys.signing.sign(Self.claims(aud: "billing"), kid: "e1"),
+                    "audience does not include orders-api"
+                ),
+                (try await keys.signing.sign(Self.claims(iss: "https://evil.example"), kid: "r1"), "issuer is not"),
+                (try await keys.other.sign(Self.claims(), kid: "e1"), "signature does not verify"),
+                (
+                    try await keys.signing.sign(Self.claims(sub: "not a name"), kid: "d1"),
+                    "sub claim does not name a client"
+                ),
+                (
+                    Self.base64URL(#"{"alg":"none","typ":"JWT"}"#) + "." + Self.base64URL(#"{"sub":"web"}"#) + ".",
+                    "unsigned token (alg: none)"
+                ),
+                (try await Self.hmacToken(secret: keys.jwks), "no key of the key set verifies HS256"),
+            ]
+
             for token in good + [withinLeeway] {
                 let answer = try await RawHTTP.get(
                     "/orders/1", port: harness.proxyPort, headers: ["Authorization: Bearer \(token)"])
