@@ -39,6 +39,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-structured-headers.git", from: "1.7.0"),
         // JSON Web Tokens: the gateway verifies bearer tokens (RS256, ES256, EdDSA) with a key set's keys.
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        // PostgreSQL: the shared store several proxies route by (`strangler proxy --store postgres://…`).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         // YAML, for OpenAPI documents (`strangler init --openapi`).
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         // Benchmarks (`swift package benchmark`): allocations and CPU time per forwarded request. Naming the trait
@@ -157,6 +159,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The shared store on PostgreSQL (`--store postgres://…`): the route table's versions and audit log, the
+        // instances that route by it, committed as compare-and-sets and announced with LISTEN/NOTIFY.
+        .target(
+            name: "SharedStore",
+            dependencies: [
+                "ControlPlane",
+                "JSON",
+                "RouteTable",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The running proxy process: the data plane, the shadow recorder (comparisons into the diff store), the
         // admin API and the routes.json watcher, as services of one ServiceGroup.
         .target(
@@ -170,6 +188,7 @@ let package = Package(
                 "JSON",
                 "Proxy",
                 "RouteTable",
+                "SharedStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -266,6 +285,7 @@ let package = Package(
                 "AdminAPI",
                 "ControlPlane",
                 "Gateway",
+                "SharedStore",
                 "Reports",
                 "RouteTable",
                 "ServiceKit",
@@ -313,6 +333,28 @@ let package = Package(
                 "Monolith",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Several proxies on one PostgreSQL store (a throw-away cluster the tests start, or STRANGLER_TEST_POSTGRES).
+        .testTarget(
+            name: "ScaleOutTests",
+            dependencies: [
+                "AdminAPI",
+                "ControlPlane",
+                "Gateway",
+                "JSON",
+                "Proxy",
+                "ProxyTestSupport",
+                "RouteTable",
+                "SharedStore",
+                "StranglerCommands",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -422,6 +464,7 @@ let package = Package(
                 "Reports",
                 "RouteTable",
                 "ServiceKit",
+                "SharedStore",
                 "StranglerTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -434,6 +477,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Tests/ProxyTestSupport",
             swiftSettings: swiftSettings

@@ -60,15 +60,23 @@ public struct AdminRoutes: Sendable {
     let upstreams: (@Sendable () -> JSONValue)?
     /// The declared access map and the calls observed (`GET /admin/access`).
     let access: (@Sendable () -> JSONValue)?
+    /// The proxies on the shared store and how each stands (`GET /admin/instances`); nil: not offered.
+    let instances: (@Sendable () async throws(ControlError) -> JSONValue)?
+    /// The shared store's `/admin/status` member (`store`); nil without a store.
+    let storeStatus: (@Sendable () -> JSONValue)?
 
     public init(
         control: RouteControl, diffStore: DiffStore, token: String, flush: @escaping @Sendable () async -> Void,
         metrics: @escaping @Sendable () -> String,
         record: (@Sendable (_ pattern: String, _ limit: Int, _ within: Duration) async -> JSONValue)? = nil,
         unmatched: (@Sendable () -> JSONValue)? = nil, upstreams: (@Sendable () -> JSONValue)? = nil,
-        access: (@Sendable () -> JSONValue)? = nil
+        access: (@Sendable () -> JSONValue)? = nil,
+        instances: (@Sendable () async throws(ControlError) -> JSONValue)? = nil,
+        storeStatus: (@Sendable () -> JSONValue)? = nil
     ) {
         self.access = access
+        self.instances = instances
+        self.storeStatus = storeStatus
         self.unmatched = unmatched
         self.upstreams = upstreams
         self.record = record
@@ -107,6 +115,16 @@ public struct AdminRoutes: Sendable {
                 return Self.error(.notFound, "not_found", "this admin API does not count unmatched traffic")
             }
             return Self.answer(unmatched(), etag: nil)
+        }
+        router.get("/admin/instances") { _, _ in
+            guard let instances = self.instances else {
+                return Self.error(.notFound, "not_found", "this admin API does not list instances")
+            }
+            do throws(ControlError) {
+                return Self.answer(try await instances(), etag: nil)
+            } catch {
+                return Self.answer(error)
+            }
         }
         router.get("/admin/access") { _, _ in
             guard let access = self.access else {
@@ -281,7 +299,11 @@ public struct AdminRoutes: Sendable {
         case .failure(let refusal): return refusal.response
         }
         let route = request.uri.queryParameters.get("route").flatMap { $0.isEmpty ? nil : String($0) }
-        return Self.answer(await self.operations.history(route: route, limit: limit).json, etag: nil)
+        do {
+            return Self.answer(try await self.operations.history(route: route, limit: limit).json, etag: nil)
+        } catch {
+            return Self.answer(error)
+        }
     }
 
     func triage(_ request: Request) async throws -> Response {
@@ -401,7 +423,8 @@ public struct AdminRoutes: Sendable {
             .object([
                 ("version", .number(Double(snapshot.version))),
                 ("hash", .string(snapshot.contentHash)),
-                ("routesFile", .string(self.control.routesPath)),
+                ("routesFile", self.storeStatus == nil ? .string(self.control.routesPath) : .null),
+                ("store", self.storeStatus?() ?? .null),
                 ("loadedAt", .string(formatter.string(from: loadedAt))),
                 ("routes", .number(Double(snapshot.table.routes.count))),
                 ("stages", .object(stages)),

@@ -16,7 +16,7 @@ extension ControlError {
         case .invalidRoutes, .reasonRequired, .notIgnorable, .pathsRequired, .invalidDecision: .unprocessableContent
         case .notFound, .noMatch, .unknownSignature: .notFound
         case .gateRefused, .nothingToUndo, .undoConflict, .routesFileInvalid: .conflict
-        case .busy: .serviceUnavailable
+        case .busy, .storeUnavailable: .serviceUnavailable
         case .storageFailed: .internalServerError
         default: .badRequest
         }

@@ -12,6 +12,7 @@ import NIOSSL
 public import Proxy
 import RouteTable
 public import ServiceLifecycle
+public import SharedStore
 import Synchronization
 public import UnixSignals
 
@@ -45,6 +46,10 @@ public final class ProxyApplication: Sendable {
     public let maxConnections: Int
     /// The live route table.
     public let store: RouteTableStore
+    /// The shared store the table lives in (`ProxyConfiguration.store`); nil: routes.json and the data directory.
+    public let sharedStore: SharedStore?
+    /// Whether the shared store answers (nil without one).
+    let storeHealth: StoreHealth?
     /// The proxy's long-running pieces in start order: the recorder, the data plane, the admin API, the routes.json
     /// watcher, the presence record (and, with TLS, the certificates' watcher). A `ServiceGroup` stops them in
     /// reverse: the watchers and the admin API first, then the data plane once its requests in flight are answered, and
@@ -66,20 +71,99 @@ public final class ProxyApplication: Sendable {
     /// opens the diff store, and makes the event loops and the services (nothing listens before the services run).
     /// `reloadSignals` (`strangler proxy`: SIGHUP) reload the certificates at once; they are also reloaded when their
     /// files change.
-    public init(configuration: ProxyConfiguration, logger: Logger, reloadSignals: [UnixSignal] = []) throws {
-        self.configuration = configuration
-        self.logger = logger
+    ///
+    /// With `configuration.store` use ``start(configuration:logger:reloadSignals:)``, which reads the table from it.
+    public convenience init(configuration: ProxyConfiguration, logger: Logger, reloadSignals: [UnixSignal] = []) throws
+    {
+        if let store = configuration.store {
+            throw SharedStoreFailure(
+                "the table is in the shared store \(store): open it with ProxyApplication.start(configuration:logger:)")
+        }
+        let text = try Self.readRoutes(configuration.routesPath)
+        try self.init(
+            configuration: configuration, logger: logger, reloadSignals: reloadSignals, text: text, version: 1,
+            shared: nil)
+    }
+
+    /// Opens the proxy: with `configuration.store`, connects to the shared store (creating or migrating its schema),
+    /// and routes by its head; a store that holds no table yet is seeded from routes.json. Without a store, as
+    /// ``init(configuration:logger:reloadSignals:)``.
+    public static func start(
+        configuration: ProxyConfiguration, logger: Logger, reloadSignals: [UnixSignal] = []
+    ) async throws -> ProxyApplication {
+        guard let url = configuration.store else {
+            return try ProxyApplication(configuration: configuration, logger: logger, reloadSignals: reloadSignals)
+        }
+        let location = try StoreLocation.parse(url)
+        let shared = try await SharedStore.connect(location, logger: logger, timeout: configuration.storeTimeout)
+        do {
+            let head = try await Self.head(of: shared, seed: configuration.routesPath, logger: logger)
+            return try ProxyApplication(
+                configuration: configuration, logger: logger, reloadSignals: reloadSignals, text: head.text,
+                version: head.version, shared: shared)
+        } catch {
+            shared.close()
+            throw error
+        }
+    }
+
+    /// The store's head; an empty store is seeded from the routes file (validated first), audited as `seed`. Two
+    /// proxies seeding at once: one writes, the other takes what it wrote.
+    static func head(of shared: SharedStore, seed routesPath: String, logger: Logger) async throws -> StoredTable {
+        if let head = try await shared.head() { return head }
         let text: String
         do {
-            try RouteFile.refuseLink(configuration.routesPath)
-            text = try String(contentsOfFile: configuration.routesPath, encoding: .utf8)
+            text = try Self.readRoutes(routesPath)
+        } catch let error as RouteTableError {
+            throw SharedStoreFailure(
+                "the store \(shared.location) holds no route table yet, and \(routesPath) cannot seed it: "
+                    + error.description)
+        }
+        let table = try RouteTable.parse(text)
+        let actor = (try? FileManager.default.attributesOfItem(atPath: routesPath)[.ownerAccountName]) as? String
+        let entry = JSONValue.object([
+            ("time", .string(ISO8601DateFormatter().string(from: Date()))), ("actor", .string(actor ?? "unknown")),
+            ("reason", .string("the store's first table, from \(routesPath)")), ("action", .string("seed")),
+            ("file", .string(routesPath)), ("after", table.document),
+        ])
+        let outcome = try await shared.commit(
+            TableCommit(
+                text: text, contentHash: RouteTable.contentHash(of: text), expectedHash: nil,
+                actor: actor ?? "unknown", reason: "seeded from \(routesPath)", auditEntry: entry.jsonText))
+        switch outcome {
+        case .committed(let version):
+            logger.notice(
+                "the shared store's first table, from the routes file",
+                metadata: ["store": "\(shared.location)", "file": "\(routesPath)", "version": "\(version)"])
+            return StoredTable(version: version, text: text, contentHash: RouteTable.contentHash(of: text))
+        case .stale(let head):
+            return head
+        }
+    }
+
+    static func readRoutes(_ path: String) throws -> String {
+        do {
+            try RouteFile.refuseLink(path)
+            return try String(contentsOfFile: path, encoding: .utf8)
         } catch let failure as RouteFile.Failure {
             throw RouteTableError(problems: [.init(path: "$", reason: failure.description)])
         } catch {
             throw RouteTableError(problems: [
-                .init(path: "$", reason: "cannot read \(configuration.routesPath): \(error.localizedDescription)")
+                .init(path: "$", reason: "cannot read \(path): \(error.localizedDescription)")
             ])
         }
+    }
+
+    private init(
+        configuration: ProxyConfiguration, logger: Logger, reloadSignals: [UnixSignal], text: String, version: Int,
+        shared: SharedStore?
+    ) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.sharedStore = shared
+        let sharedStore = shared
+        let health = shared.map { StoreHealth(location: $0.location.description, logger: logger) }
+        self.storeHealth = health
         let table = try RouteTable.parse(text)
         // Two proxies on one data directory would write the same diff store, audit log and presence record: the
         // second is refused before it binds anything.
@@ -89,14 +173,14 @@ public final class ProxyApplication: Sendable {
                     "another proxy (pid \(other.pid), admin API \(other.admin)) uses the data directory "
                     + "\(configuration.dataDirectory); stop it, or pass another --data")
         }
-        let store = try RouteTableStore(table: table, text: text)
+        let store = try RouteTableStore(table: table, text: text, version: version)
         self.store = store
         let diffStore = try DiffStore.open(
             path: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("diffs.sqlite").path,
             maxSamplesPerSignature: configuration.samplesPerSignature)
         let control = RouteControl(
             table: DataPlaneTable(store: store), routesPath: configuration.routesPath,
-            dataDirectory: configuration.dataDirectory, logger: logger, diffStore: diffStore)
+            dataDirectory: configuration.dataDirectory, logger: logger, diffStore: diffStore, shared: shared)
         self.control = control
         let metrics = ProxyMetrics()
         self.metrics = metrics
@@ -122,7 +206,8 @@ public final class ProxyApplication: Sendable {
         let adminTLS = try configuration.adminTLS.map { files throws(TLSCertificateError) in
             try ServerTLSContext(files: files, listener: "admin", logger: logger)
         }
-        self.adminScheme = adminTLS == nil ? "http" : "https"
+        let adminScheme = adminTLS == nil ? "http" : "https"
+        self.adminScheme = adminScheme
 
         // Made last: nothing above may fail once there are threads to release.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads ?? System.coreCount)
@@ -159,11 +244,22 @@ public final class ProxyApplication: Sendable {
             } else {
                 .http1(configuration: adminHTTP)
             }
+        let instances: @Sendable () async throws(ControlError) -> JSONValue = {
+            [control, ports] () async throws(ControlError) -> JSONValue in
+            try await Self.instances(
+                shared: sharedStore, control: control, ports: ports, adminScheme: adminScheme,
+                configuration: configuration)
+        }
+        var storeStatus: (@Sendable () -> JSONValue)? = nil
+        if let health {
+            let host = control.table
+            storeStatus = { health.json(version: host.liveTable.version) }
+        }
         let admin = Application(
             router: AdminRoutes(
                 control: control, diffStore: diffStore, token: adminToken,
                 flush: { [recorder] in await recorder.flush() },
-                metrics: { [metrics] in metrics.render() },
+                metrics: { [metrics] in metrics.render() + (health?.prometheus ?? "") },
                 record: { pattern, limit, within in
                     HAR.document(await capture.record(pattern: pattern, limit: limit, within: within))
                 },
@@ -184,7 +280,9 @@ public final class ProxyApplication: Sendable {
                     ])
                 },
                 upstreams: { [store] in store.upstreamStatus() },
-                access: { [store] in store.accessReport() }
+                access: { [store] in store.accessReport() },
+                instances: instances,
+                storeStatus: storeStatus
             ).buildRouter(),
             server: adminServer,
             configuration: .init(
@@ -193,14 +291,30 @@ public final class ProxyApplication: Sendable {
             eventLoopGroupProvider: .shared(group),
             logger: logger
         )
-        let watcher = RoutesWatcher(control: control, interval: configuration.watchInterval)
+        let watcher: any Service =
+            if let sharedStore, let health {
+                TableFollower(
+                    control: control, store: sharedStore, poll: configuration.storePollInterval, health: health,
+                    logger: logger)
+            } else {
+                RoutesWatcher(control: control, interval: configuration.watchInterval)
+            }
         let presence = PresenceService(
             ports: ports, adminScheme: self.adminScheme, routesPath: configuration.routesPath,
             dataDirectory: configuration.dataDirectory, logger: logger)
         self.certificates = [tls, adminTLS].compactMap { $0 }
-        let health = HealthChecker(store: store, metrics: metrics, group: group, logger: logger)
+        let checker = HealthChecker(store: store, metrics: metrics, group: group, logger: logger)
         let resolver = UpstreamResolver(store: store, logger: logger)
-        var services: [any Service] = [recorder, health, resolver, server, admin, watcher, presence]
+        var services: [any Service] = [recorder, checker, resolver, server, admin, watcher, presence]
+        if let sharedStore, let health {
+            services.append(
+                InstanceReporter(
+                    control: control, store: sharedStore,
+                    identity: { [ports, adminScheme] in
+                        await Self.identity(ports: ports, adminScheme: adminScheme, configuration: configuration)
+                    },
+                    interval: configuration.instanceReportInterval, health: health, logger: logger))
+        }
         if !self.certificates.isEmpty {
             services.append(
                 CertificateWatcher(
@@ -208,6 +322,45 @@ public final class ProxyApplication: Sendable {
                     signals: reloadSignals, logger: logger))
         }
         self.services = services
+    }
+
+    /// This proxy's id and addresses among the instances, once its ports are bound (nil if cancelled first).
+    static func identity(
+        ports: ListeningPorts, adminScheme: String, configuration: ProxyConfiguration
+    ) async -> (id: String, proxy: String, admin: String)? {
+        guard let bound = await ports.bothBound() else { return nil }
+        let admin = "\(adminScheme)://127.0.0.1:\(bound.admin)"
+        let id = configuration.instanceID ?? "\(ProcessInfo.processInfo.hostName):\(bound.admin)"
+        return (id, "\(configuration.host):\(bound.proxy)", admin)
+    }
+
+    /// `GET /admin/instances`: every proxy on the shared store and how each stands; without a store, this one.
+    static func instances(
+        shared: SharedStore?, control: RouteControl, ports: ListeningPorts, adminScheme: String,
+        configuration: ProxyConfiguration
+    ) async throws(ControlError) -> JSONValue {
+        let silentAfter =
+            3 * Double(configuration.instanceReportInterval.components.seconds)
+            + 3 * Double(configuration.instanceReportInterval.components.attoseconds) / 1e18
+        let identity = await Self.identity(ports: ports, adminScheme: adminScheme, configuration: configuration)
+        guard let shared else {
+            let live = control.table.liveTable
+            let record = identity.map {
+                InstanceRecord(
+                    id: $0.id, proxy: $0.proxy, admin: $0.admin, host: ProcessInfo.processInfo.hostName,
+                    pid: Int(ProcessInfo.processInfo.processIdentifier), version: live.version,
+                    contentHash: live.contentHash, startedAt: Date())
+            }
+            return InstanceListing(
+                headVersion: live.version, headHash: live.contentHash, silentAfter: silentAfter,
+                instances: record.map { [$0] } ?? [], selfID: identity?.id
+            ).json
+        }
+        do {
+            return try await shared.instances(silentAfter: silentAfter, selfID: identity?.id).json
+        } catch {
+            throw ControlError(.storeUnavailable, error.description)
+        }
     }
 
     /// Waits until both ports are bound, and returns them (useful with port 0); (0, 0) when the waiting task is
@@ -280,6 +433,7 @@ public final class ProxyApplication: Sendable {
     /// the group running ``services`` has returned (``run(_:)`` does), or when they were never run.
     public func shutdown() async throws {
         self.store.stopObserving(self.observation)
+        self.sharedStore?.close()
         try await self.eventLoopGroup.shutdownGracefully()
     }
 }
@@ -314,8 +468,8 @@ private struct PresenceService: Service {
 
 /// The ports the data plane and the admin API listen on, once bound (and the TLS listener's, when there is one);
 /// ``bothBound()`` waits for them.
-private final class ListeningPorts: Sendable {
-    fileprivate typealias Ports = (proxy: Int, admin: Int, tls: Int?)
+final class ListeningPorts: Sendable {
+    typealias Ports = (proxy: Int, admin: Int, tls: Int?)
     private typealias Waiter = CheckedContinuation<Ports?, Never>
     private struct State {
         var proxy: Int?
@@ -397,7 +551,7 @@ final class DataPlaneTable: RouteTableHost {
     func install(_ prepared: PreparedTable) -> LiveTable {
         // Only this type makes the tables it installs.
         let resolved = prepared.resolved as! RouteTableStore.Prepared
-        return Self.live(self.store.install(resolved))
+        return Self.live(self.store.install(resolved, version: prepared.version))
     }
 
     static func live(_ snapshot: RouteTableStore.Snapshot) -> LiveTable {

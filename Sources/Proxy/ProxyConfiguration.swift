@@ -69,6 +69,20 @@ public struct ProxyConfiguration: Sendable {
     public var recordInterval: Duration = .milliseconds(250)
     /// Event-loop threads; nil uses one per core.
     public var threads: Int?
+    /// The shared store (`postgres://USER@HOST:PORT/DB`, `--store` or `STRANGLER_STORE`): the route table, its versions
+    /// and audit log live there, shared by every proxy pointed at it, instead of in routes.json and the data
+    /// directory. routes.json then only seeds a store that holds no table yet. nil: the file and the data directory.
+    public var store: String?
+    /// With a store: how often the head is re-read, in case a change's notification was missed (a dropped connection).
+    public var storePollInterval: Duration = .seconds(5)
+    /// With a store: how long one operation on it may take before the store counts as unreachable (a change is then
+    /// refused with 503); connecting and migrating at start may take 30 s.
+    public var storeTimeout: Duration = .seconds(3)
+    /// With a store: how often this proxy reports itself (`GET /admin/instances`); an instance silent for three
+    /// periods is flagged.
+    public var instanceReportInterval: Duration = .seconds(2)
+    /// With a store: this proxy's id among the instances; nil: `HOST:ADMIN-PORT`.
+    public var instanceID: String?
 
     public init() {}
 

@@ -191,15 +191,9 @@ public struct AccessCommand: AsyncParsableCommand {
 
     func outcome() async -> CommandOutcome {
         let body: JSONValue
-        do {
-            let client = try self.endpoint.client()
-            body = try await ControlSession.call(client, .GET, "/admin/access").body
-        } catch let failure as CommandFailure {
-            return CommandOutcome(error: "strangler access: \(failure.message)\n", status: failure.status)
-        } catch let failure as AdminClient.Failure {
-            return CommandOutcome(error: "strangler access: \(failure.description)\n", status: ControlExit.usage)
-        } catch {
-            return CommandOutcome(error: "strangler access: \(error)\n", status: ControlExit.usage)
+        switch await self.endpoint.read("/admin/access", command: "access") {
+        case .success(let value): body = value
+        case .failure(let outcome): return outcome.outcome
         }
         let observed = body["observed"]?.arrayValue ?? []
         let refused = observed.filter { $0["verdict"]?.stringValue != "allowed" }

@@ -515,7 +515,8 @@ struct ControlSession {
                 json: try await Self.call(
                     client, .GET, "/admin/history" + Self.query(["route": route, "limit": String(limit)])
                 ).body)
-        case .file(let operations): await operations.history(route: route, limit: limit)
+        case .file(let operations):
+            try await Self.local { () throws(ControlError) in try await operations.history(route: route, limit: limit) }
         }
     }
 

@@ -5,6 +5,7 @@ import Gateway
 import Logging
 import Proxy
 import RouteTable
+import SharedStore
 import UnixSignals
 
 /// `strangler proxy`: runs the routing proxy in front of the monolith.
@@ -30,9 +31,20 @@ public struct ProxyCommand: AsyncParsableCommand {
             stays. --admin-tls-cert and --admin-tls-key do the same for the admin API, whose URL in <data>/proxy.json \
             becomes https://127.0.0.1:PORT; the CLI trusts its CA with --admin-ca or STRANGLER_ADMIN_CA (docs/tls.md).
 
+            Shared store (docs/scale-out.md): with --store (or STRANGLER_STORE) the route table, its versions \
+            and its audit log live in PostgreSQL, created and migrated at start; a store that holds no table yet \
+            is seeded from --routes. Every proxy on the store routes by the same table: a change made through \
+            any of them is a compare-and-set on the table's version (a stale If-Match is 412 everywhere) and \
+            reaches the others within a second (LISTEN/NOTIFY, and a re-read every --store-poll). Each proxy \
+            reports itself every --instance-report (strangler instances). While the store does not answer, the \
+            proxy routes by the last table and refuses changes (503 store_unavailable, after --store-timeout). \
+            The diff store, triage and reconcile records stay in --data for now. Give the password in PGPASSWORD \
+            rather than in the URL, where `ps` shows it.
+
             Example:
               strangler proxy --routes routes.json --port 8080 --admin-port 8090 --data .strangler
               strangler proxy --port 8080 --tls-port 8443 --tls-cert chain.pem --tls-key key.pem
+              strangler proxy --store postgres://strangler@db.internal:5432/strangler --instance-id proxy-a
             """
     )
 
@@ -69,6 +81,33 @@ public struct ProxyCommand: AsyncParsableCommand {
 
     @Option(help: "Data directory (admin token, audit log, diff store).")
     public var data: String = ".strangler"
+
+    @Option(
+        help: ArgumentHelp(
+            "Keep the route table, its versions and audit log in this PostgreSQL database, shared by every proxy on it "
+                + "(default: STRANGLER_STORE; without either, routes.json and the data directory).",
+            valueName: "postgres://user@host:port/db"))
+    public var store: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "This proxy's name among the instances on the store (default: HOST:ADMIN-PORT).", valueName: "id"))
+    public var instanceId: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "How often the table is re-read from the store, in case a notification was missed.",
+            valueName: "duration"))
+    public var storePoll: String = "5s"
+
+    @Option(help: ArgumentHelp("How often this proxy reports itself to the store.", valueName: "duration"))
+    public var instanceReport: String = "2s"
+
+    @Option(
+        help: ArgumentHelp(
+            "How long one operation on the store may take before it counts as unreachable (changes are then refused).",
+            valueName: "duration"))
+    public var storeTimeout: String = "3s"
 
     @Option(help: ArgumentHelp("Largest request header block, in bytes (larger: 431).", valueName: "bytes"))
     public var maxHeaderBytes: Int = 64 * 1024
@@ -151,7 +190,21 @@ public struct ProxyCommand: AsyncParsableCommand {
         guard self.adminMaxConnections >= 1 else {
             throw ValidationError("--admin-max-connections must be 1 or more, not \(self.adminMaxConnections)")
         }
-        for (name, text) in [("--head-timeout", self.headTimeout), ("--body-rate-window", self.bodyRateWindow)] {
+        if let store = self.storeURL {
+            do {
+                _ = try StoreLocation.parse(store)
+            } catch {
+                throw ValidationError("\(self.store == nil ? "STRANGLER_STORE" : "--store"): \(error.description)")
+            }
+        }
+        if let instanceId, instanceId.isEmpty || instanceId.count > 200 || instanceId.contains(where: \.isNewline) {
+            throw ValidationError("--instance-id must be 1 to 200 characters on one line")
+        }
+        for (name, text) in [
+            ("--head-timeout", self.headTimeout), ("--body-rate-window", self.bodyRateWindow),
+            ("--store-poll", self.storePoll), ("--instance-report", self.instanceReport),
+            ("--store-timeout", self.storeTimeout),
+        ] {
             guard let duration = DurationText.parse(text), duration > .zero else {
                 throw ValidationError("\(name) must be a duration such as \"10s\" or \"500ms\", not \"\(text)\"")
             }
@@ -178,6 +231,13 @@ public struct ProxyCommand: AsyncParsableCommand {
         }
     }
 
+    /// `--store`, else `STRANGLER_STORE` (empty: none).
+    var storeURL: String? {
+        if let store { return store }
+        let environment = ProcessInfo.processInfo.environment["STRANGLER_STORE"] ?? ""
+        return environment.isEmpty ? nil : environment
+    }
+
     /// The proxy's configuration from the flags (`maxConnections` nil: derived from the file-descriptor limit at
     /// start).
     var proxyConfiguration: ProxyConfiguration {
@@ -187,6 +247,12 @@ public struct ProxyCommand: AsyncParsableCommand {
         configuration.adminPort = self.adminPort
         configuration.host = self.host
         configuration.dataDirectory = self.data
+        configuration.store = self.storeURL
+        configuration.instanceID = self.instanceId
+        configuration.storePollInterval = DurationText.parse(self.storePoll) ?? configuration.storePollInterval
+        configuration.instanceReportInterval =
+            DurationText.parse(self.instanceReport) ?? configuration.instanceReportInterval
+        configuration.storeTimeout = DurationText.parse(self.storeTimeout) ?? configuration.storeTimeout
         configuration.maxHeaderBytes = self.maxHeaderBytes
         configuration.maxBodyBytes = self.maxBodyBytes
         configuration.threads = self.threads
@@ -213,12 +279,23 @@ public struct ProxyCommand: AsyncParsableCommand {
         let logger = Logger(label: "strangler.proxy")
         let proxy: ProxyApplication
         do {
-            proxy = try ProxyApplication(configuration: configuration, logger: logger, reloadSignals: [.sighup])
+            proxy = try await ProxyApplication.start(
+                configuration: configuration, logger: logger, reloadSignals: [.sighup])
+        } catch let error as StoreLocation.Invalid {
+            FileHandle.standardError.write(Data("strangler proxy: --store: \(error)\n".utf8))
+            throw ExitCode(2)
+        } catch let error as SharedStoreFailure {
+            FileHandle.standardError.write(Data("strangler proxy: \(error)\n".utf8))
+            throw ExitCode(2)
         } catch let error as TLSCertificateError {
             FileHandle.standardError.write(Data("strangler proxy: \(error)\n".utf8))
             throw ExitCode(2)
         } catch let error as RouteTableError {
-            FileHandle.standardError.write(Data("strangler proxy: \(self.routes): \(error)\n".utf8))
+            let source =
+                configuration.store.map {
+                    "the table in the store " + ((try? StoreLocation.parse($0).description) ?? $0)
+                } ?? self.routes
+            FileHandle.standardError.write(Data("strangler proxy: \(source): \(error)\n".utf8))
             throw ExitCode(2)
         } catch let error as DataDirectoryInUse {
             FileHandle.standardError.write(Data("strangler proxy: \(error)\n".utf8))

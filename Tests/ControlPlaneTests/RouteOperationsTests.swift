@@ -87,7 +87,7 @@ struct RouteOperationsTests {
             #expect(ControlError(json: error.json) == error)
         }
         #expect(try orders.fileText() == before)
-        #expect(await orders.operations.history().total == 0)
+        #expect(try await orders.operations.history().total == 0)
     }
 
     @Test func aForcedMoveNeedsAReasonAndIsAuditedAsForced() async throws {
@@ -104,7 +104,7 @@ struct RouteOperationsTests {
         #expect(change.forced && change.overridden.map(\.route) == ["orders.get"])
         #expect(change.table.version == 2 && change.table.table.route(id: "orders.get")?.stage == .coexist)
         #expect(try RouteTable.contentHash(of: orders.fileText()) == change.table.contentHash)
-        let history = await orders.operations.history()
+        let history = try await orders.operations.history()
         #expect(history.total == 1)
         #expect(
             history.entries[0].action == "stage" && history.entries[0].forced && history.entries[0].actor == "alice")

@@ -218,7 +218,7 @@ struct HandEditTests {
             #expect(edited != text)
             try edited.write(toFile: harness.routesPath, atomically: true, encoding: .utf8)
             await harness.proxy.control.reloadIfChanged()
-            let entries = await harness.proxy.control.auditEntries()
+            let entries = try await harness.proxy.control.auditEntries()
             let entry = try #require(entries.last)
             #expect(entry["action"]?.stringValue == "edit")
             #expect(entry["reason"]?.stringValue == "routes.json edited by hand")
@@ -239,7 +239,7 @@ struct HandEditTests {
             #expect(undone.status == 0, "\(undone.error)")
             #expect(undone.output.contains("slow.get: eliminate → transform"), "\(undone.output)")
             await harness.proxy.control.reloadIfChanged()
-            let after = await harness.proxy.control.auditEntries()
+            let after = try await harness.proxy.control.auditEntries()
             #expect(after.count == entries.count + 1)
             #expect(after.last?["action"]?.stringValue == "undo")
         }

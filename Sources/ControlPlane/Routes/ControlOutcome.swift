@@ -54,6 +54,8 @@ public struct ControlError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let routesFileInvalid = Code("routes_file_invalid")
         /// Another writer holds routes.lock.
         public static let busy = Code("busy")
+        /// The shared store could not be reached: nothing was changed (`503`).
+        public static let storeUnavailable = Code("store_unavailable")
     }
 
     public var code: Code
@@ -100,6 +102,7 @@ public struct ControlError: Error, Sendable, Equatable, CustomStringConvertible 
         case .storage(let message): self.init(.storageFailed, message)
         case .fileInvalid(let message): self.init(.routesFileInvalid, message)
         case .busy(let message): self.init(.busy, message)
+        case .storeUnavailable(let message): self.init(.storeUnavailable, message)
         }
     }
 }

@@ -25,6 +25,9 @@ public actor RouteControl {
         case fileInvalid(String)
         /// Another writer (a CLI, another proxy) held `routes.lock` for longer than a change waits; try again.
         case busy(String)
+        /// The shared store could not be reached (or refused the write): nothing was changed, the proxy routes by the
+        /// last table it had.
+        case storeUnavailable(String)
     }
 
     /// A reload of routes.json that was refused, with why.
@@ -39,20 +42,27 @@ public actor RouteControl {
     nonisolated public let auditPath: String
     /// Where stage changes start a new epoch (the gates count shadow comparisons since a route's last change).
     nonisolated public let diffStore: DiffStore?
-    private let logger: Logger
+    /// The shared store the table lives in (`--store`), instead of routes.json and the audit log's file: changes are
+    /// compare-and-sets there, and other proxies' changes are adopted by ``follow()``.
+    nonisolated public let shared: (any SharedTables)?
+    /// The store's version of the table installed (without a store, unused).
+    public internal(set) var storeVersion = 0
+    let logger: Logger
     /// routes.json, routes.lock and the audit log are read, locked, written and fsync'd on this actor: its jobs run on
     /// a thread of its own, never on Swift's cooperative pool (one thread per core, which a slow disk would stall).
     private let files = QueueExecutor(label: "strangler.route-control")
     nonisolated public var unownedExecutor: UnownedSerialExecutor { self.files.asUnownedSerialExecutor() }
     /// The file text last looked at by the watcher (valid or not), so that one bad edit is logged once.
     private var lastSeenText: String?
-    public private(set) var lastReloadFailure: ReloadFailure?
-    public private(set) var loadedAt = Date()
+    public internal(set) var lastReloadFailure: ReloadFailure?
+    public internal(set) var loadedAt = Date()
 
     public init(
         table: any RouteTableHost, routesPath: String, dataDirectory: String, logger: Logger,
-        diffStore: DiffStore? = nil
+        diffStore: DiffStore? = nil, shared: (any SharedTables)? = nil
     ) {
+        self.shared = shared
+        self.storeVersion = shared == nil ? 0 : table.liveTable.version
         self.table = table
         self.routesPath = routesPath
         self.dataDirectory = dataDirectory
@@ -145,7 +155,12 @@ public actor RouteControl {
         text: String, table: RouteTable, expectedHash: String, actor: String, reason: String?,
         detail: [(key: String, value: JSONValue)]
     ) async throws(ChangeError) -> LiveTable {
-        try await self.patiently { () throws(ChangeError) in
+        if let shared = self.shared {
+            return try await self.commitShared(
+                shared, table: table, text: text, expectedHash: expectedHash, actor: actor, reason: reason,
+                detail: detail)
+        }
+        return try await self.patiently { () throws(ChangeError) in
             try self.replaceOnce(
                 text: text, table: table, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
         }
@@ -166,7 +181,15 @@ public actor RouteControl {
         to table: RouteTable, expectedHash: String, actor: String, reason: String?,
         detail: [(key: String, value: JSONValue)]
     ) async throws(ChangeError) -> LiveTable {
-        try await self.patiently { () throws(ChangeError) in
+        if let shared = self.shared {
+            let before = self.table.liveTable
+            guard before.contentHash == expectedHash else { throw .stale(currentHash: before.contentHash) }
+            let text = JSONTextEdit.editing(before.text, into: table.document) ?? table.document.prettyJSONText
+            return try await self.commitShared(
+                shared, table: table, text: text, expectedHash: expectedHash, actor: actor, reason: reason,
+                detail: detail)
+        }
+        return try await self.patiently { () throws(ChangeError) in
             try self.changeOnce(to: table, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
         }
     }
@@ -205,6 +228,14 @@ public actor RouteControl {
         actor: String, reason: String?, detail: [(key: String, value: JSONValue)]
     ) async throws(ChangeError) {
         let entry = self.auditEntry(actor: actor, reason: reason, detail: detail)
+        if let shared = self.shared {
+            do {
+                try await shared.appendAudit(entry.jsonText)
+            } catch {
+                throw .storeUnavailable("the audit entry was not written: \(error); nothing was changed")
+            }
+            return
+        }
         try await self.patiently { () throws(ChangeError) in
             let lock = try self.lock()
             defer { lock.release() }
@@ -216,7 +247,7 @@ public actor RouteControl {
         }
     }
 
-    private func auditEntry(actor: String, reason: String?, detail: [(key: String, value: JSONValue)]) -> JSONValue {
+    func auditEntry(actor: String, reason: String?, detail: [(key: String, value: JSONValue)]) -> JSONValue {
         .object(
             [
                 ("time", .string(ISO8601DateFormatter().string(from: Date()))), ("actor", .string(actor)),
@@ -241,9 +272,20 @@ public actor RouteControl {
         }
     }
 
-    /// The audit log's entries, oldest first (lines that are not JSON are skipped).
-    public func auditEntries() -> [JSONValue] {
-        Self.readAudit(path: self.auditPath)
+    /// The audit log's entries, oldest first (lines that are not JSON are skipped): the file's, or the shared
+    /// store's.
+    public func auditEntries() async throws(ChangeError) -> [JSONValue] {
+        guard let shared = self.shared else { return Self.readAudit(path: self.auditPath) }
+        do {
+            return try await shared.auditEntries().compactMap { try? JSONParser.parse($0) }
+        } catch {
+            throw .storeUnavailable("the audit log could not be read: \(error)")
+        }
+    }
+
+    /// Where the table and its audit log are kept, for messages: the routes file, or the shared store.
+    nonisolated public var tableLocation: String {
+        self.shared.map { "the shared store \($0.storeDescription)" } ?? self.routesPath
     }
 
     static func readAudit(path: String) -> [JSONValue] {
@@ -252,7 +294,7 @@ public actor RouteControl {
     }
 
     /// Starts a new diff-store epoch for every route whose stage differs between two tables.
-    private func startEpochs(from previous: RouteTable, to table: RouteTable) {
+    func startEpochs(from previous: RouteTable, to table: RouteTable) {
         guard let diffStore = self.diffStore else { return }
         let now = Date()
         for route in table.routes where previous.route(id: route.id)?.stage != route.stage {

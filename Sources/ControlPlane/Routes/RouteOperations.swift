@@ -69,8 +69,13 @@ public struct RouteOperations: Sendable {
     }
 
     /// The audit log, newest last, without the whole tables (`GET /admin/history`; `strangler history`).
-    public func history(route: String? = nil, limit: Int = 50) async -> HistoryPage {
-        var entries = await self.control.auditEntries()
+    public func history(route: String? = nil, limit: Int = 50) async throws(ControlError) -> HistoryPage {
+        var entries: [JSONValue]
+        do {
+            entries = try await self.control.auditEntries()
+        } catch {
+            throw ControlError(error)
+        }
         if let route {
             entries = entries.filter { Self.routesOf($0).contains(route) }
         }
@@ -117,7 +122,7 @@ public struct RouteOperations: Sendable {
         selector: String, to stage: Stage, expectedHash: String?, actor: String, reason: String?, force: Bool
     ) async throws(ControlError) -> TableChange {
         guard let expectedHash else { throw .ifMatchRequired }
-        let snapshot = self.control.table.liveTable
+        let snapshot = await self.control.current(expecting: expectedHash)
         guard snapshot.contentHash == expectedHash else { throw .stale(currentHash: snapshot.contentHash) }
         let table = snapshot.table
         let selected = try self.select(selector, in: table)
@@ -201,7 +206,7 @@ public struct RouteOperations: Sendable {
         text: String, expectedHash: String?, actor: String, reason: String?, force: Bool
     ) async throws(ControlError) -> TableChange {
         guard let expectedHash else { throw .ifMatchRequired }
-        let snapshot = self.control.table.liveTable
+        let snapshot = await self.control.current(expecting: expectedHash)
         guard snapshot.contentHash == expectedHash else { throw .stale(currentHash: snapshot.contentHash) }
         let table: RouteTable
         do {
@@ -304,13 +309,21 @@ public struct RouteOperations: Sendable {
     /// Reverts the last table change of the audit log: restores its `before` table exactly, if the live table is still
     /// its `after` (else nothing is done). The undo is itself audited (`action: "undo"`), so a second undo redoes.
     public func undo(expectedHash: String?, actor: String, reason: String?) async throws(ControlError) -> UndoOutcome {
-        let snapshot = self.control.table.liveTable
+        let snapshot = await self.control.current(expecting: expectedHash)
         if let expectedHash, expectedHash != snapshot.contentHash { throw .stale(currentHash: snapshot.contentHash) }
-        let entries = await self.control.auditEntries()
+        let entries: [JSONValue]
+        do {
+            entries = try await self.control.auditEntries()
+        } catch {
+            throw ControlError(error)
+        }
         guard let last = entries.last(where: { $0["before"] != nil && $0["after"] != nil }),
             let before = last["before"], let after = last["after"]
         else {
-            throw ControlError(.nothingToUndo, "the audit log (\(self.control.auditPath)) has no change to undo")
+            throw ControlError(
+                .nothingToUndo,
+                "the audit log (\(self.control.shared == nil ? self.control.auditPath : self.control.tableLocation)) "
+                    + "has no change to undo")
         }
         let time = last["time"]?.stringValue ?? "?"
         let action = last["action"]?.stringValue ?? "change"
@@ -383,7 +396,7 @@ public struct RouteOperations: Sendable {
         guard decision != .explained else {
             throw ControlError(.invalidDecision, "\"explained\" is recorded by a change of the diff rules, not by hand")
         }
-        let snapshot = self.control.table.liveTable
+        let snapshot = await self.control.current(expecting: expectedHash)
         guard let route = snapshot.table.route(id: id) else {
             throw ControlError(.notFound, "no route has id \"\(id)\"")
         }

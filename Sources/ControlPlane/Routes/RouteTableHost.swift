@@ -26,11 +26,14 @@ public struct PreparedTable: Sendable {
     public let table: RouteTable
     public let text: String
     public let resolved: any Sendable
+    /// The version it goes live as: a shared store's version of it; nil for the live one's plus one.
+    public var version: Int?
 
-    public init(table: RouteTable, text: String, resolved: any Sendable) {
+    public init(table: RouteTable, text: String, resolved: any Sendable, version: Int? = nil) {
         self.table = table
         self.text = text
         self.resolved = resolved
+        self.version = version
     }
 }
 
@@ -68,7 +71,7 @@ public final class StandaloneTable: RouteTableHost {
     public func install(_ prepared: PreparedTable) -> LiveTable {
         self.current.withLock { current in
             current = LiveTable(
-                table: prepared.table, version: current.version + 1, text: prepared.text,
+                table: prepared.table, version: prepared.version ?? current.version + 1, text: prepared.text,
                 contentHash: RouteTable.contentHash(of: prepared.text))
             return current
         }

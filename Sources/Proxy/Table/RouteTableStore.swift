@@ -99,15 +99,17 @@ public final class RouteTableStore: Sendable {
         var keySet: (set: JWKS, bytes: [UInt8])? = nil
     }
 
-    /// Resolves every upstream of `table` once, so that connecting never waits on name resolution.
-    public init(table: RouteTable, text: String) throws(RouteTableError) {
+    /// Resolves every upstream of `table` once, so that connecting never waits on name resolution. `version` is the
+    /// first snapshot's (a shared store's version of the table; 1 for a file).
+    public init(table: RouteTable, text: String, version: Int = 1) throws(RouteTableError) {
         let prepared = try Self.prepare(table, text: text)
         let states = Self.carry([:], into: table)
         self.states.withLock { $0 = states }
         let gateway = self.gatewayState.gateway(for: prepared.table, keySet: prepared.keySet)
         self.current = Mutex(
             Snapshot(
-                table: prepared.table, version: 1, text: text, prepared: prepared, states: states, gateway: gateway))
+                table: prepared.table, version: version, text: text, prepared: prepared, states: states,
+                gateway: gateway))
     }
 
     /// The states of `table`'s instances: those already observed kept, new ones fresh.
@@ -129,16 +131,17 @@ public final class RouteTableStore: Sendable {
         self.install(try Self.prepare(table, text: text))
     }
 
-    /// Swaps in a prepared table (cannot fail); returns the new snapshot.
+    /// Swaps in a prepared table (cannot fail); returns the new snapshot. Its version is `version` (a shared store's),
+    /// or the last one's plus one.
     @discardableResult
-    public func install(_ prepared: Prepared) -> Snapshot {
+    public func install(_ prepared: Prepared, version: Int? = nil) -> Snapshot {
         let snapshot = self.current.withLock { current in
             let states = self.states.withLock { states in
                 states = Self.carry(states, into: prepared.table)
                 return states
             }
             current = Snapshot(
-                table: prepared.table, version: current.version + 1, text: prepared.text, prepared: prepared,
+                table: prepared.table, version: version ?? current.version + 1, text: prepared.text, prepared: prepared,
                 states: states, gateway: self.gatewayState.gateway(for: prepared.table, keySet: prepared.keySet))
             return current
         }
