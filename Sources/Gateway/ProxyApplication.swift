@@ -46,6 +46,8 @@ public final class ProxyApplication: Sendable {
     public let maxConnections: Int
     /// The live route table.
     public let store: RouteTableStore
+    /// The data plane's shared state (its pools, for a test's diagnosis).
+    package let dataPlane: ProxyShared
     /// The shared store the table lives in (`ProxyConfiguration.store`); nil: routes.json and the data directory.
     public let sharedStore: SharedStore?
     /// Whether the shared store answers (nil without one).
@@ -219,6 +221,7 @@ public final class ProxyApplication: Sendable {
         let shared = ProxyShared(
             store: store, configuration: configuration, metrics: metrics, recorder: recorder, connections: connections,
             capture: capture, group: group)
+        self.dataPlane = shared
         // Connections to upstreams that leave the table close (observed until shutdown(), before the loops stop).
         self.observation = store.observe { snapshot in
             shared.tableChanged()

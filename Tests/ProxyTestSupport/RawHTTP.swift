@@ -57,13 +57,22 @@ package enum RawHTTP {
                         try channel.pipeline.syncOperations.addHandler(Collector(done: promise))
                     }
                 }
-                .connect(host: "127.0.0.1", port: port).get()
+                .connect(host: "127.0.0.1", port: port)
+                .flatMap { channel in
+                    // Written on the event loop as soon as the connection is up, not after a hop through the
+                    // cooperative pool, which a loaded run can hold for longer than a server's idle timeout.
+                    let written = channel.writeAndFlush(ByteBuffer(string: text))
+                    let sent = halfClose ? written.flatMap { channel.close(mode: .output) } : written
+                    return sent.map { channel }.flatMapErrorThrowing { error in
+                        channel.close(promise: nil)
+                        throw error
+                    }
+                }
+                .get()
         } catch {
             promise.fail(error)
             throw error
         }
-        try await channel.writeAndFlush(ByteBuffer(string: text))
-        if halfClose { try await channel.close(mode: .output) }
         let timedOut = NIOLockedValueBox(false)
         let timeout = channel.eventLoop.scheduleTask(
             in: TimeAmount.nanoseconds(Int64(deadline.components.seconds) * 1_000_000_000)

@@ -370,7 +370,9 @@ struct ShadowPipelineTests {
                     counts = origin.counts.withLockedValue { $0 }
                     return counts.open == 0
                 }
-                #expect(closed, "every connection to the origin closed: \(counts)")
+                let pools = closed ? "" : await harness.proxy.dataPlane.poolDescription()
+                let version = harness.proxy.store.snapshot.version
+                #expect(closed, "every connection to the origin closed: \(counts), version \(version), pools: \(pools)")
                 #expect(
                     try await RawHTTP.get("/piped/2", port: harness.proxyPort).status == 200,
                     "the route is gone: the monolith answers")

@@ -130,6 +130,18 @@ package final class ProxyShared: Sendable {
         }
     }
 
+    /// What each loop's pool holds, one loop after another (for a test's failure message): the upstreams it knows,
+    /// its idle connections and its shadow pipelines' connections, per upstream.
+    package func poolDescription() async -> String {
+        var parts: [String] = []
+        for eventLoop in self.eventLoops {
+            let state = self.loops[ObjectIdentifier(eventLoop)]!
+            let text = try? await eventLoop.submit { state.value.pool.contentsDescription }.get()
+            parts.append(text ?? "(loop gone)")
+        }
+        return parts.joined(separator: " | ")
+    }
+
     /// The state of the loop a channel runs on; must be called on that loop.
     func loopState(for eventLoop: any EventLoop) -> LoopState {
         self.loops[ObjectIdentifier(eventLoop)]!.value

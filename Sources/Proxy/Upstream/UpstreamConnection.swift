@@ -218,6 +218,17 @@ final class UpstreamPool {
         return pipeline
     }
 
+    /// What the pool holds (``ProxyShared/poolDescription()``).
+    var contentsDescription: String {
+        let idle = self.idle.map { upstream, stack in
+            "\(upstream.url)=\(stack.connections.count)\(stack.retired ? " retired" : "")"
+        }
+        let pipelines = self.pipelines.map { upstream, pipeline in
+            "\(upstream.url)=\(pipeline.connectionCount)\(pipeline.retired ? " retired" : "")"
+        }
+        return "known \(self.known.keys.map(\.url).sorted()); idle \(idle.sorted()); pipelines \(pipelines.sorted())"
+    }
+
     /// The live table changed: lets go of what belongs to upstreams that left it or moved.
     func tableChanged(_ snapshot: RouteTableStore.Snapshot) {
         let upstreams = snapshot.addresses
