@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import JSON
 import NIOCore
@@ -190,7 +191,8 @@ final class TrafficRun: Sendable {
 
     /// One request with the run's timeout.
     private func exchange(_ method: HTTPMethod, _ uri: String, body: String?) async throws -> OneShotHTTPClient.Answer {
-        let client = OneShotHTTPClient(host: self.configuration.target.host, port: self.configuration.target.port)
+        let client = OneShotHTTPClient(
+            host: self.configuration.target.host, port: self.configuration.target.port, client: .traffic)
         let headers = HTTPHeaders(
             [("User-Agent", "strangler-traffic")] + (body == nil ? [] : [("Content-Type", "application/json")]))
         let timeout = self.configuration.requestTimeout
@@ -365,4 +367,17 @@ final class LockedValue<Value: Sendable>: Sendable {
     func withLock<T: Sendable>(_ body: (inout Value) -> T) -> T {
         self.mutex.withLock { body(&$0) }
     }
+}
+
+extension HTTPClient {
+    /// The client `strangler traffic` sends with: the toolkit's configuration, but as many connections to the target
+    /// at once as the open loop has requests in flight (each request is `Connection: close`). The shared toolkit client
+    /// allows 8 per host, and past them a request waits for a connection, then fails
+    /// (`getConnectionFromPoolTimeout`) once the answers are slower than 8 per connect timeout. A global, like
+    /// ``AsyncHTTPClient/HTTPClient/toolkit``: never deinitialised, so never shut down.
+    static let traffic: HTTPClient = {
+        var configuration = HTTPClient.Configuration.toolkit
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 4096
+        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    }()
 }
