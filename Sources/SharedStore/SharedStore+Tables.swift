@@ -91,32 +91,6 @@ extension SharedStore: SharedTables {
             return entries
         }
     }
-
-    /// The versions written, newest first (`limit` at most): version, hash, actor, reason, when.
-    public func versions(limit: Int = 100) async throws(SharedStoreFailure) -> [StoredVersion] {
-        try await self.bounded("reading the table's versions") { [client, logger] in
-            var versions: [StoredVersion] = []
-            let rows = try await client.query(
-                """
-                SELECT version, content_hash, actor, reason, written_at FROM strangler.route_versions
-                ORDER BY version DESC LIMIT \(limit)
-                """, logger: logger)
-            for try await (version, hash, actor, reason, at) in rows.decode((Int, String, String, String?, Date).self) {
-                versions.append(
-                    StoredVersion(version: version, contentHash: hash, actor: actor, reason: reason, writtenAt: at))
-            }
-            return versions
-        }
-    }
-}
-
-/// One version of the table in the store's history.
-public struct StoredVersion: Sendable {
-    public var version: Int
-    public var contentHash: String
-    public var actor: String
-    public var reason: String?
-    public var writtenAt: Date
 }
 
 private struct HeadVersion: Sendable {
