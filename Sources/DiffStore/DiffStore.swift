@@ -29,7 +29,12 @@ public final class DiffStore: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         // Deleted rows are overwritten, not only unlinked: a purged value does not linger in free pages.
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
+        // In WAL mode, NORMAL syncs at checkpoints rather than at every commit: a crash of the process loses nothing,
+        // a power cut at most the last batches (evidence, not the table), and a flush does not wait on the disk.
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA secure_delete = ON")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
         if let path {
             // Only the owner reads the data directory, the database, its WAL and SHM, and the key (whatever the umask).
             try Self.ownerOnlyDirectory(URL(fileURLWithPath: path).deletingLastPathComponent().path)

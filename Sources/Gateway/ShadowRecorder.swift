@@ -172,8 +172,12 @@ public final class ShadowRecorder: ShadowSink, Service {
     }
 }
 
-/// Compares and writes; an actor so that two flushes never interleave (the sample counts stay exact).
+/// Compares and writes; an actor so that two flushes never interleave (the sample counts stay exact). Its jobs run on
+/// a dispatch queue of its own: comparison is CPU work and SQLite waits on the disk, and neither may hold a thread of
+/// Swift's cooperative pool (one per core), which the admin API and every other task of the process share.
 private actor Writer {
+    private let queue = QueueExecutor(label: "strangler.diff-writer")
+    nonisolated var unownedExecutor: UnownedSerialExecutor { self.queue.asUnownedSerialExecutor() }
     let store: DiffStore
     let logger: Logger
     let privacy: @Sendable () -> PrivacyPolicy

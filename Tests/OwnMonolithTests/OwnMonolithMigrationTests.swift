@@ -267,7 +267,7 @@ struct OwnMonolithMigrationTests {
                 try await command(["record", "--route", "orders.*", "--out", file, "--limit", "3"] + stack.admin)
             }
             // Traffic until the recording has its three (it may start listening after the first requests).
-            let finished = try await eventually(within: .seconds(20)) {
+            let finished = try await eventually(within: .seconds(60)) {
                 _ = try await RawHTTP.get(
                     "/orders/2?view=full", port: stack.proxyPort, headers: ["Authorization: Bearer s3cret-token"])
                 return FileManager.default.fileExists(atPath: file)

@@ -34,18 +34,18 @@ extension ProxyHarness {
 
 package enum GateFixture {
     /// contacts.get (GET, coexist), contacts.list (GET, transform), contacts.create (POST, coexist, dry-run writes),
-    /// dead.get (GET, transform, its service refuses connections).
+    /// dead.get (GET, transform, its service refuses connections). Shadows wait 30 s (see ``coexistRoutes``).
     package static func routes(monolith: Int, service: Int, gates: String = "") -> String {
         """
         { "monolith": "http://127.0.0.1:\(monolith)",
           "services": { "contacts": "http://127.0.0.1:\(service)", "dead": "http://127.0.0.1:1" },
           "routes": [
-            { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", "stage": \
-        "coexist" },
+            { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "shadow": { "timeout": "30s" }, \
+        "service": "contacts", "stage": "coexist" },
             { "id": "contacts.list", "method": "GET", "path": "/contacts", "service": "contacts", "stage": "transform" \
         },
             { "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "stage": \
-        "coexist", "shadow": { "writes": "dry-run" } },
+        "coexist", "shadow": { "writes": "dry-run", "timeout": "30s" } },
             { "id": "dead.get", "method": "GET", "path": "/dead", "service": "dead", "stage": "transform" } ]\(gates) }
         """
     }
@@ -123,21 +123,35 @@ extension ProxyHarness {
     }
 }
 
+/// The coexist table most shadow tests run: `contacts.get` and `contacts.create` shadowed by the policies given.
+/// A policy that names no `timeout` gets 30 s rather than the 2 s default: in a full parallel run on two cores a
+/// test upstream can take seconds to answer, and a shadow counted as timed out is not compared. Tests of the timeout
+/// itself name theirs (`slow.get` has 300 ms).
 package func coexistRoutes(
     monolith: Int, service: Int, shadow: String = "{}", writes: String = "{}", extra: String = ""
 ) -> String {
-    """
-    { "monolith": "http://127.0.0.1:\(monolith)",
-      "services": { "contacts": "http://127.0.0.1:\(service)", "dead": "http://127.0.0.1:1" },
-      "routes": [
-        { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", \
-        "stage": "coexist", "shadow": \(shadow) },
-        { "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "stage": "coexist", \
-        "shadow": \(writes) },
-        { "id": "slow.get", "method": "GET", "path": "/slow/{id}", "service": "contacts", "stage": "coexist", \
-        "shadow": { "timeout": "300ms" } },
-        { "id": "dead.get", "method": "GET", "path": "/dead", "service": "dead", "stage": "coexist" }\(extra) ] }
-    """
+    let shadow = generousShadowTimeout(shadow)
+    let writes = generousShadowTimeout(writes)
+    return """
+        { "monolith": "http://127.0.0.1:\(monolith)",
+          "services": { "contacts": "http://127.0.0.1:\(service)", "dead": "http://127.0.0.1:1" },
+          "routes": [
+            { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts", \
+            "stage": "coexist", "shadow": \(shadow) },
+            { "id": "contacts.create", "method": "POST", "path": "/contacts", "service": "contacts", "stage": "coexist", \
+            "shadow": \(writes) },
+            { "id": "slow.get", "method": "GET", "path": "/slow/{id}", "service": "contacts", "stage": "coexist", \
+            "shadow": { "timeout": "300ms" } },
+            { "id": "dead.get", "method": "GET", "path": "/dead", "service": "dead", "stage": "coexist" }\(extra) ] }
+        """
+}
+
+/// `policy` (a shadow policy's JSON object) with `"timeout": "30s"` when it names no timeout.
+package func generousShadowTimeout(_ policy: String) -> String {
+    let text = policy.trimmingCharacters(in: .whitespaces)
+    guard text.hasPrefix("{"), !text.contains("\"timeout\"") else { return policy }
+    let rest = text.dropFirst().trimmingCharacters(in: .whitespaces)
+    return #"{ "timeout": "30s""# + (rest == "}" ? " }" : ", " + rest)
 }
 
 extension ProxyHarness {
@@ -147,12 +161,21 @@ extension ProxyHarness {
         return (summary["routes"] as? [[String: Any]])?.first ?? [:]
     }
 
-    /// Waits until the route's counter `key` reaches `value` (shadows end on their own time).
-    package func waitForDiffs(_ route: String, _ key: String, atLeast value: Int) async throws -> [String: Any] {
+    /// Waits until the route's counter `key` reaches `value` (shadows end on their own time); past the deadline it
+    /// records an issue naming the counters it saw (a timed-out or dropped shadow says so there), and returns them.
+    package func waitForDiffs(
+        _ route: String, _ key: String, atLeast value: Int, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> [String: Any] {
         var last: [String: Any] = [:]
-        _ = try await eventually {
+        let reached = try await eventually {
             last = try await self.diffs(route)
             return (last[key] as? Int ?? 0) >= value
+        }
+        if !reached {
+            let counters = last.filter { $0.value is Int }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            Issue.record(
+                "\(route): \(key) never reached \(value); counters \(counters.joined(separator: " "))",
+                sourceLocation: sourceLocation)
         }
         return last
     }

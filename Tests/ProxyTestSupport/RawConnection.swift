@@ -33,7 +33,9 @@ package final class RawConnection: Sendable {
         self.state = state
     }
 
-    package static func open(port: Int) async throws -> RawConnection {
+    /// Connects to `port`; `first`, when given, is written on the event loop as the connection comes up (a test of a
+    /// server's clock that starts at the accept must not wait for a thread of the cooperative pool in between).
+    package static func open(port: Int, first: String? = nil) async throws -> RawConnection {
         let state = NIOLockedValueBox<(received: [UInt8], closed: Bool)>(([], false))
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
@@ -41,7 +43,12 @@ package final class RawConnection: Sendable {
                     try channel.pipeline.syncOperations.addHandler(Collector(state: state))
                 }
             }
-            .connect(host: "127.0.0.1", port: port).get()
+            .connect(host: "127.0.0.1", port: port)
+            .flatMap { channel in
+                guard let first else { return channel.eventLoop.makeSucceededFuture(channel) }
+                return channel.writeAndFlush(ByteBuffer(string: first)).map { channel }
+            }
+            .get()
         return RawConnection(channel: channel, state: state)
     }
 

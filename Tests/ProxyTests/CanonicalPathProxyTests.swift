@@ -17,9 +17,10 @@ func pathRoutes(monolith: Int, service: Int, stage: String, paths: String? = nil
     { "monolith": "http://127.0.0.1:\(monolith)", "services": { "svc": "http://127.0.0.1:\(service)" },\
     \(paths.map { #" "paths": "\#($0)","# } ?? "")
       "routes": [
-        { "id": "r.get", "method": "GET", "path": "/r/{id}", "service": "svc", "stage": "\(stage)" },
+        { "id": "r.get", "method": "GET", "path": "/r/{id}", "service": "svc", "stage": "\(stage)", "shadow": { \
+    "timeout": "30s" } },
         { "id": "r.update", "method": "PATCH", "path": "/r/{id}", "service": "svc", "stage": "\(stage)", "shadow": { \
-    "writes": "dry-run" } },
+    "writes": "dry-run", "timeout": "30s" } },
         { "id": "orders.list", "method": "GET", "path": "/orders", "stage": "transform" },
         { "id": "orders.index", "method": "GET", "path": "/orders/", "service": "svc", "stage": "eliminate" },
         { "id": "files", "method": "GET", "path": "/files/*", "service": "svc", "stage": "eliminate" } ] }

@@ -72,8 +72,8 @@ struct ClientLimitsTests {
             $0.headTimeout = .seconds(1)
             $0.idleTimeout = .seconds(10)
         }) { harness in
-            let connection = try await RawConnection.open(port: harness.proxyPort)
-            await connection.write("GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
+            let connection = try await RawConnection.open(
+                port: harness.proxyPort, first: "GET /contacts/c1 HTTP/1.1\r\nHost: proxy.test\r\n\r\n")
             #expect(await connection.waitForResponses(1).first?.status == 200)
             // Idle past the head timeout: still open (the idle timeout is the rule between requests).
             #expect(await !connection.waitForClose(within: .milliseconds(1500)))

@@ -100,8 +100,8 @@ struct RuleReviewTests {
             let (noise, bug) = try await Self.prepare(harness)
             let text = try String(contentsOfFile: harness.routesPath, encoding: .utf8)
             let edited = text.replacingOccurrences(
-                of: #""stage": "coexist", "shadow": {} }"#,
-                with: #""stage": "coexist", "shadow": { "ignore": ["/updatedAt", "/total"] } }"#)
+                of: #""stage": "coexist", "shadow": { "timeout": "30s" } }"#,
+                with: #""stage": "coexist", "shadow": { "timeout": "30s", "ignore": ["/updatedAt", "/total"] } }"#)
             #expect(edited != text)
             try edited.write(toFile: harness.routesPath, atomically: true, encoding: .utf8)
             #expect(try await eventually { try self.decision(harness, bug) == .explained })

@@ -538,21 +538,3 @@ public enum RouteFile {
                 + "pass --routes with the real path")
     }
 }
-
-/// Runs an actor's jobs on a serial dispatch queue of its own, off Swift's cooperative pool.
-final class QueueExecutor: SerialExecutor {
-    let queue: DispatchQueue
-
-    init(label: String) {
-        self.queue = DispatchQueue(label: label)
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        self.queue.async { job.runSynchronously(on: self.asUnownedSerialExecutor()) }
-    }
-
-    func asUnownedSerialExecutor() -> UnownedSerialExecutor {
-        UnownedSerialExecutor(ordinary: self)
-    }
-}
