@@ -165,6 +165,7 @@ let package = Package(
             name: "SharedStore",
             dependencies: [
                 "ControlPlane",
+                "DiffStore",
                 "JSON",
                 "RouteTable",
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -11,6 +11,13 @@ public struct EpochCounts: Sendable, Equatable {
         public var count: Int
         /// The latest triage decision (`accepted` or `ignored`), at any time; nil when untriaged.
         public var decision: String?
+
+        public init(id: String, text: String, count: Int, decision: String?) {
+            self.id = id
+            self.text = text
+            self.count = count
+            self.decision = decision
+        }
     }
 
     /// When the epoch began (the route's last stage change); nil when the route never changed stage while this store

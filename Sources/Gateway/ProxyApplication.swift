@@ -192,7 +192,7 @@ public final class ProxyApplication: Sendable {
             privacy: { [store] in store.snapshot.table.privacy },
             notCompared: { [metrics] route, reason in metrics.shadowNotCompared(route: route, reason: reason.rawValue)
             },
-            logger: logger)
+            shared: shared, logger: logger)
         self.recorder = recorder
         let adminToken = try configuration.adminToken ?? AdminToken.resolve(dataDirectory: configuration.dataDirectory)
         self.adminToken = adminToken
@@ -256,13 +256,17 @@ public final class ProxyApplication: Sendable {
         var storeStatus: (@Sendable () -> JSONValue)? = nil
         if let health {
             let host = control.table
-            storeStatus = { health.json(version: host.liveTable.version) }
+            storeStatus = { [recorder] in
+                health.json(version: host.liveTable.version, evidence: recorder.sharedBacklog ?? SharedBacklog())
+            }
         }
         let admin = Application(
             router: AdminRoutes(
                 control: control, diffStore: diffStore, token: adminToken,
-                flush: { [recorder] in await recorder.flush() },
-                metrics: { [metrics] in metrics.render() + (health?.prometheus ?? "") },
+                flush: { [recorder] in await recorder.flushShared() },
+                metrics: { [metrics, recorder] in
+                    metrics.render() + (health?.prometheus(evidence: recorder.sharedBacklog ?? SharedBacklog()) ?? "")
+                },
                 record: { pattern, limit, within in
                     HAR.document(await capture.record(pattern: pattern, limit: limit, within: within))
                 },

@@ -1,3 +1,4 @@
+public import ControlPlane
 import Diff
 public import DiffStore
 import Foundation
@@ -50,7 +51,7 @@ public final class ShadowRecorder: ShadowSink, Service {
         store: DiffStore, maxInFlight: Int = 256, maxQueued: Int = 10_000, maxQueuedBytes: Int = 64 * 1024 * 1024,
         interval: Duration = .milliseconds(250), privacy: @escaping @Sendable () -> PrivacyPolicy = { .defaults },
         notCompared: @escaping @Sendable (_ route: String, _ reason: SkipReason) -> Void = { _, _ in },
-        logger: Logger
+        shared: (any SharedEvidence)? = nil, logger: Logger
     ) {
         self.notCompared = notCompared
         self.store = store
@@ -60,7 +61,7 @@ public final class ShadowRecorder: ShadowSink, Service {
         self.eagerFlush = max(1, min(1024, maxQueued / 4))
         self.interval = interval
         self.logger = logger
-        self.writer = Writer(store: store, privacy: privacy, logger: logger)
+        self.writer = Writer(store: store, shared: shared, privacy: privacy, logger: logger)
         (self.doorbell, self.ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -153,6 +154,17 @@ public final class ShadowRecorder: ShadowSink, Service {
         }
     }
 
+    /// ``flush()``, then, with a shared store that answers, what the flush owes it is written before this returns: for
+    /// a reader of the shared counts (the gates, the admin API).
+    public func flushShared() async {
+        await self.flush()
+        await self.writer.settleShared()
+    }
+
+    /// What waits for the shared store (`--store`): counts a flush could not write there yet, kept (merged) and written
+    /// once the store answers; nil without a shared store.
+    public var sharedBacklog: SharedBacklog? { self.writer.hasShared ? self.writer.published.withLock { $0 } : nil }
+
     /// Flushes at every ring of the doorbell until the process shuts down gracefully (or the task is cancelled), then
     /// once more: in a `ServiceGroup` the recorder stops after the data plane, so that last flush takes what the
     /// drained requests left. Runs once.
@@ -172,6 +184,20 @@ public final class ShadowRecorder: ShadowSink, Service {
     }
 }
 
+/// The counts a proxy owes the shared store: comparisons (and not-compared shadows) counted here that the store has not
+/// taken yet, and the signature occurrences it had no room to keep.
+public struct SharedBacklog: Sendable, Equatable {
+    /// Comparisons counted and not yet written to the shared store.
+    public var compared = 0
+    /// Shadow outcomes not yet written: compared, not compared (dropped, skipped), failed, timed out, stale.
+    public var outcomes = 0
+    /// Signature occurrences dropped because the backlog held ``SharedBacklogLimit/signatures`` signatures already
+    /// (their comparisons are still counted).
+    public var droppedSignatures = 0
+    /// The shared store's last refusal, while it refuses.
+    public var lastError: String?
+}
+
 /// Compares and writes; an actor so that two flushes never interleave (the sample counts stay exact). Its jobs run on
 /// a dispatch queue of its own: comparison is CPU work and SQLite waits on the disk, and neither may hold a thread of
 /// Swift's cooperative pool (one per core), which the admin API and every other task of the process share.
@@ -179,24 +205,43 @@ private actor Writer {
     private let queue = QueueExecutor(label: "strangler.diff-writer")
     nonisolated var unownedExecutor: UnownedSerialExecutor { self.queue.asUnownedSerialExecutor() }
     let store: DiffStore
+    /// Where every proxy counts (`--store`): each batch's counters and signatures go there too.
+    let shared: (any SharedEvidence)?
     let logger: Logger
     let privacy: @Sendable () -> PrivacyPolicy
     let key: RedactionKey
+    /// What the shared store is owed: counts never sent (merged), and the batch sent last, until the store confirms it.
+    private var fresh = DiffBatch()
+    private var unconfirmed: (id: String, batch: DiffBatch)?
+    private var droppedSignatures = 0
+    private var lastError: String?
+    private var failing = false
+    private var retrying = false
+    private var paying: Task<Void, Never>?
+    /// What is owed as last computed, for `/admin/status` and the metrics (read without waiting on the actor).
+    nonisolated let published = Mutex(SharedBacklog())
+    nonisolated let hasShared: Bool
+    static let maxBacklogSignatures = 10_000
     /// Samples kept per "route signature", read from the store on first sight.
     private var sampleCounts: [String: Int] = [:]
     /// When samples past the table's retention were last deleted, and when the store was last vacuumed after that.
     private var lastExpiry: ContinuousClock.Instant?
     private var lastVacuum: ContinuousClock.Instant?
 
-    init(store: DiffStore, privacy: @escaping @Sendable () -> PrivacyPolicy, logger: Logger) {
+    init(
+        store: DiffStore, shared: (any SharedEvidence)?, privacy: @escaping @Sendable () -> PrivacyPolicy,
+        logger: Logger
+    ) {
         self.store = store
+        self.shared = shared
+        self.hasShared = shared != nil
         self.privacy = privacy
         self.key = RedactionKey(bytes: store.redactionKey)
         self.logger = logger
     }
 
     /// Takes what waits (inside the actor, so flushes see the queue in order) and writes it.
-    func write(taking take: @Sendable () -> ([ShadowObservation], [String: RouteCounts])) {
+    func write(taking take: @Sendable () -> ([ShadowObservation], [String: RouteCounts])) async {
         let privacy = self.privacy()
         self.expire(privacy.retention)
         let (observations, counts) = take()
@@ -213,6 +258,99 @@ private actor Writer {
                 "the diff store refused a batch; its counts and samples are lost", metadata: ["error": "\(error)"])
             self.sampleCounts.removeAll()
         }
+        guard self.shared != nil else { return }
+        self.owe(batch)
+        if !self.failing { self.startPaying() }
+    }
+
+    /// Adds a batch's counters and signatures to what the shared store is owed (never sent yet: merged).
+    private func owe(_ batch: DiffBatch) {
+        self.fresh.time = batch.time
+        for (route, counts) in batch.counts {
+            self.fresh.counts[route, default: RouteCounts()] += counts
+        }
+        for (key, count) in batch.signatures {
+            if self.fresh.signatures[key] == nil, self.fresh.signatures.count >= Self.maxBacklogSignatures {
+                self.droppedSignatures += count
+            } else {
+                self.fresh.signatures[key, default: 0] += count
+            }
+        }
+        self.publish()
+    }
+
+    /// Writes what is owed in the background (flushes never wait on the store): the batch sent last and not confirmed
+    /// first, again with its id (a write that timed out may have committed: the store then skips it), then what came
+    /// since as a new batch. On a refusal it stops, and retries a second later.
+    private func startPaying() {
+        guard self.paying == nil, let shared = self.shared else { return }
+        self.paying = Task { [self] in
+            await self.payAll(shared)
+            self.paying = nil
+        }
+    }
+
+    private func payAll(_ shared: any SharedEvidence) async {
+        while true {
+            if self.unconfirmed == nil {
+                guard !self.fresh.counts.isEmpty || !self.fresh.signatures.isEmpty else { return }
+                self.unconfirmed = (UUID().uuidString, self.fresh)
+                self.fresh = DiffBatch()
+            }
+            guard let (id, batch) = self.unconfirmed else { return }
+            do {
+                try await shared.apply(batch, id: id)
+                self.unconfirmed = nil
+                if self.failing {
+                    self.logger.notice("shadow counts written to the shared store again")
+                }
+                self.failing = false
+                self.lastError = nil
+                self.publish()
+            } catch {
+                self.lastError = "\(error)"
+                if !self.failing {
+                    self.logger.error(
+                        "the shared store refused shadow counts; they are kept and written once it answers",
+                        metadata: ["error": "\(error)"])
+                }
+                self.failing = true
+                self.publish()
+                self.retryLater()
+                return
+            }
+        }
+    }
+
+    /// What is owed is written now, unless the store refuses lately (then it waits for the retry): for a reader of
+    /// the shared counts right after a flush (the gates).
+    func settleShared() async {
+        guard self.shared != nil, !self.failing else { return }
+        self.startPaying()
+        await self.paying?.value
+    }
+
+    private func retryLater() {
+        guard !self.retrying else { return }
+        self.retrying = true
+        Task { [self] in
+            try? await Task.sleep(for: .seconds(1))
+            self.retrying = false
+            self.startPaying()
+        }
+    }
+
+    private func publish() {
+        var state = SharedBacklog(droppedSignatures: self.droppedSignatures, lastError: self.lastError)
+        for batch in [self.fresh, self.unconfirmed?.batch].compactMap({ $0 }) {
+            for counts in batch.counts.values {
+                state.compared += counts.compared
+                state.outcomes +=
+                    counts.compared + counts.dropped + counts.skipped + counts.shadowErrors + counts.timeouts
+                    + counts.stale
+            }
+        }
+        self.published.withLock { $0 = state }
     }
 
     /// Deletes the samples older than `retention`, at most once a minute. When some went, the WAL is checkpointed (with

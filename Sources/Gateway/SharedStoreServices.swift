@@ -52,8 +52,8 @@ final class StoreHealth: Sendable {
 
     var reachable: Bool { self.state.withLock { $0.reachable } }
 
-    /// `/admin/status`'s `store`.
-    func json(version: Int) -> JSONValue {
+    /// `/admin/status`'s `store`, with what the shadow recorder owes it (`evidence`).
+    func json(version: Int, evidence: SharedBacklog) -> JSONValue {
         let state = self.state.withLock { $0 }
         let formatter = ISO8601DateFormatter()
         return .object([
@@ -68,13 +68,28 @@ final class StoreHealth: Sendable {
                     ])
                 } ?? .null
             ),
+            (
+                "evidence",
+                .object([
+                    ("backlogCompared", .number(Double(evidence.compared))),
+                    ("backlogOutcomes", .number(Double(evidence.outcomes))),
+                    ("droppedSignatures", .number(Double(evidence.droppedSignatures))),
+                    ("lastError", evidence.lastError.map(JSONValue.string) ?? .null),
+                ])
+            ),
         ])
     }
 
-    /// Prometheus lines: `strangler_store_up` (1 or 0).
-    var prometheus: String {
+    /// Prometheus lines: `strangler_store_up` (1 or 0), and what the recorder owes the store.
+    func prometheus(evidence: SharedBacklog) -> String {
         "# HELP strangler_store_up Whether the shared store answered the last operation (1) or not (0).\n"
             + "# TYPE strangler_store_up gauge\nstrangler_store_up \(self.reachable ? 1 : 0)\n"
+            + "# HELP strangler_store_evidence_backlog Shadow outcomes counted here and not yet written to the shared "
+            + "store.\n# TYPE strangler_store_evidence_backlog gauge\n"
+            + "strangler_store_evidence_backlog \(evidence.outcomes)\n"
+            + "# HELP strangler_store_evidence_dropped_signatures_total Signature occurrences the backlog had no room "
+            + "for.\n# TYPE strangler_store_evidence_dropped_signatures_total counter\n"
+            + "strangler_store_evidence_dropped_signatures_total \(evidence.droppedSignatures)\n"
     }
 }
 

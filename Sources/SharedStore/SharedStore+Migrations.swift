@@ -53,7 +53,10 @@ extension SharedStore {
                     started_at timestamptz NOT NULL,
                     last_seen timestamptz NOT NULL)
                 """,
-            ])
+            ]),
+        // Every proxy's shadow counters and mismatch signatures, the routes' epochs and the triage decisions: the
+        // evidence the gates read (SharedStore+Evidence.swift).
+        Migration(version: 2, name: "evidence", statements: SharedStore.evidenceStatements),
     ]
 
     /// The newest schema version this build knows.

@@ -60,6 +60,10 @@ extension SharedStore: SharedTables {
                     """, logger: logger)
                 try await connection.query(
                     "INSERT INTO strangler.audit (entry) VALUES (\(change.auditEntry))", logger: logger)
+                let now = Date().timeIntervalSince1970
+                for (route, stage) in change.epochs {
+                    try await Self.startEpoch(route: route, stage: stage, at: now, on: connection, logger: logger)
+                }
                 // Delivered to every listener when the transaction commits, not before.
                 try await connection.query(
                     "SELECT pg_notify(\(Self.routesChannel), \(String(version)))", logger: logger)

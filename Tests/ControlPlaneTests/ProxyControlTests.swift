@@ -229,8 +229,13 @@ struct ProxyShutdownTests {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }
             let routes = directory.appendingPathComponent("routes.json").path
-            try ProxyHarness.routes(monolith: port, service: port).write(
-                toFile: routes, atomically: true, encoding: .utf8)
+            // The stalled request's route waits 120 s, not the default 30 s: every wait below is an upper bound, and on
+            // a loaded machine their sum has passed 30 s (the proxy then answered the stalled request 504 itself).
+            let text = ProxyHarness.routes(monolith: port, service: port).replacingOccurrences(
+                of: #""path": "/slow/{id}", "service": "contacts", "stage": "transform""#,
+                with: #""path": "/slow/{id}", "service": "contacts", "stage": "transform", "timeout": "120s""#)
+            #expect(text.contains(#""timeout": "120s""#))
+            try text.write(toFile: routes, atomically: true, encoding: .utf8)
             var configuration = ProxyConfiguration()
             configuration.port = 0
             configuration.adminPort = 0

@@ -153,8 +153,10 @@ struct ClientLimitsTests {
             }
         ) { harness, _ in
             // Trickled: cut at the lingering deadline, long before the idle timeout.
-            let slow = try await RawConnection.open(port: harness.proxyPort)
-            await slow.write("POST /upload HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: 100000\r\n\r\n0123456789")
+            // The head is written as the connection comes up (on the event loop): its clock starts at the accept.
+            let slow = try await RawConnection.open(
+                port: harness.proxyPort,
+                first: "POST /upload HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: 100000\r\n\r\n0123456789")
             let answers = await slow.waitForResponses(1)
             #expect(answers.first?.status == 413)
             let started = ContinuousClock.now
@@ -166,8 +168,9 @@ struct ClientLimitsTests {
             #expect(cut, "the connection stayed open while the body trickled")
             #expect(ContinuousClock.now - started < .seconds(15))
             // Flooded: cut past 1 MiB.
-            let fast = try await RawConnection.open(port: harness.proxyPort)
-            await fast.write("POST /upload HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: 100000000\r\n\r\n")
+            let fast = try await RawConnection.open(
+                port: harness.proxyPort,
+                first: "POST /upload HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: 100000000\r\n\r\n")
             #expect(await fast.waitForResponses(1).first?.status == 413)
             let chunk = String(repeating: "x", count: 64 * 1024)
             var closed = false

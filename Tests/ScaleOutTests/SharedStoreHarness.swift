@@ -33,20 +33,25 @@ struct SharedStoreHarness {
     var a: Member { self.members[0] }
     var b: Member { self.members[1] }
 
-    /// `items.get` (GET /items/{id}) and `items.create` (POST /items) on the service `items`, both in `stage`.
-    static func routes(monolith: Int, service: Int, stage: String = "transform") -> String {
-        """
-        { "monolith": "http://127.0.0.1:\(monolith)",
-          "services": { "items": "http://127.0.0.1:\(service)" },
-          "routes": [
-            { "id": "items.get", "method": "GET", "path": "/items/{id}", "service": "items", "stage": "\(stage)" },
-            { "id": "items.create", "method": "POST", "path": "/items", "service": "items", "stage": "\(stage)" } ] }
-        """
+    /// `items.get` (GET /items/{id}) and `items.create` (POST /items) on the service `items`, both in `stage`; with
+    /// `shadowTimeout`, `items.get`'s shadows wait that long (a full parallel run can hold a test upstream's answer
+    /// past the 2 s default).
+    static func routes(monolith: Int, service: Int, stage: String = "transform", shadowTimeout: String? = nil) -> String
+    {
+        let shadow = shadowTimeout.map { #", "shadow": { "timeout": "\#($0)" }"# } ?? ""
+        return """
+            { "monolith": "http://127.0.0.1:\(monolith)",
+              "services": { "items": "http://127.0.0.1:\(service)" },
+              "routes": [
+                { "id": "items.get", "method": "GET", "path": "/items/{id}", "service": "items", "stage": \
+            "\(stage)"\(shadow) },
+                { "id": "items.create", "method": "POST", "path": "/items", "service": "items", "stage": "\(stage)" } ] }
+            """
     }
 
     static func run(
         store: String, proxies: Int = 2, poll: Duration = .seconds(60), report: Duration = .seconds(5),
-        _ body: (SharedStoreHarness) async throws -> Void
+        shadowTimeout: String? = nil, _ body: (SharedStoreHarness) async throws -> Void
     ) async throws {
         let logger = Logger(label: "scale-out")
         let monolith = TestUpstream(name: "monolith")
@@ -62,7 +67,7 @@ struct SharedStoreHarness {
             let monolithPort = await monolithPort.value
             let servicePort = await servicePort.value
             let routesPath = directory.appendingPathComponent("routes.json").path
-            try Self.routes(monolith: monolithPort, service: servicePort)
+            try Self.routes(monolith: monolithPort, service: servicePort, shadowTimeout: shadowTimeout)
                 .write(toFile: routesPath, atomically: true, encoding: .utf8)
             var members: [Member] = []
             var failure: (any Error)?

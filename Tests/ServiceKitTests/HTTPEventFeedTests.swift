@@ -93,7 +93,9 @@ struct HTTPEventFeedTests {
             await #expect(throws: HTTPClientError.deadlineExceeded) {
                 try await feed.events(after: 0, limit: 1, wait: 0)
             }
-            #expect(ContinuousClock.now - started < .seconds(20))
+            // An upper bound that tells "at its deadline" from "never" on a loaded machine (21 s was seen in a full
+            // parallel run on two cores).
+            #expect(ContinuousClock.now - started < .seconds(60))
         }
     }
 

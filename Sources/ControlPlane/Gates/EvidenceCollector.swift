@@ -23,9 +23,14 @@ public struct EvidenceCollector: Sendable {
     /// nil: the default `routes.json`.
     public var routesPath: String?
 
+    /// Where every proxy of a shared store counts (`--store`): the routes' counts are read there, not from `store`.
+    public var shared: (any SharedEvidence)?
+
     public init(
-        store: DiffStore, dataDirectory: String, probeTimeout: Duration = .seconds(2), routesPath: String? = nil
+        store: DiffStore, dataDirectory: String, probeTimeout: Duration = .seconds(2), routesPath: String? = nil,
+        shared: (any SharedEvidence)? = nil
     ) {
+        self.shared = shared
         self.store = store
         self.dataDirectory = dataDirectory
         self.probeTimeout = probeTimeout
@@ -75,7 +80,15 @@ public struct EvidenceCollector: Sendable {
         var result: [String: RouteEvidence] = [:]
         for route in routes {
             var evidence = RouteEvidence()
-            if let counts = try? self.store.epochCounts(route: route.id) {
+            // With a shared store its counts are every proxy's; one it cannot read leaves nothing counted (the gates
+            // refuse, rather than judge by this proxy's share).
+            let counts =
+                if let shared = self.shared {
+                    try? await shared.epochCounts(route: route.id)
+                } else {
+                    try? self.store.epochCounts(route: route.id)
+                }
+            if let counts {
                 evidence.since = counts.since.map { ReconcileRecord.formatter.string(from: $0) }
                 evidence.compared = counts.compared
                 evidence.matched = counts.matched

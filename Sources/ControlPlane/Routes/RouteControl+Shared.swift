@@ -29,7 +29,11 @@ extension RouteControl {
             outcome = try await shared.commit(
                 TableCommit(
                     text: text, contentHash: RouteTable.contentHash(of: text), expectedHash: expectedHash,
-                    actor: actor, reason: reason, auditEntry: entry.jsonText))
+                    actor: actor, reason: reason, auditEntry: entry.jsonText,
+                    epochs: table.routes.compactMap { route in
+                        before.table.route(id: route.id)?.stage == route.stage
+                            ? nil : (route.id, route.stage.rawValue)
+                    }))
         } catch {
             throw .storeUnavailable(
                 "\(error); nothing was changed, and this proxy routes by the table it has (version "

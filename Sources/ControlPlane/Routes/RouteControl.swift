@@ -45,6 +45,8 @@ public actor RouteControl {
     /// The shared store the table lives in (`--store`), instead of routes.json and the audit log's file: changes are
     /// compare-and-sets there, and other proxies' changes are adopted by ``follow()``.
     nonisolated public let shared: (any SharedTables)?
+    /// The shared store's evidence, when the store keeps it (the gates count every proxy's comparisons there).
+    nonisolated public var sharedEvidence: (any SharedEvidence)? { self.shared as? any SharedEvidence }
     /// The store's version of the table installed (without a store, unused).
     public internal(set) var storeVersion = 0
     let logger: Logger

@@ -1,6 +1,7 @@
 public import DiffStore
 import Foundation
 public import JSON
+import Logging
 public import RouteTable
 
 /// The operations of the ops CLI on the route table, with evidence gates, the audit log and undo: what
@@ -28,7 +29,7 @@ public struct RouteOperations: Sendable {
         self.diffStore = diffStore
         self.collector = EvidenceCollector(
             store: diffStore, dataDirectory: control.dataDirectory, probeTimeout: probeTimeout,
-            routesPath: control.routesPath)
+            routesPath: control.routesPath, shared: control.sharedEvidence)
         self.flush = flush
     }
 
@@ -240,6 +241,7 @@ public struct RouteOperations: Sendable {
             let after = try await self.control.replace(
                 text: text, table: table, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
             let reviews = SignatureReview.review(store: self.diffStore, from: snapshot.table, to: table, actor: actor)
+            await self.share(reviews, actor: actor)
             return TableChange(
                 table: after, changed: changes, forced: forced, overridden: forced ? refusals : [],
                 notMeasured: notMeasured, reviews: reviews)
@@ -372,9 +374,10 @@ public struct RouteOperations: Sendable {
             let result = try await self.control.change(
                 to: beforeTable, expectedHash: snapshot.contentHash, actor: actor,
                 reason: reason ?? "undo of \(action) at \(time)", detail: detail)
-            self.takeBackTriage(of: last, actor: actor, time: time)
+            await self.takeBackTriage(of: last, actor: actor, time: time)
             let reviews = SignatureReview.review(
                 store: self.diffStore, from: snapshot.table, to: beforeTable, actor: actor)
+            await self.share(reviews, actor: actor)
             return UndoOutcome(table: result, undid: undid, changed: changes, reviews: reviews)
         } catch {
             throw ControlError(error)
@@ -406,7 +409,12 @@ public struct RouteOperations: Sendable {
         await self.flush()
         let text: String?
         do {
-            text = try self.diffStore.signatureText(route: id, signature: signature)
+            // A signature any proxy of a shared store counted can be triaged through this one.
+            if let local = try self.diffStore.signatureText(route: id, signature: signature) {
+                text = local
+            } else {
+                text = try await self.control.sharedEvidence?.signatureText(route: id, signature: signature)
+            }
         } catch {
             throw ControlError(.storageFailed, "the diff store could not be read: \(error)")
         }
@@ -475,7 +483,7 @@ public struct RouteOperations: Sendable {
         let baseline = try? self.diffStore.epochCounts(route: id)
         if !partial {
             do {
-                try self.diffStore.recordTriage(
+                try await self.record(
                     TriageDecision(route: id, signature: signature, decision: decision, reason: reason, actor: actor))
             } catch {
                 throw ControlError(.storageFailed, "the triage decision could not be stored: \(error)")
@@ -487,6 +495,7 @@ public struct RouteOperations: Sendable {
                     store: self.diffStore, from: snapshot.table, to: $0, actor: actor,
                     baselines: baseline.map { [id: $0] } ?? [:])
             } ?? []
+        await self.share(reviews, actor: actor)
         if decision != .ignored {
             // No table change (a reset leaves ignore rules an earlier --ignore added); the decision is still in the
             // history.
@@ -508,16 +517,64 @@ public struct RouteOperations: Sendable {
 
     /// An undone `triage --ignore` takes its decision back too: the signature is untriaged again (unless it was
     /// decided otherwise since).
-    func takeBackTriage(of entry: JSONValue, actor: String, time: String) {
+    func takeBackTriage(of entry: JSONValue, actor: String, time: String) async {
         guard entry["action"]?.stringValue == "triage", entry["decision"]?.stringValue == "ignored",
-            let route = entry["route"]?.stringValue, let signature = entry["signature"]?.stringValue,
-            let latest = try? self.diffStore.triageDecisions(route: route).last(where: { $0.signature == signature }),
-            latest.decision == .ignored
+            let route = entry["route"]?.stringValue, let signature = entry["signature"]?.stringValue
         else { return }
-        try? self.diffStore.recordTriage(
+        // With a shared store the decision in force is the store's (it may have been made through another proxy).
+        let latest: TriageDecision.Decision?
+        if let shared = self.control.sharedEvidence {
+            latest = try? await shared.latestDecision(route: route, signature: signature)
+        } else {
+            latest =
+                (try? self.diffStore.triageDecisions(route: route))?.last(where: { $0.signature == signature })?
+                .decision
+        }
+        guard latest == .ignored else { return }
+        try? await self.record(
             TriageDecision(
                 route: route, signature: signature, decision: .reset, reason: "undo of triage at \(time)", actor: actor)
         )
+    }
+
+    /// Records a triage decision in this proxy's diff store and, with a shared store, in the shared evidence the
+    /// gates read (both, or an error saying which failed).
+    func record(_ decision: TriageDecision) async throws {
+        try self.diffStore.recordTriage(decision)
+        try await self.control.sharedEvidence?.recordTriage(decision)
+    }
+
+    /// The decisions a rule change's reviews recorded in this proxy's diff store (`explained`, and `reset` for what a
+    /// rule no longer explains), recorded in the shared evidence too. One that cannot be written is logged: the
+    /// change itself is committed.
+    func share(_ reviews: [SignatureReview], actor: String) async {
+        guard let shared = self.control.sharedEvidence else { return }
+        for review in reviews {
+            let decisions =
+                review.explained.map {
+                    ($0.id, TriageDecision.Decision.explained, "explained by the route's diff rules")
+                }
+                + review.untriaged.map {
+                    ($0.id, TriageDecision.Decision.reset, "no longer explained by the route's rules")
+                }
+            for (signature, decision, reason) in decisions {
+                do {
+                    // As the review decides locally: `explained` only for an untriaged signature, `reset` only for
+                    // one the rules had explained (a decision made through another proxy stays).
+                    let latest = try await shared.latestDecision(route: review.route, signature: signature)
+                    let inForce = latest == .reset ? nil : latest
+                    guard decision == .explained ? inForce == nil : inForce == .explained else { continue }
+                    try await shared.recordTriage(
+                        TriageDecision(
+                            route: review.route, signature: signature, decision: decision, reason: reason, actor: actor)
+                    )
+                } catch {
+                    self.control.logger.error(
+                        "a triage decision was not written to the shared store",
+                        metadata: ["route": "\(review.route)", "signature": "\(signature)", "error": "\(error)"])
+                }
+            }
+        }
     }
 
     /// The routes a selector names: one id, or a pattern with `*` and `?` (`contacts.*`), in the table's order.

@@ -40,9 +40,13 @@ public struct TableCommit: Sendable {
     public var reason: String?
     /// The audit entry, one JSON object.
     public var auditEntry: String
+    /// The routes whose stage the change moves, with the stage each enters: their shared evidence starts a new epoch
+    /// in the same transaction (``SharedEvidence``).
+    public var epochs: [(route: String, stage: String)]
 
     public init(
-        text: String, contentHash: String, expectedHash: String?, actor: String, reason: String?, auditEntry: String
+        text: String, contentHash: String, expectedHash: String?, actor: String, reason: String?, auditEntry: String,
+        epochs: [(route: String, stage: String)] = []
     ) {
         self.text = text
         self.contentHash = contentHash
@@ -50,6 +54,7 @@ public struct TableCommit: Sendable {
         self.actor = actor
         self.reason = reason
         self.auditEntry = auditEntry
+        self.epochs = epochs
     }
 }
 
