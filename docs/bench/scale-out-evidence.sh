@@ -46,3 +46,54 @@ http {
     location ~ 0\$ { return 200 '{"id":"item","title":"the same on both sides","total":12}'; }
     location / { return 200 '{"id":"item","title":"the same on both sides","total":10}'; } }
 }
+EOF
+nginx -c "$W/nginx.conf" -p "$W"
+cat >"$W/routes.json" <<EOF
+{ "monolith": "http://127.0.0.1:18451", "services": { "items": "http://127.0.0.1:18452" },
+  "routes": [ { "id": "items.get", "method": "GET", "path": "/items/{id}", "service": "items", "stage": "transform",
+                "shadow": { "sample": 1.0 } } ] }
+EOF
+export STRANGLER_ADMIN_TOKEN=evidence-bench-token
+STORE="postgres://strangler@127.0.0.1:$PG_PORT/evidence?sslmode=disable"
+for name in a b; do
+  port=$([ $name = a ] && echo 18460 || echo 18461)
+  mkdir -p "$W/$name"
+  "$BIN" proxy --store "$STORE" --routes "$W/routes.json" --data "$W/$name" --instance-id "$name" \
+    --port $((port + 10)) --admin-port $port --threads "$THREADS" >"$W/$name.log" 2>&1 &
+  PIDS+=($!)
+done
+auth=(-H "Authorization: Bearer $STRANGLER_ADMIN_TOKEN")
+for port in 18460 18461; do
+  for _ in $(seq 1 200); do curl -fs -o /dev/null "${auth[@]}" "http://127.0.0.1:$port/admin/status" && break; sleep 0.05; done
+done
+etag=$(curl -fsI "${auth[@]}" http://127.0.0.1:18460/admin/routes | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}')
+curl -fs -o /dev/null "${auth[@]}" -H "If-Match: $etag" -H 'Content-Type: application/json' \
+  -d '{"stage":"coexist","reason":"evidence bench","force":true}' http://127.0.0.1:18460/admin/routes/items.get/stage
+for _ in $(seq 1 200); do
+  curl -fs "${auth[@]}" http://127.0.0.1:18461/admin/routes | grep -q '"coexist"' && break; sleep 0.05
+done
+printf '%s\n' 'local n = 0' 'request = function() n = n + 1; return wrk.format("GET", "/items/" .. n) end' >"$W/ids.lua"
+commits() { psql -d evidence -c "SELECT xact_commit FROM pg_stat_database WHERE datname = 'evidence'"; }
+before=$(commits)
+wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -s "$W/ids.lua" http://127.0.0.1:18470/ >"$W/wrk-a.txt" &
+wa=$!
+wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -s "$W/ids.lua" http://127.0.0.1:18471/ >"$W/wrk-b.txt" &
+wb=$!
+wait $wa $wb
+# What the recorders still hold is flushed (and written to the store) by reading each proxy's diffs.
+for port in 18460 18461; do curl -fs -o /dev/null "${auth[@]}" "http://127.0.0.1:$port/admin/diffs"; done
+after=$(commits)
+seconds=${DURATION%s}
+compared=$(psql -d evidence -c "SELECT compared FROM strangler.evidence_counters WHERE route = 'items.get'")
+mismatched=$(psql -d evidence -c "SELECT mismatched FROM strangler.evidence_counters WHERE route = 'items.get'")
+own() {
+  curl -fs "${auth[@]}" "http://127.0.0.1:$1/admin/diffs?route=items.get" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["routes"][0]["compared"])'
+}
+own_a=$(own 18460); own_b=$(own 18461)
+rps_a=$(awk '/Requests\/sec/{print $2}' "$W/wrk-a.txt"); rps_b=$(awk '/Requests\/sec/{print $2}' "$W/wrk-b.txt")
+echo "requests/s: proxy A $rps_a, proxy B $rps_b"
+echo "comparisons in the shared store: $compared ($mismatched mismatched) in ${seconds} s:" \
+  "$(( compared / seconds ))/s; the proxies' own stores: A $own_a, B $own_b"
+echo "store transactions: $(( after - before )) = $(( (after - before) / seconds ))/s" \
+  "($(( compared / (after - before > 0 ? after - before : 1) )) comparisons a transaction)"
