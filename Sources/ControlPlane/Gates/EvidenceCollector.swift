@@ -82,12 +82,16 @@ public struct EvidenceCollector: Sendable {
             var evidence = RouteEvidence()
             // With a shared store its counts are every proxy's; one it cannot read leaves nothing counted (the gates
             // refuse, rather than judge by this proxy's share).
-            let counts =
-                if let shared = self.shared {
-                    try? await shared.epochCounts(route: route.id)
-                } else {
-                    try? self.store.epochCounts(route: route.id)
+            var counts: EpochCounts?
+            if let shared = self.shared {
+                do {
+                    counts = try await shared.epochCounts(route: route.id)
+                } catch {
+                    counts = nil
                 }
+            } else {
+                counts = try? self.store.epochCounts(route: route.id)
+            }
             if let counts {
                 evidence.since = counts.since.map { ReconcileRecord.formatter.string(from: $0) }
                 evidence.compared = counts.compared

@@ -412,8 +412,10 @@ public struct RouteOperations: Sendable {
             // A signature any proxy of a shared store counted can be triaged through this one.
             if let local = try self.diffStore.signatureText(route: id, signature: signature) {
                 text = local
+            } else if let shared = self.control.sharedEvidence {
+                text = try await shared.signatureText(route: id, signature: signature)
             } else {
-                text = try await self.control.sharedEvidence?.signatureText(route: id, signature: signature)
+                text = nil
             }
         } catch {
             throw ControlError(.storageFailed, "the diff store could not be read: \(error)")
@@ -522,26 +524,40 @@ public struct RouteOperations: Sendable {
             let route = entry["route"]?.stringValue, let signature = entry["signature"]?.stringValue
         else { return }
         // With a shared store the decision in force is the store's (it may have been made through another proxy).
-        let latest: TriageDecision.Decision?
+        // (do/catch, not try?: Swift 6.3's optimizer crashes splitting this coroutine with try? on a typed throw.)
+        var latest: TriageDecision.Decision?
         if let shared = self.control.sharedEvidence {
-            latest = try? await shared.latestDecision(route: route, signature: signature)
+            do {
+                latest = try await shared.latestDecision(route: route, signature: signature)
+            } catch {
+                self.control.logger.error(
+                    "the decision in force could not be read from the shared store; the undo leaves it",
+                    metadata: ["route": "\(route)", "signature": "\(signature)", "error": "\(error)"])
+                return
+            }
         } else {
             latest =
                 (try? self.diffStore.triageDecisions(route: route))?.last(where: { $0.signature == signature })?
                 .decision
         }
         guard latest == .ignored else { return }
-        try? await self.record(
-            TriageDecision(
-                route: route, signature: signature, decision: .reset, reason: "undo of triage at \(time)", actor: actor)
-        )
+        let reset = TriageDecision(
+            route: route, signature: signature, decision: .reset, reason: "undo of triage at \(time)", actor: actor)
+        do {
+            try await self.record(reset)
+        } catch {
+            self.control.logger.error(
+                "the undone triage decision could not be taken back",
+                metadata: ["route": "\(route)", "signature": "\(signature)", "error": "\(error)"])
+        }
     }
 
     /// Records a triage decision in this proxy's diff store and, with a shared store, in the shared evidence the
     /// gates read (both, or an error saying which failed).
     func record(_ decision: TriageDecision) async throws {
         try self.diffStore.recordTriage(decision)
-        try await self.control.sharedEvidence?.recordTriage(decision)
+        // (No optional chaining on these typed-throws calls: Swift 6.3's optimizer crashes splitting the coroutine.)
+        if let shared = self.control.sharedEvidence { try await shared.recordTriage(decision) }
     }
 
     /// The decisions a rule change's reviews recorded in this proxy's diff store (`explained`, and `reset` for what a
