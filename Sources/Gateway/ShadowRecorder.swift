@@ -163,7 +163,9 @@ public final class ShadowRecorder: ShadowSink, Service {
 
     /// What waits for the shared store (`--store`): counts a flush could not write there yet, kept (merged) and written
     /// once the store answers; nil without a shared store.
-    public var sharedBacklog: SharedBacklog? { self.writer.hasShared ? self.writer.published.withLock { $0 } : nil }
+    public var sharedBacklog: SharedBacklog? {
+        self.writer.shared == nil ? nil : self.writer.published.withLock { $0 }
+    }
 
     /// Flushes at every ring of the doorbell until the process shuts down gracefully (or the task is cancelled), then
     /// once more: in a `ServiceGroup` the recorder stops after the data plane, so that last flush takes what the
@@ -191,8 +193,8 @@ public struct SharedBacklog: Sendable, Equatable {
     public var compared = 0
     /// Shadow outcomes not yet written: compared, not compared (dropped, skipped), failed, timed out, stale.
     public var outcomes = 0
-    /// Signature occurrences dropped because the backlog held ``SharedBacklogLimit/signatures`` signatures already
-    /// (their comparisons are still counted).
+    /// Signature occurrences dropped because the backlog held 10,000 signatures already (their comparisons are still
+    /// counted).
     public var droppedSignatures = 0
     /// The shared store's last refusal, while it refuses.
     public var lastError: String?
@@ -220,7 +222,6 @@ private actor Writer {
     private var paying: Task<Void, Never>?
     /// What is owed as last computed, for `/admin/status` and the metrics (read without waiting on the actor).
     nonisolated let published = Mutex(SharedBacklog())
-    nonisolated let hasShared: Bool
     static let maxBacklogSignatures = 10_000
     /// Samples kept per "route signature", read from the store on first sight.
     private var sampleCounts: [String: Int] = [:]
@@ -234,14 +235,13 @@ private actor Writer {
     ) {
         self.store = store
         self.shared = shared
-        self.hasShared = shared != nil
         self.privacy = privacy
         self.key = RedactionKey(bytes: store.redactionKey)
         self.logger = logger
     }
 
     /// Takes what waits (inside the actor, so flushes see the queue in order) and writes it.
-    func write(taking take: @Sendable () -> ([ShadowObservation], [String: RouteCounts])) async {
+    func write(taking take: @Sendable () -> ([ShadowObservation], [String: RouteCounts])) {
         let privacy = self.privacy()
         self.expire(privacy.retention)
         let (observations, counts) = take()
