@@ -159,12 +159,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Where a PostgreSQL database is (`postgres://USER@HOST:PORT/DB`) and how to connect to it: what the shared
+        // store and a service on PostgreSQL (`strangler service leads --db postgres://…`) have in common.
+        .target(
+            name: "PostgresSupport",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The shared store on PostgreSQL (`--store postgres://…`): the route table's versions and audit log, the
         // instances that route by it, committed as compare-and-sets and announced with LISTEN/NOTIFY.
         .target(
             name: "SharedStore",
             dependencies: [
                 "ControlPlane",
+                "PostgresSupport",
                 "DiffStore",
                 "JSON",
                 "RouteTable",
@@ -190,6 +201,7 @@ let package = Package(
                 "Proxy",
                 "RouteTable",
                 "SharedStore",
+                "PostgresSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -208,6 +220,8 @@ let package = Package(
             dependencies: [
                 "HTTP1",
                 "JSON",
+                "PostgresSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -287,6 +301,7 @@ let package = Package(
                 "ControlPlane",
                 "Gateway",
                 "SharedStore",
+                "PostgresSupport",
                 "Reports",
                 "RouteTable",
                 "ServiceKit",
@@ -349,6 +364,7 @@ let package = Package(
                 "ProxyTestSupport",
                 "RouteTable",
                 "SharedStore",
+                "PostgresSupport",
                 "StranglerCommands",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -363,6 +379,8 @@ let package = Package(
         .testTarget(
             name: "ServiceTests",
             dependencies: [
+                "PostgresSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 "ContactsService",
                 "DealsService",
                 "JSON",
@@ -400,6 +418,7 @@ let package = Package(
         .testTarget(
             name: "ParityTests",
             dependencies: [
+                "PostgresSupport",
                 "ContactsService",
                 "DealsService",
                 "Diff",
@@ -466,6 +485,7 @@ let package = Package(
                 "RouteTable",
                 "ServiceKit",
                 "SharedStore",
+                "PostgresSupport",
                 "StranglerTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -585,6 +605,9 @@ let package = Package(
             name: "StranglerCommandsTests",
             dependencies: [
                 "Diff",
+                "LeadsService",
+                "PostgresSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 "AdminAPI",
                 "ControlPlane",
                 "DiffStore",

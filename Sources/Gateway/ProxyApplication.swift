@@ -9,6 +9,7 @@ public import Logging
 import NIOCore
 public import NIOPosix
 import NIOSSL
+public import PostgresSupport
 public import Proxy
 import RouteTable
 public import ServiceLifecycle

@@ -2,8 +2,8 @@ public import ControlPlane
 public import Logging
 import NIOCore
 import NIOPosix
-import NIOSSL
 import PostgresNIO
+public import PostgresSupport
 import Synchronization
 
 /// The shared store on PostgreSQL: what several proxies route by and count into (`strangler proxy --store URL`).
@@ -22,24 +22,16 @@ public final class SharedStore: Sendable {
     public let location: StoreLocation
     /// How long one operation may take before it is refused (the store is then reported as unreachable).
     public let timeout: Duration
-    let client: PostgresClient
+    let running: RunningClient
+    var client: PostgresClient { self.running.client }
     let logger: Logger
-    private let runner: Mutex<Task<Void, Never>?>
 
     private init(location: StoreLocation, timeout: Duration, logger: Logger) {
         self.location = location
         self.timeout = timeout
         self.logger = logger
-        var configuration = PostgresClient.Configuration(
-            host: location.host, port: location.port, username: location.user, password: location.password,
-            database: location.database, tls: Self.tls(location.tls))
-        configuration.options.connectTimeout = timeout
-        configuration.options.maximumConnections = 8
-        // PostgreSQL closes idle connections of its own accord on some managed services; 30 s keeps them fresh.
-        configuration.options.connectionIdleTimeout = .seconds(30)
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        self.client = client
-        self.runner = Mutex(Task { await client.run() })
+        let configuration = location.clientConfiguration(connectTimeout: timeout, maximumConnections: 8)
+        self.running = RunningClient(configuration, logger: logger)
     }
 
     /// Connects, and creates or migrates the store's schema (one proxy at a time: the others wait for it). Throws
@@ -61,18 +53,7 @@ public final class SharedStore: Sendable {
 
     /// Closes every connection; operations after it fail.
     public func close() {
-        self.runner.withLock { runner in
-            runner?.cancel()
-            runner = nil
-        }
-    }
-
-    private static func tls(_ mode: StoreLocation.TLSMode) -> PostgresClient.Configuration.TLS {
-        switch mode {
-        case .disable: .disable
-        case .prefer: .prefer(.makeClientConfiguration())
-        case .require: .require(.makeClientConfiguration())
-        }
+        self.running.close()
     }
 
     public var storeDescription: String { self.location.description }
@@ -118,13 +99,7 @@ public final class SharedStore: Sendable {
     /// What went wrong, in words: the server's message and SQLSTATE, or the connection's failure.
     static func describe(_ error: any Error) -> String {
         if let failure = error as? SharedStoreFailure { return failure.description }
-        guard let error = error as? PSQLError else { return "\(error)" }
-        if let message = error.serverInfo?[.message] {
-            let state = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
-            return "the server said: \(message)\(state)"
-        }
-        if let underlying = error.underlying { return "\(error.code): \(underlying)" }
-        return "\(error.code)"
+        return describePostgresError(error)
     }
 }
 

@@ -3,6 +3,7 @@ import ControlPlane
 import Foundation
 import Gateway
 import Logging
+import PostgresSupport
 import Proxy
 import RouteTable
 import SharedStore

@@ -3,6 +3,7 @@ import ContactsService
 import DealsService
 import LeadsService
 import Logging
+import PostgresSupport
 import ServiceKit
 
 /// `strangler service <name>`: runs an extracted service, synced from the monolith's event feed.
@@ -17,8 +18,13 @@ public struct ServiceCommand: AsyncParsableCommand {
             GET /sync/status says how far behind it is. Writes honour Strangler-Dry-Run: 1. SIGTERM or Ctrl-C stops it \
             after the requests in flight.
 
-            Example:
+            --db names a SQLite file, or, for leads, a PostgreSQL database (postgres://USER@HOST:PORT/DB): the \
+            service's tables go in a schema named after it (created and migrated at start), so it can share a \
+            database with the proxies' --store. Give the password in PGPASSWORD rather than in the URL.
+
+            Examples:
               strangler service contacts --port 8082 --db .strangler/contacts.sqlite --feed http://127.0.0.1:8081
+              strangler service leads --db postgres://strangler@127.0.0.1:5432/crm
             """
     )
 
@@ -31,7 +37,10 @@ public struct ServiceCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on (127.0.0.1); contacts 8082, leads 8083, deals 8084 by default.")
     public var port: Int?
 
-    @Option(help: "SQLite database file; created if missing (default .strangler/<name>.sqlite).")
+    @Option(
+        help: ArgumentHelp(
+            "SQLite database file, created if missing (default .strangler/<name>.sqlite); or, for leads, a PostgreSQL "
+                + "database: postgres://USER@HOST:PORT/DB."))
     public var db: String?
 
     @Option(help: "The monolith's base URL, whose GET /events the service follows.")
@@ -48,7 +57,12 @@ public struct ServiceCommand: AsyncParsableCommand {
                 "<name> must be one of: \(Self.services.keys.sorted().joined(separator: ", ")), not \"\(self.name)\"")
         }
         if let port { try PortFlags.validate([("--port", port)]) }
-        if let db, db.isEmpty { throw ValidationError("--db must name a file") }
+        if let db, db.isEmpty { throw ValidationError("--db must name a file or a postgres:// URL") }
+        if let location = try self.postgres(), ServiceCommand.services[self.name]?.postgresMigrations == nil {
+            throw ValidationError(
+                "--db \(location): the \(self.name) service runs on SQLite only (its records check other tables as "
+                    + "they change); give --db a file")
+        }
         guard (1...1000).contains(self.feedPageSize) else {
             throw ValidationError("--feed-page-size must be from 1 to 1000, not \(self.feedPageSize)")
         }
@@ -57,16 +71,35 @@ public struct ServiceCommand: AsyncParsableCommand {
         }
     }
 
+    /// The PostgreSQL database `--db` names, if it is a postgres:// URL (nil for a file); refused when the URL is
+    /// not one.
+    func postgres() throws -> StoreLocation? {
+        guard let db, let scheme = db.split(separator: ":", maxSplits: 1).first?.lowercased(),
+            scheme == "postgres" || scheme == "postgresql"
+        else { return nil }
+        do {
+            return try StoreLocation.parse(db)
+        } catch {
+            throw ValidationError("--db \(error.description)")
+        }
+    }
+
     /// The configuration the flags describe.
     var serviceConfiguration: ServiceConfiguration {
-        ServiceConfiguration(
-            name: self.name, port: self.port,
-            databasePath: self.db ?? ServiceConfiguration.defaultDatabasePath(for: self.name),
-            feed: FeedEndpoint(url: self.feed), feedPageSize: self.feedPageSize)
+        get throws {
+            let postgres = try self.postgres()
+            return ServiceConfiguration(
+                name: self.name, port: self.port,
+                databasePath: postgres == nil
+                    ? self.db ?? ServiceConfiguration.defaultDatabasePath(for: self.name) : nil,
+                postgres: postgres,
+                feed: FeedEndpoint(url: self.feed), feedPageSize: self.feedPageSize)
+        }
     }
 
     public func run() async throws {
         guard let service = Self.services[self.name] else { throw ValidationError("unknown service \(self.name)") }
-        try await service.run(configuration: self.serviceConfiguration, logger: Logger(label: "strangler.\(self.name)"))
+        try await service.run(
+            configuration: try self.serviceConfiguration, logger: Logger(label: "strangler.\(self.name)"))
     }
 }

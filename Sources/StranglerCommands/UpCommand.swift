@@ -2,6 +2,7 @@ public import ArgumentParser
 import ControlPlane
 import Foundation
 import JSON
+import PostgresSupport
 import RouteTable
 import ServiceKit
 import UnixSignals
@@ -35,6 +36,12 @@ public struct UpCommand: AsyncParsableCommand {
             writes N instances for a service into routes.json first (ports P, P+100, P+200…, P being its first \
             instance's port), and --instances NAME=1 goes back to one.
 
+            --postgres URL (postgres://USER@HOST:PORT/DB) runs the stack on PostgreSQL: the proxy keeps its route \
+            table, audit log and evidence there (--store, seeded from --routes when the store holds no table yet; \
+            docs/scale-out.md) and the leads service its tables (in the schema leads); the monolith and the other \
+            services stay on SQLite under --data. A password in the URL is handed to the children in PGPASSWORD, never \
+            on their command lines.
+
             Ctrl-C or SIGTERM stops the proxy, then the services, then the monolith, each given 10 s before SIGKILL (a \
             second Ctrl-C kills at once). If one of them dies, `up` stops the others and exits with status 1.
 
@@ -42,6 +49,7 @@ public struct UpCommand: AsyncParsableCommand {
               strangler up
               strangler up --routes routes.json --data .strangler --seed 5000
               strangler up --instances leads=3
+              strangler up --postgres postgres://strangler@127.0.0.1:5432/strangler
             """
     )
 
@@ -68,7 +76,23 @@ public struct UpCommand: AsyncParsableCommand {
             "How long each process may take to answer its health check (e.g. 60s, 2m).", valueName: "duration"))
     public var startupTimeout: String = "60s"
 
+    @Option(
+        help: ArgumentHelp(
+            "A PostgreSQL database for the proxy's shared store and the leads service's tables.",
+            valueName: "postgres://USER@HOST:PORT/DB"))
+    public var postgres: String?
+
     public init() {}
+
+    /// `--postgres`, read (nil without it).
+    func postgresLocation() throws(ValidationError) -> StoreLocation? {
+        guard let postgres else { return nil }
+        do {
+            return try StoreLocation.parse(postgres)
+        } catch {
+            throw ValidationError("--postgres: \(error.description)")
+        }
+    }
 
     @Option(
         help: ArgumentHelp(
@@ -100,6 +124,7 @@ public struct UpCommand: AsyncParsableCommand {
 
     public func validate() throws {
         _ = try self.instanceCounts()
+        _ = try self.postgresLocation()
         try PortFlags.validate([("--port", self.port), ("--admin-port", self.adminPort)], in: 1...65535)
         guard self.port != self.adminPort else {
             throw ValidationError("--port and --admin-port must differ (both are \(self.port))")
@@ -121,6 +146,9 @@ public struct UpCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("strangler up: \(error)\n".utf8))
             throw ExitCode(2)
         }
+        // The children inherit the environment: a password in --postgres reaches them there, not in their arguments
+        // (which `ps` and `up`'s own output show).
+        if let password = (try? self.postgresLocation())??.password { setenv("PGPASSWORD", password, 1) }
         // Output to a closed pipe fails as an error, not as a SIGPIPE that would leave the children running.
         signal(SIGPIPE, SIG_IGN)
         // Trapped before the first child starts, so a Ctrl-C during startup stops what has started.
@@ -160,7 +188,8 @@ public struct UpCommand: AsyncParsableCommand {
         return try UpPlan(
             executable: executable, routesPath: self.routes, table: table, dataDirectory: self.data, seed: self.seed,
             proxyPort: self.port, adminPort: self.adminPort,
-            startupTimeout: DurationText.parse(self.startupTimeout) ?? .seconds(60))
+            startupTimeout: DurationText.parse(self.startupTimeout) ?? .seconds(60),
+            postgres: try? self.postgresLocation())
     }
 }
 
@@ -183,7 +212,7 @@ struct UpPlan: Sendable {
         var arguments: [String]
         /// Where it answers `GET /healthz` (the proxy: its client port).
         var port: Int
-        /// Its SQLite file (nil for the proxy).
+        /// Its SQLite file, or its PostgreSQL database (nil for the proxy).
         var database: String?
 
         /// What it runs: `monolith`, the service's name (`leads` for `leads-2` too), or `proxy`; its `Server` header
@@ -203,6 +232,8 @@ struct UpPlan: Sendable {
     var proxy: Child
     var adminPort: Int
     var startupTimeout: Duration
+    /// The PostgreSQL database of the proxy's store and the leads service (`--postgres`), if any.
+    var postgres: StoreLocation?
     /// Whether the monolith's database already existed (so nothing is seeded).
     var reusesData: Bool
     /// The route table's size and stages, for the summary.
@@ -218,7 +249,8 @@ struct UpPlan: Sendable {
     init(
         executable: String, routesPath: String, table: RouteTable, dataDirectory: String, seed: Int, proxyPort: Int,
         adminPort: Int,
-        startupTimeout: Duration, fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
+        startupTimeout: Duration, postgres: StoreLocation? = nil,
+        fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }
     ) throws(Failure) {
         func localPort(_ upstream: Upstream, _ what: String) throws(Failure) -> Int {
             guard ["127.0.0.1", "localhost"].contains(upstream.host.lowercased()) else {
@@ -288,20 +320,22 @@ struct UpPlan: Sendable {
             name: "monolith", role: .monolith, arguments: monolithArguments, port: monolithPort,
             database: monolithDatabase)
         self.services = servicePorts.map { service, name, port in
-            Child(
+            // Without its password, which the children find in PGPASSWORD.
+            let database =
+                service == "leads" ? postgres?.description ?? child("leads.sqlite") : child("\(service).sqlite")
+            return Child(
                 name: name, role: .service,
-                arguments: [
-                    "service", service, "--port", "\(port)", "--db", child("\(service).sqlite"), "--feed", feed,
-                ],
-                port: port, database: child("\(service).sqlite"))
+                arguments: ["service", service, "--port", "\(port)", "--db", database, "--feed", feed],
+                port: port, database: database)
         }
         self.proxy = Child(
             name: "proxy", role: .proxy,
             arguments: [
                 "proxy", "--routes", routesPath, "--port", "\(proxyPort)", "--admin-port", "\(adminPort)", "--data",
                 dataDirectory,
-            ],
-            port: proxyPort, database: nil)
+            ] + (postgres.map { ["--store", $0.description] } ?? []),
+            port: proxyPort, database: postgres?.description)
+        self.postgres = postgres
         self.adminPort = adminPort
         self.startupTimeout = startupTimeout
         self.reusesData = fileExists(monolithDatabase)

@@ -34,6 +34,26 @@ struct ParityTests {
         }
     }
 
+    /// The leads service on PostgreSQL answers as the monolith does, directly and through the proxy after eliminate
+    /// (its writes synced back by reverse sync).
+    @Test func leadsOnPostgreSQLAgreeOnBothPathsAndThroughTheProxy() async throws {
+        try await Stack.run(leadsOnPostgres: true) { stack in
+            let ids = try await SampleData.create(on: stack.monolith)
+            let direct = [
+                Target("monolith", stack.monolith), Target("leads service", stack.service("leads").endpoint),
+            ]
+            let harness = try stack.harness()
+            try await harness.run(Scenarios.leadReads(ids), against: direct)
+            try await harness.run(Scenarios.leadWrites(ids), against: direct)
+            let proxied = [
+                Target("monolith", stack.monolith),
+                stack.admin.target("proxy leads eliminate", proxy: stack.proxy, routes: "leads.*", stage: .eliminate),
+            ]
+            try await harness.run(Scenarios.leadReads(ids), against: proxied)
+            try await harness.run(Scenarios.leadWrites(ids), against: proxied)
+        }
+    }
+
     @Test func dealsAgreeOnBothPaths() async throws {
         try await Stack.run { stack in
             let ids = try await SampleData.create(on: stack.monolith)

@@ -9,6 +9,7 @@ import JSON
 import LeadsService
 import Logging
 import Monolith
+import PostgresSupport
 import Proxy
 import ProxyTestSupport
 import RouteTable
@@ -86,7 +87,12 @@ struct Stack: Sendable {
     }
 
     /// Starts everything, runs `body`, stops everything (the proxy first, then the servers).
-    static func run(backgroundSync: Bool = false, _ body: @Sendable (Stack) async throws -> Void) async throws {
+    /// With `leadsOnPostgres`, the leads service keeps its tables in a fresh PostgreSQL database (the others stay on
+    /// SQLite in memory).
+    static func run(
+        backgroundSync: Bool = false, leadsOnPostgres: Bool = false, _ body: @Sendable (Stack) async throws -> Void
+    ) async throws {
+        let leadsDatabase = leadsOnPostgres ? try await PostgresServer.shared().freshDatabase() : nil
         let logger = Self.logger
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "strangler-parity-\(UUID().uuidString)")
@@ -104,7 +110,13 @@ struct Stack: Sendable {
             var services: [String: Service] = [:]
             var groups: [ServiceGroup] = []
             for extracted in [ExtractedService.contacts, .leads, .deals] {
-                let database = try await extracted.openDatabase(path: nil)
+                let database =
+                    if extracted.name == "leads", let leadsDatabase {
+                        try await extracted.openDatabase(
+                            postgres: try StoreLocation.parse(leadsDatabase), logger: logger)
+                    } else {
+                        try await extracted.openDatabase(path: nil)
+                    }
                 let consumer = try await FeedConsumer(
                     database: database, feed: HTTPEventFeed(feed), projection: extracted.projection, pageSize: 200,
                     longPollSeconds: 1, logger: logger)

@@ -143,6 +143,30 @@ package final class PostgresServer: Sendable {
         try await connection.close()
     }
 
+    /// The first column of every row `sql` (a query whose first column is text) selects in the database `url` names.
+    package func query(_ url: String, _ sql: String) async throws -> [String] {
+        let database = String(url.split(separator: "/").last ?? "postgres")
+        let logger = Logger(label: "test-postgres")
+        let connection = try await PostgresConnection.connect(
+            configuration: .init(
+                host: self.host, port: self.port, username: self.user, password: nil, database: database,
+                tls: .disable),
+            id: 1, logger: logger)
+        do {
+            var values: [String] = []
+            for try await value in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(
+                String.self)
+            {
+                values.append(value)
+            }
+            try await connection.close()
+            return values
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
     /// Where `initdb` and `pg_ctl` are: `PG_BIN`, else the newest /usr/lib/postgresql/N/bin.
     static func binaries() throws -> String {
         if let bin = ProcessInfo.processInfo.environment["PG_BIN"], !bin.isEmpty { return bin }

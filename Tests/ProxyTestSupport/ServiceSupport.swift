@@ -7,6 +7,7 @@ package import JSON
 package import Logging
 package import Monolith
 package import NIOCore
+import PostgresSupport
 package import ServiceKit
 package import Testing
 
@@ -111,12 +112,18 @@ package struct ServiceUnderTest: Sendable {
     package let database: ServiceDatabase
     package let consumer: FeedConsumer
 
+    /// With `postgres` (a `postgres://` URL), the service's tables are on PostgreSQL there instead of SQLite.
     package init(
-        _ service: ExtractedService = .contacts, feed: any EventFeed, path: String? = nil, pageSize: Int = 500,
-        projection: (any EventProjection)? = nil
+        _ service: ExtractedService = .contacts, feed: any EventFeed, path: String? = nil, postgres: String? = nil,
+        pageSize: Int = 500, projection: (any EventProjection)? = nil
     ) async throws {
         self.service = service
-        self.database = try await service.openDatabase(path: path)
+        if let postgres {
+            self.database = try await service.openDatabase(
+                postgres: try StoreLocation.parse(postgres), logger: Logger(label: "test.\(service.name)"))
+        } else {
+            self.database = try await service.openDatabase(path: path)
+        }
         self.consumer = try await FeedConsumer(
             database: self.database, feed: feed, projection: projection ?? service.projection, pageSize: pageSize,
             longPollSeconds: 1,
@@ -124,11 +131,12 @@ package struct ServiceUnderTest: Sendable {
     }
 
     package init(
-        _ service: ExtractedService = .contacts, feed: FeedEndpoint, path: String? = nil, pageSize: Int = 500,
-        projection: (any EventProjection)? = nil
+        _ service: ExtractedService = .contacts, feed: FeedEndpoint, path: String? = nil, postgres: String? = nil,
+        pageSize: Int = 500, projection: (any EventProjection)? = nil
     ) async throws {
         try await self.init(
-            service, feed: HTTPEventFeed(feed) as any EventFeed, path: path, pageSize: pageSize, projection: projection)
+            service, feed: HTTPEventFeed(feed) as any EventFeed, path: path, postgres: postgres, pageSize: pageSize,
+            projection: projection)
     }
 
     /// Runs `body` with a client of the service on a real socket (so that its answers are compared with the
@@ -139,9 +147,26 @@ package struct ServiceUnderTest: Sendable {
         return try await app.test(.live) { client in try await body(client) }
     }
 
+    /// Applies `events` with the service's projection, bypassing the checkpoint (a replay), on either database.
+    package func replay(_ events: [FeedEvent]) async throws {
+        let projection = self.service.projection
+        if let store = self.database.postgres, let projection = projection as? any PostgresEventProjection {
+            try await store.transaction(writing: true) { transaction in
+                for event in events { try await projection.apply(event, transaction) }
+            }
+            return
+        }
+        try await self.database.write { db in
+            for event in events { try projection.apply(event, db) }
+        }
+    }
+
     /// Every row of the service's tables, for before/after comparisons.
     package func snapshot() async throws -> [String] {
-        try await self.database.read { db in
+        if let store = self.database.postgres {
+            return try await store.transaction(writing: false) { try await $0.snapshot() }
+        }
+        return try await self.database.read { db in
             var rows: [String] = []
             let tables = try String.fetchAll(
                 db,

@@ -5,6 +5,7 @@ import JSON
 import Logging
 import NIOConcurrencyHelpers
 import PostgresNIO
+import PostgresSupport
 import Proxy
 import ProxyTestSupport
 import RouteTable

@@ -17,7 +17,7 @@ struct ServiceFileModeTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("data/contacts.sqlite").path
         let database = try await ServiceDatabase.open(path: path, origin: "contacts") { _ in }
-        try await database.writer.write { db in try db.execute(sql: "CREATE TABLE t (x)") }
+        try await database.write { db in try db.execute(sql: "CREATE TABLE t (x)") }
         #expect(try self.mode(directory.appendingPathComponent("data").path) == 0o700)
         for suffix in ["", "-wal", "-shm"] {
             #expect(try self.mode(path + suffix) == 0o600, "contacts.sqlite\(suffix)")

@@ -35,10 +35,22 @@ struct LeadsServiceTests {
         return (fresh, working, converted, deleted)
     }
 
-    @Test func readsErrorsAndDryRunsAnswerAsTheMonolith() async throws {
+    /// Where the service keeps its tables: SQLite (the default), or PostgreSQL (`--db postgres://…`).
+    enum Storage: String, CaseIterable, Sendable {
+        case sqlite, postgres
+
+        /// A fresh database of this kind: nil for SQLite in memory, a new PostgreSQL database's URL.
+        func database() async throws -> String? {
+            self == .postgres ? try await PostgresServer.shared().freshDatabase() : nil
+        }
+    }
+
+    @Test(arguments: Storage.allCases)
+    func readsErrorsAndDryRunsAnswerAsTheMonolith(on storage: Storage) async throws {
         try await withLiveMonolith { monolith, feed in
             let leads = try await Self.sampleLeads(on: monolith)
-            let service = try await ServiceUnderTest(.leads, feed: feed, pageSize: 5)
+            let service = try await ServiceUnderTest(
+                .leads, feed: feed, postgres: try await storage.database(), pageSize: 5)
             try await service.consumer.catchUp()
             let snapshot = try await service.snapshot()
             let cursor = try #require(try await monolith.answer(.get, "/leads?limit=1").json?["next"]?.stringValue)
@@ -105,10 +117,12 @@ struct LeadsServiceTests {
         }
     }
 
-    @Test func followsConversionsAndIgnoresReplays() async throws {
+    @Test(arguments: Storage.allCases)
+    func followsConversionsAndIgnoresReplays(on storage: Storage) async throws {
         try await withLiveMonolith { monolith, feed in
             let leads = try await Self.sampleLeads(on: monolith)
-            let service = try await ServiceUnderTest(.leads, feed: feed, pageSize: 2)
+            let service = try await ServiceUnderTest(
+                .leads, feed: feed, postgres: try await storage.database(), pageSize: 2)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await service.consumer.run() }
                 try await service.test { (leadsService: any TestClientProtocol) async throws -> Void in
@@ -132,9 +146,7 @@ struct LeadsServiceTests {
             // Every event again, without the checkpoint: nothing changes.
             let before = try await service.snapshot()
             let events = try await HTTPEventFeed(feed).events(after: 0, limit: 1000, wait: 0).events
-            try await service.database.write { db in
-                for event in events { try ExtractedService.leads.projection.apply(event, db) }
-            }
+            try await service.replay(events)
             #expect(try await service.snapshot() == before)
             #expect(service.consumer.status.consumedEvents == service.consumer.status.lastEventID)
         }

@@ -5,6 +5,9 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import JSON
+import LeadsService
+import Logging
+import PostgresNIO
 import ProxyTestSupport
 import ServiceKit
 import Testing
@@ -61,6 +64,45 @@ struct ReconcileTests {
                 let ignoring = try await Reconciler(path: "/contacts", ignore: ["/title"]).reconcile(
                     monolith: feed, service: endpoint)
                 #expect(Set(ignoring.differing.first?.differences ?? []) == ["/version changed"])
+            }
+        }
+    }
+
+    /// With the leads service on PostgreSQL, reconcile sees drift made in its tables there as it does on SQLite.
+    @Test func findsDriftInALeadsServiceOnPostgreSQL() async throws {
+        let url = try await PostgresServer.shared().freshDatabase()
+        try await withLiveMonolith { monolith, feed in
+            var created: [String] = []
+            for index in 0..<60 {
+                created.append(
+                    try await monolith.create(
+                        "/leads", #"{"name":"Lead \#(index)","email":"lead\#(index)@pg.example.com","score":\#(index)}"#
+                    ))
+            }
+            let ids = created
+            let service = try await ServiceUnderTest(.leads, feed: feed, postgres: url)
+            try await service.consumer.catchUp()
+            try await service.test { (leads: any TestClientProtocol) async throws -> Void in
+                let endpoint = FeedEndpoint(host: "localhost", port: try #require(leads.port))
+                let reconciler = Reconciler(path: "/leads")
+                let clean = try await reconciler.reconcile(monolith: feed, service: endpoint)
+                #expect(clean.isClean && clean.compared == 60, "\(clean.text(name: "leads"))")
+
+                // Drift on the service's side, written straight into its PostgreSQL tables.
+                let store = try #require(service.database.postgres)
+                try await store.transaction(writing: true) { transaction in
+                    let logger = Logger(label: "test.drift")
+                    let delete: PostgresQuery = "DELETE FROM leads WHERE id = \(ids[3])"
+                    let update: PostgresQuery =
+                        "UPDATE leads SET company = 'Drifted', version = 7 WHERE id = \(ids[41])"
+                    try await transaction.connection.query(delete, logger: logger)
+                    try await transaction.connection.query(update, logger: logger)
+                }
+                let report = try await reconciler.reconcile(monolith: feed, service: endpoint)
+                #expect(report.missing == [ids[3]] && report.extra.isEmpty, "\(report.text(name: "leads"))")
+                #expect(report.differing.count == 1 && report.differing.first?.id == ids[41])
+                #expect(
+                    Set(report.differing.first?.differences ?? []) == ["/company type_changed", "/version changed"])
             }
         }
     }

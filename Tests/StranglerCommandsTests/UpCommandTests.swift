@@ -3,6 +3,7 @@ import Foundation
 import JSON
 import NIOCore
 import NIOHTTP1
+import PostgresSupport
 import ProxyTestSupport
 import RouteTable
 import ServiceKit
@@ -72,6 +73,23 @@ struct UpCommandTests {
             "first run: 1000 demo contacts seeded",
         ] {
             #expect(summary.contains(expected), "\(expected) in:\n\(summary)")
+        }
+    }
+
+    /// `--postgres`: the proxy on the shared store, leads on PostgreSQL, both told the URL without its password.
+    @Test func postgresPutsTheProxysStoreAndTheLeadsServiceThere() throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-up-\(UUID().uuidString)")
+            .path
+        let plan = try Self.plan(["--data", data, "--postgres", "postgres://crm:s3cret@db.internal:6543/crm"])
+        let url = "postgres://crm@db.internal:6543/crm"
+        #expect(plan.postgres?.description == url)
+        #expect(
+            plan.services.map { $0.arguments[5] } == ["\(data)/contacts.sqlite", url, "\(data)/deals.sqlite"])
+        #expect(Array(plan.proxy.arguments.suffix(2)) == ["--store", url])
+        #expect(!plan.children.flatMap(\.arguments).joined(separator: " ").contains("s3cret"))
+        #expect(plan.summary(tokenFromEnvironment: false).contains(url))
+        for bad in ["mysql://u@h/db", "postgres://h/db"] {
+            #expect(throws: (any Error).self, "\(bad)") { try Self.plan(["--postgres", bad]) }
         }
     }
 
@@ -251,6 +269,43 @@ struct UpCommandTests {
         #expect(secondChildren.allSatisfy { !LiveStack.exists($0.pid) })
     }
 
+    /// `up --postgres` against a real server: the proxy routes by the table on the store, leads answers from its
+    /// tables there, and a lead written through the proxy (eliminated) reaches the monolith.
+    @Test(.needsExecutableAndProc)
+    func upOnPostgreSQLRunsTheProxyOnTheStoreAndLeadsOnItsTables() async throws {
+        let url = try await PostgresServer.shared().freshDatabase()
+        let stack = try LiveStack()
+        defer { stack.cleanUp() }
+        let run = try stack.launch(seed: 10, extra: ["--postgres", url])
+        defer { run.killAll() }
+        #expect(await run.waitForOutput("Strangler is up"), "\(run.output)")
+        do {
+            try await stack.expectAllAnswer()
+            let token = try String(contentsOfFile: stack.dataPath + "/admin-token", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let status = try await stack.get(
+                stack.adminPort, "/admin/status", headers: ["Authorization": "Bearer \(token)"])
+            #expect(status.json?["store"]?["reachable"]?.boolValue == true, "\(status.json?["store"] ?? .null)")
+            // The leads service's own tables are in the schema leads of that database, synced from the monolith.
+            let leadsPort = stack.servicePorts[1]
+            let direct = try await stack.get(leadsPort, "/leads?limit=200")
+            let monolith = try await stack.get(stack.monolithPort, "/leads?limit=200")
+            #expect(
+                await eventually(within: .seconds(30)) {
+                    (try? await stack.get(leadsPort, "/leads?limit=200"))?.json == monolith.json
+                }, "\(direct.json ?? .null)")
+            let schema = try await PostgresServer.shared().query(
+                url, "SELECT count(*)::text FROM leads.leads")
+            #expect(schema == ["\(monolith.json?["items"]?.arrayValue?.count ?? -1)"])
+        } catch {
+            Issue.record("\(error); up's output so far:\n\(run.output)")
+            throw error
+        }
+        kill(run.process.pid, SIGTERM)
+        #expect(await eventually(within: .seconds(30)) { !run.process.isRunning }, "up did not stop: \(run.output)")
+        #expect(run.process.terminationStatus == 0, "\(run.output)")
+    }
+
     @Test(.needsExecutableAndProc)
     func whenAChildDiesUpNamesItStopsTheOthersAndExitsOne() async throws {
         let stack = try LiveStack()
@@ -362,7 +417,7 @@ struct LiveStack {
     }
 
     /// Runs `strangler up` with its output (both streams) in a file.
-    func launch(seed: Int = 40) throws -> LiveRun {
+    func launch(seed: Int = 40, extra: [String] = []) throws -> LiveRun {
         let log = self.directory.appendingPathComponent("up-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         var environment = ProcessInfo.processInfo.environment
@@ -373,7 +428,7 @@ struct LiveStack {
                 "up", "--routes", self.routesPath, "--data", self.dataPath, "--port", "\(self.proxyPort)",
                 "--admin-port", "\(self.adminPort)",
                 "--seed", "\(seed)",
-            ],
+            ] + extra,
             environment: environment, output: log.path)
         return LiveRun(process: process, log: log)
     }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 public import GRDB
 public import Hummingbird
 public import Logging
+public import PostgresSupport
 public import ServiceLifecycle
 import UnixSignals
 
@@ -21,20 +22,46 @@ public struct ExtractedService: Sendable {
     public var migrations: @Sendable (inout DatabaseMigrator) -> Void
     public var projection: any EventProjection
     public var routes: @Sendable (Router<BasicRequestContext>, ServiceDatabase) -> Void
+    /// The service's tables in PostgreSQL's dialect, when it can run there (`--db postgres://…`); nil: SQLite only.
+    /// Declare them only for a service whose endpoints are ``RecordRoutes`` of records that check nothing in the
+    /// database (`checkReferences`, `checkDeletable`: those read SQLite) and whose projection is a
+    /// ``PostgresEventProjection``.
+    public var postgresMigrations: [SchemaMigration]?
 
     public init(
         name: String, migrations: @escaping @Sendable (inout DatabaseMigrator) -> Void, projection: any EventProjection,
+        postgresMigrations: [SchemaMigration]? = nil,
         routes: @escaping @Sendable (Router<BasicRequestContext>, ServiceDatabase) -> Void
     ) {
         self.name = name
         self.migrations = migrations
         self.projection = projection
+        self.postgresMigrations = postgresMigrations
         self.routes = routes
     }
 
     /// Opens (and migrates) the service's database at `path`, in memory when nil.
     public func openDatabase(path: String?) async throws -> ServiceDatabase {
         try await ServiceDatabase.open(path: path, origin: self.name, migrations: self.migrations)
+    }
+
+    /// Opens (and migrates) the service's schema on PostgreSQL; refused for a service that runs on SQLite only.
+    public func openDatabase(postgres location: StoreLocation, logger: Logger) async throws -> ServiceDatabase {
+        guard let migrations = self.postgresMigrations else {
+            throw PostgresServiceFailure(
+                "the \(self.name) service runs on SQLite only (its records check other tables as they change); "
+                    + "give --db a file")
+        }
+        return try await ServiceDatabase.open(
+            postgres: location, origin: self.name, migrations: migrations, logger: logger)
+    }
+
+    /// The database `configuration` names: PostgreSQL when it has a location there, else SQLite at its path.
+    public func openDatabase(configuration: ServiceConfiguration, logger: Logger) async throws -> ServiceDatabase {
+        if let location = configuration.postgres {
+            return try await self.openDatabase(postgres: location, logger: logger)
+        }
+        return try await self.openDatabase(path: configuration.databasePath)
     }
 
     /// The service's router: its endpoints, `GET /healthz`, its own feed `GET /events` (reverse sync), and
@@ -57,8 +84,9 @@ public struct ExtractedService: Sendable {
     /// HTTP client and the consumer that keeps the database in sync; then the HTTP application. The group stops them in
     /// reverse: the server answers its requests in flight first, then the consumer stops, then its client.
     public func services(configuration: ServiceConfiguration, logger: Logger) async throws -> [any Service] {
-        let database = try await self.openDatabase(path: configuration.databasePath)
-        var services: [any Service] = []
+        let database = try await self.openDatabase(configuration: configuration, logger: logger)
+        // Listed first, it stops last: its connections close after everything that uses them has stopped.
+        var services: [any Service] = [DatabaseService(database)]
         var consumer: FeedConsumer?
         if let endpoint = configuration.feed {
             // The feed's client lives as long as the process; listed first, it stops after the consumer.
@@ -94,5 +122,19 @@ public struct ExtractedService: Sendable {
         let services = try await self.services(configuration: configuration, logger: logger)
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
+    }
+}
+
+/// Closes a service's database when its process stops (PostgreSQL's connections; nothing for SQLite).
+struct DatabaseService: Service {
+    let database: ServiceDatabase
+
+    init(_ database: ServiceDatabase) {
+        self.database = database
+    }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        self.database.close()
     }
 }

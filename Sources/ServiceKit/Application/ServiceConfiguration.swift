@@ -1,4 +1,5 @@
-import Foundation
+public import Foundation
+public import PostgresSupport
 
 /// How to run one extracted service: where it listens, where its database is, and which feed it follows.
 ///
@@ -16,8 +17,10 @@ public struct ServiceConfiguration: Sendable {
     public var host: String
     /// Port to listen on; 0 for any free port (tests).
     public var port: Int
-    /// SQLite file; nil keeps the database in memory (tests).
+    /// SQLite file; nil keeps the database in memory (tests). Unused when ``postgres`` is set.
     public var databasePath: String?
+    /// The PostgreSQL database the service keeps its tables in (schema named after the service), instead of SQLite.
+    public var postgres: StoreLocation?
     /// The monolith's event feed to follow; nil runs without sync (tests that apply events themselves).
     public var feed: FeedEndpoint?
     /// Most events fetched (and applied in one transaction) at a time.
@@ -30,6 +33,7 @@ public struct ServiceConfiguration: Sendable {
         host: String = "127.0.0.1",
         port: Int? = nil,
         databasePath: String? = nil,
+        postgres: StoreLocation? = nil,
         feed: FeedEndpoint? = nil,
         feedPageSize: Int = 500,
         longPollSeconds: Int = 25
@@ -38,6 +42,7 @@ public struct ServiceConfiguration: Sendable {
         self.host = host
         self.port = port ?? Self.defaultPorts[name] ?? 0
         self.databasePath = databasePath
+        self.postgres = postgres
         self.feed = feed
         self.feedPageSize = feedPageSize
         self.longPollSeconds = longPollSeconds

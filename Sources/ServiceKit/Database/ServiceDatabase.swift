@@ -1,7 +1,10 @@
 import Foundation
 public import GRDB
+public import Logging
+public import PostgresSupport
 
-/// One service's own SQLite database: a WAL `DatabasePool` on disk, an in-memory `DatabaseQueue` in tests,
+/// One service's own database: on SQLite, a WAL `DatabasePool` on disk or an in-memory `DatabaseQueue` in tests; or,
+/// for a service that declares PostgreSQL migrations, a schema on PostgreSQL (``PostgresServiceStore``). Either is
 /// migrated at open with the kit's sync tables first and then the service's own migrations.
 ///
 /// ```swift
@@ -10,8 +13,15 @@ public import GRDB
 /// }
 /// ```
 public final class ServiceDatabase: Sendable {
-    /// The connection (pool or queue) every read and write goes through.
-    public let writer: any DatabaseWriter
+    /// Where the tables are.
+    public enum Storage: Sendable {
+        /// SQLite: the connection (pool or queue) every read and write goes through.
+        case sqlite(any DatabaseWriter)
+        /// PostgreSQL.
+        case postgres(PostgresServiceStore)
+    }
+
+    public let storage: Storage
     /// The service's name, the `origin` of every event in its own outbox.
     public let origin: String
     /// Wakes long polls of the service's own feed.
@@ -41,13 +51,72 @@ public final class ServiceDatabase: Sendable {
         }
         let head = try await writer.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM service_outbox") ?? 0
         }
-        return ServiceDatabase(writer: writer, origin: origin, head: head)
+        return ServiceDatabase(storage: .sqlite(writer), origin: origin, head: head)
     }
 
-    private init(writer: any DatabaseWriter, origin: String, head: Int64) {
-        self.writer = writer
+    /// Opens (and migrates) the service's schema on PostgreSQL at `location`: the schema is named `origin`, its
+    /// tables are the kit's and those `migrations` create (PostgreSQL's dialect).
+    public static func open(
+        postgres location: StoreLocation, origin: String, migrations: [SchemaMigration], logger: Logger
+    ) async throws -> ServiceDatabase {
+        let store = try await PostgresServiceStore.open(
+            location, schema: origin, migrations: migrations, logger: logger)
+        do {
+            let head = try await store.transaction(writing: false) { transaction in
+                try await transaction.outboxPage(after: Int64.max, limit: 1).head
+            }
+            return ServiceDatabase(storage: .postgres(store), origin: origin, head: head)
+        } catch {
+            store.close()
+            throw PostgresServiceFailure(
+                "the database at \(location) could not be read for \(origin): \(describePostgresError(error))")
+        }
+    }
+
+    private init(storage: Storage, origin: String, head: Int64) {
+        self.storage = storage
         self.origin = origin
         self.feedSignal = FeedSignal(head: head)
+    }
+
+    /// The SQLite connection; nil on PostgreSQL.
+    public var writer: (any DatabaseWriter)? {
+        guard case .sqlite(let writer) = self.storage else { return nil }
+        return writer
+    }
+
+    /// The PostgreSQL store; nil on SQLite.
+    public var postgres: PostgresServiceStore? {
+        guard case .postgres(let store) = self.storage else { return nil }
+        return store
+    }
+
+    /// Closes the database's connections (PostgreSQL; SQLite's close with the process).
+    public func close() {
+        self.postgres?.close()
+    }
+
+    /// The SQLite connection, or a failure naming what needed it.
+    private func sqlite(for what: String) throws -> any DatabaseWriter {
+        guard let writer = self.writer else {
+            throw PostgresServiceFailure("\(self.origin) runs on PostgreSQL: \(what) needs a SQLite database")
+        }
+        return writer
+    }
+
+    /// Runs a client's change on PostgreSQL in one transaction together with the events it appends to the service's
+    /// own outbox (``PostgresServiceTransaction/appendOutbox(origin:aggregateType:aggregateID:type:payload:at:)``);
+    /// readers of `GET /events` are woken once it commits. With `dryRun` everything is rolled back.
+    public func change<T: Sendable>(
+        postgres store: PostgresServiceStore, dryRun: Bool = false,
+        _ body: (PostgresServiceTransaction) async throws -> T
+    ) async throws -> T {
+        let (result, lastEventID) = try await store.transaction(writing: true, dryRun: dryRun) { transaction in
+            let result = try await body(transaction)
+            return (result, transaction.lastEventID)
+        }
+        if !dryRun, let lastEventID { self.feedSignal.published(head: lastEventID) }
+        return result
     }
 
     /// Runs a client's change in one write transaction together with the events it records in the service's
@@ -73,8 +142,9 @@ public final class ServiceDatabase: Sendable {
     )
         async throws -> T
     {
-        guard dryRun else { return try await self.writer.write(body) }
-        return try await self.writer.writeWithoutTransaction { db in
+        let writer = try self.sqlite(for: "a write")
+        guard dryRun else { return try await writer.write(body) }
+        return try await writer.writeWithoutTransaction { db in
             try db.execute(sql: "BEGIN IMMEDIATE TRANSACTION")
             defer { try? db.execute(sql: "ROLLBACK TRANSACTION") }
             return try body(db)
@@ -83,7 +153,7 @@ public final class ServiceDatabase: Sendable {
 
     /// Runs `body` on a consistent snapshot.
     public func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await self.writer.read(body)
+        try await self.sqlite(for: "a read").read(body)
     }
 }
 

@@ -40,7 +40,17 @@ public final class FeedConsumer: Service, Sendable {
         self.pageSize = pageSize
         self.longPollSeconds = longPollSeconds
         self.logger = logger
-        let checkpoint = try await database.read { db in try SyncCheckpoint.load(db) }
+        let checkpoint: SyncCheckpoint
+        if let store = database.postgres {
+            guard projection is any PostgresEventProjection else {
+                throw PostgresServiceFailure(
+                    "\(database.origin) runs on PostgreSQL, but its projection (\(type(of: projection))) applies events "
+                        + "to SQLite only")
+            }
+            checkpoint = try await store.transaction(writing: false) { try await $0.checkpoint() }
+        } else {
+            checkpoint = try await database.read { db in try SyncCheckpoint.load(db) }
+        }
         self.state = Mutex(SyncStatus(checkpoint: checkpoint))
     }
 
@@ -97,7 +107,21 @@ public final class FeedConsumer: Service, Sendable {
     /// Applies `events` and moves the checkpoint past them, in one transaction; events at or before the
     /// stored checkpoint are skipped.
     public func apply(_ events: [FeedEvent]) async throws -> SyncCheckpoint {
-        try await self.database.write { [projection] db in
+        if let store = self.database.postgres, let projection = self.projection as? any PostgresEventProjection {
+            // The service's write lock too: the projection's rows and a client's change never interleave.
+            return try await store.transaction(writing: true) { transaction in
+                var checkpoint = try await transaction.checkpoint()
+                for event in events where event.id > checkpoint.lastEventID {
+                    try await projection.apply(event, transaction)
+                    checkpoint.lastEventID = event.id
+                    checkpoint.lastOccurredAt = event.occurredAt
+                    checkpoint.consumedEvents += 1
+                }
+                try await transaction.save(checkpoint)
+                return checkpoint
+            }
+        }
+        return try await self.database.write { [projection] db in
             var checkpoint = try SyncCheckpoint.load(db)
             for event in events where event.id > checkpoint.lastEventID {
                 try projection.apply(event, db)

@@ -58,6 +58,12 @@ public protocol EventProjection: Sendable {
     func apply(_ event: FeedEvent, _ db: Database) throws
 }
 
+/// A projection that can also apply events to a service's tables on PostgreSQL, inside the transaction that moves
+/// the checkpoint there (``PostgresServiceTransaction``), as idempotently as on SQLite.
+public protocol PostgresEventProjection: EventProjection {
+    func apply(_ event: FeedEvent, _ transaction: PostgresServiceTransaction) async throws
+}
+
 /// Version bookkeeping for projected records: an event is applied only when its version is newer than both
 /// the row's and the record's tombstone.
 public enum VersionedRecords {

@@ -50,12 +50,12 @@ public struct ServiceFeedRoutes: Sendable {
         }
         guard problems.isEmpty else { throw ServiceError.invalidQuery(problems) }
 
-        let (from, count) = (after, limit)
-        var page = try await self.database.read { db in try ServiceOutbox.page(after: from, limit: count, db) }
+        var page = try await self.page(after: after, limit: limit)
         if page.events.isEmpty, wait > 0 {
-            await self.database.feedSignal.wait(after: from, timeout: .milliseconds(Int64(wait * 1000)))
-            page = try await self.database.read { db in try ServiceOutbox.page(after: from, limit: count, db) }
+            await self.database.feedSignal.wait(after: after, timeout: .milliseconds(Int64(wait * 1000)))
+            page = try await self.page(after: after, limit: limit)
         }
+        let from = after
         return Response.json { output in
             output.object { object in
                 object.key("items")
@@ -77,5 +77,12 @@ public struct ServiceFeedRoutes: Sendable {
                 object.field("head", page.head)
             }
         }
+    }
+
+    private func page(after: Int64, limit: Int) async throws -> (events: [ServiceOutboxEvent], head: Int64) {
+        if let store = self.database.postgres {
+            return try await store.transaction(writing: false) { try await $0.outboxPage(after: after, limit: limit) }
+        }
+        return try await self.database.read { db in try ServiceOutbox.page(after: after, limit: limit, db) }
     }
 }

@@ -1,4 +1,5 @@
 public import GRDB
+import JSON
 
 /// The usual projection of an extracted service: the events of its own ``ServiceRecord`` to its table, and those of
 /// other aggregates to the read models it keeps of them; events of any other aggregate are not this service's.
@@ -40,5 +41,37 @@ public struct RecordProjection<Record: ServiceRecord>: EventProjection {
             try VersionedRecords.applyReadModel(
                 event, table: model.table, columns: model.columns, required: model.required, db)
         }
+    }
+}
+
+extension RecordProjection: PostgresEventProjection {
+    public func apply(_ event: FeedEvent, _ transaction: PostgresServiceTransaction) async throws {
+        guard
+            event.aggregateType == Record.noun
+                || self.readModels.contains(where: { $0.aggregate == event.aggregateType })
+        else { return }
+        guard let version = event.version else {
+            throw ProjectionError(event: event, problem: "the payload has no version")
+        }
+        let model = self.readModels.first { $0.aggregate == event.aggregateType }
+        let table = model?.table ?? Record.table
+        if event.isDeletion {
+            try await transaction.delete(event.aggregateID, version: version, from: table)
+            return
+        }
+        guard try await transaction.isNewer(version, id: event.aggregateID, in: table) else { return }
+        guard let model else {
+            guard let record = Record(payload: event.payload) else {
+                throw ProjectionError(event: event, problem: "the payload is not a \(Record.noun)")
+            }
+            try await transaction.save(record, .replace)
+            return
+        }
+        let values = model.columns.map { event.payload[$0]?.stringValue }
+        for (column, value) in zip(model.columns, values) where value == nil && model.required.contains(column) {
+            throw ProjectionError(event: event, problem: "the payload has no \(column)")
+        }
+        try await transaction.upsertReadModel(
+            table: table, id: event.aggregateID, version: version, columns: model.columns, values: values)
     }
 }

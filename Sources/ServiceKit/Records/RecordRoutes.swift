@@ -1,6 +1,8 @@
 import GRDB
 import HTTPTypes
 public import Hummingbird
+import JSON
+import PostgresNIO
 
 /// The generic endpoints of a ``ServiceRecord``, answered as the monolith answers them:
 /// `GET/POST /<table>`, `GET/PATCH/DELETE /<table>/{id}`; writes honour `If-Match` and `Strangler-Dry-Run: 1`.
@@ -68,6 +70,17 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
         var conditions = Record.filters(query, problems: &problems)
         guard problems.isEmpty else { throw ServiceError.invalidQuery(problems) }
         if let parent { conditions.append(("\(parent.column) = ?", parent.id)) }
+        if let store = self.database.postgres {
+            let result = try await store.transaction(writing: false) { [conditions] transaction in
+                if let parent, try await !transaction.exists(in: parent.table, id: parent.id) {
+                    throw ServiceError.notFound(parent.noun)
+                }
+                return try await transaction.page(Record.self, page, where: conditions)
+            }
+            return Response.json { output in
+                result.write(to: &output) { record, output in record.write(to: &output) }
+            }
+        }
         let result = try await self.database.read { [conditions] db in
             if let parent, try !Record.exists(in: parent.table, where: "id = ?", [parent.id], db) {
                 throw ServiceError.notFound(parent.noun)
@@ -79,7 +92,13 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
 
     public func get(_ request: Request, _ context: some RequestContext) async throws -> Response {
         let id = try request.pathID(context, noun: Record.noun)
-        guard let record = try await self.database.read({ db in try Record.find(id, db) }) else {
+        let found: Record?
+        if let store = self.database.postgres {
+            found = try await store.transaction(writing: false) { try await $0.find(Record.self, id: id) }
+        } else {
+            found = try await self.database.read { db in try Record.find(id, db) }
+        }
+        guard let record = found else {
             throw ServiceError.notFound(Record.noun)
         }
         return Response.json(record.json, headers: Self.headers(record))
@@ -88,10 +107,37 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
     public func create(_ request: Request) async throws -> Response {
         var request = request
         let body = try await request.jsonObject()
-        let record = try await self.database.change(dryRun: request.isDryRun) { db, outbox in
-            var fields = BodyFields(body, creating: true, allowed: Record.writable)
-            var record = Record.new(id: RecordID.make(prefix: Record.idPrefix), at: ServiceTime.now())
-            record.apply(&fields)
+        let record: Record
+        if let store = self.database.postgres {
+            record = try await self.database.change(postgres: store, dryRun: request.isDryRun) { transaction in
+                let (record, fields) = Self.created(from: body)
+                try fields.validate()
+                try await Self.mappingPostgresConstraints { try await transaction.save(record, .insert) }
+                try await transaction.appendOutbox(
+                    origin: self.database.origin, aggregateType: Record.noun, aggregateID: record.id,
+                    type: Record.eventStem + "Created", payload: record.json, at: record.updatedAt)
+                return record
+            }
+        } else {
+            record = try await self.create(body, dryRun: request.isDryRun)
+        }
+        var headers = Self.headers(record)
+        headers[.location] = "/\(Record.table)/\(record.id)"
+        return Response.json(status: .created, record.json, headers: headers)
+    }
+
+    /// A new record from a request's body, with the problems its fields have (not validated yet).
+    static func created(from body: JSONObject) -> (Record, BodyFields) {
+        var fields = BodyFields(body, creating: true, allowed: Record.writable)
+        var record = Record.new(id: RecordID.make(prefix: Record.idPrefix), at: ServiceTime.now())
+        record.apply(&fields)
+        return (record, fields)
+    }
+
+    private func create(_ body: JSONObject, dryRun: Bool) async throws -> Record {
+        try await self.database.change(dryRun: dryRun) { db, outbox in
+            let (record, created) = Self.created(from: body)
+            var fields = created
             try record.checkReferences(db, &fields)
             try fields.validate()
             try Self.mappingConstraints { try record.save(db, .insert) }
@@ -100,9 +146,6 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
                 payload: record.json, at: record.updatedAt)
             return record
         }
-        var headers = Self.headers(record)
-        headers[.location] = "/\(Record.table)/\(record.id)"
-        return Response.json(status: .created, record.json, headers: headers)
     }
 
     public func patch(_ request: Request, _ context: some RequestContext) async throws -> Response {
@@ -110,18 +153,30 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
         let id = try request.pathID(context, noun: Record.noun)
         let expectedVersion = try request.ifMatchVersion()
         let body = try await request.jsonObject()
+        if let store = self.database.postgres {
+            let record = try await self.database.change(postgres: store, dryRun: request.isDryRun) { transaction in
+                let found = try await transaction.find(Record.self, id: id, locking: true)
+                let previous = try Self.checked(found, expectedVersion: expectedVersion)
+                try previous.checkChangeable()
+                let (draft, fields) = Self.changed(previous, by: body)
+                try fields.validate()
+                guard let changed = Self.nextVersion(of: draft, from: previous) else { return previous }
+                try await Self.mappingPostgresConstraints { try await transaction.save(changed, .update) }
+                try await transaction.appendOutbox(
+                    origin: self.database.origin, aggregateType: Record.noun, aggregateID: changed.id,
+                    type: changed.updateEventType(from: previous), payload: changed.json, at: changed.updatedAt)
+                return changed
+            }
+            return Response.json(record.json, headers: Self.headers(record))
+        }
         let record = try await self.database.change(dryRun: request.isDryRun) { db, outbox in
             let previous = try Self.load(id, expectedVersion: expectedVersion, db)
             try previous.checkChangeable()
-            var fields = BodyFields(body, creating: false, allowed: Record.writable)
-            var changed = previous
-            changed.apply(&fields)
-            try changed.checkReferences(db, &fields)
+            let (draft, changedFields) = Self.changed(previous, by: body)
+            var fields = changedFields
+            try draft.checkReferences(db, &fields)
             try fields.validate()
-            // A change that changes nothing is no change: same version, nothing written.
-            guard changed != previous else { return previous }
-            changed.version = previous.version + 1
-            changed.updatedAt = max(ServiceTime.now(), previous.updatedAt)
+            guard let changed = Self.nextVersion(of: draft, from: previous) else { return previous }
             try Self.mappingConstraints { try changed.save(db, .update) }
             try outbox.append(
                 db, aggregateType: Record.noun, aggregateID: changed.id, type: changed.updateEventType(from: previous),
@@ -135,36 +190,87 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
     public func delete(_ request: Request, _ context: some RequestContext) async throws -> Response {
         let id = try request.pathID(context, noun: Record.noun)
         let expectedVersion = try request.ifMatchVersion()
+        if let store = self.database.postgres {
+            try await self.database.change(postgres: store, dryRun: request.isDryRun) { transaction in
+                let found = try await transaction.find(Record.self, id: id, locking: true)
+                let record = try Self.checked(found, expectedVersion: expectedVersion)
+                let deletion = Self.deletion(of: record)
+                try await transaction.delete(record.id, version: deletion.version, from: Record.table)
+                try await transaction.appendOutbox(
+                    origin: self.database.origin, aggregateType: Record.noun, aggregateID: record.id,
+                    type: Record.eventStem + "Deleted", payload: deletion.payload, at: deletion.time)
+            }
+            return Response(status: .noContent)
+        }
         try await self.database.change(dryRun: request.isDryRun) { db, outbox in
             let record = try Self.load(id, expectedVersion: expectedVersion, db)
             try record.checkDeletable(db)
-            // The deletion is version + 1, as in the monolith; its tombstone keeps an older feed event from bringing
-            // the record back.
-            let version = record.version + 1
-            try VersionedRecords.delete(record.id, version: version, from: Record.table, db)
-            let time = ServiceTime.now()
-            var payload = JSONOutput(capacity: 96)
-            payload.object { object in
-                object.field("id", record.id)
-                object.field("version", version)
-                object.field("deletedAt", time)
-            }
+            let deletion = Self.deletion(of: record)
+            try VersionedRecords.delete(record.id, version: deletion.version, from: Record.table, db)
             try outbox.append(
                 db, aggregateType: Record.noun, aggregateID: record.id, type: Record.eventStem + "Deleted",
-                payload: payload.bytes, at: time)
+                payload: deletion.payload, at: deletion.time)
         }
         return Response(status: .noContent)
     }
 
+    /// `previous` with a request body's fields applied, and the problems they have (not validated yet).
+    static func changed(_ previous: Record, by body: JSONObject) -> (Record, BodyFields) {
+        var fields = BodyFields(body, creating: false, allowed: Record.writable)
+        var changed = previous
+        changed.apply(&fields)
+        return (changed, fields)
+    }
+
+    /// The changed record at its next version, or nil when the change changes nothing (same version, nothing written).
+    static func nextVersion(of draft: Record, from previous: Record) -> Record? {
+        guard draft != previous else { return nil }
+        var changed = draft
+        changed.version = previous.version + 1
+        changed.updatedAt = max(ServiceTime.now(), previous.updatedAt)
+        return changed
+    }
+
+    /// A deletion as the monolith makes it: at version + 1 (its tombstone keeps an older feed event from bringing the
+    /// record back), with the event's payload `{id, version, deletedAt}`.
+    static func deletion(of record: Record) -> (version: Int64, payload: [UInt8], time: String) {
+        let version = record.version + 1
+        let time = ServiceTime.now()
+        var payload = JSONOutput(capacity: 96)
+        payload.object { object in
+            object.field("id", record.id)
+            object.field("version", version)
+            object.field("deletedAt", time)
+        }
+        return (version, payload.bytes, time)
+    }
+
     /// The record to change: 404 when missing, 409 when `If-Match` names another version.
     static func load(_ id: String, expectedVersion: Int64?, _ db: Database) throws -> Record {
-        guard let record = try Record.find(id, db) else { throw ServiceError.notFound(Record.noun) }
+        try Self.checked(try Record.find(id, db), expectedVersion: expectedVersion)
+    }
+
+    /// The record found: 404 when nil, 409 when `If-Match` names another version.
+    static func checked(_ found: Record?, expectedVersion: Int64?) throws -> Record {
+        guard let record = found else { throw ServiceError.notFound(Record.noun) }
         if let expectedVersion, expectedVersion != record.version {
             throw ServiceError.conflict(
                 "version_conflict",
                 "this \(Record.noun) is at version \(record.version), not \(expectedVersion); read it again and retry")
         }
         return record
+    }
+
+    /// Turns a constraint failure on PostgreSQL (SQLSTATE class 23) into its 409.
+    static func mappingPostgresConstraints(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as PSQLError {
+            if let state = error.serverInfo?[.sqlState], state.hasPrefix("23") {
+                throw ServiceError.conflict("constraint_failed", "the change conflicts with other records")
+            }
+            throw error
+        }
     }
 
     /// Turns a constraint failure a client caused into its 409.
