@@ -46,13 +46,6 @@ extension SharedStore: SharedEvidence {
 
     public func apply(_ batch: DiffBatch, id: String) async throws(SharedStoreFailure) {
         guard !batch.counts.isEmpty || !batch.signatures.isEmpty else { return }
-        let columns = Self.counterColumns
-        let counterSQL =
-            "INSERT INTO strangler.evidence_counters (route, \(columns.joined(separator: ", ")), first_seen, last_seen) "
-            + "VALUES (\((1...(columns.count + 3)).map { "$\($0)" }.joined(separator: ", "))) "
-            + "ON CONFLICT (route) DO UPDATE SET "
-            + (columns.map { "\($0) = evidence_counters.\($0) + excluded.\($0)" } + ["last_seen = excluded.last_seen"])
-            .joined(separator: ", ")
         try await self.bounded("writing shadow evidence") { [client, logger] in
             try await client.withTransaction(logger: logger) { connection in
                 var fresh = false
@@ -67,26 +60,38 @@ extension SharedStore: SharedEvidence {
                 try await connection.query(
                     "DELETE FROM strangler.evidence_batches WHERE applied_at < now() - interval '1 day'", logger: logger
                 )
-                // In route order, so that two proxies' batches lock the same rows in the same order.
-                for (route, counts) in batch.counts.sorted(by: { $0.key < $1.key }) {
-                    var binds = PostgresBindings()
-                    binds.append(route)
-                    for counter in RouteCounts.counters { binds.append(counts[keyPath: counter.keyPath]) }
-                    binds.append(batch.time)
-                    binds.append(batch.time)
-                    try await connection.query(PostgresQuery(unsafeSQL: counterSQL, binds: binds), logger: logger)
-                }
-                let signatures = batch.signatures.sorted { ($0.key.route, $0.key.id) < ($1.key.route, $1.key.id) }
-                for (key, count) in signatures {
-                    try await connection.query(
-                        """
-                        INSERT INTO strangler.evidence_signatures (route, signature, text, count, first_seen, last_seen)
-                        VALUES (\(key.route), \(key.id), \(key.text), \(count), \(batch.time), \(batch.time))
-                        ON CONFLICT (route, signature) DO UPDATE SET
-                            count = evidence_signatures.count + excluded.count, last_seen = excluded.last_seen
-                        """, logger: logger)
-                }
+                try await Self.add(batch, on: connection, logger: logger)
             }
+        }
+    }
+
+    /// Adds a batch's counters and signature counts inside the caller's transaction.
+    static func add(_ batch: DiffBatch, on connection: PostgresConnection, logger: Logger) async throws {
+        let columns = Self.counterColumns
+        let counterSQL =
+            "INSERT INTO strangler.evidence_counters (route, \(columns.joined(separator: ", ")), first_seen, last_seen) "
+            + "VALUES (\((1...(columns.count + 3)).map { "$\($0)" }.joined(separator: ", "))) "
+            + "ON CONFLICT (route) DO UPDATE SET "
+            + (columns.map { "\($0) = evidence_counters.\($0) + excluded.\($0)" } + ["last_seen = excluded.last_seen"])
+            .joined(separator: ", ")
+        // In route order, so that two proxies' batches lock the same rows in the same order.
+        for (route, counts) in batch.counts.sorted(by: { $0.key < $1.key }) {
+            var binds = PostgresBindings()
+            binds.append(route)
+            for counter in RouteCounts.counters { binds.append(counts[keyPath: counter.keyPath]) }
+            binds.append(batch.time)
+            binds.append(batch.time)
+            try await connection.query(PostgresQuery(unsafeSQL: counterSQL, binds: binds), logger: logger)
+        }
+        let signatures = batch.signatures.sorted { ($0.key.route, $0.key.id) < ($1.key.route, $1.key.id) }
+        for (key, count) in signatures {
+            try await connection.query(
+                """
+                INSERT INTO strangler.evidence_signatures (route, signature, text, count, first_seen, last_seen)
+                VALUES (\(key.route), \(key.id), \(key.text), \(count), \(batch.time), \(batch.time))
+                ON CONFLICT (route, signature) DO UPDATE SET
+                    count = evidence_signatures.count + excluded.count, last_seen = excluded.last_seen
+                """, logger: logger)
         }
     }
 

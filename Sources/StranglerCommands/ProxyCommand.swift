@@ -39,7 +39,9 @@ public struct ProxyCommand: AsyncParsableCommand {
             reaches the others within a second (LISTEN/NOTIFY, and a re-read every --store-poll). Each proxy \
             reports itself every --instance-report (strangler instances). While the store does not answer, the \
             proxy routes by the last table and refuses changes (503 store_unavailable, after --store-timeout). \
-            The diff store, triage and reconcile records stay in --data for now. Give the password in PGPASSWORD \
+            The shadow counters, signatures and triage go to the store too; samples, pointers, noise and reconcile \
+            records stay in --data for now (strangler store import|export moves a table and its evidence). Give the \
+            password in PGPASSWORD \
             rather than in the URL, where `ps` shows it.
 
             Example:

@@ -22,7 +22,7 @@ public struct Strangler: AsyncParsableCommand {
             RoutesCommand.self, StageCommand.self, PromoteCommand.self, RollbackCommand.self, UndoCommand.self,
             HistoryCommand.self, TriageCommand.self, FixturesCommand.self, ReportCommand.self, InitCommand.self,
             ReplayCommand.self, RecordCommand.self, ClientsCommand.self, AccessCommand.self,
-            InstancesCommand.self,
+            InstancesCommand.self, StoreCommand.self,
         ]
     )
 

@@ -1,0 +1,267 @@
+public import ArgumentParser
+import ControlPlane
+import DiffStore
+import Foundation
+import JSON
+import Logging
+import PostgresSupport
+import RouteTable
+import SharedStore
+
+/// `strangler store import|export`: moves a route table and its evidence between the file default (routes.json and
+/// `--data`) and a shared store on PostgreSQL.
+public struct StoreCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "store",
+        abstract: "Move a route table and its evidence between routes.json/--data and a shared store (PostgreSQL).",
+        discussion: """
+            What moves: the route table, its audit log (<data>/audit.jsonl), each route's evidence since its last \
+            stage change (the stage, when it began, the comparisons, matches, mismatches and mismatch signatures \
+            counted since: what the gates read) and every triage decision (<data>/diffs.sqlite). Samples, differing \
+            pointers, noise and counts from before a route's last stage change stay where they are (docs/scale-out.md).
+
+            import writes into an empty store, in one transaction (a store that holds a table is refused and nothing \
+            is written); export writes into a fresh place (a --routes file, <data>/audit.jsonl or <data>/diffs.sqlite \
+            that exists is refused), routes.json last, and removes what it wrote if a step fails.
+
+            Examples:
+              strangler store import --store postgres://strangler@db:5432/strangler --routes routes.json --data .strangler
+              strangler store export --store postgres://strangler@db:5432/strangler --routes out/routes.json --data out
+            """,
+        subcommands: [StoreImportCommand.self, StoreExportCommand.self]
+    )
+
+    public init() {}
+}
+
+/// The flags both directions share.
+public struct StoreMoveOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "The shared store (default STRANGLER_STORE); the password in PGPASSWORD.",
+            valueName: "postgres://USER@HOST:PORT/DB"))
+    public var store: String?
+
+    @Option(help: "The route table file.")
+    public var routes: String = "routes.json"
+
+    @Option(help: "The data directory: audit.jsonl and diffs.sqlite.")
+    public var data: String = ".strangler"
+
+    public init() {}
+
+    public func validate() throws {
+        _ = try self.location()
+        guard !self.routes.isEmpty else { throw ValidationError("--routes must name a file") }
+        guard !self.data.isEmpty else { throw ValidationError("--data must name a directory") }
+    }
+
+    /// `--store`, else `STRANGLER_STORE`, read.
+    func location() throws -> StoreLocation {
+        let environment = ProcessInfo.processInfo.environment["STRANGLER_STORE"] ?? ""
+        guard let text = self.store ?? (environment.isEmpty ? nil : environment) else {
+            throw ValidationError(
+                "--store (or STRANGLER_STORE) must name the shared store: postgres://USER@HOST:PORT/DB")
+        }
+        do {
+            return try StoreLocation.parse(text)
+        } catch {
+            throw ValidationError("\(self.store == nil ? "STRANGLER_STORE" : "--store"): \(error.description)")
+        }
+    }
+
+    var auditPath: String { AuditLog.path(dataDirectory: self.data) }
+    var diffsPath: String { URL(fileURLWithPath: self.data).appendingPathComponent("diffs.sqlite").path }
+
+    /// The route ids of a table's text.
+    static func routeIDs(_ text: String) throws -> [String] {
+        try RouteTable.parse(text).routes.map(\.id)
+    }
+
+    func connect() async throws -> SharedStore {
+        try await SharedStore.connect(try self.location(), logger: Logger(label: "strangler.store"))
+    }
+}
+
+/// A failure of a move, said as it is (exit 1).
+struct StoreMoveFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// `strangler store import`.
+public struct StoreImportCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Write routes.json, its audit log and its evidence into an empty shared store.")
+
+    @OptionGroup public var options: StoreMoveOptions
+
+    public init() {}
+
+    /// What the files hold, read and checked (nothing is written before all of it reads).
+    func bundle() throws -> StoreBundle {
+        let text: String
+        do {
+            text = try String(contentsOfFile: self.options.routes, encoding: .utf8)
+        } catch {
+            throw StoreMoveFailure(description: "cannot read \(self.options.routes): \(error.localizedDescription)")
+        }
+        let routes: [String]
+        do {
+            routes = try StoreMoveOptions.routeIDs(text)
+        } catch {
+            throw StoreMoveFailure(description: "\(self.options.routes): \(error)")
+        }
+        var audit: [String] = []
+        if FileManager.default.fileExists(atPath: self.options.auditPath) {
+            let lines = try String(contentsOfFile: self.options.auditPath, encoding: .utf8).split(
+                separator: "\n", omittingEmptySubsequences: false)
+            for (index, line) in lines.enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+                guard let entry = try? JSONParser.parse(Array(line.utf8)), entry.objectValue != nil else {
+                    throw StoreMoveFailure(
+                        description: "\(self.options.auditPath) line \(index + 1) is not one JSON object; nothing moved"
+                    )
+                }
+                audit.append(entry.jsonText)
+            }
+        }
+        var evidence: [StoreBundle.RouteEvidence] = []
+        var triage: [TriageDecision] = []
+        if FileManager.default.fileExists(atPath: self.options.diffsPath) {
+            let diffs = try DiffStore.open(path: self.options.diffsPath)
+            for route in routes {
+                evidence.append(.init(route: route, counts: try diffs.epochCounts(route: route)))
+            }
+            triage = try diffs.triageDecisions()
+        }
+        return StoreBundle(table: text, audit: audit, evidence: evidence, triage: triage)
+    }
+
+    public func run() async throws {
+        do {
+            try await self.move()
+        } catch {
+            FileHandle.standardError.write(Data("strangler store import: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    func move() async throws {
+        let bundle = try self.bundle()
+        let store = try await self.options.connect()
+        let actor = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
+        let entry = JSONValue.object([
+            ("time", .string(ISO8601DateFormatter().string(from: Date()))), ("actor", .string(actor)),
+            ("reason", .string("imported from \(self.options.routes) and \(self.options.data)")),
+            ("action", .string("import")), ("file", .string(self.options.routes)),
+        ])
+        let written: Result<Void, SharedStoreFailure>
+        do {
+            try await store.importBundle(
+                bundle, contentHash: RouteTable.contentHash(of: bundle.table), actor: actor, entry: entry.jsonText)
+            written = .success(())
+        } catch {
+            written = .failure(error)
+        }
+        store.close()
+        try written.get()
+        print(StoreSummary(bundle).text(verb: "imported into \(store.location)"))
+    }
+}
+
+/// `strangler store export`.
+public struct StoreExportCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write the shared store's table, audit log and evidence into routes.json and a fresh data directory.")
+
+    @OptionGroup public var options: StoreMoveOptions
+
+    public init() {}
+
+    public func run() async throws {
+        do {
+            try await self.export()
+        } catch {
+            FileHandle.standardError.write(Data("strangler store export: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    func export() async throws {
+        try self.refuseExisting()
+        let location = try self.options.location()
+        let bundle = try await Self.read(location)
+        guard let bundle else { throw StoreMoveFailure(description: "the store at \(location) holds no route table") }
+        try self.write(bundle)
+        print(StoreSummary(bundle).text(verb: "exported from \(location)"))
+    }
+
+    /// Export writes only into a fresh place.
+    func refuseExisting() throws {
+        for path in [self.options.routes, self.options.auditPath, self.options.diffsPath] {
+            if FileManager.default.fileExists(atPath: path) {
+                throw StoreMoveFailure(description: "\(path) exists: export writes into a fresh place; nothing written")
+            }
+        }
+    }
+
+    /// What the store at `location` holds (nil: no table).
+    static func read(_ location: StoreLocation) async throws -> StoreBundle? {
+        let store = try await SharedStore.connect(location, logger: Logger(label: "strangler.store"))
+        defer { store.close() }
+        return try await store.exportBundle(routes: Self.routes(of:))
+    }
+
+    static func routes(of text: String) -> [String] {
+        (try? StoreMoveOptions.routeIDs(text)) ?? []
+    }
+
+    /// Writes the diff store and the audit log, then the table; on a failure, removes what it wrote.
+    func write(_ bundle: StoreBundle) throws {
+        let written = [
+            self.options.diffsPath, self.options.diffsPath + "-wal", self.options.diffsPath + "-shm",
+            self.options.auditPath,
+        ]
+        do {
+            try FileManager.default.createDirectory(atPath: self.options.data, withIntermediateDirectories: true)
+            try Self.writeEvidence(bundle, to: self.options.diffsPath)
+            try AtomicFile.write(bundle.audit.map { $0 + "\n" }.joined(), to: self.options.auditPath)
+            try AtomicFile.write(bundle.table, to: self.options.routes)
+        } catch {
+            for path in written { try? FileManager.default.removeItem(atPath: path) }
+            throw error
+        }
+    }
+
+    private static func writeEvidence(_ bundle: StoreBundle, to path: String) throws {
+        let diffs = try DiffStore.open(path: path)
+        let now = Date()
+        for evidence in bundle.evidence where !evidence.isEmpty {
+            if let since = evidence.counts.since {
+                try diffs.startEpoch(route: evidence.route, stage: evidence.counts.stage ?? "transform", at: since)
+            }
+            try diffs.apply(evidence.batch(at: now))
+        }
+        for decision in bundle.triage { try diffs.recordTriage(decision) }
+    }
+}
+
+/// What a move moved, in one line.
+struct StoreSummary {
+    let bundle: StoreBundle
+
+    init(_ bundle: StoreBundle) {
+        self.bundle = bundle
+    }
+
+    func text(verb: String) -> String {
+        let routes = (try? StoreMoveOptions.routeIDs(self.bundle.table).count) ?? 0
+        let evidence = self.bundle.evidence.filter { !$0.isEmpty }
+        let compared = evidence.reduce(0) { $0 + $1.counts.compared }
+        return
+            "\(verb): the table (\(routes) routes), \(self.bundle.audit.count) audit entries, the evidence of "
+            + "\(evidence.count) routes (\(compared) comparisons since their last stage change), "
+            + "\(self.bundle.triage.count) triage decisions"
+    }
+}

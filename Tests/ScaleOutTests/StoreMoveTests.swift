@@ -1,0 +1,152 @@
+import ArgumentParser
+import ControlPlane
+import DiffStore
+import Foundation
+import JSON
+import Logging
+import PostgresSupport
+import ProxyTestSupport
+import SharedStore
+import Testing
+
+@testable import StranglerCommands
+
+/// `strangler store import|export` against a real PostgreSQL server: a table with its audit log, an epoch, counts from
+/// before and after it, a signature and its triage go into an empty store and come back out as they went in.
+@Suite("strangler store import|export")
+struct StoreMoveTests {
+    /// A data directory the file default would have: routes.json, two audit entries, a diff store where `items.get`
+    /// moved to coexist after 4 comparisons and counted 5 more since (one signature twice, accepted).
+    static func makeLocal(in directory: URL) throws -> (routes: String, data: String, signature: String) {
+        let data = directory.appendingPathComponent("data").path
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let routes = directory.appendingPathComponent("routes.json").path
+        try SharedStoreHarness.routes(monolith: 1081, service: 1082, stage: "coexist").write(
+            toFile: routes, atomically: true, encoding: .utf8)
+        try #"{"time":"2026-12-01T10:00:00Z","actor":"ops","action":"stage","route":"items.get"}"#
+            .appending("\n")
+            .appending(#"{"time":"2026-12-01T11:00:00Z","actor":"ops","action":"triage","route":"items.get"}"#)
+            .appending("\n")
+            .write(toFile: AuditLog.path(dataDirectory: data), atomically: true, encoding: .utf8)
+        let diffs = try DiffStore.open(path: data + "/diffs.sqlite")
+        var before = DiffBatch(time: Date(timeIntervalSince1970: 1_764_000_000))
+        before.counts["items.get"] = Self.counts(compared: 4, matched: 4, mismatched: 0)
+        try diffs.apply(before)
+        try diffs.startEpoch(route: "items.get", stage: "coexist", at: Date(timeIntervalSince1970: 1_764_500_000.25))
+        var since = DiffBatch(time: Date(timeIntervalSince1970: 1_764_600_000))
+        since.counts["items.get"] = Self.counts(compared: 5, matched: 3, mismatched: 2)
+        since.count(signature: "sig-a", text: "/email changed", on: "items.get", occurrences: 2)
+        try diffs.apply(since)
+        try diffs.recordTriage(
+            TriageDecision(
+                route: "items.get", signature: "sig-a", decision: .accepted, reason: "known", actor: "eng",
+                decidedAt: Date(timeIntervalSince1970: 1_764_700_000)))
+        return (routes, data, "sig-a")
+    }
+
+    static func counts(compared: Int, matched: Int, mismatched: Int) -> RouteCounts {
+        var counts = RouteCounts()
+        counts.compared = compared
+        counts.matched = matched
+        counts.mismatched = mismatched
+        return counts
+    }
+
+    static func run(_ arguments: [String]) async throws {
+        var command = try #require(try Strangler.parseAsRoot(["store"] + arguments) as? any AsyncParsableCommand)
+        try await command.run()
+    }
+
+    @Test func importThenExportRoundTripsTheTableItsAuditLogAndItsEvidence() async throws {
+        let url = try await PostgresServer.shared().freshDatabase()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-move-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let local = try Self.makeLocal(in: directory)
+        let original = try DiffStore.open(path: local.data + "/diffs.sqlite")
+        let counts = try original.epochCounts(route: "items.get")
+        #expect(counts.compared == 5 && counts.stage == "coexist" && counts.signatures.first?.decision == "accepted")
+
+        try await Self.run(["import", "--store", url, "--routes", local.routes, "--data", local.data])
+        let store = try await SharedStore.connect(try StoreLocation.parse(url), logger: Logger(label: "test"))
+        defer { store.close() }
+        let table = try String(contentsOfFile: local.routes, encoding: .utf8)
+        #expect(try await store.head()?.text == table)
+        #expect(try await store.head()?.version == 1)
+        // What the gates read through the store is what they read from the file default.
+        #expect(try await store.epochCounts(route: "items.get") == counts)
+        #expect(try await store.epochCounts(route: "items.create") == (try original.epochCounts(route: "items.create")))
+        let audit = try await store.auditEntries()
+        #expect(audit.count == 3)
+        let last = try JSONParser.parse(Array((audit.last ?? "").utf8))
+        #expect(last["action"]?.stringValue == "import")
+        #expect(try await store.triageDecisions() == (try original.triageDecisions()))
+
+        // A store that holds a table is refused, and nothing is written.
+        await #expect(throws: ExitCode.self) {
+            try await Self.run(["import", "--store", url, "--routes", local.routes, "--data", local.data])
+        }
+        #expect(try await store.auditEntries().count == 3)
+        #expect(try await store.epochCounts(route: "items.get") == counts)
+
+        // Out again, into a fresh place.
+        let out = directory.appendingPathComponent("out")
+        let routesOut = out.appendingPathComponent("routes.json").path
+        let dataOut = out.appendingPathComponent("data").path
+        try await Self.run(["export", "--store", url, "--routes", routesOut, "--data", dataOut])
+        #expect(try String(contentsOfFile: routesOut, encoding: .utf8) == table)
+        let exported = try DiffStore.open(path: dataOut + "/diffs.sqlite")
+        #expect(try exported.epochCounts(route: "items.get") == counts)
+        #expect(try exported.triageDecisions() == original.triageDecisions())
+        let lines = try String(contentsOfFile: AuditLog.path(dataDirectory: dataOut), encoding: .utf8)
+            .split(separator: "\n")
+        #expect(lines.count == 3)
+
+        // Not over what exists.
+        await #expect(throws: ExitCode.self) {
+            try await Self.run(["export", "--store", url, "--routes", routesOut, "--data", dataOut])
+        }
+    }
+
+    @Test func aBrokenAuditLogOrTableMovesNothing() async throws {
+        let url = try await PostgresServer.shared().freshDatabase()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-move-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let local = try Self.makeLocal(in: directory)
+        let auditPath = AuditLog.path(dataDirectory: local.data)
+        try (try String(contentsOfFile: auditPath, encoding: .utf8) + "not json\n").write(
+            toFile: auditPath, atomically: true, encoding: .utf8)
+        let command = try #require(
+            try Strangler.parseAsRoot([
+                "store", "import", "--store", url, "--routes", local.routes, "--data", local.data,
+            ])
+                as? StoreImportCommand)
+        #expect {
+            _ = try command.bundle()
+        } throws: { error in
+            "\(error)".contains("audit.jsonl line 3 is not one JSON object")
+        }
+        await #expect(throws: ExitCode.self) {
+            try await Self.run([
+                "import", "--store", url, "--routes", local.routes,
+                "--data", local.data,
+            ])
+        }
+        let store = try await SharedStore.connect(try StoreLocation.parse(url), logger: Logger(label: "test"))
+        defer { store.close() }
+        #expect(try await store.head() == nil)
+
+        for (arguments, fragment) in [
+            (["import", "--store", "mysql://u@h/db"], "only postgres://"),
+            (["export", "--store", "postgres://h/db"], "no user before @"),
+            (["import", "--store", url, "--routes", ""], "--routes must name a file"),
+        ] {
+            #expect(throws: (any Error).self) { _ = try Strangler.parseAsRoot(["store"] + arguments) }
+            do {
+                _ = try Strangler.parseAsRoot(["store"] + arguments)
+            } catch {
+                #expect(
+                    Strangler.message(for: error).contains(fragment), "\(arguments): \(Strangler.message(for: error))")
+            }
+        }
+    }
+}
