@@ -66,7 +66,8 @@ auth=(-H "Authorization: Bearer $STRANGLER_ADMIN_TOKEN")
 for port in 18460 18461; do
   for _ in $(seq 1 200); do curl -fs -o /dev/null "${auth[@]}" "http://127.0.0.1:$port/admin/status" && break; sleep 0.05; done
 done
-etag=$(curl -fsI "${auth[@]}" http://127.0.0.1:18460/admin/routes | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}')
+etag=$(curl -fs -D - -o /dev/null "${auth[@]}" http://127.0.0.1:18460/admin/routes | tr -d '\r' \
+  | awk -F': ' 'tolower($1)=="etag"{print $2}')
 curl -fs -o /dev/null "${auth[@]}" -H "If-Match: $etag" -H 'Content-Type: application/json' \
   -d '{"stage":"coexist","reason":"evidence bench","force":true}' http://127.0.0.1:18460/admin/routes/items.get/stage
 for _ in $(seq 1 200); do
