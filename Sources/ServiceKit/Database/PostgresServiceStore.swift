@@ -201,6 +201,15 @@ public final class PostgresServiceStore: Sendable {
         }
     }
 
+    /// Runs `body`'s statements each on its own (autocommit, no transaction): for a read of one statement, one round
+    /// trip instead of three.
+    package func autocommit<T: Sendable>(_ body: (PostgresServiceTransaction) async throws -> T) async throws -> T {
+        let logger = self.logger
+        return try await self.client.withConnection { connection in
+            try await body(PostgresServiceTransaction(connection: connection, logger: logger))
+        }
+    }
+
     /// One bind value.
     enum Value {
         case text(String?)

@@ -71,12 +71,19 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
         guard problems.isEmpty else { throw ServiceError.invalidQuery(problems) }
         if let parent { conditions.append(("\(parent.column) = ?", parent.id)) }
         if let store = self.database.postgres {
-            let result = try await store.transaction(writing: false) { [conditions] transaction in
-                if let parent, try await !transaction.exists(in: parent.table, id: parent.id) {
-                    throw ServiceError.notFound(parent.noun)
+            // One statement without a parent to check; with one, both on one snapshot.
+            let result =
+                if let parent {
+                    try await store.transaction(writing: false) { [conditions] transaction in
+                        if try await !transaction.exists(in: parent.table, id: parent.id) {
+                            throw ServiceError.notFound(parent.noun)
+                        }
+                        return try await transaction.page(Record.self, page, where: conditions)
+                    }
+                } else {
+                    try await store.autocommit { [conditions] in try await $0.page(Record.self, page, where: conditions)
+                    }
                 }
-                return try await transaction.page(Record.self, page, where: conditions)
-            }
             return Response.json { output in
                 result.write(to: &output) { record, output in record.write(to: &output) }
             }
@@ -94,7 +101,7 @@ public struct RecordRoutes<Record: ServiceRecord>: Sendable {
         let id = try request.pathID(context, noun: Record.noun)
         let found: Record?
         if let store = self.database.postgres {
-            found = try await store.transaction(writing: false) { try await $0.find(Record.self, id: id) }
+            found = try await store.autocommit { try await $0.find(Record.self, id: id) }
         } else {
             found = try await self.database.read { db in try Record.find(id, db) }
         }
