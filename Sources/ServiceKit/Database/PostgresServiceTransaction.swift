@@ -1,5 +1,4 @@
 import Foundation
-import JSON
 import Logging
 public import PostgresNIO
 
@@ -54,8 +53,10 @@ public final class PostgresServiceTransaction {
         _ type: Record.Type, _ sql: String, _ values: [PostgresServiceStore.Value]
     ) async throws -> [Record] {
         var records: [Record] = []
+        let decoder = JSONDecoder()
         for try await text in try await self.run(sql, values).decode(String.self) {
-            guard let json = try? JSONParser.parse(Array(text.utf8)), let record = Record(payload: json) else {
+            // Straight from the row's JSON text (as Record(payload:) decodes a payload's).
+            guard let record = try? decoder.decode(Record.self, from: Data(text.utf8)) else {
                 throw PostgresServiceFailure("a row of \(Record.table) does not read as a \(Record.noun): \(text)")
             }
             records.append(record)
