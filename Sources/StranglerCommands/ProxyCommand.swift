@@ -194,11 +194,7 @@ public struct ProxyCommand: AsyncParsableCommand {
             throw ValidationError("--admin-max-connections must be 1 or more, not \(self.adminMaxConnections)")
         }
         if let store = self.storeURL {
-            do {
-                _ = try StoreLocation.parse(store)
-            } catch {
-                throw ValidationError("\(self.store == nil ? "STRANGLER_STORE" : "--store"): \(error.description)")
-            }
+            _ = try StoreFlag.location(store, flag: self.store == nil ? "STRANGLER_STORE" : "--store")
         }
         if let instanceId, instanceId.isEmpty || instanceId.count > 200 || instanceId.contains(where: \.isNewline) {
             throw ValidationError("--instance-id must be 1 to 200 characters on one line")
@@ -235,11 +231,7 @@ public struct ProxyCommand: AsyncParsableCommand {
     }
 
     /// `--store`, else `STRANGLER_STORE` (empty: none).
-    var storeURL: String? {
-        if let store { return store }
-        let environment = ProcessInfo.processInfo.environment["STRANGLER_STORE"] ?? ""
-        return environment.isEmpty ? nil : environment
-    }
+    var storeURL: String? { StoreFlag.url(self.store) }
 
     /// The proxy's configuration from the flags (`maxConnections` nil: derived from the file-descriptor limit at
     /// start).

@@ -58,16 +58,11 @@ public struct StoreMoveOptions: ParsableArguments {
 
     /// `--store`, else `STRANGLER_STORE`, read.
     func location() throws -> StoreLocation {
-        let environment = ProcessInfo.processInfo.environment["STRANGLER_STORE"] ?? ""
-        guard let text = self.store ?? (environment.isEmpty ? nil : environment) else {
+        guard let text = StoreFlag.url(self.store) else {
             throw ValidationError(
                 "--store (or STRANGLER_STORE) must name the shared store: postgres://USER@HOST:PORT/DB")
         }
-        do {
-            return try StoreLocation.parse(text)
-        } catch {
-            throw ValidationError("\(self.store == nil ? "STRANGLER_STORE" : "--store"): \(error.description)")
-        }
+        return try StoreFlag.location(text, flag: self.store == nil ? "STRANGLER_STORE" : "--store")
     }
 
     var auditPath: String { AuditLog.path(dataDirectory: self.data) }

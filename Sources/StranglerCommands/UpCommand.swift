@@ -87,11 +87,7 @@ public struct UpCommand: AsyncParsableCommand {
     /// `--postgres`, read (nil without it).
     func postgresLocation() throws(ValidationError) -> StoreLocation? {
         guard let postgres else { return nil }
-        do {
-            return try StoreLocation.parse(postgres)
-        } catch {
-            throw ValidationError("--postgres: \(error.description)")
-        }
+        return try StoreFlag.location(postgres, flag: "--postgres")
     }
 
     @Option(
