@@ -366,6 +366,7 @@ let package = Package(
                 "RouteTable",
                 "SharedStore",
                 "PostgresSupport",
+                "Reports",
                 "StranglerCommands",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -441,12 +441,15 @@ public struct AdminRoutes: Sendable {
 }
 
 extension AdminRoutes {
+    /// Where the diffs are read: the shared store every proxy writes to (`--store`), else this proxy's diff store.
+    var reader: any DiffReading { self.control.sharedEvidence ?? self.diffStore }
+
     /// Outcomes still queued are compared and written first, so the answer includes every finished shadow.
     func diffs(_ request: Request) async -> Response {
         await self.flush()
         let route = request.uri.queryParameters.get("route")
         do {
-            return Self.json(try self.diffStore.summary(route: route))
+            return Self.json(try await self.reader.summary(route: route, pointerLimit: 50))
         } catch {
             return Self.error(.internalServerError, "storage_failed", "the diff store could not be read: \(error)")
         }
@@ -463,7 +466,7 @@ extension AdminRoutes {
         }
         await self.flush()
         do {
-            let samples = try self.diffStore.samples(
+            let samples = try await self.reader.samples(
                 route: route, signature: request.uri.queryParameters.get("signature"), limit: limit)
             return Self.json(.object([("route", .string(route)), ("samples", samples)]))
         } catch {
@@ -482,7 +485,7 @@ extension AdminRoutes {
         }
         await self.flush()
         do {
-            let noise = try self.diffStore.noise(route: routeID)
+            let noise = try await self.reader.noise(route: routeID)
             let ignored = route.shadow?.ignore ?? []
             let proposed = noise.pointers.map(\.pointer).filter { pointer in
                 !ignored.contains { PointerPattern.covers(pattern: $0, pointer: pointer) }

@@ -7,6 +7,12 @@ public struct TimeBucket: Sendable, Equatable {
     /// The minute's first second.
     public var start: Date
     public var counts: RouteCounts
+
+    public init(route: String, start: Date, counts: RouteCounts) {
+        self.route = route
+        self.start = start
+        self.counts = counts
+    }
 }
 
 extension DiffStore {

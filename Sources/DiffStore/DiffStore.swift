@@ -262,41 +262,16 @@ public final class DiffStore: Sendable {
     /// This is the body of `GET /admin/diffs`.
     public func summary(route: String? = nil, pointerLimit: Int = 50) throws -> JSONValue {
         try self.database.read { db in
-            let counters: [Row]
-            if let route {
-                counters = try Row.fetchAll(db, sql: "SELECT * FROM route_counters WHERE route = ?", arguments: [route])
-            } else {
-                counters = try Row.fetchAll(db, sql: "SELECT * FROM route_counters ORDER BY route")
-            }
-            var routes: [JSONValue] = []
+            let filter = SQLFilter(route: route)
+            let counters = try Row.fetchAll(
+                db, sql: "SELECT * FROM route_counters" + filter.clause + " ORDER BY route", arguments: filter.arguments
+            )
+            var routes: [SummaryRoute] = []
             for row in counters {
-                let name: String = row["route"]
-                let compared: Int = row["compared"]
-                let matched: Int = row["matched"]
-                var members: [(key: String, value: JSONValue)] =
-                    [
-                        ("route", .string(name)),
-                        ("compared", .number(Double(compared))),
-                        ("matched", .number(Double(matched))),
-                        ("mismatched", .number(Double(row["mismatched"] as Int))),
-                        (
-                            "matchRate",
-                            compared > 0
-                                ? .number((Double(matched) / Double(compared) * 10000).rounded() / 10000) : .null
-                        ),
-                        ("shadowErrors", .number(Double(row["shadow_errors"] as Int))),
-                        ("timeouts", .number(Double(row["timeouts"] as Int))),
-                        ("dropped", .number(Double(row["dropped"] as Int))),
-                        ("skipped", .number(Double(row["skipped"] as Int))),
-                        ("noiseChecks", .number(Double(row["noise_checks"] as Int))),
-                        ("stale", .number(Double(row["stale"] as Int))),
-                    ]
-                for counter in RouteCounts.counters where RouteCounts.notComparedColumns.contains(counter.column) {
-                    let value: Int = row[counter.column]
-                    members.append((counter.name, .number(Double(value))))
-                }
-                members += Self.seen(row)
-                let signatures = try Row.fetchAll(
+                var item = SummaryRoute(
+                    route: row["route"], counts: RouteCounts { row[$0.column] }, firstSeen: row["first_seen"],
+                    lastSeen: row["last_seen"])
+                item.signatures = try Row.fetchAll(
                     db,
                     sql: """
                         SELECT s.signature, s.text, s.count, s.first_seen, s.last_seen,
@@ -304,50 +279,23 @@ public final class DiffStore: Sendable {
                                 AS samples
                         FROM signatures s WHERE s.route = ? ORDER BY s.count DESC, s.signature
                         """,
-                    arguments: [name])
-                members.append(
-                    (
-                        "signatures",
-                        .array(
-                            signatures.map { row in
-                                .object(
-                                    [
-                                        ("id", .string(row["signature"])),
-                                        ("signature", .string(row["text"])),
-                                        ("count", .number(Double(row["count"] as Int))),
-                                        ("samples", .number(Double(row["samples"] as Int))),
-                                    ] + Self.seen(row))
-                            })
-                    ))
-                let pointers = try Row.fetchAll(
+                    arguments: [item.route]
+                ).map { row in
+                    SummaryRoute.Signature(
+                        id: row["signature"], text: row["text"], count: row["count"], samples: row["samples"],
+                        firstSeen: row["first_seen"], lastSeen: row["last_seen"])
+                }
+                item.pointers = try Row.fetchAll(
                     db,
                     sql:
                         "SELECT pointer, kind, count FROM pointers WHERE route = ? ORDER BY count DESC, pointer, kind "
                         + "LIMIT ?",
-                    arguments: [name, pointerLimit])
-                members.append(
-                    (
-                        "pointers",
-                        .array(
-                            pointers.map { row in
-                                .object([
-                                    ("pointer", .string(row["pointer"])), ("kind", .string(row["kind"])),
-                                    ("count", .number(Double(row["count"] as Int))),
-                                ])
-                            })
-                    ))
-                routes.append(.object(members))
+                    arguments: [item.route, pointerLimit]
+                ).map { SummaryRoute.Pointer(pointer: $0["pointer"], kind: $0["kind"], count: $0["count"]) }
+                routes.append(item)
             }
-            return .object([("routes", .array(routes))])
+            return SummaryRoute.json(routes)
         }
-    }
-
-    /// `firstSeen` and `lastSeen` of a row with `first_seen` and `last_seen`.
-    private static func seen(_ row: Row) -> [(key: String, value: JSONValue)] {
-        [
-            ("firstSeen", .string(Self.timestamp(row["first_seen"]))),
-            ("lastSeen", .string(Self.timestamp(row["last_seen"]))),
-        ]
     }
 
     /// Pointers that differed between two answers of the same side, for a route, most frequent first.
@@ -365,49 +313,9 @@ public final class DiffStore: Sendable {
 
     /// The samples kept for a route (and signature), newest first, as JSON (bodies as text when UTF-8).
     public func samples(route: String, signature: String? = nil, limit: Int = 20) throws -> JSONValue {
-        try self.database.read { db in
-            var sql = "SELECT * FROM samples WHERE route = ?"
-            var arguments: StatementArguments = [route]
-            if let signature {
-                sql += " AND signature = ?"
-                arguments += [signature]
-            }
-            sql += " ORDER BY id DESC LIMIT ?"
-            arguments += [limit]
-            let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
-            return .array(
-                rows.map { row in
-                    func response(_ prefix: String) -> JSONValue {
-                        .object([
-                            ("status", .number(Double(row["\(prefix)_status"] as Int))),
-                            ("headers", Self.headersJSON(row["\(prefix)_headers"])),
-                            ("body", Self.bodyJSON(row["\(prefix)_body"])),
-                        ])
-                    }
-                    let diff = (try? JSONParser.parse(row["diff"] as String)) ?? .null
-                    let query: String? = row["query"]
-                    let request: [(key: String, value: JSONValue)] = [
-                        ("method", .string(row["method"])),
-                        ("path", .string(row["path"])),
-                        ("query", query.map(JSONValue.string) ?? .null),
-                        ("headers", Self.headersJSON(row["request_headers"])),
-                        ("body", Self.bodyJSON(row["request_body"])),
-                    ]
-                    let id: Int64 = row["id"]
-                    var members: [(key: String, value: JSONValue)] = []
-                    members.append(("id", .number(Double(id))))
-                    members.append(("route", .string(row["route"])))
-                    members.append(("signature", .string(row["signature"])))
-                    members.append(("recordedAt", .string(Self.timestamp(row["recorded_at"]))))
-                    members.append(("requestId", .string(row["request_id"])))
-                    members.append(("servedBy", .string(row["served_by"])))
-                    members.append(("request", .object(request)))
-                    members.append(("monolith", response("monolith")))
-                    members.append(("service", response("service")))
-                    members.append(("diff", diff))
-                    return JSONValue.object(members)
-                })
-        }
+        let filter = SQLFilter(route: route).and("signature = ?", signature)
+        return .array(
+            try self.storedSamples(filter.clause + " ORDER BY id DESC LIMIT ?", filter.arguments + [limit]).map(\.json))
     }
 
     /// A kept mismatch sample's two answers, as stored (redacted): what a change of the route's rules compares again.
@@ -419,29 +327,23 @@ public final class DiffStore: Sendable {
 
     /// Every kept sample of a route, as pairs of stored answers, oldest first.
     public func storedPairs(route: String) throws -> [StoredPair] {
+        try self.storedSamples(" WHERE route = ? ORDER BY id", [route]).map(\.pair)
+    }
+
+    /// Samples as stored, `SELECT * FROM samples` followed by `tail`.
+    func storedSamples(_ tail: String, _ arguments: StatementArguments) throws -> [StoredSample] {
         try self.database.read { db in
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT signature, monolith_status, monolith_headers, monolith_body, service_status,
-                        service_headers, service_body
-                    FROM samples WHERE route = ? ORDER BY id
-                    """,
-                arguments: [route])
-            return rows.map { row in
-                func response(_ prefix: String) -> StoredResponse {
-                    let headers = (Self.headersJSON(row["\(prefix)_headers"]).arrayValue ?? []).compactMap {
-                        pair -> (name: String, value: String)? in
-                        guard let fields = pair.arrayValue, fields.count == 2, let name = fields[0].stringValue,
-                            let value = fields[1].stringValue
-                        else { return nil }
-                        return (name, value)
-                    }
-                    let body: Data = row["\(prefix)_body"]
-                    return StoredResponse(status: row["\(prefix)_status"], headers: headers, body: Array(body))
+            try Row.fetchAll(db, sql: "SELECT * FROM samples" + tail, arguments: arguments).map { row in
+                func answer(_ prefix: String) -> StoredSample.Answer {
+                    StoredSample.Answer(
+                        status: row["\(prefix)_status"], headers: row["\(prefix)_headers"], body: row["\(prefix)_body"])
                 }
-                return StoredPair(
-                    signature: row["signature"], monolith: response("monolith"), service: response("service"))
+                return StoredSample(
+                    id: row["id"], route: row["route"], signature: row["signature"], recordedAt: row["recorded_at"],
+                    requestID: row["request_id"], servedBy: row["served_by"], method: row["method"],
+                    path: row["path"], query: row["query"], requestHeaders: row["request_headers"],
+                    requestBody: row["request_body"], monolith: answer("monolith"), service: answer("service"),
+                    diff: row["diff"])
             }
         }
     }

@@ -101,9 +101,12 @@ public final class ProxyApplication: Sendable {
         let shared = try await SharedStore.connect(location, logger: logger, timeout: configuration.storeTimeout)
         do {
             let head = try await Self.head(of: shared, seed: configuration.routesPath, logger: logger)
+            // Every proxy of the store redacts with the store's key: a value has one token in every sample, and one
+            // erasure (`strangler purge --store … --subject`) finds them all.
+            let key = try await shared.redactionKey()
             return try ProxyApplication(
                 configuration: configuration, logger: logger, reloadSignals: reloadSignals, text: head.text,
-                version: head.version, shared: shared)
+                version: head.version, shared: shared, redactionKey: key)
         } catch {
             shared.close()
             throw error
@@ -159,7 +162,7 @@ public final class ProxyApplication: Sendable {
 
     private init(
         configuration: ProxyConfiguration, logger: Logger, reloadSignals: [UnixSignal], text: String, version: Int,
-        shared: SharedStore?
+        shared: SharedStore?, redactionKey: [UInt8]? = nil
     ) throws {
         self.configuration = configuration
         self.logger = logger
@@ -193,7 +196,7 @@ public final class ProxyApplication: Sendable {
             privacy: { [store] in store.snapshot.table.privacy },
             notCompared: { [metrics] route, reason in metrics.shadowNotCompared(route: route, reason: reason.rawValue)
             },
-            shared: shared, logger: logger)
+            shared: shared, redactionKey: redactionKey, logger: logger)
         self.recorder = recorder
         let adminToken = try configuration.adminToken ?? AdminToken.resolve(dataDirectory: configuration.dataDirectory)
         self.adminToken = adminToken
@@ -218,7 +221,9 @@ public final class ProxyApplication: Sendable {
         let connections = ConnectionLimiter(limit: self.maxConnections, listener: "proxy", metrics: metrics)
         let adminConnections = ConnectionLimiter(
             limit: configuration.adminMaxConnections, listener: "admin", metrics: metrics)
-        let capture = TrafficRecorder(redactionKey: diffStore.redactionKey) { [store] in store.snapshot.table }
+        let capture = TrafficRecorder(redactionKey: redactionKey ?? diffStore.redactionKey) { [store] in
+            store.snapshot.table
+        }
         let shared = ProxyShared(
             store: store, configuration: configuration, metrics: metrics, recorder: recorder, connections: connections,
             capture: capture, group: group)

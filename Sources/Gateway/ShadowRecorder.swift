@@ -51,7 +51,7 @@ public final class ShadowRecorder: ShadowSink, Service {
         store: DiffStore, maxInFlight: Int = 256, maxQueued: Int = 10_000, maxQueuedBytes: Int = 64 * 1024 * 1024,
         interval: Duration = .milliseconds(250), privacy: @escaping @Sendable () -> PrivacyPolicy = { .defaults },
         notCompared: @escaping @Sendable (_ route: String, _ reason: SkipReason) -> Void = { _, _ in },
-        shared: (any SharedEvidence)? = nil, logger: Logger
+        shared: (any SharedEvidence)? = nil, redactionKey: [UInt8]? = nil, logger: Logger
     ) {
         self.notCompared = notCompared
         self.store = store
@@ -61,7 +61,10 @@ public final class ShadowRecorder: ShadowSink, Service {
         self.eagerFlush = max(1, min(1024, maxQueued / 4))
         self.interval = interval
         self.logger = logger
-        self.writer = Writer(store: store, shared: shared, privacy: privacy, logger: logger)
+        self.writer = Writer(
+            store: store, shared: shared, privacy: privacy,
+            key: RedactionKey(bytes: redactionKey ?? store.redactionKey),
+            logger: logger)
         (self.doorbell, self.ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -196,6 +199,9 @@ public struct SharedBacklog: Sendable, Equatable {
     /// Signature occurrences dropped because the backlog held 10,000 signatures already (their comparisons are still
     /// counted).
     public var droppedSignatures = 0
+    /// Samples dropped because the backlog held 200 already (a signature keeps collecting until the store has its
+    /// share).
+    public var droppedSamples = 0
     /// The shared store's last refusal, while it refuses.
     public var lastError: String?
 }
@@ -223,6 +229,9 @@ private actor Writer {
     /// What is owed as last computed, for `/admin/status` and the metrics (read without waiting on the actor).
     nonisolated let published = Mutex(SharedBacklog())
     static let maxBacklogSignatures = 10_000
+    /// Samples waiting for the shared store at most (each holds a request and two answers, up to the body limit).
+    static let maxBacklogSamples = 200
+    private var droppedSamples = 0
     /// Samples kept per "route signature", read from the store on first sight.
     private var sampleCounts: [String: Int] = [:]
     /// When samples past the table's retention were last deleted, and when the store was last vacuumed after that.
@@ -231,12 +240,12 @@ private actor Writer {
 
     init(
         store: DiffStore, shared: (any SharedEvidence)?, privacy: @escaping @Sendable () -> PrivacyPolicy,
-        logger: Logger
+        key: RedactionKey, logger: Logger
     ) {
         self.store = store
         self.shared = shared
         self.privacy = privacy
-        self.key = RedactionKey(bytes: store.redactionKey)
+        self.key = key
         self.logger = logger
     }
 
@@ -251,8 +260,12 @@ private actor Writer {
         for observation in observations {
             self.add(observation, privacy: privacy, to: &batch)
         }
+        // With a shared store the samples (requests and answers: personal data, redacted) are kept there only, so
+        // that one erasure or expiry reaches them all; this store keeps the counts.
+        var local = batch
+        if self.shared != nil { local.samples = [] }
         do {
-            try self.store.apply(batch)
+            try self.store.apply(local)
         } catch {
             self.logger.error(
                 "the diff store refused a batch; its counts and samples are lost", metadata: ["error": "\(error)"])
@@ -276,6 +289,19 @@ private actor Writer {
                 self.fresh.signatures[key, default: 0] += count
             }
         }
+        // Pointers and noise are bounded as signatures are; what finds no room is not counted there (the comparisons
+        // and signatures are).
+        for (key, count) in batch.pointers
+        where self.fresh.pointers[key] != nil || self.fresh.pointers.count < Self.maxBacklogSignatures {
+            self.fresh.pointers[key, default: 0] += count
+        }
+        for (key, count) in batch.noise
+        where self.fresh.noise[key] != nil || self.fresh.noise.count < Self.maxBacklogSignatures {
+            self.fresh.noise[key, default: 0] += count
+        }
+        let room = max(0, Self.maxBacklogSamples - self.fresh.samples.count)
+        self.fresh.samples += batch.samples.prefix(room)
+        self.droppedSamples += max(0, batch.samples.count - room)
         self.publish()
     }
 
@@ -293,7 +319,7 @@ private actor Writer {
     private func payAll(_ shared: any SharedEvidence) async {
         while true {
             if self.unconfirmed == nil {
-                guard !self.fresh.counts.isEmpty || !self.fresh.signatures.isEmpty else { return }
+                guard !self.fresh.isEmpty else { return }
                 self.unconfirmed = (UUID().uuidString, self.fresh)
                 self.fresh = DiffBatch()
             }
@@ -341,7 +367,8 @@ private actor Writer {
     }
 
     private func publish() {
-        var state = SharedBacklog(droppedSignatures: self.droppedSignatures, lastError: self.lastError)
+        var state = SharedBacklog(
+            droppedSignatures: self.droppedSignatures, droppedSamples: self.droppedSamples, lastError: self.lastError)
         for batch in [self.fresh, self.unconfirmed?.batch].compactMap({ $0 }) {
             for counts in batch.counts.values {
                 state.compared += counts.compared
@@ -363,6 +390,9 @@ private actor Writer {
         if let last = self.lastExpiry, now - last < .seconds(60) { return }
         self.lastExpiry = now
         let seconds = Double(retention.components.seconds) + Double(retention.components.attoseconds) / 1e18
+        if let shared = self.shared {
+            Task { await Self.expireShared(shared, before: Date().addingTimeInterval(-seconds), logger: self.logger) }
+        }
         do {
             let deleted = try self.store.purge(before: Date().addingTimeInterval(-seconds))
             guard deleted > 0 else { return }
@@ -373,6 +403,21 @@ private actor Writer {
             self.logger.debug("samples past the retention deleted", metadata: ["count": "\(deleted)"])
         } catch {
             self.logger.error("samples past the retention could not be deleted", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Deletes the shared store's samples recorded before `time` (every proxy does, at most once a minute: the first
+    /// deletes, the others find nothing). A store that does not answer is tried again a minute later.
+    private static func expireShared(_ shared: any SharedEvidence, before time: Date, logger: Logger) async {
+        do {
+            let deleted = try await shared.purgeSamples(route: nil, before: time)
+            if deleted > 0 {
+                logger.debug("shared samples past the retention deleted", metadata: ["count": "\(deleted)"])
+            }
+        } catch {
+            logger.notice(
+                "samples past the retention could not be deleted from the shared store", metadata: ["error": "\(error)"]
+            )
         }
     }
 

@@ -74,6 +74,7 @@ final class StoreHealth: Sendable {
                     ("backlogCompared", .number(Double(evidence.compared))),
                     ("backlogOutcomes", .number(Double(evidence.outcomes))),
                     ("droppedSignatures", .number(Double(evidence.droppedSignatures))),
+                    ("droppedSamples", .number(Double(evidence.droppedSamples))),
                     ("lastError", evidence.lastError.map(JSONValue.string) ?? .null),
                 ])
             ),
@@ -90,6 +91,9 @@ final class StoreHealth: Sendable {
             + "# HELP strangler_store_evidence_dropped_signatures_total Signature occurrences the backlog had no room "
             + "for.\n# TYPE strangler_store_evidence_dropped_signatures_total counter\n"
             + "strangler_store_evidence_dropped_signatures_total \(evidence.droppedSignatures)\n"
+            + "# HELP strangler_store_evidence_dropped_samples_total Mismatch samples the backlog had no room for.\n"
+            + "# TYPE strangler_store_evidence_dropped_samples_total counter\n"
+            + "strangler_store_evidence_dropped_samples_total \(evidence.droppedSamples)\n"
     }
 }
 

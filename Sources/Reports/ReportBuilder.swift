@@ -76,18 +76,18 @@ public enum ReportBuilder {
 
     /// The report of `routes` (of `table`), with each route's evidence.
     public static func build(
-        table: RouteTable, tableHash: String, routes: [Route], evidence: [String: RouteEvidence], store: DiffStore,
-        options: ReportOptions, source: String
-    ) throws -> Report {
+        table: RouteTable, tableHash: String, routes: [Route], evidence: [String: RouteEvidence],
+        store: any DiffReading, options: ReportOptions, source: String
+    ) async throws -> Report {
         let now = Self.second(options.now)
         let since = options.window.map { now.addingTimeInterval(-Double($0.seconds)) }
         let window = Report.Window(since: since, duration: options.window?.text)
-        let summary = try store.summary()
+        let summary = try await store.summary(route: nil, pointerLimit: 50)
         var counters: [String: JSONValue] = [:]
         for item in summary["routes"]?.arrayValue ?? [] {
             if let id = item["route"]?.stringValue { counters[id] = item }
         }
-        let minuteBuckets = try store.buckets(since: since)
+        let minuteBuckets = try await store.buckets(route: nil, since: since)
         var bucketsByRoute: [String: [TimeBucket]] = [:]
         for bucket in minuteBuckets { bucketsByRoute[bucket.route, default: []].append(bucket) }
         let width = Self.bucketWidth(routes.compactMap { bucketsByRoute[$0.id] }.filter { !$0.isEmpty })
@@ -95,7 +95,7 @@ public enum ReportBuilder {
         for route in routes {
             let routeEvidence = evidence[route.id] ?? RouteEvidence()
             reports.append(
-                try Self.route(
+                try await Self.route(
                     route, evidence: routeEvidence, policy: table.gates, counters: counters[route.id],
                     buckets: bucketsByRoute[route.id] ?? [],
                     width: width, since: since, store: store, options: options))
@@ -108,9 +108,9 @@ public enum ReportBuilder {
 
     static func route(
         _ route: Route, evidence: RouteEvidence, policy: GatePolicy, counters: JSONValue?, buckets: [TimeBucket],
-        width: Int, since: Date?, store: DiffStore,
+        width: Int, since: Date?, store: any DiffReading,
         options: ReportOptions
-    ) throws -> RouteReport {
+    ) async throws -> RouteReport {
         var gate = RouteReport.Gate()
         gate.compared = evidence.compared
         gate.matched = evidence.matched
@@ -149,7 +149,7 @@ public enum ReportBuilder {
 
         // Signatures: every one the store counted, those last seen in the window, with the latest triage decision.
         var triage: [String: RouteReport.Triage] = [:]
-        for decision in try store.triageDecisions(route: route.id) {
+        for decision in try await store.triageDecisions(route: route.id) {
             guard decision.decision != .reset else {
                 triage[decision.signature] = nil
                 continue
@@ -171,7 +171,8 @@ public enum ReportBuilder {
             total += 1
             guard signatures.count < options.signaturesPerRoute else { continue }
             let samples =
-                try store.samples(route: route.id, signature: id, limit: max(1, options.samplesPerSignature)).arrayValue
+                try await store.samples(route: route.id, signature: id, limit: max(1, options.samplesPerSignature))
+                .arrayValue
                 ?? []
             var kept: [RouteReport.Sample] = []
             for sample in samples.prefix(options.samplesPerSignature) {

@@ -23,10 +23,11 @@ extension RouteOperations {
         await self.flush()
         let evidence = await self.collector.collect(table: snapshot.table, routes: routes)
         do {
-            return try ReportBuilder.build(
+            // With a shared store, every proxy's diffs (the gates' evidence is every proxy's too).
+            let store: any DiffReading = self.control.sharedEvidence ?? self.diffStore
+            return try await ReportBuilder.build(
                 table: snapshot.table, tableHash: snapshot.contentHash, routes: routes, evidence: evidence,
-                store: self.diffStore, options: options,
-                source: source)
+                store: store, options: options, source: source)
         } catch {
             throw ControlError(.storageFailed, "the diff store could not be read: \(error)")
         }

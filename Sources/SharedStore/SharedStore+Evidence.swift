@@ -45,7 +45,7 @@ extension SharedStore: SharedEvidence {
     ]
 
     public func apply(_ batch: DiffBatch, id: String) async throws(SharedStoreFailure) {
-        guard !batch.counts.isEmpty || !batch.signatures.isEmpty else { return }
+        guard !batch.isEmpty else { return }
         try await self.bounded("writing shadow evidence") { [client, logger] in
             try await client.withTransaction(logger: logger) { connection in
                 var fresh = false
@@ -61,6 +61,7 @@ extension SharedStore: SharedEvidence {
                     "DELETE FROM strangler.evidence_batches WHERE applied_at < now() - interval '1 day'", logger: logger
                 )
                 try await Self.add(batch, on: connection, logger: logger)
+                try await Self.addDiffs(batch, on: connection, logger: logger)
             }
         }
     }

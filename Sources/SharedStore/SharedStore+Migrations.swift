@@ -57,6 +57,9 @@ extension SharedStore {
         // Every proxy's shadow counters and mismatch signatures, the routes' epochs and the triage decisions: the
         // evidence the gates read (SharedStore+Evidence.swift).
         Migration(version: 2, name: "evidence", statements: SharedStore.evidenceStatements),
+        // The rest of the diff store: pointers, noise, minute buckets, samples and their subjects; reconcile records;
+        // the redaction key (SharedStore+Diffs.swift).
+        Migration(version: 3, name: "diffs", statements: SharedStore.diffStatements),
     ]
 
     /// The newest schema version this build knows.

@@ -3,6 +3,7 @@ import DiffStore
 import Foundation
 import JSON
 import RouteTable
+import SharedStore
 import StranglerTesting
 
 /// `strangler fixtures`: mismatches found by shadow traffic, as regression tests.
@@ -28,12 +29,13 @@ public struct FixturesCommand: AsyncParsableCommand {
 }
 
 /// `strangler fixtures export`: writes stored mismatch samples as fixture files.
-public struct FixturesExportCommand: ParsableCommand {
+public struct FixturesExportCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "export",
         abstract: "Write stored mismatch samples (request plus the monolith's answer) as fixture files.",
         discussion: """
-            Reads <data>/diffs.sqlite (the proxy may keep running) and writes one file per sample into --out, named \
+            Reads <data>/diffs.sqlite (the proxy may keep running), or with --store (or STRANGLER_STORE) the shared \
+            store every proxy keeps its samples in, and writes one file per sample into --out, named \
             <route>-<signature>-<sample id>.json; an existing file of that name is replaced. Samples hold what the \
             proxy kept: personal data and secrets redacted as keyed tokens ("[redacted:<hash>]", docs/shadow.md), \
             which `strangler purge --subject VALUE --fixtures DIR` finds again.
@@ -62,6 +64,12 @@ public struct FixturesExportCommand: ParsableCommand {
     @Option(help: "The proxy's data directory (holds diffs.sqlite).")
     public var data: String = ".strangler"
 
+    @Option(
+        help: ArgumentHelp(
+            "Read the shared store's samples instead (default STRANGLER_STORE); the password in PGPASSWORD.",
+            valueName: "postgres://USER@HOST:PORT/DB"))
+    public var store: String?
+
     @Option(help: ArgumentHelp("At most this many samples per route (newest first).", valueName: "n"))
     public var limit: Int = 1000
 
@@ -85,6 +93,7 @@ public struct FixturesExportCommand: ParsableCommand {
             }
         }
         guard self.limit >= 1 else { throw ValidationError("--limit must be 1 or more, not \(self.limit)") }
+        _ = try StoreFlag.optionalLocation(self.store)
     }
 
     /// What a run prints, and its exit status.
@@ -100,35 +109,47 @@ public struct FixturesExportCommand: ParsableCommand {
         var message: String
     }
 
-    public func run() throws {
-        let outcome = self.outcome()
+    public func run() async throws {
+        let outcome = await self.outcome()
         if !outcome.output.isEmpty { FileHandle.standardOutput.write(Data(outcome.output.utf8)) }
         if !outcome.error.isEmpty { FileHandle.standardError.write(Data(outcome.error.utf8)) }
         if outcome.status != 0 { throw ExitCode(outcome.status) }
     }
 
-    func outcome() -> Outcome {
+    func outcome() async -> Outcome {
         do {
-            return try self.export()
+            return try await self.export()
         } catch {
             return Outcome(
                 error: "strangler fixtures export: \((error as? Failure)?.message ?? "\(error)")\n", status: 2)
         }
     }
 
-    func export() throws -> Outcome {
+    func export() async throws -> Outcome {
+        let shared: SharedStore?
+        do {
+            shared = try await StoreFlag.connect(self.store)
+        } catch {
+            throw Failure(message: "\(error)")
+        }
+        defer { shared?.close() }
+        return try await self.export(from: shared)
+    }
+
+    func export(from shared: SharedStore?) async throws -> Outcome {
         let out = self.out ?? ""
-        let path = URL(fileURLWithPath: self.data).appendingPathComponent("diffs.sqlite").path
-        guard FileManager.default.fileExists(atPath: path) else {
+        let path =
+            shared?.storeDescription ?? URL(fileURLWithPath: self.data).appendingPathComponent("diffs.sqlite").path
+        if shared == nil, !FileManager.default.fileExists(atPath: path) {
             throw Failure(message: "no diff store at \(path) (is --data the proxy's data directory?)")
         }
-        let store: DiffStore
+        let store: any DiffReading
         let routes: [String]
         var signatureTexts: [String: String] = [:]
         do {
-            store = try DiffStore.open(path: path)
+            store = try shared ?? DiffStore.open(path: path)
             // Every route the store counted: the recorder writes a sample's counts in the same batch as the sample.
-            let summary = try store.summary(pointerLimit: 0)["routes"]?.arrayValue ?? []
+            let summary = try await store.summary(route: nil, pointerLimit: 0)["routes"]?.arrayValue ?? []
             routes = summary.compactMap { $0["route"]?.stringValue }.sorted()
             for item in summary {
                 for signature in item["signatures"]?.arrayValue ?? [] {
@@ -172,7 +193,8 @@ public struct FixturesExportCommand: ParsableCommand {
         for route in selected {
             let samples: [JSONValue]
             do {
-                samples = try store.samples(route: route, signature: self.signature, limit: self.limit).arrayValue ?? []
+                samples =
+                    try await store.samples(route: route, signature: self.signature, limit: self.limit).arrayValue ?? []
             } catch {
                 throw Failure(message: "cannot read the samples of \(route) from \(path): \(error)")
             }

@@ -5,18 +5,22 @@ import DiffStore
 import Foundation
 import JSON
 import Reports
+import SharedStore
 
 /// `strangler purge`: deletes stored diff samples (requests and answers kept as evidence), all of them or
 /// one route's, or those recorded before a date; or, with `--subject`, every sample, fixture and HAR file that held
 /// one person's value (erasure). Counters and signature counts stay: they hold no request data.
-public struct PurgeCommand: ParsableCommand {
+public struct PurgeCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "purge",
         abstract:
             "Delete stored diff samples (all, one route's, those older than a date, or every one that held a value).",
         discussion: """
             Works on <data>/diffs.sqlite directly; the proxy may keep running. Afterwards the store is compacted \
-            (VACUUM, then a TRUNCATE checkpoint of its WAL), so the deleted bytes are gone from both files.
+            (VACUUM, then a TRUNCATE checkpoint of its WAL), so the deleted bytes are gone from both files. With \
+            --store (or STRANGLER_STORE) it works on the shared store every proxy keeps its samples in instead, and \
+            the erasure's audit entry goes to the store's audit log (PostgreSQL reuses the space of deleted rows; \
+            its own VACUUM and backups are the operator's, docs/scale-out.md).
 
             --subject VALUE (an e-mail address, a phone number, an id…) finds the samples that held the value by its \
             keyed hash (samples keep the hashes of what was redacted from them, never the values) or by the value \
@@ -59,6 +63,12 @@ public struct PurgeCommand: ParsableCommand {
     @Option(help: "The proxy's data directory (holds diffs.sqlite).")
     public var data: String = ".strangler"
 
+    @Option(
+        help: ArgumentHelp(
+            "Work on the shared store's samples instead (default STRANGLER_STORE); the password in PGPASSWORD.",
+            valueName: "postgres://USER@HOST:PORT/DB"))
+    public var store: String?
+
     @Option(help: "Who is acting, for the audit log (default: $USER).")
     public var actor: String?
 
@@ -84,9 +94,10 @@ public struct PurgeCommand: ParsableCommand {
         } else if !self.fixtures.isEmpty {
             throw ValidationError("--fixtures needs --subject (the value to erase from those files)")
         }
+        _ = try StoreFlag.optionalLocation(self.store)
     }
 
-    public func run() throws {
+    public func run() async throws {
         // Every folder is checked before anything is deleted: a mistyped one must not leave an erasure half done.
         for folder in self.fixtures {
             var isDirectory: ObjCBool = false
@@ -96,6 +107,10 @@ public struct PurgeCommand: ParsableCommand {
                     Data("strangler purge: --fixtures \(folder) is not a folder; nothing was deleted\n".utf8))
                 throw ExitCode(2)
             }
+        }
+        if StoreFlag.url(self.store) != nil {
+            try await self.runShared()
+            return
         }
         let path = URL(fileURLWithPath: self.data).appendingPathComponent("diffs.sqlite").path
         guard FileManager.default.fileExists(atPath: path) else {
@@ -110,11 +125,36 @@ public struct PurgeCommand: ParsableCommand {
             print("deleted \(deleted) sample\(deleted == 1 ? "" : "s")")
             return
         }
-        // `-`: the value comes on standard input, so it stays out of the shell's history and the process list.
+        let erasure = try self.erase(try Self.value(of: subject), store: store)
+        print(erasure.text)
+    }
+
+    /// The same on the shared store.
+    func runShared() async throws {
+        let shared: SharedStore
+        do {
+            guard let connected = try await StoreFlag.connect(self.store) else { return }
+            shared = connected
+        } catch {
+            FileHandle.standardError.write(Data("strangler purge: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        defer { shared.close() }
+        guard let subject else {
+            let deleted = try await shared.purgeSamples(route: self.route, before: self.before.flatMap(Self.parseDate))
+            print("deleted \(deleted) sample\(deleted == 1 ? "" : "s") from \(shared.storeDescription)")
+            return
+        }
+        let erasure = try await self.erase(try Self.value(of: subject), shared: shared)
+        print(erasure.text)
+    }
+
+    /// `--subject`'s value; `-`: the value comes on standard input, so it stays out of the shell's history and the
+    /// process list.
+    static func value(of subject: String) throws -> String {
         let value = subject == "-" ? Self.firstLine(FileHandle.standardInput.readDataToEndOfFile()) : subject
         guard !value.isEmpty else { throw ValidationError("--subject -: standard input held no value") }
-        let erasure = try self.erase(value, store: store)
-        print(erasure.text)
+        return value
     }
 
     /// What an erasure deleted.
@@ -149,6 +189,23 @@ public struct PurgeCommand: ParsableCommand {
         var erasure = Erasure(hash: Self.hash(subject, store: store))
         erasure.samples = try store.purge(subjectHash: erasure.hash) + store.purge(containing: Array(subject.utf8))
         try store.compact()
+        try self.eraseFiles(subject, &erasure)
+        try AuditLog.append(self.auditEntry(erasure), dataDirectory: self.data)
+        return erasure
+    }
+
+    /// The same on the shared store: the value's hash by the store's key (every proxy's), the entry in its audit log.
+    func erase(_ subject: String, shared: SharedStore) async throws -> Erasure {
+        let key = try await shared.redactionKey()
+        var erasure = Erasure(hash: RedactionKey(bytes: key).hash(Array(subject.utf8)))
+        erasure.samples = try await shared.eraseSubject(hash: erasure.hash, value: Array(subject.utf8))
+        try self.eraseFiles(subject, &erasure)
+        try await shared.appendAudit(self.auditEntry(erasure).jsonText)
+        return erasure
+    }
+
+    /// Deletes the fixture and HAR files under `--fixtures` that hold the value or its token.
+    func eraseFiles(_ subject: String, _ erasure: inout Erasure) throws {
         // Files exported since redaction hold the value's token; older ones may hold the value itself.
         var needles = [Array(erasure.hash.utf8), Array(subject.utf8)]
         var escaped: [UInt8] = []
@@ -164,6 +221,10 @@ public struct PurgeCommand: ParsableCommand {
                 if isHAR { erasure.har += 1 } else { erasure.fixtures += 1 }
             }
         }
+    }
+
+    /// The audit entry of an erasure: the hash, the counts, the time and the actor, never the value.
+    func auditEntry(_ erasure: Erasure) -> JSONValue {
         let actor =
             self.actor.flatMap { $0.isEmpty ? nil : $0 } ?? ProcessInfo.processInfo.environment["USER"].flatMap {
                 $0.isEmpty ? nil : $0
@@ -181,8 +242,7 @@ public struct PurgeCommand: ParsableCommand {
             ),
             ("folders", .array(self.fixtures.map(JSONValue.string))),
         ])
-        try AuditLog.append(entry, dataDirectory: self.data)
-        return erasure
+        return entry
     }
 
     /// Every `*.json` and `*.har` file under `folder` (subfolders included), sorted.

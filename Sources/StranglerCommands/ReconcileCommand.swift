@@ -8,6 +8,7 @@ import NIOHTTP1
 import Reports
 import RouteTable
 import ServiceKit
+import SharedStore
 
 /// `strangler reconcile <entity>`: pages through the monolith's and a service's lists of one entity (declared in
 /// routes.json: `services.NAME.entities`) and reports the records missing from the service, extra in it, and
@@ -24,7 +25,8 @@ public struct ReconcileCommand: AsyncParsableCommand {
             header, a "next" or "nextCursor" field, or one page. Records are matched by the key and compared with \
             the diff rules (ignore, arrays) of the table's GET route for one record (PATH/{id}).
 
-            The result is kept in <data>/reconcile/<entity>.json (time, clean, counts): the eliminate gate needs \
+            The result is kept in <data>/reconcile/<entity>.json (time, clean, counts), or with --store (or \
+            STRANGLER_STORE) in the shared store, where every proxy's gate reads it: the eliminate gate needs \
             the last one of each of the service's entities clean. --ignore leaves a field out of the comparison (a \
             difference you accepted, such as one triaged with `strangler triage --accept`); the kept result names \
             what it ignored. --output json prints the whole result as one JSON object.
@@ -60,6 +62,12 @@ public struct ReconcileCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "Keep the result in the shared store instead (default STRANGLER_STORE); the password in PGPASSWORD.",
+            valueName: "postgres://USER@HOST:PORT/DB"))
+    public var store: String?
+
+    @Option(
+        help: ArgumentHelp(
             "Leave this field out of the comparison (a JSON pointer into a record, * for one segment; repeatable).",
             valueName: "pointer"))
     public var ignore: [String] = []
@@ -90,6 +98,7 @@ public struct ReconcileCommand: AsyncParsableCommand {
         if let service, FeedEndpoint(url: service) == nil {
             throw ValidationError("--service must be an http URL such as http://127.0.0.1:8082, not \"\(service)\"")
         }
+        _ = try StoreFlag.optionalLocation(self.store)
     }
 
     /// What to compare, from the table and the flags.
@@ -166,10 +175,16 @@ public struct ReconcileCommand: AsyncParsableCommand {
             service: self.name, clean: report.isClean, compared: report.compared, missing: report.missing.count,
             extra: report.extra.count,
             differing: report.differing.count, ignored: self.ignore)
-        let kept = ReconcileRecord.path(service: self.name, dataDirectory: self.data)
+        var kept = ReconcileRecord.path(service: self.name, dataDirectory: self.data)
         var keptError: String?
         do {
-            try record.write(dataDirectory: self.data)
+            if let shared = try await StoreFlag.connect(self.store) {
+                defer { shared.close() }
+                kept = "the shared store \(shared.storeDescription)"
+                try await shared.recordReconcile(record)
+            } else {
+                try record.write(dataDirectory: self.data)
+            }
         } catch {
             keptError = "\(error)"
             FileHandle.standardError.write(

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Logging
 import PostgresSupport
+import SharedStore
 
 /// A PostgreSQL location given on the command line (`--store`, `--postgres`), read the one way every command reads it.
 enum StoreFlag {
@@ -18,5 +20,20 @@ enum StoreFlag {
         } catch {
             throw ValidationError("\(flag): \(error.description)")
         }
+    }
+
+    /// `--store` (else STRANGLER_STORE) read, or nil when neither names a store: for a command that reads the data
+    /// directory without one.
+    static func optionalLocation(_ store: String?) throws(ValidationError) -> StoreLocation? {
+        guard let text = Self.url(store) else { return nil }
+        return try Self.location(text, flag: store == nil ? "STRANGLER_STORE" : "--store")
+    }
+
+    /// The shared store `--store` (else STRANGLER_STORE) names, connected; nil when neither names one.
+    static func connect(_ store: String?) async throws -> SharedStore? {
+        guard let location = try Self.optionalLocation(store) else { return nil }
+        var logger = Logger(label: "strangler.store")
+        logger.logLevel = .warning
+        return try await SharedStore.connect(location, logger: logger)
     }
 }

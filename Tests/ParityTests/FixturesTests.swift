@@ -91,10 +91,10 @@ struct FixturesTests {
 
             // Export, through the command line as a user runs it.
             #expect(await Strangler.execute(["fixtures", "export", "--data", data.path, "--out", out.path]) == 0)
-            let exported = try FixturesExportCommand.parse(["--data", data.path, "--out", out.path]).outcome()
+            let exported = try await FixturesExportCommand.parse(["--data", data.path, "--out", out.path]).outcome()
             #expect(exported.status == 0 && exported.files.count == 2, "\(exported.error)")
             #expect(exported.output.contains("wrote 2 fixtures"), "\(exported.output)")
-            let only = try FixturesExportCommand.parse([
+            let only = try await FixturesExportCommand.parse([
                 "--data", data.path, "--out", out.path, "--route", "contacts.create", "--signature", "00000000000000b2",
             ])
             .outcome()
@@ -165,7 +165,7 @@ struct FixturesTests {
         #expect(await Strangler.execute(["fixtures", "export", "--data", data.path]) == 2)
         #expect(throws: (any Error).self) { try FixturesExportCommand.parse(["--data", data.path]) }
         do {
-            _ = try FixturesExportCommand.parse(["--data", data.path])
+            _ = try await FixturesExportCommand.parse(["--data", data.path])
         } catch {
             #expect(
                 FixturesExportCommand.message(for: error).contains("--out DIR is required"),
@@ -175,7 +175,7 @@ struct FixturesTests {
             await Strangler.execute(["fixtures", "export", "--out", out, "--signature", "xyz", "--route", "a"]) == 2)
 
         // No store where --data points.
-        let missing = try FixturesExportCommand.parse(["--data", data.path, "--out", out]).outcome()
+        let missing = try await FixturesExportCommand.parse(["--data", data.path, "--out", out]).outcome()
         #expect(missing.status == 2 && missing.error.contains("no diff store at"), "\(missing.error)")
 
         // An unknown route, an unknown signature.
@@ -187,8 +187,10 @@ struct FixturesTests {
             return counts
         }()
         try store.apply(batch)
-        let unknown = try FixturesExportCommand.parse(["--data", data.path, "--out", out, "--route", "contacts.gte"])
-            .outcome()
+        let unknown = try await FixturesExportCommand.parse([
+            "--data", data.path, "--out", out, "--route", "contacts.gte",
+        ])
+        .outcome()
         #expect(
             unknown.status == 2 && unknown.error.contains(#"no route "contacts.gte" (routes it knows: contacts.get)"#),
             "\(unknown.error)")
@@ -196,20 +198,22 @@ struct FixturesTests {
             await Strangler.execute([
                 "fixtures", "export", "--data", data.path, "--out", out, "--route", "contacts.gte",
             ]) == 2)
-        let signature = try FixturesExportCommand.parse([
+        let signature = try await FixturesExportCommand.parse([
             "--data", data.path, "--out", out, "--route", "contacts.get", "--signature", "0123456789abcdef",
         ]).outcome()
         #expect(signature.status == 2 && signature.error.contains("no mismatch signature"), "\(signature.error)")
         // A known route with no sample: nothing to do, not an error.
-        let empty = try FixturesExportCommand.parse(["--data", data.path, "--out", out, "--route", "contacts.get"])
-            .outcome()
+        let empty = try await FixturesExportCommand.parse([
+            "--data", data.path, "--out", out, "--route", "contacts.get",
+        ])
+        .outcome()
         #expect(empty.status == 0 && empty.output.contains("nothing to export"), "\(empty.output)")
 
         // A store that is not a SQLite database.
         let garbage = try Self.directory()
         defer { try? FileManager.default.removeItem(at: garbage) }
         try Data(repeating: 0x41, count: 4096).write(to: garbage.appendingPathComponent("diffs.sqlite"))
-        let unreadable = try FixturesExportCommand.parse(["--data", garbage.path, "--out", out]).outcome()
+        let unreadable = try await FixturesExportCommand.parse(["--data", garbage.path, "--out", out]).outcome()
         #expect(
             unreadable.status == 2 && unreadable.error.contains("cannot read the diff store at"), "\(unreadable.error)")
         #expect(await Strangler.execute(["fixtures", "export", "--data", garbage.path, "--out", out]) == 2)

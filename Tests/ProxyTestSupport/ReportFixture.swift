@@ -74,12 +74,11 @@ package enum ReportFixture {
             diff: #"{"status":{"monolith":404,"service":200}}"#)
     }
 
-    /// The batches and the triage decision described above.
-    package static func fill(_ store: DiffStore) throws {
+    /// The batches described above, oldest first.
+    package static var batches: [DiffBatch] {
         var first = DiffBatch(time: start.addingTimeInterval(10))
         first.counts["contacts.get"] = counts(10, 10)
         first.counts["contacts.list"] = counts(200, 200)
-        try store.apply(first)
 
         var second = DiffBatch(time: start.addingTimeInterval(70))
         var counts = counts(10, 9)
@@ -92,29 +91,41 @@ package enum ReportFixture {
         second.count(signature: "e1", text: "/email changed", on: "contacts.get")
         second.count(pointer: "/email", kind: "changed", on: "contacts.get")
         second.samples.append(emailSample)
-        try store.apply(second)
 
         var third = DiffBatch(time: start.addingTimeInterval(130))
         third.counts["contacts.get"] = Self.counts(10, 9)
         third.count(signature: "s2", text: "status changed", on: "contacts.get")
         third.count(pointer: "status", kind: "changed", on: "contacts.get")
         third.samples.append(statusSample)
-        try store.apply(third)
+        return [first, second, third]
+    }
 
-        try store.recordTriage(
-            TriageDecision(
-                route: "contacts.get", signature: "s2", decision: .accepted,
-                reason: "404 right after a delete: sync lag", actor: "alice",
-                decidedAt: start.addingTimeInterval(200)))
+    /// The triage decision described above.
+    package static let triage = TriageDecision(
+        route: "contacts.get", signature: "s2", decision: .accepted, reason: "404 right after a delete: sync lag",
+        actor: "alice", decidedAt: start.addingTimeInterval(200))
+
+    /// The batches and the triage decision, in a proxy's own diff store.
+    package static func fill(_ store: DiffStore) throws {
+        for batch in Self.batches { try store.apply(batch) }
+        try store.recordTriage(Self.triage)
+    }
+
+    /// The same, in a shared store (as proxies' flushes write them).
+    package static func fill(shared store: any SharedEvidence) async throws {
+        for batch in Self.batches { try await store.apply(batch, id: UUID().uuidString) }
+        try await store.recordTriage(Self.triage)
     }
 
     /// What the collector would gather with the services healthy, in sync and reconciled: the store's counts since the
     /// last stage change, with triage.
-    package static func evidence(_ store: DiffStore, table: RouteTable) throws -> [String: RouteEvidence] {
+    package static func evidence(
+        _ store: any ReviewEvidence, table: RouteTable
+    ) async throws -> [String: RouteEvidence] {
         var result: [String: RouteEvidence] = [:]
         for route in table.routes {
             var evidence = RouteEvidence()
-            let counts = try store.epochCounts(route: route.id)
+            let counts = try await store.epochCounts(route: route.id)
             evidence.compared = counts.compared
             evidence.matched = counts.matched
             evidence.signatures = counts.signatures.map {
@@ -132,20 +143,22 @@ package enum ReportFixture {
     }
 
     /// The fixture's report (everything, or the last `window`).
-    package static func report(window: String? = nil, selector: String? = nil) throws -> Report {
+    package static func report(window: String? = nil, selector: String? = nil) async throws -> Report {
         let store = try DiffStore.open(path: nil)
         try self.fill(store)
-        return try self.report(store: store, window: window, selector: selector)
+        return try await self.report(store: store, window: window, selector: selector)
     }
 
-    package static func report(store: DiffStore, window: String? = nil, selector: String? = nil) throws -> Report {
+    package static func report(
+        store: any ReviewEvidence, window: String? = nil, selector: String? = nil
+    ) async throws -> Report {
         let table = try RouteTable.parse(Self.routes)
         var options = ReportOptions(selector: selector, window: window.flatMap(ReportWindow.init), now: Self.now)
         options.samplesPerSignature = 3
         let routes = try ReportBuilder.select(selector, in: table).get()
-        return try ReportBuilder.build(
+        return try await ReportBuilder.build(
             table: table, tableHash: "0123456789abcdef", routes: routes,
-            evidence: try Self.evidence(store, table: table), store: store, options: options,
+            evidence: try await Self.evidence(store, table: table), store: store, options: options,
             source: "the test store")
     }
 }

@@ -68,7 +68,7 @@ struct ReportBrowserTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("report.html")
-        try Report.write(try ReportFixture.report().html, to: file.path)
+        try Report.write(try await ReportFixture.report().html, to: file.path)
 
         let dom = try await Chromium.dumpDOM(file)
         #expect(dom.contains("<h1>Strangler report</h1>"), "Chromium rendered nothing: \(dom.prefix(500))")

@@ -155,11 +155,11 @@ struct ReportSchemaTests {
         #expect(validator.unknownKeywords() == [])
     }
 
-    @Test func theReportValidatesAgainstTheDocumentedSchema() throws {
+    @Test func theReportValidatesAgainstTheDocumentedSchema() async throws {
         let validator = try SchemaValidator.reportSchema()
         for report in [
-            try ReportFixture.report(), try ReportFixture.report(window: "8m30s"),
-            try ReportFixture.report(window: "1m"),
+            try await ReportFixture.report(), try await ReportFixture.report(window: "8m30s"),
+            try await ReportFixture.report(window: "1m"),
         ] {
             #expect(validator.validate(report.json) == [])
             // What the CLI reads from the proxy is the same value.
@@ -167,9 +167,9 @@ struct ReportSchemaTests {
         }
     }
 
-    @Test func theValidatorCatchesDrift() throws {
+    @Test func theValidatorCatchesDrift() async throws {
         let validator = try SchemaValidator.reportSchema()
-        let json = try ReportFixture.report().json
+        let json = try await ReportFixture.report().json
         guard case .object(var members) = json else {
             Issue.record("not an object")
             return
@@ -190,8 +190,8 @@ struct ReportSchemaTests {
             })
     }
 
-    @Test func theJSONCarriesTheFixturesCounts() throws {
-        let json = try ReportFixture.report().json
+    @Test func theJSONCarriesTheFixturesCounts() async throws {
+        let json = try await ReportFixture.report().json
         #expect(json["schema"]?.stringValue == "strangler-report/1")
         #expect(json["generatedAt"]?.stringValue == "2026-11-27T09:10:00Z")
         #expect(json["summary"]?.jsonText == #"{"routes":4,"ready":1,"blocked":1,"eliminated":1,"noService":1}"#)

@@ -190,14 +190,14 @@ struct ReportTests {
         None.
         """#
 
-    @Test func textHasTheExpectedLines() throws {
-        let text = ReportText.render(try ReportFixture.report(), style: .plain)
+    @Test func textHasTheExpectedLines() async throws {
+        let text = ReportText.render(try await ReportFixture.report(), style: .plain)
         #expect(text == Self.expectedText + "\n")
         #expect(!text.contains("\u{1B}"))
     }
 
-    @Test func colourHighlightsTheDifferingValuesOnlyWhenAsked() throws {
-        let report = try ReportFixture.report()
+    @Test func colourHighlightsTheDifferingValuesOnlyWhenAsked() async throws {
+        let report = try await ReportFixture.report()
         let coloured = ReportText.render(report, style: TerminalStyle(colours: true))
         #expect(coloured.contains("\u{1B}[31m\"a@example.com\"\u{1B}[0m"))
         #expect(coloured.contains("\u{1B}[32m\"b@example.com\"\u{1B}[0m"))
@@ -210,7 +210,7 @@ struct ReportTests {
         #expect(TerminalStyle.detect(environment: ["NO_COLOR": "yes", "TERM": "xterm-256color"]).colours == false)
     }
 
-    @Test func storedControlCharactersNeverReachTheTerminal() throws {
+    @Test func storedControlCharactersNeverReachTheTerminal() async throws {
         let store = try DiffStore.open(path: nil)
         try ReportFixture.fill(store)
         var batch = DiffBatch(time: ReportFixture.start.addingTimeInterval(140))
@@ -223,13 +223,14 @@ struct ReportTests {
         batch.samples.append(sample)
         batch.count(signature: "x9", text: "/email changed", on: "contacts.get", occurrences: 5)
         try store.apply(batch)
-        let text = ReportText.render(try ReportFixture.report(store: store, selector: "contacts.get"), style: .plain)
+        let text = ReportText.render(
+            try await ReportFixture.report(store: store, selector: "contacts.get"), style: .plain)
         #expect(text.contains("sample 3: GET /contacts/ [2J?expand=<tags> at"))
         #expect(!text.contains("\u{1B}"))
     }
 
-    @Test func markdownHasTheExpectedLines() throws {
-        #expect(try ReportFixture.report().markdown == Self.expectedMarkdown + "\n")
+    @Test func markdownHasTheExpectedLines() async throws {
+        #expect(try await ReportFixture.report().markdown == Self.expectedMarkdown + "\n")
     }
 
     @Test func markdownEscapesWhatWouldBreakATable() {
@@ -238,8 +239,8 @@ struct ReportTests {
         #expect(Report.markdownText("<b>*x*</b> | _y_") == #"&lt;b&gt;\*x\*&lt;/b&gt; \| \_y\_"#)
     }
 
-    @Test func junitHasOneCasePerRouteAndFailsTheBlockedOnes() throws {
-        let report = try ReportFixture.report()
+    @Test func junitHasOneCasePerRouteAndFailsTheBlockedOnes() async throws {
+        let report = try await ReportFixture.report()
         #expect(report.hasBlockedRoutes)
         let document = try XMLDocument(xmlString: report.junit, options: [])
         let suites = try #require(document.rootElement())
@@ -274,8 +275,8 @@ struct ReportTests {
                 "ready to eliminate\nCompared: 200 so far") == true)
     }
 
-    @Test func htmlIsSelfContainedWithTheChartAndTheEscapedSamples() throws {
-        let html = try ReportFixture.report().html
+    @Test func htmlIsSelfContainedWithTheChartAndTheEscapedSamples() async throws {
+        let html = try await ReportFixture.report().html
         // contacts.get: 10/10 at 09:00, 9/10 at 09:01 and 09:02 (axis from 90%); contacts.list: one bucket, 200/200.
         #expect(html.contains(#"<polyline class="rate" points="48.0,12.0 338.0,152.0 628.0,152.0"/>"#))
         #expect(html.contains(#"<polyline class="rate" points="338.0,12.0"/>"#))
@@ -307,8 +308,8 @@ struct ReportTests {
             ))
     }
 
-    @Test func sinceLimitsSignaturesSamplesBucketsAndTrafficButNotTheGate() throws {
-        let report = try ReportFixture.report(window: "8m30s")
+    @Test func sinceLimitsSignaturesSamplesBucketsAndTrafficButNotTheGate() async throws {
+        let report = try await ReportFixture.report(window: "8m30s")
         #expect(report.window == Report.Window(since: ReportFixture.start.addingTimeInterval(90), duration: "8m30s"))
         let route = report.routes[0]
         // e1 was last seen at 09:01:10, before the window (09:01:30); s2 at 09:02:10.
@@ -323,7 +324,7 @@ struct ReportTests {
         #expect(route.gate.compared == 30 && route.gate.matched == 28)
         #expect(route.verdict.reasons.count == 3)
 
-        let empty = try ReportFixture.report(window: "5m")
+        let empty = try await ReportFixture.report(window: "5m")
         #expect(
             empty.routes[0].signatures.isEmpty && empty.routes[0].buckets.isEmpty
                 && empty.routes[0].traffic.compared == 0)

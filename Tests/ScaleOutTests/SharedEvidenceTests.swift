@@ -61,9 +61,9 @@ struct SharedEvidenceTests {
             let signatures = seen["signatures"]?.arrayValue ?? []
             #expect(signatures.count == 1 && signatures.first?["count"]?.numberValue == 3, "\(seen.jsonText)")
             #expect(seen["untriaged"]?.numberValue == 1)
-            // Each proxy's own diff store holds its own share only.
-            let local = jsonValue(try await harness.admin(harness.b, "GET", "/admin/diffs?route=items.get").body)
-            #expect(local["routes"]?.at(0)?["compared"]?.numberValue == 2, "\(local.jsonText)")
+            // B's diffs are every proxy's too.
+            let diffs = jsonValue(try await harness.admin(harness.b, "GET", "/admin/diffs?route=items.get").body)
+            #expect(diffs["routes"]?.at(0)?["compared"]?.numberValue == 5, "\(diffs.jsonText)")
             // B's gate is the same gate.
             let throughB = try await Self.evidence(harness, harness.b)
             #expect(throughB["compared"]?.numberValue == 5, "\(throughB.jsonText)")

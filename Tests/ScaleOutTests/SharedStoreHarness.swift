@@ -51,7 +51,7 @@ struct SharedStoreHarness {
 
     static func run(
         store: String, proxies: Int = 2, poll: Duration = .seconds(60), report: Duration = .seconds(5),
-        shadowTimeout: String? = nil, _ body: (SharedStoreHarness) async throws -> Void
+        shadowTimeout: String? = nil, noiseShare: Double = 0, _ body: (SharedStoreHarness) async throws -> Void
     ) async throws {
         let logger = Logger(label: "scale-out")
         let monolith = TestUpstream(name: "monolith")
@@ -81,6 +81,7 @@ struct SharedStoreHarness {
                     configuration.storePollInterval = poll
                     configuration.instanceReportInterval = report
                     configuration.instanceID = id
+                    configuration.noiseShare = noiseShare
                     // Generous: in a full parallel run a query's answer can wait seconds for a thread.
                     configuration.storeTimeout = .seconds(10)
                     let proxy = try await ProxyApplication.start(configuration: configuration, logger: logger)

@@ -238,8 +238,10 @@ struct PrivacyTests {
             #expect(try await harness.samples().count == 3)
 
             let fixtures = harness.directory.appendingPathComponent("fixtures")
-            let export = try FixturesExportCommand.parse(["--out", fixtures.path, "--data", harness.dataDirectory])
-                .outcome()
+            let export = try await FixturesExportCommand.parse([
+                "--out", fixtures.path, "--data", harness.dataDirectory,
+            ])
+            .outcome()
             #expect(export.files.count == 3, "\(export.error)")
             // HAR files from elsewhere: one with the value itself, one without.
             let hars = fixtures.appendingPathComponent("har")
@@ -294,7 +296,7 @@ struct PrivacyTests {
             _ = try await harness.waitForDiffs("contacts.get", "mismatched", atLeast: 1)
             #expect(harness.storeBytes().range(of: Data("ada.raw@example.com".utf8)) != nil)
             let command = try PurgeCommand.parse(["--subject", "ada.raw@example.com", "--data", harness.dataDirectory])
-            try command.run()
+            try await command.run()
             #expect(try await harness.samples().isEmpty)
             #expect(
                 harness.storeBytes().range(of: Data("ada.raw@example.com".utf8)) == nil,
@@ -308,7 +310,7 @@ struct PrivacyTests {
         #expect(PurgeCommand.firstLine(Data()) == "")
     }
 
-    @Test func purgeRefusesSubjectWithOtherFilters() throws {
+    @Test func purgeRefusesSubjectWithOtherFilters() async throws {
         #expect(throws: (any Error).self) { try PurgeCommand.parse(["--subject", "x", "--route", "a"]) }
         #expect(throws: (any Error).self) { try PurgeCommand.parse(["--fixtures", "dir"]) }
         #expect(throws: (any Error).self) { try PurgeCommand.parse(["--subject", ""]) }
@@ -321,7 +323,7 @@ struct PrivacyTests {
         let missing = try PurgeCommand.parse([
             "--subject", "x", "--fixtures", "/nonexistent-\(UUID().uuidString)", "--data", data.path,
         ])
-        #expect(throws: ExitCode(2)) { try missing.run() }
+        await #expect(throws: ExitCode(2)) { try await missing.run() }
         #expect(
             !FileManager.default.fileExists(atPath: data.appendingPathComponent("audit.jsonl").path),
             "nothing erased, nothing audited")

@@ -89,7 +89,7 @@ struct ShadowCommandTests {
         #expect(NoiseCommand.adding(ignore: ["/y"], toRoute: "c", in: table) == nil)
     }
 
-    @Test func purgeDeletesSamplesFromTheDataDirectory() throws {
+    @Test func purgeDeletesSamplesFromTheDataDirectory() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("purge-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try DiffStore.open(path: directory.appendingPathComponent("diffs.sqlite").path)
@@ -105,11 +105,11 @@ struct ShadowCommandTests {
         }
         try store.apply(batch)
         let command = try PurgeCommand.parse(["--route", "a", "--before", "2024-01-01", "--data", directory.path])
-        try command.run()
+        try await command.run()
         #expect(try store.sampleCount(route: "a", signature: "s") == 0)
         #expect(try store.sampleCount(route: "b", signature: "s") == 1)
         #expect(throws: (any Error).self) { try PurgeCommand.parse(["--before", "yesterday"]) }
         let missing = try PurgeCommand.parse(["--data", directory.appendingPathComponent("none").path])
-        #expect(throws: ExitCode(2)) { try missing.run() }
+        await #expect(throws: ExitCode(2)) { try await missing.run() }
     }
 }

@@ -78,16 +78,23 @@ public struct EvidenceCollector: Sendable {
         }
         let reverseStates = await reverse
         var result: [String: RouteEvidence] = [:]
+        var storeDown = false
+        var records: [String: ReconcileRecord] = [:]
         for route in routes {
             var evidence = RouteEvidence()
             // With a shared store its counts are every proxy's; one it cannot read leaves nothing counted (the gates
             // refuse, rather than judge by this proxy's share).
             var counts: EpochCounts?
             if let shared = self.shared {
-                do {
-                    counts = try await shared.epochCounts(route: route.id)
-                } catch {
-                    counts = nil
+                // A store that did not answer once in this collection is not asked again (each try waits for the
+                // store's timeout): what it holds counts as not read.
+                if !storeDown {
+                    do {
+                        counts = try await shared.epochCounts(route: route.id)
+                    } catch {
+                        counts = nil
+                        storeDown = true
+                    }
                 }
             } else {
                 counts = try? self.store.epochCounts(route: route.id)
@@ -112,7 +119,14 @@ public struct EvidenceCollector: Sendable {
                 if probes.syncLag == nil { evidence.undeclared.append("syncLag") }
                 let entities = table.declarations[service]?.entities ?? []
                 if entities.isEmpty { evidence.undeclared.append("entities") }
-                evidence.reconcile = self.reconcile(entities.map(\.name))
+                for entity in entities where records[entity.name] == nil && !storeDown {
+                    switch await self.record(entity: entity.name) {
+                    case .success(let record?): records[entity.name] = record
+                    case .success(nil): break
+                    case .failure: storeDown = true
+                    }
+                }
+                evidence.reconcile = Self.reconcile(entities.map(\.name), records: records)
                 evidence.reconcileCommand = self.reconcileCommand(entities.map(\.name))
                 if Gates.isWrite(route.method) {
                     switch probes.reverseSync {
@@ -137,14 +151,13 @@ public struct EvidenceCollector: Sendable {
     }
 
     /// The reconcile records of a service's entities as one: nil when one was never reconciled; else clean when all
-    /// are, as old as the oldest.
-    func reconcile(_ entities: [String]) -> RouteEvidence.Reconcile? {
+    /// are, as old as the oldest. With a shared store the records are the store's (`strangler reconcile --store`),
+    /// and one it cannot read counts as never reconciled.
+    static func reconcile(_ entities: [String], records known: [String: ReconcileRecord]) -> RouteEvidence.Reconcile? {
         guard !entities.isEmpty else { return nil }
         var records: [(name: String, record: ReconcileRecord)] = []
         for name in entities {
-            guard let record = ReconcileRecord.read(service: name, dataDirectory: self.dataDirectory) else {
-                return nil
-            }
+            guard let record = known[name] else { return nil }
             records.append((name, record))
         }
         let oldest = records.map(\.record.time).min()!
@@ -156,15 +169,32 @@ public struct EvidenceCollector: Sendable {
             age: .milliseconds(Int64(max(0, Date().timeIntervalSince(oldest)) * 1000)))
     }
 
+    /// An entity's latest reconcile record (nil: never reconciled), from the shared store or the data directory; a
+    /// failure when the store does not answer.
+    func record(entity: String) async -> Result<ReconcileRecord?, SharedStoreFailure> {
+        guard let shared = self.shared else {
+            return .success(ReconcileRecord.read(service: entity, dataDirectory: self.dataDirectory))
+        }
+        do {
+            return .success(try await shared.latestReconcile(entity: entity))
+        } catch {
+            return .failure(error)
+        }
+    }
+
     /// `strangler reconcile orders && strangler reconcile items`, with `--routes` and `--data` when they are not
-    /// the defaults.
+    /// the defaults (`--store`, without a password, with a shared store: the gates read the records there).
     func reconcileCommand(_ entities: [String]) -> String? {
         guard !entities.isEmpty else { return nil }
         var flags = ""
         if let routesPath = self.routesPath, routesPath != "routes.json" {
             flags += " --routes " + ShellWord.quote(routesPath)
         }
-        if self.dataDirectory != ".strangler" { flags += " --data " + ShellWord.quote(self.dataDirectory) }
+        if let shared = self.shared {
+            flags += " --store " + ShellWord.quote(shared.storeDescription)
+        } else if self.dataDirectory != ".strangler" {
+            flags += " --data " + ShellWord.quote(self.dataDirectory)
+        }
         return entities.map { "strangler reconcile \(ShellWord.quote($0))\(flags)" }.joined(separator: " && ")
     }
 

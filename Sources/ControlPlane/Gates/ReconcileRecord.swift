@@ -73,16 +73,21 @@ public struct ReconcileRecord: Sendable, Equatable {
     public static func read(service: String, dataDirectory: String) -> ReconcileRecord? {
         guard
             let text = try? String(
-                contentsOfFile: self.path(service: service, dataDirectory: dataDirectory), encoding: .utf8),
-            let document = try? JSONParser.parse(text),
+                contentsOfFile: self.path(service: service, dataDirectory: dataDirectory), encoding: .utf8)
+        else { return nil }
+        return ReconcileRecord(text: text, service: service)
+    }
+
+    /// A record from its JSON text (``json``); nil when it is not one. `service` stands in for a missing name.
+    public init?(text: String, service: String) {
+        guard let document = try? JSONParser.parse(text),
             let time = document["time"]?.stringValue.flatMap(Self.formatter.date(from:)),
             let clean = document["clean"]?.boolValue
         else { return nil }
         func count(_ key: String) -> Int { Int(document[key]?.numberValue ?? 0) }
-        return ReconcileRecord(
+        self.init(
             service: document["service"]?.stringValue ?? service, time: time, clean: clean, compared: count("compared"),
-            missing: count("missing"),
-            extra: count("extra"), differing: count("differing"),
+            missing: count("missing"), extra: count("extra"), differing: count("differing"),
             ignored: (document["ignored"]?.arrayValue ?? []).compactMap(\.stringValue))
     }
 

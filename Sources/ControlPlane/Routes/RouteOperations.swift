@@ -240,8 +240,7 @@ public struct RouteOperations: Sendable {
         do {
             let after = try await self.control.replace(
                 text: text, table: table, expectedHash: expectedHash, actor: actor, reason: reason, detail: detail)
-            let reviews = SignatureReview.review(store: self.diffStore, from: snapshot.table, to: table, actor: actor)
-            await self.share(reviews, actor: actor)
+            let reviews = await self.review(from: snapshot.table, to: table, actor: actor)
             return TableChange(
                 table: after, changed: changes, forced: forced, overridden: forced ? refusals : [],
                 notMeasured: notMeasured, reviews: reviews)
@@ -375,9 +374,7 @@ public struct RouteOperations: Sendable {
                 to: beforeTable, expectedHash: snapshot.contentHash, actor: actor,
                 reason: reason ?? "undo of \(action) at \(time)", detail: detail)
             await self.takeBackTriage(of: last, actor: actor, time: time)
-            let reviews = SignatureReview.review(
-                store: self.diffStore, from: snapshot.table, to: beforeTable, actor: actor)
-            await self.share(reviews, actor: actor)
+            let reviews = await self.review(from: snapshot.table, to: beforeTable, actor: actor)
             return UndoOutcome(table: result, undid: undid, changed: changes, reviews: reviews)
         } catch {
             throw ControlError(error)
@@ -482,7 +479,7 @@ public struct RouteOperations: Sendable {
             }
             ignoreAdded = adding
         }
-        let baseline = try? self.diffStore.epochCounts(route: id)
+        let baseline = await self.epochCounts(route: id)
         if !partial {
             do {
                 try await self.record(
@@ -491,13 +488,11 @@ public struct RouteOperations: Sendable {
                 throw ControlError(.storageFailed, "the triage decision could not be stored: \(error)")
             }
         }
-        let reviews =
-            reviewedTable.map {
-                SignatureReview.review(
-                    store: self.diffStore, from: snapshot.table, to: $0, actor: actor,
-                    baselines: baseline.map { [id: $0] } ?? [:])
-            } ?? []
-        await self.share(reviews, actor: actor)
+        var reviews: [SignatureReview] = []
+        if let reviewedTable {
+            reviews = await self.review(
+                from: snapshot.table, to: reviewedTable, actor: actor, baselines: baseline.map { [id: $0] } ?? [:])
+        }
         if decision != .ignored {
             // No table change (a reset leaves ignore rules an earlier --ignore added); the decision is still in the
             // history.
@@ -560,36 +555,26 @@ public struct RouteOperations: Sendable {
         if let shared = self.control.sharedEvidence { try await shared.recordTriage(decision) }
     }
 
-    /// The decisions a rule change's reviews recorded in this proxy's diff store (`explained`, and `reset` for what a
-    /// rule no longer explains), recorded in the shared evidence too. One that cannot be written is logged: the
-    /// change itself is committed.
-    func share(_ reviews: [SignatureReview], actor: String) async {
-        guard let shared = self.control.sharedEvidence else { return }
-        for review in reviews {
-            let decisions =
-                review.explained.map {
-                    ($0.id, TriageDecision.Decision.explained, "explained by the route's diff rules")
-                }
-                + review.untriaged.map {
-                    ($0.id, TriageDecision.Decision.reset, "no longer explained by the route's rules")
-                }
-            for (signature, decision, reason) in decisions {
-                do {
-                    // As the review decides locally: `explained` only for an untriaged signature, `reset` only for
-                    // one the rules had explained (a decision made through another proxy stays).
-                    let latest = try await shared.latestDecision(route: review.route, signature: signature)
-                    let inForce = latest == .reset ? nil : latest
-                    guard decision == .explained ? inForce == nil : inForce == .explained else { continue }
-                    try await shared.recordTriage(
-                        TriageDecision(
-                            route: review.route, signature: signature, decision: decision, reason: reason, actor: actor)
-                    )
-                } catch {
-                    self.control.logger.error(
-                        "a triage decision was not written to the shared store",
-                        metadata: ["route": "\(review.route)", "signature": "\(signature)", "error": "\(error)"])
-                }
-            }
+    /// The reviews of a change of diff rules (``SignatureReview``), against the evidence the gates read: the shared
+    /// store's samples and triage with `--store`, else this proxy's diff store.
+    func review(
+        from previous: RouteTable, to table: RouteTable, actor: String, baselines: [String: EpochCounts] = [:]
+    ) async -> [SignatureReview] {
+        if let shared = self.control.sharedEvidence {
+            return await SignatureReview.review(
+                evidence: shared, from: previous, to: table, actor: actor, baselines: baselines)
+        }
+        return SignatureReview.review(
+            store: self.diffStore, from: previous, to: table, actor: actor, baselines: baselines)
+    }
+
+    /// A route's counts since its last stage change, where the gates read them; nil when they cannot be read.
+    func epochCounts(route: String) async -> EpochCounts? {
+        let evidence: any ReviewEvidence = self.control.sharedEvidence ?? self.diffStore
+        do {
+            return try await evidence.epochCounts(route: route)
+        } catch {
+            return nil
         }
     }
 

@@ -83,27 +83,66 @@ public struct SignatureReview: Sendable, Equatable {
         baselines: [String: EpochCounts] = [:]
     ) -> [SignatureReview] {
         var reviews: [SignatureReview] = []
-        for route in table.routes {
-            guard let old = previous.route(id: route.id) else { continue }
-            let before = old.shadow ?? ShadowPolicy.defaults
-            let after = route.shadow ?? ShadowPolicy.defaults
-            guard before.ignore != after.ignore || before.arrays != after.arrays || before.version != after.version
-            else { continue }
-            if let review = try? self.review(store: store, route: route, actor: actor, baseline: baselines[route.id]) {
+        for route in Self.rulesChanged(from: previous, to: table) {
+            do {
+                let counts = try store.epochCounts(route: route.id)
+                let pairs = counts.signatures.isEmpty ? [] : try store.storedPairs(route: route.id)
+                guard
+                    let (review, decisions) = Self.judge(
+                        route, counts: counts, pairs: pairs, actor: actor,
+                        baseline: baselines[route.id])
+                else { continue }
+                for decision in decisions { try store.recordTriage(decision) }
                 reviews.append(review)
+            } catch {
+                continue
             }
         }
         return reviews
     }
 
-    /// Compares the route's kept samples again under its rules now, and records `explained` or `reset` where the
-    /// verdict on a signature changed.
-    static func review(
-        store: DiffStore, route: Route, actor: String, baseline: EpochCounts? = nil
-    ) throws -> SignatureReview? {
-        let counts = try store.epochCounts(route: route.id)
+    /// The same against any evidence (the shared store of every proxy, `--store`): its samples, epochs and triage.
+    public static func review(
+        evidence: any ReviewEvidence, from previous: RouteTable, to table: RouteTable, actor: String,
+        baselines: [String: EpochCounts] = [:]
+    ) async -> [SignatureReview] {
+        var reviews: [SignatureReview] = []
+        for route in Self.rulesChanged(from: previous, to: table) {
+            do {
+                let counts = try await evidence.epochCounts(route: route.id)
+                let pairs = counts.signatures.isEmpty ? [] : try await evidence.storedPairs(route: route.id)
+                guard
+                    let (review, decisions) = Self.judge(
+                        route, counts: counts, pairs: pairs, actor: actor,
+                        baseline: baselines[route.id])
+                else { continue }
+                for decision in decisions { try await evidence.recordTriage(decision) }
+                reviews.append(review)
+            } catch {
+                continue
+            }
+        }
+        return reviews
+    }
+
+    /// The routes of `table` whose diff rules (`ignore`, `arrays`, `version`) differ from `previous`'s.
+    static func rulesChanged(from previous: RouteTable, to table: RouteTable) -> [Route] {
+        table.routes.filter { route in
+            guard let old = previous.route(id: route.id) else { return false }
+            let before = old.shadow ?? ShadowPolicy.defaults
+            let after = route.shadow ?? ShadowPolicy.defaults
+            return before.ignore != after.ignore || before.arrays != after.arrays || before.version != after.version
+        }
+    }
+
+    /// Compares the route's kept samples (`pairs`) again under its rules now: the review, and the decisions to record
+    /// (`explained` or `reset`) where the verdict on a signature changed. Nil without signatures.
+    static func judge(
+        _ route: Route, counts: EpochCounts, pairs allPairs: [DiffStore.StoredPair], actor: String,
+        baseline: EpochCounts? = nil
+    ) -> (SignatureReview, [TriageDecision])? {
         guard !counts.signatures.isEmpty else { return nil }
-        let pairs = Dictionary(grouping: try store.storedPairs(route: route.id), by: \.signature)
+        let pairs = Dictionary(grouping: allPairs, by: \.signature)
         let options = Self.options(route)
         let versions = (route.shadow ?? ShadowPolicy.defaults).version
         let names = options.headers.map { $0.lowercased() }
@@ -114,6 +153,7 @@ public struct SignatureReview: Sendable, Equatable {
             route: route.id, before: (counts.compared, accepted(baseline?.signatures ?? counts.signatures)),
             after: (0, 0), explained: [],
             untriaged: [], stillDiffering: [])
+        var decisions: [TriageDecision] = []
         var signatures = counts.signatures
         for index in signatures.indices {
             let signature = signatures[index]
@@ -131,14 +171,14 @@ public struct SignatureReview: Sendable, Equatable {
             }
             let entry = Signature(id: signature.id, text: signature.text)
             if explainedNow, signature.decision == nil {
-                try store.recordTriage(
+                decisions.append(
                     TriageDecision(
                         route: route.id, signature: signature.id, decision: .explained,
                         reason: "explained by the route's diff rules", actor: actor))
                 signatures[index].decision = TriageDecision.Decision.explained.rawValue
                 review.explained.append(entry)
             } else if !explainedNow, signature.decision == TriageDecision.Decision.explained.rawValue {
-                try store.recordTriage(
+                decisions.append(
                     TriageDecision(
                         route: route.id, signature: signature.id, decision: .reset,
                         reason: "no longer explained by the route's diff rules", actor: actor))
@@ -149,7 +189,7 @@ public struct SignatureReview: Sendable, Equatable {
             }
         }
         review.after = (counts.compared, accepted(signatures))
-        return review
+        return (review, decisions)
     }
 
     /// Only the headers the comparison reads: as the recorder compares them.
