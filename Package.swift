@@ -357,6 +357,7 @@ let package = Package(
             name: "ScaleOutTests",
             dependencies: [
                 "AdminAPI",
+                "Diff",
                 "DiffStore",
                 "ControlPlane",
                 "Gateway",

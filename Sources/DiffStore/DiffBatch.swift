@@ -151,11 +151,22 @@ public struct DiffBatch: Sendable {
         public var route: String
         public var pointer: String
         public var kind: String
+
+        public init(route: String, pointer: String, kind: String) {
+            self.route = route
+            self.pointer = pointer
+            self.kind = kind
+        }
     }
 
     public struct NoiseKey: Hashable, Sendable {
         public var route: String
         public var pointer: String
+
+        public init(route: String, pointer: String) {
+            self.route = route
+            self.pointer = pointer
+        }
     }
 
     /// Seconds since 1970 of the batch (first/last seen).

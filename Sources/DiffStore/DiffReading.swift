@@ -242,6 +242,16 @@ public struct StoredSample: Sendable {
             signature: self.signature, monolith: self.monolith.response, service: self.service.response)
     }
 
+    /// The sample to store again (`strangler store import|export`), with the hashes of what was redacted from it.
+    public func diffSample(subjects: Set<String>) -> DiffSample {
+        let request = Answer(status: 0, headers: self.requestHeaders, body: self.requestBody).response
+        return DiffSample(
+            route: self.route, signature: self.signature, recordedAt: Date(timeIntervalSince1970: self.recordedAt),
+            requestID: self.requestID, servedBy: self.servedBy, method: self.method, path: self.path,
+            query: self.query, requestHeaders: request.headers, requestBody: request.body,
+            monolith: self.monolith.response, service: self.service.response, diff: self.diff, subjects: subjects)
+    }
+
     /// A sample to store, as its stored form (headers as JSON text): what goes into either store.
     public init(_ sample: DiffSample, id: Int64 = 0) {
         self.init(

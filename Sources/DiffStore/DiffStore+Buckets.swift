@@ -80,6 +80,46 @@ extension DiffStore {
     }
 }
 
+extension DiffStore {
+    /// Replaces every minute bucket with `buckets` (`strangler store export`: the buckets as the shared store kept
+    /// them, not the minute of the export).
+    public func replaceBuckets(with buckets: [TimeBucket]) throws {
+        let sql = Self.addCountersSQL(table: "route_buckets", keys: ["route", "start"])
+        try self.database.write { db in
+            try db.execute(sql: "DELETE FROM route_buckets")
+            for bucket in buckets {
+                try db.execute(
+                    sql: sql,
+                    arguments: StatementArguments(
+                        [bucket.route as any DatabaseValueConvertible, Int(bucket.start.timeIntervalSince1970)]
+                            + RouteCounts.counters.map { bucket.counts[keyPath: $0.keyPath] }))
+            }
+        }
+    }
+
+    /// Every differing pointer's and noise pointer's count, and each route's noise checks (`strangler store export`).
+    public func pointerCounts() throws -> DiffBatch {
+        try self.database.read { db in
+            var batch = DiffBatch()
+            for row in try Row.fetchAll(db, sql: "SELECT route, pointer, kind, count FROM pointers") {
+                batch.pointers[.init(route: row["route"], pointer: row["pointer"], kind: row["kind"])] = row["count"]
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT route, pointer, count FROM noise") {
+                batch.noise[.init(route: row["route"], pointer: row["pointer"])] = row["count"]
+            }
+            return batch
+        }
+    }
+
+    /// Each route's noise checks.
+    public func noiseChecks() throws -> [String: Int] {
+        try self.database.read { db in
+            try Row.fetchAll(db, sql: "SELECT route, noise_checks FROM route_counters WHERE noise_checks > 0")
+                .reduce(into: [:]) { $0[$1["route"]] = $1["noise_checks"] }
+        }
+    }
+}
+
 /// The `WHERE` of a query whose conditions are each optional: `route = ?` for a route, then the others given.
 struct SQLFilter {
     private var conditions: [String] = []

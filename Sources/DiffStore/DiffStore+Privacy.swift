@@ -53,6 +53,19 @@ extension DiffStore {
         }
     }
 
+    /// Every kept sample, oldest first, with the hashes of what was redacted from it (`strangler store export`).
+    public func allSamples() throws -> [DiffSample] {
+        let stored = try self.storedSamples(" ORDER BY id", [])
+        let subjects = try self.database.read { db in
+            try Row.fetchAll(db, sql: "SELECT sample_id, hash FROM sample_subjects").reduce(
+                into: [Int64: Set<String>]()
+            ) {
+                $0[$1["sample_id"], default: []].insert($1["hash"])
+            }
+        }
+        return stored.map { $0.diffSample(subjects: subjects[$0.id] ?? []) }
+    }
+
     /// How many samples hold the value whose keyed hash is `hash`.
     public func sampleCount(subjectHash hash: String) throws -> Int {
         try self.database.read { db in

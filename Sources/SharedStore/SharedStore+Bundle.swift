@@ -5,9 +5,11 @@ import Logging
 import PostgresNIO
 
 /// What `strangler store import|export` moves between the file default (routes.json, `<data>/audit.jsonl`,
-/// `<data>/diffs.sqlite`) and the shared store: the table, its audit log, each route's evidence since its last stage
-/// change (the stage, when it began, the comparisons and mismatch signatures counted since: what the gates read) and
-/// every triage decision.
+/// `<data>/diffs.sqlite`, `<data>/redaction.key`, `<data>/reconcile/`) and the shared store: the table, its audit log,
+/// each route's evidence since its last stage change (the stage, when it began, the comparisons and mismatch
+/// signatures counted since: what the gates read), every triage decision, the kept samples (with the hashes of what
+/// was redacted from them, and the key of those hashes), the differing and noise pointers' counts, the minute buckets
+/// and each entity's latest reconcile record.
 public struct StoreBundle: Sendable {
     /// One route's evidence.
     public struct RouteEvidence: Sendable, Equatable {
@@ -24,14 +26,15 @@ public struct StoreBundle: Sendable {
             self.counts.since == nil && self.counts.compared == 0 && self.counts.signatures.isEmpty
         }
 
-        /// The counts as a batch that adds them (at `time`).
-        public func batch(at time: Date) -> DiffBatch {
+        /// The counts as a batch that adds them (at `time`), with the route's noise checks.
+        public func batch(at time: Date, noiseChecks: Int = 0) -> DiffBatch {
             var batch = DiffBatch(time: time)
             var counts = RouteCounts()
             counts.compared = self.counts.compared
             counts.matched = self.counts.matched
             counts.mismatched = self.counts.mismatched
-            if counts.compared > 0 || counts.matched > 0 || counts.mismatched > 0 { batch.counts[self.route] = counts }
+            counts.noiseChecks = noiseChecks
+            if counts != RouteCounts() { batch.counts[self.route] = counts }
             for signature in self.counts.signatures {
                 batch.count(signature: signature.id, text: signature.text, on: self.route, occurrences: signature.count)
             }
@@ -46,12 +49,31 @@ public struct StoreBundle: Sendable {
     public var evidence: [RouteEvidence]
     /// Every triage decision, oldest first.
     public var triage: [TriageDecision]
+    /// The kept samples (oldest first, with their subjects), the pointers' and noise pointers' counts; no counters.
+    public var diffs = DiffBatch()
+    /// Each route's noise checks.
+    public var noiseChecks: [String: Int] = [:]
+    public var buckets: [TimeBucket] = []
+    /// Each entity's latest reconcile record.
+    public var reconcile: [ReconcileRecord] = []
+    /// The key of the samples' keyed hashes; nil when none was made yet.
+    public var redactionKey: [UInt8]?
 
     public init(table: String, audit: [String], evidence: [RouteEvidence], triage: [TriageDecision]) {
         self.table = table
         self.audit = audit
         self.evidence = evidence
         self.triage = triage
+    }
+
+    /// The evidence batch of `evidence`, at `time`, with its route's noise checks.
+    public func batch(_ evidence: RouteEvidence, at time: Date) -> DiffBatch {
+        evidence.batch(at: time, noiseChecks: self.noiseChecks[evidence.route] ?? 0)
+    }
+
+    /// Whether a route has anything to move.
+    public func moves(_ evidence: RouteEvidence) -> Bool {
+        !evidence.isEmpty || self.noiseChecks[evidence.route] != nil
     }
 }
 
@@ -92,7 +114,7 @@ extension SharedStore {
                     try await connection.query("INSERT INTO strangler.audit (entry) VALUES (\(audit))", logger: logger)
                 }
                 let now = Date()
-                for evidence in bundle.evidence where !evidence.isEmpty {
+                for evidence in bundle.evidence where bundle.moves(evidence) {
                     // The epoch first, on an empty store: its baseline is nothing, and the counts added after it are
                     // the epoch's.
                     if let since = evidence.counts.since {
@@ -100,8 +122,9 @@ extension SharedStore {
                             route: evidence.route, stage: evidence.counts.stage ?? "transform",
                             at: since.timeIntervalSince1970, on: connection, logger: logger)
                     }
-                    try await Self.add(evidence.batch(at: now), on: connection, logger: logger)
+                    try await Self.add(bundle.batch(evidence, at: now), on: connection, logger: logger)
                 }
+                try await Self.importDiffs(bundle, on: connection, logger: logger)
                 for decision in bundle.triage {
                     try await connection.query(
                         """
@@ -130,9 +153,11 @@ extension SharedStore {
             let counts = try await self.epochCounts(route: route)
             evidence.append(StoreBundle.RouteEvidence(route: route, counts: counts))
         }
-        return StoreBundle(
+        var bundle = StoreBundle(
             table: head.text, audit: try await self.auditEntries(), evidence: evidence,
             triage: try await self.triageDecisions())
+        try await self.exportDiffs(into: &bundle)
+        return bundle
     }
 
     /// Every triage decision, oldest first.

@@ -72,7 +72,10 @@ extension SharedStore {
     /// Adds a batch's pointers, noise, minute buckets and samples inside the caller's transaction (after ``add``:
     /// every transaction takes its locks in the same order). A signature keeps ``maxSamplesPerSignature`` samples over
     /// every proxy: each is counted under a lock of its own.
-    static func addDiffs(_ batch: DiffBatch, on connection: PostgresConnection, logger: Logger) async throws {
+    static func addDiffs(
+        _ batch: DiffBatch, samplesPerSignature limit: Int = SharedStore.maxSamplesPerSignature,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws {
         for (key, count) in batch.pointers.sorted(by: {
             ($0.key.route, $0.key.pointer, $0.key.kind) < ($1.key.route, $1.key.pointer, $1.key.kind)
         }) {
@@ -119,7 +122,7 @@ extension SharedStore {
             try await connection.query(lock, logger: logger)
             guard
                 let id = try await Self.insert(
-                    sample, limit: Self.maxSamplesPerSignature, on: connection, logger: logger)
+                    sample, limit: limit, on: connection, logger: logger)
             else { continue }
             for hash in sample.subjects.sorted() {
                 try await connection.query(
@@ -384,20 +387,22 @@ extension SharedStore {
         var generator = SystemRandomNumberGenerator()
         let fresh = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
         return try await self.bounded("reading the redaction key") { [client, logger] in
-            try await Self.redactionKey(offering: fresh, client: client, logger: logger)
+            try await client.withConnection { connection in
+                try await Self.redactionKey(offering: fresh, on: connection, logger: logger)
+            }
         }
     }
 
     /// The key in force: `offered` when the store had none (it is then the store's), else the store's.
     static func redactionKey(
-        offering offered: [UInt8], client: PostgresClient, logger: Logger
+        offering offered: [UInt8], on connection: PostgresConnection, logger: Logger
     ) async throws -> [UInt8] {
         let bytes = Data(offered)
         let insert: PostgresQuery = try """
         INSERT INTO strangler.secrets (name, value) VALUES ('redaction-key', \(bytes)) ON CONFLICT (name) DO NOTHING
         """
-        try await client.query(insert, logger: logger)
-        for try await value in try await client.query(
+        try await connection.query(insert, logger: logger)
+        for try await value in try await connection.query(
             "SELECT value FROM strangler.secrets WHERE name = 'redaction-key'", logger: logger
         ).decode(Data.self) {
             return Array(value)

@@ -17,12 +17,15 @@ public struct StoreCommand: AsyncParsableCommand {
         discussion: """
             What moves: the route table, its audit log (<data>/audit.jsonl), each route's evidence since its last \
             stage change (the stage, when it began, the comparisons, matches, mismatches and mismatch signatures \
-            counted since: what the gates read) and every triage decision (<data>/diffs.sqlite). Samples, differing \
-            pointers, noise and counts from before a route's last stage change stay where they are (docs/scale-out.md).
+            counted since: what the gates read), every triage decision, the kept samples with the hashes of what \
+            was redacted from them, the differing and noise pointers' counts, the minute buckets (<data>/diffs.sqlite), \
+            the key of the redaction hashes (<data>/redaction.key) and each entity's latest reconcile record \
+            (<data>/reconcile/). Counts from before a route's last stage change stay where they are \
+            (docs/scale-out.md).
 
             import writes into an empty store, in one transaction (a store that holds a table is refused and nothing \
             is written); export writes into a fresh place (a --routes file, <data>/audit.jsonl or <data>/diffs.sqlite \
-            that exists is refused), routes.json last, and removes what it wrote if a step fails.
+            that exists is refused, and so are <data>/redaction.key and <data>/reconcile/), routes.json last, and removes what it wrote if a step fails.
 
             Examples:
               strangler store import --store postgres://strangler@db:5432/strangler --routes routes.json --data .strangler
@@ -67,6 +70,8 @@ public struct StoreMoveOptions: ParsableArguments {
 
     var auditPath: String { AuditLog.path(dataDirectory: self.data) }
     var diffsPath: String { URL(fileURLWithPath: self.data).appendingPathComponent("diffs.sqlite").path }
+    var keyPath: String { URL(fileURLWithPath: self.data).appendingPathComponent(DiffStore.keyFileName).path }
+    var reconcilePath: String { URL(fileURLWithPath: self.data).appendingPathComponent("reconcile").path }
 
     /// The route ids of a table's text.
     static func routeIDs(_ text: String) throws -> [String] {
@@ -120,16 +125,41 @@ public struct StoreImportCommand: AsyncParsableCommand {
                 audit.append(entry.jsonText)
             }
         }
-        var evidence: [StoreBundle.RouteEvidence] = []
-        var triage: [TriageDecision] = []
+        var bundle = StoreBundle(table: text, audit: audit, evidence: [], triage: [])
         if FileManager.default.fileExists(atPath: self.options.diffsPath) {
-            let diffs = try DiffStore.open(path: self.options.diffsPath)
+            // The key is moved only when there is one: opening the store would make one.
+            let hadKey = FileManager.default.fileExists(atPath: self.options.keyPath)
+            let diffs = try DiffStore.open(path: self.options.diffsPath, maxSamplesPerSignature: .max)
             for route in routes {
-                evidence.append(.init(route: route, counts: try diffs.epochCounts(route: route)))
+                bundle.evidence.append(.init(route: route, counts: try diffs.epochCounts(route: route)))
             }
-            triage = try diffs.triageDecisions()
+            bundle.triage = try diffs.triageDecisions()
+            bundle.diffs = try diffs.pointerCounts()
+            bundle.diffs.samples = try diffs.allSamples()
+            bundle.noiseChecks = try diffs.noiseChecks()
+            bundle.buckets = try diffs.buckets()
+            if hadKey { bundle.redactionKey = diffs.redactionKey }
         }
-        return StoreBundle(table: text, audit: audit, evidence: evidence, triage: triage)
+        bundle.reconcile = try self.reconcileRecords()
+        return bundle
+    }
+
+    /// The records under `<data>/reconcile/`, each read and checked.
+    func reconcileRecords() throws -> [ReconcileRecord] {
+        let folder = self.options.reconcilePath
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        var records: [ReconcileRecord] = []
+        for name in names.sorted() where name.hasSuffix(".json") {
+            let path = URL(fileURLWithPath: folder).appendingPathComponent(name).path
+            let entity = String(name.dropLast(5))
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+                let record = ReconcileRecord(text: text, service: entity)
+            else {
+                throw StoreMoveFailure(description: "\(path) is not a reconcile record; nothing moved")
+            }
+            records.append(record)
+        }
+        return records
     }
 
     public func run() async throws {
@@ -194,7 +224,10 @@ public struct StoreExportCommand: AsyncParsableCommand {
 
     /// Export writes only into a fresh place.
     func refuseExisting() throws {
-        for path in [self.options.routes, self.options.auditPath, self.options.diffsPath] {
+        for path in [
+            self.options.routes, self.options.auditPath, self.options.diffsPath, self.options.keyPath,
+            self.options.reconcilePath,
+        ] {
             if FileManager.default.fileExists(atPath: path) {
                 throw StoreMoveFailure(description: "\(path) exists: export writes into a fresh place; nothing written")
             }
@@ -216,11 +249,19 @@ public struct StoreExportCommand: AsyncParsableCommand {
     func write(_ bundle: StoreBundle) throws {
         let written = [
             self.options.diffsPath, self.options.diffsPath + "-wal", self.options.diffsPath + "-shm",
-            self.options.auditPath,
+            self.options.auditPath, self.options.keyPath, self.options.reconcilePath,
         ]
         do {
             try FileManager.default.createDirectory(atPath: self.options.data, withIntermediateDirectories: true)
+            // The key before the diff store (which would make one): the samples' hashes are by the store's.
+            if let key = bundle.redactionKey {
+                guard
+                    FileManager.default.createFile(
+                        atPath: self.options.keyPath, contents: Data(key), attributes: [.posixPermissions: 0o600])
+                else { throw StoreMoveFailure(description: "cannot write \(self.options.keyPath)") }
+            }
             try Self.writeEvidence(bundle, to: self.options.diffsPath)
+            for record in bundle.reconcile { try record.write(dataDirectory: self.options.data) }
             try AtomicFile.write(bundle.audit.map { $0 + "\n" }.joined(), to: self.options.auditPath)
             try AtomicFile.write(bundle.table, to: self.options.routes)
         } catch {
@@ -230,15 +271,18 @@ public struct StoreExportCommand: AsyncParsableCommand {
     }
 
     private static func writeEvidence(_ bundle: StoreBundle, to path: String) throws {
-        let diffs = try DiffStore.open(path: path)
+        let diffs = try DiffStore.open(path: path, maxSamplesPerSignature: .max)
         let now = Date()
-        for evidence in bundle.evidence where !evidence.isEmpty {
+        for evidence in bundle.evidence where bundle.moves(evidence) {
             if let since = evidence.counts.since {
                 try diffs.startEpoch(route: evidence.route, stage: evidence.counts.stage ?? "transform", at: since)
             }
-            try diffs.apply(evidence.batch(at: now))
+            try diffs.apply(bundle.batch(evidence, at: now))
         }
         for decision in bundle.triage { try diffs.recordTriage(decision) }
+        try diffs.apply(bundle.diffs)
+        // The buckets as the store kept them, not the minute of the export the counts above were added in.
+        try diffs.replaceBuckets(with: bundle.buckets)
     }
 }
 
@@ -257,6 +301,7 @@ struct StoreSummary {
         return
             "\(verb): the table (\(routes) routes), \(self.bundle.audit.count) audit entries, the evidence of "
             + "\(evidence.count) routes (\(compared) comparisons since their last stage change), "
-            + "\(self.bundle.triage.count) triage decisions"
+            + "\(self.bundle.triage.count) triage decisions, \(self.bundle.diffs.samples.count) samples, "
+            + "\(self.bundle.reconcile.count) reconcile records"
     }
 }

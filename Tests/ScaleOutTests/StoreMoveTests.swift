@@ -1,5 +1,6 @@
 import ArgumentParser
 import ControlPlane
+import Diff
 import DiffStore
 import Foundation
 import JSON
@@ -35,14 +36,33 @@ struct StoreMoveTests {
         try diffs.startEpoch(route: "items.get", stage: "coexist", at: Date(timeIntervalSince1970: 1_764_500_000.25))
         var since = DiffBatch(time: Date(timeIntervalSince1970: 1_764_600_000))
         since.counts["items.get"] = Self.counts(compared: 5, matched: 3, mismatched: 2)
+        since.counts["items.get"]?.noiseChecks = 3
         since.count(signature: "sig-a", text: "/email changed", on: "items.get", occurrences: 2)
+        since.count(pointer: "/email", kind: "changed", on: "items.get")
+        since.countNoise(at: "/stamp", on: "items.get")
+        since.samples.append(Self.sample)
         try diffs.apply(since)
+        try ReconcileRecord(
+            service: "items", time: Date(timeIntervalSince1970: 1_764_650_000), clean: true, compared: 7, missing: 0,
+            extra: 0, differing: 0, ignored: ["/stamp"]
+        ).write(dataDirectory: data)
         try diffs.recordTriage(
             TriageDecision(
                 route: "items.get", signature: "sig-a", decision: .accepted, reason: "known", actor: "eng",
                 decidedAt: Date(timeIntervalSince1970: 1_764_700_000)))
         return (routes, data, "sig-a")
     }
+
+    /// A kept sample that held a redacted e-mail (its hash `subject-hash`).
+    static let sample = DiffSample(
+        route: "items.get", signature: "sig-a", recordedAt: Date(timeIntervalSince1970: 1_764_600_000.5),
+        requestID: "r-1", servedBy: "monolith", method: "GET", path: "/items/1", query: "a=1",
+        requestHeaders: [("accept", "application/json")], requestBody: [],
+        monolith: StoredResponse(
+            status: 200, headers: [("content-type", "application/json")],
+            body: Array(#"{"email":"[redacted:subject-hash]"}"#.utf8)),
+        service: StoredResponse(status: 200, headers: [], body: [0xff, 0x00, 0x01]), diff: #"{"body":{}}"#,
+        subjects: ["subject-hash"])
 
     static func counts(compared: Int, matched: Int, mismatched: Int) -> RouteCounts {
         var counts = RouteCounts()
@@ -80,6 +100,19 @@ struct StoreMoveTests {
         let last = try JSONParser.parse(Array((audit.last ?? "").utf8))
         #expect(last["action"]?.stringValue == "import")
         #expect(try await store.triageDecisions() == (try original.triageDecisions()))
+        // The samples, pointers, noise, buckets, reconcile records and the key came along.
+        #expect(
+            try await store.samples(route: "items.get", signature: nil, limit: 20).jsonText
+                == original.samples(route: "items.get").jsonText)
+        #expect(try await store.sampleCount(subjectHash: "subject-hash") == 1)
+        let summary = try await store.summary(route: "items.get", pointerLimit: 50)["routes"]?.at(0)
+        #expect(summary?["pointers"] == (try original.summary(route: "items.get")["routes"]?.at(0)?["pointers"]))
+        #expect(summary?["signatures"]?.at(0)?["samples"]?.numberValue == 1, "\(summary?.jsonText ?? "")")
+        #expect(try await store.noise(route: "items.get").checks == 3)
+        #expect(try await store.noise(route: "items.get").pointers.map(\.pointer) == ["/stamp"])
+        #expect(try await store.buckets(route: nil, since: nil) == original.buckets())
+        #expect(try await store.latestReconcile(entity: "items")?.ignored == ["/stamp"])
+        #expect(try await store.redactionKey() == original.redactionKey)
 
         // A store that holds a table is refused, and nothing is written.
         await #expect(throws: ExitCode.self) {
@@ -97,6 +130,12 @@ struct StoreMoveTests {
         let exported = try DiffStore.open(path: dataOut + "/diffs.sqlite")
         #expect(try exported.epochCounts(route: "items.get") == counts)
         #expect(try exported.triageDecisions() == original.triageDecisions())
+        #expect(try exported.samples(route: "items.get").jsonText == original.samples(route: "items.get").jsonText)
+        #expect(try exported.sampleCount(subjectHash: "subject-hash") == 1)
+        #expect(try exported.noise(route: "items.get").pointers.map(\.pointer) == ["/stamp"])
+        #expect(try exported.buckets() == original.buckets())
+        #expect(exported.redactionKey == original.redactionKey)
+        #expect(ReconcileRecord.read(service: "items", dataDirectory: dataOut)?.compared == 7)
         let lines = try String(contentsOfFile: AuditLog.path(dataDirectory: dataOut), encoding: .utf8)
             .split(separator: "\n")
         #expect(lines.count == 3)
@@ -105,6 +144,29 @@ struct StoreMoveTests {
         await #expect(throws: ExitCode.self) {
             try await Self.run(["export", "--store", url, "--routes", routesOut, "--data", dataOut])
         }
+    }
+
+    @Test func samplesHashedByAnotherKeyThanTheStoresAreRefused() async throws {
+        let url = try await PostgresServer.shared().freshDatabase()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-move-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let local = try Self.makeLocal(in: directory)
+        let store = try await SharedStore.connect(try StoreLocation.parse(url), logger: Logger(label: "test"))
+        defer { store.close() }
+        let own = try await store.redactionKey()
+        #expect(own != (try DiffStore.open(path: local.data + "/diffs.sqlite").redactionKey))
+        let command = try #require(
+            try Strangler.parseAsRoot([
+                "store", "import", "--store", url, "--routes", local.routes, "--data", local.data,
+            ]) as? StoreImportCommand)
+        await #expect {
+            try await command.move()
+        } throws: { error in
+            "\(error)".contains("the store already has a redaction key of its own")
+        }
+        #expect(try await store.head() == nil)
+        #expect(try await store.samples(route: "items.get", signature: nil, limit: 20).arrayValue?.isEmpty == true)
+        #expect(try await store.redactionKey() == own)
     }
 
     @Test func aBrokenAuditLogOrTableMovesNothing() async throws {
