@@ -39,10 +39,10 @@ public struct ProxyCommand: AsyncParsableCommand {
             reaches the others within a second (LISTEN/NOTIFY, and a re-read every --store-poll). Each proxy \
             reports itself every --instance-report (strangler instances). While the store does not answer, the \
             proxy routes by the last table and refuses changes (503 store_unavailable, after --store-timeout). \
-            The shadow counters, signatures and triage go to the store too; samples, pointers, noise and reconcile \
-            records stay in --data for now (strangler store import|export moves a table and its evidence). Give the \
-            password in PGPASSWORD \
-            rather than in the URL, where `ps` shows it.
+            The shadow evidence goes to the store too (counters, signatures, pointers, noise, samples redacted \
+            with the store's one key, triage), and the gates read reconcile records there (strangler reconcile \
+            --store); --data keeps this proxy's token and its own counts. strangler store import|export moves a \
+            table and its evidence. Give the password in PGPASSWORD rather than in the URL, where `ps` shows it.
 
             Example:
               strangler proxy --routes routes.json --port 8080 --admin-port 8090 --data .strangler

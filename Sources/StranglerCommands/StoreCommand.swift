@@ -98,7 +98,9 @@ public struct StoreImportCommand: AsyncParsableCommand {
 
     public init() {}
 
-    /// What the files hold, read and checked (nothing is written before all of it reads).
+    /// What the files hold, read and checked (nothing is written before all of it reads). (Never inlined: Swift 6.3's
+    /// optimizer crashes splitting `move()`'s coroutine with it inside.)
+    @inline(never)
     func bundle() throws -> StoreBundle {
         let text: String
         do {
@@ -173,6 +175,7 @@ public struct StoreImportCommand: AsyncParsableCommand {
 
     func move() async throws {
         let bundle = try self.bundle()
+        let summary = StoreSummary(bundle)
         let store = try await self.options.connect()
         let actor = ProcessInfo.processInfo.environment["USER"] ?? "unknown"
         let entry = JSONValue.object([
@@ -180,17 +183,25 @@ public struct StoreImportCommand: AsyncParsableCommand {
             ("reason", .string("imported from \(self.options.routes) and \(self.options.data)")),
             ("action", .string("import")), ("file", .string(self.options.routes)),
         ])
-        let written: Result<Void, SharedStoreFailure>
-        do {
-            try await store.importBundle(
-                bundle, contentHash: RouteTable.contentHash(of: bundle.table), actor: actor, entry: entry.jsonText)
-            written = .success(())
-        } catch {
-            written = .failure(error)
-        }
+        let written = await Self.write(bundle, into: store, actor: actor, entry: entry.jsonText)
         store.close()
         try written.get()
-        print(StoreSummary(bundle).text(verb: "imported into \(store.location)"))
+        print(summary.text(verb: "imported into \(store.location)"))
+    }
+
+    /// The import's one transaction, its outcome as a value. (A function of its own: Swift 6.3's optimizer crashes
+    /// splitting `move()`'s coroutine with the bundle and this typed-throws call in one frame.)
+    @inline(never)
+    static func write(
+        _ bundle: StoreBundle, into store: SharedStore, actor: String, entry: String
+    ) async -> Result<Void, SharedStoreFailure> {
+        do {
+            try await store.importBundle(
+                bundle, contentHash: RouteTable.contentHash(of: bundle.table), actor: actor, entry: entry)
+            return .success(())
+        } catch {
+            return .failure(error)
+        }
     }
 }
 

@@ -87,14 +87,17 @@ after=$(commits)
 seconds=${DURATION%s}
 compared=$(psql -d evidence -c "SELECT compared FROM strangler.evidence_counters WHERE route = 'items.get'")
 mismatched=$(psql -d evidence -c "SELECT mismatched FROM strangler.evidence_counters WHERE route = 'items.get'")
+samples=$(psql -d evidence -c "SELECT count(*) FROM strangler.evidence_samples WHERE route = 'items.get'")
+# Each proxy's own diff store (its own counts; GET /admin/diffs answers the shared store's).
 own() {
-  curl -fs "${auth[@]}" "http://127.0.0.1:$1/admin/diffs?route=items.get" \
-    | python3 -c 'import json, sys; print(json.load(sys.stdin)["routes"][0]["compared"])'
+  python3 -c 'import sqlite3, sys
+print(sqlite3.connect(sys.argv[1]).execute("SELECT compared FROM route_counters WHERE route = ?", ("items.get",)).fetchone()[0])' \
+    "$W/$1/diffs.sqlite"
 }
-own_a=$(own 18460); own_b=$(own 18461)
+own_a=$(own a); own_b=$(own b)
 rps_a=$(awk '/Requests\/sec/{print $2}' "$W/wrk-a.txt"); rps_b=$(awk '/Requests\/sec/{print $2}' "$W/wrk-b.txt")
 echo "requests/s: proxy A $rps_a, proxy B $rps_b"
 echo "comparisons in the shared store: $compared ($mismatched mismatched) in ${seconds} s:" \
-  "$(( compared / seconds ))/s; the proxies' own stores: A $own_a, B $own_b"
+  "$(( compared / seconds ))/s; the proxies' own stores: A $own_a, B $own_b; samples kept in the store: $samples"
 echo "store transactions: $(( after - before )) = $(( (after - before) / seconds ))/s" \
   "($(( compared / (after - before > 0 ? after - before : 1) )) comparisons a transaction)"

@@ -13,7 +13,7 @@ public import Foundation
 /// counts.compared                                          // every proxy's comparisons since the last stage change
 /// ```
 public protocol SharedEvidence: ReviewEvidence, AnyObject, Sendable {
-    /// Adds a batch's counters and signature counts (samples, pointers and noise are not kept here), once: a batch
+    /// Adds a batch (counters, signatures, pointers, noise, minute buckets, samples) once: a batch
     /// whose `id` the store has already applied (a retry of a write that timed out after it committed) changes nothing.
     func apply(_ batch: DiffBatch, id: String) async throws(SharedStoreFailure)
     /// A signature's text, as any proxy counted it; nil when no proxy did.
