@@ -203,5 +203,10 @@ struct SharedDiffsTests {
             try await store.samples(route: "contacts.get", signature: nil, limit: 20).jsonText
                 == local.samples(route: "contacts.get").jsonText)
         #expect(try await store.noise(route: "contacts.get").checks == 0)
+        // Expiry by time (what every proxy does with the table's retention): the sample at 09:01:10 goes, 09:02:10
+        // stays.
+        #expect(try await store.purgeSamples(route: nil, before: ReportFixture.start.addingTimeInterval(100)) == 1)
+        let left = try await store.samples(route: "contacts.get", signature: nil, limit: 20).arrayValue ?? []
+        #expect(left.map { $0["signature"]?.stringValue } == ["s2"])
     }
 }
