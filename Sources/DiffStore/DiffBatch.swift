@@ -169,6 +169,17 @@ public struct DiffBatch: Sendable {
         }
     }
 
+    /// A route's minute (its first second since 1970).
+    public struct MinuteKey: Hashable, Sendable {
+        public var route: String
+        public var start: Int
+
+        public init(route: String, start: Int) {
+            self.route = route
+            self.start = start
+        }
+    }
+
     /// Seconds since 1970 of the batch (first/last seen).
     public var time: Double
     public var counts: [String: RouteCounts] = [:]
@@ -176,6 +187,9 @@ public struct DiffBatch: Sendable {
     public var pointers: [PointerKey: Int] = [:]
     public var noise: [NoiseKey: Int] = [:]
     public var samples: [DiffSample] = []
+    /// The counts by route and minute when they span several minutes (batches merged while the shared store was
+    /// away): the shared store's minute buckets take these instead of `counts` at `time`.
+    public var minutes: [MinuteKey: RouteCounts] = [:]
 
     public init(time: Date = Date()) {
         self.time = time.timeIntervalSince1970

@@ -40,9 +40,14 @@ extension DiffStore {
                 """)
     }
 
+    /// The first second of the minute bucket `time` (seconds since 1970) falls in.
+    public static func minute(of time: Double) -> Int {
+        Int((time / Double(Self.bucketSeconds)).rounded(.down)) * Self.bucketSeconds
+    }
+
     /// Adds a batch's counters to its minute's buckets (inside `apply`'s transaction) and drops expired buckets.
     static func addBuckets(_ batch: DiffBatch, _ db: Database) throws {
-        let start = Int((batch.time / Double(Self.bucketSeconds)).rounded(.down)) * Self.bucketSeconds
+        let start = Self.minute(of: batch.time)
         let sql = Self.addCountersSQL(table: "route_buckets", keys: ["route", "start"])
         for (route, counts) in batch.counts {
             try db.execute(

@@ -236,6 +236,8 @@ private actor Writer {
     private var sampleCounts: [String: Int] = [:]
     /// When samples past the table's retention were last deleted, and when the store was last vacuumed after that.
     private var lastExpiry: ContinuousClock.Instant?
+    /// When the sample counts were last forgotten (with a shared store: once a minute).
+    private var lastCountReset: ContinuousClock.Instant?
     private var lastVacuum: ContinuousClock.Instant?
 
     init(
@@ -253,6 +255,11 @@ private actor Writer {
     func write(taking take: @Sendable () -> ([ShadowObservation], [String: RouteCounts])) {
         let privacy = self.privacy()
         self.expire(privacy.retention)
+        let now = ContinuousClock.now
+        if self.shared != nil, self.lastCountReset.map({ now - $0 >= .seconds(60) }) ?? true {
+            self.lastCountReset = now
+            self.sampleCounts.removeAll()
+        }
         let (observations, counts) = take()
         guard !observations.isEmpty || !counts.isEmpty else { return }
         var batch = DiffBatch()
@@ -279,8 +286,15 @@ private actor Writer {
     /// Adds a batch's counters and signatures to what the shared store is owed (never sent yet: merged).
     private func owe(_ batch: DiffBatch) {
         self.fresh.time = batch.time
+        let start = DiffStore.minute(of: batch.time)
         for (route, counts) in batch.counts {
             self.fresh.counts[route, default: RouteCounts()] += counts
+            // Each batch's counts in its own minute, as the proxy's own store buckets them; past 10,000 route-minutes
+            // owed, the minute detail is dropped (the counters keep the counts).
+            let key = DiffBatch.MinuteKey(route: route, start: start)
+            if self.fresh.minutes[key] != nil || self.fresh.minutes.count < Self.maxBacklogSignatures {
+                self.fresh.minutes[key, default: RouteCounts()] += counts
+            }
         }
         for (key, count) in batch.signatures {
             if self.fresh.signatures[key] == nil, self.fresh.signatures.count >= Self.maxBacklogSignatures {
@@ -460,8 +474,17 @@ private actor Writer {
                 batch.count(pointer: redaction.text(entry.pattern), kind: entry.kind, on: route)
             }
             let key = route + " " + signature.id
-            let kept =
-                self.sampleCounts[key] ?? ((try? self.store.sampleCount(route: route, signature: signature.id)) ?? 0)
+            // With a shared store the store holds the samples and caps them over every proxy: this proxy counts only
+            // what it sent since the counts were last forgotten (once a minute, so that samples the store deleted,
+            // by retention or erasure, are collected again).
+            let kept: Int
+            if let counted = self.sampleCounts[key] {
+                kept = counted
+            } else if self.shared != nil {
+                kept = 0
+            } else {
+                kept = (try? self.store.sampleCount(route: route, signature: signature.id)) ?? 0
+            }
             if kept < self.store.maxSamplesPerSignature {
                 self.sampleCounts[key] = kept + 1
                 batch.samples.append(

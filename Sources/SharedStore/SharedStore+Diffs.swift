@@ -55,6 +55,9 @@ extension SharedStore {
             PRIMARY KEY (hash, sample_id))
         """,
         "CREATE INDEX evidence_sample_subjects_by_sample ON strangler.evidence_sample_subjects (sample_id)",
+        // The hashes erased (`strangler purge --store … --subject`), and when: a sample recorded before its subject's
+        // erasure and written after it (held by a proxy while the store was away) is not kept.
+        "CREATE TABLE strangler.erased_subjects (hash text PRIMARY KEY, erased_at double precision NOT NULL)",
         // Every `strangler reconcile` run, its record as JSON; the gates read an entity's latest.
         """
         CREATE TABLE strangler.reconcile_records (
@@ -94,18 +97,22 @@ extension SharedStore {
                 ON CONFLICT (route, pointer) DO UPDATE SET count = evidence_noise.count + excluded.count
                 """, logger: logger)
         }
-        if !batch.counts.isEmpty {
-            let start = Int((batch.time / Double(DiffStore.bucketSeconds)).rounded(.down)) * DiffStore.bucketSeconds
+        if !batch.counts.isEmpty || !batch.minutes.isEmpty {
+            var minutes = batch.minutes
+            if minutes.isEmpty {
+                let start = DiffStore.minute(of: batch.time)
+                for (route, counts) in batch.counts { minutes[.init(route: route, start: start)] = counts }
+            }
             let columns = Self.counterColumns
             let sql =
                 "INSERT INTO strangler.evidence_buckets (route, start, \(columns.joined(separator: ", "))) "
                 + "VALUES (\((1...(columns.count + 2)).map { "$\($0)" }.joined(separator: ", "))) "
                 + "ON CONFLICT (route, start) DO UPDATE SET "
                 + columns.map { "\($0) = evidence_buckets.\($0) + excluded.\($0)" }.joined(separator: ", ")
-            for (route, counts) in batch.counts.sorted(by: { $0.key < $1.key }) {
+            for (key, counts) in minutes.sorted(by: { ($0.key.route, $0.key.start) < ($1.key.route, $1.key.start) }) {
                 var binds = PostgresBindings()
-                binds.append(route)
-                binds.append(start)
+                binds.append(key.route)
+                binds.append(key.start)
                 for counter in RouteCounts.counters { binds.append(counts[keyPath: counter.keyPath]) }
                 try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
             }
@@ -158,11 +165,15 @@ extension SharedStore {
         try binds.append(stored.service.body)
         binds.append(stored.diff)
         binds.append(limit)
+        binds.append(sample.subjects.sorted())
         let marks = (1...Self.sampleColumns.count).map { "$\($0)" }.joined(separator: ", ")
         let sql =
             "INSERT INTO strangler.evidence_samples (\(Self.sampleColumns.joined(separator: ", "))) "
             + "SELECT \(marks) WHERE (SELECT count(*) FROM strangler.evidence_samples "
-            + "WHERE route = $1 AND signature = $2) < $\(Self.sampleColumns.count + 1) RETURNING id"
+            + "WHERE route = $1 AND signature = $2) < $\(Self.sampleColumns.count + 1) "
+            // Not a sample recorded before one of its subjects was erased.
+            + "AND NOT EXISTS (SELECT 1 FROM strangler.erased_subjects e "
+            + "WHERE e.hash = ANY($\(Self.sampleColumns.count + 2)) AND e.erased_at >= $3) RETURNING id"
         for try await id in try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
             .decode(Int64.self)
         {
@@ -358,8 +369,13 @@ extension SharedStore {
             var binds = PostgresBindings()
             binds.append(hash)
             try binds.append(bytes)
+            binds.append(Date().timeIntervalSince1970)
+            // The hash is remembered with the time: a sample recorded before it (one a proxy still held while the
+            // store was away) is not stored afterwards.
             let sql =
-                "WITH gone AS (DELETE FROM strangler.evidence_samples WHERE id IN "
+                "WITH mark AS (INSERT INTO strangler.erased_subjects (hash, erased_at) VALUES ($1, $3) "
+                + "ON CONFLICT (hash) DO UPDATE SET erased_at = excluded.erased_at), "
+                + "gone AS (DELETE FROM strangler.evidence_samples WHERE id IN "
                 + "(SELECT sample_id FROM strangler.evidence_sample_subjects WHERE hash = $1)"
                 + (value.isEmpty ? "" : " OR " + columns.joined(separator: " OR ")) + " RETURNING 1) "
                 + "SELECT count(*) FROM gone"

@@ -199,6 +199,16 @@ public struct PurgeCommand: AsyncParsableCommand {
         let key = try await shared.redactionKey()
         var erasure = Erasure(hash: RedactionKey(bytes: key).hash(Array(subject.utf8)))
         erasure.samples = try await shared.eraseSubject(hash: erasure.hash, value: Array(subject.utf8))
+        // Samples this proxy kept in its own diff store before it moved to the store (or that were imported from
+        // it) hold the value too: erased there as well, by that store's key.
+        let path = URL(fileURLWithPath: self.data).appendingPathComponent("diffs.sqlite").path
+        if FileManager.default.fileExists(atPath: path) {
+            let local = try DiffStore.open(path: path)
+            erasure.samples +=
+                try local.purge(subjectHash: Self.hash(subject, store: local))
+                + local.purge(containing: Array(subject.utf8))
+            try local.compact()
+        }
         try self.eraseFiles(subject, &erasure)
         try await shared.appendAudit(self.auditEntry(erasure).jsonText)
         return erasure

@@ -75,9 +75,7 @@ public struct ReconcileCommand: AsyncParsableCommand {
     public init() {}
 
     public func validate() throws {
-        guard !self.name.isEmpty,
-            self.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
-        else {
+        guard ReconcileRecord.isEntityName(self.name) else {
             throw ValidationError("<entity> \"\(self.name)\" is not an entity name (letters, digits, '.', '_' and '-')")
         }
         if let monolith, FeedEndpoint(url: monolith) == nil {
@@ -163,6 +161,15 @@ public struct ReconcileCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("strangler reconcile \(self.name): \(error.message)\n".utf8))
             throw ExitCode(error.status)
         }
+        // The store first: a reconcile whose result cannot be kept where the gates read it is not run.
+        let shared: SharedStore?
+        do {
+            shared = try await StoreFlag.connect(self.store)
+        } catch {
+            FileHandle.standardError.write(Data("strangler reconcile \(self.name): \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        defer { shared?.close() }
         let report: ReconcileReport
         do {
             report = try await Reconciler(path: plan.entity.path, key: plan.entity.key, options: plan.options)
@@ -175,12 +182,12 @@ public struct ReconcileCommand: AsyncParsableCommand {
             service: self.name, clean: report.isClean, compared: report.compared, missing: report.missing.count,
             extra: report.extra.count,
             differing: report.differing.count, ignored: self.ignore)
-        var kept = ReconcileRecord.path(service: self.name, dataDirectory: self.data)
+        let kept =
+            shared.map { "the shared store \($0.storeDescription)" }
+            ?? ReconcileRecord.path(service: self.name, dataDirectory: self.data)
         var keptError: String?
         do {
-            if let shared = try await StoreFlag.connect(self.store) {
-                defer { shared.close() }
-                kept = "the shared store \(shared.storeDescription)"
+            if let shared {
                 try await shared.recordReconcile(record)
             } else {
                 try record.write(dataDirectory: self.data)

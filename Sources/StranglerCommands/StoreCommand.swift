@@ -79,7 +79,8 @@ public struct StoreMoveOptions: ParsableArguments {
     }
 
     func connect() async throws -> SharedStore {
-        try await SharedStore.connect(try self.location(), logger: Logger(label: "strangler.store"))
+        try await SharedStore.connect(
+            try self.location(), logger: Logger(label: "strangler.store"), timeout: .seconds(30))
     }
 }
 
@@ -154,10 +155,15 @@ public struct StoreImportCommand: AsyncParsableCommand {
         for name in names.sorted() where name.hasSuffix(".json") {
             let path = URL(fileURLWithPath: folder).appendingPathComponent(name).path
             let entity = String(name.dropLast(5))
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+            guard ReconcileRecord.isEntityName(entity), let text = try? String(contentsOfFile: path, encoding: .utf8),
                 let record = ReconcileRecord(text: text, service: entity)
             else {
                 throw StoreMoveFailure(description: "\(path) is not a reconcile record; nothing moved")
+            }
+            // The file names the entity, as the gates read it.
+            guard record.service == entity else {
+                throw StoreMoveFailure(
+                    description: "\(path) holds the record of \"\(record.service)\", not of \(entity); nothing moved")
             }
             records.append(record)
         }
@@ -229,6 +235,12 @@ public struct StoreExportCommand: AsyncParsableCommand {
         let location = try self.options.location()
         let bundle = try await Self.read(location)
         guard let bundle else { throw StoreMoveFailure(description: "the store at \(location) holds no route table") }
+        // A record's entity names its file: one that could not (a store written by hand) moves nothing.
+        for record in bundle.reconcile where !ReconcileRecord.isEntityName(record.service) {
+            throw StoreMoveFailure(
+                description: "the store holds a reconcile record of \"\(record.service)\", which is not an entity "
+                    + "name (letters, digits, '.', '_' and '-'); nothing written")
+        }
         try self.write(bundle)
         print(StoreSummary(bundle).text(verb: "exported from \(location)"))
     }
@@ -247,7 +259,8 @@ public struct StoreExportCommand: AsyncParsableCommand {
 
     /// What the store at `location` holds (nil: no table).
     static func read(_ location: StoreLocation) async throws -> StoreBundle? {
-        let store = try await SharedStore.connect(location, logger: Logger(label: "strangler.store"))
+        let store = try await SharedStore.connect(
+            location, logger: Logger(label: "strangler.store"), timeout: .seconds(30))
         defer { store.close() }
         return try await store.exportBundle(routes: Self.routes(of:))
     }
@@ -263,14 +276,10 @@ public struct StoreExportCommand: AsyncParsableCommand {
             self.options.auditPath, self.options.keyPath, self.options.reconcilePath,
         ]
         do {
-            try FileManager.default.createDirectory(atPath: self.options.data, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: self.options.data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             // The key before the diff store (which would make one): the samples' hashes are by the store's.
-            if let key = bundle.redactionKey {
-                guard
-                    FileManager.default.createFile(
-                        atPath: self.options.keyPath, contents: Data(key), attributes: [.posixPermissions: 0o600])
-                else { throw StoreMoveFailure(description: "cannot write \(self.options.keyPath)") }
-            }
+            if let key = bundle.redactionKey { try Self.writeKey(key, to: self.options.keyPath) }
             try Self.writeEvidence(bundle, to: self.options.diffsPath)
             for record in bundle.reconcile { try record.write(dataDirectory: self.options.data) }
             try AtomicFile.write(bundle.audit.map { $0 + "\n" }.joined(), to: self.options.auditPath)
@@ -278,6 +287,20 @@ public struct StoreExportCommand: AsyncParsableCommand {
         } catch {
             for path in written { try? FileManager.default.removeItem(atPath: path) }
             throw error
+        }
+    }
+
+    /// Writes the key into a new file that only the owner can read from its first byte (never over one).
+    static func writeKey(_ key: [UInt8], to path: String) throws {
+        let descriptor = Foundation.open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard descriptor >= 0 else {
+            throw StoreMoveFailure(description: "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        fchmod(descriptor, 0o600)
+        let written = key.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
+        guard written == key.count, fsync(descriptor) == 0 else {
+            throw StoreMoveFailure(description: "cannot write \(path): \(String(cString: strerror(errno)))")
         }
     }
 

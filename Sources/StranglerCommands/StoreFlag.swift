@@ -34,6 +34,7 @@ enum StoreFlag {
         guard let location = try Self.optionalLocation(store) else { return nil }
         var logger = Logger(label: "strangler.store")
         logger.logLevel = .warning
-        return try await SharedStore.connect(location, logger: logger)
+        // A command waits longer than a proxy (3 s): nothing waits on it but its user.
+        return try await SharedStore.connect(location, logger: logger, timeout: .seconds(30))
     }
 }

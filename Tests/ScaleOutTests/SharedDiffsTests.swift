@@ -1,4 +1,5 @@
 import ArgumentParser
+import Diff
 import DiffStore
 import Foundation
 import Gateway
@@ -19,7 +20,8 @@ import Testing
 /// The rest of the diff store in a shared store: samples, differing pointers, noise, minute buckets and reconcile
 /// records are every proxy's, whichever proxy (or CLI) reads them; samples are kept there only, redacted with one key,
 /// and erased there.
-@Suite("Scale-out: samples, pointers, noise and reconcile records are every proxy's")
+// Two proxies, their shadow traffic and PostgreSQL take both cores: kept apart from the tests that measure time.
+@Suite("Scale-out: samples, pointers, noise and reconcile records are every proxy's", .loadsTheMachine)
 struct SharedDiffsTests {
     /// `/items/1` differs between the sides in its owner's e-mail (personal data, redacted before it is stored).
     static func documents(_ harness: SharedStoreHarness) {
@@ -127,13 +129,29 @@ struct SharedDiffsTests {
             }
             #expect(kept)
 
+            // A sample A kept in its own diff store before it moved to the store holds the value itself.
+            let aData = harness.directory.appendingPathComponent(harness.a.id).path
+            var old = DiffBatch()
+            old.samples.append(
+                DiffSample(
+                    route: "items.get", signature: "0000000000000001", recordedAt: Date(), requestID: "old",
+                    servedBy: "monolith", method: "GET", path: "/items/1", query: nil, requestHeaders: [],
+                    requestBody: [],
+                    monolith: StoredResponse(
+                        status: 200, headers: [], body: Array(#"{"owner":"ada.shared@example.com"}"#.utf8)),
+                    service: StoredResponse(status: 200, headers: [], body: []), diff: "{}"))
+            try DiffStore.open(path: aData + "/diffs.sqlite").apply(old)
             let command = try PurgeCommand.parse([
-                "--subject", "ada.shared@example.com", "--store", url, "--actor", "dpo", "--reason", "request 7",
+                "--subject", "ada.shared@example.com", "--store", url, "--data", aData, "--actor", "dpo",
+                "--reason", "request 7",
             ])
-            let store = try await SharedStore.connect(try StoreLocation.parse(url), logger: Logger(label: "test"))
+            let store = try await SharedStoreHarness.connect(url)
             defer { store.close() }
             let erasure = try await command.erase("ada.shared@example.com", shared: store)
-            #expect(erasure.samples == 2, "\(erasure)")
+            #expect(erasure.samples == 3, "\(erasure)")
+            #expect(
+                try DiffStore.open(path: aData + "/diffs.sqlite").samples(route: "items.get").arrayValue?.isEmpty
+                    == true)
             #expect(try await Self.samples(harness, harness.b).isEmpty)
             // The audit entry is in the store's log, with the hash and never the value.
             let audit = try await store.auditEntries().last ?? ""
@@ -169,7 +187,7 @@ struct SharedDiffsTests {
             #expect(
                 before.jsonText.contains("--store postgres://"), "\(before.jsonText)")
 
-            let store = try await SharedStore.connect(try StoreLocation.parse(url), logger: Logger(label: "test"))
+            let store = try await SharedStoreHarness.connect(url)
             defer { store.close() }
             try await store.recordReconcile(
                 ReconcileRecord(service: "items", clean: false, compared: 4, missing: 1, extra: 0, differing: 0))
@@ -186,9 +204,50 @@ struct SharedDiffsTests {
         }
     }
 
+    @Test func aSampleRecordedBeforeItsSubjectWasErasedIsNotStoredAfter() async throws {
+        let url = try await PostgresServer.shared().freshDatabase()
+        let store = try await SharedStoreHarness.connect(url)
+        defer { store.close() }
+        func sample(_ id: String, at time: Date) -> DiffSample {
+            var sample = ReportFixture.emailSample
+            sample.requestID = id
+            sample.recordedAt = time
+            sample.subjects = ["hash-ada"]
+            return sample
+        }
+        var kept = DiffBatch()
+        kept.samples = [sample("before", at: Date().addingTimeInterval(-60))]
+        try await store.apply(kept, id: UUID().uuidString)
+        #expect(try await store.eraseSubject(hash: "hash-ada", value: Array("nowhere".utf8)) == 1)
+        // A proxy that held a sample while the store was away writes it after the erasure: not kept. One recorded
+        // after the erasure is.
+        var late = DiffBatch()
+        late.samples = [
+            sample("held", at: Date().addingTimeInterval(-30)), sample("new", at: Date().addingTimeInterval(5)),
+        ]
+        try await store.apply(late, id: UUID().uuidString)
+        let left = try await store.samples(route: "contacts.get", signature: nil, limit: 20).arrayValue ?? []
+        #expect(left.map { $0["requestId"]?.stringValue } == ["new"])
+    }
+
+    @Test func countsOwedOverSeveralMinutesLandInTheirOwnMinutes() async throws {
+        let url = try await PostgresServer.shared().freshDatabase()
+        let store = try await SharedStoreHarness.connect(url)
+        defer { store.close() }
+        let start = DiffStore.minute(of: Date().timeIntervalSince1970) - 600
+        var batch = DiffBatch()
+        batch.counts["r"] = ReportFixture.counts(7, 7)
+        batch.minutes[.init(route: "r", start: start)] = ReportFixture.counts(3, 3)
+        batch.minutes[.init(route: "r", start: start + 120)] = ReportFixture.counts(4, 4)
+        try await store.apply(batch, id: UUID().uuidString)
+        let buckets = try await store.buckets(route: "r", since: nil)
+        #expect(buckets.map { Int($0.start.timeIntervalSince1970) } == [start, start + 120])
+        #expect(buckets.map(\.counts.compared) == [3, 4])
+    }
+
     @Test func aReportFromTheStoreEqualsOneFromADiffStoreHoldingTheSame() async throws {
         let url = try await PostgresServer.shared().freshDatabase()
-        let store = try await SharedStore.connect(try StoreLocation.parse(url), logger: Logger(label: "test"))
+        let store = try await SharedStoreHarness.connect(url)
         defer { store.close() }
         try await ReportFixture.fill(shared: store)
         let local = try DiffStore.open(path: nil)

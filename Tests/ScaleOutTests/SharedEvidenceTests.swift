@@ -10,7 +10,8 @@ import Testing
 
 /// Shadow evidence in a shared store: every proxy's comparisons count in one gate, triage through one proxy is seen
 /// by the others' gates, and counts made while the store is down are kept and written once it is back.
-@Suite("Scale-out: one gate counts every proxy's shadow comparisons")
+// Two proxies, their shadow traffic and PostgreSQL take both cores: kept apart from the tests that measure time.
+@Suite("Scale-out: one gate counts every proxy's shadow comparisons", .loadsTheMachine)
 struct SharedEvidenceTests {
     /// `/items/1` differs between the sides (its title), `/items/2` is the same on both.
     static func documents(_ harness: SharedStoreHarness) {

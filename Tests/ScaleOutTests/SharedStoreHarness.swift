@@ -3,6 +3,7 @@ import Gateway
 import Hummingbird
 import JSON
 import Logging
+import PostgresSupport
 import Proxy
 import ProxyTestSupport
 import RouteTable
@@ -104,6 +105,14 @@ struct SharedStoreHarness {
             try await group.waitForAll()
             if let failure { throw failure }
         }
+    }
+
+    /// A client of the store at `url`, as a test's own: generous timeouts (in a full parallel run a query can wait
+    /// seconds for a thread).
+    static func connect(_ url: String) async throws -> SharedStore {
+        try await SharedStore.connect(
+            try StoreLocation.parse(url), logger: Logger(label: "test"), timeout: .seconds(20),
+            startTimeout: .seconds(60))
     }
 
     /// A request to `member`'s admin API.

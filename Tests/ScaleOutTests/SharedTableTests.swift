@@ -16,7 +16,8 @@ import Testing
 
 /// The route table in a shared PostgreSQL store: every proxy routes by it, a change through one reaches the others, a
 /// stale change is refused everywhere, and each proxy shows in the instance list.
-@Suite("Scale-out: several proxies route by one table in PostgreSQL")
+// Two proxies, their shadow traffic and PostgreSQL take both cores: kept apart from the tests that measure time.
+@Suite("Scale-out: several proxies route by one table in PostgreSQL", .loadsTheMachine)
 struct SharedTableTests {
     @Test func aStoreURLIsReadOrRefusedSayingWhy() throws {
         let location = try StoreLocation.parse(

@@ -87,7 +87,7 @@ struct StoreMoveTests {
         #expect(counts.compared == 5 && counts.stage == "coexist" && counts.signatures.first?.decision == "accepted")
 
         try await Self.run(["import", "--store", url, "--routes", local.routes, "--data", local.data])
-        let store = try await SharedStore.connect(try StoreLocation.parse(url), logger: Logger(label: "test"))
+        let store = try await SharedStoreHarness.connect(url)
         defer { store.close() }
         let table = try String(contentsOfFile: local.routes, encoding: .utf8)
         #expect(try await store.head()?.text == table)
@@ -151,7 +151,7 @@ struct StoreMoveTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strangler-move-\(UUID())")
         defer { try? FileManager.default.removeItem(at: directory) }
         let local = try Self.makeLocal(in: directory)
-        let store = try await SharedStore.connect(try StoreLocation.parse(url), logger: Logger(label: "test"))
+        let store = try await SharedStoreHarness.connect(url)
         defer { store.close() }
         let own = try await store.redactionKey()
         #expect(own != (try DiffStore.open(path: local.data + "/diffs.sqlite").redactionKey))
@@ -193,9 +193,22 @@ struct StoreMoveTests {
                 "--data", local.data,
             ])
         }
-        let store = try await SharedStore.connect(try StoreLocation.parse(url), logger: Logger(label: "test"))
+        let store = try await SharedStoreHarness.connect(url)
         defer { store.close() }
         #expect(try await store.head() == nil)
+
+        // A reconcile record filed under another entity's name moves nothing.
+        try FileManager.default.createDirectory(
+            atPath: local.data + "/reconcile", withIntermediateDirectories: true)
+        try ReconcileRecord(service: "contacts", clean: true, compared: 1, missing: 0, extra: 0, differing: 0).json
+            .jsonText.write(toFile: local.data + "/reconcile/orders.json", atomically: true, encoding: .utf8)
+        try (try String(contentsOfFile: auditPath, encoding: .utf8)).replacingOccurrences(of: "not json\n", with: "")
+            .write(toFile: auditPath, atomically: true, encoding: .utf8)
+        #expect {
+            _ = try command.bundle()
+        } throws: { error in
+            "\(error)".contains(#"orders.json holds the record of "contacts", not of orders"#)
+        }
 
         for (arguments, fragment) in [
             (["import", "--store", "mysql://u@h/db"], "only postgres://"),

@@ -36,6 +36,11 @@ public struct ReconcileRecord: Sendable, Equatable {
         self.ignored = ignored
     }
 
+    /// Whether `name` can name an entity (and its record's file, `<name>.json`): letters, digits, `.`, `_`, `-`.
+    public static func isEntityName(_ name: String) -> Bool {
+        !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+    }
+
     public static func path(service: String, dataDirectory: String) -> String {
         URL(fileURLWithPath: dataDirectory).appendingPathComponent("reconcile").appendingPathComponent(
             "\(service).json"
