@@ -94,6 +94,53 @@ struct ProxyForwardingTests {
         }
     }
 
+    @Test func aTracestateGoesWithItsTraceparentOnly() async throws {
+        try await ProxyHarness.run { harness in
+            func forwarded(_ headers: [String]) async throws -> [String: String] {
+                let answer = try await RawHTTP.get("/contacts/con_1", port: harness.proxyPort, headers: headers)
+                return json(answer.body)["headers"] as? [String: String] ?? [:]
+            }
+            let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            // Two fields are one list, joined in order, spaces around members dropped.
+            let joined = try await forwarded([
+                "traceparent: \(given)", "tracestate: congo=t61rcWkgMzE ,  rojo=00f067aa0ba902b7",
+                "tracestate: tenant@vendor=x",
+            ])
+            #expect(joined["traceparent"] == given)
+            #expect(joined["tracestate"] == "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7,tenant@vendor=x")
+            // With a traceparent that is not one, the proxy starts a trace: the client's tracestate is not its.
+            let restarted = try await forwarded(["traceparent: 00-zz-bad", "tracestate: congo=t61rcWkgMzE"])
+            #expect(restarted["traceparent"] != nil && restarted["tracestate"] == nil, "\(restarted)")
+            #expect(try await forwarded(["tracestate: congo=t61rcWkgMzE"])["tracestate"] == nil)
+            // A malformed list (an upper-case key, a duplicate, a value with '=') is dropped; the traceparent stays.
+            for bad in ["Congo=1", "congo=1,congo=2", "congo=a=b", "=x", "congo="] {
+                let dropped = try await forwarded(["traceparent: \(given)", "tracestate: \(bad)"])
+                #expect(dropped["traceparent"] == given && dropped["tracestate"] == nil, "\(bad): \(dropped)")
+            }
+            // A later version is read by its first 55 characters and forwarded as version 00.
+            let later = try await forwarded([
+                "traceparent: cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-comes-next"
+            ])
+            #expect(later["traceparent"] == given)
+        }
+    }
+
+    @Test func traceContextRulesFollowLevelOne() {
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        #expect(HeaderRules.traceparent("00-" + id) == "00-" + id)
+        #expect(HeaderRules.traceparent("00-" + id + "-more") == nil, "version 00 is exactly 55 characters")
+        #expect(HeaderRules.traceparent("01-" + id) == "00-" + id)
+        #expect(HeaderRules.traceparent("01-" + id + "x") == nil, "what follows the 55 must start with -")
+        #expect(HeaderRules.traceparent("ff-" + id) == nil)
+        #expect(HeaderRules.traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01") == nil)
+        #expect(HeaderRules.tracestate(["a=1", " ", "b@c=2 "]) == "a=1,b@c=2")
+        #expect(HeaderRules.tracestate([(1...33).map { "k\($0)=v" }.joined(separator: ",")]) == nil)
+        #expect(HeaderRules.tracestate([(1...32).map { "k\($0)=v" }.joined(separator: ",")]) != nil)
+        #expect(HeaderRules.tracestate(["k=" + String(repeating: "v", count: 257)]) == nil)
+        #expect(HeaderRules.tracestate(["a@b@c=1"]) == nil)
+        #expect(HeaderRules.tracestate([""]) == nil)
+    }
+
     @Test func keepsClientConnectionsAliveAcrossRequests() async throws {
         try await ProxyHarness.run { harness in
             let requests = (1...3).map {

@@ -9,7 +9,7 @@ enum HeadRewriter {
     private enum Field {
         case copy
         case drop
-        case host, via, forwardedFor, requestID, traceparent
+        case host, via, forwardedFor, requestID, traceparent, tracestate
     }
 
     /// `upgrading`: an answer that switches protocols (its `Upgrade` field goes to the client).
@@ -31,6 +31,7 @@ enum HeadRewriter {
             if named("trailer") { return .drop }
         case 10:
             if named("connection") || named("keep-alive") { return .drop }
+            if request, named("tracestate") { return .tracestate }
         case 11: if request, named("traceparent") { return .traceparent }
         case 12: if named("x-request-id") { return request ? .requestID : .copy }
         case 15: if request, named("x-forwarded-for") { return .forwardedFor }
@@ -139,6 +140,7 @@ enum HeadRewriter {
         var forwardedFors: [Range<Int>] = []
         var requestID: String?
         var traceparent: String?
+        var tracestates: [Range<Int>] = []
         // Every copied byte comes from the head, once at most, plus the proxy's own fields (a client's request id
         // is 200 bytes at most).
         let room =
@@ -175,10 +177,8 @@ enum HeadRewriter {
                             if HeaderRules.isValidRequestID(value) { requestID = value }
                         }
                     case .traceparent:
-                        if traceparent == nil {
-                            let value = head.string(field.value)
-                            if HeaderRules.isValidTraceparent(value) { traceparent = value }
-                        }
+                        if traceparent == nil { traceparent = HeaderRules.traceparent(head.string(field.value)) }
+                    case .tracestate: tracestates.append(field.value)
                     }
                 }
                 out.write("host: ")
@@ -209,6 +209,14 @@ enum HeadRewriter {
                 out.write("\r\ntraceparent: ")
                 if let traceparent {
                     out.write(traceparent)
+                    // The client's tracestate goes with its traceparent, checked and joined (never with a trace
+                    // this proxy started).
+                    if !tracestates.isEmpty,
+                        let tracestate = HeaderRules.tracestate(tracestates.map { head.string($0) })
+                    {
+                        out.write("\r\ntracestate: ")
+                        out.write(tracestate)
+                    }
                 } else {
                     out.count += ids.writeTraceparent(
                         to: UnsafeMutableRawBufferPointer(start: out.base + out.count, count: 55))

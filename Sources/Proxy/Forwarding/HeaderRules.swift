@@ -23,6 +23,73 @@ enum HeaderRules {
         return !traceID.allSatisfy { $0 == UInt8(ascii: "0") } && !parentID.allSatisfy { $0 == UInt8(ascii: "0") }
     }
 
+    /// The traceparent to forward for a client's `value` (W3C Trace Context Level 1), or nil when it is not one (the
+    /// proxy then starts a trace). Version `00` is taken as is (exactly 55 characters); a later version (not `ff`) is
+    /// read by its first 55 characters, when what follows them starts with `-`, and forwarded as version `00` with the
+    /// same trace id, parent id and flags: the version this proxy speaks.
+    static func traceparent(_ value: String) -> String? {
+        let utf8 = value.utf8
+        guard utf8.count >= 55 else { return nil }
+        let head = String(decoding: utf8.prefix(55), as: UTF8.self)
+        guard Self.isValidTraceparent(head) else { return nil }
+        if head.hasPrefix("00") { return utf8.count == 55 ? value : nil }
+        guard utf8.count == 55 || utf8[utf8.index(utf8.startIndex, offsetBy: 55)] == UInt8(ascii: "-") else {
+            return nil
+        }
+        return "00" + head.dropFirst(2)
+    }
+
+    /// The tracestate to forward for a client's fields (`values`, in order; W3C Trace Context Level 1: a list of at
+    /// most 32 `key=value` members, keys unique), its members joined by `,`; nil when the list is empty or not one
+    /// (it is then not forwarded: a tracestate belongs to its traceparent, and is never passed on without it).
+    static func tracestate(_ values: [String]) -> String? {
+        var members: [Substring] = []
+        var keys: Set<Substring> = []
+        for value in values {
+            for piece in value.split(separator: ",", omittingEmptySubsequences: false) {
+                var trimmed = piece
+                while let first = trimmed.first, first == " " || first == "\t" { trimmed.removeFirst() }
+                while let last = trimmed.last, last == " " || last == "\t" { trimmed.removeLast() }
+                if trimmed.isEmpty { continue }
+                guard let equals = trimmed.firstIndex(of: "="), Self.isTracestateKey(trimmed[..<equals]),
+                    Self.isTracestateValue(trimmed[trimmed.index(after: equals)...]),
+                    keys.insert(trimmed[..<equals]).inserted
+                else { return nil }
+                members.append(trimmed)
+            }
+        }
+        guard !members.isEmpty, members.count <= 32 else { return nil }
+        return members.joined(separator: ",")
+    }
+
+    /// `simple-key` or `tenant-id@system-id`.
+    private static func isTracestateKey(_ key: Substring) -> Bool {
+        func isKeyCharacter(_ byte: UInt8) -> Bool {
+            (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte) || "_-*/".utf8.contains(byte)
+        }
+        let parts = key.utf8.split(separator: UInt8(ascii: "@"), omittingEmptySubsequences: false)
+        switch parts.count {
+        case 1:
+            guard let first = parts[0].first, (0x61...0x7A).contains(first), parts[0].count <= 256 else { return false }
+            return parts[0].allSatisfy(isKeyCharacter)
+        case 2:
+            let (tenant, system) = (parts[0], parts[1])
+            guard let tenantFirst = tenant.first, let systemFirst = system.first,
+                (0x61...0x7A).contains(tenantFirst) || (0x30...0x39).contains(tenantFirst),
+                (0x61...0x7A).contains(systemFirst), tenant.count <= 241, system.count <= 14
+            else { return false }
+            return tenant.allSatisfy(isKeyCharacter) && system.allSatisfy(isKeyCharacter)
+        default:
+            return false
+        }
+    }
+
+    /// 1–256 printable characters but `,` and `=`, the last not a space.
+    private static func isTracestateValue(_ value: Substring) -> Bool {
+        guard let last = value.utf8.last, last != 0x20, value.utf8.count <= 256 else { return false }
+        return value.utf8.allSatisfy { (0x20...0x7E).contains($0) && $0 != 0x2C && $0 != 0x3D }
+    }
+
     /// A request id worth passing on: 1–200 visible ASCII characters.
     static func isValidRequestID(_ value: String) -> Bool {
         !value.isEmpty && value.utf8.count <= 200 && value.utf8.allSatisfy { (0x21...0x7E).contains($0) }
