@@ -442,7 +442,7 @@ public struct AdminRoutes: Sendable {
 
 extension AdminRoutes {
     /// Where the diffs are read: the shared store every proxy writes to (`--store`), else this proxy's diff store.
-    var reader: any DiffReading { self.control.sharedEvidence ?? self.diffStore }
+    var reader: any DiffReading { self.operations.evidence }
 
     /// Outcomes still queued are compared and written first, so the answer includes every finished shadow.
     func diffs(_ request: Request) async -> Response {

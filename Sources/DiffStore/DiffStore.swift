@@ -213,6 +213,7 @@ public final class DiffStore: Sendable {
                         db, sql: "SELECT COUNT(*) FROM samples WHERE route = ? AND signature = ?",
                         arguments: [sample.route, sample.signature]) ?? 0
                 guard kept < limit else { continue }
+                let stored = StoredSample(sample)
                 try db.execute(
                     sql: """
                         INSERT INTO samples (route, signature, recorded_at, request_id, served_by, method, path, query,
@@ -222,13 +223,10 @@ public final class DiffStore: Sendable {
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
-                        sample.route, sample.signature, sample.recordedAt.timeIntervalSince1970, sample.requestID,
-                        sample.servedBy,
-                        sample.method, sample.path, sample.query, Self.headersText(sample.requestHeaders),
-                        Data(sample.requestBody),
-                        sample.monolith.status, Self.headersText(sample.monolith.headers), Data(sample.monolith.body),
-                        sample.service.status, Self.headersText(sample.service.headers), Data(sample.service.body),
-                        sample.diff,
+                        stored.route, stored.signature, stored.recordedAt, stored.requestID, stored.servedBy,
+                        stored.method, stored.path, stored.query, stored.requestHeaders, stored.requestBody,
+                        stored.monolith.status, stored.monolith.headers, stored.monolith.body,
+                        stored.service.status, stored.service.headers, stored.service.body, stored.diff,
                     ])
                 try Self.addSubjects(sample.subjects, sample: db.lastInsertedRowID, db)
             }

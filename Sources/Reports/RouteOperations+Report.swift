@@ -24,10 +24,9 @@ extension RouteOperations {
         let evidence = await self.collector.collect(table: snapshot.table, routes: routes)
         do {
             // With a shared store, every proxy's diffs (the gates' evidence is every proxy's too).
-            let store: any DiffReading = self.control.sharedEvidence ?? self.diffStore
             return try await ReportBuilder.build(
                 table: snapshot.table, tableHash: snapshot.contentHash, routes: routes, evidence: evidence,
-                store: store, options: options, source: source)
+                store: self.evidence, options: options, source: source)
         } catch {
             throw ControlError(.storageFailed, "the diff store could not be read: \(error)")
         }

@@ -162,12 +162,18 @@ extension SharedStore {
 
     /// Every triage decision, oldest first.
     public func triageDecisions() async throws(SharedStoreFailure) -> [TriageDecision] {
+        try await self.triageDecisions(route: nil)
+    }
+
+    /// A route's triage decisions (every route's when nil), oldest first.
+    public func triageDecisions(route: String?) async throws(SharedStoreFailure) -> [TriageDecision] {
         try await self.bounded("reading the triage decisions") { [client, logger] in
             var decisions: [TriageDecision] = []
+            let filter = PostgresFilter().and("route =", route)
             let rows = try await client.query(
-                """
-                SELECT route, signature, decision, reason, actor, decided_at FROM strangler.evidence_triage ORDER BY id
-                """, logger: logger)
+                filter.query(
+                    "SELECT route, signature, decision, reason, actor, decided_at FROM strangler.evidence_triage"
+                        + filter.clause + " ORDER BY id"), logger: logger)
             for try await (route, signature, decision, reason, actor, decidedAt) in rows.decode(
                 (String, String, String, String, String, Double).self)
             {

@@ -336,12 +336,6 @@ extension SharedStore {
         }
     }
 
-    public func triageDecisions(route: String?) async throws(SharedStoreFailure) -> [TriageDecision] {
-        let all = try await self.triageDecisions()
-        guard let route else { return all }
-        return all.filter { $0.route == route }
-    }
-
     // MARK: Deleting
 
     /// Deletes samples (all, one route's, those recorded before a time, or both); returns how many.

@@ -56,7 +56,7 @@ struct SharedDiffsTests {
             // Through B: every proxy's comparisons, pointers and samples.
             var seen = JSONValue.null
             let counted = try await eventually {
-                for member in harness.members { _ = try await harness.admin(member, "GET", "/admin/diffs") }
+                try await harness.flushAll()
                 seen = try await Self.diffs(harness, harness.b)
                 return seen["compared"]?.numberValue == 3 && seen["noiseChecks"]?.numberValue == 3
             }
@@ -124,7 +124,7 @@ struct SharedDiffsTests {
             #expect(try await RawHTTP.get("/items/1", port: harness.a.proxyPort).status == 200)
             #expect(try await RawHTTP.get("/items/1", port: harness.b.proxyPort).status == 200)
             let kept = try await eventually {
-                for member in harness.members { _ = try await harness.admin(member, "GET", "/admin/diffs") }
+                try await harness.flushAll()
                 return try await Self.samples(harness, harness.a).count == 2
             }
             #expect(kept)

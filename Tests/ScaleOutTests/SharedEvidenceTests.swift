@@ -34,7 +34,7 @@ struct SharedEvidenceTests {
     /// Flushes each proxy's recorder (`GET /admin/diffs` writes what waits), so the shared counts hold every shadow
     /// that ended.
     static func flushAll(_ harness: SharedStoreHarness) async throws {
-        for member in harness.members { _ = try await harness.admin(member, "GET", "/admin/diffs") }
+        try await harness.flushAll()
     }
 
     @Test func comparisonsThroughBothProxiesCountInOneGate() async throws {

@@ -115,6 +115,12 @@ struct SharedStoreHarness {
             startTimeout: .seconds(60))
     }
 
+    /// Flushes each proxy's recorder (`GET /admin/diffs` writes what waits), so the shared store holds every shadow
+    /// that ended.
+    func flushAll() async throws {
+        for member in self.members { _ = try await self.admin(member, "GET", "/admin/diffs") }
+    }
+
     /// A request to `member`'s admin API.
     func admin(
         _ member: Member, _ method: String, _ path: String, headers: [String] = [], body: String? = nil

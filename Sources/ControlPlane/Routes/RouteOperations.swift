@@ -568,11 +568,13 @@ public struct RouteOperations: Sendable {
             store: self.diffStore, from: previous, to: table, actor: actor, baselines: baselines)
     }
 
+    /// Where the evidence is read: the shared store every proxy writes to (`--store`), else this proxy's diff store.
+    package var evidence: any ReviewEvidence { self.control.sharedEvidence ?? self.diffStore }
+
     /// A route's counts since its last stage change, where the gates read them; nil when they cannot be read.
     func epochCounts(route: String) async -> EpochCounts? {
-        let evidence: any ReviewEvidence = self.control.sharedEvidence ?? self.diffStore
         do {
-            return try await evidence.epochCounts(route: route)
+            return try await self.evidence.epochCounts(route: route)
         } catch {
             return nil
         }
