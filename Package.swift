@@ -45,13 +45,33 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         // Benchmarks (`swift package benchmark`): allocations and CPU time per forwarded request. Naming the trait
         // keeps the malloc interposer and drops the default RuntimeInterposer (a package these machines do not have).
+        // Distributed tracing: spans through the Tracing API (already in the graph through Hummingbird), exported over
+        // OTLP/HTTP by swift-otel when the standard OTEL_* variables ask for it. The gRPC exporter's trait is left out
+        // (it would build gRPC and HTTP/2 into every binary); OTEL_EXPORTER_OTLP_PROTOCOL=grpc is refused by name.
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/apple/swift-service-context.git", from: "1.5.1"),
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
-        // The legacy CRM that the toolkit migrates. Self-contained: it imports none of the toolkit's targets.
+        // W3C trace context for any Hummingbird application: a server span per request (with a tracer), the request's
+        // traceparent for the outbox rows its transaction writes, and consumer spans linked to an event's traceparent.
+        // Generic: it knows nothing of the toolkit (the monolith uses it as it would any tracing library).
+        .target(
+            name: "HTTPTracing",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The legacy CRM that the toolkit migrates. Self-contained: of the toolkit's targets it imports only
+        // HTTPTracing, a generic middleware.
         .target(
             name: "Monolith",
             dependencies: [
+                "HTTPTracing",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -97,6 +117,7 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "Diff",
                 "HTTP1",
                 "JSON",
@@ -192,6 +213,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "AdminAPI",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 "ControlPlane",
@@ -218,6 +240,8 @@ let package = Package(
         .target(
             name: "ServiceKit",
             dependencies: [
+                "HTTPTracing",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "HTTP1",
                 "JSON",
                 "PostgresSupport",
@@ -286,10 +310,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Tracing's backend: swift-otel's OTLP exporter, made from the OTEL_* environment (off unless it names an
+        // endpoint), for the proxy, the monolith and the services, which see only the Tracing API.
+        .target(
+            name: "Telemetry",
+            dependencies: [
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The `strangler` subcommands, in a library so that tests can call them.
         .target(
             name: "StranglerCommands",
             dependencies: [
+                "Telemetry",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "Diff",
                 "DiffStore",
                 "JSON",
@@ -475,6 +513,8 @@ let package = Package(
         .target(
             name: "ProxyTestSupport",
             dependencies: [
+                "Telemetry",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "AdminAPI",
                 "ContactsService",
                 "ControlPlane",
@@ -510,6 +550,13 @@ let package = Package(
         .testTarget(
             name: "ProxyTests",
             dependencies: [
+                "Telemetry",
+                "Monolith",
+                "ServiceKit",
+                "ContactsService",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 "Gateway",
                 "HTTP1",

@@ -1,7 +1,9 @@
 import AsyncHTTPClient
+import HTTPTracing
 public import Hummingbird
 public import Logging
 public import ServiceLifecycle
+public import Tracing
 
 /// Builds the monolith's router on `store`: every endpoint of the CRM, the event feed, `/healthz`, and
 /// `/reverse-sync/status` (what `reverseSync` follows; no feeds without it).
@@ -10,8 +12,12 @@ public import ServiceLifecycle
 /// let store = try CRMStore.open(path: nil)
 /// let app = Application(router: buildMonolithRouter(store: store))
 /// ```
-public func buildMonolithRouter(store: CRMStore, reverseSync: ReverseSync? = nil) -> Router<BasicRequestContext> {
+public func buildMonolithRouter(
+    store: CRMStore, reverseSync: ReverseSync? = nil, tracer: (any Tracer)? = nil
+) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
+    // Outermost: its span sees the answer the error envelope makes.
+    router.add(middleware: RequestTracingMiddleware(tracer: tracer))
     router.add(middleware: ErrorEnvelopeMiddleware())
     router.add(middleware: AcceptMiddleware())
 
@@ -89,7 +95,7 @@ public func buildMonolithApplication(
 /// ```
 public func buildMonolithServices(configuration: MonolithConfiguration, logger: Logger) async throws -> [any Service] {
     let store = try await openMonolithStore(configuration: configuration, logger: logger)
-    var services: [any Service] = []
+    var services: [any Service] = configuration.tracingExporter.map { [$0] } ?? []
     var reverseSync: ReverseSync?
     if !configuration.reverseFeeds.isEmpty {
         // The feeds' client lives as long as the process; listed first, it stops after reverse sync.
@@ -97,7 +103,8 @@ public func buildMonolithServices(configuration: MonolithConfiguration, logger: 
         services.append(FeedHTTPClientService(client: client))
         do {
             let sync = try await ReverseSync(
-                store: store, feeds: configuration.reverseFeeds, httpClient: client, logger: logger)
+                store: store, feeds: configuration.reverseFeeds, httpClient: client, logger: logger,
+                tracer: configuration.tracer)
             services.append(sync)
             reverseSync = sync
         } catch {
@@ -134,7 +141,7 @@ private func monolithApplication(
     store: CRMStore, reverseSync: ReverseSync?, configuration: MonolithConfiguration, logger: Logger
 ) -> some ApplicationProtocol & Service {
     Application(
-        router: HeadAsGet(buildMonolithRouter(store: store, reverseSync: reverseSync)),
+        router: HeadAsGet(buildMonolithRouter(store: store, reverseSync: reverseSync, tracer: configuration.tracer)),
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port), serverName: "strangler-monolith"),
         logger: logger

@@ -1,5 +1,6 @@
 import Foundation
 public import GRDB
+import HTTPTracing
 
 /// The monolith's database: its entities, its outbox, and the signal that wakes the event feed.
 ///
@@ -38,11 +39,12 @@ public final class CRMStore: Sendable {
     )
         async throws -> T
     {
+        let traceparent = RequestTrace.traceparent
         if dryRun {
             return try await self.database.writeWithoutTransaction { db in
                 var result: T?
                 try db.inTransaction {
-                    var outbox = Outbox()
+                    var outbox = Outbox(traceparent: traceparent)
                     result = try body(db, &outbox)
                     return .rollback
                 }
@@ -50,7 +52,7 @@ public final class CRMStore: Sendable {
             }
         }
         let (result, lastEventID) = try await self.database.write { db in
-            var outbox = Outbox()
+            var outbox = Outbox(traceparent: traceparent)
             let result = try body(db, &outbox)
             return (result, outbox.lastEventID)
         }

@@ -104,6 +104,10 @@ enum Schema {
                     """
             )
         }
+        // The trace context of the request that wrote each event (W3C traceparent), as Debezium carries it in a header.
+        migrator.registerMigration("v3: outbox traceparent") { db in
+            try db.execute(sql: "ALTER TABLE outbox ADD COLUMN traceparent TEXT")
+        }
         return migrator
     }
 }

@@ -1,4 +1,5 @@
 import GRDB
+import HTTPTracing
 
 /// A row of the outbox: one per change, written in the same transaction as the change.
 ///
@@ -17,6 +18,9 @@ struct OutboxEvent: Sendable, Equatable, FetchableRecord {
     var occurredAt: String
     /// Which system made the change: `monolith` here; an extracted service's own feed says its name.
     var origin: String
+    /// The W3C `traceparent` of the request whose transaction wrote it (nil: none came), as Debezium carries it in a
+    /// header: the consumer's span links to it.
+    var traceparent: String?
 
     init(row: Row) {
         self.id = row["id"]
@@ -26,6 +30,7 @@ struct OutboxEvent: Sendable, Equatable, FetchableRecord {
         self.payload = row["payload"]
         self.occurredAt = row["occurredAt"]
         self.origin = row["origin"]
+        self.traceparent = row["traceparent"]
     }
 
     func writeJSON(to writer: inout JSONWriter) {
@@ -38,6 +43,7 @@ struct OutboxEvent: Sendable, Equatable, FetchableRecord {
         writer.rawValue(self.payload.utf8)
         writer.field("occurredAt", self.occurredAt)
         writer.field("origin", self.origin)
+        writer.field("traceparent", self.traceparent)
         writer.endObject()
     }
 }
@@ -46,6 +52,13 @@ struct OutboxEvent: Sendable, Equatable, FetchableRecord {
 struct Outbox {
     private(set) var lastEventID: Int64?
     private(set) var count = 0
+    /// What the events appended next carry as their `traceparent` (the request's, read before the transaction: a
+    /// task-local does not reach the database's queue).
+    var traceparent: String?
+
+    init(traceparent: String? = nil) {
+        self.traceparent = traceparent
+    }
 
     /// Appends one event; `origin` is `monolith` for the monolith's own changes, and the service's name for a
     /// change relayed from a service's feed (reverse sync), so that the service does not take it for a new change.
@@ -55,9 +68,12 @@ struct Outbox {
     ) throws {
         try db.execute(
             sql:
-                "INSERT INTO outbox (aggregatetype, aggregateid, type, payload, occurredAt, origin) VALUES (?, ?, ?, ?,"
-                + " ?, ?)",
-            arguments: [aggregateType, aggregateID, type, String(decoding: payload, as: UTF8.self), time, origin]
+                "INSERT INTO outbox (aggregatetype, aggregateid, type, payload, occurredAt, origin, traceparent) VALUES "
+                + "(?, ?, ?, ?, ?, ?, ?)",
+            arguments: [
+                aggregateType, aggregateID, type, String(decoding: payload, as: UTF8.self), time, origin,
+                self.traceparent,
+            ]
         )
         self.lastEventID = db.lastInsertedRowID
         self.count += 1

@@ -1,9 +1,11 @@
 public import AsyncHTTPClient
 import Foundation
 import GRDB
+import HTTPTracing
 public import Logging
 public import ServiceLifecycle
 import Synchronization
+public import Tracing
 
 /// Reverse sync: the monolith follows each extracted service's own feed (`GET /events` on the service) and
 /// applies the changes clients made there to its own tables, so that the monolith's other features (pipeline,
@@ -38,6 +40,8 @@ public final class ReverseSync: Service, Sendable {
     let quietPeriod: Duration
     let httpClient: HTTPClient
     let logger: Logger
+    /// A consumer span per event applied, linked to the span of the service's request that made it.
+    let tracer: (any Tracer)?
     private let states: Mutex<[String: FeedState]>
 
     /// Follows `feeds` for `store`, through `httpClient` (which its owner shuts down; the process's own client when
@@ -45,8 +49,9 @@ public final class ReverseSync: Service, Sendable {
     public init(
         store: CRMStore, feeds: [ReverseFeed], pageSize: Int = 500, longPollSeconds: Int = 25,
         quietPeriod: Duration = .seconds(3),
-        httpClient: HTTPClient? = nil, logger: Logger
+        httpClient: HTTPClient? = nil, logger: Logger, tracer: (any Tracer)? = nil
     ) async throws {
+        self.tracer = tracer
         self.store = store
         self.quietPeriod = quietPeriod
         self.feeds = feeds
@@ -161,10 +166,21 @@ public final class ReverseSync: Service, Sendable {
         let events = page.events
         let service = feed.service
         let aggregateType = feed.aggregateType
+        let tracer = self.tracer
         let checkpoint = try await self.store.write { db, outbox in
             var checkpoint = try ReverseCheckpoint.load(service: service, db)
             for event in events where event.id > checkpoint.lastEventID {
-                try ServiceChange.apply(event, service: service, aggregateType: aggregateType, db, &outbox)
+                // The relayed event keeps the trace of the service's request.
+                outbox.traceparent = event.traceparent
+                let span = tracer.map {
+                    ConsumerSpan.start(
+                        $0, eventType: event.type, eventID: event.id,
+                        aggregate: "\(event.aggregateType) \(event.aggregateID)", feed: "\(service) events",
+                        traceparent: event.traceparent, consumer: "monolith")
+                }
+                try ConsumerSpan.around(span) {
+                    try ServiceChange.apply(event, service: service, aggregateType: aggregateType, db, &outbox)
+                }
                 checkpoint.lastEventID = event.id
                 checkpoint.lastOccurredAt = event.occurredAt
                 checkpoint.consumedEvents += 1

@@ -1,4 +1,5 @@
 import GRDB
+import HTTPTracing
 
 /// One event of a service's own feed, checked for the feed's shape.
 struct ServiceEvent: Sendable {
@@ -9,6 +10,8 @@ struct ServiceEvent: Sendable {
     var payload: [String: JSONValue]
     var occurredAt: String
     var origin: String
+    /// The `traceparent` of the service's request that made the change (nil: none).
+    var traceparent: String?
 
     /// The aggregate's version after the change.
     var version: Int64? {
@@ -56,10 +59,17 @@ struct ServiceFeedPage: Sendable {
             events.append(
                 ServiceEvent(
                     id: id, aggregateType: aggregateType, aggregateID: aggregateID, type: type, payload: payload,
-                    occurredAt: occurredAt, origin: origin))
+                    occurredAt: occurredAt, origin: origin,
+                    traceparent: Self.traceparent(fields["traceparent"])))
         }
         self.events = events
         self.head = head
+    }
+
+    /// A feed item's `traceparent` when it is a valid one (a malformed one is dropped, never passed on).
+    static func traceparent(_ value: JSONValue?) -> String? {
+        guard case .string(let text)? = value, RequestTrace.isValid(text) else { return nil }
+        return text
     }
 }
 

@@ -27,6 +27,7 @@ extension AdminRoutes {
             }
             options.samplesPerSignature = count
         }
+        options.traceURL = self.traceURL
         let format: String
         if let given = parameters.get("format") {
             format = String(given)

@@ -64,6 +64,8 @@ public struct AdminRoutes: Sendable {
     let instances: (@Sendable () async throws(ControlError) -> JSONValue)?
     /// The shared store's `/admin/status` member (`store`); nil without a store.
     let storeStatus: (@Sendable () -> JSONValue)?
+    /// Where the report links a sample's trace (`{traceId}` in it); nil: trace ids are shown, not linked.
+    let traceURL: String?
 
     public init(
         control: RouteControl, diffStore: DiffStore, token: String, flush: @escaping @Sendable () async -> Void,
@@ -72,8 +74,9 @@ public struct AdminRoutes: Sendable {
         unmatched: (@Sendable () -> JSONValue)? = nil, upstreams: (@Sendable () -> JSONValue)? = nil,
         access: (@Sendable () -> JSONValue)? = nil,
         instances: (@Sendable () async throws(ControlError) -> JSONValue)? = nil,
-        storeStatus: (@Sendable () -> JSONValue)? = nil
+        storeStatus: (@Sendable () -> JSONValue)? = nil, traceURL: String? = nil
     ) {
+        self.traceURL = traceURL
         self.access = access
         self.instances = instances
         self.storeStatus = storeStatus

@@ -102,6 +102,8 @@ public struct DiffSample: Sendable {
     public var signature: String
     public var recordedAt: Date
     public var requestID: String
+    /// The trace the request belongs to (32 hex digits of its `traceparent`), when known.
+    public var traceID: String?
     /// `monolith` or `service`: which side answered the client.
     public var servedBy: String
     public var method: String
@@ -120,8 +122,9 @@ public struct DiffSample: Sendable {
         path: String, query: String?,
         requestHeaders: [(name: String, value: String)], requestBody: [UInt8], monolith: StoredResponse,
         service: StoredResponse, diff: String,
-        subjects: Set<String> = []
+        subjects: Set<String> = [], traceID: String? = nil
     ) {
+        self.traceID = traceID
         self.route = route
         self.signature = signature
         self.recordedAt = recordedAt

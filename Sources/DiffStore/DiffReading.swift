@@ -182,6 +182,7 @@ public struct StoredSample: Sendable {
     public var signature: String
     public var recordedAt: Double
     public var requestID: String
+    public var traceID: String?
     public var servedBy: String
     public var method: String
     public var path: String
@@ -195,8 +196,9 @@ public struct StoredSample: Sendable {
     public init(
         id: Int64, route: String, signature: String, recordedAt: Double, requestID: String, servedBy: String,
         method: String, path: String, query: String?, requestHeaders: String, requestBody: Data, monolith: Answer,
-        service: Answer, diff: String
+        service: Answer, diff: String, traceID: String? = nil
     ) {
+        self.traceID = traceID
         self.id = id
         self.route = route
         self.signature = signature
@@ -228,6 +230,7 @@ public struct StoredSample: Sendable {
             ("signature", .string(self.signature)),
             ("recordedAt", .string(DiffStore.timestamp(self.recordedAt))),
             ("requestId", .string(self.requestID)),
+            ("traceId", self.traceID.map(JSONValue.string) ?? .null),
             ("servedBy", .string(self.servedBy)),
             ("request", .object(request)),
             ("monolith", self.monolith.json),
@@ -249,7 +252,8 @@ public struct StoredSample: Sendable {
             route: self.route, signature: self.signature, recordedAt: Date(timeIntervalSince1970: self.recordedAt),
             requestID: self.requestID, servedBy: self.servedBy, method: self.method, path: self.path,
             query: self.query, requestHeaders: request.headers, requestBody: request.body,
-            monolith: self.monolith.response, service: self.service.response, diff: self.diff, subjects: subjects)
+            monolith: self.monolith.response, service: self.service.response, diff: self.diff, subjects: subjects,
+            traceID: self.traceID)
     }
 
     /// A sample to store, as its stored form (headers as JSON text): what goes into either store.
@@ -265,6 +269,6 @@ public struct StoredSample: Sendable {
             service: Answer(
                 status: sample.service.status, headers: DiffStore.headersText(sample.service.headers),
                 body: Data(sample.service.body)),
-            diff: sample.diff)
+            diff: sample.diff, traceID: sample.traceID)
     }
 }

@@ -146,6 +146,10 @@ public final class DiffStore: Sendable {
                 }
             }
         }
+        // A sample's trace id (the request's traceparent), for following a mismatch to its spans.
+        migrator.registerMigration("v8-sample-trace") { db in
+            try db.execute(sql: "ALTER TABLE samples ADD COLUMN trace_id TEXT")
+        }
         return migrator
     }
 
@@ -219,14 +223,15 @@ public final class DiffStore: Sendable {
                         INSERT INTO samples (route, signature, recorded_at, request_id, served_by, method, path, query,
                             request_headers, request_body,
                             monolith_status, monolith_headers, monolith_body, service_status, service_headers,
-                                service_body, diff)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                service_body, diff, trace_id)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         stored.route, stored.signature, stored.recordedAt, stored.requestID, stored.servedBy,
                         stored.method, stored.path, stored.query, stored.requestHeaders, stored.requestBody,
                         stored.monolith.status, stored.monolith.headers, stored.monolith.body,
                         stored.service.status, stored.service.headers, stored.service.body, stored.diff,
+                        stored.traceID,
                     ])
                 try Self.addSubjects(sample.subjects, sample: db.lastInsertedRowID, db)
             }
@@ -341,7 +346,7 @@ public final class DiffStore: Sendable {
                     requestID: row["request_id"], servedBy: row["served_by"], method: row["method"],
                     path: row["path"], query: row["query"], requestHeaders: row["request_headers"],
                     requestBody: row["request_body"], monolith: answer("monolith"), service: answer("service"),
-                    diff: row["diff"])
+                    diff: row["diff"], traceID: row["trace_id"])
             }
         }
     }

@@ -295,7 +295,8 @@ public final class ProxyApplication: Sendable {
                 upstreams: { [store] in store.upstreamStatus() },
                 access: { [store] in store.accessReport() },
                 instances: instances,
-                storeStatus: storeStatus
+                storeStatus: storeStatus,
+                traceURL: configuration.traceURL
             ).buildRouter(),
             server: adminServer,
             configuration: .init(
@@ -319,6 +320,7 @@ public final class ProxyApplication: Sendable {
         let checker = HealthChecker(store: store, metrics: metrics, group: group, logger: logger)
         let resolver = UpstreamResolver(store: store, logger: logger)
         var services: [any Service] = [recorder, checker, resolver, server, admin, watcher, presence]
+        if let exporter = configuration.tracing?.exporter { services.insert(exporter, at: 0) }
         if let sharedStore, let health {
             services.append(
                 InstanceReporter(

@@ -128,7 +128,12 @@ public final class ShadowRecorder: ShadowSink, Service {
     /// Hands over a pair to compare (dropped and counted when `maxQueued` pairs already wait).
     public func submit(_ observation: ShadowObservation) {
         var overflowed = false
-        defer { if overflowed { self.notCompared(observation.route, .overflow) } }
+        defer {
+            if overflowed {
+                self.notCompared(observation.route, .overflow)
+                ShadowSpanResult.end(observation.span, result: SkipReason.overflow.rawValue)
+            }
+        }
         let startFlush = self.pending.withLock { pending -> Bool in
             let bytes = observation.byteCount
             guard pending.observations.count < self.maxQueued,
@@ -448,11 +453,16 @@ private actor Writer {
         let comparison = ResponseDiffer.compare(
             observation.monolith.snapshot(headers: names), observation.service.snapshot(headers: names),
             options: options)
+        let shadowAnswer = observation.servedBy == .monolith ? observation.service : observation.monolith
         if comparison.isStale(versions: policy.version) {
             batch.counts[route, default: RouteCounts()].stale += 1
+            ShadowSpanResult.end(observation.span, result: "stale", status: shadowAnswer.status)
         } else {
             batch.counts[route, default: RouteCounts()].compared += 1
             self.count(comparison, of: observation, privacy: privacy, in: &batch)
+            ShadowSpanResult.end(
+                observation.span, result: comparison.isMatch ? "match" : "mismatch",
+                signature: comparison.isMatch ? nil : comparison.signature.id, status: shadowAnswer.status)
         }
         self.learnNoise(from: observation, headers: names, privacy: privacy, in: &batch)
     }
@@ -546,7 +556,7 @@ private actor Writer {
             route: observation.route, signature: signature, recordedAt: Date(), requestID: observation.requestID,
             servedBy: observation.servedBy.rawValue, method: observation.method, path: path, query: query,
             requestHeaders: requestHeaders, requestBody: requestBody, monolith: monolith, service: service, diff: diff,
-            subjects: redaction.hashes)
+            subjects: redaction.hashes, traceID: observation.traceID)
     }
 
     /// The comparison as stored: left is the monolith, right the service; values redacted as in the bodies and headers.

@@ -1,5 +1,14 @@
+public import ServiceLifecycle
+public import Tracing
+
 /// How to run the proxy.
 public struct ProxyConfiguration: Sendable {
+    /// Spans for every forwarded exchange (docs/observability.md), and the service that exports them (run first in
+    /// the proxy's group, so that it stops last and sends what the drained requests left); nil, the default: no span
+    /// is made, and the proxy forwards trace context only.
+    public var tracing: (tracer: any Tracer, exporter: (any Service)?)?
+    /// Where reports link a mismatch sample's trace (`--trace-url`, `{traceId}` standing for the id); nil: shown only.
+    public var traceURL: String?
     /// Address the proxy listens on.
     public var host: String = "127.0.0.1"
     /// Port for client traffic: 8080 by default, 0 for any free port (tests).

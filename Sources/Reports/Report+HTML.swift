@@ -36,7 +36,9 @@ extension Report {
 
             """
         out += self.overviewHTML
-        for route in self.routes { out += Self.routeHTML(route, bucketSeconds: self.bucketSeconds) }
+        for route in self.routes {
+            out += Self.routeHTML(route, bucketSeconds: self.bucketSeconds, traceLink: self.traceLink)
+        }
         out += "</body>\n</html>\n"
         return out
     }
@@ -72,7 +74,9 @@ extension Report {
         return route.sync.lag.map(String.init) ?? "?"
     }
 
-    static func routeHTML(_ route: RouteReport, bucketSeconds: Int) -> String {
+    static func routeHTML(
+        _ route: RouteReport, bucketSeconds: Int, traceLink: (String) -> String? = { _ in nil }
+    ) -> String {
         let id = Self.escape(route.id)
         var out = "<section class=\"route\" id=\"\(Self.anchor(route.id))\">\n"
         out += "<h2><code>\(id)</code> <small>\(Self.escape(route.method)) \(Self.escape(route.path))"
@@ -97,7 +101,7 @@ extension Report {
             out += "<p class=\"none\">None.</p>\n"
         } else {
             for (index, signature) in route.signatures.enumerated() {
-                out += Self.signatureHTML(signature, rank: index + 1)
+                out += Self.signatureHTML(signature, rank: index + 1, traceLink: traceLink)
             }
             let hidden = route.signaturesTotal - route.signatures.count
             if hidden > 0 {
@@ -183,7 +187,9 @@ extension Report {
         return facts
     }
 
-    static func signatureHTML(_ signature: RouteReport.Signature, rank: Int) -> String {
+    static func signatureHTML(
+        _ signature: RouteReport.Signature, rank: Int, traceLink: (String) -> String? = { _ in nil }
+    ) -> String {
         let triage =
             signature.triage.map { "\($0.decision) by \($0.actor) at \(Self.timestamp($0.at)): \($0.reason)" }
             ?? "untriaged"
@@ -207,16 +213,23 @@ extension Report {
             + signature.entries.map {
                 "<li><code>\(Self.escape(Self.place($0.pointer)))</code> \(Self.escape($0.kind))</li>"
             }.joined() + "</ul>\n"
-        for sample in signature.samples { out += Self.sampleHTML(sample) }
+        for sample in signature.samples { out += Self.sampleHTML(sample, traceLink: traceLink) }
         return out + "</details>\n"
     }
 
-    static func sampleHTML(_ sample: RouteReport.Sample) -> String {
+    static func sampleHTML(_ sample: RouteReport.Sample, traceLink: (String) -> String? = { _ in nil }) -> String {
         var out = "<div class=\"sample\">\n"
         out += "<h4>Sample \(sample.id): <code>\(Self.escape(sample.target))</code></h4>\n"
+        var trace = ""
+        if let traceID = sample.traceID {
+            let code = "<code>\(Self.escape(traceID))</code>"
+            trace =
+                ", trace "
+                + (traceLink(traceID).map { "<a href=\"\(Self.escape($0))\" rel=\"noreferrer\">\(code)</a>" } ?? code)
+        }
         out +=
             "<p>Recorded \(Self.escape(Self.timestamp(sample.recordedAt))), request <code>"
-            + "\(Self.escape(sample.requestID))</code>, answered by the \(Self.escape(sample.servedBy)).</p>\n"
+            + "\(Self.escape(sample.requestID))</code>\(trace), answered by the \(Self.escape(sample.servedBy)).</p>\n"
         out +=
             "<table class=\"differences\"><thead><tr><th>At</th><th>Kind</th><th>Monolith</th><th>Service</th></tr>"
             + "</thead><tbody>\n"

@@ -29,6 +29,7 @@ extension Report {
                 ])
             ),
             ("routes", .array(self.routes.map(\.json))),
+            ("traceUrl", Self.text(self.traceURL)),
             (
                 "privacy",
                 .object([
@@ -57,6 +58,8 @@ extension Report {
             privacy: Privacy(
                 redactionDefaults: try privacy.bool("redactionDefaults"),
                 retention: try privacy.optionalString("retention")))
+        // Absent from an older proxy's report.
+        self.traceURL = json["traceUrl"]?.stringValue
     }
 
     static func time(_ date: Date?) -> JSONValue { date.map { .string(Self.timestamp($0)) } ?? .null }
@@ -276,6 +279,7 @@ extension RouteReport.Sample {
             ("id", Report.count(self.id)),
             ("recordedAt", .string(Report.timestamp(self.recordedAt))),
             ("requestId", .string(self.requestID)),
+            ("traceId", Report.text(self.traceID)),
             ("servedBy", .string(self.servedBy)),
             (
                 "request",
@@ -353,6 +357,8 @@ extension RouteReport.Sample {
                     service: item.value["service"] ?? .null)
             },
             truncated: try fields.bool("truncated"))
+        // Absent from an older proxy's report.
+        self.traceID = fields.value["traceId"]?.stringValue
     }
 }
 

@@ -28,9 +28,16 @@ extension Report {
         }
         for route in self.routes {
             lines.append("")
-            lines += Self.routeMarkdown(route)
+            lines += Self.routeMarkdown(route, traceLink: self.traceLink)
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `, trace [`4bf9…`](link)` (the id alone without a link template), or nothing without a trace id.
+    static func traceText(_ sample: RouteReport.Sample, _ traceLink: (String) -> String?) -> String {
+        guard let traceID = sample.traceID else { return "" }
+        let code = Self.code(traceID)
+        return ", trace " + (traceLink(traceID).map { "[\(code)](<\($0)>)" } ?? code)
     }
 
     static func mark(_ verdict: RouteReport.Verdict) -> String {
@@ -41,7 +48,7 @@ extension Report {
         }
     }
 
-    static func routeMarkdown(_ route: RouteReport) -> [String] {
+    static func routeMarkdown(_ route: RouteReport, traceLink: (String) -> String? = { _ in nil }) -> [String] {
         var lines = ["## \(Self.code(route.id)): \(Self.code("\(route.method) \(route.path)"))", ""]
         lines.append(
             "\(Self.mark(route.verdict)) **\(Self.markdownText(Self.capitalised(route.verdict.text)))**"
@@ -80,7 +87,7 @@ extension Report {
                 lines.append("")
                 lines.append(
                     "Newest sample of \(Self.code(route.signatures[0].id)): \(Self.code(sample.target)), "
-                        + "\(Self.timestamp(sample.recordedAt)):"
+                        + "\(Self.timestamp(sample.recordedAt))\(Self.traceText(sample, traceLink)):"
                 )
                 lines.append("")
                 lines.append("| At | Kind | Monolith | Service |")

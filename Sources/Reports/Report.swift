@@ -67,6 +67,13 @@ public struct Report: Sendable, Equatable {
     public var bucketSeconds: Int
     public var routes: [RouteReport]
     public var privacy = Privacy()
+    /// Where a trace is shown (`http://jaeger:16686/trace/{traceId}`): samples' trace ids link there; nil: shown only.
+    public var traceURL: String?
+
+    /// The link for a trace id (nil without ``traceURL``).
+    public func traceLink(_ traceID: String) -> String? {
+        self.traceURL.map { $0.replacingOccurrences(of: "{traceId}", with: traceID) }
+    }
 
     public var summary: Summary {
         var summary = Summary()
@@ -259,6 +266,8 @@ public struct RouteReport: Sendable, Equatable {
         public var id: Int
         public var recordedAt: Date
         public var requestID: String
+        /// The request's trace (32 hex digits), nil for a sample recorded before traces were kept.
+        public var traceID: String? = nil
         /// `monolith` or `service`: which side answered the client.
         public var servedBy: String
         public var method: String

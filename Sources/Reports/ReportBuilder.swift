@@ -18,12 +18,42 @@ public struct ReportOptions: Sendable {
     public var pointersPerRoute = 10
     /// The report's time (its `generatedAt`; the window ends here).
     public var now: Date
+    /// Where a trace is shown, `{traceId}` standing for the id (``Report/traceURL``).
+    public var traceURL: String?
 
     public init(selector: String? = nil, window: ReportWindow? = nil, now: Date = Date()) {
         self.selector = selector
         self.window = window
         self.now = now
     }
+}
+
+/// A `--trace-url` template: where a trace is shown, `{traceId}` standing for the id
+/// (`http://localhost:16686/trace/{traceId}` for Jaeger).
+public enum TraceURLTemplate {
+    /// The template when it is one: an http or https URL naming `{traceId}`, without spaces, quotes or angle brackets
+    /// (it is written into HTML and Markdown links); else why not.
+    public static func check(_ text: String) -> Result<String, TraceURLProblem> {
+        let lower = text.lowercased()
+        guard lower.hasPrefix("http://") || lower.hasPrefix("https://") else {
+            return .failure(TraceURLProblem(description: "must start with http:// or https://"))
+        }
+        guard text.contains("{traceId}") else {
+            return .failure(TraceURLProblem(description: "must name {traceId}, where the trace id goes"))
+        }
+        guard
+            text.unicodeScalars.allSatisfy({
+                $0.value > 0x20 && $0.value < 0x7F && !"<>\"'`\\".unicodeScalars.contains($0)
+            })
+        else {
+            return .failure(TraceURLProblem(description: "must be printable ASCII without spaces, quotes or < >"))
+        }
+        return .success(text)
+    }
+}
+
+public struct TraceURLProblem: Error, CustomStringConvertible, Equatable {
+    public let description: String
 }
 
 /// A `--since` duration: `45s`, `30m`, `1h`, `7d`, `2w`, or a sum such as `1h30m`.
@@ -101,9 +131,11 @@ public enum ReportBuilder {
                     width: width, since: since, store: store, options: options))
         }
         let privacy = Report.Privacy(redactionDefaults: table.privacy.defaults, retention: table.privacy.retentionText)
-        return Report(
+        var report = Report(
             generatedAt: now, source: source, tableHash: tableHash, window: window, bucketSeconds: width,
             routes: reports, privacy: privacy)
+        report.traceURL = options.traceURL
+        return report
     }
 
     static func route(
@@ -308,6 +340,7 @@ public enum ReportBuilder {
         }
         return RouteReport.Sample(
             id: Int(id), recordedAt: Self.second(recordedAt), requestID: item["requestId"]?.stringValue ?? "",
+            traceID: item["traceId"]?.stringValue,
             servedBy: item["servedBy"]?.stringValue ?? "",
             method: method, path: path, query: request["query"]?.stringValue, request: message(request, status: false),
             monolith: message(item["monolith"], status: true), service: message(item["service"], status: true),

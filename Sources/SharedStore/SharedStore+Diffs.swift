@@ -16,7 +16,7 @@ extension SharedStore {
     static let sampleColumns = [
         "route", "signature", "recorded_at", "request_id", "served_by", "method", "path", "query", "request_headers",
         "request_body", "monolith_status", "monolith_headers", "monolith_body", "service_status", "service_headers",
-        "service_body", "diff",
+        "service_body", "diff", "trace_id",
     ]
 
     static let diffStatements: [String] = [
@@ -164,6 +164,7 @@ extension SharedStore {
         binds.append(stored.service.headers)
         try binds.append(stored.service.body)
         binds.append(stored.diff)
+        binds.append(stored.traceID)
         binds.append(limit)
         binds.append(sample.subjects.sorted())
         let marks = (1...Self.sampleColumns.count).map { "$\($0)" }.joined(separator: ", ")
@@ -302,7 +303,8 @@ extension SharedStore {
             servedBy: try text("served_by"), method: try text("method"), path: try text("path"),
             query: try cells["query"].decode(String?.self), requestHeaders: try text("request_headers"),
             requestBody: try cells["request_body"].decode(Data.self), monolith: try answer("monolith"),
-            service: try answer("service"), diff: try text("diff"))
+            service: try answer("service"), diff: try text("diff"),
+            traceID: try cells["trace_id"].decode(String?.self))
     }
 
     public func buckets(route: String?, since: Date?) async throws(SharedStoreFailure) -> [TimeBucket] {

@@ -60,6 +60,10 @@ extension SharedStore {
         // The rest of the diff store: pointers, noise, minute buckets, samples and their subjects; reconcile records;
         // the redaction key (SharedStore+Diffs.swift).
         Migration(version: 3, name: "diffs", statements: SharedStore.diffStatements),
+        // A sample's trace id (the request's traceparent), for following a mismatch to its spans.
+        Migration(
+            version: 4, name: "sample traces",
+            statements: ["ALTER TABLE strangler.evidence_samples ADD COLUMN trace_id text"]),
     ]
 
     /// The newest schema version this build knows.

@@ -2,6 +2,7 @@ public import ArgumentParser
 import Logging
 import Monolith
 import ServiceLifecycle
+import Telemetry
 import UnixSignals
 
 /// `strangler monolith`: runs the CRM monolith that the toolkit migrates.
@@ -72,11 +73,14 @@ public struct MonolithCommand: AsyncParsableCommand {
 
     public func run() async throws {
         let logger = Logger(label: "strangler.monolith")
-        let services = try await buildMonolithServices(
-            configuration: MonolithConfiguration(
-                port: self.port, databasePath: self.db, seedContacts: self.seed, reverseFeeds: try self.reverseFeeds()),
-            logger: logger
-        )
+        var configuration = MonolithConfiguration(
+            port: self.port, databasePath: self.db, seedContacts: self.seed, reverseFeeds: try self.reverseFeeds())
+        if let tracing = try CommandTracing.backend(command: "monolith", defaultServiceName: "monolith", logger: logger)
+        {
+            configuration.tracer = tracing.tracer
+            configuration.tracingExporter = tracing.service
+        }
+        let services = try await buildMonolithServices(configuration: configuration, logger: logger)
         // The process's one group: SIGTERM or SIGINT stops the server after its requests in flight, then reverse sync.
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()

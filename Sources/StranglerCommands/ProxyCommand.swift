@@ -5,8 +5,10 @@ import Gateway
 import Logging
 import PostgresSupport
 import Proxy
+import Reports
 import RouteTable
 import SharedStore
+import Telemetry
 import UnixSignals
 
 /// `strangler proxy`: runs the routing proxy in front of the monolith.
@@ -160,6 +162,14 @@ public struct ProxyCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The window over which --min-body-rate is measured.", valueName: "duration"))
     public var bodyRateWindow: String = "10s"
 
+    @Option(
+        help: ArgumentHelp(
+            "Where reports link a mismatch sample's trace, {traceId} standing for its id "
+                + "(http://localhost:16686/trace/{traceId}; default: STRANGLER_TRACE_URL; without either, trace ids "
+                + "are shown, not linked).",
+            valueName: "url"))
+    public var traceUrl: String?
+
     public init() {}
 
     public func validate() throws {
@@ -208,6 +218,10 @@ public struct ProxyCommand: AsyncParsableCommand {
                 throw ValidationError("\(name) must be a duration such as \"10s\" or \"500ms\", not \"\(text)\"")
             }
         }
+        if let template = self.traceURLTemplate, case .failure(let problem) = TraceURLTemplate.check(template) {
+            throw ValidationError(
+                "\(self.traceUrl == nil ? "STRANGLER_TRACE_URL" : "--trace-url") \(problem) (\(template))")
+        }
         guard self.minBodyRate >= 0 else {
             throw ValidationError("--min-body-rate must be 0 or more, not \(self.minBodyRate)")
         }
@@ -232,6 +246,12 @@ public struct ProxyCommand: AsyncParsableCommand {
 
     /// `--store`, else `STRANGLER_STORE` (empty: none).
     var storeURL: String? { StoreFlag.url(self.store) }
+
+    /// `--trace-url`, else `STRANGLER_TRACE_URL` (empty: none).
+    var traceURLTemplate: String? {
+        let text = self.traceUrl ?? ProcessInfo.processInfo.environment["STRANGLER_TRACE_URL"]
+        return text?.isEmpty == false ? text : nil
+    }
 
     /// The proxy's configuration from the flags (`maxConnections` nil: derived from the file-descriptor limit at
     /// start).
@@ -262,6 +282,7 @@ public struct ProxyCommand: AsyncParsableCommand {
         configuration.bodyRateWindow = DurationText.parse(self.bodyRateWindow) ?? configuration.bodyRateWindow
         configuration.tls = try? Self.certificateFiles(certificate: ("", self.tlsCert), key: ("", self.tlsKey))
         configuration.tlsPort = self.tlsPort
+        configuration.traceURL = self.traceURLTemplate
         configuration.adminTLS = try? Self.certificateFiles(
             certificate: ("", self.adminTlsCert), key: ("", self.adminTlsKey))
         return configuration
@@ -270,8 +291,11 @@ public struct ProxyCommand: AsyncParsableCommand {
     public func run() async throws {
         // The process's own limit, raised before the default connection cap is derived from it.
         FileDescriptorLimit.raiseSoftLimit()
-        let configuration = self.proxyConfiguration
+        var configuration = self.proxyConfiguration
         let logger = Logger(label: "strangler.proxy")
+        if let tracing = try CommandTracing.backend(command: "proxy", defaultServiceName: "strangler", logger: logger) {
+            configuration.tracing = (tracing.tracer, tracing.service)
+        }
         let proxy: ProxyApplication
         do {
             proxy = try await ProxyApplication.start(

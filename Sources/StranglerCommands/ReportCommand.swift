@@ -57,6 +57,13 @@ public struct ReportCommand: AsyncParsableCommand {
     @Option(help: "Newest samples per signature (0 to 20).")
     public var samples: Int = 3
 
+    @Option(
+        help: ArgumentHelp(
+            "Link samples' traces here, {traceId} standing for the id (default: the proxy's --trace-url, else "
+                + "STRANGLER_TRACE_URL).",
+            valueName: "url"))
+    public var traceUrl: String?
+
     @OptionGroup public var control: ReadingOptions
 
     public init() {}
@@ -66,10 +73,20 @@ public struct ReportCommand: AsyncParsableCommand {
             throw ValidationError("--samples must be from 0 to 20, not \(self.samples)")
         }
         if let out, out.isEmpty { throw ValidationError("--out needs a file name") }
+        if let template = self.traceURLTemplate, case .failure(let problem) = TraceURLTemplate.check(template) {
+            throw ValidationError(
+                "\(self.traceUrl == nil ? "STRANGLER_TRACE_URL" : "--trace-url") \(problem) (\(template))")
+        }
         if let output, self.format != .text, output != self.format {
             throw ValidationError(
                 "--output \(output.rawValue) and --format \(self.format.rawValue) disagree: give one of them")
         }
+    }
+
+    /// `--trace-url`, else `STRANGLER_TRACE_URL` (empty: none).
+    var traceURLTemplate: String? {
+        let text = self.traceUrl ?? ProcessInfo.processInfo.environment["STRANGLER_TRACE_URL"]
+        return text?.isEmpty == false ? text : nil
     }
 
     /// `--output` or `--format`.
@@ -82,10 +99,13 @@ public struct ReportCommand: AsyncParsableCommand {
     func outcome(style: TerminalStyle = .plain, now: Date = Date()) async -> CommandOutcome {
         var options = ReportOptions(selector: self.route, window: self.since?.window, now: now)
         options.samplesPerSignature = self.samples
-        let report: Report
+        options.traceURL = self.traceURLTemplate
+        var report: Report
         do {
             let session = try await ControlSession.open(self.control.control)
             report = try await session.report(options)
+            // The flag (or the environment) wins over the proxy's.
+            if let template = self.traceURLTemplate { report.traceURL = template }
         } catch {
             return CommandOutcome(error: "strangler report: \(error.message)\n", status: error.status)
         }

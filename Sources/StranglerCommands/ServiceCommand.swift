@@ -5,6 +5,7 @@ import LeadsService
 import Logging
 import PostgresSupport
 import ServiceKit
+import Telemetry
 
 /// `strangler service <name>`: runs an extracted service, synced from the monolith's event feed.
 public struct ServiceCommand: AsyncParsableCommand {
@@ -99,7 +100,12 @@ public struct ServiceCommand: AsyncParsableCommand {
 
     public func run() async throws {
         guard let service = Self.services[self.name] else { throw ValidationError("unknown service \(self.name)") }
-        try await service.run(
-            configuration: try self.serviceConfiguration, logger: Logger(label: "strangler.\(self.name)"))
+        let logger = Logger(label: "strangler.\(self.name)")
+        var configuration = try self.serviceConfiguration
+        if let tracing = try CommandTracing.backend(command: "service", defaultServiceName: self.name, logger: logger) {
+            configuration.tracer = tracing.tracer
+            configuration.tracingExporter = tracing.service
+        }
+        try await service.run(configuration: configuration, logger: logger)
     }
 }

@@ -48,6 +48,16 @@ final class UpProcess: Sendable {
     let pid: pid_t
     private let state: LockedValue<State>
 
+    /// A child's environment: `up`'s own, the parent it watches, and, with tracing on, its own `OTEL_SERVICE_NAME`
+    /// (its name, or `up`'s OTEL_SERVICE_NAME then `-` and its name), so that a collector tells the processes apart.
+    static func environment(for child: UpPlan.Child, _ parent: [String: String]) -> [String: String] {
+        var environment = parent
+        environment[UpParent.variable] = "\(getpid())"
+        let base = parent["OTEL_SERVICE_NAME"].flatMap { $0.isEmpty ? nil : $0 }
+        environment["OTEL_SERVICE_NAME"] = base.map { "\($0)-\(child.name)" } ?? child.name
+        return environment
+    }
+
     /// Starts `child`; `onExit` is called (on another thread) once it has ended.
     init(_ child: UpPlan.Child, executable: String, console: UpConsole, onExit: @escaping @Sendable () -> Void) throws {
         let state = LockedValue(State())
@@ -58,7 +68,7 @@ final class UpProcess: Sendable {
         process.arguments = child.arguments
         process.standardInput = FileHandle.nullDevice
         // The child stops itself should `up` die without stopping it (SIGKILL, a crash): see `UpParent`.
-        process.environment = ProcessInfo.processInfo.environment.merging([UpParent.variable: "\(getpid())"]) { $1 }
+        process.environment = Self.environment(for: child, ProcessInfo.processInfo.environment)
         process.standardOutput = output
         process.standardError = error
         process.terminationHandler = { process in

@@ -10,6 +10,7 @@ package import NIOCore
 import PostgresSupport
 package import ServiceKit
 package import Testing
+package import Tracing
 
 @testable package import ContactsService
 
@@ -111,13 +112,16 @@ package struct ServiceUnderTest: Sendable {
     package let service: ExtractedService
     package let database: ServiceDatabase
     package let consumer: FeedConsumer
+    /// Spans for its requests and the events it applies (nil: none).
+    package let tracer: (any Tracer)?
 
     /// With `postgres` (a `postgres://` URL), the service's tables are on PostgreSQL there instead of SQLite.
     package init(
         _ service: ExtractedService = .contacts, feed: any EventFeed, path: String? = nil, postgres: String? = nil,
-        pageSize: Int = 500, projection: (any EventProjection)? = nil
+        pageSize: Int = 500, projection: (any EventProjection)? = nil, tracer: (any Tracer)? = nil
     ) async throws {
         self.service = service
+        self.tracer = tracer
         if let postgres {
             self.database = try await service.openDatabase(
                 postgres: try StoreLocation.parse(postgres), logger: Logger(label: "test.\(service.name)"))
@@ -127,23 +131,24 @@ package struct ServiceUnderTest: Sendable {
         self.consumer = try await FeedConsumer(
             database: self.database, feed: feed, projection: projection ?? service.projection, pageSize: pageSize,
             longPollSeconds: 1,
-            logger: Logger(label: "test.\(service.name)"))
+            logger: Logger(label: "test.\(service.name)"), tracer: tracer)
     }
 
     package init(
         _ service: ExtractedService = .contacts, feed: FeedEndpoint, path: String? = nil, postgres: String? = nil,
-        pageSize: Int = 500, projection: (any EventProjection)? = nil
+        pageSize: Int = 500, projection: (any EventProjection)? = nil, tracer: (any Tracer)? = nil
     ) async throws {
         try await self.init(
             service, feed: HTTPEventFeed(feed) as any EventFeed, path: path, postgres: postgres, pageSize: pageSize,
-            projection: projection)
+            projection: projection, tracer: tracer)
     }
 
     /// Runs `body` with a client of the service on a real socket (so that its answers are compared with the
     /// live monolith's as they travel, framing headers included).
     package func test<T: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
         let app = Application(
-            router: ServiceKit.HeadAsGet(self.service.router(database: self.database, sync: self.consumer)))
+            router: ServiceKit.HeadAsGet(
+                self.service.router(database: self.database, sync: self.consumer, tracer: self.tracer)))
         return try await app.test(.live) { client in try await body(client) }
     }
 

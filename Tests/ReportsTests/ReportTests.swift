@@ -308,6 +308,40 @@ struct ReportTests {
             ))
     }
 
+    @Test func aSamplesTraceIsShownAndLinkedWhereTheTemplateSays() async throws {
+        var report = try await ReportFixture.report()
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        let route = try #require(report.routes.firstIndex { $0.id == "contacts.get" })
+        let signature = try #require(report.routes[route].signatures.firstIndex { !$0.samples.isEmpty })
+        report.routes[route].signatures[signature].samples[0].traceID = trace
+        // Without a template: the id, not a link.
+        #expect(report.html.contains(", trace <code>\(trace)</code>, answered by"))
+        #expect(!report.html.contains("/trace/"))
+        // With one: a link in HTML and Markdown, and both keys in the JSON, which reads back the same.
+        report.traceURL = "http://jaeger.test:16686/trace/{traceId}?uiEmbed=v0&x=1"
+        #expect(
+            report.html.contains(
+                #", trace <a href="http://jaeger.test:16686/trace/\#(trace)?uiEmbed=v0&amp;x=1" rel="noreferrer">"#
+                    + "<code>\(trace)</code></a>"))
+        if report.routes[route].signatures[signature].id == report.routes[route].signatures.first?.id {
+            #expect(
+                report.markdown.contains(
+                    ", trace [`\(trace)`](<http://jaeger.test:16686/trace/\(trace)?uiEmbed=v0&x=1>):"))
+        }
+        #expect(report.json["traceUrl"]?.stringValue == report.traceURL)
+        #expect(try Report(json: report.json) == report)
+        // Templates that cannot be one are refused, saying why.
+        for bad in ["ftp://x/{traceId}", "http://x/trace", "http://x/{traceId} y", #"http://x/{traceId}"><b>"#] {
+            guard case .failure = TraceURLTemplate.check(bad) else {
+                Issue.record("\(bad) was taken as a template")
+                continue
+            }
+        }
+        #expect(
+            TraceURLTemplate.check("https://grafana.test/explore?trace={traceId}")
+                == .success("https://grafana.test/explore?trace={traceId}"))
+    }
+
     @Test func sinceLimitsSignaturesSamplesBucketsAndTrafficButNotTheGate() async throws {
         let report = try await ReportFixture.report(window: "8m30s")
         #expect(report.window == Report.Window(since: ReportFixture.start.addingTimeInterval(90), duration: "8m30s"))

@@ -116,12 +116,13 @@ enum HeadRewriter {
     static func upstreamRequest(
         _ head: HTTPHead, upstreamAuthority: String, clientAddress: String, ids: inout IDGenerator,
         allocator: ByteBufferAllocator,
-        requestID forcedID: String? = nil, dryRun: Bool = false, path: PathRewrite? = nil, secure: Bool = false
+        requestID forcedID: String? = nil, dryRun: Bool = false, path: PathRewrite? = nil, secure: Bool = false,
+        trace: ExchangeTrace.TraceFields? = nil
     ) -> (ByteBuffer, String) {
         var buffer = allocator.buffer(capacity: 2 * head.bytes.readableBytes + 1024)
         let id = Self.upstreamRequest(
             head, upstreamAuthority: upstreamAuthority, clientAddress: clientAddress, ids: &ids, into: &buffer,
-            requestID: forcedID, dryRun: dryRun, path: path, secure: secure)
+            requestID: forcedID, dryRun: dryRun, path: path, secure: secure, trace: trace)
         return (buffer, String(buffer: id))
     }
 
@@ -131,7 +132,7 @@ enum HeadRewriter {
         _ head: HTTPHead, upstreamAuthority: String, clientAddress: String, ids: inout IDGenerator,
         into buffer: inout ByteBuffer,
         requestID forcedID: String? = nil, dryRun: Bool = false, path: PathRewrite? = nil, secure: Bool = false,
-        client: String? = nil
+        client: String? = nil, trace: ExchangeTrace.TraceFields? = nil
     ) -> ByteBuffer {
         // Client-sent values are ranges of the head until they are written (no strings on the common path). One
         // pass over the fields: those copied are written as they come, the proxy's own fields after them.
@@ -146,7 +147,7 @@ enum HeadRewriter {
         let room =
             2 * head.bytes.readableBytes + upstreamAuthority.utf8.count + clientAddress.utf8.count
             + max(200, forcedID?.utf8.count ?? 0)
-            + (path?.bytes.count ?? 0) + (client?.utf8.count ?? 0) + 420
+            + (path?.bytes.count ?? 0) + (client?.utf8.count ?? 0) + (trace?.tracestate?.utf8.count ?? 0) + 420
         buffer.clear(minimumCapacity: room)
         var idRange = 0..<0
         _ = head.bytes.withUnsafeReadableBytes { source in
@@ -207,7 +208,14 @@ enum HeadRewriter {
                 }
                 idRange = idStart..<out.count
                 out.write("\r\ntraceparent: ")
-                if let traceparent {
+                if let trace {
+                    // The proxy's span for this request (tracing on): the client's context is its parent.
+                    out.write(trace.traceparent)
+                    if let tracestate = trace.tracestate {
+                        out.write("\r\ntracestate: ")
+                        out.write(tracestate)
+                    }
+                } else if let traceparent {
                     out.write(traceparent)
                     // The client's tracestate goes with its traceparent, checked and joined (never with a trace
                     // this proxy started).
@@ -235,6 +243,29 @@ enum HeadRewriter {
             }
         }
         return buffer.getSlice(at: buffer.readerIndex + idRange.lowerBound, length: idRange.count)!
+    }
+
+    /// Writes `traceparent` (55 characters) over the 55-character `traceparent` value of a head `upstreamRequest`
+    /// wrote (a shadow's copy gets its own span's); false, and nothing written, when the head has no such value.
+    @discardableResult
+    static func replaceTraceparent(in head: inout ByteBuffer, with traceparent: String) -> Bool {
+        let marker: StaticString = "\r\ntraceparent: "
+        guard traceparent.utf8.count == 55 else { return false }
+        let found: Int? = head.withUnsafeReadableBytes { source in
+            let markerBytes = UnsafeRawBufferPointer(start: marker.utf8Start, count: marker.utf8CodeUnitCount)
+            var start = 0
+            while start + markerBytes.count + 57 <= source.count {
+                if source[start] == 0x0D, markerBytes.indices.allSatisfy({ source[start + $0] == markerBytes[$0] }) {
+                    let value = start + markerBytes.count
+                    return source[value + 55] == 0x0D ? value : nil
+                }
+                start += 1
+            }
+            return nil
+        }
+        guard let found else { return false }
+        head.setString(traceparent, at: head.readerIndex + found)
+        return true
     }
 
     /// The request head for another upstream, made from one `upstreamRequest` wrote: the same bytes with another

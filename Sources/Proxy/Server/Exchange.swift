@@ -52,6 +52,8 @@ final class Exchange {
     @exclusivity(unchecked) var failure: String?
     /// In `coexist`, when this request is shadowed: the copy of the exchange for comparison.
     @exclusivity(unchecked) var shadow: ShadowTap?
+    /// Its spans, with tracing on.
+    @exclusivity(unchecked) var trace: ExchangeTrace?
     /// When a recording (`strangler record`) wants this route: the copy of the exchange it keeps.
     @exclusivity(unchecked) var capture: TrafficCapture?
     /// The whole answer was relayed.

@@ -60,10 +60,17 @@ extension ProxyHandler {
         let upstream = balancer.instances[instance].upstream
         let allocator = self.allocator
         var upstreamHead = self.loop.requestHeads.popLast() ?? allocator.buffer(capacity: 1024)
+        // Spans only with tracing on: off, this is one nil check.
+        let trace = self.shared.tracer.map { tracer in
+            ExchangeTrace.begin(
+                tracer, head: head, method: method, route: route, upstream: upstream,
+                byMonolith: balancer === snapshot.monolithBalancer, path: resolved.pathText(head),
+                query: resolved.query(head), clientAddress: self.clientAddress, secure: self.secure)
+        }
         let requestID = HeadRewriter.upstreamRequest(
             head, upstreamAuthority: upstream.authority, clientAddress: self.clientAddress, ids: &self.loop.ids,
             into: &upstreamHead, path: resolved.forwarded(head, prefix: upstream.pathPrefix), secure: self.secure,
-            client: admission?.client)
+            client: admission?.client, trace: trace?.forwarded)
         let body = BodyFraming.request(head)
         let timeout = route?.timeout ?? Route.defaultTimeout
         let timeoutNanoseconds = route?.timeoutNanoseconds ?? Self.defaultTimeoutNanoseconds
@@ -71,6 +78,7 @@ extension ProxyHandler {
             route: route, balancer: balancer, instance: instance, upstreamHead: upstreamHead, requestID: requestID,
             method: method, hasBody: body != nil, clientVersionMinor: head.versionMinor, timeout: timeout, started: now)
         balancer.instances[instance].inFlight.wrappingAdd(1, ordering: .relaxed)
+        exchange.trace = trace
         if let admission {
             exchange.responseFields = admission.responseFields
             exchange.throttles = admission.throttles
@@ -87,7 +95,7 @@ extension ProxyHandler {
                 shadowPath: resolved.forwarded(head, prefix: shadowPlan.shadow.pathPrefix),
                 query: resolved.query(head), clientAddress: self.clientAddress, secure: self.secure, recorder: recorder,
                 noiseShare: configuration.noiseShare, maxCompareBytes: configuration.maxCompareBytes,
-                ids: &self.loop.ids, allocator: allocator)
+                ids: &self.loop.ids, allocator: allocator, trace: trace)
         }
         if head.isUpgrade {
             exchange.isUpgrade = true

@@ -399,6 +399,10 @@ final class ProxyHandler: ChannelDuplexHandler {
             exchange.shadow = nil
             tap.primaryEnded(answered: exchange.answered)
         }
+        if let trace = exchange.trace {
+            exchange.trace = nil
+            trace.end(status: exchange.responseStatus, failure: exchange.failure)
+        }
         if let capture = exchange.capture, let sink = self.shared.capture {
             exchange.capture = nil
             capture.ended(answered: exchange.answered, sink: sink)

@@ -3,6 +3,7 @@ import HTTP1
 package import NIOCore
 import RouteTable
 import Synchronization
+import Tracing
 
 /// What one event loop's connections share: its upstream pool and its id generator. Used on that loop only.
 final class LoopState {
@@ -86,6 +87,8 @@ package final class ProxyShared: Sendable {
     let capture: (any CaptureSink)?
     /// The requests no route matched, by template (`strangler routes suggest`).
     package let unmatched = UnmatchedTraffic()
+    /// Spans for each forwarded exchange (`ProxyConfiguration.tracing`); nil: none are made.
+    let tracer: (any Tracer)?
     /// The data plane's connection cap.
     let connections: ConnectionLimiter
     private let loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>]
@@ -100,6 +103,7 @@ package final class ProxyShared: Sendable {
         self.store = store
         self.connections = connections
         self.recorder = recorder
+        self.tracer = configuration.tracing?.tracer
         self.configuration = configuration
         self.metrics = metrics
         var loops: [ObjectIdentifier: NIOLoopBoundBox<LoopState>] = [:]

@@ -70,8 +70,14 @@ struct ShadowPlan {
         head: HTTPHead, upstream: Upstream, address: SocketAddress, upstreamHead: ByteBuffer, requestID: String,
         shadowPath: HeadRewriter.PathRewrite?, query: String?, clientAddress: String, secure: Bool,
         recorder: any ShadowSink,
-        noiseShare: Double, maxCompareBytes: Int, ids: inout IDGenerator, allocator: ByteBufferAllocator
+        noiseShare: Double, maxCompareBytes: Int, ids: inout IDGenerator, allocator: ByteBufferAllocator,
+        trace: ExchangeTrace? = nil
     ) -> ShadowTap {
+        // With tracing on, the shadow's own span (a sibling of the answering side's), whose traceparent its head
+        // carries.
+        let traced = trace.map {
+            $0.shadow(to: self.shadow, method: self.method, route: self.route, byMonolith: self.servedBy == .service)
+        }
         // The answering request's head, re-addressed (a second rewrite from the client's head when that fails, or
         // when the sides' path prefixes differ). The client's head, kept for a sample, goes in the same buffer, after
         // it: one allocation for both.
@@ -82,6 +88,7 @@ struct ShadowPlan {
                 upstreamHead, to: self.shadow.authority, dryRun: self.write, reserving: head.bytes.readableBytes,
                 allocator: allocator)
         {
+            if let fields = traced?.1 { HeadRewriter.replaceTraceparent(in: &both, with: fields.traceparent) }
             let shadowCount = both.readableBytes
             both.writeImmutableBuffer(head.bytes)
             shadowHead = both.getSlice(at: both.readerIndex, length: shadowCount)!
@@ -91,7 +98,7 @@ struct ShadowPlan {
                 HeadRewriter.upstreamRequest(
                     head, upstreamAuthority: self.shadow.authority, clientAddress: clientAddress, ids: &ids,
                     allocator: allocator, requestID: requestID, dryRun: self.write,
-                    path: shadowPath, secure: secure
+                    path: shadowPath, secure: secure, trace: traced?.1
                 ).0
             requestHead = head.bytes
         }
@@ -103,6 +110,6 @@ struct ShadowPlan {
         return ShadowTap(
             recorder: recorder, plan: self, requestID: requestID, query: query, requestHead: requestHead,
             maxBody: maxCompareBytes, shadowAddress: self.shadowAddress, shadowHead: shadowHead,
-            repeatTarget: repeatTarget)
+            repeatTarget: repeatTarget, span: traced?.0)
     }
 }

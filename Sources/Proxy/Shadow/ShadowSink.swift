@@ -1,4 +1,5 @@
 public import RouteTable
+public import Tracing
 
 /// What a shadowed exchange ended as, when it is not a pair to compare.
 public enum ShadowCount: Sendable, Equatable {
@@ -62,6 +63,12 @@ public struct ShadowObservation: Sendable {
     public var service: RawAnswer
     /// The answering side asked a second time (noise learning).
     public var repeated: RawAnswer?
+    /// The trace the request belongs to (the 32 hex digits of the `traceparent` the proxy forwarded), kept with a
+    /// mismatch's sample.
+    public var traceID: String?
+    /// The shadow's span (tracing on), for whoever compares the pair to end with the outcome
+    /// (`ShadowSpanResult.end`).
+    public var span: (any Span)?
 
     /// What it holds in memory, roughly: heads and bodies.
     public var byteCount: Int {

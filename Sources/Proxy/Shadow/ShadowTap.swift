@@ -2,6 +2,7 @@ import Diff
 import HTTP1
 import NIOCore
 import RouteTable
+import Tracing
 
 #if canImport(Glibc)
 import Glibc
@@ -32,6 +33,8 @@ final class ShadowTap {
     let shadowHead: ByteBuffer
     /// For noise learning: the answering side is asked a second time with its own head.
     let repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?
+    /// The shadow's span (tracing on): ended with the comparison's outcome, here or by the recorder.
+    let span: (any Span)?
 
     private var requestBody: [UInt8] = []
     private var requestTooLarge = false
@@ -50,8 +53,9 @@ final class ShadowTap {
     init(
         recorder: any ShadowSink, plan: ShadowPlan, requestID: String, query: String?, requestHead: ByteBuffer,
         maxBody: Int, shadowAddress: SocketAddress, shadowHead: ByteBuffer,
-        repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?
+        repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?, span: (any Span)? = nil
     ) {
+        self.span = span
         self.recorder = recorder
         self.plan = plan
         self.requestID = requestID
@@ -197,6 +201,7 @@ final class ShadowTap {
                 self.requestBody = []
                 self.primaryBytes = []
                 self.recorder.count(.matched, route: self.plan.route.id)
+                ShadowSpanResult.end(self.span, result: "match", status: answer.status)
                 return
             }
             let answered = RawAnswer(
@@ -217,7 +222,7 @@ final class ShadowTap {
                     requestBody: self.requestBody,
                     monolith: self.plan.servedBy == .monolith ? answered : shadow,
                     service: self.plan.servedBy == .monolith ? shadow : answered,
-                    repeated: repeated))
+                    repeated: repeated, traceID: Self.traceID(in: self.shadowHead), span: self.span))
         }
     }
 
@@ -253,6 +258,33 @@ final class ShadowTap {
         self.primaryBytes = []
         self.recorder.release()
         self.recorder.count(count, route: self.plan.route.id)
+        if let span = self.span {
+            let result =
+                switch count {
+                case .matched: "match"
+                case .dropped: "dropped"
+                case .skipped(let reason): reason.rawValue
+                case .shadowError: "shadow-error"
+                case .timeout: "timeout"
+                }
+            ShadowSpanResult.end(span, result: result)
+        }
+    }
+
+    /// The trace id of the `traceparent` a head the proxy wrote carries (it always carries one), for the sample.
+    static func traceID(in head: ByteBuffer) -> String? {
+        let marker = Array("\r\ntraceparent: 00-".utf8)
+        return head.withUnsafeReadableBytes { source -> String? in
+            var start = 0
+            while start + marker.count + 32 <= source.count {
+                if source[start] == 0x0D, marker.indices.allSatisfy({ source[start + $0] == marker[$0] }) {
+                    let from = start + marker.count
+                    return String(decoding: UnsafeRawBufferPointer(rebasing: source[from..<(from + 32)]), as: UTF8.self)
+                }
+                start += 1
+            }
+            return nil
+        }
     }
 }
 

@@ -1,9 +1,11 @@
 import AsyncHTTPClient
 public import GRDB
+import HTTPTracing
 public import Hummingbird
 public import Logging
 public import PostgresSupport
 public import ServiceLifecycle
+public import Tracing
 import UnixSignals
 
 /// What makes one extracted service: its name, its schema, how it projects the feed's events into its
@@ -67,8 +69,12 @@ public struct ExtractedService: Sendable {
     /// The service's router: its endpoints, `GET /healthz`, its own feed `GET /events` (reverse sync), and
     /// `GET /sync/status` when `sync` is given; every
     /// error in the monolith's envelope.
-    public func router(database: ServiceDatabase, sync: FeedConsumer?) -> Router<BasicRequestContext> {
+    public func router(
+        database: ServiceDatabase, sync: FeedConsumer?, tracer: (any Tracer)? = nil
+    ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        // Outermost: its span sees the answer the error envelope makes.
+        router.add(middleware: RequestTracingMiddleware(tracer: tracer))
         router.add(middleware: ServiceErrorMiddleware())
         router.add(middleware: AcceptMiddleware())
         router.get("/healthz") { _, _ in Response.json { $0.object { $0.field("status", "ok") } } }
@@ -87,6 +93,7 @@ public struct ExtractedService: Sendable {
         let database = try await self.openDatabase(configuration: configuration, logger: logger)
         // Listed first, it stops last: its connections close after everything that uses them has stopped.
         var services: [any Service] = [DatabaseService(database)]
+        if let exporter = configuration.tracingExporter { services.insert(exporter, at: 0) }
         var consumer: FeedConsumer?
         if let endpoint = configuration.feed {
             // The feed's client lives as long as the process; listed first, it stops after the consumer.
@@ -96,8 +103,9 @@ public struct ExtractedService: Sendable {
                 let feedConsumer = try await FeedConsumer(
                     database: database, feed: HTTPEventFeed(endpoint, client: client, logger: logger),
                     projection: self.projection,
-                    pageSize: configuration.feedPageSize, longPollSeconds: configuration.longPollSeconds, logger: logger
-                )
+                    pageSize: configuration.feedPageSize, longPollSeconds: configuration.longPollSeconds,
+                    logger: logger,
+                    tracer: configuration.tracer)
                 services.append(feedConsumer)
                 consumer = feedConsumer
             } catch {
@@ -107,7 +115,7 @@ public struct ExtractedService: Sendable {
         }
         services.append(
             Application(
-                router: HeadAsGet(self.router(database: database, sync: consumer)),
+                router: HeadAsGet(self.router(database: database, sync: consumer, tracer: configuration.tracer)),
                 configuration: .init(
                     address: .hostname(configuration.host, port: configuration.port),
                     serverName: "strangler-\(self.name)"),

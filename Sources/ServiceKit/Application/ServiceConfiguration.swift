@@ -1,5 +1,7 @@
 public import Foundation
 public import PostgresSupport
+public import ServiceLifecycle
+public import Tracing
 
 /// How to run one extracted service: where it listens, where its database is, and which feed it follows.
 ///
@@ -27,6 +29,11 @@ public struct ServiceConfiguration: Sendable {
     public var feedPageSize: Int
     /// How long one long poll of the feed waits for a new event, in seconds (the monolith allows up to 30).
     public var longPollSeconds: Int
+    /// Spans for its requests and for the events it applies from the feed; nil: none, and its own events carry the
+    /// `traceparent` their request came with.
+    public var tracer: (any Tracer)?
+    /// The service that exports ``tracer``'s spans: run first in the process's group, so that it stops last.
+    public var tracingExporter: (any Service)?
 
     public init(
         name: String,

@@ -109,7 +109,9 @@ public final class PostgresServiceStore: Sendable {
                         payload text NOT NULL,
                         "occurredAt" text NOT NULL,
                         origin text NOT NULL);
-                    """)
+                    """),
+            SchemaMigration(
+                "servicekit v3: outbox traceparent", sql: "ALTER TABLE service_outbox ADD COLUMN traceparent text"),
         ]
     }
 

@@ -11,6 +11,8 @@ public final class PostgresServiceTransaction {
     let logger: Logger
     /// The id of the last event this transaction appended to the service's outbox, if any.
     private(set) var lastEventID: Int64?
+    /// What the outbox rows appended carry as their `traceparent` (set by ``ServiceDatabase/change(postgres:dryRun:_:)``).
+    var traceparent: String?
 
     init(connection: PostgresConnection, logger: Logger) {
         self.connection = connection
@@ -160,12 +162,12 @@ public final class PostgresServiceTransaction {
     ) async throws {
         let rows = try await self.run(
             """
-            INSERT INTO service_outbox (id, aggregatetype, aggregateid, type, payload, "occurredAt", origin)
-            SELECT COALESCE(MAX(id), 0) + 1, ?, ?, ?, ?, ?, ? FROM service_outbox RETURNING id
+            INSERT INTO service_outbox (id, aggregatetype, aggregateid, type, payload, "occurredAt", origin, traceparent)
+            SELECT COALESCE(MAX(id), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM service_outbox RETURNING id
             """,
             [
                 .text(aggregateType), .text(aggregateID), .text(type), .text(String(decoding: payload, as: UTF8.self)),
-                .text(time), .text(origin),
+                .text(time), .text(origin), .text(self.traceparent),
             ])
         for try await id in rows.decode(Int64.self) { self.lastEventID = id }
     }
@@ -175,16 +177,16 @@ public final class PostgresServiceTransaction {
         var events: [ServiceOutboxEvent] = []
         let rows = try await self.run(
             """
-            SELECT id, aggregatetype, aggregateid, type, payload, "occurredAt", origin FROM service_outbox
+            SELECT id, aggregatetype, aggregateid, type, payload, "occurredAt", origin, traceparent FROM service_outbox
             WHERE id > ? ORDER BY id LIMIT ?
             """, [.integer(after), .integer(Int64(limit))])
-        for try await (id, aggregateType, aggregateID, type, payload, occurredAt, origin) in rows.decode(
-            (Int64, String, String, String, String, String, String).self)
+        for try await (id, aggregateType, aggregateID, type, payload, occurredAt, origin, traceparent) in rows.decode(
+            (Int64, String, String, String, String, String, String, String?).self)
         {
             events.append(
                 ServiceOutboxEvent(
                     id: id, aggregateType: aggregateType, aggregateID: aggregateID, type: type, payload: payload,
-                    occurredAt: occurredAt, origin: origin))
+                    occurredAt: occurredAt, origin: origin, traceparent: traceparent))
         }
         var head: Int64 = 0
         for try await newest in try await self.run("SELECT MAX(id) FROM service_outbox").decode(Int64?.self) {

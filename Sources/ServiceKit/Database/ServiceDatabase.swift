@@ -1,5 +1,6 @@
 import Foundation
 public import GRDB
+import HTTPTracing
 public import Logging
 public import PostgresSupport
 
@@ -45,7 +46,7 @@ public final class ServiceDatabase: Sendable {
         SchemaMigration.register([SyncTables.migration], in: &migrator)
         migrations(&migrator)
         // Registered after the service's own migrations, so that databases created before it migrate in order.
-        SchemaMigration.register([ServiceOutbox.migration], in: &migrator)
+        SchemaMigration.register([ServiceOutbox.migration, ServiceOutbox.traceMigration], in: &migrator)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             migrator.asyncMigrate(writer) { result in continuation.resume(with: result.map { _ in }) }
         }
@@ -111,7 +112,9 @@ public final class ServiceDatabase: Sendable {
         postgres store: PostgresServiceStore, dryRun: Bool = false,
         _ body: (PostgresServiceTransaction) async throws -> T
     ) async throws -> T {
+        let traceparent = RequestTrace.traceparent
         let (result, lastEventID) = try await store.transaction(writing: true, dryRun: dryRun) { transaction in
+            transaction.traceparent = traceparent
             let result = try await body(transaction)
             return (result, transaction.lastEventID)
         }
@@ -126,8 +129,9 @@ public final class ServiceDatabase: Sendable {
         dryRun: Bool = false, _ body: @escaping @Sendable (Database, inout ServiceOutbox) throws -> T
     ) async throws -> T {
         let origin = self.origin
+        let traceparent = RequestTrace.traceparent
         let (result, lastEventID) = try await self.write(dryRun: dryRun) { db in
-            var outbox = ServiceOutbox(origin: origin)
+            var outbox = ServiceOutbox(origin: origin, traceparent: traceparent)
             let result = try body(db, &outbox)
             return (result, outbox.lastEventID)
         }

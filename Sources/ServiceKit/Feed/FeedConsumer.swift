@@ -1,8 +1,10 @@
 public import Foundation
 import GRDB
+import HTTPTracing
 public import Logging
 public import ServiceLifecycle
 import Synchronization
+public import Tracing
 
 /// Keeps a service's database in step with the monolith: a backfill from the start of the feed (or from the
 /// stored checkpoint), then a tail with long polls.
@@ -28,12 +30,15 @@ public final class FeedConsumer: Service, Sendable {
     private let longPollSeconds: Int
     private let logger: Logger
     private let state: Mutex<SyncStatus>
+    /// A consumer span per event applied, linked to the span of the request that wrote it; nil: none.
+    private let tracer: (any Tracer)?
 
     public init(
         database: ServiceDatabase, feed: any EventFeed, projection: any EventProjection, pageSize: Int = 500,
         longPollSeconds: Int = 25,
-        logger: Logger
+        logger: Logger, tracer: (any Tracer)? = nil
     ) async throws {
+        self.tracer = tracer
         self.database = database
         self.feed = feed
         self.projection = projection
@@ -104,15 +109,27 @@ public final class FeedConsumer: Service, Sendable {
         repeat { try await self.step() } while !self.status.isCaughtUp
     }
 
+    /// The consumer span of applying `event` (nil without a tracer).
+    static func span(_ tracer: (any Tracer)?, _ event: FeedEvent, _ service: String) -> (any Span)? {
+        tracer.map {
+            ConsumerSpan.start(
+                $0, eventType: event.type, eventID: event.id, aggregate: "\(event.aggregateType) \(event.aggregateID)",
+                feed: "\(event.origin) events", traceparent: event.traceparent, consumer: service)
+        }
+    }
+
     /// Applies `events` and moves the checkpoint past them, in one transaction; events at or before the
     /// stored checkpoint are skipped.
     public func apply(_ events: [FeedEvent]) async throws -> SyncCheckpoint {
+        let (tracer, service) = (self.tracer, self.database.origin)
         if let store = self.database.postgres, let projection = self.projection as? any PostgresEventProjection {
             // The service's write lock too: the projection's rows and a client's change never interleave.
             return try await store.transaction(writing: true) { transaction in
                 var checkpoint = try await transaction.checkpoint()
                 for event in events where event.id > checkpoint.lastEventID {
-                    try await projection.apply(event, transaction)
+                    try await ConsumerSpan.around(Self.span(tracer, event, service)) {
+                        try await projection.apply(event, transaction)
+                    }
                     checkpoint.lastEventID = event.id
                     checkpoint.lastOccurredAt = event.occurredAt
                     checkpoint.consumedEvents += 1
@@ -124,7 +141,9 @@ public final class FeedConsumer: Service, Sendable {
         return try await self.database.write { [projection] db in
             var checkpoint = try SyncCheckpoint.load(db)
             for event in events where event.id > checkpoint.lastEventID {
-                try projection.apply(event, db)
+                try ConsumerSpan.around(Self.span(tracer, event, service)) {
+                    try projection.apply(event, db)
+                }
                 checkpoint.lastEventID = event.id
                 checkpoint.lastOccurredAt = event.occurredAt
                 checkpoint.consumedEvents += 1

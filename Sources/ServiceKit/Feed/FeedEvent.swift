@@ -1,3 +1,4 @@
+import HTTPTracing
 public import JSON
 
 /// One event of the monolith's feed (`GET /events`), as docs/events.md defines it.
@@ -13,11 +14,14 @@ public struct FeedEvent: Sendable {
     public var payload: JSONValue
     public var occurredAt: String
     public var origin: String
+    /// The W3C `traceparent` of the request whose transaction wrote it (nil: none, or not a valid one).
+    public var traceparent: String?
 
     public init(
         id: Int64, aggregateType: String, aggregateID: String, type: String, payload: JSONValue, occurredAt: String,
-        origin: String = "monolith"
+        origin: String = "monolith", traceparent: String? = nil
     ) {
+        self.traceparent = traceparent
         self.id = id
         self.aggregateType = aggregateType
         self.aggregateID = aggregateID
@@ -63,7 +67,8 @@ public struct FeedPage: Sendable {
                 FeedEvent(
                     id: Int64(id), aggregateType: aggregateType, aggregateID: aggregateID, type: type, payload: payload,
                     occurredAt: occurredAt,
-                    origin: item["origin"]?.stringValue ?? "monolith"))
+                    origin: item["origin"]?.stringValue ?? "monolith",
+                    traceparent: item["traceparent"]?.stringValue.flatMap { RequestTrace.isValid($0) ? $0 : nil }))
         }
         self.init(events: events, next: Int64(next), head: Int64(head))
     }

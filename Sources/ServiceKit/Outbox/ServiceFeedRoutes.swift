@@ -70,6 +70,7 @@ public struct ServiceFeedRoutes: Sendable {
                             event.raw(row.payload.utf8)
                             event.field("occurredAt", row.occurredAt)
                             event.field("origin", row.origin)
+                            event.field("traceparent", row.traceparent)
                         }
                     }
                 }

@@ -11,10 +11,17 @@ public struct ServiceOutbox: Sendable {
     public let origin: String
     /// The id of the last row appended in this transaction, if any.
     public private(set) var lastEventID: Int64?
+    /// What the rows appended carry as their `traceparent` (the request's, read before the transaction).
+    let traceparent: String?
 
-    init(origin: String) {
+    init(origin: String, traceparent: String? = nil) {
         self.origin = origin
+        self.traceparent = traceparent
     }
+
+    /// The request's trace context on each row (W3C traceparent), as Debezium carries it in a header.
+    static let traceMigration = SchemaMigration(
+        "servicekit v3: outbox traceparent", sql: "ALTER TABLE service_outbox ADD COLUMN traceparent TEXT")
 
     static let migration = SchemaMigration(
         "servicekit v2: outbox",
@@ -37,10 +44,13 @@ public struct ServiceOutbox: Sendable {
     ) throws {
         try db.execute(
             sql: """
-                INSERT INTO service_outbox (aggregatetype, aggregateid, type, payload, occurredAt, origin)
-                VALUES (?, ?, ?, ?, ?, ?)
+                INSERT INTO service_outbox (aggregatetype, aggregateid, type, payload, occurredAt, origin, traceparent)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
                 """,
-            arguments: [aggregateType, aggregateID, type, String(decoding: payload, as: UTF8.self), time, self.origin])
+            arguments: [
+                aggregateType, aggregateID, type, String(decoding: payload, as: UTF8.self), time, self.origin,
+                self.traceparent,
+            ])
         self.lastEventID = db.lastInsertedRowID
     }
 
@@ -64,10 +74,11 @@ struct ServiceOutboxEvent: Sendable, Decodable, FetchableRecord {
     var payload: String
     var occurredAt: String
     var origin: String
+    var traceparent: String?
 
     /// Debezium's column names.
     enum CodingKeys: String, CodingKey {
-        case id, type, payload, occurredAt, origin
+        case id, type, payload, occurredAt, origin, traceparent
         case aggregateType = "aggregatetype"
         case aggregateID = "aggregateid"
     }
