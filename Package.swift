@@ -49,6 +49,8 @@ let package = Package(
         // OTLP/HTTP by swift-otel when the standard OTEL_* variables ask for it. The gRPC exporter's trait is left out
         // (it would build gRPC and HTTP/2 into every binary); OTEL_EXPORTER_OTLP_PROTOCOL=grpc is refused by name.
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        // Relaxed atomic counters for the data plane's running totals (already in the graph through swift-nio).
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-service-context.git", from: "1.5.1"),
         .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
@@ -117,6 +119,7 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
+                .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "Diff",
                 "HTTP1",

@@ -193,7 +193,7 @@ struct ProxyAdminTests {
             #expect(metrics.header("content-type")?.hasPrefix("text/plain") == true)
             #expect(
                 metrics.body.contains(
-                    #"strangler_requests_total{route="contacts.get",stage="transform","#
+                    #"strangler_requests_total{route="contacts.get",stage="transform",side="monolith","#
                         + #"upstream="http://127.0.0.1:\#(harness.monolithPort)",status="2xx"} 1"#
                 ))
             #expect(metrics.body.contains("strangler_request_duration_seconds_bucket"))

@@ -68,7 +68,7 @@ struct CanonicalPathProxyTests {
             }
             #expect(harness.monolith.seenPaths.withLockedValue { $0 }.isEmpty)
             let counted =
-                #"strangler_requests_total{route="r.update",stage="eliminate","#
+                #"strangler_requests_total{route="r.update",stage="eliminate",side="service","#
                 + #"upstream="http://127.0.0.1:\#(harness.servicePort)",status="2xx"}"#
             #expect(
                 try await harness.metric(counted) == pathVariants.count + 1,
@@ -191,7 +191,7 @@ struct CanonicalPathProxyTests {
                 #expect(json(answer.body)["uri"] as? String == forwarded, "\(target)")
             }
             let index =
-                #"strangler_requests_total{route="orders.index",stage="eliminate","#
+                #"strangler_requests_total{route="orders.index",stage="eliminate",side="service","#
                 + #"upstream="http://127.0.0.1:\#(harness.servicePort)",status="2xx"}"#
             #expect(try await harness.metric(index) == 3)
         }

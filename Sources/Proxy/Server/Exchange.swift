@@ -52,6 +52,8 @@ final class Exchange {
     @exclusivity(unchecked) var failure: String?
     /// In `coexist`, when this request is shadowed: the copy of the exchange for comparison.
     @exclusivity(unchecked) var shadow: ShadowTap?
+    /// The monolith's group answers it (else a service's): the `side` of its metrics.
+    @exclusivity(unchecked) var byMonolith = true
     /// Its spans, with tracing on.
     @exclusivity(unchecked) var trace: ExchangeTrace?
     /// When a recording (`strangler record`) wants this route: the copy of the exchange it keeps.

@@ -60,11 +60,12 @@ extension ProxyHandler {
         let upstream = balancer.instances[instance].upstream
         let allocator = self.allocator
         var upstreamHead = self.loop.requestHeads.popLast() ?? allocator.buffer(capacity: 1024)
+        let byMonolith = balancer === snapshot.monolithBalancer
         // Spans only with tracing on: off, this is one nil check.
         let trace = self.shared.tracer.map { tracer in
             ExchangeTrace.begin(
                 tracer, head: head, method: method, route: route, upstream: upstream,
-                byMonolith: balancer === snapshot.monolithBalancer, path: resolved.pathText(head),
+                byMonolith: byMonolith, path: resolved.pathText(head),
                 query: resolved.query(head), clientAddress: self.clientAddress, secure: self.secure)
         }
         let requestID = HeadRewriter.upstreamRequest(
@@ -79,6 +80,7 @@ extension ProxyHandler {
             method: method, hasBody: body != nil, clientVersionMinor: head.versionMinor, timeout: timeout, started: now)
         balancer.instances[instance].inFlight.wrappingAdd(1, ordering: .relaxed)
         exchange.trace = trace
+        exchange.byMonolith = byMonolith
         if let admission {
             exchange.responseFields = admission.responseFields
             exchange.throttles = admission.throttles
@@ -95,7 +97,7 @@ extension ProxyHandler {
                 shadowPath: resolved.forwarded(head, prefix: shadowPlan.shadow.pathPrefix),
                 query: resolved.query(head), clientAddress: self.clientAddress, secure: self.secure, recorder: recorder,
                 noiseShare: configuration.noiseShare, maxCompareBytes: configuration.maxCompareBytes,
-                ids: &self.loop.ids, allocator: allocator, trace: trace)
+                ids: &self.loop.ids, allocator: allocator, trace: trace, metrics: self.shared.metrics)
         }
         if head.isUpgrade {
             exchange.isUpgrade = true

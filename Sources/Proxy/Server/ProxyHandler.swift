@@ -417,7 +417,11 @@ final class ProxyHandler: ChannelDuplexHandler {
         if let status = exchange.responseStatus {
             self.loop.recordCompleted(
                 self.shared.metrics, route: exchange.route, upstream: exchange.upstream, status: status,
-                since: exchange.started)
+                since: exchange.started, byMonolith: exchange.byMonolith)
+        } else if exchange.failure != nil {
+            self.shared.metrics.failedExchange(
+                route: exchange.route?.id ?? "unmatched", byMonolith: exchange.byMonolith,
+                nanoseconds: (self.now - exchange.started).nanoseconds)
         }
     }
 

@@ -7,8 +7,11 @@ import RouteTable
 
 /// The proxy's metrics, through swift-metrics into a Prometheus registry of its own, served as text on
 /// the admin port's `/metrics`:
-/// - `strangler_requests_total{route, stage, upstream, status}`: answered requests, by status class (`2xx`…);
-/// - `strangler_request_duration_seconds{route, stage}`: latency histogram;
+/// - `strangler_requests_total{route, stage, side, upstream, status}`: answered requests, by status class (`2xx`…)
+///   and the side that answered (`monolith`, `service`);
+/// - `strangler_request_duration_seconds{route, stage, side}`: latency histogram of the answers;
+/// - `strangler_shadow_duration_seconds{route, side}`: latency histogram of the shadows' answers (coexist), by the
+///   side the shadow went to;
 /// - `strangler_upstream_errors_total{route, upstream, kind}`: refused, reset or timed-out upstreams;
 /// - `strangler_rejected_requests_total`: requests refused before routing (malformed, too large, a client's internal
 ///   header, a non-canonical path in strict mode);
@@ -23,6 +26,8 @@ import RouteTable
 /// lookup, not a registry one.
 public final class ProxyMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
+    /// The same answers as running totals per route and side, for the live dashboard.
+    public let traffic = RouteTraffic()
     private let factory: PrometheusMetricsFactory
     private let rejectedCounter: Metrics.Counter
     private let headTimeouts: Metrics.Counter
@@ -72,9 +77,11 @@ public final class ProxyMetrics: Sendable {
         var stage: Stage?
         var upstream: Upstream
         var statusClass: UInt
+        var byMonolith: Bool
 
         func hash(into hasher: inout Hasher) {
             hasher.combine(self.route.utf8.count)
+            hasher.combine(self.byMonolith)
             hasher.combine(self.upstream.port)
             hasher.combine(self.statusClass)
         }
@@ -84,26 +91,58 @@ public final class ProxyMetrics: Sendable {
     final class Handles {
         let requests: Metrics.Counter
         let latency: Metrics.Timer
+        let cell: TrafficCell
 
-        init(requests: Metrics.Counter, latency: Metrics.Timer) {
+        init(requests: Metrics.Counter, latency: Metrics.Timer, cell: TrafficCell) {
             self.requests = requests
             self.latency = latency
+            self.cell = cell
         }
     }
 
     func makeHandles(_ key: Key) -> Handles {
         let stage = key.stage?.rawValue ?? "transform"
+        let side = key.byMonolith ? "monolith" : "service"
         return Handles(
             requests: Metrics.Counter(
                 label: "strangler_requests_total",
                 dimensions: [
-                    ("route", key.route), ("stage", stage), ("upstream", key.upstream.url),
+                    ("route", key.route), ("stage", stage), ("side", side), ("upstream", key.upstream.url),
                     ("status", "\(key.statusClass)xx"),
                 ],
                 factory: self.factory),
             latency: Metrics.Timer(
-                label: "strangler_request_duration_seconds", dimensions: [("route", key.route), ("stage", stage)],
-                factory: self.factory))
+                label: "strangler_request_duration_seconds",
+                dimensions: [("route", key.route), ("stage", stage), ("side", side)], factory: self.factory),
+            cell: self.traffic.cell(RouteTraffic.Key(route: key.route, side: side, shadow: false)))
+    }
+
+    /// The shadows' latency timers and cells, by route and side (a lock per shadow: shadows are a share of coexist
+    /// traffic, and each costs a request to another upstream).
+    private let shadowHandles = NIOLockedValueBox<[RouteTraffic.Key: (Metrics.Timer, TrafficCell)]>([:])
+
+    /// A shadow's answer (`status` 0: it failed or timed out) after `nanoseconds`.
+    func shadowCompleted(route: String, side: String, status: UInt, nanoseconds: Int64) {
+        let key = RouteTraffic.Key(route: route, side: side, shadow: true)
+        let (timer, cell) = self.shadowHandles.withLockedValue { handles in
+            if let found = handles[key] { return found }
+            let made = (
+                Metrics.Timer(
+                    label: "strangler_shadow_duration_seconds", dimensions: [("route", route), ("side", side)],
+                    factory: self.factory),
+                self.traffic.cell(key)
+            )
+            handles[key] = made
+            return made
+        }
+        if status != 0 { timer.recordNanoseconds(nanoseconds) }
+        cell.record(status: status, nanoseconds: nanoseconds)
+    }
+
+    /// An exchange the upstream failed (no answer): an error of its route and side in the dashboard's totals.
+    func failedExchange(route: String, byMonolith: Bool, nanoseconds: Int64) {
+        self.traffic.cell(RouteTraffic.Key(route: route, side: byMonolith ? "monolith" : "service", shadow: false))
+            .record(status: 0, nanoseconds: nanoseconds)
     }
 
     func upstreamError(route: Route?, upstream: Upstream, kind: String) {

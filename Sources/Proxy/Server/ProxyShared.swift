@@ -49,10 +49,12 @@ final class LoopState {
 
     /// Counts an answered request and its latency.
     func recordCompleted(
-        _ metrics: ProxyMetrics, route: Route?, upstream: Upstream, status: UInt, since start: NIODeadline
+        _ metrics: ProxyMetrics, route: Route?, upstream: Upstream, status: UInt, since start: NIODeadline,
+        byMonolith: Bool
     ) {
         let key = ProxyMetrics.Key(
-            route: route?.id ?? "unmatched", stage: route?.stage, upstream: upstream, statusClass: status / 100)
+            route: route?.id ?? "unmatched", stage: route?.stage, upstream: upstream, statusClass: status / 100,
+            byMonolith: byMonolith)
         let handles: ProxyMetrics.Handles
         if let last = self.lastMetrics, last.key == key {
             handles = last.handles
@@ -65,7 +67,9 @@ final class LoopState {
             self.lastMetrics = (key, handles)
         }
         handles.requests.increment()
-        handles.latency.recordNanoseconds((self.eventLoop.now - start).nanoseconds)
+        let nanoseconds = (self.eventLoop.now - start).nanoseconds
+        handles.latency.recordNanoseconds(nanoseconds)
+        handles.cell.record(status: status, nanoseconds: nanoseconds)
     }
 
     init(pool: UpstreamPool, eventLoop: any EventLoop) {

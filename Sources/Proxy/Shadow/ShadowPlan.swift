@@ -71,7 +71,7 @@ struct ShadowPlan {
         shadowPath: HeadRewriter.PathRewrite?, query: String?, clientAddress: String, secure: Bool,
         recorder: any ShadowSink,
         noiseShare: Double, maxCompareBytes: Int, ids: inout IDGenerator, allocator: ByteBufferAllocator,
-        trace: ExchangeTrace? = nil
+        trace: ExchangeTrace? = nil, metrics: ProxyMetrics? = nil
     ) -> ShadowTap {
         // With tracing on, the shadow's own span (a sibling of the answering side's), whose traceparent its head
         // carries.
@@ -110,6 +110,6 @@ struct ShadowPlan {
         return ShadowTap(
             recorder: recorder, plan: self, requestID: requestID, query: query, requestHead: requestHead,
             maxBody: maxCompareBytes, shadowAddress: self.shadowAddress, shadowHead: shadowHead,
-            repeatTarget: repeatTarget, span: traced?.0)
+            repeatTarget: repeatTarget, span: traced?.0, metrics: metrics)
     }
 }

@@ -35,6 +35,9 @@ final class ShadowTap {
     let repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?
     /// The shadow's span (tracing on): ended with the comparison's outcome, here or by the recorder.
     let span: (any Span)?
+    /// Where the shadow's latency goes (`strangler_shadow_duration_seconds`, the dashboard's totals); nil: nowhere.
+    let metrics: ProxyMetrics?
+    private var launchedAt: NIODeadline?
 
     private var requestBody: [UInt8] = []
     private var requestTooLarge = false
@@ -53,9 +56,11 @@ final class ShadowTap {
     init(
         recorder: any ShadowSink, plan: ShadowPlan, requestID: String, query: String?, requestHead: ByteBuffer,
         maxBody: Int, shadowAddress: SocketAddress, shadowHead: ByteBuffer,
-        repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?, span: (any Span)? = nil
+        repeatTarget: (upstream: Upstream, address: SocketAddress, head: ByteBuffer)?, span: (any Span)? = nil,
+        metrics: ProxyMetrics? = nil
     ) {
         self.span = span
+        self.metrics = metrics
         self.recorder = recorder
         self.plan = plan
         self.requestID = requestID
@@ -90,6 +95,7 @@ final class ShadowTap {
         let isHEAD = self.plan.method == "HEAD"
         // Pipelined (and so re-sent after a broken connection): GET and HEAD only, narrower than the safe methods.
         let isSafe = isHEAD || self.plan.method == "GET"
+        if self.metrics != nil { self.launchedAt = .now() }
         let call = ShadowCall(
             upstream: self.plan.shadow, address: self.shadowAddress, head: self.shadowHead, body: self.requestBody,
             isHEAD: isHEAD,
@@ -106,6 +112,19 @@ final class ShadowTap {
 
     /// A call ended: the shadow's, or the repeat's.
     func callEnded(_ outcome: ShadowCall.Outcome, isRepeat: Bool) {
+        if !isRepeat, let metrics = self.metrics, let launchedAt = self.launchedAt {
+            let status: UInt? =
+                switch outcome {
+                case .response(let answer): UInt(answer.status)
+                case .failed, .timedOut: 0
+                case .tooLarge: nil
+                }
+            if let status {
+                metrics.shadowCompleted(
+                    route: self.plan.route.id, side: self.plan.servedBy == .monolith ? "service" : "monolith",
+                    status: status, nanoseconds: (NIODeadline.now() - launchedAt).nanoseconds)
+            }
+        }
         if isRepeat {
             self.repeatOutcome = outcome
         } else {
