@@ -21,7 +21,7 @@ struct AdminNegotiationMiddleware<Context: RequestContext>: RouterMiddleware {
         let accept = request.headers[.accept]
         let path = request.uri.path
         var response: Response
-        if path != "/admin/report", path != "/metrics", let accept,
+        if path != "/admin/report", path != "/metrics", !path.hasPrefix("/dashboard"), let accept,
             MediaNegotiation.choose(["application/json", "application/problem+json"], accept: accept) == nil
         {
             response = AdminRoutes.$accept.withValue(accept) {

@@ -64,6 +64,12 @@ public struct AdminRoutes: Sendable {
     let instances: (@Sendable () async throws(ControlError) -> JSONValue)?
     /// The shared store's `/admin/status` member (`store`); nil without a store.
     let storeStatus: (@Sendable () -> JSONValue)?
+    /// The live dashboard's events (`/dashboard`); nil: no dashboard.
+    let dashboard: (any DashboardFeed)?
+    /// The dashboard's logins.
+    let sessions: DashboardSessions
+    /// The admin API speaks TLS: the session cookie is `Secure`.
+    let secureCookies: Bool
     /// Where the report links a sample's trace (`{traceId}` in it); nil: trace ids are shown, not linked.
     let traceURL: String?
 
@@ -74,9 +80,14 @@ public struct AdminRoutes: Sendable {
         unmatched: (@Sendable () -> JSONValue)? = nil, upstreams: (@Sendable () -> JSONValue)? = nil,
         access: (@Sendable () -> JSONValue)? = nil,
         instances: (@Sendable () async throws(ControlError) -> JSONValue)? = nil,
-        storeStatus: (@Sendable () -> JSONValue)? = nil, traceURL: String? = nil
+        storeStatus: (@Sendable () -> JSONValue)? = nil, traceURL: String? = nil,
+        dashboard: (any DashboardFeed)? = nil, sessions: DashboardSessions = DashboardSessions(),
+        secureCookies: Bool = false
     ) {
         self.traceURL = traceURL
+        self.dashboard = dashboard
+        self.sessions = sessions
+        self.secureCookies = secureCookies
         self.access = access
         self.instances = instances
         self.storeStatus = storeStatus
@@ -98,7 +109,14 @@ public struct AdminRoutes: Sendable {
     public func buildRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: AdminNegotiationMiddleware())
-        router.add(middleware: AdminAuthMiddleware(token: self.token))
+        router.add(
+            middleware: AdminAuthMiddleware(token: self.token) { [self] request in
+                // The dashboard's login page and assets are public; its events take a session (or the token).
+                let path = request.uri.path
+                return Self.publicDashboardPaths.contains(path)
+                    || (path == "/dashboard/events" && self.hasDashboardSession(request))
+            })
+        self.registerDashboard(on: router)
         router.get("/admin/routes") { _, _ in self.routes() }
         router.put("/admin/routes") { request, _ in try await self.replace(request) }
         router.post("/admin/routes/{id}/stage") { request, context in try await self.setStage(request, context) }
@@ -521,10 +539,13 @@ struct AdminFailure: Error {
 /// Refuses every admin call without the right bearer token.
 struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
+    /// Requests let in without the bearer token (the dashboard's public pages, and its events with a session).
+    var letIn: @Sendable (Request) -> Bool = { _ in false }
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
+        if self.letIn(request) { return try await next(request, context) }
         guard let header = request.headers[.authorization], let given = AdminToken.bearer(header[...]),
             AdminToken.matches(given, self.token)
         else {

@@ -266,6 +266,11 @@ public final class ProxyApplication: Sendable {
                 health.json(version: host.liveTable.version, evidence: recorder.sharedBacklog ?? SharedBacklog())
             }
         }
+        let dashboard = DashboardHub(
+            store: store, traffic: metrics.traffic,
+            operations: RouteOperations(
+                control: control, diffStore: diffStore, flush: { [recorder] in await recorder.flushShared() }),
+            upstreams: { [store] in store.upstreamStatus() }, logger: logger)
         let admin = Application(
             router: AdminRoutes(
                 control: control, diffStore: diffStore, token: adminToken,
@@ -296,7 +301,8 @@ public final class ProxyApplication: Sendable {
                 access: { [store] in store.accessReport() },
                 instances: instances,
                 storeStatus: storeStatus,
-                traceURL: configuration.traceURL
+                traceURL: configuration.traceURL,
+                dashboard: dashboard, secureCookies: adminTLS != nil
             ).buildRouter(),
             server: adminServer,
             configuration: .init(
@@ -319,7 +325,9 @@ public final class ProxyApplication: Sendable {
         self.certificates = [tls, adminTLS].compactMap { $0 }
         let checker = HealthChecker(store: store, metrics: metrics, group: group, logger: logger)
         let resolver = UpstreamResolver(store: store, logger: logger)
-        var services: [any Service] = [recorder, checker, resolver, server, admin, watcher, presence]
+        // The dashboard after the admin API: it stops first, ending its viewers' streams, so that the admin API's
+        // graceful shutdown does not wait for them.
+        var services: [any Service] = [recorder, checker, resolver, server, admin, dashboard, watcher, presence]
         if let exporter = configuration.tracing?.exporter { services.insert(exporter, at: 0) }
         if let sharedStore, let health {
             services.append(

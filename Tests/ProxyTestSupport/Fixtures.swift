@@ -14,13 +14,14 @@ package import Testing
 extension ProxyHarness {
     package func admin(
         _ method: String, _ path: String, token: String? = ProxyHarness.token, headers: [String] = [],
-        body: String? = nil
+        body: String? = nil, rawBody: String? = nil
     ) async throws -> RawResponse {
         var lines = ["\(method) \(path) HTTP/1.1", "Host: admin", "Connection: close"]
         if let token { lines.append("Authorization: Bearer \(token)") }
         lines += headers
         if let body { lines += ["Content-Type: application/json", "Content-Length: \(body.utf8.count)"] }
-        let text = lines.joined(separator: "\r\n") + "\r\n\r\n" + (body ?? "")
+        if rawBody == nil, body == nil, method == "POST" { lines.append("Content-Length: 0") }
+        let text = lines.joined(separator: "\r\n") + "\r\n\r\n" + (body ?? rawBody ?? "")
         guard let response = RawHTTP.parse(try await RawHTTP.send(text, port: self.adminPort).text).first else {
             throw RawHTTP.RawError.noResponse
         }

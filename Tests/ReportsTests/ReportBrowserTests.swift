@@ -9,56 +9,6 @@ import Testing
 @testable import Proxy
 @testable import Reports
 
-/// Headless Chromium, when the machine has it (`.ci/run` installs it on Debian).
-enum Chromium {
-    static let executable: String? = {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for name in ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"] {
-            for directory in path.split(separator: ":") {
-                let candidate = "\(directory)/\(name)"
-                if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            }
-        }
-        return nil
-    }()
-
-    static let missing =
-        "Chromium is not installed (apt-get install -y chromium, as .ci/run does): the HTML report is not rendered in "
-        + "a browser here"
-
-    /// The DOM of `file` after Chromium loaded and rendered it (`--dump-dom`); the browser is killed past `timeout`.
-    static func dumpDOM(_ file: URL, timeout: Duration = .seconds(90)) async throws -> String {
-        let profile = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "strangler-chromium-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: profile) }
-        let output = profile.appendingPathComponent("dom.html")
-        try FileManager.default.createDirectory(at: profile, withIntermediateDirectories: true)
-        // In a container (often as root) Chromium needs --no-sandbox; no GPU, no first-run work, a profile of its own.
-        let process = try ChildProcess(
-            executable: try #require(self.executable),
-            arguments: [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--no-default-browser-check",
-                "--user-data-dir=\(profile.appendingPathComponent("profile").path)", "--dump-dom", file.absoluteString,
-            ],
-            output: output.path)
-        let deadline = Task {
-            try await Task.sleep(for: timeout)
-            process.signal(SIGTERM)
-        }
-        // Chromium exits after dumping; wait for it off the test's threads.
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                process.waitUntilExit()
-                continuation.resume()
-            }
-        }
-        deadline.cancel()
-        let data = (try? Data(contentsOf: output)) ?? Data()
-        return String(decoding: data, as: UTF8.self)
-    }
-}
-
 @Suite("Report: in a real browser")
 struct ReportBrowserTests {
     @Test(.enabled(if: Chromium.executable != nil, Comment(rawValue: Chromium.missing)))

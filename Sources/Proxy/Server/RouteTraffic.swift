@@ -87,6 +87,12 @@ public final class RouteTraffic: Sendable {
         /// `monolith` or `service`.
         public var side: String
         public var shadow: Bool
+
+        public init(route: String, side: String, shadow: Bool) {
+            self.route = route
+            self.side = side
+            self.shadow = shadow
+        }
     }
 
     private let cells = NIOLockedValueBox<[Key: TrafficCell]>([:])

@@ -44,8 +44,12 @@ public final class ChildProcess: Sendable {
 
     /// Starts `executable` (a path) with `arguments`, the given environment (the parent's when nil), standard output
     /// and error appended to the file `output` (created 0644 if missing; `/dev/null` when nil).
+    ///
+    /// `descriptors` maps descriptors of the child (3, 4: Chromium's `--remote-debugging-pipe`) to the parent's that
+    /// they are copies of.
     public init(
-        executable: String, arguments: [String], environment: [String: String]? = nil, output: String? = nil
+        executable: String, arguments: [String], environment: [String: String]? = nil, output: String? = nil,
+        descriptors: [Int32: Int32] = [:]
     ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -53,6 +57,9 @@ public final class ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        for (child, parent) in descriptors.sorted(by: { $0.key < $1.key }) {
+            posix_spawn_file_actions_adddup2(&actions, parent, child)
+        }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
