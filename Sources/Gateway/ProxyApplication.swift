@@ -196,6 +196,7 @@ public final class ProxyApplication: Sendable {
             privacy: { [store] in store.snapshot.table.privacy },
             notCompared: { [metrics] route, reason in metrics.shadowNotCompared(route: route, reason: reason.rawValue)
             },
+            compared: { [metrics] route, result in metrics.shadowCompared(route: route, result: result) },
             shared: shared, redactionKey: redactionKey, logger: logger)
         self.recorder = recorder
         let adminToken = try configuration.adminToken ?? AdminToken.resolve(dataDirectory: configuration.dataDirectory)
@@ -275,8 +276,9 @@ public final class ProxyApplication: Sendable {
             router: AdminRoutes(
                 control: control, diffStore: diffStore, token: adminToken,
                 flush: { [recorder] in await recorder.flushShared() },
-                metrics: { [metrics, recorder] in
-                    metrics.render() + (health?.prometheus(evidence: recorder.sharedBacklog ?? SharedBacklog()) ?? "")
+                metrics: { [metrics, recorder, store] in
+                    metrics.render() + ProxyMetrics.routeInfo(store.snapshot.table)
+                        + (health?.prometheus(evidence: recorder.sharedBacklog ?? SharedBacklog()) ?? "")
                 },
                 record: { pattern, limit, within in
                     HAR.document(await capture.record(pattern: pattern, limit: limit, within: within))

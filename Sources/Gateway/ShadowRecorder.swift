@@ -38,6 +38,8 @@ public final class ShadowRecorder: ShadowSink, Service {
     private let logger: Logger
     /// Told of every shadow not compared, with its reason (the proxy's metrics).
     private let notCompared: @Sendable (String, SkipReason) -> Void
+    /// Called with each comparison's route and result (`match`, `mismatch`, `stale`).
+    private let compared: @Sendable (String, String) -> Void
     private let inFlight = Atomic<Int>(0)
     private let pending = Mutex(Pending())
     private let writer: Writer
@@ -51,9 +53,11 @@ public final class ShadowRecorder: ShadowSink, Service {
         store: DiffStore, maxInFlight: Int = 256, maxQueued: Int = 10_000, maxQueuedBytes: Int = 64 * 1024 * 1024,
         interval: Duration = .milliseconds(250), privacy: @escaping @Sendable () -> PrivacyPolicy = { .defaults },
         notCompared: @escaping @Sendable (_ route: String, _ reason: SkipReason) -> Void = { _, _ in },
+        compared: @escaping @Sendable (_ route: String, _ result: String) -> Void = { _, _ in },
         shared: (any SharedEvidence)? = nil, redactionKey: [UInt8]? = nil, logger: Logger
     ) {
         self.notCompared = notCompared
+        self.compared = compared
         self.store = store
         self.maxInFlight = maxInFlight
         self.maxQueued = maxQueued
@@ -63,7 +67,7 @@ public final class ShadowRecorder: ShadowSink, Service {
         self.logger = logger
         self.writer = Writer(
             store: store, shared: shared, privacy: privacy,
-            key: RedactionKey(bytes: redactionKey ?? store.redactionKey),
+            key: RedactionKey(bytes: redactionKey ?? store.redactionKey), compared: compared,
             logger: logger)
         (self.doorbell, self.ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -104,7 +108,8 @@ public final class ShadowRecorder: ShadowSink, Service {
         switch count {
         case .dropped: self.notCompared(route, .inFlight)
         case .skipped(let reason): self.notCompared(route, reason)
-        case .matched, .shadowError, .timeout: break
+        case .matched: self.compared(route, "match")
+        case .shadowError, .timeout: break
         }
     }
 
@@ -223,6 +228,8 @@ private actor Writer {
     let logger: Logger
     let privacy: @Sendable () -> PrivacyPolicy
     let key: RedactionKey
+    /// Each comparison's route and result, for `strangler_shadow_comparisons_total`.
+    let compared: @Sendable (String, String) -> Void
     /// What the shared store is owed: counts never sent (merged), and the batch sent last, until the store confirms it.
     private var fresh = DiffBatch()
     private var unconfirmed: (id: String, batch: DiffBatch)?
@@ -247,12 +254,13 @@ private actor Writer {
 
     init(
         store: DiffStore, shared: (any SharedEvidence)?, privacy: @escaping @Sendable () -> PrivacyPolicy,
-        key: RedactionKey, logger: Logger
+        key: RedactionKey, compared: @escaping @Sendable (String, String) -> Void, logger: Logger
     ) {
         self.store = store
         self.shared = shared
         self.privacy = privacy
         self.key = key
+        self.compared = compared
         self.logger = logger
     }
 
@@ -456,10 +464,12 @@ private actor Writer {
         let shadowAnswer = observation.servedBy == .monolith ? observation.service : observation.monolith
         if comparison.isStale(versions: policy.version) {
             batch.counts[route, default: RouteCounts()].stale += 1
+            self.compared(route, "stale")
             ShadowSpanResult.end(observation.span, result: "stale", status: shadowAnswer.status)
         } else {
             batch.counts[route, default: RouteCounts()].compared += 1
             self.count(comparison, of: observation, privacy: privacy, in: &batch)
+            self.compared(route, comparison.isMatch ? "match" : "mismatch")
             ShadowSpanResult.end(
                 observation.span, result: comparison.isMatch ? "match" : "mismatch",
                 signature: comparison.isMatch ? nil : comparison.signature.id, status: shadowAnswer.status)

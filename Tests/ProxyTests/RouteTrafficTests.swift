@@ -40,6 +40,16 @@ import Testing
             let answered =
                 #"strangler_request_duration_seconds_count{route="contacts.get",stage="coexist",side="monolith"}"#
             #expect(try await harness.metric(answered) == 5)
+            // Every pair compared is counted by result, and the table's routes by stage.
+            await harness.proxy.recorder.flush()
+            let match = try await harness.metric(
+                #"strangler_shadow_comparisons_total{route="contacts.get",result="match"}"#)
+            let mismatch = try await harness.metric(
+                #"strangler_shadow_comparisons_total{route="contacts.get",result="mismatch"}"#)
+            #expect(match + mismatch == 5)
+            let text = try await harness.admin("GET", "/metrics").body
+            #expect(text.contains(#"strangler_route_info{route="contacts.get",stage="coexist",service="contacts"} 1"#))
+            #expect(text.contains(#"strangler_route_info{route="dead.get",stage="eliminate",service="dead"} 1"#))
             let traffic = harness.proxy.metrics.traffic.snapshot()
             #expect(traffic[.init(route: "contacts.get", side: "monolith", shadow: false)]?.answers == 5)
             #expect(traffic[.init(route: "contacts.get", side: "service", shadow: true)]?.answers == 5)

@@ -1,9 +1,10 @@
 import CoreMetrics
+import Foundation
 import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 public import Prometheus
-import RouteTable
+public import RouteTable
 
 /// The proxy's metrics, through swift-metrics into a Prometheus registry of its own, served as text on
 /// the admin port's `/metrics`:
@@ -19,6 +20,9 @@ import RouteTable
 ///   slowly;
 /// - `strangler_shadows_not_compared_total{route, reason}`: shadows not compared, by reason (`too-large`, `upgrade`,
 ///   `unanswered`, `early-answer`, `in-flight`, `overflow`, `unhealthy`; `SkipReason`);
+/// - `strangler_shadow_comparisons_total{route, result}`: shadowed pairs compared, `result` `match`, `mismatch` or
+///   `stale` (the match rate is `match` over the three);
+/// - `strangler_route_info{route, stage, service}`: 1 per route of the live table (its stage now);
 /// - `strangler_open_connections{listener}` and `strangler_refused_connections_total{listener}`: client connections
 ///   open and refused over the cap, for the data plane (`proxy`) and the admin API (`admin`).
 ///
@@ -36,6 +40,39 @@ public final class ProxyMetrics: Sendable {
     /// The counters of shadows not compared, by route and reason (off the hot path: a shadow not compared is rare,
     /// and a lock here costs less than the work it did not do).
     private let notCompared = NIOLockedValueBox<[String: Metrics.Counter]>([:])
+
+    private let comparisons = NIOLockedValueBox<[String: Metrics.Counter]>([:])
+
+    /// Counts a comparison (`strangler_shadow_comparisons_total{route, result}`).
+    public func shadowCompared(route: String, result: String) {
+        let counter = self.comparisons.withLockedValue { counters in
+            let key = route + "\u{0}" + result
+            if let counter = counters[key] { return counter }
+            let counter = Metrics.Counter(
+                label: "strangler_shadow_comparisons_total", dimensions: [("route", route), ("result", result)],
+                factory: self.factory)
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    /// `strangler_route_info{route, stage, service} 1` for every route of `table` (rendered at each scrape).
+    public static func routeInfo(_ table: RouteTable) -> String {
+        func label(_ text: String) -> String {
+            text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                .replacingOccurrences(of: "\n", with: "\\n")
+        }
+        var text =
+            "# HELP strangler_route_info The live table's routes, by stage (1 each).\n"
+            + "# TYPE strangler_route_info gauge\n"
+        for route in table.routes {
+            text +=
+                "strangler_route_info{route=\"\(label(route.id))\",stage=\"\(route.stage.rawValue)\","
+                + "service=\"\(label(route.service ?? ""))\"} 1\n"
+        }
+        return text
+    }
 
     /// Counts a shadow not compared (`strangler_shadows_not_compared_total{route, reason}`).
     public func shadowNotCompared(route: String, reason: String) {
