@@ -56,7 +56,12 @@ final class DashboardHub: Service, DashboardFeed {
             .object([
                 ("id", .string(self.id)), ("method", .string(self.method)), ("path", .string(self.path)),
                 ("stage", .string(self.stage)), ("service", self.service.map(JSONValue.string) ?? .null),
-                ("monolith", self.monolith?.json ?? .null), ("service", self.serviceSide?.json ?? .null),
+                (
+                    "sides",
+                    .object([
+                        ("monolith", self.monolith?.json ?? .null), ("service", self.serviceSide?.json ?? .null),
+                    ])
+                ),
                 ("match", self.match.map { .number(Side.rounded($0, 4)) } ?? .null),
                 ("compared", .number(Double(self.compared))), ("untriaged", .number(Double(self.untriaged))),
                 ("verdict", .string(self.verdict)), ("reason", self.reason.map(JSONValue.string) ?? .null),

@@ -75,7 +75,10 @@ import Testing
                 return inTrace.contains { $0.service == "strangler" && $0.attributes["strangler.shadow"] == "true" }
                     && inTrace.contains { $0.service == "monolith" && $0.kind == "server" }
                     && inTrace.contains { $0.service == "contacts" && $0.kind == "server" }
-                    && spans.contains { $0.service == "contacts" && $0.kind == "consumer" && !$0.links.isEmpty }
+                    && spans.contains {
+                        $0.service == "contacts" && $0.kind == "consumer"
+                            && $0.attributes["strangler.event.type"] == "ContactCreated"
+                    }
             }
             let inTrace = spans.filter { $0.traceID == trace }
             // The proxy's server span continues the client's trace.

@@ -130,7 +130,7 @@ enum DashboardPage {
           const ms = (seconds) => (seconds === null || seconds === undefined ? "–" : seconds < 1 ? (1000 * seconds).toFixed(seconds < 0.01 ? 2 : 0) + " ms" : seconds.toFixed(2) + " s");
 
           function cells(row) {
-            const m = row.monolith, s = row.service;
+            const m = row.sides.monolith, s = row.sides.service;
             return [
               null, row.stage,
               rate(m), share(m && m.err), ms(m && m.p50), ms(m && m.p99),
@@ -173,7 +173,7 @@ enum DashboardPage {
             }
             element.cells[1].className = "stage stage-" + row.stage;
             element.cells[12].className = "verdict " + (row.verdict === "blocked" ? "blocked" : row.verdict === "ready" ? "ready" : "");
-            const errors = [row.monolith && row.monolith.err, row.service && row.service.err];
+            const errors = [row.sides.monolith && row.sides.monolith.err, row.sides.service && row.sides.service.err];
             element.cells[3].classList.toggle("bad", (errors[0] || 0) >= 0.01);
             element.cells[7].classList.toggle("bad", (errors[1] || 0) >= 0.01);
           }
@@ -181,8 +181,8 @@ enum DashboardPage {
           function key(row) {
             switch (sortKey) {
               case "stage": return [stageOrder[row.stage] ?? 9, row.id];
-              case "mrps": return [-(row.monolith ? row.monolith.rps : 0), row.id];
-              case "srps": return [-(row.service ? row.service.rps : 0), row.id];
+              case "mrps": return [-(row.sides.monolith ? row.sides.monolith.rps : 0), row.id];
+              case "srps": return [-(row.sides.service ? row.sides.service.rps : 0), row.id];
               case "match": return [row.match === null ? 2 : row.match, row.id];
               case "untriaged": return [-(row.untriaged || 0), row.id];
               case "verdict": return [row.verdict, row.id];

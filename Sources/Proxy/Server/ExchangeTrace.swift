@@ -46,6 +46,13 @@ final class ExchangeTrace {
         }
         let name = route.map { "\(method) \($0.path.description)" } ?? method
         let server = tracer.startSpan(name, context: context, ofKind: .server)
+        let side = byMonolith ? "monolith" : "service"
+        let client = Self.clientSpan(
+            tracer, parent: server, method: method, route: route, upstream: upstream, side: side, shadow: false)
+        let trace = ExchangeTrace(
+            tracer: tracer, server: server, upstream: client, forwarded: Self.fields(of: client, tracer))
+        // A span the sampler dropped records nothing: its attributes are not even made.
+        guard server.isRecording else { return trace }
         var attributes = SpanAttributes()
         attributes.set("http.request.method", value: .string(method))
         attributes.set("url.path", value: .string(path))
@@ -59,13 +66,9 @@ final class ExchangeTrace {
         attributes.set("client.address", value: .string(clientAddress))
         attributes.set("network.protocol.version", value: .string(head.versionMinor == 0 ? "1.0" : "1.1"))
         if let agent = head.value(of: "user-agent") { attributes.set("user_agent.original", value: .string(agent)) }
-        let side = byMonolith ? "monolith" : "service"
         attributes.set("strangler.side", value: .string(side))
         server.updateAttributes { $0.merge(attributes) }
-        let client = Self.clientSpan(
-            tracer, parent: server, method: method, route: route, upstream: upstream, side: side, shadow: false)
-        return ExchangeTrace(
-            tracer: tracer, server: server, upstream: client, forwarded: Self.fields(of: client, tracer))
+        return trace
     }
 
     /// A client span under `parent` for a request to `upstream`.
@@ -74,6 +77,7 @@ final class ExchangeTrace {
         shadow: Bool
     ) -> any Span {
         let span = tracer.startSpan(method, context: parent.context, ofKind: .client)
+        guard span.isRecording else { return span }
         span.updateAttributes { attributes in
             attributes.set("http.request.method", value: .string(method))
             attributes.set("server.address", value: .string(upstream.host))
@@ -109,6 +113,11 @@ final class ExchangeTrace {
 
     /// The exchange ended: `status` is the upstream's answer (nil: it gave none, and `failure` says why).
     func end(status: UInt?, failure: String?) {
+        guard self.server.isRecording else {
+            self.upstream.end()
+            self.server.end()
+            return
+        }
         if let status {
             let code = Int64(status)
             self.upstream.updateAttributes { $0.set("http.response.status_code", value: .int(code)) }
@@ -166,6 +175,7 @@ public enum ShadowSpanResult {
     /// Sets the comparison's outcome on a shadow's span and ends it.
     public static func end(_ span: (any Span)?, result: String, signature: String? = nil, status: Int? = nil) {
         guard let span else { return }
+        guard span.isRecording else { return span.end() }
         span.updateAttributes { attributes in
             attributes.set("strangler.comparison.result", value: .string(result))
             if let signature { attributes.set("strangler.comparison.signature", value: .string(signature)) }
