@@ -124,30 +124,47 @@ final class DashboardHub: Service, DashboardFeed {
     func subscribe() -> AsyncStream<DashboardEvent> {
         let (stream, continuation) = AsyncStream.makeStream(
             of: DashboardEvent.self, bufferingPolicy: .bufferingNewest(64))
-        let id: Int? = self.viewers.withLockedValue { viewers in
-            guard !viewers.closed else { return nil }
-            let id = viewers.next
-            viewers.next += 1
-            viewers.continuations[id] = continuation
-            return id
+        // Under the push lock: what changed is sent to those watching already, then the new viewer is registered
+        // and gets the state they now have, so that no change falls between a snapshot and the next push.
+        self.pushing.withLockedValue { _ in
+            if self.watched {
+                self.pushRoutes()
+                self.pushLists()
+            }
+            let id: Int? = self.viewers.withLockedValue { viewers in
+                guard !viewers.closed else { return nil }
+                let id = viewers.next
+                viewers.next += 1
+                viewers.continuations[id] = continuation
+                return id
+            }
+            guard let id else {
+                continuation.finish()
+                return
+            }
+            continuation.onTermination = { [viewers] _ in
+                _ = viewers.withLockedValue { $0.continuations.removeValue(forKey: id) }
+            }
+            continuation.yield(self.snapshotEvent())
         }
-        guard let id else {
-            continuation.finish()
-            return stream
-        }
-        continuation.onTermination = { [viewers] _ in
-            _ = viewers.withLockedValue { $0.continuations.removeValue(forKey: id) }
-        }
-        // The whole state, as last computed (or computed now for the first viewer).
-        continuation.yield(self.snapshotEvent())
         return stream
     }
+
+    /// Held while changes are worked out and sent (and while a viewer joins).
+    private let pushing = NIOLockedValueBox(())
 
     private var watched: Bool { self.viewers.withLockedValue { !$0.continuations.isEmpty } }
 
     private func broadcast(_ event: DashboardEvent) {
-        let continuations = self.viewers.withLockedValue { Array($0.continuations.values) }
-        for continuation in continuations { continuation.yield(event) }
+        let continuations = self.viewers.withLockedValue { $0.continuations }
+        for (id, continuation) in continuations {
+            // A viewer too slow to take its events would miss some: its stream ends, and its browser reconnects
+            // (and gets a snapshot).
+            if case .dropped = continuation.yield(event) {
+                continuation.finish()
+                _ = self.viewers.withLockedValue { $0.continuations.removeValue(forKey: id) }
+            }
+        }
     }
 
     // MARK: Running
@@ -176,9 +193,11 @@ final class DashboardHub: Service, DashboardFeed {
             if self.watched {
                 let version = self.store.snapshot.version
                 let versionChanged = self.sent.withLockedValue { $0.version } != version
-                if versionChanged || tick % 10 == 0 { self.pushRoutes() }
-                if tick % 10 == 0 { self.pushLists() }
-                if tick % 150 == 0 { self.broadcast(DashboardEvent(name: "ping", data: "{}")) }
+                self.pushing.withLockedValue { _ in
+                    if versionChanged || tick % 10 == 0 { self.pushRoutes() }
+                    if tick % 10 == 0 { self.pushLists() }
+                    if tick % 150 == 0 { self.broadcast(DashboardEvent.keepAlive) }
+                }
             }
             tick += 1
             try? await clock.sleep(for: .milliseconds(100))
@@ -267,21 +286,27 @@ final class DashboardHub: Service, DashboardFeed {
         }
     }
 
+    /// The state the viewers have now (``Sent``, as the last pushes left it; made now for the first viewer).
     private func snapshotEvent() -> DashboardEvent {
-        let rows = self.rows()
-        let version = self.store.snapshot.version
-        let evidence = self.evidence.withLockedValue { $0 }
-        self.sent.withLockedValue { sent in
-            sent.version = version
-            sent.rows = Dictionary(rows.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
-            sent.services = evidence.services
-            sent.changes = evidence.changes
-            sent.alerts = evidence.alerts
+        let table = self.store.snapshot.table
+        let sent = self.sent.withLockedValue { sent -> Sent in
+            if sent.version < 0 {
+                // No viewer yet: everything is worked out now.
+                let evidence = self.evidence.withLockedValue { $0 }
+                sent.version = self.store.snapshot.version
+                sent.rows = Dictionary(self.rows().map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+                sent.services = evidence.services
+                sent.changes = evidence.changes
+                sent.alerts = evidence.alerts
+            }
+            return sent
         }
+        let rows = table.routes.compactMap { sent.rows[$0.id] }
+        func list(_ value: JSONValue) -> JSONValue { value == .null ? .array([]) : value }
         let state = JSONValue.object([
-            ("version", .number(Double(version))), ("at", .string(Self.timestamp(Date()))),
-            ("routes", .array(rows.map(\.json))), ("services", evidence.services), ("changes", evidence.changes),
-            ("alerts", evidence.alerts),
+            ("version", .number(Double(sent.version))), ("at", .string(Self.timestamp(Date()))),
+            ("routes", .array(rows.map(\.json))), ("services", list(sent.services)), ("changes", list(sent.changes)),
+            ("alerts", list(sent.alerts)),
         ])
         return DashboardEvent(name: "snapshot", data: state.jsonText)
     }

@@ -6,6 +6,7 @@ import HummingbirdTesting
 import JSON
 import Logging
 import Monolith
+import NIOConcurrencyHelpers
 import Proxy
 import ProxyTestSupport
 import ServiceKit
@@ -199,6 +200,33 @@ import Testing
                 let own = try await contacts.answer(.get, "/events")
                 #expect(own.json?["items"]?.arrayValue?.last?["traceparent"]?.stringValue == given)
             }
+        }
+    }
+
+    @Test func aShadowSentWithAnotherPathPrefixIsInTheSameTraceAndItsSampleNamesIt() async throws {
+        // The service's URL has a prefix the monolith's has not: the shadow's head is written again, not re-addressed.
+        let routes: (Int, Int) -> String = { monolith, service in
+            """
+            { "monolith": "http://127.0.0.1:\(monolith)", "services": { "contacts": "http://127.0.0.1:\(service)/v2" },
+              "routes": [ { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts",
+                "stage": "coexist", "shadow": { "sample": 1 } } ] }
+            """
+        }
+        try await ProxyHarness.run(routes: routes) { harness in
+            let answer = try await RawHTTP.get("/contacts/c1", port: harness.proxyPort)
+            #expect(answer.status == 200)
+            #expect(await eventually { harness.service.seenRequests.withLockedValue { !$0.isEmpty } })
+            let answered = try #require(harness.monolith.seenRequests.withLockedValue { $0.first })
+            let shadowed = try #require(harness.service.seenRequests.withLockedValue { $0.first })
+            #expect(shadowed.path == "/v2/contacts/c1")
+            let traceparent = try #require(answered.headers["traceparent"])
+            // One trace (the proxy started it: the client sent none), on both sides and in the sample.
+            #expect(shadowed.headers["traceparent"] == traceparent)
+            await harness.proxy.recorder.flush()
+            let samples = try await harness.admin("GET", "/admin/diffs/samples?route=contacts.get")
+            let kept = jsonValue(samples.body)["samples"]?.arrayValue ?? []
+            #expect(kept.count == 1, "\(samples.body)")
+            #expect(kept.first?["traceId"]?.stringValue == String(traceparent.split(separator: "-")[1]))
         }
     }
 }

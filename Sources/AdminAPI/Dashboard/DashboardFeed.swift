@@ -11,8 +11,14 @@ public struct DashboardEvent: Sendable, Equatable {
         self.data = data
     }
 
-    /// The event as the `text/event-stream` wire has it (the data is one line: JSON text has no raw newline).
-    public var wire: String { "event: \(self.name)\ndata: \(self.data)\n\n" }
+    /// A comment line, which keeps the connection busy (`: ping`); browsers ignore it.
+    public static let keepAlive = DashboardEvent(name: "", data: "ping")
+
+    /// The event as the `text/event-stream` wire has it (the data is one line: JSON text has no raw newline); a
+    /// comment when it has no name.
+    public var wire: String {
+        self.name.isEmpty ? ": \(self.data)\n\n" : "event: \(self.name)\ndata: \(self.data)\n\n"
+    }
 }
 
 /// What the dashboard shows, live: a subscriber gets the whole state first (`snapshot`), then only what changed.

@@ -47,7 +47,7 @@ enum DashboardPage {
         <p class="tools"><label for="filter">Filter</label>
         <input id="filter" type="search" placeholder="id, path, stage or service   (press /)" autocomplete="off">
         <span class="keys">Keys: <kbd>/</kbd> filter, <kbd>j</kbd> <kbd>k</kbd> move, <kbd>s</kbd> next sort,
-        <kbd>Esc</kbd> clear. Rates over 10 s, errors and percentiles over 60 s.</span></p>
+        <kbd>Esc</kbd> clear. Rates over the last 5–10 s, errors and percentiles over 60 s.</span></p>
         <div class="scroll"><table id="routes"><thead><tr>
         <th scope="col"><button data-sort="id">Route</button></th>
         <th scope="col"><button data-sort="stage">Stage</button></th>

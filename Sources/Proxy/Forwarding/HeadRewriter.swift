@@ -245,6 +245,15 @@ enum HeadRewriter {
         return buffer.getSlice(at: buffer.readerIndex + idRange.lowerBound, length: idRange.count)!
     }
 
+    /// The `traceparent` (and `tracestate`) of a head `upstreamRequest` wrote, to give a second head for the same
+    /// request the same trace.
+    static func traceFields(in head: ByteBuffer) -> ExchangeTrace.TraceFields? {
+        guard let parsed = try? HTTPHeadParser.parseRequest(head), let traceparent = parsed.value(of: "traceparent"),
+            traceparent.utf8.count == 55
+        else { return nil }
+        return ExchangeTrace.TraceFields(traceparent: traceparent, tracestate: parsed.value(of: "tracestate"))
+    }
+
     /// Writes `traceparent` (55 characters) over the 55-character `traceparent` value of a head `upstreamRequest`
     /// wrote (a shadow's copy gets its own span's); false, and nothing written, when the head has no such value.
     @discardableResult

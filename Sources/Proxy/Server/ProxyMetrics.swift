@@ -41,12 +41,18 @@ public final class ProxyMetrics: Sendable {
     /// and a lock here costs less than the work it did not do).
     private let notCompared = NIOLockedValueBox<[String: Metrics.Counter]>([:])
 
-    private let comparisons = NIOLockedValueBox<[String: Metrics.Counter]>([:])
+    private struct ComparisonKey: Hashable {
+        var route: String
+        var result: String
+    }
 
-    /// Counts a comparison (`strangler_shadow_comparisons_total{route, result}`).
+    private let comparisons = NIOLockedValueBox<[ComparisonKey: Metrics.Counter]>([:])
+
+    /// Counts a comparison (`strangler_shadow_comparisons_total{route, result}`): a lock and a lookup by the two
+    /// strings (no string is made), as the recorder's own count of the pair takes.
     public func shadowCompared(route: String, result: String) {
         let counter = self.comparisons.withLockedValue { counters in
-            let key = route + "\u{0}" + result
+            let key = ComparisonKey(route: route, result: result)
             if let counter = counters[key] { return counter }
             let counter = Metrics.Counter(
                 label: "strangler_shadow_comparisons_total", dimensions: [("route", route), ("result", result)],

@@ -98,7 +98,10 @@ struct ShadowPlan {
                 HeadRewriter.upstreamRequest(
                     head, upstreamAuthority: self.shadow.authority, clientAddress: clientAddress, ids: &ids,
                     allocator: allocator, requestID: requestID, dryRun: self.write,
-                    path: shadowPath, secure: secure, trace: traced?.1
+                    path: shadowPath, secure: secure,
+                    // The answering request's trace (its span's, or the one its head carries): the shadow is in the
+                    // same trace, and its sample names it.
+                    trace: traced?.1 ?? HeadRewriter.traceFields(in: upstreamHead)
                 ).0
             requestHead = head.bytes
         }

@@ -291,8 +291,10 @@ final class ShadowTap {
     }
 
     /// The trace id of the `traceparent` a head the proxy wrote carries (it always carries one), for the sample.
+    static let traceMarker = Array("\r\ntraceparent: 00-".utf8)
+
     static func traceID(in head: ByteBuffer) -> String? {
-        let marker = Array("\r\ntraceparent: 00-".utf8)
+        let marker = Self.traceMarker
         return head.withUnsafeReadableBytes { source -> String? in
             var start = 0
             while start + marker.count + 32 <= source.count {
