@@ -145,6 +145,20 @@ struct DashboardBrowserTests {
         return shownAt / 1000 - flippedAt.timeIntervalSince1970
     }
 
+    /// `count` flips of contacts.get back and forth; how long each took to show, shortest first.
+    static func flips(
+        _ count: Int, harness: ProxyHarness, browser: BrowserSession, page: String
+    ) async throws -> [Double] {
+        var seconds: [Double] = []
+        for index in 0..<count {
+            seconds.append(
+                try await Self.flip(
+                    "contacts.get", to: index % 2 == 0 ? "coexist" : "transform", harness: harness, browser: browser,
+                    page: page))
+        }
+        return seconds.sorted()
+    }
+
     /// Signs in through the login page (the token typed into its form) and waits for the live table.
     static func signIn(_ harness: ProxyHarness, browser: BrowserSession) async throws -> String {
         let page = try await browser.open("http://127.0.0.1:\(harness.adminPort)/dashboard")
@@ -174,18 +188,42 @@ struct DashboardBrowserTests {
             let browser = try BrowserSession.start()
             defer { browser.close() }
             let page = try await Self.signIn(harness, browser: browser)
-            var seconds: [Double] = []
-            for index in 0..<20 {
-                seconds.append(
-                    try await Self.flip(
-                        "contacts.get", to: index % 2 == 0 ? "coexist" : "transform", harness: harness,
-                        browser: browser,
-                        page: page))
-            }
-            seconds.sort()
+            let seconds = try await Self.flips(20, harness: harness, browser: browser, page: page)
             print(
                 "dashboard flip → page: median \(Int(seconds[10] * 1000)) ms, max \(Int(seconds[19] * 1000)) ms "
                     + "over 20 flips")
+        }
+    }
+
+    /// The same with 1,000 routes: the time from signing in to the whole table, and a flip among them
+    /// (`STRANGLER_BENCH=1 swift test --filter DashboardBrowserTests/aThousandRoutes`).
+    @Test(
+        .enabled(if: Chromium.executable != nil && ProcessInfo.processInfo.environment["STRANGLER_BENCH"] == "1"))
+    func aThousandRoutes() async throws {
+        let routes: (Int, Int) -> String = { monolith, service in
+            let many = (1..<1000).map {
+                #"{ "id": "r\#($0).get", "method": "GET", "path": "/things\#($0)/{id}", "service": "contacts", "stage": "#
+                    + #""\#(["transform", "coexist", "eliminate"][$0 % 3])" }"#
+            }
+            return """
+                { "monolith": "http://127.0.0.1:\(monolith)", "services": { "contacts": "http://127.0.0.1:\(service)" },
+                  "routes": [ { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts",
+                    "stage": "transform" }, \(many.joined(separator: ", ")) ] }
+                """
+        }
+        try await ProxyHarness.run(routes: routes) { harness in
+            let browser = try BrowserSession.start()
+            defer { browser.close() }
+            let started = ContinuousClock.now
+            let page = try await Self.signIn(harness, browser: browser)
+            #expect(
+                try await browser.waitUntil(
+                    "document.querySelectorAll('#routes tbody tr').length === 1000", session: page))
+            let loaded = ContinuousClock.now - started
+            let seconds = try await Self.flips(10, harness: harness, browser: browser, page: page)
+            print(
+                "dashboard, 1,000 routes: signed in to the whole table in \(loaded); flip → page median "
+                    + "\(Int(seconds[5] * 1000)) ms, max \(Int(seconds[9] * 1000)) ms over 10 flips")
         }
     }
 
