@@ -1,4 +1,5 @@
 import Foundation
+import StranglerTesting
 import Synchronization
 
 #if canImport(Glibc)
@@ -10,8 +11,9 @@ import Darwin
 /// One child process of `up`: started from its plan entry, its standard output and error copied line by line
 /// to the console under its name, and how it ended.
 ///
-/// Foundation's `Process` starts the child in a process group of its own, so a Ctrl-C at the terminal reaches
-/// `up` alone, and `up` stops its children in order.
+/// The child starts in a process group of its own, so a Ctrl-C at the terminal reaches `up` alone, and `up` stops its
+/// children in order. It is started with `posix_spawn` (``ChildProcess``), not Foundation's `Process`, whose `run()`
+/// on Linux reads past the end of its `/proc/self/fd` listing and crashed `up` once while it started the services.
 final class UpProcess: Sendable {
     /// How a child ended.
     struct Exit: Sendable, Equatable, CustomStringConvertible {
@@ -58,34 +60,61 @@ final class UpProcess: Sendable {
         return environment
     }
 
+    /// Children are started one at a time: a pipe's ends are made close-on-exec before another child could inherit
+    /// them.
+    private static let spawning = Mutex(())
+
     /// Starts `child`; `onExit` is called (on another thread) once it has ended.
     init(_ child: UpPlan.Child, executable: String, console: UpConsole, onExit: @escaping @Sendable () -> Void) throws {
         let state = LockedValue(State())
-        let output = Pipe()
-        let error = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = child.arguments
-        process.standardInput = FileHandle.nullDevice
         // The child stops itself should `up` die without stopping it (SIGKILL, a crash): see `UpParent`.
-        process.environment = Self.environment(for: child, ProcessInfo.processInfo.environment)
-        process.standardOutput = output
-        process.standardError = error
-        process.terminationHandler = { process in
-            let exit = Exit(status: process.terminationStatus, signalled: process.terminationReason == .uncaughtSignal)
+        let environment = Self.environment(for: child, ProcessInfo.processInfo.environment)
+        let (process, outputs) = try Self.spawning.withLock { _ -> (ChildProcess, [Int32]) in
+            var output: [Int32] = [0, 0]
+            var errors: [Int32] = [0, 0]
+            guard pipe(&output) == 0 else {
+                throw ChildProcess.Failure(description: "pipe: \(String(cString: strerror(errno)))")
+            }
+            guard pipe(&errors) == 0 else {
+                Glibc.close(output[0])
+                Glibc.close(output[1])
+                throw ChildProcess.Failure(description: "pipe: \(String(cString: strerror(errno)))")
+            }
+            for descriptor in output + errors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+            defer {
+                Glibc.close(output[1])
+                Glibc.close(errors[1])
+            }
+            do {
+                let process = try ChildProcess(
+                    executable: executable, arguments: child.arguments, environment: environment,
+                    descriptors: [1: output[1], 2: errors[1]], ownProcessGroup: true)
+                return (process, [output[0], errors[0]])
+            } catch {
+                Glibc.close(output[0])
+                Glibc.close(errors[0])
+                throw error
+            }
+        }
+        self.child = child
+        self.pid = process.pid
+        self.state = state
+        Thread.detachNewThread {
+            process.waitUntilExit()
+            let exit: Exit =
+                switch process.termination {
+                case .signalled(let signal): Exit(status: signal, signalled: true)
+                case .exited(let status): Exit(status: status, signalled: false)
+                case nil: Exit(status: -1, signalled: false)
+                }
             state.withLock { $0.exit = exit }
             onExit()
         }
-        try process.run()
-        self.child = child
-        self.pid = process.processIdentifier
-        self.state = state
-        for (pipe, isError) in [(output, false), (error, true)] {
-            let handle = pipe.fileHandleForReading
+        for (descriptor, isError) in zip(outputs, [false, true]) {
             let name = child.name
             Thread.detachNewThread {
-                Self.pump(handle.fileDescriptor, name: name, error: isError, console: console)
-                try? handle.close()
+                Self.pump(descriptor, name: name, error: isError, console: console)
+                Glibc.close(descriptor)
                 state.withLock { $0.openStreams -= 1 }
             }
         }

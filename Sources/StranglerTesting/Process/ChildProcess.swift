@@ -30,6 +30,10 @@ private func send(_ signal: Int32, to pid: Int32) -> Int32 { kill(pid, signal) }
 public final class ChildProcess: Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+
+        public init(description: String) {
+            self.description = description
+        }
     }
 
     /// How the child ended, once it has.
@@ -49,7 +53,7 @@ public final class ChildProcess: Sendable {
     /// they are copies of.
     public init(
         executable: String, arguments: [String], environment: [String: String]? = nil, output: String? = nil,
-        descriptors: [Int32: Int32] = [:]
+        descriptors: [Int32: Int32] = [:], ownProcessGroup: Bool = false
     ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -71,7 +75,13 @@ public final class ChildProcess: Sendable {
         var all = sigset_t()
         sigfillset(&all)
         posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        if ownProcessGroup {
+            // A process group of its own (`setpgid(0, 0)`): a Ctrl-C at the terminal does not reach it.
+            posix_spawnattr_setpgroup(&attributes, 0)
+            flags |= POSIX_SPAWN_SETPGROUP
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
 
         let environment = environment ?? Self.currentEnvironment()
         let argv = ([executable] + arguments).map { strdup($0) }
