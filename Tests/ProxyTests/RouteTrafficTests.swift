@@ -29,7 +29,16 @@ import Testing
     }
 
     @Test func bothSidesOfACoexistRouteAreTimedAndCounted() async throws {
-        try await ProxyHarness.run(stage: "coexist") { harness in
+        // A long shadow timeout: on a loaded machine every shadow answers, and is compared.
+        let routes: (Int, Int) -> String = { monolith, service in
+            ProxyHarness.routes(monolith: monolith, service: service, stage: "coexist")
+                .replacingOccurrences(
+                    of: #""path": "/contacts/{id}", "service": "contacts", "stage": "coexist""#,
+                    with:
+                        #""path": "/contacts/{id}", "service": "contacts", "stage": "coexist", "shadow": { "timeout": "60s" }"#
+                )
+        }
+        try await ProxyHarness.run(routes: routes) { harness in
             for _ in 0..<5 {
                 let answer = try await RawHTTP.get("/contacts/c1", port: harness.proxyPort)
                 #expect(answer.status == 200)

@@ -209,7 +209,7 @@ import Testing
             """
             { "monolith": "http://127.0.0.1:\(monolith)", "services": { "contacts": "http://127.0.0.1:\(service)/v2" },
               "routes": [ { "id": "contacts.get", "method": "GET", "path": "/contacts/{id}", "service": "contacts",
-                "stage": "coexist", "shadow": { "sample": 1 } } ] }
+                "stage": "coexist", "shadow": { "sample": 1, "timeout": "60s" } } ] }
             """
         }
         try await ProxyHarness.run(routes: routes) { harness in
@@ -222,6 +222,8 @@ import Testing
             let traceparent = try #require(answered.headers["traceparent"])
             // One trace (the proxy started it: the client sent none), on both sides and in the sample.
             #expect(shadowed.headers["traceparent"] == traceparent)
+            // The pair is handed to the recorder once the shadow's answer is in (after the client's).
+            #expect(await eventually { harness.proxy.recorder.shadowsInFlight == 0 })
             await harness.proxy.recorder.flush()
             let samples = try await harness.admin("GET", "/admin/diffs/samples?route=contacts.get")
             let kept = jsonValue(samples.body)["samples"]?.arrayValue ?? []

@@ -32,7 +32,7 @@ final class ExchangeTrace {
     /// `byMonolith`).
     static func begin(
         _ tracer: any Tracer, head: HTTPHead, method: String, route: Route?, upstream: Upstream, byMonolith: Bool,
-        path: String, query: String?, clientAddress: String, secure: Bool
+        path: @autoclosure () -> String, query: @autoclosure () -> String?, clientAddress: String, secure: Bool
     ) -> ExchangeTrace {
         var context = ServiceContext.topLevel
         if let sent = head.value(of: "traceparent"), let traceparent = HeaderRules.traceparent(sent) {
@@ -55,8 +55,9 @@ final class ExchangeTrace {
         guard server.isRecording else { return trace }
         var attributes = SpanAttributes()
         attributes.set("http.request.method", value: .string(method))
-        attributes.set("url.path", value: .string(path))
-        if let query { attributes.set("url.query", value: .string(query)) }
+        // The path and query are made only for a span the sampler kept.
+        attributes.set("url.path", value: .string(path()))
+        if let query = query() { attributes.set("url.query", value: .string(query)) }
         attributes.set("url.scheme", value: .string(secure ? "https" : "http"))
         if let route {
             attributes.set("http.route", value: .string(route.path.description))
